@@ -1,0 +1,262 @@
+"""Live analysis: every block's output shape, parameter count, FLOPs and diagnostics.
+
+PyTorch is the source of truth. Each block's real `torch.nn` module is built on the meta device and
+run on meta tensors in topological order (exact shapes, no compute); FLOPs come from
+`FlopCounterMode`. Results are cached per (kind, params, input shapes), so after an edit only the
+changed block and the blocks whose inputs really changed are recomputed.
+"""
+from __future__ import annotations
+
+import warnings
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import networkx as nx
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from .blocks import forward_of, get_kind
+from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
+from .params import AUTO, ParamError
+
+Shape = tuple[int, ...]
+DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
+          "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class BlockResult:
+    id: str
+    kind: str
+    status: str = "ok"                      # ok | error | blocked (an upstream error) | cycle
+    params: dict = field(default_factory=dict)   # full params with "auto" resolved
+    input_shapes: list = field(default_factory=list)
+    output_shape: Shape | None = None       # without the batch dimension
+    output_dtype: str | None = None
+    param_count: int = 0
+    flops: int = 0                          # per sample (batch of one)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass
+class AnalysisResult:
+    blocks: dict[str, BlockResult]
+    order: list[str]
+    diagnostics: list[Diagnostic]
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def total_params(self) -> int:
+        return sum(r.param_count for r in self.blocks.values() if r.ok)
+
+    @property
+    def total_flops(self) -> int:
+        return sum(r.flops for r in self.blocks.values() if r.ok)
+
+    def diagnostics_for(self, block_id: str) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.block == block_id]
+
+    def output_shape(self, block_id: str) -> Shape | None:
+        r = self.blocks.get(block_id)
+        return r.output_shape if r is not None and r.ok else None
+
+
+@dataclass(frozen=True)
+class _Computed:
+    params: dict
+    output_shape: Shape | None
+    output_dtype: str | None
+    param_count: int
+    flops: int
+    problem: Diagnostic | None            # block id left empty; filled per use
+    notes: tuple[Diagnostic, ...] = ()    # warnings torch raised
+
+
+class _Cache:
+    def __init__(self, size: int = 8192):
+        self.size = size
+        self.data: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key):
+        value = self.data.get(key)
+        if value is not None:
+            self.data.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return value
+
+    def put(self, key, value):
+        self.data[key] = value
+        if len(self.data) > self.size:
+            self.data.popitem(last=False)
+
+
+CACHE = _Cache()
+
+
+def _freeze(value):
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    return value
+
+
+def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]]) -> _Computed:
+    """Shape, params and FLOPs of one block for given input shapes (cached)."""
+    key = (kind_name, _freeze(params), tuple(inputs))
+    hit = CACHE.get(key)
+    if hit is None:
+        hit = _compute(kind_name, params, inputs)
+        CACHE.put(key, hit)
+    return hit
+
+
+def resolve_params(kind, params: dict, in_shape: Shape | None) -> dict:
+    """Full params with every "auto" filled in from the first input's shape."""
+    full = kind.full_params(params)
+    if kind.auto_from is None:
+        return full
+    for p in kind.params:
+        if p.auto and full[p.name] == AUTO and in_shape is not None:
+            full[p.name] = kind.auto_from(p.name, in_shape)
+    return full
+
+
+def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) -> _Computed:
+    kind = get_kind(kind_name)
+    full = kind.full_params(explicit)
+    for p in kind.params:
+        try:
+            full[p.name] = p.check(full[p.name])
+        except ParamError as exc:
+            return _Computed(full, None, None, 0, 0, Diagnostic(
+                "", f"{kind_name}: {exc}.", "bad_param", fix={"action": "reset_param", "param": p.name}))
+    if kind_name == "Input":
+        return _Computed(full, tuple(full["shape"]), full["dtype"], 0, 0, None)
+    in_shapes = [s for s, _ in inputs]
+    resolved = resolve_params(kind, full, in_shapes[0] if in_shapes else None)
+    notes: list[Diagnostic] = []
+    try:
+        if in_shapes:
+            check_rank(kind_name, in_shapes[0])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = None
+            if kind.module is not None:
+                with torch.device("meta"):
+                    module = kind.module(**kind.module_kwargs(resolved))
+                module.eval()
+            xs = [torch.empty((1, *shape), dtype=DTYPES[dtype], device="meta") for shape, dtype in inputs]
+            with FlopCounterMode(display=False) as counter:
+                y = forward_of(kind)(module, xs, resolved)
+        for w in caught:
+            notes.append(Diagnostic("", f"{kind_name}: {w.message}", "torch_warning", severity="warning"))
+        if not isinstance(y, torch.Tensor):
+            raise TypeError(f"{kind_name} produced {type(y).__name__}, not a tensor")
+        if y.dim() == 0:
+            raise ValueError("the result has no batch dimension")
+        params_n = sum(p.numel() for p in module.parameters()) if module is not None else 0
+        dtype = str(y.dtype).removeprefix("torch.")
+        return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()),
+                         None, tuple(notes))
+    except Exception as exc:  # torch's error becomes a sentence about this block
+        return _Computed(resolved, None, None, 0, 0, explain_failure(kind, resolved, inputs, exc))
+
+
+def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:
+    """(order of the acyclic part, blocks on a cycle, the cycles), stable in document order."""
+    g = nx.DiGraph()
+    g.add_nodes_from(doc.blocks)
+    g.add_edges_from((e.src, e.dst) for e in doc.edges)
+    cycles = [sorted(c, key=list(doc.blocks).index) for c in nx.strongly_connected_components(g) if len(c) > 1]
+    on_cycle = {b for c in cycles for b in c}
+    if on_cycle:
+        g.remove_nodes_from(on_cycle)
+    index = {b: i for i, b in enumerate(doc.blocks)}
+    order = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
+    return order, on_cycle, cycles
+
+
+def analyze(doc) -> AnalysisResult:
+    """Analyse a GraphDocument: shapes, params, FLOPs and diagnostics for every block."""
+    order, on_cycle, cycles = topological_order(doc)
+    results: dict[str, BlockResult] = {}
+    diags: list[Diagnostic] = []
+    wiring = wiring_diagnostics(doc, cycles)
+    diags.extend(wiring)
+    wiring_broken = {d.block for d in wiring if d.severity == "error"}
+    into: dict[str, dict[int, list]] = {b: {} for b in doc.blocks}
+    for e in doc.edges:
+        into[e.dst].setdefault(e.dst_port, []).append(e)
+
+    for bid in on_cycle:
+        results[bid] = BlockResult(bid, doc.blocks[bid].kind, status="cycle")
+    for bid in order:
+        block = doc.blocks[bid]
+        kind = get_kind(block.kind)
+        res = BlockResult(bid, block.kind)
+        results[bid] = res
+        if bid in wiring_broken:
+            res.status = "error"
+            res.params = kind.full_params(block.params)
+            continue
+        inputs = []
+        for port in range(kind.input_count(block.full_params())):
+            src = into[bid][port][0]
+            up = results.get(src.src)
+            if up is None or not up.ok:
+                res.status = "blocked"
+                break
+            inputs.append((up.output_shape, up.output_dtype))
+        if res.status == "blocked":
+            res.params = kind.full_params(block.params)
+            continue
+        c = compute_block(block.kind, block.params, inputs)
+        res.params = c.params
+        res.input_shapes = [s for s, _ in inputs]
+        if c.problem is not None:
+            res.status = "error"
+            diags.append(c.problem.for_block(bid))
+            continue
+        res.output_shape, res.output_dtype = c.output_shape, c.output_dtype
+        res.param_count, res.flops = c.param_count, c.flops
+        diags.extend(n.for_block(bid) for n in c.notes)
+
+    diags.extend(graph_diagnostics(doc, results))
+    ordered = {b: results[b] for b in order}
+    ordered.update({b: results[b] for b in on_cycle})
+    return AnalysisResult(ordered, order, diags)
+
+
+class Analyzer:
+    """Keeps an analysis up to date with a document; re-runs lazily after edits."""
+
+    def __init__(self, doc):
+        self.doc = doc
+        self._result: AnalysisResult | None = None
+        self._revision = -1
+
+    @property
+    def result(self) -> AnalysisResult:
+        if self._result is None or self._revision != self.doc.revision:
+            self._result = analyze(self.doc)
+            self._revision = self.doc.revision
+        return self._result

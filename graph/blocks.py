@@ -1,0 +1,455 @@
+"""The block library: one registry entry per kind of block.
+
+Each entry gives the kind's category, ports, parameter schema, documentation (a line and the
+formula where one exists), a factory for its real `torch.nn` module and a `forward` that says how
+the module is applied. `forward` is written once and serves both analysis (called with real meta
+tensors) and the compiler (called with torch.fx proxies, so it records graph nodes). Names of kinds
+and parameters are exactly torch.nn's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .params import AUTO, Param
+
+CATEGORIES = (
+    "Input/Output", "Convolution", "Pooling", "Linear", "Recurrent", "Embedding",
+    "Activation", "Normalization", "Merge", "Shape",
+)
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class BlockKind:
+    name: str
+    category: str
+    doc: str
+    params: tuple[Param, ...] = ()
+    formula: str = ""
+    module: Callable[..., nn.Module] | None = None   # factory called with the module kwargs
+    forward: Callable[[Any, list, dict], Any] | None = None  # (call, inputs, params) -> output
+    inputs: int | str = 1          # number of input ports, or the name of the param that gives it
+    outputs: int = 1
+    module_params: tuple[str, ...] | None = None     # params passed to the factory (default: all)
+    fixed_kwargs: dict = field(default_factory=dict)  # always passed to the factory
+    auto_from: Callable[[str, Shape], Any] | None = None  # (param name, input shape) -> value
+    label: Callable[[dict], str] | None = None       # short form shown on the canvas
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def defaults(self) -> dict:
+        return {p.name: p.default for p in self.params}
+
+    def full_params(self, explicit: dict) -> dict:
+        """Defaults overlaid with the explicitly set values."""
+        out = self.defaults()
+        out.update(explicit)
+        return out
+
+    def input_count(self, params: dict) -> int:
+        if isinstance(self.inputs, int):
+            return self.inputs
+        value = params.get(self.inputs, self.param(self.inputs).default)
+        return value if isinstance(value, int) else self.param(self.inputs).default
+
+    def module_kwargs(self, params: dict) -> dict:
+        names = self.module_params if self.module_params is not None else self.param_names
+        kwargs = {n: params[n] for n in names}
+        for k, v in kwargs.items():
+            if isinstance(v, list) and self.param(k).type == "size":
+                kwargs[k] = tuple(v)
+        kwargs.update(self.fixed_kwargs)
+        return kwargs
+
+    def short_label(self, params: dict) -> str:
+        return self.label(params) if self.label else self.name
+
+
+REGISTRY: dict[str, BlockKind] = {}
+
+
+def register(kind: BlockKind) -> BlockKind:
+    if kind.category not in CATEGORIES:
+        raise ValueError(f"unknown category {kind.category}")
+    REGISTRY[kind.name] = kind
+    return kind
+
+
+def get_kind(name: str) -> BlockKind:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown block kind {name!r}") from None
+
+
+def kinds_by_category() -> dict[str, list[BlockKind]]:
+    out: dict[str, list[BlockKind]] = {c: [] for c in CATEGORIES}
+    for kind in REGISTRY.values():
+        out[kind.category].append(kind)
+    return out
+
+
+# -- helpers for the entries -------------------------------------------------------------------
+def _apply(call, inputs, params):
+    return call(inputs[0])
+
+
+def _size_text(v) -> str:
+    if isinstance(v, (list, tuple)):
+        return "×".join(str(x) for x in v) if len(set(v)) > 1 else str(v[0])
+    return str(v)
+
+
+def _auto_text(v) -> str:
+    return "?" if v == AUTO else str(v)
+
+
+def _channels_from(name: str, shape: Shape):
+    return shape[0] if shape else AUTO
+
+
+def _features_from(name: str, shape: Shape):
+    return shape[-1] if shape else AUTO
+
+
+def _layernorm_from(name: str, shape: Shape):
+    return [shape[-1]] if shape else AUTO
+
+
+def _conv_params(dims: int, transpose: bool = False) -> tuple[Param, ...]:
+    ps = [
+        Param("in_channels", "int", AUTO, "channels of the incoming tensor", min=1, max=65536, auto=True),
+        Param("out_channels", "int", 16, "number of filters, so channels of the result", min=1, max=65536),
+        Param("kernel_size", "size", 3, "height/width of each filter", min=1, max=1024, length=dims),
+        Param("stride", "size", 1, "step between filter positions", min=1, max=1024, length=dims),
+    ]
+    if transpose:
+        ps.append(Param("padding", "size", 0, "zeros removed from each side of the result",
+                        min=0, max=1024, length=dims))
+        ps.append(Param("output_padding", "size", 0, "extra size added to one side of the result",
+                        min=0, max=1024, length=dims))
+    else:
+        ps.append(Param("padding", "size", 0, 'zeros added on each side ("same" keeps the size)',
+                        min=0, max=1024, length=dims, strings=("same", "valid")))
+    ps += [
+        Param("dilation", "size", 1, "spacing between filter taps", min=1, max=1024, length=dims),
+        Param("groups", "int", 1, "split channels into independent groups", min=1, max=65536),
+        Param("bias", "bool", True, "add a learned bias per filter"),
+    ]
+    if not transpose:
+        ps.append(Param("padding_mode", "choice", "zeros", "what the padding is filled with",
+                        choices=("zeros", "reflect", "replicate", "circular")))
+    return tuple(ps)
+
+
+def _conv_label(p: dict) -> str:
+    text = f"{_auto_text(p['in_channels'])}→{p['out_channels']} k{_size_text(p['kernel_size'])}"
+    if p["stride"] not in (1, [1, 1], [1]):
+        text += f" s{_size_text(p['stride'])}"
+    if p["padding"] not in (0, [0, 0], [0]):
+        text += f" p{_size_text(p['padding'])}"
+    return text
+
+
+def _pool_params(dims: int, avg: bool = False) -> tuple[Param, ...]:
+    ps = [
+        Param("kernel_size", "size", 2, "size of the window", min=1, max=1024, length=dims),
+        Param("stride", "size", None, "step between windows (empty: same as kernel_size)",
+              min=1, max=1024, length=dims, optional=True),
+        Param("padding", "size", 0, "padding on each side (at most half the kernel)",
+              min=0, max=512, length=dims),
+    ]
+    if not avg:
+        ps.append(Param("dilation", "size", 1, "spacing between window taps", min=1, max=1024, length=dims))
+    ps.append(Param("ceil_mode", "bool", False, "round the output size up instead of down"))
+    if avg:
+        ps.append(Param("count_include_pad", "bool", True, "count padding zeros in the average"))
+    return tuple(ps)
+
+
+def _pool_label(p: dict) -> str:
+    text = f"k{_size_text(p['kernel_size'])}"
+    if p["stride"] is not None and p["stride"] != p["kernel_size"]:
+        text += f" s{_size_text(p['stride'])}"
+    return text
+
+
+def _recurrent_forward(call, inputs, params):
+    out = call(inputs[0])[0]          # torch returns (output, hidden state)
+    if params["output"] == "last":
+        return out[:, -1]
+    return out
+
+
+def _recurrent_params(extra: tuple[Param, ...] = ()) -> tuple[Param, ...]:
+    return (
+        Param("input_size", "int", AUTO, "features per time step of the input", min=1, max=65536, auto=True),
+        Param("hidden_size", "int", 64, "features of the hidden state", min=1, max=65536),
+        Param("num_layers", "int", 1, "recurrent layers stacked on each other", min=1, max=16),
+        *extra,
+        Param("bias", "bool", True, "learned biases"),
+        Param("dropout", "float", 0.0, "dropout between stacked layers", min=0.0, max=1.0),
+        Param("bidirectional", "bool", False, "also read the sequence backwards"),
+        Param("output", "choice", "sequence",
+              'what the block passes on: "sequence" (every step, T×H) or "last" (the last step, H)',
+              choices=("sequence", "last")),
+    )
+
+
+def _recurrent_label(p: dict) -> str:
+    return f"{_auto_text(p['input_size'])}→{p['hidden_size']} {p['output']}"
+
+
+def _identity_module() -> nn.Module:
+    return nn.Identity()
+
+
+# -- the kinds --------------------------------------------------------------------------------
+register(BlockKind(
+    "Input", "Input/Output",
+    "Where data enters the network: one sample's shape, without the batch dimension.",
+    params=(
+        Param("shape", "shape", [1, 28, 28], "shape of one sample, e.g. [1, 28, 28] or [28, 28]",
+              min=1, max=1_000_000),
+        Param("dtype", "choice", "float32", '"float32" for images and signals, "int64" for token ids',
+              choices=("float32", "int64")),
+    ),
+    inputs=0, label=lambda p: "×".join(str(s) for s in p["shape"]),
+))
+register(BlockKind(
+    "Output", "Input/Output",
+    "Marks the network's result: what the loss and the predictions are computed from.",
+    inputs=1, outputs=0, forward=lambda call, inputs, p: inputs[0],
+))
+
+register(BlockKind(
+    "Conv1d", "Convolution",
+    "Slides learned filters along a sequence or signal (C×L).",
+    params=_conv_params(1),
+    formula="out[c_out, l] = bias[c_out] + Σ_c_in Σ_k w[c_out, c_in, k] · x[c_in, stride·l + dilation·k − padding]",
+    module=nn.Conv1d, auto_from=_channels_from, label=_conv_label,
+))
+register(BlockKind(
+    "Conv2d", "Convolution",
+    "Slides learned filters over an image (C×H×W); each filter makes one output channel.",
+    params=_conv_params(2),
+    formula="out[c_out, i, j] = bias[c_out] + Σ_c_in Σ_m Σ_n w[c_out, c_in, m, n] · x[c_in, s·i + m − p, s·j + n − p]",
+    module=nn.Conv2d, auto_from=_channels_from, label=_conv_label,
+))
+register(BlockKind(
+    "ConvTranspose2d", "Convolution",
+    "The transpose of Conv2d: spreads each input pixel over a filter-sized patch, enlarging the image.",
+    params=_conv_params(2, transpose=True),
+    formula="H_out = (H_in − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1",
+    module=nn.ConvTranspose2d, auto_from=_channels_from, label=_conv_label,
+))
+
+register(BlockKind(
+    "MaxPool1d", "Pooling", "Keeps the largest value in each window along a sequence (C×L).",
+    params=_pool_params(1), formula="out[c, l] = max_k x[c, stride·l + dilation·k − padding]",
+    module=nn.MaxPool1d, label=_pool_label,
+))
+register(BlockKind(
+    "MaxPool2d", "Pooling",
+    "Keeps the largest value in each window, shrinking the image and keeping the strongest responses.",
+    params=_pool_params(2), formula="out[c, i, j] = max_{m,n} x[c, stride·i + m, stride·j + n]",
+    module=nn.MaxPool2d, label=_pool_label,
+))
+register(BlockKind(
+    "AvgPool2d", "Pooling", "Averages each window, shrinking the image smoothly.",
+    params=_pool_params(2, avg=True),
+    formula="out[c, i, j] = (1 / k²) Σ_{m,n} x[c, stride·i + m, stride·j + n]",
+    module=nn.AvgPool2d, label=_pool_label,
+))
+register(BlockKind(
+    "AdaptiveAvgPool2d", "Pooling",
+    "Averages into a fixed output size whatever the input size (e.g. 1 for global average pooling).",
+    params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
+    module=nn.AdaptiveAvgPool2d, label=lambda p: f"→{_size_text(p['output_size'])}",
+))
+
+_norm_common = (
+    Param("eps", "float", 1e-5, "added to the variance for stability", min=0.0, max=1.0),
+    Param("momentum", "float", 0.1, "how fast running statistics follow the batches", min=0.0, max=1.0),
+    Param("affine", "bool", True, "learn a scale and shift per feature"),
+    Param("track_running_stats", "bool", True, "keep running mean/variance for evaluation"),
+)
+register(BlockKind(
+    "BatchNorm1d", "Normalization",
+    "Normalises each feature over the batch, then scales and shifts it (input C or C×L).",
+    params=(Param("num_features", "int", AUTO, "features/channels of the input", min=1, max=1_000_000,
+                  auto=True),) + _norm_common,
+    formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
+    module=nn.BatchNorm1d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
+))
+register(BlockKind(
+    "BatchNorm2d", "Normalization",
+    "Normalises each channel over the batch and the image, then scales and shifts it.",
+    params=(Param("num_features", "int", AUTO, "channels of the input", min=1, max=1_000_000,
+                  auto=True),) + _norm_common,
+    formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
+    module=nn.BatchNorm2d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
+))
+register(BlockKind(
+    "LayerNorm", "Normalization",
+    "Normalises each sample over its last dimension(s), then scales and shifts it.",
+    params=(
+        Param("normalized_shape", "shape", AUTO, 'trailing dimensions to normalise over ("auto": the last one)',
+              min=1, max=1_000_000, auto=True, max_items=4),
+        Param("eps", "float", 1e-5, "added to the variance for stability", min=0.0, max=1.0),
+        Param("elementwise_affine", "bool", True, "learn a scale and shift per element"),
+        Param("bias", "bool", True, "learn the shift"),
+    ),
+    formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
+    module=nn.LayerNorm, auto_from=_layernorm_from,
+))
+register(BlockKind(
+    "Dropout", "Normalization",
+    "While training, zeroes each value with probability p and scales the rest by 1/(1−p); does nothing at evaluation.",
+    params=(Param("p", "float", 0.5, "probability of zeroing a value", min=0.0, max=1.0),),
+    module=nn.Dropout, label=lambda p: f"p{p['p']:g}",
+))
+
+register(BlockKind(
+    "Flatten", "Shape", "Turns each sample into one long vector, e.g. 16×5×5 → 400.",
+    params=(
+        Param("start_dim", "int", 1, "first dimension to flatten (0 is the batch)", min=-8, max=8),
+        Param("end_dim", "int", -1, "last dimension to flatten", min=-8, max=8),
+    ),
+    module=nn.Flatten,
+))
+register(BlockKind(
+    "Linear", "Linear",
+    "A fully connected layer: every output is a weighted sum of all input features plus a bias.",
+    params=(
+        Param("in_features", "int", AUTO, "features of the input (its last dimension)", min=1,
+              max=10_000_000, auto=True),
+        Param("out_features", "int", 10, "features of the result", min=1, max=10_000_000),
+        Param("bias", "bool", True, "add a learned bias"),
+    ),
+    formula="y = x · Wᵀ + b",
+    module=nn.Linear, auto_from=_features_from,
+    label=lambda p: f"{_auto_text(p['in_features'])}→{p['out_features']}",
+))
+
+for _name, _doc, _formula in (
+    ("ReLU", "Keeps positive values and replaces negative ones with zero.", "y = max(0, x)"),
+    ("Tanh", "Squashes values into (−1, 1).", "y = tanh(x)"),
+    ("Sigmoid", "Squashes values into (0, 1).", "y = 1 / (1 + e^(−x))"),
+):
+    register(BlockKind(_name, "Activation", _doc, formula=_formula, module=getattr(nn, _name)))
+register(BlockKind(
+    "LeakyReLU", "Activation", "Like ReLU, but lets a small slope through for negative values.",
+    params=(Param("negative_slope", "float", 0.01, "slope for negative inputs", min=0.0, max=10.0),),
+    formula="y = x if x > 0 else negative_slope · x", module=nn.LeakyReLU,
+))
+register(BlockKind(
+    "GELU", "Activation", "A smooth ReLU used in transformers: each value weighted by how likely it is to be positive.",
+    params=(Param("approximate", "choice", "none", "exact or tanh approximation", choices=("none", "tanh")),),
+    formula="y = x · Φ(x)", module=nn.GELU,
+))
+for _name, _doc, _formula in (
+    ("Softmax", "Turns scores into probabilities that sum to 1 along a dimension.", "y_i = e^(x_i) / Σ_j e^(x_j)"),
+    ("LogSoftmax", "The logarithm of Softmax, numerically stable (pair it with NLL loss).",
+     "y_i = x_i − log Σ_j e^(x_j)"),
+):
+    register(BlockKind(
+        _name, "Activation", _doc,
+        params=(Param("dim", "int", -1, "dimension that sums to 1 (1 is the first after the batch; −1 the last)",
+                      min=-8, max=8),),
+        formula=_formula, module=getattr(nn, _name),
+    ))
+
+register(BlockKind(
+    "Embedding", "Embedding",
+    "Looks up a learned vector for each integer token id (a table of num_embeddings rows).",
+    params=(
+        Param("num_embeddings", "int", 1000, "size of the vocabulary (largest id + 1)", min=1, max=10_000_000),
+        Param("embedding_dim", "int", 64, "length of each vector", min=1, max=65536),
+        Param("padding_idx", "int", None, "id whose vector stays zero (empty: none)", min=0,
+              max=10_000_000, optional=True),
+        Param("scale_grad_by_freq", "bool", False, "scale gradients by inverse word frequency"),
+    ),
+    formula="y[t] = W[x[t]]", module=nn.Embedding,
+    label=lambda p: f"{p['num_embeddings']}×{p['embedding_dim']}",
+))
+
+register(BlockKind(
+    "RNN", "Recurrent",
+    "A plain recurrent layer: reads a T×F sequence step by step, carrying a hidden state.",
+    params=_recurrent_params((Param("nonlinearity", "choice", "tanh", "activation of the recurrence",
+                                    choices=("tanh", "relu")),)),
+    formula="h_t = tanh(W_ih · x_t + b_ih + W_hh · h_(t−1) + b_hh)",
+    module=nn.RNN, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
+    module_params=("input_size", "hidden_size", "num_layers", "nonlinearity", "bias", "dropout", "bidirectional"),
+    fixed_kwargs={"batch_first": True},
+))
+register(BlockKind(
+    "LSTM", "Recurrent",
+    "A recurrent layer with gates and a cell state, good at remembering over long sequences.",
+    params=_recurrent_params((Param("proj_size", "int", 0, "project the hidden state to this size (0: off)",
+                                    min=0, max=65536),)),
+    formula="c_t = f_t ⊙ c_(t−1) + i_t ⊙ g_t;  h_t = o_t ⊙ tanh(c_t)",
+    module=nn.LSTM, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
+    module_params=("input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional", "proj_size"),
+    fixed_kwargs={"batch_first": True},
+))
+register(BlockKind(
+    "GRU", "Recurrent",
+    "A gated recurrent layer, lighter than an LSTM (no separate cell state).",
+    params=_recurrent_params(),
+    formula="h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_(t−1)",
+    module=nn.GRU, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
+    module_params=("input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional"),
+    fixed_kwargs={"batch_first": True},
+))
+
+
+def _add_forward(call, inputs, params):
+    out = inputs[0]
+    for x in inputs[1:]:
+        out = out + x
+    return out
+
+
+register(BlockKind(
+    "Add", "Merge", "Adds its inputs element by element (skip/residual connections); shapes must match.",
+    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),),
+    formula="y = x₀ + x₁ + …", forward=_add_forward, inputs="num_inputs",
+))
+register(BlockKind(
+    "Concat", "Merge", "Joins its inputs along a dimension (channels by default); other dimensions must match.",
+    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),
+            Param("dim", "int", 1, "dimension to join along (1 is the first after the batch)", min=-8, max=8)),
+    forward=lambda call, inputs, p: torch.cat(list(inputs), dim=p["dim"]), inputs="num_inputs",
+))
+register(BlockKind(
+    "Reshape", "Shape", "Gives each sample a new shape with the same number of values (one entry may be −1).",
+    params=(Param("shape", "shape", [-1], "new shape of one sample, without the batch dimension",
+                  min=1, max=10_000_000, allow_negative_one=True),),
+    forward=lambda call, inputs, p: inputs[0].reshape(inputs[0].size(0), *p["shape"]),
+    label=lambda p: "→" + "×".join(str(s) for s in p["shape"]),
+))
+register(BlockKind(
+    "Permute", "Shape", "Reorders the dimensions of each sample, e.g. [1, 0] turns T×F into F×T.",
+    params=(Param("dims", "shape", [1, 0], "new order of the sample's dimensions (0 is the first after the batch)",
+                  min=0, max=7),),
+    forward=lambda call, inputs, p: inputs[0].permute(0, *[d + 1 for d in p["dims"]]),
+    label=lambda p: str(list(p["dims"])),
+))
+
+def forward_of(kind: BlockKind):
+    return kind.forward or _apply

@@ -1,0 +1,127 @@
+"""The compiler: a graph document becomes a real `torch.fx.GraphModule`.
+
+Each block becomes one `call_module` node whose attribute name is the block id (the module is the
+real torch.nn layer), merge and shape blocks become `call_function`/method nodes, Inputs become
+placeholders and Outputs the graph's output. The blocks' `forward` functions are the same ones
+analysis runs on meta tensors; here they are called with fx proxies, so they record nodes.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+
+import torch
+from torch import fx, nn
+from torch.fx.proxy import GraphAppendingTracer
+
+from .analysis import AnalysisResult, analyze
+from .blocks import forward_of, get_kind
+
+
+class CompileError(ValueError):
+    """The graph has errors; the message lists every one of them."""
+
+    def __init__(self, diagnostics):
+        self.diagnostics = list(diagnostics)
+        lines = "\n".join(f"  {d.text}" for d in self.diagnostics)
+        super().__init__(f"the graph cannot be compiled until these {len(self.diagnostics)} problem(s) are fixed:\n{lines}")
+
+
+def class_name_for(name: str) -> str:
+    words = re.findall(r"[A-Za-z0-9]+", name or "")
+    text = "".join(w[:1].upper() + w[1:] for w in words) or "Network"
+    return text if text[0].isalpha() else "Net" + text
+
+
+def build_modules(doc, analysis: AnalysisResult) -> dict[str, nn.Module]:
+    """Real (CPU) torch.nn modules for every block that has one, keyed by block id."""
+    modules: dict[str, nn.Module] = {}
+    for bid in analysis.order:
+        kind = get_kind(doc.blocks[bid].kind)
+        if kind.module is not None:
+            modules[bid] = kind.module(**kind.module_kwargs(analysis.blocks[bid].params))
+    return modules
+
+
+def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None = None) -> fx.GraphModule:
+    """Compile a GraphDocument into a `torch.fx.GraphModule`; raises CompileError listing problems."""
+    analysis = analysis or analyze(doc)
+    if analysis.errors:
+        raise CompileError(analysis.errors)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            modules = build_modules(doc, analysis)
+    else:
+        modules = build_modules(doc, analysis)
+    root = nn.Module()
+    for bid, module in modules.items():
+        root.add_module(bid, module)
+
+    graph = fx.Graph()
+    tracer = GraphAppendingTracer(graph)
+    values: dict[str, fx.Proxy] = {}
+    outputs = []
+    for bid in analysis.order:
+        block = doc.blocks[bid]
+        kind = get_kind(block.kind)
+        params = analysis.blocks[bid].params
+        if kind.name == "Input":
+            node = graph.placeholder(bid if bid != "input" else "x")
+            values[bid] = fx.Proxy(node, tracer)
+            continue
+        wires = sorted((e for e in doc.edges_into(bid)), key=lambda e: e.dst_port)
+        inputs = [values[e.src] for e in wires]
+        call = None
+        if kind.module is not None:
+            call = (lambda name: lambda *args: tracer.create_proxy("call_module", name, args, {}))(bid)
+        values[bid] = forward_of(kind)(call, inputs, params)
+        node = values[bid].node
+        if kind.name != "Output" and node.op != "placeholder" and node.name != bid and hasattr(node, "_rename"):
+            node._rename(bid)   # the value computed by a block carries the block's id in the code
+        if kind.name == "Output":
+            outputs.append(values[bid])
+    result = outputs[0].node if len(outputs) == 1 else tuple(o.node for o in outputs)
+    graph.output(result)
+    graph.lint()
+    gm = fx.GraphModule(root, graph, class_name=class_name_for(doc.name))
+    gm.meta["layerloom"] = {
+        "name": doc.name,
+        "inputs": [(b, list(analysis.blocks[b].output_shape), analysis.blocks[b].output_dtype)
+                   for b in analysis.order if doc.blocks[b].kind == "Input"],
+    }
+    return gm
+
+
+def constructor_source(kind, params: dict) -> str:
+    """`nn.Conv2d(in_channels=1, out_channels=6, kernel_size=5, padding=2)`: torch's defaults left out."""
+    kwargs = kind.module_kwargs(params)
+    sig = inspect.signature(kind.module)
+    parts = []
+    for name, value in kwargs.items():
+        p = sig.parameters.get(name)
+        if p is not None and p.default is not inspect.Parameter.empty and _same(p.default, value):
+            continue
+        parts.append(f"{name}={value!r}")
+    return f"nn.{kind.module.__name__}({', '.join(parts)})"
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
+        return list(a) == list(b) if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)) else False
+    return type(a) is type(b) and a == b
+
+
+def generated_code(doc) -> str:
+    """Readable PyTorch code for the graph: the module's layers and its forward."""
+    analysis = analyze(doc)
+    gm = compile_graph(doc, analysis)
+    lines = [f"# {doc.name}: generated by Layerloom", "import torch", "from torch import nn", "",
+             f"class {class_name_for(doc.name)}(nn.Module):", "    def __init__(self):", "        super().__init__()"]
+    for name, _ in gm.named_children():
+        kind = get_kind(doc.blocks[name].kind)
+        lines.append(f"        self.{name} = {constructor_source(kind, analysis.blocks[name].params)}")
+    body = [re.sub(r";\s+[\w\s=]+= None\s*$", "", line) for line in gm.code.strip("\n").splitlines()]
+    lines.append("")
+    lines.extend("    " + line if line.strip() else "" for line in body)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,247 @@
+"""The graph document: blocks, wires and the primitive edits that change them.
+
+Every change goes through one of a few reversible primitives (add_block, remove_block, connect,
+disconnect, set_param, move_block, rename_block, set_meta). Each returns what is needed to undo
+it and tells the observers with a plain `Event`. Qt never appears here: the editor's undo
+commands call these primitives and its scene listens to the events.
+"""
+from __future__ import annotations
+
+import copy
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import networkx as nx
+import torch
+
+from .blocks import REGISTRY, get_kind
+
+MISSING = object()  # "no explicit value": the parameter takes its default
+
+ID_PREFIX = {
+    "Input": "input", "Output": "output", "Conv1d": "conv", "Conv2d": "conv", "ConvTranspose2d": "deconv",
+    "MaxPool1d": "pool", "MaxPool2d": "pool", "AvgPool2d": "avgpool", "AdaptiveAvgPool2d": "gap",
+    "BatchNorm1d": "bn", "BatchNorm2d": "bn", "LayerNorm": "ln", "Dropout": "drop", "Flatten": "flatten",
+    "Linear": "fc", "Embedding": "emb", "Concat": "cat",
+}
+_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+class GraphEditError(ValueError):
+    """An edit that cannot be made (unknown block, port out of range, taken id...)."""
+
+
+@dataclass
+class Block:
+    id: str
+    kind: str
+    params: dict = field(default_factory=dict)   # only explicitly set values; the rest are defaults
+    pos: tuple[float, float] = (0.0, 0.0)
+
+    def full_params(self) -> dict:
+        return get_kind(self.kind).full_params(self.params)
+
+
+@dataclass(frozen=True)
+class Edge:
+    src: str
+    dst: str
+    src_port: int = 0
+    dst_port: int = 0
+
+
+@dataclass(frozen=True)
+class Event:
+    """What changed. `type` is one of: block_added, block_removed, edge_added, edge_removed,
+    param_changed, block_moved, block_renamed, meta_changed, reset."""
+    type: str
+    block: str | None = None
+    edge: Edge | None = None
+    old: Any = None        # previous value / previous id
+    name: str | None = None  # parameter or metadata key
+
+
+def id_problem(block_id: Any) -> str | None:
+    """Why a string cannot be a block id, or None when it can."""
+    if not isinstance(block_id, str) or not _ID_RE.match(block_id):
+        return ("a block id must start with a letter and use only letters, digits and _ "
+                "(at most 64 characters)")
+    if keyword.iskeyword(block_id) or block_id in ("self", "torch"):
+        return f'"{block_id}" is a reserved word in Python'
+    if hasattr(torch.fx.GraphModule, block_id):
+        return f'"{block_id}" is the name of a torch.nn.Module attribute'
+    return None
+
+
+class GraphDocument:
+    def __init__(self, name: str = "Untitled", description: str = "", training: dict | None = None):
+        self.name = name
+        self.description = description
+        self.training: dict = dict(training or {})
+        self.blocks: dict[str, Block] = {}
+        self.edges: list[Edge] = []
+        self.revision = 0
+        self._observers: list[Callable[[Event], None]] = []
+
+    # -- observers --------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        self._observers.append(callback)
+
+        def unsubscribe():
+            if callback in self._observers:
+                self._observers.remove(callback)
+        return unsubscribe
+
+    def _emit(self, event: Event) -> None:
+        self.revision += 1
+        for cb in list(self._observers):
+            cb(event)
+
+    # -- queries ------------------------------------------------------------------------------
+    def block(self, block_id: str) -> Block:
+        try:
+            return self.blocks[block_id]
+        except KeyError:
+            raise GraphEditError(f'there is no block "{block_id}"') from None
+
+    def edges_into(self, block_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.dst == block_id]
+
+    def edges_from(self, block_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.src == block_id]
+
+    def edges_of(self, block_id: str) -> list[Edge]:
+        return [e for e in self.edges if e.src == block_id or e.dst == block_id]
+
+    def input_count(self, block_id: str) -> int:
+        b = self.block(block_id)
+        return get_kind(b.kind).input_count(b.full_params())
+
+    def output_count(self, block_id: str) -> int:
+        return get_kind(self.block(block_id).kind).outputs
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph()
+        g.add_nodes_from(self.blocks)
+        for e in self.edges:
+            g.add_edge(e.src, e.dst, src_port=e.src_port, dst_port=e.dst_port)
+        return g
+
+    def new_id(self, kind: str, taken: Iterable[str] = ()) -> str:
+        """A readable, unused id for a new block of `kind`: conv1, conv2, fc3..."""
+        prefix = ID_PREFIX.get(kind, kind.lower())
+        used = set(self.blocks) | set(taken)
+        if kind in ("Input", "Output") and prefix not in used:
+            return prefix
+        numbers = [int(m.group(1)) for b in used if (m := re.fullmatch(re.escape(prefix) + r"(\d+)", b))]
+        n = max(numbers, default=0) + 1
+        while f"{prefix}{n}" in used:
+            n += 1
+        return f"{prefix}{n}"
+
+    def copy(self) -> "GraphDocument":
+        """A detached deep copy (no observers)."""
+        other = GraphDocument(self.name, self.description, copy.deepcopy(self.training))
+        other.blocks = {k: Block(b.id, b.kind, copy.deepcopy(b.params), tuple(b.pos)) for k, b in self.blocks.items()}
+        other.edges = list(self.edges)
+        return other
+
+    # -- primitive edits ------------------------------------------------------------------------
+    def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0),
+                  block_id: str | None = None) -> str:
+        if kind not in REGISTRY:
+            raise GraphEditError(f'unknown block kind "{kind}"')
+        params = dict(params or {})
+        known = get_kind(kind).param_names
+        for name in params:
+            if name not in known:
+                raise GraphEditError(f'{kind} has no parameter "{name}" (it has: {", ".join(known) or "none"})')
+        if block_id is None:
+            block_id = self.new_id(kind)
+        elif block_id in self.blocks:
+            raise GraphEditError(f'the id "{block_id}" is already taken')
+        elif (why := id_problem(block_id)):
+            raise GraphEditError(why)
+        self.blocks[block_id] = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])))
+        self._emit(Event("block_added", block=block_id))
+        return block_id
+
+    def remove_block(self, block_id: str) -> tuple[Block, list[Edge]]:
+        """Remove a block and every wire touching it; returns both for undo."""
+        block = self.block(block_id)
+        removed = self.edges_of(block_id)
+        for e in removed:
+            self.disconnect(e)
+        del self.blocks[block_id]
+        self._emit(Event("block_removed", block=block_id, old=block))
+        return block, removed
+
+    def connect(self, src: str, dst: str, src_port: int = 0, dst_port: int = 0) -> Edge:
+        self.block(src), self.block(dst)
+        if src == dst:
+            raise GraphEditError(f"{src} cannot be wired into itself")
+        if not 0 <= src_port < self.output_count(src):
+            raise GraphEditError(f"{src} has no output port {src_port}")
+        if not 0 <= dst_port < self.input_count(dst):
+            raise GraphEditError(f"{dst} has no input port {dst_port}")
+        edge = Edge(src, dst, src_port, dst_port)
+        if edge in self.edges:
+            raise GraphEditError(f"{src} is already wired to {dst}")
+        self.edges.append(edge)
+        self._emit(Event("edge_added", edge=edge, block=dst))
+        return edge
+
+    def disconnect(self, edge: Edge) -> Edge:
+        try:
+            self.edges.remove(edge)
+        except ValueError:
+            raise GraphEditError(f"there is no wire from {edge.src} to {edge.dst}") from None
+        self._emit(Event("edge_removed", edge=edge, block=edge.dst))
+        return edge
+
+    def set_param(self, block_id: str, name: str, value: Any = MISSING) -> Any:
+        """Set (or with MISSING, reset to default) one parameter; returns the old explicit value."""
+        block = self.block(block_id)
+        kind = get_kind(block.kind)
+        if name not in kind.param_names:
+            raise GraphEditError(f'{block.kind} has no parameter "{name}"')
+        old = block.params.get(name, MISSING)
+        if value is MISSING:
+            block.params.pop(name, None)
+        else:
+            block.params[name] = copy.deepcopy(value)
+        self._emit(Event("param_changed", block=block_id, name=name, old=old))
+        return old
+
+    def move_block(self, block_id: str, pos) -> tuple[float, float]:
+        block = self.block(block_id)
+        old = block.pos
+        block.pos = (float(pos[0]), float(pos[1]))
+        self._emit(Event("block_moved", block=block_id, old=old))
+        return old
+
+    def rename_block(self, block_id: str, new_id: str) -> str:
+        block = self.block(block_id)
+        if new_id == block_id:
+            return block_id
+        if new_id in self.blocks:
+            raise GraphEditError(f'the id "{new_id}" is already taken')
+        if (why := id_problem(new_id)):
+            raise GraphEditError(why)
+        self.blocks = {(new_id if k == block_id else k): v for k, v in self.blocks.items()}
+        block.id = new_id
+        self.edges = [Edge(new_id if e.src == block_id else e.src, new_id if e.dst == block_id else e.dst,
+                           e.src_port, e.dst_port) for e in self.edges]
+        self._emit(Event("block_renamed", block=new_id, old=block_id))
+        return block_id
+
+    def set_meta(self, key: str, value: Any) -> Any:
+        """Change the graph's name, description or training section; returns the old value."""
+        if key not in ("name", "description", "training"):
+            raise GraphEditError(f"unknown graph property {key}")
+        old = getattr(self, key)
+        setattr(self, key, copy.deepcopy(value))
+        self._emit(Event("meta_changed", name=key, old=old))
+        return old

@@ -1,0 +1,272 @@
+"""The `.loom.json` file format: load with full validation, save atomically.
+
+Only JSON is read (never eval, never pickle). Every problem raises GraphFileError whose message
+names the JSON location (`$.blocks[3].params.kernel_size`) and what is wrong.
+"""
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .blocks import REGISTRY, get_kind
+from .document import GraphDocument, GraphEditError, id_problem
+from .params import ParamError
+
+FORMAT = "layerloom.graph"
+VERSION = 1
+MAX_BYTES = 16 * 1024 * 1024
+MAX_BLOCKS = 10_000
+MAX_EDGES = 50_000
+TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training"}
+BLOCK_KEYS = {"id", "kind", "params", "pos"}
+EDGE_KEYS = {"from", "to", "from_port", "to_port"}
+
+
+class GraphFileError(ValueError):
+    """A graph file that cannot be loaded; the message says where and why."""
+
+    def __init__(self, message: str, path: str | None = None, location: str | None = None):
+        self.path, self.location, self.reason = path, location, message
+        where = " ".join(p for p in (str(path) if path else "", f"at {location}" if location else "") if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not allowed in a graph file")
+
+
+def _no_duplicate_keys(pairs):
+    out = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f'the key "{k}" appears twice in one object')
+        out[k] = v
+    return out
+
+
+def parse_graph_text(text: str, path: str | None = None) -> dict:
+    try:
+        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise GraphFileError(f"this is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
+                             "A Layerloom graph is a .loom.json file.", path) from None
+    except (ValueError, RecursionError) as exc:
+        raise GraphFileError(f"this is not a usable JSON file: {exc}", path) from None
+
+
+def read_graph_file(path) -> dict:
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise GraphFileError("the file does not exist", str(path)) from None
+    except OSError as exc:
+        raise GraphFileError(f"the file cannot be read ({exc.strerror})", str(path)) from None
+    if path.is_dir():
+        raise GraphFileError("this is a folder, not a graph file", str(path))
+    if size > MAX_BYTES:
+        raise GraphFileError(f"the file is {size / 1e6:.1f} MB; graph files are at most {MAX_BYTES // 2**20} MB. "
+                             "Is this really a .loom.json graph?", str(path))
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise GraphFileError(f"the file cannot be read ({exc.strerror})", str(path)) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise GraphFileError("the file is not UTF-8 text; a graph file is JSON text", str(path)) from None
+    return parse_graph_text(text, str(path))
+
+
+def load_graph(source, path: str | None = None) -> GraphDocument:
+    """Load a graph from a path or an already-parsed dict; raises GraphFileError."""
+    if isinstance(source, (str, os.PathLike)):
+        path = str(source)
+        data = read_graph_file(source)
+    else:
+        data = source
+    return graph_from_dict(data, path)
+
+
+def _type_name(v: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "true/false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(v), type(v).__name__)
+
+
+def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
+    def fail(loc: str, msg: str):
+        raise GraphFileError(msg, path, loc)
+
+    if not isinstance(data, dict):
+        fail("$", f"the file holds {_type_name(data)}, but a graph file holds a JSON object")
+    if data.get("format") != FORMAT:
+        fail("$.format", f'expected "format": "{FORMAT}" (got {json.dumps(data.get("format"))}); '
+                         "this is not a Layerloom graph file")
+    version = data.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        fail("$.version", f"expected a format version number such as 1, got {json.dumps(version)}")
+    if version > VERSION:
+        fail("$.version", f"this file was written by a newer Layerloom (format version {version}); this version "
+                          f"reads format version {VERSION}. Update Layerloom to open it.")
+    for key in data:
+        if key not in TOP_KEYS:
+            fail(f"$.{key}", f'unknown key "{key}"; a graph file has {", ".join(sorted(TOP_KEYS))}')
+    name = data.get("name", "Untitled")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        fail("$.name", "name must be a non-empty string of at most 200 characters")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        fail("$.description", f"description must be a string, not {_type_name(description)}")
+    training = data.get("training", {})
+    if not isinstance(training, dict):
+        fail("$.training", f"training must be an object, not {_type_name(training)}")
+    blocks = data.get("blocks")
+    if not isinstance(blocks, list):
+        fail("$.blocks", "expected a list of blocks" + ("" if blocks is None else f", got {_type_name(blocks)}"))
+    if len(blocks) > MAX_BLOCKS:
+        fail("$.blocks", f"{len(blocks)} blocks is more than the {MAX_BLOCKS} a graph may hold")
+    edges = data.get("edges", [])
+    if not isinstance(edges, list):
+        fail("$.edges", f"expected a list of edges, got {_type_name(edges)}")
+    if len(edges) > MAX_EDGES:
+        fail("$.edges", f"{len(edges)} edges is more than the {MAX_EDGES} a graph may hold")
+
+    doc = GraphDocument(name, description, training)
+    for i, b in enumerate(blocks):
+        loc = f"$.blocks[{i}]"
+        if not isinstance(b, dict):
+            fail(loc, f"a block must be an object, not {_type_name(b)}")
+        for key in b:
+            if key not in BLOCK_KEYS:
+                fail(f"{loc}.{key}", f'unknown key "{key}"; a block has id, kind, params and pos')
+        bid = b.get("id")
+        if (why := id_problem(bid)):
+            fail(f"{loc}.id", f"{json.dumps(bid)} is not a usable id: {why}")
+        if bid in doc.blocks:
+            fail(f"{loc}.id", f'the id "{bid}" is used by two blocks; ids must be unique')
+        kind_name = b.get("kind")
+        if kind_name not in REGISTRY:
+            close = difflib.get_close_matches(str(kind_name), REGISTRY, n=1)
+            hint = f' Did you mean "{close[0]}"?' if close else ""
+            fail(f"{loc}.kind", f"unknown block kind {json.dumps(kind_name)}.{hint}")
+        kind = get_kind(kind_name)
+        params = b.get("params", {})
+        if not isinstance(params, dict):
+            fail(f"{loc}.params", f"params must be an object, not {_type_name(params)}")
+        clean = {}
+        for pname, value in params.items():
+            if pname not in kind.param_names:
+                fail(f"{loc}.params.{pname}", f'{kind_name} has no parameter "{pname}" '
+                                              f'(it has: {", ".join(kind.param_names) or "none"})')
+            try:
+                clean[pname] = kind.param(pname).check(value)
+            except ParamError as exc:
+                fail(f"{loc}.params.{pname}", str(exc))
+        pos = b.get("pos", [0, 0])
+        if (not isinstance(pos, list) or len(pos) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                           and abs(v) < 1e7 for v in pos)):
+            fail(f"{loc}.pos", "pos must be a list of two numbers [x, y]")
+        doc.add_block(kind_name, clean, pos, block_id=bid)
+
+    seen = set()
+    for i, e in enumerate(edges):
+        loc = f"$.edges[{i}]"
+        if not isinstance(e, dict):
+            fail(loc, f"an edge must be an object, not {_type_name(e)}")
+        for key in e:
+            if key not in EDGE_KEYS:
+                fail(f"{loc}.{key}", f'unknown key "{key}"; an edge has from, to, from_port and to_port')
+        for end in ("from", "to"):
+            if e.get(end) not in doc.blocks:
+                fail(f"{loc}.{end}", f"the edge refers to a block {json.dumps(e.get(end))} that does not exist")
+        ports = []
+        for key in ("from_port", "to_port"):
+            v = e.get(key, 0)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                fail(f"{loc}.{key}", f"{key} must be a whole number ≥ 0, got {json.dumps(v)}")
+            ports.append(v)
+        src, dst = e["from"], e["to"]
+        if ports[0] >= doc.output_count(src):
+            fail(f"{loc}.from_port", f"{src} ({doc.blocks[src].kind}) has no output port {ports[0]}")
+        if ports[1] >= doc.input_count(dst):
+            fail(f"{loc}.to_port", f"{dst} ({doc.blocks[dst].kind}) has no input port {ports[1]} "
+                                   f"(it has {doc.input_count(dst)})")
+        key = (src, dst, ports[0], ports[1])
+        if key in seen:
+            fail(loc, f"the wire from {src} to {dst} appears twice")
+        seen.add(key)
+        try:
+            doc.connect(src, dst, ports[0], ports[1])
+        except GraphEditError as exc:
+            fail(loc, str(exc))
+    doc.revision = 0
+    return doc
+
+
+def graph_to_dict(doc: GraphDocument) -> dict:
+    blocks = []
+    for b in doc.blocks.values():
+        blocks.append({"id": b.id, "kind": b.kind, "params": dict(b.params),
+                       "pos": [_clean_num(b.pos[0]), _clean_num(b.pos[1])]})
+    edges = []
+    for e in doc.edges:
+        d = {"from": e.src, "to": e.dst}
+        if e.src_port:
+            d["from_port"] = e.src_port
+        if e.dst_port:
+            d["to_port"] = e.dst_port
+        edges.append(d)
+    out = {"format": FORMAT, "version": VERSION, "name": doc.name}
+    if doc.description:
+        out["description"] = doc.description
+    out.update({"blocks": blocks, "edges": edges, "training": dict(doc.training)})
+    return out
+
+
+def _clean_num(v: float):
+    return int(v) if float(v).is_integer() else round(v, 2)
+
+
+def dumps_graph(doc: GraphDocument) -> str:
+    """JSON text with one block or edge per line: readable, and small diffs."""
+    data = graph_to_dict(doc)
+    lines = ["{"]
+    keys = list(data)
+    for i, key in enumerate(keys):
+        comma = "," if i < len(keys) - 1 else ""
+        value = data[key]
+        if key in ("blocks", "edges") and value:
+            items = ",\n".join("    " + json.dumps(item, ensure_ascii=False) for item in value)
+            lines.append(f'  "{key}": [\n{items}\n  ]{comma}')
+        else:
+            lines.append(f'  "{key}": {json.dumps(value, ensure_ascii=False)}{comma}')
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def atomic_write_text(path, text: str) -> None:
+    """Write text to `path` via a temp file in the same folder and a rename: never half-written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def save_graph(doc: GraphDocument, path) -> None:
+    atomic_write_text(path, dumps_graph(doc))

@@ -1,0 +1,86 @@
+"""The `layerloom` command line (Qt-free subcommands).
+
+  layerloom check FILE          exit 0 clean, 1 with problems (block_id: message), 2 unreadable
+  layerloom summary FILE [--json]
+  layerloom code FILE
+The desktop app's own options (no command, FILE, --screenshot) are handled in layerloom.app.main.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from layerloom.graph import CompileError, GraphFileError, analyze, generated_code, load_graph
+from layerloom.graph.summary import summary_json, summary_table
+
+COMMANDS = ("check", "summary", "code")
+
+
+def _load(path):
+    try:
+        return load_graph(path)
+    except GraphFileError as exc:
+        print(f"layerloom: cannot read {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check(args) -> int:
+    doc = _load(args.file)
+    result = analyze(doc)
+    for d in result.diagnostics:
+        where = d.block or "graph"
+        stream = sys.stdout
+        print(f"{where}: {d.message}" + (" (warning)" if d.severity == "warning" else ""), file=stream)
+    if result.errors:
+        print(f"{len(result.errors)} error(s) in {args.file}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: OK ({len(doc.blocks)} blocks, {result.total_params:,} parameters)")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    doc = _load(args.file)
+    result = analyze(doc)
+    if args.json:
+        print(json.dumps(summary_json(doc, result), indent=2))
+    else:
+        print(summary_table(doc, result))
+    return 1 if result.errors else 0
+
+
+def cmd_code(args) -> int:
+    doc = _load(args.file)
+    try:
+        print(generated_code(doc), end="")
+    except CompileError as exc:
+        print(f"layerloom: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerloom", description="Design, check, train and export PyTorch "
+                                     "networks. Without a command, opens the desktop app.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("check", help="check a graph file; list its problems")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("summary", help="table of shapes, parameters and FLOPs")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_summary)
+    p = sub.add_parser("code", help="print the generated PyTorch code")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_code)
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:
+        return 0
+    except KeyboardInterrupt:
+        return 130

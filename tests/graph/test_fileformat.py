@@ -1,0 +1,110 @@
+import json
+
+import pytest
+
+from layerloom.graph import GraphFileError, analyze, graph_to_dict, load_graph, save_graph
+from layerloom.presets import preset_path
+
+GOOD = {
+    "format": "layerloom.graph", "version": 1, "name": "LeNet-5",
+    "blocks": [{"id": "input", "kind": "Input", "params": {"shape": [1, 28, 28]}, "pos": [0, 0]},
+               {"id": "conv1", "kind": "Conv2d", "params": {"in_channels": "auto", "out_channels": 6,
+                                                            "kernel_size": 5, "padding": 2}, "pos": [180, 0]},
+               {"id": "output", "kind": "Output"}],
+    "edges": [{"from": "input", "to": "conv1"}, {"from": "conv1", "to": "output"}],
+    "training": {},
+}
+
+
+def test_load_from_dict_and_defaults():
+    doc = load_graph(GOOD)
+    assert list(doc.blocks) == ["input", "conv1", "output"]
+    assert doc.blocks["conv1"].full_params()["stride"] == 1        # torch's default
+    assert doc.blocks["output"].pos == (0.0, 0.0)
+    assert analyze(doc).blocks["conv1"].output_shape == (6, 28, 28)
+
+
+def test_roundtrip_through_file(tmp_path):
+    doc = load_graph(preset_path("resnet18"))
+    path = tmp_path / "r.loom.json"
+    save_graph(doc, path)
+    again = load_graph(path)
+    assert graph_to_dict(again) == graph_to_dict(doc)
+    assert json.loads(path.read_text())["format"] == "layerloom.graph"
+    assert not list(tmp_path.glob(".*tmp"))   # no temp file left behind
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "g.loom.json"
+    save_graph(load_graph(GOOD), path)
+    before = path.read_bytes()
+    import layerloom.graph.fileformat as ff
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(ff.os, "fsync", boom)
+    with pytest.raises(OSError):
+        save_graph(load_graph(preset_path("lenet5")), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.loom.json"]
+
+
+def mutate(fn):
+    data = json.loads(json.dumps(GOOD))
+    fn(data)
+    return data
+
+
+@pytest.mark.parametrize("change, location, words", [
+    (lambda d: d.update(format="keras"), "$.format", "not a Layerloom graph"),
+    (lambda d: d.update(version=7), "$.version", "newer Layerloom"),
+    (lambda d: d.update(version="1"), "$.version", "version number"),
+    (lambda d: d.update(extra=1), "$.extra", "unknown key"),
+    (lambda d: d.update(blocks={}), "$.blocks", "list of blocks"),
+    (lambda d: d["blocks"][1].update(kind="Conv2D"), "$.blocks[1].kind", 'Did you mean "Conv2d"'),
+    (lambda d: d["blocks"][1].update(id="input"), "$.blocks[1].id", "used by two blocks"),
+    (lambda d: d["blocks"][1].update(id="my conv"), "$.blocks[1].id", "not a usable id"),
+    (lambda d: d["blocks"][1]["params"].update(kernel_size="5"), "$.blocks[1].params.kernel_size", "whole number"),
+    (lambda d: d["blocks"][1]["params"].update(out_channels=0), "$.blocks[1].params.out_channels", "at least 1"),
+    (lambda d: d["blocks"][1]["params"].update(stride=[1, 2, 3]), "$.blocks[1].params.stride", "list of 2"),
+    (lambda d: d["blocks"][1]["params"].update(padding="half"), "$.blocks[1].params.padding", "same"),
+    (lambda d: d["blocks"][1]["params"].update(bias=1), "$.blocks[1].params.bias", "true or false"),
+    (lambda d: d["blocks"][1]["params"].update(filters=3), "$.blocks[1].params.filters", "no parameter"),
+    (lambda d: d["blocks"][0]["params"].update(shape=[1, -28]), "$.blocks[0].params.shape", "at least 1"),
+    (lambda d: d["blocks"][0].update(pos=[0]), "$.blocks[0].pos", "two numbers"),
+    (lambda d: d["edges"].append({"from": "input", "to": "ghost"}), "$.edges[2].to", "does not exist"),
+    (lambda d: d["edges"].append({"from": "input", "to": "conv1", "to_port": 1}), "$.edges[2].to_port",
+     "no input port 1"),
+    (lambda d: d["edges"].append({"from": "input", "to": "conv1"}), "$.edges[2]", "appears twice"),
+    (lambda d: d["edges"][0].update(to_port=-1), "$.edges[0].to_port", "≥ 0"),
+    (lambda d: d.update(training=[]), "$.training", "must be an object"),
+])
+def test_loader_refuses_bad_content_with_location(change, location, words):
+    with pytest.raises(GraphFileError) as info:
+        load_graph(mutate(change))
+    assert info.value.location == location
+    assert words in str(info.value)
+
+
+def test_loader_refuses_bad_files(tmp_path):
+    cases = {
+        "broken.loom.json": b'{"format": "layerloom.graph", ',
+        "latin1.loom.json": "{\"name\": \"caf\u00e9\"}".encode("latin-1"),
+        "nan.loom.json": b'{"format": "layerloom.graph", "version": 1, "blocks": [], "x": NaN}',
+        "dupkey.loom.json": b'{"format": "layerloom.graph", "format": "x"}',
+        "list.loom.json": b"[1, 2, 3]",
+    }
+    words = {"broken": "not valid JSON", "latin1": "not UTF-8", "nan": "NaN is not allowed",
+             "dupkey": "appears twice", "list": "holds a list"}
+    for name, content in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(GraphFileError, match=words[name.split(".")[0]]) as info:
+            load_graph(tmp_path / name)
+        assert name in str(info.value)
+    with pytest.raises(GraphFileError, match="does not exist"):
+        load_graph(tmp_path / "missing.loom.json")
+    big = tmp_path / "big.loom.json"
+    with open(big, "wb") as f:
+        f.truncate(17 * 1024 * 1024)
+    with pytest.raises(GraphFileError, match="at most 16 MB"):
+        load_graph(big)

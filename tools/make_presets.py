@@ -1,0 +1,154 @@
+"""Regenerate presets/*.loom.json from the architecture definitions below.
+
+Run: .venv/bin/python tools/make_presets.py
+Each preset is built with the document API (so ids are the editor's), laid out by graph.layout,
+checked by analysis and written with the normal saver.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from layerloom.graph import GraphDocument, analyze, save_graph
+from layerloom.graph.layout import apply_layout, auto_layout
+
+PRESETS = Path(__file__).resolve().parent.parent / "presets"
+
+
+class Builder:
+    def __init__(self, name, description, training, shape, dtype=None):
+        self.doc = GraphDocument(name, description, training)
+        params = {"shape": shape}
+        if dtype:
+            params["dtype"] = dtype
+        self.last = self.doc.add_block("Input", params)
+
+    def add(self, kind, src=None, block_id=None, **params):
+        bid = self.doc.add_block(kind, params, block_id=block_id)
+        self.doc.connect(src or self.last, bid)
+        self.last = bid
+        return bid
+
+    def merge(self, kind, sources, **params):
+        bid = self.doc.add_block(kind, params)
+        for port, s in enumerate(sources):
+            self.doc.connect(s, bid, dst_port=port)
+        self.last = bid
+        return bid
+
+    def finish(self):
+        self.add("Output")
+        apply_layout(self.doc, auto_layout(self.doc))
+        return self.doc
+
+
+def lenet5():
+    b = Builder("LeNet-5", "LeCun et al.'s classic digit recogniser (1998) with ReLU and max pooling: two "
+                "convolution + pooling stages, then three fully connected layers.",
+                {"dataset": "mnist-sample", "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 5},
+                [1, 28, 28])
+    b.add("Conv2d", out_channels=6, kernel_size=5, padding=2)
+    b.add("ReLU"); b.add("MaxPool2d", kernel_size=2)
+    b.add("Conv2d", out_channels=16, kernel_size=5)
+    b.add("ReLU"); b.add("MaxPool2d", kernel_size=2)
+    b.add("Flatten")
+    b.add("Linear", out_features=120); b.add("ReLU")
+    b.add("Linear", out_features=84); b.add("ReLU")
+    b.add("Linear", out_features=10)
+    return b.finish()
+
+
+def mlp():
+    b = Builder("MLP 784-128-10", "The simplest image classifier: flatten the pixels, one hidden layer of 128 "
+                "units, ten outputs.",
+                {"dataset": "mnist-sample", "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 5},
+                [1, 28, 28])
+    b.add("Flatten"); b.add("Linear", out_features=128); b.add("ReLU"); b.add("Linear", out_features=10)
+    return b.finish()
+
+
+def alexnet(classes=10):
+    b = Builder("AlexNet", "Krizhevsky et al.'s ImageNet winner (2012), as in torchvision: five convolutions "
+                "with max pooling, adaptive average pooling to 6×6, then a dropout-regularised classifier.",
+                {"dataset": "shapes", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 32,
+                 "epochs": 3, "dataset_options": {"train_count": 1200, "val_count": 300}},
+                [3, 224, 224])
+    b.add("Conv2d", out_channels=64, kernel_size=11, stride=4, padding=2); b.add("ReLU")
+    b.add("MaxPool2d", kernel_size=3, stride=2)
+    b.add("Conv2d", out_channels=192, kernel_size=5, padding=2); b.add("ReLU")
+    b.add("MaxPool2d", kernel_size=3, stride=2)
+    b.add("Conv2d", out_channels=384, kernel_size=3, padding=1); b.add("ReLU")
+    b.add("Conv2d", out_channels=256, kernel_size=3, padding=1); b.add("ReLU")
+    b.add("Conv2d", out_channels=256, kernel_size=3, padding=1); b.add("ReLU")
+    b.add("MaxPool2d", kernel_size=3, stride=2)
+    b.add("AdaptiveAvgPool2d", output_size=6)
+    b.add("Flatten")
+    b.add("Dropout", p=0.5); b.add("Linear", out_features=4096); b.add("ReLU")
+    b.add("Dropout", p=0.5); b.add("Linear", out_features=4096); b.add("ReLU")
+    b.add("Linear", out_features=classes)
+    return b.finish()
+
+
+def vgg11(classes=10):
+    b = Builder("VGG-11", "Simonyan & Zisserman's VGG configuration A (2014), as in torchvision: stacks of 3×3 "
+                "convolutions between max pools, then a large classifier.",
+                {"dataset": "shapes", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 16,
+                 "epochs": 2, "dataset_options": {"train_count": 600, "val_count": 150}},
+                [3, 224, 224])
+    for v in (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"):
+        if v == "M":
+            b.add("MaxPool2d", kernel_size=2, stride=2)
+        else:
+            b.add("Conv2d", out_channels=v, kernel_size=3, padding=1); b.add("ReLU")
+    b.add("AdaptiveAvgPool2d", output_size=7)
+    b.add("Flatten")
+    b.add("Linear", out_features=4096); b.add("ReLU"); b.add("Dropout", p=0.5)
+    b.add("Linear", out_features=4096); b.add("ReLU"); b.add("Dropout", p=0.5)
+    b.add("Linear", out_features=classes)
+    return b.finish()
+
+
+def resnet18(classes=10):
+    b = Builder("ResNet-18", "He et al.'s residual network (2015), as in torchvision: four stages of two basic "
+                "blocks whose Add skip connections let gradients flow through 18 layers.",
+                {"dataset": "shapes", "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0001,
+                 "batch_size": 32, "epochs": 3, "dataset_options": {"train_count": 1200, "val_count": 300}},
+                [3, 224, 224])
+    b.add("Conv2d", out_channels=64, kernel_size=7, stride=2, padding=3, bias=False)
+    b.add("BatchNorm2d"); b.add("ReLU")
+    b.add("MaxPool2d", kernel_size=3, stride=2, padding=1)
+    for width, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        for i in range(2):
+            s = stride if i == 0 else 1
+            entry = b.last
+            b.add("Conv2d", out_channels=width, kernel_size=3, stride=s, padding=1, bias=False)
+            b.add("BatchNorm2d"); b.add("ReLU")
+            b.add("Conv2d", out_channels=width, kernel_size=3, padding=1, bias=False)
+            main = b.add("BatchNorm2d")
+            skip = entry
+            if s != 1:
+                b.add("Conv2d", src=entry, out_channels=width, kernel_size=1, stride=s, bias=False)
+                skip = b.add("BatchNorm2d")
+            b.merge("Add", [main, skip])
+            b.add("ReLU")
+    b.add("AdaptiveAvgPool2d", output_size=1)
+    b.add("Flatten")
+    b.add("Linear", out_features=classes)
+    return b.finish()
+
+
+ALL = {"lenet5": lenet5, "mlp": mlp, "alexnet": alexnet, "vgg11": vgg11, "resnet18": resnet18}
+
+
+def main(names=None):
+    for name in names or ALL:
+        doc = ALL[name]()
+        result = analyze(doc)
+        if result.errors:
+            sys.exit(f"{name}: " + "; ".join(d.text for d in result.errors))
+        save_graph(doc, PRESETS / f"{name}.loom.json")
+        print(f"{name}: {len(doc.blocks)} blocks, {result.total_params:,} parameters")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
