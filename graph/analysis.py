@@ -109,6 +109,22 @@ class _Cache:
 
 
 CACHE = _Cache()
+MODULES = _Cache(2048)   # meta modules by (kind, module kwargs): a shape-only change reuses them
+
+
+def _meta_module(kind, resolved: dict):
+    kwargs = kind.module_kwargs(resolved)
+    key = (kind.name, _freeze(kwargs))
+    hit = MODULES.get(key)
+    if hit is None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with torch.device("meta"):
+                module = kind.module(**kwargs)
+        module.eval()
+        hit = (module, tuple(str(w.message) for w in caught))
+        MODULES.put(key, hit)
+    return hit
 
 
 def _freeze(value):
@@ -157,18 +173,15 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
     try:
         if in_shapes:
             check_rank(kind_name, in_shapes[0])
+            _check_dims(resolved, len(in_shapes[0]) + 1)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            module = None
-            if kind.module is not None:
-                with torch.device("meta"):
-                    module = kind.module(**kind.module_kwargs(resolved))
-                module.eval()
+            module, built_warnings = _meta_module(kind, resolved) if kind.module is not None else (None, ())
             xs = [torch.empty((1, *shape), dtype=DTYPES[dtype], device="meta") for shape, dtype in inputs]
             with FlopCounterMode(display=False) as counter:
                 y = forward_of(kind)(module, xs, resolved)
-        for w in caught:
-            notes.append(Diagnostic("", f"{kind_name}: {w.message}", "torch_warning", severity="warning"))
+        for text in (*built_warnings, *(str(w.message) for w in caught)):
+            notes.append(Diagnostic("", f"PyTorch warns: {text}", "torch_warning", severity="warning"))
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"{kind_name} produced {type(y).__name__}, not a tensor")
         if y.dim() == 0:
@@ -179,6 +192,14 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
                          None, tuple(notes))
     except Exception as exc:  # torch's error becomes a sentence about this block
         return _Computed(resolved, None, None, 0, 0, explain_failure(kind, resolved, inputs, exc))
+
+
+def _check_dims(params: dict, rank: int) -> None:
+    """Meta kernels do not always range-check dims (softmax does not): check them like CPU would."""
+    for name in ("dim", "start_dim", "end_dim"):
+        d = params.get(name)
+        if isinstance(d, int) and not -rank <= d < rank:
+            raise IndexError(f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {d})")
 
 
 def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:

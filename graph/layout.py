@@ -14,6 +14,11 @@ ROW_GAP = 70.0     # extra space between wrapped rows
 
 def auto_layout(doc, max_columns: int | None = None) -> dict[str, tuple[float, float]]:
     """New positions for every block (the document is not changed)."""
+    return layout_plan(doc, max_columns)[0]
+
+
+def layout_plan(doc, max_columns: int | None = None):
+    """(positions, row band of each block): blocks flow left to right within a band."""
     g = nx.DiGraph()
     g.add_nodes_from(doc.blocks)
     g.add_edges_from((e.src, e.dst) for e in doc.edges)
@@ -42,16 +47,18 @@ def auto_layout(doc, max_columns: int | None = None) -> dict[str, tuple[float, f
             lane[b] = want
 
     positions: dict[str, tuple[float, float]] = {}
+    bands: dict[str, int] = {}
     y0 = 0.0
-    for start in range(0, len(generations), max_columns):
+    for band_index, start in enumerate(range(0, len(generations), max_columns)):
         band = generations[start:start + max_columns]
         lanes_here = [lane[b] for gen in band for b in gen]
         low = min(lanes_here)
         for col, gen in enumerate(band):
             for b in gen:
                 positions[b] = (col * COLUMN, y0 + (lane[b] - low) * LANE)
+                bands[b] = band_index
         y0 += (max(lanes_here) - low + 1) * LANE + ROW_GAP
-    return positions
+    return positions, bands
 
 
 def apply_layout(doc, positions) -> None:
