@@ -1,0 +1,235 @@
+"""Your own images: one subfolder per class, read with torchvision's ImageFolder.
+
+    my_pictures/            or    my_pictures/
+        cats/ a.png ...               train/ cats/ ... dogs/ ...
+        dogs/ b.jpg ...               val/   cats/ ... dogs/ ...
+
+Every image is converted to the channel count (1: grayscale, 3: RGB) and resized to the size the
+network's Input expects (or, without one, to the size of the first image), then returned as a
+float32 [C, H, W] tensor in [0, 1] with an int64 label. Without ``train/`` and ``val/`` the
+images are split by a seeded random draw, ``val_fraction`` of each class going to validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Subset
+
+from .base import DataBundle, DataError, DatasetInfo
+
+NAME = "image-folder"
+DEFAULT_SIZE = 64
+# ImageNet statistics: a sensible default for natural photos (a folder is not scanned for them).
+RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+GRAY_MEAN, GRAY_STD = (0.449,), (0.226,)
+HOW = ("pick a folder that holds one subfolder per class (for example cats/ and dogs/) "
+       "with the images inside")
+
+
+class ToSample:
+    """PIL image -> float32 [C, H, W] in [0, 1], converted and resized (picklable for workers)."""
+
+    def __init__(self, channels: int, size: tuple[int, int]):
+        self.mode = "L" if channels == 1 else "RGB"
+        self.size = size
+
+    def __call__(self, image) -> torch.Tensor:
+        from PIL import Image
+
+        image = image.convert(self.mode)
+        height, width = self.size
+        if image.size != (width, height):
+            image = image.resize((width, height), Image.Resampling.BILINEAR)
+        array = np.asarray(image, dtype=np.uint8)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)
+
+
+def label_as_int64(target: int) -> torch.Tensor:
+    return torch.tensor(target, dtype=torch.int64)
+
+
+def _image_folder_class():
+    from torchvision.datasets import ImageFolder
+
+    class FixedClassesFolder(ImageFolder):
+        """An ImageFolder whose class list is given (so train/ and val/ agree on indices)."""
+
+        def __init__(self, root, classes, **kwargs):
+            self._classes = list(classes)
+            super().__init__(root, **kwargs)
+
+        def find_classes(self, directory):
+            return self._classes, {c: i for i, c in enumerate(self._classes)}
+
+    return FixedClassesFolder
+
+
+def _image_extensions() -> tuple[str, ...]:
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+    return IMG_EXTENSIONS
+
+
+def _folder(path) -> Path:
+    if path is None or str(path).strip() == "":
+        raise DataError(f"No image folder is chosen: {HOW}.")
+    folder = Path(path).expanduser()
+    if not folder.exists():
+        raise DataError(f"The image folder {folder} does not exist: {HOW}.")
+    if not folder.is_dir():
+        raise DataError(f"{folder} is a file, not a folder: {HOW}.")
+    return folder
+
+
+def _split_folders(folder: Path) -> tuple[Path, Path | None]:
+    """(training folder, validation folder or None when the split is drawn at random)."""
+    if (folder / "train").is_dir() and (folder / "val").is_dir():
+        return folder / "train", folder / "val"
+    return folder, None
+
+
+def _class_folders(folder: Path) -> list[str]:
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"The folder {folder} has no class subfolders: {HOW}.")
+    if len(classes) < 2:
+        raise DataError(
+            f"The folder {folder} has only one class subfolder ({classes[0]}/): a classifier "
+            "needs at least two, so add a subfolder of images for each other class."
+        )
+    return classes
+
+
+def _first_image(folder: Path, classes: list[str]) -> Path:
+    extensions = _image_extensions()
+    for cls in classes:
+        for file in sorted((folder / cls).rglob("*")):
+            if file.is_file() and file.suffix.lower() in extensions:
+                return file
+    raise DataError(
+        f"The class subfolders of {folder} hold no images ({', '.join(extensions)}): "
+        "put the pictures of each class in its subfolder."
+    )
+
+
+def _channels(input_shape, channels) -> int:
+    if input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3):
+        return int(input_shape[0])
+    ch = 3 if channels is None else int(channels)
+    if ch not in (1, 3):
+        raise DataError(f"channels={channels} is not supported: use 1 (grayscale) or 3 (RGB).")
+    return ch
+
+
+def _requested_size(input_shape, size) -> tuple[int, int] | None:
+    """(height, width) from the Input's shape or the ``size`` option; None to follow the images."""
+    if input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3):
+        return int(input_shape[1]), int(input_shape[2])
+    if size is None:
+        return None
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    return int(h), int(w)
+
+
+def _first_image_size(folder: Path, classes: list[str]) -> tuple[int, int]:
+    from PIL import Image
+
+    first = _first_image(folder, classes)
+    try:
+        with Image.open(first) as image:
+            w, h = image.size
+    except OSError as exc:
+        raise DataError(
+            f"The image {first} cannot be opened ({exc}): remove or replace it."
+        ) from exc
+    return h, w
+
+
+def info(*, path=None, input_shape=None, size=None, channels=None, **_ignored) -> DatasetInfo:
+    """Without ``path`` a placeholder (no classes yet); with it, the folder's classes and shape."""
+    title = "Image folder (your own images)"
+    description = ("Images you provide, one subfolder per class; they are converted and "
+                   "resized to what the network's Input expects.")
+    ch, hw = _channels(input_shape, channels), _requested_size(input_shape, size)
+    if path is None:
+        classes = ()
+        hw = hw or (DEFAULT_SIZE, DEFAULT_SIZE)
+    else:
+        folder = _folder(path)
+        train_dir, _ = _split_folders(folder)
+        classes = tuple(_class_folders(train_dir))
+        hw = hw or _first_image_size(train_dir, list(classes))
+        title = f"Image folder: {folder.name} ({len(classes)} classes)"
+    shape = (ch, *hw)
+    gray = shape[0] == 1
+    return DatasetInfo(
+        name=NAME, title=title, description=description, sample_shape=shape,
+        input_dtype="float32", num_classes=len(classes), class_names=classes,
+        mean=GRAY_MEAN if gray else RGB_MEAN, std=GRAY_STD if gray else RGB_STD,
+        needs_download=False,
+    )
+
+
+def _make(folder: Path, classes: tuple[str, ...], shape, allow_empty: bool) -> Dataset:
+    cls = _image_folder_class()
+    try:
+        return cls(str(folder), classes, transform=ToSample(shape[0], tuple(shape[1:])),
+                   target_transform=label_as_int64, allow_empty=allow_empty)
+    except FileNotFoundError as exc:
+        raise DataError(
+            f"Some class subfolders of {folder} hold no images ({exc}): add images to them "
+            "or remove those subfolders."
+        ) from exc
+
+
+def _stratified_split(targets: list[int], val_fraction: float,
+                      seed: int) -> tuple[list[int], list[int]]:
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.tensor(targets, dtype=torch.int64)
+    train_idx, val_idx, largest = [], [], []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        members = members[torch.randperm(len(members), generator=generator)].tolist()
+        n_val = int(round(len(members) * val_fraction))
+        n_val = min(n_val, len(members) - 1)   # every class keeps one training image
+        val_idx += members[:n_val]
+        train_idx += members[n_val:]
+        largest = members if len(members) > len(largest) else largest
+    if not val_idx and len(largest) >= 2:      # a small folder still gets one validation image
+        val_idx.append(largest[0])
+        train_idx.remove(largest[0])
+    if not val_idx:
+        raise DataError(
+            f"Too few images to set {val_fraction:.0%} aside for validation: add images, raise "
+            "val_fraction, or make train/ and val/ subfolders."
+        )
+    return sorted(train_idx), sorted(val_idx)
+
+
+def load(info: DatasetInfo, *, path=None, seed: int = 0, val_fraction: float = 0.2,
+         **_ignored) -> DataBundle:
+    folder = _folder(path)
+    if not 0.0 < float(val_fraction) < 1.0:
+        raise DataError(f"val_fraction={val_fraction} must be between 0 and 1, for example 0.2.")
+    train_dir, val_dir = _split_folders(folder)
+    classes, shape = info.class_names, info.sample_shape
+    train = _make(train_dir, classes, shape, allow_empty=False)
+    if val_dir is not None:
+        extra = sorted(p.name for p in val_dir.iterdir()
+                       if p.is_dir() and not p.name.startswith(".") and p.name not in classes)
+        if extra:
+            raise DataError(
+                f"{val_dir} has class folders that {train_dir} lacks ({', '.join(extra)}): "
+                "give train/ and val/ the same class subfolders."
+            )
+        val = _make(val_dir, classes, shape, allow_empty=True)
+        if len(val) == 0:
+            raise DataError(f"{val_dir} holds no images: put validation images in its class "
+                            "subfolders.")
+        return DataBundle(info=info, train=train, val=val)
+    train_idx, val_idx = _stratified_split(train.targets, float(val_fraction), seed)
+    return DataBundle(info=info, train=Subset(train, train_idx), val=Subset(train, val_idx))

