@@ -150,7 +150,8 @@ class GraphDocument:
 
     # -- primitive edits ------------------------------------------------------------------------
     def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0),
-                  block_id: str | None = None) -> str:
+                  block_id: str | None = None, index: int | None = None) -> str:
+        """Add a block (at the end of the block order, or at `index`: undo puts a block back where it was)."""
         if kind not in REGISTRY:
             raise GraphEditError(f'unknown block kind "{kind}"')
         params = dict(params or {})
@@ -164,7 +165,13 @@ class GraphDocument:
             raise GraphEditError(f'the id "{block_id}" is already taken')
         elif (why := id_problem(block_id)):
             raise GraphEditError(why)
-        self.blocks[block_id] = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])))
+        block = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])))
+        if index is None or index >= len(self.blocks):
+            self.blocks[block_id] = block
+        else:
+            items = list(self.blocks.items())
+            items.insert(max(0, index), (block_id, block))
+            self.blocks = dict(items)
         self._emit(Event("block_added", block=block_id))
         return block_id
 
@@ -178,7 +185,9 @@ class GraphDocument:
         self._emit(Event("block_removed", block=block_id, old=block))
         return block, removed
 
-    def connect(self, src: str, dst: str, src_port: int = 0, dst_port: int = 0) -> Edge:
+    def connect(self, src: str, dst: str, src_port: int = 0, dst_port: int = 0,
+                index: int | None = None) -> Edge:
+        """Add a wire (at the end of the wire list, or at `index`)."""
         self.block(src), self.block(dst)
         if src == dst:
             raise GraphEditError(f"{src} cannot be wired into itself")
@@ -189,7 +198,10 @@ class GraphDocument:
         edge = Edge(src, dst, src_port, dst_port)
         if edge in self.edges:
             raise GraphEditError(f"{src} is already wired to {dst}")
-        self.edges.append(edge)
+        if index is None:
+            self.edges.append(edge)
+        else:
+            self.edges.insert(max(0, index), edge)
         self._emit(Event("edge_added", edge=edge, block=dst))
         return edge
 

@@ -84,3 +84,19 @@ def test_copy_is_detached():
     other = doc.copy()
     other.set_param("input", "shape", [3])
     assert doc.blocks["input"].params["shape"] == [2]
+
+
+def test_add_block_and_connect_can_restore_a_position():
+    """Undo puts a removed block and its wires back where they were in the file order."""
+    doc = GraphDocument("t")
+    for kind in ("Input", "ReLU", "Tanh", "Output"):
+        doc.add_block(kind)
+    doc.connect("input", "relu1")
+    doc.connect("relu1", "tanh1")
+    doc.connect("tanh1", "output")
+    block, edges = doc.remove_block("relu1")
+    doc.add_block(block.kind, block.params, block.pos, block_id=block.id, index=1)
+    doc.connect("input", "relu1", index=0)
+    doc.connect("relu1", "tanh1", index=1)
+    assert list(doc.blocks) == ["input", "relu1", "tanh1", "output"]
+    assert [(e.src, e.dst) for e in doc.edges] == [("input", "relu1"), ("relu1", "tanh1"), ("tanh1", "output")]
