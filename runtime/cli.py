@@ -3,6 +3,7 @@
   layerloom check FILE          exit 0 clean, 1 with problems (block_id: message), 2 unreadable
   layerloom summary FILE [--json]
   layerloom code FILE
+  layerloom train FILE [--dataset NAME] [--epochs N] ... [--resume RUN_DIR]
 The desktop app's own options (no command, FILE, --screenshot) are handled in layerloom.app.main.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from layerloom.graph import CompileError, GraphFileError, analyze, generated_code, load_graph
 from layerloom.graph.summary import summary_json, summary_table
 
-COMMANDS = ("check", "summary", "code")
+COMMANDS = ("check", "summary", "code", "train")
 
 
 def _load(path):
@@ -73,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("code", help="print the generated PyTorch code")
     p.add_argument("file")
     p.set_defaults(func=cmd_code)
+    from . import train_cli
+    train_cli.add_parser(sub)
     return parser
 
 

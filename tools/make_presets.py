@@ -45,7 +45,7 @@ class Builder:
 def lenet5():
     b = Builder("LeNet-5", "LeCun et al.'s classic digit recogniser (1998) with ReLU and max pooling: two "
                 "convolution + pooling stages, then three fully connected layers.",
-                {"dataset": "mnist-sample", "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 5},
+                {"dataset": "mnist-sample", "optimizer": "adam", "lr": 0.003, "batch_size": 64, "epochs": 5},
                 [1, 28, 28])
     b.add("Conv2d", out_channels=6, kernel_size=5, padding=2)
     b.add("ReLU"); b.add("MaxPool2d", kernel_size=2)

@@ -1,0 +1,112 @@
+"""Training configuration: defaults, the graph file's `training` section, and overrides.
+
+`TrainConfig.from_sources(graph.training, overrides)` validates every value and raises ConfigError
+with a sentence that names the setting and what it accepts.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "step", "cosine", "onecycle")
+LOSSES = ("cross_entropy", "mse")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """A training setting that cannot be used; the message says which and what fits."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "mnist-sample"
+    dataset_options: dict = field(default_factory=dict)
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9          # SGD only
+    weight_decay: float = 0.0
+    schedule: str = "none"
+    step_size: int = 0             # "step" schedule: epochs between decays (0: a third of the run)
+    gamma: float = 0.1             # "step" schedule: decay factor
+    batch_size: int = 64
+    epochs: int = 5
+    max_steps: int = 0             # stop after this many steps in total (0: no limit)
+    loss: str = "cross_entropy"
+    grad_clip: float = 0.0         # max gradient norm (0: off)
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False              # mixed precision, used on CUDA only
+    augment: dict = field(default_factory=dict)
+    normalize: bool = True
+    threads: int = 0               # torch intra-op threads (0: Layerloom's measured choice)
+
+    @classmethod
+    def from_sources(cls, *sources: dict | None) -> "TrainConfig":
+        """Later sources override earlier ones; None values in a source are ignored."""
+        merged: dict[str, Any] = {}
+        for src in sources:
+            if not src:
+                continue
+            if not isinstance(src, dict):
+                raise ConfigError("training settings must be a JSON object")
+            merged.update({k: v for k, v in src.items() if v is not None})
+        return cls.from_dict(merged)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training setting {', '.join(unknown)}; the settings are "
+                              f"{', '.join(sorted(known))}")
+        cfg = cls(**{k: v for k, v in data.items()})
+        cfg.validate()
+        return cfg
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def validate(self) -> None:
+        def number(name, low, high, integer=False):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+                raise ConfigError(f"{name} must be a number, not {v!r}")
+            if integer and int(v) != v:
+                raise ConfigError(f"{name} must be a whole number, not {v!r}")
+            if not low <= v <= high:
+                raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {v:g}")
+            setattr(self, name, int(v) if integer else float(v))
+
+        def choice(name, options):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                v = v.lower().replace("-", "_") if name == "loss" else v.lower().replace("-", "").replace("_", "")
+                setattr(self, name, v)
+            if v not in options:
+                raise ConfigError(f"{name} must be one of {', '.join(options)}; got {v!r}")
+
+        if not isinstance(self.dataset, str) or not self.dataset:
+            raise ConfigError("dataset must be the name of a data set, e.g. \"mnist-sample\"")
+        for name in ("dataset_options", "augment"):
+            if not isinstance(getattr(self, name), dict):
+                raise ConfigError(f"{name} must be an object of settings")
+        choice("optimizer", OPTIMIZERS)
+        choice("schedule", SCHEDULES)
+        choice("loss", LOSSES)
+        choice("device", DEVICES)
+        number("lr", 1e-8, 10.0)
+        number("momentum", 0.0, 0.999)
+        number("weight_decay", 0.0, 1.0)
+        number("step_size", 0, 10_000, integer=True)
+        number("gamma", 1e-4, 1.0)
+        number("batch_size", 1, 65_536, integer=True)
+        number("epochs", 1, 100_000, integer=True)
+        number("max_steps", 0, 10**9, integer=True)
+        number("grad_clip", 0.0, 1e6)
+        number("seed", 0, 2**31 - 1, integer=True)
+        number("threads", 0, 256, integer=True)
+        for name in ("amp", "normalize"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false")

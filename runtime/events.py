@@ -1,0 +1,65 @@
+"""The trainer's events and the metrics they carry.
+
+Every event is a dict with a "type":
+    started       run_dir, device, threads, epochs, steps_per_epoch, total_steps, start_step, num_train,
+                  num_val, dataset, class_names, config, params, warnings, resumed_from, probe_index,
+                  probe_label, probe_input (uint8 image or values)
+    step          step, epoch, epoch_progress, total_steps, loss (mean since the last step event), lr,
+                  samples_per_s; at most about 1 / STEP_EVENT_INTERVAL per second
+    epoch_end     epoch, step, train_loss, val_loss, val_accuracy, lr, seconds, per_class_accuracy,
+                  confusion (numpy, [true, predicted]), val_predictions, val_labels, val_indices
+    feature_maps  block, step, probe_index, shape, kind ("image": maps uint8 [C,H,W] per channel;
+                  "sequence": maps uint8 [T,H]; "vector": values float32 [F])
+    prediction    step, probe_index, probabilities (numpy)
+    checkpoint    path, epoch, step
+    paused / resumed / lr_changed
+    finished      stopped, summary, run_dir
+    failed        message (what happened and what to do), step
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+STEP_EVENT_INTERVAL = 0.05   # seconds: at most ~20 step events a second
+GRID_SAMPLES = 32            # validation samples whose predictions go with each epoch_end
+
+
+def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_size: int) -> dict:
+    """Validation loss, accuracy, per-class accuracy and confusion matrix over the whole split."""
+    n = len(val_set)
+    classes = max(info.num_classes, 1)
+    confusion = torch.zeros(classes, max(classes, num_outputs), dtype=torch.int64)
+    total_loss = 0.0
+    first_preds = None
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x, y = fetch(idx)
+        logits = model(x)
+        total_loss += float(loss_fn(logits, y)) * len(idx)
+        pred = logits.argmax(dim=1)
+        if first_preds is None:
+            first_preds = (pred[:GRID_SAMPLES].cpu().numpy(), y[:GRID_SAMPLES].cpu().numpy())
+        flat = (y.cpu() * confusion.shape[1] + pred.cpu()).bincount(minlength=confusion.numel())
+        confusion += flat[:confusion.numel()].view_as(confusion)
+    correct = confusion.diagonal()[:classes]
+    per_class = (correct.double() / confusion.sum(dim=1).clamp_min(1).double()).numpy()
+    return {
+        "val_loss": total_loss / n,
+        "val_accuracy": float(correct.sum()) / n,
+        "per_class_accuracy": per_class.astype(np.float32),
+        "confusion": confusion[:, :classes].numpy(),
+        "val_predictions": first_preds[0], "val_labels": first_preds[1],
+        "val_indices": np.arange(min(GRID_SAMPLES, n)),
+    }
+
+
+def explain_step_failure(step: int, exc: Exception, device) -> str:
+    """A training-step exception in words a person can act on."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
+        return (f"step {step}: the {device} device ran out of memory. Lower the batch size or use a smaller "
+                "network or input size.")
+    if "Target" in text and "out of bounds" in text:
+        return f"step {step}: a label is outside the network's outputs ({text}): set the last Linear's out_features to the number of classes."
+    return f"step {step}: the model failed on a training batch ({type(exc).__name__}: {text})."

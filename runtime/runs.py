@@ -1,0 +1,116 @@
+"""Run folders: `runs/<YYYYmmdd-HHMMSS>-<graph name>/` with everything a run leaves behind.
+
+    graph.loom.json   the graph that was trained
+    config.json       the training settings
+    metrics.csv       one row per epoch
+    summary.json      {"val_accuracy", "val_loss", "epochs", "steps", "seconds", ...}
+    checkpoints/      see checkpoints.py
+The CLI and the app write the same folders, so a run trained in one shows up in the other.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from layerloom.graph.fileformat import atomic_write_text, dumps_graph
+
+METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+
+
+def slug(name: str) -> str:
+    text = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
+    return text[:40] or "graph"
+
+
+def create_run_dir(base, graph_name: str, now: float | None = None) -> Path:
+    base = Path(base)
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    name = f"{stamp}-{slug(graph_name)}"
+    path = base / name
+    n = 2
+    while True:
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            path = base / f"{name}-{n}"
+            n += 1
+    (path / "checkpoints").mkdir()
+    return path
+
+
+def write_json(path, data) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_run_start(run_dir: Path, doc, config) -> None:
+    atomic_write_text(run_dir / "graph.loom.json", dumps_graph(doc))
+    write_json(run_dir / "config.json", config.to_dict())
+    metrics = run_dir / "metrics.csv"
+    if not metrics.exists():
+        atomic_write_text(metrics, ",".join(METRIC_FIELDS) + "\n")
+
+
+def append_metrics(run_dir: Path, row: dict) -> None:
+    """Add one epoch's row (rewritten atomically: a crash never leaves half a line)."""
+    path = run_dir / "metrics.csv"
+    text = path.read_text(encoding="utf-8") if path.exists() else ",".join(METRIC_FIELDS) + "\n"
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(k)) for k in METRIC_FIELDS])
+    atomic_write_text(path, text + buf.getvalue())
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.6g}"
+    return "" if v is None else v
+
+
+def read_metrics(run_dir) -> list[dict]:
+    path = Path(run_dir) / "metrics.csv"
+    if not path.exists():
+        return []
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            rows.append({k: (float(v) if v not in ("", None) and k not in ("epoch", "step") else
+                             int(v) if v not in ("", None) else None) for k, v in row.items()})
+    return rows
+
+
+@dataclass
+class RunInfo:
+    path: Path
+    name: str
+    graph_name: str
+    config: dict
+    summary: dict | None       # None while running or when it ended abruptly
+
+
+def list_runs(base) -> list[RunInfo]:
+    """Runs under `base`, newest first; folders that are not runs are skipped."""
+    base = Path(base)
+    out = []
+    if not base.is_dir():
+        return out
+    for path in sorted(base.iterdir(), reverse=True):
+        if not (path / "config.json").is_file() or not (path / "graph.loom.json").is_file():
+            continue
+        try:
+            config = read_json(path / "config.json")
+            graph = read_json(path / "graph.loom.json")
+            summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
+        except (OSError, ValueError):
+            continue
+        out.append(RunInfo(path, path.name, str(graph.get("name", "")), config, summary))
+    return out

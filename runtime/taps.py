@@ -1,0 +1,108 @@
+"""Feature taps: what chosen blocks compute for one fixed probe sample, as small CPU arrays.
+
+At most every `interval` seconds the trainer asks the taps for a capture: the model runs on the
+probe sample in eval mode with forward hooks on the tapped blocks (and an fx interpreter for blocks
+that have no module, such as Add or Reshape). Hooks exist only during that probe pass, so nothing
+is paid on the training steps and nothing at all when no block is tapped.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import torch
+from torch import fx
+
+MAX_CHANNELS = 64
+
+
+def to_uint8(x: torch.Tensor, per_channel: bool) -> np.ndarray:
+    """Min-max normalise to 0..255; per channel for [C, ...] images, globally otherwise."""
+    x = x.detach().float().cpu()
+    if per_channel and x.dim() >= 2:
+        flat = x.reshape(x.shape[0], -1)
+        lo = flat.min(dim=1).values.view(-1, *([1] * (x.dim() - 1)))
+        hi = flat.max(dim=1).values.view(-1, *([1] * (x.dim() - 1)))
+    else:
+        lo, hi = x.min(), x.max()
+    scaled = (x - lo) / (hi - lo).clamp_min(1e-12)
+    return (scaled * 255).round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def describe_activation(block_id: str, value: torch.Tensor, probe_index: int) -> dict:
+    """The `feature_maps` payload for one block's activation of the probe (batch dim removed)."""
+    a = value[0] if value.dim() > 0 else value
+    event = {"type": "feature_maps", "block": block_id, "probe_index": probe_index,
+             "shape": tuple(a.shape)}
+    if a.dim() == 3:          # C×H×W: one image per channel
+        event.update(kind="image", channels=int(a.shape[0]), maps=to_uint8(a[:MAX_CHANNELS], per_channel=True))
+    elif a.dim() == 2:        # T×H (recurrent) or C×L: one heatmap
+        event.update(kind="sequence", maps=to_uint8(a, per_channel=False),
+                     values=a.detach().float().cpu().numpy())
+    else:                     # a vector (Linear output): values for a bar view
+        flat = a.reshape(-1)
+        event.update(kind="vector", values=flat.detach().float().cpu().numpy(),
+                     maps=to_uint8(flat, per_channel=False))
+    return event
+
+
+class _Recorder(fx.Interpreter):
+    def __init__(self, gm, wanted):
+        super().__init__(gm)
+        self.wanted = wanted
+        self.seen: dict[str, torch.Tensor] = {}
+
+    def run_node(self, n):
+        out = super().run_node(n)
+        if n.name in self.wanted and isinstance(out, torch.Tensor):
+            self.seen[n.name] = out.detach()
+        return out
+
+
+class FeatureTaps:
+    """Thread-safe set of tapped block ids plus the probe sample; `capture` runs the probe pass."""
+
+    def __init__(self, blocks=(), interval: float = 0.3):
+        self._lock = threading.Lock()
+        self._blocks: set[str] = set(blocks)
+        self.interval = interval
+        self._last = 0.0
+        self._force = True
+
+    def set_blocks(self, blocks) -> None:
+        with self._lock:
+            self._blocks = set(blocks)
+            self._force = True
+
+    @property
+    def blocks(self) -> set[str]:
+        with self._lock:
+            return set(self._blocks)
+
+    def due(self) -> bool:
+        if not self._blocks:
+            return False
+        now = time.monotonic()
+        return self._force or now - self._last >= self.interval
+
+    @torch.no_grad()
+    def capture(self, model: fx.GraphModule, probe: torch.Tensor, probe_index: int) -> list[dict]:
+        """Run the probe through the model; return feature_maps events and a `probe` event."""
+        with self._lock:
+            wanted = set(self._blocks)
+            self._force = False
+        self._last = time.monotonic()
+        was_training = model.training
+        model.eval()
+        try:
+            recorder = _Recorder(model, wanted)
+            out = recorder.run(probe)
+        finally:
+            model.train(was_training)
+        events = [describe_activation(b, v, probe_index) for b, v in recorder.seen.items()]
+        logits = out[0] if isinstance(out, tuple) else out
+        if isinstance(logits, torch.Tensor) and logits.dim() == 2:
+            probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+            events.append({"type": "prediction", "probe_index": probe_index, "probabilities": probs})
+        return events

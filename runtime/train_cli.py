@@ -1,0 +1,129 @@
+"""`layerloom train`: train a graph in the terminal with a progress bar; Ctrl-C stops cleanly."""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+from layerloom.graph import GraphFileError, load_graph
+
+from .trainer import Trainer
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a graph on a data set",
+                       description="Train FILE (or continue a run with --resume). Settings default to the "
+                                   "graph's training section; options override them.")
+    p.add_argument("file", nargs="?", help="a .loom.json graph (not needed with --resume)")
+    p.add_argument("--dataset", help="data set name, e.g. mnist-sample, shapes, cifar10")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--schedule", choices=("none", "step", "cosine", "onecycle"))
+    p.add_argument("--device", help="auto, cpu, cuda or mps")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--max-steps", type=int, dest="max_steps", help="stop after this many steps")
+    p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
+    p.set_defaults(func=cmd_train)
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+class Progress:
+    def __init__(self, stream, quiet: bool):
+        self.stream = stream
+        self.quiet = quiet or not (hasattr(stream, "isatty") and stream.isatty())
+        self.total = 1
+        self.start_step = 0
+        self.epochs = 1
+        self.t0 = time.monotonic()
+        self.bar_shown = False
+
+    def _clear(self):
+        if self.bar_shown:
+            self.stream.write("\r\033[K")
+            self.bar_shown = False
+
+    def __call__(self, e: dict) -> None:
+        t = e["type"]
+        if t == "started":
+            self.total, self.start_step, self.epochs = e["total_steps"], e["start_step"], e["epochs"]
+            self.t0 = time.monotonic()
+            resumed = f", resumed from {e['resumed_from']}" if e["resumed_from"] else ""
+            print(f"Training on {e['dataset']} ({e['num_train']:,} train / {e['num_val']:,} val) on {e['device']}, "
+                  f"{e['params']:,} parameters, {e['epochs']} epochs of {e['steps_per_epoch']} steps{resumed}",
+                  file=self.stream)
+            print(f"Run folder: {e['run_dir']}", file=self.stream)
+            for w in e["warnings"]:
+                print(f"note: {w}", file=self.stream)
+        elif t == "step" and not self.quiet:
+            done = (e["step"] - self.start_step) / max(1, self.total - self.start_step)
+            elapsed = time.monotonic() - self.t0
+            eta = elapsed / done * (1 - done) if done > 0 else 0
+            width = 24
+            fill = int(width * e["step"] / max(1, self.total))
+            bar = "█" * fill + "·" * (width - fill)
+            self.stream.write(f"\repoch {e['epoch']}/{self.epochs} {bar} {e['step']}/{self.total}  loss {e['loss']:.4f}"
+                              f"  {e['samples_per_s']:,.0f} samples/s  ETA {_fmt_time(eta)}\033[K")
+            self.stream.flush()
+            self.bar_shown = True
+        elif t == "epoch_end":
+            self._clear()
+            print(f"epoch {e['epoch']}/{self.epochs}: train loss {e['train_loss']:.4f}, val loss {e['val_loss']:.4f}, "
+                  f"val accuracy {e['val_accuracy'] * 100:.2f}% ({e['seconds']:.1f} s)", file=self.stream)
+        elif t == "paused":
+            self._clear()
+        elif t == "finished":
+            self._clear()
+            s = e["summary"]
+            if e["stopped"]:
+                print(f"Stopped at step {s['steps']}; resume with: layerloom train --resume {e['run_dir']}",
+                      file=self.stream)
+            else:
+                acc = f"{s['val_accuracy'] * 100:.2f}%" if s["val_accuracy"] is not None else "n/a"
+                print(f"Done: val accuracy {acc} after {s['epochs']} epochs, {s['steps']} steps, "
+                      f"{s['seconds']:.1f} s", file=self.stream)
+        elif t == "failed":
+            self._clear()
+            print(f"Training failed: {e['message']}", file=sys.stderr)
+
+
+def cmd_train(args) -> int:
+    if args.file is None and args.resume is None:
+        print("layerloom train: give a graph file, or --resume RUN_DIR", file=sys.stderr)
+        return 2
+    doc = None
+    if args.file:
+        try:
+            doc = load_graph(args.file)
+        except GraphFileError as exc:
+            print(f"layerloom: cannot read {exc}", file=sys.stderr)
+            return 2
+    overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule",
+                                               "device", "seed", "max_steps")}
+    progress = Progress(sys.stdout, args.quiet)
+    trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume)
+    interrupted = {"n": 0}
+
+    def on_sigint(signum, frame):
+        interrupted["n"] += 1
+        if interrupted["n"] > 1:
+            raise KeyboardInterrupt
+        print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        trainer.stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        summary = trainer.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if summary is None:
+        return 1
+    return 130 if summary["status"] == "stopped" and interrupted["n"] else 0

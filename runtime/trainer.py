@@ -1,0 +1,425 @@
+"""The trainer: a plain Python training loop that reports through a callback.
+
+    trainer = Trainer(doc, {"epochs": 2}, callback=print)
+    summary = trainer.run()          # never raises: problems end in a `failed` event
+
+`pause()`, `resume()`, `stop()` and `set_lr()` are safe to call from another thread (the desktop
+app runs `run()` in a worker thread). Events are plain dicts with a "type" (see events.py); arrays
+in them are small numpy arrays, never live tensors.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from layerloom.graph import CompileError, analyze, compile_graph
+from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
+
+from . import threads
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .config import ConfigError, TrainConfig
+from .data import DataError, check_compatibility, load_dataset
+from .data.transforms import build_transforms
+from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
+from .runs import append_metrics, create_run_dir, write_json, write_run_start
+from .taps import FeatureTaps, to_uint8
+
+
+class TrainingFailed(Exception):
+    """Raised inside the loop; becomes a `failed` event with this message."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise TrainingFailed("device is set to cuda but no CUDA GPU is available here: use device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise TrainingFailed("device is set to mps but Apple's Metal backend is not available: use auto or cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, doc, config: TrainConfig | dict | None = None, callback=None, *, runs_base="runs",
+                 run_dir=None, resume=None, taps: FeatureTaps | None = None, data=None, probe_index: int = 0):
+        if doc is None and resume is None:
+            raise ValueError("give a graph to train, or a run to resume")
+        self.doc = doc.copy() if doc is not None else None
+        self._config_source = config
+        self.callback = callback or (lambda event: None)
+        self.runs_base = Path(runs_base)
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.resume_from = resume
+        self.taps = taps or FeatureTaps()
+        self.data = data
+        self.probe_index = probe_index
+        self.state = "idle"
+        self._stop = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._lock = threading.Lock()
+        self._pending_lr: float | None = None
+        self.summary: dict | None = None
+
+    # -- control (any thread) ------------------------------------------------------------------
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()
+
+    def set_lr(self, lr: float) -> None:
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and 0 < lr <= 10):
+            raise ValueError("the learning rate must be a number between 0 and 10")
+        with self._lock:
+            self._pending_lr = float(lr)
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    # -- the run -------------------------------------------------------------------------------
+    def _emit(self, event: dict) -> None:
+        try:
+            self.callback(event)
+        except Exception:  # a broken listener must not kill training
+            pass
+
+    def run(self) -> dict | None:
+        self.state = "running"
+        step = 0
+        try:
+            return self._run()
+        except TrainingFailed as exc:
+            return self._fail(str(exc))
+        except (ConfigError, DataError, CheckpointError) as exc:
+            return self._fail(str(exc))
+        except CompileError as exc:
+            return self._fail(str(exc))
+        except Exception as exc:   # last resort: still a message, never an escaping exception
+            return self._fail(f"training stopped unexpectedly at step {getattr(self, 'step', step)}: "
+                              f"{type(exc).__name__}: {exc}")
+
+    def _fail(self, message: str) -> None:
+        self.state = "failed"
+        if self.run_dir is not None and self.run_dir.exists():
+            try:
+                write_json(self.run_dir / "summary.json", {**(self.summary or {}), "status": "failed",
+                                                           "message": message})
+            except OSError:
+                pass
+        self._emit({"type": "failed", "message": message, "step": getattr(self, "step", 0)})
+        return None
+
+    def _setup(self):
+        resume = None
+        if self.resume_from is not None:
+            resume = load_checkpoint(self.resume_from)
+            self.doc = graph_from_dict(resume.meta["graph"])
+            base = resume.meta.get("config", {})
+            self.config = TrainConfig.from_sources(base, self._config_source
+                                                   if isinstance(self._config_source, dict) else None)
+            if self.run_dir is None:
+                self.run_dir = resume.path.parent.parent
+        elif isinstance(self._config_source, TrainConfig):
+            self.config = self._config_source
+        else:
+            self.config = TrainConfig.from_sources(self.doc.training, self._config_source)
+        cfg = self.config
+        self.threads = threads.configure(cfg.threads)
+        self.device = pick_device(cfg.device)
+        result = analyze(self.doc)
+        model = compile_graph(self.doc, result, seed=cfg.seed)
+        inputs = model.meta["layerloom"]["inputs"]
+        if len(inputs) != 1:
+            raise TrainingFailed(f"training needs exactly one Input block; this graph has {len(inputs)}")
+        outputs = [b for b in result.order if self.doc.blocks[b].kind == "Output"]
+        out_shape = result.blocks[outputs[0]].output_shape
+        if len(outputs) != 1 or out_shape is None or len(out_shape) != 1:
+            raise TrainingFailed(
+                f"a classifier's Output needs one score per class per sample, but it receives "
+                f"{'×'.join(map(str, out_shape or ()))}: end the graph with a Flatten and a Linear whose "
+                "out_features is the number of classes")
+        self.num_outputs = out_shape[0]
+        input_shape, input_dtype = tuple(inputs[0][1]), inputs[0][2]
+        data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
+                                         **cfg.dataset_options)
+        self.info = data.info
+        problems = check_compatibility(data.info, input_shape, None)
+        if data.info.num_classes > self.num_outputs:
+            problems.append(f"The graph ends in {self.num_outputs} outputs but {data.info.name} has "
+                            f"{data.info.num_classes} classes: set the last Linear's out_features to "
+                            f"{data.info.num_classes}")
+        if data.info.input_dtype != input_dtype:
+            problems.append(f"The Input's dtype is {input_dtype} but {data.info.name} gives {data.info.input_dtype}: "
+                            f"set the Input's dtype to {data.info.input_dtype}")
+        if problems:
+            raise TrainingFailed("; ".join(problems) + ".")
+        self.warnings = []
+        if self.num_outputs > data.info.num_classes:
+            self.warnings.append(f"The graph has {self.num_outputs} outputs for {data.info.num_classes} classes; "
+                                 "the extra outputs are never a target.")
+        self.train_set, self.val_set = data.train, data.val
+        if len(self.train_set) == 0 or len(self.val_set) == 0:
+            raise TrainingFailed(f"{data.info.name} has an empty training or validation split")
+        if hasattr(self.train_set, "to") and self.device.type != "cpu":
+            self.train_set, self.val_set = self.train_set.to(self.device), self.val_set.to(self.device)
+        self.train_tf = build_transforms(data.info, augment=cfg.augment, normalize=cfg.normalize, train=True)
+        self.val_tf = build_transforms(data.info, augment=None, normalize=cfg.normalize, train=False)
+        self.model = model.to(self.device)
+        return resume
+
+    def _optimizer(self, params):
+        cfg = self.config
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    def _scheduler(self, optimizer, total_steps: int, steps_per_epoch: int):
+        cfg = self.config
+        if cfg.schedule == "step":
+            every = (cfg.step_size or max(1, cfg.epochs // 3)) * steps_per_epoch
+            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=every, gamma=cfg.gamma)
+        if cfg.schedule == "cosine":
+            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+        if cfg.schedule == "onecycle":
+            return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=max(2, total_steps))
+        return None
+
+    def _batch(self, split, idx: torch.Tensor, transform):
+        if hasattr(split, "batch"):
+            x, y = split.batch(idx.to(split.labels.device) if hasattr(split, "labels") else idx)
+        else:
+            items = [split[int(i)] for i in idx]
+            x = torch.stack([a for a, _ in items])
+            y = torch.as_tensor([int(b) for _, b in items], dtype=torch.int64)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        if transform is not None:
+            x = transform(x)
+        return x, y
+
+    def _loss(self, logits, y):
+        if self.config.loss == "mse":
+            target = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
+            return nn.functional.mse_loss(logits, target)
+        return nn.functional.cross_entropy(logits, y)
+
+    def _apply_pending_lr(self, optimizer, scheduler) -> None:
+        with self._lock:
+            new, self._pending_lr = self._pending_lr, None
+        if new is None:
+            return
+        current = optimizer.param_groups[0]["lr"]
+        factor = new / current if current > 0 else 1.0
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * factor
+            for key in ("initial_lr", "max_lr", "min_lr"):
+                if key in group:
+                    group[key] = group[key] * factor
+        if scheduler is not None and hasattr(scheduler, "base_lrs"):
+            scheduler.base_lrs = [b * factor for b in scheduler.base_lrs]
+        self._emit({"type": "lr_changed", "lr": optimizer.param_groups[0]["lr"], "step": self.step})
+
+    def _wait_if_paused(self) -> None:
+        if self._running.is_set():
+            return
+        self.state = "paused"
+        self._emit({"type": "paused", "step": self.step})
+        while not self._running.wait(0.2):   # sleeps; wakes on resume or stop
+            pass
+        if not self._stop.is_set():
+            self.state = "running"
+            self._emit({"type": "resumed", "step": self.step})
+
+    def _run(self) -> dict | None:
+        started_at = time.monotonic()
+        resume = self._setup()
+        cfg = self.config
+        n = len(self.train_set)
+        bs = min(cfg.batch_size, n)
+        steps_per_epoch = n // bs if n % bs == 1 else math.ceil(n / bs)   # never a batch of one
+        total_steps = steps_per_epoch * cfg.epochs
+        if cfg.max_steps:
+            total_steps = min(total_steps, cfg.max_steps)
+        optimizer = self._optimizer(self.model.parameters())
+        scheduler = self._scheduler(optimizer, total_steps, steps_per_epoch)
+        use_amp = cfg.amp and self.device.type == "cuda"
+        scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        self.step, epoch, skip = 0, 0, 0
+        if resume is not None:
+            self.model.load_state_dict({k: v.to(self.device) for k, v in resume.weights.items()})
+            st = resume.state
+            optimizer.load_state_dict(st["optimizer"])
+            if scheduler is not None and st.get("scheduler"):
+                scheduler.load_state_dict(st["scheduler"])
+            if st.get("scaler"):
+                scaler.load_state_dict(st["scaler"])
+            gen.set_state(st["epoch_generator"])
+            torch.set_rng_state(st["rng"])
+            if self.device.type == "cuda" and st.get("cuda_rng") is not None:
+                torch.cuda.set_rng_state(st["cuda_rng"])
+            self.step, epoch, skip = resume.meta["step"], resume.meta["epoch"], resume.meta["step_in_epoch"]
+        if self.run_dir is None:
+            self.run_dir = create_run_dir(self.runs_base, self.doc.name)
+        write_run_start(self.run_dir, self.doc, cfg)
+
+        probe_index = min(self.probe_index, len(self.val_set) - 1)
+        probe_x, probe_y = self._batch(self.val_set, torch.tensor([probe_index]), self.val_tf)
+        raw_probe, _ = self._batch(self.val_set, torch.tensor([probe_index]), None)
+        self._emit({"type": "started", "run_dir": str(self.run_dir), "device": str(self.device),
+                    "threads": self.threads, "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch,
+                    "total_steps": total_steps, "start_step": self.step, "num_train": n,
+                    "num_val": len(self.val_set), "dataset": self.info.name,
+                    "class_names": list(self.info.class_names), "config": cfg.to_dict(),
+                    "params": sum(p.numel() for p in self.model.parameters()), "warnings": self.warnings,
+                    "resumed_from": str(resume.path) if resume else None, "probe_index": probe_index,
+                    "probe_label": int(probe_y[0]), "probe_input": _probe_image(raw_probe[0])})
+
+        self.model.train()
+        last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
+        val = {}
+        stopped = False
+        while epoch < cfg.epochs and self.step < total_steps:
+            epoch_state = gen.get_state()
+            perm = torch.randperm(n, generator=gen)
+            epoch_loss, epoch_batches = 0.0, 0
+            epoch_started = time.monotonic()
+            for i in range(skip, steps_per_epoch):
+                if self._stop.is_set():
+                    stopped = True
+                    break
+                self._wait_if_paused()
+                if self._stop.is_set():
+                    stopped = True
+                    break
+                self._apply_pending_lr(optimizer, scheduler)
+                idx = perm[i * bs:(i + 1) * bs]
+                try:
+                    x, y = self._batch(self.train_set, idx, self.train_tf)
+                except Exception as exc:
+                    raise TrainingFailed(f"step {self.step + 1}: reading the training data failed "
+                                         f"({type(exc).__name__}: {exc}). Check the data set settings.") from None
+                if int(y.max()) >= self.num_outputs or int(y.min()) < 0:
+                    raise TrainingFailed(
+                        f"step {self.step + 1}: a label is {int(y.max())}, but the network has only "
+                        f"{self.num_outputs} outputs (labels 0 to {self.num_outputs - 1}): set the last Linear's "
+                        f"out_features to at least {int(y.max()) + 1}")
+                try:
+                    with torch.autocast(self.device.type, enabled=use_amp):
+                        loss = self._loss(self.model(x), y)
+                    loss_value = float(loss.detach())
+                    if not math.isfinite(loss_value):
+                        raise TrainingFailed(
+                            f"step {self.step + 1}: the loss became {loss_value} (not a finite number), so training "
+                            f"stopped; the last checkpoint is kept. Lower the learning rate (now "
+                            f"{optimizer.param_groups[0]['lr']:g}), turn on gradient clipping, or check the data "
+                            "for invalid values.")
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    if cfg.grad_clip > 0:
+                        scaler.unscale_(optimizer)
+                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                except TrainingFailed:
+                    raise
+                except Exception as exc:
+                    raise TrainingFailed(explain_step_failure(self.step + 1, exc, self.device)) from None
+                if scheduler is not None:
+                    scheduler.step()
+                self.step += 1
+                epoch_loss += loss_value
+                epoch_batches += 1
+                window_loss += loss_value
+                window_n += 1
+                window_samples += len(idx)
+                now = time.monotonic()
+                last_of_epoch = i == steps_per_epoch - 1
+                if now - last_emit >= STEP_EVENT_INTERVAL or last_of_epoch or self.step >= total_steps:
+                    self._emit({"type": "step", "step": self.step, "epoch": epoch + 1,
+                                "epoch_progress": (i + 1) / steps_per_epoch, "total_steps": total_steps,
+                                "loss": window_loss / window_n, "lr": optimizer.param_groups[0]["lr"],
+                                "samples_per_s": window_samples / max(now - last_emit, 1e-9)})
+                    last_emit, window_loss, window_n, window_samples = now, 0.0, 0, 0
+                if self.taps.due():
+                    for ev in self.taps.capture(self.model, probe_x, probe_index):
+                        ev["step"] = self.step
+                        self._emit(ev)
+                if self.step >= total_steps:
+                    break
+            position = i + 1 if not stopped else i
+            if stopped or (self.step >= total_steps and position < steps_per_epoch):
+                self._checkpoint(optimizer, scheduler, scaler, epoch_state, epoch, position)
+                break
+            skip = 0
+            epoch += 1
+            val = self._validate(steps_per_epoch)
+            row = {"epoch": epoch, "step": self.step, "train_loss": epoch_loss / max(epoch_batches, 1),
+                   "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"],
+                   "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - epoch_started}
+            append_metrics(self.run_dir, row)
+            self._emit({"type": "epoch_end", **row, **{k: v for k, v in val.items() if k not in row}})
+            self._checkpoint(optimizer, scheduler, scaler, gen.get_state(), epoch, 0)
+            last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
+
+        seconds = time.monotonic() - started_at
+        if not val and not stopped:
+            val = self._validate(steps_per_epoch)
+        self.summary = {"val_accuracy": val.get("val_accuracy"), "val_loss": val.get("val_loss"),
+                        "epochs": epoch, "steps": self.step, "seconds": round(seconds, 2),
+                        "status": "stopped" if stopped else "finished", "dataset": self.info.name,
+                        "device": str(self.device)}
+        write_json(self.run_dir / "summary.json", self.summary)
+        self.state = "stopped" if stopped else "finished"
+        self._emit({"type": "finished", "stopped": stopped, "summary": dict(self.summary),
+                    "run_dir": str(self.run_dir)})
+        return self.summary
+
+    @torch.no_grad()
+    def _validate(self, steps_per_epoch: int) -> dict:
+        self.model.eval()
+        try:
+            return epoch_metrics(self.model, self.val_set, lambda idx: self._batch(self.val_set, idx, self.val_tf),
+                                 self._loss, self.num_outputs, self.info, max(self.config.batch_size, 256))
+        finally:
+            self.model.train()
+
+    def _checkpoint(self, optimizer, scheduler, scaler, epoch_generator_state, epoch, step_in_epoch) -> None:
+        state = {"optimizer": optimizer.state_dict(),
+                 "scheduler": scheduler.state_dict() if scheduler is not None else {},
+                 "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                 "epoch_generator": epoch_generator_state, "rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
+        meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "graph_name": self.doc.name,
+                "graph": graph_to_dict(self.doc), "config": self.config.to_dict(), "dataset": self.info.name,
+                "class_names": list(self.info.class_names), "input_shape": list(self.info.sample_shape),
+                "mean": list(self.info.mean), "std": list(self.info.std), "normalize": self.config.normalize}
+        name = f"epoch-{epoch:04d}-step-{self.step:07d}"
+        path = save_checkpoint(self.run_dir / "checkpoints", name, self.model.state_dict(), state, meta)
+        self._emit({"type": "checkpoint", "path": str(path), "epoch": epoch, "step": self.step})
+
+
+def _probe_image(x: torch.Tensor):
+    """The raw probe sample as uint8 for display (images), or its values otherwise."""
+    if x.is_floating_point() and x.dim() == 3:
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    if x.is_floating_point():
+        return to_uint8(x, per_channel=False)
+    return x.cpu().numpy()

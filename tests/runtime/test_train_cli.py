@@ -1,0 +1,58 @@
+"""`layerloom train` in a real subprocess: progress, epochs, resume, Ctrl-C."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from layerloom.app.main import main
+from layerloom.presets import preset_path
+from layerloom.runtime.checkpoints import load_checkpoint
+from layerloom.runtime.runs import read_json
+
+LENET = str(preset_path("lenet5"))
+
+
+def test_train_then_resume(tmp_path, capsys):
+    assert main(["train", LENET, "--epochs", "1", "--max-steps", "20", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Training on mnist-sample (4,000 train / 1,000 val)" in out
+    run = next(tmp_path.iterdir())
+    assert read_json(run / "summary.json")["steps"] == 20
+    assert main(["train", "--resume", str(run), "--max-steps", "30", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "resumed from" in out
+    assert read_json(run / "summary.json")["steps"] == 30
+
+
+def test_train_reports_bad_input(tmp_path, capsys):
+    assert main(["train", LENET, "--dataset", "nope", "--out", str(tmp_path)]) == 1
+    assert "There is no data set called 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.loom.json"
+    bad.write_text("{}")
+    assert main(["train", str(bad)]) == 2
+
+
+def test_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "layerloom.app.main", "train", LENET, "--epochs", "200",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    try:
+        line = ""
+        deadline = time.monotonic() + 120
+        while "Run folder" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+        assert "Run folder" in line
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "Stopped at step" in out and "--resume" in out
+    run = next(tmp_path.iterdir())
+    ckpt = load_checkpoint(run)
+    assert ckpt.meta["step"] > 0
+    assert read_json(run / "summary.json")["status"] == "stopped"
