@@ -250,11 +250,19 @@ def dumps_graph(doc: GraphDocument) -> str:
     return "\n".join(lines) + "\n"
 
 
+def default_mode() -> int:
+    """The permissions a newly created file gets (0666 minus the umask), which mkstemp does not apply."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write text to `path` via a temp file in the same folder and a rename: never half-written."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        os.chmod(tmp, default_mode())
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()

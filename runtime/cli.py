@@ -15,7 +15,7 @@ import sys
 from layerloom.graph import CompileError, GraphFileError, analyze, generated_code, load_graph
 from layerloom.graph.summary import summary_json, summary_table
 
-COMMANDS = ("check", "summary", "code", "train")
+COMMANDS = ("check", "summary", "code", "train", "export")
 
 
 def _load(path):
@@ -74,8 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("code", help="print the generated PyTorch code")
     p.add_argument("file")
     p.set_defaults(func=cmd_code)
-    from . import train_cli
+    from . import export_cli, train_cli
     train_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return parser
 
 

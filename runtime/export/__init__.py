@@ -1,0 +1,68 @@
+"""Export a trained (or untrained) graph: weights, ONNX, torch.export, TorchScript, a PyTorch project.
+
+    from layerloom.runtime.export import export_model
+    results = export_model("runs/20260101-120000-lenet-5", ["onnx", "pt2"], "exports/lenet")
+Each result says where the file went, its size and the verification against torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..runs import slug
+from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors, export_state_dict,
+                      export_torchscript, write_model_json)
+from .project import export_project
+from .source import ExportError, ExportSource, load_source
+
+FORMATS = {
+    "safetensors": (export_safetensors, "{stem}.safetensors"),
+    "state-dict": (export_state_dict, "{stem}.state_dict.pt"),
+    "onnx": (export_onnx, "{stem}.onnx"),
+    "pt2": (export_pt2, "{stem}.pt2"),
+    "torchscript": (export_torchscript, "{stem}.torchscript.pt"),
+    "project": (export_project, "project"),
+}
+LEGACY = {"torchscript"}
+
+
+@dataclass
+class FormatFailure:
+    format: str
+    message: str
+
+    verified = False
+
+    def line(self) -> str:
+        return f"{self.format}: not exported: {self.message}"
+
+
+def export_model(source, formats, out, progress=None) -> tuple[ExportSource, list]:
+    """Export `source` (run folder, checkpoint folder, .loom.json or ExportSource) to every format in
+    `formats` inside the folder `out`. A format that fails is reported, the others still go ahead."""
+    src = source if isinstance(source, ExportSource) else load_source(source)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportError(f"unknown export format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = slug(src.doc.name)
+    results: list = []
+    for i, fmt in enumerate(dict.fromkeys(formats)):
+        fn, pattern = FORMATS[fmt]
+        if progress:
+            progress(fmt, i, len(formats))
+        try:
+            results.append(fn(src, out / pattern.format(stem=stem)))
+        except ExportError as exc:
+            results.append(FormatFailure(fmt, str(exc)))
+        except Exception as exc:   # an exporter bug must not lose the other formats
+            results.append(FormatFailure(fmt, f"{type(exc).__name__}: {exc}"))
+    files = {r.format: r.path.name for r in results if isinstance(r, ExportResult) and r.format != "project"}
+    if files:
+        write_model_json(src, out, files)
+    return src, results
+
+
+__all__ = ["ExportError", "ExportResult", "ExportSource", "FORMATS", "FormatFailure", "LEGACY", "export_model",
+           "load_source"]

@@ -1,0 +1,177 @@
+"""One function per format. Each writes its file(s) atomically and verifies what it wrote by
+loading it back and comparing outputs with the torch model on a probe batch."""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from layerloom.graph.fileformat import atomic_write_text, default_mode
+
+from .source import ExportError, ExportSource, metadata_strings
+
+TOLERANCE = 1e-4
+
+
+@dataclass
+class ExportResult:
+    format: str
+    path: Path
+    size: int                        # bytes on disk (folder: sum of files)
+    max_abs_diff: float | None       # against the torch model on a probe batch
+    verified: bool
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        diff = "" if self.max_abs_diff is None else f", max |Δ| {self.max_abs_diff:.2e} vs torch"
+        ok = "verified" if self.verified else "NOT verified"
+        extra = "".join(f"; {n}" for n in self.notes)
+        return f"{self.format}: {self.path} ({_size(self.size)}, {ok}{diff}){extra}"
+
+
+def _size(n: int) -> str:
+    for unit, div in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
+
+
+def size_of(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+@contextlib.contextmanager
+def atomic_target(path: Path):
+    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, default_mode())
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _diff(a, b) -> float:
+    a = a[0] if isinstance(a, (tuple, list)) else a
+    b = b[0] if isinstance(b, (tuple, list)) else b
+    return float((torch.as_tensor(a).float() - torch.as_tensor(b).float()).abs().max())
+
+
+def _reference(src: ExportSource, x):
+    with torch.no_grad():
+        return src.model(x)
+
+
+def write_model_json(src: ExportSource, folder: Path, files: dict) -> Path:
+    path = folder / "model.json"
+    atomic_write_text(path, json.dumps({**src.metadata, "files": files}, indent=2) + "\n")
+    return path
+
+
+def export_safetensors(src: ExportSource, path: Path) -> ExportResult:
+    state = {k: v.detach().contiguous().cpu() for k, v in src.model.state_dict().items()}
+    with atomic_target(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata_strings(src.metadata))
+    back = load_file(str(path))
+    same = back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    return ExportResult("safetensors", path, size_of(path), 0.0 if same else None, same)
+
+
+def export_state_dict(src: ExportSource, path: Path) -> ExportResult:
+    state = {k: v.detach().cpu() for k, v in src.model.state_dict().items()}
+    with atomic_target(path) as tmp:
+        torch.save(state, tmp)
+    back = torch.load(path, weights_only=True)
+    same = back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    return ExportResult("state-dict", path, size_of(path), 0.0 if same else None, same,
+                        ["keys match the generated model code's attributes"])
+
+
+def _batch_dim():
+    return torch.export.Dim("batch", min=1, max=65536)
+
+
+def export_onnx(src: ExportSource, path: Path) -> ExportResult:
+    import onnx
+    import onnxruntime as ort
+
+    x = src.probe(2)
+    with atomic_target(path) as tmp:
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                torch.onnx.export(src.model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
+                                  input_names=["input"], output_names=["output"],
+                                  dynamic_shapes=({0: _batch_dim()},), optimize=True)
+        except Exception as exc:
+            raise ExportError(f"ONNX export failed: {_first_line(exc)}") from None
+        model = onnx.load(str(tmp))
+        for key, value in metadata_strings(src.metadata).items():
+            entry = model.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp))
+    side = [p for p in path.parent.glob(path.name + ".data")]
+    if side:
+        raise ExportError("the ONNX exporter wrote a side .data file; the model must be one file")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
+    feed = {session.get_inputs()[0].name: probe.numpy()}
+    diff = _diff(session.run(None, feed)[0], _reference(src, probe))
+    return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE,
+                        ["checked with onnx.checker and onnxruntime (batch 3)"])
+
+
+def export_pt2(src: ExportSource, path: Path) -> ExportResult:
+    x = src.probe(2)
+    with atomic_target(path) as tmp:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")   # e.g. RNN flat-weight notes that do not affect the program
+                program = torch.export.export(src.model, (x,), dynamic_shapes=({0: _batch_dim()},))
+        except Exception as exc:
+            raise ExportError(f"torch.export failed: {_first_line(exc)}") from None
+        torch.export.save(program, str(tmp), extra_files={"layerloom.json": json.dumps(src.metadata)})
+    loaded = torch.export.load(str(path)).module()
+    probe = src.probe(3, seed=1)
+    with torch.no_grad():
+        diff = _diff(loaded(probe), _reference(src, probe))
+    return ExportResult("pt2", path, size_of(path), diff, diff <= TOLERANCE, ["dynamic batch dimension"])
+
+
+def export_torchscript(src: ExportSource, path: Path) -> ExportResult:
+    x = src.probe(2)
+    with atomic_target(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # torch marks TorchScript as deprecated
+        try:
+            scripted = torch.jit.trace(src.model, (x,), check_trace=False)
+        except Exception as exc:
+            raise ExportError(f"TorchScript tracing failed: {_first_line(exc)}") from None
+        torch.jit.save(scripted, str(tmp), _extra_files={"layerloom.json": json.dumps(src.metadata)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded = torch.jit.load(str(path))
+    probe = src.probe(3, seed=1)
+    with torch.no_grad():
+        diff = _diff(loaded(probe), _reference(src, probe))
+    return ExportResult("torchscript", path, size_of(path), diff, diff <= TOLERANCE,
+                        ["legacy: torch deprecates TorchScript; prefer pt2 or onnx"])
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -1,0 +1,105 @@
+"""What an export starts from: a run folder, a checkpoint folder, or an untrained graph file."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from layerloom.graph import CompileError, GraphFileError, analyze, compile_graph, load_graph
+from layerloom.graph.fileformat import graph_from_dict
+
+from ..checkpoints import CheckpointError, load_checkpoint
+from ..data import DataError, dataset_info
+
+
+class ExportError(ValueError):
+    """An export that cannot be made; the message says why and what to do."""
+
+
+@dataclass
+class ExportSource:
+    doc: object
+    model: torch.fx.GraphModule          # eval mode, CPU, weights loaded when trained
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    metadata: dict                       # self-description carried by every format
+    trained: bool
+    config: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def probe(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+        g = torch.Generator().manual_seed(seed)
+        if self.input_dtype.startswith("int"):
+            high = int(self.metadata.get("vocab_size") or 2)
+            return torch.randint(0, max(high, 2), (batch, *self.input_shape), generator=g)
+        return torch.rand((batch, *self.input_shape), generator=g)
+
+
+def _compile(doc) -> torch.fx.GraphModule:
+    result = analyze(doc)
+    try:
+        model = compile_graph(doc, result, seed=0)
+    except CompileError as exc:
+        raise ExportError(str(exc)) from None
+    return model.eval()
+
+
+def load_source(path) -> ExportSource:
+    """Resolve RUN_DIR, a checkpoint folder, or FILE.loom.json into a model ready to export."""
+    path = Path(path)
+    if path.is_file() and path.name.endswith(".json"):
+        try:
+            doc = load_graph(path)
+        except GraphFileError as exc:
+            raise ExportError(f"cannot read {exc}") from None
+        model = _compile(doc)
+        name, shape, dtype = model.meta["layerloom"]["inputs"][0]
+        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=str(path), trained=False)
+        return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
+                            warnings=["this graph has not been trained: the export carries freshly initialised "
+                                      "weights (export a run folder to get trained ones)"])
+    if not path.exists():
+        raise ExportError(f"{path} does not exist: give a run folder, a checkpoint folder or a .loom.json file")
+    try:
+        ckpt = load_checkpoint(path)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from None
+    doc = graph_from_dict(ckpt.meta["graph"])
+    model = _compile(doc)
+    try:
+        model.load_state_dict(ckpt.weights)
+    except RuntimeError as exc:
+        raise ExportError(f"the checkpoint's weights do not fit its graph: {exc}") from None
+    model.eval()
+    name, shape, dtype = model.meta["layerloom"]["inputs"][0]
+    meta = _metadata(doc, shape, dtype, ckpt.meta.get("dataset"), ckpt.meta, source=str(ckpt.path), trained=True)
+    return ExportSource(doc, model, tuple(shape), dtype, meta, trained=True, config=ckpt.meta.get("config", {}))
+
+
+def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool) -> dict:
+    class_names, mean, std, normalize = None, None, None, True
+    if ckpt_meta:
+        class_names = ckpt_meta.get("class_names")
+        mean, std = ckpt_meta.get("mean"), ckpt_meta.get("std")
+        normalize = ckpt_meta.get("normalize", True)
+    elif dataset:
+        try:
+            info = dataset_info(dataset, input_shape=tuple(shape))
+            class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)
+        except DataError:
+            pass
+    return {
+        "format": "layerloom.model", "graph_name": doc.name, "input_shape": list(shape), "input_dtype": dtype,
+        "class_names": class_names, "dataset": dataset,
+        "normalization": {"mean": mean, "std": std} if (normalize and mean) else None,
+        "source": source, "trained": trained,
+        "epochs": ckpt_meta.get("epoch") if ckpt_meta else 0, "steps": ckpt_meta.get("step") if ckpt_meta else 0,
+    }
+
+
+def metadata_strings(meta: dict) -> dict[str, str]:
+    """Metadata as flat strings (safetensors and ONNX metadata hold str -> str)."""
+    return {"layerloom": json.dumps(meta), "graph_name": meta["graph_name"],
+            "input_shape": json.dumps(meta["input_shape"]), "class_names": json.dumps(meta["class_names"])}

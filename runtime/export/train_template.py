@@ -1,0 +1,257 @@
+"""The text of a standalone project's train.py (plain PyTorch, DDP-ready)."""
+from __future__ import annotations
+
+from string import Template
+
+_TRAIN = Template('''"""Train $name: plain PyTorch, exported by Layerloom.
+
+    python train.py [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--device auto|cpu|cuda]
+    torchrun --nproc_per_node=2 train.py --epochs 1     # DistributedDataParallel (gloo on CPU, nccl on CUDA)
+"""
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from model import $class_name
+
+HERE = Path(__file__).resolve().parent
+DATASET = "$dataset"
+CONFIG = $config
+INPUT_SHAPE = $input_shape
+CLASS_NAMES = $class_names
+MEAN = $mean      # per channel, of pixels scaled to [0, 1]; None: no normalisation
+STD = $std
+
+
+def load_data():
+    """(x_train, y_train, x_val, y_val): float tensors in [0, 1] and int64 labels."""
+$load_data
+
+
+def normalize(x):
+    if MEAN is None:
+        return x
+    mean = torch.tensor(MEAN, device=x.device).view(1, -1, *([1] * (x.dim() - 2)))
+    std = torch.tensor(STD, device=x.device).view(1, -1, *([1] * (x.dim() - 2)))
+    return (x - mean) / std
+
+
+def augment(x):
+    """The run's augmentation, drawn per image (random crop with padding, horizontal flip)."""
+    aug = CONFIG.get("augment") or {}
+    if x.dim() != 4:
+        return x
+    pad = int(aug.get("random_crop") or 0)
+    if pad:
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (pad, pad, pad, pad))
+        dy = torch.randint(0, 2 * pad + 1, (len(x),)).tolist()
+        dx = torch.randint(0, 2 * pad + 1, (len(x),)).tolist()
+        x = torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(dy, dx))])
+    if aug.get("hflip"):
+        flip = torch.rand(len(x), device=x.device) < 0.5
+        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+    return x
+
+
+def loss_fn(logits, y):
+    if CONFIG["loss"] == "mse":
+        return F.mse_loss(logits, F.one_hot(y, logits.shape[1]).to(logits.dtype))
+    return F.cross_entropy(logits, y)
+
+
+def make_optimizer(params):
+    if CONFIG["optimizer"] == "sgd":
+        return torch.optim.SGD(params, lr=CONFIG["lr"], momentum=CONFIG["momentum"],
+                               weight_decay=CONFIG["weight_decay"])
+    cls = torch.optim.Adam if CONFIG["optimizer"] == "adam" else torch.optim.AdamW
+    return cls(params, lr=CONFIG["lr"], weight_decay=CONFIG["weight_decay"])
+
+
+def make_scheduler(optimizer, total_steps, steps_per_epoch):
+    kind = CONFIG["schedule"]
+    if kind == "step":
+        every = (CONFIG["step_size"] or max(1, CONFIG["epochs"] // 3)) * steps_per_epoch
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=every, gamma=CONFIG["gamma"])
+    if kind == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+    if kind == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=CONFIG["lr"], total_steps=max(2, total_steps))
+    return None
+
+
+@torch.no_grad()
+def evaluate(model, x, y, device, batch_size=512):
+    model.eval()
+    correct, total_loss = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        xb, yb = normalize(x[i:i + batch_size].to(device)), y[i:i + batch_size].to(device)
+        logits = model(xb)
+        total_loss += float(loss_fn(logits, yb)) * len(yb)
+        correct += int((logits.argmax(1) == yb).sum())
+    model.train()
+    return total_loss / len(x), correct / len(x)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
+    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"], help="per process")
+    parser.add_argument("--lr", type=float, default=CONFIG["lr"])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--init", help="start from these weights (a state_dict .pt file)")
+    parser.add_argument("--out", default=str(HERE / "checkpoints"))
+    args = parser.parse_args()
+    CONFIG["lr"] = args.lr
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        use_cuda = torch.cuda.is_available()
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        device = torch.device("cuda", local_rank) if use_cuda else torch.device("cpu")
+        if use_cuda:
+            torch.cuda.set_device(device)
+    else:
+        rank, world = 0, 1
+        name = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+        device = torch.device(name)
+    torch.manual_seed(CONFIG["seed"])
+
+    model = $class_name()
+    if args.init:
+        model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+    model.to(device)
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \\
+        if distributed else model
+
+    x_train, y_train, x_val, y_val = load_data()
+    if tuple(x_train.shape[1:]) != tuple(INPUT_SHAPE) and x_train[0].numel() == math.prod(INPUT_SHAPE):
+        x_train, x_val = x_train.reshape(-1, *INPUT_SHAPE), x_val.reshape(-1, *INPUT_SHAPE)   # e.g. rows as steps
+    train_set = TensorDataset(x_train, y_train)
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=CONFIG["seed"]) if distributed else None
+    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
+                        generator=torch.Generator().manual_seed(CONFIG["seed"]))
+    steps_per_epoch = len(loader)
+    total_steps = steps_per_epoch * args.epochs
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    optimizer = make_optimizer(net.parameters())
+    scheduler = make_scheduler(optimizer, total_steps, steps_per_epoch)
+    out = Path(args.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        print(f"training on {len(train_set)} samples ({world} process(es), {device}), {steps_per_epoch} steps/epoch")
+
+    step, started = 0, time.time()
+    for epoch in range(args.epochs):
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        net.train()
+        for xb, yb in loader:
+            xb, yb = normalize(augment(xb.to(device))), yb.to(device)
+            loss = loss_fn(net(xb), yb)
+            if not math.isfinite(loss.item()):
+                raise SystemExit(f"step {step + 1}: the loss became {loss.item()}; lower the learning rate")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if CONFIG["grad_clip"]:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), CONFIG["grad_clip"])
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            step += 1
+            if rank == 0 and step % 50 == 0:
+                print(f"epoch {epoch + 1} step {step}: loss {loss.item():.4f}")
+            if step >= total_steps:
+                break
+        if rank == 0:
+            val_loss, val_acc = evaluate(model, x_val, y_val, device)
+            print(f"epoch {epoch + 1}: val loss {val_loss:.4f}, val accuracy {val_acc:.2%} "
+                  f"({time.time() - started:.1f} s)")
+            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
+                        "step": step}, out / f"epoch-{epoch + 1}.pt")
+        if distributed:
+            dist.barrier()
+        if step >= total_steps:
+            break
+    if distributed:
+        dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
+''')
+
+
+def _indent(code: str) -> str:
+    return "\n".join(("    " + line) if line.strip() else "" for line in code.strip("\n").splitlines())
+
+
+def data_loader_code(dataset: str, cfg: dict, input_shape, torchvision_sets: dict) -> str:
+    opts = cfg.get("dataset_options") or {}
+    if dataset == "mnist-sample":
+        return _indent('''
+with np.load(HERE / "data" / "mnist_sample.npz", allow_pickle=False) as npz:
+    images, labels, n = npz["images"], npz["labels"], int(npz["num_train"])
+x = torch.from_numpy(images).unsqueeze(1).float() / 255
+y = torch.from_numpy(labels.astype(np.int64))
+return x[:n], y[:n], x[n:], y[n:]
+''')
+    if dataset == "shapes":
+        c, h, w = input_shape
+        n_train, n_val, seed = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000)), int(cfg.get("seed", 0))
+        return _indent(f'''
+import shapes_data
+x_tr, y_tr = shapes_data.generate({n_train}, channels={c}, size=({h}, {w}), seed=shapes_data._stream_seed({seed}, "train"))
+x_va, y_va = shapes_data.generate({n_val}, channels={c}, size=({h}, {w}), seed=shapes_data._stream_seed({seed}, "val"))
+return x_tr.float() / 255, y_tr, x_va.float() / 255, y_va
+''')
+    if dataset == "image-folder":
+        c, h, w = input_shape
+        return _indent(f'''
+from torchvision import datasets, transforms
+root = Path(os.environ.get("IMAGE_FOLDER", {str(opts.get("path", "images"))!r}))
+tf = transforms.Compose([transforms.Grayscale({c}) if {c} == 1 else transforms.Lambda(lambda im: im.convert("RGB")),
+                         transforms.Resize(({h}, {w})), transforms.ToTensor()])
+full = datasets.ImageFolder(root, transform=tf)
+x = torch.stack([full[i][0] for i in range(len(full))])
+y = torch.tensor(full.targets)
+order = torch.randperm(len(full), generator=torch.Generator().manual_seed(CONFIG["seed"]))
+n_val = max(1, len(full) // 5)
+return x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]
+''')
+    cls = torchvision_sets[dataset]
+    return _indent(f'''
+from torchvision import datasets
+root = os.environ.get("DATA_ROOT", str(HERE / "data"))
+train = datasets.{cls}(root, train=True, download=True)
+val = datasets.{cls}(root, train=False, download=True)
+
+def tensors(ds):
+    x = torch.as_tensor(np.asarray(ds.data))
+    x = x.unsqueeze(1) if x.dim() == 3 else x.permute(0, 3, 1, 2)
+    return x.float() / 255, torch.as_tensor(ds.targets, dtype=torch.int64)
+return (*tensors(train), *tensors(val))
+''')
+
+
+class _Formatter:
+    @staticmethod
+    def format(**kw) -> str:
+        return _TRAIN.substitute(**kw)
+
+
+TRAIN_TEMPLATE = _Formatter()

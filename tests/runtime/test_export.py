@@ -1,0 +1,207 @@
+"""Export to every format, reload each, and compare with torch; the standalone project runs alone."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from safetensors import safe_open
+
+from layerloom.graph import GraphDocument, save_graph
+from layerloom.runtime.export import FORMATS, FormatFailure, export_model
+from layerloom.runtime.export.project import shapes_module_source
+from layerloom.runtime.export_cli import cmd_export  # noqa: F401  (imported for the CLI wiring)
+from layerloom.runtime.data import shapes
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import lenet, mnist_small
+
+BLOCKER = textwrap.dedent("""
+    import sys
+    class _NoLayerloom:
+        def find_spec(self, name, path=None, target=None):
+            if name == "layerloom" or name.startswith("layerloom."):
+                raise ImportError("layerloom is not available in this interpreter")
+            return None
+    sys.meta_path.insert(0, _NoLayerloom())
+""")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    t = Trainer(lenet(), {"epochs": 1, "batch_size": 32}, None, runs_base=base, data=mnist_small(1024))
+    assert t.run() is not None
+    return t.run_dir
+
+
+@pytest.fixture(scope="module")
+def exported(trained_run, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export")
+    src, results = export_model(trained_run, list(FORMATS), out)
+    return src, {r.format: r for r in results}, out
+
+
+def test_every_format_verifies_within_tolerance(exported):
+    src, results, out = exported
+    assert set(results) == set(FORMATS)
+    for fmt, r in results.items():
+        assert not isinstance(r, FormatFailure), r.line()
+        assert r.verified, r.line()
+        if r.max_abs_diff is not None:
+            assert r.max_abs_diff <= 1e-4
+    assert src.trained and src.metadata["class_names"] == [str(d) for d in range(10)]
+
+
+def test_reloaded_formats_match_torch(exported):
+    src, results, out = exported
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        expected = src.model(x)
+    session = ort.InferenceSession(str(results["onnx"].path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-4)
+    program = torch.export.load(str(results["pt2"].path)).module()
+    torch.testing.assert_close(program(x), expected)
+    scripted = torch.jit.load(str(results["torchscript"].path))
+    torch.testing.assert_close(scripted(x), expected)
+    state = torch.load(results["state-dict"].path, weights_only=True)
+    assert set(state) == set(src.model.state_dict())
+
+
+def test_metadata_travels_with_the_model(exported):
+    src, results, out = exported
+    with safe_open(str(results["safetensors"].path), "pt") as f:
+        meta = json.loads(f.metadata()["layerloom"])
+    assert meta["graph_name"] == "LeNet-5" and meta["input_shape"] == [1, 28, 28]
+    assert meta["normalization"] == {"mean": [0.1307], "std": [0.3081]} and meta["trained"] is True
+    props = {p.key: p.value for p in onnx.load(str(results["onnx"].path)).metadata_props}
+    assert json.loads(props["class_names"]) == [str(d) for d in range(10)]
+    session = ort.InferenceSession(str(results["onnx"].path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[0] == "batch"        # dynamic batch dimension
+    model_json = json.loads((out / "model.json").read_text())
+    assert model_json["files"]["onnx"] == "lenet-5.onnx"
+    assert "/checkpoints/epoch-0001-step-" in model_json["source"] and model_json["epochs"] == 1
+    assert not list(out.glob("*.data")) and not list(out.glob(".*tmp*"))
+
+
+def _clean_env(tmp_path):
+    site = tmp_path / "blocker"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(BLOCKER)
+    return dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS="1")
+
+
+def test_project_model_loads_without_layerloom(exported, tmp_path):
+    src, results, out = exported
+    project = results["project"].path
+    x = torch.rand(3, 1, 28, 28)
+    with torch.no_grad():
+        torch.save({"x": x, "y": src.model(x)}, tmp_path / "probe.pt")
+    code = textwrap.dedent(f"""
+        import sys, torch
+        try:
+            import layerloom
+        except ImportError:
+            pass
+        else:
+            raise SystemExit("layerloom should not be importable here")
+        sys.path.insert(0, {str(project)!r})
+        from model import LeNet5
+        m = LeNet5()
+        m.load_state_dict(torch.load({str(project / 'model_state.pt')!r}, weights_only=True))
+        m.eval()
+        probe = torch.load({str(tmp_path / 'probe.pt')!r}, weights_only=True)
+        torch.testing.assert_close(m(probe["x"]), probe["y"])
+        print("MODEL OK")
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=_clean_env(tmp_path), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "MODEL OK" in proc.stdout
+
+
+def test_project_trains_under_torchrun_with_two_processes(exported, tmp_path):
+    src, results, out = exported
+    project = results["project"].path
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "train.py", "--epochs", "1", "--max-steps", "3", "--init", "model_state.pt"],
+                          capture_output=True, text=True, timeout=180, env=_clean_env(tmp_path), cwd=project)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stdout and "val accuracy" in proc.stdout
+    ckpt = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
+    assert ckpt["step"] == 3 and set(ckpt["model"]) == set(src.model.state_dict())
+
+
+def _graph(tmp_path, name, blocks, edges, shape):
+    doc = GraphDocument(name, training={"dataset": "mnist-sample"})
+    doc.add_block("Input", {"shape": shape})
+    for bid, kind, params in blocks:
+        doc.add_block(kind, params, block_id=bid)
+    for e in edges:
+        doc.connect(*e)
+    path = tmp_path / f"{name}.loom.json"
+    save_graph(doc, path)
+    return path
+
+
+@pytest.mark.parametrize("case", ["lstm", "merge"])
+def test_recurrent_and_merge_graphs_export_everywhere(tmp_path, case):
+    if case == "lstm":
+        path = _graph(tmp_path, "seq", [("lstm1", "LSTM", {"hidden_size": 16, "output": "last"}),
+                                        ("fc1", "Linear", {"out_features": 10}), ("output", "Output", {})],
+                      [("input", "lstm1"), ("lstm1", "fc1"), ("fc1", "output")], [28, 28])
+    else:
+        path = _graph(tmp_path, "merge", [("conv1", "Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}),
+                                          ("add1", "Add", {}), ("cat1", "Concat", {}), ("flat1", "Flatten", {}),
+                                          ("fc1", "Linear", {"out_features": 10}), ("output", "Output", {})],
+                      [("input", "conv1"), ("conv1", "add1", 0, 0), ("input", "add1", 0, 1), ("add1", "cat1", 0, 0),
+                       ("input", "cat1", 0, 1), ("cat1", "flat1"), ("flat1", "fc1"), ("fc1", "output")], [1, 28, 28])
+    src, results = export_model(path, list(FORMATS), tmp_path / "out")
+    assert src.warnings and "not been trained" in src.warnings[0]
+    for r in results:
+        assert r.verified, r.line()
+
+
+def test_a_format_that_cannot_export_says_why(tmp_path, monkeypatch):
+    doc = lenet()
+    doc.training["dataset"] = "my-private-set"
+    path = tmp_path / "g.loom.json"
+    save_graph(doc, path)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("Unsupported operator aten::mystery")
+    monkeypatch.setattr(torch.onnx, "export", broken)
+    src, results = export_model(path, ["onnx", "project", "safetensors"], tmp_path / "out")
+    by = {r.format: r for r in results}
+    assert isinstance(by["onnx"], FormatFailure) and "aten::mystery" in by["onnx"].message
+    assert isinstance(by["project"], FormatFailure) and "my-private-set" in by["project"].message
+    assert by["safetensors"].verified
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["lenet-5.safetensors", "model.json"]
+
+
+def test_shapes_travel_as_code_and_give_the_same_images(tmp_path):
+    (tmp_path / "shapes_data.py").write_text(shapes_module_source())
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import shapes_data
+        x1, y1 = shapes_data.generate(20, channels=3, size=(24, 24), seed=shapes_data._stream_seed(3, "train"))
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("shapes_data", None)
+    x2, y2 = shapes.generate(20, channels=3, size=(24, 24), seed=shapes._stream_seed(3, "train"))
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+
+
+def test_export_cli(trained_run, tmp_path, capsys):
+    from layerloom.app.main import main
+    assert main(["export", str(trained_run), "--format", "safetensors", "-f", "pt2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "safetensors:" in out and "pt2:" in out and "verified" in out
+    assert main(["export", str(tmp_path / "nothing"), "-f", "onnx", "--out", str(tmp_path)]) == 2
+    assert "does not exist" in capsys.readouterr().err
