@@ -56,6 +56,10 @@ class AnalysisResult:
         return [d for d in self.diagnostics if d.severity == "warning"]
 
     @property
+    def infos(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "info"]
+
+    @property
     def ok(self) -> bool:
         return not self.errors
 
@@ -145,13 +149,27 @@ def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]])
     return hit
 
 
+def with_data(kind, explicit: dict, data: dict | None) -> tuple[dict, list[str]]:
+    """Explicit params with data-driven "auto" values (vocabulary size, class count) filled in.
+    Also returns the names filled from fallbacks because no data set is known yet."""
+    out, guessed = explicit, []
+    for p in kind.params:
+        if p.data_auto and explicit.get(p.name, p.default) == AUTO:
+            value = (data or {}).get(p.data_auto)
+            if value is None:
+                value = p.data_fallback
+                guessed.append(p.name)
+            out = {**out, p.name: int(value)}
+    return out, guessed
+
+
 def resolve_params(kind, params: dict, in_shape: Shape | None) -> dict:
-    """Full params with every "auto" filled in from the first input's shape."""
+    """Full params with every shape-driven "auto" filled in from the first input's shape."""
     full = kind.full_params(params)
     if kind.auto_from is None:
         return full
     for p in kind.params:
-        if p.auto and full[p.name] == AUTO and in_shape is not None:
+        if p.auto and not p.data_auto and full[p.name] == AUTO and in_shape is not None:
             full[p.name] = kind.auto_from(p.name, in_shape)
     return full
 
@@ -216,8 +234,12 @@ def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:
     return order, on_cycle, cycles
 
 
-def analyze(doc) -> AnalysisResult:
-    """Analyse a GraphDocument: shapes, params, FLOPs and diagnostics for every block."""
+def analyze(doc, data: dict | None = None) -> AnalysisResult:
+    """Analyse a GraphDocument: shapes, params, FLOPs and diagnostics for every block.
+
+    `data` describes the data set the graph will train on ({"num_classes": C, "vocab_size": V});
+    parameters set to "auto" that follow the data (Linear out_features, Embedding num_embeddings)
+    take those values, or a stated fallback when no data set is known."""
     order, on_cycle, cycles = topological_order(doc)
     results: dict[str, BlockResult] = {}
     diags: list[Diagnostic] = []
@@ -250,7 +272,13 @@ def analyze(doc) -> AnalysisResult:
         if res.status == "blocked":
             res.params = kind.full_params(block.params)
             continue
-        c = compute_block(block.kind, block.params, inputs)
+        explicit, guessed = with_data(kind, block.params, data)
+        for name in guessed:
+            p = kind.param(name)
+            diags.append(Diagnostic(bid, f'{name} is "auto": it will follow the data set\'s {p.data_auto.replace("_", " ")}; '
+                                         f"shown here with {p.data_fallback} until a data set is chosen.",
+                                    "data_auto", severity="info"))
+        c = compute_block(block.kind, explicit, inputs)
         res.params = c.params
         res.input_shapes = [s for s, _ in inputs]
         if c.problem is not None:
@@ -270,14 +298,21 @@ def analyze(doc) -> AnalysisResult:
 class Analyzer:
     """Keeps an analysis up to date with a document; re-runs lazily after edits."""
 
-    def __init__(self, doc):
+    def __init__(self, doc, data: dict | None = None):
         self.doc = doc
+        self.data = data
         self._result: AnalysisResult | None = None
         self._revision = -1
+
+    def set_data(self, data: dict | None) -> None:
+        """The data set's facts ({"num_classes", "vocab_size"}) that data-driven "auto" params follow."""
+        if data != self.data:
+            self.data = data
+            self._result = None
 
     @property
     def result(self) -> AnalysisResult:
         if self._result is None or self._revision != self.doc.revision:
-            self._result = analyze(self.doc)
+            self._result = analyze(self.doc, self.data)
             self._revision = self.doc.revision
         return self._result

@@ -337,12 +337,13 @@ register(BlockKind(
     params=(
         Param("in_features", "int", AUTO, "features of the input (its last dimension)", min=1,
               max=10_000_000, auto=True),
-        Param("out_features", "int", 10, "features of the result", min=1, max=10_000_000),
+        Param("out_features", "int", 10, 'features of the result ("auto": one per class of the data set)',
+              min=1, max=10_000_000, auto=True, data_auto="num_classes", data_fallback=10),
         Param("bias", "bool", True, "add a learned bias"),
     ),
     formula="y = x · Wᵀ + b",
     module=nn.Linear, auto_from=_features_from,
-    label=lambda p: f"{_auto_text(p['in_features'])}→{p['out_features']}",
+    label=lambda p: f"{_auto_text(p['in_features'])}→{_auto_text(p['out_features'])}",
 ))
 
 for _name, _doc, _formula in (
@@ -377,14 +378,15 @@ register(BlockKind(
     "Embedding", "Embedding",
     "Looks up a learned vector for each integer token id (a table of num_embeddings rows).",
     params=(
-        Param("num_embeddings", "int", 1000, "size of the vocabulary (largest id + 1)", min=1, max=10_000_000),
+        Param("num_embeddings", "int", 1000, 'size of the vocabulary, largest id + 1 ("auto": the data set\'s)',
+              min=1, max=10_000_000, auto=True, data_auto="vocab_size", data_fallback=1000),
         Param("embedding_dim", "int", 64, "length of each vector", min=1, max=65536),
         Param("padding_idx", "int", None, "id whose vector stays zero (empty: none)", min=0,
               max=10_000_000, optional=True),
         Param("scale_grad_by_freq", "bool", False, "scale gradients by inverse word frequency"),
     ),
     formula="y[t] = W[x[t]]", module=nn.Embedding,
-    label=lambda p: f"{p['num_embeddings']}×{p['embedding_dim']}",
+    label=lambda p: f"{_auto_text(p['num_embeddings'])}×{p['embedding_dim']}",
 ))
 
 register(BlockKind(

@@ -29,7 +29,7 @@ class Diagnostic:
     block: str | None          # the block it is about; None for the graph as a whole
     message: str               # a sentence without the block id
     code: str                  # machine-readable kind of problem
-    severity: str = "error"    # error | warning
+    severity: str = "error"    # error | warning | info
     fix: dict | None = None    # {"action": ..., "label": ...} where the fix is obvious
 
     def for_block(self, block_id: str) -> "Diagnostic":
@@ -60,7 +60,7 @@ def signature(kind, params: dict) -> str:
     parts = []
     for p in kind.params:
         v = params.get(p.name, p.default)
-        if p.auto or p.name in ("output", "num_inputs"):
+        if (p.auto and not p.data_auto) or p.name in ("output", "num_inputs"):
             continue
         if v != p.default or p.name in KEY_PARAMS:
             parts.append(f"{p.name}={_value_text(v)}")

@@ -44,6 +44,10 @@ class Param:
     min_items: int = 1
     max_items: int = 8
     hidden: bool = field(default=False, compare=False)  # not shown in the inspector
+    # "auto" filled from the data set rather than the input shape: "vocab_size" or "num_classes";
+    # until a data set is known, analysis uses `data_fallback`.
+    data_auto: str | None = None
+    data_fallback: int | None = None
 
     def __post_init__(self):
         if self.type not in PARAM_TYPES:

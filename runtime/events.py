@@ -60,6 +60,9 @@ def explain_step_failure(step: int, exc: Exception, device) -> str:
     if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in text.lower():
         return (f"step {step}: the {device} device ran out of memory. Lower the batch size or use a smaller "
                 "network or input size.")
+    if "index out of range" in text and "self" in text:
+        return (f"step {step}: a token id is larger than an Embedding's num_embeddings allows: set num_embeddings "
+                'to "auto" (the data set\'s vocabulary size) or larger.')
     if "Target" in text and "out of bounds" in text:
         return f"step {step}: a label is outside the network's outputs ({text}): set the last Linear's out_features to the number of classes."
     return f"step {step}: the model failed on a training batch ({type(exc).__name__}: {text})."

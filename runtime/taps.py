@@ -1,9 +1,10 @@
 """Feature taps: what chosen blocks compute for one fixed probe sample, as small CPU arrays.
 
 At most every `interval` seconds the trainer asks the taps for a capture: the model runs on the
-probe sample in eval mode with forward hooks on the tapped blocks (and an fx interpreter for blocks
-that have no module, such as Add or Reshape). Hooks exist only during that probe pass, so nothing
-is paid on the training steps and nothing at all when no block is tapped.
+probe sample in eval mode through a torch.fx Interpreter that keeps the values of the tapped
+blocks' nodes (node names are block ids, so modules and functions such as Add alike; recurrent
+blocks give their hidden state at every step). The interpreter runs only for that probe pass:
+nothing is paid on the training steps, and nothing at all when no block is tapped.
 """
 from __future__ import annotations
 
@@ -55,8 +56,13 @@ class _Recorder(fx.Interpreter):
 
     def run_node(self, n):
         out = super().run_node(n)
-        if n.name in self.wanted and isinstance(out, torch.Tensor):
+        if not isinstance(out, torch.Tensor):
+            return out
+        if n.name in self.wanted and n.name not in self.seen:
             self.seen[n.name] = out.detach()
+        elif n.name.endswith("_sequence") and n.name[:-len("_sequence")] in self.wanted:
+            # a recurrent block: its hidden state at every step (T×H), even when it passes on the last
+            self.seen[n.name[:-len("_sequence")]] = out.detach()
         return out
 
 

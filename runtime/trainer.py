@@ -141,11 +141,17 @@ class Trainer:
         cfg = self.config
         self.threads = threads.configure(cfg.threads)
         self.device = pick_device(cfg.device)
-        result = analyze(self.doc)
-        model = compile_graph(self.doc, result, seed=cfg.seed)
-        inputs = model.meta["layerloom"]["inputs"]
+        inputs = [b for b in self.doc.blocks.values() if b.kind == "Input"]
         if len(inputs) != 1:
             raise TrainingFailed(f"training needs exactly one Input block; this graph has {len(inputs)}")
+        input_params = inputs[0].full_params()
+        input_shape, input_dtype = tuple(input_params["shape"]), input_params["dtype"]
+        data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
+                                         **cfg.dataset_options)
+        self.info = data.info
+        self.data_context = data.info.data_context()
+        result = analyze(self.doc, self.data_context)
+        model = compile_graph(self.doc, result, seed=cfg.seed)
         outputs = [b for b in result.order if self.doc.blocks[b].kind == "Output"]
         out_shape = result.blocks[outputs[0]].output_shape
         if len(outputs) != 1 or out_shape is None or len(out_shape) != 1:
@@ -154,10 +160,6 @@ class Trainer:
                 f"{'×'.join(map(str, out_shape or ()))}: end the graph with a Flatten and a Linear whose "
                 "out_features is the number of classes")
         self.num_outputs = out_shape[0]
-        input_shape, input_dtype = tuple(inputs[0][1]), inputs[0][2]
-        data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
-                                         **cfg.dataset_options)
-        self.info = data.info
         problems = check_compatibility(data.info, input_shape, None)
         if data.info.num_classes > self.num_outputs:
             problems.append(f"The graph ends in {self.num_outputs} outputs but {data.info.name} has "
@@ -166,6 +168,13 @@ class Trainer:
         if data.info.input_dtype != input_dtype:
             problems.append(f"The Input's dtype is {input_dtype} but {data.info.name} gives {data.info.input_dtype}: "
                             f"set the Input's dtype to {data.info.input_dtype}")
+        if data.info.vocab_size:
+            for bid in result.order:
+                r = result.blocks[bid]
+                if r.kind == "Embedding" and r.params["num_embeddings"] < data.info.vocab_size:
+                    problems.append(f"{bid}: Embedding has num_embeddings={r.params['num_embeddings']} but "
+                                    f"{data.info.name} has {data.info.vocab_size} different token ids: set "
+                                    f'num_embeddings to "auto" or at least {data.info.vocab_size}')
         if problems:
             raise TrainingFailed("; ".join(problems) + ".")
         self.warnings = []
@@ -410,7 +419,8 @@ class Trainer:
         meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "graph_name": self.doc.name,
                 "graph": graph_to_dict(self.doc), "config": self.config.to_dict(), "dataset": self.info.name,
                 "class_names": list(self.info.class_names), "input_shape": list(self.info.sample_shape),
-                "mean": list(self.info.mean), "std": list(self.info.std), "normalize": self.config.normalize}
+                "mean": list(self.info.mean), "std": list(self.info.std), "normalize": self.config.normalize,
+                "data_context": self.data_context, "vocabulary": list(self.info.vocabulary)}
         name = f"epoch-{epoch:04d}-step-{self.step:07d}"
         path = save_checkpoint(self.run_dir / "checkpoints", name, self.model.state_dict(), state, meta)
         self._emit({"type": "checkpoint", "path": str(path), "epoch": epoch, "step": self.step})

@@ -70,8 +70,8 @@ def mlp():
 def alexnet(classes=10):
     b = Builder("AlexNet", "Krizhevsky et al.'s ImageNet winner (2012), as in torchvision: five convolutions "
                 "with max pooling, adaptive average pooling to 6×6, then a dropout-regularised classifier.",
-                {"dataset": "shapes", "optimizer": "sgd", "lr": 0.01, "momentum": 0.9, "batch_size": 32,
-                 "epochs": 3, "dataset_options": {"train_count": 1200, "val_count": 300}},
+                {"dataset": "shapes", "optimizer": "adam", "lr": 0.0003, "batch_size": 32,
+                 "epochs": 6, "dataset_options": {"train_count": 1200, "val_count": 300}},
                 [3, 224, 224])
     b.add("Conv2d", out_channels=64, kernel_size=11, stride=4, padding=2); b.add("ReLU")
     b.add("MaxPool2d", kernel_size=3, stride=2)
@@ -137,7 +137,54 @@ def resnet18(classes=10):
     return b.finish()
 
 
-ALL = {"lenet5": lenet5, "mlp": mlp, "alexnet": alexnet, "vgg11": vgg11, "resnet18": resnet18}
+def seq_mnist_lstm():
+    b = Builder("Sequential MNIST LSTM", "Reads each digit row by row (28 steps of 28 pixels) with an LSTM and "
+                "classifies it from the last hidden state.",
+                {"dataset": "seq-mnist", "optimizer": "adam", "lr": 0.002, "batch_size": 64, "epochs": 8},
+                [28, 28])
+    b.add("LSTM", hidden_size=128, output="last")
+    b.add("Linear", out_features=10)
+    return b.finish()
+
+
+def rnn_classifier():
+    b = Builder("Sequential MNIST RNN", "The plain recurrent version of the row-by-row digit reader: a tanh RNN "
+                "carries a hidden state across the 28 rows.",
+                {"dataset": "seq-mnist", "optimizer": "adam", "lr": 0.001, "batch_size": 64, "epochs": 10,
+                 "grad_clip": 1.0},
+                [28, 28])
+    b.add("RNN", hidden_size=128, output="last")
+    b.add("Linear", out_features=10)
+    return b.finish()
+
+
+def text_gru():
+    b = Builder("Text GRU classifier", "Embeds each token, reads the text with a GRU and classifies it from the "
+                "last step. Train it on your own CSV (a text column and a label column).",
+                {"dataset": "text-csv", "optimizer": "adam", "lr": 0.003, "batch_size": 32, "epochs": 10,
+                 "dataset_options": {"tokenize": "word"}},
+                [200], dtype="int64")
+    b.add("Embedding", num_embeddings="auto", embedding_dim=64, padding_idx=0)
+    b.add("GRU", hidden_size=64, output="last")
+    b.add("Linear", out_features="auto")
+    return b.finish()
+
+
+def word2vec_skipgram():
+    b = Builder("word2vec skip-gram", "Mikolov et al.'s skip-gram: from a word's embedding, predict the words "
+                "around it. Words used in the same contexts end up with similar vectors.",
+                {"dataset": "text-corpus", "optimizer": "adam", "lr": 0.01, "batch_size": 256, "epochs": 5,
+                 "dataset_options": {"window": 2}},
+                [1], dtype="int64")
+    b.add("Embedding", num_embeddings="auto", embedding_dim=50)
+    b.add("Flatten")
+    b.add("Linear", out_features="auto")
+    return b.finish()
+
+
+ALL = {"lenet5": lenet5, "mlp": mlp, "alexnet": alexnet, "vgg11": vgg11, "resnet18": resnet18,
+       "seq_mnist_lstm": seq_mnist_lstm, "rnn_classifier": rnn_classifier, "text_gru": text_gru,
+       "word2vec_skipgram": word2vec_skipgram}
 
 
 def main(names=None):

@@ -10,7 +10,7 @@ Registered sets: mnist-sample (shipped, offline), mnist, fashion-mnist, kmnist, 
 More can be added with ``register(info_factory, loader, options=...)``.
 """
 
-from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
+from .base import DataBundle, DataError, DatasetInfo, InMemorySplit, SequenceSplit
 from .compatibility import check_compatibility
 from .paths import data_root
 from .registry import dataset_info, list_datasets, load_dataset, register, unregister
@@ -21,6 +21,7 @@ __all__ = [
     "DataError",
     "DatasetInfo",
     "InMemorySplit",
+    "SequenceSplit",
     "build_transforms",
     "check_compatibility",
     "data_root",

@@ -29,6 +29,16 @@ class DatasetInfo:
     mean: tuple[float, ...]          # per channel, of the pixels scaled to [0, 1]
     std: tuple[float, ...]
     needs_download: bool             # True when the files come from the internet
+    vocab_size: int = 0              # token-id sets: ids run from 0 to vocab_size - 1
+    variable_length: bool = False    # sequences of any length (sample_shape gives a nominal one)
+    vocabulary: tuple[str, ...] = () # token-id sets: the token of each id
+
+    def data_context(self) -> dict:
+        """The facts a graph's data-driven "auto" parameters follow."""
+        ctx = {"num_classes": self.num_classes}
+        if self.vocab_size:
+            ctx["vocab_size"] = self.vocab_size
+        return ctx
 
 
 class InMemorySplit(Dataset):
@@ -91,6 +101,43 @@ class InMemorySplit(Dataset):
     def __repr__(self) -> str:
         shape = "×".join(str(s) for s in self.sample_shape)
         return f"InMemorySplit({len(self)} samples of {shape}, {self._x.dtype})"
+
+
+class SequenceSplit(Dataset):
+    """Token-id sequences of different lengths, left-padded with 0 into one [N, T_max] tensor.
+
+    ``batch(idx)`` trims the padding to the batch's longest sequence. Padding sits on the left,
+    so the last time step is always a real token (what a recurrent block's "last" output reads).
+    """
+
+    def __init__(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor):
+        self._x, self._lengths, self._y = x.to(torch.int64), lengths.to(torch.int64), y.to(torch.int64)
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self._x
+
+    @property
+    def labels(self) -> torch.Tensor:
+        return self._y
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return self._lengths
+
+    def __len__(self) -> int:
+        return self._x.shape[0]
+
+    def __getitem__(self, i: int):
+        n = int(self._lengths[i])
+        return self._x[i, self._x.shape[1] - n:], self._y[i]
+
+    def batch(self, idx: torch.Tensor):
+        longest = int(self._lengths[idx].max()) if len(idx) else 0
+        return self._x[idx, self._x.shape[1] - longest:], self._y[idx]
+
+    def to(self, device) -> "SequenceSplit":
+        return SequenceSplit(self._x.to(device), self._lengths.to(device), self._y.to(device))
 
 
 @dataclass

@@ -46,7 +46,12 @@ def check_compatibility(info: DatasetInfo, input_shape: tuple[int, ...] | None,
     of the data settings' Resize, if any.
     """
     problems = []
-    if input_shape is not None:
+    if input_shape is not None and info.variable_length:
+        if len(input_shape) != len(info.sample_shape):
+            problems.append(f"{info.name} gives sequences of token ids (one dimension, any length) but the "
+                            f"Input expects {format_shape(tuple(input_shape))}: set the Input shape to "
+                            f"{_as_list(info.sample_shape)} (the length is a nominal one for the shapes shown)")
+    elif input_shape is not None:
         wanted = tuple(int(s) for s in input_shape)
         sample = effective_sample_shape(info, resize)
         if wanted != sample:

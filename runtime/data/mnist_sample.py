@@ -75,3 +75,35 @@ def load(info: DatasetInfo, **_ignored) -> DataBundle:
         train=InMemorySplit(x[:num_train].clone(), y[:num_train].clone()),
         val=InMemorySplit(x[num_train:].clone(), y[num_train:].clone()),
     )
+
+
+SEQ_NAME = "seq-mnist"
+
+
+def seq_info(**_options) -> DatasetInfo:
+    return DatasetInfo(
+        name=SEQ_NAME,
+        title="Sequential MNIST sample (rows as time steps, offline)",
+        description=(
+            "The 5,000 MNIST sample digits read row by row: 28 time steps of 28 features each, "
+            "for recurrent networks (RNN, LSTM, GRU). Same 4,000/1,000 split as mnist-sample."
+        ),
+        sample_shape=(28, 28),
+        input_dtype="float32",
+        num_classes=10,
+        class_names=DIGITS,
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+        needs_download=False,
+    )
+
+
+def seq_load(info: DatasetInfo, **_ignored) -> DataBundle:
+    images, labels, num_train = read_npz()
+    x = torch.from_numpy(images)                         # [N, 28, 28]: row t is time step t
+    y = torch.from_numpy(labels.astype(np.int64))
+    return DataBundle(
+        info=info,
+        train=InMemorySplit(x[:num_train].clone(), y[:num_train].clone()),
+        val=InMemorySplit(x[num_train:].clone(), y[num_train:].clone()),
+    )

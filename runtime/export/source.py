@@ -37,8 +37,8 @@ class ExportSource:
         return torch.rand((batch, *self.input_shape), generator=g)
 
 
-def _compile(doc) -> torch.fx.GraphModule:
-    result = analyze(doc)
+def _compile(doc, data: dict | None = None) -> torch.fx.GraphModule:
+    result = analyze(doc, data)
     try:
         model = compile_graph(doc, result, seed=0)
     except CompileError as exc:
@@ -67,7 +67,7 @@ def load_source(path) -> ExportSource:
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
     doc = graph_from_dict(ckpt.meta["graph"])
-    model = _compile(doc)
+    model = _compile(doc, ckpt.meta.get("data_context"))
     try:
         model.load_state_dict(ckpt.weights)
     except RuntimeError as exc:
@@ -96,6 +96,7 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool)
         "normalization": {"mean": mean, "std": std} if (normalize and mean) else None,
         "source": source, "trained": trained,
         "epochs": ckpt_meta.get("epoch") if ckpt_meta else 0, "steps": ckpt_meta.get("step") if ckpt_meta else 0,
+        "vocab_size": (ckpt_meta.get("data_context") or {}).get("vocab_size") if ckpt_meta else None,
     }
 
 

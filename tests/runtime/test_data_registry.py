@@ -13,8 +13,9 @@ from layerloom.runtime.data import (DataBundle, DataError, DatasetInfo, InMemory
                                     register, unregister)
 from layerloom.runtime.data import paths
 
-BUILTIN = ["mnist-sample", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
-           "shapes", "image-folder"]
+BUILTIN = ["mnist-sample", "seq-mnist", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
+           "shapes", "image-folder", "text-csv", "text-corpus"]
+IMAGES = [n for n in BUILTIN if n not in ("seq-mnist", "text-csv", "text-corpus")]
 
 
 def test_every_builtin_set_is_listed_with_a_complete_description():
@@ -22,9 +23,12 @@ def test_every_builtin_set_is_listed_with_a_complete_description():
     assert [i.name for i in infos][:len(BUILTIN)] == BUILTIN
     for info in infos:
         assert isinstance(info, DatasetInfo) and info.title and info.description
-        assert info.input_dtype == "float32"
-        assert len(info.mean) == len(info.std) == info.sample_shape[0]
         assert len(info.class_names) == info.num_classes
+        if info.name in IMAGES:
+            assert info.input_dtype == "float32"
+            assert len(info.mean) == len(info.std) == info.sample_shape[0]
+        elif info.name.startswith("text"):
+            assert info.input_dtype == "int64"
     downloads = {i.name for i in infos if i.needs_download}
     assert downloads == {"mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100"}
 

@@ -1,0 +1,140 @@
+"""Text classification from a CSV/TSV file: tokenise, build a vocabulary, pad per batch.
+
+Options: path (the file), text_column ("text"), label_column ("label"), tokenize ("word" or
+"char"), min_count (1), max_size (20,000 tokens including <pad> and <unk>), max_length (200
+tokens; longer texts keep their first tokens), val_fraction (0.2). The vocabulary is built from
+the training split only. Id 0 is <pad>, id 1 is <unk>.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from pathlib import Path
+
+import torch
+
+from .base import DataBundle, DataError, DatasetInfo, SequenceSplit
+
+NAME = "text-csv"
+PAD, UNK = "<pad>", "<unk>"
+OPTIONS = ("path", "text_column", "label_column", "tokenize", "min_count", "max_size", "max_length",
+           "val_fraction")
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+_CACHE: dict = {}
+
+
+def tokenize(text: str, mode: str) -> list[str]:
+    if mode == "char":
+        return list(text)
+    return _WORD.findall(text.lower())
+
+
+def build_vocabulary(token_lists, min_count: int = 1, max_size: int = 20_000, specials=(PAD, UNK)) -> list[str]:
+    counts = Counter(t for tokens in token_lists for t in tokens)
+    ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
+    return list(specials) + ranked[:max(0, max_size - len(specials))]
+
+
+def read_text_file(path) -> str:
+    if path is None:
+        raise DataError("This data set needs a file: choose one in the data settings (option path).")
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist or is not a file: choose an existing text file.")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DataError(f"{path.name} is not UTF-8 text: save it as UTF-8 (most editors offer this "
+                        "under Save As → Encoding) and choose it again.") from None
+
+
+def _read_rows(path, text_column: str, label_column: str):
+    text = read_text_file(path)
+    if not text.strip():
+        raise DataError(f"{Path(path).name} is empty: it needs a header line and at least one row per class.")
+    first = text.splitlines()[0]
+    delimiter = "\t" if str(path).lower().endswith(".tsv") or first.count("\t") > first.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    columns = reader.fieldnames or []
+    missing = [c for c in (text_column, label_column) if c not in columns]
+    if missing:
+        raise DataError(f"{Path(path).name} has no column {', '.join(repr(m) for m in missing)}; its columns are "
+                        f"{', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
+    rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
+    rows = [r for r in rows if r[1] != ""]
+    if len(rows) < 2:
+        raise DataError(f"{Path(path).name} has fewer than 2 labelled rows: add more data.")
+    return rows
+
+
+def _prepare(path=None, text_column="text", label_column="label", tokenize_mode="word", min_count=1,
+             max_size=20_000, max_length=200, val_fraction=0.2, seed=0):
+    if tokenize_mode not in ("word", "char"):
+        raise DataError(f'tokenize must be "word" or "char", not {tokenize_mode!r}.')
+    key = (str(path), Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0, text_column,
+           label_column, tokenize_mode, min_count, max_size, max_length, val_fraction, seed)
+    if key in _CACHE:
+        return _CACHE[key]
+    rows = _read_rows(path, text_column, label_column)
+    classes = sorted({label for _, label in rows})
+    if len(classes) < 2:
+        raise DataError(f"{Path(path).name} has only one label ({classes[0]!r}): a classifier needs at least two.")
+    tokens = [tokenize(t, tokenize_mode)[:int(max_length)] or [UNK] for t, _ in rows]
+    labels = torch.tensor([classes.index(label) for _, label in rows])
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(seed)))
+    n_val = max(1, int(round(len(rows) * float(val_fraction))))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if len(train_idx) == 0:
+        raise DataError("val_fraction leaves no rows for training: lower it.")
+    vocab = build_vocabulary([tokens[i] for i in train_idx.tolist()], int(min_count), int(max_size))
+    index = {t: i for i, t in enumerate(vocab)}
+
+    def split(idx):
+        seqs = [[index.get(t, 1) for t in tokens[i]] for i in idx.tolist()]
+        lengths = torch.tensor([len(s) for s in seqs])
+        x = torch.zeros(len(seqs), int(lengths.max()), dtype=torch.int64)
+        for row, s in enumerate(seqs):
+            x[row, x.shape[1] - len(s):] = torch.tensor(s)
+        return SequenceSplit(x, lengths, labels[idx])
+
+    result = (classes, vocab, split(train_idx), split(val_idx), int(max(len(t) for t in tokens)))
+    _CACHE.clear()
+    _CACHE[key] = result
+    return result
+
+
+def _args(options):
+    return dict(path=options.get("path"), text_column=options.get("text_column", "text"),
+                label_column=options.get("label_column", "label"), tokenize_mode=options.get("tokenize", "word"),
+                min_count=options.get("min_count", 1), max_size=options.get("max_size", 20_000),
+                max_length=options.get("max_length", 200), val_fraction=options.get("val_fraction", 0.2),
+                seed=options.get("seed", 0))
+
+
+def info(*, input_shape=None, **options) -> DatasetInfo:
+    if options.get("path") is None:
+        return DatasetInfo(NAME, "Text from a CSV/TSV file", "Your own texts with a label column: a vocabulary "
+                           "is built from the training rows; pick the file in the data settings.",
+                           (200,), "int64", 2, ("0", "1"), (), (), False, vocab_size=0, variable_length=True)
+    return _info_from(_prepare(**_args(options)), options, input_shape)
+
+
+def _info_from(prepared, options, input_shape) -> DatasetInfo:
+    classes, vocab, train, val, longest = prepared
+    length = input_shape[0] if input_shape else min(longest, int(options.get("max_length", 200)))
+    return DatasetInfo(NAME, f"Text from {Path(options['path']).name}",
+                       f"{len(train) + len(val):,} texts, {len(classes)} labels, a vocabulary of {len(vocab):,} "
+                       f"{options.get('tokenize', 'word')} tokens.", (int(length),), "int64", len(classes),
+                       tuple(classes), (), (), False, vocab_size=len(vocab), variable_length=True,
+                       vocabulary=tuple(vocab))
+
+
+def load(info_: DatasetInfo, *, seed: int = 0, input_shape=None, **options) -> DataBundle:
+    if options.get("path") is None:
+        raise DataError("text-csv needs a file: choose a CSV or TSV with a text column and a label column "
+                        "(option path).")
+    prepared = _prepare(**_args({**options, "seed": seed}))
+    return DataBundle(_info_from(prepared, options, input_shape), prepared[2], prepared[3])
