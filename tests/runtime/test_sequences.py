@@ -142,3 +142,22 @@ def test_recurrent_taps_give_the_hidden_state_over_time(tmp_path):
     Trainer(doc, {"epochs": 1, "max_steps": 3}, rec, runs_base=tmp_path, taps=FeatureTaps(["lstm1"], 0.0)).run()
     maps = [e for e in rec.of("feature_maps") if e["block"] == "lstm1"]
     assert maps and maps[0]["kind"] == "sequence" and maps[0]["maps"].shape == (28, 128)
+
+
+def test_embedding_views_from_a_trained_run(tmp_path):
+    from layerloom.runtime.embeddings import EmbeddingError, EmbeddingTable
+    groups = cluster_corpus(tmp_path / "corpus.txt", sentences=1500)
+    cfg = {"epochs": 2, "batch_size": 256, "lr": 0.01,
+           "dataset_options": {"path": str(tmp_path / "corpus.txt"), "subsample": 0, "min_count": 1}}
+    t = Trainer(load_graph(preset_path("word2vec_skipgram")), cfg, None, runs_base=tmp_path)
+    assert t.run() is not None
+    table = EmbeddingTable.from_run(t.run_dir)
+    assert table.block == "emb1" and len(table.vocabulary) == table.vectors.shape[0]
+    word = groups[0][0]
+    near = table.nearest(word, k=5)
+    assert len(near) == 5 and all(-1 <= s <= 1 for _, s in near)
+    assert sum(w in groups[0] for w, _ in near) >= 4
+    words, xy = table.pca(30)
+    assert len(words) == 30 and xy.shape == (30, 2)
+    with pytest.raises(EmbeddingError, match="not in the vocabulary"):
+        table.nearest("zebra")
