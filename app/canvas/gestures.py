@@ -1,0 +1,202 @@
+"""Mouse gestures on the canvas, one small class each: new wire, move, rubber band, pan.
+
+The view picks a gesture on mouse press and forwards the move and release events to it. A gesture
+changes only what is on screen while it runs; when it ends it calls one edit (one undo step).
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QPen
+from PySide6.QtWidgets import QApplication, QGraphicsRectItem
+
+from .. import edits, theme
+from .block_item import BlockItem
+from .port_item import PortItem
+from .wire_item import WireItem
+
+SNAP = 10.0
+
+
+class Gesture:
+    cursor = None
+
+    def __init__(self, view):
+        self.view = view
+        self.scene = view.scene()
+
+    def press(self, event) -> None: ...
+    def move(self, event) -> None: ...
+    def release(self, event) -> None: ...
+    def cancel(self) -> None: ...
+
+    def scene_pos(self, event) -> QPointF:
+        return self.view.mapToScene(event.position().toPoint())
+
+
+class PanGesture(Gesture):
+    """Middle button, or Space + left button: drag the canvas."""
+    cursor = Qt.CursorShape.ClosedHandCursor
+
+    def press(self, event) -> None:
+        self.last = event.position()
+
+    def move(self, event) -> None:
+        delta = event.position() - self.last
+        self.last = event.position()
+        self.view.pan_by(delta.x(), delta.y())
+
+
+class RubberBandGesture(Gesture):
+    """Drag on empty canvas: select the blocks the band touches (Ctrl adds to the selection)."""
+
+    def press(self, event) -> None:
+        self.origin = self.scene_pos(event)
+        self.additive = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self.before = set(self.scene.selectedItems()) if self.additive else set()
+        if not self.additive:
+            self.scene.clearSelection()
+        self.band = None
+
+    def move(self, event) -> None:
+        rect = QRectF(self.origin, self.scene_pos(event)).normalized()
+        if self.band is None:
+            t = theme.current()
+            self.band = QGraphicsRectItem()
+            self.band.setPen(QPen(t.selection, 0))
+            self.band.setBrush(t.rubber_band)
+            self.band.setZValue(10)
+            self.scene.addItem(self.band)
+        self.band.setRect(rect)
+        inside = {i for i in self.scene.items(rect, Qt.ItemSelectionMode.IntersectsItemShape)
+                  if isinstance(i, BlockItem)}
+        for item in self.scene.blocks.values():
+            item.setSelected(item in inside or item in self.before)
+
+    def release(self, event) -> None:
+        self.cancel()
+
+    def cancel(self) -> None:
+        if self.band is not None:
+            self.scene.removeItem(self.band)
+            self.band = None
+
+
+class MoveGesture(Gesture):
+    """Press on a block: select it (Ctrl toggles); drag: move the selection; release: one move edit."""
+
+    def press(self, event) -> None:
+        self.item: BlockItem = self.scene.block_at(self.scene_pos(event))
+        self.origin = self.scene_pos(event)
+        self.toggle = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+        self.moving = False
+        if self.toggle:
+            self.item.setSelected(not self.item.isSelected())
+        elif not self.item.isSelected():
+            self.scene.clearSelection()
+            self.item.setSelected(True)
+        self.start = {i.block_id: i.pos() for i in self.scene.blocks.values() if i.isSelected()}
+
+    def move(self, event) -> None:
+        delta = self.scene_pos(event) - self.origin
+        if not self.moving:
+            if delta.manhattanLength() * self.view.zoom < QApplication.startDragDistance() or not self.start:
+                return
+            self.moving = True
+        for bid, start in self.start.items():
+            p = start + delta
+            self.scene.blocks[bid].setPos(round(p.x() / SNAP) * SNAP, round(p.y() / SNAP) * SNAP)
+
+    def release(self, event) -> None:
+        if self.moving:
+            moves = {bid: (self.scene.blocks[bid].pos().x(), self.scene.blocks[bid].pos().y())
+                     for bid in self.start if bid in self.scene.blocks}
+            edits.move_blocks(self.scene.session, moves)
+        elif not self.toggle:
+            self.scene.clearSelection()
+            self.item.setSelected(True)
+
+    def cancel(self) -> None:
+        for bid, start in self.start.items():
+            if bid in self.scene.blocks:
+                self.scene.blocks[bid].setPos(start)
+
+
+class WireClickGesture(Gesture):
+    """Click a wire to select it (Ctrl toggles)."""
+
+    def press(self, event) -> None:
+        item = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, WireItem))
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            item.setSelected(not item.isSelected())
+        else:
+            self.scene.clearSelection()
+            item.setSelected(True)
+
+
+class NewWireGesture(Gesture):
+    """Drag from a port: a live wire follows the cursor; compatible ports light up; drop on one to wire.
+
+    From an output, drop on an input (or on a block: its first free input); from an input, drop on
+    an output. Dropping anywhere else cancels.
+    """
+
+    def press(self, event) -> None:
+        self.port: PortItem = self.scene.port_at(self.scene_pos(event))
+        self.live = WireItem()
+        self.scene.addItem(self.live)
+        self.targets = self._compatible_ports()
+        for p in self.targets:
+            p.set_highlight(1)
+        self.hover: PortItem | None = None
+        self.move(event)
+
+    def _compatible_ports(self) -> list[PortItem]:
+        doc = self.scene.document
+        out = []
+        for item in self.scene.blocks.values():
+            for p in (item.in_ports if self.port.is_output else item.out_ports):
+                src, dst = (self.port, p) if self.port.is_output else (p, self.port)
+                if edits.wire_problem(doc, src.block_id, src.index, dst.block_id, dst.index) is None:
+                    out.append(p)
+        return out
+
+    def _target(self, pos: QPointF) -> PortItem | None:
+        port = self.scene.port_at(pos, tolerance=12.0 / max(self.view.zoom, 0.1))
+        if port in self.targets:
+            return port
+        if self.port.is_output:
+            block = self.scene.block_at(pos)
+            if block is not None and block.in_ports:
+                free = [p for p in block.in_ports if not p.connected and p in self.targets]
+                choice = free[0] if free else block.in_ports[0]
+                return choice if choice in self.targets else None
+        return None
+
+    def move(self, event) -> None:
+        pos = self.scene_pos(event)
+        target = self._target(pos)
+        if target is not self.hover:
+            if self.hover is not None:
+                self.hover.set_highlight(1)
+            self.hover = target
+            if target is not None:
+                target.set_highlight(2)
+        end = target.scenePos() if target is not None else pos
+        start = self.port.scenePos()
+        if self.port.is_output:
+            self.live.set_ends(start, end)
+        else:
+            self.live.set_ends(end, start)
+
+    def release(self, event) -> None:
+        target = self._target(self.scene_pos(event))
+        src, dst = (self.port, target) if self.port.is_output else (target, self.port)
+        self.cancel()
+        if target is not None:
+            edits.connect(self.scene.session, src.block_id, src.index, dst.block_id, dst.index)
+
+    def cancel(self) -> None:
+        for p in self.targets:
+            p.set_highlight(0)
+        if self.live.scene() is not None:
+            self.scene.removeItem(self.live)

@@ -1,0 +1,247 @@
+"""The scene mirrors the document: one BlockItem per block, one WireItem per edge.
+
+It subscribes to the document's events (blocks and wires come and go, move, get renamed) and to
+the session's analysis (labels, shapes, errors). Items hold only block ids; the scene never edits
+the document: gestures call the edits module, which goes through undo commands.
+"""
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtWidgets import QGraphicsScene
+
+from layerloom.graph.analysis import AnalysisResult
+from layerloom.graph.blocks import get_kind
+from layerloom.graph.diagnostics import shape_text
+from layerloom.graph.document import Edge, GraphDocument
+from layerloom.graph.summary import human
+
+from ..session import Session
+from .block_item import BlockItem, Look
+from .port_item import PortItem
+from .wire_item import WireItem
+
+
+class GraphScene(QGraphicsScene):
+    selected_block_changed = Signal(object)   # the one selected block id, or None
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.document: GraphDocument = session.document
+        self.blocks: dict[str, BlockItem] = {}
+        self.wires: dict[Edge, WireItem] = {}
+        self._port_use: Counter = Counter()     # (block id, is output, index) -> wires on that port
+        self.result: AnalysisResult | None = None
+        self._unsubscribe = lambda: None
+        self._selected_block: str | None = None
+        self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.selectionChanged.connect(self._on_selection_changed)
+        session.document_replaced.connect(self.set_document)
+        session.analysed.connect(self.apply_analysis)
+        self.set_document(session.document)
+
+    # -- building -----------------------------------------------------------------------------
+    def set_document(self, doc: GraphDocument) -> None:
+        self._unsubscribe()
+        self.clearSelection()
+        for item in list(self.blocks.values()) + list(self.wires.values()):
+            self.removeItem(item)
+        self.blocks.clear()
+        self.wires.clear()
+        self._port_use.clear()
+        self.document = doc
+        self.result = None
+        for bid in doc.blocks:
+            self._add_block_item(bid)
+        for e in doc.edges:
+            self._add_wire_item(e)
+        self._unsubscribe = doc.subscribe(self._on_event)
+        if self.session.result is not None and self.session.document is doc:
+            self.apply_analysis(self.session.result)
+
+    def _add_block_item(self, bid: str) -> BlockItem:
+        block = self.document.blocks[bid]
+        item = BlockItem(bid, self.look_for(bid))
+        item.setPos(*block.pos)
+        self.addItem(item)
+        self.blocks[bid] = item
+        return item
+
+    def _add_wire_item(self, edge: Edge) -> WireItem:
+        item = WireItem(edge)
+        self.addItem(item)
+        self.wires[edge] = item
+        self._place_wire(item)
+        self._mark_ports(edge, +1)
+        return item
+
+    def _remove_wire_item(self, edge: Edge) -> None:
+        item = self.wires.pop(edge, None)
+        if item is not None:
+            self.removeItem(item)
+            self._mark_ports(edge, -1)
+
+    def _place_wire(self, item: WireItem) -> None:
+        e = item.edge
+        src, dst = self.blocks.get(e.src), self.blocks.get(e.dst)
+        if src is not None and dst is not None:
+            item.set_ends(src.port_pos(True, e.src_port), dst.port_pos(False, e.dst_port))
+
+    def _mark_ports(self, edge: Edge, change: int = 0) -> None:
+        for key in ((edge.src, True, edge.src_port), (edge.dst, False, edge.dst_port)):
+            self._port_use[key] += change
+            item = self.blocks.get(key[0])
+            port = item.port(key[1], key[2]) if item is not None else None
+            if port is not None:
+                port.set_connected(self._port_use[key] > 0)
+
+    # -- document events ----------------------------------------------------------------------
+    def _on_event(self, ev) -> None:
+        t = ev.type
+        if t == "block_added":
+            self._add_block_item(ev.block)
+        elif t == "block_removed":
+            item = self.blocks.pop(ev.block, None)
+            if item is not None:
+                self.removeItem(item)
+        elif t == "edge_added":
+            self._add_wire_item(ev.edge)
+        elif t == "edge_removed":
+            self._remove_wire_item(ev.edge)
+        elif t == "block_moved":
+            item = self.blocks.get(ev.block)
+            pos = QPointF(*self.document.blocks[ev.block].pos)
+            if item is not None and item.pos() != pos:
+                item.setPos(pos)
+        elif t == "block_renamed":
+            self._renamed(ev.old, ev.block)
+        elif t == "param_changed":
+            item = self.blocks.get(ev.block)
+            if item is not None:
+                item.set_look(self.look_for(ev.block))
+                for e in self.document.edges_of(ev.block):
+                    self._place_wire(self.wires[e])
+                    self._mark_ports(e)
+
+    def _renamed(self, old: str, new: str) -> None:
+        item = self.blocks.pop(old)
+        item.block_id = new
+        self.blocks[new] = item
+        for edge in [e for e in self.wires if old in (e.src, e.dst)]:
+            self._remove_wire_item(edge)
+        for edge in self.document.edges_of(new):
+            if edge not in self.wires:
+                self._add_wire_item(edge)
+        item.update()
+        if self._selected_block == old:
+            self._selected_block = new
+            self.selected_block_changed.emit(new)
+
+    def block_item_moved(self, item: BlockItem) -> None:
+        """A block item moved (a drag in progress, or a move from the document): follow with its wires."""
+        bid = item.block_id
+        for edge, wire in self.wires.items():
+            if edge.src == bid or edge.dst == bid:
+                self._place_wire(wire)
+
+    # -- analysis -----------------------------------------------------------------------------
+    def apply_analysis(self, result: AnalysisResult) -> None:
+        if self.session.document is not self.document:
+            return
+        self.result = result
+        for bid, item in self.blocks.items():
+            item.set_look(self.look_for(bid))
+        for edge, wire in self.wires.items():
+            r = result.blocks.get(edge.src)
+            if r is not None and r.ok and r.output_shape is not None:
+                wire.set_label(shape_text(r.output_shape))
+            else:
+                wire.set_label("?", broken=True)
+
+    def look_for(self, bid: str) -> Look:
+        block = self.document.blocks[bid]
+        kind = get_kind(block.kind)
+        full = block.full_params()
+        result = self.result
+        r = result.blocks.get(bid) if result is not None else None
+        diags = result.diagnostics_for(bid) if result is not None else []
+        label = kind.short_label(r.params if r is not None and r.params else full)
+        status = "ok"
+        if r is not None and r.status in ("error", "cycle") or any(d.severity == "error" for d in diags):
+            status = "error"
+        elif r is not None and r.status == "blocked":
+            status = "blocked"
+        elif diags:
+            status = "warning"
+        if status == "error":
+            shape = "✕ " + ("in a cycle" if r is not None and r.status == "cycle" else "see problem")
+        elif r is not None and r.ok and r.output_shape is not None:
+            shape = "→ " + shape_text(r.output_shape)
+        elif status == "blocked":
+            shape = "waiting for inputs"
+        else:
+            shape = ""
+        tip = [f"<b>{html.escape(bid)}</b> · {html.escape(kind.name)}", html.escape(kind.doc)]
+        if r is not None and r.ok:
+            tip.append(f"Output {shape_text(r.output_shape)} · {r.param_count:,} params · {human(r.flops)} FLOPs")
+        for d in diags:
+            colour = "#dc2626" if d.severity == "error" else "#d97706"
+            tip.append(f"<span style='color:{colour}'>● {html.escape(d.message)}</span>")
+        if status == "blocked":
+            tip.append("<i>Not computed: a block upstream has an error.</i>")
+        if label == kind.name or (block.kind == "Input" and shape == "→ " + label):
+            label = ""   # nothing to add to the header (or the shape line already says it)
+        return Look(kind=kind.name, category=kind.category, label=label,
+                    shape=shape, status=status, tooltip="<br>".join(tip),
+                    inputs=kind.input_count(full), outputs=kind.outputs)
+
+    # -- selection and queries ----------------------------------------------------------------
+    def _on_selection_changed(self) -> None:
+        ids = self.selected_block_ids()
+        one = ids[0] if len(ids) == 1 else None
+        if one != self._selected_block:
+            self._selected_block = one
+            self.selected_block_changed.emit(one)
+
+    def selected_block_ids(self) -> list[str]:
+        order = list(self.document.blocks)
+        ids = [i.block_id for i in self.selectedItems() if isinstance(i, BlockItem)]
+        return sorted(ids, key=lambda b: order.index(b) if b in order else 0)
+
+    def selected_edges(self) -> list[Edge]:
+        return [i.edge for i in self.selectedItems() if isinstance(i, WireItem) and i.edge is not None]
+
+    def select_blocks(self, ids, clear: bool = True) -> None:
+        if clear:
+            self.clearSelection()
+        for bid in ids:
+            if bid in self.blocks:
+                self.blocks[bid].setSelected(True)
+
+    def port_at(self, scene_pos: QPointF, tolerance: float = 0.0) -> PortItem | None:
+        area = QRectF(scene_pos.x() - tolerance, scene_pos.y() - tolerance, 2 * tolerance, 2 * tolerance)
+        hits = self.items(area) if tolerance else self.items(scene_pos)
+        ports = [i for i in hits if isinstance(i, PortItem)]
+        if not ports:
+            return None
+        return min(ports, key=lambda p: (p.scenePos() - scene_pos).manhattanLength())
+
+    def block_at(self, scene_pos: QPointF) -> BlockItem | None:
+        for item in self.items(scene_pos):
+            while item is not None and not isinstance(item, BlockItem):
+                item = item.parentItem()
+            if item is not None:
+                return item
+        return None
+
+    def graph_rect(self) -> QRectF:
+        rect = QRectF()
+        for item in self.blocks.values():
+            rect = rect.united(item.sceneBoundingRect())
+        for item in self.wires.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect

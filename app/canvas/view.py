@@ -1,0 +1,311 @@
+"""The canvas view: zoom around the cursor, pan, a subtle grid, drops from the palette, quick add.
+
+Mouse presses pick a gesture (gestures.py) that handles the drag until release; hover and tooltips
+go to the items as usual.
+"""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QAction, QPainter, QPen
+from PySide6.QtWidgets import QFrame, QGraphicsView, QMenu
+
+from .. import edits, theme
+from ..panels.palette import KIND_MIME
+from .block_item import WIDTH, BlockItem, block_height
+from .gestures import MoveGesture, NewWireGesture, PanGesture, RubberBandGesture, WireClickGesture
+from .port_item import PortItem
+from .quick_add import QuickAdd
+from .scene import GraphScene
+from .wire_item import WireItem
+
+MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+
+
+class GraphView(QGraphicsView):
+    block_added = Signal(str)
+
+    def __init__(self, scene: GraphScene, parent=None):
+        super().__init__(scene, parent)
+        self.gesture = None
+        self.space_held = False
+        self.last_mouse = None            # viewport position of the last mouse move
+        self.context_actions: list[QAction] = []   # Cut/Copy/Paste/Duplicate/Delete from the window
+        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
+                            | QPainter.RenderHint.SmoothPixmapTransform)
+        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
+        self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setAcceptDrops(True)
+        self.setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.quick_add = QuickAdd(self)
+        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self._quick_add_at = QPointF()
+
+    @property
+    def session(self):
+        return self.scene().session
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
+
+    # -- zoom and pan -------------------------------------------------------------------------
+    def zoom_by(self, factor: float, anchor: QPoint | None = None) -> None:
+        new = max(MIN_ZOOM, min(MAX_ZOOM, self.zoom * factor))
+        factor = new / self.zoom
+        if abs(factor - 1.0) < 1e-9:
+            return
+        anchor = anchor if anchor is not None else self.viewport().rect().center()
+        before = self.mapToScene(anchor)
+        self.scale(factor, factor)
+        after = self.mapFromScene(before)
+        self.pan_by(anchor.x() - after.x(), anchor.y() - after.y())
+
+    def set_zoom(self, zoom: float) -> None:
+        self.zoom_by(zoom / self.zoom)
+
+    def pan_by(self, dx: float, dy: float) -> None:
+        h, v = self.horizontalScrollBar(), self.verticalScrollBar()
+        h.setValue(h.value() - round(dx))
+        v.setValue(v.value() - round(dy))
+
+    def fit(self) -> None:
+        rect = self.scene().graph_rect()
+        if rect.isNull():
+            self.set_zoom(1.0)
+            self.centerOn(0, 0)
+            return
+        rect = rect.adjusted(-40, -40, 40, 40)
+        view = self.viewport().rect()
+        zoom = min(view.width() / rect.width(), view.height() / rect.height(), 1.25)
+        self.set_zoom(max(MIN_ZOOM, zoom))
+        self.centerOn(rect.center())
+
+    def center_on_block(self, block_id: str) -> None:
+        item = self.scene().blocks.get(block_id)
+        if item is not None:
+            self.centerOn(item.sceneBoundingRect().center())
+
+    def wheelEvent(self, event) -> None:
+        if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:
+            self.pan_by(event.angleDelta().y() / 2, 0)
+            return
+        steps = event.angleDelta().y() / 120.0
+        if event.pixelDelta().y() and not event.angleDelta().y():
+            steps = event.pixelDelta().y() / 60.0
+        self.zoom_by(math.pow(1.15, steps), event.position().toPoint())
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
+        t = theme.current()
+        painter.fillRect(rect, t.canvas)
+        for step, colour, min_zoom in ((20, t.grid_minor, 0.9), (100, t.grid_major, 0.15)):
+            if self.zoom < min_zoom:
+                continue
+            painter.setPen(QPen(colour, 0))
+            left = math.floor(rect.left() / step) * step
+            top = math.floor(rect.top() / step) * step
+            x = left
+            lines = []
+            while x < rect.right():
+                lines.append((QPointF(x, rect.top()), QPointF(x, rect.bottom())))
+                x += step
+            y = top
+            while y < rect.bottom():
+                lines.append((QPointF(rect.left(), y), QPointF(rect.right(), y)))
+                y += step
+            for a, b in lines:
+                painter.drawLine(a, b)
+
+    # -- gestures -----------------------------------------------------------------------------
+    def _pick_gesture(self, event):
+        button = event.button()
+        if button == Qt.MouseButton.MiddleButton or (button == Qt.MouseButton.LeftButton and self.space_held):
+            return PanGesture(self)
+        if button != Qt.MouseButton.LeftButton:
+            return None
+        for item in self.items(event.position().toPoint()):
+            if isinstance(item, PortItem):
+                return NewWireGesture(self)
+            if isinstance(item, BlockItem):
+                return MoveGesture(self)
+            if isinstance(item, WireItem) and not item.live:
+                return WireClickGesture(self)
+        return RubberBandGesture(self)
+
+    def mousePressEvent(self, event) -> None:
+        if self.gesture is not None:
+            return
+        self.gesture = self._pick_gesture(event)
+        if self.gesture is None:
+            super().mousePressEvent(event)
+            return
+        self.gesture.press(event)
+        if self.gesture.cursor is not None:
+            self.viewport().setCursor(self.gesture.cursor)
+        event.accept()
+
+    def mouseMoveEvent(self, event) -> None:
+        self.last_mouse = event.position().toPoint()
+        if self.gesture is not None:
+            self.gesture.move(event)
+            event.accept()
+        else:
+            super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if self.gesture is not None:
+            gesture, self.gesture = self.gesture, None
+            gesture.release(event)
+            self._restore_cursor()
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and not self.items(event.position().toPoint()):
+            self.open_quick_add(event.position().toPoint())
+            return
+        super().mouseDoubleClickEvent(event)
+
+    def cancel_gesture(self) -> None:
+        if self.gesture is not None:
+            self.gesture.cancel()
+            self.gesture = None
+            self._restore_cursor()
+
+    def _restore_cursor(self) -> None:
+        if self.space_held:
+            self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+        else:
+            self.viewport().unsetCursor()
+
+    # -- keys ---------------------------------------------------------------------------------
+    def event(self, event) -> bool:
+        if event.type() == event.Type.KeyPress and event.key() == Qt.Key.Key_Tab:
+            self.open_quick_add(self.last_mouse)
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.space_held = True
+            if self.gesture is None:
+                self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
+            return
+        if event.key() == Qt.Key.Key_Escape:
+            if self.gesture is not None:
+                self.cancel_gesture()
+            else:
+                self.scene().clearSelection()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Space and not event.isAutoRepeat():
+            self.space_held = False
+            if self.gesture is None:
+                self.viewport().unsetCursor()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:
+        self.space_held = False
+        super().focusOutEvent(event)
+
+    # -- adding blocks --------------------------------------------------------------------------
+    def cursor_scene_pos(self) -> QPointF:
+        """Where new things land: under the mouse if it is over the canvas, else the centre."""
+        p = self.last_mouse
+        if p is None or not self.viewport().rect().contains(p):
+            p = self.viewport().rect().center()
+        return self.mapToScene(p)
+
+    def add_block_at(self, kind: str, scene_pos: QPointF) -> str | None:
+        """Add a block centred on scene_pos (snapped to the grid) and select it."""
+        from layerloom.graph.blocks import get_kind
+        k = get_kind(kind)
+        h = block_height(k.input_count(k.defaults()), k.outputs)
+        x = round((scene_pos.x() - WIDTH / 2) / 10) * 10
+        y = round((scene_pos.y() - h / 2) / 10) * 10
+        bid = edits.add_block(self.session, kind, (x, y))
+        if bid:
+            self.scene().select_blocks([bid])
+            self.block_added.emit(bid)
+        return bid
+
+    def open_quick_add(self, view_pos: QPoint | None = None) -> None:
+        if view_pos is None or not self.viewport().rect().contains(view_pos):
+            view_pos = self.viewport().rect().center()
+        self._quick_add_at = self.mapToScene(view_pos)
+        self.quick_add.popup_at(self.viewport().mapToGlobal(view_pos))
+
+    def _quick_add_chosen(self, kind: str) -> None:
+        self.add_block_at(kind, self._quick_add_at)
+        self.setFocus()
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasFormat(KIND_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event) -> None:
+        if event.mimeData().hasFormat(KIND_MIME):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event) -> None:
+        data = event.mimeData()
+        if not data.hasFormat(KIND_MIME):
+            event.ignore()
+            return
+        kind = bytes(data.data(KIND_MIME)).decode("utf-8")
+        event.acceptProposedAction()
+        self.add_block_at(kind, self.mapToScene(event.position().toPoint()))
+        self.setFocus()
+
+    # -- context menus --------------------------------------------------------------------------
+    def contextMenuEvent(self, event) -> None:
+        scene = self.scene()
+        pos = self.mapToScene(event.pos())
+        self.last_mouse = event.pos()
+        menu = QMenu(self)
+        block = scene.block_at(pos)
+        wire = next((i for i in self.items(event.pos()) if isinstance(i, WireItem) and not i.live), None)
+        if block is not None:
+            if not block.isSelected():
+                scene.select_blocks([block.block_id])
+            result = scene.result
+            for d in (result.diagnostics_for(block.block_id) if result else []):
+                if d.fix:
+                    fix = d.fix
+                    act = menu.addAction(f"Fix: {edits.fix_label(fix)}")
+                    act.triggered.connect(lambda _=False, f=fix: edits.apply_fix(self.session, f))
+            if not menu.isEmpty():
+                menu.addSeparator()
+            for act in self.context_actions:
+                menu.addAction(act)
+        elif wire is not None:
+            scene.clearSelection()
+            wire.setSelected(True)
+            act = menu.addAction("Delete wire")
+            act.triggered.connect(lambda: edits.delete(self.session, edges=[wire.edge]))
+        else:
+            act = menu.addAction("Add block…")
+            act.setShortcut("Tab")
+            act.triggered.connect(lambda: self.open_quick_add(event.pos()))
+            for act in self.context_actions:
+                if act.objectName() in ("paste", "select_all", "auto_layout", "fit_view"):
+                    menu.addAction(act)
+        self.run_menu(menu, event.globalPos())
+
+    def run_menu(self, menu: QMenu, global_pos) -> None:
+        """Show a context menu (a seam: tests replace it to pick an action without a nested event loop)."""
+        menu.exec(global_pos)

@@ -1,0 +1,113 @@
+"""A wire: an anti-aliased bezier from an output port to an input port, labelled with its tensor shape."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFontMetricsF, QPainterPath, QPainterPathStroker, QPen
+from PySide6.QtWidgets import QGraphicsItem
+
+from .. import theme
+
+LABEL_FONT_PX = 11
+
+
+def bezier(a: QPointF, b: QPointF) -> QPainterPath:
+    """A horizontal S-curve from a to b; wires that run backwards loop out wider."""
+    dx = b.x() - a.x()
+    reach = max(50.0, abs(dx) * 0.5) if dx >= 0 else max(90.0, min(260.0, abs(dx) * 0.35 + 60))
+    path = QPainterPath(a)
+    path.cubicTo(QPointF(a.x() + reach, a.y()), QPointF(b.x() - reach, b.y()), b)
+    return path
+
+
+class WireItem(QGraphicsItem):
+    """A wire of the document (`edge` set) or the live wire of a drag (`edge` None)."""
+
+    def __init__(self, edge=None):
+        super().__init__()
+        self.edge = edge
+        self.label = ""
+        self.broken = False       # the source has no shape (error upstream): drawn dashed
+        self.live = edge is None
+        self._a = QPointF()
+        self._b = QPointF()
+        self._path = QPainterPath()
+        self._label_rect = QRectF()
+        self._hit = QPainterPath()
+        self.setZValue(3 if self.live else 0)
+        if not self.live:
+            self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
+            self.setAcceptHoverEvents(True)
+        self._hover = False
+
+    def set_ends(self, a: QPointF, b: QPointF) -> None:
+        if a == self._a and b == self._b and not self._path.isEmpty():
+            return
+        self.prepareGeometryChange()
+        self._a, self._b = QPointF(a), QPointF(b)
+        self._path = bezier(self._a, self._b)
+        self._layout_label()
+
+    def set_label(self, text: str, broken: bool = False) -> None:
+        if text == self.label and broken == self.broken:
+            return
+        self.prepareGeometryChange()
+        self.label, self.broken = text, broken
+        self._layout_label()
+        self.update()
+
+    def _layout_label(self) -> None:
+        if self.label:
+            fm = QFontMetricsF(theme.ui_font(LABEL_FONT_PX))
+            w = fm.horizontalAdvance(self.label) + 14
+            h = fm.height() + 4
+            mid = self._path.pointAtPercent(0.5)
+            self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
+        else:
+            self._label_rect = QRectF()
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        self._hit = stroker.createStroke(self._path)
+        if not self._label_rect.isNull():
+            self._hit.addRoundedRect(self._label_rect, 6, 6)
+
+    def boundingRect(self) -> QRectF:
+        return self._path.boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect.adjusted(-2, -2, 2, 2))
+
+    def shape(self) -> QPainterPath:
+        return self._hit
+
+    def label_rect(self) -> QRectF:
+        return QRectF(self._label_rect)
+
+    def paint(self, painter, option, widget=None) -> None:
+        t = theme.current()
+        selected = self.isSelected()
+        colour = t.wire_selected if (selected or self.live) else t.wire
+        if self._hover and not selected:
+            colour = colour.lighter(120) if t.dark else colour.darker(125)
+        pen = QPen(colour, 3.0 if selected else 2.0)
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        if self.broken or self.live:
+            pen.setStyle(Qt.PenStyle.DashLine)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self._path)
+        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        if self.label and lod >= 0.4:
+            border = QColor(colour)
+            border.setAlpha(160)
+            painter.setPen(QPen(border, 1.0))
+            painter.setBrush(t.pill)
+            r = self._label_rect
+            painter.drawRoundedRect(r, r.height() / 2, r.height() / 2)
+            painter.setFont(theme.ui_font(LABEL_FONT_PX))
+            painter.setPen(t.error if self.broken else t.pill_text)
+            painter.drawText(r, Qt.AlignmentFlag.AlignCenter, self.label)
+
+    def hoverEnterEvent(self, event) -> None:
+        self._hover = True
+        self.update()
+
+    def hoverLeaveEvent(self, event) -> None:
+        self._hover = False
+        self.update()

@@ -1,0 +1,48 @@
+"""The Edit menu's operations on the canvas selection: cut, copy, paste, duplicate, delete, select all."""
+from __future__ import annotations
+
+from . import clipboard, edits
+
+
+class Editing:
+    def __init__(self, session, scene, view):
+        self.session, self.scene, self.view = session, scene, view
+
+    def copy(self) -> bool:
+        ids = self.scene.selected_block_ids()
+        if not ids:
+            self.session.message.emit("Select blocks to copy.")
+            return False
+        clipboard.put(clipboard.fragment(self.session.document, ids))
+        self.session.message.emit(f"Copied {len(ids)} block{'s' if len(ids) != 1 else ''}.")
+        return True
+
+    def cut(self) -> None:
+        if self.copy():
+            edits.delete(self.session, self.scene.selected_block_ids(), text="Cut")
+
+    def paste(self) -> None:
+        frag = clipboard.get()
+        if frag is None:
+            self.session.message.emit("The clipboard holds no Layerloom blocks.")
+            return
+        p = self.view.cursor_scene_pos()
+        new = edits.paste(self.session, frag, at=(round(p.x() / 10) * 10, round(p.y() / 10) * 10))
+        self.scene.select_blocks(new)
+
+    def duplicate(self) -> None:
+        ids = self.scene.selected_block_ids()
+        if not ids:
+            return
+        new = edits.paste(self.session, clipboard.fragment(self.session.document, ids), text="Duplicate")
+        self.scene.select_blocks(new)
+
+    def delete(self) -> None:
+        edits.delete(self.session, self.scene.selected_block_ids(), self.scene.selected_edges())
+
+    def select_all(self) -> None:
+        self.scene.select_blocks(self.scene.blocks)
+
+    def auto_layout(self) -> None:
+        edits.auto_layout(self.session)
+        self.view.fit()

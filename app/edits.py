@@ -1,0 +1,215 @@
+"""The editor's verbs: each is one undoable edit built from document primitives.
+
+The canvas, the inspector, the menus and the diagnostics panel all call these; none of them edits
+the document or the scene items directly.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from layerloom.graph.blocks import get_kind
+from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
+from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.layout import auto_layout as plan_layout
+from layerloom.graph.params import ParamError
+
+from .session import Session
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def downstream(doc: GraphDocument, block_id: str) -> set[str]:
+    """Every block reachable from `block_id` along wires (itself included)."""
+    out_of: dict[str, list[str]] = {}
+    for e in doc.edges:
+        out_of.setdefault(e.src, []).append(e.dst)
+    seen, stack = {block_id}, [block_id]
+    while stack:
+        for nxt in out_of.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def wire_problem(doc: GraphDocument, src: str, src_port: int, dst: str, dst_port: int) -> str | None:
+    """Why src→dst cannot be wired (None when it can): same block, or a cycle."""
+    for b in (src, dst):
+        if b not in doc.blocks:
+            return f'there is no block "{b}"'
+    if src == dst:
+        return f"{src} cannot be wired into itself"
+    if src in downstream(doc, dst):
+        return f"wiring {src} into {dst} would make a cycle ({dst} already feeds {src})"
+    if not 0 <= src_port < doc.output_count(src) or not 0 <= dst_port < doc.input_count(dst):
+        return "there is no such port"
+    return None
+
+
+def add_block(session: Session, kind: str, pos, params: dict | None = None) -> str | None:
+    return session.edit(f"Add {kind}", lambda r: r.add_block(kind, params, pos))
+
+
+def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) -> Edge | None:
+    """Wire an output into an input; a wire already in that input is replaced in the same step."""
+    doc = session.document
+    why = wire_problem(doc, src, src_port, dst, dst_port)
+    if why:
+        session.message.emit(f"Cannot connect: {why}.")
+        return None
+    edge = Edge(src, dst, src_port, dst_port)
+    if edge in doc.edges:
+        return edge
+    old = [e for e in doc.edges_into(dst) if e.dst_port == dst_port]
+
+    def build(r):
+        for e in old:
+            r.disconnect(e)
+        return r.connect(src, dst, src_port, dst_port)
+    text = f"Connect {src} → {dst}" if not old else f"Rewire {dst} from {old[0].src} to {src}"
+    return session.edit(text, build)
+
+
+def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge] = (), text: str = "Delete") -> None:
+    """Remove blocks (with their wires) and wires in one step."""
+    block_ids = [b for b in block_ids if b in session.document.blocks]
+    edges = [e for e in edges if e.src not in block_ids and e.dst not in block_ids]
+    if not block_ids and not edges:
+        return
+
+    def build(r):
+        for e in edges:
+            if e in r.doc.edges:
+                r.disconnect(e)
+        for b in block_ids:
+            r.remove_block(b)
+    what = (block_ids[0] if len(block_ids) == 1 else _plural(len(block_ids), "block")) if block_ids else \
+        _plural(len(edges), "wire")
+    session.edit(f"{text} {what}", build)
+
+
+def move_blocks(session: Session, moves: dict[str, tuple[float, float]], text: str | None = None) -> None:
+    moves = {b: p for b, p in moves.items()
+             if b in session.document.blocks and tuple(session.document.blocks[b].pos) != tuple(p)}
+    if not moves:
+        return
+    if text is None:
+        text = f"Move {next(iter(moves))}" if len(moves) == 1 else f"Move {_plural(len(moves), 'block')}"
+
+    def build(r):
+        for b, p in moves.items():
+            r.move_block(b, p)
+    session.edit(text, build)
+
+
+def set_param(session: Session, block_id: str, name: str, value: Any = MISSING) -> bool:
+    """Set one parameter (MISSING: back to its default). A value the schema refuses is not set."""
+    doc = session.document
+    block = doc.block(block_id)
+    param = get_kind(block.kind).param(name)
+    if value is not MISSING:
+        try:
+            value = param.check(value)
+        except ParamError as exc:
+            session.message.emit(f"{block_id}: {exc}")
+            return False
+        if block.params.get(name, MISSING) == value:
+            return True
+    elif name not in block.params:
+        return True
+    shown = "default" if value is MISSING else value
+    session.edit(f"Set {block_id}.{name} = {shown}", lambda r: r.set_param(block_id, name, value))
+    return True
+
+
+def rename(session: Session, block_id: str, new_id: str) -> bool:
+    if new_id == block_id:
+        return True
+    done = session.edit(f"Rename {block_id} to {new_id}", lambda r: (r.rename_block(block_id, new_id), True)[1])
+    return bool(done)
+
+
+def set_meta(session: Session, key: str, value: Any) -> None:
+    if getattr(session.document, key) == value:
+        return
+    session.edit(f"Change graph {key}", lambda r: r.set_meta(key, value))
+
+
+def paste(session: Session, fragment: dict, at: tuple[float, float] | None = None,
+          offset: tuple[float, float] = (30.0, 30.0), text: str = "Paste") -> list[str]:
+    """Add the blocks of a clipboard fragment with fresh ids and their wires among themselves.
+
+    `at` puts the fragment's top-left corner there; otherwise it lands `offset` from where it was.
+    """
+    try:
+        part = graph_from_dict(fragment)
+    except Exception as exc:  # the clipboard holds something else: say so, change nothing
+        session.message.emit(f"The clipboard does not hold Layerloom blocks ({exc}).")
+        return []
+    if not part.blocks:
+        return []
+    xs = [b.pos[0] for b in part.blocks.values()]
+    ys = [b.pos[1] for b in part.blocks.values()]
+    dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at is not None else offset
+
+    def build(r):
+        ids: dict[str, str] = {}
+        for old_id, b in part.blocks.items():
+            ids[old_id] = r.add_block(b.kind, b.params, (b.pos[0] + dx, b.pos[1] + dy),
+                                      block_id=r.doc.new_id(b.kind))
+        for e in part.edges:
+            r.connect(ids[e.src], ids[e.dst], e.src_port, e.dst_port)
+        return list(ids.values())
+    n = len(part.blocks)
+    return session.edit(f"{text} {_plural(n, 'block')}", build) or []
+
+
+def insert_before(session: Session, block_id: str, kind: str, params: dict | None = None) -> str | None:
+    """Put a new block of `kind` on the wire into `block_id`'s first input."""
+    doc = session.document
+    target = doc.block(block_id)
+    wires = [e for e in doc.edges_into(block_id) if e.dst_port == 0]
+
+    def build(r):
+        if wires:
+            src = doc.blocks[wires[0].src]
+            pos = ((src.pos[0] + target.pos[0]) / 2, max(src.pos[1], target.pos[1]) + 100)
+        else:
+            pos = (target.pos[0] - 210, target.pos[1])
+        new = r.add_block(kind, params, pos)
+        for e in wires:
+            r.disconnect(e)
+        if wires:
+            r.connect(wires[0].src, new, wires[0].src_port, 0)
+        r.connect(new, block_id, 0, 0)
+        return new
+    return session.edit(f"Insert {kind} before {block_id}", build)
+
+
+def apply_fix(session: Session, fix: dict) -> None:
+    """Apply a Diagnostic's fix: one undoable step."""
+    action, block = fix.get("action"), fix.get("block")
+    if block not in session.document.blocks:
+        return
+    if action == "set_param":
+        set_param(session, block, fix["param"], fix["value"])
+    elif action == "reset_param":
+        set_param(session, block, fix["param"], MISSING)
+    elif action == "insert_before":
+        insert_before(session, block, fix["kind"])
+    else:
+        raise GraphEditError(f"unknown fix {action}")
+
+
+def fix_label(fix: dict) -> str:
+    if fix.get("label"):
+        return fix["label"]
+    if fix.get("action") == "reset_param":
+        return f"Reset {fix['param']} to its default"
+    return "Fix"
+
+
+def auto_layout(session: Session) -> None:
+    move_blocks(session, plan_layout(session.document), text="Auto layout")

@@ -1,0 +1,171 @@
+"""Files: new, open, open a preset, save, save as, recent files, and asking before losing changes.
+
+A file that cannot be read shows the loader's message and leaves the current document alone.
+Saves are atomic (the graph core writes a temp file and renames it).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from layerloom.graph.document import GraphDocument
+from layerloom.graph.fileformat import load_graph, save_graph
+
+from . import recovery
+
+FILTER = "Layerloom graphs (*.loom.json);;JSON files (*.json);;All files (*)"
+MAX_RECENT = 10
+SUFFIX = ".loom.json"
+
+
+class Files:
+    def __init__(self, win):
+        self.win = win
+        self.session = win.session
+
+    # -- asking -----------------------------------------------------------------------------------
+    def maybe_save(self) -> bool:
+        """True when it is fine to drop the current document (saved, discarded, or nothing to lose)."""
+        if not self.session.modified:
+            return True
+        answer = QMessageBox.question(
+            self.win, "Unsaved changes",
+            f"“{self.session.document.name}” has changes that are not saved. Save them first?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        if answer == QMessageBox.StandardButton.Save:
+            return self.save()
+        return answer == QMessageBox.StandardButton.Discard
+
+    def _error(self, title: str, text: str) -> None:
+        QMessageBox.warning(self.win, title, text)
+
+    # -- opening ----------------------------------------------------------------------------------
+    def new(self) -> bool:
+        if not self.maybe_save():
+            return False
+        self._replace(GraphDocument("Untitled"), None)
+        return True
+
+    def open(self, path: str | Path | None = None, ask: bool = True) -> bool:
+        if ask and not self.maybe_save():
+            return False
+        if path is None:
+            start = str(self.session.path.parent) if self.session.path else ""
+            path, _ = QFileDialog.getOpenFileName(self.win, "Open graph", start, FILTER)
+            if not path:
+                return False
+        doc = self._load(path, "Cannot open this file")
+        if doc is None:
+            return False
+        self._replace(doc, Path(path))
+        self.add_recent(path)
+        self.session.message.emit(f"Opened {Path(path).name}.")
+        return True
+
+    def open_preset(self, path: str | Path) -> bool:
+        """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
+        if not self.maybe_save():
+            return False
+        doc = self._load(path, "Cannot open this preset")
+        if doc is None:
+            return False
+        self._replace(doc, None)
+        self.session.message.emit(f"Opened the {doc.name} preset. Save it to keep your changes.")
+        return True
+
+    def _load(self, path, title: str) -> GraphDocument | None:
+        try:
+            return load_graph(path)
+        except Exception as exc:  # GraphFileError says where and why; anything else still gets a dialog
+            self._error(title, f"{Path(path).name} could not be opened.\n\n{exc}")
+            return None
+
+    def _replace(self, doc: GraphDocument, path: Path | None, modified: bool = False) -> None:
+        recovery.discard()
+        self.session.set_document(doc, path, modified=modified)
+        self.win.view.fit()
+
+    # -- saving -----------------------------------------------------------------------------------
+    def save(self) -> bool:
+        if self.session.path is None:
+            return self.save_as()
+        return self._write(self.session.path)
+
+    def save_as(self) -> bool:
+        start = str(self.session.path) if self.session.path else \
+            self.session.document.name.replace(" ", "_").lower() + SUFFIX
+        path, _ = QFileDialog.getSaveFileName(self.win, "Save graph", start, FILTER)
+        if not path:
+            return False
+        if not path.endswith(".json"):
+            path += SUFFIX
+        if not self._write(Path(path)):
+            return False
+        self.session.set_path(Path(path))
+        return True
+
+    def _write(self, path: Path) -> bool:
+        try:
+            save_graph(self.session.document, path)
+        except OSError as exc:
+            self._error("Cannot save", f"The graph could not be saved to {path}.\n\n{exc.strerror or exc}")
+            return False
+        self.session.mark_saved()
+        recovery.discard()
+        self.add_recent(str(path))
+        self.session.message.emit(f"Saved {path.name}.")
+        return True
+
+    # -- recent files ---------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = QSettings().value("recent_files", [])
+        if isinstance(value, str):
+            value = [value]
+        return [str(v) for v in (value or [])]
+
+    def add_recent(self, path) -> None:
+        path = str(Path(path).resolve())
+        paths = [p for p in self.recent_files() if p != path]
+        QSettings().setValue("recent_files", [path, *paths][:MAX_RECENT])
+
+    def clear_recent(self) -> None:
+        QSettings().setValue("recent_files", [])
+
+    # -- recovery ---------------------------------------------------------------------------------
+    def autosave(self) -> None:
+        if self.session.modified:
+            try:
+                recovery.write(self.session.document, self.session.path)
+            except OSError as exc:
+                self.session.message.emit(f"Could not write the recovery file: {exc.strerror or exc}")
+
+    def offer_recovery(self) -> bool:
+        """After a crash: offer to restore the newest unsaved graph. Returns True if restored."""
+        found = recovery.orphans()
+        if not found:
+            return False
+        rec = found[0]
+        where = f" ({rec.path.name})" if rec.path else ""
+        answer = QMessageBox.question(
+            self.win, "Restore unsaved work?",
+            f"Layerloom did not close properly last time. Restore the unsaved changes to “{rec.name}”{where}?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            for r in found:
+                recovery.discard(r.file)
+            return False
+        try:
+            doc = recovery.load(rec)
+        except Exception as exc:
+            self._error("Cannot restore", f"The recovery file is damaged.\n\n{exc}")
+            recovery.discard(rec.file)
+            return False
+        self._replace(doc, rec.path, modified=True)
+        for r in found:
+            recovery.discard(r.file)
+        self.autosave()
+        self.session.message.emit("Restored unsaved changes. Save to keep them.")
+        return True

@@ -1,0 +1,125 @@
+"""The summary table: block, kind, output shape, params and FLOPs per block, with totals.
+
+Clicking a row selects the block on the canvas and centres it.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
+
+from layerloom.graph.blocks import get_kind
+from layerloom.graph.diagnostics import shape_text
+from layerloom.graph.summary import human
+
+from .. import theme
+from ..session import Session
+from .palette import kind_icon
+
+COLUMNS = ("Block", "Kind", "Output shape", "Params", "FLOPs")
+
+
+class SummaryModel(QAbstractTableModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.rows: list[tuple] = []   # (id, kind, category, shape text, params, flops, status)
+
+    def set_rows(self, rows: list[tuple]) -> None:
+        if rows == self.rows:
+            return
+        if len(rows) == len(self.rows):
+            self.rows = rows
+            self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self.rows = rows
+        self.endResetModel()
+
+    def rowCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.rows)
+
+    def columnCount(self, parent=QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole and section >= 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index, role=Qt.ItemDataRole.DisplayRole):
+        if not index.isValid():
+            return None
+        bid, kind, category, shape, params, flops, status = self.rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (bid, kind, shape, f"{params:,}" if status == "ok" else "—",
+                    human(flops) if status == "ok" else "—")[col]
+        if role == Qt.ItemDataRole.DecorationRole and col == 1:
+            return kind_icon(category)
+        if role == Qt.ItemDataRole.TextAlignmentRole and col >= 3:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ForegroundRole and status in ("error", "cycle") and col == 2:
+            return QColor(theme.current().error)
+        if role == Qt.ItemDataRole.ForegroundRole and status == "blocked":
+            return QColor(theme.current().text_muted)
+        if role == Qt.ItemDataRole.ToolTipRole and col == 4 and status == "ok":
+            return f"{flops:,} FLOPs per sample"
+        if role == Qt.ItemDataRole.UserRole:
+            return bid
+        return None
+
+
+class SummaryPanel(QWidget):
+    block_clicked = Signal(str)
+
+    def __init__(self, session: Session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.model = SummaryModel(self)
+        self.table = QTableView(self)
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setAlternatingRowColors(True)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        for col, width in enumerate((120, 150, 130, 110)):
+            self.table.setColumnWidth(col, width)
+        self.totals = QLabel(self)
+        self.totals.setContentsMargins(6, 2, 6, 4)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.table)
+        layout.addWidget(self.totals)
+        self.table.clicked.connect(lambda index: self.block_clicked.emit(self.model.rows[index.row()][0]))
+        session.analysed.connect(self.refresh)
+
+    def refresh(self, result=None) -> None:
+        result = result or self.session.result
+        doc = self.session.document
+        if result is None:
+            return
+        rows = []
+        for bid, r in result.blocks.items():
+            block = doc.blocks.get(bid)
+            if block is None:
+                continue
+            if r.ok and r.output_shape is not None:
+                shape = shape_text(r.output_shape)
+            else:
+                shape = {"blocked": "not computed", "cycle": "cycle"}.get(r.status, "error")
+            rows.append((bid, r.kind, get_kind(r.kind).category, shape, r.param_count, r.flops, r.status))
+        self.model.set_rows(rows)
+        self.totals.setText(f"<b>{len(rows)}</b> blocks · <b>{result.total_params:,}</b> parameters · "
+                            f"<b>{human(result.total_flops)}</b> FLOPs per sample ({result.total_flops:,})")
+
+    def row_of(self, block_id: str) -> int:
+        return next((i for i, r in enumerate(self.model.rows) if r[0] == block_id), -1)

@@ -1,0 +1,96 @@
+"""Crash recovery: while a document has unsaved changes it is written to a recovery file every few
+seconds (at most 30); a clean close removes it. On the next start, recovery files left by a process
+that is gone are offered for restore.
+
+A recovery file is JSON: {"layerloom_recovery": 1, "path": original file or null, "saved": time,
+"graph": the graph-file dict}. It is written atomically and read back through the normal loader.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QStandardPaths
+
+from layerloom.graph.document import GraphDocument
+from layerloom.graph.fileformat import GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
+
+INTERVAL_MS = 20_000
+KEY = "layerloom_recovery"
+
+
+def recovery_dir() -> Path:
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    return Path(base or Path.home() / ".layerloom") / "recovery"
+
+
+def own_file() -> Path:
+    return recovery_dir() / f"session-{os.getpid()}.json"
+
+
+def write(doc: GraphDocument, path: Path | None, target: Path | None = None) -> Path:
+    target = target or own_file()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    data = {KEY: 1, "path": str(path) if path else None, "saved": time.time(), "graph": graph_to_dict(doc)}
+    atomic_write_text(target, json.dumps(data))
+    return target
+
+
+def discard(target: Path | None = None) -> None:
+    try:
+        (target or own_file()).unlink()
+    except OSError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Recovered:
+    file: Path
+    path: Path | None
+    saved: float
+    name: str
+
+
+def orphans() -> list[Recovered]:
+    """Recovery files whose process has ended (a crash), newest first. Unreadable ones are skipped."""
+    folder = recovery_dir()
+    found = []
+    for f in sorted(folder.glob("session-*.json")) if folder.is_dir() else []:
+        try:
+            pid = int(f.stem.split("-", 1)[1])
+        except ValueError:
+            continue
+        if _alive(pid):
+            continue
+        try:
+            data = json.loads(f.read_text(encoding="utf-8"))
+            graph = data["graph"]
+            found.append(Recovered(f, Path(data["path"]) if data.get("path") else None,
+                                   float(data.get("saved", 0)), str(graph.get("name", "Untitled"))))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+    return sorted(found, key=lambda r: -r.saved)
+
+
+def load(rec: Recovered) -> GraphDocument:
+    """The recovered document; raises GraphFileError if the file is damaged."""
+    try:
+        data = json.loads(rec.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GraphFileError(f"the recovery file cannot be read ({exc})", str(rec.file)) from None
+    return graph_from_dict(data.get("graph"), str(rec.file))

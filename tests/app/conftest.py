@@ -1,0 +1,114 @@
+"""Fixtures for the editor's tests: isolated settings, no modal dialogs, no leftover threads."""
+from __future__ import annotations
+
+import faulthandler
+import os
+import sys
+import traceback
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["LAYERLOOM_NO_ERROR_DIALOG"] = "1"
+
+import pytest  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, QThread  # noqa: E402
+from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
+
+
+HANG_SECONDS = 300
+
+
+@pytest.fixture(autouse=True)
+def no_hang(request):
+    """A test stuck for minutes (a modal dialog nobody answers, a thread waiting on itself) ends the run
+    with the stack of where it hangs, on the terminal (pytest's captured stderr would lose it)."""
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+        out = request.config.stash[fault_handler_stderr_fd_key]
+    except (ImportError, KeyError):
+        out = sys.stderr
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True, file=out)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture(autouse=True)
+def isolated_settings(qapp, tmp_path, monkeypatch):
+    """QSettings and QStandardPaths (recovery files) point into this test's tmp folder."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    QStandardPaths.setTestModeEnabled(True)
+    QCoreApplication.setOrganizationName("LayerloomTest")
+    QCoreApplication.setApplicationName("LayerloomTest")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    yield tmp_path
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_qthreads(monkeypatch):
+    """Fail a test that leaves a QThread running (a worker nobody stopped)."""
+    started = []
+    original = QThread.start
+
+    def start(self, *args, **kwargs):
+        started.append((self, "".join(traceback.format_stack(limit=6)[:-1])))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(QThread, "start", start)
+    yield
+    running = []
+    for thread, where in started:
+        try:
+            if thread.isRunning():
+                running.append(where)
+        except RuntimeError:   # already deleted on the C++ side: not running
+            pass
+    assert not running, "a test left QThreads running, started at:\n" + "\n".join(running)
+
+
+class Dialogs:
+    """Stands in for QMessageBox and QFileDialog: records what was asked and answers from a queue."""
+
+    def __init__(self):
+        self.shown: list[tuple[str, str, str]] = []   # (kind, title, text)
+        self.answers: list = []                     # for question(): a StandardButton each
+        self.open_path = ""
+        self.save_path = ""
+
+    def _record(self, kind):
+        def show(parent, title, text, *args, **kwargs):
+            self.shown.append((kind, title, text))
+            if kind == "question":
+                return self.answers.pop(0) if self.answers else QMessageBox.StandardButton.Cancel
+            return QMessageBox.StandardButton.Ok
+        return show
+
+    def texts(self, kind: str | None = None) -> list[str]:
+        return [t for k, _, t in self.shown if kind is None or k == kind]
+
+
+@pytest.fixture(autouse=True)
+def dialogs(monkeypatch):
+    d = Dialogs()
+    for kind in ("question", "warning", "critical", "information"):
+        monkeypatch.setattr(QMessageBox, kind, staticmethod(d._record(kind)))
+    monkeypatch.setattr(QMessageBox, "about", staticmethod(lambda *a, **k: d.shown.append(("about", "", ""))))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (d.open_path, "")))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (d.save_path, "")))
+    return d
+
+
+@pytest.fixture
+def win(qtbot):
+    """An editor window with an empty graph, shown at a fixed size, closed without questions."""
+    from layerloom.app.window import MainWindow
+    w = MainWindow(restore_settings=False)
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    qtbot.waitExposed(w)
+    yield w
+    w.session.undo_stack.setClean()

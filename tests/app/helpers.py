@@ -1,0 +1,112 @@
+"""Real mouse and keyboard input for the editor's tests, and views of the scene to assert on."""
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from layerloom.app.panels import palette as palette_module
+from layerloom.graph.blocks import get_kind
+
+LEFT = Qt.MouseButton.LeftButton
+NO_MOD = Qt.KeyboardModifier.NoModifier
+
+
+def move(widget, pos: QPoint, buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD) -> None:
+    """A mouse move delivered to this widget (QTest.mouseMove moves the cursor, which another
+    top-level window left over from an earlier test may catch)."""
+    event = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(widget.mapToGlobal(pos)),
+                        Qt.MouseButton.NoButton, buttons, modifiers)
+    QApplication.sendEvent(widget, event)
+
+
+def drag(widget, start: QPoint, end: QPoint, button=LEFT, modifiers=NO_MOD, steps: int = 6) -> None:
+    """Press at start, move in steps, release at end: a real drag as the widget receives it."""
+    QTest.mousePress(widget, button, modifiers, start)
+    for i in range(1, steps + 1):
+        p = start + (end - start) * (i / steps)
+        move(widget, QPoint(round(p.x()), round(p.y())), button, modifiers)
+    QTest.mouseRelease(widget, button, modifiers, end)
+
+
+def view_point(view, scene_pos: QPointF) -> QPoint:
+    return view.mapFromScene(scene_pos)
+
+
+def port_point(win, block_id: str, is_output: bool, index: int = 0) -> QPoint:
+    item = win.scene.blocks[block_id]
+    return view_point(win.view, item.port(is_output, index).scenePos())
+
+
+def block_point(win, block_id: str) -> QPoint:
+    """A point on the block's body (below the header, between the ports)."""
+    item = win.scene.blocks[block_id]
+    r = item.sceneBoundingRect()
+    return view_point(win.view, item.mapToScene(QPointF(item.boundingRect().width() / 2 - 8, item.height - 10)))
+
+
+def wire(win, src: str, dst: str, src_port: int = 0, dst_port: int = 0) -> None:
+    drag(win.view.viewport(), port_point(win, src, True, src_port), port_point(win, dst, False, dst_port))
+
+
+def palette_drop(win, kind: str, at: QPoint) -> str:
+    """Drag `kind` from the palette onto the canvas at viewport point `at`; returns the new block id.
+
+    The press and moves on the palette are real; the drag's drop is delivered to the canvas by
+    standing in for QDrag.exec (which would wait for a real window system).
+    """
+    tree = win.palette.tree
+    item = win.palette.items[kind]
+    tree.scrollToItem(item)
+    rect = tree.visualItemRect(item)
+    delivered = []
+
+    def deliver(drag_obj):
+        mime: QMimeData = drag_obj.mimeData()
+        vp = win.view.viewport()
+        pos = QPointF(at)
+        actions = Qt.DropAction.CopyAction
+        for event in (QDragEnterEvent(pos, actions, mime, LEFT, NO_MOD),
+                      QDragMoveEvent(pos, actions, mime, LEFT, NO_MOD),
+                      QDropEvent(pos, actions, mime, LEFT, NO_MOD)):
+            QApplication.sendEvent(vp, event)
+        delivered.append(True)
+
+    before = set(win.document.blocks)
+    original = palette_module.run_drag
+    palette_module.run_drag = deliver
+    try:
+        drag(tree.viewport(), rect.center(), rect.center() + QPoint(40, 0), steps=4)
+    finally:
+        palette_module.run_drag = original
+    assert delivered, "the palette did not start a drag"
+    new = set(win.document.blocks) - before
+    assert len(new) == 1, new
+    return new.pop()
+
+
+def scene_snapshot(win) -> dict:
+    """What the canvas shows: per block its look, per wire its label."""
+    return {
+        "blocks": {bid: (item.look.kind, item.look.label, item.look.shape, item.look.status)
+                   for bid, item in win.scene.blocks.items()},
+        "wires": {(e.src, e.dst, e.src_port, e.dst_port): w.label for e, w in win.scene.wires.items()},
+    }
+
+
+def expected_wire_labels(win) -> dict:
+    from layerloom.graph import analyze
+    from layerloom.graph.diagnostics import shape_text
+    result = analyze(win.document)
+    out = {}
+    for e in win.document.edges:
+        r = result.blocks[e.src]
+        out[(e.src, e.dst, e.src_port, e.dst_port)] = shape_text(r.output_shape) if r.ok else "?"
+    return out
+
+
+def height_of(kind: str) -> int:
+    k = get_kind(kind)
+    return k.input_count(k.defaults())

@@ -1,0 +1,104 @@
+"""Zoom, pan, fit and quick add on the canvas."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from layerloom.presets import preset_path
+
+from .helpers import drag, move
+
+
+def wheel(view, at: QPoint, delta: int) -> None:
+    vp = view.viewport()
+    event = QWheelEvent(QPointF(at), QPointF(vp.mapToGlobal(at)), QPoint(0, 0), QPoint(0, delta),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(vp, event)
+
+
+def test_wheel_zooms_around_the_cursor(win):
+    view = win.view
+    at = QPoint(300, 200)
+    under = view.mapToScene(at)
+    zoom = view.zoom
+    wheel(view, at, 120)
+    assert view.zoom > zoom
+    after = view.mapToScene(at)
+    assert abs(after.x() - under.x()) < 2 and abs(after.y() - under.y()) < 2
+    for _ in range(40):
+        wheel(view, at, -120)
+    assert abs(view.zoom - 0.1) < 1e-6     # clamped
+
+
+def test_pan_with_middle_button_and_with_space_drag(win):
+    view, vp = win.view, win.view.viewport()
+    origin = view.mapToScene(QPoint(100, 100))
+    drag(vp, QPoint(300, 300), QPoint(400, 350), button=Qt.MouseButton.MiddleButton)
+    moved = view.mapToScene(QPoint(100, 100))
+    assert round((origin - moved).x() * view.zoom) == 100 and round((origin - moved).y() * view.zoom) == 50
+    QTest.keyPress(view, Qt.Key.Key_Space)
+    drag(vp, QPoint(300, 300), QPoint(250, 300))
+    QTest.keyRelease(view, Qt.Key.Key_Space)
+    again = view.mapToScene(QPoint(100, 100))
+    assert round((again - moved).x() * view.zoom) == 50
+    assert win.scene.selected_block_ids() == []   # a pan is not a rubber band
+
+
+def test_fit_view_shows_the_whole_graph(win):
+    win.files.open(preset_path("resnet18"), ask=False)
+    win.view.set_zoom(2.0)
+    QTest.keyClick(win.view, Qt.Key.Key_F)
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    assert shown.contains(win.scene.graph_rect())
+
+
+def test_tab_opens_quick_add_and_enter_adds_at_the_cursor(win, qtbot):
+    view = win.view
+    move(view.viewport(), QPoint(420, 300))
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Tab)
+    popup = view.quick_add
+    assert popup.isVisible()
+    QTest.keyClicks(popup.search, "maxpool2")
+    assert popup.list.currentItem().data(Qt.ItemDataRole.UserRole) == "MaxPool2d"
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert not popup.isVisible()
+    (bid,) = win.document.blocks
+    assert win.document.blocks[bid].kind == "MaxPool2d"
+    centre = win.scene.blocks[bid].sceneBoundingRect().center()
+    cursor = view.mapToScene(QPoint(420, 300))
+    assert abs(centre.x() - cursor.x()) < 20 and abs(centre.y() - cursor.y()) < 20
+    assert win.scene.selected_block_ids() == [bid]
+
+
+def test_double_click_on_empty_canvas_opens_quick_add(win):
+    view = win.view
+    QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
+    assert view.quick_add.isVisible()
+    QTest.keyClicks(view.quick_add.search, "linear")
+    QTest.keyClick(view.quick_add.search, Qt.Key.Key_Down)
+    QTest.keyClick(view.quick_add.search, Qt.Key.Key_Escape)
+    assert not view.quick_add.isVisible()
+    assert not win.document.blocks
+
+
+def test_palette_search_filters_and_enter_adds(win):
+    pal = win.palette
+    QTest.keyClicks(pal.search, "norm")
+    assert {"BatchNorm1d", "BatchNorm2d", "LayerNorm"} <= set(pal.visible_kinds())
+    assert "Conv2d" not in pal.visible_kinds() and "BatchNorm2d" in pal.visible_kinds()
+    pal.search.clear()
+    QTest.keyClicks(pal.search, "conv2d")
+    QTest.keyClick(pal.search, Qt.Key.Key_Return)
+    assert [b.kind for b in win.document.blocks.values()] == ["Conv2d"]
+
+
+def test_double_click_in_the_palette_adds_a_block(win):
+    tree = win.palette.tree
+    tree.scrollToItem(win.palette.items["Dropout"])
+    rect = tree.visualItemRect(win.palette.items["Dropout"])
+    QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    QTest.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
+    assert [b.kind for b in win.document.blocks.values()] == ["Dropout"]

@@ -1,0 +1,157 @@
+"""Wiring, moving, selecting and deleting on the canvas with real mouse and keyboard events."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from layerloom.app import edits
+from layerloom.graph.document import Edge
+
+from .helpers import block_point, drag, move, palette_drop, port_point, wire
+
+
+def test_drag_from_palette_then_wire_two_ports(win):
+    a = palette_drop(win, "Input", QPoint(200, 200))
+    b = palette_drop(win, "ReLU", QPoint(500, 260))
+    assert win.document.blocks[a].kind == "Input" and win.document.blocks[b].kind == "ReLU"
+    assert win.scene.selected_block_ids() == [b]
+    wire(win, a, b)
+    assert win.document.edges == [Edge(a, b)]
+    assert win.scene.wires[Edge(a, b)].label == "1×28×28"
+    assert win.undo_stack.count() == 3
+
+
+def chain(win, *kinds, y=250, x0=120, step=200):
+    """Drop blocks from the palette in a row and return their ids."""
+    return [palette_drop(win, k, QPoint(x0 + i * step, y)) for i, k in enumerate(kinds)]
+
+
+def test_wiring_into_an_occupied_input_replaces_the_wire_in_one_step(win):
+    a, b, c = chain(win, "Input", "Tanh", "ReLU")
+    wire(win, a, c)
+    wire(win, b, c)
+    assert win.document.edges == [Edge(b, c)]
+    assert win.undo_stack.undoText().startswith("Rewire")
+    win.undo_stack.undo()
+    assert win.document.edges == [Edge(a, c)]
+    assert set(win.scene.wires) == {Edge(a, c)}
+    win.undo_stack.redo()
+    assert set(win.scene.wires) == {Edge(b, c)}
+
+
+def test_dropping_a_wire_on_empty_canvas_cancels(win):
+    a, b = chain(win, "Input", "ReLU")
+    steps = win.undo_stack.count()
+    drag(win.view.viewport(), port_point(win, a, True), QPoint(300, 600))
+    assert win.document.edges == []
+    assert win.undo_stack.count() == steps
+    assert not [i for i in win.scene.items() if getattr(i, "live", False)]
+
+
+def test_compatible_ports_light_up_while_dragging_a_wire(win):
+    a, b, c = chain(win, "Input", "ReLU", "Tanh")
+    d = palette_drop(win, "Sigmoid", QPoint(320, 500))
+    wire(win, a, b)
+    wire(win, b, c)
+    vp = win.view.viewport()
+    start = port_point(win, c, True)
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    move(vp, start + QPoint(30, 40))
+    ports = {bid: win.scene.blocks[bid].in_ports[0].highlight for bid in (b, c, d)}
+    live = [i for i in win.scene.items() if getattr(i, "live", False)]
+    assert ports == {b: 0, c: 0, d: 1}   # b and c feed the Tanh: wiring back into them makes a cycle
+    assert not win.scene.blocks[a].out_ports[0].highlight   # outputs do not take a wire from an output
+    assert len(live) == 1
+    move(vp, port_point(win, d, False))
+    assert win.scene.blocks[d].in_ports[0].highlight == 2
+    move(vp, port_point(win, b, False))
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, port_point(win, b, False))
+    assert Edge(c, b) not in win.document.edges
+    assert not [i for i in win.scene.items() if getattr(i, "live", False)]
+
+
+def test_dragging_from_an_input_port_back_to_an_output_wires_too(win):
+    a, b = chain(win, "Input", "ReLU")
+    drag(win.view.viewport(), port_point(win, b, False), port_point(win, a, True))
+    assert win.document.edges == [Edge(a, b)]
+
+
+def test_dropping_a_wire_on_a_block_body_uses_its_free_input(win):
+    a, b = chain(win, "Input", "ReLU")
+    drag(win.view.viewport(), port_point(win, a, True), block_point(win, b))
+    assert win.document.edges == [Edge(a, b)]
+
+
+def test_select_a_wire_and_press_delete(win):
+    a, b = chain(win, "Input", "ReLU")
+    wire(win, a, b)
+    label = win.scene.wires[Edge(a, b)].label_rect().center()
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     win.view.mapFromScene(label))
+    assert win.scene.selected_edges() == [Edge(a, b)]
+    QTest.keyClick(win.view, Qt.Key.Key_Delete)
+    assert win.document.edges == []
+    assert win.document.blocks.keys() == {a, b}
+    win.undo_stack.undo()
+    assert win.document.edges == [Edge(a, b)]
+
+
+def test_a_drag_moves_the_selection_in_one_undo_step_and_wires_follow(win):
+    a, b, c = chain(win, "Input", "ReLU", "Tanh")
+    wire(win, a, b)
+    wire(win, b, c)
+    before = {k: tuple(v.pos) for k, v in win.document.blocks.items()}
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(win, a))
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     block_point(win, b))
+    assert win.scene.selected_block_ids() == [a, b]
+    steps = win.undo_stack.count()
+    zoom = win.view.zoom
+    drag(win.view.viewport(), block_point(win, b), block_point(win, b) + QPoint(round(80 * zoom), round(120 * zoom)))
+    assert win.undo_stack.count() == steps + 1
+    for bid in (a, b):
+        assert win.document.blocks[bid].pos[0] == before[bid][0] + 80
+        assert win.document.blocks[bid].pos[1] == before[bid][1] + 120
+    assert tuple(win.document.blocks[c].pos) == before[c]
+    item = win.scene.blocks[b]
+    w = win.scene.wires[Edge(a, b)]
+    assert w.shape().boundingRect().contains(item.port(False, 0).scenePos())
+    win.undo_stack.undo()
+    assert {k: tuple(v.pos) for k, v in win.document.blocks.items()} == before
+    assert win.scene.blocks[a].pos().toTuple() == before[a]
+
+
+def test_rubber_band_selects_and_ctrl_click_toggles(win):
+    a, b, c = chain(win, "Input", "ReLU", "Tanh", y=300)
+    vp = win.view.viewport()
+    drag(vp, QPoint(40, 150), QPoint(block_point(win, b).x() + 5, 420))
+    assert win.scene.selected_block_ids() == [a, b]
+    QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, block_point(win, a))
+    assert win.scene.selected_block_ids() == [b]
+    QTest.mouseClick(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(30, 30))
+    assert win.scene.selected_block_ids() == []
+
+
+def test_delete_key_removes_blocks_with_their_wires_in_one_step(win):
+    a, b, c = chain(win, "Input", "ReLU", "Tanh")
+    wire(win, a, b)
+    wire(win, b, c)
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(win, b))
+    steps = win.undo_stack.count()
+    QTest.keyClick(win.view, Qt.Key.Key_Delete)
+    assert list(win.document.blocks) == [a, c] and win.document.edges == []
+    assert set(win.scene.blocks) == {a, c} and not win.scene.wires
+    assert win.undo_stack.count() == steps + 1
+    win.undo_stack.undo()
+    assert list(win.document.blocks) == [a, b, c]
+    assert win.document.edges == [Edge(a, b), Edge(b, c)]
+    assert set(win.scene.wires) == {Edge(a, b), Edge(b, c)}
+
+
+def test_refused_wire_says_why_in_the_status_bar(win):
+    a, b = chain(win, "Input", "ReLU")
+    edits.connect(win.session, b, 0, b, 0)
+    assert "itself" in win.statusBar().currentMessage()
+    assert win.document.edges == []

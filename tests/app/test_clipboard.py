@@ -1,0 +1,108 @@
+"""Cut, copy, paste and duplicate: internal wires kept, fresh ids, paste at the cursor, JSON on the clipboard."""
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtTest import QTest
+
+from layerloom.app.window import MainWindow
+from layerloom.graph.document import Edge
+from layerloom.graph.fileformat import load_graph
+from layerloom.presets import preset_path
+
+from .helpers import move
+
+
+def open_lenet(win):
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    win.view.fit()
+
+
+def select(win, *ids):
+    win.scene.select_blocks(ids)
+
+
+def key(win, k, mods=Qt.KeyboardModifier.ControlModifier):
+    win.view.setFocus()
+    QTest.keyClick(win.view, k, mods)
+
+
+def test_copy_paste_keeps_inner_wires_with_fresh_ids_at_the_cursor(win):
+    open_lenet(win)
+    select(win, "conv2", "relu2", "pool2")
+    key(win, Qt.Key.Key_C)
+    text = QGuiApplication.clipboard().text()
+    data = json.loads(text)
+    assert [b["id"] for b in data["blocks"]] == ["conv2", "relu2", "pool2"]
+    assert len(data["edges"]) == 2          # conv2→relu2, relu2→pool2; not pool1→conv2 nor pool2→flatten1
+
+    vp = win.view.viewport()
+    target = QPoint(vp.width() // 4, vp.height() * 2 // 3)
+    move(win.view.viewport(), target)
+    before = set(win.document.blocks)
+    key(win, Qt.Key.Key_V)
+    new = [b for b in win.document.blocks if b not in before]
+    assert [win.document.blocks[b].kind for b in new] == ["Conv2d", "ReLU", "MaxPool2d"]
+    assert not set(new) & before
+    assert {(e.src, e.dst) for e in win.document.edges if e.src in new or e.dst in new} == {
+        (new[0], new[1]), (new[1], new[2])}
+    assert win.document.blocks[new[0]].params == win.document.blocks["conv2"].params
+    corner = win.view.mapToScene(target)
+    first = win.document.blocks[new[0]].pos
+    assert abs(first[0] - corner.x()) <= 10 and abs(first[1] - corner.y()) <= 10
+    assert win.scene.selected_block_ids() == new
+    assert win.undo_stack.undoText().startswith("Paste 3 blocks")
+    win.undo_stack.undo()
+    assert set(win.document.blocks) == before
+
+
+def test_duplicate_and_cut(win):
+    open_lenet(win)
+    select(win, "fc2", "relu4")
+    key(win, Qt.Key.Key_D)
+    assert len(win.document.blocks) == 16
+    dup = win.scene.selected_block_ids()
+    assert [win.document.blocks[b].kind for b in dup] == ["Linear", "ReLU"]
+    assert Edge(dup[0], dup[1]) in win.document.edges
+    assert win.document.blocks[dup[0]].pos == (win.document.blocks["fc2"].pos[0] + 30,
+                                              win.document.blocks["fc2"].pos[1] + 30)
+    key(win, Qt.Key.Key_X)
+    assert len(win.document.blocks) == 14 and not set(dup) & set(win.document.blocks)
+    assert win.undo_stack.undoText().startswith("Cut")
+    move(win.view.viewport(), QPoint(100, 100))
+    key(win, Qt.Key.Key_V)
+    assert len(win.document.blocks) == 16
+
+
+def test_paste_into_another_window(win, qtbot):
+    open_lenet(win)
+    select(win, *win.document.blocks)
+    key(win, Qt.Key.Key_C)
+    other = MainWindow(restore_settings=False)
+    qtbot.addWidget(other)
+    other.resize(1200, 800)
+    other.show()
+    other.editing.paste()
+    assert len(other.document.blocks) == 14 and len(other.document.edges) == 13
+    from layerloom.graph import analyze
+    assert analyze(other.document).total_params == 61_706
+    other.session.undo_stack.setClean()
+
+
+def test_pasting_text_that_is_not_blocks_changes_nothing(win):
+    QGuiApplication.clipboard().setText("hello, not a graph")
+    win.editing.paste()
+    assert not win.document.blocks
+    assert "no Layerloom blocks" in win.statusBar().currentMessage()
+    QGuiApplication.clipboard().setText('{"format": "layerloom.graph", "version": 1, "blocks": [{"id": "x"}]}')
+    win.editing.paste()
+    assert not win.document.blocks and win.undo_stack.count() == 0
+    assert "does not hold Layerloom blocks" in win.statusBar().currentMessage()
+
+
+def test_context_menu_offers_the_edit_actions(win):
+    open_lenet(win)
+    names = [a.objectName() for a in win.view.context_actions]
+    assert {"cut", "copy", "paste", "duplicate", "delete"} <= set(names)
