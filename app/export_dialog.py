@@ -1,0 +1,173 @@
+"""The Export dialog: pick formats and a folder, export in the background, see each verification."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QThread, QUrl, Signal, Slot
+from PySide6.QtGui import QColor, QDesktopServices
+from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
+                               QPushButton, QVBoxLayout)
+
+from layerloom.runtime.export import FORMATS, ExportError, export_model
+
+FORMAT_TEXT = {
+    "safetensors": ("Weights (.safetensors)", "safe, fast to load; with the model's metadata"),
+    "state-dict": ("PyTorch state_dict (.pt)", "keys match the generated model code"),
+    "onnx": ("ONNX (.onnx)", "one file, dynamic batch; checked with onnxruntime"),
+    "pt2": ("torch.export program (.pt2)", "dynamic batch; loads with torch.export.load"),
+    "torchscript": ("TorchScript (.pt) — legacy", "deprecated by PyTorch: prefer pt2 or ONNX"),
+    "project": ("Standalone PyTorch project", "model.py, train.py (python or torchrun), weights, data"),
+}
+DEFAULT_FORMATS = ("safetensors", "onnx", "pt2", "project")
+
+
+class _ExportWorker(QObject):
+    progress = Signal(str, int, int)
+    finished = Signal(object, object)     # (warnings, results) or (None, error message)
+
+    def __init__(self, source, formats, out):
+        super().__init__()
+        self.source, self.formats, self.out = source, formats, out
+
+    @Slot()
+    def run(self):
+        try:
+            src, results = export_model(self.source, self.formats, self.out,
+                                        progress=lambda f, i, n: self.progress.emit(f, i, n))
+            self.finished.emit(list(src.warnings), results)
+        except ExportError as exc:
+            self.finished.emit(None, str(exc))
+        except Exception as exc:      # never a traceback in front of the user
+            self.finished.emit(None, f"{type(exc).__name__}: {exc}")
+
+
+class ExportDialog(QDialog):
+    """Export a run (folder) or, with a warning, the current untrained graph file."""
+
+    def __init__(self, source, title: str, destination: str, parent=None, trained: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("Export model")
+        self.setMinimumWidth(560)
+        self.source = source
+        self.thread: QThread | None = None
+        self.worker: _ExportWorker | None = None
+        layout = QVBoxLayout(self)
+        head = QLabel(f"<b>{title}</b>")
+        head.setWordWrap(True)
+        layout.addWidget(head)
+        if not trained:
+            warn = QLabel("This graph has not been trained: the export carries freshly initialised weights. "
+                          "Train it first, or export a run from the Runs list.")
+            warn.setWordWrap(True)
+            warn.setStyleSheet("color: #b45309;")
+            layout.addWidget(warn)
+        box = QGroupBox("Formats")
+        grid = QGridLayout(box)
+        self.checks: dict[str, QCheckBox] = {}
+        for row, fmt in enumerate(FORMATS):
+            label, note = FORMAT_TEXT[fmt]
+            check = QCheckBox(label)
+            check.setChecked(fmt in DEFAULT_FORMATS)
+            check.setToolTip(note)
+            hint = QLabel(note)
+            hint.setStyleSheet("color: palette(mid);")
+            grid.addWidget(check, row, 0)
+            grid.addWidget(hint, row, 1)
+            self.checks[fmt] = check
+            check.toggled.connect(self._update_buttons)
+        layout.addWidget(box)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Folder:"))
+        self.folder = QLineEdit(destination)
+        self.folder.textChanged.connect(self._update_buttons)
+        row.addWidget(self.folder, 1)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row.addWidget(browse)
+        layout.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("Ready")
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        self.results = QListWidget()
+        self.results.setMinimumHeight(130)
+        self.results.setWordWrap(True)
+        layout.addWidget(self.results, 1)
+        self.buttons = QDialogButtonBox()
+        self.export_button = self.buttons.addButton("Export", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.export_button.clicked.connect(self.start)
+        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text())))
+        self.close_button.clicked.connect(self.reject)
+        self.open_button.setEnabled(False)
+        layout.addWidget(self.buttons)
+        self._update_buttons()
+
+    def selected_formats(self) -> list[str]:
+        return [f for f, c in self.checks.items() if c.isChecked()]
+
+    def _browse(self):
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def _update_buttons(self, *_):
+        busy = self.thread is not None
+        self.export_button.setEnabled(not busy and bool(self.selected_formats()) and bool(self.folder.text().strip()))
+
+    def start(self):
+        formats = self.selected_formats()
+        out = Path(self.folder.text().strip())
+        self.results.clear()
+        self.progress.setRange(0, len(formats))
+        self.progress.setValue(0)
+        self.thread = QThread(self)
+        self.worker = _ExportWorker(self.source, formats, out)
+        self.worker.moveToThread(self.thread)
+        self.thread.started.connect(self.worker.run)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.finished.connect(self._on_finished)
+        # quit() is thread-safe: call it straight from the worker thread, not queued behind the GUI
+        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
+        self.thread.start()
+        self._update_buttons()
+        self.close_button.setEnabled(False)
+
+    def _on_progress(self, fmt: str, i: int, n: int):
+        self.progress.setValue(i)
+        self.progress.setFormat(f"Exporting {FORMAT_TEXT[fmt][0]} ({i + 1}/{n})…")
+
+    def _on_finished(self, warnings, results):
+        self.thread.wait()
+        self.thread.deleteLater()
+        self.worker.deleteLater()
+        self.thread = self.worker = None
+        self.close_button.setEnabled(True)
+        self._update_buttons()
+        if warnings is None:
+            self.progress.setFormat("Export failed")
+            self._add(f"✗ {results}", ok=False)
+            return
+        for w in warnings:
+            self._add(f"⚠ {w}", ok=None)
+        ok = 0
+        for r in results:
+            self._add(("✓ " if r.verified else "✗ ") + r.line(), ok=r.verified)
+            ok += r.verified
+        self.progress.setValue(self.progress.maximum())
+        self.progress.setFormat(f"{ok} of {len(results)} formats exported and verified")
+        self.open_button.setEnabled(ok > 0)
+
+    def _add(self, text: str, ok):
+        item = QListWidgetItem(text)
+        color = {True: "#15803d", False: "#b91c1c", None: "#b45309"}[ok]
+        item.setForeground(QColor(color))
+        self.results.addItem(item)
+
+    def done(self, result: int):
+        if self.thread is not None:          # an export is running: let it finish first
+            return
+        super().done(result)

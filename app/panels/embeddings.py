@@ -1,0 +1,107 @@
+"""What an Embedding learned: type a word to see its nearest neighbours; a labelled 2-D PCA map."""
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from layerloom.runtime.checkpoints import CheckpointError
+from layerloom.runtime.embeddings import EmbeddingError, EmbeddingTable
+
+MAP_WORDS = 150
+
+
+class EmbeddingView(QWidget):
+    """Shows one trained Embedding block of a run folder."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table: EmbeddingTable | None = None
+        layout = QVBoxLayout(self)
+        self.title = QLabel("Train a graph with an Embedding (e.g. the word2vec preset) to explore what it learned.")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        row = QHBoxLayout()
+        self.word = QLineEdit()
+        self.word.setPlaceholderText("Type a word and press Enter")
+        self.word.returnPressed.connect(self.lookup)
+        go = QPushButton("Nearest words")
+        go.clicked.connect(self.lookup)
+        row.addWidget(self.word, 1)
+        row.addWidget(go)
+        layout.addLayout(row)
+        self.message = QLabel("")
+        self.message.setStyleSheet("color: #b91c1c;")
+        layout.addWidget(self.message)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.neighbours = QTableWidget(0, 2)
+        self.neighbours.setHorizontalHeaderLabels(["Word", "Cosine similarity"])
+        self.neighbours.horizontalHeader().setStretchLastSection(True)
+        self.neighbours.verticalHeader().setVisible(False)
+        self.neighbours.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.neighbours.cellDoubleClicked.connect(lambda r, _c: self._look_again(r))
+        split.addWidget(self.neighbours)
+        self.plot = pg.PlotWidget()
+        self.plot.setTitle(f"PCA of the {MAP_WORDS} most frequent words")
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.scatter = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(59, 130, 246, 200), hoverable=True,
+                                          tip=lambda x, y, data: str(data))
+        self.plot.addItem(self.scatter)
+        self.labels: list[pg.TextItem] = []
+        split.addWidget(self.plot)
+        split.setSizes([260, 600])
+        layout.addWidget(split, 1)
+
+    def load_run(self, run_dir, block: str | None = None) -> bool:
+        try:
+            self.table = EmbeddingTable.from_run(run_dir, block)
+        except (EmbeddingError, CheckpointError) as exc:
+            self.table = None
+            self.message.setText(str(exc))
+            return False
+        self.message.setText("")
+        self.title.setText(f"<b>{self.table.block}</b>: {self.table.vectors.shape[0]:,} vectors of "
+                           f"{self.table.vectors.shape[1]} numbers, from {run_dir}")
+        self._draw_map()
+        return True
+
+    def _draw_map(self):
+        for item in self.labels:
+            self.plot.removeItem(item)
+        self.labels = []
+        try:
+            words, xy = self.table.pca(MAP_WORDS)
+        except EmbeddingError as exc:
+            self.message.setText(str(exc))
+            return
+        self.scatter.setData(x=xy[:, 0], y=xy[:, 1], data=words)
+        for w, (x, y) in list(zip(words, xy))[:60]:       # label the most frequent; hover tells the rest
+            label = pg.TextItem(w, color=(90, 90, 90), anchor=(0, 1))
+            label.setPos(float(x), float(y))
+            self.plot.addItem(label)
+            self.labels.append(label)
+
+    def lookup(self):
+        if self.table is None:
+            self.message.setText("No trained Embedding is loaded yet.")
+            return
+        word = self.word.text().strip()
+        if not word:
+            return
+        try:
+            near = self.table.nearest(word, 15)
+        except EmbeddingError as exc:
+            self.message.setText(str(exc))
+            return
+        self.message.setText("")
+        self.neighbours.setRowCount(len(near))
+        for r, (w, s) in enumerate(near):
+            self.neighbours.setItem(r, 0, QTableWidgetItem(w))
+            item = QTableWidgetItem(f"{s:.3f}")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.neighbours.setItem(r, 1, item)
+
+    def _look_again(self, row: int):
+        self.word.setText(self.neighbours.item(row, 0).text())
+        self.lookup()
