@@ -6,6 +6,7 @@ dark. Every painter in the canvas asks `current()` for its colours, so a theme s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
@@ -136,12 +137,14 @@ def apply(mode: str = "system") -> Theme:
     system_is_dark()
     _forced = mode if mode in ("light", "dark") else "system"
     app = QApplication.instance()
+    ui_font.cache_clear()
     if app is not None:
         app.setStyle("Fusion")
         app.setPalette(make_palette(current().dark))
     return current()
 
 
+@lru_cache(maxsize=32)
 def ui_font(pixel_size: int, bold: bool = False) -> QFont:
     """A font sized in scene pixels (the canvas scales it with the zoom)."""
     f = QFont(QApplication.font())

@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         for item in self.scene.items():
             item.update()
         self.scene.update()
+        self.view.resetCachedContent()
         self.view.viewport().update()
 
     # -- settings and closing -------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QMenu
 
@@ -35,6 +35,7 @@ class GraphView(QGraphicsView):
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
                             | QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
+        self.setCacheMode(QGraphicsView.CacheModeFlag.CacheBackground)   # the grid is drawn once per zoom
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.NoAnchor)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -104,23 +105,23 @@ class GraphView(QGraphicsView):
     def drawBackground(self, painter: QPainter, rect: QRectF) -> None:
         t = theme.current()
         painter.fillRect(rect, t.canvas)
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)   # axis-aligned hairlines stay crisp
         for step, colour, min_zoom in ((20, t.grid_minor, 0.9), (100, t.grid_major, 0.15)):
             if self.zoom < min_zoom:
                 continue
             painter.setPen(QPen(colour, 0))
-            left = math.floor(rect.left() / step) * step
-            top = math.floor(rect.top() / step) * step
-            x = left
+            x = math.floor(rect.left() / step) * step
             lines = []
             while x < rect.right():
-                lines.append((QPointF(x, rect.top()), QPointF(x, rect.bottom())))
+                lines.append(QLineF(x, rect.top(), x, rect.bottom()))
                 x += step
-            y = top
+            y = math.floor(rect.top() / step) * step
             while y < rect.bottom():
-                lines.append((QPointF(rect.left(), y), QPointF(rect.right(), y)))
+                lines.append(QLineF(rect.left(), y, rect.right(), y))
                 y += step
-            for a, b in lines:
-                painter.drawLine(a, b)
+            painter.drawLines(lines)
+        painter.restore()
 
     # -- gestures -----------------------------------------------------------------------------
     def _pick_gesture(self, event):

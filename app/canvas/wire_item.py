@@ -1,6 +1,8 @@
 """A wire: an anti-aliased bezier from an output port to an input port, labelled with its tensor shape."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainterPath, QPainterPathStroker, QPen
 from PySide6.QtWidgets import QGraphicsItem
@@ -8,6 +10,12 @@ from PySide6.QtWidgets import QGraphicsItem
 from .. import theme
 
 LABEL_FONT_PX = 11
+
+
+@lru_cache(maxsize=512)
+def label_size(text: str) -> tuple[float, float]:
+    fm = QFontMetricsF(theme.ui_font(LABEL_FONT_PX))
+    return fm.horizontalAdvance(text) + 14, fm.height() + 4
 
 
 def bezier(a: QPointF, b: QPointF) -> QPainterPath:
@@ -32,6 +40,7 @@ class WireItem(QGraphicsItem):
         self._b = QPointF()
         self._path = QPainterPath()
         self._label_rect = QRectF()
+        self._stroke = QPainterPath()
         self._hit = QPainterPath()
         self.setZValue(3 if self.live else 0)
         if not self.live:
@@ -45,6 +54,9 @@ class WireItem(QGraphicsItem):
         self.prepareGeometryChange()
         self._a, self._b = QPointF(a), QPointF(b)
         self._path = bezier(self._a, self._b)
+        stroker = QPainterPathStroker()
+        stroker.setWidth(12)
+        self._stroke = stroker.createStroke(self._path)
         self._layout_label()
 
     def set_label(self, text: str, broken: bool = False) -> None:
@@ -57,16 +69,12 @@ class WireItem(QGraphicsItem):
 
     def _layout_label(self) -> None:
         if self.label:
-            fm = QFontMetricsF(theme.ui_font(LABEL_FONT_PX))
-            w = fm.horizontalAdvance(self.label) + 14
-            h = fm.height() + 4
+            w, h = label_size(self.label)
             mid = self._path.pointAtPercent(0.5)
             self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
         else:
             self._label_rect = QRectF()
-        stroker = QPainterPathStroker()
-        stroker.setWidth(12)
-        self._hit = stroker.createStroke(self._path)
+        self._hit = QPainterPath(self._stroke)
         if not self._label_rect.isNull():
             self._hit.addRoundedRect(self._label_rect, 6, 6)
 

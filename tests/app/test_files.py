@@ -1,0 +1,181 @@
+"""Opening, saving, presets, asking before losing changes, recent files, crash recovery, screenshots."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QMessageBox
+
+from layerloom.app import edits, recovery
+from layerloom.app.window import MainWindow, launch
+from layerloom.graph import analyze
+from layerloom.graph.diagnostics import shape_text
+from layerloom.graph.fileformat import graph_to_dict, load_graph
+from layerloom.presets import preset_path, preset_paths
+
+SB = QMessageBox.StandardButton
+
+
+@pytest.mark.parametrize("path", preset_paths(), ids=lambda p: p.name.removesuffix(".loom.json"))
+def test_every_preset_opens_and_the_scene_matches_the_document(win, path):
+    title = json.loads(path.read_text())["name"]
+    act = next(a for a in win.presets_menu.actions() if a.text() == title)
+    act.trigger()
+    doc = win.document
+    assert graph_to_dict(doc)["blocks"] == json.loads(path.read_text())["blocks"]
+    result = analyze(doc)
+    assert set(win.scene.blocks) == set(doc.blocks)
+    assert set(win.scene.wires) == set(doc.edges)
+    for bid, item in win.scene.blocks.items():
+        block = doc.blocks[bid]
+        assert item.look.kind == block.kind
+        assert item.pos().toTuple() == tuple(block.pos)
+        r = result.blocks[bid]
+        if r.ok:
+            assert item.look.shape == "→ " + shape_text(r.output_shape)
+        assert len(item.in_ports) == doc.input_count(bid)
+    for e, w in win.scene.wires.items():
+        assert w.label == shape_text(result.blocks[e.src].output_shape)
+    assert win.summary.model.rowCount() == len(doc.blocks)
+    assert win.session.path is None            # a preset opens as a new graph
+    assert win.windowTitle().startswith(doc.name) and not win.isWindowModified()
+    shown = win.view.mapToScene(win.view.viewport().rect()).boundingRect()
+    assert shown.contains(win.scene.graph_rect())   # opened and fitted
+
+
+def test_opening_a_broken_file_shows_the_loader_message_and_keeps_the_document(win, dialogs, tmp_path):
+    win.files.open_preset(preset_path("lenet5"))
+    edits.set_param(win.session, "conv1", "out_channels", 8)
+    before = graph_to_dict(win.document)
+    bad = tmp_path / "bad.loom.json"
+    data = json.loads(preset_path("lenet5").read_text())
+    data["blocks"][1]["params"]["kernel_size"] = "huge"
+    bad.write_text(json.dumps(data))
+    dialogs.answers = [SB.Discard]
+    assert not win.files.open(bad)
+    (text,) = dialogs.texts("warning")
+    assert "$.blocks[1].params.kernel_size" in text and "bad.loom.json" in text
+    assert graph_to_dict(win.document) == before
+    assert win.undo_stack.canUndo()
+
+
+def test_opening_something_that_is_not_a_graph(win, dialogs, tmp_path):
+    for name, content in (("notes.txt", "hello"), ("image.png", b"\x89PNG\r\n\x1a\n\x00\x00")):
+        path = tmp_path / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        dialogs.open_path = str(path)
+        win.actions_by_name["open"].trigger()
+        assert not win.document.blocks
+    assert len(dialogs.texts("warning")) == 2
+    assert all("could not be opened" in t for t in dialogs.texts("warning"))
+
+
+def test_save_as_then_save_writes_the_file_and_clears_the_mark(win, dialogs, tmp_path):
+    win.files.open_preset(preset_path("lenet5"))
+    edits.set_param(win.session, "fc1", "out_features", 100)
+    assert win.isWindowModified()
+    dialogs.save_path = str(tmp_path / "mine")
+    win.actions_by_name["save"].trigger()       # untitled: Save asks where
+    saved = tmp_path / "mine.loom.json"
+    assert load_graph(saved).blocks["fc1"].params["out_features"] == 100
+    assert not win.isWindowModified()
+    assert "mine.loom.json" in win.windowTitle()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    edits.set_param(win.session, "fc1", "out_features", 90)
+    win.actions_by_name["save"].trigger()
+    assert load_graph(saved).blocks["fc1"].params["out_features"] == 90
+    assert win.files.recent_files()[0] == str(saved.resolve())
+
+
+def test_unsaved_changes_are_asked_about(win, dialogs, tmp_path):
+    win.files.open_preset(preset_path("lenet5"))
+    edits.set_param(win.session, "fc1", "out_features", 100)
+    dialogs.answers = [SB.Cancel]
+    assert not win.files.new()
+    assert "fc1" in win.document.blocks
+    dialogs.answers = [SB.Cancel]
+    assert not win.close()
+    assert win.isVisible()
+    dialogs.answers = [SB.Save]
+    dialogs.save_path = str(tmp_path / "kept.loom.json")
+    assert win.files.new()
+    assert (tmp_path / "kept.loom.json").exists() and not win.document.blocks
+    assert len(dialogs.texts("question")) == 3
+
+
+def test_recent_files_menu(win, tmp_path):
+    for name in ("a", "b"):
+        path = tmp_path / f"{name}.loom.json"
+        path.write_text(preset_path("mlp").read_text())
+        win.files.open(path)
+    win.recent_menu.aboutToShow.emit()
+    names = [a.text() for a in win.recent_menu.actions() if a.text()]
+    assert names[:2] == ["b.loom.json", "a.loom.json"]
+    next(a for a in win.recent_menu.actions() if a.text() == "a.loom.json").trigger()
+    assert win.session.path.name == "a.loom.json"
+    assert QSettings().value("recent_files")[0].endswith("a.loom.json")
+
+
+def test_autosave_and_restore_after_a_crash(win, dialogs, qtbot):
+    win.files.open_preset(preset_path("lenet5"))
+    edits.set_param(win.session, "conv1", "out_channels", 12)
+    win.files.autosave()
+    own = recovery.own_file()
+    assert own.exists() and str(own).startswith(os.environ["HOME"])
+    assert win.autosave_timer.interval() <= 30_000 and win.autosave_timer.isActive()
+    crashed = own.with_name("session-999999.json")      # a process that is gone
+    own.rename(crashed)
+    other = MainWindow(restore_settings=False)
+    qtbot.addWidget(other)
+    dialogs.answers = [SB.Yes]
+    assert other.files.offer_recovery()
+    assert other.document.blocks["conv1"].params["out_channels"] == 12
+    assert other.isWindowModified() and not crashed.exists()
+    other.session.undo_stack.setClean()
+    assert not recovery.own_file().exists()          # saved or clean: nothing to recover
+
+
+def test_recovery_is_removed_when_the_user_declines(win, dialogs):
+    target = recovery.recovery_dir() / "session-999998.json"
+    recovery.write(load_graph(preset_path("mlp")), None, target)
+    dialogs.answers = [SB.No]
+    assert not win.files.offer_recovery()
+    assert not target.exists() and not win.document.blocks
+
+
+def test_settings_remember_geometry(win, qtbot):
+    win.resize(711, 477)     # the offscreen screen is small: restoring clamps to it
+    win.docks["summary"].hide()
+    win.session.undo_stack.setClean()
+    win.close()
+    again = MainWindow(restore_settings=True)
+    qtbot.addWidget(again)
+    assert again.size().toTuple() == (711, 477)
+    assert again.docks["summary"].isHidden() and not again.docks["inspector"].isHidden()
+
+
+def test_screenshot_renders_a_png(tmp_path, capsys):
+    out = tmp_path / "shot.png"
+    assert launch(["--screenshot", str(out), "--size", "800x500", str(preset_path("lenet5"))]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from PySide6.QtGui import QImage
+    image = QImage(str(out))
+    assert image.width() >= 800 and image.height() >= 500
+
+
+def test_view_code_dialog(win, qtbot, monkeypatch):
+    from PySide6.QtGui import QGuiApplication
+    from layerloom.app.panels.code_view import CodeDialog
+    win.files.open_preset(preset_path("lenet5"))
+    dialog = CodeDialog(win.document, win)
+    qtbot.addWidget(dialog)
+    assert "class" in dialog.text.toPlainText() and "self.conv1" in dialog.text.toPlainText()
+    assert dialog.text.isReadOnly()
+    dialog.copy_button.click()
+    assert "self.conv1" in QGuiApplication.clipboard().text()
+    edits.set_param(win.session, "fc1", "in_features", 3)
+    broken = CodeDialog(win.document, win)
+    qtbot.addWidget(broken)
+    assert "fc1" in broken.text.toPlainText() and not broken.copy_button.isEnabled()
