@@ -6,7 +6,8 @@ Every event is a dict with a "type":
                   probe_label, probe_input (uint8 image or values)
     step          step, epoch, epoch_progress, total_steps, loss (mean since the last step event), lr,
                   samples_per_s; at most about 1 / STEP_EVENT_INTERVAL per second
-    epoch_end     epoch, step, train_loss, val_loss, val_accuracy, lr, seconds, per_class_accuracy,
+    epoch_end     epoch, step, train_loss, val_loss, val_accuracy, lr, seconds (the epoch with validation),
+                  train_seconds (its training steps only), per_class_accuracy,
                   confusion (numpy, [true, predicted]), val_predictions, val_labels, val_indices
     feature_maps  block, step, probe_index, shape, kind ("image": maps uint8 [C,H,W] per channel;
                   "sequence": maps uint8 [T,H]; "vector": values float32 [F])

@@ -23,9 +23,10 @@ from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from . import threads
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
-from .data import DataError, check_compatibility, load_dataset
+from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
+from .preflight import check_training
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
 
@@ -145,7 +146,7 @@ class Trainer:
         if len(inputs) != 1:
             raise TrainingFailed(f"training needs exactly one Input block; this graph has {len(inputs)}")
         input_params = inputs[0].full_params()
-        input_shape, input_dtype = tuple(input_params["shape"]), input_params["dtype"]
+        input_shape = tuple(input_params["shape"])
         data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
                                          **cfg.dataset_options)
         self.info = data.info
@@ -160,27 +161,11 @@ class Trainer:
                 f"{'×'.join(map(str, out_shape or ()))}: end the graph with a Flatten and a Linear whose "
                 "out_features is the number of classes")
         self.num_outputs = out_shape[0]
-        problems = check_compatibility(data.info, input_shape, None)
-        if data.info.num_classes > self.num_outputs:
-            problems.append(f"The graph ends in {self.num_outputs} outputs but {data.info.name} has "
-                            f"{data.info.num_classes} classes: set the last Linear's out_features to "
-                            f"{data.info.num_classes}")
-        if data.info.input_dtype != input_dtype:
-            problems.append(f"The Input's dtype is {input_dtype} but {data.info.name} gives {data.info.input_dtype}: "
-                            f"set the Input's dtype to {data.info.input_dtype}")
-        if data.info.vocab_size:
-            for bid in result.order:
-                r = result.blocks[bid]
-                if r.kind == "Embedding" and r.params["num_embeddings"] < data.info.vocab_size:
-                    problems.append(f"{bid}: Embedding has num_embeddings={r.params['num_embeddings']} but "
-                                    f"{data.info.name} has {data.info.vocab_size} different token ids: set "
-                                    f'num_embeddings to "auto" or at least {data.info.vocab_size}')
+        found = check_training(self.doc, result, data.info)
+        problems = [d.message for d in found if d.severity == "error"]
         if problems:
             raise TrainingFailed("; ".join(problems) + ".")
-        self.warnings = []
-        if self.num_outputs > data.info.num_classes:
-            self.warnings.append(f"The graph has {self.num_outputs} outputs for {data.info.num_classes} classes; "
-                                 "the extra outputs are never a target.")
+        self.warnings = [d.message for d in found if d.severity == "warning"]
         self.train_set, self.val_set = data.train, data.val
         if len(self.train_set) == 0 or len(self.val_set) == 0:
             raise TrainingFailed(f"{data.info.name} has an empty training or validation split")
@@ -379,12 +364,14 @@ class Trainer:
                 break
             skip = 0
             epoch += 1
+            train_seconds = time.monotonic() - epoch_started
             val = self._validate(steps_per_epoch)
             row = {"epoch": epoch, "step": self.step, "train_loss": epoch_loss / max(epoch_batches, 1),
                    "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"],
                    "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - epoch_started}
             append_metrics(self.run_dir, row)
-            self._emit({"type": "epoch_end", **row, **{k: v for k, v in val.items() if k not in row}})
+            self._emit({"type": "epoch_end", **row, "train_seconds": train_seconds,
+                        **{k: v for k, v in val.items() if k not in row}})
             self._checkpoint(optimizer, scheduler, scaler, gen.get_state(), epoch, 0)
             last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
 
