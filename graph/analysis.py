@@ -275,7 +275,8 @@ def analyze(doc, data: dict | None = None) -> AnalysisResult:
         explicit, guessed = with_data(kind, block.params, data)
         for name in guessed:
             p = kind.param(name)
-            diags.append(Diagnostic(bid, f'{name} is "auto": it will follow the data set\'s {p.data_auto.replace("_", " ")}; '
+            what = {"vocab_size": "vocabulary size", "num_classes": "number of classes"}.get(p.data_auto, p.data_auto)
+            diags.append(Diagnostic(bid, f'{name} is "auto": it will follow the data set\'s {what}; '
                                          f"shown here with {p.data_fallback} until a data set is chosen.",
                                     "data_auto", severity="info"))
         c = compute_block(block.kind, explicit, inputs)

@@ -32,7 +32,8 @@ def cmd_check(args) -> int:
     for d in result.diagnostics:
         where = d.block or "graph"
         stream = sys.stdout
-        print(f"{where}: {d.message}" + (" (warning)" if d.severity == "warning" else ""), file=stream)
+        note = {"warning": " (warning)", "info": " (note)"}.get(d.severity, "")
+        print(f"{where}: {d.message}{note}", file=stream)
     if result.errors:
         print(f"{len(result.errors)} error(s) in {args.file}", file=sys.stderr)
         return 1
