@@ -105,7 +105,7 @@ def current() -> Theme:
 
 
 _DARK_ROLES = {
-    "Window": "#23262b", "WindowText": "#e5e7eb", "Base": "#1d2024", "AlternateBase": "#262a30",
+    "Window": "#23262b", "WindowText": "#e5e7eb", "Base": "#2b2f35", "AlternateBase": "#30343b",
     "ToolTipBase": "#2a2d33", "ToolTipText": "#e5e7eb", "Text": "#e5e7eb", "Button": "#2c3036",
     "ButtonText": "#e5e7eb", "BrightText": "#f87171", "Highlight": "#2563eb", "HighlightedText": "#ffffff",
     "Link": "#60a5fa", "PlaceholderText": "#6b7280", "Mid": "#3d424b", "Dark": "#15171a", "Light": "#3d424b",
@@ -160,3 +160,10 @@ def mono_font(point_size: int = 10) -> QFont:
     f.setFixedPitch(True)
     f.setPointSize(point_size)
     return f
+
+
+def legibility(option, painter) -> float:
+    """Scene-to-device-pixel scale of a paint: below ~0.3 a 12 px label is a smudge, so skip it."""
+    device = painter.device()
+    ratio = device.devicePixelRatioF() if device is not None else 1.0
+    return option.levelOfDetailFromTransform(painter.worldTransform()) * ratio

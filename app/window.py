@@ -224,6 +224,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
     p.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
+    p.add_argument("--select", metavar="BLOCK", help="select a block (the inspector shows it)")
     return p.parse_args(argv)
 
 
@@ -244,6 +245,8 @@ def launch(argv: list[str] | None = None) -> int:
         from layerloom.presets import preset_path
         win.files.open_preset(preset_path("lenet5"))
         win.statusBar().clearMessage()
+    if args.select:
+        win.scene.select_blocks([args.select])
     if args.screenshot:
         return _screenshot(app, win, args.screenshot, args.size)
     sys.excepthook = _excepthook

@@ -116,7 +116,7 @@ class BlockItem(QGraphicsItem):
         t = theme.current()
         look = self.look
         rect = QRectF(0, 0, WIDTH, self.height)
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
+        lod = theme.legibility(option, painter)
 
         # soft shadow
         painter.setPen(Qt.PenStyle.NoPen)
@@ -145,7 +145,7 @@ class BlockItem(QGraphicsItem):
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawRoundedRect(rect, RADIUS, RADIUS)
 
-        if lod >= 0.35:
+        if lod >= 0.3:
             self._paint_text(painter, t)
         if look.status in ("error", "warning"):
             self._paint_badge(painter, t)
@@ -153,7 +153,7 @@ class BlockItem(QGraphicsItem):
     def _paint_text(self, painter, t) -> None:
         look = self.look
         on_accent = QColor("#111827") if self.accent.lightnessF() > 0.62 else QColor("#ffffff")
-        kind_font = theme.ui_font(13, bold=True)
+        kind_font = theme.ui_font(14, bold=True)
         id_font = theme.ui_font(10)
         painter.setFont(id_font)
         id_color = QColor(on_accent)
@@ -177,8 +177,8 @@ class BlockItem(QGraphicsItem):
 
         body_top = HEADER + 4
         lines = (self.height - body_top - 4)
-        label_font = theme.ui_font(12)
-        small = theme.ui_font(11)
+        label_font = theme.ui_font(13)
+        small = theme.ui_font(12)
         if look.label:
             painter.setFont(label_font)
             painter.setPen(t.text)

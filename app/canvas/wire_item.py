@@ -9,13 +9,13 @@ from PySide6.QtWidgets import QGraphicsItem
 
 from .. import theme
 
-LABEL_FONT_PX = 11
+LABEL_FONT_PX = 10
 
 
 @lru_cache(maxsize=512)
 def label_size(text: str) -> tuple[float, float]:
     fm = QFontMetricsF(theme.ui_font(LABEL_FONT_PX))
-    return fm.horizontalAdvance(text) + 14, fm.height() + 4
+    return fm.horizontalAdvance(text) + 10, fm.height() + 4
 
 
 def bezier(a: QPointF, b: QPointF) -> QPainterPath:
@@ -100,8 +100,8 @@ class WireItem(QGraphicsItem):
         painter.setPen(pen)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawPath(self._path)
-        lod = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self.label and lod >= 0.4:
+        lod = theme.legibility(option, painter)
+        if self.label and lod >= 0.35:
             border = QColor(colour)
             border.setAlpha(160)
             painter.setPen(QPen(border, 1.0))

@@ -174,7 +174,8 @@ class Inspector(QScrollArea):
             self.description_edit.setPlainText(doc.description)
         if result is not None:
             errors, warnings = len(result.errors), len(result.warnings)
-            state = "no problems" if not errors and not warnings else f"{errors} errors, {warnings} warnings"
+            state = "no problems" if not errors and not warnings else \
+                f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
             self.totals.setText(f"{len(doc.blocks)} blocks · {len(doc.edges)} wires<br>"
                                 f"{result.total_params:,} parameters · {human(result.total_flops)} FLOPs per sample"
                                 f"<br>{state}")

@@ -89,8 +89,9 @@ class SummaryPanel(QWidget):
         self.table.verticalHeader().setDefaultSectionSize(22)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
-        for col, width in enumerate((120, 150, 130, 110)):
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        header.setStretchLastSection(False)
+        for col, width in enumerate((140, 170, 160, 110, 110)):
             self.table.setColumnWidth(col, width)
         self.totals = QLabel(self)
         self.totals.setContentsMargins(6, 2, 6, 4)
