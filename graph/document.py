@@ -83,6 +83,7 @@ class GraphDocument:
         self.blocks: dict[str, Block] = {}
         self.edges: list[Edge] = []
         self.revision = 0
+        self.locked: str | None = None   # why the network cannot change now (e.g. a training run), or None
         self._observers: list[Callable[[Event], None]] = []
 
     # -- observers --------------------------------------------------------------------------
@@ -148,10 +149,27 @@ class GraphDocument:
         other.edges = list(self.edges)
         return other
 
+    # -- read-only while something depends on the network ----------------------------------------
+    def lock(self, reason: str) -> None:
+        """Refuse edits that change the network (blocks, wires, parameters, ids) with GraphEditError(reason).
+
+        Positions and the graph's name, description and training section stay editable. A copy is
+        never locked.
+        """
+        self.locked = str(reason)
+
+    def unlock(self) -> None:
+        self.locked = None
+
+    def _check_unlocked(self) -> None:
+        if self.locked:
+            raise GraphEditError(self.locked)
+
     # -- primitive edits ------------------------------------------------------------------------
     def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0),
                   block_id: str | None = None, index: int | None = None) -> str:
         """Add a block (at the end of the block order, or at `index`: undo puts a block back where it was)."""
+        self._check_unlocked()
         if kind not in REGISTRY:
             raise GraphEditError(f'unknown block kind "{kind}"')
         params = dict(params or {})
@@ -177,6 +195,7 @@ class GraphDocument:
 
     def remove_block(self, block_id: str) -> tuple[Block, list[Edge]]:
         """Remove a block and every wire touching it; returns both for undo."""
+        self._check_unlocked()
         block = self.block(block_id)
         removed = self.edges_of(block_id)
         for e in removed:
@@ -188,6 +207,7 @@ class GraphDocument:
     def connect(self, src: str, dst: str, src_port: int = 0, dst_port: int = 0,
                 index: int | None = None) -> Edge:
         """Add a wire (at the end of the wire list, or at `index`)."""
+        self._check_unlocked()
         self.block(src), self.block(dst)
         if src == dst:
             raise GraphEditError(f"{src} cannot be wired into itself")
@@ -206,6 +226,7 @@ class GraphDocument:
         return edge
 
     def disconnect(self, edge: Edge) -> Edge:
+        self._check_unlocked()
         try:
             self.edges.remove(edge)
         except ValueError:
@@ -215,6 +236,7 @@ class GraphDocument:
 
     def set_param(self, block_id: str, name: str, value: Any = MISSING) -> Any:
         """Set (or with MISSING, reset to default) one parameter; returns the old explicit value."""
+        self._check_unlocked()
         block = self.block(block_id)
         kind = get_kind(block.kind)
         if name not in kind.param_names:
@@ -235,6 +257,7 @@ class GraphDocument:
         return old
 
     def rename_block(self, block_id: str, new_id: str) -> str:
+        self._check_unlocked()
         block = self.block(block_id)
         if new_id == block_id:
             return block_id
