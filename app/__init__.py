@@ -1,0 +1,3 @@
+from .pyside_workarounds import keep_singletons_alive
+
+keep_singletons_alive()
