@@ -44,15 +44,14 @@ def build_actions(win) -> dict[str, QAction]:
     add("save_as", "Save &As…", f.save_as, [Key.SaveAs, "Ctrl+Shift+S"], "Save the graph under a new name")
     add("quit", "&Quit", win.close, [Key.Quit, "Ctrl+Q"])
 
-    undo = win.undo_stack.createUndoAction(win, "&Undo")
-    undo.setObjectName("undo")
-    undo.setShortcuts([QKeySequence(Key.Undo)])
-    redo = win.undo_stack.createRedoAction(win, "&Redo")
-    redo.setObjectName("redo")
-    redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
-    for act in (undo, redo):
-        win.addAction(act)
-        acts[act.objectName()] = act
+    stack = win.undo_stack
+    undo = add("undo", "&Undo", win.session.undo, [Key.Undo])
+    redo = add("redo", "&Redo", win.session.redo, ["Ctrl+Shift+Z", "Ctrl+Y"])
+    for act, can, text, word in ((undo, stack.canUndoChanged, stack.undoTextChanged, "&Undo"),
+                                 (redo, stack.canRedoChanged, stack.redoTextChanged, "&Redo")):
+        can.connect(act.setEnabled)
+        text.connect(lambda t, a=act, w=word: a.setText(f"{w} {t}".strip()))
+        act.setEnabled(False)
     add("cut", "Cu&t", e.cut, [Key.Cut], "Cut the selected blocks")
     add("copy", "&Copy", e.copy, [Key.Copy], "Copy the selected blocks (with the wires between them)")
     add("paste", "&Paste", e.paste, [Key.Paste], "Paste blocks at the cursor")

@@ -113,6 +113,11 @@ class EditCommand(QUndoCommand):
         self.steps = list(steps)
         self._applied = True   # the recorder applied the steps; push() must not apply them twice
 
+    @property
+    def changes_network(self) -> bool:
+        """False for edits of layout and metadata only (moves, name, description)."""
+        return any(forward[0] not in ("move", "meta") for forward, _ in self.steps)
+
     def redo(self) -> None:
         if self._applied:
             return

@@ -20,14 +20,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def downstream(doc: GraphDocument, block_id: str) -> set[str]:
-    """Every block reachable from `block_id` along wires (itself included)."""
-    out_of: dict[str, list[str]] = {}
+def downstream(doc: GraphDocument, block_id: str, reverse: bool = False) -> set[str]:
+    """Every block reachable from `block_id` along wires (upstream with reverse=True), itself included."""
+    nexts: dict[str, list[str]] = {}
     for e in doc.edges:
-        out_of.setdefault(e.src, []).append(e.dst)
+        a, b = (e.dst, e.src) if reverse else (e.src, e.dst)
+        nexts.setdefault(a, []).append(b)
     seen, stack = {block_id}, [block_id]
     while stack:
-        for nxt in out_of.get(stack.pop(), ()):
+        for nxt in nexts.get(stack.pop(), ()):
             if nxt not in seen:
                 seen.add(nxt)
                 stack.append(nxt)

@@ -83,6 +83,26 @@ class Session(QObject):
             self.analysed.emit(self.result)
         return self.result
 
+    # -- undo and redo --------------------------------------------------------------------------
+    def undo(self) -> bool:
+        return self._step(self.undo_stack.index() - 1, self.undo_stack.undo)
+
+    def redo(self) -> bool:
+        return self._step(self.undo_stack.index(), self.undo_stack.redo)
+
+    def _step(self, index: int, go) -> bool:
+        """Undo or redo, unless the document is locked (e.g. during training) and the step would change
+        the network: then say why and leave both the document and the stack as they are."""
+        if not 0 <= index < self.undo_stack.count():
+            return False
+        command = self.undo_stack.command(index)
+        locked = getattr(self.document, "locked", None)
+        if locked and getattr(command, "changes_network", True):
+            self.message.emit(f"Cannot {command.text()[:1].lower()}{command.text()[1:]} now: {locked}")
+            return False
+        go()
+        return True
+
     # -- edits ----------------------------------------------------------------------------------
     def edit(self, text: str, build: Callable[[Recorder], Any]) -> Any:
         """Make one undoable edit. A refused edit changes nothing and says why in the status bar."""

@@ -151,13 +151,14 @@ class NewWireGesture(Gesture):
         self.move(event)
 
     def _compatible_ports(self) -> list[PortItem]:
+        """Ports the wire may end on: not on its own block, and not where the wire would close a cycle
+        (an input of a block upstream of the source, or an output of a block downstream of the target)."""
         doc = self.scene.document
+        blocked = edits.downstream(doc, self.port.block_id, reverse=self.port.is_output)
         out = []
-        for item in self.scene.blocks.values():
-            for p in (item.in_ports if self.port.is_output else item.out_ports):
-                src, dst = (self.port, p) if self.port.is_output else (p, self.port)
-                if edits.wire_problem(doc, src.block_id, src.index, dst.block_id, dst.index) is None:
-                    out.append(p)
+        for bid, item in self.scene.blocks.items():
+            if bid not in blocked:
+                out.extend(item.in_ports if self.port.is_output else item.out_ports)
         return out
 
     def _target(self, pos: QPointF) -> PortItem | None:

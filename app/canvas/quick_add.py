@@ -1,7 +1,7 @@
 """The quick-add popup: type a few letters of a block kind, press Enter, the block lands at the cursor."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
 from layerloom.graph.blocks import CATEGORIES, REGISTRY
@@ -39,6 +39,7 @@ class QuickAdd(QFrame):
         self.search.setClearButtonEnabled(True)
         self.list = QListWidget(self)
         self.list.setUniformItemSizes(True)
+        self.list.setIconSize(QSize(14, 14))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)

@@ -47,6 +47,7 @@ class GraphView(QGraphicsView):
         self.quick_add = QuickAdd(self)
         self.quick_add.chosen.connect(self._quick_add_chosen)
         self._quick_add_at = QPointF()
+        scene.session.document_replaced.connect(lambda _doc: self.cancel_gesture())
 
     @property
     def session(self):

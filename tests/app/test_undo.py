@@ -113,3 +113,22 @@ def test_a_refused_edit_leaves_no_trace(win):
     assert graph_to_dict(win.document) == before
     assert session.undo_stack.count() == 0
     assert "at least 1" in win.statusBar().currentMessage()
+
+
+def test_undo_is_refused_while_the_network_is_locked_but_moves_still_undo(win):
+    session = lenet(win)
+    edits.set_param(session, "conv1", "out_channels", 8)
+    edits.move_blocks(session, {"conv1": (300, 40)})
+    session.document.locked = "a training run is using this network"   # what doc.lock(reason) sets
+    try:
+        assert session.undo()                                  # the move: layout only
+        assert session.document.blocks["conv1"].pos == (210, 0)
+        assert not session.undo()                              # the param: refused, nothing changes
+        assert session.document.blocks["conv1"].params["out_channels"] == 8
+        assert "training run" in win.statusBar().currentMessage()
+        assert session.undo_stack.index() == 1
+    finally:
+        session.document.locked = None
+    win.actions_by_name["undo"].trigger()
+    assert session.document.blocks["conv1"].params["out_channels"] == 6
+    assert win.actions_by_name["redo"].text() == "&Redo Set conv1.out_channels = 8"
