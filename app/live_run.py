@@ -1,0 +1,180 @@
+"""What the GUI knows about the training run it shows: the trainer's events folded into numpy buffers.
+
+Qt-free. `LiveRun.apply(event)` is cheap (an append into preallocated arrays, a dict update) and
+returns which views became stale ("curves", "progress", "maps", "prediction", "epoch", "state");
+the views redraw from this model on a timer, at most about 30 times a second, however fast events
+arrive. Buffers grow by doubling, so a long run costs amortised O(1) per event.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+SMOOTHING = 0.6     # weight of the exponential moving average of the step loss (TensorBoard-style)
+
+
+class Series:
+    """Columns of float64 that grow by appending rows; `col(name)` is a view of the filled part."""
+
+    def __init__(self, columns: tuple[str, ...], capacity: int = 1024):
+        self.columns = columns
+        self._index = {c: i for i, c in enumerate(columns)}
+        self._data = np.full((len(columns), max(16, capacity)), np.nan)
+        self.n = 0
+
+    def append(self, *values: float) -> None:
+        if self.n == self._data.shape[1]:
+            grown = np.full((len(self.columns), self._data.shape[1] * 2), np.nan)
+            grown[:, :self.n] = self._data
+            self._data = grown
+        self._data[:, self.n] = values
+        self.n += 1
+
+    def col(self, name: str) -> np.ndarray:
+        return self._data[self._index[name], :self.n]
+
+    def last(self, name: str) -> float | None:
+        return float(self._data[self._index[name], self.n - 1]) if self.n else None
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "–"
+    s = int(round(max(0.0, seconds)))
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"
+
+
+class LiveRun:
+    """The state of one run as the views show it."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.reset()
+
+    def reset(self, started: dict | None = None) -> None:
+        self.started: dict | None = started
+        total = int(started["total_steps"]) if started else 0
+        self.steps = Series(("step", "loss", "smooth", "lr"), capacity=min(max(total, 256), 200_000))
+        self.epochs = Series(("epoch", "step", "train_loss", "val_loss", "val_accuracy", "lr"), capacity=64)
+        self.maps: dict[str, dict] = {}          # block id -> latest feature_maps event
+        self.prediction: dict | None = None
+        self.last_epoch: dict | None = None      # the latest epoch_end event (confusion, grid, ...)
+        self.state = "running" if started else "idle"   # running | paused | finished | stopped | failed | idle
+        self.message = ""
+        self.summary: dict | None = None
+        self.checkpoint: str | None = None
+        self.step = int(started["start_step"]) if started else 0
+        self.epoch = 0
+        self.epoch_progress = 0.0
+        self.samples_per_s = 0.0
+        self.lr = float(started["config"]["lr"]) if started else None
+        self._ema, self._ema_n = 0.0, 0
+        self._active = 0.0                        # seconds spent running (pauses excluded)
+        self._since = self.clock() if started else None
+        self._steps_at_start = self.step
+
+    # -- events -------------------------------------------------------------------------------
+    def apply(self, e: dict) -> set[str]:
+        t = e.get("type")
+        if t == "started":
+            self.reset(e)
+            return {"curves", "progress", "state", "maps", "prediction", "epoch", "started"}
+        if t == "step":
+            loss = float(e["loss"])
+            self._ema = SMOOTHING * self._ema + (1 - SMOOTHING) * loss
+            self._ema_n += 1
+            smooth = self._ema / (1 - SMOOTHING ** self._ema_n)
+            self.steps.append(e["step"], loss, smooth, e["lr"])
+            self.step, self.epoch = int(e["step"]), int(e["epoch"])
+            self.epoch_progress = float(e["epoch_progress"])
+            self.samples_per_s, self.lr = float(e["samples_per_s"]), float(e["lr"])
+            return {"curves", "progress"}
+        if t == "epoch_end":
+            self.epochs.append(e["epoch"], e["step"], e["train_loss"], e["val_loss"], e["val_accuracy"], e["lr"])
+            self.last_epoch = e
+            self.epoch = int(e["epoch"])
+            return {"curves", "epoch", "progress"}
+        if t == "feature_maps":
+            self.maps[e["block"]] = e
+            return {"maps"}
+        if t == "prediction":
+            self.prediction = e
+            return {"prediction"}
+        if t == "paused":
+            self._pause_clock()
+            self.state = "paused"
+            return {"state", "progress"}
+        if t == "resumed":
+            self._since = self.clock()
+            self.state = "running"
+            return {"state", "progress"}
+        if t == "lr_changed":
+            self.lr = float(e["lr"])
+            return {"state", "progress"}
+        if t == "checkpoint":
+            self.checkpoint = e["path"]
+            self.step = max(self.step, int(e.get("step", 0)))   # steps between the last step event and here
+            return {"progress"}
+        if t == "finished":
+            self._pause_clock()
+            self.summary = e.get("summary")
+            self.step = int((self.summary or {}).get("steps", self.step))
+            self.state = "stopped" if e.get("stopped") else "finished"
+            return {"state", "progress"}
+        if t == "failed":
+            self._pause_clock()
+            self.state, self.message = "failed", str(e.get("message", ""))
+            return {"state", "progress"}
+        return set()
+
+    def _pause_clock(self) -> None:
+        if self._since is not None:
+            self._active += self.clock() - self._since
+            self._since = None
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        return int(self.started["total_steps"]) if self.started else 0
+
+    @property
+    def epochs_total(self) -> int:
+        return int(self.started["epochs"]) if self.started else 0
+
+    @property
+    def active_seconds(self) -> float:
+        return self._active + (self.clock() - self._since if self._since is not None else 0.0)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.total_steps) if self.total_steps else 0.0
+
+    def eta(self) -> float | None:
+        """Seconds left at the pace so far (validation included), or None before the first steps."""
+        done = self.step - self._steps_at_start
+        left = self.total_steps - self.step
+        if done <= 0 or self.total_steps <= 0:
+            return None
+        return self.active_seconds / done * left
+
+    def progress_text(self) -> str:
+        if not self.started:
+            return ""
+        parts = [f"Epoch {max(1, self.epoch)}/{self.epochs_total}",
+                 f"step {self.step:,}/{self.total_steps:,}"]
+        if self.state in ("running", "paused") and self.samples_per_s:
+            parts.append(f"{self.samples_per_s:,.0f} samples/s")
+        if self.state == "running":
+            parts.append(f"ETA {format_duration(self.eta())}")
+        elif self.state == "paused":
+            parts.append("paused")
+        else:
+            parts.append(f"{self.state} in {format_duration(self.active_seconds)}")
+        return " · ".join(parts)

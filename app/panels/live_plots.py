@@ -1,0 +1,195 @@
+"""Live training curves: loss per step (raw and smoothed) with validation loss per epoch, validation
+accuracy, and the learning rate, side by side with a shared step axis and a crosshair readout.
+
+Curves read straight from LiveRun's preallocated buffers (views, no copies) and draw with
+pyqtgraph's peak downsampling and clip-to-view, so a run of a million steps costs a redraw no more
+than a few thousand points. `refresh()` is called by the training UI's frame timer, never per event.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from .. import plot_style as ps
+from ..live_run import LiveRun
+
+
+def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, symbol: str | None = None,
+           name: str | None = None) -> pg.PlotDataItem:
+    item = pg.PlotDataItem(pen=ps.pen(color, width, alpha), name=name)
+    if symbol:
+        item.setSymbol(symbol)
+        item.setSymbolSize(6)
+        item.setSymbolBrush(ps.brush(color))
+        item.setSymbolPen(pg.mkPen(None))
+    else:
+        item.setDownsampling(auto=True, method="peak")
+        item.setClipToView(True)
+    item.setSkipFiniteCheck(True)
+    plot.addItem(item)
+    return item
+
+
+class LivePlots(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.live: LiveRun | None = None
+        self.readout = QLabel(self)
+        self.readout.setObjectName("readout")
+        self.readout.setTextFormat(Qt.TextFormat.RichText)
+        self.readout.setContentsMargins(8, 2, 8, 0)
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)   # its text never resizes the panel
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.graphics.ci.setContentsMargins(4, 4, 8, 4)
+        self.graphics.ci.setSpacing(10)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.readout)
+        layout.addWidget(self.graphics, 1)
+
+        # The loss large on the left; validation accuracy and the learning rate stacked on the right.
+        self.loss_plot = self.graphics.addPlot(row=0, col=0, rowspan=2)
+        self.acc_plot = self.graphics.addPlot(row=0, col=1)
+        self.lr_plot = self.graphics.addPlot(row=1, col=1)
+        self.graphics.ci.layout.setColumnStretchFactor(0, 3)
+        self.graphics.ci.layout.setColumnStretchFactor(1, 2)
+        self.plots = (self.loss_plot, self.acc_plot, self.lr_plot)
+        self.raw = _curve(self.loss_plot, ps.LOSS, 1.0, 110)
+        self.smooth = _curve(self.loss_plot, ps.LOSS, 2.2)
+        self.val_loss = _curve(self.loss_plot, ps.VAL_LOSS, 2.0, symbol="o")
+        self.accuracy = _curve(self.acc_plot, ps.ACCURACY, 2.0, symbol="o")
+        self.lr = _curve(self.lr_plot, ps.LR, 1.8)
+        for p in self.plots[1:]:
+            p.setXLink(self.loss_plot)
+        self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
+        self.cursors = []
+        for p in self.plots:
+            line = pg.InfiniteLine(angle=90, movable=False)
+            line.setVisible(False)
+            line.setZValue(20)
+            p.addItem(line, ignoreBounds=True)
+            self.cursors.append(line)
+            p.setMenuEnabled(True)
+            p.hideButtons()
+        self._hover_step: float | None = None
+        self.ranges = {"loss": ps.StickyRange(), "acc": ps.StickyRange(floor_zero=False), "lr": ps.StickyRange()}
+        self._mouse = pg.SignalProxy(self.graphics.scene().sigMouseMoved, rateLimit=30, slot=self._mouse_moved)
+        self.restyle()
+        self.clear()
+
+    # -- looks ------------------------------------------------------------------------------------
+    def restyle(self) -> None:
+        ps.style_widget(self.graphics)
+        ps.style_plot(self.loss_plot, bottom="step",
+                      title=f"Loss: <span style='color:{ps.LOSS}'>train</span> · "
+                            f"<span style='color:{ps.VAL_LOSS}'>validation</span>")
+        ps.style_plot(self.acc_plot, title="Validation accuracy %")
+        ps.style_plot(self.lr_plot, bottom="step", title="Learning rate")
+        c = ps.colors()
+        for line in self.cursors:
+            line.setPen(pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine))
+        self.readout.setStyleSheet(f"color: {c.muted.name()};")
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle()
+        super().changeEvent(event)
+
+    # -- data ----------------------------------------------------------------------------------------
+    def clear(self) -> None:
+        for r in self.ranges.values():
+            r.reset()
+        for item in (self.raw, self.smooth, self.val_loss, self.accuracy, self.lr):
+            item.setData([], [])
+        self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
+
+    def start(self, live: LiveRun) -> None:
+        """A new run: empty curves, the step axis spanning the whole planned run."""
+        self.live = live
+        self.clear()
+        total = max(1, live.total_steps)
+        self.loss_plot.setXRange(live.step, total, padding=0.02)
+        for p in self.plots:
+            p.disableAutoRange()
+        self.loss_plot.setXRange(live.step, total, padding=0.02)
+        self.refresh()
+
+    def refresh(self) -> None:
+        live = self.live
+        if live is None:
+            return
+        s, e = live.steps, live.epochs
+        loss_hi = -np.inf
+        if len(s):
+            x = s.col("step")
+            loss, lr = s.col("loss"), s.col("lr")
+            self.raw.setData(x, loss)
+            self.smooth.setData(x, s.col("smooth"))
+            self.lr.setData(x, lr)
+            loss_hi = float(np.nanmax(loss))
+            self._set_y(self.lr_plot, "lr", 0.0, float(np.nanmax(lr)))
+        if len(e):
+            ex = e.col("step")
+            acc = e.col("val_accuracy") * 100
+            self.val_loss.setData(ex, e.col("val_loss"))
+            self.accuracy.setData(ex, acc)
+            loss_hi = max(loss_hi, float(np.nanmax(e.col("val_loss"))))
+            self._set_y(self.acc_plot, "acc", float(np.nanmin(acc)), float(np.nanmax(acc)))
+        if np.isfinite(loss_hi):
+            self._set_y(self.loss_plot, "loss", 0.0, loss_hi)
+        if self._hover_step is None:
+            self._show_readout(None)
+
+    def _set_y(self, plot: pg.PlotItem, name: str, lo: float, hi: float) -> None:
+        """Change a plot's y range only when the data leaves it: steady ticks, cached axes."""
+        new = self.ranges[name].update(lo, hi)
+        if new is not None:
+            plot.setYRange(*new, padding=0)
+
+    # -- crosshair --------------------------------------------------------------------------------
+    def _mouse_moved(self, args) -> None:
+        pos = args[0]
+        step = None
+        for p in self.plots:
+            if p.sceneBoundingRect().contains(pos):
+                step = p.getViewBox().mapSceneToView(pos).x()
+                break
+        self._hover_step = step
+        for line in self.cursors:
+            line.setVisible(step is not None)
+            if step is not None:
+                line.setPos(step)
+        self._show_readout(step)
+
+    def leaveEvent(self, event) -> None:
+        self._hover_step = None
+        for line in self.cursors:
+            line.setVisible(False)
+        self._show_readout(None)
+        super().leaveEvent(event)
+
+    def _show_readout(self, step: float | None) -> None:
+        """The values at the step under the mouse, or the latest ones."""
+        live = self.live
+        if live is None or not len(live.steps):
+            return
+        s, e = live.steps, live.epochs
+        xs = s.col("step")
+        i = len(xs) - 1 if step is None else int(np.clip(np.searchsorted(xs, step), 0, len(xs) - 1))
+        if step is not None and i > 0 and abs(xs[i - 1] - step) < abs(xs[i] - step):
+            i -= 1
+        c = ps.colors()
+        parts = [f"<b style='color:{c.text.name()}'>step {int(xs[i]):,}</b>",
+                 f"<span style='color:{ps.LOSS}'>loss {s.col('loss')[i]:.4f}</span> ({s.col('smooth')[i]:.4f} smoothed)"]
+        if len(e):
+            ex = e.col("step")
+            j = int(np.searchsorted(ex, xs[i], side="right")) - 1   # the last epoch ended at or before it
+            if j >= 0:
+                parts.append(f"epoch {int(e.col('epoch')[j])}: <span style='color:{ps.VAL_LOSS}'>val loss "
+                             f"{e.col('val_loss')[j]:.4f}</span>, <span style='color:{ps.ACCURACY}'>"
+                             f"acc {e.col('val_accuracy')[j] * 100:.2f}%</span>")
+        parts.append(f"<span style='color:{ps.LR}'>lr {s.col('lr')[i]:.3g}</span>")
+        self.readout.setText(" · ".join(parts))

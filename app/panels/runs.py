@@ -1,0 +1,184 @@
+"""The runs list: every run folder under the runs folder (the app's and `layerloom train`'s alike),
+with its settings and final metrics; select several to overlay their curves from metrics.csv."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+                               QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+
+from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
+
+from .. import plot_style as ps
+
+COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Val loss", "Status")
+
+
+def _fmt(v, pattern: str) -> str:
+    return pattern.format(v) if isinstance(v, (int, float)) else "–"
+
+
+def describe_config(cfg: dict) -> str:
+    """The settings of a run, one per line, the interesting ones first."""
+    first = ("dataset", "optimizer", "lr", "batch_size", "epochs", "schedule", "weight_decay", "momentum", "loss",
+             "augment", "device", "seed")
+    lines = []
+    for key in first + tuple(k for k in cfg if k not in first):
+        if key in cfg and cfg[key] not in ({}, None, ""):
+            value = json.dumps(cfg[key]) if isinstance(cfg[key], (dict, list)) else cfg[key]
+            lines.append(f"{key:>14}  {value}")
+    return "\n".join(lines)
+
+
+class RunsPanel(QWidget):
+    folder_changed = Signal(str)
+
+    def __init__(self, base: Path, parent=None):
+        super().__init__(parent)
+        self.base = Path(base)
+        self.runs: list[RunInfo] = []
+        self.folder = QLabel(self)
+        self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.change = QPushButton("Folder…", self)
+        self.change.setToolTip("Choose the folder that holds the run folders")
+        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button.setToolTip("Look for new runs (for example ones trained with `layerloom train`)")
+        top = QHBoxLayout()
+        top.setContentsMargins(6, 4, 6, 0)
+        top.addWidget(self.folder, 1)
+        top.addWidget(self.change)
+        top.addWidget(self.refresh_button)
+
+        self.tree = QTreeWidget(self)
+        self.tree.setColumnCount(len(COLUMNS))
+        self.tree.setHeaderLabels(list(COLUMNS))
+        self.tree.setRootIsDecorated(False)
+        self.tree.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.tree.setAlternatingRowColors(True)
+        header = self.tree.header()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.graphics = pg.GraphicsLayoutWidget(self)
+        self.acc_plot = self.graphics.addPlot(row=0, col=0)
+        self.loss_plot = self.graphics.addPlot(row=0, col=1)
+        self.legend = self.acc_plot.addLegend(offset=(-6, -6), labelTextSize="8pt", verSpacing=-6)
+        self.details = QPlainTextEdit(self)
+        self.details.setReadOnly(True)
+        self.details.setPlaceholderText("Select a run to see its settings; select several to compare their curves.")
+        self.details.setFont(_mono())
+        right = QSplitter(Qt.Orientation.Vertical, self)
+        right.addWidget(self.graphics)
+        right.addWidget(self.details)
+        right.setSizes([260, 100])
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.tree)
+        split.addWidget(right)
+        split.setSizes([520, 480])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(split, 1)
+        self.tree.itemSelectionChanged.connect(self._selection_changed)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.change.clicked.connect(self._choose_folder)
+        self.restyle()
+        self.refresh()
+
+    def restyle(self) -> None:
+        ps.style_widget(self.graphics)
+        ps.style_plot(self.acc_plot, left="%", bottom="epoch", title="Validation accuracy")
+        ps.style_plot(self.loss_plot, left="loss", bottom="epoch", title="Loss (solid: validation, dashed: train)")
+        self.legend.setLabelTextColor(ps.colors().muted)
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle()
+            self._selection_changed()
+        super().changeEvent(event)
+
+    # -- the list ---------------------------------------------------------------------------------
+    def set_base(self, base: Path) -> None:
+        self.base = Path(base)
+        self.refresh()
+
+    def refresh(self, select: str | None = None) -> None:
+        """Re-read the runs folder; keeps the selection (or selects the run folder `select`)."""
+        keep = {str(p) for p in self.selected_paths()}
+        if select:
+            keep = {str(Path(select))}
+        self.folder.setText(f"Runs in <b>{self.base}</b>")
+        self.runs = list_runs(self.base)
+        self.tree.blockSignals(True)
+        self.tree.clear()
+        for run in self.runs:
+            s = run.summary or {}
+            cfg = run.config or {}
+            status = s.get("status") or "incomplete"
+            item = QTreeWidgetItem([run.name, run.graph_name, str(cfg.get("dataset", "")),
+                                    str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"),
+                                    _fmt(s.get("val_loss"), "{:.4f}"), status])
+            item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
+            item.setToolTip(0, str(run.path))
+            if status == "failed":
+                item.setToolTip(6, s.get("message", ""))
+            for col in (3, 4, 5):
+                item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.tree.addTopLevelItem(item)
+            if str(run.path) in keep:
+                item.setSelected(True)
+        self.tree.blockSignals(False)
+        self._selection_changed()
+
+    def selected_paths(self) -> list[Path]:
+        return [Path(i.data(0, Qt.ItemDataRole.UserRole)) for i in self.tree.selectedItems()]
+
+    def _choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.base))
+        if path:
+            self.set_base(Path(path))
+            self.folder_changed.emit(path)
+
+    # -- overlay ----------------------------------------------------------------------------------
+    def _selection_changed(self) -> None:
+        for p in (self.acc_plot, self.loss_plot):
+            for item in list(p.listDataItems()):
+                p.removeItem(item)
+        self.legend.clear()
+        paths = self.selected_paths()
+        by_path = {str(r.path): r for r in self.runs}
+        for k, path in enumerate(paths):
+            color = ps.RUN_COLORS[k % len(ps.RUN_COLORS)]
+            rows = read_metrics(path)
+            if not rows:
+                continue
+            epochs = [r["epoch"] for r in rows]
+            name = path.name
+            self.acc_plot.plot(epochs, [(r["val_accuracy"] or 0) * 100 for r in rows], pen=ps.pen(color, 2),
+                               symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None, name=name)
+            self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2))
+            dashed = ps.pen(color, 1.5, 160)
+            dashed.setStyle(Qt.PenStyle.DashLine)
+            self.loss_plot.plot(epochs, [r["train_loss"] for r in rows], pen=dashed)
+        if len(paths) == 1 and str(paths[0]) in by_path:
+            run = by_path[str(paths[0])]
+            text = describe_config(run.config)
+            if run.summary:
+                s = run.summary
+                text += f"\n\n{'result':>14}  {s.get('status', '')}, {s.get('steps', '?')} steps in " \
+                        f"{s.get('seconds', '?')} s on {s.get('device', '?')}"
+                if s.get("message"):
+                    text += f"\n{'':>14}  {s['message']}"
+            self.details.setPlainText(text)
+        elif paths:
+            self.details.setPlainText("\n\n".join(f"{p.name}\n{describe_config(by_path[str(p)].config)}"
+                                                  for p in paths if str(p) in by_path))
+        else:
+            self.details.clear()
+
+
+def _mono():
+    from .. import theme
+    return theme.mono_font(9)

@@ -1,0 +1,102 @@
+"""The live views' model and pieces: event buffers, progress, channel mosaics, the runs list."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+
+from layerloom.app.live_run import LiveRun, format_duration
+from layerloom.app.panels.feature_maps import mosaic, square_grid
+from layerloom.app.panels.runs import RunsPanel
+from layerloom.app.plot_style import StickyRange, nice_ceiling
+from layerloom.graph import load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.trainer import Trainer
+
+
+class Clock:
+    def __init__(self):
+        self.t = 100.0
+
+    def __call__(self):
+        return self.t
+
+
+def started(total=1000, epochs=4):
+    return {"type": "started", "total_steps": total, "start_step": 0, "epochs": epochs, "config": {"lr": 0.01}}
+
+
+def step(i, loss, epoch=1):
+    return {"type": "step", "step": i, "epoch": epoch, "epoch_progress": i / 250, "total_steps": 1000,
+            "loss": loss, "lr": 0.01, "samples_per_s": 5000.0}
+
+
+def test_live_run_buffers_grow_and_smooth_and_say_what_changed():
+    live = LiveRun()
+    assert live.apply(started()) >= {"curves", "progress", "started"}
+    for i in range(1, 3001):                              # past the first capacity: buffers double
+        assert live.apply(step(i, 2.0 if i % 2 else 0.0)) == {"curves", "progress"}
+    assert len(live.steps) == 3000 and live.steps.col("step")[-1] == 3000
+    smooth = live.steps.col("smooth")
+    assert smooth[0] == pytest.approx(2.0)                # debiased: the first value is the first loss
+    assert abs(smooth[-1] - 1.0) < 0.3                    # and it settles on the mean of a noisy loss
+    assert live.apply({"type": "feature_maps", "block": "conv1", "kind": "vector"}) == {"maps"}
+    assert live.apply({"type": "checkpoint", "path": "x", "step": 3001}) == {"progress"} and live.step == 3001
+
+
+def test_progress_and_eta_leave_out_pauses():
+    clock = Clock()
+    live = LiveRun(clock)
+    live.apply(started(total=1000))
+    clock.t += 10
+    live.apply(step(250, 1.0))
+    assert live.eta() == pytest.approx(30.0)              # 250 steps in 10 s, 750 to go
+    live.apply({"type": "paused", "step": 250})
+    clock.t += 1000                                        # a long coffee break
+    live.apply({"type": "resumed", "step": 250})
+    assert live.eta() == pytest.approx(30.0)
+    assert live.progress_text() == "Epoch 1/4 · step 250/1,000 · 5,000 samples/s · ETA 0:30"
+    live.apply({"type": "failed", "message": "boom", "step": 250})
+    assert live.state == "failed" and live.message == "boom" and "failed in 0:10" in live.progress_text()
+    assert format_duration(3725) == "1:02:05" and format_duration(None) == "–"
+
+
+def test_mosaic_tiles_channels_with_background_seams():
+    maps = np.arange(1, 7, dtype=np.uint8).reshape(6, 1, 1).repeat(4, 1).repeat(5, 2)   # 6 channels of 4×5
+    img = mosaic(maps, aspect=1.5)
+    rows, cols = 2, 3
+    assert img.shape == (rows * 5 - 1, cols * 6 - 1)
+    assert img[0, 0] == 1 and img[0, 6] == 2 and img[5, 0] == 4       # row-major channel order
+    assert (img[4, :] == 0).all() and (img[:, 5] == 0).all()            # seams are the background entry
+    assert mosaic(np.zeros((3, 2, 2), np.uint8)).min() == 0 and mosaic(np.zeros((3, 2, 2), np.uint8)).max() == 1
+    assert square_grid(np.full(10, 200, np.uint8)).shape == (3, 4)
+
+
+def test_sticky_ranges_change_only_when_the_data_leaves_them():
+    r = StickyRange()
+    assert r.update(0.0, 2.3) == (0.0, 2.5)
+    assert r.update(0.0, 2.1) is None and r.update(0.0, 1.0) is None     # a falling loss keeps its axis
+    assert r.update(0.0, 0.5) == (0.0, 0.6)                                # until it is a small part of it
+    assert nice_ceiling(0.0031) == pytest.approx(0.004) and nice_ceiling(97) == 100
+
+
+def test_runs_list_shows_runs_from_the_cli_and_overlays_the_selected(qtbot, tmp_path):
+    runs = tmp_path / "runs"
+    for lr in (0.001, 0.003):
+        Trainer(load_graph(preset_path("mlp")), {"epochs": 2, "lr": lr, "max_steps": 0}, None, runs_base=runs).run()
+    panel = RunsPanel(runs)
+    qtbot.addWidget(panel)
+    assert panel.tree.topLevelItemCount() == 2
+    item = panel.tree.topLevelItem(0)
+    assert item.text(1) == "MLP 784-128-10" and item.text(3) == "2" and item.text(6) == "finished"
+    assert item.text(4).endswith("%")
+    panel.tree.selectAll()
+    assert len(panel.acc_plot.listDataItems()) == 2 and len(panel.loss_plot.listDataItems()) == 4
+    panel.tree.clearSelection()
+    panel.tree.topLevelItem(1).setSelected(True)
+    chosen = panel.selected_paths()
+    assert "lr" in panel.details.toPlainText() and "finished, " in panel.details.toPlainText()
+    (runs / "not-a-run").mkdir()
+    Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 3}, None, runs_base=runs).run()
+    qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
+    assert panel.tree.topLevelItemCount() == 3 and panel.selected_paths() == chosen   # the selection stays
