@@ -1,0 +1,239 @@
+"""The training settings form: every TrainConfig field the app offers, as compact editors.
+
+`load(config)` fills the form from a TrainConfig (the graph's training section over the defaults);
+`values()` returns the overrides as a dict for TrainConfig. While a run is active the form is
+read-only, except the learning rate while paused (`lr_edited` fires as it changes).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QStandardItemModel
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+
+class LogSpin(QDoubleSpinBox):
+    """A positive float shown as typed (0.003, 1e-05); arrows multiply or divide by about 2.15."""
+
+    def __init__(self, low: float, high: float, zero_text: str = "", parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)
+        self.setRange(0.0 if zero_text else low, high)
+        self.low = low
+        if zero_text:
+            self.setSpecialValueText(zero_text)
+        self.setKeyboardTracking(False)
+
+    def textFromValue(self, value: float) -> str:
+        return f"{value:.4g}"
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text, pos):
+        from PySide6.QtGui import QValidator
+        t = text.strip()
+        if t == self.specialValueText() and t:
+            return QValidator.State.Acceptable, text, pos
+        try:
+            v = float(t)
+        except ValueError:
+            ok = t in ("", "-", ".") or t.lower().endswith(("e", "e-", "e+"))
+            return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        return (QValidator.State.Acceptable if self.minimum() <= v <= self.maximum()
+                else QValidator.State.Intermediate), text, pos
+
+    def stepBy(self, steps: int) -> None:
+        v = self.value()
+        if v <= 0:
+            v = self.low if steps > 0 else 0.0
+        else:
+            v = v * 10 ** (steps / 3)
+            v = float(f"{v:.3g}")
+            if v < self.low:
+                v = 0.0 if self.specialValueText() else self.low
+        self.setValue(min(v, self.maximum()))
+
+
+def _spin(low: int, high: int, zero_text: str = "", suffix: str = "") -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(low, high)
+    s.setKeyboardTracking(False)
+    if zero_text:
+        s.setSpecialValueText(zero_text)
+    if suffix:
+        s.setSuffix(suffix)
+    return s
+
+
+def _combo(options, labels: dict | None = None) -> QComboBox:
+    c = QComboBox()
+    c.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    c.setMinimumContentsLength(6)
+    for o in options:
+        c.addItem((labels or {}).get(o, o), o)
+    return c
+
+
+def device_labels() -> dict[str, str]:
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    auto = "cuda" if cuda else "mps" if mps else "cpu"
+    return {"auto": f"auto ({auto})", "cpu": "cpu", "cuda": "cuda" if cuda else "cuda (not available)",
+            "mps": "mps" if mps else "mps (not available)"}
+
+
+class TrainSettings(QWidget):
+    changed = Signal()
+    lr_edited = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.optimizer = _combo(OPTIMIZERS, {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"})
+        self.lr = LogSpin(1e-8, 10.0)
+        self.momentum = QDoubleSpinBox()
+        self.momentum.setRange(0.0, 0.999)
+        self.momentum.setSingleStep(0.05)
+        self.momentum.setDecimals(3)
+        self.weight_decay = LogSpin(1e-8, 1.0, zero_text="off")
+        self.schedule = _combo(SCHEDULES, {"onecycle": "one-cycle"})
+        self.batch_size = _spin(1, 65536)
+        self.epochs = _spin(1, 100_000)
+        self.max_steps = _spin(0, 10**9, zero_text="no limit")
+        self.loss = _combo(LOSSES, {"cross_entropy": "cross-entropy", "mse": "MSE"})
+        self.grad_clip = LogSpin(1e-4, 1e6, zero_text="off")
+        self.seed = _spin(0, 2**31 - 1)
+        labels = device_labels()
+        self.device = _combo(DEVICES, labels)
+        model: QStandardItemModel = self.device.model()
+        for i, d in enumerate(DEVICES):
+            if "not available" in labels[d]:
+                model.item(i).setEnabled(False)
+        self.amp = QCheckBox("mixed precision")
+        self.amp.setToolTip("float16 autocast; used on CUDA only")
+        self.normalize = QCheckBox("normalize")
+        self.normalize.setToolTip("subtract the data set's mean and divide by its std, per channel")
+        self.random_crop = _spin(0, 64, zero_text="off", suffix=" px")
+        self.random_crop.setToolTip("pad by this many pixels, then crop back at a random place")
+        self.hflip = QCheckBox("flip left-right")
+        self.rotation = _spin(0, 180, zero_text="off", suffix="°")
+        self.rotation.setToolTip("rotate by a random angle up to this many degrees")
+        self.color_jitter = QDoubleSpinBox()
+        self.color_jitter.setRange(0.0, 1.0)
+        self.color_jitter.setSingleStep(0.1)
+        self.color_jitter.setSpecialValueText("off")
+        self.color_jitter.setToolTip("strength of random brightness and contrast (and colour for RGB)")
+        self.lr.setToolTip("learning rate; while paused it can be changed and applies when you resume")
+
+        train = QGroupBox("Training")
+        f = QFormLayout(train)
+        self._form(f, [("Optimizer", self.optimizer), ("Learning rate", self.lr), ("Momentum", self.momentum),
+                       ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Batch size", self.batch_size),
+                       ("Epochs", self.epochs), ("Max steps", self.max_steps), ("Loss", self.loss),
+                       ("Grad clip", self.grad_clip), ("Device", self.device), ("Seed", self.seed)])
+        checks = QHBoxLayout()
+        checks.addWidget(self.normalize)
+        checks.addWidget(self.amp)
+        checks.addStretch(1)
+        f.addRow("", checks)
+        augment = QGroupBox("Augmentation")
+        a = QFormLayout(augment)
+        self._form(a, [("Random crop", self.random_crop), ("Rotation", self.rotation),
+                       ("Color jitter", self.color_jitter), ("", self.hflip)])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(train)
+        layout.addWidget(augment)
+        self.editors = [self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule, self.batch_size,
+                        self.epochs, self.max_steps, self.loss, self.grad_clip, self.seed, self.device, self.amp,
+                        self.normalize, self.random_crop, self.hflip, self.rotation, self.color_jitter]
+        for w in self.editors:
+            for sig in ("currentIndexChanged", "valueChanged", "toggled"):
+                if hasattr(w, sig):
+                    getattr(w, sig).connect(self._changed)
+                    break
+        self.optimizer.currentIndexChanged.connect(self._enable_dependents)
+        self.lr.valueChanged.connect(self._lr_changed)
+        self._loading = False
+        self._mode = "idle"
+        self._enable_dependents()
+
+    @staticmethod
+    def _form(form: QFormLayout, rows) -> None:
+        form.setHorizontalSpacing(8)
+        form.setVerticalSpacing(4)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for label, widget in rows:
+            form.addRow(label, widget)
+
+    # -- values ---------------------------------------------------------------------------------
+    def load(self, cfg: TrainConfig) -> None:
+        self._loading = True
+        try:
+            for combo, value in ((self.optimizer, cfg.optimizer), (self.schedule, cfg.schedule),
+                                 (self.loss, cfg.loss), (self.device, cfg.device)):
+                combo.setCurrentIndex(max(0, combo.findData(value)))
+            self.lr.setValue(cfg.lr)
+            self.momentum.setValue(cfg.momentum)
+            self.weight_decay.setValue(cfg.weight_decay)
+            self.batch_size.setValue(cfg.batch_size)
+            self.epochs.setValue(cfg.epochs)
+            self.max_steps.setValue(cfg.max_steps)
+            self.grad_clip.setValue(cfg.grad_clip)
+            self.seed.setValue(cfg.seed)
+            self.amp.setChecked(cfg.amp)
+            self.normalize.setChecked(cfg.normalize)
+            aug = cfg.augment or {}
+            self.random_crop.setValue(int(aug.get("random_crop", 0) or 0))
+            self.hflip.setChecked(bool(aug.get("hflip", False)))
+            self.rotation.setValue(int(round(float(aug.get("rotation", 0) or 0))))
+            self.color_jitter.setValue(float(aug.get("color_jitter", 0) or 0))
+        finally:
+            self._loading = False
+        self._enable_dependents()
+
+    def values(self) -> dict:
+        augment = {}
+        if self.random_crop.value():
+            augment["random_crop"] = self.random_crop.value()
+        if self.hflip.isChecked():
+            augment["hflip"] = True
+        if self.rotation.value():
+            augment["rotation"] = float(self.rotation.value())
+        if self.color_jitter.value():
+            augment["color_jitter"] = round(self.color_jitter.value(), 3)
+        return {"optimizer": self.optimizer.currentData(), "lr": self.lr.value(),
+                "momentum": round(self.momentum.value(), 4), "weight_decay": self.weight_decay.value(),
+                "schedule": self.schedule.currentData(), "batch_size": self.batch_size.value(),
+                "epochs": self.epochs.value(), "max_steps": self.max_steps.value(), "loss": self.loss.currentData(),
+                "grad_clip": self.grad_clip.value(), "seed": self.seed.value(), "device": self.device.currentData(),
+                "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment}
+
+    # -- modes ----------------------------------------------------------------------------------
+    def set_mode(self, mode: str) -> None:
+        """idle: everything editable; running: nothing; paused: only the learning rate."""
+        self._mode = mode
+        for w in self.editors:
+            w.setEnabled(mode == "idle" or (mode == "paused" and w is self.lr))
+        if mode == "idle":
+            self._enable_dependents()
+
+    def _enable_dependents(self) -> None:
+        if self._mode == "idle":
+            self.momentum.setEnabled(self.optimizer.currentData() == "sgd")
+
+    def _changed(self, *_args) -> None:
+        if not self._loading:
+            self.changed.emit()
+
+    def _lr_changed(self, value: float) -> None:
+        if self._mode == "paused" and not self._loading and math.isfinite(value) and value > 0:
+            self.lr_edited.emit(value)

@@ -1,0 +1,251 @@
+"""The training panel: data set, settings, the graph-and-data check, Start / Pause / Stop, progress.
+
+A view: it shows what the training UI (training_ui.py) tells it and reports what the person does
+through signals. The check lists every mismatch between the graph and the data set with its fix as
+a button; Start stays disabled while there is one.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
+                               QSizePolicy, QVBoxLayout, QWidget)
+
+from layerloom.runtime.data import DatasetInfo
+
+from .. import theme
+from .sample_grid import SampleGrid
+from .train_settings import TrainSettings
+
+PATH_KINDS = {"image-folder": "folder", "text-csv": "file", "text-corpus": "file"}
+FILE_FILTERS = {"text-csv": "Tables (*.csv *.tsv);;All files (*)", "text-corpus": "Text files (*.txt);;All files (*)"}
+
+
+class ThinProgress(QWidget):
+    """A slim progress bar that repaints with the next frame (QProgressBar.setValue repaints the whole
+    window at once, several milliseconds each time, in the middle of a busy frame)."""
+
+    def __init__(self, height: int = 6, parent=None):
+        super().__init__(parent)
+        self.fraction = 0.0
+        self.setFixedHeight(height)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def set_fraction(self, fraction: float) -> None:
+        fraction = min(1.0, max(0.0, float(fraction)))
+        if abs(fraction - self.fraction) * self.width() >= 0.5 or fraction in (0.0, 1.0):
+            self.fraction = fraction
+            self.update()
+
+    def paintEvent(self, event) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(Qt.PenStyle.NoPen)
+        r = self.rect().adjusted(0, 0, -1, -1)
+        radius = r.height() / 2
+        p.setBrush(self.palette().mid())
+        p.drawRoundedRect(r, radius, radius)
+        if self.fraction > 0:
+            done = r.adjusted(0, 0, -round(r.width() * (1 - self.fraction)), 0)
+            p.setBrush(self.palette().highlight())
+            p.drawRoundedRect(done, radius, radius)
+
+
+def _muted(text: str = "") -> QLabel:
+    lab = QLabel(text)
+    lab.setWordWrap(True)
+    lab.setStyleSheet("color: palette(placeholder-text);")
+    return lab
+
+
+class TrainingPanel(QWidget):
+    dataset_chosen = Signal(str)          # a data set name
+    path_requested = Signal()             # the person wants to choose the set's file or folder
+    start_clicked = Signal()
+    pause_clicked = Signal()              # pause or resume
+    stop_clicked = Signal()
+    fix_clicked = Signal(dict)
+
+    def __init__(self, datasets: list[DatasetInfo], parent=None):
+        super().__init__(parent)
+        self.dataset = QComboBox()
+        self.dataset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.dataset.setMinimumContentsLength(14)
+        for info in datasets:
+            self.dataset.addItem(info.title, info.name)
+            self.dataset.setItemData(self.dataset.count() - 1, info.description, Qt.ItemDataRole.ToolTipRole)
+        self.path = QLineEdit()
+        self.path.setReadOnly(True)
+        self.path.setPlaceholderText("no file chosen")
+        self.choose = QPushButton("Choose…")
+        path_row = QHBoxLayout()
+        path_row.setContentsMargins(0, 0, 0, 0)
+        path_row.addWidget(self.path, 1)
+        path_row.addWidget(self.choose)
+        self.path_box = QWidget()
+        self.path_box.setLayout(path_row)
+        self.data_info = _muted()
+        self.data_info.setTextFormat(Qt.TextFormat.RichText)
+        self.examples = SampleGrid(cell=30, min_cell=20)
+        data = QGroupBox("Data set")
+        d = QVBoxLayout(data)
+        d.setSpacing(4)
+        d.addWidget(self.dataset)
+        d.addWidget(self.path_box)
+        d.addWidget(self.data_info)
+        d.addWidget(self.examples)
+        self.settings = TrainSettings()
+
+        body = QWidget()
+        b = QVBoxLayout(body)
+        b.setContentsMargins(8, 8, 8, 8)
+        b.setSpacing(8)
+        b.addWidget(data)
+        b.addWidget(self.settings)
+        b.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.check = QWidget()
+        self.check_layout = QVBoxLayout(self.check)
+        self.check_layout.setContentsMargins(0, 0, 0, 0)
+        self.check_layout.setSpacing(4)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.message.setObjectName("runMessage")
+        self.message.hide()
+        self.start = QPushButton("▶  Start")
+        self.start.setObjectName("start")
+        self.start.setDefault(True)
+        self.pause = QPushButton("Pause")
+        self.stop = QPushButton("Stop")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start, 2)
+        buttons.addWidget(self.pause, 1)
+        buttons.addWidget(self.stop, 1)
+        self.progress = ThinProgress(6)
+        self.progress_text = _muted()
+        foot = QVBoxLayout()
+        foot.setContentsMargins(8, 4, 8, 8)
+        foot.setSpacing(6)
+        foot.addWidget(self.check)
+        foot.addWidget(self.message)
+        foot.addLayout(buttons)
+        foot.addWidget(self.progress)
+        foot.addWidget(self.progress_text)
+        line = QFrame()
+        line.setFrameShape(QFrame.Shape.HLine)
+        line.setFrameShadow(QFrame.Shadow.Sunken)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(scroll, 1)
+        layout.addWidget(line)
+        layout.addLayout(foot)
+        self.setMinimumWidth(300)
+
+        self.dataset.currentIndexChanged.connect(lambda _i: self.dataset_chosen.emit(self.dataset.currentData()))
+        self.choose.clicked.connect(self.path_requested)
+        self.start.clicked.connect(self.start_clicked)
+        self.pause.clicked.connect(self.pause_clicked)
+        self.stop.clicked.connect(self.stop_clicked)
+        self.set_state("idle", ready=False)
+
+    # -- data set -----------------------------------------------------------------------------------
+    def set_dataset(self, name: str, path: str | None) -> None:
+        self.dataset.blockSignals(True)
+        self.dataset.setCurrentIndex(max(0, self.dataset.findData(name)))
+        self.dataset.blockSignals(False)
+        kind = PATH_KINDS.get(name)
+        self.path_box.setVisible(kind is not None)
+        self.path.setText(path or "")
+        self.path.setPlaceholderText(f"no {kind or 'file'} chosen")
+        self.choose.setText("Folder…" if kind == "folder" else "File…")
+
+    def set_data_info(self, html: str) -> None:
+        self.data_info.setText(html)
+
+    # -- the check ------------------------------------------------------------------------------------
+    def set_check(self, problems: list[tuple[str, str, dict | None]], ok_text: str = "") -> None:
+        """problems: (severity, message, fix) each; ok_text shows when there is no error."""
+        while self.check_layout.count():
+            item = self.check_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().hide()
+                item.widget().deleteLater()
+        t = theme.current()
+        colours = {"error": t.error.name(), "warning": t.warning.name(), "info": t.text_muted.name()}
+        marks = {"error": "✕", "warning": "!", "info": "…"}
+        for severity, message, fix in problems:
+            row = QWidget()
+            h = QHBoxLayout(row)
+            h.setContentsMargins(0, 0, 0, 0)
+            icon = QLabel(marks.get(severity, "•"))
+            icon.setStyleSheet(f"color: {colours.get(severity)}; font-weight: bold;")
+            icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+            text = QLabel(message)
+            text.setWordWrap(True)
+            text.setObjectName(f"check-{severity}")
+            text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+            h.addWidget(icon)
+            h.addWidget(text, 1)
+            self.check_layout.addWidget(row)
+            if fix:
+                button = QPushButton(fix.get("label", "Fix"))
+                button.setObjectName("fix")
+                button.clicked.connect(lambda _=False, f=fix: self.fix_clicked.emit(f))
+                fix_row = QHBoxLayout()
+                fix_row.setContentsMargins(18, 0, 0, 0)
+                fix_row.addWidget(button)
+                fix_row.addStretch(1)
+                holder = QWidget()
+                holder.setLayout(fix_row)
+                self.check_layout.addWidget(holder)
+        if ok_text and not any(p[0] == "error" for p in problems):
+            ok = QLabel(ok_text)
+            ok.setWordWrap(True)
+            ok.setObjectName("check-ok")
+            ok.setStyleSheet(f"color: {'#4ade80' if t.dark else '#15803d'};")
+            self.check_layout.addWidget(ok)
+
+    def check_texts(self, severity: str | None = None) -> list[str]:
+        names = {f"check-{severity}"} if severity else {"check-error", "check-warning", "check-info", "check-ok"}
+        return [w.text() for w in self.check.findChildren(QLabel) if w.objectName() in names]
+
+    def fix_buttons(self) -> list[QPushButton]:
+        return [w for w in self.check.findChildren(QPushButton) if w.objectName() == "fix"]
+
+    # -- the run --------------------------------------------------------------------------------------
+    def set_state(self, state: str, ready: bool) -> None:
+        """idle / running / paused; `ready`: the check passed and the data set is loaded."""
+        active = state in ("running", "paused")
+        self.start.setEnabled(not active and ready)
+        self.pause.setEnabled(active)
+        self.pause.setText("Resume" if state == "paused" else "Pause")
+        self.stop.setEnabled(active)
+        self.dataset.setEnabled(not active)
+        self.choose.setEnabled(not active)
+        self.check.setVisible(not active)
+        self.settings.set_mode(state)
+
+    def show_message(self, text: str, kind: str = "info") -> None:
+        """A note under the check: the runtime's failure message, or what happened to the run."""
+        if not text:
+            self.message.hide()
+            return
+        t = theme.current()
+        colour = {"error": t.error, "warning": t.warning}.get(kind, t.text_muted)
+        border = colour.name()
+        self.message.setStyleSheet(f"QLabel#runMessage {{ color: {colour.name() if kind != 'info' else ''};"
+                                   f" border: 1px solid {border}; border-radius: 4px; padding: 6px; }}")
+        self.message.setText(text)
+        self.message.show()
+
+    def set_progress(self, fraction: float, text: str) -> None:
+        self.progress.set_fraction(fraction)
+        self.progress_text.setText(text)
