@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .export import FORMATS, LEGACY, ExportError, export_model
+from .export import FORMATS, ExportError, export_model
 
 
 def add_parser(sub) -> None:
@@ -28,7 +28,5 @@ def cmd_export(args) -> int:
     failed = 0
     for r in results:
         print(r.line())
-        if r.format in LEGACY and r.verified:
-            print("  (TorchScript is deprecated by PyTorch; prefer pt2 or onnx for new deployments)")
         failed += not r.verified
     return 1 if failed else 0
