@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
         self.palette.add_requested.connect(self._add_from_palette)
+        self.view.file_dropped.connect(self.files.open)
         self.summary.block_clicked.connect(self.focus_block)
         self.problems.block_clicked.connect(self.focus_block)
         self.problems.count_changed.connect(self._problems_counted)

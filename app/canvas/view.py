@@ -25,6 +25,7 @@ MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
 
 class GraphView(QGraphicsView):
     block_added = Signal(str)
+    file_dropped = Signal(str)     # a graph file dragged in from the file manager
 
     def __init__(self, scene: GraphScene, parent=None):
         super().__init__(scene, parent)
@@ -251,20 +252,30 @@ class GraphView(QGraphicsView):
         self.add_block_at(kind, self._quick_add_at)
         self.setFocus()
 
+    @staticmethod
+    def _dropped_file(data) -> str | None:
+        urls = [u for u in data.urls() if u.isLocalFile()] if data.hasUrls() else []
+        return urls[0].toLocalFile() if len(urls) == 1 else None
+
+    def _accepts(self, data) -> bool:
+        return data.hasFormat(KIND_MIME) or self._dropped_file(data) is not None
+
     def dragEnterEvent(self, event) -> None:
-        if event.mimeData().hasFormat(KIND_MIME):
+        if self._accepts(event.mimeData()):
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dragMoveEvent(self, event) -> None:
-        if event.mimeData().hasFormat(KIND_MIME):
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event) -> None:
         data = event.mimeData()
+        path = None if data.hasFormat(KIND_MIME) else self._dropped_file(data)
+        if path is not None:
+            event.acceptProposedAction()
+            self.file_dropped.emit(path)
+            return
         if not data.hasFormat(KIND_MIME):
             event.ignore()
             return
