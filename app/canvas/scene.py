@@ -153,8 +153,11 @@ class GraphScene(QGraphicsScene):
         if self.session.document is not self.document:
             return
         self.result = result
+        by_block: dict[str, list] = {}
+        for d in result.diagnostics:
+            by_block.setdefault(d.block, []).append(d)
         for bid, item in self.blocks.items():
-            item.set_look(self.look_for(bid))
+            item.set_look(self.look_for(bid, by_block.get(bid, [])))
         for edge, wire in self.wires.items():
             r = result.blocks.get(edge.src)
             if r is not None and r.ok and r.output_shape is not None:
@@ -162,13 +165,14 @@ class GraphScene(QGraphicsScene):
             else:
                 wire.set_label("?", broken=True)
 
-    def look_for(self, bid: str) -> Look:
+    def look_for(self, bid: str, diags: list | None = None) -> Look:
         block = self.document.blocks[bid]
         kind = get_kind(block.kind)
         full = block.full_params()
         result = self.result
         r = result.blocks.get(bid) if result is not None else None
-        diags = result.diagnostics_for(bid) if result is not None else []
+        if diags is None:
+            diags = result.diagnostics_for(bid) if result is not None else []
         label = kind.short_label(r.params if r is not None and r.params else full)
         status = "ok"
         if r is not None and r.status in ("error", "cycle") or any(d.severity == "error" for d in diags):
