@@ -2,6 +2,8 @@
 
 Uses networkx's topological generations for columns; blocks of one generation stack in lanes,
 ordered by where their inputs sit so that parallel branches (skip paths) stay on their own lane.
+Rows break where the fewest wires cross (after a residual block's Add, not inside it), so skip
+connections and parallel branches stay within one row.
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ def layout_plan(doc, max_columns: int | None = None):
         generations = [sorted(gen, key=index.__getitem__) for gen in nx.topological_generations(g)]
     if max_columns is None:
         n = len(generations)
-        max_columns = n if n <= 9 else max(6, min(10, round((n * 1.6) ** 0.5 * 1.6)))
+        max_columns = n if n <= 9 else max(6, min(14, round((n * 1.6) ** 0.5 * 1.6)))
 
     lane: dict[str, float] = {}
     for gen in generations:
@@ -49,8 +51,8 @@ def layout_plan(doc, max_columns: int | None = None):
     positions: dict[str, tuple[float, float]] = {}
     bands: dict[str, int] = {}
     y0 = 0.0
-    for band_index, start in enumerate(range(0, len(generations), max_columns)):
-        band = generations[start:start + max_columns]
+    for band_index, (start, stop) in enumerate(_rows(g, generations, max_columns)):
+        band = generations[start:stop]
         lanes_here = [lane[b] for gen in band for b in gen]
         low = min(lanes_here)
         for col, gen in enumerate(band):
@@ -59,6 +61,30 @@ def layout_plan(doc, max_columns: int | None = None):
                 bands[b] = band_index
         y0 += (max(lanes_here) - low + 1) * LANE + ROW_GAP
     return positions, bands
+
+
+def _rows(g, generations, max_columns: int) -> list[tuple[int, int]]:
+    """Split the generations into rows of at most max_columns, breaking where the fewest wires cross
+    (ideally one: between residual blocks, not through a skip connection or a parallel branch)."""
+    column = {b: i for i, gen in enumerate(generations) for b in gen}
+    crossing = [0] * len(generations)       # crossing[i]: wires from generation ≤ i to one > i
+    for u, v in g.edges:
+        for i in range(column[u], column[v]):
+            crossing[i] += 1
+    rows, start, n = [], 0, len(generations)
+    least = max(3, max_columns // 2)
+    while start < n:
+        if n - start <= max_columns:
+            rows.append((start, n))
+            break
+        def cost(i, short_penalty):
+            left = n - (i + 1)
+            return (crossing[i], short_penalty if i - start + 1 < least else 0,
+                    1 if 0 < left < least else 0, -i)   # fewest wires cut, no stub rows, then longest
+        end = min(range(start + 1, start + max_columns), key=lambda i: cost(i, 1))
+        rows.append((start, end + 1))
+        start = end + 1
+    return rows
 
 
 def apply_layout(doc, positions) -> None:
