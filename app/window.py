@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QM
 from layerloom.graph.summary import human
 
 from . import recovery, theme
+from .extras_ui import install_extras
 from .actions import build_actions, build_menus
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
 
         self.actions_by_name = build_actions(self)
         build_menus(self, self.actions_by_name)
+        install_extras(self)
         self._status = QLabel(self)
         self.statusBar().addPermanentWidget(self._status)
 
