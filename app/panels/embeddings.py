@@ -43,7 +43,7 @@ class EmbeddingView(QWidget):
         self.neighbours.cellDoubleClicked.connect(lambda r, _c: self._look_again(r))
         split.addWidget(self.neighbours)
         self.plot = pg.PlotWidget()
-        self.plot.setTitle(f"PCA of the {MAP_WORDS} most frequent words")
+        self.plot.setTitle("2-D PCA map of the most frequent words")
         self.plot.showGrid(x=True, y=True, alpha=0.15)
         self.scatter = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(59, 130, 246, 200), hoverable=True,
                                           tip=lambda x, y, data: str(data))
@@ -76,6 +76,7 @@ class EmbeddingView(QWidget):
             self.message.setText(str(exc))
             return
         self.scatter.setData(x=xy[:, 0], y=xy[:, 1], data=words)
+        self.plot.setTitle(f"PCA of the {len(words)} most frequent words (hover a dot for its word)")
         for w, (x, y) in list(zip(words, xy))[:60]:       # label the most frequent; hover tells the rest
             label = pg.TextItem(w, color=(90, 90, 90), anchor=(0, 1))
             label.setPos(float(x), float(y))
