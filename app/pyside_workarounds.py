@@ -57,3 +57,51 @@ def keep_singletons_alive() -> bool:
         if sys.getrefcount(obj) < EXTRA_REFERENCES:
             ctypes.c_ssize_t.from_address(id(obj)).value += EXTRA_REFERENCES
     return True
+
+
+# -- garbage collection only in the GUI thread ------------------------------------------------------
+# Python's cyclic garbage collector runs in whichever thread happens to allocate when a threshold is
+# crossed. When that is a worker thread (training, export, data loading) and the garbage holds
+# QObjects (a closed window's widgets and their signal lambdas form cycles), their C++ destructors
+# run there: ~QObject takes Qt's connection lock and then waits for the GIL, while the GUI thread,
+# holding the GIL, waits for that lock. Seen here as a hang of the test suite during an export.
+# pyqtgraph's answer, used here too: switch automatic collection off and collect from a GUI timer.
+
+class GuiThreadGarbageCollector:
+    """Collects each generation from a timer in the GUI thread when its count passes the threshold."""
+
+    def __init__(self, interval_ms: int = 100):
+        import gc
+
+        from PySide6.QtCore import QCoreApplication, QTimer
+        self.gc = gc
+        self.threshold = gc.get_threshold()
+        gc.disable()
+        self.timer = QTimer(QCoreApplication.instance())
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self.check)
+        self.timer.start()
+
+    def check(self) -> None:
+        c0, c1, c2 = self.gc.get_count()
+        if c2 > self.threshold[2]:
+            self.gc.collect(2)
+        elif c1 > self.threshold[1]:
+            self.gc.collect(1)
+        elif c0 > self.threshold[0]:
+            self.gc.collect(0)
+
+
+_collector: GuiThreadGarbageCollector | None = None
+
+
+def collect_garbage_in_gui_thread() -> GuiThreadGarbageCollector | None:
+    """Start the GUI-thread collector once per application (call from the GUI thread, with a QApplication)."""
+    global _collector
+    from PySide6.QtCore import QCoreApplication, QThread
+    app = QCoreApplication.instance()
+    if app is None or QThread.currentThread() is not app.thread():
+        return None
+    if _collector is None or _collector.timer.parent() is not app:
+        _collector = GuiThreadGarbageCollector()
+    return _collector

@@ -24,6 +24,7 @@ from layerloom.runtime.preflight import check_training
 from . import edits, samples
 from .dataset_loader import DatasetLoader, request_key
 from .live_run import LiveRun
+from .pyside_workarounds import collect_garbage_in_gui_thread
 from .panels.epoch_views import EpochViews
 from .panels.feature_maps import FeatureMapsPanel
 from .panels.live_plots import LivePlots
@@ -53,6 +54,7 @@ def _saved_state_has(dock_name: str) -> bool:
 
 def install_training(window) -> "TrainingUI":
     """Add training to a MainWindow; returns the TrainingUI (also `window.training`)."""
+    collect_garbage_in_gui_thread()      # worker threads must never run Qt destructors (see there)
     ui = TrainingUI(window)
     window.training = ui
     return ui
@@ -83,6 +85,7 @@ class TrainingUI(QObject):
         self._stopping = False
         self._locked: list = []        # documents made read-only for the active run
         self._start_when_loaded = False
+        self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
         self.panel = TrainingPanel(list_datasets())
         self.plots = LivePlots()
@@ -147,7 +150,7 @@ class TrainingUI(QObject):
             else:
                 w.installEventFilter(self)
         self.runs_dock.visibilityChanged.connect(lambda visible: visible and self.runs.refresh())
-        self.dock.visibilityChanged.connect(lambda visible: visible and self._schedule_load())
+        self.dock.visibilityChanged.connect(self._panel_visibility)
 
     def _arrange_docks(self) -> None:
         w = self.win
@@ -299,7 +302,9 @@ class TrainingUI(QObject):
         except (TypeError, ValueError) as exc:
             self.info_error = f"{self.dataset_name}: {exc}"
         self._show_data_info()
-        ctx = self.info.data_context() if self.info is not None else None
+        # A file-based set whose file is not chosen yet describes nothing real: no data context then.
+        concrete = self.info is not None and (self.dataset_name not in PATH_KINDS or self.dataset_options.get("path"))
+        ctx = self.info.data_context() if concrete else None
         if ctx != self.session.analyzer.data:
             self.session.analyzer.set_data(ctx)
             self.session.result = None      # the analysis must follow the new data set's "auto" values
@@ -313,13 +318,21 @@ class TrainingUI(QObject):
         seed = self.panel.settings.seed.value()
         return request_key(self.dataset_name, self.dataset_options, self._input_shape(), seed)
 
+    def _panel_visibility(self, visible: bool) -> None:
+        # isVisible() stays true for a dock behind another tab; this signal tells whether it can be seen
+        self._panel_seen = visible
+        if visible:
+            self._schedule_load()
+
     def _schedule_load(self) -> None:
-        """Load the chosen set soon, if anyone is looking: the panel is visible or a start is waiting
+        """Load the chosen set soon, if anyone is looking: the panel can be seen or a start is waiting
         (an editor window that never shows the panel never loads a data set)."""
-        if self.dock.isVisible() or self._start_when_loaded:
+        if self._panel_seen or self._start_when_loaded:
             self.load_timer.start()
 
     def _request_data(self) -> None:
+        if not (self._panel_seen or self._start_when_loaded):
+            return                      # the panel went behind another tab before the timer fired
         key = self._load_key()
         if key is not None and key != self.data_key:
             self.data_key, self.bundle = key, None

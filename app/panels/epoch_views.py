@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from .sample_grid import SampleGrid
@@ -23,6 +23,7 @@ class EpochViews(QWidget):
         self.header = QLabel(self)
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setContentsMargins(8, 2, 8, 2)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
 
@@ -56,7 +57,7 @@ class EpochViews(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         self.tabs.addTab(self.graphics, "Confusion")
-        self.tabs.addTab(scroll, "Validation samples")
+        self.tabs.addTab(scroll, "Samples")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -161,4 +162,4 @@ class EpochViews(QWidget):
         tips = [f"true: {self._name(int(y))}, predicted: {self._name(int(p))}" for p, y in zip(preds[:n], labels[:n])]
         self.grid.set_marks(captions, marks, tips)
         wrong = marks.count("wrong")
-        self.tabs.setTabText(1, f"Validation samples ({wrong} wrong of {n})")
+        self.tabs.setTabText(1, f"Samples ({wrong} wrong of {n})")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                               QPushButton, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
 
@@ -42,6 +42,8 @@ class RunsPanel(QWidget):
         self.runs: list[RunInfo] = []
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.folder.setMinimumWidth(60)
         self.change = QPushButton("Folder…", self)
         self.change.setToolTip("Choose the folder that holds the run folders")
         self.refresh_button = QPushButton("Refresh", self)

@@ -28,3 +28,17 @@ def test_the_leak_is_measured_where_it_exists():
     if sys.version_info < (3, 12) and pyside_version() >= (6, 12):
         assert drops["None"] >= 32          # the bug this module works around is still there
     assert set(drops) == {"None", "True", "False"}
+
+
+def test_garbage_is_collected_in_the_gui_thread_only(qapp, qtbot):
+    import gc
+
+    from layerloom.app.pyside_workarounds import collect_garbage_in_gui_thread
+    collector = collect_garbage_in_gui_thread()
+    assert collector is not None and not gc.isenabled()          # worker threads never collect
+    for _ in range(2 * collector.threshold[0]):
+        cycle = []
+        cycle.append(cycle)
+    del cycle
+    assert gc.get_count()[0] > collector.threshold[0]           # nothing collected them on the spot
+    qtbot.waitUntil(lambda: gc.get_count()[0] < collector.threshold[0], timeout=5000)   # the GUI timer did
