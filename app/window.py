@@ -29,6 +29,7 @@ from .panels.inspector import Inspector
 from .panels.palette import Palette
 from .panels.summary import SummaryPanel
 from .session import Session
+from .training_ui import install_training
 
 ORGANISATION = "Layerloom"
 APPLICATION = "Layerloom"
@@ -93,6 +94,8 @@ class MainWindow(QMainWindow):
         self.autosave_timer.setInterval(recovery.INTERVAL_MS)
         self.autosave_timer.timeout.connect(self.files.autosave)
         self.autosave_timer.start()
+
+        install_training(self)   # training panel, live views, runs (self.training)
 
         self.resize(1440, 900)
         self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [190, 310], Qt.Orientation.Horizontal)
@@ -205,6 +208,7 @@ class MainWindow(QMainWindow):
         if not self.files.maybe_save():
             event.ignore()
             return
+        self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

@@ -7,7 +7,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from layerloom.app import edits
-from layerloom.app.training_ui import install_training
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
@@ -21,7 +20,7 @@ LEFT = Qt.MouseButton.LeftButton
 @pytest.fixture
 def ui(win, tmp_path, qtbot):
     """The window with LeNet-5 open, the training panel showing and its data set loaded."""
-    t = getattr(win, "training", None) or install_training(win)
+    t = win.training
     t.set_runs_folder(tmp_path / "runs")
     win.files.open_preset(preset_path("lenet5"))
     t.dock.show()
@@ -159,9 +158,7 @@ def test_closing_the_window_mid_run_stops_the_thread_and_keeps_a_checkpoint(win,
     qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
     thread = ui.training.thread
     win.session.undo_stack.setClean()
-    assert win.close()
-    if ui.training.running:                      # window.py not wired to training yet: the same call it makes
-        ui.shutdown()
+    assert win.close()                             # returns once the run has stopped and saved
     assert thread.isFinished() and not ui.training.running
     ckpt = load_checkpoint(latest_checkpoint(ui.training.last_run_dir))
     assert ckpt.meta["step"] >= 3
