@@ -164,12 +164,13 @@ class LiveRun:
             return None
         return self.active_seconds / done * left
 
-    def progress_text(self) -> str:
+    def progress_text(self, short: bool = False) -> str:
+        """"Epoch 2/5 · step 120/315 · 9,120 samples/s · ETA 0:12"; short: "epoch 2/5 · 38% · ETA 0:12"."""
         if not self.started:
             return ""
-        parts = [f"Epoch {max(1, self.epoch)}/{self.epochs_total}",
-                 f"step {self.step:,}/{self.total_steps:,}"]
-        if self.state in ("running", "paused") and self.samples_per_s:
+        parts = [f"{'epoch' if short else 'Epoch'} {max(1, self.epoch)}/{self.epochs_total}",
+                 f"{self.fraction:.0%}" if short else f"step {self.step:,}/{self.total_steps:,}"]
+        if self.state in ("running", "paused") and self.samples_per_s and not short:
             parts.append(f"{self.samples_per_s:,.0f} samples/s")
         if self.state == "running":
             parts.append(f"ETA {format_duration(self.eta())}")

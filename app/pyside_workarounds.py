@@ -66,6 +66,9 @@ def keep_singletons_alive() -> bool:
 # run there: ~QObject takes Qt's connection lock and then waits for the GIL, while the GUI thread,
 # holding the GIL, waits for that lock. Seen here as a hang of the test suite during an export.
 # pyqtgraph's answer, used here too: switch automatic collection off and collect from a GUI timer.
+# At its first tick (the window is built) everything alive is frozen (gc.freeze): torch, Qt and the
+# window are ~400,000 objects that a full collection would otherwise scan each time (about 200 ms,
+# all of it holding the GIL the training thread needs); afterwards collections take well under 1 ms.
 
 class GuiThreadGarbageCollector:
     """Collects each generation from a timer in the GUI thread when its count passes the threshold."""
@@ -76,6 +79,7 @@ class GuiThreadGarbageCollector:
         from PySide6.QtCore import QCoreApplication, QTimer
         self.gc = gc
         self.threshold = gc.get_threshold()
+        self.frozen = False
         gc.disable()
         self.timer = QTimer(QCoreApplication.instance())
         self.timer.setInterval(interval_ms)
@@ -83,6 +87,11 @@ class GuiThreadGarbageCollector:
         self.timer.start()
 
     def check(self) -> None:
+        if not self.frozen:
+            self.gc.collect()
+            self.gc.freeze()
+            self.frozen = True
+            return
         c0, c1, c2 = self.gc.get_count()
         if c2 > self.threshold[2]:
             self.gc.collect(2)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
 from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
@@ -28,13 +28,16 @@ from .pyside_workarounds import collect_garbage_in_gui_thread
 from .panels.epoch_views import EpochViews
 from .panels.feature_maps import FeatureMapsPanel
 from .panels.live_plots import LivePlots
+from .panels.live_label import LiveLabel
 from .panels.runs import RunsPanel
 from .panels.training import FILE_FILTERS, PATH_KINDS, ThinProgress, TrainingPanel
 from .worker import TrainingSession
 
 FRAME_MS = 33          # at most ~30 redraws a second
-# Some views need less: the progress bars repaint synchronously, and text every few frames reads fine.
-MIN_INTERVAL_MS = {"progress": 250, "curves": 66}
+# Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
+# it through C++ calls), so curves redraw 5 times a second and progress text 4 times: measured with
+# bench/training_gui.py, that keeps LeNet-5's steps within a few percent of a run without a window.
+MIN_INTERVAL_MS = {"progress": 250, "curves": 200}
 READ_ONLY = "the graph is read-only while it trains; press Stop (or wait for the run to end) to edit it"
 SHUTDOWN_MS = 8000
 
@@ -212,7 +215,8 @@ class TrainingUI(QObject):
         h.setContentsMargins(0, 0, 6, 0)
         self.status_bar = ThinProgress(6)
         self.status_bar.setFixedWidth(120)
-        self.status_text = QLabel()
+        self.status_text = LiveLabel()
+        self.status_text.setFixedWidth(430)
         h.addWidget(self.status_text)
         h.addWidget(self.status_bar)
         self.win.statusBar().addPermanentWidget(self.status)
@@ -675,7 +679,7 @@ class TrainingUI(QObject):
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
         if self.training.running:
-            self.status_text.setText(f"Training {name} · {text} · graph read-only")
+            self.status_text.setText(f"Training {name}: {live.progress_text(short=True)} · graph read-only")
         elif live.state == "failed":
             self.status_text.setText(f"{name}: training failed")
         elif live.started:

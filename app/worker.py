@@ -41,7 +41,7 @@ class TrainingSession(QObject):
         super().__init__(parent)
         self.trainer: Trainer | None = None
         self.thread: _TrainingThread | None = None
-        self.taps = FeatureTaps(interval=0.25)
+        self.taps = FeatureTaps(interval=0.5)    # two captures a second: live, and cheap for the GUI thread
         self.last_run_dir: str | None = None
 
     @property

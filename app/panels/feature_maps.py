@@ -15,6 +15,7 @@ from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
+from .live_label import LiveLabel
 
 MAX_BARS = 64        # more features than this show as a heatmap
 TOP_K = 5            # predictions listed
@@ -86,9 +87,7 @@ class FeatureMapsPanel(QWidget):
         self.mode = "none"
         self._grid: tuple[int, int, int, int] | None = None   # rows, cols, h, w of the shown mosaic
 
-        self.title = QLabel(self)
-        self.title.setTextFormat(Qt.TextFormat.RichText)
-        self.title.setWordWrap(True)
+        self.title = LiveLabel(lines=2, muted=False, parent=self)   # its step count changes with every capture
         self.main = pg.GraphicsLayoutWidget(self)
         self.main.ci.setContentsMargins(2, 2, 2, 2)
         self.plot = self.main.addPlot()
@@ -136,7 +135,6 @@ class FeatureMapsPanel(QWidget):
         box.addWidget(self.probe_text)
         box.addWidget(self.side)
         self.main.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(240)
         self._mouse = pg.SignalProxy(self.main.scene().sigMouseMoved, rateLimit=30, slot=self._hover)
         self.restyle()

@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from ..live_run import LiveRun
+from .live_label import LiveLabel
 
 
 def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, symbol: str | None = None,
@@ -36,11 +37,8 @@ class LivePlots(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.live: LiveRun | None = None
-        self.readout = QLabel(self)
+        self.readout = LiveLabel(indent=8, parent=self)     # changes ~10 times a second: no relayouts
         self.readout.setObjectName("readout")
-        self.readout.setTextFormat(Qt.TextFormat.RichText)
-        self.readout.setContentsMargins(8, 2, 8, 0)
-        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)   # its text never resizes the panel
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.graphics.ci.setContentsMargins(4, 4, 8, 4)
         self.graphics.ci.setSpacing(10)
@@ -91,7 +89,6 @@ class LivePlots(QWidget):
         c = ps.colors()
         for line in self.cursors:
             line.setPen(pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine))
-        self.readout.setStyleSheet(f"color: {c.muted.name()};")
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:

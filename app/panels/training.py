@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel
 from layerloom.runtime.data import DatasetInfo
 
 from .. import theme
+from .live_label import LiveLabel
 from .sample_grid import SampleGrid
 from .train_settings import TrainSettings
 
@@ -128,7 +129,7 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.pause, 1)
         buttons.addWidget(self.stop, 1)
         self.progress = ThinProgress(6)
-        self.progress_text = _muted()
+        self.progress_text = LiveLabel(lines=2)
         foot = QVBoxLayout()
         foot.setContentsMargins(8, 4, 8, 8)
         foot.setSpacing(6)

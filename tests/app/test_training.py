@@ -55,6 +55,7 @@ def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, 
     QTest.mouseClick(win.view.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, block_point(win, "conv1"))
     assert ui.maps.block == "conv1" and "Start training" in ui.maps.hint.text()
     settings(ui, epochs=1, batch_size=64)
+    ui.training.taps.interval = 0.1            # several captures within this short run
     qtbot.mouseClick(ui.panel.start, LEFT)
     assert win.document.locked and not ui.panel.start.isEnabled()
     qtbot.waitUntil(lambda: points(ui.plots.raw) >= 3, timeout=30_000)     # curve points arrive

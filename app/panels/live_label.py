@@ -1,0 +1,72 @@
+"""A line or two of text that changes many times a second (progress, readouts, titles of live views).
+
+A QLabel asks its parent layout to recompute whenever its text changes, and that request climbs
+to the main window: twenty readout updates a second meant twenty relayouts of every dock and the
+repaints that follow, on the GUI thread that shares the GIL with training. This widget has a fixed
+height and paints its (HTML) text itself, so a new text is one small repaint and nothing else.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QPointF, QSize
+from PySide6.QtGui import QPainter, QTextDocument, QTextOption
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+
+class LiveLabel(QWidget):
+    def __init__(self, lines: int = 1, muted: bool = True, font_delta: float = 0.0, indent: int = 0, parent=None):
+        super().__init__(parent)
+        self.lines = lines
+        self.indent = indent
+        self.muted = muted
+        self._text = ""
+        self.doc = QTextDocument(self)
+        self.doc.setDocumentMargin(0)
+        option = QTextOption()
+        option.setWrapMode(QTextOption.WrapMode.WordWrap if lines > 1 else QTextOption.WrapMode.NoWrap)
+        self.doc.setDefaultTextOption(option)
+        if font_delta:
+            f = self.font()
+            f.setPointSizeF(max(7.0, f.pointSizeF() + font_delta))
+            self.setFont(f)
+        self.doc.setDefaultFont(self.font())
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 4)
+        self._restyle()
+
+    def sizeHint(self) -> QSize:
+        return QSize(200, self.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(20, self.height())
+
+    def text(self) -> str:
+        return self._text
+
+    def plain_text(self) -> str:
+        return self.doc.toPlainText()
+
+    def setText(self, text: str) -> None:
+        if text == self._text:
+            return
+        self._text = text
+        self.doc.setHtml(text)
+        self.update()
+
+    def _restyle(self) -> None:
+        colour = self.palette().placeholderText().color() if self.muted else self.palette().text().color()
+        self.doc.setDefaultStyleSheet(f"body {{ color: {colour.name()}; }}")
+        self.doc.setHtml(self._text)
+
+    def changeEvent(self, event) -> None:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self.doc.setDefaultFont(self.font())
+            self._restyle()
+        super().changeEvent(event)
+
+    def paintEvent(self, event) -> None:
+        if not self._text:
+            return
+        p = QPainter(self)
+        self.doc.setTextWidth(max(10, self.width() - 2 * self.indent))
+        p.translate(QPointF(self.indent, 2))
+        self.doc.drawContents(p)
