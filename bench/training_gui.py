@@ -1,0 +1,182 @@
+"""Training in the app vs `layerloom train`: throughput ratio and the GUI thread's event-loop lag.
+
+For each case the same graph, data set (one loaded bundle, shared) and settings train
+  * headless: a Trainer in the main thread with no GUI and no feature taps (what `layerloom train`
+    does), and
+  * in the app: the real main window (offscreen), training started from the training panel, with
+    the live curves, the epoch views and the feature-map view of a selected block open and
+    updating; a 10 ms QTimer probe in the GUI thread records how late each tick fires.
+Throughput counts training steps only (each epoch_end reports train_seconds, so validation and
+checkpoints are excluded on both sides). The lag probe's 100 callbacks a second take the GIL as
+well, so throughput comes from app runs without it and lag from app runs with it. Runs
+alternate (headless, app, app with probe); medians are reported.
+Targets (issue 5): throughput ratio >= 0.9 (0.95 ideal); GUI lag p99 <= 30 ms.
+Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/training_gui.py [--quick]
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ["LAYERLOOM_NO_ERROR_DIALOG"] = "1"
+
+import numpy as np  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from layerloom.graph import load_graph  # noqa: E402
+from layerloom.presets import preset_path  # noqa: E402
+from layerloom.runtime.data import load_dataset  # noqa: E402
+from layerloom.runtime.trainer import Trainer  # noqa: E402
+
+CASES = {
+    "LeNet-5 on mnist-sample": dict(preset="lenet5", follow="conv1", input_shape=None,
+                                    config={"dataset": "mnist-sample", "epochs": 4, "batch_size": 64}, repeats=5),
+    "AlexNet (3×64×64) on shapes": dict(preset="alexnet", follow="conv2", input_shape=[3, 64, 64],
+                                        config={"dataset": "shapes", "epochs": 2, "batch_size": 32,
+                                                "dataset_options": {"train_count": 256, "val_count": 64}},
+                                        repeats=2),
+}
+
+
+def graph(case):
+    doc = load_graph(preset_path(case["preset"]))
+    if case["input_shape"]:
+        doc.set_param("input", "shape", case["input_shape"])
+    return doc
+
+
+def epoch_throughput(events, n_train) -> float:
+    seconds = [e.get("train_seconds", e["seconds"]) for e in events if e["type"] == "epoch_end"]
+    return n_train * len(seconds) / sum(seconds)
+
+
+def headless(case, bundle, runs) -> float:
+    events = []
+    Trainer(graph(case), case["config"], events.append, runs_base=runs, data=bundle).run()
+    failed = [e for e in events if e["type"] == "failed"]
+    if failed:
+        raise SystemExit(failed[0]["message"])
+    return epoch_throughput(events, len(bundle.train))
+
+
+class AppRun:
+    """The main window with training installed, reused for every run of a case."""
+
+    def __init__(self, app, case, bundle, runs):
+        from layerloom.app.window import MainWindow
+        self.app = app
+        QSettings().setValue("training/runs_dir", runs)
+        self.win = MainWindow(restore_settings=False)
+        self.ui = self.win.training
+        doc = graph(case)
+        doc.training = dict(case["config"])
+        self.win.session.set_document(doc)
+        self.win.resize(1600, 1000)
+        self.win.show()
+        self.ui.loader.cache[self._key(case)] = bundle     # the same loaded data as the headless run
+        self.ui.dock.raise_()                              # the training panel in front, as after ▶ Train
+        self.wait(lambda: self.ui.ready, 60)
+        if not self.ui.ready:
+            raise SystemExit(f"the app is not ready to train: {self.ui.problems()}")
+        self.win.focus_block(case["follow"])
+
+    def _key(self, case):
+        from layerloom.app.dataset_loader import request_key
+        cfg = case["config"]
+        return request_key(cfg["dataset"], cfg.get("dataset_options", {}), tuple(graph(case).blocks["input"]
+                                                                                 .full_params()["shape"]), 0)
+
+    def wait(self, cond, timeout):
+        """Run the real event loop (as app.exec() would) until cond() holds."""
+        if cond():
+            return
+        loop = QEventLoop()
+        end = time.monotonic() + timeout
+        poll = QTimer()
+        poll.setInterval(5)
+        poll.timeout.connect(lambda: (cond() or time.monotonic() > end) and loop.quit())
+        poll.start()
+        loop.exec()
+        poll.stop()
+
+    def run(self, n_train, probe_ms: int | None = 10):
+        """One run from the panel's Start; with probe_ms, a QTimer probe records the GUI thread's lag
+        (its own callbacks take the GIL too, so throughput is measured in runs without it)."""
+        events, ticks = [], []
+        self.ui.training.event.connect(events.append)
+        probe = QTimer()
+        probe.setInterval(probe_ms or 10)
+        probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
+        done = []
+        self.ui.training.running_changed.connect(lambda r: r or done.append(1))
+        assert self.ui.start()
+        self.wait(lambda: any(e["type"] == "started" for e in events), 60)
+        if probe_ms:
+            probe.start()
+        self.wait(lambda: done, 600)
+        probe.stop()
+        self.ui.training.event.disconnect(events.append)
+        failed = [e for e in events if e["type"] == "failed"]
+        if failed:
+            raise SystemExit(failed[0]["message"])
+        maps = sum(e["type"] == "feature_maps" for e in events)
+        lag = (np.diff(ticks) * 1000 - 10) if len(ticks) > 2 else np.zeros(1)
+        return epoch_throughput(events, n_train), lag, maps
+
+    def close(self):
+        self.ui.shutdown()
+        self.win.session.undo_stack.setClean()
+        self.win.close()
+        self.win.deleteLater()
+        self.app.processEvents()
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    app = QApplication.instance() or QApplication([])
+    QCoreApplication.setOrganizationName("LayerloomBench")
+    QCoreApplication.setApplicationName("LayerloomBench")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    tmp = tempfile.mkdtemp()
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+    print("Training in the app (live curves + feature maps) vs headless Trainer (`layerloom train`)")
+    for name, case in CASES.items():
+        cfg = case["config"]
+        shape = tuple(graph(case).blocks["input"].full_params()["shape"])
+        bundle = load_dataset(cfg["dataset"], input_shape=shape, seed=0, **cfg.get("dataset_options", {}))
+        runs = os.path.join(tmp, "runs")
+        gui = AppRun(app, case, bundle, runs)
+        repeats = 1 if quick else case["repeats"]
+        head, inapp, probed, lags, maps = [], [], [], [], 0
+        headless(case, bundle, runs)        # warm-up (first-call costs of torch and the data path)
+        for _ in range(repeats):
+            head.append(headless(case, bundle, runs))
+            t, _, m = gui.run(len(bundle.train), probe_ms=None)      # throughput: nothing else on the GUI thread
+            inapp.append(t)
+            t, lag, m2 = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
+            probed.append(t)
+            lags.append(lag)
+            maps += m + m2
+        gui.close()
+        lag = np.concatenate(lags)
+        h, a = statistics.median(head), statistics.median(inapp)
+        print(f"\n{name}: batch {cfg['batch_size']}, {cfg['epochs']} epochs of {len(bundle.train):,} samples, "
+              f"median of {repeats}")
+        print(f"  headless Trainer, main thread : {h:9.0f} samples/s   {[round(x) for x in head]}")
+        p = statistics.median(probed)
+        print(f"  in the app, GUI live          : {a:9.0f} samples/s   {[round(x) for x in inapp]}"
+              f"  ({maps} feature-map updates in all runs)")
+        print(f"  throughput ratio app/headless : {a / h:.3f}   (target >= 0.9, ideal 0.95)")
+        print(f"  GUI event-loop lag            : p50 {np.percentile(lag, 50):.1f} ms, p99 "
+              f"{np.percentile(lag, 99):.1f} ms, max {lag.max():.0f} ms over {len(lag)} ticks   (target p99 <= 30 ms)")
+        print(f"    (runs with the 100 Hz probe: {p:.0f} samples/s, ratio {p / h:.3f}: the probe's own callbacks "
+              "take the GIL too)")
+
+
+if __name__ == "__main__":
+    main()
