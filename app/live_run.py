@@ -130,6 +130,7 @@ class LiveRun:
             return {"state", "progress"}
         if t == "failed":
             self._pause_clock()
+            self.step = max(self.step, int(e.get("step") or 0))
             self.state, self.message = "failed", str(e.get("message", ""))
             return {"state", "progress"}
         return set()

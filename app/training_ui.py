@@ -679,7 +679,7 @@ class TrainingUI(QObject):
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
         if self.training.running:
-            self.status_text.setText(f"Training {name}: {live.progress_text(short=True)} · graph read-only")
+            self.status_text.setText(f"Training: {live.progress_text(short=True)} · graph read-only")
         elif live.state == "failed":
             self.status_text.setText(f"{name}: training failed")
         elif live.started:

@@ -109,7 +109,7 @@ class EpochViews(QWidget):
     def show_epoch(self, e: dict) -> None:
         self.epoch = e
         self.header.setText(f"<b>Epoch {e['epoch']}</b> · validation accuracy <b>{e['val_accuracy'] * 100:.2f}%</b>"
-                            f" · validation loss {e['val_loss']:.4f} · train loss {e['train_loss']:.4f}")
+                            f" · loss {e['val_loss']:.4f}")
         self._show_confusion(np.asarray(e["confusion"]))
         self._show_per_class(np.asarray(e["per_class_accuracy"]))
         self._show_predictions(np.asarray(e["val_predictions"]), np.asarray(e["val_labels"]))

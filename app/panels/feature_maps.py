@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from .. import plot_style as ps
 from .live_label import LiveLabel
 
-MAX_BARS = 64        # more features than this show as a heatmap
+MAX_BARS = 128       # more features than this show as a heatmap
 TOP_K = 5            # predictions listed
 
 

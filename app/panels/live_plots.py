@@ -89,7 +89,8 @@ class LivePlots(QWidget):
         c = ps.colors()
         for line in self.cursors:
             line.setPen(pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine))
-
+        if self.live is not None:
+            self._show_readout(self._hover_step)      # its colours are part of the text
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
             self.restyle()
@@ -126,7 +127,9 @@ class LivePlots(QWidget):
             self.raw.setData(x, loss)
             self.smooth.setData(x, s.col("smooth"))
             self.lr.setData(x, lr)
-            loss_hi = float(np.nanmax(loss))
+            # Scale to the loss after its first tenth (as TensorBoard ignores outliers): the opening
+            # steps' large values may leave the top, the part that is still changing gets the room.
+            loss_hi = float(np.nanmax(s.col("smooth")[len(x) // 10:])) * 1.1
             self._set_y(self.lr_plot, "lr", 0.0, float(np.nanmax(lr)))
         if len(e):
             ex = e.col("step")

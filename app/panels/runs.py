@@ -7,14 +7,17 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                               QPushButton, QSizePolicy, QSplitter, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+                               QPushButton, QSizePolicy, QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QWidget)
 
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
 
 from .. import plot_style as ps
 
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Val loss", "Status")
+COMPACT_HIDDEN = (1, 5)     # graph and val loss: in the tooltip and the details when the list is narrow
 
 
 def _fmt(v, pattern: str) -> str:
@@ -31,6 +34,18 @@ def describe_config(cfg: dict) -> str:
             value = json.dumps(cfg[key]) if isinstance(cfg[key], (dict, list)) else cfg[key]
             lines.append(f"{key:>14}  {value}")
     return "\n".join(lines)
+
+
+def run_labels(runs: list[RunInfo]) -> list[str]:
+    """Short legend labels: the settings that differ between the runs (lr=0.001, batch_size=32), else
+    each run's start time."""
+    configs = [r.config or {} for r in runs]
+    keys = sorted({k for c in configs for k in c})
+    differ = [k for k in keys if len({json.dumps(c.get(k), sort_keys=True) for c in configs}) > 1]
+    if len(runs) > 1 and differ:
+        return [", ".join(f"{k}={json.dumps(c.get(k)) if isinstance(c.get(k), (dict, list)) else c.get(k)}"
+                          for k in differ[:2]) for c in configs]
+    return [r.name[9:15] if r.name[:8].isdigit() else r.name for r in runs]   # the time of day, HHMMSS
 
 
 class RunsPanel(QWidget):
@@ -63,22 +78,25 @@ class RunsPanel(QWidget):
         header = self.tree.header()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
+        # Right: the selected runs' curves (accuracy over loss) and, in a tab, their settings.
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.acc_plot = self.graphics.addPlot(row=0, col=0)
-        self.loss_plot = self.graphics.addPlot(row=0, col=1)
+        self.loss_plot = self.graphics.addPlot(row=1, col=0)
+        self.loss_plot.setXLink(self.acc_plot)
         self.legend = self.acc_plot.addLegend(offset=(-6, -6), labelTextSize="8pt", verSpacing=-6)
         self.details = QPlainTextEdit(self)
         self.details.setReadOnly(True)
         self.details.setPlaceholderText("Select a run to see its settings; select several to compare their curves.")
         self.details.setFont(_mono())
-        right = QSplitter(Qt.Orientation.Vertical, self)
-        right.addWidget(self.graphics)
-        right.addWidget(self.details)
-        right.setSizes([260, 100])
+        self.side = QTabWidget(self)
+        self.side.setDocumentMode(True)
+        self.side.addTab(self.graphics, "Curves")
+        self.side.addTab(self.details, "Settings")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         split.addWidget(self.tree)
-        split.addWidget(right)
-        split.setSizes([520, 480])
+        split.addWidget(self.side)
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
@@ -91,9 +109,13 @@ class RunsPanel(QWidget):
 
     def restyle(self) -> None:
         ps.style_widget(self.graphics)
-        ps.style_plot(self.acc_plot, left="%", bottom="epoch", title="Validation accuracy")
-        ps.style_plot(self.loss_plot, left="loss", bottom="epoch", title="Loss (solid: validation, dashed: train)")
-        self.legend.setLabelTextColor(ps.colors().muted)
+        ps.style_plot(self.acc_plot, title="Validation accuracy %")
+        ps.style_plot(self.loss_plot, bottom="epoch", title="Loss: validation, - - train")
+        c = ps.colors()
+        self.legend.setLabelTextColor(c.muted)
+        bg = QColor(c.background)
+        bg.setAlpha(215)
+        self.legend.setBrush(pg.mkBrush(bg))
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -123,7 +145,7 @@ class RunsPanel(QWidget):
                                     str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"),
                                     _fmt(s.get("val_loss"), "{:.4f}"), status])
             item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
-            item.setToolTip(0, str(run.path))
+            item.setToolTip(0, f"{run.graph_name} · {run.path}")
             if status == "failed":
                 item.setToolTip(6, s.get("message", ""))
             for col in (3, 4, 5):
@@ -133,6 +155,12 @@ class RunsPanel(QWidget):
                 item.setSelected(True)
         self.tree.blockSignals(False)
         self._selection_changed()
+
+    def resizeEvent(self, event) -> None:
+        narrow = self.width() < 900
+        for col in COMPACT_HIDDEN:
+            self.tree.setColumnHidden(col, narrow)
+        super().resizeEvent(event)
 
     def selected_paths(self) -> list[Path]:
         return [Path(i.data(0, Qt.ItemDataRole.UserRole)) for i in self.tree.selectedItems()]
@@ -151,19 +179,24 @@ class RunsPanel(QWidget):
         self.legend.clear()
         paths = self.selected_paths()
         by_path = {str(r.path): r for r in self.runs}
-        for k, path in enumerate(paths):
+        chosen = [by_path[str(p)] for p in paths if str(p) in by_path]
+        most = 0
+        for k, (run, label) in enumerate(zip(chosen, run_labels(chosen))):
             color = ps.RUN_COLORS[k % len(ps.RUN_COLORS)]
-            rows = read_metrics(path)
+            rows = read_metrics(run.path)
             if not rows:
                 continue
             epochs = [r["epoch"] for r in rows]
-            name = path.name
+            most = max(most, max(epochs))
             self.acc_plot.plot(epochs, [(r["val_accuracy"] or 0) * 100 for r in rows], pen=ps.pen(color, 2),
-                               symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None, name=name)
+                               symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None, name=label)
             self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2))
             dashed = ps.pen(color, 1.5, 160)
             dashed.setStyle(Qt.PenStyle.DashLine)
             self.loss_plot.plot(epochs, [r["train_loss"] for r in rows], pen=dashed)
+        spacing = (1, 1) if 0 < most <= 12 else (None, None)     # whole epochs on a short axis
+        for p in (self.acc_plot, self.loss_plot):
+            p.getAxis("bottom").setTickSpacing(*spacing)
         if len(paths) == 1 and str(paths[0]) in by_path:
             run = by_path[str(paths[0])]
             text = describe_config(run.config)

@@ -11,8 +11,8 @@ import math
 import torch
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QSpinBox,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -105,6 +105,13 @@ class TrainSettings(QWidget):
         self.momentum.setDecimals(3)
         self.weight_decay = LogSpin(1e-8, 1.0, zero_text="off")
         self.schedule = _combo(SCHEDULES, {"onecycle": "one-cycle"})
+        self.step_size = _spin(0, 10_000, zero_text="a third of the run", suffix=" epochs")
+        self.step_size.setToolTip('"step" schedule: epochs between decays')
+        self.gamma = QDoubleSpinBox()
+        self.gamma.setRange(0.0001, 1.0)
+        self.gamma.setDecimals(4)
+        self.gamma.setSingleStep(0.05)
+        self.gamma.setToolTip('"step" schedule: the factor the learning rate is multiplied by at each decay')
         self.batch_size = _spin(1, 65536)
         self.epochs = _spin(1, 100_000)
         self.max_steps = _spin(0, 10**9, zero_text="no limit")
@@ -117,7 +124,7 @@ class TrainSettings(QWidget):
         for i, d in enumerate(DEVICES):
             if "not available" in labels[d]:
                 model.item(i).setEnabled(False)
-        self.amp = QCheckBox("mixed precision")
+        self.amp = QCheckBox("mixed precision (CUDA)")
         self.amp.setToolTip("float16 autocast; used on CUDA only")
         self.normalize = QCheckBox("normalize")
         self.normalize.setToolTip("subtract the data set's mean and divide by its std, per channel")
@@ -136,14 +143,12 @@ class TrainSettings(QWidget):
         train = QGroupBox("Training")
         f = QFormLayout(train)
         self._form(f, [("Optimizer", self.optimizer), ("Learning rate", self.lr), ("Momentum", self.momentum),
-                       ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Batch size", self.batch_size),
+                       ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Decay every", self.step_size),
+                       ("Decay factor", self.gamma), ("Batch size", self.batch_size),
                        ("Epochs", self.epochs), ("Max steps", self.max_steps), ("Loss", self.loss),
                        ("Grad clip", self.grad_clip), ("Device", self.device), ("Seed", self.seed)])
-        checks = QHBoxLayout()
-        checks.addWidget(self.normalize)
-        checks.addWidget(self.amp)
-        checks.addStretch(1)
-        f.addRow("", checks)
+        f.addRow("", self.normalize)
+        f.addRow("", self.amp)
         augment = QGroupBox("Augmentation")
         a = QFormLayout(augment)
         self._form(a, [("Random crop", self.random_crop), ("Rotation", self.rotation),
@@ -152,15 +157,20 @@ class TrainSettings(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(train)
         layout.addWidget(augment)
-        self.editors = [self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule, self.batch_size,
+        self.editors = [self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule, self.step_size,
+                        self.gamma, self.batch_size,
                         self.epochs, self.max_steps, self.loss, self.grad_clip, self.seed, self.device, self.amp,
                         self.normalize, self.random_crop, self.hflip, self.rotation, self.color_jitter]
+        for w in self.editors:
+            if not isinstance(w, QCheckBox):
+                w.setMinimumWidth(64)      # the panel fits a narrow dock; values stay readable
         for w in self.editors:
             for sig in ("currentIndexChanged", "valueChanged", "toggled"):
                 if hasattr(w, sig):
                     getattr(w, sig).connect(self._changed)
                     break
         self.optimizer.currentIndexChanged.connect(self._enable_dependents)
+        self.schedule.currentIndexChanged.connect(self._enable_dependents)
         self.lr.valueChanged.connect(self._lr_changed)
         self._loading = False
         self._mode = "idle"
@@ -184,6 +194,8 @@ class TrainSettings(QWidget):
             self.lr.setValue(cfg.lr)
             self.momentum.setValue(cfg.momentum)
             self.weight_decay.setValue(cfg.weight_decay)
+            self.step_size.setValue(cfg.step_size)
+            self.gamma.setValue(cfg.gamma)
             self.batch_size.setValue(cfg.batch_size)
             self.epochs.setValue(cfg.epochs)
             self.max_steps.setValue(cfg.max_steps)
@@ -212,7 +224,8 @@ class TrainSettings(QWidget):
             augment["color_jitter"] = round(self.color_jitter.value(), 3)
         return {"optimizer": self.optimizer.currentData(), "lr": self.lr.value(),
                 "momentum": round(self.momentum.value(), 4), "weight_decay": self.weight_decay.value(),
-                "schedule": self.schedule.currentData(), "batch_size": self.batch_size.value(),
+                "schedule": self.schedule.currentData(), "step_size": self.step_size.value(),
+                "gamma": round(self.gamma.value(), 6), "batch_size": self.batch_size.value(),
                 "epochs": self.epochs.value(), "max_steps": self.max_steps.value(), "loss": self.loss.currentData(),
                 "grad_clip": self.grad_clip.value(), "seed": self.seed.value(), "device": self.device.currentData(),
                 "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment}
@@ -229,6 +242,9 @@ class TrainSettings(QWidget):
     def _enable_dependents(self) -> None:
         if self._mode == "idle":
             self.momentum.setEnabled(self.optimizer.currentData() == "sgd")
+            stepped = self.schedule.currentData() == "step"
+            self.step_size.setEnabled(stepped)
+            self.gamma.setEnabled(stepped)
 
     def _changed(self, *_args) -> None:
         if not self._loading:

@@ -6,7 +6,9 @@ a button; Start stays disabled while there is one.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+import html
+
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (QComboBox, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QScrollArea,
                                QSizePolicy, QVBoxLayout, QWidget)
@@ -114,11 +116,20 @@ class TrainingPanel(QWidget):
         self.check_layout = QVBoxLayout(self.check)
         self.check_layout.setContentsMargins(0, 0, 0, 0)
         self.check_layout.setSpacing(4)
+        # Long messages (a missing download says where to put which files) scroll within a band
+        # instead of pushing the settings off the panel.
+        self.check_scroll = QScrollArea()
+        self.check_scroll.setWidget(self.check)
+        self.check_scroll.setWidgetResizable(True)
+        self.check_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.check_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.check_scroll.setMaximumHeight(230)
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.message.setObjectName("runMessage")
         self.message.hide()
+        self._message_args = ("", "info")
         self.start = QPushButton("▶  Start")
         self.start.setObjectName("start")
         self.start.setDefault(True)
@@ -133,7 +144,7 @@ class TrainingPanel(QWidget):
         foot = QVBoxLayout()
         foot.setContentsMargins(8, 4, 8, 8)
         foot.setSpacing(6)
-        foot.addWidget(self.check)
+        foot.addWidget(self.check_scroll)
         foot.addWidget(self.message)
         foot.addLayout(buttons)
         foot.addWidget(self.progress)
@@ -147,7 +158,7 @@ class TrainingPanel(QWidget):
         layout.addWidget(scroll, 1)
         layout.addWidget(line)
         layout.addLayout(foot)
-        self.setMinimumWidth(300)
+        self.setMinimumWidth(260)
 
         self.dataset.currentIndexChanged.connect(lambda _i: self.dataset_chosen.emit(self.dataset.currentData()))
         self.choose.clicked.connect(self.path_requested)
@@ -171,8 +182,15 @@ class TrainingPanel(QWidget):
         self.data_info.setText(html)
 
     # -- the check ------------------------------------------------------------------------------------
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_check_args"):
+            self.set_check(*self._check_args)          # their colours follow the theme
+            self.show_message(*self._message_args)
+
     def set_check(self, problems: list[tuple[str, str, dict | None]], ok_text: str = "") -> None:
         """problems: (severity, message, fix) each; ok_text shows when there is no error."""
+        self._check_args = (problems, ok_text)
         while self.check_layout.count():
             item = self.check_layout.takeAt(0)
             if item.widget() is not None:
@@ -182,20 +200,14 @@ class TrainingPanel(QWidget):
         colours = {"error": t.error.name(), "warning": t.warning.name(), "info": t.text_muted.name()}
         marks = {"error": "✕", "warning": "!", "info": "…"}
         for severity, message, fix in problems:
-            row = QWidget()
-            h = QHBoxLayout(row)
-            h.setContentsMargins(0, 0, 0, 0)
-            icon = QLabel(marks.get(severity, "•"))
-            icon.setStyleSheet(f"color: {colours.get(severity)}; font-weight: bold;")
-            icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-            text = QLabel(message)
+            # One word-wrapped label per message, straight in the layout (so its height follows the width).
+            text = QLabel(f"<span style='color:{colours.get(severity)}; font-weight:bold'>"
+                          f"{marks.get(severity, '•')}</span>&nbsp; {html.escape(message)}")
             text.setWordWrap(True)
             text.setObjectName(f"check-{severity}")
+            text.setProperty("message", message)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-            text.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-            h.addWidget(icon)
-            h.addWidget(text, 1)
-            self.check_layout.addWidget(row)
+            self.check_layout.addWidget(text)
             if fix:
                 button = QPushButton(fix.get("label", "Fix"))
                 button.setObjectName("fix")
@@ -213,13 +225,26 @@ class TrainingPanel(QWidget):
             ok.setObjectName("check-ok")
             ok.setStyleSheet(f"color: {'#4ade80' if t.dark else '#15803d'};")
             self.check_layout.addWidget(ok)
+        QTimer.singleShot(0, self._fit_check)      # the new rows show (and can be measured) a moment later
+
+    def _fit_check(self) -> None:
+        """As tall as the messages need at the current width, up to 230 px (then they scroll)."""
+        width = max(100, self.check_scroll.viewport().width() or self.width() - 16)
+        needed = self.check_layout.totalHeightForWidth(width) if self.check_layout.count() else 0
+        self.check_scroll.setFixedHeight(min(230, needed + 2))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_check()
 
     def check_texts(self, severity: str | None = None) -> list[str]:
         names = {f"check-{severity}"} if severity else {"check-error", "check-warning", "check-info", "check-ok"}
-        return [w.text() for w in self.check.findChildren(QLabel) if w.objectName() in names]
+        shown = [self.check_layout.itemAt(i).widget() for i in range(self.check_layout.count())]
+        return [w.property("message") or w.text() for w in shown if isinstance(w, QLabel) and w.objectName() in names]
 
     def fix_buttons(self) -> list[QPushButton]:
-        return [w for w in self.check.findChildren(QPushButton) if w.objectName() == "fix"]
+        shown = [self.check_layout.itemAt(i).widget() for i in range(self.check_layout.count())]
+        return [b for w in shown if w is not None for b in w.findChildren(QPushButton) if b.objectName() == "fix"]
 
     # -- the run --------------------------------------------------------------------------------------
     def set_state(self, state: str, ready: bool) -> None:
@@ -231,19 +256,20 @@ class TrainingPanel(QWidget):
         self.stop.setEnabled(active)
         self.dataset.setEnabled(not active)
         self.choose.setEnabled(not active)
-        self.check.setVisible(not active)
+        self.check_scroll.setVisible(not active)
         self.settings.set_mode(state)
 
     def show_message(self, text: str, kind: str = "info") -> None:
         """A note under the check: the runtime's failure message, or what happened to the run."""
+        self._message_args = (text, kind)
         if not text:
             self.message.hide()
             return
         t = theme.current()
         colour = {"error": t.error, "warning": t.warning}.get(kind, t.text_muted)
-        border = colour.name()
-        self.message.setStyleSheet(f"QLabel#runMessage {{ color: {colour.name() if kind != 'info' else ''};"
-                                   f" border: 1px solid {border}; border-radius: 4px; padding: 6px; }}")
+        text_colour = colour if kind != "info" else t.text
+        self.message.setStyleSheet(f"QLabel#runMessage {{ color: {text_colour.name()}; border: 1px solid "
+                                   f"{colour.name()}; border-radius: 4px; padding: 6px; }}")
         self.message.setText(text)
         self.message.show()
 
