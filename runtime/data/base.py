@@ -103,7 +103,7 @@ class InMemorySplit(Dataset):
         return f"InMemorySplit({len(self)} samples of {shape}, {self._x.dtype})"
 
 
-class SequenceSplit(Dataset):
+class SequenceSplit(InMemorySplit):
     """Token-id sequences of different lengths, left-padded with 0 into one [N, T_max] tensor.
 
     ``batch(idx)`` trims the padding to the batch's longest sequence. Padding sits on the left,
@@ -111,22 +111,12 @@ class SequenceSplit(Dataset):
     """
 
     def __init__(self, x: torch.Tensor, lengths: torch.Tensor, y: torch.Tensor):
-        self._x, self._lengths, self._y = x.to(torch.int64), lengths.to(torch.int64), y.to(torch.int64)
-
-    @property
-    def images(self) -> torch.Tensor:
-        return self._x
-
-    @property
-    def labels(self) -> torch.Tensor:
-        return self._y
+        super().__init__(x.to(torch.int64), y)
+        self._lengths = lengths.to(torch.int64)
 
     @property
     def lengths(self) -> torch.Tensor:
         return self._lengths
-
-    def __len__(self) -> int:
-        return self._x.shape[0]
 
     def __getitem__(self, i: int):
         n = int(self._lengths[i])

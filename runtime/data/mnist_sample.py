@@ -9,6 +9,7 @@ digits (400 and 100 per class).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,14 @@ def read_npz(path: Path = NPZ_PATH) -> tuple[np.ndarray, np.ndarray, int]:
 
 def load(info: DatasetInfo, **_ignored) -> DataBundle:
     """The fixed 4,000/1,000 split; ``seed`` does not change it, so runs stay comparable."""
+    return _bundle(info, channel_dim=True)
+
+
+def _bundle(info: DatasetInfo, channel_dim: bool) -> DataBundle:
     images, labels, num_train = read_npz()
-    x = torch.from_numpy(images).unsqueeze(1)            # [N, 1, 28, 28] uint8
+    x = torch.from_numpy(images)                          # [N, 28, 28] uint8: row t is time step t
+    if channel_dim:
+        x = x.unsqueeze(1)                                # [N, 1, 28, 28]
     y = torch.from_numpy(labels.astype(np.int64))
     return DataBundle(
         info=info,
@@ -81,29 +88,13 @@ SEQ_NAME = "seq-mnist"
 
 
 def seq_info(**_options) -> DatasetInfo:
-    return DatasetInfo(
-        name=SEQ_NAME,
+    return replace(
+        info(), name=SEQ_NAME, sample_shape=(28, 28),
         title="Sequential MNIST sample (rows as time steps, offline)",
-        description=(
-            "The 5,000 MNIST sample digits read row by row: 28 time steps of 28 features each, "
-            "for recurrent networks (RNN, LSTM, GRU). Same 4,000/1,000 split as mnist-sample."
-        ),
-        sample_shape=(28, 28),
-        input_dtype="float32",
-        num_classes=10,
-        class_names=DIGITS,
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-        needs_download=False,
+        description=("The 5,000 MNIST sample digits read row by row: 28 time steps of 28 features each, "
+                     "for recurrent networks (RNN, LSTM, GRU). Same 4,000/1,000 split as mnist-sample."),
     )
 
 
 def seq_load(info: DatasetInfo, **_ignored) -> DataBundle:
-    images, labels, num_train = read_npz()
-    x = torch.from_numpy(images)                         # [N, 28, 28]: row t is time step t
-    y = torch.from_numpy(labels.astype(np.int64))
-    return DataBundle(
-        info=info,
-        train=InMemorySplit(x[:num_train].clone(), y[:num_train].clone()),
-        val=InMemorySplit(x[num_train:].clone(), y[num_train:].clone()),
-    )
+    return _bundle(info, channel_dim=False)
