@@ -15,7 +15,13 @@ import sys
 from layerloom.graph import CompileError, GraphFileError, analyze, generated_code, load_graph
 from layerloom.graph.summary import summary_json, summary_table
 
-COMMANDS = ("check", "summary", "code", "train", "export")
+# Commands defined in a module of their own: name -> module in layerloom.runtime that has
+# `add_parser(subparsers)`. A new command is one line here plus its module.
+COMMAND_MODULES = {
+    "train": "train_cli",
+    "export": "export_cli",
+}
+COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
 
 
 def _load(path):
@@ -75,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("code", help="print the generated PyTorch code")
     p.add_argument("file")
     p.set_defaults(func=cmd_code)
-    from . import export_cli, train_cli
-    train_cli.add_parser(sub)
-    export_cli.add_parser(sub)
+    import importlib
+    for module in dict.fromkeys(COMMAND_MODULES.values()):
+        importlib.import_module(f"{__package__}.{module}").add_parser(sub)
     return parser
 
 

@@ -26,6 +26,7 @@ from .config import ConfigError, TrainConfig
 from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
+from .extensions import Extensions
 from .preflight import check_training
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
@@ -51,7 +52,8 @@ def pick_device(name: str) -> torch.device:
 
 class Trainer:
     def __init__(self, doc, config: TrainConfig | dict | None = None, callback=None, *, runs_base="runs",
-                 run_dir=None, resume=None, taps: FeatureTaps | None = None, data=None, probe_index: int = 0):
+                 run_dir=None, resume=None, taps: FeatureTaps | None = None, data=None, probe_index: int = 0,
+                 extensions=()):
         if doc is None and resume is None:
             raise ValueError("give a graph to train, or a run to resume")
         self.doc = doc.copy() if doc is not None else None
@@ -63,6 +65,7 @@ class Trainer:
         self.taps = taps or FeatureTaps()
         self.data = data
         self.probe_index = probe_index
+        self.extensions = Extensions(extensions)
         self.state = "idle"
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -93,6 +96,10 @@ class Trainer:
         return not self._running.is_set()
 
     # -- the run -------------------------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        """Send an event to the listener (extensions use this for events of their own)."""
+        self._emit(event)
+
     def _emit(self, event: dict) -> None:
         try:
             self.callback(event)
@@ -174,6 +181,7 @@ class Trainer:
         self.train_tf = build_transforms(data.info, augment=cfg.augment, normalize=cfg.normalize, train=True)
         self.val_tf = build_transforms(data.info, augment=None, normalize=cfg.normalize, train=False)
         self.model = model.to(self.device)
+        self.extensions.call("setup", self)
         return resume
 
     def _optimizer(self, params):
@@ -317,7 +325,10 @@ class Trainer:
                         f"out_features to at least {int(y.max()) + 1}")
                 try:
                     with torch.autocast(self.device.type, enabled=use_amp):
-                        loss = self._loss(self.model(x), y)
+                        logits = self.model(x)
+                        loss = self._loss(logits, y)
+                        if self.extensions.has("loss"):
+                            loss = self.extensions.loss(self, x, logits, y, loss)
                     loss_value = float(loss.detach())
                     if not math.isfinite(loss_value):
                         raise TrainingFailed(
@@ -327,6 +338,7 @@ class Trainer:
                             "for invalid values.")
                     optimizer.zero_grad(set_to_none=True)
                     scaler.scale(loss).backward()
+                    self.extensions.call("after_backward", self)
                     if cfg.grad_clip > 0:
                         scaler.unscale_(optimizer)
                         torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -339,6 +351,7 @@ class Trainer:
                 if scheduler is not None:
                     scheduler.step()
                 self.step += 1
+                self.extensions.call("after_step", self, loss_value)
                 epoch_loss += loss_value
                 epoch_batches += 1
                 window_loss += loss_value
@@ -372,6 +385,7 @@ class Trainer:
             append_metrics(self.run_dir, row)
             self._emit({"type": "epoch_end", **row, "train_seconds": train_seconds,
                         **{k: v for k, v in val.items() if k not in row}})
+            self.extensions.call("epoch_end", self, row)
             self._checkpoint(optimizer, scheduler, scaler, gen.get_state(), epoch, 0)
             last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
 
@@ -383,6 +397,7 @@ class Trainer:
                         "status": "stopped" if stopped else "finished", "dataset": self.info.name,
                         "device": str(self.device)}
         write_json(self.run_dir / "summary.json", self.summary)
+        self.extensions.call("finish", self, self.summary)
         self.state = "stopped" if stopped else "finished"
         self._emit({"type": "finished", "stopped": stopped, "summary": dict(self.summary),
                     "run_dir": str(self.run_dir)})
