@@ -1,8 +1,9 @@
-"""Live analysis: every block's output shape, parameter count, FLOPs and diagnostics.
+"""Live analysis: every block's output shape, parameter count, cost and diagnostics.
 
 PyTorch is the source of truth. Each block's real `torch.nn` module is built on the meta device and
-run on meta tensors in topological order (exact shapes, no compute); FLOPs come from
-`FlopCounterMode`. Results are cached per (kind, params, input shapes), so after an edit only the
+run on meta tensors in topological order (exact shapes, no compute). Costs come from
+`FlopCounterMode`, which counts 2 FLOPs per multiply-add: a block's MACs (multiply-adds, the figure
+papers and torchvision publish) are half its count, and its FLOPs are 2 × MACs. Results are cached per (kind, params, input shapes), so after an edit only the
 changed block and the blocks whose inputs really changed are recomputed.
 """
 from __future__ import annotations
@@ -34,11 +35,16 @@ class BlockResult:
     output_shape: Shape | None = None       # without the batch dimension
     output_dtype: str | None = None
     param_count: int = 0
-    flops: int = 0                          # per sample (batch of one)
+    macs: int = 0                           # multiply-adds per sample (batch of one)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations per sample: 2 × MACs."""
+        return 2 * self.macs
 
 
 @dataclass
@@ -68,8 +74,19 @@ class AnalysisResult:
         return sum(r.param_count for r in self.blocks.values() if r.ok)
 
     @property
+    def total_macs(self) -> int:
+        """Multiply-adds per sample of the blocks that could be computed (see `not_computed`)."""
+        return sum(r.macs for r in self.blocks.values() if r.ok)
+
+    @property
     def total_flops(self) -> int:
-        return sum(r.flops for r in self.blocks.values() if r.ok)
+        return 2 * self.total_macs
+
+    @property
+    def not_computed(self) -> int:
+        """How many blocks have no shape or cost (errors, blocked by an upstream error, on a cycle):
+        when it is not 0, the totals are partial."""
+        return sum(not r.ok for r in self.blocks.values())
 
     def diagnostics_for(self, block_id: str) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.block == block_id]
@@ -85,7 +102,7 @@ class _Computed:
     output_shape: Shape | None
     output_dtype: str | None
     param_count: int
-    flops: int
+    macs: int
     problem: Diagnostic | None            # block id left empty; filled per use
     notes: tuple[Diagnostic, ...] = ()    # warnings torch raised
 
@@ -140,7 +157,7 @@ def _freeze(value):
 
 
 def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]]) -> _Computed:
-    """Shape, params and FLOPs of one block for given input shapes (cached)."""
+    """Shape, params and MACs of one block for given input shapes (cached)."""
     key = (kind_name, _freeze(params), tuple(inputs))
     hit = CACHE.get(key)
     if hit is None:
@@ -206,7 +223,7 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             raise ValueError("the result has no batch dimension")
         params_n = sum(p.numel() for p in module.parameters()) if module is not None else 0
         dtype = str(y.dtype).removeprefix("torch.")
-        return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()),
+        return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()) // 2,
                          None, tuple(notes))
     except Exception as exc:  # torch's error becomes a sentence about this block
         return _Computed(resolved, None, None, 0, 0, explain_failure(kind, resolved, inputs, exc))
@@ -235,7 +252,7 @@ def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:
 
 
 def analyze(doc, data: dict | None = None) -> AnalysisResult:
-    """Analyse a GraphDocument: shapes, params, FLOPs and diagnostics for every block.
+    """Analyse a GraphDocument: shapes, params, MACs and diagnostics for every block.
 
     `data` describes the data set the graph will train on ({"num_classes": C, "vocab_size": V});
     parameters set to "auto" that follow the data (Linear out_features, Embedding num_embeddings)
@@ -287,7 +304,7 @@ def analyze(doc, data: dict | None = None) -> AnalysisResult:
             diags.append(c.problem.for_block(bid))
             continue
         res.output_shape, res.output_dtype = c.output_shape, c.output_dtype
-        res.param_count, res.flops = c.param_count, c.flops
+        res.param_count, res.macs = c.param_count, c.macs
         diags.extend(n.for_block(bid) for n in c.notes)
 
     diags.extend(graph_diagnostics(doc, results))

@@ -41,12 +41,17 @@ def test_summary_table_and_json(capsys):
     out = capsys.readouterr().out
     assert "pool2     MaxPool2d  16×5×5" in out
     assert "Total params: 61,706" in out
+    assert "Total MACs per sample: 416,520 (416.52K)" in out
+    assert "Total FLOPs per sample: 833,040 (833.04K)" in out
+    assert "MACs are multiply-adds, as papers and torchvision count them; FLOPs = 2 × MACs." in out
     assert main(["summary", LENET, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) >= {"blocks", "total_params", "total_flops", "diagnostics"}
+    assert set(data) >= {"blocks", "total_params", "total_macs", "total_flops", "not_computed", "diagnostics"}
     assert data["total_params"] == 61_706
     fc1 = [b for b in data["blocks"] if b["id"] == "fc1"][0]
-    assert fc1 == {"id": "fc1", "kind": "Linear", "output_shape": [120], "params": 48_120, "flops": 96_000}
+    assert fc1 == {"id": "fc1", "kind": "Linear", "output_shape": [120], "params": 48_120,
+                   "macs": 48_000, "flops": 96_000}
+    assert (data["total_macs"], data["total_flops"], data["not_computed"]) == (416_520, 833_040, 0)
     assert data["diagnostics"] == []
 
 
