@@ -1,0 +1,339 @@
+"""Shape and parameter rules worked out with a block's own numbers.
+
+Where the Inspector shows a kind's formula (`H_out = ⌊(H_in + 2·p − d·(k − 1) − 1) / s⌋ + 1`), this
+module writes the same rule with the block's real values, one line per dimension that changes:
+
+    H_out = ⌊(28 + 2·2 − 1·(5 − 1) − 1) / 1⌋ + 1 = 28
+    params = 6·(1·5·5) + 6 = 156
+
+When a shape cannot be computed, the line that fails says so (`W_out = ⌊(2 − 3) / 2⌋ + 1 = 0`), so
+the person sees where the arithmetic breaks. The rules mirror PyTorch's documented output-shape
+formulas; tests check every kind against torch's real output shape and parameter count.
+
+`explain(kind_name, params, input_shapes)` takes the resolved parameters (analysis's
+`BlockResult.params`) and the per-sample input shapes, and returns an `Arithmetic`. Kinds without a
+rule of their own keep their input's shape ("same shape as the input").
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Shape = tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Line:
+    text: str
+    value: int | None = None
+    ok: bool = True            # False: this is where the shape stops making sense
+
+
+@dataclass(frozen=True)
+class Arithmetic:
+    shape: tuple[Line, ...]
+    params: Line | None
+    output_shape: Shape | None     # what the rules give (None where a line fails)
+    param_count: int | None
+
+    @property
+    def failing(self) -> Line | None:
+        return next((line for line in self.shape if not line.ok), None)
+
+    def lines(self) -> list[str]:
+        out = [line.text for line in self.shape]
+        if self.params is not None:
+            out.append(self.params.text)
+        return out
+
+
+def _dot(*factors) -> str:
+    return "·".join(str(f) for f in factors)
+
+
+def _sized(value, n: int) -> list[int]:
+    if isinstance(value, (list, tuple)):
+        return [int(v) for v in value]
+    return [int(value)] * n
+
+
+def _names(n: int) -> list[str]:
+    return ["L"] if n == 1 else ["H", "W", "D"][:n] if n <= 3 else [f"S{i}" for i in range(n)]
+
+
+def _channel_line(c_out: int) -> Line:
+    return Line(f"C_out = out_channels = {c_out}", c_out)
+
+
+def _conv_dim(name, size, k, s, p, d) -> Line:
+    if p == "same":
+        return Line(f"{name}_out = {name}_in = {size} (padding \"same\")", size)
+    numer = size + 2 * p - d * (k - 1) - 1
+    value = numer // s + 1
+    text = f"{name}_out = ⌊({size} + 2·{p} − {d}·({k} − 1) − 1) / {s}⌋ + 1 = {value}"
+    return Line(text, value, value > 0 and numer >= 0)
+
+
+def _conv(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
+    c, *spatial = shapes[0]
+    k, s, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "dilation"))
+    pad = params["padding"]
+    pads = ["same"] * dims if pad == "same" else [0] * dims if pad == "valid" else _sized(pad, dims)
+    lines = [_channel_line(params["out_channels"])]
+    lines += [_conv_dim(n, spatial[i], k[i], s[i], pads[i], d[i]) for i, n in enumerate(_names(dims))]
+    return lines, (params["out_channels"], *[line.value for line in lines[1:]])
+
+
+def _conv_transpose(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
+    c, *spatial = shapes[0]
+    k, s, p, op, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "padding", "output_padding",
+                                                        "dilation"))
+    lines = [_channel_line(params["out_channels"])]
+    for i, n in enumerate(_names(dims)):
+        value = (spatial[i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
+        lines.append(Line(f"{n}_out = ({spatial[i]} − 1)·{s[i]} − 2·{p[i]} + {d[i]}·({k[i]} − 1) + {op[i]} + 1 "
+                          f"= {value}", value, value > 0))
+    return lines, (params["out_channels"], *[line.value for line in lines[1:]])
+
+
+def _pool(params, shapes, dims: int, dilated: bool) -> tuple[list[Line], Shape | None]:
+    c, *spatial = shapes[0]
+    k = _sized(params["kernel_size"], dims)
+    s = _sized(params["stride"], dims) if params.get("stride") is not None else k
+    p = _sized(params["padding"], dims)
+    d = _sized(params.get("dilation", 1), dims) if dilated else [1] * dims
+    ceil = bool(params.get("ceil_mode"))
+    lines = [Line(f"C_out = C_in = {c}", c)]
+    for i, n in enumerate(_names(dims)):
+        span = spatial[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
+        value = (-(-span // s[i]) if ceil else span // s[i]) + 1
+        bracket = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+        inner = f"{spatial[i]} + 2·{p[i]} − {d[i]}·({k[i]} − 1) − 1" if (p[i] or d[i] != 1) else \
+            f"{spatial[i]} − {k[i]}"
+        text = f"{n}_out = {bracket[0]}({inner}) / {s[i]}{bracket[1]} + 1 = {value}"
+        if ceil and value > 0 and (value - 1) * s[i] >= spatial[i] + p[i]:
+            value -= 1   # PyTorch: the last window must start inside the input or its left padding
+            text += f" − 1 (the last window would start in the padding) = {value}"
+        lines.append(Line(text, value, value > 0 and span >= 0))
+    return lines, (c, *[line.value for line in lines[1:]])
+
+
+def _adaptive(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
+    c, *spatial = shapes[0]
+    size = params["output_size"]
+    sizes = [size] * dims if not isinstance(size, (list, tuple)) else list(size)
+    lines = [Line(f"C_out = C_in = {c}", c)]
+    for i, n in enumerate(_names(dims)):
+        value = spatial[i] if sizes[i] is None else int(sizes[i])
+        lines.append(Line(f"{n}_out = output_size = {value} (whatever {n}_in = {spatial[i]} is)", value))
+    return lines, (c, *[line.value for line in lines[1:]])
+
+
+def _flatten(params, shapes) -> tuple[list[Line], Shape | None]:
+    full = (1, *shapes[0])                 # PyTorch counts the batch as dimension 0
+    rank = len(full)
+    start, end = params["start_dim"] % rank, params["end_dim"] % rank
+    if start == 0:
+        return [Line("start_dim 0 would mix samples of the batch", None, False)], None
+    kept = list(full[1:start]) + [math.prod(full[start:end + 1])] + list(full[end + 1:])
+    merged = full[start:end + 1]
+    text = f"{'·'.join(map(str, merged))} = {math.prod(merged)} values per sample" if len(merged) > 1 else \
+        f"nothing to merge: dimension {start} alone"
+    return [Line(text, math.prod(merged))], tuple(kept)
+
+
+def _reshape(params, shapes) -> tuple[list[Line], Shape | None]:
+    total = math.prod(shapes[0])
+    target = list(params["shape"])
+    lines = [Line(f"values per sample = {_dot(*shapes[0])} = {total}", total)]
+    if -1 in target:
+        known = math.prod(v for v in target if v != -1)
+        value = total // known if known and total % known == 0 else None
+        lines.append(Line(f"−1 = {total} / {_dot(*[v for v in target if v != -1]) or 1} = "
+                          f"{value if value is not None else 'not a whole number'}", value, value is not None))
+        target = [value if v == -1 else v for v in target] if value is not None else None
+    else:
+        ok = math.prod(target) == total
+        lines.append(Line(f"{_dot(*target)} = {math.prod(target)}" + ("" if ok else f" ≠ {total}"),
+                          math.prod(target), ok))
+        target = target if ok else None
+    return lines, tuple(target) if target else None
+
+
+def _permute(params, shapes) -> tuple[list[Line], Shape | None]:
+    dims = list(params["dims"])
+    out = tuple(shapes[0][d] for d in dims)
+    return [Line(f"dims {dims}: {'×'.join(map(str, shapes[0]))} → {'×'.join(map(str, out))}")], out
+
+
+def _linear(params, shapes) -> tuple[list[Line], Shape | None]:
+    *lead, f = shapes[0]
+    out = (*lead, params["out_features"])
+    return [Line(f"last dimension: {f} = in_features → out_features = {params['out_features']}",
+                 params["out_features"])], out
+
+
+def _recurrent(params, shapes) -> tuple[list[Line], Shape | None]:
+    t, f = shapes[0]
+    dirs = 2 if params["bidirectional"] else 1
+    h = params.get("proj_size") or params["hidden_size"]
+    width = h * dirs
+    what = "proj_size" if params.get("proj_size") else "hidden_size"
+    lines = [Line(f"features = {what}·directions = {h}·{dirs} = {width}", width)]
+    if params["output"] == "last":
+        lines.append(Line(f"output \"last\": only step {t} of {t} is passed on", width))
+        return lines, (width,)
+    lines.append(Line(f"time steps: T_out = T_in = {t}", t))
+    return lines, (t, width)
+
+
+def _embedding(params, shapes) -> tuple[list[Line], Shape | None]:
+    d = params["embedding_dim"]
+    return [Line(f"each of the {_dot(*shapes[0])} token ids becomes a vector of embedding_dim = {d}", d)], \
+        (*shapes[0], d)
+
+
+def _concat(params, shapes) -> tuple[list[Line], Shape | None]:
+    rank = len(shapes[0]) + 1
+    dim = params["dim"] % rank
+    if dim == 0:
+        return [Line("dim 0 would join samples of the batch", None, False)], None
+    sizes = [s[dim - 1] for s in shapes]
+    total = sum(sizes)
+    out = list(shapes[0])
+    out[dim - 1] = total
+    return [Line(f"dimension {dim}: {' + '.join(map(str, sizes))} = {total}", total)], tuple(out)
+
+
+SHAPE_RULES = {
+    "Conv1d": lambda p, s: _conv(p, s, 1),
+    "Conv2d": lambda p, s: _conv(p, s, 2),
+    "ConvTranspose2d": lambda p, s: _conv_transpose(p, s, 2),
+    "MaxPool1d": lambda p, s: _pool(p, s, 1, True),
+    "MaxPool2d": lambda p, s: _pool(p, s, 2, True),
+    "AvgPool2d": lambda p, s: _pool(p, s, 2, False),
+    "AdaptiveAvgPool2d": lambda p, s: _adaptive(p, s, 2),
+    "AdaptiveMaxPool2d": lambda p, s: _adaptive(p, s, 2),
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    "Permute": _permute,
+    "Linear": _linear,
+    "RNN": _recurrent,
+    "LSTM": _recurrent,
+    "GRU": _recurrent,
+    "Embedding": _embedding,
+    "Concat": _concat,
+}
+
+
+# -- parameter counts ---------------------------------------------------------------------------
+def _conv_params(p, shapes) -> Line:
+    k = _sized(p["kernel_size"], len(shapes[0]) - 1)
+    per_filter = p["in_channels"] // p["groups"]
+    weights = p["out_channels"] * per_filter * math.prod(k)
+    inner = _dot(per_filter, *k)
+    total = weights + (p["out_channels"] if p["bias"] else 0)
+    text = f"params = {p['out_channels']}·({inner})" + (f" + {p['out_channels']}" if p["bias"] else "")
+    if p["groups"] > 1:
+        text += f"   (each filter sees {p['in_channels']}/{p['groups']} = {per_filter} channels)"
+    return Line(f"{text} = {total}", total)
+
+
+def _conv_transpose_params(p, shapes) -> Line:
+    k = _sized(p["kernel_size"], len(shapes[0]) - 1)
+    per = p["out_channels"] // p["groups"]
+    total = p["in_channels"] * per * math.prod(k) + (p["out_channels"] if p["bias"] else 0)
+    text = f"params = {p['in_channels']}·({_dot(per, *k)})" + (f" + {p['out_channels']}" if p["bias"] else "")
+    return Line(f"{text} = {total}", total)
+
+
+def _linear_params(p, shapes) -> Line:
+    total = p["out_features"] * p["in_features"] + (p["out_features"] if p["bias"] else 0)
+    text = f"params = {p['out_features']}·{p['in_features']}" + (f" + {p['out_features']}" if p["bias"] else "")
+    return Line(f"{text} = {total}", total)
+
+
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+
+
+def _recurrent_params(kind: str):
+    def rule(p, shapes) -> Line:
+        g, h, dirs = GATES[kind], p["hidden_size"], 2 if p["bidirectional"] else 1
+        proj = p.get("proj_size") or 0
+        out = proj or h
+        terms, total = [], 0
+        for layer in range(p["num_layers"]):
+            f = p["input_size"] if layer == 0 else out * dirs
+            per = g * h * f + g * h * out + (2 * g * h if p["bias"] else 0) + (proj * h if proj else 0)
+            total += per * dirs
+            term = f"{g}·{h}·({f} + {out})" + (f" + 2·{g}·{h}" if p["bias"] else "") + \
+                (f" + {proj}·{h}" if proj else "")
+            terms.append(f"{dirs}·({term})" if dirs > 1 else f"({term})" if p["num_layers"] > 1 else term)
+        gates = {1: "one", 3: "three", 4: "four"}[g]
+        return Line(f"params = {' + '.join(terms)} = {total}   ({gates} gate{'s' if g > 1 else ''} "
+                    f"of {h} units)", total)
+    return rule
+
+
+def _norm_params(p, shapes) -> Line:
+    c = p["num_features"]
+    total = 2 * c if p["affine"] else 0
+    return Line(f"params = 2·{c} = {total}   (a scale γ and a shift β per channel)" if p["affine"]
+                else "params = 0   (affine is off)", total)
+
+
+def _layernorm_params(p, shapes) -> Line:
+    n = math.prod(p["normalized_shape"])
+    if not p["elementwise_affine"]:
+        return Line("params = 0   (elementwise_affine is off)", 0)
+    count = 2 if p.get("bias", True) else 1
+    return Line(f"params = {count}·{n} = {count * n}", count * n)
+
+
+def _embedding_params(p, shapes) -> Line:
+    total = p["num_embeddings"] * p["embedding_dim"]
+    return Line(f"params = {p['num_embeddings']}·{p['embedding_dim']} = {total}   (one row per token id)", total)
+
+
+PARAM_RULES = {
+    "Conv1d": _conv_params, "Conv2d": _conv_params, "ConvTranspose2d": _conv_transpose_params,
+    "Linear": _linear_params, "RNN": _recurrent_params("RNN"), "LSTM": _recurrent_params("LSTM"),
+    "GRU": _recurrent_params("GRU"), "BatchNorm1d": _norm_params, "BatchNorm2d": _norm_params,
+    "LayerNorm": _layernorm_params, "Embedding": _embedding_params,
+}
+
+
+def explain(kind_name: str, params: dict, input_shapes: list[Shape]) -> Arithmetic:
+    """The block's shape and parameter rules with its own numbers (see the module docstring)."""
+    shapes = [tuple(s) for s in input_shapes]
+    if kind_name == "Input":
+        shape = tuple(params["shape"])
+        return Arithmetic((Line(f"one sample: {'×'.join(map(str, shape))} (the batch is added in front)"),),
+                          None, shape, 0)
+    if not shapes or any(s is None for s in shapes):
+        return Arithmetic((), None, None, None)
+    rule = SHAPE_RULES.get(kind_name)
+    try:
+        lines, out = rule(params, shapes) if rule else ([Line(f"same shape as the input: "
+                                                               f"{'×'.join(map(str, shapes[0]))}")], shapes[0])
+    except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+        return Arithmetic((), None, None, None)
+    if any(not line.ok for line in lines):
+        out = None
+    count_rule = PARAM_RULES.get(kind_name)
+    count = None
+    if count_rule is not None and all(v != "auto" for v in params.values()):
+        try:
+            count = count_rule(params, shapes)
+        except (KeyError, IndexError, TypeError, ValueError, ZeroDivisionError):
+            count = None
+    if count is not None:
+        return Arithmetic(tuple(lines), count, out, count.value)
+    # Kinds known to learn nothing say so; a kind without a rule here makes no claim.
+    return Arithmetic(tuple(lines), None, out, 0 if kind_name in NO_PARAMS else None)
+
+
+NO_PARAMS = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
+              "Flatten", "Reshape", "Permute", "Add", "Concat", "MaxPool1d", "MaxPool2d", "AvgPool2d",
+              "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Identity", "ReLU6", "SiLU", "Hardswish",
+              "Hardsigmoid", "Mul", "Upsample"}
