@@ -1,0 +1,347 @@
+"""A look inside one computation: the numbers that made one value of one block's output.
+
+For a model (a compiled graph, usually a trained run's) and one sample, `trace` runs the sample
+through a torch.fx Interpreter and keeps every node's inputs and output (node names are block ids).
+The functions below then take one output value apart with the block's real weights:
+
+    conv_pixel        Conv2d: the receptive-field patch of every input channel, the kernel, their
+                      element-wise products, the sum plus the bias, and the result; the receptive
+                      field on the input image too
+    pool_window       MaxPool2d: the window and which element won; AvgPool2d: the window and its mean
+    linear_terms      Linear: the inputs that contribute most (weight × activation), and the sum
+    activation_curve  ReLU, Tanh, GELU, ...: the function's curve with this input and output marked
+    recurrent_gates   LSTM / GRU: the gates of one unit at every time step
+    embedding_row     Embedding: the token id and the row of the table it looked up
+
+Every function recomputes its value from the parts it shows and returns both that and the value
+the network really produced (`computed`, `actual`), so a person (and the tests) can see they agree.
+Arrays are small numpy arrays, ready for a view.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import fx, nn
+from torch.nn import functional as F
+
+
+class InsideError(ValueError):
+    """The requested look inside does not fit the block (wrong kind, index out of range, ...)."""
+
+
+@dataclass
+class Trace:
+    model: fx.GraphModule
+    values: dict[str, torch.Tensor]           # node name -> output (batch of one, detached)
+    inputs: dict[str, list[torch.Tensor]]     # node name -> its tensor arguments
+    nodes: dict[str, fx.Node]
+
+    def module(self, block: str) -> nn.Module:
+        try:
+            return self.model.get_submodule(block)
+        except AttributeError:
+            raise InsideError(f"{block} has no module of its own (it is a function such as Add)") from None
+
+    def module_input(self, block: str) -> torch.Tensor:
+        """What the block's module was called with (one sample, batch dimension removed)."""
+        for node in self.nodes.values():
+            if node.op == "call_module" and node.target == block and self.inputs.get(node.name):
+                return self.inputs[node.name][0][0]
+        raise InsideError(f"no block {block!r} with a module in this network")
+
+    def output(self, block: str) -> torch.Tensor:
+        if block not in self.values:
+            raise InsideError(f"no block {block!r} in this network")
+        return self.values[block]
+
+
+class _Keeper(fx.Interpreter):
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.values: dict[str, torch.Tensor] = {}
+        self.inputs: dict[str, list[torch.Tensor]] = {}
+
+    def run_node(self, n):
+        args = [self.env[a] for a in n.all_input_nodes if isinstance(self.env.get(a), torch.Tensor)]
+        out = super().run_node(n)
+        self.inputs[n.name] = [a.detach() for a in args]
+        if isinstance(out, torch.Tensor):
+            self.values[n.name] = out.detach()
+        return out
+
+
+@torch.no_grad()
+def trace(model: fx.GraphModule, x: torch.Tensor) -> Trace:
+    """Run one sample (with its batch dimension of 1) and keep every node's inputs and output."""
+    if x.dim() == 0 or x.shape[0] != 1:
+        raise InsideError("give one sample with a batch dimension of 1")
+    was = model.training
+    model.eval()
+    try:
+        keeper = _Keeper(model)
+        keeper.run(x)
+    finally:
+        model.train(was)
+    return Trace(model, keeper.values, keeper.inputs, {n.name: n for n in model.graph.nodes})
+
+
+def _check_index(shape, index, what: str) -> None:
+    if len(index) != len(shape) or any(not 0 <= i < s for i, s in zip(index, shape)):
+        raise InsideError(f"{what} {tuple(index)} is outside the output's {'×'.join(map(str, shape))}")
+
+
+def _pair(v) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def _conv_padding(m: nn.Conv2d) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) zeros as the convolution adds them."""
+    if m.padding == "valid":
+        return 0, 0, 0, 0
+    if m.padding == "same":
+        out = []
+        for k, d in zip(m.kernel_size, m.dilation):
+            total = d * (k - 1)
+            out += [total // 2, total - total // 2]
+        return tuple(out)
+    (ph, pw) = _pair(m.padding)
+    return ph, ph, pw, pw
+
+
+def _pad(x: torch.Tensor, pads, mode: str, value: float = 0.0) -> torch.Tensor:
+    top, bottom, left, right = pads
+    if mode == "zeros" or mode == "constant":
+        return F.pad(x, (left, right, top, bottom), value=value)
+    return F.pad(x[None], (left, right, top, bottom), mode=mode)[0]
+
+
+def conv_pixel(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
+    m = t.module(block)
+    if not isinstance(m, nn.Conv2d):
+        raise InsideError(f"{block} is not a Conv2d")
+    out = t.output(block)[0]
+    _check_index(tuple(out.shape), (channel, i, j), "the pixel")
+    x = t.module_input(block).float()
+    pads = _conv_padding(m)
+    xp = _pad(x, pads, m.padding_mode)
+    (kh, kw), (sh, sw), (dh, dw) = m.kernel_size, m.stride, m.dilation
+    per_group = m.in_channels // m.groups
+    group = channel // (m.out_channels // m.groups)
+    channels = list(range(group * per_group, (group + 1) * per_group))
+    rows = [i * sh + a * dh for a in range(kh)]
+    cols = [j * sw + b * dw for b in range(kw)]
+    patch = xp[channels][:, rows][:, :, cols]
+    kernel = m.weight[channel].detach().float()
+    products = patch * kernel
+    bias = float(m.bias[channel].detach()) if m.bias is not None else 0.0
+    computed = float(products.sum()) + bias
+    top, _, left, _ = pads
+    return {"kind": "Conv2d", "block": block, "channel": channel, "position": (i, j),
+            "input_channels": channels, "rows": [r - top for r in rows], "cols": [c - left for c in cols],
+            "patch": patch.numpy(), "kernel": kernel.numpy(), "products": products.numpy(),
+            "sum": float(products.sum()), "bias": bias, "computed": computed,
+            "actual": float(out[channel, i, j]),
+            "receptive_field": receptive_field(t, block, (i, i), (j, j))}
+
+
+def pool_window(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
+    m = t.module(block)
+    if not isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+        raise InsideError(f"{block} is not a MaxPool2d or AvgPool2d")
+    out = t.output(block)[0]
+    _check_index(tuple(out.shape), (channel, i, j), "the position")
+    x = t.module_input(block)[channel].float()
+    (kh, kw), (ph, pw) = _pair(m.kernel_size), _pair(m.padding)
+    (sh, sw) = _pair(m.stride if m.stride is not None else m.kernel_size)
+    (dh, dw) = _pair(getattr(m, "dilation", 1))
+    is_max = isinstance(m, nn.MaxPool2d)
+    xp = F.pad(x, (pw, pw, ph, ph), value=float("-inf") if is_max else 0.0)
+    h, w = xp.shape
+    rows = [i * sh + a * dh for a in range(kh) if i * sh + a * dh < h]
+    cols = [j * sw + b * dw for b in range(kw) if j * sw + b * dw < w]
+    window = xp[rows][:, cols]
+    result = {"kind": type(m).__name__, "block": block, "channel": channel, "position": (i, j),
+              "rows": [r - ph for r in rows], "cols": [c - pw for c in cols], "window": window.numpy(),
+              "actual": float(out[channel, i, j])}
+    if is_max:
+        flat = int(torch.argmax(window))
+        result.update(winner=(rows[flat // len(cols)] - ph, cols[flat % len(cols)] - pw),
+                      computed=float(window.max()))
+    else:
+        # PyTorch's divisor: the window clipped to the padded input (count_include_pad) or to the input.
+        inside = [(r, c) for r in rows for c in cols if ph <= r < h - ph and pw <= c < w - pw]
+        rows_in_pad = [r for r in rows if r < x.shape[0] + 2 * ph]
+        cols_in_pad = [c for c in cols if c < x.shape[1] + 2 * pw]
+        divisor = len(rows_in_pad) * len(cols_in_pad) if m.count_include_pad else len(inside)
+        if m.divisor_override:
+            divisor = m.divisor_override
+        result.update(divisor=divisor, computed=float(window.sum()) / max(divisor, 1))
+    return result
+
+
+def linear_terms(t: Trace, block: str, feature: int, position: tuple[int, ...] = (), top: int = 8) -> dict:
+    m = t.module(block)
+    if not isinstance(m, nn.Linear):
+        raise InsideError(f"{block} is not a Linear")
+    out = t.output(block)[0]
+    _check_index(tuple(out.shape), (*position, feature), "the output")
+    x = t.module_input(block)[tuple(position)].float()
+    terms = m.weight[feature].detach().float() * x
+    bias = float(m.bias[feature].detach()) if m.bias is not None else 0.0
+    order = torch.argsort(terms.abs(), descending=True)[:top]
+    return {"kind": "Linear", "block": block, "feature": feature, "position": tuple(position),
+            "top_inputs": order.tolist(), "top_terms": terms[order].numpy(),
+            "top_weights": m.weight[feature, order].detach().float().numpy(), "top_activations": x[order].numpy(),
+            "rest": float(terms.sum() - terms[order].sum()), "bias": bias,
+            "computed": float(terms.sum()) + bias, "actual": float(out[tuple(position) + (feature,)])}
+
+
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.GELU, nn.ReLU6, nn.SiLU, nn.Hardswish,
+               nn.Hardsigmoid, nn.ELU)
+
+
+def activation_curve(t: Trace, block: str, index: tuple[int, ...], points: int = 101) -> dict:
+    m = t.module(block)
+    if not isinstance(m, ELEMENTWISE):
+        raise InsideError(f"{block} is not an element-wise activation")
+    out = t.output(block)[0]
+    _check_index(tuple(out.shape), tuple(index), "the value")
+    x_in = float(t.module_input(block)[tuple(index)])
+    span = max(3.0, abs(x_in) * 1.25)
+    xs = torch.linspace(-span, span, points)
+    with torch.no_grad():
+        ys = m(xs.clone())
+        computed = float(m(torch.tensor([x_in]))[0])
+    return {"kind": type(m).__name__, "block": block, "index": tuple(index), "x": xs.numpy(), "y": ys.numpy(),
+            "input": x_in, "computed": computed, "actual": float(out[tuple(index)])}
+
+
+def recurrent_gates(t: Trace, block: str, unit: int) -> dict:
+    """The gates of one unit of the first layer (forward direction) at every time step."""
+    m = t.module(block)
+    if not isinstance(m, (nn.LSTM, nn.GRU)):
+        raise InsideError(f"{block} is not an LSTM or GRU")
+    if not 0 <= unit < m.hidden_size:
+        raise InsideError(f"unit {unit} is outside the {m.hidden_size} hidden units")
+    if isinstance(m, nn.LSTM) and m.proj_size:
+        raise InsideError("gates of an LSTM with proj_size are not shown")
+    x = t.module_input(block).float()              # T×F
+    w_ih, w_hh = m.weight_ih_l0.detach().float(), m.weight_hh_l0.detach().float()
+    b_ih = m.bias_ih_l0.detach().float() if m.bias else torch.zeros(w_ih.shape[0])
+    b_hh = m.bias_hh_l0.detach().float() if m.bias else torch.zeros(w_hh.shape[0])
+    hsz = m.hidden_size
+    h = torch.zeros(hsz)
+    c = torch.zeros(hsz)
+    names = ("input", "forget", "cell", "output") if isinstance(m, nn.LSTM) else ("reset", "update", "new")
+    gates = {n: [] for n in names}
+    hidden, cells = [], []
+    for step in range(x.shape[0]):
+        gi, gh = w_ih @ x[step] + b_ih, w_hh @ h + b_hh
+        if isinstance(m, nn.LSTM):
+            i_g, f_g, g_g, o_g = (gi + gh).chunk(4)
+            i_g, f_g, g_g, o_g = i_g.sigmoid(), f_g.sigmoid(), g_g.tanh(), o_g.sigmoid()
+            c = f_g * c + i_g * g_g
+            h = o_g * c.tanh()
+            values = (i_g, f_g, g_g, o_g)
+            cells.append(float(c[unit]))
+        else:
+            ri, zi, ni = gi.chunk(3)
+            rh, zh, nh = gh.chunk(3)
+            r, z = (ri + rh).sigmoid(), (zi + zh).sigmoid()
+            n = (ni + r * nh).tanh()
+            h = (1 - z) * n + z * h
+            values = (r, z, n)
+        for name, v in zip(names, values):
+            gates[name].append(float(v[unit]))
+        hidden.append(float(h[unit]))
+    actual = None
+    sequence = t.values.get(f"{block}_sequence")
+    if sequence is None and t.output(block).dim() == 3:
+        sequence = t.output(block)             # output "sequence": the block's value is the sequence
+    if m.num_layers == 1 and sequence is not None:
+        actual = sequence[0, :, unit].float().numpy()    # forward direction comes first
+    return {"kind": type(m).__name__, "block": block, "unit": unit,
+            "gates": {k: np.array(v, dtype=np.float32) for k, v in gates.items()},
+            "cell": np.array(cells, dtype=np.float32) if cells else None,
+            "computed": np.array(hidden, dtype=np.float32), "actual": actual}
+
+
+def embedding_row(t: Trace, block: str, position: int) -> dict:
+    m = t.module(block)
+    if not isinstance(m, nn.Embedding):
+        raise InsideError(f"{block} is not an Embedding")
+    ids = t.module_input(block).reshape(-1)
+    if not 0 <= position < ids.numel():
+        raise InsideError(f"position {position} is outside the {ids.numel()} tokens")
+    token = int(ids[position])
+    out = t.output(block)[0].reshape(ids.numel(), -1)
+    return {"kind": "Embedding", "block": block, "position": position, "token": token,
+            "row": m.weight[token].detach().float().numpy(), "computed": m.weight[token].detach().float().numpy(),
+            "actual": out[position].float().numpy()}
+
+
+# -- receptive fields ---------------------------------------------------------------------------
+def _window_back(m: nn.Module, rows, cols, size):
+    """The input rows/cols that an output range [a, b] of a conv or pool reads (clipped)."""
+    if isinstance(m, nn.Conv2d):
+        pads = _conv_padding(m)
+        (kh, kw), (sh, sw), (dh, dw), (ph, pw) = m.kernel_size, m.stride, m.dilation, (pads[0], pads[2])
+    else:
+        (kh, kw), (ph, pw) = _pair(m.kernel_size), _pair(m.padding)
+        (sh, sw) = _pair(m.stride if m.stride is not None else m.kernel_size)
+        (dh, dw) = _pair(getattr(m, "dilation", 1))
+    h, w = size
+    r = (max(0, rows[0] * sh - ph), min(h - 1, rows[1] * sh - ph + dh * (kh - 1)))
+    c = (max(0, cols[0] * sw - pw), min(w - 1, cols[1] * sw - pw + dw * (kw - 1)))
+    return r, c
+
+
+def receptive_field(t: Trace, block: str, rows, cols) -> dict | None:
+    """The rows and columns of the network's input image that can affect the given output range of
+    `block` (walking back through convolutions and pooling; element-wise blocks keep positions).
+    None when the path passes through something that mixes all positions (Linear, adaptive pooling)."""
+    spans = _back(t, t.nodes[block], tuple(rows), tuple(cols), {})
+    if spans is None:
+        return None
+    return {"rows": spans[0], "cols": spans[1]}
+
+
+def _union(a, b):
+    if a is None or b is None:
+        return None
+    return (min(a[0][0], b[0][0]), max(a[0][1], b[0][1])), (min(a[1][0], b[1][0]), max(a[1][1], b[1][1]))
+
+
+def _back(t: Trace, node: fx.Node, rows, cols, memo):
+    key = (node.name, rows, cols)
+    if key in memo:
+        return memo[key]
+    if node.op == "placeholder":
+        return rows, cols
+    ups = [a for a in node.all_input_nodes if isinstance(t.values.get(a.name), torch.Tensor)
+           or a.op == "placeholder"]
+    if not ups:
+        return None
+    out_shape = tuple(t.values[node.name].shape) if node.name in t.values else None
+    m = t.model.get_submodule(node.target) if node.op == "call_module" else None
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        size = tuple(t.inputs[node.name][0].shape[-2:])
+        r, c = _window_back(m, rows, cols, size)
+        result = _back(t, ups[0], r, c, memo)
+    else:
+        result = None
+        for up in ups:
+            up_shape = tuple(t.values[up.name].shape) if up.name in t.values else None
+            if up.op != "placeholder" and (up_shape is None or up_shape[-2:] != (out_shape or ())[-2:]):
+                return None                     # positions were mixed or reshaped on the way
+            if up.op == "placeholder" and out_shape is not None and \
+                    tuple(t.inputs[node.name][0].shape[-2:]) != out_shape[-2:]:
+                return None
+            part = _back(t, up, rows, cols, memo)
+            result = part if result is None else _union(result, part)
+            if result is None:
+                return None
+    memo[key] = result
+    return result
