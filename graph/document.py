@@ -65,7 +65,7 @@ class Event:
 
 def id_problem(block_id: Any) -> str | None:
     """Why a string cannot be a block id, or None when it can."""
-    if not isinstance(block_id, str) or not _ID_RE.match(block_id):
+    if not isinstance(block_id, str) or not _ID_RE.fullmatch(block_id):
         return ("a block id must start with a letter and use only letters, digits and _ "
                 "(at most 64 characters)")
     if keyword.iskeyword(block_id) or block_id in ("self", "torch"):

@@ -6,6 +6,7 @@ e.g. ResNet-18 at 224×224: 1.81 G) and FLOPs are 2 × MACs (what FlopCounterMod
 from __future__ import annotations
 
 from .diagnostics import shape_text
+from .quoting import shown
 
 COST_TOOLTIP = ("MACs: multiply-adds per sample, the figure papers and torchvision publish.\n"
                 "FLOPs: floating-point operations per sample = 2 × MACs (one multiply and one add).")
@@ -77,7 +78,7 @@ def summary_table(doc, result) -> str:
     rule = "─" * (sum(widths) + 2 * (len(widths) - 1))
     partial = partial_text(result)
     note = f" ({partial})" if partial else ""
-    lines = [doc.name, rule, fmt(header), rule, *(fmt(r) for r in body), rule,
+    lines = [shown(doc.name, 200), rule, fmt(header), rule, *(fmt(r) for r in body), rule,
              f"Total params: {result.total_params:,}{note}",
              f"Total MACs per sample: {result.total_macs:,} ({human(result.total_macs)}){note}",
              f"Total FLOPs per sample: {result.total_flops:,} ({human(result.total_flops)}){note}",

@@ -7,7 +7,6 @@ file is copied in; the procedural shapes set is written out as code).
 from __future__ import annotations
 
 import inspect
-import json
 import os
 import shutil
 import tempfile
@@ -17,6 +16,7 @@ import torch
 
 from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.fileformat import default_mode
+from layerloom.graph.quoting import LiteralError, py_literal, shown
 
 from ..data import mnist_sample, shapes
 from .formats import ExportResult, size_of, write_model_json
@@ -65,14 +65,18 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
             (staging / "shapes_data.py").write_text(shapes_module_source(), encoding="utf-8")
         meta = src.metadata
         norm = meta.get("normalization") or {}
-        train_py = TRAIN_TEMPLATE.format(
-            name=src.doc.name, class_name=class_name, dataset=dataset,
-            config=json.dumps(_plain_config(cfg), indent=4),
-            mean=json.dumps(norm.get("mean")), std=json.dumps(norm.get("std")),
-            input_shape=json.dumps(list(src.input_shape)),
-            class_names=json.dumps(meta.get("class_names")),
-            load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS),
-        )
+        try:
+            train_py = TRAIN_TEMPLATE.format(
+                name=py_literal(src.doc.name), class_name=class_name, dataset=py_literal(dataset),
+                config=py_literal(_plain_config(cfg), "the training settings"),
+                mean=py_literal(norm.get("mean"), "the normalisation mean"),
+                std=py_literal(norm.get("std"), "the normalisation std"),
+                input_shape=py_literal(list(src.input_shape)),
+                class_names=py_literal(meta.get("class_names"), "the class names"),
+                load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS),
+            )
+        except LiteralError as exc:
+            raise ExportError(f"train.py cannot be written: {exc}") from None
         (staging / "train.py").write_text(train_py, encoding="utf-8")
         (staging / "README.md").write_text(_readme(src, class_name, dataset), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
@@ -98,7 +102,7 @@ def _plain_config(cfg: dict) -> dict:
 
 def _readme(src: ExportSource, class_name: str, dataset: str) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
-    return f"""# {src.doc.name}
+    return f"""# {shown(src.doc.name, 200)}
 
 A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: only `torch`
 (and `torchvision` for downloadable data sets).

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from string import Template
 
-_TRAIN = Template('''"""Train $name: plain PyTorch, exported by Layerloom.
+# Every $field is a Python literal made by layerloom.graph.quoting (never pasted text), except
+# $class_name (an identifier made by class_name_for) and $load_data (code built from literals).
+_TRAIN = Template('''"""Train the network exported by Layerloom (GRAPH_NAME below): plain PyTorch.
 
     python train.py [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--device auto|cpu|cuda]
     torchrun --nproc_per_node=2 train.py --epochs 1     # DistributedDataParallel (gloo on CPU, nccl on CUDA)
@@ -24,7 +26,8 @@ from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 from model import $class_name
 
 HERE = Path(__file__).resolve().parent
-DATASET = "$dataset"
+GRAPH_NAME = $name
+DATASET = $dataset
 CONFIG = $config
 INPUT_SHAPE = $input_shape
 CLASS_NAMES = $class_names
