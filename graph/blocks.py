@@ -18,7 +18,7 @@ from .params import AUTO, Param
 
 CATEGORIES = (
     "Input/Output", "Convolution", "Pooling", "Linear", "Recurrent", "Embedding",
-    "Activation", "Normalization", "Merge", "Shape",
+    "Activation", "Normalization", "Merge", "Shape", "Attention", "Opaque",
 )
 
 Shape = tuple[int, ...]
@@ -39,6 +39,8 @@ class BlockKind:
     fixed_kwargs: dict = field(default_factory=dict)  # always passed to the factory
     auto_from: Callable[[str, Shape], Any] | None = None  # (param name, input shape) -> value
     label: Callable[[dict], str] | None = None       # short form shown on the canvas
+    # generated code for a module that is not torch.nn's: params -> (import line, constructor expression)
+    code: Callable[[dict], tuple[str, str]] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -429,12 +431,12 @@ def _add_forward(call, inputs, params):
 
 register(BlockKind(
     "Add", "Merge", "Adds its inputs element by element (skip/residual connections); shapes must match.",
-    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),),
+    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),),
     formula="y = x₀ + x₁ + …", forward=_add_forward, inputs="num_inputs",
 ))
 register(BlockKind(
     "Concat", "Merge", "Joins its inputs along a dimension (channels by default); other dimensions must match.",
-    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),
+    params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),
             Param("dim", "int", 1, "dimension to join along (1 is the first after the batch)", min=-8, max=8)),
     forward=lambda call, inputs, p: torch.cat(list(inputs), dim=p["dim"]), inputs="num_inputs",
 ))
@@ -455,3 +457,7 @@ register(BlockKind(
 
 def forward_of(kind: BlockKind):
     return kind.forward or _apply
+
+
+# Kinds defined in modules of their own register themselves on import.
+from . import blocks_modern, opaque  # noqa: E402,F401

@@ -17,6 +17,7 @@ EXPECTED_RANK = {
     "Conv1d": (2, "C×L"), "MaxPool1d": (2, "C×L"),
     "Conv2d": (3, "C×H×W"), "ConvTranspose2d": (3, "C×H×W"), "MaxPool2d": (3, "C×H×W"),
     "AvgPool2d": (3, "C×H×W"), "AdaptiveAvgPool2d": (3, "C×H×W"), "BatchNorm2d": (3, "C×H×W"),
+    "AdaptiveMaxPool2d": (3, "C×H×W"),
     "RNN": (2, "T×F (time steps × features)"), "LSTM": (2, "T×F (time steps × features)"),
     "GRU": (2, "T×F (time steps × features)"),
 }
@@ -93,8 +94,16 @@ def _fix_auto(param: str) -> dict:
 FLATTEN_FIX = {"action": "insert_before", "kind": "Flatten", "label": "Insert a Flatten before {block}"}
 
 
+class BlockProblem(ValueError):
+    """Raised while building or running a block with a message that is already a sentence for the user."""
+
+    code = "block"
+
+
 def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
     """Turn torch's exception for this block into a plain-words Diagnostic."""
+    if isinstance(exc, BlockProblem):
+        return Diagnostic("", str(exc), exc.code)
     shapes = [s for s, _ in inputs]
     dtypes = [d for _, d in inputs]
     name = kind.name

@@ -20,7 +20,12 @@ AUTO = "auto"
 #   size     an int, or a list of `length` ints (kernel_size=3 or [3, 5]); `strings` may allow
 #            named values such as padding="same"
 #   shape    a list of ints (Input shape, Reshape shape, Permute dims, LayerNorm shape)
-PARAM_TYPES = ("int", "float", "bool", "choice", "size", "shape")
+#   text     a short string (an Opaque block's import path and origin)
+#   json     plain JSON data: null, true/false, numbers, strings, lists and objects (an Opaque
+#            block's constructor arguments); never code, never a pickle
+PARAM_TYPES = ("int", "float", "bool", "choice", "size", "shape", "text", "json")
+MAX_TEXT = 2000
+MAX_JSON_ITEMS = 10_000
 
 
 class ParamError(ValueError):
@@ -112,6 +117,14 @@ class Param:
             if out.count(-1) > 1:
                 raise ParamError(f"{self.name} may contain at most one -1")
             return out
+        if t == "text":
+            if not isinstance(value, str):
+                raise ParamError(f"{self.name} must be text, not {_show(value)}")
+            if len(value) > MAX_TEXT:
+                raise ParamError(f"{self.name} is {len(value)} characters long; at most {MAX_TEXT} fit")
+            return value
+        if t == "json":
+            return _check_json(value, self.name)
         raise AssertionError(t)
 
     def _check_int(self, value: Any, label: str) -> int:
@@ -147,6 +160,10 @@ class Param:
             parts.extend(f'"{s}"' for s in self.strings)
         elif t == "shape":
             parts.append("a list of whole numbers")
+        elif t == "text":
+            parts.append("text")
+        elif t == "json":
+            parts.append("JSON data")
         if self.auto:
             parts.append('"auto"')
         if self.optional:
@@ -170,3 +187,30 @@ def _num(v: float) -> str:
 def _show(value: Any) -> str:
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_json(value: Any, name: str) -> Any:
+    """A copy of `value` if it is plain JSON data (lists for tuples), else ParamError."""
+    count = 0
+
+    def walk(v, depth):
+        nonlocal count
+        count += 1
+        if count > MAX_JSON_ITEMS or depth > 32:
+            raise ParamError(f"{name} is too large or too deeply nested")
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float):
+            if not math.isfinite(v):
+                raise ParamError(f"{name} must contain finite numbers only; got {v}")
+            return v
+        if isinstance(v, (list, tuple)):
+            return [walk(x, depth + 1) for x in v]
+        if isinstance(v, dict):
+            if not all(isinstance(k, str) for k in v):
+                raise ParamError(f"{name}: object keys must be strings")
+            return {k: walk(x, depth + 1) for k, x in v.items()}
+        raise ParamError(f"{name} must be plain JSON data (numbers, text, lists, objects); got {_show(v)}")
+    return walk(value, 0)

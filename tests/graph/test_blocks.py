@@ -35,8 +35,19 @@ CASES = {
     "GRU": ((9, 6), None, {"hidden_size": 10, "output": "last"}),
     "Reshape": ((4, 6), None, {"shape": [2, -1]}),
     "Permute": ((4, 6), None, {"dims": [1, 0]}),
+    "ReLU6": ((20,), None, {}),
+    "SiLU": ((20,), None, {}),
+    "Hardswish": ((20,), None, {}),
+    "Hardsigmoid": ((20,), None, {}),
+    "Identity": ((3, 4), None, {}),
+    "Upsample": ((3, 5, 6), None, {"scale_factor": 2.0, "mode": "bilinear", "align_corners": False}),
+    "GroupNorm": ((8, 5, 5), None, {"num_groups": 4}),
+    "AdaptiveMaxPool2d": ((3, 13, 17), None, {"output_size": [4, 5]}),
+    "MultiheadAttention": ((7, 16), None, {"num_heads": 4}),
+    "StochasticDepth": ((4, 6, 6), None, {"p": 0.3}),
+    "Opaque": ((3, 8, 8), None, {"target": "torchvision.ops.misc:Permute", "args": [[0, 2, 3, 1]]}),
 }
-MERGES = {"Add": {}, "Concat": {"dim": 1}}
+MERGES = {"Add": {}, "Concat": {"dim": 1}, "Mul": {}}
 
 
 def test_every_kind_is_covered_and_categorised():

@@ -1,0 +1,190 @@
+"""Opaque blocks: a module Layerloom has no block kind for, kept as data and run as itself.
+
+An Opaque block stores where its module's class lives and how to construct it, never the module:
+
+    target   "package.module:Class" (importable) or "/path/to/model.py:Class" (a Python file)
+    args     constructor arguments as JSON; {"$class": "torch.nn:BatchNorm2d"} stands for a class
+    kwargs   constructor keyword arguments, the same way
+    origin   where it came from, in words ("model.py:Net, submodule gate: data-dependent control flow")
+
+It compiles to a `call_module` like any other block, so the compiled module's state_dict holds its
+weights under `<block id>.<name>`, and analysis shows its shapes (on meta tensors, or once on real
+zeros when the module's code looks at values).
+
+Code runs only where the person asked for it: classes from torch, torchvision and Layerloom are
+always allowed; another package or a Python file only after `allow_code(...)` (the import command
+allows the source it was asked to import; `--trust-code` allows the rest).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .blocks import BlockKind, register
+from .diagnostics import BlockProblem
+from .params import Param
+from .quoting import py_literal
+
+TRUSTED_PACKAGES = ("torch", "torchvision", "layerloom")
+_ALLOWED: set[str] = set()      # module names and resolved file paths the person allowed
+_FILE_MODULES: dict[str, object] = {}
+
+
+class OpaqueError(BlockProblem):
+    """An Opaque block whose module cannot be found, trusted or constructed; the message says why."""
+
+    code = "opaque"
+
+
+def allow_code(where: str) -> None:
+    """Allow Opaque blocks to run code from a package (by name) or a Python file (by path)."""
+    _ALLOWED.add(_key(where))
+
+
+def _key(where: str) -> str:
+    return str(Path(where).resolve()) if where.endswith(".py") else where
+
+
+def split_target(target: str) -> tuple[str, str]:
+    where, sep, qualname = str(target).rpartition(":")
+    if not sep or not where or not qualname:
+        raise OpaqueError(f'Opaque target "{target}" must read "package.module:Class" or "path/to/file.py:Class"')
+    return where, qualname
+
+
+def is_trusted(where: str) -> bool:
+    key = _key(where)
+    if key in _ALLOWED:
+        return True
+    if where.endswith(".py"):
+        return False
+    return where.split(".")[0] in TRUSTED_PACKAGES or any(where.startswith(a + ".") for a in _ALLOWED)
+
+
+def _import(where: str, trusted: bool = False):
+    if not trusted and not is_trusted(where):
+        what = f"the file {where}" if where.endswith(".py") else f"the package {where}"
+        raise OpaqueError(f"this Opaque block runs code from {what}; Layerloom runs a person's own code only when "
+                          "asked: import the model again, or allow it (layerloom ... --trust-code)")
+    if not where.endswith(".py"):
+        try:
+            return importlib.import_module(where)
+        except Exception as exc:
+            raise OpaqueError(f"the module {where} of this Opaque block cannot be imported "
+                              f"({type(exc).__name__}: {exc})") from None
+    path = Path(where).resolve()
+    if str(path) in _FILE_MODULES:
+        return _FILE_MODULES[str(path)]
+    if not path.is_file():
+        raise OpaqueError(f"this Opaque block's code is in {path}, which does not exist any more")
+    name = "layerloom_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise OpaqueError(f"running {path} failed ({type(exc).__name__}: {exc})") from None
+    _FILE_MODULES[str(path)] = module
+    return module
+
+
+def resolve_class(target: str, trusted: bool = False) -> type:
+    where, qualname = split_target(target)
+    obj = _import(where, trusted)
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise OpaqueError(f"{where} has no {qualname}")
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise OpaqueError(f"{target} is not a torch.nn.Module class; an Opaque block only constructs modules")
+    return obj
+
+
+def _decode(value, trusted: bool = False):
+    if isinstance(value, dict):
+        if set(value) == {"$class"}:
+            where, qualname = split_target(value["$class"])
+            obj = _import(where, trusted)
+            for part in qualname.split("."):
+                obj = getattr(obj, part)
+            if not isinstance(obj, type):
+                raise OpaqueError(f'{value["$class"]} is not a class')
+            return obj
+        return {k: _decode(v, trusted) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v, trusted) for v in value]
+    return value
+
+
+def encode_argument(value):
+    """A constructor argument as JSON data, or raise TypeError when it cannot be one."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [encode_argument(v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: encode_argument(v) for k, v in value.items()}
+    if isinstance(value, type):
+        return {"$class": f"{value.__module__}:{value.__qualname__}"}
+    raise TypeError(f"{type(value).__name__} is not plain data")
+
+
+def opaque_module(target: str, args: list, kwargs: dict, trusted: bool = False) -> nn.Module:
+    """Construct the module; `trusted=True` skips the allow-list (generated code the person runs)."""
+    cls = resolve_class(target, trusted)
+    try:
+        return cls(*_decode(list(args or []), trusted), **_decode(dict(kwargs or {}), trusted))
+    except OpaqueError:
+        raise
+    except Exception as exc:
+        raise OpaqueError(f"constructing {target} failed ({type(exc).__name__}: {exc})") from None
+
+
+def _opaque_forward(call, inputs, params):
+    if not isinstance(inputs[0], torch.Tensor) or inputs[0].device.type != "meta":
+        return call(*inputs)                       # compiling: records a call_module node
+    try:
+        y = call(*inputs)
+    except OpaqueError:
+        raise
+    except Exception:
+        # The module's code looks at values (a data-dependent branch): run it once on real zeros.
+        module = opaque_module(params["target"], params["args"], params["kwargs"]).eval()
+        with torch.no_grad():
+            y = module(*[torch.zeros(x.shape, dtype=x.dtype) for x in inputs])
+        y = y.to("meta") if isinstance(y, torch.Tensor) else y
+    if not isinstance(y, torch.Tensor):
+        raise OpaqueError(f"the module returns {type(y).__name__}; an Opaque block must return one tensor")
+    return y
+
+
+def _code(params: dict) -> tuple[str, str]:
+    """Generated code constructs the module through this file (the person chose to run that code)."""
+    args = ", ".join(py_literal(params[k], f"Opaque {k}", width=10**6) for k in ("target", "args", "kwargs"))
+    return "from layerloom.graph.opaque import opaque_module", f"opaque_module({args}, trusted=True)"
+
+
+register(BlockKind(
+    "Opaque", "Opaque",
+    "A module Layerloom has no block kind for, run as itself: it keeps its import path and constructor "
+    "arguments (as data), and its shapes are computed by running it.",
+    params=(
+        Param("target", "text", "torch.nn:Identity", 'where the class lives: "package.module:Class" or '
+              '"path/to/file.py:Class"'),
+        Param("args", "json", [], "constructor arguments (a JSON list)"),
+        Param("kwargs", "json", {}, "constructor keyword arguments (a JSON object)"),
+        Param("origin", "text", "", "where the block came from"),
+        Param("num_inputs", "int", 1, "number of tensors the module takes", min=1, max=16),
+    ),
+    module=opaque_module, forward=_opaque_forward, inputs="num_inputs",
+    module_params=("target", "args", "kwargs"), code=_code,
+    label=lambda p: p["target"].rpartition(":")[2],
+))
