@@ -50,6 +50,23 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def make_optimizer(cfg: TrainConfig, params):
+    """The optimizer a run's settings ask for (also used by the single-step view)."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def training_loss(kind: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy on class scores, or MSE against one-hot targets."""
+    if kind == "mse":
+        target = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
+        return nn.functional.mse_loss(logits, target)
+    return nn.functional.cross_entropy(logits, y)
+
+
 class Trainer:
     def __init__(self, doc, config: TrainConfig | dict | None = None, callback=None, *, runs_base="runs",
                  run_dir=None, resume=None, taps: FeatureTaps | None = None, data=None, probe_index: int = 0,
@@ -185,12 +202,7 @@ class Trainer:
         return resume
 
     def _optimizer(self, params):
-        cfg = self.config
-        if cfg.optimizer == "sgd":
-            return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return make_optimizer(self.config, params)
 
     def _scheduler(self, optimizer, total_steps: int, steps_per_epoch: int):
         cfg = self.config
@@ -216,10 +228,7 @@ class Trainer:
         return x, y
 
     def _loss(self, logits, y):
-        if self.config.loss == "mse":
-            target = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
-            return nn.functional.mse_loss(logits, target)
-        return nn.functional.cross_entropy(logits, y)
+        return training_loss(self.config.loss, logits, y)
 
     def _apply_pending_lr(self, optimizer, scheduler) -> None:
         with self._lock:
