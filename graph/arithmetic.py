@@ -205,6 +205,34 @@ def _concat(params, shapes) -> tuple[list[Line], Shape | None]:
     return [Line(f"dimension {dim}: {' + '.join(map(str, sizes))} = {total}", total)], tuple(out)
 
 
+def _upsample(params, shapes) -> tuple[list[Line], Shape | None]:
+    c, *spatial = shapes[0]
+    dims = len(spatial)
+    lines = [Line(f"C_out = C_in = {c}", c)]
+    size, scale = params.get("size"), params.get("scale_factor")
+    for i, n in enumerate(_names(dims)):
+        if size is not None:
+            value = _sized(size, dims)[i]
+            lines.append(Line(f"{n}_out = size = {value}", value))
+        else:
+            value = int(math.floor(spatial[i] * float(scale)))
+            lines.append(Line(f"{n}_out = ⌊{spatial[i]}·{float(scale):g}⌋ = {value}", value, value > 0))
+    return lines, (c, *[line.value for line in lines[1:]])
+
+
+def _broadcast(params, shapes) -> tuple[list[Line], Shape | None]:
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for sizes in zip(*padded):
+        big = {v for v in sizes if v != 1}
+        if len(big) > 1:
+            return [Line(f"sizes {' and '.join(map(str, sizes))} cannot be matched", None, False)], None
+        out.append(big.pop() if big else 1)
+    text = " ⊙ ".join("×".join(map(str, s)) for s in shapes)
+    return [Line(f"{text} → {'×'.join(map(str, out))} (size-1 dimensions repeat)", None)], tuple(out)
+
+
 SHAPE_RULES = {
     "Conv1d": lambda p, s: _conv(p, s, 1),
     "Conv2d": lambda p, s: _conv(p, s, 2),
@@ -223,6 +251,8 @@ SHAPE_RULES = {
     "GRU": _recurrent,
     "Embedding": _embedding,
     "Concat": _concat,
+    "Upsample": _upsample,
+    "Mul": _broadcast,
 }
 
 
@@ -295,11 +325,30 @@ def _embedding_params(p, shapes) -> Line:
     return Line(f"params = {p['num_embeddings']}·{p['embedding_dim']} = {total}   (one row per token id)", total)
 
 
+def _groupnorm_params(p, shapes) -> Line:
+    c = p["num_channels"]
+    if not p["affine"]:
+        return Line("params = 0   (affine is off)", 0)
+    return Line(f"params = 2·{c} = {2 * c}   (a scale γ and a shift β per channel; "
+                f"statistics over {p['num_groups']} groups of {c // p['num_groups']})", 2 * c)
+
+
+def _attention_params(p, shapes) -> Line:
+    e = p["embed_dim"]
+    if p["bias"]:
+        total = 4 * e * e + 4 * e
+        return Line(f"params = 3·{e}·{e} + 3·{e} + {e}·{e} + {e} = {total}   (query, key, value projections, "
+                    "then the output projection)", total)
+    total = 4 * e * e
+    return Line(f"params = 3·{e}·{e} + {e}·{e} = {total}   (query, key, value and output projections)", total)
+
+
 PARAM_RULES = {
     "Conv1d": _conv_params, "Conv2d": _conv_params, "ConvTranspose2d": _conv_transpose_params,
     "Linear": _linear_params, "RNN": _recurrent_params("RNN"), "LSTM": _recurrent_params("LSTM"),
     "GRU": _recurrent_params("GRU"), "BatchNorm1d": _norm_params, "BatchNorm2d": _norm_params,
-    "LayerNorm": _layernorm_params, "Embedding": _embedding_params,
+    "LayerNorm": _layernorm_params, "Embedding": _embedding_params, "GroupNorm": _groupnorm_params,
+    "MultiheadAttention": _attention_params,
 }
 
 
@@ -336,4 +385,4 @@ def explain(kind_name: str, params: dict, input_shapes: list[Shape]) -> Arithmet
 NO_PARAMS = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
               "Flatten", "Reshape", "Permute", "Add", "Concat", "MaxPool1d", "MaxPool2d", "AvgPool2d",
               "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Identity", "ReLU6", "SiLU", "Hardswish",
-              "Hardsigmoid", "Mul", "Upsample"}
+              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth"}

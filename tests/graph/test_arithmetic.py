@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from layerloom.graph import GraphDocument, analyze, load_graph
-from layerloom.graph.arithmetic import NO_PARAMS, PARAM_RULES, SHAPE_RULES, explain
+from layerloom.graph.arithmetic import PARAM_RULES, explain
 from layerloom.graph.blocks import REGISTRY
 from layerloom.presets import preset_path
 
@@ -79,6 +79,11 @@ CASES = [
     ("LayerNorm", {}, (10, 32)),
     ("LayerNorm", {"bias": False}, (32,)),
     ("ReLU", {}, (3, 4)),
+    ("Upsample", {"scale_factor": 1.5}, (3, 7, 9)),
+    ("Upsample", {"size": [5, 11], "scale_factor": None}, (3, 7, 9)),
+    ("GroupNorm", {"num_groups": 2}, (6, 4, 4)),
+    ("MultiheadAttention", {"num_heads": 2}, (5, 8)),
+    ("MultiheadAttention", {"num_heads": 4, "bias": False}, (5, 8)),
 ]
 
 
@@ -100,13 +105,31 @@ def test_embedding_and_concat_match_torch():
     assert r.ok and a.lines() == ["dimension 1: 3 + 3 + 3 = 9"]
 
 
-def test_every_kind_has_a_rule_or_keeps_its_shape():
-    """No kind is silently unexplained: it has a shape rule, or keeps its input's shape (checked
-    for every registered kind on a small input), and says whether it learns parameters."""
-    for name, kind in REGISTRY.items():
-        if name in ("Input", "Output"):
-            continue
-        assert name in SHAPE_RULES or name in PARAM_RULES or name in NO_PARAMS or kind.module is not None, name
+TRY_INPUTS = [((3, 12, 12), None), ((32, 4, 4), None), ((6, 16), None), ((16,), None), ((9,), "int64"), ((2, 4, 6, 6), None)]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n not in ("Input", "Output", "Opaque")))
+def test_every_kind_with_default_settings_matches_torch(name):
+    """Each registered kind, at its default settings, on the first small input it accepts: the
+    arithmetic gives torch's shape, and a parameter count where it claims one. Kinds that learn
+    parameters must have a parameter rule."""
+    kind = REGISTRY[name]
+    n_inputs = kind.input_count(kind.defaults())
+    accepted = 0
+    for shape, dtype in TRY_INPUTS:
+        if n_inputs == 1:
+            doc = chain((name, {}), shape=shape, dtype=dtype)
+            bid = _block(doc)
+        else:
+            doc, bid = _merge(name, {}, shape, n=n_inputs)
+        r, a = check_against_torch(doc, bid)
+        if r.ok:
+            accepted += 1
+            if r.param_count:
+                assert name in PARAM_RULES, f"{name} learns {r.param_count} parameters but has no rule"
+            else:
+                assert a.param_count in (0, None)
+    assert accepted, f"{name} accepted none of the trial inputs"
 
 
 @SETTINGS
