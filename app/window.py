@@ -226,7 +226,7 @@ def _excepthook(kind, value, tb) -> None:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="layerloom", description="Open the Layerloom editor.")
+    p = argparse.ArgumentParser(prog="layerloom", description="Open the Layerloom editor.", allow_abbrev=False)
     p.add_argument("file", nargs="?", help="a .loom.json graph to open (default: the LeNet-5 preset)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")

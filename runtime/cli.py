@@ -32,9 +32,25 @@ def _load(path):
         raise SystemExit(2) from None
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse without prefix matching (`--data` must never silently mean `--dataset`); every
+    subcommand's parser is one of these."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
+
+def _analyze(doc):
+    """Analysis with data-driven "auto" values filled from the graph's data set, when it can be
+    described offline (else the stated fallbacks, with a note)."""
+    from .data_choice import graph_data_context
+    return analyze(doc, graph_data_context(doc)[0])
+
+
 def cmd_check(args) -> int:
     doc = _load(args.file)
-    result = analyze(doc)
+    result = _analyze(doc)
     for d in result.diagnostics:
         where = d.block or "graph"
         stream = sys.stdout
@@ -49,7 +65,7 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     doc = _load(args.file)
-    result = analyze(doc)
+    result = _analyze(doc)
     if args.json:
         print(json.dumps(summary_json(doc, result), indent=2))
     else:
@@ -68,13 +84,13 @@ def cmd_code(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="layerloom", description="Design, check, train and export PyTorch "
-                                     "networks. Without a command, opens the desktop app.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = Parser(prog="layerloom", description="Design, check, train and export PyTorch "
+                    "networks. Without a command, opens the desktop app.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     p = sub.add_parser("check", help="check a graph file; list its problems")
     p.add_argument("file")
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("summary", help="table of shapes, parameters and FLOPs")
+    p = sub.add_parser("summary", help="table of shapes, parameters, MACs and FLOPs")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_summary)

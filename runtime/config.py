@@ -44,14 +44,20 @@ class TrainConfig:
 
     @classmethod
     def from_sources(cls, *sources: dict | None) -> "TrainConfig":
-        """Later sources override earlier ones; None values in a source are ignored."""
+        """Later sources override earlier ones; None values in a source are ignored. A source that
+        names another data set without giving its options starts from that set's defaults (the
+        earlier options belong to the earlier set)."""
         merged: dict[str, Any] = {}
         for src in sources:
             if not src:
                 continue
             if not isinstance(src, dict):
                 raise ConfigError("training settings must be a JSON object")
-            merged.update({k: v for k, v in src.items() if v is not None})
+            values = {k: v for k, v in src.items() if v is not None}
+            if values.get("dataset", merged.get("dataset")) != merged.get("dataset", values.get("dataset")) \
+                    and "dataset_options" not in values:
+                merged.pop("dataset_options", None)
+            merged.update(values)
         return cls.from_dict(merged)
 
     @classmethod

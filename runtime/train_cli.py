@@ -7,6 +7,7 @@ import time
 
 from layerloom.graph import GraphFileError, load_graph
 
+from . import data_choice
 from .trainer import Trainer
 
 
@@ -15,7 +16,12 @@ def add_parser(sub) -> None:
                        description="Train FILE (or continue a run with --resume). Settings default to the "
                                    "graph's training section; options override them.")
     p.add_argument("file", nargs="?", help="a .loom.json graph (not needed with --resume)")
-    p.add_argument("--dataset", help="data set name, e.g. mnist-sample, shapes, cifar10")
+    p.add_argument("--dataset", help="data set name, e.g. mnist-sample, shapes, cifar10, image-folder; starts "
+                                     "from its default options")
+    p.add_argument("--data", metavar="PATH", help="your data for image-folder (a folder of class subfolders), "
+                                                  "text-csv (a CSV/TSV file) or text-corpus (a text file)")
+    p.add_argument("--data-option", action="append", default=[], dest="data_options", metavar="KEY=VALUE",
+                   help="set a data set option, e.g. val_fraction=0.2 (repeatable)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int, dest="batch_size")
     p.add_argument("--lr", type=float)
@@ -28,6 +34,11 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
     p.set_defaults(func=cmd_train)
+
+
+def counted(n: int, word: str) -> str:
+    """(1, 'epoch') -> '1 epoch'; (2, 'epoch') -> '2 epochs'."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 def _fmt_time(seconds: float) -> str:
@@ -58,7 +69,8 @@ class Progress:
             self.t0 = time.monotonic()
             resumed = f", resumed from {e['resumed_from']}" if e["resumed_from"] else ""
             print(f"Training on {e['dataset']} ({e['num_train']:,} train / {e['num_val']:,} val) on {e['device']}, "
-                  f"{e['params']:,} parameters, {e['epochs']} epochs of {e['steps_per_epoch']} steps{resumed}",
+                  f"{e['params']:,} parameters, {counted(e['epochs'], 'epoch')} of "
+                  f"{counted(e['steps_per_epoch'], 'step')}{resumed}",
                   file=self.stream)
             print(f"Run folder: {e['run_dir']}", file=self.stream)
             for w in e["warnings"]:
@@ -88,7 +100,7 @@ class Progress:
                       file=self.stream)
             else:
                 acc = f"{s['val_accuracy'] * 100:.2f}%" if s["val_accuracy"] is not None else "n/a"
-                print(f"Done: val accuracy {acc} after {s['epochs']} epochs, {s['steps']} steps, "
+                print(f"Done: val accuracy {acc} after {counted(s['epochs'], 'epoch')}, {counted(s['steps'], 'step')}, "
                       f"{s['seconds']:.1f} s", file=self.stream)
         elif t == "failed":
             self._clear()
@@ -106,8 +118,14 @@ def cmd_train(args) -> int:
         except GraphFileError as exc:
             print(f"layerloom: cannot read {exc}", file=sys.stderr)
             return 2
-    overrides = {k: getattr(args, k) for k in ("dataset", "epochs", "batch_size", "lr", "optimizer", "schedule",
+    overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
                                                "device", "seed", "max_steps")}
+    try:
+        overrides.update(data_choice.resolve(doc.training if doc is not None else None, args.dataset,
+                                             args.data, args.data_options))
+    except data_choice.DataChoiceError as exc:
+        print(f"layerloom train: {exc}", file=sys.stderr)
+        return 2
     progress = Progress(sys.stdout, args.quiet)
     trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume)
     interrupted = {"n": 0}

@@ -56,6 +56,11 @@ def _entry(name: str) -> Entry:
                         f"{', '.join(_REGISTRY)}.") from None
 
 
+def dataset_options(name: str) -> tuple[str, ...]:
+    """The options data set ``name`` accepts (DataError for an unknown name)."""
+    return _entry(name).options
+
+
 def _check_options(entry: Entry, options: dict) -> None:
     unknown = sorted(set(options) - set(entry.options))
     if unknown:

@@ -26,7 +26,7 @@ def test_train_then_resume(tmp_path, capsys):
 
 
 def test_train_reports_bad_input(tmp_path, capsys):
-    assert main(["train", LENET, "--dataset", "nope", "--out", str(tmp_path)]) == 1
+    assert main(["train", LENET, "--dataset", "nope", "--out", str(tmp_path)]) == 2
     assert "There is no data set called 'nope'" in capsys.readouterr().err
     bad = tmp_path / "bad.loom.json"
     bad.write_text("{}")
