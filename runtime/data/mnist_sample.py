@@ -66,20 +66,35 @@ def read_npz(path: Path = NPZ_PATH) -> tuple[np.ndarray, np.ndarray, int]:
     return images, labels, num_train
 
 
-def load(info: DatasetInfo, **_ignored) -> DataBundle:
-    """The fixed 4,000/1,000 split; ``seed`` does not change it, so runs stay comparable."""
-    return _bundle(info, channel_dim=True)
+def load(info: DatasetInfo, train_count=None, **_ignored) -> DataBundle:
+    """The fixed 4,000/1,000 split; ``seed`` does not change it, so runs stay comparable.
+    ``train_count`` keeps only that many training digits, the same number of each (for
+    experiments with little data, such as overfitting); validation keeps all 1,000."""
+    return _bundle(info, channel_dim=True, train_count=train_count)
 
 
-def _bundle(info: DatasetInfo, channel_dim: bool) -> DataBundle:
+def _balanced_first(labels: torch.Tensor, count: int) -> torch.Tensor:
+    """Indices of the first `count` samples taken class by class in turn (count/10 of each digit)."""
+    per_class = [torch.nonzero(labels == c).flatten() for c in range(10)]
+    order = torch.stack([idx[:min(len(i) for i in per_class)] for idx in per_class], dim=1).flatten()
+    return order[:count].sort().values
+
+
+def _bundle(info: DatasetInfo, channel_dim: bool, train_count=None) -> DataBundle:
     images, labels, num_train = read_npz()
     x = torch.from_numpy(images)                          # [N, 28, 28] uint8: row t is time step t
     if channel_dim:
         x = x.unsqueeze(1)                                # [N, 1, 28, 28]
     y = torch.from_numpy(labels.astype(np.int64))
+    keep = torch.arange(num_train)
+    if train_count is not None:
+        if not isinstance(train_count, int) or isinstance(train_count, bool) or not 10 <= train_count <= num_train:
+            raise DataError(f"train_count must be a whole number from 10 to {num_train:,} (the training digits "
+                            f"there are), not {train_count!r}.")
+        keep = _balanced_first(y[:num_train], train_count)
     return DataBundle(
         info=info,
-        train=InMemorySplit(x[:num_train].clone(), y[:num_train].clone()),
+        train=InMemorySplit(x[keep].clone(), y[keep].clone()),
         val=InMemorySplit(x[num_train:].clone(), y[num_train:].clone()),
     )
 
@@ -96,5 +111,5 @@ def seq_info(**_options) -> DatasetInfo:
     )
 
 
-def seq_load(info: DatasetInfo, **_ignored) -> DataBundle:
-    return _bundle(info, channel_dim=False)
+def seq_load(info: DatasetInfo, train_count=None, **_ignored) -> DataBundle:
+    return _bundle(info, channel_dim=False, train_count=train_count)

@@ -101,8 +101,8 @@ def load_dataset(name: str, *, root: str | Path | None = None,
 
 
 def _register_builtins() -> None:
-    register(mnist_sample.info, mnist_sample.load)
-    register(mnist_sample.seq_info, mnist_sample.seq_load)
+    register(mnist_sample.info, mnist_sample.load, options=("train_count",))
+    register(mnist_sample.seq_info, mnist_sample.seq_load, options=("train_count",))
     for name in torchvision_sets.SPECS:
         register(torchvision_sets.info_for(name), torchvision_sets.load)
     register(shapes.info, shapes.load,

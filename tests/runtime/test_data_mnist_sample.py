@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from layerloom.runtime.data import InMemorySplit, dataset_info, load_dataset
+from layerloom.runtime.data import DataError, InMemorySplit, dataset_info, load_dataset
 from layerloom.runtime.data.mnist_sample import NPZ_PATH
 
 
@@ -80,3 +80,18 @@ def test_info_matches_the_data(bundle):
     assert info.num_classes == 10 and info.class_names == tuple("0123456789")
     assert info.mean == (0.1307,) and info.std == (0.3081,)
     assert not info.needs_download
+
+
+def test_train_count_keeps_a_balanced_prefix_and_all_validation_digits():
+    full = load_dataset("mnist-sample")
+    small = load_dataset("mnist-sample", train_count=500)
+    assert len(small.train) == 500 and len(small.val) == len(full.val) == 1000
+    assert torch.bincount(small.train.labels, minlength=10).tolist() == [50] * 10
+    # the kept digits are real training digits, in their original order
+    first = small.train.images[0]
+    assert any(torch.equal(first, img) for img in full.train.images[:20])
+    seq = load_dataset("seq-mnist", train_count=30)
+    assert seq.train.images.shape == (30, 28, 28)
+    for bad in (5, 4001, 12.5, True):
+        with pytest.raises(DataError, match="train_count must be a whole number from 10 to 4,000"):
+            load_dataset("mnist-sample", train_count=bad)

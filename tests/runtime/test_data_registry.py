@@ -47,8 +47,10 @@ def test_unknown_option_is_refused_with_the_accepted_ones():
     with pytest.raises(DataError, match="shapes has no option trian_count: it takes size, "
                                         "channels, train_count, val_count"):
         load_dataset("shapes", trian_count=10)
-    with pytest.raises(DataError, match="mnist-sample has no option size: it takes no options"):
+    with pytest.raises(DataError, match="mnist-sample has no option size: it takes train_count"):
         dataset_info("mnist-sample", size=32)
+    with pytest.raises(DataError, match="cifar10 has no option size: it takes no options"):
+        dataset_info("cifar10", size=32)
 
 
 def test_a_new_set_can_be_registered_and_loaded(tmp_path):
