@@ -1,4 +1,5 @@
-"""Export a trained (or untrained) graph: weights, ONNX, torch.export, TorchScript, a PyTorch project.
+"""Export a trained (or untrained) graph: weights, ONNX (fp32 and int8), torch.export, TorchScript, a PyTorch
+project.
 
     from layerloom.runtime.export import export_model
     results = export_model("runs/20260101-120000-lenet-5", ["onnx", "pt2"], "exports/lenet")
@@ -13,12 +14,15 @@ from ..runs import slug
 from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors, export_state_dict,
                       export_torchscript, write_model_json)
 from .project import export_project
+from .quantized import export_onnx_int8_dynamic, export_onnx_int8_static
 from .source import ExportError, ExportSource, load_source
 
 FORMATS = {
     "safetensors": (export_safetensors, "{stem}.safetensors"),
     "state-dict": (export_state_dict, "{stem}.state_dict.pt"),
     "onnx": (export_onnx, "{stem}.onnx"),
+    "onnx-int8-dynamic": (export_onnx_int8_dynamic, "{stem}.int8-dynamic.onnx"),
+    "onnx-int8-static": (export_onnx_int8_static, "{stem}.int8-static.onnx"),
     "pt2": (export_pt2, "{stem}.pt2"),
     "torchscript": (export_torchscript, "{stem}.torchscript.pt"),
     "project": (export_project, "project"),
@@ -60,7 +64,8 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
             results.append(FormatFailure(fmt, f"{type(exc).__name__}: {exc}"))
     files = {r.format: r.path.name for r in results if isinstance(r, ExportResult) and r.format != "project"}
     if files:
-        write_model_json(src, out, files)
+        reports = {r.format: r.report for r in results if isinstance(r, ExportResult) and r.report}
+        write_model_json(src, out, files, reports)
     return src, results
 
 

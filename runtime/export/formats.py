@@ -29,6 +29,7 @@ class ExportResult:
     max_abs_diff: float | None       # against the torch model on a probe batch
     verified: bool
     notes: list[str] = field(default_factory=list)
+    report: dict | None = None       # measured figures that go into model.json (int8: accuracy, latency)
 
     def line(self) -> str:
         diff = "" if self.max_abs_diff is None else f", max |Δ| {self.max_abs_diff:.2e} vs torch"
@@ -76,9 +77,10 @@ def _reference(src: ExportSource, x):
         return src.model(x)
 
 
-def write_model_json(src: ExportSource, folder: Path, files: dict) -> Path:
+def write_model_json(src: ExportSource, folder: Path, files: dict, reports: dict | None = None) -> Path:
     path = folder / "model.json"
-    atomic_write_text(path, json.dumps({**src.metadata, "files": files}, indent=2) + "\n")
+    extra = {"verification": reports} if reports else {}
+    atomic_write_text(path, json.dumps({**src.metadata, "files": files, **extra}, indent=2) + "\n")
     return path
 
 

@@ -165,6 +165,9 @@ def test_recurrent_and_merge_graphs_export_everywhere(tmp_path, case):
     src, results = export_model(path, list(FORMATS), tmp_path / "out")
     assert src.warnings and "not been trained" in src.warnings[0]
     for r in results:
+        if case == "lstm" and r.format == "onnx-int8-static":   # mnist-sample's images do not fit [28, 28]
+            assert isinstance(r, FormatFailure) and "calibrates on 256 training samples" in r.message
+            continue
         assert r.verified, r.line()
 
 

@@ -1,0 +1,181 @@
+"""int8 ONNX: `onnx-int8-dynamic` (Linear, LSTM, GRU) and `onnx-int8-static` (QDQ per-channel, CNNs).
+
+Both start from the verified fp32 ONNX export, run onnxruntime's pre-processing (shape inference and
+graph optimisation: without it an LSTM is not quantized), then onnxruntime's quantizer. The static
+format is calibrated on 256 training samples. torch.ao.quantization is deprecated in this torch and
+is not used.
+
+Each file is verified on the run's validation split against the fp32 ONNX model: accuracy of both,
+top-1 agreement, file sizes and onnxruntime latency at batch 1 and 32. A drop of more than one
+accuracy point is flagged. The figures travel in the result's `report` (and so into model.json).
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import threads as thread_policy
+from ..data import DataError
+from ..evaluation import evaluation_data
+from ..latency import onnx_latency, onnx_session
+from .formats import ExportResult, _first_line, atomic_target, export_onnx, size_of
+from .source import ExportError, ExportSource, metadata_strings
+
+CALIBRATION_SAMPLES = 256
+FLAG_DROP_POINTS = 1.0
+CHECK_BATCH = 3        # a batch size unlike the calibration's checks the dynamic batch dimension
+
+
+def export_onnx_int8_dynamic(src: ExportSource, path: Path) -> ExportResult:
+    return _export(src, path, "dynamic")
+
+
+def export_onnx_int8_static(src: ExportSource, path: Path) -> ExportResult:
+    return _export(src, path, "static")
+
+
+class _Calibration:
+    """onnxruntime's CalibrationDataReader protocol over a tensor of samples."""
+
+    def __init__(self, name: str, samples: torch.Tensor, batch: int = 32):
+        self.items = [{name: samples[i:i + batch].numpy()} for i in range(0, len(samples), batch)]
+        self.pos = 0
+
+    def get_next(self):
+        if self.pos >= len(self.items):
+            return None
+        self.pos += 1
+        return self.items[self.pos - 1]
+
+    def rewind(self):
+        self.pos = 0
+
+
+@contextlib.contextmanager
+def _quiet():
+    """onnxruntime's quantizer logs and prints advice on every call; keep the CLI output ours."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
+def _load_data(src: ExportSource, mode: str):
+    try:
+        return evaluation_data(src.config, src.input_shape, src.metadata.get("dataset"))
+    except DataError as exc:
+        if mode == "static":
+            raise ExportError(f"onnx-int8-static calibrates on {CALIBRATION_SAMPLES} training samples, but the "
+                              f"data set cannot be loaded: {exc}") from None
+        return None
+
+
+def _quantize(pre: Path, tmp: Path, mode: str, input_name: str, data) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if mode == "dynamic":
+        quantize_dynamic(pre, tmp, weight_type=QuantType.QInt8)
+    else:
+        reader = _Calibration(input_name, data.calibration(CALIBRATION_SAMPLES))
+        quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+
+
+def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
+    import onnx
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    fmt = f"onnx-int8-{mode}"
+    data = _load_data(src, mode)
+    with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
+        fp32 = Path(work) / "model.onnx"
+        base = export_onnx(src, fp32)
+        if not base.verified:
+            raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
+        pre = Path(work) / "model.pre.onnx"
+        with atomic_target(path) as tmp:
+            try:
+                with _quiet():
+                    quant_pre_process(str(fp32), str(pre))
+                    _quantize(pre, tmp, mode, "input", data)
+            except ExportError:
+                raise
+            except Exception as exc:
+                raise ExportError(f"onnxruntime could not quantize this model: {_first_line(exc)}") from None
+            model = onnx.load(str(tmp))
+            recurrent = sorted({n.op_type for n in model.graph.node} & {"LSTM", "GRU", "RNN"})
+            del model.metadata_props[:]
+            for key, value in {**metadata_strings(src.metadata), "quantization": fmt}.items():
+                entry = model.metadata_props.add()
+                entry.key, entry.value = key, value
+            onnx.save(model, str(tmp))
+            onnx.checker.check_model(str(tmp))
+        report = _verify(src, fp32, path, data, mode)
+    notes = [f"{report['size_ratio'] * 100:.0f} % of the fp32 ONNX file"]
+    if report.get("int8_accuracy") is not None:
+        notes.append(f"validation accuracy {report['fp32_accuracy'] * 100:.2f} % fp32 -> "
+                     f"{report['int8_accuracy'] * 100:.2f} % int8, top-1 agreement "
+                     f"{report['top1_agreement'] * 100:.2f} % on {report['samples']:,} samples")
+    else:
+        notes.append("checked on random inputs only: " + report["unverified_reason"])
+    lat = report["latency_ms"]
+    notes.append("onnxruntime latency (median, {} threads) batch 1: {:.2f} -> {:.2f} ms, batch 32: {:.2f} -> "
+                 "{:.2f} ms".format(lat["threads"], lat["fp32"]["1"]["median_ms"], lat["int8"]["1"]["median_ms"],
+                                    lat["fp32"]["32"]["median_ms"], lat["int8"]["32"]["median_ms"]))
+    if recurrent and mode == "static":
+        notes.append(f"the static (QDQ) flow leaves {', '.join(recurrent)} in fp32: onnx-int8-dynamic suits this graph")
+    if report["flagged"]:
+        notes.append(f"WARNING: accuracy drops {report['accuracy_drop_points']:.2f} points (more than "
+                     f"{FLAG_DROP_POINTS:g}): keep the fp32 model or try the other int8 format")
+    return ExportResult(fmt, path, size_of(path), None, report["runs"], notes, report)
+
+
+def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str) -> dict:
+    threads = thread_policy.default_threads()
+    ref, q = onnx_session(fp32, threads), onnx_session(path, threads)
+    inp = q.get_inputs()[0]
+    same_input = (inp.name, inp.type, inp.shape) == tuple(
+        (i.name, i.type, i.shape) for i in ref.get_inputs()[:1])[0]
+    probe = src.probe(CHECK_BATCH, seed=1).numpy()
+    out = q.run(None, {inp.name: probe})[0]
+    runs = bool(same_input and out.shape == ref.run(None, {inp.name: probe})[0].shape and np.isfinite(out).all())
+    report = {"mode": mode, "per_channel": mode == "static", "fp32_bytes": size_of(fp32), "int8_bytes": size_of(path),
+              "runs": runs}
+    report["size_ratio"] = report["int8_bytes"] / report["fp32_bytes"]
+    if mode == "static":
+        report["calibration_samples"] = min(CALIBRATION_SAMPLES, len(data.train))
+    if data is not None:
+        def run(session):
+            return lambda x: session.run(None, {inp.name: x.numpy()})[0]
+        p32, p8 = data.predictions(run(ref)), data.predictions(run(q))
+        acc32 = float((p32 == data.val_y).double().mean())
+        acc8 = float((p8 == data.val_y).double().mean())
+        report.update(dataset=data.dataset, split="validation", samples=len(data.val_y), fp32_accuracy=acc32,
+                      int8_accuracy=acc8, accuracy_drop_points=(acc32 - acc8) * 100,
+                      top1_agreement=float((p32 == p8).double().mean()))
+        sample_source = data.val_x
+    else:
+        report.update(fp32_accuracy=None, int8_accuracy=None, accuracy_drop_points=None, top1_agreement=None,
+                      unverified_reason="the data set could not be loaded")
+        sample_source = src.probe(32, seed=2)
+
+    def sample(batch):
+        reps = -(-batch // len(sample_source))
+        return sample_source.repeat(reps, *([1] * (sample_source.dim() - 1)))[:batch].numpy()
+    report["latency_ms"] = {"threads": threads, "fp32": onnx_latency(ref, sample),
+                            "int8": onnx_latency(q, sample)}
+    drop = report["accuracy_drop_points"]
+    report["flagged"] = drop is not None and drop > FLAG_DROP_POINTS
+    return report
