@@ -17,6 +17,7 @@ from torch.fx.proxy import GraphAppendingTracer
 
 from .analysis import AnalysisResult, analyze
 from .blocks import forward_of, get_kind
+from .weights import apply_graph_weights
 from .quoting import docstring_literal
 
 
@@ -63,9 +64,11 @@ def build_modules(doc, analysis: AnalysisResult) -> dict[str, nn.Module]:
 
 
 def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None = None,
-                  data: dict | None = None) -> fx.GraphModule:
+                  data: dict | None = None, weights: bool = True) -> fx.GraphModule:
     """Compile a GraphDocument into a `torch.fx.GraphModule`; raises CompileError listing problems.
-    `data` ({"num_classes", "vocab_size"}) fills parameters that are "auto" from the data set."""
+    `data` ({"num_classes", "vocab_size"}) fills parameters that are "auto" from the data set.
+    With `weights`, the graph's own weights file (see weights.py) is loaded into the blocks it fits;
+    `model.meta["layerloom"]["weights"]` then reports what was loaded (WeightsError if unreadable)."""
     analysis = analysis or analyze(doc, data)
     if analysis.errors:
         raise CompileError(analysis.errors)
@@ -114,6 +117,9 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
         "inputs": [(b, list(analysis.blocks[b].output_shape), analysis.blocks[b].output_dtype)
                    for b in analysis.order if doc.blocks[b].kind == "Input"],
     }
+    report = apply_graph_weights(doc, gm) if weights else None
+    if report is not None:
+        gm.meta["layerloom"]["weights"] = report.to_dict()
     return gm
 
 

@@ -39,6 +39,8 @@ class Block:
     kind: str
     params: dict = field(default_factory=dict)   # only explicitly set values; the rest are defaults
     pos: tuple[float, float] = (0.0, 0.0)
+    trainable: bool = True      # False: training leaves its weights (and norm statistics) as they are
+    group: str = ""             # module path it was imported from ("layer1.0"), "" for none
 
     def full_params(self) -> dict:
         return get_kind(self.kind).full_params(self.params)
@@ -55,7 +57,8 @@ class Edge:
 @dataclass(frozen=True)
 class Event:
     """What changed. `type` is one of: block_added, block_removed, edge_added, edge_removed,
-    param_changed, block_moved, block_renamed, meta_changed, reset."""
+    param_changed, block_moved, block_renamed, block_changed (trainable/group: `name`), meta_changed,
+    reset."""
     type: str
     block: str | None = None
     edge: Edge | None = None
@@ -84,6 +87,9 @@ class GraphDocument:
         self.edges: list[Edge] = []
         self.revision = 0
         self.locked: str | None = None   # why the network cannot change now (e.g. a training run), or None
+        # Initial weights: a safetensors file named relative to the graph file's folder (see weights.py)
+        self.weights: str | None = None
+        self.path: str | None = None     # the file this document was loaded from or saved to, if any
         self._observers: list[Callable[[Event], None]] = []
 
     # -- observers --------------------------------------------------------------------------
@@ -145,8 +151,10 @@ class GraphDocument:
     def copy(self) -> "GraphDocument":
         """A detached deep copy (no observers)."""
         other = GraphDocument(self.name, self.description, copy.deepcopy(self.training))
-        other.blocks = {k: Block(b.id, b.kind, copy.deepcopy(b.params), tuple(b.pos)) for k, b in self.blocks.items()}
+        other.blocks = {k: Block(b.id, b.kind, copy.deepcopy(b.params), tuple(b.pos), b.trainable, b.group)
+                        for k, b in self.blocks.items()}
         other.edges = list(self.edges)
+        other.weights, other.path = self.weights, self.path
         return other
 
     # -- read-only while something depends on the network ----------------------------------------
@@ -167,7 +175,8 @@ class GraphDocument:
 
     # -- primitive edits ------------------------------------------------------------------------
     def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0),
-                  block_id: str | None = None, index: int | None = None) -> str:
+                  block_id: str | None = None, index: int | None = None, *, trainable: bool = True,
+                  group: str = "") -> str:
         """Add a block (at the end of the block order, or at `index`: undo puts a block back where it was)."""
         self._check_unlocked()
         if kind not in REGISTRY:
@@ -183,7 +192,8 @@ class GraphDocument:
             raise GraphEditError(f'the id "{block_id}" is already taken')
         elif (why := id_problem(block_id)):
             raise GraphEditError(why)
-        block = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])))
+        block = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])), bool(trainable),
+                      str(group))
         if index is None or index >= len(self.blocks):
             self.blocks[block_id] = block
         else:
@@ -272,9 +282,25 @@ class GraphDocument:
         self._emit(Event("block_renamed", block=new_id, old=block_id))
         return block_id
 
+    def set_block_attr(self, block_id: str, name: str, value: Any) -> Any:
+        """Set a block's `trainable` (bool) or `group` (module path text); returns the old value."""
+        self._check_unlocked()
+        block = self.block(block_id)
+        if name == "trainable" and isinstance(value, bool):
+            pass
+        elif name == "group" and isinstance(value, str):
+            pass
+        else:
+            raise GraphEditError(f"a block's {name} cannot be set to {value!r}: trainable takes true/false, "
+                                 "group takes text")
+        old = getattr(block, name)
+        setattr(block, name, value)
+        self._emit(Event("block_changed", block=block_id, name=name, old=old))
+        return old
+
     def set_meta(self, key: str, value: Any) -> Any:
         """Change the graph's name, description or training section; returns the old value."""
-        if key not in ("name", "description", "training"):
+        if key not in ("name", "description", "training", "weights"):
             raise GraphEditError(f"unknown graph property {key}")
         old = getattr(self, key)
         setattr(self, key, copy.deepcopy(value))

@@ -18,12 +18,12 @@ from .document import GraphDocument, GraphEditError, id_problem
 from .params import ParamError
 
 FORMAT = "layerloom.graph"
-VERSION = 1
+VERSION = 2        # 2 added "weights", and per block "trainable" and "group"; version 1 files still load
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
-TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training"}
-BLOCK_KEYS = {"id", "kind", "params", "pos"}
+TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights"}
+BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
 EDGE_KEYS = {"from", "to", "from_port", "to_port"}
 
 
@@ -90,7 +90,10 @@ def load_graph(source, path: str | None = None) -> GraphDocument:
         data = read_graph_file(source)
     else:
         data = source
-    return graph_from_dict(data, path)
+    doc = graph_from_dict(data, path)
+    if isinstance(source, (str, os.PathLike)):
+        doc.path = str(Path(source).resolve())
+    return doc
 
 
 def _type_name(v: Any) -> str:
@@ -136,14 +139,22 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
     if len(edges) > MAX_EDGES:
         fail("$.edges", f"{len(edges)} edges is more than the {MAX_EDGES} a graph may hold")
 
+    weights = data.get("weights")
+    if weights is not None:
+        if (not isinstance(weights, str) or not weights.endswith(".safetensors") or len(weights) > 500
+                or Path(weights).is_absolute() or "\\" in weights):
+            fail("$.weights", "weights must name a .safetensors file relative to the graph file's folder, "
+                              'such as "resnet18.safetensors"')
+
     doc = GraphDocument(name, description, training)
+    doc.weights = weights
     for i, b in enumerate(blocks):
         loc = f"$.blocks[{i}]"
         if not isinstance(b, dict):
             fail(loc, f"a block must be an object, not {_type_name(b)}")
         for key in b:
             if key not in BLOCK_KEYS:
-                fail(f"{loc}.{key}", f'unknown key "{key}"; a block has id, kind, params and pos')
+                fail(f"{loc}.{key}", f'unknown key "{key}"; a block has id, kind, params, pos, trainable and group')
         bid = b.get("id")
         if (why := id_problem(bid)):
             fail(f"{loc}.id", f"{json.dumps(bid)} is not a usable id: {why}")
@@ -172,7 +183,13 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
                 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                            and abs(v) < 1e7 for v in pos)):
             fail(f"{loc}.pos", "pos must be a list of two numbers [x, y]")
-        doc.add_block(kind_name, clean, pos, block_id=bid)
+        trainable = b.get("trainable", True)
+        if not isinstance(trainable, bool):
+            fail(f"{loc}.trainable", f"trainable must be true or false, not {_type_name(trainable)}")
+        group = b.get("group", "")
+        if not isinstance(group, str) or len(group) > 300:
+            fail(f"{loc}.group", "group must be a module path such as \"layer1.0\" (text, at most 300 characters)")
+        doc.add_block(kind_name, clean, pos, block_id=bid, trainable=trainable, group=group)
 
     seen = set()
     for i, e in enumerate(edges):
@@ -212,8 +229,13 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
 def graph_to_dict(doc: GraphDocument) -> dict:
     blocks = []
     for b in doc.blocks.values():
-        blocks.append({"id": b.id, "kind": b.kind, "params": dict(b.params),
-                       "pos": [_clean_num(b.pos[0]), _clean_num(b.pos[1])]})
+        item = {"id": b.id, "kind": b.kind, "params": dict(b.params),
+                "pos": [_clean_num(b.pos[0]), _clean_num(b.pos[1])]}
+        if not b.trainable:
+            item["trainable"] = False
+        if b.group:
+            item["group"] = b.group
+        blocks.append(item)
     edges = []
     for e in doc.edges:
         d = {"from": e.src, "to": e.dst}
@@ -225,6 +247,8 @@ def graph_to_dict(doc: GraphDocument) -> dict:
     out = {"format": FORMAT, "version": VERSION, "name": doc.name}
     if doc.description:
         out["description"] = doc.description
+    if doc.weights:
+        out["weights"] = doc.weights
     out.update({"blocks": blocks, "edges": edges, "training": dict(doc.training)})
     return out
 
@@ -277,4 +301,10 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def save_graph(doc: GraphDocument, path) -> None:
+    """Save atomically. A graph with weights saved to another folder keeps naming the same weights file."""
+    path = Path(path)
+    if doc.weights and doc.path and path.resolve().parent != Path(doc.path).parent:
+        target = (Path(doc.path).parent / doc.weights).resolve()
+        doc.weights = os.path.relpath(target, path.resolve().parent).replace(os.sep, "/")
     atomic_write_text(path, dumps_graph(doc))
+    doc.path = str(path.resolve())

@@ -41,6 +41,7 @@ class TrainConfig:
     augment: dict = field(default_factory=dict)
     normalize: bool = True
     threads: int = 0               # torch intra-op threads (0: Layerloom's measured choice)
+    init_from: str = ""            # start from these weights: a run, checkpoint, .safetensors/.pt, torchvision:NAME
 
     @classmethod
     def from_sources(cls, *sources: dict | None) -> "TrainConfig":
@@ -113,6 +114,9 @@ class TrainConfig:
         number("grad_clip", 0.0, 1e6)
         number("seed", 0, 2**31 - 1, integer=True)
         number("threads", 0, 256, integer=True)
+        if not isinstance(self.init_from, str) or len(self.init_from) > 1000:
+            raise ConfigError("init_from must name a run folder, a checkpoint, a .safetensors or .pt file, or "
+                              "torchvision:NAME")
         for name in ("amp", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false")

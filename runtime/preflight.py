@@ -80,8 +80,9 @@ def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
                                       f"{info.num_classes} classes: set the last Linear's out_features to "
                                       f"{info.num_classes}", "train_classes", fix=fix))
             elif num_outputs > info.num_classes:
-                fix = (_fix(linear, "out_features", info.num_classes,
-                            f"Set {linear}.out_features to {info.num_classes}") if linear else None)
+                label = (f"Reset {linear} for {info.num_classes} classes" if getattr(doc, "weights", None)
+                         else f"Set {linear}.out_features to {info.num_classes}")
+                fix = _fix(linear, "out_features", info.num_classes, label) if linear else None
                 out.append(Diagnostic(linear, f"The graph has {num_outputs} outputs for {info.num_classes} classes; "
                                       "the extra outputs are never a target.", "train_extra_outputs",
                                       severity="warning", fix=fix))

@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or mps")
     p.add_argument("--seed", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps", help="stop after this many steps")
+    p.add_argument("--init-from", dest="init_from", metavar="SOURCE",
+                   help="start from trained weights: a run or checkpoint folder, a .safetensors or .pt file, "
+                        "or torchvision:NAME")
     p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
@@ -90,6 +93,12 @@ class Progress:
             self._clear()
             print(f"epoch {e['epoch']}/{self.epochs}: train loss {e['train_loss']:.4f}, val loss {e['val_loss']:.4f}, "
                   f"val accuracy {e['val_accuracy'] * 100:.2f}% ({e['seconds']:.1f} s)", file=self.stream)
+        elif t == "weights_loaded":
+            what = "graph weights" if e["what"] == "graph" else "initial weights"
+            print(f"{what}: {len(e['loaded'])} tensors loaded, {len(e['skipped'])} skipped, {len(e['new'])} left new"
+                  f" from {e['source']}", file=self.stream)
+        elif t == "frozen":
+            print(f"frozen: {len(e['blocks'])} blocks ({e['params']:,} parameters)", file=self.stream)
         elif t == "paused":
             self._clear()
         elif t == "finished":
@@ -119,7 +128,7 @@ def cmd_train(args) -> int:
             print(f"layerloom: cannot read {exc}", file=sys.stderr)
             return 2
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
-                                               "device", "seed", "max_steps")}
+                                               "device", "seed", "max_steps", "init_from")}
     try:
         overrides.update(data_choice.resolve(doc.training if doc is not None else None, args.dataset,
                                              args.data, args.data_options))

@@ -19,6 +19,7 @@ from torch import nn
 
 from layerloom.graph import CompileError, analyze, compile_graph
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
+from layerloom.graph.weights import WeightsError
 
 from . import threads
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -27,6 +28,8 @@ from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
 from .extensions import Extensions
+from .freezing import Freezing
+from .initial_weights import InitialWeights
 from .preflight import check_training
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
@@ -82,7 +85,8 @@ class Trainer:
         self.taps = taps or FeatureTaps()
         self.data = data
         self.probe_index = probe_index
-        self.extensions = Extensions(extensions)
+        # Built-in extensions first: the starting weights and the frozen blocks are in place before any other runs.
+        self.extensions = Extensions([InitialWeights(), Freezing(), *extensions])
         self.state = "idle"
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -132,7 +136,7 @@ class Trainer:
             return self._fail(str(exc))
         except (ConfigError, DataError, CheckpointError) as exc:
             return self._fail(str(exc))
-        except CompileError as exc:
+        except (CompileError, WeightsError) as exc:
             return self._fail(str(exc))
         except Exception as exc:   # last resort: still a message, never an escaping exception
             return self._fail(f"training stopped unexpectedly at step {getattr(self, 'step', step)}: "
@@ -176,7 +180,7 @@ class Trainer:
         self.info = data.info
         self.data_context = data.info.data_context()
         result = analyze(self.doc, self.data_context)
-        model = compile_graph(self.doc, result, seed=cfg.seed)
+        model = compile_graph(self.doc, result, seed=cfg.seed, weights=resume is None)
         outputs = [b for b in result.order if self.doc.blocks[b].kind == "Output"]
         out_shape = result.blocks[outputs[0]].output_shape
         if len(outputs) != 1 or out_shape is None or len(out_shape) != 1:
@@ -267,7 +271,11 @@ class Trainer:
         total_steps = steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             total_steps = min(total_steps, cfg.max_steps)
-        optimizer = self._optimizer(self.model.parameters())
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if not trainable:
+            raise TrainingFailed("every block with weights is frozen, so there is nothing to train: switch "
+                                 "trainable on for at least one block (the head, for fine-tuning)")
+        optimizer = self._optimizer(trainable)
         scheduler = self._scheduler(optimizer, total_steps, steps_per_epoch)
         use_amp = cfg.amp and self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)

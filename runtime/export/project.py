@@ -21,6 +21,7 @@ from layerloom.graph.quoting import LiteralError, py_literal, shown
 from ..data import mnist_sample, shapes
 from .formats import ExportResult, size_of, write_model_json
 from .source import ExportError, ExportSource
+from ..freezing import frozen_blocks
 from .train_template import TRAIN_TEMPLATE, data_loader_code
 
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST",
@@ -73,6 +74,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 std=py_literal(norm.get("std"), "the normalisation std"),
                 input_shape=py_literal(list(src.input_shape)),
                 class_names=py_literal(meta.get("class_names"), "the class names"),
+                frozen=py_literal(frozen_blocks(src.doc), "the frozen blocks"),
                 load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS),
             )
         except LiteralError as exc:

@@ -9,6 +9,7 @@ import torch
 
 from layerloom.graph import CompileError, GraphFileError, analyze, compile_graph, load_graph
 from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.weights import WeightsError
 
 from ..checkpoints import CheckpointError, load_checkpoint
 from ..data import DataError, dataset_info
@@ -37,11 +38,11 @@ class ExportSource:
         return torch.rand((batch, *self.input_shape), generator=g)
 
 
-def _compile(doc, data: dict | None = None) -> torch.fx.GraphModule:
+def _compile(doc, data: dict | None = None, weights: bool = True) -> torch.fx.GraphModule:
     result = analyze(doc, data)
     try:
-        model = compile_graph(doc, result, seed=0)
-    except CompileError as exc:
+        model = compile_graph(doc, result, seed=0, weights=weights)
+    except (CompileError, WeightsError) as exc:
         raise ExportError(str(exc)) from None
     return model.eval()
 
@@ -67,7 +68,7 @@ def load_source(path) -> ExportSource:
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
     doc = graph_from_dict(ckpt.meta["graph"])
-    model = _compile(doc, ckpt.meta.get("data_context"))
+    model = _compile(doc, ckpt.meta.get("data_context"), weights=False)   # the checkpoint's weights follow
     try:
         model.load_state_dict(ckpt.weights)
     except RuntimeError as exc:

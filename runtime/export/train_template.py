@@ -33,6 +33,7 @@ INPUT_SHAPE = $input_shape
 CLASS_NAMES = $class_names
 MEAN = $mean      # per channel, of pixels scaled to [0, 1]; None: no normalisation
 STD = $std
+FROZEN = $frozen   # blocks whose weights (and normalisation statistics) training leaves as they are
 
 
 def load_data():
@@ -135,6 +136,12 @@ def main():
     model = $class_name()
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
+    for block_id in FROZEN:
+        frozen = getattr(model, block_id)
+        frozen.requires_grad_(False)
+        for sub in frozen.modules():
+            if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
+                sub.register_forward_pre_hook(lambda module, args: module.eval())
     model.to(device)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \\
         if distributed else model
@@ -151,7 +158,7 @@ def main():
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
-    optimizer = make_optimizer(net.parameters())
+    optimizer = make_optimizer([p for p in net.parameters() if p.requires_grad])
     scheduler = make_scheduler(optimizer, total_steps, steps_per_epoch)
     out = Path(args.out)
     if rank == 0:

@@ -1,0 +1,169 @@
+"""Weights that travel with a graph, and matching weights from elsewhere onto a graph's blocks.
+
+A graph may carry initial weights: its file names a safetensors file (relative to the graph
+file's folder) whose keys are the compiled module's `state_dict` keys, i.e. `<block id>.<name>`
+(`conv1.weight`, `layer1_0_bn1.running_mean`). Importers write one, pruning writes one with the
+kept weights, and every consumer loads it the same way:
+
+    doc.weights = "net.safetensors"            # or "weights": "net.safetensors" in the file
+    model = compile_graph(doc)                 # loads them; model.meta["layerloom"]["weights"] reports
+    save_graph_weights(doc, model.state_dict(), "net.safetensors")   # write + name them
+
+Training (the trainer's initial-weights extension), export from a graph file and the generated
+`train.py` start from them. A block whose shape changed since the weights were written keeps its
+fresh initialisation and the report says so; nothing is ever loaded into the wrong shape.
+
+`match_weights(target_state, source_state)` is the one matching rule, used for graph weights and
+for "Initialise from…" (runs, checkpoints, safetensors/state_dict files, torchvision's published
+weights): a source key is used when it names the same block (`conv1.weight`), else when its module
+path names it (`layer1.0.conv1.weight` → `layer1_0_conv1.weight`, an optional `module.` prefix
+dropped), and only when the shapes agree. The `WeightReport` lists what was loaded, what was
+skipped (and why) and which target keys were left new.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+
+class WeightsError(ValueError):
+    """Weights that cannot be read or used; the message says which file and what to do."""
+
+
+@dataclass
+class WeightReport:
+    loaded: list[str] = field(default_factory=list)        # target keys given a source tensor
+    skipped: list[tuple[str, str]] = field(default_factory=list)   # (source key, why)
+    new: list[str] = field(default_factory=list)           # target keys left as initialised
+    source: str = ""
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "loaded": list(self.loaded),
+                "skipped": [{"key": k, "why": w} for k, w in self.skipped], "new": list(self.new)}
+
+    def blocks(self, keys: list[str]) -> list[str]:
+        return list(dict.fromkeys(k.split(".", 1)[0] for k in keys))
+
+    def summary(self) -> str:
+        text = (f"{len(self.loaded)} tensors loaded, {len(self.skipped)} skipped, {len(self.new)} left new"
+                + (f" from {self.source}" if self.source else ""))
+        new_blocks = self.blocks(self.new)
+        if new_blocks:
+            text += f" (new: {', '.join(new_blocks[:6])}{', …' if len(new_blocks) > 6 else ''})"
+        return text
+
+
+def module_path_to_id(path: str) -> str:
+    """The block id a module path becomes: `layer1.0.conv1` → `layer1_0_conv1`."""
+    text = re.sub(r"[^A-Za-z0-9_]", "_", path)
+    return text if text[:1].isalpha() else "m_" + text
+
+
+def _candidates(key: str):
+    yield key
+    stripped = key
+    for prefix in ("module.", "model.", "_orig_mod."):
+        if stripped.startswith(prefix):
+            stripped = stripped[len(prefix):]
+            yield stripped
+    owner, _, name = stripped.rpartition(".")
+    if owner:
+        yield f"{module_path_to_id(owner)}.{name}"
+
+
+def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[dict, WeightReport]:
+    """Which source tensors go to which target keys (see the module docstring); returns
+    ({target key: tensor}, report). `target` maps keys to tensors (or anything with .shape)."""
+    report = WeightReport(source=source_name)
+    chosen: dict[str, torch.Tensor] = {}
+    for key, value in source.items():
+        if not isinstance(value, torch.Tensor):
+            report.skipped.append((key, "not a tensor"))
+            continue
+        why = "no block of this graph has it"
+        for cand in _candidates(key):
+            if cand in target and cand not in chosen:
+                if tuple(target[cand].shape) == tuple(value.shape):
+                    chosen[cand] = value
+                    break
+                why = (f"shape {list(value.shape)} does not fit {cand} "
+                       f"{list(target[cand].shape)}")
+        else:
+            report.skipped.append((key, why))
+    report.loaded = [k for k in target if k in chosen]
+    report.new = [k for k in target if k not in chosen]
+    return chosen, report
+
+
+def load_matching(model: torch.nn.Module, source: dict, source_name: str = "") -> WeightReport:
+    """Copy every matching source tensor into `model` (in place, no autograd); returns the report."""
+    state = model.state_dict()
+    chosen, report = match_weights(state, source, source_name)
+    with torch.no_grad():
+        for key, value in chosen.items():
+            state[key].copy_(value.to(state[key].dtype))
+    return report
+
+
+# -- the graph's own weights file -------------------------------------------------------------
+def weights_path(doc) -> Path | None:
+    """Where the graph's weights file is, or None when it names none. Relative to the graph file's
+    folder (the current folder for a graph that was never saved)."""
+    if not getattr(doc, "weights", None):
+        return None
+    base = Path(doc.path).parent if getattr(doc, "path", None) else Path.cwd()
+    return base / doc.weights
+
+
+def read_graph_weights(doc) -> dict | None:
+    path = weights_path(doc)
+    if path is None:
+        return None
+    return read_safetensors(path, what="the graph's weights file")
+
+
+def read_safetensors(path, what: str = "the weights file") -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} {path} does not exist: put it back next to the graph, or remove "
+                           '"weights" from the graph to start from fresh weights')
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{what} {path} is not a readable safetensors file ({exc})") from None
+
+
+def apply_graph_weights(doc, model: torch.nn.Module) -> WeightReport | None:
+    """Load the graph's own weights into a freshly compiled model; None when it names none."""
+    source = read_graph_weights(doc)
+    if source is None:
+        return None
+    return load_matching(model, source, doc.weights)
+
+
+def save_graph_weights(doc, state_dict: dict, path) -> Path:
+    """Write `state_dict` as safetensors (atomically) and make the graph name it, relative to the
+    graph file's folder (or the current folder for an unsaved graph)."""
+    from safetensors.torch import save_file
+    path = Path(path)
+    base = Path(doc.path).parent if doc.path else Path.cwd()
+    target = path if path.is_absolute() else base / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"format": "layerloom.weights", "graph": str(doc.name)})
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    doc.weights = os.path.relpath(target.resolve(), base.resolve()).replace(os.sep, "/")
+    return target

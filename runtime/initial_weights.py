@@ -1,0 +1,112 @@
+"""Starting a run from trained weights ("Initialise from…") and from the graph's own weights.
+
+    layerloom train net.loom.json --init-from runs/20260101-120000-net
+    Trainer(doc, {"init_from": "resnet18.safetensors"})
+
+`init_from` names a run folder, a checkpoint folder, a `.safetensors` file, a state_dict file
+(`.pt`/`.pth`, read with `weights_only=True`, never unpickling code) or `torchvision:NAME` for
+torchvision's published weights, downloaded once into the user data folder
+(`<data folder>/torchvision-weights/`, see runtime/data/paths.py) when online; offline the message
+says which file to put where. Tensors are matched onto blocks by layerloom.graph.weights'
+one rule (block id, else module path, and always the shape); a head whose class count differs
+keeps its fresh weights, and the report (a `weights_loaded` event) lists what was loaded, skipped
+and left new. The graph's own weights file is loaded by compile_graph before this runs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from layerloom.graph.weights import WeightsError, load_matching, read_safetensors
+
+from .checkpoints import CheckpointError, load_checkpoint
+from .data.paths import data_root
+
+TORCHVISION_PREFIX = "torchvision:"
+
+
+def weights_folder() -> Path:
+    return data_root() / "torchvision-weights"
+
+
+def torchvision_weights(name: str) -> dict:
+    """torchvision's published weights for a model name (e.g. resnet18), from the user data folder,
+    downloading them there first when they are missing and the machine is online."""
+    import torchvision
+    try:
+        entry = torchvision.models.get_model_weights(name).DEFAULT
+    except (ValueError, KeyError, AttributeError):
+        raise WeightsError(f'torchvision has no model called "{name}" with published weights') from None
+    url = entry.url
+    folder = weights_folder()
+    path = folder / url.rsplit("/", 1)[-1]
+    if not path.is_file():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(url, str(path), progress=False)
+        except Exception as exc:
+            raise WeightsError(
+                f"torchvision's {name} weights are not on this machine and cannot be downloaded "
+                f"({type(exc).__name__}). Download {url} and put it in {folder} (as {path.name})") from None
+    return read_state_dict_file(path)
+
+
+def read_state_dict_file(path) -> dict:
+    path = Path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"{path} does not exist") from None
+    except Exception as exc:   # weights_only refuses objects that would run code
+        raise WeightsError(f"{path} is not a plain state_dict file ({type(exc).__name__}); only tensors and "
+                           "plain values are read") from None
+    for key in ("state_dict", "model", "model_state_dict", "module"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+            break
+    if not isinstance(data, dict) or not any(isinstance(v, torch.Tensor) for v in data.values()):
+        raise WeightsError(f"{path} holds no tensors by name (a state_dict)")
+    return data
+
+
+def read_init_source(spec: str) -> dict:
+    """The tensors `init_from` names (see the module docstring); raises WeightsError."""
+    spec = str(spec)
+    if spec.startswith(TORCHVISION_PREFIX):
+        return torchvision_weights(spec[len(TORCHVISION_PREFIX):])
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        try:
+            return load_checkpoint(path).weights
+        except CheckpointError as exc:
+            raise WeightsError(str(exc)) from None
+    if path.suffix == ".safetensors":
+        return read_safetensors(path, "the file to initialise from")
+    if not path.exists():
+        raise WeightsError(f"{path} does not exist: give a run folder, a checkpoint folder, a .safetensors or "
+                           ".pt file, or torchvision:NAME")
+    return read_state_dict_file(path)
+
+
+class InitialWeights:
+    """Trainer extension: reports the graph's own weights and loads `init_from` (resumed runs keep
+    their checkpoint's weights instead)."""
+
+    def setup(self, trainer) -> None:
+        graph_report = (trainer.model.meta.get("layerloom", {}) if hasattr(trainer.model, "meta") else {}).get("weights")
+        if graph_report:
+            trainer.emit({"type": "weights_loaded", "what": "graph", **graph_report})
+        spec = trainer.config.init_from
+        if not spec or trainer.resume_from is not None:
+            return
+        from .trainer import TrainingFailed
+        try:
+            source = read_init_source(spec)
+        except WeightsError as exc:
+            raise TrainingFailed(f"init_from: {exc}") from None
+        report = load_matching(trainer.model, source, spec)
+        if not report.loaded:
+            raise TrainingFailed(f"init_from: nothing in {spec} fits this graph (no block id, module path and "
+                                 "shape agree); check that it holds weights of this network")
+        trainer.emit({"type": "weights_loaded", "what": "init_from", "summary": report.summary(), **report.to_dict()})

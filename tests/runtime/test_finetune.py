@@ -1,0 +1,128 @@
+"""Starting from trained weights and freezing blocks: the trainer, the CLI option and train.py."""
+import subprocess
+import sys
+import urllib.error
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from layerloom.graph import GraphDocument, compile_graph, save_graph
+from layerloom.runtime.export import export_model
+from layerloom.runtime.initial_weights import read_init_source, weights_folder
+from layerloom.graph.weights import WeightsError
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import Recorder, mnist_small
+
+
+def bn_net(head=10):
+    doc = GraphDocument("bn", training={"dataset": "mnist-sample"})
+    last = doc.add_block("Input", {"shape": [1, 28, 28]})
+    for kind, p in (("Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 2}), ("BatchNorm2d", {}),
+                    ("ReLU", {}), ("Flatten", {}), ("Linear", {"out_features": head})):
+        b = doc.add_block(kind, p)
+        doc.connect(last, b)
+        last = b
+    doc.connect(last, doc.add_block("Output"))
+    return doc
+
+
+class SeeStart:
+    """Records the weights a run starts from (runs after the built-in extensions)."""
+    def setup(self, trainer):
+        self.start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+
+
+def test_frozen_blocks_are_bit_identical_after_training(tmp_path):
+    doc = bn_net()
+    doc.set_block_attr("conv1", "trainable", False)
+    doc.set_block_attr("bn1", "trainable", False)
+    seen, rec = SeeStart(), Recorder()
+    t = Trainer(doc, {"epochs": 1, "batch_size": 64, "optimizer": "adamw", "weight_decay": 0.1}, rec,
+                runs_base=tmp_path, data=mnist_small(256, 64), extensions=[seen])
+    assert t.run()["status"] == "finished"
+    end = t.model.state_dict()
+    for key in ("conv1.weight", "conv1.bias", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"):
+        assert torch.equal(end[key], seen.start[key]), key
+    assert not torch.equal(end["fc1.weight"], seen.start["fc1.weight"])
+    assert rec.of("frozen")[0]["blocks"] == ["conv1", "bn1"]
+
+
+def test_everything_frozen_is_refused_with_a_reason(tmp_path):
+    doc = bn_net()
+    for bid in ("conv1", "bn1", "fc1"):
+        doc.set_block_attr(bid, "trainable", False)
+    rec = Recorder()
+    assert Trainer(doc, {"epochs": 1}, rec, runs_base=tmp_path, data=mnist_small(128, 64)).run() is None
+    assert "nothing to train" in rec.of("failed")[0]["message"]
+
+
+def test_init_from_a_run_with_a_changed_head(tmp_path):
+    first = Trainer(bn_net(), {"epochs": 1, "batch_size": 64}, None, runs_base=tmp_path / "a",
+                    data=mnist_small(256, 64))
+    assert first.run() is not None
+    trained = {k: v.clone() for k, v in first.model.state_dict().items()}
+    seen, rec = SeeStart(), Recorder()
+    second = Trainer(bn_net(head=12), {"epochs": 1, "batch_size": 64, "init_from": str(first.run_dir)}, rec,
+                     runs_base=tmp_path / "b", data=mnist_small(256, 64), extensions=[seen])
+    assert second.run() is not None
+    for key in ("conv1.weight", "bn1.running_var"):
+        assert torch.equal(seen.start[key], trained[key]), key
+    assert seen.start["fc1.weight"].shape == (12, 676)
+    report = rec.of("weights_loaded")[0]
+    assert set(report["new"]) == {"fc1.weight", "fc1.bias"}
+    assert {s["key"] for s in report["skipped"]} == {"fc1.weight", "fc1.bias"}
+    assert "conv1.weight" in report["loaded"]
+
+
+def test_init_from_files_and_the_offline_torchvision_message(tmp_path, monkeypatch):
+    net = compile_graph(bn_net(), seed=3)
+    state = net.state_dict()
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    torch.save({"state_dict": state}, tmp_path / "w.pt")
+    for name in ("w.safetensors", "w.pt"):
+        got = read_init_source(str(tmp_path / name))
+        assert all(torch.equal(got[k], v) for k, v in state.items())
+    torch.save({"evil": object()}, tmp_path / "bad.pt")
+    with pytest.raises(WeightsError, match="not a plain state_dict"):
+        read_init_source(str(tmp_path / "bad.pt"))
+
+    monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path / "data"))
+
+    def offline(url, dst, progress=True):
+        raise urllib.error.URLError("no network")
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsError) as exc:
+        read_init_source("torchvision:squeezenet1_0")
+    text = str(exc.value)
+    assert str(weights_folder()) in text and "https://download.pytorch.org/models/squeezenet1_0-" in text
+    # the file put where the message says is used
+    import torchvision
+    url = torchvision.models.get_model_weights("squeezenet1_0").DEFAULT.url
+    weights_folder().mkdir(parents=True, exist_ok=True)
+    reference = torchvision.models.squeezenet1_0().state_dict()
+    torch.save(reference, weights_folder() / url.rsplit("/", 1)[-1])
+    got = read_init_source("torchvision:squeezenet1_0")
+    assert set(got) == set(reference) and torch.equal(got["features.0.weight"], reference["features.0.weight"])
+    with pytest.raises(WeightsError, match="no model called"):
+        read_init_source("torchvision:no_such_net")
+
+
+def test_exported_train_py_honours_frozen_blocks(tmp_path):
+    doc = bn_net()
+    doc.set_block_attr("conv1", "trainable", False)
+    graph = tmp_path / "bn.loom.json"
+    save_graph(doc, graph)
+    _, results = export_model(graph, ["project"], tmp_path / "out")
+    project = results[0].path
+    text = (project / "train.py").read_text()
+    assert "FROZEN = ['conv1']" in text
+    proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "3", "--init",
+                           "model_state.pt", "--device", "cpu"], capture_output=True, text=True, timeout=180,
+                          cwd=project)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    start = torch.load(project / "model_state.pt", weights_only=True)
+    end = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)["model"]
+    assert torch.equal(start["conv1.weight"], end["conv1.weight"])
+    assert not torch.equal(start["fc1.weight"], end["fc1.weight"])
