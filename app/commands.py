@@ -21,8 +21,11 @@ Step = tuple  # ("add", kind, params, pos, id, index) | ("remove", id) | ("conne
 def apply_step(doc: GraphDocument, step: Step) -> Any:
     op = step[0]
     if op == "add":
-        _, kind, params, pos, block_id, index = step
-        return doc.add_block(kind, copy.deepcopy(params), pos, block_id=block_id, index=index)
+        _, kind, params, pos, block_id, index, *attrs = step   # attrs: {"trainable", "group"} when not defaults
+        return doc.add_block(kind, copy.deepcopy(params), pos, block_id=block_id, index=index,
+                             **(attrs[0] if attrs else {}))
+    if op == "attr":
+        return doc.set_block_attr(step[1], step[2], step[3])
     if op == "remove":
         return doc.remove_block(step[1])
     if op == "connect":
@@ -64,7 +67,8 @@ class Recorder:
             self.disconnect(edge)
         index = list(self.doc.blocks).index(block_id)
         block, _ = self.doc.remove_block(block_id)
-        self._do(("remove", block_id), ("add", block.kind, copy.deepcopy(block.params), block.pos, block_id, index))
+        self._do(("remove", block_id), ("add", block.kind, copy.deepcopy(block.params), block.pos, block_id, index,
+                                        {"trainable": block.trainable, "group": block.group}))
 
     def connect(self, src: str, dst: str, src_port: int = 0, dst_port: int = 0) -> Edge:
         edge = self.doc.connect(src, dst, src_port, dst_port)
@@ -93,6 +97,11 @@ class Recorder:
             return
         self.doc.rename_block(block_id, new_id)
         self._do(("rename", block_id, new_id), ("rename", new_id, block_id))
+
+    def set_block_attr(self, block_id: str, name: str, value: Any) -> None:
+        """A block's trainable switch or group."""
+        old = self.doc.set_block_attr(block_id, name, value)
+        self._do(("attr", block_id, name, value), ("attr", block_id, name, old))
 
     def set_meta(self, key: str, value: Any) -> None:
         old = self.doc.set_meta(key, value)

@@ -132,3 +132,20 @@ def test_undo_is_refused_while_the_network_is_locked_but_moves_still_undo(win):
     win.actions_by_name["undo"].trigger()
     assert session.document.blocks["conv1"].params["out_channels"] == 6
     assert win.actions_by_name["redo"].text() == "&Redo Set conv1.out_channels = 8"
+
+
+def test_trainable_and_group_survive_remove_and_undo():
+    from layerloom.graph import GraphDocument
+    from layerloom.app.commands import record
+    doc = GraphDocument("t")
+    doc.add_block("Input", {"shape": [3]})
+    doc.add_block("Linear", {"out_features": 2}, block_id="fc", trainable=False, group="head")
+    doc.connect("input", "fc")
+    cmd, _ = record(doc, "Remove fc", lambda r: r.remove_block("fc"))
+    cmd.undo()
+    assert doc.blocks["fc"].trainable is False and doc.blocks["fc"].group == "head"
+    assert doc.edges_into("fc")
+    cmd2, _ = record(doc, "Unfreeze", lambda r: r.set_block_attr("fc", "trainable", True))
+    assert doc.blocks["fc"].trainable
+    cmd2.undo()
+    assert doc.blocks["fc"].trainable is False
