@@ -7,16 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import load_graph, save_graph
 
-from . import recovery
+from . import recovery, settings
 
 FILTER = "Layerloom graphs (*.loom.json);;JSON files (*.json);;All files (*)"
-MAX_RECENT = 10
 SUFFIX = ".loom.json"
 
 
@@ -121,18 +119,13 @@ class Files:
 
     # -- recent files ---------------------------------------------------------------------------
     def recent_files(self) -> list[str]:
-        value = QSettings().value("recent_files", [])
-        if isinstance(value, str):
-            value = [value]
-        return [str(v) for v in (value or [])]
+        return settings.recent_files()
 
     def add_recent(self, path) -> None:
-        path = str(Path(path).resolve())
-        paths = [p for p in self.recent_files() if p != path]
-        QSettings().setValue("recent_files", [path, *paths][:MAX_RECENT])
+        settings.add_recent_file(path)
 
     def clear_recent(self) -> None:
-        QSettings().setValue("recent_files", [])
+        settings.clear_recent_files()
 
     # -- recovery ---------------------------------------------------------------------------------
     def autosave(self) -> None:

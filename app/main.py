@@ -14,12 +14,12 @@ def main(argv: list[str] | None = None) -> int:
     if argv and (argv[0] in cli.COMMANDS or argv[0] in ("-h", "--help")):
         return cli.run(argv)
     try:
-        from layerloom.app.window import launch  # noqa: F401  (the window arrives with the editor)
-    except ImportError:
-        # Until the editor exists: print the summary of the requested graph (default LeNet-5).
-        from layerloom.presets import preset_path
-        target = argv[0] if argv and not argv[0].startswith("-") else str(preset_path("lenet5"))
-        return cli.run(["summary", target])
+        from layerloom.app.launch import launch
+    except ImportError as exc:
+        missing = f" ({exc.name} is missing)" if exc.name else ""
+        print(f"layerloom: the desktop app cannot start{missing}: {exc}. Install the app's dependencies "
+              f"(pip install layerloom), or use a command such as `layerloom check FILE`.", file=sys.stderr)
+        return 1
     return launch(argv)
 
 

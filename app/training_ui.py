@@ -1,5 +1,5 @@
-"""Training in the editor window: `install_training(window)` adds the training panel, live curves,
-feature maps, epoch results and the runs list, and wires them to a TrainingSession.
+"""Training in the editor window: the training panel, live curves, feature maps, epoch results and the
+runs list (docked by app/docks.py), wired to a TrainingSession; its actions are rows of app/menus.py.
 
 The flow: the panel's data set and settings + the editor's analysis -> a check (runtime.preflight)
 -> Start -> the graph is locked (edits say why) -> the trainer's events fold into a LiveRun -> a
@@ -11,8 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
 
 from layerloom.graph.summary import human
@@ -21,10 +20,9 @@ from layerloom.runtime.data import DataError, dataset_info, list_datasets
 from layerloom.runtime.data.base import format_shape
 from layerloom.runtime.preflight import check_training
 
-from . import edits, samples
+from . import edits, samples, settings
 from .dataset_loader import DatasetLoader, request_key
 from .live_run import LiveRun
-from .pyside_workarounds import collect_garbage_in_gui_thread
 from .panels.epoch_views import EpochViews
 from .panels.feature_maps import FeatureMapsPanel
 from .panels.live_plots import LivePlots
@@ -42,27 +40,6 @@ READ_ONLY = "the graph is read-only while it trains; press Stop (or wait for the
 SHUTDOWN_MS = 8000
 
 
-def runs_folder() -> Path:
-    return Path(str(QSettings().value("training/runs_dir", str(Path.cwd() / "runs"))))
-
-
-def _saved_state_has(dock_name: str) -> bool:
-    """Does the window layout saved in the settings (QMainWindow.saveState) include this dock?"""
-    state = QSettings().value("window/state")
-    try:
-        return state is not None and dock_name.encode("utf-16-be") in bytes(state)
-    except TypeError:
-        return False
-
-
-def install_training(window) -> "TrainingUI":
-    """Add training to a MainWindow; returns the TrainingUI (also `window.training`)."""
-    collect_garbage_in_gui_thread()      # worker threads must never run Qt destructors (see there)
-    ui = TrainingUI(window)
-    window.training = ui
-    return ui
-
-
 class TrainingUI(QObject):
     def __init__(self, win):
         super().__init__(win)
@@ -71,7 +48,7 @@ class TrainingUI(QObject):
         self.training = TrainingSession(self)
         self.loader = DatasetLoader(self)
         self.live = LiveRun()
-        self.runs_base = runs_folder()
+        self.runs_base = settings.runs_dir()
         self.dataset_name = "mnist-sample"
         self.dataset_options: dict = {}
         self.info = None
@@ -95,8 +72,9 @@ class TrainingUI(QObject):
         self.maps = FeatureMapsPanel()
         self.epochs = EpochViews()
         self.runs = RunsPanel(self.runs_base)
-        self._build_docks()
-        self._build_actions()
+        self.start_action = win.actions_by_name["train_start"]
+        self.pause_action = win.actions_by_name["train_pause"]
+        self.stop_action = win.actions_by_name["train_stop"]
         self._build_status()
 
         self.frame = QTimer(self)
@@ -124,90 +102,16 @@ class TrainingUI(QObject):
         self.session.analysed.connect(self._analysed)
         self.session.document_replaced.connect(lambda _doc: self.load_from_document())
         self.session.meta_changed.connect(self._meta_changed)
-        win.selected_block_changed.connect(self.follow)
         self.runs.folder_changed.connect(self._runs_folder_changed)
         self.load_from_document()
 
     # -- building -------------------------------------------------------------------------------
-    def _build_docks(self) -> None:
-        w, A = self.win, Qt.DockWidgetArea
-        # Right: the training panel in a tab beside the Inspector, feature maps below them. Bottom: curves
-        # and runs in tabs beside Summary / Problems, validation results to their right (docks added to
-        # the bottom area line up left to right). Tabs are made once the window shows: tabified before,
-        # Qt 6.12 leaves a stale copy of the tab bar painted where the window's first layout put it.
-        self.dock = w.add_panel("training", "Training", self.panel, A.RightDockWidgetArea)
-        self.maps_dock = w.add_panel("feature_maps", "Feature maps", self.maps, A.RightDockWidgetArea)
-        self.curves_dock = w.add_panel("curves", "Curves", self.plots, A.BottomDockWidgetArea)
-        self.epochs_dock = w.add_panel("epoch_results", "Validation", self.epochs, A.BottomDockWidgetArea)
-        self.runs_dock = w.add_panel("runs", "Runs", self.runs, A.BottomDockWidgetArea)
-        docks = (self.dock, self.maps_dock, self.curves_dock, self.runs_dock, self.epochs_dock)
-        self._restored = _saved_state_has(self.dock.objectName())
-        if self._restored:           # the window's saved layout knows these docks: put them back there
-            for d in docks:
-                w.restoreDockWidget(d)
-        else:
-            self.maps_dock.hide()
-            self.epochs_dock.hide()
-            if w.isVisible():
-                self._arrange_docks()
-            else:
-                w.installEventFilter(self)
+    def connect_docks(self, docks: dict) -> None:
+        """The window has docked the panels (app/docks.py)."""
+        self.dock, self.maps_dock = docks["training"], docks["feature_maps"]
+        self.curves_dock, self.epochs_dock, self.runs_dock = docks["curves"], docks["epoch_results"], docks["runs"]
         self.runs_dock.visibilityChanged.connect(lambda visible: visible and self.runs.refresh())
         self.dock.visibilityChanged.connect(self._panel_visibility)
-
-    def _arrange_docks(self) -> None:
-        w = self.win
-        if "inspector" in w.docks:
-            w.tabifyDockWidget(w.docks["inspector"], self.dock)
-            w.docks["inspector"].raise_()
-        anchor = w.docks.get("problems") or w.docks.get("summary")
-        if anchor is not None:
-            w.tabifyDockWidget(anchor, self.curves_dock)
-        w.tabifyDockWidget(self.curves_dock, self.runs_dock)
-        if "summary" in w.docks:
-            w.docks["summary"].raise_()
-
-    def eventFilter(self, obj, event) -> bool:
-        if obj is self.win and event.type() == QEvent.Type.Show:
-            self.win.removeEventFilter(self)
-            self._arrange_docks()
-        return False
-
-    def _build_actions(self) -> None:
-        w = self.win
-        self.start_action = QAction("▶ Train", w)
-        self.start_action.setObjectName("train_start")
-        self.start_action.setShortcut(QKeySequence("F5"))
-        self.start_action.setToolTip("Train the graph on the chosen data set (F5)")
-        self.start_action.triggered.connect(self._train_clicked)
-        self.pause_action = QAction("Pause / Resume", w)
-        self.pause_action.setObjectName("train_pause")
-        self.pause_action.setShortcut(QKeySequence("F6"))
-        self.pause_action.triggered.connect(self.toggle_pause)
-        self.stop_action = QAction("Stop Training", w)
-        self.stop_action.setObjectName("train_stop")
-        self.stop_action.setShortcut(QKeySequence("Shift+F5"))
-        self.stop_action.triggered.connect(self.stop)
-        for act in (self.start_action, self.pause_action, self.stop_action):
-            w.addAction(act)
-            if hasattr(w, "actions_by_name"):
-                w.actions_by_name[act.objectName()] = act
-        bar = w.menuBar()
-        menu = bar.addMenu("&Train") if not bar.actions() else None
-        if menu is None:
-            from PySide6.QtWidgets import QMenu
-            menu = QMenu("&Train", bar)
-            help_action = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
-            bar.insertMenu(help_action, menu) if help_action else bar.addMenu(menu)
-        self.menu = menu
-        for act in (self.start_action, self.pause_action, self.stop_action):
-            menu.addAction(act)
-        menu.addSeparator()
-        menu.addAction(self.dock.toggleViewAction())
-        menu.addAction("Refresh Runs", self.runs.refresh)
-        if getattr(w, "toolbar", None) is not None:
-            w.toolbar.addSeparator()
-            w.toolbar.addAction(self.start_action)
 
     def _build_status(self) -> None:
         self.status = QWidget()
@@ -449,7 +353,7 @@ class TrainingUI(QObject):
         self.stop_action.setEnabled(state in ("running", "paused"))
 
     # -- running --------------------------------------------------------------------------------------
-    def _train_clicked(self) -> None:
+    def train(self) -> None:
         """▶ Train: start now if everything is ready, or as soon as the data set has loaded."""
         self.dock.show()
         self.dock.raise_()
@@ -687,7 +591,7 @@ class TrainingUI(QObject):
 
     def _runs_folder_changed(self, path: str) -> None:
         self.runs_base = Path(path)
-        QSettings().setValue("training/runs_dir", path)
+        settings.set_runs_dir(path)
 
     def set_runs_folder(self, path) -> None:
         """Where new runs go and which runs the list shows (not remembered; the list's Folder… is)."""

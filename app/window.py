@@ -1,46 +1,42 @@
-"""The main window: palette (left), canvas (centre), inspector (right), summary and problems (bottom).
+"""The main window: palette (left), canvas (centre), inspector and training (right), summary, problems,
+curves and runs (bottom).
 
-Later panels (training, feature maps, runs) hook in through `document`, `undo_stack`, `scene`, the
-`selected_block_changed` signal and `add_panel()`.
+`MainWindow()` constructs every part explicitly, in this order: the session (document, undo stack,
+analysis), the canvas, the parts that act on them (files, editing, training, export), the actions of
+app/menus.py, the docks of app/docks.py, then the menus and toolbar. A part added later is one line in
+`_build_parts` plus its rows in menus.py / docks.py.
 """
 from __future__ import annotations
 
-import argparse
-import os
-import sys
-import traceback
-from pathlib import Path
+from importlib import metadata
 
-from PySide6.QtCore import QCoreApplication, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
 from layerloom.graph.summary import human
 
-from . import recovery, theme
-from .extras_ui import install_extras
-from .actions import build_actions, build_menus
+from . import docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
+from .extras_ui import Extras
 from .files import Files
 from .panels.code_view import CodeDialog
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.inspector import Inspector
 from .panels.palette import Palette
+from .panels.shortcuts import ShortcutsDialog
 from .panels.summary import SummaryPanel
+from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
-from .training_ui import install_training
-
-ORGANISATION = "Layerloom"
-APPLICATION = "Layerloom"
+from .training_ui import TrainingUI
 
 
-def ensure_identity() -> None:
-    """Name the application so QSettings and QStandardPaths use Layerloom's own places."""
-    if not QCoreApplication.organizationName():
-        QCoreApplication.setOrganizationName(ORGANISATION)
-    if not QCoreApplication.applicationName() or QCoreApplication.applicationName() in ("python", "python3"):
-        QCoreApplication.setApplicationName(APPLICATION)
+def version() -> str:
+    try:
+        return metadata.version("layerloom")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class MainWindow(QMainWindow):
@@ -48,38 +44,52 @@ class MainWindow(QMainWindow):
 
     def __init__(self, restore_settings: bool = True):
         super().__init__()
-        ensure_identity()
-        self.theme_mode = str(QSettings().value("theme", "system"))
+        settings.ensure_identity()
+        wheel_guard.install(QApplication.instance())
+        collect_garbage_in_gui_thread()      # worker threads must never run Qt destructors (see there)
+        self.theme_mode = settings.theme()
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self._status = QLabel(self)
+        self.statusBar().addPermanentWidget(self._status)
+        self._build_parts()
+        self.docks: dict[str, QDockWidget] = docks.build_docks(self)
+        self.training.connect_docks(self.docks)
+        self.menus = menus.build_menus(self)
+        self._connect()
+
+        self.autosave_timer = QTimer(self)
+        self.autosave_timer.setInterval(recovery.INTERVAL_MS)
+        self.autosave_timer.timeout.connect(self.files.autosave)
+        self.autosave_timer.start()
+
+        self.resize(1440, 900)
+        if not (restore_settings and self.restore_settings()):
+            docks.arrange_now_or_on_show(self)
+        self._update_title()
+        self._analysed(self.session.flush())
+
+    def _build_parts(self) -> None:
+        """Every part of the window; each gets what it needs as arguments."""
         self.session = Session(self)
         self.scene = GraphScene(self.session, self)
         self.view = GraphView(self.scene, self)
         self.setCentralWidget(self.view)
+        self.actions_by_name = menus.build_actions(self)      # slots are looked up when triggered
         self.files = Files(self)
         self.editing = Editing(self.session, self.scene, self.view)
-
         self.palette = Palette(self)
         self.inspector = Inspector(self.session, self)
         self.summary = SummaryPanel(self.session, self)
         self.problems = DiagnosticsPanel(self.session, self)
-        self.docks: dict[str, QDockWidget] = {}
-        self.add_panel("palette", "Blocks", self.palette, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.add_panel("inspector", "Inspector", self.inspector, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.add_panel("summary", "Summary", self.summary, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.add_panel("problems", "Problems", self.problems, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.tabifyDockWidget(self.docks["summary"], self.docks["problems"])
-        self.docks["summary"].raise_()
-        self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
+        self.training = TrainingUI(self)
+        self.extras = Extras(self)
 
-        self.actions_by_name = build_actions(self)
-        build_menus(self, self.actions_by_name)
-        install_extras(self)
-        self._status = QLabel(self)
-        self.statusBar().addPermanentWidget(self._status)
-
+    def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
+        self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
         self.summary.block_clicked.connect(self.focus_block)
@@ -89,21 +99,6 @@ class MainWindow(QMainWindow):
         self.session.meta_changed.connect(self._update_title)
         self.session.analysed.connect(self._analysed)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
-
-        self.autosave_timer = QTimer(self)
-        self.autosave_timer.setInterval(recovery.INTERVAL_MS)
-        self.autosave_timer.timeout.connect(self.files.autosave)
-        self.autosave_timer.start()
-
-        install_training(self)   # training panel, live views, runs (self.training)
-
-        self.resize(1440, 900)
-        self.resizeDocks([self.docks["palette"], self.docks["inspector"]], [190, 310], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.docks["summary"]], [190], Qt.Orientation.Vertical)
-        if restore_settings:
-            self.restore_settings()
-        self._update_title()
-        self._analysed(self.session.flush())
 
     # -- the API later panels use -------------------------------------------------------------
     @property
@@ -116,17 +111,12 @@ class MainWindow(QMainWindow):
 
     def add_panel(self, name: str, title: str, widget: QWidget,
                   area: Qt.DockWidgetArea = Qt.DockWidgetArea.BottomDockWidgetArea) -> QDockWidget:
-        """Dock a panel (its state is remembered by name); tabs with an existing panel in that area."""
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"dock:{name}")
-        dock.setWidget(widget)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable
-                         | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        """Dock a panel made after the window was built (its state is remembered by name). Panels that
+        are part of the window are rows of app/docks.py instead (View ▸ Reset Layout knows those)."""
+        dock = docks.make_dock(self, name, title, widget)
         self.addDockWidget(area, dock)
         self.docks[name] = dock
-        if hasattr(self, "panels_menu"):
-            self.panels_menu.addAction(dock.toggleViewAction())
+        self.menus["panels"].addAction(dock.toggleViewAction())
         return dock
 
     def selected_block(self) -> str | None:
@@ -175,14 +165,20 @@ class MainWindow(QMainWindow):
         CodeDialog(self.document, self).exec()
 
     def show_about(self) -> None:
-        QMessageBox.about(self, "About Layerloom",
-                          "<b>Layerloom</b><br>Design, check, train and export PyTorch networks visually.<br><br>"
-                          "Drag blocks from the palette, wire outputs to inputs, and watch every tensor "
-                          "shape as you go.")
+        QMessageBox.about(self, "About Layerloom", about_text())
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        dialog = ShortcutsDialog(self.actions_by_name, self.menus, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
+
+    def reset_layout(self) -> None:
+        docks.arrange(self)
 
     def set_theme(self, mode: str) -> None:
         self.theme_mode = mode
-        QSettings().setValue("theme", mode)
+        settings.set_theme(mode)
         theme.apply(mode)
         for item in self.scene.items():
             item.update()
@@ -191,18 +187,18 @@ class MainWindow(QMainWindow):
         self.view.viewport().update()
 
     # -- settings and closing -------------------------------------------------------------------
-    def restore_settings(self) -> None:
-        s = QSettings()
-        geometry, state = s.value("window/geometry"), s.value("window/state")
+    def restore_settings(self) -> bool:
+        """Restore the last size and layout; False when the saved layout lacks a dock of today's window
+        (the default layout is used then)."""
+        geometry, state = settings.window_layout()
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not all(settings.saved_state_has(d.objectName()) for d in self.docks.values()):
+            return False
+        return bool(self.restoreState(state))
 
     def save_settings(self) -> None:
-        s = QSettings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
+        settings.set_window_layout(self.saveGeometry(), self.saveState())
 
     def closeEvent(self, event) -> None:
         if not self.files.maybe_save():
@@ -215,72 +211,7 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-# -- starting the app --------------------------------------------------------------------------
-def _excepthook(kind, value, tb) -> None:
-    """An unexpected error becomes a dialog with a plain message (details go to stderr)."""
-    traceback.print_exception(kind, value, tb)
-    app = QApplication.instance()
-    if app is not None and not os.environ.get("LAYERLOOM_NO_ERROR_DIALOG"):
-        QMessageBox.critical(app.activeWindow(), "Something went wrong",
-                             f"Layerloom hit an unexpected problem and did not finish that action:\n\n{value}")
-
-
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="layerloom", description="Open the Layerloom editor.", allow_abbrev=False)
-    p.add_argument("file", nargs="?", help="a .loom.json graph to open (default: the LeNet-5 preset)")
-    p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
-    p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
-    p.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
-    p.add_argument("--select", metavar="BLOCK", help="select a block (the inspector shows it)")
-    return p.parse_args(argv)
-
-
-def launch(argv: list[str] | None = None) -> int:
-    args = parse_args(list(argv or []))
-    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "layerloom"])
-    ensure_identity()
-    mode = args.theme or str(QSettings().value("theme", "system"))
-    theme.apply(mode)
-    win = MainWindow(restore_settings=not args.screenshot)
-    win.theme_mode = mode
-    if args.file:
-        if not win.files.open(args.file, ask=False) and args.screenshot:
-            return 1
-    else:
-        from layerloom.presets import preset_path
-        win.files.open_preset(preset_path("lenet5"))
-        win.statusBar().clearMessage()
-    if args.select:
-        win.scene.select_blocks([args.select])
-    if args.screenshot:
-        return _screenshot(app, win, args.screenshot, args.size)
-    sys.excepthook = _excepthook
-    win.show()
-    app.processEvents()
-    win.view.fit()
-    QTimer.singleShot(0, win.files.offer_recovery)
-    return app.exec()
-
-
-def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        w, h = 1600, 1000
-    win.resize(w, h)
-    win.show()
-    for _ in range(3):
-        app.processEvents()
-    win.view.fit()
-    app.processEvents()
-    pixmap = win.grab()
-    ok = pixmap.save(str(Path(out)))
-    win.session.undo_stack.setClean()
-    win.close()
-    if not ok:
-        print(f"layerloom: could not write {out}", file=sys.stderr)
-        return 1
-    print(f"wrote {out} ({pixmap.width()}×{pixmap.height()})")
-    return 0
+def about_text() -> str:
+    return (f"<b>Layerloom {version()}</b><br>Design, check, train and export PyTorch networks visually."
+            "<br><br>Drag blocks from the palette, wire outputs to inputs, and watch every tensor shape as "
+            "you go. Press ▶ Train (F5) to train, File ▸ Export Model… to deploy.")

@@ -242,6 +242,10 @@ class GraphView(QGraphicsView):
             self.block_added.emit(bid)
         return bid
 
+    def open_quick_add_at_mouse(self) -> None:
+        """Edit ▸ Add Block…: the search box where the mouse last was on the canvas."""
+        self.open_quick_add(self.last_mouse)
+
     def open_quick_add(self, view_pos: QPoint | None = None) -> None:
         if view_pos is None or not self.viewport().rect().contains(view_pos):
             view_pos = self.viewport().rect().center()

@@ -63,13 +63,13 @@ def test_window_offers_export_and_embeddings(qtbot, tmp_path, monkeypatch):
     from layerloom.app.window import MainWindow
     win = MainWindow(restore_settings=False)
     qtbot.addWidget(win)
-    file_menu = extras_ui._menu(win, "File")
-    assert win.extras.export_action in file_menu.actions()
-    assert win.extras.export_action.shortcut().toString() == "Ctrl+E"
+    export_action = win.actions_by_name["export"]
+    assert export_action in win.menus["file"].actions()
+    assert export_action.shortcut().toString() == "Ctrl+E"
     shown = []
     monkeypatch.setattr(ExportDialog, "exec", lambda self: shown.append(self) or 0)
     monkeypatch.setattr(extras_ui, "latest_run", lambda w: None)
-    win.extras.export()
+    export_action.trigger()
     assert shown and shown[0].source.name == "graph.loom.json"      # untrained: the current graph
-    win.extras.explore_embeddings()
-    assert not win.extras.dock.isHidden() and "No trained run" in win.extras.embeddings.message.text()
+    win.actions_by_name["embeddings"].trigger()
+    assert not win.docks["embeddings"].isHidden() and "No trained run" in win.extras.embeddings.message.text()

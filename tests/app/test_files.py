@@ -9,7 +9,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from layerloom.app import edits, recovery
-from layerloom.app.window import MainWindow, launch
+from layerloom.app.launch import launch
+from layerloom.app.window import MainWindow
 from layerloom.graph import analyze
 from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.fileformat import graph_to_dict, load_graph
@@ -21,7 +22,7 @@ SB = QMessageBox.StandardButton
 @pytest.mark.parametrize("path", preset_paths(), ids=lambda p: p.name.removesuffix(".loom.json"))
 def test_every_preset_opens_and_the_scene_matches_the_document(win, path):
     title = json.loads(path.read_text())["name"]
-    act = next(a for a in win.presets_menu.actions() if a.text() == title)
+    act = next(a for a in win.menus["presets"].actions() if a.text() == title)
     act.trigger()
     doc = win.document
     assert graph_to_dict(doc)["blocks"] == json.loads(path.read_text())["blocks"]
@@ -110,10 +111,10 @@ def test_recent_files_menu(win, tmp_path):
         path = tmp_path / f"{name}.loom.json"
         path.write_text(preset_path("mlp").read_text())
         win.files.open(path)
-    win.recent_menu.aboutToShow.emit()
-    names = [a.text() for a in win.recent_menu.actions() if a.text()]
+    win.menus["recent"].aboutToShow.emit()
+    names = [a.text() for a in win.menus["recent"].actions() if a.text()]
     assert names[:2] == ["b.loom.json", "a.loom.json"]
-    next(a for a in win.recent_menu.actions() if a.text() == "a.loom.json").trigger()
+    next(a for a in win.menus["recent"].actions() if a.text() == "a.loom.json").trigger()
     assert win.session.path.name == "a.loom.json"
     assert QSettings().value("recent_files")[0].endswith("a.loom.json")
 

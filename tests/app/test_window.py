@@ -77,7 +77,7 @@ def test_selection_signal_and_panel_api(win, qtbot):
     win.scene.clearSelection()
     assert seen == ["fc2", None]
     dock = win.add_panel("later", "Later", QLabel("a future panel"))
-    assert win.docks["later"] is dock and dock.toggleViewAction() in win.panels_menu.actions()
+    assert win.docks["later"] is dock and dock.toggleViewAction() in win.menus["panels"].actions()
     assert win.document is win.session.document and win.undo_stack is win.session.undo_stack
     assert win.scene.document is win.document
 

@@ -1,0 +1,107 @@
+"""The window's docked panels as one table, and the default layout that View ▸ Reset Layout restores.
+
+To add a panel: construct its widget in a part built by window.py, then add a `Dock` row below with
+the widget's dotted path on the window. The row says where the panel starts: its area, whether it is
+shown, and which dock it shares tabs with. It gets an entry in View ▸ Panels by itself.
+"""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtWidgets import QDockWidget, QMainWindow
+
+Area = Qt.DockWidgetArea
+LEFT, RIGHT, BOTTOM = Area.LeftDockWidgetArea, Area.RightDockWidgetArea, Area.BottomDockWidgetArea
+
+
+@dataclass(frozen=True)
+class Dock:
+    name: str              # object name "dock:<name>" (the saved layout refers to it); window.docks[name]
+    title: str
+    widget: str            # dotted path on the window
+    area: Area
+    shown: bool = True     # in the default layout
+    tab_with: str = ""     # a dock listed earlier: this one becomes a tab beside it
+    front: bool = False    # the tab in front of its group
+
+
+DOCKS: tuple[Dock, ...] = (
+    Dock("palette", "Blocks", "palette", LEFT),
+    Dock("inspector", "Inspector", "inspector", RIGHT, front=True),
+    Dock("training", "Training", "training.panel", RIGHT, tab_with="inspector"),
+    Dock("feature_maps", "Feature maps", "training.maps", RIGHT, shown=False),
+    Dock("summary", "Summary", "summary", BOTTOM, front=True),
+    Dock("problems", "Problems", "problems", BOTTOM, tab_with="summary"),
+    Dock("curves", "Curves", "training.plots", BOTTOM, tab_with="problems"),
+    Dock("runs", "Runs", "training.runs", BOTTOM, tab_with="curves"),
+    Dock("epoch_results", "Validation", "training.epochs", BOTTOM, shown=False),
+    Dock("embeddings", "Embeddings", "extras.embeddings", BOTTOM, shown=False),
+)
+
+# Default sizes: (dock names, sizes, orientation)
+SIZES = ((("palette", "inspector"), (190, 330), Qt.Orientation.Horizontal),
+         (("summary",), (190,), Qt.Orientation.Vertical))
+
+
+def make_dock(win: QMainWindow, name: str, title: str, widget) -> QDockWidget:
+    dock = QDockWidget(title, win)
+    dock.setObjectName(f"dock:{name}")
+    dock.setWidget(widget)
+    dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
+                     | QDockWidget.DockWidgetFeature.DockWidgetClosable
+                     | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+    return dock
+
+
+def build_docks(win: QMainWindow) -> dict[str, QDockWidget]:
+    """A QDockWidget for every row of DOCKS (placed by `arrange`)."""
+    docks = {}
+    for spec in DOCKS:
+        docks[spec.name] = make_dock(win, spec.name, spec.title, operator.attrgetter(spec.widget)(win))
+        win.addDockWidget(spec.area, docks[spec.name])
+        if not spec.shown:
+            docks[spec.name].hide()
+    return docks
+
+
+def arrange(win: QMainWindow) -> None:
+    """Put every dock of DOCKS where the default layout has it (View ▸ Reset Layout)."""
+    docks = win.docks
+    for spec in DOCKS:
+        dock = docks[spec.name]
+        dock.setFloating(False)
+        win.addDockWidget(spec.area, dock)
+        dock.setVisible(spec.shown)
+    for spec in DOCKS:
+        if spec.tab_with:
+            win.tabifyDockWidget(docks[spec.tab_with], docks[spec.name])
+    for spec in DOCKS:
+        if spec.front:
+            docks[spec.name].raise_()
+    for names, sizes, orientation in SIZES:
+        win.resizeDocks([docks[n] for n in names], list(sizes), orientation)
+
+
+class ArrangeOnShow(QObject):
+    """Arranges the docks when the window first shows. Tabified before that, Qt 6.12 leaves a stale copy
+    of the tab bar painted where the window's first layout put it."""
+
+    def __init__(self, win: QMainWindow):
+        super().__init__(win)
+        self.win = win
+        win.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.win and event.type() == QEvent.Type.Show:
+            self.win.removeEventFilter(self)
+            arrange(self.win)
+        return False
+
+
+def arrange_now_or_on_show(win: QMainWindow) -> None:
+    if win.isVisible():
+        arrange(win)
+    else:
+        ArrangeOnShow(win)

@@ -1,0 +1,85 @@
+"""Starting the desktop app: command-line options, the window, `--screenshot`, and the error dialog."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from . import settings, theme
+from .window import MainWindow
+
+
+# -- starting the app --------------------------------------------------------------------------
+def _excepthook(kind, value, tb) -> None:
+    """An unexpected error becomes a dialog with a plain message (details go to stderr)."""
+    traceback.print_exception(kind, value, tb)
+    app = QApplication.instance()
+    if app is not None and not os.environ.get("LAYERLOOM_NO_ERROR_DIALOG"):
+        QMessageBox.critical(app.activeWindow(), "Something went wrong",
+                             f"Layerloom hit an unexpected problem and did not finish that action:\n\n{value}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="layerloom", description="Open the Layerloom editor.", allow_abbrev=False)
+    p.add_argument("file", nargs="?", help="a .loom.json graph to open (default: the LeNet-5 preset)")
+    p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
+    p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
+    p.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
+    p.add_argument("--select", metavar="BLOCK", help="select a block (the inspector shows it)")
+    return p.parse_args(argv)
+
+
+def launch(argv: list[str] | None = None) -> int:
+    args = parse_args(list(argv or []))
+    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "layerloom"])
+    settings.ensure_identity()
+    mode = args.theme or settings.theme()
+    theme.apply(mode)
+    win = MainWindow(restore_settings=not args.screenshot)
+    win.theme_mode = mode
+    if args.file:
+        if not win.files.open(args.file, ask=False) and args.screenshot:
+            return 1
+    else:
+        from layerloom.presets import preset_path
+        win.files.open_preset(preset_path("lenet5"))
+        win.statusBar().clearMessage()
+    if args.select:
+        win.scene.select_blocks([args.select])
+    if args.screenshot:
+        return _screenshot(app, win, args.screenshot, args.size)
+    sys.excepthook = _excepthook
+    win.show()
+    app.processEvents()
+    win.view.fit()
+    QTimer.singleShot(0, win.files.offer_recovery)
+    return app.exec()
+
+
+def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
+    try:
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        w, h = 1600, 1000
+    win.resize(w, h)
+    win.show()
+    for _ in range(3):
+        app.processEvents()
+    win.view.fit()
+    app.processEvents()
+    pixmap = win.grab()
+    ok = pixmap.save(str(Path(out)))
+    win.session.undo_stack.setClean()
+    win.close()
+    if not ok:
+        print(f"layerloom: could not write {out}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({pixmap.width()}×{pixmap.height()})")
+    return 0

@@ -1,0 +1,86 @@
+"""Every QSettings key the app uses, with its default, in one place.
+
+Other modules never spell a key: they call these functions. A new setting gets a key constant and a
+getter/setter pair here.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QSettings
+
+ORGANISATION = "Layerloom"
+APPLICATION = "Layerloom"
+
+THEME = "theme"                          # "system" | "light" | "dark"
+WINDOW_GEOMETRY = "window/geometry"      # QMainWindow.saveGeometry()
+WINDOW_STATE = "window/state"            # QMainWindow.saveState(): docks and toolbars
+RECENT_FILES = "recent_files"            # newest first
+RUNS_DIR = "training/runs_dir"           # where runs go and which runs the Runs tab lists
+
+KEYS = (THEME, WINDOW_GEOMETRY, WINDOW_STATE, RECENT_FILES, RUNS_DIR)
+MAX_RECENT = 10
+THEMES = ("system", "light", "dark")
+
+
+def ensure_identity() -> None:
+    """Name the application so QSettings and QStandardPaths use Layerloom's own places."""
+    if not QCoreApplication.organizationName():
+        QCoreApplication.setOrganizationName(ORGANISATION)
+    if not QCoreApplication.applicationName() or QCoreApplication.applicationName() in ("python", "python3"):
+        QCoreApplication.setApplicationName(APPLICATION)
+
+
+def theme() -> str:
+    value = str(QSettings().value(THEME, "system"))
+    return value if value in THEMES else "system"
+
+
+def set_theme(mode: str) -> None:
+    QSettings().setValue(THEME, mode)
+
+
+def window_layout():
+    """(geometry, state) saved by the last close, each None when there is none."""
+    s = QSettings()
+    return s.value(WINDOW_GEOMETRY), s.value(WINDOW_STATE)
+
+
+def set_window_layout(geometry, state) -> None:
+    s = QSettings()
+    s.setValue(WINDOW_GEOMETRY, geometry)
+    s.setValue(WINDOW_STATE, state)
+
+
+def saved_state_has(object_name: str) -> bool:
+    """Does the saved window layout know the dock or toolbar with this object name?"""
+    state = QSettings().value(WINDOW_STATE)
+    try:
+        return state is not None and object_name.encode("utf-16-be") in bytes(state)
+    except TypeError:
+        return False
+
+
+def recent_files() -> list[str]:
+    value = QSettings().value(RECENT_FILES, [])
+    if isinstance(value, str):
+        value = [value]
+    return [str(v) for v in (value or [])]
+
+
+def add_recent_file(path) -> None:
+    path = str(Path(path).resolve())
+    paths = [p for p in recent_files() if p != path]
+    QSettings().setValue(RECENT_FILES, [path, *paths][:MAX_RECENT])
+
+
+def clear_recent_files() -> None:
+    QSettings().setValue(RECENT_FILES, [])
+
+
+def runs_dir() -> Path:
+    return Path(str(QSettings().value(RUNS_DIR, str(Path.cwd() / "runs"))))
+
+
+def set_runs_dir(path) -> None:
+    QSettings().setValue(RUNS_DIR, str(path))
