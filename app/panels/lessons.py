@@ -1,0 +1,144 @@
+"""The Lessons panel: pick a lesson, see its steps, the current one's text and hint, and a tick for
+every step whose check passes on the open graph and the runs (Qt-free checks in runtime/lessons.py).
+
+The window owns the context: it calls `evaluate(context)` when the graph changes, a run ends, or
+the person does something a lesson asks for (`note_fact`), and opens a lesson's start graph when
+`start_requested` fires."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QSizePolicy, QVBoxLayout, QWidget)
+
+from layerloom.runtime.lessons import Lesson, LessonContext, LessonProgress
+
+TICK, CURRENT, TODO = "✔", "▶", "○"
+
+
+class LessonsPanel(QWidget):
+    start_requested = Signal(object)     # the Lesson whose start graph should open
+    progress_changed = Signal(str, int)  # lesson id, steps done (for the window to remember)
+
+    def __init__(self, lessons: list[Lesson], done: dict[str, int] | None = None, parent=None):
+        super().__init__(parent)
+        self.lessons = lessons
+        self.progress = {l.id: LessonProgress(l, (done or {}).get(l.id, 0)) for l in lessons}
+        self.facts: set[str] = set()
+        self._context: LessonContext | None = None
+
+        self.choice = QComboBox(self)
+        for i, lesson in enumerate(lessons, 1):
+            self.choice.addItem(f"{i}. {lesson.title}", lesson.id)
+        self.summary = QLabel(self)
+        self.summary.setWordWrap(True)
+        self.start = QPushButton("Start lesson", self)
+        self.start.setToolTip("Open the graph this lesson starts from (your current graph stays in its file)")
+        self.restart = QPushButton("Restart graph", self)
+        self.restart.setToolTip("Open the lesson's starting graph again, for a step that asks you to start over")
+        self.steps = QListWidget(self)
+        self.steps.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Minimum)
+        self.steps.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.steps.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.title = QLabel(self)
+        self.title.setStyleSheet("font-weight: 600")
+        self.text = QLabel(self)
+        self.text.setWordWrap(True)
+        self.text.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint_button = QPushButton("Show hint", self)
+        self.hint_button.setCheckable(True)
+        self.hint = QLabel(self)
+        self.hint.setWordWrap(True)
+        self.hint.setTextFormat(Qt.TextFormat.PlainText)
+        self.hint.setVisible(False)
+        self.status = QLabel(self)
+        self.status.setWordWrap(True)
+        self.status.setTextFormat(Qt.TextFormat.PlainText)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start)
+        buttons.addWidget(self.restart)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.choice)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+        layout.addWidget(self.steps)
+        layout.addWidget(self.title)
+        layout.addWidget(self.text)
+        layout.addWidget(self.hint_button, 0, Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.hint)
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+
+        self.choice.currentIndexChanged.connect(self._lesson_changed)
+        self.start.clicked.connect(lambda: self.start_requested.emit(self.lesson))
+        self.restart.clicked.connect(lambda: self.start_requested.emit(self.lesson))
+        self.hint_button.toggled.connect(self._toggle_hint)
+        self._show()
+
+    @property
+    def lesson(self) -> Lesson:
+        return self.lessons[max(0, self.choice.currentIndex())]
+
+    def select_lesson(self, lesson_id: str) -> None:
+        index = self.choice.findData(lesson_id)
+        if index >= 0:
+            self.choice.setCurrentIndex(index)
+
+    def note_fact(self, fact: str) -> None:
+        """Something the person did that a lesson may ask for ("viewed_filters", "selected:fc1", ...)."""
+        if fact not in self.facts:
+            self.facts.add(fact)
+            if self._context is not None:
+                self._context.facts = set(self.facts)
+                self.evaluate(self._context)
+
+    def evaluate(self, context: LessonContext) -> list[int]:
+        """Re-check the current lesson against the graph and runs; returns the steps newly done."""
+        context.facts = set(self.facts) | set(context.facts)
+        self._context = context
+        progress = self.progress[self.lesson.id]
+        newly = progress.update(context)
+        if newly:
+            self.progress_changed.emit(self.lesson.id, progress.done)
+        self._show()
+        return newly
+
+    def _lesson_changed(self, _index: int) -> None:
+        if self._context is not None:
+            self.evaluate(self._context)
+        else:
+            self._show()
+
+    def _toggle_hint(self, on: bool) -> None:
+        self.hint.setVisible(on)
+        self.hint_button.setText("Hide hint" if on else "Show hint")
+
+    def _show(self) -> None:
+        lesson = self.lesson
+        progress = self.progress[lesson.id]
+        self.summary.setText(f"{lesson.summary}  (about {lesson.minutes} minutes)")
+        self.restart.setVisible(bool(lesson.start.get("graph") or lesson.start.get("preset")))
+        self.steps.clear()
+        for i, step in enumerate(lesson.steps):
+            mark = TICK if i < progress.done else CURRENT if i == progress.done else TODO
+            item = QListWidgetItem(f"{mark}  {i + 1}. {step.title}")
+            if i < progress.done:
+                item.setForeground(self.palette().placeholderText())
+            self.steps.addItem(item)
+        self.steps.setFixedHeight(self.steps.sizeHintForRow(0) * len(lesson.steps) + 2 * self.steps.frameWidth() + 4)
+        step = progress.current
+        if step is None:
+            self.title.setText("Lesson complete")
+            self.text.setText("Every step is done. Pick another lesson above, or keep experimenting.")
+            self.hint_button.setVisible(False)
+            self.hint.setVisible(False)
+            self.status.setText("")
+            return
+        self.title.setText(f"Step {progress.done + 1} of {len(lesson.steps)}: {step.title}")
+        self.text.setText(step.text)
+        self.hint.setText(step.hint)
+        self.hint_button.setVisible(True)
+        self.hint.setVisible(self.hint_button.isChecked())
+        self.status.setText(f"Not yet: {progress.detail}" if progress.detail and self._context is not None else "")
+        self.layout().activate()

@@ -1,0 +1,55 @@
+"""The Lessons panel: real clicks pick and start lessons; ticks follow the graph and what was done."""
+from PySide6.QtCore import Qt
+
+from layerloom.graph import load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.lessons import LessonContext, builtin_lessons
+
+from layerloom.app.panels.lessons import CURRENT, TICK, TODO, LessonsPanel
+
+
+def _rows(panel):
+    return [panel.steps.item(i).text() for i in range(panel.steps.count())]
+
+
+def test_start_hint_and_ticks(qtbot, tmp_path):
+    lessons = builtin_lessons()
+    panel = LessonsPanel(lessons)
+    qtbot.addWidget(panel)
+    panel.resize(360, 560)
+    panel.show()
+    started = []
+    panel.start_requested.connect(started.append)
+    # pick the AlexNet lesson with the keyboard, as a person would in the combo box
+    panel.choice.setFocus()
+    qtbot.keyClick(panel.choice, Qt.Key.Key_Down)
+    assert panel.lesson.id == "alexnet-fix"
+    qtbot.mouseClick(panel.start, Qt.MouseButton.LeftButton)
+    assert started == [panel.lesson]
+    doc = started[0].start_graph()
+    assert _rows(panel)[0].startswith(CURRENT) and _rows(panel)[1].startswith(TODO)
+    assert not panel.hint.isVisible()
+    qtbot.mouseClick(panel.hint_button, Qt.MouseButton.LeftButton)
+    assert panel.hint.isVisible() and panel.hint.text() == "It is the first Linear block, fc1."
+    saved = []
+    panel.progress_changed.connect(lambda lesson_id, done: saved.append((lesson_id, done)))
+    assert panel.evaluate(LessonContext.build(doc, tmp_path)) == []
+    assert panel.status.text() == "Not yet: not done yet in the app"
+    panel.note_fact("selected:fc1")          # the window reports that fc1 was selected
+    assert _rows(panel)[0].startswith(TICK) and _rows(panel)[1].startswith(CURRENT)
+    assert saved == [("alexnet-fix", 1)]
+    assert panel.title.text().startswith("Step 2 of 3")
+    qtbot.wait(20)
+    panel.grab().save(str(tmp_path / "lessons.png"))
+
+
+def test_progress_is_restored_and_a_finished_lesson_says_so(qtbot, tmp_path):
+    lessons = builtin_lessons()
+    panel = LessonsPanel(lessons, done={"lenet5": 5})
+    qtbot.addWidget(panel)
+    assert panel.lesson.id == "lenet5"
+    assert all(row.startswith(TICK) for row in _rows(panel))
+    assert panel.title.text() == "Lesson complete"
+    panel.select_lesson("what-convolutions-learn")
+    panel.evaluate(LessonContext.build(load_graph(preset_path("lenet5")), tmp_path))
+    assert panel.status.text().startswith("Not yet: train a run")
