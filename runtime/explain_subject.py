@@ -1,0 +1,134 @@
+"""What an explanation is about: a trained model (from a run or checkpoint) and the samples it is shown.
+
+    subject = load_subject("runs/20260101-120000-lenet-5")
+    raw, x, label = subject.sample(7)          # validation sample 7: for display, for the model, its class
+    raw, x = subject.image_file("digit.png")   # your own image, resized and normalised like the data
+
+The model comes from runtime/checkpoints.py exactly as the exporter loads it (weights only, no
+unpickling); the samples come from the run's data set with its validation transform.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import DataError, load_dataset
+from .data.transforms import build_transforms
+from .explain import ExplainError
+from .export.source import ExportError, load_source
+
+
+class Subject:
+    """A model in eval mode on CPU plus the run's data settings."""
+
+    def __init__(self, source):
+        try:
+            self.source = load_source(source)
+        except ExportError as exc:
+            raise ExplainError(str(exc)) from None
+        self.model = self.source.model.eval()
+        self.doc = self.source.doc
+        self.trained = self.source.trained
+        self.warnings = list(self.source.warnings)
+        meta = self.source.metadata
+        self.class_names = list(meta.get("class_names") or [])
+        self.input_shape = tuple(self.source.input_shape)
+        self.input_dtype = self.source.input_dtype
+        self.config = dict(self.source.config or {})
+        self._data = None
+        self._val_tf = None
+
+    # -- data --------------------------------------------------------------------------------------
+    def _load(self):
+        if self._data is not None:
+            return
+        name = self.config.get("dataset") or self.doc.training.get("dataset")
+        if not name:
+            raise ExplainError("this run names no data set, so it has no validation samples: use --image FILE")
+        try:
+            self._data = load_dataset(name, input_shape=self.input_shape, seed=int(self.config.get("seed", 0)),
+                                      **dict(self.config.get("dataset_options") or {}))
+            self._val_tf = build_transforms(self._data.info, augment=None,
+                                            normalize=bool(self.config.get("normalize", True)), train=False)
+        except DataError as exc:
+            raise ExplainError(str(exc)) from None
+        if not self.class_names:
+            self.class_names = list(self._data.info.class_names)
+
+    @property
+    def val(self):
+        self._load()
+        return self._data.val
+
+    @property
+    def vocabulary(self) -> list[str]:
+        self._load()
+        return list(self._data.info.vocabulary)
+
+    def prepare(self, raw: torch.Tensor) -> torch.Tensor:
+        """The model's input for a raw batch (the validation transform: normalisation)."""
+        self._load()
+        return self._val_tf(raw) if self._val_tf is not None else raw
+
+    def sample(self, index: int):
+        """(raw [1, ...] for display, model input [1, ...], label) of validation sample `index`."""
+        n = len(self.val)
+        if not 0 <= index < n:
+            raise ExplainError(f"there is no validation sample {index}: {self._data.info.name} has {n} "
+                               f"(0 to {n - 1})")
+        idx = torch.tensor([index])
+        raw, y = self.val.batch(idx) if hasattr(self.val, "batch") else _stack(self.val, idx)
+        return raw, self.prepare(raw), int(y[0])
+
+    def batches(self, size: int = 256):
+        """(indices, raw, model input, labels) over the validation split."""
+        n = len(self.val)
+        for start in range(0, n, size):
+            idx = torch.arange(start, min(n, start + size))
+            raw, y = self.val.batch(idx) if hasattr(self.val, "batch") else _stack(self.val, idx)
+            yield idx, raw, self.prepare(raw), y
+
+    @torch.no_grad()
+    def wrong_predictions(self, limit: int = 64) -> list[dict]:
+        """Validation samples the model gets wrong: [{"index", "label", "predicted", "probability"}]."""
+        found = []
+        for idx, _, x, y in self.batches():
+            probs = torch.softmax(self.model(x).float(), dim=1)
+            p, pred = probs.max(dim=1)
+            for i in torch.nonzero(pred != y).flatten().tolist():
+                found.append({"index": int(idx[i]), "label": int(y[i]), "predicted": int(pred[i]),
+                              "probability": float(p[i])})
+                if len(found) >= limit:
+                    return found
+        return found
+
+    def image_file(self, path):
+        """(raw [1, C, H, W] in [0, 1], model input) for an image file, resized to the model's input."""
+        if len(self.input_shape) != 3 or not self.input_dtype.startswith("float"):
+            raise ExplainError("this model does not read images: explain a validation sample with --sample N")
+        from PIL import Image, UnidentifiedImageError
+        c, h, w = self.input_shape
+        if c not in (1, 3):
+            raise ExplainError(f"the model reads {c}-channel images; only 1- or 3-channel inputs can come from a file")
+        try:
+            with Image.open(Path(path)) as im:
+                im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
+                arr = np.asarray(im, dtype=np.float32) / 255.0
+        except FileNotFoundError:
+            raise ExplainError(f"{path} does not exist") from None
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ExplainError(f"{path} is not an image that can be read ({exc})") from None
+        raw = torch.from_numpy(arr).reshape(h, w, -1).permute(2, 0, 1).unsqueeze(0).contiguous()
+        return raw, self.prepare(raw)
+
+
+def _stack(split, idx):
+    items = [split[int(i)] for i in idx]
+    return torch.stack([a for a, _ in items]), torch.as_tensor([int(b) for _, b in items])
+
+
+def load_subject(source) -> Subject:
+    """A run folder, checkpoint folder (trained) or .loom.json graph (untrained) to explain."""
+    return Subject(source)
