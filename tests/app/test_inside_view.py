@@ -1,0 +1,56 @@
+"""The inside view renders each kind of look inside a computation with the numbers that add up."""
+import pytest
+import torch
+
+from layerloom.graph import compile_graph, load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.data import load_dataset
+from layerloom.runtime.inside import (activation_curve, conv_pixel, embedding_row, linear_terms, pool_window,
+                                      recurrent_gates, trace)
+
+from layerloom.app.panels.inside import InsideView, MatrixView
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    data = load_dataset("mnist-sample")
+    x, _ = data.val.batch(torch.tensor([7]))
+    return trace(compile_graph(load_graph(preset_path("lenet5")), seed=0), x.float())
+
+
+def _view(qtbot):
+    view = InsideView()
+    qtbot.addWidget(view)
+    view.resize(560, 640)
+    view.show()
+    return view
+
+
+def test_conv_pixel_view_shows_the_sum_and_the_field(qtbot, lenet, tmp_path):
+    view = _view(qtbot)
+    r = conv_pixel(lenet, "conv2", 3, 4, 6)
+    view.show_result(r)
+    matrices = view.findChildren(MatrixView)
+    assert len(matrices) == 3 * 4                    # patch, kernel, products for 4 of 6 channels
+    assert f"= {r['computed']:.6g}" in view.lines[-3]
+    assert view.lines[-2].startswith("On the input image this pixel sees rows")
+    assert view.lines[-1] == f"the network computed {r['actual']:.6g}"
+    qtbot.wait(20)
+    view.grab().save(str(tmp_path / "conv.png"))
+
+
+def test_every_other_kind_renders(qtbot, lenet, tmp_path):
+    view = _view(qtbot)
+    for i, r in enumerate([pool_window(lenet, "pool2", 1, 2, 3), linear_terms(lenet, "fc2", 5),
+                           activation_curve(lenet, "relu1", (0, 10, 10))]):
+        view.show_result(r)
+        qtbot.wait(10)
+        view.grab().save(str(tmp_path / f"kind{i}.png"))
+    assert view.lines[-1].startswith("the network computed")
+    doc = load_graph(preset_path("seq_mnist_lstm"))
+    t = trace(compile_graph(doc, seed=0), torch.rand(1, 28, 28))
+    block = next(b for b, blk in doc.blocks.items() if blk.kind == "LSTM")
+    view.show_result(recurrent_gates(t, block, 2))
+    assert view.lines[-1].startswith("largest difference from the network's own values")
+    qtbot.wait(10)
+    view.grab().save(str(tmp_path / "gates.png"))
