@@ -16,7 +16,7 @@ import networkx as nx
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from .blocks import forward_of, get_kind
+from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
 
@@ -149,11 +149,12 @@ def _meta_module(kind, resolved: dict):
 
 
 def _freeze(value):
+    """A hashable key that tells apart values Python calls equal (True, 1 and 1.0)."""
     if isinstance(value, (list, tuple)):
-        return tuple(_freeze(v) for v in value)
+        return (type(value).__name__, tuple(_freeze(v) for v in value))
     if isinstance(value, dict):
-        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
-    return value
+        return ("dict", tuple(sorted((k, _freeze(v)) for k, v in value.items())))
+    return (type(value).__name__, value)
 
 
 def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]]) -> _Computed:
@@ -209,7 +210,10 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
     try:
         if in_shapes:
             check_rank(kind_name, in_shapes[0])
-            _check_dims(resolved, len(in_shapes[0]) + 1)
+            _check_dims(kind_name, resolved, in_shapes[0])
+        _check_dtypes(kind, [d for _, d in inputs])
+        if kind.check is not None:
+            kind.check(in_shapes, resolved)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             module, built_warnings = _meta_module(kind, resolved) if kind.module is not None else (None, ())
@@ -222,6 +226,9 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             raise TypeError(f"{kind_name} produced {type(y).__name__}, not a tensor")
         if y.dim() == 0:
             raise ValueError("the result has no batch dimension")
+        if 0 in y.shape[1:]:
+            raise RuleError(f"the result would be empty ({'×'.join(map(str, y.shape[1:]))}): change the "
+                            "parameters or give it a larger input.", "too_small")
         params_n = sum(p.numel() for p in module.parameters()) if module is not None else 0
         dtype = str(y.dtype).removeprefix("torch.")
         return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()) // 2,
@@ -230,12 +237,30 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
         return _Computed(resolved, None, None, 0, 0, explain_failure(kind, resolved, inputs, exc))
 
 
-def _check_dims(params: dict, rank: int) -> None:
-    """Meta kernels do not always range-check dims (softmax does not): check them like CPU would."""
+def _check_dims(kind_name: str, params: dict, sample: Shape) -> None:
+    """Dims count as torch counts them on the batched tensor but must stay inside one sample:
+    1..n or -n..-1 for an n-dimensional sample. 0 (or -(n + 1)) is the batch, which no block may
+    touch: meta tensors have a batch of 1, so such a block would look fine and mix samples at run time."""
+    n = len(sample)
     for name in ("dim", "start_dim", "end_dim"):
         d = params.get(name)
-        if isinstance(d, int) and not -rank <= d < rank:
-            raise IndexError(f"Dimension out of range (expected to be in range of [{-rank}, {rank - 1}], but got {d})")
+        if isinstance(d, int) and not isinstance(d, bool) and not (1 <= d <= n or -n <= d <= -1):
+            where = "is the batch dimension" if d in (0, -(n + 1)) else "is out of range"
+            use = f"use 1 to {n} or −1 to −{n}" if n else "this input has no dimension to use"
+            raise RuleError(f"{kind_name}: {name}={d} {where}. Dims count within one sample (1 is its first "
+                            f"dimension, −1 its last); for a {'×'.join(map(str, sample)) or 'scalar'} sample "
+                            f"{use}.", "bad_param", {"action": "reset_param", "param": name})
+
+
+def _check_dtypes(kind, dtypes: list[str]) -> None:
+    """Meta kernels accept int64 where CPU kernels refuse it: the registry says what a block takes."""
+    for dtype in dtypes:
+        if kind.input_dtype == "float" and not dtype.startswith(("float", "bfloat")):
+            raise RuleError(f"{kind.name} needs floating-point values but receives {dtype} (token ids): put an "
+                            "Embedding before it, or set the Input's dtype to float32.", "dtype")
+        if kind.input_dtype == "int" and not dtype.startswith("int"):
+            raise RuleError(f"{kind.name} needs integer token ids but receives {dtype} values: set the "
+                            "Input's dtype to int64.", "dtype")
 
 
 def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:
@@ -243,11 +268,11 @@ def topological_order(doc) -> tuple[list[str], set[str], list[list[str]]]:
     g = nx.DiGraph()
     g.add_nodes_from(doc.blocks)
     g.add_edges_from((e.src, e.dst) for e in doc.edges)
-    cycles = [sorted(c, key=list(doc.blocks).index) for c in nx.strongly_connected_components(g) if len(c) > 1]
+    index = {b: i for i, b in enumerate(doc.blocks)}
+    cycles = [sorted(c, key=index.__getitem__) for c in nx.strongly_connected_components(g) if len(c) > 1]
     on_cycle = {b for c in cycles for b in c}
     if on_cycle:
         g.remove_nodes_from(on_cycle)
-    index = {b: i for i, b in enumerate(doc.blocks)}
     order = list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
     return order, on_cycle, cycles
 

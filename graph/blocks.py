@@ -41,6 +41,12 @@ class BlockKind:
     label: Callable[[dict], str] | None = None       # short form shown on the canvas
     # generated code for a module that is not torch.nn's: params -> (import line, constructor expression)
     code: Callable[[dict], tuple[str, str]] | None = None
+    # What one sample may be: "float" (floating-point values), "int" (token ids) or "any". Meta
+    # tensors let an int64 tensor into kernels that refuse it on a real CPU tensor.
+    input_dtype: str = "float"
+    # Rules torch checks only on real tensors (meta kernels let them pass): called with the sample
+    # shapes of the inputs and the resolved params; raises RuleError saying what is wrong.
+    check: Callable[[list, dict], None] | None = None
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -62,10 +68,13 @@ class BlockKind:
         return out
 
     def input_count(self, params: dict) -> int:
+        """Input ports; a count outside the parameter's bounds (set through the API) counts as the default."""
         if isinstance(self.inputs, int):
             return self.inputs
-        value = params.get(self.inputs, self.param(self.inputs).default)
-        return value if isinstance(value, int) else self.param(self.inputs).default
+        p = self.param(self.inputs)
+        value = params.get(self.inputs, p.default)
+        ok = isinstance(value, int) and not isinstance(value, bool) and p.min <= value <= p.max
+        return value if ok else p.default
 
     def module_kwargs(self, params: dict) -> dict:
         names = self.module_params if self.module_params is not None else self.param_names
@@ -105,6 +114,55 @@ def kinds_by_category() -> dict[str, list[BlockKind]]:
 
 
 # -- helpers for the entries -------------------------------------------------------------------
+# One rule for every dimension parameter (dim, start_dim, end_dim): dims are numbered as torch
+# numbers them on the batched tensor, and must stay inside one sample. Analysis refuses the rest.
+DIMS_RULE = "(1 is a sample's first dimension, −1 its last; 0, the batch, is refused)"
+
+
+class RuleError(ValueError):
+    """A block's input breaks a rule that torch checks only on real tensors."""
+
+    def __init__(self, message: str, code: str = "rule", fix: dict | None = None):
+        super().__init__(message)
+        self.code, self.fix = code, fix
+
+
+def _fix_auto(param: str) -> dict:
+    return {"action": "set_param", "param": param, "value": AUTO, "label": f'Set {param} to "auto"'}
+
+
+def _same_rank(name: str, shapes) -> None:
+    """Inputs of different ranks would broadcast across the batch: refuse them."""
+    if len({len(s) for s in shapes}) > 1:
+        raise RuleError(f"{name} needs inputs with the same number of dimensions per sample, but receives "
+                        + " and ".join("×".join(map(str, s)) or "a scalar" for s in shapes)
+                        + ": with different ranks torch would mix the samples of the batch. "
+                          "Reshape the inputs to the same rank first.", "merge_shapes")
+
+
+def _layernorm_check(shapes, p) -> None:
+    ns = p["normalized_shape"]
+    if shapes and isinstance(ns, list) and len(ns) > len(shapes[0]):
+        raise RuleError(f"LayerNorm normalises over {len(ns)} dimensions, but one sample has only "
+                        f"{len(shapes[0])}: normalized_shape would reach the batch. Set it to the sample's "
+                        "trailing dimensions or to \"auto\".", "features", _fix_auto("normalized_shape"))
+
+
+def _pair(v):
+    return list(v) if isinstance(v, (list, tuple)) else [v, v]
+
+
+def _conv_transpose_check(shapes, p) -> None:
+    if shapes and isinstance(p["in_channels"], int) and shapes[0] and p["in_channels"] != shapes[0][0]:
+        raise RuleError(f"ConvTranspose2d expects {p['in_channels']} input channels but receives "
+                        f"{shapes[0][0]}. Set in_channels to {shapes[0][0]} or to \"auto\".", "channels",
+                        _fix_auto("in_channels"))
+    for op, s, d in zip(_pair(p["output_padding"]), _pair(p["stride"]), _pair(p["dilation"])):
+        if op >= max(s, d):
+            raise RuleError(f"ConvTranspose2d's output_padding ({op}) must be smaller than its stride ({s}) "
+                            f"or its dilation ({d}): lower output_padding.", "bad_param")
+
+
 def _apply(call, inputs, params):
     return call(inputs[0])
 
@@ -234,7 +292,7 @@ register(BlockKind(
 register(BlockKind(
     "Output", "Input/Output",
     "Marks the network's result: what the loss and the predictions are computed from.",
-    inputs=1, outputs=0, forward=lambda call, inputs, p: inputs[0],
+    inputs=1, outputs=0, forward=lambda call, inputs, p: inputs[0], input_dtype="any",
 ))
 
 register(BlockKind(
@@ -256,7 +314,7 @@ register(BlockKind(
     "The transpose of Conv2d: spreads each input pixel over a filter-sized patch, enlarging the image.",
     params=_conv_params(2, transpose=True),
     formula="H_out = (H_in − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1",
-    module=nn.ConvTranspose2d, auto_from=_channels_from, label=_conv_label,
+    module=nn.ConvTranspose2d, auto_from=_channels_from, label=_conv_label, check=_conv_transpose_check,
 ))
 
 register(BlockKind(
@@ -284,7 +342,8 @@ register(BlockKind(
 ))
 
 _norm_common = (
-    Param("eps", "float", 1e-5, "added to the variance for stability", min=0.0, max=1.0),
+    # torch refuses eps = 0 while training (the variance of a constant channel is 0).
+    Param("eps", "float", 1e-5, "added to the variance for stability (more than 0)", min=1e-12, max=1.0),
     Param("momentum", "float", 0.1, "how fast running statistics follow the batches", min=0.0, max=1.0),
     Param("affine", "bool", True, "learn a scale and shift per feature"),
     Param("track_running_stats", "bool", True, "keep running mean/variance for evaluation"),
@@ -316,7 +375,7 @@ register(BlockKind(
         Param("bias", "bool", True, "learn the shift"),
     ),
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
-    module=nn.LayerNorm, auto_from=_layernorm_from,
+    module=nn.LayerNorm, auto_from=_layernorm_from, check=_layernorm_check,
 ))
 register(BlockKind(
     "Dropout", "Normalization",
@@ -328,10 +387,10 @@ register(BlockKind(
 register(BlockKind(
     "Flatten", "Shape", "Turns each sample into one long vector, e.g. 16×5×5 → 400.",
     params=(
-        Param("start_dim", "int", 1, "first dimension to flatten (0 is the batch)", min=-8, max=8),
-        Param("end_dim", "int", -1, "last dimension to flatten", min=-8, max=8),
+        Param("start_dim", "int", 1, "first dimension to flatten " + DIMS_RULE, min=-8, max=8),
+        Param("end_dim", "int", -1, "last dimension to flatten " + DIMS_RULE, min=-8, max=8),
     ),
-    module=nn.Flatten,
+    module=nn.Flatten, input_dtype="any",
 ))
 register(BlockKind(
     "Linear", "Linear",
@@ -371,8 +430,7 @@ for _name, _doc, _formula in (
 ):
     register(BlockKind(
         _name, "Activation", _doc,
-        params=(Param("dim", "int", -1, "dimension that sums to 1 (1 is the first after the batch; −1 the last)",
-                      min=-8, max=8),),
+        params=(Param("dim", "int", -1, "dimension that sums to 1 " + DIMS_RULE, min=-8, max=8),),
         formula=_formula, module=getattr(nn, _name),
     ))
 
@@ -387,7 +445,7 @@ register(BlockKind(
               max=10_000_000, optional=True),
         Param("scale_grad_by_freq", "bool", False, "scale gradients by inverse word frequency"),
     ),
-    formula="y[t] = W[x[t]]", module=nn.Embedding,
+    formula="y[t] = W[x[t]]", module=nn.Embedding, input_dtype="int",
     label=lambda p: f"{_auto_text(p['num_embeddings'])}×{p['embedding_dim']}",
 ))
 
@@ -433,26 +491,28 @@ register(BlockKind(
     "Add", "Merge", "Adds its inputs element by element (skip/residual connections); shapes must match.",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),),
     formula="y = x₀ + x₁ + …", forward=_add_forward, inputs="num_inputs",
+    input_dtype="any", check=lambda shapes, p: _same_rank("Add", shapes),
 ))
 register(BlockKind(
     "Concat", "Merge", "Joins its inputs along a dimension (channels by default); other dimensions must match.",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),
-            Param("dim", "int", 1, "dimension to join along (1 is the first after the batch)", min=-8, max=8)),
+            Param("dim", "int", 1, "dimension to join along " + DIMS_RULE, min=-8, max=8)),
     forward=lambda call, inputs, p: torch.cat(list(inputs), dim=p["dim"]), inputs="num_inputs",
+    input_dtype="any", check=lambda shapes, p: _same_rank("Concat", shapes),
 ))
 register(BlockKind(
     "Reshape", "Shape", "Gives each sample a new shape with the same number of values (one entry may be −1).",
     params=(Param("shape", "shape", [-1], "new shape of one sample, without the batch dimension",
                   min=1, max=10_000_000, allow_negative_one=True),),
     forward=lambda call, inputs, p: inputs[0].reshape(inputs[0].size(0), *p["shape"]),
-    label=lambda p: "→" + "×".join(str(s) for s in p["shape"]),
+    label=lambda p: "→" + "×".join(str(s) for s in p["shape"]), input_dtype="any",
 ))
 register(BlockKind(
     "Permute", "Shape", "Reorders the dimensions of each sample, e.g. [1, 0] turns T×F into F×T.",
     params=(Param("dims", "shape", [1, 0], "new order of the sample's dimensions (0 is the first after the batch)",
                   min=0, max=7),),
     forward=lambda call, inputs, p: inputs[0].permute(0, *[d + 1 for d in p["dims"]]),
-    label=lambda p: str(list(p["dims"])),
+    label=lambda p: str(list(p["dims"])), input_dtype="any",
 ))
 
 def forward_of(kind: BlockKind):

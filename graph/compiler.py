@@ -17,8 +17,9 @@ from torch.fx.proxy import GraphAppendingTracer
 
 from .analysis import AnalysisResult, analyze
 from .blocks import forward_of, get_kind
-from .weights import apply_graph_weights
+from .diagnostics import Diagnostic
 from .quoting import docstring_literal
+from .weights import apply_graph_weights
 
 
 class CompileError(ValueError):
@@ -40,17 +41,19 @@ def class_name_for(name: str) -> str:
 STEP_NAMES = {2: ("outputs", "sequence")}   # recurrent blocks: (output, h_n) tuple, then the sequence
 
 
-def _name_nodes(new_nodes, bid: str) -> None:
+def _name_nodes(new_nodes, bid: str) -> bool:
     """The value a block computes carries the block's id in the code; steps on the way get
-    `<id>_outputs`, `<id>_sequence` (recurrent blocks) or `<id>_<n>`."""
+    `<id>_outputs`, `<id>_sequence` (recurrent blocks) or `<id>_<n>`. False when the id was taken
+    by another block's step (fx would rename it, and feature-map taps would not find it)."""
     if not new_nodes or not hasattr(new_nodes[-1], "_rename"):
-        return
+        return True
     *steps, last = new_nodes
     labels = STEP_NAMES.get(len(steps), tuple(str(i) for i in range(1, len(steps) + 1)))
     for node, label in zip(steps, labels):
         node._rename(f"{bid}_{label}")
     if last.name != bid:
         last._rename(bid)
+    return last.name == bid
 
 
 def build_modules(doc, analysis: AnalysisResult) -> dict[str, nn.Module]:
@@ -86,6 +89,10 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
     tracer = GraphAppendingTracer(graph)
     values: dict[str, fx.Proxy] = {}
     outputs = []
+    clashes = []
+    into: dict[str, list] = {}
+    for e in doc.edges:
+        into.setdefault(e.dst, []).append(e)
     for bid in analysis.order:
         block = doc.blocks[bid]
         kind = get_kind(block.kind)
@@ -94,7 +101,7 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
             node = graph.placeholder(bid if bid != "input" else "x")
             values[bid] = fx.Proxy(node, tracer)
             continue
-        wires = sorted((e for e in doc.edges_into(bid)), key=lambda e: e.dst_port)
+        wires = sorted(into.get(bid, ()), key=lambda e: e.dst_port)
         inputs = [values[e.src] for e in wires]
         call = None
         if kind.module is not None:
@@ -104,10 +111,13 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
                 "call_module", target, args, kwargs, name=name))(bid, node_name)
         before = len(graph.nodes)
         values[bid] = forward_of(kind)(call, inputs, params)
-        if kind.name != "Output":
-            _name_nodes(list(graph.nodes)[before:], bid)
+        if kind.name != "Output" and not _name_nodes(list(graph.nodes)[before:], bid):
+            clashes.append(Diagnostic(bid, "its id is already the name of another block's intermediate value "
+                                           "in the generated code: rename the block.", "id_clash"))
         if kind.name == "Output":
             outputs.append(values[bid])
+    if clashes:
+        raise CompileError(clashes)
     result = outputs[0].node if len(outputs) == 1 else tuple(o.node for o in outputs)
     graph.output(result)
     graph.lint()

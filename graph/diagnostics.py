@@ -7,9 +7,10 @@ what to change, and offers a fix where one is obvious.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 
-from .blocks import get_kind
+from .blocks import RuleError, get_kind
 
 # How many dimensions one sample must have (without the batch) for kinds where torch would
 # otherwise silently read a missing batch dimension as "unbatched" input.
@@ -42,6 +43,9 @@ class Diagnostic:
     @property
     def text(self) -> str:
         return f"{self.block}: {self.message}" if self.block else self.message
+
+
+_STEP_ID = re.compile(r"(.+)_(outputs|sequence|\d+)")   # names the compiler gives a block's inner steps
 
 
 class RankError(Exception):
@@ -112,6 +116,8 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
     sig = signature(kind, params)
     raw = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
+    if isinstance(exc, RuleError):
+        return Diagnostic("", str(exc), exc.code, fix=exc.fix)
     if isinstance(exc, RankError):
         rank, form = exc.args
         hint = ("Insert a Reshape before it to give each sample that shape"
@@ -199,15 +205,15 @@ def wiring_diagnostics(doc, cycles) -> list[Diagnostic]:
             out.append(Diagnostic(b, f"is part of a cycle ({path}); a network must flow one way: "
                                      "remove one of these wires.", "cycle"))
     on_cycle = {b for c in cycles for b in c}
+    into: dict[str, dict[int, list]] = {}
+    for e in doc.edges:   # one pass over the wires: a per-block scan is quadratic on large graphs
+        into.setdefault(e.dst, {}).setdefault(e.dst_port, []).append(e)
     for bid, block in doc.blocks.items():
         if bid in on_cycle:
             continue
         kind = get_kind(block.kind)
         n = kind.input_count(block.full_params())
-        ports: dict[int, list] = {}
-        for e in doc.edges:
-            if e.dst == bid:
-                ports.setdefault(e.dst_port, []).append(e)
+        ports = into.get(bid, {})
         for port in range(n):
             wires = ports.get(port, [])
             label = "its input" if n == 1 else f"input {port + 1}"
@@ -237,6 +243,12 @@ def graph_diagnostics(doc, results) -> list[Diagnostic]:
         out.append(Diagnostic(None, "The graph has no Output block: add an Output and wire the last layer "
                                     "into it.", "no_output"))
     used = {e.src for e in doc.edges}
+    for bid in doc.blocks:
+        m = _STEP_ID.fullmatch(bid)
+        if m and m.group(1) in doc.blocks:
+            out.append(Diagnostic(bid, f"its id looks like the name of a step inside {m.group(1)} "
+                                       f"({m.group(1)}_outputs, {m.group(1)}_1, ...) in the generated code, "
+                                       "where the two would clash: rename it.", "id_clash"))
     for bid, r in results.items():
         if r.kind != "Output" and r.ok and bid not in used:
             out.append(Diagnostic(bid, "its result is not used by any block: wire it onward (e.g. into the "

@@ -7,7 +7,9 @@ commands call these primitives and its scene listens to the events.
 """
 from __future__ import annotations
 
+import builtins
 import copy
+import functools
 import keyword
 import re
 from dataclasses import dataclass, field
@@ -73,9 +75,32 @@ def id_problem(block_id: Any) -> str | None:
                 "(at most 64 characters)")
     if keyword.iskeyword(block_id) or block_id in ("self", "torch"):
         return f'"{block_id}" is a reserved word in Python'
-    if hasattr(torch.fx.GraphModule, block_id):
+    if hasattr(torch.fx.GraphModule, block_id) or block_id in _module_attributes():
         return f'"{block_id}" is the name of a torch.nn.Module attribute'
+    if block_id in _code_names():
+        return f'"{block_id}" is a name the generated code already uses (a Python builtin or one of torch.fx\'s)'
     return None
+
+
+@functools.cache
+def _module_attributes() -> frozenset[str]:
+    """Attributes a compiled model has as an instance (`training`, `meta`, `graph`, `shape_env`...):
+    a block id becomes an attribute of the same object."""
+    gm = torch.fx.GraphModule(torch.nn.Module(), torch.fx.Graph())
+    return frozenset(dir(gm)) | frozenset(vars(gm)) | {"meta", "training", "shape_env"}
+
+
+@functools.cache
+def _code_names() -> frozenset[str]:
+    """Names torch.fx renames in generated code (builtins such as print and len, and its own globals
+    such as inf and device), and `x`, the Input placeholder's name. "input" stays allowed: the Input
+    block it names becomes the placeholder `x`."""
+    try:
+        from torch.fx.graph import _illegal_names
+        names = set(_illegal_names)
+    except ImportError:  # a torch without it: the builtins are the bulk of it
+        names = set(vars(builtins))
+    return frozenset(names | {"x"}) - {"input"}
 
 
 class GraphDocument:
