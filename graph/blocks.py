@@ -148,6 +148,14 @@ def _layernorm_check(shapes, p) -> None:
                         "trailing dimensions or to \"auto\".", "features", _fix_auto("normalized_shape"))
 
 
+def _batchnorm_check(shapes, p) -> None:
+    if p["track_running_stats"] is False:
+        raise RuleError("without running statistics (track_running_stats false) BatchNorm normalises with the "
+                        "batch's own statistics even in evaluation, so a prediction depends on the other samples "
+                        "of its batch, and a batch of one fails. Set track_running_stats to true, or use "
+                        "LayerNorm or GroupNorm.", "bad_param", {"action": "reset_param", "param": "track_running_stats"})
+
+
 def _pair(v):
     return list(v) if isinstance(v, (list, tuple)) else [v, v]
 
@@ -355,6 +363,7 @@ register(BlockKind(
                   auto=True),) + _norm_common,
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm1d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
+    check=_batchnorm_check,
 ))
 register(BlockKind(
     "BatchNorm2d", "Normalization",
@@ -363,6 +372,7 @@ register(BlockKind(
                   auto=True),) + _norm_common,
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm2d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
+    check=_batchnorm_check,
 ))
 register(BlockKind(
     "LayerNorm", "Normalization",
