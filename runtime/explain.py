@@ -34,11 +34,13 @@ class Cancelled(Exception):
     """The explanation was cancelled before it finished."""
 
 
-class _Recorder(fx.Interpreter):
-    """Runs the model keeping the values of the nodes in `keep` as leaves that require grad.
+class Recorder(fx.Interpreter):
+    """Runs the model keeping the values of the nodes in `keep` (tensors that require grad).
 
-    `replace` maps node names to values used instead of computing those nodes (to attribute
-    through an intermediate value such as an Embedding's output).
+    A kept value stays in the autograd graph (a leaf when nothing before it needs grad) and a copy
+    of it flows on, so `torch.autograd.grad(score, kept)` works for many nodes at once and in-place
+    ops downstream leave it intact. `replace` maps node names to values used instead of computing
+    those nodes (to attribute through an intermediate value such as an Embedding's output).
     """
 
     def __init__(self, gm: fx.GraphModule, keep=(), replace=None):
@@ -53,9 +55,9 @@ class _Recorder(fx.Interpreter):
             return value.clone() if isinstance(value, torch.Tensor) else value
         out = super().run_node(n)
         if n.name in self.keep and isinstance(out, torch.Tensor) and out.is_floating_point():
-            leaf = out.detach().requires_grad_(True)
-            self.kept[n.name] = leaf
-            return leaf.clone()
+            kept = out if out.requires_grad else out.detach().requires_grad_(True)
+            self.kept[n.name] = kept
+            return kept.clone()
         return out
 
 
@@ -68,7 +70,7 @@ def _logits(out) -> torch.Tensor:
 
 def forward(model: fx.GraphModule, x: torch.Tensor, keep=(), replace=None):
     """(logits, {node name: recorded leaf}) for a batch `x`."""
-    rec = _Recorder(model, keep, replace)
+    rec = Recorder(model, keep, replace)
     logits = _logits(rec.run(x))
     missing = set(keep) - set(rec.kept)
     if missing:

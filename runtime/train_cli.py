@@ -8,6 +8,7 @@ import time
 from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
+from .health import HealthCollector
 from .trainer import Trainer
 
 
@@ -36,6 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
+    p.add_argument("--health-every", type=int, default=50, dest="health_every", metavar="N",
+                   help="sample training health (health.csv, warnings) every N steps; 0 turns it off (default 50)")
     p.set_defaults(func=cmd_train)
 
 
@@ -111,6 +114,10 @@ class Progress:
                 acc = f"{s['val_accuracy'] * 100:.2f}%" if s["val_accuracy"] is not None else "n/a"
                 print(f"Done: val accuracy {acc} after {counted(s['epochs'], 'epoch')}, {counted(s['steps'], 'step')}, "
                       f"{s['seconds']:.1f} s", file=self.stream)
+        elif t == "health":
+            for problem in e["new_problems"]:
+                self._clear()
+                print(f"warning at step {e['step']}: {problem['text']}", file=self.stream)
         elif t == "failed":
             self._clear()
             print(f"Training failed: {e['message']}", file=sys.stderr)
@@ -135,8 +142,12 @@ def cmd_train(args) -> int:
     except data_choice.DataChoiceError as exc:
         print(f"layerloom train: {exc}", file=sys.stderr)
         return 2
+    if args.health_every < 0:
+        print("layerloom train: --health-every must be 0 (off) or a number of steps", file=sys.stderr)
+        return 2
     progress = Progress(sys.stdout, args.quiet)
-    trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume)
+    extensions = [HealthCollector(args.health_every)] if args.health_every else []
+    trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume, extensions=extensions)
     interrupted = {"n": 0}
 
     def on_sigint(signum, frame):

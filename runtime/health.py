@@ -1,0 +1,227 @@
+"""Training health: sampled statistics per block while a run trains, and the problems they show.
+
+`HealthCollector(every=50)` is a trainer extension (see extensions.py). On every `every`-th step
+(the first step included) it records, per block:
+
+    act_mean, act_std   the block's output on the step's batch
+    frac_nonpos         the fraction of those values that are ≤ 0
+    dead_frac           the fraction of channels (features, units) never positive on the batch
+    grad_rms            root mean square of ∂loss/∂output
+    param_grad_norm     ‖∂loss/∂w‖ over the block's parameters (the step's real gradients)
+    update_ratio        ‖Δw‖/‖w‖: how far the optimizer moved the block's weights in that step
+
+The activations and output gradients come from one extra forward and backward pass on the step's
+batch through a torch.fx Interpreter (taps.py, explain.py): no module hooks, BatchNorm statistics
+and the random-number stream are put back afterwards, so training is the same with or without
+the collector. Without the collector nothing at all runs. Rows go to `health.csv` in the run folder;
+problems become Diagnostics on the block, sent once each in a `health` event and printed by
+`layerloom train`.
+"""
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import torch
+
+from layerloom.graph.diagnostics import Diagnostic
+
+from .explain import Recorder
+
+DEFAULT_EVERY = 50
+FIELDS = ("step", "block", "act_mean", "act_std", "frac_nonpos", "dead_frac", "grad_rms", "param_grad_norm",
+          "update_ratio")
+STATS = FIELDS[2:]
+ACTIVATIONS = {"ReLU", "ReLU6"}
+DEAD_FRACTION = 0.5        # dead channels above this share of a block's channels are a problem
+VANISHING = 1e-5           # gradient RMS this far below the last trained block's: vanishing
+LARGE_UPDATE = 0.1         # update ratios above this (healthy runs: ~1e-3) mean the learning rate is high
+EXPLODING_UPDATE = 1.0     # a step that moves the weights by more than their own size
+
+
+def activation_stats(a: torch.Tensor) -> dict:
+    """Mean, std, fraction ≤ 0 and the fraction of channels never positive, over a batch [N, ...]."""
+    a = a.detach().float()
+    dim = 1 if a.dim() == 4 else a.dim() - 1       # channels of images; features or units otherwise
+    per_channel = a.transpose(0, dim).reshape(a.shape[dim], -1) if a.dim() > 1 else a.reshape(1, -1)
+    dead = (per_channel.max(dim=1).values <= 0).float().mean()
+    return {"act_mean": float(a.mean()), "act_std": float(a.std()) if a.numel() > 1 else 0.0,
+            "frac_nonpos": float((a <= 0).float().mean()), "dead_frac": float(dead)}
+
+
+def _fmt_ratio(r: float) -> str:
+    if r == 0 or not math.isfinite(r):
+        return str(r)
+    exp = math.floor(math.log10(abs(r)))
+    return f"{r:.2g}" if -3 <= exp <= 3 else f"10^{exp}"
+
+
+class HealthCollector:
+    """A trainer extension that samples per-block statistics every `every` steps."""
+
+    def __init__(self, every: int = DEFAULT_EVERY, csv_name: str = "health.csv"):
+        if every < 1:
+            raise ValueError("sample training health every 1 or more steps")
+        self.every = int(every)
+        self.csv_name = csv_name
+        self.rows: list[dict] = []
+        self.problems: dict[tuple[str, str], Diagnostic] = {}
+        self._batch = None
+        self._before: dict[str, list[torch.Tensor]] = {}
+        self._current: dict[str, dict] = {}
+
+    # -- trainer hooks -----------------------------------------------------------------------------
+    def setup(self, trainer):
+        doc = trainer.doc
+        model = trainer.model
+        self.kinds = {b.id: b.kind for b in doc.blocks.values()}
+        self.feeds = {e.dst: e.src for e in doc.edges} if hasattr(doc, "edges") else {}
+        self.nodes = [n.name for n in model.graph.nodes
+                      if n.name in self.kinds and n.op not in ("placeholder", "output")]
+        self.params: dict[str, list[torch.nn.Parameter]] = {}
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                self.params.setdefault(name.split(".")[0], []).append(p)
+
+    def _due(self, trainer) -> bool:
+        return trainer.step % self.every == 0
+
+    def loss(self, trainer, x, logits, y, loss):
+        if self._due(trainer):
+            self._batch = (x.detach(), y.detach())
+        return loss
+
+    def after_backward(self, trainer):
+        if not self._due(trainer):
+            return
+        current = {b: {} for b in self.nodes}
+        for block, params in self.params.items():
+            grads = [p.grad for p in params if p.grad is not None]
+            if grads:
+                current.setdefault(block, {})["param_grad_norm"] = float(
+                    torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])))
+        self._before = {b: [p.detach().clone() for p in ps] for b, ps in self.params.items()}
+        if self._batch is not None:
+            for block, stats in self._side_pass(trainer, *self._batch).items():
+                current.setdefault(block, {}).update(stats)
+            self._batch = None
+        self._current = current
+
+    def after_step(self, trainer, loss_value):
+        if not self._before:
+            return
+        for block, old in self._before.items():
+            new = self.params[block]
+            delta = math.sqrt(sum(float((p.detach().float() - o.float()).pow(2).sum()) for p, o in zip(new, old)))
+            size = math.sqrt(sum(float(o.float().pow(2).sum()) for o in old))
+            self._current.setdefault(block, {})["update_ratio"] = delta / size if size > 0 else float("inf")
+        self._before = {}
+        step = trainer.step
+        rows = [{"step": step, "block": b, **{k: s.get(k) for k in STATS}} for b, s in self._current.items() if s]
+        self.rows.extend(rows)
+        self._write(trainer.run_dir, rows)
+        found = self.diagnose(self._current)
+        new = [d for d in found if (d.block, d.code) not in self.problems]
+        for d in new:
+            self.problems[(d.block, d.code)] = d
+        trainer.emit({"type": "health", "step": step, "blocks": {b: dict(s) for b, s in self._current.items()},
+                      "problems": [_as_dict(d) for d in found], "new_problems": [_as_dict(d) for d in new]})
+        self._current = {}
+
+    # -- the side pass -----------------------------------------------------------------------------
+    def _side_pass(self, trainer, x, y) -> dict:
+        model = trainer.model
+        buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+        devices = [x.device.index or 0] if x.device.type == "cuda" else []
+        stats = {}
+        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+            rec = Recorder(model, self.nodes)
+            out = rec.run(x)
+            logits = out[0] if isinstance(out, (tuple, list)) else out
+            loss = trainer._loss(logits, y)
+            names = [n for n, v in rec.kept.items() if v.requires_grad]
+            grads = torch.autograd.grad(loss, [rec.kept[n] for n in names], allow_unused=True)
+            for name in names:
+                stats[name] = activation_stats(rec.kept[name])
+            for name, g in zip(names, grads):
+                stats[name]["grad_rms"] = float(g.float().pow(2).mean().sqrt()) if g is not None else 0.0
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                if k in buffers:
+                    v.copy_(buffers[k])
+        return stats
+
+    # -- problems ----------------------------------------------------------------------------------
+    def diagnose(self, blocks: dict) -> list[Diagnostic]:
+        """Problems in one sample of statistics, each on the block that has it, with a plain fix."""
+        found = []
+        trained = [b for b in self.nodes if b in self.params and blocks.get(b, {}).get("grad_rms") is not None]
+        for block in self.nodes:
+            s = blocks.get(block, {})
+            if self.kinds.get(block) in ACTIVATIONS and s.get("dead_frac", 0) > DEAD_FRACTION:
+                owner = self.feeds.get(block, block)
+                owner = owner if owner in self.params else block
+                found.append(Diagnostic(owner, f"{s['dead_frac'] * 100:.0f} % of channels are dead (never positive "
+                                        f"after {block}): lower the learning rate, check the bias "
+                                        "initialisation, or use LeakyReLU", "health.dead", "warning"))
+        for block, params in self.params.items():
+            s = blocks.get(block, {})
+            ratio = s.get("update_ratio")
+            norm = s.get("param_grad_norm")
+            if (norm is not None and not math.isfinite(norm)) or (ratio is not None and ratio > EXPLODING_UPDATE):
+                found.append(Diagnostic(block, f"update ratio {_fmt_ratio(ratio or float('inf'))}: the weights "
+                                        "are exploding; lower the learning rate (by 10× or more) or turn on "
+                                        "gradient clipping", "health.exploding", "warning"))
+            elif ratio is not None and ratio > LARGE_UPDATE:
+                found.append(Diagnostic(block, f"update ratio {_fmt_ratio(ratio)}: the learning rate is too high "
+                                        "(healthy runs move about 0.001 of the weights a step); lower it",
+                                        "health.large-updates", "warning"))
+        if len(trained) >= 2:
+            last = trained[-1]
+            top = blocks[last]["grad_rms"]
+            for block in trained[:-1]:
+                g = blocks[block]["grad_rms"]
+                if top > 0 and 0 < g / top < VANISHING:      # exactly 0 is dead units, said above
+                    found.append(Diagnostic(block, f"the gradient here is {_fmt_ratio(g / top)} of {last}'s "
+                                            "(vanishing): add normalisation (BatchNorm) or skip connections, or "
+                                            "use ReLU instead of saturating activations", "health.vanishing",
+                                            "warning"))
+        return found
+
+    # -- storage -----------------------------------------------------------------------------------
+    def _write(self, run_dir, rows) -> None:
+        if run_dir is None or not rows:
+            return
+        path = Path(run_dir) / self.csv_name
+        new = not path.exists()
+        with open(path, "a", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=FIELDS)
+            if new:
+                w.writeheader()
+            for r in rows:
+                w.writerow({k: ("" if r.get(k) is None else r[k]) for k in FIELDS})
+
+
+def _as_dict(d: Diagnostic) -> dict:
+    return {"block": d.block, "code": d.code, "message": d.message, "text": d.text}
+
+
+def read_health(run_dir, csv_name: str = "health.csv") -> dict:
+    """A run's health.csv as {"steps": [...], "blocks": [...], stat: {block: [value per step]}}."""
+    path = Path(run_dir) / csv_name
+    if not path.is_file():
+        return {"steps": [], "blocks": [], **{k: {} for k in STATS}}
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    steps = sorted({int(r["step"]) for r in rows})
+    blocks = list(dict.fromkeys(r["block"] for r in rows))
+    at = {s: i for i, s in enumerate(steps)}
+    out = {"steps": steps, "blocks": blocks}
+    for k in STATS:
+        table = {b: [math.nan] * len(steps) for b in blocks}
+        for r in rows:
+            if r.get(k) not in (None, ""):
+                table[r["block"]][at[int(r["step"])]] = float(r[k])
+        out[k] = table
+    return out

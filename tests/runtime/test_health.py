@@ -1,0 +1,118 @@
+"""Training health: statistics equal plain PyTorch's, problems are flagged early, training is unchanged."""
+import math
+
+import pytest
+import torch
+
+from layerloom.app.main import main
+from layerloom.graph import GraphDocument, analyze, compile_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.health import HealthCollector, read_health
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import Recorder, lenet, mnist_small, small_net, weights_equal
+
+
+def _dead_net():
+    doc = GraphDocument("dead")
+    last = doc.add_block("Input", {"shape": [1, 28, 28]})
+    ids = []
+    for kind, p in [("Flatten", {}), ("Linear", {"out_features": 32}), ("ReLU", {}), ("Linear", {"out_features": 10})]:
+        b = doc.add_block(kind, p)
+        doc.connect(last, b)
+        last = b
+        ids.append(b)
+    doc.connect(last, doc.add_block("Output"))
+    return doc, ids
+
+
+def test_a_bias_of_minus_10_before_a_relu_is_flagged_dead_at_the_first_sample(tmp_path):
+    doc, (_, fc, relu, _) = _dead_net()
+
+    class Bias:
+        def setup(self, trainer):
+            with torch.no_grad():
+                trainer.model.get_submodule(fc).bias.fill_(-10.0)
+    rec = Recorder()
+    t = Trainer(doc, {"epochs": 1, "max_steps": 2}, rec, runs_base=tmp_path, data=mnist_small(256, 64),
+                extensions=[Bias(), HealthCollector()])
+    assert t.run()["status"] == "finished"
+    first = rec.of("health")[0]
+    assert first["step"] == 1
+    dead = [p for p in first["new_problems"] if p["code"] == "health.dead"]
+    assert [p["block"] for p in dead] == [fc]
+    assert dead[0]["text"].startswith(f"{fc}: 100 % of channels are dead")
+    table = read_health(t.run_dir)
+    assert table["steps"] == [1]
+    assert table["dead_frac"][relu] == [1.0] and table["frac_nonpos"][relu] == [1.0]
+
+
+def test_lr_10_is_flagged_exploding_before_the_loss_blows_up(tmp_path):
+    rec = Recorder()
+    t = Trainer(lenet(), {"epochs": 1, "max_steps": 6, "lr": 10.0, "optimizer": "adam"}, rec, runs_base=tmp_path,
+                data=mnist_small(1024, 64), extensions=[HealthCollector(every=50)])
+    t.run()
+    first = rec.of("health")[0]
+    assert first["step"] == 1
+    exploding = {p["block"] for p in first["new_problems"] if p["code"] == "health.exploding"}
+    assert {"fc1", "fc3"} <= exploding
+    # the flag came at step 1; the loss then blew up (or became NaN, which ends the run later)
+    losses = [e["loss"] for e in rec.of("step")]
+    failed = rec.of("failed")
+    assert (failed and failed[0]["step"] > 1) or max(losses[1:]) > 1000 * losses[0], (losses, failed)
+
+
+def test_statistics_equal_plain_pytorch_autograd():
+    """The side pass's activation stats and ∂loss/∂output RMS against a hand-run chain with retain_grad."""
+    doc = lenet()
+    model = compile_graph(doc, analyze(doc), seed=0).train()
+    x = torch.rand(16, 1, 28, 28)
+    y = torch.randint(0, 10, (16,))
+
+    class FakeTrainer:
+        pass
+    tr = FakeTrainer()
+    tr.doc, tr.model, tr._loss = doc, model, torch.nn.functional.cross_entropy
+    h = HealthCollector()
+    h.setup(tr)
+    stats = h._side_pass(tr, x, y)
+    values, v = {}, x
+    for name in h.nodes:
+        v = model.get_submodule(name)(v)
+        v.retain_grad()
+        values[name] = v
+    torch.nn.functional.cross_entropy(v, y).backward()
+    for name, a in values.items():
+        a, grad = a.detach(), a.grad
+        s = stats[name]
+        assert s["act_mean"] == pytest.approx(float(a.mean()), rel=1e-5, abs=1e-7)
+        assert s["act_std"] == pytest.approx(float(a.std()), rel=1e-5)
+        assert s["frac_nonpos"] == pytest.approx(float((a <= 0).float().mean()))
+        assert s["grad_rms"] == pytest.approx(float(grad.pow(2).mean().sqrt()), rel=1e-4)
+
+
+def test_the_collector_leaves_training_unchanged(tmp_path):
+    """Dropout's random numbers and BatchNorm's statistics are put back after each sample."""
+    runs = []
+    for extensions in ([], [HealthCollector(every=1)]):
+        t = Trainer(small_net(dropout=True), {"epochs": 1, "max_steps": 4, "batch_size": 64}, None,
+                    runs_base=tmp_path, data=mnist_small(256, 64), extensions=extensions)
+        t.run()
+        runs.append(t.model.state_dict())
+    assert weights_equal(*runs)
+
+
+def test_train_cli_prints_health_warnings_and_writes_health_csv(tmp_path, capsys):
+    lenet_file = str(preset_path("lenet5"))
+    assert main(["train", lenet_file, "--max-steps", "2", "--lr", "10", "--out", str(tmp_path / "on"),
+                 "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "warning at step 1: fc1: update ratio" in out and "exploding" in out
+    run = next((tmp_path / "on").iterdir())
+    table = read_health(run)
+    assert table["steps"] == [1] and "conv2" in table["blocks"]
+    assert all(math.isfinite(v[0]) for v in table["update_ratio"].values() if not math.isnan(v[0]))
+    assert main(["train", lenet_file, "--max-steps", "2", "--health-every", "0", "--out", str(tmp_path / "off"),
+                 "--quiet"]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert not (next((tmp_path / "off").iterdir()) / "health.csv").exists()
