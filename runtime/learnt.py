@@ -1,0 +1,145 @@
+"""What a trained network learnt, as plain data: filter grids, histograms, top activating samples.
+
+    grid = filter_grid(model)                          # H×W×3 uint8: first-layer filters
+    w = weight_histograms(model, "conv2")              # {"weight": (counts, edges), "bias": ...}
+    a = activation_histogram(model, batches, "conv2")  # (counts, edges) over validation samples
+    top = top_activating(model, batches, "conv2", channel=3)   # the 9 samples it likes most
+
+`batches` yields (indices, model inputs) — `Subject.batches()` (explain_subject.py) fits after
+dropping its raw and label parts. Activations come from the fx Interpreter of explain.py.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from .explain import ExplainError, Recorder
+from .heatmaps import colorize
+
+
+def first_conv(model) -> str | None:
+    """The first Conv2d block in graph order."""
+    for n in model.graph.nodes:
+        if n.op == "call_module" and isinstance(model.get_submodule(n.target), nn.Conv2d):
+            return n.name
+    return None
+
+
+def _module(model, block: str) -> nn.Module:
+    for n in model.graph.nodes:
+        if n.name == block and n.op == "call_module":
+            return model.get_submodule(n.target)
+    raise ExplainError(f"{block} is not a block with weights in this model")
+
+
+def filter_tiles(weight: torch.Tensor) -> np.ndarray:
+    """One RGB tile per filter [O, kh, kw, 3] (uint8), each normalised symmetrically around 0.
+
+    Three input channels are shown as colour (0 → grey, each channel's sign and size as its own
+    colour component); otherwise the filter's input channels are summed and shown with a
+    blue-white-red diverging map (white is 0).
+    """
+    w = weight.detach().float().cpu()
+    if w.dim() != 4:
+        raise ExplainError("filters are shown for Conv2d blocks (weights out × in × height × width)")
+    scale = w.abs().amax(dim=(1, 2, 3), keepdim=True).clamp_min(1e-12)
+    if w.shape[1] == 3:
+        rgb = (0.5 + 0.5 * w / scale).permute(0, 2, 3, 1).numpy()
+        return (rgb * 255).round().clip(0, 255).astype(np.uint8)
+    summed = w.sum(dim=1)
+    summed = summed / summed.abs().amax(dim=(1, 2), keepdim=True).clamp_min(1e-12)
+    return np.stack([colorize(f.numpy(), signed=True) for f in summed])
+
+
+def tile_grid(tiles: np.ndarray, scale: int = 8, gap: int = 2, columns: int | None = None,
+              background=(255, 255, 255)) -> np.ndarray:
+    """Tiles [N, h, w, 3] laid out in a grid, each enlarged `scale`× (nearest), as H×W×3 uint8."""
+    n, h, w, _ = tiles.shape
+    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    th, tw = h * scale, w * scale
+    out = np.empty((rows * th + (rows + 1) * gap, cols * tw + (cols + 1) * gap, 3), dtype=np.uint8)
+    out[:] = background
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = gap + r * (th + gap), gap + c * (tw + gap)
+        out[y:y + th, x:x + tw] = tiles[i].repeat(scale, axis=0).repeat(scale, axis=1)
+    return out
+
+
+def filter_grid(model, block: str | None = None, scale: int = 8) -> np.ndarray:
+    """The (first, by default) Conv2d's filters as one picture."""
+    block = block or first_conv(model)
+    if block is None:
+        raise ExplainError("this model has no Conv2d block, so it has no filters to show")
+    module = _module(model, block)
+    if not isinstance(module, nn.Conv2d):
+        raise ExplainError(f"{block} is not a Conv2d block: filters are shown for convolutions")
+    return tile_grid(filter_tiles(module.weight), scale=scale)
+
+
+def _histogram(values: torch.Tensor, bins: int):
+    v = values.detach().float().cpu().reshape(-1)
+    lo, hi = float(v.min()), float(v.max())
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    counts, edges = torch.histogram(v, bins=bins, range=(lo, hi))
+    return counts.numpy(), edges.numpy()
+
+
+def weight_histograms(model, block: str, bins: int = 50) -> dict:
+    """{parameter name: (counts, bin edges)} for the block's parameters."""
+    params = dict(_module(model, block).named_parameters())
+    if not params:
+        raise ExplainError(f"{block} has no weights")
+    return {name: _histogram(p, bins) for name, p in params.items()}
+
+
+@torch.no_grad()
+def _activations(model, batches, block: str):
+    was = model.training
+    model.eval()
+    try:
+        for idx, x in batches:
+            rec = Recorder(model, [block])
+            rec.run(x)
+            if block not in rec.kept:
+                raise ExplainError(f"{block} gives no floating-point output to look at: pick another block")
+            yield idx, rec.kept[block].detach()
+    finally:
+        model.train(was)
+
+
+def activation_histogram(model, batches, block: str, bins: int = 50):
+    """(counts, bin edges) of every value the block outputs over the given samples."""
+    values = torch.cat([a.reshape(-1) for _, a in _activations(model, batches, block)])
+    return _histogram(values, bins)
+
+
+def channel_activation(a: torch.Tensor, channel: int) -> torch.Tensor:
+    """One value per sample for a channel: the mean over positions (images) or time (sequences)."""
+    if a.dim() == 4:
+        return a[:, channel].mean(dim=(1, 2))
+    if a.dim() == 3:          # N×T×H: a recurrent block's units over time
+        return a[..., channel].mean(dim=1)
+    return a.reshape(a.shape[0], -1)[:, channel]
+
+
+def top_activating(model, batches, block: str, channel: int, k: int = 9) -> list[dict]:
+    """The k samples whose `channel` of `block` is largest: [{"index", "activation"}], largest first."""
+    best_v, best_i = torch.empty(0), torch.empty(0, dtype=torch.int64)
+    for idx, a in _activations(model, batches, block):
+        channels = a.shape[1] if a.dim() == 4 else a.shape[-1]
+        if not 0 <= channel < channels:
+            raise ExplainError(f"{block} has {channels} channels (0 to {channels - 1}); there is no channel {channel}")
+        v = channel_activation(a, channel).float().cpu()
+        best_v = torch.cat([best_v, v])
+        best_i = torch.cat([best_i, idx.cpu()])
+        if len(best_v) > k:
+            keep = best_v.topk(k).indices
+            best_v, best_i = best_v[keep], best_i[keep]
+    order = best_v.argsort(descending=True)
+    return [{"index": int(best_i[i]), "activation": float(best_v[i])} for i in order]

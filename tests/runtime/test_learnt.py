@@ -1,0 +1,86 @@
+"""What the network learnt: filter grids, histograms and top-9 samples against plain torch/numpy."""
+import numpy as np
+import pytest
+import torch
+
+from layerloom.graph import GraphDocument, analyze, compile_graph
+from layerloom.runtime.explain import ExplainError
+from layerloom.runtime.explain_subject import load_subject
+from layerloom.runtime.learnt import (activation_histogram, filter_grid, filter_tiles, first_conv, top_activating,
+                                      weight_histograms)
+
+
+def _rgb_conv():
+    doc = GraphDocument("rgb")
+    last = doc.add_block("Input", {"shape": [3, 16, 16]})
+    for kind, p in [("Conv2d", {"out_channels": 5, "kernel_size": 3}), ("Flatten", {}), ("Linear", {"out_features": 2})]:
+        b = doc.add_block(kind, p)
+        doc.connect(last, b)
+        last = b
+    doc.connect(last, doc.add_block("Output"))
+    return compile_graph(doc, analyze(doc), seed=0)
+
+
+def test_rgb_filters_are_colour_tiles_normalised_around_zero():
+    model = _rgb_conv()
+    block = first_conv(model)
+    w = model.get_submodule(block).weight.detach()
+    tiles = filter_tiles(w)
+    assert tiles.shape == (5, 3, 3, 3)
+    for o in range(5):
+        m = float(w[o].abs().max())
+        expected = np.round((0.5 + 0.5 * w[o].permute(1, 2, 0).numpy() / m) * 255)
+        np.testing.assert_allclose(tiles[o], expected, atol=1)
+        assert tiles[o].max() == 255 or tiles[o].min() == 0       # the largest weight reaches an end
+    grid = filter_grid(model, scale=4)
+    assert grid.shape == (2 * 12 + 3 * 2, 3 * 12 + 4 * 2, 3)
+
+
+def test_grey_filters_use_a_diverging_map_with_white_at_zero(trained_lenet):
+    subject = load_subject(trained_lenet)
+    w = subject.model.conv1.weight.detach()
+    tiles = filter_tiles(w)
+    assert tiles.shape == (6, 5, 5, 3)
+    summed = w.sum(dim=1)
+    rel = (summed / summed.abs().amax(dim=(1, 2), keepdim=True)).numpy()
+    red, blue = tiles[..., 0].astype(int), tiles[..., 2].astype(int)
+    assert (red[rel > 0.2] > blue[rel > 0.2]).all() and (blue[rel < -0.2] > red[rel < -0.2]).all()
+    # each filter's strongest weight reaches an end of the map (normalised per filter around 0)
+    ends = {(178, 24, 43), (33, 102, 172)}
+    for o in range(6):
+        peak = np.unravel_index(np.abs(rel[o]).argmax(), rel[o].shape)
+        assert tuple(tiles[o][peak]) in ends
+    zero = filter_tiles(torch.zeros(1, 1, 2, 2))
+    assert (zero == 247).all()                                   # the diverging map's middle (near white)
+    with pytest.raises(ExplainError, match="not a Conv2d"):
+        filter_grid(subject.model, "fc1")
+
+
+def test_histograms_match_numpy(trained_lenet):
+    subject = load_subject(trained_lenet)
+    h = weight_histograms(subject.model, "conv2", bins=30)
+    w = subject.model.conv2.weight.detach().numpy().ravel()
+    counts, edges = np.histogram(w, bins=30, range=(w.min(), w.max()))
+    np.testing.assert_allclose(h["weight"][1], edges, rtol=1e-5, atol=1e-6)
+    assert np.abs(h["weight"][0] - counts).sum() <= 2          # float32 vs float64 at bin edges
+    batches = [(idx, x) for idx, _, x, _ in subject.batches(200)][:2]
+    counts, edges = activation_histogram(subject.model, batches, "relu2", bins=20)
+    ref = torch.relu(subject.model.conv2(subject.model.pool1(torch.relu(subject.model.conv1(
+        torch.cat([x for _, x in batches])))))).detach().numpy().ravel()
+    assert counts.sum() == ref.size
+    np.testing.assert_allclose(edges[[0, -1]], [ref.min(), ref.max()], rtol=1e-5, atol=1e-6)
+
+
+def test_top9_are_the_samples_a_channel_responds_to_most(trained_lenet):
+    subject = load_subject(trained_lenet)
+    model = subject.model
+    batches = [(idx, x) for idx, _, x, _ in subject.batches(300)]
+    top = top_activating(model, batches, "conv2", channel=3)
+    xs = torch.cat([x for _, x in batches])
+    with torch.no_grad():
+        ref = model.conv2(model.pool1(model.relu1(model.conv1(xs))))[:, 3].mean(dim=(1, 2))
+    values, indices = ref.topk(9)
+    assert [t["index"] for t in top] == indices.tolist()
+    np.testing.assert_allclose([t["activation"] for t in top], values.numpy(), rtol=1e-5)
+    with pytest.raises(ExplainError, match="no channel 99"):
+        top_activating(model, batches[:1], "conv2", channel=99)
