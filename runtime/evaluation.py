@@ -61,13 +61,16 @@ def read_batch(split, idx: torch.Tensor, transform) -> tuple[torch.Tensor, torch
 
 
 def evaluation_data(config: dict, input_shape: tuple[int, ...], dataset: str | None = None,
-                    max_val: int | None = None) -> EvaluationData:
-    """Load the data set a run trained on (raises DataError with a sentence if it cannot)."""
+                    max_val: int | None = None, bundle=None) -> EvaluationData:
+    """Load the data set a run trained on (raises DataError with a sentence if it cannot), or use
+    `bundle`, a DataBundle already loaded."""
     name = config.get("dataset") or dataset
-    if not name:
-        raise DataError("the graph names no data set: set one in its training settings")
     seed = int(config.get("seed", 0) or 0)
-    bundle = load_dataset(name, input_shape=tuple(input_shape), seed=seed, **(config.get("dataset_options") or {}))
+    if bundle is None:
+        if not name:
+            raise DataError("the graph names no data set: set one in its training settings")
+        bundle = load_dataset(name, input_shape=tuple(input_shape), seed=seed,
+                              **(config.get("dataset_options") or {}))
     transform = build_transforms(bundle.info, augment=None, normalize=config.get("normalize", True), train=False)
     n = len(bundle.val) if max_val is None else min(max_val, len(bundle.val))
     with torch.no_grad():

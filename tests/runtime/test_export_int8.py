@@ -1,5 +1,6 @@
 """int8 ONNX exports: real onnxruntime files, checked on the real digits against torch and fp32 ONNX."""
 import json
+import os
 import subprocess
 import sys
 
@@ -139,3 +140,18 @@ def test_static_without_calibration_data_fails_with_a_sentence(tmp_path):
     assert "no-such-set" in static.message
     assert dynamic.verified and "random inputs only" in dynamic.line()
     assert not list((tmp_path / "out").glob("*static*"))
+
+
+@pytest.mark.skipif(os.environ.get("LAYERLOOM_LONG") != "1",
+                    reason="trains ResNet-18 on 224×224 shapes for its preset's 3 epochs (tens of minutes on "
+                           "2 cores): set LAYERLOOM_LONG=1")
+def test_resnet18_static_int8_on_shapes(tmp_path):
+    t = Trainer(load_graph(preset_path("resnet18")), {}, None, runs_base=tmp_path)   # the preset's own settings
+    summary = t.run()
+    assert summary is not None and summary["status"] == "finished"
+    _, results = export_model(t.run_dir, ["onnx", "onnx-int8-static"], tmp_path / "out")
+    fp32, static = results
+    print(f"\nResNet-18 on shapes: val accuracy {summary['val_accuracy']:.4f}\n{fp32.line()}\n{static.line()}")
+    assert static.verified, static.line()
+    assert static.size <= 0.30 * fp32.size
+    assert static.report["top1_agreement"] >= 0.98

@@ -1,0 +1,103 @@
+"""Prune a trained run's channels, fine-tune the smaller graph, and measure both side by side.
+
+    report = prune_run("runs/20260101-120000-lenet-5", ratio=0.5, finetune_epochs=1)
+    print(report.table())        # parameters, MACs, file size, validation accuracy: before / after
+
+The graph edit itself is `layerloom.graph.pruning.prune_channels`; this module adds the run's
+weights and data: the accuracy before pruning, right after it, and after a short fine-tuning run
+that starts from the kept weights (the `InitialWeights` trainer extension).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import save as safetensors_bytes
+
+from layerloom.graph import analyze, compile_graph
+from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.pruning import PruneError, PruneResult, prune_channels
+
+from .checkpoints import load_checkpoint
+from .evaluation import evaluation_data
+
+
+FINETUNE_LR_FACTOR = 1 / 3    # measured on LeNet-5 (5 epochs, halved): 1/3 of the run's rate beat 1 and 1/10
+
+
+class InitialWeights:
+    """Trainer extension: the run starts from these weights instead of a fresh initialisation."""
+
+    def __init__(self, weights: dict):
+        self.weights = weights
+
+    def setup(self, trainer) -> None:
+        device = next(trainer.model.parameters()).device
+        trainer.model.load_state_dict({k: v.to(device) for k, v in self.weights.items()}, strict=True)
+
+
+def state_bytes(state: dict) -> int:
+    """The size of a state_dict as a .safetensors file."""
+    return len(safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in state.items()}))
+
+
+@dataclass
+class PruneReport:
+    result: PruneResult
+    rows: dict = field(default_factory=dict)      # "original" / "pruned" / "fine-tuned" -> figures
+    run_dir: Path | None = None                   # the fine-tuning run
+
+    def table(self) -> str:
+        head = f"{'':12}{'parameters':>12}{'MACs':>15}{'file size':>12}{'val accuracy':>14}"
+        lines = [head]
+        base = self.rows["original"]
+        for name, row in self.rows.items():
+            acc = "n/a" if row.get("val_accuracy") is None else f"{row['val_accuracy'] * 100:.2f} %"
+            lines.append(f"{name:12}{row['params']:>12,}{row['macs']:>15,}{row['bytes'] / 1e3:>9.1f} kB{acc:>14}")
+        after = self.rows["pruned"]
+        lines.append(f"kept {after['params'] / base['params'] * 100:.0f} % of the parameters and "
+                     f"{after['macs'] / base['macs'] * 100:.0f} % of the MACs")
+        return "\n".join(lines)
+
+
+def _row(doc, weights, data_context, data) -> dict:
+    result = analyze(doc, data_context)
+    model = compile_graph(doc, result)
+    model.load_state_dict(weights)
+    model.eval()
+    acc = data.accuracy(model) if data is not None else None
+    return {"params": result.total_params, "macs": result.total_macs, "bytes": state_bytes(weights),
+            "val_accuracy": acc}
+
+
+def prune_run(source, ratio: float, blocks=None, finetune_epochs: int = 1, runs_base="runs", data=None,
+              callback=None, overrides: dict | None = None) -> PruneReport:
+    """Prune the run (or checkpoint) at `source`; fine-tune for `finetune_epochs` (0: no fine-tuning) at a
+    third of the run's learning rate. `data` is a DataBundle to use instead of loading the run's data set;
+    `overrides` change the fine-tuning settings."""
+    from .trainer import Trainer
+
+    ckpt = load_checkpoint(source)
+    doc = graph_from_dict(ckpt.meta["graph"])
+    context = ckpt.meta.get("data_context")
+    config = dict(ckpt.meta.get("config") or {})
+    result = prune_channels(doc, ckpt.weights, ratio, blocks, data=context)
+    result.doc.name = f"{doc.name} pruned"
+    shape = tuple(ckpt.meta.get("input_shape") or ())
+    evaluation = evaluation_data(config, shape, ckpt.meta.get("dataset"), bundle=data)
+    report = PruneReport(result)
+    report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
+    report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)
+    if finetune_epochs > 0:
+        lr = float(config.get("lr") or doc.training.get("lr") or 1e-3) * FINETUNE_LR_FACTOR
+        settings = {**config, "epochs": finetune_epochs, "max_steps": 0, "lr": lr, **(overrides or {})}
+        trainer = Trainer(result.doc, settings, callback, runs_base=runs_base, data=data,
+                          extensions=[InitialWeights(result.weights)])
+        summary = trainer.run()
+        if summary is None:
+            raise PruneError("the fine-tuning run failed; the pruned graph is unchanged (see the run's message)")
+        report.run_dir = trainer.run_dir
+        weights = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
+        report.rows["fine-tuned"] = _row(result.doc, weights, context, evaluation)
+    return report
