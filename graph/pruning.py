@@ -219,6 +219,7 @@ def _positions(layout, kept_sets: dict) -> list[int] | None:
 
 def _apply(doc, weights: dict, plan: ChannelPlan, kept: dict, data) -> PruneResult:
     new = doc.copy()
+    new.weights = None        # the original's weights file no longer fits; PruneResult.weights are the kept ones
     changes = []
     state = {k: v.detach().clone() for k, v in weights.items()}
     kept_sets = {p: set(idx) for p, idx in kept.items()}
@@ -251,7 +252,7 @@ def _apply(doc, weights: dict, plan: ChannelPlan, kept: dict, data) -> PruneResu
     after = analyze(new, data)
     if after.errors:
         raise PruneError(f"pruning left the graph inconsistent ({after.errors[0].text}); this is a bug")
-    model = compile_graph(new, after)
+    model = compile_graph(new, after, weights=False)
     model.load_state_dict({k: v.contiguous() for k, v in state.items()}, strict=True)
     groups = [plan.group_of(r) for r in dict.fromkeys(plan.groups.find(p) for p in kept)]
     return PruneResult(new, model.state_dict(), changes, kept, groups,

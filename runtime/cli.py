@@ -20,6 +20,7 @@ from layerloom.graph.summary import summary_json, summary_table
 COMMAND_MODULES = {
     "train": "train_cli",
     "export": "export_cli",
+    "prune": "prune_cli",
     "explain": "explain_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)

@@ -1,11 +1,13 @@
 """Prune a trained run's channels, fine-tune the smaller graph, and measure both side by side.
 
-    report = prune_run("runs/20260101-120000-lenet-5", ratio=0.5, finetune_epochs=1)
+    report = prune_run("runs/20260101-120000-lenet-5", 0.5, out="pruned", finetune_epochs=1)
     print(report.table())        # parameters, MACs, file size, validation accuracy: before / after
 
 The graph edit itself is `layerloom.graph.pruning.prune_channels`; this module adds the run's
-weights and data: the accuracy before pruning, right after it, and after a short fine-tuning run
-that starts from the kept weights (the `InitialWeights` trainer extension).
+weights and data. The pruned graph is saved to `out` with its kept weights attached (the graph's
+own safetensors file, see layerloom.graph.weights), so opening, training or exporting it starts
+from them; the short fine-tuning run is an ordinary run of that graph. The table gives the
+accuracy before pruning, right after it, and after fine-tuning.
 """
 from __future__ import annotations
 
@@ -15,26 +17,17 @@ from pathlib import Path
 import torch
 from safetensors.torch import save as safetensors_bytes
 
-from layerloom.graph import analyze, compile_graph
+from layerloom.graph import analyze, compile_graph, load_graph, save_graph
 from layerloom.graph.fileformat import graph_from_dict
 from layerloom.graph.pruning import PruneError, PruneResult, prune_channels
+from layerloom.graph.weights import save_graph_weights
 
 from .checkpoints import load_checkpoint
 from .evaluation import evaluation_data
+from .runs import slug
 
 
 FINETUNE_LR_FACTOR = 1 / 3    # measured on LeNet-5 (5 epochs, halved): 1/3 of the run's rate beat 1 and 1/10
-
-
-class InitialWeights:
-    """Trainer extension: the run starts from these weights instead of a fresh initialisation."""
-
-    def __init__(self, weights: dict):
-        self.weights = weights
-
-    def setup(self, trainer) -> None:
-        device = next(trainer.model.parameters()).device
-        trainer.model.load_state_dict({k: v.to(device) for k, v in self.weights.items()}, strict=True)
 
 
 def state_bytes(state: dict) -> int:
@@ -46,6 +39,7 @@ def state_bytes(state: dict) -> int:
 class PruneReport:
     result: PruneResult
     rows: dict = field(default_factory=dict)      # "original" / "pruned" / "fine-tuned" -> figures
+    graph_path: Path | None = None                # the pruned graph file (its weights beside it)
     run_dir: Path | None = None                   # the fine-tuning run
 
     def table(self) -> str:
@@ -61,9 +55,21 @@ class PruneReport:
         return "\n".join(lines)
 
 
+def save_pruned(result: PruneResult, out) -> Path:
+    """Write the pruned graph and its kept weights (named by the graph) into the folder `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = slug(result.doc.name)
+    path = out / f"{stem}.loom.json"
+    result.doc.path = str(path.resolve())        # the weights file is named relative to the graph's folder
+    save_graph_weights(result.doc, result.weights, (out / f"{stem}.safetensors").resolve())
+    save_graph(result.doc, path)
+    return path
+
+
 def _row(doc, weights, data_context, data) -> dict:
     result = analyze(doc, data_context)
-    model = compile_graph(doc, result)
+    model = compile_graph(doc, result, weights=False)
     model.load_state_dict(weights)
     model.eval()
     acc = data.accuracy(model) if data is not None else None
@@ -71,7 +77,7 @@ def _row(doc, weights, data_context, data) -> dict:
             "val_accuracy": acc}
 
 
-def prune_run(source, ratio: float, blocks=None, finetune_epochs: int = 1, runs_base="runs", data=None,
+def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, runs_base="runs", data=None,
               callback=None, overrides: dict | None = None) -> PruneReport:
     """Prune the run (or checkpoint) at `source`; fine-tune for `finetune_epochs` (0: no fine-tuning) at a
     third of the run's learning rate. `data` is a DataBundle to use instead of loading the run's data set;
@@ -89,11 +95,12 @@ def prune_run(source, ratio: float, blocks=None, finetune_epochs: int = 1, runs_
     report = PruneReport(result)
     report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
     report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)
+    report.graph_path = save_pruned(result, out)
     if finetune_epochs > 0:
         lr = float(config.get("lr") or doc.training.get("lr") or 1e-3) * FINETUNE_LR_FACTOR
         settings = {**config, "epochs": finetune_epochs, "max_steps": 0, "lr": lr, **(overrides or {})}
-        trainer = Trainer(result.doc, settings, callback, runs_base=runs_base, data=data,
-                          extensions=[InitialWeights(result.weights)])
+        settings.pop("init_from", None)           # the pruned graph's own weights are the start
+        trainer = Trainer(load_graph(report.graph_path), settings, callback, runs_base=runs_base, data=data)
         summary = trainer.run()
         if summary is None:
             raise PruneError("the fine-tuning run failed; the pruned graph is unchanged (see the run's message)")

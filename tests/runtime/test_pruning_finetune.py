@@ -1,17 +1,20 @@
 """Pruning a trained LeNet-5 by half and fine-tuning one epoch keeps its accuracy on the real digits."""
 import torch
 
-from layerloom.graph import compile_graph
-from layerloom.runtime.pruning import InitialWeights, prune_run, state_bytes
+from layerloom.graph import compile_graph, load_graph
+from layerloom.runtime.cli import run
+from layerloom.runtime.pruning import prune_run
 from layerloom.runtime.trainer import Trainer
 
-from .trainer_helpers import lenet, mnist_small
+from .trainer_helpers import lenet
 
 
-def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(tmp_path):
+def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(tmp_path, capsys):
     t = Trainer(lenet(), {"epochs": 3}, None, runs_base=tmp_path)        # the whole mnist-sample set
     assert t.run() is not None
-    report = prune_run(t.run_dir, 0.5, blocks=["conv1", "conv2"], finetune_epochs=1, runs_base=tmp_path)
+    events = []
+    report = prune_run(t.run_dir, 0.5, tmp_path / "pruned", blocks=["conv1", "conv2"], finetune_epochs=1,
+                       runs_base=tmp_path, callback=events.append)
     rows = report.rows
     original, pruned, tuned = rows["original"], rows["pruned"], rows["fine-tuned"]
     assert pruned["macs"] <= 0.6 * original["macs"]
@@ -20,23 +23,16 @@ def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(t
     assert original["val_accuracy"] == t.summary["val_accuracy"]          # measured as the trainer did
     assert tuned["val_accuracy"] >= original["val_accuracy"] - 0.01, report.table()
     assert tuned["macs"] == pruned["macs"] and report.run_dir.is_dir()
-    # the fine-tuning run started from the kept weights, not from a fresh initialisation
-    fresh = compile_graph(report.result.doc, seed=0).state_dict()
-    assert not torch.equal(fresh["conv1.weight"], report.result.weights["conv1.weight"])
+    # the fine-tuning run started from the kept weights (the pruned graph's own), not from fresh ones
+    (loaded,) = [e for e in events if e["type"] == "weights_loaded"]
+    assert loaded["what"] == "graph" and loaded["new"] == [] and len(loaded["loaded"]) == len(report.result.weights)
     assert "fine-tuned" in report.table() and "MACs" in report.table()
-
-
-def test_initial_weights_extension_loads_before_the_first_step(tmp_path):
-    doc = lenet()
-    weights = {k: torch.full_like(v, 0.01) if v.is_floating_point() else v
-               for k, v in compile_graph(doc, seed=3).state_dict().items()}
-    seen = {}
-
-    class Spy:
-        def setup(self, trainer):
-            seen.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
-    t = Trainer(doc, {"epochs": 1, "max_steps": 1}, None, runs_base=tmp_path, data=mnist_small(128, 64),
-                extensions=[InitialWeights(weights), Spy()])
-    assert t.run() is not None
-    assert all(torch.equal(seen[k], weights[k]) for k in weights)
-    assert state_bytes(weights) > 4 * sum(v.numel() for v in weights.values())
+    # the saved graph carries its kept weights: compiling it gives the pruned network
+    saved = compile_graph(load_graph(report.graph_path))
+    assert saved.meta["layerloom"]["weights"]["new"] == []
+    assert all(torch.equal(saved.state_dict()[k], v) for k, v in report.result.weights.items())
+    # the command line says in one line what cannot be pruned, and writes nothing
+    assert run(["prune", str(t.run_dir), "--ratio", "0.5", "--block", "fc3", "--out", str(tmp_path / "no")]) == 2
+    assert capsys.readouterr().err.strip() == ("layerloom prune: fc3 cannot be pruned: its outputs are the "
+                                               "network's outputs")
+    assert not (tmp_path / "no").exists()
