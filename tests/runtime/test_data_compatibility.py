@@ -50,10 +50,10 @@ def test_flat_input_suggests_a_flatten():
 
 def test_generated_sets_follow_the_input_and_fit():
     info = dataset_info("shapes", input_shape=(3, 224, 224))
-    assert check_compatibility(info, (3, 224, 224), 6) == []
+    assert check_compatibility(info, (3, 224, 224), 10) == []
     assert check_compatibility(info, (3, 224, 224), 1000) == [
-        "The graph ends in 1000 outputs but shapes has 6 classes: "
-        "set the last Linear's out_features to 6"
+        "The graph ends in 1000 outputs but shapes has 10 classes: "
+        "set the last Linear's out_features to 10"
     ]
 
 
