@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from layerloom.graph.diagnostics import Diagnostic
 
-from .data.base import DatasetInfo, format_shape
+from .data.base import DataError, DatasetInfo, format_shape
 from .data.compatibility import check_compatibility
+from .data.registry import dataset_options
+
+RESIZE_OPTION = "size"     # the data setting that resizes a set's images (image-folder)
 
 
 def _fix(block: str, param: str, value, label: str) -> dict:
@@ -34,6 +37,30 @@ def last_linear(doc, result, output_id: str) -> str | None:
     return None
 
 
+def _smaller_images(info: DatasetInfo, input_shape: tuple) -> Diagnostic | None:
+    """Images smaller than the Input (of a set that can resize them): never enlarged silently; the
+    two remedies are a smaller Input or the set's `size` data setting."""
+    sample = tuple(info.sample_shape)
+    if len(sample) != 3 or len(input_shape) != 3 or sample[0] != input_shape[0] or sample == input_shape:
+        return None
+    if not (sample[1] < input_shape[1] or sample[2] < input_shape[2]):
+        return None
+    try:
+        if RESIZE_OPTION not in dataset_options(info.name):
+            return None
+    except DataError:
+        return None
+    size = [int(input_shape[1]), int(input_shape[2])]
+    given, wanted = format_shape(sample), format_shape(input_shape)
+    resize = {"action": "set_data_option", "option": RESIZE_OPTION, "value": size,
+              "label": f"Resize the images to {size[0]}×{size[1]}"}
+    fix = _fix("", "shape", list(sample), f"Set the Input to {given}")
+    fix["alternatives"] = [resize]
+    return Diagnostic("", f"Input expects {wanted} but the images of {info.name} are {given}, smaller: set the "
+                          f"Input to {given}, or resize the images to {size[0]}×{size[1]} (data setting "
+                          f"{RESIZE_OPTION})", "train_small_images", fix=fix)
+
+
 def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
     """Mismatches between a graph (and its AnalysisResult) and a data set, as Diagnostics."""
     out: list[Diagnostic] = []
@@ -49,7 +76,10 @@ def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
     input_block = inputs[0]
     params = input_block.full_params()
     input_shape, input_dtype = tuple(params["shape"]), params["dtype"]
-    for message in check_compatibility(info, input_shape, None):
+    smaller = _smaller_images(info, input_shape)
+    if smaller is not None:
+        out.append(smaller.for_block(input_block.id))
+    for message in [] if smaller is not None else check_compatibility(info, input_shape, None):
         same_rank = len(input_shape) == len(info.sample_shape)
         fix = None
         if same_rank and "Flatten" not in message:

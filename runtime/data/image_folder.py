@@ -4,14 +4,19 @@
         cats/ a.png ...               train/ cats/ ... dogs/ ...
         dogs/ b.jpg ...               val/   cats/ ... dogs/ ...
 
-Every image is converted to the channel count (1: grayscale, 3: RGB) and resized to the size the
-network's Input expects (or, without one, to the size of the first image), then returned as a
-float32 [C, H, W] tensor in [0, 1] with an int64 label. Without ``train/`` and ``val/`` the
-images are split by a seeded random draw, ``val_fraction`` of each class going to validation.
+Every image is converted to the channel count (1: grayscale, 3: RGB) and resized to ``size``
+when that data setting is given, else to the size the network's Input expects when the images
+are at least that large (images smaller than the Input are never enlarged silently: the set then
+reports their own size, and the graph-and-data check offers to set the Input to it or to resize
+them), then returned as a float32 [C, H, W] tensor in [0, 1] with an int64 label. Without
+``train/`` and ``val/`` the images are split by a seeded, stratified draw, ``val_fraction`` of
+each class going to validation. The per-channel mean and std used to normalise them are computed
+on the training split when the set is loaded.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +27,9 @@ from .base import DataBundle, DataError, DatasetInfo
 
 NAME = "image-folder"
 DEFAULT_SIZE = 64
-# ImageNet statistics: a sensible default for natural photos (a folder is not scanned for them).
+STATS_SAMPLES = 2000      # at most this many training images (evenly spread) give the mean and std
+# ImageNet statistics: what the description says before the folder is loaded (loading computes the
+# folder's own on its training split).
 RGB_MEAN, RGB_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 GRAY_MEAN, GRAY_STD = (0.449,), (0.226,)
 HOW = ("pick a folder that holds one subfolder per class (for example cats/ and dogs/) "
@@ -126,13 +133,20 @@ def _channels(input_shape, channels) -> int:
 
 
 def _requested_size(input_shape, size) -> tuple[int, int] | None:
-    """(height, width) from the Input's shape or the ``size`` option; None to follow the images."""
+    """(height, width) from the ``size`` option, else the Input's shape; None to follow the images."""
+    if size is not None:
+        try:
+            h, w = (size, size) if isinstance(size, int) else tuple(size)
+            h, w = int(h), int(w)
+        except (TypeError, ValueError):
+            h = w = 0
+        if not (1 <= h <= 4096 and 1 <= w <= 4096):
+            raise DataError(f"size={size!r} is not an image size: give one side (28) or [height, width] "
+                            "([28, 28]), each 1 to 4096 pixels.")
+        return h, w
     if input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3):
         return int(input_shape[1]), int(input_shape[2])
-    if size is None:
-        return None
-    h, w = (size, size) if isinstance(size, int) else tuple(size)
-    return int(h), int(w)
+    return None
 
 
 def _first_image_size(folder: Path, classes: list[str]) -> tuple[int, int]:
@@ -162,7 +176,9 @@ def info(*, path=None, input_shape=None, size=None, channels=None, **_ignored) -
         folder = _folder(path)
         train_dir, _ = _split_folders(folder)
         classes = tuple(_class_folders(train_dir))
-        hw = hw or _first_image_size(train_dir, list(classes))
+        native = _first_image_size(train_dir, list(classes))
+        if hw is None or (size is None and (native[0] < hw[0] or native[1] < hw[1])):
+            hw = native       # never enlarge silently: a resize is the `size` data setting
         title = f"Image folder: {folder.name} ({len(classes)} classes)"
     shape = (ch, *hw)
     gray = shape[0] == 1
@@ -230,6 +246,29 @@ def load(info: DatasetInfo, *, path=None, seed: int = 0, val_fraction: float = 0
         if len(val) == 0:
             raise DataError(f"{val_dir} holds no images: put validation images in its class "
                             "subfolders.")
-        return DataBundle(info=info, train=train, val=val)
+        return DataBundle(info=_with_statistics(info, train), train=train, val=val)
     train_idx, val_idx = _stratified_split(train.targets, float(val_fraction), seed)
-    return DataBundle(info=info, train=Subset(train, train_idx), val=Subset(train, val_idx))
+    train_split = Subset(train, train_idx)
+    return DataBundle(info=_with_statistics(info, train_split), train=train_split, val=Subset(train, val_idx))
+
+
+def channel_statistics(split: Dataset, limit: int = STATS_SAMPLES) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of a split's pixels (in [0, 1]), over at most ``limit`` images
+    spread evenly across it."""
+    n = len(split)
+    picks = range(n) if n <= limit else (i * n // limit for i in range(limit))
+    total = total_sq = None
+    count = 0
+    for i in picks:
+        x = split[i][0].to(torch.float64).flatten(1)
+        s, sq = x.sum(1), (x * x).sum(1)
+        total, total_sq = (s, sq) if total is None else (total + s, total_sq + sq)
+        count += x.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(0).sqrt().clamp_min(1e-3)
+    return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
+
+
+def _with_statistics(info: DatasetInfo, train: Dataset) -> DatasetInfo:
+    mean, std = channel_statistics(train)
+    return replace(info, mean=mean, std=std)

@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -53,17 +54,18 @@ def size_of(path: Path) -> int:
 
 @contextlib.contextmanager
 def atomic_target(path: Path):
-    """Yield a temp path beside `path`; rename it into place only if the block succeeds."""
+    """Yield a path with `path`'s own name inside a private temp folder beside it; move it into place
+    only if the block succeeds. The name matters: torch's zip archives (.pt, .pt2, TorchScript) take
+    their root folder name from it. The file gets the usual mode (safetensors writes 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    os.chmod(tmp, default_mode())
+    folder = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    tmp = folder / path.name
     try:
-        yield Path(tmp)
+        yield tmp
+        os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _diff(a, b) -> float:
@@ -127,9 +129,8 @@ def export_onnx(src: ExportSource, path: Path) -> ExportResult:
             entry.key, entry.value = key, value
         onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp))
-    side = [p for p in path.parent.glob(path.name + ".data")]
-    if side:
-        raise ExportError("the ONNX exporter wrote a side .data file; the model must be one file")
+        if any(p != tmp for p in tmp.parent.iterdir()):
+            raise ExportError("the ONNX exporter wrote a side .data file; the model must be one file")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
     feed = {session.get_inputs()[0].name: probe.numpy()}

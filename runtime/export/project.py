@@ -19,6 +19,7 @@ from layerloom.graph.fileformat import default_mode
 from layerloom.graph.quoting import LiteralError, py_literal, shown
 
 from ..data import mnist_sample, shapes
+from . import project_images
 from .formats import ExportResult, size_of, write_model_json
 from .source import ExportError, ExportSource
 from ..freezing import frozen_blocks
@@ -64,6 +65,10 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
             shutil.copyfile(mnist_sample.NPZ_PATH, data_dir / "mnist_sample.npz")
         elif dataset == "shapes":
             (staging / "shapes_data.py").write_text(shapes_module_source(), encoding="utf-8")
+        copied = False
+        if dataset == "image-folder":
+            copied = project_images.copy_images((cfg.get("dataset_options") or {}).get("path"), staging)
+            (staging / "image_folder_data.py").write_text(project_images.module_source(), encoding="utf-8")
         meta = src.metadata
         norm = meta.get("normalization") or {}
         try:
@@ -75,12 +80,12 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 input_shape=py_literal(list(src.input_shape)),
                 class_names=py_literal(meta.get("class_names"), "the class names"),
                 frozen=py_literal(frozen_blocks(src.doc), "the frozen blocks"),
-                load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS),
+                load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS, copied),
             )
         except LiteralError as exc:
             raise ExportError(f"train.py cannot be written: {exc}") from None
         (staging / "train.py").write_text(train_py, encoding="utf-8")
-        (staging / "README.md").write_text(_readme(src, class_name, dataset), encoding="utf-8")
+        (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
         os.chmod(staging, default_mode() | 0o111)
         if folder.exists():
@@ -99,11 +104,24 @@ def _plain_config(cfg: dict) -> dict:
     defaults = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "schedule": "none",
                 "step_size": 0, "gamma": 0.1, "batch_size": 64, "epochs": 5, "loss": "cross_entropy",
                 "grad_clip": 0.0, "seed": 0, "augment": {}, "dataset_options": {}}
-    return {k: cfg.get(k, defaults[k]) for k in keys}
+    plain = {k: cfg.get(k, defaults[k]) for k in keys}
+    # where the data lay on the exporting machine stays there: the project has data/ or --data PATH
+    plain["dataset_options"] = {k: v for k, v in (plain["dataset_options"] or {}).items() if k != "path"}
+    return plain
 
 
-def _readme(src: ExportSource, class_name: str, dataset: str) -> str:
+def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
+    images = ""
+    if dataset == "image-folder":
+        images = ("\n## Your images\n\n" + (
+            f"A copy of the image folder is in `{project_images.DATA_DIR}/`; `python train.py --data PATH` "
+            "trains on another folder with the same class subfolders." if copied else
+            "The image folder was not copied (over 200 MB, or it was gone when the project was exported): "
+            "give it with `python train.py --data PATH`, a folder with one subfolder per class (or `train/` "
+            "and `val/` holding them).") +
+            " It is read as Layerloom read it: the same classes, conversion, resize, and the same seeded, "
+            "stratified validation split when there are no `train/` and `val/` subfolders.\n")
     return f"""# {shown(src.doc.name, 200)}
 
 A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: only `torch`
@@ -137,4 +155,4 @@ python train.py --max-steps 100                  # a quick check
 ```
 
 Rank 0 writes `checkpoints/epoch-N.pt` (model, optimizer, epoch) after every epoch.
-"""
+{images}"""

@@ -57,7 +57,7 @@ def load_source(path) -> ExportSource:
             raise ExportError(f"cannot read {exc}") from None
         model = _compile(doc)
         name, shape, dtype = model.meta["layerloom"]["inputs"][0]
-        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=str(path), trained=False)
+        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=path.name, trained=False)
         return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
                             warnings=["this graph has not been trained: the export carries freshly initialised "
                                       "weights (export a run folder to get trained ones)"])
@@ -75,7 +75,8 @@ def load_source(path) -> ExportSource:
         raise ExportError(f"the checkpoint's weights do not fit its graph: {exc}") from None
     model.eval()
     name, shape, dtype = model.meta["layerloom"]["inputs"][0]
-    meta = _metadata(doc, shape, dtype, ckpt.meta.get("dataset"), ckpt.meta, source=str(ckpt.path), trained=True)
+    meta = _metadata(doc, shape, dtype, ckpt.meta.get("dataset"), ckpt.meta,
+                     source="/".join(Path(ckpt.path).parts[-3:]), trained=True)   # no path of this machine
     return ExportSource(doc, model, tuple(shape), dtype, meta, trained=True, config=ckpt.meta.get("config", {}))
 
 
@@ -91,6 +92,8 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool)
             class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)
         except DataError:
             pass
+    data = (ckpt_meta or {}).get("data_context")
+    class_names = complete_class_names(class_names, _output_count(doc, data))
     return {
         "format": "layerloom.model", "graph_name": doc.name, "input_shape": list(shape), "input_dtype": dtype,
         "class_names": class_names, "dataset": dataset,
@@ -99,6 +102,21 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool)
         "epochs": ckpt_meta.get("epoch") if ckpt_meta else 0, "steps": ckpt_meta.get("step") if ckpt_meta else 0,
         "vocab_size": (ckpt_meta.get("data_context") or {}).get("vocab_size") if ckpt_meta else None,
     }
+
+
+def _output_count(doc, data: dict | None) -> int:
+    """The size of the graph's one 1-D output (0 when it has another form)."""
+    result = analyze(doc, data)
+    shapes = [result.output_shape(b) for b in result.order if doc.blocks[b].kind == "Output"]
+    return shapes[0][0] if len(shapes) == 1 and shapes[0] is not None and len(shapes[0]) == 1 else 0
+
+
+def complete_class_names(names, outputs: int) -> list[str] | None:
+    """The class names, with "output N" for every output past the data set's classes: the metadata
+    never has fewer names than the model has outputs."""
+    names = [str(n) for n in (names or [])]
+    names += [f"output {i}" for i in range(len(names), outputs)]
+    return names or None
 
 
 def metadata_strings(meta: dict) -> dict[str, str]:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from string import Template
 
+from . import project_images
+
 # Every $field is a Python literal made by layerloom.graph.quoting (never pasted text), except
 # $class_name (an identifier made by class_name_for) and $load_data (code built from literals).
 _TRAIN = Template('''"""Train the network exported by Layerloom (GRAPH_NAME below): plain PyTorch.
 
-    python train.py [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--device auto|cpu|cuda]
+    python train.py [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--device auto|cpu|cuda] [--data PATH]
     torchrun --nproc_per_node=2 train.py --epochs 1     # DistributedDataParallel (gloo on CPU, nccl on CUDA)
 """
 import argparse
@@ -36,8 +38,9 @@ STD = $std
 FROZEN = $frozen   # blocks whose weights (and normalisation statistics) training leaves as they are
 
 
-def load_data():
-    """(x_train, y_train, x_val, y_val): float tensors in [0, 1] and int64 labels."""
+def load_data(data=None):
+    """(x_train, y_train, x_val, y_val): float tensors in [0, 1] and int64 labels. `data`: the folder
+    of your own images (--data PATH), where the data set reads one."""
 $load_data
 
 
@@ -107,7 +110,7 @@ def evaluate(model, x, y, device, batch_size=512):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
     parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
     parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"], help="per process")
@@ -115,6 +118,7 @@ def main():
     parser.add_argument("--device", default="auto")
     parser.add_argument("--init", help="start from these weights (a state_dict .pt file)")
     parser.add_argument("--out", default=str(HERE / "checkpoints"))
+    parser.add_argument("--data", metavar="PATH", help="the image folder (default: the copy in data/, if any)")
     args = parser.parse_args()
     CONFIG["lr"] = args.lr
 
@@ -146,7 +150,7 @@ def main():
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \\
         if distributed else model
 
-    x_train, y_train, x_val, y_val = load_data()
+    x_train, y_train, x_val, y_val = load_data(args.data)
     if tuple(x_train.shape[1:]) != tuple(INPUT_SHAPE) and x_train[0].numel() == math.prod(INPUT_SHAPE):
         x_train, x_val = x_train.reshape(-1, *INPUT_SHAPE), x_val.reshape(-1, *INPUT_SHAPE)   # e.g. rows as steps
     train_set = TensorDataset(x_train, y_train)
@@ -210,7 +214,7 @@ def _indent(code: str) -> str:
     return "\n".join(("    " + line) if line.strip() else "" for line in code.strip("\n").splitlines())
 
 
-def data_loader_code(dataset: str, cfg: dict, input_shape, torchvision_sets: dict) -> str:
+def data_loader_code(dataset: str, cfg: dict, input_shape, torchvision_sets: dict, copied: bool = False) -> str:
     opts = cfg.get("dataset_options") or {}
     if dataset == "mnist-sample":
         return _indent('''
@@ -230,19 +234,7 @@ x_va, y_va = shapes_data.generate({n_val}, channels={c}, size=({h}, {w}), seed=s
 return x_tr.float() / 255, y_tr, x_va.float() / 255, y_va
 ''')
     if dataset == "image-folder":
-        c, h, w = input_shape
-        return _indent(f'''
-from torchvision import datasets, transforms
-root = Path(os.environ.get("IMAGE_FOLDER", {str(opts.get("path", "images"))!r}))
-tf = transforms.Compose([transforms.Grayscale({c}) if {c} == 1 else transforms.Lambda(lambda im: im.convert("RGB")),
-                         transforms.Resize(({h}, {w})), transforms.ToTensor()])
-full = datasets.ImageFolder(root, transform=tf)
-x = torch.stack([full[i][0] for i in range(len(full))])
-y = torch.tensor(full.targets)
-order = torch.randperm(len(full), generator=torch.Generator().manual_seed(CONFIG["seed"]))
-n_val = max(1, len(full) // 5)
-return x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]
-''')
+        return _indent(project_images.loader_code(copied, opts))
     cls = torchvision_sets[dataset]
     return _indent(f'''
 from torchvision import datasets

@@ -61,3 +61,15 @@ def test_image_folder_without_a_folder_skips_the_class_check():
     info = dataset_info("image-folder", input_shape=(3, 64, 64))
     assert info.num_classes == 0
     assert check_compatibility(info, (3, 64, 64), 5) == []
+
+
+def test_image_presets_train_on_shapes_without_a_word():
+    from layerloom.graph import analyze, load_graph
+    from layerloom.presets import preset_path
+    from layerloom.runtime.preflight import check_training
+
+    for name in ("alexnet", "vgg11", "resnet18"):
+        doc = load_graph(preset_path(name))
+        assert doc.training["dataset"] == "shapes"
+        info = dataset_info("shapes", input_shape=(3, 224, 224), **doc.training["dataset_options"])
+        assert check_training(doc, analyze(doc, info.data_context()), info) == [], name

@@ -21,7 +21,10 @@ def write_images(folder, per_class, classes=("cats", "dogs"), size=(12, 10)):
 
 def test_random_split_resizes_and_converts(tmp_path):
     write_images(tmp_path, per_class=5)
-    bundle = load_dataset("image-folder", path=str(tmp_path), input_shape=(1, 16, 16), seed=3)
+    # 12×10 images are never enlarged to a 16×16 Input silently: they keep their size ...
+    assert dataset_info("image-folder", path=str(tmp_path), input_shape=(1, 16, 16)).sample_shape == (1, 10, 12)
+    # ... unless the size data setting resizes them
+    bundle = load_dataset("image-folder", path=str(tmp_path), input_shape=(1, 16, 16), seed=3, size=16)
     assert not isinstance(bundle.train, InMemorySplit)
     assert len(bundle.train) == 8 and len(bundle.val) == 2         # 80/20 of each class
     labels = [int(bundle.val[i][1]) for i in range(len(bundle.val))]
@@ -32,7 +35,9 @@ def test_random_split_resizes_and_converts(tmp_path):
     assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0
     assert bundle.info.class_names == ("cats", "dogs") and bundle.info.num_classes == 2
     assert bundle.info.sample_shape == (1, 16, 16)
-    assert bundle.info.mean == (0.449,)
+    pixels = torch.stack([bundle.train[i][0] for i in range(len(bundle.train))])
+    assert bundle.info.mean == pytest.approx((float(pixels.mean()),), abs=1e-5)   # the training split's own
+    assert bundle.info.std == pytest.approx((float(pixels.std(unbiased=False)),), abs=1e-5)
 
 
 def test_labels_follow_the_folders_and_rgb_is_kept(tmp_path):

@@ -1,0 +1,115 @@
+"""An image folder of real digits, trained from the command line, exported as a project that is
+moved away from its data's source and still trains on the folder's 10 classes."""
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import torch
+from PIL import Image
+
+from layerloom.app.main import main
+from layerloom.presets import preset_path
+from layerloom.runtime.data import load_dataset
+from layerloom.runtime.data.image_folder import channel_statistics
+from layerloom.runtime.data.mnist_sample import read_npz
+from layerloom.runtime.checkpoints import load_checkpoint
+from layerloom.runtime.export import project_images
+
+LENET = str(preset_path("lenet5"))
+
+
+def write_digits(root, per_class: dict, size=28):
+    """root/<split>/<digit>/<n>.png from the built-in MNIST sample: per_class maps split -> count."""
+    images, labels, _ = read_npz()
+    taken = {d: 0 for d in range(10)}
+    for split, count in per_class.items():
+        for digit in range(10):
+            folder = root / split / str(digit) if split else root / str(digit)
+            folder.mkdir(parents=True)
+            picks = np.flatnonzero(labels == digit)[taken[digit]:taken[digit] + count]
+            taken[digit] += count
+            for n, i in enumerate(picks):
+                image = Image.fromarray(images[i])
+                if size != 28:
+                    image = image.resize((size, size), Image.Resampling.BILINEAR)
+                image.save(folder / f"{n}.png")
+    return root
+
+
+def test_exported_project_trains_on_the_folders_classes_after_a_move(tmp_path, capsys):
+    source = write_digits(tmp_path / "digits", {"train": 40, "val": 10})
+    runs = tmp_path / "runs"
+    assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--epochs", "2",
+                 "--quiet", "--out", str(runs)]) == 0
+    out = capsys.readouterr().out
+    assert "Training on image-folder (400 train / 100 val)" in out
+    run = next(runs.iterdir())
+    bundle = load_dataset("image-folder", path=str(source), input_shape=(1, 28, 28))
+    mean, std = bundle.info.mean, bundle.info.std
+    pixels = torch.stack([bundle.train[i][0] for i in range(len(bundle.train))])
+    # the folder's own statistics, on its training split, are stored in the run
+    torch.testing.assert_close(torch.tensor(mean, dtype=torch.float64), pixels.mean((0, 2, 3)).double(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(torch.tensor(std, dtype=torch.float64), pixels.std((0, 2, 3), unbiased=False).double(), atol=1e-5,
+                               rtol=0)
+    ckpt = load_checkpoint(run)
+    assert (tuple(ckpt.meta["mean"]), tuple(ckpt.meta["std"])) == (mean, std)
+
+    project = tmp_path / "export" / "project"
+    assert main(["export", str(run), "--format", "project", "--out", str(tmp_path / "export")]) == 0
+    capsys.readouterr()
+    meta = json.loads((project / "model.json").read_text())
+    assert meta["class_names"] == [str(d) for d in range(10)]
+    assert meta["normalization"] == {"mean": list(mean), "std": list(std)}
+    moved = tmp_path / "elsewhere"
+    shutil.move(str(project), str(moved))
+    shutil.rmtree(source)
+    shutil.rmtree(runs)
+    for path in moved.rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+            if path.suffix in (".py", ".json", ".md"):
+                assert str(tmp_path) not in path.read_text(), path     # no path of the exporting machine
+    assert len(list((moved / "data" / "images" / "train").rglob("*.png"))) == 400
+    proc = subprocess.run([sys.executable, "train.py", "--epochs", "3"], cwd=moved, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "PYTHONPATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "training on 400 samples" in proc.stdout
+    accuracy = float(re.findall(r"val accuracy ([\d.]+)%", proc.stdout)[-1])
+    assert accuracy > 60, proc.stdout          # 10 digit classes: chance is 10 %
+
+
+def test_project_split_and_pixels_equal_layerloom_s(tmp_path):
+    source = write_digits(tmp_path / "digits", {"": 12})
+    bundle = load_dataset("image-folder", path=str(source), input_shape=(1, 20, 20), seed=3, val_fraction=0.25)
+    module = tmp_path / "image_folder_data.py"
+    module.write_text(project_images.module_source())
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import image_folder_data
+        x_tr, y_tr, x_va, y_va, classes = image_folder_data.load(source, [1, 20, 20], 0.25, 3)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("image_folder_data", None)
+    assert classes == list(bundle.info.class_names) == [str(d) for d in range(10)]
+    ref_val = torch.stack([bundle.val[i][0] for i in range(len(bundle.val))])
+    assert torch.equal(x_va, ref_val) and torch.equal(y_va, torch.stack([bundle.val[i][1] for i in range(len(bundle.val))]))
+    assert len(x_tr) == len(bundle.train) == 90 and len(x_va) == 30
+    assert channel_statistics(bundle.train) == (bundle.info.mean, bundle.info.std)
+
+
+def test_images_smaller_than_the_input_are_never_enlarged_silently(tmp_path, capsys):
+    source = write_digits(tmp_path / "small", {"train": 6, "val": 2}, size=8)
+    runs = str(tmp_path / "runs")
+    assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--max-steps", "1",
+                 "--quiet", "--out", runs]) == 1
+    assert capsys.readouterr().err.strip() == (
+        "Training failed: Input expects 1×28×28 but the images of image-folder are 1×8×8, smaller: set the Input "
+        "to 1×8×8, or resize the images to 28×28 (data setting size).")
+    assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--data-option", "size=28",
+                 "--epochs", "1", "--max-steps", "1", "--quiet", "--out", runs]) == 0
+    assert "Training on image-folder (60 train / 20 val)" in capsys.readouterr().out
