@@ -38,6 +38,9 @@ DOCKS: tuple[Dock, ...] = (
     Dock("runs", "Runs", "training.runs", BOTTOM, tab_with="curves"),
     Dock("epoch_results", "Validation", "training.epochs", BOTTOM, shown=False),
     Dock("embeddings", "Embeddings", "extras.embeddings", BOTTOM, shown=False),
+    Dock("lessons", "Lessons", "learning.lessons", RIGHT, shown=False, tab_with="training"),
+    Dock("inside", "Inside", "learning.inside", BOTTOM, shown=False, tab_with="runs"),
+    Dock("step", "Step mode", "learning.step", RIGHT, shown=False, tab_with="training"),
 )
 
 # Default sizes: (dock names, sizes, orientation)

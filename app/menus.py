@@ -76,6 +76,12 @@ ACTIONS: tuple[Act, ...] = (
     Act("train_pause", "&Pause / Resume", "training.toggle_pause", ("F6",), "Pause the run, or resume it"),
     Act("train_stop", "&Stop Training", "training.stop", ("Shift+F5",), "Stop the run (a checkpoint is kept)"),
     Act("refresh_runs", "&Refresh Runs", "training.runs.refresh", (), "Look for new run folders"),
+    # Learning
+    Act("lessons", "&Lessons", "learning.show_lessons", (), "Step-by-step lessons the app checks as you go"),
+    Act("inside", "Look &Inside…", "learning.show_inside", (),
+        "The arithmetic behind one value of a trained block: a convolution's products, a pool's winner, …"),
+    Act("step_mode", "S&tep Mode", "learning.show_step", (),
+        "Run exactly one training step and see the loss, the gradients and one weight's update"),
     # Help
     Act("shortcuts", "&Keyboard Shortcuts", "show_shortcuts", ("Ctrl+/",), "Every action and its keys, searchable"),
     Act("about", "&About Layerloom", "show_about", (), "The version of Layerloom and what it is for"),
@@ -88,9 +94,10 @@ MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
     "edit": ("&Edit", ("undo", "redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all",
                        "-", "add_block")),
     "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "-", "view_code",
-                       "embeddings", "-", "@theme", "@panels", "reset_layout")),
-    "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "@dock:training", "refresh_runs")),
-    "help": ("&Help", ("shortcuts", "-", "about")),
+                       "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
+    "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",
+                         "refresh_runs")),
+    "help": ("&Help", ("lessons", "shortcuts", "-", "about")),
 }
 
 TOOLBAR = ("new", "open", "save", "-", "undo", "redo", "-", "add_block", "auto_layout", "fit_view", "zoom_out",

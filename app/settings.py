@@ -17,8 +17,9 @@ WINDOW_GEOMETRY = "window/geometry"      # QMainWindow.saveGeometry()
 WINDOW_STATE = "window/state"            # QMainWindow.saveState(): docks and toolbars
 RECENT_FILES = "recent_files"            # newest first
 RUNS_DIR = "training/runs_dir"           # where runs go and which runs the Runs tab lists
+LESSON_PROGRESS = "lessons/progress"     # JSON object: lesson id -> steps done
 
-KEYS = (THEME, WINDOW_GEOMETRY, WINDOW_STATE, RECENT_FILES, RUNS_DIR)
+KEYS = (THEME, WINDOW_GEOMETRY, WINDOW_STATE, RECENT_FILES, RUNS_DIR, LESSON_PROGRESS)
 MAX_RECENT = 10
 THEMES = ("system", "light", "dark")
 
@@ -84,3 +85,19 @@ def runs_dir() -> Path:
 
 def set_runs_dir(path) -> None:
     QSettings().setValue(RUNS_DIR, str(path))
+
+
+def lesson_progress() -> dict[str, int]:
+    import json
+    try:
+        data = json.loads(str(QSettings().value(LESSON_PROGRESS, "{}")))
+    except ValueError:
+        return {}
+    return {str(k): int(v) for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
+
+
+def set_lesson_progress(lesson_id: str, done: int) -> None:
+    import json
+    data = lesson_progress()
+    data[lesson_id] = int(done)
+    QSettings().setValue(LESSON_PROGRESS, json.dumps(data))

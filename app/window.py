@@ -20,6 +20,7 @@ from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
 from .extras_ui import Extras
+from .learning import Learning
 from .files import Files
 from .panels.code_view import CodeDialog
 from .panels.diagnostics import DiagnosticsPanel
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.problems = DiagnosticsPanel(self.session, self)
         self.training = TrainingUI(self)
         self.extras = Extras(self)
+        self.learning = Learning(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.session.meta_changed.connect(self._update_title)
         self.session.analysed.connect(self._analysed)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
+        self.learning.connect()
 
     # -- the API later panels use -------------------------------------------------------------
     @property
@@ -205,6 +208,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
+        self.learning.shutdown()
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

@@ -1,0 +1,142 @@
+"""The learning part of the window: Help ▸ Lessons, the look inside a computation, and Step mode.
+
+It owns three panels (rows of app/docks.py) and the facts lessons ask about ("selected:fc1",
+"overlaid_runs", "queried_neighbours", ...), which it gathers from the window's signals. Work that
+touches a trained model (tracing the probe sample, a training step, the loss surface) runs in a
+`Job` thread; the panels show the result when it arrives.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+
+from layerloom.runtime.lessons import LessonContext, builtin_lessons
+from layerloom.runtime.runs import list_runs
+
+from . import settings
+from .panels.inside import InsideView
+from .panels.inside_controls import InsideControls
+from .panels.lessons import LessonsPanel
+from .panels.step_panel import StepPanel
+
+
+_orphans: list = []    # jobs still running when the window closed: kept alive (never destroyed running)
+
+
+class Job(QThread):
+    """Runs one function off the GUI thread; `done` carries its result, `failed` a message. The
+    function receives `cancelled`, a callable that turns True when the job should stop early."""
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn, parent=None):
+        super().__init__(parent)
+        self.setObjectName("layerloom-learning")
+        self.fn = fn
+        self.cancelled = False
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self.fn(lambda: self.cancelled))
+        except Exception as exc:  # shown in the panel, never a traceback
+            self.failed.emit(f"{type(exc).__name__}: {exc}" if not str(exc).endswith(".") else str(exc))
+
+
+def runs_of(doc, base: Path) -> list:
+    """Trained runs of the open graph (same name), newest first."""
+    return [r for r in list_runs(base) if r.graph_name == doc.name and (r.path / "checkpoints").is_dir()]
+
+
+class Learning(QObject):
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.lessons = LessonsPanel(builtin_lessons(), settings.lesson_progress())
+        self.inside_view = InsideView()
+        self.inside = InsideControls(self.inside_view, self)
+        self.step = StepPanel(self)
+        self.jobs: list[Job] = []
+        self._check_timer = QTimer(self)
+        self._check_timer.setSingleShot(True)
+        self._check_timer.setInterval(400)
+        self._check_timer.timeout.connect(self.check_lesson)
+        self.lessons.start_requested.connect(self.start_lesson)
+        self.lessons.progress_changed.connect(settings.set_lesson_progress)
+
+    def connect(self) -> None:
+        """Called by the window once every part exists."""
+        win = self.win
+        win.session.analysed.connect(lambda _r: self._check_timer.start())
+        win.selected_block_changed.connect(self._selected)
+        win.training.runs.tree.itemSelectionChanged.connect(self._runs_selected)
+        win.extras.embeddings.neighbours.model().rowsInserted.connect(
+            lambda *_: self.lessons.note_fact("queried_neighbours"))
+        win.session.document_replaced.connect(lambda _doc: self.step.reset())
+
+    # -- panels ---------------------------------------------------------------------------------
+    def _show_dock(self, name: str) -> None:
+        dock = self.win.docks[name]
+        dock.show()
+        dock.raise_()
+
+    def show_lessons(self) -> None:
+        self._show_dock("lessons")
+        self.check_lesson()
+
+    def show_inside(self) -> None:
+        self._show_dock("inside")
+        doc = self.win.document
+        self.inside.refresh(doc, runs_of(doc, settings.runs_dir()))
+        block = self.win.selected_block()
+        if block:
+            self.inside.follow(block)
+
+    def show_step(self) -> None:
+        self._show_dock("step")
+
+    def start_lesson(self, lesson) -> None:
+        if not self.win.files.maybe_save():
+            return
+        self.win.session.set_document(lesson.start_graph(), None, modified=False)
+        self.win.view.fit()
+        self.win.session.message.emit(f"Lesson: {lesson.title}. The steps are in the Lessons panel.")
+        self.check_lesson()
+
+    def check_lesson(self) -> None:
+        if not self.win.docks["lessons"].isVisible():
+            return
+        self.lessons.evaluate(LessonContext.build(self.win.document, settings.runs_dir()))
+
+    def note_fact(self, fact: str) -> None:
+        self.lessons.note_fact(fact)
+
+    def _selected(self, block_id) -> None:
+        if block_id:
+            self.lessons.note_fact(f"selected:{block_id}")
+            self.inside.follow(block_id)
+
+    def _runs_selected(self) -> None:
+        if len(self.win.training.runs.tree.selectedItems()) >= 2:
+            self.lessons.note_fact("overlaid_runs")
+
+    # -- background work --------------------------------------------------------------------------
+    def run_job(self, fn, done, failed) -> Job:
+        job = Job(fn, self)
+        job.done.connect(done)
+        job.failed.connect(failed)
+        job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
+        self.jobs.append(job)
+        job.start()
+        return job
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """Cancel running jobs and wait for them (the window calls this when it closes); one that does
+        not end in time is kept referenced until it does, never destroyed while running."""
+        for job in list(self.jobs):
+            job.cancelled = True
+        for job in list(self.jobs):
+            if not job.wait(timeout_ms):
+                job.setParent(None)
+                _orphans.append(job)
+                job.finished.connect(lambda j=job: _orphans.remove(j) if j in _orphans else None)

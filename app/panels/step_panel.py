@@ -1,0 +1,226 @@
+"""Step mode: exactly one training step on one batch, with the numbers of gradient descent.
+
+Each press of Step runs one optimizer step of the open graph (starting from its newest trained run's
+weights, or freshly initialised ones) on one fixed batch of its data set, and shows the loss before
+and after, the gradient arriving at every block from the Output back to the Input, and, for a chosen
+weight, w ← w − η·∂L/∂w with the real numbers (plus momentum or Adam's moments). "Loss surface"
+draws the loss around the weights along two filter-normalised directions, with the step on it."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
+
+from .. import plot_style as ps
+
+BATCH = 64
+SURFACE_STEPS = 15      # grid points along each direction
+
+
+def prepare(doc, runs, seed: int = 0):
+    """(StepView, block ids in order from the Output back) for the open graph and one batch of its data."""
+    import torch
+
+    from layerloom.graph import analyze, compile_graph
+    from layerloom.runtime.config import TrainConfig
+    from layerloom.runtime.data import load_dataset
+    from layerloom.runtime.data.transforms import build_transforms
+    from layerloom.runtime.step_mode import StepView
+    result = analyze(doc)
+    model = compile_graph(doc, result, seed=seed)
+    origin = "freshly initialised weights"
+    if runs:
+        from layerloom.runtime.checkpoints import load_checkpoint
+        try:
+            model.load_state_dict(load_checkpoint(runs[0].path).weights)
+            origin = f"the weights of run {runs[0].name}"
+        except Exception:  # a run of an older version of the graph: start fresh, and say so
+            origin = "freshly initialised weights (the newest run does not fit this graph any more)"
+    cfg = TrainConfig.from_sources(doc.training)
+    shape = next(b.full_params()["shape"] for b in doc.blocks.values() if b.kind == "Input")
+    data = load_dataset(cfg.dataset, input_shape=tuple(shape), seed=cfg.seed, **cfg.dataset_options)
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(data.train), generator=g)[:BATCH]
+    x, y = data.train.batch(idx)
+    transform = build_transforms(data.info, augment=None, normalize=cfg.normalize, train=False)
+    if transform is not None:
+        x = transform(x)
+    order = [b for b in reversed(result.order) if doc.blocks[b].kind not in ("Input", "Output")]
+    return StepView(model, cfg, x, y), order, origin
+
+
+class StepPanel(QWidget):
+    def __init__(self, learning, parent=None):
+        super().__init__(parent)
+        self.learning = learning
+        self.view = None
+        self.order: list[str] = []
+        self.last = None
+        self.intro = QLabel("Run exactly one training step and see every number it changes.")
+        self.intro.setWordWrap(True)
+        self.step_button = QPushButton("Step")
+        self.step_button.setToolTip("One optimizer step on one batch of the training data")
+        self.reset_button = QPushButton("Start over")
+        self.surface_button = QPushButton("Loss surface")
+        self.surface_button.setToolTip("The loss around the current weights along two random directions (Li et "
+                                       "al., 2018), with the last step drawn on it")
+        self.loss = QLabel("")
+        self.loss.setWordWrap(True)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["block (from the output back)", "‖∂L/∂output‖", "‖∂L/∂w‖"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.weight_block = QComboBox()
+        self.weight_param = QComboBox()
+        self.weight_index = QSpinBox()
+        self.weight_index.setRange(0, 10 ** 9)
+        self.weight_index.setToolTip("Which element of the parameter, counted row by row")
+        self.rule = QLabel("")
+        self.rule.setWordWrap(True)
+        self.rule.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.plot = pg.PlotWidget()
+        ps.style_widget(self.plot)
+        ps.style_plot(self.plot.getPlotItem(), left="β", bottom="α", title="loss around the weights")
+        self.plot.setMinimumHeight(200)
+        self.plot.hide()
+        self.status.hide()
+        buttons = QHBoxLayout()
+        for b in (self.step_button, self.reset_button, self.surface_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        watch = QHBoxLayout()
+        watch.addWidget(QLabel("Follow weight"))
+        watch.addWidget(self.weight_block, 1)
+        watch.addWidget(self.weight_param)
+        watch.addWidget(self.weight_index)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.intro)
+        layout.addLayout(buttons)
+        layout.addWidget(self.status)
+        layout.addWidget(self.loss)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(watch)
+        layout.addWidget(self.rule)
+        layout.addWidget(self.plot, 1)
+        self.step_button.clicked.connect(self.step)
+        self.reset_button.clicked.connect(self.reset)
+        self.surface_button.clicked.connect(self.surface)
+        self.weight_block.currentIndexChanged.connect(self._fill_params)
+        self.surface_button.setEnabled(False)
+
+    def reset(self) -> None:
+        self.view = None
+        self.last = None
+        self.loss.setText("")
+        self.rule.setText("")
+        self.table.setRowCount(0)
+        self.plot.hide()
+        self.surface_button.setEnabled(False)
+
+    def _fill_params(self, _i: int = 0) -> None:
+        self.weight_param.clear()
+        if self.view is None or self.weight_block.currentData() is None:
+            return
+        block = self.weight_block.currentData()
+        for name, p in self.view.model.get_submodule(block).named_parameters(recurse=False):
+            self.weight_param.addItem(name, p.numel())
+
+    def _busy(self, on: bool, text: str = "") -> None:
+        for b in (self.step_button, self.reset_button, self.surface_button):
+            b.setEnabled(not on)
+        self.status.setText(text if on else "")
+        self.status.setVisible(on)
+
+    def step(self) -> None:
+        win = self.learning.win
+        doc = win.document.copy()
+        from ..learning import runs_of
+        from .. import settings
+        runs = runs_of(doc, settings.runs_dir())
+        watch = self._watch()
+        state = {"view": self.view}
+
+        def work(_cancelled):
+            origin = None
+            if state["view"] is None:
+                state["view"], self.order, origin = prepare(doc, runs)
+            return state["view"], origin, state["view"].step(watch)
+
+        self._busy(True, "Stepping…")
+        self.learning.run_job(work, self._stepped, lambda m: (self._busy(False), self.loss.setText(
+            f"This graph cannot take a training step yet: {m}")))
+
+    def _watch(self):
+        block, param = self.weight_block.currentData(), self.weight_param.currentText()
+        if self.view is None or not block or not param:
+            return []
+        p = dict(self.view.model.named_parameters())[f"{block}.{param}"]
+        flat = min(self.weight_index.value(), p.numel() - 1)
+        return [(block, param, tuple(int(i) for i in np.unravel_index(flat, tuple(p.shape))))]
+
+    def _stepped(self, result) -> None:
+        view, origin, report = result
+        first = self.view is None
+        self.view, self.last = view, report
+        self._busy(False)
+        start = f"Starting from {origin}. " if origin else ""
+        self.loss.setText(f"{start}Step {view.steps_taken}: loss {report.loss_before:.5f} → {report.loss_after:.5f} "
+                          f"({report.loss_after - report.loss_before:+.5f}) on one batch of {len(view.y)}.")
+        self.table.setRowCount(len(self.order))
+        for row, block in enumerate(self.order):
+            g = report.output_grad_norms.get(block)
+            w = report.param_grad_norms.get(block)
+            for col, text in enumerate((block, f"{g:.3e}" if g is not None else "–", f"{w:.3e}" if w else "–")):
+                item = QTableWidgetItem(text)
+                if col:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, col, item)
+        self.table.resizeColumnsToContents()
+        if first:
+            self.weight_block.blockSignals(True)
+            self.weight_block.clear()
+            for block in self.order:
+                if any(True for _ in view.model.get_submodule(block).parameters(recurse=False)) \
+                        if block in dict(view.model.named_children()) else False:
+                    self.weight_block.addItem(block, block)
+            self.weight_block.blockSignals(False)
+            self._fill_params()
+        self.rule.setText("\n".join(f"{w.block}.{w.param}{list(w.index)}: {w.rule}   (the optimizer wrote "
+                                    f"{w.after:.6g})" for w in report.weights) or
+                          "Choose a weight to follow, then press Step again to see its update.")
+        self.surface_button.setEnabled(True)
+        self.learning.win.session.message.emit(f"One training step: loss {report.loss_before:.4f} → "
+                                               f"{report.loss_after:.4f}")
+
+    def surface(self) -> None:
+        if self.view is None or self.last is None:
+            return
+        from layerloom.runtime.step_mode import loss_surface
+        view, delta = self.view, self.last.delta
+        self._busy(True, "Computing the loss surface…")
+        self.learning.run_job(lambda cancelled: loss_surface(view.model, view.x, view.y, view.config.loss,
+                                                             steps=SURFACE_STEPS, span=1.0, step_delta=delta,
+                                                             cancel=cancelled),
+                              self._surface_ready, lambda m: (self._busy(False), self.loss.setText(m)))
+
+    def _surface_ready(self, s: dict) -> None:
+        self._busy(False)
+        if not s:          # cancelled
+            return
+        plot = self.plot.getPlotItem()
+        plot.clear()
+        image = pg.ImageItem(np.log10(np.maximum(s["loss"], 1e-8)))
+        image.setLookupTable(ps.lut("viridis", with_background=False))
+        span = float(s["alphas"][-1] - s["alphas"][0])
+        n = len(s["alphas"])
+        image.setRect(float(s["alphas"][0]) - span / (2 * (n - 1)), float(s["betas"][0]) - span / (2 * (n - 1)),
+                      span * n / (n - 1), span * n / (n - 1))
+        plot.addItem(image)
+        a, b = s.get("step", (0.0, 0.0))
+        plot.plot([-a, 0.0], [-b, 0.0], pen=ps.pen("#ffffff", 2), symbol="o", symbolSize=7)
+        plot.setTitle("log₁₀ loss; the white line is the last step, ending at the centre")
+        self.plot.show()

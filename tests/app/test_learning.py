@@ -1,0 +1,64 @@
+"""Lessons, Look Inside and Step Mode in the window, driven through its menus and real clicks."""
+import pytest
+from PySide6.QtCore import Qt
+
+from layerloom.app import settings
+from layerloom.app.window import MainWindow
+from layerloom.runtime.trainer import Trainer
+
+
+@pytest.fixture
+def win(qtbot, tmp_path):
+    settings.set_runs_dir(tmp_path / "runs")
+    w = MainWindow(restore_settings=False)
+    qtbot.addWidget(w)
+    w.resize(1280, 720)
+    w.show()
+    yield w
+    w.learning.shutdown(timeout_ms=60000)
+
+
+def test_help_lessons_starts_a_lesson_and_ticks_from_the_canvas(win, qtbot, tmp_path):
+    win.actions_by_name["lessons"].trigger()
+    assert win.docks["lessons"].isVisible()
+    panel = win.learning.lessons
+    panel.select_lesson("alexnet-fix")
+    qtbot.mouseClick(panel.start, Qt.MouseButton.LeftButton)
+    assert win.document.name == "AlexNet without padding"
+    qtbot.waitUntil(lambda: panel.status.text() != "", timeout=5000)
+    win.focus_block("fc1")                           # selecting the failing block is step 1
+    qtbot.waitUntil(lambda: panel.progress["alexnet-fix"].done == 1, timeout=5000)
+    assert settings.lesson_progress()["alexnet-fix"] == 1
+    win.grab().save(str(tmp_path / "lessons-window.png"))
+
+
+def test_step_mode_and_look_inside(win, qtbot, tmp_path, monkeypatch):
+    from layerloom.app.panels import step_panel
+    from layerloom.presets import preset_path
+    monkeypatch.setattr(step_panel, "SURFACE_STEPS", 5)
+    win.files.open_preset(preset_path("lenet5"))
+    win.actions_by_name["step_mode"].trigger()
+    step = win.learning.step
+    qtbot.mouseClick(step.step_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: step.loss.text().startswith("Starting from"), timeout=60000)
+    assert "Step 1: loss" in step.loss.text()
+    assert step.table.rowCount() == 12 and step.table.item(0, 0).text() == "fc3"
+    step.weight_block.setCurrentIndex(step.weight_block.findData("fc3"))
+    qtbot.mouseClick(step.step_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "Step 2: loss" in step.loss.text(), timeout=60000)
+    assert step.rule.text().startswith("fc3.weight[0, 0]: m ← 0.9·m")      # Adam, as the preset trains
+    qtbot.mouseClick(step.surface_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(step.plot.isVisible, timeout=120000)
+    win.grab().save(str(tmp_path / "step-window.png"))
+    # a short real run, then the arithmetic of conv1's pixel
+    Trainer(win.document, {"epochs": 1, "max_steps": 20}, None, runs_base=settings.runs_dir()).run()
+    win.focus_block("conv1")
+    win.actions_by_name["inside"].trigger()
+    controls = win.learning.inside
+    assert controls.block.currentData() == ("conv1", "Conv2d") and controls.show_button.isEnabled()
+    controls.set_position("conv1", 2, 14, 14)
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: bool(win.learning.inside_view.lines), timeout=60000)
+    view = win.learning.inside_view
+    assert view.result["kind"] == "Conv2d" and abs(view.result["computed"] - view.result["actual"]) < 1e-5
+    win.grab().save(str(tmp_path / "inside-window.png"))
