@@ -108,6 +108,7 @@ class GraphDocument:
         self.name = name
         self.description = description
         self.training: dict = dict(training or {})
+        self.sweep: dict = {}             # the graph file's `sweep` section (see layerloom.runtime.sweeps)
         self.blocks: dict[str, Block] = {}
         self.edges: list[Edge] = []
         self.revision = 0
@@ -176,6 +177,7 @@ class GraphDocument:
     def copy(self) -> "GraphDocument":
         """A detached deep copy (no observers)."""
         other = GraphDocument(self.name, self.description, copy.deepcopy(self.training))
+        other.sweep = copy.deepcopy(self.sweep)
         other.blocks = {k: Block(b.id, b.kind, copy.deepcopy(b.params), tuple(b.pos), b.trainable, b.group)
                         for k, b in self.blocks.items()}
         other.edges = list(self.edges)
@@ -324,8 +326,8 @@ class GraphDocument:
         return old
 
     def set_meta(self, key: str, value: Any) -> Any:
-        """Change the graph's name, description or training section; returns the old value."""
-        if key not in ("name", "description", "training", "weights"):
+        """Change the graph's name, description, training or sweep section; returns the old value."""
+        if key not in ("name", "description", "training", "weights", "sweep"):
             raise GraphEditError(f"unknown graph property {key}")
         old = getattr(self, key)
         setattr(self, key, copy.deepcopy(value))

@@ -22,7 +22,7 @@ VERSION = 2        # 2 added "weights", and per block "trainable" and "group"; v
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
-TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights"}
+TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep"}
 BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
 EDGE_KEYS = {"from", "to", "from_port", "to_port"}
 
@@ -128,6 +128,9 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
     training = data.get("training", {})
     if not isinstance(training, dict):
         fail("$.training", f"training must be an object, not {_type_name(training)}")
+    sweep = data.get("sweep", {})
+    if not isinstance(sweep, dict):   # its contents are checked by layerloom.runtime.sweeps when a sweep starts
+        fail("$.sweep", f"sweep must be an object, not {_type_name(sweep)}")
     blocks = data.get("blocks")
     if not isinstance(blocks, list):
         fail("$.blocks", "expected a list of blocks" + ("" if blocks is None else f", got {_type_name(blocks)}"))
@@ -148,6 +151,7 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
 
     doc = GraphDocument(name, description, training)
     doc.weights = weights
+    doc.sweep = dict(sweep)
     for i, b in enumerate(blocks):
         loc = f"$.blocks[{i}]"
         if not isinstance(b, dict):
@@ -250,6 +254,8 @@ def graph_to_dict(doc: GraphDocument) -> dict:
     if doc.weights:
         out["weights"] = doc.weights
     out.update({"blocks": blocks, "edges": edges, "training": dict(doc.training)})
+    if doc.sweep:
+        out["sweep"] = dict(doc.sweep)
     return out
 
 

@@ -22,6 +22,8 @@ COMMAND_MODULES = {
     "export": "export_cli",
     "prune": "prune_cli",
     "explain": "explain_cli",
+    "sweep": "sweep_cli",
+    "sweep-worker": "sweep_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
 

@@ -1,6 +1,11 @@
-"""`layerloom train`: train a graph in the terminal with a progress bar; Ctrl-C stops cleanly."""
+"""`layerloom train`: train a graph in the terminal with a progress bar; Ctrl-C (or SIGTERM) stops cleanly.
+
+`--events-json` prints the run's events as JSON lines instead (how a sweep's coordinator follows
+its trials)."""
 from __future__ import annotations
 
+import json
+import math
 import signal
 import sys
 import time
@@ -9,6 +14,7 @@ from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
 from .health import HealthCollector
+from .tensorboard_log import TensorBoardLog
 from .trainer import Trainer
 
 
@@ -36,9 +42,15 @@ def add_parser(sub) -> None:
                         "or torchvision:NAME")
     p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: Layerloom's measured choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
     p.add_argument("--health-every", type=int, default=50, dest="health_every", metavar="N",
                    help="sample training health (health.csv, warnings) every N steps; 0 turns it off (default 50)")
+    p.add_argument("--events-json", action="store_true", dest="events_json",
+                   help="print the run's events as JSON lines on stdout (started, epoch_end, checkpoint, "
+                        "finished, failed) instead of the progress text")
+    p.add_argument("--no-tensorboard", action="store_true", dest="no_tensorboard",
+                   help="do not write TensorBoard event files into the run folder")
     p.set_defaults(func=cmd_train)
 
 
@@ -123,6 +135,39 @@ class Progress:
             print(f"Training failed: {e['message']}", file=sys.stderr)
 
 
+# events a machine reads (a sweep's coordinator); per-step and picture events stay in the process
+JSON_EVENTS = ("started", "epoch_end", "checkpoint", "paused", "resumed", "lr_changed", "finished", "failed")
+JSON_SKIP = ("probe_input", "confusion", "val_predictions", "val_labels", "val_indices")
+
+
+def _plain(value):
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+
+
+class JsonEvents:
+    """Each event a line of JSON on `stream`, flushed at once."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def __call__(self, e: dict) -> None:
+        if e["type"] not in JSON_EVENTS:
+            return
+        if e["type"] == "failed":
+            print(f"Training failed: {e['message']}", file=sys.stderr)
+        line = json.dumps({k: _plain(v) for k, v in e.items() if k not in JSON_SKIP}, allow_nan=False)
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
 def cmd_train(args) -> int:
     if args.file is None and args.resume is None:
         print("layerloom train: give a graph file, or --resume RUN_DIR", file=sys.stderr)
@@ -135,7 +180,7 @@ def cmd_train(args) -> int:
             print(f"layerloom: cannot read {exc}", file=sys.stderr)
             return 2
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
-                                               "device", "seed", "max_steps", "init_from")}
+                                               "device", "seed", "max_steps", "init_from", "threads")}
     try:
         overrides.update(data_choice.resolve(doc.training if doc is not None else None, args.dataset,
                                              args.data, args.data_options))
@@ -145,8 +190,10 @@ def cmd_train(args) -> int:
     if args.health_every < 0:
         print("layerloom train: --health-every must be 0 (off) or a number of steps", file=sys.stderr)
         return 2
-    progress = Progress(sys.stdout, args.quiet)
+    progress = JsonEvents(sys.stdout) if args.events_json else Progress(sys.stdout, args.quiet)
     extensions = [HealthCollector(args.health_every)] if args.health_every else []
+    if not args.no_tensorboard:
+        extensions.append(TensorBoardLog())
     trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume, extensions=extensions)
     interrupted = {"n": 0}
 
@@ -154,14 +201,23 @@ def cmd_train(args) -> int:
         interrupted["n"] += 1
         if interrupted["n"] > 1:
             raise KeyboardInterrupt
-        print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
+        try:
+            print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+        except OSError:   # stderr is gone (the process that read it died): stop all the same
+            pass
+        trainer.stop()
+
+    def on_sigterm(signum, frame):   # e.g. a sweep's coordinator died: stop cleanly; repeats change nothing
+        interrupted["n"] = max(1, interrupted["n"])
         trainer.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
         summary = trainer.run()
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     if summary is None:
         return 1
     return 130 if summary["status"] == "stopped" and interrupted["n"] else 0

@@ -1,0 +1,145 @@
+"""`layerloom sweep` and `layerloom sweep-worker`: hyperparameter and architecture sweeps.
+
+    layerloom sweep FILE [--param PATH=SPEC ...] [--strategy grid|random|tpe] [--trials N]
+                         [--workers W] [--epochs N] [--storage URL] [--out DIR]
+    layerloom sweep-worker --storage URL [--study NAME] [--workers W] [--out DIR]
+
+The sweep's folder is DIR/<name>/ (DIR defaults to `sweeps`): the Optuna journal, results.json,
+trials/ (each trial's graph) and runs/ (each trial's ordinary run folder). Running the same
+command again resumes the sweep. Ctrl-C stops every trial cleanly (each keeps a checkpoint).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from layerloom.graph import GraphFileError, load_graph
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="run a hyperparameter / architecture sweep", allow_abbrev=False,
+                       description="Run the sweep in FILE's sweep section; options add to or override it.")
+    p.add_argument("file", help="a .loom.json graph")
+    p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC",
+                   help="a parameter to sweep, e.g. training.lr=log:1e-4:1e-1, blocks.fc1.params.out_features="
+                        "int:32:128:32, training.batch_size=choice:32,64 (repeatable)")
+    p.add_argument("--strategy", choices=("grid", "random", "tpe"))
+    p.add_argument("--trials", type=int, help="the trial budget")
+    p.add_argument("--workers", type=int, help="trials run at once on this machine")
+    p.add_argument("--epochs", type=int, help="epochs per trial")
+    p.add_argument("--objective", choices=("val_accuracy", "val_loss"))
+    p.add_argument("--seed", type=int)
+    p.add_argument("--name", help="the sweep's name (default: the sweep section's, or the graph's)")
+    p.add_argument("--storage", metavar="URL", help="an Optuna RDB URL (postgresql://...) or a journal file "
+                                                    "(journal:PATH) shared with sweep-workers")
+    p.add_argument("--out", default="sweeps", help="folder that holds the sweep folders (default: sweeps)")
+    p.set_defaults(func=cmd_sweep)
+    w = sub.add_parser("sweep-worker", help="run trials of a sweep kept in a shared Optuna storage",
+                       allow_abbrev=False,
+                       description="Join a sweep started with `layerloom sweep --storage URL`: ask the shared "
+                                   "study for trials and run them here until the budget is spent.")
+    w.add_argument("--storage", required=True, metavar="URL", help="the same URL the sweep was started with")
+    w.add_argument("--study", help="the sweep's name, when the storage holds several")
+    w.add_argument("--workers", type=int, help="trials run at once on this machine (default: the sweep's)")
+    w.add_argument("--out", default="sweeps", help="folder for this machine's copy of the sweep folder")
+    w.set_defaults(func=cmd_sweep_worker)
+
+
+def _print_event(e: dict) -> None:
+    t = e["type"]
+    if t == "trial_started":
+        values = ", ".join(f"{k}={_short(v)}" for k, v in e["params"].items())
+        print(f"trial {e['trial']}: {values}", flush=True)
+    elif t == "trial_pruned":
+        print(f"trial {e['trial']}: pruned after epoch {e['epoch']}", flush=True)
+    elif t == "trial_failed":
+        print(f"trial {e['trial']}: failed: {e['message']}", flush=True)
+    elif t == "trial_finished":
+        print(f"trial {e['trial']}: {e['state']}", flush=True)
+    elif t == "recovered":
+        print(f"resuming: trial(s) {', '.join(map(str, e['trials']))} were cut off and are queued again", flush=True)
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _report(rows, spec, study) -> None:
+    from .sweeps.results import best_row, importance, table
+    paths = list(spec.params)
+    headers, body = table(rows, paths)
+    cells = [headers] + [["" if v is None else _short(v) for v in row] for row in body]
+    widths = [max(len(str(r[i])) for r in cells) for i in range(len(headers))]
+    for r in cells:
+        print("  ".join(str(v).rjust(w) for v, w in zip(r, widths)))
+    for r in rows:
+        if r["state"] == "failed" and r["message"]:
+            print(f"trial {r['number']} failed: {r['message'].splitlines()[-1]}")
+    best = best_row(rows, spec.direction)
+    if best:
+        values = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
+        print(f"best: trial {best['number']}, {spec.objective} {best['value']:.4f} with {values}")
+    imp = importance(study)
+    if imp:
+        print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
+
+
+def _run(runner, spec, study, folder) -> int:
+    def on_sigint(signum, frame):
+        print("\nStopping the sweep: every running trial stops cleanly and keeps a checkpoint...",
+              file=sys.stderr, flush=True)
+        runner.stop()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        rows = runner.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _report(rows, spec, study)
+    print(f"Sweep folder: {folder} (results.json)")
+    return 0 if any(r["state"] == "complete" for r in rows) else 1
+
+
+def cmd_sweep(args) -> int:
+    from .sweeps.coordinator import SweepRunner
+    from .sweeps.spec import SweepError, parse_param_flags, parse_section
+    from .sweeps.study import create_study, open_storage
+    try:
+        doc = load_graph(args.file)
+    except GraphFileError as exc:
+        print(f"layerloom: cannot read {exc}", file=sys.stderr)
+        return 2
+    try:
+        overrides = {"params": parse_param_flags(args.param), "strategy": args.strategy, "trials": args.trials,
+                     "workers": args.workers, "epochs": args.epochs, "objective": args.objective,
+                     "seed": args.seed, "name": args.name}
+        spec = parse_section(doc, None, overrides)
+        folder = Path(args.out) / spec.name
+        study = create_study(doc, spec, open_storage(args.storage, folder))
+    except SweepError as exc:
+        print(f"layerloom sweep: {exc}", file=sys.stderr)
+        return 2
+    print(f"Sweep {spec.name}: {spec.strategy}, {spec.budget()} trials, {spec.workers} at once, "
+          f"objective {spec.objective}", flush=True)
+    runner = SweepRunner(study, doc, spec, folder, callback=_print_event)
+    return _run(runner, spec, study, folder)
+
+
+def cmd_sweep_worker(args) -> int:
+    from .sweeps.coordinator import SweepRunner
+    from .sweeps.spec import SweepError
+    from .sweeps.study import load_study, open_storage
+    try:
+        storage = open_storage(args.storage, Path(args.out))
+        study, doc, spec = load_study(storage, args.study)
+    except SweepError as exc:
+        print(f"layerloom sweep-worker: {exc}", file=sys.stderr)
+        return 2
+    if args.workers is not None and args.workers < 1:
+        print("layerloom sweep-worker: --workers must be at least 1", file=sys.stderr)
+        return 2
+    folder = Path(args.out) / spec.name
+    print(f"Worker for sweep {spec.name}: {spec.budget()} trials in all", flush=True)
+    runner = SweepRunner(study, doc, spec, folder, workers=args.workers, callback=_print_event)
+    return _run(runner, spec, study, folder)

@@ -1,0 +1,220 @@
+"""The coordinator: the one place that asks and tells the Optuna study.
+
+    runner = SweepRunner(study, doc, spec, folder, workers=2)
+    results = runner.run()        # blocks; pause() / resume() / stop() are safe from another thread
+
+It keeps up to `workers` trial processes going. For each it asks the study for values, checks the
+graph with them by analysis (a graph that would break is recorded as a failed trial with the
+diagnostic), starts `layerloom train --events-json`, reports each epoch's objective to the study,
+and stops a trial the pruner gives up on with SIGINT (the trial saves a clean checkpoint and exits
+during its next epoch). A trial that crashes is failed with the last lines of its stderr.
+`results.json` is rewritten (atomically) after every change.
+"""
+from __future__ import annotations
+
+import math
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from layerloom.graph.fileformat import save_graph
+
+from ..tensorboard_log import write_hparams
+from .results import write_results
+from .spec import SweepSpec
+from .study import owner_tag, recover_interrupted, trials_counted
+from .trial import TrialProcess, apply_values, check_trial
+
+
+def threads_per_trial(workers: int) -> int:
+    """Torch threads for each trial so that workers x threads <= cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+@dataclass
+class _Running:
+    trial: object
+    proc: TrialProcess
+    started: float
+    summary: dict | None = None
+    message: str | None = None
+    best: tuple | None = None          # (value, epoch)
+    history: list = field(default_factory=list)
+
+
+class SweepRunner:
+    def __init__(self, study, doc, spec: SweepSpec, folder, *, workers: int | None = None, runs_dir=None,
+                 callback=None, threads: int | None = None):
+        self.study, self.doc, self.spec = study, doc, spec
+        self.folder = Path(folder)
+        self.runs_dir = Path(runs_dir) if runs_dir else self.folder / "runs"
+        self.workers = workers or spec.workers
+        self.threads = threads or threads_per_trial(self.workers)
+        self.callback = callback or (lambda event: None)
+        self.events: queue.Queue = queue.Queue()
+        self.running: dict[int, _Running] = {}
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self.recovered: list[int] = []
+
+    # -- control (any thread) --------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def pause(self) -> None:
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    # -- the loop --------------------------------------------------------------------------------
+    def budget_left(self) -> int:
+        waiting = len(self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+        return self.spec.budget() - (trials_counted(self.study) - waiting)
+
+    def run(self) -> list[dict]:
+        (self.folder / "trials").mkdir(parents=True, exist_ok=True)
+        self.recovered = recover_interrupted(self.study)
+        if self.recovered:
+            self._emit({"type": "recovered", "trials": self.recovered})
+        self._write()
+        paused_procs = False
+        try:
+            while True:
+                if self._stop.is_set():
+                    for r in self.running.values():
+                        r.proc.stop()
+                paused = self._paused.is_set() and not self._stop.is_set()
+                if paused != paused_procs:
+                    for r in self.running.values():
+                        r.proc.pause(paused)
+                    paused_procs = paused
+                    self._emit({"type": "paused" if paused else "resumed"})
+                while (not paused and not self._stop.is_set() and len(self.running) < self.workers
+                       and self.budget_left() > 0):
+                    self._launch()
+                if not self.running:
+                    if self._stop.is_set() or self.budget_left() <= 0:
+                        break
+                    time.sleep(0.2)
+                    continue
+                try:
+                    number, event = self.events.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                self._on_event(number, event)
+        finally:
+            for r in self.running.values():     # an exception in the loop: leave no trial behind
+                r.proc.stop()
+        results = self._write()
+        self._emit({"type": "sweep_finished", "stopped": self._stop.is_set(), "results": results})
+        return results
+
+    def _emit(self, event: dict) -> None:
+        try:
+            self.callback(event)
+        except Exception:
+            pass
+
+    def _write(self) -> list[dict]:
+        return write_results(self.study, self.folder / "results.json", self.spec)
+
+    def _launch(self) -> None:
+        distributions = {path: dist.to_optuna() for path, dist in self.spec.params.items()}
+        trial = self.study.ask(distributions)
+        values = {path: trial.params[path] for path in self.spec.params}
+        trial.set_user_attr("owner", owner_tag())
+        earlier = sum(1 for t in self.study.get_trials(deepcopy=False)
+                      if t.number < trial.number and not t.user_attrs.get("interrupted")
+                      and t.state != TrialState.WAITING)
+        if earlier >= self.spec.budget():   # another worker took the last trial of the budget meanwhile
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("surplus", True)
+            self.study.tell(trial, state=TrialState.FAIL)
+            return
+        name = f"{self.spec.name}-trial-{trial.number:04d}"
+        trial_doc = apply_values(self.doc, values, name=name)
+        problem, costs = check_trial(trial_doc, values)
+        trial.set_user_attr("params_count", costs.get("params"))
+        trial.set_user_attr("macs", costs.get("macs"))
+        if problem:
+            trial.set_user_attr("message", problem)
+            self.study.tell(trial, state=TrialState.FAIL)
+            self._emit({"type": "trial_failed", "trial": trial.number, "message": problem})
+            self._write()
+            return
+        graph_path = self.folder / "trials" / f"{name}.loom.json"
+        save_graph(trial_doc, graph_path)
+        proc = TrialProcess(trial.number, graph_path, self.runs_dir, self.events, epochs=self.spec.epochs,
+                            threads=self.threads, seed=self.spec.seed)
+        self.running[trial.number] = _Running(trial, proc, time.monotonic())
+        self._emit({"type": "trial_started", "trial": trial.number, "params": values})
+        self._write()
+
+    def _on_event(self, number: int, event: dict) -> None:
+        r = self.running.get(number)
+        if r is None:
+            return
+        kind = event["type"]
+        self._emit({**event, "trial": number})
+        if kind == "started":
+            r.trial.set_user_attr("run", event.get("run_dir"))
+            self._write()
+        elif kind == "epoch_end":
+            value = event.get(self.spec.objective)
+            epoch = int(event.get("epoch", 0))
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                r.history.append((epoch, value))
+                better = r.best is None or (value > r.best[0] if self.spec.direction == "maximize" else value < r.best[0])
+                if better:
+                    r.best = (value, epoch)
+                    r.trial.set_user_attr("best", {"value": value, "epoch": epoch})
+                r.trial.report(value, epoch)
+                if r.proc.pruned_at is None and not r.proc.stopping and r.trial.should_prune():
+                    r.proc.pruned_at = epoch
+                    r.trial.set_user_attr("pruned_at_epoch", epoch)
+                    r.proc.stop()
+                    self._emit({"type": "trial_pruned", "trial": number, "epoch": epoch})
+        elif kind == "finished":
+            r.summary = event.get("summary")
+        elif kind == "failed":
+            r.message = event.get("message")
+        elif kind == "_eof":
+            self._finish(number, r)
+
+    def _finish(self, number: int, r: _Running) -> None:
+        rc = r.proc.wait(timeout=60)
+        del self.running[number]
+        trial = r.trial
+        trial.set_user_attr("seconds", round(time.monotonic() - r.started, 2))
+        metric = r.history[-1][1] if r.history else None
+        if r.proc.pruned_at is not None and r.history:
+            trial.set_user_attr("exit_epoch", (r.summary or {}).get("epochs"))
+            self.study.tell(trial, state=TrialState.PRUNED)
+            state = "pruned"
+        elif r.proc.stopping:
+            trial.set_user_attr("message", "stopped before it finished; its checkpoint is kept")
+            self.study.tell(trial, state=TrialState.FAIL)
+            state = "failed"
+        else:
+            value = (r.summary or {}).get(self.spec.objective)
+            ok = rc == 0 and r.summary is not None and r.summary.get("status") == "finished"
+            if ok and isinstance(value, (int, float)) and math.isfinite(value):
+                self.study.tell(trial, value)
+                metric, state = value, "complete"
+            else:
+                message = r.message or r.proc.failure_text()
+                trial.set_user_attr("message", message)
+                self.study.tell(trial, state=TrialState.FAIL)
+                state = "failed"
+        run = trial.user_attrs.get("run")
+        if state != "failed" and run and Path(run).is_dir():
+            write_hparams(run, trial.params, {f"hparams/{self.spec.objective}": metric})
+        self._emit({"type": "trial_finished", "trial": number, "state": state})
+        self._write()

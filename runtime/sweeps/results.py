@@ -1,0 +1,99 @@
+"""A sweep's results as plain data: `results.json`, the results table, importance, the best values.
+
+`results.json` is a list of trials, each with `number`, `state` (complete, pruned, failed; running
+or waiting while the sweep goes on), `params` (path -> value), `value` (the objective: the final
+validation metric; for a pruned trial its last reported one) and `run` (its run folder), plus
+`message` (why it failed), `best_value` / `best_epoch`, `seconds`, `params_count` and `macs`.
+Everything is rebuilt from the Optuna study, so it survives a killed coordinator.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from ..runs import write_json
+
+STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+          TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
+
+
+def _finite(v):
+    return v if isinstance(v, (int, float)) and math.isfinite(v) else None
+
+
+def trial_rows(study) -> list[dict]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        a = t.user_attrs
+        if a.get("surplus"):
+            continue
+        value = t.value
+        if t.state == TrialState.PRUNED and value is None and t.intermediate_values:
+            value = t.intermediate_values[max(t.intermediate_values)]
+        best = a.get("best") or {}
+        seconds = a.get("seconds")
+        if seconds is None and t.datetime_start and t.datetime_complete:
+            seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 2)
+        rows.append({"number": t.number, "state": STATES.get(t.state, t.state.name.lower()), "params": dict(t.params),
+                     "value": _finite(value), "run": a.get("run"), "message": a.get("message"),
+                     "best_value": _finite(best.get("value")), "best_epoch": best.get("epoch"),
+                     "pruned_at_epoch": a.get("pruned_at_epoch"), "seconds": seconds,
+                     "params_count": a.get("params_count"), "macs": a.get("macs")})
+    return rows
+
+
+def write_results(study, path, spec=None) -> list[dict]:
+    rows = trial_rows(study)
+    write_json(Path(path), rows)
+    return rows
+
+
+def best_row(rows: list[dict], direction: str = "maximize") -> dict | None:
+    done = [r for r in rows if r["state"] == "complete" and r["value"] is not None]
+    if not done:
+        return None
+    pick = max if direction == "maximize" else min
+    return pick(done, key=lambda r: r["value"])
+
+
+def importance(study) -> dict[str, float]:
+    """How much each swept parameter explains the objective (Optuna's fANOVA), largest first;
+    empty until at least two trials completed with different values."""
+    import optuna
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < 2:
+        return {}
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (ValueError, RuntimeError):     # e.g. every completed trial has the same values
+        return {}
+
+
+def best_changes(doc, row: dict) -> list[dict]:
+    """'Apply best to graph' as a list of changes, each {path, kind (training|param), block, name,
+    old, new}; only values that differ from the graph's."""
+    changes = []
+    for path, new in row["params"].items():
+        parts = path.split(".")
+        if parts[0] == "training":
+            old = doc.training.get(parts[1])
+            change = {"path": path, "kind": "training", "block": None, "name": parts[1], "old": old, "new": new}
+        else:
+            if parts[1] not in doc.blocks:
+                continue
+            old = doc.blocks[parts[1]].params.get(parts[3])
+            change = {"path": path, "kind": "param", "block": parts[1], "name": parts[3], "old": old, "new": new}
+        if old != new:
+            changes.append(change)
+    return changes
+
+
+def table(rows: list[dict], paths: list[str]) -> tuple[list[str], list[list]]:
+    """The results table as headers and rows of plain values (for a terminal, a notebook or a view):
+    trial, state, every swept value, best validation metric and its epoch, duration, params, MACs."""
+    headers = ["trial", "state", *paths, "best", "epoch", "seconds", "params", "MACs"]
+    body = [[r["number"], r["state"], *[r["params"].get(p) for p in paths], r["best_value"], r["best_epoch"],
+             r["seconds"], r["params_count"], r["macs"]] for r in rows]
+    return headers, body

@@ -1,0 +1,316 @@
+"""What a sweep explores: the graph file's `sweep` section and `--param PATH=SPEC`, validated.
+
+    "sweep": {
+      "name": "lenet-lr",                     the folder sweeps/<name>/ and the Optuna study's name
+      "params": {"training.lr": "log:1e-4:1e-1", "blocks.fc1.params.out_features": "int:32:128:32"},
+      "strategy": "tpe",                      grid, random or tpe
+      "trials": 20,                           the budget (grid: defaults to the grid's size)
+      "objective": "val_accuracy",            or val_loss (minimised)
+      "pruning": {"warmup_epochs": 1, "startup_trials": 2},   median pruning; false turns it off
+      "workers": 2,                           trials run at once on this machine
+      "seed": 0,                              the sampler's seed and every trial's training seed
+      "epochs": 3                             optional: overrides training.epochs for the trials
+    }
+
+A parameter is named by its path: `training.<setting>` or `blocks.<block id>.params.<name>`.
+SPEC is `log:LOW:HIGH`, `uniform:LOW:HIGH`, `int:LOW:HIGH[:STEP]` or `choice:A,B,C`.
+Every problem raises SweepError with a one-line message that names the key and what fits.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+
+from layerloom.graph.blocks import get_kind
+from layerloom.graph.params import ParamError
+
+from ..config import TrainConfig
+
+STRATEGIES = ("grid", "random", "tpe")
+OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
+SECTION_KEYS = ("name", "params", "strategy", "trials", "objective", "pruning", "workers", "seed", "epochs")
+PRUNING_KEYS = ("warmup_epochs", "startup_trials")
+# training settings a sweep may vary (the rest are objects, devices or the seed itself)
+TRAINING_PATHS = tuple(f.name for f in fields(TrainConfig)
+                       if f.name not in ("dataset", "dataset_options", "augment", "device", "seed", "threads"))
+MAX_GRID = 10_000
+
+
+class SweepError(ValueError):
+    """A sweep definition that cannot be used; the message says which part and what fits."""
+
+
+@dataclass(frozen=True)
+class Distribution:
+    kind: str                  # log, uniform, int, choice
+    low: float | None = None
+    high: float | None = None
+    step: int | None = None
+    choices: tuple = ()
+
+    @property
+    def is_log(self) -> bool:
+        return self.kind == "log"
+
+    def spec(self) -> str:
+        if self.kind == "choice":
+            return "choice:" + ",".join(_format_value(c) for c in self.choices)
+        if self.kind == "int":
+            return f"int:{self.low}:{self.high}:{self.step}"
+        return f"{self.kind}:{self.low:g}:{self.high:g}"
+
+    def to_optuna(self):
+        import optuna.distributions as d
+        if self.kind == "choice":
+            return d.CategoricalDistribution(list(self.choices))
+        if self.kind == "int":
+            return d.IntDistribution(int(self.low), int(self.high), step=int(self.step))
+        return d.FloatDistribution(float(self.low), float(self.high), log=self.is_log)
+
+    def grid_values(self) -> list:
+        if self.kind == "choice":
+            return list(self.choices)
+        if self.kind == "int":
+            return list(range(int(self.low), int(self.high) + 1, int(self.step)))
+        raise SweepError(f"a grid needs a list of values, but {self.spec()} is a continuous range: use "
+                         "choice:A,B,C or int:LOW:HIGH:STEP, or the random or tpe strategy")
+
+    def edge_values(self) -> list:
+        """Values that must all be valid: the ends of a range, or every choice."""
+        if self.kind == "choice":
+            return list(self.choices)
+        if self.kind == "int":
+            return [int(self.low), int(self.high) - (int(self.high) - int(self.low)) % int(self.step)]
+        return [self.low, self.high]
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise SweepError(f"{what} must be a number, not {text!r}") from None
+    if not math.isfinite(v):
+        raise SweepError(f"{what} must be a finite number, not {text!r}")
+    return v
+
+
+def _choice_value(text: str):
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    if t.lower() in ("null", "none"):
+        return None
+    if re.fullmatch(r"[+-]?\d+", t):
+        return int(t)
+    try:
+        v = float(t)
+        if math.isfinite(v):
+            return v
+    except ValueError:
+        pass
+    return t
+
+
+def _format_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if v is None:
+        return "null"
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def parse_spec(text) -> Distribution:
+    """`log:1e-4:1e-1`, `uniform:0:0.5`, `int:8:64:8`, `choice:16,32,64` -> Distribution."""
+    if not isinstance(text, str) or ":" not in text:
+        raise SweepError(f"{text!r} is not a value range: write log:LOW:HIGH, uniform:LOW:HIGH, "
+                         "int:LOW:HIGH:STEP or choice:A,B,C")
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if kind == "choice":
+        items = [s for s in rest.split(",")]
+        if not rest.strip() or any(not s.strip() for s in items):
+            raise SweepError(f"{text!r}: choice needs values separated by commas, e.g. choice:16,32,64")
+        values = tuple(_choice_value(s) for s in items)
+        if len(set(map(repr, values))) != len(values):
+            raise SweepError(f"{text!r}: a value appears twice in the choice")
+        return Distribution("choice", choices=values)
+    parts = rest.split(":")
+    if kind in ("log", "uniform"):
+        if len(parts) != 2:
+            raise SweepError(f"{text!r}: write {kind}:LOW:HIGH, e.g. {kind}:{'1e-4:1e-1' if kind == 'log' else '0:0.5'}")
+        low, high = (_number(p, f"{kind}'s {w}") for p, w in zip(parts, ("low end", "high end")))
+        if not low < high:
+            raise SweepError(f"{text!r}: the low end must be smaller than the high end")
+        if kind == "log" and low <= 0:
+            raise SweepError(f"{text!r}: a log range must be above 0; use uniform:{parts[0]}:{parts[1]} instead")
+        return Distribution(kind, low, high)
+    if kind == "int":
+        if len(parts) not in (2, 3):
+            raise SweepError(f"{text!r}: write int:LOW:HIGH:STEP, e.g. int:8:64:8")
+        nums = [_number(p, "int's bounds and step") for p in parts]
+        if any(n != int(n) for n in nums):
+            raise SweepError(f"{text!r}: int bounds and step must be whole numbers")
+        low, high, step = int(nums[0]), int(nums[1]), int(nums[2]) if len(nums) == 3 else 1
+        if step < 1:
+            raise SweepError(f"{text!r}: the step must be at least 1")
+        if not low < high:
+            raise SweepError(f"{text!r}: the low end must be smaller than the high end")
+        return Distribution("int", low, high, step)
+    raise SweepError(f"{text!r}: unknown range type {kind!r}; use log, uniform, int or choice")
+
+
+def check_path(doc, path: str) -> None:
+    """Refuse a parameter path that names nothing in this graph, or a value the parameter never takes."""
+    parts = path.split(".") if isinstance(path, str) else []
+    if len(parts) == 2 and parts[0] == "training":
+        if parts[1] not in TRAINING_PATHS:
+            raise SweepError(f"{path}: not a training setting a sweep can vary; use one of "
+                             + ", ".join("training." + p for p in TRAINING_PATHS))
+        return
+    if len(parts) == 4 and parts[0] == "blocks" and parts[2] == "params":
+        block_id, name = parts[1], parts[3]
+        if block_id not in doc.blocks:
+            raise SweepError(f'{path}: the graph has no block "{block_id}"')
+        kind = get_kind(doc.blocks[block_id].kind)
+        if name not in kind.param_names:
+            raise SweepError(f'{path}: {kind.name} has no parameter "{name}" (it has: '
+                             f'{", ".join(kind.param_names) or "none"})')
+        return
+    raise SweepError(f"{path!r} is not a parameter path: write training.SETTING (e.g. training.lr) or "
+                     "blocks.BLOCK_ID.params.NAME (e.g. blocks.fc1.params.out_features)")
+
+
+def check_values(doc, path: str, dist: Distribution) -> None:
+    """The ends of a range (every choice) must be values the setting or block parameter accepts."""
+    parts = path.split(".")
+    for value in dist.edge_values():
+        if parts[0] == "training":
+            try:
+                TrainConfig.from_sources(doc.training, {parts[1]: value})
+            except ValueError as exc:
+                raise SweepError(f"{path}={dist.spec()}: {exc}") from None
+        else:
+            param = get_kind(doc.blocks[parts[1]].kind).param(parts[3])
+            try:
+                param.check(value)
+            except ParamError as exc:
+                raise SweepError(f"{path}={dist.spec()}: {_format_value(value)} is refused: {exc}") from None
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    params: dict = field(default_factory=dict)       # path -> Distribution
+    strategy: str = "tpe"
+    trials: int = 0                                   # 0: the grid's size (grid) or 20
+    objective: str = "val_accuracy"
+    pruning: dict | None = field(default_factory=lambda: {"warmup_epochs": 1, "startup_trials": 2})
+    workers: int = 1
+    seed: int = 0
+    epochs: int | None = None
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+    def budget(self) -> int:
+        if self.trials:
+            return self.trials
+        return self.grid_size() if self.strategy == "grid" else 20
+
+    def grid_size(self) -> int:
+        n = 1
+        for dist in self.params.values():
+            n *= len(dist.grid_values())
+        return n
+
+    def search_space(self) -> dict:
+        return {path: dist.grid_values() for path, dist in self.params.items()}
+
+    def to_section(self) -> dict:
+        """The JSON form written back to a graph file's `sweep` section."""
+        out = {k: v for k, v in asdict(self).items() if k != "params"}
+        out["params"] = {p: d.spec() for p, d in self.params.items()}
+        if out["epochs"] is None:
+            del out["epochs"]
+        return out
+
+
+def _whole(section: dict, key: str, low: int, high: int, default):
+    v = section.get(key, default)
+    if v is None and default is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or not low <= v <= high:
+        raise SweepError(f"sweep.{key} must be a whole number from {low} to {high}, not {v!r}")
+    return int(v)
+
+
+def parse_section(doc, section: dict | None = None, overrides: dict | None = None) -> SweepSpec:
+    """Validate `section` (default: the graph's own `sweep` section) plus overrides (CLI flags)."""
+    section = dict(doc.sweep if section is None else section)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    extra_params = overrides.pop("params", {}) or {}
+    section.update(overrides)
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise SweepError(f'sweep has no setting "{unknown[0]}"; its settings are {", ".join(SECTION_KEYS)}')
+    name = section.get("name") or f"{doc.name}-sweep"
+    if not isinstance(name, str) or not re.search(r"[A-Za-z0-9]", name) or len(name) > 80:
+        raise SweepError("sweep.name must be a short name with letters or digits (it names the sweep's folder)")
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    raw = section.get("params", {})
+    if not isinstance(raw, dict):
+        raise SweepError("sweep.params must be an object of PATH: SPEC, e.g. {\"training.lr\": \"log:1e-4:1e-1\"}")
+    raw = {**raw, **extra_params}
+    if not raw:
+        raise SweepError("the sweep varies nothing: add parameters to the sweep section or give "
+                         "--param PATH=SPEC (e.g. --param training.lr=log:1e-4:1e-1)")
+    params = {}
+    for path, text in raw.items():
+        check_path(doc, path)
+        try:
+            params[path] = parse_spec(text)
+        except SweepError as exc:
+            raise SweepError(f"{path}: {exc}") from None
+        check_values(doc, path, params[path])
+    strategy = section.get("strategy", "tpe")
+    if strategy not in STRATEGIES:
+        raise SweepError(f"sweep.strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    objective = section.get("objective", "val_accuracy")
+    if objective not in OBJECTIVES:
+        raise SweepError(f"sweep.objective must be val_accuracy or val_loss, not {objective!r}")
+    pruning = section.get("pruning", {"warmup_epochs": 1, "startup_trials": 2})
+    if pruning is True:
+        pruning = {}
+    if pruning is not False and pruning is not None:
+        if not isinstance(pruning, dict) or set(pruning) - set(PRUNING_KEYS):
+            raise SweepError("sweep.pruning must be false or an object with warmup_epochs and startup_trials")
+        pruning = {"warmup_epochs": _whole(pruning, "warmup_epochs", 0, 10_000, 1),
+                   "startup_trials": _whole(pruning, "startup_trials", 0, 10_000, 2)}
+    else:
+        pruning = None
+    spec = SweepSpec(name=name, params=params, strategy=strategy, trials=_whole(section, "trials", 0, 100_000, 0),
+                     objective=objective, pruning=pruning, workers=_whole(section, "workers", 1, 256, 1),
+                     seed=_whole(section, "seed", 0, 2**31 - 1, 0), epochs=_whole(section, "epochs", 1, 100_000, None))
+    if strategy == "grid":
+        size = 1
+        for path, dist in params.items():
+            try:
+                size *= len(dist.grid_values())
+            except SweepError as exc:
+                raise SweepError(f"{path}: {exc}") from None
+            if size > MAX_GRID:
+                raise SweepError(f"the grid has more than {MAX_GRID:,} points: use fewer values, or random/tpe")
+    return spec
+
+
+def parse_param_flags(items) -> dict:
+    """`--param PATH=SPEC` items -> {path: spec}."""
+    out = {}
+    for item in items or ():
+        path, sep, spec = item.partition("=")
+        if not sep or not path.strip() or not spec.strip():
+            raise SweepError(f"--param {item!r}: write PATH=SPEC, e.g. --param training.lr=log:1e-4:1e-1")
+        out[path.strip()] = spec.strip()
+    return out

@@ -1,0 +1,139 @@
+"""The Optuna study behind a sweep: its storage, sampler and pruner, and what it remembers.
+
+Storage: by default an Optuna journal file `sweeps/<name>/journal.log` (JournalStorage with a
+file backend handles several processes writing at once; SQLite locks up under parallel writers).
+`--storage` takes an RDB URL (`postgresql://...`, `mysql://...`, `sqlite:///...`) or a journal
+file (`journal:PATH`, or any path), e.g. on a filesystem that several machines share.
+
+The study keeps the graph and the validated sweep section in its user attributes, so a
+`layerloom sweep-worker --storage URL` on another machine needs nothing but the storage.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import optuna
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import TrialState
+
+from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
+
+from .spec import SweepError, SweepSpec, parse_section
+
+ATTR = "layerloom"
+JOURNAL = "journal.log"
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str | None, folder: Path):
+    """The storage for `url` (None: the sweep folder's own journal file)."""
+    if url is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+    if url.startswith("journal:") or "://" not in url:
+        path = Path(url[len("journal:"):] if url.startswith("journal:") else url).expanduser()
+        if path.is_dir():
+            raise SweepError(f"--storage {url}: this is a folder; give a journal file path such as {path / JOURNAL}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ImportError as exc:
+        raise SweepError(f"--storage {url}: this database needs a driver that is not installed ({exc})") from None
+    except Exception as exc:   # sqlalchemy's errors: bad URL, server unreachable
+        raise SweepError(f"--storage {url}: cannot open the database ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid, without its `study.stop()` once the grid is used up: that call is only allowed
+    inside `study.optimize`, and the coordinator keeps the budget (the grid's size) itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
+
+
+def sampler_for(spec: SweepSpec):
+    if spec.strategy == "grid":
+        return _GridSampler(spec.search_space(), seed=spec.seed)
+    if spec.strategy == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.TPESampler(seed=spec.seed)
+
+
+def pruner_for(spec: SweepSpec):
+    if not spec.pruning:
+        return optuna.pruners.NopPruner()
+    # epochs are reported as steps 1, 2, ...: warm-up N means no pruning decision before epoch N+1
+    return optuna.pruners.MedianPruner(n_startup_trials=spec.pruning["startup_trials"],
+                                       n_warmup_steps=spec.pruning["warmup_epochs"])
+
+
+def create_study(doc, spec: SweepSpec, storage) -> optuna.Study:
+    """Create the study, or open it again (resume) when one of that name exists in the storage."""
+    study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler_for(spec),
+                                pruner=pruner_for(spec), direction=spec.direction, load_if_exists=True)
+    if ATTR not in study.user_attrs:
+        study.set_user_attr(ATTR, {"graph": graph_to_dict(doc), "sweep": spec.to_section()})
+    return study
+
+
+def load_study(storage, name: str | None = None):
+    """A sweep's study from a shared storage, with its graph and spec: (study, doc, spec)."""
+    names = optuna.get_all_study_names(storage)
+    if name is None:
+        if len(names) != 1:
+            raise SweepError("the storage holds " + (f"the studies {', '.join(names)}: choose one with --study NAME"
+                                                     if names else "no sweep yet: start one with layerloom sweep"))
+        name = names[0]
+    elif name not in names:
+        raise SweepError(f"the storage has no sweep called {name!r}" + (f" (it has {', '.join(names)})" if names else ""))
+    bare = optuna.load_study(study_name=name, storage=storage)
+    saved = bare.user_attrs.get(ATTR)
+    if not isinstance(saved, dict) or "graph" not in saved:
+        raise SweepError(f"the study {name!r} was not made by layerloom sweep (it holds no graph)")
+    doc = graph_from_dict(saved["graph"])
+    spec = parse_section(doc, saved["sweep"])
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler_for(spec), pruner=pruner_for(spec))
+    return study, doc, spec
+
+
+def owner_tag() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(study: optuna.Study) -> list[int]:
+    """Trials left running by a coordinator of this machine that is gone: mark them failed and queue
+    their values again. Trials run by live processes (other workers) are left alone."""
+    host = socket.gethostname()
+    recovered = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner = str(t.user_attrs.get("owner", ""))
+        owner_host, _, pid = owner.rpartition(":")
+        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        storage = study._storage   # Optuna's storage API: set attributes on a trial this process did not ask
+        storage.set_trial_user_attr(t._trial_id, "interrupted", True)
+        storage.set_trial_user_attr(t._trial_id, "message", "interrupted: the sweep stopped while this trial ran; "
+                                                            "its values are tried again")
+        study.tell(t.number, state=TrialState.FAIL)
+        study.enqueue_trial(dict(t.params), skip_if_exists=False)
+        recovered.append(t.number)
+    return recovered
+
+
+def trials_counted(study: optuna.Study) -> int:
+    """Trials that use up the budget: all but the interrupted ones (their values are queued again)."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("interrupted"))

@@ -1,0 +1,146 @@
+"""One trial: the graph with the trial's values, its check by analysis, and its `layerloom train` process.
+
+A trial runs as its own process (`layerloom train TRIAL.loom.json --events-json ...`), so a crash,
+a hang or a leak in one trial never touches the coordinator or the other trials. The process
+writes one JSON event a line on stdout; two reader threads turn stdout into events on a queue and
+keep the last lines of stderr for the failure message.
+"""
+from __future__ import annotations
+
+import collections
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from layerloom.graph import analyze
+from layerloom.graph.fileformat import save_graph
+
+from ..config import ConfigError, TrainConfig
+from ..data import DataError
+from ..data.registry import dataset_info
+from .spec import SweepError
+
+STDERR_LINES = 12
+
+
+def apply_values(doc, values: dict, name: str | None = None):
+    """A copy of `doc` with each `path: value` written into its training section or block parameters."""
+    trial = doc.copy()
+    trial.sweep = {}
+    if name:
+        trial.name = name
+    training = dict(trial.training)
+    for path, value in values.items():
+        parts = path.split(".")
+        if parts[0] == "training":
+            training[parts[1]] = value
+        elif len(parts) == 4 and parts[0] == "blocks" and parts[1] in trial.blocks:
+            trial.blocks[parts[1]].params[parts[3]] = value
+        else:
+            raise SweepError(f"{path} names nothing in this graph")
+    trial.training = training
+    return trial
+
+
+def check_trial(doc, values: dict) -> tuple[str | None, dict]:
+    """Why the graph with these values cannot train (analysis' diagnostics) or None, and its
+    costs: parameters and MACs per sample (FLOPs = 2 x MACs)."""
+    problems = []
+    try:
+        cfg = TrainConfig.from_sources(doc.training)
+    except ConfigError as exc:
+        return f"training settings: {exc}", {}
+    inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
+    context = None
+    if len(inputs) == 1:
+        try:
+            info = dataset_info(cfg.dataset, input_shape=tuple(inputs[0].full_params()["shape"]),
+                                **cfg.dataset_options)
+            context = info.data_context()
+        except DataError:
+            context = None     # the trial itself will say what is wrong with the data set
+    result = analyze(doc, context)
+    costs = {"params": result.total_params, "macs": result.total_flops // 2}
+    for d in result.errors:
+        problems.append(f"{d.block}: {d.message}" if d.block else d.message)
+    if not problems:
+        return None, costs
+    swept = ", ".join(f"{p}={v!r}" for p, v in values.items())
+    return f"with {swept} the graph does not work: " + "; ".join(problems), {}
+
+
+def _exit_with_parent():
+    """In the child: get SIGTERM (a clean stop in `layerloom train`) when the coordinator dies, even by
+    SIGKILL (Linux). Not SIGINT: it can arrive more than once, and a second Ctrl-C means abort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class TrialProcess:
+    """`layerloom train` for one trial; events go to `queue` as (number, event) pairs."""
+
+    def __init__(self, number: int, graph_path: Path, runs_dir: Path, queue, *, epochs: int | None,
+                 threads: int, seed: int):
+        self.number = number
+        self.stderr_tail = collections.deque(maxlen=STDERR_LINES)
+        self.pruned_at: int | None = None
+        self.stopping = False
+        cmd = [sys.executable, "-m", "layerloom.app.main", "train", str(graph_path), "--events-json",
+               "--out", str(runs_dir), "--threads", str(threads), "--seed", str(seed)]
+        if epochs:
+            cmd += ["--epochs", str(epochs)]
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads))
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, encoding="utf-8", errors="replace", env=env,
+                                     start_new_session=True,   # a terminal's Ctrl-C reaches the coordinator only
+                                     preexec_fn=_exit_with_parent if sys.platform.startswith("linux") else None)
+        self._threads = [threading.Thread(target=self._read_events, args=(queue,), daemon=True),
+                         threading.Thread(target=self._read_stderr, daemon=True)]
+        for t in self._threads:
+            t.start()
+
+    def _read_events(self, queue) -> None:
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and "type" in event:
+                queue.put((self.number, event))
+        queue.put((self.number, {"type": "_eof"}))
+
+    def _read_stderr(self) -> None:
+        for line in self.proc.stderr:
+            if line.strip():
+                self.stderr_tail.append(line.rstrip())
+
+    def stop(self) -> None:
+        """Ask the trial to stop cleanly (it saves a checkpoint and exits)."""
+        if self.proc.poll() is None and not self.stopping:
+            self.stopping = True
+            self.pause(False)
+            self.proc.send_signal(signal.SIGINT)
+
+    def pause(self, paused: bool) -> None:
+        if self.proc.poll() is None and hasattr(signal, "SIGSTOP"):
+            self.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+
+    def wait(self, timeout=None) -> int:
+        rc = self.proc.wait(timeout)
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+    def failure_text(self) -> str:
+        lines = [ln for ln in self.stderr_tail if ln.strip()]
+        return "\n".join(lines[-STDERR_LINES:]) or f"the training process exited with code {self.proc.returncode}"

@@ -1,0 +1,103 @@
+"""The sweep section and PATH=SPEC: parsing, validation messages, the graph file round trip."""
+import optuna
+import pytest
+
+from layerloom.graph import load_graph
+from layerloom.graph.fileformat import GraphFileError, dumps_graph, parse_graph_text
+from layerloom.runtime.sweeps.results import best_changes
+from layerloom.runtime.sweeps.spec import SweepError, parse_param_flags, parse_section, parse_spec
+from layerloom.runtime.sweeps.trial import apply_values, check_trial
+
+from .sweep_helpers import small_graph
+
+
+def doc_with(sweep=None):
+    return load_graph(small_graph(sweep))
+
+
+def test_specs_become_optuna_distributions():
+    assert parse_spec("log:1e-4:1e-1").to_optuna() == optuna.distributions.FloatDistribution(1e-4, 0.1, log=True)
+    assert parse_spec("uniform:0:0.5").to_optuna() == optuna.distributions.FloatDistribution(0.0, 0.5)
+    assert parse_spec("int:8:64:8").to_optuna() == optuna.distributions.IntDistribution(8, 64, step=8)
+    assert parse_spec("int:8:64:8").grid_values() == [8, 16, 24, 32, 40, 48, 56, 64]
+    assert parse_spec("choice:16,32,64").to_optuna() == optuna.distributions.CategoricalDistribution([16, 32, 64])
+    assert parse_spec("choice:sgd,adam").choices == ("sgd", "adam")
+    assert parse_spec("choice:0.1,true").choices == (0.1, True)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("log:0:1", "above 0"), ("uniform:1:0", "smaller than"), ("int:8:64:0", "at least 1"),
+    ("int:1.5:4", "whole numbers"), ("choice:", "separated by commas"), ("choice:1,1", "twice"),
+    ("normal:0:1", "unknown range type"), ("0.1", "not a value range"), ("log:a:1", "must be a number"),
+])
+def test_bad_specs_say_what_fits(text, words):
+    with pytest.raises(SweepError, match=words):
+        parse_spec(text)
+
+
+@pytest.mark.parametrize("params, words", [
+    ({"training.nope": "log:1e-4:1e-1"}, "not a training setting"),
+    ({"blocks.fc9.params.out_features": "int:8:64:8"}, 'no block "fc9"'),
+    ({"blocks.fc1.params.width": "int:8:64:8"}, 'Linear has no parameter "width"'),
+    ({"fc1.out_features": "int:8:64:8"}, "not a parameter path"),
+    ({"blocks.fc1.params.out_features": "int:0:64:8"}, "0 is refused"),
+    ({"training.lr": "uniform:0:20"}, "lr must be between"),
+    ({"training.optimizer": "choice:sgd,rmsprop"}, "optimizer must be one of"),
+])
+def test_bad_parameters_are_refused_before_any_trial(params, words):
+    with pytest.raises(SweepError, match=words):
+        parse_section(doc_with({"params": params}))
+
+
+def test_section_settings_are_checked():
+    doc = doc_with({"params": {"training.lr": "log:1e-4:1e-1"}})
+    assert parse_section(doc).strategy == "tpe"
+    for bad, words in [({"strategy": "bayes"}, "strategy must be one of"), ({"objective": "acc"}, "val_accuracy or"),
+                       ({"trials": -1}, "trials must be a whole number"), ({"workers": 0}, "workers must be"),
+                       ({"pruning": {"warmup": 1}}, "pruning must be false or"), ({"budget": 3}, 'no setting "budget"')]:
+        with pytest.raises(SweepError, match=words):
+            parse_section(doc, None, bad)
+    with pytest.raises(SweepError, match="varies nothing"):
+        parse_section(doc_with({}))
+    with pytest.raises(SweepError, match="grid needs a list"):
+        parse_section(doc, None, {"strategy": "grid"})
+
+
+def test_param_flags_add_to_and_override_the_section():
+    doc = doc_with({"params": {"training.lr": "log:1e-4:1e-1"}, "strategy": "grid", "trials": 0})
+    flags = parse_param_flags(["training.lr=choice:0.001,0.01", "blocks.fc1.params.out_features=choice:10,20"])
+    spec = parse_section(doc, None, {"params": flags, "workers": 2})
+    assert spec.params["training.lr"].choices == (0.001, 0.01)
+    assert spec.budget() == 4 and spec.workers == 2 and spec.direction == "maximize"
+    with pytest.raises(SweepError, match="write PATH=SPEC"):
+        parse_param_flags(["training.lr"])
+
+
+def test_sweep_section_round_trips_through_the_file_and_refuses_non_objects():
+    section = {"name": "s", "params": {"training.lr": "log:0.0001:0.1"}, "strategy": "random", "trials": 3}
+    doc = doc_with(section)
+    again = load_graph(parse_graph_text(dumps_graph(doc)))
+    assert again.sweep == section
+    assert parse_section(again).to_section()["params"] == {"training.lr": "log:0.0001:0.1"}
+    with pytest.raises(GraphFileError, match="sweep must be an object"):
+        load_graph({**small_graph(), "sweep": [1]})
+
+
+def test_architecture_values_are_checked_by_analysis():
+    doc = doc_with()
+    bad = apply_values(doc, {"blocks.conv1.params.kernel_size": 40})
+    problem, _ = check_trial(bad, {"blocks.conv1.params.kernel_size": 40})
+    assert "conv1:" in problem and "kernel_size" in problem and "40" in problem
+    good = apply_values(doc, {"blocks.conv1.params.kernel_size": 5, "training.lr": 0.01})
+    problem, costs = check_trial(good, {})
+    assert problem is None and good.training["lr"] == 0.01 and doc.training["lr"] == 0.003
+    # conv1: 4 x 1 x 5 x 5 + 4; fc1: (4 x 12 x 12) x 10 + 10
+    assert costs["params"] == 4 * 25 + 4 + 576 * 10 + 10
+
+
+def test_best_values_as_changes():
+    doc = doc_with()
+    row = {"params": {"training.lr": 0.01, "blocks.conv1.params.kernel_size": 3, "blocks.fc1.params.out_features": 12}}
+    changes = best_changes(doc, row)
+    assert [(c["path"], c["old"], c["new"]) for c in changes] == [
+        ("training.lr", 0.003, 0.01), ("blocks.fc1.params.out_features", 10, 12)]
