@@ -7,6 +7,7 @@ analysis runs on meta tensors; here they are called with fx proxies, so they rec
 """
 from __future__ import annotations
 
+import ast
 import inspect
 import keyword
 import re
@@ -154,6 +155,39 @@ def _same(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+class _SliceSyntax(ast.NodeTransformer):
+    """`x[(slice(None, None, None), -1)]` (how fx prints an index) -> `x[:, -1]`."""
+
+    @staticmethod
+    def _as_slice(node):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "slice"
+                and not node.keywords and len(node.args) == 3):
+            lower, upper, step = (None if isinstance(a, ast.Constant) and a.value is None else a for a in node.args)
+            return ast.Slice(lower, upper, step)
+        return node
+
+    def visit_Subscript(self, node):
+        self.generic_visit(node)
+        index = node.slice
+        if isinstance(index, ast.Tuple):
+            index.elts = [self._as_slice(e) for e in index.elts]
+        else:
+            node.slice = self._as_slice(index)
+        return node
+
+
+def _index_syntax(line: str) -> str:
+    """One line of fx's code with its indexing written as a person would write it."""
+    if "slice(" not in line:
+        return line
+    indent = line[:len(line) - len(line.lstrip())]
+    try:
+        tree = ast.parse(line.strip())
+    except SyntaxError:
+        return line
+    return indent + ast.unparse(_SliceSyntax().visit(tree))
+
+
 def generated_code(doc, data: dict | None = None) -> str:
     """Readable PyTorch code for the graph: the module's layers and its forward."""
     analysis = analyze(doc, data)
@@ -171,7 +205,7 @@ def generated_code(doc, data: dict | None = None) -> str:
     for name, _ in gm.named_children():
         kind = get_kind(doc.blocks[name].kind)
         lines.append(f"        self.{name} = {constructor_source(kind, analysis.blocks[name].params)}")
-    body = [re.sub(r";\s+[\w\s=]+= None\s*$", "", line) for line in gm.code.strip("\n").splitlines()]
+    body = [_index_syntax(re.sub(r";\s+[\w\s=]+= None\s*$", "", line)) for line in gm.code.strip("\n").splitlines()]
     lines.append("")
     lines.extend("    " + line if line.strip() else "" for line in body)
     return "\n".join(lines) + "\n"
