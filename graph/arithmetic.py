@@ -74,8 +74,17 @@ def _conv_dim(name, size, k, s, p, d) -> Line:
     return Line(text, value, value > 0 and numer >= 0)
 
 
+def _channels_match(params, c: int) -> Line | None:
+    if params["in_channels"] != c:
+        return Line(f"in_channels = {params['in_channels']}, but {c} channels arrive", c, False)
+    return None
+
+
 def _conv(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
     c, *spatial = shapes[0]
+    mismatch = _channels_match(params, c)
+    if mismatch:
+        return [mismatch], None
     k, s, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "dilation"))
     pad = params["padding"]
     pads = ["same"] * dims if pad == "same" else [0] * dims if pad == "valid" else _sized(pad, dims)
@@ -86,6 +95,9 @@ def _conv(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
 
 def _conv_transpose(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
     c, *spatial = shapes[0]
+    mismatch = _channels_match(params, c)
+    if mismatch:
+        return [mismatch], None
     k, s, p, op, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "padding", "output_padding",
                                                         "dilation"))
     lines = [_channel_line(params["out_channels"])]
@@ -145,11 +157,11 @@ def _flatten(params, shapes) -> tuple[list[Line], Shape | None]:
 def _reshape(params, shapes) -> tuple[list[Line], Shape | None]:
     total = math.prod(shapes[0])
     target = list(params["shape"])
-    lines = [Line(f"values per sample = {_dot(*shapes[0])} = {total}", total)]
+    lines = [Line(f"values per sample = {_dot(*shapes[0])} = {total:,}", total)]
     if -1 in target:
         known = math.prod(v for v in target if v != -1)
         value = total // known if known and total % known == 0 else None
-        lines.append(Line(f"−1 = {total} / {_dot(*[v for v in target if v != -1]) or 1} = "
+        lines.append(Line(f"−1 = {total:,} / {_dot(*[v for v in target if v != -1]) or 1} = "
                           f"{value if value is not None else 'not a whole number'}", value, value is not None))
         target = [value if v == -1 else v for v in target] if value is not None else None
     else:
@@ -168,6 +180,9 @@ def _permute(params, shapes) -> tuple[list[Line], Shape | None]:
 
 def _linear(params, shapes) -> tuple[list[Line], Shape | None]:
     *lead, f = shapes[0]
+    if params["in_features"] != f:
+        return [Line(f"in_features = {params['in_features']}, but the last dimension arriving is {f}", f,
+                     False)], None
     out = (*lead, params["out_features"])
     return [Line(f"last dimension: {f} = in_features → out_features = {params['out_features']}",
                  params["out_features"])], out
@@ -202,7 +217,7 @@ def _concat(params, shapes) -> tuple[list[Line], Shape | None]:
     total = sum(sizes)
     out = list(shapes[0])
     out[dim - 1] = total
-    return [Line(f"dimension {dim}: {' + '.join(map(str, sizes))} = {total}", total)], tuple(out)
+    return [Line(f"dimension {dim}: {' + '.join(map(str, sizes))} = {total:,}", total)], tuple(out)
 
 
 def _upsample(params, shapes) -> tuple[list[Line], Shape | None]:
@@ -266,7 +281,7 @@ def _conv_params(p, shapes) -> Line:
     text = f"params = {p['out_channels']}·({inner})" + (f" + {p['out_channels']}" if p["bias"] else "")
     if p["groups"] > 1:
         text += f"   (each filter sees {p['in_channels']}/{p['groups']} = {per_filter} channels)"
-    return Line(f"{text} = {total}", total)
+    return Line(f"{text} = {total:,}", total)
 
 
 def _conv_transpose_params(p, shapes) -> Line:
@@ -274,13 +289,13 @@ def _conv_transpose_params(p, shapes) -> Line:
     per = p["out_channels"] // p["groups"]
     total = p["in_channels"] * per * math.prod(k) + (p["out_channels"] if p["bias"] else 0)
     text = f"params = {p['in_channels']}·({_dot(per, *k)})" + (f" + {p['out_channels']}" if p["bias"] else "")
-    return Line(f"{text} = {total}", total)
+    return Line(f"{text} = {total:,}", total)
 
 
 def _linear_params(p, shapes) -> Line:
     total = p["out_features"] * p["in_features"] + (p["out_features"] if p["bias"] else 0)
     text = f"params = {p['out_features']}·{p['in_features']}" + (f" + {p['out_features']}" if p["bias"] else "")
-    return Line(f"{text} = {total}", total)
+    return Line(f"{text} = {total:,}", total)
 
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
@@ -300,7 +315,7 @@ def _recurrent_params(kind: str):
                 (f" + {proj}·{h}" if proj else "")
             terms.append(f"{dirs}·({term})" if dirs > 1 else f"({term})" if p["num_layers"] > 1 else term)
         gates = {1: "one", 3: "three", 4: "four"}[g]
-        return Line(f"params = {' + '.join(terms)} = {total}   ({gates} gate{'s' if g > 1 else ''} "
+        return Line(f"params = {' + '.join(terms)} = {total:,}   ({gates} gate{'s' if g > 1 else ''} "
                     f"of {h} units)", total)
     return rule
 
@@ -308,7 +323,7 @@ def _recurrent_params(kind: str):
 def _norm_params(p, shapes) -> Line:
     c = p["num_features"]
     total = 2 * c if p["affine"] else 0
-    return Line(f"params = 2·{c} = {total}   (a scale γ and a shift β per channel)" if p["affine"]
+    return Line(f"params = 2·{c} = {total:,}   (a scale γ and a shift β per channel)" if p["affine"]
                 else "params = 0   (affine is off)", total)
 
 
@@ -317,19 +332,19 @@ def _layernorm_params(p, shapes) -> Line:
     if not p["elementwise_affine"]:
         return Line("params = 0   (elementwise_affine is off)", 0)
     count = 2 if p.get("bias", True) else 1
-    return Line(f"params = {count}·{n} = {count * n}", count * n)
+    return Line(f"params = {count}·{n} = {count * n:,}", count * n)
 
 
 def _embedding_params(p, shapes) -> Line:
     total = p["num_embeddings"] * p["embedding_dim"]
-    return Line(f"params = {p['num_embeddings']}·{p['embedding_dim']} = {total}   (one row per token id)", total)
+    return Line(f"params = {p['num_embeddings']}·{p['embedding_dim']} = {total:,}   (one row per token id)", total)
 
 
 def _groupnorm_params(p, shapes) -> Line:
     c = p["num_channels"]
     if not p["affine"]:
         return Line("params = 0   (affine is off)", 0)
-    return Line(f"params = 2·{c} = {2 * c}   (a scale γ and a shift β per channel; "
+    return Line(f"params = 2·{c} = {2 * c:,}   (a scale γ and a shift β per channel; "
                 f"statistics over {p['num_groups']} groups of {c // p['num_groups']})", 2 * c)
 
 
@@ -337,10 +352,10 @@ def _attention_params(p, shapes) -> Line:
     e = p["embed_dim"]
     if p["bias"]:
         total = 4 * e * e + 4 * e
-        return Line(f"params = 3·{e}·{e} + 3·{e} + {e}·{e} + {e} = {total}   (query, key, value projections, "
+        return Line(f"params = 3·{e}·{e} + 3·{e} + {e}·{e} + {e} = {total:,}   (query, key, value projections, "
                     "then the output projection)", total)
     total = 4 * e * e
-    return Line(f"params = 3·{e}·{e} + {e}·{e} = {total}   (query, key, value and output projections)", total)
+    return Line(f"params = 3·{e}·{e} + {e}·{e} = {total:,}   (query, key, value and output projections)", total)
 
 
 PARAM_RULES = {

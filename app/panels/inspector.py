@@ -12,6 +12,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
+from layerloom.graph.arithmetic import explain
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import human
@@ -119,6 +120,10 @@ class Inspector(QScrollArea):
         self.facts = {name: _label() for name in ("Input", "Output", "Params", "FLOPs")}
         for name, lab in self.facts.items():
             facts.addRow(name, lab)
+        self.arithmetic = _label()
+        self.arithmetic.setFont(theme.mono_font(9))
+        self.arithmetic.setToolTip("The shape and parameter rules worked out with this block's own numbers")
+        facts.addRow(self.arithmetic)
         facts_box = QGroupBox("Shapes and cost")
         facts_box.setLayout(facts)
         layout.addWidget(facts_box)
@@ -199,7 +204,24 @@ class Inspector(QScrollArea):
                                      else ("—" if block.kind == "Output" else "not computed"))
         self.facts["Params"].setText(f"{r.param_count:,}" if ok else "—")
         self.facts["FLOPs"].setText(f"{human(r.flops)}  ({r.flops:,})" if ok else "—")
+        self._refresh_arithmetic(r)
         self._refresh_problems(result.diagnostics_for(self.block_id) if result is not None else [])
+
+    def _refresh_arithmetic(self, r) -> None:
+        """'H_out = ⌊(28 + 2·2 − 1·(5 − 1) − 1) / 1⌋ + 1 = 28': the line that fails in the error colour."""
+        if r is None or not (r.input_shapes or r.kind == "Input"):
+            self.arithmetic.hide()
+            return
+        worked = explain(r.kind, r.params, r.input_shapes)
+        lines = [*worked.shape, *([worked.params] if worked.params is not None else [])]
+        if not lines:
+            self.arithmetic.hide()
+            return
+        colour = theme.current().error.name()
+        self.arithmetic.setText("<br>".join(html.escape(line.text) if line.ok else
+                                            f"<span style='color:{colour}'>{html.escape(line.text)}  ✗</span>"
+                                            for line in lines))
+        self.arithmetic.show()
 
     def _refresh_problems(self, diags) -> None:
         while self.problems.count():

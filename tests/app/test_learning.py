@@ -62,3 +62,19 @@ def test_step_mode_and_look_inside(win, qtbot, tmp_path, monkeypatch):
     view = win.learning.inside_view
     assert view.result["kind"] == "Conv2d" and abs(view.result["computed"] - view.result["actual"]) < 1e-5
     win.grab().save(str(tmp_path / "inside-window.png"))
+
+
+def test_inspector_works_the_rules_out_with_the_blocks_numbers(win, qtbot, tmp_path):
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    win.focus_block("conv1")
+    text = win.inspector.arithmetic.text()
+    assert "H_out = ⌊(28 + 2·2 − 1·(5 − 1) − 1) / 1⌋ + 1 = 28" in text and "params = 6·(1·5·5) + 6 = 156" in text
+    lesson = [l for l in win.learning.lessons.lessons if l.id == "alexnet-fix"][0]
+    win.learning.start_lesson(lesson)
+    win.focus_block("pool3")
+    assert "H_out = ⌊(4 − 3) / 2⌋ + 1 = 1" in win.inspector.arithmetic.text()
+    win.focus_block("fc1")
+    assert "in_features = 9216, but the last dimension arriving is 256  ✗" in win.inspector.arithmetic.text()
+    qtbot.wait(20)
+    win.grab().save(str(tmp_path / "inspector.png"))

@@ -199,3 +199,15 @@ def test_every_preset_block_is_explained_exactly():
                 assert a.output_shape == r.output_shape, (name, bid, a.lines())
                 if a.param_count is not None:
                     assert a.param_count == r.param_count, (name, bid, a.lines())
+
+
+def test_mismatched_inputs_show_the_failing_line():
+    doc = load_graph(preset_path("lenet5"))
+    doc.set_param("fc1", "in_features", 9216)
+    r = analyze(doc).blocks["fc1"]
+    a = explain(r.kind, r.params, r.input_shapes)
+    assert r.status == "error" and a.failing.text == "in_features = 9216, but the last dimension arriving is 400"
+    doc.set_param("conv2", "in_channels", 3)
+    r = analyze(doc).blocks["conv2"]
+    a = explain(r.kind, r.params, r.input_shapes)
+    assert r.status == "error" and a.failing.text == "in_channels = 3, but 6 channels arrive"
