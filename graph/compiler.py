@@ -57,31 +57,33 @@ def _name_nodes(new_nodes, bid: str) -> bool:
     return last.name == bid
 
 
-def build_modules(doc, analysis: AnalysisResult) -> dict[str, nn.Module]:
-    """Real (CPU) torch.nn modules for every block that has one, keyed by block id."""
+def build_modules(doc, analysis: AnalysisResult, device: str | None = None) -> dict[str, nn.Module]:
+    """Real torch.nn modules (on CPU, or on `device`) for every block that has one, keyed by block id."""
     modules: dict[str, nn.Module] = {}
-    for bid in analysis.order:
-        kind = get_kind(doc.blocks[bid].kind)
-        if kind.module is not None:
-            modules[bid] = kind.module(**kind.module_kwargs(analysis.blocks[bid].params))
+    with torch.device(device or "cpu"):
+        for bid in analysis.order:
+            kind = get_kind(doc.blocks[bid].kind)
+            if kind.module is not None:
+                modules[bid] = kind.module(**kind.module_kwargs(analysis.blocks[bid].params))
     return modules
 
 
 def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None = None,
-                  data: dict | None = None, weights: bool = True) -> fx.GraphModule:
+                  data: dict | None = None, weights: bool = True, device: str | None = None) -> fx.GraphModule:
     """Compile a GraphDocument into a `torch.fx.GraphModule`; raises CompileError listing problems.
     `data` ({"num_classes", "vocab_size"}) fills parameters that are "auto" from the data set.
     With `weights`, the graph's own weights file (see weights.py) is loaded into the blocks it fits;
-    `model.meta["layerloom"]["weights"]` then reports what was loaded (WeightsError if unreadable)."""
+    `model.meta["layerloom"]["weights"]` then reports what was loaded (WeightsError if unreadable).
+    `device="meta"` builds the modules without memory for their weights (enough for the code)."""
     analysis = analysis or analyze(doc, data)
     if analysis.errors:
         raise CompileError(analysis.errors)
     if seed is not None:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            modules = build_modules(doc, analysis)
+            modules = build_modules(doc, analysis, device)
     else:
-        modules = build_modules(doc, analysis)
+        modules = build_modules(doc, analysis, device)
     root = nn.Module()
     for bid, module in modules.items():
         root.add_module(bid, module)
@@ -191,7 +193,7 @@ def _index_syntax(line: str) -> str:
 def generated_code(doc, data: dict | None = None) -> str:
     """Readable PyTorch code for the graph: the module's layers and its forward."""
     analysis = analyze(doc, data)
-    gm = compile_graph(doc, analysis)
+    gm = compile_graph(doc, analysis, weights=False, device="meta")   # code only: no weights in memory
     imports = ["import torch", "from torch import nn"]
     for bid in analysis.order:
         kind = get_kind(doc.blocks[bid].kind)

@@ -79,7 +79,11 @@ class Param:
         if t == "float":
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(f"{self.name} must be a number, not {_show(value)}")
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                raise ParamError(f"{self.name} must be a number{self._range()}, not one with "
+                                 f"about {int(value.bit_length() * 0.30103) + 1} digits") from None
             if not math.isfinite(value):
                 raise ParamError(f"{self.name} must be a finite number, not {value}")
             self._check_bounds(value, self.name)
@@ -181,6 +185,9 @@ class Param:
 
 
 def _num(v: float) -> str:
+    if isinstance(v, int):
+        text = str(v)
+        return text if len(text) <= 20 else f"a number with {len(text.lstrip('-'))} digits"
     return str(int(v)) if float(v).is_integer() else repr(float(v))
 
 
