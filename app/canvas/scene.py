@@ -165,6 +165,13 @@ class GraphScene(QGraphicsScene):
             else:
                 wire.set_label("?", broken=True)
 
+    def show_gradients(self, norms: dict[str, float] | None) -> None:
+        """Step mode: under each wire's shape, the norm of the gradient flowing back along it (the
+        gradient of the loss with respect to the output of the block the wire leaves); None clears."""
+        for edge, wire in self.wires.items():
+            value = (norms or {}).get(edge.src)
+            wire.set_note(f"← ∇ {value:.1e}" if value is not None else "")
+
     def look_for(self, bid: str, diags: list | None = None) -> Look:
         block = self.document.blocks[bid]
         kind = get_kind(block.kind)

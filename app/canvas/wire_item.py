@@ -34,6 +34,7 @@ class WireItem(QGraphicsItem):
         super().__init__()
         self.edge = edge
         self.label = ""
+        self.note = ""           # a second line under the pill (Step mode: the gradient flowing back)
         self.broken = False       # the source has no shape (error upstream): drawn dashed
         self.live = edge is None
         self._a = QPointF()
@@ -67,6 +68,21 @@ class WireItem(QGraphicsItem):
         self._layout_label()
         self.update()
 
+    def set_note(self, text: str) -> None:
+        if text == self.note:
+            return
+        self.prepareGeometryChange()
+        self.note = text
+        self._layout_label()
+        self.update()
+
+    def _note_rect(self) -> QRectF:
+        if not self.note or self._label_rect.isNull():
+            return QRectF()
+        w, h = label_size(self.note)
+        r = self._label_rect
+        return QRectF(r.center().x() - w / 2, r.bottom() + 2, w, h)
+
     def _layout_label(self) -> None:
         if self.label:
             w, h = label_size(self.label)
@@ -79,7 +95,8 @@ class WireItem(QGraphicsItem):
             self._hit.addRoundedRect(self._label_rect, 6, 6)
 
     def boundingRect(self) -> QRectF:
-        return self._path.boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect.adjusted(-2, -2, 2, 2))
+        return self._path.boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect.adjusted(-2, -2, 2, 2)) \
+            .united(self._note_rect().adjusted(-2, -2, 2, 2))
 
     def shape(self) -> QPainterPath:
         return self._hit
@@ -111,6 +128,9 @@ class WireItem(QGraphicsItem):
             painter.setFont(theme.ui_font(LABEL_FONT_PX))
             painter.setPen(t.error if self.broken else t.pill_text)
             painter.drawText(r, Qt.AlignmentFlag.AlignCenter, self.label)
+            if self.note:
+                painter.setPen(t.warning)
+                painter.drawText(self._note_rect(), Qt.AlignmentFlag.AlignCenter, self.note)
 
     def hoverEnterEvent(self, event) -> None:
         self._hover = True

@@ -113,6 +113,7 @@ class StepPanel(QWidget):
         self.surface_button.setEnabled(False)
 
     def reset(self) -> None:
+        self.learning.win.scene.show_gradients(None)
         self.view = None
         self.last = None
         self.loss.setText("")
@@ -193,6 +194,7 @@ class StepPanel(QWidget):
                                     f"{w.after:.6g})" for w in report.weights) or
                           "Choose a weight to follow, then press Step again to see its update.")
         self.surface_button.setEnabled(True)
+        self.learning.win.scene.show_gradients(report.output_grad_norms)
         self.learning.win.session.message.emit(f"One training step: loss {report.loss_before:.4f} → "
                                                f"{report.loss_after:.4f}")
 

@@ -43,6 +43,8 @@ def test_step_mode_and_look_inside(win, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: step.loss.text().startswith("Starting from"), timeout=60000)
     assert "Step 1: loss" in step.loss.text()
     assert step.table.rowCount() == 12 and step.table.item(0, 0).text() == "fc3"
+    notes = {e.src: w.note for e, w in win.scene.wires.items()}
+    assert notes["fc3"] == f"← ∇ {float(step.table.item(0, 1).text()):.1e}" and notes["conv1"].startswith("← ∇ ")
     step.weight_block.setCurrentIndex(step.weight_block.findData("fc3"))
     qtbot.mouseClick(step.step_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: "Step 2: loss" in step.loss.text(), timeout=60000)
@@ -50,6 +52,8 @@ def test_step_mode_and_look_inside(win, qtbot, tmp_path, monkeypatch):
     qtbot.mouseClick(step.surface_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(step.plot.isVisible, timeout=120000)
     win.grab().save(str(tmp_path / "step-window.png"))
+    qtbot.mouseClick(step.reset_button, Qt.MouseButton.LeftButton)
+    assert all(w.note == "" for w in win.scene.wires.values())
     # a short real run, then the arithmetic of conv1's pixel
     Trainer(win.document, {"epochs": 1, "max_steps": 20}, None, runs_base=settings.runs_dir()).run()
     win.focus_block("conv1")
