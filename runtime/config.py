@@ -42,6 +42,9 @@ class TrainConfig:
     normalize: bool = True
     threads: int = 0               # torch intra-op threads (0: Layerloom's measured choice)
     init_from: str = ""            # start from these weights: a run, checkpoint, .safetensors/.pt, torchvision:NAME
+    teacher: str = ""              # distil from this trained run (see distillation.py); "" for none
+    temperature: float = 4.0       # distillation: softens teacher and student outputs
+    alpha: float = 0.9             # distillation: weight of the teacher's term (1 - alpha: the ordinary loss)
 
     @classmethod
     def from_sources(cls, *sources: dict | None) -> "TrainConfig":
@@ -117,6 +120,10 @@ class TrainConfig:
         if not isinstance(self.init_from, str) or len(self.init_from) > 1000:
             raise ConfigError("init_from must name a run folder, a checkpoint, a .safetensors or .pt file, or "
                               "torchvision:NAME")
+        if not isinstance(self.teacher, str) or len(self.teacher) > 1000:
+            raise ConfigError("teacher must name a trained run folder or checkpoint folder")
+        number("temperature", 0.05, 100.0)
+        number("alpha", 0.0, 1.0)
         for name in ("amp", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false")

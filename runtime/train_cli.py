@@ -40,6 +40,10 @@ def add_parser(sub) -> None:
     p.add_argument("--init-from", dest="init_from", metavar="SOURCE",
                    help="start from trained weights: a run or checkpoint folder, a .safetensors or .pt file, "
                         "or torchvision:NAME")
+    p.add_argument("--teacher", metavar="RUN", help="distil from this trained run (its softened outputs)")
+    p.add_argument("--temperature", type=float, help="distillation temperature T (default 4)")
+    p.add_argument("--alpha", type=float, help="weight of the teacher's term; 1 - alpha weighs the ordinary "
+                                               "loss (default 0.9)")
     p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--threads", type=int, help="torch intra-op threads (default: Layerloom's measured choice)")
@@ -180,7 +184,8 @@ def cmd_train(args) -> int:
             print(f"layerloom: cannot read {exc}", file=sys.stderr)
             return 2
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
-                                               "device", "seed", "max_steps", "init_from", "threads")}
+                                               "device", "seed", "max_steps", "init_from", "threads", "teacher",
+                                               "temperature", "alpha")}
     try:
         overrides.update(data_choice.resolve(doc.training if doc is not None else None, args.dataset,
                                              args.data, args.data_options))

@@ -28,6 +28,7 @@ from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
 from .extensions import Extensions
+from .distillation import Distillation
 from .freezing import Freezing
 from .initial_weights import InitialWeights
 from .preflight import check_training
@@ -86,7 +87,7 @@ class Trainer:
         self.data = data
         self.probe_index = probe_index
         # Built-in extensions first: the starting weights and the frozen blocks are in place before any other runs.
-        self.extensions = Extensions([InitialWeights(), Freezing(), *extensions])
+        self.extensions = Extensions([InitialWeights(), Freezing(), Distillation(), *extensions])
         self.state = "idle"
         self._stop = threading.Event()
         self._running = threading.Event()

@@ -1,0 +1,78 @@
+"""Knowledge distillation: train a (smaller) graph against a trained run's softened outputs.
+
+    layerloom train student.loom.json --teacher runs/20260101-120000-lenet-5 --temperature 4 --alpha 0.7
+    Trainer(doc, {"teacher": "runs/...", "temperature": 4.0, "alpha": 0.7})
+
+The loss is  alpha * T² * KL(softmax(teacher / T) || softmax(student / T)) + (1 - alpha) * ordinary loss
+(Hinton, Vinyals and Dean, 2015; T² keeps the soft term's gradients on the scale of the hard one).
+The teacher is compiled from its run's graph and latest checkpoint, runs in eval mode under
+torch.no_grad, and never joins the optimizer. The settings live in the run's config, so a resumed
+run keeps its teacher.
+"""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from layerloom.graph import CompileError, analyze, compile_graph
+from layerloom.graph.fileformat import graph_from_dict
+
+from .checkpoints import CheckpointError, load_checkpoint
+
+
+def load_teacher(source, device) -> tuple[torch.nn.Module, dict]:
+    """The teacher's model (eval mode, no gradients, on `device`) and its checkpoint's meta."""
+    ckpt = load_checkpoint(source)
+    doc = graph_from_dict(ckpt.meta["graph"])
+    try:
+        model = compile_graph(doc, analyze(doc, ckpt.meta.get("data_context")), weights=False)
+    except CompileError as exc:
+        raise CheckpointError(f"the teacher's graph does not compile: {exc}") from None
+    model.load_state_dict(ckpt.weights)
+    model.eval().requires_grad_(False)
+    return model.to(device), ckpt.meta
+
+
+def distillation_loss(student_logits, teacher_logits, hard_loss, temperature: float, alpha: float):
+    t = float(temperature)
+    soft = F.kl_div(F.log_softmax(student_logits.float() / t, dim=1), F.log_softmax(teacher_logits.float() / t, dim=1),
+                    reduction="batchmean", log_target=True) * (t * t)
+    return alpha * soft + (1.0 - alpha) * hard_loss
+
+
+class Distillation:
+    """Trainer extension (built in): active when the run's config names a `teacher`."""
+
+    def __init__(self):
+        self.teacher = None
+
+    def setup(self, trainer) -> None:
+        from .trainer import TrainingFailed
+
+        cfg = trainer.config
+        self.teacher = None
+        if not cfg.teacher:
+            return
+        try:
+            teacher, _meta = load_teacher(cfg.teacher, trainer.device)
+        except CheckpointError as exc:
+            raise TrainingFailed(f"teacher: {exc}") from None
+        inputs = teacher.meta["layerloom"]["inputs"][0]
+        student_shape = tuple(trainer.model.meta["layerloom"]["inputs"][0][1])
+        if tuple(inputs[1]) != student_shape:
+            raise TrainingFailed(f"teacher: {cfg.teacher} reads samples of shape {tuple(inputs[1])}, but this run's "
+                                 f"are {student_shape}: distil from a run trained on the same data")
+        probe = torch.zeros((1, *inputs[1]), dtype=getattr(torch, inputs[2]), device=trainer.device)
+        with torch.no_grad():
+            outputs = teacher(probe).shape[-1]
+        if outputs != trainer.num_outputs:
+            raise TrainingFailed(f"teacher: {cfg.teacher} has {outputs} outputs but this graph has "
+                                 f"{trainer.num_outputs}: distil from a run trained on the same classes")
+        self.teacher = teacher
+
+    def loss(self, trainer, x, logits, y, loss):
+        if self.teacher is None:
+            return loss
+        with torch.no_grad():
+            target = self.teacher(x)
+        return distillation_loss(logits, target, loss, trainer.config.temperature, trainer.config.alpha)
