@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import math
 import pickle
 from pathlib import Path
 
@@ -38,15 +39,52 @@ def _numpy_callables() -> dict[tuple[str, str], object]:
 
 
 class _ArraysOnlyUnpickler(pickle.Unpickler):
-    """Builds plain containers and numpy arrays, refuses every other global."""
+    """Builds plain containers and numpy arrays, refuses every other global.
+
+    Arrays may not be larger than the file: a real batch carries its pixels, while a crafted one
+    could ask `ndarray((N, 3072))` for any N (193 bytes asked for 2.35 GB)."""
 
     _ALLOWED = _numpy_callables()
+    _SIZED = {"ndarray", "_reconstruct", "_frombuffer"}
+
+    def __init__(self, file, budget: int, **kwargs):
+        super().__init__(file, **kwargs)
+        self.budget = budget
 
     def find_class(self, module: str, name: str):
         try:
-            return self._ALLOWED[(module, name)]
+            target = self._ALLOWED[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"refused to load {module}.{name}") from None
+        if name not in self._SIZED:
+            return target
+
+        def bounded(*args, **kwargs):
+            # _reconstruct(ndarray, ...) is handed the class itself, not this wrapper
+            args = tuple(getattr(a, "wrapped", a) for a in args)
+            self._charge(name, args, kwargs)
+            return target(*args, **kwargs)
+        bounded.wrapped = target
+        return bounded
+
+    def _charge(self, name: str, args, kwargs) -> None:
+        if name == "_frombuffer":        # (buffer, dtype, shape, order): the buffer is in the file
+            return
+        shape = args[1] if name == "_reconstruct" and len(args) > 1 else (args[0] if args else kwargs.get("shape", ()))
+        dims = shape if isinstance(shape, (tuple, list)) else (shape,)
+        if not all(isinstance(d, int) and d >= 0 for d in dims):
+            raise pickle.UnpicklingError("an array with a shape that is not whole numbers")
+        dtype = kwargs.get("dtype", args[1] if name == "ndarray" and len(args) > 1 else np.uint8)
+        if name == "_reconstruct" and len(args) > 2:
+            dtype = args[2]
+        try:
+            itemsize = np.dtype(dtype).itemsize
+        except TypeError:
+            raise pickle.UnpicklingError("an array of an unknown type") from None
+        size = itemsize * math.prod(dims)
+        if size > self.budget:
+            raise pickle.UnpicklingError(f"an array of {size:,} bytes in a file of fewer bytes")
+        self.budget -= size
 
 
 def read_batch(path: Path) -> dict:
@@ -54,7 +92,7 @@ def read_batch(path: Path) -> dict:
     try:
         raw = path.read_bytes()
         # latin1 decodes the Python 2 strings and the numpy buffers of the original files.
-        batch = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        batch = _ArraysOnlyUnpickler(io.BytesIO(raw), budget=len(raw) + 4096, encoding="latin1").load()
     except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError,
             AttributeError, IndexError) as exc:
         raise DataError(

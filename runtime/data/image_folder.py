@@ -16,6 +16,8 @@ on the training split when the set is loaded.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,7 +75,32 @@ def _image_folder_class():
         def find_classes(self, directory):
             return self._classes, {c: i for i, c in enumerate(self._classes)}
 
+        @staticmethod
+        def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+            return image_files(directory, class_to_idx, tuple(extensions or _image_extensions()), allow_empty)
+
     return FixedClassesFolder
+
+
+def image_files(directory, class_to_idx: dict, extensions: tuple[str, ...], allow_empty: bool = False):
+    """(path, class index) of every image under each class folder, as torchvision lists them, except
+    that symlinked folders are not entered (a link loop would never end) and only regular files
+    count (a FIFO named like an image would block the reader)."""
+    instances, empty = [], []
+    for target_class in sorted(class_to_idx):
+        found = False
+        for root, _, names in sorted(os.walk(os.path.join(directory, target_class))):
+            for name in sorted(names):
+                path = os.path.join(root, name)
+                if name.lower().endswith(extensions) and os.path.isfile(path):
+                    instances.append((path, class_to_idx[target_class]))
+                    found = True
+        if not found:
+            empty.append(target_class)
+    if empty and not allow_empty:
+        raise FileNotFoundError(f"Found no valid file for the classes {', '.join(empty)}. "
+                                f"Supported extensions are: {', '.join(extensions)}")
+    return instances
 
 
 def _image_extensions() -> tuple[str, ...]:

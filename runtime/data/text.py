@@ -58,12 +58,19 @@ def _read_rows(path, text_column: str, label_column: str):
     first = text.splitlines()[0]
     delimiter = "\t" if str(path).lower().endswith(".tsv") or first.count("\t") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as exc:
+        raise DataError(f"{Path(path).name} cannot be read: its header line is not CSV ({exc}).") from None
     missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:
         raise DataError(f"{Path(path).name} has no column {', '.join(repr(m) for m in missing)}; its columns are "
                         f"{', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
-    rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
+    try:
+        rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
+    except csv.Error as exc:   # e.g. a field over csv's limit of 131,072 characters
+        raise DataError(f"{Path(path).name} cannot be read at line {reader.line_num}: {exc}. A text field may "
+                        f"hold at most {csv.field_size_limit():,} characters: split or shorten it.") from None
     rows = [r for r in rows if r[1] != ""]
     if len(rows) < 2:
         raise DataError(f"{Path(path).name} has fewer than 2 labelled rows: add more data.")
