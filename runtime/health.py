@@ -10,8 +10,8 @@
     param_grad_norm     ‖∂loss/∂w‖ over the block's parameters (the step's real gradients)
     update_ratio        ‖Δw‖/‖w‖: how far the optimizer moved the block's weights in that step
 
-The activations and output gradients come from one extra forward and backward pass on the step's
-batch through a torch.fx Interpreter (taps.py, explain.py): no module hooks, BatchNorm statistics
+The activations and output gradients come from one extra forward and backward pass on (up to 32
+samples of) the step's batch through a torch.fx Interpreter (taps.py, explain.py): no module hooks, BatchNorm statistics
 and the random-number stream are put back afterwards, so training is the same with or without
 the collector. Without the collector nothing at all runs. Rows go to `health.csv` in the run folder;
 problems become Diagnostics on the block, sent once each in a `health` event and printed by
@@ -38,16 +38,19 @@ DEAD_FRACTION = 0.5        # dead channels above this share of a block's channel
 VANISHING = 1e-5           # gradient RMS this far below the last trained block's: vanishing
 LARGE_UPDATE = 0.1         # update ratios above this (healthy runs: ~1e-3) mean the learning rate is high
 EXPLODING_UPDATE = 1.0     # a step that moves the weights by more than their own size
+SIDE_BATCH = 32            # samples of the step's batch that the statistics pass looks at
 
 
 def activation_stats(a: torch.Tensor) -> dict:
     """Mean, std, fraction ≤ 0 and the fraction of channels never positive, over a batch [N, ...]."""
-    a = a.detach().float()
-    dim = 1 if a.dim() == 4 else a.dim() - 1       # channels of images; features or units otherwise
-    per_channel = a.transpose(0, dim).reshape(a.shape[dim], -1) if a.dim() > 1 else a.reshape(1, -1)
-    dead = (per_channel.max(dim=1).values <= 0).float().mean()
-    return {"act_mean": float(a.mean()), "act_std": float(a.std()) if a.numel() > 1 else 0.0,
-            "frac_nonpos": float((a <= 0).float().mean()), "dead_frac": float(dead)}
+    a = a.detach()
+    # channels: dim 1 of images (N×C×H×W), else the last dim (features, or units over time)
+    dims = (0, 2, 3) if a.dim() == 4 else tuple(range(a.dim() - 1)) if a.dim() > 1 else (0,)
+    std, mean = torch.std_mean(a.float()) if a.numel() > 1 else (torch.zeros(()), a.float().mean())
+    dead = (a.amax(dim=dims) <= 0).float().mean()
+    return {"act_mean": float(mean), "act_std": float(std),
+            "frac_nonpos": int(a.numel() - torch.count_nonzero(a > 0)) / max(1, a.numel()),
+            "dead_frac": float(dead)}
 
 
 def _fmt_ratio(r: float) -> str:
@@ -89,7 +92,7 @@ class HealthCollector:
 
     def loss(self, trainer, x, logits, y, loss):
         if self._due(trainer):
-            self._batch = (x.detach(), y.detach())
+            self._batch = (x.detach()[:SIDE_BATCH], y.detach()[:SIDE_BATCH])
         return loss
 
     def after_backward(self, trainer):
