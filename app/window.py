@@ -19,6 +19,7 @@ from . import docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
+from .explaining import Explaining
 from .extras_ui import Extras
 from .learning import Learning
 from .files import Files
@@ -87,6 +88,7 @@ class MainWindow(QMainWindow):
         self.training = TrainingUI(self)
         self.extras = Extras(self)
         self.learning = Learning(self)
+        self.explaining = Explaining(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -209,6 +211,7 @@ class MainWindow(QMainWindow):
             return
         self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
         self.learning.shutdown()
+        self.explaining.shutdown()  # cancels an explanation and waits for its thread
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

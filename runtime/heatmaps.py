@@ -112,6 +112,12 @@ def _top5(draw, prediction, x0, y0, width, label_name, font):
 def explanation_png(raw, explanation, path, class_names=None, label: int | None = None, tokens=None,
                     title: str = "", size: int = 224) -> Path:
     """The sample (or its tokens), its attribution overlaid, and the top-5 prediction, as one PNG."""
+    return save_png_atomic(explanation_image(raw, explanation, class_names, label, tokens, title, size), path)
+
+
+def explanation_image(raw, explanation, class_names=None, label: int | None = None, tokens=None,
+                      title: str = "", size: int = 224):
+    """The picture `explanation_png` writes, as a PIL image (the app shows the same one)."""
     from PIL import Image, ImageDraw
     e = explanation
     names = list(class_names or [])
@@ -136,7 +142,7 @@ def explanation_png(raw, explanation, path, class_names=None, label: int | None 
         img.paste(sample, (16, 56))
         img.paste(overlay, (32 + size, 56))
         _top5(draw, e.prediction, 48 + 2 * size, 56, size + 140, label_name, font)
-        return save_png_atomic(img, path)
+        return img
     # a bar per token / time step
     values = np.asarray(e.attribution, dtype=np.float64).reshape(-1)
     words = list(tokens) if tokens is not None else [str(i) for i in range(len(values))]
@@ -158,4 +164,4 @@ def explanation_png(raw, explanation, path, class_names=None, label: int | None 
         draw.rectangle([x0, y + 3, max(x1, x0 + 1), y + row - 5], fill=tuple(int(c) for c in colors[i]))
     draw.line([mid, top, mid, top + row * len(values)], fill=(150, 150, 150))
     _top5(draw, e.prediction, 16 + 120 + chart_w + 40, top, size + 140, label_name, font)
-    return save_png_atomic(img, path)
+    return img

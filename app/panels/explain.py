@@ -1,0 +1,274 @@
+"""The Explain panel: why a trained run predicts what it does, what its filters learnt, how it trained.
+
+Explain tab: the validation samples the run gets wrong as a grid (one click explains one), the
+method and block, and the picture `layerloom explain` writes (the sample, the attribution laid
+over it, the top-5). The work runs in a QThread with a progress bar and Cancel. Filters tab: the
+first convolution's filters. Health tab: the run's health.csv as a blocks × steps heat strip.
+All numbers come from layerloom.runtime (explain, learnt, health); this file only shows them.
+"""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from layerloom.runtime.explain import METHODS, Cancelled, ExplainError, explain, image_blocks
+from layerloom.runtime.heatmaps import colorize, explanation_image, to_display
+from layerloom.runtime.health import STATS, read_health
+from layerloom.runtime.learnt import filter_grid
+
+WRONG_SHOWN = 48
+HEALTH_STAT = "grad_rms"
+PICTURE = 150                        # pixels per side of the sample and of its overlay
+
+
+def qimage(rgb: np.ndarray) -> QImage:
+    """An H×W×3 uint8 array as a QImage that owns its pixels."""
+    rgb = np.ascontiguousarray(rgb)
+    h, w, _ = rgb.shape
+    return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class _Job(QThread):
+    """Runs one explanation off the GUI thread; `cancel` stops it between batches."""
+
+    progress = Signal(int, int)
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, work, parent=None):
+        super().__init__(parent)
+        self.work = work
+        self.cancel = threading.Event()
+
+    def run(self):
+        try:
+            self.done.emit(self.work(self.progress.emit, self.cancel))
+        except Cancelled:
+            self.failed.emit("Cancelled.")
+        except ExplainError as exc:
+            self.failed.emit(str(exc))
+        except Exception as exc:   # shown, never a crash of the window
+            self.failed.emit(f"The explanation failed: {type(exc).__name__}: {exc}")
+
+
+class ExplainPanel(QWidget):
+    explained = Signal(object)          # the Explanation, once shown
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.subject = None
+        self.job: _Job | None = None
+        self.current_index: int | None = None
+        layout = QVBoxLayout(self)
+        self.title = QLabel("Train a graph, then open Train ▸ Explain Predictions to see why it predicts "
+                            "what it does.")
+        self.title.setWordWrap(True)
+        layout.addWidget(self.title)
+        self.tabs = QTabWidget()
+        layout.addWidget(self.tabs, 1)
+        self.tabs.addTab(self._explain_tab(), "Explain")
+        self.filters = QLabel("No convolution filters to show.")
+        self.filters.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        scroll = QScrollArea()
+        scroll.setWidget(self.filters)
+        scroll.setWidgetResizable(True)
+        self.tabs.addTab(scroll, "Filters")
+        self.health = QLabel("No training health recorded for this run.")
+        self.health.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.tabs.addTab(self.health, "Health")
+
+    def _explain_tab(self) -> QWidget:
+        tab = QWidget()
+        col = QVBoxLayout(tab)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Method"))
+        self.method = QComboBox()
+        self.method.addItems(METHODS)
+        self.method.setCurrentText("gradcam")
+        row.addWidget(self.method)
+        row.addWidget(QLabel("Block"))
+        self.block = QComboBox()
+        self.block.setMinimumWidth(90)
+        row.addWidget(self.block)
+        self.explain_button = QPushButton("Explain")
+        self.explain_button.clicked.connect(lambda: self.explain_sample(self.current_index))
+        row.addWidget(self.explain_button)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        row.addWidget(self.cancel_button)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(160)
+        self.progress.setTextVisible(False)
+        row.addWidget(self.progress)
+        row.addStretch(1)
+        col.addLayout(row)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        col.addWidget(self.message)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        left = QWidget()
+        lcol = QVBoxLayout(left)
+        lcol.setContentsMargins(0, 0, 0, 0)
+        self.wrong_title = QLabel("Validation samples it gets wrong")
+        lcol.addWidget(self.wrong_title)
+        self.wrong = QListWidget()
+        self.wrong.setViewMode(QListWidget.ViewMode.IconMode)
+        self.wrong.setIconSize(QSize(48, 48))
+        self.wrong.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.wrong.setMovement(QListWidget.Movement.Static)
+        self.wrong.setSpacing(2)
+        self.wrong.itemClicked.connect(lambda item: self.explain_sample(item.data(Qt.ItemDataRole.UserRole)))
+        lcol.addWidget(self.wrong, 1)
+        split.addWidget(left)
+        self.picture = QLabel("Click a sample on the left to explain it.")
+        self.picture.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.picture_scroll = scroll = QScrollArea()
+        scroll.setWidget(self.picture)
+        scroll.setWidgetResizable(True)
+        split.addWidget(scroll)
+        left.setMinimumWidth(170)
+        self.wrong_title.setWordWrap(True)
+        split.setStretchFactor(0, 0)
+        split.setStretchFactor(1, 1)
+        split.setSizes([220, 900])
+        col.addWidget(split, 1)
+        return tab
+
+    # -- a run ---------------------------------------------------------------------------------------
+    def load_run(self, run_dir) -> bool:
+        from layerloom.runtime.explain_subject import load_subject
+        self.cancel()
+        try:
+            self.subject = load_subject(run_dir)
+            wrong = self.subject.wrong_predictions(WRONG_SHOWN)
+        except ExplainError as exc:
+            self.subject = None
+            self.message.setText(str(exc))
+            return False
+        names = self.subject.class_names
+        self.title.setText(f"<b>{self.subject.doc.name}</b> — {run_dir}")
+        self.message.setText("")
+        self.wrong.clear()
+        for w in wrong:
+            raw, _, _ = self.subject.sample(w["index"])
+            item = QListWidgetItem(self._thumbnail(raw[0].numpy()), f"{_name(names, w['predicted'])}")
+            item.setToolTip(f"validation sample {w['index']}: a {_name(names, w['label'])}, predicted "
+                            f"{_name(names, w['predicted'])} ({w['probability'] * 100:.0f}%)")
+            item.setData(Qt.ItemDataRole.UserRole, w["index"])
+            self.wrong.addItem(item)
+        self.wrong_title.setText(f"Validation samples it gets wrong ({len(wrong)}"
+                                 f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)")
+        self.block.clear()
+        _, x0, _ = self.subject.sample(0)
+        if x0.dim() == 4:
+            blocks = image_blocks(self.subject.model, x0)
+            self.block.addItems(blocks)
+            if blocks:
+                self.block.setCurrentIndex(len(blocks) - 1)
+        self.current_index = wrong[0]["index"] if wrong else 0
+        self._show_filters()
+        self._show_health(run_dir)
+        return True
+
+    def _thumbnail(self, raw: np.ndarray) -> QIcon:
+        if raw.ndim == 3:
+            return QIcon(QPixmap.fromImage(qimage(to_display(raw))))
+        return QIcon()
+
+    def _show_filters(self):
+        try:
+            grid = filter_grid(self.subject.model, scale=10)
+        except ExplainError as exc:
+            self.filters.setText(str(exc))
+            return
+        self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
+
+    def _show_health(self, run_dir):
+        table = read_health(run_dir)
+        if not table["steps"]:
+            self.health.setText("No training health recorded for this run (train with the health collector on).")
+            return
+        values = np.array([table[HEALTH_STAT][b] for b in table["blocks"]], dtype=np.float64)
+        logs = np.log10(np.where(values > 0, values, np.nan))
+        finite = np.nan_to_num(logs, nan=np.nanmin(logs) if np.isfinite(logs).any() else 0.0)
+        strip = colorize(finite, signed=False)
+        cell_w, cell_h = max(4, 600 // max(1, len(table["steps"]))), 18
+        strip = strip.repeat(cell_h, axis=0).repeat(cell_w, axis=1)
+        self.health.setPixmap(QPixmap.fromImage(qimage(strip)))
+        self.health.setToolTip(f"{HEALTH_STAT} (log10) per block (rows: {', '.join(table['blocks'])}) "
+                               f"at steps {table['steps'][0]}…{table['steps'][-1]}; stats: {', '.join(STATS)}")
+
+    # -- explaining ----------------------------------------------------------------------------------
+    def explain_sample(self, index: int | None) -> None:
+        if self.subject is None or index is None:
+            self.message.setText("Load a trained run first (Train ▸ Explain Predictions).")
+            return
+        self.cancel()
+        self.current_index = int(index)
+        subject, method = self.subject, self.method.currentText()
+        block = self.block.currentText() or None if method == "gradcam" else None
+        raw, x, label = subject.sample(self.current_index)
+
+        def work(progress, cancel):
+            e = explain(subject.model, x, method, block=block, class_names=subject.class_names,
+                        progress=progress, cancel=cancel)
+            image = explanation_image(raw[0].numpy(), e, subject.class_names, label=label, size=PICTURE,
+                                      title=f"validation sample {index}: {method}"
+                                            + (f" on {e.block}" if e.block else ""))
+            return e, np.asarray(image.convert("RGB"))
+
+        self.job = _Job(work, self)
+        self.job.progress.connect(self._progress)
+        self.job.done.connect(self._done)
+        self.job.failed.connect(self._failed)
+        self.job.finished.connect(self._finished)
+        self.progress.setRange(0, 0)
+        self.cancel_button.setEnabled(True)
+        self.message.setText(f"Explaining validation sample {index} with {method}…")
+        self.job.start()
+
+    def _progress(self, done: int, total: int):
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
+
+    def _done(self, result):
+        e, rgb = result
+        pix = QPixmap.fromImage(qimage(rgb))
+        room = self.picture_scroll.viewport().width() - 4
+        if 200 < room < pix.width():          # fit the width of the panel; never blow it up
+            pix = pix.scaledToWidth(room, Qt.TransformationMode.SmoothTransformation)
+        self.picture.setPixmap(pix)
+        top = e.prediction[0]
+        self.message.setText(f"Predicted {top['name']} ({top['probability'] * 100:.1f}%)"
+                             + (f"; completeness gap {e.completeness_gap * 100:.2f}%"
+                                if e.completeness_gap is not None else ""))
+        self.explained.emit(e)
+
+    def _failed(self, text: str):
+        self.message.setText(text)
+
+    def _finished(self):
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.cancel_button.setEnabled(False)
+
+    def cancel(self) -> None:
+        """Stop the running explanation (if any) and wait for its thread."""
+        if self.job is not None and self.job.isRunning():
+            self.job.cancel.set()
+            self.job.wait()
+        self.job = None
+
+    def closeEvent(self, event):
+        self.cancel()
+        super().closeEvent(event)
+
+
+def _name(names, index: int) -> str:
+    return names[index] if 0 <= index < len(names) else str(index)

@@ -1,0 +1,70 @@
+"""The Explain panel: a click on a wrong validation sample explains it in a worker; Cancel stops it."""
+from PySide6.QtCore import Qt
+
+from layerloom.app.panels.explain import ExplainPanel, _Job
+from layerloom.runtime.explain import integrated_gradients
+
+
+def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet, tmp_path):
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1200, 560)
+    panel.show()
+    assert panel.load_run(trained_lenet)
+    assert panel.wrong.count() > 0
+    item = panel.wrong.item(0)
+    index = item.data(Qt.ItemDataRole.UserRole)
+    _, x, label = panel.subject.sample(index)
+    assert int(panel.subject.model(x).argmax()) != label           # it really is a wrong one
+    assert [panel.block.itemText(i) for i in range(panel.block.count())][-1] == "pool2"
+    panel.method.setCurrentText("gradcam")
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        rect = panel.wrong.visualItemRect(item)
+        qtbot.mouseClick(panel.wrong.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    e = got.args[0]
+    assert e.method == "gradcam" and e.block == "pool2" and len(e.prediction) == 5
+    assert e.prediction[0]["name"] in panel.message.text()
+    assert not panel.picture.pixmap().isNull() and panel.picture.pixmap().width() > 400
+    qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
+    assert not panel.filters.pixmap().isNull()                    # conv1's six filters
+    panel.grab().save(str(tmp_path / "explain-panel.png"))
+
+
+def test_cancel_stops_integrated_gradients_in_the_worker(qtbot, trained_lenet):
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(trained_lenet)
+    _, x, y = panel.subject.sample(0)
+    seen = []
+
+    def work(progress, cancel):
+        def pressed_cancel_after_first_batch(done, total):
+            seen.append((done, total))
+            progress(done, total)
+            cancel.set()
+        return integrated_gradients(panel.subject.model, x, y, steps=50, batch=5,
+                                    progress=pressed_cancel_after_first_batch, cancel=cancel)
+    job = _Job(work, panel)
+    with qtbot.waitSignal(job.failed, timeout=30_000) as failed:
+        job.start()
+    job.wait()
+    assert failed.args == ["Cancelled."] and seen == [(5, 50)]
+    # the panel's own Cancel: the worker is stopped and waited for, whatever point it reached
+    panel.method.setCurrentText("integrated-gradients")
+    panel.explain_sample(0)
+    running = panel.job
+    panel.cancel()
+    assert panel.job is None and not running.isRunning()
+
+
+def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, tmp_path):
+    win.actions_by_name["explain"].trigger()
+    dock = win.docks["explain"]
+    assert dock.isVisible()
+    assert "No trained run yet" in win.explaining.panel.message.text()
+    assert win.explaining.open(trained_lenet)
+    panel = win.explaining.panel
+    with qtbot.waitSignal(panel.explained, timeout=60_000):
+        panel.explain_sample(panel.wrong.item(0).data(Qt.ItemDataRole.UserRole))
+    qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
+    win.grab().save(str(tmp_path / "window-explain.png"))
