@@ -34,6 +34,7 @@ from .quoting import py_literal
 TRUSTED_PACKAGES = ("torch", "torchvision", "layerloom")
 _ALLOWED: set[str] = set()      # module names and resolved file paths the person allowed
 _FILE_MODULES: dict[str, object] = {}
+_FILE_OF_MODULE: dict[str, str] = {}   # synthetic module name -> the Python file it was loaded from
 
 
 class OpaqueError(BlockProblem):
@@ -93,7 +94,21 @@ def _import(where: str, trusted: bool = False):
         sys.modules.pop(name, None)
         raise OpaqueError(f"running {path} failed ({type(exc).__name__}: {exc})") from None
     _FILE_MODULES[str(path)] = module
+    _FILE_OF_MODULE[name] = str(path)
     return module
+
+
+def load_file_module(path) -> object:
+    """Run a Python file the person asked to import (allowing it for Opaque blocks) and return it."""
+    allow_code(str(path))
+    return _import(str(Path(path).resolve()))
+
+
+def target_of(cls: type) -> str:
+    """The Opaque target of a class: "package.module:Class", or "/path/file.py:Class" for a class
+    from a Python file loaded by `load_file_module`."""
+    where = _FILE_OF_MODULE.get(cls.__module__, cls.__module__)
+    return f"{where}:{cls.__qualname__}"
 
 
 def resolve_class(target: str, trusted: bool = False) -> type:

@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "explain": "explain_cli",
     "sweep": "sweep_cli",
     "sweep-worker": "sweep_cli",
+    "import": "import_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
 

@@ -1,0 +1,114 @@
+"""Bring your own network: PyTorch modules (and, later, other formats) as editable graphs.
+
+    from layerloom.graph.importers import import_source, save_import
+    result = import_source("torchvision:resnet18", input_shape=(3, 224, 224))
+    save_import(result, "resnet18.loom.json")      # + resnet18.safetensors, named by the graph
+    print(result.report.text())
+
+SOURCE is `path/to/model.py:Net` (a class) or `path/to/model.py:build` (a factory function),
+constructed with `args` (a JSON object of keyword arguments, or a list of positional ones), or
+`torchvision:NAME` (torchvision's architecture with fresh weights; start from published weights
+with the training option `init_from: torchvision:NAME`). Importing a Python file runs it: only
+do it for code you trust; the import allows that file for the graph's Opaque blocks.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..fileformat import save_graph
+from ..opaque import OpaqueError, load_file_module
+from ..weights import save_graph_weights
+from .fx_import import ImportFailure, ImportReport, check_fidelity, import_module
+
+__all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "save_import"]
+
+
+@dataclass
+class ImportResult:
+    doc: object
+    state: dict
+    report: ImportReport
+    model: nn.Module
+
+
+def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
+    """The module SOURCE names, constructed with `args`, and a name for the graph."""
+    if args is None:
+        args = {}
+    if not isinstance(args, (dict, list)):
+        raise ImportFailure("--args must be a JSON object of keyword arguments or a list of positional ones")
+    pos, kw = (list(args), {}) if isinstance(args, list) else ([], dict(args))
+    if source.startswith("torchvision:"):
+        import torchvision
+        name = source.split(":", 1)[1]
+        try:
+            builder = torchvision.models.get_model_builder(name)
+        except ValueError:
+            raise ImportFailure(f'torchvision has no model called "{name}" (see torchvision.models.list_models())') from None
+        kw.setdefault("weights", None)
+        if name == "googlenet" or name.startswith("inception"):
+            kw.setdefault("aux_logits", False)    # the auxiliary heads only run while training
+            kw.setdefault("init_weights", True)
+        try:
+            return builder(*pos, **kw), name
+        except TypeError as exc:
+            raise ImportFailure(f"torchvision's {name} does not take these arguments: {exc}") from None
+    path_text, sep, attr = source.rpartition(":")
+    if not sep or not path_text.endswith(".py") or not attr:
+        raise ImportFailure(f'"{source}" is not a source Layerloom can import: give model.py:ClassName, '
+                            "model.py:factory_function or torchvision:NAME")
+    path = Path(path_text)
+    if not path.is_file():
+        raise ImportFailure(f"{path} does not exist")
+    try:
+        module = load_file_module(path)
+    except OpaqueError as exc:
+        raise ImportFailure(str(exc)) from None
+    obj = getattr(module, attr, None)
+    if obj is None or not callable(obj):
+        raise ImportFailure(f"{path} has no class or function called {attr}")
+    try:
+        model = obj(*pos, **kw)
+    except Exception as exc:
+        raise ImportFailure(f"{attr}(**{json.dumps(kw)}) failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(model, nn.Module):
+        raise ImportFailure(f"{attr} gave {type(model).__name__}, not a torch.nn.Module")
+    return model, attr
+
+
+def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype: str = "float32",
+                  fidelity: bool = True) -> ImportResult:
+    """Import SOURCE (see the module docstring); raises ImportFailure with a one-line reason."""
+    suffix = source.lower().rsplit(".", 1)[-1] if "." in source and ":" not in source else ""
+    if suffix in ("onnx", "pt2"):
+        raise ImportFailure(f"importing .{suffix} files is not available in this version of Layerloom; import the "
+                            "PyTorch module it was made from (model.py:Net or torchvision:NAME)")
+    model, name = load_source_module(source, args)
+    doc, state, report = import_module(model, tuple(input_shape), name, source, input_dtype)
+    if fidelity:
+        check_fidelity(doc, state, model, tuple(input_shape), report, input_dtype)
+    return ImportResult(doc, state, report, model)
+
+
+def save_import(result: ImportResult, out) -> Path:
+    """Write the graph (format version 2) and its weights next to it (`NAME.safetensors`)."""
+    out = Path(out)
+    if not out.name.endswith(".loom.json"):
+        raise ImportFailure(f"{out} should end in .loom.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    doc = result.doc
+    doc.path = str(out.resolve())
+    weights = out.with_name(out.name[: -len(".loom.json")] + ".safetensors")
+    if result.state:
+        save_graph_weights(doc, result.state, weights.resolve())
+    save_graph(doc, out)
+    return weights if result.state else out
+
+
+def report_json(result: ImportResult) -> str:
+    return json.dumps(result.report.to_dict(), indent=2, default=str) + os.linesep

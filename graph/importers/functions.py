@@ -1,0 +1,248 @@
+"""Which block a traced function or method call becomes (`add`/`+=` → Add, `cat` → Concat, ...).
+
+Each handler gets a `Call` (the node's arguments, with tensors as nodes and everything else as the
+concrete values seen while tracing) and returns (kind, params, tensor inputs), `ALIAS` for calls that
+pass their input on unchanged (`contiguous`: (ALIAS, that input)), or raises `Unmapped` with the reason.
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+from torch import fx
+
+ALIAS = object()
+
+
+class Unmapped(Exception):
+    """A call with no block (or with arguments its block cannot express)."""
+
+
+class Call:
+    def __init__(self, node: fx.Node, info: dict, batch: int):
+        self.node, self.info, self.batch = node, info, batch
+
+    def is_tensor(self, v) -> bool:
+        return isinstance(v, fx.Node) and self.info.get(v, ("",))[0] == "tensor"
+
+    def value(self, v):
+        """The concrete value of a non-tensor argument (sizes and shapes computed while tracing)."""
+        if isinstance(v, fx.Node):
+            kind, *rest = self.info.get(v, ("missing",))
+            if kind == "value":
+                return rest[0]
+            raise Unmapped("a tensor is used where a setting was expected")
+        if isinstance(v, (list, tuple)):
+            return type(v)(self.value(x) for x in v)
+        return v
+
+    def arg(self, index: int, name: str, default=None, tensor: bool = False):
+        args, kwargs = self.node.args, self.node.kwargs
+        v = args[index] if index < len(args) else kwargs.get(name, default)
+        return v if tensor else self.value(v)
+
+    def shape(self, v) -> tuple:
+        return self.info[v][1]
+
+    @property
+    def out_shape(self) -> tuple:
+        return self.info[self.node][1]
+
+
+def _two(call: Call, kind: str):
+    a, b = call.arg(0, "input", tensor=True), call.arg(1, "other", tensor=True)
+    if not (call.is_tensor(a) and call.is_tensor(b)):
+        raise Unmapped(f"{kind.lower()} of a tensor and a number has no block")
+    if call.arg(2, "alpha", 1) != 1:
+        raise Unmapped("add with alpha has no block")
+    return kind, {"num_inputs": 2}, [a, b]
+
+
+def _cat(call: Call):
+    tensors = call.arg(0, "tensors", tensor=True)
+    dim = call.arg(1, "dim", 0)
+    if not all(call.is_tensor(t) for t in tensors):
+        raise Unmapped("cat of values that are not all tensors")
+    rank = len(call.out_shape)
+    if dim % rank == 0:
+        raise Unmapped("cat along the batch dimension has no block")
+    if len(tensors) < 2:
+        return ALIAS, tensors[0]
+    return "Concat", {"num_inputs": len(tensors), "dim": dim}, list(tensors)
+
+
+def _flatten(call: Call):
+    start, end = call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
+    if start == 0:
+        raise Unmapped("flatten from dimension 0 mixes the batch into the features")
+    return "Flatten", {"start_dim": start, "end_dim": end}, [call.arg(0, "input", tensor=True)]
+
+
+def _reshape(call: Call):
+    x = call.arg(0, "input", tensor=True)
+    if call.shape(x)[0] != call.batch or call.out_shape[0] != call.batch:
+        raise Unmapped("a reshape that moves the batch dimension has no block")
+    return "Reshape", {"shape": list(call.out_shape[1:])}, [x]
+
+
+def _dims(call: Call) -> list[int]:
+    rest = [call.value(a) for a in call.node.args[1:]]
+    dims = rest[0] if len(rest) == 1 and isinstance(rest[0], (list, tuple)) else rest
+    if not dims:
+        dims = call.value(call.node.kwargs.get("dims", ()))
+    rank = len(call.out_shape)
+    return [d % rank for d in dims]
+
+
+def _permute(call: Call):
+    dims = _dims(call)
+    if dims[0] != 0:
+        raise Unmapped("a permute that moves the batch dimension has no block")
+    return "Permute", {"dims": [d - 1 for d in dims[1:]]}, [call.arg(0, "input", tensor=True)]
+
+
+def _transpose(call: Call):
+    rank = len(call.out_shape)
+    d0, d1 = call.arg(1, "dim0") % rank, call.arg(2, "dim1") % rank
+    if 0 in (d0, d1):
+        raise Unmapped("a transpose that moves the batch dimension has no block")
+    dims = list(range(1, rank))
+    dims[d0 - 1], dims[d1 - 1] = dims[d1 - 1], dims[d0 - 1]
+    return "Permute", {"dims": [d - 1 for d in dims]}, [call.arg(0, "input", tensor=True)]
+
+
+def _simple(kind: str, **read):
+    def handler(call: Call):
+        params = {}
+        for name, (index, key, default) in read.items():
+            params[name] = call.arg(index, key, default)
+        return kind, params, [call.arg(0, "input", tensor=True)]
+    return handler
+
+
+def _dropout(call: Call):
+    return "Dropout", {"p": float(call.arg(1, "p", 0.5))}, [call.arg(0, "input", tensor=True)]
+
+
+def _size(v):
+    if isinstance(v, (list, tuple)):
+        return v[0] if len(set(v)) == 1 else list(v)
+    return v
+
+
+def _adaptive(kind: str):
+    def handler(call: Call):
+        size = call.arg(1, "output_size")
+        if size is None or (isinstance(size, (list, tuple)) and None in size):
+            raise Unmapped("an adaptive pooling that keeps a dimension has no block")
+        return kind, {"output_size": _size(size)}, [call.arg(0, "input", tensor=True)]
+    return handler
+
+
+def _max_pool(call: Call):
+    if call.arg(6, "return_indices", False):
+        raise Unmapped("max pooling that returns indices")
+    k = call.arg(1, "kernel_size")
+    stride = call.arg(2, "stride", None)
+    return "MaxPool2d", {"kernel_size": _size(k), "stride": _size(stride) if stride not in (None, [], ()) else None,
+                         "padding": _size(call.arg(3, "padding", 0)), "dilation": _size(call.arg(4, "dilation", 1)),
+                         "ceil_mode": bool(call.arg(5, "ceil_mode", False))}, [call.arg(0, "input", tensor=True)]
+
+
+def _avg_pool(call: Call):
+    if call.arg(6, "divisor_override", None) is not None:
+        raise Unmapped("avg_pool2d with divisor_override")
+    k = call.arg(1, "kernel_size")
+    stride = call.arg(2, "stride", None)
+    return "AvgPool2d", {"kernel_size": _size(k), "stride": _size(stride) if stride not in (None, [], ()) else None,
+                         "padding": _size(call.arg(3, "padding", 0)), "ceil_mode": bool(call.arg(4, "ceil_mode", False)),
+                         "count_include_pad": bool(call.arg(5, "count_include_pad", True))}, \
+        [call.arg(0, "input", tensor=True)]
+
+
+def _hardtanh(call: Call):
+    if (call.arg(1, "min_val", -1.0), call.arg(2, "max_val", 1.0)) != (0.0, 6.0):
+        raise Unmapped("hardtanh other than ReLU6")
+    return "ReLU6", {}, [call.arg(0, "input", tensor=True)]
+
+
+def _interpolate(call: Call):
+    size, scale = call.arg(1, "size", None), call.arg(2, "scale_factor", None)
+    if isinstance(scale, (list, tuple)):
+        if len(set(scale)) != 1:
+            raise Unmapped("interpolate with a different scale per dimension")
+        scale = scale[0]
+    if call.arg(5, "recompute_scale_factor", None) or call.arg(6, "antialias", False):
+        raise Unmapped("interpolate with recompute_scale_factor or antialias")
+    return "Upsample", {"size": _size(size) if size is not None else None,
+                        "scale_factor": float(scale) if scale is not None else None,
+                        "mode": call.arg(3, "mode", "nearest"), "align_corners": call.arg(4, "align_corners", None)}, \
+        [call.arg(0, "input", tensor=True)]
+
+
+def _softmax(kind: str):
+    def handler(call: Call):
+        dim = call.arg(1, "dim", None)
+        if dim is None:
+            raise Unmapped("softmax without a dim")
+        return kind, {"dim": dim}, [call.arg(0, "input", tensor=True)]
+    return handler
+
+
+def _alias(call: Call):
+    return ALIAS, call.arg(0, "input", tensor=True)
+
+
+HANDLERS = {
+    "add": lambda c: _two(c, "Add"), "iadd": lambda c: _two(c, "Add"),
+    "mul": lambda c: _two(c, "Mul"), "imul": lambda c: _two(c, "Mul"),
+    "cat": _cat, "concat": _cat, "concatenate": _cat,
+    "flatten": _flatten, "reshape": _reshape, "view": _reshape,
+    "permute": _permute, "transpose": _transpose,
+    "relu": _simple("ReLU"), "relu6": _simple("ReLU6"), "hardtanh": _hardtanh, "silu": _simple("SiLU"),
+    "hardswish": _simple("Hardswish"), "hardsigmoid": _simple("Hardsigmoid"), "sigmoid": _simple("Sigmoid"),
+    "tanh": _simple("Tanh"), "gelu": _simple("GELU", approximate=(1, "approximate", "none")),
+    "leaky_relu": _simple("LeakyReLU", negative_slope=(1, "negative_slope", 0.01)),
+    "softmax": _softmax("Softmax"), "log_softmax": _softmax("LogSoftmax"),
+    "dropout": _dropout, "adaptive_avg_pool2d": _adaptive("AdaptiveAvgPool2d"),
+    "adaptive_max_pool2d": _adaptive("AdaptiveMaxPool2d"), "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
+    "interpolate": _interpolate, "upsample": _interpolate,
+    "contiguous": _alias, "clone": _alias, "detach": _alias,
+}
+
+
+def call_name(node: fx.Node) -> str:
+    """`add` for operator.add, torch.add and x.add_; `max_pool2d` for F.max_pool2d's dispatcher."""
+    if node.op == "call_method":
+        name = str(node.target)
+    else:
+        name = getattr(node.target, "__name__", str(node.target))
+        if node.target is operator.getitem:
+            return "getitem"
+    name = name.strip("_")
+    if name.endswith("_with_indices"):
+        name = name[: -len("_with_indices")]
+    return name
+
+
+def map_call(node: fx.Node, info: dict, batch: int):
+    """(kind, params, tensor input nodes), (ALIAS, input node), or raise Unmapped."""
+    name = call_name(node)
+    handler = HANDLERS.get(name)
+    if handler is None:
+        what = f"{node.target}" if node.op == "call_method" else getattr(node.target, "__qualname__", str(node.target))
+        raise Unmapped(f"{what} has no block")
+    return handler(Call(node, info, batch))
+
+
+def tensor_of(info_entry) -> bool:
+    return info_entry[0] == "tensor"
+
+
+def describe(value) -> tuple:
+    """What tracing saw for one node: ("tensor", shape, dtype), ("tuple", [entries]) or ("value", v)."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), str(value.dtype).removeprefix("torch."))
+    if isinstance(value, (tuple, list)) and any(isinstance(v, torch.Tensor) for v in value):
+        return ("tuple", [describe(v) for v in value])
+    return ("value", value)

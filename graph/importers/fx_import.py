@@ -1,0 +1,425 @@
+"""A PyTorch module becomes an editable graph, through torch.fx.
+
+The tracer's leaves are the torch.nn layers that have a block kind (layers.py) and the submodules
+that must stay whole; every other module is traced through. Calls map to blocks (functions.py),
+shape bookkeeping (`x.size(0)`, arithmetic on sizes) folds into the block that uses it, and a
+`[:, -1]` after a recurrent layer becomes its `output: last`. Block ids come from module paths
+(`layer1.0.conv1` → `layer1_0_conv1`, `_2`, `_3` for a module called again); each block remembers
+its module path as its group.
+
+A submodule becomes one Opaque block when tracing it fails (data-dependent control flow), when
+it uses a call or a tensor attribute that has no block, or when a submodule inside it with weights
+is called twice (shared weights are never duplicated). When that would be the whole model, the
+import stops with the reason (`ImportFailure`).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import fx, nn
+
+from ..blocks import get_kind
+from ..document import GraphDocument, id_problem
+from ..layout import apply_layout, auto_layout
+from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
+from ..weights import module_path_to_id
+from .functions import ALIAS, Unmapped, call_name, describe, map_call
+from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
+
+MAX_ATTEMPTS = 60
+
+
+class ImportFailure(ValueError):
+    """The model cannot be imported; the message says why and what to do."""
+
+
+class _NeedsOpaque(Exception):
+    def __init__(self, path: str, reason: str):
+        super().__init__(reason)
+        self.path, self.reason = path, reason
+
+
+@dataclass
+class ImportReport:
+    source: str
+    method: str
+    nodes: list[dict] = field(default_factory=list)     # {"node", "op", "block", "kind"}
+    opaque: list[dict] = field(default_factory=list)    # {"block", "target", "reason"}
+    notes: list[str] = field(default_factory=list)
+    fidelity: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "method": self.method, "nodes": self.nodes, "opaque": self.opaque,
+                "notes": self.notes, "fidelity": self.fidelity}
+
+    def text(self) -> str:
+        lines = [f"Imported {self.source} with {self.method}: {len(self.nodes)} source nodes, "
+                 f"{len(self.opaque)} Opaque block(s)"]
+        for n in self.nodes:
+            lines.append(f"  {n['node']:<32} {n['op']:<28} → {n['block'] or '(folded)'}"
+                         + (f" ({n['kind']})" if n["kind"] else ""))
+        for o in self.opaque:
+            lines.append(f"Opaque {o['block']}: {o['target']}: {o['reason']}")
+        lines += [f"note: {t}" for t in self.notes]
+        if self.fidelity:
+            f = self.fidelity
+            lines.append(f"fidelity: max output difference {f.get('max_abs_diff')}, strict load "
+                         f"{f.get('strict_load')}, every tensor equal {f.get('tensors_equal')}, "
+                         f"{f.get('seconds')} s")
+        return "\n".join(lines)
+
+
+class _Tracer(fx.Tracer):
+    def __init__(self, opaque: set[str]):
+        super().__init__()
+        self.opaque = opaque
+        self.failed_at: str | None = None
+
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        if qualname in self.opaque or has_block(m):
+            return True
+        if isinstance(m, (nn.Sequential, nn.ModuleList, nn.ModuleDict)):
+            return False
+        return type(m).__module__.startswith("torch.nn")   # a torch layer without a block kind
+
+    def call_module(self, m, forward, args, kwargs):
+        path = self.path_of_module(m)
+        try:
+            return super().call_module(m, forward, args, kwargs)
+        except Exception:
+            if self.failed_at is None:
+                self.failed_at = path
+            raise
+
+
+class _Recorder(fx.Interpreter):
+    """Runs the traced graph once, keeping what each node produced (shapes for tensors)."""
+
+    def __init__(self, gm):
+        super().__init__(gm)
+        self.info: dict = {}
+
+    def run_node(self, n):
+        result = super().run_node(n)
+        self.info[n] = describe(result)
+        return result
+
+
+def _record(gm, example, input_shape) -> "_Recorder":
+    """Shapes and size values of every node: on fake tensors (no compute), or once for real when a
+    submodule kept whole looks at values."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    recorder = _Recorder(gm)
+    try:
+        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
+            recorder.run(example)
+        return recorder
+    except Exception:
+        recorder = _Recorder(gm)
+    with torch.no_grad():
+        try:
+            recorder.run(example)
+        except Exception as exc:
+            raise ImportFailure(f"the model does not run on an input of shape {list(input_shape)} "
+                                f"({type(exc).__name__}: {exc}); check --input-shape") from None
+    return recorder
+
+
+def _parent(path: str) -> str:
+    return path.rpartition(".")[0]
+
+
+def _innermost(node: fx.Node) -> str:
+    stack = node.meta.get("nn_module_stack") or {}
+    paths = [v[0] if isinstance(v, tuple) else k for k, v in stack.items()]
+    return paths[-1] if paths else ""
+
+
+def constructor_arguments(module: nn.Module) -> dict:
+    """Keyword arguments that rebuild `module` from its attributes of the same names (raises TypeError)."""
+    import inspect
+    sig = inspect.signature(type(module).__init__)
+    kwargs = {}
+    for name, p in list(sig.parameters.items())[1:]:
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        if hasattr(module, name) and not isinstance(getattr(module, name), (torch.Tensor, nn.Module)):
+            kwargs[name] = encode_argument(getattr(module, name))
+        elif p.default is p.empty:
+            raise TypeError(f"its constructor argument {name!r} is not kept as an attribute")
+    return kwargs
+
+
+def _opaque_params(module: nn.Module, path: str, reason: str, source: str, n_inputs: int) -> dict:
+    target = target_of(type(module))
+    try:
+        kwargs = constructor_arguments(module)
+        rebuilt = opaque_module(target, [], kwargs)
+    except (TypeError, OpaqueError) as exc:
+        raise ImportFailure(f"{path or 'the model'} ({type(module).__name__}) must stay whole ({reason}), but it "
+                            f"cannot be rebuilt from data: {exc}") from None
+    mine = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    theirs = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if mine != theirs:
+        raise ImportFailure(f"{path} ({type(module).__name__}) must stay whole ({reason}), but rebuilding it from "
+                            "its attributes gives different tensors; give its class attributes named like its "
+                            "constructor arguments")
+    return {"target": target, "args": [], "kwargs": kwargs, "num_inputs": n_inputs,
+            "origin": f"{source}, module {path}: {reason}"[:2000]}
+
+
+class _Builder:
+    def __init__(self, model, info, batch, name, source, opaque_reasons):
+        self.model, self.info, self.batch, self.source = model, info, batch, source
+        self.doc = GraphDocument(name)
+        self.out_of: dict = {}            # tensor node -> block id
+        self.tuple_of: dict = {}          # tuple node -> block id (element 0 is the block's output)
+        self.state: dict = {}
+        self.report_nodes: list[dict] = []
+        self.opaque_reasons = opaque_reasons
+        self.opaque_blocks: list[dict] = []
+        self.calls: dict[str, int] = {}
+        self.users: dict = {}
+
+    def new_id(self, base: str) -> str:
+        base = module_path_to_id(base)[:58] or "block"
+        if id_problem(base):
+            base = base + "_"
+        bid, n = base, 1
+        while bid in self.doc.blocks:
+            n += 1
+            bid = f"{base}_{n}"
+        return bid
+
+    def add(self, node, kind, params, inputs, base, group, module=None):
+        bid = self.new_id(base)
+        self.doc.add_block(kind, params, block_id=bid, group=group)
+        for port, src in enumerate(inputs):
+            if src not in self.out_of:
+                raise _NeedsOpaque(_innermost(node), "an input that is not a tensor of the network")
+            self.doc.connect(self.out_of[src], bid, dst_port=port)
+        if module is not None:
+            for k, v in module.state_dict().items():
+                self.state[f"{bid}.{k}"] = v.detach().clone()
+        self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": bid, "kind": kind})
+        return bid
+
+    def build(self, graph: fx.Graph):
+        for node in graph.nodes:
+            self.users[node] = list(node.users)
+        for node in graph.nodes:
+            entry = self.info.get(node, ("value", None))
+            if node.op == "placeholder":
+                if entry[0] != "tensor":
+                    raise ImportFailure(f"the model's input {node.name} is not a tensor")
+                bid = self.add(node, "Input", {"shape": list(entry[1][1:]), "dtype": _dtype(entry[2])}, [],
+                               "input", "")
+                self.out_of[node] = bid
+            elif node.op == "output":
+                outs = node.args[0] if isinstance(node.args[0], (tuple, list)) else [node.args[0]]
+                for o in outs:
+                    if o not in self.out_of:
+                        raise ImportFailure("the model's result is not one tensor (or a tuple of tensors)")
+                    self.add(node, "Output", {}, [o], "output", "")
+            elif node.op == "get_attr":
+                if entry[0] == "tensor":
+                    owner = _parent(str(node.target))
+                    raise _NeedsOpaque(owner, f"it uses its own tensor {str(node.target).rpartition('.')[2]!r} "
+                                              "directly (no block holds a bare parameter)")
+            elif node.op == "call_module":
+                self.module_call(node, entry)
+            else:
+                self.function_call(node, entry)
+
+    def module_call(self, node, entry):
+        path = str(node.target)
+        module = self.model.get_submodule(path)
+        self.calls[path] = self.calls.get(path, 0) + 1
+        if self.calls[path] > 1 and any(True for _ in module.state_dict()):
+            if not path or "." not in path and not _parent(path):
+                if not path:
+                    raise ImportFailure("the model calls itself twice")
+            parent = _parent(path)
+            if not parent:
+                raise ImportFailure(f"{path} is called twice with the same weights; Layerloom blocks own their "
+                                    "weights, so it would have to become two blocks with separate copies. Wrap "
+                                    "the shared part in a submodule of its own (it then imports as one Opaque "
+                                    "block) or give each call its own layer")
+            raise _NeedsOpaque(parent, f"its submodule {path.rpartition('.')[2]} is called twice with the same weights")
+        tensors = [a for a in node.args if isinstance(a, fx.Node)]
+        if any(self.info.get(a, ("",))[0] != "tensor" for a in tensors) or \
+                any(not isinstance(a, fx.Node) for a in node.args):
+            if not has_block(module) or path in self.opaque_reasons:
+                raise _NeedsOpaque(_parent(path), f"{path} is called with values that are not tensors")
+        kind = params = None
+        if path not in self.opaque_reasons:
+            try:
+                kind, params = layer_block(module)
+            except NoBlock as exc:
+                self.opaque_reasons[path] = str(exc)
+        if kind is None:
+            if node.kwargs:
+                raise _NeedsOpaque(_parent(path), f"{path} is called with keyword arguments")
+            params = _opaque_params(module, path, self.opaque_reasons[path], self.source, len(tensors))
+            bid = self.add(node, "Opaque", params, tensors, path, _parent(path), module)
+            self.opaque_blocks.append({"block": bid, "target": params["target"], "reason": self.opaque_reasons[path]})
+        elif kind == "MultiheadAttention":
+            q, k, v = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")])[:3]
+            extra = {n: node.kwargs.get(n) for n in ("key_padding_mask", "attn_mask")}
+            if any(x is not None for x in extra.values()) or node.kwargs.get("is_causal"):
+                raise _NeedsOpaque(_parent(path), f"{path} is called with a mask")
+            inputs = [q] if (k is q and v is q) else [q, k] if k is v else [q, k, v]
+            bid = self.add(node, kind, {**params, "num_inputs": len(inputs)}, inputs, path, _parent(path), module)
+        else:
+            inputs = tensors[:1] if kind in RECURRENT else tensors
+            if kind in RECURRENT and len(tensors) > 1:
+                raise _NeedsOpaque(_parent(path), f"{path} is given an initial hidden state")
+            bid = self.add(node, kind, params, inputs, path, _parent(path), module)
+        if entry[0] == "tuple":
+            if kind not in TUPLE_RESULT:
+                raise _NeedsOpaque(_parent(path), f"{path} returns several tensors")
+            self.tuple_of[node] = bid
+        else:
+            self.out_of[node] = bid
+
+    def function_call(self, node, entry):
+        name = call_name(node)
+        if name == "getitem":
+            return self.getitem(node, entry)
+        if entry[0] != "tensor":
+            if entry[0] == "tuple":
+                raise _NeedsOpaque(_innermost(node), f"{_op_text(node)} returns several tensors")
+            self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})
+            return                           # shape bookkeeping: folded into its users
+        try:
+            mapped = map_call(node, self.info, self.batch)
+        except Unmapped as exc:
+            raise _NeedsOpaque(_innermost(node), str(exc)) from None
+        if mapped[0] is ALIAS:
+            self.out_of[node] = self.out_of[mapped[1]]
+            self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": self.out_of[node], "kind": None})
+            return
+        kind, params, inputs = mapped
+        kind_obj = get_kind(kind)
+        clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
+        where = _innermost(node)
+        base = f"{where}.{kind.lower()}" if where else kind.lower()
+        self.out_of[node] = self.add(node, kind, clean, inputs, base, where)
+
+    def getitem(self, node, entry):
+        src, index = node.args
+        if src in self.tuple_of:
+            if index != 0:
+                raise _NeedsOpaque(_innermost(node), "it uses a recurrent layer's hidden state or attention weights")
+            self.out_of[node] = self.tuple_of[src]
+            self.report_nodes.append({"node": node.name, "op": "getitem 0", "block": self.tuple_of[src], "kind": None})
+            return
+        if entry[0] != "tensor":
+            self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})
+            return
+        bid = self.out_of.get(src)
+        block = self.doc.blocks.get(bid) if bid else None
+        if (block is not None and block.kind in RECURRENT and block.params.get("output", "sequence") == "sequence"
+                and _is_last_step(index) and len(self.users.get(src, [])) == 1
+                and not self.doc.edges_from(bid)):
+            self.doc.set_param(bid, "output", "last")
+            self.out_of[node] = bid
+            self.report_nodes.append({"node": node.name, "op": "[:, -1]", "block": bid, "kind": "output: last"})
+            return
+        raise _NeedsOpaque(_innermost(node), f"indexing a tensor with {index!r} has no block")
+
+
+def _is_last_step(index) -> bool:
+    if not isinstance(index, tuple) or len(index) < 2 or index[1] != -1:
+        return False
+    full = slice(None, None, None)
+    return index[0] == full and all(i == full for i in index[2:])
+
+
+def _op_text(node: fx.Node) -> str:
+    if node.op == "call_module":
+        return f"module {node.target}"
+    if node.op == "call_method":
+        return f".{node.target}()"
+    if node.op in ("call_function",):
+        return getattr(node.target, "__qualname__", str(node.target))
+    return node.op
+
+
+def _dtype(text: str) -> str:
+    if text in ("float32", "int64"):
+        return text
+    raise ImportFailure(f"the model's input is {text}; Layerloom graphs take float32 or int64 inputs")
+
+
+def import_module(model: nn.Module, input_shape, name: str = "Imported", source: str = "module",
+                  input_dtype: str = "float32"):
+    """Import `model` (its eval-mode behaviour) for inputs of `input_shape` (one sample, no batch).
+    Returns (GraphDocument, state_dict for the graph's blocks, ImportReport); raises ImportFailure."""
+    started = time.monotonic()
+    model = model.eval()
+    batch = 2
+    dtype = getattr(torch, input_dtype)
+    example = (torch.randn(batch, *input_shape) if dtype.is_floating_point
+               else torch.zeros(batch, *input_shape, dtype=dtype))
+    opaque: dict[str, str] = {}
+    for _ in range(MAX_ATTEMPTS):
+        tracer = _Tracer(set(opaque))
+        try:
+            graph = tracer.trace(model)
+        except Exception as exc:
+            path = tracer.failed_at
+            if not path or path in opaque:
+                raise ImportFailure(f"torch.fx cannot trace the model itself ({type(exc).__name__}: "
+                                    f"{str(exc).splitlines()[0] if str(exc) else ''}); move the part that "
+                                    "looks at values into a submodule (it then imports as one Opaque block)") from None
+            opaque[path] = f"torch.fx cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
+            continue
+        gm = fx.GraphModule(model, graph)
+        graph = gm.graph
+        graph.eliminate_dead_code()
+        recorder = _record(gm, example, input_shape)
+        builder = _Builder(model, recorder.info, batch, name, source, dict(opaque))
+        try:
+            builder.build(graph)
+        except _NeedsOpaque as need:
+            if not need.path:
+                raise ImportFailure(f"the model itself must stay whole: {need.reason}; move that part into a "
+                                    "submodule (it then imports as one Opaque block)") from None
+            if need.path in opaque:
+                raise ImportFailure(f"{need.path}: {need.reason}") from None
+            opaque[need.path] = need.reason
+            continue
+        opaque.update(builder.opaque_reasons)
+        break
+    else:
+        raise ImportFailure("the model needs too many Opaque blocks to import")
+    doc = builder.doc
+    apply_layout(doc, auto_layout(doc))
+    report = ImportReport(source, "torch.fx", builder.report_nodes, builder.opaque_blocks)
+    report.fidelity = {"seconds": round(time.monotonic() - started, 3)}
+    return doc, builder.state, report
+
+
+def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: ImportReport | None = None,
+                   input_dtype: str = "float32") -> dict:
+    """Compile the imported graph, load its weights strictly, and compare outputs with the model."""
+    from ..compiler import compile_graph
+    gm = compile_graph(doc, weights=False).eval()
+    missing, unexpected = gm.load_state_dict(state, strict=False)
+    strict = not missing and not unexpected
+    compiled = gm.state_dict()
+    equal = strict and all(torch.equal(compiled[k], v) for k, v in state.items())
+    g = torch.Generator().manual_seed(1)
+    dtype = getattr(torch, input_dtype)
+    x = (torch.randn((2, *input_shape), generator=g) if dtype.is_floating_point
+         else torch.zeros((2, *input_shape), dtype=dtype))
+    with torch.no_grad():
+        expected, got = model.eval()(x), gm(x)
+    diff = float((expected - got).abs().max()) if isinstance(expected, torch.Tensor) else None
+    figures = {"max_abs_diff": diff, "strict_load": strict, "tensors_equal": equal}
+    if report is not None:
+        report.fidelity.update(figures)
+    return figures

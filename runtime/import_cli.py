@@ -1,0 +1,56 @@
+"""`layerloom import`: a PyTorch model as an editable graph with its weights.
+
+  layerloom import model.py:Net --out net.loom.json --input-shape 3,32,32 [--args '{"width": 64}'] [--report]
+  layerloom import torchvision:resnet18 --out resnet18.loom.json
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+from layerloom.graph.importers import ImportFailure, import_source, save_import
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("import", help="import a PyTorch model as a graph with its weights",
+                       description="Import SOURCE (model.py:Net, model.py:build or torchvision:NAME) as a "
+                                   "graph file with a safetensors file of its weights beside it. Importing a "
+                                   "Python file runs it: only import code you trust.", allow_abbrev=False)
+    p.add_argument("source", help="model.py:ClassName, model.py:factory or torchvision:NAME")
+    p.add_argument("--out", required=True, help="the graph file to write (FILE.loom.json)")
+    p.add_argument("--input-shape", default="3,224,224", help="one sample's shape, e.g. 3,224,224 (default)")
+    p.add_argument("--input-dtype", default="float32", choices=("float32", "int64"))
+    p.add_argument("--args", default=None, help="constructor arguments as JSON: an object or a list")
+    p.add_argument("--report", action="store_true", help="print what each source node became")
+    p.set_defaults(func=cmd_import)
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(v < 1 for v in shape):
+        raise ImportFailure(f'--input-shape must be whole numbers separated by commas, such as 3,224,224; got "{text}"')
+    return shape
+
+
+def cmd_import(args) -> int:
+    try:
+        shape = _shape(args.input_shape)
+        try:
+            ctor = json.loads(args.args) if args.args else None
+        except ValueError as exc:
+            raise ImportFailure(f"--args is not valid JSON ({exc})") from None
+        result = import_source(args.source, shape, ctor, args.input_dtype)
+        weights = save_import(result, args.out)
+    except ImportFailure as exc:
+        print(f"layerloom import: {exc}", file=sys.stderr)
+        return 1
+    report = result.report
+    if args.report:
+        print(report.text())
+    f = report.fidelity
+    print(f"{args.out}: {len(result.doc.blocks)} blocks ({len(report.opaque)} Opaque), weights in {weights}; "
+          f"max output difference {f.get('max_abs_diff')}, strict load {f.get('strict_load')}")
+    return 0
