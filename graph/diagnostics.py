@@ -245,7 +245,8 @@ def graph_diagnostics(doc, results) -> list[Diagnostic]:
     used = {e.src for e in doc.edges}
     for bid in doc.blocks:
         m = _STEP_ID.fullmatch(bid)
-        if m and m.group(1) in doc.blocks:
+        # only a block whose forward records several steps (recurrent, attention, merges, Reshape) names them
+        if m and m.group(1) in doc.blocks and get_kind(doc.blocks[m.group(1)].kind).forward is not None:
             out.append(Diagnostic(bid, f"its id looks like the name of a step inside {m.group(1)} "
                                        f"({m.group(1)}_outputs, {m.group(1)}_1, ...) in the generated code, "
                                        "where the two would clash: rename it.", "id_clash"))

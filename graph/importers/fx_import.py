@@ -183,18 +183,20 @@ class _Builder:
         self.calls: dict[str, int] = {}
         self.users: dict = {}
 
-    def new_id(self, base: str) -> str:
+    def new_id(self, base: str, sep: str = "_") -> str:
+        """`layer1_0_relu`, then `layer1_0_relu_2` for a module called again; blocks made from calls
+        number without the underscore (`add`, `add2`), which never reads as a compiled step's name."""
         base = module_path_to_id(base)[:58] or "block"
         if id_problem(base):
             base = base + "_"
         bid, n = base, 1
         while bid in self.doc.blocks:
             n += 1
-            bid = f"{base}_{n}"
+            bid = f"{base}{sep}{n}"
         return bid
 
     def add(self, node, kind, params, inputs, base, group, module=None):
-        bid = self.new_id(base)
+        bid = self.new_id(base, "_" if node.op in ("call_module", "placeholder") else "")
         self.doc.add_block(kind, params, block_id=bid, group=group)
         for port, src in enumerate(inputs):
             if src not in self.out_of:
