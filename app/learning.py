@@ -73,6 +73,8 @@ class Learning(QObject):
         win.extras.embeddings.neighbours.model().rowsInserted.connect(
             lambda *_: self.lessons.note_fact("queried_neighbours"))
         win.session.document_replaced.connect(lambda _doc: self.step.reset())
+        win.training.maps.pixel_clicked.connect(self.look_at_pixel)
+        win.training.maps.maps_shown.connect(lambda _block: self.lessons.note_fact("viewed_feature_maps"))
 
     # -- panels ---------------------------------------------------------------------------------
     def _show_dock(self, name: str) -> None:
@@ -91,6 +93,14 @@ class Learning(QObject):
         block = self.win.selected_block()
         if block:
             self.inside.follow(block)
+
+    def look_at_pixel(self, block: str, channel: int, row: int, col: int, sample: int) -> None:
+        """A click on a feature map's pixel: the arithmetic of that value, in the Inside panel."""
+        self.show_inside()
+        self.inside.sample.setValue(sample)
+        self.inside.set_position(block, channel, row, col)
+        if self.inside.show_button.isEnabled():
+            self.inside.show_value()
 
     def show_step(self) -> None:
         self._show_dock("step")

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QRectF, Qt
+from PySide6.QtCore import Signal, QEvent, QRectF, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
@@ -76,6 +76,9 @@ def _image_view(plot: pg.PlotItem) -> None:
 
 
 class FeatureMapsPanel(QWidget):
+    pixel_clicked = Signal(str, int, int, int, int)   # block, channel, row, column, probe sample index
+    maps_shown = Signal(str)                          # a block whose channel images are on screen
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.block: str | None = None
@@ -137,6 +140,7 @@ class FeatureMapsPanel(QWidget):
         self.main.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumWidth(240)
         self._mouse = pg.SignalProxy(self.main.scene().sigMouseMoved, rateLimit=30, slot=self._hover)
+        self.main.scene().sigMouseClicked.connect(self._clicked)
         self.restyle()
         self.show_block(None)
 
@@ -226,6 +230,7 @@ class FeatureMapsPanel(QWidget):
         self.title.setText(f"<b>{self.block}</b> · {self.block_kind} · {shape} · {what} · step {event['step']:,}")
         if kind == "image":
             self._show_image(event["maps"])
+            self.maps_shown.emit(self.block)
         elif kind == "sequence":
             self._show_heat(np.ascontiguousarray(event["maps"].T), axes=("time step", "unit"))
         elif len(event["values"]) > MAX_BARS:
@@ -291,17 +296,30 @@ class FeatureMapsPanel(QWidget):
         self.plot.getViewBox().setRange(xRange=(-0.6, len(values) - 0.4), yRange=(lo, hi if hi > lo else lo + 1),
                                         padding=0.05)
 
-    def _hover(self, args) -> None:
+    def pixel_at(self, scene_pos) -> tuple[int, int, int] | None:
+        """(channel, row, column) of the feature-map pixel under a scene position, or None."""
         if self.mode != "image" or not self._grid or self.current is None:
-            return
-        p = self.plot.getViewBox().mapSceneToView(args[0])
+            return None
+        p = self.plot.getViewBox().mapSceneToView(scene_pos)
         rows, cols, h, w = self._grid
+        if p.x() < 0 or p.y() < 0:
+            return None
         col, row = int(p.x() // (w + 1)), int(p.y() // (h + 1))
         k = row * cols + col
-        if 0 <= col < cols and 0 <= row < rows and k < len(self.current["maps"]):
-            self.main.setToolTip(f"{self.block} channel {k}")
-        else:
-            self.main.setToolTip("")
+        i, j = int(p.y()) % (h + 1), int(p.x()) % (w + 1)
+        if 0 <= col < cols and 0 <= row < rows and k < len(self.current["maps"]) and i < h and j < w:
+            return k, i, j
+        return None
+
+    def _hover(self, args) -> None:
+        hit = self.pixel_at(args[0])
+        self.main.setToolTip(f"{self.block} channel {hit[0]}, pixel ({hit[1]}, {hit[2]}): click to see the "
+                             "arithmetic that produced it" if hit else "")
+
+    def _clicked(self, event) -> None:
+        hit = self.pixel_at(event.scenePos())
+        if hit is not None and self.block:
+            self.pixel_clicked.emit(self.block, *hit, int(self.current.get("probe_index", 0)))
 
     # -- predictions --------------------------------------------------------------------------------
     def set_prediction(self, probabilities: np.ndarray | None) -> None:

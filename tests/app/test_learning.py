@@ -82,3 +82,30 @@ def test_inspector_works_the_rules_out_with_the_blocks_numbers(win, qtbot, tmp_p
     assert "in_features = 9216, but the last dimension arriving is 256  ✗" in win.inspector.arithmetic.text()
     qtbot.wait(20)
     win.grab().save(str(tmp_path / "inspector.png"))
+
+
+def test_clicking_a_feature_map_pixel_shows_its_arithmetic(win, qtbot):
+    import numpy as np
+    from PySide6.QtCore import QPointF
+
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    Trainer(win.document, {"epochs": 1, "max_steps": 10}, None, runs_base=settings.runs_dir()).run()
+    win.docks["feature_maps"].show()
+    maps = win.training.maps
+    maps.show_block("conv1", "Conv2d")
+    maps.set_maps({"type": "feature_maps", "block": "conv1", "kind": "image", "channels": 6, "shape": (6, 28, 28),
+                   "maps": np.full((6, 28, 28), 128, np.uint8), "step": 10, "probe_index": 3})
+    qtbot.wait(50)
+    assert "viewed_feature_maps" in win.learning.lessons.facts
+    rows, cols, h, w = maps._grid
+    channel, i, j = 1, 5, 9
+    x = (channel % cols) * (w + 1) + j + 0.5
+    y = (channel // cols) * (h + 1) + i + 0.5
+    scene = maps.plot.getViewBox().mapViewToScene(QPointF(x, y))
+    assert maps.pixel_at(scene) == (channel, i, j)
+    qtbot.mouseClick(maps.main.viewport(), Qt.MouseButton.LeftButton, pos=maps.main.mapFromScene(scene))
+    qtbot.waitUntil(lambda: win.learning.inside_view.result is not None, timeout=60000)
+    r = win.learning.inside_view.result
+    assert (r["block"], r["channel"], r["position"]) == ("conv1", 1, (5, 9))
+    assert win.learning.inside.sample.value() == 3 and abs(r["computed"] - r["actual"]) < 1e-5
