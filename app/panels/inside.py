@@ -155,6 +155,8 @@ class InsideView(QWidget):
     def _pool(self, r: dict, layout) -> None:
         i, j = r["position"]
         self._say(layout, f"{r['block']}: channel {r['channel']}, position ({i}, {j})", bold=True)
+        self._say(layout, f"The window covers rows {r['rows'][0]}–{r['rows'][-1]} and columns "
+                          f"{r['cols'][0]}–{r['cols'][-1]} of the block's input (negative: padding).")
         if r["kind"] == "MaxPool2d":
             wr, wc = r["winner"]
             local = (r["rows"].index(wr), r["cols"].index(wc))
