@@ -74,6 +74,8 @@ class Learning(QObject):
             lambda *_: self.lessons.note_fact("queried_neighbours"))
         win.session.document_replaced.connect(lambda _doc: self.step.reset())
         win.training.maps.pixel_clicked.connect(self.look_at_pixel)
+        explain = win.explaining.panel
+        explain.tabs.currentChanged.connect(lambda i: self._tab_seen(explain, i))
         win.training.maps.maps_shown.connect(lambda _block: self.lessons.note_fact("viewed_feature_maps"))
 
     # -- panels ---------------------------------------------------------------------------------
@@ -125,6 +127,13 @@ class Learning(QObject):
         if block_id:
             self.lessons.note_fact(f"selected:{block_id}")
             self.inside.follow(block_id)
+
+    def _tab_seen(self, panel, index: int) -> None:
+        """The Explain panel's Filters tab with a trained run's filters on it."""
+        pixmap = panel.filters.pixmap()
+        if panel.tabs.widget(index) is not None and panel.tabs.tabText(index) == "Filters" and \
+                pixmap is not None and not pixmap.isNull():
+            self.lessons.note_fact("viewed_filters")
 
     def _runs_selected(self) -> None:
         if len(self.win.training.runs.tree.selectedItems()) >= 2:

@@ -109,3 +109,16 @@ def test_clicking_a_feature_map_pixel_shows_its_arithmetic(win, qtbot):
     r = win.learning.inside_view.result
     assert (r["block"], r["channel"], r["position"]) == ("conv1", 1, (5, 9))
     assert win.learning.inside.sample.value() == 3 and abs(r["computed"] - r["actual"]) < 1e-5
+
+
+def test_looking_at_the_filters_counts_for_the_lesson(win, qtbot):
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    t = Trainer(win.document, {"epochs": 1, "max_steps": 10}, None, runs_base=settings.runs_dir())
+    t.run()
+    panel = win.explaining.panel
+    assert win.explaining.open(t.run_dir)
+    assert "viewed_filters" not in win.learning.lessons.facts
+    tabs = panel.tabs
+    tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Filters"))
+    assert "viewed_filters" in win.learning.lessons.facts
