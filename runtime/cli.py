@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "sweep": "sweep_cli",
     "sweep-worker": "sweep_cli",
     "import": "import_cli",
+    "ensemble": "ensemble_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
 

@@ -68,6 +68,23 @@ def atomic_target(path: Path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staged_folder(folder: Path, prefix: str):
+    """Yield a temp folder beside `folder` to fill; it becomes `folder` (which must be absent or empty)
+    only if the block succeeds, and is removed otherwise: never a half-written folder."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=prefix, dir=folder.parent))
+    try:
+        yield staging
+        os.chmod(staging, default_mode() | 0o111)
+        if folder.exists():
+            folder.rmdir()
+        staging.rename(folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _diff(a, b) -> float:
     a = a[0] if isinstance(a, (tuple, list)) else a
     b = b[0] if isinstance(b, (tuple, list)) else b

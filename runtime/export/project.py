@@ -7,20 +7,17 @@ file is copied in; the procedural shapes set is written out as code).
 from __future__ import annotations
 
 import inspect
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 
 from layerloom.graph.compiler import class_name_for, generated_code
-from layerloom.graph.fileformat import default_mode
 from layerloom.graph.quoting import LiteralError, py_literal, shown
 
 from ..data import mnist_sample, shapes
 from . import project_images
-from .formats import ExportResult, size_of, write_model_json
+from .formats import ExportResult, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
 from ..freezing import frozen_blocks
 from .train_template import TRAIN_TEMPLATE, data_loader_code
@@ -54,8 +51,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")
     class_name = class_name_for(src.doc.name)
-    staging = Path(tempfile.mkdtemp(prefix=".project-", dir=folder.parent if folder.parent.exists() else None))
-    try:
+    with staged_folder(folder, ".project-") as staging:
         (staging / "model.py").write_text(generated_code(src.doc), encoding="utf-8")
         state = {k: v.detach().cpu() for k, v in src.model.state_dict().items()}
         torch.save(state, staging / "model_state.pt")
@@ -87,13 +83,6 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         (staging / "train.py").write_text(train_py, encoding="utf-8")
         (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
-        os.chmod(staging, default_mode() | 0o111)
-        if folder.exists():
-            folder.rmdir()
-        staging.rename(folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return ExportResult("project", folder, size_of(folder), None, True,
                         ["model.py + train.py + weights; runs with python or torchrun, without Layerloom"])
 

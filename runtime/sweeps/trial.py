@@ -18,7 +18,6 @@ import threading
 from pathlib import Path
 
 from layerloom.graph import analyze
-from layerloom.graph.fileformat import save_graph
 
 from ..config import ConfigError, TrainConfig
 from ..data import DataError

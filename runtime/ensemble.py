@@ -1,0 +1,150 @@
+"""Ensembles: several trained runs with the same input and outputs, averaged.
+
+    members = load_members(["runs/a", "runs/b", "runs/c"])
+    report = evaluate(members)                 # each member's validation accuracy and the ensemble's
+    export_ensemble(members, "exports/ens", ["onnx", "project"])
+
+The ensemble's output is the mean of the members' softmax probabilities (not logits). It exports
+as one ONNX model (checked with onnxruntime by the ordinary ONNX exporter) and as a project folder
+whose model.py builds each member from its own generated code (member_0.py, ...) and averages them;
+the weights are one state dict. Generated code is made of literals and Layerloom's own identifiers.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from layerloom.graph.compiler import class_name_for, generated_code
+from layerloom.graph.quoting import py_literal
+
+from .data import load_dataset
+from .data.transforms import build_transforms
+from .export import ExportError, ExportSource, load_source
+from .export.formats import export_onnx, staged_folder, write_model_json
+
+
+class EnsembleError(ValueError):
+    """Runs that cannot be combined; the message says why."""
+
+
+class Ensemble(nn.Module):
+    """The mean of the members' softmax outputs."""
+
+    def __init__(self, members):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x):
+        return torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(dim=0)
+
+
+def load_members(paths) -> list[ExportSource]:
+    """Trained runs (or checkpoints) that share input shape, dtype, outputs and classes."""
+    paths = list(paths)
+    if len(paths) < 2:
+        raise EnsembleError("an ensemble needs at least two runs")
+    try:
+        members = [load_source(p) for p in paths]
+    except ExportError as exc:
+        raise EnsembleError(str(exc)) from None
+    first = members[0]
+    for path, m in zip(paths, members):
+        if not m.trained:
+            raise EnsembleError(f"{path} is an untrained graph: give run folders")
+        for key, what in (("input_shape", "input shape"), ("input_dtype", "input type"),
+                          ("class_names", "classes"), ("dataset", "data set")):
+            if m.metadata.get(key) != first.metadata.get(key):
+                raise EnsembleError(f"{path} has a different {what} ({m.metadata.get(key)}) from {paths[0]} "
+                                    f"({first.metadata.get(key)}): an ensemble's members share input and outputs")
+    return members
+
+
+def ensemble_source(members: list[ExportSource]) -> ExportSource:
+    first = members[0]
+    model = Ensemble([m.model for m in members]).eval()
+    meta = {**first.metadata, "graph_name": f"Ensemble of {len(members)}", "output": "mean of softmax",
+            "ensemble": [{"graph_name": m.metadata["graph_name"], "source": m.metadata.get("source")} for m in members]}
+    return ExportSource(first.doc, model, first.input_shape, first.input_dtype, meta, True, dict(first.config))
+
+
+@torch.no_grad()
+def evaluate(members: list[ExportSource], batch_size: int = 500) -> dict:
+    """Validation accuracy of each member and of the ensemble (mean of softmax), on the members' data set
+    with their normalisation."""
+    first = members[0]
+    cfg = first.config
+    data = load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=int(cfg.get("seed", 0)),
+                        **(cfg.get("dataset_options") or {}))
+    val_tf = build_transforms(data.info, augment=None, normalize=bool(cfg.get("normalize", True)), train=False)
+    val = data.val
+    n = len(val)
+    probs = [[] for _ in members]
+    labels = []
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x, y = val.batch(idx)
+        if val_tf is not None:
+            x = val_tf(x)
+        labels.append(y)
+        for i, m in enumerate(members):
+            probs[i].append(torch.softmax(m.model(x), dim=1))
+    y = torch.cat(labels)
+    member_probs = [torch.cat(p) for p in probs]
+    accs = [int((p.argmax(1) == y).sum()) / n for p in member_probs]
+    mean = torch.stack(member_probs).mean(0)
+    return {"members": [{"source": m.metadata.get("source"), "val_accuracy": a} for m, a in zip(members, accs)],
+            "ensemble_val_accuracy": int((mean.argmax(1) == y).sum()) / n,
+            "best_member_val_accuracy": max(accs), "num_val": n, "dataset": first.metadata["dataset"]}
+
+
+def _member_class(doc) -> str:
+    name = class_name_for(doc.name)
+    if not name.isidentifier():
+        raise EnsembleError(f"cannot name a Python class after {doc.name!r}")
+    return name
+
+
+def export_project(members: list[ExportSource], folder) -> Path:
+    """A folder with member_<i>.py (each member's generated module), model.py (the Ensemble class),
+    ensemble_state.pt and model.json; it needs only PyTorch."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise EnsembleError(f"{folder} exists and is not empty: choose a new folder")
+    with staged_folder(folder, ".ensemble-") as staging:
+        imports = []
+        for i, m in enumerate(members):
+            (staging / f"member_{i}.py").write_text(generated_code(m.doc), encoding="utf-8")
+            imports.append(f"from member_{i} import {_member_class(m.doc)} as Member{i}")
+        lines = ['"""An ensemble of Layerloom models: the mean of the members\' softmax outputs."""', "import torch",
+                 "from torch import nn", "", *imports, "", f"CLASS_NAMES = {py_literal(members[0].metadata.get('class_names'))}",
+                 f"INPUT_SHAPE = {py_literal(list(members[0].input_shape))}", "", "",
+                 "class Ensemble(nn.Module):", "    def __init__(self):", "        super().__init__()",
+                 "        self.members = nn.ModuleList([" + ", ".join(f"Member{i}()" for i in range(len(members))) + "])",
+                 "", "    def forward(self, x):",
+                 "        return torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(dim=0)", "", "",
+                 "def load(path=\"ensemble_state.pt\"):",
+                 "    model = Ensemble()",
+                 "    model.load_state_dict(torch.load(path, weights_only=True))",
+                 "    return model.eval()", ""]
+        (staging / "model.py").write_text("\n".join(lines), encoding="utf-8")
+        src = ensemble_source(members)
+        torch.save({k: v.detach().cpu() for k, v in src.model.state_dict().items()}, staging / "ensemble_state.pt")
+        write_model_json(src, staging, {"model": "model.py", "weights": "ensemble_state.pt"})
+    return folder
+
+
+def export_ensemble(members: list[ExportSource], out, formats=("onnx", "project")) -> dict:
+    """Write the ensemble in each format into `out`; returns {format: path}."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if "onnx" in formats:
+        result = export_onnx(ensemble_source(members), out / "ensemble.onnx")
+        if not result.verified:
+            raise EnsembleError(f"the ONNX ensemble does not match PyTorch (max difference {result.max_abs_diff})")
+        done["onnx"] = result.path
+    if "project" in formats:
+        done["project"] = export_project(members, out / "project")
+    return done

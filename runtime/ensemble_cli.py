@@ -1,0 +1,34 @@
+"""`layerloom ensemble RUN RUN ... [--out DIR] [--format onnx|project]`: combine trained runs."""
+from __future__ import annotations
+
+import sys
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("ensemble", help="combine runs with the same input and outputs", allow_abbrev=False,
+                       description="Report each run's validation accuracy and the ensemble's (mean of softmax); "
+                                   "with --out, export the ensemble as one ONNX model and a project.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", help="folder to export the ensemble into")
+    p.add_argument("--format", action="append", choices=("onnx", "project"), dest="formats",
+                   help="export format (repeatable; default: both)")
+    p.set_defaults(func=cmd_ensemble)
+
+
+def cmd_ensemble(args) -> int:
+    from .ensemble import EnsembleError, evaluate, export_ensemble, load_members
+    try:
+        members = load_members(args.runs)
+        report = evaluate(members)
+        for path, m in zip(args.runs, report["members"]):
+            print(f"{path}: val accuracy {m['val_accuracy'] * 100:.2f}%")
+        print(f"ensemble of {len(members)} (mean of softmax): val accuracy {report['ensemble_val_accuracy'] * 100:.2f}% "
+              f"on {report['num_val']:,} {report['dataset']} validation samples "
+              f"(best member {report['best_member_val_accuracy'] * 100:.2f}%)")
+        if args.out:
+            for fmt, path in export_ensemble(members, args.out, args.formats or ("onnx", "project")).items():
+                print(f"{fmt}: {path}")
+    except EnsembleError as exc:
+        print(f"layerloom ensemble: {exc}", file=sys.stderr)
+        return 2
+    return 0

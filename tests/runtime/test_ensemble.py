@@ -1,0 +1,74 @@
+"""Ensembles of runs: accuracies against the trainer's own validation, ONNX and project outputs against
+the mean of the members' softmax (onnxruntime, and the exported model.py imported on its own)."""
+import importlib
+import sys
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from layerloom.app.main import main
+from layerloom.runtime.ensemble import EnsembleError, evaluate, export_ensemble, load_members
+from layerloom.runtime.export import load_source
+from layerloom.runtime.runs import read_json
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import small_net
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    out = []
+    for seed in (1, 2, 3):
+        trainer = Trainer(small_net(dropout=False), {"epochs": 1, "max_steps": 25, "seed": seed, "batch_size": 64,
+                                                     "threads": 1}, runs_base=base)
+        assert trainer.run()["status"] == "finished"
+        out.append(trainer.run_dir)
+    return out
+
+
+def test_accuracies_match_each_runs_own_validation(runs):
+    report = evaluate(load_members(runs))
+    for run, member in zip(runs, report["members"]):
+        assert member["val_accuracy"] == pytest.approx(read_json(run / "summary.json")["val_accuracy"], abs=1e-9)
+    assert 0.1 < report["ensemble_val_accuracy"] <= 1.0 and report["num_val"] == 1000
+
+
+def test_onnx_and_project_output_the_mean_of_the_members_softmax(runs, tmp_path):
+    members = load_members(runs)
+    x = torch.rand(5, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(load_source(r).model(x), dim=1) for r in runs]).mean(0).numpy()
+    done = export_ensemble(members, tmp_path / "ens")
+    session = ort.InferenceSession(str(done["onnx"]), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
+
+    project = done["project"]
+    sys.path.insert(0, str(project))
+    try:
+        model_py = importlib.import_module("model")
+        model = model_py.load(str(project / "ensemble_state.pt"))
+        with torch.no_grad():
+            np.testing.assert_allclose(model(x).numpy(), expected, atol=1e-6)
+        assert "layerloom" not in (project / "model.py").read_text()
+    finally:
+        sys.path.remove(str(project))
+        for name in [n for n in sys.modules if n == "model" or n.startswith("member_")]:
+            del sys.modules[name]
+
+
+def test_members_must_share_inputs_and_outputs(runs, tmp_path, capsys):
+    with pytest.raises(EnsembleError, match="at least two"):
+        load_members(runs[:1])
+    other = Trainer(small_net(dropout=False), {"epochs": 1, "max_steps": 2, "dataset": "shapes", "threads": 1},
+                    runs_base=tmp_path)
+    other.doc.blocks["input"].params["shape"] = [3, 64, 64]
+    assert other.run() is not None
+    with pytest.raises(EnsembleError, match="different input shape"):
+        load_members([runs[0], other.run_dir])
+    assert main(["ensemble", str(runs[0]), str(other.run_dir)]) == 2
+    assert "different input shape" in capsys.readouterr().err
