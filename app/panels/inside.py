@@ -75,6 +75,36 @@ class MatrixView(QWidget):
         p.end()
 
 
+class FieldView(QWidget):
+    """The input image (grey, or RGB for 3 channels) with the receptive field outlined."""
+
+    def __init__(self, image: np.ndarray, field: dict, size: int = 168, parent=None):
+        super().__init__(parent)
+        img = np.asarray(image, dtype=np.float32)
+        img = img.mean(0) if img.shape[0] != 3 else img.transpose(1, 2, 0)
+        lo, hi = float(img.min()), float(img.max())
+        img = ((img - lo) / (hi - lo if hi > lo else 1.0) * 255).astype(np.uint8)
+        self.rgb = np.ascontiguousarray(np.stack([img] * 3, -1) if img.ndim == 2 else img)
+        self.field = field
+        self.side = size
+        self.setFixedSize(size, size)
+        self.setToolTip("The input image; the box is what this output pixel can see")
+
+    def paintEvent(self, _event) -> None:
+        from PySide6.QtGui import QImage
+        h, w, _ = self.rgb.shape
+        image = QImage(self.rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888)
+        p = QPainter(self)
+        scale = min(self.width() / w, self.height() / h)
+        p.scale(scale, scale)
+        p.drawImage(0, 0, image)
+        (r0, r1), (c0, c1) = self.field["rows"], self.field["cols"]
+        pen = QPen(QColor("#f97316"), 2 / scale)
+        p.setPen(pen)
+        p.drawRect(QRectF(c0, r0, c1 - c0 + 1, r1 - r0 + 1))
+        p.end()
+
+
 def _label(text: str, bold: bool = False) -> QLabel:
     label = QLabel(text)
     label.setTextFormat(Qt.TextFormat.PlainText)
@@ -151,6 +181,8 @@ class InsideView(QWidget):
             (r0, r1), (c0, c1) = field["rows"], field["cols"]
             self._say(layout, f"On the input image this pixel sees rows {r0}–{r1} and columns {c0}–{c1} "
                               f"({r1 - r0 + 1}×{c1 - c0 + 1} pixels).")
+            if r.get("input_image") is not None:
+                layout.addWidget(FieldView(r["input_image"], field))
 
     def _pool(self, r: dict, layout) -> None:
         i, j = r["position"]

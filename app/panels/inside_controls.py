@@ -35,6 +35,13 @@ def _probe(run_path, index: int):
 
 
 def take_apart(model, x, block: str, kind: str, a: int, b: int, c: int) -> dict:
+    result = _take_apart(model, x, block, kind, a, b, c)
+    if x.dim() == 4 and x.is_floating_point():
+        result["input_image"] = x[0].float().numpy()      # the sample, for drawing the receptive field
+    return result
+
+
+def _take_apart(model, x, block: str, kind: str, a: int, b: int, c: int) -> dict:
     t = inside.trace(model, x)
     out = t.output(block)[0]
     clamp = lambda v, n: max(0, min(int(v), int(n) - 1))  # noqa: E731

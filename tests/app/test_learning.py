@@ -65,7 +65,11 @@ def test_step_mode_and_look_inside(win, qtbot, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: bool(win.learning.inside_view.lines), timeout=60000)
     view = win.learning.inside_view
     assert view.result["kind"] == "Conv2d" and abs(view.result["computed"] - view.result["actual"]) < 1e-5
+    from layerloom.app.panels.inside import FieldView
+    field = view.findChildren(FieldView)
+    assert len(field) == 1 and field[0].field == {"rows": (12, 16), "cols": (12, 16)}   # 5×5 kernel, padding 2
     win.grab().save(str(tmp_path / "inside-window.png"))
+    view.grab().save(str(tmp_path / "inside-view.png"))
 
 
 def test_inspector_works_the_rules_out_with_the_blocks_numbers(win, qtbot, tmp_path):
