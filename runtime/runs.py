@@ -62,12 +62,26 @@ def write_run_start(run_dir: Path, doc, config) -> None:
 
 
 def append_metrics(run_dir: Path, row: dict) -> None:
-    """Add one epoch's row (rewritten atomically: a crash never leaves half a line)."""
+    """Add one epoch's row (rewritten atomically: a crash never leaves half a line).
+
+    A row for this epoch or a later one can only be there when a process was killed after writing
+    it but before its checkpoint committed, and the run resumed from an earlier checkpoint: the
+    epoch is being trained again, so those rows are replaced (one row per epoch, always)."""
     path = run_dir / "metrics.csv"
     text = path.read_text(encoding="utf-8") if path.exists() else ",".join(METRIC_FIELDS) + "\n"
+    lines = text.splitlines(keepends=True)
+    header, body = lines[:1], lines[1:]
+    epoch = row.get("epoch")
+    if isinstance(epoch, int):
+        body = [line for line in body if not _epoch_at_least(line, epoch)]
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerow([_fmt(row.get(k)) for k in METRIC_FIELDS])
-    atomic_write_text(path, text + buf.getvalue())
+    atomic_write_text(path, "".join(header + body) + buf.getvalue())
+
+
+def _epoch_at_least(line: str, epoch: int) -> bool:
+    first = line.split(",", 1)[0].strip()
+    return first.isdigit() and int(first) >= epoch
 
 
 def _fmt(v):

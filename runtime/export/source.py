@@ -67,7 +67,10 @@ def load_source(path) -> ExportSource:
         ckpt = load_checkpoint(path)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
-    doc = graph_from_dict(ckpt.meta["graph"])
+    try:
+        doc = graph_from_dict(ckpt.meta["graph"])
+    except GraphFileError as exc:
+        raise ExportError(f"the checkpoint {ckpt.path} is corrupt: its graph cannot be read ({exc})") from None
     model = _compile(doc, ckpt.meta.get("data_context"), weights=False)   # the checkpoint's weights follow
     try:
         model.load_state_dict(ckpt.weights)

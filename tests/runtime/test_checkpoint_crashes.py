@@ -1,0 +1,117 @@
+"""Kill -9 inside checkpointing, corrupt checkpoints and pointers: a resumed run has exactly one
+metrics row per epoch, leftovers are cleaned, and every refusal says what is wrong."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+from layerloom.runtime.checkpoints import CheckpointError, latest_checkpoint, load_checkpoint
+from layerloom.runtime.export.source import ExportError, load_source
+from layerloom.runtime.runs import read_metrics
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import mnist_small, small_net, weights_equal
+
+ROOT = Path(__file__).resolve().parents[2]
+CFG = {"epochs": 3, "batch_size": 128}
+
+# A training run in a child process that dies (os._exit, like kill -9: nothing is flushed or
+# cleaned) at one step of the second epoch's commit.
+CHILD = textwrap.dedent("""
+    import os, sys
+    sys.path.insert(0, {root!r})
+    import layerloom.runtime.checkpoints as checkpoints
+    import layerloom.runtime.trainer as trainer
+    from tests.runtime.trainer_helpers import mnist_small, small_net
+    where, out = sys.argv[1], sys.argv[2]
+    if where == "metrics":
+        original = trainer.append_metrics
+        def append_then_die(run_dir, row):
+            original(run_dir, row)
+            if row["epoch"] == 2:
+                os._exit(9)
+        trainer.append_metrics = append_then_die
+    else:
+        seen = []
+        def step(name):
+            seen.append(name)
+            if name == where and seen.count(name) == 2:
+                os._exit(9)
+        checkpoints._commit_step = step
+    trainer.Trainer(small_net(), {cfg!r}, None, runs_base=out, data=mnist_small(512, 128)).run()
+""").format(root=str(ROOT), cfg=CFG)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    t = Trainer(small_net(), CFG, None, runs_base=tmp_path_factory.mktemp("straight"), data=mnist_small(512, 128))
+    t.run()
+    return t
+
+
+@pytest.mark.parametrize("where", ["metrics", "written", "replacing", "renamed", "pointed", "pruned"])
+def test_a_run_killed_while_committing_resumes_with_one_row_per_epoch(tmp_path, where, straight):
+    proc = subprocess.run([sys.executable, "-c", CHILD, where, str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    resumed = Trainer(None, None, None, resume=run_dir, data=mnist_small(512, 128))
+    resumed.run()
+    assert resumed.summary["status"] == "finished"
+    assert [r["epoch"] for r in read_metrics(run_dir)] == [1, 2, 3]
+    leftovers = [p.name for p in (run_dir / "checkpoints").iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []
+    # and the result is the uninterrupted run's, bit for bit
+    assert weights_equal(dict(straight.model.state_dict()), dict(resumed.model.state_dict()))
+
+
+def _one_epoch(tmp_path):
+    t = Trainer(small_net(), {"epochs": 2, "batch_size": 128}, None, runs_base=tmp_path, data=mnist_small(256, 64))
+    t.run()
+    return t.run_dir
+
+
+def test_latest_json_that_leaves_the_run_is_refused(tmp_path):
+    run_dir = _one_epoch(tmp_path / "runs")
+    ckpts = run_dir / "checkpoints"
+    newest = latest_checkpoint(run_dir)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for f in newest.iterdir():
+        (elsewhere / f.name).write_bytes(f.read_bytes())
+    for pointer in ("../../../elsewhere", str(elsewhere), "..", ".", ""):
+        (ckpts / "latest.json").write_text(json.dumps({"checkpoint": pointer}))
+        assert latest_checkpoint(run_dir) == newest, pointer
+
+
+@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"checkpoint": 7}', '{"checkpoint": "epoch-9999-step-0000001"}'])
+def test_garbage_latest_json_falls_back_to_the_newest_complete_checkpoint(tmp_path, garbage):
+    run_dir = _one_epoch(tmp_path)
+    newest = latest_checkpoint(run_dir)
+    (run_dir / "checkpoints" / "latest.json").write_text(garbage)
+    (run_dir / "checkpoints" / "epoch-9999-step-9999999").mkdir()          # incomplete: not chosen
+    assert latest_checkpoint(run_dir) == newest
+    assert load_checkpoint(run_dir).meta["epoch"] == 2
+
+
+def test_corrupt_checkpoints_say_so(tmp_path):
+    run_dir = _one_epoch(tmp_path)
+    ckpt = latest_checkpoint(run_dir)
+    weights = ckpt / "model.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        load_checkpoint(run_dir)
+    with pytest.raises(Exception):     # the reference reader refuses it too
+        load_file(str(weights))
+    weights.write_bytes(good)
+    meta = ckpt / "meta.json"
+    for bad in ("[]", json.dumps({"epoch": 2}), "{"):
+        meta.write_text(bad)
+        with pytest.raises(ExportError, match="corrupt"):
+            load_source(run_dir)
