@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QThread, Signal
 
+from layerloom.runtime.health import HealthCollector
 from layerloom.runtime.taps import FeatureTaps
 from layerloom.runtime.trainer import Trainer
 
@@ -55,7 +56,8 @@ class TrainingSession(QObject):
     def start(self, doc, config: dict, runs_base, data=None, resume=None) -> None:
         if self.running:
             raise RuntimeError("a training run is already going")
-        self.trainer = Trainer(doc, config, None, runs_base=runs_base, taps=self.taps, data=data, resume=resume)
+        self.trainer = Trainer(doc, config, None, runs_base=runs_base, taps=self.taps, data=data, resume=resume,
+                               extensions=[HealthCollector()])     # health.csv and `health` events
         self.thread = _TrainingThread(self.trainer)
         self.thread.event.connect(self._forward)
         self.thread.finished.connect(self._thread_finished)

@@ -165,3 +165,34 @@ def explanation_image(raw, explanation, class_names=None, label: int | None = No
     draw.line([mid, top, mid, top + row * len(values)], fill=(150, 150, 150))
     _top5(draw, e.prediction, 16 + 120 + chart_w + 40, top, size + 140, label_name, font)
     return img
+
+
+def health_strip_image(table: dict, stat: str, cell: tuple[int, int] = (10, 18)):
+    """A blocks × steps heat strip of one health statistic (log10 scale), rows labelled by block."""
+    from PIL import Image, ImageDraw
+    blocks, steps = table["blocks"], table["steps"]
+    values = np.array([table[stat][b] for b in blocks], dtype=np.float64).reshape(len(blocks), len(steps))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.where(values > 0, np.log10(np.abs(values)), np.nan)
+    known = np.isfinite(logs)
+    filled = np.where(known, logs, np.nanmin(logs) if known.any() else 0.0)
+    rgb = colorize(filled, signed=False)
+    rgb[~known] = (235, 235, 235)                 # no value (a block without weights, or never positive)
+    cw = max(2, min(4 * cell[0], 600 // max(1, len(steps))))
+    ch = cell[1]
+    font = _font(12)
+    left, top = 90, 22
+    img = Image.new("RGB", (max(left + cw * len(steps) + 12, 400), top + ch * len(blocks) + 24), (255, 255, 255))
+    img.paste(Image.fromarray(rgb.repeat(ch, axis=0).repeat(cw, axis=1)), (left, top))
+    draw = ImageDraw.Draw(img)
+    lo, hi = (float(np.nanmin(logs)), float(np.nanmax(logs))) if known.any() else (0.0, 0.0)
+    draw.text((4, 4), f"{stat}, log10: dark 10^{lo:.1f} … bright 10^{hi:.1f}", fill=(40, 40, 40), font=font)
+    for i, b in enumerate(blocks):
+        draw.text((4, top + i * ch + 2), str(b)[:12], fill=(20, 20, 20), font=font)
+    y = top + ch * len(blocks) + 4
+    draw.text((left, y), f"step {steps[0]}" if steps else "", fill=(70, 70, 70), font=font)
+    if len(steps) > 1:
+        text = f"step {steps[-1]}"
+        width = draw.textlength(text, font=font)
+        draw.text((left + cw * len(steps) - width, y), text, fill=(70, 70, 70), font=font)
+    return img

@@ -7,7 +7,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 @pytest.fixture(scope="session")
 def trained_lenet(tmp_path_factory):
-    """A LeNet-5 run trained for 250 steps on mnist-sample (about 96 % accurate); one per session.
+    """A LeNet-5 run trained for 250 steps on mnist-sample (about 96 % accurate, health.csv every 50
+    steps); one per session.
 
     Treat it as read-only: several test modules explain and inspect it.
     """
@@ -15,8 +16,9 @@ def trained_lenet(tmp_path_factory):
     from layerloom.presets import preset_path
     from layerloom.runtime.trainer import Trainer
     base = tmp_path_factory.mktemp("trained-lenet")
+    from layerloom.runtime.health import HealthCollector
     trainer = Trainer(load_graph(preset_path("lenet5")), {"epochs": 4, "max_steps": 250, "batch_size": 64,
-                                                          "seed": 0}, runs_base=base)
+                                                          "seed": 0}, runs_base=base, extensions=[HealthCollector()])
     summary = trainer.run()
     assert summary is not None and summary["status"] == "finished", summary
     return trainer.run_dir

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QLis
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from layerloom.runtime.explain import METHODS, Cancelled, ExplainError, explain, image_blocks
-from layerloom.runtime.heatmaps import colorize, explanation_image, to_display
+from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to_display
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
@@ -192,17 +192,13 @@ class ExplainPanel(QWidget):
     def _show_health(self, run_dir):
         table = read_health(run_dir)
         if not table["steps"]:
-            self.health.setText("No training health recorded for this run (train with the health collector on).")
+            self.health.setText("No training health recorded for this run (layerloom train and the app record it "
+                                "every 50 steps into health.csv).")
             return
-        values = np.array([table[HEALTH_STAT][b] for b in table["blocks"]], dtype=np.float64)
-        logs = np.log10(np.where(values > 0, values, np.nan))
-        finite = np.nan_to_num(logs, nan=np.nanmin(logs) if np.isfinite(logs).any() else 0.0)
-        strip = colorize(finite, signed=False)
-        cell_w, cell_h = max(4, 600 // max(1, len(table["steps"]))), 18
-        strip = strip.repeat(cell_h, axis=0).repeat(cell_w, axis=1)
-        self.health.setPixmap(QPixmap.fromImage(qimage(strip)))
-        self.health.setToolTip(f"{HEALTH_STAT} (log10) per block (rows: {', '.join(table['blocks'])}) "
-                               f"at steps {table['steps'][0]}…{table['steps'][-1]}; stats: {', '.join(STATS)}")
+        rgb = np.asarray(health_strip_image(table, HEALTH_STAT).convert("RGB"))
+        self.health.setPixmap(QPixmap.fromImage(qimage(rgb)))
+        self.health.setToolTip(f"The gradient RMS at each block's output over the run, from health.csv "
+                               f"(also recorded: {', '.join(STATS)})")
 
     # -- explaining ----------------------------------------------------------------------------------
     def explain_sample(self, index: int | None) -> None:

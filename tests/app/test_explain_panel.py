@@ -27,6 +27,8 @@ def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet
     assert not panel.picture.pixmap().isNull() and panel.picture.pixmap().width() > 400
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
     assert not panel.filters.pixmap().isNull()                    # conv1's six filters
+    strip = panel.health.pixmap()                                 # 12 blocks × 5 samples of health
+    assert not strip.isNull() and strip.height() >= 12 * 18
     panel.grab().save(str(tmp_path / "explain-panel.png"))
 
 
