@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "train": "train_cli",
     "export": "export_cli",
     "prune": "prune_cli",
+    "bench": "bench_cli",
     "explain": "explain_cli",
     "sweep": "sweep_cli",
     "sweep-worker": "sweep_cli",

@@ -64,3 +64,128 @@ def describe(stats: dict) -> str:
     """'0.41 ms (p90 0.52), 2,430 samples/s'."""
     return (f"{stats['median_ms']:.2f} ms (p90 {stats['p90_ms']:.2f}), "
             f"{stats['samples_per_s']:,.0f} samples/s")
+
+
+# -- the latency report of one model across backends (`layerloom bench`) ---------------------------
+
+def _compare(ref, out) -> dict:
+    import numpy as np
+    ref, out = np.asarray(ref, dtype=np.float64), np.asarray(out, dtype=np.float64)
+    return {"max_abs_diff": float(np.abs(ref - out).max()),
+            "top1_agreement": float((ref.argmax(axis=-1) == out.argmax(axis=-1)).mean())}
+
+
+def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int = 30, budget_s: float = 1.5,
+              progress=None) -> dict:
+    """Latency (median, p90) and throughput of a run's model at each batch size in torch eager, the
+    torch.export program, onnxruntime fp32 and int8 (dynamic; static too when calibration data loads), and
+    on CUDA when present (fp32 and fp16/bf16 autocast). Every backend's outputs are compared with torch's."""
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from . import threads as thread_policy
+    from .export import load_source
+    from .export.formats import export_onnx, export_pt2
+    from .export.quantized import ExportError, load_data, quantize_onnx
+
+    src = source if hasattr(source, "model") else load_source(source)
+    n_threads = threads or thread_policy.default_threads()
+    data = load_data(src, "dynamic")
+    pool = data.val_x if data is not None else src.probe(max(batches), seed=2)
+
+    def sample(b):
+        reps = -(-b // len(pool))
+        return pool.repeat(reps, *([1] * (pool.dim() - 1)))[:b].contiguous()
+
+    check = sample(max(batches))
+    with torch.no_grad():
+        reference = src.model(check)
+    report = {"model": src.metadata["graph_name"], "source": src.metadata["source"], "threads": n_threads,
+              "batches": list(batches), "samples": "validation" if data is not None else "random",
+              "reference_abs_max": float(reference.abs().max()),
+              "backends": [], "skipped": []}
+
+    def time_all(name, key, call, to_input=lambda x: x, sync=None, compare=True):
+        if progress:
+            progress(name)
+        row = {"backend": name, "key": key, "latency": {}}
+        for b in batches:
+            x = to_input(sample(b))
+            row["latency"][str(b)] = measure(lambda: call(x), b, repeats=repeats, budget_s=budget_s, sync=sync)
+        if compare:
+            row.update(_compare(reference.float().cpu().numpy(), _numpy(call(to_input(check)))))
+        report["backends"].append(row)
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        with tempfile.TemporaryDirectory(prefix="layerloom-bench-") as work, torch.no_grad():
+            work = Path(work)
+            time_all("torch eager", "torch", src.model)
+            export_pt2(src, work / "model.pt2")
+            program = torch.export.load(str(work / "model.pt2")).module()
+            time_all("torch.export program (.pt2)", "pt2", program)
+            export_onnx(src, work / "model.onnx")
+            variants = [("onnxruntime fp32", "onnx", work / "model.onnx")]
+            for mode in ("dynamic", "static"):
+                try:
+                    quantize_onnx(src, work / "model.onnx", work / f"{mode}.onnx", mode,
+                                  data if mode == "static" else None)
+                    variants.append((f"onnxruntime int8 {mode}", f"onnx-int8-{mode}", work / f"{mode}.onnx"))
+                except ExportError as exc:
+                    report["skipped"].append({"backend": f"onnxruntime int8 {mode}", "why": str(exc)})
+            for name, key, path in variants:
+                session = onnx_session(path, n_threads)
+                feed_name = session.get_inputs()[0].name
+                time_all(name, key, lambda x, s=session, n=feed_name: s.run(None, {n: x})[0],
+                         to_input=lambda x: x.numpy())
+            report["cuda"] = _cuda_rows(src, time_all)
+    finally:
+        torch.set_num_threads(previous)
+    return report
+
+
+def _numpy(out):
+    import torch
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out.detach().float().cpu().numpy() if isinstance(out, torch.Tensor) else out
+
+
+def _cuda_rows(src, time_all) -> dict:
+    import copy
+
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"available": False, "note": "no CUDA GPU here: the CUDA fp32 and fp16/bf16 autocast rows were skipped"}
+    model = copy.deepcopy(src.model).to("cuda").eval()
+    sync = torch.cuda.synchronize
+    to_cuda = lambda x: x.to("cuda")   # noqa: E731
+    time_all("torch CUDA fp32", "cuda-fp32", model, to_cuda, sync)
+    dtypes = [("fp16", torch.float16)] + ([("bf16", torch.bfloat16)] if torch.cuda.is_bf16_supported() else [])
+    for label, dtype in dtypes:
+        def call(x, dtype=dtype):
+            with torch.autocast("cuda", dtype=dtype):
+                return model(x)
+        time_all(f"torch CUDA {label} autocast", f"cuda-{label}", call, to_cuda, sync)
+    return {"available": True, "device": torch.cuda.get_device_name(0)}
+
+
+def report_table(report: dict) -> str:
+    """The report as a fixed-width table, one row per backend."""
+    batches = [str(b) for b in report["batches"]]
+    head = f"{'backend':30}" + "".join(f"{'batch ' + b + ' median/p90 ms':>26}" for b in batches) + \
+           f"{'samples/s @' + batches[-1]:>16}{'max |Δ| vs torch':>18}{'top-1 same':>12}"
+    lines = [f"{report['model']}: {report['threads']} CPU thread(s), inputs: {report['samples']} samples", head]
+    for row in report["backends"]:
+        lat = row["latency"]
+        cells = "".join(f"{lat[b]['median_ms']:>16.3f} / {lat[b]['p90_ms']:<7.3f}" for b in batches)
+        lines.append(f"{row['backend']:30}{cells}{lat[batches[-1]]['samples_per_s']:>16,.0f}"
+                     f"{row.get('max_abs_diff', float('nan')):>18.2e}{row.get('top1_agreement', 0) * 100:>11.1f}%")
+    for s in report["skipped"]:
+        lines.append(f"{s['backend']}: skipped ({s['why']})")
+    cuda = report.get("cuda") or {}
+    lines.append(f"CUDA: {cuda.get('device')}" if cuda.get("available") else f"CUDA: {cuda.get('note', 'not measured')}")
+    return "\n".join(lines)

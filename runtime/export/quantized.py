@@ -72,16 +72,6 @@ def _quiet():
         root.setLevel(level)
 
 
-def _load_data(src: ExportSource, mode: str):
-    try:
-        return evaluation_data(src.config, src.input_shape, src.metadata.get("dataset"))
-    except DataError as exc:
-        if mode == "static":
-            raise ExportError(f"onnx-int8-static calibrates on {CALIBRATION_SAMPLES} training samples, but the "
-                              f"data set cannot be loaded: {exc}") from None
-        return None
-
-
 def _quantize(pre: Path, tmp: Path, mode: str, input_name: str, data) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
@@ -93,17 +83,14 @@ def _quantize(pre: Path, tmp: Path, mode: str, input_name: str, data) -> None:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
-def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
+def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) -> list[str]:
+    """Quantize the fp32 ONNX file `fp32` into `path` (atomically) with onnxruntime's pre-processing and
+    quantizer; `data` (EvaluationData) gives the calibration samples of the static mode. Returns the
+    recurrent op types the file keeps in fp32."""
     import onnx
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    fmt = f"onnx-int8-{mode}"
-    data = _load_data(src, mode)
     with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
-        fp32 = Path(work) / "model.onnx"
-        base = export_onnx(src, fp32)
-        if not base.verified:
-            raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
         pre = Path(work) / "model.pre.onnx"
         with atomic_target(path) as tmp:
             try:
@@ -117,11 +104,34 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
             model = onnx.load(str(tmp))
             recurrent = sorted({n.op_type for n in model.graph.node} & {"LSTM", "GRU", "RNN"})
             del model.metadata_props[:]
-            for key, value in {**metadata_strings(src.metadata), "quantization": fmt}.items():
+            for key, value in {**metadata_strings(src.metadata), "quantization": f"onnx-int8-{mode}"}.items():
                 entry = model.metadata_props.add()
                 entry.key, entry.value = key, value
             onnx.save(model, str(tmp))
             onnx.checker.check_model(str(tmp))
+    return recurrent
+
+
+def load_data(src: ExportSource, mode: str):
+    """The run's data for calibration and checks; None (dynamic only) when it cannot be loaded."""
+    try:
+        return evaluation_data(src.config, src.input_shape, src.metadata.get("dataset"))
+    except DataError as exc:
+        if mode == "static":
+            raise ExportError(f"onnx-int8-static calibrates on {CALIBRATION_SAMPLES} training samples, but the "
+                              f"data set cannot be loaded: {exc}") from None
+        return None
+
+
+def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
+    fmt = f"onnx-int8-{mode}"
+    data = load_data(src, mode)
+    with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
+        fp32 = Path(work) / "model.onnx"
+        base = export_onnx(src, fp32)
+        if not base.verified:
+            raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
+        recurrent = quantize_onnx(src, fp32, path, mode, data)
         report = _verify(src, fp32, path, data, mode)
     notes = [f"{report['size_ratio'] * 100:.0f} % of the fp32 ONNX file"]
     if report.get("int8_accuracy") is not None:

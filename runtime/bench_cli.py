@@ -1,0 +1,39 @@
+"""`layerloom bench`: inference latency of a run's model in every backend it deploys to."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .checkpoints import CheckpointError
+from .export import ExportError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="inference latency (median, p90) and throughput at batch 1 and 32: torch, "
+                                     ".pt2, onnxruntime fp32 and int8 (and CUDA autocast when present)")
+    p.add_argument("run", help="a run folder, a checkpoint folder or a .loom.json graph (untrained)")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for every backend (default: "
+                                                          "Layerloom's choice for this machine)")
+    p.add_argument("--batch", type=int, action="append", dest="batches", metavar="N",
+                   help="batch size to time (repeatable; default 1 and 32)")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (default 30, fewer for "
+                                                           "a slow model: each stops after about 1.5 s)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args) -> int:
+    from .latency import benchmark, report_table
+
+    if args.threads < 0 or args.repeats < 1 or any(b < 1 for b in args.batches or ()):
+        print("layerloom bench: --threads, --batch and --repeats must be positive numbers", file=sys.stderr)
+        return 2
+    progress = None if args.json else (lambda name: print(f"timing {name}...", file=sys.stderr, flush=True))
+    try:
+        report = benchmark(args.run, tuple(args.batches or (1, 32)), args.threads or None, args.repeats,
+                           progress=progress)
+    except (ExportError, CheckpointError) as exc:
+        print(f"layerloom bench: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2) if args.json else report_table(report))
+    return 0

@@ -1,0 +1,49 @@
+"""`layerloom bench`: every backend times batch 1 and 32 and computes what torch computes."""
+import json
+
+import torch
+
+from layerloom.graph import save_graph
+from layerloom.runtime.cli import run
+from layerloom.runtime.latency import benchmark, measure, report_table
+
+from .trainer_helpers import lenet
+
+
+def test_every_backend_is_timed_and_matches_torch(tmp_path, capsys):
+    path = tmp_path / "lenet.loom.json"
+    save_graph(lenet(), path)
+    report = benchmark(path, threads=1, repeats=3, budget_s=0.2)
+    keys = [row["key"] for row in report["backends"]]
+    assert keys[:5] == ["torch", "pt2", "onnx", "onnx-int8-dynamic", "onnx-int8-static"]
+    assert report["threads"] == 1 and report["batches"] == [1, 32] and report["samples"] == "validation"
+    for row in report["backends"]:
+        for b in ("1", "32"):
+            lat = row["latency"][b]
+            assert lat["batch"] == int(b) and 3 <= lat["calls"] and lat["p90_ms"] >= lat["median_ms"] > 0
+            assert abs(lat["samples_per_s"] - int(b) / (lat["median_ms"] / 1e3)) < 1e-6 * lat["samples_per_s"]
+        if row["key"] in ("torch", "pt2", "onnx"):
+            assert row["max_abs_diff"] <= 1e-4 and row["top1_agreement"] == 1.0, row
+        else:       # int8: close to torch, not equal
+            assert 0 < row["max_abs_diff"] <= 0.1 * report["reference_abs_max"], row
+    cuda = report["cuda"]
+    assert cuda["available"] is torch.cuda.is_available()
+    if not cuda["available"]:
+        assert "no CUDA GPU here" in cuda["note"] and not any(k.startswith("cuda") for k in keys)
+    else:
+        assert {"cuda-fp32", "cuda-fp16"} <= set(keys)
+    table = report_table(report)
+    assert "onnxruntime int8 static" in table and "1 CPU thread(s)" in table and "CUDA:" in table
+    json.dumps(report)                                  # the --json output is plain JSON
+
+
+def test_measure_counts_calls_and_syncs():
+    calls, syncs = [], []
+    stats = measure(lambda: calls.append(1), 4, warmup=2, repeats=7, sync=lambda: syncs.append(1))
+    assert len(calls) == 9 and stats["calls"] == 7 and len(syncs) == 8
+
+
+def test_bench_of_a_missing_run_is_one_line(tmp_path, capsys):
+    assert run(["bench", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("layerloom bench: ") and "does not exist" in err and "\n" not in err
