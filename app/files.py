@@ -5,12 +5,14 @@ Saves are atomic (the graph core writes a temp file and renames it).
 """
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import load_graph, save_graph
+from layerloom.graph.quoting import shown
 
 from . import recovery, settings
 
@@ -136,19 +138,26 @@ class Files:
                 self.session.message.emit(f"Could not write the recovery file: {exc.strerror or exc}")
 
     def offer_recovery(self) -> bool:
-        """After a crash: offer to restore the newest unsaved graph. Returns True if restored."""
+        """After a crash: offer each unsaved graph left behind, newest first. True if one was restored."""
         found = recovery.orphans()
         if not found:
             return False
-        rec = found[0]
-        where = f" ({rec.path.name})" if rec.path else ""
-        answer = QMessageBox.question(
-            self.win, "Restore unsaved work?",
-            f"Layerloom did not close properly last time. Restore the unsaved changes to “{rec.name}”{where}?",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-        if answer != QMessageBox.StandardButton.Yes:
-            for r in found:
-                recovery.discard(r.file)
+        buttons = QMessageBox.StandardButton
+
+        def ask(rec, number, total):
+            where = f" ({rec.path.name})" if rec.path else ""
+            count = f" ({number} of {total})" if total > 1 else ""
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(rec.saved))
+            answer = QMessageBox.question(
+                self.win, "Restore unsaved work?",
+                f"Layerloom did not close properly last time{count}. Restore the unsaved changes to "
+                f"“{shown(rec.name, 80)}”{where}, last saved {when}?\n\nYes restores it, No discards it, "
+                "Cancel keeps it for the next start.",
+                buttons.Yes | buttons.No | buttons.Cancel, buttons.Yes)
+            return {buttons.Yes: "restore", buttons.No: "discard"}.get(answer, "keep")
+
+        rec = recovery.choose(found, ask)
+        if rec is None:
             return False
         try:
             doc = recovery.load(rec)
@@ -157,8 +166,9 @@ class Files:
             recovery.discard(rec.file)
             return False
         self._replace(doc, rec.path, modified=True)
-        for r in found:
-            recovery.discard(r.file)
+        recovery.discard(rec.file)
         self.autosave()
-        self.session.message.emit("Restored unsaved changes. Save to keep them.")
+        left = len(recovery.orphans())
+        more = f" {left} more unsaved graph(s) will be offered at the next start." if left else ""
+        self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}")
         return True

@@ -1,6 +1,8 @@
 """Crash recovery: while a document has unsaved changes it is written to a recovery file every few
 seconds (at most 30); a clean close removes it. On the next start, recovery files left by a process
-that is gone are offered for restore.
+that is gone are offered for restore, newest first, one at a time: each is restored, discarded or
+kept for later, and only the restored and the discarded files are deleted (several windows may
+have crashed, each leaving its own file).
 
 A recovery file is JSON: {"layerloom_recovery": 1, "path": original file or null, "saved": time,
 "graph": the graph-file dict}. It is written atomically and read back through the normal loader.
@@ -94,3 +96,19 @@ def load(rec: Recovered) -> GraphDocument:
     except (OSError, ValueError) as exc:
         raise GraphFileError(f"the recovery file cannot be read ({exc})", str(rec.file)) from None
     return graph_from_dict(data.get("graph"), str(rec.file))
+
+
+def choose(found: list[Recovered], ask) -> Recovered | None:
+    """Offer each recovery file in turn (`found` is newest first). `ask(rec, number, total)` answers
+    "restore", "discard" or "keep". Discarded files are deleted here; the file to restore is
+    returned (the caller deletes it once restored); "keep" stops asking and leaves it and the
+    rest for the next start."""
+    for number, rec in enumerate(found, 1):
+        answer = ask(rec, number, len(found))
+        if answer == "discard":
+            discard(rec.file)
+        elif answer == "restore":
+            return rec
+        else:
+            return None
+    return None

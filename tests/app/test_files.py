@@ -197,3 +197,38 @@ def test_dropping_a_graph_file_on_the_canvas_opens_it(win, tmp_path):
     assert enter.isAccepted()
     QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))
     assert win.session.path == path and win.document.blocks
+
+
+def _crashed(pid, preset, saved):
+    target = recovery.recovery_dir() / f"session-{pid}.json"
+    recovery.write(load_graph(preset_path(preset)), None, target)
+    data = json.loads(target.read_text())
+    data["saved"] = saved
+    target.write_text(json.dumps(data))
+    return target
+
+
+def test_every_crashed_window_is_offered_and_only_what_was_chosen_is_deleted(win, dialogs):
+    older, newer = _crashed(999990, "mlp", 1000.0), _crashed(999991, "lenet5", 2000.0)
+    dialogs.answers = [SB.Yes]                       # restore the newest: the other is kept
+    assert win.files.offer_recovery()
+    assert "conv1" in win.document.blocks and not newer.exists() and older.exists()
+    win.session.undo_stack.setClean()
+    dialogs.answers = [SB.Yes]                       # next start: the other one is offered
+    assert win.files.offer_recovery()
+    assert "conv1" not in win.document.blocks and not older.exists()
+
+
+def test_discarding_the_newest_offers_the_next(win, dialogs):
+    older, newer = _crashed(999992, "mlp", 1000.0), _crashed(999993, "lenet5", 2000.0)
+    dialogs.answers = [SB.No, SB.Yes]
+    assert win.files.offer_recovery()
+    assert not newer.exists() and not older.exists() and "conv1" not in win.document.blocks
+    assert len(dialogs.shown) == 2 and "(1 of 2)" in dialogs.shown[0][2]
+
+
+def test_keeping_for_later_deletes_nothing(win, dialogs):
+    files = [_crashed(999994, "mlp", 1000.0), _crashed(999995, "lenet5", 2000.0)]
+    dialogs.answers = [SB.Cancel]
+    assert not win.files.offer_recovery()
+    assert all(f.exists() for f in files) and not win.document.blocks
