@@ -15,7 +15,7 @@ import torch
 from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.quoting import LiteralError, py_literal, shown
 
-from ..data import mnist_sample, shapes
+from ..data import batch_augment, mnist_sample, shapes
 from . import project_images
 from .formats import ExportResult, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
@@ -61,6 +61,8 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
             shutil.copyfile(mnist_sample.NPZ_PATH, data_dir / "mnist_sample.npz")
         elif dataset == "shapes":
             (staging / "shapes_data.py").write_text(shapes_module_source(), encoding="utf-8")
+        (staging / "augment_data.py").write_text(Path(batch_augment.__file__).read_text(encoding="utf-8"),
+                                                 encoding="utf-8")
         copied = False
         if dataset == "image-folder":
             copied = project_images.copy_images((cfg.get("dataset_options") or {}).get("path"), staging)
@@ -120,6 +122,7 @@ A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: onl
 - `model_state.pt`: its weights ({trained}), a `state_dict` whose keys match `model.py`
 - `train.py`: the training run ({dataset}), single process or distributed
 - `model.json`: input shape, class names, normalisation and where the model came from
+- `augment_data.py`: the run's augmentation, the same per-image steps as in Layerloom
 
 ## Use the model
 

@@ -53,21 +53,13 @@ def normalize(x):
 
 
 def augment(x):
-    """The run's augmentation, drawn per image (random crop with padding, horizontal flip)."""
-    aug = CONFIG.get("augment") or {}
-    if x.dim() != 4:
+    """The run's augmentation, drawn per image: Layerloom's own (augment_data.py), the same
+    crop, flip, rotation and colour jitter with the same ranges."""
+    aug = {k: v for k, v in (CONFIG.get("augment") or {}).items() if v}
+    if x.dim() != 4 or not aug:
         return x
-    pad = int(aug.get("random_crop") or 0)
-    if pad:
-        h, w = x.shape[-2:]
-        padded = F.pad(x, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (len(x),)).tolist()
-        dx = torch.randint(0, 2 * pad + 1, (len(x),)).tolist()
-        x = torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(dy, dx))])
-    if aug.get("hflip"):
-        flip = torch.rand(len(x), device=x.device) < 0.5
-        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-    return x
+    from augment_data import BatchAugment
+    return BatchAugment(**aug)(x)
 
 
 def loss_fn(logits, y):
