@@ -13,7 +13,7 @@ from importlib import metadata
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
-from layerloom.graph.summary import human
+from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
 
 from . import docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
         self._status = QLabel(self)
+        self._status.setToolTip(COST_TOOLTIP)
         self.statusBar().addPermanentWidget(self._status)
         self._build_parts()
         self.docks: dict[str, QDockWidget] = docks.build_docks(self)
@@ -159,7 +160,7 @@ class MainWindow(QMainWindow):
         errors = len(result.errors)
         state = "✓ no errors" if not errors else f"✕ {errors} error{'s' if errors != 1 else ''}"
         self._status.setText(f"{len(self.document.blocks)} blocks · {result.total_params:,} params · "
-                             f"{human(result.total_flops)} FLOPs · {state}  ")
+                             f"{cost_text(result.total_macs)}{_partial(result)} · {state}  ")
         self._update_title()
 
     def _problems_counted(self, errors: int, warnings: int) -> None:
@@ -222,3 +223,9 @@ def about_text() -> str:
     return (f"<b>Layerloom {version()}</b><br>Design, check, train and export PyTorch networks visually."
             "<br><br>Drag blocks from the palette, wire outputs to inputs, and watch every tensor shape as "
             "you go. Press ▶ Train (F5) to train, File ▸ Export Model… to deploy.")
+
+
+def _partial(result) -> str:
+    """' (partial: N blocks not computed)' when a total leaves blocks out."""
+    text = partial_text(result)
+    return f" ({text})" if text else ""

@@ -16,7 +16,7 @@ from layerloom.graph.analysis import AnalysisResult
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.document import Edge, GraphDocument
-from layerloom.graph.summary import human
+from layerloom.graph.summary import cost_text
 
 from ..session import Session
 from .block_item import BlockItem, Look
@@ -198,7 +198,8 @@ class GraphScene(QGraphicsScene):
             shape = ""
         tip = [f"<b>{html.escape(bid)}</b> · {html.escape(kind.name)}", html.escape(kind.doc)]
         if r is not None and r.ok:
-            tip.append(f"Output {shape_text(r.output_shape)} · {r.param_count:,} params · {human(r.flops)} FLOPs")
+            tip.append(f"Output {shape_text(r.output_shape)} · {r.param_count:,} params · {cost_text(r.macs)}")
+            tip.append("<i>MACs: multiply-adds, as papers and torchvision count; FLOPs = 2 × MACs.</i>")
         for d in diags:
             colour = "#dc2626" if d.severity == "error" else "#d97706"
             tip.append(f"<span style='color:{colour}'>● {html.escape(d.message)}</span>")

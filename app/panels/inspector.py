@@ -1,7 +1,7 @@
 """The inspector: everything about the selected block, and its parameters to edit.
 
 Shows the kind, its description and formula, an editable id, one editor per parameter, the input
-and output shapes, parameter count and FLOPs, and the block's problems with their fixes. With no
+and output shapes, parameter count, MACs and FLOPs, and the block's problems with their fixes. With no
 block selected it shows the graph: name, description and totals. Every change is an undoable edit.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLab
 from layerloom.graph.arithmetic import explain
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
-from layerloom.graph.summary import human
+from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 
 from .. import edits, theme
 from ..session import Session
@@ -117,9 +117,12 @@ class Inspector(QScrollArea):
         layout.addWidget(self.edit_error)
 
         facts = QFormLayout()
-        self.facts = {name: _label() for name in ("Input", "Output", "Params", "FLOPs")}
+        self.facts = {name: _label() for name in ("Input", "Output", "Params", "MACs", "FLOPs")}
         for name, lab in self.facts.items():
             facts.addRow(name, lab)
+            if name in ("MACs", "FLOPs"):
+                lab.setToolTip(COST_TOOLTIP)
+                facts.labelForField(lab).setToolTip(COST_TOOLTIP)
         self.arithmetic = _label()
         self.arithmetic.setFont(theme.mono_font(9))
         self.arithmetic.setToolTip("The shape and parameter rules worked out with this block's own numbers")
@@ -182,7 +185,8 @@ class Inspector(QScrollArea):
             state = "no problems" if not errors and not warnings else \
                 f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
             self.totals.setText(f"{len(doc.blocks)} blocks · {len(doc.edges)} wires<br>"
-                                f"{result.total_params:,} parameters · {human(result.total_flops)} FLOPs per sample"
+                                f"{result.total_params:,} parameters · {cost_text(result.total_macs)} per sample"
+                                f"{' (' + partial_text(result) + ')' if result.not_computed else ''}"
                                 f"<br>{state}")
 
     def _refresh_block(self) -> None:
@@ -203,6 +207,7 @@ class Inspector(QScrollArea):
         self.facts["Output"].setText(shape_text(r.output_shape) if ok and r.output_shape is not None
                                      else ("—" if block.kind == "Output" else "not computed"))
         self.facts["Params"].setText(f"{r.param_count:,}" if ok else "—")
+        self.facts["MACs"].setText(f"{human(r.macs)}  ({r.macs:,})" if ok else "—")
         self.facts["FLOPs"].setText(f"{human(r.flops)}  ({r.flops:,})" if ok else "—")
         self._refresh_arithmetic(r)
         self._refresh_problems(result.diagnostics_for(self.block_id) if result is not None else [])

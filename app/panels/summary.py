@@ -10,19 +10,19 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
-from layerloom.graph.summary import human
+from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 
 from .. import theme
 from ..session import Session
 from .palette import kind_icon
 
-COLUMNS = ("Block", "Kind", "Output shape", "Params", "FLOPs")
+COLUMNS = ("Block", "Kind", "Output shape", "Params", "MACs", "FLOPs")
 
 
 class SummaryModel(QAbstractTableModel):
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.rows: list[tuple] = []   # (id, kind, category, shape text, params, flops, status)
+        self.rows: list[tuple] = []   # (id, kind, category, shape text, params, macs, status)
 
     def set_rows(self, rows: list[tuple]) -> None:
         if rows == self.rows:
@@ -44,6 +44,8 @@ class SummaryModel(QAbstractTableModel):
     def headerData(self, section, orientation, role=Qt.ItemDataRole.DisplayRole):
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section]
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.ToolTipRole and section >= 4:
+            return COST_TOOLTIP
         if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.TextAlignmentRole and section >= 3:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -51,11 +53,11 @@ class SummaryModel(QAbstractTableModel):
     def data(self, index, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
-        bid, kind, category, shape, params, flops, status = self.rows[index.row()]
+        bid, kind, category, shape, params, macs, status = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return (bid, kind, shape, f"{params:,}" if status == "ok" else "—",
-                    human(flops) if status == "ok" else "—")[col]
+                    human(macs) if status == "ok" else "—", human(2 * macs) if status == "ok" else "—")[col]
         if role == Qt.ItemDataRole.DecorationRole and col == 1:
             return kind_icon(category)
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 3:
@@ -64,8 +66,8 @@ class SummaryModel(QAbstractTableModel):
             return QColor(theme.current().error)
         if role == Qt.ItemDataRole.ForegroundRole and status == "blocked":
             return QColor(theme.current().text_muted)
-        if role == Qt.ItemDataRole.ToolTipRole and col == 4 and status == "ok":
-            return f"{flops:,} FLOPs per sample"
+        if role == Qt.ItemDataRole.ToolTipRole and col >= 4 and status == "ok":
+            return f"{macs:,} MACs · {2 * macs:,} FLOPs per sample\n{COST_TOOLTIP}"
         if role == Qt.ItemDataRole.UserRole:
             return bid
         return None
@@ -91,7 +93,7 @@ class SummaryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        for col, width in enumerate((140, 170, 160, 110, 110)):
+        for col, width in enumerate((140, 170, 160, 110, 90, 90)):
             self.table.setColumnWidth(col, width)
         self.totals = QLabel(self)
         self.totals.setContentsMargins(6, 2, 6, 4)
@@ -117,10 +119,12 @@ class SummaryPanel(QWidget):
                 shape = shape_text(r.output_shape)
             else:
                 shape = {"blocked": "not computed", "cycle": "cycle"}.get(r.status, "error")
-            rows.append((bid, r.kind, get_kind(r.kind).category, shape, r.param_count, r.flops, r.status))
+            rows.append((bid, r.kind, get_kind(r.kind).category, shape, r.param_count, r.macs, r.status))
         self.model.set_rows(rows)
         self.totals.setText(f"<b>{len(rows)}</b> blocks · <b>{result.total_params:,}</b> parameters · "
-                            f"<b>{human(result.total_flops)}</b> FLOPs per sample ({result.total_flops:,})")
+                            f"<b>{human(result.total_macs)}</b> MACs · <b>{human(result.total_flops)}</b> FLOPs per "
+                            f"sample{' (' + partial_text(result) + ')' if result.not_computed else ''}")
+        self.totals.setToolTip(COST_TOOLTIP)
 
     def row_of(self, block_id: str) -> int:
         return next((i for i, r in enumerate(self.model.rows) if r[0] == block_id), -1)
