@@ -11,8 +11,8 @@ import math
 import torch
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QSpinBox, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
@@ -139,6 +139,22 @@ class TrainSettings(QWidget):
         self.color_jitter.setSpecialValueText("off")
         self.color_jitter.setToolTip("strength of random brightness and contrast (and colour for RGB)")
         self.lr.setToolTip("learning rate; while paused it can be changed and applies when you resume")
+        self.teacher = QLineEdit()
+        self.teacher.setPlaceholderText("none: a trained run folder")
+        self.teacher.setToolTip("distil from this trained run: the loss mixes the teacher's softened outputs "
+                                "(KL divergence) with the ordinary loss; the teacher runs in eval mode, no gradients")
+        self.teacher_browse = QPushButton("…")
+        self.teacher_browse.setToolTip("choose the teacher's run folder")
+        self.teacher_browse.setFixedWidth(28)
+        self.teacher_browse.clicked.connect(self._browse_teacher)
+        self.temperature = QDoubleSpinBox()
+        self.temperature.setRange(0.05, 100.0)
+        self.temperature.setSingleStep(0.5)
+        self.temperature.setToolTip("T: both outputs are divided by T before the softmax (higher: softer)")
+        self.alpha = QDoubleSpinBox()
+        self.alpha.setRange(0.0, 1.0)
+        self.alpha.setSingleStep(0.05)
+        self.alpha.setToolTip("α: weight of the teacher's term; 1 − α weighs the ordinary loss")
 
         train = QGroupBox("Training")
         f = QFormLayout(train)
@@ -153,24 +169,35 @@ class TrainSettings(QWidget):
         a = QFormLayout(augment)
         self._form(a, [("Random crop", self.random_crop), ("Rotation", self.rotation),
                        ("Color jitter", self.color_jitter), ("", self.hflip)])
+        distil = QGroupBox("Distillation")
+        d = QFormLayout(distil)
+        teacher_row = QHBoxLayout()
+        teacher_row.setContentsMargins(0, 0, 0, 0)
+        teacher_row.addWidget(self.teacher, 1)
+        teacher_row.addWidget(self.teacher_browse)
+        d.addRow("Teacher", teacher_row)
+        self._form(d, [("Temperature", self.temperature), ("Alpha (α)", self.alpha)])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(train)
         layout.addWidget(augment)
+        layout.addWidget(distil)
         self.editors = [self.optimizer, self.lr, self.momentum, self.weight_decay, self.schedule, self.step_size,
                         self.gamma, self.batch_size,
                         self.epochs, self.max_steps, self.loss, self.grad_clip, self.seed, self.device, self.amp,
-                        self.normalize, self.random_crop, self.hflip, self.rotation, self.color_jitter]
+                        self.normalize, self.random_crop, self.hflip, self.rotation, self.color_jitter,
+                        self.teacher, self.teacher_browse, self.temperature, self.alpha]
         for w in self.editors:
             if not isinstance(w, QCheckBox):
                 w.setMinimumWidth(64)      # the panel fits a narrow dock; values stay readable
         for w in self.editors:
-            for sig in ("currentIndexChanged", "valueChanged", "toggled"):
+            for sig in ("currentIndexChanged", "valueChanged", "toggled", "textChanged"):
                 if hasattr(w, sig):
                     getattr(w, sig).connect(self._changed)
                     break
         self.optimizer.currentIndexChanged.connect(self._enable_dependents)
         self.schedule.currentIndexChanged.connect(self._enable_dependents)
+        self.teacher.textChanged.connect(self._enable_dependents)
         self.lr.valueChanged.connect(self._lr_changed)
         self._loading = False
         self._mode = "idle"
@@ -208,6 +235,9 @@ class TrainSettings(QWidget):
             self.hflip.setChecked(bool(aug.get("hflip", False)))
             self.rotation.setValue(int(round(float(aug.get("rotation", 0) or 0))))
             self.color_jitter.setValue(float(aug.get("color_jitter", 0) or 0))
+            self.teacher.setText(cfg.teacher)
+            self.temperature.setValue(cfg.temperature)
+            self.alpha.setValue(cfg.alpha)
         finally:
             self._loading = False
         self._enable_dependents()
@@ -228,7 +258,9 @@ class TrainSettings(QWidget):
                 "gamma": round(self.gamma.value(), 6), "batch_size": self.batch_size.value(),
                 "epochs": self.epochs.value(), "max_steps": self.max_steps.value(), "loss": self.loss.currentData(),
                 "grad_clip": self.grad_clip.value(), "seed": self.seed.value(), "device": self.device.currentData(),
-                "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment}
+                "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment,
+                "teacher": self.teacher.text().strip(), "temperature": round(self.temperature.value(), 4),
+                "alpha": round(self.alpha.value(), 4)}
 
     # -- modes ----------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:
@@ -245,6 +277,14 @@ class TrainSettings(QWidget):
             stepped = self.schedule.currentData() == "step"
             self.step_size.setEnabled(stepped)
             self.gamma.setEnabled(stepped)
+            taught = bool(self.teacher.text().strip())
+            self.temperature.setEnabled(taught)
+            self.alpha.setEnabled(taught)
+
+    def _browse_teacher(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Teacher run", self.teacher.text() or "runs")
+        if folder:
+            self.teacher.setText(folder)
 
     def _changed(self, *_args) -> None:
         if not self._loading:
