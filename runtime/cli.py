@@ -1,7 +1,7 @@
 """The `layerloom` command line (Qt-free subcommands).
 
   layerloom check FILE          exit 0 clean, 1 with problems (block_id: message), 2 unreadable
-  layerloom summary FILE [--json]
+  layerloom summary FILE [--json] [--batch-size N [--optimizer adam] [--device cpu] [--largest-batch]]
   layerloom code FILE
   layerloom train FILE [--dataset NAME] [--epochs N] ... [--resume RUN_DIR]
 The desktop app's own options (no command, FILE, --screenshot) are handled in layerloom.app.main.
@@ -73,11 +73,35 @@ def cmd_check(args) -> int:
 def cmd_summary(args) -> int:
     doc = _load(args.file)
     result = _analyze(doc)
+    memory = _training_memory(args, doc, result)
     if args.json:
-        print(json.dumps(summary_json(doc, result), indent=2))
+        data = summary_json(doc, result)
+        if memory is not None:
+            data["training_memory"] = memory
+        print(json.dumps(data, indent=2))
     else:
         print(summary_table(doc, result))
+        if memory is not None:
+            print("\n".join(memory["text"]))
     return 1 if result.errors else 0
+
+
+def _training_memory(args, doc, result) -> dict | None:
+    """`training_memory` for `summary --batch-size N`: the estimate's JSON (+ `largest_batch`)."""
+    if args.batch_size is None or result.errors:
+        return None
+    from .memory import MemoryEstimateError, estimate_training_memory, largest_batch, memory_lines
+    try:
+        est = estimate_training_memory(doc, args.batch_size, args.optimizer, args.device, analysis=result)
+        fits = largest_batch(doc, args.optimizer, args.device, analysis=result) if args.largest_batch else None
+    except MemoryEstimateError as exc:
+        print(f"layerloom: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    data = est.to_json()
+    if args.largest_batch:
+        data["largest_batch"] = fits
+    data["text"] = memory_lines(est, fits)
+    return data
 
 
 def cmd_code(args) -> int:
@@ -100,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="table of shapes, parameters, MACs and FLOPs")
     p.add_argument("file")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--batch-size", type=int, default=None, metavar="N",
+                   help="also estimate peak training memory at this batch size")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam",
+                   help="optimizer for the memory estimate (default adam)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the memory estimate")
+    p.add_argument("--largest-batch", action="store_true",
+                   help="also find the largest batch whose estimate fits the device's available memory")
     p.set_defaults(func=cmd_summary)
     p = sub.add_parser("code", help="print the generated PyTorch code")
     p.add_argument("file")

@@ -348,11 +348,12 @@ def available_bytes(device: str = "cpu") -> int | None:
 
 def largest_batch(doc, optimizer: str = "adam", device: str = "cpu", budget: int | None = None,
                   analysis=None, data: dict | None = None, limit: int = 1 << 16) -> int | None:
-    """The largest batch size whose estimated device memory fits in `budget` bytes (default: what
-    is available on `device` now); None when not even a batch of one fits or nothing is known.
+    """The largest batch size (up to `limit`) whose estimated device memory fits in `budget` bytes
+    (default: what is available on `device` now), to within 1 %; None when not even a batch of
+    one fits or nothing is known.
 
-    Memory grows linearly with the batch, so two estimates give the line; the answer is then
-    checked with one more estimate and stepped down until it fits."""
+    Memory grows about linearly with the batch, so two estimates give a first guess; a few more
+    (doubling steps, then bisection) pin the answer down."""
     from layerloom.graph import analyze
 
     analysis = analysis or analyze(doc, data)
@@ -365,15 +366,46 @@ def largest_batch(doc, optimizer: str = "adam", device: str = "cpu", budget: int
 
     a, b = 4, 8
     need_a, need_b = need(a), need(b)
+    if need(1) > budget:
+        return None
     slope = max((need_b - need_a) / (b - a), 1.0)
-    fixed = need_a - slope * a
-    guess = int(min(limit, max(0, (budget - fixed) // slope)))
-    if guess < 1:
-        return None if need(1) > budget else 1
-    for _ in range(8):
-        if need(guess) <= budget:
-            return guess
-        guess = int(guess * 0.95)
-        if guess < 1:
-            return None
-    return guess
+    guess = int(min(limit, max(1, (budget - (need_a - slope * a)) // slope)))
+    lo, hi = 1, None                       # lo fits; hi (when known) does not
+    if need(guess) <= budget:
+        lo = guess
+        step = max(1, guess // 16)
+        while hi is None and lo < limit:
+            probe = min(limit, lo + step)
+            if need(probe) <= budget:
+                lo, step = probe, step * 2
+            else:
+                hi = probe
+        if hi is None:
+            return lo
+    else:
+        hi = guess
+    while hi - lo > max(1, lo // 100):     # bisect to within 1 %
+        mid = (lo + hi) // 2
+        if need(mid) <= budget:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+def _mib(n: int) -> str:
+    return f"{n / MIB:,.1f} MiB"
+
+
+def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
+    """The estimate in words, for the summary table and the readiness check."""
+    parts = ", ".join(f"{k.replace('_', ' ')} {_mib(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
+                      if est.categories.get(k, 0))
+    lines = [f"Training memory (batch {est.batch_size}, {est.optimizer}, {est.device}): "
+             f"peak {_mib(est.peak_bytes)} ({parts})"]
+    if est.overheads:
+        lines.append(f"  on the device with CUDA context and reserve: {_mib(est.device_bytes)}")
+    if fits is not None:
+        lines.append(f"  largest batch that fits in the memory available now: {fits:,}")
+    if est.method != "memtracker":
+        lines.append("  (estimated analytically: activations are approximate)")
+    return lines
