@@ -13,6 +13,8 @@ Every event is a dict with a "type":
                   "sequence": maps uint8 [T,H]; "vector": values float32 [F])
     prediction    step, probe_index, probabilities (numpy)
     checkpoint    path, epoch, step
+    threads       threads (the intra-op count chosen by measuring), previous, reason ("start", "slower",
+                  "recheck"), step, timings_ms (median step time per count tried); also in threads.json
     paused / resumed / lr_changed
     finished      stopped, summary, run_dir
     failed        message (what happened and what to do), step

@@ -30,6 +30,13 @@ class Extensions:
         self.hooks = {name: [getattr(e, name) for e in self.items if callable(getattr(e, name, None))]
                       for name in HOOKS}
 
+    def add(self, extension) -> None:
+        """Join one more extension (its hooks run after those already there)."""
+        self.items.append(extension)
+        for name in HOOKS:
+            if callable(getattr(extension, name, None)):
+                self.hooks[name].append(getattr(extension, name))
+
     def has(self, hook: str) -> bool:
         return bool(self.hooks[hook])
 

@@ -1,25 +1,48 @@
-"""How many intra-op threads torch uses for training.
+"""How many intra-op threads torch uses for training: chosen by measuring, like cuDNN's benchmark mode.
 
-Measured on a 2-core machine (LeNet-5, mnist-sample, batch 64): with torch's default of 2 threads
-the step rate swung from about 500 to 15,000 samples/s depending on what else ran on the machine
-(OpenMP's workers spin and fight the GUI thread and any other process for the two cores), while 1
-thread gave a steady 9,000-9,500 samples/s in the main thread and in a background thread alike.
-So on machines with few cores Layerloom trains with one intra-op thread and leaves a core to the
-GUI; with more cores it uses all but one (up to 8). bench/trainer.py measures the outcome.
-The setting is made from the training thread itself, since OpenMP's thread count is per thread.
+On a quiet 2-core machine two threads train LeNet-5 1.46x and AlexNet 1.55x faster than one, but
+when another process competes for the cores two threads fall to 0.35x of one (OpenMP's workers
+spin and wait for each other). No fixed choice is right, so `ThreadTuner` measures: it times a few
+training steps at each sensible thread count at the start of a run (the steps are real training
+steps, nothing is wasted), keeps the fastest, and re-measures when the step time grows well past
+what it measured (a competing process started) and now and then (it may have ended): every
+`recheck_s` seconds, or less often where a trial is costly, so re-checking costs under ~2 %.
+
+The choice is made from the training thread itself (OpenMP's thread count is per thread), sent as
+a `threads` event and written to the run folder's `threads.json`. A `threads` setting above 0 in
+the training config fixes the count and turns measuring off.
 """
 from __future__ import annotations
 
 import os
+import statistics
+import time
 
 import torch
 
 
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_threads() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """The count a run starts with before measuring (and the choice when measuring is off)."""
+    cores = available_cores()
     if cores <= 2:
         return 1
     return min(8, cores - 1)
+
+
+def candidate_counts(cores: int | None = None, cap: int = 8) -> list[int]:
+    """Sensible thread counts to try: 1, powers of two, and all the cores (up to `cap`)."""
+    cores = max(1, cores or available_cores())
+    top = min(cores, cap)
+    counts = {1, top}
+    n = 2
+    while n < top:
+        counts.add(n)
+        n *= 2
+    return sorted(counts)
 
 
 def configure(requested: int = 0) -> int:
@@ -28,3 +51,130 @@ def configure(requested: int = 0) -> int:
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n
+
+
+class ThreadTuner:
+    """A trainer extension that picks the intra-op thread count by timing training steps.
+
+    `clock` and `set_threads` are injectable so the choice can be tested under a simulated load.
+    Each trial discards the first step after a change (warm-up) and takes the median of `steps`.
+    """
+
+    def __init__(self, counts=None, steps: int = 3, slowdown: float = 1.5, window: int = 8,
+                 recheck_s: float = 30.0, clock=time.perf_counter, set_threads=torch.set_num_threads):
+        self.counts = list(counts or candidate_counts())
+        self.steps = steps
+        self.slowdown = slowdown
+        self.window = window
+        self.recheck_s = recheck_s
+        self.clock = clock
+        self.set_threads = set_threads
+        self.chosen: int | None = None
+        self.baseline: float | None = None     # median step seconds measured for the choice
+        self.history: list[dict] = []          # every choice: threads, reason, step, timings_ms
+        self._trial: list[int] = []            # counts still to time in the current trial
+        self._times: dict[int, list[float]] = {}
+        self._recent: list[float] = []
+        self._current = self.counts[0]
+        self._skip = 1
+        self._last = None
+        self._chosen_at = 0.0
+        self._trial_started = 0.0
+        self._interval = recheck_s
+        self._reason = "start"
+
+    # -- trainer hooks --------------------------------------------------------------------------
+    def setup(self, trainer) -> None:
+        if len(self.counts) > 1:
+            self._start_trial("start")
+        else:
+            self._apply(self.counts[0])
+            self.chosen = self.counts[0]
+
+    def epoch_end(self, trainer, row) -> None:
+        self._last = None            # validation and checkpoints are not a training step
+
+    def after_step(self, trainer, loss_value=None) -> None:
+        now = self.clock()
+        last, self._last = self._last, now
+        if last is None:
+            return
+        self.observe(now - last, trainer)
+
+    def finish(self, trainer, summary) -> None:
+        if self.history and isinstance(summary, dict):
+            summary["threads"] = self.chosen
+            summary["thread_choices"] = len(self.history)
+            _write(trainer, "summary.json", summary)
+
+    # -- the measuring ---------------------------------------------------------------------------
+    def observe(self, seconds: float, trainer=None) -> None:
+        """One training step took `seconds` at the current thread count."""
+        if self._skip:
+            self._skip -= 1
+            return
+        if self._trial:
+            self._times.setdefault(self._current, []).append(seconds)
+            if len(self._times[self._current]) >= self.steps:
+                self._trial.pop(0)
+                if self._trial:
+                    self._switch(self._trial[0])
+                else:
+                    self._decide(trainer)
+            return
+        self._recent = (self._recent + [seconds])[-self.window:]
+        slow = (len(self._recent) >= self.window and self.baseline
+                and statistics.median(self._recent) > self.slowdown * self.baseline)
+        if slow:
+            self._start_trial("slower")
+        elif self.recheck_s and self.clock() - self._chosen_at >= self._interval:
+            self._start_trial("recheck")
+
+    def _start_trial(self, reason: str) -> None:
+        self._reason = reason
+        self._trial_started = self.clock()
+        self._times = {}
+        self._recent = []
+        # the current choice first (no switch, no warm-up lost), then the others
+        first = self.chosen if self.chosen in self.counts else self.counts[0]
+        self._trial = [first] + [c for c in self.counts if c != first]
+        self._switch(first)
+
+    def _switch(self, n: int) -> None:
+        changed = n != self._current or self.chosen is None
+        self._current = n
+        self._apply(n)
+        self._skip = 1 if changed else 0
+
+    def _apply(self, n: int) -> None:
+        self.set_threads(n)
+
+    def _decide(self, trainer) -> None:
+        medians = {n: statistics.median(v) for n, v in self._times.items()}
+        best = min(medians, key=lambda n: (medians[n], n))
+        previous = self.chosen
+        self.chosen, self.baseline = best, medians[best]
+        self._switch(best)
+        self._chosen_at = self.clock()
+        # a trial runs some steps at worse counts: re-check rarely enough that this costs under ~2 %
+        self._interval = max(self.recheck_s, 50 * (self._chosen_at - self._trial_started))
+        self._last = None
+        record = {"threads": best, "reason": self._reason, "step": getattr(trainer, "step", None),
+                  "timings_ms": {str(n): round(m * 1000, 3) for n, m in sorted(medians.items())}}
+        self.history.append(record)
+        if trainer is not None:
+            trainer.threads = best
+            if previous != best or self._reason == "start":
+                trainer.emit({"type": "threads", **record, "previous": previous})
+            _write(trainer, "threads.json", {"choices": self.history})
+
+
+def _write(trainer, name: str, data: dict) -> None:
+    run_dir = getattr(trainer, "run_dir", None)
+    if run_dir is None:
+        return
+    from .runs import write_json
+    try:
+        write_json(run_dir / name, data)
+    except OSError:
+        pass

@@ -1,0 +1,115 @@
+"""Thread-count selection by measuring, under a simulated competing load (no real timing)."""
+import json
+
+import torch
+
+from layerloom.runtime.threads import ThreadTuner, candidate_counts
+from layerloom.runtime.trainer import Trainer
+
+from .trainer_helpers import mnist_small, small_net
+
+# Step times in ms on a 2-core machine, shaped like the measured ones: two threads 1.46x faster
+# when quiet, 0.35x of one thread when another process competes.
+QUIET = {1: 10.0, 2: 6.85}
+LOADED = {1: 11.0, 2: 31.4}
+
+
+class SimulatedMachine:
+    def __init__(self):
+        self.now = 0.0
+        self.threads = 1
+        self.loaded = False
+        self.set_calls = []
+
+    def clock(self):
+        return self.now
+
+    def set_threads(self, n):
+        self.threads = n
+        self.set_calls.append(n)
+
+    def step(self):
+        self.now += (LOADED if self.loaded else QUIET)[self.threads] / 1000
+
+
+class FakeTrainer:
+    def __init__(self, run_dir=None):
+        self.step, self.events, self.run_dir, self.threads = 0, [], run_dir, None
+
+    def emit(self, event):
+        self.events.append(event)
+
+
+def train(tuner, machine, trainer, steps):
+    for _ in range(steps):
+        machine.step()
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+
+
+def test_picks_the_fastest_count_and_follows_a_competing_load(tmp_path):
+    machine, trainer = SimulatedMachine(), FakeTrainer(tmp_path)
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=5.0)
+    tuner.setup(trainer)
+    train(tuner, machine, trainer, 12)
+    assert tuner.chosen == 2 and machine.threads == 2 and trainer.threads == 2
+    start = trainer.events[0]
+    assert start["type"] == "threads" and start["reason"] == "start" and start["threads"] == 2
+    assert start["timings_ms"] == {"1": 10.0, "2": 6.85}
+
+    machine.loaded = True                       # another process starts competing for the cores
+    train(tuner, machine, trainer, 30)
+    assert tuner.chosen == 1 and machine.threads == 1
+    slower = trainer.events[-1]
+    assert slower["reason"] == "slower" and slower["previous"] == 2 and slower["threads"] == 1
+
+    machine.loaded = False                      # it ends: the periodic re-check finds two threads again
+    train(tuner, machine, trainer, 1500)
+    assert tuner.chosen == 2 and trainer.events[-1]["reason"] == "recheck"
+    log = json.loads((tmp_path / "threads.json").read_text())
+    assert [c["threads"] for c in log["choices"]][:2] == [2, 1]
+    # measuring is cheap: nearly every step ran at the right count for its conditions
+    assert len(machine.set_calls) < 40
+
+
+def test_a_slow_step_now_and_then_does_not_trigger_a_new_trial():
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0)
+    tuner.setup(trainer)
+    train(tuner, machine, trainer, 12)
+    calls = len(machine.set_calls)
+    for i in range(100):                        # one step in ten is slow (a feature-map capture)
+        machine.now += 0.2 if i % 10 == 0 else 0.0
+        train(tuner, machine, trainer, 1)
+    assert len(machine.set_calls) == calls and tuner.chosen == 2
+
+
+def test_candidate_counts():
+    assert candidate_counts(1) == [1]
+    assert candidate_counts(2) == [1, 2]
+    assert candidate_counts(6) == [1, 2, 4, 6]
+    assert candidate_counts(64) == [1, 2, 4, 8]
+
+
+def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path):
+    events = []
+    before = torch.get_num_threads()
+    try:
+        t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 14}, events.append,
+                    runs_base=tmp_path / "a", data=mnist_small(n_train=512, n_val=64))
+        assert t.run()["status"] == "finished"
+        chosen = [e for e in events if e["type"] == "threads"]
+        assert chosen and chosen[0]["threads"] in candidate_counts()
+        assert set(chosen[0]["timings_ms"]) == {str(n) for n in candidate_counts()}
+        log = json.loads((t.run_dir / "threads.json").read_text())
+        assert log["choices"][0]["threads"] == chosen[0]["threads"]
+        assert json.loads((t.run_dir / "summary.json").read_text())["threads"] == t.threads
+
+        events.clear()
+        t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 14, "threads": 1}, events.append,
+                    runs_base=tmp_path / "b", data=mnist_small(n_train=512, n_val=64))
+        t.run()
+        assert not [e for e in events if e["type"] == "threads"]
+        assert events[0]["threads"] == 1 and not (t.run_dir / "threads.json").exists()
+    finally:
+        torch.set_num_threads(before)
