@@ -10,7 +10,9 @@ what it measured (a competing process started) and now and then (it may have end
 
 The choice is made from the training thread itself (OpenMP's thread count is per thread), sent as
 a `threads` event and written to the run folder's `threads.json`. A `threads` setting above 0 in
-the training config fixes the count and turns measuring off.
+the training config, or the environment variable LAYERLOOM_THREADS, fixes the count and turns
+measuring off (needed for bit-for-bit repeatable runs: sums split over another number of threads
+differ in the last bits; the test suite sets it).
 """
 from __future__ import annotations
 
@@ -45,9 +47,21 @@ def candidate_counts(cores: int | None = None, cap: int = 8) -> list[int]:
     return sorted(counts)
 
 
+def _from_environment() -> int:
+    try:
+        return max(0, int(os.environ.get("LAYERLOOM_THREADS", "0")))
+    except ValueError:
+        return 0
+
+
+def measuring(requested: int = 0) -> bool:
+    """Whether a run with this `threads` setting chooses its count by measuring."""
+    return requested <= 0 and _from_environment() == 0
+
+
 def configure(requested: int = 0) -> int:
     """Set torch's intra-op threads for the calling thread's work; returns the number used."""
-    n = requested if requested > 0 else default_threads()
+    n = requested if requested > 0 else (_from_environment() or default_threads())
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)
     return n

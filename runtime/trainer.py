@@ -74,7 +74,7 @@ def training_loss(kind: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Ten
 class Trainer:
     def __init__(self, doc, config: TrainConfig | dict | None = None, callback=None, *, runs_base="runs",
                  run_dir=None, resume=None, taps: FeatureTaps | None = None, data=None, probe_index: int = 0,
-                 extensions=(), thread_tuner: bool = True):
+                 extensions=()):
         if doc is None and resume is None:
             raise ValueError("give a graph to train, or a run to resume")
         self.doc = doc.copy() if doc is not None else None
@@ -88,7 +88,6 @@ class Trainer:
         self.probe_index = probe_index
         # Built-in extensions first: the starting weights and the frozen blocks are in place before any other runs.
         self.extensions = Extensions([InitialWeights(), Freezing(), Distillation(), *extensions])
-        self.thread_tuner = thread_tuner
         self.state = "idle"
         self._stop = threading.Event()
         self._running = threading.Event()
@@ -172,7 +171,7 @@ class Trainer:
         cfg = self.config
         self.threads = threads.configure(cfg.threads)
         self.device = pick_device(cfg.device)
-        if cfg.threads == 0 and self.device.type == "cpu" and self.thread_tuner:
+        if threads.measuring(cfg.threads) and self.device.type == "cpu":
             self.extensions.add(threads.ThreadTuner())   # measures the thread count in the first steps
         inputs = [b for b in self.doc.blocks.values() if b.kind == "Input"]
         if len(inputs) != 1:

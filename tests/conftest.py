@@ -3,6 +3,9 @@ import os
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# Runs in tests must repeat bit for bit: a fixed thread count instead of the measured choice
+# (tests/runtime/test_threads.py exercises the measuring).
+os.environ.setdefault("LAYERLOOM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

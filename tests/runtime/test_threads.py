@@ -91,7 +91,8 @@ def test_candidate_counts():
     assert candidate_counts(64) == [1, 2, 4, 8]
 
 
-def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path):
+def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, monkeypatch):
+    monkeypatch.delenv("LAYERLOOM_THREADS", raising=False)
     events = []
     before = torch.get_num_threads()
     try:
@@ -111,5 +112,12 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path):
         t.run()
         assert not [e for e in events if e["type"] == "threads"]
         assert events[0]["threads"] == 1 and not (t.run_dir / "threads.json").exists()
+
+        events.clear()
+        monkeypatch.setenv("LAYERLOOM_THREADS", "2")
+        t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 4}, events.append,
+                    runs_base=tmp_path / "c", data=mnist_small(n_train=512, n_val=64))
+        t.run()
+        assert not [e for e in events if e["type"] == "threads"] and events[0]["threads"] == 2
     finally:
         torch.set_num_threads(before)

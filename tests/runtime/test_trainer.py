@@ -109,8 +109,7 @@ def test_pause_resume_set_lr_and_stop_from_another_thread(tmp_path):
     {"optimizer": "sgd", "schedule": "onecycle"},
 ])
 def test_resume_is_exact(tmp_path, config):
-    # bit-for-bit needs a fixed thread count: sums split over other counts differ in the last bits
-    cfg = {"epochs": 2, "batch_size": 64, "threads": 1, **config}
+    cfg = {"epochs": 2, "batch_size": 64, **config}
     straight = Trainer(small_net(), cfg, None, runs_base=tmp_path / "a", data=mnist_small())
     straight.run()
     # Run 1 epoch, stop at the start of the second, resume for the rest.
@@ -129,7 +128,7 @@ def test_resume_is_exact(tmp_path, config):
 
 def test_resume_mid_epoch_is_exact(tmp_path, monkeypatch):
     monkeypatch.setattr("layerloom.runtime.trainer.STEP_EVENT_INTERVAL", 0.0)   # an event every step
-    cfg = {"epochs": 1, "batch_size": 32, "threads": 1}    # bit-for-bit: a fixed thread count
+    cfg = {"epochs": 1, "batch_size": 32}
     straight = Trainer(small_net(), cfg, None, runs_base=tmp_path / "a", data=mnist_small())
     straight.run()
     first = Trainer(small_net(), cfg, lambda e: e["type"] == "step" and e["step"] >= 5 and first.stop(),
