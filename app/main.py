@@ -11,7 +11,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from layerloom.runtime import cli
-    if argv and (argv[0] in cli.COMMANDS or argv[0] in ("-h", "--help")):
+    if argv and (argv[0] in cli.COMMANDS or argv[0] in ("-h", "--help", "--version")):
         return cli.run(argv)
     try:
         from layerloom.app.launch import launch

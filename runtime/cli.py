@@ -12,8 +12,8 @@ import argparse
 import json
 import sys
 
-from layerloom.graph import CompileError, GraphFileError, analyze, generated_code, load_graph
-from layerloom.graph.summary import summary_json, summary_table
+# graph, torch and the commands' modules are imported when a command runs: `--help` and
+# `--version` answer without loading torch.
 
 # Commands defined in a module of their own: name -> module in layerloom.runtime that has
 # `add_parser(subparsers)`. A new command is one line here plus its module.
@@ -29,9 +29,19 @@ COMMAND_MODULES = {
     "ensemble": "ensemble_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
+# Their one-line help, for `layerloom --help` without importing them.
+COMMAND_HELP = {
+    "train": "train a graph on a data set",
+    "export": "export a trained run (or a graph) to weights, ONNX, pt2, TorchScript or a PyTorch project",
+    "prune": "structured pruning of a trained run",
+    "explain": "explain one prediction of a trained run as a picture",
+    "sweep": "run a hyperparameter / architecture sweep",
+    "sweep-worker": "run trials of a sweep kept in a shared Optuna storage",
+}
 
 
 def _load(path):
+    from layerloom.graph import GraphFileError, load_graph
     try:
         return load_graph(path)
     except GraphFileError as exc:
@@ -51,6 +61,8 @@ class Parser(argparse.ArgumentParser):
 def _analyze(doc):
     """Analysis with data-driven "auto" values filled from the graph's data set, when it can be
     described offline (else the stated fallbacks, with a note)."""
+    from layerloom.graph import analyze
+
     from .data_choice import graph_data_context
     return analyze(doc, graph_data_context(doc)[0])
 
@@ -71,6 +83,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    from layerloom.graph.summary import summary_json, summary_table
     doc = _load(args.file)
     result = _analyze(doc)
     memory = _training_memory(args, doc, result)
@@ -105,6 +118,7 @@ def _training_memory(args, doc, result) -> dict | None:
 
 
 def cmd_code(args) -> int:
+    from layerloom.graph import CompileError, generated_code
     doc = _load(args.file)
     try:
         print(generated_code(doc), end="")
@@ -114,9 +128,20 @@ def cmd_code(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("layerloom")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
+    """The parser; `command` says which commands' own modules to import: "*" all of them, a name
+    just that one, None none (the others are then listed by name and help only)."""
     parser = Parser(prog="layerloom", description="Design, check, train and export PyTorch "
                     "networks. Without a command, opens the desktop app.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     p = sub.add_parser("check", help="check a graph file; list its problems")
     p.add_argument("file")
@@ -136,13 +161,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_code)
     import importlib
+    wanted = {m for name, m in COMMAND_MODULES.items() if command in ("*", name)}
     for module in dict.fromkeys(COMMAND_MODULES.values()):
-        importlib.import_module(f"{__package__}.{module}").add_parser(sub)
+        if module in wanted:
+            importlib.import_module(f"{__package__}.{module}").add_parser(sub)
+        else:
+            for name in (n for n, m in COMMAND_MODULES.items() if m == module):
+                sub.add_parser(name, help=COMMAND_HELP.get(name, ""))
     return parser
 
 
 def run(argv: list[str]) -> int:
-    args = build_parser().parse_args(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(first if first in COMMAND_MODULES else None)
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.error("give a command (layerloom --help lists them)")
     try:
         return args.func(args)
     except BrokenPipeError:

@@ -1,0 +1,31 @@
+"""`layerloom --help` and `--version` answer without importing torch (or Qt)."""
+import subprocess
+import sys
+
+import pytest
+
+PROBE = """
+import sys
+from layerloom.app.main import main
+try:
+    main({args!r})
+except SystemExit as exc:
+    print("exit", exc.code)
+print("loaded:", sorted(m for m in ("torch", "PySide6", "numpy", "layerloom.graph") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("args,expected", [(["--help"], "summary"), (["--version"], "layerloom ")])
+def test_help_and_version_do_not_import_torch(args, expected):
+    out = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert expected in out.stdout and "exit 0" in out.stdout
+    assert "loaded: []" in out.stdout, out.stdout
+
+
+def test_a_command_still_gets_its_own_options(capsys):
+    from layerloom.runtime.cli import run
+    with pytest.raises(SystemExit):
+        run(["train", "--help"])
+    assert "--epochs" in capsys.readouterr().out
