@@ -27,6 +27,7 @@ from .config import ConfigError, TrainConfig
 from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
+from .device_path import prepare_model, to_device
 from .extensions import Extensions
 from .distillation import Distillation
 from .freezing import Freezing
@@ -204,7 +205,7 @@ class Trainer:
             self.train_set, self.val_set = self.train_set.to(self.device), self.val_set.to(self.device)
         self.train_tf = build_transforms(data.info, augment=cfg.augment, normalize=cfg.normalize, train=True)
         self.val_tf = build_transforms(data.info, augment=None, normalize=cfg.normalize, train=False)
-        self.model = model.to(self.device)
+        self.model, self.channels_last = prepare_model(model, self.device)
         self.extensions.call("setup", self)
         return resume
 
@@ -229,7 +230,7 @@ class Trainer:
             items = [split[int(i)] for i in idx]
             x = torch.stack([a for a, _ in items])
             y = torch.as_tensor([int(b) for _, b in items], dtype=torch.int64)
-        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        x, y = to_device(x, y, self.device, self.channels_last)
         if transform is not None:
             x = transform(x)
         return x, y
