@@ -61,6 +61,7 @@ class TrainingUI(QObject):
         self.trained_doc = None
         self.run_bundle = None
         self._dirty: set[str] = set()
+        self._health_notes: list[str] = []     # this run's training-health findings
         self._last_drawn: dict[str, float] = {}
         self._stopping = False
         self._locked: list = []        # documents made read-only for the active run
@@ -502,9 +503,18 @@ class TrainingUI(QObject):
 
     # -- events and redraws ------------------------------------------------------------------------
     def _on_event(self, event: dict) -> None:
+        if event.get("type") == "started":
+            self._health_notes = []
+        elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
+            self._health_notes += [p["text"] for p in event["new_problems"]]
+            self.panel.show_message(self._health_text(), "warning")
         self._dirty |= self.live.apply(event)
         if not self.frame.isActive():
             self.frame.start()
+
+    def _health_text(self) -> str:
+        notes = self._health_notes
+        return ("Training health: " + " ".join(f"{n}." for n in notes)) if notes else ""
 
     def _redraw(self, everything: bool = False) -> None:
         """One frame: update the views whose data changed (each at most at its own rate, and epoch results
@@ -563,8 +573,10 @@ class TrainingUI(QObject):
             s = live.summary or {}
             acc = s.get("val_accuracy")
             acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
+            health = self._health_text()
             self.panel.show_message(f"Run {state}{acc_text}. Checkpoint and metrics are in "
-                                    f"{Path(self.training.last_run_dir or '').name}.", "info")
+                                    f"{Path(self.training.last_run_dir or '').name}." + (f" {health}" if health else ""),
+                                    "warning" if health else "info")
         elif state == "paused":
             self.panel.show_message("Paused. You can change the learning rate, then resume.")
         elif state == "running" and self.training.running:

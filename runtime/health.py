@@ -36,7 +36,7 @@ STATS = FIELDS[2:]
 ACTIVATIONS = {"ReLU", "ReLU6"}
 DEAD_FRACTION = 0.5        # dead channels above this share of a block's channels are a problem
 VANISHING = 1e-5           # gradient RMS this far below the last trained block's: vanishing
-LARGE_UPDATE = 0.1         # update ratios above this (healthy runs: ~1e-3) mean the learning rate is high
+LARGE_UPDATE = 0.2         # update ratios above this mean the learning rate is high (healthy: 1e-3 to 0.1)
 EXPLODING_UPDATE = 1.0     # a step that moves the weights by more than their own size
 SIDE_BATCH = 32            # samples of the step's batch that the statistics pass looks at
 

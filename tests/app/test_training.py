@@ -1,12 +1,15 @@
 """Training in the window, driven as a person would: pick settings, press Start, watch, pause, stop."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
 from layerloom.app import edits
+from layerloom.graph import load_graph
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
@@ -135,6 +138,18 @@ def test_a_loss_that_blows_up_is_shown_and_the_window_stays_usable(win, ui, qtbo
     assert win.document.locked is None and ui.panel.start.isEnabled()
     assert edits.add_block(win.session, "ReLU", (0, 0)) is not None
     assert read_json(f"{ui.training.last_run_dir}/summary.json")["status"] == "failed"
+
+
+def test_training_health_warnings_show_in_the_panel_and_land_in_health_csv(win, ui, qtbot):
+    doc = load_graph(preset_path("lenet5"))
+    doc.training = {"dataset": "mnist-sample", "optimizer": "adam", "lr": 10.0, "epochs": 1, "max_steps": 3}
+    win.session.set_document(doc)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    text = ui.panel.message.text()
+    assert "Training health: " in text and "fc1: update ratio" in text and "exploding" in text
+    assert (Path(ui.training.last_run_dir) / "health.csv").is_file()
 
 
 def test_a_mismatch_blocks_start_until_its_fix_is_applied(win, ui, qtbot):

@@ -116,3 +116,12 @@ def test_train_cli_prints_health_warnings_and_writes_health_csv(tmp_path, capsys
                  "--quiet"]) == 0
     assert "warning" not in capsys.readouterr().out
     assert not (next((tmp_path / "off").iterdir()) / "health.csv").exists()
+
+
+def test_the_lenet_preset_at_its_own_settings_trains_without_health_warnings(tmp_path):
+    rec = Recorder()
+    t = Trainer(lenet(), {"epochs": 2, "max_steps": 30}, rec, runs_base=tmp_path, data=mnist_small(1024, 64),
+                extensions=[HealthCollector(every=10)])
+    assert t.run()["status"] == "finished"
+    samples = rec.of("health")
+    assert len(samples) == 3 and all(e["problems"] == [] for e in samples), [e["problems"] for e in samples]
