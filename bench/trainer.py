@@ -8,7 +8,7 @@ the main thread at every candidate thread count, and the best of them is the bar
 Two conditions: quiet, and with a competing CPU-bound process that this script starts (and ends).
 Runs are interleaved and the median of 3 is taken, since single runs on a small machine are noisy.
 Goal: Trainer / best hand loop >= 0.95 in both conditions.
-Run: .venv/bin/python bench/trainer.py
+Run: .venv/bin/python bench/trainer.py [--repeats N] [--epochs N]   (defaults 3 and 4)
 """
 from __future__ import annotations
 
@@ -95,6 +95,15 @@ def report(title, med, choices, counts):
 
 
 def main():
+    global EPOCHS, REPEATS
+    args = sys.argv[1:]
+    for flag in ("--repeats", "--epochs"):
+        if flag in args:
+            value = int(args[args.index(flag) + 1])
+            if flag == "--repeats":
+                REPEATS = max(1, value)
+            else:
+                EPOCHS = max(2, value)
     data = load_dataset("mnist-sample")
     counts = candidate_counts()
     hand_loop(data, counts[-1])   # warm-up

@@ -29,11 +29,14 @@ COMMAND_MODULES = {
     "ensemble": "ensemble_cli",
 }
 COMMANDS = ("check", "summary", "code", *COMMAND_MODULES)
-# Their one-line help, for `layerloom --help` without importing them.
+# Their one-line help, for `layerloom --help` without importing them (a test checks it is complete).
 COMMAND_HELP = {
     "train": "train a graph on a data set",
     "export": "export a trained run (or a graph) to weights, ONNX, pt2, TorchScript or a PyTorch project",
     "prune": "structured pruning of a trained run",
+    "bench": "inference latency and throughput of a run: torch, .pt2, onnxruntime fp32 and int8",
+    "import": "import a PyTorch model as a graph with its weights",
+    "ensemble": "combine runs with the same input and outputs",
     "explain": "explain one prediction of a trained run as a picture",
     "sweep": "run a hyperparameter / architecture sweep",
     "sweep-worker": "run trials of a sweep kept in a shared Optuna storage",

@@ -29,3 +29,8 @@ def test_a_command_still_gets_its_own_options(capsys):
     with pytest.raises(SystemExit):
         run(["train", "--help"])
     assert "--epochs" in capsys.readouterr().out
+
+
+def test_every_command_module_has_its_help_line():
+    from layerloom.runtime import cli
+    assert set(cli.COMMAND_HELP) == set(cli.COMMAND_MODULES)
