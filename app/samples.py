@@ -29,13 +29,25 @@ def pick(bundle: DataBundle, split, indices) -> tuple[list | None, list[str] | N
         vocab = bundle.info.vocabulary
         return None, [decode_tokens(split[i][0], vocab) if vocab else " ".join(map(str, split[i][0].tolist()[:30]))
                       for i in indices]
-    images = as_uint8(split.images[torch.as_tensor(indices)])
+    if hasattr(split, "images"):
+        images = as_uint8(split.images[torch.as_tensor(indices)])
+    else:                      # a set read from files (an image folder): decode just these
+        images = as_uint8(torch.stack([split[i][0] for i in indices]))
     return list(images), None
+
+
+def split_labels(split) -> torch.Tensor:
+    """Every label of a split: in-memory splits hold them; folders (or subsets of one) list them."""
+    if hasattr(split, "labels"):
+        return split.labels
+    if hasattr(split, "indices") and hasattr(split.dataset, "targets"):
+        return torch.as_tensor([split.dataset.targets[i] for i in split.indices])
+    return torch.as_tensor(split.targets)
 
 
 def examples(bundle: DataBundle, max_classes: int = 12, texts: int = 3):
     """One training example per class (the first of each, up to `max_classes`), or a few texts; with captions."""
-    labels = bundle.train.labels
+    labels = split_labels(bundle.train)
     names = bundle.info.class_names
     if is_text(bundle):
         idx = list(range(min(texts, len(bundle.train))))

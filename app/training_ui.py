@@ -93,7 +93,7 @@ class TrainingUI(QObject):
         p.start_clicked.connect(self.start)
         p.pause_clicked.connect(self.toggle_pause)
         p.stop_clicked.connect(self.stop)
-        p.fix_clicked.connect(lambda fix: edits.apply_fix(self.session, fix))
+        p.fix_clicked.connect(self._apply_fix)
         p.settings.changed.connect(self._settings_changed)
         p.settings.lr_edited.connect(self._lr_edited)
         self.training.event.connect(self._on_event)
@@ -185,6 +185,16 @@ class TrainingUI(QObject):
         self.dataset_name = name
         self.dataset_options = dict(section.get("dataset_options") or {}) if section.get("dataset") == name else {}
         self._dataset_changed()
+
+    def _apply_fix(self, fix: dict) -> None:
+        """A fix from the check: a data setting (e.g. resize the images) here, a graph edit otherwise."""
+        if fix.get("action") == "set_data_option":
+            self.dataset_options[fix["option"]] = fix["value"]
+            self.loader.errors.clear()
+            self.data_key = None
+            self._dataset_changed()
+        else:
+            edits.apply_fix(self.session, fix)
 
     def _choose_path(self) -> None:
         kind = PATH_KINDS.get(self.dataset_name, "file")

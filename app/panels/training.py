@@ -208,11 +208,11 @@ class TrainingPanel(QWidget):
             text.setProperty("message", message)
             text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.check_layout.addWidget(text)
-            if fix:
-                button = QPushButton(fix.get("label", "Fix"))
+            for choice in (fix, *fix.get("alternatives", ())) if fix else ():   # e.g. a smaller Input, or a resize
+                button = QPushButton(choice.get("label", "Fix"))
                 button.setObjectName("fix")
-                button.clicked.connect(lambda _=False, f=fix: self.fix_clicked.emit(f))
-                fix_row = QHBoxLayout()
+                button.clicked.connect(lambda _=False, f=choice: self.fix_clicked.emit(f))
+                fix_row = QHBoxLayout()          # one per row: a narrow dock still shows every choice whole
                 fix_row.setContentsMargins(18, 0, 0, 0)
                 fix_row.addWidget(button)
                 fix_row.addStretch(1)

@@ -194,3 +194,25 @@ def test_a_text_set_needs_its_file_then_shows_decoded_examples(win, ui, qtbot, d
     assert ui.panel.examples.texts and all("movie was" in t for t in ui.panel.examples.texts)
     assert "token ids" in ui.panel.data_info.text()
     assert win.session.result.blocks["emb1"].params["num_embeddings"] == ui.info.vocab_size   # "auto" follows
+
+
+def test_images_smaller_than_the_input_offer_a_smaller_input_or_a_resize(win, ui, qtbot, tmp_path, monkeypatch):
+    from PIL import Image
+    from PySide6.QtWidgets import QFileDialog
+
+    for split, count in (("train", 4), ("val", 2)):
+        for digit in range(10):
+            folder = tmp_path / "small" / split / str(digit)
+            folder.mkdir(parents=True)
+            for n in range(count):
+                Image.fromarray(np.full((8, 8), digit * 20 + n, dtype=np.uint8)).save(folder / f"{n}.png")
+    ui.panel.dataset.setCurrentIndex(ui.panel.dataset.findData("image-folder"))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path / "small")))
+    qtbot.mouseClick(ui.panel.choose, LEFT)
+    qtbot.waitUntil(lambda: any("smaller" in t for t in ui.panel.check_texts("error")), timeout=20_000)
+    buttons = {b.text(): b for b in ui.panel.fix_buttons()}
+    assert set(buttons) >= {"Set the Input to 1×8×8", "Resize the images to 28×28"}
+    qtbot.mouseClick(buttons["Resize the images to 28×28"], LEFT)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    assert ui.dataset_options["size"] == [28, 28] and ui.info.sample_shape == (1, 28, 28)
+    assert ui.config()["dataset_options"]["size"] == [28, 28]      # a data setting the run and exports keep
