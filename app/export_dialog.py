@@ -157,7 +157,8 @@ class ExportDialog(QDialog):
             self._add(f"⚠ {w}", ok=None)
         ok = 0
         for r in results:
-            self._add(("✓ " if r.verified else "✗ ") + r.line(), ok=r.verified)
+            flagged = bool(getattr(r, "report", None) and r.report.get("flagged"))   # int8 lost > 1 point
+            self._add(("⚠ " if flagged else "✓ " if r.verified else "✗ ") + r.line(), ok=None if flagged else r.verified)
             ok += r.verified
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"{ok} of {len(results)} formats exported and verified")

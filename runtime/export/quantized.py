@@ -141,8 +141,8 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
     else:
         notes.append("checked on random inputs only: " + report["unverified_reason"])
     lat = report["latency_ms"]
-    notes.append("onnxruntime latency (median, {} threads) batch 1: {:.2f} -> {:.2f} ms, batch 32: {:.2f} -> "
-                 "{:.2f} ms".format(lat["threads"], lat["fp32"]["1"]["median_ms"], lat["int8"]["1"]["median_ms"],
+    notes.append("onnxruntime latency (median, {} thread{}) batch 1: {:.2f} -> {:.2f} ms, batch 32: {:.2f} -> "
+                 "{:.2f} ms".format(lat["threads"], "" if lat["threads"] == 1 else "s", lat["fp32"]["1"]["median_ms"], lat["int8"]["1"]["median_ms"],
                                     lat["fp32"]["32"]["median_ms"], lat["int8"]["32"]["median_ms"]))
     if recurrent and mode == "static":
         notes.append(f"the static (QDQ) flow leaves {', '.join(recurrent)} in fp32: onnx-int8-dynamic suits this graph")
