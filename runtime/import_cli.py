@@ -13,12 +13,13 @@ from layerloom.graph.importers import ImportFailure, import_source, save_import
 
 def add_parser(sub) -> None:
     p = sub.add_parser("import", help="import a PyTorch model as a graph with its weights",
-                       description="Import SOURCE (model.py:Net, model.py:build or torchvision:NAME) as a "
+                       description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME or an ONNX file) as a "
                                    "graph file with a safetensors file of its weights beside it. Importing a "
                                    "Python file runs it: only import code you trust.", allow_abbrev=False)
-    p.add_argument("source", help="model.py:ClassName, model.py:factory or torchvision:NAME")
+    p.add_argument("source", help="model.py:ClassName, model.py:factory, torchvision:NAME or FILE.onnx")
     p.add_argument("--out", required=True, help="the graph file to write (FILE.loom.json)")
-    p.add_argument("--input-shape", default="3,224,224", help="one sample's shape, e.g. 3,224,224 (default)")
+    p.add_argument("--input-shape", default="3,224,224",
+                   help="one sample's shape, e.g. 3,224,224 (default; an ONNX file gives its own)")
     p.add_argument("--input-dtype", default="float32", choices=("float32", "int64"))
     p.add_argument("--args", default=None, help="constructor arguments as JSON: an object or a list")
     p.add_argument("--report", action="store_true", help="print what each source node became")

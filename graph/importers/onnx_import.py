@@ -1,0 +1,296 @@
+"""An ONNX file becomes an editable graph, through Layerloom's own mapper.
+
+Shape inference runs first; then Conv, Gemm, MatMul (+ Add of a bias), Relu, Tanh, Sigmoid,
+LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
+Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax and
+LogSoftmax map to blocks, with their weights taken from the initializers (Gemm's and MatMul's
+weights transposed as needed). Block ids come from the weights' names (`conv1.weight` → `conv1`)
+or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported.
+Anything else stops the import with the operator's name (recurrent ONNX operators and their
+gate-order conversion are not mapped in this version).
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import numpy as np
+import torch
+
+from ..document import GraphDocument, id_problem
+from ..layout import apply_layout, auto_layout
+from ..weights import module_path_to_id
+from .fx_import import ImportFailure, ImportReport
+
+_DTYPES = {1: "float32", 7: "int64"}
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _shape(value_info) -> list | None:
+    t = value_info.type.tensor_type
+    if not t.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim]
+
+
+def _scope(node) -> str:
+    for p in node.metadata_props:
+        if p.key == "pkg.torch.onnx.name_scopes":
+            try:
+                parts = [x.strip(" '\"") for x in p.value.strip("[]").split(",")]
+            except ValueError:
+                return ""
+            return ".".join(x for x in parts[1:-1] if x)
+    return ""
+
+
+def _folded_bn(node) -> bool:
+    return any(p.key == "pkg.onnxscript.rewriter.rule_name" and "FuseBatchNormIntoConv" in p.value
+               for p in node.metadata_props)
+
+
+def _symmetric(pads, n) -> list:
+    pads = list(pads or [0] * (2 * n))
+    if pads[:n] != pads[n:]:
+        raise ImportFailure(f"asymmetric padding {pads} has no block")
+    return pads[:n]
+
+
+def _one(v):
+    v = list(v)
+    return v[0] if len(set(v)) == 1 else v
+
+
+class _OnnxBuilder:
+    def __init__(self, model, name):
+        from onnx import numpy_helper
+        self.graph = model.graph
+        self.doc = GraphDocument(name)
+        self.inits = {i.name: numpy_helper.to_array(i) for i in self.graph.initializer}
+        self.shapes = {v.name: _shape(v) for v in [*self.graph.value_info, *self.graph.input, *self.graph.output]}
+        self.produced: dict[str, str] = {}
+        self.state: dict = {}
+        self.nodes: list[dict] = []
+        self.notes: list[str] = []
+        self.consumers: dict[str, list] = {}
+        self.skip: set[str] = set()
+        for node in self.graph.node:
+            for i in node.input:
+                self.consumers.setdefault(i, []).append(node)
+
+    def const(self, name):
+        if name in self.inits:
+            return self.inits[name]
+        raise ImportFailure(f"{name} must be a constant here")
+
+    def new_id(self, base: str) -> str:
+        base = module_path_to_id(base or "block")[:58]
+        if id_problem(base):
+            base += "_"
+        bid, n = base, 1
+        while bid in self.doc.blocks:
+            n += 1
+            bid = f"{base}{n}"
+        return bid
+
+    def add(self, node, kind, params, inputs, base, output=None, tensors=None):
+        bid = self.new_id(base)
+        self.doc.add_block(kind, params, block_id=bid, group=_scope(node) if node is not None else "")
+        for port, name in enumerate(inputs):
+            if name not in self.produced:
+                raise ImportFailure(f"{node.op_type if node is not None else 'output'} reads {name}, which no "
+                                    "mapped operator produces")
+            self.doc.connect(self.produced[name], bid, dst_port=port)
+        for k, v in (tensors or {}).items():
+            self.state[f"{bid}.{k}"] = torch.from_numpy(np.array(v, dtype=np.float32 if v.dtype != np.int64 else v.dtype))
+        if output is not None:
+            self.produced[output] = bid
+        if node is not None:
+            self.nodes.append({"node": node.name, "op": node.op_type, "block": bid, "kind": kind})
+        return bid
+
+    def base(self, node, weight: str | None = None) -> str:
+        if weight and weight.endswith(".weight"):
+            return weight[: -len(".weight")]
+        return _scope(node) or re.sub(r"^node_", "", node.name)
+
+    def build(self):
+        for inp in self.graph.input:
+            if inp.name in self.inits:
+                continue
+            shape = _shape(inp)
+            dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
+            if not shape or dtype is None or None in shape[1:]:
+                raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 values")
+            self.add(None, "Input", {"shape": shape[1:], "dtype": dtype}, [], "input", inp.name)
+        for node in self.graph.node:
+            if node.name in self.skip:
+                continue
+            if node.op_type == "Constant":
+                from onnx import numpy_helper
+                self.inits[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+                continue
+            self.map(node, _attrs(node))
+        for out in self.graph.output:
+            self.add(None, "Output", {}, [out.name], "output")
+
+    def map(self, node, a):
+        op, x = node.op_type, node.input[0] if node.input else None
+        simple = {"Relu": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid"}
+        if op in simple:
+            self.add(node, simple[op], {}, [x], self.base(node), node.output[0])
+        elif op == "LeakyRelu":
+            self.add(node, "LeakyReLU", {"negative_slope": float(a.get("alpha", 0.01))}, [x], self.base(node),
+                     node.output[0])
+        elif op in ("Identity", "Dropout"):
+            self.produced[node.output[0]] = self.produced[x]
+            self.nodes.append({"node": node.name, "op": op, "block": self.produced[x], "kind": None})
+        elif op == "Conv":
+            w = self.const(node.input[1])
+            n = w.ndim - 2
+            if n not in (1, 2) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+                raise ImportFailure(f"{node.name}: Conv with {n} spatial dimensions or auto_pad has no block")
+            group = int(a.get("group", 1))
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            params = {"in_channels": w.shape[1] * group, "out_channels": w.shape[0], "kernel_size": _one(w.shape[2:]),
+                      "stride": _one(a.get("strides", [1] * n)), "padding": _one(_symmetric(a.get("pads"), n)),
+                      "dilation": _one(a.get("dilations", [1] * n)), "groups": group, "bias": bias is not None}
+            tensors = {"weight": w, **({"bias": self.const(bias)} if bias else {})}
+            bid = self.add(node, f"Conv{n}d", params, [x], self.base(node, node.input[1]), node.output[0], tensors)
+            if _folded_bn(node):
+                self.notes.append(f"{bid}: the exporter folded a BatchNorm into this Conv (its weights include "
+                                  "the normalisation); add a BatchNorm2d after it to train one separately")
+        elif op == "Gemm":
+            if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or a.get("transA", 0):
+                raise ImportFailure(f"{node.name}: Gemm with alpha, beta or transA has no block")
+            w = self.const(node.input[1])
+            w = w if a.get("transB", 0) else w.T
+            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
+            tensors = {"weight": w, **({"bias": np.broadcast_to(self.const(bias), (w.shape[0],))} if bias else {})}
+            self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0], "bias": bias is not None},
+                     [x], self.base(node, node.input[1]), node.output[0], tensors)
+        elif op == "MatMul" and node.input[1] in self.inits and self.const(node.input[1]).ndim == 2:
+            w = self.const(node.input[1]).T
+            users = self.consumers.get(node.output[0], [])
+            bias_node = users[0] if (len(users) == 1 and users[0].op_type == "Add"
+                                     and any(i in self.inits for i in users[0].input)) else None
+            tensors, out = {"weight": w}, node.output[0]
+            if bias_node is not None:
+                tensors["bias"] = self.const(next(i for i in bias_node.input if i in self.inits))
+                self.skip.add(bias_node.name)
+                out = bias_node.output[0]
+            self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
+                                      "bias": bias_node is not None}, [x], self.base(node, node.input[1]), out, tensors)
+        elif op in ("MaxPool", "AveragePool"):
+            k = a["kernel_shape"]
+            n = len(k)
+            params = {"kernel_size": _one(k), "stride": _one(a.get("strides", [1] * n)),
+                      "padding": _one(_symmetric(a.get("pads"), n)), "ceil_mode": bool(a.get("ceil_mode", 0))}
+            if op == "MaxPool":
+                params["dilation"] = _one(a.get("dilations", [1] * n))
+                kind = f"MaxPool{n}d"
+            else:
+                params["count_include_pad"] = bool(a.get("count_include_pad", 0))
+                kind = "AvgPool2d"
+            self.add(node, kind, params, [x], self.base(node), node.output[0])
+        elif op == "GlobalAveragePool":
+            self.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x], self.base(node), node.output[0])
+        elif op == "ReduceMean":
+            axes = a.get("axes") or (list(self.const(node.input[1])) if len(node.input) > 1 else None)
+            rank = len(self.shapes.get(x) or [0, 0, 0, 0])
+            if sorted(int(v) % rank for v in (axes or [])) != [2, 3] or rank != 4:
+                raise ImportFailure(f"{node.name}: ReduceMean over axes {axes} has no block")
+            mid = node.output[0] if a.get("keepdims", 1) else node.output[0] + "#pooled"
+            self.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x], self.base(node), mid)
+            if not a.get("keepdims", 1):
+                self.add(node, "Flatten", {"start_dim": 1, "end_dim": -1}, [mid], self.base(node) + "_flatten",
+                         node.output[0])
+        elif op == "BatchNormalization":
+            scale, bias, mean, var = (self.const(i) for i in node.input[1:5])
+            rank = len(self.shapes.get(x) or [0, 0, 0, 0])
+            self.add(node, "BatchNorm2d" if rank == 4 else "BatchNorm1d",
+                     {"num_features": scale.shape[0], "eps": float(a.get("epsilon", 1e-5)),
+                      "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6)}, [x], self.base(node, node.input[1]),
+                     node.output[0], {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
+                                      "num_batches_tracked": np.array(0, dtype=np.int64)})
+        elif op in ("Add", "Mul") and all(i in self.produced for i in node.input):
+            self.add(node, op, {"num_inputs": 2}, list(node.input), self.base(node), node.output[0])
+        elif op == "Concat":
+            axis = int(a["axis"])
+            if axis == 0:
+                raise ImportFailure(f"{node.name}: Concat along the batch has no block")
+            self.add(node, "Concat", {"num_inputs": len(node.input), "dim": axis}, list(node.input), self.base(node),
+                     node.output[0])
+        elif op == "Flatten":
+            if int(a.get("axis", 1)) != 1:
+                raise ImportFailure(f"{node.name}: Flatten at axis {a.get('axis')} has no block")
+            self.add(node, "Flatten", {}, [x], self.base(node), node.output[0])
+        elif op == "Reshape":
+            target = [int(v) for v in self.const(node.input[1])]
+            in_shape = self.shapes.get(x)
+            if target[0] not in (0, -1) or (target[0] == -1 and -1 in target[1:]):
+                raise ImportFailure(f"{node.name}: a Reshape to {target} moves the batch dimension")
+            rest = [in_shape[i + 1] if v == 0 and in_shape else v for i, v in enumerate(target[1:])]
+            self.add(node, "Reshape", {"shape": rest}, [x], self.base(node), node.output[0])
+        elif op == "Transpose":
+            perm = list(a["perm"])
+            if perm[0] != 0:
+                raise ImportFailure(f"{node.name}: a Transpose that moves the batch dimension has no block")
+            self.add(node, "Permute", {"dims": [p - 1 for p in perm[1:]]}, [x], self.base(node), node.output[0])
+        elif op == "Gather" and node.input[0] in self.inits and int(a.get("axis", 0)) == 0:
+            table = self.const(node.input[0])
+            self.add(node, "Embedding", {"num_embeddings": table.shape[0], "embedding_dim": table.shape[1]},
+                     [node.input[1]], self.base(node, node.input[0]), node.output[0], {"weight": table})
+        elif op in ("Softmax", "LogSoftmax"):
+            self.add(node, op, {"dim": int(a.get("axis", -1))}, [x], self.base(node), node.output[0])
+        else:
+            raise ImportFailure(f"the ONNX operator {op} ({node.name}) has no block in this version of Layerloom")
+
+
+def import_onnx(path, name: str | None = None):
+    """(GraphDocument, state_dict, ImportReport) for an ONNX file; raises ImportFailure."""
+    import onnx
+    started = time.monotonic()
+    try:
+        model = onnx.load(str(path))
+        model = onnx.shape_inference.infer_shapes(model)
+    except Exception as exc:
+        raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    builder = _OnnxBuilder(model, name or str(path).rsplit("/", 1)[-1].removesuffix(".onnx"))
+    builder.build()
+    for bid, kind in ((b, builder.doc.blocks[b].kind) for b in builder.doc.blocks):
+        if kind == "BatchNorm2d" or kind == "BatchNorm1d":
+            builder.state.setdefault(f"{bid}.num_batches_tracked", torch.tensor(0))
+    doc = builder.doc
+    apply_layout(doc, auto_layout(doc))
+    report = ImportReport(str(path), "onnx", builder.nodes, [], builder.notes,
+                          {"seconds": round(time.monotonic() - started, 3)})
+    return doc, builder.state, report
+
+
+def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
+    """Max |difference| between the imported graph and onnxruntime on the same random input."""
+    import onnxruntime as ort
+    from ..compiler import compile_graph
+    gm = compile_graph(doc, weights=False).eval()
+    gm.load_state_dict(state, strict=True)
+    name, shape, dtype = gm.meta["layerloom"]["inputs"][0]
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand((3, *shape), generator=g) if dtype == "float32"
+         else torch.randint(0, 2, (3, *shape), generator=g))
+    if dtype != "float32":
+        emb = [m for m in gm.modules() if isinstance(m, torch.nn.Embedding)]
+        high = min(m.num_embeddings for m in emb) if emb else 2
+        x = torch.randint(0, high, (3, *shape), generator=g)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        got = gm(x).numpy()
+    diff = float(np.abs(expected - got).max())
+    if report is not None:
+        report.fidelity.update({"max_abs_diff": diff, "strict_load": True, "reference": "onnxruntime"})
+    return diff
