@@ -35,7 +35,7 @@ COMMAND_HELP = {
     "export": "export a trained run (or a graph) to weights, ONNX, pt2, TorchScript or a PyTorch project",
     "prune": "structured pruning of a trained run",
     "bench": "inference latency and throughput of a run: torch, .pt2, onnxruntime fp32 and int8",
-    "import": "import a PyTorch model as a graph with its weights",
+    "import": "import a PyTorch model or an ONNX file as a graph with its weights",
     "ensemble": "combine runs with the same input and outputs",
     "explain": "explain one prediction of a trained run as a picture",
     "sweep": "run a hyperparameter / architecture sweep",

@@ -12,7 +12,7 @@ from layerloom.graph.importers import ImportFailure, import_source, save_import
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("import", help="import a PyTorch model as a graph with its weights",
+    p = sub.add_parser("import", help="import a PyTorch model or an ONNX file as a graph with its weights",
                        description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME or an ONNX file) as a "
                                    "graph file with a safetensors file of its weights beside it. Importing a "
                                    "Python file runs it: only import code you trust.", allow_abbrev=False)
