@@ -13,6 +13,8 @@ Every event is a dict with a "type":
                   "sequence": maps uint8 [T,H]; "vector": values float32 [F])
     prediction    step, probe_index, probabilities (numpy)
     checkpoint    path, epoch, step
+    memory        (CUDA) step, estimate_bytes, actual_bytes (max_memory_allocated after the first step), ratio,
+                  categories, method; or error when no estimate could be made
     threads       threads (the intra-op count chosen by measuring), previous, reason ("start", "slower",
                   "recheck"), step, timings_ms (median step time per count tried); also in threads.json
     paused / resumed / lr_changed

@@ -174,6 +174,9 @@ class Trainer:
         self.device = pick_device(cfg.device)
         if threads.measuring(cfg.threads) and self.device.type == "cpu":
             self.extensions.add(threads.ThreadTuner())   # measures the thread count in the first steps
+        if self.device.type == "cuda":
+            from .memory import MemoryCheck
+            self.extensions.add(MemoryCheck())            # the memory estimate against the first step
         inputs = [b for b in self.doc.blocks.values() if b.kind == "Input"]
         if len(inputs) != 1:
             raise TrainingFailed(f"training needs exactly one Input block; this graph has {len(inputs)}")

@@ -129,3 +129,20 @@ def test_summary_json_has_training_memory(capsys):
         cli_run(["summary", path, "--batch-size", "-3"])
     assert exit_info.value.code == 2
     assert "batch size" in capsys.readouterr().err
+
+
+def test_memory_check_reports_the_estimate_against_the_first_step(tmp_path):
+    from layerloom.runtime.memory import MemoryCheck
+    from layerloom.runtime.trainer import Trainer
+
+    from .trainer_helpers import mnist_small
+    events = []
+    doc = load_graph(preset_path("lenet5"))
+    check = MemoryCheck(measure=lambda: 1_000_000)        # stands in for torch.cuda.max_memory_allocated
+    t = Trainer(doc, {"epochs": 1, "batch_size": 32, "max_steps": 2, "optimizer": "adam"}, events.append,
+                runs_base=tmp_path, data=mnist_small(n_train=256, n_val=64), extensions=[check])
+    assert t.run()["status"] == "finished"
+    memory_events = [e for e in events if e["type"] == "memory"]
+    assert len(memory_events) == 1 and memory_events[0]["step"] == 1
+    expected = estimate_training_memory(doc, 32, "adam", "cpu").peak_bytes
+    assert memory_events[0]["estimate_bytes"] == expected and memory_events[0]["actual_bytes"] == 1_000_000
