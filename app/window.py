@@ -20,6 +20,7 @@ from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
 from .explaining import Explaining
+from .panels.experiments import ExperimentPanel
 from .extras_ui import Extras
 from .learning import Learning
 from .files import Files
@@ -90,6 +91,7 @@ class MainWindow(QMainWindow):
         self.extras = Extras(self)
         self.learning = Learning(self)
         self.explaining = Explaining(self)
+        self.experiments = ExperimentPanel(self.session, self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -213,6 +215,7 @@ class MainWindow(QMainWindow):
         self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
         self.learning.shutdown()
         self.explaining.shutdown()  # cancels an explanation and waits for its thread
+        self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

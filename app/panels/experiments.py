@@ -1,0 +1,291 @@
+"""The Experiment panel: edit the graph's sweep, start / pause / stop it, compare its trials.
+
+The sweep runs through layerloom.runtime.sweeps (each trial its own `layerloom train` process) in
+a background thread; the panel follows it through the runner's events and reads results.json. The
+table sorts by any column and filters by text and by the parallel-coordinates brush; "Apply best to
+graph" writes the best trial's values into the graph as one undoable edit.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+
+from layerloom.runtime.sweeps.results import best_changes, best_row, table
+
+from .parallel_coords import ParallelCoordinates
+
+STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
+
+
+class _Relay(QObject):
+    event = Signal(dict)      # emitted from the sweep's thread; Qt queues it to the GUI thread
+
+
+class _TrialFilter(QSortFilterProxyModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.numbers = None
+        self.text = ""
+
+    def set_numbers(self, numbers) -> None:
+        self.beginFilterChange()
+        self.numbers = numbers
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self.text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row, parent) -> bool:
+        model = self.sourceModel()
+        if self.numbers is not None and model.item(row, 0).data(Qt.ItemDataRole.UserRole) not in self.numbers:
+            return False
+        if self.text:
+            cells = (model.item(row, c).text().lower() for c in range(model.columnCount()))
+            return any(self.text in c for c in cells)
+        return True
+
+
+def _item(value, sort_value=None) -> QStandardItem:
+    text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+    item = QStandardItem(text)
+    item.setEditable(False)
+    item.setData(sort_value if sort_value is not None else (value if value is not None else float("-inf")),
+                 Qt.ItemDataRole.UserRole + 1)
+    return item
+
+
+class ExperimentPanel(QWidget):
+    apply_best = Signal(list)     # the changes of best_changes()
+
+    def __init__(self, session=None, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.runner = None
+        self.thread = None
+        self.spec = None
+        self.folder: Path | None = None
+        self.rows: list[dict] = []
+        self.relay = _Relay()
+        self.relay.event.connect(self._on_event)
+
+        self.params = QPlainTextEdit()
+        self.params.setPlaceholderText("one PATH=SPEC a line, e.g.\ntraining.lr=log:1e-4:1e-1\n"
+                                       "blocks.fc1.params.out_features=choice:32,64,128")
+        self.params.setMaximumHeight(80)
+        self.strategy = QComboBox()
+        self.strategy.addItems(["tpe", "random", "grid"])
+        self.trials, self.workers, self.epochs = QSpinBox(), QSpinBox(), QSpinBox()
+        self.trials.setRange(0, 100_000)
+        self.trials.setSpecialValueText("auto")
+        self.workers.setRange(1, 64)
+        self.epochs.setRange(0, 10_000)
+        self.epochs.setSpecialValueText("graph's")
+        self.objective = QComboBox()
+        self.objective.addItems(["val_accuracy", "val_loss"])
+        form = QFormLayout()
+        form.addRow("Parameters", self.params)
+        row = QHBoxLayout()
+        for label, w in (("Strategy", self.strategy), ("Trials", self.trials), ("Workers", self.workers),
+                         ("Epochs", self.epochs), ("Objective", self.objective)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        row.addStretch(1)
+        form.addRow(row)
+
+        self.start_button, self.pause_button = QPushButton("▶ Start"), QPushButton("Pause")
+        self.stop_button, self.apply_button = QPushButton("■ Stop"), QPushButton("Apply best to graph")
+        self.pause_button.setCheckable(True)
+        self.start_button.clicked.connect(self.start)
+        self.pause_button.toggled.connect(self._pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.apply_button.clicked.connect(self._apply_best)
+        self.filter = QLineEdit()
+        self.filter.setPlaceholderText("Filter trials…")
+        buttons = QHBoxLayout()
+        for b in (self.start_button, self.pause_button, self.stop_button, self.apply_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        buttons.addWidget(self.filter)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+
+        self.model = QStandardItemModel(self)
+        self.proxy = _TrialFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole + 1)
+        self.filter.textChanged.connect(self.proxy.set_text)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.plot = ParallelCoordinates()
+        self.plot.brushed.connect(self.proxy.set_numbers)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.addWidget(self.view)
+        split.addWidget(self.plot)
+        split.setSizes([520, 480])
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.message)
+        layout.addWidget(split, 1)
+        self._update_buttons()
+
+    # -- the sweep section -------------------------------------------------------------------------
+    def load_section(self, section: dict) -> None:
+        self.params.setPlainText("\n".join(f"{p}={s}" for p, s in (section.get("params") or {}).items()))
+        self.strategy.setCurrentText(section.get("strategy", "tpe"))
+        self.trials.setValue(int(section.get("trials", 0) or 0))
+        self.workers.setValue(int(section.get("workers", 1) or 1))
+        self.epochs.setValue(int(section.get("epochs", 0) or 0))
+        self.objective.setCurrentText(section.get("objective", "val_accuracy"))
+
+    def section(self, base: dict | None = None) -> dict:
+        from layerloom.runtime.sweeps.spec import parse_param_flags
+        out = dict(base or {})
+        out["params"] = parse_param_flags([ln for ln in self.params.toPlainText().splitlines() if ln.strip()])
+        out.update({"strategy": self.strategy.currentText(), "trials": self.trials.value(),
+                    "workers": self.workers.value(), "objective": self.objective.currentText()})
+        if self.epochs.value():
+            out["epochs"] = self.epochs.value()
+        else:
+            out.pop("epochs", None)
+        return out
+
+    def add_parameter(self, path: str, spec: str) -> None:
+        """"Sweep this parameter": add (or replace) one line."""
+        lines = [ln for ln in self.params.toPlainText().splitlines() if ln.strip() and ln.split("=")[0] != path]
+        self.params.setPlainText("\n".join([*lines, f"{path}={spec}"]))
+
+    # -- running -----------------------------------------------------------------------------------
+    def start(self, doc=None, folder_base=None) -> bool:
+        from layerloom.runtime.sweeps.coordinator import SweepRunner
+        from layerloom.runtime.sweeps.spec import SweepError, parse_section
+        from layerloom.runtime.sweeps.study import create_study, open_storage
+        if self.running:
+            return False
+        doc = doc or (self.session.document if self.session is not None else None)
+        if doc is None:
+            return False
+        try:
+            spec = parse_section(doc, self.section(doc.sweep))
+            base = Path(folder_base) if folder_base else self._sweeps_base()
+            folder = base / spec.name
+            study = create_study(doc, spec, open_storage(None, folder))
+        except SweepError as exc:
+            self.message.setText(str(exc))
+            return False
+        self.spec, self.folder = spec, folder
+        self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
+        self.thread = threading.Thread(target=self.runner.run, name="sweep", daemon=True)
+        self.thread.start()
+        self.message.setText(f"Sweep {spec.name}: {spec.strategy}, {spec.budget()} trials, {spec.workers} at once "
+                             f"— {folder}")
+        self._update_buttons()
+        return True
+
+    def _sweeps_base(self) -> Path:
+        path = getattr(self.session, "path", None) if self.session is not None else None
+        return (Path(path).parent if path else Path.cwd()) / "sweeps"
+
+    @property
+    def running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive()
+
+    def _pause(self, paused: bool) -> None:
+        if self.runner is None:
+            return
+        (self.runner.pause if paused else self.runner.resume)()
+        self.pause_button.setText("Resume" if paused else "Pause")
+
+    def stop(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def shutdown(self) -> None:
+        self.stop()
+        self.wait(60)
+
+    def _on_event(self, event: dict) -> None:
+        if event["type"] in ("trial_started", "trial_finished", "trial_failed", "trial_pruned", "started",
+                             "sweep_finished", "recovered"):
+            rows = event.get("results")
+            if rows is None and self.folder is not None and (self.folder / "results.json").exists():
+                try:
+                    rows = json.loads((self.folder / "results.json").read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    rows = None
+            if rows is not None:
+                self.show_results(rows, self.spec)
+        if event["type"] == "sweep_finished":
+            best = best_row(self.rows, self.spec.direction) if self.spec else None
+            done = f"best: trial {best['number']}, {self.spec.objective} {best['value']:.4f}" if best else "no trial completed"
+            self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
+            self.pause_button.setChecked(False)
+            self._update_buttons()
+
+    # -- results -----------------------------------------------------------------------------------
+    def show_results(self, rows: list[dict], spec) -> None:
+        self.rows, self.spec = rows, spec
+        paths = list(spec.params)
+        headers, body = table(rows, paths)
+        headers = [h.replace("blocks.", "").replace(".params.", ".") for h in headers]
+        self.model.clear()
+        self.model.setHorizontalHeaderLabels(headers)
+        for r, values in zip(rows, body):
+            items = [_item(v) for v in values]
+            items[1] = _item(values[1], STATE_ORDER.get(values[1], 9))
+            items[0].setData(r["number"], Qt.ItemDataRole.UserRole)
+            if r.get("message"):
+                for it in items:
+                    it.setToolTip(r["message"])
+            self.model.appendRow(items)
+        self.plot.set_trials(rows, list(spec.params.items()), spec.objective, spec.direction == "maximize")
+        self._update_buttons()
+
+    def _apply_best(self) -> None:
+        best = best_row(self.rows, self.spec.direction) if self.spec else None
+        if best is None or self.session is None:
+            return
+        changes = best_changes(self.session.document, best)
+        if not changes:
+            self.message.setText(f"The graph already has trial {best['number']}'s values.")
+            return
+        apply_changes(self.session, changes, f"Apply sweep trial {best['number']}")
+        self.message.setText(f"Applied trial {best['number']}: " +
+                             ", ".join(f"{c['path']} = {c['new']}" for c in changes))
+        self.apply_best.emit(changes)
+
+    def _update_buttons(self) -> None:
+        running = self.running
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.stop_button.setEnabled(running)
+        self.apply_button.setEnabled(not running and bool(self.spec) and best_row(self.rows, self.spec.direction) is not None)
+
+
+def apply_changes(session, changes: list[dict], text: str) -> None:
+    """best_changes() as one undoable edit: block parameters, then the training section at once."""
+    training = {c["name"]: c["new"] for c in changes if c["kind"] == "training"}
+
+    def build(r):
+        for c in changes:
+            if c["kind"] == "param":
+                r.set_param(c["block"], c["name"], c["new"])
+        if training:
+            r.set_meta("training", {**session.document.training, **training})
+    session.edit(text, build)

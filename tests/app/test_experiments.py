@@ -1,0 +1,88 @@
+"""The Experiment panel: a real sweep started from the panel, the sortable / filterable table, the
+parallel-coordinates plot (log axes, pruned trials, brushing that filters the table) and
+"Apply best to graph" as one undoable edit."""
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from layerloom.graph.fileformat import load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.sweeps.spec import parse_section
+
+ROWS = [
+    {"number": 0, "state": "complete", "params": {"training.lr": 0.001, "blocks.fc1.params.out_features": 64},
+     "value": 0.91, "best_value": 0.91, "best_epoch": 2, "seconds": 5.0, "params_count": 1, "macs": 2},
+    {"number": 1, "state": "complete", "params": {"training.lr": 0.01, "blocks.fc1.params.out_features": 128},
+     "value": 0.95, "best_value": 0.95, "best_epoch": 3, "seconds": 6.0, "params_count": 1, "macs": 2},
+    {"number": 2, "state": "pruned", "params": {"training.lr": 0.5, "blocks.fc1.params.out_features": 64},
+     "value": 0.11, "best_value": 0.11, "best_epoch": 1, "seconds": 2.0, "params_count": 1, "macs": 2},
+    {"number": 3, "state": "failed", "params": {"training.lr": 0.002, "blocks.fc1.params.out_features": 128},
+     "value": None, "best_value": None, "best_epoch": None, "seconds": 1.0, "params_count": None, "macs": None,
+     "message": "fc1: broken"},
+]
+
+
+def _spec(doc):
+    return parse_section(doc, {"params": {"training.lr": "log:1e-3:1", "blocks.fc1.params.out_features":
+                                          "choice:64,128"}, "strategy": "tpe"})
+
+
+def _visible_numbers(panel):
+    p = panel.proxy
+    return [p.data(p.index(r, 0)) for r in range(p.rowCount())]
+
+
+def test_table_sorts_filters_and_follows_the_brush(win):
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    panel = win.experiments
+    spec = _spec(win.document)
+    panel.show_results(ROWS, spec)
+    assert panel.model.rowCount() == 4
+    best_col = [panel.model.headerData(c, Qt.Orientation.Horizontal) for c in range(panel.model.columnCount())].index("best")
+    panel.view.sortByColumn(best_col, Qt.SortOrder.DescendingOrder)
+    assert _visible_numbers(panel) == ["1", "0", "2", "3"]
+    panel.filter.setText("pruned")
+    assert _visible_numbers(panel) == ["2"]
+    panel.filter.setText("")
+
+    plot = panel.plot
+    assert [a["log"] for a in plot.axes] == [True, False, False]
+    # lr axis in log10: 0.001 -> 0, 0.5 -> 1 (range of the drawn trials: failed ones are left out)
+    lr = plot.values[:, 0]
+    np.testing.assert_allclose(lr, (np.log10([0.001, 0.01, 0.5]) + 3) / (np.log10(0.5) + 3))
+    xs, ys = plot.curves["pruned"].getData()
+    assert np.isfinite(ys).sum() == 3            # one pruned trial, three axes
+    assert plot.curves["pruned"].opts["pen"].style() == Qt.PenStyle.DashLine
+    assert np.isfinite(plot.curves["top"].getData()[1]).sum() == 3   # top 10 % of 2 completed: the best one
+    plot.set_brush(2, 0.5, 1.0)                    # the objective's upper half: 0.91 and 0.95
+    assert sorted(_visible_numbers(panel)) == ["0", "1"]
+    plot.clear_brush(2)
+    assert len(_visible_numbers(panel)) == 4
+
+
+def test_apply_best_is_one_undoable_edit(win):
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    panel = win.experiments
+    panel.show_results(ROWS, _spec(win.document))
+    before_lr, before_fc1 = win.document.training["lr"], win.document.blocks["fc1"].params["out_features"]
+    assert panel.apply_button.isEnabled()
+    panel.apply_button.click()
+    assert win.document.training["lr"] == 0.01 and win.document.blocks["fc1"].params["out_features"] == 128
+    win.undo_stack.undo()
+    assert win.document.training["lr"] == before_lr and win.document.blocks["fc1"].params["out_features"] == before_fc1
+
+
+def test_a_sweep_started_from_the_panel_fills_the_table(win, qtbot, tmp_path):
+    doc = load_graph(preset_path("lenet5"))
+    doc.training.update({"epochs": 1, "max_steps": 10, "batch_size": 256})
+    win.session.set_document(doc)
+    panel = win.experiments
+    panel.load_section({"params": {"training.lr": "choice:0.003"}, "strategy": "grid"})
+    assert panel.start(folder_base=tmp_path)
+    assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
+    qtbot.waitUntil(lambda: not panel.running, timeout=240_000)
+    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
+    assert [r["state"] for r in panel.rows] == ["complete"], panel.rows
+    assert panel.model.rowCount() == 1 and (tmp_path / "LeNet-5-sweep" / "results.json").exists()
+    assert "best: trial 0" in panel.message.text()
