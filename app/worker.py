@@ -13,6 +13,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QThread, Signal
 
 from layerloom.runtime.health import HealthCollector
+from layerloom.runtime.tensorboard_log import TensorBoardLog
 from layerloom.runtime.taps import FeatureTaps
 from layerloom.runtime.trainer import Trainer
 
@@ -57,7 +58,7 @@ class TrainingSession(QObject):
         if self.running:
             raise RuntimeError("a training run is already going")
         self.trainer = Trainer(doc, config, None, runs_base=runs_base, taps=self.taps, data=data, resume=resume,
-                               extensions=[HealthCollector()])     # health.csv and `health` events
+                               extensions=[HealthCollector(), TensorBoardLog()])   # health.csv, TensorBoard files
         self.thread = _TrainingThread(self.trainer)
         self.thread.event.connect(self._forward)
         self.thread.finished.connect(self._thread_finished)

@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from tensorboard.backend.event_processing import event_accumulator
 
 from layerloom.app import edits
 from layerloom.graph import load_graph
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
-from layerloom.runtime.runs import read_json
+from layerloom.runtime.runs import read_json, read_metrics
 
 from .helpers import block_point
 
@@ -79,6 +80,11 @@ def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, 
     run = ui.training.last_run_dir
     assert [ui.runs.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(ui.runs.tree.topLevelItemCount())] == [run]
     assert win.document.training["epochs"] == 1                                    # the settings went into the graph
+    accumulator = event_accumulator.EventAccumulator(str(Path(run) / "tensorboard"))    # TensorBoard's own reader
+    accumulator.Reload()
+    rows = read_metrics(run)
+    assert [(e.step, round(e.value, 4)) for e in accumulator.Scalars("accuracy/val")] == \
+        [(r["step"], round(r["val_accuracy"], 4)) for r in rows]
 
 
 def test_pause_change_lr_resume_and_stop(win, ui, qtbot):
