@@ -3,7 +3,8 @@
 Explain tab: the validation samples the run gets wrong as a grid (one click explains one), the
 method and block, and the picture `layerloom explain` writes (the sample, the attribution laid
 over it, the top-5). The work runs in a QThread with a progress bar and Cancel. Filters tab: the
-first convolution's filters. Health tab: the run's health.csv as a blocks × steps heat strip.
+first convolution's filters. Health tab: the run's health.csv as a blocks × steps heat strip. Block
+tab: a block's weight and activation histograms and the top-9 samples of one of its channels.
 All numbers come from layerloom.runtime (explain, learnt, health); this file only shows them.
 """
 from __future__ import annotations
@@ -20,6 +21,8 @@ from layerloom.runtime.explain import METHODS, Cancelled, ExplainError, explain,
 from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to_display
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
+
+from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
 HEALTH_STAT = "grad_rms"
@@ -81,6 +84,8 @@ class ExplainPanel(QWidget):
         self.health = QLabel("No training health recorded for this run.")
         self.health.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.tabs.addTab(self.health, "Health")
+        self.block_view = BlockLearnt(qimage)
+        self.tabs.addTab(self.block_view, "Block")
 
     def _explain_tab(self) -> QWidget:
         tab = QWidget()
@@ -174,6 +179,8 @@ class ExplainPanel(QWidget):
         self.current_index = wrong[0]["index"] if wrong else 0
         self._show_filters()
         self._show_health(run_dir)
+        self.block_view.set_subject(self.subject, [n.name for n in self.subject.model.graph.nodes
+                                                   if n.op not in ("placeholder", "output")])
         return True
 
     def _thumbnail(self, raw: np.ndarray) -> QIcon:

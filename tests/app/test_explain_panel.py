@@ -5,12 +5,18 @@ from layerloom.app.panels.explain import ExplainPanel, _Job
 from layerloom.runtime.explain import integrated_gradients
 
 
-def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet, tmp_path):
+def shown_panel(qtbot, run, height=560):
+    """An Explain panel on the screen with `run` loaded."""
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    panel.resize(1200, 560)
+    panel.resize(1200, height)
     panel.show()
-    assert panel.load_run(trained_lenet)
+    assert panel.load_run(run)
+    return panel
+
+
+def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet, tmp_path):
+    panel = shown_panel(qtbot, trained_lenet)
     assert panel.wrong.count() > 0
     item = panel.wrong.item(0)
     index = item.data(Qt.ItemDataRole.UserRole)
@@ -70,3 +76,18 @@ def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, t
         panel.explain_sample(panel.wrong.item(0).data(Qt.ItemDataRole.UserRole))
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
     win.grab().save(str(tmp_path / "window-explain.png"))
+
+
+def test_block_tab_shows_histograms_and_the_top9_of_a_channel(qtbot, trained_lenet, tmp_path):
+    from layerloom.runtime.learnt import top_activating
+    panel = shown_panel(qtbot, trained_lenet, 520)
+    view = panel.block_view
+    panel.tabs.setCurrentWidget(view)
+    view.block.setCurrentText("conv2")
+    view.channel.setValue(3)
+    assert view.channel.maximum() == 15                           # conv2 has 16 channels
+    batches = [(idx, x) for idx, _, x, _ in panel.subject.batches(500)]
+    assert view.top9 == top_activating(panel.subject.model, batches, "conv2", 3)
+    assert not view.top.pixmap().isNull() and len(view.weights.getPlotItem().items) == 1
+    assert "channel 3 of conv2" in view.top_title.text()
+    panel.grab().save(str(tmp_path / "block-tab.png"))
