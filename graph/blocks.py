@@ -380,7 +380,7 @@ register(BlockKind(
     params=(
         Param("normalized_shape", "shape", AUTO, 'trailing dimensions to normalise over ("auto": the last one)',
               min=1, max=1_000_000, auto=True, max_items=4),
-        Param("eps", "float", 1e-5, "added to the variance for stability", min=0.0, max=1.0),
+        Param("eps", "float", 1e-5, "added to the variance for stability (more than 0)", min=1e-12, max=1.0),
         Param("elementwise_affine", "bool", True, "learn a scale and shift per element"),
         Param("bias", "bool", True, "learn the shift"),
     ),

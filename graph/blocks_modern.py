@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
+from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _same_rank, _size_text, register
 from .params import AUTO, Param
 
 for _name, _doc, _formula in (
@@ -68,7 +68,7 @@ register(BlockKind(
     params=(
         Param("num_groups", "int", 32, "number of channel groups (must divide num_channels)", min=1, max=65536),
         Param("num_channels", "int", AUTO, "channels of the input", min=1, max=1_000_000, auto=True),
-        Param("eps", "float", 1e-5, "added to the variance for stability", min=0.0, max=1.0),
+        Param("eps", "float", 1e-5, "added to the variance for stability (more than 0)", min=1e-12, max=1.0),
         Param("affine", "bool", True, "learn a scale and shift per channel"),
     ),
     formula="y = (x − E_group[x]) / √(Var_group[x] + eps) · γ + β",
@@ -98,6 +98,7 @@ register(BlockKind(
     "broadcast (C×1×1 against C×H×W).",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),),
     formula="y = x₀ ⊙ x₁ ⊙ …", forward=_mul_forward, inputs="num_inputs",
+    input_dtype="any", check=lambda shapes, p: _same_rank("Mul", shapes),
 ))
 
 

@@ -130,12 +130,12 @@ def check_runs_as_analysed(doc, tmp_path):
     model2.load_state_dict(model.state_dict())
     model.eval()
     with torch.no_grad():
-        torch.testing.assert_close(model2(x2), model(x2))
+        torch.testing.assert_close(model2(x2), model(x2), equal_nan=True)
         # In evaluation, a sample's result does not depend on the other samples of its batch
         # (in float64, so that kernels chosen by batch size cannot differ in rounding).
         model.double()
         xd = x2.double() if x2.is_floating_point() else x2
-        torch.testing.assert_close(model(xd)[:1], model(xd[:1]), rtol=1e-7, atol=1e-9)
+        torch.testing.assert_close(model(xd)[:1], model(xd[:1]), rtol=1e-7, atol=1e-9, equal_nan=True)
 
 
 @SETTINGS
@@ -241,6 +241,9 @@ def test_batchnorm_eps_zero_is_outside_the_declared_range():
     with pytest.raises(ValueError):   # torch refuses it while training
         torch.nn.BatchNorm1d(4, eps=0.0).train()(torch.rand(2, 4))
     assert not _errors(chain(("BatchNorm1d", {"eps": 1e-12}), shape=[4]))
+    # LayerNorm over one value with eps = 0 divides 0 by 0 for every sample
+    assert _errors(chain(("LayerNorm", {"eps": 0.0}), shape=[1]))
+    assert torch.isnan(torch.nn.LayerNorm(1, eps=0.0)(torch.rand(2, 1))).all()
 
 
 @pytest.mark.parametrize("bid", ["meta", "training", "shape_env", "print", "len", "x", "graph", "code", "inf"])
@@ -297,7 +300,24 @@ def test_add_with_a_million_inputs_through_the_api_is_bounded():
 def test_batchnorm_without_running_statistics_is_refused():
     # torch normalises with the batch's statistics even in eval mode: predictions depend on the batch.
     bn = torch.nn.BatchNorm1d(2, track_running_stats=False).eval()
-    x = torch.randn(2, 2)
-    assert not torch.allclose(bn(x)[:1], bn(torch.cat([x[:1], x[:1] + 5]))[:1])
+    a = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]])
+    b = torch.tensor([[0.0, 0.0], [1.0, 1.0], [10.0, 10.0]])      # same first sample, other neighbours
+    assert not torch.allclose(bn(a)[:1], bn(b)[:1])
     (err,) = _errors(chain(("BatchNorm1d", {"track_running_stats": False}), shape=[2]))
     assert "track_running_stats" in err.message
+
+
+def test_mul_of_different_ranks_is_refused_and_per_sample_broadcast_runs():
+    def mul(shape_b):
+        doc = GraphDocument("mul")
+        x = doc.add_block("Input", {"shape": [3, 4, 4]})
+        r = doc.add_block("Reshape", {"shape": shape_b})
+        pool = doc.add_block("AdaptiveAvgPool2d", {"output_size": 1})
+        m = doc.add_block("Mul")
+        doc.connect(x, pool), doc.connect(pool, r), doc.connect(x, m, dst_port=0), doc.connect(r, m, dst_port=1)
+        doc.connect(m, doc.add_block("Output"))
+        return doc
+    (err,) = _errors(mul([3, 1]))                   # 3×1 against 3×4×4 would broadcast across the batch
+    assert "same number of dimensions" in err.message
+    y = _compiles_and_runs(mul([3, 1, 1]))          # C×1×1 against C×H×W: within each sample
+    assert tuple(y.shape) == (2, 3, 4, 4)
