@@ -151,6 +151,8 @@ def test_resnet18_static_int8_on_shapes(tmp_path):
     t = Trainer(doc, {}, None, runs_base=tmp_path)      # the preset's own training settings
     summary = t.run()
     assert summary is not None and summary["status"] == "finished"
+    # agreement between fp32 and int8 means little for a network that has not learnt (near-equal logits)
+    assert summary["val_accuracy"] >= 0.5, f"ResNet-18 did not learn shapes here ({summary['val_accuracy']:.2f})"
     _, results = export_model(t.run_dir, ["onnx", "onnx-int8-static"], tmp_path / "out")
     fp32, static = results
     print(f"\nResNet-18 on shapes: val accuracy {summary['val_accuracy']:.4f}\n{fp32.line()}\n{static.line()}")
