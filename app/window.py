@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
+        self.inspector.sweep_requested.connect(self._sweep_parameter)
         self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
@@ -168,6 +169,14 @@ class MainWindow(QMainWindow):
     def _problems_counted(self, errors: int, warnings: int) -> None:
         n = errors + warnings
         self.docks["problems"].setWindowTitle(f"Problems ({n})" if n else "Problems")
+
+    def _sweep_parameter(self, path: str, spec: str) -> None:
+        """"Sweep this parameter": add it to the Experiment panel's sweep and show the panel."""
+        if not self.experiments.params.toPlainText().strip() and self.document.sweep:
+            self.experiments.load_section(self.document.sweep)
+        self.experiments.add_parameter(path, spec)
+        self.docks["experiments"].show()
+        self.docks["experiments"].raise_()
 
     def show_code(self) -> None:
         CodeDialog(self.document, self).exec()

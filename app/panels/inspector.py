@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from layerloom.graph.arithmetic import explain
@@ -32,6 +32,7 @@ def _label(text: str = "", muted: bool = False, wrap: bool = True) -> QLabel:
 
 
 class Inspector(QScrollArea):
+    sweep_requested = Signal(str, str)     # parameter path, a starting SPEC ("Sweep this parameter")
     def __init__(self, session: Session, parent=None):
         super().__init__(parent)
         self.session = session
@@ -45,6 +46,20 @@ class Inspector(QScrollArea):
         session.analysed.connect(lambda _r: self.refresh())
         session.document_replaced.connect(lambda _d: self.show_block(None))
         self.show_block(None)
+
+    def sweep_parameter(self, name: str) -> None:
+        """Ask for a sweep over one parameter of the shown block, starting around its current value."""
+        from layerloom.runtime.sweeps.spec import default_spec
+        block = self.session.document.blocks.get(self.block_id)
+        if block is None:
+            return
+        param = get_kind(block.kind).param(name)
+        self.sweep_requested.emit(f"blocks.{block.id}.params.{name}", default_spec(param, block.full_params()[name]))
+
+    def _param_menu(self, name: str, where) -> None:
+        menu = QMenu(self)
+        menu.addAction("Sweep this parameter", lambda: self.sweep_parameter(name))
+        menu.exec(where)
 
     # -- building -------------------------------------------------------------------------------
     def _new_body(self) -> QVBoxLayout:
@@ -106,7 +121,10 @@ class Inspector(QScrollArea):
             editor.committed.connect(lambda value, name=p.name: self._commit(name, value))
             self.editors[p.name] = editor
             label = QLabel(p.name)
-            label.setToolTip(editor.toolTip())
+            label.setToolTip(editor.toolTip() + "\n(right-click: Sweep this parameter)")
+            label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            label.customContextMenuRequested.connect(
+                lambda pos, name=p.name, lab=label: self._param_menu(name, lab.mapToGlobal(pos)))
             form.addRow(label, editor)
         params_box = QGroupBox("Parameters")
         params_box.setLayout(form)

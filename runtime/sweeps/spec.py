@@ -305,6 +305,28 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     return spec
 
 
+def default_spec(param, value) -> str:
+    """A starting range for "Sweep this parameter": around the current value of a block parameter."""
+    if param.type == "bool":
+        return "choice:true,false"
+    if param.type == "choice" and param.choices:
+        return "choice:" + ",".join(param.choices)
+    if param.type == "int" and isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        low = max(int(param.min) if param.min is not None else 1, value // 2, 1)
+        high = max(low + 1, value * 2)
+        if param.max is not None:
+            high = min(high, int(param.max))
+        step = max(1, (high - low) // 8)
+        return f"int:{low}:{high}:{step}" if high > low else f"choice:{value}"
+    if param.type == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        high = float(param.max) if param.max is not None else None
+        if 0 <= value <= 1 and high is not None and high <= 1:
+            return f"uniform:0:{high:g}"
+        if value > 0:
+            return f"log:{value / 10:g}:{value * 10 if high is None else min(value * 10, high):g}"
+    return f"choice:{_format_value(value)}"
+
+
 def parse_param_flags(items) -> dict:
     """`--param PATH=SPEC` items -> {path: spec}."""
     out = {}

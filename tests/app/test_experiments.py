@@ -86,3 +86,13 @@ def test_a_sweep_started_from_the_panel_fills_the_table(win, qtbot, tmp_path):
     assert [r["state"] for r in panel.rows] == ["complete"], panel.rows
     assert panel.model.rowCount() == 1 and (tmp_path / "LeNet-5-sweep" / "results.json").exists()
     assert "best: trial 0" in panel.message.text()
+
+
+def test_sweep_this_parameter_from_the_inspector(win):
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    win.inspector.show_block("fc1")
+    win.inspector.sweep_parameter("out_features")
+    assert win.docks["experiments"].isVisible()
+    assert win.experiments.params.toPlainText() == "blocks.fc1.params.out_features=int:60:240:22"
+    spec = parse_section(win.document, win.experiments.section())
+    assert spec.params["blocks.fc1.params.out_features"].grid_values()[0] == 60

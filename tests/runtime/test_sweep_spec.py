@@ -101,3 +101,16 @@ def test_best_values_as_changes():
     changes = best_changes(doc, row)
     assert [(c["path"], c["old"], c["new"]) for c in changes] == [
         ("training.lr", 0.003, 0.01), ("blocks.fc1.params.out_features", 10, 12)]
+
+
+def test_default_specs_for_sweep_this_parameter_are_valid_ranges():
+    from layerloom.graph.blocks import get_kind
+    from layerloom.runtime.sweeps.spec import default_spec
+    doc = doc_with()
+    assert default_spec(get_kind("Linear").param("out_features"), 10) == "int:5:20:1"
+    assert default_spec(get_kind("Dropout").param("p"), 0.5).startswith("uniform:0:")
+    assert default_spec(get_kind("Linear").param("bias"), True) == "choice:true,false"
+    for path, spec in [("blocks.fc1.params.out_features", default_spec(get_kind("Linear").param("out_features"), 10)),
+                       ("blocks.conv1.params.kernel_size", default_spec(get_kind("Conv2d").param("kernel_size"), 3))]:
+        parsed = parse_section(doc, {"params": {path: spec}})     # the range passes the sweep's own checks
+        assert path in parsed.params
