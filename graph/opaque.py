@@ -114,12 +114,31 @@ def target_of(cls: type) -> str:
 def resolve_class(target: str, trusted: bool = False) -> type:
     where, qualname = split_target(target)
     obj = _import(where, trusted)
+    obj = _walk(obj, where, qualname)
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        raise OpaqueError(f"{target} is not a torch.nn.Module class; an Opaque block only constructs modules")
+    return obj
+
+
+def _walk(module, where: str, qualname: str) -> type:
+    """`module.a.b` for qualname "a.b", refusing anything defined outside the package it was asked from:
+    "torch.utils.cpp_extension:subprocess.Popen" names a class of the standard library, not of torch."""
+    obj = module
     for part in qualname.split("."):
+        if part.startswith("__"):
+            raise OpaqueError(f'"{where}:{qualname}" reaches into Python internals; name a class directly')
         obj = getattr(obj, part, None)
         if obj is None:
             raise OpaqueError(f"{where} has no {qualname}")
-    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-        raise OpaqueError(f"{target} is not a torch.nn.Module class; an Opaque block only constructs modules")
+    home = getattr(obj, "__module__", "") or ""
+    package = where if where.endswith(".py") else where.split(".")[0]
+    own = home == getattr(module, "__name__", None) or home.split(".")[0] == package
+    if not isinstance(obj, type):
+        raise OpaqueError(f"{where}:{qualname} is not a torch.nn.Module class; an Opaque block only constructs "
+                          "modules")
+    if not own:
+        raise OpaqueError(f'"{where}:{qualname}" is not a class of {package}; an Opaque block only uses classes '
+                          "defined in the package or file it names")
     return obj
 
 
@@ -127,11 +146,10 @@ def _decode(value, trusted: bool = False):
     if isinstance(value, dict):
         if set(value) == {"$class"}:
             where, qualname = split_target(value["$class"])
-            obj = _import(where, trusted)
-            for part in qualname.split("."):
-                obj = getattr(obj, part)
-            if not isinstance(obj, type):
-                raise OpaqueError(f'{value["$class"]} is not a class')
+            obj = _walk(_import(where, trusted), where, qualname)
+            if not issubclass(obj, nn.Module):
+                raise OpaqueError(f'{value["$class"]} is not a torch.nn.Module class; class arguments of an '
+                                  "Opaque block are layer types such as torch.nn:BatchNorm2d")
             return obj
         return {k: _decode(v, trusted) for k, v in value.items()}
     if isinstance(value, list):

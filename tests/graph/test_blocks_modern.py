@@ -161,3 +161,20 @@ def test_json_params_refuse_what_is_not_data():
         p.check({"a": object()})
     with pytest.raises(ParamError):
         p.check({"a": float("nan")})
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"target": "torchvision.ops.misc:Conv2dNormActivation", "args": [3, 3],
+      "kwargs": {"norm_layer": {"$class": "torch.utils.cpp_extension:subprocess.Popen"}}},
+     "is not a class of torch"),
+    ({"target": "torch:os._wrap_close"}, "is not a class of torch"),
+    ({"target": "torch.nn:Module.__subclasses__"}, "reaches into Python internals"),
+    ({"target": "torchvision.ops.misc:Conv2dNormActivation", "args": [3, 3],
+      "kwargs": {"norm_layer": {"$class": "torch.optim:SGD"}}}, "is not a torch.nn.Module class"),
+])
+def test_opaque_blocks_only_reach_module_classes_of_the_package_they_name(params, message):
+    """A shared graph file must not reach the standard library (subprocess, os) through a trusted
+    package's own imports."""
+    doc = chain(("Opaque", params), shape=(3, 8, 8))
+    result = analyze(doc)
+    assert any(message in d.message for d in result.errors), [d.message for d in result.diagnostics]
