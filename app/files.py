@@ -43,14 +43,18 @@ class Files:
         QMessageBox.warning(self.win, title, text)
 
     # -- opening ----------------------------------------------------------------------------------
+    def may_replace(self, doing: str) -> bool:
+        """May the open graph give way to another? Asks to stop a run, then to save changes."""
+        return self.win.training.stop_before(doing) and self.maybe_save()
+
     def new(self) -> bool:
-        if not self.maybe_save():
+        if not self.may_replace("start a new graph"):
             return False
         self._replace(GraphDocument("Untitled"), None)
         return True
 
     def open(self, path: str | Path | None = None, ask: bool = True) -> bool:
-        if ask and not self.maybe_save():
+        if ask and not self.may_replace("open another graph"):
             return False
         if path is None:
             start = str(self.session.path.parent) if self.session.path else ""
@@ -67,7 +71,7 @@ class Files:
 
     def open_preset(self, path: str | Path) -> bool:
         """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
-        if not self.maybe_save():
+        if not self.may_replace("open the preset"):
             return False
         doc = self._load(path, "Cannot open this preset")
         if doc is None:

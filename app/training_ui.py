@@ -11,8 +11,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QWidget
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QWidget
 
 from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
@@ -101,7 +101,7 @@ class TrainingUI(QObject):
         self.loader.loaded.connect(self._data_loaded)
         self.loader.failed.connect(self._data_failed)
         self.session.analysed.connect(self._analysed)
-        self.session.document_replaced.connect(lambda _doc: self.load_from_document())
+        self.session.document_replaced.connect(self._document_replaced)
         self.session.meta_changed.connect(self._meta_changed)
         self.runs.folder_changed.connect(self._runs_folder_changed)
         self.load_from_document()
@@ -128,6 +128,55 @@ class TrainingUI(QObject):
         self.status.hide()
 
     # -- settings from and to the graph -----------------------------------------------------------
+    def _document_replaced(self, _doc) -> None:
+        if not self.training.running:
+            self.forget_run()       # another graph: its canvas never shows this run's curves and maps
+        self.load_from_document()
+
+    def forget_run(self) -> None:
+        """Clear the views of the last run (they belonged to the graph that was open)."""
+        self.live = LiveRun()
+        self.trained_doc = None
+        self.run_bundle = None
+        self._dirty.clear()
+        self.plots.live = None
+        self.plots.clear()
+        self.epochs.clear()
+        self.maps.set_run_info([])
+        self.status.hide()
+        self.panel.set_progress(0.0, "")
+        self.panel.show_message("")
+        self.follow(None)
+
+    def stop_before(self, doing: str) -> bool:
+        """During a run, ask "Stop training and <doing>?". Yes stops the run (it keeps a checkpoint) and
+        waits until it has ended; True when nothing is running any more."""
+        if not self.training.running:
+            return True
+        answer = QMessageBox.question(
+            self.win, "Training is running",
+            f"Stop training and {doing}?\n\nThe run keeps a checkpoint of where it stopped; the Runs tab can "
+            "resume it.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Cancel)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        return self.stop_and_wait()
+
+    def stop_and_wait(self, timeout_ms: int = SHUTDOWN_MS) -> bool:
+        """Stop the run and let its last events arrive (the views end in their final state)."""
+        if not self.training.running:
+            return True
+        loop = QEventLoop()
+        self.training.running_changed.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        self.stop()
+        if self.training.running:
+            loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
+        self.training.running_changed.disconnect(loop.quit)
+        if self.training.running:            # the step did not end in time: stop waiting for events
+            self.training.shutdown(timeout_ms)
+        return not self.training.running
+
     def load_from_document(self) -> None:
         """Fill the panel from the graph's training section (the defaults where it says nothing)."""
         if self.training.running:

@@ -218,7 +218,7 @@ class MainWindow(QMainWindow):
         settings.set_window_layout(self.saveGeometry(), self.saveState())
 
     def closeEvent(self, event) -> None:
-        if not self.files.maybe_save():
+        if not self.files.may_replace("close Layerloom"):
             event.ignore()
             return
         self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread

@@ -8,6 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from tensorboard.backend.event_processing import event_accumulator
+from PySide6.QtWidgets import QMessageBox
 
 from layerloom.app import edits
 from layerloom.graph import load_graph
@@ -174,12 +175,15 @@ def test_a_mismatch_blocks_start_until_its_fix_is_applied(win, ui, qtbot):
     assert "Set the Input shape to 3×32×32" in [b.text() for b in ui.panel.fix_buttons()]
 
 
-def test_closing_the_window_mid_run_stops_the_thread_and_keeps_a_checkpoint(win, ui, qtbot):
+def test_closing_the_window_mid_run_asks_then_stops_the_thread_and_keeps_a_checkpoint(win, ui, qtbot, dialogs):
     settings(ui, epochs=50, batch_size=16)
     qtbot.mouseClick(ui.panel.start, LEFT)
     qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
     thread = ui.training.thread
     win.session.undo_stack.setClean()
+    assert not win.close() and ui.training.running          # Cancel: the run goes on
+    assert dialogs.texts("question")[-1].startswith("Stop training and close Layerloom?")
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
     assert win.close()                             # returns once the run has stopped and saved
     assert thread.isFinished() and not ui.training.running
     ckpt = load_checkpoint(latest_checkpoint(ui.training.last_run_dir))
@@ -222,3 +226,24 @@ def test_images_smaller_than_the_input_offer_a_smaller_input_or_a_resize(win, ui
     qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
     assert ui.dataset_options["size"] == [28, 28] and ui.info.sample_shape == (1, 28, 28)
     assert ui.config()["dataset_options"]["size"] == [28, 28]      # a data setting the run and exports keep
+def test_opening_another_graph_mid_run_asks_stops_and_never_mixes_the_two(win, ui, qtbot, dialogs):
+    """Opening a preset during a run used to show the new graph with the old run's maps, leave "Stopping…"
+    on screen for good and keep the old run's data set."""
+    settings(ui, epochs=50, batch_size=16)
+    QTest.mouseClick(win.view.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, block_point(win, "conv1"))
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
+    run_dir = ui.training.last_run_dir
+    preset = next(a for a in win.menus["presets"].actions() if a.objectName() == "preset:text_gru.loom.json")
+    preset.trigger()                                           # Cancel (the default answer): nothing changes
+    assert ui.training.running and win.document.name == "LeNet-5"
+    assert dialogs.texts("question")[-1].startswith("Stop training and open the preset?")
+    dialogs.answers += [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.Discard]   # stop; unsaved: discard
+    preset.trigger()
+    assert not ui.training.running and win.document.name != "LeNet-5" and not win.document.locked
+    assert read_json(f"{run_dir}/summary.json")["status"] == "stopped"
+    assert load_checkpoint(latest_checkpoint(run_dir)).meta["step"] >= 3
+    assert ui.dataset_name == win.document.training["dataset"] != "mnist-sample"   # the new graph's data set
+    assert ui.maps.block is None and ui.maps.current is None and points(ui.plots.raw) == 0
+    assert "Stopping" not in ui.panel.progress_text.text() and ui.status.isHidden()
+    assert "read-only" not in win.statusBar().currentMessage()
