@@ -15,8 +15,9 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from layerloom.runtime.data import DataError, load_dataset
 
+from . import background
+
 CACHE_SIZE = 2
-_orphans: list = []     # loader threads still running when their owner went away; kept until they end
 
 
 def request_key(name: str, options: dict, input_shape, seed: int) -> str:
@@ -115,6 +116,5 @@ class DatasetLoader(QObject):
         ok = thread.wait(timeout_ms)
         self._thread = None
         if not ok:
-            _orphans.append(thread)
-            thread.finished.connect(lambda: _orphans.remove(thread) if thread in _orphans else None)
+            background.keep_until_finished(thread)
         return ok

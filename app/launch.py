@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from . import settings, theme
+from . import background, settings, theme
 from .window import MainWindow
 
 
@@ -54,13 +54,17 @@ def launch(argv: list[str] | None = None) -> int:
     if args.select:
         win.scene.select_blocks([args.select])
     if args.screenshot:
-        return _screenshot(app, win, args.screenshot, args.size)
+        code = _screenshot(app, win, args.screenshot, args.size)
+        background.wait_for_all()     # a data set still loading: the process must not end under it
+        return code
     sys.excepthook = _excepthook
     win.show()
     app.processEvents()
     win.view.fit()
     QTimer.singleShot(0, win.files.offer_recovery)
-    return app.exec()
+    code = app.exec()
+    background.wait_for_all()
+    return code
 
 
 def _screenshot(app, win: MainWindow, out: str, size: str) -> int:

@@ -17,7 +17,8 @@ from layerloom.runtime.tensorboard_log import TensorBoardLog
 from layerloom.runtime.taps import FeatureTaps
 from layerloom.runtime.trainer import Trainer
 
-_orphans: list = []   # threads that outlived a shutdown timeout: kept (never destroyed running) until they end
+from . import background
+
 
 
 class _TrainingThread(QThread):
@@ -117,8 +118,7 @@ class TrainingSession(QObject):
         if ok:
             self._release(thread)
         else:
-            _orphans.append(thread)
-            thread.finished.connect(lambda: _orphans.remove(thread) if thread in _orphans else None)
+            background.keep_until_finished(thread)
             self.thread = None
             self.running_changed.emit(False)
         return ok

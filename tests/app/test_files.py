@@ -232,3 +232,16 @@ def test_keeping_for_later_deletes_nothing(win, dialogs):
     dialogs.answers = [SB.Cancel]
     assert not win.files.offer_recovery()
     assert all(f.exists() for f in files) and not win.document.blocks
+
+
+def test_screenshot_of_a_big_preset_exits_cleanly_with_its_data_set_still_loading(tmp_path):
+    """The process used to abort ("QThread: Destroyed while thread 'layerloom-data' is still running")."""
+    import os
+    import subprocess
+    import sys
+    out = tmp_path / "alexnet.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "layerloom.app.main", "--screenshot", str(out),
+                           str(preset_path("alexnet"))], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Destroyed while thread" not in proc.stderr and out.read_bytes()[:4] == b"\x89PNG"
