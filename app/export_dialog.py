@@ -1,14 +1,17 @@
-"""The Export dialog: pick formats and a folder, export in the background, see each verification."""
+"""The Export dialog: choose what to export (a trained run of the open graph, or the untrained graph),
+the formats and a folder; export in the background and see each verification."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, QUrl, Signal, Slot
 from PySide6.QtGui import QColor, QDesktopServices
-from PySide6.QtWidgets import (QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QVBoxLayout)
 
+from layerloom.graph.fileformat import save_graph
 from layerloom.runtime.export import FORMATS, ExportError, export_model
 
 FORMAT_TEXT = {
@@ -45,25 +48,28 @@ class _ExportWorker(QObject):
 
 
 class ExportDialog(QDialog):
-    """Export a run (folder) or, with a warning, the current untrained graph file."""
+    """Export one of `choices` (ExportChoice: a run folder, or None for the open graph `doc` untrained)."""
 
-    def __init__(self, source, title: str, destination: str, parent=None, trained: bool = True):
+    def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None):
         super().__init__(parent)
         self.setWindowTitle("Export model")
-        self.setMinimumWidth(560)
-        self.source = source
+        self.setMinimumWidth(600)
+        self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
         self.thread: QThread | None = None
         self.worker: _ExportWorker | None = None
+        self._tmp: tempfile.TemporaryDirectory | None = None
         layout = QVBoxLayout(self)
-        head = QLabel(f"<b>{title}</b>")
-        head.setWordWrap(True)
-        layout.addWidget(head)
-        if not trained:
-            warn = QLabel("This graph has not been trained: the export carries freshly initialised weights. "
-                          "Train it first, or export a run from the Runs list.")
-            warn.setWordWrap(True)
-            warn.setStyleSheet("color: #b45309;")
-            layout.addWidget(warn)
+        pick = QHBoxLayout()
+        pick.addWidget(QLabel("<b>Export</b>"))
+        self.choice = QComboBox()
+        for c in self.choices:
+            self.choice.addItem(c.label)
+        self.choice.setCurrentIndex(selected)
+        pick.addWidget(self.choice, 1)
+        layout.addLayout(pick)
+        self.about = QLabel()
+        self.about.setWordWrap(True)
+        layout.addWidget(self.about)
         box = QGroupBox("Formats")
         grid = QGridLayout(box)
         self.checks: dict[str, QCheckBox] = {}
@@ -83,6 +89,7 @@ class ExportDialog(QDialog):
         row.addWidget(QLabel("Folder:"))
         self.folder = QLineEdit(destination)
         self.folder.textChanged.connect(self._update_buttons)
+        self.choice.currentIndexChanged.connect(self._update_buttons)
         row.addWidget(self.folder, 1)
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -108,6 +115,15 @@ class ExportDialog(QDialog):
         layout.addWidget(self.buttons)
         self._update_buttons()
 
+    @property
+    def chosen(self):
+        return self.choices[self.choice.currentIndex()]
+
+    @property
+    def source(self):
+        """What the export reads: the chosen run folder (None for the untrained graph until it starts)."""
+        return self.chosen.run
+
     def selected_formats(self) -> list[str]:
         return [f for f, c in self.checks.items() if c.isChecked()]
 
@@ -116,9 +132,25 @@ class ExportDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
+    def problem(self) -> str:
+        return self.graph_problem if self.chosen.run is None else ""
+
     def _update_buttons(self, *_):
         busy = self.thread is not None
-        self.export_button.setEnabled(not busy and bool(self.selected_formats()) and bool(self.folder.text().strip()))
+        run = self.chosen.run
+        if self.problem():
+            self.about.setText(self.problem())
+            self.about.setStyleSheet("color: #b91c1c;")
+        elif run is None:
+            self.about.setText(f"“{self.doc.name}” as it is now, untrained: the export carries freshly initialised "
+                               "weights. Train it (▶ Train) to export what it learns.")
+            self.about.setStyleSheet("color: #b45309;")
+        else:
+            self.about.setText(f"The weights of the last checkpoint in {run.name}, with the graph that run trained.")
+            self.about.setStyleSheet("")
+        self.choice.setEnabled(not busy)
+        self.export_button.setEnabled(not busy and not self.problem() and bool(self.selected_formats())
+                                      and bool(self.folder.text().strip()))
 
     def start(self):
         formats = self.selected_formats()
@@ -126,8 +158,13 @@ class ExportDialog(QDialog):
         self.results.clear()
         self.progress.setRange(0, len(formats))
         self.progress.setValue(0)
+        source = self.chosen.run
+        if source is None:             # the open graph: a file in a folder removed when the export ends
+            self._tmp = tempfile.TemporaryDirectory(prefix="layerloom-export-")
+            source = Path(self._tmp.name) / "graph.loom.json"
+            save_graph(self.doc, source)
         self.thread = QThread(self)
-        self.worker = _ExportWorker(self.source, formats, out)
+        self.worker = _ExportWorker(source, formats, out)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.run)
         self.worker.progress.connect(self._on_progress)
@@ -147,6 +184,9 @@ class ExportDialog(QDialog):
         self.thread.deleteLater()
         self.worker.deleteLater()
         self.thread = self.worker = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
         self.close_button.setEnabled(True)
         self._update_buttons()
         if warnings is None:

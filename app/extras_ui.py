@@ -1,14 +1,11 @@
-"""Export and the embedding explorer in the main window: File ▸ Export Model…, View ▸ Embeddings."""
+"""The embedding explorer in the main window: View ▸ Explore Embeddings."""
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
-from layerloom.graph.fileformat import save_graph
-from layerloom.runtime.runs import list_runs, slug
+from layerloom.runtime.runs import list_runs
 
 from . import settings
-from .export_dialog import ExportDialog
 from .panels.embeddings import EmbeddingView
 
 
@@ -24,23 +21,11 @@ def latest_run(win) -> Path | None:
 
 
 class Extras:
-    """File ▸ Export Model… and View ▸ Explore Embeddings (their actions are rows of app/menus.py)."""
+    """View ▸ Explore Embeddings (its action is a row of app/menus.py, its dock a row of app/docks.py)."""
 
     def __init__(self, win):
         self.win = win
         self.embeddings = EmbeddingView()
-
-    def export(self):
-        run = latest_run(self.win)
-        doc = self.win.document
-        destination = str(Path.cwd() / "exports" / slug(doc.name))
-        if run is not None:
-            dialog = ExportDialog(run, f"Export the trained run {run.name}", destination, self.win, trained=True)
-        else:
-            tmp = Path(tempfile.mkdtemp(prefix="layerloom-export-")) / "graph.loom.json"
-            save_graph(doc, tmp)
-            dialog = ExportDialog(tmp, f"Export {doc.name}", destination, self.win, trained=False)
-        dialog.exec()
 
     def explore_embeddings(self):
         dock = self.win.docks["embeddings"]

@@ -48,7 +48,7 @@ ACTIONS: tuple[Act, ...] = (
     Act("open", "&Open…", "files.open", (Key.Open,), "Open a .loom.json graph"),
     Act("save", "&Save", "files.save", (Key.Save,), "Save the graph"),
     Act("save_as", "Save &As…", "files.save_as", (Key.SaveAs, "Ctrl+Shift+S"), "Save the graph under a new name"),
-    Act("export", "&Export Model…", "extras.export", ("Ctrl+E",),
+    Act("export", "&Export Model…", "exporting.open_dialog", ("Ctrl+E",),
         "Export a trained run of this graph (or the untrained graph) to ONNX, pt2, weights or a PyTorch project"),
     Act("quit", "&Quit", "close", (Key.Quit, "Ctrl+Q"), "Close Layerloom"),
     # Edit

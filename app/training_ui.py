@@ -14,14 +14,17 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QWidget
 
+from layerloom.graph.fileformat import graph_to_dict
 from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
 from layerloom.runtime.data import DataError, dataset_info, list_datasets
 from layerloom.runtime.data.base import format_shape
 from layerloom.runtime.preflight import check_training
+from layerloom.runtime.runs import read_json
 
 from . import edits, samples, settings
 from .dataset_loader import DatasetLoader, request_key
+from .exporting import has_checkpoint, network_of
 from .live_run import LiveRun
 from .panels.epoch_views import EpochViews
 from .panels.feature_maps import FeatureMapsPanel
@@ -455,6 +458,38 @@ class TrainingUI(QObject):
         self._prepare_views()
         self._update_taps()
         self.training.start(doc, values, self.runs_base, data=self.bundle)
+        return True
+
+    def resume_run(self, run) -> bool:
+        """The Runs tab's Resume: continue a stopped run of the open graph from its latest checkpoint."""
+        run = Path(run)
+        doc = self.session.document
+        if self.training.running:
+            return False
+        try:
+            theirs = network_of(read_json(run / "graph.loom.json"))
+            status = (read_json(run / "summary.json") if (run / "summary.json").exists() else {}).get("status")
+        except (OSError, ValueError) as exc:
+            self.session.message.emit(f"Cannot resume {run.name}: {exc}")
+            return False
+        if theirs != network_of(graph_to_dict(doc)):
+            self.session.message.emit(f"Cannot resume {run.name}: it trained another graph; open that graph first.")
+            return False
+        if status != "stopped" or not has_checkpoint(run):
+            self.session.message.emit(f"Cannot resume {run.name}: only a stopped run with a checkpoint can go on.")
+            return False
+        self.dock.show()
+        self.dock.raise_()
+        self.panel.show_message(f"Resuming {run.name} from its last checkpoint.")
+        self.trained_doc = doc.copy()
+        self.run_bundle = None
+        self.live = LiveRun()
+        self.plots.live = None
+        self._stopping = False
+        self._dirty.clear()
+        self._prepare_views()
+        self._update_taps()
+        self.training.start(doc, {}, self.runs_base, resume=str(run))
         return True
 
     def _prepare_views(self) -> None:

@@ -21,6 +21,7 @@ from .canvas.view import GraphView
 from .editing import Editing
 from .explaining import Explaining
 from .panels.experiments import ExperimentPanel
+from .exporting import Exporting
 from .extras_ui import Extras
 from .learning import Learning
 from .files import Files
@@ -92,6 +93,7 @@ class MainWindow(QMainWindow):
         self.learning = Learning(self)
         self.explaining = Explaining(self)
         self.experiments = ExperimentPanel(self.session, self)
+        self.exporting = Exporting(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -108,6 +110,8 @@ class MainWindow(QMainWindow):
         self.session.analysed.connect(self._analysed)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.learning.connect()
+        self.training.runs.export_requested.connect(self.exporting.export_run)
+        self.training.runs.resume_requested.connect(self.training.resume_run)
 
     # -- the API later panels use -------------------------------------------------------------
     @property

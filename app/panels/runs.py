@@ -50,6 +50,8 @@ def run_labels(runs: list[RunInfo]) -> list[str]:
 
 class RunsPanel(QWidget):
     folder_changed = Signal(str)
+    export_requested = Signal(object)     # the selected run folder (a Path)
+    resume_requested = Signal(object)     # the selected run folder (a Path)
 
     def __init__(self, base: Path, parent=None):
         super().__init__(parent)
@@ -66,6 +68,12 @@ class RunsPanel(QWidget):
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
         top.addWidget(self.folder, 1)
+        self.export_button = QPushButton("Export…", self)
+        self.export_button.setToolTip("Export the selected run's trained model (ONNX, pt2, weights, a project)")
+        self.resume_button = QPushButton("Resume", self)
+        self.resume_button.setToolTip("Continue the selected stopped run of the open graph where it stopped")
+        top.addWidget(self.export_button)
+        top.addWidget(self.resume_button)
         top.addWidget(self.change)
         top.addWidget(self.refresh_button)
 
@@ -103,6 +111,8 @@ class RunsPanel(QWidget):
         layout.addWidget(split, 1)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(lambda: self.export_requested.emit(self.selected_paths()[0]))
+        self.resume_button.clicked.connect(lambda: self.resume_requested.emit(self.selected_paths()[0]))
         self.change.clicked.connect(self._choose_folder)
         self.restyle()
         self.refresh()
@@ -173,6 +183,11 @@ class RunsPanel(QWidget):
 
     # -- overlay ----------------------------------------------------------------------------------
     def _selection_changed(self) -> None:
+        paths = self.selected_paths()
+        by_path = {str(r.path): r for r in self.runs}
+        one = by_path.get(str(paths[0])) if len(paths) == 1 else None
+        self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
+        self.resume_button.setEnabled(one is not None and (one.summary or {}).get("status") == "stopped")
         for p in (self.acc_plot, self.loss_plot):
             for item in list(p.listDataItems()):
                 p.removeItem(item)

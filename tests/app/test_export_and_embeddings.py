@@ -1,33 +1,109 @@
 """The Export dialog and the embedding view, driven as a person would."""
 import random
+import tempfile
+from pathlib import Path
 
+import numpy as np
+import pytest
+import torch
 from PySide6.QtCore import Qt
 
 from layerloom.app.export_dialog import ExportDialog
 from layerloom.app.panels.embeddings import EmbeddingView
-from layerloom.graph import load_graph
+from layerloom.graph import compile_graph, load_graph
 from layerloom.presets import preset_path
+from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.runtime.trainer import Trainer
 
 
-def test_export_dialog_exports_and_reports_each_format(qtbot, tmp_path):
-    t = Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 5}, None, runs_base=tmp_path / "runs")
+def mlp_run(base, steps=5):
+    t = Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": steps}, None, runs_base=base)
     assert t.run() is not None
-    dialog = ExportDialog(t.run_dir, "MLP run", str(tmp_path / "out"))
-    qtbot.addWidget(dialog)
+    return Path(t.run_dir)
+
+
+@pytest.fixture
+def exports(win, tmp_path, monkeypatch):
+    """The window with its runs in tmp_path/runs; Export dialogs are recorded instead of shown modally."""
+    win.training.set_runs_folder(tmp_path / "runs")
+    shown = []
+    monkeypatch.setattr(ExportDialog, "exec", lambda self: shown.append(self) or 0)
+    return shown
+
+
+def export_with_a_click(qtbot, dialog, formats, out):
+    dialog.folder.setText(str(out))
     for fmt, check in dialog.checks.items():
-        check.setChecked(fmt in ("safetensors", "onnx"))
-    assert dialog.selected_formats() == ["safetensors", "onnx"]
+        check.setChecked(fmt in formats)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.thread is None, timeout=120_000)
-    lines = [dialog.results.item(i).text() for i in range(dialog.results.count())]
-    assert len(lines) == 2 and all(line.startswith("✓") for line in lines), lines
-    assert "max |Δ|" in lines[1] and (tmp_path / "out" / "mlp-784-128-10.onnx").exists()
-    assert dialog.progress.format() == "2 of 2 formats exported and verified"
+    return [dialog.results.item(i).text() for i in range(dialog.results.count())]
+
+
+def test_export_offers_the_open_graphs_runs_newest_first_and_the_runs_tab_exports_the_selected_one(
+        win, exports, qtbot, tmp_path):
+    import onnxruntime
+    older, newer = mlp_run(tmp_path / "runs"), None
+    while newer is None or newer == older:          # run folders are named by the second they start
+        newer = mlp_run(tmp_path / "runs", steps=40)
+    win.files.open_preset(preset_path("lenet5"))   # another graph: none of these runs are its own
+    win.actions_by_name["export"].trigger()
+    [only] = exports[-1].choices
+    assert only.run is None and "untrained" in only.label and exports[-1].export_button.isEnabled()
+    win.files.open_preset(preset_path("mlp"))
+    win.actions_by_name["export"].trigger()
+    dialog = exports[-1]
+    assert [c.run for c in dialog.choices] == [newer, older, None]
+    assert "val acc" in dialog.choices[0].label and dialog.choice.currentIndex() == 0
+
+    runs = win.training.runs
+    runs.refresh()
+    item = next(runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())
+                if runs.tree.topLevelItem(i).text(0) == older.name)
+    runs.tree.setCurrentItem(item)
+    qtbot.mouseClick(runs.export_button, Qt.MouseButton.LeftButton)
+    dialog = exports[-1]
+    qtbot.addWidget(dialog)
+    assert dialog.source == older and dialog.choice.currentText() == dialog.choices[1].label
+    lines = export_with_a_click(qtbot, dialog, ("onnx",), tmp_path / "out")
+    assert len(lines) == 1 and lines[0].startswith("✓"), lines
+    # the exported file computes what the older run's checkpoint computes in torch, and not the newer run
+    ckpt = load_checkpoint(older)
+    model = compile_graph(load_graph(older / "graph.loom.json"), weights=False).eval()
+    model.load_state_dict(ckpt.weights)
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    session = onnxruntime.InferenceSession(str(tmp_path / "out" / "mlp-784-128-10.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        want = model(x).numpy()
+    assert np.allclose(got, want, atol=1e-4)
+    newer_model = compile_graph(load_graph(newer / "graph.loom.json"), weights=False).eval()
+    newer_model.load_state_dict(load_checkpoint(newer).weights)
+    with torch.no_grad():
+        assert not np.allclose(got, newer_model(x).numpy(), atol=1e-4)
+
+
+def test_an_untrained_graph_exports_without_leaving_temporary_files_and_one_with_errors_cannot(
+        win, exports, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    win.actions_by_name["export"].trigger()                    # the empty Untitled graph
+    dialog = exports[-1]
+    assert "cannot be exported" in dialog.about.text() and not dialog.export_button.isEnabled()
+    win.files.open_preset(preset_path("mlp"))
+    win.actions_by_name["export"].trigger()
+    dialog = exports[-1]
+    qtbot.addWidget(dialog)
+    assert dialog.chosen.run is None and "untrained" in dialog.about.text()
+    lines = export_with_a_click(qtbot, dialog, ("safetensors",), tmp_path / "out")
+    assert lines[-1].startswith("✓") and (tmp_path / "out" / "mlp-784-128-10.safetensors").exists()
+    assert list((tmp_path / "tmp").iterdir()) == []
 
 
 def test_export_dialog_reports_a_bad_source(qtbot, tmp_path):
-    dialog = ExportDialog(tmp_path / "missing", "nothing", str(tmp_path / "out"))
+    from layerloom.app.exporting import ExportChoice
+    dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("gone", tmp_path / "missing")], 0,
+                          str(tmp_path / "out"))
     qtbot.addWidget(dialog)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.thread is None, timeout=60_000)
@@ -58,18 +134,8 @@ def test_embedding_view_shows_neighbours_and_map(qtbot, tmp_path):
     assert "not in the vocabulary" in view.message.text()
 
 
-def test_window_offers_export_and_embeddings(qtbot, tmp_path, monkeypatch):
-    from layerloom.app import extras_ui
-    from layerloom.app.window import MainWindow
-    win = MainWindow(restore_settings=False)
-    qtbot.addWidget(win)
+def test_window_offers_export_and_embeddings(win, exports):
     export_action = win.actions_by_name["export"]
-    assert export_action in win.menus["file"].actions()
-    assert export_action.shortcut().toString() == "Ctrl+E"
-    shown = []
-    monkeypatch.setattr(ExportDialog, "exec", lambda self: shown.append(self) or 0)
-    monkeypatch.setattr(extras_ui, "latest_run", lambda w: None)
-    export_action.trigger()
-    assert shown and shown[0].source.name == "graph.loom.json"      # untrained: the current graph
+    assert export_action in win.menus["file"].actions() and export_action.shortcut().toString() == "Ctrl+E"
     win.actions_by_name["embeddings"].trigger()
     assert not win.docks["embeddings"].isHidden() and "No trained run" in win.extras.embeddings.message.text()

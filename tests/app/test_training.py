@@ -247,3 +247,22 @@ def test_opening_another_graph_mid_run_asks_stops_and_never_mixes_the_two(win, u
     assert ui.maps.block is None and ui.maps.current is None and points(ui.plots.raw) == 0
     assert "Stopping" not in ui.panel.progress_text.text() and ui.status.isHidden()
     assert "read-only" not in win.statusBar().currentMessage()
+
+
+def test_the_runs_tab_resumes_a_stopped_run_of_the_open_graph(win, ui, qtbot):
+    settings(ui, epochs=50, batch_size=16)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    run_dir = ui.training.last_run_dir
+    stopped_at = load_checkpoint(latest_checkpoint(run_dir)).meta["step"]
+    runs = ui.runs
+    assert [p.name for p in runs.selected_paths()] == [Path(run_dir).name] and runs.resume_button.isEnabled()
+    qtbot.mouseClick(runs.resume_button, LEFT)
+    assert ui.training.running and win.document.locked
+    qtbot.waitUntil(lambda: ui.live.step > stopped_at + 2, timeout=30_000)
+    assert ui.live.started["resumed_from"] and ui.training.last_run_dir == run_dir
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    assert load_checkpoint(latest_checkpoint(run_dir)).meta["step"] > stopped_at + 2

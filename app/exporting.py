@@ -1,0 +1,101 @@
+"""File ▸ Export Model… and the Runs tab's Export: which model to export is the person's choice.
+
+The choices are the open graph's trained runs (newest first, with their date and validation accuracy)
+and the untrained graph itself. A run belongs to the open graph when its saved graph has the same
+blocks, parameters and wires (positions and training settings aside).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from layerloom.graph.fileformat import graph_to_dict
+from layerloom.runtime.runs import RunInfo, list_runs, read_json, slug
+
+from .export_dialog import ExportDialog
+
+
+@dataclass(frozen=True)
+class ExportChoice:
+    label: str
+    run: Path | None          # a run folder, or None: the open graph, untrained
+
+
+def network_of(graph: dict) -> tuple:
+    """What a graph computes: its blocks' ids, kinds and parameters, and its wires."""
+    blocks = sorted((b.get("id"), b.get("kind"), repr(sorted((b.get("params") or {}).items())))
+                    for b in graph.get("blocks", []))
+    edges = sorted(repr(e) for e in graph.get("edges", []))
+    return tuple(blocks), tuple(edges)
+
+
+def has_checkpoint(run: Path) -> bool:
+    return (Path(run) / "checkpoints" / "latest.json").exists()
+
+
+def run_label(run: RunInfo) -> str:
+    try:
+        when = datetime.strptime(run.name[:15], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        when = run.name
+    s = run.summary or {}
+    acc = s.get("val_accuracy")
+    acc_text = f"val acc {acc:.1%}" if isinstance(acc, (int, float)) else "no validation yet"
+    return f"Run {when} · {acc_text} · {s.get('status', 'incomplete')} · {run.config.get('dataset', '?')}"
+
+
+def runs_of(doc, base: Path) -> list[RunInfo]:
+    """The trained runs under `base` of the graph `doc`, newest first."""
+    mine = network_of(graph_to_dict(doc))
+    out = []
+    for run in list_runs(base):
+        if not has_checkpoint(run.path):
+            continue
+        try:
+            if network_of(read_json(run.path / "graph.loom.json")) == mine:
+                out.append(run)
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def choices_for(doc, base: Path) -> list[ExportChoice]:
+    runs = [ExportChoice(run_label(r), r.path) for r in runs_of(doc, base)]
+    return runs + [ExportChoice(f"{doc.name}, untrained (freshly initialised weights)", None)]
+
+
+class Exporting:
+    def __init__(self, win):
+        self.win = win
+
+    def graph_problem(self) -> str:
+        """Why the open graph cannot be exported untrained ("" when it can)."""
+        result = self.win.session.result or self.win.session.flush()
+        errors = result.errors if result is not None else []
+        if not errors:
+            return ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return f"The graph has an error{more}, so it cannot be exported: {errors[0].text}"
+
+    def dialog(self, run: Path | None = None) -> ExportDialog:
+        """The Export dialog for the open graph, with `run` (a run folder) chosen if given."""
+        doc = self.win.document
+        choices = choices_for(doc, self.win.training.runs_base)
+        if run is not None and all(c.run != Path(run) for c in choices):
+            info = next((r for r in list_runs(Path(run).parent) if r.path == Path(run)), None)
+            label = run_label(info) if info is not None else Path(run).name
+            choices.insert(0, ExportChoice(label, Path(run)))
+        selected = next((i for i, c in enumerate(choices) if run is not None and c.run == Path(run)), 0)
+        destination = str(Path.cwd() / "exports" / slug(doc.name))
+        return ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win)
+
+    def open_dialog(self, run: Path | None = None) -> None:
+        self.dialog(run).exec()
+
+    def export_run(self, run: Path) -> None:
+        """The Runs tab's Export: the selected run."""
+        if not has_checkpoint(run):
+            self.win.session.message.emit(f"{Path(run).name} has no checkpoint to export.")
+            return
+        self.open_dialog(Path(run))
