@@ -449,16 +449,20 @@ class TrainingUI(QObject):
             self._loaded_section = dict(section)
             self.session.edit("Use the training settings", lambda r: r.set_meta("training", section))
         self.panel.show_message("")
+        self._begin(doc, values, self.bundle)
+        return True
+
+    def _begin(self, doc, values: dict, bundle, resume: str | None = None) -> None:
+        """A new run of `doc` (or the resumed run `resume`): fresh views, then the trainer's thread."""
         self.trained_doc = doc.copy()
-        self.run_bundle = self.bundle
+        self.run_bundle = bundle
         self.live = LiveRun()
         self.plots.live = None
         self._stopping = False
         self._dirty.clear()
         self._prepare_views()
         self._update_taps()
-        self.training.start(doc, values, self.runs_base, data=self.bundle)
-        return True
+        self.training.start(doc, values, self.runs_base, data=bundle, resume=resume)
 
     def resume_run(self, run) -> bool:
         """The Runs tab's Resume: continue a stopped run of the open graph from its latest checkpoint."""
@@ -481,15 +485,7 @@ class TrainingUI(QObject):
         self.dock.show()
         self.dock.raise_()
         self.panel.show_message(f"Resuming {run.name} from its last checkpoint.")
-        self.trained_doc = doc.copy()
-        self.run_bundle = None
-        self.live = LiveRun()
-        self.plots.live = None
-        self._stopping = False
-        self._dirty.clear()
-        self._prepare_views()
-        self._update_taps()
-        self.training.start(doc, {}, self.runs_base, resume=str(run))
+        self._begin(doc, {}, None, resume=str(run))
         return True
 
     def _prepare_views(self) -> None:
