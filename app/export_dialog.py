@@ -53,7 +53,7 @@ class ExportDialog(QDialog):
     def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None):
         super().__init__(parent)
         self.setWindowTitle("Export model")
-        self.setMinimumWidth(600)
+        self.setMinimumWidth(680)
         self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
         self.thread: QThread | None = None
         self.worker: _ExportWorker | None = None

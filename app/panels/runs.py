@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
-                               QPushButton, QSizePolicy, QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
+                               QSizePolicy, QToolButton, QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
@@ -48,6 +48,15 @@ def run_labels(runs: list[RunInfo]) -> list[str]:
     return [r.name[9:15] if r.name[:8].isdigit() else r.name for r in runs]   # the time of day, HHMMSS
 
 
+def _button(text: str, parent) -> QToolButton:
+    """A compact push button (a QPushButton's style minimum of 80 px each made the bottom docks, and so the
+    window, too wide for small screens)."""
+    b = QToolButton(parent)
+    b.setText(text)
+    b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+    return b
+
+
 class RunsPanel(QWidget):
     folder_changed = Signal(str)
     export_requested = Signal(object)     # the selected run folder (a Path)
@@ -61,19 +70,17 @@ class RunsPanel(QWidget):
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.folder.setMinimumWidth(60)
-        self.change = QPushButton("Folder…", self)
+        self.change = _button("Folder…", self)
         self.change.setToolTip("Choose the folder that holds the run folders")
-        self.refresh_button = QPushButton("Refresh", self)
+        self.refresh_button = _button("Refresh", self)
         self.refresh_button.setToolTip("Look for new runs (for example ones trained with `layerloom train`)")
         top = QHBoxLayout()
         top.setContentsMargins(6, 4, 6, 0)
         top.addWidget(self.folder, 1)
-        self.export_button = QPushButton("Export…", self)
+        self.export_button = _button("Export…", self)
         self.export_button.setToolTip("Export the selected run's trained model (ONNX, pt2, weights, a project)")
-        self.resume_button = QPushButton("Resume", self)
+        self.resume_button = _button("Resume", self)
         self.resume_button.setToolTip("Continue the selected stopped run of the open graph where it stopped")
-        top.addWidget(self.export_button)
-        top.addWidget(self.resume_button)
         top.addWidget(self.change)
         top.addWidget(self.refresh_button)
 
@@ -101,7 +108,18 @@ class RunsPanel(QWidget):
         self.side.addTab(self.graphics, "Curves")
         self.side.addTab(self.details, "Settings")
         split = QSplitter(Qt.Orientation.Horizontal, self)
-        split.addWidget(self.tree)
+        left = QWidget(self)
+        column = QVBoxLayout(left)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(2)
+        column.addWidget(self.tree, 1)
+        actions = QHBoxLayout()
+        actions.setContentsMargins(6, 0, 6, 2)
+        actions.addWidget(self.export_button)
+        actions.addWidget(self.resume_button)
+        actions.addStretch(1)
+        column.addLayout(actions)
+        split.addWidget(left)
         split.addWidget(self.side)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
