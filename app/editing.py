@@ -28,14 +28,16 @@ class Editing:
             return
         p = self.view.cursor_scene_pos()
         new = edits.paste(self.session, frag, at=(round(p.x() / 10) * 10, round(p.y() / 10) * 10))
-        self.scene.select_blocks(new)
+        if new:
+            self.scene.select_blocks(new.value)
 
     def duplicate(self) -> None:
         ids = self.scene.selected_block_ids()
         if not ids:
             return
         new = edits.paste(self.session, clipboard.fragment(self.session.document, ids), text="Duplicate")
-        self.scene.select_blocks(new)
+        if new:
+            self.scene.select_blocks(new.value)
 
     def delete(self) -> None:
         edits.delete(self.session, self.scene.selected_block_ids(), self.scene.selected_edges())

@@ -1,13 +1,15 @@
 """The editor's verbs: each is one undoable edit built from document primitives.
 
 The canvas, the inspector, the menus and the diagnostics panel all call these; none of them edits
-the document or the scene items directly.
+the document or the scene items directly. Each returns an `Outcome`: true with its value when done,
+false with the reason when refused (a locked graph, a value out of range, a taken id, a cycle).
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from layerloom.graph.blocks import get_kind
+from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
 from layerloom.graph.fileformat import graph_from_dict
 from layerloom.graph.layout import auto_layout as plan_layout
@@ -49,20 +51,20 @@ def wire_problem(doc: GraphDocument, src: str, src_port: int, dst: str, dst_port
     return None
 
 
-def add_block(session: Session, kind: str, pos, params: dict | None = None) -> str | None:
+def add_block(session: Session, kind: str, pos, params: dict | None = None) -> Outcome:
     return session.edit(f"Add {kind}", lambda r: r.add_block(kind, params, pos))
 
 
-def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) -> Edge | None:
+def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) -> Outcome:
     """Wire an output into an input; a wire already in that input is replaced in the same step."""
     doc = session.document
     why = wire_problem(doc, src, src_port, dst, dst_port)
     if why:
         session.message.emit(f"Cannot connect: {why}.")
-        return None
+        return refused(why)
     edge = Edge(src, dst, src_port, dst_port)
     if edge in doc.edges:
-        return edge
+        return Outcome(edge)
     old = [e for e in doc.edges_into(dst) if e.dst_port == dst_port]
 
     def build(r):
@@ -73,12 +75,12 @@ def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) 
     return session.edit(text, build)
 
 
-def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge] = (), text: str = "Delete") -> None:
+def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge] = (), text: str = "Delete") -> Outcome:
     """Remove blocks (with their wires) and wires in one step."""
     block_ids = [b for b in block_ids if b in session.document.blocks]
     edges = [e for e in edges if e.src not in block_ids and e.dst not in block_ids]
     if not block_ids and not edges:
-        return
+        return refused("nothing is selected")
 
     def build(r):
         for e in edges:
@@ -88,25 +90,25 @@ def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge
             r.remove_block(b)
     what = (block_ids[0] if len(block_ids) == 1 else _plural(len(block_ids), "block")) if block_ids else \
         _plural(len(edges), "wire")
-    session.edit(f"{text} {what}", build)
+    return session.edit(f"{text} {what}", build)
 
 
-def move_blocks(session: Session, moves: dict[str, tuple[float, float]], text: str | None = None) -> None:
+def move_blocks(session: Session, moves: dict[str, tuple[float, float]], text: str | None = None) -> Outcome:
     moves = {b: p for b, p in moves.items()
              if b in session.document.blocks and tuple(session.document.blocks[b].pos) != tuple(p)}
     if not moves:
-        return
+        return Outcome()
     if text is None:
         text = f"Move {next(iter(moves))}" if len(moves) == 1 else f"Move {_plural(len(moves), 'block')}"
 
     def build(r):
         for b, p in moves.items():
             r.move_block(b, p)
-    session.edit(text, build)
+    return session.edit(text, build)
 
 
-def set_param(session: Session, block_id: str, name: str, value: Any = MISSING) -> bool:
-    """Set one parameter (MISSING: back to its default). A value the schema refuses is not set."""
+def set_param(session: Session, block_id: str, name: str, value: Any = MISSING) -> Outcome:
+    """Set one parameter (MISSING: back to its default); the value the block now has, or why not."""
     doc = session.document
     block = doc.block(block_id)
     param = get_kind(block.kind).param(name)
@@ -115,31 +117,32 @@ def set_param(session: Session, block_id: str, name: str, value: Any = MISSING) 
             value = param.check(value)
         except ParamError as exc:
             session.message.emit(f"{block_id}: {exc}")
-            return False
+            return refused(f"{name}: {exc}")
         if block.params.get(name, MISSING) == value:
-            return True
+            return Outcome(value)
     elif name not in block.params:
-        return True
+        return Outcome(MISSING)
     shown = "default" if value is MISSING else value
-    session.edit(f"Set {block_id}.{name} = {shown}", lambda r: r.set_param(block_id, name, value))
-    return True
+    done = session.edit(f"Set {block_id}.{name} = {shown}", lambda r: r.set_param(block_id, name, value))
+    return Outcome(value) if done else done
 
 
-def rename(session: Session, block_id: str, new_id: str) -> bool:
+def rename(session: Session, block_id: str, new_id: str) -> Outcome:
+    """Give a block a new id; the new id, or why not."""
     if new_id == block_id:
-        return True
-    done = session.edit(f"Rename {block_id} to {new_id}", lambda r: (r.rename_block(block_id, new_id), True)[1])
-    return bool(done)
+        return Outcome(new_id)
+    done = session.edit(f"Rename {block_id} to {new_id}", lambda r: r.rename_block(block_id, new_id))
+    return Outcome(new_id) if done else done
 
 
-def set_meta(session: Session, key: str, value: Any) -> None:
+def set_meta(session: Session, key: str, value: Any) -> Outcome:
     if getattr(session.document, key) == value:
-        return
-    session.edit(f"Change graph {key}", lambda r: r.set_meta(key, value))
+        return Outcome(value)
+    return session.edit(f"Change graph {key}", lambda r: r.set_meta(key, value))
 
 
 def paste(session: Session, fragment: dict, at: tuple[float, float] | None = None,
-          offset: tuple[float, float] = (30.0, 30.0), text: str = "Paste") -> list[str]:
+          offset: tuple[float, float] = (30.0, 30.0), text: str = "Paste") -> Outcome:
     """Add the blocks of a clipboard fragment with fresh ids and their wires among themselves.
 
     `at` puts the fragment's top-left corner there; otherwise it lands `offset` from where it was.
@@ -148,9 +151,9 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
         part = graph_from_dict(fragment)
     except Exception as exc:  # the clipboard holds something else: say so, change nothing
         session.message.emit(f"The clipboard does not hold Layerloom blocks ({exc}).")
-        return []
+        return refused(f"the clipboard does not hold Layerloom blocks ({exc})")
     if not part.blocks:
-        return []
+        return refused("the clipboard holds no blocks")
     xs = [b.pos[0] for b in part.blocks.values()]
     ys = [b.pos[1] for b in part.blocks.values()]
     dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at is not None else offset
@@ -164,10 +167,10 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
             r.connect(ids[e.src], ids[e.dst], e.src_port, e.dst_port)
         return list(ids.values())
     n = len(part.blocks)
-    return session.edit(f"{text} {_plural(n, 'block')}", build) or []
+    return session.edit(f"{text} {_plural(n, 'block')}", build)
 
 
-def insert_before(session: Session, block_id: str, kind: str, params: dict | None = None) -> str | None:
+def insert_before(session: Session, block_id: str, kind: str, params: dict | None = None) -> Outcome:
     """Put a new block of `kind` on the wire into `block_id`'s first input."""
     doc = session.document
     target = doc.block(block_id)
@@ -189,19 +192,18 @@ def insert_before(session: Session, block_id: str, kind: str, params: dict | Non
     return session.edit(f"Insert {kind} before {block_id}", build)
 
 
-def apply_fix(session: Session, fix: dict) -> None:
+def apply_fix(session: Session, fix: dict) -> Outcome:
     """Apply a Diagnostic's fix: one undoable step."""
     action, block = fix.get("action"), fix.get("block")
     if block not in session.document.blocks:
-        return
+        return refused(f'there is no block "{block}" any more')
     if action == "set_param":
-        set_param(session, block, fix["param"], fix["value"])
-    elif action == "reset_param":
-        set_param(session, block, fix["param"], MISSING)
-    elif action == "insert_before":
-        insert_before(session, block, fix["kind"])
-    else:
-        raise GraphEditError(f"unknown fix {action}")
+        return set_param(session, block, fix["param"], fix["value"])
+    if action == "reset_param":
+        return set_param(session, block, fix["param"], MISSING)
+    if action == "insert_before":
+        return insert_before(session, block, fix["kind"])
+    raise GraphEditError(f"unknown fix {action}")
 
 
 def fix_label(fix: dict) -> str:
@@ -212,5 +214,5 @@ def fix_label(fix: dict) -> str:
     return "Fix"
 
 
-def auto_layout(session: Session) -> None:
-    move_blocks(session, plan_layout(session.document), text="Auto layout")
+def auto_layout(session: Session) -> Outcome:
+    return move_blocks(session, plan_layout(session.document), text="Auto layout")

@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
 from layerloom.graph.analysis import AnalysisResult, Analyzer
+from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import GraphDocument, GraphEditError
 
 from .commands import Recorder, record
@@ -22,6 +23,7 @@ class Session(QObject):
     analysed = Signal(object)            # the AnalysisResult after a change (one per edit)
     message = Signal(str)                # a short note for the status bar
     meta_changed = Signal()              # name / description / path changed
+    lock_changed = Signal()              # the document became read-only, or editable again
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -104,15 +106,24 @@ class Session(QObject):
         return True
 
     # -- edits ----------------------------------------------------------------------------------
-    def edit(self, text: str, build: Callable[[Recorder], Any]) -> Any:
-        """Make one undoable edit. A refused edit changes nothing and says why in the status bar."""
+    def edit(self, text: str, build: Callable[[Recorder], Any]) -> Outcome:
+        """Make one undoable edit: its Outcome holds build's result, or why the document refused it (a
+        refused edit changes nothing and says why in the status bar too)."""
         try:
             command, result = record(self.document, text, build)
         except GraphEditError as exc:
             self.message.emit(f"{text}: {exc}")
             self.flush()
-            return None
+            return refused(str(exc))
         if command is not None:
             self.undo_stack.push(command)
         self.flush()
-        return result
+        return Outcome(result)
+
+    def set_locked(self, doc: GraphDocument, reason: str | None) -> None:
+        """Make `doc` read-only for network edits (reason) or editable again (None); the views follow."""
+        if reason:
+            doc.lock(reason)
+        else:
+            doc.unlock()
+        self.lock_changed.emit()

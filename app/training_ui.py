@@ -548,13 +548,13 @@ class TrainingUI(QObject):
 
     def _lock(self, doc) -> None:
         if not doc.locked:
-            doc.lock(READ_ONLY)
+            self.session.set_locked(doc, READ_ONLY)
             self._locked.append(doc)
 
     def _unlock_all(self) -> None:
         for doc in self._locked:
             if doc.locked == READ_ONLY:
-                doc.unlock()
+                self.session.set_locked(doc, None)
         self._locked.clear()
 
     def _update_taps(self) -> None:

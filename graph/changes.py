@@ -126,6 +126,25 @@ class SetMeta(Change):
         return SetMeta(self.key, doc.set_meta(self.key, copy.deepcopy(self.value)))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What an edit verb did: its value, or the reason it was refused (one sentence a person can act on).
+    True when it was done."""
+    value: Any = None
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.reason
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def refused(reason: str) -> Outcome:
+    return Outcome(None, reason)
+
+
 def apply_all(doc: GraphDocument, changes) -> list[Change]:
     """Apply `changes` in order; returns their inverses in the order that undoes them."""
     return [c.apply(doc) for c in changes][::-1]

@@ -236,7 +236,7 @@ class GraphView(QGraphicsView):
         h = block_height(k.input_count(k.defaults()), k.outputs)
         x = round((scene_pos.x() - WIDTH / 2) / 10) * 10
         y = round((scene_pos.y() - h / 2) / 10) * 10
-        bid = edits.add_block(self.session, kind, (x, y))
+        bid = edits.add_block(self.session, kind, (x, y)).value
         if bid:
             self.scene().select_blocks([bid])
             self.block_added.emit(bid)

@@ -44,6 +44,7 @@ class Inspector(QScrollArea):
         self._body: QWidget | None = None
         self._kind: str | None = None
         session.analysed.connect(lambda _r: self.refresh())
+        session.lock_changed.connect(self.refresh)
         session.document_replaced.connect(lambda _d: self.show_block(None))
         self.show_block(None)
 
@@ -98,9 +99,9 @@ class Inspector(QScrollArea):
         kind = get_kind(self.session.document.blocks[block_id].kind)
         colour = theme.current().category(kind.category).name()
         title = _label(f"<span style='color:{colour}'>■</span> <b style='font-size:15px'>{kind.name}</b>"
-                       f"&nbsp;&nbsp;<span style='color:gray'>{html.escape(kind.category)}</span>")
+                       f"&nbsp;&nbsp;<span style='color:gray'>{html.escape(kind.category, quote=False)}</span>")
         layout.addWidget(title)
-        layout.addWidget(_label(html.escape(kind.doc)))
+        layout.addWidget(_label(html.escape(kind.doc, quote=False)))
         if kind.formula:
             formula = _label(kind.formula)
             formula.setFont(theme.mono_font(9))
@@ -126,6 +127,9 @@ class Inspector(QScrollArea):
             label.customContextMenuRequested.connect(
                 lambda pos, name=p.name, lab=label: self._param_menu(name, lab.mapToGlobal(pos)))
             form.addRow(label, editor)
+        self.locked_note = _label(muted=True)
+        self.locked_note.hide()
+        layout.addWidget(self.locked_note)
         params_box = QGroupBox("Parameters")
         params_box.setLayout(form)
         layout.addWidget(params_box)
@@ -212,6 +216,12 @@ class Inspector(QScrollArea):
         block = doc.blocks[self.block_id]
         if not self.id_edit.hasFocus():
             self.id_edit.setText(self.block_id)
+        locked = doc.locked
+        self.locked_note.setVisible(bool(locked))
+        self.locked_note.setText(f"Read-only: {locked}." if locked else "")
+        self.id_edit.setReadOnly(bool(locked))
+        for editor in self.editors.values():
+            editor.setEnabled(not locked)
         r = result.blocks.get(self.block_id) if result is not None else None
         full = block.full_params()
         for name, editor in self.editors.items():
@@ -255,7 +265,7 @@ class Inspector(QScrollArea):
         t = theme.current()
         for d in diags:
             colour = (t.error if d.severity == "error" else t.warning).name()
-            self.problems.addWidget(_label(f"<span style='color:{colour}'>●</span> {html.escape(d.message)}"))
+            self.problems.addWidget(_label(f"<span style='color:{colour}'>●</span> {html.escape(d.message, quote=False)}"))
             if d.fix:
                 row = QHBoxLayout()
                 button = QPushButton(edits.fix_label(d.fix))
@@ -270,28 +280,22 @@ class Inspector(QScrollArea):
 
     # -- edits ----------------------------------------------------------------------------------
     def _commit(self, name: str, value) -> None:
-        ok = edits.set_param(self.session, self.block_id, name, value)
-        if ok:
-            self.edit_error.hide()
-        else:
-            try:
-                get_kind(self._kind).param(name).check(value)
-            except Exception as exc:  # the schema's plain-words reason
-                self.edit_error.setText(f"{name}: {exc}")
-            self.edit_error.show()
+        done = edits.set_param(self.session, self.block_id, name, value)
+        self.edit_error.setText("" if done else done.reason)
+        self.edit_error.setVisible(not done)
+        if not done:
             self.refresh()
 
     def _rename(self) -> None:
         new = self.id_edit.text().strip()
         if self.block_id is None or new == self.block_id:
             return
-        if edits.rename(self.session, self.block_id, new):
+        done = edits.rename(self.session, self.block_id, new)
+        if done:
             self.block_id = new
             self.edit_error.hide()
         else:
-            from layerloom.graph.document import id_problem
-            why = id_problem(new) or f'the id "{new}" is already taken'
-            self.edit_error.setText(f"id: {why}")
+            self.edit_error.setText(f"id: {done.reason}")
             self.edit_error.show()
             self.id_edit.setText(self.block_id)
 

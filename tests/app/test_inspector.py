@@ -179,3 +179,22 @@ def test_summary_row_click_selects_and_centres(win):
     block = win.scene.blocks["fc3"].sceneBoundingRect()
     assert block.adjusted(-20, -20, 20, 20).contains(centre)
     assert win.inspector.block_id == "fc3"
+
+
+def test_the_inspector_shows_apostrophes_not_html_entities(win):
+    from PySide6.QtWidgets import QLabel
+    open_lenet(win)
+    click_block(win, "input")
+    texts = [lab.text() for lab in win.inspector.widget().findChildren(QLabel)]
+    assert any("sample's" in t for t in texts), texts
+    assert not any("&#x27;" in t or "&quot;" in t for t in texts)
+
+
+def test_a_refused_rename_says_the_real_reason(win):
+    open_lenet(win)
+    click_block(win, "conv1")
+    type_into(win.inspector.id_edit, "relu1")
+    assert win.inspector.edit_error.text() == 'id: the id "relu1" is already taken'
+    type_into(win.inspector.id_edit, "9lives")
+    assert "must start with a letter" in win.inspector.edit_error.text()
+    assert "conv1" in win.document.blocks

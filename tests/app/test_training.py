@@ -117,15 +117,22 @@ def test_the_graph_is_read_only_while_training(win, ui, qtbot):
     win.session.message.connect(messages.append)
     qtbot.mouseClick(ui.panel.start, LEFT)
     qtbot.waitUntil(lambda: ui.live.step >= 2, timeout=30_000)
-    assert edits.add_block(win.session, "ReLU", (0, 0)) is None
-    edits.set_param(win.session, "fc3", "out_features", 7)
+    refused = edits.add_block(win.session, "ReLU", (0, 0))
+    assert not refused and "read-only while it trains" in refused.reason
+    assert "read-only while it trains" in edits.set_param(win.session, "fc3", "out_features", 7).reason
+    assert "read-only while it trains" in edits.rename(win.session, "fc3", "head").reason   # not "id taken"
     assert "relu5" not in win.document.blocks and win.document.blocks["fc3"].params["out_features"] == 10
     assert any("read-only while it trains" in m for m in messages), messages
+    QTest.mouseClick(win.view.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, block_point(win, "conv1"))
+    inspector = win.inspector                                                # shows the block, read-only
+    assert inspector.block_id == "conv1" and not inspector.editor("out_channels").isEnabled()
+    assert inspector.id_edit.isReadOnly() and "read-only while it trains" in inspector.locked_note.text()
     edits.move_blocks(win.session, {"conv1": (500.0, 500.0)})                # arranging is fine
     assert win.document.blocks["conv1"].pos == (500.0, 500.0)
     ui.stop()
     wait_run_end(ui, qtbot)
-    assert edits.add_block(win.session, "ReLU", (0, 0)) is not None           # editable again
+    assert edits.add_block(win.session, "ReLU", (0, 0))                       # editable again
+    assert inspector.editor("out_channels").isEnabled() and inspector.locked_note.isHidden()
 
 
 def test_a_loss_that_blows_up_is_shown_and_the_window_stays_usable(win, ui, qtbot):
@@ -143,7 +150,7 @@ def test_a_loss_that_blows_up_is_shown_and_the_window_stays_usable(win, ui, qtbo
     assert "not a finite number" in ui.panel.message.text() and ui.panel.message.isVisible()
     assert "Lower the learning rate" in ui.panel.message.text()
     assert win.document.locked is None and ui.panel.start.isEnabled()
-    assert edits.add_block(win.session, "ReLU", (0, 0)) is not None
+    assert edits.add_block(win.session, "ReLU", (0, 0))
     assert read_json(f"{ui.training.last_run_dir}/summary.json")["status"] == "failed"
 
 
