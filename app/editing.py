@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from . import clipboard, edits
 
+DUPLICATE_GAP = 120.0     # a block is about 60 px tall: the copy sits a clear row below
+
 
 class Editing:
     def __init__(self, session, scene, view):
@@ -35,7 +37,10 @@ class Editing:
         ids = self.scene.selected_block_ids()
         if not ids:
             return
-        new = edits.paste(self.session, clipboard.fragment(self.session.document, ids), text="Duplicate")
+        doc = self.session.document
+        ys = [doc.blocks[b].pos[1] for b in ids]
+        below = (0.0, max(ys) - min(ys) + DUPLICATE_GAP)    # under the originals, never on top of them
+        new = edits.paste(self.session, clipboard.fragment(doc, ids), offset=below, text="Duplicate")
         if new:
             self.scene.select_blocks(new.value)
 

@@ -25,7 +25,7 @@ from layerloom.runtime.runs import read_json
 from . import edits, samples, settings
 from .dataset_loader import DatasetLoader, request_key
 from .exporting import has_checkpoint, network_of
-from .live_run import LiveRun
+from layerloom.runtime.live import LiveRun
 from .panels.epoch_views import EpochViews
 from .panels.feature_maps import FeatureMapsPanel
 from .panels.live_plots import LivePlots
@@ -71,7 +71,9 @@ class TrainingUI(QObject):
         self._start_when_loaded = False
         self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
-        self.panel = TrainingPanel(list_datasets())
+        listed = list_datasets()
+        self._listed = {info.name: info for info in listed}
+        self.panel = TrainingPanel(listed)
         self.plots = LivePlots()
         self.maps = FeatureMapsPanel()
         self.epochs = EpochViews()
@@ -341,17 +343,17 @@ class TrainingUI(QObject):
             self.panel.set_data_info("")
             self.panel.examples.clear()
             return
-        parts = [f"<b>{format_shape(info.sample_shape)}</b> {'token ids' if info.vocab_size else 'per sample'}",
+        listed = self._listed.get(info.name)
+        resized = (f" (resized from {format_shape(listed.sample_shape)} to fit the Input)"
+                   if listed is not None and not info.vocab_size and listed.sample_shape
+                   and tuple(listed.sample_shape) != tuple(info.sample_shape) else "")
+        parts = [f"<b>{format_shape(info.sample_shape)}</b> {'token ids' if info.vocab_size else 'per sample'}{resized}",
                  f"<b>{info.num_classes}</b> classes" if info.num_classes else "classes from the files"]
         if info.vocab_size:
             parts.append(f"{info.vocab_size:,} tokens")
         if self.bundle is not None and self.data_key == self._load_key():
             parts.append(f"{len(self.bundle.train):,} train / {len(self.bundle.val):,} val")
-        options = {k: v for k, v in self.dataset_options.items() if k != "path"}
-        text = " · ".join(parts)
-        if options:
-            text += "<br>" + ", ".join(f"{k}={v}" for k, v in options.items())
-        self.panel.set_data_info(text)
+        self.panel.set_data_info(" · ".join(parts))
         if self.bundle is None:
             self.panel.examples.clear()
 
@@ -528,6 +530,17 @@ class TrainingUI(QObject):
             self.training.set_lr(lr)
             self.panel.show_message(f"The learning rate becomes {lr:g} when you resume.")
 
+    def _restore_settings_lr(self) -> None:
+        """A learning rate changed while paused applied to that run only: the settings (and so the next run)
+        go back to the graph's own learning rate."""
+        doc = self.session.document
+        try:
+            lr = TrainConfig.from_sources(doc.training).lr
+        except ConfigError:
+            return
+        if self.panel.settings.lr.value() != lr:
+            self.panel.settings.lr.setValue(lr)
+
     def _running_changed(self, running: bool) -> None:
         """The graph is read-only while a run is active: edits (and undoing them) say why."""
         doc = self.session.document
@@ -540,6 +553,7 @@ class TrainingUI(QObject):
             return
         self._unlock_all()
         self._redraw(everything=True)
+        self._restore_settings_lr()
         self.recheck()
         self.runs.refresh(select=self.training.last_run_dir)
         ended = {"failed": "Training failed", "stopped": "Training stopped",

@@ -13,7 +13,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from .. import plot_style as ps
-from ..live_run import LiveRun
+from layerloom.runtime.live import LiveRun
 from .live_label import LiveLabel
 
 

@@ -66,8 +66,10 @@ def test_duplicate_and_cut(win):
     dup = win.scene.selected_block_ids()
     assert [win.document.blocks[b].kind for b in dup] == ["Linear", "ReLU"]
     assert Edge(dup[0], dup[1]) in win.document.edges
-    assert win.document.blocks[dup[0]].pos == (win.document.blocks["fc2"].pos[0] + 30,
-                                              win.document.blocks["fc2"].pos[1] + 30)
+    for copy_id, original in zip(dup, ("fc2", "relu4")):    # the copies sit clear of every original block
+        rect = win.scene.blocks[copy_id].sceneBoundingRect()
+        assert not any(rect.intersects(win.scene.blocks[b].sceneBoundingRect()) for b in win.scene.blocks
+                       if b not in dup), copy_id
     key(win, Qt.Key.Key_X)
     assert len(win.document.blocks) == 14 and not set(dup) & set(win.document.blocks)
     assert win.undo_stack.undoText().startswith("Cut")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from layerloom.app.live_run import LiveRun, format_duration
+from layerloom.runtime.live import LiveRun, format_duration
 from layerloom.app.panels.feature_maps import mosaic, square_grid
 from layerloom.app.panels.runs import RunsPanel
 from layerloom.app.plot_style import StickyRange, nice_ceiling

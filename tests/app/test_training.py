@@ -109,6 +109,8 @@ def test_pause_change_lr_resume_and_stop(win, ui, qtbot):
     ckpt = load_checkpoint(latest_checkpoint(ui.training.last_run_dir))
     assert ckpt.meta["step"] == ui.live.step == ui.live.summary["steps"] and "conv1.weight" in ckpt.weights
     assert ui.panel.start.isEnabled() and ui.panel.settings.batch_size.isEnabled()
+    # the paused change applied to that run only: the next run starts from the graph's learning rate
+    assert ui.panel.settings.lr.value() == pytest.approx(0.01) and win.document.training["lr"] == 0.01
 
 
 def test_the_graph_is_read_only_while_training(win, ui, qtbot):

@@ -1,4 +1,4 @@
-"""What the GUI knows about the training run it shows: the trainer's events folded into numpy buffers.
+"""What a training run shows (desktop app and command line): the trainer's events folded into numpy arrays.
 
 Qt-free. `LiveRun.apply(event)` is cheap (an append into preallocated arrays, a dict update) and
 returns which views became stale ("curves", "progress", "maps", "prediction", "epoch", "state");
