@@ -66,14 +66,15 @@ def build_docks(win: QMainWindow) -> dict[str, QDockWidget]:
     for spec in DOCKS:
         docks[spec.name] = make_dock(win, spec.name, spec.title, operator.attrgetter(spec.widget)(win))
         win.addDockWidget(spec.area, docks[spec.name])
-        if not spec.shown:
-            docks[spec.name].hide()
+        if not spec.shown or spec.tab_with:     # side by side until `arrange` tabs them: the window would
+            docks[spec.name].hide()             # grow to fit them all when it first shows
     return docks
 
 
 def arrange(win: QMainWindow) -> None:
     """Put every dock of DOCKS where the default layout has it (View ▸ Reset Layout)."""
     docks = win.docks
+    size = win.size()
     for spec in DOCKS:
         dock = docks[spec.name]
         dock.setFloating(False)
@@ -87,6 +88,8 @@ def arrange(win: QMainWindow) -> None:
             docks[spec.name].raise_()
     for names, sizes, orientation in SIZES:
         win.resizeDocks([docks[n] for n in names], list(sizes), orientation)
+    if win.size() != size:            # re-docking grows the window from the docks' size hints: keep its size
+        win.resize(size.expandedTo(win.minimumSizeHint()))
 
 
 class ArrangeOnShow(QObject):
