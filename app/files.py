@@ -47,6 +47,13 @@ class Files:
         """May the open graph give way to another? Asks to stop a run, then to save changes."""
         return self.win.training.stop_before(doing) and self.maybe_save()
 
+    def open_document(self, doc: GraphDocument, doing: str) -> bool:
+        """Open a graph made in the app (a lesson's start) as a new, untitled document."""
+        if not self.may_replace(doing):
+            return False
+        self._replace(doc, None)
+        return True
+
     def new(self) -> bool:
         if not self.may_replace("start a new graph"):
             return False

@@ -14,14 +14,11 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from layerloom.runtime.lessons import LessonContext, builtin_lessons
 from layerloom.runtime.runs import list_runs
 
-from . import settings
+from . import background, settings
 from .panels.inside import InsideView
 from .panels.inside_controls import InsideControls
 from .panels.lessons import LessonsPanel
 from .panels.step_panel import StepPanel
-
-
-_orphans: list = []    # jobs still running when the window closed: kept alive (never destroyed running)
 
 
 class Job(QThread):
@@ -108,10 +105,8 @@ class Learning(QObject):
         self._show_dock("step")
 
     def start_lesson(self, lesson) -> None:
-        if not self.win.files.maybe_save():
+        if not self.win.files.open_document(lesson.start_graph(), "start the lesson"):
             return
-        self.win.session.set_document(lesson.start_graph(), None, modified=False)
-        self.win.view.fit()
         self.win.session.message.emit(f"Lesson: {lesson.title}. The steps are in the Lessons panel.")
         self.check_lesson()
 
@@ -157,5 +152,4 @@ class Learning(QObject):
         for job in list(self.jobs):
             if not job.wait(timeout_ms):
                 job.setParent(None)
-                _orphans.append(job)
-                job.finished.connect(lambda j=job: _orphans.remove(j) if j in _orphans else None)
+                background.keep_until_finished(job)

@@ -88,6 +88,12 @@ class BlockKind:
     def short_label(self, params: dict) -> str:
         return self.label(params) if self.label else self.name
 
+    def worked_out(self, params: dict, input_shapes: list):
+        """The kind's shape and parameter rules with these numbers (graph/arithmetic.py holds the rules
+        by kind name; a test checks every registered kind against torch)."""
+        from .arithmetic import explain
+        return explain(self.name, params, input_shapes)
+
 
 REGISTRY: dict[str, BlockKind] = {}
 

@@ -12,7 +12,6 @@ from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from layerloom.graph.arithmetic import explain
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
@@ -245,7 +244,7 @@ class Inspector(QScrollArea):
         if r is None or not (r.input_shapes or r.kind == "Input"):
             self.arithmetic.hide()
             return
-        worked = explain(r.kind, r.params, r.input_shapes)
+        worked = get_kind(r.kind).worked_out(r.params, r.input_shapes)
         lines = [*worked.shape, *([worked.params] if worked.params is not None else [])]
         if not lines:
             self.arithmetic.hide()
