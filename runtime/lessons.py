@@ -3,7 +3,8 @@
 A lesson is a JSON file (`presets/lessons/*.lesson.json`):
 
     {"format": "layerloom-lesson", "version": 1, "id": "lenet5", "title": "...", "summary": "...",
-     "minutes": 8, "start": {"empty": true} | {"preset": "lenet5"} | {"graph": "file.loom.json"},
+     "minutes": 8, "start": {"empty": true} | {"preset": "lenet5"} | {"graph": "file.loom.json"}
+                           (+ optional "data_file": a text beside the lesson, "training": settings to use),
      "steps": [{"title": "...", "text": "...", "hint": "...", "check": CHECK}, ...]}
 
 A CHECK is data, never code. Each is an object with one key:
@@ -73,6 +74,8 @@ class Lesson:
             doc = load_graph(self.path.parent / self.start["graph"])
         else:
             return GraphDocument(self.title)
+        if isinstance(self.start.get("training"), dict):
+            doc.training = {**doc.training, **self.start["training"]}
         if self.start.get("data_file"):
             training = dict(doc.training)
             training["dataset_options"] = {**training.get("dataset_options", {}),

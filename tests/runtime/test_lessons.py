@@ -124,7 +124,7 @@ def test_rnn_lstm_and_word2vec_lessons_with_real_short_runs(tmp_path):
 
     words = LESSONS["word-embeddings"]
     doc = words.start_graph()
-    assert doc.training["dataset_options"]["path"].endswith("animals.txt")
+    assert doc.training["dataset_options"]["path"].endswith("animals.txt") and doc.training["epochs"] == 20
     progress = LessonProgress(words)
     train(doc, runs, epochs=1, max_steps=5)
     assert progress.update(ctx(doc, runs)) == [0]
