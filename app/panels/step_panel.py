@@ -71,7 +71,9 @@ class StepPanel(QWidget):
         self.status = QLabel("")
         self.status.setWordWrap(True)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["block (from the output back)", "‖∂L/∂output‖", "‖∂L/∂w‖"])
+        self.table.setHorizontalHeaderLabels(["block", "‖∂L/∂output‖", "‖∂L/∂w‖"])
+        self.table.setToolTip("Blocks from the Output back to the Input: the gradient arriving at each block's "
+                              "output, and the gradient of its own weights")
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.weight_block = QComboBox()
@@ -224,5 +226,11 @@ class StepPanel(QWidget):
         plot.addItem(image)
         a, b = s.get("step", (0.0, 0.0))
         plot.plot([-a, 0.0], [-b, 0.0], pen=ps.pen("#ffffff", 2), symbol="o", symbolSize=7)
-        plot.setTitle("log₁₀ loss; the white line is the last step, ending at the centre")
+        plot.setTitle("log₁₀ loss around the weights")
+        plot.getViewBox().setRange(xRange=(float(s["alphas"][0]) - span / (2 * (n - 1)),
+                                           float(s["alphas"][-1]) + span / (2 * (n - 1))),
+                                   yRange=(float(s["betas"][0]) - span / (2 * (n - 1)),
+                                           float(s["betas"][-1]) + span / (2 * (n - 1))), padding=0)
+        self.plot.setToolTip("The loss on a grid of weights θ + α·d₁ + β·d₂ along two filter-normalised random "
+                             "directions; the white line is the last step, ending at the centre")
         self.plot.show()
