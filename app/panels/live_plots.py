@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from layerloom.runtime.live import LiveRun
@@ -47,6 +47,12 @@ class LivePlots(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.readout)
         layout.addWidget(self.graphics, 1)
+        # Before any run: a sentence instead of empty axes (pyqtgraph shows −400…400 without data).
+        self.placeholder = QLabel("No run yet: press ▶ Train (F5) and the loss, validation accuracy and learning "
+                                  "rate are drawn here as it trains.", self)
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        layout.addWidget(self.placeholder, 1)
 
         # The loss large on the left; validation accuracy and the learning rate stacked on the right.
         self.loss_plot = self.graphics.addPlot(row=0, col=0, rowspan=2)
@@ -103,11 +109,15 @@ class LivePlots(QWidget):
         for item in (self.raw, self.smooth, self.val_loss, self.accuracy, self.lr):
             item.setData([], [])
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
+        self.graphics.setVisible(self.live is not None)
+        self.placeholder.setVisible(self.live is None)
 
     def start(self, live: LiveRun) -> None:
         """A new run: empty curves, the step axis spanning the whole planned run."""
         self.live = live
         self.clear()
+        self.graphics.show()
+        self.placeholder.hide()
         total = max(1, live.total_steps)
         self.loss_plot.setXRange(live.step, total, padding=0.02)
         for p in self.plots:

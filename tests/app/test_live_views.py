@@ -100,3 +100,18 @@ def test_runs_list_shows_runs_from_the_cli_and_overlays_the_selected(qtbot, tmp_
     Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 3}, None, runs_base=runs).run()
     qtbot.mouseClick(panel.refresh_button, Qt.MouseButton.LeftButton)
     assert panel.tree.topLevelItemCount() == 3 and panel.selected_paths() == chosen   # the selection stays
+
+
+def test_empty_curves_show_a_sentence_instead_of_axes(qtbot):
+    from layerloom.app.panels.live_plots import LivePlots
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(700, 300)
+    plots.show()
+    assert plots.placeholder.isVisible() and not plots.graphics.isVisible()
+    live = LiveRun()
+    live.apply(started())
+    plots.start(live)
+    assert plots.graphics.isVisible() and not plots.placeholder.isVisible()
+    x_range = plots.loss_plot.getViewBox().viewRange()[0]
+    assert x_range[0] < 1 and 990 < x_range[1] < 1100       # the whole planned run, not −400…400
