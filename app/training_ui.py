@@ -361,6 +361,8 @@ class TrainingUI(QObject):
     def _analysed(self, result) -> None:
         if self.training.running:
             return
+        if getattr(self, "followed", None) is not None:
+            self.follow(self.followed)      # a note such as "has no input wired" may no longer hold
         if self.info is not None and self._load_key() != self.data_key and self.data_key is not None:
             self._dataset_changed()     # the Input changed: sets that follow it (shapes, folders) reload
             return

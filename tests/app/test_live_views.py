@@ -115,3 +115,20 @@ def test_empty_curves_show_a_sentence_instead_of_axes(qtbot):
     assert plots.graphics.isVisible() and not plots.placeholder.isVisible()
     x_range = plots.loss_plot.getViewBox().viewRange()[0]
     assert x_range[0] < 1 and 990 < x_range[1] < 1100       # the whole planned run, not −400…400
+
+
+def test_the_feature_maps_note_follows_the_wiring(qtbot):
+    from layerloom.app import edits
+    from layerloom.app.window import MainWindow
+    w = MainWindow(restore_settings=False)
+    qtbot.addWidget(w)
+    w.files.open_preset(preset_path("lenet5"))
+    edges = w.document.edges_into("output")
+    assert edits.delete(w.session, edges=edges)
+    w.session.flush()
+    w.focus_block("output")
+    maps = w.training.maps
+    assert maps.hint.text() == "output has no input wired."
+    w.session.undo_stack.undo()
+    w.session.flush()
+    assert w.document.edges_into("output") and maps.hint.text() != "output has no input wired."
