@@ -24,6 +24,8 @@ CATEGORY_COLORS = {
     "Normalization": "#eab308",
     "Merge": "#ef4444",
     "Shape": "#14b8a6",
+    "Attention": "#a855f7",
+    "Opaque": "#78716c",     # a module run as itself: stone, apart from the kinds Layerloom knows
 }
 
 

@@ -91,3 +91,10 @@ def test_title_shows_name_file_and_unsaved_mark(win, tmp_path):
     win.editing.select_all()
     win.editing.delete()
     assert win.isWindowModified()
+
+
+def test_every_block_category_has_its_own_colour():
+    from layerloom.app.theme import CATEGORY_COLORS
+    from layerloom.graph.blocks import CATEGORIES
+    assert set(CATEGORIES) <= set(CATEGORY_COLORS)
+    assert len(set(CATEGORY_COLORS.values())) == len(CATEGORY_COLORS)
