@@ -8,22 +8,20 @@ and the runs list shows the new run folder.
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMessageBox, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QWidget
 
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
-from layerloom.runtime.data import DataError, dataset_info, list_datasets
-from layerloom.runtime.data.base import format_shape
+from layerloom.runtime.data import list_datasets
 from layerloom.runtime.preflight import check_training
 from layerloom.runtime.runs import read_json
 
-from . import edits, samples, settings
-from .dataset_loader import DatasetLoader, request_key
+from . import samples, settings
+from .dataset_loader import DatasetLoader
 from .exporting import has_checkpoint, network_of
 from layerloom.runtime.live import LiveRun
 from .panels.epoch_views import EpochViews
@@ -31,19 +29,16 @@ from .panels.feature_maps import FeatureMapsPanel
 from .panels.live_plots import LivePlots
 from .panels.live_label import LiveLabel
 from .panels.runs import RunsPanel
-from .panels.training import FILE_FILTERS, PATH_KINDS, ThinProgress, TrainingPanel
+from .panels.training import PATH_KINDS, ThinProgress, TrainingPanel
 from .worker import TrainingSession
+from .training_data import DataChoice
+from .training_views import FRAME_MS, LiveViews
 
-FRAME_MS = 33          # at most ~30 redraws a second
-# Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
-# it through C++ calls), so curves redraw 5 times a second and progress text 4 times: measured with
-# bench/training_gui.py, that keeps LeNet-5's steps within a few percent of a run without a window.
-MIN_INTERVAL_MS = {"progress": 250, "curves": 200}
 READ_ONLY = "the graph is read-only while it trains; press Stop (or wait for the run to end) to edit it"
 SHUTDOWN_MS = 8000
 
 
-class TrainingUI(QObject):
+class TrainingUI(DataChoice, LiveViews, QObject):
     def __init__(self, win):
         super().__init__(win)
         self.win = win
@@ -224,138 +219,6 @@ class TrainingUI(QObject):
         if not section.get("augment") and "augment" not in self.session.document.training:
             section.pop("augment", None)
         return section
-
-    # -- the data set -----------------------------------------------------------------------------
-    def _input_shape(self):
-        inputs = [b for b in self.session.document.blocks.values() if b.kind == "Input"]
-        return tuple(inputs[0].full_params()["shape"]) if len(inputs) == 1 else None
-
-    def _dataset_chosen(self, name: str) -> None:
-        if name == self.dataset_name:
-            return
-        section = self.session.document.training
-        self.loader.errors.clear()      # choosing again retries a set that failed to load
-        self.data_key = None
-        self.dataset_name = name
-        self.dataset_options = dict(section.get("dataset_options") or {}) if section.get("dataset") == name else {}
-        self._dataset_changed()
-
-    def _apply_fix(self, fix: dict) -> None:
-        """A fix from the check: a data setting (e.g. resize the images) here, a graph edit otherwise."""
-        if fix.get("action") == "set_data_option":
-            self.dataset_options[fix["option"]] = fix["value"]
-            self.loader.errors.clear()
-            self.data_key = None
-            self._dataset_changed()
-        else:
-            edits.apply_fix(self.session, fix)
-
-    def _choose_path(self) -> None:
-        kind = PATH_KINDS.get(self.dataset_name, "file")
-        start = str(self.dataset_options.get("path", ""))
-        if kind == "folder":
-            path = QFileDialog.getExistingDirectory(self.win, "Folder of images (one subfolder per class)", start)
-        else:
-            path, _ = QFileDialog.getOpenFileName(self.win, "Data file", start,
-                                                  FILE_FILTERS.get(self.dataset_name, "All files (*)"))
-        if path:
-            self.dataset_options["path"] = path
-            self.loader.errors.clear()
-            self.data_key = None
-            self._dataset_changed()
-
-    def _dataset_changed(self) -> None:
-        """The data set, its options or the Input changed: describe it, let "auto" follow it, load it."""
-        self.panel.set_dataset(self.dataset_name, self.dataset_options.get("path"))
-        self.info, self.info_error = None, ""
-        try:
-            self.info = dataset_info(self.dataset_name, input_shape=self._input_shape(), **self.dataset_options)
-        except DataError as exc:
-            self.info_error = str(exc)
-        except (TypeError, ValueError) as exc:
-            self.info_error = f"{self.dataset_name}: {exc}"
-        self._show_data_info()
-        # A file-based set whose file is not chosen yet describes nothing real: no data context then.
-        concrete = self.info is not None and (self.dataset_name not in PATH_KINDS or self.dataset_options.get("path"))
-        ctx = self.info.data_context() if concrete else None
-        if ctx != self.session.analyzer.data:
-            self.session.analyzer.set_data(ctx)
-            self.session.result = None      # the analysis must follow the new data set's "auto" values
-            self.session.flush()
-        self._schedule_load()
-        self.recheck()
-
-    def _load_key(self):
-        if self.info is None or (PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path")):
-            return None
-        seed = self.panel.settings.seed.value()
-        return request_key(self.dataset_name, self.dataset_options, self._input_shape(), seed)
-
-    def _panel_visibility(self, visible: bool) -> None:
-        # isVisible() stays true for a dock behind another tab; this signal tells whether it can be seen
-        self._panel_seen = visible
-        if visible:
-            self._schedule_load()
-
-    def _schedule_load(self) -> None:
-        """Load the chosen set soon, if anyone is looking: the panel can be seen or a start is waiting
-        (an editor window that never shows the panel never loads a data set)."""
-        if self._panel_seen or self._start_when_loaded:
-            self.load_timer.start()
-
-    def _request_data(self) -> None:
-        if not (self._panel_seen or self._start_when_loaded):
-            return                      # the panel went behind another tab before the timer fired
-        key = self._load_key()
-        if key is not None and key != self.data_key:
-            self.data_key, self.bundle = key, None
-            self.loader.request(self.dataset_name, self.dataset_options, self._input_shape(),
-                                self.panel.settings.seed.value())
-        self.recheck()
-
-    def _settings_changed(self) -> None:
-        if self._load_key() != self.data_key:
-            self._schedule_load()       # the seed picks the split of generated sets
-        self.recheck()
-
-    def _data_loaded(self, key: str, bundle) -> None:
-        if key != self.data_key:
-            return
-        self.bundle = bundle
-        images, texts, captions = samples.examples(bundle)
-        self.panel.examples.set_samples(images=images, texts=texts, captions=captions)
-        self._show_data_info()
-        self.recheck()
-        if self._start_when_loaded:
-            self._start_when_loaded = False
-            if self.ready:
-                self.start()
-
-    def _data_failed(self, key: str, message: str) -> None:
-        self._start_when_loaded = False
-        if key == self.data_key:
-            self.panel.examples.clear()
-            self.recheck()
-
-    def _show_data_info(self) -> None:
-        info = self.info
-        if info is None:
-            self.panel.set_data_info("")
-            self.panel.examples.clear()
-            return
-        listed = self._listed.get(info.name)
-        resized = (f" (resized from {format_shape(listed.sample_shape)} to fit the Input)"
-                   if listed is not None and not info.vocab_size and listed.sample_shape
-                   and tuple(listed.sample_shape) != tuple(info.sample_shape) else "")
-        parts = [f"<b>{format_shape(info.sample_shape)}</b> {'token ids' if info.vocab_size else 'per sample'}{resized}",
-                 f"<b>{info.num_classes}</b> classes" if info.num_classes else "classes from the files"]
-        if info.vocab_size:
-            parts.append(f"{info.vocab_size:,} tokens")
-        if self.bundle is not None and self.data_key == self._load_key():
-            parts.append(f"{len(self.bundle.train):,} train / {len(self.bundle.val):,} val")
-        self.panel.set_data_info(" · ".join(parts))
-        if self.bundle is None:
-            self.panel.examples.clear()
 
     # -- the check ----------------------------------------------------------------------------------
     def _analysed(self, result) -> None:
@@ -606,115 +469,6 @@ class TrainingUI(QObject):
         kind = doc.blocks[target].kind if target else ""
         label = kind if target == block_id else f"{kind} (what the Output receives)"
         self.maps.show_block(target, label, self.live.maps.get(target), self.training.running)
-
-    # -- events and redraws ------------------------------------------------------------------------
-    def _on_event(self, event: dict) -> None:
-        if event.get("type") == "started":
-            self._health_notes = []
-        elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
-            self._health_notes += [p["text"] for p in event["new_problems"]]
-            self.panel.show_message(self._health_text(), "warning")
-        self._dirty |= self.live.apply(event)
-        if not self.frame.isActive():
-            self.frame.start()
-
-    def _health_text(self) -> str:
-        notes = self._health_notes
-        return ("Training health: " + " ".join(f"{n}." for n in notes)) if notes else ""
-
-    def _redraw(self, everything: bool = False) -> None:
-        """One frame: update the views whose data changed (each at most at its own rate, and epoch results
-        in a frame of their own); `everything`: all that changed, now (the run has ended)."""
-        now = time.monotonic()
-        dirty = set(self._dirty)
-        pace = not everything and self.live.state in ("running", "paused") and "started" not in dirty
-        for view, ms in MIN_INTERVAL_MS.items():
-            if pace and view in dirty and now - self._last_drawn.get(view, 0.0) < ms / 1000:
-                dirty.discard(view)          # too soon: it stays dirty for a later frame
-        if pace and "epoch" in dirty:
-            dirty &= {"epoch", "progress", "state"}
-        self._dirty -= dirty
-        for view in dirty:
-            self._last_drawn[view] = now
-        if self._dirty:
-            self.frame.start()
-        live = self.live
-        if "started" in dirty and live.started:
-            self._run_started(live.started)
-        if "curves" in dirty:
-            self.plots.refresh()
-        if "maps" in dirty:
-            target = self.maps.block
-            ev = live.maps.get(target) if target else None
-            if ev is not None and ev is not self.maps.current:
-                self.maps.set_maps(ev)
-        if "prediction" in dirty and live.prediction is not None:
-            self.maps.set_prediction(live.prediction["probabilities"])
-        if "epoch" in dirty and live.last_epoch is not None:
-            self.epochs.show_epoch(live.last_epoch)
-        if "state" in dirty:
-            self._show_state()
-        if dirty & {"progress", "state", "started"}:
-            self._show_progress()
-
-    def _run_started(self, e: dict) -> None:
-        self.plots.start(self.live)
-        vocab = self.run_bundle.info.vocabulary if self.run_bundle is not None else ()
-        self.maps.set_run_info(e["class_names"], vocab, e.get("probe_input"), e.get("probe_label"),
-                               e.get("probe_index", 0))
-        if self.run_bundle is None:       # resumed or loaded by the trainer itself
-            self.epochs.class_names = list(e["class_names"])
-        self.follow(self.followed)
-        if e.get("warnings"):
-            self.panel.show_message(" ".join(e["warnings"]), "warning")
-
-    def _show_state(self) -> None:
-        live = self.live
-        state = live.state
-        if state == "failed":
-            self.panel.show_message(f"Training failed: {live.message}", "error")
-            self.dock.raise_()
-            self.win.statusBar().showMessage(f"Training failed: {live.message}", 15000)
-        elif state in ("finished", "stopped"):
-            s = live.summary or {}
-            acc = s.get("val_accuracy")
-            acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
-            health = self._health_text()
-            self.panel.show_message(f"Run {state}{acc_text}. Checkpoint and metrics are in "
-                                    f"{Path(self.training.last_run_dir or '').name}." + (f" {health}" if health else ""),
-                                    "warning" if health else "info")
-        elif state == "paused":
-            self.panel.show_message("Paused. You can change the learning rate, then resume.")
-        elif state == "running" and self.training.running:
-            msg = self.panel.message.text()
-            if msg.startswith("Paused"):
-                self.panel.show_message("")
-        if self.training.running:
-            self._set_state("paused" if state == "paused" else "running")
-
-    def _show_progress(self) -> None:
-        live = self.live
-        text = live.progress_text()
-        if self._stopping and self.training.running:
-            text = "Stopping: saving a checkpoint…"
-        self.panel.set_progress(live.fraction, text)
-        self.status_bar.set_fraction(live.fraction)
-        name = self.trained_doc.name if self.trained_doc is not None else ""
-        if self.training.running:
-            self.status_text.setText(f"Training: {live.progress_text(short=True)} · graph read-only")
-        elif live.state == "failed":
-            self.status_text.setText(f"{name}: training failed")
-        elif live.started:
-            self.status_text.setText(f"{name}: {text}")
-
-    def _runs_folder_changed(self, path: str) -> None:
-        self.runs_base = Path(path)
-        settings.set_runs_dir(path)
-
-    def set_runs_folder(self, path) -> None:
-        """Where new runs go and which runs the list shows (not remembered; the list's Folder… is)."""
-        self.runs_base = Path(path)
-        self.runs.set_base(self.runs_base)
 
     # -- closing ----------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = SHUTDOWN_MS) -> bool:

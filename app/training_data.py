@@ -1,0 +1,149 @@
+"""The Training panel's data set: choosing it, loading it in the background, describing it, and the
+fixes that change its settings. A part of TrainingUI (app/training_ui.py), which it is mixed into."""
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFileDialog
+
+from layerloom.runtime.data import DataError, dataset_info
+from layerloom.runtime.data.base import format_shape
+
+from . import edits, samples
+from .dataset_loader import request_key
+from .panels.training import FILE_FILTERS, PATH_KINDS
+
+
+
+class DataChoice:
+    """The data-set half of TrainingUI: its methods use the TrainingUI's panel, loader and state."""
+
+    # -- the data set -----------------------------------------------------------------------------
+    def _input_shape(self):
+        inputs = [b for b in self.session.document.blocks.values() if b.kind == "Input"]
+        return tuple(inputs[0].full_params()["shape"]) if len(inputs) == 1 else None
+
+    def _dataset_chosen(self, name: str) -> None:
+        if name == self.dataset_name:
+            return
+        section = self.session.document.training
+        self.loader.errors.clear()      # choosing again retries a set that failed to load
+        self.data_key = None
+        self.dataset_name = name
+        self.dataset_options = dict(section.get("dataset_options") or {}) if section.get("dataset") == name else {}
+        self._dataset_changed()
+
+    def _apply_fix(self, fix: dict) -> None:
+        """A fix from the check: a data setting (e.g. resize the images) here, a graph edit otherwise."""
+        if fix.get("action") == "set_data_option":
+            self.dataset_options[fix["option"]] = fix["value"]
+            self.loader.errors.clear()
+            self.data_key = None
+            self._dataset_changed()
+        else:
+            edits.apply_fix(self.session, fix)
+
+    def _choose_path(self) -> None:
+        kind = PATH_KINDS.get(self.dataset_name, "file")
+        start = str(self.dataset_options.get("path", ""))
+        if kind == "folder":
+            path = QFileDialog.getExistingDirectory(self.win, "Folder of images (one subfolder per class)", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(self.win, "Data file", start,
+                                                  FILE_FILTERS.get(self.dataset_name, "All files (*)"))
+        if path:
+            self.dataset_options["path"] = path
+            self.loader.errors.clear()
+            self.data_key = None
+            self._dataset_changed()
+
+    def _dataset_changed(self) -> None:
+        """The data set, its options or the Input changed: describe it, let "auto" follow it, load it."""
+        self.panel.set_dataset(self.dataset_name, self.dataset_options.get("path"))
+        self.info, self.info_error = None, ""
+        try:
+            self.info = dataset_info(self.dataset_name, input_shape=self._input_shape(), **self.dataset_options)
+        except DataError as exc:
+            self.info_error = str(exc)
+        except (TypeError, ValueError) as exc:
+            self.info_error = f"{self.dataset_name}: {exc}"
+        self._show_data_info()
+        # A file-based set whose file is not chosen yet describes nothing real: no data context then.
+        concrete = self.info is not None and (self.dataset_name not in PATH_KINDS or self.dataset_options.get("path"))
+        ctx = self.info.data_context() if concrete else None
+        if ctx != self.session.analyzer.data:
+            self.session.analyzer.set_data(ctx)
+            self.session.result = None      # the analysis must follow the new data set's "auto" values
+            self.session.flush()
+        self._schedule_load()
+        self.recheck()
+
+    def _load_key(self):
+        if self.info is None or (PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path")):
+            return None
+        seed = self.panel.settings.seed.value()
+        return request_key(self.dataset_name, self.dataset_options, self._input_shape(), seed)
+
+    def _panel_visibility(self, visible: bool) -> None:
+        # isVisible() stays true for a dock behind another tab; this signal tells whether it can be seen
+        self._panel_seen = visible
+        if visible:
+            self._schedule_load()
+
+    def _schedule_load(self) -> None:
+        """Load the chosen set soon, if anyone is looking: the panel can be seen or a start is waiting
+        (an editor window that never shows the panel never loads a data set)."""
+        if self._panel_seen or self._start_when_loaded:
+            self.load_timer.start()
+
+    def _request_data(self) -> None:
+        if not (self._panel_seen or self._start_when_loaded):
+            return                      # the panel went behind another tab before the timer fired
+        key = self._load_key()
+        if key is not None and key != self.data_key:
+            self.data_key, self.bundle = key, None
+            self.loader.request(self.dataset_name, self.dataset_options, self._input_shape(),
+                                self.panel.settings.seed.value())
+        self.recheck()
+
+    def _settings_changed(self) -> None:
+        if self._load_key() != self.data_key:
+            self._schedule_load()       # the seed picks the split of generated sets
+        self.recheck()
+
+    def _data_loaded(self, key: str, bundle) -> None:
+        if key != self.data_key:
+            return
+        self.bundle = bundle
+        images, texts, captions = samples.examples(bundle)
+        self.panel.examples.set_samples(images=images, texts=texts, captions=captions)
+        self._show_data_info()
+        self.recheck()
+        if self._start_when_loaded:
+            self._start_when_loaded = False
+            if self.ready:
+                self.start()
+
+    def _data_failed(self, key: str, message: str) -> None:
+        self._start_when_loaded = False
+        if key == self.data_key:
+            self.panel.examples.clear()
+            self.recheck()
+
+    def _show_data_info(self) -> None:
+        info = self.info
+        if info is None:
+            self.panel.set_data_info("")
+            self.panel.examples.clear()
+            return
+        listed = self._listed.get(info.name)
+        resized = (f" (resized from {format_shape(listed.sample_shape)} to fit the Input)"
+                   if listed is not None and not info.vocab_size and listed.sample_shape
+                   and tuple(listed.sample_shape) != tuple(info.sample_shape) else "")
+        parts = [f"<b>{format_shape(info.sample_shape)}</b> {'token ids' if info.vocab_size else 'per sample'}{resized}",
+                 f"<b>{info.num_classes}</b> classes" if info.num_classes else "classes from the files"]
+        if info.vocab_size:
+            parts.append(f"{info.vocab_size:,} tokens")
+        if self.bundle is not None and self.data_key == self._load_key():
+            parts.append(f"{len(self.bundle.train):,} train / {len(self.bundle.val):,} val")
+        self.panel.set_data_info(" · ".join(parts))
+        if self.bundle is None:
+            self.panel.examples.clear()

@@ -1,0 +1,127 @@
+"""The live views of a run: trainer events folded into the LiveRun, paced redraws of curves, maps,
+progress and state text. A part of TrainingUI (app/training_ui.py), which it is mixed into."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from . import settings
+
+FRAME_MS = 33          # at most ~30 redraws a second
+# Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
+# it through C++ calls), so curves redraw 5 times a second and progress text 4 times: measured with
+# bench/training_gui.py, that keeps LeNet-5's steps within a few percent of a run without a window.
+MIN_INTERVAL_MS = {"progress": 250, "curves": 200}
+
+
+class LiveViews:
+    """The live-view half of TrainingUI: its methods use the TrainingUI's views and LiveRun."""
+
+    # -- events and redraws ------------------------------------------------------------------------
+    def _on_event(self, event: dict) -> None:
+        if event.get("type") == "started":
+            self._health_notes = []
+        elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
+            self._health_notes += [p["text"] for p in event["new_problems"]]
+            self.panel.show_message(self._health_text(), "warning")
+        self._dirty |= self.live.apply(event)
+        if not self.frame.isActive():
+            self.frame.start()
+
+    def _health_text(self) -> str:
+        notes = self._health_notes
+        return ("Training health: " + " ".join(f"{n}." for n in notes)) if notes else ""
+
+    def _redraw(self, everything: bool = False) -> None:
+        """One frame: update the views whose data changed (each at most at its own rate, and epoch results
+        in a frame of their own); `everything`: all that changed, now (the run has ended)."""
+        now = time.monotonic()
+        dirty = set(self._dirty)
+        pace = not everything and self.live.state in ("running", "paused") and "started" not in dirty
+        for view, ms in MIN_INTERVAL_MS.items():
+            if pace and view in dirty and now - self._last_drawn.get(view, 0.0) < ms / 1000:
+                dirty.discard(view)          # too soon: it stays dirty for a later frame
+        if pace and "epoch" in dirty:
+            dirty &= {"epoch", "progress", "state"}
+        self._dirty -= dirty
+        for view in dirty:
+            self._last_drawn[view] = now
+        if self._dirty:
+            self.frame.start()
+        live = self.live
+        if "started" in dirty and live.started:
+            self._run_started(live.started)
+        if "curves" in dirty:
+            self.plots.refresh()
+        if "maps" in dirty:
+            target = self.maps.block
+            ev = live.maps.get(target) if target else None
+            if ev is not None and ev is not self.maps.current:
+                self.maps.set_maps(ev)
+        if "prediction" in dirty and live.prediction is not None:
+            self.maps.set_prediction(live.prediction["probabilities"])
+        if "epoch" in dirty and live.last_epoch is not None:
+            self.epochs.show_epoch(live.last_epoch)
+        if "state" in dirty:
+            self._show_state()
+        if dirty & {"progress", "state", "started"}:
+            self._show_progress()
+
+    def _run_started(self, e: dict) -> None:
+        self.plots.start(self.live)
+        vocab = self.run_bundle.info.vocabulary if self.run_bundle is not None else ()
+        self.maps.set_run_info(e["class_names"], vocab, e.get("probe_input"), e.get("probe_label"),
+                               e.get("probe_index", 0))
+        if self.run_bundle is None:       # resumed or loaded by the trainer itself
+            self.epochs.class_names = list(e["class_names"])
+        self.follow(self.followed)
+        if e.get("warnings"):
+            self.panel.show_message(" ".join(e["warnings"]), "warning")
+
+    def _show_state(self) -> None:
+        live = self.live
+        state = live.state
+        if state == "failed":
+            self.panel.show_message(f"Training failed: {live.message}", "error")
+            self.dock.raise_()
+            self.win.statusBar().showMessage(f"Training failed: {live.message}", 15000)
+        elif state in ("finished", "stopped"):
+            s = live.summary or {}
+            acc = s.get("val_accuracy")
+            acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
+            health = self._health_text()
+            self.panel.show_message(f"Run {state}{acc_text}. Checkpoint and metrics are in "
+                                    f"{Path(self.training.last_run_dir or '').name}." + (f" {health}" if health else ""),
+                                    "warning" if health else "info")
+        elif state == "paused":
+            self.panel.show_message("Paused. You can change the learning rate, then resume.")
+        elif state == "running" and self.training.running:
+            msg = self.panel.message.text()
+            if msg.startswith("Paused"):
+                self.panel.show_message("")
+        if self.training.running:
+            self._set_state("paused" if state == "paused" else "running")
+
+    def _show_progress(self) -> None:
+        live = self.live
+        text = live.progress_text()
+        if self._stopping and self.training.running:
+            text = "Stopping: saving a checkpoint…"
+        self.panel.set_progress(live.fraction, text)
+        self.status_bar.set_fraction(live.fraction)
+        name = self.trained_doc.name if self.trained_doc is not None else ""
+        if self.training.running:
+            self.status_text.setText(f"Training: {live.progress_text(short=True)} · graph read-only")
+        elif live.state == "failed":
+            self.status_text.setText(f"{name}: training failed")
+        elif live.started:
+            self.status_text.setText(f"{name}: {text}")
+
+    def _runs_folder_changed(self, path: str) -> None:
+        self.runs_base = Path(path)
+        settings.set_runs_dir(path)
+
+    def set_runs_folder(self, path) -> None:
+        """Where new runs go and which runs the list shows (not remembered; the list's Folder… is)."""
+        self.runs_base = Path(path)
+        self.runs.set_base(self.runs_base)
