@@ -19,6 +19,7 @@ from PySide6.QtCore import QStandardPaths
 
 from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
+from layerloom.runtime.processes import alive
 
 INTERVAL_MS = 20_000
 KEY = "layerloom_recovery"
@@ -48,18 +49,6 @@ def discard(target: Path | None = None) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass
 class Recovered:
     file: Path
@@ -77,7 +66,7 @@ def orphans() -> list[Recovered]:
             pid = int(f.stem.split("-", 1)[1])
         except ValueError:
             continue
-        if _alive(pid):
+        if alive(pid):
             continue
         try:
             data = json.loads(f.read_text(encoding="utf-8"))

@@ -21,6 +21,7 @@ from optuna.trial import TrialState
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 
 from .spec import SweepError, SweepSpec, parse_section
+from ..processes import alive
 
 ATTR = "layerloom"
 JOURNAL = "journal.log"
@@ -104,16 +105,6 @@ def owner_tag() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover_interrupted(study: optuna.Study) -> list[int]:
     """Trials left running by a coordinator of this machine that is gone: mark them failed and queue
     their values again. Trials run by live processes (other workers) are left alone."""
@@ -122,7 +113,7 @@ def recover_interrupted(study: optuna.Study) -> list[int]:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = str(t.user_attrs.get("owner", ""))
         owner_host, _, pid = owner.rpartition(":")
-        if owner_host != host or not pid.isdigit() or _alive(int(pid)):
+        if owner_host != host or not pid.isdigit() or alive(int(pid)):
             continue
         storage = study._storage   # Optuna's storage API: set attributes on a trial this process did not ask
         storage.set_trial_user_attr(t._trial_id, "interrupted", True)
