@@ -214,7 +214,7 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
     notes: list[Diagnostic] = []
     try:
         if in_shapes:
-            check_rank(kind_name, in_shapes[0])
+            check_rank(kind, in_shapes[0])
             _check_dims(kind_name, resolved, in_shapes[0])
         _check_dtypes(kind, [d for _, d in inputs])
         if kind.check is not None:

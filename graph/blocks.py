@@ -8,13 +8,16 @@ and parameters are exactly torch.nn's.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from . import failures
 from .params import AUTO, Param
+from .rules import RuleError, batchnorm_check, conv_transpose_check, layernorm_check, same_rank
 
 CATEGORIES = (
     "Input/Output", "Convolution", "Pooling", "Linear", "Recurrent", "Embedding",
@@ -47,6 +50,19 @@ class BlockKind:
     # Rules torch checks only on real tensors (meta kernels let them pass): called with the sample
     # shapes of the inputs and the resolved params; raises RuleError saying what is wrong.
     check: Callable[[list, dict], None] | None = None
+    # Facts about the kind that used to live in tables keyed by its name:
+    id_prefix: str = ""             # new blocks are named prefix1, prefix2... ("": the name in lower case)
+    expected_rank: tuple[int, str] | None = None  # (rank of one sample, its form e.g. "C×H×W") where torch
+    #                                               would read a missing batch dimension as unbatched input
+    key_params: tuple[str, ...] = ()  # params a signature always shows, e.g. Conv2d(out_channels=16, kernel_size=3)
+    # Explains torch's refusal in plain words: Failure -> Diagnostic, or None for the generic words
+    # (graph/failures.py holds the hooks; graph/diagnostics.py the generic fallback).
+    explain: Callable[[Any], Any] | None = None
+
+    @property
+    def prefix(self) -> str:
+        """The start of a new block's id: `id_prefix`, else the kind's name as an id in lower case."""
+        return self.id_prefix or re.sub(r"^[^a-z]+|[^a-z0-9_]", "", self.name.lower()) or "block"
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -123,58 +139,6 @@ def kinds_by_category() -> dict[str, list[BlockKind]]:
 # One rule for every dimension parameter (dim, start_dim, end_dim): dims are numbered as torch
 # numbers them on the batched tensor, and must stay inside one sample. Analysis refuses the rest.
 DIMS_RULE = "(1 is a sample's first dimension, −1 its last; 0, the batch, is refused)"
-
-
-class RuleError(ValueError):
-    """A block's input breaks a rule that torch checks only on real tensors."""
-
-    def __init__(self, message: str, code: str = "rule", fix: dict | None = None):
-        super().__init__(message)
-        self.code, self.fix = code, fix
-
-
-def _fix_auto(param: str) -> dict:
-    return {"action": "set_param", "param": param, "value": AUTO, "label": f'Set {param} to "auto"'}
-
-
-def _same_rank(name: str, shapes) -> None:
-    """Inputs of different ranks would broadcast across the batch: refuse them."""
-    if len({len(s) for s in shapes}) > 1:
-        raise RuleError(f"{name} needs inputs with the same number of dimensions per sample, but receives "
-                        + " and ".join("×".join(map(str, s)) or "a scalar" for s in shapes)
-                        + ": with different ranks torch would mix the samples of the batch. "
-                          "Reshape the inputs to the same rank first.", "merge_shapes")
-
-
-def _layernorm_check(shapes, p) -> None:
-    ns = p["normalized_shape"]
-    if shapes and isinstance(ns, list) and len(ns) > len(shapes[0]):
-        raise RuleError(f"LayerNorm normalises over {len(ns)} dimensions, but one sample has only "
-                        f"{len(shapes[0])}: normalized_shape would reach the batch. Set it to the sample's "
-                        "trailing dimensions or to \"auto\".", "features", _fix_auto("normalized_shape"))
-
-
-def _batchnorm_check(shapes, p) -> None:
-    if p["track_running_stats"] is False:
-        raise RuleError("without running statistics (track_running_stats false) BatchNorm normalises with the "
-                        "batch's own statistics even in evaluation, so a prediction depends on the other samples "
-                        "of its batch, and a batch of one fails. Set track_running_stats to true, or use "
-                        "LayerNorm or GroupNorm.", "bad_param", {"action": "reset_param", "param": "track_running_stats"})
-
-
-def _pair(v):
-    return list(v) if isinstance(v, (list, tuple)) else [v, v]
-
-
-def _conv_transpose_check(shapes, p) -> None:
-    if shapes and isinstance(p["in_channels"], int) and shapes[0] and p["in_channels"] != shapes[0][0]:
-        raise RuleError(f"ConvTranspose2d expects {p['in_channels']} input channels but receives "
-                        f"{shapes[0][0]}. Set in_channels to {shapes[0][0]} or to \"auto\".", "channels",
-                        _fix_auto("in_channels"))
-    for op, s, d in zip(_pair(p["output_padding"]), _pair(p["stride"]), _pair(p["dilation"])):
-        if op >= max(s, d):
-            raise RuleError(f"ConvTranspose2d's output_padding ({op}) must be smaller than its stride ({s}) "
-                            f"or its dilation ({d}): lower output_padding.", "bad_param")
 
 
 def _apply(call, inputs, params):
@@ -275,12 +239,12 @@ register(BlockKind(
         Param("dtype", "choice", "float32", '"float32" for images and signals, "int64" for token ids',
               choices=("float32", "int64")),
     ),
-    inputs=0, label=lambda p: "×".join(str(s) for s in p["shape"]),
+    inputs=0, label=lambda p: "×".join(str(s) for s in p["shape"]), id_prefix="input",
 ))
 register(BlockKind(
     "Output", "Input/Output",
     "Marks the network's result: what the loss and the predictions are computed from.",
-    inputs=1, outputs=0, forward=lambda call, inputs, p: inputs[0], input_dtype="any",
+    inputs=1, outputs=0, forward=lambda call, inputs, p: inputs[0], input_dtype="any", id_prefix="output",
 ))
 
 register(BlockKind(
@@ -288,45 +252,53 @@ register(BlockKind(
     "Slides learned filters along a sequence or signal (C×L).",
     params=_conv_params(1),
     formula="out[c_out, l] = bias[c_out] + Σ_c_in Σ_k w[c_out, c_in, k] · x[c_in, stride·l + dilation·k − padding]",
-    module=nn.Conv1d, auto_from=_channels_from, label=_conv_label,
+    module=nn.Conv1d, auto_from=_channels_from, label=_conv_label, id_prefix="conv",
+    expected_rank=(2, "C×L"), key_params=("out_channels", "kernel_size"), explain=failures.convolution(1),
 ))
 register(BlockKind(
     "Conv2d", "Convolution",
     "Slides learned filters over an image (C×H×W); each filter makes one output channel.",
     params=_conv_params(2),
     formula="out[c_out, i, j] = bias[c_out] + Σ_c_in Σ_m Σ_n w[c_out, c_in, m, n] · x[c_in, s·i + m − p, s·j + n − p]",
-    module=nn.Conv2d, auto_from=_channels_from, label=_conv_label,
+    module=nn.Conv2d, auto_from=_channels_from, label=_conv_label, id_prefix="conv",
+    expected_rank=(3, "C×H×W"), key_params=("out_channels", "kernel_size"), explain=failures.convolution(2),
 ))
 register(BlockKind(
     "ConvTranspose2d", "Convolution",
     "The transpose of Conv2d: spreads each input pixel over a filter-sized patch, enlarging the image.",
     params=_conv_params(2, transpose=True),
     formula="H_out = (H_in − 1)·stride − 2·padding + dilation·(kernel_size − 1) + output_padding + 1",
-    module=nn.ConvTranspose2d, auto_from=_channels_from, label=_conv_label, check=_conv_transpose_check,
+    module=nn.ConvTranspose2d, auto_from=_channels_from, label=_conv_label, check=conv_transpose_check,
+    id_prefix="deconv", expected_rank=(3, "C×H×W"), key_params=("out_channels", "kernel_size"),
+    explain=failures.transposed_convolution,
 ))
 
 register(BlockKind(
     "MaxPool1d", "Pooling", "Keeps the largest value in each window along a sequence (C×L).",
     params=_pool_params(1), formula="out[c, l] = max_k x[c, stride·l + dilation·k − padding]",
-    module=nn.MaxPool1d, label=_pool_label,
+    module=nn.MaxPool1d, label=_pool_label, id_prefix="pool", expected_rank=(2, "C×L"),
+    key_params=("kernel_size",), explain=failures.pooling(1),
 ))
 register(BlockKind(
     "MaxPool2d", "Pooling",
     "Keeps the largest value in each window, shrinking the image and keeping the strongest responses.",
     params=_pool_params(2), formula="out[c, i, j] = max_{m,n} x[c, stride·i + m, stride·j + n]",
-    module=nn.MaxPool2d, label=_pool_label,
+    module=nn.MaxPool2d, label=_pool_label, id_prefix="pool", expected_rank=(3, "C×H×W"),
+    key_params=("kernel_size",), explain=failures.pooling(2),
 ))
 register(BlockKind(
     "AvgPool2d", "Pooling", "Averages each window, shrinking the image smoothly.",
     params=_pool_params(2, avg=True),
     formula="out[c, i, j] = (1 / k²) Σ_{m,n} x[c, stride·i + m, stride·j + n]",
-    module=nn.AvgPool2d, label=_pool_label,
+    module=nn.AvgPool2d, label=_pool_label, id_prefix="avgpool", expected_rank=(3, "C×H×W"),
+    key_params=("kernel_size",), explain=failures.pooling(2),
 ))
 register(BlockKind(
     "AdaptiveAvgPool2d", "Pooling",
     "Averages into a fixed output size whatever the input size (e.g. 1 for global average pooling).",
     params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
-    module=nn.AdaptiveAvgPool2d, label=lambda p: f"→{_size_text(p['output_size'])}",
+    module=nn.AdaptiveAvgPool2d, label=lambda p: f"→{_size_text(p['output_size'])}", id_prefix="gap",
+    expected_rank=(3, "C×H×W"),
 ))
 
 _norm_common = (
@@ -343,7 +315,7 @@ register(BlockKind(
                   auto=True),) + _norm_common,
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm1d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
-    check=_batchnorm_check,
+    check=batchnorm_check, id_prefix="bn", explain=failures.batch_norm,
 ))
 register(BlockKind(
     "BatchNorm2d", "Normalization",
@@ -352,7 +324,7 @@ register(BlockKind(
                   auto=True),) + _norm_common,
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm2d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
-    check=_batchnorm_check,
+    check=batchnorm_check, id_prefix="bn", expected_rank=(3, "C×H×W"), explain=failures.batch_norm,
 ))
 register(BlockKind(
     "LayerNorm", "Normalization",
@@ -365,13 +337,14 @@ register(BlockKind(
         Param("bias", "bool", True, "learn the shift"),
     ),
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
-    module=nn.LayerNorm, auto_from=_layernorm_from, check=_layernorm_check,
+    module=nn.LayerNorm, auto_from=_layernorm_from, check=layernorm_check, id_prefix="ln",
+    explain=failures.layer_norm,
 ))
 register(BlockKind(
     "Dropout", "Normalization",
     "While training, zeroes each value with probability p and scales the rest by 1/(1−p); does nothing at evaluation.",
     params=(Param("p", "float", 0.5, "probability of zeroing a value", min=0.0, max=1.0),),
-    module=nn.Dropout, label=lambda p: f"p{p['p']:g}",
+    module=nn.Dropout, label=lambda p: f"p{p['p']:g}", id_prefix="drop",
 ))
 
 register(BlockKind(
@@ -380,7 +353,7 @@ register(BlockKind(
         Param("start_dim", "int", 1, "first dimension to flatten " + DIMS_RULE, min=-8, max=8),
         Param("end_dim", "int", -1, "last dimension to flatten " + DIMS_RULE, min=-8, max=8),
     ),
-    module=nn.Flatten, input_dtype="any",
+    module=nn.Flatten, input_dtype="any", id_prefix="flatten",
 ))
 register(BlockKind(
     "Linear", "Linear",
@@ -395,6 +368,7 @@ register(BlockKind(
     formula="y = x · Wᵀ + b",
     module=nn.Linear, auto_from=_features_from,
     label=lambda p: f"{_auto_text(p['in_features'])}→{_auto_text(p['out_features'])}",
+    id_prefix="fc", key_params=("out_features",), explain=failures.linear,
 ))
 
 for _name, _doc, _formula in (
@@ -437,6 +411,7 @@ register(BlockKind(
     ),
     formula="y[t] = W[x[t]]", module=nn.Embedding, input_dtype="int",
     label=lambda p: f"{_auto_text(p['num_embeddings'])}×{p['embedding_dim']}",
+    id_prefix="emb", key_params=("num_embeddings", "embedding_dim"), explain=failures.embedding,
 ))
 
 def _add_forward(call, inputs, params):
@@ -450,28 +425,29 @@ register(BlockKind(
     "Add", "Merge", "Adds its inputs element by element (skip/residual connections); shapes must match.",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),),
     formula="y = x₀ + x₁ + …", forward=_add_forward, inputs="num_inputs",
-    input_dtype="any", check=lambda shapes, p: _same_rank("Add", shapes),
+    input_dtype="any", check=lambda shapes, p: same_rank("Add", shapes), explain=failures.add,
 ))
 register(BlockKind(
     "Concat", "Merge", "Joins its inputs along a dimension (channels by default); other dimensions must match.",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=64),
             Param("dim", "int", 1, "dimension to join along " + DIMS_RULE, min=-8, max=8)),
     forward=lambda call, inputs, p: torch.cat(list(inputs), dim=p["dim"]), inputs="num_inputs",
-    input_dtype="any", check=lambda shapes, p: _same_rank("Concat", shapes),
+    input_dtype="any", check=lambda shapes, p: same_rank("Concat", shapes), id_prefix="cat",
+    explain=failures.concat,
 ))
 register(BlockKind(
     "Reshape", "Shape", "Gives each sample a new shape with the same number of values (one entry may be −1).",
     params=(Param("shape", "shape", [-1], "new shape of one sample, without the batch dimension",
                   min=1, max=10_000_000, allow_negative_one=True),),
     forward=lambda call, inputs, p: inputs[0].reshape(inputs[0].size(0), *p["shape"]),
-    label=lambda p: "→" + "×".join(str(s) for s in p["shape"]), input_dtype="any",
+    label=lambda p: "→" + "×".join(str(s) for s in p["shape"]), input_dtype="any", explain=failures.reshape,
 ))
 register(BlockKind(
     "Permute", "Shape", "Reorders the dimensions of each sample, e.g. [1, 0] turns T×F into F×T.",
     params=(Param("dims", "shape", [1, 0], "new order of the sample's dimensions (0 is the first after the batch)",
                   min=0, max=7),),
     forward=lambda call, inputs, p: inputs[0].permute(0, *[d + 1 for d in p["dims"]]),
-    label=lambda p: str(list(p["dims"])), input_dtype="any",
+    label=lambda p: str(list(p["dims"])), input_dtype="any", explain=failures.permute,
 ))
 
 def forward_of(kind: BlockKind):

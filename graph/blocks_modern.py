@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _same_rank, _size_text, register
+from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
+from .rules import same_rank
 from .params import AUTO, Param
 
 for _name, _doc, _formula in (
@@ -82,6 +83,7 @@ register(BlockKind(
     params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
     formula="out[c, i, j] = max over the region (⌊i·H/h⌋ … ⌈(i+1)·H/h⌉) × (⌊j·W/w⌋ … ⌈(j+1)·W/w⌉)",
     module=nn.AdaptiveMaxPool2d, label=lambda p: f"→{_size_text(p['output_size'])}",
+    expected_rank=(3, "C×H×W"),
 ))
 
 
@@ -98,7 +100,7 @@ register(BlockKind(
     "broadcast (C×1×1 against C×H×W).",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),),
     formula="y = x₀ ⊙ x₁ ⊙ …", forward=_mul_forward, inputs="num_inputs",
-    input_dtype="any", check=lambda shapes, p: _same_rank("Mul", shapes),
+    input_dtype="any", check=lambda shapes, p: same_rank("Mul", shapes),
 ))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from . import failures
 from .blocks import BlockKind, _auto_text, _features_from, register
 from .params import AUTO, Param
 
@@ -33,6 +34,11 @@ def _recurrent_params(extra: tuple[Param, ...] = ()) -> tuple[Param, ...]:
     )
 
 
+# what the three kinds share besides their params
+_RECURRENT_FACTS = dict(expected_rank=(2, "T×F (time steps × features)"), key_params=("hidden_size",),
+                        explain=failures.recurrent)
+
+
 def _recurrent_label(p: dict) -> str:
     return f"{_auto_text(p['input_size'])}→{p['hidden_size']} {p['output']}"
 
@@ -45,7 +51,7 @@ register(BlockKind(
     formula="h_t = tanh(W_ih · x_t + b_ih + W_hh · h_(t−1) + b_hh)",
     module=nn.RNN, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
     module_params=("input_size", "hidden_size", "num_layers", "nonlinearity", "bias", "dropout", "bidirectional"),
-    fixed_kwargs={"batch_first": True},
+    fixed_kwargs={"batch_first": True}, **_RECURRENT_FACTS,
 ))
 register(BlockKind(
     "LSTM", "Recurrent",
@@ -55,7 +61,7 @@ register(BlockKind(
     formula="c_t = f_t ⊙ c_(t−1) + i_t ⊙ g_t;  h_t = o_t ⊙ tanh(c_t)",
     module=nn.LSTM, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
     module_params=("input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional", "proj_size"),
-    fixed_kwargs={"batch_first": True},
+    fixed_kwargs={"batch_first": True}, **_RECURRENT_FACTS,
 ))
 register(BlockKind(
     "GRU", "Recurrent",
@@ -64,5 +70,5 @@ register(BlockKind(
     formula="h_t = (1 − z_t) ⊙ n_t + z_t ⊙ h_(t−1)",
     module=nn.GRU, forward=_recurrent_forward, auto_from=_features_from, label=_recurrent_label,
     module_params=("input_size", "hidden_size", "num_layers", "bias", "dropout", "bidirectional"),
-    fixed_kwargs={"batch_first": True},
+    fixed_kwargs={"batch_first": True}, **_RECURRENT_FACTS,
 ))

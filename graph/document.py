@@ -22,12 +22,6 @@ from .blocks import REGISTRY, get_kind
 
 MISSING = object()  # "no explicit value": the parameter takes its default
 
-ID_PREFIX = {
-    "Input": "input", "Output": "output", "Conv1d": "conv", "Conv2d": "conv", "ConvTranspose2d": "deconv",
-    "MaxPool1d": "pool", "MaxPool2d": "pool", "AvgPool2d": "avgpool", "AdaptiveAvgPool2d": "gap",
-    "BatchNorm1d": "bn", "BatchNorm2d": "bn", "LayerNorm": "ln", "Dropout": "drop", "Flatten": "flatten",
-    "Linear": "fc", "Embedding": "emb", "Concat": "cat",
-}
 _ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
@@ -164,7 +158,7 @@ class GraphDocument:
 
     def new_id(self, kind: str, taken: Iterable[str] = ()) -> str:
         """A readable, unused id for a new block of `kind`: conv1, conv2, fc3..."""
-        prefix = ID_PREFIX.get(kind, kind.lower())
+        prefix = get_kind(kind).prefix if kind in REGISTRY else kind.lower()
         used = set(self.blocks) | set(taken)
         if kind in ("Input", "Output") and prefix not in used:
             return prefix

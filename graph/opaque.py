@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .blocks import BlockKind, register
-from .diagnostics import BlockProblem
+from .problems import BlockProblem
 from .params import Param
 from .quoting import py_literal
 

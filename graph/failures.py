@@ -1,0 +1,141 @@
+"""What each kind says when torch refuses its input: the `explain` hooks of the block registry.
+
+A hook takes a `Failure` (the kind, its resolved params, its inputs and torch's exception) and
+returns a `Diagnostic` in plain words, or None to leave it to the generic explanation in
+graph/diagnostics.py (which also words a sample of the wrong rank, from the kind's `expected_rank`). A kind names its hook where it is registered (graph/blocks.py and the
+modules next to it); a kind without one gets the generic explanation.
+"""
+from __future__ import annotations
+
+import math
+
+from .problems import FLATTEN_FIX, Diagnostic, Failure, RankError, fix_auto, rank_problem, shape_text
+
+
+def _per_dim(v, n):
+    return list(v) if isinstance(v, (list, tuple)) else [v] * n
+
+
+def _too_small(f: Failure, dims: int, conv: bool) -> Diagnostic | None:
+    """A window (kernel) that does not fit the sample, or pool padding over half the window."""
+    if len(f.x) != dims + 1:
+        return None
+    p = f.params
+    ks = _per_dim(p["kernel_size"], dims)
+    dil = _per_dim(p.get("dilation", 1), dims)
+    pad = p.get("padding", 0)
+    pads = [0] * dims if isinstance(pad, str) else _per_dim(pad, dims)
+    if not conv and any(q > k // 2 for q, k in zip(pads, ks)):
+        return Diagnostic("", f"{f.sig} has padding larger than half its kernel_size: use padding at most "
+                              f"{min(k // 2 for k in ks)}.", "bad_param")
+    need = [d * (k - 1) + 1 - 2 * q for k, d, q in zip(ks, dil, pads)]
+    if any(s < m for s, m in zip(f.x[1:], need)):
+        what = "Remove a pooling block upstream or use a larger input."
+        if conv:
+            what = "Use a smaller kernel_size, add padding, remove a pooling block upstream or use a larger input."
+        return Diagnostic("", f"{f.sig} needs an input of at least {shape_text(need)}, but receives {f.xt}. {what}",
+                          "too_small")
+    return None
+
+
+def _first_dim(f: Failure, param: str, noun: str) -> Diagnostic | None:
+    """A count param (in_channels, num_features) that disagrees with the sample's first dimension."""
+    x = f.x
+    if not isinstance(f.exc, RankError) and x and f.params[param] != x[0]:
+        return Diagnostic("", f"{f.kind.name} expects {f.params[param]} {noun} but receives {x[0]} "
+                              f"(input {f.xt}). Set {param} to {x[0]} or to \"auto\".", "channels",
+                          fix=fix_auto(param))
+    return None
+
+
+def _channels(f: Failure) -> Diagnostic | None:
+    return _first_dim(f, "in_channels", "input channels")
+
+
+def convolution(dims: int):
+    """Conv1d / Conv2d: a kernel larger than the sample, then the channel count."""
+    def explain(f: Failure) -> Diagnostic | None:
+        return _too_small(f, dims, conv=True) or _channels(f)
+    return explain
+
+
+def pooling(dims: int):
+    """MaxPool / AvgPool: padding over half the window, or a window larger than the sample."""
+    def explain(f: Failure) -> Diagnostic | None:
+        return _too_small(f, dims, conv=False)
+    return explain
+
+
+def transposed_convolution(f: Failure) -> Diagnostic | None:
+    return _channels(f)
+
+
+def batch_norm(f: Failure) -> Diagnostic | None:
+    return _first_dim(f, "num_features", "features")
+
+
+def linear(f: Failure) -> Diagnostic | None:
+    x, want = f.x, f.params["in_features"]
+    if not x or want == x[-1]:
+        return None
+    total = math.prod(x)
+    if len(x) > 1 and want == total:
+        return Diagnostic("", f"Linear expects {total} features but receives a {f.xt} tensor; it acts on the "
+                              f"last dimension only. Insert a Flatten before it.", "needs_flatten",
+                          fix=dict(FLATTEN_FIX))
+    return Diagnostic("", f"Linear(in_features={want}) receives {x[-1]} features (input {f.xt}). "
+                          f"Set in_features to {x[-1]} or to \"auto\".", "features", fix=fix_auto("in_features"))
+
+
+def recurrent(f: Failure) -> Diagnostic | None:
+    x = f.x
+    if isinstance(f.exc, RankError):
+        if len(x) == 1:
+            return rank_problem(f, "Insert a Reshape (e.g. to [T, 1]) or an Embedding before it")
+        return None
+    if x and f.params["input_size"] != x[-1]:
+        return Diagnostic("", f"{f.kind.name}(input_size={f.params['input_size']}) receives {x[-1]} features per "
+                              f"step (input {f.xt}). Set input_size to {x[-1]} or to \"auto\".",
+                          "features", fix=fix_auto("input_size"))
+    return None
+
+
+def layer_norm(f: Failure) -> Diagnostic | None:
+    ns, x = f.params["normalized_shape"], f.x
+    if isinstance(ns, list) and list(x[-len(ns):]) != ns:
+        return Diagnostic("", f"LayerNorm normalises over {shape_text(ns)} but the input ends in "
+                              f"{shape_text(x[-len(ns):])} (input {f.xt}). Set normalized_shape to "
+                              f"{list(x[-len(ns):])} or to \"auto\".", "features", fix=fix_auto("normalized_shape"))
+    return None
+
+
+def embedding(f: Failure) -> Diagnostic | None:
+    if f.dtypes and f.dtypes[0].startswith("float"):
+        return Diagnostic("", f"Embedding needs integer token ids but receives {f.dtypes[0]} values: "
+                              "set the Input's dtype to int64.", "dtype")
+    return None
+
+
+def add(f: Failure) -> Diagnostic | None:
+    if len(set(f.shapes)) > 1:
+        return Diagnostic("", f"Add needs inputs of the same shape but receives "
+                              f"{' and '.join(shape_text(s) for s in f.shapes)}. Change the blocks feeding it so "
+                              "their outputs match (e.g. a 1×1 Conv2d on the skip path).", "merge_shapes")
+    return None
+
+
+def concat(f: Failure) -> Diagnostic:
+    return Diagnostic("", f"Concat joins along dim {f.params['dim']}; all other dimensions must match, but it "
+                          f"receives {' and '.join(shape_text(s) for s in f.shapes)}.", "merge_shapes")
+
+
+def reshape(f: Failure) -> Diagnostic:
+    total = math.prod(f.x)
+    return Diagnostic("", f"cannot reshape {f.xt} ({total} values) into {shape_text(f.params['shape'])}: the new "
+                          f"shape must hold the same {total} values.", "reshape")
+
+
+def permute(f: Failure) -> Diagnostic:
+    n = len(f.x)
+    return Diagnostic("", f"Permute dims {f.params['dims']} must list each of the input's {n} "
+                          f"dimensions (0 to {n - 1}) exactly once (input {f.xt}).", "bad_param")
