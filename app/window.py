@@ -33,7 +33,7 @@ from .panels.shortcuts import ShortcutsDialog
 from .panels.summary import SummaryPanel
 from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
-from .training_ui import TrainingUI
+from .training.ui import TrainingUI
 
 
 def version() -> str:

@@ -88,7 +88,7 @@ class AppRun:
         self.win.focus_block(case["follow"])
 
     def _key(self, case):
-        from layerloom.app.dataset_loader import request_key
+        from layerloom.app.training.data_loader import request_key
         cfg = case["config"]
         return request_key(cfg["dataset"], cfg.get("dataset_options", {}), tuple(graph(case).blocks["input"]
                                                                                  .full_params()["shape"]), 0)

@@ -1,6 +1,6 @@
 """The training panel: data set, settings, the graph-and-data check, Start / Pause / Stop, progress.
 
-A view: it shows what the training UI (training_ui.py) tells it and reports what the person does
+A view: it shows what the training UI (app/training/ui.py) tells it and reports what the person does
 through signals. The check lists every mismatch between the graph and the data set with its fix as
 a button; Start stays disabled while there is one.
 """

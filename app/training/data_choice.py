@@ -1,5 +1,5 @@
 """The Training panel's data set: choosing it, loading it in the background, describing it, and the
-fixes that change its settings. A part of TrainingUI (app/training_ui.py), which it is mixed into."""
+fixes that change its settings. A part of TrainingUI (app/training/ui.py), which it is mixed into."""
 from __future__ import annotations
 
 from PySide6.QtWidgets import QFileDialog
@@ -7,9 +7,9 @@ from PySide6.QtWidgets import QFileDialog
 from layerloom.runtime.data import DataError, dataset_info
 from layerloom.runtime.data.base import format_shape
 
-from . import edits, samples
-from .dataset_loader import request_key
-from .panels.training import FILE_FILTERS, PATH_KINDS
+from .. import edits, samples
+from .data_loader import request_key
+from ..panels.training import FILE_FILTERS, PATH_KINDS
 
 
 

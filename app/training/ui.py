@@ -20,19 +20,19 @@ from layerloom.runtime.data import list_datasets
 from layerloom.runtime.preflight import check_training
 from layerloom.runtime.runs import read_json
 
-from . import samples, settings
-from .dataset_loader import DatasetLoader
-from .exporting import has_checkpoint, network_of
+from .. import samples, settings
+from .data_loader import DatasetLoader
+from ..exporting import has_checkpoint, network_of
 from layerloom.runtime.live import LiveRun
-from .panels.epoch_views import EpochViews
-from .panels.feature_maps import FeatureMapsPanel
-from .panels.live_plots import LivePlots
-from .panels.live_label import LiveLabel
-from .panels.runs import RunsPanel
-from .panels.training import PATH_KINDS, ThinProgress, TrainingPanel
-from .worker import TrainingSession
-from .training_data import DataChoice
-from .training_views import FRAME_MS, LiveViews
+from ..panels.epoch_views import EpochViews
+from ..panels.feature_maps import FeatureMapsPanel
+from ..panels.live_plots import LivePlots
+from ..panels.live_label import LiveLabel
+from ..panels.runs import RunsPanel
+from ..panels.training import PATH_KINDS, ThinProgress, TrainingPanel
+from .run_thread import TrainingSession
+from .data_choice import DataChoice
+from .live_views import FRAME_MS, LiveViews
 
 READ_ONLY = "the graph is read-only while it trains; press Stop (or wait for the run to end) to edit it"
 SHUTDOWN_MS = 8000

@@ -17,7 +17,7 @@ from layerloom.runtime.tensorboard_log import TensorBoardLog
 from layerloom.runtime.taps import FeatureTaps
 from layerloom.runtime.trainer import Trainer
 
-from . import background
+from .. import background
 
 
 

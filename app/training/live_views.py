@@ -1,11 +1,11 @@
 """The live views of a run: trainer events folded into the LiveRun, paced redraws of curves, maps,
-progress and state text. A part of TrainingUI (app/training_ui.py), which it is mixed into."""
+progress and state text. A part of TrainingUI (app/training/ui.py), which it is mixed into."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from . import settings
+from .. import settings
 
 FRAME_MS = 33          # at most ~30 redraws a second
 # Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps

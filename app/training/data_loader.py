@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from layerloom.runtime.data import DataError, load_dataset
 
-from . import background
+from .. import background
 
 CACHE_SIZE = 2
 
