@@ -5,9 +5,15 @@ run on meta tensors in topological order (exact shapes, no compute). Costs come 
 `FlopCounterMode`, which counts 2 FLOPs per multiply-add: a block's MACs (multiply-adds, the figure
 papers and torchvision publish) are half its count, and its FLOPs are 2 × MACs. Results are cached per (kind, params, input shapes), so after an edit only the
 changed block and the blocks whose inputs really changed are recomputed.
+
+Threads: the GUI, training and export threads analyse at once. The caches take a lock around every
+read and write, and computing a block (building its meta module, catching the warnings torch raises,
+counting its cost) holds one lock, because `warnings.catch_warnings` swaps process-wide state: two
+blocks computed at once would record each other's warnings. A cache hit takes no compute lock.
 """
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -108,29 +114,44 @@ class _Computed:
 
 
 class _Cache:
+    """A least-recently-used map, safe to share between threads."""
+
     def __init__(self, size: int = 8192):
         self.size = size
         self.data: OrderedDict = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()
 
     def get(self, key):
-        value = self.data.get(key)
-        if value is not None:
-            self.data.move_to_end(key)
-            self.hits += 1
-        else:
-            self.misses += 1
-        return value
+        with self._lock:
+            value = self.data.get(key)
+            if value is not None:
+                self.data.move_to_end(key)
+                self.hits += 1
+            else:
+                self.misses += 1
+            return value
 
     def put(self, key, value):
-        self.data[key] = value
-        if len(self.data) > self.size:
-            self.data.popitem(last=False)
+        with self._lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self.data.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self.data)
 
 
 CACHE = _Cache()
 MODULES = _Cache(2048)   # meta modules by (kind, module kwargs): a shape-only change reuses them
+_COMPUTING = threading.RLock()   # one block computed at a time (re-entered for long sequences)
 
 
 def _meta_module(kind, resolved: dict):
@@ -162,9 +183,12 @@ def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]])
     key = (kind_name, _freeze(params), tuple(inputs))
     hit = CACHE.get(key)
     if hit is None:
-        hit = _compute(kind_name, params, inputs)
-        if hit.problem is None or hit.problem.code != "opaque":   # permission to run code can change
-            CACHE.put(key, hit)
+        with _COMPUTING:
+            hit = CACHE.get(key)   # another thread may have computed it meanwhile
+            if hit is None:
+                hit = _compute(kind_name, params, inputs)
+                if hit.problem is None or hit.problem.code != "opaque":   # permission to run code can change
+                    CACHE.put(key, hit)
     return hit
 
 
@@ -366,16 +390,24 @@ class Analyzer:
         self.data = data
         self._result: AnalysisResult | None = None
         self._revision = -1
+        self._lock = threading.Lock()
 
     def set_data(self, data: dict | None) -> None:
         """The data set's facts ({"num_classes", "vocab_size"}) that data-driven "auto" params follow."""
-        if data != self.data:
-            self.data = data
-            self._result = None
+        with self._lock:
+            if data != self.data:
+                self.data = data
+                self._result = None
 
     @property
     def result(self) -> AnalysisResult:
-        if self._result is None or self._revision != self.doc.revision:
-            self._result = analyze(self.doc, self.data)
-            self._revision = self.doc.revision
-        return self._result
+        with self._lock:
+            result, revision, data = self._result, self._revision, self.data
+        now = self.doc.revision
+        if result is not None and revision == now:
+            return result
+        result = analyze(self.doc, data)   # the revision read before it: an edit meanwhile re-runs it next time
+        with self._lock:
+            if self.data == data:
+                self._result, self._revision = result, now
+        return result
