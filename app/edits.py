@@ -135,6 +135,19 @@ def rename(session: Session, block_id: str, new_id: str) -> Outcome:
     return Outcome(new_id) if done else done
 
 
+def set_trainable(session: Session, block_ids: Iterable[str], trainable: bool) -> Outcome:
+    """Freeze (False) or unfreeze (True) blocks in one step: a frozen block keeps its weights and
+    normalisation statistics through training. The blocks that changed, or why not."""
+    doc = session.document
+    ids = [b for b in block_ids if b in doc.blocks and doc.blocks[b].trainable != bool(trainable)]
+    if not ids:
+        return Outcome([])
+    what = ids[0] if len(ids) == 1 else _plural(len(ids), "block")
+    done = session.edit(f"{'Unfreeze' if trainable else 'Freeze'} {what}",
+                        lambda r: [r.set_block_attr(b, "trainable", bool(trainable)) for b in ids])
+    return Outcome(ids) if done else done
+
+
 def set_meta(session: Session, key: str, value: Any) -> Outcome:
     if getattr(session.document, key) == value:
         return Outcome(value)

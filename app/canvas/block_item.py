@@ -19,6 +19,7 @@ HEADER = 26.0
 MIN_HEIGHT = 78.0
 PORT_STEP = 20.0
 RADIUS = 8.0
+LOCK_ROOM = 16.0
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class Look:
     tooltip: str = ""
     inputs: int = 1
     outputs: int = 1
+    frozen: bool = False     # trainable switch off: a padlock in the header, which is drawn faded
 
 
 def block_height(inputs: int, outputs: int) -> float:
@@ -132,7 +134,11 @@ class BlockItem(QGraphicsItem):
         painter.fillPath(body, t.block)
         header = QPainterPath()
         header.addRect(QRectF(0, 0, WIDTH, HEADER))
-        painter.fillPath(body.intersected(header), self.accent)
+        accent = self.accent
+        if look.frozen:       # faded towards the body colour: training leaves this block alone
+            accent = QColor.fromRgbF(*(0.45 * a + 0.55 * b for a, b in
+                                       zip(accent.getRgbF()[:3], t.block.getRgbF()[:3])))
+        painter.fillPath(body.intersected(header), accent)
 
         # border: selection, error, warning
         if self.isSelected():
@@ -149,10 +155,12 @@ class BlockItem(QGraphicsItem):
             self._paint_text(painter, t)
         if look.status in ("error", "warning"):
             self._paint_badge(painter, t)
+        if look.frozen and lod >= 0.3:
+            self._paint_lock(painter, t)
 
     def _paint_text(self, painter, t) -> None:
         look = self.look
-        on_accent = QColor("#111827") if self.accent.lightnessF() > 0.62 else QColor("#ffffff")
+        on_accent = QColor("#111827") if self.accent.lightnessF() > 0.62 or look.frozen else QColor("#ffffff")
         kind_font = theme.ui_font(14, bold=True)
         id_font = theme.ui_font(10)
         painter.setFont(id_font)
@@ -160,7 +168,7 @@ class BlockItem(QGraphicsItem):
         id_color.setAlpha(200)
         painter.setPen(id_color)
         id_fm = QFontMetricsF(id_font)
-        badge_room = 12 if look.status in ("error", "warning") else 0
+        badge_room = (12 if look.status in ("error", "warning") else 0) + (LOCK_ROOM if look.frozen else 0)
         kind_fm = QFontMetricsF(kind_font)
         kind_w = min(kind_fm.horizontalAdvance(look.kind), WIDTH - 18 - badge_room)
         # the id goes in whatever room the kind leaves (the inspector always shows it in full)
@@ -204,3 +212,15 @@ class BlockItem(QGraphicsItem):
         painter.setPen(QColor("#ffffff"))
         painter.setFont(theme.ui_font(12, bold=True))
         painter.drawText(QRectF(centre.x() - 9, centre.y() - 9, 18, 18), Qt.AlignmentFlag.AlignCenter, "!")
+
+    def _paint_lock(self, painter, t) -> None:
+        """A small padlock at the right of the header (drawn, so it needs no font glyph)."""
+        right = WIDTH - 8 - (12 if self.look.status in ("error", "warning") else 0)
+        body = QRectF(right - 11, HEADER / 2 - 1, 11, 8)
+        ink = QColor("#111827")
+        painter.setPen(QPen(ink, 1.6))
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawArc(QRectF(body.left() + 2, body.top() - 6, 7, 11), 0, 180 * 16)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(ink)
+        painter.drawRoundedRect(body, 1.5, 1.5)

@@ -119,7 +119,7 @@ class GraphScene(QGraphicsScene):
                 item.setPos(pos)
         elif t == "block_renamed":
             self._renamed(ev.old, ev.block)
-        elif t == "param_changed":
+        elif t in ("param_changed", "block_changed"):
             item = self.blocks.get(ev.block)
             if item is not None:
                 item.set_look(self.look_for(ev.block))
@@ -205,11 +205,13 @@ class GraphScene(QGraphicsScene):
             tip.append(f"<span style='color:{colour}'>● {html.escape(d.message)}</span>")
         if status == "blocked":
             tip.append("<i>Not computed: a block upstream has an error.</i>")
+        if not block.trainable:
+            tip.append("<i>Frozen: training leaves its weights as they are (trainable is off in the Inspector).</i>")
         if label == kind.name or (block.kind == "Input" and shape == "→ " + label):
             label = ""   # nothing to add to the header (or the shape line already says it)
         return Look(kind=kind.name, category=kind.category, label=label,
                     shape=shape, status=status, tooltip="<br>".join(tip),
-                    inputs=kind.input_count(full), outputs=kind.outputs)
+                    inputs=kind.input_count(full), outputs=kind.outputs, frozen=not block.trainable)
 
     # -- selection and queries ----------------------------------------------------------------
     def _on_selection_changed(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from layerloom.graph.blocks import get_kind
@@ -19,6 +19,10 @@ from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 from .. import edits, theme
 from ..session import Session
 from .param_editors import ParamEditor, make_editor
+
+
+FROZEN_TIP = ("Off (frozen ❄): training leaves this block's weights and normalisation statistics as they are, "
+              "e.g. to fine-tune only the head of an imported network")
 
 
 def _label(text: str = "", muted: bool = False, wrap: bool = True) -> QLabel:
@@ -114,6 +118,11 @@ class Inspector(QScrollArea):
         self.id_edit.setToolTip("The block's id: its name in the generated code and in the file")
         self.id_edit.editingFinished.connect(self._rename)
         form.addRow("id", self.id_edit)
+        self.trainable_box = QCheckBox("trainable")
+        self.trainable_box.setObjectName("trainable")
+        self.trainable_box.setToolTip(FROZEN_TIP)
+        self.trainable_box.clicked.connect(self._set_trainable)
+        form.addRow("", self.trainable_box)
         for p in kind.params:
             if p.hidden:
                 continue
@@ -222,6 +231,9 @@ class Inspector(QScrollArea):
         for editor in self.editors.values():
             editor.setEnabled(not locked)
         r = result.blocks.get(self.block_id) if result is not None else None
+        self.trainable_box.setChecked(block.trainable)
+        self.trainable_box.setEnabled(not locked)
+        self.trainable_box.setVisible(not block.trainable or (r is not None and r.ok and r.param_count > 0))
         full = block.full_params()
         for name, editor in self.editors.items():
             resolved = r.params.get(name) if r is not None and r.params else None
@@ -284,6 +296,12 @@ class Inspector(QScrollArea):
         self.edit_error.setVisible(not done)
         if not done:
             self.refresh()
+
+    def _set_trainable(self, checked: bool) -> None:
+        done = edits.set_trainable(self.session, [self.block_id], bool(checked))
+        self.edit_error.setText("" if done else f"trainable: {done.reason}")
+        self.edit_error.setVisible(not done)
+        self.refresh()
 
     def _rename(self) -> None:
         new = self.id_edit.text().strip()
