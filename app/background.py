@@ -28,3 +28,30 @@ def wait_for_all(timeout_ms: int | None = None) -> bool:
         ok = (thread.wait() if timeout_ms is None else thread.wait(timeout_ms)) and ok
     _kept.clear() if ok else None
     return ok
+
+
+class Job(QThread):
+    """One piece of work off the GUI thread (an import, reading weights): `fn()` runs in the thread; once
+    `finished` arrives in the GUI thread, `result` holds what it returned, or `error` one line saying why
+    it failed (never a traceback)."""
+
+    def __init__(self, fn, name: str = "layerloom-job", expected: tuple = ()):
+        super().__init__()
+        self.setObjectName(name)
+        self.fn = fn
+        self.expected = expected      # exception types whose message is already a sentence for people
+        self.result = None
+        self.error = ""
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except self.expected as exc:
+            self.error = one_line(str(exc))
+        except Exception as exc:      # anything else still ends as one line in the dialog
+            self.error = one_line(f"{type(exc).__name__}: {exc}")
+
+
+def one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

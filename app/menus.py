@@ -48,6 +48,8 @@ ACTIONS: tuple[Act, ...] = (
     Act("open", "&Open…", "files.open", (Key.Open,), "Open a .loom.json graph"),
     Act("save", "&Save", "files.save", (Key.Save,), "Save the graph"),
     Act("save_as", "Save &As…", "files.save_as", (Key.SaveAs, "Ctrl+Shift+S"), "Save the graph under a new name"),
+    Act("import_model", "&Import Model…", "importing.open_dialog", ("Ctrl+Shift+I",),
+        "Import a torchvision model, a model.py, an ONNX file or a .pt2 program as a graph with its weights"),
     Act("export", "&Export Model…", "exporting.open_dialog", ("Ctrl+E",),
         "Export a trained run of this graph (or the untrained graph) to ONNX, pt2, weights or a PyTorch project"),
     Act("quit", "&Quit", "close", (Key.Quit, "Ctrl+Q"), "Close Layerloom"),
@@ -60,6 +62,8 @@ ACTIONS: tuple[Act, ...] = (
     Act("duplicate", "&Duplicate", "editing.duplicate", ("Ctrl+D",), "Duplicate the selected blocks"),
     Act("delete", "&Delete", "editing.delete", (Key.Delete, "Backspace"), "Delete the selected blocks and wires"),
     Act("select_all", "Select &All", "editing.select_all", (Key.SelectAll,), "Select every block"),
+    Act("init_from", "&Initialise Weights From…", "importing.initialise_from", (),
+        "Start training from a run's, a file's or torchvision's weights (matched by block id, else module path)"),
     Act("add_block", "Add &Block…", "view.open_quick_add_at_mouse", (), "Search for a block to add (Tab)"),
     # View
     Act("fit_view", "&Fit View", "view.fit", ("F",), "Show the whole graph"),
@@ -92,9 +96,9 @@ ACTIONS: tuple[Act, ...] = (
 # Menus in menu-bar order: name -> (title, entries). An entry is an action name, "-" for a separator,
 # or "@name" for a submenu filled by SUBMENUS below.
 MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "file": ("&File", ("new", "open", "@recent", "@presets", "-", "save", "save_as", "-", "export", "-", "quit")),
+    "file": ("&File", ("new", "open", "@recent", "@presets", "-", "save", "save_as", "-", "import_model", "export", "-", "quit")),
     "edit": ("&Edit", ("undo", "redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all",
-                       "-", "add_block")),
+                       "-", "add_block", "-", "init_from")),
     "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "-", "view_code",
                        "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
     "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",

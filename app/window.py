@@ -25,6 +25,7 @@ from .exporting import Exporting
 from .extras_ui import Extras
 from .learning import Learning
 from .files import Files
+from .importing import Importing
 from .panels.code_view import CodeDialog
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.inspector import Inspector
@@ -94,6 +95,7 @@ class MainWindow(QMainWindow):
         self.explaining = Explaining(self)
         self.experiments = ExperimentPanel(self.session, self)
         self.exporting = Exporting(self)
+        self.importing = Importing(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)

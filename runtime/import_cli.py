@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from layerloom.graph.importers import ImportFailure, import_source, save_import
+from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
 
 
 def add_parser(sub) -> None:
@@ -26,19 +26,9 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_import)
 
 
-def _shape(text: str) -> tuple[int, ...]:
-    try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
-    except ValueError:
-        shape = ()
-    if not shape or any(v < 1 for v in shape):
-        raise ImportFailure(f'--input-shape must be whole numbers separated by commas, such as 3,224,224; got "{text}"')
-    return shape
-
-
 def cmd_import(args) -> int:
     try:
-        shape = _shape(args.input_shape)
+        shape = parse_input_shape(args.input_shape, "--input-shape")
         try:
             ctor = json.loads(args.args) if args.args else None
         except ValueError as exc:

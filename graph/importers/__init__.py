@@ -25,7 +25,8 @@ from ..opaque import OpaqueError, load_file_module
 from ..weights import save_graph_weights
 from .fx_import import ImportFailure, ImportReport, check_fidelity, import_module
 
-__all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "save_import"]
+__all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "parse_input_shape",
+           "save_import"]
 
 
 @dataclass
@@ -34,6 +35,17 @@ class ImportResult:
     state: dict
     report: ImportReport
     model: nn.Module
+
+
+def parse_input_shape(text: str, what: str = "the input shape") -> tuple[int, ...]:
+    """One sample's shape from text such as "3,224,224" (or 3x224x224); raises ImportFailure."""
+    try:
+        shape = tuple(int(v) for v in str(text).replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        shape = ()
+    if not shape or any(v < 1 for v in shape):
+        raise ImportFailure(f'{what} must be whole numbers separated by commas, such as 3,224,224; got "{text}"')
+    return shape
 
 
 def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:

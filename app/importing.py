@@ -1,0 +1,41 @@
+"""Bringing networks and weights in.
+
+File ▸ Import Model…: asks before the open graph gives way (stop a run, save changes), then the Import
+dialog (app/import_dialog.py) imports off the GUI thread and the window opens what it wrote.
+Edit ▸ Initialise Weights From…: the weights training starts from (app/init_from_dialog.py).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .import_dialog import ImportDialog
+from .init_from_dialog import InitFromDialog
+
+
+class Importing:
+    def __init__(self, win):
+        self.win = win
+        self.dialog: ImportDialog | None = None
+
+    def folder(self) -> Path:
+        """Where imported graphs go unless the person says otherwise: beside the open graph, else ./imports."""
+        path = self.win.session.path
+        return Path(path).parent if path else Path.cwd() / "imports"
+
+    def open_dialog(self) -> None:
+        if not self.win.files.may_replace("import a model"):
+            return
+        self.dialog = ImportDialog(self.folder(), self.win)
+        self.dialog.imported.connect(self._open)
+        self.dialog.exec()
+        self.dialog = None
+
+    def _open(self, path: str) -> None:
+        self.win.files.open(path, ask=False)
+
+    def initialise_from(self) -> None:
+        win = self.win
+        if win.document.locked:
+            win.session.message.emit(f"Cannot change the starting weights now: {win.document.locked}")
+            return
+        InitFromDialog(win.session, win.training.runs_base, win).exec()

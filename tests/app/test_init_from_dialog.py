@@ -1,0 +1,58 @@
+"""Edit ▸ Initialise Weights From…: check a weights file against the open graph, then use it for training."""
+from __future__ import annotations
+
+import torch
+from PySide6.QtCore import Qt
+from safetensors.torch import save_file
+
+from layerloom.app.init_from_dialog import InitFromDialog
+from layerloom.graph.compiler import compile_graph
+
+from .test_inspector import open_lenet
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+def test_a_weights_file_is_checked_then_used_and_undo_forgets_it(win, qtbot, monkeypatch, tmp_path):
+    open_lenet(win)
+    state = compile_graph(win.document).state_dict()
+    source = {("module." if k.startswith("conv") else "") + k: torch.randn_like(v) for k, v in state.items()}
+    source["fc3.weight"] = torch.randn(6, 84)                # a head for 6 classes: does not fit
+    path = tmp_path / "pretrained.safetensors"
+    save_file(source, str(path))
+    shown = []
+    monkeypatch.setattr(InitFromDialog, "exec", lambda self: shown.append(self) or self.show())
+    win.actions_by_name["init_from"].trigger()
+    dialog = shown[0]
+    qtbot.addWidget(dialog)
+    dialog.kind.setCurrentIndex(dialog.kind.findData("file"))
+    assert dialog.file_row.isVisible() and not dialog.runs.isVisible()
+    qtbot.keyClicks(dialog.file_edit, str(path))
+    assert not dialog.use_button.isEnabled()
+    qtbot.mouseClick(dialog.check_button, LEFT)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
+    report = dialog.report.toPlainText()
+    assert report.startswith(f"{len(state) - 1} tensors loaded, 1 skipped, 1 left new"), report
+    assert "fc3.weight: shape [6, 84] does not fit fc3.weight [10, 84]" in report
+    assert dialog.use_button.isEnabled()
+    qtbot.mouseClick(dialog.use_button, LEFT)
+    assert win.document.training["init_from"] == str(path) and not dialog.isVisible()
+    win.undo_stack.undo()
+    assert "init_from" not in win.document.training
+
+
+def test_a_file_that_holds_no_weights_is_one_line(win, qtbot, monkeypatch, tmp_path):
+    open_lenet(win)
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a tensor file")
+    dialog = InitFromDialog(win.session, tmp_path / "runs", win)
+    qtbot.addWidget(dialog)
+    dialog.kind.setCurrentIndex(dialog.kind.findData("file"))
+    dialog.file_edit.setText(str(bad))
+    qtbot.mouseClick(dialog.check_button, LEFT)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
+    assert dialog.status.text().startswith(f"{bad} is not a plain state_dict file")
+    assert "\n" not in dialog.status.text() and not dialog.use_button.isEnabled()
+    dialog.kind.setCurrentIndex(dialog.kind.findData("run"))
+    qtbot.mouseClick(dialog.check_button, LEFT)
+    assert dialog.status.text() == "there is no trained run to start from: train first, or choose a weights file"
