@@ -12,11 +12,12 @@ from layerloom.graph.importers import ImportFailure, import_source, parse_input_
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("import", help="import a PyTorch model or an ONNX file as a graph with its weights",
-                       description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME or an ONNX file) as a "
+    p = sub.add_parser("import", help="import a PyTorch model, an ONNX file or a .pt2 program as a graph with its weights",
+                       description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME, an ONNX file or a "
+                                   "torch.export .pt2 file) as a "
                                    "graph file with a safetensors file of its weights beside it. Importing a "
                                    "Python file runs it: only import code you trust.", allow_abbrev=False)
-    p.add_argument("source", help="model.py:ClassName, model.py:factory, torchvision:NAME or FILE.onnx")
+    p.add_argument("source", help="model.py:ClassName, model.py:factory, torchvision:NAME, FILE.onnx or FILE.pt2")
     p.add_argument("--out", required=True, help="the graph file to write (FILE.loom.json)")
     p.add_argument("--input-shape", default="3,224,224",
                    help="one sample's shape, e.g. 3,224,224 (default; an ONNX file gives its own)")

@@ -5,7 +5,8 @@
     save_import(result, "resnet18.loom.json")      # + resnet18.safetensors, named by the graph
     print(result.report.text())
 
-SOURCE is an ONNX file (`model.onnx`, mapped by onnx_import.py), `path/to/model.py:Net` (a class) or `path/to/model.py:build` (a factory function),
+SOURCE is an ONNX file (`model.onnx`, mapped by onnx_import.py), a torch.export program (`model.pt2`,
+export_import.py; also the fallback for a model torch.fx cannot trace), `path/to/model.py:Net` (a class) or `path/to/model.py:build` (a factory function),
 constructed with `args` (a JSON object of keyword arguments, or a list of positional ones), or
 `torchvision:NAME` (torchvision's architecture with fresh weights; start from published weights
 with the training option `init_from: torchvision:NAME`). Importing a Python file runs it: only
@@ -98,8 +99,9 @@ def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype
     """Import SOURCE (see the module docstring); raises ImportFailure with a one-line reason."""
     suffix = source.lower().rsplit(".", 1)[-1] if "." in source and ":" not in source else ""
     if suffix == "pt2":
-        raise ImportFailure("importing .pt2 files is not available in this version of Layerloom; import the "
-                            "PyTorch module it was made from (model.py:Net or torchvision:NAME), or its ONNX export")
+        from .export_import import import_pt2
+        doc, state, report = import_pt2(source, fidelity)
+        return ImportResult(doc, state, report, None)
     if suffix == "onnx":
         from .onnx_import import import_onnx, onnx_fidelity
         if not Path(source).is_file():

@@ -171,6 +171,9 @@ def _opaque_params(module: nn.Module, path: str, reason: str, source: str, n_inp
 
 
 class _Builder:
+    name_of = staticmethod(call_name)      # how a call is named and mapped; the torch.export path has its own
+    mapper = staticmethod(map_call)
+
     def __init__(self, model, info, batch, name, source, opaque_reasons):
         self.model, self.info, self.batch, self.source = model, info, batch, source
         self.doc = GraphDocument(name)
@@ -287,7 +290,7 @@ class _Builder:
             self.out_of[node] = bid
 
     def function_call(self, node, entry):
-        name = call_name(node)
+        name = self.name_of(node)
         if name == "getitem":
             return self.getitem(node, entry)
         if entry[0] != "tensor":
@@ -296,7 +299,7 @@ class _Builder:
             self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})
             return                           # shape bookkeeping: folded into its users
         try:
-            mapped = map_call(node, self.info, self.batch)
+            mapped = self.mapper(node, self.info, self.batch)
         except Unmapped as exc:
             raise _NeedsOpaque(_innermost(node), str(exc)) from None
         if mapped[0] is ALIAS:
@@ -306,9 +309,13 @@ class _Builder:
         kind, params, inputs = mapped
         kind_obj = get_kind(kind)
         clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
+        base, group = self.call_base(node, kind)
+        self.out_of[node] = self.add(node, kind, clean, inputs, base, group)
+
+    def call_base(self, node, kind: str) -> tuple[str, str]:
+        """(id base, group) of a block made from a call: named after the module that makes the call."""
         where = _innermost(node)
-        base = f"{where}.{kind.lower()}" if where else kind.lower()
-        self.out_of[node] = self.add(node, kind, clean, inputs, base, where)
+        return (f"{where}.{kind.lower()}" if where else kind.lower()), where
 
     def getitem(self, node, entry):
         src, index = node.args
@@ -374,9 +381,11 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
         except Exception as exc:
             path = tracer.failed_at
             if not path or path in opaque:
-                raise ImportFailure(f"torch.fx cannot trace the model itself ({type(exc).__name__}: "
-                                    f"{str(exc).splitlines()[0] if str(exc) else ''}); move the part that "
-                                    "looks at values into a submodule (it then imports as one Opaque block)") from None
+                from .export_import import export_fallback
+                why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:160] if str(exc) else ''}"
+                doc, state, report = export_fallback(model, example, name, source, why)
+                report.fidelity["seconds"] = round(time.monotonic() - started, 3)
+                return doc, state, report
             opaque[path] = f"torch.fx cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
             continue
         gm = fx.GraphModule(model, graph)
@@ -406,7 +415,7 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
 
 
 def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: ImportReport | None = None,
-                   input_dtype: str = "float32") -> dict:
+                   input_dtype: str = "float32", batch: int = 2) -> dict:
     """Compile the imported graph, load its weights strictly, and compare outputs with the model."""
     from ..compiler import compile_graph
     gm = compile_graph(doc, weights=False).eval()
@@ -416,10 +425,12 @@ def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: Impo
     equal = strict and all(torch.equal(compiled[k], v) for k, v in state.items())
     g = torch.Generator().manual_seed(1)
     dtype = getattr(torch, input_dtype)
-    x = (torch.randn((2, *input_shape), generator=g) if dtype.is_floating_point
-         else torch.zeros((2, *input_shape), dtype=dtype))
+    x = (torch.randn((batch, *input_shape), generator=g) if dtype.is_floating_point
+         else torch.zeros((batch, *input_shape), dtype=dtype))
+    if not isinstance(model, fx.GraphModule):     # an exported program's module is already in eval mode
+        model = model.eval()
     with torch.no_grad():
-        expected, got = model.eval()(x), gm(x)
+        expected, got = model(x), gm(x)
     diff = float((expected - got).abs().max()) if isinstance(expected, torch.Tensor) else None
     figures = {"max_abs_diff": diff, "strict_load": strict, "tensors_equal": equal}
     if report is not None:
