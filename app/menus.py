@@ -64,6 +64,8 @@ ACTIONS: tuple[Act, ...] = (
     Act("select_all", "Select &All", "editing.select_all", (Key.SelectAll,), "Select every block"),
     Act("init_from", "&Initialise Weights From…", "importing.initialise_from", (),
         "Start training from a run's, a file's or torchvision's weights (matched by block id, else module path)"),
+    Act("prune", "&Prune Channels…", "pruning.open_dialog", (),
+        "Remove the weakest channels of Conv and Linear blocks, keeping the other weights (one undoable edit)"),
     Act("add_block", "Add &Block…", "view.open_quick_add_at_mouse", (), "Search for a block to add (Tab)"),
     # View
     Act("fit_view", "&Fit View", "view.fit", ("F",), "Show the whole graph"),
@@ -98,7 +100,7 @@ ACTIONS: tuple[Act, ...] = (
 MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
     "file": ("&File", ("new", "open", "@recent", "@presets", "-", "save", "save_as", "-", "import_model", "export", "-", "quit")),
     "edit": ("&Edit", ("undo", "redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all",
-                       "-", "add_block", "-", "init_from")),
+                       "-", "add_block", "-", "init_from", "prune")),
     "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "-", "view_code",
                        "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
     "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",

@@ -24,6 +24,7 @@ from .panels.experiments import ExperimentPanel
 from .exporting import Exporting
 from .extras_ui import Extras
 from .learning import Learning
+from .pruning import Pruning
 from .files import Files
 from .importing import Importing
 from .panels.code_view import CodeDialog
@@ -96,6 +97,7 @@ class MainWindow(QMainWindow):
         self.experiments = ExperimentPanel(self.session, self)
         self.exporting = Exporting(self)
         self.importing = Importing(self)
+        self.pruning = Pruning(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
+        self.view.prune_requested.connect(self.pruning.open_dialog)
         self.summary.block_clicked.connect(self.focus_block)
         self.problems.block_clicked.connect(self.focus_block)
         self.problems.count_changed.connect(self._problems_counted)

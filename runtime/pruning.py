@@ -108,3 +108,28 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
         weights = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
         report.rows["fine-tuned"] = _row(result.doc, weights, context, evaluation)
     return report
+
+
+def tensor_bytes(state: dict, block_id: str) -> int:
+    """The bytes of one block's tensors in a state_dict (weights, biases, norm statistics)."""
+    prefix = f"{block_id}."
+    return sum(v.numel() * v.element_size() for k, v in state.items() if k.startswith(prefix))
+
+
+def block_rows(doc, weights: dict, result: PruneResult, data: dict | None = None) -> list[dict]:
+    """The before/after figures of every block whose size pruning changes, then a "total" row:
+    {"block", "params": (before, after), "macs": (before, after), "bytes": (before, after)}.
+    Parameters and MACs come from the analysis of each graph; bytes from the tensors themselves, and
+    the total's bytes are the size of each state_dict as a .safetensors file."""
+    before, after = analyze(doc, data), analyze(result.doc, data)
+    rows = []
+    for bid in before.order:
+        b, a = before.blocks[bid], after.blocks[bid]
+        row = {"block": bid, "params": (b.param_count, a.param_count), "macs": (b.macs, a.macs),
+               "bytes": (tensor_bytes(weights, bid), tensor_bytes(result.weights, bid))}
+        if row["params"][0] != row["params"][1] or row["macs"][0] != row["macs"][1]:
+            rows.append(row)
+    rows.append({"block": "total", "params": (before.total_params, after.total_params),
+                 "macs": (before.total_macs, after.total_macs),
+                 "bytes": (state_bytes(weights), state_bytes(result.weights))})
+    return rows

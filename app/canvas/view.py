@@ -11,6 +11,8 @@ from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QMenu
 
+from layerloom.graph.pruning import PRODUCERS as PRUNABLE_KINDS
+
 from .. import edits, theme
 from ..panels.palette import KIND_MIME
 from .block_item import WIDTH, BlockItem, block_height
@@ -26,6 +28,7 @@ MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
 class GraphView(QGraphicsView):
     block_added = Signal(str)
     file_dropped = Signal(str)     # a graph file dragged in from the file manager
+    prune_requested = Signal(str)  # "Prune channels…" on a Conv or Linear block
 
     def __init__(self, scene: GraphScene, parent=None):
         super().__init__(scene, parent)
@@ -309,6 +312,10 @@ class GraphView(QGraphicsView):
                 menu.addSeparator()
             for act in self.context_actions:
                 menu.addAction(act)
+            if self.session.document.blocks[block.block_id].kind in PRUNABLE_KINDS:
+                menu.addSeparator()
+                act = menu.addAction("Prune channels…")
+                act.triggered.connect(lambda _=False, b=block.block_id: self.prune_requested.emit(b))
         elif wire is not None:
             scene.clearSelection()
             wire.setSelected(True)

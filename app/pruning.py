@@ -1,0 +1,227 @@
+"""Model ▸ Prune Channels… and the block menu's "Prune channels…": structured pruning as one undoable edit.
+
+The edit is graph/pruning.py's `prune_channels` (the same as `layerloom prune`): its parameter changes
+and the kept weights, written to a new safetensors file beside the graph, become one transaction (each
+parameter change plus the graph's `weights` pointing at the new file). Undo puts back every parameter
+and the previous `weights` entry; the previous weights file is never touched, so the graph and its
+weights come back exactly. After pruning, a short fine-tuning run from the kept weights is offered.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import QDialog, QMessageBox
+
+from layerloom.graph import compile_graph
+from layerloom.graph.changes import Outcome, refused
+from layerloom.graph.pruning import PruneError, plan_channels, prune_channels
+from layerloom.graph.weights import save_graph_weights
+from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows
+
+from .background import Job
+from .exporting import run_label, runs_of
+from .panels.prune_dialog import PruneDialog
+
+FRESH, ATTACHED = "fresh", "attached"      # weights keys besides a run's folder
+FINETUNE_EPOCHS = 1
+
+
+def weights_file_for(graph_path: Path) -> Path:
+    """A new file beside the graph for the kept weights: <graph>.pruned-<n>.safetensors, never an existing one."""
+    stem = graph_path.name.removesuffix(".json").removesuffix(".loom")
+    n = 1
+    while (graph_path.parent / f"{stem}.pruned-{n}.safetensors").exists():
+        n += 1
+    return graph_path.parent / f"{stem}.pruned-{n}.safetensors"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class Pruning:
+    def __init__(self, win):
+        self.win = win
+        self.session = win.session
+        self.dialog: PruneDialog | None = None
+        self.preview = None             # (weights key, blocks, ratio, PruneResult) on show
+        self.job: Job | None = None     # the preview being computed
+        self._again = False             # the choice changed while it was: compute once more
+        self._weights_cache: dict = {}  # weights key -> (state_dict, data context) while the dialog is open
+
+    # -- may it be pruned now? -------------------------------------------------------------------------
+    def refusal(self) -> str | None:
+        """Why the open graph cannot be pruned now (None when it can)."""
+        doc = self.session.document
+        locked = getattr(doc, "locked", None)
+        if locked:
+            return f"Pruning changes the network, and {locked}. Stop the run first."
+        result = self.session.flush()
+        if result is not None and result.errors:
+            return (f"The graph has {len(result.errors)} error(s); fix them first (see the Problems panel). "
+                    f"First: {result.errors[0].text}")
+        return None
+
+    def _sources(self, doc) -> list[tuple[str, object]]:
+        runs = runs_of(doc, Path(self.win.training.runs_base))
+        out = [(f"Trained: {run_label(r)}", str(r.path)) for r in runs]
+        if doc.weights:
+            out.append((f"The graph's own weights ({doc.weights})", ATTACHED))
+        out.append(("Freshly initialised weights (nothing trained yet)", FRESH))
+        return out
+
+    @staticmethod
+    def _weights(doc, key):
+        """(state_dict, data context) for a weights key."""
+        if key == ATTACHED:
+            model = compile_graph(doc)       # the graph's own file, loaded the way training loads it
+            return model.state_dict(), None
+        if key == FRESH:
+            return compile_graph(doc, seed=0).state_dict(), None
+        from layerloom.runtime.checkpoints import load_checkpoint
+        ckpt = load_checkpoint(key)
+        return ckpt.weights, ckpt.meta.get("data_context")
+
+    # -- the dialog ---------------------------------------------------------------------------------------
+    def open_dialog(self, block: str | None = None) -> PruneDialog | None:
+        why = self.refusal()
+        doc = self.session.document
+        if why is None:
+            try:
+                blocks = plan_channels(doc).prunable()
+            except PruneError as exc:
+                blocks, why = [], f"This graph cannot be pruned: {exc}."
+            if not why and not blocks:
+                why = "No block of this graph can be pruned: only Conv and Linear blocks whose outputs are " \
+                      "not the network's outputs can lose channels."
+            elif not why and block is not None and block not in blocks:
+                why = f"{block} cannot be pruned: {plan_channels(doc).why_not(block)}."
+        if why:
+            QMessageBox.information(self.win, "Cannot prune now", why)
+            self.session.message.emit(why)
+            return None
+        dialog = PruneDialog(doc.name, self._sources(doc), blocks, block, self.win)
+        dialog.choice_changed.connect(self.update_preview)
+        dialog.finished.connect(self._finished)
+        self.dialog = dialog
+        self.update_preview()
+        dialog.open()
+        return dialog
+
+    def compute(self, doc, key, blocks, ratio):
+        """(PruneResult, table rows) for one choice; raises PruneError / WeightsError with the reason."""
+        if key not in self._weights_cache:
+            self._weights_cache[key] = self._weights(doc, key)
+        weights, context = self._weights_cache[key]
+        result = prune_channels(doc, weights, ratio, blocks, data=context)
+        return result, block_rows(doc, weights, result, context)
+
+    def update_preview(self) -> None:
+        """Compute the dialog's preview off the GUI thread (ResNet-18 takes seconds); the newest choice wins."""
+        dialog = self.dialog
+        if dialog is None:
+            return
+        if self.job is not None:
+            self._again = True
+            return
+        choice = dialog.chosen()
+        doc = self.session.document.copy()
+        dialog.show_busy()
+        self._again = False
+        self.job = Job(lambda _cancelled: (choice, *self.compute(doc, *choice)), self.win, "layerloom-pruning")
+        self.job.done.connect(self._previewed)
+        self.job.failed.connect(self._preview_failed)
+        self.job.finished.connect(self._job_finished)
+        self.job.start()
+
+    def _previewed(self, found) -> None:
+        choice, result, rows = found
+        self.preview = (*choice, result)
+        if self.dialog is not None and not self._again:
+            self.dialog.show_rows(rows)
+
+    def _preview_failed(self, text: str) -> None:
+        self.preview = None
+        if self.dialog is not None and not self._again:
+            self.dialog.show_problem(_sentence(text))
+
+    def _job_finished(self) -> None:
+        self.job = None
+        if self._again:
+            self.update_preview()
+
+    def _finished(self, code: int) -> None:
+        """The dialog closed: Prune applies (while the dialog still holds the choice), Cancel does nothing."""
+        if code == QDialog.DialogCode.Accepted:
+            self.apply()
+        self.dialog = None
+        self._weights_cache.clear()
+        if self.job is not None:
+            self.job.wait()
+
+    # -- applying ------------------------------------------------------------------------------------------
+    def apply(self) -> Outcome:
+        """Prune with the dialog's choice: one undoable edit; then offer a fine-tuning run."""
+        why = self.refusal()
+        choice = self.dialog.chosen() if self.dialog is not None else None
+        if why is None and choice is None:
+            why = "Nothing to prune: the dialog was closed."
+        if why is None:
+            try:
+                result = self.preview[3] if self.preview and self.preview[:3] == choice else \
+                    self.compute(self.session.document, *choice)[0]
+            except Exception as exc:  # the same reasons the preview shows
+                why = _sentence(str(exc))
+        if why:
+            QMessageBox.warning(self.win, "Cannot prune", why)
+            return refused(why)
+        _key, blocks, ratio = choice
+        if self.session.path is None and not self._save_first():
+            why = "The graph was not pruned: save it first, its kept weights are written beside it."
+            self.session.message.emit(why)
+            return refused(why)
+        carrier = result.doc          # a copy of the graph: save_graph_weights names the file on it
+        carrier.path = str(self.session.path.resolve())
+        target = save_graph_weights(carrier, result.weights, weights_file_for(self.session.path))
+        what = blocks[0] if blocks else "every prunable block"
+        n = sum(1 for _b, p, _o, _n in result.changes if p in ("out_channels", "out_features"))
+
+        def build(r):
+            for bid, param, _old, new in result.changes:
+                r.set_param(bid, param, new)
+            r.set_meta("weights", carrier.weights)
+        done = self.session.edit(f"Prune {ratio:.0%} of the channels of {what}", build)
+        if not done:
+            target.unlink(missing_ok=True)
+            QMessageBox.warning(self.win, "Cannot prune", done.reason)
+            return done
+        self.session.message.emit(f"Pruned {n} block(s): {result.before['params']:,} → "
+                                  f"{result.after['params']:,} parameters; the kept weights are in {target.name}.")
+        self.offer_fine_tune()
+        return done
+
+    def _save_first(self) -> bool:
+        answer = QMessageBox.question(
+            self.win, "Save the graph first",
+            "The pruned graph keeps its weights in a file beside the graph, so the graph needs a place on disk. "
+            "Save it now?", QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save)
+        return answer == QMessageBox.StandardButton.Save and self.win.files.save_as()
+
+    def offer_fine_tune(self) -> bool:
+        """Ask whether to fine-tune now: one epoch at a third of the learning rate, starting from the kept
+        weights (training starts from the graph's own weights). True when a run was started."""
+        answer = QMessageBox.question(
+            self.win, "Fine-tune the pruned graph?",
+            f"Pruning lowers accuracy until the network adapts. Train {FINETUNE_EPOCHS} epoch now from the kept "
+            f"weights, at {FINETUNE_LR_FACTOR:.2g} × the learning rate?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        training = self.win.training
+        s = training.panel.settings
+        s.epochs.setValue(FINETUNE_EPOCHS)
+        s.max_steps.setValue(0)
+        s.lr.setValue(s.lr.value() * FINETUNE_LR_FACTOR)
+        training.train()
+        return True

@@ -1,0 +1,141 @@
+"""Prune channels… in the window: the block menu opens the dialog, its table shows the analysis' figures,
+Prune is one undoable edit whose network equals `layerloom prune`'s, and a fine-tune is offered."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from layerloom.app import edits
+from layerloom.graph import compile_graph, load_graph
+from layerloom.graph.fileformat import graph_to_dict
+from layerloom.presets import preset_path
+from layerloom.runtime.checkpoints import load_checkpoint
+from layerloom.runtime.cli import run
+from layerloom.runtime.runs import read_json
+from layerloom.runtime.trainer import Trainer
+
+from .helpers import block_point
+
+Button = QMessageBox.StandardButton
+
+
+@pytest.fixture
+def trained(win, tmp_path):
+    """LeNet-5 open in the window and a short run of it in the window's runs folder."""
+    runs = tmp_path / "runs"
+    win.training.set_runs_folder(runs)
+    t = Trainer(load_graph(preset_path("lenet5")), {"epochs": 1, "max_steps": 30}, None, runs_base=runs)
+    assert t.run() is not None
+    win.files.open_preset(preset_path("lenet5"))
+    return t.run_dir
+
+
+def right_click_prune(win, monkeypatch, block: str) -> list[str]:
+    """Right-click the block on the canvas and choose "Prune channels…"; returns the menu's entries."""
+    seen = []
+
+    def pick(menu, *_args):
+        seen.extend(a.text() for a in menu.actions())
+        next(a for a in menu.actions() if a.text() == "Prune channels…").trigger()
+    monkeypatch.setattr(win.view, "run_menu", pick)
+    pos = block_point(win, block)
+    QApplication.sendEvent(win.view.viewport(), QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                                                  win.view.viewport().mapToGlobal(pos)))
+    return seen
+
+
+def outputs(doc, weights=None, seed=0):
+    model = compile_graph(doc)
+    if weights is not None:
+        model.load_state_dict(weights)
+    model.eval()
+    with torch.no_grad():
+        return model(torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(seed)))
+
+
+def cell(dialog, row: int, col: int) -> str:
+    return dialog.table.item(row, col).text()
+
+
+def test_prune_from_the_block_menu_is_one_undoable_edit_equal_to_the_cli(win, trained, qtbot, monkeypatch,
+                                                                         dialogs, tmp_path):
+    original = graph_to_dict(win.document)
+    weights = load_checkpoint(trained).weights
+    before = outputs(win.document, weights)
+    assert "Prune channels…" in right_click_prune(win, monkeypatch, "conv2")
+    dialog = win.pruning.dialog
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.source.currentData() == str(trained) and dialog.scope.currentData() == "conv2"
+    # a person types 25 into the ratio box: the table follows
+    dialog.ratio.lineEdit().selectAll()
+    qtbot.keyClicks(dialog.ratio.lineEdit(), "25")
+    qtbot.waitUntil(lambda: dialog.table.rowCount() and "75 %" in cell(dialog, 1, 2), timeout=10_000)
+    blocks = [cell(dialog, r, 0) for r in range(dialog.table.rowCount())]
+    assert blocks == ["total", "conv2", "fc1"]            # conv2 loses channels, fc1 the features they fed
+    assert cell(dialog, 1, 1) == "2,416" and cell(dialog, 1, 2).startswith("1,812 ")   # 16·6·25+16 → 12·6·25+12
+    assert cell(dialog, 0, 1) == "61,706"
+
+    dialogs.save_path = str(tmp_path / "lenet.loom.json")     # Prune asks to save (the weights go beside it)
+    dialogs.answers = [Button.Save, Button.No]                # ... then offers a fine-tune: not now
+    qtbot.mouseClick(dialog.prune_button, Qt.MouseButton.LeftButton)
+    assert not dialog.isVisible()
+    doc = win.document
+    assert doc.blocks["conv2"].params["out_channels"] == 12
+    assert win.session.flush().blocks["fc1"].params["in_features"] == 300      # "auto": follows the 12 channels
+    assert doc.weights == "lenet.pruned-1.safetensors" and (tmp_path / doc.weights).is_file()
+    assert any("Fine-tune" in title for _k, title, _t in dialogs.shown)
+
+    # the same pruning through the command line gives the same network and the same outputs
+    assert run(["prune", str(trained), "--ratio", "0.25", "--block", "conv2", "--finetune-epochs", "0",
+                "--out", str(tmp_path / "cli")]) == 0
+    cli_doc = load_graph(next((tmp_path / "cli").glob("*.loom.json")))
+    assert graph_to_dict(cli_doc)["blocks"] == graph_to_dict(doc)["blocks"]
+    pruned = outputs(doc)
+    assert torch.equal(pruned, outputs(cli_doc))
+    assert compile_graph(doc).meta["layerloom"]["weights"]["new"] == []
+
+    # one step on the undo stack; Undo restores the exact graph and its (absent) weights
+    assert win.undo_stack.undoText().startswith("Prune 25% of the channels of conv2")
+    win.actions_by_name["undo"].trigger()
+    assert graph_to_dict(win.document) == original and win.document.weights is None
+    assert torch.equal(outputs(win.document, weights), before)
+    win.actions_by_name["redo"].trigger()
+    assert torch.equal(outputs(win.document), pruned)
+
+
+def test_pruning_is_refused_with_a_reason_while_training_or_with_errors(win, dialogs):
+    win.files.open_preset(preset_path("lenet5"))
+    win.session.set_locked(win.document, "the graph is training")
+    assert win.pruning.open_dialog("conv1") is None
+    assert "Stop the run first" in dialogs.texts("information")[-1]
+    win.session.set_locked(win.document, None)
+    edits.set_param(win.session, "fc1", "in_features", 7)
+    assert win.pruning.open_dialog() is None
+    assert "fix them first" in dialogs.texts("information")[-1] and "fc1" in dialogs.texts("information")[-1]
+    win.session.undo()
+    assert win.pruning.open_dialog("fc3") is None           # the classifier's outputs are the network's
+    assert "fc3 cannot be pruned: its outputs are the network's outputs" in dialogs.texts("information")[-1]
+    dialog = win.pruning.open_dialog()                      # the whole graph, from fresh weights
+    assert dialog is not None and dialog.source.currentData() == "fresh" and dialog.scope.currentData() is None
+    dialog.reject()
+
+
+def test_yes_to_the_fine_tune_offer_trains_one_epoch_from_the_kept_weights(win, trained, qtbot, dialogs, tmp_path):
+    dialogs.save_path = str(tmp_path / "lenet.loom.json")
+    dialogs.answers = [Button.Save, Button.Yes]
+    lr = win.training.panel.settings.lr.value()
+    dialog = win.pruning.open_dialog()
+    dialog.accept()
+    try:
+        qtbot.waitUntil(lambda: win.training.training.running, timeout=30_000)
+        qtbot.waitUntil(lambda: not win.training.training.running, timeout=120_000)
+    finally:
+        win.training.shutdown(5000)
+    runs = sorted(p for p in (tmp_path / "runs").iterdir() if p != trained)
+    config = read_json(runs[-1] / "config.json")
+    assert config["epochs"] == 1 and config["lr"] == pytest.approx(lr / 3, rel=1e-3)
+    graph = read_json(runs[-1] / "graph.loom.json")
+    assert graph["weights"] == "lenet.pruned-1.safetensors"
