@@ -1,33 +1,11 @@
-"""Work off the GUI thread, and threads that outlive their owner.
-
-`Job(fn)` runs one function in a QThread and reports `done(result)` or `failed(message)` in the GUI
-thread. A running QThread must never be destroyed (Qt aborts the process), so one that is still busy
-when its owner gives up on it is kept here until it finishes (`keep_until_finished`), and the app
+"""Threads that outlive their owner: a running QThread must never be destroyed (Qt aborts the process),
+so one that is still busy when its owner gives up on it is kept here until it finishes, and the app
 waits for them all before the process exits."""
 from __future__ import annotations
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QThread
 
 _kept: list[QThread] = []
-
-
-class Job(QThread):
-    """Runs one function off the GUI thread; `done` carries its result, `failed` a message. The
-    function receives `cancelled`, a callable that turns True when the job should stop early."""
-    done = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, fn, parent=None, name: str = "layerloom-job"):
-        super().__init__(parent)
-        self.setObjectName(name)
-        self.fn = fn
-        self.cancelled = False
-
-    def run(self) -> None:
-        try:
-            self.done.emit(self.fn(lambda: self.cancelled))
-        except Exception as exc:  # shown in the panel, never a traceback
-            self.failed.emit(f"{type(exc).__name__}: {exc}" if not str(exc).endswith(".") else str(exc))
 
 
 def keep_until_finished(thread: QThread) -> None:

@@ -9,17 +9,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
 
 from layerloom.runtime.lessons import LessonContext, builtin_lessons
 from layerloom.runtime.runs import list_runs
 
 from . import background, settings
-from .background import Job
 from .panels.inside import InsideView
 from .panels.inside_controls import InsideControls
 from .panels.lessons import LessonsPanel
 from .panels.step_panel import StepPanel
+
+
+class Job(QThread):
+    """Runs one function off the GUI thread; `done` carries its result, `failed` a message. The
+    function receives `cancelled`, a callable that turns True when the job should stop early."""
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, fn, parent=None):
+        super().__init__(parent)
+        self.setObjectName("layerloom-learning")
+        self.fn = fn
+        self.cancelled = False
+
+    def run(self) -> None:
+        try:
+            self.done.emit(self.fn(lambda: self.cancelled))
+        except Exception as exc:  # shown in the panel, never a traceback
+            self.failed.emit(f"{type(exc).__name__}: {exc}" if not str(exc).endswith(".") else str(exc))
 
 
 def runs_of(doc, base: Path) -> list:
@@ -118,7 +136,7 @@ class Learning(QObject):
 
     # -- background work --------------------------------------------------------------------------
     def run_job(self, fn, done, failed) -> Job:
-        job = Job(fn, self, "layerloom-learning")
+        job = Job(fn, self)
         job.done.connect(done)
         job.failed.connect(failed)
         job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)

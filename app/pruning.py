@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDialog, QMessageBox
 from layerloom.graph import compile_graph
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.pruning import PruneError, plan_channels, prune_channels
-from layerloom.graph.weights import save_graph_weights
+from layerloom.graph.weights import WeightsError, save_graph_weights
 from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows
 
 from .background import Job
@@ -128,36 +128,34 @@ class Pruning:
         doc = self.session.document.copy()
         dialog.show_busy()
         self._again = False
-        self.job = Job(lambda _cancelled: (choice, *self.compute(doc, *choice)), self.win, "layerloom-pruning")
-        self.job.done.connect(self._previewed)
-        self.job.failed.connect(self._preview_failed)
-        self.job.finished.connect(self._job_finished)
+        self.job = Job(lambda: (choice, *self.compute(doc, *choice)), "layerloom-pruning",
+                       expected=(PruneError, WeightsError))
+        self.job.finished.connect(lambda job=self.job: self._previewed(job))
         self.job.start()
 
-    def _previewed(self, found) -> None:
-        choice, result, rows = found
-        self.preview = (*choice, result)
-        if self.dialog is not None and not self._again:
-            self.dialog.show_rows(rows)
-
-    def _preview_failed(self, text: str) -> None:
-        self.preview = None
-        if self.dialog is not None and not self._again:
-            self.dialog.show_problem(_sentence(text))
-
-    def _job_finished(self) -> None:
+    def _previewed(self, job) -> None:
+        if job is not self.job:          # the dialog closed meanwhile
+            return
         self.job = None
-        if self._again:
+        if job.error:
+            self.preview = None
+        else:
+            choice, result, rows = job.result
+            self.preview = (*choice, result)
+        if self._again and self.dialog is not None and self.dialog.isVisible():
             self.update_preview()
+        elif self.dialog is not None:
+            self.dialog.show_problem(_sentence(job.error)) if job.error else self.dialog.show_rows(rows)
 
     def _finished(self, code: int) -> None:
         """The dialog closed: Prune applies (while the dialog still holds the choice), Cancel does nothing."""
+        if self.job is not None:         # a preview still being computed: its result may be the one applied
+            self.job.wait()
+            self._previewed(self.job)
         if code == QDialog.DialogCode.Accepted:
             self.apply()
         self.dialog = None
         self._weights_cache.clear()
-        if self.job is not None:
-            self.job.wait()
 
     # -- applying ------------------------------------------------------------------------------------------
     def apply(self) -> Outcome:
