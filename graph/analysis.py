@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
+from .problems import Findings
 
 Shape = tuple[int, ...]
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
@@ -54,22 +55,10 @@ class BlockResult:
 
 
 @dataclass
-class AnalysisResult:
+class AnalysisResult(Findings):
     blocks: dict[str, BlockResult]
     order: list[str]
     diagnostics: list[Diagnostic]
-
-    @property
-    def errors(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "warning"]
-
-    @property
-    def infos(self) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.severity == "info"]
 
     @property
     def ok(self) -> bool:

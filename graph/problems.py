@@ -28,6 +28,24 @@ class Diagnostic:
         return f"{self.block}: {self.message}" if self.block else self.message
 
 
+class Findings:
+    """What a check found, sorted by severity (for classes that hold a `diagnostics` list)."""
+
+    diagnostics: list
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+    @property
+    def infos(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "info"]
+
+
 class RankError(Exception):
     """A sample of the wrong rank for the kind (args: the rank and its form, e.g. (3, "C×H×W"))."""
 

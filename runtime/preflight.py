@@ -1,18 +1,28 @@
-"""Can this graph train on this data set? The checks the trainer makes, before anything is loaded.
+"""Can this graph train on this data set? The one check, made before anything heavy is loaded.
 
 `check_training(doc, result, info)` looks at the graph's analysis (with the data set's context, so
 "auto" parameters already follow it) and the data set's description, and returns Diagnostics:
-errors stop training, warnings do not. Where the remedy is one parameter, the diagnostic carries
-a fix in the same form as the analysis' diagnostics ({"action": "set_param", "block", "param",
-"value", "label"}), so an editor can offer it as a button. The trainer runs the same checks.
+errors stop training, warnings do not. Where the remedy is one setting, the diagnostic carries a
+fix as data, in the same form as the analysis' diagnostics ({"action": "set_param", "block",
+"param", "value", "label"}, or {"action": "set_data_option", "option", "value", "label"} among a
+fix's "alternatives"), so an editor can offer it as a button.
+
+`preflight(doc, dataset, options)` is the whole check from a graph and a data set's name: it
+describes the set offline (no download, no loading), analyses the graph with its context and
+returns the graph's errors and `check_training`'s findings. The trainer, `layerloom train` and the
+Training panel (through `check_training`) all decide with it.
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+
+from layerloom.graph import analyze
 from layerloom.graph.diagnostics import Diagnostic
+from layerloom.graph.problems import Findings
 
 from .data.base import DataError, DatasetInfo, format_shape
-from .data.compatibility import check_compatibility
-from .data.registry import dataset_options
+from .data.registry import dataset_info, dataset_options
 
 RESIZE_OPTION = "size"     # the data setting that resizes a set's images (image-folder)
 
@@ -37,28 +47,71 @@ def last_linear(doc, result, output_id: str) -> str | None:
     return None
 
 
+def _as_list(shape) -> str:
+    return "[" + ", ".join(str(int(s)) for s in shape) + "]"
+
+
+def _resizable(info: DatasetInfo) -> bool:
+    try:
+        return RESIZE_OPTION in dataset_options(info.name)
+    except DataError:
+        return False
+
+
 def _smaller_images(info: DatasetInfo, input_shape: tuple) -> Diagnostic | None:
     """Images smaller than the Input (of a set that can resize them): never enlarged silently; the
     two remedies are a smaller Input or the set's `size` data setting."""
     sample = tuple(info.sample_shape)
     if len(sample) != 3 or len(input_shape) != 3 or sample[0] != input_shape[0] or sample == input_shape:
         return None
-    if not (sample[1] < input_shape[1] or sample[2] < input_shape[2]):
+    if not (sample[1] < input_shape[1] or sample[2] < input_shape[2]) or not _resizable(info):
         return None
-    try:
-        if RESIZE_OPTION not in dataset_options(info.name):
-            return None
-    except DataError:
-        return None
+    given = format_shape(sample)
     size = [int(input_shape[1]), int(input_shape[2])]
-    given, wanted = format_shape(sample), format_shape(input_shape)
-    resize = {"action": "set_data_option", "option": RESIZE_OPTION, "value": size,
-              "label": f"Resize the images to {size[0]}×{size[1]}"}
     fix = _fix("", "shape", list(sample), f"Set the Input to {given}")
-    fix["alternatives"] = [resize]
-    return Diagnostic("", f"Input expects {wanted} but the images of {info.name} are {given}, smaller: set the "
-                          f"Input to {given}, or resize the images to {size[0]}×{size[1]} (data setting "
-                          f"{RESIZE_OPTION})", "train_small_images", fix=fix)
+    fix["alternatives"] = [_resize_fix(size)]
+    return Diagnostic("", f"Input expects {format_shape(input_shape)} but the images of {info.name} are {given}, "
+                          f"smaller: set the Input to {given}, or resize the images to {size[0]}×{size[1]} (data "
+                          f"setting {RESIZE_OPTION})", "train_small_images", fix=fix)
+
+
+def _resize_fix(size: list[int]) -> dict:
+    return {"action": "set_data_option", "option": RESIZE_OPTION, "value": size,
+            "label": f"Resize the images to {size[0]}×{size[1]}"}
+
+
+def _input_shape_problem(info: DatasetInfo, input_id: str, wanted: tuple) -> Diagnostic | None:
+    """The Input's shape against one sample of the set, with what exactly can be done about it."""
+    sample = tuple(int(s) for s in info.sample_shape)
+    if info.variable_length:
+        if len(wanted) == len(sample):
+            return None
+        return Diagnostic(input_id, f"{info.name} gives sequences of token ids (one dimension, any length) but the "
+                                    f"Input expects {format_shape(wanted)}: set the Input shape to {_as_list(sample)} "
+                                    "(the length is a nominal one for the shapes shown)", "train_input_shape",
+                          fix=_fix(input_id, "shape", list(sample), f"Set the Input shape to {format_shape(sample)}"))
+    if wanted == sample:
+        return None
+    head = f"Input expects {format_shape(wanted)} but {info.name} gives {format_shape(sample)}"
+    fix = _fix(input_id, "shape", list(sample), f"Set the Input shape to {format_shape(sample)}")
+    if len(wanted) == 1 and len(sample) > 1 and math.prod(wanted) == math.prod(sample):
+        return Diagnostic(input_id, f"{head}: set the Input shape to {_as_list(sample)} and put a Flatten right "
+                                    "after the Input", "train_input_shape")
+    if len(sample) == 3 and len(wanted) == 3 and wanted[0] == sample[0]:
+        if _resizable(info):
+            size = [int(wanted[1]), int(wanted[2])]
+            fix["alternatives"] = [_resize_fix(size)]
+            return Diagnostic(input_id, f"{head}: set the Input shape to {_as_list(sample)}, or set the data option "
+                                        f"{RESIZE_OPTION} to {size[0]}×{size[1]}", "train_input_shape", fix=fix)
+        return Diagnostic(input_id, f"{head}: set the Input shape to {_as_list(sample)} ({info.name}'s images come "
+                                    f"at {sample[1]}×{sample[2]}; only an image folder's can be resized, with its "
+                                    f"data option {RESIZE_OPTION})", "train_input_shape", fix=fix)
+    if len(sample) == 3 and len(wanted) == 3:
+        kind = {1: "grayscale", 3: "RGB"}.get(sample[0], f"{sample[0]}-channel")
+        return Diagnostic(input_id, f"{head} ({kind} images have {sample[0]} channel{'s' if sample[0] != 1 else ''}): "
+                                    f"set the Input shape to {_as_list(sample)}", "train_input_shape", fix=fix)
+    return Diagnostic(input_id, f"{head}: set the Input shape to {_as_list(sample)}", "train_input_shape",
+                      fix=fix if len(wanted) == len(sample) else None)
 
 
 def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
@@ -77,15 +130,10 @@ def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
     params = input_block.full_params()
     input_shape, input_dtype = tuple(params["shape"]), params["dtype"]
     smaller = _smaller_images(info, input_shape)
-    if smaller is not None:
-        out.append(smaller.for_block(input_block.id))
-    for message in [] if smaller is not None else check_compatibility(info, input_shape, None):
-        same_rank = len(input_shape) == len(info.sample_shape)
-        fix = None
-        if same_rank and "Flatten" not in message:
-            shown = format_shape(info.sample_shape)
-            fix = _fix(input_block.id, "shape", list(info.sample_shape), f"Set the Input shape to {shown}")
-        out.append(Diagnostic(input_block.id, message, "train_input_shape", fix=fix))
+    shape = smaller.for_block(input_block.id) if smaller is not None else \
+        _input_shape_problem(info, input_block.id, tuple(int(s) for s in input_shape))
+    if shape is not None:
+        out.append(shape)
     if info.input_dtype != input_dtype:
         out.append(Diagnostic(input_block.id,
                               f"The Input's dtype is {input_dtype} but {info.name} gives {info.input_dtype}: "
@@ -93,6 +141,9 @@ def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
                               fix=_fix(input_block.id, "dtype", info.input_dtype,
                                        f"Set the Input's dtype to {info.input_dtype}")))
     outputs = [b for b in result.order if doc.blocks[b].kind == "Output"] if result is not None else []
+    if len(outputs) > 1:
+        out.append(Diagnostic(None, f"training needs exactly one Output block; this graph has {len(outputs)}",
+                              "train_outputs"))
     if len(outputs) == 1 and result.blocks[outputs[0]].ok:
         out_shape = result.blocks[outputs[0]].output_shape
         if out_shape is None or len(out_shape) != 1:
@@ -126,3 +177,31 @@ def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
                                       fix=_fix(bid, "num_embeddings", "auto",
                                                f"Set {bid}.num_embeddings to auto ({info.vocab_size})")))
     return out
+
+
+@dataclass
+class Preflight(Findings):
+    """What `preflight` found (errors, warnings), and what it found it with, for the caller to go on from."""
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    info: DatasetInfo | None = None      # the data set as described offline; None when it cannot be
+    result: object = None                # the graph's AnalysisResult with the set's context
+
+
+def preflight(doc, dataset: str, options: dict | None = None, info: DatasetInfo | None = None) -> Preflight:
+    """Every reason this graph cannot train on `dataset` (with `options`), found without loading the
+    data or building the model. `info` skips describing the set (a caller that has loaded it)."""
+    inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
+    if len(inputs) != 1:
+        return Preflight([Diagnostic(None, f"training needs exactly one Input block; this graph has {len(inputs)}",
+                                     "train_inputs")])
+    if info is None:
+        try:
+            info = dataset_info(dataset, input_shape=tuple(inputs[0].full_params()["shape"]), **(options or {}))
+        except DataError as exc:
+            return Preflight([Diagnostic(None, " ".join(str(exc).split()), "train_data")])
+        except (OSError, ValueError, TypeError) as exc:
+            return Preflight([Diagnostic(None, f"{dataset} cannot be described with these options: "
+                                               f"{' '.join(str(exc).split())}", "train_data")])
+    result = analyze(doc, info.data_context())
+    found = list(result.errors) + check_training(doc, result, info)
+    return Preflight(found, info, result)

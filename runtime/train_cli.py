@@ -13,7 +13,9 @@ import time
 from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
+from .config import ConfigError, TrainConfig
 from .health import HealthCollector
+from .preflight import preflight
 from .tensorboard_log import TensorBoardLog
 from .trainer import Trainer
 
@@ -172,6 +174,19 @@ class JsonEvents:
         self.stream.flush()
 
 
+def _preflight_passes(doc, overrides: dict) -> bool:
+    """The training check before any data is loaded or model built: each error on one line."""
+    try:
+        cfg = TrainConfig.from_sources(doc.training, overrides)
+    except ConfigError as exc:
+        print(f"layerloom train: {' '.join(str(exc).split())}", file=sys.stderr)
+        return False
+    errors = preflight(doc, cfg.dataset, cfg.dataset_options).errors
+    for d in errors:
+        print(f"layerloom train: {' '.join(d.text.split())}", file=sys.stderr)
+    return not errors
+
+
 def cmd_train(args) -> int:
     if args.file is None and args.resume is None:
         print("layerloom train: give a graph file, or --resume RUN_DIR", file=sys.stderr)
@@ -194,6 +209,8 @@ def cmd_train(args) -> int:
         return 2
     if args.health_every < 0:
         print("layerloom train: --health-every must be 0 (off) or a number of steps", file=sys.stderr)
+        return 2
+    if doc is not None and not _preflight_passes(doc, overrides):
         return 2
     progress = JsonEvents(sys.stdout) if args.events_json else Progress(sys.stdout, args.quiet)
     extensions = [HealthCollector(args.health_every)] if args.health_every else []

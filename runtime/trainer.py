@@ -32,7 +32,7 @@ from .extensions import Extensions
 from .distillation import Distillation
 from .freezing import Freezing
 from .initial_weights import InitialWeights
-from .preflight import check_training
+from .preflight import preflight
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
 
@@ -177,29 +177,19 @@ class Trainer:
         if self.device.type == "cuda":
             from .memory import MemoryCheck
             self.extensions.add(MemoryCheck())            # the memory estimate against the first step
-        inputs = [b for b in self.doc.blocks.values() if b.kind == "Input"]
-        if len(inputs) != 1:
-            raise TrainingFailed(f"training needs exactly one Input block; this graph has {len(inputs)}")
-        input_params = inputs[0].full_params()
-        input_shape = tuple(input_params["shape"])
+        checked = preflight(self.doc, cfg.dataset, cfg.dataset_options, self.data.info if self.data else None)
+        if checked.errors:
+            raise TrainingFailed("; ".join(d.text.rstrip(".") for d in checked.errors) + ".")
+        input_shape = tuple(next(b for b in self.doc.blocks.values() if b.kind == "Input").full_params()["shape"])
         data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
                                          **cfg.dataset_options)
         self.info = data.info
         self.data_context = data.info.data_context()
         result = analyze(self.doc, self.data_context)
         model = compile_graph(self.doc, result, seed=cfg.seed, weights=resume is None)
-        outputs = [b for b in result.order if self.doc.blocks[b].kind == "Output"]
-        out_shape = result.blocks[outputs[0]].output_shape
-        if len(outputs) != 1 or out_shape is None or len(out_shape) != 1:
-            raise TrainingFailed(
-                f"a classifier's Output needs one score per class per sample, but it receives "
-                f"{'×'.join(map(str, out_shape or ()))}: end the graph with a Flatten and a Linear whose "
-                "out_features is the number of classes")
-        self.num_outputs = out_shape[0]
-        found = check_training(self.doc, result, data.info)
-        problems = [d.message for d in found if d.severity == "error"]
-        if problems:
-            raise TrainingFailed("; ".join(problems) + ".")
+        output = next(b for b in result.order if self.doc.blocks[b].kind == "Output")
+        self.num_outputs = result.blocks[output].output_shape[0]
+        found = checked.diagnostics
         self.warnings = [d.message for d in found if d.severity == "warning"]
         self.train_set, self.val_set = data.train, data.val
         if len(self.train_set) == 0 or len(self.val_set) == 0:

@@ -11,7 +11,6 @@ More can be added with ``register(info_factory, loader, options=...)``.
 """
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit, SequenceSplit
-from .compatibility import check_compatibility
 from .paths import data_root
 from .registry import dataset_info, list_datasets, load_dataset, register, unregister
 from .transforms import build_transforms
@@ -23,7 +22,6 @@ __all__ = [
     "InMemorySplit",
     "SequenceSplit",
     "build_transforms",
-    "check_compatibility",
     "data_root",
     "dataset_info",
     "list_datasets",

@@ -114,7 +114,7 @@ def test_the_env_var_is_where_downloadable_sets_are_looked_for(monkeypatch, tmp_
 
 def test_public_api_is_exported():
     for name in ("DataError", "DatasetInfo", "InMemorySplit", "DataBundle", "list_datasets",
-                 "dataset_info", "load_dataset", "data_root", "check_compatibility",
+                 "dataset_info", "load_dataset", "data_root",
                  "build_transforms", "register"):
         assert name in data.__all__ and hasattr(data, name)
 

@@ -106,10 +106,11 @@ def test_images_smaller_than_the_input_are_never_enlarged_silently(tmp_path, cap
     source = write_digits(tmp_path / "small", {"train": 6, "val": 2}, size=8)
     runs = str(tmp_path / "runs")
     assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--max-steps", "1",
-                 "--quiet", "--out", runs]) == 1
+                 "--quiet", "--out", runs]) == 2     # refused by the check, before anything is loaded
     assert capsys.readouterr().err.strip() == (
-        "Training failed: Input expects 1×28×28 but the images of image-folder are 1×8×8, smaller: set the Input "
-        "to 1×8×8, or resize the images to 28×28 (data setting size).")
+        "layerloom train: input: Input expects 1×28×28 but the images of image-folder are 1×8×8, smaller: set the "
+        "Input to 1×8×8, or resize the images to 28×28 (data setting size)")
+    assert not (tmp_path / "runs").exists()
     assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--data-option", "size=28",
                  "--epochs", "1", "--max-steps", "1", "--quiet", "--out", runs]) == 0
     assert "Training on image-folder (60 train / 20 val)" in capsys.readouterr().out

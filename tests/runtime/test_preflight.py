@@ -3,7 +3,9 @@ from layerloom.graph import analyze, load_graph
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
 from layerloom.runtime.data import dataset_info
-from layerloom.runtime.preflight import check_training
+from layerloom.runtime.preflight import check_training, preflight
+
+from ..graph.helpers import chain
 
 
 def check(doc, name="mnist-sample", **options):
@@ -45,3 +47,77 @@ def test_token_sets_need_an_int64_input_and_one_input_block():
     dtype = [d for d in check(doc) if d.code == "train_input_dtype"]
     assert dtype and dtype[0].fix["value"] == "float32"
     assert [d.code for d in check(GraphDocument("empty"))] == ["train_inputs"]
+
+
+def image_classifier(shape, classes=10):
+    return chain(("Conv2d", {"out_channels": 4}), ("AdaptiveAvgPool2d", {}), ("Flatten", {}),
+                 ("Linear", {"out_features": classes}), shape=shape)
+
+
+def apply(doc, fix):
+    doc.set_param(fix["block"], fix["param"], fix["value"])
+
+
+def test_a_set_of_one_image_size_says_to_set_the_input_and_the_fix_works():
+    doc = image_classifier((3, 224, 224))
+    [d] = check(doc, "cifar10")
+    assert d.code == "train_input_shape" and d.block == "input"
+    assert d.message == ("Input expects 3×224×224 but cifar10 gives 3×32×32: set the Input shape to [3, 32, 32] "
+                         "(cifar10's images come at 32×32; only an image folder's can be resized, with its data "
+                         "option size)")
+    assert "Resize" not in d.message and "alternatives" not in d.fix
+    apply(doc, d.fix)
+    assert check(doc, "cifar10") == []
+
+
+def test_a_resizable_set_offers_its_size_option_as_data_and_either_fix_works():
+    doc = image_classifier((3, 32, 32))
+    options = {"size": [48, 48]}
+    [d] = check(doc, "shapes", **options)
+    assert d.message == ("Input expects 3×32×32 but shapes gives 3×48×48: set the Input shape to [3, 48, 48], or "
+                         "set the data option size to 32×32")
+    [resize] = d.fix["alternatives"]
+    assert resize == {"action": "set_data_option", "option": "size", "value": [32, 32],
+                      "label": "Resize the images to 32×32"}
+    assert check(doc, "shapes", **{**options, resize["option"]: resize["value"]}) == []
+    apply(doc, d.fix)
+    assert check(doc, "shapes", **options) == []
+
+
+def test_smaller_images_are_never_enlarged_silently():
+    doc = image_classifier((3, 64, 64))
+    [d] = check(doc, "shapes", size=[16, 16])
+    assert d.code == "train_small_images" and d.fix["value"] == [3, 16, 16]
+    assert d.fix["alternatives"][0]["value"] == [64, 64]
+
+
+def test_other_channels_and_flat_inputs_say_what_to_do():
+    [d] = check(image_classifier((3, 28, 28)), "fashion-mnist")
+    assert d.message == ("Input expects 3×28×28 but fashion-mnist gives 1×28×28 (grayscale images have 1 channel): "
+                         "set the Input shape to [1, 28, 28]") and d.fix["value"] == [1, 28, 28]
+    [d] = check(chain(("Linear", {"out_features": 10}), shape=(784,)), "mnist")
+    assert d.message == ("Input expects 784 but mnist gives 1×28×28: set the Input shape to [1, 28, 28] and put "
+                         "a Flatten right after the Input") and d.fix is None
+
+
+def test_generated_sets_follow_the_input_and_image_presets_fit_shapes():
+    for name in ("alexnet", "vgg11", "resnet18"):
+        doc = load_graph(preset_path(name))
+        assert doc.training["dataset"] == "shapes"
+        found = preflight(doc, "shapes", doc.training["dataset_options"])
+        assert found.diagnostics == [], name
+        assert found.info.sample_shape == tuple(doc.blocks["input"].full_params()["shape"])
+
+
+def test_preflight_reports_graph_errors_data_errors_and_input_count_without_loading():
+    doc = load_graph(preset_path("lenet5"))
+    doc.set_param("conv1", "kernel_size", 40)
+    errors = preflight(doc, "mnist-sample").errors
+    assert [d.block for d in errors] == ["conv1"] and errors[0].code == "too_small"
+    two = load_graph(preset_path("lenet5"))
+    two.add_block("Input")
+    assert [d.code for d in preflight(two, "mnist-sample").errors] == ["train_inputs"]
+    [d] = preflight(load_graph(preset_path("lenet5")), "no-such-set").errors
+    assert d.code == "train_data" and "no-such-set" in d.message and "\n" not in d.message
+    [d] = preflight(load_graph(preset_path("lenet5")), "mnist-sample", {"colour": 1}).errors
+    assert d.code == "train_data" and "colour" in d.message

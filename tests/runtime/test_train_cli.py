@@ -33,6 +33,32 @@ def test_train_reports_bad_input(tmp_path, capsys):
     assert main(["train", str(bad)]) == 2
 
 
+def test_train_prints_each_preflight_error_on_one_line_before_loading_anything(tmp_path, capsys, monkeypatch):
+    from layerloom.graph import load_graph, save_graph
+    from layerloom.runtime import trainer
+
+    def heavy(*args, **kwargs):
+        raise AssertionError("loaded data or built a model before the check")
+    monkeypatch.setattr(trainer, "load_dataset", heavy)
+    monkeypatch.setattr(trainer, "compile_graph", heavy)
+    doc = load_graph(LENET)
+    doc.set_param("fc3", "out_features", 5)
+    path = tmp_path / "wrong.loom.json"
+    save_graph(doc, path)
+    assert main(["train", str(path), "--dataset", "cifar10", "--out", str(tmp_path / "runs")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "layerloom train: input: Input expects 1×28×28 but cifar10 gives 3×32×32 (RGB images have 3 channels): "
+        "set the Input shape to [3, 32, 32]",
+        "layerloom train: fc3: The graph ends in 5 outputs but cifar10 has 10 classes: set the last Linear's "
+        "out_features to 10",
+    ]
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", str(path), "--lr", "-1"]) == 2
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
 def test_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "layerloom.app.main", "train", LENET, "--epochs", "200",
