@@ -8,13 +8,13 @@ import json
 import math
 import signal
 import sys
-import time
 
 from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
 from .config import ConfigError, TrainConfig
 from .health import HealthCollector
+from .live import LiveRun, format_duration
 from .preflight import preflight
 from .tensorboard_log import TensorBoardLog
 from .trainer import Trainer
@@ -65,20 +65,14 @@ def counted(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
-def _fmt_time(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
-        f"{seconds // 60}:{seconds % 60:02d}"
-
-
 class Progress:
+    """The terminal's view of a run: every event folds into a `LiveRun` (the model the desktop app's
+    views draw from), and the lines and the progress bar are drawn from it."""
+
     def __init__(self, stream, quiet: bool):
         self.stream = stream
         self.quiet = quiet or not (hasattr(stream, "isatty") and stream.isatty())
-        self.total = 1
-        self.start_step = 0
-        self.epochs = 1
-        self.t0 = time.monotonic()
+        self.live = LiveRun()
         self.bar_shown = False
 
     def _clear(self):
@@ -87,33 +81,33 @@ class Progress:
             self.bar_shown = False
 
     def __call__(self, e: dict) -> None:
+        live = self.live
+        live.apply(e)
         t = e["type"]
         if t == "started":
-            self.total, self.start_step, self.epochs = e["total_steps"], e["start_step"], e["epochs"]
-            self.t0 = time.monotonic()
             resumed = f", resumed from {e['resumed_from']}" if e["resumed_from"] else ""
             print(f"Training on {e['dataset']} ({e['num_train']:,} train / {e['num_val']:,} val) on {e['device']}, "
-                  f"{e['params']:,} parameters, {counted(e['epochs'], 'epoch')} of "
+                  f"{e['params']:,} parameters, {counted(live.epochs_total, 'epoch')} of "
                   f"{counted(e['steps_per_epoch'], 'step')}{resumed}",
                   file=self.stream)
             print(f"Run folder: {e['run_dir']}", file=self.stream)
             for w in e["warnings"]:
                 print(f"note: {w}", file=self.stream)
         elif t == "step" and not self.quiet:
-            done = (e["step"] - self.start_step) / max(1, self.total - self.start_step)
-            elapsed = time.monotonic() - self.t0
-            eta = elapsed / done * (1 - done) if done > 0 else 0
             width = 24
-            fill = int(width * e["step"] / max(1, self.total))
+            fill = int(width * live.fraction)
             bar = "█" * fill + "·" * (width - fill)
-            self.stream.write(f"\repoch {e['epoch']}/{self.epochs} {bar} {e['step']}/{self.total}  loss {e['loss']:.4f}"
-                              f"  {e['samples_per_s']:,.0f} samples/s  ETA {_fmt_time(eta)}\033[K")
+            self.stream.write(f"\repoch {live.epoch}/{live.epochs_total} {bar} {live.step}/{live.total_steps}  "
+                              f"loss {live.steps.last('loss'):.4f}  {live.samples_per_s:,.0f} samples/s  "
+                              f"ETA {format_duration(live.eta())}\033[K")
             self.stream.flush()
             self.bar_shown = True
         elif t == "epoch_end":
             self._clear()
-            print(f"epoch {e['epoch']}/{self.epochs}: train loss {e['train_loss']:.4f}, val loss {e['val_loss']:.4f}, "
-                  f"val accuracy {e['val_accuracy'] * 100:.2f}% ({e['seconds']:.1f} s)", file=self.stream)
+            ep = live.epochs
+            print(f"epoch {live.epoch}/{live.epochs_total}: train loss {ep.last('train_loss'):.4f}, "
+                  f"val loss {ep.last('val_loss'):.4f}, val accuracy {ep.last('val_accuracy') * 100:.2f}% "
+                  f"({live.last_epoch['seconds']:.1f} s)", file=self.stream)
         elif t == "weights_loaded":
             what = "graph weights" if e["what"] == "graph" else "initial weights"
             print(f"{what}: {len(e['loaded'])} tensors loaded, {len(e['skipped'])} skipped, {len(e['new'])} left new"
@@ -124,21 +118,24 @@ class Progress:
             self._clear()
         elif t == "finished":
             self._clear()
-            s = e["summary"]
-            if e["stopped"]:
-                print(f"Stopped at step {s['steps']}; resume with: layerloom train --resume {e['run_dir']}",
-                      file=self.stream)
-            else:
-                acc = f"{s['val_accuracy'] * 100:.2f}%" if s["val_accuracy"] is not None else "n/a"
-                print(f"Done: val accuracy {acc} after {counted(s['epochs'], 'epoch')}, {counted(s['steps'], 'step')}, "
-                      f"{s['seconds']:.1f} s", file=self.stream)
+            print(self.final_line(e["run_dir"]), file=self.stream)
         elif t == "health":
             for problem in e["new_problems"]:
                 self._clear()
                 print(f"warning at step {e['step']}: {problem['text']}", file=self.stream)
         elif t == "failed":
             self._clear()
-            print(f"Training failed: {e['message']}", file=sys.stderr)
+            print(f"Training failed: {live.message}", file=sys.stderr)
+
+    def final_line(self, run_dir: str) -> str:
+        """The run's last line, from the LiveRun's figures."""
+        live = self.live
+        if live.state == "stopped":
+            return f"Stopped at step {live.step}; resume with: layerloom train --resume {run_dir}"
+        acc = (live.summary or {}).get("val_accuracy")
+        acc_text = f"{acc * 100:.2f}%" if acc is not None else "n/a"
+        return (f"Done: val accuracy {acc_text} after {counted(live.epoch, 'epoch')}, {counted(live.step, 'step')}, "
+                f"{live.active_seconds:.1f} s")
 
 
 # events a machine reads (a sweep's coordinator); per-step and picture events stay in the process

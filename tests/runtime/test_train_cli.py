@@ -59,6 +59,40 @@ def test_train_prints_each_preflight_error_on_one_line_before_loading_anything(t
     assert len(capsys.readouterr().err.splitlines()) == 1
 
 
+def test_train_prints_the_figures_a_live_run_folds_from_the_same_events(tmp_path, capsys, monkeypatch):
+    from layerloom.runtime import train_cli
+    from layerloom.runtime.live import LiveRun
+
+    events = []
+    real = train_cli.Trainer
+
+    def recording(doc, overrides, callback, **kwargs):
+        def keep(e):
+            events.append(e)
+            callback(e)
+        return real(doc, overrides, keep, **kwargs)
+    monkeypatch.setattr(train_cli, "Trainer", recording)
+    assert main(["train", LENET, "--epochs", "2", "--data-option", "train_count=512", "--batch-size", "128",
+                 "--quiet", "--out", str(tmp_path), "--no-tensorboard", "--health-every", "0"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    live = LiveRun()
+    for e in events:
+        live.apply(e)
+    assert live.state == "finished" and len(live.epochs) == 2
+    epoch_lines = [line for line in lines if line.startswith("epoch ")]
+    assert len(epoch_lines) == 2
+    for i, line in enumerate(epoch_lines):
+        row = {c: live.epochs.col(c)[i] for c in ("train_loss", "val_loss", "val_accuracy")}
+        assert line.startswith(f"epoch {i + 1}/2: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+                               f"val accuracy {row['val_accuracy'] * 100:.2f}% (")
+    summary = read_json(next(tmp_path.iterdir()) / "summary.json")
+    assert live.summary["val_accuracy"] == summary["val_accuracy"] and live.step == summary["steps"] == 8
+    done = lines[-1]
+    assert done.startswith(f"Done: val accuracy {summary['val_accuracy'] * 100:.2f}% after 2 epochs, 8 steps, ")
+    seconds = float(done.rsplit(", ", 1)[1].removesuffix(" s"))
+    assert 0 < seconds <= summary["seconds"] + 1.0     # the live clock runs from started to finished
+
+
 def test_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "layerloom.app.main", "train", LENET, "--epochs", "200",
