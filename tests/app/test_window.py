@@ -9,7 +9,7 @@ from layerloom.app import theme
 from layerloom.graph.fileformat import load_graph
 from layerloom.presets import preset_path
 
-from .helpers import block_point
+from .helpers import block_point, scene_snapshot
 
 
 def open_lenet(win):
@@ -78,8 +78,14 @@ def test_selection_signal_and_panel_api(win, qtbot):
     assert seen == ["fc2", None]
     dock = win.add_panel("later", "Later", QLabel("a future panel"))
     assert win.docks["later"] is dock and dock.toggleViewAction() in win.menus["panels"].actions()
-    assert win.document is win.session.document and win.undo_stack is win.session.undo_stack
-    assert win.scene.document is win.document
+    # The window, its session, its undo stack and its canvas follow one document: an edit made through
+    # the window shows on the canvas, and undoing it on the window's stack restores both.
+    shown = scene_snapshot(win)
+    win.focus_block("fc2")
+    win.editing.delete()
+    assert "fc2" not in win.session.document.blocks and "fc2" not in win.scene.blocks
+    win.undo_stack.undo()
+    assert "fc2" in win.session.document.blocks and scene_snapshot(win) == shown
 
 
 def test_title_shows_name_file_and_unsaved_mark(win, tmp_path):
