@@ -248,7 +248,26 @@ def _broadcast(params, shapes) -> tuple[list[Line], Shape | None]:
     return [Line(f"{text} → {'×'.join(map(str, out))} (size-1 dimensions repeat)", None)], tuple(out)
 
 
+def _class_token(params, shapes) -> tuple[list[Line], Shape | None]:
+    t, e = shapes[0]
+    return [Line(f"steps: T_out = T_in + 1 = {t} + 1 = {t + 1}   (the class token goes first)", t + 1)], (t + 1, e)
+
+
+def _select(params, shapes) -> tuple[list[Line], Shape | None]:
+    rank = len(shapes[0]) + 1
+    dim = params["dim"] % rank
+    if dim == 0:
+        return [Line("dim 0 would pick one sample of the batch", None, False)], None
+    out = shapes[0][:dim - 1] + shapes[0][dim:]
+    size = shapes[0][dim - 1]
+    return [Line(f"dimension {dim} (size {size}): position {params['index']} is kept, the dimension goes: "
+                 f"{'×'.join(map(str, shapes[0]))} → {'×'.join(map(str, out)) or 'a scalar'}", None,
+                 -size <= params["index"] < size)], out
+
+
 SHAPE_RULES = {
+    "ClassToken": _class_token,
+    "Select": _select,
     "Conv1d": lambda p, s: _conv(p, s, 1),
     "Conv2d": lambda p, s: _conv(p, s, 2),
     "ConvTranspose2d": lambda p, s: _conv_transpose(p, s, 2),
@@ -358,7 +377,17 @@ def _attention_params(p, shapes) -> Line:
     return Line(f"params = 3·{e}·{e} + {e}·{e} = {total:,}   (query, key, value and output projections)", total)
 
 
+def _class_token_params(p, shapes) -> Line:
+    return Line(f"params = embed_dim = {p['embed_dim']:,}   (one learned vector)", p["embed_dim"])
+
+
+def _position_params(p, shapes) -> Line:
+    total = p["length"] * p["embed_dim"]
+    return Line(f"params = {p['length']}·{p['embed_dim']} = {total:,}   (one learned vector per position)", total)
+
+
 PARAM_RULES = {
+    "ClassToken": _class_token_params, "PositionEmbedding": _position_params,
     "Conv1d": _conv_params, "Conv2d": _conv_params, "ConvTranspose2d": _conv_transpose_params,
     "Linear": _linear_params, "RNN": _recurrent_params("RNN"), "LSTM": _recurrent_params("LSTM"),
     "GRU": _recurrent_params("GRU"), "BatchNorm1d": _norm_params, "BatchNorm2d": _norm_params,
@@ -400,4 +429,4 @@ def explain(kind_name: str, params: dict, input_shapes: list[Shape]) -> Arithmet
 NO_PARAMS = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
               "Flatten", "Reshape", "Permute", "Add", "Concat", "MaxPool1d", "MaxPool2d", "AvgPool2d",
               "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Identity", "ReLU6", "SiLU", "Hardswish",
-              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth"}
+              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth", "Select"}

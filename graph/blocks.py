@@ -455,4 +455,4 @@ def forward_of(kind: BlockKind):
 
 
 # Kinds defined in modules of their own register themselves on import.
-from . import blocks_modern, blocks_recurrent, opaque  # noqa: E402,F401
+from . import blocks_modern, blocks_recurrent, blocks_tokens, opaque  # noqa: E402,F401

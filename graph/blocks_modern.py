@@ -128,6 +128,7 @@ register(BlockKind(
     module=nn.MultiheadAttention, forward=_attention_forward, auto_from=_features_from, inputs="num_inputs",
     module_params=("embed_dim", "num_heads", "dropout", "bias"), fixed_kwargs={"batch_first": True},
     label=lambda p: f"{_auto_text(p['embed_dim'])}, {p['num_heads']} heads",
+    expected_rank=(2, "T×E (steps × features)"),   # a 1-d sample would be read as an unbatched sequence
 ))
 
 

@@ -27,6 +27,7 @@ from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, call_name, describe, map_call
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
+from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 
 MAX_ATTEMPTS = 60
 
@@ -185,6 +186,8 @@ class _Builder:
         self.opaque_blocks: list[dict] = []
         self.calls: dict[str, int] = {}
         self.users: dict = {}
+        self.attrs: dict = {}             # get_attr node of a tensor -> its name (`class_token`)
+        self.expanded: dict = {}          # `token.expand(n, -1, -1)` node -> the tensor's name
 
     def new_id(self, base: str, sep: str = "_") -> str:
         """`layer1_0_relu`, then `layer1_0_relu_2` for a module called again; blocks made from calls
@@ -202,6 +205,8 @@ class _Builder:
         bid = self.new_id(base, "_" if node.op in ("call_module", "placeholder") else "")
         self.doc.add_block(kind, params, block_id=bid, group=group)
         for port, src in enumerate(inputs):
+            if src in self.attrs or src in self.expanded:
+                bare_tensor(self, src)
             if src not in self.out_of:
                 raise _NeedsOpaque(_innermost(node), "an input that is not a tensor of the network")
             self.doc.connect(self.out_of[src], bid, dst_port=port)
@@ -230,9 +235,7 @@ class _Builder:
                     self.add(node, "Output", {}, [o], "output", "")
             elif node.op == "get_attr":
                 if entry[0] == "tensor":
-                    owner = _parent(str(node.target))
-                    raise _NeedsOpaque(owner, f"it uses its own tensor {str(node.target).rpartition('.')[2]!r} "
-                                              "directly (no block holds a bare parameter)")
+                    self.attrs[node] = str(node.target)      # tokens.py maps the uses it knows
             elif node.op == "call_module":
                 self.module_call(node, entry)
             else:
@@ -291,6 +294,8 @@ class _Builder:
 
     def function_call(self, node, entry):
         name = self.name_of(node)
+        if uses_tensor_attribute(self, node):
+            return token_call(self, node, name)
         if name == "getitem":
             return self.getitem(node, entry)
         if entry[0] != "tensor":
@@ -336,6 +341,11 @@ class _Builder:
             self.doc.set_param(bid, "output", "last")
             self.out_of[node] = bid
             self.report_nodes.append({"node": node.name, "op": "[:, -1]", "block": bid, "kind": "output: last"})
+            return
+        picked = select_of(index)
+        if picked is not None and bid is not None:
+            self.out_of[node] = self.add(node, "Select", {"dim": picked[0], "index": picked[1]}, [src],
+                                         *self.call_base(node, "Select"))
             return
         raise _NeedsOpaque(_innermost(node), f"indexing a tensor with {index!r} has no block")
 

@@ -45,6 +45,9 @@ CASES = {
     "AdaptiveMaxPool2d": ((3, 13, 17), None, {"output_size": [4, 5]}),
     "MultiheadAttention": ((7, 16), None, {"num_heads": 4}),
     "StochasticDepth": ((4, 6, 6), None, {"p": 0.3}),
+    "ClassToken": ((7, 16), None, {}),
+    "PositionEmbedding": ((7, 16), None, {}),
+    "Select": ((7, 16), None, {"dim": 1, "index": -1}),
     "Opaque": ((3, 8, 8), None, {"target": "torchvision.ops.misc:Permute", "args": [[0, 2, 3, 1]]}),
 }
 MERGES = {"Add": {}, "Concat": {"dim": 1}, "Mul": {}}

@@ -1,0 +1,109 @@
+"""Block kinds of vision transformers: a learned class token, learned position embeddings, and taking
+one step of a sequence (ViT reads its prediction from the class token's step, `x[:, 0]`).
+
+The two learned kinds are small torch modules defined here, so the compiled graph and the generated
+code hold their weights like any layer's (`<block id>.token`, `<block id>.embedding`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import DIMS_RULE, BlockKind, _auto_text, _features_from, register
+from .params import AUTO, Param
+from .rules import RuleError
+
+
+class ClassToken(nn.Module):
+    """Puts one learned vector in front of every sequence: B×T×E → B×(T+1)×E."""
+
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        self.token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
+
+
+class PositionEmbedding(nn.Module):
+    """Adds a learned vector per position: B×T×E + 1×T×E."""
+
+    def __init__(self, length: int, embed_dim: int):
+        super().__init__()
+        self.embedding = nn.Parameter(torch.empty(1, length, embed_dim).normal_(std=0.02))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.embedding
+
+
+def _sequence(name: str, shapes) -> None:
+    if len(shapes[0]) != 2:
+        raise RuleError(f"{name} needs a sequence of vectors (T×E per sample), but receives "
+                        + ("×".join(map(str, shapes[0])) or "a scalar")
+                        + ". Reshape and Permute an image's patches into T×E first.", "rank")
+
+
+def _position_from(name: str, shape):
+    if not shape:
+        return AUTO
+    return shape[0] if name == "length" else shape[-1]
+
+
+def _position_check(shapes, p) -> None:
+    _sequence("PositionEmbedding", shapes)
+    if tuple(shapes[0]) != (p["length"], p["embed_dim"]):
+        raise RuleError(f"PositionEmbedding holds {p['length']}×{p['embed_dim']} positions but receives "
+                        f"{shapes[0][0]}×{shapes[0][1]}; set length and embed_dim to auto", "shape")
+
+
+def _select(call, inputs, p):
+    return inputs[0].select(p["dim"], p["index"])
+
+
+def _select_check(shapes, p) -> None:
+    shape, dim, index = shapes[0], p["dim"], p["index"]
+    rank = len(shape)
+    if dim == 0 or not -rank <= (dim - 1 if dim > 0 else dim) < rank:
+        raise RuleError(f"Select's dim {dim} is not a dimension of a {'×'.join(map(str, shape))} sample "
+                        + DIMS_RULE, "dim")
+    size = shape[dim - 1 if dim > 0 else dim]
+    if not -size <= index < size:
+        raise RuleError(f"Select's index {index} is outside a dimension of size {size} (0 … {size - 1}, or −1 "
+                        "for the last)", "index")
+
+
+register(BlockKind(
+    "ClassToken", "Attention",
+    "Puts one learned vector in front of each sequence (ViT's class token); a classifier later reads the "
+    "prediction from that step.",
+    params=(Param("embed_dim", "int", AUTO, "length of each vector (the input's last dimension)", min=1,
+                  max=1_000_000, auto=True),),
+    formula="y = [c; x₀; x₁; …]   (T×E → (T+1)×E, c learned)",
+    module=ClassToken, auto_from=_features_from, label=lambda p: f"+1 × {_auto_text(p['embed_dim'])}",
+    check=lambda shapes, p: _sequence("ClassToken", shapes), id_prefix="cls",
+    code=lambda p: ("from layerloom.graph.blocks_tokens import ClassToken", f"ClassToken({p['embed_dim']!r})"),
+))
+
+register(BlockKind(
+    "PositionEmbedding", "Attention",
+    "Adds a learned vector to each position of a sequence, so attention can tell the positions apart "
+    "(ViT's position embedding).",
+    params=(Param("length", "int", AUTO, "positions in the sequence (T)", min=1, max=1_000_000, auto=True),
+            Param("embed_dim", "int", AUTO, "length of each vector (E)", min=1, max=1_000_000, auto=True)),
+    formula="y[t] = x[t] + P[t]   (P learned, T×E)",
+    module=PositionEmbedding, auto_from=_position_from, check=_position_check, id_prefix="pos",
+    label=lambda p: f"{_auto_text(p['length'])}×{_auto_text(p['embed_dim'])}",
+    code=lambda p: ("from layerloom.graph.blocks_tokens import PositionEmbedding",
+                    f"PositionEmbedding({p['length']!r}, {p['embed_dim']!r})"),
+))
+
+register(BlockKind(
+    "Select", "Shape",
+    "Keeps one position of a dimension and drops that dimension, e.g. the class token's step of a T×E "
+    "sequence (x[:, 0]) gives E.",
+    params=(Param("dim", "int", 1, "the dimension to pick from " + DIMS_RULE, min=-8, max=8),
+            Param("index", "int", 0, "which position (−1: the last)", min=-1_000_000, max=1_000_000)),
+    formula="y = x[:, …, index, …]   (the dimension dim is removed)",
+    forward=_select, check=_select_check, input_dtype="any",
+    label=lambda p: f"dim {p['dim']} [{p['index']}]",
+))
