@@ -51,9 +51,18 @@ def _claim(builder, attr_node, name: str) -> None:
     builder.claimed.add(name)
 
 
+def _learned(builder, node, kind: str, key: str, attr_node, tensor_name: str, source) -> None:
+    """A block of `kind` on `source` whose weight `key` is the module's tensor `tensor_name`."""
+    from .fx_import import _parent
+    _claim(builder, attr_node, tensor_name)
+    bid = builder.add(node, kind, {}, [source], tensor_name, _parent(tensor_name))
+    builder.state[f"{bid}.{key}"] = _tensor(builder, tensor_name)
+    builder.out_of[node] = bid
+
+
 def token_call(builder, node, name: str) -> None:
     """Map a call that uses a module's tensor (see the module docstring), or raise _NeedsOpaque."""
-    from .fx_import import _op_text, _parent
+    from .fx_import import _op_text
     if not hasattr(builder, "claimed"):
         builder.claimed = set()
     args = list(node.args)
@@ -68,24 +77,14 @@ def token_call(builder, node, name: str) -> None:
         dim = args[1] if len(args) > 1 else node.kwargs.get("dim", 0)
         if first in builder.expanded and rest in builder.out_of and dim == 1 and \
                 len(builder.info[rest][1]) == 3:
-            tensor_name = builder.expanded[first]
-            _claim(builder, first, tensor_name)
-            bid = builder.add(node, "ClassToken", {}, [rest], tensor_name, _parent(tensor_name))
-            builder.state[f"{bid}.token"] = _tensor(builder, tensor_name)
-            builder.out_of[node] = bid
-            return
+            return _learned(builder, node, "ClassToken", "token", first, builder.expanded[first], rest)
     if name == "add" and len(args) == 2 and not node.kwargs:
         attr = next((a for a in args if a in builder.attrs), None)
         other = next((a for a in args if a is not attr), None)
         if attr is not None and other in builder.out_of:
             shape, seq = builder.info[attr][1], builder.info[other][1]
             if len(shape) == 3 and shape[0] == 1 and len(seq) == 3 and tuple(shape[1:]) == tuple(seq[1:]):
-                tensor_name = builder.attrs[attr]
-                _claim(builder, attr, tensor_name)
-                bid = builder.add(node, "PositionEmbedding", {}, [other], tensor_name, _parent(tensor_name))
-                builder.state[f"{bid}.embedding"] = _tensor(builder, tensor_name)
-                builder.out_of[node] = bid
-                return
+                return _learned(builder, node, "PositionEmbedding", "embedding", attr, builder.attrs[attr], other)
     bare_tensor(builder, next(a for a in _flat([node.args, node.kwargs])
                               if isinstance(a, fx.Node) and (a in builder.attrs or a in builder.expanded)))
 
