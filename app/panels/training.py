@@ -165,7 +165,7 @@ class TrainingPanel(QWidget):
         self.start.clicked.connect(self.start_clicked)
         self.pause.clicked.connect(self.pause_clicked)
         self.stop.clicked.connect(self.stop_clicked)
-        self.set_state("idle", ready=False)
+        self.set_state("idle")
 
     # -- data set -----------------------------------------------------------------------------------
     def set_dataset(self, name: str, path: str | None) -> None:
@@ -247,17 +247,18 @@ class TrainingPanel(QWidget):
         return [b for w in shown if w is not None for b in w.findChildren(QPushButton) if b.objectName() == "fix"]
 
     # -- the run --------------------------------------------------------------------------------------
-    def set_state(self, state: str, ready: bool) -> None:
-        """idle / running / paused; `ready`: the check passed and the data set is loaded."""
-        active = state in ("running", "paused")
-        self.start.setEnabled(not active and ready)
-        self.pause.setEnabled(active)
+    def set_state(self, state: str, stoppable: bool = False) -> None:
+        """Show a run state (a RunState value of app/training/controller.py); `stoppable`: Stop also
+        cancels a start that waits for the data set."""
+        active = state in ("running", "paused", "stopping")
+        self.start.setEnabled(state in ("ready", "finished", "failed", "stopped"))
+        self.pause.setEnabled(state in ("running", "paused"))
         self.pause.setText("Resume" if state == "paused" else "Pause")
-        self.stop.setEnabled(active)
+        self.stop.setEnabled(state in ("running", "paused") or stoppable)
         self.dataset.setEnabled(not active)
         self.choose.setEnabled(not active)
         self.check_scroll.setVisible(not active)
-        self.settings.set_mode(state)
+        self.settings.set_mode("paused" if state == "paused" else "running" if active else "idle")
 
     def show_message(self, text: str, kind: str = "info") -> None:
         """A note under the check: the runtime's failure message, or what happened to the run."""

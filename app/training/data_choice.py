@@ -91,11 +91,11 @@ class DataChoice:
     def _schedule_load(self) -> None:
         """Load the chosen set soon, if anyone is looking: the panel can be seen or a start is waiting
         (an editor window that never shows the panel never loads a data set)."""
-        if self._panel_seen or self._start_when_loaded:
+        if self._panel_seen or self.run.start_pending:
             self.load_timer.start()
 
     def _request_data(self) -> None:
-        if not (self._panel_seen or self._start_when_loaded):
+        if not (self._panel_seen or self.run.start_pending):
             return                      # the panel went behind another tab before the timer fired
         key = self._load_key()
         if key is not None and key != self.data_key:
@@ -117,13 +117,10 @@ class DataChoice:
         self.panel.examples.set_samples(images=images, texts=texts, captions=captions)
         self._show_data_info()
         self.recheck()
-        if self._start_when_loaded:
-            self._start_when_loaded = False
-            if self.ready:
-                self.start()
+        if self.run.start_pending and self.ready:
+            self.start()
 
     def _data_failed(self, key: str, message: str) -> None:
-        self._start_when_loaded = False
         if key == self.data_key:
             self.panel.examples.clear()
             self.recheck()

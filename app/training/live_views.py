@@ -1,11 +1,12 @@
-"""The live views of a run: trainer events folded into the LiveRun, paced redraws of curves, maps,
-progress and state text. A part of TrainingUI (app/training/ui.py), which it is mixed into."""
+"""The live views of a run: the trainer events the run controller has folded into its LiveRun, redrawn
+at a pace (curves, feature maps, epoch results, progress text). A part of TrainingUI (app/training/ui.py), which it is mixed into."""
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
 from .. import settings
+from .controller import RunState
 
 FRAME_MS = 33          # at most ~30 redraws a second
 # Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
@@ -18,15 +19,18 @@ class LiveViews:
     """The live-view half of TrainingUI: its methods use the TrainingUI's views and LiveRun."""
 
     # -- events and redraws ------------------------------------------------------------------------
+    def _folded(self, dirty: set) -> None:
+        """A trainer event made these views stale; the frame timer redraws them."""
+        self._dirty |= dirty
+        if not self.frame.isActive():
+            self.frame.start()
+
     def _on_event(self, event: dict) -> None:
         if event.get("type") == "started":
             self._health_notes = []
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
             self._health_notes += [p["text"] for p in event["new_problems"]]
             self.panel.show_message(self._health_text(), "warning")
-        self._dirty |= self.live.apply(event)
-        if not self.frame.isActive():
-            self.frame.start()
 
     def _health_text(self) -> str:
         notes = self._health_notes
@@ -37,7 +41,7 @@ class LiveViews:
         in a frame of their own); `everything`: all that changed, now (the run has ended)."""
         now = time.monotonic()
         dirty = set(self._dirty)
-        pace = not everything and self.live.state in ("running", "paused") and "started" not in dirty
+        pace = not everything and self.run.active and "started" not in dirty
         for view, ms in MIN_INTERVAL_MS.items():
             if pace and view in dirty and now - self._last_drawn.get(view, 0.0) < ms / 1000:
                 dirty.discard(view)          # too soon: it stays dirty for a later frame
@@ -62,8 +66,6 @@ class LiveViews:
             self.maps.set_prediction(live.prediction["probabilities"])
         if "epoch" in dirty and live.last_epoch is not None:
             self.epochs.show_epoch(live.last_epoch)
-        if "state" in dirty:
-            self._show_state()
         if dirty & {"progress", "state", "started"}:
             self._show_progress()
 
@@ -78,41 +80,18 @@ class LiveViews:
         if e.get("warnings"):
             self.panel.show_message(" ".join(e["warnings"]), "warning")
 
-    def _show_state(self) -> None:
-        live = self.live
-        state = live.state
-        if state == "failed":
-            self.panel.show_message(f"Training failed: {live.message}", "error")
-            self.dock.raise_()
-            self.win.statusBar().showMessage(f"Training failed: {live.message}", 15000)
-        elif state in ("finished", "stopped"):
-            s = live.summary or {}
-            acc = s.get("val_accuracy")
-            acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
-            health = self._health_text()
-            self.panel.show_message(f"Run {state}{acc_text}. Checkpoint and metrics are in "
-                                    f"{Path(self.training.last_run_dir or '').name}." + (f" {health}" if health else ""),
-                                    "warning" if health else "info")
-        elif state == "paused":
-            self.panel.show_message("Paused. You can change the learning rate, then resume.")
-        elif state == "running" and self.training.running:
-            msg = self.panel.message.text()
-            if msg.startswith("Paused"):
-                self.panel.show_message("")
-        if self.training.running:
-            self._set_state("paused" if state == "paused" else "running")
-
     def _show_progress(self) -> None:
         live = self.live
-        text = live.progress_text()
-        if self._stopping and self.training.running:
-            text = "Stopping: saving a checkpoint…"
+        state = self.run.state
+        stopping = state == RunState.STOPPING
+        text = "Stopping: saving a checkpoint…" if stopping else live.progress_text()
         self.panel.set_progress(live.fraction, text)
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
-        if self.training.running:
-            self.status_text.setText(f"Training: {live.progress_text(short=True)} · graph read-only")
-        elif live.state == "failed":
+        if self.run.active:
+            short = "stopping, saving a checkpoint…" if stopping else live.progress_text(short=True)
+            self.status_text.setText(f"Training: {short} · graph read-only")
+        elif state == RunState.FAILED:
             self.status_text.setText(f"{name}: training failed")
         elif live.started:
             self.status_text.setText(f"{name}: {text}")

@@ -1,10 +1,11 @@
 """Training in the editor window: the training panel, live curves, feature maps, epoch results and the
-runs list (docked by app/docks.py), wired to a TrainingSession; its actions are rows of app/menus.py.
+runs list (docked by app/docks.py), wired to the run controller; its actions are rows of app/menus.py.
 
-The flow: the panel's data set and settings + the editor's analysis -> a check (runtime.preflight)
--> Start -> the graph is locked (edits say why) -> the trainer's events fold into a LiveRun -> a
-frame timer redraws what changed, at most ~30 times a second -> the run ends -> the graph unlocks
-and the runs list shows the new run folder.
+The flow: the panel's data set and settings + the editor's analysis -> a check (readiness.py) -> the
+run controller's state (controller.py: idle, loading_data, ready) -> Start -> running: the graph is
+locked (state_views.py) -> the trainer's events fold into the controller's LiveRun -> a frame timer
+redraws what changed, at most ~30 times a second (live_views.py) -> the run ends (finished, failed
+or stopped) -> the graph unlocks and the runs list shows the new run folder.
 """
 from __future__ import annotations
 
@@ -14,38 +15,39 @@ from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QWidget
 
 from layerloom.graph.fileformat import graph_to_dict
-from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
 from layerloom.runtime.data import list_datasets
-from layerloom.runtime.preflight import check_training
 from layerloom.runtime.runs import read_json
 
 from .. import samples, settings
 from .data_loader import DatasetLoader
 from ..exporting import has_checkpoint, network_of
-from layerloom.runtime.live import LiveRun
 from ..panels.epoch_views import EpochViews
 from ..panels.feature_maps import FeatureMapsPanel
 from ..panels.live_plots import LivePlots
 from ..panels.live_label import LiveLabel
 from ..panels.runs import RunsPanel
-from ..panels.training import PATH_KINDS, ThinProgress, TrainingPanel
-from .run_thread import TrainingSession
+from ..panels.training import ThinProgress, TrainingPanel
+from .controller import ACTIVE, RunController, RunState
 from .data_choice import DataChoice
 from .live_views import FRAME_MS, LiveViews
+from .readiness import Readiness
+from .state_views import StateViews
 
-READ_ONLY = "the graph is read-only while it trains; press Stop (or wait for the run to end) to edit it"
 SHUTDOWN_MS = 8000
 
 
-class TrainingUI(DataChoice, LiveViews, QObject):
+class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
+    """The training side of the window: its panels, the data choice, the check and the run controller
+    (`run`, the one owner of the run state), put together."""
+
     def __init__(self, win):
         super().__init__(win)
         self.win = win
         self.session = win.session
-        self.training = TrainingSession(self)
+        self.run = RunController(self)
+        self.training = self.run.session      # the run thread's bridge (last_run_dir, taps)
         self.loader = DatasetLoader(self)
-        self.live = LiveRun()
         self.runs_base = settings.runs_dir()
         self.dataset_name = "mnist-sample"
         self.dataset_options: dict = {}
@@ -54,16 +56,13 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         self.config_error = ""
         self.data_key: str | None = None
         self.bundle = None
-        self.ready = False
         self.followed: str | None = None
         self.trained_doc = None
         self.run_bundle = None
         self._dirty: set[str] = set()
         self._health_notes: list[str] = []     # this run's training-health findings
         self._last_drawn: dict[str, float] = {}
-        self._stopping = False
         self._locked: list = []        # documents made read-only for the active run
-        self._start_when_loaded = False
         self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
         listed = list_datasets()
@@ -96,15 +95,28 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         p.fix_clicked.connect(self._apply_fix)
         p.settings.changed.connect(self._settings_changed)
         p.settings.lr_edited.connect(self._lr_edited)
-        self.training.event.connect(self._on_event)
-        self.training.running_changed.connect(self._running_changed)
+        self.run.event.connect(self._on_event)
+        self.run.folded.connect(self._folded)
+        self.run.state_changed.connect(self._state_changed)
+        self.run.pending_changed.connect(lambda _pending: self._render_state())
         self.loader.loaded.connect(self._data_loaded)
         self.loader.failed.connect(self._data_failed)
         self.session.analysed.connect(self._analysed)
         self.session.document_replaced.connect(self._document_replaced)
         self.session.meta_changed.connect(self._meta_changed)
         self.runs.folder_changed.connect(self._runs_folder_changed)
+        self._render_state()
         self.load_from_document()
+
+    @property
+    def live(self):
+        """The run on show, folded from the trainer's events (runtime/live.py)."""
+        return self.run.live
+
+    @property
+    def ready(self) -> bool:
+        """Start would start a run now (the check passed and the data set is loaded)."""
+        return self.run.can_start()
 
     # -- building -------------------------------------------------------------------------------
     def connect_docks(self, docks: dict) -> None:
@@ -129,13 +141,13 @@ class TrainingUI(DataChoice, LiveViews, QObject):
 
     # -- settings from and to the graph -----------------------------------------------------------
     def _document_replaced(self, _doc) -> None:
-        if not self.training.running:
+        if not self.run.active:
             self.forget_run()       # another graph: its canvas never shows this run's curves and maps
         self.load_from_document()
 
     def forget_run(self) -> None:
         """Clear the views of the last run (they belonged to the graph that was open)."""
-        self.live = LiveRun()
+        self.run.forget()
         self.trained_doc = None
         self.run_bundle = None
         self._dirty.clear()
@@ -151,8 +163,10 @@ class TrainingUI(DataChoice, LiveViews, QObject):
     def stop_before(self, doing: str) -> bool:
         """During a run, ask "Stop training and <doing>?". Yes stops the run (it keeps a checkpoint) and
         waits until it has ended; True when nothing is running any more."""
-        if not self.training.running:
+        if not self.run.active:
             return True
+        if self.run.state == RunState.STOPPING:       # already asked to stop: only wait for the end
+            return self.stop_and_wait()
         answer = QMessageBox.question(
             self.win, "Training is running",
             f"Stop training and {doing}?\n\nThe run keeps a checkpoint of where it stopped; the Runs tab can "
@@ -164,22 +178,26 @@ class TrainingUI(DataChoice, LiveViews, QObject):
 
     def stop_and_wait(self, timeout_ms: int = SHUTDOWN_MS) -> bool:
         """Stop the run and let its last events arrive (the views end in their final state)."""
-        if not self.training.running:
+        if not self.run.active:
             return True
         loop = QEventLoop()
-        self.training.running_changed.connect(loop.quit)
+
+        def ended(new, _old):
+            if new not in ACTIVE:
+                loop.quit()
+        self.run.state_changed.connect(ended)
         QTimer.singleShot(timeout_ms, loop.quit)
         self.stop()
-        if self.training.running:
+        if self.run.active:
             loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
-        self.training.running_changed.disconnect(loop.quit)
-        if self.training.running:            # the step did not end in time: stop waiting for events
-            self.training.shutdown(timeout_ms)
-        return not self.training.running
+        self.run.state_changed.disconnect(ended)
+        if self.run.active:            # the step did not end in time: stop waiting for events
+            self.run.shutdown(timeout_ms)
+        return not self.run.active
 
     def load_from_document(self) -> None:
         """Fill the panel from the graph's training section (the defaults where it says nothing)."""
-        if self.training.running:
+        if self.run.active:
             self._lock(self.session.document)   # another graph opened mid-run: read-only too, until it ends
             return
         doc = self.session.document
@@ -197,7 +215,7 @@ class TrainingUI(DataChoice, LiveViews, QObject):
 
     def _meta_changed(self) -> None:
         doc = self.session.document
-        if dict(doc.training) != getattr(self, "_loaded_section", None) and not self.training.running:
+        if dict(doc.training) != getattr(self, "_loaded_section", None) and not self.run.active:
             self.load_from_document()
 
     def config(self) -> dict:
@@ -220,85 +238,23 @@ class TrainingUI(DataChoice, LiveViews, QObject):
             section.pop("augment", None)
         return section
 
-    # -- the check ----------------------------------------------------------------------------------
-    def _analysed(self, result) -> None:
-        if self.training.running:
-            return
-        if getattr(self, "followed", None) is not None:
-            self.follow(self.followed)      # a note such as "has no input wired" may no longer hold
-        if self.info is not None and self._load_key() != self.data_key and self.data_key is not None:
-            self._dataset_changed()     # the Input changed: sets that follow it (shapes, folders) reload
-            return
-        self.recheck()
-
-    def problems(self) -> list[tuple[str, str, dict | None]]:
-        """Everything between the graph, the data set and the settings, as (severity, message, fix)."""
-        out: list[tuple[str, str, dict | None]] = []
-        if self.config_error:
-            out.append(("error", self.config_error, None))
-        try:
-            TrainConfig.from_dict(self.config())
-        except ConfigError as exc:
-            out.append(("error", f"Settings: {exc}", None))
-        if self.info_error:
-            out.append(("error", self.info_error, None))
-        if PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path"):
-            kind = PATH_KINDS[self.dataset_name]
-            out.append(("error", f"Choose the {kind} that holds the data ({kind.title()}… above).", None))
-            return out
-        result = self.session.result or self.session.flush()
-        errors = result.errors if result is not None else []
-        if errors:
-            first = errors[0]
-            more = f" (and {len(errors) - 1} more, see Problems)" if len(errors) > 1 else " (see Problems)"
-            out.append(("error", f"The graph has an error{more}: {first.text}", first.fix))
-        elif self.info is not None:
-            for d in check_training(self.session.document, result, self.info):
-                out.append((d.severity, d.message, d.fix))
-        key = self._load_key()
-        if key is not None and self.info is not None:
-            if key in self.loader.errors:
-                out.append(("error", self.loader.errors[key], None))
-            elif self.bundle is None or self.data_key != key:
-                out.append(("info", f"Loading {self.info.title}…", None))
-        return out
-
-    def recheck(self) -> None:
-        if self.training.running:
-            return
-        found = self.problems()
-        self.ready = not any(sev in ("error", "info") for sev, _, _ in found)
-        ok_text = ""
-        if self.info is not None and self.session.result is not None:
-            doc = self.session.document
-            ok_text = (f"✓ Ready: {doc.name} ({human(self.session.result.total_params)} parameters) on "
-                       f"{self.info.name}.")
-        self.panel.set_check(found, ok_text)
-        self._set_state("idle")
-
-    def _set_state(self, state: str) -> None:
-        self.panel.set_state(state, self.ready)
-        self.start_action.setEnabled(state == "idle")
-        self.pause_action.setEnabled(state in ("running", "paused"))
-        self.stop_action.setEnabled(state in ("running", "paused"))
-
     # -- running --------------------------------------------------------------------------------------
     def train(self) -> None:
         """▶ Train: start now if everything is ready, or as soon as the data set has loaded."""
         self.dock.show()
         self.dock.raise_()
-        if self.training.running:
+        if self.run.active:
             return
         self.recheck()
         if self.ready:
             self.start()
-        elif not any(sev == "error" for sev, _, _ in self.problems()):
-            self._start_when_loaded = True
+        elif self.run.state == RunState.LOADING_DATA:
+            self.run.request_start()
             self._request_data()
 
     def start(self) -> bool:
         """Start training with the panel's settings; False (with the reason shown) when it cannot."""
-        if self.training.running:
+        if self.run.active:
             return False
         self.recheck()
         if not self.ready:
@@ -323,19 +279,17 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         """A new run of `doc` (or the resumed run `resume`): fresh views, then the trainer's thread."""
         self.trained_doc = doc.copy()
         self.run_bundle = bundle
-        self.live = LiveRun()
         self.plots.live = None
-        self._stopping = False
         self._dirty.clear()
+        self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
         self._prepare_views()
         self._update_taps()
-        self.training.start(doc, values, self.runs_base, data=bundle, resume=resume)
 
     def resume_run(self, run) -> bool:
         """The Runs tab's Resume: continue a stopped run of the open graph from its latest checkpoint."""
         run = Path(run)
         doc = self.session.document
-        if self.training.running:
+        if self.run.active:
             return False
         try:
             theirs = network_of(read_json(run / "graph.loom.json"))
@@ -377,64 +331,15 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         self.follow(self.followed)
 
     def toggle_pause(self) -> None:
-        if not self.training.running:
-            return
-        if self.training.paused:
-            self.training.resume()
-        else:
-            self.training.pause()
+        self.run.toggle_pause()
 
     def stop(self) -> None:
-        if self.training.running:
-            self._stopping = True
-            self.training.stop()
-            self.panel.set_progress(self.live.fraction, "Stopping: saving a checkpoint…")
+        self.run.stop()
 
     def _lr_edited(self, lr: float) -> None:
-        if self.training.paused:
-            self.training.set_lr(lr)
+        if self.run.state == RunState.PAUSED:
+            self.run.set_lr(lr)
             self.panel.show_message(f"The learning rate becomes {lr:g} when you resume.")
-
-    def _restore_settings_lr(self) -> None:
-        """A learning rate changed while paused applied to that run only: the settings (and so the next run)
-        go back to the graph's own learning rate."""
-        doc = self.session.document
-        try:
-            lr = TrainConfig.from_sources(doc.training).lr
-        except ConfigError:
-            return
-        if self.panel.settings.lr.value() != lr:
-            self.panel.settings.lr.setValue(lr)
-
-    def _running_changed(self, running: bool) -> None:
-        """The graph is read-only while a run is active: edits (and undoing them) say why."""
-        doc = self.session.document
-        if running:
-            self._lock(doc)
-            self._set_state("running")
-            self.status.show()
-            self.status_text.setText(f"Starting {doc.name}…")
-            self.session.message.emit("Training started: the graph is read-only until the run ends.")
-            return
-        self._unlock_all()
-        self._redraw(everything=True)
-        self._restore_settings_lr()
-        self.recheck()
-        self.runs.refresh(select=self.training.last_run_dir)
-        ended = {"failed": "Training failed", "stopped": "Training stopped",
-                 "finished": "Training finished"}.get(self.live.state, "Training ended")
-        self.session.message.emit(f"{ended}: the graph can be edited again.")
-
-    def _lock(self, doc) -> None:
-        if not doc.locked:
-            self.session.set_locked(doc, READ_ONLY)
-            self._locked.append(doc)
-
-    def _unlock_all(self) -> None:
-        for doc in self._locked:
-            if doc.locked == READ_ONLY:
-                self.session.set_locked(doc, None)
-        self._locked.clear()
 
     def _update_taps(self) -> None:
         doc = self.trained_doc or self.session.document
@@ -447,7 +352,7 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         self.training.tap(sorted(wanted))
 
     def _tap_target(self, block_id):
-        doc = self.trained_doc if self.training.running and self.trained_doc is not None else self.session.document
+        doc = self.trained_doc if self.run.active and self.trained_doc is not None else self.session.document
         if block_id is None or block_id not in doc.blocks:
             return None
         if doc.blocks[block_id].kind == "Output":
@@ -460,7 +365,7 @@ class TrainingUI(DataChoice, LiveViews, QObject):
         self.followed = block_id
         target = self._tap_target(block_id)
         self._update_taps()
-        doc = self.trained_doc if self.training.running and self.trained_doc is not None else self.session.document
+        doc = self.trained_doc if self.run.active and self.trained_doc is not None else self.session.document
         if block_id is not None and target is None:
             note = (f"{block_id} is not part of the graph being trained." if block_id not in doc.blocks
                     else f"{block_id} has no input wired.")
@@ -468,14 +373,14 @@ class TrainingUI(DataChoice, LiveViews, QObject):
             return
         kind = doc.blocks[target].kind if target else ""
         label = kind if target == block_id else f"{kind} (what the Output receives)"
-        self.maps.show_block(target, label, self.live.maps.get(target), self.training.running)
+        self.maps.show_block(target, label, self.live.maps.get(target), self.run.active)
 
     # -- closing ----------------------------------------------------------------------------------------
     def shutdown(self, timeout_ms: int = SHUTDOWN_MS) -> bool:
         """Stop a run and the data loader and wait for their threads (the window is closing)."""
         self.frame.stop()
         self.load_timer.stop()
-        ok = self.training.shutdown(timeout_ms)
+        ok = self.run.shutdown(timeout_ms)
         self.loader.shutdown(timeout_ms)
         self._unlock_all()
         return ok

@@ -1,0 +1,77 @@
+"""Can this graph train on the chosen data set with these settings, now? The Training panel's check:
+every problem as (severity, message, fix), shown above Start, and what it means for the run state
+(idle, loading_data or ready; see controller.py). A part of TrainingUI (app/training/ui.py), which
+it is mixed into."""
+from __future__ import annotations
+
+from layerloom.graph.summary import human
+from layerloom.runtime.config import ConfigError, TrainConfig
+from layerloom.runtime.preflight import check_training
+
+from ..panels.training import PATH_KINDS
+
+
+class Readiness:
+    """The check half of TrainingUI: its methods use the TrainingUI's session, data choice and run."""
+
+    def _analysed(self, result) -> None:
+        if self.run.active:
+            return
+        if getattr(self, "followed", None) is not None:
+            self.follow(self.followed)      # a note such as "has no input wired" may no longer hold
+        if self.info is not None and self._load_key() != self.data_key and self.data_key is not None:
+            self._dataset_changed()     # the Input changed: sets that follow it (shapes, folders) reload
+            return
+        self.recheck()
+
+    def _data_loading(self) -> bool:
+        """The chosen set is not loaded yet (and has not failed to load)."""
+        key = self._load_key()
+        return (key is not None and key not in self.loader.errors
+                and (self.bundle is None or self.data_key != key))
+
+    def problems(self) -> list[tuple[str, str, dict | None]]:
+        """Everything between the graph, the data set and the settings, as (severity, message, fix)."""
+        out: list[tuple[str, str, dict | None]] = []
+        if self.config_error:
+            out.append(("error", self.config_error, None))
+        try:
+            TrainConfig.from_dict(self.config())
+        except ConfigError as exc:
+            out.append(("error", f"Settings: {exc}", None))
+        if self.info_error:
+            out.append(("error", self.info_error, None))
+        if PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path"):
+            kind = PATH_KINDS[self.dataset_name]
+            out.append(("error", f"Choose the {kind} that holds the data ({kind.title()}… above).", None))
+            return out
+        result = self.session.result or self.session.flush()
+        errors = result.errors if result is not None else []
+        if errors:
+            first = errors[0]
+            more = f" (and {len(errors) - 1} more, see Problems)" if len(errors) > 1 else " (see Problems)"
+            out.append(("error", f"The graph has an error{more}: {first.text}", first.fix))
+        elif self.info is not None:
+            for d in check_training(self.session.document, result, self.info):
+                out.append((d.severity, d.message, d.fix))
+        key = self._load_key()
+        if key is not None and key in self.loader.errors:
+            out.append(("error", self.loader.errors[key], None))
+        elif self._data_loading():
+            out.append(("info", f"Loading {self.info.title}…", None))
+        return out
+
+    def recheck(self) -> None:
+        """Run the check, show it, and tell the run controller whether training could start."""
+        if self.run.active:
+            return
+        found = self.problems()
+        ok_text = ""
+        if self.info is not None and self.session.result is not None:
+            doc = self.session.document
+            ok_text = (f"✓ Ready: {doc.name} ({human(self.session.result.total_params)} parameters) on "
+                       f"{self.info.name}.")
+        self.panel.set_check(found, ok_text)
+        blocked = any(sev in ("error", "info") for sev, _, _ in found)
+        loading = self._data_loading() and not any(sev == "error" for sev, _, _ in found)
+        self.run.set_readiness(loading=loading, ready=not blocked)
