@@ -55,7 +55,11 @@ class StateViews:
         self._redraw(everything=True)
         self._show_result(state)
         self.runs.refresh(select=self.training.last_run_dir)
-        self.session.message.emit(f"{ENDED_WORDS.get(state, 'Training ended')}: the graph can be edited again.")
+        if state == RunState.FAILED:     # the reason stays in the status bar longer than a note does
+            self.win.statusBar().showMessage(f"Training failed: {self.run.message} The graph can be edited "
+                                             "again.", 15000)
+        else:
+            self.session.message.emit(f"{ENDED_WORDS.get(state, 'Training ended')}: the graph can be edited again.")
         self._restore_settings_lr()
         self.recheck()      # last: it may move the state on (e.g. to idle), which renders itself
 
@@ -64,7 +68,6 @@ class StateViews:
         if state == RunState.FAILED:
             self.panel.show_message(f"Training failed: {self.run.message}", "error")
             self.dock.raise_()
-            self.win.statusBar().showMessage(f"Training failed: {self.run.message}", 15000)
             return
         s = live.summary or {}
         acc = s.get("val_accuracy")
