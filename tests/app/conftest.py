@@ -112,3 +112,18 @@ def win(qtbot):
     qtbot.waitExposed(w)
     yield w
     w.session.undo_stack.setClean()
+
+
+@pytest.fixture
+def ui(win, tmp_path, qtbot):
+    """The window's training side with LeNet-5 open, the training panel showing and its data set loaded."""
+    from layerloom.presets import preset_path
+    t = win.training
+    t.set_runs_folder(tmp_path / "runs")
+    win.files.open_preset(preset_path("lenet5"))
+    t.dock.show()
+    t.dock.raise_()
+    qtbot.waitUntil(lambda: t.ready, timeout=20_000)
+    yield t
+    t.shutdown(5000)
+    win.session.undo_stack.setClean()

@@ -110,3 +110,25 @@ def expected_wire_labels(win) -> dict:
 def height_of(kind: str) -> int:
     k = get_kind(kind)
     return k.input_count(k.defaults())
+
+
+# -- the Training panel ------------------------------------------------------------------------------
+def settings(t, **values) -> None:
+    """Set the Training panel's settings as a person would pick them."""
+    s = t.panel.settings
+    for name, value in values.items():
+        w = getattr(s, name)
+        if hasattr(w, "findData"):
+            w.setCurrentIndex(w.findData(value))
+        elif hasattr(w, "setChecked"):
+            w.setChecked(value)
+        else:
+            w.setValue(value)
+
+
+def points(curve) -> int:
+    return 0 if curve.xData is None else len(curve.xData)
+
+
+def wait_run_end(t, qtbot, timeout=60_000) -> None:
+    qtbot.waitUntil(lambda: not t.run.active, timeout=timeout)

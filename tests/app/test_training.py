@@ -9,52 +9,20 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from tensorboard.backend.event_processing import event_accumulator
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from layerloom.app import edits
+from layerloom.app.training.controller import RunState
 from layerloom.graph import load_graph
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
 from layerloom.runtime.runs import read_json, read_metrics
 
-from .helpers import block_point
+from ..pause_probe import CountedPause
+from .helpers import block_point, points, settings, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
-
-
-@pytest.fixture
-def ui(win, tmp_path, qtbot):
-    """The window with LeNet-5 open, the training panel showing and its data set loaded."""
-    t = win.training
-    t.set_runs_folder(tmp_path / "runs")
-    win.files.open_preset(preset_path("lenet5"))
-    t.dock.show()
-    t.dock.raise_()
-    qtbot.waitUntil(lambda: t.ready, timeout=20_000)
-    yield t
-    t.shutdown(5000)
-    win.session.undo_stack.setClean()
-
-
-def settings(t, **values):
-    s = t.panel.settings
-    for name, value in values.items():
-        w = getattr(s, name)
-        if hasattr(w, "findData"):
-            w.setCurrentIndex(w.findData(value))
-        elif hasattr(w, "setChecked"):
-            w.setChecked(value)
-        else:
-            w.setValue(value)
-
-
-def points(curve) -> int:
-    return 0 if curve.xData is None else len(curve.xData)
-
-
-def wait_run_end(t, qtbot, timeout=60_000):
-    qtbot.waitUntil(lambda: not t.training.running, timeout=timeout)
 
 
 def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, tmp_path):
@@ -92,21 +60,24 @@ def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, 
 def test_pause_change_lr_resume_and_stop(win, ui, qtbot):
     settings(ui, epochs=50, batch_size=16, optimizer="sgd", lr=0.01)
     qtbot.mouseClick(ui.panel.start, LEFT)
+    ui.training.trainer._running = flag = CountedPause()      # the run/pause flag, counting paused wake-ups
     qtbot.waitUntil(lambda: ui.live.step >= 5, timeout=30_000)
     qtbot.mouseClick(ui.panel.pause, LEFT)
-    qtbot.waitUntil(lambda: ui.panel.pause.text() == "Resume", timeout=10_000)
-    assert ui.live.state == "paused" and ui.panel.settings.lr.isEnabled()
+    qtbot.waitUntil(lambda: ui.run.state == RunState.PAUSED, timeout=10_000)
+    assert ui.panel.pause.text() == "Resume" and ui.live.state == "paused" and ui.panel.settings.lr.isEnabled()
     assert not ui.panel.settings.batch_size.isEnabled()
     at = ui.live.step
-    qtbot.wait(300)
-    assert ui.live.step == at                                       # nothing moves while paused
+    assert flag.wait_for_wakeups(3)                   # the trainer looked three times and stayed paused
+    QApplication.processEvents()
+    assert ui.live.step == at and ui.run.state == RunState.PAUSED        # nothing moves while paused
     ui.panel.settings.lr.setValue(0.05)
     assert "0.05 when you resume" in ui.panel.message.text()
     qtbot.mouseClick(ui.panel.pause, LEFT)
     qtbot.waitUntil(lambda: ui.live.step > at + 3 and ui.live.lr == pytest.approx(0.05), timeout=30_000)
+    assert ui.run.state == RunState.RUNNING and "Paused" not in ui.panel.message.text()
     qtbot.mouseClick(ui.panel.stop, LEFT)
     wait_run_end(ui, qtbot)
-    assert ui.live.state == "stopped" and ui.live.summary["status"] == "stopped"
+    assert ui.run.state == RunState.STOPPED and ui.live.summary["status"] == "stopped"
     ckpt = load_checkpoint(latest_checkpoint(ui.training.last_run_dir))
     assert ckpt.meta["step"] == ui.live.step == ui.live.summary["steps"] and "conv1.weight" in ckpt.weights
     assert ui.panel.start.isEnabled() and ui.panel.settings.batch_size.isEnabled()

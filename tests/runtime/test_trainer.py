@@ -1,6 +1,5 @@
 """The trainer: learning, events, control from another thread, exact resume, faults."""
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from layerloom.runtime.runs import read_json, read_metrics
 from layerloom.runtime.taps import FeatureTaps
 from layerloom.runtime.trainer import Trainer
 
+from ..pause_probe import CountedPause
 from .trainer_helpers import Recorder, lenet, mnist_small, small_net, weights_equal
 
 
@@ -75,6 +75,7 @@ def test_pause_resume_set_lr_and_stop_from_another_thread(tmp_path):
     rec = Recorder()
     t = Trainer(lenet(), {"epochs": 50, "batch_size": 16, "optimizer": "sgd", "lr": 0.01}, rec,
                 runs_base=tmp_path, data=mnist_small(1024))
+    t._running = flag = CountedPause()        # the trainer's run/pause flag, counting paused wake-ups
     worker = threading.Thread(target=t.run)
     worker.start()
     try:
@@ -83,7 +84,7 @@ def test_pause_resume_set_lr_and_stop_from_another_thread(tmp_path):
         rec.wait_for(lambda e: e["type"] == "paused")
         n = len(rec.of("step"))
         paused_at = t.step
-        time.sleep(0.4)
+        assert flag.wait_for_wakeups(3)            # the trainer looked three times and stayed paused
         assert len(rec.of("step")) == n and t.step == paused_at and t.state == "paused"
         t.set_lr(0.002)
         t.resume()
