@@ -11,6 +11,7 @@ from .. import edits, samples
 from .data_loader import request_key
 from ..panels.training import FILE_FILTERS, PATH_KINDS
 
+LOADING_EXAMPLES = "Loading examples…"
 
 
 class DataChoice:
@@ -65,7 +66,6 @@ class DataChoice:
             self.info_error = str(exc)
         except (TypeError, ValueError) as exc:
             self.info_error = f"{self.dataset_name}: {exc}"
-        self._show_data_info()
         # A file-based set whose file is not chosen yet describes nothing real: no data context then.
         concrete = self.info is not None and (self.dataset_name not in PATH_KINDS or self.dataset_options.get("path"))
         ctx = self.info.data_context() if concrete else None
@@ -73,8 +73,25 @@ class DataChoice:
             self.session.analyzer.set_data(ctx)
             self.session.result = None      # the analysis must follow the new data set's "auto" values
             self.session.flush()
+        self._follow_choice()
+        self._show_data_info()
         self._schedule_load()
         self.recheck()
+
+    def _follow_choice(self) -> None:
+        """The examples change with the choice at once: a set loaded before shows now (from the loader's
+        cache), any other shows a placeholder until it has loaded. Loads are told apart by their key (the
+        set, its options, the Input and the seed): a load that ends after the choice moved on is ignored,
+        and one that matches the choice again (A, B, back to A) is still used."""
+        key = self._load_key()
+        if key is not None and key == self.data_key:
+            return                          # loaded or loading already: what is on show is right
+        self.bundle = None                  # the examples on show belong to the set chosen before
+        self.data_key = None
+        if key is not None and self.loader.get(key) is not None:
+            self.data_key = key
+            self.loader.request(self.dataset_name, self.dataset_options, self._input_shape(),
+                                self.panel.settings.seed.value())     # answers at once, from the cache
 
     def _load_key(self):
         if self.info is None or (PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path")):
@@ -143,4 +160,4 @@ class DataChoice:
             parts.append(f"{len(self.bundle.train):,} train / {len(self.bundle.val):,} val")
         self.panel.set_data_info(" · ".join(parts))
         if self.bundle is None:
-            self.panel.examples.clear()
+            self.panel.examples.clear(LOADING_EXAMPLES if self._data_loading() else "")

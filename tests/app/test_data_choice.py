@@ -1,0 +1,34 @@
+"""The Training panel's examples follow the chosen data set at once: a placeholder while a set loads,
+a set loaded before shows immediately, and a load that ends after the choice moved on is ignored."""
+from __future__ import annotations
+
+import layerloom.app.training.data_loader as data_loader
+from layerloom.app.training.data_choice import LOADING_EXAMPLES
+
+from .test_run_lifecycle import Gate
+
+
+def same_images(a, b) -> bool:
+    return len(a) == len(b) > 0 and all(x == y for x, y in zip(a, b))
+
+
+def test_a_quick_a_b_a_choice_ends_showing_a(win, ui, qtbot, monkeypatch):
+    examples = ui.panel.examples
+    a_images = list(examples.images)                 # mnist-sample's examples, loaded by the fixture
+    a_bundle = ui.bundle
+    gate = Gate(data_loader.load_dataset)            # every load waits until the test lets it go
+    monkeypatch.setattr(data_loader, "load_dataset", gate)
+    combo = ui.panel.dataset
+    try:
+        combo.setCurrentIndex(combo.findData("shapes"))
+        assert examples.count() == 0 and examples.empty_text == LOADING_EXAMPLES     # at once, not later
+        assert ui.bundle is None and not ui.panel.start.isEnabled()
+        qtbot.waitUntil(gate.entered.is_set, timeout=10_000)        # shapes is loading
+        combo.setCurrentIndex(combo.findData("mnist-sample"))
+        assert same_images(examples.images, a_images) and ui.bundle is a_bundle   # at once, from the cache
+        assert ui.ready
+    finally:
+        gate.opened.set()
+    qtbot.waitUntil(lambda: not ui.loader.busy, timeout=30_000)    # shapes has loaded since: too late
+    assert same_images(examples.images, a_images) and ui.bundle is a_bundle
+    assert ui.dataset_name == "mnist-sample" and ui.ready and "train" in ui.panel.data_info.text()
