@@ -21,7 +21,7 @@ from PySide6.QtCore import QObject, Signal
 
 from layerloom.runtime.live import LiveRun
 
-from .run_thread import TrainingSession
+from .run_thread import RunThread
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +63,15 @@ class RunController(QObject):
     folded = Signal(object)                   # the set of views a trainer event made stale (LiveRun.apply)
     event = Signal(object)                    # the trainer event itself, after folding
 
-    def __init__(self, parent: QObject | None = None, session: TrainingSession | None = None):
+    def __init__(self, parent: QObject | None = None, runner: RunThread | None = None):
         super().__init__(parent)
-        self.session = session or TrainingSession(self)
+        self.runner = runner or RunThread(self)
         self.state = RunState.IDLE
         self.live = LiveRun()
         self.message = ""                 # why the last run failed
         self.start_pending = False        # ▶ Train was pressed: start once the data set has loaded
-        self.session.event.connect(self._on_event)
-        self.session.running_changed.connect(self._thread_changed)
+        self.runner.event.connect(self._on_event)
+        self.runner.running_changed.connect(self._thread_changed)
 
     # -- the one way the state changes -------------------------------------------------------------
     def move_to(self, new: RunState, why: str = "") -> bool:
@@ -134,16 +134,16 @@ class RunController(QObject):
         self._set_pending(False)
         self.live = LiveRun()
         self.message = ""
-        self.session.start(doc, values, runs_base, data=bundle, resume=resume)
+        self.runner.start(doc, values, runs_base, data=bundle, resume=resume)
         return True
 
     def pause(self) -> None:
         if self.state == S.RUNNING:
-            self.session.pause()          # the state follows the trainer's `paused` event
+            self.runner.pause()          # the state follows the trainer's `paused` event
 
     def resume(self) -> None:
         if self.state == S.PAUSED:
-            self.session.resume()
+            self.runner.resume()
 
     def toggle_pause(self) -> None:
         self.resume() if self.state == S.PAUSED else self.pause()
@@ -152,17 +152,17 @@ class RunController(QObject):
         """Stop a run (it keeps a checkpoint), or cancel a start that waits for its data set."""
         if self.state in (S.RUNNING, S.PAUSED):
             if self.move_to(S.STOPPING, "stop"):
-                self.session.stop()
+                self.runner.stop()
         self._set_pending(False)
 
     def set_lr(self, lr: float) -> None:
         if self.state == S.PAUSED:
-            self.session.set_lr(lr)
+            self.runner.set_lr(lr)
 
     def shutdown(self, timeout_ms: int) -> bool:
         """Stop the run and wait for its thread (the window is closing)."""
         self.stop()
-        return self.session.shutdown(timeout_ms)
+        return self.runner.shutdown(timeout_ms)
 
     # -- the run thread -------------------------------------------------------------------------------
     def _on_event(self, event: dict) -> None:

@@ -34,8 +34,9 @@ class _TrainingThread(QThread):
         self.trainer.run()     # never raises: problems end in a `failed` event
 
 
-class TrainingSession(QObject):
-    """Start, control and stop one training run from the GUI thread."""
+class RunThread(QObject):
+    """Start, control and stop one training run's thread from the GUI thread. It keeps no run state of
+    its own beyond whether the thread exists: the run controller (controller.py) owns the state."""
 
     event = Signal(object)       # every trainer event, in the GUI thread
     running_changed = Signal(bool)
@@ -50,10 +51,6 @@ class TrainingSession(QObject):
     @property
     def running(self) -> bool:
         return self.thread is not None
-
-    @property
-    def paused(self) -> bool:
-        return self.running and self.trainer is not None and self.trainer.paused
 
     def start(self, doc, config: dict, runs_base, data=None, resume=None) -> None:
         if self.running:

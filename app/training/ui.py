@@ -46,7 +46,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.win = win
         self.session = win.session
         self.run = RunController(self)
-        self.training = self.run.session      # the run thread's bridge (last_run_dir, taps)
+        self.training = self.run.runner      # the run thread's bridge (last_run_dir, taps)
         self.loader = DatasetLoader(self)
         self.runs_base = settings.runs_dir()
         self.dataset_name = "mnist-sample"

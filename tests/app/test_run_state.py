@@ -100,7 +100,7 @@ LEGAL = sorted(((a, b) for a, targets in TRANSITIONS.items() for b in targets), 
 
 def controller(qtbot):
     thread = FakeRunThread()
-    c = RunController(session=thread)
+    c = RunController(runner=thread)
     seen = []
     c.state_changed.connect(lambda new, old: seen.append((old, new)))
     return c, thread, seen

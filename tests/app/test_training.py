@@ -78,6 +78,9 @@ def test_pause_change_lr_resume_and_stop(win, ui, qtbot):
     qtbot.mouseClick(ui.panel.stop, LEFT)
     wait_run_end(ui, qtbot)
     assert ui.run.state == RunState.STOPPED and ui.live.summary["status"] == "stopped"
+    # the moment the run has ended, every text is final: no "Stopping…", no "read-only"
+    assert "stopped in" in ui.panel.progress_text.text() and "stopped in" in ui.status_text.text()
+    assert "Run stopped" in ui.panel.message.text() and "read-only" not in ui.status_text.text()
     ckpt = load_checkpoint(latest_checkpoint(ui.training.last_run_dir))
     assert ckpt.meta["step"] == ui.live.step == ui.live.summary["steps"] and "conv1.weight" in ckpt.weights
     assert ui.panel.start.isEnabled() and ui.panel.settings.batch_size.isEnabled()
