@@ -43,6 +43,7 @@ DOCKS: tuple[Dock, ...] = (
     Dock("step", "Step mode", "learning.step", RIGHT, shown=False, tab_with="training"),
     Dock("explain", "Explain", "explaining.panel", BOTTOM, shown=False, tab_with="runs"),
     Dock("experiments", "Experiment", "experiments", BOTTOM, shown=False, tab_with="runs"),
+    Dock("benchmark", "Benchmark", "benchmarking.panel", BOTTOM, shown=False, tab_with="runs"),
 )
 
 # Default sizes: (dock names, sizes, orientation)

@@ -88,6 +88,8 @@ ACTIONS: tuple[Act, ...] = (
         "The arithmetic behind one value of a trained block: a convolution's products, a pool's winner, …"),
     Act("step_mode", "S&tep Mode", "learning.show_step", (),
         "Run exactly one training step and see the loss, the gradients and one weight's update"),
+    Act("benchmark", "&Benchmark…", "benchmarking.show", (),
+        "Size, latency (median, p90), accuracy and agreement of a trained run in each deployment format"),
     Act("explain", "E&xplain Predictions", "explaining.open", (),
         "Why the latest trained run predicts what it does: saliency, integrated gradients, Grad-CAM, occlusion"),
     # Help
@@ -104,7 +106,7 @@ MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
     "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "-", "view_code",
                        "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
     "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",
-                         "refresh_runs", "-", "explain")),
+                         "refresh_runs", "-", "explain", "benchmark")),
     "help": ("&Help", ("lessons", "shortcuts", "-", "about")),
 }
 

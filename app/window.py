@@ -25,6 +25,7 @@ from .exporting import Exporting
 from .extras_ui import Extras
 from .learning import Learning
 from .pruning import Pruning
+from .benchmarking import Benchmarking
 from .files import Files
 from .importing import Importing
 from .panels.code_view import CodeDialog
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.exporting = Exporting(self)
         self.importing = Importing(self)
         self.pruning = Pruning(self)
+        self.benchmarking = Benchmarking(self)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -234,6 +236,7 @@ class MainWindow(QMainWindow):
         self.learning.shutdown()
         self.explaining.shutdown()  # cancels an explanation and waits for its thread
         self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
+        self.benchmarking.shutdown()  # cancels a measurement and waits for its thread
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

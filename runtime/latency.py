@@ -75,11 +75,24 @@ def _compare(ref, out) -> dict:
             "top1_agreement": float((ref.argmax(axis=-1) == out.argmax(axis=-1)).mean())}
 
 
+class BenchCancelled(Exception):
+    """The caller asked the benchmark to stop (between two measurements)."""
+
+
+KEYS = ("torch", "pt2", "onnx", "onnx-int8-dynamic", "onnx-int8-static")   # the CPU formats, in report order
+ACCURACY_BATCH = 256
+
+
 def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int = 30, budget_s: float = 1.5,
-              progress=None) -> dict:
+              progress=None, formats=None, cancelled=None) -> dict:
     """Latency (median, p90) and throughput of a run's model at each batch size in torch eager, the
     torch.export program, onnxruntime fp32 and int8 (dynamic; static too when calibration data loads), and
-    on CUDA when present (fp32 and fp16/bf16 autocast). Every backend's outputs are compared with torch's."""
+    on CUDA when present (fp32 and fp16/bf16 autocast). Every backend's outputs are compared with torch's;
+    each row also has the model's size in that format ("size_bytes": the state_dict as safetensors for
+    torch, else the file) and, when the validation split loads, its "accuracy" on all of it.
+
+    `formats`: the KEYS to measure (None: all, and CUDA when present). `cancelled()`: checked between
+    measurements; when it turns true, BenchCancelled is raised."""
     import tempfile
     from pathlib import Path
 
@@ -107,15 +120,26 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
               "reference_abs_max": float(reference.abs().max()),
               "backends": [], "skipped": []}
 
-    def time_all(name, key, call, to_input=lambda x: x, sync=None, compare=True):
+    def stop_if_cancelled():
+        if cancelled is not None and cancelled():
+            raise BenchCancelled("the benchmark was cancelled")
+
+    def wanted(key):
+        return formats is None or key in formats
+
+    def time_all(name, key, call, to_input=lambda x: x, sync=None, compare=True, size=None):
+        stop_if_cancelled()
         if progress:
             progress(name)
-        row = {"backend": name, "key": key, "latency": {}}
+        row = {"backend": name, "key": key, "latency": {}, "size_bytes": size}
         for b in batches:
             x = to_input(sample(b))
             row["latency"][str(b)] = measure(lambda: call(x), b, repeats=repeats, budget_s=budget_s, sync=sync)
+            stop_if_cancelled()
         if compare:
             row.update(_compare(reference.float().cpu().numpy(), _numpy(call(to_input(check)))))
+        if data is not None:
+            row["accuracy"] = data.accuracy(lambda x: _numpy(call(to_input(x.contiguous()))), ACCURACY_BATCH)
         report["backends"].append(row)
 
     previous = torch.get_num_threads()
@@ -123,13 +147,23 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
     try:
         with tempfile.TemporaryDirectory(prefix="layerloom-bench-") as work, torch.no_grad():
             work = Path(work)
-            time_all("torch eager", "torch", src.model)
-            export_pt2(src, work / "model.pt2")
-            program = torch.export.load(str(work / "model.pt2")).module()
-            time_all("torch.export program (.pt2)", "pt2", program)
-            export_onnx(src, work / "model.onnx")
-            variants = [("onnxruntime fp32", "onnx", work / "model.onnx")]
+            if wanted("torch"):
+                time_all("torch eager", "torch", src.model, size=_state_bytes(src.model))
+            if wanted("pt2"):
+                stop_if_cancelled()
+                export_pt2(src, work / "model.pt2")
+                program = torch.export.load(str(work / "model.pt2")).module()
+                time_all("torch.export program (.pt2)", "pt2", program, size=(work / "model.pt2").stat().st_size)
+            variants = []
+            if any(wanted(k) for k in KEYS[2:]):
+                stop_if_cancelled()
+                export_onnx(src, work / "model.onnx")
+                if wanted("onnx"):
+                    variants.append(("onnxruntime fp32", "onnx", work / "model.onnx"))
             for mode in ("dynamic", "static"):
+                if not wanted(f"onnx-int8-{mode}"):
+                    continue
+                stop_if_cancelled()
                 try:
                     quantize_onnx(src, work / "model.onnx", work / f"{mode}.onnx", mode,
                                   data if mode == "static" else None)
@@ -140,11 +174,17 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
                 session = onnx_session(path, n_threads)
                 feed_name = session.get_inputs()[0].name
                 time_all(name, key, lambda x, s=session, n=feed_name: s.run(None, {n: x})[0],
-                         to_input=lambda x: x.numpy())
-            report["cuda"] = _cuda_rows(src, time_all)
+                         to_input=lambda x: x.numpy(), size=path.stat().st_size)
+            report["cuda"] = _cuda_rows(src, time_all) if formats is None or set(KEYS) <= set(formats) else \
+                {"available": False, "note": "CUDA rows are measured when every format is chosen"}
     finally:
         torch.set_num_threads(previous)
     return report
+
+
+def _state_bytes(model) -> int:
+    from safetensors.torch import save
+    return len(save({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}))
 
 
 def _numpy(out):
@@ -173,17 +213,30 @@ def _cuda_rows(src, time_all) -> dict:
     return {"available": True, "device": torch.cuda.get_device_name(0)}
 
 
+def size_text(n) -> str:
+    """'262.3 kB', '44.8 MB', or '–' when not known."""
+    if n is None:
+        return "–"
+    return f"{n / 1e6:.1f} MB" if n >= 1e7 else f"{n / 1e3:.1f} kB"
+
+
+def percent_text(x) -> str:
+    return "–" if x is None else f"{x * 100:.2f} %"
+
+
 def report_table(report: dict) -> str:
     """The report as a fixed-width table, one row per backend."""
     batches = [str(b) for b in report["batches"]]
-    head = f"{'backend':30}" + "".join(f"{'batch ' + b + ' median/p90 ms':>26}" for b in batches) + \
-           f"{'samples/s @' + batches[-1]:>16}{'max |Δ| vs torch':>18}{'top-1 same':>12}"
+    head = f"{'backend':30}{'size':>11}" + "".join(f"{'batch ' + b + ' median/p90 ms':>26}" for b in batches) + \
+           f"{'samples/s @' + batches[-1]:>16}{'max |Δ| vs torch':>18}{'top-1 same':>12}{'accuracy':>10}"
     lines = [f"{report['model']}: {report['threads']} CPU thread(s), inputs: {report['samples']} samples", head]
     for row in report["backends"]:
         lat = row["latency"]
         cells = "".join(f"{lat[b]['median_ms']:>16.3f} / {lat[b]['p90_ms']:<7.3f}" for b in batches)
-        lines.append(f"{row['backend']:30}{cells}{lat[batches[-1]]['samples_per_s']:>16,.0f}"
-                     f"{row.get('max_abs_diff', float('nan')):>18.2e}{row.get('top1_agreement', 0) * 100:>11.1f}%")
+        lines.append(f"{row['backend']:30}{size_text(row.get('size_bytes')):>11}{cells}"
+                     f"{lat[batches[-1]]['samples_per_s']:>16,.0f}"
+                     f"{row.get('max_abs_diff', float('nan')):>18.2e}{row.get('top1_agreement', 0) * 100:>11.1f}%"
+                     f"{percent_text(row.get('accuracy')):>10}")
     for s in report["skipped"]:
         lines.append(f"{s['backend']}: skipped ({s['why']})")
     cuda = report.get("cuda") or {}

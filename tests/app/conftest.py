@@ -127,3 +127,17 @@ def ui(win, tmp_path, qtbot):
     yield t
     t.shutdown(5000)
     win.session.undo_stack.setClean()
+
+
+@pytest.fixture
+def trained(win, tmp_path):
+    """LeNet-5 open in the window and a short run of it (30 steps) in the window's runs folder."""
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    from layerloom.runtime.trainer import Trainer
+    runs = tmp_path / "runs"
+    win.training.set_runs_folder(runs)
+    t = Trainer(load_graph(preset_path("lenet5")), {"epochs": 1, "max_steps": 30}, None, runs_base=runs)
+    assert t.run() is not None
+    win.files.open_preset(preset_path("lenet5"))
+    return t.run_dir

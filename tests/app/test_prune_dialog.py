@@ -15,22 +15,10 @@ from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.runtime.cli import run
 from layerloom.runtime.runs import read_json
-from layerloom.runtime.trainer import Trainer
 
 from .helpers import block_point
 
 Button = QMessageBox.StandardButton
-
-
-@pytest.fixture
-def trained(win, tmp_path):
-    """LeNet-5 open in the window and a short run of it in the window's runs folder."""
-    runs = tmp_path / "runs"
-    win.training.set_runs_folder(runs)
-    t = Trainer(load_graph(preset_path("lenet5")), {"epochs": 1, "max_steps": 30}, None, runs_base=runs)
-    assert t.run() is not None
-    win.files.open_preset(preset_path("lenet5"))
-    return t.run_dir
 
 
 def right_click_prune(win, monkeypatch, block: str) -> list[str]:

@@ -47,3 +47,24 @@ def test_bench_of_a_missing_run_is_one_line(tmp_path, capsys):
     assert run(["bench", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("layerloom bench: ") and "does not exist" in err and "\n" not in err
+
+
+def test_chosen_formats_carry_their_size_and_accuracy_and_a_cancel_stops(tmp_path):
+    import pytest
+    from safetensors.torch import save as safetensors_bytes
+
+    from layerloom.graph import compile_graph
+    from layerloom.runtime.latency import BenchCancelled
+
+    path = tmp_path / "lenet.loom.json"
+    save_graph(lenet(), path)
+    report = benchmark(path, batches=(1,), threads=1, repeats=2, budget_s=0.1, formats={"torch", "onnx"})
+    torch_row, onnx_row = report["backends"]
+    assert [torch_row["key"], onnx_row["key"]] == ["torch", "onnx"] and not report["cuda"]["available"]
+    model = compile_graph(lenet())
+    assert torch_row["size_bytes"] == len(safetensors_bytes(model.state_dict()))
+    assert 61_706 * 4 < onnx_row["size_bytes"] < 61_706 * 4 * 1.1          # fp32 weights plus the graph
+    assert 0 <= torch_row["accuracy"] <= 1 and abs(torch_row["accuracy"] - onnx_row["accuracy"]) <= 0.002
+    assert "MB" in report_table(report) or "kB" in report_table(report)
+    with pytest.raises(BenchCancelled):
+        benchmark(path, batches=(1,), threads=1, repeats=2, budget_s=0.1, cancelled=lambda: True)

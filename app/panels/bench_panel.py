@@ -1,0 +1,131 @@
+"""The Benchmark tab: which run, which formats, and the latency report as a table.
+
+It only asks and shows; app/benchmarking.py runs runtime/latency.py's `benchmark` (the measurement of
+`layerloom bench`) off the GUI thread and hands the report to `show_report`.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
+                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from layerloom.runtime.latency import percent_text, size_text
+
+FORMATS = (("torch", "torch eager (fp32)"), ("pt2", ".pt2 program"), ("onnx", "ONNX fp32"),
+           ("onnx-int8-dynamic", "ONNX int8 dynamic"), ("onnx-int8-static", "ONNX int8 static"))
+COLUMNS = ("Format", "Size", "Batch 1 median", "p90", "Batch 32 median", "p90", "Samples/s @32",
+           "Accuracy", "Agreement", "Max |Δ|")
+
+
+def _ms(x: float) -> str:
+    return f"{x:.2f} ms"
+
+
+class BenchPanel(QWidget):
+    start_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("bench-panel")
+        self.run = QComboBox()
+        self.run.setObjectName("bench-run")
+        self.run.setMinimumWidth(360)
+        self.formats: dict[str, QCheckBox] = {}
+        boxes = QHBoxLayout()
+        boxes.addWidget(QLabel("Formats:"))
+        for key, label in FORMATS:
+            box = QCheckBox(label)
+            box.setChecked(True)
+            box.setObjectName(f"bench-format:{key}")
+            self.formats[key] = box
+            boxes.addWidget(box)
+        boxes.addStretch(1)
+        self.threads = QSpinBox()
+        self.threads.setRange(0, 64)
+        self.threads.setSpecialValueText("automatic")
+        self.start = QPushButton("Measure")
+        self.start.setObjectName("bench-start")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setObjectName("bench-cancel")
+        self.cancel.setEnabled(False)
+        self.start.clicked.connect(self.start_requested)
+        self.cancel.clicked.connect(self.cancel_requested)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Run:"))
+        top.addWidget(self.run, 1)
+        top.addWidget(QLabel("CPU threads:"))
+        top.addWidget(self.threads)
+        top.addWidget(self.start)
+        top.addWidget(self.cancel)
+
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("bench-table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in ((7, "Top-1 accuracy on the run's whole validation split"),
+                         (8, "Share of samples whose top-1 class is the same as torch eager's"),
+                         (9, "Largest absolute difference from torch eager's outputs")):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 8)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.status = QLabel("Choose a trained run and press Measure. The same measurement as `layerloom bench`.")
+        self.status.setObjectName("bench-status")
+        self.status.setWordWrap(True)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(boxes)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.status)
+
+    # -- what was chosen ------------------------------------------------------------------------------
+    def set_runs(self, choices: list[tuple[str, str]]) -> None:
+        current = self.run.currentData()
+        self.run.clear()
+        for label, path in choices:
+            self.run.addItem(label, path)
+        if current is not None and self.run.findData(current) >= 0:
+            self.run.setCurrentIndex(self.run.findData(current))
+        if not choices:
+            self.run.addItem("No trained run of this graph yet: train it first", None)
+
+    def chosen_formats(self) -> set[str]:
+        return {key for key, box in self.formats.items() if box.isChecked()}
+
+    def set_busy(self, busy: bool) -> None:
+        self.start.setEnabled(not busy)
+        self.cancel.setEnabled(busy)
+        for w in (self.run, self.threads, *self.formats.values()):
+            w.setEnabled(not busy)
+
+    def say(self, text: str, error: bool = False) -> None:
+        self.status.setStyleSheet("color: #c0392b;" if error else "")
+        self.status.setText(text)
+
+    # -- the report -----------------------------------------------------------------------------------------
+    def show_report(self, report: dict) -> None:
+        rows = report["backends"]
+        batches = [str(b) for b in report["batches"]]
+        self.table.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            lat = row["latency"]
+            first, last = lat[batches[0]], lat[batches[-1]]
+            cells = [row["backend"], size_text(row.get("size_bytes")), _ms(first["median_ms"]), _ms(first["p90_ms"]),
+                     _ms(last["median_ms"]), _ms(last["p90_ms"]), f"{last['samples_per_s']:,.0f}",
+                     percent_text(row.get("accuracy")), percent_text(row.get("top1_agreement")),
+                     f"{row.get('max_abs_diff', float('nan')):.1e}"]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                align = Qt.AlignmentFlag.AlignLeft if c == 0 else Qt.AlignmentFlag.AlignRight
+                item.setTextAlignment(align | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(r, c, item)
+        notes = [f"{report['threads']} CPU thread(s); inputs: {report['samples']} samples; latency at batch "
+                 f"{' and '.join(batches)}."]
+        notes += [f"{s['backend']}: skipped ({s['why']})" for s in report["skipped"]]
+        cuda = report.get("cuda") or {}
+        notes.append(f"CUDA: {cuda['device']}" if cuda.get("available") else f"CUDA: {cuda.get('note', '')}")
+        self.say(" ".join(notes))
