@@ -47,6 +47,7 @@ class DiagnosticsPanel(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         self.empty = QLabel("No problems: every block has a shape.", self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: palette(placeholder-text);")
         self.stack = QStackedLayout(self)
         self.stack.addWidget(self.empty)

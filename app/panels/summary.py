@@ -97,6 +97,7 @@ class SummaryPanel(QWidget):
             self.table.setColumnWidth(col, width)
         self.totals = QLabel(self)
         self.totals.setContentsMargins(6, 2, 6, 4)
+        self.totals.setWordWrap(True)   # a long line must not hold the bottom docks, and so the side docks, at its width
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
