@@ -66,12 +66,12 @@ class Readiness:
         if self.run.active:
             return
         found = self.problems()
+        blocked = any(sev in ("error", "info") for sev, _, _ in found)
         ok_text = ""
-        if self.info is not None and self.session.result is not None:
+        if not blocked and self.info is not None and self.session.result is not None:   # not while loading
             doc = self.session.document
             ok_text = (f"✓ Ready: {doc.name} ({human(self.session.result.total_params)} parameters) on "
                        f"{self.info.name}.")
         self.panel.set_check(found, ok_text)
-        blocked = any(sev in ("error", "info") for sev, _, _ in found)
         loading = self._data_loading() and not any(sev == "error" for sev, _, _ in found)
         self.run.set_readiness(loading=loading, ready=not blocked)

@@ -1,6 +1,8 @@
 """Real mouse and keyboard input for the editor's tests, and views of the scene to assert on."""
 from __future__ import annotations
 
+import threading
+
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
@@ -132,3 +134,17 @@ def points(curve) -> int:
 
 def wait_run_end(t, qtbot, timeout=60_000) -> None:
     qtbot.waitUntil(lambda: not t.run.active, timeout=timeout)
+
+
+class Gate:
+    """Wraps a function so that it waits, in whatever thread calls it, until the test opens the gate."""
+
+    def __init__(self, function, when=lambda: True):
+        self.function, self.when = function, when
+        self.entered, self.opened = threading.Event(), threading.Event()
+
+    def __call__(self, *args, **kwargs):
+        if self.when():
+            self.entered.set()
+            self.opened.wait(60)
+        return self.function(*args, **kwargs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import layerloom.app.training.data_loader as data_loader
 from layerloom.app.training.data_choice import LOADING_EXAMPLES
 
-from .test_run_lifecycle import Gate
+from .helpers import Gate
 
 
 def same_images(a, b) -> bool:

@@ -4,7 +4,6 @@ The slow parts are held by events the test releases (a data set that loads only 
 checkpoint that saves only when told), never by sleeping."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import shiboken6
@@ -17,23 +16,9 @@ from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
 from layerloom.runtime.runs import read_json
 
-from .helpers import settings, wait_run_end
+from .helpers import Gate, settings, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
-
-
-class Gate:
-    """Wraps a function so that it waits, in whatever thread calls it, until the test opens the gate."""
-
-    def __init__(self, function, when=lambda: True):
-        self.function, self.when = function, when
-        self.entered, self.opened = threading.Event(), threading.Event()
-
-    def __call__(self, *args, **kwargs):
-        if self.when():
-            self.entered.set()
-            self.opened.wait(60)
-        return self.function(*args, **kwargs)
 
 
 def train_lenet_while_its_data_loads(win, qtbot, tmp_path, monkeypatch):
@@ -47,6 +32,7 @@ def train_lenet_while_its_data_loads(win, qtbot, tmp_path, monkeypatch):
     assert t.run.state == RunState.LOADING_DATA and t.run.start_pending
     assert t.panel.stop.isEnabled() and not t.panel.start.isEnabled()
     assert win.actions_by_name["train_stop"].isEnabled() and "starts once" in t.panel.progress_text.text()
+    assert t.panel.check_texts() == ["Loading MNIST sample (5,000 digits, offline)…"]      # not "Ready" yet
     return t, gate
 
 
