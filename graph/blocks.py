@@ -58,6 +58,12 @@ class BlockKind:
     # Explains torch's refusal in plain words: Failure -> Diagnostic, or None for the generic words
     # (graph/failures.py holds the hooks; graph/diagnostics.py the generic fallback).
     explain: Callable[[Any], Any] | None = None
+    # Pruning (graph/pruning.py): the param that counts the channels the kind makes, lowered when some are
+    # removed ("": not pruned); the param that counts the channels it reads; and whether output channel c
+    # depends on input channel c alone (activations, pooling, norms), so a pruned layout passes through.
+    prunes: str = ""
+    reads_channels: str = ""
+    channelwise: bool = False
 
     @property
     def prefix(self) -> str:
@@ -254,6 +260,7 @@ register(BlockKind(
     formula="out[c_out, l] = bias[c_out] + Σ_c_in Σ_k w[c_out, c_in, k] · x[c_in, stride·l + dilation·k − padding]",
     module=nn.Conv1d, auto_from=_channels_from, label=_conv_label, id_prefix="conv",
     expected_rank=(2, "C×L"), key_params=("out_channels", "kernel_size"), explain=failures.convolution(1),
+    prunes="out_channels", reads_channels="in_channels",
 ))
 register(BlockKind(
     "Conv2d", "Convolution",
@@ -262,6 +269,7 @@ register(BlockKind(
     formula="out[c_out, i, j] = bias[c_out] + Σ_c_in Σ_m Σ_n w[c_out, c_in, m, n] · x[c_in, s·i + m − p, s·j + n − p]",
     module=nn.Conv2d, auto_from=_channels_from, label=_conv_label, id_prefix="conv",
     expected_rank=(3, "C×H×W"), key_params=("out_channels", "kernel_size"), explain=failures.convolution(2),
+    prunes="out_channels", reads_channels="in_channels",
 ))
 register(BlockKind(
     "ConvTranspose2d", "Convolution",
@@ -277,28 +285,28 @@ register(BlockKind(
     "MaxPool1d", "Pooling", "Keeps the largest value in each window along a sequence (C×L).",
     params=_pool_params(1), formula="out[c, l] = max_k x[c, stride·l + dilation·k − padding]",
     module=nn.MaxPool1d, label=_pool_label, id_prefix="pool", expected_rank=(2, "C×L"),
-    key_params=("kernel_size",), explain=failures.pooling(1),
+    key_params=("kernel_size",), explain=failures.pooling(1), channelwise=True,
 ))
 register(BlockKind(
     "MaxPool2d", "Pooling",
     "Keeps the largest value in each window, shrinking the image and keeping the strongest responses.",
     params=_pool_params(2), formula="out[c, i, j] = max_{m,n} x[c, stride·i + m, stride·j + n]",
     module=nn.MaxPool2d, label=_pool_label, id_prefix="pool", expected_rank=(3, "C×H×W"),
-    key_params=("kernel_size",), explain=failures.pooling(2),
+    key_params=("kernel_size",), explain=failures.pooling(2), channelwise=True,
 ))
 register(BlockKind(
     "AvgPool2d", "Pooling", "Averages each window, shrinking the image smoothly.",
     params=_pool_params(2, avg=True),
     formula="out[c, i, j] = (1 / k²) Σ_{m,n} x[c, stride·i + m, stride·j + n]",
     module=nn.AvgPool2d, label=_pool_label, id_prefix="avgpool", expected_rank=(3, "C×H×W"),
-    key_params=("kernel_size",), explain=failures.pooling(2),
+    key_params=("kernel_size",), explain=failures.pooling(2), channelwise=True,
 ))
 register(BlockKind(
     "AdaptiveAvgPool2d", "Pooling",
     "Averages into a fixed output size whatever the input size (e.g. 1 for global average pooling).",
     params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
     module=nn.AdaptiveAvgPool2d, label=lambda p: f"→{_size_text(p['output_size'])}", id_prefix="gap",
-    expected_rank=(3, "C×H×W"),
+    expected_rank=(3, "C×H×W"), channelwise=True,
 ))
 
 _norm_common = (
@@ -315,7 +323,8 @@ register(BlockKind(
                   auto=True),) + _norm_common,
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm1d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
-    check=batchnorm_check, id_prefix="bn", explain=failures.batch_norm,
+    check=batchnorm_check, id_prefix="bn", explain=failures.batch_norm, reads_channels="num_features",
+    channelwise=True,
 ))
 register(BlockKind(
     "BatchNorm2d", "Normalization",
@@ -325,6 +334,7 @@ register(BlockKind(
     formula="y = (x − E[x]) / √(Var[x] + eps) · γ + β",
     module=nn.BatchNorm2d, auto_from=_channels_from, label=lambda p: _auto_text(p["num_features"]),
     check=batchnorm_check, id_prefix="bn", expected_rank=(3, "C×H×W"), explain=failures.batch_norm,
+    reads_channels="num_features", channelwise=True,
 ))
 register(BlockKind(
     "LayerNorm", "Normalization",
@@ -344,7 +354,7 @@ register(BlockKind(
     "Dropout", "Normalization",
     "While training, zeroes each value with probability p and scales the rest by 1/(1−p); does nothing at evaluation.",
     params=(Param("p", "float", 0.5, "probability of zeroing a value", min=0.0, max=1.0),),
-    module=nn.Dropout, label=lambda p: f"p{p['p']:g}", id_prefix="drop",
+    module=nn.Dropout, label=lambda p: f"p{p['p']:g}", id_prefix="drop", channelwise=True,
 ))
 
 register(BlockKind(
@@ -368,7 +378,8 @@ register(BlockKind(
     formula="y = x · Wᵀ + b",
     module=nn.Linear, auto_from=_features_from,
     label=lambda p: f"{_auto_text(p['in_features'])}→{_auto_text(p['out_features'])}",
-    id_prefix="fc", key_params=("out_features",), explain=failures.linear,
+    id_prefix="fc", key_params=("out_features",), explain=failures.linear, prunes="out_features",
+    reads_channels="in_features",
 ))
 
 for _name, _doc, _formula in (
@@ -376,16 +387,16 @@ for _name, _doc, _formula in (
     ("Tanh", "Squashes values into (−1, 1).", "y = tanh(x)"),
     ("Sigmoid", "Squashes values into (0, 1).", "y = 1 / (1 + e^(−x))"),
 ):
-    register(BlockKind(_name, "Activation", _doc, formula=_formula, module=getattr(nn, _name)))
+    register(BlockKind(_name, "Activation", _doc, formula=_formula, module=getattr(nn, _name), channelwise=True))
 register(BlockKind(
     "LeakyReLU", "Activation", "Like ReLU, but lets a small slope through for negative values.",
     params=(Param("negative_slope", "float", 0.01, "slope for negative inputs", min=0.0, max=10.0),),
-    formula="y = x if x > 0 else negative_slope · x", module=nn.LeakyReLU,
+    formula="y = x if x > 0 else negative_slope · x", module=nn.LeakyReLU, channelwise=True,
 ))
 register(BlockKind(
     "GELU", "Activation", "A smooth ReLU used in transformers: each value weighted by how likely it is to be positive.",
     params=(Param("approximate", "choice", "none", "exact or tanh approximation", choices=("none", "tanh")),),
-    formula="y = x · Φ(x)", module=nn.GELU,
+    formula="y = x · Φ(x)", module=nn.GELU, channelwise=True,
 ))
 for _name, _doc, _formula in (
     ("Softmax", "Turns scores into probabilities that sum to 1 along a dimension.", "y_i = e^(x_i) / Σ_j e^(x_j)"),

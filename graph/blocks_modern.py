@@ -21,11 +21,11 @@ for _name, _doc, _formula in (
     ("Hardsigmoid", "A piecewise-linear approximation of Sigmoid (MobileNetV3's gates).",
      "y = ReLU6(x + 3) / 6"),
 ):
-    register(BlockKind(_name, "Activation", _doc, formula=_formula, module=getattr(nn, _name)))
+    register(BlockKind(_name, "Activation", _doc, formula=_formula, module=getattr(nn, _name), channelwise=True))
 
 register(BlockKind(
     "Identity", "Shape", "Passes its input on unchanged (a placeholder where a layer was removed).",
-    formula="y = x", module=nn.Identity,
+    formula="y = x", module=nn.Identity, channelwise=True,
 ))
 
 def _upsample_kwargs(p: dict) -> dict:
@@ -58,7 +58,7 @@ register(BlockKind(
               optional=True),
     ),
     formula="out[c, i, j] = x[c, ⌊i / scale⌋, ⌊j / scale⌋]  (nearest)",
-    module=_upsample, code=_upsample_code,
+    module=_upsample, code=_upsample_code, channelwise=True,
     label=lambda p: (f"→{_size_text(p['size'])}" if p["size"] is not None else f"×{p['scale_factor']:g}")
     + ("" if p["mode"] == "nearest" else f" {p['mode']}"),
 ))
@@ -83,7 +83,7 @@ register(BlockKind(
     params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
     formula="out[c, i, j] = max over the region (⌊i·H/h⌋ … ⌈(i+1)·H/h⌉) × (⌊j·W/w⌋ … ⌈(j+1)·W/w⌉)",
     module=nn.AdaptiveMaxPool2d, label=lambda p: f"→{_size_text(p['output_size'])}",
-    expected_rank=(3, "C×H×W"),
+    expected_rank=(3, "C×H×W"), channelwise=True,
 ))
 
 
@@ -144,6 +144,6 @@ register(BlockKind(
     params=(Param("p", "float", 0.2, "probability of dropping the branch", min=0.0, max=1.0),
             Param("mode", "choice", "row", '"row": per sample, "batch": the whole batch', choices=("row", "batch"))),
     formula="y = x · Bernoulli(1 − p) / (1 − p)   (training);  y = x   (evaluation)",
-    module=_stochastic_depth, label=lambda p: f"p{p['p']:g} {p['mode']}",
+    module=_stochastic_depth, label=lambda p: f"p{p['p']:g} {p['mode']}", channelwise=True,
     code=lambda p: ("from torchvision.ops import StochasticDepth", f"StochasticDepth(p={p['p']!r}, mode={p['mode']!r})"),
 ))

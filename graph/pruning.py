@@ -12,6 +12,8 @@ them). Add ties its inputs' channels together: the Convs that feed one residual 
 group and lose the same channels, ranked by the sum of their norms. Concat keeps each input's own
 channels side by side. Where the channel positions cannot be followed (GroupNorm, LayerNorm,
 Softmax, Reshape, attention, recurrent blocks, the Output...), the blocks that feed it are left whole.
+Which kinds are pruned, which count the channels they read, and which pass channels through one by
+one are facts of the block registry (`prunes`, `reads_channels`, `channelwise`).
 """
 from __future__ import annotations
 
@@ -21,16 +23,10 @@ from dataclasses import dataclass, field
 import torch
 
 from .analysis import analyze
+from .blocks import get_kind
 from .compiler import compile_graph
 from .document import MISSING
 
-PRODUCERS = {"Conv1d": "out_channels", "Conv2d": "out_channels", "Linear": "out_features"}
-INPUT_PARAMS = {"Conv1d": "in_channels", "Conv2d": "in_channels", "Linear": "in_features",
-                "BatchNorm1d": "num_features", "BatchNorm2d": "num_features"}
-# Channel-wise blocks: output channel c depends only on input channel c.
-PASS_THROUGH = {"ReLU", "ReLU6", "LeakyReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Hardswish", "Hardsigmoid",
-                "Identity", "Dropout", "StochasticDepth", "MaxPool1d", "MaxPool2d", "AvgPool2d",
-                "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Upsample", "BatchNorm1d", "BatchNorm2d"}
 PER_CHANNEL_TENSORS = ("weight", "bias", "running_mean", "running_var")
 
 
@@ -122,9 +118,9 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
                 pin(layouts[e.src], f"{e.src}'s second output feeds {bid}")
         shape = r.output_shape
         channels = shape[0] if shape else 0
-        kind = block.kind
+        kind, facts = block.kind, get_kind(block.kind)
         in_shape = r.input_shapes[0] if r.input_shapes else None
-        if kind in PRODUCERS:
+        if facts.prunes:
             one_d = kind != "Linear" or (in_shape is not None and len(in_shape) == 1)
             grouped = kind != "Linear" and r.params.get("groups", 1) != 1
             if not one_d or grouped:
@@ -132,11 +128,11 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
                 layouts[bid] = [None] * channels
                 continue
             groups.add(bid)
-            out_param = PRODUCERS[kind]
+            out_param = facts.prunes
             if block.full_params().get(out_param) == "auto":
                 pinned[bid] = f"{bid}'s {out_param} follows the data set (auto): it is the number of classes"
             layouts[bid] = [(bid, i) for i in range(channels)]
-        elif kind in PASS_THROUGH and ins and ins[0] is not None and len(ins[0]) == channels:
+        elif facts.channelwise and ins and ins[0] is not None and len(ins[0]) == channels:
             layouts[bid] = list(ins[0])
         elif kind == "Add" and all(lay is not None for lay in ins):
             whole = all(lay and all(entry is not None and entry[1] == i for i, entry in enumerate(lay))
@@ -224,18 +220,18 @@ def _apply(doc, weights: dict, plan: ChannelPlan, kept: dict, data) -> PruneResu
     state = {k: v.detach().clone() for k, v in weights.items()}
     kept_sets = {p: set(idx) for p, idx in kept.items()}
     for bid, block in doc.blocks.items():
-        kind = block.kind
+        kind, facts = block.kind, get_kind(block.kind)
         srcs = plan.inputs.get(bid, [])
         in_keep = _positions(plan.layouts.get(srcs[0]), kept_sets) if srcs else None
         out_keep = kept.get(bid)
         if out_keep is not None:
-            param = PRODUCERS[kind]
+            param = facts.prunes
             changes.append((bid, param, block.params.get(param, MISSING), len(out_keep)))
-        if in_keep is not None and kind in INPUT_PARAMS:
-            param = INPUT_PARAMS[kind]
+        if in_keep is not None and facts.reads_channels:
+            param = facts.reads_channels
             if isinstance(block.params.get(param), int):
                 changes.append((bid, param, block.params[param], len(in_keep)))
-        if kind in PRODUCERS:
+        if facts.prunes:
             w = f"{bid}.weight"
             if out_keep is not None:
                 state[w] = state[w][out_keep]
@@ -243,7 +239,7 @@ def _apply(doc, weights: dict, plan: ChannelPlan, kept: dict, data) -> PruneResu
                     state[f"{bid}.bias"] = state[f"{bid}.bias"][out_keep]
             if in_keep is not None:
                 state[w] = state[w][:, in_keep]
-        elif kind in ("BatchNorm1d", "BatchNorm2d") and in_keep is not None:
+        elif facts.reads_channels and in_keep is not None:     # per-channel statistics (BatchNorm)
             for name in PER_CHANNEL_TENSORS:
                 if f"{bid}.{name}" in state:
                     state[f"{bid}.{name}"] = state[f"{bid}.{name}"][in_keep]

@@ -11,7 +11,7 @@ from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter, QPen
 from PySide6.QtWidgets import QFrame, QGraphicsView, QMenu
 
-from layerloom.graph.pruning import PRODUCERS as PRUNABLE_KINDS
+from layerloom.graph.blocks import get_kind
 
 from .. import edits, theme
 from ..panels.palette import KIND_MIME
@@ -312,7 +312,7 @@ class GraphView(QGraphicsView):
                 menu.addSeparator()
             for act in self.context_actions:
                 menu.addAction(act)
-            if self.session.document.blocks[block.block_id].kind in PRUNABLE_KINDS:
+            if get_kind(self.session.document.blocks[block.block_id].kind).prunes:
                 menu.addSeparator()
                 act = menu.addAction("Prune channels…")
                 act.triggered.connect(lambda _=False, b=block.block_id: self.prune_requested.emit(b))

@@ -2,6 +2,7 @@
 import re
 
 import pytest
+import torch
 from torch import nn
 
 from layerloom.graph import GraphDocument, analyze
@@ -138,3 +139,38 @@ def test_generic_words_for_a_dimension_out_of_range():
     d = explain_failure(k, k.full_params({}), [((3, 4), "float32")], IndexError("Dimension out of range"))
     assert d.message == ("Softmax(): a dimension is out of range for a 3×4 input. With the batch there are 3 "
                          "dimensions: use 1 to 2, or −1 for the last.")
+
+
+def test_pruning_facts_are_the_registrys():
+    prunes = {n: k.prunes for n, k in REGISTRY.items() if k.prunes}
+    reads = {n: k.reads_channels for n, k in REGISTRY.items() if k.reads_channels}
+    assert prunes == {"Conv1d": "out_channels", "Conv2d": "out_channels", "Linear": "out_features"}
+    assert reads == {"Conv1d": "in_channels", "Conv2d": "in_channels", "Linear": "in_features",
+                     "BatchNorm1d": "num_features", "BatchNorm2d": "num_features"}
+    for name, kind in REGISTRY.items():
+        assert not kind.prunes or kind.prunes in kind.param_names
+        assert not kind.reads_channels or kind.reads_channels in kind.param_names
+        if kind.channelwise and name not in NORMS:   # channel c of the result reads channel c alone: torch says
+            sample = (4, 6) if kind.expected_rank and kind.expected_rank[0] == 2 else (4, 6, 6)
+            module = kind.module(**kind.module_kwargs(resolve(kind, sample))).eval()
+            x = torch.randn(1, *sample)
+            one_by_one = torch.cat([module(x[:, c:c + 1]) for c in range(4)], dim=1)
+            assert torch.allclose(module(x), one_by_one, atol=1e-6), name
+
+
+NORMS = ("BatchNorm1d", "BatchNorm2d")     # per-channel by construction: one channel alone does not fit them
+
+
+def resolve(kind, shape):
+    from layerloom.graph.analysis import resolve_params
+    return resolve_params(kind, {}, shape)
+
+
+def test_a_channelwise_kind_registered_elsewhere_lets_pruning_through(widget_kinds):
+    from layerloom.graph.pruning import plan_channels
+    widget_kinds(BlockKind("Softsign", "Activation", "x / (1 + |x|)", module=nn.Softsign, channelwise=True))
+    widget_kinds(BlockKind("Softsign2", "Activation", "x / (1 + |x|)", module=nn.Softsign))
+    for kind, prunable in (("Softsign", True), ("Softsign2", False)):
+        doc = chain(("Conv2d", {"out_channels": 8}), (kind, {}), ("Conv2d", {"out_channels": 4}),
+                    ("AdaptiveAvgPool2d", {}), ("Flatten", {}), ("Linear", {"out_features": 3}), shape=(3, 8, 8))
+        assert (plan_channels(doc).why_not("conv1") is None) is prunable, kind
