@@ -110,6 +110,7 @@ class RunController(QObject):
         """Another graph is open: the last run's result is no longer on show."""
         if self.active:
             return
+        self.cancel_start()                 # a start asked for the graph that was open
         self.live = LiveRun()
         self.message = ""
         if self.state in ENDED:
@@ -125,6 +126,10 @@ class RunController(QObject):
         """▶ Train while the data set loads: the run starts once it has loaded (Stop cancels that)."""
         if self.state == S.LOADING_DATA:
             self._set_pending(True)
+
+    def cancel_start(self) -> None:
+        """A start that waits for the data set no longer happens."""
+        self._set_pending(False)
 
     def start(self, doc, values: dict, runs_base, bundle=None, resume: str | None = None) -> bool:
         """Start a run of `doc` (or resume the run folder `resume`)."""
@@ -153,7 +158,7 @@ class RunController(QObject):
         if self.state in (S.RUNNING, S.PAUSED):
             if self.move_to(S.STOPPING, "stop"):
                 self.runner.stop()
-        self._set_pending(False)
+        self.cancel_start()
 
     def set_lr(self, lr: float) -> None:
         if self.state == S.PAUSED:

@@ -26,6 +26,7 @@ class DataChoice:
         if name == self.dataset_name:
             return
         section = self.session.document.training
+        self.run.cancel_start()         # ▶ Train was for the set chosen before
         self.loader.errors.clear()      # choosing again retries a set that failed to load
         self.data_key = None
         self.dataset_name = name

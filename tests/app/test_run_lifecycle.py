@@ -114,3 +114,15 @@ def test_a_graph_that_raises_at_step_one_ends_failed_with_its_message(win, ui, q
     assert "Training failed: step 1" in win.statusBar().currentMessage()
     assert not win.document.locked and ui.panel.start.isEnabled()        # a failed run can be started again
     assert read_json(Path(ui.training.last_run_dir) / "summary.json")["status"] == "failed"
+
+
+def test_opening_another_graph_cancels_a_start_that_waits_for_data(win, qtbot, tmp_path, monkeypatch):
+    t, gate = train_lenet_while_its_data_loads(win, qtbot, tmp_path, monkeypatch)
+    try:
+        win.files.open_preset(preset_path("mlp"))                 # nothing runs yet: no question asked
+        assert win.document.name != "LeNet-5" and not t.run.start_pending
+        assert not t.panel.stop.isEnabled() and "starts once" not in t.panel.progress_text.text()
+    finally:
+        gate.opened.set()
+    qtbot.waitUntil(lambda: t.run.state == RunState.READY, timeout=20_000)     # the MLP's data has loaded
+    assert t.training.thread is None and not win.document.locked

@@ -191,3 +191,7 @@ def test_a_start_waiting_for_its_data_is_cancelled_by_stop_or_a_failed_load(qtbo
     c.request_start()
     c.set_readiness(loading=False, ready=False)       # the load failed
     assert pending == [True, False, True, False] and c.state == S.IDLE
+    c.set_readiness(loading=True, ready=False)
+    c.request_start()
+    c.forget()                                        # another graph opened: the start was for the last one
+    assert pending == [True, False, True, False, True, False] and thread.calls == []
