@@ -15,7 +15,8 @@ samples of) the step's batch through a torch.fx Interpreter (taps.py, explain.py
 and the random-number stream are put back afterwards, so training is the same with or without
 the collector. Without the collector nothing at all runs. Rows go to `health.csv` in the run folder;
 problems become Diagnostics on the block, sent once each in a `health` event and printed by
-`layerloom train`.
+`layerloom train`. Each event also carries the sample's indicators (health_indicators.py), and the
+worst of them over the run goes to `health.json` with every problem seen.
 """
 from __future__ import annotations
 
@@ -29,15 +30,10 @@ from layerloom.graph.diagnostics import Diagnostic
 
 from .explain import Recorder
 
+from .health_indicators import (ACTIVATIONS, DEAD_FRACTION, EXPLODING_UPDATE, FIELDS, LARGE_UPDATE, STATS,
+                                VANISHING, indicators, read_summary, worse, write_summary)
+
 DEFAULT_EVERY = 50
-FIELDS = ("step", "block", "act_mean", "act_std", "frac_nonpos", "dead_frac", "grad_rms", "param_grad_norm",
-          "update_ratio")
-STATS = FIELDS[2:]
-ACTIVATIONS = {"ReLU", "ReLU6"}
-DEAD_FRACTION = 0.5        # dead channels above this share of a block's channels are a problem
-VANISHING = 1e-5           # gradient RMS this far below the last trained block's: vanishing
-LARGE_UPDATE = 0.2         # update ratios above this mean the learning rate is high (healthy: 1e-3 to 0.1)
-EXPLODING_UPDATE = 1.0     # a step that moves the weights by more than their own size
 SIDE_BATCH = 32            # samples of the step's batch that the statistics pass looks at
 
 
@@ -83,6 +79,10 @@ class HealthCollector:
         self.nodes = [n.name for n in model.graph.nodes
                       if n.name in self.kinds and n.op not in ("placeholder", "output")]
         self.params: dict[str, list[torch.nn.Parameter]] = {}
+        run_dir = getattr(trainer, "run_dir", None)
+        earlier = read_summary(run_dir) if run_dir is not None else None      # a resumed run
+        self.worst = earlier["worst"] if earlier else None
+        self.samples = int(earlier.get("samples", 0)) if earlier else 0
         for name, p in model.named_parameters():
             if p.requires_grad:
                 self.params.setdefault(name.split(".")[0], []).append(p)
@@ -128,8 +128,14 @@ class HealthCollector:
         new = [d for d in found if (d.block, d.code) not in self.problems]
         for d in new:
             self.problems[(d.block, d.code)] = d
+        shown = indicators(self, self._current)
+        self.worst = worse(self.worst, shown)
+        self.samples += 1
+        write_summary(trainer.run_dir, {"samples": self.samples, "every": self.every, "last_step": step,
+                                        "worst": self.worst, "problems": [_as_dict(d) for d in self.problems.values()]})
         trainer.emit({"type": "health", "step": step, "blocks": {b: dict(s) for b, s in self._current.items()},
-                      "problems": [_as_dict(d) for d in found], "new_problems": [_as_dict(d) for d in new]})
+                      "problems": [_as_dict(d) for d in found], "new_problems": [_as_dict(d) for d in new],
+                      "indicators": shown})
         self._current = {}
 
     # -- the side pass -----------------------------------------------------------------------------

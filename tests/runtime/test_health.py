@@ -8,6 +8,7 @@ from layerloom.app.main import main
 from layerloom.graph import GraphDocument, analyze, compile_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.health import HealthCollector, read_health
+from layerloom.runtime.health_indicators import level_of, read_summary, worse
 from layerloom.runtime.trainer import Trainer
 
 from .trainer_helpers import Recorder, lenet, mnist_small, small_net, weights_equal
@@ -45,6 +46,15 @@ def test_a_bias_of_minus_10_before_a_relu_is_flagged_dead_at_the_first_sample(tm
     table = read_health(t.run_dir)
     assert table["steps"] == [1]
     assert table["dead_frac"][relu] == [1.0] and table["frac_nonpos"][relu] == [1.0]
+    # the at-a-glance indicator agrees, names the same block, and the run keeps it in health.json
+    shown = {i["key"]: i for i in first["indicators"]}
+    assert (shown["dead"]["level"], shown["dead"]["block"], shown["dead"]["value"]) == ("bad", fc, "100 %")
+    assert shown["nonfinite"]["level"] == "ok"
+    saved = read_summary(t.run_dir)
+    assert saved["samples"] == len(rec.of("health")) and level_of(saved) == "bad"
+    assert {"key": "dead", "level": "bad", "block": fc} == {k: v for k, v in saved["worst"][1].items()
+                                                           if k in ("key", "level", "block")}
+    assert [p["code"] for p in saved["problems"]] == ["health.dead"]
 
 
 def test_lr_10_is_flagged_exploding_before_the_loss_blows_up(tmp_path):
@@ -63,6 +73,9 @@ def test_lr_10_is_flagged_exploding_before_the_loss_blows_up(tmp_path):
     assert first["step"] == 1
     exploding = {p["block"] for p in first["new_problems"] if p["code"] == "health.exploding"}
     assert {"fc1", "fc3"} <= exploding
+    update = next(i for i in first["indicators"] if i["key"] == "update")
+    assert update["level"] == "bad" and update["block"] in exploding and float(update["value"]) > 1
+    assert level_of(read_summary(t.run_dir)) == "bad"
     # the flag came at step 1; the loss then blew up (or became NaN, which ends the run later)
     losses = per_step.losses
     failed = rec.of("failed")
@@ -132,3 +145,13 @@ def test_the_lenet_preset_at_its_own_settings_trains_without_health_warnings(tmp
     assert t.run()["status"] == "finished"
     samples = rec.of("health")
     assert len(samples) == 3 and all(e["problems"] == [] for e in samples), [e["problems"] for e in samples]
+
+
+def test_the_worst_indicator_of_a_run_is_kept_and_a_broken_summary_reads_as_none(tmp_path):
+    ok = [{"key": "update", "level": "ok", "value": "0.01"}, {"key": "dead", "level": "bad", "value": "60 %"}]
+    later = [{"key": "update", "level": "warn", "value": "0.07"}, {"key": "dead", "level": "ok", "value": "0 %"}]
+    assert [i["value"] for i in worse(ok, later)] == ["0.07", "60 %"]
+    assert worse(None, later) == later
+    (tmp_path / "health.json").write_text("{not json", encoding="utf-8")
+    assert read_summary(tmp_path) is None and level_of(None) is None
+    assert read_summary(tmp_path / "missing") is None
