@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from layerloom.runtime.explain import ExplainError, Recorder
 from layerloom.runtime.heatmaps import to_display
 from layerloom.runtime.learnt import activation_histogram, tile_grid, top_activating, weight_histograms
+
+from .. import plot_style as ps
+
+WEIGHTS = "#4682b4"
+ACTIVATIONS = "#c86e3c"
 
 
 class BlockLearnt(QWidget):
@@ -35,12 +40,13 @@ class BlockLearnt(QWidget):
         self.message = QLabel("")
         col.addWidget(self.message)
         body = QHBoxLayout()
-        self.weights = pg.PlotWidget(title="Weights")
-        self.activations = pg.PlotWidget(title="Activations on validation samples")
+        self.weights = pg.PlotWidget()
+        self.activations = pg.PlotWidget()
+        self.titles = {self.weights: "Weights", self.activations: "Activations on validation samples"}
         for plot in (self.weights, self.activations):
             plot.setMinimumWidth(220)
-            plot.getAxis("left").setWidth(56)          # room for counts in the tens of thousands
             body.addWidget(plot, 1)
+        self.restyle()
         right = QVBoxLayout()
         self.top_title = QLabel("Top-9 validation samples")
         right.addWidget(self.top_title)
@@ -50,6 +56,25 @@ class BlockLearnt(QWidget):
         body.addLayout(right)
         col.addLayout(body, 1)
         self.top9: list[dict] = []
+
+    def restyle(self) -> None:
+        """The plots in the editor's theme (light or dark), like the training curves."""
+        for plot, title in self.titles.items():
+            ps.style_widget(plot)
+            ps.style_plot(plot.getPlotItem(), left="count",
+                          bottom="value", title=title)
+            plot.getAxis("left").setWidth(None)        # as wide as the counts need (hundreds of thousands)
+            for name in ("left", "bottom"):            # drawn once per block: no cached picture whose ticks
+                plot.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.NoCache)   # lag the new range
+
+    def _title(self, plot, text: str) -> None:
+        self.titles[plot] = text
+        ps.style_plot(plot.getPlotItem(), title=text)
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle()
+        super().changeEvent(event)
 
     def set_subject(self, subject, blocks: list[str]) -> None:
         self.subject = subject
@@ -71,18 +96,20 @@ class BlockLearnt(QWidget):
         try:
             hist = weight_histograms(self.subject.model, block)
             counts, edges = hist.get("weight", next(iter(hist.values())))
-            self.weights.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=(70, 130, 180)))
-            self.weights.setTitle(f"Weights of {block}")
+            self.weights.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=ps.brush(WEIGHTS),
+                                                 pen=ps.pen(WEIGHTS, 1)))
+            self._title(self.weights, f"Weights of {block}")
         except ExplainError:
-            self.weights.setTitle(f"{block} has no weights")
+            self._title(self.weights, f"{block} has no weights")
         self.activations.clear()
         try:
             counts, edges = activation_histogram(self.subject.model, self._batches(), block)
         except ExplainError as exc:
             self.message.setText(str(exc))
             return
-        self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=(200, 110, 60)))
-        self.activations.setTitle(f"Outputs of {block} on validation samples")
+        self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts,
+                                                 brush=ps.brush(ACTIVATIONS), pen=ps.pen(ACTIVATIONS, 1)))
+        self._title(self.activations, f"Outputs of {block} on validation samples")
         _, x0, _ = self.subject.sample(0)
         rec = Recorder(self.subject.model, [block])
         rec.run(x0)

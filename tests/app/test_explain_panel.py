@@ -91,3 +91,14 @@ def test_block_tab_shows_histograms_and_the_top9_of_a_channel(qtbot, trained_len
     assert not view.top.pixmap().isNull() and len(view.weights.getPlotItem().items) == 1
     assert "channel 3 of conv2" in view.top_title.text()
     panel.grab().save(str(tmp_path / "block-tab.png"))
+    # the histograms follow the theme (they had pyqtgraph's black background), light and dark
+    from layerloom.app import theme
+    try:
+        for mode, light in (("light", True), ("dark", False)):
+            theme.apply(mode)
+            qtbot.wait(150)                                       # the axes widen to their labels
+            corner = view.weights.grab().toImage().pixelColor(3, 3)
+            assert (corner.lightness() > 200) if light else (corner.lightness() < 80), (mode, corner.name())
+            panel.grab().save(str(tmp_path / f"block-tab-{mode}.png"))
+    finally:
+        theme.apply("system")
