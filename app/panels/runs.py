@@ -1,23 +1,28 @@
 """The runs list: every run folder under the runs folder (the app's and `layerloom train`'s alike),
-with its settings and final metrics; select several to overlay their curves from metrics.csv."""
+with its settings, final metrics and training health (the worst of its health.json); select several
+to overlay their curves from metrics.csv, with their legend in a column beside the plots."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit,
+from PySide6.QtCore import QEvent, QPointF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QListWidget,
+                               QListWidgetItem, QPlainTextEdit,
                                QSizePolicy, QToolButton, QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
+from layerloom.runtime.health_indicators import level_of, read_summary
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
 
 from .. import plot_style as ps
 
-COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Val loss", "Status")
-COMPACT_HIDDEN = (1, 5)     # graph and val loss: in the tooltip and the details when the list is narrow
+COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
+HEALTH, STATUS = COLUMNS.index("Health"), COLUMNS.index("Status")
+MARKS = {"ok": "✓", "warn": "!", "bad": "✕"}
+COMPACT_HIDDEN = (1, 2, 6)  # graph, data set and val loss: in the tooltip and the details when the list is narrow
 
 
 def _fmt(v, pattern: str) -> str:
@@ -46,6 +51,29 @@ def run_labels(runs: list[RunInfo]) -> list[str]:
         return [", ".join(f"{k}={json.dumps(c.get(k)) if isinstance(c.get(k), (dict, list)) else c.get(k)}"
                           for k in differ[:2]) for c in configs]
     return [r.name[9:15] if r.name[:8].isdigit() else r.name for r in runs]   # the time of day, HHMMSS
+
+
+def health_cell(summary: dict | None) -> tuple[str, str, str | None]:
+    """A run's health in the list: (text, tooltip, level). The text names the indicators at the run's
+    worst level ("✓ healthy", "! dead units", "✕ update ratio, dead units"); the tooltip gives each
+    indicator's worst value and block, then every problem the run was warned about."""
+    level = level_of(summary)
+    if level is None:
+        return "–", "No training health recorded for this run.", None
+    worst = summary["worst"]
+    names = [i["title"] if i["key"] == "nonfinite" else i["title"].lower() for i in worst if i["level"] == level]
+    text = f"{MARKS[level]} " + ("healthy" if level == "ok" else ", ".join(names))
+    lines = [f"<b>Training health</b>, worst of {summary.get('samples', '?')} samples "
+             f"(every {summary.get('every', '?')} steps):"]
+    for i in worst:
+        where = f" at {i['block']}" if i.get("block") and i["level"] != "ok" else ""
+        lines.append(f"{MARKS.get(i['level'], '•')} {i['title']}: {i['value']}{where}")
+    lines += [f"● {p['text']}" for p in summary.get("problems", [])]
+    return text, "<br>".join(_escape(x) if not x.startswith("<b>") else x for x in lines), level
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _button(text: str, parent) -> QToolButton:
@@ -98,14 +126,30 @@ class RunsPanel(QWidget):
         self.acc_plot = self.graphics.addPlot(row=0, col=0)
         self.loss_plot = self.graphics.addPlot(row=1, col=0)
         self.loss_plot.setXLink(self.acc_plot)
-        self.legend = self.acc_plot.addLegend(offset=(-6, -6), labelTextSize="8pt", verSpacing=-6)
+        # The legend is a list of its own beside the plots: it never covers a curve.
+        self.legend = QListWidget(self)
+        self.legend.setObjectName("runsLegend")
+        self.legend.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.legend.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.legend.setFrameShape(QFrame.Shape.NoFrame)
+        self.legend.setWordWrap(True)
+        self.legend.setMaximumWidth(170)
+        self.legend.setMinimumWidth(90)
+        self.legend.setIconSize(QSize(22, 10))
+        self.legend.hide()
+        curves = QWidget(self)
+        row = QHBoxLayout(curves)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(self.graphics, 1)
+        row.addWidget(self.legend)
         self.details = QPlainTextEdit(self)
         self.details.setReadOnly(True)
         self.details.setPlaceholderText("Select a run to see its settings; select several to compare their curves.")
         self.details.setFont(_mono())
         self.side = QTabWidget(self)
         self.side.setDocumentMode(True)
-        self.side.addTab(self.graphics, "Curves")
+        self.side.addTab(curves, "Curves")
         self.side.addTab(self.details, "Settings")
         split = QSplitter(Qt.Orientation.Horizontal, self)
         left = QWidget(self)
@@ -127,6 +171,7 @@ class RunsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(split, 1)
+        self.tree.installEventFilter(self)
         self.tree.itemSelectionChanged.connect(self._selection_changed)
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(lambda: self.export_requested.emit(self.selected_paths()[0]))
@@ -140,10 +185,8 @@ class RunsPanel(QWidget):
         ps.style_plot(self.acc_plot, title="Validation accuracy %")
         ps.style_plot(self.loss_plot, bottom="epoch", title="Loss: validation, - - train")
         c = ps.colors()
-        self.legend.setLabelTextColor(c.muted)
-        bg = QColor(c.background)
-        bg.setAlpha(215)
-        self.legend.setBrush(pg.mkBrush(bg))
+        self.legend.setStyleSheet(f"QListWidget#runsLegend {{ background: {c.background.name()}; "
+                                  f"color: {c.muted.name()}; }}")
 
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -169,14 +212,18 @@ class RunsPanel(QWidget):
             s = run.summary or {}
             cfg = run.config or {}
             status = s.get("status") or "incomplete"
+            health, health_tip, level = health_cell(read_summary(run.path))
             item = QTreeWidgetItem([run.name, run.graph_name, str(cfg.get("dataset", "")),
-                                    str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"),
+                                    str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"), health,
                                     _fmt(s.get("val_loss"), "{:.4f}"), status])
+            item.setToolTip(HEALTH, health_tip)
+            if level is not None:
+                item.setForeground(HEALTH, self._level_colour(level))
             item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
-            item.setToolTip(0, f"{run.graph_name} · {run.path}")
+            item.setToolTip(0, f"{run.graph_name} · {cfg.get('dataset', '')} · {run.path}")
             if status == "failed":
-                item.setToolTip(6, s.get("message", ""))
-            for col in (3, 4, 5):
+                item.setToolTip(STATUS, s.get("message", ""))
+            for col in (3, 4, 6):
                 item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.tree.addTopLevelItem(item)
             if str(run.path) in keep:
@@ -184,11 +231,17 @@ class RunsPanel(QWidget):
         self.tree.blockSignals(False)
         self._selection_changed()
 
-    def resizeEvent(self, event) -> None:
-        narrow = self.width() < 900
-        for col in COMPACT_HIDDEN:
-            self.tree.setColumnHidden(col, narrow)
-        super().resizeEvent(event)
+    def _level_colour(self, level: str) -> QColor:
+        from .. import theme
+        t = theme.current()
+        return {"ok": ps.colors().ok, "warn": t.warning, "bad": t.error}[level]
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.tree and event.type() == QEvent.Type.Resize:
+            narrow = self.tree.width() < 720           # the list's own width (the curves take the rest)
+            for col in COMPACT_HIDDEN:
+                self.tree.setColumnHidden(col, narrow)
+        return False
 
     def selected_paths(self) -> list[Path]:
         return [Path(i.data(0, Qt.ItemDataRole.UserRole)) for i in self.tree.selectedItems()]
@@ -222,11 +275,14 @@ class RunsPanel(QWidget):
             epochs = [r["epoch"] for r in rows]
             most = max(most, max(epochs))
             self.acc_plot.plot(epochs, [(r["val_accuracy"] or 0) * 100 for r in rows], pen=ps.pen(color, 2),
-                               symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None, name=label)
+                               symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None)
+            self.legend.addItem(QListWidgetItem(_line_icon(color), label))
+            self.legend.item(self.legend.count() - 1).setToolTip(run.name)
             self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2))
             dashed = ps.pen(color, 1.5, 160)
             dashed.setStyle(Qt.PenStyle.DashLine)
             self.loss_plot.plot(epochs, [r["train_loss"] for r in rows], pen=dashed)
+        self.legend.setVisible(self.legend.count() > 0)
         spacing = (1, 1) if 0 < most <= 12 else (None, None)     # whole epochs on a short axis
         for p in (self.acc_plot, self.loss_plot):
             p.getAxis("bottom").setTickSpacing(*spacing)
@@ -239,12 +295,30 @@ class RunsPanel(QWidget):
                         f"{s.get('seconds', '?')} s on {s.get('device', '?')}"
                 if s.get("message"):
                     text += f"\n{'':>14}  {s['message']}"
+            health = read_summary(run.path)
+            if health is not None:
+                text += f"\n{'health':>14}  {health_cell(health)[0]}"
+                text += "".join(f"\n{'':>14}  {p['text']}" for p in health.get("problems", []))
             self.details.setPlainText(text)
         elif paths:
             self.details.setPlainText("\n\n".join(f"{p.name}\n{describe_config(by_path[str(p)].config)}"
                                                   for p in paths if str(p) in by_path))
         else:
             self.details.clear()
+
+
+def _line_icon(color: str) -> QIcon:
+    """A short thick line with a dot in a run's colour: its curves' mark in the legend."""
+    pix = QPixmap(22, 10)
+    pix.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pix)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QPen(QColor(color), 2.5))
+    p.drawLine(1, 5, 21, 5)
+    p.setBrush(QColor(color))
+    p.drawEllipse(QPointF(11, 5), 3, 3)
+    p.end()
+    return QIcon(pix)
 
 
 def _mono():

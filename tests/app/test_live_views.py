@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from layerloom.runtime.live import LiveRun, format_duration
 from layerloom.app.panels.feature_maps import mosaic, square_grid
-from layerloom.app.panels.runs import RunsPanel
+from layerloom.app.panels.runs import COLUMNS, RunsPanel
 from layerloom.app.plot_style import StickyRange, nice_ceiling
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
@@ -88,7 +88,7 @@ def test_runs_list_shows_runs_from_the_cli_and_overlays_the_selected(qtbot, tmp_
     qtbot.addWidget(panel)
     assert panel.tree.topLevelItemCount() == 2
     item = panel.tree.topLevelItem(0)
-    assert item.text(1) == "MLP 784-128-10" and item.text(3) == "2" and item.text(6) == "finished"
+    assert item.text(1) == "MLP 784-128-10" and item.text(3) == "2" and item.text(COLUMNS.index("Status")) == "finished"
     assert item.text(4).endswith("%")
     panel.tree.selectAll()
     assert len(panel.acc_plot.listDataItems()) == 2 and len(panel.loss_plot.listDataItems()) == 4
@@ -132,3 +132,35 @@ def test_the_feature_maps_note_follows_the_wiring(qtbot):
     w.session.undo_stack.undo()
     w.session.flush()
     assert w.document.edges_into("output") and maps.hint.text() != "output has no input wired."
+
+
+def test_runs_list_compares_training_health_and_its_legend_sits_beside_the_curves(qtbot, tmp_path):
+    from layerloom.runtime.health import HealthCollector
+    runs = tmp_path / "runs"
+    for lr in (0.001, 10.0):
+        Trainer(load_graph(preset_path("mlp")), {"epochs": 2, "lr": lr, "optimizer": "adam", "batch_size": 50,
+                                                 "dataset_options": {"train_count": 200}}, None,
+                runs_base=runs, extensions=[HealthCollector(every=3)]).run()
+    Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 2}, None, runs_base=runs).run()   # no health
+    panel = RunsPanel(runs)
+    qtbot.addWidget(panel)
+    panel.resize(1100, 360)
+    panel.show()
+    by_lr = {panel.runs[i].config["lr"]: panel.tree.topLevelItem(i) for i in range(3) if panel.runs[i].config.get("lr")}
+    col = COLUMNS.index("Health")
+    calm, wild = by_lr[0.001], by_lr[10.0]
+    assert wild.text(col).startswith("✕") and "update ratio" in wild.text(col)
+    assert "exploding" in wild.toolTip(col) and "Update ratio:" in wild.toolTip(col)
+    assert not calm.text(col).startswith("✕"), calm.toolTip(col)
+    plain = next(panel.tree.topLevelItem(i) for i in range(3) if panel.tree.topLevelItem(i) not in (calm, wild))
+    assert plain.text(col) == "–"
+    calm.setSelected(True)
+    wild.setSelected(True)
+    qtbot.wait(100)
+    # the legend lists both runs (what differs between them) in a list beside the plots, not over them
+    assert [panel.legend.item(i).text() for i in range(panel.legend.count())] == ["lr=0.001", "lr=10.0"]
+    assert panel.legend.isVisible() and not panel.legend.geometry().intersects(panel.graphics.geometry())
+    panel.grab().save(str(tmp_path / "runs-health.png"))
+    panel.tree.clearSelection()
+    wild.setSelected(True)
+    assert "health" in panel.details.toPlainText() and "exploding" in panel.details.toPlainText()
