@@ -65,6 +65,8 @@ class LiveRun:
         self.epochs = Series(("epoch", "step", "train_loss", "val_loss", "val_accuracy", "lr"), capacity=64)
         self.maps: dict[str, dict] = {}          # block id -> latest feature_maps event
         self.prediction: dict | None = None
+        self.health: dict | None = None          # the latest `health` event (runtime/health.py)
+        self.health_problems: dict = {}          # (block, code) -> problem, every one seen in this run
         self.last_epoch: dict | None = None      # the latest epoch_end event (confusion, grid, ...)
         self.state = "running" if started else "idle"   # running | paused | finished | stopped | failed | idle
         self.message = ""
@@ -107,6 +109,11 @@ class LiveRun:
         if t == "prediction":
             self.prediction = e
             return {"prediction"}
+        if t == "health":
+            self.health = e
+            for p in e.get("problems", ()):
+                self.health_problems[(p["block"], p["code"])] = p
+            return {"health"}
         if t == "paused":
             self._pause_clock()
             self.state = "paused"

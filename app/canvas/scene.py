@@ -1,7 +1,8 @@
 """The scene mirrors the document: one BlockItem per block, one WireItem per edge.
 
 It subscribes to the document's events (blocks and wires come and go, move, get renamed) and to
-the session's analysis (labels, shapes, errors). Items hold only block ids; the scene never edits
+the session's analysis (labels, shapes, errors). A run's findings about its blocks (training health)
+show the same way as analysis diagnostics, until the graph changes or they are replaced. Items hold only block ids; the scene never edits
 the document: gestures call the edits module, which goes through undo commands.
 """
 from __future__ import annotations
@@ -24,6 +25,10 @@ from .port_item import PortItem
 from .wire_item import WireItem
 
 
+# document events after which a run's findings about the blocks no longer describe the graph
+GRAPH_CHANGES = {"block_added", "block_removed", "edge_added", "edge_removed", "block_renamed", "param_changed"}
+
+
 class GraphScene(QGraphicsScene):
     selected_block_changed = Signal(object)   # the one selected block id, or None
 
@@ -35,6 +40,7 @@ class GraphScene(QGraphicsScene):
         self.wires: dict[Edge, WireItem] = {}
         self._port_use: Counter = Counter()     # (block id, is output, index) -> wires on that port
         self.result: AnalysisResult | None = None
+        self.run_diagnostics: dict[str, list] = {}     # block id -> a run's Diagnostics (training health)
         self._unsubscribe = lambda: None
         self._selected_block: str | None = None
         self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
@@ -55,6 +61,7 @@ class GraphScene(QGraphicsScene):
         self._port_use.clear()
         self.document = doc
         self.result = None
+        self.run_diagnostics = {}
         for bid in doc.blocks:
             self._add_block_item(bid)
         for e in doc.edges:
@@ -102,6 +109,8 @@ class GraphScene(QGraphicsScene):
     # -- document events ----------------------------------------------------------------------
     def _on_event(self, ev) -> None:
         t = ev.type
+        if t in GRAPH_CHANGES and self.run_diagnostics:
+            self.set_run_diagnostics([])          # the graph changed: a run's findings no longer apply
         if t == "block_added":
             self._add_block_item(ev.block)
         elif t == "block_removed":
@@ -157,13 +166,25 @@ class GraphScene(QGraphicsScene):
         for d in result.diagnostics:
             by_block.setdefault(d.block, []).append(d)
         for bid, item in self.blocks.items():
-            item.set_look(self.look_for(bid, by_block.get(bid, [])))
+            item.set_look(self.look_for(bid, by_block.get(bid, []) + self.run_diagnostics.get(bid, [])))
         for edge, wire in self.wires.items():
             r = result.blocks.get(edge.src)
             if r is not None and r.ok and r.output_shape is not None:
                 wire.set_label(shape_text(r.output_shape))
             else:
                 wire.set_label("?", broken=True)
+
+    def set_run_diagnostics(self, diagnostics) -> None:
+        """A run's findings about blocks (Diagnostics; e.g. "63 % of channels are dead"), shown with the
+        analysis diagnostics: the badge and the tooltip. An empty list clears them."""
+        old = set(self.run_diagnostics)
+        self.run_diagnostics = {}
+        for d in diagnostics:
+            if d.block in self.blocks:
+                self.run_diagnostics.setdefault(d.block, []).append(d)
+        for bid in old | set(self.run_diagnostics):
+            if bid in self.blocks and bid in self.document.blocks:
+                self.blocks[bid].set_look(self.look_for(bid))
 
     def show_gradients(self, norms: dict[str, float] | None) -> None:
         """Step mode: under each wire's shape, the norm of the gradient flowing back along it (the
@@ -179,7 +200,7 @@ class GraphScene(QGraphicsScene):
         result = self.result
         r = result.blocks.get(bid) if result is not None else None
         if diags is None:
-            diags = result.diagnostics_for(bid) if result is not None else []
+            diags = (result.diagnostics_for(bid) if result is not None else []) + self.run_diagnostics.get(bid, [])
         label = kind.short_label(r.params if r is not None and r.params else full)
         status = "ok"
         if r is not None and r.status in ("error", "cycle") or any(d.severity == "error" for d in diags):

@@ -1,5 +1,6 @@
 """Live training curves: loss per step (raw and smoothed) with validation loss per epoch, validation
-accuracy, and the learning rate, side by side with a shared step axis and a crosshair readout.
+accuracy, and the learning rate, side by side with a shared step axis and a crosshair readout; the
+training-health strip (health_strip.py) runs along their top.
 
 Curves read straight from LiveRun's preallocated buffers (views, no copies) and draw with
 pyqtgraph's peak downsampling and clip-to-view, so a run of a million steps costs a redraw no more
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from layerloom.runtime.live import LiveRun
+from .health_strip import HealthStrip
 from .live_label import LiveLabel
 
 
@@ -45,7 +47,9 @@ class LivePlots(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        self.health = HealthStrip(self)
         layout.addWidget(self.readout)
+        layout.addWidget(self.health)
         layout.addWidget(self.graphics, 1)
         # Before any run: a sentence instead of empty axes (pyqtgraph shows −400…400 without data).
         self.placeholder = QLabel("No run yet: press ▶ Train (F5) and the loss, validation accuracy and learning "
@@ -109,6 +113,8 @@ class LivePlots(QWidget):
         for item in (self.raw, self.smooth, self.val_loss, self.accuracy, self.lr):
             item.setData([], [])
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
+        self.health.clear()
+        self.health.setVisible(self.live is not None)
         self.graphics.setVisible(self.live is not None)
         self.placeholder.setVisible(self.live is None)
 
@@ -117,6 +123,7 @@ class LivePlots(QWidget):
         self.live = live
         self.clear()
         self.graphics.show()
+        self.health.show()
         self.placeholder.hide()
         total = max(1, live.total_steps)
         self.loss_plot.setXRange(live.step, total, padding=0.02)

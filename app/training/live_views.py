@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from layerloom.graph.diagnostics import Diagnostic
+
 from .. import settings
 from .controller import RunState
 
@@ -66,8 +68,19 @@ class LiveViews:
             self.maps.set_prediction(live.prediction["probabilities"])
         if "epoch" in dirty and live.last_epoch is not None:
             self.epochs.show_epoch(live.last_epoch)
+        if dirty & {"health", "started"}:
+            self._show_health()
         if dirty & {"progress", "state", "started"}:
             self._show_progress()
+
+    def _show_health(self) -> None:
+        """The health strip beside the curves, and every problem of this run as a diagnostic on its block."""
+        h = self.live.health
+        self.plots.health.set_indicators(h.get("indicators") if h else None, h.get("step") if h else None)
+        scene = self.win.scene
+        if self.health_doc is scene.document:
+            scene.set_run_diagnostics([Diagnostic(p["block"], f"training health: {p['message']}", p["code"], "warning")
+                                       for p in self.live.health_problems.values()])
 
     def _run_started(self, e: dict) -> None:
         self.plots.start(self.live)

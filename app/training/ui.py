@@ -58,6 +58,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.bundle = None
         self.followed: str | None = None
         self.trained_doc = None
+        self.health_doc = None
         self.run_bundle = None
         self._dirty: set[str] = set()
         self._health_notes: list[str] = []     # this run's training-health findings
@@ -106,6 +107,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.session.meta_changed.connect(self._meta_changed)
         self.runs.folder_changed.connect(self._runs_folder_changed)
         self._render_state()
+        self.plots.health.block_clicked.connect(lambda block: self.win.focus_block(block))
         self.load_from_document()
 
     @property
@@ -278,6 +280,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
     def _begin(self, doc, values: dict, bundle, resume: str | None = None) -> None:
         """A new run of `doc` (or the resumed run `resume`): fresh views, then the trainer's thread."""
         self.trained_doc = doc.copy()
+        self.health_doc = doc              # the document the run's health findings are about
         self.run_bundle = bundle
         self.plots.live = None
         self._dirty.clear()

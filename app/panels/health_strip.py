@@ -1,0 +1,124 @@
+"""The training-health strip beside the live curves: one compact chip per indicator of
+runtime/health_indicators.py (gradient, dead units, update ratio, NaN/Inf), green, amber or red.
+
+Hovering a chip explains the indicator in plain words and says what the latest sample shows;
+clicking an amber or red one selects the block it is about (`block_clicked`). The numbers come from
+the run's `health` events; this widget only shows them.
+"""
+from __future__ import annotations
+
+import html
+
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+
+from layerloom.runtime.health_indicators import EXPLAIN, KEYS
+
+from .. import plot_style as ps
+from .. import theme
+
+LEVEL_WORDS = {"ok": "healthy", "warn": "worth watching", "bad": "a problem"}
+
+
+def level_colour(level: str | None):
+    t = theme.current()
+    return {"ok": ps.colors().ok, "warn": t.warning, "bad": t.error}.get(level, t.text_muted)
+
+
+class _Chip(QLabel):
+    clicked = Signal(str)
+
+    def __init__(self, key: str, parent=None):
+        super().__init__(parent)
+        self.key = key
+        self.indicator: dict | None = None
+        self.setObjectName(f"health-{key}")
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+
+    @property
+    def block(self) -> str | None:
+        i = self.indicator
+        return i.get("block") if i and i.get("level") in ("warn", "bad") else None
+
+    def show_indicator(self, indicator: dict | None, step: int | None) -> None:
+        self.indicator = indicator
+        title, explain = EXPLAIN[self.key]
+        level = indicator.get("level") if indicator else None
+        value = indicator.get("value", "–") if indicator else "–"
+        c = ps.colors()
+        dot = level_colour(level).name()
+        self.setText(f"<span style='color:{dot}; font-size:13px'>●</span>&nbsp;"
+                     f"<span style='color:{c.muted.name()}'>{html.escape(title)}</span>&nbsp;"
+                     f"<b style='color:{c.text.name()}'>{html.escape(str(value))}</b>")
+        tip = [f"<b>{html.escape(title)}</b>: {html.escape(explain)}"]
+        if indicator is None:
+            tip.append("<i>No sample yet: training health is sampled every 50 steps from the first.</i>")
+        else:
+            now = f"At step {step}: " if step is not None else ""
+            tip.append(f"<span style='color:{dot}'>{now}{LEVEL_WORDS.get(level, '')}"
+                       f"{': ' + html.escape(indicator['note']) if indicator.get('note') else ''}.</span>")
+            if self.block:
+                tip.append(f"<i>Click to select {html.escape(self.block)} on the canvas.</i>")
+        self.setToolTip("<br>".join(tip))
+        self.setCursor(Qt.CursorShape.PointingHandCursor if self.block else Qt.CursorShape.ArrowCursor)
+
+    def mouseReleaseEvent(self, event) -> None:
+        if event.button() == Qt.MouseButton.LeftButton and self.block:
+            self.clicked.emit(self.block)
+        super().mouseReleaseEvent(event)
+
+
+class HealthStrip(QWidget):
+    block_clicked = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.indicators: list[dict] | None = None
+        self.step: int | None = None
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 2, 8, 2)
+        row.setSpacing(14)
+        self.title = QLabel("Health")
+        self.title.setToolTip("Training health, sampled from the run every 50 steps (the first step included): "
+                              "hover over an indicator for what it means, click a red or amber one to select "
+                              "its block.")
+        row.addWidget(self.title)
+        self.chips = {k: _Chip(k, self) for k in KEYS}
+        for chip in self.chips.values():
+            chip.clicked.connect(self.block_clicked)
+            row.addWidget(chip)
+        self.when = QLabel("")
+        self.when.setObjectName("health-step")
+        row.addWidget(self.when)
+        row.addStretch(1)
+        self.restyle()
+
+    def restyle(self) -> None:
+        muted = ps.colors().muted.name()
+        self.title.setStyleSheet(f"color: {muted}; font-weight: bold;")
+        self.when.setStyleSheet(f"color: {muted};")
+        self._show()
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle()
+        super().changeEvent(event)
+
+    def clear(self) -> None:
+        self.set_indicators(None)
+
+    def set_indicators(self, indicators: list[dict] | None, step: int | None = None) -> None:
+        """The latest sample's indicators (None: no sample yet)."""
+        self.indicators, self.step = indicators, step
+        self._show()
+
+    def _show(self) -> None:
+        by_key = {i["key"]: i for i in self.indicators or ()}
+        for key, chip in self.chips.items():
+            chip.show_indicator(by_key.get(key), self.step)
+        self.when.setText(f"at step {self.step:,}" if self.step is not None else "waiting for the first sample")
+
+    def level(self, key: str) -> str | None:
+        i = self.chips[key].indicator
+        return i.get("level") if i else None
