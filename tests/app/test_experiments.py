@@ -82,7 +82,9 @@ def test_a_sweep_started_from_the_panel_fills_the_table(win, qtbot, tmp_path):
     assert panel.start(folder_base=tmp_path)
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     qtbot.waitUntil(lambda: not panel.running, timeout=240_000)
-    qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
+    # the thread may end before the GUI has handled its last events (sweep_finished carries the final rows)
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Sweep finished"), timeout=10_000)
+    assert panel.start_button.isEnabled()
     assert [r["state"] for r in panel.rows] == ["complete"], panel.rows
     assert panel.model.rowCount() == 1 and (tmp_path / "LeNet-5-sweep" / "results.json").exists()
     assert "best: trial 0" in panel.message.text()
