@@ -7,7 +7,7 @@ from layerloom.app import edits
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
 
-from .test_training import ui, wait_run_end  # noqa: F401  (the fixture)
+from .helpers import wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
 
