@@ -21,6 +21,7 @@ from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
+from .onnx_recurrent import data_values, fold, gather_step, map_recurrent, reshape, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
 
@@ -78,13 +79,17 @@ class _OnnxBuilder:
         self.notes: list[str] = []
         self.consumers: dict[str, list] = {}
         self.skip: set[str] = set()
+        self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.pending: dict[str, str] = {}       # recurrent output, still time-major -> its block
+        self.time_major: dict[str, str] = {}    # a time-major copy of a batch-first value -> that value
         for node in self.graph.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
 
     def const(self, name):
-        if name in self.inits:
-            return self.inits[name]
+        value = fold(self, name)
+        if value is not None:
+            return value
         raise ImportFailure(f"{name} must be a constant here")
 
     def new_id(self, base: str) -> str:
@@ -127,12 +132,16 @@ class _OnnxBuilder:
             if not shape or dtype is None or None in shape[1:]:
                 raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 values")
             self.add(None, "Input", {"shape": shape[1:], "dtype": dtype}, [], "input", inp.name)
+        data = data_values(self.graph, [i.name for i in self.graph.input if i.name not in self.inits])
         for node in self.graph.node:
             if node.name in self.skip:
                 continue
             if node.op_type == "Constant":
                 from onnx import numpy_helper
                 self.inits[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+                continue
+            if not any(o in data for o in node.output):     # shape or weight arithmetic: folded where used
+                self.nodes.append({"node": node.name, "op": node.op_type, "block": None, "kind": None})
                 continue
             self.map(node, _attrs(node))
         for out in self.graph.output:
@@ -141,7 +150,11 @@ class _OnnxBuilder:
     def map(self, node, a):
         op, x = node.op_type, node.input[0] if node.input else None
         simple = {"Relu": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid"}
-        if op in simple:
+        if op in ("LSTM", "GRU"):
+            map_recurrent(self, node, a)
+        elif (op == "Transpose" and transpose(self, node, a)) or (op == "Reshape" and reshape(self, node)):
+            pass
+        elif op in simple:
             self.add(node, simple[op], {}, [x], self.base(node), node.output[0])
         elif op == "LeakyRelu":
             self.add(node, "LeakyReLU", {"negative_slope": float(a.get("alpha", 0.01))}, [x], self.base(node),
@@ -245,6 +258,8 @@ class _OnnxBuilder:
             table = self.const(node.input[0])
             self.add(node, "Embedding", {"num_embeddings": table.shape[0], "embedding_dim": table.shape[1]},
                      [node.input[1]], self.base(node, node.input[0]), node.output[0], {"weight": table})
+        elif op == "Gather" and gather_step(self, node, a):
+            pass
         elif op in ("Softmax", "LogSoftmax"):
             self.add(node, op, {"dim": int(a.get("axis", -1))}, [x], self.base(node), node.output[0])
         else:

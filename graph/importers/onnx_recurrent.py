@@ -1,0 +1,203 @@
+"""ONNX LSTM and GRU operators as Layerloom's LSTM and GRU blocks, with the glue exporters put around them.
+
+ONNX recurrent operators work time-major (T×B×F) and keep their gates in another order than torch:
+
+    LSTM  ONNX i o f c   →  torch i f g o   (g is ONNX's c, the cell candidate)
+    GRU   ONNX z r h     →  torch r z n     (torch's GRU is ONNX's with linear_before_reset=1)
+
+W, R and B are often computed from the weights by Slice/Concat/Unsqueeze (the exporter reorders the
+gates itself): `fold` evaluates such constant expressions with numpy. The initial states must be
+zeros (they usually are an Expand of a zero constant to the batch's size); sequence lengths must be
+absent. Around the operator an exporter writes Transpose(1, 0, 2) into time-major, and after it
+Transpose(0, 2, 1, 3), a Reshape to T×B×(directions·H) and Transpose(1, 0, 2) back: those become
+the block's input and output wires (a recurrent layer stacked on another may read the time-major
+output directly). A Gather of the last step (`y[:, -1]`) sets the block's `output`
+to "last"; a Gather of another step becomes a Select.
+
+`data_values(graph)` tells the values that carry data from the model's input apart from shape and
+weight arithmetic (computed from Shape nodes and constants), which the importer folds away.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .fx_import import ImportFailure
+
+LSTM_ORDER = [0, 2, 3, 1]    # torch gate k is ONNX gate LSTM_ORDER[k]
+GRU_ORDER = [1, 0, 2]
+_PENDING = "#time-major"     # a recurrent output on its way back to batch-first
+
+
+def data_values(graph, inputs) -> set[str]:
+    """Names of the values computed from the model's inputs (not only from constants and shapes)."""
+    data = set(inputs)
+    for node in graph.node:
+        if node.op_type != "Shape" and any(i in data for i in node.input if i):
+            data.update(node.output)
+    return data
+
+
+def _attrs(node) -> dict:
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def fold(builder, name: str):
+    """The value of a constant expression (Slice, Concat, Unsqueeze, ... of constants), or None."""
+    if name in builder.inits:
+        return builder.inits[name]
+    node = builder.producer.get(name)
+    if node is None:
+        return None
+    args = [fold(builder, i) if i else None for i in node.input]
+    if any(a is None for a, i in zip(args, node.input) if i):
+        return None
+    a, op = _attrs(node), node.op_type
+    x = args[0] if args else None
+    if op == "Slice":
+        starts, ends = args[1], args[2]
+        axes = args[3] if len(args) > 3 and args[3] is not None else range(len(starts))
+        steps = args[4] if len(args) > 4 and args[4] is not None else [1] * len(starts)
+        index = [slice(None)] * x.ndim
+        for s, e, ax, st in zip(starts, ends, axes, steps):
+            index[int(ax)] = slice(int(s), int(e), int(st))
+        value = x[tuple(index)]
+    elif op == "Concat":
+        value = np.concatenate(args, axis=int(a["axis"]))
+    elif op == "Unsqueeze":
+        value = x
+        for ax in sorted(int(v) for v in (args[1] if len(args) > 1 else a["axes"])):
+            value = np.expand_dims(value, ax)
+    elif op == "Squeeze":
+        axes = args[1] if len(args) > 1 and args[1] is not None else a.get("axes")
+        value = np.squeeze(x, axis=tuple(int(v) for v in axes) if axes is not None else None)
+    elif op == "Transpose":
+        value = np.transpose(x, a.get("perm"))
+    elif op == "Reshape":
+        value = x.reshape([int(v) for v in args[1]])
+    elif op in ("Identity", "Cast"):
+        value = x
+    elif op == "Gather":
+        value = np.take(x, args[1], axis=int(a.get("axis", 0)))
+    else:
+        return None
+    builder.inits[name] = value
+    return value
+
+
+def _zero(builder, name: str) -> bool:
+    """Is this initial state zeros (absent, a zero constant, or an Expand/Slice of one)?"""
+    if not name:
+        return True
+    value = fold(builder, name)
+    if value is not None:
+        return not np.any(value)
+    node = builder.producer.get(name)
+    if node is not None and node.op_type in ("Expand", "Slice", "Squeeze", "Unsqueeze", "Identity", "Cast"):
+        return _zero(builder, node.input[0])
+    return False
+
+
+def _torch_order(blocks: np.ndarray, order: list[int], hidden: int) -> np.ndarray:
+    parts = [blocks[k * hidden:(k + 1) * hidden] for k in range(len(order))]
+    return np.concatenate([parts[o] for o in order], axis=0)
+
+
+def map_recurrent(builder, node, a) -> None:
+    op = node.op_type
+    order = LSTM_ORDER if op == "LSTM" else GRU_ORDER
+    hidden = int(a["hidden_size"])
+    direction = a.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction not in ("forward", "bidirectional") or int(a.get("layout", 0)) != 0:
+        raise ImportFailure(f"{node.name}: a {direction} {op} (layout {a.get('layout', 0)}) has no block")
+    if op == "GRU" and not int(a.get("linear_before_reset", 0)):
+        raise ImportFailure(f"{node.name}: a GRU with linear_before_reset=0 computes differently from torch's GRU")
+    if op == "LSTM" and (len(node.input) > 7 and node.input[7] or int(a.get("input_forget", 0))):
+        raise ImportFailure(f"{node.name}: an LSTM with peepholes or coupled gates has no block")
+    if a.get("activations") or a.get("clip"):
+        raise ImportFailure(f"{node.name}: a {op} with other activations or a clip has no block")
+    inputs = list(node.input) + [""] * 8
+    if inputs[4]:
+        raise ImportFailure(f"{node.name}: sequence lengths have no block (all sequences must be the full length)")
+    if not all(_zero(builder, inputs[i]) for i in ((5, 6) if op == "LSTM" else (5,))):
+        raise ImportFailure(f"{node.name}: the {op} starts from a hidden state other than zeros")
+    w, r = fold(builder, inputs[1]), fold(builder, inputs[2])
+    b = fold(builder, inputs[3]) if inputs[3] else None
+    if w is None or r is None or (inputs[3] and b is None):
+        raise ImportFailure(f"{node.name}: the {op}'s weights must be constants")
+    x = inputs[0]
+    source = builder.time_major.get(x)
+    if source is None and x in builder.pending:      # stacked: the layer below's time-major output
+        source = x + "#batch-first"
+        builder.produced[source] = builder.pending[x]
+    if source is None:
+        raise ImportFailure(f"{node.name}: the {op}'s input is not a batch-first sequence transposed to time-major")
+    gates = len(order)
+    tensors = {}
+    for d, suffix in enumerate(["", "_reverse"][: w.shape[0]]):
+        tensors[f"weight_ih_l0{suffix}"] = _torch_order(w[d], order, hidden)
+        tensors[f"weight_hh_l0{suffix}"] = _torch_order(r[d], order, hidden)
+        if b is not None:
+            tensors[f"bias_ih_l0{suffix}"] = _torch_order(b[d][: gates * hidden], order, hidden)
+            tensors[f"bias_hh_l0{suffix}"] = _torch_order(b[d][gates * hidden:], order, hidden)
+    params = {"input_size": int(w.shape[2]), "hidden_size": hidden, "bias": b is not None,
+              "bidirectional": direction == "bidirectional"}
+    bid = builder.add(node, op, params, [source], builder.base(node), None, tensors)
+    builder.produced[node.output[0]] = bid
+    builder.pending[node.output[0]] = bid
+    for extra in node.output[1:]:
+        if extra and builder.consumers.get(extra):
+            raise ImportFailure(f"{node.name}: the {op}'s final hidden state is used; only its output sequence has a block")
+
+
+def transpose(builder, node, a) -> bool:
+    """The exporter's transposes around a recurrent operator; True when this one was one of them."""
+    x, out, perm = node.input[0], node.output[0], list(a["perm"])
+    if x in builder.pending:
+        bid = builder.pending[x]
+        if perm == [0, 2, 1, 3]:
+            builder.pending[out] = bid
+        elif perm == [1, 0, 2]:
+            builder.produced[out] = bid       # back to batch-first: the block's output
+        else:
+            raise ImportFailure(f"{node.name}: a Transpose {perm} of a recurrent output has no block")
+        builder.nodes.append({"node": node.name, "op": node.op_type, "block": bid, "kind": None})
+        return True
+    if perm == [1, 0, 2] and x in builder.produced:
+        users = builder.consumers.get(out, [])
+        if users and all(u.op_type in ("LSTM", "GRU") for u in users):
+            builder.time_major[out] = x
+            builder.nodes.append({"node": node.name, "op": node.op_type, "block": None, "kind": None})
+            return True
+    return False
+
+
+def reshape(builder, node) -> bool:
+    x = node.input[0]
+    if x not in builder.pending:
+        return False
+    builder.pending[node.output[0]] = builder.pending[x]
+    builder.nodes.append({"node": node.name, "op": node.op_type, "block": builder.pending[x], "kind": None})
+    return True
+
+
+def gather_step(builder, node, a) -> bool:
+    """`y[:, k]` of a batch-first sequence: the last step of a recurrent block, or a Select."""
+    x, axis = node.input[0], int(a.get("axis", 0))
+    index = fold(builder, node.input[1])
+    if x not in builder.produced or axis == 0 or index is None or np.ndim(index) != 0:
+        return False
+    index = int(index)
+    bid = builder.produced[x]
+    block = builder.doc.blocks[bid]
+    steps = (builder.shapes.get(x) or [None, None])[1]
+    last = index == -1 or (steps is not None and index == steps - 1)
+    if (block.kind in ("RNN", "LSTM", "GRU") and axis == 1 and last and len(builder.consumers.get(x, [])) == 1
+            and block.params.get("output", "sequence") == "sequence"):
+        builder.doc.set_param(bid, "output", "last")
+        builder.produced[node.output[0]] = bid
+        builder.nodes.append({"node": node.name, "op": node.op_type, "block": bid, "kind": "output: last"})
+        return True
+    builder.add(node, "Select", {"dim": axis, "index": index}, [x], builder.base(node), node.output[0])
+    return True
