@@ -14,6 +14,7 @@ import re
 
 import torch
 from torch import fx, nn
+from torch.fx.experimental import _config as fx_experimental_config
 from torch.fx.proxy import GraphAppendingTracer
 
 from .analysis import AnalysisResult, analyze
@@ -68,26 +69,19 @@ def build_modules(doc, analysis: AnalysisResult, device: str | None = None) -> d
     return modules
 
 
-def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None = None,
-                  data: dict | None = None, weights: bool = True, device: str | None = None) -> fx.GraphModule:
-    """Compile a GraphDocument into a `torch.fx.GraphModule`; raises CompileError listing problems.
-    `data` ({"num_classes", "vocab_size"}) fills parameters that are "auto" from the data set.
-    With `weights`, the graph's own weights file (see weights.py) is loaded into the blocks it fits;
-    `model.meta["layerloom"]["weights"]` then reports what was loaded (WeightsError if unreadable).
-    `device="meta"` builds the modules without memory for their weights (enough for the code)."""
-    analysis = analysis or analyze(doc, data)
-    if analysis.errors:
-        raise CompileError(analysis.errors)
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            modules = build_modules(doc, analysis, device)
-    else:
-        modules = build_modules(doc, analysis, device)
-    root = nn.Module()
-    for bid, module in modules.items():
-        root.add_module(bid, module)
+def _nodes_after(graph: fx.Graph, mark) -> list:
+    """The nodes added after `mark` (None: all), walking back from the end: linear in what was added."""
+    new = []
+    for node in reversed(graph.nodes):
+        if node is mark:
+            break
+        new.append(node)
+    return new[::-1]
 
+
+def trace_graph(doc, analysis: AnalysisResult) -> fx.Graph:
+    """The network as a `torch.fx.Graph`: one node per block (more for blocks that compute in steps), named
+    by the block ids. Needs no modules: a layer is a `call_module` node naming its block id."""
     graph = fx.Graph()
     tracer = GraphAppendingTracer(graph)
     values: dict[str, fx.Proxy] = {}
@@ -112,9 +106,9 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
             node_name = f"{bid}_outputs" if kind.forward is not None else bid
             call = (lambda target, name: lambda *args, **kwargs: tracer.create_proxy(
                 "call_module", target, args, kwargs, name=name))(bid, node_name)
-        before = len(graph.nodes)
+        mark = next(iter(reversed(graph.nodes)), None)
         values[bid] = forward_of(kind)(call, inputs, params)
-        if kind.name != "Output" and not _name_nodes(list(graph.nodes)[before:], bid):
+        if kind.name != "Output" and not _name_nodes(_nodes_after(graph, mark), bid):
             clashes.append(Diagnostic(bid, "its id is already the name of another block's intermediate value "
                                            "in the generated code: rename the block.", "id_clash"))
         if kind.name == "Output":
@@ -124,6 +118,29 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
     result = outputs[0].node if len(outputs) == 1 else tuple(o.node for o in outputs)
     graph.output(result)
     graph.lint()
+    return graph
+
+
+def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None = None,
+                  data: dict | None = None, weights: bool = True, device: str | None = None) -> fx.GraphModule:
+    """Compile a GraphDocument into a `torch.fx.GraphModule`; raises CompileError listing problems.
+    `data` ({"num_classes", "vocab_size"}) fills parameters that are "auto" from the data set.
+    With `weights`, the graph's own weights file (see weights.py) is loaded into the blocks it fits;
+    `model.meta["layerloom"]["weights"]` then reports what was loaded (WeightsError if unreadable).
+    `device="meta"` builds the modules without memory for their weights (enough for the code)."""
+    analysis = analysis or analyze(doc, data)
+    if analysis.errors:
+        raise CompileError(analysis.errors)
+    if seed is not None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            modules = build_modules(doc, analysis, device)
+    else:
+        modules = build_modules(doc, analysis, device)
+    root = nn.Module()
+    for bid, module in modules.items():
+        root.add_module(bid, module)
+    graph = trace_graph(doc, analysis)
     gm = fx.GraphModule(root, graph, class_name=class_name_for(doc.name))
     gm.meta["layerloom"] = {
         "name": doc.name,
@@ -193,7 +210,13 @@ def _index_syntax(line: str) -> str:
 def generated_code(doc, data: dict | None = None) -> str:
     """Readable PyTorch code for the graph: the module's layers and its forward."""
     analysis = analyze(doc, data)
-    gm = compile_graph(doc, analysis, weights=False, device="meta")   # code only: no weights in memory
+    if analysis.errors:
+        raise CompileError(analysis.errors)
+    # Code only: the graph is traced without building a module, and its source is not compiled (fx's
+    # GraphModule would exec it: minutes for a forward of 10,000 lines). Same text as `model.code`.
+    graph = trace_graph(doc, analysis)
+    code = graph.python_code(root_module="self", record_func=fx_experimental_config.enrich_profiler_metadata).src
+    children = dict.fromkeys(n.target for n in graph.nodes if n.op == "call_module")   # fx's attribute order
     imports = ["import torch", "from torch import nn"]
     for bid in analysis.order:
         kind = get_kind(doc.blocks[bid].kind)
@@ -204,10 +227,10 @@ def generated_code(doc, data: dict | None = None) -> str:
     # The graph's name is data: it enters the source only as a string literal (the module docstring).
     lines = [docstring_literal(f"{doc.name}: generated by Layerloom"), *imports, "",
              f"class {class_name_for(doc.name)}(nn.Module):", "    def __init__(self):", "        super().__init__()"]
-    for name, _ in gm.named_children():
+    for name in children:
         kind = get_kind(doc.blocks[name].kind)
         lines.append(f"        self.{name} = {constructor_source(kind, analysis.blocks[name].params)}")
-    body = [_index_syntax(re.sub(r";\s+[\w\s=]+= None\s*$", "", line)) for line in gm.code.strip("\n").splitlines()]
+    body = [_index_syntax(re.sub(r";\s+[\w\s=]+= None\s*$", "", line)) for line in code.strip("\n").splitlines()]
     lines.append("")
     lines.extend("    " + line if line.strip() else "" for line in body)
     return "\n".join(lines) + "\n"
