@@ -51,10 +51,12 @@ def _cached_vocab(options):
     path = options["path"]
     key = (str(path), Path(path).stat().st_mtime_ns if Path(path).is_file() else 0,
            options.get("min_count", 2), options.get("max_size", 10_000))
-    if key not in _CACHE:
+    vocab = _CACHE.get(key)    # one lookup and a local result: another thread may clear the cache meanwhile
+    if vocab is None:
+        vocab = _vocabulary(path, options.get("min_count", 2), options.get("max_size", 10_000))
         _CACHE.clear()
-        _CACHE[key] = _vocabulary(path, options.get("min_count", 2), options.get("max_size", 10_000))
-    return _CACHE[key]
+        _CACHE[key] = vocab
+    return vocab
 
 
 def skipgram_pairs(ids: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -83,8 +83,9 @@ def _prepare(path=None, text_column="text", label_column="label", tokenize_mode=
         raise DataError(f'tokenize must be "word" or "char", not {tokenize_mode!r}.')
     key = (str(path), Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0, text_column,
            label_column, tokenize_mode, min_count, max_size, max_length, val_fraction, seed)
-    if key in _CACHE:
-        return _CACHE[key]
+    hit = _CACHE.get(key)      # one lookup: another thread may clear the cache between two
+    if hit is not None:
+        return hit
     rows = _read_rows(path, text_column, label_column)
     classes = sorted({label for _, label in rows})
     if len(classes) < 2:
