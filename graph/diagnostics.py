@@ -45,7 +45,8 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
     x = failure.x
     if "Dimension out of range" in failure.raw or isinstance(exc, IndexError):
         return Diagnostic("", f"{failure.sig}: a dimension is out of range for a {failure.xt} input. With the batch "
-                              f"there are {len(x) + 1} dimensions: use 1 to {len(x)}, or −1 for the last.", "bad_param")
+                              f"there are {len(x) + 1} dimensions: use 1 to {len(x)}, or −1 for the last.",
+                          "bad_param")
     return Diagnostic("", f"{failure.sig} cannot take an input of shape {failure.xt}: {failure.raw}", "shape")
 
 

@@ -2,8 +2,9 @@
 
 A hook takes a `Failure` (the kind, its resolved params, its inputs and torch's exception) and
 returns a `Diagnostic` in plain words, or None to leave it to the generic explanation in
-graph/diagnostics.py (which also words a sample of the wrong rank, from the kind's `expected_rank`). A kind names its hook where it is registered (graph/blocks.py and the
-modules next to it); a kind without one gets the generic explanation.
+graph/diagnostics.py (which also words a sample of the wrong rank, from the kind's
+`expected_rank`). A kind names its hook where it is registered (graph/blocks.py and the modules
+next to it); a kind without one gets the generic explanation.
 """
 from __future__ import annotations
 
