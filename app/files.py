@@ -32,7 +32,7 @@ class Files:
             return True
         answer = QMessageBox.question(
             self.win, "Unsaved changes",
-            f"“{self.session.document.name}” has changes that are not saved. Save them first?",
+            f"“{shown(self.session.document.name, 80)}” has changes that are not saved. Save them first?",
             QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Save)
         if answer == QMessageBox.StandardButton.Save:
@@ -84,7 +84,7 @@ class Files:
         if doc is None:
             return False
         self._replace(doc, None)
-        self.session.message.emit(f"Opened the {doc.name} preset. Save it to keep your changes.")
+        self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")
         return True
 
     def _load(self, path, title: str) -> GraphDocument | None:

@@ -13,6 +13,7 @@ from importlib import metadata
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
 
+from layerloom.graph.quoting import shown
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
 
 from . import docks, menus, recovery, settings, theme, wheel_guard
@@ -160,7 +161,7 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         doc = self.session.document
         where = f" — {self.session.path.name}" if self.session.path else ""
-        self.setWindowTitle(f"{doc.name}{where}[*] — Layerloom")
+        self.setWindowTitle(f"{shown(doc.name, 80)}{where}[*] — Layerloom")   # never raw escapes or bidi marks
         self.setWindowModified(self.session.modified)
 
     def _clean_changed(self, clean: bool) -> None:

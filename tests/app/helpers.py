@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
 from PySide6.QtTest import QTest
@@ -148,3 +148,14 @@ class Gate:
             self.entered.set()
             self.opened.wait(60)
         return self.function(*args, **kwargs)
+
+
+def drop_file(win, path) -> None:
+    """Drag a file from the file manager and drop it on the canvas (enter, then drop)."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    args = (QPointF(200, 200), Qt.DropAction.CopyAction, mime, LEFT, NO_MOD)
+    enter = QDragEnterEvent(*args)
+    QApplication.sendEvent(win.view.viewport(), enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))

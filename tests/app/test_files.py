@@ -183,19 +183,10 @@ def test_view_code_dialog(win, qtbot, monkeypatch):
 
 
 def test_dropping_a_graph_file_on_the_canvas_opens_it(win, tmp_path):
-    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDragEnterEvent, QDropEvent
-    from PySide6.QtWidgets import QApplication
+    from .helpers import drop_file
     path = tmp_path / "dropped.loom.json"
     path.write_text(preset_path("mlp").read_text())
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(path))])
-    args = (QPointF(200, 200), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-            Qt.KeyboardModifier.NoModifier)
-    enter = QDragEnterEvent(*args)
-    QApplication.sendEvent(win.view.viewport(), enter)
-    assert enter.isAccepted()
-    QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))
+    drop_file(win, path)
     assert win.session.path == path and win.document.blocks
 
 
