@@ -6,7 +6,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from .sample_grid import SampleGrid
@@ -56,7 +56,14 @@ class EpochViews(QWidget):
         scroll.setWidget(self.grid)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
-        self.tabs.addTab(self.graphics, "Confusion")
+        # Before the first epoch the Confusion tab says what will appear instead of showing empty axes.
+        self.waiting = QLabel("No epoch has finished yet.", self)
+        self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.waiting.setWordWrap(True)
+        self.confusion = QStackedWidget(self)
+        self.confusion.addWidget(self.waiting)
+        self.confusion.addWidget(self.graphics)
+        self.tabs.addTab(self.confusion, "Confusion")
         self.tabs.addTab(scroll, "Samples")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -92,6 +99,7 @@ class EpochViews(QWidget):
         self.cell_texts.set_labels([], QRectF())
         self.acc_texts.set_labels([], QRectF())
         self._classes = -1
+        self.confusion.setCurrentWidget(self.waiting)
         self.grid.clear("Validation samples appear after the first epoch.")
 
     def start(self, class_names, samples=None, texts=None) -> None:
@@ -108,6 +116,7 @@ class EpochViews(QWidget):
 
     def show_epoch(self, e: dict) -> None:
         self.epoch = e
+        self.confusion.setCurrentWidget(self.graphics)
         self.header.setText(f"<b>Epoch {e['epoch']}</b> · validation accuracy <b>{e['val_accuracy'] * 100:.2f}%</b>"
                             f" · loss {e['val_loss']:.4f}")
         self._show_confusion(np.asarray(e["confusion"]))

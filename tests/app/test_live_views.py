@@ -164,3 +164,21 @@ def test_runs_list_compares_training_health_and_its_legend_sits_beside_the_curve
     panel.tree.clearSelection()
     wild.setSelected(True)
     assert "health" in panel.details.toPlainText() and "exploding" in panel.details.toPlainText()
+
+
+def test_confusion_tab_shows_a_sentence_until_the_first_epoch(qtbot):
+    from layerloom.app.panels.epoch_views import EpochViews
+    views = EpochViews()
+    qtbot.addWidget(views)
+    views.resize(600, 300)
+    views.show()
+    views.start(["a", "b", "c"])
+    assert views.waiting.isVisible() and not views.graphics.isVisible()
+    conf = np.array([[3, 1, 0], [0, 4, 0], [1, 0, 2]])
+    views.show_epoch({"epoch": 1, "val_accuracy": 9 / 11, "val_loss": 0.5, "confusion": conf,
+                      "per_class_accuracy": conf.diagonal() / conf.sum(axis=1),
+                      "val_predictions": np.array([0, 1]), "val_labels": np.array([0, 2])})
+    assert views.graphics.isVisible() and not views.waiting.isVisible()
+    assert views.conf_plot.getViewBox().viewRange()[0] == pytest.approx([0, 3])    # the classes, not −400…400
+    views.start(["a", "b"])                                         # a new run starts empty again
+    assert views.waiting.isVisible()
