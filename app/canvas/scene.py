@@ -21,6 +21,7 @@ from layerloom.graph.summary import cost_text
 
 from ..session import Session
 from .block_item import BlockItem, Look
+from .groups import GroupLayer
 from .port_item import PortItem
 from .wire_item import WireItem
 
@@ -45,6 +46,7 @@ class GraphScene(QGraphicsScene):
         self._selected_block: str | None = None
         self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
+        self.groups = GroupLayer(self)          # imported modules framed together, collapsible
         self.selectionChanged.connect(self._on_selection_changed)
         session.document_replaced.connect(self.set_document)
         session.analysed.connect(self.apply_analysis)
@@ -58,6 +60,7 @@ class GraphScene(QGraphicsScene):
             self.removeItem(item)
         self.blocks.clear()
         self.wires.clear()
+        self.groups.reset()
         self._port_use.clear()
         self.document = doc
         self.result = None
@@ -66,6 +69,7 @@ class GraphScene(QGraphicsScene):
             self._add_block_item(bid)
         for e in doc.edges:
             self._add_wire_item(e)
+        self.groups.rebuild()
         self._unsubscribe = doc.subscribe(self._on_event)
         if self.session.result is not None and self.session.document is doc:
             self.apply_analysis(self.session.result)
@@ -96,7 +100,8 @@ class GraphScene(QGraphicsScene):
         e = item.edge
         src, dst = self.blocks.get(e.src), self.blocks.get(e.dst)
         if src is not None and dst is not None:
-            item.set_ends(src.port_pos(True, e.src_port), dst.port_pos(False, e.dst_port))
+            item.set_ends(self.groups.anchor(e.src, True) or src.port_pos(True, e.src_port),
+                          self.groups.anchor(e.dst, False) or dst.port_pos(False, e.dst_port))
 
     def _mark_ports(self, edge: Edge, change: int = 0) -> None:
         for key in ((edge.src, True, edge.src_port), (edge.dst, False, edge.dst_port)):
@@ -108,6 +113,11 @@ class GraphScene(QGraphicsScene):
 
     # -- document events ----------------------------------------------------------------------
     def _on_event(self, ev) -> None:
+        self._follow_event(ev)
+        if ev.type in ("block_added", "block_removed", "block_renamed", "block_changed"):
+            self.groups.rebuild()
+
+    def _follow_event(self, ev) -> None:
         t = ev.type
         if t in GRAPH_CHANGES and self.run_diagnostics:
             self.set_run_diagnostics([])          # the graph changed: a run's findings no longer apply
@@ -156,6 +166,7 @@ class GraphScene(QGraphicsScene):
         for edge, wire in self.wires.items():
             if edge.src == bid or edge.dst == bid:
                 self._place_wire(wire)
+        self.groups.moved(bid)
 
     # -- analysis -----------------------------------------------------------------------------
     def apply_analysis(self, result: AnalysisResult) -> None:
@@ -173,6 +184,7 @@ class GraphScene(QGraphicsScene):
                 wire.set_label(shape_text(r.output_shape))
             else:
                 wire.set_label("?", broken=True)
+        self.groups.refresh()
 
     def set_run_diagnostics(self, diagnostics) -> None:
         """A run's findings about blocks (Diagnostics; e.g. "63 % of channels are dead"), shown with the

@@ -17,6 +17,7 @@ from .. import edits, theme
 from ..panels.palette import KIND_MIME
 from .block_item import WIDTH, BlockItem, block_height
 from .gestures import MoveGesture, NewWireGesture, PanGesture, RubberBandGesture, WireClickGesture
+from .groups import GroupItem
 from .port_item import PortItem
 from .quick_add import QuickAdd
 from .scene import GraphScene
@@ -142,6 +143,8 @@ class GraphView(QGraphicsView):
                 return MoveGesture(self)
             if isinstance(item, WireItem) and not item.live:
                 return WireClickGesture(self)
+            if isinstance(item, GroupItem):
+                return None              # its header collapses or expands the group
         return RubberBandGesture(self)
 
     def mousePressEvent(self, event) -> None:
