@@ -93,6 +93,10 @@ def test_a_pt2_file_imports_and_computes_what_the_program_computes(model_py, tmp
     assert _same(gm, model, (3, 8, 8)) <= 1e-6
     assert _same(gm, torch.export.load(str(tmp_path / "net.pt2")).module(), (3, 8, 8), seed=3) <= 1e-6
 
+    from layerloom.runtime.cli import run                 # the same through `layerloom import FILE.pt2`
+    assert run(["import", str(tmp_path / "net.pt2"), "--out", str(tmp_path / "cli.loom.json")]) == 0
+    assert load_graph(tmp_path / "cli.loom.json").weights == "cli.safetensors"
+
 
 def test_a_model_torch_fx_cannot_trace_falls_back_to_torch_export(model_py):
     result = import_source(f"{model_py}:Net", (3, 8, 8))
