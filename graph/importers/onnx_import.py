@@ -21,6 +21,7 @@ from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
+from .onnx_opaque import opaque_operator
 from .onnx_recurrent import data_values, fold, gather_step, map_recurrent, reshape, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
@@ -80,11 +81,18 @@ class _OnnxBuilder:
         self.consumers: dict[str, list] = {}
         self.skip: set[str] = set()
         self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.opaque: list[dict] = []
+        self.elem_types = {v.name: v.type.tensor_type.elem_type
+                           for v in [*self.graph.value_info, *self.graph.input, *self.graph.output]}
+        self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
         self.pending: dict[str, str] = {}       # recurrent output, still time-major -> its block
         self.time_major: dict[str, str] = {}    # a time-major copy of a batch-first value -> that value
         for node in self.graph.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
+
+    def fold_value(self, name):
+        return fold(self, name)
 
     def const(self, name):
         value = fold(self, name)
@@ -263,7 +271,7 @@ class _OnnxBuilder:
         elif op in ("Softmax", "LogSoftmax"):
             self.add(node, op, {"dim": int(a.get("axis", -1))}, [x], self.base(node), node.output[0])
         else:
-            raise ImportFailure(f"the ONNX operator {op} ({node.name}) has no block in this version of Layerloom")
+            opaque_operator(self, node, a)
 
 
 def import_onnx(path, name: str | None = None):
@@ -282,7 +290,7 @@ def import_onnx(path, name: str | None = None):
             builder.state.setdefault(f"{bid}.num_batches_tracked", torch.tensor(0))
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
-    report = ImportReport(str(path), "onnx", builder.nodes, [], builder.notes,
+    report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
 

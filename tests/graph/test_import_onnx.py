@@ -51,13 +51,29 @@ def test_stacked_and_bidirectional_recurrent_layers_come_back(tmp_path):
     assert result.report.fidelity["max_abs_diff"] <= 1e-5, result.report.fidelity
 
 
-def test_an_operator_without_a_block_is_refused_by_name(tmp_path):
+def test_an_operator_without_a_block_becomes_an_opaque_block_run_by_onnxruntime(tmp_path):
+    import numpy as np
     import onnx
-    from onnx import TensorProto, helper
-    graph = helper.make_graph([helper.make_node("Erf", ["x"], ["y"], name="erf1")], "g",
-                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 4])])
+    import torch
+    from onnx import TensorProto, helper, numpy_helper
+    weight = numpy_helper.from_array(np.random.RandomState(0).randn(4, 3).astype(np.float32), "fc.weight")
+    two = numpy_helper.from_array(np.array([2.0], np.float32), "two")
+    nodes = [helper.make_node("Erf", ["x"], ["e"], name="erf1"), helper.make_node("Pow", ["e", "two"], ["p"], name="pow1"),
+             helper.make_node("Gemm", ["p", "fc.weight"], ["y"], name="fc")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], [weight, two])
     path = tmp_path / "erf.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)]), str(path))
-    with pytest.raises(ImportFailure, match="the ONNX operator Erf .erf1. has no block"):
-        import_source(str(path))
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    result = import_source(str(path))
+    assert [(o["block"], o["target"]) for o in result.report.opaque] == [("erf1", "ONNX Erf"), ("pow1", "ONNX Pow")]
+    assert result.doc.blocks["pow1"].params["kwargs"]["layout"] == ["x", "const1"]
+    assert result.report.fidelity["max_abs_diff"] <= 1e-5
+    save_import(result, tmp_path / "erf.loom.json")
+    gm = compile_graph(load_graph(tmp_path / "erf.loom.json"))
+    x = torch.randn(5, 4, generator=torch.Generator().manual_seed(2))
+    import onnxruntime as ort
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    with torch.no_grad():
+        assert np.abs(gm(x).numpy() - expected).max() <= 1e-5
+
+

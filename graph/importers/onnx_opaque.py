@@ -1,0 +1,102 @@
+"""An ONNX operator with no block, kept as one Opaque block that runs the operator through onnxruntime.
+
+    OnnxOperator("Erf", {}, ["x"], "float32")          # y = erf(x), computed by onnxruntime
+
+The block stores the operator's type, its attributes (plain numbers, text and lists), which of its
+inputs come from wires ("x") and which are constants (kept as buffers `const<i>`, in the graph's
+weights file), and the type of its result. It computes on real tensors only: no gradient flows
+through it (training updates the blocks after it, not before), and a graph holding one cannot be
+exported to ONNX again through torch. Operators whose attributes are tensors or subgraphs are refused.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from .fx_import import ImportFailure
+
+TARGET = "layerloom.graph.importers.onnx_opaque:OnnxOperator"
+_ONNX_TYPES = {"float32": 1, "int64": 7, "bool": 9, "float64": 11, "int32": 6}
+
+
+class OnnxOperator(nn.Module):
+    def __init__(self, op_type: str, attributes: dict, layout: list, out_dtype: str = "float32",
+                 constants: dict | None = None, domain: str = "", opset: int = 17):
+        super().__init__()
+        self.op_type, self.attributes, self.layout = op_type, dict(attributes), list(layout)
+        self.out_dtype, self.domain, self.opset = out_dtype, domain, int(opset)
+        for name, (shape, dtype) in (constants or {}).items():
+            self.register_buffer(name, torch.zeros(shape, dtype=getattr(torch, dtype)))
+        self._sessions: dict = {}
+
+    def _session(self, feeds: dict):
+        import onnxruntime as ort
+        from onnx import helper
+        key = tuple((k, v.dtype.str, v.ndim) for k, v in feeds.items())
+        if key not in self._sessions:
+            inputs = [helper.make_tensor_value_info(k, _ONNX_TYPES[str(v.dtype)], [None] * v.ndim)
+                      for k, v in feeds.items()]
+            node = helper.make_node(self.op_type, list(feeds), ["out"], domain=self.domain, **self.attributes)
+            graph = helper.make_graph([node], "operator", inputs,
+                                      [helper.make_tensor_value_info("out", _ONNX_TYPES[self.out_dtype], None)])
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid(self.domain, self.opset)])
+            self._sessions[key] = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return self._sessions[key]
+
+    def forward(self, *xs):
+        wired = iter(xs)
+        feeds = {}
+        for i, entry in enumerate(self.layout):
+            value = next(wired) if entry == "x" else getattr(self, entry)
+            feeds[f"in{i}"] = np.ascontiguousarray(value.detach().cpu().numpy())
+        out = self._session(feeds).run(None, feeds)[0]
+        return torch.from_numpy(np.array(out)).to(xs[0].device if xs else "cpu")
+
+
+def _plain(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (int, float, str)):
+        return value
+    raise TypeError(type(value).__name__)
+
+
+def opaque_operator(builder, node, attrs: dict) -> None:
+    """Add `node` as an Opaque block that runs it through onnxruntime (or raise ImportFailure)."""
+    try:
+        attributes = {k: _plain(v) for k, v in attrs.items()}
+    except TypeError as exc:
+        raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block, and its attribute of "
+                            f"type {exc} cannot be kept as data") from None
+    layout, wired, tensors, constants = [], [], {}, {}
+    for i, name in enumerate(node.input):
+        if not name:
+            raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block and skips an input")
+        value = builder.fold_value(name)
+        if name in builder.produced or value is None:
+            layout.append("x")
+            wired.append(name)
+        else:
+            value = np.asarray(value)
+            dtype = str(value.dtype)
+            if dtype not in _ONNX_TYPES:
+                raise ImportFailure(f"{node.name}: a constant of type {dtype} cannot be kept")
+            key = f"const{i}"
+            layout.append(key)
+            constants[key] = [list(value.shape), dtype]
+            tensors[key] = value
+    if not wired or len(node.output) != 1:
+        raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block")
+    out_type = builder.elem_types.get(node.output[0], 1)
+    out_dtype = next((k for k, v in _ONNX_TYPES.items() if v == out_type), "float32")
+    kwargs = {"op_type": node.op_type, "attributes": attributes, "layout": layout, "out_dtype": out_dtype,
+              "constants": constants, "domain": node.domain or "", "opset": builder.opset}
+    params = {"target": TARGET, "args": [], "kwargs": kwargs, "num_inputs": len(wired),
+              "origin": f"ONNX operator {node.op_type} ({node.name}), run by onnxruntime"}
+    bid = builder.add(node, "Opaque", params, wired, builder.base(node), node.output[0], tensors)
+    builder.opaque.append({"block": bid, "target": f"ONNX {node.op_type}",
+                           "reason": f"no block computes {node.op_type}: it runs through onnxruntime, and no "
+                                     "gradient flows through it"})
