@@ -180,7 +180,12 @@ class Pruning:
             return refused(why)
         carrier = result.doc          # a copy of the graph: save_graph_weights names the file on it
         carrier.path = str(self.session.path.resolve())
-        target = save_graph_weights(carrier, result.weights, weights_file_for(self.session.path))
+        try:
+            target = save_graph_weights(carrier, result.weights, weights_file_for(self.session.path))
+        except OSError as exc:
+            why = f"The kept weights could not be written beside the graph: {exc.strerror or exc}. Nothing was pruned."
+            QMessageBox.warning(self.win, "Cannot prune", why)
+            return refused(why)
         what = blocks[0] if blocks else "every prunable block"
         n = sum(1 for _b, p, _o, _n in result.changes if p in ("out_channels", "out_features"))
 

@@ -127,3 +127,19 @@ def test_yes_to_the_fine_tune_offer_trains_one_epoch_from_the_kept_weights(win, 
     assert config["epochs"] == 1 and config["lr"] == pytest.approx(lr / 3, rel=1e-3)
     graph = read_json(runs[-1] / "graph.loom.json")
     assert graph["weights"] == "lenet.pruned-1.safetensors"
+
+
+def test_a_folder_that_cannot_be_written_refuses_the_prune_and_changes_nothing(win, dialogs, tmp_path):
+    import shutil
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    dialogs.save_path = str(folder / "lenet.loom.json")
+    win.files.open_preset(preset_path("lenet5"))
+    assert win.files.save_as()
+    before = graph_to_dict(win.document)
+    shutil.rmtree(folder)
+    folder.write_text("a file where the graph's folder was")     # the weights file cannot be written there
+    dialog = win.pruning.open_dialog("conv1")
+    dialog.accept()
+    assert "could not be written" in dialogs.texts("warning")[-1]
+    assert graph_to_dict(win.document) == before and win.undo_stack.count() == 0
