@@ -59,6 +59,16 @@ class BlockItem(QGraphicsItem):
     def accent(self) -> QColor:
         return theme.current().category(self.look.category)
 
+    def header_colour(self, t) -> QColor:
+        """The category colour, faded towards the body's for a frozen block (training leaves it alone)."""
+        if not self.look.frozen:
+            return self.accent
+        return QColor.fromRgbF(*(0.45 * a + 0.55 * b for a, b in zip(self.accent.getRgbF()[:3], t.block.getRgbF()[:3])))
+
+    def ink(self, t) -> QColor:
+        """Text and marks on the header: dark on a light header, white on a dark one."""
+        return QColor("#111827") if self.header_colour(t).lightnessF() > 0.62 else QColor("#ffffff")
+
     def set_look(self, look: Look) -> None:
         if look == self.look:
             return
@@ -134,11 +144,7 @@ class BlockItem(QGraphicsItem):
         painter.fillPath(body, t.block)
         header = QPainterPath()
         header.addRect(QRectF(0, 0, WIDTH, HEADER))
-        accent = self.accent
-        if look.frozen:       # faded towards the body colour: training leaves this block alone
-            accent = QColor.fromRgbF(*(0.45 * a + 0.55 * b for a, b in
-                                       zip(accent.getRgbF()[:3], t.block.getRgbF()[:3])))
-        painter.fillPath(body.intersected(header), accent)
+        painter.fillPath(body.intersected(header), self.header_colour(t))
 
         # border: selection, error, warning
         if self.isSelected():
@@ -160,7 +166,7 @@ class BlockItem(QGraphicsItem):
 
     def _paint_text(self, painter, t) -> None:
         look = self.look
-        on_accent = QColor("#111827") if self.accent.lightnessF() > 0.62 or look.frozen else QColor("#ffffff")
+        on_accent = self.ink(t)
         kind_font = theme.ui_font(14, bold=True)
         id_font = theme.ui_font(10)
         painter.setFont(id_font)
@@ -217,7 +223,7 @@ class BlockItem(QGraphicsItem):
         """A small padlock at the right of the header (drawn, so it needs no font glyph)."""
         right = WIDTH - 8 - (12 if self.look.status in ("error", "warning") else 0)
         body = QRectF(right - 11, HEADER / 2 - 1, 11, 8)
-        ink = QColor("#111827")
+        ink = self.ink(t)
         painter.setPen(QPen(ink, 1.6))
         painter.setBrush(Qt.BrushStyle.NoBrush)
         painter.drawArc(QRectF(body.left() + 2, body.top() - 6, 7, 11), 0, 180 * 16)
