@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
         self.inspector.sweep_requested.connect(self._sweep_parameter)
+        self.training.panel.settings.sweep_requested.connect(self._sweep_parameter)   # the same code path
         self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPlainTextEdit,
+from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from layerloom.graph.blocks import get_kind
@@ -19,6 +19,7 @@ from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 from .. import edits, theme
 from ..session import Session
 from .param_editors import ParamEditor, make_editor
+from .sweep_menu import offer_sweep
 
 
 FROZEN_TIP = ("Off (frozen ❄): training leaves this block's weights and normalisation statistics as they are, "
@@ -53,17 +54,12 @@ class Inspector(QScrollArea):
 
     def sweep_parameter(self, name: str) -> None:
         """Ask for a sweep over one parameter of the shown block, starting around its current value."""
-        from layerloom.runtime.sweeps.spec import default_spec
+        from layerloom.runtime.sweeps.spec import starting_spec
         block = self.session.document.blocks.get(self.block_id)
         if block is None:
             return
-        param = get_kind(block.kind).param(name)
-        self.sweep_requested.emit(f"blocks.{block.id}.params.{name}", default_spec(param, block.full_params()[name]))
-
-    def _param_menu(self, name: str, where) -> None:
-        menu = QMenu(self)
-        menu.addAction("Sweep this parameter", lambda: self.sweep_parameter(name))
-        menu.exec(where)
+        path = f"blocks.{block.id}.params.{name}"
+        self.sweep_requested.emit(path, starting_spec(self.session.document, path))
 
     # -- building -------------------------------------------------------------------------------
     def _new_body(self) -> QVBoxLayout:
@@ -130,10 +126,8 @@ class Inspector(QScrollArea):
             editor.committed.connect(lambda value, name=p.name: self._commit(name, value))
             self.editors[p.name] = editor
             label = QLabel(p.name)
-            label.setToolTip(editor.toolTip() + "\n(right-click: Sweep this parameter)")
-            label.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-            label.customContextMenuRequested.connect(
-                lambda pos, name=p.name, lab=label: self._param_menu(name, lab.mapToGlobal(pos)))
+            label.setToolTip(editor.toolTip())
+            offer_sweep(label, lambda name=p.name: self.sweep_parameter(name))
             form.addRow(label, editor)
         self.locked_note = _label(muted=True)
         self.locked_note.hide()

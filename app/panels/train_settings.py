@@ -12,9 +12,17 @@ import torch
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+
+from .sweep_menu import offer_sweep
+
+# the form's rows that a sweep can vary (TrainConfig field names): their labels offer "Sweep this parameter"
+SWEEPABLE = {"Optimizer": "optimizer", "Learning rate": "lr", "Momentum": "momentum", "Weight decay": "weight_decay",
+             "Schedule": "schedule", "Decay every": "step_size", "Decay factor": "gamma", "Batch size": "batch_size",
+             "Epochs": "epochs", "Max steps": "max_steps", "Loss": "loss", "Grad clip": "grad_clip",
+             "Temperature": "temperature", "Alpha (α)": "alpha"}
 
 
 class LogSpin(QDoubleSpinBox):
@@ -94,6 +102,7 @@ def device_labels() -> dict[str, str]:
 class TrainSettings(QWidget):
     changed = Signal()
     lr_edited = Signal(float)
+    sweep_requested = Signal(str, str)     # "training.<setting>", a starting SPEC ("Sweep this parameter")
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -203,13 +212,24 @@ class TrainSettings(QWidget):
         self._mode = "idle"
         self._enable_dependents()
 
-    @staticmethod
-    def _form(form: QFormLayout, rows) -> None:
+    def _form(self, form: QFormLayout, rows) -> None:
         form.setHorizontalSpacing(8)
         form.setVerticalSpacing(4)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        for label, widget in rows:
-            form.addRow(label, widget)
+        for text, widget in rows:
+            if text in SWEEPABLE:
+                label = QLabel(text)
+                label.setObjectName(f"setting-{SWEEPABLE[text]}")
+                offer_sweep(label, lambda name=SWEEPABLE[text]: self.sweep_setting(name))
+                form.addRow(label, widget)
+            else:
+                form.addRow(text, widget)
+
+    def sweep_setting(self, name: str) -> None:
+        """Ask for a sweep over one training setting, starting around the value the form shows."""
+        from layerloom.runtime.sweeps.spec import starting_spec
+        path = f"training.{name}"
+        self.sweep_requested.emit(path, starting_spec(None, path, self.values()[name]))
 
     # -- values ---------------------------------------------------------------------------------
     def load(self, cfg: TrainConfig) -> None:

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field, fields
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.params import ParamError
 
-from ..config import TrainConfig
+from ..config import LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 STRATEGIES = ("grid", "random", "tpe")
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
@@ -336,3 +336,46 @@ def parse_param_flags(items) -> dict:
             raise SweepError(f"--param {item!r}: write PATH=SPEC, e.g. --param training.lr=log:1e-4:1e-1")
         out[path.strip()] = spec.strip()
     return out
+
+
+@dataclass(frozen=True)
+class SettingRange:
+    """What `default_spec` needs to know about a training setting (a block parameter's schema has it)."""
+    type: str
+    choices: tuple = ()
+    min: float | None = None
+    max: float | None = None
+
+
+def _training_ranges() -> dict[str, SettingRange]:
+    return {"optimizer": SettingRange("choice", tuple(OPTIMIZERS)), "loss": SettingRange("choice", tuple(LOSSES)),
+            "schedule": SettingRange("choice", tuple(SCHEDULES)), "lr": SettingRange("float", min=0.0, max=10.0),
+            "momentum": SettingRange("float", min=0.0, max=0.999), "gamma": SettingRange("float", min=0.0, max=1.0),
+            "weight_decay": SettingRange("float", min=0.0, max=1.0), "alpha": SettingRange("float", min=0.0, max=1.0),
+            "temperature": SettingRange("float", min=0.05, max=100.0), "grad_clip": SettingRange("float", min=0.0),
+            "epochs": SettingRange("int", min=1), "step_size": SettingRange("int", min=0),
+            "max_steps": SettingRange("int", min=0)}
+
+
+def starting_spec(doc, path: str, value=None) -> str:
+    """A starting range for "Sweep this parameter" around a parameter's current value, for the Inspector's
+    block parameters and the Training panel's settings alike. `value`: the setting's value on show (the
+    Training panel's form); by default the graph's own (the block's parameter, the training section's).
+    A training setting with its value given needs no graph (`doc` may be None)."""
+    check_path(doc, path)
+    parts = path.split(".")
+    if parts[0] == "training":
+        name = parts[1]
+        if value is None:
+            value = getattr(TrainConfig.from_dict(doc.training or {}), name)
+        if name == "batch_size" and isinstance(value, int) and value > 1:
+            return f"choice:{value // 2},{value},{value * 2}"      # batch sizes go in powers of two
+        if name == "weight_decay" and not value:
+            return "log:1e-05:0.01"                                 # off now: the usual range to try
+        kind = "bool" if isinstance(value, bool) else "int" if isinstance(value, int) else \
+            "float" if isinstance(value, float) else "str"
+        return default_spec(_training_ranges().get(name, SettingRange(kind)), value)
+    block = doc.blocks[parts[1]]
+    if value is None:
+        value = block.full_params()[parts[3]]
+    return default_spec(get_kind(block.kind).param(parts[3]), value)

@@ -90,11 +90,52 @@ def test_a_sweep_started_from_the_panel_fills_the_table(win, qtbot, tmp_path):
     assert "best: trial 0" in panel.message.text()
 
 
-def test_sweep_this_parameter_from_the_inspector(win):
+def _right_click(label, monkeypatch) -> list[str]:
+    """A real right-click on a parameter's label; the menu's "Sweep this parameter" is chosen."""
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QContextMenuEvent
+    from PySide6.QtWidgets import QApplication
+    from layerloom.app.panels import sweep_menu
+    shown = []
+
+    def choose(menu, where):
+        shown.extend(a.text() for a in menu.actions())
+        next(a for a in menu.actions() if a.text() == sweep_menu.SWEEP).trigger()
+    monkeypatch.setattr(sweep_menu, "run_menu", choose)
+    centre = label.rect().center()
+    QApplication.sendEvent(label, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, centre,
+                                                    label.mapToGlobal(centre)))
+    return shown
+
+
+def test_sweep_this_parameter_from_the_inspector(win, monkeypatch):
+    from PySide6.QtWidgets import QLabel
     win.session.set_document(load_graph(preset_path("lenet5")))
     win.inspector.show_block("fc1")
-    win.inspector.sweep_parameter("out_features")
+    label = next(w for w in win.inspector.findChildren(QLabel) if w.text() == "out_features")
+    assert _right_click(label, monkeypatch) == ["Sweep this parameter"]
     assert win.docks["experiments"].isVisible()
     assert win.experiments.params.toPlainText() == "blocks.fc1.params.out_features=int:60:240:22"
     spec = parse_section(win.document, win.experiments.section())
     assert spec.params["blocks.fc1.params.out_features"].grid_values()[0] == 60
+
+
+def test_sweep_this_parameter_from_the_training_panel_takes_the_same_path(win, monkeypatch):
+    from PySide6.QtWidgets import QLabel
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    settings = win.training.panel.settings
+    settings.lr.setValue(0.02)                     # the value on show, not yet saved in the graph
+    settings.batch_size.setValue(32)
+    lr_label = settings.findChild(QLabel, "setting-lr")
+    assert "right-click: Sweep this parameter" in lr_label.toolTip()
+    assert _right_click(lr_label, monkeypatch) == ["Sweep this parameter"]
+    assert win.docks["experiments"].isVisible()
+    _right_click(settings.findChild(QLabel, "setting-batch_size"), monkeypatch)
+    _right_click(settings.findChild(QLabel, "setting-optimizer"), monkeypatch)
+    assert win.experiments.params.toPlainText().splitlines() == [
+        "training.lr=log:0.002:0.2", "training.batch_size=choice:16,32,64", "training.optimizer=choice:sgd,adam,adamw"]
+    spec = parse_section(win.document, win.experiments.section())    # the lines make a valid sweep
+    assert spec.params["training.lr"].to_optuna().low == 0.002 and len(spec.params) == 3
+    assert settings.findChild(QLabel, "setting-device") is None        # not a setting a sweep varies
+
+
