@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self.selected_block_changed.connect(self.inspector.show_block)
         self.inspector.sweep_requested.connect(self._sweep_parameter)
         self.training.panel.settings.sweep_requested.connect(self._sweep_parameter)   # the same code path
+        self.experiments.runs_selected.connect(self._compare_trials)
         self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
@@ -190,6 +191,12 @@ class MainWindow(QMainWindow):
         self.experiments.add_parameter(path, spec)
         self.docks["experiments"].show()
         self.docks["experiments"].raise_()
+
+    def _compare_trials(self, runs: list, labels: dict) -> None:
+        """Trials selected in the Experiment panel: the Runs tab overlays their curves."""
+        self.training.runs.compare(runs, labels)
+        self.statusBar().showMessage(f"Runs tab: the curves of {len(runs)} trial{'s' if len(runs) != 1 else ''} "
+                                     "overlaid", 5000)
 
     def show_code(self) -> None:
         CodeDialog(self.document, self).exec()

@@ -118,13 +118,21 @@ def list_runs(base) -> list[RunInfo]:
     if not base.is_dir():
         return out
     for path in sorted(base.iterdir(), reverse=True):
-        if not (path / "config.json").is_file() or not (path / "graph.loom.json").is_file():
-            continue
-        try:
-            config = read_json(path / "config.json")
-            graph = read_json(path / "graph.loom.json")
-            summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
-        except (OSError, ValueError):
-            continue
-        out.append(RunInfo(path, path.name, str(graph.get("name", "")), config, summary))
+        run = read_run(path)
+        if run is not None:
+            out.append(run)
     return out
+
+
+def read_run(path) -> RunInfo | None:
+    """One run folder (anywhere: a sweep keeps its trials' runs in its own folder); None if it is not one."""
+    path = Path(path)
+    if not (path / "config.json").is_file() or not (path / "graph.loom.json").is_file():
+        return None
+    try:
+        config = read_json(path / "config.json")
+        graph = read_json(path / "graph.loom.json")
+        summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
+    except (OSError, ValueError):
+        return None
+    return RunInfo(path, path.name, str(graph.get("name", "")), config, summary)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from layerloom.runtime.sweeps.results import best_changes, best_row, table
@@ -64,6 +64,7 @@ def _item(value, sort_value=None) -> QStandardItem:
 
 class ExperimentPanel(QWidget):
     apply_best = Signal(list)     # the changes of best_changes()
+    runs_selected = Signal(list, dict)  # the selected trials' run folders and their labels: the Runs tab overlays them
 
     def __init__(self, session=None, parent=None):
         super().__init__(parent)
@@ -127,6 +128,9 @@ class ExperimentPanel(QWidget):
         self.view.setSortingEnabled(True)
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.view.selectionModel().selectionChanged.connect(self._trials_selected)
         self.plot = ParallelCoordinates()
         self.plot.brushed.connect(self.proxy.set_numbers)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -236,9 +240,22 @@ class ExperimentPanel(QWidget):
             done = f"best: trial {best['number']}, {self.spec.objective} {best['value']:.4f}" if best else "no trial completed"
             self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
             self.pause_button.setChecked(False)
+            if self.thread is not None:      # its last act was to send this event: let it return, so that
+                self.thread.join(5.0)        # Start is offered again (it stayed greyed out otherwise)
             self._update_buttons()
 
     # -- results -----------------------------------------------------------------------------------
+    def selected_trials(self) -> list[dict]:
+        numbers = [self.model.item(self.proxy.mapToSource(i).row(), 0).data(Qt.ItemDataRole.UserRole)
+                   for i in self.view.selectionModel().selectedRows()]
+        by_number = {r["number"]: r for r in self.rows}
+        return [by_number[n] for n in numbers if n in by_number]
+
+    def _trials_selected(self, *_args) -> None:
+        trials = [r for r in self.selected_trials() if r.get("run")]
+        if trials:
+            self.runs_selected.emit([Path(r["run"]) for r in trials], {r["run"]: trial_label(r) for r in trials})
+
     def show_results(self, rows: list[dict], spec) -> None:
         self.rows, self.spec = rows, spec
         paths = list(spec.params)
@@ -276,6 +293,15 @@ class ExperimentPanel(QWidget):
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
         self.apply_button.setEnabled(not running and bool(self.spec) and best_row(self.rows, self.spec.direction) is not None)
+
+
+def trial_label(row: dict) -> str:
+    """A trial as the Runs tab's legend names it: "trial 2: lr=0.003, fc1.out_features=60"."""
+    def short(path: str) -> str:
+        return path.replace("blocks.", "").replace(".params.", ".").replace("training.", "")
+    values = ", ".join(f"{short(p)}={v:.4g}" if isinstance(v, float) else f"{short(p)}={v}"
+                       for p, v in row["params"].items())
+    return f"trial {row['number']}: {values}"
 
 
 def apply_changes(session, changes: list[dict], text: str) -> None:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayo
                                QWidget)
 
 from layerloom.runtime.health_indicators import level_of, read_summary
-from layerloom.runtime.runs import RunInfo, list_runs, read_metrics
+from layerloom.runtime.runs import RunInfo, list_runs, read_metrics, read_run
 
 from .. import plot_style as ps
 
@@ -93,6 +93,8 @@ class RunsPanel(QWidget):
     def __init__(self, base: Path, parent=None):
         super().__init__(parent)
         self.base = Path(base)
+        self.extra: list[Path] = []       # run folders shown beside the base folder's (a sweep's trials)
+        self.labels: dict[str, str] = {}  # run folder -> its legend label, where the caller named it
         self.runs: list[RunInfo] = []
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -197,15 +199,27 @@ class RunsPanel(QWidget):
     # -- the list ---------------------------------------------------------------------------------
     def set_base(self, base: Path) -> None:
         self.base = Path(base)
+        self.extra, self.labels = [], {}
         self.refresh()
 
-    def refresh(self, select: str | None = None) -> None:
-        """Re-read the runs folder; keeps the selection (or selects the run folder `select`)."""
+    def compare(self, paths, labels: dict | None = None) -> None:
+        """List these run folders too (wherever they are: a sweep keeps its trials' runs in its own folder)
+        and select exactly them, so their curves overlay; `labels`: {run folder: legend label}."""
+        self.extra = [Path(p) for p in paths]
+        self.labels = {str(Path(k)): v for k, v in (labels or {}).items()}
+        self.refresh(select=[str(p) for p in self.extra])
+
+    def refresh(self, select: str | list[str] | None = None) -> None:
+        """Re-read the runs folder; keeps the selection (or selects the run folder(s) `select`)."""
         keep = {str(p) for p in self.selected_paths()}
         if select:
-            keep = {str(Path(select))}
-        self.folder.setText(f"Runs in <b>{self.base}</b>")
+            keep = {str(Path(p)) for p in ([select] if isinstance(select, str) else select)}
         self.runs = list_runs(self.base)
+        known = {str(r.path) for r in self.runs}
+        extra = [r for r in map(read_run, self.extra) if r is not None and str(r.path) not in known]
+        self.runs += extra
+        note = f" · and {len(extra)} sweep trial run{'s' if len(extra) != 1 else ''}" if extra else ""
+        self.folder.setText(f"Runs in <b>{self.base}</b>{note}")
         self.tree.blockSignals(True)
         self.tree.clear()
         for run in self.runs:
@@ -268,6 +282,7 @@ class RunsPanel(QWidget):
         chosen = [by_path[str(p)] for p in paths if str(p) in by_path]
         most = 0
         for k, (run, label) in enumerate(zip(chosen, run_labels(chosen))):
+            label = self.labels.get(str(run.path), label)
             color = ps.RUN_COLORS[k % len(ps.RUN_COLORS)]
             rows = read_metrics(run.path)
             if not rows:
@@ -278,7 +293,8 @@ class RunsPanel(QWidget):
                                symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None)
             self.legend.addItem(QListWidgetItem(_line_icon(color), label))
             self.legend.item(self.legend.count() - 1).setToolTip(run.name)
-            self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2))
+            self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2), symbol="o", symbolSize=4,
+                                symbolBrush=ps.brush(color), symbolPen=None)    # a one-epoch run is a dot
             dashed = ps.pen(color, 1.5, 160)
             dashed.setStyle(Qt.PenStyle.DashLine)
             self.loss_plot.plot(epochs, [r["train_loss"] for r in rows], pen=dashed)

@@ -73,21 +73,34 @@ def test_apply_best_is_one_undoable_edit(win):
     assert win.document.training["lr"] == before_lr and win.document.blocks["fc1"].params["out_features"] == before_fc1
 
 
-def test_a_sweep_started_from_the_panel_fills_the_table(win, qtbot, tmp_path):
+def test_a_sweep_started_from_the_panel_fills_the_table_and_its_trials_overlay_in_the_runs_tab(win, qtbot, tmp_path):
     doc = load_graph(preset_path("lenet5"))
-    doc.training.update({"epochs": 1, "max_steps": 10, "batch_size": 256})
+    doc.training.update({"epochs": 1, "batch_size": 100, "dataset_options": {"train_count": 500}})
     win.session.set_document(doc)
+    win.training.set_runs_folder(tmp_path / "runs")
     panel = win.experiments
-    panel.load_section({"params": {"training.lr": "choice:0.003"}, "strategy": "grid"})
+    panel.load_section({"params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid", "workers": 2})
     assert panel.start(folder_base=tmp_path)
     assert not panel.start_button.isEnabled() and panel.stop_button.isEnabled()
     qtbot.waitUntil(lambda: not panel.running, timeout=240_000)
     # the thread may end before the GUI has handled its last events (sweep_finished carries the final rows)
     qtbot.waitUntil(lambda: panel.message.text().startswith("Sweep finished"), timeout=10_000)
     assert panel.start_button.isEnabled()
-    assert [r["state"] for r in panel.rows] == ["complete"], panel.rows
-    assert panel.model.rowCount() == 1 and (tmp_path / "LeNet-5-sweep" / "results.json").exists()
-    assert "best: trial 0" in panel.message.text()
+    assert [r["state"] for r in panel.rows] == ["complete", "complete"], panel.rows
+    assert panel.model.rowCount() == 2 and (tmp_path / "LeNet-5-sweep" / "results.json").exists()
+    assert "best: trial " in panel.message.text()
+    # selecting both trials overlays their curves in the Runs tab, each named by its values
+    panel.view.selectAll()
+    runs = win.training.runs
+    assert sorted(map(str, runs.selected_paths())) == sorted(r["run"] for r in panel.rows)
+    legend = sorted(runs.legend.item(i).text() for i in range(runs.legend.count()))
+    assert legend == sorted(f"trial {r['number']}: lr={r['params']['training.lr']:g}" for r in panel.rows)
+    assert sorted(r["params"]["training.lr"] for r in panel.rows) == [0.003, 0.01]
+    assert len(runs.acc_plot.listDataItems()) == 2 and "2 sweep trial runs" in runs.folder.text()
+    win.docks["runs"].show()
+    win.docks["runs"].raise_()
+    qtbot.wait(100)
+    runs.grab().save(str(tmp_path / "runs-trials.png"))
 
 
 def _right_click(label, monkeypatch) -> list[str]:
