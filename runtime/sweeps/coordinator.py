@@ -46,6 +46,7 @@ class _Running:
     message: str | None = None
     best: tuple | None = None          # (value, epoch)
     history: list = field(default_factory=list)
+    epochs: int | None = None          # the trial's planned epochs (its `started` event)
 
 
 class SweepRunner:
@@ -165,6 +166,7 @@ class SweepRunner:
         self._emit({**event, "trial": number})
         if kind == "started":
             r.trial.set_user_attr("run", event.get("run_dir"))
+            r.epochs = event.get("epochs") if isinstance(event.get("epochs"), int) else None
             self._write()
         elif kind == "epoch_end":
             value = event.get(self.spec.objective)
@@ -176,7 +178,8 @@ class SweepRunner:
                     r.best = (value, epoch)
                     r.trial.set_user_attr("best", {"value": value, "epoch": epoch})
                 r.trial.report(value, epoch)
-                if r.proc.pruned_at is None and not r.proc.stopping and r.trial.should_prune():
+                last = r.epochs is not None and epoch >= r.epochs      # nothing left to save by stopping it
+                if not last and r.proc.pruned_at is None and not r.proc.stopping and r.trial.should_prune():
                     r.proc.pruned_at = epoch
                     r.trial.set_user_attr("pruned_at_epoch", epoch)
                     r.proc.stop()
