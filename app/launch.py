@@ -77,6 +77,8 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
     for _ in range(3):
         app.processEvents()
     win.view.fit()
+    win.request_memory_estimate()     # the settled window: the training-memory line filled in
+    win.memory.wait()
     app.processEvents()
     pixmap = win.grab()
     ok = pixmap.save(str(Path(out)))

@@ -25,6 +25,8 @@ from .panels.experiments import ExperimentPanel
 from .exporting import Exporting
 from .extras_ui import Extras
 from .learning import Learning
+from .memory_estimate import MemoryEstimator
+from .training.controller import ACTIVE
 from .pruning import Pruning
 from .benchmarking import Benchmarking
 from .files import Files
@@ -38,6 +40,9 @@ from .panels.summary import SummaryPanel
 from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
 from .training.ui import TrainingUI
+
+
+MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate training memory
 
 
 def version() -> str:
@@ -91,6 +96,7 @@ class MainWindow(QMainWindow):
         self.palette = Palette(self)
         self.inspector = Inspector(self.session, self)
         self.summary = SummaryPanel(self.session, self)
+        self.memory = MemoryEstimator(self)
         self.problems = DiagnosticsPanel(self.session, self)
         self.training = TrainingUI(self)
         self.extras = Extras(self)
@@ -120,6 +126,15 @@ class MainWindow(QMainWindow):
         self.session.analysed.connect(self._analysed)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
         self.learning.connect()
+        self.memory.changed.connect(lambda: self.summary.show_memory(self.memory))
+        self.memory.changed.connect(self.training.recheck)      # the readiness check warns when it does not fit
+        self._memory_timer = QTimer(self)
+        self._memory_timer.setSingleShot(True)
+        self._memory_timer.setInterval(MEMORY_DELAY_MS)
+        self._memory_timer.timeout.connect(self.request_memory_estimate)
+        self.session.analysed.connect(lambda _r: self._memory_timer.start())
+        self.training.panel.settings.changed.connect(self._memory_timer.start)
+        self.training.run.state_changed.connect(self._run_state_changed)
         self.training.runs.export_requested.connect(self.exporting.export_run)
         self.training.runs.resume_requested.connect(self.training.resume_run)
 
@@ -179,6 +194,19 @@ class MainWindow(QMainWindow):
         self._status.setText(f"{len(self.document.blocks)} blocks · {result.total_params:,} params · "
                              f"{cost_text(result.total_macs)}{_partial(result)} · {state}  ")
         self._update_title()
+
+    def _run_state_changed(self, new, old) -> None:
+        if self.training.run.active:
+            self.memory.cancel()           # the run needs the CPU; estimate again when it ends
+        elif old in ACTIVE:
+            self._memory_timer.start()
+
+    def request_memory_estimate(self) -> None:
+        """Estimate training memory for the graph and the Training panel's settings (not while a run
+        trains: the estimate would compete with it for the CPU)."""
+        if self.training.run.active:
+            return
+        self.memory.request(self.document, self.session.result, self.session.analyzer.data, self.training.config())
 
     def _problems_counted(self, errors: int, warnings: int) -> None:
         n = errors + warnings
@@ -246,6 +274,8 @@ class MainWindow(QMainWindow):
         self.explaining.shutdown()  # cancels an explanation and waits for its thread
         self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
         self.benchmarking.shutdown()  # cancels a measurement and waits for its thread
+        self._memory_timer.stop()
+        self.memory.shutdown()       # gives up an estimate at its next phase and waits for it
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()

@@ -106,7 +106,8 @@ def _training_memory(args, doc, result) -> dict | None:
     """`training_memory` for `summary --batch-size N`: the estimate's JSON (+ `largest_batch`)."""
     if args.batch_size is None or result.errors:
         return None
-    from .memory import MemoryEstimateError, estimate_training_memory, largest_batch, memory_lines
+    from .memory import MemoryEstimateError, estimate_training_memory, largest_batch
+    from .memory_report import memory_lines
     try:
         est = estimate_training_memory(doc, args.batch_size, args.optimizer, args.device, analysis=result)
         fits = largest_batch(doc, args.optimizer, args.device, analysis=result) if args.largest_batch else None

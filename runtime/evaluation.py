@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .batches import gather
 from .data import DataError, build_transforms, load_dataset
 from .data.base import format_shape
 
@@ -49,12 +50,7 @@ class EvaluationData:
 
 
 def read_batch(split, idx: torch.Tensor, transform) -> tuple[torch.Tensor, torch.Tensor]:
-    if hasattr(split, "batch"):
-        x, y = split.batch(idx)
-    else:
-        items = [split[int(i)] for i in idx]
-        x = torch.stack([a for a, _ in items])
-        y = torch.as_tensor([int(b) for _, b in items], dtype=torch.int64)
+    x, y = gather(split, idx)
     if transform is not None:
         x = transform(x)
     return x, y

@@ -77,6 +77,7 @@ class LiveRun:
         self.epoch_progress = 0.0
         self.samples_per_s = 0.0
         self.lr = float(started["config"]["lr"]) if started else None
+        self.thread_choice: dict | None = None   # the latest `threads` event (a measured choice)
         self._ema, self._ema_n = 0.0, 0
         self._active = 0.0                        # seconds spent running (pauses excluded)
         self._since = self.clock() if started else None
@@ -122,6 +123,9 @@ class LiveRun:
             self._since = self.clock()
             self.state = "running"
             return {"state", "progress"}
+        if t == "threads":
+            self.thread_choice = e
+            return {"progress"}
         if t == "lr_changed":
             self.lr = float(e["lr"])
             return {"state", "progress"}
@@ -171,6 +175,13 @@ class LiveRun:
         if done <= 0 or self.total_steps <= 0:
             return None
         return self.active_seconds / done * left
+
+    def threads_text(self) -> str:
+        """"Threads: 2 (chosen by measuring: ...)" or "(set by LAYERLOOM_THREADS)"; "" before a run."""
+        if not self.started:
+            return ""
+        from .threads import choice_text
+        return choice_text(self.started.get("threads"), self.started.get("threads_source", ""), self.thread_choice)
 
     def progress_text(self, short: bool = False) -> str:
         """"Epoch 2/5 · step 120/315 · 9,120 samples/s · ETA 0:12"; short: "epoch 2/5 · 38% · ETA 0:12"."""

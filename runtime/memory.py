@@ -22,8 +22,11 @@ from the analysed output shapes) and says so in `method`.
 """
 from __future__ import annotations
 
+import functools
 import math
 import os
+import threading
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 CATEGORY_KEYS = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries",
@@ -37,6 +40,32 @@ WORKSPACE_PROBE_ELEMENTS = 1 << 22  # a recurrent probe above this many T x N x 
 
 class MemoryEstimateError(ValueError):
     """The graph cannot be estimated (it does not compile, or the settings are unusable)."""
+
+
+class EstimateCancelled(Exception):
+    """The estimate was given up (see `cancellable`)."""
+
+
+_cancel = threading.local()
+
+
+@contextmanager
+def cancellable(cancelled):
+    """Estimates made in this thread inside the block stop with EstimateCancelled at their next phase
+    (each estimate, the recurrent probe, each step of the largest-batch search) once `cancelled()`
+    turns True. A phase is not interrupted: an exception raised under MemTracker and fake tensors
+    in the middle of an operation can abort the process."""
+    _cancel.check = cancelled
+    try:
+        yield
+    finally:
+        _cancel.check = None
+
+
+def _stop_if_cancelled() -> None:
+    check = getattr(_cancel, "check", None)
+    if check is not None and check():
+        raise EstimateCancelled()
 
 
 @dataclass
@@ -99,6 +128,7 @@ def training_steps(model, optimizer, x, y, tracker, loss: str = "cross_entropy",
     statistics after the first step so the recorded module peaks are the steady-state ones."""
     import torch
     with tracker:
+        confine_to_this_thread(tracker)
         for i in range(steps):
             logits = model(x)
             if loss == "mse":
@@ -112,6 +142,30 @@ def training_steps(model, optimizer, x, y, tracker, loss: str = "cross_entropy",
             del logits, value
             if i == 0:
                 tracker.reset_mod_stats()
+
+
+def confine_to_this_thread(tracker) -> None:
+    """Make an entered MemTracker's global hooks act only in the calling thread.
+
+    MemTracker hooks every module's forward and every optimizer's step in the process. The app
+    estimates in a worker thread while the GUI thread analyses (module calls on meta tensors) and
+    other threads may train: their calls would be counted, or break the tracker's module
+    bookkeeping ("The Module hierarchy tracking is wrong") in the middle of their own work."""
+    owner = threading.get_ident()
+    mod_tracker = getattr(tracker, "_mod_tracker", None)
+    handles = [getattr(mod_tracker, name, None) for name in ("_fw_pre_handle", "_fw_post_handle")]
+    handles += list(getattr(tracker, "_optimizer_hook_handles", None) or ())
+    for handle in handles:
+        hooks = handle.hooks_dict_ref() if hasattr(handle, "hooks_dict_ref") else None
+        if hooks is None or handle.id not in hooks:
+            continue
+        hook = hooks[handle.id]
+
+        @functools.wraps(hook)
+        def only_here(*args, _hook=hook, **kwargs):
+            return _hook(*args, **kwargs) if threading.get_ident() == owner else None
+
+        hooks[handle.id] = only_here
 
 
 def _categories(snapshot: dict) -> dict:
@@ -277,6 +331,7 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
                                   + "; ".join(d.text for d in analysis.errors))
     device_type = str(device).split(":")[0]
     notes, method = [], "memtracker"
+    _stop_if_cancelled()
     result = None
     if use_tracker and _memtracker_available():
         fake_device = "cpu"
@@ -284,7 +339,7 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
             fake_device = str(device)
         try:
             result = _tracked_estimate(doc, analysis, batch_size, optimizer, loss, fake_device)
-        except MemoryEstimateError:
+        except (MemoryEstimateError, EstimateCancelled):
             raise
         except Exception as exc:   # private API: any change in it falls back rather than failing
             notes.append(f"MemTracker failed ({type(exc).__name__}: {exc}); estimated analytically")
@@ -301,6 +356,7 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
         result = analytic_estimate(doc, analysis, batch_size, optimizer)
     peak, categories, blocks = result
     if device_type == "cpu" and method == "memtracker":
+        _stop_if_cancelled()
         for bid, extra in recurrent_workspace(doc, analysis, batch_size).items():
             peak += extra
             categories["activations"] += extra
@@ -391,24 +447,6 @@ def largest_batch(doc, optimizer: str = "adam", device: str = "cpu", budget: int
         else:
             hi = mid
     return lo
-
-def _mib(n: int) -> str:
-    return f"{n / MIB:,.1f} MiB"
-
-
-def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
-    """The estimate in words, for the summary table and the readiness check."""
-    parts = ", ".join(f"{k.replace('_', ' ')} {_mib(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
-                      if est.categories.get(k, 0))
-    lines = [f"Training memory (batch {est.batch_size}, {est.optimizer}, {est.device}): "
-             f"peak {_mib(est.peak_bytes)} ({parts})"]
-    if est.overheads:
-        lines.append(f"  on the device with CUDA context and reserve: {_mib(est.device_bytes)}")
-    if fits is not None:
-        lines.append(f"  largest batch that fits in the memory available now: {fits:,}")
-    if est.method != "memtracker":
-        lines.append("  (estimated analytically: activations are approximate)")
-    return lines
 
 
 class MemoryCheck:

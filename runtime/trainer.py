@@ -22,6 +22,7 @@ from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
 
 from . import threads
+from .batches import DataReadError, epoch_batches as read_epoch, gather, loader_workers, reads_from_disk
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .data import DataError, load_dataset
@@ -87,6 +88,7 @@ class Trainer:
         self.taps = taps or FeatureTaps()
         self.data = data
         self.probe_index = probe_index
+        self.loader_workers = loader_workers()   # worker processes for a set read from disk (0: none)
         # Built-in extensions first: the starting weights and the frozen blocks are in place before any other runs.
         self.extensions = Extensions([InitialWeights(), Freezing(), Distillation(), *extensions])
         self.state = "idle"
@@ -217,12 +219,10 @@ class Trainer:
         return None
 
     def _batch(self, split, idx: torch.Tensor, transform):
-        if hasattr(split, "batch"):
-            x, y = split.batch(idx.to(split.labels.device) if hasattr(split, "labels") else idx)
-        else:
-            items = [split[int(i)] for i in idx]
-            x = torch.stack([a for a, _ in items])
-            y = torch.as_tensor([int(b) for _, b in items], dtype=torch.int64)
+        return self._ready(*gather(split, idx), transform)
+
+    def _ready(self, x, y, transform):
+        """A batch as read, moved to the device and transformed."""
         x, y = to_device(x, y, self.device, self.channels_last)
         if transform is not None:
             x = transform(x)
@@ -300,7 +300,9 @@ class Trainer:
         probe_x, probe_y = self._batch(self.val_set, torch.tensor([probe_index]), self.val_tf)
         raw_probe, _ = self._batch(self.val_set, torch.tensor([probe_index]), None)
         self._emit({"type": "started", "run_dir": str(self.run_dir), "device": str(self.device),
-                    "threads": self.threads, "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch,
+                    "threads": self.threads, "threads_source": threads.source(cfg.threads, self.device.type),
+                    "loader_workers": self.loader_workers if reads_from_disk(self.train_set) else 0,
+                    "epochs": cfg.epochs, "steps_per_epoch": steps_per_epoch,
                     "total_steps": total_steps, "start_step": self.step, "num_train": n,
                     "num_val": len(self.val_set), "dataset": self.info.name,
                     "class_names": list(self.info.class_names), "config": cfg.to_dict(),
@@ -317,6 +319,8 @@ class Trainer:
             perm = torch.randperm(n, generator=gen)
             epoch_loss, epoch_batches = 0.0, 0
             epoch_started = time.monotonic()
+            reader = read_epoch(self.train_set, [perm[i * bs:(i + 1) * bs] for i in range(skip, steps_per_epoch)],
+                                   self.loader_workers)
             for i in range(skip, steps_per_epoch):
                 if self._stop.is_set():
                     stopped = True
@@ -328,10 +332,10 @@ class Trainer:
                 self._apply_pending_lr(optimizer, scheduler)
                 idx = perm[i * bs:(i + 1) * bs]
                 try:
-                    x, y = self._batch(self.train_set, idx, self.train_tf)
-                except Exception as exc:
+                    x, y = self._ready(*next(reader), self.train_tf)
+                except DataReadError as exc:
                     raise TrainingFailed(f"step {self.step + 1}: reading the training data failed "
-                                         f"({type(exc).__name__}: {exc}). Check the data set settings.") from None
+                                         f"({exc}). Check the data set settings.") from None
                 if int(y.max()) >= self.num_outputs or int(y.min()) < 0:
                     raise TrainingFailed(
                         f"step {self.step + 1}: a label is {int(y.max())}, but the network has only "
@@ -385,6 +389,7 @@ class Trainer:
                         self._emit(ev)
                 if self.step >= total_steps:
                     break
+            reader.close()                    # ends the epoch's data-loading workers, if any
             position = i + 1 if not stopped else i
             if stopped or (self.step >= total_steps and position < steps_per_epoch):
                 self._checkpoint(optimizer, scheduler, scaler, epoch_state, epoch, position)

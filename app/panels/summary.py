@@ -1,4 +1,5 @@
-"""The summary table: block, kind, output shape, params and FLOPs per block, with totals.
+"""The summary table: block, kind, output shape, params and FLOPs per block, with totals, and the
+training memory the Training panel's settings need (estimated off the GUI thread, app/memory_estimate.py).
 
 Clicking a row selects the block on the canvas and centres it.
 """
@@ -96,13 +97,21 @@ class SummaryPanel(QWidget):
         for col, width in enumerate((140, 170, 160, 110, 90, 90)):
             self.table.setColumnWidth(col, width)
         self.totals = QLabel(self)
-        self.totals.setContentsMargins(6, 2, 6, 4)
+        self.totals.setContentsMargins(6, 2, 6, 0)
         self.totals.setWordWrap(True)   # a long line must not hold the bottom docks, and so the side docks, at its width
+        self.memory = QLabel(self)
+        self.memory.setContentsMargins(6, 0, 6, 4)
+        self.memory.setWordWrap(True)
+        self.memory.setTextFormat(Qt.TextFormat.PlainText)
+        self.memory.setToolTip("Peak memory of one training step with the Training panel's batch size, optimizer "
+                               "and device: tensors alive at the peak, measured by running the step on fake "
+                               "tensors (no data, no compute).")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self.table)
         layout.addWidget(self.totals)
+        layout.addWidget(self.memory)
         self.table.clicked.connect(lambda index: self.block_clicked.emit(self.model.rows[index.row()][0]))
         session.analysed.connect(self.refresh)
 
@@ -126,6 +135,24 @@ class SummaryPanel(QWidget):
                             f"<b>{human(result.total_macs)}</b> MACs · <b>{human(result.total_flops)}</b> FLOPs per "
                             f"sample{' (' + partial_text(result) + ')' if result.not_computed else ''}")
         self.totals.setToolTip(COST_TOOLTIP)
+
+    def show_memory(self, estimator) -> None:
+        """The estimator's state as one line (two when the estimate does not fit the device now)."""
+        from layerloom.runtime.memory_report import headline
+
+        if estimator.state == "done":
+            text = headline(estimator.estimate)
+            if estimator.check is not None and not estimator.check.fits:
+                text += "\n" + estimator.check.warning
+        elif estimator.state == "estimating":
+            text = "Training memory: estimating…"
+        elif estimator.state == "failed":
+            text = f"Training memory: {estimator.message}"
+        else:
+            text = ""
+        warn = estimator.state == "done" and estimator.check is not None and not estimator.check.fits
+        self.memory.setStyleSheet(f"color: {theme.current().warning.name()};" if warn else "")
+        self.memory.setText(text)
 
     def row_of(self, block_id: str) -> int:
         return next((i for i, r in enumerate(self.model.rows) if r[0] == block_id), -1)

@@ -98,7 +98,8 @@ class LiveViews:
         state = self.run.state
         stopping = state == RunState.STOPPING
         text = "Stopping: saving a checkpoint…" if stopping else live.progress_text()
-        self.panel.set_progress(live.fraction, text)
+        threads = live.threads_text()       # "Threads: 2 (chosen by measuring: ...)"
+        self.panel.set_progress(live.fraction, f"{text}\n{threads}" if threads else text)
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
         if self.run.active:

@@ -59,6 +59,9 @@ class Readiness:
             out.append(("error", self.loader.errors[key], None))
         elif self._data_loading():
             out.append(("info", f"Loading {self.info.title}…", None))
+        memory = getattr(self.win, "memory", None)       # the training-memory estimate (app/memory_estimate.py)
+        if memory is not None and memory.state == "done" and memory.check is not None and not memory.check.fits:
+            out.append(("warning", memory.check.warning, None))
         return out
 
     def recheck(self) -> None:

@@ -105,8 +105,10 @@ def dialogs(monkeypatch):
 def win(qtbot):
     """An editor window with an empty graph, shown at a fixed size, closed without questions."""
     from layerloom.app.window import MainWindow
+
+    from .helpers import close_without_questions
     w = MainWindow(restore_settings=False)
-    qtbot.addWidget(w)
+    qtbot.addWidget(w, before_close_func=close_without_questions)
     w.resize(1400, 900)
     w.show()
     qtbot.waitExposed(w)

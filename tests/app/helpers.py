@@ -16,6 +16,12 @@ LEFT = Qt.MouseButton.LeftButton
 NO_MOD = Qt.KeyboardModifier.NoModifier
 
 
+def close_without_questions(window) -> None:
+    """Before the test's windows are closed: nothing unsaved, so closing really closes (and stops every
+    worker the window owns) instead of asking and leaving the window and its timers alive."""
+    window.session.undo_stack.setClean()
+
+
 def move(widget, pos: QPoint, buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD) -> None:
     """A mouse move delivered to this widget (QTest.mouseMove moves the cursor, which another
     top-level window left over from an earlier test may catch)."""

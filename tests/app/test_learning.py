@@ -5,13 +5,14 @@ from PySide6.QtCore import Qt
 from layerloom.app import settings
 from layerloom.app.window import MainWindow
 from layerloom.runtime.trainer import Trainer
+from .helpers import close_without_questions
 
 
 @pytest.fixture
 def win(qtbot, tmp_path):
     settings.set_runs_dir(tmp_path / "runs")
     w = MainWindow(restore_settings=False)
-    qtbot.addWidget(w)
+    qtbot.addWidget(w, before_close_func=close_without_questions)
     w.resize(1280, 720)
     w.show()
     yield w

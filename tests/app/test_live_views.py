@@ -12,6 +12,7 @@ from layerloom.app.plot_style import StickyRange, nice_ceiling
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.trainer import Trainer
+from .helpers import close_without_questions
 
 
 class Clock:
@@ -121,7 +122,7 @@ def test_the_feature_maps_note_follows_the_wiring(qtbot):
     from layerloom.app import edits
     from layerloom.app.window import MainWindow
     w = MainWindow(restore_settings=False)
-    qtbot.addWidget(w)
+    qtbot.addWidget(w, before_close_func=close_without_questions)
     w.files.open_preset(preset_path("lenet5"))
     edges = w.document.edges_into("output")
     assert edits.delete(w.session, edges=edges)

@@ -3,7 +3,8 @@ import json
 
 import torch
 
-from layerloom.runtime.threads import ThreadTuner, candidate_counts
+from layerloom.runtime.live import LiveRun
+from layerloom.runtime.threads import ThreadTuner, candidate_counts, choice_text
 from layerloom.runtime.trainer import Trainer
 
 from .trainer_helpers import mnist_small, small_net
@@ -40,6 +41,14 @@ class FakeTrainer:
         self.events.append(event)
 
 
+def replay(events) -> LiveRun:
+    """What the Training panel shows after these events."""
+    live = LiveRun()
+    for e in events:
+        live.apply(e)
+    return live
+
+
 def train(tuner, machine, trainer, steps):
     for _ in range(steps):
         machine.step()
@@ -56,6 +65,8 @@ def test_picks_the_fastest_count_and_follows_a_competing_load(tmp_path):
     start = trainer.events[0]
     assert start["type"] == "threads" and start["reason"] == "start" and start["threads"] == 2
     assert start["timings_ms"] == {"1": 10.0, "2": 6.85}
+    assert choice_text(1, "measuring", start) == \
+        "Threads: 2 (chosen by measuring: 1 thread 10 ms, 2 threads 6.85 ms a step)"
 
     machine.loaded = True                       # another process starts competing for the cores
     train(tuner, machine, trainer, 30)
@@ -105,6 +116,11 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
         log = json.loads((t.run_dir / "threads.json").read_text())
         assert log["choices"][0]["threads"] == chosen[0]["threads"]
         assert json.loads((t.run_dir / "summary.json").read_text())["threads"] == t.threads
+        live = replay(events)
+        assert events[0]["threads_source"] == "measuring"
+        assert live.threads_text().startswith(f"Threads: {chosen[-1]['threads']} (chosen by measuring")
+        for n, ms in chosen[-1]["timings_ms"].items():
+            assert f"{n} thread{'s' if n != '1' else ''} {ms:g} ms" in live.threads_text()
 
         events.clear()
         t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 14, "threads": 1}, events.append,
@@ -112,6 +128,7 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
         t.run()
         assert not [e for e in events if e["type"] == "threads"]
         assert events[0]["threads"] == 1 and not (t.run_dir / "threads.json").exists()
+        assert replay(events).threads_text() == "Threads: 1 (set in the training settings)"
 
         events.clear()
         monkeypatch.setenv("LAYERLOOM_THREADS", "2")
@@ -119,5 +136,6 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
                     runs_base=tmp_path / "c", data=mnist_small(n_train=512, n_val=64))
         t.run()
         assert not [e for e in events if e["type"] == "threads"] and events[0]["threads"] == 2
+        assert replay(events).threads_text() == "Threads: 2 (set by LAYERLOOM_THREADS)"
     finally:
         torch.set_num_threads(before)

@@ -1,0 +1,144 @@
+"""Training memory, estimated off the GUI thread for the Summary and the Training panel's check.
+
+`MemoryEstimator.request(doc, analysis, data, config)` asks for the estimate of training the graph
+with the training settings `config`; a copy of the graph (with its finished analysis, which is never
+changed after it is made) is compiled on fake tensors and measured in a QThread (runtime/memory_report.py), so the window never waits for it. Only the latest request matters:
+one made while another runs replaces any queued before it, and moving blocks (which changes no
+shape) asks for nothing new. `changed` tells the views; `state` is "idle", "estimating", "done" or
+"failed", with `estimate`, `check` (does it fit the device now) or `message`.
+"""
+from __future__ import annotations
+
+import json
+
+from PySide6.QtCore import QObject, Signal
+
+from layerloom.runtime.memory import EstimateCancelled, cancellable
+
+from . import background
+
+CONFIG_KEYS = ("batch_size", "optimizer", "momentum", "device", "loss")
+
+
+def _request_key(graph: dict, data, config: dict) -> str:
+    network = {"blocks": [{k: v for k, v in b.items() if k != "pos"} for b in graph.get("blocks", [])],
+               "edges": graph.get("edges", []), "weights": graph.get("weights")}
+    return json.dumps([network, data, {k: config.get(k) for k in CONFIG_KEYS}], sort_keys=True, default=str)
+
+
+def _estimate(graph: dict, analysis, data, config: dict, cancelled):
+    """In the worker thread: the estimate and whether it fits (raises ValueError with a sentence)."""
+    from layerloom.graph.fileformat import graph_from_dict
+    from layerloom.runtime.memory_report import fit_check, settings_estimate
+
+    doc = graph_from_dict(graph)
+    with cancellable(cancelled):
+        est = settings_estimate(doc, config, analysis=analysis, data=data)
+        return est, fit_check(est, doc, analysis)
+
+
+class MemoryEstimator(QObject):
+    changed = Signal()
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.state = "idle"
+        self.key: str | None = None       # the request the state describes
+        self.estimate = None
+        self.check = None
+        self.message = ""
+        self._thread: background.Job | None = None
+        self._queued: tuple | None = None
+        self._closed = False
+
+    def request(self, doc, analysis, data, config: dict) -> None:
+        """Estimate training `doc` (analysed as `analysis` with the data set's facts `data`) with the
+        training settings `config`, unless that is what the current state already describes."""
+        from layerloom.graph.fileformat import graph_to_dict
+
+        if self._closed:
+            return
+        graph = graph_to_dict(doc)
+        key = _request_key(graph, data, config)
+        if key == self.key:
+            return
+        self.key = key
+        if analysis is None or analysis.errors:
+            self._queued = None
+            self.state, self.estimate, self.check = "failed", None, None
+            self.message = "not estimated while the graph has errors"
+            self.changed.emit()
+            return
+        self.state, self.estimate, self.check, self.message = "estimating", None, None, ""
+        self._queued = (key, graph, analysis, data, dict(config))
+        if self._thread is not None:
+            self._thread.cancelled = True     # its answer is no longer wanted
+        if self._thread is None:
+            self._start_next()
+        self.changed.emit()
+
+    def _start_next(self) -> None:
+        if self._queued is None:
+            return
+        key, graph, analysis, data, config = self._queued
+        self._queued = None
+        job = background.Job(lambda: _estimate(graph, analysis, data, config, lambda: job.cancelled),
+                             name="layerloom-memory", expected=(ValueError, EstimateCancelled))
+        job.key, job.cancelled = key, False      # cancelled: set from the GUI thread, read between phases
+        self._thread = job
+        job.finished.connect(self._finished)
+        job.start()
+
+    def _finished(self) -> None:
+        job = self._thread
+        if job is None or not job.isFinished():
+            return
+        job.wait()
+        self._thread = None
+        job.deleteLater()
+        if job.key == self.key and not job.cancelled:
+            if job.result is not None:
+                self.state = "done"
+                self.estimate, self.check = job.result
+            else:
+                self.state, self.message = "failed", f"not estimated: {job.error}"
+            self.changed.emit()
+        self._start_next()
+
+    def cancel(self) -> None:
+        """Give up the estimate in progress (a run is starting: it would compete for the CPU); the next
+        request starts afresh."""
+        self._queued = None
+        if self._thread is not None:
+            self._thread.cancelled = True
+        if self.state == "estimating":
+            self.key, self.state = None, "idle"
+            self.changed.emit()
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until the latest request is answered (tests, screenshots)."""
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
+
+        deadline = QDeadlineTimer(timeout_ms)
+        while self._thread is not None or self._queued is not None:
+            if deadline.hasExpired():
+                return False
+            if self._thread is not None:
+                self._thread.wait(50)
+            QCoreApplication.processEvents()
+        return True
+
+    def shutdown(self, timeout_ms: int = 60_000) -> bool:
+        """The window is closing: ask for nothing more, give up the estimate in progress at its next phase
+        and wait for it (a phase of a recurrent network can take seconds)."""
+        self._closed = True
+        self._queued = None
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.cancelled = True
+        ok = thread.wait(timeout_ms)
+        self._thread = None
+        if not ok:
+            background.keep_until_finished(thread)
+        return ok

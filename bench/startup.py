@@ -1,0 +1,134 @@
+"""Start-up: time to the first paint of the Layerloom window against a bare PySide6 window, in one run.
+
+Each measurement is a fresh Python process (nothing cached in memory but the OS's file cache), timed
+from just before the process is started to the first Paint event any widget of its window receives:
+  - bare: QApplication + an empty QMainWindow, shown;
+  - layerloom: `layerloom` itself (app/launch.py with LeNet-5, as `make run` opens it).
+For the Layerloom window it also records which heavy modules were already imported at the first paint
+(torch must eventually not be among them), and when the shapes were on screen (the analysis result
+shown in the Summary). Then `python -X importtime -c "import layerloom.app.window"` says how many
+modules importing the window loads and which heavy packages cost the most.
+The machine is shared: every figure is noisy; the rounds are printed with their median.
+Run: .venv/bin/python bench/startup.py [--rounds N]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HEAVY = ("torch", "torchvision", "pyqtgraph", "numpy", "sympy", "torch._dynamo", "torch._inductor", "triton", "onnx",
+         "PIL", "networkx")
+
+CHILD_COMMON = r"""
+import json, sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+HEAVY = %r
+found = {}
+
+class FirstPaint(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint and "paint" not in found:
+            found["paint"] = time.time()
+            found["loaded"] = [m for m in HEAVY if m in sys.modules]
+            found["modules"] = len(sys.modules)
+            QTimer.singleShot(0, done)
+        return False
+
+def report():
+    print("RESULT " + json.dumps(found), flush=True)
+
+app = QApplication.instance() or QApplication(["startup-bench"])
+spy = FirstPaint()
+app.installEventFilter(spy)
+"""
+
+BARE = CHILD_COMMON + r"""
+from PySide6.QtWidgets import QMainWindow
+def done():
+    report()
+    app.quit()
+w = QMainWindow()
+w.resize(1200, 800)
+w.show()
+app.exec()
+"""
+
+LAYERLOOM = CHILD_COMMON + r"""
+from PySide6.QtWidgets import QMainWindow
+def done():
+    win = next(w for w in app.topLevelWidgets() if isinstance(w, QMainWindow))
+    def shapes_shown():
+        result = getattr(win.session, "result", None)
+        if result is not None and win.summary.model.rows and result.blocks:
+            found["shapes"] = time.time()
+            report()
+            win.session.undo_stack.setClean()
+            win.close()
+        else:
+            QTimer.singleShot(10, shapes_shown)
+    shapes_shown()
+from layerloom.app.launch import launch
+launch([])
+"""
+
+
+def child(code: str) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    start = time.time()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"the child failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
+    data = json.loads(line[len("RESULT "):])
+    data["paint_s"] = data["paint"] - start
+    if "shapes" in data:
+        data["shapes_s"] = data["shapes"] - start
+    return data
+
+
+def import_profile(module: str = "layerloom.app.window") -> tuple[int, list[tuple[str, float]]]:
+    """(modules imported, [(heavy top-level package, cumulative seconds)]) from python -X importtime."""
+    out = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], capture_output=True,
+                         text=True, timeout=300)
+    rows = []
+    for line in out.stderr.splitlines():
+        parts = line[len("import time:"):].split("|") if line.startswith("import time:") else []
+        if len(parts) != 3 or not parts[1].strip().isdigit():
+            continue                                   # the header line
+        rows.append((parts[2].strip(), int(parts[1])))
+    count = len(rows)
+    heavy = sorted(((n, us / 1e6) for n, us in rows if n in HEAVY), key=lambda r: -r[1])
+    return count, heavy
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    args = p.parse_args()
+    print("machine may be loaded (shared); each round starts fresh processes")
+    bare, ours = [], []
+    for r in range(args.rounds):
+        b, o = child(BARE % (HEAVY,)), child(LAYERLOOM % (HEAVY,))
+        bare.append(b["paint_s"])
+        ours.append(o)
+        print(f"round {r + 1}: bare window {b['paint_s']:.3f} s; layerloom first paint {o['paint_s']:.3f} s "
+              f"({o['paint_s'] / b['paint_s']:.1f}x bare), shapes shown {o.get('shapes_s', float('nan')):.3f} s, "
+              f"{o['modules']} modules at first paint")
+    paint = statistics.median(o["paint_s"] for o in ours)
+    shapes = statistics.median(o.get("shapes_s", float("nan")) for o in ours)
+    print(f"median: bare {statistics.median(bare):.3f} s, layerloom first paint {paint:.3f} s = "
+          f"{paint / statistics.median(bare):.1f}x bare (goal <= 1.5x), shapes shown {shapes:.3f} s (goal <= 1.5 s)")
+    print(f"heavy modules imported before the first paint: {', '.join(ours[-1]['loaded']) or 'none'}")
+    count, heavy = import_profile()
+    print(f"python -X importtime -c 'import layerloom.app.window': {count} modules; heavy packages (cumulative): "
+          + ", ".join(f"{n} {s:.2f} s" for n, s in heavy))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The training-memory estimate for a run's settings, in the words the app shows, and whether it fits.
+
+    est = settings_estimate(doc, {"batch_size": 64, "optimizer": "adam", "device": "auto"})
+    headline(est)   # "Training memory at batch 64 with Adam on CPU: 4.6 MiB (weights 0.2 MiB, ...)"
+    check = fit_check(est)   # FitCheck(free_bytes, fits, largest_batch, warning)
+
+The figures are `runtime/memory.py`'s (the same estimate `layerloom summary --batch-size N --json`
+reports as `training_memory`); this module only chooses the arguments from the training settings,
+words the result and compares it with the memory free on the device now.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, available_bytes, estimate_training_memory, largest_batch
+
+OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum", "sgd-nomomentum": "SGD"}
+DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
+
+
+def mib(n: int) -> str:
+    return f"{n / MIB:,.1f} MiB"
+
+
+def resolve_device(name: str) -> str:
+    """The device a run with `device: name` trains on ("auto": CUDA, then MPS, then the CPU)."""
+    if name != "auto":
+        return name
+    import torch
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+def estimate_arguments(config: dict) -> tuple[int, str, str]:
+    """(batch size, optimizer, device) of the estimate for training settings `config` (a TrainConfig
+    dict; missing keys take TrainConfig's defaults)."""
+    from .config import TrainConfig
+
+    cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k in TrainConfig().to_dict()})
+    optimizer = cfg.optimizer
+    if optimizer == "sgd" and not cfg.momentum:
+        optimizer = "sgd-nomomentum"
+    return cfg.batch_size, optimizer, resolve_device(cfg.device)
+
+
+def settings_estimate(doc, config: dict, analysis=None, data: dict | None = None) -> MemoryEstimate:
+    """The estimate for training `doc` with settings `config` (raises MemoryEstimateError or ConfigError)."""
+    batch, optimizer, device = estimate_arguments(config)
+    return estimate_training_memory(doc, batch, optimizer, device, analysis=analysis, data=data,
+                                    loss=config.get("loss", "cross_entropy"))
+
+
+def device_name(device: str) -> str:
+    kind, _, index = str(device).partition(":")
+    return DEVICE_NAMES.get(kind, kind) + (f" {index}" if index else "")
+
+
+def headline(est: MemoryEstimate) -> str:
+    """One line: the peak and what it is made of (the parts add up to the peak)."""
+    c = est.categories
+    parts = [("weights", c.get("parameters", 0) + c.get("buffers", 0)), ("gradients", c.get("gradients", 0)),
+             ("optimizer state", c.get("optimizer_state", 0)), ("activations", c.get("activations", 0)),
+             ("temporaries", c.get("temporaries", 0)), ("inputs", c.get("inputs", 0))]
+    words = ", ".join(f"{name} {mib(n)}" for name, n in parts if n)
+    line = (f"Training memory at batch {est.batch_size} with {OPTIMIZER_NAMES.get(est.optimizer, est.optimizer)} "
+            f"on {device_name(est.device)}: {mib(est.peak_bytes)} ({words})")
+    if est.overheads:
+        line += f"; {mib(est.device_bytes)} with the CUDA context and a reserve"
+    if est.method != "memtracker":
+        line += " (estimated analytically: activations are approximate)"
+    return line
+
+
+@dataclass
+class FitCheck:
+    free_bytes: int | None          # free on the device now (None: not known)
+    fits: bool                      # True also when nothing is known
+    largest_batch: int | None = None
+    warning: str = ""               # a sentence for the readiness check when it does not fit
+
+
+def fit_check(est: MemoryEstimate, doc=None, analysis=None, free: int | None = None) -> FitCheck:
+    """Whether the estimate fits in the memory free on its device now (`free` overrides the measurement:
+    CPU: the system's available memory; CUDA: `torch.cuda.mem_get_info`). When it does not and `doc` is
+    given, the largest batch that fits is searched for (a few more estimates)."""
+    free = available_bytes(est.device) if free is None else free
+    if free is None or est.device_bytes <= free:
+        return FitCheck(free, True)
+    best = None
+    if doc is not None:
+        best = largest_batch(doc, est.optimizer, est.device, budget=free, analysis=analysis)
+    advice = (f"lower the batch size to {best:,} or less" if best else
+              "not even a batch of one fits: make the network smaller")
+    warning = (f"Training memory at batch {est.batch_size} (about {mib(est.device_bytes)}) is more than the "
+               f"{mib(free)} free on the {device_name(est.device)} now: {advice}, or free some memory.")
+    return FitCheck(free, False, best, warning)
+
+
+def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
+    """The estimate in words, for the summary table and the readiness check."""
+    parts = ", ".join(f"{k.replace('_', ' ')} {mib(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
+                      if est.categories.get(k, 0))
+    lines = [f"Training memory (batch {est.batch_size}, {est.optimizer}, {est.device}): "
+             f"peak {mib(est.peak_bytes)} ({parts})"]
+    if est.overheads:
+        lines.append(f"  on the device with CUDA context and reserve: {mib(est.device_bytes)}")
+    if fits is not None:
+        lines.append(f"  largest batch that fits in the memory available now: {fits:,}")
+    if est.method != "memtracker":
+        lines.append("  (estimated analytically: activations are approximate)")
+    return lines

@@ -1,0 +1,76 @@
+"""The Summary's training-memory line: the runtime's estimate for the Training panel's settings,
+computed off the GUI thread, with a warning when it does not fit the memory free now."""
+from PySide6.QtWidgets import QLabel
+
+from layerloom.graph import analyze
+from layerloom.presets import preset_path
+from layerloom.runtime import memory_report
+from layerloom.runtime.memory import estimate_training_memory
+
+
+def settle(win, qtbot):
+    qtbot.waitUntil(lambda: not win._memory_timer.isActive() and win.memory.state != "estimating",
+                    timeout=120_000)
+
+
+def test_summary_shows_the_runtime_estimate_for_the_panels_settings(win, qtbot):
+    win.files.open_preset(preset_path("lenet5"))
+    assert win.summary.memory.text() in ("", "Training memory: estimating…")   # never a stale or empty figure
+    settle(win, qtbot)
+    doc = win.document
+    expected = estimate_training_memory(doc, 64, "adam", "cpu", analysis=analyze(doc))
+    assert win.memory.estimate.peak_bytes == expected.peak_bytes
+    assert win.memory.estimate.categories == expected.categories
+    assert win.summary.memory.text() == memory_report.headline(expected)
+    assert win.summary.memory.text().startswith("Training memory at batch 64 with Adam on CPU: ")
+
+    win.training.panel.settings.batch_size.setValue(16)      # the Training panel's batch size
+    qtbot.waitUntil(lambda: win.memory.state == "estimating" or "batch 16" in win.summary.memory.text(),
+                    timeout=10_000)
+    settle(win, qtbot)
+    expected16 = estimate_training_memory(doc, 16, "adam", "cpu", analysis=analyze(doc))
+    assert win.summary.memory.text() == memory_report.headline(expected16)
+    assert expected16.peak_bytes < expected.peak_bytes
+
+    before = win.memory.estimate
+    win.session.edit("Move conv1", lambda r: r.move_block("conv1", (260, 40)))
+    assert win.document.blocks["conv1"].pos[1] == 40
+    win.request_memory_estimate()
+    assert win.memory.estimate is before        # moving a block changes no figure: nothing re-estimated
+
+
+def test_summary_warns_when_the_estimate_does_not_fit(win, qtbot, monkeypatch):
+    win.files.open_preset(preset_path("lenet5"))
+    doc = win.document
+    budget = estimate_training_memory(doc, 20, "adam", "cpu", analysis=analyze(doc)).device_bytes
+    monkeypatch.setattr(memory_report, "available_bytes", lambda device: budget)   # a machine short of memory
+    settle(win, qtbot)
+    check = win.memory.check
+    assert not check.fits and check.free_bytes == budget and 18 <= check.largest_batch <= 20
+    lines = win.summary.memory.text().split("\n")
+    assert lines[0].startswith("Training memory at batch 64 with Adam on CPU")
+    assert lines[1] == check.warning and f"lower the batch size to {check.largest_batch}" in lines[1]
+    # the Training panel's check says it too, as a warning (it does not stop the run)
+    assert ("warning", check.warning, None) in win.training.problems()
+    texts = [label.text() for label in win.training.panel.findChildren(QLabel)]
+    assert any(check.warning in t for t in texts)
+
+
+def test_graph_with_errors_is_not_estimated(win, qtbot):
+    win.files.open_preset(preset_path("lenet5"))
+    settle(win, qtbot)
+    win.session.edit("break it", lambda r: r.set_param("conv2", "kernel_size", 50))
+    settle(win, qtbot)
+    assert win.summary.memory.text() == "Training memory: not estimated while the graph has errors"
+
+
+def test_closing_waits_for_the_estimate_and_asks_for_no_more(win, qtbot):
+    win.files.open_preset(preset_path("lenet5"))
+    win.request_memory_estimate()
+    thread = win.memory._thread
+    assert thread is not None and win.summary.memory.text() == "Training memory: estimating…"
+    assert win.memory.shutdown()
+    assert thread.isFinished() and thread.cancelled and (thread.result is not None or thread.error == "")
+    win.training.panel.settings.batch_size.setValue(8)
+    win.request_memory_estimate()
+    assert win.memory._thread is None and win.memory._queued is None
