@@ -75,7 +75,7 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
     if threads is None:
         return ""
     if choice is not None:
-        timings = ", ".join(f"{n} thread{'s' if n != '1' else ''} {ms:g} ms" for n, ms in
+        timings = ", ".join(f"{n} thread{'s' if n != '1' else ''} {ms:.1f} ms" for n, ms in
                             sorted(choice.get("timings_ms", {}).items(), key=lambda kv: int(kv[0])))
         why = {"slower": ", again after steps slowed down", "recheck": ", re-checked"}.get(choice.get("reason"), "")
         return f"Threads: {choice['threads']} (chosen by measuring{why}: {timings} a step)"

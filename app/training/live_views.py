@@ -98,8 +98,8 @@ class LiveViews:
         state = self.run.state
         stopping = state == RunState.STOPPING
         text = "Stopping: saving a checkpoint…" if stopping else live.progress_text()
-        threads = live.threads_text()       # "Threads: 2 (chosen by measuring: ...)"
-        self.panel.set_progress(live.fraction, f"{text}\n{threads}" if threads else text)
+        threads = live.threads_text()       # "Threads: 2 (chosen by measuring: ...)", a line of its own
+        self.panel.set_progress(live.fraction, f"{text}<br>{threads}" if threads else text)
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
         if self.run.active:

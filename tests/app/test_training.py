@@ -47,7 +47,7 @@ def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, 
     marks = ui.epochs.grid.marks
     assert len(marks) == 32 and marks.count("right") > 16                      # one epoch of LeNet-5 learns
     assert "Run finished" in ui.panel.message.text()
-    assert ui.panel.progress_text.text().split("\n")[1] == "Threads: 1 (set by LAYERLOOM_THREADS)"   # tests fix it
+    assert ui.panel.progress_text.text().split("<br>")[1] == "Threads: 1 (set by LAYERLOOM_THREADS)"   # tests fix it
     run = ui.training.last_run_dir
     assert [ui.runs.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(ui.runs.tree.topLevelItemCount())] == [run]
     assert win.document.training["epochs"] == 1                                    # the settings went into the graph
@@ -64,11 +64,11 @@ def test_the_panel_shows_the_thread_count_the_run_measured(win, ui, qtbot, monke
     qtbot.mouseClick(ui.panel.start, LEFT)
     wait_run_end(ui, qtbot)
     choices = read_json(Path(ui.training.last_run_dir) / "threads.json")["choices"]
-    line = ui.panel.progress_text.text().split("\n")[1]
+    line = ui.panel.progress_text.text().split("<br>")[1]
     last = choices[-1]
     assert line.startswith(f"Threads: {last['threads']} (chosen by measuring")
     for n, ms in last["timings_ms"].items():               # each count tried, with its measured step time
-        assert f"{n} thread{'s' if n != '1' else ''} {ms:g} ms" in line
+        assert f"{n} thread{'s' if n != '1' else ''} {ms:.1f} ms" in line
 
 
 def test_pause_change_lr_resume_and_stop(win, ui, qtbot):

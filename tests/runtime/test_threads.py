@@ -66,7 +66,7 @@ def test_picks_the_fastest_count_and_follows_a_competing_load(tmp_path):
     assert start["type"] == "threads" and start["reason"] == "start" and start["threads"] == 2
     assert start["timings_ms"] == {"1": 10.0, "2": 6.85}
     assert choice_text(1, "measuring", start) == \
-        "Threads: 2 (chosen by measuring: 1 thread 10 ms, 2 threads 6.85 ms a step)"
+        "Threads: 2 (chosen by measuring: 1 thread 10.0 ms, 2 threads 6.8 ms a step)"
 
     machine.loaded = True                       # another process starts competing for the cores
     train(tuner, machine, trainer, 30)
@@ -120,7 +120,7 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
         assert events[0]["threads_source"] == "measuring"
         assert live.threads_text().startswith(f"Threads: {chosen[-1]['threads']} (chosen by measuring")
         for n, ms in chosen[-1]["timings_ms"].items():
-            assert f"{n} thread{'s' if n != '1' else ''} {ms:g} ms" in live.threads_text()
+            assert f"{n} thread{'s' if n != '1' else ''} {ms:.1f} ms" in live.threads_text()
 
         events.clear()
         t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 14, "threads": 1}, events.append,
