@@ -20,7 +20,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+
+from .deferred_imports import install as _defer_imports
+
+_defer_imports()        # before FlopCounterMode is made: the first analysis need not import Dynamo
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
