@@ -7,9 +7,10 @@ Edit ▸ Initialise Weights From…: the weights training starts from (app/init_
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .import_dialog import ImportDialog
-from .init_from_dialog import InitFromDialog
+if TYPE_CHECKING:         # the dialogs load the importers (torchvision, and with it TorchDynamo): on first use
+    from .import_dialog import ImportDialog
 
 
 class Importing:
@@ -25,6 +26,8 @@ class Importing:
     def open_dialog(self) -> None:
         if not self.win.files.may_replace("import a model"):
             return
+        from .import_dialog import ImportDialog
+
         self.dialog = ImportDialog(self.folder(), self.win)
         self.dialog.imported.connect(self._open)
         self.dialog.exec()
@@ -38,4 +41,6 @@ class Importing:
         if win.document.locked:
             win.session.message.emit(f"Cannot change the starting weights now: {win.document.locked}")
             return
+        from .init_from_dialog import InitFromDialog
+
         InitFromDialog(win.session, win.training.runs_base, win).exec()
