@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import metadata
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QDockWidget, QLabel, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
@@ -39,6 +39,7 @@ from .panels.shortcuts import ShortcutsDialog
 from .panels.summary import SummaryPanel
 from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
+from .status_room import ElidedLabel, StatusRoom
 from .training.ui import TrainingUI
 
 
@@ -64,10 +65,13 @@ class MainWindow(QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
-        self._status = QLabel(self)
+        self._status = ElidedLabel(self)
         self._status.setToolTip(COST_TOOLTIP)
         self.statusBar().addPermanentWidget(self._status)
+        self.status_room = StatusRoom(self.statusBar())
+        self.status_room.add(self._status)
         self._build_parts()
+        self.status_room.add(self.training.status_text, self.training.status, cap=430)
         self.docks: dict[str, QDockWidget] = docks.build_docks(self)
         self.training.connect_docks(self.docks)
         self.menus = menus.build_menus(self)

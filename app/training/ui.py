@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QWidget
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSizePolicy, QWidget
 
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.runtime.config import ConfigError, TrainConfig
@@ -25,7 +26,7 @@ from ..exporting import has_checkpoint, network_of
 from ..panels.epoch_views import EpochViews
 from ..panels.feature_maps import FeatureMapsPanel
 from ..panels.live_plots import LivePlots
-from ..panels.live_label import LiveLabel
+from ..status_room import ElidedLabel
 from ..panels.runs import RunsPanel
 from ..panels.training import ThinProgress, TrainingPanel
 from .controller import ACTIVE, RunController, RunState
@@ -130,12 +131,13 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
 
     def _build_status(self) -> None:
         self.status = QWidget()
+        self.status.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)   # room left goes to messages
         h = QHBoxLayout(self.status)
         h.setContentsMargins(0, 0, 6, 0)
         self.status_bar = ThinProgress(6)
         self.status_bar.setFixedWidth(120)
-        self.status_text = LiveLabel()
-        self.status_text.setFixedWidth(430)
+        self.status_text = ElidedLabel()
+        self.status_text.setForegroundRole(QPalette.ColorRole.PlaceholderText)     # muted beside the summary
         h.addWidget(self.status_text)
         h.addWidget(self.status_bar)
         self.win.statusBar().addPermanentWidget(self.status)
