@@ -57,7 +57,7 @@ class Benchmarking(QObject):
         run = self.panel.run.currentData()
         formats = self.panel.chosen_formats()
         why = None
-        if self.win.training.training.running:
+        if self.win.training.run.active:
             why = "A training run is going: it would share the CPU and spoil the timings. Measure when it ends."
         elif run is None:
             why = "There is no trained run of this graph to measure: train it first."

@@ -11,7 +11,7 @@ from .panels.embeddings import EmbeddingView
 
 def latest_run(win) -> Path | None:
     """The run the user most likely means: the app's last run, else the newest in the runs folder."""
-    last = win.training.training.last_run_dir
+    last = win.training.run.last_run_dir
     if last and (Path(last) / "checkpoints" / "latest.json").exists():
         return Path(last)
     for run in list_runs(settings.runs_dir()):

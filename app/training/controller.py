@@ -90,6 +90,11 @@ class RunController(QObject):
     def active(self) -> bool:
         return self.state in ACTIVE
 
+    @property
+    def last_run_dir(self) -> str | None:
+        """The folder of the last run started in this window (None before the first)."""
+        return self.runner.last_run_dir
+
     def can_start(self) -> bool:
         return self.state == S.READY or self.state in ENDED
 

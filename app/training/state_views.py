@@ -54,7 +54,7 @@ class StateViews:
         self._unlock_all()
         self._redraw(everything=True)
         self._show_result(state)
-        self.runs.refresh(select=self.training.last_run_dir)
+        self.runs.refresh(select=self.run.last_run_dir)
         if state == RunState.FAILED:     # the reason stays in the status bar longer than a note does
             self.win.statusBar().showMessage(f"Training failed: {self.run.message} The graph can be edited "
                                              "again.", 15000)
@@ -74,7 +74,7 @@ class StateViews:
         acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
         health = self._health_text()
         self.panel.show_message(f"Run {state.value}{acc_text}. Checkpoint and metrics are in "
-                                f"{Path(self.training.last_run_dir or '').name}." + (f" {health}" if health else ""),
+                                f"{Path(self.run.last_run_dir or '').name}." + (f" {health}" if health else ""),
                                 "warning" if health else "info")
 
     def _restore_settings_lr(self) -> None:

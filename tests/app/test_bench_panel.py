@@ -9,6 +9,8 @@ from PySide6.QtCore import Qt
 from layerloom.runtime.cli import run
 from layerloom.runtime.latency import percent_text, size_text
 
+from .helpers import settings
+
 LEFT = Qt.MouseButton.LeftButton
 
 
@@ -50,3 +52,21 @@ def test_cancel_stops_a_measurement_and_the_panel_says_so(win, trained, qtbot):
         qtbot.mouseClick(panel.cancel, LEFT)
     assert done.args[0] is None and panel.status.text() == "Cancelled." and panel.table.rowCount() == 0
     assert panel.start.isEnabled() and not panel.cancel.isEnabled()
+
+
+def test_no_measuring_while_the_window_trains(win, trained, ui, qtbot):
+    """A run going in the window would share the CPU: Start refuses and says so, until the run ends."""
+    settings(ui, epochs=50, batch_size=16)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.run.active, timeout=30_000)
+    qtbot.mouseClick(ui.panel.pause, LEFT)
+    win.actions_by_name["benchmark"].trigger()
+    panel = win.benchmarking.panel
+    assert panel.run.currentData() == str(trained)
+    assert win.benchmarking.start() is False and win.benchmarking.job is None
+    assert "A training run is going" in panel.status.text()
+    qtbot.mouseClick(ui.panel.stop, LEFT)
+    qtbot.waitUntil(lambda: not ui.run.active, timeout=30_000)
+    for box in panel.formats.values():                      # no format: the next reason, not the run's
+        box.setChecked(False)
+    assert win.benchmarking.start() is False and panel.status.text() == "Choose at least one format."

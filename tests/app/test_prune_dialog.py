@@ -118,8 +118,8 @@ def test_yes_to_the_fine_tune_offer_trains_one_epoch_from_the_kept_weights(win, 
     dialog = win.pruning.open_dialog()
     dialog.accept()
     try:
-        qtbot.waitUntil(lambda: win.training.training.running, timeout=30_000)
-        qtbot.waitUntil(lambda: not win.training.training.running, timeout=120_000)
+        qtbot.waitUntil(lambda: win.training.run.active, timeout=30_000)
+        qtbot.waitUntil(lambda: not win.training.run.active, timeout=120_000)
     finally:
         win.training.shutdown(5000)
     runs = sorted(p for p in (tmp_path / "runs").iterdir() if p != trained)
