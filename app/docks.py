@@ -46,9 +46,11 @@ DOCKS: tuple[Dock, ...] = (
     Dock("benchmark", "Benchmark", "benchmarking.panel", BOTTOM, shown=False, tab_with="runs"),
 )
 
-# Default sizes: (dock names, sizes, orientation)
+# Default sizes: (dock names, sizes, orientation); a window WIDE or wider gives the palette room for
+# its longest names ("AdaptiveMaxPool2d", "MultiheadAttention") without eliding them
 SIZES = ((("palette", "inspector"), (190, 330), Qt.Orientation.Horizontal),
          (("summary",), (190,), Qt.Orientation.Vertical))
+WIDE, WIDE_PALETTE = 1440, 225
 
 
 def make_dock(win: QMainWindow, name: str, title: str, widget) -> QDockWidget:
@@ -88,6 +90,8 @@ def arrange(win: QMainWindow) -> None:
         if spec.front:
             docks[spec.name].raise_()
     for names, sizes, orientation in SIZES:
+        if names[0] == "palette" and size.width() >= WIDE:
+            sizes = (WIDE_PALETTE, *sizes[1:])
         win.resizeDocks([docks[n] for n in names], list(sizes), orientation)
     if win.size() != size:            # re-docking grows the window from the docks' size hints: keep its size
         win.resize(size.expandedTo(win.minimumSizeHint()))
