@@ -16,14 +16,20 @@ from layerloom.graph import compile_graph
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.pruning import PruneError, plan_channels, prune_channels
 from layerloom.graph.weights import WeightsError, save_graph_weights
-from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows
+from layerloom.runtime.data import DataError
+from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows, model_accuracy, run_evaluation
 
-from .background import Job
+from .background import Job, keep_until_finished
 from .exporting import run_label, runs_of
 from .panels.prune_dialog import PruneDialog
 
 FRESH, ATTACHED = "fresh", "attached"      # weights keys besides a run's folder
 FINETUNE_EPOCHS = 1
+PREVIEW_VAL_SAMPLES = 2000      # the preview judges accuracy on at most this many validation samples
+NO_ACCURACY = {FRESH: "Validation accuracy is shown for a trained run's weights only: freshly initialised "
+                      "weights have no validation split to be judged on.",
+               ATTACHED: "Validation accuracy is shown for a trained run's weights only: the graph's own weights "
+                         "file names no run, so there is no validation split to judge them on."}
 
 
 def weights_file_for(graph_path: Path) -> Path:
@@ -47,7 +53,8 @@ class Pruning:
         self.preview = None             # (weights key, blocks, ratio, PruneResult) on show
         self.job: Job | None = None     # the preview being computed
         self._again = False             # the choice changed while it was: compute once more
-        self._weights_cache: dict = {}  # weights key -> (state_dict, data context) while the dialog is open
+        self._weights_cache: dict = {}  # weights key -> (state_dict, data context, run metadata) while open
+        self._eval_cache: dict = {}     # run key -> (EvaluationData, accuracy before pruning) or a reason
 
     # -- may it be pruned now? -------------------------------------------------------------------------
     def refusal(self) -> str | None:
@@ -72,15 +79,15 @@ class Pruning:
 
     @staticmethod
     def _weights(doc, key):
-        """(state_dict, data context) for a weights key."""
+        """(state_dict, data context, the run's checkpoint metadata or None) for a weights key."""
         if key == ATTACHED:
             model = compile_graph(doc)       # the graph's own file, loaded the way training loads it
-            return model.state_dict(), None
+            return model.state_dict(), None, None
         if key == FRESH:
-            return compile_graph(doc, seed=0).state_dict(), None
+            return compile_graph(doc, seed=0).state_dict(), None, None
         from layerloom.runtime.checkpoints import load_checkpoint
         ckpt = load_checkpoint(key)
-        return ckpt.weights, ckpt.meta.get("data_context")
+        return ckpt.weights, ckpt.meta.get("data_context"), ckpt.meta
 
     # -- the dialog ---------------------------------------------------------------------------------------
     def open_dialog(self, block: str | None = None) -> PruneDialog | None:
@@ -108,13 +115,36 @@ class Pruning:
         dialog.open()
         return dialog
 
-    def compute(self, doc, key, blocks, ratio):
-        """(PruneResult, table rows) for one choice; raises PruneError / WeightsError with the reason."""
-        if key not in self._weights_cache:
-            self._weights_cache[key] = self._weights(doc, key)
-        weights, context = self._weights_cache[key]
+    def compute(self, doc, key, blocks, ratio, caches=None, judge=True):
+        """(PruneResult, table rows) for one choice; raises PruneError / WeightsError with the reason.
+        With `judge`, the "total" row also holds "accuracy": (before, after pruning, samples judged, split
+        size) on a run's validation split, judged the way `layerloom prune` judges it, or a sentence saying
+        why not. `caches`: the (weights, evaluation) caches to use, by default the open dialog's."""
+        weights_cache, eval_cache = caches or (self._weights_cache, self._eval_cache)
+        if key not in weights_cache:
+            weights_cache[key] = self._weights(doc, key)
+        weights, context, meta = weights_cache[key]
         result = prune_channels(doc, weights, ratio, blocks, data=context)
-        return result, block_rows(doc, weights, result, context)
+        rows = block_rows(doc, weights, result, context)
+        if judge:
+            rows[-1]["accuracy"] = self._accuracy(eval_cache, doc, key, weights, context, meta, result)
+        return result, rows
+
+    @staticmethod
+    def _accuracy(cache, doc, key, weights, context, meta, result):
+        if meta is None:
+            return NO_ACCURACY[key]
+        if key not in cache:
+            try:
+                data = run_evaluation(meta, max_val=PREVIEW_VAL_SAMPLES)
+                cache[key] = (data, model_accuracy(doc, weights, context, data))
+            except DataError as exc:
+                cache[key] = f"Validation accuracy is not shown: {str(exc).rstrip('.')}."
+        cached = cache[key]
+        if isinstance(cached, str):
+            return cached
+        data, before = cached
+        return before, model_accuracy(result.doc, result.weights, context, data), len(data.val_y), data.split_size
 
     def update_preview(self) -> None:
         """Compute the dialog's preview off the GUI thread (ResNet-18 takes seconds); the newest choice wins."""
@@ -128,7 +158,8 @@ class Pruning:
         doc = self.session.document.copy()
         dialog.show_busy()
         self._again = False
-        self.job = Job(lambda: (choice, *self.compute(doc, *choice)), "layerloom-pruning",
+        caches = (self._weights_cache, self._eval_cache)    # this dialog's: a closed one's job keeps its own
+        self.job = Job(lambda: (choice, *self.compute(doc, *choice, caches=caches)), "layerloom-pruning",
                        expected=(PruneError, WeightsError))
         self.job.finished.connect(lambda job=self.job: self._previewed(job))
         self.job.start()
@@ -148,14 +179,18 @@ class Pruning:
             self.dialog.show_problem(_sentence(job.error)) if job.error else self.dialog.show_rows(rows)
 
     def _finished(self, code: int) -> None:
-        """The dialog closed: Prune applies (while the dialog still holds the choice), Cancel does nothing."""
-        if self.job is not None:         # a preview still being computed: its result may be the one applied
-            self.job.wait()
+        """The dialog closed: Prune applies (while the dialog still holds the choice), Cancel does nothing
+        and does not wait for a preview still being computed (it finishes on its own, unseen)."""
+        if self.job is not None and code == QDialog.DialogCode.Accepted:
+            self.job.wait()              # a preview still being computed: its result may be the one applied
             self._previewed(self.job)
+        elif self.job is not None:
+            keep_until_finished(self.job)
+            self.job = None
         if code == QDialog.DialogCode.Accepted:
             self.apply()
         self.dialog = None
-        self._weights_cache.clear()
+        self._weights_cache, self._eval_cache = {}, {}
 
     # -- applying ------------------------------------------------------------------------------------------
     def apply(self) -> Outcome:
@@ -167,7 +202,7 @@ class Pruning:
         if why is None:
             try:
                 result = self.preview[3] if self.preview and self.preview[:3] == choice else \
-                    self.compute(self.session.document, *choice)[0]
+                    self.compute(self.session.document, *choice, judge=False)[0]
             except Exception as exc:  # the same reasons the preview shows
                 why = _sentence(str(exc))
         if why:

@@ -26,6 +26,7 @@ class EvaluationData:
     val_y: torch.Tensor
     transform: object             # the validation transform (normalisation), or None
     seed: int = 0
+    split_size: int = 0           # samples in the whole validation split (val_x may hold fewer: max_val)
 
     def read(self, split, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return read_batch(split, idx, self.transform)
@@ -59,7 +60,8 @@ def read_batch(split, idx: torch.Tensor, transform) -> tuple[torch.Tensor, torch
 def evaluation_data(config: dict, input_shape: tuple[int, ...], dataset: str | None = None,
                     max_val: int | None = None, bundle=None) -> EvaluationData:
     """Load the data set a run trained on (raises DataError with a sentence if it cannot), or use
-    `bundle`, a DataBundle already loaded."""
+    `bundle`, a DataBundle already loaded. `max_val` caps the validation samples: a seeded random choice
+    of that many (kept in split order), so a split stored class by class is still sampled evenly."""
     name = config.get("dataset") or dataset
     seed = int(config.get("seed", 0) or 0)
     if bundle is None:
@@ -68,10 +70,12 @@ def evaluation_data(config: dict, input_shape: tuple[int, ...], dataset: str | N
         bundle = load_dataset(name, input_shape=tuple(input_shape), seed=seed,
                               **(config.get("dataset_options") or {}))
     transform = build_transforms(bundle.info, augment=None, normalize=config.get("normalize", True), train=False)
-    n = len(bundle.val) if max_val is None else min(max_val, len(bundle.val))
+    idx = torch.arange(len(bundle.val))
+    if max_val is not None and max_val < len(idx):
+        idx = torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))[:max_val].sort().values
     with torch.no_grad():
-        x, y = read_batch(bundle.val, torch.arange(n), transform)
+        x, y = read_batch(bundle.val, idx, transform)
     if x.dtype.is_floating_point and tuple(x.shape[1:]) != tuple(input_shape):
         raise DataError(f"{bundle.info.name} gives samples of shape {format_shape(x.shape[1:])}, but the model "
                         f"takes {format_shape(input_shape)}: choose a data set that fits the Input block")
-    return EvaluationData(bundle.info.name, bundle.train, x, y, transform, seed)
+    return EvaluationData(bundle.info.name, bundle.train, x, y, transform, seed, len(bundle.val))

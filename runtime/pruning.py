@@ -67,12 +67,24 @@ def save_pruned(result: PruneResult, out) -> Path:
     return path
 
 
-def _row(doc, weights, data_context, data) -> dict:
-    result = analyze(doc, data_context)
-    model = compile_graph(doc, result, weights=False)
+def run_evaluation(meta: dict, max_val: int | None = None, bundle=None):
+    """The validation data of the run whose checkpoint metadata is `meta` (runtime.evaluation's
+    EvaluationData); raises DataError with a sentence when its data set cannot be loaded."""
+    return evaluation_data(dict(meta.get("config") or {}), tuple(meta.get("input_shape") or ()),
+                           meta.get("dataset"), max_val=max_val, bundle=bundle)
+
+
+def model_accuracy(doc, weights: dict, data_context, data) -> float:
+    """Top-1 validation accuracy of the graph `doc` carrying `weights`, in eval mode."""
+    model = compile_graph(doc, analyze(doc, data_context), weights=False)
     model.load_state_dict(weights)
     model.eval()
-    acc = data.accuracy(model) if data is not None else None
+    return data.accuracy(model)
+
+
+def _row(doc, weights, data_context, data) -> dict:
+    result = analyze(doc, data_context)
+    acc = model_accuracy(doc, weights, data_context, data) if data is not None else None
     return {"params": result.total_params, "macs": result.total_macs, "bytes": state_bytes(weights),
             "val_accuracy": acc}
 
@@ -90,8 +102,7 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     config = dict(ckpt.meta.get("config") or {})
     result = prune_channels(doc, ckpt.weights, ratio, blocks, data=context)
     result.doc.name = f"{doc.name} pruned"
-    shape = tuple(ckpt.meta.get("input_shape") or ())
-    evaluation = evaluation_data(config, shape, ckpt.meta.get("dataset"), bundle=data)
+    evaluation = run_evaluation(ckpt.meta, bundle=data)
     report = PruneReport(result)
     report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
     report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)

@@ -12,12 +12,27 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QDialog, QDialogBut
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import human
 
-COLUMNS = ("Block", "Parameters", "→ after", "MACs", "→ after", "Weights", "→ after")
+COLUMNS = ("Block", "Parameters", "→ after", "MACs", "→ after", "Weights", "→ after", "Val. accuracy", "→ after")
 CRITERION = "L1 norm of each channel's weights (the weakest channels go)"
 
 
 def _kb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 1e7 else f"{n / 1e3:,.1f} kB"
+
+
+def _acc(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def accuracy_note(accuracy) -> str:
+    """The sentence under the table about the accuracy columns: which samples, or why there are none."""
+    if accuracy is None or isinstance(accuracy, str):
+        return accuracy or ""
+    before, after, judged, split = accuracy
+    which = f"all {split:,} samples" if judged >= split else f"{judged:,} of its {split:,} samples (a seeded " \
+                                                            f"random choice, to keep the preview quick)"
+    return (f"Validation accuracy {_acc(before)} → {_acc(after)} right after pruning, no fine-tune yet; judged on "
+            f"the run's validation split, {which}.")
 
 
 def _percent(after: int, before: int) -> str:
@@ -38,7 +53,7 @@ class PruneDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("prune-dialog")
         self.setWindowTitle("Prune channels")
-        self.setMinimumWidth(720)
+        self.setMinimumWidth(900)
         intro = QLabel(f"Remove whole channels from the Conv and Linear blocks of “{shown(graph_name, 60)}”. "
                        "The blocks that read them (BatchNorm, Add, Concat, Flatten, the next Conv or Linear) are "
                        "sliced to match, and the graph keeps the surviving weights. This is one edit: "
@@ -77,9 +92,13 @@ class PruneDialog(QDialog):
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.setMinimumHeight(220)
+        self.rows: list[dict] = []     # what the table shows, as computed
         self.summary = QLabel()
         self.summary.setObjectName("prune-summary")
         self.summary.setWordWrap(True)
+        self.accuracy_note = QLabel()
+        self.accuracy_note.setObjectName("prune-accuracy-note")
+        self.accuracy_note.setWordWrap(True)
         note = QLabel("Accuracy changes too: after pruning, a short fine-tuning run from the kept weights is "
                       "offered. Unstructured pruning (zeroed weights) saves nothing on disk and is not offered.")
         note.setWordWrap(True)
@@ -95,6 +114,7 @@ class PruneDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.summary)
+        layout.addWidget(self.accuracy_note)
         layout.addWidget(note)
         layout.addWidget(self.buttons)
 
@@ -114,6 +134,7 @@ class PruneDialog(QDialog):
     # -- showing ------------------------------------------------------------------------------------
     def show_rows(self, rows: list[dict]) -> None:
         """The "total" row (last in `rows`) goes first, so it stays in sight above a long list of blocks."""
+        self.rows = rows
         rows = rows[-1:] + rows[:-1]
         self.table.setRowCount(len(rows))
         for r, row in enumerate(rows):
@@ -121,6 +142,13 @@ class PruneDialog(QDialog):
             for key, fmt in (("params", "{:,}".format), ("macs", human), ("bytes", _kb)):
                 before, after = row[key]
                 cells += [fmt(before), f"{fmt(after)} ({_percent(after, before)})"]
+            accuracy = row.get("accuracy")
+            if row["block"] != "total":
+                cells += ["", ""]
+            elif isinstance(accuracy, tuple):
+                cells += [_acc(accuracy[0]), f"{_acc(accuracy[1])} (no fine-tune yet)"]
+            else:
+                cells += ["–", "–"]          # the note under the table says why
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 align = Qt.AlignmentFlag.AlignLeft if c == 0 else Qt.AlignmentFlag.AlignRight
@@ -135,6 +163,7 @@ class PruneDialog(QDialog):
         self.summary.setText(f"The pruned graph keeps {_percent(*total['params'][::-1])} of the parameters, "
                              f"{_percent(*total['macs'][::-1])} of the MACs and "
                              f"{_percent(*total['bytes'][::-1])} of the weights file.")
+        self.accuracy_note.setText(accuracy_note(total.get("accuracy")))
         self.prune_button.setEnabled(True)
 
     def show_busy(self) -> None:
@@ -143,6 +172,7 @@ class PruneDialog(QDialog):
 
     def show_problem(self, text: str) -> None:
         self.table.setRowCount(0)
+        self.accuracy_note.setText("")
         self.summary.setStyleSheet("color: #c0392b;")
         self.summary.setText(text)
         self.prune_button.setEnabled(False)

@@ -143,3 +143,26 @@ def test_a_folder_that_cannot_be_written_refuses_the_prune_and_changes_nothing(w
     dialog.accept()
     assert "could not be written" in dialogs.texts("warning")[-1]
     assert graph_to_dict(win.document) == before and win.undo_stack.count() == 0
+
+
+def test_the_preview_judges_a_run_before_and_after_pruning_as_layerloom_prune_does(win, trained, qtbot, tmp_path):
+    """The dialog's validation accuracy (before → after, no fine-tune) equals the CLI's `--finetune-epochs 0`
+    figures for the same run and ratio, which come from runtime.evaluation on the run's validation split."""
+    from layerloom.runtime.pruning import prune_run
+    dialog = win.pruning.open_dialog()
+    dialog.ratio.setValue(40)
+    qtbot.waitUntil(lambda: win.pruning.job is None and dialog.rows and dialog.chosen()[2] == 0.4
+                    and "no fine-tune" in dialog.accuracy_note.text(), timeout=30_000)
+    before, after, judged, split = dialog.rows[-1]["accuracy"]
+    report = prune_run(trained, 0.4, tmp_path / "cli", finetune_epochs=0)
+    assert (before, after) == (report.rows["original"]["val_accuracy"], report.rows["pruned"]["val_accuracy"])
+    assert judged == split == 1000 and before != after        # digits: its whole validation split, and a change
+    assert cell(dialog, 0, 7) == f"{before * 100:.1f} %"
+    assert cell(dialog, 0, 8) == f"{after * 100:.1f} % (no fine-tune yet)"
+    assert "all 1,000 samples" in dialog.accuracy_note.text()
+    assert cell(dialog, 1, 7) == ""                            # block rows: accuracy belongs to the whole network
+    dialog.source.setCurrentIndex(dialog.source.findData("fresh"))
+    qtbot.waitUntil(lambda: win.pruning.job is None and "freshly initialised" in dialog.accuracy_note.text(),
+                    timeout=30_000)
+    assert cell(dialog, 0, 7) == "–"
+    dialog.reject()
