@@ -18,7 +18,7 @@ from pathlib import Path
 
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
-from layerloom.runtime.sweeps.coordinator import SweepRunner, threads_per_trial
+from layerloom.runtime.sweeps.coordinator import SweepRunner, trial_threads
 from layerloom.runtime.sweeps.spec import parse_section
 from layerloom.runtime.sweeps.study import create_study, open_storage
 
@@ -40,8 +40,11 @@ def sweep(base: Path, workers: int, tag: str) -> tuple[float, list]:
 
 def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    print(f"{cores} cores; sequential: 1 worker x {threads_per_trial(1)} threads, "
-          f"parallel: 2 workers x {threads_per_trial(2)} threads; LeNet-5, {EPOCHS} epochs a trial, 4 trials")
+    def threads(workers):
+        n, measure = trial_threads(workers)
+        return f"up to {n} threads (measured)" if measure else f"{n} threads"
+    print(f"{cores} cores; sequential: 1 worker x {threads(1)}, "
+          f"parallel: 2 workers x {threads(2)}; LeNet-5, {EPOCHS} epochs a trial, 4 trials")
     seq, par = [], []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)

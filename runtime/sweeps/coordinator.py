@@ -13,7 +13,6 @@ during its next epoch). A trial that crashes is failed with the last lines of it
 from __future__ import annotations
 
 import math
-import os
 import queue
 import threading
 import time
@@ -25,6 +24,7 @@ from optuna.trial import TrialState
 from layerloom.graph.fileformat import save_graph
 
 from ..tensorboard_log import write_hparams
+from ..threads import available_cores
 from .results import write_results
 from .spec import SweepSpec
 from .study import owner_tag, recover_interrupted, trials_counted
@@ -33,8 +33,17 @@ from .trial import TrialProcess, apply_values, check_trial
 
 def threads_per_trial(workers: int) -> int:
     """Torch threads for each trial so that workers x threads <= cores."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, cores // max(1, workers))
+    return max(1, available_cores() // max(1, workers))
+
+
+def trial_threads(workers: int, fixed: int | None = None) -> tuple[int, bool]:
+    """(threads, measure) for each trial. A trial that has every core to itself (one worker) chooses
+    its count by measuring, as any run does: a fixed count of all the cores collapses as soon as
+    another process competes for them. With several workers each trial gets its fixed share."""
+    if fixed:
+        return fixed, False
+    threads = threads_per_trial(workers)
+    return threads, threads > 1 and threads >= available_cores()
 
 
 @dataclass
@@ -56,7 +65,7 @@ class SweepRunner:
         self.folder = Path(folder)
         self.runs_dir = Path(runs_dir) if runs_dir else self.folder / "runs"
         self.workers = workers or spec.workers
-        self.threads = threads or threads_per_trial(self.workers)
+        self.threads, self.measure_threads = trial_threads(self.workers, threads)
         self.callback = callback or (lambda event: None)
         self.events: queue.Queue = queue.Queue()
         self.running: dict[int, _Running] = {}
@@ -153,7 +162,7 @@ class SweepRunner:
         graph_path = self.folder / "trials" / f"{name}.loom.json"
         save_graph(trial_doc, graph_path)
         proc = TrialProcess(trial.number, graph_path, self.runs_dir, self.events, epochs=self.spec.epochs,
-                            threads=self.threads, seed=self.spec.seed)
+                            threads=self.threads, measure_threads=self.measure_threads, seed=self.spec.seed)
         self.running[trial.number] = _Running(trial, proc, time.monotonic())
         self._emit({"type": "trial_started", "trial": trial.number, "params": values})
         self._write()

@@ -86,13 +86,13 @@ class TrialProcess:
     """`layerloom train` for one trial; events go to `queue` as (number, event) pairs."""
 
     def __init__(self, number: int, graph_path: Path, runs_dir: Path, queue, *, epochs: int | None,
-                 threads: int, seed: int):
+                 threads: int, seed: int, measure_threads: bool = False):
         self.number = number
         self.stderr_tail = collections.deque(maxlen=STDERR_LINES)
         self.pruned_at: int | None = None
         self.stopping = False
         cmd = [sys.executable, "-m", "layerloom.app.main", "train", str(graph_path), "--events-json",
-               "--out", str(runs_dir), "--threads", str(threads), "--seed", str(seed)]
+               "--out", str(runs_dir), "--threads", "0" if measure_threads else str(threads), "--seed", str(seed)]
         if epochs:
             cmd += ["--epochs", str(epochs)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads))

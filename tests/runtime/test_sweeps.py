@@ -153,3 +153,24 @@ def test_two_sweep_workers_share_a_journal(tmp_path):
     assert len({t.user_attrs["owner"] for t in trials}) >= 2, [t.user_attrs["owner"] for t in trials]
     assert len({t.value for t in trials}) == 1
     assert doc.name == "small" and spec.name == "shared"
+
+
+def test_a_trial_with_every_core_measures_its_threads_and_shared_cores_are_fixed(monkeypatch, tmp_path):
+    import queue as queue_module
+    from layerloom.runtime.sweeps import coordinator
+    from layerloom.runtime.sweeps.trial import TrialProcess
+    monkeypatch.setattr(coordinator, "available_cores", lambda: 4)
+    assert coordinator.trial_threads(1) == (4, True)        # one worker: the trial measures, as any run does
+    assert coordinator.trial_threads(2) == (2, False)       # shared cores: a fixed share, workers x threads <= cores
+    assert coordinator.trial_threads(4) == (1, False)
+    assert coordinator.trial_threads(1, fixed=3) == (3, False)
+    monkeypatch.setattr(coordinator, "available_cores", lambda: 1)
+    assert coordinator.trial_threads(1) == (1, False)       # one core: nothing to choose
+    proc = TrialProcess(0, tmp_path / "missing.loom.json", tmp_path / "runs", queue_module.Queue(), epochs=1,
+                        threads=2, seed=0, measure_threads=True)
+    try:
+        args = list(proc.proc.args)
+        assert args[args.index("--threads") + 1] == "0"     # `layerloom train --threads 0`: choose by measuring
+    finally:
+        proc.proc.kill()
+        proc.proc.wait(timeout=60)
