@@ -211,14 +211,17 @@ _OWN_IMPORT = re.compile(r"from (layerloom(?:\.\w+)+) import (\w+)")
 
 
 def _own_module_source(import_line: str) -> str | None:
-    """The source of a module class Layerloom itself defines (e.g. ClassToken), for an import line that
+    """The source of an nn.Module class Layerloom itself defines (e.g. ClassToken), for an import line that
     names one: generated code carries such classes inline, so the exported project needs only torch.
     The text is Layerloom's own source, never anything from the graph file. None for other lines."""
     match = _OWN_IMPORT.fullmatch(import_line or "")
     if match is None:
         return None
     module = __import__(match.group(1), fromlist=[match.group(2)])
-    return inspect.getsource(getattr(module, match.group(2))).rstrip("\n")
+    obj = getattr(module, match.group(2))
+    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+        return None            # a helper such as opaque_module: the project keeps importing it
+    return inspect.getsource(obj).rstrip("\n")
 
 
 def generated_code(doc, data: dict | None = None) -> str:
