@@ -24,11 +24,22 @@ import sys
 _installed = False
 
 
+def _dynamo_ready() -> bool:
+    """Whether TorchDynamo is imported and finished initialising. While another thread is still
+    importing it (it is in sys.modules from the start of that import) the marked function runs as
+    itself: importing it from a second thread then could meet half-initialised modules of its circle
+    of imports ("cannot import name …")."""
+    module = sys.modules.get("torch._dynamo")
+    if module is None:
+        return False
+    return not getattr(getattr(module, "__spec__", None), "_initializing", False)
+
+
 def _deferred(fn, recursive: bool):
     """What the marker's wrapper calls instead of building the marker: `fn` itself until Dynamo is
     imported, then the real marker (built once and kept on `fn`, where the wrapper looks)."""
     def call(*args, **kwargs):
-        if "torch._dynamo" not in sys.modules:
+        if not _dynamo_ready():
             return fn(*args, **kwargs)
         import torch._dynamo
 

@@ -50,3 +50,30 @@ def test_first_analysis_leaves_dynamo_and_inductor_unimported():
     # once Dynamo is imported, the marker is PyTorch's own again, and compiled code computes as eager
     assert "_deferred" not in data["marker"] and data["marker"], data
     assert data["same"]
+
+
+def test_a_marked_function_runs_as_itself_while_another_thread_is_still_importing_dynamo(monkeypatch):
+    """While Dynamo is half-imported (in sys.modules, still initialising) the wrapper must not import it
+    from a second thread: the marked function just runs."""
+    import types
+    from importlib.machinery import ModuleSpec
+    from layerloom.graph import deferred_imports
+
+    half = types.ModuleType("torch._dynamo")
+    half.__spec__ = ModuleSpec("torch._dynamo", None)
+    half.__spec__._initializing = True
+    real = sys.modules.get("torch._dynamo")
+    monkeypatch.setitem(sys.modules, "torch._dynamo", half)
+    calls = []
+
+    def marked(x):
+        calls.append(x)
+        return x * 2
+
+    assert not deferred_imports._dynamo_ready()
+    assert deferred_imports._deferred(marked, True)(21) == 42 and calls == [21]
+    assert not hasattr(marked, "__dynamo_disable")          # no marker was built from the half module
+    half.__spec__._initializing = False
+    assert deferred_imports._dynamo_ready()                  # a finished import: the real marker is built next
+    if real is not None:
+        monkeypatch.setitem(sys.modules, "torch._dynamo", real)
