@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from layerloom.runtime.health_indicators import EXPLAIN, KEYS
 
@@ -76,23 +76,57 @@ class HealthStrip(QWidget):
         super().__init__(parent)
         self.indicators: list[dict] | None = None
         self.step: int | None = None
-        row = QHBoxLayout(self)
-        row.setContentsMargins(8, 2, 8, 2)
-        row.setSpacing(14)
+        # One row when the panel is wide enough, two rows of two indicators when it is not (the Curves
+        # panel can be narrow at 1280 px during a run); the strip never holds the panel wider.
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(8, 2, 8, 2)
+        self.grid.setHorizontalSpacing(14)
+        self.grid.setVerticalSpacing(0)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title = QLabel("Health")
         self.title.setToolTip("Training health, sampled from the run every 50 steps (the first step included): "
                               "hover over an indicator for what it means, click a red or amber one to select "
                               "its block.")
-        row.addWidget(self.title)
         self.chips = {k: _Chip(k, self) for k in KEYS}
         for chip in self.chips.values():
             chip.clicked.connect(self.block_clicked)
-            row.addWidget(chip)
         self.when = QLabel("")
         self.when.setObjectName("health-step")
-        row.addWidget(self.when)
-        row.addStretch(1)
+        self.two_rows: bool | None = None
+        self._arrange(False)
         self.restyle()
+
+    def _one_row_width(self) -> int:
+        m = self.grid.contentsMargins()
+        widgets = [self.title, *self.chips.values(), self.when]
+        return (sum(w.sizeHint().width() for w in widgets) + self.grid.horizontalSpacing() * (len(widgets) - 1)
+                + m.left() + m.right())
+
+    def _arrange(self, two_rows: bool) -> None:
+        if two_rows == self.two_rows:
+            return
+        self.two_rows = two_rows
+        for w in (self.title, *self.chips.values(), self.when):
+            self.grid.removeWidget(w)
+        for c in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(c, 0)
+        chips = list(self.chips.values())
+        self.grid.addWidget(self.title, 0, 0)
+        if two_rows:
+            for i, chip in enumerate(chips):
+                self.grid.addWidget(chip, i // 2, 1 + i % 2)
+            self.grid.addWidget(self.when, 1, 0)
+            self.grid.setColumnStretch(3, 1)
+        else:
+            for i, chip in enumerate(chips):
+                self.grid.addWidget(chip, 0, 1 + i)
+            self.grid.addWidget(self.when, 0, 1 + len(chips))
+            self.grid.setColumnStretch(2 + len(chips), 1)
+        self.updateGeometry()
+
+    def resizeEvent(self, event) -> None:
+        self._arrange(event.size().width() < self._one_row_width())
+        super().resizeEvent(event)
 
     def restyle(self) -> None:
         muted = ps.colors().muted.name()
@@ -118,6 +152,8 @@ class HealthStrip(QWidget):
         for key, chip in self.chips.items():
             chip.show_indicator(by_key.get(key), self.step)
         self.when.setText(f"at step {self.step:,}" if self.step is not None else "waiting for the first sample")
+        if self.width() > 0 and self.isVisible():
+            self._arrange(self.width() < self._one_row_width())
 
     def level(self, key: str) -> str | None:
         i = self.chips[key].indicator

@@ -47,3 +47,29 @@ def test_a_run_at_lr_10_turns_the_strip_red_and_marks_its_blocks_until_the_graph
     win.session.flush()
     assert not win.scene.run_diagnostics
     assert all("training health" not in win.scene.blocks[b].look.tooltip for b in exploding)
+
+
+def test_the_strip_takes_two_rows_when_the_panel_is_narrow_and_never_holds_it_wider(qtbot):
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+    from layerloom.app.panels.health_strip import HealthStrip
+    panel = QWidget()                                              # the strip inside a panel, as in Curves
+    qtbot.addWidget(panel)
+    strip = HealthStrip(panel)
+    QVBoxLayout(panel).addWidget(strip)
+    strip.set_indicators([{"key": "dead", "level": "warn", "value": "31 %", "block": "conv1"},
+                          {"key": "update", "level": "bad", "value": "3.2e+02", "block": "fc1"}], step=1200)
+    panel.resize(1200, 120)
+    panel.show()
+    qtbot.waitUntil(lambda: strip.two_rows is False and strip.width() > 1000)
+    one_row = strip.sizeHint().height()
+    panel.resize(360, 120)                                         # narrower than one row needs
+    qtbot.waitUntil(lambda: strip.two_rows is True and strip.width() < 400)
+    assert panel.minimumSizeHint().width() < 360                   # the strip never holds the panel wider
+    assert strip.sizeHint().height() > one_row                    # the second row is given its height
+    chips = list(strip.chips.values())
+    qtbot.waitUntil(lambda: chips[2].y() > chips[0].y())           # once the layout has been applied
+    assert chips[0].y() == chips[1].y() < chips[2].y() == chips[3].y()   # two rows of two
+    for chip in chips:                                             # every indicator within the strip
+        assert chip.geometry().right() <= strip.width()
+    panel.resize(1200, 120)
+    qtbot.waitUntil(lambda: strip.two_rows is False and len({chip.y() for chip in chips}) == 1)
