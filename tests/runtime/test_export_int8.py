@@ -143,22 +143,23 @@ def test_static_without_calibration_data_fails_with_a_sentence(tmp_path):
 
 
 @pytest.mark.skipif(os.environ.get("LAYERLOOM_LONG") != "1",
-                    reason="trains ResNet-18 on the digits for 2 epochs (about 5 minutes on 2 cores): "
+                    reason="trains ResNet-18 on shapes for 4 epochs (about 2 minutes on 2 quiet cores): "
                            "set LAYERLOOM_LONG=1")
-def test_resnet18_static_int8_on_digits(tmp_path):
-    # The preset's network on 1×28×28 digits (stem and max-pool: 7×7; layer4: 1×1). On 64×64 `shapes` with
-    # the preset's SGD settings it did not learn in 3 epochs (16 %), and agreement means little then.
+def test_resnet18_static_int8_on_shapes(tmp_path):
+    # The preset's network at 3×64×64 with SGD at lr 0.005 (the preset's 0.05 diverges on this little data,
+    # and agreement means little for a network that has not learnt); bench/resnet18_int8.py prints the same.
     doc = load_graph(preset_path("resnet18"))
-    doc.set_param("input", "shape", [1, 28, 28])
-    settings = {"dataset": "mnist-sample", "dataset_options": {}, "optimizer": "adam", "lr": 1e-3,
-                "weight_decay": 0.0, "batch_size": 64, "epochs": 2}
+    doc.set_param("input", "shape", [3, 64, 64])
+    settings = {"dataset": "shapes", "dataset_options": {"train_count": 4000, "val_count": 1000},
+                "optimizer": "sgd", "lr": 0.005, "momentum": 0.9, "weight_decay": 0.0001, "batch_size": 32,
+                "epochs": 4}
     t = Trainer(doc, settings, None, runs_base=tmp_path)
     summary = t.run()
     assert summary is not None and summary["status"] == "finished"
-    assert summary["val_accuracy"] >= 0.6, f"ResNet-18 did not learn the digits here ({summary['val_accuracy']:.2f})"
+    assert summary["val_accuracy"] >= 0.6, f"ResNet-18 did not learn shapes here ({summary['val_accuracy']:.2f})"
     _, results = export_model(t.run_dir, ["onnx", "onnx-int8-static"], tmp_path / "out")
     fp32, static = results
-    print(f"\nResNet-18 on digits: val accuracy {summary['val_accuracy']:.4f}\n{fp32.line()}\n{static.line()}")
+    print(f"\nResNet-18 on shapes: val accuracy {summary['val_accuracy']:.4f}\n{fp32.line()}\n{static.line()}")
     assert static.verified, static.line()
     assert static.size <= 0.30 * fp32.size
     assert static.report["samples"] >= 1000 and static.report["top1_agreement"] >= 0.98
