@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 SMOOTHING = 0.6     # weight of the exponential moving average of the step loss (TensorBoard-style)
+HEALTH_SAMPLES = 2000  # health samples kept for the live blocks × steps strip (every 50 steps: 100,000 steps)
 
 
 class Series:
@@ -67,6 +68,8 @@ class LiveRun:
         self.prediction: dict | None = None
         self.health: dict | None = None          # the latest `health` event (runtime/health.py)
         self.health_problems: dict = {}          # (block, code) -> problem, every one seen in this run
+        self.health_steps: list[int] = []        # the steps health was sampled at, and per block its
+        self.health_grad: dict[str, list[float]] = {}   # output-gradient RMS at each (nan: not measured)
         self.last_epoch: dict | None = None      # the latest epoch_end event (confusion, grid, ...)
         self.state = "running" if started else "idle"   # running | paused | finished | stopped | failed | idle
         self.message = ""
@@ -82,6 +85,21 @@ class LiveRun:
         self._active = 0.0                        # seconds spent running (pauses excluded)
         self._since = self.clock() if started else None
         self._steps_at_start = self.step
+
+    def _record_health(self, step: int, blocks: dict) -> None:
+        """One health sample into the blocks × steps table (the most recent HEALTH_SAMPLES kept)."""
+        n = len(self.health_steps)
+        for block, stats in blocks.items():
+            if stats.get("grad_rms") is not None and block not in self.health_grad:
+                self.health_grad[block] = [float("nan")] * n
+        for block, row in self.health_grad.items():
+            g = (blocks.get(block) or {}).get("grad_rms")
+            row.append(float(g) if g is not None else float("nan"))
+        self.health_steps.append(step)
+        if len(self.health_steps) > HEALTH_SAMPLES:
+            del self.health_steps[0]
+            for row in self.health_grad.values():
+                del row[0]
 
     # -- events -------------------------------------------------------------------------------
     def apply(self, e: dict) -> set[str]:
@@ -112,6 +130,7 @@ class LiveRun:
             return {"prediction"}
         if t == "health":
             self.health = e
+            self._record_health(int(e.get("step", self.step)), e.get("blocks") or {})
             for p in e.get("problems", ()):
                 self.health_problems[(p["block"], p["code"])] = p
             return {"health"}

@@ -61,9 +61,22 @@ class LivePlots(QWidget):
         # The loss large on the left; validation accuracy and the learning rate stacked on the right.
         self.loss_plot = self.graphics.addPlot(row=0, col=0, rowspan=2)
         self.acc_plot = self.graphics.addPlot(row=0, col=1)
-        self.lr_plot = self.graphics.addPlot(row=1, col=1)
+        self.lr_plot = self.graphics.addPlot(row=1, col=1, rowspan=2)
         self.graphics.ci.layout.setColumnStretchFactor(0, 3)
         self.graphics.ci.layout.setColumnStretchFactor(1, 2)
+        # Under the curves, on the same step axis: the blocks × steps health strip (output-gradient RMS
+        # per block, log10), filled as health samples arrive.
+        self.heat_plot = self.graphics.addPlot(row=2, col=0)
+        self.heat_image = pg.ImageItem(axisOrder="row-major")
+        self.heat_plot.addItem(self.heat_image)
+        self.heat_plot.invertY(True)
+        self.heat_plot.setMouseEnabled(False, False)
+        self.heat_plot.setXLink(self.loss_plot)
+        self.graphics.ci.layout.setRowStretchFactor(0, 3)
+        self.graphics.ci.layout.setRowStretchFactor(1, 3)
+        self.graphics.ci.layout.setRowStretchFactor(2, 2)
+        self._heat_samples = -1
+        self._heat_blocks = 0
         self.plots = (self.loss_plot, self.acc_plot, self.lr_plot)
         self.raw = _curve(self.loss_plot, ps.LOSS, 1.0, 110)
         self.smooth = _curve(self.loss_plot, ps.LOSS, 2.2)
@@ -96,6 +109,10 @@ class LivePlots(QWidget):
                             f"<span style='color:{ps.VAL_LOSS}'>validation</span>")
         ps.style_plot(self.acc_plot, title="Validation accuracy %")
         ps.style_plot(self.lr_plot, bottom="step", title="Learning rate")
+        ps.style_plot(self.heat_plot, title=self._heat_title())
+        self.heat_plot.showGrid(x=False, y=False)
+        self.heat_image.setLookupTable(ps.lut("blues-dark" if ps.colors().dark else "blues-light",
+                                              with_background=False))
         c = ps.colors()
         for line in self.cursors:
             line.setPen(pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine))
@@ -112,6 +129,12 @@ class LivePlots(QWidget):
             r.reset()
         for item in (self.raw, self.smooth, self.val_loss, self.accuracy, self.lr):
             item.setData([], [])
+        self.heat_image.clear()
+        self.heat_plot.getAxis("left").setTicks([[]])
+        self._heat_samples = -1
+        if self._heat_blocks:
+            self._heat_blocks = 0
+            ps.style_plot(self.heat_plot, title=self._heat_title())
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
         self.health.clear()
         self.health.setVisible(self.live is not None)
@@ -157,8 +180,43 @@ class LivePlots(QWidget):
             self._set_y(self.acc_plot, "acc", float(np.nanmin(acc)), float(np.nanmax(acc)))
         if np.isfinite(loss_hi):
             self._set_y(self.loss_plot, "loss", 0.0, loss_hi)
+        if len(live.health_steps) != self._heat_samples:
+            self._show_heat(live)
         if self._hover_step is None:
             self._show_readout(None)
+
+    def _heat_title(self) -> str:
+        if not self._heat_blocks:
+            return "Health per block: no sample yet (sampled every 50 steps unless switched off)"
+        return "Health: gradient RMS per block (log10; the stronger the colour, the larger)"
+
+    def _show_heat(self, live: LiveRun) -> None:
+        """The blocks × steps strip: one row per block, one column per health sample, log10 of the
+        output-gradient RMS scaled over what has been seen; blocks not measured stay blank."""
+        self._heat_samples = len(live.health_steps)
+        blocks = list(live.health_grad)
+        if not blocks or not live.health_steps:
+            return
+        if not self._heat_blocks:
+            self._heat_blocks = len(blocks)
+            ps.style_plot(self.heat_plot, title=self._heat_title())
+        self._heat_blocks = len(blocks)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log10(np.array([live.health_grad[b] for b in blocks], dtype=np.float64))
+        known = np.isfinite(logs)
+        lo, hi = (float(logs[known].min()), float(logs[known].max())) if known.any() else (0.0, 1.0)
+        image = np.where(known, (logs - lo) / max(hi - lo, 1e-9), np.nan).astype(np.float32)
+        steps = live.health_steps
+        every = (steps[-1] - steps[0]) / (len(steps) - 1) if len(steps) > 1 else 50.0
+        self.heat_image.setImage(image, levels=(0.0, 1.0), autoLevels=False)
+        self.heat_image.setRect(pg.QtCore.QRectF(steps[0] - every / 2, 0, every * len(steps), len(blocks)))
+        self.heat_plot.setYRange(0, len(blocks), padding=0)
+        ticks = [(i + 0.5, b[:12]) for i, b in enumerate(blocks)] if len(blocks) <= 24 else \
+            [(i + 0.5, b[:12]) for i, b in enumerate(blocks) if i % max(1, len(blocks) // 12) == 0]
+        self.heat_plot.getAxis("left").setTicks([ticks])
+        self.heat_plot.setToolTip(f"Output-gradient RMS of each block at each health sample, log10 from "
+                                  f"10^{lo:.1f} (faint) to 10^{hi:.1f} (strong); a column every {every:.0f} steps. "
+                                  f"Explain Predictions ▸ Health shows the run's other statistics.")
 
     def _set_y(self, plot: pg.PlotItem, name: str, lo: float, hi: float) -> None:
         """Change a plot's y range only when the data leaves it: steady ticks, cached axes."""

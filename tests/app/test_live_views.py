@@ -183,3 +183,43 @@ def test_confusion_tab_shows_a_sentence_until_the_first_epoch(qtbot):
     assert views.conf_plot.getViewBox().viewRange()[0] == pytest.approx([0, 3])    # the classes, not −400…400
     views.start(["a", "b"])                                         # a new run starts empty again
     assert views.waiting.isVisible()
+
+
+def health(step_no, grads):
+    return {"type": "health", "step": step_no, "blocks": {b: {"grad_rms": g} for b, g in grads.items()},
+            "problems": [], "new_problems": [], "indicators": []}
+
+
+def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curves(qtbot, monkeypatch):
+    import layerloom.runtime.live as live_module
+    from layerloom.app.panels.live_plots import LivePlots
+    monkeypatch.setattr(live_module, "HEALTH_SAMPLES", 3)
+    live = LiveRun()
+    live.apply(started())
+    live.apply(step(1, 2.0))
+    live.apply(health(1, {"conv1": 1e-2, "fc1": 1e-4}))
+    live.apply(health(51, {"conv1": 1e-3, "fc1": 1e-5, "fc2": 1e-1}))      # fc2 measured from here on
+    assert live.health_steps == [1, 51]
+    assert live.health_grad["conv1"] == [1e-2, 1e-3] and np.isnan(live.health_grad["fc2"][0])
+    for s in (101, 151):
+        live.apply(health(s, {"conv1": 1e-3, "fc1": 1e-5, "fc2": 1e-1}))
+    assert live.health_steps == [51, 101, 151] and len(live.health_grad["fc1"]) == 3      # the latest kept
+
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    plots.resize(800, 500)
+    plots.show()
+    plots.start(live)
+    assert "gradient RMS per block" in plots.heat_plot.titleLabel.text
+    image = plots.heat_image.image
+    assert image.shape == (3, 3)                                   # blocks × samples
+    logs = np.log10([[1e-3] * 3, [1e-5] * 3, [1e-1] * 3])            # conv1, fc1, fc2 rows
+    np.testing.assert_allclose(image, (logs - logs.min()) / (logs.max() - logs.min()), rtol=1e-6)
+    rect = plots.heat_image.mapRectToParent(plots.heat_image.boundingRect())
+    assert rect.left() == pytest.approx(26) and rect.right() == pytest.approx(176)   # centred on steps 51…151
+    names = [name for _, name in plots.heat_plot.getAxis("left")._tickLevels[0]]
+    assert names == ["conv1", "fc1", "fc2"]
+    live.apply(started())                                           # a new run starts with an empty strip
+    plots.start(live)
+    assert plots.heat_image.image is None and live.health_steps == []
+    assert "no sample yet" in plots.heat_plot.titleLabel.text
