@@ -87,10 +87,12 @@ class LiveRun:
         self._steps_at_start = self.step
 
     def _record_health(self, step: int, blocks: dict) -> None:
-        """One health sample into the blocks × steps table (the most recent HEALTH_SAMPLES kept)."""
+        """One health sample into the blocks × steps table (the most recent HEALTH_SAMPLES kept). Rows are
+        the blocks with weights (those with a parameter-gradient norm): the layers a person tunes."""
         n = len(self.health_steps)
         for block, stats in blocks.items():
-            if stats.get("grad_rms") is not None and block not in self.health_grad:
+            if (stats.get("grad_rms") is not None and stats.get("param_grad_norm") is not None
+                    and block not in self.health_grad):
                 self.health_grad[block] = [float("nan")] * n
         for block, row in self.health_grad.items():
             g = (blocks.get(block) or {}).get("grad_rms")

@@ -187,8 +187,8 @@ class LivePlots(QWidget):
 
     def _heat_title(self) -> str:
         if not self._heat_blocks:
-            return "Health per block: no sample yet (sampled every 50 steps unless switched off)"
-        return "Health: gradient RMS per block (log10; the stronger the colour, the larger)"
+            return "Gradient per layer: no health sample yet"
+        return "Gradient RMS per layer (log10)"
 
     def _show_heat(self, live: LiveRun) -> None:
         """The blocks × steps strip: one row per block, one column per health sample, log10 of the
@@ -211,10 +211,12 @@ class LivePlots(QWidget):
         self.heat_image.setImage(image, levels=(0.0, 1.0), autoLevels=False)
         self.heat_image.setRect(pg.QtCore.QRectF(steps[0] - every / 2, 0, every * len(steps), len(blocks)))
         self.heat_plot.setYRange(0, len(blocks), padding=0)
-        ticks = [(i + 0.5, b[:12]) for i, b in enumerate(blocks)] if len(blocks) <= 24 else \
-            [(i + 0.5, b[:12]) for i, b in enumerate(blocks) if i % max(1, len(blocks) // 12) == 0]
+        fits = max(1, int(self.heat_plot.getViewBox().height() // 13))       # labels of ~13 px that fit
+        every_nth = -(-len(blocks) // fits)
+        ticks = [(i + 0.5, b[:12]) for i, b in enumerate(blocks) if i % every_nth == 0]
         self.heat_plot.getAxis("left").setTicks([ticks])
-        self.heat_plot.setToolTip(f"Output-gradient RMS of each block at each health sample, log10 from "
+        self.heat_plot.setToolTip(f"Output-gradient RMS of each layer with weights at each health sample "
+                                  f"(the stronger the colour, the larger), log10 from "
                                   f"10^{lo:.1f} (faint) to 10^{hi:.1f} (strong); a column every {every:.0f} steps. "
                                   f"Explain Predictions ▸ Health shows the run's other statistics.")
 

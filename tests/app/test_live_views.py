@@ -186,8 +186,10 @@ def test_confusion_tab_shows_a_sentence_until_the_first_epoch(qtbot):
 
 
 def health(step_no, grads):
-    return {"type": "health", "step": step_no, "blocks": {b: {"grad_rms": g} for b, g in grads.items()},
-            "problems": [], "new_problems": [], "indicators": []}
+    blocks = {b: {"grad_rms": g, "param_grad_norm": 1.0} for b, g in grads.items()}
+    blocks["relu1"] = {"grad_rms": 0.5}                 # a block without weights: not a row of the strip
+    return {"type": "health", "step": step_no, "blocks": blocks, "problems": [], "new_problems": [],
+            "indicators": []}
 
 
 def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curves(qtbot, monkeypatch):
@@ -199,7 +201,7 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     live.apply(step(1, 2.0))
     live.apply(health(1, {"conv1": 1e-2, "fc1": 1e-4}))
     live.apply(health(51, {"conv1": 1e-3, "fc1": 1e-5, "fc2": 1e-1}))      # fc2 measured from here on
-    assert live.health_steps == [1, 51]
+    assert live.health_steps == [1, 51] and "relu1" not in live.health_grad
     assert live.health_grad["conv1"] == [1e-2, 1e-3] and np.isnan(live.health_grad["fc2"][0])
     for s in (101, 151):
         live.apply(health(s, {"conv1": 1e-3, "fc1": 1e-5, "fc2": 1e-1}))
@@ -210,7 +212,7 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     plots.resize(800, 500)
     plots.show()
     plots.start(live)
-    assert "gradient RMS per block" in plots.heat_plot.titleLabel.text
+    assert "Gradient RMS per layer" in plots.heat_plot.titleLabel.text
     image = plots.heat_image.image
     assert image.shape == (3, 3)                                   # blocks × samples
     logs = np.log10([[1e-3] * 3, [1e-5] * 3, [1e-1] * 3])            # conv1, fc1, fc2 rows
@@ -222,4 +224,4 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     live.apply(started())                                           # a new run starts with an empty strip
     plots.start(live)
     assert plots.heat_image.image is None and live.health_steps == []
-    assert "no sample yet" in plots.heat_plot.titleLabel.text
+    assert "no health sample yet" in plots.heat_plot.titleLabel.text
