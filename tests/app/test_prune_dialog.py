@@ -151,8 +151,12 @@ def test_the_preview_judges_a_run_before_and_after_pruning_as_layerloom_prune_do
     from layerloom.runtime.pruning import prune_run
     dialog = win.pruning.open_dialog()
     dialog.ratio.setValue(40)
-    qtbot.waitUntil(lambda: win.pruning.job is None and dialog.rows and dialog.chosen()[2] == 0.4
-                    and "no fine-tune" in dialog.accuracy_note.text(), timeout=30_000)
+    # The table shown must be the preview of 40 % (the spin box's change reaches the preview after a short
+    # timer, so the first preview's table can still be on show when the spin box already reads 40).
+    qtbot.waitUntil(lambda: win.pruning.job is None and not dialog._timer.isActive() and dialog.rows
+                    and win.pruning.preview is not None and win.pruning.preview[:3] == dialog.chosen()
+                    and dialog.chosen()[2] == 0.4 and "no fine-tune" in dialog.accuracy_note.text(),
+                    timeout=30_000)
     before, after, judged, split = dialog.rows[-1]["accuracy"]
     report = prune_run(trained, 0.4, tmp_path / "cli", finetune_epochs=0)
     assert (before, after) == (report.rows["original"]["val_accuracy"], report.rows["pruned"]["val_accuracy"])
