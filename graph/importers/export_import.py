@@ -160,7 +160,8 @@ def _conv(node, w, info):
 def _batch_norm(node, w, info):
     legit = aten_name(node) != "batch_norm"     # _native_batch_norm_legit_no_training: no `training` argument
     if not legit and _arg(node, 5, "training", False):
-        raise ImportFailure(f"{node.name}: batch norm in training mode; export the model in eval() mode")
+        raise ImportFailure(f"{node.name}: batch norm in training mode; switch the model to evaluation mode "
+                            "(model.train(False)) before exporting it")
     momentum, eps = (_arg(node, 5, "momentum", 0.1), _arg(node, 6, "eps", 1e-5)) if legit else \
         (_arg(node, 6, "momentum", 0.1), _arg(node, 7, "eps", 1e-5))
     rank = len(_shape(info, node))
