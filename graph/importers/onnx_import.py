@@ -6,8 +6,8 @@ Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), 
 LogSoftmax map to blocks, with their weights taken from the initializers (Gemm's and MatMul's
 weights transposed as needed). Block ids come from the weights' names (`conv1.weight` → `conv1`)
 or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported.
-Anything else stops the import with the operator's name (recurrent ONNX operators and their
-gate-order conversion are not mapped in this version).
+RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator becomes an Opaque
+block run by onnxruntime (onnx_opaque.py).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ..layout import apply_layout, auto_layout
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .onnx_opaque import opaque_operator
-from .onnx_recurrent import data_values, fold, gather_step, map_recurrent, reshape, transpose
+from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
 
@@ -158,9 +158,10 @@ class _OnnxBuilder:
     def map(self, node, a):
         op, x = node.op_type, node.input[0] if node.input else None
         simple = {"Relu": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid"}
-        if op in ("LSTM", "GRU"):
+        if op in RECURRENT:
             map_recurrent(self, node, a)
-        elif (op == "Transpose" and transpose(self, node, a)) or (op == "Reshape" and reshape(self, node)):
+        elif ((op == "Transpose" and transpose(self, node, a)) or (op == "Reshape" and reshape(self, node))
+              or (op == "Squeeze" and squeeze(self, node, a))):
             pass
         elif op in simple:
             self.add(node, simple[op], {}, [x], self.base(node), node.output[0])

@@ -1,7 +1,9 @@
-"""ONNX LSTM and GRU operators as Layerloom's LSTM and GRU blocks, with the glue exporters put around them.
+"""ONNX RNN, LSTM and GRU operators as Layerloom's RNN, LSTM and GRU blocks, with the glue exporters put
+around them.
 
 ONNX recurrent operators work time-major (T×B×F) and keep their gates in another order than torch:
 
+    RNN   one gate, the same in both; activations Tanh or Relu become `nonlinearity`
     LSTM  ONNX i o f c   →  torch i f g o   (g is ONNX's c, the cell candidate)
     GRU   ONNX z r h     →  torch r z n     (torch's GRU is ONNX's with linear_before_reset=1)
 
@@ -9,8 +11,8 @@ W, R and B are often computed from the weights by Slice/Concat/Unsqueeze (the ex
 gates itself): `fold` evaluates such constant expressions with numpy. The initial states must be
 zeros (they usually are an Expand of a zero constant to the batch's size); sequence lengths must be
 absent. Around the operator an exporter writes Transpose(1, 0, 2) into time-major, and after it
-Transpose(0, 2, 1, 3), a Reshape to T×B×(directions·H) and Transpose(1, 0, 2) back: those become
-the block's input and output wires (a recurrent layer stacked on another may read the time-major
+Transpose(0, 2, 1, 3), a Reshape to T×B×(directions·H) (or, one direction, a Squeeze of axis 1)
+and Transpose(1, 0, 2) back: those become the block's input and output wires (a recurrent layer stacked on another may read the time-major
 output directly). A Gather of the last step (`y[:, -1]`) sets the block's `output`
 to "last"; a Gather of another step becomes a Select.
 
@@ -25,6 +27,11 @@ from .fx_import import ImportFailure
 
 LSTM_ORDER = [0, 2, 3, 1]    # torch gate k is ONNX gate LSTM_ORDER[k]
 GRU_ORDER = [1, 0, 2]
+ORDERS = {"RNN": [0], "LSTM": LSTM_ORDER, "GRU": GRU_ORDER}
+RECURRENT = tuple(ORDERS)
+# the activations torch's layers compute, per direction; an RNN's also give its `nonlinearity`
+_ACTIVATIONS = {"LSTM": {("Sigmoid", "Tanh", "Tanh"): None}, "GRU": {("Sigmoid", "Tanh"): None},
+                "RNN": {("Tanh",): "tanh", ("Relu",): "relu"}}
 _PENDING = "#time-major"     # a recurrent output on its way back to batch-first
 
 
@@ -103,9 +110,25 @@ def _torch_order(blocks: np.ndarray, order: list[int], hidden: int) -> np.ndarra
     return np.concatenate([parts[o] for o in order], axis=0)
 
 
+def _nonlinearity(node, a, directions: int):
+    """The RNN's `nonlinearity` (None for LSTM and GRU) from the operator's activations, or a refusal."""
+    op = node.op_type
+    names = [v.decode() if isinstance(v, bytes) else v for v in a.get("activations") or []]
+    if not names:
+        return "tanh" if op == "RNN" else None
+    for acts, nonlinearity in _ACTIVATIONS[op].items():
+        if [n.lower() for n in names] == [n.lower() for n in acts] * directions:
+            if a.get("activation_alpha") or a.get("activation_beta"):
+                break
+            return nonlinearity
+    wanted = " or ".join(", ".join(acts) for acts in _ACTIVATIONS[op])
+    raise ImportFailure(f"{node.name}: a {op} with activations {names} has no block (torch's {op} computes "
+                        f"{wanted}, per direction)")
+
+
 def map_recurrent(builder, node, a) -> None:
     op = node.op_type
-    order = LSTM_ORDER if op == "LSTM" else GRU_ORDER
+    order = ORDERS[op]
     hidden = int(a["hidden_size"])
     direction = a.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
@@ -115,8 +138,9 @@ def map_recurrent(builder, node, a) -> None:
         raise ImportFailure(f"{node.name}: a GRU with linear_before_reset=0 computes differently from torch's GRU")
     if op == "LSTM" and (len(node.input) > 7 and node.input[7] or int(a.get("input_forget", 0))):
         raise ImportFailure(f"{node.name}: an LSTM with peepholes or coupled gates has no block")
-    if a.get("activations") or a.get("clip"):
-        raise ImportFailure(f"{node.name}: a {op} with other activations or a clip has no block")
+    if a.get("clip"):
+        raise ImportFailure(f"{node.name}: a {op} with a clip has no block")
+    nonlinearity = _nonlinearity(node, a, 2 if direction == "bidirectional" else 1)
     inputs = list(node.input) + [""] * 8
     if inputs[4]:
         raise ImportFailure(f"{node.name}: sequence lengths have no block (all sequences must be the full length)")
@@ -142,7 +166,7 @@ def map_recurrent(builder, node, a) -> None:
             tensors[f"bias_ih_l0{suffix}"] = _torch_order(b[d][: gates * hidden], order, hidden)
             tensors[f"bias_hh_l0{suffix}"] = _torch_order(b[d][gates * hidden:], order, hidden)
     params = {"input_size": int(w.shape[2]), "hidden_size": hidden, "bias": b is not None,
-              "bidirectional": direction == "bidirectional"}
+              "bidirectional": direction == "bidirectional", **({"nonlinearity": nonlinearity} if op == "RNN" else {})}
     bid = builder.add(node, op, params, [source], builder.base(node), None, tensors)
     builder.produced[node.output[0]] = bid
     builder.pending[node.output[0]] = bid
@@ -166,7 +190,7 @@ def transpose(builder, node, a) -> bool:
         return True
     if perm == [1, 0, 2] and x in builder.produced:
         users = builder.consumers.get(out, [])
-        if users and all(u.op_type in ("LSTM", "GRU") for u in users):
+        if users and all(u.op_type in RECURRENT for u in users):
             builder.time_major[out] = x
             builder.nodes.append({"node": node.name, "op": node.op_type, "block": None, "kind": None})
             return True
@@ -177,6 +201,19 @@ def reshape(builder, node) -> bool:
     x = node.input[0]
     if x not in builder.pending:
         return False
+    builder.pending[node.output[0]] = builder.pending[x]
+    builder.nodes.append({"node": node.name, "op": node.op_type, "block": builder.pending[x], "kind": None})
+    return True
+
+
+def squeeze(builder, node, a) -> bool:
+    """Y (T×1×B×H) squeezed to T×B×H: a one-direction layer's output on its way back to batch-first."""
+    x = node.input[0]
+    if x not in builder.pending:
+        return False
+    axes = fold(builder, node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("axes")
+    if axes is None or [int(v) for v in np.ravel(axes)] not in ([1], [-3]):
+        raise ImportFailure(f"{node.name}: a Squeeze of a recurrent output other than its direction axis has no block")
     builder.pending[node.output[0]] = builder.pending[x]
     builder.nodes.append({"node": node.name, "op": node.op_type, "block": builder.pending[x], "kind": None})
     return True

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from layerloom.graph.fileformat import atomic_write_text, default_mode
 
+from .onnx_recurrent import translations
 from .source import ExportError, ExportSource, metadata_strings
 
 TOLERANCE = 1e-4
@@ -126,7 +127,10 @@ def _batch_dim():
     return torch.export.Dim("batch", min=1, max=65536)
 
 
-def export_onnx(src: ExportSource, path: Path) -> ExportResult:
+def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> ExportResult:
+    """`rnn_operator`: write each plain RNN layer as one ONNX RNN operator (readable, smaller, imports back
+    as an RNN block); False leaves torch's own export, which unrolls it into MatMuls per time step (what
+    onnxruntime's quantizer can make int8)."""
     import onnx
     import onnxruntime as ort
 
@@ -137,7 +141,8 @@ def export_onnx(src: ExportSource, path: Path) -> ExportResult:
                 warnings.simplefilter("ignore")
                 torch.onnx.export(src.model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
                                   input_names=["input"], output_names=["output"],
-                                  dynamic_shapes=({0: _batch_dim()},), optimize=True)
+                                  dynamic_shapes=({0: _batch_dim()},), optimize=True,
+                                  custom_translation_table=translations() if rnn_operator else None)
         except Exception as exc:
             raise ExportError(f"ONNX export failed: {_first_line(exc)}") from None
         model = onnx.load(str(tmp))

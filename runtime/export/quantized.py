@@ -1,7 +1,9 @@
 """int8 ONNX: `onnx-int8-dynamic` (Linear, LSTM, GRU) and `onnx-int8-static` (QDQ per-channel, CNNs).
 
-Both start from the verified fp32 ONNX export, run onnxruntime's pre-processing (shape inference and
-graph optimisation: without it an LSTM is not quantized), then onnxruntime's quantizer. The static
+Both start from the verified fp32 ONNX export (with a plain RNN unrolled into MatMuls per time step,
+which quantize, rather than the one RNN operator of the `onnx` format, which onnxruntime keeps in
+fp32), run onnxruntime's pre-processing (shape inference and graph optimisation: without it an LSTM
+is not quantized), then onnxruntime's quantizer. The static
 format is calibrated on 256 training samples. torch.ao.quantization is deprecated in this torch and
 is not used.
 
@@ -128,7 +130,7 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
     data = load_data(src, mode)
     with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
         fp32 = Path(work) / "model.onnx"
-        base = export_onnx(src, fp32)
+        base = export_onnx(src, fp32, rnn_operator=False)    # unrolled RNN steps are MatMuls: those quantize
         if not base.verified:
             raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
         recurrent = quantize_onnx(src, fp32, path, mode, data)

@@ -5,14 +5,19 @@ import pytest
 
 from layerloom.graph import compile_graph, load_graph
 from layerloom.graph.importers import ImportFailure, import_source, save_import
-from layerloom.presets import preset_path
+from layerloom.presets import preset_path, preset_paths
 from layerloom.runtime.export import export_model
 
 LONG = os.environ.get("LAYERLOOM_LONG") == "1"
 HEAVY = ["alexnet", "vgg11", "resnet18", "text_gru"]   # text_gru: its ONNX export alone takes minutes here
+PRESETS = [p.name.removesuffix(".loom.json") for p in preset_paths()]
 
 
-@pytest.mark.parametrize("preset", ["lenet5", "mlp", "word2vec_skipgram", "seq_mnist_lstm", *HEAVY])
+def test_the_round_trip_covers_every_preset():
+    assert len(PRESETS) == 9 and set(HEAVY) < set(PRESETS)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
 def test_preset_exported_to_onnx_imports_back(preset, tmp_path):
     if preset in HEAVY and not LONG:
         pytest.skip("heavy presets: LAYERLOOM_LONG=1")
@@ -29,6 +34,11 @@ def test_preset_exported_to_onnx_imports_back(preset, tmp_path):
     if preset in ("seq_mnist_lstm", "text_gru"):         # the gates were reordered, the last step is `output`
         block = result.doc.blocks["lstm1" if preset == "seq_mnist_lstm" else "gru1"]
         assert block.params["output"] == "last" and not result.report.opaque
+    if preset == "rnn_classifier":                       # one RNN operator, not the cell unrolled per step
+        block = result.doc.blocks["rnn1"]
+        assert (block.kind, block.params["output"], block.params["nonlinearity"]) == ("RNN", "last", "tanh")
+        ops = [n["op"] for n in result.report.nodes]
+        assert ops.count("RNN") == 1 and "Tanh" not in ops and "MatMul" not in ops and not result.report.opaque
 
 
 def test_stacked_and_bidirectional_recurrent_layers_come_back(tmp_path):
