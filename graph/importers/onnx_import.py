@@ -87,6 +87,8 @@ class _OnnxBuilder:
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
         self.pending: dict[str, str] = {}       # recurrent output, still time-major -> its block
         self.time_major: dict[str, str] = {}    # a time-major copy of a batch-first value -> that value
+        self.final_state: dict[str, str] = {}   # a forward recurrent layer's Y_h -> its block
+        self.graph_outputs = {o.name for o in self.graph.output}
         for node in self.graph.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)

@@ -14,7 +14,8 @@ absent. Around the operator an exporter writes Transpose(1, 0, 2) into time-majo
 Transpose(0, 2, 1, 3), a Reshape to T×B×(directions·H) (or, one direction, a Squeeze of axis 1)
 and Transpose(1, 0, 2) back: those become the block's input and output wires (a recurrent layer stacked on another may read the time-major
 output directly). A Gather of the last step (`y[:, -1]`) sets the block's `output`
-to "last"; a Gather of another step becomes a Select.
+to "last"; a Gather of another step becomes a Select. A forward layer's final hidden state Y_h,
+squeezed to B×H and read instead of Y, is that last step too.
 
 `data_values(graph)` tells the values that carry data from the model's input apart from shape and
 weight arithmetic (computed from Shape nodes and constants), which the importer folds away.
@@ -168,11 +169,23 @@ def map_recurrent(builder, node, a) -> None:
     params = {"input_size": int(w.shape[2]), "hidden_size": hidden, "bias": b is not None,
               "bidirectional": direction == "bidirectional", **({"nonlinearity": nonlinearity} if op == "RNN" else {})}
     bid = builder.add(node, op, params, [source], builder.base(node), None, tensors)
-    builder.produced[node.output[0]] = bid
-    builder.pending[node.output[0]] = bid
-    for extra in node.output[1:]:
-        if extra and builder.consumers.get(extra):
-            raise ImportFailure(f"{node.name}: the {op}'s final hidden state is used; only its output sequence has a block")
+    y, y_h = (list(node.output) + ["", ""])[:2]
+    if y:
+        builder.produced[y] = bid
+        builder.pending[y] = bid
+    for k, extra in enumerate(node.output[1:], start=1):
+        if not _used(builder, extra):
+            continue
+        if k == 1 and direction == "forward" and not _used(builder, y):
+            builder.final_state[y_h] = bid          # = the last step of Y: the block passes on that
+            continue
+        raise ImportFailure(f"{node.name}: the {op}'s final {'cell' if k == 2 else 'hidden'} state is used"
+                            f"{' beside its output sequence' if k == 1 and direction == 'forward' else ''}; only "
+                            "the output sequence, or the last hidden state of a forward layer alone, has a block")
+
+
+def _used(builder, name: str) -> bool:
+    return bool(name) and (bool(builder.consumers.get(name)) or name in builder.graph_outputs)
 
 
 def transpose(builder, node, a) -> bool:
@@ -207,12 +220,23 @@ def reshape(builder, node) -> bool:
 
 
 def squeeze(builder, node, a) -> bool:
-    """Y (T×1×B×H) squeezed to T×B×H: a one-direction layer's output on its way back to batch-first."""
+    """Y (T×1×B×H) squeezed to T×B×H: a one-direction layer's output on its way back to batch-first; or
+    Y_h (1×B×H) squeezed to B×H: the block's last step (`output: last`)."""
     x = node.input[0]
-    if x not in builder.pending:
+    if x not in builder.pending and x not in builder.final_state:
         return False
     axes = fold(builder, node.input[1]) if len(node.input) > 1 and node.input[1] else a.get("axes")
-    if axes is None or [int(v) for v in np.ravel(axes)] not in ([1], [-3]):
+    axes = None if axes is None else [int(v) for v in np.ravel(axes)]
+    if x in builder.final_state:
+        if axes not in ([0], [-3]):
+            raise ImportFailure(f"{node.name}: a Squeeze of a final hidden state other than its direction axis "
+                                "has no block")
+        bid = builder.final_state[x]
+        builder.doc.set_param(bid, "output", "last")
+        builder.produced[node.output[0]] = bid
+        builder.nodes.append({"node": node.name, "op": node.op_type, "block": bid, "kind": "output: last"})
+        return True
+    if axes not in ([1], [-3]):
         raise ImportFailure(f"{node.name}: a Squeeze of a recurrent output other than its direction axis has no block")
     builder.pending[node.output[0]] = builder.pending[x]
     builder.nodes.append({"node": node.name, "op": node.op_type, "block": builder.pending[x], "kind": None})

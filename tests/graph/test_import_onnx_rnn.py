@@ -15,8 +15,10 @@ from .helpers import chain
 T, F, H = 6, 4, 5
 
 
-def _onnx_rnn(path, *, activations=("Tanh",), bidirectional=False, bias=True, squeeze=None, seed=0):
-    """A hand-built model: batch-first input → Transpose → RNN → back to batch-first → last step → Gemm."""
+def _onnx_rnn(path, *, activations=("Tanh",), bidirectional=False, bias=True, squeeze=None, final_state=False,
+              seed=0):
+    """A hand-built model: batch-first input → Transpose → RNN → back to batch-first → last step → Gemm;
+    with `final_state`, the RNN's Y_h squeezed to B×H → Gemm."""
     rng = np.random.RandomState(seed)
     dirs = 2 if bidirectional else 1
     inits = [numpy_helper.from_array(rng.randn(dirs, H, F).astype(np.float32) * 0.5, "W"),
@@ -35,12 +37,17 @@ def _onnx_rnn(path, *, activations=("Tanh",), bidirectional=False, bias=True, sq
     else:
         back = [helper.make_node("Transpose", ["y"], ["y4"], perm=[0, 2, 1, 3], name="t2"),
                 helper.make_node("Reshape", ["y4", "flat"], ["yt"], name="flatten_dirs")]
+    if final_state:
+        inits.append(numpy_helper.from_array(np.array([0], np.int64), "state_axis"))
+        back = [helper.make_node("Squeeze", ["y_h", "state_axis"], ["h"], name="squeeze_state")]
+    else:
+        back = [*back, helper.make_node("Transpose", ["yt"], ["seq"], perm=[1, 0, 2], name="t3"),
+                helper.make_node("Gather", ["seq", "last"], ["h"], axis=1, name="step")]
     nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0, 2], name="t1"),
-             helper.make_node("RNN", rnn_inputs, ["y"], name="rnn", hidden_size=H, activations=list(activations),
+             helper.make_node("RNN", rnn_inputs, ["" if final_state else "y", "y_h" if final_state else ""],
+                              name="rnn", hidden_size=H, activations=list(activations),
                               direction="bidirectional" if bidirectional else "forward"),
              *back,
-             helper.make_node("Transpose", ["yt"], ["seq"], perm=[1, 0, 2], name="t3"),
-             helper.make_node("Gather", ["seq", "last"], ["h"], axis=1, name="step"),
              helper.make_node("Gemm", ["h", "fc.weight"], ["out"], transB=1, name="fc")]
     graph = helper.make_graph(nodes, "rnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", T, F])],
                               [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 3])], inits)
@@ -51,7 +58,8 @@ def _onnx_rnn(path, *, activations=("Tanh",), bidirectional=False, bias=True, sq
 
 
 @pytest.mark.parametrize("case", [dict(), dict(activations=("Relu", "Relu"), bidirectional=True),
-                                  dict(bias=False, squeeze=False)], ids=["tanh", "relu-bidirectional", "no-bias"])
+                                  dict(bias=False, squeeze=False), dict(final_state=True)],
+                         ids=["tanh", "relu-bidirectional", "no-bias", "final-state"])
 def test_a_hand_built_onnx_rnn_imports_and_matches_onnxruntime(case, tmp_path):
     path = _onnx_rnn(tmp_path / "rnn.onnx", **case)
     result = import_source(str(path))
@@ -73,6 +81,13 @@ def test_a_hand_built_onnx_rnn_imports_and_matches_onnxruntime(case, tmp_path):
 def test_an_rnn_activation_torch_has_not_is_refused_by_name(tmp_path):
     path = _onnx_rnn(tmp_path / "sigmoid.onnx", activations=("Sigmoid",))
     with pytest.raises(ImportFailure, match=r"rnn: a RNN with activations \['Sigmoid'\] has no block"):
+        import_source(str(path))
+
+
+def test_the_final_state_of_a_bidirectional_rnn_is_refused_with_the_reason(tmp_path):
+    path = _onnx_rnn(tmp_path / "state.onnx", activations=("Tanh", "Tanh"), bidirectional=True, final_state=True)
+    with pytest.raises(ImportFailure, match="final hidden state is used; only the output sequence, or the last "
+                                            "hidden state of a forward layer alone, has a block"):
         import_source(str(path))
 
 
