@@ -12,6 +12,7 @@ from layerloom.graph.blocks import get_kind
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
 from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.groups import group_names, with_collapsed
 from layerloom.graph.layout import auto_layout as plan_layout
 from layerloom.graph.params import ParamError
 
@@ -152,6 +153,28 @@ def set_meta(session: Session, key: str, value: Any) -> Outcome:
     if getattr(session.document, key) == value:
         return Outcome(value)
     return session.edit(f"Change graph {key}", lambda r: r.set_meta(key, value))
+
+
+def set_collapsed(session: Session, names: Iterable[str], collapsed: bool, text: str = "") -> Outcome:
+    """Collapse (or expand) groups in one undoable step; the groups inside keep their own state.
+    Its value: the groups that changed."""
+    doc = session.document
+    names = [n for n in dict.fromkeys(names) if (n in doc.collapsed) != bool(collapsed)]
+    if not names:
+        return Outcome([])
+    after = with_collapsed(doc.collapsed, names, collapsed)
+    text = text or f"{'Collapse' if collapsed else 'Expand'} {names[0] if len(names) == 1 else _plural(len(names), 'group')}"
+    done = session.edit(text, lambda r: r.set_meta("collapsed", after))
+    return Outcome(names) if done else done
+
+
+def set_all_collapsed(session: Session, collapsed: bool) -> Outcome:
+    """Collapse (or expand) every group, at every depth."""
+    names = group_names(session.document)
+    if not names:
+        session.message.emit("This graph has no groups: imported models group their blocks by module.")
+        return refused("the graph has no groups")
+    return set_collapsed(session, names, collapsed, f"{'Collapse' if collapsed else 'Expand'} all groups")
 
 
 def paste(session: Session, fragment: dict, at: tuple[float, float] | None = None,

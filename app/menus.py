@@ -73,6 +73,10 @@ ACTIONS: tuple[Act, ...] = (
     Act("zoom_out", "Zoom &Out", "view.zoom_by", (Key.ZoomOut,), "Zoom out", args=(0.8,)),
     Act("zoom_reset", "&Actual Size", "view.set_zoom", ("Ctrl+0",), "Zoom to 100%", args=(1.0,)),
     Act("auto_layout", "Auto &Layout", "editing.auto_layout", ("Ctrl+L",), "Arrange the blocks left to right"),
+    Act("collapse_groups", "Collapse All &Groups", "view.collapse_all_groups", (),
+        "Show every group (an imported module such as layer1) as one card; undoable"),
+    Act("expand_groups", "E&xpand All Groups", "view.expand_all_groups", (),
+        "Show the blocks of every group; undoable"),
     Act("view_code", "View &Code", "show_code", ("Ctrl+Shift+C",), "Show the generated PyTorch code"),
     Act("embeddings", "Explore &Embeddings", "extras.explore_embeddings", (),
         "Nearest words and a 2-D map of a trained Embedding block"),
@@ -103,7 +107,8 @@ MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
     "file": ("&File", ("new", "open", "@recent", "@presets", "-", "save", "save_as", "-", "import_model", "export", "-", "quit")),
     "edit": ("&Edit", ("undo", "redo", "-", "cut", "copy", "paste", "duplicate", "delete", "-", "select_all",
                        "-", "add_block", "-", "init_from", "prune")),
-    "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "-", "view_code",
+    "view": ("&View", ("fit_view", "zoom_in", "zoom_out", "zoom_reset", "-", "auto_layout", "collapse_groups",
+                       "expand_groups", "-", "view_code",
                        "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
     "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",
                          "refresh_runs", "-", "explain", "benchmark")),
@@ -113,6 +118,7 @@ MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
 TOOLBAR = ("new", "open", "save", "-", "undo", "redo", "-", "add_block", "auto_layout", "fit_view", "zoom_out",
            "zoom_in", "-", "view_code", "-", "train_start")
 
+GROUP_CONTEXT = ("collapse_groups", "expand_groups")     # on the canvas's menu when the graph has groups
 CANVAS_CONTEXT = ("cut", "copy", "paste", "duplicate", "delete", "select_all", "auto_layout", "fit_view")
 
 SUBMENU_TITLES = {"recent": "Open &Recent", "presets": "&Presets", "theme": "&Theme", "panels": "&Panels"}
@@ -184,6 +190,7 @@ def build_menus(win) -> dict[str, QMenu]:
     win.addToolBar(tools)
     win.toolbar = tools
     win.view.context_actions = [win.actions_by_name[n] for n in CANVAS_CONTEXT]
+    win.view.group_actions = [win.actions_by_name[n] for n in GROUP_CONTEXT]
     return menus
 
 

@@ -103,6 +103,7 @@ class GraphDocument:
         self.description = description
         self.training: dict = dict(training or {})
         self.sweep: dict = {}             # the graph file's `sweep` section (see layerloom.runtime.sweeps)
+        self.collapsed: list[str] = []    # the groups shown as one card (module paths, see groups.py)
         self.blocks: dict[str, Block] = {}
         self.edges: list[Edge] = []
         self.revision = 0
@@ -172,6 +173,7 @@ class GraphDocument:
         """A detached deep copy (no observers)."""
         other = GraphDocument(self.name, self.description, copy.deepcopy(self.training))
         other.sweep = copy.deepcopy(self.sweep)
+        other.collapsed = list(self.collapsed)
         other.blocks = {k: Block(b.id, b.kind, copy.deepcopy(b.params), tuple(b.pos), b.trainable, b.group)
                         for k, b in self.blocks.items()}
         other.edges = list(self.edges)
@@ -320,8 +322,9 @@ class GraphDocument:
         return old
 
     def set_meta(self, key: str, value: Any) -> Any:
-        """Change the graph's name, description, training or sweep section; returns the old value."""
-        if key not in ("name", "description", "training", "weights", "sweep"):
+        """Change the graph's name, description, training or sweep section, its weights file or its
+        collapsed groups; returns the old value."""
+        if key not in ("name", "description", "training", "weights", "sweep", "collapsed"):
             raise GraphEditError(f"unknown graph property {key}")
         old = getattr(self, key)
         setattr(self, key, copy.deepcopy(value))

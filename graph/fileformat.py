@@ -16,15 +16,17 @@ from typing import Any
 
 from .blocks import REGISTRY, get_kind
 from .document import Edge, GraphDocument, id_problem
+from .groups import parents
 from .params import ParamError
 from .quoting import shown
 
 FORMAT = "layerloom.graph"
-VERSION = 2        # 2 added "weights", and per block "trainable" and "group"; version 1 files still load
+VERSION = 3        # 2 added "weights", and per block "trainable" and "group"; 3 added "collapsed". Older files load
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
-TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep"}
+TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep",
+            "collapsed"}
 BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
 EDGE_KEYS = {"from", "to", "from_port", "to_port"}
 
@@ -185,8 +187,14 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
             fail("$.weights", "weights must name a .safetensors file relative to the graph file's folder, "
                               'such as "resnet18.safetensors"')
 
+    collapsed = data.get("collapsed", [])
+    if (not isinstance(collapsed, list) or len(collapsed) > MAX_BLOCKS
+            or not all(isinstance(c, str) and 0 < len(c) <= 300 for c in collapsed)):
+        fail("$.collapsed", 'collapsed must be a list of group names such as ["layer1", "layer2.0"]')
+
     doc = GraphDocument(name, description, training)
     doc.weights = weights
+    doc.collapsed = sorted(set(collapsed))
     doc.sweep = dict(sweep)
     for i, b in enumerate(blocks):
         loc = f"$.blocks[{i}]"
@@ -293,6 +301,9 @@ def graph_to_dict(doc: GraphDocument) -> dict:
     out.update({"blocks": blocks, "edges": edges, "training": dict(doc.training)})
     if doc.sweep:
         out["sweep"] = dict(doc.sweep)
+    groups = {name for b in doc.blocks.values() for name in parents(b.group)}
+    if collapsed := [name for name in doc.collapsed if name in groups]:
+        out["collapsed"] = collapsed
     return out
 
 

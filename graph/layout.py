@@ -2,12 +2,16 @@
 
 Uses networkx's topological generations for columns; blocks of one generation stack in lanes,
 ordered by where their inputs sit so that parallel branches (skip paths) stay on their own lane.
-Rows break where the fewest wires cross (after a residual block's Add, not inside it), so skip
-connections and parallel branches stay within one row.
+Rows break where the fewest groups (imported modules, `layer1`, `layer1.0`) are cut in two, so a
+collapsed group's card stands for blocks of one row and leaves no hole in the next; then where the
+fewest wires cross (after a residual block's Add, not inside it), so skip connections and parallel
+branches stay within one row.
 """
 from __future__ import annotations
 
 import networkx as nx
+
+from .groups import members
 
 COLUMN = 210.0     # horizontal distance between generations
 LANE = 110.0       # vertical distance between parallel blocks
@@ -51,7 +55,9 @@ def layout_plan(doc, max_columns: int | None = None):
     positions: dict[str, tuple[float, float]] = {}
     bands: dict[str, int] = {}
     y0 = 0.0
-    for band_index, (start, stop) in enumerate(_rows(g, generations, max_columns)):
+    column_of = {b: i for i, gen in enumerate(generations) for b in gen}
+    spans = [{column_of[b] for b in ids} for ids in members(doc).values()]
+    for band_index, (start, stop) in enumerate(_rows(g, generations, max_columns, spans)):
         band = generations[start:stop]
         lanes_here = [lane[b] for gen in band for b in gen]
         low = min(lanes_here)
@@ -63,28 +69,39 @@ def layout_plan(doc, max_columns: int | None = None):
     return positions, bands
 
 
-def _rows(g, generations, max_columns: int) -> list[tuple[int, int]]:
-    """Split the generations into rows of at most max_columns, breaking where the fewest wires cross
-    (ideally one: between residual blocks, not through a skip connection or a parallel branch)."""
+def _rows(g, generations, max_columns: int, spans=()) -> list[tuple[int, int]]:
+    """Split the generations into rows of at most max_columns. The split cuts the fewest groups in two
+    (`spans`: the generations each group's blocks sit in), then the fewest wires (ideally one a row:
+    between residual blocks, not through a skip connection or a parallel branch), then makes the
+    fewest short rows. The best split of every prefix is kept (dynamic programming)."""
     column = {b: i for i, gen in enumerate(generations) for b in gen}
-    crossing = [0] * len(generations)       # crossing[i]: wires from generation ≤ i to one > i
+    n = len(generations)
+    crossing = [0] * n                      # crossing[i]: wires from generation ≤ i to one > i
     for u, v in g.edges:
         for i in range(column[u], column[v]):
             crossing[i] += 1
-    rows, start, n = [], 0, len(generations)
+    cut = [0] * n                           # cut[i]: groups with blocks in generations ≤ i and > i
+    for span in spans:
+        for i in range(min(span), max(span)):
+            cut[i] += 1
     least = max(3, max_columns // 2)
-    while start < n:
-        if n - start <= max_columns:
-            rows.append((start, n))
-            break
-        def cost(i, short_penalty):
-            left = n - (i + 1)
-            return (crossing[i], short_penalty if i - start + 1 < least else 0,
-                    1 if 0 < left < least else 0, -i)   # fewest wires cut, no stub rows, then longest
-        end = min(range(start + 1, start + max_columns), key=lambda i: cost(i, 1))
-        rows.append((start, end + 1))
-        start = end + 1
-    return rows
+    # best[j]: (groups cut, wires cut, short rows, rows) of the best split of generations [0, j), and
+    # where its last row starts
+    best: list[tuple] = [((0, 0, 0, 0), 0)] + [None] * n
+    for j in range(1, n + 1):
+        options = []
+        for k in range(max(0, j - max_columns), j):
+            (groups, wires, short, rows), _ = best[k]
+            if k:
+                groups, wires = groups + cut[k - 1], wires + crossing[k - 1]
+            options.append(((groups, wires, short + (j - k < least), rows + 1), k))
+        best[j] = min(options, key=lambda o: (o[0], -o[1]))     # ties: earlier rows longer
+    out, j = [], n
+    while j > 0:
+        k = best[j][1]
+        out.append((k, j))
+        j = k
+    return out[::-1]
 
 
 def apply_layout(doc, positions) -> None:

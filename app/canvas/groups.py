@@ -1,28 +1,37 @@
-"""Groups on the canvas: the blocks of one module (an imported `layer1`) framed together, collapsible.
+"""Groups on the canvas: the blocks of one module (an imported `layer1`, `layer1.0`) framed together,
+collapsible at every depth.
 
-A block's `group` is its module path (`layer1.0`); the canvas tints the blocks of each top-level
-module (`layer1`) alike and puts a header above its first block that names it and gives its block
-count, parameters and MACs. A click on the header collapses the group into one card where its first
-block was: it shows what goes in and comes out
-(the shapes of the wires that cross the frame), the parameter count and the MACs; the wires that cross
-the frame end on the card's sides. Another click expands it again. Collapsing changes only the view
-(nothing in the document, nothing to undo).
+A block's `group` is its module path (`layer1.0`); it belongs to that group and to every group above
+it (`layer1`). Each group tints its blocks (a little wider for the outer ones, in its top-level
+group's hue) under a header above its first block that names it and gives its block count and
+parameters; the headers of groups that start at the same block stack, the outermost on top.
+A click on a header collapses the group into one card where its first block was: what goes in and
+comes out (the shapes of the wires that cross it), the parameter count and the MACs. The wires that
+cross it end on the card's sides. Another click expands it in place, and the groups inside come
+back as they were. Which groups are collapsed is the document's (`GraphDocument.collapsed`): saved
+in the file, and each collapse or expand is one undoable step. The scene never edits the document:
+a click asks the layer's `toggle` callback (the view's), which makes the edit.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
+from typing import Callable
+
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
 from layerloom.graph.diagnostics import shape_text
+from layerloom.graph.groups import contains, depth, group_names, members, parent, parents, shown_as
 from layerloom.graph.summary import cost_text, human
 
 from .. import theme
 
 HEADER = 24.0
-MARGIN = 7.0
+GAP = 3.0                                  # between stacked headers
+MARGIN = 7.0                               # tint around a block of the innermost group
+NEST = 6.0                                 # each group further out tints this much wider
 CARD_W, CARD_H = 250.0, 104.0
-HUES = (215, 150, 35, 280, 0, 190)         # neighbouring groups get different tints
+HUES = (215, 150, 35, 280, 0, 190)         # neighbouring top-level groups get different tints
 
 
 def top_group(group: str) -> str:
@@ -33,18 +42,21 @@ class GroupItem(QGraphicsItem):
     def __init__(self, layer: "GroupLayer", name: str):
         super().__init__()
         self.layer, self.name = layer, name
-        self.members: list[str] = []
+        self.depth = depth(name)
+        self.members: list[str] = []          # every block inside, subgroups' blocks included
         self.collapsed = False
-        self.frame = QRectF()                 # all members, for the bounding rect
-        self.rects: list[QRectF] = []         # each member's card, for the tint
-        self.origin = QPointF()               # the first member's corner: the header and the card go here
+        self.frame = QRectF()                 # the tinted pieces, for the bounding rect
+        self.rects: list[QRectF] = []         # each piece (a block, or a collapsed subgroup's card), tinted
+        self.origin = QPointF()               # the first member's corner: the card goes here
+        self.stack = 0                        # expanded subgroups whose headers sit under this one's
+        self.lift = MARGIN                    # how far above the origin this group's tint starts
         self.hue = HUES[0]
         self.summary = ""
         self.ins: list[str] = []
         self.outs: list[str] = []
         self.setZValue(-1)
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
-        self.setToolTip(f"Module {name}: click the header to collapse or expand it")
+        self.setToolTip(f"Module {name}: click the header to collapse or expand it; right-click for more")
 
     # -- geometry ---------------------------------------------------------------------------------
     def card(self) -> QRectF:
@@ -53,7 +65,8 @@ class GroupItem(QGraphicsItem):
     def header(self) -> QRectF:
         if self.collapsed:
             return QRectF(self.origin.x(), self.origin.y(), CARD_W, HEADER)
-        return QRectF(self.origin.x() - MARGIN, self.origin.y() - MARGIN - HEADER, CARD_W, HEADER)
+        bottom = self.origin.y() - self.lift - self.stack * (HEADER + GAP)
+        return QRectF(self.origin.x() - self.lift, bottom - HEADER, CARD_W, HEADER)
 
     def boundingRect(self) -> QRectF:
         return (self.card() if self.collapsed else self.frame.united(self.header())).adjusted(-2, -2, 2, 2)
@@ -68,41 +81,30 @@ class GroupItem(QGraphicsItem):
         card = self.card()
         return QPointF(card.right() if is_output else card.left(), card.center().y() + HEADER / 2)
 
-    # -- state ------------------------------------------------------------------------------------
-    def place(self) -> None:
-        items = [self.layer.scene.blocks[b] for b in self.members if b in self.layer.scene.blocks]
-        rects = [QRectF(i.pos().x(), i.pos().y(), i.shape().boundingRect().width(),
-                        i.shape().boundingRect().height()).adjusted(-MARGIN, -MARGIN, MARGIN, MARGIN) for i in items]
+    def set_geometry(self, origin: QPointF, rects: list[QRectF], stack: int, lift: float) -> None:
         frame = QRectF()
         for r in rects:
             frame = frame.united(r)
-        origin = min((i.pos() for i in items), key=lambda p: (p.y(), p.x()), default=QPointF())
-        if self.collapsed and self.origin != QPointF():
-            origin = self.origin                # a collapsed card stays where it is
         self.prepareGeometryChange()
-        self.frame, self.rects, self.origin = frame, rects, origin
+        self.origin, self.rects, self.frame, self.stack, self.lift = origin, rects, frame, stack, lift
+        self.setZValue(1.5 if self.collapsed else -1.0 + self.depth * 0.01)
         self.update()
 
-    def set_collapsed(self, collapsed: bool) -> None:
-        self.prepareGeometryChange()
-        self.collapsed = collapsed
-        if not collapsed:
-            self.place()
-        self.setZValue(1.5 if collapsed else -1)
-        self.layer.apply_visibility()
-        self.update()
-
+    # -- clicks -----------------------------------------------------------------------------------
     def mousePressEvent(self, event) -> None:
         if self.header().contains(event.scenePos()) or self.collapsed:
-            self.set_collapsed(not self.collapsed)
+            self.layer.toggle(self.name, not self.collapsed)
             event.accept()
         else:
             event.ignore()
 
     # -- drawing ----------------------------------------------------------------------------------
+    def accent(self) -> QColor:
+        return QColor.fromHsv(self.hue, max(60, 150 - 30 * self.depth), min(230, 200 + 10 * self.depth))
+
     def paint(self, painter, option, widget=None) -> None:
         t = theme.current()
-        accent = QColor.fromHsv(self.hue, 150, 200)
+        accent = self.accent()
         header = self.header()
         if self.collapsed:
             painter.setPen(QPen(accent.darker(120), 1.5))
@@ -110,13 +112,14 @@ class GroupItem(QGraphicsItem):
             painter.drawRoundedRect(self.card(), 8, 8)
         else:
             tint = QColor(accent)
-            tint.setAlpha(45)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(tint)
+            tint.setAlpha(40)
+            pieces = QPainterPath()
+            pieces.setFillRule(Qt.FillRule.WindingFill)      # overlapping pieces are tinted once
             for rect in self.rects:
-                painter.drawRoundedRect(rect, 10, 10)
+                pieces.addRoundedRect(rect, 10, 10)
+            painter.fillPath(pieces, tint)
         strip = QColor(accent)
-        strip.setAlpha(110 if self.collapsed else 80)
+        strip.setAlpha(110 if self.collapsed else 85)
         path = QPainterPath()
         path.addRoundedRect(header, 8, 8)
         painter.fillPath(path, strip)
@@ -138,7 +141,6 @@ class GroupItem(QGraphicsItem):
             return
         lines = [f"in  {', '.join(self.ins) or '—'}", f"out {', '.join(self.outs) or '—'}", " · ".join(blocks),
                  " · ".join(cost)]
-        painter.setPen(t.text)
         y = header.bottom() + 3
         for n, line in enumerate(lines):
             painter.setPen(t.text if n < 2 else t.text_muted)
@@ -148,44 +150,114 @@ class GroupItem(QGraphicsItem):
 
 
 class GroupLayer:
-    """The group items of one scene, rebuilt when blocks or their groups change."""
+    """The group items of one scene, rebuilt when blocks or their groups change, laid out again when
+    blocks move or groups collapse."""
 
     def __init__(self, scene):
         self.scene = scene
         self.items: dict[str, GroupItem] = {}
+        self.on_toggle: Callable[[str, bool], None] | None = None    # (group, collapse?): makes the edit
+
+    def toggle(self, name: str, collapsed: bool) -> None:
+        if self.on_toggle is not None:
+            self.on_toggle(name, collapsed)
 
     def reset(self) -> None:
         for item in self.items.values():
             self.scene.removeItem(item)
         self.items.clear()
 
-    def group_of(self, bid: str) -> GroupItem | None:
+    # -- queries ----------------------------------------------------------------------------------
+    def groups_of(self, bid: str) -> list[GroupItem]:
+        """The groups holding a block, outermost first."""
         block = self.scene.document.blocks.get(bid)
-        return self.items.get(top_group(block.group)) if block is not None else None
+        return [self.items[n] for n in parents(block.group) if n in self.items] if block is not None else []
 
+    def card_of(self, bid: str) -> GroupItem | None:
+        """The collapsed group whose card stands for a hidden block (None: the block shows)."""
+        block = self.scene.document.blocks.get(bid)
+        name = shown_as(block.group, self.scene.document.collapsed) if block is not None else ""
+        return self.items.get(name) if name else None
+
+    def anchor(self, bid: str, is_output: bool) -> QPointF | None:
+        """Where a wire ends on a collapsed group's card (None: on the block itself)."""
+        item = self.card_of(bid)
+        return item.anchor(is_output) if item is not None else None
+
+    # -- building ---------------------------------------------------------------------------------
     def rebuild(self) -> None:
-        collapsed = {name for name, item in self.items.items() if item.collapsed}
-        members: dict[str, list[str]] = {}
-        for bid, block in self.scene.document.blocks.items():
-            name = top_group(block.group)
-            if name:
-                members.setdefault(name, []).append(bid)
-        for name in [n for n in self.items if n not in members]:
+        doc = self.scene.document
+        inside = members(doc)
+        for name in [n for n in self.items if n not in inside]:
             self.scene.removeItem(self.items.pop(name))
-        for name, ids in members.items():
+        tops: list[str] = []
+        for name in group_names(doc):
             item = self.items.get(name)
             if item is None:
                 item = self.items[name] = GroupItem(self, name)
-                item.hue = HUES[len(self.items) % len(HUES)]
                 self.scene.addItem(item)
-            item.members = ids
-            item.collapsed = name in collapsed
-            item.place()
+            top = top_group(name)
+            if top not in tops:
+                tops.append(top)
+            item.hue = HUES[tops.index(top) % len(HUES)]
+            item.members = inside[name]
+        self.follow_collapsed()
         self.refresh()
+
+    def follow_collapsed(self) -> None:
+        """Take which groups are collapsed from the document: cards, visibility and wires follow."""
+        closed = set(self.scene.document.collapsed)
+        for name, item in self.items.items():
+            if item.collapsed != (name in closed):
+                item.prepareGeometryChange()
+                item.collapsed = name in closed
+        self.place_all()
         self.apply_visibility()
 
+    def place_all(self) -> None:
+        for item in self.items.values():
+            self.place(item)
+
+    def place(self, item: GroupItem) -> None:
+        """The item's origin (its first block), its tinted pieces and how its header stacks."""
+        doc, blocks = self.scene.document, self.scene.blocks
+        closed = set(doc.collapsed)
+        shown = [b for b in item.members if b in blocks]
+        if not shown:
+            return
+        origin_id = min(shown, key=lambda b: (blocks[b].pos().y(), blocks[b].pos().x()))
+        origin = blocks[origin_id].pos()
+        rects, cards = [], set()
+        for bid in shown:
+            path = doc.blocks[bid].group
+            inner = next((n for n in parents(path) if n in closed and n != item.name and contains(item.name, n)), "")
+            if inner:                              # hidden in a collapsed subgroup: its card is the piece
+                if inner not in cards:
+                    cards.add(inner)
+                    card = QRectF(self._first_pos(inner), QSizeF(CARD_W, CARD_H))
+                    rects.append(card.adjusted(*self._margins(depth(inner) - item.depth - 1)))
+            else:
+                size = blocks[bid].shape().boundingRect().size()
+                rects.append(QRectF(blocks[bid].pos(), size).adjusted(*self._margins(depth(path) - item.depth)))
+        stack = 0                                  # expanded subgroups that start at the same block
+        for name in parents(doc.blocks[origin_id].group)[item.depth + 1:]:
+            if name in closed:
+                break
+            stack += 1
+        item.set_geometry(QPointF(origin), rects, stack, MARGIN + NEST * stack)
+
+    def _first_pos(self, name: str) -> QPointF:
+        blocks = self.scene.blocks
+        shown = [b for b in self.items[name].members if b in blocks]
+        return min((blocks[b].pos() for b in shown), key=lambda p: (p.y(), p.x()))
+
+    @staticmethod
+    def _margins(levels: int) -> tuple[float, float, float, float]:
+        m = MARGIN + NEST * max(levels, 0)
+        return -m, -m, m, m
+
     def refresh(self) -> None:
-        """Summaries from the latest analysis: blocks, parameters, MACs, and the shapes crossing the frame."""
+        """Summaries from the latest analysis: blocks, parameters, MACs, and the shapes crossing the group."""
         result = self.scene.result
         for item in self.items.values():
             inside = set(item.members)
@@ -207,21 +279,22 @@ class GroupLayer:
             item.update()
 
     def apply_visibility(self) -> None:
-        hidden = {bid for item in self.items.values() if item.collapsed for bid in item.members}
+        doc = self.scene.document
+        closed = doc.collapsed
+        for name, item in self.items.items():
+            item.setVisible(not shown_as(parent(name), closed))
+        end: dict[str, str] = {}                   # block id -> what shows it: itself or a card's group
         for bid, block_item in self.scene.blocks.items():
-            block_item.setVisible(bid not in hidden)
-            if bid in hidden and block_item.isSelected():
+            block = doc.blocks.get(bid)
+            card = shown_as(block.group, closed) if block is not None else ""
+            end[bid] = card or bid
+            block_item.setVisible(not card)
+            if card and block_item.isSelected():
                 block_item.setSelected(False)
         for edge, wire in self.scene.wires.items():
-            wire.setVisible(not (edge.src in hidden and edge.dst in hidden))
+            wire.setVisible(end.get(edge.src, edge.src) != end.get(edge.dst, edge.dst))
             self.scene._place_wire(wire)
 
-    def anchor(self, bid: str, is_output: bool) -> QPointF | None:
-        """Where a wire ends on a collapsed group's card (None: on the block itself)."""
-        item = self.group_of(bid)
-        return item.anchor(is_output) if item is not None and item.collapsed else None
-
     def moved(self, bid: str) -> None:
-        item = self.group_of(bid)
-        if item is not None and not item.collapsed:
-            item.place()
+        for item in self.groups_of(bid):
+            self.place(item)

@@ -116,6 +116,8 @@ class GraphScene(QGraphicsScene):
         self._follow_event(ev)
         if ev.type in ("block_added", "block_removed", "block_renamed", "block_changed"):
             self.groups.rebuild()
+        elif ev.type == "meta_changed" and ev.name == "collapsed":
+            self.groups.follow_collapsed()
 
     def _follow_event(self, ev) -> None:
         t = ev.type
@@ -286,9 +288,9 @@ class GraphScene(QGraphicsScene):
         return None
 
     def graph_rect(self) -> QRectF:
+        """What shows: the visible blocks, wires and groups (a collapsed group's hidden blocks do not count)."""
         rect = QRectF()
-        for item in self.blocks.values():
-            rect = rect.united(item.sceneBoundingRect())
-        for item in self.wires.values():
-            rect = rect.united(item.sceneBoundingRect())
+        for item in list(self.blocks.values()) + list(self.wires.values()) + list(self.groups.items.values()):
+            if item.isVisible():
+                rect = rect.united(item.sceneBoundingRect())
         return rect

@@ -6,10 +6,11 @@ go to the items as usual.
 from __future__ import annotations
 
 import math
+import time
 
 from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter, QPen
-from PySide6.QtWidgets import QFrame, QGraphicsView, QMenu
+from PySide6.QtWidgets import QApplication, QFrame, QGraphicsView, QMenu
 
 from layerloom.graph.blocks import get_kind
 
@@ -37,6 +38,7 @@ class GraphView(QGraphicsView):
         self.space_held = False
         self.last_mouse = None            # viewport position of the last mouse move
         self.context_actions: list[QAction] = []   # Cut/Copy/Paste/Duplicate/Delete from the window
+        self.group_actions: list[QAction] = []     # Collapse/Expand All Groups from the window
         self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing
                             | QPainter.RenderHint.SmoothPixmapTransform)
         self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
@@ -53,6 +55,9 @@ class GraphView(QGraphicsView):
         self.quick_add.chosen.connect(self._quick_add_chosen)
         self._quick_add_at = QPointF()
         scene.session.document_replaced.connect(lambda _doc: self.cancel_gesture())
+        scene.groups.on_toggle = self._toggle_group
+        self._press_at = QPoint()
+        self._toggled = (-1.0, QPoint())   # when and where a click last collapsed or expanded a group
 
     @property
     def session(self):
@@ -147,8 +152,23 @@ class GraphView(QGraphicsView):
                 return None              # its header collapses or expands the group
         return RubberBandGesture(self)
 
+    def _toggle_group(self, name: str, collapsed: bool) -> None:
+        self._toggled = (time.monotonic(), self._press_at)
+        edits.set_collapsed(self.session, [name], collapsed)
+
+    def _second_click_of_toggle(self, event) -> bool:
+        """Is this the second click of a double click whose first click collapsed or expanded a group?
+        (The header moved away under it: it must neither toggle back nor open Add Block.)"""
+        when, where = self._toggled
+        near = (event.position().toPoint() - where).manhattanLength() <= 2 * QApplication.startDragDistance()
+        return near and (time.monotonic() - when) * 1000 < QApplication.doubleClickInterval()
+
     def mousePressEvent(self, event) -> None:
         if self.gesture is not None:
+            return
+        self._press_at = event.position().toPoint()
+        if self._second_click_of_toggle(event):
+            event.accept()
             return
         self.gesture = self._pick_gesture(event)
         if self.gesture is None:
@@ -177,6 +197,9 @@ class GraphView(QGraphicsView):
             super().mouseReleaseEvent(event)
 
     def mouseDoubleClickEvent(self, event) -> None:
+        if self._second_click_of_toggle(event):
+            event.accept()
+            return
         if event.button() == Qt.MouseButton.LeftButton and not self.items(event.position().toPoint()):
             self.open_quick_add(event.position().toPoint())
             return
@@ -302,7 +325,10 @@ class GraphView(QGraphicsView):
         menu = QMenu(self)
         block = scene.block_at(pos)
         wire = next((i for i in self.items(event.pos()) if isinstance(i, WireItem) and not i.live), None)
-        if block is not None:
+        group = next((i for i in self.items(event.pos()) if isinstance(i, GroupItem)), None)
+        if group is not None and block is None:
+            self._group_entries(menu, group, None)
+        elif block is not None:
             if not block.isSelected():
                 scene.select_blocks([block.block_id])
             result = scene.result
@@ -319,6 +345,9 @@ class GraphView(QGraphicsView):
                 menu.addSeparator()
                 act = menu.addAction("Prune channels…")
                 act.triggered.connect(lambda _=False, b=block.block_id: self.prune_requested.emit(b))
+            if scene.groups.groups_of(block.block_id):
+                menu.addSeparator()
+                self._group_entries(menu, None, block.block_id)
         elif wire is not None:
             scene.clearSelection()
             wire.setSelected(True)
@@ -331,7 +360,39 @@ class GraphView(QGraphicsView):
             for act in self.context_actions:
                 if act.objectName() in ("paste", "select_all", "auto_layout", "fit_view"):
                     menu.addAction(act)
+            if scene.groups.items:
+                self._group_entries(menu, None, None)
         self.run_menu(menu, event.globalPos())
+
+    def collapse_all_groups(self) -> None:
+        edits.set_all_collapsed(self.session, True)
+
+    def expand_all_groups(self) -> None:
+        edits.set_all_collapsed(self.session, False)
+
+    def _group_entries(self, menu: QMenu, group: GroupItem | None, block_id: str | None) -> None:
+        """Collapse/expand entries for the group under the cursor, or for the groups holding a block."""
+        doc = self.session.document
+        if group is not None:
+            name = group.name
+            act = menu.addAction(f"{'Expand' if group.collapsed else 'Collapse'} {name}")
+            act.triggered.connect(lambda _=False, n=name, c=not group.collapsed: edits.set_collapsed(self.session, [n], c))
+            inner = [n for n in self.scene().groups.items if n.startswith(name + ".")]
+            for word, collapse in (("Collapse", True), ("Expand", False)):
+                todo = [n for n in inner if (n in doc.collapsed) != collapse]
+                if todo:
+                    act = menu.addAction(f"{word} the groups inside {name}")
+                    act.triggered.connect(lambda _=False, t=todo, c=collapse, n=name: edits.set_collapsed(
+                        self.session, t, c, f"{'Collapse' if c else 'Expand'} the groups inside {n}"))
+        elif block_id is not None:
+            for item in reversed(self.scene().groups.groups_of(block_id)):
+                act = menu.addAction(f"Collapse {item.name}")
+                act.triggered.connect(lambda _=False, n=item.name: edits.set_collapsed(self.session, [n], True))
+        if self.scene().groups.items:
+            if not menu.isEmpty():
+                menu.addSeparator()
+            for act in self.group_actions:
+                menu.addAction(act)
 
     def run_menu(self, menu: QMenu, global_pos) -> None:
         """Show a context menu (a seam: tests replace it to pick an action without a nested event loop)."""
