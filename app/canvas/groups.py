@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFontMetricsF, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem
 
@@ -30,7 +30,8 @@ HEADER = 24.0
 GAP = 3.0                                  # between stacked headers
 MARGIN = 7.0                               # tint around a block of the innermost group
 NEST = 6.0                                 # each group further out tints this much wider
-CARD_W, CARD_H = 250.0, 104.0
+CARD_W, CARD_H = 250.0, 104.0            # a card, at most: one as narrow as its group, down to MIN_W
+MIN_W = 190.0                              # less than a column step: a one-block group's card leaves the next block free
 HUES = (215, 150, 35, 280, 0, 190)         # neighbouring top-level groups get different tints
 
 
@@ -48,6 +49,8 @@ class GroupItem(QGraphicsItem):
         self.frame = QRectF()                 # the tinted pieces, for the bounding rect
         self.rects: list[QRectF] = []         # each piece (a block, or a collapsed subgroup's card), tinted
         self.origin = QPointF()               # the first member's corner: the card goes here
+        self.width = CARD_W                   # of the card and the header: no wider than the group's blocks
+        self.problems = (0, 0)                # errors and warnings of the blocks inside (shown on the card)
         self.stack = 0                        # expanded subgroups whose headers sit under this one's
         self.lift = MARGIN                    # how far above the origin this group's tint starts
         self.hue = HUES[0]
@@ -60,13 +63,13 @@ class GroupItem(QGraphicsItem):
 
     # -- geometry ---------------------------------------------------------------------------------
     def card(self) -> QRectF:
-        return QRectF(self.origin.x(), self.origin.y(), CARD_W, CARD_H)
+        return QRectF(self.origin.x(), self.origin.y(), self.width, CARD_H)
 
     def header(self) -> QRectF:
         if self.collapsed:
-            return QRectF(self.origin.x(), self.origin.y(), CARD_W, HEADER)
+            return QRectF(self.origin.x(), self.origin.y(), self.width, HEADER)
         bottom = self.origin.y() - self.lift - self.stack * (HEADER + GAP)
-        return QRectF(self.origin.x() - self.lift, bottom - HEADER, CARD_W, HEADER)
+        return QRectF(self.origin.x() - self.lift, bottom - HEADER, self.width + 2 * self.lift, HEADER)
 
     def boundingRect(self) -> QRectF:
         return (self.card() if self.collapsed else self.frame.united(self.header())).adjusted(-2, -2, 2, 2)
@@ -81,12 +84,13 @@ class GroupItem(QGraphicsItem):
         card = self.card()
         return QPointF(card.right() if is_output else card.left(), card.center().y() + HEADER / 2)
 
-    def set_geometry(self, origin: QPointF, rects: list[QRectF], stack: int, lift: float) -> None:
+    def set_geometry(self, origin: QPointF, width: float, rects: list[QRectF], stack: int, lift: float) -> None:
         frame = QRectF()
         for r in rects:
             frame = frame.united(r)
         self.prepareGeometryChange()
-        self.origin, self.rects, self.frame, self.stack, self.lift = origin, rects, frame, stack, lift
+        self.origin, self.width, self.rects, self.frame = origin, width, rects, frame
+        self.stack, self.lift = stack, lift
         self.setZValue(1.5 if self.collapsed else -1.0 + self.depth * 0.01)
         self.update()
 
@@ -106,8 +110,10 @@ class GroupItem(QGraphicsItem):
         t = theme.current()
         accent = self.accent()
         header = self.header()
+        errors, warnings = self.problems
+        flag = t.error if errors else t.warning
         if self.collapsed:
-            painter.setPen(QPen(accent.darker(120), 1.5))
+            painter.setPen(QPen(flag if errors or warnings else accent.darker(120), 1.5))
             painter.setBrush(t.block)
             painter.drawRoundedRect(self.card(), 8, 8)
         else:
@@ -128,7 +134,14 @@ class GroupItem(QGraphicsItem):
         painter.setFont(font)
         title = f"{'▸' if self.collapsed else '▾'} {self.name}"
         text_rect = header.adjusted(8, 0, -8, 0)
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, title)
+        if self.collapsed and (errors or warnings):     # what the card hides must not hide its problems
+            badge = f"✕ {errors}" if errors else f"⚠ {warnings}"
+            painter.setPen(flag)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight, badge)
+            text_rect.setRight(text_rect.right() - QFontMetricsF(font).horizontalAdvance(badge) - 6)
+            painter.setPen(t.text)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft,
+                         QFontMetricsF(font).elidedText(title, Qt.TextElideMode.ElideRight, text_rect.width()))
         small = theme.ui_font(11)
         painter.setFont(small)
         fm = QFontMetricsF(small)
@@ -144,8 +157,8 @@ class GroupItem(QGraphicsItem):
         y = header.bottom() + 3
         for n, line in enumerate(lines):
             painter.setPen(t.text if n < 2 else t.text_muted)
-            painter.drawText(QRectF(header.left() + 10, y, CARD_W - 20, 18), Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(line, Qt.TextElideMode.ElideRight, CARD_W - 20))
+            painter.drawText(QRectF(header.left() + 10, y, self.width - 20, 18), Qt.AlignmentFlag.AlignVCenter,
+                             fm.elidedText(line, Qt.TextElideMode.ElideRight, self.width - 20))
             y += 18
 
 
@@ -226,7 +239,6 @@ class GroupLayer:
         if not shown:
             return
         origin_id = min(shown, key=lambda b: (blocks[b].pos().y(), blocks[b].pos().x()))
-        origin = blocks[origin_id].pos()
         rects, cards = [], set()
         for bid in shown:
             path = doc.blocks[bid].group
@@ -234,7 +246,7 @@ class GroupLayer:
             if inner:                              # hidden in a collapsed subgroup: its card is the piece
                 if inner not in cards:
                     cards.add(inner)
-                    card = QRectF(self._first_pos(inner), QSizeF(CARD_W, CARD_H))
+                    card = QRectF(*self._span(inner), CARD_H)
                     rects.append(card.adjusted(*self._margins(depth(inner) - item.depth - 1)))
             else:
                 size = blocks[bid].shape().boundingRect().size()
@@ -244,12 +256,16 @@ class GroupLayer:
             if name in closed:
                 break
             stack += 1
-        item.set_geometry(QPointF(origin), rects, stack, MARGIN + NEST * stack)
+        item.set_geometry(blocks[origin_id].pos(), self._span(item.name)[2], rects, stack, MARGIN + NEST * stack)
 
-    def _first_pos(self, name: str) -> QPointF:
+    def _span(self, name: str) -> tuple[float, float, float]:
+        """x and y of a group's first block, and the width of its card: as wide as its blocks reach
+        to the right, between MIN_W and CARD_W."""
         blocks = self.scene.blocks
-        shown = [b for b in self.items[name].members if b in blocks]
-        return min((blocks[b].pos() for b in shown), key=lambda p: (p.y(), p.x()))
+        shown = [blocks[b] for b in self.items[name].members if b in blocks]
+        first = min((i.pos() for i in shown), key=lambda p: (p.y(), p.x()))
+        right = max(i.pos().x() + i.shape().boundingRect().width() for i in shown)
+        return first.x(), first.y(), min(CARD_W, max(MIN_W, right - first.x()))
 
     @staticmethod
     def _margins(levels: int) -> tuple[float, float, float, float]:
@@ -276,6 +292,13 @@ class GroupLayer:
                 text = shape_text(r.output_shape) if r is not None and r.ok and r.output_shape is not None else "?"
                 (item.ins if e.dst in inside else item.outs).append(text)
             item.ins, item.outs = list(dict.fromkeys(item.ins)), list(dict.fromkeys(item.outs))
+            status = {b: self.scene.blocks[b].look.status for b in item.members if b in self.scene.blocks}
+            bad = [b for b, s in status.items() if s in ("error", "warning")]
+            item.problems = (sum(s == "error" for s in status.values()), sum(s == "warning" for s in status.values()))
+            tip = f"Module {item.name}: click the header to collapse or expand it; right-click for more"
+            if bad:
+                tip += f"\nProblems in {', '.join(bad[:6])}{' …' if len(bad) > 6 else ''}"
+            item.setToolTip(tip)
             item.update()
 
     def apply_visibility(self) -> None:

@@ -199,6 +199,7 @@ class GraphScene(QGraphicsScene):
         for bid in old | set(self.run_diagnostics):
             if bid in self.blocks and bid in self.document.blocks:
                 self.blocks[bid].set_look(self.look_for(bid))
+        self.groups.refresh()                     # a collapsed card shows its blocks' problems
 
     def show_gradients(self, norms: dict[str, float] | None) -> None:
         """Step mode: under each wire's shape, the norm of the gradient flowing back along it (the

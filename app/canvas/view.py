@@ -13,6 +13,7 @@ from PySide6.QtGui import QAction, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsView, QMenu
 
 from layerloom.graph.blocks import get_kind
+from layerloom.graph.groups import parents
 
 from .. import edits, theme
 from ..panels.palette import KIND_MIME
@@ -100,9 +101,18 @@ class GraphView(QGraphicsView):
         self.centerOn(rect.center())
 
     def center_on_block(self, block_id: str) -> None:
-        item = self.scene().blocks.get(block_id)
-        if item is not None:
-            self.centerOn(item.sceneBoundingRect().center())
+        """Centre a block; one hidden in collapsed groups is shown first (they expand, one undoable
+        step) and selected."""
+        scene = self.scene()
+        item = scene.blocks.get(block_id)
+        if item is None:
+            return
+        if scene.groups.card_of(block_id) is not None:
+            doc = self.session.document
+            closed = [n for n in parents(doc.blocks[block_id].group) if n in doc.collapsed]
+            edits.set_collapsed(self.session, closed, False, f"Show {block_id}")
+            scene.select_blocks([block_id])
+        self.centerOn(item.sceneBoundingRect().center())
 
     def wheelEvent(self, event) -> None:
         if event.modifiers() & Qt.KeyboardModifier.ShiftModifier:

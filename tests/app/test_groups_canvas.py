@@ -214,3 +214,38 @@ def test_the_context_menu_and_the_view_menu_collapse_groups(win, resnet, monkeyp
     assert doc.collapsed == [] and all(item.isVisible() for item in win.scene.blocks.values())
     win.session.undo()
     assert len(doc.collapsed) == 15
+
+
+def test_a_card_shows_the_problems_it_hides_and_going_to_one_opens_it(win, resnet):
+    from layerloom.app import edits
+    doc = resnet
+    assert edits.set_param(win.session, "layer1_1_conv2", "in_channels", 32)      # 64 channels come in
+    click_header(win, "layer1.1")
+    click_header(win, "layer1")
+    win.session.flush()
+    layer1 = win.scene.groups.items["layer1"]
+    assert layer1.problems[0] >= 1 and "layer1_1_conv2" in layer1.toolTip()
+    assert win.scene.groups.items["layer2"].problems == (0, 0)
+    win.focus_block("layer1_1_conv2")                   # as the Problems panel does
+    assert doc.collapsed == [] and win.scene.blocks["layer1_1_conv2"].isVisible()
+    assert win.scene.selected_block_ids() == ["layer1_1_conv2"]
+    assert win.session.undo_stack.undoText() == "Show layer1_1_conv2"
+
+
+def test_a_small_group_gets_a_card_no_wider_than_the_column(win):
+    from layerloom.graph.document import GraphDocument
+    from layerloom.graph.layout import apply_layout, auto_layout
+    doc = GraphDocument("small")
+    doc.add_block("Input", {"shape": [8]}, block_id="input")
+    doc.add_block("Linear", {"in_features": 8, "out_features": 4}, block_id="fc1", group="head")
+    doc.add_block("ReLU", {}, block_id="act")
+    for a, b in (("input", "fc1"), ("fc1", "act")):
+        doc.connect(a, b)
+    apply_layout(doc, auto_layout(doc))
+    win.session.set_document(doc)
+    win.view.set_zoom(1.0)
+    click_header(win, "head")
+    card = win.scene.groups.items["head"].card()
+    assert card.left() == win.scene.blocks["fc1"].pos().x()
+    assert card.right() < win.scene.blocks["act"].pos().x()      # the next block stays uncovered
+    assert win.scene.blocks["act"].isVisible() and not win.scene.blocks["fc1"].isVisible()
