@@ -57,6 +57,8 @@ class GroupItem(QGraphicsItem):
         self.summary = ""
         self.ins: list[str] = []
         self.outs: list[str] = []
+        self.in_ports: list[tuple[str, int]] = []     # each outside output wired in: (block, port)
+        self.out_ports: list[tuple[str, int]] = []    # each inside output wired out: (block, port)
         self.setZValue(-1)
         self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
         self.setToolTip(f"Module {name}: click the header to collapse or expand it; right-click for more")
@@ -80,9 +82,12 @@ class GroupItem(QGraphicsItem):
         path.addRect(self.card() if self.collapsed else self.header())
         return path
 
-    def anchor(self, is_output: bool) -> QPointF:
+    def anchor(self, is_output: bool, index: int = 0) -> QPointF:
+        """Where the card's input (or output) port `index` is: spread down its side, below the header."""
         card = self.card()
-        return QPointF(card.right() if is_output else card.left(), card.center().y() + HEADER / 2)
+        count = max(1, len(self.out_ports if is_output else self.in_ports))
+        step = (card.height() - HEADER) / (count + 1)
+        return QPointF(card.right() if is_output else card.left(), card.top() + HEADER + step * (index + 1))
 
     def set_geometry(self, origin: QPointF, width: float, rects: list[QRectF], stack: int, lift: float) -> None:
         frame = QRectF()
@@ -152,6 +157,11 @@ class GroupItem(QGraphicsItem):
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              fm.elidedText(" · ".join(blocks), Qt.TextElideMode.ElideRight, max(room, 0)))
             return
+        painter.setPen(QPen(accent.darker(130), 1.2))
+        painter.setBrush(accent)
+        for is_output, ports in ((False, self.in_ports), (True, self.out_ports)):
+            for i in range(len(ports)):
+                painter.drawEllipse(self.anchor(is_output, i), 4.0, 4.0)
         lines = [f"in  {', '.join(self.ins) or '—'}", f"out {', '.join(self.outs) or '—'}", " · ".join(blocks),
                  " · ".join(cost)]
         y = header.bottom() + 3
@@ -192,10 +202,25 @@ class GroupLayer:
         name = shown_as(block.group, self.scene.document.collapsed) if block is not None else ""
         return self.items.get(name) if name else None
 
-    def anchor(self, bid: str, is_output: bool) -> QPointF | None:
-        """Where a wire ends on a collapsed group's card (None: on the block itself)."""
-        item = self.card_of(bid)
-        return item.anchor(is_output) if item is not None else None
+    def wire_end(self, edge, is_output: bool) -> QPointF | None:
+        """Where a wire starts (is_output) or ends on a collapsed group's card: the card's port for the
+        output the wire carries (None: on the block itself)."""
+        item = self.card_of(edge.src if is_output else edge.dst)
+        if item is None:
+            return None
+        ports = item.out_ports if is_output else item.in_ports
+        key = (edge.src, edge.src_port)
+        return item.anchor(is_output, ports.index(key) if key in ports else 0)
+
+    def find_ports(self) -> None:
+        """Each group's ports: the distinct outputs that wires carry into it and out of it."""
+        edges = self.scene.document.edges
+        for item in self.items.values():
+            inside = set(item.members)
+            item.in_ports = list(dict.fromkeys((e.src, e.src_port) for e in edges
+                                               if e.dst in inside and e.src not in inside))
+            item.out_ports = list(dict.fromkeys((e.src, e.src_port) for e in edges
+                                                if e.src in inside and e.dst not in inside))
 
     # -- building ---------------------------------------------------------------------------------
     def rebuild(self) -> None:
@@ -214,6 +239,7 @@ class GroupLayer:
                 tops.append(top)
             item.hue = HUES[tops.index(top) % len(HUES)]
             item.members = inside[name]
+        self.find_ports()
         self.follow_collapsed()
         self.refresh()
 
@@ -284,14 +310,14 @@ class GroupLayer:
                     params += r.param_count
                     macs += r.macs
             item.summary = f"{len(inside)} blocks · {human(params)} params · {cost_text(macs)}"
-            item.ins, item.outs = [], []
-            for e in self.scene.document.edges:
-                if (e.dst in inside) == (e.src in inside):
-                    continue
-                r = result.blocks.get(e.src) if result is not None else None
-                text = shape_text(r.output_shape) if r is not None and r.ok and r.output_shape is not None else "?"
-                (item.ins if e.dst in inside else item.outs).append(text)
-            item.ins, item.outs = list(dict.fromkeys(item.ins)), list(dict.fromkeys(item.outs))
+            def shapes(ports):
+                out = []
+                for src, _port in ports:
+                    r = result.blocks.get(src) if result is not None else None
+                    out.append(shape_text(r.output_shape) if r is not None and r.ok and r.output_shape is not None
+                               else "?")
+                return list(dict.fromkeys(out))
+            item.ins, item.outs = shapes(item.in_ports), shapes(item.out_ports)
             status = {b: self.scene.blocks[b].look.status for b in item.members if b in self.scene.blocks}
             bad = [b for b, s in status.items() if s in ("error", "warning")]
             item.problems = (sum(s == "error" for s in status.values()), sum(s == "warning" for s in status.values()))

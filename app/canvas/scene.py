@@ -100,8 +100,8 @@ class GraphScene(QGraphicsScene):
         e = item.edge
         src, dst = self.blocks.get(e.src), self.blocks.get(e.dst)
         if src is not None and dst is not None:
-            item.set_ends(self.groups.anchor(e.src, True) or src.port_pos(True, e.src_port),
-                          self.groups.anchor(e.dst, False) or dst.port_pos(False, e.dst_port))
+            item.set_ends(self.groups.wire_end(e, True) or src.port_pos(True, e.src_port),
+                          self.groups.wire_end(e, False) or dst.port_pos(False, e.dst_port))
 
     def _mark_ports(self, edge: Edge, change: int = 0) -> None:
         for key in ((edge.src, True, edge.src_port), (edge.dst, False, edge.dst_port)):
@@ -118,6 +118,9 @@ class GraphScene(QGraphicsScene):
             self.groups.rebuild()
         elif ev.type == "meta_changed" and ev.name == "collapsed":
             self.groups.follow_collapsed()
+        elif ev.type in ("edge_added", "edge_removed") and self.groups.items:
+            self.groups.find_ports()
+            self.groups.apply_visibility()
 
     def _follow_event(self, ev) -> None:
         t = ev.type

@@ -76,7 +76,7 @@ def test_a_group_collapses_and_expands_with_clicks(win, resnet):
     assert layer1.ins == ["64×8×8"] and layer1.outs == ["64×8×8"]
     assert layer1.summary.startswith("14 blocks · 147.97K params")
     wire_in = wire_from(win, "maxpool", "layer1_0_conv1")
-    assert wire_in.isVisible() and wire_in._b == layer1.anchor(False)
+    assert wire_in.isVisible() and wire_in._b == layer1.anchor(False, 0)
     assert not wire_from(win, "layer1_0_conv1", "layer1_0_bn1").isVisible()
     assert doc.blocks[members[0]].group == "layer1.0"            # the blocks keep their module paths
     assert win.session.modified and win.session.undo_stack.undoText() == "Collapse layer1"
@@ -107,7 +107,7 @@ def test_nested_groups_keep_their_state_inside_a_collapsed_group(win, resnet):
     click_header(win, "layer1")
     assert doc.collapsed == ["layer1", "layer1.0"]
     assert not shown(win, l10 + l11) and not card.isVisible() and layer1.isVisible()
-    assert wire_from(win, "maxpool", "layer1_0_conv1")._b == layer1.anchor(False)
+    assert wire_from(win, "maxpool", "layer1_0_conv1")._b == layer1.anchor(False, 0)
     assert wire_from(win, "layer1_1_relu_2", "layer2_0_conv1")._a == layer1.anchor(True)
 
     click_header(win, "layer1")                          # expanding layer1: layer1.0 is still a card
@@ -249,3 +249,33 @@ def test_a_small_group_gets_a_card_no_wider_than_the_column(win):
     assert card.left() == win.scene.blocks["fc1"].pos().x()
     assert card.right() < win.scene.blocks["act"].pos().x()      # the next block stays uncovered
     assert win.scene.blocks["act"].isVisible() and not win.scene.blocks["fc1"].isVisible()
+
+
+def test_a_card_has_one_port_for_each_output_wired_across_it(win):
+    """Two outside blocks feed a collapsed group: two input ports down the card's left side, each wire on
+    its own; the output that leaves it is one port on the right."""
+    from layerloom.graph.document import GraphDocument
+    from layerloom.graph.layout import apply_layout, auto_layout
+    doc = GraphDocument("merge")
+    doc.add_block("Input", {"shape": [8]}, block_id="input")
+    for bid in ("left", "right"):
+        doc.add_block("Linear", {"in_features": 8, "out_features": 8}, block_id=bid)
+        doc.connect("input", bid)
+    doc.add_block("Add", {}, block_id="add", group="merge")
+    doc.add_block("ReLU", {}, block_id="act", group="merge")
+    doc.add_block("Linear", {"in_features": 8, "out_features": 2}, block_id="fc")
+    doc.connect("left", "add")
+    doc.connect("right", "add", dst_port=1)
+    doc.connect("add", "act")
+    doc.connect("act", "fc")
+    apply_layout(doc, auto_layout(doc))
+    win.session.set_document(doc)
+    win.view.set_zoom(1.0)
+    click_header(win, "merge")
+    card = win.scene.groups.items["merge"]
+    assert card.in_ports == [("left", 0), ("right", 0)] and card.out_ports == [("act", 0)]
+    assert card.ins == ["8"] and card.outs == ["8"]
+    ends = [wire_from(win, src, "add")._b for src in ("left", "right")]
+    assert ends == [card.anchor(False, 0), card.anchor(False, 1)] and ends[0].y() < ends[1].y()
+    assert all(card.card().top() < p.y() < card.card().bottom() and p.x() == card.card().left() for p in ends)
+    assert wire_from(win, "act", "fc")._a == card.anchor(True, 0) and card.anchor(True, 0).x() == card.card().right()
