@@ -10,7 +10,8 @@ import operator
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import QDockWidget, QMainWindow
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
 
 Area = Qt.DockWidgetArea
 LEFT, RIGHT, BOTTOM = Area.LeftDockWidgetArea, Area.RightDockWidgetArea, Area.BottomDockWidgetArea
@@ -63,15 +64,39 @@ def make_dock(win: QMainWindow, name: str, title: str, widget) -> QDockWidget:
     return dock
 
 
-def build_docks(win: QMainWindow) -> dict[str, QDockWidget]:
-    """A QDockWidget for every row of DOCKS (placed by `arrange`)."""
+def build_docks(win: QMainWindow, later: tuple[str, ...] = ()) -> dict[str, QDockWidget]:
+    """A QDockWidget for every row of DOCKS (placed by `arrange`). A row whose widget belongs to a part in
+    `later` (built once analysis is ready, see window.py) holds a placeholder until `fill_later`."""
     docks = {}
     for spec in DOCKS:
-        docks[spec.name] = make_dock(win, spec.name, spec.title, operator.attrgetter(spec.widget)(win))
+        widget = _placeholder() if _part(spec) in later else operator.attrgetter(spec.widget)(win)
+        docks[spec.name] = make_dock(win, spec.name, spec.title, widget)
         win.addDockWidget(spec.area, docks[spec.name])
         if not spec.shown or spec.tab_with:     # side by side until `arrange` tabs them: the window would
             docks[spec.name].hide()             # grow to fit them all when it first shows
     return docks
+
+
+def fill_later(win: QMainWindow, later: tuple[str, ...]) -> None:
+    """The parts in `later` are built: their panels replace the placeholders."""
+    for spec in DOCKS:
+        if _part(spec) in later:
+            dock = win.docks[spec.name]
+            old = dock.widget()
+            dock.setWidget(operator.attrgetter(spec.widget)(win))
+            if old is not None:
+                old.deleteLater()
+
+
+def _part(spec: Dock) -> str:
+    return spec.widget.split(".", 1)[0]
+
+
+def _placeholder() -> QLabel:
+    label = QLabel("Loading…")
+    label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
 
 
 def arrange(win: QMainWindow) -> None:

@@ -45,7 +45,8 @@ class Files:
     # -- opening ----------------------------------------------------------------------------------
     def may_replace(self, doing: str) -> bool:
         """May the open graph give way to another? Asks to stop a run, then to save changes."""
-        return self.win.training.stop_before(doing) and self.maybe_save()
+        training = self.win.built("training")      # not built yet: no run to stop
+        return (training is None or training.stop_before(doing)) and self.maybe_save()
 
     def open_document(self, doc: GraphDocument, doing: str) -> bool:
         """Open a graph made in the app (a lesson's start) as a new, untitled document."""

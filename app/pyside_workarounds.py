@@ -86,6 +86,11 @@ class GuiThreadGarbageCollector:
         self.timer.timeout.connect(self.check)
         self.timer.start()
 
+    def freeze_again(self) -> None:
+        """A large part has loaded since (torch and pyqtgraph load after the window's first paint, see
+        window.py): collect and freeze once more at the next tick, so collections do not rescan it."""
+        self.frozen = False
+
     def check(self) -> None:
         if not self.frozen:
             self.gc.collect()

@@ -2,43 +2,60 @@
 
 One `Session` per window. Edits go through `edit()` (an undo command over document primitives);
 after each change the analysis re-runs once and `analysed` tells the scene and the panels.
+
+Analysis needs torch, and the window paints its graph before torch has loaded: the session loads
+graph analysis in a background thread (app/analysis_loading.py), analysing the open document there
+the first time; the window starts that once it has painted. Until then `result` is None (the views show "analysing…"); `analysis_ready` fires once,
+and after it every change is analysed in the GUI thread as before. `flush()` always returns a result:
+it waits for the loading when it has to.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QUndoStack
 
-from layerloom.graph.analysis import AnalysisResult, Analyzer
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import GraphDocument, GraphEditError
 
+from . import analysis_loading
 from .commands import Recorder, record
+
+if TYPE_CHECKING:
+    from layerloom.graph.analysis import AnalysisResult, Analyzer
+
+
+ANALYSING = "analysing…"      # what the views show where numbers will be once analysis has loaded
 
 
 class Session(QObject):
     document_replaced = Signal(object)   # the new GraphDocument
-    analysed = Signal(object)            # the AnalysisResult after a change (one per edit)
+    analysed = Signal(object)            # the AnalysisResult after a change (one per edit); None while
+    #                                      analysis is still loading
     message = Signal(str)                # a short note for the status bar
     meta_changed = Signal()              # name / description / path changed
     lock_changed = Signal()              # the document became read-only, or editable again
+    analysis_ready = Signal()            # analysis has loaded (once): results follow every change from now on
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self.undo_stack = QUndoStack(self)
         self.document = GraphDocument("Untitled")
         self.path: Path | None = None
-        self.analyzer = Analyzer(self.document)
-        self.result: AnalysisResult | None = None
+        self._analyzer: Analyzer | None = None
+        self._data: dict | None = None
+        self.result: AnalysisResult | None = None      # None: not analysed yet ("analysing…")
+        self._loading = analysis_loading.Loading(self)
+        self._loading.loaded.connect(self._analysis_loaded)
         self._unsubscribe = self.document.subscribe(self._on_event)
         self._pending = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(0)
-        self._timer.timeout.connect(self.flush)
-        self.undo_stack.indexChanged.connect(lambda _i: self.flush())
+        self._timer.timeout.connect(self.refresh)
+        self.undo_stack.indexChanged.connect(lambda _i: self.refresh())
 
     # -- document ---------------------------------------------------------------------------
     def set_document(self, doc: GraphDocument, path: Path | None = None, modified: bool = False) -> None:
@@ -46,7 +63,8 @@ class Session(QObject):
         self.undo_stack.clear()
         self.document = doc
         self.path = Path(path) if path else None
-        self.analyzer = Analyzer(doc)
+        self._analyzer = None
+        self.result = None
         self._unsubscribe = doc.subscribe(self._on_event)
         if modified:
             self.undo_stack.resetClean()
@@ -54,7 +72,7 @@ class Session(QObject):
             self.undo_stack.setClean()
         self.document_replaced.emit(doc)
         self._pending = True
-        self.flush()
+        self.refresh()
         self.meta_changed.emit()
 
     def set_path(self, path: Path | None) -> None:
@@ -69,6 +87,30 @@ class Session(QObject):
         self.undo_stack.setClean()
 
     # -- analysis -----------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        """Whether analysis has loaded (torch with it): changes are analysed as they happen."""
+        return analysis_loading.ready()
+
+    @property
+    def analyzer(self) -> Analyzer:
+        """The document's analyzer (waits for analysis to load when it has not yet)."""
+        if self._analyzer is None or self._analyzer.doc is not self.document:
+            from layerloom.graph.analysis import Analyzer
+            self._analyzer = Analyzer(self.document, self._data)
+        return self._analyzer
+
+    @property
+    def data(self) -> dict | None:
+        """The data set's facts ({"num_classes", "vocab_size"}) that data-driven "auto" params follow."""
+        return self._data
+
+    def set_data(self, data: dict | None) -> None:
+        self._data = data
+        if self._analyzer is not None:
+            self._analyzer.set_data(data)
+        self._pending = True
+
     def _on_event(self, event) -> None:
         self._pending = True
         if event.type == "meta_changed":
@@ -76,14 +118,38 @@ class Session(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
+    def refresh(self) -> AnalysisResult | None:
+        """Analyse now if analysis has loaded; otherwise start loading it (the first document is analysed
+        in the background) and return None: the result follows with `analysed`."""
+        if self.ready:
+            return self.flush()
+        self._pending = True
+        self._loading.request(self.document, self._data)
+        self.result = None
+        self.analysed.emit(None)        # the views show the graph as it is now, "analysing…"
+        return None
+
     def flush(self) -> AnalysisResult:
-        """Re-analyse now if anything changed since the last analysis, and tell the views."""
+        """Re-analyse now if anything changed since the last analysis, and tell the views. Waits for
+        analysis to load if it has not yet."""
         if self._pending or self.result is None:
             self._pending = False
             self._timer.stop()
             self.result = self.analyzer.result
             self.analysed.emit(self.result)
         return self.result
+
+    def start_loading(self) -> None:
+        """Load analysis in the background now (the window calls this once it has painted)."""
+        self._loading.go()
+
+    def _analysis_loaded(self, doc, revision: int, data, result) -> None:
+        """Analysis has loaded in the background, with the result of the document as it was then."""
+        if result is not None and doc is self.document and doc.revision == revision and data == self._data:
+            self.analyzer.adopt(result, revision)
+        if self._pending or self.result is None:
+            self.flush()
+        self.analysis_ready.emit()
 
     # -- undo and redo --------------------------------------------------------------------------
     def undo(self) -> bool:
@@ -113,11 +179,11 @@ class Session(QObject):
             command, result = record(self.document, text, build)
         except GraphEditError as exc:
             self.message.emit(f"{text}: {exc}")
-            self.flush()
+            self.refresh()
             return refused(str(exc))
         if command is not None:
             self.undo_stack.push(command)
-        self.flush()
+        self.refresh()
         return Outcome(result)
 
     def set_locked(self, doc: GraphDocument, reason: str | None) -> None:

@@ -1,16 +1,21 @@
 """The main window: palette (left), canvas (centre), inspector and training (right), summary, problems,
 curves and runs (bottom).
 
-`MainWindow()` constructs every part explicitly, in this order: the session (document, undo stack,
-analysis), the canvas, the parts that act on them (files, editing, training, export), the actions of
-app/menus.py, the docks of app/docks.py, then the menus and toolbar. A part added later is one line in
-`_build_parts` plus its rows in menus.py / docks.py.
+The window is built in two phases so that it paints its graph before torch has loaded (torch,
+torchvision and pyqtgraph take about two seconds to import):
+  1. `MainWindow()` builds the parts that draw and edit the graph, all torch-free: the session
+     (document, undo stack), the canvas, files, editing, the palette, inspector, summary and problems,
+     the actions of app/menus.py, the docks of app/docks.py (the later parts' docks hold a placeholder)
+     and the menus and toolbar. Meanwhile the session loads analysis in a background thread; shapes,
+     parameters and MACs show "analysing…" until it is ready.
+  2. Once analysis is ready, `build_later()` builds the parts in LATER (training, export, import,
+     explaining...): they import torch and pyqtgraph at module level. Anything that asks for one of
+     them earlier (a menu action, a test) builds them on the spot.
+A part added later is one line in `_build_parts` or `build_later` plus its rows in menus.py / docks.py.
 """
 from __future__ import annotations
 
-from importlib import metadata
-
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from layerloom.graph.quoting import shown
@@ -20,18 +25,7 @@ from . import docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
-from .explaining import Explaining
-from .panels.experiments import ExperimentPanel
-from .exporting import Exporting
-from .extras_ui import Extras
-from .learning import Learning
-from .memory_estimate import MemoryEstimator
-from .training.controller import ACTIVE
-from .pruning import Pruning
-from .benchmarking import Benchmarking
 from .files import Files
-from .importing import Importing
-from .panels.code_view import CodeDialog
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.inspector import Inspector
 from .panels.palette import Palette
@@ -40,13 +34,16 @@ from .panels.summary import SummaryPanel
 from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
 from .status_room import ElidedLabel, StatusRoom
-from .training.ui import TrainingUI
 
 
 MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate training memory
+# The parts built once analysis is ready (phase 2): each imports torch or pyqtgraph
+LATER = ("memory", "training", "extras", "learning", "explaining", "experiments", "exporting", "importing",
+         "pruning", "benchmarking")
 
 
 def version() -> str:
+    from importlib import metadata      # here: importing it costs the window's first paint 20 ms
     try:
         return metadata.version("layerloom")
     except metadata.PackageNotFoundError:
@@ -55,12 +52,13 @@ def version() -> str:
 
 class MainWindow(QMainWindow):
     selected_block_changed = Signal(object)   # a block id, or None when no single block is selected
+    later_ready = Signal()                    # the parts of LATER have been built (see build_later)
 
     def __init__(self, restore_settings: bool = True):
         super().__init__()
         settings.ensure_identity()
         wheel_guard.install(QApplication.instance())
-        collect_garbage_in_gui_thread()      # worker threads must never run Qt destructors (see there)
+        self._collector = collect_garbage_in_gui_thread()  # worker threads must never run Qt destructors (see there)
         self.theme_mode = settings.theme()
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -70,10 +68,9 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._status)
         self.status_room = StatusRoom(self.statusBar())
         self.status_room.add(self._status)
+        self._later_state = "waiting"        # waiting | building | built
         self._build_parts()
-        self.status_room.add(self.training.status_text, self.training.status, cap=430)
-        self.docks: dict[str, QDockWidget] = docks.build_docks(self)
-        self.training.connect_docks(self.docks)
+        self.docks: dict[str, QDockWidget] = docks.build_docks(self, later=LATER)
         self.menus = menus.build_menus(self)
         self._connect()
 
@@ -86,7 +83,12 @@ class MainWindow(QMainWindow):
         if not (restore_settings and self.restore_settings()):
             docks.arrange_now_or_on_show(self)
         self._update_title()
-        self._analysed(self.session.flush())
+        self._analysed(self.session.result)
+        self.session.analysis_ready.connect(self._schedule_later, Qt.ConnectionType.QueuedConnection)
+        if self.session.ready:
+            self._schedule_later()
+        else:                        # load analysis once the canvas has painted the graph
+            self._first_paint = OnFirstPaint(self.view.viewport(), self.session.start_loading)
 
     def _build_parts(self) -> None:
         """Every part of the window; each gets what it needs as arguments."""
@@ -100,8 +102,44 @@ class MainWindow(QMainWindow):
         self.palette = Palette(self)
         self.inspector = Inspector(self.session, self)
         self.summary = SummaryPanel(self.session, self)
-        self.memory = MemoryEstimator(self)
         self.problems = DiagnosticsPanel(self.session, self)
+
+    # -- phase 2: the parts that need torch ---------------------------------------------------------
+    def __getattr__(self, name: str):
+        """A part of LATER asked for before it was built (an action fired, a test): build them all now."""
+        if name in LATER and self.__dict__.get("_later_state") == "waiting":
+            self.build_later()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def built(self, name: str):
+        """The part `name` if it has been built, else None (e.g. no training panel yet: no run to stop)."""
+        return self.__dict__.get(name)
+
+    @property
+    def later_built(self) -> bool:
+        return self._later_state == "built"
+
+    def _schedule_later(self) -> None:
+        QTimer.singleShot(0, self, self.build_later)     # after the shapes have painted (never once closed)
+
+    def build_later(self) -> None:
+        """Build the parts of LATER (they import torch and pyqtgraph), put their panels in their docks and
+        connect them. Runs once."""
+        if self._later_state != "waiting":
+            return
+        self._later_state = "building"
+        from .benchmarking import Benchmarking
+        from .explaining import Explaining
+        from .exporting import Exporting
+        from .extras_ui import Extras
+        from .importing import Importing
+        from .learning import Learning
+        from .memory_estimate import MemoryEstimator
+        from .panels.experiments import ExperimentPanel
+        from .pruning import Pruning
+        from .training.ui import TrainingUI
+        self.memory = MemoryEstimator(self)
         self.training = TrainingUI(self)
         self.extras = Extras(self)
         self.learning = Learning(self)
@@ -111,17 +149,22 @@ class MainWindow(QMainWindow):
         self.importing = Importing(self)
         self.pruning = Pruning(self)
         self.benchmarking = Benchmarking(self)
+        self.status_room.add(self.training.status_text, self.training.status, cap=430)
+        docks.fill_later(self, LATER)
+        self.training.connect_docks(self.docks)
+        self._later_state = "built"
+        self._connect_later()
+        if self._collector is not None:
+            self._collector.freeze_again()        # torch, pyqtgraph and the panels: frozen with the rest
+        self.later_ready.emit()
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
         self.inspector.sweep_requested.connect(self._sweep_parameter)
-        self.training.panel.settings.sweep_requested.connect(self._sweep_parameter)   # the same code path
-        self.experiments.runs_selected.connect(self._compare_trials)
-        self.selected_block_changed.connect(self.training.follow)
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
-        self.view.prune_requested.connect(self.pruning.open_dialog)
+        self.view.prune_requested.connect(lambda block: self.pruning.open_dialog(block))
         self.summary.block_clicked.connect(self.focus_block)
         self.problems.block_clicked.connect(self.focus_block)
         self.problems.count_changed.connect(self._problems_counted)
@@ -129,6 +172,11 @@ class MainWindow(QMainWindow):
         self.session.meta_changed.connect(self._update_title)
         self.session.analysed.connect(self._analysed)
         self.undo_stack.cleanChanged.connect(self._clean_changed)
+
+    def _connect_later(self) -> None:
+        self.training.panel.settings.sweep_requested.connect(self._sweep_parameter)   # the same code path
+        self.experiments.runs_selected.connect(self._compare_trials)
+        self.selected_block_changed.connect(self.training.follow)
         self.learning.connect()
         self.memory.changed.connect(lambda: self.summary.show_memory(self.memory))
         self.memory.changed.connect(self.training.recheck)      # the readiness check warns when it does not fit
@@ -141,6 +189,9 @@ class MainWindow(QMainWindow):
         self.training.run.state_changed.connect(self._run_state_changed)
         self.training.runs.export_requested.connect(self.exporting.export_run)
         self.training.runs.resume_requested.connect(self.training.resume_run)
+        self._memory_timer.start()
+        if self.selected_block() is not None:     # selected before these parts existed: they follow it now
+            self.selected_block_changed.emit(self.selected_block())
 
     # -- the API later panels use -------------------------------------------------------------
     @property
@@ -191,7 +242,8 @@ class MainWindow(QMainWindow):
             recovery.discard()
 
     def _analysed(self, result) -> None:
-        if result is None:
+        if result is None:          # analysis is still loading (it needs torch): no numbers yet
+            self._status.setText(f"{len(self.document.blocks)} blocks · analysing…  ")
             return
         errors = len(result.errors)
         state = "✓ no errors" if not errors else f"✕ {errors} error{'s' if errors != 1 else ''}"
@@ -200,6 +252,7 @@ class MainWindow(QMainWindow):
         self._update_title()
 
     def _run_state_changed(self, new, old) -> None:
+        from .training.controller import ACTIVE
         if self.training.run.active:
             self.memory.cancel()           # the run needs the CPU; estimate again when it ends
         elif old in ACTIVE:
@@ -210,7 +263,7 @@ class MainWindow(QMainWindow):
         trains: the estimate would compete with it for the CPU)."""
         if self.training.run.active:
             return
-        self.memory.request(self.document, self.session.result, self.session.analyzer.data, self.training.config())
+        self.memory.request(self.document, self.session.result, self.session.data, self.training.config())
 
     def _problems_counted(self, errors: int, warnings: int) -> None:
         n = errors + warnings
@@ -231,6 +284,7 @@ class MainWindow(QMainWindow):
                                      "overlaid", 5000)
 
     def show_code(self) -> None:
+        from .panels.code_view import CodeDialog       # the compiler: torch
         CodeDialog(self.document, self).exec()
 
     def show_about(self) -> None:
@@ -273,17 +327,33 @@ class MainWindow(QMainWindow):
         if not self.files.may_replace("close Layerloom"):
             event.ignore()
             return
-        self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
-        self.learning.shutdown()
-        self.explaining.shutdown()  # cancels an explanation and waits for its thread
-        self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
-        self.benchmarking.shutdown()  # cancels a measurement and waits for its thread
-        self._memory_timer.stop()
-        self.memory.shutdown()       # gives up an estimate at its next phase and waits for it
+        if self.later_built:
+            self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
+            self.learning.shutdown()
+            self.explaining.shutdown()  # cancels an explanation and waits for its thread
+            self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
+            self.benchmarking.shutdown()  # cancels a measurement and waits for its thread
+            self._memory_timer.stop()
+            self.memory.shutdown()       # gives up an estimate at its next phase and waits for it
         self.save_settings()
         self.autosave_timer.stop()
         recovery.discard()
         event.accept()
+
+
+class OnFirstPaint(QObject):
+    """Calls `fn` once, after `widget` has handled its first paint event."""
+
+    def __init__(self, widget: QWidget, fn):
+        super().__init__(widget)
+        self.widget, self.fn = widget, fn
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, event) -> bool:
+        if obj is self.widget and event.type() == QEvent.Type.Paint:
+            self.widget.removeEventFilter(self)
+            QTimer.singleShot(0, self, self.fn)        # after this paint has finished
+        return False
 
 
 def about_text() -> str:

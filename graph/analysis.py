@@ -392,6 +392,12 @@ class Analyzer:
                 self.data = data
                 self._result = None
 
+    def adopt(self, result: AnalysisResult, revision: int) -> None:
+        """Take a result computed elsewhere (on a copy of the document, in another thread) as the
+        analysis of the document at `revision`."""
+        with self._lock:
+            self._result, self._revision = result, revision
+
     @property
     def result(self) -> AnalysisResult:
         with self._lock:

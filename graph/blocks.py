@@ -12,10 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import torch
-from torch import nn
-
 from . import failures
+from .lazy_torch import nn, torch
 from .params import AUTO, Param
 from .rules import RuleError, batchnorm_check, conv_transpose_check, layernorm_check, same_rank
 

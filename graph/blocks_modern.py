@@ -6,8 +6,7 @@ the palette, analysis, compiler and file loader treat them exactly like the orig
 """
 from __future__ import annotations
 
-from torch import nn
-
+from .lazy_torch import nn
 from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
 from .rules import same_rank
 from .params import AUTO, Param

@@ -5,9 +5,8 @@ or only its last step when `output` is "last".
 """
 from __future__ import annotations
 
-from torch import nn
-
 from . import failures
+from .lazy_torch import nn
 from .blocks import BlockKind, _auto_text, _features_from, register
 from .params import AUTO, Param
 

@@ -1,39 +1,15 @@
 """Block kinds of vision transformers: a learned class token, learned position embeddings, and taking
 one step of a sequence (ViT reads its prediction from the class token's step, `x[:, 0]`).
 
-The two learned kinds are small torch modules defined here, so the compiled graph and the generated
-code hold their weights like any layer's (`<block id>.token`, `<block id>.embedding`).
+The two learned kinds are small torch modules of Layerloom's own (graph/token_modules.py, imported
+when first built), so the compiled graph and the generated code hold their weights like any layer's.
 """
 from __future__ import annotations
 
-import torch
-from torch import nn
-
+from .lazy_torch import ModuleRef
 from .blocks import DIMS_RULE, BlockKind, _auto_text, _features_from, register
 from .params import AUTO, Param
 from .rules import RuleError
-
-
-class ClassToken(nn.Module):
-    """Puts one learned vector in front of every sequence: B×T×E → B×(T+1)×E."""
-
-    def __init__(self, embed_dim: int):
-        super().__init__()
-        self.token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.token.expand(x.shape[0], -1, -1), x], dim=1)
-
-
-class PositionEmbedding(nn.Module):
-    """Adds a learned vector per position: B×T×E + 1×T×E."""
-
-    def __init__(self, length: int, embed_dim: int):
-        super().__init__()
-        self.embedding = nn.Parameter(torch.empty(1, length, embed_dim).normal_(std=0.02))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.embedding
 
 
 def _sequence(name: str, shapes) -> None:
@@ -79,9 +55,10 @@ register(BlockKind(
     params=(Param("embed_dim", "int", AUTO, "length of each vector (the input's last dimension)", min=1,
                   max=1_000_000, auto=True),),
     formula="y = [c; x₀; x₁; …]   (T×E → (T+1)×E, c learned)",
-    module=ClassToken, auto_from=_features_from, label=lambda p: f"+1 × {_auto_text(p['embed_dim'])}",
+    module=ModuleRef("layerloom.graph.token_modules", "ClassToken"), auto_from=_features_from,
+    label=lambda p: f"+1 × {_auto_text(p['embed_dim'])}",
     check=lambda shapes, p: _sequence("ClassToken", shapes), id_prefix="cls",
-    code=lambda p: ("from layerloom.graph.blocks_tokens import ClassToken", f"ClassToken({p['embed_dim']!r})"),
+    code=lambda p: ("from layerloom.graph.token_modules import ClassToken", f"ClassToken({p['embed_dim']!r})"),
 ))
 
 register(BlockKind(
@@ -91,9 +68,10 @@ register(BlockKind(
     params=(Param("length", "int", AUTO, "positions in the sequence (T)", min=1, max=1_000_000, auto=True),
             Param("embed_dim", "int", AUTO, "length of each vector (E)", min=1, max=1_000_000, auto=True)),
     formula="y[t] = x[t] + P[t]   (P learned, T×E)",
-    module=PositionEmbedding, auto_from=_position_from, check=_position_check, id_prefix="pos",
+    module=ModuleRef("layerloom.graph.token_modules", "PositionEmbedding"), auto_from=_position_from,
+    check=_position_check, id_prefix="pos",
     label=lambda p: f"{_auto_text(p['length'])}×{_auto_text(p['embed_dim'])}",
-    code=lambda p: ("from layerloom.graph.blocks_tokens import PositionEmbedding",
+    code=lambda p: ("from layerloom.graph.token_modules import PositionEmbedding",
                     f"PositionEmbedding({p['length']!r}, {p['embed_dim']!r})"),
 ))
 

@@ -7,17 +7,13 @@ commands call these primitives and its scene listens to the events.
 """
 from __future__ import annotations
 
-import builtins
 import copy
-import functools
 import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
-import networkx as nx
-import torch
-
+from . import reserved_names
 from .blocks import REGISTRY, get_kind
 
 MISSING = object()  # "no explicit value": the parameter takes its default
@@ -69,32 +65,11 @@ def id_problem(block_id: Any) -> str | None:
                 "(at most 64 characters)")
     if keyword.iskeyword(block_id) or block_id in ("self", "torch"):
         return f'"{block_id}" is a reserved word in Python'
-    if hasattr(torch.fx.GraphModule, block_id) or block_id in _module_attributes():
+    if block_id in reserved_names.module_attributes():
         return f'"{block_id}" is the name of a torch.nn.Module attribute'
-    if block_id in _code_names():
+    if block_id in reserved_names.code_names():
         return f'"{block_id}" is a name the generated code already uses (a Python builtin or one of torch.fx\'s)'
     return None
-
-
-@functools.cache
-def _module_attributes() -> frozenset[str]:
-    """Attributes a compiled model has as an instance (`training`, `meta`, `graph`, `shape_env`...):
-    a block id becomes an attribute of the same object."""
-    gm = torch.fx.GraphModule(torch.nn.Module(), torch.fx.Graph())
-    return frozenset(dir(gm)) | frozenset(vars(gm)) | {"meta", "training", "shape_env"}
-
-
-@functools.cache
-def _code_names() -> frozenset[str]:
-    """Names torch.fx renames in generated code (builtins such as print and len, and its own globals
-    such as inf and device), and `x`, the Input placeholder's name. "input" stays allowed: the Input
-    block it names becomes the placeholder `x`."""
-    try:
-        from torch.fx.graph import _illegal_names
-        names = set(_illegal_names)
-    except ImportError:  # a torch without it: the builtins are the bulk of it
-        names = set(vars(builtins))
-    return frozenset(names | {"x"}) - {"input"}
 
 
 class GraphDocument:
@@ -150,7 +125,9 @@ class GraphDocument:
     def output_count(self, block_id: str) -> int:
         return get_kind(self.block(block_id).kind).outputs
 
-    def to_networkx(self) -> nx.MultiDiGraph:
+    def to_networkx(self):
+        """The graph as a networkx.MultiDiGraph (networkx is imported here: the window opens without it)."""
+        import networkx as nx
         g = nx.MultiDiGraph()
         g.add_nodes_from(self.blocks)
         for e in self.edges:

@@ -9,7 +9,6 @@ branches stay within one row.
 """
 from __future__ import annotations
 
-import networkx as nx
 
 from .groups import members
 
@@ -25,6 +24,7 @@ def auto_layout(doc, max_columns: int | None = None) -> dict[str, tuple[float, f
 
 def layout_plan(doc, max_columns: int | None = None):
     """(positions, row band of each block): blocks flow left to right within a band."""
+    import networkx as nx      # here, not at the top: the window opens before networkx has loaded
     g = nx.DiGraph()
     g.add_nodes_from(doc.blocks)
     g.add_edges_from((e.src, e.dst) for e in doc.edges)

@@ -23,10 +23,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from .blocks import BlockKind, register
+from .lazy_torch import torch
 from .problems import BlockProblem
 from .params import Param
 from .quoting import py_literal
@@ -115,7 +113,7 @@ def resolve_class(target: str, trusted: bool = False) -> type:
     where, qualname = split_target(target)
     obj = _import(where, trusted)
     obj = _walk(obj, where, qualname)
-    if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+    if not (isinstance(obj, type) and issubclass(obj, torch.nn.Module)):
         raise OpaqueError(f"{target} is not a torch.nn.Module class; an Opaque block only constructs modules")
     return obj
 
@@ -147,7 +145,7 @@ def _decode(value, trusted: bool = False):
         if set(value) == {"$class"}:
             where, qualname = split_target(value["$class"])
             obj = _walk(_import(where, trusted), where, qualname)
-            if not issubclass(obj, nn.Module):
+            if not issubclass(obj, torch.nn.Module):
                 raise OpaqueError(f'{value["$class"]} is not a torch.nn.Module class; class arguments of an '
                                   "Opaque block are layer types such as torch.nn:BatchNorm2d")
             return obj
@@ -170,7 +168,7 @@ def encode_argument(value):
     raise TypeError(f"{type(value).__name__} is not plain data")
 
 
-def opaque_module(target: str, args: list, kwargs: dict, trusted: bool = False) -> nn.Module:
+def opaque_module(target: str, args: list, kwargs: dict, trusted: bool = False) -> torch.nn.Module:
     """Construct the module; `trusted=True` skips the allow-list (generated code the person runs)."""
     cls = resolve_class(target, trusted)
     try:

@@ -7,6 +7,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # (tests/runtime/test_threads.py exercises the measuring).
 os.environ.setdefault("LAYERLOOM_THREADS", "1")
 
+# Analysis loaded up front: windows built by the tests analyse every change as it happens, as the app
+# does once its background loading has finished (tests/app/test_startup.py checks that loading, the
+# window before torch and the "analysing…" state, in fresh processes).
+import layerloom.graph.analysis  # noqa: E402,F401
+
 
 @pytest.fixture(scope="session")
 def trained_lenet(tmp_path_factory):

@@ -9,21 +9,24 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtWidgets import QGraphicsScene
 
-from layerloom.graph.analysis import AnalysisResult
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.document import Edge, GraphDocument
 from layerloom.graph.summary import cost_text
 
-from ..session import Session
+from ..session import ANALYSING, Session
 from .block_item import BlockItem, Look
 from .groups import GroupLayer
 from .port_item import PortItem
 from .wire_item import WireItem
+
+if TYPE_CHECKING:
+    from layerloom.graph.analysis import AnalysisResult
 
 
 # document events after which a run's findings about the blocks no longer describe the graph
@@ -174,18 +177,22 @@ class GraphScene(QGraphicsScene):
         self.groups.moved(bid)
 
     # -- analysis -----------------------------------------------------------------------------
-    def apply_analysis(self, result: AnalysisResult) -> None:
+    def apply_analysis(self, result: AnalysisResult | None) -> None:
+        """Show a result on the blocks and wires; None: analysis is still loading (blocks say so quietly,
+        wires carry no shape yet)."""
         if self.session.document is not self.document:
             return
         self.result = result
         by_block: dict[str, list] = {}
-        for d in result.diagnostics:
+        for d in result.diagnostics if result is not None else ():
             by_block.setdefault(d.block, []).append(d)
         for bid, item in self.blocks.items():
             item.set_look(self.look_for(bid, by_block.get(bid, []) + self.run_diagnostics.get(bid, [])))
         for edge, wire in self.wires.items():
-            r = result.blocks.get(edge.src)
-            if r is not None and r.ok and r.output_shape is not None:
+            r = result.blocks.get(edge.src) if result is not None else None
+            if result is None:
+                wire.set_label("")
+            elif r is not None and r.ok and r.output_shape is not None:
                 wire.set_label(shape_text(r.output_shape))
             else:
                 wire.set_label("?", broken=True)
@@ -233,6 +240,8 @@ class GraphScene(QGraphicsScene):
             shape = "→ " + shape_text(r.output_shape)
         elif status == "blocked":
             shape = "waiting for inputs"
+        elif result is None:
+            shape = ANALYSING
         else:
             shape = ""
         tip = [f"<b>{html.escape(bid)}</b> · {html.escape(kind.name)}", html.escape(kind.doc)]

@@ -12,6 +12,8 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButt
 from .. import edits, theme
 from ..session import Session
 
+NO_PROBLEMS = "No problems: every block has a shape."
+
 
 def dot_icon(colour: QColor, size: int = 12) -> QIcon:
     pm = QPixmap(size * 2, size * 2)
@@ -45,7 +47,7 @@ class DiagnosticsPanel(QWidget):
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        self.empty = QLabel("No problems: every block has a shape.", self)
+        self.empty = QLabel(NO_PROBLEMS, self)
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: palette(placeholder-text);")
@@ -58,8 +60,13 @@ class DiagnosticsPanel(QWidget):
 
     def refresh(self, result=None) -> None:
         result = result or self.session.result
-        if result is None:
+        if result is None:           # analysis is still loading
+            self.diagnostics = []
+            self.tree.clear()
+            self.empty.setText("Analysing… any problems appear here in a moment.")
+            self.stack.setCurrentWidget(self.empty)
             return
+        self.empty.setText(NO_PROBLEMS)
         diags = sorted(result.diagnostics, key=lambda d: d.severity != "error")
         if diags == self.diagnostics:
             return

@@ -17,7 +17,7 @@ from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 
 from .. import edits, theme
-from ..session import Session
+from ..session import ANALYSING, Session
 from .param_editors import ParamEditor, make_editor
 from .sweep_menu import offer_sweep
 
@@ -212,6 +212,8 @@ class Inspector(QScrollArea):
                                 f"{result.total_params:,} parameters · {cost_text(result.total_macs)} per sample"
                                 f"{' (' + partial_text(result) + ')' if result.not_computed else ''}"
                                 f"<br>{state}")
+        else:
+            self.totals.setText(f"{len(doc.blocks)} blocks · {len(doc.edges)} wires<br>{ANALYSING}")
 
     def _refresh_block(self) -> None:
         doc, result = self.session.document, self.session.result

@@ -14,7 +14,7 @@ from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 
 from .. import theme
-from ..session import Session
+from ..session import ANALYSING, Session
 from .palette import kind_icon
 
 COLUMNS = ("Block", "Kind", "Output shape", "Params", "MACs", "FLOPs")
@@ -57,6 +57,8 @@ class SummaryModel(QAbstractTableModel):
         bid, kind, category, shape, params, macs, status = self.rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
+            if status == "analysing":
+                return (bid, kind, shape, "…", "…", "…")[col]
             return (bid, kind, shape, f"{params:,}" if status == "ok" else "—",
                     human(macs) if status == "ok" else "—", human(2 * macs) if status == "ok" else "—")[col]
         if role == Qt.ItemDataRole.DecorationRole and col == 1:
@@ -65,7 +67,7 @@ class SummaryModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and status in ("error", "cycle") and col == 2:
             return QColor(theme.current().error)
-        if role == Qt.ItemDataRole.ForegroundRole and status == "blocked":
+        if role == Qt.ItemDataRole.ForegroundRole and status in ("blocked", "analysing"):
             return QColor(theme.current().text_muted)
         if role == Qt.ItemDataRole.ToolTipRole and col >= 4 and status == "ok":
             return f"{macs:,} MACs · {2 * macs:,} FLOPs per sample\n{COST_TOOLTIP}"
@@ -118,7 +120,11 @@ class SummaryPanel(QWidget):
     def refresh(self, result=None) -> None:
         result = result or self.session.result
         doc = self.session.document
-        if result is None:
+        if result is None:           # analysis is still loading: the blocks, their numbers to follow
+            self.model.set_rows([(bid, b.kind, get_kind(b.kind).category, ANALYSING, 0, 0, "analysing")
+                                 for bid, b in doc.blocks.items()])
+            self.totals.setText(f"<b>{len(doc.blocks)}</b> blocks · {ANALYSING} (shapes, parameters and MACs "
+                                "appear once analysis has loaded)")
             return
         rows = []
         for bid, r in result.blocks.items():

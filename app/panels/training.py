@@ -225,7 +225,7 @@ class TrainingPanel(QWidget):
             ok.setObjectName("check-ok")
             ok.setStyleSheet(f"color: {'#4ade80' if t.dark else '#15803d'};")
             self.check_layout.addWidget(ok)
-        QTimer.singleShot(0, self._fit_check)      # the new rows show (and can be measured) a moment later
+        QTimer.singleShot(0, self, self._fit_check)      # the new rows show (and can be measured) a moment later
 
     def _fit_check(self) -> None:
         """As tall as the messages need at the current width, up to 230 px (then they scroll)."""

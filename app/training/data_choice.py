@@ -70,9 +70,8 @@ class DataChoice:
         # A file-based set whose file is not chosen yet describes nothing real: no data context then.
         concrete = self.info is not None and (self.dataset_name not in PATH_KINDS or self.dataset_options.get("path"))
         ctx = self.info.data_context() if concrete else None
-        if ctx != self.session.analyzer.data:
-            self.session.analyzer.set_data(ctx)
-            self.session.result = None      # the analysis must follow the new data set's "auto" values
+        if ctx != self.session.data:
+            self.session.set_data(ctx)      # the analysis must follow the new data set's "auto" values
             self.session.flush()
         self._follow_choice()
         self._show_data_info()

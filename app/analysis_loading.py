@@ -1,0 +1,67 @@
+"""Loading graph analysis off the GUI thread.
+
+Analysis (layerloom.graph.analysis) runs every block on meta tensors, so it imports torch: about a
+second and a half, more on a busy machine. The window draws the graph without it, and a `Loading`
+imports it in a background thread, analysing a copy of the open document there at the same time, so
+the first shapes arrive as soon as torch has. The session then adopts that result if the document has
+not changed meanwhile (else it analyses again, now in a few milliseconds).
+"""
+from __future__ import annotations
+
+import sys
+
+from PySide6.QtCore import QObject, Signal
+
+from .background import Job, keep_until_finished
+
+MODULE = "layerloom.graph.analysis"
+
+
+def ready() -> bool:
+    """Whether analysis has been imported completely (by anything: the loading thread, a CLI, a test)."""
+    module = sys.modules.get(MODULE)
+    spec = getattr(module, "__spec__", None)
+    return module is not None and not getattr(spec, "_initializing", False)
+
+
+def _load_and_analyse(doc, data):
+    from layerloom.graph.analysis import analyze
+    return analyze(doc, data)
+
+
+class Loading(QObject):
+    """Imports analysis in a background thread once; `loaded(doc, revision, data, result)` arrives in
+    the GUI thread with the analysis of `doc` as it was at `revision` (None when that failed: the
+    session then analyses in the GUI thread, where a failure is reported like any other).
+
+    `request()` names the document to analyse on the way; the thread starts at `go()` (the window calls
+    it at its first paint, so the import does not compete with building and painting the window) or at
+    once when `go()` came first."""
+
+    loaded = Signal(object, int, object, object)
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self.job: Job | None = None
+        self._request = None
+        self._go = False
+
+    def request(self, doc, data) -> None:
+        """Analyse `doc` (as it is now, a copy) once analysis has loaded; the newest request counts."""
+        if self.job is None:
+            self._request = (doc, doc.revision, doc.copy(), data)
+            if self._go:
+                self._start()
+
+    def go(self) -> None:
+        """Start the thread now if a document is waiting, else as soon as one is."""
+        self._go = True
+        if self._request is not None and self.job is None:
+            self._start()
+
+    def _start(self) -> None:
+        doc, revision, copy, data = self._request
+        self.job = Job(lambda: _load_and_analyse(copy, data), name="layerloom-analysis-loading")
+        self.job.finished.connect(lambda: self.loaded.emit(doc, revision, data, self.job.result))
+        keep_until_finished(self.job)
+        self.job.start()

@@ -1,0 +1,129 @@
+"""Start-up order: the window paints its graph before torch is imported, shows "analysing…" where the
+numbers will be, then fills them in from the analysis loaded in the background.
+
+The first two tests run a fresh Python process (the test process has torch loaded long ago)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from layerloom.graph import analyze, compile_graph, load_graph
+from layerloom.graph.diagnostics import shape_text
+from layerloom.presets import preset_path
+
+HEAVY = ("torch", "torchvision", "pyqtgraph", "numpy", "sympy", "networkx", "onnx", "PIL")
+
+CHILD = r"""
+import json, sys, time
+from PySide6.QtCore import QEvent, QObject, QTimer
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from layerloom.app.window import MainWindow
+from layerloom.app.session import ANALYSING
+from layerloom.presets import preset_path
+HEAVY = %r
+seen = {"after_import": [m for m in HEAVY if m in sys.modules]}
+win = MainWindow(restore_settings=False)
+seen["after_construction"] = [m for m in HEAVY if m in sys.modules]
+win.files.open_preset(preset_path("lenet5"))
+win.resize(1400, 900)
+
+def at_paint():
+    seen["at_paint"] = [m for m in HEAVY if m in sys.modules]
+    seen["result_at_paint"] = win.session.result is not None
+    seen["summary_at_paint"] = [list(r[:4]) for r in win.summary.model.rows]
+    seen["totals_at_paint"] = win.summary.totals.text()
+    seen["status_at_paint"] = win._status.text()
+    seen["canvas_at_paint"] = {b: item.look.shape for b, item in win.scene.blocks.items()}
+    seen["problems_at_paint"] = win.problems.empty.text()
+    seen["later_at_paint"] = win.built("training") is not None
+
+class Spy(QObject):
+    def eventFilter(self, obj, event):
+        if obj is win.view.viewport() and event.type() == QEvent.Type.Paint and "at_paint" not in seen:
+            at_paint()
+        return False
+
+spy = Spy()
+win.view.viewport().installEventFilter(spy)
+win.show()
+start = time.time()
+while "at_paint" not in seen and time.time() - start < 30:
+    app.processEvents()
+if %r:                     # an edit while analysis loads: the result must include it
+    win.session.start_loading()
+    seen["edited"] = win.view.add_block_at("Dropout", win.view.mapToScene(10, 10)) is not None
+while not (win.session.result is not None and win.later_built) and time.time() - start < 240:
+    app.processEvents()
+    time.sleep(0.01)
+result = win.session.result
+seen["result_blocks"] = sorted(result.blocks) if result is not None else None
+seen["summary_after"] = [list(r[:4]) for r in win.summary.model.rows]
+seen["canvas_after"] = {b: item.look.shape for b, item in win.scene.blocks.items()}
+seen["doc_blocks"] = sorted(win.document.blocks)
+seen["later_after"] = win.later_built
+seen["training_dock_holds_panel"] = win.docks["training"].widget() is win.training.panel
+seen["curves_dock_holds_plots"] = win.docks["curves"].widget() is win.training.plots
+print("RESULT " + json.dumps(seen), flush=True)
+win.session.undo_stack.setClean()
+win.close()
+from layerloom.app import background
+background.wait_for_all()
+"""
+
+
+def _run(edit: bool) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_NO_ERROR_DIALOG="1")
+    out = subprocess.run([sys.executable, "-c", CHILD % (HEAVY, edit)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, out.stdout[-2000:] + out.stderr[-4000:]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers():
+    seen = _run(edit=False)
+    assert seen["after_import"] == [] and seen["after_construction"] == []
+    assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
+    assert seen["later_at_paint"] is False and seen["result_at_paint"] is False
+    doc = load_graph(preset_path("lenet5"))
+    # "analysing…" where the numbers will be: no empty or wrong numbers
+    assert [r[0] for r in seen["summary_at_paint"]] == list(doc.blocks)
+    assert all(r[3] == "analysing…" for r in seen["summary_at_paint"])
+    assert "analysing…" in seen["totals_at_paint"] and "parameters" not in seen["totals_at_paint"].split("·")[0]
+    assert "analysing…" in seen["status_at_paint"] and "params" not in seen["status_at_paint"]
+    assert set(seen["canvas_at_paint"]) == set(doc.blocks)
+    assert all(shape == "analysing…" for shape in seen["canvas_at_paint"].values())
+    assert seen["problems_at_paint"].startswith("Analysing")
+    # then the shapes: each block's output shape as torch computes it on the compiled model's layers
+    reference = analyze(doc)
+    model = compile_graph(doc)
+    import torch
+    assert tuple(model(torch.zeros(2, *doc.blocks["input"].params["shape"])).shape[1:]) == \
+        reference.blocks["output"].output_shape
+    after = {r[0]: r[3] for r in seen["summary_after"]}
+    assert after == {b: shape_text(r.output_shape) for b, r in reference.blocks.items()}
+    assert all(shape != "analysing…" for shape in seen["canvas_after"].values())
+    assert seen["later_after"] and seen["training_dock_holds_panel"] and seen["curves_dock_holds_plots"]
+
+
+def test_an_edit_made_while_analysis_loads_is_in_the_first_result():
+    seen = _run(edit=True)
+    assert seen["edited"]
+    assert seen["result_blocks"] == seen["doc_blocks"]
+    assert any(b.startswith("drop") for b in seen["result_blocks"])
+
+
+def test_a_later_part_asked_for_early_is_built_on_the_spot(qtbot):
+    from layerloom.app.window import LATER, MainWindow
+    win = MainWindow(restore_settings=False)
+    qtbot.addWidget(win)
+    assert all(win.built(name) is None for name in LATER)
+    assert win.docks["training"].widget() is not None         # the placeholder until then
+    panel = win.training.panel                                 # e.g. a menu action's slot looked up
+    assert win.later_built and all(win.built(name) is not None for name in LATER)
+    assert win.docks["training"].widget() is panel
+    win.build_later()                                          # once only
+    assert win.training.panel is panel
