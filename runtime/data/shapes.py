@@ -120,11 +120,13 @@ def _mask(kind: int, u, v):
 
 
 def generate(count: int, *, channels: int = DEFAULT_CHANNELS, size=DEFAULT_SIZE,
-             seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` images (uint8 [N, C, H, W]) and their labels (int64 [N]), deterministic in seed."""
+             seed: int = 0, figures=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` images (uint8 [N, C, H, W]) and their labels (int64 [N]), deterministic in seed.
+    ``figures``, when given, replaces the ten classes: one function per class that maps rotated
+    unit coordinates (u, v) to a mask, drawn in the same style (runtime/data/figures.py)."""
     h, w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     g = torch.Generator().manual_seed(int(seed))
-    k = len(CLASSES)
+    k = len(CLASSES) if figures is None else len(figures)
     labels = (torch.arange(count) % k)[torch.randperm(count, generator=g)]
 
     def rand(*shape):
@@ -157,7 +159,8 @@ def generate(count: int, *, channels: int = DEFAULT_CHANNELS, size=DEFAULT_SIZE,
         for kind in range(k):
             sel = torch.nonzero(lab == kind).flatten()
             if len(sel):
-                mask[sel] = _mask(kind, u[sel], v[sel])
+                mask[sel] = (_mask(kind, u[sel], v[sel]) if figures is None
+                             else figures[kind](u[sel], v[sel]))
         gx = (xs / w - 0.5) * shade[sl, 0].view(n, 1, 1)
         gy = (ys / h - 0.5) * shade[sl, 1].view(n, 1, 1)
         background = bg[sl].view(n, channels, 1, 1) + (gx + gy).unsqueeze(1)
