@@ -126,3 +126,57 @@ def test_exported_train_py_honours_frozen_blocks(tmp_path):
     end = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)["model"]
     assert torch.equal(start["conv1.weight"], end["conv1.weight"])
     assert not torch.equal(start["fc1.weight"], end["fc1.weight"])
+
+
+def test_head_only_fine_tune_from_a_file_with_another_tasks_head(tmp_path):
+    """The transfer path of bench/finetune.py at a tiny size: a state_dict file with torchvision's keys and a
+    12-class head, an imported resnet18 whose head the training check resets for the ten shapes, init_from
+    the file, every block but fc frozen. The body starts as the file's tensors and ends bit-identical."""
+    import torchvision
+    from torch import nn
+
+    from layerloom.graph.importers import import_source, save_import
+    from layerloom.runtime.preflight import preflight
+
+    torch.manual_seed(5)
+    source = torchvision.models.resnet18(num_classes=12)
+    for m in source.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 1.5)
+            m.weight.data.uniform_(0.5, 1.5)
+    file = tmp_path / "other-task.safetensors"
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(file))
+
+    result = import_source("torchvision:resnet18", (3, 32, 32), fidelity=False)
+    save_import(result, tmp_path / "net.loom.json")
+    doc = result.doc
+    fixes = [d.fix for d in preflight(doc, "shapes").diagnostics if d.fix and d.block == "fc"]
+    assert [f["label"] for f in fixes] == ["Reset fc for 10 classes"]
+    doc.set_param("fc", fixes[0]["param"], fixes[0]["value"])
+    for bid in doc.blocks:
+        if bid != "fc":
+            doc.set_block_attr(bid, "trainable", False)
+    seen, rec = SeeStart(), Recorder()
+    t = Trainer(doc, {"dataset": "shapes", "dataset_options": {"train_count": 96, "val_count": 32},
+                      "batch_size": 32, "epochs": 1, "max_steps": 3, "device": "cpu", "init_from": str(file)},
+                rec, runs_base=tmp_path / "runs", extensions=[seen])
+    assert t.run() is not None, rec.of("failed")
+    report = next(e for e in rec.of("weights_loaded") if e["what"] == "init_from")
+    assert report["new"] == ["fc.weight", "fc.bias"]
+    assert {s["key"]: "does not fit" in s["why"] for s in report["skipped"]} == {"fc.weight": True, "fc.bias": True}
+
+    end = t.model.state_dict()
+    body = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+    # layer1.0.downsample.0.weight is block layer1_0_downsample_0's weight
+    ids = {key: "{}.{}".format(key.rsplit(".", 1)[0].replace(".", "_"), key.rsplit(".", 1)[1]) for key in body}
+    assert sorted(report["loaded"]) == sorted(ids.values()) and set(end) == {*ids.values(), "fc.weight", "fc.bias"}
+    for key, value in body.items():
+        mine = ids[key]
+        assert torch.equal(seen.start[mine], value), key
+        assert torch.equal(end[mine], value), key          # frozen: weights and running statistics unchanged
+    assert seen.start["fc.weight"].shape == (10, 512)
+    assert not torch.equal(end["fc.weight"], seen.start["fc.weight"])
+    frozen = rec.of("frozen")[0]
+    assert "fc" not in frozen["blocks"] and len(frozen["blocks"]) == len(doc.blocks) - 1
+    assert frozen["params"] == sum(p.numel() for n, p in source.named_parameters() if not n.startswith("fc."))
