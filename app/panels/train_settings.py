@@ -7,6 +7,7 @@ read-only, except the learning rate while paused (`lr_edited` fires as it change
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 from PySide6.QtCore import Signal
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 
 from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
+from ..status_room import ElidedLabel
 from .sweep_menu import offer_sweep
 
 # the form's rows that a sweep can vary (TrainConfig field names): their labels offer "Sweep this parameter"
@@ -165,10 +167,12 @@ class TrainSettings(QWidget):
         self.alpha.setSingleStep(0.05)
         self.alpha.setToolTip("α: weight of the teacher's term; 1 − α weighs the ordinary loss")
 
+        self.start_from = ElidedLabel()
+        self.start_from.setObjectName("starts_from")
         train = QGroupBox("Training")
         f = QFormLayout(train)
-        self._form(f, [("Optimizer", self.optimizer), ("Learning rate", self.lr), ("Momentum", self.momentum),
-                       ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Decay every", self.step_size),
+        self._form(f, [("Starts from", self.start_from), ("Optimizer", self.optimizer), ("Learning rate", self.lr),
+                       ("Momentum", self.momentum), ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Decay every", self.step_size),
                        ("Decay factor", self.gamma), ("Batch size", self.batch_size),
                        ("Epochs", self.epochs), ("Max steps", self.max_steps), ("Loss", self.loss),
                        ("Grad clip", self.grad_clip), ("Device", self.device), ("Seed", self.seed)])
@@ -232,7 +236,8 @@ class TrainSettings(QWidget):
         self.sweep_requested.emit(path, starting_spec(None, path, self.values()[name]))
 
     # -- values ---------------------------------------------------------------------------------
-    def load(self, cfg: TrainConfig) -> None:
+    def load(self, cfg: TrainConfig, graph_weights: str | None = None) -> None:
+        """Fill the form; `graph_weights` names the graph's own weights file, if any (for "Starts from")."""
         self._loading = True
         try:
             for combo, value in ((self.optimizer, cfg.optimizer), (self.schedule, cfg.schedule),
@@ -256,6 +261,7 @@ class TrainSettings(QWidget):
             self.rotation.setValue(int(round(float(aug.get("rotation", 0) or 0))))
             self.color_jitter.setValue(float(aug.get("color_jitter", 0) or 0))
             self.teacher.setText(cfg.teacher)
+            self._show_start(cfg.init_from, graph_weights)
             self.temperature.setValue(cfg.temperature)
             self.alpha.setValue(cfg.alpha)
         finally:
@@ -281,6 +287,19 @@ class TrainSettings(QWidget):
                 "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment,
                 "teacher": self.teacher.text().strip(), "temperature": round(self.temperature.value(), 4),
                 "alpha": round(self.alpha.value(), 4)}
+
+    def _show_start(self, init_from: str, graph_weights: str | None) -> None:
+        """The weights a run starts from (`init_from`, set by Edit ▸ Initialise Weights From…); read-only
+        here, so that a change always goes through that dialog's check."""
+        how = "Change it with Edit ▸ Initialise Weights From…"
+        if not init_from:
+            own = f"the graph's weights ({Path(graph_weights).name})" if graph_weights else "fresh weights"
+            self.start_from.setText(own)
+            self.start_from.setToolTip(f"Runs start from {own}. {how}")
+            return
+        shown = init_from if init_from.startswith("torchvision:") else Path(init_from).name or init_from
+        self.start_from.setText(shown)
+        self.start_from.setToolTip(f"Runs start from the weights in {init_from}. {how}")
 
     # -- modes ----------------------------------------------------------------------------------
     def set_mode(self, mode: str) -> None:

@@ -212,7 +212,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             self.config_error = f"The graph's training section: {exc}"
             cfg = TrainConfig()
         self._loaded_section = dict(doc.training)
-        self.panel.settings.load(cfg)
+        self.panel.settings.load(cfg, getattr(doc, "weights", None))
         self.dataset_name = cfg.dataset
         self.dataset_options = dict(cfg.dataset_options)
         self._dataset_changed()

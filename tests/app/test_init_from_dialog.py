@@ -35,10 +35,15 @@ def test_a_weights_file_is_checked_then_used_and_undo_forgets_it(win, qtbot, mon
     assert report.startswith(f"{len(state) - 1} tensors loaded, 1 skipped, 1 left new"), report
     assert "fc3.weight: shape [6, 84] does not fit fc3.weight [10, 84]" in report
     assert dialog.use_button.isEnabled()
+    starts = win.training.panel.settings.start_from
+    assert starts.text() == "fresh weights"
     qtbot.mouseClick(dialog.use_button, LEFT)
     assert win.document.training["init_from"] == str(path) and not dialog.isVisible()
+    # the Training panel says where runs start from
+    assert starts.text() == "pretrained.safetensors" and str(path) in starts.toolTip()
     win.undo_stack.undo()
     assert "init_from" not in win.document.training
+    assert starts.text() == "fresh weights"
 
 
 def test_a_file_that_holds_no_weights_is_one_line(win, qtbot, monkeypatch, tmp_path):
