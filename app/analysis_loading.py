@@ -8,6 +8,7 @@ not changed meanwhile (else it analyses again, now in a few milliseconds).
 """
 from __future__ import annotations
 
+import importlib
 import sys
 
 from PySide6.QtCore import QObject, Signal
@@ -65,3 +66,18 @@ class Loading(QObject):
         self.job.finished.connect(lambda: self.loaded.emit(doc, revision, data, self.job.result))
         keep_until_finished(self.job)
         self.job.start()
+
+
+def _import_all(modules: tuple[str, ...]) -> None:
+    for name in modules:
+        importlib.import_module(name)
+
+
+def preload(modules: tuple[str, ...]) -> Job:
+    """Import `modules` in a background thread (module code only: classes and functions are defined,
+    no widget is made, so it is safe off the GUI thread); the job's `finished` arrives in the GUI
+    thread. A module that fails to import is imported again, and fails visibly, where it is used."""
+    job = Job(lambda: _import_all(modules), name="layerloom-preload")
+    keep_until_finished(job)
+    job.start()
+    return job

@@ -77,7 +77,9 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
     for _ in range(3):
         app.processEvents()
     win.view.fit()
-    win.request_memory_estimate()     # the settled window: the training-memory line filled in
+    win.session.flush()               # the settled window: analysed (waits for analysis to load),
+    win.build_later()                 # every panel built,
+    win.request_memory_estimate()     # and the training-memory line filled in
     win.memory.wait()
     app.processEvents()
     pixmap = win.grab()

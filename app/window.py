@@ -15,13 +15,15 @@ A part added later is one line in `_build_parts` or `build_later` plus its rows 
 """
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
 
-from . import docks, menus, recovery, settings, theme, wheel_guard
+from . import analysis_loading, docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
@@ -40,6 +42,9 @@ MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate t
 # The parts built once analysis is ready (phase 2): each imports torch or pyqtgraph
 LATER = ("memory", "training", "extras", "learning", "explaining", "experiments", "exporting", "importing",
          "pruning", "benchmarking")
+LATER_MODULES = tuple(f"layerloom.app.{m}" for m in (
+    "benchmarking", "explaining", "exporting", "extras_ui", "importing", "learning", "memory_estimate",
+    "panels.experiments", "pruning", "training.ui"))      # what build_later imports
 
 
 def version() -> str:
@@ -69,6 +74,7 @@ class MainWindow(QMainWindow):
         self.status_room = StatusRoom(self.statusBar())
         self.status_room.add(self._status)
         self._later_state = "waiting"        # waiting | building | built
+        self._preloading = None
         self._build_parts()
         self.docks: dict[str, QDockWidget] = docks.build_docks(self, later=LATER)
         self.menus = menus.build_menus(self)
@@ -121,7 +127,16 @@ class MainWindow(QMainWindow):
         return self._later_state == "built"
 
     def _schedule_later(self) -> None:
-        QTimer.singleShot(0, self, self.build_later)     # after the shapes have painted (never once closed)
+        """Analysis has loaded: import the later parts' modules in the background (pyqtgraph, Optuna...:
+        about a second the GUI thread would otherwise stand still for), then build them."""
+        if self._later_state != "waiting" or self._preloading is not None:
+            return
+        missing = tuple(m for m in LATER_MODULES if m not in sys.modules)
+        if not missing:
+            QTimer.singleShot(0, self, self.build_later)
+            return
+        self._preloading = analysis_loading.preload(missing)
+        self._preloading.finished.connect(lambda: QTimer.singleShot(0, self, self.build_later))
 
     def build_later(self) -> None:
         """Build the parts of LATER (they import torch and pyqtgraph), put their panels in their docks and

@@ -46,6 +46,13 @@ class Spy(QObject):
             at_paint()
         return False
 
+imported_by_build = []
+original_build = win.build_later
+def build_later():
+    before = set(sys.modules)
+    original_build()
+    imported_by_build.extend(sorted(set(sys.modules) - before))
+win.build_later = build_later
 spy = Spy()
 win.view.viewport().installEventFilter(spy)
 win.show()
@@ -64,6 +71,7 @@ seen["summary_after"] = [list(r[:4]) for r in win.summary.model.rows]
 seen["canvas_after"] = {b: item.look.shape for b, item in win.scene.blocks.items()}
 seen["doc_blocks"] = sorted(win.document.blocks)
 seen["later_after"] = win.later_built
+seen["imported_by_build"] = imported_by_build
 seen["training_dock_holds_panel"] = win.docks["training"].widget() is win.training.panel
 seen["curves_dock_holds_plots"] = win.docks["curves"].widget() is win.training.plots
 print("RESULT " + json.dumps(seen), flush=True)
@@ -107,6 +115,9 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers():
     assert after == {b: shape_text(r.output_shape) for b, r in reference.blocks.items()}
     assert all(shape != "analysing…" for shape in seen["canvas_after"].values())
     assert seen["later_after"] and seen["training_dock_holds_panel"] and seen["curves_dock_holds_plots"]
+    # the later parts' modules (pyqtgraph, Optuna...) were imported in the background, not by the GUI thread
+    assert not any(m.split(".")[0] in ("pyqtgraph", "optuna", "numpy", "torch") for m in seen["imported_by_build"]), \
+        seen["imported_by_build"]
 
 
 def test_an_edit_made_while_analysis_loads_is_in_the_first_result():
