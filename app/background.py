@@ -3,7 +3,7 @@ so one that is still busy when its owner gives up on it is kept here until it fi
 waits for them all before the process exits."""
 from __future__ import annotations
 
-from PySide6.QtCore import QThread
+from PySide6.QtCore import QObject, QThread, Signal
 
 _kept: list[QThread] = []
 
@@ -55,3 +55,79 @@ class Job(QThread):
 def one_line(text: str, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Latest(QObject):
+    """One background job at a time for requests where only the newest matters (the data set chosen now,
+    the training memory of the graph as it is now). `submit(key, fn)` runs `fn(job)` in a Job, or queues
+    it while another runs, replacing whatever was queued before; each finished job arrives in the GUI
+    thread through `done(job)`, with `job.key`, `job.result` and `job.error`. `job.cancelled` is set
+    when its answer is no longer wanted (`fn` may read it between phases to stop early)."""
+
+    done = Signal(object)
+
+    def __init__(self, name: str, expected: tuple = (), parent: QObject | None = None):
+        super().__init__(parent)
+        self.name, self.expected = name, expected
+        self.running: Job | None = None
+        self.queued: tuple | None = None       # (key, fn)
+
+    def submit(self, key, fn) -> None:
+        self.queued = (key, fn)
+        if self.running is None:
+            self._start_next()
+
+    def cancel_running(self) -> None:
+        if self.running is not None:
+            self.running.cancelled = True
+
+    def drop_queued(self) -> None:
+        self.queued = None
+
+    def _start_next(self) -> None:
+        if self.queued is None:
+            return
+        key, fn = self.queued
+        self.queued = None
+        job = Job(lambda: fn(job), name=self.name, expected=self.expected)
+        job.key, job.cancelled = key, False      # cancelled: set from the GUI thread, read in `fn`
+        self.running = job
+        job.finished.connect(self._finished)
+        job.start()
+
+    def _finished(self) -> None:
+        job = self.running
+        if job is None or not job.isFinished():
+            return
+        job.wait()
+        self.running = None
+        job.deleteLater()
+        self.done.emit(job)
+        self._start_next()
+
+    def wait(self, timeout_ms: int = 60_000) -> bool:
+        """Block until nothing runs or is queued, handling events meanwhile (tests, screenshots)."""
+        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
+
+        deadline = QDeadlineTimer(timeout_ms)
+        while self.running is not None or self.queued is not None:
+            if deadline.hasExpired():
+                return False
+            if self.running is not None:
+                self.running.wait(50)
+            QCoreApplication.processEvents()
+        return True
+
+    def shutdown(self, timeout_ms: int) -> bool:
+        """The owner is closing: drop what is queued, ask the running job to stop and wait for it; one still
+        busy after the timeout is kept alive (a running QThread must never be destroyed) until it ends."""
+        self.queued = None
+        job = self.running
+        if job is None:
+            return True
+        job.cancelled = True
+        ok = job.wait(timeout_ms)
+        self.running = None
+        if not ok:
+            keep_until_finished(job)
+        return ok

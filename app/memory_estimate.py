@@ -47,8 +47,8 @@ class MemoryEstimator(QObject):
         self.estimate = None
         self.check = None
         self.message = ""
-        self._thread: background.Job | None = None
-        self._queued: tuple | None = None
+        self.jobs = background.Latest("layerloom-memory", expected=(ValueError, EstimateCancelled), parent=self)
+        self.jobs.done.connect(self._finished)
         self._closed = False
 
     def request(self, doc, analysis, data, config: dict) -> None:
@@ -64,38 +64,18 @@ class MemoryEstimator(QObject):
             return
         self.key = key
         if analysis is None or analysis.errors:
-            self._queued = None
+            self.jobs.drop_queued()
             self.state, self.estimate, self.check = "failed", None, None
             self.message = "not estimated while the graph has errors"
             self.changed.emit()
             return
         self.state, self.estimate, self.check, self.message = "estimating", None, None, ""
-        self._queued = (key, graph, analysis, data, dict(config))
-        if self._thread is not None:
-            self._thread.cancelled = True     # its answer is no longer wanted
-        if self._thread is None:
-            self._start_next()
+        self.jobs.cancel_running()            # its answer is no longer wanted
+        config = dict(config)
+        self.jobs.submit(key, lambda job: _estimate(graph, analysis, data, config, lambda: job.cancelled))
         self.changed.emit()
 
-    def _start_next(self) -> None:
-        if self._queued is None:
-            return
-        key, graph, analysis, data, config = self._queued
-        self._queued = None
-        job = background.Job(lambda: _estimate(graph, analysis, data, config, lambda: job.cancelled),
-                             name="layerloom-memory", expected=(ValueError, EstimateCancelled))
-        job.key, job.cancelled = key, False      # cancelled: set from the GUI thread, read between phases
-        self._thread = job
-        job.finished.connect(self._finished)
-        job.start()
-
-    def _finished(self) -> None:
-        job = self._thread
-        if job is None or not job.isFinished():
-            return
-        job.wait()
-        self._thread = None
-        job.deleteLater()
+    def _finished(self, job) -> None:
         if job.key == self.key and not job.cancelled:
             if job.result is not None:
                 self.state = "done"
@@ -103,42 +83,22 @@ class MemoryEstimator(QObject):
             else:
                 self.state, self.message = "failed", f"not estimated: {job.error}"
             self.changed.emit()
-        self._start_next()
 
     def cancel(self) -> None:
         """Give up the estimate in progress (a run is starting: it would compete for the CPU); the next
         request starts afresh."""
-        self._queued = None
-        if self._thread is not None:
-            self._thread.cancelled = True
+        self.jobs.drop_queued()
+        self.jobs.cancel_running()
         if self.state == "estimating":
             self.key, self.state = None, "idle"
             self.changed.emit()
 
     def wait(self, timeout_ms: int = 60_000) -> bool:
         """Block until the latest request is answered (tests, screenshots)."""
-        from PySide6.QtCore import QCoreApplication, QDeadlineTimer
-
-        deadline = QDeadlineTimer(timeout_ms)
-        while self._thread is not None or self._queued is not None:
-            if deadline.hasExpired():
-                return False
-            if self._thread is not None:
-                self._thread.wait(50)
-            QCoreApplication.processEvents()
-        return True
+        return self.jobs.wait(timeout_ms)
 
     def shutdown(self, timeout_ms: int = 60_000) -> bool:
         """The window is closing: ask for nothing more, give up the estimate in progress at its next phase
         and wait for it (a phase of a recurrent network can take seconds)."""
         self._closed = True
-        self._queued = None
-        thread = self._thread
-        if thread is None:
-            return True
-        thread.cancelled = True
-        ok = thread.wait(timeout_ms)
-        self._thread = None
-        if not ok:
-            background.keep_until_finished(thread)
-        return ok
+        return self.jobs.shutdown(timeout_ms)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from layerloom.runtime.data import DataError, load_dataset
 
@@ -25,23 +25,14 @@ def request_key(name: str, options: dict, input_shape, seed: int) -> str:
                       default=str)
 
 
-class _LoadThread(QThread):
-    """Loads one data set; `result` and `message` are read in the GUI thread once it has finished."""
-
-    def __init__(self, key: str, name: str, options: dict, input_shape, seed: int):
-        super().__init__()
-        self.setObjectName("layerloom-data")
-        self.key, self.name, self.options, self.input_shape, self.seed = key, name, options, input_shape, seed
-        self.result = None
-        self.message = ""
-
-    def run(self) -> None:
-        try:
-            self.result = load_dataset(self.name, input_shape=self.input_shape, seed=self.seed, **self.options)
-        except DataError as exc:
-            self.message = str(exc)
-        except Exception as exc:   # a broken file must not take the window down
-            self.message = f"{self.name} could not be loaded: {type(exc).__name__}: {exc}"
+def _load(name: str, options: dict, input_shape, seed: int):
+    """In the worker thread: the loaded bundle, or ValueError with one sentence saying why not."""
+    try:
+        return load_dataset(name, input_shape=input_shape, seed=seed, **options)
+    except DataError:
+        raise
+    except Exception as exc:   # a broken file must not take the window down
+        raise DataError(f"{name} could not be loaded: {type(exc).__name__}: {exc}") from None
 
 
 class DatasetLoader(QObject):
@@ -52,12 +43,12 @@ class DatasetLoader(QObject):
         super().__init__(parent)
         self.cache: OrderedDict[str, object] = OrderedDict()
         self.errors: dict[str, str] = {}
-        self._thread: _LoadThread | None = None
-        self._queued: tuple | None = None
+        self.jobs = background.Latest("layerloom-data", expected=(DataError,), parent=self)
+        self.jobs.done.connect(self._finished)
 
     @property
     def busy(self) -> bool:
-        return self._thread is not None
+        return self.jobs.running is not None
 
     def get(self, key: str):
         return self.cache.get(key)
@@ -69,52 +60,25 @@ class DatasetLoader(QObject):
             self.cache.move_to_end(key)
             self.loaded.emit(key, self.cache[key])
             return key
-        if self._thread is not None and self._thread.key == key:
-            self._queued = None
+        if self.jobs.running is not None and self.jobs.running.key == key:
+            self.jobs.drop_queued()
             return key
-        self._queued = (key, name, dict(options), tuple(input_shape) if input_shape else None, seed)
-        if self._thread is None:
-            self._start_next()
+        self.errors.pop(key, None)
+        options, shape = dict(options), tuple(input_shape) if input_shape else None
+        self.jobs.submit(key, lambda job: _load(name, options, shape, seed))
         return key
 
-    def _start_next(self) -> None:
-        if self._queued is None:
-            return
-        key, name, options, shape, seed = self._queued
-        self._queued = None
-        self.errors.pop(key, None)
-        self._thread = _LoadThread(key, name, options, shape, seed)
-        self._thread.finished.connect(self._thread_finished)
-        self._thread.start()
-
-    def _thread_finished(self) -> None:
-        thread = self._thread
-        if thread is None or not thread.isFinished():
-            return
-        thread.wait()
-        self._thread = None
-        thread.deleteLater()
-        if thread.result is not None:
-            self.cache[thread.key] = thread.result
+    def _finished(self, job) -> None:
+        if job.result is not None:
+            self.cache[job.key] = job.result
             while len(self.cache) > CACHE_SIZE:
                 self.cache.popitem(last=False)
+            self.loaded.emit(job.key, job.result)
         else:
-            self.errors[thread.key] = thread.message
-        self._start_next()
-        if thread.result is not None:
-            self.loaded.emit(thread.key, thread.result)
-        else:
-            self.failed.emit(thread.key, thread.message)
+            self.errors[job.key] = job.error
+            self.failed.emit(job.key, job.error)
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Drop queued requests and wait for the one loading; a thread still busy after the timeout is
         kept alive (a running QThread must never be destroyed) until it ends."""
-        self._queued = None
-        thread = self._thread
-        if thread is None:
-            return True
-        ok = thread.wait(timeout_ms)
-        self._thread = None
-        if not ok:
-            background.keep_until_finished(thread)
-        return ok
+        return self.jobs.shutdown(timeout_ms)

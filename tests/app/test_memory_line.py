@@ -67,10 +67,10 @@ def test_graph_with_errors_is_not_estimated(win, qtbot):
 def test_closing_waits_for_the_estimate_and_asks_for_no_more(win, qtbot):
     win.files.open_preset(preset_path("lenet5"))
     win.request_memory_estimate()
-    thread = win.memory._thread
+    thread = win.memory.jobs.running
     assert thread is not None and win.summary.memory.text() == "Training memory: estimating…"
     assert win.memory.shutdown()
     assert thread.isFinished() and thread.cancelled and (thread.result is not None or thread.error == "")
     win.training.panel.settings.batch_size.setValue(8)
     win.request_memory_estimate()
-    assert win.memory._thread is None and win.memory._queued is None
+    assert win.memory.jobs.running is None and win.memory.jobs.queued is None
