@@ -1,4 +1,5 @@
-"""Mouse gestures on the canvas, one small class each: new wire, move, rubber band, pan.
+"""Mouse gestures on the canvas, one small class each: new wire, move, move or fold a group, rubber
+band, pan.
 
 The view picks a gesture on mouse press and forwards the move and release events to it. A gesture
 changes only what is on screen while it runs; when it ends it calls one edit (one undo step).
@@ -114,6 +115,41 @@ class MoveGesture(Gesture):
         elif not self.toggle:
             self.scene.clearSelection()
             self.item.setSelected(True)
+
+    def cancel(self) -> None:
+        for bid, start in self.start.items():
+            if bid in self.scene.blocks:
+                self.scene.blocks[bid].setPos(start)
+
+
+class GroupGesture(Gesture):
+    """Press on a group's header (or a collapsed group's card): a click collapses or expands it; a drag
+    moves the group, every block inside it, hidden or not, by the same step (one move edit)."""
+
+    def press(self, event) -> None:
+        from .groups import GroupItem
+        self.item = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, GroupItem))
+        self.origin = self.scene_pos(event)
+        self.moving = False
+        self.start = {b: self.scene.blocks[b].pos() for b in self.item.members if b in self.scene.blocks}
+
+    def move(self, event) -> None:
+        delta = self.scene_pos(event) - self.origin
+        if not self.moving:
+            if delta.manhattanLength() * self.view.zoom < QApplication.startDragDistance():
+                return
+            self.moving = True
+        step = QPointF(round(delta.x() / SNAP) * SNAP, round(delta.y() / SNAP) * SNAP)
+        for bid, start in self.start.items():
+            self.scene.blocks[bid].setPos(start + step)
+
+    def release(self, event) -> None:
+        if self.moving:
+            moves = {bid: (self.scene.blocks[bid].pos().x(), self.scene.blocks[bid].pos().y())
+                     for bid in self.start if bid in self.scene.blocks}
+            edits.move_blocks(self.scene.session, moves, text=f"Move {self.item.name}")
+        else:
+            self.item.layer.toggle(self.item.name, not self.item.collapsed)
 
     def cancel(self) -> None:
         for bid, start in self.start.items():

@@ -9,8 +9,9 @@ A click on a header collapses the group into one card where its first block was:
 comes out (the shapes of the wires that cross it), the parameter count and the MACs. The wires that
 cross it end on the card's sides. Another click expands it in place, and the groups inside come
 back as they were. Which groups are collapsed is the document's (`GraphDocument.collapsed`): saved
-in the file, and each collapse or expand is one undoable step. The scene never edits the document:
-a click asks the layer's `toggle` callback (the view's), which makes the edit.
+in the file, and each collapse or expand is one undoable step. Dragging a header or a card moves the
+group with every block inside (gestures.GroupGesture). The scene never edits the document: a click
+asks the layer's `toggle` callback (the view's), which makes the edit.
 """
 from __future__ import annotations
 
@@ -60,7 +61,6 @@ class GroupItem(QGraphicsItem):
         self.in_ports: list[tuple[str, int]] = []     # each outside output wired in: (block, port)
         self.out_ports: list[tuple[str, int]] = []    # each inside output wired out: (block, port)
         self.setZValue(-1)
-        self.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
         self.setToolTip(f"Module {name}: click the header to collapse or expand it; right-click for more")
 
     # -- geometry ---------------------------------------------------------------------------------
@@ -98,14 +98,6 @@ class GroupItem(QGraphicsItem):
         self.stack, self.lift = stack, lift
         self.setZValue(1.5 if self.collapsed else -1.0 + self.depth * 0.01)
         self.update()
-
-    # -- clicks -----------------------------------------------------------------------------------
-    def mousePressEvent(self, event) -> None:
-        if self.header().contains(event.scenePos()) or self.collapsed:
-            self.layer.toggle(self.name, not self.collapsed)
-            event.accept()
-        else:
-            event.ignore()
 
     # -- drawing ----------------------------------------------------------------------------------
     def accent(self) -> QColor:

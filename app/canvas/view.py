@@ -18,7 +18,7 @@ from layerloom.graph.groups import parents
 from .. import edits, theme
 from ..panels.palette import KIND_MIME
 from .block_item import WIDTH, BlockItem, block_height
-from .gestures import MoveGesture, NewWireGesture, PanGesture, RubberBandGesture, WireClickGesture
+from .gestures import GroupGesture, MoveGesture, NewWireGesture, PanGesture, RubberBandGesture, WireClickGesture
 from .groups import GroupItem
 from .port_item import PortItem
 from .quick_add import QuickAdd
@@ -159,7 +159,7 @@ class GraphView(QGraphicsView):
             if isinstance(item, WireItem) and not item.live:
                 return WireClickGesture(self)
             if isinstance(item, GroupItem):
-                return None              # its header collapses or expands the group
+                return GroupGesture(self)   # its header (or card): a click folds it, a drag moves it
         return RubberBandGesture(self)
 
     def _toggle_group(self, name: str, collapsed: bool) -> None:
@@ -208,6 +208,12 @@ class GraphView(QGraphicsView):
 
     def mouseDoubleClickEvent(self, event) -> None:
         if self._second_click_of_toggle(event):
+            event.accept()
+            return
+        group = next((i for i in self.items(event.position().toPoint()) if isinstance(i, GroupItem)), None)
+        if event.button() == Qt.MouseButton.LeftButton and group is not None:   # a double click alone
+            self._press_at = event.position().toPoint()
+            self._toggle_group(group.name, not group.collapsed)
             event.accept()
             return
         if event.button() == Qt.MouseButton.LeftButton and not self.items(event.position().toPoint()):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtCore import QPointF, Qt
-from PySide6.QtGui import QContextMenuEvent
+from PySide6.QtCore import QEvent, QPointF, Qt
+from PySide6.QtGui import QContextMenuEvent, QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
@@ -165,16 +165,29 @@ def test_collapsed_groups_go_through_undo_redo_save_and_load(win, resnet, tmp_pa
     assert win.session.document.collapsed == [] and shown(win, win.session.document.blocks) == set(win.scene.blocks)
 
 
+def double_click(view, pos) -> None:
+    """What the window system delivers for a double click: press, release, press, double click, release."""
+    QTest.mousePress(view.viewport(), LEFT, NO_MOD, pos)
+    QTest.mouseRelease(view.viewport(), LEFT, NO_MOD, pos)
+    QTest.mousePress(view.viewport(), LEFT, NO_MOD, pos)
+    QApplication.sendEvent(view.viewport(), QMouseEvent(QEvent.Type.MouseButtonDblClick, QPointF(pos),
+                                                        QPointF(view.viewport().mapToGlobal(pos)), LEFT, LEFT, NO_MOD))
+    QTest.mouseRelease(view.viewport(), LEFT, NO_MOD, pos)
+
+
 def test_a_double_click_toggles_once(win, resnet, qtbot):
     """The header moves away under the second click: that click neither expands it again nor opens Add Block."""
     header = win.scene.groups.items["layer2"].header().center()
     win.view.centerOn(header)
-    QTest.mouseDClick(win.view.viewport(), LEFT, NO_MOD, view_point(win.view, header))
+    double_click(win.view, view_point(win.view, header))
     assert resnet.collapsed == ["layer2"] and not win.view.quick_add.isVisible()
     qtbot.wait(QApplication.doubleClickInterval() + 50)
     card = win.scene.groups.items["layer2"].card().center()
-    QTest.mouseDClick(win.view.viewport(), LEFT, NO_MOD, view_point(win.view, card))
+    double_click(win.view, view_point(win.view, card))
     assert resnet.collapsed == [] and not win.view.quick_add.isVisible()
+    qtbot.wait(QApplication.doubleClickInterval() + 50)
+    QTest.mouseDClick(win.view.viewport(), LEFT, NO_MOD, view_point(win.view, header))   # the double click alone
+    assert resnet.collapsed == ["layer2"] and not win.view.quick_add.isVisible()
 
 
 def right_click(win, monkeypatch, pos, choose: str) -> list[str]:
@@ -279,3 +292,27 @@ def test_a_card_has_one_port_for_each_output_wired_across_it(win):
     assert ends == [card.anchor(False, 0), card.anchor(False, 1)] and ends[0].y() < ends[1].y()
     assert all(card.card().top() < p.y() < card.card().bottom() and p.x() == card.card().left() for p in ends)
     assert wire_from(win, "act", "fc")._a == card.anchor(True, 0) and card.anchor(True, 0).x() == card.card().right()
+
+
+def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet):
+    from .helpers import drag
+    doc = resnet
+    click_header(win, "layer1.0")
+    before = {b: tuple(doc.blocks[b].pos) for b in doc.blocks}
+    card = win.scene.groups.items["layer1.0"]
+    start = card.card().center()
+    win.view.centerOn(start)
+    QTest.qWait(QApplication.doubleClickInterval() + 20)
+    drag(win.view.viewport(), view_point(win.view, start), view_point(win.view, start + QPointF(0, 300)))
+    inside_10 = inside(doc, "layer1.0")
+    assert all(doc.blocks[b].pos == (before[b][0], before[b][1] + 300) for b in inside_10)
+    assert all(doc.blocks[b].pos == before[b] for b in doc.blocks if b not in inside_10)
+    assert card.collapsed and card.card().top() == before["layer1_0_conv1"][1] + 300
+    assert win.session.undo_stack.undoText() == "Move layer1.0"
+    win.session.undo()
+    assert {b: tuple(doc.blocks[b].pos) for b in doc.blocks} == before and card.card().top() == before["layer1_0_conv1"][1]
+    header = win.scene.groups.items["layer2"].header().center()      # an expanded group, by its header
+    win.view.centerOn(header)
+    drag(win.view.viewport(), view_point(win.view, header), view_point(win.view, header + QPointF(100, 0)))
+    assert doc.collapsed == ["layer1.0"]
+    assert all(doc.blocks[b].pos == (before[b][0] + 100, before[b][1]) for b in inside(doc, "layer2"))
