@@ -316,3 +316,12 @@ def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet):
     drag(win.view.viewport(), view_point(win.view, header), view_point(win.view, header + QPointF(100, 0)))
     assert doc.collapsed == ["layer1.0"]
     assert all(doc.blocks[b].pos == (before[b][0] + 100, before[b][1]) for b in inside(doc, "layer2"))
+
+
+def test_groups_fold_while_the_network_is_locked_for_training(win, resnet):
+    """Folding changes only the view of the network: it works (and undoes) while a run holds the graph."""
+    win.session.set_locked(resnet, "a training run is using this graph")
+    click_header(win, "layer3")
+    assert resnet.collapsed == ["layer3"]
+    assert win.session.undo() and resnet.collapsed == []
+    win.session.set_locked(resnet, None)
