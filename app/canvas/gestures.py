@@ -140,8 +140,9 @@ class GroupGesture(Gesture):
                 return
             self.moving = True
         step = QPointF(round(delta.x() / SNAP) * SNAP, round(delta.y() / SNAP) * SNAP)
-        for bid, start in self.start.items():
-            self.scene.blocks[bid].setPos(start + step)
+        with self.scene.holding_moves():
+            for bid, start in self.start.items():
+                self.scene.blocks[bid].setPos(start + step)
 
     def release(self, event) -> None:
         if self.moving:
@@ -152,9 +153,10 @@ class GroupGesture(Gesture):
             self.item.layer.toggle(self.item.name, not self.item.collapsed)
 
     def cancel(self) -> None:
-        for bid, start in self.start.items():
-            if bid in self.scene.blocks:
-                self.scene.blocks[bid].setPos(start)
+        with self.scene.holding_moves():
+            for bid, start in self.start.items():
+                if bid in self.scene.blocks:
+                    self.scene.blocks[bid].setPos(start)
 
 
 class WireClickGesture(Gesture):

@@ -337,5 +337,13 @@ class GroupLayer:
             self.scene._place_wire(wire)
 
     def moved(self, bid: str) -> None:
-        for item in self.groups_of(bid):
+        self.moved_many([bid])
+
+    def moved_many(self, ids) -> None:
+        """Blocks moved: the groups holding any of them are laid out again, each once."""
+        touched: dict[str, GroupItem] = {}
+        for bid in ids:
+            for item in self.groups_of(bid):
+                touched[item.name] = item
+        for item in touched.values():
             self.place(item)

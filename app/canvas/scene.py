@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import html
 from collections import Counter
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QPointF, QRectF, Signal
+from PySide6.QtCore import QPointF, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QGraphicsScene
 
 from layerloom.graph.blocks import get_kind
@@ -50,6 +51,7 @@ class GraphScene(QGraphicsScene):
         self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.groups = GroupLayer(self)          # imported modules framed together, collapsible
+        self._held: set[str] | None = None      # blocks moved while holding_moves() runs
         self.selectionChanged.connect(self._on_selection_changed)
         session.document_replaced.connect(self.set_document)
         session.analysed.connect(self.apply_analysis)
@@ -64,6 +66,7 @@ class GraphScene(QGraphicsScene):
         self.blocks.clear()
         self.wires.clear()
         self.groups.reset()
+        self._held = None
         self._port_use.clear()
         self.document = doc
         self.result = None
@@ -116,6 +119,8 @@ class GraphScene(QGraphicsScene):
 
     # -- document events ----------------------------------------------------------------------
     def _on_event(self, ev) -> None:
+        if ev.type != "block_moved":
+            self._settle()
         self._follow_event(ev)
         if ev.type in ("block_added", "block_removed", "block_renamed", "block_changed"):
             self.groups.rebuild()
@@ -143,6 +148,9 @@ class GraphScene(QGraphicsScene):
             item = self.blocks.get(ev.block)
             pos = QPointF(*self.document.blocks[ev.block].pos)
             if item is not None and item.pos() != pos:
+                if self._held is None:       # an edit moving many blocks (undo, auto layout): follow once,
+                    self._held = set()       # when it is done (its analysis) or the event loop runs
+                    QTimer.singleShot(0, self._settle)
                 item.setPos(pos)
         elif t == "block_renamed":
             self._renamed(ev.old, ev.block)
@@ -171,10 +179,33 @@ class GraphScene(QGraphicsScene):
     def block_item_moved(self, item: BlockItem) -> None:
         """A block item moved (a drag in progress, or a move from the document): follow with its wires."""
         bid = item.block_id
+        if self._held is not None:
+            self._held.add(bid)
+            return
+        self.groups.moved(bid)                  # first: a wire may end on a card that moved with it
         for edge, wire in self.wires.items():
             if edge.src == bid or edge.dst == bid:
                 self._place_wire(wire)
-        self.groups.moved(bid)
+
+    @contextmanager
+    def holding_moves(self):
+        """Move many block items at once (a whole group): their wires and groups follow once, at the end,
+        instead of after each block (which costs blocks × wires)."""
+        self._settle()
+        self._held = set()
+        try:
+            yield
+        finally:
+            self._settle()
+
+    def _settle(self) -> None:
+        """The wires and groups of the blocks moved while holding follow them now."""
+        moved, self._held = self._held, None
+        if moved:
+            self.groups.moved_many(moved)           # first: wires may end on cards that moved
+            for edge, wire in self.wires.items():
+                if edge.src in moved or edge.dst in moved:
+                    self._place_wire(wire)
 
     # -- analysis -----------------------------------------------------------------------------
     def apply_analysis(self, result: AnalysisResult | None) -> None:
@@ -182,6 +213,7 @@ class GraphScene(QGraphicsScene):
         wires carry no shape yet)."""
         if self.session.document is not self.document:
             return
+        self._settle()
         self.result = result
         by_block: dict[str, list] = {}
         for d in result.diagnostics if result is not None else ():

@@ -311,11 +311,17 @@ def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet):
     assert win.session.undo_stack.undoText() == "Move layer1.0"
     win.session.undo()
     assert {b: tuple(doc.blocks[b].pos) for b in doc.blocks} == before and card.card().top() == before["layer1_0_conv1"][1]
+    assert wire_from(win, "layer1_0_relu_2", "layer1_1_conv1")._a == card.anchor(True, 0)     # the wires followed
     header = win.scene.groups.items["layer2"].header().center()      # an expanded group, by its header
     win.view.centerOn(header)
     drag(win.view.viewport(), view_point(win.view, header), view_point(win.view, header + QPointF(100, 0)))
     assert doc.collapsed == ["layer1.0"]
     assert all(doc.blocks[b].pos == (before[b][0] + 100, before[b][1]) for b in inside(doc, "layer2"))
+    into = wire_from(win, "layer1_1_relu_2", "layer2_0_conv1")
+    assert into._b == win.scene.blocks["layer2_0_conv1"].port_pos(False, 0)
+    win.session.undo()
+    assert into._b == win.scene.blocks["layer2_0_conv1"].port_pos(False, 0)
+    assert win.scene.blocks["layer2_0_conv1"].pos().x() == before["layer2_0_conv1"][0]
 
 
 def test_groups_fold_while_the_network_is_locked_for_training(win, resnet):
