@@ -1,7 +1,8 @@
 """Moving a large group on the canvas: an imported network's biggest group (densenet121's `features`,
 423 blocks in 66 nested groups) moved by one drag step, and by an undoable move and its undo. Each is
 measured with the scene following every block at once (wires and groups laid out after each block:
-blocks × wires) and holding the moves until the last block (what the canvas does), side by side.
+blocks × wires) and holding the moves until the last block (what the canvas does), side by side. Then
+deleting 40 of its blocks and undoing it (the groups catch up once per edit).
 
     QT_QPA_PLATFORM=offscreen python bench/group_moves.py [--model densenet121] [--repeats 3]
 
@@ -71,6 +72,9 @@ def main() -> None:
         edits.move_blocks(win.session, {b: (pos.x(), pos.y() + 500) for b, pos in start.items()}, text="Move")
         win.session.undo()
     print(f"an undoable move of {big.name} and its undo: {timed(move_and_undo):.0f} ms")
+    some = [b for b in big.members if b in doc.blocks][-40:]
+    print(f"deleting {len(some)} of its blocks (one edit, about 150 changes) and the undo: "
+          f"{timed(lambda: (edits.delete(win.session, some), win.session.undo())):.0f} ms")
     win.session.undo_stack.clear()          # while the session is alive: clearing tells it the index changed
     win.close()
 

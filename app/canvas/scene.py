@@ -52,6 +52,7 @@ class GraphScene(QGraphicsScene):
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.groups = GroupLayer(self)          # imported modules framed together, collapsible
         self._held: set[str] | None = None      # blocks moved while holding_moves() runs
+        self._groups_due = ""                   # "rebuild" or "ports": what the groups have to catch up on
         self.selectionChanged.connect(self._on_selection_changed)
         session.document_replaced.connect(self.set_document)
         session.analysed.connect(self.apply_analysis)
@@ -66,7 +67,7 @@ class GraphScene(QGraphicsScene):
         self.blocks.clear()
         self.wires.clear()
         self.groups.reset()
-        self._held = None
+        self._held, self._groups_due = None, ""
         self._port_use.clear()
         self.document = doc
         self.result = None
@@ -123,10 +124,26 @@ class GraphScene(QGraphicsScene):
             self._settle()
         self._follow_event(ev)
         if ev.type in ("block_added", "block_removed", "block_renamed", "block_changed"):
-            self.groups.rebuild()
+            self._groups_later("rebuild")
         elif ev.type == "meta_changed" and ev.name == "collapsed":
+            self._catch_up_groups()
             self.groups.follow_collapsed()
         elif ev.type in ("edge_added", "edge_removed") and self.groups.items:
+            self._groups_later("ports")
+
+    def _groups_later(self, what: str) -> None:
+        """The groups catch up once an edit is done (its analysis) or the event loop runs, not after each
+        of its changes: deleting 40 of densenet121's blocks would otherwise lay every group out 150 times."""
+        if not self._groups_due:
+            QTimer.singleShot(0, self, self._catch_up_groups)
+        if what == "rebuild" or not self._groups_due:
+            self._groups_due = what
+
+    def _catch_up_groups(self) -> None:
+        due, self._groups_due = self._groups_due, ""
+        if due == "rebuild":
+            self.groups.rebuild()
+        elif due == "ports":
             self.groups.find_ports()
             self.groups.apply_visibility()
 
@@ -150,7 +167,7 @@ class GraphScene(QGraphicsScene):
             if item is not None and item.pos() != pos:
                 if self._held is None:       # an edit moving many blocks (undo, auto layout): follow once,
                     self._held = set()       # when it is done (its analysis) or the event loop runs
-                    QTimer.singleShot(0, self._settle)
+                    QTimer.singleShot(0, self, self._settle)
                 item.setPos(pos)
         elif t == "block_renamed":
             self._renamed(ev.old, ev.block)
@@ -214,6 +231,7 @@ class GraphScene(QGraphicsScene):
         if self.session.document is not self.document:
             return
         self._settle()
+        self._catch_up_groups()
         self.result = result
         by_block: dict[str, list] = {}
         for d in result.diagnostics if result is not None else ():

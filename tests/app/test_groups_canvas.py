@@ -331,3 +331,20 @@ def test_groups_fold_while_the_network_is_locked_for_training(win, resnet):
     assert resnet.collapsed == ["layer3"]
     assert win.session.undo() and resnet.collapsed == []
     win.session.set_locked(resnet, None)
+
+
+def test_a_deleted_group_comes_back_with_undo_as_it_was(win, resnet, qtbot):
+    from layerloom.app import edits
+    doc = resnet
+    click_header(win, "layer1.0")
+    layer1 = inside(doc, "layer1")
+    assert edits.delete(win.session, layer1)                        # one step, many changes
+    assert "layer1" not in win.scene.groups.items and "layer1.0" not in win.scene.groups.items
+    win.session.undo()
+    groups = win.scene.groups.items
+    assert groups["layer1.0"].collapsed and not groups["layer1"].collapsed
+    assert not shown(win, inside(doc, "layer1.0")) and shown(win, inside(doc, "layer1.1")) == set(inside(doc, "layer1.1"))
+    assert wire_from(win, "maxpool", "layer1_0_conv1")._b == groups["layer1.0"].anchor(False, 0)
+    # A change made to the document directly (no edit, so no analysis) reaches the groups once the event loop runs.
+    doc.set_block_attr("conv1", "group", "stem")
+    qtbot.waitUntil(lambda: "stem" in win.scene.groups.items, timeout=2000)
