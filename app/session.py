@@ -5,9 +5,10 @@ after each change the analysis re-runs once and `analysed` tells the scene and t
 
 Analysis needs torch, and the window paints its graph before torch has loaded: the session loads
 graph analysis in a background thread (app/analysis_loading.py), analysing the open document there
-the first time; the window starts that once it has painted. Until then `result` is None (the views show "analysing…"); `analysis_ready` fires once,
-and after it every change is analysed in the GUI thread as before. `flush()` always returns a result:
-it waits for the loading when it has to.
+the first time; the window starts that once it has painted. Until then `result` is the result kept
+from an earlier analysis of the same network (app/analysis_cache.py), else None (the views show
+"analysing…"); `analysis_ready` fires once, and after it every change is analysed in the GUI thread
+as before. `flush()` always returns torch's result: it waits for the loading when it has to.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from PySide6.QtGui import QUndoStack
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import GraphDocument, GraphEditError
 
-from . import analysis_loading
+from . import analysis_cache, analysis_loading
 from .commands import Recorder, record
 
 if TYPE_CHECKING:
@@ -120,14 +121,16 @@ class Session(QObject):
 
     def refresh(self) -> AnalysisResult | None:
         """Analyse now if analysis has loaded; otherwise start loading it (the first document is analysed
-        in the background) and return None: the result follows with `analysed`."""
+        in the background) and return the result kept from an earlier analysis of the same network, or
+        None: torch's result follows with `analysed` either way."""
         if self.ready:
             return self.flush()
         self._pending = True
         self._loading.request(self.document, self._data)
-        self.result = None
-        self.analysed.emit(None)        # the views show the graph as it is now, "analysing…"
-        return None
+        # the result kept from an earlier analysis of this very network, else None: "analysing…"
+        self.result = analysis_cache.lookup(self.document, self._data)
+        self.analysed.emit(self.result)
+        return self.result
 
     def flush(self) -> AnalysisResult:
         """Re-analyse now if anything changed since the last analysis, and tell the views. Waits for
@@ -149,7 +152,14 @@ class Session(QObject):
             self.analyzer.adopt(result, revision)
         if self._pending or self.result is None:
             self.flush()
+        self.remember_result()
         self.analysis_ready.emit()
+
+    def remember_result(self) -> None:
+        """Keep the current analysis on disk (app/analysis_cache.py): opened again, the graph shows its
+        shapes before analysis has loaded."""
+        if self.ready and self.result is not None and not self._pending:
+            analysis_cache.store(self.document, self._data, self.result)
 
     # -- undo and redo --------------------------------------------------------------------------
     def undo(self) -> bool:

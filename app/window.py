@@ -351,6 +351,7 @@ class MainWindow(QMainWindow):
             self._memory_timer.stop()
             self.memory.shutdown()       # gives up an estimate at its next phase and waits for it
         self.save_settings()
+        self.session.remember_result()
         self.autosave_timer.stop()
         recovery.discard()
         event.accept()

@@ -17,9 +17,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HEAVY = ("torch", "torchvision", "pyqtgraph", "numpy", "sympy", "torch._dynamo", "torch._inductor", "triton", "onnx",
@@ -81,8 +83,10 @@ launch([])
 """
 
 
-def child(code: str) -> dict:
+def child(code: str, data_home: str | None = None) -> dict:
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
+    if data_home is not None:         # where the window keeps its analysis results (and settings)
+        env.update(XDG_DATA_HOME=os.path.join(data_home, "data"), XDG_CONFIG_HOME=os.path.join(data_home, "config"))
     start = time.time()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -116,19 +120,32 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     args = p.parse_args()
     print("machine may be loaded (shared); each round starts fresh processes")
-    bare, ours = [], []
+    print("cold: a data folder with no analysis kept; again: the graph was analysed in an earlier session")
+    bare, cold, again = [], [], []
+    warm_home = tempfile.mkdtemp(prefix="startup-warm-")
+    child(LAYERLOOM % (HEAVY,), warm_home)            # analyses LeNet-5 once: its result is kept
     for r in range(args.rounds):
-        b, o = child(BARE % (HEAVY,)), child(LAYERLOOM % (HEAVY,))
+        b = child(BARE % (HEAVY,))
+        with tempfile.TemporaryDirectory(prefix="startup-cold-") as cold_home:
+            c = child(LAYERLOOM % (HEAVY,), cold_home)
+        a = child(LAYERLOOM % (HEAVY,), warm_home)
         bare.append(b["paint_s"])
-        ours.append(o)
-        print(f"round {r + 1}: bare window {b['paint_s']:.3f} s; layerloom first paint {o['paint_s']:.3f} s "
-              f"({o['paint_s'] / b['paint_s']:.1f}x bare), shapes shown {o.get('shapes_s', float('nan')):.3f} s, "
-              f"every panel built {o.get('complete_s', float('nan')):.3f} s, {o['modules']} modules at first paint")
-    paint = statistics.median(o["paint_s"] for o in ours)
-    shapes = statistics.median(o.get("shapes_s", float("nan")) for o in ours)
-    print(f"median: bare {statistics.median(bare):.3f} s, layerloom first paint {paint:.3f} s = "
-          f"{paint / statistics.median(bare):.1f}x bare (goal <= 1.5x), shapes shown {shapes:.3f} s (goal <= 1.5 s)")
-    print(f"heavy modules imported before the first paint: {', '.join(ours[-1]['loaded']) or 'none'}")
+        cold.append(c)
+        again.append(a)
+        for name, o in (("cold", c), ("again", a)):
+            print(f"round {r + 1} {name:5}: bare window {b['paint_s']:.3f} s; layerloom first paint {o['paint_s']:.3f} s "
+                  f"({o['paint_s'] / b['paint_s']:.1f}x bare), shapes shown {o.get('shapes_s', float('nan')):.3f} s, "
+                  f"every panel built {o.get('complete_s', float('nan')):.3f} s, {o['modules']} modules at first paint")
+    shutil.rmtree(warm_home, ignore_errors=True)
+    b = statistics.median(bare)
+    for name, runs in (("cold", cold), ("again", again)):
+        paint = statistics.median(o["paint_s"] for o in runs)
+        shapes = statistics.median(o.get("shapes_s", float("nan")) for o in runs)
+        built = statistics.median(o.get("complete_s", float("nan")) for o in runs)
+        print(f"median {name:5}: bare {b:.3f} s, layerloom first paint {paint:.3f} s = {paint / b:.1f}x bare "
+              f"(goal <= 1.5x), shapes shown {shapes:.3f} s (goal <= 1.5 s), every panel built {built:.3f} s")
+    print(f"heavy modules imported before the first paint: {', '.join(cold[-1]['loaded']) or 'none'} (cold), "
+          f"{', '.join(again[-1]['loaded']) or 'none'} (again)")
     count, heavy = import_profile()
     print(f"python -X importtime -c 'import layerloom.app.window': {count} modules; heavy packages (cumulative): "
           + ", ".join(f"{n} {s:.2f} s" for n, s in heavy))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import networkx as nx
 import torch
@@ -26,73 +26,13 @@ from .deferred_imports import install as _defer_imports
 _defer_imports()        # before FlopCounterMode is made: the first analysis need not import Dynamo
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
+from .analysis_result import AnalysisResult, BlockResult, Shape
 from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
-from .problems import Findings
 
-Shape = tuple[int, ...]
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
           "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass
-class BlockResult:
-    id: str
-    kind: str
-    status: str = "ok"                      # ok | error | blocked (an upstream error) | cycle
-    params: dict = field(default_factory=dict)   # full params with "auto" resolved
-    input_shapes: list = field(default_factory=list)
-    output_shape: Shape | None = None       # without the batch dimension
-    output_dtype: str | None = None
-    param_count: int = 0
-    macs: int = 0                           # multiply-adds per sample (batch of one)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @property
-    def flops(self) -> int:
-        """Floating-point operations per sample: 2 × MACs."""
-        return 2 * self.macs
-
-
-@dataclass
-class AnalysisResult(Findings):
-    blocks: dict[str, BlockResult]
-    order: list[str]
-    diagnostics: list[Diagnostic]
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
-
-    @property
-    def total_params(self) -> int:
-        return sum(r.param_count for r in self.blocks.values() if r.ok)
-
-    @property
-    def total_macs(self) -> int:
-        """Multiply-adds per sample of the blocks that could be computed (see `not_computed`)."""
-        return sum(r.macs for r in self.blocks.values() if r.ok)
-
-    @property
-    def total_flops(self) -> int:
-        return 2 * self.total_macs
-
-    @property
-    def not_computed(self) -> int:
-        """How many blocks have no shape or cost (errors, blocked by an upstream error, on a cycle):
-        when it is not 0, the totals are partial."""
-        return sum(not r.ok for r in self.blocks.values())
-
-    def diagnostics_for(self, block_id: str) -> list[Diagnostic]:
-        return [d for d in self.diagnostics if d.block == block_id]
-
-    def output_shape(self, block_id: str) -> Shape | None:
-        r = self.blocks.get(block_id)
-        return r.output_shape if r is not None and r.ok else None
 
 
 @dataclass(frozen=True)

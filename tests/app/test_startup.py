@@ -82,8 +82,9 @@ background.wait_for_all()
 """
 
 
-def _run(edit: bool) -> dict:
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_NO_ERROR_DIALOG="1")
+def _run(edit: bool, home) -> dict:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_NO_ERROR_DIALOG="1", HOME=str(home),
+               XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
     out = subprocess.run([sys.executable, "-c", CHILD % (HEAVY, edit)], capture_output=True, text=True, env=env,
                          timeout=300)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -91,8 +92,8 @@ def _run(edit: bool) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers():
-    seen = _run(edit=False)
+def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_path):
+    seen = _run(edit=False, home=tmp_path)
     assert seen["after_import"] == [] and seen["after_construction"] == []
     assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
     assert seen["later_at_paint"] is False and seen["result_at_paint"] is False
@@ -120,8 +121,20 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers():
         seen["imported_by_build"]
 
 
-def test_an_edit_made_while_analysis_loads_is_in_the_first_result():
-    seen = _run(edit=True)
+def test_opened_again_the_graph_shows_its_shapes_before_torch(tmp_path):
+    _run(edit=False, home=tmp_path)                   # analysed once: the result is kept
+    seen = _run(edit=False, home=tmp_path)
+    assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
+    assert seen["result_at_paint"] is True
+    reference = analyze(load_graph(preset_path("lenet5")))
+    assert {r[0]: r[3] for r in seen["summary_at_paint"]} == \
+        {b: shape_text(r.output_shape) for b, r in reference.blocks.items()}
+    assert f"{reference.total_params:,} params" in seen["status_at_paint"]
+    assert seen["canvas_at_paint"] == seen["canvas_after"]
+
+
+def test_an_edit_made_while_analysis_loads_is_in_the_first_result(tmp_path):
+    seen = _run(edit=True, home=tmp_path)
     assert seen["edited"]
     assert seen["result_blocks"] == seen["doc_blocks"]
     assert any(b.startswith("drop") for b in seen["result_blocks"])
