@@ -3,7 +3,7 @@ through Layerloom's importer), initialised from a weights FILE, fine-tuned on `s
 everything frozen but the head, against the same network trained from scratch (and fully
 fine-tuned) for the same number of steps. Prints the validation accuracies side by side.
 
-    python bench/finetune.py [--pretrain-steps 300] [--steps 150] [--seeds 0 1 2] [--size 32]
+    python bench/finetune.py [--pretrain-steps 300] [--steps 150] [--seeds 0 1 2] [--size 32] [--threads 1]
 
 Where the weights come from: torchvision's published ImageNet weights cannot be downloaded
 everywhere, so this script writes its own weights file first. It trains torchvision's resnet18 (plain
@@ -113,9 +113,11 @@ def train(doc, config, base):
 
 
 def scenario(base, *, seed=0, pretrain_steps=300, steps=150, size=32, full=True, train_count=4000,
-             val_count=1000, log=print) -> dict:
+             val_count=1000, threads=1, log=print) -> dict:
     """Pretrain into a file, then head-only from the file, (full fine-tune from the file) and scratch,
-    each for `steps` steps on the same shapes draw. Returns the accuracies and the evidence."""
+    each for `steps` steps on the same shapes draw. Returns the accuracies and the evidence.
+    `threads` fixes the fine-tune runs' thread count: sums split over another count differ in the last
+    bits, and 150 steps of training from scratch turn that into a few points of accuracy."""
     base = Path(base)
     weights = base / f"figures-resnet18-seed{seed}.safetensors"
     started = time.perf_counter()
@@ -125,7 +127,7 @@ def scenario(base, *, seed=0, pretrain_steps=300, steps=150, size=32, full=True,
     doc, fix_label = network(base / f"graph-{seed}", size)
     tune = {"dataset": "shapes", "dataset_options": {"train_count": train_count, "val_count": val_count},
             "epochs": 1000, "max_steps": steps, "batch_size": 64, "lr": 1e-3, "optimizer": "adam",
-            "seed": seed, "device": "cpu"}
+            "seed": seed, "device": "cpu", "threads": threads}
     out = {"seed": seed, "figures_val_accuracy": pretext, "fix": fix_label, "weights": str(weights)}
     runs = [("head_only", head_only(doc), {"init_from": str(weights)}), ("scratch", doc, {})]
     if full:
@@ -147,11 +149,12 @@ def main():
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--size", type=int, default=32)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for the fine-tune runs (fixed: repeatable)")
     p.add_argument("--no-full", action="store_true", help="skip the full fine-tune (all layers from the file)")
     args = p.parse_args()
     base = tempfile.mkdtemp(prefix="finetune-")
     rows = [scenario(base, seed=s, pretrain_steps=args.pretrain_steps, steps=args.steps, size=args.size,
-                     full=not args.no_full) for s in args.seeds]
+                     full=not args.no_full, threads=args.threads) for s in args.seeds]
     init = next(e for e in rows[0]["head_only_events"] if e.get("what") == "init_from")
     print(f"\nfix applied: {rows[0]['fix']}; init_from report: {init['summary']}")
     print(f"shapes at 3x{args.size}x{args.size}, validation accuracy after {args.steps} steps "
