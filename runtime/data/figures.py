@@ -3,9 +3,10 @@
 The same generator as `shapes` (random position, size, rotation and colour on a noisy, shaded
 background; half dark-on-light) with other figures: trapezoid, chevron, bar, four- and eight-point
 stars, arrow, L, T, two dots, heart, frame and diamond. Drawn on a grid, none covers the same
-pixels as a `shapes` class at any rotation (intersection over union below 0.8, tested). A network trained to tell these apart has
-learnt edges, corners and curvature without ever seeing a `shapes` label, which makes them a source
-to pretrain on before fine-tuning on `shapes` (bench/finetune.py does that through a weights file).
+pixels as a `shapes` class at any rotation (intersection over union below 0.8, tested). A network
+trained to tell these apart learns edges, corners and curvature without ever seeing a `shapes`
+image or label, so they are a source to pretrain on before fine-tuning on `shapes`
+(bench/finetune.py does that through a weights file).
 """
 from __future__ import annotations
 
