@@ -97,10 +97,13 @@ class ThreadTuner:
     """A trainer extension that picks the intra-op thread count by timing training steps.
 
     `clock` and `set_threads` are injectable so the choice can be tested under a simulated load.
-    Each trial discards the first step after a change (warm-up) and takes the median of `steps`.
+    A trial visits every count twice, in the order A B … B A (the first step after a change is a
+    warm-up and is not counted), timing `steps` steps per visit; a count's time is the faster of its two
+    visits' medians. So a transient (the first steps of a run, while the window draws its first curves)
+    or a drift in load weighs on every count alike instead of deciding for the count timed last.
     """
 
-    def __init__(self, counts=None, steps: int = 3, slowdown: float = 1.5, window: int = 8,
+    def __init__(self, counts=None, steps: int = 2, slowdown: float = 1.5, window: int = 8,
                  recheck_s: float = 30.0, clock=time.perf_counter, set_threads=torch.set_num_threads):
         self.counts = list(counts or candidate_counts())
         self.steps = steps
@@ -110,10 +113,11 @@ class ThreadTuner:
         self.clock = clock
         self.set_threads = set_threads
         self.chosen: int | None = None
-        self.baseline: float | None = None     # median step seconds measured for the choice
+        self.baseline: float | None = None     # step seconds measured for the choice
         self.history: list[dict] = []          # every choice: threads, reason, step, timings_ms
         self._trial: list[int] = []            # counts still to time in the current trial
-        self._times: dict[int, list[float]] = {}
+        self._times: dict[int, list[float]] = {}   # count -> the median step time of each visit
+        self._visit: list[float] = []
         self._recent: list[float] = []
         self._current = self.counts[0]
         self._skip = 1
@@ -154,8 +158,10 @@ class ThreadTuner:
             self._skip -= 1
             return
         if self._trial:
-            self._times.setdefault(self._current, []).append(seconds)
-            if len(self._times[self._current]) >= self.steps:
+            self._visit.append(seconds)
+            if len(self._visit) >= self.steps:
+                self._times.setdefault(self._current, []).append(statistics.median(self._visit))
+                self._visit = []
                 self._trial.pop(0)
                 if self._trial:
                     self._switch(self._trial[0])
@@ -174,23 +180,25 @@ class ThreadTuner:
         self._reason = reason
         self._trial_started = self.clock()
         self._times = {}
+        self._visit = []
         self._recent = []
-        # the current choice first (no switch, no warm-up lost), then the others
+        # the current choice first (no switch, no warm-up lost), then the others, then back (A B … B A)
         first = self.chosen if self.chosen in self.counts else self.counts[0]
-        self._trial = [first] + [c for c in self.counts if c != first]
+        order = [first] + [c for c in self.counts if c != first]
+        self._trial = order + order[::-1]
         self._switch(first)
 
     def _switch(self, n: int) -> None:
-        changed = n != self._current or self.chosen is None
+        if n != self._current:
+            self._skip = 1          # the first step at a new count warms it up (the run's first: __init__)
         self._current = n
         self._apply(n)
-        self._skip = 1 if changed else 0
 
     def _apply(self, n: int) -> None:
         self.set_threads(n)
 
     def _decide(self, trainer) -> None:
-        medians = {n: statistics.median(v) for n, v in self._times.items()}
+        medians = {n: min(v) for n, v in self._times.items()}    # each count's faster visit
         best = min(medians, key=lambda n: (medians[n], n))
         previous = self.chosen
         self.chosen, self.baseline = best, medians[best]

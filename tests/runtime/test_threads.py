@@ -95,6 +95,22 @@ def test_a_slow_step_now_and_then_does_not_trigger_a_new_trial():
     assert len(machine.set_calls) == calls and tuner.chosen == 2
 
 
+def test_a_busy_start_does_not_decide_for_the_count_timed_last():
+    """The first steps of a run in the app are slow whatever the count (the window draws its first curves
+    and maps): a trial timing one count and then the other would blame the first. Here one thread is
+    the faster (the GUI thread keeps a core busy), and the first 6 steps take 40 ms longer."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    speeds = {1: 10.0, 2: 12.0}
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0)
+    tuner.setup(trainer)
+    for i in range(12):
+        machine.now += (speeds[machine.threads] + (40.0 if i < 6 else 0.0)) / 1000
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    assert tuner.chosen == 1 and machine.threads == 1
+    assert trainer.events[0]["timings_ms"] == {"1": 10.0, "2": 12.0}
+
+
 def test_candidate_counts():
     assert candidate_counts(1) == [1]
     assert candidate_counts(2) == [1, 2]
