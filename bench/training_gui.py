@@ -1,8 +1,8 @@
 """Training in the app vs `layerloom train`: throughput ratio and the GUI thread's event-loop lag.
 
 For each case the same graph, data set (one loaded bundle, shared) and settings train
-  * headless: a Trainer in the main thread with no GUI and no feature taps (what `layerloom train`
-    does), and
+  * headless: a Trainer in the main thread with no GUI and no feature taps, with the extensions
+    `layerloom train` adds by default (health samples, TensorBoard files), as the app's runs have, and
   * in the app: the real main window (offscreen), training started from the training panel, with
     the live curves, the epoch views and the feature-map view of a selected block open and
     updating; a 10 ms QTimer probe in the GUI thread records how late each tick fires.
@@ -58,8 +58,13 @@ def epoch_throughput(events, n_train) -> float:
 
 
 def headless(case, bundle, runs) -> float:
+    """`layerloom train` as it runs by default: health samples every 50 steps and TensorBoard files, the
+    same extensions the app's runs have (app/training/run_thread.py)."""
+    from layerloom.runtime.health import HealthCollector
+    from layerloom.runtime.tensorboard_log import TensorBoardLog
     events = []
-    Trainer(graph(case), case["config"], events.append, runs_base=runs, data=bundle).run()
+    Trainer(graph(case), case["config"], events.append, runs_base=runs, data=bundle,
+            extensions=[HealthCollector(), TensorBoardLog()]).run()
     failed = [e for e in events if e["type"] == "failed"]
     if failed:
         raise SystemExit(failed[0]["message"])
