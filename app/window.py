@@ -169,8 +169,8 @@ class MainWindow(QMainWindow):
         self.training.connect_docks(self.docks)
         self._later_state = "built"
         self._connect_later()
-        if self._collector is not None:
-            self._collector.freeze_again()        # torch, pyqtgraph and the panels: frozen with the rest
+        if self._collector is not None and self._preloading is not None:
+            self._collector.freeze_again()        # torch, pyqtgraph and the panels just loaded: frozen with the rest
         self.later_ready.emit()
 
     def _connect(self) -> None:
