@@ -51,6 +51,8 @@ def isolated_settings(qapp, tmp_path, monkeypatch):
     QCoreApplication.setApplicationName("LayerloomTest")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
+    # runs go to this test's folder too: the default, ./runs, would hold whatever earlier runs left there
+    QSettings().setValue("training/runs_dir", str(tmp_path / "runs"))
     yield tmp_path
 
 
