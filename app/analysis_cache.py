@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 
 from layerloom.graph import analysis_result
-from layerloom.graph.fileformat import atomic_write_text, graph_to_dict
+from layerloom.graph.fileformat import atomic_write_text, graph_to_dict, network_part
 
 MAX_ENTRIES = 16
 FILE_NAME = "analysis-cache.json"
@@ -53,10 +53,7 @@ def _versions() -> str:
 
 def key(doc, data) -> str:
     """What the result of analysing `doc` with the data set's facts `data` depends on, as a digest."""
-    graph = graph_to_dict(doc)
-    network = {"blocks": [{k: v for k, v in b.items() if k not in ("pos", "group")} for b in graph["blocks"]],
-               "edges": graph.get("edges", [])}
-    text = json.dumps([_versions(), network, data], sort_keys=True, default=str)
+    text = json.dumps([_versions(), network_part(graph_to_dict(doc)), data], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -48,9 +48,9 @@ class Loading(QObject):
         self._go = False
 
     def request(self, doc, data) -> None:
-        """Analyse `doc` (as it is now, a copy) once analysis has loaded; the newest request counts."""
+        """Analyse `doc` (a copy of it as it is when the thread starts); the newest request counts."""
         if self.job is None:
-            self._request = (doc, doc.revision, doc.copy(), data)
+            self._request = (doc, data)
             if self._go:
                 self._start()
 
@@ -61,7 +61,8 @@ class Loading(QObject):
             self._start()
 
     def _start(self) -> None:
-        doc, revision, copy, data = self._request
+        doc, data = self._request
+        revision, copy = doc.revision, doc.copy()       # as it is when the thread starts
         self.job = Job(lambda: _load_and_analyse(copy, data), name="layerloom-analysis-loading")
         self.job.finished.connect(lambda: self.loaded.emit(doc, revision, data, self.job.result))
         keep_until_finished(self.job)

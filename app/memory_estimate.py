@@ -21,8 +21,8 @@ CONFIG_KEYS = ("batch_size", "optimizer", "momentum", "device", "loss")
 
 
 def _request_key(graph: dict, data, config: dict) -> str:
-    network = {"blocks": [{k: v for k, v in b.items() if k != "pos"} for b in graph.get("blocks", [])],
-               "edges": graph.get("edges", []), "weights": graph.get("weights")}
+    from layerloom.graph.fileformat import network_part
+    network = {**network_part(graph), "weights": graph.get("weights")}
     return json.dumps([network, data, {k: config.get(k) for k in CONFIG_KEYS}], sort_keys=True, default=str)
 
 

@@ -335,6 +335,13 @@ def default_mode() -> int:
     return 0o666 & ~mask
 
 
+def network_part(graph: dict) -> dict:
+    """What decides the network a saved graph computes: its blocks without their place on the canvas
+    (pos, group) and its wires. Keys of results that only depend on the network are made from it."""
+    return {"blocks": [{k: v for k, v in b.items() if k not in ("pos", "group")} for b in graph.get("blocks", [])],
+            "edges": graph.get("edges", [])}
+
+
 def atomic_write_text(path, text: str) -> None:
     """Write text to `path` via a temp file in the same folder and a rename: never half-written."""
     atomic_write_bytes(path, text.encode("utf-8"))
