@@ -34,8 +34,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _cores_for_training() -> None:
+    """One intra-op thread for every thread of the window's process that has not chosen its own count:
+    the window, background jobs, and the MKL calls no torch setting reaches. Only training sets more
+    (runtime/threads.py: use_threads), and an idle OpenMP team elsewhere would halve its speed (the
+    docstring there says why). OpenMP and MKL read this when torch loads, which is after the window is
+    up; a value the user set is kept, and where torch has loaded already it would change nothing."""
+    if "torch" not in sys.modules:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 def launch(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
+    _cores_for_training()
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "layerloom"])

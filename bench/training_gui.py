@@ -1,8 +1,9 @@
 """Training in the app vs `layerloom train`: throughput ratio and the GUI thread's event-loop lag.
 
-For each case the same graph, data set (one loaded bundle, shared) and settings train
-  * headless: a Trainer in the main thread with no GUI and no feature taps, with the extensions
-    `layerloom train` adds by default (health samples, TensorBoard files), as the app's runs have, and
+For each case the same graph, data set and settings train
+  * headless: a Trainer in the main thread of a process of its own, as `layerloom train` runs, with no
+    GUI and no feature taps, with the extensions `layerloom train` adds by default (health samples,
+    TensorBoard files), as the app's runs have (after a warm-up run in that process), and
   * in the app: the real main window (offscreen), training started from the training panel, with
     the live curves, the epoch views and the feature-map view of a selected block open and
     updating; a 10 ms QTimer probe in the GUI thread records how late each tick fires.
@@ -25,6 +26,8 @@ import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LAYERLOOM_NO_ERROR_DIALOG"] = "1"
+HEADLESS_ENV = dict(os.environ)               # `layerloom train` from a shell
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the app starts (app/launch.py), before torch loads
 
 import numpy as np  # noqa: E402
 from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer  # noqa: E402
@@ -33,7 +36,6 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from layerloom.graph import load_graph  # noqa: E402
 from layerloom.presets import preset_path  # noqa: E402
 from layerloom.runtime.data import load_dataset  # noqa: E402
-from layerloom.runtime.trainer import Trainer  # noqa: E402
 
 CASES = {
     "LeNet-5 on mnist-sample": dict(preset="lenet5", follow="conv1", input_shape=None,
@@ -57,18 +59,48 @@ def epoch_throughput(events, n_train) -> float:
     return n_train * len(seconds) / sum(seconds)
 
 
-def headless(case, bundle, runs) -> float:
-    """`layerloom train` as it runs by default: health samples every 50 steps and TensorBoard files, the
-    same extensions the app's runs have (app/training/run_thread.py)."""
-    from layerloom.runtime.health import HealthCollector
-    from layerloom.runtime.tensorboard_log import TensorBoardLog
+HEADLESS = r"""
+import json, sys
+from layerloom.graph import load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.data import load_dataset
+from layerloom.runtime.health import HealthCollector
+from layerloom.runtime.tensorboard_log import TensorBoardLog
+from layerloom.runtime.trainer import Trainer
+case, runs = json.loads(sys.argv[1])
+cfg = case["config"]
+def graph():
+    doc = load_graph(preset_path(case["preset"]))
+    if case["input_shape"]:
+        doc.set_param("input", "shape", case["input_shape"])
+    return doc
+shape = tuple(graph().blocks["input"].full_params()["shape"])
+bundle = load_dataset(cfg["dataset"], input_shape=shape, seed=0, **cfg.get("dataset_options", {}))
+for run in ("warm-up", "measured"):
     events = []
-    Trainer(graph(case), case["config"], events.append, runs_base=runs, data=bundle,
+    Trainer(graph(), cfg, events.append, runs_base=runs, data=bundle,
             extensions=[HealthCollector(), TensorBoardLog()]).run()
+print("EVENTS " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds") if k in e}
+                              for e in events]))
+"""
+
+
+def headless(case, runs) -> float:
+    """`layerloom train` as it runs by default, in a process of its own: health samples every 50 steps
+    and TensorBoard files, the same extensions the app's runs have (app/training/run_thread.py). Its
+    own process, as the command's, so its OpenMP threads share nothing with the window's process."""
+    import json
+    import subprocess
+    out = subprocess.run([sys.executable, "-c", HEADLESS, json.dumps([case, runs])], capture_output=True,
+                         text=True, timeout=1800, env=HEADLESS_ENV)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("EVENTS ")), None)
+    if line is None:
+        raise SystemExit(f"the headless run failed:\n{out.stderr[-3000:]}")
+    events = json.loads(line[len("EVENTS "):])
     failed = [e for e in events if e["type"] == "failed"]
     if failed:
         raise SystemExit(failed[0]["message"])
-    return epoch_throughput(events, len(bundle.train))
+    return epoch_throughput(events, case["train_count"])
 
 
 class AppRun:
@@ -85,7 +117,7 @@ class AppRun:
         self.win.session.set_document(doc)
         self.win.resize(1600, 1000)
         self.win.show()
-        self.ui.loader.cache[self._key(case)] = bundle     # the same loaded data as the headless run
+        self.ui.loader.cache[self._key(case)] = bundle     # the same data as the headless run (loaded once here)
         self.ui.dock.raise_()                              # the training panel in front, as after ▶ Train
         self.wait(lambda: self.ui.ready, 60)
         if not self.ui.ready:
@@ -156,14 +188,14 @@ def main() -> None:
         cfg = case["config"]
         shape = tuple(graph(case).blocks["input"].full_params()["shape"])
         bundle = load_dataset(cfg["dataset"], input_shape=shape, seed=0, **cfg.get("dataset_options", {}))
+        case = dict(case, train_count=len(bundle.train))
         runs = os.path.join(tmp, "runs")
         gui = AppRun(app, case, bundle, runs)
         repeats = 1 if quick else case["repeats"]
         head, inapp, probed, lags, maps = [], [], [], [], 0
-        headless(case, bundle, runs)        # warm-up (first-call costs of torch and the data path)
         for _ in range(repeats):
             shutil.rmtree(runs, ignore_errors=True)   # AlexNet checkpoints are ~0.7 GB each: keep the disk free
-            head.append(headless(case, bundle, runs))
+            head.append(headless(case, runs))
             t, _, m = gui.run(len(bundle.train), probe_ms=None)      # throughput: nothing else on the GUI thread
             inapp.append(t)
             t, lag, m2 = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
@@ -178,7 +210,7 @@ def main() -> None:
         paired = statistics.median(x / y for x, y in zip(inapp, head))
         print(f"\n{name}: batch {cfg['batch_size']}, {cfg['epochs']} epochs of {len(bundle.train):,} samples, "
               f"median of {repeats}")
-        print(f"  headless Trainer, main thread : {h:9.0f} samples/s   {[round(x) for x in head]}")
+        print(f"  headless Trainer (own process): {h:9.0f} samples/s   {[round(x) for x in head]}")
         p = statistics.median(probed)
         print(f"  in the app, GUI live          : {a:9.0f} samples/s   {[round(x) for x in inapp]}"
               f"  ({maps} feature-map updates in all runs)")

@@ -143,7 +143,7 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
         report["backends"].append(row)
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(n_threads)
+    thread_policy.use_threads(n_threads)
     try:
         with tempfile.TemporaryDirectory(prefix="layerloom-bench-") as work, torch.no_grad():
             work = Path(work)
@@ -178,7 +178,7 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
             report["cuda"] = _cuda_rows(src, time_all) if formats is None or set(KEYS) <= set(formats) else \
                 {"available": False, "note": "CUDA rows are measured when every format is chosen"}
     finally:
-        torch.set_num_threads(previous)
+        thread_policy.use_threads(previous)
     return report
 
 

@@ -9,7 +9,16 @@ what it measured (a competing process started) and now and then (it may have end
 `recheck_s` seconds, or less often where a trial is costly, so re-checking costs under ~2 %.
 
 The choice is made from the training thread itself (OpenMP's thread count is per thread), sent as
-a `threads` event and written to the run folder's `threads.json`. A `threads` setting above 0 in
+a `threads` event and written to the run folder's `threads.json`.
+
+Only the training thread uses more than one intra-op thread (`use_threads`). Every OpenMP team in
+the process counts against the cores: once libgomp manages more threads than there are cores, its
+workers sleep at once between parallel regions instead of spinning a moment, and a training step of
+many small ops waits for them to wake. A team another thread made earlier (the window, a background
+job) and left idle cost a LeNet-5 step 2x on 2 cores (8.7 ms -> 18.6 ms, measured). So the count a
+thread takes on its first torch op (torch's process-wide default) is kept at one thread
+(`OTHER_THREADS`) once a run has set its own, and the app starts with OMP_NUM_THREADS=1 (app/launch.py)
+so that MKL calls, which no torch setting reaches before a thread's first parallel op, start no team. A `threads` setting above 0 in
 the training config, or the environment variable LAYERLOOM_THREADS, fixes the count and turns
 measuring off (needed for bit-for-bit repeatable runs: sums split over another number of threads
 differ in the last bits; the test suite sets it).
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import threading
 import time
 
 import torch
@@ -85,11 +95,29 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
     return f"Threads: {threads} ({how})"
 
 
+OTHER_THREADS = 1     # intra-op threads of every thread that does not train (the window, background jobs)
+
+
+def use_threads(n: int) -> None:
+    """The calling thread's torch ops use `n` intra-op threads; threads that run their first torch op later
+    use OTHER_THREADS (see the module's docstring for why)."""
+    torch.get_num_threads()     # this thread takes its count now, so the default set below is not applied to it later
+    torch.set_num_threads(n)    # this thread's OpenMP count, and torch's process-wide default
+    set_default_threads(OTHER_THREADS)
+
+
+def set_default_threads(n: int = OTHER_THREADS) -> None:
+    """Set the count a thread takes on its first torch op, changing no running thread's own count: the
+    setting is made from a short-lived thread of its own, which runs no op and so starts no workers."""
+    setter = threading.Thread(target=torch.set_num_threads, args=(n,), name="layerloom-thread-default", daemon=True)
+    setter.start()
+    setter.join()
+
+
 def configure(requested: int = 0) -> int:
     """Set torch's intra-op threads for the calling thread's work; returns the number used."""
     n = requested if requested > 0 else (_from_environment() or default_threads())
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    use_threads(n)
     return n
 
 
@@ -104,7 +132,7 @@ class ThreadTuner:
     """
 
     def __init__(self, counts=None, steps: int = 2, slowdown: float = 1.5, window: int = 8,
-                 recheck_s: float = 30.0, clock=time.perf_counter, set_threads=torch.set_num_threads):
+                 recheck_s: float = 30.0, clock=time.perf_counter, set_threads=use_threads):
         self.counts = list(counts or candidate_counts())
         self.steps = steps
         self.slowdown = slowdown

@@ -151,3 +151,38 @@ def test_a_later_part_asked_for_early_is_built_on_the_spot(qtbot):
     assert win.docks["training"].widget() is panel
     win.build_later()                                          # once only
     assert win.training.panel is panel
+
+
+CORES = r"""
+import json, os, threading
+from layerloom.app.launch import _cores_for_training
+_cores_for_training()                   # what launch() does first, before torch loads
+import torch
+def os_threads():
+    return len(os.listdir("/proc/self/task"))
+seen = {"omp": os.environ.get("OMP_NUM_THREADS")}
+before = os_threads()
+a = torch.randn(400, 400)
+a @ a                                   # the window's own small torch work (an MKL call first)
+torch.randn(2_000_000).exp_()
+seen["workers_started_by_the_window"] = os_threads() - before
+print("RESULT " + json.dumps(seen))
+"""
+
+
+def _child(code: str, env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, out.stderr[-3000:]
+    return json.loads(line[len("RESULT "):])
+
+
+def test_the_window_process_keeps_the_cores_for_training():
+    """Outside the training thread the app's torch work starts no OpenMP team (see runtime/threads.py);
+    an OMP_NUM_THREADS the user set is theirs to keep."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    seen = _child(CORES, env)
+    assert seen == {"omp": "1", "workers_started_by_the_window": 0}
+    kept = _child("import json, os\nfrom layerloom.app.launch import _cores_for_training\n_cores_for_training()\n"
+                  "print('RESULT ' + json.dumps(os.environ['OMP_NUM_THREADS']))", dict(env, OMP_NUM_THREADS="3"))
+    assert kept == "3"
