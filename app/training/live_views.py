@@ -12,9 +12,11 @@ from .controller import RunState
 
 FRAME_MS = 33          # at most ~30 redraws a second
 # Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
-# it through C++ calls), so curves redraw 5 times a second and progress text 4 times: measured with
-# bench/training_gui.py, that keeps LeNet-5's steps within a few percent of a run without a window.
-MIN_INTERVAL_MS = {"progress": 250, "curves": 200}
+# it through C++ calls), so curves and progress text redraw twice a second. Measured with LeNet-5 in
+# the app (its steps take ~10 ms, the most sensitive case), alternating in one process: 500 ms for
+# both cut the GUI thread's CPU time from 0.77 s to 0.68 s a run and the training time by 5 %
+# against 200 ms for curves and 250 ms for progress.
+MIN_INTERVAL_MS = {"progress": 500, "curves": 500}
 
 
 class LiveViews:
