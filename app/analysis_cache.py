@@ -20,8 +20,11 @@ from pathlib import Path
 
 from PySide6.QtCore import QStandardPaths
 
+from layerloom import __version__
 from layerloom.graph import analysis_result
 from layerloom.graph.fileformat import atomic_write_text, graph_to_dict, network_part
+
+from .versions import installed_version
 
 MAX_ENTRIES = 16
 FILE_NAME = "analysis-cache.json"
@@ -37,13 +40,7 @@ def cache_file() -> Path:
 def _versions() -> str:
     """Layerloom's and torch's versions (read without importing torch) and the graph package's source
     files (name, size, modification time): a change to any of them makes every kept result stale."""
-    from importlib import metadata
-    parts = [str(FORMAT)]
-    for dist in ("layerloom", "torch"):
-        try:
-            parts.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            parts.append(f"{dist} ?")
+    parts = [str(FORMAT), f"layerloom {__version__}", f"torch {installed_version('torch') or '?'}"]
     graph_dir = Path(analysis_result.__file__).parent
     for path in sorted(graph_dir.rglob("*.py")):
         st = path.stat()

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from importlib import metadata
+
+from .versions import installed_version
 
 EXTRA_REFERENCES = 1 << 60
 
@@ -38,12 +39,8 @@ def binding_drops_references() -> dict:
 
 def pyside_version() -> tuple[int, ...]:
     """The installed PySide6's version, read without importing Qt (CLI subcommands must not load it)."""
-    for dist in ("PySide6-Essentials", "PySide6"):
-        try:
-            return tuple(int(p) for p in metadata.version(dist).split(".")[:2] if p.isdigit())
-        except (metadata.PackageNotFoundError, ValueError):
-            continue
-    return ()
+    text = installed_version("PySide6") or ""
+    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
 
 
 def keep_singletons_alive() -> bool:

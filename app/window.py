@@ -20,6 +20,7 @@ import sys
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
+from layerloom import __version__
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
 
@@ -45,14 +46,6 @@ LATER = ("memory", "training", "extras", "learning", "explaining", "experiments"
 LATER_MODULES = tuple(f"layerloom.app.{m}" for m in (
     "benchmarking", "explaining", "exporting", "extras_ui", "importing", "learning", "memory_estimate",
     "panels.experiments", "pruning", "training.ui"))      # what build_later imports
-
-
-def version() -> str:
-    from importlib import metadata      # here: importing it costs the window's first paint 20 ms
-    try:
-        return metadata.version("layerloom")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 class MainWindow(QMainWindow):
@@ -373,7 +366,7 @@ class OnFirstPaint(QObject):
 
 
 def about_text() -> str:
-    return (f"<b>Layerloom {version()}</b><br>Design, check, train and export PyTorch networks visually."
+    return (f"<b>Layerloom {__version__}</b><br>Design, check, train and export PyTorch networks visually."
             "<br><br>Drag blocks from the palette, wire outputs to inputs, and watch every tensor shape as "
             "you go. Press ▶ Train (F5) to train, File ▸ Export Model… to deploy.")
 

@@ -133,11 +133,8 @@ def cmd_code(args) -> int:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("layerloom")
-    except PackageNotFoundError:
-        return "unknown"
+    from layerloom import __version__      # the installed distribution's version (a test pins the two together)
+    return __version__
 
 
 def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
