@@ -157,61 +157,6 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
         torch.set_num_threads(before)
 
 
-# A fresh process: which threads have already run a torch op, and with what count, is state of the
-# whole process that this test must not inherit from (or leave to) the rest of the suite.
-ONLY_TRAINING_THREADS = r"""
-import json, os, threading
-import torch
-from layerloom.runtime.threads import OTHER_THREADS, use_threads
-
-def os_threads():
-    return len(os.listdir("/proc/self/task"))
-
-def parallel_work():
-    a = torch.randn(400, 400)
-    (a @ a).relu_()
-    torch.randn(2_000_000).exp_()
-
-use_threads(2)              # this (the training) thread, before its first op
-parallel_work()
-report = {"training": torch.get_num_threads()}
-
-def other():
-    before = os_threads()
-    a = torch.randn(400, 400)
-    a @ a                   # its first op an MKL call, which no torch setting reaches: OMP_NUM_THREADS does
-    parallel_work()         # its first parallel op: it takes the default
-    report["other"] = torch.get_num_threads()
-    report["workers_started"] = os_threads() - before
-
-t = threading.Thread(target=other)
-t.start()
-t.join()
-report["training_after"] = torch.get_num_threads()
-report["other_threads"] = OTHER_THREADS
-print("REPORT " + json.dumps(report))
-"""
-
-
-def test_only_the_training_thread_uses_more_than_one_intra_op_thread():
-    """use_threads(n) gives the calling thread n threads, and every thread that starts using torch later
-    one, so it starts no OpenMP workers (libgomp's own threads, counted in /proc) to compete with it."""
-    import subprocess
-    import sys
-    env = {k: v for k, v in __import__("os").environ.items() if k != "LAYERLOOM_THREADS"}
-    env["OMP_NUM_THREADS"] = "1"         # as the app starts (app/launch.py)
-    out = subprocess.run([sys.executable, "-c", ONLY_TRAINING_THREADS], capture_output=True, text=True, env=env,
-                         timeout=300)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("REPORT ")), None)
-    assert line, out.stderr[-2000:]
-    report = json.loads(line[len("REPORT "):])
-    assert report["other_threads"] == 1
-    # torch's own answer in each thread: the training thread kept its 2 across its first op (the trap:
-    # a count set before a thread's first op is replaced then by the process-wide default)
-    assert report["training"] == 2 and report["training_after"] == 2
-    assert report["other"] == 1
-    assert report["workers_started"] == 0
-
 
 def test_the_tuner_sets_counts_for_its_own_thread_only():
     from layerloom.runtime.threads import use_threads
