@@ -15,13 +15,15 @@ Only the training thread uses more than one intra-op thread (`use_threads`). Eve
 the process counts against the cores: once libgomp manages more threads than there are cores, its
 workers sleep at once between parallel regions instead of spinning a moment, and a training step of
 many small ops waits for them to wake. A team another thread made earlier (the window, a background
-job) and left idle cost a LeNet-5 step 2x on 2 cores (8.7 ms -> 18.6 ms, measured). So the count a
+job) and left idle cost LeNet-5 steps 1.25-2x on 2 cores (bench/thread_teams.py). So the count a
 thread takes on its first torch op (torch's process-wide default) is kept at one thread
-(`OTHER_THREADS`) once a run has set its own, and the app starts with OMP_NUM_THREADS=1 (app/launch.py)
-so that MKL calls, which no torch setting reaches before a thread's first parallel op, start no team. A `threads` setting above 0 in
-the training config, or the environment variable LAYERLOOM_THREADS, fixes the count and turns
-measuring off (needed for bit-for-bit repeatable runs: sums split over another number of threads
-differ in the last bits; the test suite sets it).
+(`OTHER_THREADS`) once a run has set its own, and the app starts with OMP_NUM_THREADS=1
+(app/launch.py) so that MKL calls, which no torch setting reaches before a thread's first parallel
+op, start no team either.
+
+A `threads` setting above 0 in the training config, or the environment variable LAYERLOOM_THREADS,
+fixes the count and turns measuring off (needed for bit-for-bit repeatable runs: sums split over
+another number of threads differ in the last bits; the test suite sets it).
 """
 from __future__ import annotations
 
@@ -103,10 +105,10 @@ def use_threads(n: int) -> None:
     use OTHER_THREADS (see the module's docstring for why)."""
     torch.get_num_threads()     # this thread takes its count now, so the default set below is not applied to it later
     torch.set_num_threads(n)    # this thread's OpenMP count, and torch's process-wide default
-    set_default_threads(OTHER_THREADS)
+    _set_default_threads(OTHER_THREADS)
 
 
-def set_default_threads(n: int = OTHER_THREADS) -> None:
+def _set_default_threads(n: int) -> None:
     """Set the count a thread takes on its first torch op, changing no running thread's own count: the
     setting is made from a short-lived thread of its own, which runs no op and so starts no workers."""
     setter = threading.Thread(target=torch.set_num_threads, args=(n,), name="layerloom-thread-default", daemon=True)
