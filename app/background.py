@@ -3,6 +3,8 @@ so one that is still busy when its owner gives up on it is kept here until it fi
 waits for them all before the process exits."""
 from __future__ import annotations
 
+import sys
+
 from PySide6.QtCore import QObject, QThread, Signal
 
 _kept: list[QThread] = []
@@ -30,6 +32,16 @@ def wait_for_all(timeout_ms: int | None = None) -> bool:
     return ok
 
 
+def job_threads() -> None:
+    """Give the calling job thread the intra-op threads a run would get without measuring. The window's
+    process keeps one thread outside training (runtime/threads.py), but a job's thread ends with its
+    job (explaining, pruning, a lesson's steps), and its OpenMP workers end with it, so it may use the
+    cores while it lasts. Nothing to do before torch has loaded: the job's ops then take one thread."""
+    if "torch" in sys.modules:
+        from layerloom.runtime.threads import default_threads, use_threads
+        use_threads(default_threads())
+
+
 class Job(QThread):
     """One piece of work off the GUI thread (an import, reading weights): `fn()` runs in the thread; once
     `finished` arrives in the GUI thread, `result` holds what it returned, or `error` one line saying why
@@ -44,6 +56,7 @@ class Job(QThread):
         self.error = ""
 
     def run(self) -> None:
+        job_threads()
         try:
             self.result = self.fn()
         except self.expected as exc:

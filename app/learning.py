@@ -34,6 +34,7 @@ class Job(QThread):
         self.cancelled = False
 
     def run(self) -> None:
+        background.job_threads()
         try:
             self.done.emit(self.fn(lambda: self.cancelled))
         except Exception as exc:  # shown in the panel, never a traceback

@@ -22,6 +22,7 @@ from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
+from ..background import job_threads
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -49,6 +50,7 @@ class _Job(QThread):
         self.cancel = threading.Event()
 
     def run(self):
+        job_threads()
         try:
             self.done.emit(self.work(self.progress.emit, self.cancel))
         except Cancelled:

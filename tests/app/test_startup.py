@@ -188,6 +188,21 @@ t = threading.Thread(target=window)
 t.start()
 t.join()
 seen["training_after"] = torch.get_num_threads()
+
+# A job's thread (explaining, pruning) ends with its job, workers and all: it gets a run's default count.
+import layerloom.runtime.threads as policy
+from layerloom.app.background import Job
+policy.available_cores = lambda: 4           # as on a 4-core machine: default_threads() is 3
+job = Job(lambda: (parallel_work(), torch.get_num_threads())[1])
+job.start()
+job.wait()
+seen["job"] = job.result
+def later():                                 # a thread that starts later still takes one
+    torch.randn(2_000_000).exp_()
+    seen["window_after_job"] = torch.get_num_threads()
+t = threading.Thread(target=later)
+t.start()
+t.join()
 print("RESULT " + json.dumps(seen))
 """
 
@@ -203,11 +218,12 @@ def test_the_window_process_keeps_the_cores_for_training():
     """Only the training thread uses more than one intra-op thread (runtime/threads.py says why): the
     training thread keeps its 2 across its first op (a count set before it would be replaced then by
     torch's default), and a thread that starts using torch later (the window, a background job) has
-    one and starts no OpenMP worker, counted by the OS. An OMP_NUM_THREADS the user set is kept."""
+    one and starts no OpenMP worker, counted by the OS; a job's own thread, which ends with it, gets the
+    count a run would. An OMP_NUM_THREADS the user set is kept."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "LAYERLOOM_THREADS")}
     seen = _child(CORES, env)
     assert seen == {"omp": "1", "other_threads": 1, "training": 2, "training_after": 2, "window": 1,
-                    "workers_started_by_the_window": 0}
+                    "workers_started_by_the_window": 0, "job": 3, "window_after_job": 1}
     kept = _child("import json, os\nfrom layerloom.app.launch import _cores_for_training\n_cores_for_training()\n"
                   "print('RESULT ' + json.dumps(os.environ['OMP_NUM_THREADS']))", dict(env, OMP_NUM_THREADS="3"))
     assert kept == "3"
