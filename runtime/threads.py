@@ -97,7 +97,7 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
     return f"Threads: {threads} ({how})"
 
 
-OTHER_THREADS = 1     # intra-op threads of every thread that does not train (the window, background jobs)
+OTHER_THREADS = 1     # intra-op threads of every thread that sets no count of its own (the window's)
 
 
 def use_threads(n: int) -> None:
