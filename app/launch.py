@@ -38,8 +38,9 @@ def _cores_for_training() -> None:
     """One intra-op thread for every thread of the window's process that has not chosen its own count:
     the window's, and the MKL calls no torch setting reaches. Training sets its own count, and so do
     jobs whose thread ends with them (runtime/threads.py: use_threads; background.job_threads); an idle
-    OpenMP team in a long-lived thread would halve training's speed (runtime/threads.py says why). OpenMP and MKL read this when torch loads, which is after the window is
-    up; a value the user set is kept, and where torch has loaded already it would change nothing."""
+    OpenMP team in a long-lived thread would halve training's speed (runtime/threads.py says why).
+    OpenMP and MKL read this when torch loads, which is after the window is up; a value the user set
+    is kept, and where torch has loaded already it would change nothing."""
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 
