@@ -13,6 +13,7 @@ import json
 
 from PySide6.QtCore import QObject, Signal
 
+from layerloom.graph.fileformat import network_part
 from layerloom.runtime.memory import EstimateCancelled, cancellable
 
 from . import background
@@ -21,7 +22,6 @@ CONFIG_KEYS = ("batch_size", "optimizer", "momentum", "device", "loss")
 
 
 def _request_key(graph: dict, data, config: dict) -> str:
-    from layerloom.graph.fileformat import network_part
     network = {**network_part(graph), "weights": graph.get("weights")}
     return json.dumps([network, data, {k: config.get(k) for k in CONFIG_KEYS}], sort_keys=True, default=str)
 

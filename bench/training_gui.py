@@ -17,9 +17,11 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/training_gui.py [--quick]
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +36,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop, QSettings, QTimer  # no
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from layerloom.graph import load_graph  # noqa: E402
+from layerloom.graph.fileformat import graph_to_dict  # noqa: E402
 from layerloom.presets import preset_path  # noqa: E402
 from layerloom.runtime.data import load_dataset  # noqa: E402
 
@@ -61,24 +64,17 @@ def epoch_throughput(events, n_train) -> float:
 
 HEADLESS = r"""
 import json, sys
-from layerloom.graph import load_graph
-from layerloom.presets import preset_path
+from layerloom.graph.fileformat import graph_from_dict
 from layerloom.runtime.data import load_dataset
 from layerloom.runtime.health import HealthCollector
 from layerloom.runtime.tensorboard_log import TensorBoardLog
 from layerloom.runtime.trainer import Trainer
-case, runs = json.loads(sys.argv[1])
-cfg = case["config"]
-def graph():
-    doc = load_graph(preset_path(case["preset"]))
-    if case["input_shape"]:
-        doc.set_param("input", "shape", case["input_shape"])
-    return doc
-shape = tuple(graph().blocks["input"].full_params()["shape"])
+graph, cfg, runs = json.loads(sys.argv[1])
+shape = tuple(graph_from_dict(graph).blocks["input"].full_params()["shape"])
 bundle = load_dataset(cfg["dataset"], input_shape=shape, seed=0, **cfg.get("dataset_options", {}))
 for run in ("warm-up", "measured"):
     events = []
-    Trainer(graph(), cfg, events.append, runs_base=runs, data=bundle,
+    Trainer(graph_from_dict(graph), cfg, events.append, runs_base=runs, data=bundle,
             extensions=[HealthCollector(), TensorBoardLog()]).run()
 print("EVENTS " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds") if k in e}
                               for e in events]))
@@ -89,9 +85,8 @@ def headless(case, runs) -> float:
     """`layerloom train` as it runs by default, in a process of its own: health samples every 50 steps
     and TensorBoard files, the same extensions the app's runs have (app/training/run_thread.py). Its
     own process, as the command's, so its OpenMP threads share nothing with the window's process."""
-    import json
-    import subprocess
-    out = subprocess.run([sys.executable, "-c", HEADLESS, json.dumps([case, runs])], capture_output=True,
+    job = [graph_to_dict(graph(case)), case["config"], runs]
+    out = subprocess.run([sys.executable, "-c", HEADLESS, json.dumps(job)], capture_output=True,
                          text=True, timeout=1800, env=HEADLESS_ENV)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("EVENTS ")), None)
     if line is None:

@@ -157,7 +157,6 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
         torch.set_num_threads(before)
 
 
-
 def test_the_tuner_sets_counts_for_its_own_thread_only():
     from layerloom.runtime.threads import use_threads
     assert ThreadTuner(counts=[1, 2]).set_threads is use_threads
