@@ -10,8 +10,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from . import background, settings, theme
-from .window import MainWindow
+from . import pyside_workarounds
+
+pyside_workarounds.scan_imports_cheaply()   # Qt has just loaded: before the window's modules and torch
+from . import background, settings, theme  # noqa: E402
+from .window import MainWindow  # noqa: E402
 
 
 # -- starting the app --------------------------------------------------------------------------

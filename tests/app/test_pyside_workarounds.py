@@ -54,3 +54,58 @@ def test_garbage_is_collected_in_the_gui_thread_only(qapp, qtbot):
     del cycle
     assert gc.get_count()[0] > collector.threshold[0]           # nothing collected them on the spot
     qtbot.waitUntil(lambda: gc.get_count()[0] < collector.threshold[0], timeout=5000)   # the GUI timer did
+
+
+SCAN_CHILD = r"""
+import json, linecache, sys
+seen = {}
+import layerloom.app.main                        # what every `layerloom` command imports: no Qt
+seen["qt_loaded_by_package"] = "PySide6" in sys.modules
+import PySide6.QtCore
+feature = sys.modules["shibokensupport.feature"]
+binding_check = feature._mod_uses_pyside
+import layerloom.app.launch                      # the window's start: Qt loads, then the check is swapped
+seen["swapped"] = feature._mod_uses_pyside is not binding_check
+sys.path.insert(0, sys.argv[1])
+import uses_qt, plain, selects_snake_case        # three modules imported after the swap
+answers = feature.pyside_feature_dict
+seen["sources_kept"] = [m for m in ("uses_qt", "plain")      # before the binding's own check reads them
+                       if sys.modules[m].__file__ in linecache.cache]
+seen["answers"] = {m: answers.get(m) for m in ("uses_qt", "plain")}
+seen["binding_would_say"] = {m: binding_check(sys.modules[m]) for m in ("uses_qt", "plain")}
+ours = [m for m in answers if m.startswith("layerloom.") and m in sys.modules]
+seen["layerloom_modules"] = len(ours)
+seen["disagree"] = [m for m in ours if (answers[m] == 0) != binding_check(sys.modules[m])]
+seen["snake_case"] = selects_snake_case.name()
+print("RESULT " + json.dumps(seen))
+"""
+
+
+def test_imports_after_qt_are_not_read_in_full_and_get_the_bindings_answer(tmp_path):
+    """PySide6 reads the source of every module imported after it (torch: half a second, 44 MB kept in
+    linecache). Once Layerloom's window code has loaded Qt the check is the cheap one: it gives the
+    binding's own answer for each of Layerloom's modules and for two new ones, keeps no source, and
+    leaves the binding's opt-in features working. A fresh process: the test process loaded Qt long ago."""
+    import json
+    import os
+    import subprocess
+    (tmp_path / "uses_qt.py").write_text("from PySide6.QtCore import QObject\n\nOBJECT = QObject\n")
+    (tmp_path / "plain.py").write_text("import json\n\nVALUE = json.dumps([1])\n")
+    (tmp_path / "selects_snake_case.py").write_text(
+        "from PySide6.QtCore import QObject\nfrom __feature__ import snake_case  # noqa\n\n\n"
+        "def name():\n    o = QObject()\n    o.set_object_name('snake')\n    return o.object_name()\n")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    out = subprocess.run([sys.executable, "-c", SCAN_CHILD, str(tmp_path)], capture_output=True, text=True,
+                         timeout=120, env=env)
+    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line, out.stderr[-3000:]
+    seen = json.loads(line[len("RESULT "):])
+    assert not seen["qt_loaded_by_package"]
+    assert seen["swapped"]
+    assert seen["binding_would_say"] == {"uses_qt": True, "plain": False}
+    assert seen["answers"] == {"uses_qt": 0, "plain": -1}      # the binding's values for True and False
+    # The two that name PySide6 only in text and inside functions (the CLI imports them: no Qt at import)
+    assert seen["layerloom_modules"] > 40
+    assert sorted(seen["disagree"]) == ["layerloom.app.pyside_workarounds", "layerloom.app.versions"]
+    assert seen["sources_kept"] == []
+    assert seen["snake_case"] == "snake"
