@@ -3,7 +3,10 @@
 Each measurement is a fresh Python process (nothing cached in memory but the OS's file cache), timed
 from just before the process is started to the first Paint event any widget of its window receives:
   - bare: QApplication + an empty QMainWindow, shown;
-  - layerloom: `layerloom` itself (app/launch.py with LeNet-5, as `make run` opens it).
+  - layerloom: `layerloom` itself (app/launch.py with LeNet-5, as `make run` opens it);
+  - canvas: Layerloom's canvas alone with LeNet-5 on it, in a main window: the floor for a window
+    that would build its panels and menus after its first paint.
+It also times `import torch` alone in a fresh process: the shapes cannot show before torch is loaded.
 For the Layerloom window it also records which heavy modules were already imported at the first paint
 (torch must not be among them: analysis loads in a background thread after the first paint), when
 the shapes were on screen (the analysis result shown in the Summary), and when every panel was built
@@ -82,6 +85,40 @@ from layerloom.app.launch import launch
 launch([])
 """
 
+# The floor for a window that would build its panels and menus after the first paint: Layerloom's
+# canvas alone, with LeNet-5 on it, in a main window with a status bar.
+CANVAS = CHILD_COMMON + r"""
+from layerloom.app import settings, theme
+from layerloom.app.canvas.scene import GraphScene
+from layerloom.app.canvas.view import GraphView
+from layerloom.app.session import Session
+from layerloom.graph.fileformat import load_graph
+from layerloom.presets import preset_path
+from PySide6.QtWidgets import QMainWindow
+def done():
+    report()
+    session.undo_stack.setClean()
+    app.quit()
+settings.ensure_identity()
+theme.apply(settings.theme())
+w = QMainWindow()
+session = Session(w)
+view = GraphView(GraphScene(session, w), w)
+w.setCentralWidget(view)
+session.set_document(load_graph(preset_path("lenet5")))
+w.statusBar().showMessage("LeNet-5")
+w.resize(1200, 800)
+w.show()
+app.exec()
+"""
+
+TORCH = r"""
+import json, time
+start = time.perf_counter()
+import torch
+print("RESULT " + json.dumps({"paint": 0, "import_torch_s": time.perf_counter() - start}))
+"""
+
 
 def child(code: str, data_home: str | None = None) -> dict:
     env = dict(os.environ, QT_QPA_PLATFORM=os.environ.get("QT_QPA_PLATFORM", "offscreen"))
@@ -121,11 +158,13 @@ def main() -> None:
     args = p.parse_args()
     print("machine may be loaded (shared); each round starts fresh processes")
     print("cold: a data folder with no analysis kept; again: the graph was analysed in an earlier session")
-    bare, cold, again = [], [], []
+    bare, canvas, torch_s, cold, again = [], [], [], [], []
     warm_home = tempfile.mkdtemp(prefix="startup-warm-")
     child(LAYERLOOM % (HEAVY,), warm_home)            # analyses LeNet-5 once: its result is kept
     for r in range(args.rounds):
         b = child(BARE % (HEAVY,))
+        canvas.append(child(CANVAS % (HEAVY,))["paint_s"] / b["paint_s"])
+        torch_s.append(child(TORCH)["import_torch_s"])
         with tempfile.TemporaryDirectory(prefix="startup-cold-") as cold_home:
             c = child(LAYERLOOM % (HEAVY,), cold_home)
         a = child(LAYERLOOM % (HEAVY,), warm_home)
@@ -136,6 +175,8 @@ def main() -> None:
             print(f"round {r + 1} {name:5}: bare window {b['paint_s']:.3f} s; layerloom first paint {o['paint_s']:.3f} s "
                   f"({o['paint_s'] / b['paint_s']:.1f}x bare), shapes shown {o.get('shapes_s', float('nan')):.3f} s, "
                   f"every panel built {o.get('complete_s', float('nan')):.3f} s, {o['modules']} modules at first paint")
+        print(f"round {r + 1}: Layerloom's canvas alone {canvas[-1]:.1f}x bare; import torch alone "
+              f"{torch_s[-1]:.2f} s in a fresh process")
     shutil.rmtree(warm_home, ignore_errors=True)
     b = statistics.median(bare)
     for name, runs in (("cold", cold), ("again", again)):
@@ -144,6 +185,9 @@ def main() -> None:
         built = statistics.median(o.get("complete_s", float("nan")) for o in runs)
         print(f"median {name:5}: bare {b:.3f} s, layerloom first paint {paint:.3f} s = {paint / b:.1f}x bare "
               f"(goal <= 1.5x), shapes shown {shapes:.3f} s (goal <= 1.5 s), every panel built {built:.3f} s")
+    print(f"median: the canvas alone paints at {statistics.median(canvas):.1f}x bare (what a window building "
+          f"its panels after the first paint could reach); import torch alone {statistics.median(torch_s):.2f} s "
+          "(shapes cannot show before it)")
     print(f"heavy modules imported before the first paint: {', '.join(cold[-1]['loaded']) or 'none'} (cold), "
           f"{', '.join(again[-1]['loaded']) or 'none'} (again)")
     count, heavy = import_profile()
