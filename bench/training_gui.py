@@ -50,6 +50,9 @@ CASES = {
 }
 
 
+POLL_MS = 100     # how often `wait` looks: each look takes the GIL, which the app's own loop would not
+
+
 def graph(case):
     doc = load_graph(preset_path(case["preset"]))
     if case["input_shape"]:
@@ -132,7 +135,7 @@ class AppRun:
         loop = QEventLoop()
         end = time.monotonic() + timeout
         poll = QTimer()
-        poll.setInterval(5)
+        poll.setInterval(POLL_MS)
         poll.timeout.connect(lambda: (cond() or time.monotonic() > end) and loop.quit())
         poll.start()
         loop.exec()
