@@ -10,7 +10,7 @@ references here, which is what "immortal" means in 3.12: the binding's missing i
 never bring them to zero.
 
 PySide6 also reads the whole source of every module imported after it (see `scan_imports_cheaply`):
-half a second and 100 MB for torch. That check is replaced by a cheap one giving the same answers.
+half a second and 100 MB for torch. That check is replaced by a cheap one that looks at names only.
 """
 from __future__ import annotations
 
@@ -66,8 +66,11 @@ def keep_singletons_alive() -> bool:
 # full (inspect.getsource, through linecache, which keeps it) and searched for "PySide6". Measured
 # here: torch and torchvision, loaded after the window is up, spent 0.45-0.50 s of their 5 s in it
 # and left 44 MB of source text in linecache (process 846 MB against 738 MB without).
-# Layerloom selects no feature, so the answer changes nothing for it; the cheap check below still
-# gives the binding's answer for every module that holds a PySide6 module, class or function.
+# The answer only matters to a module that selects a feature, and none does here: with nothing
+# selected, every module gets the binding's default behaviour whatever its answer. The cheap check
+# below still gives the binding's answer for each Layerloom module that uses Qt at import (the test
+# names the two that mention PySide6 only in text); other packages' modules that reach Qt through a
+# wrapper (pyqtgraph.Qt) may be answered differently, to the same effect.
 
 _CLASS_MODULE = type.__dict__["__module__"]      # a class's module, read without its metaclass
 
@@ -75,25 +78,26 @@ _CLASS_MODULE = type.__dict__["__module__"]      # a class's module, read withou
 def _holds_pyside(module) -> bool:
     """True when one of the module's globals is PySide6 or shiboken6, or a class or function of theirs;
     False for a module without Python source (the binding's own check cannot read one either). Only
-    modules, classes and functions are asked their names: no object's own code runs."""
-    if not str(getattr(module, "__file__", None) or "").endswith(".py"):
-        return False
+    modules, classes and functions are asked their names: no object's own code runs. It runs inside
+    every import, so it never raises: a module it cannot look at counts as not using the binding."""
     try:
-        values = list(vars(module).values())
-    except TypeError:
+        namespace = vars(module)
+        if not str(namespace.get("__file__") or "").endswith(".py"):
+            return False
+        for value in list(namespace.values()):
+            kind = type(value)            # type(), not isinstance(): that would ask the object its __class__
+            if issubclass(kind, types.ModuleType):
+                name = vars(value).get("__name__")
+            elif issubclass(kind, type):
+                name = _CLASS_MODULE.__get__(value, kind)
+            elif kind in (types.FunctionType, types.BuiltinFunctionType):
+                name = value.__module__
+            else:
+                continue
+            if isinstance(name, str) and name.startswith(("PySide6", "shiboken6")):
+                return True
+    except Exception:
         return False
-    for value in values:
-        kind = type(value)            # type(), not isinstance(): that would ask the object its __class__
-        if issubclass(kind, types.ModuleType):
-            name = value.__dict__.get("__name__")
-        elif issubclass(kind, type):
-            name = _CLASS_MODULE.__get__(value, kind)
-        elif kind in (types.FunctionType, types.BuiltinFunctionType):
-            name = value.__module__
-        else:
-            continue
-        if isinstance(name, str) and name.startswith(("PySide6", "shiboken6")):
-            return True
     return False
 
 

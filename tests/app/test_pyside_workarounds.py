@@ -109,3 +109,41 @@ def test_imports_after_qt_are_not_read_in_full_and_get_the_bindings_answer(tmp_p
     assert sorted(seen["disagree"]) == ["layerloom.app.pyside_workarounds", "layerloom.app.versions"]
     assert seen["sources_kept"] == []
     assert seen["snake_case"] == "snake"
+
+
+def test_the_cheap_check_runs_no_code_of_the_modules_objects_and_never_raises():
+    """It runs inside every import: objects whose attributes raise must neither fail the import nor run."""
+    import types
+
+    from PySide6.QtCore import QObject
+
+    from layerloom.app.pyside_workarounds import _holds_pyside
+
+    touched = []
+
+    class Meta(type):
+        @property
+        def __module__(cls):
+            touched.append("metaclass")
+            raise RuntimeError("a metaclass that raises")
+
+    class Trap:
+        @property
+        def __class__(self):
+            touched.append("instance")
+            raise RuntimeError("an object that raises")
+
+        def __getattr__(self, name):
+            touched.append(name)
+            raise RuntimeError(name)
+
+    plain = types.ModuleType("plain_module")
+    plain.__file__ = "plain_module.py"
+    plain.C, plain.trap, plain.n = Meta("C", (), {}), Trap(), 3
+    assert _holds_pyside(plain) is False and touched == []
+    plain.QObject = QObject                         # a class of the binding: it uses PySide6
+    assert _holds_pyside(plain) is True
+    compiled = types.ModuleType("compiled_module")  # no Python source: the binding's check says False too
+    compiled.__file__, compiled.QObject = "compiled_module.so", QObject
+    assert _holds_pyside(compiled) is False
+    assert _holds_pyside(object()) is False         # not even a module
