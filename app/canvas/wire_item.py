@@ -18,12 +18,26 @@ def label_size(text: str) -> tuple[float, float]:
     return fm.horizontalAdvance(text) + 10, fm.height() + 4
 
 
+BACK_DIP = 60.0        # a wire back to a block on (nearly) the same row runs this far below both ports
+
+
 def bezier(a: QPointF, b: QPointF) -> QPainterPath:
-    """A horizontal S-curve from a to b; wires that run backwards loop out wider."""
+    """A horizontal S-curve from output port `a` to input port `b`. A wire that runs backwards (to a
+    block further left, as from the end of one row of a wrapped layout to the start of the next) leaves
+    `a` rightwards, turns back, runs level halfway between the two ports (or below both when they are
+    on one row), and turns again into `b` from its left: it never cuts diagonally across the blocks."""
     dx = b.x() - a.x()
-    reach = max(50.0, abs(dx) * 0.5) if dx >= 0 else max(90.0, min(260.0, abs(dx) * 0.35 + 60))
     path = QPainterPath(a)
-    path.cubicTo(QPointF(a.x() + reach, a.y()), QPointF(b.x() - reach, b.y()), b)
+    if dx >= -20:
+        reach = max(50.0, dx * 0.5) if dx >= 0 else 90.0
+        path.cubicTo(QPointF(a.x() + reach, a.y()), QPointF(b.x() - reach, b.y()), b)
+        return path
+    level = (a.y() + b.y()) / 2 if abs(b.y() - a.y()) >= 2 * BACK_DIP / 3 else max(a.y(), b.y()) + BACK_DIP
+    out = max(16.0, abs(level - a.y()) * 2 / 3)      # a U-turn's control points: about a half circle
+    into = max(16.0, abs(b.y() - level) * 2 / 3)
+    path.cubicTo(QPointF(a.x() + out, a.y()), QPointF(a.x() + out, level), QPointF(a.x(), level))
+    path.lineTo(QPointF(b.x(), level))
+    path.cubicTo(QPointF(b.x() - into, level), QPointF(b.x() - into, b.y()), b)
     return path
 
 
