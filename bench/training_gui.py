@@ -12,6 +12,8 @@ checkpoints are excluded on both sides). The lag probe's 100 callbacks a second 
 well, so throughput comes from app runs without it and lag from app runs with it. Runs
 alternate (headless, app, app with probe); the ratio is the median of each app run over the
 headless run just before it (a shared machine drifts), with the ratio of medians beside it.
+It also prints the GUI thread's CPU time as a share of one core over the throughput runs: on a
+machine with few cores that is what the window takes from training.
 Targets (issue 5): throughput ratio >= 0.9 (0.95 ideal); GUI lag p99 <= 30 ms.
 Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/training_gui.py [--quick]
 """
@@ -151,11 +153,13 @@ class AppRun:
         probe.timeout.connect(lambda: ticks.append(time.perf_counter()))
         done = []
         self.ui.training.running_changed.connect(lambda r: r or done.append(1))
+        cpu, wall = time.thread_time(), time.perf_counter()     # the GUI thread's CPU time over the run
         assert self.ui.start()
         self.wait(lambda: any(e["type"] == "started" for e in events), 60)
         if probe_ms:
             probe.start()
         self.wait(lambda: done, 600)
+        gui_share = (time.thread_time() - cpu) / (time.perf_counter() - wall)
         probe.stop()
         self.ui.training.event.disconnect(events.append)
         failed = [e for e in events if e["type"] == "failed"]
@@ -163,7 +167,7 @@ class AppRun:
             raise SystemExit(failed[0]["message"])
         maps = sum(e["type"] == "feature_maps" for e in events)
         lag = (np.diff(ticks) * 1000 - 10) if len(ticks) > 2 else np.zeros(1)
-        return epoch_throughput(events, n_train), lag, maps
+        return epoch_throughput(events, n_train), lag, maps, gui_share
 
     def close(self):
         self.ui.shutdown()
@@ -190,13 +194,14 @@ def main() -> None:
         runs = os.path.join(tmp, "runs")
         gui = AppRun(app, case, bundle, runs)
         repeats = 1 if quick else case["repeats"]
-        head, inapp, probed, lags, maps = [], [], [], [], 0
+        head, inapp, probed, lags, maps, shares = [], [], [], [], 0, []
         for _ in range(repeats):
             shutil.rmtree(runs, ignore_errors=True)   # AlexNet checkpoints are ~0.7 GB each: keep the disk free
             head.append(headless(case, runs))
-            t, _, m = gui.run(len(bundle.train), probe_ms=None)      # throughput: nothing else on the GUI thread
+            t, _, m, share = gui.run(len(bundle.train), probe_ms=None)   # throughput: nothing else on the GUI thread
             inapp.append(t)
-            t, lag, m2 = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
+            shares.append(share)
+            t, lag, m2, _ = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
             probed.append(t)
             lags.append(lag)
             maps += m + m2
@@ -214,6 +219,8 @@ def main() -> None:
               f"  ({maps} feature-map updates in all runs)")
         print(f"  throughput ratio app/headless : {paired:.3f}   (median of paired runs; ratio of medians "
               f"{a / h:.3f}; target >= 0.9, ideal 0.95)")
+        print(f"  GUI thread's CPU time         : {statistics.median(shares):.0%} of a core over a run "
+              f"(median; {os.cpu_count()} cores): what the window takes from training")
         print(f"  GUI event-loop lag            : p50 {np.percentile(lag, 50):.1f} ms, p99 "
               f"{np.percentile(lag, 99):.1f} ms, max {lag.max():.0f} ms over {len(lag)} ticks   (target p99 <= 30 ms)")
         print(f"    (runs with the 100 Hz probe: {p:.0f} samples/s, ratio {p / h:.3f}: the probe's own callbacks "
