@@ -54,7 +54,10 @@ class StateViews:
         self._unlock_all()
         self._redraw(everything=True)
         self._show_result(state)
-        self.runs.refresh(select=self.run.last_run_dir)
+        if self.run.last_run_dir:
+            self.runs.show_run(self.run.last_run_dir)     # that one folder, not every run's again
+        else:                                             # it ended before its folder was made
+            self.runs.refresh()
         if state == RunState.FAILED:     # the reason stays in the status bar longer than a note does
             self.win.statusBar().showMessage(f"Training failed: {self.run.message} The graph can be edited "
                                              "again.", 15000)
