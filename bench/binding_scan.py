@@ -14,10 +14,10 @@ Run: .venv/bin/python bench/binding_scan.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
+
+from _child import child_result
 
 CHILD = r"""
 import json, linecache, os, sys, time
@@ -45,11 +45,7 @@ print("RESULT " + json.dumps({"import_s": took, "check_s": spent[0], "rss_mb": r
 
 
 def run(case: str) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, case], capture_output=True, text=True, timeout=300)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"the {case} child failed:\n{out.stderr[-2000:]}")
-    return json.loads(line[len("RESULT "):])
+    return child_result([sys.executable, "-c", CHILD, case], f"the {case} child", timeout=300)
 
 
 def main() -> None:

@@ -18,7 +18,6 @@ Run: .venv/bin/python bench/startup.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -26,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+from _child import child_result
 
 HEAVY = ("torch", "torchvision", "pyqtgraph", "numpy", "sympy", "torch._dynamo", "torch._inductor", "triton", "onnx",
          "PIL", "networkx")
@@ -125,11 +126,7 @@ def child(code: str, data_home: str | None = None) -> dict:
     if data_home is not None:         # where the window keeps its analysis results (and settings)
         env.update(XDG_DATA_HOME=os.path.join(data_home, "data"), XDG_CONFIG_HOME=os.path.join(data_home, "config"))
     start = time.time()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"the child failed:\n{out.stdout[-2000:]}\n{out.stderr[-3000:]}")
-    data = json.loads(line[len("RESULT "):])
+    data = child_result([sys.executable, "-c", code], "the child", env, timeout=300)
     data["paint_s"] = data["paint"] - start
     for key in ("shapes", "complete"):
         if key in data:

@@ -17,11 +17,11 @@ Run: .venv/bin/python bench/thread_teams.py [--rounds N]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
+
+from _child import child_result
 
 CHILD = r"""
 import json, threading, time
@@ -68,11 +68,7 @@ def run(one_thread_elsewhere: bool) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "LAYERLOOM_THREADS")}
     if one_thread_elsewhere:
         env["OMP_NUM_THREADS"] = "1"
-    out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=600)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(out.stderr[-3000:])
-    return json.loads(line[len("RESULT "):])["step_ms"]
+    return child_result([sys.executable, "-c", CHILD], "the training child", env)["step_ms"]
 
 
 def main() -> None:

@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 
+from _child import child_result
+
 HAND_ENV = dict(os.environ)                      # a hand-written loop, run from a shell
 if "--hand" not in sys.argv:
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # as the app starts (app/launch.py), before torch loads
@@ -67,11 +69,7 @@ def hand_loop(data, n_threads: int) -> float:
 def hand_loop_process(n_threads: int) -> float:
     """`hand_loop` in a fresh process (this script with --hand N), its samples/s."""
     cmd = [sys.executable, __file__, "--hand", str(n_threads), "--epochs", str(EPOCHS)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, env=HAND_ENV)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-    if line is None:
-        raise SystemExit(f"the hand loop at {n_threads} thread(s) failed:\n{out.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return child_result(cmd, f"the hand loop at {n_threads} thread(s)", HAND_ENV, timeout=1800)
 
 
 def trainer_in_thread(data) -> tuple[float, list[int]]:

@@ -23,10 +23,11 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+
+from _child import child_result
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LAYERLOOM_NO_ERROR_DIALOG"] = "1"
@@ -81,7 +82,7 @@ for run in ("warm-up", "measured"):
     events = []
     Trainer(graph_from_dict(graph), cfg, events.append, runs_base=runs, data=bundle,
             extensions=[HealthCollector(), TensorBoardLog()]).run()
-print("EVENTS " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds") if k in e}
+print("RESULT " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds") if k in e}
                               for e in events]))
 """
 
@@ -91,12 +92,8 @@ def headless(case, runs) -> float:
     and TensorBoard files, the same extensions the app's runs have (app/training/run_thread.py). Its
     own process, as the command's, so its OpenMP threads share nothing with the window's process."""
     job = [graph_to_dict(graph(case)), case["config"], runs]
-    out = subprocess.run([sys.executable, "-c", HEADLESS, json.dumps(job)], capture_output=True,
-                         text=True, timeout=1800, env=HEADLESS_ENV)
-    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("EVENTS ")), None)
-    if line is None:
-        raise SystemExit(f"the headless run failed:\n{out.stderr[-3000:]}")
-    events = json.loads(line[len("EVENTS "):])
+    events = child_result([sys.executable, "-c", HEADLESS, json.dumps(job)], "the headless run", HEADLESS_ENV,
+                          timeout=1800)
     failed = [e for e in events if e["type"] == "failed"]
     if failed:
         raise SystemExit(failed[0]["message"])
