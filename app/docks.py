@@ -13,6 +13,8 @@ from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
 
+from .layout_fence import LayoutFence
+
 Area = Qt.DockWidgetArea
 LEFT, RIGHT, BOTTOM = Area.LeftDockWidgetArea, Area.RightDockWidgetArea, Area.BottomDockWidgetArea
 
@@ -54,8 +56,28 @@ SIZES = ((("palette", "inspector"), (190, 330), Qt.Orientation.Horizontal),
 WIDE, WIDE_PALETTE = 1440, 225
 
 
+class PanelDock(QDockWidget):
+    """A dock whose panel sits in a LayoutFence (app/layout_fence.py), so that a text changing in the
+    panel does not lay out the whole window again. `widget()` is the panel itself."""
+
+    def __init__(self, title: str, parent: QMainWindow):
+        super().__init__(title, parent)
+        self._panel = None
+
+    def setWidget(self, panel) -> None:
+        old = super().widget()
+        self._panel = panel
+        super().setWidget(LayoutFence(panel) if panel is not None else None)
+        if old is not None:           # with the panel it held, unless that has moved on (deleted with it)
+            old.hide()
+            old.deleteLater()
+
+    def widget(self):
+        return self._panel
+
+
 def make_dock(win: QMainWindow, name: str, title: str, widget) -> QDockWidget:
-    dock = QDockWidget(title, win)
+    dock = PanelDock(title, win)
     dock.setObjectName(f"dock:{name}")
     dock.setWidget(widget)
     dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
@@ -82,10 +104,7 @@ def fill_later(win: QMainWindow, later: tuple[str, ...]) -> None:
     for spec in DOCKS:
         if _part(spec) in later:
             dock = win.docks[spec.name]
-            old = dock.widget()
-            dock.setWidget(operator.attrgetter(spec.widget)(win))
-            if old is not None:
-                old.deleteLater()
+            dock.setWidget(operator.attrgetter(spec.widget)(win))     # the placeholder goes with its fence
 
 
 def _part(spec: Dock) -> str:

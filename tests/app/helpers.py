@@ -22,6 +22,14 @@ def close_without_questions(window) -> None:
     window.session.undo_stack.setClean()
 
 
+def settle_layouts(rounds: int = 12) -> None:
+    """Let posted layout requests climb to the window: each level of widgets takes a round of the
+    event loop (a panel's LayoutFence one more), however slow the machine is."""
+    for _ in range(rounds):
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
+
+
 def move(widget, pos: QPoint, buttons=Qt.MouseButton.NoButton, modifiers=NO_MOD) -> None:
     """A mouse move delivered to this widget (QTest.mouseMove moves the cursor, which another
     top-level window left over from an earlier test may catch)."""

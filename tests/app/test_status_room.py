@@ -2,6 +2,7 @@
 the training status) elide, with their full text in a tooltip, and take their room back afterwards."""
 from __future__ import annotations
 
+from .helpers import settle_layouts
 from .test_inspector import open_lenet
 
 STOPPED = "Training stopped: the graph can be edited again."
@@ -23,7 +24,7 @@ def show_run_result(win, qtbot, message: str):
     win.training.status.show()
     win.training.status_text.setText(AFTER_RUN)
     win.statusBar().showMessage(message, 60_000)
-    qtbot.wait(50)          # the bar lays itself out
+    settle_layouts()        # the bar lays itself out
     assert win.width() == 1280
 
 
