@@ -15,8 +15,12 @@ FRAME_MS = 33          # at most ~30 redraws a second
 # it through C++ calls), so curves and progress text redraw twice a second. Measured with LeNet-5 in
 # the app (its steps take ~10 ms, the most sensitive case), alternating in one process: 500 ms for
 # both cut the GUI thread's CPU time from 0.77 s to 0.68 s a run and the training time by 5 %
-# against 200 ms for curves and 250 ms for progress.
-MIN_INTERVAL_MS = {"progress": 500, "curves": 500}
+# against 200 ms for curves and 250 ms for progress. Epoch results (a confusion matrix, per-class
+# bars, sample verdicts) come at most every 1.5 s: a small data set's epochs can end several times a
+# second, and each redraw of them cost ~10 ms plus its paint (8 % of the GUI thread's CPU time in a
+# replayed LeNet-5 run on mnist-sample, bench/live_views.py). The curves show every epoch's
+# validation points meanwhile, and the run's end draws everything.
+MIN_INTERVAL_MS = {"progress": 500, "curves": 500, "epoch": 1500}
 
 
 class LiveViews:
@@ -26,8 +30,8 @@ class LiveViews:
     def _folded(self, dirty: set) -> None:
         """A trainer event made these views stale; the frame timer redraws them."""
         self._dirty |= dirty
-        if not self.frame.isActive():
-            self.frame.start()
+        if not self.frame.isActive() or (dirty - self._waiting and self.frame.remainingTime() > FRAME_MS):
+            self.frame.start(FRAME_MS)      # a view that is not waiting for its pace: draw it soon
 
     def _on_event(self, event: dict) -> None:
         if event.get("type") == "started":
@@ -46,16 +50,21 @@ class LiveViews:
         now = time.monotonic()
         dirty = set(self._dirty)
         pace = not everything and self.run.active and "started" not in dirty
+        due = {}                             # view -> seconds until its pace lets it redraw
         for view, ms in MIN_INTERVAL_MS.items():
-            if pace and view in dirty and now - self._last_drawn.get(view, 0.0) < ms / 1000:
+            left = self._last_drawn.get(view, 0.0) + ms / 1000 - now
+            if pace and view in dirty and left > 0:
                 dirty.discard(view)          # too soon: it stays dirty for a later frame
+                due[view] = left
         if pace and "epoch" in dirty:
             dirty &= {"epoch", "progress", "state"}
         self._dirty -= dirty
         for view in dirty:
             self._last_drawn[view] = now
-        if self._dirty:
-            self.frame.start()
+        self._waiting = set(due)
+        if self._dirty:                      # the next frame: soon, or when the first waiting view is due
+            later = round(min(due.values()) * 1000) if due else 0
+            self.frame.start(FRAME_MS if self._dirty - self._waiting else max(FRAME_MS, later))
         live = self.live
         if "started" in dirty and live.started:
             self._run_started(live.started)
@@ -105,7 +114,8 @@ class LiveViews:
         self.status_bar.set_fraction(live.fraction)
         name = self.trained_doc.name if self.trained_doc is not None else ""
         if self.run.active:
-            short = "stopping, saving a checkpoint…" if stopping else live.progress_text(short=True)
+            short = "stopping, saving a checkpoint…" if stopping else (live.progress_text(short=True)
+                                                                       or "preparing the run…")
             self.status_text.setText(f"Training: {short} · graph read-only")
         elif state == RunState.FAILED:
             self.status_text.setText(f"{name}: training failed")

@@ -64,6 +64,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self._dirty: set[str] = set()
         self._health_notes: list[str] = []     # this run's training-health findings
         self._last_drawn: dict[str, float] = {}
+        self._waiting: set[str] = set()      # dirty views held back by their pace (MIN_INTERVAL_MS)
         self._locked: list = []        # documents made read-only for the active run
         self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
