@@ -22,7 +22,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QEvent, QObject  # noqa: E402
+from PySide6.QtCore import QEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from layerloom.app import edits, theme  # noqa: E402
@@ -32,20 +32,10 @@ from layerloom.graph.analysis import CACHE, MODULES  # noqa: E402
 from layerloom.graph.layout import apply_layout, auto_layout  # noqa: E402
 from layerloom.presets import preset_path  # noqa: E402
 
+from _counting import EventCounter  # noqa: E402
+
 OPEN_TARGET_S = 1.0
 EDIT_TARGET_MS = 50.0
-
-
-class PaintCounter(QObject):
-    def __init__(self, widget):
-        super().__init__(widget)
-        self.count = 0
-        widget.installEventFilter(self)
-
-    def eventFilter(self, obj, event) -> bool:
-        if event.type() == QEvent.Type.Paint:
-            self.count += 1
-        return False
 
 
 def residual_300() -> GraphDocument:
@@ -79,12 +69,12 @@ def residual_300() -> GraphDocument:
     return doc
 
 
-def settle(app, counter: PaintCounter, painted_before: int) -> None:
+def settle(app, counter: EventCounter, painted_before: int) -> None:
     while counter.count == painted_before:
         app.processEvents()
 
 
-def time_open(app, win: MainWindow, path: Path, counter: PaintCounter) -> float:
+def time_open(app, win: MainWindow, path: Path, counter: EventCounter) -> float:
     CACHE.data.clear()
     MODULES.data.clear()
     before = counter.count
@@ -94,7 +84,7 @@ def time_open(app, win: MainWindow, path: Path, counter: PaintCounter) -> float:
     return time.perf_counter() - t
 
 
-def time_edits(app, win: MainWindow, block: str, param: str, values, counter: PaintCounter) -> float:
+def time_edits(app, win: MainWindow, block: str, param: str, values, counter: EventCounter) -> float:
     """Median ms of set_param -> analysis -> views updated -> canvas repainted."""
     times = []
     vp = win.view.viewport()
@@ -112,7 +102,7 @@ def main() -> int:
     win = MainWindow(restore_settings=False)
     win.resize(1600, 1000)
     win.show()
-    counter = PaintCounter(win.view.viewport())
+    counter = EventCounter(win.view.viewport(), QEvent.Type.Paint)
     app.processEvents()
     analyze(GraphDocument())   # nothing to warm: keep torch's one-off import cost out of the figures
     win.files.open_preset(preset_path("lenet5"))   # what the app shows at start: warms torch's meta kernels
