@@ -19,6 +19,11 @@ from .health_strip import HealthStrip
 from .live_label import LiveLabel
 
 
+NO_RUN = ("No run yet: press ▶ Train (F5) and the loss, validation accuracy and learning rate are drawn here "
+          "as it trains.")
+PREPARING = "Preparing the run: its loss, validation accuracy and learning rate are drawn here once it starts."
+
+
 def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, symbol: str | None = None,
            name: str | None = None) -> pg.PlotDataItem:
     item = pg.PlotDataItem(pen=ps.pen(color, width, alpha), name=name)
@@ -52,8 +57,7 @@ class LivePlots(QWidget):
         layout.addWidget(self.health)
         layout.addWidget(self.graphics, 1)
         # Before any run: a sentence instead of empty axes (pyqtgraph shows −400…400 without data).
-        self.placeholder = QLabel("No run yet: press ▶ Train (F5) and the loss, validation accuracy and learning "
-                                  "rate are drawn here as it trains.", self)
+        self.placeholder = QLabel(NO_RUN, self)
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setWordWrap(True)
         layout.addWidget(self.placeholder, 1)
@@ -140,6 +144,14 @@ class LivePlots(QWidget):
         self.health.setVisible(self.live is not None)
         self.graphics.setVisible(self.live is not None)
         self.placeholder.setVisible(self.live is None)
+        self.placeholder.setText(NO_RUN)
+
+    def preparing(self) -> None:
+        """A run was started and has sent nothing yet: the last run's axes stay, empty, until it does (no
+        layout change now and another when it starts), or a sentence says it is coming."""
+        self.clear()
+        if self.live is None:
+            self.placeholder.setText(PREPARING)
 
     def start(self, live: LiveRun) -> None:
         """A new run: empty curves, the step axis spanning the whole planned run."""

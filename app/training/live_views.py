@@ -17,10 +17,12 @@ FRAME_MS = 33          # at most ~30 redraws a second
 # both cut the GUI thread's CPU time from 0.77 s to 0.68 s a run and the training time by 5 %
 # against 200 ms for curves and 250 ms for progress. Epoch results (a confusion matrix, per-class
 # bars, sample verdicts) come at most every 1.5 s: a small data set's epochs can end several times a
-# second, and each redraw of them cost ~10 ms plus its paint (8 % of the GUI thread's CPU time in a
-# replayed LeNet-5 run on mnist-sample, bench/live_views.py). The curves show every epoch's
+# second, and each redraw of them costs ~10 ms plus its paint. The curves show every epoch's
 # validation points meanwhile, and the run's end draws everything.
-MIN_INTERVAL_MS = {"progress": 500, "curves": 500, "epoch": 1500}
+# The health strip (its chips are rich text, laid out again for each sample) follows at most once a
+# second: samples come every 50 steps, which LeNet-5 on mnist-sample takes a third of a second for.
+# A new health problem is announced at once all the same (`_on_event`).
+MIN_INTERVAL_MS = {"progress": 500, "curves": 500, "epoch": 1500, "health": 1000}
 
 
 class LiveViews:
@@ -30,7 +32,7 @@ class LiveViews:
     def _folded(self, dirty: set) -> None:
         """A trainer event made these views stale; the frame timer redraws them."""
         self._dirty |= dirty
-        if not self.frame.isActive() or (dirty - self._waiting and self.frame.remainingTime() > FRAME_MS):
+        if not self.frame.isActive() or (dirty - self._waiting and self.frame.interval() > FRAME_MS):
             self.frame.start(FRAME_MS)      # a view that is not waiting for its pace: draw it soon
 
     def _on_event(self, event: dict) -> None:

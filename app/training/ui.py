@@ -285,7 +285,6 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.trained_doc = doc.copy()
         self.health_doc = doc              # the document the run's health findings are about
         self.run_bundle = bundle
-        self.plots.live = None
         self._dirty.clear()
         self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
         self._prepare_views()
@@ -320,7 +319,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         the click, rather than while the first steps stream in)."""
         bundle = self.run_bundle
         names = list(bundle.info.class_names) if bundle is not None else []
-        self.plots.clear()
+        self.plots.preparing()
         images, texts = samples.validation_samples(bundle) if bundle is not None else (None, None)
         self.epochs.start(names, images, texts)
         for dock in (self.maps_dock, self.epochs_dock):
