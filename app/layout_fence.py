@@ -11,8 +11,9 @@ A `LayoutFence` holds one panel without a layout of its own, so a change inside 
 the fence as a LayoutRequest event. The fence gives the panel its whole area again and asks its own
 parent to recompute only when the panel's size hints, size limits or size policy differ from the
 ones it last passed on. In a replayed LeNet-5 run (bench/live_views.py) the main window laid itself
-out about 15 times instead of 24. (Not the status bar's labels: the status bar shares its width among
-them from their size hints at once, which a fence would answer one round of the event loop late.)
+out 10 times instead of 22-23, with the live views' frame pacing (app/training/live_views.py) as well.
+(Not the status bar's labels: the status bar shares its width among them from their size hints at
+once, which a fence would answer one round of the event loop late.)
 """
 from __future__ import annotations
 
