@@ -106,6 +106,7 @@ class FeatureMapsPanel(QWidget):
         self.side = pg.GraphicsLayoutWidget(self)
         self.side.ci.setContentsMargins(0, 0, 0, 0)
         self.side.setFixedHeight(120)
+        self.side.hide()               # until a run gives it a probe sample (no empty box before that)
         self.probe_plot = self.side.addPlot(row=0, col=0)
         self.probe_item = pg.ImageItem(axisOrder="row-major")
         self.probe_plot.addItem(self.probe_item)
@@ -170,6 +171,7 @@ class FeatureMapsPanel(QWidget):
         self.class_names = list(class_names or [])
         self.vocabulary = tuple(vocabulary or ())
         self.probe_label = probe_label
+        self.side.setVisible(probe_input is not None)
         img = probe_image(probe_input) if probe_input is not None else None
         label = self.class_names[probe_label] if probe_label is not None and probe_label < len(self.class_names) \
             else probe_label

@@ -118,6 +118,18 @@ def test_empty_curves_show_a_sentence_instead_of_axes(qtbot):
     assert x_range[0] < 1 and 990 < x_range[1] < 1100       # the whole planned run, not −400…400
 
 
+def test_the_probe_and_prediction_box_shows_only_once_a_run_has_a_probe(qtbot):
+    from layerloom.app.panels.feature_maps import FeatureMapsPanel
+    maps = FeatureMapsPanel()
+    qtbot.addWidget(maps)
+    maps.show()
+    assert not maps.side.isVisible()                  # before any run: no empty box under the sentence
+    maps.set_run_info([str(i) for i in range(10)], (), np.zeros((1, 28, 28), np.uint8), 3, 0)
+    assert maps.side.isVisible() and maps.probe_plot.isVisible()
+    maps.set_run_info([])                             # another graph: the last run's probe is gone
+    assert not maps.side.isVisible()
+
+
 def test_the_feature_maps_note_follows_the_wiring(qtbot):
     from layerloom.app import edits
     from layerloom.app.window import MainWindow
