@@ -23,6 +23,10 @@ FRAME_MS = 33          # at most ~30 redraws a second
 # second: samples come every 50 steps, which LeNet-5 on mnist-sample takes a third of a second for.
 # A new health problem is announced at once all the same (`_on_event`).
 MIN_INTERVAL_MS = {"progress": 500, "curves": 500, "epoch": 1500, "health": 1000}
+# Views that nobody can see (their dock closed, or behind another tab) wait until they are shown: the
+# curves behind the Runs tab cost nothing. The health strip also marks blocks on the canvas, and the
+# progress text is in the status bar, so those two always draw.
+SEEN_IN = {"curves": "plots", "maps": "maps", "prediction": "maps", "epoch": "epochs"}
 
 
 class LiveViews:
@@ -32,8 +36,17 @@ class LiveViews:
     def _folded(self, dirty: set) -> None:
         """A trainer event made these views stale; the frame timer redraws them."""
         self._dirty |= dirty
+        if not dirty - self._unseen:
+            return                          # only views nobody can see now: drawn when shown
         if not self.frame.isActive() or (dirty - self._waiting and self.frame.interval() > FRAME_MS):
             self.frame.start(FRAME_MS)      # a view that is not waiting for its pace: draw it soon
+
+    def _views_shown(self, visible: bool) -> None:
+        """A dock with live views came into sight: what changed while it was hidden is drawn now."""
+        if visible and self._unseen:
+            self._unseen = set()
+            if self._dirty:
+                self.frame.start(FRAME_MS)
 
     def _on_event(self, event: dict) -> None:
         if event.get("type") == "started":
@@ -58,15 +71,19 @@ class LiveViews:
             if pace and view in dirty and left > 0:
                 dirty.discard(view)          # too soon: it stays dirty for a later frame
                 due[view] = left
+        self._unseen = set() if everything else \
+            {v for v in dirty if v in SEEN_IN and not getattr(self, SEEN_IN[v]).isVisible()}
+        dirty -= self._unseen                # they stay dirty until their dock is shown (_views_shown)
         if pace and "epoch" in dirty:
             dirty &= {"epoch", "progress", "state"}
         self._dirty -= dirty
         for view in dirty:
             self._last_drawn[view] = now
         self._waiting = set(due)
-        if self._dirty:                      # the next frame: soon, or when the first waiting view is due
+        pending = self._dirty - self._unseen
+        if pending:                          # the next frame: soon, or when the first waiting view is due
             later = round(min(due.values()) * 1000) if due else 0
-            self.frame.start(FRAME_MS if self._dirty - self._waiting else max(FRAME_MS, later))
+            self.frame.start(FRAME_MS if pending - self._waiting else max(FRAME_MS, later))
         live = self.live
         if "started" in dirty and live.started:
             self._run_started(live.started)

@@ -65,6 +65,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self._health_notes: list[str] = []     # this run's training-health findings
         self._last_drawn: dict[str, float] = {}
         self._waiting: set[str] = set()      # dirty views held back by their pace (MIN_INTERVAL_MS)
+        self._unseen: set[str] = set()       # dirty views nobody can see now (live_views.SEEN_IN)
         self._locked: list = []        # documents made read-only for the active run
         self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
@@ -129,6 +130,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.curves_dock, self.epochs_dock, self.runs_dock = docks["curves"], docks["epoch_results"], docks["runs"]
         self.runs_dock.visibilityChanged.connect(lambda visible: visible and self.runs.refresh())
         self.dock.visibilityChanged.connect(self._panel_visibility)
+        for dock in (self.curves_dock, self.maps_dock, self.epochs_dock):
+            dock.visibilityChanged.connect(self._views_shown)
 
     def _build_status(self) -> None:
         self.status = QWidget()

@@ -15,16 +15,19 @@ class Views(LiveViews):
     """The frame logic of TrainingUI with recording views."""
 
     def __init__(self):
-        self._dirty, self._waiting, self._last_drawn = set(), set(), {}
+        self._dirty, self._waiting, self._unseen, self._last_drawn = set(), set(), set(), {}
         self.frame = QTimer()
         self.frame.setSingleShot(True)
         self.run = SimpleNamespace(active=True)
         self.live = SimpleNamespace(started=None, last_epoch={"epoch": 1}, maps={"conv1": {"block": "conv1"}},
                                     prediction=None)
         self.drawn: list[str] = []
-        self.plots = SimpleNamespace(refresh=lambda: self.drawn.append("curves"))
-        self.epochs = SimpleNamespace(show_epoch=lambda _e: self.drawn.append("epoch"))
-        self.maps = SimpleNamespace(block="conv1", current=None,
+        self.seen = {"plots": True, "epochs": True, "maps": True}
+        self.plots = SimpleNamespace(refresh=lambda: self.drawn.append("curves"),
+                                     isVisible=lambda: self.seen["plots"])
+        self.epochs = SimpleNamespace(show_epoch=lambda _e: self.drawn.append("epoch"),
+                                      isVisible=lambda: self.seen["epochs"])
+        self.maps = SimpleNamespace(block="conv1", current=None, isVisible=lambda: self.seen["maps"],
                                     set_maps=lambda _ev: self.drawn.append("maps"))
 
     def _show_progress(self):
@@ -88,3 +91,26 @@ def test_a_view_without_a_pace_does_not_wait_for_a_paced_one(qapp, monkeypatch):
     v.run.active = False                       # the run ended: everything that changed, now
     v._redraw(everything=True)
     assert v.drawn == ["curves"] and not v._dirty
+
+
+def test_views_nobody_can_see_wait_until_their_dock_is_shown(qapp, monkeypatch):
+    clock = SimpleNamespace(t=100.0)
+    monkeypatch.setattr(live_views, "time", SimpleNamespace(monotonic=lambda: clock.t))
+    v = Views()
+    v.seen["plots"] = False                    # the curves behind the Runs tab
+    v._folded({"curves", "progress"})
+    assert v.frame_now() == ["progress"]       # the status bar's text still draws
+    assert v._unseen == {"curves"} and "curves" in v._dirty and not v.frame.isActive()
+    for _ in range(5):                         # more steps: no frames at all for the hidden curves
+        clock.t += 0.6
+        v._folded({"curves"})
+        assert not v.frame.isActive()
+    v.seen["plots"] = True
+    v._views_shown(True)                       # the Curves tab in front again
+    assert v.frame.isActive() and v.frame.interval() == FRAME_MS
+    assert v.frame_now() == ["curves"] and not v._dirty
+    v.seen["epochs"] = False
+    v._folded({"epoch"})
+    v.run.active = False                       # the run ends while they are hidden: drawn all the same
+    v._redraw(everything=True)
+    assert v.drawn == ["epoch"]
