@@ -159,6 +159,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.trained_doc = None
         self.run_bundle = None
         self._dirty.clear()
+        self._unseen = set()
         self.plots.live = None
         self.plots.clear()
         self.epochs.clear()
@@ -289,6 +290,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.health_doc = doc              # the document the run's health findings are about
         self.run_bundle = bundle
         self._dirty.clear()
+        self._unseen = set()
         self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
         self._prepare_views()
         self._update_taps()
