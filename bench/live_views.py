@@ -15,16 +15,15 @@ Run: QT_QPA_PLATFORM=offscreen .venv/bin/python bench/live_views.py [--quick]
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import training_gui as tg
 from _counting import EventCounter
 
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QEvent, QTimer
 
 from layerloom.runtime.data import load_dataset
 from layerloom.runtime.health import HealthCollector
@@ -65,12 +64,7 @@ class Replay:
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    app = QApplication.instance() or QApplication([])
-    for name in ("setOrganizationName", "setApplicationName"):
-        getattr(QCoreApplication, name)("LayerloomBench")
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    tmp = tempfile.mkdtemp()
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+    app, tmp = tg.bench_app()
     cfg = CASE["config"]
     shape = tuple(tg.graph(CASE).blocks["input"].full_params()["shape"])
     bundle = load_dataset(cfg["dataset"], input_shape=shape, seed=0)
@@ -98,15 +92,14 @@ def main() -> None:
             if variant != "as it is":
                 app.removeEventFilter(guard)
             before, f0, e0 = relayouts.count, frames[0], epoch_draws[0]
-            cpu, wall = time.thread_time(), time.perf_counter()
-            gui.run(len(bundle.train), probe_ms=None)
-            share.append((time.thread_time() - cpu) / (time.perf_counter() - wall))
+            share.append(gui.run(len(bundle.train), probe_ms=None)[3])     # the GUI thread's CPU share
             if variant == "as it is":
                 counts.append(relayouts.count - before)
                 frame_counts.append(frames[0] - f0)
                 epoch_counts.append(epoch_draws[0] - e0)
             app.installEventFilter(guard)
     gui.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"A LeNet-5 run on mnist-sample ({len(events)} events over {seconds:.1f} s, feature maps of conv1) "
           f"replayed into the main window, {len(counts)} runs of each, alternating:")
     for variant, share in shares.items():

@@ -3,8 +3,8 @@
 Both train the same compiled LeNet-5 on mnist-sample (batch 64, Adam, 4 epochs of 63 steps, data
 batched by indexing); the first epoch of each is a warm-up and is not counted (the Trainer's
 thread measuring happens in it). The Trainer's figure counts only its training steps (each
-epoch_end carries train_seconds; validation and checkpoints are excluded). The hand loop runs in
-the main thread of a process of its own at every candidate thread count, and the best of them is the bar.
+epoch_end carries train_seconds; validation and checkpoints are excluded). The hand loop runs at
+every candidate thread count, and the best of them is the bar.
 Two conditions: quiet, and with a competing CPU-bound process that this script starts (and ends).
 Runs are interleaved and the median of 3 is taken, since single runs on a small machine are noisy.
 Each hand loop runs in a process of its own, started as a script is from a shell; the Trainer runs

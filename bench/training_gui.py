@@ -174,14 +174,21 @@ class AppRun:
         self.app.processEvents()
 
 
-def main() -> None:
-    quick = "--quick" in sys.argv
+def bench_app() -> tuple[QApplication, str]:
+    """The application, with its settings (and the runs folder they name) in a temporary folder of its
+    own: the person's settings and runs stay untouched. The caller removes the folder."""
     app = QApplication.instance() or QApplication([])
     QCoreApplication.setOrganizationName("LayerloomBench")
     QCoreApplication.setApplicationName("LayerloomBench")
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     tmp = tempfile.mkdtemp()
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, tmp)
+    return app, tmp
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    app, tmp = bench_app()
     print("Training in the app (live curves + feature maps) vs headless Trainer (`layerloom train`)")
     for name, case in CASES.items():
         cfg = case["config"]

@@ -41,6 +41,11 @@ class LiveViews:
         if not self.frame.isActive() or (dirty - self._waiting and self.frame.interval() > FRAME_MS):
             self.frame.start(FRAME_MS)      # a view that is not waiting for its pace: draw it soon
 
+    def _forget_frames(self) -> None:
+        """A new run or another graph: nothing of the last run is left to draw, or held back."""
+        self._dirty.clear()
+        self._waiting, self._unseen = set(), set()
+
     def _views_shown(self, visible: bool) -> None:
         """A dock with live views came into sight: what changed while it was hidden is drawn now."""
         if visible and self._unseen:

@@ -158,8 +158,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.run.forget()
         self.trained_doc = None
         self.run_bundle = None
-        self._dirty.clear()
-        self._unseen = set()
+        self._forget_frames()
         self.plots.live = None
         self.plots.clear()
         self.epochs.clear()
@@ -289,8 +288,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.trained_doc = doc.copy()
         self.health_doc = doc              # the document the run's health findings are about
         self.run_bundle = bundle
-        self._dirty.clear()
-        self._unseen = set()
+        self._forget_frames()
         self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
         self._prepare_views()
         self._update_taps()
