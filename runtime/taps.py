@@ -1,9 +1,9 @@
 """Feature taps: what chosen blocks compute for one fixed probe sample, as small CPU arrays.
 
-At most every `interval` seconds the trainer asks the taps for a capture: the model runs on the
-probe sample in eval mode through a torch.fx Interpreter that keeps the values of the tapped
-blocks' nodes (node names are block ids, so modules and functions such as Add alike; recurrent
-blocks give their hidden state at every step). The interpreter runs only for that probe pass:
+At most every `interval` seconds, and at each epoch's last step, the trainer asks the taps for a
+capture: the model runs on the probe sample in eval mode through a torch.fx Interpreter that keeps
+the values of the tapped blocks' nodes (node names are block ids, so modules and functions such as
+Add alike; recurrent blocks give their hidden state at every step). The interpreter runs only for that probe pass:
 nothing is paid on the training steps, and nothing at all when no block is tapped.
 """
 from __future__ import annotations
@@ -86,11 +86,14 @@ class FeatureTaps:
         with self._lock:
             return set(self._blocks)
 
-    def due(self) -> bool:
+    def due(self, epoch_end: bool = False) -> bool:
+        """Whether to capture now: some block is tapped and `interval` has passed, or the taps changed,
+        or it is an epoch's last step (the maps left on screen are those of the model as the epoch ended,
+        however short the epoch)."""
         if not self._blocks:
             return False
         now = time.monotonic()
-        return self._force or now - self._last >= self.interval
+        return epoch_end or self._force or now - self._last >= self.interval
 
     @torch.no_grad()
     def capture(self, model: fx.GraphModule, probe: torch.Tensor, probe_index: int) -> list[dict]:

@@ -383,7 +383,7 @@ class Trainer:
                                 "loss": window_loss / window_n, "lr": optimizer.param_groups[0]["lr"],
                                 "samples_per_s": window_samples / max(now - last_emit, 1e-9)})
                     last_emit, window_loss, window_n, window_samples = now, 0.0, 0, 0
-                if self.taps.due():
+                if self.taps.due(epoch_end=last_of_epoch or self.step >= total_steps):
                     for ev in self.taps.capture(self.model, probe_x, probe_index):
                         ev["step"] = self.step
                         self._emit(ev)

@@ -64,6 +64,16 @@ def test_step_events_are_throttled(tmp_path, monkeypatch):
     assert [s["step"] for s in rec.of("step")] == list(range(1, 9))
 
 
+def test_each_epoch_ends_with_a_capture_however_short(tmp_path):
+    rec = Recorder()
+    taps = FeatureTaps(["conv1"], interval=3600.0)      # no capture falls due by time in this run
+    Trainer(lenet(), {"epochs": 2, "batch_size": 64}, rec, runs_base=tmp_path, taps=taps,
+            data=mnist_small()).run()
+    maps = rec.of("feature_maps")
+    assert [m["step"] for m in maps] == [1, 8, 16]      # the first step, then each epoch's last
+    assert not np.array_equal(maps[0]["maps"], maps[-1]["maps"])
+
+
 def test_no_taps_means_no_probe_work(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(FeatureTaps, "capture", lambda self, *a: calls.append(1) or [])
