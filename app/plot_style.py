@@ -76,6 +76,35 @@ def style_plot(plot: pg.PlotItem, left: str = "", bottom: str = "", title: str =
     plot.getViewBox().setBackgroundColor(None)
 
 
+class NarrowTitles:
+    """For a panel of plots side by side (mixed into its QWidget before QWidget): below `narrow_px` its
+    `restyle()` gives the plots shorter titles. A pyqtgraph plot is never narrower than its title, so
+    full titles side by side in a narrow dock would push the right-hand plot out of sight instead of
+    letting it shrink. `restyle()` asks `narrow()`; crossing the width restyles, then fits each plot
+    layout to its view again (a layout keeps the width it was clamped to while its titles were long)."""
+
+    narrow_px = 560
+    _narrow = False
+
+    def narrow(self) -> bool:
+        self._narrow = self.width() < self.narrow_px
+        return self._narrow
+
+    def resizeEvent(self, event) -> None:
+        if (self.width() < self.narrow_px) != self._narrow:
+            self.restyle()
+            for view in self.findChildren(pg.GraphicsView):
+                top = view.centralWidget
+                if top is None or top.layout is None:
+                    continue
+                # A plot hears of its title's new width one posted event later; told now, the layout
+                # is fitted to the view with the new minimums at once.
+                for i in range(top.layout.count()):
+                    top.layout.itemAt(i).updateGeometry()
+                top.setGeometry(view.range)
+        super().resizeEvent(event)
+
+
 def style_widget(widget: pg.GraphicsView) -> None:
     widget.setBackground(colors().background)
 
@@ -141,29 +170,42 @@ class LabelsItem(pg.GraphicsObject):
     """Short texts at points in data coordinates, drawn at a fixed pixel size in one paint call: a
     hundred TextItems cost tens of milliseconds to lay out and paint, this about one, and unlike axis
     tick labels, changing them does not make an axis regenerate. Each label is
-    (x, y, text, colour) and is centred on its point, or starts at it with align="left"."""
+    (x, y, text, colour) and is centred on its point, or starts at it with align="left". With `fit`
+    (a width in data units, such as one cell of a matrix) the labels are left out while the widest of
+    them is wider than that on screen: a narrow plot shows its colours rather than texts overlapping."""
 
-    def __init__(self, align: str = "center", delta: int = -2, bold: bool = False):
+    def __init__(self, align: str = "center", delta: int = -2, bold: bool = False, fit: float | None = None):
         super().__init__()
         self.labels: list = []
         self.align = align
         self.font = small_font(delta)
         self.font.setBold(bold)
+        self.fit = fit
+        self._widest = 0
         self._bounds = QRectF()
 
     def set_labels(self, labels, bounds: QRectF) -> None:
         self.prepareGeometryChange()
         self.labels = list(labels)
+        fm = QFontMetrics(self.font)
+        self._widest = max((fm.horizontalAdvance(text) for _, _, text, _ in self.labels), default=0)
         self._bounds = QRectF(bounds)
         self.update()
+
+    def fits(self, transform) -> bool:
+        """Whether the labels fit in `fit` data units at this device transform."""
+        if self.fit is None:
+            return True
+        room = abs(transform.map(QPointF(self.fit, 0)).x() - transform.map(QPointF(0, 0)).x())
+        return self._widest + 2 <= room
 
     def boundingRect(self) -> QRectF:
         return self._bounds
 
     def paint(self, p, *args) -> None:
-        if not self.labels:
-            return
         tr = p.transform()
+        if not self.labels or not self.fits(tr):
+            return
         p.save()
         p.resetTransform()
         p.setFont(self.font)

@@ -15,7 +15,9 @@ MAX_CELL_TEXT = 12     # classes up to which each cell shows its count
 MAX_TICKS = 20         # classes up to which every class is named on the axes
 
 
-class EpochViews(QWidget):
+class EpochViews(ps.NarrowTitles, QWidget):
+    narrow_px = 400            # the full titles side by side need about 360 pixels
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.class_names: list[str] = []
@@ -44,7 +46,7 @@ class EpochViews(QWidget):
             p.setMenuEnabled(False)
         self.acc_plot.setYLink(self.conf_plot)
         self.acc_plot.setXRange(0, 100, padding=0.02)
-        self.cell_texts = ps.LabelsItem()
+        self.cell_texts = ps.LabelsItem(fit=1.0)       # counts while they fit in their cells
         self.conf_plot.addItem(self.cell_texts)
         self.acc_texts = ps.LabelsItem()
         self.acc_plot.addItem(self.acc_texts)
@@ -76,8 +78,10 @@ class EpochViews(QWidget):
     def restyle(self) -> None:
         c = ps.colors()
         ps.style_widget(self.graphics)
-        ps.style_plot(self.conf_plot, left="true class", bottom="predicted", title="Confusion (row %)")
-        ps.style_plot(self.acc_plot, bottom="accuracy %", title="Accuracy per class")
+        narrow = self.narrow()
+        ps.style_plot(self.conf_plot, left="true class", bottom="predicted",
+                      title="Confusion" if narrow else "Confusion (row %)")
+        ps.style_plot(self.acc_plot, bottom="accuracy %", title="Per class" if narrow else "Accuracy per class")
         self.conf_plot.showGrid(x=False, y=False)
         self.acc_plot.showGrid(x=True, y=False, alpha=0.15)
         self.header.setStyleSheet(f"color: {c.muted.name()};")

@@ -40,7 +40,11 @@ def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, 
     return item
 
 
-class LivePlots(QWidget):
+class LivePlots(ps.NarrowTitles, QWidget):
+    # The full titles side by side need about 520 pixels: the Curves dock beside the epoch results on a
+    # 1280-pixel screen is narrower.
+    narrow_px = 560
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.live: LiveRun | None = None
@@ -107,11 +111,13 @@ class LivePlots(QWidget):
 
     # -- looks ------------------------------------------------------------------------------------
     def restyle(self) -> None:
+        narrow = self.narrow()
         ps.style_widget(self.graphics)
+        validation = "val." if narrow else "validation"
         ps.style_plot(self.loss_plot, bottom="step",
                       title=f"Loss: <span style='color:{ps.LOSS}'>train</span> · "
-                            f"<span style='color:{ps.VAL_LOSS}'>validation</span>")
-        ps.style_plot(self.acc_plot, title="Validation accuracy %")
+                            f"<span style='color:{ps.VAL_LOSS}'>{validation}</span>")
+        ps.style_plot(self.acc_plot, title="Val. accuracy %" if narrow else "Validation accuracy %")
         ps.style_plot(self.lr_plot, bottom="step", title="Learning rate")
         ps.style_plot(self.heat_plot, title=self._heat_title())
         self.heat_plot.showGrid(x=False, y=False)
@@ -199,8 +205,8 @@ class LivePlots(QWidget):
 
     def _heat_title(self) -> str:
         if not self._heat_blocks:
-            return "Gradient per layer: no health sample yet"
-        return "Gradient RMS per layer (log10)"
+            return "Gradients: no sample yet" if self._narrow else "Gradient per layer: no health sample yet"
+        return "Gradient RMS (log10)" if self._narrow else "Gradient RMS per layer (log10)"
 
     def _show_heat(self, live: LiveRun) -> None:
         """The blocks × steps strip: one row per block, one column per health sample, log10 of the

@@ -1,0 +1,76 @@
+"""Plot panels in narrow docks (the Curves and Validation docks side by side on a 1280-pixel screen):
+every plot stays in sight, titles shorten, and matrix counts give way to colours when they no longer
+fit their cells."""
+from __future__ import annotations
+
+import numpy as np
+
+from layerloom.app.panels.epoch_views import EpochViews
+from layerloom.app.panels.live_plots import LivePlots
+from layerloom.runtime.live import LiveRun
+
+
+def _settle(qtbot, widget, width, height):
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+    qtbot.wait(50)
+
+
+def _in_sight(graphics, plot) -> bool:
+    rect = graphics.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+    return rect.left() >= 0 and rect.right() <= graphics.viewport().width() + 1 and rect.width() > 60
+
+
+def _run() -> LiveRun:
+    live = LiveRun()
+    live.apply({"type": "started", "total_steps": 200, "start_step": 0, "epochs": 2, "config": {"lr": 0.01}})
+    return live
+
+
+def _feed(live: LiveRun) -> None:
+    for i in range(1, 201):
+        live.apply({"type": "step", "step": i, "epoch": 1 + i // 100, "epoch_progress": (i % 100) / 100,
+                    "total_steps": 200, "loss": 2.3 * np.exp(-i / 40) + 0.1, "lr": 0.01, "samples_per_s": 1e4})
+        if i % 100 == 0:
+            live.apply({"type": "epoch_end", "step": i, "epoch": i // 100, "train_loss": 0.3, "val_loss": 0.35,
+                        "val_accuracy": 0.9, "lr": 0.01, "seconds": 1.0, "train_seconds": 1.0})
+
+
+def test_the_curves_keep_every_plot_in_sight_in_a_narrow_dock(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    live = _run()
+    plots.start(live)
+    _feed(live)
+    plots.refresh()
+    _settle(qtbot, plots, 900, 320)
+    assert "validation" in plots.loss_plot.titleLabel.text and plots.acc_plot.titleLabel.text == "Validation accuracy %"
+    assert all(_in_sight(plots.graphics, p) for p in (*plots.plots, plots.heat_plot))
+    _settle(qtbot, plots, 420, 320)
+    assert "val." in plots.loss_plot.titleLabel.text and plots.acc_plot.titleLabel.text == "Val. accuracy %"
+    assert plots.heat_plot.titleLabel.text == "Gradients: no sample yet"
+    assert all(_in_sight(plots.graphics, p) for p in (*plots.plots, plots.heat_plot))
+    _settle(qtbot, plots, 900, 320)                  # wide again: the full titles come back
+    assert plots.acc_plot.titleLabel.text == "Validation accuracy %"
+
+
+def test_the_confusion_matrix_shows_counts_only_where_they_fit(qtbot):
+    views = EpochViews()
+    qtbot.addWidget(views)
+    views.start([str(i) for i in range(10)])
+    confusion = np.diag(np.full(10, 90)) + 1
+    views.show_epoch({"epoch": 1, "val_accuracy": 0.9, "val_loss": 0.3, "confusion": confusion,
+                      "per_class_accuracy": np.full(10, 0.9), "val_predictions": np.zeros(0, int),
+                      "val_labels": np.zeros(0, int)})
+
+    def counts_drawn() -> bool:
+        texts = views.cell_texts
+        return texts.fits(texts.deviceTransform(views.graphics.viewportTransform()))
+
+    _settle(qtbot, views, 600, 420)
+    assert views.conf_plot.titleLabel.text == "Confusion (row %)" and counts_drawn()
+    assert len(views.cell_texts.labels) == 100          # every cell has a count (all are non-zero)
+    _settle(qtbot, views, 280, 360)
+    assert views.conf_plot.titleLabel.text == "Confusion" and not counts_drawn()
+    assert _in_sight(views.graphics, views.conf_plot) and _in_sight(views.graphics, views.acc_plot)
