@@ -308,8 +308,6 @@ class RunsPanel(QWidget):
             for item in list(p.listDataItems()):
                 p.removeItem(item)
         self.legend.clear()
-        paths = self.selected_paths()
-        by_path = {str(r.path): r for r in self.runs}
         chosen = [by_path[str(p)] for p in paths if str(p) in by_path]
         most = 0
         for k, (run, label) in enumerate(zip(chosen, run_labels(chosen))):
