@@ -14,7 +14,7 @@ import sys
 import time
 
 from layerloom.graph import analyze, compile_graph, generated_code
-from layerloom.graph.compiler import class_name_for, constructor_source, _index_syntax  # noqa: F401
+from layerloom.graph.compiler import _index_syntax
 from layerloom.graph.fileformat import graph_from_dict
 
 
