@@ -96,6 +96,7 @@ class RunsPanel(QWidget):
         self.extra: list[Path] = []       # run folders shown beside the base folder's (a sweep's trials)
         self.labels: dict[str, str] = {}  # run folder -> its legend label, where the caller named it
         self.runs: list[RunInfo] = []
+        self._overlay_stale = False       # the selection changed while the panel was hidden
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -297,18 +298,29 @@ class RunsPanel(QWidget):
             self.set_base(Path(path))
             self.folder_changed.emit(path)
 
-    # -- overlay ----------------------------------------------------------------------------------
+    # -- overlay and details ------------------------------------------------------------------------
     def _selection_changed(self) -> None:
         paths = self.selected_paths()
         by_path = {str(r.path): r for r in self.runs}
         one = by_path.get(str(paths[0])) if len(paths) == 1 else None
         self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
         self.resume_button.setEnabled(one is not None and (one.summary or {}).get("status") == "stopped")
+        self._overlay_stale = not self.isVisible()
+        if not self._overlay_stale:      # hidden (the Runs tab behind Curves as a run ends): drawn when shown
+            self._draw_overlay([by_path[str(p)] for p in paths if str(p) in by_path])
+        self._show_details(paths, by_path)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._overlay_stale:
+            self._selection_changed()
+
+    def _draw_overlay(self, chosen: list[RunInfo]) -> None:
+        """The chosen runs' validation accuracy and losses per epoch, and their legend."""
         for p in (self.acc_plot, self.loss_plot):
             for item in list(p.listDataItems()):
                 p.removeItem(item)
         self.legend.clear()
-        chosen = [by_path[str(p)] for p in paths if str(p) in by_path]
         most = 0
         for k, (run, label) in enumerate(zip(chosen, run_labels(chosen))):
             label = self.labels.get(str(run.path), label)
@@ -331,6 +343,9 @@ class RunsPanel(QWidget):
         spacing = (1, 1) if 0 < most <= 12 else (None, None)     # whole epochs on a short axis
         for p in (self.acc_plot, self.loss_plot):
             p.getAxis("bottom").setTickSpacing(*spacing)
+
+    def _show_details(self, paths: list[Path], by_path: dict) -> None:
+        """The settings, result and health of the selected run, or the settings of each selected run."""
         if len(paths) == 1 and str(paths[0]) in by_path:
             run = by_path[str(paths[0])]
             text = describe_config(run.config)

@@ -92,13 +92,13 @@ def test_a_sweep_started_from_the_panel_fills_the_table_and_its_trials_overlay_i
     # selecting both trials overlays their curves in the Runs tab, each named by its values
     panel.view.selectAll()
     runs = win.training.runs
+    win.docks["runs"].show()
+    win.docks["runs"].raise_()
     assert sorted(map(str, runs.selected_paths())) == sorted(r["run"] for r in panel.rows)
     legend = sorted(runs.legend.item(i).text() for i in range(runs.legend.count()))
     assert legend == sorted(f"trial {r['number']}: lr={r['params']['training.lr']:g}" for r in panel.rows)
     assert sorted(r["params"]["training.lr"] for r in panel.rows) == [0.003, 0.01]
     assert len(runs.acc_plot.listDataItems()) == 2 and "2 sweep trial runs" in runs.folder.text()
-    win.docks["runs"].show()
-    win.docks["runs"].raise_()
     qtbot.wait(100)
     runs.grab().save(str(tmp_path / "runs-trials.png"))
 

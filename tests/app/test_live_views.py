@@ -92,7 +92,12 @@ def test_runs_list_shows_runs_from_the_cli_and_overlays_the_selected(qtbot, tmp_
     assert item.text(1) == "MLP 784-128-10" and item.text(3) == "2" and item.text(COLUMNS.index("Status")) == "finished"
     assert item.text(4).endswith("%")
     panel.tree.selectAll()
+    # Hidden (the Runs tab behind another), the panel leaves its curves until it is shown
+    assert panel.acc_plot.listDataItems() == [] and panel.legend.count() == 0
+    assert "lr" in panel.details.toPlainText()          # the details are read at once
+    panel.show()
     assert len(panel.acc_plot.listDataItems()) == 2 and len(panel.loss_plot.listDataItems()) == 4
+    assert panel.legend.count() == 2
     panel.tree.clearSelection()
     panel.tree.topLevelItem(1).setSelected(True)
     chosen = panel.selected_paths()
