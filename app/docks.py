@@ -76,6 +76,13 @@ class PanelDock(QDockWidget):
         return self._panel
 
 
+def in_sight(widget) -> bool:
+    """Whether any of `widget` can be seen. A dock whose tab is behind another's stays visible to Qt
+    (`isVisible()` is true): its dock area moves it out of the window instead of hiding it, and says so
+    through the dock's `visibilityChanged`. What is left of it to paint is then nothing."""
+    return widget.isVisible() and not widget.visibleRegion().isEmpty()
+
+
 def make_dock(win: QMainWindow, name: str, title: str, widget) -> QDockWidget:
     dock = PanelDock(title, win)
     dock.setObjectName(f"dock:{name}")

@@ -18,6 +18,7 @@ from layerloom.runtime.health_indicators import level_of, read_summary
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics, read_run
 
 from .. import plot_style as ps
+from ..docks import in_sight
 
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
 HEALTH, STATUS = COLUMNS.index("Health"), COLUMNS.index("Status")
@@ -305,7 +306,7 @@ class RunsPanel(QWidget):
         one = by_path.get(str(paths[0])) if len(paths) == 1 else None
         self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
         self.resume_button.setEnabled(one is not None and (one.summary or {}).get("status") == "stopped")
-        self._overlay_stale = not self.isVisible()
+        self._overlay_stale = not in_sight(self)
         if not self._overlay_stale:      # hidden (the Runs tab behind Curves as a run ends): drawn when shown
             self._draw_overlay([by_path[str(p)] for p in paths if str(p) in by_path])
         self._show_details(paths, by_path)

@@ -8,6 +8,7 @@ from pathlib import Path
 from layerloom.graph.diagnostics import Diagnostic
 
 from .. import settings
+from ..docks import in_sight
 from .controller import RunState
 
 FRAME_MS = 33          # at most ~30 redraws a second
@@ -77,7 +78,7 @@ class LiveViews:
                 dirty.discard(view)          # too soon: it stays dirty for a later frame
                 due[view] = left
         self._unseen = set() if everything else \
-            {v for v in dirty if v in SEEN_IN and not getattr(self, SEEN_IN[v]).isVisible()}
+            {v for v in dirty if v in SEEN_IN and not in_sight(getattr(self, SEEN_IN[v]))}
         dirty -= self._unseen                # they stay dirty until their dock is shown (_views_shown)
         if pace and "epoch" in dirty:
             dirty &= {"epoch", "progress", "state"}

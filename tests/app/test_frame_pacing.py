@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QRegion
 
 from layerloom.app.training import live_views
 from layerloom.app.training.live_views import FRAME_MS, MIN_INTERVAL_MS, LiveViews
@@ -23,12 +24,16 @@ class Views(LiveViews):
                                     prediction=None)
         self.drawn: list[str] = []
         self.seen = {"plots": True, "epochs": True, "maps": True}
-        self.plots = SimpleNamespace(refresh=lambda: self.drawn.append("curves"),
-                                     isVisible=lambda: self.seen["plots"])
-        self.epochs = SimpleNamespace(show_epoch=lambda _e: self.drawn.append("epoch"),
-                                      isVisible=lambda: self.seen["epochs"])
-        self.maps = SimpleNamespace(block="conv1", current=None, isVisible=lambda: self.seen["maps"],
-                                    set_maps=lambda _ev: self.drawn.append("maps"))
+        self.plots = SimpleNamespace(refresh=lambda: self.drawn.append("curves"), **self._sight("plots"))
+        self.epochs = SimpleNamespace(show_epoch=lambda _e: self.drawn.append("epoch"), **self._sight("epochs"))
+        self.maps = SimpleNamespace(block="conv1", current=None, set_maps=lambda _ev: self.drawn.append("maps"),
+                                    **self._sight("maps"))
+
+    def _sight(self, name: str) -> dict:
+        """A panel in a dock whose tab may be behind another's: Qt keeps it visible and moves it out of
+        the window, so nothing of it is left to paint."""
+        return {"isVisible": lambda: True,
+                "visibleRegion": lambda: QRegion(0, 0, 100, 100) if self.seen[name] else QRegion()}
 
     def _show_progress(self):
         self.drawn.append("progress")

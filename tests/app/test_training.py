@@ -12,6 +12,7 @@ from tensorboard.backend.event_processing import event_accumulator
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from layerloom.app import edits
+from layerloom.app.docks import in_sight
 from layerloom.app.training.controller import RunState
 from layerloom.graph import load_graph
 from layerloom.graph.document import GraphDocument
@@ -54,6 +55,13 @@ def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, 
     assert ui.panel.progress_text.text().split("<br>")[1] == "Threads: 1 (set by LAYERLOOM_THREADS)"   # tests fix it
     run = ui.training.last_run_dir
     assert [ui.runs.tree.topLevelItem(i).data(0, Qt.ItemDataRole.UserRole) for i in range(ui.runs.tree.topLevelItemCount())] == [run]
+    # The Runs tab sits behind Curves (Qt keeps it "visible" and moves it out of the window): it draws
+    # the finished run's curves when it comes to the front, not as the run ends
+    assert in_sight(ui.plots) and not in_sight(ui.runs) and ui.runs.isVisible()
+    assert ui.runs.acc_plot.listDataItems() == []
+    ui.runs_dock.raise_()
+    qtbot.waitUntil(lambda: len(ui.runs.acc_plot.listDataItems()) == 1, timeout=5000)
+    assert in_sight(ui.runs) and not in_sight(ui.plots)
     assert win.document.training["epochs"] == 1                                    # the settings went into the graph
     accumulator = event_accumulator.EventAccumulator(str(Path(run) / "tensorboard"))    # TensorBoard's own reader
     accumulator.Reload()
