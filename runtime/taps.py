@@ -3,8 +3,8 @@
 At most every `interval` seconds, and at each epoch's last step, the trainer asks the taps for a
 capture: the model runs on the probe sample in eval mode through a torch.fx Interpreter that keeps
 the values of the tapped blocks' nodes (node names are block ids, so modules and functions such as
-Add alike; recurrent blocks give their hidden state at every step). The interpreter runs only for that probe pass:
-nothing is paid on the training steps, and nothing at all when no block is tapped.
+Add alike; recurrent blocks give their hidden state at every step). The interpreter runs only for
+that probe pass: nothing is paid on the training steps, and nothing at all when no block is tapped.
 """
 from __future__ import annotations
 

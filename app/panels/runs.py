@@ -97,7 +97,7 @@ class RunsPanel(QWidget):
         self.extra: list[Path] = []       # run folders shown beside the base folder's (a sweep's trials)
         self.labels: dict[str, str] = {}  # run folder -> its legend label, where the caller named it
         self.runs: list[RunInfo] = []
-        self._overlay_stale = False       # the selection changed while the panel was hidden
+        self._overlay_stale = False       # the selection changed while nothing of the panel could be seen
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -306,8 +306,11 @@ class RunsPanel(QWidget):
         one = by_path.get(str(paths[0])) if len(paths) == 1 else None
         self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
         self.resume_button.setEnabled(one is not None and (one.summary or {}).get("status") == "stopped")
+        # Out of sight (the Runs tab behind Curves as a run ends) the curves wait: the window refreshes
+        # the list when the tab comes to the front (app/training/ui.py), and a hidden panel redraws
+        # when shown.
         self._overlay_stale = not in_sight(self)
-        if not self._overlay_stale:      # hidden (the Runs tab behind Curves as a run ends): drawn when shown
+        if not self._overlay_stale:
             self._draw_overlay([by_path[str(p)] for p in paths if str(p) in by_path])
         self._show_details(paths, by_path)
 
