@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["LAYERLOOM_NO_ERROR_DIALOG"] = "1"
 
 import pytest  # noqa: E402
-from PySide6.QtCore import QCoreApplication, QSettings, QStandardPaths, QThread  # noqa: E402
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, QStandardPaths, QThread  # noqa: E402
 from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 # The window's later parts imported up front, like analysis (tests/conftest.py): a window built by a
@@ -22,6 +22,17 @@ for _name in LATER_MODULES:
 
 
 HANG_SECONDS = 300
+
+
+@pytest.fixture(autouse=True)
+def windows_deleted():
+    """Delete what the test's widgets left to deferred deletion, last of all its teardown. pytest-qt
+    closes each window a test registers and calls deleteLater(), but Qt runs a deferred deletion posted
+    outside any event loop only when asked: without this every window of every test stayed alive, by
+    the hundreds, closed but with all its plots and menus, and every later palette change, font change
+    or application-wide event filter walked them all."""
+    yield
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
 
 
 @pytest.fixture(autouse=True)
