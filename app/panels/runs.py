@@ -9,8 +9,8 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-                               QListWidgetItem, QPlainTextEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel,
+                               QListWidget, QListWidgetItem, QPlainTextEdit,
                                QSizePolicy, QToolButton, QSplitter, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout,
                                QWidget)
 
@@ -86,7 +86,9 @@ def _button(text: str, parent) -> QToolButton:
     return b
 
 
-class RunsPanel(QWidget):
+class RunsPanel(ps.NarrowTitles, QWidget):
+    narrow_px = 760            # the panel's width below which its curves take the short titles
+
     folder_changed = Signal(str)
     export_requested = Signal(object)     # the selected run folder (a Path)
     resume_requested = Signal(object)     # the selected run folder (a Path)
@@ -136,13 +138,11 @@ class RunsPanel(QWidget):
         self.legend.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.legend.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.legend.setFrameShape(QFrame.Shape.NoFrame)
-        self.legend.setWordWrap(True)
-        self.legend.setMaximumWidth(170)
-        self.legend.setMinimumWidth(90)
+        self.legend.setWordWrap(True)      # its size limits: restyle()
         self.legend.setIconSize(QSize(22, 10))
         self.legend.hide()
         curves = QWidget(self)
-        row = QHBoxLayout(curves)
+        self._curves_row = row = QHBoxLayout(curves)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(0)
         row.addWidget(self.graphics, 1)
@@ -185,9 +185,17 @@ class RunsPanel(QWidget):
         self.refresh()
 
     def restyle(self) -> None:
+        narrow = self.narrow()
         ps.style_widget(self.graphics)
-        ps.style_plot(self.acc_plot, title="Validation accuracy %")
-        ps.style_plot(self.loss_plot, bottom="epoch", title="Loss: validation, - - train")
+        ps.style_plot(self.acc_plot, title="Val. accuracy %" if narrow else "Validation accuracy %")
+        ps.style_plot(self.loss_plot, bottom="epoch", title="Loss: val., - - train" if narrow else
+                      "Loss: validation, - - train")
+        # Narrow (the Runs tab beside Validation on a 1280-pixel screen), the legend goes under the
+        # curves, full width, instead of taking most of the room beside them.
+        self._curves_row.setDirection(QBoxLayout.Direction.TopToBottom if narrow else
+                                      QBoxLayout.Direction.LeftToRight)
+        self.legend.setMaximumSize(16777215 if narrow else 170, 64 if narrow else 16777215)
+        self.legend.setMinimumWidth(0 if narrow else 90)
         c = ps.colors()
         self.legend.setStyleSheet(f"QListWidget#runsLegend {{ background: {c.background.name()}; "
                                   f"color: {c.muted.name()}; }}")

@@ -59,7 +59,6 @@ def port_point(win, block_id: str, is_output: bool, index: int = 0) -> QPoint:
 def block_point(win, block_id: str) -> QPoint:
     """A point on the block's body (below the header, between the ports)."""
     item = win.scene.blocks[block_id]
-    r = item.sceneBoundingRect()
     return view_point(win.view, item.mapToScene(QPointF(item.boundingRect().width() / 2 - 8, item.height - 10)))
 
 
@@ -173,3 +172,13 @@ def drop_file(win, path) -> None:
     QApplication.sendEvent(win.view.viewport(), enter)
     assert enter.isAccepted()
     QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))
+
+
+def mlp_runs(runs, lrs=(0.001, 0.003)) -> None:
+    """Finished two-epoch runs of the MLP preset in folder `runs`, one per learning rate, as the CLI
+    leaves them (no steps: the data set's first batches are enough for the curves)."""
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    from layerloom.runtime.trainer import Trainer
+    for lr in lrs:
+        Trainer(load_graph(preset_path("mlp")), {"epochs": 2, "lr": lr, "max_steps": 0}, None, runs_base=runs).run()

@@ -12,7 +12,7 @@ from layerloom.app.plot_style import StickyRange, nice_ceiling
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.trainer import Trainer
-from .helpers import close_without_questions
+from .helpers import close_without_questions, mlp_runs
 
 
 class Clock:
@@ -83,8 +83,7 @@ def test_sticky_ranges_change_only_when_the_data_leaves_them():
 
 def test_runs_list_shows_runs_from_the_cli_and_overlays_the_selected(qtbot, tmp_path):
     runs = tmp_path / "runs"
-    for lr in (0.001, 0.003):
-        Trainer(load_graph(preset_path("mlp")), {"epochs": 2, "lr": lr, "max_steps": 0}, None, runs_base=runs).run()
+    mlp_runs(runs)
     panel = RunsPanel(runs)
     qtbot.addWidget(panel)
     assert panel.tree.topLevelItemCount() == 2

@@ -7,7 +7,10 @@ import numpy as np
 
 from layerloom.app.panels.epoch_views import EpochViews
 from layerloom.app.panels.live_plots import LivePlots
+from layerloom.app.panels.runs import RunsPanel
 from layerloom.runtime.live import LiveRun
+
+from .helpers import mlp_runs
 
 
 def _settle(qtbot, widget, width, height):
@@ -74,3 +77,21 @@ def test_the_confusion_matrix_shows_counts_only_where_they_fit(qtbot):
     _settle(qtbot, views, 280, 360)
     assert views.conf_plot.titleLabel.text == "Confusion" and not counts_drawn()
     assert _in_sight(views.graphics, views.conf_plot) and _in_sight(views.graphics, views.acc_plot)
+
+
+def test_the_runs_list_puts_its_legend_under_the_curves_when_narrow(qtbot, tmp_path):
+    runs = tmp_path / "runs"
+    mlp_runs(runs)
+    panel = RunsPanel(runs)
+    qtbot.addWidget(panel)
+    _settle(qtbot, panel, 1100, 360)
+    panel.tree.selectAll()
+    qtbot.wait(50)
+    legend, graphics = panel.legend.geometry(), panel.graphics.geometry()
+    assert panel.legend.count() == 2 and legend.left() >= graphics.right()            # beside the curves
+    assert panel.acc_plot.titleLabel.text == "Validation accuracy %"
+    _settle(qtbot, panel, 420, 360)          # beside Validation on a 1280-pixel screen
+    legend, graphics = panel.legend.geometry(), panel.graphics.geometry()
+    assert legend.top() >= graphics.bottom() and legend.width() >= graphics.width() - 1   # under them
+    assert panel.acc_plot.titleLabel.text == "Val. accuracy %"
+    assert _in_sight(panel.graphics, panel.acc_plot) and _in_sight(panel.graphics, panel.loss_plot)
