@@ -176,7 +176,7 @@ def drop_file(win, path) -> None:
 
 def mlp_runs(runs, lrs=(0.001, 0.003)) -> None:
     """Finished two-epoch runs of the MLP preset in folder `runs`, one per learning rate, as the CLI
-    leaves them (no steps: the data set's first batches are enough for the curves)."""
+    leaves them (`max_steps` 0: no step limit, so each trains its two whole epochs)."""
     from layerloom.graph import load_graph
     from layerloom.presets import preset_path
     from layerloom.runtime.trainer import Trainer
