@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import networkx as nx
 import torch
 
-from .deferred_imports import install as _defer_imports
+from . import deferred_imports
 
-_defer_imports()        # before FlopCounterMode is made: the first analysis need not import Dynamo
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+deferred_imports.install()     # before FlopCounterMode is made: the first analysis need not import Dynamo
+FlopCounterMode = deferred_imports.flop_counter().FlopCounterMode     # nor Triton
 
 from .analysis_result import AnalysisResult, BlockResult, Shape
 from .blocks import RuleError, forward_of, get_kind

@@ -13,13 +13,23 @@ that analysis reaches (see `_marked_already`; a scan of every live object would 
 graph/analysis.py installs it before it imports FlopCounterMode. It changes no result: the marked
 function runs either way.
 
+`flop_counter()` imports FlopCounterMode without Triton (about 80 ms before the first shapes): its
+module imports Triton's `JITFunction` only so that a flop formula can be registered for a Triton
+kernel, which nothing in Layerloom does and analysis on the meta device never runs. Only the importing
+thread is refused Triton, and only while that one module loads; a Triton imported later (by
+torch.compile) is untouched.
+
 SymPy (about 480 modules) still comes: PyTorch's meta kernels (a convolution's output shape) import
 its symbolic-shapes module on every call, and that imports SymPy.
 """
 from __future__ import annotations
 
 import functools
+import logging
 import sys
+import threading
+
+FLOP_COUNTER = "torch.utils.flop_counter"
 
 _installed = False
 
@@ -111,3 +121,35 @@ def install() -> int:
             found += 1
     _installed = True
     return found
+
+
+class _NoTritonInThisThread:
+    """A meta-path finder that refuses `triton` to one thread; every other thread imports as usual."""
+
+    def __init__(self):
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if (name == "triton" or name.startswith("triton.")) and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"No module named {name!r} (not while {FLOP_COUNTER} loads)", name=name)
+        return None
+
+
+def flop_counter():
+    """`torch.utils.flop_counter`, imported without Triton when neither is imported yet (see the
+    module's text). Its one use of Triton, registering a flop formula for a Triton kernel, then raises
+    ValueError; counting aten operators, all analysis does, is the same."""
+    module = sys.modules.get(FLOP_COUNTER)
+    if module is not None or "triton" in sys.modules:
+        import torch.utils.flop_counter
+        return torch.utils.flop_counter
+    finder = _NoTritonInThisThread()
+    log = logging.getLogger(FLOP_COUNTER)      # it warns that Triton is missing where torch has CUDA
+    was_disabled, log.disabled = log.disabled, True
+    sys.meta_path.insert(0, finder)
+    try:
+        import torch.utils.flop_counter
+    finally:
+        sys.meta_path.remove(finder)
+        log.disabled = was_disabled
+    return torch.utils.flop_counter

@@ -44,8 +44,9 @@ def test_first_analysis_leaves_dynamo_and_inductor_unimported():
     data = json.loads(line[len("RESULT "):])
     assert data["macs"] == 416_520                                   # the analysis itself is unchanged
     assert data["after"]["torch._dynamo"] == 0 and data["after"]["torch._inductor"] == 0, data
-    # SymPy still comes with PyTorch's meta kernels (see graph/deferred_imports.py), triton with
-    # FlopCounterMode's import when it is installed: recorded here, not promised away
+    # nor Triton, which FlopCounterMode's module would import (graph/deferred_imports.flop_counter)
+    assert data["before"]["triton"] == 0 and data["after"]["triton"] == 0, data
+    # SymPy still comes with PyTorch's meta kernels (see graph/deferred_imports.py): recorded, not promised away
     assert data["before"]["sympy"] == 0
     # once Dynamo is imported, the marker is PyTorch's own again, and compiled code computes as eager
     assert "_deferred" not in data["marker"] and data["marker"], data
@@ -77,3 +78,25 @@ def test_a_marked_function_runs_as_itself_while_another_thread_is_still_importin
     assert deferred_imports._dynamo_ready()                  # a finished import: the real marker is built next
     if real is not None:
         monkeypatch.setitem(sys.modules, "torch._dynamo", real)
+
+
+def test_only_the_thread_loading_flop_counter_is_refused_triton():
+    """The finder refuses Triton to the thread that installed it and to no other, and is gone after."""
+    import threading
+    from layerloom.graph import deferred_imports
+
+    finder = deferred_imports._NoTritonInThisThread()
+    try:
+        finder.find_spec("triton.runtime.jit")
+    except ModuleNotFoundError as error:
+        refused = error.name
+    else:
+        refused = None
+    assert refused == "triton.runtime.jit"
+    assert finder.find_spec("torch.utils.flop_counter") is None        # anything else: the usual finders
+    elsewhere = []
+    other = threading.Thread(target=lambda: elsewhere.append(finder.find_spec("triton")))
+    other.start()
+    other.join()
+    assert elsewhere == [None]                                         # another thread imports Triton as usual
+    assert not any(isinstance(f, deferred_imports._NoTritonInThisThread) for f in sys.meta_path)
