@@ -126,16 +126,20 @@ def scan_imports_cheaply() -> bool:
 class GuiThreadGarbageCollector:
     """Collects each generation from a timer in the GUI thread when its count passes the threshold."""
 
-    def __init__(self, interval_ms: int = 100):
+    def __init__(self, interval_ms: int = 100, first_ms: int = 1000):
+        """The first tick (a full collection and the freeze, about 15 ms) comes after `first_ms`: once the
+        window has painted, not in the middle of its first paint (building it takes longer than one
+        interval, so a first tick due after `interval_ms` fell just before that paint)."""
         import gc
 
         from PySide6.QtCore import QCoreApplication, QTimer
         self.gc = gc
         self.threshold = gc.get_threshold()
         self.frozen = False
+        self.interval_ms = interval_ms
         gc.disable()
         self.timer = QTimer(QCoreApplication.instance())
-        self.timer.setInterval(interval_ms)
+        self.timer.setInterval(first_ms)
         self.timer.timeout.connect(self.check)
         self.timer.start()
 
@@ -145,6 +149,8 @@ class GuiThreadGarbageCollector:
         self.frozen = False
 
     def check(self) -> None:
+        if self.timer.interval() != self.interval_ms:
+            self.timer.setInterval(self.interval_ms)
         if not self.frozen:
             self.gc.collect()
             self.gc.freeze()

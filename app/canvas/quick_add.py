@@ -50,7 +50,6 @@ class QuickAdd(QFrame):
         self.search.installEventFilter(self)
         self.list.itemActivated.connect(lambda item: self._choose(item.data(Qt.ItemDataRole.UserRole)))
         self.list.itemClicked.connect(lambda item: self._choose(item.data(Qt.ItemDataRole.UserRole)))
-        self._refill("")
 
     def _refill(self, text: str) -> None:
         self.list.clear()

@@ -52,8 +52,7 @@ class GraphView(QGraphicsView):
         self.setAcceptDrops(True)
         self.setMouseTracking(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.quick_add = QuickAdd(self)
-        self.quick_add.chosen.connect(self._quick_add_chosen)
+        self._quick_add: QuickAdd | None = None    # built when first opened: not before the first paint
         self._quick_add_at = QPointF()
         scene.session.document_replaced.connect(lambda _doc: self.cancel_gesture())
         scene.groups.on_toggle = self._toggle_group
@@ -286,6 +285,14 @@ class GraphView(QGraphicsView):
             self.scene().select_blocks([bid])
             self.block_added.emit(bid)
         return bid
+
+    @property
+    def quick_add(self) -> QuickAdd:
+        """The quick-add popup (Tab, a double click on the canvas, Edit ▸ Add Block…)."""
+        if self._quick_add is None:
+            self._quick_add = QuickAdd(self)
+            self._quick_add.chosen.connect(self._quick_add_chosen)
+        return self._quick_add
 
     def open_quick_add_at_mouse(self) -> None:
         """Edit ▸ Add Block…: the search box where the mouse last was on the canvas."""
