@@ -127,9 +127,9 @@ class GuiThreadGarbageCollector:
     """Collects each generation from a timer in the GUI thread when its count passes the threshold."""
 
     def __init__(self, interval_ms: int = 100, first_ms: int = 1000):
-        """The first tick (a full collection and the freeze, about 15 ms) comes after `first_ms`: once the
-        window has painted, not in the middle of its first paint (building it takes longer than one
-        interval, so a first tick due after `interval_ms` fell just before that paint)."""
+        """The first tick (a full collection and the freeze, about 15 ms) comes after `first_ms`, or when
+        the window calls `check()` after its first paint: not just before that paint, where a first tick
+        due after `interval_ms` fell (building the window takes longer than one interval)."""
         import gc
 
         from PySide6.QtCore import QCoreApplication, QTimer
