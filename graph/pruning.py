@@ -220,7 +220,7 @@ def _apply(doc, weights: dict, plan: ChannelPlan, kept: dict, data) -> PruneResu
     state = {k: v.detach().clone() for k, v in weights.items()}
     kept_sets = {p: set(idx) for p, idx in kept.items()}
     for bid, block in doc.blocks.items():
-        kind, facts = block.kind, get_kind(block.kind)
+        facts = get_kind(block.kind)
         srcs = plan.inputs.get(bid, [])
         in_keep = _positions(plan.layouts.get(srcs[0]), kept_sets) if srcs else None
         out_keep = kept.get(bid)

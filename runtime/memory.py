@@ -177,7 +177,6 @@ def _categories(snapshot: dict) -> dict:
 
 
 def _tracked_estimate(doc, analysis, batch_size, optimizer, loss, fake_device: str):
-    import torch
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 

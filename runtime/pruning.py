@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from safetensors.torch import save as safetensors_bytes
 
 from layerloom.graph import analyze, compile_graph, load_graph, save_graph

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView
 
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
-from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
+from layerloom.graph.summary import COST_TOOLTIP, human, partial_text
 
 from .. import theme
 from ..session import ANALYSING, Session

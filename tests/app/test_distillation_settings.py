@@ -1,5 +1,4 @@
 """The Training panel's Distillation settings: teacher, temperature and alpha travel to the config."""
-from PySide6.QtCore import Qt
 
 from layerloom.app.panels.train_settings import TrainSettings
 from layerloom.runtime.config import TrainConfig

@@ -105,7 +105,6 @@ def test_a_sweep_started_from_the_panel_fills_the_table_and_its_trials_overlay_i
 
 def _right_click(label, monkeypatch) -> list[str]:
     """A real right-click on a parameter's label; the menu's "Sweep this parameter" is chosen."""
-    from PySide6.QtCore import QPoint
     from PySide6.QtGui import QContextMenuEvent
     from PySide6.QtWidgets import QApplication
     from layerloom.app.panels import sweep_menu

@@ -5,7 +5,7 @@ import torch
 from layerloom.graph import compile_graph, load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.data import load_dataset
-from layerloom.runtime.inside import (activation_curve, conv_pixel, embedding_row, linear_terms, pool_window,
+from layerloom.runtime.inside import (activation_curve, conv_pixel, linear_terms, pool_window,
                                       recurrent_gates, trace)
 
 from layerloom.app.panels.inside import InsideView, MatrixView

@@ -4,7 +4,7 @@ import os
 import pytest
 
 from layerloom.graph import compile_graph, load_graph
-from layerloom.graph.importers import ImportFailure, import_source, save_import
+from layerloom.graph.importers import import_source, save_import
 from layerloom.presets import preset_path, preset_paths
 from layerloom.runtime.export import export_model
 

@@ -3,7 +3,6 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 from layerloom.graph import analyze, compile_graph, load_graph, save_graph
 from layerloom.graph.fileformat import GraphFileError, graph_from_dict, graph_to_dict

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from layerloom.graph import analyze, compile_graph, load_graph
+from layerloom.graph import compile_graph, load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.data import load_dataset
 from layerloom.runtime.inside import (InsideError, activation_curve, conv_pixel, embedding_row, linear_terms,

@@ -6,7 +6,6 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from layerloom.runtime import events as events_mod
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
 from layerloom.runtime.data import DataBundle, InMemorySplit
 from layerloom.runtime.runs import read_json, read_metrics
