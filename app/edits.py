@@ -12,7 +12,7 @@ from layerloom.graph.blocks import get_kind
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
 from layerloom.graph.fileformat import graph_from_dict
-from layerloom.graph.groups import group_names, with_collapsed
+from layerloom.graph.groups import group_names, members, with_collapsed
 from layerloom.graph.layout import auto_layout as plan_layout
 from layerloom.graph.params import ParamError
 
@@ -74,6 +74,31 @@ def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) 
         return r.connect(src, dst, src_port, dst_port)
     text = f"Connect {src} → {dst}" if not old else f"Rewire {dst} from {old[0].src} to {src}"
     return session.edit(text, build)
+
+
+def feed_group(session: Session, name: str, old: tuple[str, int], new: tuple[str, int]) -> Outcome:
+    """A collapsed group's input takes another output: every wire that carries output `old` (block, port)
+    into group `name` carries `new` instead, in one step (what wiring into the card's input port does)."""
+    doc = session.document
+    inside = set(members(doc).get(name, ()))
+    edges = [e for e in doc.edges if (e.src, e.src_port) == tuple(old) and e.dst in inside]
+    if not edges:
+        why = f"nothing from {old[0]} goes into {name}"
+    elif new[0] in inside:
+        why = f"{new[0]} is inside {name}"
+    else:
+        why = next((w for e in edges if (w := wire_problem(doc, new[0], new[1], e.dst, e.dst_port))), None)
+    if why:
+        session.message.emit(f"Cannot connect: {why}.")
+        return refused(why)
+    if tuple(new) == tuple(old):
+        return Outcome(edges)
+
+    def build(r):
+        for e in edges:
+            r.disconnect(e)
+        return [r.connect(new[0], e.dst, new[1], e.dst_port) for e in edges]
+    return session.edit(f"Rewire {name} from {old[0]} to {new[0]}", build)
 
 
 def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge] = (), text: str = "Delete") -> Outcome:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QGraphicsRectItem
 
 from .. import edits, theme
 from .block_item import BlockItem
+from .groups import CardPort
 from .port_item import PortItem
 from .wire_item import WireItem
 
@@ -175,7 +176,9 @@ class NewWireGesture(Gesture):
     """Drag from a port: a live wire follows the cursor; compatible ports light up; drop on one to wire.
 
     From an output, drop on an input (or on a block: its first free input); from an input, drop on
-    an output. Dropping anywhere else cancels.
+    an output. Dropping anywhere else cancels. A collapsed group's card has ports too (groups.CardPort):
+    its outputs wire as the inner outputs they stand for, and a wire into one of its inputs feeds the
+    group from that output instead of the one it had (edits.feed_group).
     """
 
     def press(self, event) -> None:
@@ -192,12 +195,35 @@ class NewWireGesture(Gesture):
         """Ports the wire may end on: not on its own block, and not where the wire would close a cycle
         (an input of a block upstream of the source, or an output of a block downstream of the target)."""
         doc = self.scene.document
-        blocked = edits.downstream(doc, self.port.block_id, reverse=self.port.is_output)
+        port = self.port
+        if isinstance(port, CardPort) and not port.is_output:    # into a group: from none of its blocks
+            fed = self._fed(port)
+            blocked = set(self.scene.groups.items[port.card.name].members)
+            for bid in fed:
+                blocked |= edits.downstream(doc, bid)
+        else:
+            blocked = edits.downstream(doc, port.block_id, reverse=port.is_output)
         out = []
         for bid, item in self.scene.blocks.items():
             if bid not in blocked:
-                out.extend(item.in_ports if self.port.is_output else item.out_ports)
+                out.extend(item.in_ports if port.is_output else item.out_ports)
+        for card in self.scene.groups.items.values():
+            for other in card.ports if card.collapsed else ():
+                if other.is_output == port.is_output or other is port:
+                    continue
+                if other.is_output:                     # an inner output, wired into this input
+                    ok = other.block_id not in blocked
+                else:                                   # the group fed from this output instead
+                    ok = port.block_id not in card.members and not blocked & self._fed(other) \
+                        and other.source != (port.block_id, port.index)
+                if ok:
+                    out.append(other)
         return out
+
+    def _fed(self, port: "CardPort") -> set[str]:
+        """The blocks inside port's group that the output it carries in feeds."""
+        inside = set(self.scene.groups.items[port.card.name].members)
+        return {e.dst for e in self.scene.document.edges if (e.src, e.src_port) == port.source and e.dst in inside}
 
     def _target(self, pos: QPointF) -> PortItem | None:
         port = self.scene.port_at(pos, tolerance=12.0 / max(self.view.zoom, 0.1))
@@ -231,7 +257,11 @@ class NewWireGesture(Gesture):
         target = self._target(self.scene_pos(event))
         src, dst = (self.port, target) if self.port.is_output else (target, self.port)
         self.cancel()
-        if target is not None:
+        if target is None:
+            return
+        if isinstance(dst, CardPort):       # into a collapsed group: it takes this output instead
+            edits.feed_group(self.scene.session, dst.card.name, dst.source, (src.block_id, src.index))
+        else:
             edits.connect(self.scene.session, src.block_id, src.index, dst.block_id, dst.index)
 
     def cancel(self) -> None:

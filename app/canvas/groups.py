@@ -26,6 +26,7 @@ from layerloom.graph.groups import contains, depth, group_names, members, parent
 from layerloom.graph.summary import cost_text, human
 
 from .. import theme
+from .port_item import PortItem
 
 HEADER = 24.0
 GAP = 3.0                                  # between stacked headers
@@ -38,6 +39,32 @@ HUES = (215, 150, 35, 280, 0, 190)         # neighbouring top-level groups get d
 
 def top_group(group: str) -> str:
     return group.split(".", 1)[0] if group else ""
+
+
+class CardPort(PortItem):
+    """A port on a collapsed group's card, wired as a block's port is (app/canvas/gestures.NewWireGesture).
+    An output port stands for the inner output it carries out: a wire from it starts at that output
+    (`block_id` and `index` are that block's and port's). An input port stands for the outside output
+    it carries in (`source`): a wire into it feeds the group from another output instead, every wire
+    that carried `source` in at once (edits.feed_group)."""
+
+    def __init__(self, card: "GroupItem", is_output: bool, slot: int, source: tuple[str, int]):
+        super().__init__(card, is_output, source[1])
+        self.card, self.slot, self.source = card, slot, source
+        self.connected = True
+        self.setPos(card.anchor(is_output, slot))
+        if is_output:
+            self.setToolTip(f"{card.name}'s output from {source[0]}: drag from here to wire it into a block")
+        else:
+            self.setToolTip(f"{card.name}'s input, from {source[0]}: drop a wire here to feed {card.name} "
+                            f"from another output instead")
+
+    @property
+    def block_id(self) -> str:
+        return self.source[0]
+
+    def accent_colour(self) -> QColor:
+        return self.card.accent()
 
 
 class GroupItem(QGraphicsItem):
@@ -60,6 +87,7 @@ class GroupItem(QGraphicsItem):
         self.outs: list[str] = []
         self.in_ports: list[tuple[str, int]] = []     # each outside output wired in: (block, port)
         self.out_ports: list[tuple[str, int]] = []    # each inside output wired out: (block, port)
+        self.ports: list[CardPort] = []               # the card's port items, for those two (inputs first)
         self.setZValue(-1)
         self.setToolTip(f"Module {name}: click the header to collapse or expand it; right-click for more")
 
@@ -97,7 +125,27 @@ class GroupItem(QGraphicsItem):
         self.origin, self.width, self.rects, self.frame = origin, width, rects, frame
         self.stack, self.lift = stack, lift
         self.setZValue(1.5 if self.collapsed else -1.0 + self.depth * 0.01)
+        self.place_ports()
         self.update()
+
+    def set_ports(self, in_ports: list[tuple[str, int]], out_ports: list[tuple[str, int]]) -> None:
+        """The outputs wired into and out of the group; the card's port items follow."""
+        if (in_ports, out_ports) == (self.in_ports, self.out_ports) and self.ports:
+            return
+        self.in_ports, self.out_ports = in_ports, out_ports
+        for port in self.ports:
+            port.setParentItem(None)
+            if port.scene() is not None:
+                port.scene().removeItem(port)
+        self.ports = [CardPort(self, False, i, src) for i, src in enumerate(in_ports)] + \
+                     [CardPort(self, True, i, src) for i, src in enumerate(out_ports)]
+        self.place_ports()
+
+    def place_ports(self) -> None:
+        """On the card's sides while it is collapsed; an expanded group's wires end on its blocks."""
+        for port in self.ports:
+            port.setPos(self.anchor(port.is_output, port.slot))
+            port.setVisible(self.collapsed)
 
     # -- drawing ----------------------------------------------------------------------------------
     def accent(self) -> QColor:
@@ -149,11 +197,6 @@ class GroupItem(QGraphicsItem):
             painter.drawText(text_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignRight,
                              fm.elidedText(" · ".join(blocks), Qt.TextElideMode.ElideRight, max(room, 0)))
             return
-        painter.setPen(QPen(accent.darker(130), 1.2))
-        painter.setBrush(accent)
-        for is_output, ports in ((False, self.in_ports), (True, self.out_ports)):
-            for i in range(len(ports)):
-                painter.drawEllipse(self.anchor(is_output, i), 4.0, 4.0)
         lines = [f"in  {', '.join(self.ins) or '—'}", f"out {', '.join(self.outs) or '—'}", " · ".join(blocks),
                  " · ".join(cost)]
         y = header.bottom() + 3
@@ -209,10 +252,9 @@ class GroupLayer:
         edges = self.scene.document.edges
         for item in self.items.values():
             inside = set(item.members)
-            item.in_ports = list(dict.fromkeys((e.src, e.src_port) for e in edges
-                                               if e.dst in inside and e.src not in inside))
-            item.out_ports = list(dict.fromkeys((e.src, e.src_port) for e in edges
-                                                if e.src in inside and e.dst not in inside))
+            into = [(e.src, e.src_port) for e in edges if e.dst in inside and e.src not in inside]
+            out_of = [(e.src, e.src_port) for e in edges if e.src in inside and e.dst not in inside]
+            item.set_ports(list(dict.fromkeys(into)), list(dict.fromkeys(out_of)))
 
     # -- building ---------------------------------------------------------------------------------
     def rebuild(self) -> None:

@@ -50,9 +50,12 @@ class PortItem(QGraphicsItem):
             self.connected = connected
             self.update()
 
+    def accent_colour(self) -> QColor:
+        return self.parentItem().accent
+
     def paint(self, painter, option, widget=None) -> None:
         t = theme.current()
-        accent = self.parentItem().accent
+        accent = self.accent_colour()
         r = RADIUS + (1.5 if self.hovered or self.highlight == 2 else 0.0)
         if self.highlight:
             glow = QColor(t.port_highlight)

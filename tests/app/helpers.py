@@ -182,3 +182,24 @@ def mlp_runs(runs, lrs=(0.001, 0.003)) -> None:
     from layerloom.runtime.trainer import Trainer
     for lr in lrs:
         Trainer(load_graph(preset_path("mlp")), {"epochs": 2, "lr": lr, "max_steps": 0}, None, runs_base=runs).run()
+
+
+def merge_graph():
+    """input → left, right → [merge: add → act] → fc; `other` (fed by input) and `head` stand outside."""
+    from layerloom.graph.document import GraphDocument
+    from layerloom.graph.layout import apply_layout, auto_layout
+    doc = GraphDocument("merge")
+    doc.add_block("Input", {"shape": [8]}, block_id="input")
+    for bid in ("left", "right", "other"):
+        doc.add_block("Linear", {"in_features": 8, "out_features": 8}, block_id=bid)
+        doc.connect("input", bid)
+    doc.add_block("Add", {}, block_id="add", group="merge")
+    doc.add_block("ReLU", {}, block_id="act", group="merge")
+    doc.add_block("Linear", {"in_features": 8, "out_features": 2}, block_id="fc")
+    doc.add_block("Linear", {"in_features": 8, "out_features": 3}, block_id="head")
+    doc.connect("left", "add")
+    doc.connect("right", "add", dst_port=1)
+    doc.connect("add", "act")
+    doc.connect("act", "fc")
+    apply_layout(doc, auto_layout(doc))
+    return doc

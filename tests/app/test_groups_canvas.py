@@ -267,22 +267,8 @@ def test_a_small_group_gets_a_card_no_wider_than_the_column(win):
 def test_a_card_has_one_port_for_each_output_wired_across_it(win):
     """Two outside blocks feed a collapsed group: two input ports down the card's left side, each wire on
     its own; the output that leaves it is one port on the right."""
-    from layerloom.graph.document import GraphDocument
-    from layerloom.graph.layout import apply_layout, auto_layout
-    doc = GraphDocument("merge")
-    doc.add_block("Input", {"shape": [8]}, block_id="input")
-    for bid in ("left", "right"):
-        doc.add_block("Linear", {"in_features": 8, "out_features": 8}, block_id=bid)
-        doc.connect("input", bid)
-    doc.add_block("Add", {}, block_id="add", group="merge")
-    doc.add_block("ReLU", {}, block_id="act", group="merge")
-    doc.add_block("Linear", {"in_features": 8, "out_features": 2}, block_id="fc")
-    doc.connect("left", "add")
-    doc.connect("right", "add", dst_port=1)
-    doc.connect("add", "act")
-    doc.connect("act", "fc")
-    apply_layout(doc, auto_layout(doc))
-    win.session.set_document(doc)
+    from .helpers import merge_graph
+    win.session.set_document(merge_graph())
     win.view.set_zoom(1.0)
     click_header(win, "merge")
     card = win.scene.groups.items["merge"]
