@@ -11,7 +11,9 @@ For the Layerloom window it also records which heavy modules were already import
 (torch must not be among them: analysis loads in a background thread after the first paint), when
 the shapes were on screen (the analysis result shown in the Summary), and when every panel was built
 (the training, export and explaining parts, built once analysis has loaded). Then `python -X importtime -c "import layerloom.app.window"` says how many
-modules importing the window loads and which heavy packages cost the most.
+modules importing the window loads and which heavy packages cost the most, and a last child says what
+the first shapes cost once torch is in: importing analysis and analysing LeNet-5 once, the modules that
+adds and the heavy ones among them.
 The machine is shared: every figure is noisy; the rounds are printed with their median.
 Run: .venv/bin/python bench/startup.py [--rounds N]
 """
@@ -113,6 +115,26 @@ w.show()
 app.exec()
 """
 
+# What the background thread loads for the first shapes once torch is in: analysis and the first
+# analysis of LeNet-5 (SymPy comes with PyTorch's meta kernels; graph/deferred_imports.py keeps
+# TorchDynamo, TorchInductor and Triton out).
+FIRST_ANALYSIS = r"""
+import json, sys, time
+import torch
+from layerloom.graph.fileformat import load_graph
+from layerloom.presets import preset_path
+doc = load_graph(preset_path("lenet5"))
+HEAVY = %r
+before = set(sys.modules)
+start = time.perf_counter()
+from layerloom.graph.analysis import analyze
+analyze(doc)
+seconds = time.perf_counter() - start
+new = set(sys.modules) - before
+print("RESULT " + json.dumps({"paint": 0, "seconds": seconds, "modules": len(new),
+                              "heavy": sorted(m for m in HEAVY if m in new)}))
+"""
+
 TORCH = r"""
 import json, time
 start = time.perf_counter()
@@ -189,7 +211,10 @@ def main() -> None:
           f"{', '.join(again[-1]['loaded']) or 'none'} (again)")
     count, heavy = import_profile()
     print(f"python -X importtime -c 'import layerloom.app.window': {count} modules; heavy packages (cumulative): "
-          + ", ".join(f"{n} {s:.2f} s" for n, s in heavy))
+          + (", ".join(f"{n} {s:.2f} s" for n, s in heavy) or "none"))
+    first = child(FIRST_ANALYSIS % (HEAVY,))
+    print(f"after import torch, importing analysis and analysing LeNet-5 the first time: {first['seconds']:.2f} s, "
+          f"{first['modules']} more modules; heavy among them: {', '.join(first['heavy']) or 'none'}")
 
 
 if __name__ == "__main__":
