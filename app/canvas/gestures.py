@@ -175,8 +175,8 @@ class WireClickGesture(Gesture):
 class NewWireGesture(Gesture):
     """Drag from a port: a live wire follows the cursor; compatible ports light up; drop on one to wire.
 
-    From an output, drop on an input (or on a block: its first free input); from an input, drop on
-    an output. Dropping anywhere else cancels. A collapsed group's card has ports too (groups.CardPort):
+    From an output, drop on an input (or on a block: its first free input; on a collapsed group's card:
+    its first input the wire fits); from an input, drop on an output. Dropping anywhere else cancels. A collapsed group's card has ports too (groups.CardPort):
     its outputs wire as the inner outputs they stand for, and a wire into one of its inputs feeds the
     group from that output instead of the one it had (edits.feed_group).
     """
@@ -235,6 +235,9 @@ class NewWireGesture(Gesture):
                 free = [p for p in block.in_ports if not p.connected and p in self.targets]
                 choice = free[0] if free else block.in_ports[0]
                 return choice if choice in self.targets else None
+            card = self.scene.card_at(pos)           # a collapsed group's card: its first input that fits
+            if card is not None:
+                return next((p for p in card.ports if not p.is_output and p in self.targets), None)
         return None
 
     def move(self, event) -> None:

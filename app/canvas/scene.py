@@ -22,7 +22,7 @@ from layerloom.graph.summary import cost_text
 
 from ..session import ANALYSING, Session
 from .block_item import BlockItem, Look
-from .groups import GroupLayer
+from .groups import GroupItem, GroupLayer
 from .port_item import PortItem
 from .wire_item import WireItem
 
@@ -349,6 +349,10 @@ class GraphScene(QGraphicsScene):
             if item is not None:
                 return item
         return None
+
+    def card_at(self, scene_pos: QPointF):
+        """The collapsed group's card at `scene_pos` (None: no card there)."""
+        return next((i for i in self.items(scene_pos) if isinstance(i, GroupItem) and i.collapsed), None)
 
     def graph_rect(self) -> QRectF:
         """What shows: the visible blocks, wires and groups (a collapsed group's hidden blocks do not count)."""

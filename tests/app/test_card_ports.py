@@ -164,3 +164,14 @@ def test_feeding_a_group_rewires_exactly_its_wires_or_refuses(qapp, case):
         assert session.undo_stack.undoText() == f"Rewire g from {old[0]} to b{new_src}"
         session.undo()
     assert set(doc.edges) == set(before)
+
+
+def test_a_wire_dropped_on_a_cards_body_feeds_its_first_input_that_fits(win, merged):
+    """As a wire dropped on a block goes to its first free input."""
+    doc, card = merged
+    drag(win.view.viewport(), port_point(win, "other", True), view_point(win.view, card.card().center()))
+    assert Edge("other", "add") in doc.edges and Edge("left", "add") not in doc.edges
+    assert win.session.undo_stack.undoText() == "Rewire merge from left to other"
+    steps = win.session.undo_stack.count()
+    drag(win.view.viewport(), port_point(win, "fc", True), view_point(win.view, card.card().center()))
+    assert win.session.undo_stack.count() == steps                    # fc is fed by the group: no input fits
