@@ -4,6 +4,10 @@ A QLabel asks its parent layout to recompute whenever its text changes, and that
 to the main window: twenty readout updates a second meant twenty relayouts of every dock and the
 repaints that follow, on the GUI thread that shares the GIL with training. This widget has a fixed
 height and paints its (HTML) text itself, so a new text is one small repaint and nothing else.
+With `max_lines` above `lines` it grows (up to that many lines) when a text wraps to more lines than
+it has, and shrinks back (never under `lines`) when it needs fewer: a change of height, and so one
+relayout, comes only when the number of lines changes (a narrow dock, a longer kind of text), never
+with each new figure.
 """
 from __future__ import annotations
 
@@ -13,9 +17,11 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 
 class LiveLabel(QWidget):
-    def __init__(self, lines: int = 1, muted: bool = True, font_delta: float = 0.0, indent: int = 0, parent=None):
+    def __init__(self, lines: int = 1, muted: bool = True, font_delta: float = 0.0, indent: int = 0, parent=None,
+                 max_lines: int = 0):
         super().__init__(parent)
         self.lines = lines
+        self.max_lines = max(lines, max_lines)
         self.indent = indent
         self.muted = muted
         self._text = ""
@@ -30,8 +36,32 @@ class LiveLabel(QWidget):
             self.setFont(f)
         self.doc.setDefaultFont(self.font())
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(self.fontMetrics().lineSpacing() * lines + 4)
+        self.shown_lines = lines
+        self.setFixedHeight(self._height(lines))
         self._restyle()
+
+    def _height(self, lines: int) -> int:
+        return self.fontMetrics().lineSpacing() * lines + 4
+
+    def _fit(self) -> None:
+        """Between `lines` and `max_lines`, as many lines as the text takes at this width."""
+        if self.max_lines == self.lines:
+            return
+        self.doc.setTextWidth(max(10, self.width() - 2 * self.indent))
+        self.doc.documentLayout().documentSize()         # lays the text out at this width
+        needed, block = 0, self.doc.begin()
+        while self._text and block.isValid():
+            needed += block.layout().lineCount()
+            block = block.next()
+        lines = min(self.max_lines, max(self.lines, needed))
+        if lines != self.shown_lines:
+            self.shown_lines = lines
+            self.setFixedHeight(self._height(lines))
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().width() != event.size().width():
+            self._fit()
 
     def sizeHint(self) -> QSize:
         return QSize(200, self.height())
@@ -50,6 +80,7 @@ class LiveLabel(QWidget):
             return
         self._text = text
         self.doc.setHtml(text)
+        self._fit()
         self.update()
 
     def _restyle(self) -> None:
@@ -61,6 +92,7 @@ class LiveLabel(QWidget):
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
             self.doc.setDefaultFont(self.font())
             self._restyle()
+            self._fit()
         super().changeEvent(event)
 
     def paintEvent(self, event) -> None:

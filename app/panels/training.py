@@ -140,7 +140,7 @@ class TrainingPanel(QWidget):
         buttons.addWidget(self.pause, 1)
         buttons.addWidget(self.stop, 1)
         self.progress = ThinProgress(6)
-        self.progress_text = LiveLabel(lines=3)
+        self.progress_text = LiveLabel(lines=3, max_lines=5)   # two texts that wrap in a narrow dock
         foot = QVBoxLayout()
         foot.setContentsMargins(8, 4, 8, 8)
         foot.setSpacing(6)

@@ -95,3 +95,39 @@ def test_the_runs_list_puts_its_legend_under_the_curves_when_narrow(qtbot, tmp_p
     assert legend.top() >= graphics.bottom() and legend.width() >= graphics.width() - 1   # under them
     assert panel.acc_plot.titleLabel.text == "Val. accuracy %"
     assert _in_sight(panel.graphics, panel.acc_plot) and _in_sight(panel.graphics, panel.loss_plot)
+
+
+def test_the_run_progress_text_grows_a_line_in_a_narrow_dock_instead_of_losing_its_last(qtbot):
+    """The Training panel's progress and thread lines wrap to four lines at a 1280-pixel screen's dock
+    width: the label takes a fourth line then (one relayout), keeps its height while only the figures
+    change, and gives the line back when widened. Every line it lays out is within its height."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from layerloom.app.panels.live_label import LiveLabel
+    host = QWidget()
+    label = LiveLabel(lines=3, max_lines=5)
+    QVBoxLayout(host).addWidget(label)
+    qtbot.addWidget(host)
+    _settle(qtbot, host, 340, 200)
+    spacing = label.fontMetrics().lineSpacing()
+    threads = "Threads: 2 (chosen by measuring: 1 thread 9.2 ms, 2 threads 6.1 ms a step)"
+
+    def laid_out_lines():
+        block, n = label.doc.begin(), 0
+        while block.isValid():
+            n += block.layout().lineCount()
+            block = block.next()
+        return n
+
+    heights = []
+    for step in (247, 248, 1250):
+        label.setText(f"Epoch 4/30 · step {step}/1,890 · 7,574 samples/s · ETA 0:31<br>{threads}")
+        heights.append(label.height())
+    assert laid_out_lines() == 4 and heights == [spacing * 4 + 4] * 3
+    assert label.doc.size().height() <= label.height() - 2                  # the last line is drawn whole
+    _settle(qtbot, host, 1000, 200)
+    assert laid_out_lines() == 2 and label.height() == spacing * 3 + 4      # never under its three lines
+    _settle(qtbot, host, 340, 200)
+    assert label.height() == spacing * 4 + 4
+    label.setText("")
+    assert label.height() == spacing * 3 + 4
