@@ -90,7 +90,7 @@ class FeatureMapsPanel(QWidget):
         self.mode = "none"
         self._grid: tuple[int, int, int, int] | None = None   # rows, cols, h, w of the shown mosaic
 
-        self.title = LiveLabel(lines=2, muted=False, parent=self)   # its step count changes with every capture
+        self.title = LiveLabel(lines=2, muted=False, parent=self, max_lines=3)   # its step changes with every capture
         self.main = pg.GraphicsLayoutWidget(self)
         self.main.ci.setContentsMargins(2, 2, 2, 2)
         self.plot = self.main.addPlot()
