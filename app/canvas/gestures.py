@@ -176,9 +176,10 @@ class NewWireGesture(Gesture):
     """Drag from a port: a live wire follows the cursor; compatible ports light up; drop on one to wire.
 
     From an output, drop on an input (or on a block: its first free input; on a collapsed group's card:
-    its first input the wire fits); from an input, drop on an output. Dropping anywhere else cancels. A collapsed group's card has ports too (groups.CardPort):
-    its outputs wire as the inner outputs they stand for, and a wire into one of its inputs feeds the
-    group from that output instead of the one it had (edits.feed_group).
+    its first input the wire fits); from an input, drop on an output. Dropping anywhere else cancels.
+    A collapsed group's card has ports too (groups.CardPort): its outputs wire as the inner outputs
+    they stand for, and a wire into one of its inputs feeds the group from that output instead of the
+    one it had (edits.feed_group).
     """
 
     def press(self, event) -> None:

@@ -44,17 +44,18 @@ class LiveLabel(QWidget):
         return self.fontMetrics().lineSpacing() * lines + 4
 
     def _fit(self) -> None:
-        """Between `lines` and `max_lines`, as many lines as the text takes at this width."""
-        if self.max_lines == self.lines:
-            return
-        self.doc.setTextWidth(max(10, self.width() - 2 * self.indent))
-        self.doc.documentLayout().documentSize()         # lays the text out at this width
-        needed, block = 0, self.doc.begin()
-        while self._text and block.isValid():
-            needed += block.layout().lineCount()
-            block = block.next()
-        lines = min(self.max_lines, max(self.lines, needed))
-        if lines != self.shown_lines:
+        """Between `lines` and `max_lines`, as many lines as the text takes at this width (and as high
+        as those lines are in the current font)."""
+        lines = self.lines
+        if self.max_lines > self.lines:
+            self.doc.setTextWidth(max(10, self.width() - 2 * self.indent))
+            self.doc.documentLayout().documentSize()         # lays the text out at this width
+            needed, block = 0, self.doc.begin()
+            while self._text and block.isValid():
+                needed += block.layout().lineCount()
+                block = block.next()
+            lines = min(self.max_lines, max(self.lines, needed))
+        if lines != self.shown_lines or self.height() != self._height(lines):
             self.shown_lines = lines
             self.setFixedHeight(self._height(lines))
 
