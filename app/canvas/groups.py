@@ -248,13 +248,18 @@ class GroupLayer:
         return item.anchor(is_output, ports.index(key) if key in ports else 0)
 
     def find_ports(self) -> None:
-        """Each group's ports: the distinct outputs that wires carry into it and out of it."""
+        """Each group's ports: the distinct outputs that wires carry into it and out of it, in the order of
+        the inputs inside that they feed (and of the outputs inside): a port keeps its place on the card
+        when the output feeding it changes."""
         edges = self.scene.document.edges
         for item in self.items.values():
-            inside = set(item.members)
-            into = [(e.src, e.src_port) for e in edges if e.dst in inside and e.src not in inside]
-            out_of = [(e.src, e.src_port) for e in edges if e.src in inside and e.dst not in inside]
-            item.set_ports(list(dict.fromkeys(into)), list(dict.fromkeys(out_of)))
+            order = {b: i for i, b in enumerate(item.members)}      # ports go down the card in block order
+            into = sorted((e for e in edges if e.dst in order and e.src not in order),
+                          key=lambda e: (order[e.dst], e.dst_port))
+            out_of = sorted((e for e in edges if e.src in order and e.dst not in order),
+                            key=lambda e: (order[e.src], e.src_port))
+            item.set_ports(list(dict.fromkeys((e.src, e.src_port) for e in into)),
+                           list(dict.fromkeys((e.src, e.src_port) for e in out_of)))
 
     # -- building ---------------------------------------------------------------------------------
     def rebuild(self) -> None:
