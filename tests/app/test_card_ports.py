@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
@@ -175,3 +175,40 @@ def test_a_wire_dropped_on_a_cards_body_feeds_its_first_input_that_fits(win, mer
     steps = win.session.undo_stack.count()
     drag(win.view.viewport(), port_point(win, "fc", True), view_point(win.view, card.card().center()))
     assert win.session.undo_stack.count() == steps                    # fc is fed by the group: no input fits
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(case=dags_with_a_group(), start=st.integers(0, 50))
+def test_the_card_ports_a_drag_lights_are_exactly_those_the_edit_takes(win, case, start):
+    """For a wire dragged from any block's output, or from the card's input, each card port that lights
+    up takes the wire (the edit is made), and each that stays dark would have been refused or changed
+    nothing."""
+    from layerloom.app.canvas.gestures import NewWireGesture
+    doc, _, _ = case
+    win.session.set_document(doc)
+    edits.set_collapsed(win.session, ["g"], True)
+    card = win.scene.groups.items["g"]
+    sources = [p for item in win.scene.blocks.values() if item.isVisible() for p in item.out_ports]
+    sources += [p for p in card.ports if not p.is_output]
+    port = sources[start % len(sources)]
+    gesture = NewWireGesture(win.view)
+    gesture.port = port
+    lit = gesture._compatible_ports()
+    pairs = [(port, p) for p in card.ports if not p.is_output and port.is_output]
+    for src, dst in pairs:
+        steps = win.session.undo_stack.index()
+        done = edits.feed_group(win.session, "g", dst.source, (src.block_id, src.index))
+        changed = win.session.undo_stack.index() > steps
+        assert (dst in lit) == bool(done and changed), (src.block_id, dst.source, dst in lit)
+        if changed:
+            win.session.undo()
+    if not port.is_output:                        # from the card's input: every visible output it may take
+        for item in win.scene.blocks.values():
+            for src in item.out_ports if item.isVisible() else ():
+                steps = win.session.undo_stack.index()
+                done = edits.feed_group(win.session, "g", port.source, (src.block_id, src.index))
+                changed = win.session.undo_stack.index() > steps
+                assert (src in lit) == bool(done and changed) or (src.block_id, src.index) == port.source
+                if changed:
+                    win.session.undo()
