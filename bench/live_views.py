@@ -25,6 +25,7 @@ from _counting import EventCounter
 
 from PySide6.QtCore import QEvent, QTimer
 
+from layerloom.app.training.run_thread import TAP_INTERVAL_S
 from layerloom.runtime.data import load_dataset
 from layerloom.runtime.health import HealthCollector
 from layerloom.runtime.taps import FeatureTaps
@@ -37,7 +38,7 @@ CASE = tg.CASES["LeNet-5 on mnist-sample"]
 def record(bundle, runs) -> list[tuple[float, dict]]:
     """A real run's events with the seconds since it started, as the window's run thread would get them."""
     events, t0 = [], time.monotonic()
-    taps = FeatureTaps(blocks=[CASE["follow"]], interval=0.5)
+    taps = FeatureTaps(blocks=[CASE["follow"]], interval=TAP_INTERVAL_S)    # as the window's run thread
     Trainer(tg.graph(CASE), dict(CASE["config"]), lambda e: events.append((time.monotonic() - t0, e)),
             runs_base=runs, data=bundle, taps=taps, extensions=[HealthCollector(), TensorBoardLog()]).run()
     return events

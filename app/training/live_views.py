@@ -13,17 +13,20 @@ from .controller import RunState
 
 FRAME_MS = 33          # at most ~30 redraws a second
 # Most views need less. Each pyqtgraph repaint holds the GIL the training thread needs (PySide keeps
-# it through C++ calls), so curves and progress text redraw twice a second. Measured with LeNet-5 in
-# the app (its steps take ~10 ms, the most sensitive case), alternating in one process: 500 ms for
-# both cut the GUI thread's CPU time from 0.77 s to 0.68 s a run and the training time by 5 %
-# against 200 ms for curves and 250 ms for progress. Epoch results (a confusion matrix, per-class
-# bars, sample verdicts) come at most every 1.5 s: a small data set's epochs can end several times a
-# second, and each redraw of them costs ~10 ms plus its paint. The curves show every epoch's
-# validation points meanwhile, and the run's end draws everything.
-# The health strip (its chips are rich text, laid out again for each sample) follows at most once a
-# second: samples come every 50 steps, which LeNet-5 on mnist-sample takes a third of a second for.
+# it through C++ calls), and on a machine of few cores the GUI thread's time comes out of training's
+# cores, so curves and progress text redraw once a second. Measured with LeNet-5 in the app (its steps
+# take ~10 ms, the most sensitive case) on 2 cores, alternating in one window: 500 ms for both cut the
+# GUI thread's CPU time from 0.77 s to 0.68 s a run and the training time by 5 % against 200 ms for
+# curves and 250 ms for progress; 1 s (with the health strip at 2 s and feature maps captured once a
+# second, app/training/run_thread.TAP_INTERVAL_S) then gave 6 % more samples a second than 500 ms
+# (median of 10 paired runs, 8 of them faster; the GUI thread 18 % -> 16 % of a core).
+# Epoch results (a confusion matrix, per-class bars, sample verdicts) come at most every 1.5 s: a small
+# data set's epochs can end several times a second, and each redraw of them costs ~10 ms plus its paint.
+# The curves show every epoch's validation points meanwhile, and the run's end draws everything.
+# The health strip (its chips are rich text, laid out again for each sample) follows at most every
+# two seconds: samples come every 50 steps, which LeNet-5 on mnist-sample takes a third of a second for.
 # A new health problem is announced at once all the same (`_on_event`).
-MIN_INTERVAL_MS = {"progress": 500, "curves": 500, "epoch": 1500, "health": 1000}
+MIN_INTERVAL_MS = {"progress": 1000, "curves": 1000, "epoch": 1500, "health": 2000}
 # Views that nobody can see (their dock closed, or behind another tab) wait until they are shown: the
 # curves behind the Runs tab cost nothing. The health strip also marks blocks on the canvas, and the
 # progress text is in the status bar, so those two always draw.

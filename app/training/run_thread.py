@@ -2,7 +2,7 @@
 
 The Trainer calls its callback in the training thread; the thread turns each event into a queued
 Qt signal, so slots run in the GUI thread. Step events arrive at most ~20 a second and feature maps
-a few times a second (the runtime throttles them); the views coalesce what they receive and redraw
+once a second (the runtime throttles them); the views coalesce what they receive and redraw
 on their own timer. Events carry small numpy arrays, never live tensors.
 
 The thread has no event loop of its own: it ends when `Trainer.run()` returns, so `shutdown()` can
@@ -19,6 +19,12 @@ from layerloom.runtime.trainer import Trainer
 
 from .. import background
 
+
+
+# Feature maps are captured once a second (and at each epoch's last step): live, and cheap for the
+# training thread (a copy of the tapped blocks' outputs) and for the GUI thread (a redraw of the maps
+# and the prediction); app/training/live_views.MIN_INTERVAL_MS says what was measured.
+TAP_INTERVAL_S = 1.0
 
 
 class _TrainingThread(QThread):
@@ -45,7 +51,7 @@ class RunThread(QObject):
         super().__init__(parent)
         self.trainer: Trainer | None = None
         self.thread: _TrainingThread | None = None
-        self.taps = FeatureTaps(interval=0.5)    # two captures a second: live, and cheap for the GUI thread
+        self.taps = FeatureTaps(interval=TAP_INTERVAL_S)
         self.last_run_dir: str | None = None
 
     @property
