@@ -4,6 +4,7 @@ waits for them all before the process exits."""
 from __future__ import annotations
 
 import sys
+import threading
 
 from PySide6.QtCore import QObject, QThread, Signal
 
@@ -43,17 +44,35 @@ def job_threads() -> None:
 
 
 class Job(QThread):
-    """One piece of work off the GUI thread (an import, reading weights): `fn()` runs in the thread; once
-    `finished` arrives in the GUI thread, `result` holds what it returned, or `error` one line saying why
-    it failed (never a traceback)."""
+    """One piece of work off the GUI thread (an import, reading weights, an explanation): `fn()` runs in
+    the thread; once `finished` arrives in the GUI thread, `result` holds what it returned, or `error`
+    one line saying why it failed (never a traceback).
 
-    def __init__(self, fn, name: str = "layerloom-job", expected: tuple = ()):
-        super().__init__()
+    `fn` may report how far it got with `job.progress.emit(done, total)` (it arrives in the GUI thread)
+    and should stop early once `job.cancel` (a threading.Event) is set: `cancelled = True` sets it from
+    the GUI thread when the answer is no longer wanted. How an exception reads: its message alone for
+    the `expected` types (already a sentence for people), `describe(exc)` for any other when given,
+    else "Type: message"."""
+
+    progress = Signal(int, int)
+
+    def __init__(self, fn, name: str = "layerloom-job", expected: tuple = (), describe=None, parent=None):
+        super().__init__(parent)
         self.setObjectName(name)
         self.fn = fn
-        self.expected = expected      # exception types whose message is already a sentence for people
+        self.expected = expected
+        self.describe = describe
+        self.cancel = threading.Event()
         self.result = None
         self.error = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        self.cancel.set() if value else self.cancel.clear()
 
     def run(self) -> None:
         job_threads()
@@ -61,8 +80,8 @@ class Job(QThread):
             self.result = self.fn()
         except self.expected as exc:
             self.error = one_line(str(exc))
-        except Exception as exc:      # anything else still ends as one line in the dialog
-            self.error = one_line(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:      # anything else still ends as one line in the panel or dialog
+            self.error = one_line(self.describe(exc) if self.describe else f"{type(exc).__name__}: {exc}")
 
 
 def one_line(text: str, limit: int = 400) -> str:
@@ -103,7 +122,7 @@ class Latest(QObject):
         key, fn = self.queued
         self.queued = None
         job = Job(lambda: fn(job), name=self.name, expected=self.expected)
-        job.key, job.cancelled = key, False      # cancelled: set from the GUI thread, read in `fn`
+        job.key = key                            # job.cancelled: set from the GUI thread, read in `fn`
         self.running = job
         job.finished.connect(self._finished)
         job.start()

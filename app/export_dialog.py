@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QThread, QUrl, Signal, Slot
+from PySide6.QtCore import QUrl
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
@@ -13,6 +13,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from layerloom.graph.fileformat import save_graph
 from layerloom.runtime.export import FORMATS, ExportError, export_model
+
+from .background import Job
 
 FORMAT_TEXT = {
     "safetensors": ("Weights (.safetensors)", "safe, fast to load; with the model's metadata"),
@@ -27,26 +29,6 @@ FORMAT_TEXT = {
 DEFAULT_FORMATS = ("safetensors", "onnx", "pt2", "project")
 
 
-class _ExportWorker(QObject):
-    progress = Signal(str, int, int)
-    finished = Signal(object, object)     # (warnings, results) or (None, error message)
-
-    def __init__(self, source, formats, out):
-        super().__init__()
-        self.source, self.formats, self.out = source, formats, out
-
-    @Slot()
-    def run(self):
-        try:
-            src, results = export_model(self.source, self.formats, self.out,
-                                        progress=lambda f, i, n: self.progress.emit(f, i, n))
-            self.finished.emit(list(src.warnings), results)
-        except ExportError as exc:
-            self.finished.emit(None, str(exc))
-        except Exception as exc:      # never a traceback in front of the user
-            self.finished.emit(None, f"{type(exc).__name__}: {exc}")
-
-
 class ExportDialog(QDialog):
     """Export one of `choices` (ExportChoice: a run folder, or None for the open graph `doc` untrained)."""
 
@@ -55,8 +37,7 @@ class ExportDialog(QDialog):
         self.setWindowTitle("Export model")
         self.setMinimumWidth(680)
         self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
-        self.thread: QThread | None = None
-        self.worker: _ExportWorker | None = None
+        self.job: Job | None = None          # the export running in the background
         self._tmp: tempfile.TemporaryDirectory | None = None
         layout = QVBoxLayout(self)
         pick = QHBoxLayout()
@@ -136,7 +117,7 @@ class ExportDialog(QDialog):
         return self.graph_problem if self.chosen.run is None else ""
 
     def _update_buttons(self, *_):
-        busy = self.thread is not None
+        busy = self.job is not None
         run = self.chosen.run
         if self.problem():
             self.about.setText(self.problem())
@@ -163,15 +144,15 @@ class ExportDialog(QDialog):
             self._tmp = tempfile.TemporaryDirectory(prefix="layerloom-export-")
             source = Path(self._tmp.name) / "graph.loom.json"
             save_graph(self.doc, source)
-        self.thread = QThread(self)
-        self.worker = _ExportWorker(source, formats, out)
-        self.worker.moveToThread(self.thread)
-        self.thread.started.connect(self.worker.run)
-        self.worker.progress.connect(self._on_progress)
-        self.worker.finished.connect(self._on_finished)
-        # quit() is thread-safe: call it straight from the worker thread, not queued behind the GUI
-        self.worker.finished.connect(self.thread.quit, Qt.ConnectionType.DirectConnection)
-        self.thread.start()
+
+        def export():
+            src, results = export_model(source, formats, out, progress=lambda _f, i, n: job.progress.emit(i, n))
+            return list(src.warnings), results
+        job = self.job = Job(export, name="layerloom-export", expected=(ExportError,), parent=self)
+        order = list(dict.fromkeys(formats))                  # as export_model goes through them
+        job.progress.connect(lambda i, n: self._on_progress(order[i], i, n))
+        job.finished.connect(self._on_finished)
+        job.start()
         self._update_buttons()
         self.close_button.setEnabled(False)
 
@@ -179,11 +160,11 @@ class ExportDialog(QDialog):
         self.progress.setValue(i)
         self.progress.setFormat(f"Exporting {FORMAT_TEXT[fmt][0]} ({i + 1}/{n})…")
 
-    def _on_finished(self, warnings, results):
-        self.thread.wait()
-        self.thread.deleteLater()
-        self.worker.deleteLater()
-        self.thread = self.worker = None
+    def _on_finished(self):
+        job, self.job = self.job, None
+        job.wait()
+        job.deleteLater()
+        warnings, results = job.result if not job.error else (None, job.error)
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -211,6 +192,6 @@ class ExportDialog(QDialog):
         self.results.addItem(item)
 
     def done(self, result: int):
-        if self.thread is not None:          # an export is running: let it finish first
+        if self.job is not None:             # an export is running: let it finish first
             return
         super().done(result)

@@ -3,13 +3,13 @@
 It owns three panels (rows of app/docks.py) and the facts lessons ask about ("selected:fc1",
 "overlaid_runs", "queried_neighbours", ...), which it gathers from the window's signals. Work that
 touches a trained model (tracing the probe sample, a training step, the loss surface) runs in a
-`Job` thread; the panels show the result when it arrives.
+`background.Job` thread; the panels show the result when it arrives.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 
 from layerloom.runtime.lessons import LessonContext, builtin_lessons
 from layerloom.runtime.runs import list_runs
@@ -21,24 +21,10 @@ from .panels.lessons import LessonsPanel
 from .panels.step_panel import StepPanel
 
 
-class Job(QThread):
-    """Runs one function off the GUI thread; `done` carries its result, `failed` a message. The
-    function receives `cancelled`, a callable that turns True when the job should stop early."""
-    done = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, fn, parent=None):
-        super().__init__(parent)
-        self.setObjectName("layerloom-learning")
-        self.fn = fn
-        self.cancelled = False
-
-    def run(self) -> None:
-        background.job_threads()
-        try:
-            self.done.emit(self.fn(lambda: self.cancelled))
-        except Exception as exc:  # shown in the panel, never a traceback
-            self.failed.emit(f"{type(exc).__name__}: {exc}" if not str(exc).endswith(".") else str(exc))
+def _sentence_or_named(exc: Exception) -> str:
+    """A failure as the panels say it: a message that is already a sentence as it is, else with its type."""
+    text = str(exc)
+    return text if text.endswith(".") else f"{type(exc).__name__}: {exc}"
 
 
 def runs_of(doc, base: Path) -> list:
@@ -54,7 +40,7 @@ class Learning(QObject):
         self.inside_view = InsideView()
         self.inside = InsideControls(self.inside_view, self)
         self.step = StepPanel(self)
-        self.jobs: list[Job] = []
+        self.jobs: list[background.Job] = []
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(400)
@@ -136,11 +122,17 @@ class Learning(QObject):
             self.lessons.note_fact("overlaid_runs")
 
     # -- background work --------------------------------------------------------------------------
-    def run_job(self, fn, done, failed) -> Job:
-        job = Job(fn, self)
-        job.done.connect(done)
-        job.failed.connect(failed)
-        job.finished.connect(lambda: self.jobs.remove(job) if job in self.jobs else None)
+    def run_job(self, fn, done, failed) -> background.Job:
+        """Run `fn(cancelled)` off the GUI thread (`cancelled()` turns True when it should stop early);
+        then `done(result)`, or `failed(message)`, in the GUI thread."""
+        job = background.Job(lambda: fn(lambda: job.cancelled), name="layerloom-learning",
+                             describe=_sentence_or_named, parent=self)
+
+        def ended():
+            if job in self.jobs:
+                self.jobs.remove(job)
+            failed(job.error) if job.error else done(job.result)
+        job.finished.connect(ended)
         self.jobs.append(job)
         job.start()
         return job

@@ -2,17 +2,15 @@
 
 Explain tab: the validation samples the run gets wrong as a grid (one click explains one), the
 method and block, and the picture `layerloom explain` writes (the sample, the attribution laid
-over it, the top-5). The work runs in a QThread with a progress bar and Cancel. Filters tab: the
+over it, the top-5). The work runs in a background Job with a progress bar and Cancel. Filters tab: the
 first convolution's filters. Health tab: the run's health.csv as a blocks × steps heat strip. Block
 tab: a block's weight and activation histograms and the top-9 samples of one of its channels.
 All numbers come from layerloom.runtime (explain, learnt, health); this file only shows them.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QThread, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
@@ -22,7 +20,7 @@ from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
-from ..background import job_threads
+from ..background import Job
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -37,28 +35,13 @@ def qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class _Job(QThread):
-    """Runs one explanation off the GUI thread; `cancel` stops it between batches."""
-
-    progress = Signal(int, int)
-    done = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, work, parent=None):
-        super().__init__(parent)
-        self.work = work
-        self.cancel = threading.Event()
-
-    def run(self):
-        job_threads()
-        try:
-            self.done.emit(self.work(self.progress.emit, self.cancel))
-        except Cancelled:
-            self.failed.emit("Cancelled.")
-        except ExplainError as exc:
-            self.failed.emit(str(exc))
-        except Exception as exc:   # shown, never a crash of the window
-            self.failed.emit(f"The explanation failed: {type(exc).__name__}: {exc}")
+def _why(exc: Exception) -> str:
+    """An explanation that did not finish, in the panel's words."""
+    if isinstance(exc, Cancelled):
+        return "Cancelled."
+    if isinstance(exc, ExplainError):
+        return str(exc)
+    return f"The explanation failed: {type(exc).__name__}: {exc}"
 
 
 class ExplainPanel(QWidget):
@@ -67,7 +50,7 @@ class ExplainPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.subject = None
-        self.job: _Job | None = None
+        self.job: Job | None = None
         self.current_index: int | None = None
         layout = QVBoxLayout(self)
         self.title = QLabel("Train a graph, then open Train ▸ Explain Predictions to see why it predicts "
@@ -228,15 +211,28 @@ class ExplainPanel(QWidget):
                                             + (f" on {e.block}" if e.block else ""))
             return e, np.asarray(image.convert("RGB"))
 
-        self.job = _Job(work, self)
-        self.job.progress.connect(self._progress)
-        self.job.done.connect(self._done)
-        self.job.failed.connect(self._failed)
-        self.job.finished.connect(self._finished)
+        self.job = self.explain_job(work)
         self.progress.setRange(0, 0)
         self.cancel_button.setEnabled(True)
         self.message.setText(f"Explaining validation sample {index} with {method}…")
         self.job.start()
+
+    def explain_job(self, work) -> Job:
+        """A Job that runs `work(progress, cancel)` (cancel: a threading.Event) with this panel's progress
+        bar, and shows its picture, or why there is none, when it ends."""
+        job = Job(lambda: work(job.progress.emit, job.cancel), name="layerloom-explain", describe=_why, parent=self)
+        job.progress.connect(self._progress)
+        job.finished.connect(lambda: self._ended(job))
+        return job
+
+    def _ended(self, job: Job) -> None:
+        if self.job is not None and job is not self.job:
+            return            # replaced by a newer explanation: its progress and its picture show
+        self._finished()
+        if job.error:
+            self._failed(job.error)
+        elif job.result is not None:
+            self._done(job.result)
 
     def _progress(self, done: int, total: int):
         self.progress.setRange(0, total)
@@ -266,7 +262,7 @@ class ExplainPanel(QWidget):
     def cancel(self) -> None:
         """Stop the running explanation (if any) and wait for its thread."""
         if self.job is not None and self.job.isRunning():
-            self.job.cancel.set()
+            self.job.cancelled = True
             self.job.wait()
         self.job = None
 

@@ -1,7 +1,7 @@
 """The Explain panel: a click on a wrong validation sample explains it in a worker; Cancel stops it."""
 from PySide6.QtCore import Qt
 
-from layerloom.app.panels.explain import ExplainPanel, _Job
+from layerloom.app.panels.explain import ExplainPanel
 from layerloom.runtime.explain import integrated_gradients
 
 
@@ -52,11 +52,12 @@ def test_cancel_stops_integrated_gradients_in_the_worker(qtbot, trained_lenet):
             cancel.set()
         return integrated_gradients(panel.subject.model, x, y, steps=50, batch=5,
                                     progress=pressed_cancel_after_first_batch, cancel=cancel)
-    job = _Job(work, panel)
-    with qtbot.waitSignal(job.failed, timeout=30_000) as failed:
+    job = panel.explain_job(work)
+    with qtbot.waitSignal(job.finished, timeout=30_000):
         job.start()
     job.wait()
-    assert failed.args == ["Cancelled."] and seen == [(5, 50)]
+    assert job.error == "Cancelled." and job.result is None and seen == [(5, 50)]
+    qtbot.waitUntil(lambda: panel.message.text() == "Cancelled.")      # what the panel says
     # the panel's own Cancel: the worker is stopped and waited for, whatever point it reached
     panel.method.setCurrentText("integrated-gradients")
     panel.explain_sample(0)

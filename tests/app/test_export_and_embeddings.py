@@ -36,7 +36,7 @@ def export_with_a_click(qtbot, dialog, formats, out):
     for fmt, check in dialog.checks.items():
         check.setChecked(fmt in formats)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.thread is None, timeout=120_000)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=120_000)
     return [dialog.results.item(i).text() for i in range(dialog.results.count())]
 
 
@@ -106,7 +106,7 @@ def test_export_dialog_reports_a_bad_source(qtbot, tmp_path):
                           str(tmp_path / "out"))
     qtbot.addWidget(dialog)
     qtbot.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.thread is None, timeout=60_000)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
     assert dialog.results.item(0).text().startswith("✗") and "does not exist" in dialog.results.item(0).text()
 
 
