@@ -41,6 +41,7 @@ class Learning(QObject):
         self.inside = InsideControls(self.inside_view, self)
         self.step = StepPanel(self)
         self.jobs: list[background.Job] = []
+        self._closed = False
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(400)
@@ -131,7 +132,8 @@ class Learning(QObject):
         def ended():
             if job in self.jobs:
                 self.jobs.remove(job)
-            failed(job.error) if job.error else done(job.result)
+            if not self._closed:             # a job that outlived the window has no panel to tell
+                failed(job.error) if job.error else done(job.result)
         job.finished.connect(ended)
         self.jobs.append(job)
         job.start()
@@ -140,6 +142,7 @@ class Learning(QObject):
     def shutdown(self, timeout_ms: int = 5000) -> None:
         """Cancel running jobs and wait for them (the window calls this when it closes); one that does
         not end in time is kept referenced until it does, never destroyed while running."""
+        self._closed = True
         for job in list(self.jobs):
             job.cancelled = True
         for job in list(self.jobs):
