@@ -95,6 +95,10 @@ class ExplainPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(160)
         self.progress.setTextVisible(False)
+        keep = self.progress.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)         # shown only while explaining, without moving the row
+        self.progress.setSizePolicy(keep)
+        self.progress.hide()
         row.addWidget(self.progress)
         row.addStretch(1)
         col.addLayout(row)
@@ -213,6 +217,7 @@ class ExplainPanel(QWidget):
 
         self.job = self.explain_job(work)
         self.progress.setRange(0, 0)
+        self.progress.show()
         self.cancel_button.setEnabled(True)
         self.message.setText(f"Explaining validation sample {index} with {method}…")
         self.job.start()
@@ -257,6 +262,7 @@ class ExplainPanel(QWidget):
     def _finished(self):
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.hide()
         self.cancel_button.setEnabled(False)
 
     def cancel(self) -> None:

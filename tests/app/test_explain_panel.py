@@ -60,10 +60,13 @@ def test_cancel_stops_integrated_gradients_in_the_worker(qtbot, trained_lenet):
     qtbot.waitUntil(lambda: panel.message.text() == "Cancelled.")      # what the panel says
     # the panel's own Cancel: the worker is stopped and waited for, whatever point it reached
     panel.method.setCurrentText("integrated-gradients")
+    assert panel.progress.isHidden()                 # no bar, not an empty one, while nothing is explained
     panel.explain_sample(0)
     running = panel.job
+    assert not panel.progress.isHidden() and panel.cancel_button.isEnabled()
     panel.cancel()
     assert panel.job is None and not running.isRunning()
+    qtbot.waitUntil(lambda: panel.progress.isHidden() and not panel.cancel_button.isEnabled())
 
 
 def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, tmp_path):

@@ -100,6 +100,29 @@ def test_an_untrained_graph_exports_without_leaving_temporary_files_and_one_with
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
+def test_the_default_formats_export_in_order_with_their_progress_and_each_is_verified(win, exports, qtbot, tmp_path,
+                                                                                      monkeypatch):
+    """Safetensors, ONNX, pt2 and the project, as the dialog offers them first: each step of the progress
+    names its format, in the order they are made, and every format ends verified."""
+    win.files.open_preset(preset_path("mlp"))
+    win.actions_by_name["export"].trigger()
+    dialog = exports[-1]
+    qtbot.addWidget(dialog)
+    steps = []
+    shown = dialog._on_progress
+    monkeypatch.setattr(dialog, "_on_progress", lambda fmt, i, n: (steps.append((fmt, i, n, dialog.job is not None)),
+                                                                   shown(fmt, i, n)))
+    formats = ("safetensors", "onnx", "pt2", "project")
+    assert tuple(f for f, c in dialog.checks.items() if c.isChecked()) == formats      # what it offers first
+    lines = export_with_a_click(qtbot, dialog, formats, tmp_path / "out")
+    assert [(f, i, n) for f, i, n, _ in steps] == [(f, i, 4) for i, f in enumerate(formats)]
+    assert all(busy for *_, busy in steps)                      # each step arrived while the export ran
+    assert lines[0].startswith("⚠ this graph has not been trained")      # the untrained graph says so first
+    assert [line.split(":")[0] for line in lines[1:]] == [f"✓ {f}" for f in formats], lines
+    assert dialog.progress.format() == "4 of 4 formats exported and verified"
+    assert dialog.close_button.isEnabled() and dialog.open_button.isEnabled()
+
+
 def test_export_dialog_reports_a_bad_source(qtbot, tmp_path):
     from layerloom.app.exporting import ExportChoice
     dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("gone", tmp_path / "missing")], 0,
