@@ -76,12 +76,18 @@ def connect(session: Session, src: str, src_port: int, dst: str, dst_port: int) 
     return session.edit(text, build)
 
 
+def wires_into(doc: GraphDocument, inside: Iterable[str], source: tuple[str, int]) -> list[Edge]:
+    """The wires that carry output `source` (block, port) to blocks of `inside`."""
+    inside = set(inside)
+    return [e for e in doc.edges if (e.src, e.src_port) == tuple(source) and e.dst in inside]
+
+
 def feed_group(session: Session, name: str, old: tuple[str, int], new: tuple[str, int]) -> Outcome:
     """A collapsed group's input takes another output: every wire that carries output `old` (block, port)
     into group `name` carries `new` instead, in one step (what wiring into the card's input port does)."""
     doc = session.document
     inside = set(members(doc).get(name, ()))
-    edges = [e for e in doc.edges if (e.src, e.src_port) == tuple(old) and e.dst in inside]
+    edges = wires_into(doc, inside, old)
     if not edges:
         why = f"nothing from {old[0]} goes into {name}"
     elif new[0] in inside:

@@ -198,9 +198,8 @@ class NewWireGesture(Gesture):
         doc = self.scene.document
         port = self.port
         if isinstance(port, CardPort) and not port.is_output:    # into a group: from none of its blocks
-            fed = self._fed(port)
-            blocked = set(self.scene.groups.items[port.card.name].members)
-            for bid in fed:
+            blocked = set(port.card.members)
+            for bid in self._fed(port):
                 blocked |= edits.downstream(doc, bid)
         else:
             blocked = edits.downstream(doc, port.block_id, reverse=port.is_output)
@@ -223,8 +222,7 @@ class NewWireGesture(Gesture):
 
     def _fed(self, port: "CardPort") -> set[str]:
         """The blocks inside port's group that the output it carries in feeds."""
-        inside = set(self.scene.groups.items[port.card.name].members)
-        return {e.dst for e in self.scene.document.edges if (e.src, e.src_port) == port.source and e.dst in inside}
+        return {e.dst for e in edits.wires_into(self.scene.document, port.card.members, port.source)}
 
     def _target(self, pos: QPointF) -> PortItem | None:
         port = self.scene.port_at(pos, tolerance=12.0 / max(self.view.zoom, 0.1))

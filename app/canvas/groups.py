@@ -51,8 +51,7 @@ class CardPort(PortItem):
     def __init__(self, card: "GroupItem", is_output: bool, slot: int, source: tuple[str, int]):
         super().__init__(card, is_output, source[1])
         self.card, self.slot, self.source = card, slot, source
-        self.connected = True
-        self.setPos(card.anchor(is_output, slot))
+        self.connected = True                    # placed on the card by GroupItem.place_ports
         if is_output:
             self.setToolTip(f"{card.name}'s output from {source[0]}: drag from here to wire it into a block")
         else:
@@ -130,7 +129,7 @@ class GroupItem(QGraphicsItem):
 
     def set_ports(self, in_ports: list[tuple[str, int]], out_ports: list[tuple[str, int]]) -> None:
         """The outputs wired into and out of the group; the card's port items follow."""
-        if (in_ports, out_ports) == (self.in_ports, self.out_ports) and self.ports:
+        if (in_ports, out_ports) == (self.in_ports, self.out_ports):
             return
         self.in_ports, self.out_ports = in_ports, out_ports
         for port in self.ports:
