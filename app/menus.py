@@ -40,6 +40,13 @@ class Act:
     tip: str = ""
     icon_text: str = ""                     # fixed toolbar label (the menu text may change, e.g. Undo …)
     args: tuple = field(default=())         # arguments passed to the slot
+    waits: bool = True                      # a slot on a part built once torch has loaded runs then (False: it
+    #                                         acts on a run, and before then no run can exist: it does nothing)
+
+    @property
+    def label(self) -> str:
+        """The action's name in a sentence: "Export Model" for "&Export Model…"."""
+        return self.text.replace("&", "").replace("…", "").removeprefix("▶ ").strip()
 
 
 ACTIONS: tuple[Act, ...] = (
@@ -83,8 +90,10 @@ ACTIONS: tuple[Act, ...] = (
     Act("reset_layout", "&Reset Layout", "reset_layout", (), "Put every panel back where it starts"),
     # Train
     Act("train_start", "▶ Train", "training.train", ("F5",), "Train the graph on the chosen data set"),
-    Act("train_pause", "&Pause / Resume", "training.toggle_pause", ("F6",), "Pause the run, or resume it"),
-    Act("train_stop", "&Stop Training", "training.stop", ("Shift+F5",), "Stop the run (a checkpoint is kept)"),
+    Act("train_pause", "&Pause / Resume", "training.toggle_pause", ("F6",), "Pause the run, or resume it",
+        waits=False),
+    Act("train_stop", "&Stop Training", "training.stop", ("Shift+F5",), "Stop the run (a checkpoint is kept)",
+        waits=False),
     Act("refresh_runs", "&Refresh Runs", "training.runs.refresh", (), "Look for new run folders"),
     # Learning
     Act("lessons", "&Lessons", "learning.show_lessons", (), "Step-by-step lessons the app checks as you go"),
@@ -157,11 +166,21 @@ def build_actions(win) -> dict[str, QAction]:
         if spec.tip:
             act.setStatusTip(spec.tip)
             act.setToolTip(f"{spec.tip} ({shortcut_text(act)})" if seqs else spec.tip)
-        act.triggered.connect(lambda _=False, s=spec: operator.attrgetter(s.slot)(win)(*s.args))
+        act.triggered.connect(lambda _=False, s=spec: _trigger(win, s))
         win.addAction(act)
         acts[spec.name] = act
     _follow_undo_stack(win.undo_stack, acts)
     return acts
+
+
+def _trigger(win, spec: Act) -> None:
+    """Call the action's slot; one on a part that is built once torch has loaded waits for it instead of
+    building it on the spot (MainWindow.when_built), or does nothing when it acts on a run (no run yet)."""
+    part = spec.slot.split(".", 1)[0]
+    if not spec.waits and win.built(part) is None and part in win.later_parts:
+        win.statusBar().showMessage(f"{spec.label}: no run yet.", 4000)
+        return
+    win.when_built(spec.label, part, lambda: operator.attrgetter(spec.slot)(win)(*spec.args))
 
 
 def _follow_undo_stack(stack, acts) -> None:

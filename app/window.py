@@ -9,13 +9,16 @@ torchvision and pyqtgraph take about two seconds to import):
      and the menus and toolbar. Meanwhile the session loads analysis in a background thread; shapes,
      parameters and MACs show "analysing…" until it is ready.
   2. Once analysis is ready, `build_later()` builds the parts in LATER (training, export, import,
-     explaining...): they import torch and pyqtgraph at module level. Anything that asks for one of
-     them earlier (a menu action, a test) builds them on the spot.
+     explaining...): they import torch and pyqtgraph at module level. A person who asks for one of
+     them earlier (a menu action or key, a block's context menu) gets it once they are built, with a
+     note in the status bar meanwhile (`when_built`): building them on the spot would hold the window
+     until torch has loaded, 2-3 s after start. Code that asks for one (a test) builds them on the spot.
 A part added later is one line in `_build_parts` or `build_later` plus its rows in menus.py / docks.py.
 """
 from __future__ import annotations
 
 import sys
+from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
@@ -51,6 +54,7 @@ LATER_MODULES = tuple(f"layerloom.app.{m}" for m in (
 class MainWindow(QMainWindow):
     selected_block_changed = Signal(object)   # a block id, or None when no single block is selected
     later_ready = Signal()                    # the parts of LATER have been built (see build_later)
+    later_parts = LATER
 
     def __init__(self, restore_settings: bool = True):
         super().__init__()
@@ -68,6 +72,7 @@ class MainWindow(QMainWindow):
         self.status_room.add(self._status)
         self._later_state = "waiting"        # waiting | building | built
         self._preloading = None
+        self._waiting: dict[str, Callable[[], object]] = {}   # what the person asked for before it was built
         self._build_parts()
         self.docks: dict[str, QDockWidget] = docks.build_docks(self, later=LATER)
         self.menus = menus.build_menus(self)
@@ -117,6 +122,25 @@ class MainWindow(QMainWindow):
             self.build_later()
             return self.__dict__[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def when_built(self, what: str, part: str, call: Callable[[], object]) -> None:
+        """Call `call` now, or, when it needs `part` (one of LATER) and the later parts are not built yet,
+        once they are: the window stays responsive meanwhile and the status bar says what is coming.
+        Asked for twice meanwhile (`what` names it), it runs once."""
+        if part not in LATER or self._later_state == "built":
+            call()
+            return
+        self._waiting[what] = call
+        self.statusBar().showMessage(f"{what}: waiting for PyTorch to load…")
+        if not self.session.ready:
+            self.session.start_loading()          # asked for before the first paint: load now
+
+    def _run_waiting(self) -> None:
+        waiting, self._waiting = self._waiting, {}
+        if waiting:
+            self.statusBar().clearMessage()
+        for call in waiting.values():
+            call()
 
     def built(self, name: str):
         """The part `name` if it has been built, else None (e.g. no training panel yet: no run to stop)."""
@@ -172,14 +196,19 @@ class MainWindow(QMainWindow):
         if self._collector is not None and self._preloading is not None:
             self._collector.freeze_again()        # torch, pyqtgraph and the panels just loaded: frozen with the rest
         self.later_ready.emit()
+        if self._waiting:     # from the event loop: a dialog that opens runs its own loop, not inside this call
+            QTimer.singleShot(0, self, self._run_waiting)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
         self.selected_block_changed.connect(self.inspector.show_block)
-        self.inspector.sweep_requested.connect(self._sweep_parameter)
+        self.inspector.sweep_requested.connect(
+            lambda path, spec: self.when_built("Sweep this parameter", "experiments",
+                                               lambda: self._sweep_parameter(path, spec)))
         self.palette.add_requested.connect(self._add_from_palette)
         self.view.file_dropped.connect(self.files.open)
-        self.view.prune_requested.connect(lambda block: self.pruning.open_dialog(block))
+        self.view.prune_requested.connect(
+            lambda block: self.when_built("Prune Channels", "pruning", lambda: self.pruning.open_dialog(block)))
         self.summary.block_clicked.connect(self.focus_block)
         self.problems.block_clicked.connect(self.focus_block)
         self.problems.count_changed.connect(self._problems_counted)
@@ -342,6 +371,7 @@ class MainWindow(QMainWindow):
         if not self.files.may_replace("close Layerloom"):
             event.ignore()
             return
+        self._waiting.clear()            # nothing asked for earlier opens after the window has closed
         if self.later_built:
             self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
             self.learning.shutdown()

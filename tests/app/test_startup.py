@@ -153,7 +153,7 @@ def test_a_later_part_asked_for_early_is_built_on_the_spot(qtbot):
     qtbot.addWidget(win)
     assert all(win.built(name) is None for name in LATER)
     assert win.docks["training"].widget() is not None         # the placeholder until then
-    panel = win.training.panel                                 # e.g. a menu action's slot looked up
+    panel = win.training.panel                                 # code asks for it (a person's action waits)
     assert win.later_built and all(win.built(name) is not None for name in LATER)
     assert win.docks["training"].widget() is panel
     win.build_later()                                          # once only
@@ -234,3 +234,33 @@ def test_the_window_process_keeps_the_cores_for_training():
     kept = _child("import json, os\nfrom layerloom.app.launch import _cores_for_training\n_cores_for_training()\n"
                   "print('RESULT ' + json.dumps(os.environ['OMP_NUM_THREADS']))", dict(env, OMP_NUM_THREADS="3"))
     assert kept == "3"
+
+
+def test_an_action_asked_for_before_torch_has_loaded_waits_for_it_and_the_window_stays_live(qtbot):
+    """Ctrl+E, F5 or Prune pressed in the first seconds: the window does not build the later parts on the
+    spot (that holds the GUI thread until torch has loaded); it says what is coming and does it once they
+    are built, once however often it was asked for. An action on a run says there is none."""
+    from layerloom.app.pruning import PruneDialog
+    from layerloom.app.window import MainWindow
+    win = MainWindow(restore_settings=False)
+    qtbot.addWidget(win)
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    win.show()
+    assert not win.later_built
+    win.actions_by_name["prune"].trigger()
+    assert not win.later_built, "built on the spot: the window stood still until torch had loaded"
+    assert win.statusBar().currentMessage() == "Prune Channels: waiting for PyTorch to load…"
+    win.view.prune_requested.emit("conv1")          # the block's context menu, meanwhile
+    win.actions_by_name["train_stop"].trigger()
+    assert win.statusBar().currentMessage() == "Stop Training: no run yet."
+    assert not win.later_built
+    qtbot.waitUntil(lambda: win.later_built, timeout=60_000)
+    qtbot.waitUntil(lambda: win.built("pruning").dialog is not None, timeout=60_000)
+    dialogs = [w for w in win.findChildren(PruneDialog) if w.isVisible()]
+    assert len(dialogs) == 1 and dialogs[0] is win.pruning.dialog
+    assert dialogs[0].windowTitle() == "Prune channels"
+    assert win.training.run.active is False         # the stop asked for earlier did nothing
+    dialogs[0].reject()
+    win.actions_by_name["prune"].trigger()          # built now: at once
+    assert win.pruning.dialog is not None and win.pruning.dialog.isVisible()
+    win.pruning.dialog.reject()
