@@ -25,7 +25,33 @@ def ready() -> bool:
     return module is not None and not getattr(spec, "_initializing", False)
 
 
+# PyTorch's largest shared libraries, which `import torch` loads (as dependencies of torch._C) with the GIL
+# held: about 0.3 s in which the window could not run a line of Python (an input event, a timer).
+TORCH_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
+
+
+def load_torch_libraries() -> None:
+    """Load TORCH_LIBRARIES with ctypes, which lets other threads run meanwhile, before `import torch`
+    (it then finds them loaded). Each is loaded RTLD_LOCAL, as `import torch` loads it, so no symbol
+    is shared more widely than it would be. Where one cannot be found or loaded, `import torch` loads
+    it (or says why it cannot) as usual."""
+    import ctypes
+    import importlib.util
+    import os
+    spec = importlib.util.find_spec("torch")
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        for name in TORCH_LIBRARIES:
+            path = os.path.join(folder, "lib", name)
+            if os.path.isfile(path):
+                try:
+                    ctypes.CDLL(path, mode=os.RTLD_LOCAL)
+                except OSError:
+                    return
+
+
 def _load_and_analyse(doc, data):
+    if "torch" not in sys.modules:
+        load_torch_libraries()
     from layerloom.graph.analysis import analyze
     return analyze(doc, data)
 

@@ -177,7 +177,7 @@ def _trigger(win, spec: Act) -> None:
     """Call the action's slot; one on a part that is built once torch has loaded waits for it instead of
     building it on the spot (MainWindow.when_built), or does nothing when it acts on a run (no run yet)."""
     part = spec.slot.split(".", 1)[0]
-    if not spec.waits and win.built(part) is None and part in win.later_parts:
+    if not spec.waits and not win.later_built and part in win.later_parts:
         win.statusBar().showMessage(f"{spec.label}: no run yet.", 4000)
         return
     win.when_built(spec.label, part, lambda: operator.attrgetter(spec.slot)(win)(*spec.args))

@@ -71,6 +71,8 @@ class MainWindow(QMainWindow):
         self.status_room = StatusRoom(self.statusBar())
         self.status_room.add(self._status)
         self._later_state = "waiting"        # waiting | building | built
+        self._parts_to_build: list[tuple[str, Callable[[], object]]] = []
+        self._building_part: str | None = None
         self._preloading = None
         self._waiting: dict[str, Callable[[], object]] = {}   # what the person asked for before it was built
         self._build_parts()
@@ -117,8 +119,10 @@ class MainWindow(QMainWindow):
 
     # -- phase 2: the parts that need torch ---------------------------------------------------------
     def __getattr__(self, name: str):
-        """A part of LATER asked for before it was built (an action fired, a test): build them all now."""
-        if name in LATER and self.__dict__.get("_later_state") == "waiting":
+        """A part of LATER asked for by code before it was built (a test): build them all now (not from a
+        part's own making: each part uses only those made before it)."""
+        if name in LATER and self.__dict__.get("_later_state") in ("waiting", "building") \
+                and not self.__dict__.get("_building_part"):
             self.build_later()
             return self.__dict__[name]
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
@@ -157,17 +161,27 @@ class MainWindow(QMainWindow):
             return
         missing = tuple(m for m in LATER_MODULES if m not in sys.modules)
         if not missing:
-            QTimer.singleShot(0, self, self.build_later)
+            QTimer.singleShot(0, self, self._build_in_steps)
             return
         self._preloading = analysis_loading.preload(missing)
-        self._preloading.finished.connect(lambda: QTimer.singleShot(0, self, self.build_later))
+        self._preloading.finished.connect(lambda: QTimer.singleShot(0, self, self._build_in_steps))
 
     def build_later(self) -> None:
-        """Build the parts of LATER (they import torch and pyqtgraph), put their panels in their docks and
-        connect them. Runs once."""
-        if self._later_state != "waiting":
+        """Build the parts of LATER (they import torch and pyqtgraph) that are not built yet, put their panels
+        in their docks and connect them, all now. Runs once."""
+        if self._later_state == "built" or self._building_part:
             return
-        self._later_state = "building"
+        while self._build_next():
+            pass
+
+    def _build_in_steps(self) -> None:
+        """build_later one part per turn of the event loop: the window answers input and paints between
+        them (all at once held it for about half a second, 2-3 s after start)."""
+        if self._later_state != "built" and not self._building_part and self._build_next():
+            QTimer.singleShot(0, self, self._build_in_steps)
+
+    def _later_factories(self) -> list[tuple[str, Callable[[], object]]]:
+        """How each part of LATER is made, in LATER's order (a part may use the ones before it)."""
         from .benchmarking import Benchmarking
         from .explaining import Explaining
         from .exporting import Exporting
@@ -178,16 +192,29 @@ class MainWindow(QMainWindow):
         from .panels.experiments import ExperimentPanel
         from .pruning import Pruning
         from .training.ui import TrainingUI
-        self.memory = MemoryEstimator(self)
-        self.training = TrainingUI(self)
-        self.extras = Extras(self)
-        self.learning = Learning(self)
-        self.explaining = Explaining(self)
-        self.experiments = ExperimentPanel(self.session, self)
-        self.exporting = Exporting(self)
-        self.importing = Importing(self)
-        self.pruning = Pruning(self)
-        self.benchmarking = Benchmarking(self)
+        made = {"memory": MemoryEstimator, "training": TrainingUI, "extras": Extras, "learning": Learning,
+                "explaining": Explaining, "experiments": lambda win: ExperimentPanel(win.session, win),
+                "exporting": Exporting, "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
+        return [(name, lambda make=made[name]: make(self)) for name in LATER]
+
+    def _build_next(self) -> bool:
+        """Build the next part of LATER, or, when all are built, finish (docks, connections, `later_ready`).
+        Returns whether anything is left to do."""
+        if self._later_state == "waiting":
+            self._later_state = "building"
+            self._parts_to_build = self._later_factories()
+        if self._parts_to_build:
+            name, make = self._parts_to_build.pop(0)
+            self._building_part = name
+            try:
+                setattr(self, name, make())
+            finally:
+                self._building_part = None
+            return True
+        self._finish_later()
+        return False
+
+    def _finish_later(self) -> None:
         self.status_room.add(self.training.status_text, self.training.status, cap=430)
         docks.fill_later(self, LATER)
         self.training.connect_docks(self.docks)

@@ -123,7 +123,9 @@ def dialogs(monkeypatch):
 
 @pytest.fixture
 def win(qtbot):
-    """An editor window with an empty graph, shown at a fixed size, closed without questions."""
+    """An editor window with an empty graph, shown at a fixed size, closed without questions; settled as
+    the app is a moment after start: every part built (the window builds them one per turn of its event
+    loop once analysis has loaded; tests/app/test_startup.py covers the moments before)."""
     from layerloom.app.window import MainWindow
 
     from .helpers import close_without_questions
@@ -132,6 +134,7 @@ def win(qtbot):
     w.resize(1400, 900)
     w.show()
     qtbot.waitExposed(w)
+    qtbot.waitUntil(lambda: w.later_built, timeout=60_000)
     yield w
     w.session.undo_stack.setClean()
 

@@ -120,13 +120,15 @@ def _right_click(label, monkeypatch) -> list[str]:
     return shown
 
 
-def test_sweep_this_parameter_from_the_inspector(win, monkeypatch):
+def test_sweep_this_parameter_from_the_inspector(win, monkeypatch, qtbot):
     from PySide6.QtWidgets import QLabel
     win.session.set_document(load_graph(preset_path("lenet5")))
     win.inspector.show_block("fc1")
     label = next(w for w in win.inspector.findChildren(QLabel) if w.text() == "out_features")
     assert _right_click(label, monkeypatch) == ["Sweep this parameter"]
-    assert win.docks["experiments"].isVisible()
+    # asked for before the Experiment panel was built (torch still loading, as in the window's first
+    # seconds): it is added once the panel is
+    qtbot.waitUntil(lambda: win.docks["experiments"].isVisible(), timeout=30_000)
     assert win.experiments.params.toPlainText() == "blocks.fc1.params.out_features=int:60:240:22"
     spec = parse_section(win.document, win.experiments.section())
     assert spec.params["blocks.fc1.params.out_features"].grid_values()[0] == 60

@@ -15,6 +15,7 @@ def win(qtbot, tmp_path):
     qtbot.addWidget(w, before_close_func=close_without_questions)
     w.resize(1280, 720)
     w.show()
+    qtbot.waitUntil(lambda: w.later_built, timeout=60_000)     # settled, as a moment after start
     yield w
     w.learning.shutdown(timeout_ms=60000)
 

@@ -49,12 +49,19 @@ class Spy(QObject):
         return False
 
 imported_by_build = []
-original_build = win.build_later
-def build_later():
+steps = []                 # each step of building the later parts: (event-loop turns so far, built, more to do)
+turns = [0]
+turner = QTimer()
+turner.timeout.connect(lambda: turns.__setitem__(0, turns[0] + 1))
+turner.start(0)
+original_step = win._build_next
+def build_next():
     before = set(sys.modules)
-    original_build()
+    more = original_step()
+    steps.append((turns[0], win.later_built, more))
     imported_by_build.extend(sorted(set(sys.modules) - before))
-win.build_later = build_later
+    return more
+win._build_next = build_next
 spy = Spy()
 win.view.viewport().installEventFilter(spy)
 win.show()
@@ -76,6 +83,7 @@ seen["later_after"] = win.later_built
 import gc
 seen["frozen_after"] = gc.get_freeze_count()
 seen["imported_by_build"] = imported_by_build
+seen["build_steps"] = steps
 seen["training_dock_holds_panel"] = win.docks["training"].widget() is win.training.panel
 seen["curves_dock_holds_plots"] = win.docks["curves"].widget() is win.training.plots
 print("RESULT " + json.dumps(seen), flush=True)
@@ -126,6 +134,11 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_
     # the later parts' modules (pyqtgraph, Optuna...) were imported in the background, not by the GUI thread
     assert not any(m.split(".")[0] in ("pyqtgraph", "optuna", "numpy", "torch") for m in seen["imported_by_build"]), \
         seen["imported_by_build"]
+    # built one part per turn of the event loop (input and paints go on between them), then finished
+    from layerloom.app.window import LATER
+    steps = seen["build_steps"]
+    assert [s[1:] for s in steps] == [[False, True]] * len(LATER) + [[True, False]], steps
+    assert all(a[0] < b[0] for a, b in zip(steps, steps[1:])), steps
 
 
 def test_opened_again_the_graph_shows_its_shapes_before_torch(tmp_path):
@@ -264,3 +277,37 @@ def test_an_action_asked_for_before_torch_has_loaded_waits_for_it_and_the_window
     win.actions_by_name["prune"].trigger()          # built now: at once
     assert win.pruning.dialog is not None and win.pruning.dialog.isVisible()
     win.pruning.dialog.reject()
+
+
+LIBRARIES_CHILD = r"""
+import json, sys
+from layerloom.app.analysis_loading import TORCH_LIBRARIES, load_torch_libraries
+def mapped():
+    with open("/proc/self/maps") as f:
+        return sorted({line.split()[-1] for line in f if any(line.rstrip().endswith("/" + n) for n in TORCH_LIBRARIES)})
+seen = {"before": mapped()}
+load_torch_libraries()
+seen["loaded"] = mapped()
+seen["torch_imported"] = "torch" in sys.modules
+import torch
+seen["after_import"] = mapped()
+seen["sum"] = float(torch.arange(10.0).sum())
+print("RESULT " + json.dumps(seen))
+"""
+
+
+def test_torch_libraries_load_before_torch_and_import_torch_uses_them():
+    """The analysis thread loads PyTorch's largest libraries with ctypes (other threads run meanwhile)
+    before `import torch`, which then finds them loaded: the same files, mapped once, and torch works."""
+    if not os.path.exists("/proc/self/maps"):
+        import pytest
+        pytest.skip("reads /proc/self/maps (Linux)")
+    out = subprocess.run([sys.executable, "-c", LIBRARIES_CHILD], capture_output=True, text=True, timeout=300)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    assert line is not None, out.stderr[-3000:]
+    seen = json.loads(line[len("RESULT "):])
+    from layerloom.app.analysis_loading import TORCH_LIBRARIES
+    assert seen["before"] == [] and not seen["torch_imported"]
+    assert sorted(p.rsplit("/", 1)[1] for p in seen["loaded"]) == sorted(TORCH_LIBRARIES)
+    assert seen["after_import"] == seen["loaded"]          # import torch mapped no second copy
+    assert seen["sum"] == 45.0
