@@ -137,6 +137,7 @@ class GuiThreadGarbageCollector:
         self.threshold = gc.get_threshold()
         self.frozen = False
         self.interval_ms = interval_ms
+        self.before_freeze = 2       # the generation collected before the next freeze (2: all)
         gc.disable()
         self.timer = QTimer(QCoreApplication.instance())
         self.timer.setInterval(first_ms)
@@ -145,14 +146,17 @@ class GuiThreadGarbageCollector:
 
     def freeze_again(self) -> None:
         """A large part has loaded since (torch and pyqtgraph load after the window's first paint, see
-        window.py): collect and freeze once more at the next tick, so collections do not rescan it."""
+        window.py): freeze once more at the next tick, so collections do not rescan it. Only the young
+        generations are collected first: a full collection then took 95-145 ms of the GUI thread to find
+        about 10 more unreachable objects (the imports' garbage is young), and those stay frozen."""
         self.frozen = False
+        self.before_freeze = 1
 
     def check(self) -> None:
         if self.timer.interval() != self.interval_ms:
             self.timer.setInterval(self.interval_ms)
         if not self.frozen:
-            self.gc.collect()
+            self.gc.collect(self.before_freeze)
             self.gc.freeze()
             self.frozen = True
             return
