@@ -31,10 +31,10 @@ class EpochViews(ps.NarrowTitles, QWidget):
 
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.graphics.ci.setContentsMargins(4, 4, 8, 4)
-        self.conf_plot = self.graphics.addPlot(row=0, col=0)
+        self.conf_plot = self.graphics.addPlot(row=0, col=0, enableMenu=False)   # no context menu is built
         self.conf_image = pg.ImageItem(axisOrder="row-major")
         self.conf_plot.addItem(self.conf_image)
-        self.acc_plot = self.graphics.addPlot(row=0, col=1)
+        self.acc_plot = self.graphics.addPlot(row=0, col=1, enableMenu=False)
         self.acc_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[])
         self.acc_plot.addItem(self.acc_bars)
         self.graphics.ci.layout.setColumnStretchFactor(0, 3)
