@@ -31,22 +31,27 @@ TORCH_LIBRARIES = ("libc10.so", "libtorch_cpu.so")
 
 
 def load_torch_libraries() -> None:
-    """Load TORCH_LIBRARIES with ctypes, which lets other threads run meanwhile, before `import torch`
-    (it then finds them loaded). Each is loaded RTLD_LOCAL, as `import torch` loads it, so no symbol
-    is shared more widely than it would be. Where one cannot be found or loaded, `import torch` loads
-    it (or says why it cannot) as usual."""
+    """Load TORCH_LIBRARIES before `import torch`, which then finds them loaded, with the C library's
+    dlopen called through ctypes: a foreign call releases the GIL, so other threads (the window) run
+    meanwhile. (ctypes.CDLL itself holds the GIL while the library loads.) Each is loaded RTLD_LOCAL, as
+    `import torch` loads it, so no symbol is shared more widely than it would be. Where this cannot be
+    done (no such file, another platform), `import torch` loads them as usual, or says why it cannot."""
     import ctypes
     import importlib.util
     import os
     spec = importlib.util.find_spec("torch")
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    try:
+        dlopen = ctypes.CDLL(None).dlopen
+    except (OSError, AttributeError, TypeError):
+        return
+    dlopen.restype = ctypes.c_void_p
+    dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+    for folder in folders:
         for name in TORCH_LIBRARIES:
             path = os.path.join(folder, "lib", name)
-            if os.path.isfile(path):
-                try:
-                    ctypes.CDLL(path, mode=os.RTLD_LOCAL)
-                except OSError:
-                    return
+            if not os.path.isfile(path) or not dlopen(os.fsencode(path), os.RTLD_NOW | os.RTLD_LOCAL):
+                return
 
 
 def _load_and_analyse(doc, data):
