@@ -17,6 +17,7 @@ A part added later is one line in `_build_parts` or `build_later` plus its rows 
 """
 from __future__ import annotations
 
+import inspect
 import sys
 from typing import Callable
 
@@ -72,6 +73,7 @@ class MainWindow(QMainWindow):
         self.status_room.add(self._status)
         self._later_state = "waiting"        # waiting | building | built
         self._parts_to_build: list[tuple[str, Callable[[], object]]] = []
+        self._part_steps = None              # the generator making the part being built in steps
         self._building_part: str | None = None
         self._preloading = None
         self._waiting: dict[str, Callable[[], object]] = {}   # what the person asked for before it was built
@@ -181,7 +183,8 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self, self._build_in_steps)
 
     def _later_factories(self) -> list[tuple[str, Callable[[], object]]]:
-        """How each part of LATER is made, in LATER's order (a part may use the ones before it)."""
+        """How each part of LATER is made, in LATER's order (a part may use the ones before it). A maker
+        may be a generator: each of its steps is a step of the build, and what it returns is the part."""
         from .benchmarking import Benchmarking
         from .explaining import Explaining
         from .exporting import Exporting
@@ -192,7 +195,7 @@ class MainWindow(QMainWindow):
         from .panels.experiments import ExperimentPanel
         from .pruning import Pruning
         from .training.ui import TrainingUI
-        made = {"memory": MemoryEstimator, "training": TrainingUI, "extras": Extras, "learning": Learning,
+        made = {"memory": MemoryEstimator, "training": TrainingUI.made_in_steps, "extras": Extras, "learning": Learning,
                 "explaining": Explaining, "experiments": lambda win: ExperimentPanel(win.session, win),
                 "exporting": Exporting, "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
         return [(name, lambda make=made[name]: make(self)) for name in LATER]
@@ -204,15 +207,29 @@ class MainWindow(QMainWindow):
             self._later_state = "building"
             self._parts_to_build = self._later_factories()
         if self._parts_to_build:
-            name, make = self._parts_to_build.pop(0)
+            name, make = self._parts_to_build[0]
             self._building_part = name
             try:
-                setattr(self, name, make())
+                if self._part_steps is None:
+                    made = make()
+                    if not inspect.isgenerator(made):
+                        self._part_made(name, made)
+                        return True
+                    self._part_steps = made
+                try:
+                    next(self._part_steps)
+                except StopIteration as done:
+                    self._part_made(name, done.value)
             finally:
                 self._building_part = None
             return True
         self._finish_later()
         return False
+
+    def _part_made(self, name: str, part) -> None:
+        setattr(self, name, part)
+        self._parts_to_build.pop(0)
+        self._part_steps = None
 
     def _finish_later(self) -> None:
         self.status_room.add(self.training.status_text, self.training.status, cap=430)

@@ -42,7 +42,21 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
     """The training side of the window: its panels, the data choice, the check and the run controller
     (`run`, the one owner of the run state), put together."""
 
-    def __init__(self, win):
+    @classmethod
+    def made_in_steps(cls, win):
+        """Make the training side one panel at a time: a generator that yields after each panel (the window
+        handles input and paints between, see MainWindow._build_next) and returns the TrainingUI."""
+        listed = list_datasets()
+        panels = {}
+        for name, make in (("panel", lambda: TrainingPanel(listed)), ("plots", LivePlots),
+                           ("maps", FeatureMapsPanel), ("epochs", EpochViews),
+                           ("runs", lambda: RunsPanel(settings.runs_dir()))):
+            panels[name] = make()
+            yield
+        return cls(win, listed, panels)
+
+    def __init__(self, win, listed=None, panels: dict | None = None):
+        """`listed` and `panels` as made_in_steps makes them; made here when not given."""
         super().__init__(win)
         self.win = win
         self.session = win.session
@@ -69,13 +83,14 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self._locked: list = []        # documents made read-only for the active run
         self._panel_seen = False       # the training panel can be seen (not just "visible" behind a tab)
 
-        listed = list_datasets()
+        listed = list_datasets() if listed is None else listed
         self._listed = {info.name: info for info in listed}
-        self.panel = TrainingPanel(listed)
-        self.plots = LivePlots()
-        self.maps = FeatureMapsPanel()
-        self.epochs = EpochViews()
-        self.runs = RunsPanel(self.runs_base)
+        panels = panels or {}
+        self.panel = panels.get("panel") or TrainingPanel(listed)
+        self.plots = panels.get("plots") or LivePlots()
+        self.maps = panels.get("maps") or FeatureMapsPanel()
+        self.epochs = panels.get("epochs") or EpochViews()
+        self.runs = panels.get("runs") or RunsPanel(self.runs_base)
         self.start_action = win.actions_by_name["train_start"]
         self.pause_action = win.actions_by_name["train_pause"]
         self.stop_action = win.actions_by_name["train_stop"]
