@@ -13,7 +13,9 @@ torchvision and pyqtgraph take about two seconds to import):
      them earlier (a menu action or key, a block's context menu) gets it once they are built, with a
      note in the status bar meanwhile (`when_built`): building them on the spot would hold the window
      until torch has loaded, 2-3 s after start. Code that asks for one (a test) builds them on the spot.
-A part added later is one line in `_build_parts` or `build_later` plus its rows in menus.py / docks.py.
+A part added later is one line in `_build_parts` or `_later_factories` plus its rows in menus.py /
+docks.py. The later parts are built one step per turn of the event loop (`_build_in_steps`), so the
+window answers input and paints while they load.
 """
 from __future__ import annotations
 
@@ -177,8 +179,8 @@ class MainWindow(QMainWindow):
             pass
 
     def _build_in_steps(self) -> None:
-        """build_later one part per turn of the event loop: the window answers input and paints between
-        them (all at once held it for about half a second, 2-3 s after start)."""
+        """build_later one step per turn of the event loop: the window answers input and paints between
+        steps (all at once held it for about half a second, 2-3 s after start)."""
         if self._later_state != "built" and not self._building_part and self._build_next():
             QTimer.singleShot(0, self, self._build_in_steps)
 
@@ -195,9 +197,10 @@ class MainWindow(QMainWindow):
         from .panels.experiments import ExperimentPanel
         from .pruning import Pruning
         from .training.ui import TrainingUI
-        made = {"memory": MemoryEstimator, "training": TrainingUI.made_in_steps, "extras": Extras, "learning": Learning,
-                "explaining": Explaining, "experiments": lambda win: ExperimentPanel(win.session, win),
-                "exporting": Exporting, "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
+        made = {"memory": MemoryEstimator, "training": TrainingUI.made_in_steps, "extras": Extras,
+                "learning": Learning, "explaining": Explaining,
+                "experiments": lambda win: ExperimentPanel(win.session, win), "exporting": Exporting,
+                "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
         return [(name, lambda make=made[name]: make(self)) for name in LATER]
 
     def _build_next(self) -> bool:

@@ -202,8 +202,8 @@ def main() -> None:
         for name, o in (("cold", c), ("again", a)):
             print(f"round {r + 1} {name:5}: bare window {b['paint_s']:.3f} s; layerloom first paint {o['paint_s']:.3f} s "
                   f"({o['paint_s'] / b['paint_s']:.1f}x bare), shapes shown {o.get('shapes_s', float('nan')):.3f} s, "
-                  f"every panel built {o.get('complete_s', float('nan')):.3f} s, {o['modules']} modules at first paint; "
-                  f"the window's longest stall meanwhile {o.get('stall_ms', float('nan')):.0f} ms")
+                  f"every panel built {o.get('complete_s', float('nan')):.3f} s, {o['modules']} modules at first "
+                  f"paint; the window's longest stall meanwhile {o.get('stall_ms', float('nan')):.0f} ms")
         print(f"round {r + 1}: Layerloom's canvas alone {canvas[-1]:.1f}x bare; import torch alone "
               f"{torch_s[-1]:.2f} s in a fresh process")
     shutil.rmtree(warm_home, ignore_errors=True)

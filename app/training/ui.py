@@ -42,15 +42,19 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
     """The training side of the window: its panels, the data choice, the check and the run controller
     (`run`, the one owner of the run state), put together."""
 
+    @staticmethod
+    def _panel_makers(listed) -> tuple:
+        """(attribute, maker) of each panel, given the listed data sets."""
+        return (("panel", lambda: TrainingPanel(listed)), ("plots", LivePlots), ("maps", FeatureMapsPanel),
+                ("epochs", EpochViews), ("runs", lambda: RunsPanel(settings.runs_dir())))
+
     @classmethod
     def made_in_steps(cls, win):
         """Make the training side one panel at a time: a generator that yields after each panel (the window
         handles input and paints between, see MainWindow._build_next) and returns the TrainingUI."""
         listed = list_datasets()
         panels = {}
-        for name, make in (("panel", lambda: TrainingPanel(listed)), ("plots", LivePlots),
-                           ("maps", FeatureMapsPanel), ("epochs", EpochViews),
-                           ("runs", lambda: RunsPanel(settings.runs_dir()))):
+        for name, make in cls._panel_makers(listed):
             panels[name] = make()
             yield
         return cls(win, listed, panels)
@@ -85,12 +89,10 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
 
         listed = list_datasets() if listed is None else listed
         self._listed = {info.name: info for info in listed}
-        panels = panels or {}
-        self.panel = panels.get("panel") or TrainingPanel(listed)
-        self.plots = panels.get("plots") or LivePlots()
-        self.maps = panels.get("maps") or FeatureMapsPanel()
-        self.epochs = panels.get("epochs") or EpochViews()
-        self.runs = panels.get("runs") or RunsPanel(self.runs_base)
+        if panels is None:
+            panels = {name: make() for name, make in self._panel_makers(listed)}
+        self.panel, self.plots, self.maps, self.epochs, self.runs = (
+            panels["panel"], panels["plots"], panels["maps"], panels["epochs"], panels["runs"])
         self.start_action = win.actions_by_name["train_start"]
         self.pause_action = win.actions_by_name["train_pause"]
         self.stop_action = win.actions_by_name["train_stop"]
