@@ -149,9 +149,10 @@ class DataChoice:
             self.panel.examples.clear()
             return
         listed = self._listed.get(info.name)
-        resized = (f" (resized from {format_shape(listed.sample_shape)} to fit the Input)"
-                   if listed is not None and not info.vocab_size and listed.sample_shape
-                   and tuple(listed.sample_shape) != tuple(info.sample_shape) else "")
+        follows = listed is not None and not info.vocab_size and listed.sample_shape \
+            and tuple(listed.sample_shape) != tuple(info.sample_shape)
+        resized = ("" if not follows else " (drawn at the Input's size)" if info.drawn else
+                   f" (resized from {format_shape(listed.sample_shape)} to fit the Input)")
         parts = [f"<b>{format_shape(info.sample_shape)}</b> {'token ids' if info.vocab_size else 'per sample'}{resized}",
                  f"<b>{info.num_classes}</b> classes" if info.num_classes else "classes from the files"]
         if info.vocab_size:

@@ -32,6 +32,7 @@ class DatasetInfo:
     vocab_size: int = 0              # token-id sets: ids run from 0 to vocab_size - 1
     variable_length: bool = False    # sequences of any length (sample_shape gives a nominal one)
     vocabulary: tuple[str, ...] = () # token-id sets: the token of each id
+    drawn: bool = False              # generated at whatever size the Input asks (shapes, figures), never resized
 
     def data_context(self) -> dict:
         """The facts a graph's data-driven "auto" parameters follow."""

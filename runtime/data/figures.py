@@ -6,7 +6,9 @@ stars, arrow, L, T, two dots, heart, frame and diamond. Drawn on a grid, none co
 pixels as a `shapes` class at any rotation (intersection over union below 0.8, tested). A network
 trained to tell these apart learns edges, corners and curvature without ever seeing a `shapes`
 image or label, so they are a source to pretrain on before fine-tuning on `shapes`
-(bench/finetune.py does that through a weights file).
+(bench/finetune.py does that through a weights file). It is a registered data set too, `figures`,
+with the options of `shapes`: in the app, train on it, then start a `shapes` run from that run's
+weights (Initialise Weights From…).
 """
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ import math
 
 import torch
 
-from .shapes import generate
+from .base import DataBundle, DatasetInfo
+from .shapes import DEFAULT_TRAIN, DEFAULT_VAL, generate, generated_info, load_generated, resolve_geometry
 
+NAME = "figures"
 NAMES = ("trapezoid", "chevron", "bar", "star4", "star8", "arrow", "ell", "tee", "dots", "heart", "frame",
          "diamond")
+# Measured on 20,000 generated images of 32×32 (64×64 and one channel give the same to 0.003).
+MEAN, STD = 0.502, 0.338
 
 
 def _polar(u, v):
@@ -99,3 +105,15 @@ assert len(MASKS) == len(NAMES)
 def generate_figures(count: int, *, channels: int = 3, size=32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``count`` images of the twelve figures (uint8 [N, C, H, W]) and labels (int64 [N], index into NAMES)."""
     return generate(count, channels=channels, size=size, seed=seed, figures=MASKS)
+
+
+def info(*, input_shape=None, size=None, channels=None, train_count=DEFAULT_TRAIN,
+         val_count=DEFAULT_VAL, **_ignored) -> DatasetInfo:
+    return generated_info(NAME, "Figures", NAMES, "Coloured figures, none of them a class of shapes",
+                          resolve_geometry(input_shape, size, channels, what=NAME), train_count, val_count,
+                          MEAN, STD)
+
+
+def load(info: DatasetInfo, *, seed: int = 0, train_count=DEFAULT_TRAIN,
+         val_count=DEFAULT_VAL, **_ignored) -> DataBundle:
+    return load_generated(info, generate_figures, seed, train_count, val_count)

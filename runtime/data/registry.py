@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import corpus, image_folder, mnist_sample, shapes, text, torchvision_sets
+from . import corpus, figures, image_folder, mnist_sample, shapes, text, torchvision_sets
 from .base import DataBundle, DataError, DatasetInfo
 from .paths import data_root
 
@@ -105,8 +105,8 @@ def _register_builtins() -> None:
     register(mnist_sample.seq_info, mnist_sample.seq_load, options=("train_count",))
     for name in torchvision_sets.SPECS:
         register(torchvision_sets.info_for(name), torchvision_sets.load)
-    register(shapes.info, shapes.load,
-             options=("size", "channels", "train_count", "val_count"))
+    for generated in (shapes, figures):
+        register(generated.info, generated.load, options=("size", "channels", "train_count", "val_count"))
     register(image_folder.info, image_folder.load,
              options=("path", "val_fraction", "size", "channels"))
     register(text.info, text.load, options=text.OPTIONS)

@@ -29,8 +29,9 @@ NOISE_STD = 0.06
 MEAN, STD = 0.501, 0.334
 
 
-def resolve_geometry(input_shape=None, size=None, channels=None) -> tuple[int, int, int]:
-    """(channels, height, width) that will be generated: the Input's shape when it is an image."""
+def resolve_geometry(input_shape=None, size=None, channels=None, what: str = NAME) -> tuple[int, int, int]:
+    """(channels, height, width) that will be generated: the Input's shape when it is an image. `what`
+    names the set in errors."""
     if input_shape is not None and len(input_shape) == 3 and int(input_shape[0]) in (1, 3):
         c, h, w = (int(s) for s in input_shape)
     else:
@@ -42,33 +43,39 @@ def resolve_geometry(input_shape=None, size=None, channels=None) -> tuple[int, i
         else:
             h, w = (int(s) for s in size)
     if c not in (1, 3):
-        raise DataError(f"shapes can be drawn with 1 (grayscale) or 3 (RGB) channels, not {c}: "
+        raise DataError(f"{what} can be drawn with 1 (grayscale) or 3 (RGB) channels, not {c}: "
                         "set channels to 1 or 3.")
     if not (MIN_SIZE <= h <= MAX_SIZE and MIN_SIZE <= w <= MAX_SIZE):
-        raise DataError(f"shapes cannot be drawn at {h}×{w}: use a side between {MIN_SIZE} and "
+        raise DataError(f"{what} cannot be drawn at {h}×{w}: use a side between {MIN_SIZE} and "
                         f"{MAX_SIZE} pixels.")
     return c, h, w
 
 
-def info(*, input_shape=None, size=None, channels=None, train_count=DEFAULT_TRAIN,
-         val_count=DEFAULT_VAL, **_ignored) -> DatasetInfo:
-    shape = resolve_geometry(input_shape, size, channels)
+def generated_info(name: str, title: str, classes: tuple[str, ...], subject: str, shape: tuple[int, int, int],
+                   train_count, val_count, mean: float, std: float) -> DatasetInfo:
+    """The description of a set drawn by `generate` (this one, or runtime/data/figures.py)."""
     return DatasetInfo(
-        name=NAME,
-        title=f"Shapes ({len(CLASSES)} classes, generated, {format_shape(shape)})",
+        name=name,
+        title=f"{title} ({len(classes)} classes, generated, {format_shape(shape)})",
         description=(
-            "Coloured geometric figures (" + ", ".join(CLASSES) + ") at random positions, "
+            f"{subject} (" + ", ".join(classes) + ") at random positions, "
             f"sizes, rotations and colours on a noisy background: {train_count:,} for training "
             f"and {val_count:,} for validation, generated on the spot at the Input's size."
         ),
         sample_shape=shape, input_dtype="float32",
-        num_classes=len(CLASSES), class_names=CLASSES,
-        mean=(MEAN,) * shape[0], std=(STD,) * shape[0], needs_download=False,
+        num_classes=len(classes), class_names=classes,
+        mean=(mean,) * shape[0], std=(std,) * shape[0], needs_download=False, drawn=True,
     )
 
 
-def _stream_seed(seed: int, split: str) -> int:
-    digest = hashlib.sha256(f"layerloom/shapes/{split}/{int(seed)}".encode()).digest()
+def info(*, input_shape=None, size=None, channels=None, train_count=DEFAULT_TRAIN,
+         val_count=DEFAULT_VAL, **_ignored) -> DatasetInfo:
+    return generated_info(NAME, "Shapes", CLASSES, "Coloured geometric figures",
+                          resolve_geometry(input_shape, size, channels), train_count, val_count, MEAN, STD)
+
+
+def _stream_seed(seed: int, split: str, stream: str = NAME) -> int:
+    digest = hashlib.sha256(f"layerloom/{stream}/{split}/{int(seed)}".encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
@@ -182,13 +189,19 @@ def _count(value, what: str) -> int:
     return n
 
 
-def load(info: DatasetInfo, *, seed: int = 0, train_count=DEFAULT_TRAIN,
-         val_count=DEFAULT_VAL, **_ignored) -> DataBundle:
+def load_generated(info: DatasetInfo, draw, seed: int, train_count, val_count) -> DataBundle:
+    """Draw a generated set's two splits with `draw` (`generate`, or figures' `generate_figures`), each
+    from a random stream of its own named after the set and the split."""
     c, h, w = info.sample_shape
     n_train, n_val = _count(train_count, "train_count"), _count(val_count, "val_count")
     if n_train * c * h * w > 4 * 1024 ** 3:
-        raise DataError(f"{n_train:,} shapes of {c}×{h}×{w} would take over 4 GB of memory: "
+        raise DataError(f"{n_train:,} {info.name} images of {c}×{h}×{w} would take over 4 GB of memory: "
                         "lower train_count or the image size.")
-    x_tr, y_tr = generate(n_train, channels=c, size=(h, w), seed=_stream_seed(seed, "train"))
-    x_va, y_va = generate(n_val, channels=c, size=(h, w), seed=_stream_seed(seed, "val"))
+    x_tr, y_tr = draw(n_train, channels=c, size=(h, w), seed=_stream_seed(seed, "train", info.name))
+    x_va, y_va = draw(n_val, channels=c, size=(h, w), seed=_stream_seed(seed, "val", info.name))
     return DataBundle(info=info, train=InMemorySplit(x_tr, y_tr), val=InMemorySplit(x_va, y_va))
+
+
+def load(info: DatasetInfo, *, seed: int = 0, train_count=DEFAULT_TRAIN,
+         val_count=DEFAULT_VAL, **_ignored) -> DataBundle:
+    return load_generated(info, generate, seed, train_count, val_count)

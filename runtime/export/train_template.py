@@ -216,13 +216,15 @@ x = torch.from_numpy(images).unsqueeze(1).float() / 255
 y = torch.from_numpy(labels.astype(np.int64))
 return x[:n], y[:n], x[n:], y[n:]
 ''')
-    if dataset == "shapes":
+    if dataset in ("shapes", "figures"):
         c, h, w = input_shape
         n_train, n_val, seed = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000)), int(cfg.get("seed", 0))
+        module, draw = ("shapes_data", "generate") if dataset == "shapes" else ("figures_data", "generate_figures")
         return _indent(f'''
-import shapes_data
-x_tr, y_tr = shapes_data.generate({n_train}, channels={c}, size=({h}, {w}), seed=shapes_data._stream_seed({seed}, "train"))
-x_va, y_va = shapes_data.generate({n_val}, channels={c}, size=({h}, {w}), seed=shapes_data._stream_seed({seed}, "val"))
+import {module}
+from shapes_data import _stream_seed
+x_tr, y_tr = {module}.{draw}({n_train}, channels={c}, size=({h}, {w}), seed=_stream_seed({seed}, "train", {dataset!r}))
+x_va, y_va = {module}.{draw}({n_val}, channels={c}, size=({h}, {w}), seed=_stream_seed({seed}, "val", {dataset!r}))
 return x_tr.float() / 255, y_tr, x_va.float() / 255, y_va
 ''')
     if dataset == "image-folder":

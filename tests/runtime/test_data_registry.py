@@ -14,7 +14,7 @@ from layerloom.runtime.data import (DataBundle, DataError, DatasetInfo, InMemory
 from layerloom.runtime.data import paths
 
 BUILTIN = ["mnist-sample", "seq-mnist", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
-           "shapes", "image-folder", "text-csv", "text-corpus"]
+           "shapes", "figures", "image-folder", "text-csv", "text-corpus"]
 IMAGES = [n for n in BUILTIN if n not in ("seq-mnist", "text-csv", "text-corpus")]
 
 

@@ -1,6 +1,5 @@
 """Export to every format, reload each, and compare with torch; the standalone project runs alone."""
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -19,17 +18,9 @@ from layerloom.runtime.export_cli import cmd_export  # noqa: F401  (imported for
 from layerloom.runtime.data import shapes
 from layerloom.runtime.trainer import Trainer
 
+from .project_helpers import clean_env
 from .trainer_helpers import lenet, mnist_small
 
-BLOCKER = textwrap.dedent("""
-    import sys
-    class _NoLayerloom:
-        def find_spec(self, name, path=None, target=None):
-            if name == "layerloom" or name.startswith("layerloom."):
-                raise ImportError("layerloom is not available in this interpreter")
-            return None
-    sys.meta_path.insert(0, _NoLayerloom())
-""")
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +81,6 @@ def test_metadata_travels_with_the_model(exported):
     assert not list(out.glob("*.data")) and not list(out.glob(".*tmp*"))
 
 
-def _clean_env(tmp_path):
-    site = tmp_path / "blocker"
-    site.mkdir(exist_ok=True)
-    (site / "sitecustomize.py").write_text(BLOCKER)
-    return dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS="1")
-
-
 def test_project_model_loads_without_layerloom(exported, tmp_path):
     src, results, out = exported
     project = results["project"].path
@@ -121,7 +105,7 @@ def test_project_model_loads_without_layerloom(exported, tmp_path):
         print("MODEL OK")
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=_clean_env(tmp_path), cwd=tmp_path)
+                          env=clean_env(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "MODEL OK" in proc.stdout
 
@@ -131,7 +115,7 @@ def test_project_trains_under_torchrun_with_two_processes(exported, tmp_path):
     project = results["project"].path
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "train.py", "--epochs", "1", "--max-steps", "3", "--init", "model_state.pt"],
-                          capture_output=True, text=True, timeout=180, env=_clean_env(tmp_path), cwd=project)
+                          capture_output=True, text=True, timeout=180, env=clean_env(tmp_path), cwd=project)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "2 process(es)" in proc.stdout and "val accuracy" in proc.stdout
     ckpt = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
