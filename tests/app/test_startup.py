@@ -134,7 +134,7 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_
     # the later parts' modules (pyqtgraph, Optuna...) were imported in the background, not by the GUI thread
     assert not any(m.split(".")[0] in ("pyqtgraph", "optuna", "numpy", "torch") for m in seen["imported_by_build"]), \
         seen["imported_by_build"]
-    # built one part per turn of the event loop (input and paints go on between them), then finished
+    # built one step per turn of the event loop (input and paints go on between them), then finished
     from layerloom.app.window import LATER
     steps = seen["build_steps"]
     assert len(steps) > len(LATER) and [s[1:] for s in steps] == [[False, True]] * (len(steps) - 1) + [[True, False]], \
