@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from .base import DataBundle, DataError, DatasetInfo, InMemorySplit, format_shape
+from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
 
 NAME = "shapes"
 CLASSES = ("circle", "square", "triangle", "cross", "ring", "star", "crescent", "ellipse", "semicircle",
@@ -56,7 +56,7 @@ def generated_info(name: str, title: str, classes: tuple[str, ...], subject: str
     """The description of a set drawn by `generate` (this one, or runtime/data/figures.py)."""
     return DatasetInfo(
         name=name,
-        title=f"{title} ({len(classes)} classes, generated, {format_shape(shape)})",
+        title=f"{title} ({len(classes)} classes, generated)",     # at the Input's size: no size in a list
         description=(
             f"{subject} (" + ", ".join(classes) + ") at random positions, "
             f"sizes, rotations and colours on a noisy background: {train_count:,} for training "

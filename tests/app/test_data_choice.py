@@ -44,7 +44,7 @@ def test_a_generated_set_says_it_is_drawn_at_the_input_s_size_and_offers_its_cla
     combo.setFocus()
     while combo.currentData() != "figures" and combo.currentIndex() < combo.count() - 1:
         qtbot.keyClick(combo, Qt.Key.Key_Down)                      # down the list, as a person would
-    assert combo.currentData() == "figures" and combo.currentText().startswith("Figures (12 classes")
+    assert combo.currentData() == "figures" and combo.currentText() == "Figures (12 classes, generated)"
     qtbot.waitUntil(lambda: ui.bundle is not None and ui.panel.examples.count() == 12, timeout=30_000)
     text = ui.panel.data_info.text()
     assert "1×28×28</b> per sample (drawn at the Input's size)" in text and "resized" not in text

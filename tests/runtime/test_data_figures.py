@@ -54,7 +54,7 @@ def test_registered_as_a_data_set_that_follows_the_input_like_shapes():
     assert dataset_options("figures") == dataset_options("shapes")
     info = dataset_info("figures", input_shape=(1, 28, 28), train_count=36, val_count=24)
     assert info.sample_shape == (1, 28, 28) and info.class_names == NAMES and info.num_classes == 12
-    assert info.title == "Figures (12 classes, generated, 1×28×28)" and not info.needs_download
+    assert info.title == "Figures (12 classes, generated)" and not info.needs_download
     bundle = load_dataset("figures", input_shape=(1, 28, 28), train_count=36, val_count=24, seed=5)
     assert bundle.info == info
     assert bundle.train.images.shape == (36, 1, 28, 28) and bundle.train.class_counts(12).tolist() == [3] * 12
