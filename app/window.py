@@ -79,6 +79,7 @@ class MainWindow(QMainWindow):
         self._building_part: str | None = None
         self._preloading = None
         self._waiting: dict[str, Callable[[], object]] = {}   # what the person asked for before it was built
+        self._closed = False
         self._build_parts()
         self.docks: dict[str, QDockWidget] = docks.build_docks(self, later=LATER)
         self.menus = menus.build_menus(self)
@@ -181,7 +182,7 @@ class MainWindow(QMainWindow):
     def _build_in_steps(self) -> None:
         """build_later one step per turn of the event loop: the window answers input and paints between
         steps (all at once held it for about half a second, 2-3 s after start)."""
-        if self._later_state != "built" and not self._building_part and self._build_next():
+        if self._later_state != "built" and not self._building_part and not self._closed and self._build_next():
             QTimer.singleShot(0, self, self._build_in_steps)
 
     def _later_factories(self) -> list[tuple[str, Callable[[], object]]]:
@@ -419,14 +420,16 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._waiting.clear()            # nothing asked for earlier opens after the window has closed
+        self._closed = True              # and no later part is built after it (see _build_in_steps)
         if self.later_built:
-            self.training.shutdown()   # stops a run (it keeps a checkpoint) and waits for its thread
-            self.learning.shutdown()
-            self.explaining.shutdown()  # cancels an explanation and waits for its thread
-            self.experiments.shutdown()  # stops a sweep: every trial keeps a checkpoint
-            self.benchmarking.shutdown()  # cancels a measurement and waits for its thread
             self._memory_timer.stop()
-            self.memory.shutdown()       # gives up an estimate at its next phase and waits for it
+        # training: stops a run (it keeps a checkpoint) and waits for its thread; explaining, benchmarking:
+        # cancel and wait; experiments: stops a sweep (every trial keeps a checkpoint); memory: gives up
+        # an estimate at its next phase and waits for it. Closed while they were being built: those built.
+        for name in ("training", "learning", "explaining", "experiments", "benchmarking", "memory"):
+            part = self.built(name)
+            if part is not None:
+                part.shutdown()
         self.save_settings()
         self.session.remember_result()
         self.autosave_timer.stop()

@@ -313,3 +313,27 @@ def test_torch_libraries_load_before_torch_and_import_torch_uses_them():
     assert sorted(p.rsplit("/", 1)[1] for p in seen["loaded"]) == sorted(TORCH_LIBRARIES)
     assert seen["after_import"] == seen["loaded"]          # import torch mapped no second copy
     assert seen["sum"] == 45.0
+
+
+def test_a_window_closed_while_its_parts_are_built_builds_no_more_and_stops_those_built(qtbot):
+    from layerloom.app.window import MainWindow
+    win = MainWindow(restore_settings=False)
+    qtbot.addWidget(win)
+    win.session.set_document(load_graph(preset_path("lenet5")))
+    stopped = []
+    steps = []
+    original = win._build_next
+
+    def step():
+        more = original()
+        steps.append(win.built("memory") is not None)
+        if len(steps) == 2:
+            win.built("memory").shutdown = lambda *a, **k: stopped.append("memory")
+            win.close()                      # the person closes the window while the panels load
+        return more
+    win._build_next = step
+    win.show()
+    qtbot.waitUntil(lambda: len(steps) >= 2, timeout=60_000)
+    qtbot.wait(500)                          # turns of the event loop in which a next step would come
+    assert len(steps) == 2 and not win.later_built and win.built("benchmarking") is None
+    assert stopped == ["memory"]             # the part built by then was shut down with the window
