@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
         self.status_room = StatusRoom(self.statusBar())
         self.status_room.add(self._status)
         self._later_state = "waiting"        # waiting | building | built
-        self._parts_to_build: list[tuple[str, Callable[[], object]]] = []
+        self._parts_to_build: list[tuple[str, Callable[[MainWindow], object]]] = []
         self._part_steps = None              # the generator making the part being built in steps
         self._building_part: str | None = None
         self._preloading = None
@@ -185,9 +185,10 @@ class MainWindow(QMainWindow):
         if self._later_state != "built" and not self._building_part and not self._closed and self._build_next():
             QTimer.singleShot(0, self, self._build_in_steps)
 
-    def _later_factories(self) -> list[tuple[str, Callable[[], object]]]:
-        """How each part of LATER is made, in LATER's order (a part may use the ones before it). A maker
-        may be a generator: each of its steps is a step of the build, and what it returns is the part."""
+    def _later_factories(self) -> list[tuple[str, Callable[[MainWindow], object]]]:
+        """How each part of LATER is made from the window, in LATER's order (a part may use the ones before
+        it). A maker may be a generator: each of its steps is a step of the build, and what it returns is
+        the part."""
         from .benchmarking import Benchmarking
         from .explaining import Explaining
         from .exporting import Exporting
@@ -202,7 +203,7 @@ class MainWindow(QMainWindow):
                 "learning": Learning, "explaining": Explaining,
                 "experiments": lambda win: ExperimentPanel(win.session, win), "exporting": Exporting,
                 "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
-        return [(name, lambda make=made[name]: make(self)) for name in LATER]
+        return [(name, made[name]) for name in LATER]
 
     def _build_next(self) -> bool:
         """Build the next part of LATER, or, when all are built, finish (docks, connections, `later_ready`).
@@ -215,7 +216,7 @@ class MainWindow(QMainWindow):
             self._building_part = name
             try:
                 if self._part_steps is None:
-                    made = make()
+                    made = make(self)
                     if not inspect.isgenerator(made):
                         self._part_made(name, made)
                         return True

@@ -202,6 +202,10 @@ if __name__ == "__main__":
 ''')
 
 
+# The generated sets a project writes out as code: the module and its drawing function.
+GENERATED = {"shapes": ("shapes_data", "generate"), "figures": ("figures_data", "generate_figures")}
+
+
 def _indent(code: str) -> str:
     return "\n".join(("    " + line) if line.strip() else "" for line in code.strip("\n").splitlines())
 
@@ -216,10 +220,10 @@ x = torch.from_numpy(images).unsqueeze(1).float() / 255
 y = torch.from_numpy(labels.astype(np.int64))
 return x[:n], y[:n], x[n:], y[n:]
 ''')
-    if dataset in ("shapes", "figures"):
+    if dataset in GENERATED:
         c, h, w = input_shape
         n_train, n_val, seed = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000)), int(cfg.get("seed", 0))
-        module, draw = ("shapes_data", "generate") if dataset == "shapes" else ("figures_data", "generate_figures")
+        module, draw = GENERATED[dataset]
         return _indent(f'''
 import {module}
 from shapes_data import _stream_seed
