@@ -26,6 +26,7 @@ class EpochViews(ps.NarrowTitles, QWidget):
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setContentsMargins(8, 2, 8, 2)
         self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.header.setWordWrap(True)       # a narrow dock: the loss on a second line (it changes once an epoch)
         self.tabs = QTabWidget(self)
         self.tabs.setDocumentMode(True)
 

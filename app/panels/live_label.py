@@ -28,7 +28,7 @@ class LiveLabel(QWidget):
         self.doc = QTextDocument(self)
         self.doc.setDocumentMargin(0)
         option = QTextOption()
-        option.setWrapMode(QTextOption.WrapMode.WordWrap if lines > 1 else QTextOption.WrapMode.NoWrap)
+        option.setWrapMode(QTextOption.WrapMode.WordWrap if self.max_lines > 1 else QTextOption.WrapMode.NoWrap)
         self.doc.setDefaultTextOption(option)
         if font_delta:
             f = self.font()

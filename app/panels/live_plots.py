@@ -48,7 +48,8 @@ class LivePlots(ps.NarrowTitles, QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.live: LiveRun | None = None
-        self.readout = LiveLabel(indent=8, parent=self)     # changes ~10 times a second: no relayouts
+        # changes ~10 times a second: relaid out only when it needs a second line (a narrow dock)
+        self.readout = LiveLabel(indent=8, parent=self, max_lines=2)
         self.readout.setObjectName("readout")
         self.graphics = pg.GraphicsLayoutWidget(self)
         self.graphics.ci.setContentsMargins(4, 4, 8, 4)

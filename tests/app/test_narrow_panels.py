@@ -40,13 +40,28 @@ def _feed(live: LiveRun) -> None:
                         "val_accuracy": 0.9, "lr": 0.01, "seconds": 1.0, "train_seconds": 1.0})
 
 
-def test_the_curves_keep_every_plot_in_sight_in_a_narrow_dock(qtbot):
+def _fed_plots(qtbot) -> LivePlots:
+    """The Curves panel with two epochs of a run drawn."""
     plots = LivePlots()
     qtbot.addWidget(plots)
     live = _run()
     plots.start(live)
     _feed(live)
     plots.refresh()
+    return plots
+
+
+def _lines(doc) -> int:
+    """How many lines a text document is laid out in."""
+    block, n = doc.begin(), 0
+    while block.isValid():
+        n += block.layout().lineCount()
+        block = block.next()
+    return n
+
+
+def test_the_curves_keep_every_plot_in_sight_in_a_narrow_dock(qtbot):
+    plots = _fed_plots(qtbot)
     _settle(qtbot, plots, 900, 320)
     assert "validation" in plots.loss_plot.titleLabel.text and plots.acc_plot.titleLabel.text == "Validation accuracy %"
     assert all(_in_sight(plots.graphics, p) for p in (*plots.plots, plots.heat_plot))
@@ -112,22 +127,41 @@ def test_the_run_progress_text_grows_a_line_in_a_narrow_dock_instead_of_losing_i
     spacing = label.fontMetrics().lineSpacing()
     threads = "Threads: 2 (chosen by measuring: 1 thread 9.2 ms, 2 threads 6.1 ms a step)"
 
-    def laid_out_lines():
-        block, n = label.doc.begin(), 0
-        while block.isValid():
-            n += block.layout().lineCount()
-            block = block.next()
-        return n
-
     heights = []
     for step in (247, 248, 1250):
         label.setText(f"Epoch 4/30 · step {step}/1,890 · 7,574 samples/s · ETA 0:31<br>{threads}")
         heights.append(label.height())
-    assert laid_out_lines() == 4 and heights == [spacing * 4 + 4] * 3
+    assert _lines(label.doc) == 4 and heights == [spacing * 4 + 4] * 3
     assert label.doc.size().height() <= label.height() - 2                  # the last line is drawn whole
     _settle(qtbot, host, 1000, 200)
-    assert laid_out_lines() == 2 and label.height() == spacing * 3 + 4      # never under its three lines
+    assert _lines(label.doc) == 2 and label.height() == spacing * 3 + 4      # never under its three lines
     _settle(qtbot, host, 340, 200)
     assert label.height() == spacing * 4 + 4
     label.setText("")
     assert label.height() == spacing * 3 + 4
+
+
+def test_the_curves_readout_and_the_epoch_header_wrap_in_a_narrow_dock_instead_of_being_cut(qtbot):
+    """Beside each other on a 1280-pixel screen, the Curves readout (step, loss, the last epoch, lr) and
+    the Validation header (epoch, accuracy, loss) are each wider than their dock: they take a second
+    line there, every word drawn, and one line again when wide."""
+    plots = _fed_plots(qtbot)
+    _settle(qtbot, plots, 420, 320)
+    readout = plots.readout
+    assert "lr 0.01" in readout.plain_text() and _lines(readout.doc) == 2
+    assert readout.height() == readout.fontMetrics().lineSpacing() * 2 + 4
+    assert readout.doc.size().height() <= readout.height() - 2               # the second line is drawn whole
+    _settle(qtbot, plots, 1000, 320)
+    assert _lines(readout.doc) == 1 and readout.height() == readout.fontMetrics().lineSpacing() + 4
+
+    views = EpochViews()
+    qtbot.addWidget(views)
+    views.start([str(i) for i in range(10)])
+    views.show_epoch({"epoch": 3, "val_accuracy": 0.928, "val_loss": 0.2437, "confusion": np.eye(10, dtype=int),
+                      "per_class_accuracy": np.full(10, 0.9), "val_predictions": np.zeros(0, int),
+                      "val_labels": np.zeros(0, int)})
+    _settle(qtbot, views, 280, 360)
+    header = views.header
+    width = header.contentsRect().width()
+    assert header.fontMetrics().horizontalAdvance("Epoch 3 · validation accuracy 92.80% · loss 0.2437") > width
+    assert header.height() >= header.heightForWidth(header.width()) > header.fontMetrics().lineSpacing() * 1.5
