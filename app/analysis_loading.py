@@ -13,6 +13,8 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
+from layerloom.graph.lazy_torch import LibraryUnavailable, import_or_explain
+
 from .background import Job, keep_until_finished
 
 MODULE = "layerloom.graph.analysis"
@@ -54,23 +56,37 @@ def load_torch_libraries() -> None:
                 return
 
 
+class Unavailable:
+    """What the loading thread returns when PyTorch (or a library analysis needs) cannot be imported."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
 def _load_and_analyse(doc, data):
     if "torch" not in sys.modules:
         load_torch_libraries()
-    from layerloom.graph.analysis import analyze
-    return analyze(doc, data)
+    try:
+        import_or_explain("torch")
+        analysis = import_or_explain(MODULE)
+    except LibraryUnavailable as exc:
+        return Unavailable(str(exc))
+    return analysis.analyze(doc, data)
 
 
 class Loading(QObject):
     """Imports analysis in a background thread once; `loaded(doc, revision, data, result)` arrives in
     the GUI thread with the analysis of `doc` as it was at `revision` (None when that failed: the
-    session then analyses in the GUI thread, where a failure is reported like any other).
+    session then analyses in the GUI thread, where a failure is reported like any other), or
+    `unavailable(reason)` when PyTorch or a library analysis needs could not be imported (a broken
+    install: nothing can analyse, and the reason says what to do).
 
     `request()` names the document to analyse on the way; the thread starts at `go()` (the window calls
     it at its first paint, so the import does not compete with building and painting the window) or at
     once when `go()` came first."""
 
     loaded = Signal(object, int, object, object)
+    unavailable = Signal(str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -95,9 +111,17 @@ class Loading(QObject):
         doc, data = self._request
         revision, copy = doc.revision, doc.copy()       # as it is when the thread starts
         self.job = Job(lambda: _load_and_analyse(copy, data), name="layerloom-analysis-loading")
-        self.job.finished.connect(lambda: self.loaded.emit(doc, revision, data, self.job.result))
+        self.job.finished.connect(lambda: self._finished(doc, revision, data))
         keep_until_finished(self.job)
         self.job.start()
+
+
+    def _finished(self, doc, revision: int, data) -> None:
+        result = self.job.result
+        if isinstance(result, Unavailable):
+            self.unavailable.emit(result.reason)
+        else:
+            self.loaded.emit(doc, revision, data, result)
 
 
 def _import_all(modules: tuple[str, ...]) -> None:

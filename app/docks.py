@@ -114,6 +114,14 @@ def fill_later(win: QMainWindow, later: tuple[str, ...]) -> None:
             dock.setWidget(operator.attrgetter(spec.widget)(win))     # the placeholder goes with its fence
 
 
+def say_unavailable(win: QMainWindow, later: tuple[str, ...], text: str) -> None:
+    """The parts in `later` will not be built (PyTorch could not be loaded): their placeholders say so."""
+    for spec in DOCKS:
+        widget = win.docks[spec.name].widget()
+        if _part(spec) in later and isinstance(widget, QLabel):
+            widget.setText(text)
+
+
 def _part(spec: Dock) -> str:
     return spec.widget.split(".", 1)[0]
 
@@ -121,6 +129,7 @@ def _part(spec: Dock) -> str:
 def _placeholder() -> QLabel:
     label = QLabel("Loading…")
     label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    label.setWordWrap(True)
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
 

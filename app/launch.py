@@ -93,9 +93,11 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
         app.processEvents()
     win.view.fit()
     win.session.flush()               # the settled window: analysed (waits for analysis to load),
-    win.build_later()                 # every panel built,
-    win.request_memory_estimate()     # and the training-memory line filled in
-    win.memory.wait()
+    unavailable = win.session.unavailable
+    if not unavailable:               # (PyTorch could not be loaded: the window as it is, and why)
+        win.build_later()             # every panel built,
+        win.request_memory_estimate()     # and the training-memory line filled in
+        win.memory.wait()
     app.processEvents()
     pixmap = win.grab()
     ok = pixmap.save(str(Path(out)))
@@ -105,4 +107,7 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
         print(f"layerloom: could not write {out}", file=sys.stderr)
         return 1
     print(f"wrote {out} ({pixmap.width()}×{pixmap.height()})")
+    if unavailable:
+        print(f"layerloom: not analysed: {unavailable}", file=sys.stderr)
+        return 1
     return 0

@@ -8,7 +8,11 @@ graph analysis in a background thread (app/analysis_loading.py), analysing the o
 the first time; the window starts that once it has painted. Until then `result` is the result kept
 from an earlier analysis of the same network (app/analysis_cache.py), else None (the views show
 "analysing…"); `analysis_ready` fires once, and after it every change is analysed in the GUI thread
-as before. `flush()` always returns torch's result: it waits for the loading when it has to.
+as before. `flush()` returns torch's result: it waits for the loading when it has to.
+
+Where PyTorch cannot be imported (a broken install), `unavailable` says why and what to do,
+`analysis_unavailable` fires once, and the views say "not analysed" where the numbers would be: the
+graph can still be edited and saved, and a kept result of the same network still shows.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from PySide6.QtGui import QUndoStack
 
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import GraphDocument, GraphEditError
+from layerloom.graph.lazy_torch import LibraryUnavailable, import_or_explain
 
 from . import analysis_cache, analysis_loading
 from .commands import Recorder, record
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 
 
 ANALYSING = "analysing…"      # what the views show where numbers will be once analysis has loaded
+NOT_ANALYSED = "not analysed"  # ... and where they cannot come, PyTorch having failed to load
 
 
 class Session(QObject):
@@ -39,6 +45,7 @@ class Session(QObject):
     meta_changed = Signal()              # name / description / path changed
     lock_changed = Signal()              # the document became read-only, or editable again
     analysis_ready = Signal()            # analysis has loaded (once): results follow every change from now on
+    analysis_unavailable = Signal(str)   # PyTorch could not be imported (once): why, and what to do
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
@@ -48,8 +55,10 @@ class Session(QObject):
         self._analyzer: Analyzer | None = None
         self._data: dict | None = None
         self.result: AnalysisResult | None = None      # None: not analysed yet ("analysing…")
+        self.unavailable: str | None = None             # why analysis cannot load, once that is known
         self._loading = analysis_loading.Loading(self)
         self._loading.loaded.connect(self._analysis_loaded)
+        self._loading.unavailable.connect(self._analysis_unavailable)
         self._unsubscribe = self.document.subscribe(self._on_event)
         self._pending = False
         self._timer = QTimer(self)
@@ -94,11 +103,17 @@ class Session(QObject):
         return analysis_loading.ready()
 
     @property
+    def pending_text(self) -> str:
+        """What the views show where the numbers of a block would be, while there are none."""
+        return NOT_ANALYSED if self.unavailable else ANALYSING
+
+    @property
     def analyzer(self) -> Analyzer:
-        """The document's analyzer (waits for analysis to load when it has not yet)."""
+        """The document's analyzer (waits for analysis to load when it has not yet); raises
+        LibraryUnavailable where PyTorch cannot be imported."""
         if self._analyzer is None or self._analyzer.doc is not self.document:
-            from layerloom.graph.analysis import Analyzer
-            self._analyzer = Analyzer(self.document, self._data)
+            analysis = import_or_explain(analysis_loading.MODULE)
+            self._analyzer = analysis.Analyzer(self.document, self._data)
         return self._analyzer
 
     @property
@@ -126,19 +141,28 @@ class Session(QObject):
         if self.ready:
             return self.flush()
         self._pending = True
-        self._loading.request(self.document, self._data)
+        if not self.unavailable:
+            self._loading.request(self.document, self._data)
         # the result kept from an earlier analysis of this very network, else None: "analysing…"
         self.result = analysis_cache.lookup(self.document, self._data)
         self.analysed.emit(self.result)
         return self.result
 
-    def flush(self) -> AnalysisResult:
+    def flush(self) -> AnalysisResult | None:
         """Re-analyse now if anything changed since the last analysis, and tell the views. Waits for
-        analysis to load if it has not yet."""
+        analysis to load if it has not yet. Where PyTorch cannot be imported it returns what `refresh`
+        does (a kept result of the same network, else None) and `unavailable` says why."""
+        if self.unavailable and not self.ready:
+            return self.refresh()
         if self._pending or self.result is None:
+            try:
+                analyzer = self.analyzer
+            except LibraryUnavailable as exc:
+                self._analysis_unavailable(str(exc))
+                return self.result
             self._pending = False
             self._timer.stop()
-            self.result = self.analyzer.result
+            self.result = analyzer.result
             self.analysed.emit(self.result)
         return self.result
 
@@ -154,6 +178,14 @@ class Session(QObject):
             self.flush()
         self.remember_result()
         self.analysis_ready.emit()
+
+    def _analysis_unavailable(self, reason: str) -> None:
+        """PyTorch could not be imported: the views say "not analysed" (or show a kept result), once."""
+        if self.unavailable:
+            return
+        self.unavailable = reason
+        self.refresh()
+        self.analysis_unavailable.emit(reason)
 
     def remember_result(self) -> None:
         """Keep the current analysis on disk (app/analysis_cache.py): opened again, the graph shows its

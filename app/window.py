@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._analysed(self.session.result)
         self.session.analysis_ready.connect(self._schedule_later, Qt.ConnectionType.QueuedConnection)
+        self.session.analysis_unavailable.connect(self._torch_unavailable)
         if self.session.ready:
             self._schedule_later()
         self._first_paint = OnFirstPaint(self.view.viewport(), self._painted)
@@ -139,10 +140,30 @@ class MainWindow(QMainWindow):
         if part not in LATER or self._later_state == "built":
             call()
             return
+        if self.session.unavailable:
+            self._tell_unavailable(f"{what} needs PyTorch, which could not be loaded.")
+            return
         self._waiting[what] = call
         self.statusBar().showMessage(f"{what}: waiting for PyTorch to load…")
         if not self.session.ready:
             self.session.start_loading()          # asked for before the first paint: load now
+
+    def _torch_unavailable(self, reason: str) -> None:
+        """PyTorch could not be imported: the parts that need it are never built. Their docks, and what the
+        person asked for meanwhile, say so; the graph can still be edited and saved."""
+        waiting, self._waiting = list(self._waiting), {}
+        self.statusBar().clearMessage()
+        docks.say_unavailable(self, LATER, "Needs PyTorch, which could not be loaded (see the Summary).")
+        asked = f"{', '.join(waiting)}: not possible. " if waiting else ""
+        self._tell_unavailable(f"{asked}Shapes, training and export need PyTorch, which could not be loaded.")
+
+    def _tell_unavailable(self, what: str) -> None:
+        """A warning that does not block: what cannot be done, that editing and saving still work, and why."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "PyTorch could not be loaded",
+                          f"{what} The graph can still be edited and saved.\n\n{self.session.unavailable}",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def _run_waiting(self) -> None:
         waiting, self._waiting = self._waiting, {}
@@ -336,7 +357,7 @@ class MainWindow(QMainWindow):
 
     def _analysed(self, result) -> None:
         if result is None:          # analysis is still loading (it needs torch): no numbers yet
-            self._status.setText(f"{len(self.document.blocks)} blocks · analysing…  ")
+            self._status.setText(f"{len(self.document.blocks)} blocks · {self.session.pending_text}  ")
             return
         errors = len(result.errors)
         state = "✓ no errors" if not errors else f"✕ {errors} error{'s' if errors != 1 else ''}"

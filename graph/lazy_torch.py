@@ -69,7 +69,7 @@ class _Torch:
     def __getattr__(self, name: str):
         if name.startswith("__"):
             raise AttributeError(name)
-        return getattr(importlib.import_module("torch"), name)
+        return getattr(import_or_explain("torch"), name)
 
 
 nn = _NN()
@@ -79,3 +79,74 @@ torch = _Torch()
 def torch_loaded() -> bool:
     """Whether torch has been imported in this process (by anything)."""
     return "torch" in sys.modules
+
+
+class LibraryUnavailable(RuntimeError):
+    """A library that analysis, training and export need could not be imported (a broken or partial
+    install, a missing shared library, mismatched versions): the message says which, why, and what to do."""
+
+
+REINSTALL = ("Reinstall it in the Python environment Layerloom runs in; in a Layerloom checkout, “make clean” "
+             "and then “make run” set it up again.")
+
+
+def import_or_explain(module: str, library: str = "PyTorch"):
+    """Import `module` (torch, or a module of Layerloom's that imports it) and return it, or raise
+    LibraryUnavailable (see `explained`)."""
+    try:
+        return importlib.import_module(module)
+    except Exception as exc:  # ImportError, an OSError from a shared library, a version check's RuntimeError
+        problem = explained(exc, library, importing_torch=module.partition(".")[0] == "torch")
+        if problem is None:
+            raise
+        raise problem from exc
+
+
+def explained(exc: BaseException, library: str = "PyTorch", importing_torch: bool = False):
+    """A LibraryUnavailable saying which library could not be loaded and why, in one paragraph, when `exc`
+    (raised by an import) is a library's fault, else None. `library` names it where the error names no
+    missing module (a library's own import that fails). An ImportError is a library's fault unless the
+    module it could not find is Layerloom's own; an OSError only when it was raised while importing (a
+    shared library); any other error only while importing torch itself (`importing_torch`)."""
+    missing = getattr(exc, "name", None) if isinstance(exc, ImportError) else None
+    top = missing.partition(".")[0] if missing else None
+    if top == "layerloom":
+        return None
+    if isinstance(exc, OSError) and not isinstance(exc, ImportError) and not _while_importing(exc):
+        return None
+    if not isinstance(exc, (ImportError, OSError)) and not importing_torch:
+        return None
+    top = top or _raised_in(exc) or library
+    name = "PyTorch" if top == "torch" else top
+    why = " ".join(f"{type(exc).__name__}: {exc}".split())
+    why = why if len(why) <= 300 else why[:299] + "…"
+    return LibraryUnavailable(f"{name} could not be loaded ({why}). {REINSTALL}")
+
+
+def _raised_in(exc: BaseException) -> str | None:
+    """The installed package whose code raised `exc`: the first folder, under its entry of sys.path, of the
+    deepest frame that is neither Python's own library nor Layerloom's."""
+    import os
+    import sysconfig
+    own = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))     # Layerloom's root folder
+    stdlib = os.path.realpath(sysconfig.get_paths()["stdlib"])
+    roots = sorted({os.path.realpath(p) for p in sys.path if p and os.path.isdir(p)}, key=len, reverse=True)
+    found, tb = None, exc.__traceback__
+    while tb is not None:
+        path = os.path.realpath(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+        if path.startswith(own + os.sep) or (path.startswith(stdlib + os.sep) and "-packages" not in path):
+            continue
+        root = next((r for r in roots if path.startswith(r + os.sep)), None)
+        if root is not None:
+            found = path[len(root) + 1:].split(os.sep)[0].removesuffix(".py")
+    return found
+
+
+def _while_importing(exc: BaseException) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        tb = tb.tb_next
+    return False

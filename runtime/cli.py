@@ -173,6 +173,18 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    try:
+        return _run(argv)
+    except (ImportError, OSError) as exc:     # PyTorch or another library a command needs is broken or missing
+        from layerloom.graph.lazy_torch import LibraryUnavailable, explained
+        problem = exc if isinstance(exc, LibraryUnavailable) else explained(exc)
+        if problem is None:
+            raise
+        print(f"layerloom: {problem}", file=sys.stderr)
+        return 1
+
+
+def _run(argv: list[str]) -> int:
     first = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(first if first in COMMAND_MODULES else None)
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.document import Edge, GraphDocument
 from layerloom.graph.summary import cost_text
 
-from ..session import ANALYSING, Session
+from ..session import Session
 from .block_item import BlockItem, Look
 from .groups import GroupItem, GroupLayer
 from .port_item import PortItem
@@ -291,7 +291,7 @@ class GraphScene(QGraphicsScene):
         elif status == "blocked":
             shape = "waiting for inputs"
         elif result is None:
-            shape = ANALYSING
+            shape = self.session.pending_text
         else:
             shape = ""
         tip = [f"<b>{html.escape(bid)}</b> · {html.escape(kind.name)}", html.escape(kind.doc)]

@@ -17,7 +17,7 @@ from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, human, partial_text
 
 from .. import edits, theme
-from ..session import ANALYSING, Session
+from ..session import Session
 from .param_editors import ParamEditor, make_editor
 from .sweep_menu import offer_sweep
 
@@ -213,7 +213,7 @@ class Inspector(QScrollArea):
                                 f"{' (' + partial_text(result) + ')' if result.not_computed else ''}"
                                 f"<br>{state}")
         else:
-            self.totals.setText(f"{len(doc.blocks)} blocks · {len(doc.edges)} wires<br>{ANALYSING}")
+            self.totals.setText(f"{len(doc.blocks)} blocks · {len(doc.edges)} wires<br>{self.session.pending_text}")
 
     def _refresh_block(self) -> None:
         doc, result = self.session.document, self.session.result

@@ -5,6 +5,8 @@ Clicking a row selects the block on the canvas and centres it.
 """
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
@@ -14,7 +16,7 @@ from layerloom.graph.diagnostics import shape_text
 from layerloom.graph.summary import COST_TOOLTIP, human, partial_text
 
 from .. import theme
-from ..session import ANALYSING, Session
+from ..session import Session
 from .palette import kind_icon
 
 COLUMNS = ("Block", "Kind", "Output shape", "Params", "MACs", "FLOPs")
@@ -67,7 +69,7 @@ class SummaryModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole and status in ("error", "cycle") and col == 2:
             return QColor(theme.current().error)
-        if role == Qt.ItemDataRole.ForegroundRole and status in ("blocked", "analysing"):
+        if role == Qt.ItemDataRole.ForegroundRole and status in ("blocked", "analysing", "unavailable"):
             return QColor(theme.current().text_muted)
         if role == Qt.ItemDataRole.ToolTipRole and col >= 4 and status == "ok":
             return f"{macs:,} MACs · {2 * macs:,} FLOPs per sample\n{COST_TOOLTIP}"
@@ -121,10 +123,13 @@ class SummaryPanel(QWidget):
         result = result or self.session.result
         doc = self.session.document
         if result is None:           # analysis is still loading: the blocks, their numbers to follow
-            self.model.set_rows([(bid, b.kind, get_kind(b.kind).category, ANALYSING, 0, 0, "analysing")
+            pending = self.session.pending_text
+            status = "unavailable" if self.session.unavailable else "analysing"
+            self.model.set_rows([(bid, b.kind, get_kind(b.kind).category, pending, 0, 0, status)
                                  for bid, b in doc.blocks.items()])
-            self.totals.setText(f"<b>{len(doc.blocks)}</b> blocks · {ANALYSING} (shapes, parameters and MACs "
-                                "appear once analysis has loaded)")
+            why = (f": shapes, parameters and MACs need PyTorch. {html.escape(self.session.unavailable)}"
+                   if self.session.unavailable else " (shapes, parameters and MACs appear once analysis has loaded)")
+            self.totals.setText(f"<b>{len(doc.blocks)}</b> blocks · {pending}{why}")
             return
         rows = []
         for bid, r in result.blocks.items():
