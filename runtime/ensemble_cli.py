@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import sys
 
+from .cli import can_write
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("ensemble", help="combine runs with the same input and outputs", allow_abbrev=False,
@@ -17,6 +19,8 @@ def add_parser(sub) -> None:
 
 def cmd_ensemble(args) -> int:
     from .ensemble import EnsembleError, evaluate, export_ensemble, load_members
+    if args.out is not None and not can_write("ensemble", "--out", args.out):
+        return 2
     try:
         members = load_members(args.runs)
         report = evaluate(members)

@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .cli import can_write
+
 
 def add_parser(sub) -> None:
     from .explain import BASELINES, METHODS
@@ -35,6 +37,8 @@ def cmd_explain(args) -> int:
     from .heatmaps import explanation_png
     if not str(args.out).lower().endswith(".png"):
         print("layerloom explain: --out must name a .png file", file=sys.stderr)
+        return 2
+    if not can_write("explain", "--out", args.out, folder=False):
         return 2
     try:
         subject = load_subject(args.run)

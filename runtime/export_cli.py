@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from .cli import can_write
 from .export import FORMATS, ExportError, export_model
 
 
@@ -17,6 +18,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
+    if not can_write("export", "--out", args.out):
+        return 2
     try:
         src, results = export_model(args.source, args.formats, args.out,
                                     progress=lambda fmt, i, n: print(f"[{i + 1}/{n}] {fmt}...", flush=True))

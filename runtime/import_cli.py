@@ -10,6 +10,8 @@ import sys
 
 from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
 
+from .cli import can_write
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("import", help="import a PyTorch model, an ONNX file or a .pt2 program as a graph with its weights",
@@ -28,6 +30,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_import(args) -> int:
+    if not can_write("import", "--out", args.out, folder=False):
+        return 2
     try:
         shape = parse_input_shape(args.input_shape, "--input-shape")
         try:

@@ -6,6 +6,7 @@ import sys
 from layerloom.graph.pruning import PruneError
 
 from .checkpoints import CheckpointError
+from .cli import can_write
 from .data import DataError
 
 
@@ -31,6 +32,9 @@ def cmd_prune(args) -> int:
 
     if args.finetune_epochs < 0:
         print("layerloom prune: --finetune-epochs must be 0 or more", file=sys.stderr)
+        return 2
+    if not can_write("prune", "--out", args.out) or (args.finetune_epochs
+                                                      and not can_write("prune", "--runs", args.runs)):
         return 2
     try:
         report = prune_run(args.run, args.ratio, args.out, blocks=args.blocks, finetune_epochs=args.finetune_epochs,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from layerloom.graph import GraphFileError, load_graph
 
+from .cli import can_write
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a hyperparameter / architecture sweep", allow_abbrev=False,
@@ -105,6 +107,8 @@ def cmd_sweep(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError, parse_param_flags, parse_section
     from .sweeps.study import create_study, open_storage
+    if not can_write("sweep", "--out", args.out):
+        return 2
     try:
         doc = load_graph(args.file)
     except GraphFileError as exc:
@@ -130,6 +134,8 @@ def cmd_sweep_worker(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError
     from .sweeps.study import load_study, open_storage
+    if not can_write("sweep-worker", "--out", args.out):
+        return 2
     try:
         storage = open_storage(args.storage, Path(args.out))
         study, doc, spec = load_study(storage, args.study)

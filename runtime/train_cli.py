@@ -12,6 +12,7 @@ import sys
 from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
+from .cli import can_write
 from .config import ConfigError, TrainConfig
 from .health import HealthCollector
 from .live import LiveRun, format_duration
@@ -206,6 +207,8 @@ def cmd_train(args) -> int:
         return 2
     if args.health_every < 0:
         print("layerloom train: --health-every must be 0 (off) or a number of steps", file=sys.stderr)
+        return 2
+    if args.resume is None and not can_write("train", "--out", args.out):
         return 2
     if doc is not None and not _preflight_passes(doc, overrides):
         return 2

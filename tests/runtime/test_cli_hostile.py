@@ -1,0 +1,102 @@
+"""The command line under careless and hostile input: one clear line on stderr, no traceback, the right
+exit status, and nothing written when the output cannot be."""
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from layerloom.app.main import main
+from layerloom.presets import preset_path
+from layerloom.runtime.cli import in_the_way
+
+MLP = str(preset_path("mlp"))
+
+
+def _one_line_error(captured, *words):
+    err = captured.err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for w in words:
+        assert w in err, err
+    return err
+
+
+# Output flags whose path runs into a file (`blocker`): refused before any work, nothing made.
+BLOCKED_OUTPUTS = [
+    ("train", lambda b: ["train", MLP, "--out", b, "--max-steps", "1", "--quiet"], "--out"),
+    ("export", lambda b: ["export", MLP, "-f", "safetensors", "--out", f"{b}/sub"], "--out"),
+    ("prune", lambda b: ["prune", "no-run", "--ratio", "0.5", "--out", b], "--out"),
+    ("prune", lambda b: ["prune", "no-run", "--ratio", "0.5", "--out", "p", "--runs", b], "--runs"),
+    ("ensemble", lambda b: ["ensemble", "no-run", "no-run-2", "--out", b], "--out"),
+    ("sweep", lambda b: ["sweep", MLP, "--param", "training.lr=log:1e-4:1e-1", "--out", b], "--out"),
+    ("sweep-worker", lambda b: ["sweep-worker", "--storage", "journal:j.log", "--out", b], "--out"),
+    ("import", lambda b: ["import", "torchvision:resnet18", "--out", f"{b}/net.loom.json"], "--out"),
+    ("explain", lambda b: ["explain", "no-run", "--sample", "0", "--method", "saliency", "--out", f"{b}/x.png"],
+     "--out"),
+]
+
+
+@pytest.mark.parametrize("command,argv,flag", BLOCKED_OUTPUTS, ids=[f"{c}{f}" for c, _, f in BLOCKED_OUTPUTS])
+def test_an_output_path_blocked_by_a_file_is_refused_before_any_work(tmp_path, monkeypatch, capsys,
+                                                                    command, argv, flag):
+    monkeypatch.chdir(tmp_path)
+    Path("blocker").write_text("not a folder")
+    assert main(argv("blocker")) == 2
+    _one_line_error(capsys.readouterr(), f"layerloom {command}: cannot write {flag}", "blocker is a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
+
+
+def test_an_unwritable_path_found_later_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    Path("blocker").write_text("not a folder")
+    assert main(["sweep", MLP, "--param", "training.lr=log:1e-4:1e-1", "--storage", "journal:blocker/j.log"]) == 1
+    _one_line_error(capsys.readouterr(), "layerloom sweep: cannot use blocker", "a file is in the way")
+
+
+def test_a_batch_beyond_any_memory_is_one_line_not_a_traceback(capsys):
+    assert main(["bench", MLP, "--batch", str(10 ** 12), "--repeats", "1", "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    _one_line_error(captured, "layerloom bench: not enough memory", "GiB asked for")
+
+
+# A folder tree of files and folders, and a path into it: `in_the_way` says nothing is in the way
+# exactly when the operating system then makes the folder (or writes the file).
+NAMES = st.sampled_from(["a", "b", "a b", "ü"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(existing=st.lists(st.tuples(st.lists(NAMES, min_size=1, max_size=3), st.booleans()), max_size=4),
+       target=st.lists(NAMES, min_size=1, max_size=4), folder=st.booleans())
+def test_in_the_way_agrees_with_the_file_system(existing, target, folder):
+    root = Path(tempfile.mkdtemp())
+    try:
+        for parts, is_file in existing:
+            path = root.joinpath(*parts)
+            try:
+                if is_file:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    if not path.exists():
+                        path.write_text("x")
+                else:
+                    path.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass    # a file already stands where this tree wanted a folder: the tree stays as it is
+        path = root.joinpath(*target)
+        problem = in_the_way(path, folder)
+        try:
+            if folder:
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "a"):
+                    pass
+            written = True
+        except OSError:
+            written = False
+        assert (problem is None) == written, (problem, path)
+    finally:
+        shutil.rmtree(root)
+
