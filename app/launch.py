@@ -93,11 +93,12 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
         app.processEvents()
     win.view.fit()
     win.session.flush()               # the settled window: analysed (waits for analysis to load),
-    unavailable = win.session.unavailable
-    if not unavailable:               # (PyTorch could not be loaded: the window as it is, and why)
+    if not win.session.unavailable:
         win.build_later()             # every panel built,
+    if win.later_built:               # (a library could not be loaded: the window as it is, and why)
         win.request_memory_estimate()     # and the training-memory line filled in
         win.memory.wait()
+    unavailable = win.unavailable
     app.processEvents()
     pixmap = win.grab()
     ok = pixmap.save(str(Path(out)))
@@ -108,6 +109,6 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
         return 1
     print(f"wrote {out} ({pixmap.width()}×{pixmap.height()})")
     if unavailable:
-        print(f"layerloom: not analysed: {unavailable}", file=sys.stderr)
+        print(f"layerloom: {unavailable}", file=sys.stderr)
         return 1
     return 0

@@ -13,15 +13,13 @@ torchvision and pyqtgraph take about two seconds to import):
      them earlier (a menu action or key, a block's context menu) gets it once they are built, with a
      note in the status bar meanwhile (`when_built`): building them on the spot would hold the window
      until torch has loaded, 2-3 s after start. Code that asks for one (a test) builds them on the spot.
+     Phase 2 lives in app/later_parts.py (`LaterParts`, a base class of the window).
 A part added later is one line in `_build_parts` or `_later_factories` plus its rows in menus.py /
 docks.py. The later parts are built one step per turn of the event loop (`_build_in_steps`), so the
-window answers input and paints while they load.
+window answers input and paints while they load. Where PyTorch or pyqtgraph cannot be imported, the
+window still edits and saves the graph, and says which library failed, why, and what to do.
 """
 from __future__ import annotations
-
-import inspect
-import sys
-from typing import Callable
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
@@ -30,11 +28,12 @@ from layerloom import __version__
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import COST_TOOLTIP, cost_text, partial_text
 
-from . import analysis_loading, docks, menus, recovery, settings, theme, wheel_guard
+from . import docks, menus, recovery, settings, theme, wheel_guard
 from .canvas.scene import GraphScene
 from .canvas.view import GraphView
 from .editing import Editing
 from .files import Files
+from .later_parts import LATER, LaterParts
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.inspector import Inspector
 from .panels.palette import Palette
@@ -46,15 +45,9 @@ from .status_room import ElidedLabel, StatusRoom
 
 
 MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate training memory
-# The parts built once analysis is ready (phase 2): each imports torch or pyqtgraph
-LATER = ("memory", "training", "extras", "learning", "explaining", "experiments", "exporting", "importing",
-         "pruning", "benchmarking")
-LATER_MODULES = tuple(f"layerloom.app.{m}" for m in (
-    "benchmarking", "explaining", "exporting", "extras_ui", "importing", "learning", "memory_estimate",
-    "panels.experiments", "pruning", "training.ui"))      # what build_later imports
 
 
-class MainWindow(QMainWindow):
+class MainWindow(LaterParts, QMainWindow):
     selected_block_changed = Signal(object)   # a block id, or None when no single block is selected
     later_ready = Signal()                    # the parts of LATER have been built (see build_later)
     later_parts = LATER
@@ -73,13 +66,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self._status)
         self.status_room = StatusRoom(self.statusBar())
         self.status_room.add(self._status)
-        self._later_state = "waiting"        # waiting | building | built
-        self._parts_to_build: list[tuple[str, Callable[[MainWindow], object]]] = []
-        self._part_steps = None              # the generator making the part being built in steps
-        self._building_part: str | None = None
-        self._preloading = None
-        self._waiting: dict[str, Callable[[], object]] = {}   # what the person asked for before it was built
-        self._closed = False
+        self._init_later_parts()
         self._build_parts()
         self.docks: dict[str, QDockWidget] = docks.build_docks(self, later=LATER)
         self.menus = menus.build_menus(self)
@@ -96,7 +83,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         self._analysed(self.session.result)
         self.session.analysis_ready.connect(self._schedule_later, Qt.ConnectionType.QueuedConnection)
-        self.session.analysis_unavailable.connect(self._torch_unavailable)
+        self.session.analysis_unavailable.connect(lambda reason: self._parts_unavailable("PyTorch", reason))
         if self.session.ready:
             self._schedule_later()
         self._first_paint = OnFirstPaint(self.view.viewport(), self._painted)
@@ -122,152 +109,6 @@ class MainWindow(QMainWindow):
         self.inspector = Inspector(self.session, self)
         self.summary = SummaryPanel(self.session, self)
         self.problems = DiagnosticsPanel(self.session, self)
-
-    # -- phase 2: the parts that need torch ---------------------------------------------------------
-    def __getattr__(self, name: str):
-        """A part of LATER asked for by code before it was built (a test): build them all now (not from a
-        part's own making: each part uses only those made before it)."""
-        if name in LATER and self.__dict__.get("_later_state") in ("waiting", "building") \
-                and not self.__dict__.get("_building_part"):
-            self.build_later()
-            return self.__dict__[name]
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def when_built(self, what: str, part: str, call: Callable[[], object]) -> None:
-        """Call `call` now, or, when it needs `part` (one of LATER) and the later parts are not built yet,
-        once they are: the window stays responsive meanwhile and the status bar says what is coming.
-        Asked for twice meanwhile (`what` names it), it runs once."""
-        if part not in LATER or self._later_state == "built":
-            call()
-            return
-        if self.session.unavailable:
-            self._tell_unavailable(f"{what} needs PyTorch, which could not be loaded.")
-            return
-        self._waiting[what] = call
-        self.statusBar().showMessage(f"{what}: waiting for PyTorch to load…")
-        if not self.session.ready:
-            self.session.start_loading()          # asked for before the first paint: load now
-
-    def _torch_unavailable(self, reason: str) -> None:
-        """PyTorch could not be imported: the parts that need it are never built. Their docks, and what the
-        person asked for meanwhile, say so; the graph can still be edited and saved."""
-        waiting, self._waiting = list(self._waiting), {}
-        self.statusBar().clearMessage()
-        docks.say_unavailable(self, LATER, "Needs PyTorch, which could not be loaded (see the Summary).")
-        asked = f"{', '.join(waiting)}: not possible. " if waiting else ""
-        self._tell_unavailable(f"{asked}Shapes, training and export need PyTorch, which could not be loaded.")
-
-    def _tell_unavailable(self, what: str) -> None:
-        """A warning that does not block: what cannot be done, that editing and saving still work, and why."""
-        box = QMessageBox(QMessageBox.Icon.Warning, "PyTorch could not be loaded",
-                          f"{what} The graph can still be edited and saved.\n\n{self.session.unavailable}",
-                          QMessageBox.StandardButton.Ok, self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()
-
-    def _run_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, {}
-        if waiting:
-            self.statusBar().clearMessage()
-        for call in waiting.values():
-            call()
-
-    def built(self, name: str):
-        """The part `name` if it has been built, else None (e.g. no training panel yet: no run to stop)."""
-        return self.__dict__.get(name)
-
-    @property
-    def later_built(self) -> bool:
-        return self._later_state == "built"
-
-    def _schedule_later(self) -> None:
-        """Analysis has loaded: import the later parts' modules in the background (pyqtgraph, Optuna...:
-        about a second the GUI thread would otherwise stand still for), then build them."""
-        if self._later_state != "waiting" or self._preloading is not None:
-            return
-        missing = tuple(m for m in LATER_MODULES if m not in sys.modules)
-        if not missing:
-            QTimer.singleShot(0, self, self._build_in_steps)
-            return
-        self._preloading = analysis_loading.preload(missing)
-        self._preloading.finished.connect(lambda: QTimer.singleShot(0, self, self._build_in_steps))
-
-    def build_later(self) -> None:
-        """Build the parts of LATER (they import torch and pyqtgraph) that are not built yet, put their panels
-        in their docks and connect them, all now. Runs once."""
-        if self._later_state == "built" or self._building_part:
-            return
-        while self._build_next():
-            pass
-
-    def _build_in_steps(self) -> None:
-        """build_later one step per turn of the event loop: the window answers input and paints between
-        steps (all at once held it for about half a second, 2-3 s after start)."""
-        if self._later_state != "built" and not self._building_part and not self._closed and self._build_next():
-            QTimer.singleShot(0, self, self._build_in_steps)
-
-    def _later_factories(self) -> list[tuple[str, Callable[[MainWindow], object]]]:
-        """How each part of LATER is made from the window, in LATER's order (a part may use the ones before
-        it). A maker may be a generator: each of its steps is a step of the build, and what it returns is
-        the part."""
-        from .benchmarking import Benchmarking
-        from .explaining import Explaining
-        from .exporting import Exporting
-        from .extras_ui import Extras
-        from .importing import Importing
-        from .learning import Learning
-        from .memory_estimate import MemoryEstimator
-        from .panels.experiments import ExperimentPanel
-        from .pruning import Pruning
-        from .training.ui import TrainingUI
-        made = {"memory": MemoryEstimator, "training": TrainingUI.made_in_steps, "extras": Extras,
-                "learning": Learning, "explaining": Explaining,
-                "experiments": lambda win: ExperimentPanel(win.session, win), "exporting": Exporting,
-                "importing": Importing, "pruning": Pruning, "benchmarking": Benchmarking}
-        return [(name, made[name]) for name in LATER]
-
-    def _build_next(self) -> bool:
-        """Build the next part of LATER, or, when all are built, finish (docks, connections, `later_ready`).
-        Returns whether anything is left to do."""
-        if self._later_state == "waiting":
-            self._later_state = "building"
-            self._parts_to_build = self._later_factories()
-        if self._parts_to_build:
-            name, make = self._parts_to_build[0]
-            self._building_part = name
-            try:
-                if self._part_steps is None:
-                    made = make(self)
-                    if not inspect.isgenerator(made):
-                        self._part_made(name, made)
-                        return True
-                    self._part_steps = made
-                try:
-                    next(self._part_steps)
-                except StopIteration as done:
-                    self._part_made(name, done.value)
-            finally:
-                self._building_part = None
-            return True
-        self._finish_later()
-        return False
-
-    def _part_made(self, name: str, part) -> None:
-        setattr(self, name, part)
-        self._parts_to_build.pop(0)
-        self._part_steps = None
-
-    def _finish_later(self) -> None:
-        self.status_room.add(self.training.status_text, self.training.status, cap=430)
-        docks.fill_later(self, LATER)
-        self.training.connect_docks(self.docks)
-        self._later_state = "built"
-        self._connect_later()
-        if self._collector is not None and self._preloading is not None:
-            self._collector.freeze_again()        # torch, pyqtgraph and the panels just loaded: frozen with the rest
-        self.later_ready.emit()
-        if self._waiting:     # from the event loop: a dialog that opens runs its own loop, not inside this call
-            QTimer.singleShot(0, self, self._run_waiting)
 
     def _connect(self) -> None:
         self.scene.selected_block_changed.connect(self.selected_block_changed)
@@ -445,13 +286,7 @@ class MainWindow(QMainWindow):
         self._closed = True              # and no later part is built after it (see _build_in_steps)
         if self.later_built:
             self._memory_timer.stop()
-        # training: stops a run (it keeps a checkpoint) and waits for its thread; explaining, benchmarking:
-        # cancel and wait; experiments: stops a sweep (every trial keeps a checkpoint); memory: gives up
-        # an estimate at its next phase and waits for it. Closed while they were being built: those built.
-        for name in ("training", "learning", "explaining", "experiments", "benchmarking", "memory"):
-            part = self.built(name)
-            if part is not None:
-                part.shutdown()
+        self._shut_down_parts()
         self.save_settings()
         self.session.remember_result()
         self.autosave_timer.stop()

@@ -83,7 +83,12 @@ def torch_loaded() -> bool:
 
 class LibraryUnavailable(RuntimeError):
     """A library that analysis, training and export need could not be imported (a broken or partial
-    install, a missing shared library, mismatched versions): the message says which, why, and what to do."""
+    install, a missing shared library, mismatched versions): the message says which, why, and what to do;
+    `library` names it."""
+
+    def __init__(self, message: str, library: str = "PyTorch"):
+        super().__init__(message)
+        self.library = library
 
 
 REINSTALL = ("Reinstall it in the Python environment Layerloom runs in; in a Layerloom checkout, “make clean” "
@@ -120,7 +125,7 @@ def explained(exc: BaseException, library: str = "PyTorch", importing_torch: boo
     name = "PyTorch" if top == "torch" else top
     why = " ".join(f"{type(exc).__name__}: {exc}".split())
     why = why if len(why) <= 300 else why[:299] + "…"
-    return LibraryUnavailable(f"{name} could not be loaded ({why}). {REINSTALL}")
+    return LibraryUnavailable(f"{name} could not be loaded ({why}). {REINSTALL}", name)
 
 
 def _raised_in(exc: BaseException) -> str | None:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox  # noqa: E402
 
 # The window's later parts imported up front, like analysis (tests/conftest.py): a window built by a
 # test builds them at once rather than after a background import (tests/app/test_startup.py covers that).
-from layerloom.app.window import LATER_MODULES  # noqa: E402
+from layerloom.app.later_parts import LATER_MODULES  # noqa: E402
 
 for _name in LATER_MODULES:
     __import__(_name)

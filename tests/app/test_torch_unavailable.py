@@ -17,7 +17,7 @@ from layerloom.presets import preset_path
 
 REASON = "libtorch_cpu.so: cannot open shared object file: No such file or directory"
 
-CHILD = r"""
+WINDOW = r"""
 import json, sys, time
 from PySide6.QtCore import QEventLoop, QTimer, Qt
 from PySide6.QtTest import QTest
@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 app = QApplication([])
 errors = []
 sys.excepthook = lambda kind, value, tb: errors.append(f"{kind.__name__}: {value}")
-from layerloom.app.window import MainWindow
+from layerloom.app.window import LATER, MainWindow
 from layerloom.presets import preset_path
 win = MainWindow(restore_settings=False)
 win.files.open_preset(preset_path("lenet5"))
@@ -35,7 +35,7 @@ win.activateWindow()
 QTest.qWaitForWindowActive(win, 3000)
 win.view.setFocus()
 
-def wait(cond, seconds=30):
+def wait(cond, seconds=60):
     end = time.time() + seconds
     while not cond() and time.time() < end:
         loop = QEventLoop()
@@ -45,6 +45,9 @@ def wait(cond, seconds=30):
 def boxes():
     return [w for w in app.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
 
+"""                                 # the window on LeNet-5, and what the children below use
+
+CHILD = WINDOW + r"""
 seen = {}
 QTest.keyClick(win.view, Qt.Key.Key_F5)                 # Train, pressed before PyTorch has (not) loaded
 seen["status_after_f5"] = win.statusBar().currentMessage()
@@ -84,11 +87,11 @@ print("RESULT " + json.dumps(seen))
 """
 
 
-def _broken_torch(tmp_path) -> dict:
-    """An environment whose `import torch` fails as a missing libtorch_cpu.so makes it fail."""
-    package = tmp_path / "stand_in" / "torch"
+def _broken_torch(tmp_path, name: str = "torch", reason: str = REASON) -> dict:
+    """An environment whose `import torch` (or `import name`) fails as a missing shared library makes it fail."""
+    package = tmp_path / "stand_in" / name
     package.mkdir(parents=True)
-    (package / "__init__.py").write_text(f"raise ImportError({REASON!r})\n")
+    (package / "__init__.py").write_text(f"raise ImportError({reason!r})\n")
     home = tmp_path / "home"
     return dict(os.environ, PYTHONPATH=str(package.parent), QT_QPA_PLATFORM="offscreen",
                 LAYERLOOM_NO_ERROR_DIALOG="1", HOME=str(home), XDG_DATA_HOME=str(home / "data"),
@@ -117,7 +120,7 @@ def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_p
     assert "not analysed" in seen["totals"] and REASON in seen["totals"]
     assert seen["inspector"].endswith("not analysed") and "not analysed" in seen["status"]
     assert seen["canvas"] == ["not analysed"] and seen["canvas_after_delete"] == ["not analysed"]
-    assert "Needs PyTorch" in seen["training_dock"]
+    assert seen["training_dock"] == reason
     lenet, saved = load_graph(preset_path("lenet5")), load_graph(tmp_path / "edited.loom.json")
     assert seen["blocks_after_delete"] == len(lenet.blocks) - 1 and seen["saved"]
     assert set(saved.blocks) == set(lenet.blocks) - {"relu1"}
@@ -136,4 +139,40 @@ def test_without_pytorch_the_command_line_says_why_in_one_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "layerloom.app.main", "--screenshot", str(shot)],
                          capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 1 and shot.stat().st_size > 10_000 and "Traceback" not in out.stderr
-    assert f"layerloom: not analysed: PyTorch could not be loaded ({'ImportError: ' + REASON})" in out.stderr
+    assert f"layerloom: PyTorch could not be loaded ({'ImportError: ' + REASON})" in out.stderr
+
+
+PLOTS_CHILD = WINDOW + r"""
+wait(lambda: win.unavailable is not None and boxes())
+seen = {"unavailable": win.unavailable, "box": [b.text() for b in boxes()], "totals": win.summary.totals.text(),
+        "built": [n for n in LATER if win.built(n) is not None], "later_built": win.later_built,
+        "training_dock": win.docks["training"].widget().text()}
+for b in boxes():
+    b.button(QMessageBox.StandardButton.Ok).click()
+wait(lambda: not boxes(), 5)
+win.actions_by_name["train_start"].trigger()
+wait(lambda: boxes(), 5)
+seen["train_box"] = [b.text() for b in boxes()]
+seen["errors"] = errors
+win.session.undo_stack.setClean()
+win.close()
+print("RESULT " + json.dumps(seen))
+"""
+
+
+def test_without_the_plotting_library_the_graph_is_analysed_and_the_panels_say_why_they_are_missing(tmp_path):
+    reason = "libGL.so.1: cannot open shared object file: No such file or directory"
+    out = subprocess.run([sys.executable, "-c", PLOTS_CHILD], capture_output=True, text=True,
+                         env=_broken_torch(tmp_path, "pyqtgraph", reason), timeout=240)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, out.stdout[-2000:] + out.stderr[-3000:]
+    seen = json.loads(lines[-1][len("RESULT "):])
+    assert seen["errors"] == [] and "Traceback" not in out.stderr
+    assert seen["unavailable"].startswith(f"pyqtgraph could not be loaded (ImportError: {reason})")
+    assert "61,706" in seen["totals"]                       # analysis needs no plots: LeNet-5's parameters
+    assert seen["built"] == [] and not seen["later_built"]  # the parts built before the failure are gone
+    [box] = seen["box"]
+    assert box.startswith("Training, export and explaining need pyqtgraph") and seen["unavailable"] in box
+    assert seen["training_dock"] == seen["unavailable"]
+    [train] = seen["train_box"]
+    assert train.startswith("Train needs pyqtgraph, which could not be loaded.")
