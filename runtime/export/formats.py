@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from layerloom.graph.fileformat import atomic_write_text, default_mode
 
+from .onnx_limits import explain_export_failure, first_line, unsupported_layers
 from .onnx_recurrent import translations
 from .source import ExportError, ExportSource, metadata_strings
 
@@ -134,6 +135,9 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
     import onnx
     import onnxruntime as ort
 
+    why_not = unsupported_layers(src.model)
+    if why_not is not None:
+        raise ExportError(why_not)
     x = src.probe(2)
     with atomic_target(path) as tmp:
         try:
@@ -144,7 +148,8 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
                                   dynamic_shapes=({0: _batch_dim()},), optimize=True,
                                   custom_translation_table=translations() if rnn_operator else None)
         except Exception as exc:
-            raise ExportError(f"ONNX export failed: {_first_line(exc)}") from None
+            program = lambda: torch.export.export(src.model, (x,))     # noqa: E731  (only to name the blocks)
+            raise ExportError(f"ONNX export failed: {explain_export_failure(exc, program)}") from None
         model = onnx.load(str(tmp))
         for key, value in metadata_strings(src.metadata).items():
             entry = model.metadata_props.add()
@@ -153,10 +158,14 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
         onnx.checker.check_model(str(tmp))
         if any(p != tmp for p in tmp.parent.iterdir()):
             raise ExportError("the ONNX exporter wrote a side .data file; the model must be one file")
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
-    feed = {session.get_inputs()[0].name: probe.numpy()}
-    diff = _diff(session.run(None, feed)[0], _reference(src, probe))
+        # Checked before it takes its place: a file onnxruntime cannot run is never left in the folder.
+        probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
+        try:
+            session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
+        except Exception as exc:
+            raise ExportError(f"onnxruntime cannot run the exported model: {first_line(exc)}") from None
+    diff = _diff(got, _reference(src, probe))
     return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE,
                         ["checked with onnx.checker and onnxruntime (batch 3)"])
 
@@ -169,7 +178,7 @@ def export_pt2(src: ExportSource, path: Path) -> ExportResult:
                 warnings.simplefilter("ignore")   # e.g. RNN flat-weight notes that do not affect the program
                 program = torch.export.export(src.model, (x,), dynamic_shapes=({0: _batch_dim()},))
         except Exception as exc:
-            raise ExportError(f"torch.export failed: {_first_line(exc)}") from None
+            raise ExportError(f"torch.export failed: {first_line(exc)}") from None
         torch.export.save(program, str(tmp), extra_files={"layerloom.json": json.dumps(src.metadata)})
     loaded = torch.export.load(str(path)).module()
     probe = src.probe(3, seed=1)
@@ -185,7 +194,7 @@ def export_torchscript(src: ExportSource, path: Path) -> ExportResult:
         try:
             scripted = torch.jit.trace(src.model, (x,), check_trace=False)
         except Exception as exc:
-            raise ExportError(f"TorchScript tracing failed: {_first_line(exc)}") from None
+            raise ExportError(f"TorchScript tracing failed: {first_line(exc)}") from None
         torch.jit.save(scripted, str(tmp), _extra_files={"layerloom.json": json.dumps(src.metadata)})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -196,7 +205,3 @@ def export_torchscript(src: ExportSource, path: Path) -> ExportResult:
     return ExportResult("torchscript", path, size_of(path), diff, diff <= TOLERANCE,
                         ["legacy: torch deprecates TorchScript; prefer pt2 or onnx"])
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -27,7 +27,8 @@ from .. import threads as thread_policy
 from ..data import DataError
 from ..evaluation import evaluation_data
 from ..latency import onnx_latency, onnx_session
-from .formats import ExportResult, _first_line, atomic_target, export_onnx, size_of
+from .formats import ExportResult, atomic_target, export_onnx, size_of
+from .onnx_limits import first_line
 from .source import ExportError, ExportSource, metadata_strings
 
 CALIBRATION_SAMPLES = 256
@@ -102,7 +103,7 @@ def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) ->
             except ExportError:
                 raise
             except Exception as exc:
-                raise ExportError(f"onnxruntime could not quantize this model: {_first_line(exc)}") from None
+                raise ExportError(f"onnxruntime could not quantize this model: {first_line(exc)}") from None
             model = onnx.load(str(tmp))
             recurrent = sorted({n.op_type for n in model.graph.node} & {"LSTM", "GRU", "RNN"})
             del model.metadata_props[:]

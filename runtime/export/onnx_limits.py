@@ -1,0 +1,60 @@
+"""What an ONNX export cannot hold, said in one plain line that names the block.
+
+Two kinds of limit: a layer ONNX's operators cannot express (an LSTM with a projection: ONNX's LSTM has
+no `proj_size`, and torch's exporter writes a model onnxruntime then refuses to run), found before
+exporting; and an aten operator torch's exporter has no translation for (e.g. `adaptive_max_pool2d`
+with an output size that does not divide the input), found from the exporter's error, whose text is
+many lines with terminal colours: the operator is named, and the blocks that use it are found from the
+program's `nn_module_stack`.
+"""
+from __future__ import annotations
+
+import re
+
+import torch
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_MISSING = re.compile(r"No ONNX function found for <OpOverload\(op='([\w.]+)', overload='(\w+)'\)>")
+
+
+def plain(text: str) -> str:
+    """`text` without terminal colour codes or other control characters."""
+    return "".join(ch for ch in _ANSI.sub("", text) if ch == "\n" or ch.isprintable())
+
+
+def first_line(exc: BaseException) -> str:
+    text = plain(str(exc)).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]
+
+
+def unsupported_layers(model: torch.nn.Module) -> str | None:
+    """Why `model` cannot become ONNX before trying, or None."""
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.LSTM) and module.proj_size > 0:
+            return (f"block {name} is an LSTM with proj_size={module.proj_size}, which ONNX's LSTM operator "
+                    "cannot express: export pt2 instead, or set proj_size to 0")
+    return None
+
+
+def explain_export_failure(exc: BaseException, program_of) -> str:
+    """One line for an exporter failure. `program_of()` gives the torch.export program (to find which
+    blocks use an operator the exporter cannot translate); it is only called for such a failure."""
+    match = _MISSING.search(plain(str(exc)))
+    if match is None:
+        return first_line(exc)
+    op = match.group(1)
+    blocks = []
+    try:
+        for node in program_of().graph.nodes:
+            schema = getattr(node.target, "_schema", None)
+            stack = node.meta.get("nn_module_stack") or {}
+            if schema is not None and schema.name.replace("::", ".") == op and stack:
+                path = list(stack.values())[-1][0]
+                if path not in blocks:
+                    blocks.append(path)
+    except Exception:   # naming the blocks is a courtesy: the operator alone still says what failed
+        blocks = []
+    where = f" (used by {', '.join(blocks)})" if blocks else ""
+    return (f"torch's ONNX exporter has no translation for {op}{where}: export pt2 instead, "
+            "or change that block's parameters")
+

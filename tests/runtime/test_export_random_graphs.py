@@ -1,0 +1,115 @@
+"""Graphs analysis accepts export to ONNX and torch.export programs that compute what the compiled module
+computes (checked by onnxruntime and torch.export.load); a graph a format cannot hold is refused with a
+one-line reason that names the block, and leaves no file behind. LAYERLOOM_LONG=1 runs many more graphs."""
+import os
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from layerloom.graph import GraphDocument, analyze, compile_graph, save_graph
+from layerloom.runtime.export import FormatFailure, export_model
+
+from ..graph.helpers import chain
+
+EXAMPLES = 60 if os.environ.get("LAYERLOOM_LONG") else 4
+SETTINGS = settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+def _export(tmp_path, doc, formats):
+    path = tmp_path / "g.loom.json"
+    save_graph(doc, path)
+    src, results = export_model(path, formats, tmp_path / "out")
+    return src, {r.format: r for r in results}
+
+
+def _escape_free_line(text):
+    return "\n" not in text and not any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
+
+
+def test_lstm_with_projection_is_refused_by_onnx_and_leaves_no_file(tmp_path):
+    # ONNX's LSTM operator has no projection: torch's exporter writes a model onnxruntime cannot run.
+    doc = chain(("LSTM", {"hidden_size": 6, "proj_size": 3, "output": "last"}), shape=[5, 4], name="proj")
+    src, results = _export(tmp_path, doc, ["onnx", "onnx-int8-dynamic", "pt2"])
+    for fmt in ("onnx", "onnx-int8-dynamic"):
+        failure = results[fmt]
+        assert isinstance(failure, FormatFailure), failure.line()
+        assert "lstm1" in failure.message and "proj_size" in failure.message and "pt2" in failure.message
+        assert _escape_free_line(failure.line())
+    assert results["pt2"].verified                     # torch.export holds it
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "proj.pt2"]
+
+
+def test_an_operator_onnx_lacks_is_named_with_its_block_in_one_plain_line(tmp_path):
+    # An output size that does not divide the input: torch's ONNX exporter has no translation for it
+    doc = chain(("AdaptiveMaxPool2d", {"output_size": [5, 5]}), shape=[3, 3, 7], name="pool")
+    torch.nn.AdaptiveMaxPool2d((5, 5))(torch.rand(2, 3, 3, 7))     # torch itself runs it
+    src, results = _export(tmp_path, doc, ["onnx", "pt2"])
+    failure = results["onnx"]
+    assert isinstance(failure, FormatFailure)
+    assert _escape_free_line(failure.line()), repr(failure.line())
+    assert "adaptive_max_pool2d" in failure.message and "adaptivemaxpool2d1" in failure.message
+    assert results["pt2"].verified
+    assert not list((tmp_path / "out").glob("*.onnx"))
+
+
+# -- random graphs over layers that both formats hold ---------------------------------------------------------
+LAYERS = {
+    1: [("Linear", {"out_features": 3}), ("ReLU", {}), ("LayerNorm", {}), ("Softmax", {}), ("GELU", {})],
+    2: [("Conv1d", {"out_channels": 3, "kernel_size": 2, "padding": "same", "dilation": 2}),
+        ("MaxPool1d", {"kernel_size": 2, "ceil_mode": True}), ("BatchNorm1d", {}),
+        ("GRU", {"hidden_size": 3, "bidirectional": True, "num_layers": 2}),
+        ("RNN", {"hidden_size": 3, "nonlinearity": "relu", "output": "last"}),
+        ("LSTM", {"hidden_size": 4, "bidirectional": True, "output": "last"}),
+        ("MultiheadAttention", {"num_heads": 1}), ("Permute", {"dims": [2, 1]})],
+    3: [("Conv2d", {"out_channels": 2, "kernel_size": [1, 3], "stride": [2, 1], "groups": 1}),
+        ("ConvTranspose2d", {"out_channels": 2, "kernel_size": 2, "stride": 3, "output_padding": 1}),
+        ("AvgPool2d", {"kernel_size": 2, "ceil_mode": True, "count_include_pad": False}),
+        ("AdaptiveAvgPool2d", {"output_size": [2, 4]}), ("Upsample", {"scale_factor": 1.5}),
+        ("GroupNorm", {"num_groups": 1}), ("Flatten", {"start_dim": 2})],
+}
+
+
+@st.composite
+def accepted_graphs(draw):
+    rank = draw(st.sampled_from(sorted(LAYERS)))
+    shape = [draw(st.integers(2, 5)) for _ in range(rank)]
+    doc = GraphDocument("random export")
+    last = doc.add_block("Input", {"shape": shape})
+    for _ in range(draw(st.integers(1, 3))):
+        result = analyze(doc)
+        fitting = [spec for spec in LAYERS.get(len(result.blocks[last].output_shape), [])]
+        if not fitting:
+            break
+        kind, params = draw(st.sampled_from(fitting))
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        if analyze(doc).errors:
+            doc.remove_block(block)
+            break
+        last = block
+    doc.connect(last, doc.add_block("Output"))
+    return doc
+
+
+@SETTINGS
+@given(accepted_graphs())
+def test_random_accepted_graphs_export_to_what_the_compiled_module_computes(tmp_path_factory, doc):
+    import onnxruntime as ort
+    assert not analyze(doc).errors
+    tmp_path = tmp_path_factory.mktemp("export")
+    src, results = _export(tmp_path, doc, ["onnx", "pt2"])
+    model = compile_graph(doc, seed=0).eval()          # what the exports came from: the same seed, its own build
+    x = torch.rand(3, *src.input_shape, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        expected = model(x)
+    for r in results.values():
+        assert not isinstance(r, FormatFailure), r.line()
+        assert r.verified, r.line()
+    session = ort.InferenceSession(str(results["onnx"].path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    torch.testing.assert_close(torch.from_numpy(got), expected, rtol=1e-4, atol=1e-4)
+    program = torch.export.load(str(results["pt2"].path)).module()
+    with torch.no_grad():
+        torch.testing.assert_close(program(x), expected, rtol=1e-5, atol=1e-5)
