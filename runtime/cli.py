@@ -85,6 +85,19 @@ def can_write(command: str, flag: str, path, folder: bool = True) -> bool:
     return problem is None
 
 
+RUN = "a run folder (runs/...) or one of its checkpoint folders"
+
+
+def exists(command: str, flag: str, path, what: str) -> bool:
+    """Whether PATH exists; if not, one line of stderr that says so and what to give instead (a path
+    that is not there is a typo, not a run "with no checkpoint")."""
+    if Path(path).exists():
+        return True
+    named = f"{flag} {path}" if flag else str(path)
+    print(f"layerloom {command}: {named}: there is no such file or folder; give {what}", file=sys.stderr)
+    return False
+
+
 OS_HINTS = {errno.EEXIST: "a file is in the way of a folder", errno.ENOTDIR: "a file is in the way of a folder",
             errno.EACCES: "permission denied: choose a place you can write to",
             errno.EPERM: "permission denied: choose a place you can write to",

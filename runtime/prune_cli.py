@@ -6,7 +6,7 @@ import sys
 from layerloom.graph.pruning import PruneError
 
 from .checkpoints import CheckpointError
-from .cli import can_write
+from .cli import RUN, can_write, exists
 from .data import DataError
 
 
@@ -35,6 +35,8 @@ def cmd_prune(args) -> int:
         return 2
     if not can_write("prune", "--out", args.out) or (args.finetune_epochs
                                                       and not can_write("prune", "--runs", args.runs)):
+        return 2
+    if not exists("prune", "", args.run, RUN):
         return 2
     try:
         report = prune_run(args.run, args.ratio, args.out, blocks=args.blocks, finetune_epochs=args.finetune_epochs,

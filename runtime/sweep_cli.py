@@ -130,11 +130,23 @@ def cmd_sweep(args) -> int:
     return _run(runner, spec, study, folder)
 
 
+def _journal_path(url: str) -> Path | None:
+    """The file of a journal storage (`journal:PATH`, or a plain path), None for a database URL."""
+    if url.startswith("journal:"):
+        return Path(url[len("journal:"):]).expanduser()
+    return None if "://" in url else Path(url).expanduser()
+
+
 def cmd_sweep_worker(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError
     from .sweeps.study import load_study, open_storage
     if not can_write("sweep-worker", "--out", args.out):
+        return 2
+    journal = _journal_path(args.storage)
+    if journal is not None and not journal.is_file():   # opening it would make an empty one
+        print(f"layerloom sweep-worker: --storage {args.storage}: there is no journal file at {journal}; start "
+              f"the sweep first with layerloom sweep FILE --storage {args.storage}", file=sys.stderr)
         return 2
     try:
         storage = open_storage(args.storage, Path(args.out))

@@ -12,7 +12,7 @@ import sys
 from layerloom.graph import GraphFileError, load_graph
 
 from . import data_choice
-from .cli import can_write
+from .cli import RUN, can_write, exists
 from .config import ConfigError, TrainConfig
 from .health import HealthCollector
 from .live import LiveRun, format_duration
@@ -188,6 +188,14 @@ def _preflight_passes(doc, overrides: dict) -> bool:
 def cmd_train(args) -> int:
     if args.file is None and args.resume is None:
         print("layerloom train: give a graph file, or --resume RUN_DIR", file=sys.stderr)
+        return 2
+    if args.file is not None and args.resume is not None:
+        print(f"layerloom train: give a graph file or --resume RUN_DIR, not both: a resumed run goes on training "
+              f"the graph it started with (train {args.file} on its own for a new run)", file=sys.stderr)
+        return 2
+    if args.resume is not None and not exists("train", "--resume", args.resume, RUN):
+        return 2
+    if args.teacher is not None and not exists("train", "--teacher", args.teacher, RUN):
         return 2
     doc = None
     if args.file:

@@ -100,3 +100,33 @@ def test_in_the_way_agrees_with_the_file_system(existing, target, folder):
     finally:
         shutil.rmtree(root)
 
+
+
+@pytest.mark.parametrize("argv,words", [
+    (["train", "--resume", "runs/no-such-run"], ["layerloom train: --resume runs/no-such-run: there is no such"]),
+    (["train", MLP, "--teacher", "runs/no-such-run"], ["layerloom train: --teacher runs/no-such-run: there is no"]),
+    (["prune", "runs/no-such-run", "--ratio", "0.5", "--out", "p"], ["layerloom prune: runs/no-such-run: there is no"]),
+], ids=["resume", "teacher", "prune"])
+def test_a_run_path_that_is_not_there_is_named_as_a_typo(tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    _one_line_error(capsys.readouterr(), *words, "give a run folder")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_refuses_a_graph_file_and_a_run_to_resume_together(tmp_path, capsys):
+    # the resumed run trains the graph stored in it: the file given beside it would be silently ignored
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["train", MLP, "--resume", str(run)]) == 2
+    _one_line_error(capsys.readouterr(), "give a graph file or --resume RUN_DIR, not both")
+    assert list(run.iterdir()) == []
+
+
+def test_a_sweep_worker_for_a_journal_that_is_not_there_makes_none(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    for storage in ("journal:sweep.log", "sweep.log", "journal:missing/sweep.log"):
+        assert main(["sweep-worker", "--storage", storage]) == 2
+        _one_line_error(capsys.readouterr(), f"--storage {storage}: there is no journal file",
+                        "start the sweep first")
+    assert list(tmp_path.iterdir()) == []
