@@ -13,6 +13,10 @@ def main(argv: list[str] | None = None) -> int:
     from layerloom.runtime import cli
     if argv and (argv[0] in cli.COMMANDS or argv[0] in ("-h", "--help", "--version")):
         return cli.run(argv)
+    unknown = cli.unknown_command(argv)
+    if unknown:
+        print(unknown, file=sys.stderr)
+        return 2
     try:
         from layerloom.app.launch import launch
     except ImportError as exc:

@@ -4,9 +4,6 @@ from __future__ import annotations
 import json
 import sys
 
-from .checkpoints import CheckpointError
-from .export import ExportError
-
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="inference latency (median, p90) and throughput at batch 1 and 32: torch, "
@@ -23,6 +20,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_bench(args) -> int:
+    from .checkpoints import CheckpointError
+    from .export import ExportError
     from .latency import benchmark, report_table
 
     if args.threads < 0 or args.repeats < 1 or any(b < 1 for b in args.batches or ()):

@@ -203,6 +203,20 @@ def cmd_code(args) -> int:
     return 0
 
 
+def unknown_command(argv: list[str]) -> str | None:
+    """The message for a first word that is neither a command nor a file the desktop app could open (a
+    mistyped command: `layerloom chek net.loom.json`), else None. A bare word (no dot, no folder) that is
+    not there is no graph file, so it is not handed to the app to fail there."""
+    first = argv[0] if argv else ""
+    if not first or first.startswith("-") or "." in first or "/" in first or os.sep in first or Path(first).exists():
+        return None
+    import difflib
+    close = difflib.get_close_matches(first, COMMANDS, n=1)
+    hint = f"did you mean `layerloom {close[0]}`? " if close else ""
+    return (f"layerloom: {first!r} is not a command, nor a graph file here: {hint}"
+            f"`layerloom --help` lists the commands")
+
+
 def _version() -> str:
     from layerloom import __version__      # the installed distribution's version (a test pins the two together)
     return __version__

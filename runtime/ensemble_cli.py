@@ -19,6 +19,10 @@ def add_parser(sub) -> None:
 
 def cmd_ensemble(args) -> int:
     from .ensemble import EnsembleError, evaluate, export_ensemble, load_members
+    if args.formats and args.out is None:
+        print("layerloom ensemble: --format says how to export, and --out where: give --out DIR as well",
+              file=sys.stderr)
+        return 2
     if args.out is not None and not can_write("ensemble", "--out", args.out):
         return 2
     try:

@@ -6,9 +6,12 @@ import sys
 
 from .cli import can_write
 
+# runtime.explain's METHODS and BASELINES, for the parser without loading torch (a test holds them equal)
+METHODS = ("saliency", "integrated-gradients", "gradcam", "occlusion")
+BASELINES = ("zeros", "blurred")
+
 
 def add_parser(sub) -> None:
-    from .explain import BASELINES, METHODS
     p = sub.add_parser("explain", help="explain one prediction of a trained run (saliency, integrated "
                                        "gradients, Grad-CAM, occlusion) as a picture",
                        description="Explain what a trained run predicts for one validation sample or image "

@@ -4,7 +4,11 @@ from __future__ import annotations
 import sys
 
 from .cli import can_write
-from .export import FORMATS, ExportError, export_model
+
+# The formats' names, for the parser without importing the exporters (they load torch); a test holds
+# them equal to runtime.export.FORMATS.
+FORMATS = ("safetensors", "state-dict", "onnx", "onnx-int8-dynamic", "onnx-int8-static", "pt2", "torchscript",
+           "project")
 
 
 def add_parser(sub) -> None:
@@ -18,10 +22,11 @@ def add_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
+    from .export import ExportError, export_model
     if not can_write("export", "--out", args.out):
         return 2
     try:
-        src, results = export_model(args.source, args.formats, args.out,
+        src, results = export_model(args.source, list(dict.fromkeys(args.formats)), args.out,
                                     progress=lambda fmt, i, n: print(f"[{i + 1}/{n}] {fmt}...", flush=True))
     except ExportError as exc:
         print(f"layerloom export: {exc}", file=sys.stderr)

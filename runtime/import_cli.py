@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import sys
 
-from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
-
 from .cli import can_write
 
 
@@ -30,6 +28,8 @@ def add_parser(sub) -> None:
 
 
 def cmd_import(args) -> int:
+    from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
+
     if not can_write("import", "--out", args.out, folder=False):
         return 2
     try:

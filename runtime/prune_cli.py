@@ -3,11 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from layerloom.graph.pruning import PruneError
-
-from .checkpoints import CheckpointError
 from .cli import RUN, can_write, exists
-from .data import DataError
 
 
 def add_parser(sub) -> None:
@@ -27,6 +23,10 @@ def add_parser(sub) -> None:
 
 
 def cmd_prune(args) -> int:
+    from layerloom.graph.pruning import PruneError
+
+    from .checkpoints import CheckpointError
+    from .data import DataError
     from .pruning import prune_run
     from .train_cli import Progress
 

@@ -11,14 +11,21 @@ import sys
 
 from layerloom.graph import GraphFileError, load_graph
 
-from . import data_choice
 from .cli import RUN, can_write, exists
 from .config import ConfigError, TrainConfig
-from .health import HealthCollector
 from .live import LiveRun, format_duration
-from .preflight import preflight
 from .tensorboard_log import TensorBoardLog
-from .trainer import Trainer
+
+# The data sets, the health checks, the preflight and the trainer load torch: they are imported when a
+# run starts, so `layerloom train --help` answers at once. `Trainer` is this module's attribute all the
+# same (tests replace it to watch a run's events).
+
+
+def __getattr__(name: str):
+    if name == "Trainer":
+        from .trainer import Trainer
+        return Trainer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_parser(sub) -> None:
@@ -174,6 +181,7 @@ class JsonEvents:
 
 def _preflight_passes(doc, overrides: dict) -> bool:
     """The training check before any data is loaded or model built: each error on one line."""
+    from .preflight import preflight
     try:
         cfg = TrainConfig.from_sources(doc.training, overrides)
     except ConfigError as exc:
@@ -186,6 +194,8 @@ def _preflight_passes(doc, overrides: dict) -> bool:
 
 
 def cmd_train(args) -> int:
+    from . import data_choice
+    from .health import HealthCollector
     if args.file is None and args.resume is None:
         print("layerloom train: give a graph file, or --resume RUN_DIR", file=sys.stderr)
         return 2
@@ -224,7 +234,7 @@ def cmd_train(args) -> int:
     extensions = [HealthCollector(args.health_every)] if args.health_every else []
     if not args.no_tensorboard:
         extensions.append(TensorBoardLog())
-    trainer = Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume, extensions=extensions)
+    trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume, extensions=extensions)
     interrupted = {"n": 0}
 
     def on_sigint(signum, frame):

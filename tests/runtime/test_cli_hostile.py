@@ -1,6 +1,8 @@
 """The command line under careless and hostile input: one clear line on stderr, no traceback, the right
 exit status, and nothing written when the output cannot be."""
 import shutil
+import sys
+import types
 import tempfile
 from pathlib import Path
 
@@ -130,3 +132,35 @@ def test_a_sweep_worker_for_a_journal_that_is_not_there_makes_none(tmp_path, mon
         _one_line_error(capsys.readouterr(), f"--storage {storage}: there is no journal file",
                         "start the sweep first")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ensemble_refuses_a_format_without_a_folder_to_write_it_into(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["ensemble", "run-a", "run-b", "--format", "onnx"]) == 2
+    _one_line_error(capsys.readouterr(), "layerloom ensemble: --format", "give --out DIR")
+
+
+def test_a_format_asked_for_twice_is_exported_once(tmp_path, capsys):
+    assert main(["export", MLP, "-f", "safetensors", "-f", "safetensors", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "[1/1] safetensors..." and len([line for line in out if line.startswith("safetensors: ")]) == 1
+
+
+@pytest.mark.parametrize("argv,hint", [(["chek", "net.loom.json"], "did you mean `layerloom check`?"),
+                                       (["trian"], "did you mean `layerloom train`?"),
+                                       (["frobnicate"], "")])
+def test_a_mistyped_command_is_named_without_opening_the_desktop_app(tmp_path, monkeypatch, capsys, argv, hint):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setitem(sys.modules, "layerloom.app.launch", None)   # importing the app would fail the test
+    assert main(argv) == 2
+    _one_line_error(capsys.readouterr(), f"layerloom: {argv[0]!r} is not a command", hint, "layerloom --help")
+
+
+def test_a_file_whose_name_is_a_bare_word_still_opens_in_the_app(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mynet").write_text("{}")
+    opened = []
+    launch = types.ModuleType("layerloom.app.launch")
+    launch.launch = lambda argv: opened.append(argv) or 0
+    monkeypatch.setitem(sys.modules, "layerloom.app.launch", launch)
+    assert main(["mynet"]) == 0 and opened == [["mynet"]]

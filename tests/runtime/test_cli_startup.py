@@ -34,3 +34,31 @@ def test_a_command_still_gets_its_own_options(capsys):
 def test_every_command_module_has_its_help_line():
     from layerloom.runtime import cli
     assert set(cli.COMMAND_HELP) == set(cli.COMMAND_MODULES)
+
+
+HELP_PROBE = """
+import sys
+from layerloom.runtime.cli import COMMANDS, run
+for command in COMMANDS:
+    try:
+        run([command, "--help"])
+    except SystemExit as exc:
+        print(command, "exit", exc.code)
+print("loaded:", sorted(m for m in ("torch", "PySide6") if m in sys.modules))
+"""
+
+
+def test_every_command_s_own_help_answers_without_torch():
+    out = subprocess.run([sys.executable, "-c", HELP_PROBE], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    from layerloom.runtime.cli import COMMANDS
+    for command in COMMANDS:
+        assert f"usage: layerloom {command} " in out.stdout and f"{command} exit 0" in out.stdout
+    assert "loaded: []" in out.stdout, out.stdout
+
+
+def test_the_parsers_choices_are_the_runtime_s_own():
+    # the parsers name the formats and methods without importing their modules: the names must stay theirs
+    from layerloom.runtime import explain, explain_cli, export, export_cli
+    assert export_cli.FORMATS == tuple(export.FORMATS)
+    assert (explain_cli.METHODS, explain_cli.BASELINES) == (explain.METHODS, explain.BASELINES)
