@@ -87,7 +87,7 @@ def staged_folder(folder: Path, prefix: str):
         raise
 
 
-def _diff(a, b) -> float:
+def max_difference(a, b) -> float:
     a = a[0] if isinstance(a, (tuple, list)) else a
     b = b[0] if isinstance(b, (tuple, list)) else b
     return float((torch.as_tensor(a).float() - torch.as_tensor(b).float()).abs().max())
@@ -165,7 +165,7 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
             got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
         except Exception as exc:
             raise ExportError(f"onnxruntime cannot run the exported model: {first_line(exc)}") from None
-    diff = _diff(got, _reference(src, probe))
+    diff = max_difference(got, _reference(src, probe))
     return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE,
                         ["checked with onnx.checker and onnxruntime (batch 3)"])
 
@@ -183,7 +183,7 @@ def export_pt2(src: ExportSource, path: Path) -> ExportResult:
     loaded = torch.export.load(str(path)).module()
     probe = src.probe(3, seed=1)
     with torch.no_grad():
-        diff = _diff(loaded(probe), _reference(src, probe))
+        diff = max_difference(loaded(probe), _reference(src, probe))
     return ExportResult("pt2", path, size_of(path), diff, diff <= TOLERANCE, ["dynamic batch dimension"])
 
 
@@ -201,7 +201,7 @@ def export_torchscript(src: ExportSource, path: Path) -> ExportResult:
         loaded = torch.jit.load(str(path))
     probe = src.probe(3, seed=1)
     with torch.no_grad():
-        diff = _diff(loaded(probe), _reference(src, probe))
+        diff = max_difference(loaded(probe), _reference(src, probe))
     return ExportResult("torchscript", path, size_of(path), diff, diff <= TOLERANCE,
                         ["legacy: torch deprecates TorchScript; prefer pt2 or onnx"])
 

@@ -17,7 +17,7 @@ from layerloom.graph.quoting import LiteralError, py_literal, shown
 
 from ..data import batch_augment, figures, mnist_sample, shapes
 from . import project_images
-from .formats import ExportResult, size_of, staged_folder, write_model_json
+from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
 from ..freezing import frozen_blocks
 from .train_template import GENERATED, TRAIN_TEMPLATE, data_loader_code
@@ -69,9 +69,11 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")
     class_name = class_name_for(src.doc.name)
     with staged_folder(folder, ".project-") as staging:
-        (staging / "model.py").write_text(generated_code(src.doc), encoding="utf-8")
+        code = generated_code(src.doc, src.data)     # with the class count and vocabulary the weights have
+        (staging / "model.py").write_text(code, encoding="utf-8")
         state = {k: v.detach().cpu() for k, v in src.model.state_dict().items()}
         torch.save(state, staging / "model_state.pt")
+        diff = _check_model_code(src, code, class_name, staging / "model_state.pt")
         data_dir = staging / "data"
         data_dir.mkdir()
         if dataset == "mnist-sample":
@@ -104,8 +106,25 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         (staging / "train.py").write_text(train_py, encoding="utf-8")
         (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
-    return ExportResult("project", folder, size_of(folder), None, True,
-                        ["model.py + train.py + weights; runs with python or torchrun, without Layerloom"])
+    return ExportResult("project", folder, size_of(folder), diff, diff <= TOLERANCE,
+                        ["model.py + train.py + weights; runs with python or torchrun, without Layerloom",
+                         "model.py with model_state.pt checked against the model (batch 3)"])
+
+
+def _check_model_code(src: ExportSource, code: str, class_name: str, weights: Path) -> float:
+    """The largest difference between the model model.py builds, with the weights written beside it, and the
+    model being exported, on a probe batch. The code is Layerloom's own generated text (the graph's strings
+    are literals in it), run as the project will run it."""
+    namespace: dict = {}
+    exec(compile(code, "model.py", "exec"), namespace)
+    model = namespace[class_name]()
+    try:
+        model.load_state_dict(torch.load(weights, weights_only=True))
+    except RuntimeError as exc:
+        raise ExportError(f"model.py does not fit the model's weights: {str(exc).splitlines()[-1].strip()}") from None
+    probe = src.probe(3, seed=1)
+    with torch.no_grad():
+        return max_difference(model.eval()(probe), src.model(probe))
 
 
 def _plain_config(cfg: dict) -> dict:

@@ -13,6 +13,7 @@ from layerloom.graph.weights import WeightsError
 
 from ..checkpoints import CheckpointError, load_checkpoint
 from ..data import DataError, dataset_info
+from ..data_choice import graph_data_context
 
 
 class ExportError(ValueError):
@@ -29,6 +30,9 @@ class ExportSource:
     trained: bool
     config: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # the facts "auto" parameters followed when `model` was built ({"num_classes", "vocab_size"}): code
+    # generated for `doc` must follow them too, or its layers would not fit the weights
+    data: dict | None = None
 
     def probe(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
         g = torch.Generator().manual_seed(seed)
@@ -55,12 +59,14 @@ def load_source(path) -> ExportSource:
             doc = load_graph(path)
         except GraphFileError as exc:
             raise ExportError(f"cannot read {exc}") from None
-        model = _compile(doc)
+        data = graph_data_context(doc)[0]      # the data set it names, as training on it would build it
+        model = _compile(doc, data)
         name, shape, dtype = model.meta["layerloom"]["inputs"][0]
-        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=path.name, trained=False)
+        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=path.name, trained=False,
+                         data=data)
         return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
                             warnings=["this graph has not been trained: the export carries freshly initialised "
-                                      "weights (export a run folder to get trained ones)"])
+                                      "weights (export a run folder to get trained ones)"], data=data)
     if not path.exists():
         raise ExportError(f"{path} does not exist: give a run folder, a checkpoint folder or a .loom.json file")
     try:
@@ -80,10 +86,11 @@ def load_source(path) -> ExportSource:
     name, shape, dtype = model.meta["layerloom"]["inputs"][0]
     meta = _metadata(doc, shape, dtype, ckpt.meta.get("dataset"), ckpt.meta,
                      source="/".join(Path(ckpt.path).parts[-3:]), trained=True)   # no path of this machine
-    return ExportSource(doc, model, tuple(shape), dtype, meta, trained=True, config=ckpt.meta.get("config", {}))
+    return ExportSource(doc, model, tuple(shape), dtype, meta, trained=True, config=ckpt.meta.get("config", {}),
+                        data=ckpt.meta.get("data_context"))
 
 
-def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool) -> dict:
+def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool, data: dict | None = None) -> dict:
     class_names, mean, std, normalize = None, None, None, True
     if ckpt_meta:
         class_names = ckpt_meta.get("class_names")
@@ -95,7 +102,7 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool)
             class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)
         except DataError:
             pass
-    data = (ckpt_meta or {}).get("data_context")
+    data = (ckpt_meta or {}).get("data_context") or data
     class_names = complete_class_names(class_names, _output_count(doc, data))
     return {
         "format": "layerloom.model", "graph_name": doc.name, "input_shape": list(shape), "input_dtype": dtype,
@@ -103,7 +110,7 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool)
         "normalization": {"mean": mean, "std": std} if (normalize and mean) else None,
         "source": source, "trained": trained,
         "epochs": ckpt_meta.get("epoch") if ckpt_meta else 0, "steps": ckpt_meta.get("step") if ckpt_meta else 0,
-        "vocab_size": (ckpt_meta.get("data_context") or {}).get("vocab_size") if ckpt_meta else None,
+        "vocab_size": (data or {}).get("vocab_size"),
     }
 
 

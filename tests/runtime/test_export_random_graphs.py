@@ -113,3 +113,46 @@ def test_random_accepted_graphs_export_to_what_the_compiled_module_computes(tmp_
     program = torch.export.load(str(results["pt2"].path)).module()
     with torch.no_grad():
         torch.testing.assert_close(program(x), expected, rtol=1e-5, atol=1e-5)
+
+
+# -- the standalone project's model.py is the model the other formats hold ------------------------------------
+def _project_model(project):
+    import ast
+    text = (project / "model.py").read_text(encoding="utf-8")
+    namespace = {}
+    exec(compile(text, str(project / "model.py"), "exec"), namespace)    # Layerloom's own generated text
+    (cls,) = [n.name for n in ast.parse(text).body if isinstance(n, ast.ClassDef)]
+    model = namespace[cls]()
+    model.load_state_dict(torch.load(project / "model_state.pt", weights_only=True))
+    return model.eval()
+
+
+def _classes_from_the_data(doc):
+    # 12 figures: "auto" out_features follows them, not the fallback of 10
+    doc.training.update({"dataset": "figures", "epochs": 1, "max_steps": 1, "batch_size": 4})
+    return doc
+
+
+def test_a_project_from_a_run_holds_the_class_count_its_weights_were_trained_for(tmp_path):
+    from layerloom.runtime.trainer import Trainer
+    doc = _classes_from_the_data(chain(("Flatten", {}), ("Linear", {"out_features": "auto"}), shape=[3, 32, 32],
+                                       name="auto classes"))
+    trainer = Trainer(doc, dict(doc.training), runs_base=tmp_path / "runs")
+    assert trainer.run()["status"] == "finished"
+    src, results = export_model(trainer.run_dir, ["project"], tmp_path / "out")
+    (project,) = results
+    assert project.verified and project.max_abs_diff is not None and project.max_abs_diff <= 1e-5, project.line()
+    x = torch.rand(2, 3, 32, 32)
+    mine = _project_model(project.path)
+    with torch.no_grad():
+        torch.testing.assert_close(mine(x), src.model(x))
+    assert mine(x).shape == (2, 12) and len(src.metadata["class_names"]) == 12
+
+
+def test_an_untrained_graph_exports_with_the_class_count_of_the_data_it_names(tmp_path):
+    doc = _classes_from_the_data(chain(("Flatten", {}), ("Linear", {"out_features": "auto"}), shape=[3, 32, 32],
+                                       name="auto classes"))
+    src, results = _export(tmp_path, doc, ["onnx", "project"])
+    assert all(r.verified for r in results.values()), [r.line() for r in results.values()]
+    assert src.model(src.probe(1)).shape == (1, 12) and len(src.metadata["class_names"]) == 12
+    assert _project_model(results["project"].path)(src.probe(1)).shape == (1, 12)
