@@ -108,9 +108,16 @@ def test_clicking_a_feature_map_pixel_shows_its_arithmetic(win, qtbot):
     channel, i, j = 1, 5, 9
     x = (channel % cols) * (w + 1) + j + 0.5
     y = (channel // cols) * (h + 1) + i + 0.5
-    scene = maps.plot.getViewBox().mapViewToScene(QPointF(x, y))
-    assert maps.pixel_at(scene) == (channel, i, j)
-    qtbot.mouseClick(maps.main.viewport(), Qt.MouseButton.LeftButton, pos=maps.main.mapFromScene(scene))
+
+    def click_point():
+        """The pixel's centre in the view, in whole screen pixels as a click has it (the dock may still be
+        settling: a click is only made once that point lies in the pixel meant)."""
+        scene = maps.plot.getViewBox().mapViewToScene(QPointF(x, y))
+        assert maps.pixel_at(scene) == (channel, i, j)
+        return maps.main.mapFromScene(scene)
+
+    qtbot.waitUntil(lambda: maps.pixel_at(maps.main.mapToScene(click_point())) == (channel, i, j), timeout=10000)
+    qtbot.mouseClick(maps.main.viewport(), Qt.MouseButton.LeftButton, pos=click_point())
     qtbot.waitUntil(lambda: win.learning.inside_view.result is not None, timeout=60000)
     r = win.learning.inside_view.result
     assert (r["block"], r["channel"], r["position"]) == ("conv1", 1, (5, 9))
