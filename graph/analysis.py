@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import networkx as nx
 import torch
@@ -30,6 +30,7 @@ from .analysis_result import AnalysisResult, BlockResult, Shape
 from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
+from .quoting import shown
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
           "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -163,7 +164,7 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             full[p.name] = p.check(full[p.name])
         except ParamError as exc:
             return _Computed(full, None, None, 0, 0, Diagnostic(
-                "", f"{kind_name}: {exc}.", "bad_param", fix={"action": "reset_param", "param": p.name}))
+                "", _one_line(f"{kind_name}: {exc}."), "bad_param", fix={"action": "reset_param", "param": p.name}))
     if kind_name == "Input":
         return _Computed(full, tuple(full["shape"]), full["dtype"], 0, 0, None)
     in_shapes = [s for s, _ in inputs]
@@ -183,7 +184,7 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             with FlopCounterMode(display=False) as counter:
                 y = forward_of(kind)(module, xs, resolved)
         for text in (*built_warnings, *(str(w.message) for w in caught)):
-            notes.append(Diagnostic("", f"PyTorch warns: {text}", "torch_warning", severity="warning"))
+            notes.append(Diagnostic("", f"PyTorch warns: {_one_line(text)}", "torch_warning", severity="warning"))
         if not isinstance(y, torch.Tensor):
             raise TypeError(f"{kind_name} produced {type(y).__name__}, not a tensor")
         if y.dim() == 0:
@@ -196,7 +197,17 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
         return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()) // 2,
                          None, tuple(notes))
     except Exception as exc:  # torch's error becomes a sentence about this block
-        return _Computed(resolved, None, None, 0, 0, explain_failure(kind, resolved, inputs, exc))
+        problem = explain_failure(kind, resolved, inputs, exc)
+        return _Computed(resolved, None, None, 0, 0, replace(problem, message=_one_line(problem.message)))
+
+
+MESSAGE_LIMIT = 1000
+
+
+def _one_line(text: str) -> str:
+    """A message as one printable line: words from the file (an Opaque block's target) or from torch may hold
+    newlines and terminal escapes; a terminal, the summary table and the problems panel get them escaped."""
+    return shown(text, MESSAGE_LIMIT)
 
 
 def _long_sequence(kind_name: str, explicit: dict, inputs) -> _Computed:
