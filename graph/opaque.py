@@ -27,12 +27,13 @@ from .blocks import BlockKind, register
 from .lazy_torch import torch
 from .problems import BlockProblem
 from .params import Param
-from .quoting import py_literal
+from .quoting import py_literal, shown
 
 TRUSTED_PACKAGES = ("torch", "torchvision", "layerloom")
 _ALLOWED: set[str] = set()      # module names and resolved file paths the person allowed
 _FILE_MODULES: dict[str, object] = {}
 _FILE_OF_MODULE: dict[str, str] = {}   # synthetic module name -> the Python file it was loaded from
+REAL_RUN_BYTES = 2 * 2**30   # weights and inputs of the one run on real zeros that finds a shape
 
 
 class OpaqueError(BlockProblem):
@@ -186,8 +187,15 @@ def _opaque_forward(call, inputs, params):
         y = call(*inputs)
     except OpaqueError:
         raise
-    except Exception:
-        # The module's code looks at values (a data-dependent branch): run it once on real zeros.
+    except Exception as exc:
+        # The module's code looks at values (a data-dependent branch): run it once on real zeros,
+        # when its weights and inputs fit in memory (a file may name Linear(100000, 100000)).
+        need = sum(t.numel() * t.element_size() for t in (*call.parameters(), *call.buffers(), *inputs))
+        if need > REAL_RUN_BYTES:
+            raise OpaqueError(
+                f"{params['target']} does not run on shape-only tensors ({shown(str(exc), 160)}), and running it "
+                f"once on real zeros would need {need / 2**30:,.1f} GB of memory (at most "
+                f"{REAL_RUN_BYTES // 2**30} GB is used for that): check its arguments against its input") from None
         module = opaque_module(params["target"], params["args"], params["kwargs"]).eval()
         with torch.no_grad():
             y = module(*[torch.zeros(x.shape, dtype=x.dtype) for x in inputs])

@@ -178,3 +178,18 @@ def test_opaque_blocks_only_reach_module_classes_of_the_package_they_name(params
     doc = chain(("Opaque", params), shape=(3, 8, 8))
     result = analyze(doc)
     assert any(message in d.message for d in result.errors), [d.message for d in result.diagnostics]
+
+
+@pytest.mark.parametrize("params, shape", [
+    ({"target": "torch.nn:Linear", "args": [10**6, 10**6]}, (3,)),        # 4 TB of weights, wrong input
+    ({"target": "torch.nn:Linear", "args": [4, 4]}, (1000, 1000, 600)),   # 2.4 GB of zeros, wrong input
+])
+def test_an_opaque_block_too_large_to_run_on_real_zeros_is_refused_before_any_memory_is_taken(params, shape):
+    """A graph file's Opaque block that fails on meta tensors was run once on real zeros to find its
+    shape, whatever the size of its weights or input: `layerloom check` took 10 GB for Linear(50000,
+    50000) and was killed for more. Now the memory it would take is named instead."""
+    doc = chain(("Opaque", params), shape=shape)
+    errors = analyze(doc).errors
+    assert len(errors) == 1 and "opaque1" == errors[0].block, [d.message for d in errors]
+    assert "would need" in errors[0].message and "GB of memory" in errors[0].message
+    assert "check its arguments against its input" in errors[0].message
