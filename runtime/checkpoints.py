@@ -11,9 +11,11 @@ newest complete one. A crash never leaves a half-written checkpoint behind.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from layerloom.graph.fileformat import atomic_write_text
+from layerloom.graph.fileformat import GraphFileError, atomic_write_text, graph_from_dict, read_bounded
 from layerloom.graph.quoting import shown
+
+META_BYTES = 64 * 2**20     # meta.json: the graph (at most 16 MB), settings, class names, vocabulary
 
 
 class CheckpointError(ValueError):
@@ -133,6 +137,9 @@ def latest_checkpoint(run_or_ckpt) -> Path:
 
 
 def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
+    """The newest complete checkpoint, checked: its files read, its meta.json holds what the trainer
+    wrote (with the right types), its state.pt holds plain data only, and its weights fit its graph
+    (names, shapes and dtypes). Raises CheckpointError with a one-line reason."""
     path = latest_checkpoint(run_or_ckpt)
     try:
         weights = load_file(str(path / "model.safetensors"), device=str(map_location))
@@ -142,19 +149,112 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
     except OSError as exc:
         raise CheckpointError(f"the checkpoint {path} cannot be read: {exc}") from None
     try:
-        state = torch.load(path / "state.pt", map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():     # torch warns about a pickle protocol it then refuses anyway
+            warnings.simplefilter("ignore")
+            state = torch.load(path / "state.pt", map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:   # weights_only=True refused an object
         raise CheckpointError(f"the checkpoint {path} holds data that is not allowed ({type(exc).__name__}); "
                               "only tensors and plain values are loaded") from None
     except Exception as exc:
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its state.pt cannot be read "
                               f"({shown(str(exc), 120)}).") from None
+    meta = _read_meta(path)
+    _check_state(path, state)
+    _check_weights(path, weights, meta)
+    return Checkpoint(path, weights, state, meta)
+
+
+def _corrupt(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(f"the checkpoint {path} is corrupt: {what}. Resume or export an earlier checkpoint.")
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _read_meta(path: Path) -> dict:
     try:
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        raw = read_bounded(path / "meta.json", META_BYTES, CheckpointError)
+        meta = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, CheckpointError):
+            raise _corrupt(path, f"its meta.json {shown(str(exc).rpartition('meta.json ')[2], 120)}") from None
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its meta.json cannot be read "
                               f"({shown(str(exc), 120)}).") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("graph"), dict):
-        raise CheckpointError(f"the checkpoint {path} is corrupt: its meta.json does not describe the graph "
-                              "(an object with a \"graph\" entry). Resume or export an earlier checkpoint.")
-    return Checkpoint(path, weights, state, meta)
+        raise _corrupt(path, 'its meta.json does not describe the graph (an object with a "graph" entry)')
+    for key in ("epoch", "step", "step_in_epoch"):
+        value = meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise _corrupt(path, f'its meta.json has "{key}": {shown(json.dumps(value))}, not a whole number ≥ 0')
+    kinds = {"config": dict, "data_context": (dict, type(None)), "normalize": bool, "dataset": (str, type(None)),
+             "graph_name": str, "class_names": list, "vocabulary": list, "input_shape": list, "mean": list,
+             "std": list}
+    for key, kind in kinds.items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise _corrupt(path, f'its meta.json has a "{key}" of the wrong type ({type(meta[key]).__name__})')
+    for key in ("class_names", "vocabulary"):
+        if not all(isinstance(v, str) for v in meta.get(key, ())):
+            raise _corrupt(path, f'its meta.json has "{key}" that are not all text')
+    for key in ("input_shape", "mean", "std"):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                   for v in meta.get(key, ())):
+            raise _corrupt(path, f'its meta.json has "{key}" that are not all numbers')
+    return meta
+
+
+def _check_state(path: Path, state) -> None:
+    """state.pt holds what the trainer saves: optimizer state, scheduler and scaler states, RNG states."""
+    def byte_tensor(v):
+        return isinstance(v, torch.Tensor) and v.dtype == torch.uint8 and v.dim() == 1
+
+    optimizer = state.get("optimizer") if isinstance(state, dict) else None
+    problem = None
+    if not isinstance(state, dict):
+        problem = f"holds {type(state).__name__}, not the training state"
+    elif not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+              and isinstance(optimizer.get("param_groups"), list)
+              and all(isinstance(g, dict) for g in optimizer["param_groups"])):
+        problem = "lacks the optimizer's state"
+    elif not (byte_tensor(state.get("rng")) and byte_tensor(state.get("epoch_generator"))):
+        problem = "lacks the random number generators' states"
+    elif not all(isinstance(state.get(k, {}), dict) for k in ("scheduler", "scaler")):
+        problem = "has a scheduler or scaler state that is not one"
+    elif state.get("cuda_rng") is not None and not byte_tensor(state["cuda_rng"]):
+        problem = "has a CUDA generator state that is not one"
+    if problem:
+        raise _corrupt(path, f"its state.pt {problem}")
+
+
+def _check_weights(path: Path, weights: dict, meta: dict) -> None:
+    """The weights against the graph the checkpoint names, built on the meta device (no memory):
+    a checkpoint from another graph, or edited, is refused with the first tensor that differs."""
+    from layerloom.graph.compiler import compile_graph
+
+    try:
+        doc = graph_from_dict(meta["graph"])
+    except GraphFileError as exc:
+        raise _corrupt(path, f"its graph cannot be read ({exc})") from None
+    try:
+        expected = compile_graph(doc, data=meta.get("data_context"), weights=False, device="meta").state_dict()
+    except Exception:   # a graph that does not compile here (code not allowed): whoever compiles it says why
+        return
+    missing = [k for k in expected if k not in weights]
+    extra = [k for k in weights if k not in expected]
+
+    def more(names):
+        return f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+
+    if missing:
+        raise _corrupt(path, f"its weights lack {shown(missing[0])}{more(missing)}, which its graph has: "
+                             "it is from another graph or was edited")
+    if extra:
+        raise _corrupt(path, f"its weights hold {shown(extra[0])}{more(extra)}, which its graph has no place for: "
+                             "it is from another graph or was edited")
+    for key, want in expected.items():
+        got = weights[key]
+        if got.shape != want.shape or got.dtype != want.dtype:
+            def text(t):
+                return f"{'×'.join(map(str, t.shape)) or 'a scalar'} {str(t.dtype).removeprefix('torch.')}"
+            raise _corrupt(path, f"its weight {shown(key)} is {text(got)} where its graph has {text(want)}: "
+                                 "it is from another graph or was edited")
