@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from layerloom.graph.fileformat import save_graph
 from layerloom.runtime.export import FORMATS, ExportError, export_model
+from layerloom.runtime.path_problems import in_the_way, os_error_text
 
 from .background import Job
 
@@ -114,7 +115,12 @@ class ExportDialog(QDialog):
             self.folder.setText(folder)
 
     def problem(self) -> str:
-        return self.graph_problem if self.chosen.run is None else ""
+        """Why Export cannot start: the untrained graph has errors, or the folder cannot be written."""
+        if self.chosen.run is None and self.graph_problem:
+            return self.graph_problem
+        folder = self.folder.text().strip()
+        blocked = in_the_way(folder) if folder else None
+        return f"Cannot export into {folder}: {blocked}. Choose another folder." if blocked else ""
 
     def _update_buttons(self, *_):
         busy = self.job is not None
@@ -148,7 +154,8 @@ class ExportDialog(QDialog):
         def export():
             src, results = export_model(source, formats, out, progress=lambda _f, i, n: job.progress.emit(i, n))
             return list(src.warnings), results
-        job = self.job = Job(export, name="layerloom-export", expected=(ExportError,), parent=self)
+        job = self.job = Job(export, name="layerloom-export", expected=(ExportError,), describe=_failure,
+                             parent=self)
         order = list(dict.fromkeys(formats))                  # as export_model goes through them
         job.progress.connect(lambda i, n: self._on_progress(order[i], i, n))
         job.finished.connect(self._on_finished)
@@ -195,3 +202,8 @@ class ExportDialog(QDialog):
         if self.job is not None:             # an export is running: let it finish first
             return
         super().done(result)
+
+
+def _failure(exc: Exception) -> str:
+    """An export that failed on the way: a path the system refused in words, anything else as it is."""
+    return os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"

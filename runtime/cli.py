@@ -9,12 +9,13 @@ The desktop app's own options (no command, FILE, --screenshot) are handled in la
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import re
 import sys
 from pathlib import Path
+
+from .path_problems import in_the_way, os_error_text
 
 # graph, torch and the commands' modules are imported when a command runs: `--help` and
 # `--version` answer without loading torch.
@@ -56,26 +57,6 @@ def _load(path):
         raise SystemExit(2) from None
 
 
-def in_the_way(path, folder: bool = True) -> str | None:
-    """Why nothing can be written at PATH (a folder to write into when `folder`, else a file), or None:
-    a file where a folder must be (or the reverse), or a folder that cannot be written to. Checked
-    before a command starts its work, so a bad output path costs nothing and leaves nothing behind."""
-    p = Path(path)
-    if folder and p.exists() and not p.is_dir():
-        return f"{p} is a file, not a folder"
-    if not folder and p.is_dir():
-        return f"{p} is a folder, not a file"
-    base = p if folder else p.parent
-    for q in (base, *base.parents):
-        if q.is_dir():
-            if not os.access(q, os.W_OK | os.X_OK):
-                return f"{q} cannot be written to (permission denied)"
-            return None
-        if q.exists() or q.is_symlink():
-            return f"{q} is a file, so no folder can be made inside it"
-    return None
-
-
 def can_write(command: str, flag: str, path, folder: bool = True) -> bool:
     """`in_the_way` for a command's output flag, said on one line of stderr; False when in the way."""
     problem = in_the_way(path, folder)
@@ -96,21 +77,6 @@ def exists(command: str, flag: str, path, what: str) -> bool:
     named = f"{flag} {path}" if flag else str(path)
     print(f"layerloom {command}: {named}: there is no such file or folder; give {what}", file=sys.stderr)
     return False
-
-
-OS_HINTS = {errno.EEXIST: "a file is in the way of a folder", errno.ENOTDIR: "a file is in the way of a folder",
-            errno.EACCES: "permission denied: choose a place you can write to",
-            errno.EPERM: "permission denied: choose a place you can write to",
-            errno.EROFS: "the file system is read-only: choose another place",
-            errno.ENOSPC: "the disk is full: free some space and run it again",
-            errno.EISDIR: "a folder is in the way of a file"}
-
-
-def os_error_text(exc: OSError) -> str:
-    """An OSError as one line that names the path and says what to do."""
-    where = exc.filename if exc.filename is not None else ""
-    what = OS_HINTS.get(exc.errno) or exc.strerror or str(exc)
-    return f"cannot use {where}: {what}" if where != "" else what
 
 
 def out_of_memory(exc: BaseException) -> str | None:
@@ -282,7 +248,8 @@ def _run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:     # a path the system refused (a file in the way, permissions, a full disk)
-        print(f"layerloom {args.command}: {os_error_text(exc)}", file=sys.stderr)
+        from layerloom.graph.lazy_torch import explained     # or a shared library a command imports
+        print(f"layerloom {args.command}: {explained(exc) or os_error_text(exc)}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:
         message = out_of_memory(exc)

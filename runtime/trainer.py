@@ -33,6 +33,7 @@ from .extensions import Extensions
 from .distillation import Distillation
 from .freezing import Freezing
 from .initial_weights import InitialWeights
+from .path_problems import os_error_text
 from .preflight import preflight
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
@@ -142,6 +143,8 @@ class Trainer:
             return self._fail(str(exc))
         except (CompileError, WeightsError) as exc:
             return self._fail(str(exc))
+        except OSError as exc:     # the run folder or a checkpoint cannot be written (a file in the way, a full disk)
+            return self._fail(f"training stopped at step {getattr(self, 'step', step)}: {os_error_text(exc)}")
         except Exception as exc:   # last resort: still a message, never an escaping exception
             return self._fail(f"training stopped unexpectedly at step {getattr(self, 'step', step)}: "
                               f"{type(exc).__name__}: {exc}")

@@ -59,8 +59,10 @@ class StateViews:
         else:                                             # it ended before its folder was made
             self.runs.refresh()
         if state == RunState.FAILED:     # the reason stays in the status bar longer than a note does
-            self.win.statusBar().showMessage(f"Training failed: {self.run.message} The graph can be edited "
-                                             "again.", 15000)
+            message = self.run.message.rstrip()
+            ended = "" if message.endswith((".", "!", "?")) else "."       # a message is one sentence, or more
+            self.win.statusBar().showMessage(f"Training failed: {message}{ended} The graph can be edited again.",
+                                             15000)
         else:
             self.session.message.emit(f"{ENDED_WORDS.get(state, 'Training ended')}: the graph can be edited again.")
         self._restore_settings_lr()

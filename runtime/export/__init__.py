@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..path_problems import os_error_text
 from ..runs import slug
 from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors, export_state_dict,
                       export_torchscript, write_model_json)
@@ -60,6 +61,8 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
             results.append(fn(src, out / pattern.format(stem=stem)))
         except ExportError as exc:
             results.append(FormatFailure(fmt, str(exc)))
+        except OSError as exc:     # a path the system refused (a folder in the way, a full disk): in words
+            results.append(FormatFailure(fmt, os_error_text(exc)))
         except Exception as exc:   # an exporter bug must not lose the other formats
             results.append(FormatFailure(fmt, f"{type(exc).__name__}: {exc}"))
     files = {r.format: r.path.name for r in results if isinstance(r, ExportResult) and r.format != "project"}

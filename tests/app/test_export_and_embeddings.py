@@ -133,6 +133,29 @@ def test_export_dialog_reports_a_bad_source(qtbot, tmp_path):
     assert dialog.results.item(0).text().startswith("✗") and "does not exist" in dialog.results.item(0).text()
 
 
+def test_export_dialog_refuses_a_folder_a_file_stands_in_and_names_a_path_the_system_refuses(qtbot, tmp_path):
+    from layerloom.app.exporting import ExportChoice
+    dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("untrained", None)], 0, str(tmp_path / "out"))
+    qtbot.addWidget(dialog)
+    (tmp_path / "notes.txt").write_text("a file")
+    dialog.folder.selectAll()
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "notes.txt" / "exports"))      # typed, as a person would
+    assert not dialog.export_button.isEnabled()
+    assert dialog.about.text() == (f"Cannot export into {tmp_path / 'notes.txt' / 'exports'}: {tmp_path / 'notes.txt'} "
+                                   "is a file, so no folder can be made inside it. Choose another folder.")
+    with pytest.raises(OSError):                     # what the file system says of that folder
+        (tmp_path / "notes.txt" / "exports").mkdir(parents=True)
+    dialog.folder.selectAll()
+    qtbot.keyClicks(dialog.folder, str(tmp_path / "later"))
+    assert dialog.export_button.isEnabled() and "untrained" in dialog.about.text()
+    (tmp_path / "later" / "mlp-784-128-10.safetensors").mkdir(parents=True)     # where the weights file goes
+    lines = export_with_a_click(qtbot, dialog, ("safetensors",), tmp_path / "later")
+    assert len(lines) == 2 and lines[0].startswith("⚠ this graph has not been trained")
+    assert lines[1].startswith("✗ ") and "a folder is in the way of a file" in lines[1], lines
+    assert str(tmp_path / "later" / "mlp-784-128-10.safetensors") in lines[1]
+    assert [p.name for p in (tmp_path / "later").iterdir()] == ["mlp-784-128-10.safetensors"]   # nothing half-written
+
+
 def test_embedding_view_shows_neighbours_and_map(qtbot, tmp_path):
     rng = random.Random(0)
     groups = [[f"c{c}w{i}" for i in range(6)] for c in range(4)]

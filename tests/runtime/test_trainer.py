@@ -246,3 +246,19 @@ def test_checkpoint_weights_match_compiled_keys(tmp_path):
     weights = load_file(str(path / "model.safetensors"))
     assert weights.keys() == t.model.state_dict().keys()
     assert weights_equal(weights, {k: v.cpu() for k, v in t.model.state_dict().items()})
+
+
+@pytest.mark.parametrize("where", ["runs", "runs/inside"])
+def test_a_runs_folder_a_file_stands_in_fails_the_run_in_words_and_writes_nothing(tmp_path, where):
+    (tmp_path / "runs").write_text("a file, where the runs folder would be")
+    rec = Recorder()
+    t = Trainer(small_net(), {"epochs": 1, "batch_size": 64}, rec, runs_base=tmp_path / where,
+                data=mnist_small(128, 64))
+    assert t.run() is None and t.state == "failed"
+    with pytest.raises(OSError):                              # what the file system says of that folder
+        (tmp_path / where).mkdir(parents=True, exist_ok=True)
+    [failed] = [e for e in rec.events if e["type"] == "failed"]
+    assert failed["message"] == (f"training stopped at step 0: cannot use {tmp_path / where}: "
+                                 "a file is in the way of a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
+    assert (tmp_path / "runs").read_text() == "a file, where the runs folder would be"
