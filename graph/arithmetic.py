@@ -126,7 +126,9 @@ def _pool(params, shapes, dims: int, dilated: bool) -> tuple[list[Line], Shape |
         if ceil and value > 0 and (value - 1) * s[i] >= spatial[i] + p[i]:
             value -= 1   # PyTorch: the last window must start inside the input or its left padding
             text += f" − 1 (the last window would start in the padding) = {value}"
-        lines.append(Line(text, value, value > 0 and span >= 0))
+        # torch asks only for one output or more: with ceil_mode a window wider than the input (span < 0)
+        # still gives one, starting at the first value
+        lines.append(Line(text, value, value > 0))
     return lines, (c, *[line.value for line in lines[1:]])
 
 

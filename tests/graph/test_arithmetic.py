@@ -211,3 +211,31 @@ def test_mismatched_inputs_show_the_failing_line():
     r = analyze(doc).blocks["conv2"]
     a = explain(r.kind, r.params, r.input_shapes)
     assert r.status == "error" and a.failing.text == "in_channels = 3, but 6 channels arrive"
+
+
+@pytest.mark.parametrize("kind, params, shape", [
+    # With ceil_mode, a window wider than the input still gives one output when it starts inside it
+    ("MaxPool1d", {"kernel_size": 2, "stride": 5, "dilation": 8, "ceil_mode": True}, (2, 7)),
+    ("MaxPool2d", {"kernel_size": 3, "dilation": 3, "ceil_mode": True}, (6, 5, 6)),
+    ("AvgPool2d", {"kernel_size": 2, "ceil_mode": True}, (1, 2, 1)),
+])
+def test_a_pooling_window_wider_than_the_input_with_ceil_mode_is_worked_out_as_torch_runs_it(kind, params, shape):
+    import torch
+    doc = chain((kind, params), shape=shape)
+    r, a = check_against_torch(doc, _block(doc))
+    module = getattr(torch.nn, kind)(**params)
+    assert r.ok and tuple(module(torch.rand(2, *shape)).shape[1:]) == r.output_shape == a.output_shape
+
+
+@SETTINGS
+@given(h=st.integers(1, 9), w=st.integers(1, 9), k=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+       s=st.tuples(st.integers(1, 5), st.integers(1, 5)), p=st.integers(0, 2), d=st.integers(1, 8),
+       ceil=st.booleans(), kind=st.sampled_from(["MaxPool2d", "AvgPool2d", "MaxPool1d"]))
+def test_asymmetric_dilated_pooling_on_small_inputs_equals_torch(h, w, k, s, p, d, ceil, kind):
+    dims = 1 if kind == "MaxPool1d" else 2
+    params = {"kernel_size": list(k[:dims]), "stride": list(s[:dims]), "padding": min(p, min(k) // 2),
+              "ceil_mode": ceil}
+    if kind != "AvgPool2d":
+        params["dilation"] = d
+    doc = chain((kind, params), shape=(2, h, w)[:dims + 1])
+    check_against_torch(doc, _block(doc))
