@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+MAX_THREADS = 256      # as for training (runtime/config.py): more than any machine's cores
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="inference latency (median, p90) and throughput at batch 1 and 32: torch, "
@@ -24,8 +26,9 @@ def cmd_bench(args) -> int:
     from .export import ExportError
     from .latency import benchmark, report_table
 
-    if args.threads < 0 or args.repeats < 1 or any(b < 1 for b in args.batches or ()):
-        print("layerloom bench: --threads, --batch and --repeats must be positive numbers", file=sys.stderr)
+    if not 0 <= args.threads <= MAX_THREADS or args.repeats < 1 or any(b < 1 for b in args.batches or ()):
+        print(f"layerloom bench: --threads must be 0 (Layerloom's choice) to {MAX_THREADS}, and --batch and --repeats "
+              f"positive numbers", file=sys.stderr)
         return 2
     progress = None if args.json else (lambda name: print(f"timing {name}...", file=sys.stderr, flush=True))
     try:

@@ -124,6 +124,10 @@ def cmd_check(args) -> int:
 
 def cmd_summary(args) -> int:
     from layerloom.graph.summary import summary_json, summary_table
+    if args.batch_size is None and (args.optimizer or args.device or args.largest_batch):
+        print("layerloom summary: --optimizer, --device and --largest-batch are for the memory estimate: "
+              "give --batch-size N as well", file=sys.stderr)
+        return 2
     doc = _load(args.file)
     result = _analyze(doc)
     memory = _training_memory(args, doc, result)
@@ -145,9 +149,10 @@ def _training_memory(args, doc, result) -> dict | None:
         return None
     from .memory import MemoryEstimateError, estimate_training_memory, largest_batch
     from .memory_report import memory_lines
+    optimizer, device = args.optimizer or "adam", args.device or "cpu"
     try:
-        est = estimate_training_memory(doc, args.batch_size, args.optimizer, args.device, analysis=result)
-        fits = largest_batch(doc, args.optimizer, args.device, analysis=result) if args.largest_batch else None
+        est = estimate_training_memory(doc, args.batch_size, optimizer, device, analysis=result)
+        fits = largest_batch(doc, optimizer, device, analysis=result) if args.largest_batch else None
     except MemoryEstimateError as exc:
         print(f"layerloom: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -203,9 +208,9 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
                    help="also estimate peak training memory at this batch size")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam",
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"),
                    help="optimizer for the memory estimate (default adam)")
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device for the memory estimate")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="device for the memory estimate (default cpu)")
     p.add_argument("--largest-batch", action="store_true",
                    help="also find the largest batch whose estimate fits the device's available memory")
     p.set_defaults(func=cmd_summary)

@@ -164,3 +164,19 @@ def test_a_file_whose_name_is_a_bare_word_still_opens_in_the_app(tmp_path, monke
     launch.launch = lambda argv: opened.append(argv) or 0
     monkeypatch.setitem(sys.modules, "layerloom.app.launch", launch)
     assert main(["mynet"]) == 0 and opened == [["mynet"]]
+
+
+@pytest.mark.parametrize("extra", [["--largest-batch"], ["--optimizer", "sgd"], ["--device", "cuda"]])
+def test_summary_memory_options_without_a_batch_size_are_refused_not_ignored(capsys, extra):
+    assert main(["summary", MLP, *extra]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    _one_line_error(captured, "layerloom summary:", "give --batch-size N")
+
+
+def test_bench_refuses_more_threads_than_training_allows(capsys):
+    from layerloom.runtime.config import ConfigError, TrainConfig
+    with pytest.raises(ConfigError):        # the same bound as a training run's threads
+        TrainConfig.from_sources({}, {"threads": 257})
+    assert main(["bench", MLP, "--threads", "257", "--batch", "1", "--repeats", "1"]) == 2
+    _one_line_error(capsys.readouterr(), "layerloom bench: --threads must be 0", "to 256")
