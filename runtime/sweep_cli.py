@@ -88,7 +88,12 @@ def _report(rows, spec, study) -> None:
 
 
 def _run(runner, spec, study, folder) -> int:
+    """Run the trials and print the table; 130 when Ctrl-C stopped the sweep (as `train` does), even
+    if some trials completed, so a script does not take a stopped sweep for a finished one."""
+    interrupted = []
+
     def on_sigint(signum, frame):
+        interrupted.append(signum)
         print("\nStopping the sweep: every running trial stops cleanly and keeps a checkpoint...",
               file=sys.stderr, flush=True)
         runner.stop()
@@ -100,6 +105,8 @@ def _run(runner, spec, study, folder) -> int:
         signal.signal(signal.SIGINT, previous)
     _report(rows, spec, study)
     print(f"Sweep folder: {folder} (results.json)")
+    if interrupted:
+        return 130
     return 0 if any(r["state"] == "complete" for r in rows) else 1
 
 

@@ -180,3 +180,24 @@ def test_bench_refuses_more_threads_than_training_allows(capsys):
         TrainConfig.from_sources({}, {"threads": 257})
     assert main(["bench", MLP, "--threads", "257", "--batch", "1", "--repeats", "1"]) == 2
     _one_line_error(capsys.readouterr(), "layerloom bench: --threads must be 0", "to 256")
+
+
+def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_path, monkeypatch, capsys):
+    import os
+    import signal
+
+    from layerloom.runtime import sweep_cli
+
+    from .sweep_helpers import write_graph
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "stopped", "strategy": "grid", "workers": 1,
+                                                   "params": {"training.lr": "choice:0.003,0.01"}})
+    shown = sweep_cli._print_event
+
+    def ctrl_c_after_the_first_trial(e):
+        shown(e)
+        if e["type"] == "trial_finished":
+            os.kill(os.getpid(), signal.SIGINT)      # what Ctrl-C in the terminal sends
+    monkeypatch.setattr(sweep_cli, "_print_event", ctrl_c_after_the_first_trial)
+    assert main(["sweep", graph, "--out", str(tmp_path / "sweeps")]) == 130
+    out = capsys.readouterr().out
+    assert "trial 0: complete" in out and "best: trial 0" in out
