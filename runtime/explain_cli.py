@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 from .cli import can_write
@@ -35,14 +36,19 @@ def add_parser(sub) -> None:
 
 
 def cmd_explain(args) -> int:
-    from .explain import ExplainError, explain
-    from .explain_subject import load_subject
-    from .heatmaps import explanation_png
     if not str(args.out).lower().endswith(".png"):
         print("layerloom explain: --out must name a .png file", file=sys.stderr)
         return 2
     if not can_write("explain", "--out", args.out, folder=False):
         return 2
+    if args.image is not None and os.path.exists(args.image) and not os.path.isfile(args.image):
+        # a pipe or a device would be read forever (or wait for a writer that never comes)
+        print(f"layerloom explain: --image {args.image} is not an image file (a folder, device, pipe or socket); "
+              f"give a .png or .jpg file", file=sys.stderr)
+        return 2
+    from .explain import ExplainError, explain
+    from .explain_subject import load_subject
+    from .heatmaps import explanation_png
     try:
         subject = load_subject(args.run)
         if args.image is not None:

@@ -1,9 +1,10 @@
 """The command line under careless and hostile input: one clear line on stderr, no traceback, the right
 exit status, and nothing written when the output cannot be."""
+import os
 import shutil
 import sys
-import types
 import tempfile
+import types
 from pathlib import Path
 
 import pytest
@@ -183,7 +184,6 @@ def test_bench_refuses_more_threads_than_training_allows(capsys):
 
 
 def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_path, monkeypatch, capsys):
-    import os
     import signal
 
     from layerloom.runtime import sweep_cli
@@ -201,3 +201,20 @@ def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_
     assert main(["sweep", graph, "--out", str(tmp_path / "sweeps")]) == 130
     out = capsys.readouterr().out
     assert "trial 0: complete" in out and "best: trial 0" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_explain_refuses_an_image_that_is_a_pipe_instead_of_waiting_on_it(tmp_path):
+    import subprocess
+    pipe = tmp_path / "picture.png"
+    os.mkfifo(pipe)
+    folder = tmp_path / "folder.png"
+    folder.mkdir()
+    for image in (pipe, folder):
+        out = subprocess.run([sys.executable, "-m", "layerloom.app.main", "explain", MLP, "--image", str(image),
+                              "--method", "saliency", "--out", str(tmp_path / "x.png")],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.splitlines() == [f"layerloom explain: --image {image} is not an image file (a folder, "
+                                           f"device, pipe or socket); give a .png or .jpg file"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.png", "picture.png"]
