@@ -15,6 +15,7 @@ for the same reason as in the torch.fx path (they would silently become two copi
 from __future__ import annotations
 
 import operator
+import pickle
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from .functions import HANDLERS, Call, Unmapped, describe
 from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost, _NeedsOpaque, _parent, check_fidelity
 from ..weights import module_path_to_id
 from .layers import NoBlock, layer_block
+from .pt2_check import check_pt2, plain_tensors_only, refusal
 
 
 def aten_name(node) -> str:
@@ -229,8 +231,12 @@ def load_program(path):
     path = Path(path)
     if not path.is_file():
         raise ImportFailure(f"{path} does not exist")
+    check_pt2(path)
     try:
-        return torch.export.load(str(path))
+        with plain_tensors_only():
+            return torch.export.load(str(path))
+    except pickle.UnpicklingError:
+        raise refusal(path, "pickled data that is not plain tensors") from None
     except Exception as exc:
         raise ImportFailure(f"{path} is not a torch.export program file ({type(exc).__name__}: "
                             f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from None

@@ -1,0 +1,143 @@
+"""What a .pt2 file may hold before torch.export.load reads it.
+
+torch.export.load runs code from the file (its documentation: never load one from an untrusted
+source) in four ways: pickled tensors and constants (torch.load with weights_only=False, and its
+fallback to it), pickled and TorchScript objects among the constants, shape expressions that
+sympy parses with eval, and names of weights that torch.fx pastes into the Python code it
+generates. Layerloom reads a .pt2 only when the file holds none of them:
+
+  - every name (of a weight, constant, node, input or module) is a dotted Python name;
+  - every shape expression is arithmetic on shape symbols (s0, u1) with sympy's and torch's
+    shape functions, numbers and operators, nothing else;
+  - no constant is an object and no payload is pickled;
+
+and while torch loads it, torch.load reads plain tensors only (TORCH_FORCE_WEIGHTS_ONLY_LOAD).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import warnings
+import zipfile
+
+from ..quoting import shown
+from .fx_import import ImportFailure
+
+JSON_BYTES = 256 * 2**20    # the program and its configs together (ResNet-50's program is about 2 MB)
+NAME = re.compile(r"[A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
+NAME_KEYS = {"name", "fqn", "target"}
+TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|'[A-Za-z_][A-Za-z0-9_]*'|[A-Za-z_][A-Za-z0-9_]*|\*\*|//|"
+                   r"[-+*/%(),<>=!&|~]")
+SYMBOL = re.compile(r"[a-z]{1,4}\d+")
+SYMPY_NAMES = {"Symbol", "Integer", "Rational", "Float", "Max", "Min", "Abs", "Mod", "floor", "ceiling", "Eq",
+               "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "sqrt", "Pow", "Mul", "Add", "oo", "zoo", "nan",
+               "True", "False", "positive", "negative", "nonnegative", "nonpositive", "integer", "real", "finite",
+               "infinite", "zero", "nonzero", "even", "odd", "commutative", "Piecewise", "ITE"}
+
+
+def _shape_functions() -> set[str]:
+    import torch.utils._sympy.functions as functions
+    return {n for n in dir(functions) if not n.startswith("_") and isinstance(getattr(functions, n), type)}
+
+
+def _plain_expression(text: str, allowed: set[str]) -> bool:
+    """Shape arithmetic only: allowed names and symbols, numbers of at most 20 digits, operators, and
+    powers of a number or symbol by at most 64 (sympy evaluates 10**10**10 as it parses)."""
+    tokens, pos = [], 0
+    while pos < len(text) and len(text) <= 10_000:
+        m = TOKEN.match(text, pos)
+        if m is None:
+            return False
+        if not m.group().isspace():
+            tokens.append(m.group())
+        pos = m.end()
+    if pos < len(text):
+        return False
+    for i, token in enumerate(tokens):
+        if (token[0].isalpha() or token[0] == "_") and token not in allowed and not SYMBOL.fullmatch(token):
+            return False
+        if token[0].isdigit() and len(token) > 20:
+            return False
+        if token == "**" and not (0 < i and tokens[i - 1] != ")" and i + 1 < len(tokens) and tokens[i + 1].isdigit()
+                                  and int(tokens[i + 1]) <= 64 and tokens[i + 2:i + 3] != ["**"]):
+            return False    # a power of a symbol or a number, by a small number, never raised again
+    return True
+
+
+def refusal(path, what: str) -> ImportFailure:
+    return ImportFailure(f"{path} holds {what}, which could run code as the file loads: Layerloom imports a "
+                         ".pt2 only when it holds plain tensors and a program (export it again with "
+                         "torch.export.save, or import the model.py it came from)")
+
+
+def check_pt2(path) -> None:
+    """Raise ImportFailure when the .pt2 file at `path` holds something that would run code as it loads."""
+    def refuse(what: str):
+        raise refusal(path, what)
+
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise ImportFailure(f"{path} is not a torch.export program file ({shown(str(exc), 120)})") from None
+    allowed = SYMPY_NAMES | _shape_functions()
+    with archive:
+        members = [i for i in archive.infolist() if i.filename.endswith(".json")]
+        if sum(i.file_size for i in members) > JSON_BYTES:
+            raise ImportFailure(f"{path} holds more than {JSON_BYTES // 2**20} MB of program text; it is not a "
+                                "program Layerloom can import")
+        for info in members:
+            try:
+                data = json.loads(archive.read(info))
+            except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
+                raise ImportFailure(f"{path} is not a torch.export program file ({info.filename}: "
+                                    f"{shown(str(exc), 120)})") from None
+            if info.filename.endswith("_config.json") and isinstance(data, dict) and isinstance(data.get("config"), dict):
+                for key, entry in data["config"].items():
+                    if not NAME.fullmatch(key):
+                        refuse(f"a weight named {shown(json.dumps(key))}")
+                    if not isinstance(entry, dict) or entry.get("use_pickle") is not False:
+                        refuse(f"a pickled payload ({shown(key)})")
+                    if not str(entry.get("path_name", "")).startswith(("weight_", "tensor_")):
+                        refuse(f"an object among its constants ({shown(key)})")
+            for key, value in _strings(data):
+                if key == "expr_str" and not _plain_expression(value, allowed):
+                    refuse(f"a shape expression that is not arithmetic ({shown(json.dumps(value))})")
+                if (key in NAME_KEYS or key.endswith("_name")) and not NAME.fullmatch(value):
+                    refuse(f"a name that is not a Python name ({shown(json.dumps(value))})")
+
+
+def _strings(data, key: str = ""):
+    """(key, text) of every string in parsed JSON, with the key of the object that holds it."""
+    stack = [(key, data)]
+    while stack:
+        key, value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.items())
+        elif isinstance(value, list):
+            stack.extend((key, v) for v in value)
+        elif isinstance(value, str):
+            yield key, value
+
+
+@contextlib.contextmanager
+def plain_tensors_only():
+    """While torch loads a .pt2: torch.load reads plain tensors only (no fallback to full pickle), and
+    torch's own log lines and warnings about a file it cannot read stay quiet (the failure is reported once)."""
+    saved = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    logger = logging.getLogger("torch.export")
+    level = logger.level
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+        if saved is None:
+            os.environ.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = saved

@@ -1,0 +1,101 @@
+"""A .pt2 file is data to the person importing it, but torch.export.load runs code from it: pickled
+payloads (weights, constants, sample inputs), shape expressions that sympy parses with eval, and
+weight names pasted into the code torch.fx generates. Each such file is refused before any of it
+runs; a program torch.export.save wrote, with a dynamic batch size, still imports exactly."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import zipfile
+
+import pytest
+import torch
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import ImportFailure, import_source
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    path = tmp_path_factory.mktemp("pt2") / "net.pt2"
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU()).eval()
+    batch = torch.export.Dim("batch", min=2, max=64)
+    torch.export.save(torch.export.export(net, (torch.randn(4, 4),), dynamic_shapes=({0: batch},)), path)
+    return path, net
+
+
+def _rewrite(src, dst, change):
+    with zipfile.ZipFile(src) as old, zipfile.ZipFile(dst, "w") as new:
+        for info in old.infolist():
+            new.writestr(info, change(info.filename, old.read(info.filename)))
+
+
+def _pickled_weight(name, data, marker):
+    if name.endswith("model_weights_config.json"):
+        config = json.loads(data)
+        config["config"]["0.bias"]["use_pickle"] = True
+        return json.dumps(config).encode()
+    return pickle.dumps(_RunsCode(marker)) if name.endswith("weights/weight_1") else data
+
+
+def _pickled_sample_inputs(name, data, marker):
+    return pickle.dumps(_RunsCode(marker)) if name.endswith("sample_inputs/model.pt") else data
+
+
+def _expression(name, data, marker):
+    if name.endswith("models/model.json"):
+        return data.replace(b'"expr_str": "Symbol(',
+                            f'"expr_str": "__import__(\'os\').system(\'touch {marker}\') and Symbol('.encode())
+    return data
+
+
+def _weight_name(name, data, marker):
+    evil = f'b", None) or getattr(__import__("os"),"system")("touch {marker}") or getattr(None, "x'
+    if name.endswith("models/model.json") or name.endswith("model_weights_config.json"):
+        return data.replace(b'"0.bias"', json.dumps("0." + evil).encode())
+    return data
+
+
+def _object_constant(name, data, marker):
+    if name.endswith("model_constants_config.json"):
+        return json.dumps({"config": {"c": {"path_name": "opaque_obj_0", "is_param": False, "use_pickle": False}}}
+                          ).encode()
+    return data
+
+
+@pytest.mark.parametrize("change, words", [
+    (_pickled_weight, "a pickled payload (0.bias)"),
+    (_pickled_sample_inputs, "pickled data that is not plain tensors"),
+    (_expression, "a shape expression that is not arithmetic"),
+    (_weight_name, "a weight named"),
+    (_object_constant, "an object among its constants"),
+])
+def test_a_pt2_file_that_would_run_code_is_refused_before_it_runs(saved, tmp_path, change, words):
+    path, _ = saved
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pt2"
+    _rewrite(path, evil, lambda name, data: change(name, data, marker))
+    with pytest.raises(ImportFailure) as info:
+        import_source(str(evil))
+    assert words in str(info.value) and "could run code" in str(info.value) and "\n" not in str(info.value)
+    assert not marker.exists()
+
+
+def test_a_saved_program_with_a_dynamic_batch_still_imports_exactly(saved):
+    path, net = saved
+    result = import_source(str(path))
+    model = compile_graph(result.doc, weights=False)
+    model.load_state_dict(result.state)
+    x = torch.randn(5, 4)
+    torch.testing.assert_close(model(x), net(x), rtol=0, atol=0)
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
