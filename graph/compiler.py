@@ -8,6 +8,7 @@ analysis runs on meta tensors; here they are called with fx proxies, so they rec
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import keyword
 import re
@@ -34,10 +35,30 @@ class CompileError(ValueError):
 
 
 def class_name_for(name: str) -> str:
+    """The network's class name in generated code, from the graph's name ("lenet 5" -> "Lenet5"): never a
+    keyword, nor a class the generated module itself imports or defines (a graph named "class token"
+    with a ClassToken block would otherwise replace the layer's class by the network's)."""
     words = re.findall(r"[A-Za-z0-9]+", name or "")
     text = "".join(w[:1].upper() + w[1:] for w in words) or "Network"
     text = text if text[0].isalpha() else "Net" + text
-    return text + "Net" if keyword.iskeyword(text) else text
+    return text + "Net" if keyword.iskeyword(text) or text in _code_globals() else text
+
+
+@functools.cache
+def _code_globals() -> frozenset[str]:
+    """Names generated code binds at module level besides the network's class: what the block kinds'
+    code imports or carries inline (ClassToken, StochasticDepth...)."""
+    from .blocks import REGISTRY
+    names = set()
+    for kind in REGISTRY.values():
+        if kind.code is None:
+            continue
+        try:
+            line = kind.code(kind.defaults())[0]
+        except Exception:      # a kind whose code needs real values: its import line is the same for all
+            continue
+        names.update(re.findall(r"import (\w+)$", line or ""))
+    return frozenset(names)
 
 
 STEP_NAMES = {2: ("outputs", "sequence")}   # recurrent blocks: (output, h_n) tuple, then the sequence

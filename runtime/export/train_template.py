@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
-from model import $class_name
+from model import $class_name as Network   # under a name of its own: the graph's name could be F or Path
 
 HERE = Path(__file__).resolve().parent
 GRAPH_NAME = $name
@@ -129,7 +129,7 @@ def main():
         device = torch.device(name)
     torch.manual_seed(CONFIG["seed"])
 
-    model = $class_name()
+    model = Network()
     if args.init:
         model.load_state_dict(torch.load(args.init, map_location="cpu", weights_only=True))
     for block_id in FROZEN:

@@ -44,3 +44,25 @@ def test_every_preset_gets_the_same_text_as_the_compiled_module(path):
     with torch.no_grad():
         a, b = model(x), mine(x)
     assert torch.equal(a if torch.is_tensor(a) else a[0], b if torch.is_tensor(b) else b[0])
+
+
+@pytest.mark.parametrize("name, spec, shape", [
+    ("class token", ("ClassToken", {}), [3, 4]),                     # the class the code defines inline
+    ("Position Embedding", ("PositionEmbedding", {}), [3, 4]),
+    ("stochastic depth", ("StochasticDepth", {"p": 0.5}), [4]),      # the class the code imports
+    ("ValueError", ("ReLU", {}), [4]),                               # a builtin
+])
+def test_a_graph_named_like_a_class_its_code_uses_still_runs(name, spec, shape):
+    from tests.graph.helpers import chain
+    doc = chain(spec, shape=shape, name=name)
+    text = generated_code(doc)
+    namespace = {}
+    exec(compile(text, "<generated>", "exec"), namespace)       # Layerloom's own generated text
+    cls = class_name_for(name)
+    assert cls == compile_graph(doc).__class__.__name__
+    mine = namespace[cls]().eval()
+    model = compile_graph(doc, seed=0).eval()
+    mine.load_state_dict(model.state_dict())
+    x = torch.rand(2, *shape)
+    with torch.no_grad():
+        assert torch.equal(mine(x), model(x))

@@ -116,3 +116,19 @@ def test_shown_escapes_and_cuts():
     long = shown("x" * 10_000, 60)
     assert len(long) == 60 and long.endswith("…")
     assert json.dumps(shown("é")) == '"\\u00e9"'
+
+
+def test_a_project_named_like_a_name_train_py_uses_still_trains(tmp_path):
+    # "F" would be imported over torch.nn.functional, "Path" over pathlib's: train.py takes the network
+    # class under a name of its own.
+    doc = _mlp("F")
+    path = tmp_path / "g.loom.json"
+    save_graph(doc, path)
+    _, (result,) = export_model(path, ["project"], tmp_path / "out")
+    train_py = (result.path / "train.py").read_text(encoding="utf-8")
+    bound = [alias.asname or alias.name for node in ast.parse(train_py).body if isinstance(node, ast.ImportFrom)
+             and node.module == "model" for alias in node.names]
+    assert len(bound) == 1 and bound[0] not in {"F", "Path", "DataLoader", "TensorDataset", "CONFIG"}
+    proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "1"], cwd=result.path,
+                          capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
