@@ -1,7 +1,7 @@
 """The training-memory estimate for a run's settings, in the words the app shows, and whether it fits.
 
     est = settings_estimate(doc, {"batch_size": 64, "optimizer": "adam", "device": "auto"})
-    headline(est)   # "Training memory at batch 64 with Adam on CPU: 4.6 MiB (weights 0.2 MiB, ...)"
+    headline(est)   # "Training memory at batch 64 with Adam on CPU: 4.6 MiB (weights 0.2 MiB, ...)"; GiB from a GiB
     check = fit_check(est)   # FitCheck(free_bytes, fits, largest_batch, warning)
 
 The figures are `runtime/memory.py`'s (the same estimate `layerloom summary --batch-size N --json`
@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, available_bytes, estimate_training_memory, largest_batch
 
+GIB = 1024 * MIB
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum", "sgd-nomomentum": "SGD"}
 DEVICE_NAMES = {"cpu": "CPU", "cuda": "CUDA", "mps": "MPS"}
 
 
-def mib(n: int) -> str:
-    return f"{n / MIB:,.1f} MiB"
+def size_text(n: int) -> str:
+    """A byte count as people read it: MiB below a GiB, GiB from there ("240,704.0 MiB" is "235.06 GiB")."""
+    return f"{n / GIB:,.2f} GiB" if n >= GIB else f"{n / MIB:,.1f} MiB"
 
 
 def resolve_device(name: str) -> str:
@@ -64,11 +66,11 @@ def headline(est: MemoryEstimate) -> str:
     parts = [("weights", c.get("parameters", 0) + c.get("buffers", 0)), ("gradients", c.get("gradients", 0)),
              ("optimizer state", c.get("optimizer_state", 0)), ("activations", c.get("activations", 0)),
              ("temporaries", c.get("temporaries", 0)), ("inputs", c.get("inputs", 0))]
-    words = ", ".join(f"{name} {mib(n)}" for name, n in parts if n)
+    words = ", ".join(f"{name} {size_text(n)}" for name, n in parts if n)
     line = (f"Training memory at batch {est.batch_size} with {OPTIMIZER_NAMES.get(est.optimizer, est.optimizer)} "
-            f"on {device_name(est.device)}: {mib(est.peak_bytes)} ({words})")
+            f"on {device_name(est.device)}: {size_text(est.peak_bytes)} ({words})")
     if est.overheads:
-        line += f"; {mib(est.device_bytes)} with the CUDA context and a reserve"
+        line += f"; {size_text(est.device_bytes)} with the CUDA context and a reserve"
     if est.method != "memtracker":
         line += " (estimated analytically: activations are approximate)"
     return line
@@ -94,19 +96,19 @@ def fit_check(est: MemoryEstimate, doc=None, analysis=None, free: int | None = N
         best = largest_batch(doc, est.optimizer, est.device, budget=free, analysis=analysis)
     advice = (f"lower the batch size to {best:,} or less" if best else
               "not even a batch of one fits: make the network smaller")
-    warning = (f"Training memory at batch {est.batch_size} (about {mib(est.device_bytes)}) is more than the "
-               f"{mib(free)} free on the {device_name(est.device)} now: {advice}, or free some memory.")
+    warning = (f"Training memory at batch {est.batch_size} (about {size_text(est.device_bytes)}) is more than the "
+               f"{size_text(free)} free on the {device_name(est.device)} now: {advice}, or free some memory.")
     return FitCheck(free, False, best, warning)
 
 
 def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
     """The estimate in words, for the summary table and the readiness check."""
-    parts = ", ".join(f"{k.replace('_', ' ')} {mib(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
+    parts = ", ".join(f"{k.replace('_', ' ')} {size_text(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
                       if est.categories.get(k, 0))
     lines = [f"Training memory (batch {est.batch_size}, {est.optimizer}, {est.device}): "
-             f"peak {mib(est.peak_bytes)} ({parts})"]
+             f"peak {size_text(est.peak_bytes)} ({parts})"]
     if est.overheads:
-        lines.append(f"  on the device with CUDA context and reserve: {mib(est.device_bytes)}")
+        lines.append(f"  on the device with CUDA context and reserve: {size_text(est.device_bytes)}")
     if fits is not None:
         lines.append(f"  largest batch that fits in the memory available now: {fits:,}")
     if est.method != "memtracker":

@@ -223,7 +223,8 @@ class TrainingPanel(QWidget):
             ok = QLabel(ok_text)
             ok.setWordWrap(True)
             ok.setObjectName("check-ok")
-            ok.setStyleSheet(f"color: {'#4ade80' if t.dark else '#15803d'};")
+            if not any(p[0] == "warning" for p in problems):      # green only when nothing is in doubt
+                ok.setStyleSheet(f"color: {'#4ade80' if t.dark else '#15803d'};")
             self.check_layout.addWidget(ok)
         QTimer.singleShot(0, self, self._fit_check)      # the new rows show (and can be measured) a moment later
 

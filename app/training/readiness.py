@@ -73,8 +73,10 @@ class Readiness:
         ok_text = ""
         if not blocked and self.info is not None and self.session.result is not None:   # not while loading
             doc = self.session.document
-            ok_text = (f"✓ Ready: {doc.name} ({human(self.session.result.total_params)} parameters) on "
-                       f"{self.info.name}.")
+            what = f"{doc.name} ({human(self.session.result.total_params)} parameters) on {self.info.name}."
+            warnings = sum(sev == "warning" for sev, _, _ in found)     # it may start, but not with a tick
+            ok_text = (f"Can start despite the warning{'s' if warnings > 1 else ''} above: {what}" if warnings
+                       else f"✓ Ready: {what}")
         self.panel.set_check(found, ok_text)
         loading = self._data_loading() and not any(sev == "error" for sev, _, _ in found)
         self.run.set_readiness(loading=loading, ready=not blocked)

@@ -54,6 +54,16 @@ def test_summary_warns_when_the_estimate_does_not_fit(win, qtbot, monkeypatch):
     assert ("warning", check.warning, None) in win.training.problems()
     texts = [label.text() for label in win.training.panel.findChildren(QLabel)]
     assert any(check.warning in t for t in texts)
+    # and once the data set has loaded it may start, but no green tick says all is well
+    win.training.dock.show()
+    win.training.dock.raise_()                       # a data set loads once its panel can be seen
+    qtbot.waitUntil(lambda: win.training.bundle is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: any(label.objectName() == "check-ok" and not label.isHidden()
+                                for label in win.training.panel.findChildren(QLabel)), timeout=10_000)
+    [ok] = [label for label in win.training.panel.findChildren(QLabel) if label.objectName() == "check-ok"
+            and not label.isHidden()]
+    assert ok.text() == "Can start despite the warning above: LeNet-5 (61.71K parameters) on mnist-sample."
+    assert ok.styleSheet() == "" and "✓" not in ok.text()
 
 
 def test_graph_with_errors_is_not_estimated(win, qtbot):

@@ -13,11 +13,15 @@ from layerloom.runtime.memory_report import estimate_arguments, fit_check, headl
 from .test_memory import real_peak
 
 
+def _in_mib(value: str, unit: str) -> float:
+    return float(value.replace(",", "")) * (1024 if unit == "GiB" else 1)
+
+
 def mib_figures(text: str) -> dict[str, float]:
-    """{"total": peak, "weights": ..., ...} read back from a headline."""
-    total = float(re.search(r": ([\d,.]+) MiB \(", text).group(1).replace(",", ""))
-    parts = {name: float(v.replace(",", "")) for name, v in
-             re.findall(r"(weights|gradients|optimizer state|activations|temporaries|inputs) ([\d,.]+) MiB", text)}
+    """{"total": peak, "weights": ..., ...} in MiB, read back from a headline."""
+    total = _in_mib(*re.search(r": ([\d,.]+) (MiB|GiB) \(", text).groups())
+    named = r"(weights|gradients|optimizer state|activations|temporaries|inputs) ([\d,.]+) (MiB|GiB)"
+    parts = {name: _in_mib(v, unit) for name, v, unit in re.findall(named, text)}
     return {"total": total, **parts}
 
 
@@ -119,3 +123,15 @@ def test_a_cancelled_estimate_stops_instead_of_falling_back():
         fit_check(estimate_training_memory(doc, 8, "adam", "cpu", analysis=result), doc, result, free=1)
     # outside the block nothing is checked, and the estimate is whole
     assert estimate_training_memory(doc, 8, "adam", "cpu", analysis=result).method == "memtracker"
+
+
+def test_sizes_of_a_gib_and_more_read_in_gib():
+    from layerloom.runtime.memory_report import size_text
+    assert size_text(4_823_449) == "4.6 MiB"
+    assert size_text(1023 * MIB) == "1,023.0 MiB" and size_text(1024 * MIB) == "1.00 GiB"
+    assert size_text(240_704 * MIB) == "235.06 GiB"
+    est = settings_estimate(load_graph(preset_path("alexnet")), {"batch_size": 4096, "optimizer": "adam",
+                                                                  "device": "cpu"})
+    text = headline(est)
+    figures = mib_figures(text)
+    assert " GiB (" in text and figures["total"] == pytest.approx(est.peak_bytes / MIB, abs=0.01 * 1024)
