@@ -129,12 +129,15 @@ def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_p
 def test_without_pytorch_the_command_line_says_why_in_one_line(tmp_path):
     env = _broken_torch(tmp_path)
     lenet = str(preset_path("lenet5"))
-    for argv in (["check", lenet], ["summary", lenet, "--json"], ["train", "--help"]):
+    for argv in (["check", lenet], ["summary", lenet, "--json"], ["train", lenet, "--epochs", "1"]):
         out = subprocess.run([sys.executable, "-m", "layerloom.app.main", *argv], capture_output=True, text=True,
                              env=env, timeout=120)
         assert out.returncode == 1 and out.stdout == "", (argv, out.stdout[-500:], out.stderr[-2000:])
         [line] = out.stderr.strip().splitlines()
         assert line.startswith("layerloom: PyTorch could not be loaded") and REASON in line and "make clean" in line
+    helped = subprocess.run([sys.executable, "-m", "layerloom.app.main", "train", "--help"], capture_output=True,
+                            text=True, env=env, timeout=120)            # a command's help needs no torch
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: layerloom train") and helped.stderr == ""
     shot = tmp_path / "window.png"
     out = subprocess.run([sys.executable, "-m", "layerloom.app.main", "--screenshot", str(shot)],
                          capture_output=True, text=True, env=env, timeout=120)
