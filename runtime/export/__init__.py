@@ -29,6 +29,7 @@ FORMATS = {
     "project": (export_project, "project"),
 }
 LEGACY = {"torchscript"}
+WEIGHTS_ONLY = ("safetensors", "state-dict")      # the formats that do not run the model on one probe input
 
 
 @dataclass
@@ -53,10 +54,15 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
     out.mkdir(parents=True, exist_ok=True)
     stem = slug(src.doc.name)
     results: list = []
+    inputs = [name for name, _, _ in src.model.meta["layerloom"]["inputs"]]
     for i, fmt in enumerate(dict.fromkeys(formats)):
         fn, pattern = FORMATS[fmt]
         if progress:
             progress(fmt, i, len(formats))
+        if len(inputs) > 1 and fmt not in WEIGHTS_ONLY:
+            results.append(FormatFailure(fmt, f"this graph has {len(inputs)} Input blocks ({', '.join(inputs)}) and "
+                                              f"{fmt} takes one input: export {' or '.join(WEIGHTS_ONLY)} instead"))
+            continue
         try:
             results.append(fn(src, out / pattern.format(stem=stem)))
         except ExportError as exc:

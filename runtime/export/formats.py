@@ -88,9 +88,13 @@ def staged_folder(folder: Path, prefix: str):
 
 
 def max_difference(a, b) -> float:
-    a = a[0] if isinstance(a, (tuple, list)) else a
-    b = b[0] if isinstance(b, (tuple, list)) else b
-    return float((torch.as_tensor(a).float() - torch.as_tensor(b).float()).abs().max())
+    """The largest difference over every output (a graph with several Output blocks gives a tuple); inf when
+    the two do not give the same number of outputs."""
+    a = list(a) if isinstance(a, (tuple, list)) else [a]
+    b = list(b) if isinstance(b, (tuple, list)) else [b]
+    if len(a) != len(b):
+        return float("inf")
+    return max(float((torch.as_tensor(x).float() - torch.as_tensor(y).float()).abs().max()) for x, y in zip(a, b))
 
 
 def _reference(src: ExportSource, x):
@@ -162,7 +166,7 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
         probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})[0]
+            got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})
         except Exception as exc:
             raise ExportError(f"onnxruntime cannot run the exported model: {first_line(exc)}") from None
     diff = max_difference(got, _reference(src, probe))

@@ -39,9 +39,10 @@ def unsupported_layers(model: torch.nn.Module) -> str | None:
 def explain_export_failure(exc: BaseException, program_of) -> str:
     """One line for an exporter failure. `program_of()` gives the torch.export program (to find which
     blocks use an operator the exporter cannot translate); it is only called for such a failure."""
-    match = _MISSING.search(plain(str(exc)))
+    text = plain(str(exc))
+    match = _MISSING.search(text)
     if match is None:
-        return first_line(exc)
+        return _summary(text) or first_line(exc)
     op = match.group(1)
     blocks = []
     try:
@@ -58,3 +59,13 @@ def explain_export_failure(exc: BaseException, program_of) -> str:
     return (f"torch's ONNX exporter has no translation for {op}{where}: export pt2 instead, "
             "or change that block's parameters")
 
+
+
+_SUMMARY = re.compile(r"## Exception summary\s*\n\s*<class '(?:[\w.]+\.)?(\w+)'>: ([^\n]*)")
+
+
+def _summary(text: str) -> str | None:
+    """The exporter's own cause ("TypeError: missing a required argument: 'x'"), where its message of
+    several paragraphs ("Failed to export the model with torch.export. This is step 1/3 ...") has one."""
+    found = _SUMMARY.search(text)
+    return f"{found.group(1)}: {found.group(2).strip()}"[:300] if found else None

@@ -156,3 +156,51 @@ def test_an_untrained_graph_exports_with_the_class_count_of_the_data_it_names(tm
     assert all(r.verified for r in results.values()), [r.line() for r in results.values()]
     assert src.model(src.probe(1)).shape == (1, 12) and len(src.metadata["class_names"]) == 12
     assert _project_model(results["project"].path)(src.probe(1)).shape == (1, 12)
+
+
+def test_a_graph_of_two_inputs_is_refused_by_the_formats_that_run_it_in_one_line(tmp_path):
+    doc = GraphDocument("two inputs")
+    a, b = doc.add_block("Input", {"shape": [4]}), doc.add_block("Input", {"shape": [4]})
+    add = doc.add_block("Add")
+    doc.connect(a, add, dst_port=0), doc.connect(b, add, dst_port=1), doc.connect(add, doc.add_block("Output"))
+    src, results = _export(tmp_path, doc, ["onnx", "pt2", "torchscript", "project", "safetensors"])
+    for fmt in ("onnx", "pt2", "torchscript", "project"):
+        failure = results[fmt]
+        assert isinstance(failure, FormatFailure), failure.line()
+        assert "2 Input blocks" in failure.message and "safetensors" in failure.message, failure.message
+        assert _escape_free_line(failure.line())
+    assert results["safetensors"].verified
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model.json", "two-inputs.safetensors"]
+
+
+def test_every_output_of_a_graph_is_verified(tmp_path, monkeypatch):
+    from layerloom.runtime.export.formats import max_difference
+    a, b = torch.zeros(2, 3), torch.ones(2, 3)
+    assert max_difference((a, b), (a, a)) == 1.0 and max_difference([a, b], (a, b)) == 0.0
+    doc = GraphDocument("two outputs")
+    x = doc.add_block("Input", {"shape": [4]})
+    fc, relu = doc.add_block("Linear", {"out_features": 3}), doc.add_block("Tanh")
+    doc.connect(x, fc), doc.connect(x, relu)
+    doc.connect(fc, doc.add_block("Output")), doc.connect(relu, doc.add_block("Output"))
+    src, results = _export(tmp_path, doc, ["onnx", "pt2"])
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(results["onnx"].path), providers=["CPUExecutionProvider"])
+    probe = src.probe(3)
+    got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})
+    with torch.no_grad():
+        want = src.model(probe)
+    assert len(got) == 2 and all(torch.allclose(torch.from_numpy(g), w, atol=1e-5) for g, w in zip(got, want))
+    assert results["onnx"].verified and results["pt2"].verified
+
+
+def test_the_exporters_own_cause_is_the_line_shown():
+    from layerloom.runtime.export.onnx_limits import explain_export_failure
+
+    class TwoArguments(torch.nn.Module):
+        def forward(self, a, b):
+            return a + b
+    try:
+        torch.onnx.export(TwoArguments(), (torch.zeros(1),), dynamo=True)
+    except Exception as exc:
+        line = explain_export_failure(exc, lambda: None)
+    assert _escape_free_line(line) and "Next steps" not in line and "missing a required argument" in line, line
