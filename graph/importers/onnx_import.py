@@ -11,6 +11,7 @@ block run by onnxruntime (onnx_opaque.py).
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -19,12 +20,14 @@ import torch
 
 from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
+from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .onnx_opaque import opaque_operator
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
+FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is checked on
 
 
 def _attrs(node) -> dict:
@@ -141,7 +144,13 @@ class _OnnxBuilder:
             dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
             if not shape or dtype is None or None in shape[1:]:
                 raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 values")
+            if any(d < 1 for d in shape[1:]):
+                raise ImportFailure(f"the input {inp.name} has the shape {shape}: every size after the batch must be "
+                                    "at least 1")
             self.add(None, "Input", {"shape": shape[1:], "dtype": dtype}, [], "input", inp.name)
+        if not any(b.kind == "Input" for b in self.doc.blocks.values()) or not self.graph.output:
+            raise ImportFailure("the file holds no graph with an input and an output (is it an empty or unfinished "
+                                "ONNX file?)")
         data = data_values(self.graph, [i.name for i in self.graph.input if i.name not in self.inits])
         for node in self.graph.node:
             if node.name in self.skip:
@@ -301,22 +310,44 @@ def import_onnx(path, name: str | None = None):
 def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
     """Max |difference| between the imported graph and onnxruntime on the same random input."""
     import onnxruntime as ort
-    from ..compiler import compile_graph
-    gm = compile_graph(doc, weights=False).eval()
+    from ..compiler import CompileError, compile_graph
+    try:
+        gm = compile_graph(doc, weights=False).eval()
+    except CompileError as exc:
+        raise ImportFailure(f"the imported graph does not compile: {'; '.join(d.text for d in exc.diagnostics)}"
+                            ) from None
     gm.load_state_dict(state, strict=True)
     name, shape, dtype = gm.meta["layerloom"]["inputs"][0]
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        fixed = session.get_inputs()[0].shape[0]
+    except Exception as exc:
+        raise ImportFailure(f"onnxruntime cannot load {path} to check the import ({_first_line(exc)})") from None
+    batch = fixed if isinstance(fixed, int) and fixed > 0 else 3     # a file exported for batch 1 runs batch 1
+    need = batch * math.prod(shape) * 4 * 2
+    if need > FIDELITY_BYTES:
+        raise ImportFailure(f"the graph's input is {'×'.join(map(str, shape))}: checking the import on a batch of "
+                            f"{batch} would take {need / 2**30:,.1f} GB; Layerloom imports inputs of at most "
+                            f"{FIDELITY_BYTES // 2**30} GB a batch")
     g = torch.Generator().manual_seed(seed)
-    x = (torch.rand((3, *shape), generator=g) if dtype == "float32"
-         else torch.randint(0, 2, (3, *shape), generator=g))
+    x = (torch.rand((batch, *shape), generator=g) if dtype == "float32"
+         else torch.randint(0, 2, (batch, *shape), generator=g))
     if dtype != "float32":
         emb = [m for m in gm.modules() if isinstance(m, torch.nn.Embedding)]
         high = min(m.num_embeddings for m in emb) if emb else 2
-        x = torch.randint(0, high, (3, *shape), generator=g)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        x = torch.randint(0, high, (batch, *shape), generator=g)
+    try:
+        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    except Exception as exc:
+        raise ImportFailure(f"onnxruntime cannot run {path} to check the import ({_first_line(exc)})") from None
     with torch.no_grad():
         got = gm(x).numpy()
     diff = float(np.abs(expected - got).max())
     if report is not None:
         report.fidelity.update({"max_abs_diff": diff, "strict_load": True, "reference": "onnxruntime"})
     return diff
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return shown(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}", 200)

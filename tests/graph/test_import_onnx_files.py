@@ -1,0 +1,84 @@
+"""Hostile and unusual ONNX files: each imports, or ends in one ImportFailure line, never a traceback
+or an allocation the size the file claims. A file exported for a fixed batch of 1 (torch.onnx.export
+without dynamic axes writes those) imports, checked against onnxruntime on that batch."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
+from onnx import TensorProto, helper, numpy_helper
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import ImportFailure, import_source
+
+
+def _gemm_relu(path, batch=1, features=(4,)):
+    rng = np.random.default_rng(0)
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, *features])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, 3])
+    w = numpy_helper.from_array(rng.standard_normal((3, features[-1])).astype(np.float32), "fc.weight")
+    b = numpy_helper.from_array(rng.standard_normal(3).astype(np.float32), "fc.bias")
+    nodes = [helper.make_node("Gemm", ["x", "fc.weight", "fc.bias"], ["h"], transB=1),
+             helper.make_node("Relu", ["h"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [x], [y], initializer=[w, b])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_file_for_a_fixed_batch_of_one_imports_and_matches_onnxruntime(tmp_path):
+    path = _gemm_relu(tmp_path / "fixed.onnx", batch=1)
+    result = import_source(str(path))
+    model = compile_graph(result.doc, weights=False).eval()
+    model.load_state_dict(result.state)
+    x = np.random.default_rng(1).random((1, 4), dtype=np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+def _refused(path, *words):
+    with pytest.raises(ImportFailure) as info:
+        import_source(str(path))
+    message = str(info.value)
+    assert "\n" not in message and all(w in message for w in words), message
+
+
+def test_an_empty_file_says_it_holds_no_graph(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    _refused(tmp_path / "empty.onnx", "holds no graph")
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_an_input_size_below_one_is_named(tmp_path, size):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, size, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, size, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    _refused(tmp_path / "m.onnx", f"[1, {size}, 4]", "at least 1")
+
+
+def test_an_input_too_large_to_check_is_refused_before_memory_is_taken(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1000000, 1000000])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1000000, 1000000])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    _refused(tmp_path / "m.onnx", "1000000×1000000", "GB")
+
+
+@settings(derandomize=True, max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=10_000), flip=st.integers(min_value=0, max_value=10_000),
+       value=st.integers(min_value=0, max_value=255))
+def test_a_damaged_file_imports_or_is_refused_in_one_line(tmp_path, cut, flip, value):
+    good = _gemm_relu(tmp_path / "good.onnx", batch=2).read_bytes()
+    data = bytearray(good[: cut % (len(good) + 1)])
+    if data:
+        data[flip % len(data)] = value
+    (tmp_path / "bad.onnx").write_bytes(bytes(data))
+    try:
+        import_source(str(tmp_path / "bad.onnx"))
+    except ImportFailure as exc:
+        assert "\n" not in str(exc)
