@@ -139,6 +139,15 @@ def _plain_config(cfg: dict) -> dict:
     return plain
 
 
+def _example_input(src: ExportSource) -> str:
+    """The README's example input: token ids for a model that takes them, else values to normalise."""
+    shape = ", ".join(str(s) for s in src.input_shape)
+    if src.input_dtype.startswith("int"):
+        vocab = int(src.metadata.get("vocab_size") or 2)
+        return f"x = torch.randint(0, {vocab}, (1, {shape}))   # token ids below the vocabulary size"
+    return f"x = torch.rand(1, {shape})   # normalise as model.json says"
+
+
 def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
     images = ""
@@ -171,7 +180,7 @@ from model import {class_name}
 model = {class_name}()
 model.load_state_dict(torch.load("model_state.pt", weights_only=True))
 model.eval()
-x = torch.rand(1, {", ".join(str(s) for s in src.input_shape)})   # normalise as model.json says
+{_example_input(src)}
 print(model(x).softmax(dim=1))
 ```
 
