@@ -58,6 +58,37 @@ class ToSample:
         return torch.from_numpy(array.copy()).permute(2, 0, 1).to(torch.float32).div_(255.0)
 
 
+SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+
+
+def read_image(path) -> "Image.Image":
+    """The image at `path`, decoded, with 16-bit grey levels scaled to 8 bits (Pillow's own conversion
+    clips them: every level above 255 became white); a file Pillow cannot read, or one larger than
+    Pillow reads safely, is a DataError naming it (picklable for workers)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+        image.load()
+    except Image.DecompressionBombError:
+        raise _too_large(path) from None
+    except UnidentifiedImageError:
+        raise DataError(f"The file {path} is not an image Pillow can read (empty, damaged or another kind "
+                        "of file): remove or replace it.") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"The image {path} cannot be read ({exc}): remove or replace it.") from None
+    if image.mode in SIXTEEN_BIT:
+        levels = np.asarray(image, dtype=np.float64) / 257.0
+        image = Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
+    return image
+
+
+def _too_large(path) -> DataError:
+    from PIL import Image
+    return DataError(f"The image {path} has more pixels than Pillow reads safely (at most "
+                     f"{2 * Image.MAX_IMAGE_PIXELS:,}): shrink or remove it.")
+
+
 def label_as_int64(target: int) -> torch.Tensor:
     return torch.tensor(target, dtype=torch.int64)
 
@@ -183,6 +214,8 @@ def _first_image_size(folder: Path, classes: list[str]) -> tuple[int, int]:
     try:
         with Image.open(first) as image:
             w, h = image.size
+    except Image.DecompressionBombError:
+        raise _too_large(first) from None
     except OSError as exc:
         raise DataError(
             f"The image {first} cannot be opened ({exc}): remove or replace it."
@@ -221,7 +254,7 @@ def _make(folder: Path, classes: tuple[str, ...], shape, allow_empty: bool) -> D
     cls = _image_folder_class()
     try:
         return cls(str(folder), classes, transform=ToSample(shape[0], tuple(shape[1:])),
-                   target_transform=label_as_int64, allow_empty=allow_empty)
+                   target_transform=label_as_int64, loader=read_image, allow_empty=allow_empty)
     except FileNotFoundError as exc:
         raise DataError(
             f"Some class subfolders of {folder} hold no images ({exc}): add images to them "

@@ -6,6 +6,8 @@ import threading
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from layerloom.runtime.data import DataError, load_dataset
 from layerloom.runtime.data.cifar_format import read_batch
@@ -64,3 +66,88 @@ def test_image_folder_skips_symlink_loops_and_fifos(tmp_path):
     assert "error" not in result, result.get("error")
     bundle = result["bundle"]
     assert len(bundle.train) + len(bundle.val) == 10
+
+
+def _png(width, height, bit_depth, colour_type, rows: bytes) -> bytes:
+    """A PNG file from raw scanlines (each prefixed by filter byte 0), to claim any size or bit depth."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+def _jpeg_cut(path):
+    from PIL import Image
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path, "JPEG")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+
+
+@pytest.mark.parametrize("name, make, words", [
+    ("empty.png", lambda p: p.write_bytes(b""), "not an image Pillow can read"),
+    ("notes.png", lambda p: p.write_text("hello"), "not an image Pillow can read"),
+    ("cut.jpg", _jpeg_cut, "truncated"),
+    ("claims.png", lambda p: p.write_bytes(_png(100_000, 100_000, 8, 2, b"\0" * 100)), "more pixels than Pillow"),
+])
+def test_an_unreadable_image_in_the_folder_is_named_with_what_to_do(tmp_path, name, make, words):
+    write_images(tmp_path, per_class=4)
+    make(tmp_path / "dogs" / name)
+    bundle = load_dataset("image-folder", path=str(tmp_path), input_shape=(3, 10, 12), val_fraction=0.5)
+    folder = bundle.train.dataset
+    index = [str(p) for p, _ in folder.samples].index(str(tmp_path / "dogs" / name))
+    with pytest.raises(DataError) as info:
+        folder[index]
+    message = str(info.value)
+    assert name in message and words in message and "remove" in message and "\n" not in message
+
+
+def test_a_huge_first_image_is_refused_when_the_folder_is_described(tmp_path):
+    write_images(tmp_path, per_class=2)
+    (tmp_path / "cats" / "a_first.png").write_bytes(_png(30_000, 30_000, 8, 2, b"\0" * 100))
+    with pytest.raises(DataError, match="more pixels than Pillow reads safely"):
+        load_dataset("image-folder", path=str(tmp_path))
+
+
+def test_sixteen_bit_grey_images_keep_their_levels(tmp_path):
+    """Pillow converts 16-bit grey to 8-bit by clipping (every level above 255 became white); the
+    same levels in a 16-bit RGB PNG are scaled by Pillow's own decoder, which is the reference."""
+    from PIL import Image
+    levels = np.array([[0, 257, 1000, 30000, 40000, 65535]] * 4, dtype=np.uint16)
+    write_images(tmp_path, per_class=2)
+    Image.fromarray(levels).save(tmp_path / "dogs" / "grey16.png")
+    rgb = np.repeat(levels[:, :, None], 3, axis=2).astype(">u2")
+    rows = b"".join(b"\0" + rgb[y].tobytes() for y in range(levels.shape[0]))
+    (tmp_path / "rgb16.png").write_bytes(_png(levels.shape[1], levels.shape[0], 16, 2, rows))
+    reference = np.asarray(Image.open(tmp_path / "rgb16.png").convert("L"), dtype=np.int16)
+    bundle = load_dataset("image-folder", path=str(tmp_path), input_shape=(1, 4, 6), size=[4, 6],
+                          val_fraction=0.5)
+    folder = bundle.train.dataset
+    x, _ = folder[[str(p) for p, _ in folder.samples].index(str(tmp_path / "dogs" / "grey16.png"))]
+    got = (x[0] * 255).round().to(torch.int16).numpy()
+    assert np.abs(got - reference).max() <= 1, (got[0], reference[0])
+    assert got.max() == 255 and 100 < got[0, 3] < 130          # 30000 of 65535, not clipped to white
+
+
+@settings(derandomize=True, max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(min_value=0, max_value=2000), flip=st.integers(min_value=0, max_value=2000),
+       value=st.integers(min_value=0, max_value=255))
+def test_a_damaged_image_reads_or_is_a_data_error(tmp_path, cut, flip, value):
+    import io
+    from PIL import Image
+
+    from layerloom.runtime.data.image_folder import read_image
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue()[: cut % (len(buffer.getvalue()) + 1)])
+    if data:
+        data[flip % len(data)] = value
+    path = tmp_path / "damaged.png"
+    path.write_bytes(bytes(data))
+    try:
+        read_image(path)
+    except DataError as exc:
+        assert "\n" not in str(exc) and "remove" in str(exc)
