@@ -152,7 +152,7 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         fail("$.version", f"expected a format version number such as 1, got {_echo(version)}")
     if version > VERSION:
-        fail("$.version", f"this file was written by a newer Layerloom (format version {version}); this version "
+        fail("$.version", f"this file was written by a newer Layerloom (format version {_echo(version)}); this version "
                           f"reads format version {VERSION}. Update Layerloom to open it.")
     for key in data:
         if key not in TOP_KEYS:

@@ -1,6 +1,8 @@
+import copy
 import json
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from layerloom.graph import GraphFileError, analyze, graph_to_dict, load_graph, save_graph
 from layerloom.presets import preset_path
@@ -108,3 +110,43 @@ def test_loader_refuses_bad_files(tmp_path):
         f.truncate(17 * 1024 * 1024)
     with pytest.raises(GraphFileError, match="at most 16 MB"):
         load_graph(big)
+
+
+_TEXT = st.text(max_size=30) | st.sampled_from(["auto", "same", "conv1", "input", "\x1b[2J", "\ud800", "x" * 5000])
+_JSON = st.recursive(st.none() | st.booleans() | st.integers(min_value=-10 ** 400, max_value=10 ** 400)
+                     | st.floats(allow_nan=False, allow_infinity=False) | _TEXT,
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_TEXT, inner, max_size=4),
+                     max_leaves=8)
+
+
+def _spots(data, path=()):
+    """The path of every value in a parsed graph file, and of a few keys it does not have."""
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        yield (*path, key)
+        yield from _spots(value, (*path, key))
+
+
+_LENET = json.loads(preset_path("lenet5").read_text())
+_SPOTS = [*_spots(_LENET), ("version",), ("blocks", 1, "params", "x"), ("x",), ("blocks", 1, "y"), ("edges", 0, "z")]
+
+
+@pytest.mark.parametrize("version", [10 ** 400, 2 ** 63])
+def test_a_huge_version_number_is_cut_short_in_the_message(version):
+    with pytest.raises(GraphFileError) as info:
+        load_graph({**_LENET, "version": version})
+    assert "newer Layerloom" in str(info.value) and len(str(info.value)) < 400
+
+
+@settings(derandomize=True, max_examples=300, deadline=None, database=None)
+@given(spot=st.sampled_from(_SPOTS), value=_JSON)
+def test_any_value_anywhere_loads_or_is_refused_in_one_short_line(spot, value):
+    data = copy.deepcopy(_LENET)
+    node = data
+    for key in spot[:-1]:
+        node = node[key]
+    node[spot[-1]] = value
+    try:
+        load_graph(data)
+    except GraphFileError as exc:
+        assert "\n" not in str(exc) and len(str(exc)) < 700, str(exc)[:1000]
