@@ -5,6 +5,7 @@ import json
 import sys
 
 MAX_THREADS = 256      # as for training (runtime/config.py): more than any machine's cores
+MAX_BATCH = 65_536     # training's largest batch (runtime/config.py)
 
 
 def add_parser(sub) -> None:
@@ -26,9 +27,10 @@ def cmd_bench(args) -> int:
     from .export import ExportError
     from .latency import benchmark, report_table
 
-    if not 0 <= args.threads <= MAX_THREADS or args.repeats < 1 or any(b < 1 for b in args.batches or ()):
-        print(f"layerloom bench: --threads must be 0 (Layerloom's choice) to {MAX_THREADS}, and --batch and --repeats "
-              f"positive numbers", file=sys.stderr)
+    if not 0 <= args.threads <= MAX_THREADS or args.repeats < 1 \
+            or any(not 1 <= b <= MAX_BATCH for b in args.batches or ()):
+        print(f"layerloom bench: --threads must be 0 (Layerloom's choice) to {MAX_THREADS}, --batch 1 to "
+              f"{MAX_BATCH:,} and --repeats at least 1", file=sys.stderr)
         return 2
     progress = None if args.json else (lambda name: print(f"timing {name}...", file=sys.stderr, flush=True))
     try:

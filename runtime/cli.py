@@ -154,7 +154,7 @@ def _training_memory(args, doc, result) -> dict | None:
         est = estimate_training_memory(doc, args.batch_size, optimizer, device, analysis=result)
         fits = largest_batch(doc, optimizer, device, analysis=result) if args.largest_batch else None
     except MemoryEstimateError as exc:
-        print(f"layerloom: {exc}", file=sys.stderr)
+        print(f"layerloom summary: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     data = est.to_json()
     if args.largest_batch:

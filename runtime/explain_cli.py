@@ -10,6 +10,9 @@ from .cli import can_write
 # runtime.explain's METHODS and BASELINES, for the parser without loading torch (a test holds them equal)
 METHODS = ("saliency", "integrated-gradients", "gradcam", "occlusion")
 BASELINES = ("zeros", "blurred")
+# integrated gradients' steps: the quadrature's set-up grows with their cube (measured here: 1,000 take
+# 0.3 s, 2,000 take 2 s, so 10,000 would take minutes and 100,000 never end)
+MAX_STEPS = 1_000
 
 
 def add_parser(sub) -> None:
@@ -27,7 +30,8 @@ def add_parser(sub) -> None:
                                                  "one with a channels × height × width output)")
     p.add_argument("--target", type=int, metavar="CLASS", help="the class to explain (default: the prediction)")
     p.add_argument("--baseline", choices=BASELINES, default="zeros", help="integrated gradients: path start")
-    p.add_argument("--steps", type=int, default=50, help="integrated gradients: number of steps (default 50)")
+    p.add_argument("--steps", type=int, default=50,
+                   help=f"integrated gradients: number of steps, 1 to {MAX_STEPS:,} (default 50)")
     p.add_argument("--window", type=int, default=4, help="occlusion: window size in pixels (default 4)")
     p.add_argument("--stride", type=int, default=2, help="occlusion: stride in pixels (default 2)")
     p.add_argument("--out", required=True, metavar="OUT.png", help="the picture to write")
@@ -36,6 +40,10 @@ def add_parser(sub) -> None:
 
 
 def cmd_explain(args) -> int:
+    if not 1 <= args.steps <= MAX_STEPS:
+        print(f"layerloom explain: --steps must be from 1 to {MAX_STEPS:,}, not {args.steps} (default 50)",
+              file=sys.stderr)
+        return 2
     if not str(args.out).lower().endswith(".png"):
         print("layerloom explain: --out must name a .png file", file=sys.stderr)
         return 2

@@ -30,8 +30,15 @@ def cmd_prune(args) -> int:
     from .pruning import prune_run
     from .train_cli import Progress
 
-    if args.finetune_epochs < 0:
-        print("layerloom prune: --finetune-epochs must be 0 or more", file=sys.stderr)
+    from .config import ConfigError, TrainConfig
+    problem = "must be 0 or more" if args.finetune_epochs < 0 else None
+    if args.finetune_epochs > 0:     # what a training run takes, checked before any channel is cut
+        try:
+            TrainConfig.from_sources({"epochs": args.finetune_epochs})
+        except ConfigError as exc:
+            problem = str(exc)
+    if problem:
+        print(f"layerloom prune: --finetune-epochs: {problem} (0: no fine-tuning)", file=sys.stderr)
         return 2
     if not can_write("prune", "--out", args.out) or (args.finetune_epochs
                                                       and not can_write("prune", "--runs", args.runs)):

@@ -39,24 +39,26 @@ def add_parser(sub) -> None:
                                                   "text-csv (a CSV/TSV file) or text-corpus (a text file)")
     p.add_argument("--data-option", action="append", default=[], dest="data_options", metavar="KEY=VALUE",
                    help="set a data set option, e.g. val_fraction=0.2 (repeatable)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=int, metavar="N", help="passes over the training data, 1 to 100,000")
+    p.add_argument("--batch-size", type=int, dest="batch_size", metavar="N", help="samples per step, 1 to 65,536")
+    p.add_argument("--lr", type=float, metavar="RATE", help="learning rate, 1e-8 to 10")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
-    p.add_argument("--schedule", choices=("none", "step", "cosine", "onecycle"))
+    p.add_argument("--schedule", choices=("none", "step", "cosine", "onecycle"), help="learning-rate schedule")
     p.add_argument("--device", help="auto, cpu, cuda or mps")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--max-steps", type=int, dest="max_steps", help="stop after this many steps")
+    p.add_argument("--seed", type=int, metavar="N", help="random seed, 0 to 2**31-1 (the same seed repeats a run)")
+    p.add_argument("--max-steps", type=int, dest="max_steps", metavar="N",
+                   help="stop after this many steps (0: no limit)")
     p.add_argument("--init-from", dest="init_from", metavar="SOURCE",
                    help="start from trained weights: a run or checkpoint folder, a .safetensors or .pt file, "
                         "or torchvision:NAME")
     p.add_argument("--teacher", metavar="RUN", help="distil from this trained run (its softened outputs)")
-    p.add_argument("--temperature", type=float, help="distillation temperature T (default 4)")
-    p.add_argument("--alpha", type=float, help="weight of the teacher's term; 1 - alpha weighs the ordinary "
+    p.add_argument("--temperature", type=float, metavar="T", help="distillation temperature T (default 4)")
+    p.add_argument("--alpha", type=float, metavar="A", help="weight of the teacher's term; 1 - alpha weighs the ordinary "
                                                "loss (default 0.9)")
-    p.add_argument("--out", default="runs", help="folder that holds the run folders (default: runs)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
-    p.add_argument("--threads", type=int, help="torch intra-op threads (default: Layerloom's measured choice)")
+    p.add_argument("--threads", type=int, metavar="N",
+                   help="torch intra-op threads, 0 to 256 (default 0: Layerloom's measured choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, only the epoch lines")
     p.add_argument("--health-every", type=int, default=50, dest="health_every", metavar="N",
                    help="sample training health (health.csv, warnings) every N steps; 0 turns it off (default 50)")
