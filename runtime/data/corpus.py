@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
+from .options import fraction_option, number_option, whole_option
 from .text import read_text_file, tokenize
 
 NAME = "text-corpus"
@@ -49,11 +50,12 @@ def info(*, input_shape=None, **options) -> DatasetInfo:
 
 def _cached_vocab(options):
     path = options["path"]
-    key = (str(path), Path(path).stat().st_mtime_ns if Path(path).is_file() else 0,
-           options.get("min_count", 2), options.get("max_size", 10_000))
+    min_count = whole_option(options, "min_count", 2, 1, 10**9)
+    max_size = whole_option(options, "max_size", 10_000, 2, 10**7)
+    key = (str(path), Path(path).stat().st_mtime_ns if Path(path).is_file() else 0, min_count, max_size)
     vocab = _CACHE.get(key)    # one lookup and a local result: another thread may clear the cache meanwhile
     if vocab is None:
-        vocab = _vocabulary(path, options.get("min_count", 2), options.get("max_size", 10_000))
+        vocab = _vocabulary(path, min_count, max_size)
         _CACHE.clear()
         _CACHE[key] = vocab
     return vocab
@@ -73,13 +75,13 @@ def skipgram_pairs(ids: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.
 def load(info_: DatasetInfo, *, seed: int = 0, **options) -> DataBundle:
     if options.get("path") is None:
         raise DataError("text-corpus needs a text file: choose one in the data settings (option path).")
-    window = int(options.get("window", 2))
-    if not 1 <= window <= 20:
-        raise DataError(f"window={window} is out of range: use 1 to 20 words.")
+    window = whole_option(options, "window", 2, 1, 20)
+    max_pairs = whole_option(options, "max_pairs", 400_000, 2, 10**9)
+    t = number_option(options, "subsample", 1e-3, 0.0, 1.0)
+    val_fraction = fraction_option(options, "val_fraction", 0.05)
     words, counts, vocab = _cached_vocab(options)
     index = {w: i for i, w in enumerate(vocab)}
     g = torch.Generator().manual_seed(int(seed))
-    t = float(options.get("subsample", 1e-3))
     total = sum(counts.values())
     kept = []
     for w in words:
@@ -96,8 +98,8 @@ def load(info_: DatasetInfo, *, seed: int = 0, **options) -> DataBundle:
         raise DataError("after dropping rare and subsampled words fewer than 2 words are left: lower min_count "
                         "or subsample, or use a longer text.")
     centre, context = skipgram_pairs(torch.tensor(kept), window)
-    order = torch.randperm(len(centre), generator=g)[:int(options.get("max_pairs", 400_000))]
+    order = torch.randperm(len(centre), generator=g)[:max_pairs]
     centre, context = centre[order], context[order]
-    n_val = max(1, int(len(centre) * float(options.get("val_fraction", 0.05))))
+    n_val = max(1, int(len(centre) * val_fraction))
     x = centre.view(-1, 1)
     return DataBundle(info_, InMemorySplit(x[n_val:], context[n_val:]), InMemorySplit(x[:n_val], context[:n_val]))

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from .base import DataBundle, DataError, DatasetInfo, SequenceSplit
+from .options import fraction_option, whole_option
 
 NAME = "text-csv"
 PAD, UNK = "<pad>", "<unk>"
@@ -117,9 +118,10 @@ def _prepare(path=None, text_column="text", label_column="label", tokenize_mode=
 def _args(options):
     return dict(path=options.get("path"), text_column=options.get("text_column", "text"),
                 label_column=options.get("label_column", "label"), tokenize_mode=options.get("tokenize", "word"),
-                min_count=options.get("min_count", 1), max_size=options.get("max_size", 20_000),
-                max_length=options.get("max_length", 200), val_fraction=options.get("val_fraction", 0.2),
-                seed=options.get("seed", 0))
+                min_count=whole_option(options, "min_count", 1, 1, 10**9),
+                max_size=whole_option(options, "max_size", 20_000, 3, 10**7),
+                max_length=whole_option(options, "max_length", 200, 1, 10**6),
+                val_fraction=fraction_option(options, "val_fraction", 0.2), seed=options.get("seed", 0))
 
 
 def info(*, input_shape=None, **options) -> DatasetInfo:

@@ -151,3 +151,42 @@ def test_a_damaged_image_reads_or_is_a_data_error(tmp_path, cut, flip, value):
         read_image(path)
     except DataError as exc:
         assert "\n" not in str(exc) and "remove" in str(exc)
+
+
+def _texts(tmp_path):
+    csv_file = tmp_path / "t.csv"
+    csv_file.write_text("text,label\n" + "".join(f"word{i} and more,{'ab'[i % 2]}\n" for i in range(20)),
+                        encoding="utf-8")
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(" ".join(f"w{i % 7}" for i in range(400)), encoding="utf-8")
+    return {"text-csv": csv_file, "text-corpus": corpus}
+
+
+@pytest.mark.parametrize("name, option, value", [
+    ("text-csv", "max_length", "abc"), ("text-csv", "max_length", 0), ("text-csv", "max_length", -5),
+    ("text-csv", "max_size", 0), ("text-csv", "val_fraction", float("nan")), ("text-csv", "val_fraction", "x"),
+    ("text-csv", "min_count", 2.5), ("text-corpus", "window", 10 ** 9), ("text-corpus", "max_pairs", "many"),
+    ("text-corpus", "subsample", float("inf")), ("text-corpus", "val_fraction", 1.5),
+])
+def test_a_text_option_that_does_not_fit_is_named(tmp_path, name, option, value):
+    with pytest.raises(DataError) as info:
+        load_dataset(name, path=str(_texts(tmp_path)[name]), **{option: value})
+    assert f"{option}=" in str(info.value) and "does not fit" in str(info.value)
+
+
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(min_value=-10 ** 12, max_value=10 ** 12),
+                    st.floats(), st.text(max_size=8))
+
+
+@settings(derandomize=True, max_examples=60, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["text-csv", "text-corpus"]),
+       option=st.sampled_from(["min_count", "max_size", "max_length", "val_fraction", "window", "max_pairs",
+                               "subsample"]), value=_VALUES)
+def test_any_text_option_value_loads_or_is_a_data_error(tmp_path, name, option, value):
+    try:
+        bundle = load_dataset(name, path=str(_texts(tmp_path)[name]), **{option: value})
+    except DataError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert len(bundle.train) > 0 and len(bundle.val) > 0
