@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .lazy_torch import nn
 from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
-from .rules import same_rank
+from .rules import RuleError, same_rank
 from .params import AUTO, Param
 
 for _name, _doc, _formula in (
@@ -38,6 +38,13 @@ def _upsample(**p) -> nn.Module:
     return nn.Upsample(**_upsample_kwargs(p))
 
 
+def _upsample_check(shapes, p: dict) -> None:
+    if p["size"] is None and not p["scale_factor"]:
+        raise RuleError(f"Upsample needs a size or a scale_factor above 0, but has no size and scale_factor "
+                        f"{p['scale_factor']}: set one of them.", "bad_param",
+                        {"action": "reset_param", "param": "scale_factor"})
+
+
 def _upsample_code(p: dict) -> tuple[str, str]:
     kwargs = {k: v for k, v in _upsample_kwargs(p).items() if v is not None and not (k == "mode" and v == "nearest")}
     return "", "nn.Upsample(" + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) + ")"
@@ -57,7 +64,7 @@ register(BlockKind(
               optional=True),
     ),
     formula="out[c, i, j] = x[c, ⌊i / scale⌋, ⌊j / scale⌋]  (nearest)",
-    module=_upsample, code=_upsample_code, channelwise=True,
+    module=_upsample, code=_upsample_code, check=_upsample_check, channelwise=True,
     label=lambda p: (f"→{_size_text(p['size'])}" if p["size"] is not None else f"×{p['scale_factor']:g}")
     + ("" if p["mode"] == "nearest" else f" {p['mode']}"),
 ))

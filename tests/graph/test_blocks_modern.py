@@ -193,3 +193,14 @@ def test_an_opaque_block_too_large_to_run_on_real_zeros_is_refused_before_any_me
     assert len(errors) == 1 and "opaque1" == errors[0].block, [d.message for d in errors]
     assert "would need" in errors[0].message and "GB of memory" in errors[0].message
     assert "check its arguments against its input" in errors[0].message
+
+
+@pytest.mark.parametrize("params", [{"scale_factor": 0.0}, {"scale_factor": None}])
+def test_upsample_without_a_size_or_a_scale_above_zero_says_to_set_one(params):
+    import torch
+    from layerloom.graph import analyze
+    from .helpers import chain
+    (err,) = analyze(chain(("Upsample", params), shape=[2, 4, 4])).errors
+    assert "size or a scale_factor above 0" in err.message, err.message
+    with pytest.raises(Exception):      # torch refuses it too, in words about neither being "defined"
+        nn.Upsample(size=None, scale_factor=params["scale_factor"])(torch.rand(1, 2, 4, 4))
