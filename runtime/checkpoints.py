@@ -16,6 +16,7 @@ import os
 import pickle
 import shutil
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
                               f"read ({shown(str(exc), 120)}). Resume or export an earlier checkpoint.") from None
     except OSError as exc:
         raise CheckpointError(f"the checkpoint {path} cannot be read: {exc}") from None
+    _check_unpacked_size(path, path / "state.pt")
     try:
         with warnings.catch_warnings():     # torch warns about a pickle protocol it then refuses anyway
             warnings.simplefilter("ignore")
@@ -162,6 +164,20 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
     _check_state(path, state)
     _check_weights(path, weights, meta)
     return Checkpoint(path, weights, state, meta)
+
+
+def _check_unpacked_size(path: Path, file: Path) -> None:
+    """torch.save stores a zip without compression; torch.load unpacks compressed members too, so a
+    1 MB file can ask for gigabytes. A state.pt that unpacks to more than it holds is refused."""
+    try:
+        with zipfile.ZipFile(file) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+        size = file.stat().st_size
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return    # not a zip: torch.load reads the older format (bounded by the file) or refuses it
+    if unpacked > size + 2**20:
+        raise _corrupt(path, f"its state.pt unpacks to {unpacked / 2**20:,.0f} MB from a file of "
+                             f"{size / 2**20:,.1f} MB, which Layerloom never writes")
 
 
 def _corrupt(path: Path, what: str) -> CheckpointError:

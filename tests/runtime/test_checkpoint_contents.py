@@ -177,3 +177,19 @@ def test_any_value_in_meta_json_loads_or_is_refused_in_one_line(run, key, value)
         assert loaded.meta[key] == value
     finally:
         path.write_text(original)
+
+
+def test_a_state_pt_that_unpacks_to_far_more_than_it_holds_is_refused(run):
+    """torch.load unpacks deflated members: 16 MB of zeros fit in a 16 kB file (a 1 MB file asked
+    for 1 GB). Layerloom's own state.pt is stored unpacked."""
+    import io
+    import zipfile
+    run_dir, ckpt = run
+    plain = io.BytesIO()
+    torch.save({**torch.load(ckpt / "state.pt", weights_only=True), "x": torch.zeros(4 * 2**20)}, plain)
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(ckpt / "state.pt", "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    assert (ckpt / "state.pt").stat().st_size < 2**20
+    assert torch.load(ckpt / "state.pt", weights_only=True)["x"].numel() == 4 * 2**20   # torch reads it whole
+    _refused(run_dir, "state.pt unpacks to 16 MB")
