@@ -13,7 +13,6 @@ pickles, so they are read by ``cifar_format`` which refuses anything but arrays.
 from __future__ import annotations
 
 import gzip
-import shutil
 import socket
 import tarfile
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ import torch
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
 from .cifar_format import read_split
 
+UNPACK_BYTES = 512 * 2**20   # one unpacked file (the largest, CIFAR-100's training batch, is 155 MB)
 IDX_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -151,15 +151,31 @@ def _idx_present(raw: Path) -> bool:
         if not packed.is_file():
             return False
         try:
-            with gzip.open(packed, "rb") as src, open(target.with_suffix(".part"), "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            target.with_suffix(".part").replace(target)
+            with gzip.open(packed, "rb") as src:
+                _unpack(src, target, packed)
         except (OSError, EOFError) as exc:
-            target.with_suffix(".part").unlink(missing_ok=True)
             raise DataError(
                 f"{packed} is damaged ({exc}): delete it and download or copy it again."
             ) from exc
     return True
+
+
+def _unpack(src, target: Path, archive: Path) -> None:
+    """Copy an unpacking stream to `target` (through a .part file), refusing more than UNPACK_BYTES:
+    a small archive can unpack to any size (a gzip of zeros shrinks a thousand times)."""
+    part = target.with_suffix(".part")
+    total = 0
+    try:
+        with open(part, "wb") as dst:
+            while chunk := src.read(2**20):
+                total += len(chunk)
+                if total > UNPACK_BYTES:
+                    raise DataError(f"{archive} unpacks {target.name} to more than {UNPACK_BYTES // 2**20} MB, "
+                                    "far more than the real file: delete it and download or copy it again.")
+                dst.write(chunk)
+        part.replace(target)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def _load_idx(spec: Spec, folder: Path, download: bool):
@@ -198,12 +214,13 @@ def _cifar_present(spec: Spec, folder: Path) -> bool:
         return True
     archive = folder / spec.archive
     if archive.is_file():
+        wanted = {f"{spec.base_folder}/{n}": batches / n for n in names}
         try:
-            with tarfile.open(archive, "r:*") as tar:
-                if hasattr(tarfile, "data_filter"):    # refuses links and paths out of folder
-                    tar.extractall(folder, filter="data")
-                else:
-                    tar.extractall(folder)
+            with tarfile.open(archive, "r:*") as tar:    # only the batch files, as plain files, bounded
+                for member in tar:
+                    if member.name in wanted and member.isfile():
+                        batches.mkdir(parents=True, exist_ok=True)
+                        _unpack(tar.extractfile(member), wanted[member.name], archive)
         except (OSError, EOFError, tarfile.TarError, ValueError) as exc:
             raise DataError(
                 f"{archive} is damaged ({_first_line(exc)}): delete it and download or copy "

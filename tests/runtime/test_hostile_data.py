@@ -190,3 +190,43 @@ def test_any_text_option_value_loads_or_is_a_data_error(tmp_path, name, option, 
         assert "\n" not in str(exc)
     else:
         assert len(bundle.train) > 0 and len(bundle.val) > 0
+
+
+def test_a_gzipped_idx_file_that_unpacks_past_the_limit_is_refused(tmp_path, monkeypatch):
+    import gzip
+
+    from layerloom.runtime.data import torchvision_sets
+    from .test_data_torchvision_sets import idx_set
+    monkeypatch.setattr(torchvision_sets, "UNPACK_BYTES", 2**20)
+    raw = tmp_path / "mnist" / "MNIST" / "raw"
+    idx_set(raw, n_train=12, n_test=6, packed=True)
+    with gzip.open(raw / "train-images-idx3-ubyte.gz", "wb") as f:     # 3 MB of zeros in a few kB
+        f.write(bytes(3 * 2**20))
+    assert (raw / "train-images-idx3-ubyte.gz").stat().st_size < 2**16
+    with pytest.raises(DataError, match="unpacks train-images-idx3-ubyte to more than 1 MB"):
+        load_dataset("mnist", root=tmp_path, download=False)
+    assert sorted(p.name for p in raw.iterdir() if not p.name.endswith(".gz")) == []   # nothing half-written
+
+
+def test_a_cifar_archive_gives_only_its_batch_files_within_the_limit(tmp_path, monkeypatch):
+    import io
+    import tarfile
+
+    from layerloom.runtime.data import torchvision_sets
+    from .test_data_torchvision_sets import write_cifar10
+    staging = tmp_path / "staging" / "cifar-10-batches-py"
+    _, train_y, _, _ = write_cifar10(staging)
+    (tmp_path / "cifar10").mkdir()
+    with tarfile.open(tmp_path / "cifar10" / "cifar-10-python.tar.gz", "w:gz") as tar:
+        tar.add(staging, arcname="cifar-10-batches-py")
+        extra = tarfile.TarInfo("cifar-10-batches-py/../../escaped.txt")
+        extra.size = 5
+        tar.addfile(extra, io.BytesIO(b"hello"))
+    bundle = load_dataset("cifar10", root=tmp_path, download=False)
+    assert bundle.train.labels.tolist() == train_y
+    assert not (tmp_path / "escaped.txt").exists()
+    for f in (tmp_path / "cifar10" / "cifar-10-batches-py").iterdir():
+        f.unlink()
+    monkeypatch.setattr(torchvision_sets, "UNPACK_BYTES", 1000)
+    with pytest.raises(DataError, match="to more than 0 MB"):
+        load_dataset("cifar10", root=tmp_path, download=False)
