@@ -39,6 +39,16 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_explain)
 
 
+def _same_file(a, b) -> bool:
+    """Whether paths `a` and `b` name one file (also through links or another spelling)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:     # one of them is not there yet
+        return False
+
+
 def cmd_explain(args) -> int:
     if not 1 <= args.steps <= MAX_STEPS:
         print(f"layerloom explain: --steps must be from 1 to {MAX_STEPS:,}, not {args.steps} (default 50)",
@@ -53,6 +63,10 @@ def cmd_explain(args) -> int:
         # a pipe or a device would be read forever (or wait for a writer that never comes)
         print(f"layerloom explain: --image {args.image} is not an image file (a folder, device, pipe or socket); "
               f"give a .png or .jpg file", file=sys.stderr)
+        return 2
+    if args.image is not None and _same_file(args.image, args.out):
+        print(f"layerloom explain: --out {args.out} is the --image itself: the explanation would replace the "
+              f"picture it explains; give another --out", file=sys.stderr)
         return 2
     from .explain import ExplainError, explain
     from .explain_subject import load_subject

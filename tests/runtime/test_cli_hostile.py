@@ -269,3 +269,17 @@ def test_a_number_outside_a_flag_s_range_is_refused_before_any_work(case, data, 
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"layerloom {argv[0]}") and "Traceback" not in lines[0], lines
     assert list(folder.iterdir()) == []
+
+
+def test_explain_refuses_to_write_over_the_image_it_explains(tmp_path, monkeypatch, capsys):
+    from PIL import Image
+    monkeypatch.chdir(tmp_path)
+    Image.new("L", (28, 28), 128).save("digit.png")
+    before = Path("digit.png").read_bytes()
+    os.link("digit.png", "same.png")
+    for out in ("digit.png", "./digit.png", str(tmp_path / "digit.png"), "same.png"):
+        assert main(["explain", MLP, "--image", "digit.png", "--method", "saliency", "--out", out]) == 2
+        _one_line_error(capsys.readouterr(), f"--out {out} is the --image itself", "give another --out")
+    assert Path("digit.png").read_bytes() == before
+    assert main(["explain", MLP, "--image", "digit.png", "--method", "saliency", "--out", "why.png"]) == 0
+    assert Path("digit.png").read_bytes() == before and Path("why.png").read_bytes() != before
