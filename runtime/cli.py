@@ -48,13 +48,28 @@ COMMAND_HELP = {
 }
 
 
-def _load(path):
+def load_or_say(path):
+    """The graph in the file PATH, or None after one line on stderr that says why it cannot be read;
+    a preset's bare name (`layerloom train lenet5`) is answered with where that preset's file is."""
     from layerloom.graph import GraphFileError, load_graph
     try:
         return load_graph(path)
     except GraphFileError as exc:
-        print(f"layerloom: cannot read {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        hint = ""
+        if not Path(path).exists():
+            from layerloom.presets import preset_paths
+            name = Path(path).name.removesuffix(".loom.json")
+            preset = next((p for p in preset_paths() if p.name == f"{name}.loom.json"), None)
+            hint = f"; the {name} preset is the file {preset}" if preset is not None else ""
+        print(f"layerloom: cannot read {exc}{hint}", file=sys.stderr)
+        return None
+
+
+def _load(path):
+    doc = load_or_say(path)
+    if doc is None:
+        raise SystemExit(2)
+    return doc
 
 
 def can_write(command: str, flag: str, path, folder: bool = True) -> bool:

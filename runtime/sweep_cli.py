@@ -14,9 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from layerloom.graph import GraphFileError, load_graph
-
-from .cli import can_write
+from .cli import can_write, load_or_say
 
 
 def add_parser(sub) -> None:
@@ -117,10 +115,8 @@ def cmd_sweep(args) -> int:
     from .sweeps.study import create_study, open_storage
     if not can_write("sweep", "--out", args.out):
         return 2
-    try:
-        doc = load_graph(args.file)
-    except GraphFileError as exc:
-        print(f"layerloom: cannot read {exc}", file=sys.stderr)
+    doc = load_or_say(args.file)
+    if doc is None:
         return 2
     try:
         overrides = {"params": parse_param_flags(args.param), "strategy": args.strategy, "trials": args.trials,

@@ -9,9 +9,7 @@ import math
 import signal
 import sys
 
-from layerloom.graph import GraphFileError, load_graph
-
-from .cli import RUN, can_write, exists
+from .cli import RUN, can_write, exists, load_or_say
 from .config import ConfigError, TrainConfig
 from .live import LiveRun, format_duration
 from .tensorboard_log import TensorBoardLog
@@ -211,10 +209,8 @@ def cmd_train(args) -> int:
         return 2
     doc = None
     if args.file:
-        try:
-            doc = load_graph(args.file)
-        except GraphFileError as exc:
-            print(f"layerloom: cannot read {exc}", file=sys.stderr)
+        doc = load_or_say(args.file)
+        if doc is None:
             return 2
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
                                                "device", "seed", "max_steps", "init_from", "threads", "teacher",

@@ -283,3 +283,16 @@ def test_explain_refuses_to_write_over_the_image_it_explains(tmp_path, monkeypat
     assert Path("digit.png").read_bytes() == before
     assert main(["explain", MLP, "--image", "digit.png", "--method", "saliency", "--out", "why.png"]) == 0
     assert Path("digit.png").read_bytes() == before and Path("why.png").read_bytes() != before
+
+
+@pytest.mark.parametrize("command", ["check", "summary", "code", "train", "sweep"])
+def test_a_preset_s_bare_name_is_answered_with_where_its_file_is(tmp_path, monkeypatch, capsys, command):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main([command, "lenet5"])
+    except SystemExit as exc:     # check, summary and code leave as argparse does
+        code = exc.code
+    assert code == 2
+    _one_line_error(capsys.readouterr(), "layerloom: cannot read lenet5", "does not exist",
+                    f"the lenet5 preset is the file {preset_path('lenet5')}")
+    assert list(tmp_path.iterdir()) == []
