@@ -18,6 +18,7 @@ from .fx_import import ImportFailure
 
 TARGET = "layerloom.graph.importers.onnx_opaque:OnnxOperator"
 _ONNX_TYPES = {"float32": 1, "int64": 7, "bool": 9, "float64": 11, "int32": 6}
+OUTPUT_BYTES = 4 * 2**30   # one result of an operator (8 bytes a value at most)
 
 
 class OnnxOperator(nn.Module):
@@ -29,6 +30,7 @@ class OnnxOperator(nn.Module):
         for name, (shape, dtype) in (constants or {}).items():
             self.register_buffer(name, torch.zeros(shape, dtype=getattr(torch, dtype)))
         self._sessions: dict = {}
+        self._checked: set = set()
 
     def _session(self, feeds: dict):
         import onnxruntime as ort
@@ -44,12 +46,37 @@ class OnnxOperator(nn.Module):
             self._sessions[key] = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
         return self._sessions[key]
 
+    def _check_output_size(self, feeds: dict) -> None:
+        """The result's size from ONNX shape inference on these inputs, before onnxruntime allocates it:
+        a graph file may ask for Upsample by 1000 (a 28×28 input would give 20 GB). Cached per shapes."""
+        key = tuple((k, v.dtype.str, v.shape) for k, v in feeds.items())
+        if key in self._checked:
+            return
+        import onnx
+        from onnx import helper
+        inputs = [helper.make_tensor_value_info(k, _ONNX_TYPES[str(v.dtype)], list(v.shape)) for k, v in feeds.items()]
+        node = helper.make_node(self.op_type, list(feeds), ["out"], domain=self.domain, **self.attributes)
+        graph = helper.make_graph([node], "operator", inputs, [])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid(self.domain, self.opset)])
+        try:
+            inferred = onnx.shape_inference.infer_shapes(model).graph.value_info
+        except Exception:
+            inferred = []
+        for info in inferred:
+            dims = [d.dim_value for d in info.type.tensor_type.shape.dim]
+            if all(d > 0 for d in dims) and int(np.prod(dims, dtype=object)) * 8 > OUTPUT_BYTES:
+                raise RuntimeError(f"the ONNX operator {self.op_type} would give a result of "
+                                   f"{'×'.join(map(str, dims))} values, more than {OUTPUT_BYTES // 2**30} GB: "
+                                   "check its attributes")
+        self._checked.add(key)
+
     def forward(self, *xs):
         wired = iter(xs)
         feeds = {}
         for i, entry in enumerate(self.layout):
             value = next(wired) if entry == "x" else getattr(self, entry)
             feeds[f"in{i}"] = np.ascontiguousarray(value.detach().cpu().numpy())
+        self._check_output_size(feeds)
         out = self._session(feeds).run(None, feeds)[0]
         return torch.from_numpy(np.array(out)).to(xs[0].device if xs else "cpu")
 

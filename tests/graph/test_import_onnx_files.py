@@ -82,3 +82,25 @@ def test_a_damaged_file_imports_or_is_refused_in_one_line(tmp_path, cut, flip, v
         import_source(str(tmp_path / "bad.onnx"))
     except ImportFailure as exc:
         assert "\n" not in str(exc)
+
+
+@pytest.mark.parametrize("scale", [2.0, 1000.0])
+def test_an_onnx_operator_in_a_graph_file_cannot_ask_for_an_unbounded_result(scale):
+    """Any graph file may name the ONNX-operator Opaque block; its result is sized by ONNX shape
+    inference before onnxruntime allocates it (Upsample by 1000 of 6×28×28 is 19 GB)."""
+    from layerloom.graph import analyze
+    from layerloom.graph.importers.onnx_opaque import TARGET
+
+    from .helpers import chain
+    kwargs = {"op_type": "Upsample", "attributes": {"scales": [1.0, 1.0, scale, scale], "mode": "nearest"},
+              "layout": ["x"], "opset": 7}
+    doc = chain(("Opaque", {"target": TARGET, "kwargs": kwargs}), shape=(6, 28, 28))
+    result = analyze(doc)
+    if scale == 2.0:
+        assert result.ok and result.blocks["opaque1"].output_shape == (6, 56, 56)
+        x = torch.rand(2, 6, 28, 28)
+        model = compile_graph(doc).eval()
+        torch.testing.assert_close(model(x), torch.nn.Upsample(scale_factor=2.0, mode="nearest")(x))
+    else:
+        (error,) = result.errors
+        assert "1×6×28000×28000" in error.message and "GB" in error.message
