@@ -240,7 +240,7 @@ class MainWindow(LaterParts, QMainWindow):
 
     def show_code(self) -> None:
         from .panels.code_view import CodeDialog       # the compiler: torch
-        CodeDialog(self.document, self).exec()
+        CodeDialog(self.document, self, self.session.data).exec()
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Layerloom", about_text())

@@ -180,9 +180,11 @@ def _training_memory(args, doc, result) -> dict | None:
 
 def cmd_code(args) -> int:
     from layerloom.graph import CompileError, generated_code
+
+    from .data_choice import graph_data_context
     doc = _load(args.file)
-    try:
-        print(generated_code(doc), end="")
+    try:       # "auto" parameters follow the data set the graph names, as `summary` and training build them
+        print(generated_code(doc, graph_data_context(doc)[0]), end="")
     except CompileError as exc:
         print(f"layerloom: {exc}", file=sys.stderr)
         return 1

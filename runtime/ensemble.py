@@ -115,7 +115,7 @@ def export_project(members: list[ExportSource], folder) -> Path:
     with staged_folder(folder, ".ensemble-") as staging:
         imports = []
         for i, m in enumerate(members):
-            (staging / f"member_{i}.py").write_text(generated_code(m.doc), encoding="utf-8")
+            (staging / f"member_{i}.py").write_text(generated_code(m.doc, m.data), encoding="utf-8")   # as trained
             imports.append(f"from member_{i} import {_member_class(m.doc)} as Member{i}")
         lines = ['"""An ensemble of Layerloom models: the mean of the members\' softmax outputs."""', "import torch",
                  "from torch import nn", "", *imports, "", f"CLASS_NAMES = {py_literal(members[0].metadata.get('class_names'))}",

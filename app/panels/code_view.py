@@ -9,10 +9,11 @@ from layerloom.graph.compiler import CompileError, generated_code
 from .. import theme
 
 
-def code_or_problem(doc) -> tuple[str, str | None]:
-    """(the generated source, None) or ("", why there is no code yet)."""
+def code_or_problem(doc, data: dict | None = None) -> tuple[str, str | None]:
+    """(the generated source, None) or ("", why there is no code yet). `data`: the chosen data set's facts,
+    which "auto" parameters follow (as the Summary shows them and training builds them)."""
     try:
-        return generated_code(doc), None
+        return generated_code(doc, data), None
     except CompileError as exc:
         return "", f"The graph has problems to fix before it can become code:\n\n{exc}"
     except Exception as exc:  # never a traceback in front of the user
@@ -20,11 +21,11 @@ def code_or_problem(doc) -> tuple[str, str | None]:
 
 
 class CodeDialog(QDialog):
-    def __init__(self, doc, parent=None):
+    def __init__(self, doc, parent=None, data: dict | None = None):
         super().__init__(parent)
         self.setWindowTitle(f"Code — {doc.name}")
         self.resize(760, 640)
-        code, problem = code_or_problem(doc)
+        code, problem = code_or_problem(doc, data)
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setFont(theme.mono_font(10))

@@ -182,6 +182,24 @@ def test_view_code_dialog(win, qtbot, monkeypatch):
     assert "fc1" in broken.text.toPlainText() and not broken.copy_button.isEnabled()
 
 
+def test_view_code_builds_auto_parameters_for_the_chosen_data_set(win, qtbot, monkeypatch):
+    """fc3's out_features "auto", figures chosen in the Training panel: View Code has the 12 classes the
+    Summary shows, not the fallback 10."""
+    from layerloom.app.panels.code_view import CodeDialog
+    win.files.open_preset(preset_path("lenet5"))
+    edits.set_param(win.session, "fc3", "out_features", "auto")
+    combo = win.training.panel.dataset
+    combo.setCurrentIndex(combo.findData("figures"))
+    qtbot.waitUntil(lambda: (win.session.data or {}).get("num_classes") == 12, timeout=30_000)
+    assert win.session.flush().blocks["fc3"].output_shape == (12,)
+    shown = []
+    monkeypatch.setattr(CodeDialog, "exec", lambda self: shown.append(self) or 0)
+    win.actions_by_name["view_code"].trigger()
+    [dialog] = shown
+    qtbot.addWidget(dialog)
+    assert "self.fc3 = nn.Linear(in_features=84, out_features=12)" in dialog.text.toPlainText()
+
+
 def test_dropping_a_graph_file_on_the_canvas_opens_it(win, tmp_path):
     from .helpers import drop_file
     path = tmp_path / "dropped.loom.json"

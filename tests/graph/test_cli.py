@@ -69,6 +69,27 @@ def test_code_is_runnable_pytorch(capsys, tmp_path):
     assert sum(p.numel() for p in model.parameters()) == 61_706
 
 
+def test_code_builds_auto_parameters_for_the_data_set_the_graph_names(capsys, tmp_path):
+    """fc3's out_features "auto" with `figures` named for training: the printed code has the 12 classes
+    that summary shows and training builds, not the fallback 10."""
+    import torch
+
+    from layerloom.runtime.data import dataset_info
+    data = json.loads(preset_path("lenet5").read_text())
+    next(b for b in data["blocks"] if b["id"] == "fc3")["params"]["out_features"] = "auto"
+    data.setdefault("training", {})["dataset"] = "figures"
+    path = tmp_path / "figures.loom.json"
+    path.write_text(json.dumps(data))
+    assert main(["summary", str(path), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert next(b for b in summary["blocks"] if b["id"] == "fc3")["output_shape"] == [12]
+    assert main(["code", str(path)]) == 0
+    namespace = {}
+    exec(compile(capsys.readouterr().out, "generated", "exec"), namespace)
+    model = namespace["LeNet5"]()
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, dataset_info("figures").num_classes) == (2, 12)
+
+
 def test_console_script_runs_in_a_subprocess():
     proc = subprocess.run([sys.executable, "-m", "layerloom.app.main", "check", LENET],
                           capture_output=True, text=True, timeout=120)

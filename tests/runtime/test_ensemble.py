@@ -72,3 +72,34 @@ def test_members_must_share_inputs_and_outputs(runs, tmp_path, capsys):
         load_members([runs[0], other.run_dir])
     assert main(["ensemble", str(runs[0]), str(other.run_dir)]) == 2
     assert "different input shape" in capsys.readouterr().err
+
+
+def test_a_project_of_members_whose_classes_follow_their_data_loads_their_weights(tmp_path):
+    """Members with an "auto" class count trained on `figures` (12 classes, not the fallback 10): the
+    member files of the project are built for the data they were trained on, and model.py loads."""
+    from layerloom.graph import GraphDocument
+    from layerloom.runtime.data import dataset_info
+    runs = []
+    for seed in (1, 2):
+        doc = GraphDocument("auto classes")
+        last = doc.add_block("Input", {"shape": [3, 32, 32]})
+        for kind, params in (("Flatten", {}), ("Linear", {"out_features": "auto"}), ("Output", {})):
+            block = doc.add_block(kind, params)
+            doc.connect(last, block)
+            last = block
+        trainer = Trainer(doc, {"dataset": "figures", "epochs": 1, "max_steps": 2, "batch_size": 8, "seed": seed,
+                                "threads": 1}, runs_base=tmp_path / "runs")
+        assert trainer.run()["status"] == "finished"
+        runs.append(trainer.run_dir)
+    done = export_ensemble(load_members(runs), tmp_path / "ens", ["project"])
+    project = done["project"]
+    sys.path.insert(0, str(project))
+    try:
+        model = importlib.import_module("model").load(str(project / "ensemble_state.pt"))
+        with torch.no_grad():
+            out = model(torch.rand(2, 3, 32, 32))
+        assert out.shape == (2, dataset_info("figures").num_classes) == (2, 12)
+    finally:
+        sys.path.remove(str(project))
+        for name in [n for n in sys.modules if n == "model" or n.startswith("member_")]:
+            del sys.modules[name]
