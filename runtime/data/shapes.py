@@ -181,7 +181,7 @@ def generate(count: int, *, channels: int = DEFAULT_CHANNELS, size=DEFAULT_SIZE,
 def _count(value, what: str) -> int:
     try:
         n = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         n = -1
     if n < 1:
         raise DataError(f"{what}={value!r} is not a usable number of images: use a whole "
@@ -194,9 +194,9 @@ def load_generated(info: DatasetInfo, draw, seed: int, train_count, val_count) -
     from a random stream of its own named after the set and the split."""
     c, h, w = info.sample_shape
     n_train, n_val = _count(train_count, "train_count"), _count(val_count, "val_count")
-    if n_train * c * h * w > 4 * 1024 ** 3:
-        raise DataError(f"{n_train:,} {info.name} images of {c}×{h}×{w} would take over 4 GB of memory: "
-                        "lower train_count or the image size.")
+    if (n_train + n_val) * c * h * w > 4 * 1024 ** 3:    # both splits are held in memory
+        raise DataError(f"{n_train:,} training and {n_val:,} validation {info.name} images of {c}×{h}×{w} would "
+                        "take over 4 GB of memory: lower train_count, val_count or the image size.")
     x_tr, y_tr = draw(n_train, channels=c, size=(h, w), seed=_stream_seed(seed, "train", info.name))
     x_va, y_va = draw(n_val, channels=c, size=(h, w), seed=_stream_seed(seed, "val", info.name))
     return DataBundle(info=info, train=InMemorySplit(x_tr, y_tr), val=InMemorySplit(x_va, y_va))

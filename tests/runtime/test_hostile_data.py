@@ -230,3 +230,13 @@ def test_a_cifar_archive_gives_only_its_batch_files_within_the_limit(tmp_path, m
     monkeypatch.setattr(torchvision_sets, "UNPACK_BYTES", 1000)
     with pytest.raises(DataError, match="to more than 0 MB"):
         load_dataset("cifar10", root=tmp_path, download=False)
+
+
+@pytest.mark.parametrize("name", ["shapes", "figures"])
+@pytest.mark.parametrize("option, value, words", [
+    ("val_count", 10 ** 9, "over 4 GB"), ("train_count", 10 ** 9, "over 4 GB"),
+    ("train_count", 1e400, "not a usable number"), ("val_count", float("nan"), "not a usable number"),
+])
+def test_a_generated_set_cannot_ask_for_unbounded_memory(name, option, value, words):
+    with pytest.raises(DataError, match=words):
+        load_dataset(name, input_shape=(1, 28, 28), **{option: value})
