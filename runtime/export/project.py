@@ -107,7 +107,8 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
     return ExportResult("project", folder, size_of(folder), diff, diff <= TOLERANCE,
-                        ["model.py + train.py + weights; runs with python or torchrun, without Layerloom",
+                        ["model.py + train.py + weights; runs with python or torchrun, "
+                         + ("with Layerloom for its Opaque blocks" if _opaque_blocks(src) else "without Layerloom"),
                          "model.py with model_state.pt checked against the model (batch 3)"])
 
 
@@ -148,6 +149,26 @@ def _example_input(src: ExportSource) -> str:
     return f"x = torch.rand(1, {shape})   # normalise as model.json says"
 
 
+def _opaque_blocks(src: ExportSource) -> list[str]:
+    """The ids of the graph's Opaque blocks: model.py builds each through Layerloom's opaque_module."""
+    return sorted(bid for bid, b in src.doc.blocks.items() if b.kind == "Opaque")
+
+
+def _needs(src: ExportSource) -> str:
+    """What the project needs to run, said truly: only torch, unless Opaque blocks make model.py import
+    Layerloom (and the packages their classes live in)."""
+    opaque = _opaque_blocks(src)
+    if not opaque:
+        return ("A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: only `torch`\n"
+                "(and `torchvision` for downloadable data sets).")
+    named = ", ".join(f"`{shown(b, 80)}`" for b in opaque[:8])
+    named += f" and {len(opaque) - 8} more" if len(opaque) > 8 else ""
+    return ("A PyTorch project exported by Layerloom. It needs `torch` (and `torchvision` for downloadable data "
+            f"sets), and, for its Opaque block{'s' if len(opaque) > 1 else ''} {named}, Layerloom itself: "
+            "`model.py` builds each through `layerloom.graph.opaque`, from the package its class lives in "
+            "(`pip install layerloom` where you run it).")
+
+
 def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
     images = ""
@@ -162,8 +183,7 @@ def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = Fal
             "stratified validation split when there are no `train/` and `val/` subfolders.\n")
     return f"""# {shown(src.doc.name, 200)}
 
-A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: only `torch`
-(and `torchvision` for downloadable data sets).
+{_needs(src)}
 
 - `model.py`: the network as an `nn.Module` (`{class_name}`)
 - `model_state.pt`: its weights ({trained}), a `state_dict` whose keys match `model.py`

@@ -219,3 +219,24 @@ def test_the_project_readme_example_runs_for_a_model_of_token_ids(tmp_path):
     proc = subprocess.run([sys.executable, "-c", example], cwd=project, capture_output=True, text=True,
                           timeout=120, env=clean_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_project_says_it_needs_layerloom_exactly_when_model_py_imports_it(tmp_path):
+    """A graph with an Opaque block: model.py builds it through Layerloom, and the README and the result
+    line say so, naming the block; without one, neither mentions it and model.py imports no Layerloom."""
+    plain = chain(("Flatten", {}), ("Linear", {"out_features": 4}), shape=[2, 3], name="plain")
+    opaque = chain(("Opaque", {"target": "torch.nn:Tanh"}), ("Flatten", {}), ("Linear", {"out_features": 4}),
+                   shape=[2, 3], name="with opaque")
+    for doc, needs in ((plain, False), (opaque, True)):
+        (tmp_path / doc.name).mkdir()
+        _src, results = _export(tmp_path / doc.name, doc, ["project"])
+        (project,) = results.values()
+        assert project.verified, project.line()
+        model_py = (project.path / "model.py").read_text(encoding="utf-8")
+        readme = (project.path / "README.md").read_text(encoding="utf-8")
+        assert ("from layerloom" in model_py) == needs
+        assert ("Nothing here needs Layerloom" in readme) == (not needs)
+        assert ("without Layerloom" in project.line()) == (not needs)
+        if needs:
+            [block] = [b for b, v in doc.blocks.items() if v.kind == "Opaque"]
+            assert f"for its Opaque block `{block}`, Layerloom itself" in readme
