@@ -84,6 +84,10 @@ def check_pt2(path) -> None:
         raise ImportFailure(f"{path} is not a torch.export program file ({shown(str(exc), 120)})") from None
     allowed = SYMPY_NAMES | _shape_functions()
     with archive:
+        unpacked, size = sum(i.file_size for i in archive.infolist()), os.path.getsize(path)
+        if unpacked > size + 2**20:     # torch.export.save stores its members; torch would inflate them all
+            raise ImportFailure(f"{path} unpacks to {unpacked / 2**20:,.0f} MB from a file of {size / 2**20:,.1f} MB; "
+                                "torch.export.save never writes that: export the program again")
         members = [i for i in archive.infolist() if i.filename.endswith(".json")]
         if sum(i.file_size for i in members) > JSON_BYTES:
             raise ImportFailure(f"{path} holds more than {JSON_BYTES // 2**20} MB of program text; it is not a "

@@ -99,3 +99,15 @@ def test_a_saved_program_with_a_dynamic_batch_still_imports_exactly(saved):
     x = torch.randn(5, 4)
     torch.testing.assert_close(model(x), net(x), rtol=0, atol=0)
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ
+
+
+def test_a_pt2_file_that_unpacks_to_far_more_than_it_holds_is_refused(saved, tmp_path):
+    path, _ = saved
+    packed = tmp_path / "packed.pt2"
+    with zipfile.ZipFile(path) as old, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as new:
+        for info in old.infolist():
+            new.writestr(info.filename, old.read(info.filename))
+        new.writestr(f"{old.namelist()[0].split('/')[0]}/extra/zeros", bytes(4 * 2**20))
+    assert packed.stat().st_size < 2**20
+    with pytest.raises(ImportFailure, match="unpacks to 4 MB"):
+        import_source(str(packed))
