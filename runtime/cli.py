@@ -279,3 +279,9 @@ def _run(argv: list[str]) -> int:
             raise
         print(f"layerloom {args.command}: {message}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        if type(exc).__name__ != "SafetensorError":    # safetensors' own I/O error (a full disk): not an OSError
+            raise
+        print(f"layerloom {args.command}: cannot write or read a weights file: {' '.join(str(exc).split())}",
+              file=sys.stderr)
+        return 1

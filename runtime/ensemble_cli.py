@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
 
 def cmd_ensemble(args) -> int:
     from .ensemble import EnsembleError, evaluate, export_ensemble, load_members
+    from .export import ExportError
     if args.formats and args.out is None:
         print("layerloom ensemble: --format says how to export, and --out where: give --out DIR as well",
               file=sys.stderr)
@@ -39,4 +40,7 @@ def cmd_ensemble(args) -> int:
     except EnsembleError as exc:
         print(f"layerloom ensemble: {exc}", file=sys.stderr)
         return 2
+    except ExportError as exc:     # the ONNX file could not be written or made (a full disk, an operator)
+        print(f"layerloom ensemble: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -24,17 +24,20 @@ def add_parser(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="PATH=SPEC",
                    help="a parameter to sweep, e.g. training.lr=log:1e-4:1e-1, blocks.fc1.params.out_features="
                         "int:32:128:32, training.batch_size=choice:32,64 (repeatable)")
-    p.add_argument("--strategy", choices=("grid", "random", "tpe"), help="how trials are chosen (default: the sweep section's, else tpe)")
+    p.add_argument("--strategy", choices=("grid", "random", "tpe"),
+                   help="how trials are chosen (default: the sweep section's, else tpe)")
     p.add_argument("--trials", type=int, metavar="N",
                    help="the trial budget, up to 100,000 (0: the grid's size with grid, else 20)")
     p.add_argument("--workers", type=int, metavar="N", help="trials run at once on this machine, 1 to 256")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the graph's)")
-    p.add_argument("--objective", choices=("val_accuracy", "val_loss"), help="what the sweep optimises (default val_accuracy)")
+    p.add_argument("--objective", choices=("val_accuracy", "val_loss"),
+                   help="what the sweep optimises (default val_accuracy)")
     p.add_argument("--seed", type=int, metavar="N", help="the sampler's seed")
     p.add_argument("--name", help="the sweep's name (default: the sweep section's, or the graph's)")
     p.add_argument("--storage", metavar="URL", help="an Optuna RDB URL (postgresql://...) or a journal file "
                                                     "(journal:PATH) shared with sweep-workers")
-    p.add_argument("--out", default="sweeps", metavar="DIR", help="folder that holds the sweep folders (default: sweeps)")
+    p.add_argument("--out", default="sweeps", metavar="DIR",
+                   help="folder that holds the sweep folders (default: sweeps)")
     p.set_defaults(func=cmd_sweep)
     w = sub.add_parser("sweep-worker", help="run trials of a sweep kept in a shared Optuna storage",
                        allow_abbrev=False,

@@ -51,8 +51,8 @@ def add_parser(sub) -> None:
                         "or torchvision:NAME")
     p.add_argument("--teacher", metavar="RUN", help="distil from this trained run (its softened outputs)")
     p.add_argument("--temperature", type=float, metavar="T", help="distillation temperature T (default 4)")
-    p.add_argument("--alpha", type=float, metavar="A", help="weight of the teacher's term; 1 - alpha weighs the ordinary "
-                                               "loss (default 0.9)")
+    p.add_argument("--alpha", type=float, metavar="A",
+                   help="weight of the teacher's term; 1 - alpha weighs the ordinary loss (default 0.9)")
     p.add_argument("--out", default="runs", metavar="DIR", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--threads", type=int, metavar="N",
@@ -232,7 +232,8 @@ def cmd_train(args) -> int:
     extensions = [HealthCollector(args.health_every)] if args.health_every else []
     if not args.no_tensorboard:
         extensions.append(TensorBoardLog())
-    trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume, extensions=extensions)
+    trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume,
+                                            extensions=extensions)
     interrupted = {"n": 0}
 
     def on_sigint(signum, frame):

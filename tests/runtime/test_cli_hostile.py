@@ -4,6 +4,7 @@ import contextlib
 import io
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import types
@@ -188,8 +189,6 @@ def test_bench_refuses_more_threads_than_training_allows(capsys):
 
 
 def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_path, monkeypatch, capsys):
-    import signal
-
     from layerloom.runtime import sweep_cli
 
     from .sweep_helpers import write_graph
@@ -296,3 +295,27 @@ def test_a_preset_s_bare_name_is_answered_with_where_its_file_is(tmp_path, monke
     _one_line_error(capsys.readouterr(), "layerloom: cannot read lenet5", "does not exist",
                     f"the lenet5 preset is the file {preset_path('lenet5')}")
     assert list(tmp_path.iterdir()) == []
+
+
+FULL_DISK = """
+import resource, signal, sys
+from layerloom.app.main import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a write past the limit fails with EFBIG, as on a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="POSIX file size limits")
+@pytest.mark.parametrize("argv", [
+    ["import", "torchvision:resnet18", "--input-shape", "3,32,32", "--out", "i/net.loom.json"],
+    ["ensemble", "RUN", "RUN", "--format", "onnx", "--out", "e"]], ids=["import", "ensemble"])
+def test_a_disk_that_fills_up_is_one_line_not_a_traceback(tmp_path, trained_lenet, argv):
+    import subprocess
+    argv = [str(trained_lenet) if a == "RUN" else a for a in argv]
+    out = subprocess.run([sys.executable, "-c", FULL_DISK, *argv], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert out.returncode == 1, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert "Traceback" not in out.stderr and len(lines) == 1 and lines[0].startswith(f"layerloom {argv[0]}: "), lines
+    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []      # nothing half-written
