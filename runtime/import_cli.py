@@ -38,6 +38,10 @@ def cmd_import(args) -> int:
             ctor = json.loads(args.args) if args.args else None
         except ValueError as exc:
             raise ImportFailure(f"--args is not valid JSON ({exc})") from None
+    except ImportFailure as exc:     # an option written wrong: a usage error (2), as argparse's own
+        print(f"layerloom import: {exc}", file=sys.stderr)
+        return 2
+    try:
         result = import_source(args.source, shape, ctor, args.input_dtype)
         weights = save_import(result, args.out)
     except ImportFailure as exc:

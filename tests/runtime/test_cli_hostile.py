@@ -319,3 +319,14 @@ def test_a_disk_that_fills_up_is_one_line_not_a_traceback(tmp_path, trained_lene
     lines = out.stderr.strip().splitlines()
     assert "Traceback" not in out.stderr and len(lines) == 1 and lines[0].startswith(f"layerloom {argv[0]}: "), lines
     assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []      # nothing half-written
+
+
+@pytest.mark.parametrize("option,value,words", [("--input-shape", "abc", "--input-shape must be whole numbers"),
+                                                ("--input-shape", "3,a,32", "--input-shape must be whole numbers"),
+                                                ("--args", "[1,", "--args is not valid JSON")])
+def test_import_options_written_wrong_are_usage_errors(tmp_path, monkeypatch, capsys, option, value, words):
+    # exit 2, as argparse gives for a malformed option; 1 stays for a source that cannot be imported
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "torchvision:resnet18", "--out", "net.loom.json", f"{option}={value}"]) == 2
+    _one_line_error(capsys.readouterr(), f"layerloom import: {words}")
+    assert list(tmp_path.iterdir()) == []
