@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from layerloom.graph.quoting import shown
+
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
 from .options import fraction_option, number_option, whole_option
 from .text import read_text_file, tokenize
@@ -26,12 +28,12 @@ _CACHE: dict = {}
 def _vocabulary(path, min_count, max_size):
     words = tokenize(read_text_file(path), "word")
     if not words:
-        raise DataError(f"{Path(path).name} holds no words: choose a text file with sentences in it.")
+        raise DataError(f"{shown(Path(path).name)} holds no words: choose a text file with sentences in it.")
     counts = Counter(words)
     vocab = sorted((w for w, c in counts.items() if c >= int(min_count)), key=lambda w: (-counts[w], w))
     vocab = vocab[:int(max_size)]
     if len(vocab) < 2:
-        raise DataError(f"{Path(path).name} has fewer than 2 words that occur at least {min_count} times: "
+        raise DataError(f"{shown(Path(path).name)} has fewer than 2 words that occur at least {min_count} times: "
                         "lower min_count or use a longer text.")
     return words, counts, vocab
 

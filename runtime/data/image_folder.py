@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
+from layerloom.graph.quoting import shown
+
 from .base import DataBundle, DataError, DatasetInfo
 
 NAME = "image-folder"
@@ -73,19 +75,25 @@ def read_image(path) -> "Image.Image":
     except Image.DecompressionBombError:
         raise _too_large(path) from None
     except UnidentifiedImageError:
-        raise DataError(f"The file {path} is not an image Pillow can read (empty, damaged or another kind "
+        raise DataError(f"The file {_q(path)} is not an image Pillow can read (empty, damaged or another kind "
                         "of file): remove or replace it.") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"The image {path} cannot be read ({exc}): remove or replace it.") from None
+        raise DataError(f"The image {_q(path)} cannot be read ({_q(exc)}): remove or replace it.") from None
     if image.mode in SIXTEEN_BIT:
         levels = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
     return image
 
 
+def _q(value) -> str:
+    """A path, folder name or error text from disk, escaped for a one-line message (a class folder
+    may be called "\x1b[2Jcats", a file name may hold a newline)."""
+    return shown(str(value), 300)
+
+
 def _too_large(path) -> DataError:
     from PIL import Image
-    return DataError(f"The image {path} has more pixels than Pillow reads safely (at most "
+    return DataError(f"The image {_q(path)} has more pixels than Pillow reads safely (at most "
                      f"{2 * Image.MAX_IMAGE_PIXELS:,}): shrink or remove it.")
 
 
@@ -144,9 +152,9 @@ def _folder(path) -> Path:
         raise DataError(f"No image folder is chosen: {HOW}.")
     folder = Path(path).expanduser()
     if not folder.exists():
-        raise DataError(f"The image folder {folder} does not exist: {HOW}.")
+        raise DataError(f"The image folder {_q(folder)} does not exist: {HOW}.")
     if not folder.is_dir():
-        raise DataError(f"{folder} is a file, not a folder: {HOW}.")
+        raise DataError(f"{_q(folder)} is a file, not a folder: {HOW}.")
     return folder
 
 
@@ -160,10 +168,10 @@ def _split_folders(folder: Path) -> tuple[Path, Path | None]:
 def _class_folders(folder: Path) -> list[str]:
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
-        raise DataError(f"The folder {folder} has no class subfolders: {HOW}.")
+        raise DataError(f"The folder {_q(folder)} has no class subfolders: {HOW}.")
     if len(classes) < 2:
         raise DataError(
-            f"The folder {folder} has only one class subfolder ({classes[0]}/): a classifier "
+            f"The folder {_q(folder)} has only one class subfolder ({_q(classes[0])}/): a classifier "
             "needs at least two, so add a subfolder of images for each other class."
         )
     return classes
@@ -176,7 +184,7 @@ def _first_image(folder: Path, classes: list[str]) -> Path:
             if file.is_file() and file.suffix.lower() in extensions:
                 return file
     raise DataError(
-        f"The class subfolders of {folder} hold no images ({', '.join(extensions)}): "
+        f"The class subfolders of {_q(folder)} hold no images ({', '.join(extensions)}): "
         "put the pictures of each class in its subfolder."
     )
 
@@ -218,7 +226,7 @@ def _first_image_size(folder: Path, classes: list[str]) -> tuple[int, int]:
         raise _too_large(first) from None
     except OSError as exc:
         raise DataError(
-            f"The image {first} cannot be opened ({exc}): remove or replace it."
+            f"The image {_q(first)} cannot be opened ({_q(exc)}): remove or replace it."
         ) from exc
     return h, w
 
@@ -257,7 +265,7 @@ def _make(folder: Path, classes: tuple[str, ...], shape, allow_empty: bool) -> D
                    target_transform=label_as_int64, loader=read_image, allow_empty=allow_empty)
     except FileNotFoundError as exc:
         raise DataError(
-            f"Some class subfolders of {folder} hold no images ({exc}): add images to them "
+            f"Some class subfolders of {_q(folder)} hold no images ({_q(exc)}): add images to them "
             "or remove those subfolders."
         ) from exc
 
@@ -299,12 +307,12 @@ def load(info: DatasetInfo, *, path=None, seed: int = 0, val_fraction: float = 0
                        if p.is_dir() and not p.name.startswith(".") and p.name not in classes)
         if extra:
             raise DataError(
-                f"{val_dir} has class folders that {train_dir} lacks ({', '.join(extra)}): "
+                f"{_q(val_dir)} has class folders that {_q(train_dir)} lacks ({_q(', '.join(extra))}): "
                 "give train/ and val/ the same class subfolders."
             )
         val = _make(val_dir, classes, shape, allow_empty=True)
         if len(val) == 0:
-            raise DataError(f"{val_dir} holds no images: put validation images in its class "
+            raise DataError(f"{_q(val_dir)} holds no images: put validation images in its class "
                             "subfolders.")
         return DataBundle(info=_with_statistics(info, train), train=train, val=val)
     train_idx, val_idx = _stratified_split(train.targets, float(val_fraction), seed)

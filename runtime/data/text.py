@@ -15,6 +15,8 @@ from pathlib import Path
 
 import torch
 
+from layerloom.graph.quoting import shown
+
 from .base import DataBundle, DataError, DatasetInfo, SequenceSplit
 from .options import fraction_option, whole_option
 
@@ -43,38 +45,39 @@ def read_text_file(path) -> str:
         raise DataError("This data set needs a file: choose one in the data settings (option path).")
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path} does not exist or is not a file: choose an existing text file.")
+        raise DataError(f"{shown(str(path), 300)} does not exist or is not a file: choose an existing text "
+                        "file.")
     raw = path.read_bytes()
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise DataError(f"{path.name} is not UTF-8 text: save it as UTF-8 (most editors offer this "
+        raise DataError(f"{shown(path.name)} is not UTF-8 text: save it as UTF-8 (most editors offer this "
                         "under Save As → Encoding) and choose it again.") from None
 
 
 def _read_rows(path, text_column: str, label_column: str):
     text = read_text_file(path)
     if not text.strip():
-        raise DataError(f"{Path(path).name} is empty: it needs a header line and at least one row per class.")
+        raise DataError(f"{shown(Path(path).name)} is empty: it needs a header line and at least one row per class.")
     first = text.splitlines()[0]
     delimiter = "\t" if str(path).lower().endswith(".tsv") or first.count("\t") > first.count(",") else ","
     reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
     try:
         columns = reader.fieldnames or []
     except csv.Error as exc:
-        raise DataError(f"{Path(path).name} cannot be read: its header line is not CSV ({exc}).") from None
+        raise DataError(f"{shown(Path(path).name)} cannot be read: its header line is not CSV ({exc}).") from None
     missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:
-        raise DataError(f"{Path(path).name} has no column {', '.join(repr(m) for m in missing)}; its columns are "
+        raise DataError(f"{shown(Path(path).name)} has no column {', '.join(repr(m) for m in missing)}; its columns are "
                         f"{', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
     try:
         rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
     except csv.Error as exc:   # e.g. a field over csv's limit of 131,072 characters
-        raise DataError(f"{Path(path).name} cannot be read at line {reader.line_num}: {exc}. A text field may "
+        raise DataError(f"{shown(Path(path).name)} cannot be read at line {reader.line_num}: {exc}. A text field may "
                         f"hold at most {csv.field_size_limit():,} characters: split or shorten it.") from None
     rows = [r for r in rows if r[1] != ""]
     if len(rows) < 2:
-        raise DataError(f"{Path(path).name} has fewer than 2 labelled rows: add more data.")
+        raise DataError(f"{shown(Path(path).name)} has fewer than 2 labelled rows: add more data.")
     return rows
 
 
@@ -90,7 +93,7 @@ def _prepare(path=None, text_column="text", label_column="label", tokenize_mode=
     rows = _read_rows(path, text_column, label_column)
     classes = sorted({label for _, label in rows})
     if len(classes) < 2:
-        raise DataError(f"{Path(path).name} has only one label ({classes[0]!r}): a classifier needs at least two.")
+        raise DataError(f"{shown(Path(path).name)} has only one label ({classes[0]!r}): a classifier needs at least two.")
     tokens = [tokenize(t, tokenize_mode)[:int(max_length)] or [UNK] for t, _ in rows]
     labels = torch.tensor([classes.index(label) for _, label in rows])
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(seed)))

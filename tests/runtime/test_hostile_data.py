@@ -240,3 +240,22 @@ def test_a_cifar_archive_gives_only_its_batch_files_within_the_limit(tmp_path, m
 def test_a_generated_set_cannot_ask_for_unbounded_memory(name, option, value, words):
     with pytest.raises(DataError, match=words):
         load_dataset(name, input_shape=(1, 28, 28), **{option: value})
+
+
+def test_names_from_disk_reach_a_message_escaped(tmp_path):
+    """A class folder called "\\x1b[2Jcats" (a terminal's clear-screen) or holding a newline is named
+    escaped in the one-line message, as the graph file's own texts are."""
+    write_images(tmp_path, per_class=3)
+    (tmp_path / "\x1b[2Jempty\nclass").mkdir()
+    with pytest.raises(DataError) as info:
+        load_dataset("image-folder", path=str(tmp_path))
+    message = str(info.value)
+    assert "\x1b" not in message and "\n" not in message and "\\x1b[2Jempty\\nclass" in message
+
+
+def test_a_text_file_name_reaches_a_message_escaped(tmp_path):
+    path = tmp_path / "\x1b[2Jnotes\n.csv"
+    path.write_text("text,label\nonly,one\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_dataset("text-csv", path=str(path))
+    assert "\x1b" not in str(info.value) and "\n" not in str(info.value) and "\\x1b[2Jnotes\\n.csv" in str(info.value)
