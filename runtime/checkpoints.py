@@ -123,9 +123,9 @@ def latest_checkpoint(run_or_ckpt) -> Path:
     ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     pointer = ckpt_dir / "latest.json"
     if pointer.is_file():
-        try:
-            name = json.loads(pointer.read_text(encoding="utf-8"))["checkpoint"]
-        except (ValueError, KeyError, TypeError, OSError):
+        try:   # a few dozen bytes when Layerloom wrote it: more is garbage, not read into memory
+            name = json.loads(read_bounded(pointer, 64 * 1024, ValueError).decode("utf-8"))["checkpoint"]
+        except (ValueError, KeyError, TypeError, OSError, RecursionError):
             name = None
         named = _inside(ckpt_dir, name)
         if named is not None and _complete(named):

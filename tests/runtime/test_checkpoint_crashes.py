@@ -89,11 +89,13 @@ def test_latest_json_that_leaves_the_run_is_refused(tmp_path):
         assert latest_checkpoint(run_dir) == newest, pointer
 
 
-@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"checkpoint": 7}', '{"checkpoint": "epoch-9999-step-0000001"}'])
+@pytest.mark.parametrize("garbage", ["", "{", "[]", '{"checkpoint": 7}', '{"checkpoint": "epoch-9999-step-0000001"}',
+                                     "[" * 100_000, '{"checkpoint": "' + "x" * 100_000 + '"}', b"\xff\xfe{"])
 def test_garbage_latest_json_falls_back_to_the_newest_complete_checkpoint(tmp_path, garbage):
     run_dir = _one_epoch(tmp_path)
     newest = latest_checkpoint(run_dir)
-    (run_dir / "checkpoints" / "latest.json").write_text(garbage)
+    pointer = run_dir / "checkpoints" / "latest.json"
+    pointer.write_bytes(garbage) if isinstance(garbage, bytes) else pointer.write_text(garbage)
     (run_dir / "checkpoints" / "epoch-9999-step-9999999").mkdir()          # incomplete: not chosen
     assert latest_checkpoint(run_dir) == newest
     assert load_checkpoint(run_dir).meta["epoch"] == 2
