@@ -88,6 +88,7 @@ class _OnnxBuilder:
         self.elem_types = {v.name: v.type.tensor_type.elem_type
                            for v in [*self.graph.value_info, *self.graph.input, *self.graph.output]}
         self.opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 17)
+        self.opsets = {o.domain: o.version for o in model.opset_import}   # each operator domain's version
         self.pending: dict[str, str] = {}       # recurrent output, still time-major -> its block
         self.time_major: dict[str, str] = {}    # a time-major copy of a batch-first value -> that value
         self.final_state: dict[str, str] = {}   # a forward recurrent layer's Y_h -> its block
@@ -295,8 +296,14 @@ def import_onnx(path, name: str | None = None):
         model = onnx.shape_inference.infer_shapes(model)
     except Exception as exc:
         raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
-    builder = _OnnxBuilder(model, name or str(path).rsplit("/", 1)[-1].removesuffix(".onnx"))
-    builder.build()
+    try:
+        builder = _OnnxBuilder(model, name or str(path).rsplit("/", 1)[-1].removesuffix(".onnx"))
+        builder.build()
+    except ImportFailure:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:   # contents that contradict
+        raise ImportFailure(f"{path} holds a model whose parts do not fit together ({_first_line(exc)}); "
+                            "export it again") from None
     for bid, kind in ((b, builder.doc.blocks[b].kind) for b in builder.doc.blocks):
         if kind == "BatchNorm2d" or kind == "BatchNorm1d":
             builder.state.setdefault(f"{bid}.num_batches_tracked", torch.tensor(0))

@@ -120,7 +120,8 @@ def opaque_operator(builder, node, attrs: dict) -> None:
     out_type = builder.elem_types.get(node.output[0], 1)
     out_dtype = next((k for k, v in _ONNX_TYPES.items() if v == out_type), "float32")
     kwargs = {"op_type": node.op_type, "attributes": attributes, "layout": layout, "out_dtype": out_dtype,
-              "constants": constants, "domain": node.domain or "", "opset": builder.opset}
+              "constants": constants, "domain": node.domain or "",
+              "opset": builder.opsets.get(node.domain, builder.opset) if node.domain else builder.opset}
     params = {"target": TARGET, "args": [], "kwargs": kwargs, "num_inputs": len(wired),
               "origin": f"ONNX operator {node.op_type} ({node.name}), run by onnxruntime"}
     bid = builder.add(node, "Opaque", params, wired, builder.base(node), node.output[0], tensors)

@@ -104,3 +104,36 @@ def test_an_onnx_operator_in_a_graph_file_cannot_ask_for_an_unbounded_result(sca
     else:
         (error,) = result.errors
         assert "1×6×28000×28000" in error.message and "GB" in error.message
+
+
+def test_an_initializer_whose_dims_lie_about_its_data_is_one_line(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])
+    w = numpy_helper.from_array(np.ones((3, 4), np.float32), "w")
+    del w.dims[:]
+    w.dims.extend([3, 4_000_000])                      # 12 values stored, 12 million claimed
+    graph = helper.make_graph([helper.make_node("Gemm", ["x", "w"], ["y"], transB=1)], "g", [x], [y],
+                              initializer=[w])
+    (tmp_path / "m.onnx").write_bytes(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+                                      .SerializeToString())
+    _refused(tmp_path / "m.onnx", "do not fit together", "cannot reshape")
+
+
+def test_an_operator_of_another_domain_runs_with_that_domains_version(tmp_path):
+    """onnxruntime's own operators (com.microsoft, version 1) were run as version 17 of their domain,
+    which does not exist: an optimised model with a fused Gelu could not be imported."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    graph = helper.make_graph([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft", name="gelu")],
+                              "g", [x], [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    onnx.save(model, tmp_path / "gelu.onnx")
+    result = import_source(str(tmp_path / "gelu.onnx"))
+    gm = compile_graph(result.doc, weights=False).eval()
+    gm.load_state_dict(result.state)
+    x_value = np.linspace(-3, 3, 8, dtype=np.float32).reshape(2, 4)
+    session = ort.InferenceSession(str(tmp_path / "gelu.onnx"), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"x": x_value})[0]
+    np.testing.assert_allclose(gm(torch.from_numpy(x_value)).numpy(), expected, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(gm(torch.from_numpy(x_value)), torch.nn.functional.gelu(torch.from_numpy(x_value)),
+                               rtol=1e-5, atol=1e-5)
