@@ -14,6 +14,7 @@ import json
 import math
 import os
 import pickle
+import re
 import shutil
 import warnings
 import zipfile
@@ -87,8 +88,13 @@ def save_checkpoint(ckpt_dir, name: str, model_state: dict, state: dict, meta: d
     return final
 
 
+CHECKPOINT_NAME = re.compile(r"epoch-\d+-step-\d+")
+
+
 def _prune(ckpt_dir: Path, keep: int, newest: Path) -> None:
-    done = sorted((p for p in ckpt_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+    """Remove all but the `keep` newest checkpoints; a folder or link of another name is not Layerloom's."""
+    done = sorted((p for p in ckpt_dir.iterdir()
+                   if CHECKPOINT_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink()),
                   key=lambda p: p.stat().st_mtime_ns)
     for old in done[:-keep]:
         if old != newest:

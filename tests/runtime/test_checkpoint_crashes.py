@@ -8,6 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from layerloom.runtime.checkpoints import CheckpointError, latest_checkpoint, load_checkpoint
@@ -117,3 +118,20 @@ def test_corrupt_checkpoints_say_so(tmp_path):
         meta.write_text(bad)
         with pytest.raises(ExportError, match="corrupt"):
             load_source(run_dir)
+
+
+def test_pruning_old_checkpoints_leaves_other_folders_alone(tmp_path):
+    from layerloom.runtime.checkpoints import save_checkpoint
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "notes").mkdir(parents=True)
+    (ckpts / "notes" / "todo.txt").write_text("keep me")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "data.bin").write_bytes(b"1")
+    os.symlink(elsewhere, ckpts / "epoch-0000-step-0000000")      # named like one, but a link
+    for step in range(1, 5):
+        save_checkpoint(ckpts, f"epoch-{step:04d}-step-{step:07d}", {"w": torch.zeros(2)}, {}, {"step": step}, keep=2)
+    names = sorted(p.name for p in ckpts.iterdir())
+    assert names == ["epoch-0000-step-0000000", "epoch-0003-step-0000003", "epoch-0004-step-0000004", "latest.json",
+                     "notes"]
+    assert (ckpts / "notes" / "todo.txt").read_text() == "keep me" and (elsewhere / "data.bin").exists()
