@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--temperature", type=float, metavar="T", help="distillation temperature T (default 4)")
     p.add_argument("--alpha", type=float, metavar="A",
                    help="weight of the teacher's term; 1 - alpha weighs the ordinary loss (default 0.9)")
-    p.add_argument("--out", default="runs", metavar="DIR", help="folder that holds the run folders (default: runs)")
+    p.add_argument("--out", metavar="DIR", help="folder that holds the run folders (default: runs)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its latest checkpoint")
     p.add_argument("--threads", type=int, metavar="N",
                    help="torch intra-op threads, 0 to 256 (default 0: Layerloom's measured choice)")
@@ -203,8 +203,16 @@ def cmd_train(args) -> int:
         print(f"layerloom train: give a graph file or --resume RUN_DIR, not both: a resumed run goes on training "
               f"the graph it started with (train {args.file} on its own for a new run)", file=sys.stderr)
         return 2
-    if args.resume is not None and not exists("train", "--resume", args.resume, RUN):
-        return 2
+    if args.resume is not None:
+        kept = [flag for flag, given in (("--out", args.out is not None), ("--dataset", args.dataset),
+                                         ("--data", args.data), ("--data-option", args.data_options)) if given]
+        if kept:
+            print(f"layerloom train: {', '.join(kept)} cannot change a resumed run, which goes on in its own folder "
+                  f"with its own data; start a new run from its weights with --init-from {args.resume}",
+                  file=sys.stderr)
+            return 2
+        if not exists("train", "--resume", args.resume, RUN):
+            return 2
     if args.teacher is not None and not exists("train", "--teacher", args.teacher, RUN):
         return 2
     doc = None
@@ -224,7 +232,8 @@ def cmd_train(args) -> int:
     if args.health_every < 0:
         print("layerloom train: --health-every must be 0 (off) or a number of steps", file=sys.stderr)
         return 2
-    if args.resume is None and not can_write("train", "--out", args.out):
+    out = "runs" if args.out is None else args.out
+    if args.resume is None and not can_write("train", "--out", out):
         return 2
     if doc is not None and not _preflight_passes(doc, overrides):
         return 2
@@ -232,7 +241,7 @@ def cmd_train(args) -> int:
     extensions = [HealthCollector(args.health_every)] if args.health_every else []
     if not args.no_tensorboard:
         extensions.append(TensorBoardLog())
-    trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=args.out, resume=args.resume,
+    trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=out, resume=args.resume,
                                             extensions=extensions)
     interrupted = {"n": 0}
 

@@ -330,3 +330,16 @@ def test_import_options_written_wrong_are_usage_errors(tmp_path, monkeypatch, ca
     assert main(["import", "torchvision:resnet18", "--out", "net.loom.json", f"{option}={value}"]) == 2
     _one_line_error(capsys.readouterr(), f"layerloom import: {words}")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("extra", [["--out", "elsewhere"], ["--dataset", "shapes"], ["--data", "pictures"],
+                                   ["--data-option", "train_count=100"]])
+def test_a_resumed_run_refuses_options_that_it_would_ignore_or_mix_into_it(tmp_path, monkeypatch, capsys, extra):
+    # a resumed run goes on in its own folder, on its own data (a different data set would be mixed into
+    # its metrics and checkpoints from the step it stopped at)
+    monkeypatch.chdir(tmp_path)
+    Path("run").mkdir()
+    assert main(["train", "--resume", "run", *extra]) == 2
+    _one_line_error(capsys.readouterr(), f"layerloom train: {extra[0]} cannot change a resumed run",
+                    "--init-from run")
+    assert [p.name for p in tmp_path.rglob("*")] == ["run"]
