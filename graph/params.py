@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .quoting import shown
+
 AUTO = "auto"
 
 # Parameter types:
@@ -96,7 +98,7 @@ class Param:
             if isinstance(value, str):
                 if value in self.strings:
                     return value
-                raise ParamError(f"{self.name} must be {self.expects()}; got {_show(value)}")
+                raise ParamError(f"{self.name} {self.expects()}; got {_show(value)}")
             if isinstance(value, (list, tuple)):
                 if self.length is not None and len(value) != self.length:
                     raise ParamError(
@@ -192,8 +194,10 @@ def _num(v: float) -> str:
 
 
 def _show(value: Any) -> str:
+    """A value as a message quotes it: one printable line (a newline or an escape in a file's text shows
+    escaped), cut at 40 characters."""
     text = repr(value) if not isinstance(value, str) else f'"{value}"'
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shown(text, 40)
 
 
 def _check_json(value: Any, name: str) -> Any:
