@@ -48,11 +48,45 @@ def _cores_for_training() -> None:
         os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+NO_WINDOW_HINT = ("or use a command such as `layerloom check FILE` (`layerloom --help` lists them); "
+                  "`layerloom --screenshot OUT.png` draws the window without a display")
+
+
+def display_problem(env=os.environ, platform: str = sys.platform, plugin: str | None = None) -> str | None:
+    """Why the window cannot open on this Linux session, in words, or None. Qt itself would abort (a core
+    dump, and advice to reinstall) where there is no display, or where its X11 plugin lacks a system
+    library (libxcb-cursor0 on a fresh Ubuntu): that is checked by loading the plugin as Qt would."""
+    if not platform.startswith("linux") or env.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return None
+    if not env.get("DISPLAY") and not env.get("WAYLAND_DISPLAY"):
+        return "there is no display to open the window on (DISPLAY is not set): run it in a desktop session " \
+               "or over ssh -X, " + NO_WINDOW_HINT
+    if env.get("WAYLAND_DISPLAY") and "QT_QPA_PLATFORM" not in env:
+        return None                   # Qt may choose Wayland there
+    import ctypes
+    from PySide6.QtCore import QLibraryInfo
+    plugin = plugin or os.path.join(QLibraryInfo.path(QLibraryInfo.LibraryPath.PluginsPath), "platforms",
+                                    "libqxcb.so")
+    if not os.path.exists(plugin):
+        return None                   # another layout of Qt: let Qt say what it finds
+    try:
+        ctypes.CDLL(plugin, mode=os.RTLD_LAZY)          # what Qt loads next; loaded once, whoever loads it
+    except OSError as exc:
+        return (f"the window cannot open: Qt's X11 plugin cannot load ({exc}). Install the missing system "
+                "library (on Debian or Ubuntu: sudo apt install libxcb-cursor0 libxkbcommon-x11-0), "
+                + NO_WINDOW_HINT)
+    return None
+
+
 def launch(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
     _cores_for_training()
     if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    problem = None if QApplication.instance() else display_problem()     # (an app made: Qt has its display)
+    if problem:
+        print(f"layerloom: {problem}", file=sys.stderr)
+        return 1
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "layerloom"])
     settings.ensure_identity()
     mode = args.theme or settings.theme()
