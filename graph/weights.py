@@ -135,13 +135,23 @@ def read_safetensors(path, what: str = "the weights file") -> dict:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise WeightsError(f"{what} {path} does not exist: put it back next to the graph, or remove "
                            '"weights" from the graph to start from fresh weights')
+    if not path.is_file():            # a folder, a device (a link to /dev/zero) or a pipe: never read
+        raise WeightsError(f"{what} {path} is not a file but a {_file_kind(path)}: name a .safetensors file, "
+                           'or remove "weights" from the graph to start from fresh weights')
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{what} {path} is not a readable safetensors file ({exc})") from None
+
+
+def _file_kind(path: Path) -> str:
+    import stat
+    mode = path.stat().st_mode
+    return ("folder" if stat.S_ISDIR(mode) else "pipe" if stat.S_ISFIFO(mode) else "socket" if stat.S_ISSOCK(mode)
+            else "device")
 
 
 def apply_graph_weights(doc, model: torch.nn.Module) -> WeightReport | None:

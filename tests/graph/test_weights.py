@@ -1,5 +1,6 @@
 """Graph-attached weights, trainable switches and groups: through the file, compile and undo."""
 import json
+import os
 
 import pytest
 import torch
@@ -68,6 +69,20 @@ def test_missing_weights_file_is_a_clear_error(tmp_path):
         compile_graph(doc)
     (tmp_path / "gone.safetensors").write_bytes(b"not a safetensors file at all")
     with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        compile_graph(doc)
+
+
+@pytest.mark.parametrize("make, kind", [
+    (lambda p: p.mkdir(), "folder"),
+    (lambda p: os.mkfifo(p), "pipe"),                 # reading it would wait for ever
+    (lambda p: p.symlink_to("/dev/zero"), "device"),   # reading it would never end
+])
+def test_weights_that_name_something_other_than_a_file_say_what_it_is_and_are_never_read(tmp_path, make, kind):
+    doc = _net()
+    doc.weights = "w.safetensors"
+    doc.path = str(tmp_path / "net.loom.json")
+    make(tmp_path / "w.safetensors")
+    with pytest.raises(WeightsError, match=f"w.safetensors is not a file but a {kind}: name a .safetensors file"):
         compile_graph(doc)
 
 
