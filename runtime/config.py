@@ -19,6 +19,11 @@ class ConfigError(ValueError):
     """A training setting that cannot be used; the message says which and what fits."""
 
 
+def _figure(x: float) -> str:
+    """A bound or a value as people read it: whole numbers in full (2,147,483,647, not 2.14748e+09)."""
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
 @dataclass
 class TrainConfig:
     dataset: str = "mnist-sample"
@@ -86,7 +91,7 @@ class TrainConfig:
             if integer and int(v) != v:
                 raise ConfigError(f"{name} must be a whole number, not {v!r}")
             if not low <= v <= high:
-                raise ConfigError(f"{name} must be between {low:g} and {high:g}; got {v:g}")
+                raise ConfigError(f"{name} must be between {_figure(low)} and {_figure(high)}; got {_figure(v)}")
             setattr(self, name, int(v) if integer else float(v))
 
         def choice(name, options):
