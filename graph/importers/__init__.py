@@ -23,6 +23,7 @@ from torch import nn
 
 from ..fileformat import save_graph
 from ..opaque import OpaqueError, load_file_module
+from ..quoting import shown
 from ..weights import save_graph_weights
 from .fx_import import ImportFailure, ImportReport, check_fidelity, import_module
 
@@ -40,12 +41,15 @@ class ImportResult:
 
 def parse_input_shape(text: str, what: str = "the input shape") -> tuple[int, ...]:
     """One sample's shape from text such as "3,224,224" (or 3x224x224); raises ImportFailure."""
+    parts = str(text).replace("x", ",").split(",")
     try:
-        shape = tuple(int(v) for v in str(text).replace("x", ",").split(",") if v.strip())
+        shape = tuple(int(v) for v in parts)          # "3,,32" is a typo, not the shape (3, 32)
     except ValueError:
-        shape = ()
-    if not shape or any(v < 1 for v in shape):
-        raise ImportFailure(f'{what} must be whole numbers separated by commas, such as 3,224,224; got "{text}"')
+        raise ImportFailure(f"{what} must be whole numbers separated by commas, such as 3,224,224; "
+                            f"got {shown(json.dumps(str(text)), 80)}") from None
+    if any(v < 1 for v in shape):
+        raise ImportFailure(f"each size in {what} must be at least 1, such as 3,224,224; "
+                            f"got {shown(json.dumps(str(text)), 80)}")
     return shape
 
 
