@@ -51,6 +51,7 @@ def cmd_import(args) -> int:
     if args.report:
         print(report.text())
     f = report.fidelity
-    print(f"{args.out}: {len(result.doc.blocks)} blocks ({len(report.opaque)} Opaque), weights in {weights}; "
+    held = f"weights in {weights}" if result.state else "no weights (the model has none to keep)"
+    print(f"{args.out}: {len(result.doc.blocks)} blocks ({len(report.opaque)} Opaque), {held}; "
           f"max output difference {f.get('max_abs_diff')}, strict load {f.get('strict_load')}")
     return 0

@@ -343,3 +343,13 @@ def test_a_resumed_run_refuses_options_that_it_would_ignore_or_mix_into_it(tmp_p
     _one_line_error(capsys.readouterr(), f"layerloom train: {extra[0]} cannot change a resumed run",
                     "--init-from run")
     assert [p.name for p in tmp_path.rglob("*")] == ["run"]
+
+
+def test_an_import_without_weights_does_not_name_the_graph_as_its_weights(tmp_path, monkeypatch, capsys):
+    (tmp_path / "plain.py").write_text("import torch\n\n\nclass Net(torch.nn.Module):\n"
+                                       "    def forward(self, x):\n        return torch.relu(x).flatten(1)\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "plain.py:Net", "--input-shape", "3,4", "--out", "n.loom.json"]) == 0
+    out = capsys.readouterr().out
+    assert "no weights (the model has none to keep)" in out and "weights in n.loom.json" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["n.loom.json", "plain.py"]
