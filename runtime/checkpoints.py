@@ -10,6 +10,7 @@ newest complete one. A crash never leaves a half-written checkpoint behind.
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -72,9 +73,16 @@ def save_checkpoint(ckpt_dir, name: str, model_state: dict, state: dict, meta: d
     tmp = ckpt_dir / f".{name}.tmp"
     tmp.mkdir()
     metadata = {"format": "layerloom.checkpoint", "graph": str(meta.get("graph_name", ""))}
-    save_file(_contiguous(model_state), str(tmp / "model.safetensors"), metadata=metadata)
-    torch.save(state, tmp / "state.pt")
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    try:
+        save_file(_contiguous(model_state), str(tmp / "model.safetensors"), metadata=metadata)
+        torch.save(state, tmp / "state.pt")
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    except BaseException as exc:      # a full disk, a file size limit, Ctrl-C: no half-written folder stays
+        shutil.rmtree(tmp, ignore_errors=True)
+        failure = _write_failure(exc, final)
+        if failure is None:
+            raise
+        raise failure from None
     _commit_step("written")
     if final.exists():
         shutil.rmtree(final)
@@ -86,6 +94,25 @@ def save_checkpoint(ckpt_dir, name: str, model_state: dict, state: dict, meta: d
     _prune(ckpt_dir, keep, final)
     _commit_step("pruned")
     return final
+
+
+def _write_failure(exc: BaseException, where: Path) -> OSError | None:
+    """The OSError a failed write of checkpoint `where` amounts to, naming it: safetensors and torch.save
+    report the system's refusal in their own words ("I/O error: File too large (os error 27)", "unexpected
+    pos", "file write failed"). None for anything that is not a failed write."""
+    if isinstance(exc, OSError):
+        return OSError(exc.errno, exc.strerror or str(exc), str(where))
+    text = str(exc)
+    code = re.search(r"os error (\d+)", text)
+    if code:
+        number = int(code.group(1))
+        return OSError(number, os.strerror(number), str(where))
+    if isinstance(exc, RuntimeError) and ("unexpected pos" in text or "write" in text.lower()):
+        if shutil.disk_usage(where.parent).free < 64 * 2**20:
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(where))
+        return OSError(errno.EIO, "it could not be written (is the disk full, or a limit on file sizes reached?)",
+                       str(where))
+    return None
 
 
 CHECKPOINT_NAME = re.compile(r"epoch-\d+-step-\d+")

@@ -33,6 +33,8 @@ OS_HINTS = {errno.EEXIST: "a file is in the way of a folder", errno.ENOTDIR: "a 
             errno.EPERM: "permission denied: choose a place you can write to",
             errno.EROFS: "the file system is read-only: choose another place",
             errno.ENOSPC: "the disk is full: free some space and run it again",
+            errno.EFBIG: "the file is larger than this file system or a limit allows: choose another place",
+            errno.EDQUOT: "your disk quota is used up: free some space and run it again",
             errno.EISDIR: "a folder is in the way of a file"}
 
 

@@ -135,3 +135,33 @@ def test_pruning_old_checkpoints_leaves_other_folders_alone(tmp_path):
     assert names == ["epoch-0000-step-0000000", "epoch-0003-step-0000003", "epoch-0004-step-0000004", "latest.json",
                      "notes"]
     assert (ckpts / "notes" / "todo.txt").read_text() == "keep me" and (elsewhere / "data.bin").exists()
+
+
+FILE_LIMIT = textwrap.dedent("""
+    import json, resource, signal, sys
+    sys.path.insert(0, {root!r})
+    from layerloom.runtime.trainer import Trainer
+    from tests.runtime.trainer_helpers import mnist_small, small_net
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a write past the limit fails (EFBIG), as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+    events = []
+    t = Trainer(small_net(), {{"epochs": 1, "batch_size": 128, "threads": 1}}, events.append,
+                runs_base={base!r}, data=mnist_small(256, 128))
+    print(json.dumps([t.run(), [e.get("message") for e in events if e["type"] == "failed"], str(t.run_dir)]))
+""")
+
+
+@pytest.mark.parametrize("limit, words", [
+    (8_000, "the file is larger than this file system or a limit allows: choose another place"),  # safetensors
+    (40_000, "it could not be written (is the disk full, or a limit on file sizes reached?)")])  # torch.save
+def test_a_checkpoint_the_disk_refuses_fails_the_run_in_words_and_leaves_no_half_written_folder(tmp_path, limit,
+                                                                                               words):
+    code = FILE_LIMIT.format(root=str(ROOT), limit=limit, base=str(tmp_path / "runs"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary, [message], run_dir = json.loads(out.stdout.strip().splitlines()[-1])
+    checkpoints = Path(run_dir) / "checkpoints"
+    assert summary is None
+    assert message.startswith("training stopped at step ") and f"cannot use {checkpoints / 'epoch-'}" in message
+    assert message.endswith(words), message
+    assert [p.name for p in checkpoints.iterdir()] == []          # no .tmp folder, no checkpoint
