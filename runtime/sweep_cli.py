@@ -83,7 +83,7 @@ def _report(rows, spec, study) -> None:
     best = best_row(rows, spec.direction)
     if best:
         values = ", ".join(f"{k}={_short(v)}" for k, v in best["params"].items())
-        print(f"best: trial {best['number']}, {spec.objective} {best['value']:.4f} with {values}")
+        print(f"best: trial {best['number']}, final {spec.objective} {best['value']:.4f} with {values}")
     imp = importance(study)
     if imp:
         print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))

@@ -237,7 +237,8 @@ class ExperimentPanel(QWidget):
                 self.show_results(rows, self.spec)
         if event["type"] == "sweep_finished":
             best = best_row(self.rows, self.spec.direction) if self.spec else None
-            done = f"best: trial {best['number']}, {self.spec.objective} {best['value']:.4f}" if best else "no trial completed"
+            done = (f"best: trial {best['number']}, final {self.spec.objective} {best['value']:.4f}" if best
+                    else "no trial completed")
             self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
             self.pause_button.setChecked(False)
             if self.thread is not None:      # its last act was to send this event: let it return, so that

@@ -92,8 +92,10 @@ def best_changes(doc, row: dict) -> list[dict]:
 
 def table(rows: list[dict], paths: list[str]) -> tuple[list[str], list[list]]:
     """The results table as headers and rows of plain values (for a terminal, a notebook or a view):
-    trial, state, every swept value, best validation metric and its epoch, duration, params, MACs."""
-    headers = ["trial", "state", *paths, "best", "epoch", "seconds", "params", "MACs"]
-    body = [[r["number"], r["state"], *[r["params"].get(p) for p in paths], r["best_value"], r["best_epoch"],
-             r["seconds"], r["params_count"], r["macs"]] for r in rows]
+    trial, state, every swept value, the final validation metric (the trial's value: what trials are
+    ranked by, and what the weights its run keeps score), the best epoch's metric and that epoch, duration,
+    params, MACs."""
+    headers = ["trial", "state", *paths, "final", "best", "epoch", "seconds", "params", "MACs"]
+    body = [[r["number"], r["state"], *[r["params"].get(p) for p in paths], r["value"], r["best_value"],
+             r["best_epoch"], r["seconds"], r["params_count"], r["macs"]] for r in rows]
     return headers, body

@@ -51,5 +51,13 @@ def test_a_2x2_grid_on_lenet5_trains_four_trials_with_their_own_values_and_picks
                                       - _linear_params(400, 60) - _linear_params(60, 84))
     # the best is the trial with the highest validation accuracy, and the CLI says which
     best = max(rows, key=lambda r: r["value"])
-    assert f"best: trial {best['number']}, val_accuracy {best['value']:.4f}" in out
+    assert f"best: trial {best['number']}, final val_accuracy {best['value']:.4f}" in out
+    # the table shows that same final value beside the best epoch's, each under its own name
+    from layerloom.runtime.sweeps.results import table
+    headers, body = table(rows, ["training.lr"])
+    final, best_epoch = headers.index("final"), headers.index("best")
+    assert [line[final] for line in body] == [r["value"] for r in rows]
+    assert [line[best_epoch] for line in body] == [r["best_value"] for r in rows]
+    [header] = [line.split() for line in out.splitlines() if line.split()[:2] == ["trial", "state"]]
+    assert header[-6:] == ["final", "best", "epoch", "seconds", "params", "MACs"]
     assert len({r["value"] for r in rows}) > 1          # the values really differ between trials
