@@ -24,6 +24,7 @@ from ..blocks import get_kind
 from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
+from ..quoting import shown
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, call_name, describe, map_call
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
@@ -122,9 +123,10 @@ def _record(gm, example, input_shape) -> "_Recorder":
     with torch.no_grad():
         try:
             recorder.run(example)
-        except Exception as exc:
+        except Exception as exc:     # torch's first line says why; the rest is fx's trace of where
+            first = next((line for line in str(exc).splitlines() if line.strip()), "")
             raise ImportFailure(f"the model does not run on an input of shape {list(input_shape)} "
-                                f"({type(exc).__name__}: {exc}); check --input-shape") from None
+                                f"({type(exc).__name__}: {shown(first, 300)}); check the input shape") from None
     return recorder
 
 

@@ -353,3 +353,12 @@ def test_an_import_without_weights_does_not_name_the_graph_as_its_weights(tmp_pa
     out = capsys.readouterr().out
     assert "no weights (the model has none to keep)" in out and "weights in n.loom.json" not in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["n.loom.json", "plain.py"]
+
+
+def test_a_model_that_does_not_run_on_the_input_shape_is_one_line_with_torch_s_reason(tmp_path, monkeypatch,
+                                                                                     capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["import", "torchvision:resnet18", "--input-shape", "2,32,32", "--out", "n.loom.json"]) == 1
+    _one_line_error(capsys.readouterr(), "layerloom import: the model does not run on an input of shape [2, 32, 32]",
+                    "expected input[2, 2, 32, 32] to have 3 channels, but got 2 channels instead")
+    assert list(tmp_path.iterdir()) == []
