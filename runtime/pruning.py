@@ -61,8 +61,15 @@ def save_pruned(result: PruneResult, out) -> Path:
     stem = slug(result.doc.name)
     path = out / f"{stem}.loom.json"
     result.doc.path = str(path.resolve())        # the weights file is named relative to the graph's folder
-    save_graph_weights(result.doc, result.weights, (out / f"{stem}.safetensors").resolve())
-    save_graph(result.doc, path)
+    weights = (out / f"{stem}.safetensors").resolve()
+    new = not weights.exists()
+    save_graph_weights(result.doc, result.weights, weights)
+    try:
+        save_graph(result.doc, path)
+    except BaseException:    # Ctrl-C, a full disk: no weights file stays without the graph that names it
+        if new:
+            weights.unlink(missing_ok=True)
+        raise
     return path
 
 

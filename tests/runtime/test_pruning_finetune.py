@@ -1,4 +1,5 @@
 """Pruning a trained LeNet-5 by half and fine-tuning one epoch keeps its accuracy on the real digits."""
+import pytest
 import torch
 
 from layerloom.graph import compile_graph, load_graph
@@ -36,3 +37,25 @@ def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(t
     assert capsys.readouterr().err.strip() == ("layerloom prune: fc3 cannot be pruned: its outputs are the "
                                                "network's outputs")
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("interruption", [KeyboardInterrupt, OSError])
+def test_a_pruned_graph_interrupted_while_it_is_saved_leaves_no_weights_without_it(tmp_path, monkeypatch,
+                                                                                   interruption):
+    """Ctrl-C (or a full disk) between the weights and the graph that names them: neither stays."""
+    from layerloom.graph import load_graph
+    from layerloom.graph.pruning import prune_channels
+    from layerloom.presets import preset_path
+    from layerloom.runtime import pruning
+
+    result = prune_channels(load_graph(preset_path("lenet5")), ratio=0.5)
+
+    def interrupted(doc, path):
+        raise interruption()
+    monkeypatch.setattr(pruning, "save_graph", interrupted)
+    with pytest.raises(interruption):
+        pruning.save_pruned(result, tmp_path / "pruned")
+    assert list((tmp_path / "pruned").iterdir()) == []
+    monkeypatch.undo()
+    path = pruning.save_pruned(result, tmp_path / "pruned")              # and saved whole, both are there
+    assert sorted(p.name for p in (tmp_path / "pruned").iterdir()) == [path.name, "lenet-5.safetensors"]
