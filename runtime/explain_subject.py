@@ -17,7 +17,7 @@ import torch
 from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .explain import ExplainError
-from .export.source import ExportError, load_source
+from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
 
 class Subject:
@@ -31,7 +31,11 @@ class Subject:
         self.model = self.source.model.eval()
         self.doc = self.source.doc
         self.trained = self.source.trained
-        self.warnings = list(self.source.warnings)
+        # the source's words on an untrained graph are about exporting it; an explanation says its own
+        self.warnings = [w for w in self.source.warnings if w != UNTRAINED_EXPORT]
+        if not self.trained:
+            self.warnings.insert(0, "this graph has not been trained: the explanation is of freshly initialised "
+                                    "weights (explain a run folder to see what a trained model looks at)")
         meta = self.source.metadata
         self.class_names = list(meta.get("class_names") or [])
         self.input_shape = tuple(self.source.input_shape)

@@ -42,6 +42,10 @@ class ExportSource:
         return torch.rand((batch, *self.input_shape), generator=g)
 
 
+UNTRAINED_EXPORT = ("this graph has not been trained: the export carries freshly initialised weights (export a run "
+                    "folder to get trained ones)")
+
+
 def _compile(doc, data: dict | None = None, weights: bool = True) -> torch.fx.GraphModule:
     result = analyze(doc, data)
     try:
@@ -65,8 +69,7 @@ def load_source(path) -> ExportSource:
         meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=path.name, trained=False,
                          data=data)
         return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
-                            warnings=["this graph has not been trained: the export carries freshly initialised "
-                                      "weights (export a run folder to get trained ones)"], data=data)
+                            warnings=[UNTRAINED_EXPORT], data=data)
     if not path.exists():
         raise ExportError(f"{path} does not exist: give a run folder, a checkpoint folder or a .loom.json file")
     try:

@@ -182,3 +182,17 @@ def test_cli_writes_png_and_json(trained_lenet, tmp_path, capsys):
                  "--out", str(tmp_path / "x.png")]) == 2
     assert "pick one of" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_an_untrained_graph_s_explanation_warns_about_the_explanation_not_an_export(tmp_path, capsys):
+    assert load_subject(preset_path("lenet5")).warnings[0].startswith(
+        "this graph has not been trained: the explanation is of freshly initialised weights")
+    out = tmp_path / "x.png"
+    argv = ["explain", str(preset_path("lenet5")), "--sample", "0", "--method", "saliency", "--out", str(out)]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "the explanation is of freshly initialised weights" in err and "export" not in err and out.is_file()
+
+
+def test_a_trained_run_s_explanation_has_no_such_warning(subject):
+    assert subject.trained and subject.warnings == []
