@@ -19,6 +19,9 @@ class ConfigError(ValueError):
     """A training setting that cannot be used; the message says which and what fits."""
 
 
+MAX_BATCH = 65_536        # the largest batch a run takes (and so the largest one worth estimating)
+
+
 def _figure(x: float) -> str:
     """A bound or a value as people read it: whole numbers in full (2,147,483,647, not 2.14748e+09)."""
     return f"{int(x):,}" if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
@@ -116,7 +119,7 @@ class TrainConfig:
         number("weight_decay", 0.0, 1.0)
         number("step_size", 0, 10_000, integer=True)
         number("gamma", 1e-4, 1.0)
-        number("batch_size", 1, 65_536, integer=True)
+        number("batch_size", 1, MAX_BATCH, integer=True)
         number("epochs", 1, 100_000, integer=True)
         number("max_steps", 0, 10**9, integer=True)
         number("grad_clip", 0.0, 1e6)

@@ -320,8 +320,10 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
     "cuda", "cuda:N", "mps"). `data` fills "auto" parameters as the data set would."""
     from layerloom.graph import analyze
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise MemoryEstimateError(f"the batch size must be a whole number of at least 1, not {batch_size!r}")
+    from .config import MAX_BATCH
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise MemoryEstimateError(f"the batch size must be a whole number from 1 to {MAX_BATCH:,} (the largest "
+                                  f"a run takes), not {batch_size!r}")
     if optimizer not in ("sgd", "sgd-nomomentum", "adam", "adamw"):
         raise MemoryEstimateError(f"unknown optimizer {optimizer!r}: use sgd, adam or adamw")
     analysis = analysis or analyze(doc, data)

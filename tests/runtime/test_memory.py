@@ -111,6 +111,13 @@ def test_bad_settings_are_one_line_errors():
     doc = load_graph(preset_path("mlp"))
     with pytest.raises(MemoryEstimateError, match="batch size"):
         estimate_training_memory(doc, 0)
+    # past the largest batch a run takes (the training settings' own bound), an estimate means nothing
+    from layerloom.runtime.config import ConfigError, TrainConfig
+    with pytest.raises(ConfigError, match="batch_size must be between 1 and 65,536"):
+        TrainConfig.from_dict({"batch_size": 65_537})
+    assert estimate_training_memory(doc, 65_536).batch_size == 65_536
+    with pytest.raises(MemoryEstimateError, match="from 1 to 65,536 .the largest a run takes., not 65537"):
+        estimate_training_memory(doc, 65_537)
     with pytest.raises(MemoryEstimateError, match="optimizer"):
         estimate_training_memory(doc, 4, "lbfgs")
 
