@@ -98,7 +98,8 @@ def check_pt2(path) -> None:
             except (ValueError, RecursionError, zipfile.BadZipFile, OSError) as exc:
                 raise ImportFailure(f"{path} is not a torch.export program file ({info.filename}: "
                                     f"{shown(str(exc), 120)})") from None
-            if info.filename.endswith("_config.json") and isinstance(data, dict) and isinstance(data.get("config"), dict):
+            configured = isinstance(data, dict) and isinstance(data.get("config"), dict)
+            if info.filename.endswith("_config.json") and configured:
                 for key, entry in data["config"].items():
                     if not NAME.fullmatch(key):
                         refuse(f"a weight named {shown(json.dumps(key))}")

@@ -68,8 +68,8 @@ def _read_rows(path, text_column: str, label_column: str):
         raise DataError(f"{shown(Path(path).name)} cannot be read: its header line is not CSV ({exc}).") from None
     missing = [c for c in (text_column, label_column) if c not in columns]
     if missing:
-        raise DataError(f"{shown(Path(path).name)} has no column {', '.join(repr(m) for m in missing)}; its columns are "
-                        f"{', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
+        raise DataError(f"{shown(Path(path).name)} has no column {', '.join(repr(m) for m in missing)}; its columns "
+                        f"are {', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
     try:
         rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
     except csv.Error as exc:   # e.g. a field over csv's limit of 131,072 characters
@@ -93,7 +93,8 @@ def _prepare(path=None, text_column="text", label_column="label", tokenize_mode=
     rows = _read_rows(path, text_column, label_column)
     classes = sorted({label for _, label in rows})
     if len(classes) < 2:
-        raise DataError(f"{shown(Path(path).name)} has only one label ({classes[0]!r}): a classifier needs at least two.")
+        raise DataError(f"{shown(Path(path).name)} has only one label ({classes[0]!r}): a classifier needs at "
+                        "least two.")
     tokens = [tokenize(t, tokenize_mode)[:int(max_length)] or [UNK] for t, _ in rows]
     labels = torch.tensor([classes.index(label) for _, label in rows])
     order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(int(seed)))

@@ -126,7 +126,8 @@ def test_an_operator_of_another_domain_runs_with_that_domains_version(tmp_path):
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
     graph = helper.make_graph([helper.make_node("Gelu", ["x"], ["y"], domain="com.microsoft", name="gelu")],
                               "g", [x], [y])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     onnx.save(model, tmp_path / "gelu.onnx")
     result = import_source(str(tmp_path / "gelu.onnx"))
     gm = compile_graph(result.doc, weights=False).eval()
