@@ -89,7 +89,10 @@ class LaterParts:
         self._tell_unavailable(f"{asked}{needs} {library}, which could not be loaded.")
 
     def _tell_unavailable(self, what: str) -> None:
-        """A warning that does not block: what cannot be done, that editing and saving still work, and why."""
+        """A warning that does not block: what cannot be done, that editing and saving still work, and why
+        (none for a window already closed: the loading may end after it)."""
+        if self._closed:
+            return
         library, reason = self._unavailable
         box = QMessageBox(QMessageBox.Icon.Warning, f"{library} could not be loaded",
                           f"{what} The graph can still be edited and saved.\n\n{reason}",

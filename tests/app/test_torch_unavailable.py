@@ -179,3 +179,22 @@ def test_without_the_plotting_library_the_graph_is_analysed_and_the_panels_say_w
     assert seen["training_dock"] == seen["unavailable"]
     [train] = seen["train_box"]
     assert train.startswith("Train needs pyqtgraph, which could not be loaded.")
+
+
+CLOSED_CHILD = WINDOW + r"""
+win.session.undo_stack.setClean()
+win.close()                                      # closed before PyTorch has (not) loaded
+wait(lambda: win.session.unavailable is not None)
+wait(lambda: False, 0.5)
+print("RESULT " + json.dumps({"unavailable": win.session.unavailable, "boxes": [b.text() for b in boxes()],
+                              "errors": errors}))
+"""
+
+
+def test_a_window_closed_before_pytorch_fails_to_load_opens_no_message(tmp_path):
+    out = subprocess.run([sys.executable, "-c", CLOSED_CHILD], capture_output=True, text=True,
+                         env=_broken_torch(tmp_path), timeout=240)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+    assert lines, out.stdout[-2000:] + out.stderr[-3000:]
+    seen = json.loads(lines[-1][len("RESULT "):])
+    assert REASON in seen["unavailable"] and seen["boxes"] == [] and seen["errors"] == []
