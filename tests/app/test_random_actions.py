@@ -6,7 +6,6 @@ Sequences are drawn by hypothesis, derandomized; LAYERLOOM_LONG=1 draws many mor
 from __future__ import annotations
 
 import os
-import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -71,6 +70,4 @@ def test_any_actions_from_the_first_moment_leave_a_working_window(qtbot, steps):
     result = win.session.flush()
     assert result is not None and len(result.blocks) == len(win.document.blocks), pressed
     win.session.undo_stack.setClean()
-    started = time.monotonic()
-    assert win.close(), pressed                  # closes (stopping whatever runs), and soon
-    assert time.monotonic() - started < 60, pressed
+    assert win.close(), pressed                  # closes, stopping whatever runs (a hang: the no_hang fixture)
