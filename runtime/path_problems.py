@@ -23,7 +23,9 @@ def in_the_way(path, folder: bool = True) -> str | None:
             if not os.access(q, os.W_OK | os.X_OK):
                 return f"{q} cannot be written to (permission denied)"
             return None
-        if q.exists() or q.is_symlink():
+        if q.is_symlink() and not q.exists():
+            return f"{q} is a link to something that is not there, so nothing can be made inside it"
+        if q.exists():
             return f"{q} is a file, so no folder can be made inside it"
     return None
 

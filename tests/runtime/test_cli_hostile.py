@@ -362,3 +362,11 @@ def test_a_model_that_does_not_run_on_the_input_shape_is_one_line_with_torch_s_r
     _one_line_error(capsys.readouterr(), "layerloom import: the model does not run on an input of shape [2, 32, 32]",
                     "expected input[2, 2, 32, 32] to have 3 channels, but got 2 channels instead")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_link_to_nothing_in_an_output_path_is_named_as_such(tmp_path):
+    (tmp_path / "link").symlink_to(tmp_path / "gone")
+    problem = in_the_way(tmp_path / "link" / "out")
+    assert problem == f"{tmp_path / 'link'} is a link to something that is not there, so nothing can be made inside it"
+    with pytest.raises(OSError):                              # what the file system says of it
+        (tmp_path / "link" / "out").mkdir(parents=True)
