@@ -13,9 +13,8 @@ from hypothesis import strategies as st
 from layerloom.graph import GraphDocument, analyze, compile_graph, load_graph, save_graph
 from layerloom.graph.blocks import REGISTRY
 from layerloom.graph.fileformat import dumps_graph
-from layerloom.graph.params import AUTO
 
-from .helpers import chain
+from .helpers import chain, param_value
 
 EXAMPLES = 3000 if os.environ.get("LAYERLOOM_LONG") else 250
 SETTINGS = settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
@@ -34,36 +33,9 @@ def _small_int(draw, p):
 
 
 def _value(draw, p):
-    if p.auto and draw(st.integers(0, 9)) < 6:
-        return AUTO
-    if p.optional and draw(st.integers(0, 4)) == 0:
-        return None
-    if p.type == "bool":
-        return draw(st.booleans())
-    if p.type == "choice":
-        return draw(st.sampled_from(p.choices))
-    if p.type == "int":
-        return _small_int(draw, p)
-    if p.type == "float":
-        picks = [v for v in (p.min, p.default, p.max) if isinstance(v, (int, float))]
-        if p.min is not None and p.max is not None:
-            picks.append((p.min + p.max) / 2)
-        return float(draw(st.sampled_from(picks)))
-    if p.type == "size":
-        if p.strings and draw(st.integers(0, 5)) == 0:
-            return draw(st.sampled_from(p.strings))
-        if p.length and draw(st.booleans()):
-            return [_small_int(draw, p) for _ in range(p.length)]
-        return _small_int(draw, p)
-    if p.type == "shape":
-        n = draw(st.integers(max(1, p.min_items), min(3, p.max_items)))
-        hi = int(p.max) if p.max is not None and p.max < 6 else 6
-        lo = int(p.min) if p.min is not None else 1
-        items = [draw(st.integers(lo, hi)) for _ in range(n)]
-        if p.allow_negative_one and draw(st.booleans()):
-            items[draw(st.integers(0, n - 1))] = -1
-        return items
-    raise AssertionError(p.type)
+    middle = [(p.min + p.max) / 2] if p.min is not None and p.max is not None else []
+    return param_value(draw, p, _small_int, middle, strings_one_in=6, max_items=3,
+                       item_hi=lambda p, lo: int(p.max) if p.max is not None and p.max < 6 else 6)
 
 
 @st.composite

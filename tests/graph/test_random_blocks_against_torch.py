@@ -17,7 +17,8 @@ from layerloom.graph import GraphDocument, analyze, compile_graph, generated_cod
 from layerloom.graph.blocks import REGISTRY
 from layerloom.graph.compiler import class_name_for
 from layerloom.graph.fileformat import dumps_graph
-from layerloom.graph.params import AUTO
+
+from .helpers import param_value
 
 EXAMPLES = 1500 if os.environ.get("LAYERLOOM_LONG") else 150
 SETTINGS = settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
@@ -37,33 +38,8 @@ def _int(draw, p):
 
 
 def _value(draw, p):
-    if p.auto and draw(st.integers(0, 9)) < 6:
-        return AUTO
-    if p.optional and draw(st.integers(0, 4)) == 0:
-        return None
-    if p.type == "bool":
-        return draw(st.booleans())
-    if p.type == "choice":
-        return draw(st.sampled_from(p.choices))
-    if p.type == "int":
-        return _int(draw, p)
-    if p.type == "float":
-        picks = [v for v in (p.min, p.default, p.max, 0.5, 1.5, 3.0) if isinstance(v, (int, float))]
-        return float(draw(st.sampled_from(picks)))
-    if p.type == "size":
-        if p.strings and draw(st.integers(0, 2)) == 0:
-            return draw(st.sampled_from(p.strings))
-        if p.length and draw(st.booleans()):
-            return [_int(draw, p) for _ in range(p.length)]
-        return _int(draw, p)
-    if p.type == "shape":
-        n = draw(st.integers(max(1, p.min_items), min(4, p.max_items)))
-        lo = int(p.min) if p.min is not None else 1
-        items = [draw(st.integers(lo, lo + 6)) for _ in range(n)]
-        if p.allow_negative_one and draw(st.booleans()):
-            items[draw(st.integers(0, n - 1))] = -1
-        return items
-    raise AssertionError(p.type)
+    return param_value(draw, p, _int, (0.5, 1.5, 3.0), strings_one_in=3, max_items=4,
+                       item_hi=lambda p, lo: lo + 6)
 
 
 @st.composite
