@@ -115,7 +115,6 @@ class Loading(QObject):
         keep_until_finished(self.job)
         self.job.start()
 
-
     def _finished(self, doc, revision: int, data) -> None:
         result = self.job.result
         if isinstance(result, Unavailable):

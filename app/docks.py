@@ -115,7 +115,8 @@ def fill_later(win: QMainWindow, later: tuple[str, ...]) -> None:
 
 
 def say_unavailable(win: QMainWindow, later: tuple[str, ...], text: str) -> None:
-    """The parts in `later` will not be built (PyTorch could not be loaded): their placeholders say so."""
+    """The parts in `later` will not be built (a library they need could not be loaded): their placeholders
+    say why, in `text`."""
     for spec in DOCKS:
         widget = win.docks[spec.name].widget()
         if _part(spec) in later and isinstance(widget, QLabel):
