@@ -134,7 +134,7 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
             layouts[bid] = [(bid, i) for i in range(channels)]
         elif facts.channelwise and ins and ins[0] is not None and len(ins[0]) == channels:
             layouts[bid] = list(ins[0])
-        elif kind == "Add" and all(lay is not None for lay in ins):
+        elif kind == "Add" and all(lay is not None and len(lay) == channels for lay in ins):
             whole = all(lay and all(entry is not None and entry[1] == i for i, entry in enumerate(lay))
                         and len({entry[0] for entry in lay}) == 1 for lay in ins)
             if whole:
@@ -144,6 +144,12 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
                 for lay in ins:
                     pin(lay, f"{bid} adds tensors whose channels pruning cannot line up")
             layouts[bid] = list(ins[0])
+        elif kind == "Add" and all(lay is not None for lay in ins):
+            counts = " and ".join(str(len(lay)) for lay in ins)
+            for lay in ins:      # one input broadcasts over the other's channels: no channel can go
+                pin(lay, f"{bid} adds tensors of {counts} channels (broadcast), so no channel of its inputs "
+                         "can be removed")
+            layouts[bid] = [None] * channels
         elif kind == "Concat" and all(lay is not None for lay in ins) and \
                 r.params.get("dim") in (1, -len(shape or ())):
             layouts[bid] = [entry for lay in ins for entry in lay]

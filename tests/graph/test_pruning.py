@@ -167,3 +167,38 @@ def test_what_cannot_be_pruned_says_why():
     for a, b in [("input", "c"), ("c", "g"), ("g", "f"), ("f", "l"), ("l", "output")]:
         gn.connect(a, b)
     assert "GroupNorm" in plan_channels(gn).why_not("c")
+
+
+def _broadcast_add():
+    """c0 feeds a (8 channels) and b (1 channel); Add broadcasts b over a's channels."""
+    doc = GraphDocument("broadcast")
+    doc.add_block("Input", {"shape": [3, 8, 8]})
+    for bid, out in (("c0", 6), ("a", 8), ("b", 1)):
+        doc.add_block("Conv2d", {"out_channels": out, "kernel_size": 3, "padding": 1}, block_id=bid)
+    doc.add_block("Add", {}, block_id="plus")
+    doc.add_block("Flatten", {}, block_id="flat")
+    doc.add_block("Linear", {"out_features": 4}, block_id="fc")
+    doc.add_block("Output", {})
+    for a, b, port in [("input", "c0", 0), ("c0", "a", 0), ("c0", "b", 0), ("a", "plus", 0), ("b", "plus", 1),
+                       ("plus", "flat", 0), ("flat", "fc", 0), ("fc", "output", 0)]:
+        doc.connect(a, b, 0, port)
+    return doc
+
+
+def test_an_add_that_broadcasts_one_channel_keeps_its_inputs_whole():
+    doc = _broadcast_add()
+    model = compile_graph(doc, seed=2).eval()
+    result = prune_channels(doc, model.state_dict(), ratio=0.5)
+    assert set(result.kept) == {"c0"}
+    mask = torch.zeros(6)
+    mask[result.kept["c0"]] = 1
+    hook = model.c0.register_forward_hook(lambda mod, inp, out: out * mask.view(1, -1, 1, 1))
+    x = torch.randn(3, 3, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+        got = _compiled(result)(x)
+    hook.remove()
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+    assert result.after["params"] == sum(p.numel() for p in _compiled(result).parameters())
+    with pytest.raises(PruneError, match=r"a cannot be pruned: plus adds tensors of 8 and 1 channels \(broadcast\)"):
+        prune_channels(doc, model.state_dict(), 0.5, blocks=["a"])
