@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from layerloom.graph.quoting import shown
+
 from .data import DataError, load_dataset
+from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
 from .explain import ExplainError
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
@@ -112,19 +114,16 @@ class Subject:
         """(raw [1, C, H, W] in [0, 1], model input) for an image file, resized to the model's input."""
         if len(self.input_shape) != 3 or not self.input_dtype.startswith("float"):
             raise ExplainError("this model does not read images: explain a validation sample with --sample N")
-        from PIL import Image, UnidentifiedImageError
         c, h, w = self.input_shape
         if c not in (1, 3):
             raise ExplainError(f"the model reads {c}-channel images; only 1- or 3-channel inputs can come from a file")
-        try:
-            with Image.open(Path(path)) as im:
-                im = im.convert("L" if c == 1 else "RGB").resize((w, h), Image.BILINEAR)
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-        except FileNotFoundError:
-            raise ExplainError(f"{path} does not exist") from None
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ExplainError(f"{path} is not an image that can be read ({exc})") from None
-        raw = torch.from_numpy(arr).reshape(h, w, -1).permute(2, 0, 1).unsqueeze(0).contiguous()
+        if not Path(path).exists():
+            raise ExplainError(f"{shown(str(path), 300)} does not exist: give the path of a .png or .jpg file")
+        try:       # read as the image-folder data set reads its pictures (16-bit grey levels, too-large files)
+            with read_image(path) as im:
+                raw = ToSample(c, (h, w))(im).unsqueeze(0)
+        except DataError as exc:
+            raise ExplainError(str(exc)) from None
         return raw, self.prepare(raw)
 
 

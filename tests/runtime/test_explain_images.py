@@ -1,0 +1,50 @@
+"""`layerloom explain --image`: pictures of every kind reach the model as the data set would read them."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from layerloom.app.main import main
+from layerloom.presets import preset_path
+from layerloom.runtime.explain_subject import load_subject
+
+tv_io = pytest.importorskip("torchvision.io")
+
+
+@pytest.fixture(scope="module")
+def lenet():
+    return load_subject(preset_path("lenet5"))
+
+
+@pytest.mark.filterwarnings("ignore:The image decoding:DeprecationWarning")
+def test_a_16_bit_grey_image_keeps_its_grey_levels(lenet, tmp_path):
+    levels = (np.arange(28 * 28).reshape(28, 28) * 80).astype(np.uint16)     # 0 … 62,640 of 65,535
+    path = tmp_path / "deep.png"
+    Image.fromarray(levels).save(path)
+    raw, _ = lenet.image_file(path)
+    decoded = tv_io.decode_image(str(path), mode=tv_io.ImageReadMode.UNCHANGED)
+    assert decoded.dtype == torch.uint16
+    reference = decoded.to(torch.float32) / 65535.0
+    torch.testing.assert_close(raw[0], reference, atol=1 / 255, rtol=0)
+
+
+def test_an_image_too_large_to_read_safely_is_a_message_not_a_traceback(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)       # a 28×28 picture is then over twice the limit
+    path = tmp_path / "big.png"
+    Image.new("L", (28, 28)).save(path)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    out = tmp_path / "x.png"
+    assert main(["explain", str(preset_path("lenet5")), "--image", str(path), "--method", "saliency",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "big.png has more pixels than Pillow reads safely" in err and "shrink" in err
+    assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "CMYK", "1", "I;16"])
+def test_every_picture_mode_explains(lenet, tmp_path, mode):
+    path = tmp_path / ("x.tiff" if mode == "CMYK" else "x.png")
+    Image.new(mode, (1, 1)).save(path)
+    raw, x = lenet.image_file(path)
+    assert raw.shape == (1, *lenet.input_shape) and x.shape == raw.shape and torch.isfinite(x).all()
