@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QApplication, QCheckBox, QFormLayout, QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.diagnostics import shape_text
@@ -79,6 +79,7 @@ class Inspector(QScrollArea):
         if block_id == self.block_id and kind == self._kind and self._body is not None:
             self.refresh()
             return
+        self._finish_editing()
         self.block_id, self._kind = block_id, kind
         self.editors = {}
         if block_id is None:
@@ -92,6 +93,31 @@ class Inspector(QScrollArea):
         self.setWidget(self._body)
         self._body.show()
         self.refresh()
+
+    def _finish_editing(self) -> None:
+        """Before the page changes (a shortcut, a menu or an undo changed the selection while a field still had
+        the focus): what was typed there goes to the block or graph it was typed for, if that is still there;
+        then the old page's fields fall silent, so that losing the focus as the page goes commits nothing to
+        the block shown next."""
+        body, focus = self._body, QApplication.focusWidget()
+        if body is None:
+            return
+        if focus is not None and body.isAncestorOf(focus):
+            if self.block_id is None:
+                if focus is self.name_edit:
+                    self._set_name()
+                elif focus is self.description_edit:
+                    self._set_description()
+            elif self.block_id in self.session.document.blocks:
+                if focus is self.id_edit:
+                    self._rename()
+                for editor in self.editors.values():
+                    if editor.isAncestorOf(focus):
+                        editor.commit_current()
+        if self.block_id is None:
+            self.description_edit.removeEventFilter(self)
+        for widget in body.findChildren(QWidget):
+            widget.blockSignals(True)
 
     def _build_block(self, block_id: str) -> None:
         layout = self._new_body()
@@ -165,8 +191,7 @@ class Inspector(QScrollArea):
         layout.addWidget(_label("<b style='font-size:15px'>Graph</b>"))
         form = QFormLayout()
         self.name_edit = QLineEdit()
-        self.name_edit.editingFinished.connect(
-            lambda: edits.set_meta(self.session, "name", self.name_edit.text().strip() or "Untitled"))
+        self.name_edit.editingFinished.connect(self._set_name)
         self.description_edit = QPlainTextEdit()
         self.description_edit.setFixedHeight(90)
         self.description_edit.installEventFilter(self)
@@ -181,10 +206,16 @@ class Inspector(QScrollArea):
                                 "by double-clicking the canvas, or with Tab.", muted=True))
         layout.addStretch(1)
 
+    def _set_name(self) -> None:
+        edits.set_meta(self.session, "name", self.name_edit.text().strip() or "Untitled")
+
+    def _set_description(self) -> None:
+        edits.set_meta(self.session, "description", self.description_edit.toPlainText())
+
     def eventFilter(self, obj, event) -> bool:
         if (self.block_id is None and obj is getattr(self, "description_edit", None)
                 and event.type() == QEvent.Type.FocusOut):
-            edits.set_meta(self.session, "description", self.description_edit.toPlainText())
+            self._set_description()
         return super().eventFilter(obj, event)
 
     # -- refreshing -------------------------------------------------------------------------------

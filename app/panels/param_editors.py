@@ -86,7 +86,8 @@ class ParamEditor(QWidget):
         shown = resolved if is_auto else value
         if shown == AUTO:
             shown = None
-        self._show(shown)
+        if not self.typing():          # what a person is typing stays until they finish (Enter, focus out)
+            self._show(shown)
         for w in (self.main, self.auto_box):
             if w is not None:
                 w.blockSignals(False)
@@ -101,6 +102,16 @@ class ParamEditor(QWidget):
 
     def commit_current(self) -> None:
         raise NotImplementedError
+
+    def typing(self) -> bool:
+        """Has a person changed the text in this editor's field without finishing yet?"""
+        field = self.main if isinstance(self.main, QLineEdit) else None
+        return field is not None and field.hasFocus() and field.isModified()
+
+    def _finish(self, value: Any) -> None:
+        """The field's text is committed: the value shows as the block has it from now on."""
+        self.main.setModified(False)
+        self._emit(value)
 
     def _emit(self, value: Any) -> None:
         if value != self.value:
@@ -147,7 +158,7 @@ class FloatEditor(ParamEditor):
             value = float(text) if text else None
         except ValueError:
             value = text
-        self._emit(value)
+        self._finish(value)
 
 
 class BoolEditor(ParamEditor):
@@ -206,7 +217,7 @@ class IntsEditor(ParamEditor):
         value = parse_ints(self.main.text())
         if self.param.type == "shape" and isinstance(value, int):
             value = [value]
-        self._emit(value)
+        self._finish(value)
 
 
 EDITORS = {"int": IntEditor, "float": FloatEditor, "bool": BoolEditor, "choice": ChoiceEditor,

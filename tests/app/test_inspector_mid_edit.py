@@ -1,0 +1,84 @@
+"""A field of the inspector still being typed in when something else changes the selection or the graph (a
+shortcut, a menu, undo): what was typed goes to the block or graph it was typed for, or nowhere when that
+is gone; never to the block shown next, and it is not wiped while the person types."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
+
+from layerloom.app import edits
+
+from .helpers import block_point
+
+
+def dropout_shown(win) -> str:
+    bid = edits.add_block(win.session, "Dropout", (0, 0)).value
+    win.view.fit()
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(win, bid))
+    assert win.inspector.block_id == bid
+    return bid
+
+
+def start_typing(widget, text: str) -> None:
+    """Click into the field, replace its text, and do not press Enter."""
+    widget.setFocus()
+    QTest.keyClick(widget, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(widget, text)
+    assert QApplication.focusWidget() is widget
+
+
+def test_undo_while_a_parameter_is_typed_removes_the_block_and_commits_nothing(win):
+    dropout_shown(win)
+    start_typing(win.inspector.editor("p").main, "0.7")
+    win.actions_by_name["undo"].trigger()                  # Edit ▸ Undo with the mouse: the focus stays put
+    QApplication.processEvents()
+    assert win.document.blocks == {} and win.inspector.block_id is None
+    assert win.undo_stack.count() == 1 and win.undo_stack.index() == 0     # the add, undone; nothing new
+
+
+def test_a_parameter_typed_before_a_shortcut_goes_to_its_own_block(win):
+    bid = dropout_shown(win)
+    start_typing(win.inspector.editor("p").main, "0.7")
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)   # Duplicate
+    QApplication.processEvents()
+    copy = next(b for b in win.document.blocks if b != bid)
+    assert win.inspector.block_id == copy
+    assert win.document.blocks[bid].params == {"p": 0.7}
+    assert win.document.blocks[copy].params == {}
+    assert win.inspector.editor("p").main.text() == "0.5"
+
+
+def test_an_id_typed_before_a_shortcut_renames_its_own_block(win):
+    bid = dropout_shown(win)
+    start_typing(win.inspector.id_edit, "mask")
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    QApplication.processEvents()
+    assert "mask" in win.document.blocks and bid not in win.document.blocks
+    copy = win.inspector.block_id
+    assert copy != "mask" and win.document.blocks[copy].kind == "Dropout"
+
+
+def test_a_description_typed_before_a_paste_from_the_menu_is_kept(win):
+    bid = edits.add_block(win.session, "ReLU", (0, 0)).value
+    win.scene.select_blocks([bid])
+    win.actions_by_name["copy"].trigger()
+    win.scene.clearSelection()
+    assert win.inspector.block_id is None
+    start_typing(win.inspector.description_edit, "two activations")
+    win.actions_by_name["paste"].trigger()                 # the pasted block is selected and shown
+    QApplication.processEvents()
+    assert win.inspector.block_id not in (None, bid)
+    assert win.document.description == "two activations"
+
+
+def test_a_result_arriving_while_a_parameter_is_typed_leaves_the_text_alone(win):
+    bid = dropout_shown(win)
+    field = win.inspector.editor("p").main
+    start_typing(field, "0.25")
+    win.actions_by_name["auto_layout"].trigger()           # the graph changes elsewhere: a new result
+    edits.move_blocks(win.session, {bid: (400, 400)})
+    assert field.text() == "0.25"
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    assert win.document.blocks[bid].params == {"p": 0.25}
