@@ -23,6 +23,8 @@ from ..docks import in_sight
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
 HEALTH, STATUS = COLUMNS.index("Health"), COLUMNS.index("Status")
 MARKS = {"ok": "✓", "warn": "!", "bad": "✕"}
+RESUME_TIP = "Continue the selected stopped run of the open graph where it stopped"
+RESUME_WAITS = "A run is training: stop it (or let it end) to resume another"
 COMPACT_HIDDEN = (1, 2, 6)  # graph, data set and val loss: in the tooltip and the details when the list is narrow
 
 
@@ -99,6 +101,8 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.extra: list[Path] = []       # run folders shown beside the base folder's (a sweep's trials)
         self.labels: dict[str, str] = {}  # run folder -> its legend label, where the caller named it
         self.runs: list[RunInfo] = []
+        self.training = False             # a run trains in this window: Resume waits until it has ended
+        self.training_path: Path | None = None   # that run's folder, once the trainer has made it
         self._overlay_stale = False       # the selection changed while nothing of the panel could be seen
         self.folder = QLabel(self)
         self.folder.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -114,7 +118,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.export_button = _button("Export…", self)
         self.export_button.setToolTip("Export the selected run's trained model (ONNX, pt2, weights, a project)")
         self.resume_button = _button("Resume", self)
-        self.resume_button.setToolTip("Continue the selected stopped run of the open graph where it stopped")
+        self.resume_button.setToolTip(RESUME_TIP)
         top.addWidget(self.change)
         top.addWidget(self.refresh_button)
 
@@ -266,11 +270,26 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.tree.blockSignals(False)
         self._selection_changed()
 
+    def set_training(self, training: bool, path=None) -> None:
+        """A run trains in this window, in folder `path` (None while the trainer has not made it yet): its
+        row says "training" rather than what its files said when they were read (a resumed run's
+        "stopped"), and Resume waits until the run has ended (one run trains at a time)."""
+        self.training = training
+        self.training_path = Path(path) if training and path else None
+        for i, run in enumerate(self.runs):
+            self.tree.topLevelItem(i).setText(STATUS, self._status(run))
+        self._update_buttons()
+
+    def _status(self, run: RunInfo) -> str:
+        if self.training_path is not None and run.path == self.training_path:
+            return "training"
+        return (run.summary or {}).get("status") or "incomplete"
+
     def _item(self, run: RunInfo) -> QTreeWidgetItem:
         """The row of one run: its settings, final metrics, health and status."""
         s = run.summary or {}
         cfg = run.config or {}
-        status = s.get("status") or "incomplete"
+        status = self._status(run)
         health, health_tip, level = health_cell(read_summary(run.path))
         item = QTreeWidgetItem([run.name, run.graph_name, str(cfg.get("dataset", "")),
                                 str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"), health,
@@ -308,12 +327,17 @@ class RunsPanel(ps.NarrowTitles, QWidget):
             self.folder_changed.emit(path)
 
     # -- overlay and details ------------------------------------------------------------------------
+    def _update_buttons(self) -> None:
+        paths = self.selected_paths()
+        one = next((r for r in self.runs if r.path == paths[0]), None) if len(paths) == 1 else None
+        self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
+        self.resume_button.setEnabled(one is not None and not self.training and self._status(one) == "stopped")
+        self.resume_button.setToolTip(RESUME_WAITS if self.training else RESUME_TIP)
+
     def _selection_changed(self) -> None:
         paths = self.selected_paths()
         by_path = {str(r.path): r for r in self.runs}
-        one = by_path.get(str(paths[0])) if len(paths) == 1 else None
-        self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
-        self.resume_button.setEnabled(one is not None and (one.summary or {}).get("status") == "stopped")
+        self._update_buttons()
         # Out of sight (the Runs tab behind Curves as a run ends) the curves wait: the window refreshes
         # the list when the tab comes to the front (app/training/ui.py), and a hidden panel redraws
         # when shown.

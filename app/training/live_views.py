@@ -60,6 +60,7 @@ class LiveViews:
     def _on_event(self, event: dict) -> None:
         if event.get("type") == "started":
             self._health_notes = []
+            self.runs.set_training(True, event.get("run_dir"))
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
             self._health_notes += [p["text"] for p in event["new_problems"]]
             self.panel.show_message(self._health_text(), "warning")

@@ -23,6 +23,7 @@ class StateViews:
         if new in ACTIVE and old not in ACTIVE:          # a run began: the graph is read-only
             doc = self.session.document
             self._lock(doc)
+            self.runs.set_training(True)          # its folder is named by the trainer's `started` event
             self.status.show()
             self.status_text.setText(f"Starting {doc.name}…")
             self.session.message.emit("Training started: the graph is read-only until the run ends.")
@@ -52,6 +53,7 @@ class StateViews:
     def _run_ended(self, state: RunState) -> None:
         """The run thread has ended: every text becomes final now, and the graph editable again."""
         self._unlock_all()
+        self.runs.set_training(False)
         self._redraw(everything=True)
         self._show_result(state)
         if self.run.last_run_dir:

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from layerloom.app import edits
 from layerloom.app.docks import in_sight
 from layerloom.app.training.controller import RunState
+from layerloom.app.panels.runs import STATUS
 from layerloom.graph import load_graph
 from layerloom.graph.document import GraphDocument
 from layerloom.presets import preset_path
@@ -281,6 +282,10 @@ def test_the_runs_tab_resumes_a_stopped_run_of_the_open_graph(win, ui, qtbot):
     assert ui.training.running and win.document.locked
     qtbot.waitUntil(lambda: ui.live.step > stopped_at + 2, timeout=30_000)
     assert ui.live.started["resumed_from"] and ui.training.last_run_dir == run_dir
+    row = runs.tree.topLevelItem(0)
+    assert row.text(0) == Path(run_dir).name and row.text(STATUS) == "training"     # not the "stopped" it was
+    assert not runs.resume_button.isEnabled() and "stop it" in runs.resume_button.toolTip()   # one run at a time
     ui.stop()
     wait_run_end(ui, qtbot)
     assert load_checkpoint(latest_checkpoint(run_dir)).meta["step"] > stopped_at + 2
+    assert runs.tree.topLevelItem(0).text(STATUS) == "stopped" and runs.resume_button.isEnabled()
