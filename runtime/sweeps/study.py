@@ -76,9 +76,27 @@ def create_study(doc, spec: SweepSpec, storage) -> optuna.Study:
     """Create the study, or open it again (resume) when one of that name exists in the storage."""
     study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler_for(spec),
                                 pruner=pruner_for(spec), direction=spec.direction, load_if_exists=True)
-    if ATTR not in study.user_attrs:
+    saved = study.user_attrs.get(ATTR)
+    if not isinstance(saved, dict):
         study.set_user_attr(ATTR, {"graph": graph_to_dict(doc), "sweep": spec.to_section()})
+    else:
+        _check_resumable(study, saved.get("sweep") or {}, spec)
     return study
+
+
+def _check_resumable(study: optuna.Study, saved: dict, spec: SweepSpec) -> None:
+    """A sweep resumes only with the objective and parameter ranges its trials were scored with: any
+    other would rank old and new values together (and spend the old trials' budget)."""
+    new = spec.to_section()
+    if study.direction.name.lower() != spec.direction or saved.get("objective", new["objective"]) != spec.objective:
+        differs = f"its objective is {saved.get('objective', study.direction.name.lower())}, not {spec.objective}"
+    elif saved.get("params", new["params"]) != new["params"]:
+        old = ", ".join(f"{p}={s}" for p, s in saved["params"].items())
+        differs = f"it varies {old}"
+    else:
+        return
+    raise SweepError(f'a sweep called "{spec.name}" already exists and {differs}: give this one another name '
+                     "(sweep.name or --name), or delete the old sweep's folder, or use its settings to resume it")
 
 
 def load_study(storage, name: str | None = None):

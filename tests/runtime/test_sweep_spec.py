@@ -114,3 +114,21 @@ def test_default_specs_for_sweep_this_parameter_are_valid_ranges():
                        ("blocks.conv1.params.kernel_size", default_spec(get_kind("Conv2d").param("kernel_size"), 3))]:
         parsed = parse_section(doc, {"params": {path: spec}})     # the range passes the sweep's own checks
         assert path in parsed.params
+
+
+def test_a_sweep_resumes_only_with_the_objective_and_ranges_its_trials_were_scored_with(tmp_path):
+    from optuna.study import StudyDirection
+    from layerloom.runtime.sweeps.study import create_study, open_storage
+    doc = doc_with({"name": "s", "params": {"training.lr": "log:1e-4:1e-1"}, "trials": 2})
+    storage = open_storage(None, tmp_path)
+    study = create_study(doc, parse_section(doc), storage)
+    study.tell(study.ask(), 0.9)                                         # a val_accuracy
+    with pytest.raises(SweepError, match='"s" already exists and its objective is val_accuracy, not val_loss'):
+        create_study(doc, parse_section(doc, None, {"objective": "val_loss"}), storage)
+    other = parse_section(doc, None, {"params": {"training.lr": "log:1e-3:1e-1"}})
+    with pytest.raises(SweepError, match=r"it varies training\.lr=log:0\.0001:0\.1: give this one another name"):
+        create_study(doc, other, storage)
+    again = create_study(doc, parse_section(doc, None, {"trials": 5}), storage)     # a larger budget resumes
+    assert again.direction == StudyDirection.MAXIMIZE and [t.value for t in again.trials] == [0.9]
+    assert create_study(doc, parse_section(doc, None, {"objective": "val_loss", "name": "t"}),
+                        storage).direction == StudyDirection.MINIMIZE
