@@ -28,6 +28,8 @@ from ..quoting import shown
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, call_name, describe, map_call
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
+from .sharing import common_parent, ties_of
+from .sharing import parent as _parent
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 
 MAX_ATTEMPTS = 60
@@ -130,10 +132,6 @@ def _record(gm, example, input_shape) -> "_Recorder":
     return recorder
 
 
-def _parent(path: str) -> str:
-    return path.rpartition(".")[0]
-
-
 def _innermost(node: fx.Node) -> str:
     stack = node.meta.get("nn_module_stack") or {}
     paths = [v[0] if isinstance(v, tuple) else k for k, v in stack.items()]
@@ -190,6 +188,7 @@ class _Builder:
         self.users: dict = {}
         self.attrs: dict = {}             # get_attr node of a tensor -> its name (`class_token`)
         self.expanded: dict = {}          # `token.expand(n, -1, -1)` node -> the tensor's name
+        self.ties = ties_of(model) if model is not None else {}
 
     def new_id(self, base: str, sep: str = "_") -> str:
         """`layer1_0_relu`, then `layer1_0_relu_2` for a module called again; blocks made from calls
@@ -247,6 +246,15 @@ class _Builder:
         path = str(node.target)
         module = self.model.get_submodule(path)
         self.calls[path] = self.calls.get(path, 0) + 1
+        tied = self.ties.get(path)
+        if tied:
+            where = common_parent(path, tied[1])
+            if not where:
+                raise ImportFailure(f"{path}.{tied[0]} and {tied[1]}.{tied[2]} are one tensor (tied weights); "
+                                    "Layerloom blocks own their weights, so they would become two separate copies "
+                                    "that train apart. Wrap both layers in a submodule of their own (it then "
+                                    "imports as one Opaque block) or untie them")
+            raise _NeedsOpaque(where, f"{path}.{tied[0]} and {tied[1]}.{tied[2]} are one tensor (tied weights)")
         if self.calls[path] > 1 and any(True for _ in module.state_dict()):
             if not path or "." not in path and not _parent(path):
                 if not path:
@@ -286,6 +294,8 @@ class _Builder:
             inputs = tensors[:1] if kind in RECURRENT else tensors
             if kind in RECURRENT and len(tensors) > 1:
                 raise _NeedsOpaque(_parent(path), f"{path} is given an initial hidden state")
+            if len(inputs) != 1 or len(node.args) != 1 or node.kwargs:   # `up(x, output_size=...)`: a block
+                raise _NeedsOpaque(_parent(path), f"{path} is called with more than its input")   # would drop it
             bid = self.add(node, kind, params, inputs, path, _parent(path), module)
         if entry[0] == "tuple":
             if kind not in TUPLE_RESULT:
@@ -311,7 +321,8 @@ class _Builder:
             raise _NeedsOpaque(_innermost(node), str(exc)) from None
         if mapped[0] is ALIAS:
             self.out_of[node] = self.out_of[mapped[1]]
-            self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": self.out_of[node], "kind": None})
+            self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": self.out_of[node],
+                                      "kind": None})
             return
         kind, params, inputs = mapped
         kind_obj = get_kind(kind)

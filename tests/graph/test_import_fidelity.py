@@ -1,0 +1,113 @@
+"""Imports that must behave like the PyTorch module they came from, or be refused with a reason:
+tied weights, layers called with more than their input, dimensions counted from the end."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.fileformat import load_graph
+from layerloom.graph.importers import ImportFailure, import_source, save_import
+
+MODELS = textwrap.dedent('''
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+
+    class Tied(nn.Module):
+        """Two layers that share one weight matrix (and keep biases of their own)."""
+
+        def __init__(self, width=6):
+            super().__init__()
+            self.enc = nn.Linear(width, width)
+            self.dec = nn.Linear(width, width)
+            self.dec.weight = self.enc.weight
+
+        def forward(self, x):
+            return self.dec(torch.tanh(self.enc(x)))
+
+
+    class WithTiedBody(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = Tied()
+            self.out = nn.Linear(6, 3)
+
+        def forward(self, x):
+            return self.out(self.body(x))
+
+
+    class Up(nn.Module):
+        """A transposed convolution told its output size, as in U-Nets."""
+
+        def __init__(self):
+            super().__init__()
+            self.down = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+            self.up = nn.ConvTranspose2d(4, 3, 3, stride=2, padding=1)
+
+        def forward(self, x):
+            return self.up(self.down(x), output_size=x.size()) + x
+
+
+    class WithUp(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.block = Up()
+            self.act = nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.block(x))
+''')
+
+
+@pytest.fixture
+def models_py(tmp_path):
+    path = tmp_path / "models.py"
+    path.write_text(MODELS)
+    return path
+
+
+def _one_step(module, x, target):
+    """The module's output after one SGD step on a fixed loss: what training does with its weights."""
+    torch.manual_seed(0)
+    module.eval()
+    optimiser = torch.optim.SGD(module.parameters(), lr=0.5)
+    loss = torch.nn.functional.cross_entropy(module(x), target)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    with torch.no_grad():
+        return module(x)
+
+
+def test_tied_weights_are_refused_at_the_top_and_stay_tied_inside_a_submodule(models_py, tmp_path):
+    with pytest.raises(ImportFailure, match=r"enc\.weight and dec\.weight are one tensor") as caught:
+        import_source(f"{models_py}:Tied", (6,))
+    assert "Wrap both layers in a submodule" in str(caught.value)
+
+    result = import_source(f"{models_py}:WithTiedBody", (6,))
+    assert [b.id for b in result.doc.blocks.values() if b.kind == "Opaque"] == ["body"]
+    assert "tied weights" in result.report.opaque[0]["reason"]
+    save_import(result, tmp_path / "tied.loom.json")
+    graph = compile_graph(load_graph(tmp_path / "tied.loom.json"))
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
+    target = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(graph.eval()(x), result.model.eval()(x), rtol=0, atol=0)
+    # trained one step, the graph moves as the model does: one matrix, two uses
+    torch.testing.assert_close(_one_step(graph, x, target), _one_step(result.model, x, target))
+
+
+def test_a_layer_called_with_its_output_size_is_kept_whole(models_py):
+    with pytest.raises(ImportFailure, match="up is called with more than its input"):
+        import_source(f"{models_py}:Up", (3, 8, 8))
+    result = import_source(f"{models_py}:WithUp", (3, 8, 8))
+    assert [b.id for b in result.doc.blocks.values() if b.kind == "Opaque"] == ["block"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
