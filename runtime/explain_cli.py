@@ -81,10 +81,7 @@ def cmd_explain(args) -> int:
         e = explain(subject.model, x, args.method, target=args.target, block=args.block,
                     class_names=subject.class_names, baseline=args.baseline, steps=args.steps,
                     window=(args.window, args.window), stride=(args.stride, args.stride))
-        tokens = None
-        if e.kind == "sequence" and not x.is_floating_point():
-            vocab = subject.vocabulary
-            tokens = [vocab[i] if 0 <= i < len(vocab) else str(i) for i in x[0].tolist()]
+        tokens = subject.words(x) if e.kind == "sequence" else None
         explanation_png(raw[0].numpy() if raw.is_floating_point() else x[0].numpy(), e, args.out,
                         subject.class_names, label=label, tokens=tokens)
     except ExplainError as exc:

@@ -73,6 +73,13 @@ class Subject:
         self._load()
         return list(self._data.info.vocabulary)
 
+    def words(self, x: torch.Tensor) -> list[str] | None:
+        """The token of each id of a token-id sample `x` ([1, T]); None when `x` is not token ids."""
+        if x.is_floating_point():
+            return None
+        vocab = self.vocabulary
+        return [vocab[i] if 0 <= i < len(vocab) else str(i) for i in x[0].tolist()]
+
     def prepare(self, raw: torch.Tensor) -> torch.Tensor:
         """The model's input for a raw batch (the validation transform: normalisation)."""
         self._load()

@@ -206,13 +206,15 @@ class ExplainPanel(QWidget):
         subject, method = self.subject, self.method.currentText()
         block = self.block.currentText() or None if method == "gradcam" else None
         raw, x, label = subject.sample(self.current_index)
+        words = subject.words(x)            # a token-id sample shows its words beside their bars
 
         def work(progress, cancel):
             e = explain(subject.model, x, method, block=block, class_names=subject.class_names,
                         progress=progress, cancel=cancel)
-            image = explanation_image(raw[0].numpy(), e, subject.class_names, label=label, size=PICTURE,
+            image = explanation_image(raw[0].numpy() if raw.is_floating_point() else x[0].numpy(), e,
+                                      subject.class_names, label=label, size=PICTURE, tokens=words,
                                       title=f"validation sample {index}: {method}"
-                                            + (f" on {e.block}" if e.block else ""))
+                                            + (f" on {e.block}" if e.block and e.kind == "image" else ""))
             return e, np.asarray(image.convert("RGB"))
 
         self.job = self.explain_job(work)

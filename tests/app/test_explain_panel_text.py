@@ -1,0 +1,47 @@
+"""The Explain panel on a text classifier: each bar is labelled with its word, as `layerloom explain` labels it."""
+import json
+
+from PySide6.QtCore import Qt
+
+from layerloom.app.panels import explain as explain_panel
+from layerloom.presets import preset_path
+
+TEXTS = ["good great fine", "lovely nice film", "bad awful poor", "sad horrible ugly", "superb happy day",
+         "terrible dull plot"]
+
+
+def text_graph(tmp_path):
+    rows = [f"{TEXTS[i % len(TEXTS)]},{int(i % len(TEXTS) in (0, 1, 4))}" for i in range(36)]
+    data = tmp_path / "reviews.csv"
+    data.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    doc = json.loads(preset_path("text_gru").read_text(encoding="utf-8"))
+    doc["training"]["dataset_options"]["path"] = str(data)
+    path = tmp_path / "text.loom.json"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path, set(TEXTS)
+
+
+def test_a_token_explanation_shows_the_sample_s_words(qtbot, tmp_path, monkeypatch):
+    graph, texts = text_graph(tmp_path)
+    drawn = []
+    real = explain_panel.explanation_image
+
+    def recording(*args, **kwargs):
+        drawn.append(kwargs)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(explain_panel, "explanation_image", recording)
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 520)
+    panel.show()
+    assert panel.load_run(graph)
+    panel.method.setCurrentText("integrated-gradients")
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    e = got.args[0]
+    assert e.kind == "sequence" and e.block == "emb1"
+    words = drawn[-1]["tokens"]
+    assert words is not None and len(words) == len(e.attribution)
+    assert " ".join(words) in texts                    # the validation sample's own words, in order
+    assert drawn[-1]["title"] == f"validation sample {panel.current_index}: integrated-gradients"
+    panel.grab().save(str(tmp_path / "explain-text.png"))
