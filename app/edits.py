@@ -12,7 +12,7 @@ from layerloom.graph.blocks import get_kind
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
 from layerloom.graph.fileformat import graph_from_dict
-from layerloom.graph.groups import group_names, members, with_collapsed
+from layerloom.graph.groups import group_names, members, parents, with_collapsed
 from layerloom.graph.layout import auto_layout as plan_layout
 from layerloom.graph.params import ParamError
 
@@ -210,7 +210,8 @@ def set_all_collapsed(session: Session, collapsed: bool) -> Outcome:
 
 def paste(session: Session, fragment: dict, at: tuple[float, float] | None = None,
           offset: tuple[float, float] = (30.0, 30.0), text: str = "Paste") -> Outcome:
-    """Add the blocks of a clipboard fragment with fresh ids and their wires among themselves.
+    """Add the blocks of a clipboard fragment with fresh ids and their wires among themselves; each keeps its
+    parameters, its trainable switch and its group (a collapsed group it lands in opens).
 
     `at` puts the fragment's top-left corner there; otherwise it lands `offset` from where it was.
     """
@@ -229,9 +230,12 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
         ids: dict[str, str] = {}
         for old_id, b in part.blocks.items():
             ids[old_id] = r.add_block(b.kind, b.params, (b.pos[0] + dx, b.pos[1] + dy),
-                                      block_id=r.doc.new_id(b.kind))
+                                      block_id=r.doc.new_id(b.kind), trainable=b.trainable, group=b.group)
         for e in part.edges:
             r.connect(ids[e.src], ids[e.dst], e.src_port, e.dst_port)
+        hiding = {n for b in part.blocks.values() for n in parents(b.group)} & set(r.doc.collapsed)
+        if hiding:       # pasted into a collapsed group: it opens, the new blocks show (and are selected)
+            r.set_meta("collapsed", with_collapsed(r.doc.collapsed, hiding, False))
         return list(ids.values())
     n = len(part.blocks)
     return session.edit(f"{text} {_plural(n, 'block')}", build)

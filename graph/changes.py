@@ -189,8 +189,11 @@ class Transaction:
         self.inverses.clear()
 
     # -- verbs -------------------------------------------------------------------------------------
-    def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0), block_id: str | None = None) -> str:
-        return self.apply(AddBlock(kind, dict(params or {}), (float(pos[0]), float(pos[1])), block_id)).block_id
+    def add_block(self, kind: str, params: dict | None = None, pos=(0.0, 0.0), block_id: str | None = None, *,
+                  trainable: bool = True, group: str = "") -> str:
+        attrs = {**({} if trainable else {"trainable": False}), **({"group": str(group)} if group else {})}
+        return self.apply(AddBlock(kind, dict(params or {}), (float(pos[0]), float(pos[1])), block_id,
+                                   attrs=attrs)).block_id
 
     def remove_block(self, block_id: str) -> None:
         """Remove a block: its wires first (each its own change), then the block."""

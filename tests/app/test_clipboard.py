@@ -7,12 +7,13 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtTest import QTest
 
+from layerloom.app import edits
 from layerloom.app.window import MainWindow
 from layerloom.graph.document import Edge
 from layerloom.graph.fileformat import load_graph
 from layerloom.presets import preset_path
 
-from .helpers import move
+from .helpers import merge_graph, move
 
 
 def open_lenet(win):
@@ -108,3 +109,27 @@ def test_context_menu_offers_the_edit_actions(win):
     open_lenet(win)
     names = [a.objectName() for a in win.view.context_actions]
     assert {"cut", "copy", "paste", "duplicate", "delete"} <= set(names)
+
+
+def test_a_copy_keeps_its_blocks_frozen_and_in_their_group(win):
+    """A duplicate or a pasted copy of a frozen block is frozen too, and blocks of a group stay in it; pasted
+    into a collapsed group, the group opens to show them (one undo step closes it again)."""
+    win.session.set_document(merge_graph())
+    edits.set_trainable(win.session, ["add"], False)
+    win.view.fit()
+    select(win, "add", "act")
+    key(win, Qt.Key.Key_D)
+    dup = win.scene.selected_block_ids()
+    blocks = win.document.blocks
+    assert [(blocks[b].kind, blocks[b].trainable, blocks[b].group) for b in dup] == [
+        ("Add", False, "merge"), ("ReLU", True, "merge")]
+    assert set(dup) <= set(win.scene.groups.items["merge"].members)
+    key(win, Qt.Key.Key_C)
+    edits.set_collapsed(win.session, ["merge"], True)
+    key(win, Qt.Key.Key_V)
+    pasted = win.scene.selected_block_ids()
+    assert len(pasted) == 2 and "merge" not in win.document.collapsed
+    assert all(win.scene.blocks[b].isVisible() for b in pasted)
+    assert blocks[pasted[0]].trainable is False
+    win.undo_stack.undo()
+    assert win.document.collapsed == ["merge"] and not set(pasted) & set(win.document.blocks)
