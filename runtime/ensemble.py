@@ -54,11 +54,22 @@ def load_members(paths) -> list[ExportSource]:
         if not m.trained:
             raise EnsembleError(f"{path} is an untrained graph: give run folders")
         for key, what in (("input_shape", "input shape"), ("input_dtype", "input type"),
-                          ("class_names", "classes"), ("dataset", "data set")):
+                          ("class_names", "classes"), ("dataset", "data set"),
+                          ("normalization", "input normalisation")):
             if m.metadata.get(key) != first.metadata.get(key):
-                raise EnsembleError(f"{path} has a different {what} ({m.metadata.get(key)}) from {paths[0]} "
-                                    f"({first.metadata.get(key)}): an ensemble's members share input and outputs")
+                raise EnsembleError(f"{path} has a different {what} ({_shown(m.metadata.get(key))}) from {paths[0]} "
+                                    f"({_shown(first.metadata.get(key))}): an ensemble's members share input and "
+                                    "outputs; combine runs trained with the same data settings")
     return members
+
+
+def _shown(value) -> str:
+    """A metadata value for a message: a long list of class names by its count and its first and last."""
+    if value is None:
+        return "none"
+    if isinstance(value, list) and len(value) > 4 and all(isinstance(v, str) for v in value):
+        return f"{len(value)} classes: {value[0]}, {value[1]} ... {value[-1]}"
+    return str(value)
 
 
 def ensemble_source(members: list[ExportSource]) -> ExportSource:

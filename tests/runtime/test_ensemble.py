@@ -103,3 +103,20 @@ def test_a_project_of_members_whose_classes_follow_their_data_loads_their_weight
         sys.path.remove(str(project))
         for name in [n for n in sys.modules if n == "model" or n.startswith("member_")]:
             del sys.modules[name]
+
+
+def test_members_trained_without_normalisation_are_evaluated_as_they_were_trained(runs, tmp_path, capsys):
+    plain = []
+    for seed in (4, 5):
+        trainer = Trainer(small_net(dropout=False), {"epochs": 1, "max_steps": 25, "seed": seed, "batch_size": 64,
+                                                     "threads": 1, "normalize": False}, runs_base=tmp_path)
+        assert trainer.run()["status"] == "finished"
+        plain.append(trainer.run_dir)
+    report = evaluate(load_members(plain))
+    for run, member in zip(plain, report["members"]):
+        assert member["val_accuracy"] == pytest.approx(read_json(run / "summary.json")["val_accuracy"], abs=1e-9)
+    # one input cannot be normalised for one member and raw for the other
+    with pytest.raises(EnsembleError, match=r"different input normalisation \(none\) from .*'mean': \[0\.1307\]"):
+        load_members([runs[0], plain[0]])
+    assert main(["ensemble", str(runs[0]), str(plain[0])]) == 2
+    assert "combine runs trained with the same data settings" in capsys.readouterr().err
