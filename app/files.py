@@ -173,6 +173,10 @@ class Files:
             return False
         try:
             doc = recovery.load(rec)
+        except recovery.TooNew as exc:
+            self._error("Cannot restore here", f"“{shown(rec.name, 80)}” cannot be restored by this version of "
+                                               f"Layerloom: {exc.reason}")
+            return False
         except Exception as exc:
             self._error("Cannot restore", f"The recovery file is damaged.\n\n{exc}")
             recovery.discard(rec.file)

@@ -10,6 +10,7 @@ A recovery file is JSON: {"layerloom_recovery": 1, "path": original file or null
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -18,11 +19,17 @@ from pathlib import Path
 from PySide6.QtCore import QStandardPaths
 
 from layerloom.graph.document import GraphDocument
-from layerloom.graph.fileformat import GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
+from layerloom.graph.fileformat import VERSION, GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
+from layerloom.graph.quoting import shown
 from layerloom.runtime.processes import alive
 
 INTERVAL_MS = 20_000
 KEY = "layerloom_recovery"
+LATEST = 2**36           # seconds since 1970: a "saved" time past this (year 4147) is not a real one
+
+
+class TooNew(GraphFileError):
+    """A recovery file written by a newer Layerloom: this one cannot read it, a newer one can (keep it)."""
 
 
 def recovery_dir() -> Path:
@@ -71,20 +78,29 @@ def orphans() -> list[Recovered]:
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
             graph = data["graph"]
+            saved = float(data.get("saved", 0))
+            if not (math.isfinite(saved) and 0 <= saved < LATEST):     # not a time: when the file was written
+                saved = f.stat().st_mtime
             found.append(Recovered(f, Path(data["path"]) if data.get("path") else None,
-                                   float(data.get("saved", 0)), str(graph.get("name", "Untitled"))))
+                                   saved, str(graph.get("name", "Untitled"))))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return sorted(found, key=lambda r: -r.saved)
 
 
 def load(rec: Recovered) -> GraphDocument:
-    """The recovered document; raises GraphFileError if the file is damaged."""
+    """The recovered document; raises TooNew if a newer Layerloom wrote it, GraphFileError if it is damaged."""
     try:
         data = json.loads(rec.file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise GraphFileError(f"the recovery file cannot be read ({exc})", str(rec.file)) from None
-    return graph_from_dict(data.get("graph"), str(rec.file))
+    graph = data.get("graph") if isinstance(data, dict) else None
+    version = graph.get("version") if isinstance(graph, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > VERSION:
+        raise TooNew(f"a newer Layerloom wrote these unsaved changes (format version {shown(str(version))}; this "
+                     f"version reads format version {VERSION}). They are kept: start the newer Layerloom to "
+                     "restore them.")
+    return graph_from_dict(graph, str(rec.file))
 
 
 def choose(found: list[Recovered], ask) -> Recovered | None:

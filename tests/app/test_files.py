@@ -254,3 +254,25 @@ def test_screenshot_of_a_big_preset_exits_cleanly_with_its_data_set_still_loadin
                            str(preset_path("alexnet"))], capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Destroyed while thread" not in proc.stderr and out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_unsaved_work_from_a_newer_layerloom_is_kept_not_called_damaged(win, dialogs):
+    target = _crashed(999996, "mlp", 1000.0)
+    data = json.loads(target.read_text())
+    data["graph"]["version"] = 99
+    target.write_text(json.dumps(data))
+    dialogs.answers = [SB.Yes]
+    assert not win.files.offer_recovery()
+    assert target.exists() and not win.document.blocks               # kept for the newer Layerloom
+    text = dialogs.texts("warning")[-1]
+    assert "newer Layerloom" in text and "damaged" not in text and "start the newer Layerloom" in text
+
+
+@pytest.mark.parametrize("saved", [1e300, -5.0, "1e999"])
+def test_a_recovery_file_with_an_impossible_time_is_still_offered(win, dialogs, saved):
+    target = _crashed(999997, "mlp", 0.0)
+    target.write_text(target.read_text().replace('"saved": 0.0', f'"saved": {json.dumps(saved)}'))
+    dialogs.answers = [SB.Yes]
+    assert win.files.offer_recovery()                                   # offered, dated by the file
+    assert win.document.blocks and not target.exists()
+    win.session.undo_stack.setClean()
