@@ -187,3 +187,15 @@ def test_checks_say_what_is_missing():
     assert not ok and detail == "exactly 2 Conv2d block(s); the graph has 0"
     ok, detail = evaluate({"no_errors": True}, ctx(doc))
     assert not ok and detail == "the graph needs an Input and an Output"
+
+
+def test_the_lenet_lesson_names_the_training_defaults_the_app_starts_with():
+    import re
+
+    from layerloom.runtime.config import TrainConfig
+    hint = LESSONS["lenet5"].steps[-1].hint
+    said = re.search(r"\((\w+), learning rate ([\d.]+), batch (\d+), (\d+) epochs\)", hint)
+    assert said, hint
+    defaults = TrainConfig.from_sources(LESSONS["lenet5"].start_graph().training)
+    assert (said[1].lower(), float(said[2]), int(said[3]), int(said[4])) == (
+        defaults.optimizer, defaults.lr, defaults.batch_size, defaults.epochs)
