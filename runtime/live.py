@@ -159,7 +159,7 @@ class LiveRun:
             self.summary = e.get("summary")
             self.step = int((self.summary or {}).get("steps", self.step))
             self.state = "stopped" if e.get("stopped") else "finished"
-            return {"state", "progress"}
+            return {"state", "progress", "curves"}       # a run shorter than an epoch validates only now
         if t == "failed":
             self._pause_clock()
             self.step = max(self.step, int(e.get("step") or 0))

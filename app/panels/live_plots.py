@@ -21,6 +21,7 @@ from .live_label import LiveLabel
 
 NO_RUN = ("No run yet: press ▶ Train (F5) and the loss, validation accuracy and learning rate are drawn here "
           "as it trains.")
+ACC_SPAN = 1.0       # percentage points: the least the accuracy axis spans
 PREPARING = "Preparing the run: its loss, validation accuracy and learning rate are drawn here once it starts."
 
 
@@ -28,16 +29,33 @@ def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, 
            name: str | None = None) -> pg.PlotDataItem:
     item = pg.PlotDataItem(pen=ps.pen(color, width, alpha), name=name)
     if symbol:
-        item.setSymbol(symbol)
-        item.setSymbolSize(6)
-        item.setSymbolBrush(ps.brush(color))
-        item.setSymbolPen(pg.mkPen(None))
+        _dots(item, color, True)
     else:
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
     item.setSkipFiniteCheck(True)
     plot.addItem(item)
     return item
+
+
+def _dots(item: pg.PlotDataItem, color: str, on: bool) -> None:
+    """Mark each point of a curve with a dot (a curve of one point draws no line at all)."""
+    item.setSymbol("o" if on else None)
+    if on:
+        item.setSymbolSize(6)
+        item.setSymbolBrush(ps.brush(color))
+        item.setSymbolPen(pg.mkPen(None))
+
+
+def end_validation(live: LiveRun) -> tuple[float, float, float] | None:
+    """(step, val_loss, val_accuracy) of the validation a finished run made at its end because no epoch
+    had ended (a run of fewer steps than an epoch: the trainer validates once, with no epoch_end event);
+    None otherwise."""
+    s = live.summary or {}
+    loss, acc = s.get("val_loss"), s.get("val_accuracy")
+    if live.state != "finished" or len(live.epochs) or not all(isinstance(v, (int, float)) for v in (loss, acc)):
+        return None
+    return float(live.step), float(loss), float(acc)
 
 
 class LivePlots(ps.NarrowTitles, QWidget):
@@ -48,6 +66,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.live: LiveRun | None = None
+        self._one_step = False            # the step curves hold a single point: drawn as dots
         # changes ~10 times a second: relaid out only when it needs a second line (a narrow dock)
         self.readout = LiveLabel(indent=8, parent=self, max_lines=2)
         self.readout.setObjectName("readout")
@@ -186,17 +205,24 @@ class LivePlots(ps.NarrowTitles, QWidget):
             self.raw.setData(x, loss)
             self.smooth.setData(x, s.col("smooth"))
             self.lr.setData(x, lr)
+            if (len(x) == 1) != self._one_step:      # a run that ended after its first step event
+                self._one_step = len(x) == 1
+                _dots(self.smooth, ps.LOSS, self._one_step)
+                _dots(self.lr, ps.LR, self._one_step)
             # Scale to the loss after its first tenth (as TensorBoard ignores outliers): the opening
             # steps' large values may leave the top, the part that is still changing gets the room.
             loss_hi = float(np.nanmax(s.col("smooth")[len(x) // 10:])) * 1.1
             self._set_y(self.lr_plot, "lr", 0.0, float(np.nanmax(lr)))
-        if len(e):
-            ex = e.col("step")
-            acc = e.col("val_accuracy") * 100
-            self.val_loss.setData(ex, e.col("val_loss"))
+        end = end_validation(live)
+        if len(e) or end is not None:
+            ex, val_loss, acc = (e.col("step"), e.col("val_loss"), e.col("val_accuracy") * 100) if end is None \
+                else (np.array([end[0]]), np.array([end[1]]), np.array([end[2] * 100]))
+            self.val_loss.setData(ex, val_loss)
             self.accuracy.setData(ex, acc)
-            loss_hi = max(loss_hi, float(np.nanmax(e.col("val_loss"))))
-            self._set_y(self.acc_plot, "acc", float(np.nanmin(acc)), float(np.nanmax(acc)))
+            loss_hi = max(loss_hi, float(np.nanmax(val_loss)))
+            lo, hi = float(np.nanmin(acc)), float(np.nanmax(acc))
+            mid = (lo + hi) / 2            # a flat accuracy spans a point or more, not ticks of 9.9995 and 10.0005
+            self._set_y(self.acc_plot, "acc", min(lo, mid - ACC_SPAN / 2), max(hi, mid + ACC_SPAN / 2))
         if np.isfinite(loss_hi):
             self._set_y(self.loss_plot, "loss", 0.0, loss_hi)
         if len(live.health_steps) != self._heat_samples:
