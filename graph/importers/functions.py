@@ -71,11 +71,21 @@ def _cat(call: Call):
     return "Concat", {"num_inputs": len(tensors), "dim": dim}, list(tensors)
 
 
+def batch_dim_problem(kind: str, params: dict, rank: int) -> str | None:
+    """Why a block cannot do what the call does, when one of its dims (counted from the end, too) is
+    the batch dimension (`torch.flatten(x, -3)` on a 3-d tensor), else None."""
+    for name in ("dim", "start_dim"):
+        d = params.get(name)
+        if isinstance(d, int) and not isinstance(d, bool) and rank and d % rank == 0:
+            return f"{kind.lower()} with {name}={d} works across the batch dimension"
+    return None
+
+
 def _flatten(call: Call):
-    start, end = call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
-    if start == 0:
-        raise Unmapped("flatten from dimension 0 mixes the batch into the features")
-    return "Flatten", {"start_dim": start, "end_dim": end}, [call.arg(0, "input", tensor=True)]
+    x, start, end = call.arg(0, "input", tensor=True), call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
+    if batch_dim_problem("flatten", {"start_dim": start}, len(call.shape(x))):
+        raise Unmapped(f"flatten from dimension {start} mixes the batch into the features")
+    return "Flatten", {"start_dim": start, "end_dim": end}, [x]
 
 
 def _reshape(call: Call):
@@ -185,6 +195,9 @@ def _softmax(kind: str):
         dim = call.arg(1, "dim", None)
         if dim is None:
             raise Unmapped("softmax without a dim")
+        problem = batch_dim_problem(kind, {"dim": dim}, len(call.out_shape))
+        if problem:
+            raise Unmapped(problem)
         return kind, {"dim": dim}, [call.arg(0, "input", tensor=True)]
     return handler
 

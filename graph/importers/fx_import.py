@@ -26,7 +26,7 @@ from ..layout import apply_layout, auto_layout
 from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
 from ..quoting import shown
 from ..weights import module_path_to_id
-from .functions import ALIAS, Unmapped, call_name, describe, map_call
+from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
@@ -275,7 +275,12 @@ class _Builder:
         if path not in self.opaque_reasons:
             try:
                 kind, params = layer_block(module)
+                rank = len(self.info[tensors[0]][1]) if tensors else 0
+                problem = batch_dim_problem(kind, params, rank)    # nn.Softmax(dim=0): the layer as it is
+                if problem:
+                    raise NoBlock(problem)
             except NoBlock as exc:
+                kind = None
                 self.opaque_reasons[path] = str(exc)
         if kind is None:
             if node.kwargs:
@@ -440,8 +445,12 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
 def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: ImportReport | None = None,
                    input_dtype: str = "float32", batch: int = 2) -> dict:
     """Compile the imported graph, load its weights strictly, and compare outputs with the model."""
-    from ..compiler import compile_graph
-    gm = compile_graph(doc, weights=False).eval()
+    from ..compiler import CompileError, compile_graph
+    try:
+        gm = compile_graph(doc, weights=False).eval()
+    except CompileError as exc:     # a gap in the import: say so rather than show a traceback
+        raise ImportFailure(f"the imported graph would not run ({exc.diagnostics[0].text}); Layerloom cannot "
+                            "import this model as it is: change that part of the model and import again") from None
     missing, unexpected = gm.load_state_dict(state, strict=False)
     strict = not missing and not unexpected
     compiled = gm.state_dict()

@@ -9,7 +9,7 @@ import torch
 
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.fileformat import load_graph
-from layerloom.graph.importers import ImportFailure, import_source, save_import
+from layerloom.graph.importers import ImportFailure, import_source, load_source_module, save_import
 
 MODELS = textwrap.dedent('''
     import torch
@@ -60,6 +60,40 @@ MODELS = textwrap.dedent('''
 
         def forward(self, x):
             return self.act(self.block(x))
+
+
+    class AcrossBatch(nn.Module):
+        """Dims counted from the end that reach the batch: the layer and the call work across samples."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+            self.mix = nn.Softmax(dim=-3)
+
+        def forward(self, x):
+            return torch.flatten(self.mix(self.fc(x)), -3)
+
+
+    class Scaled(nn.Module):
+        """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
+
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(9, 4)
+            self.scale = nn.Parameter(torch.ones(4))
+
+        def forward(self, x):
+            return self.emb(x) * self.scale
+
+
+    class Reader(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scaled = Scaled()
+            self.fc = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(self.scaled(x))
 ''')
 
 
@@ -111,3 +145,24 @@ def test_a_layer_called_with_its_output_size_is_kept_whole(models_py):
     x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
+
+
+def test_dims_counted_from_the_end_that_reach_the_batch_are_not_blocks(models_py, tmp_path):
+    with pytest.raises(ImportFailure, match="flatten from dimension -3 mixes the batch"):
+        import_source(f"{models_py}:AcrossBatch", (3, 4))
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Softmax(dim=-3)).eval()
+    from layerloom.graph.importers.fx_import import check_fidelity, import_module
+    doc, state, report = import_module(model, (3, 4))
+    assert [b.kind for b in doc.blocks.values()] == ["Input", "Linear", "Opaque", "Output"]   # the layer as it is
+    assert "softmax with dim=-3 works across the batch dimension" in report.opaque[0]["reason"]
+    assert check_fidelity(doc, state, model, (3, 4))["max_abs_diff"] == 0.0
+
+    program = torch.export.export(load_source_module(f"{models_py}:AcrossBatch")[0].eval(), (torch.randn(2, 3, 4),))
+    torch.export.save(program, tmp_path / "across.pt2")
+    with pytest.raises(ImportFailure, match="softmax with dim=-3 works across the batch dimension"):
+        import_source(str(tmp_path / "across.pt2"))
+
+
+def test_an_imported_graph_that_would_not_run_is_refused_with_its_problem(models_py):
+    with pytest.raises(ImportFailure, match="the imported graph would not run .*scaled: Opaque needs floating-point"):
+        import_source(f"{models_py}:Reader", (5,), input_dtype="int64")
