@@ -40,6 +40,26 @@ def distillation_loss(student_logits, teacher_logits, hard_loss, temperature: fl
     return alpha * soft + (1.0 - alpha) * hard_loss
 
 
+def _on_off(flag: bool) -> str:
+    return "on" if flag else "off"
+
+
+def _data_mismatch(meta: dict, trainer) -> str | None:
+    """Why the teacher's run saw its samples or classes differently from this run's, or None. The teacher
+    reads this run's batches as they are, so its normalisation must be this run's, and its outputs
+    must mean the same classes."""
+    normalize, info = trainer.config.normalize, trainer.info
+    theirs = bool(meta.get("normalize", True))
+    if theirs != normalize:
+        return (f"was trained with normalize {_on_off(theirs)}, but this run has it {_on_off(normalize)}: the "
+                f"teacher would read inputs unlike its own; set normalize {_on_off(theirs)} as in the teacher's run")
+    classes = meta.get("class_names")
+    if classes is not None and list(classes) != list(info.class_names):
+        return (f"was trained on {meta.get('dataset')}'s classes, which differ from {info.name}'s: its outputs "
+                "mean other classes; distil from a run trained on the same classes")
+    return None
+
+
 class Distillation:
     """Trainer extension (built in): active when the run's config names a `teacher`."""
 
@@ -54,7 +74,7 @@ class Distillation:
         if not cfg.teacher:
             return
         try:
-            teacher, _meta = load_teacher(cfg.teacher, trainer.device)
+            teacher, meta = load_teacher(cfg.teacher, trainer.device)
         except CheckpointError as exc:
             raise TrainingFailed(f"teacher: {exc}") from None
         inputs = teacher.meta["layerloom"]["inputs"][0]
@@ -68,6 +88,9 @@ class Distillation:
         if outputs != trainer.num_outputs:
             raise TrainingFailed(f"teacher: {cfg.teacher} has {outputs} outputs but this graph has "
                                  f"{trainer.num_outputs}: distil from a run trained on the same classes")
+        problem = _data_mismatch(meta, trainer)
+        if problem:
+            raise TrainingFailed(f"teacher: {cfg.teacher} {problem}")
         self.teacher = teacher
 
     def loss(self, trainer, x, logits, y, loss):

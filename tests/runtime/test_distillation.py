@@ -97,3 +97,33 @@ def test_train_command_takes_the_teacher_flags(teacher_run, tmp_path):
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     config = read_json(run_dir / "config.json")
     assert (config["teacher"], config["temperature"], config["alpha"]) == (str(teacher_run), 3.0, 0.25)
+
+
+def test_a_teacher_that_would_read_other_inputs_or_classes_is_refused(teacher_run, tmp_path):
+    import dataclasses
+
+    from layerloom.runtime.data.transforms import build_transforms
+    from layerloom.runtime.distillation import load_teacher
+
+    # why: the teacher (trained on normalised digits) on the raw digits a normalize-off run would hand it
+    teacher, _meta = load_teacher(teacher_run, torch.device("cpu"))
+    data = mnist_small(64, 500)
+    x, y = data.val.batch(torch.arange(len(data.val)))            # floats in [0, 1], as a run reads them
+    normalise = build_transforms(data.info, augment=None, normalize=True, train=False)
+    with torch.no_grad():
+        own, raw = teacher(normalise(x)), teacher(x)
+    assert (own.argmax(1) == y).double().mean() > 0.9
+    # its soft targets at T = 4 would be others than the ones it learned to give (its logits shrink ~3x)
+    assert F.kl_div(F.log_softmax(raw / 4, 1), F.log_softmax(own / 4, 1), reduction="batchmean", log_target=True) > 0.1
+    rec = Recorder()
+    Trainer(half_lenet(), {"epochs": 1, "teacher": str(teacher_run), "normalize": False}, rec, runs_base=tmp_path,
+            data=data).run()
+    (failed,) = rec.of("failed")
+    assert "was trained with normalize on, but this run has it off" in failed["message"]
+    assert "set normalize on as in the teacher's run" in failed["message"]
+    letters = dataclasses.replace(data.info, name="letters", class_names=tuple("abcdefghij"))
+    rec = Recorder()
+    Trainer(half_lenet(), {"epochs": 1, "teacher": str(teacher_run)}, rec, runs_base=tmp_path,
+            data=DataBundle(letters, data.train, data.val)).run()
+    (failed,) = rec.of("failed")
+    assert "was trained on mnist-sample's classes, which differ from letters's" in failed["message"]
