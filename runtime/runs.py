@@ -91,15 +91,34 @@ def _fmt(v):
 
 
 def read_metrics(run_dir) -> list[dict]:
+    """The epoch rows of a run's metrics.csv: epoch and step as integers, the rest as floats (None where
+    empty). A row without a whole epoch and step (a file edited by hand or cut short) is left out, a value
+    that is no number reads as None, and a file that cannot be read at all as no rows."""
     path = Path(run_dir) / "metrics.csv"
-    if not path.exists():
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = [_metrics_row(row) for row in csv.DictReader(f)]
+    except (OSError, UnicodeDecodeError, csv.Error):
         return []
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            rows.append({k: (float(v) if v not in ("", None) and k not in ("epoch", "step") else
-                             int(v) if v not in ("", None) else None) for k, v in row.items()})
-    return rows
+    return [row for row in rows if row is not None]
+
+
+def _metrics_row(row: dict) -> dict | None:
+    out = dict.fromkeys(METRIC_FIELDS)
+    for key, value in row.items():
+        if not isinstance(key, str):          # values beyond the header's columns
+            continue
+        value = (value or "").strip() if isinstance(value, str) else ""
+        if key in ("epoch", "step"):
+            if not value.isdigit():
+                return None
+            out[key] = int(value)
+        else:
+            try:
+                out[key] = float(value) if value else None
+            except ValueError:
+                out[key] = None
+    return out if out["epoch"] is not None and out["step"] is not None else None
 
 
 @dataclass
@@ -135,4 +154,7 @@ def read_run(path) -> RunInfo | None:
         summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
     except (OSError, ValueError):
         return None
+    if not (isinstance(config, dict) and isinstance(graph, dict)):     # JSON, but not a run's
+        return None
+    summary = summary if isinstance(summary, dict) else None
     return RunInfo(path, path.name, str(graph.get("name", "")), config, summary)

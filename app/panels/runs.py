@@ -283,7 +283,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
     def _status(self, run: RunInfo) -> str:
         if self.training_path is not None and run.path == self.training_path:
             return "training"
-        return (run.summary or {}).get("status") or "incomplete"
+        return str((run.summary or {}).get("status") or "incomplete")
 
     def _item(self, run: RunInfo) -> QTreeWidgetItem:
         """The row of one run: its settings, final metrics, health and status."""
@@ -300,7 +300,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         item.setData(0, Qt.ItemDataRole.UserRole, str(run.path))
         item.setToolTip(0, f"{run.graph_name} · {cfg.get('dataset', '')} · {run.path}")
         if status == "failed":
-            item.setToolTip(STATUS, s.get("message", ""))
+            item.setToolTip(STATUS, str(s.get("message", "")))
         for col in (3, 4, 6):
             item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return item
@@ -366,15 +366,15 @@ class RunsPanel(ps.NarrowTitles, QWidget):
                 continue
             epochs = [r["epoch"] for r in rows]
             most = max(most, max(epochs))
-            self.acc_plot.plot(epochs, [(r["val_accuracy"] or 0) * 100 for r in rows], pen=ps.pen(color, 2),
+            self.acc_plot.plot(epochs, [_number(r["val_accuracy"]) * 100 for r in rows], pen=ps.pen(color, 2),
                                symbol="o", symbolSize=5, symbolBrush=ps.brush(color), symbolPen=None)
             self.legend.addItem(QListWidgetItem(_line_icon(color), label))
             self.legend.item(self.legend.count() - 1).setToolTip(run.name)
-            self.loss_plot.plot(epochs, [r["val_loss"] for r in rows], pen=ps.pen(color, 2), symbol="o", symbolSize=4,
-                                symbolBrush=ps.brush(color), symbolPen=None)    # a one-epoch run is a dot
+            self.loss_plot.plot(epochs, [_number(r["val_loss"]) for r in rows], pen=ps.pen(color, 2), symbol="o",
+                                symbolSize=4, symbolBrush=ps.brush(color), symbolPen=None)    # one epoch: a dot
             dashed = ps.pen(color, 1.5, 160)
             dashed.setStyle(Qt.PenStyle.DashLine)
-            self.loss_plot.plot(epochs, [r["train_loss"] for r in rows], pen=dashed)
+            self.loss_plot.plot(epochs, [_number(r["train_loss"]) for r in rows], pen=dashed)
         self.legend.setVisible(self.legend.count() > 0)
         spacing = (1, 1) if 0 < most <= 12 else (None, None)     # whole epochs on a short axis
         for p in (self.acc_plot, self.loss_plot):
@@ -401,6 +401,11 @@ class RunsPanel(ps.NarrowTitles, QWidget):
                                                   for p in paths if str(p) in by_path))
         else:
             self.details.clear()
+
+
+def _number(value) -> float:
+    """A metric to plot: a value missing from metrics.csv is a gap (nan), not a crash."""
+    return float("nan") if value is None else value
 
 
 def _line_icon(color: str) -> QIcon:

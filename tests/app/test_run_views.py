@@ -1,5 +1,6 @@
-"""What the window's live views show once a run has ended, driven as a person would: the settings typed
-in the Training panel, Start clicked, the curves read back from the plot items."""
+"""What the window shows of runs, driven as a person would: the live curves once a run has ended (the
+settings typed in the Training panel, Start clicked, the curves read back from the plot items) and the
+Runs tab over run folders spoilt on disk."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
+from layerloom.app.panels.runs import STATUS
 from layerloom.runtime.runs import read_json
 
 from .helpers import settings, wait_run_end
@@ -34,3 +36,36 @@ def test_a_run_of_one_step_shows_its_loss_and_its_validation_on_the_curves(win, 
     qtbot.mouseClick(ui.panel.start, LEFT)
     wait_run_end(ui, qtbot)
     assert len(plots.smooth.getData()[0]) > 1 and plots.smooth.opts["symbol"] is None
+
+
+def test_run_folders_spoilt_on_disk_are_listed_or_left_out_never_a_traceback(win, trained, qtbot):
+    """The Runs tab, Refresh and File ▸ Export Model… over a runs folder where some folders were edited or
+    cut short by hand: each readable run shows, with the rows of its metrics that can be read."""
+    import shutil
+    base = Path(trained).parent
+    spoilt = {"not-an-object": ("graph.loom.json", b'"a string"'), "config-list": ("config.json", b"[1, 2]"),
+              "summary-list": ("summary.json", b"[1]"), "summary-odd": ("summary.json", b'{"status": 3}'),
+              "metrics-binary": ("metrics.csv", b"\xff\xfe\x00 not text"),
+              "metrics-odd": ("metrics.csv", b"epoch,step,train_loss,val_loss,val_accuracy\n"
+                                             b"x,5,1,1,1\n1,30,0.5,,0.9,surplus\n2,60,oops,0.4\n")}
+    for name, (file, data) in spoilt.items():
+        shutil.copytree(trained, base / name)
+        (base / name / file).write_bytes(data)
+    ui = win.training
+    ui.runs_dock.show()
+    ui.runs_dock.raise_()
+    runs = ui.runs
+    qtbot.mouseClick(runs.refresh_button, LEFT)
+    rows = [runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())]
+    listed = {row.text(0): row for row in rows}
+    assert set(listed) == {Path(trained).name, "summary-list", "summary-odd", "metrics-binary", "metrics-odd"}
+    assert listed["summary-list"].text(STATUS) == "incomplete" and listed["summary-odd"].text(STATUS) == "3"
+    for name in ("metrics-binary", "metrics-odd"):
+        runs.tree.clearSelection()
+        listed[name].setSelected(True)                   # its curves: what metrics.csv holds that can be read
+    assert runs.legend.count() == 1
+    x, y = runs.loss_plot.listDataItems()[0].getData()
+    assert list(x) == [1, 2] and y[0] != y[0] and y[1] == 0.4       # the empty value is a gap (nan)
+    dialog = win.exporting.dialog()                  # the export choices read the same folders
+    assert any(c.run is not None and c.run.name == Path(trained).name for c in dialog.choices)
+    dialog.deleteLater()
