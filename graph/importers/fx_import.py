@@ -461,10 +461,20 @@ def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: Impo
          else torch.zeros((batch, *input_shape), dtype=dtype))
     if not isinstance(model, fx.GraphModule):     # an exported program's module is already in eval mode
         model = model.eval()
-    with torch.no_grad():
-        expected, got = model(x), gm(x)
-    diff = float((expected - got).abs().max()) if isinstance(expected, torch.Tensor) else None
+    with torch.no_grad():       # each gets its own copy: a model may change its input in place
+        expected, got = model(x.clone()), gm(x.clone())
+    diff = _max_difference(expected, got)
     figures = {"max_abs_diff": diff, "strict_load": strict, "tensors_equal": equal}
     if report is not None:
         report.fidelity.update(figures)
     return figures
+
+
+def _max_difference(expected, got) -> float | None:
+    """The largest difference between the model's outputs and the graph's (a tensor or a tuple of them),
+    or None where they cannot be compared."""
+    expected, got = [expected] if torch.is_tensor(expected) else expected, [got] if torch.is_tensor(got) else got
+    if not isinstance(expected, (tuple, list)) or len(expected) != len(got) or \
+            not all(torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape for a, b in zip(expected, got)):
+        return None
+    return max((float((a - b).abs().max()) if a.numel() else 0.0 for a, b in zip(expected, got)), default=None)

@@ -166,3 +166,30 @@ def test_dims_counted_from_the_end_that_reach_the_batch_are_not_blocks(models_py
 def test_an_imported_graph_that_would_not_run_is_refused_with_its_problem(models_py):
     with pytest.raises(ImportFailure, match="the imported graph would not run .*scaled: Opaque needs floating-point"):
         import_source(f"{models_py}:Reader", (5,), input_dtype="int64")
+
+
+class _InPlaceOnInput(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = torch.nn.functional.leaky_relu(x, 0.1, inplace=True)
+        return self.fc(y), torch.sigmoid(y)
+
+
+def test_the_fidelity_figure_compares_every_output_on_an_input_of_its_own():
+    from layerloom.graph.importers.fx_import import check_fidelity, import_module
+    model = _InPlaceOnInput().eval()
+    doc, state, _ = import_module(model, (4,))
+    figures = check_fidelity(doc, state, model, (4,))
+    graph = compile_graph(doc, weights=False).eval()
+    graph.load_state_dict(state)
+    x = torch.randn(2, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected, got = model(x.clone()), graph(x.clone())
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)     # the graph does what the model does
+    assert figures["max_abs_diff"] == 0.0                          # and the figure says so
+    single = torch.nn.Sequential(torch.nn.LeakyReLU(0.1, inplace=True), torch.nn.Linear(4, 3)).eval()
+    doc, state, _ = import_module(single, (4,))
+    assert check_fidelity(doc, state, single, (4,))["max_abs_diff"] == 0.0
