@@ -47,7 +47,24 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
         return Diagnostic("", f"{failure.sig}: a dimension is out of range for a {failure.xt} input. With the batch "
                               f"there are {len(x) + 1} dimensions: use 1 to {len(x)}, or −1 for the last.",
                           "bad_param")
-    return Diagnostic("", f"{failure.sig} cannot take an input of shape {failure.xt}: {failure.raw}", "shape")
+    return Diagnostic("", _generic(failure), "shape")
+
+
+def _generic(failure) -> str:
+    """Torch's own words, then what to change: the block's parameters those words name (torch states its
+    rules with the parameters' own names, e.g. "num_channels must be divisible by num_groups")."""
+    named = [p for p in failure.kind.params if re.search(rf"\b{re.escape(p.name)}\b", failure.raw)]
+    change = [p.name for p in named if not p.auto] + [p.name for p in named if p.auto]
+    following = [p.name for p in named if p.auto]
+    raw = failure.raw.rstrip(".")
+    text = f"{signature(failure.kind, failure.params, change)} cannot take an input of shape {failure.xt}: {raw}."
+    if not named:
+        return text + f" Change {failure.kind.name}'s settings, or the shape of what reaches it."
+    text += f" Change {' or '.join(change)} so that this holds"
+    if following:
+        text += f" ({' and '.join(following)} {'follows' if len(following) == 1 else 'follow'} the input " \
+                "when \"auto\")"
+    return text + "."
 
 
 def wiring_diagnostics(doc, cycles) -> list[Diagnostic]:

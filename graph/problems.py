@@ -71,15 +71,15 @@ def shape_text(shape) -> str:
     return "×".join(str(s) for s in shape)
 
 
-def signature(kind, params: dict) -> str:
+def signature(kind, params: dict, also=()) -> str:
     """`MaxPool2d(kernel_size=3, stride=2)`: the params that differ from the defaults, and the kind's
-    key params (its `key_params`) always."""
+    key params (its `key_params`) and those named in `also` always."""
     parts = []
     for p in kind.params:
         v = params.get(p.name, p.default)
         if (p.auto and not p.data_auto) or p.name in ("output", "num_inputs"):
             continue
-        if v != p.default or p.name in kind.key_params:
+        if v != p.default or p.name in kind.key_params or p.name in also:
             parts.append(f"{p.name}={_value_text(v)}")
     return f"{kind.name}({', '.join(parts)})"
 

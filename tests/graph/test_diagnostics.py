@@ -149,3 +149,19 @@ def test_fixing_the_problem_clears_it():
     assert not analyze(doc).ok
     doc.set_param("fc1", "in_features", "auto")
     assert analyze(doc).ok
+
+
+def test_a_rule_torch_states_with_parameter_names_says_which_to_change():
+    import pytest
+    import torch
+    cases = [(("GroupNorm", {"num_groups": 32}), (9, 4, 4), lambda: torch.nn.GroupNorm(32, 9),
+              "GroupNorm(num_groups=32)", "Change num_groups or num_channels so that this holds"),
+             (("LSTM", {"hidden_size": 4, "proj_size": 4}), (5, 3), lambda: torch.nn.LSTM(3, 4, proj_size=4),
+              "LSTM(hidden_size=4, proj_size=4)", "Change hidden_size or proj_size so that this holds")]
+    for spec, shape, build, sig, change in cases:
+        with pytest.raises(ValueError) as torch_says:
+            build()
+        d = analyze(chain(spec, shape=shape)).errors[0]
+        rule = str(torch_says.value).rstrip(".")
+        assert d.message.startswith(f"{sig} cannot take an input of shape {'×'.join(map(str, shape))}: {rule}. ")
+        assert change in d.message and d.message.endswith(".")

@@ -74,7 +74,8 @@ def test_a_kind_registered_elsewhere_gets_an_id_and_the_generic_explanation(widg
     assert "pixelwidget1" in doc.blocks
     d = analyze(doc).errors[0]
     assert (d.block, d.code) == ("pixelwidget1", "shape")
-    assert d.message == "Pixel-Widget(width=6) cannot take an input of shape 3×4: widgets need an even width"
+    assert d.message == ("Pixel-Widget(width=6) cannot take an input of shape 3×4: widgets need an even width. "
+                         "Change width so that this holds.")
 
 
 def test_a_kinds_explain_hook_speaks_for_it_and_may_defer(widget_kinds):
@@ -88,7 +89,8 @@ def test_a_kinds_explain_hook_speaks_for_it_and_may_defer(widget_kinds):
     odd = analyze(chain(("Gadget", {"width": 5}), shape=(3, 4))).errors[0]
     assert odd.text == "gd1: width 5 is odd: use 6." and odd.fix["block"] == "gd1"
     even = analyze(chain(("Gadget", {}), shape=(3, 4))).errors[0]
-    assert even.text == "gd1: Gadget(width=4) cannot take an input of shape 3×4: widgets need an even width"
+    assert even.text == ("gd1: Gadget(width=4) cannot take an input of shape 3×4: widgets need an even width. "
+                         "Change width so that this holds.")
 
 
 # Messages as the kind-name branches worded them before the facts moved into the registry.
@@ -123,7 +125,8 @@ BEFORE = {
                 "(input 3×7)."),
     "mha": (("MultiheadAttention", {"embed_dim": 6, "num_heads": 4}), (3, 8), "float32",
             "multiheadattention1: MultiheadAttention(num_heads=4) cannot take an input of shape 3×8: embed_dim "
-            "must be divisible by num_heads"),
+            "must be divisible by num_heads. Change num_heads or embed_dim so that this holds (embed_dim follows "
+            "the input when \"auto\")."),
 }
 
 
