@@ -215,9 +215,11 @@ class SweepSpec:
         return OBJECTIVES[self.objective]
 
     def budget(self) -> int:
-        if self.trials:
-            return self.trials
-        return self.grid_size() if self.strategy == "grid" else 20
+        """The trials to run: `trials` (0: 20), but never more than a grid's points (the same point again
+        with the same seed would only train the same network again)."""
+        if self.strategy == "grid":
+            return min(self.trials, self.grid_size()) if self.trials else self.grid_size()
+        return self.trials or 20
 
     def grid_size(self) -> int:
         n = 1

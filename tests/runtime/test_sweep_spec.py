@@ -132,3 +132,20 @@ def test_a_sweep_resumes_only_with_the_objective_and_ranges_its_trials_were_scor
     assert again.direction == StudyDirection.MAXIMIZE and [t.value for t in again.trials] == [0.9]
     assert create_study(doc, parse_section(doc, None, {"objective": "val_loss", "name": "t"}),
                         storage).direction == StudyDirection.MINIMIZE
+
+
+def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
+    from layerloom.runtime.sweeps.study import sampler_for
+    doc = doc_with({"params": {"training.lr": "choice:0.001,0.01", "blocks.fc1.params.out_features": "choice:10,20"},
+                    "strategy": "grid", "trials": 10})
+    spec = parse_section(doc)
+    study = optuna.create_study(sampler=sampler_for(spec))
+    distributions = {path: dist.to_optuna() for path, dist in spec.params.items()}
+    seen = []
+    for _ in range(spec.budget()):
+        trial = study.ask(distributions)
+        seen.append(tuple(trial.params[p] for p in spec.params))
+        study.tell(trial, 0.5)
+    assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]     # Optuna's grid, each point once
+    assert parse_section(doc, None, {"trials": 3}).budget() == 3
+    assert parse_section(doc, None, {"strategy": "random"}).budget() == 10
