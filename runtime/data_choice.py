@@ -60,6 +60,10 @@ def resolve(training: dict | None, dataset: str | None, data: str | None, option
         chosen[PATH_OPTION] = str(where.resolve())
     if PATH_OPTION in accepted and chosen.get(PATH_OPTION) is None:
         raise DataChoiceError(f"{name} reads your own files: give their path with --data PATH")
+    try:        # each option's range, as the set's description checks it: before any work, not after it
+        dataset_info(name, **chosen)
+    except DataError as exc:
+        raise DataChoiceError(str(exc)) from None
     return {"dataset": name, "dataset_options": chosen}
 
 

@@ -16,15 +16,25 @@ import numpy as np
 import torch
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
+from .options import whole_option
 
 NAME = "mnist-sample"
 NPZ_PATH = Path(__file__).with_name("mnist_sample.npz")
 DIGITS = tuple(str(d) for d in range(10))
 MNIST_MEAN = (0.1307,)
 MNIST_STD = (0.3081,)
+NUM_TRAIN = 4000            # the shipped file's training digits (its num_train)
 
 
-def info(**_options) -> DatasetInfo:
+def checked_train_count(value, num_train: int = NUM_TRAIN) -> int | None:
+    """`train_count` read as a whole number of training digits from 10 to all of them; None keeps all."""
+    if value is None:
+        return None
+    return whole_option({"train_count": value}, "train_count", num_train, 10, num_train)
+
+
+def info(*, train_count=None, **_options) -> DatasetInfo:
+    checked_train_count(train_count)
     return DatasetInfo(
         name=NAME,
         title="MNIST sample (5,000 digits, offline)",
@@ -88,10 +98,7 @@ def _bundle(info: DatasetInfo, channel_dim: bool, train_count=None) -> DataBundl
     y = torch.from_numpy(labels.astype(np.int64))
     keep = torch.arange(num_train)
     if train_count is not None:
-        if not isinstance(train_count, int) or isinstance(train_count, bool) or not 10 <= train_count <= num_train:
-            raise DataError(f"train_count must be a whole number from 10 to {num_train:,} (the training digits "
-                            f"there are), not {train_count!r}.")
-        keep = _balanced_first(y[:num_train], train_count)
+        keep = _balanced_first(y[:num_train], checked_train_count(train_count, num_train))
     return DataBundle(
         info=info,
         train=InMemorySplit(x[keep].clone(), y[keep].clone()),
@@ -102,9 +109,9 @@ def _bundle(info: DatasetInfo, channel_dim: bool, train_count=None) -> DataBundl
 SEQ_NAME = "seq-mnist"
 
 
-def seq_info(**_options) -> DatasetInfo:
+def seq_info(*, train_count=None, **_options) -> DatasetInfo:
     return replace(
-        info(), name=SEQ_NAME, sample_shape=(28, 28),
+        info(train_count=train_count), name=SEQ_NAME, sample_shape=(28, 28),
         title="Sequential MNIST sample (rows as time steps, offline)",
         description=("The 5,000 MNIST sample digits read row by row: 28 time steps of 28 features each, "
                      "for recurrent networks (RNN, LSTM, GRU). Same 4,000/1,000 split as mnist-sample."),

@@ -16,12 +16,14 @@ import math
 import torch
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
+from .options import whole_option
 
 NAME = "shapes"
 CLASSES = ("circle", "square", "triangle", "cross", "ring", "star", "crescent", "ellipse", "semicircle",
            "hourglass")
 DEFAULT_SIZE, DEFAULT_CHANNELS = 32, 3
 DEFAULT_TRAIN, DEFAULT_VAL = 4000, 1000
+MAX_COUNT = 10_000_000     # images per split; the memory check below bounds the product with the size
 MIN_SIZE, MAX_SIZE = 8, 1024
 CHUNK_PIXELS = 1 << 22          # pixels per generated chunk: bounds the temporaries to ~16 MB
 NOISE_STD = 0.06
@@ -54,6 +56,7 @@ def resolve_geometry(input_shape=None, size=None, channels=None, what: str = NAM
 def generated_info(name: str, title: str, classes: tuple[str, ...], subject: str, shape: tuple[int, int, int],
                    train_count, val_count, mean: float, std: float) -> DatasetInfo:
     """The description of a set drawn by `generate` (this one, or runtime/data/figures.py)."""
+    train_count, val_count = counts(train_count, val_count)
     return DatasetInfo(
         name=name,
         title=f"{title} ({len(classes)} classes, generated)",     # at the Input's size: no size in a list
@@ -178,22 +181,18 @@ def generate(count: int, *, channels: int = DEFAULT_CHANNELS, size=DEFAULT_SIZE,
     return out, labels.to(torch.int64)
 
 
-def _count(value, what: str) -> int:
-    try:
-        n = int(value)
-    except (TypeError, ValueError, OverflowError):
-        n = -1
-    if n < 1:
-        raise DataError(f"{what}={value!r} is not a usable number of images: use a whole "
-                        "number of at least 1, for example 1000.")
-    return n
+def counts(train_count, val_count) -> tuple[int, int]:
+    """The two splits' sizes, checked: whole numbers of images ("200" as a graph file may hold it)."""
+    given = {"train_count": train_count, "val_count": val_count}
+    return (whole_option(given, "train_count", DEFAULT_TRAIN, 1, MAX_COUNT),
+            whole_option(given, "val_count", DEFAULT_VAL, 1, MAX_COUNT))
 
 
 def load_generated(info: DatasetInfo, draw, seed: int, train_count, val_count) -> DataBundle:
     """Draw a generated set's two splits with `draw` (`generate`, or figures' `generate_figures`), each
     from a random stream of its own named after the set and the split."""
     c, h, w = info.sample_shape
-    n_train, n_val = _count(train_count, "train_count"), _count(val_count, "val_count")
+    n_train, n_val = counts(train_count, val_count)
     if (n_train + n_val) * c * h * w > 4 * 1024 ** 3:    # both splits are held in memory
         raise DataError(f"{n_train:,} training and {n_val:,} validation {info.name} images of {c}×{h}×{w} would "
                         "take over 4 GB of memory: lower train_count, val_count or the image size.")

@@ -43,6 +43,21 @@ def test_data_messages_word_for_word(tmp_path, capsys):
         "layerloom train: There is no data set called 'nope': pick one of mnist-sample, ")
 
 
+@pytest.mark.parametrize("graph, option, told", [
+    (LENET, "train_count=-5", "train_count=-5 does not fit: give a whole number from 10 to 4,000 (default 4,000)."),
+    (LENET, "train_count=abc", "train_count='abc' does not fit: give a whole number from 10 to 4,000"),
+    (ALEXNET, "val_count=x", "val_count='x' does not fit: give a whole number from 1 to 10,000,000"),
+    (ALEXNET, "size=3", "shapes cannot be drawn at 3×3: use a side between 8 and 1024 pixels."),
+])
+def test_an_option_value_out_of_range_is_a_usage_error_before_any_work(graph, option, told, tmp_path, capsys):
+    """Exit 2 with the flag's command named, like an unknown option; it was exit 1 and "Training failed"
+    once the data had been loaded, and a run folder was made for nothing."""
+    out = tmp_path / "runs"
+    assert error_of(["train", graph, "--data-option", option, "--out", str(out)], capsys).startswith(
+        f"layerloom train: {told}")
+    assert not out.exists()
+
+
 def test_no_parser_matches_prefixes(capsys):
     parser = cli.build_parser()
     args = parser.parse_args(["train", LENET, "--data", "somewhere"])

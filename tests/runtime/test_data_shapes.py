@@ -76,6 +76,20 @@ def test_bad_options_are_data_errors():
         load_dataset("shapes", train_count=0)
 
 
+@pytest.mark.parametrize("name", ["shapes", "figures"])
+@pytest.mark.parametrize("option, value", [("train_count", "x"), ("train_count", 2.7), ("val_count", True),
+                                           ("val_count", -1), ("train_count", 10 ** 12)])
+def test_counts_are_checked_where_the_set_is_described(name, option, value):
+    """A count the loader would refuse (or cut: 2.7 was read as 2) is refused by the description,
+    which commands check before any work; "x" once failed inside the text ("Cannot specify ','...")."""
+    with pytest.raises(DataError, match=f"^{option}=.* does not fit: give a whole number from 1 to 10,000,000"):
+        dataset_info(name, **{option: value})
+    with pytest.raises(DataError, match=f"^{option}="):
+        load_dataset(name, size=8, **{option: value})
+    info = dataset_info(name, train_count="36", val_count=24.0)     # as a hand-written graph may hold them
+    assert "36 for training and 24 for validation" in info.description
+
+
 def test_a_small_cnn_learns_it_quickly():
     torch.manual_seed(0)
     bundle = load_dataset("shapes", input_shape=(1, 24, 24), train_count=1500, val_count=300)
