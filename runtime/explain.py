@@ -68,6 +68,14 @@ def _logits(out) -> torch.Tensor:
     return out
 
 
+def check_one_input(model: fx.GraphModule) -> None:
+    """Refuse a graph with several Inputs: an explanation attributes one sample of one input."""
+    n = sum(1 for node in model.graph.nodes if node.op == "placeholder")
+    if n != 1:
+        raise ExplainError(f"explanations need a graph with one Input block, and this one has {n}: "
+                           "explain a graph with a single Input")
+
+
 def forward(model: fx.GraphModule, x: torch.Tensor, keep=(), replace=None):
     """(logits, {node name: recorded leaf}) for a batch `x`."""
     rec = Recorder(model, keep, replace)
@@ -346,6 +354,7 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
         raise ExplainError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     if x.dim() < 2 or x.shape[0] != 1:
         raise ExplainError("explain one sample at a time (a batch of one)")
+    check_one_input(model)
     prediction = top_k(model, x, class_names)
     target = prediction[0]["index"] if target is None else int(target)
     with torch.no_grad():

@@ -18,7 +18,7 @@ from layerloom.graph.quoting import shown
 from .data import DataError, load_dataset
 from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
-from .explain import ExplainError
+from .explain import ExplainError, check_one_input
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
 
@@ -31,6 +31,7 @@ class Subject:
         except ExportError as exc:
             raise ExplainError(str(exc)) from None
         self.model = self.source.model.eval()
+        check_one_input(self.model)
         self.doc = self.source.doc
         self.trained = self.source.trained
         # the source's words on an untrained graph are about exporting it; an explanation says its own

@@ -1,4 +1,4 @@
-"""The Explain panel on a text classifier: each bar is labelled with its word, as `layerloom explain` labels it."""
+"""The Explain panel beyond image classifiers: a text sample shows its words; a graph with two Inputs is a message."""
 import json
 
 from PySide6.QtCore import Qt
@@ -45,3 +45,13 @@ def test_a_token_explanation_shows_the_sample_s_words(qtbot, tmp_path, monkeypat
     assert " ".join(words) in texts                    # the validation sample's own words, in order
     assert drawn[-1]["title"] == f"validation sample {panel.current_index}: integrated-gradients"
     panel.grab().save(str(tmp_path / "explain-text.png"))
+
+
+def test_a_graph_with_two_inputs_loads_as_a_message(qtbot, tmp_path):
+    from tests.runtime.test_explain_graphs import two_input_graph
+    graph = tmp_path / "two.loom.json"
+    two_input_graph(graph)
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    assert not panel.load_run(graph)
+    assert panel.subject is None and "one Input block, and this one has 2" in panel.message.text()
