@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from layerloom.graph.fileformat import graph_to_dict
+from layerloom.graph.quoting import shown
 from layerloom.runtime.runs import RunInfo, list_runs, read_json, slug
 
 from .export_dialog import ExportDialog
@@ -32,6 +33,13 @@ def network_of(graph: dict) -> tuple:
 
 def has_checkpoint(run: Path) -> bool:
     return (Path(run) / "checkpoints" / "latest.json").exists()
+
+
+def run_gone(run: Path) -> str:
+    """Why a run folder shown in a list can no longer be used: "" while it is on disk."""
+    if Path(run).is_dir():
+        return ""
+    return f"{shown(Path(run).name)} is no longer on disk (moved or deleted); the Runs tab now lists what is there."
 
 
 def run_label(run: RunInfo) -> str:
@@ -95,6 +103,11 @@ class Exporting:
 
     def export_run(self, run: Path) -> None:
         """The Runs tab's Export: the selected run."""
+        gone = run_gone(run)
+        if gone:
+            self.win.training.runs.refresh()
+            self.win.session.message.emit(f"Cannot export: {gone}")
+            return
         if not has_checkpoint(run):
             self.win.session.message.emit(f"{Path(run).name} has no checkpoint to export.")
             return

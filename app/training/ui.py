@@ -22,7 +22,7 @@ from layerloom.runtime.runs import read_json
 
 from .. import samples, settings
 from .data_loader import DatasetLoader
-from ..exporting import has_checkpoint, network_of
+from ..exporting import has_checkpoint, network_of, run_gone
 from ..panels.epoch_views import EpochViews
 from ..panels.feature_maps import FeatureMapsPanel
 from ..panels.live_plots import LivePlots
@@ -315,6 +315,11 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         run = Path(run)
         doc = self.session.document
         if self.run.active:
+            return False
+        gone = run_gone(run)
+        if gone:
+            self.runs.refresh()
+            self.session.message.emit(f"Cannot resume: {gone}")
             return False
         try:
             theirs = network_of(read_json(run / "graph.loom.json"))

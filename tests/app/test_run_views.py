@@ -69,3 +69,29 @@ def test_run_folders_spoilt_on_disk_are_listed_or_left_out_never_a_traceback(win
     dialog = win.exporting.dialog()                  # the export choices read the same folders
     assert any(c.run is not None and c.run.name == Path(trained).name for c in dialog.choices)
     dialog.deleteLater()
+
+
+def test_export_or_resume_of_a_run_deleted_on_disk_says_so_and_reads_the_list_again(win, trained, qtbot):
+    import json
+    import shutil
+    stopped = Path(trained).parent / "20990101-000000-stopped-copy"
+    shutil.copytree(trained, stopped)
+    summary = json.loads((stopped / "summary.json").read_text())
+    (stopped / "summary.json").write_text(json.dumps({**summary, "status": "stopped"}))
+    ui = win.training
+    ui.runs_dock.show()
+    ui.runs_dock.raise_()
+    runs = ui.runs
+    qtbot.mouseClick(runs.refresh_button, LEFT)
+    for folder, button in ((stopped, runs.resume_button), (Path(trained), runs.export_button)):
+        row = next(runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())
+                   if runs.tree.topLevelItem(i).text(0) == folder.name)
+        runs.tree.clearSelection()
+        row.setSelected(True)
+        assert button.isEnabled()
+        shutil.rmtree(folder)                            # deleted in the file manager meanwhile
+        qtbot.mouseClick(button, LEFT)
+        message = win.statusBar().currentMessage()
+        assert f"{folder.name} is no longer on disk (moved or deleted)" in message and "Errno" not in message
+        assert folder.name not in [runs.tree.topLevelItem(i).text(0) for i in range(runs.tree.topLevelItemCount())]
+        assert not ui.run.active and not button.isEnabled()
