@@ -70,6 +70,13 @@ def _read_rows(path, text_column: str, label_column: str):
     if missing:
         raise DataError(f"{shown(Path(path).name)} has no column {', '.join(repr(m) for m in missing)}; its columns "
                         f"are {', '.join(repr(c) for c in columns)}. Set text_column and label_column to match.")
+    if text_column == label_column:
+        raise DataError(f"text_column and label_column both name the column {text_column!r}: the labels must come "
+                        "from a column of their own. Set label_column to it.")
+    twice = [c for c in (text_column, label_column) if columns.count(c) > 1]
+    if twice:      # csv would read the last of them and say nothing
+        raise DataError(f"{shown(Path(path).name)} has {columns.count(twice[0])} columns named {twice[0]!r}: "
+                        "rename all but one in its header line, so that it is clear which one to read.")
     try:
         rows = [(r[text_column] or "", (r[label_column] or "").strip()) for r in reader]
     except csv.Error as exc:   # e.g. a field over csv's limit of 131,072 characters

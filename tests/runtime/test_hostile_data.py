@@ -259,3 +259,18 @@ def test_a_text_file_name_reaches_a_message_escaped(tmp_path):
     with pytest.raises(DataError) as info:
         load_dataset("text-csv", path=str(path))
     assert "\x1b" not in str(info.value) and "\n" not in str(info.value) and "\\x1b[2Jnotes\\n.csv" in str(info.value)
+
+
+@pytest.mark.parametrize("header, options, words", [
+    ("text,label,text", {}, "has 2 columns named 'text': rename all but one"),
+    ("label,text,label,label", {}, "has 3 columns named 'label': rename all but one"),
+    ("text,label", {"label_column": "text"}, "both name the column 'text'"),
+])
+def test_a_csv_column_read_twice_or_named_twice_is_refused(tmp_path, header, options, words):
+    """csv's DictReader keeps the last of two columns of one name without a word; a label column that
+    is the text column made every sentence a class of its own."""
+    path = tmp_path / "t.csv"
+    row = ",".join(["word"] * len(header.split(",")))
+    path.write_text("\n".join([header, row, row.replace("word", "other"), row]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=words):
+        load_dataset("text-csv", path=str(path), **options)
