@@ -102,7 +102,7 @@ class Pruning:
                 why = "No block of this graph can be pruned: only Conv and Linear blocks whose outputs are " \
                       "not the network's outputs can lose channels."
             elif not why and block is not None and block not in blocks:
-                why = f"{block} cannot be pruned: {plan_channels(doc).why_not(block)}."
+                why = f"{plan_channels(doc).refusal(block)}."
         if why:
             QMessageBox.information(self.win, "Cannot prune now", why)
             self.session.message.emit(why)

@@ -91,6 +91,16 @@ class ChannelPlan:
     def prunable(self) -> list[str]:
         return [p for p in self.groups.parent if self.why_not(p) is None]
 
+    def refusal(self, block_id: str) -> str | None:
+        """None when `block_id` can be pruned, else a sentence: why not, and which blocks can be instead."""
+        why = self.why_not(block_id)
+        if why is None:
+            return None
+        others = self.prunable()
+        instead = (f"choose one of {', '.join(others)} instead" if others
+                   else "no other block of this graph can be pruned either")
+        return f"{block_id} cannot be pruned: {why}; {instead}"
+
     def group_of(self, block_id: str) -> list[str]:
         return self.groups.members(self.groups.find(block_id))
 
@@ -124,7 +134,10 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
             one_d = kind != "Linear" or (in_shape is not None and len(in_shape) == 1)
             grouped = kind != "Linear" and r.params.get("groups", 1) != 1
             if not one_d or grouped:
-                pin(ins[0] if ins else None, f"{bid} reads its input in a way pruning does not follow")
+                why = (f"{bid} is a grouped convolution (groups {r.params.get('groups')}): each filter reads a fixed "
+                       "slice of the channels" if grouped else
+                       f"{bid} reads {len(in_shape or ())}-dimensional samples (its features are their last dimension)")
+                pin(ins[0] if ins else None, why)
                 layouts[bid] = [None] * channels
                 continue
             groups.add(bid)
@@ -182,16 +195,19 @@ def prune_channels(doc, weights: dict | None = None, ratio: float = 0.5, blocks=
     if blocks is None:
         targets = plan.prunable()
         if not targets:
-            raise PruneError("no block of this graph can be pruned: " +
-                             "; ".join(sorted(set(plan.pinned.values()))[:3]))
+            raise PruneError("no block of this graph can be pruned (" +
+                             "; ".join(sorted(set(plan.pinned.values()))[:3]) + "): pruning removes channels of "
+                             "a Conv or Linear block that feeds another Conv or Linear")
     else:
         targets = []
         for b in blocks:
             if b not in doc.blocks:
-                raise PruneError(f'there is no block "{b}"')
-            why = plan.why_not(b)
+                others = plan.prunable()
+                raise PruneError(f'there is no block "{b}"'
+                                 + (f": choose one of {', '.join(others)}" if others else ""))
+            why = plan.refusal(b)
             if why:
-                raise PruneError(f"{b} cannot be pruned: {why}")
+                raise PruneError(why)
             targets.append(b)
     roots = list(dict.fromkeys(plan.groups.find(t) for t in targets))
     kept: dict[str, list[int]] = {}

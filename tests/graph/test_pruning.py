@@ -202,3 +202,27 @@ def test_an_add_that_broadcasts_one_channel_keeps_its_inputs_whole():
     assert result.after["params"] == sum(p.numel() for p in _compiled(result).parameters())
     with pytest.raises(PruneError, match=r"a cannot be pruned: plus adds tensors of 8 and 1 channels \(broadcast\)"):
         prune_channels(doc, model.state_dict(), 0.5, blocks=["a"])
+
+
+def test_a_refusal_names_the_block_the_reason_and_what_can_be_pruned_instead():
+    doc = load_graph(preset_path("lenet5"))
+    with pytest.raises(PruneError, match="fc3 cannot be pruned: its outputs are the network's outputs; "
+                                         "choose one of conv1, conv2, fc1, fc2 instead"):
+        prune_channels(doc, None, 0.5, blocks=["fc3"])
+    with pytest.raises(PruneError, match='no block "conv9": choose one of conv1, conv2, fc1, fc2'):
+        prune_channels(doc, None, 0.5, blocks=["conv9"])
+    grouped = GraphDocument("grouped")
+    grouped.add_block("Input", {"shape": [4, 8, 8]})
+    for bid, kind, p in [("c", "Conv2d", {"out_channels": 8, "kernel_size": 3}),
+                         ("g", "Conv2d", {"out_channels": 8, "kernel_size": 3, "groups": 4}), ("f", "Flatten", {}),
+                         ("l", "Linear", {"out_features": 3}), ("output", "Output", {})]:
+        grouped.add_block(kind, p, block_id=bid)
+    for a, b in [("input", "c"), ("c", "g"), ("g", "f"), ("f", "l"), ("l", "output")]:
+        grouped.connect(a, b)
+    assert torch.nn.Conv2d(8, 8, 3, groups=4).weight.shape[1] == 2       # each filter reads 2 fixed channels
+    with pytest.raises(PruneError, match=r"c cannot be pruned: g is a grouped convolution \(groups 4\): each filter "
+                                         "reads a fixed slice of the channels; no other block of this graph"):
+        prune_channels(grouped, None, 0.5, blocks=["c"])
+    with pytest.raises(PruneError, match="no block of this graph can be pruned .*: pruning removes channels of a "
+                                         "Conv or Linear block that feeds another Conv or Linear"):
+        prune_channels(grouped, None, 0.5)
