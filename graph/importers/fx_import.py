@@ -27,6 +27,7 @@ from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
+from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
@@ -220,6 +221,7 @@ class _Builder:
     def build(self, graph: fx.Graph):
         for node in graph.nodes:
             self.users[node] = list(node.users)
+        self.order = {node: i for i, node in enumerate(graph.nodes)}
         for node in graph.nodes:
             entry = self.info.get(node, ("value", None))
             if node.op == "placeholder":
@@ -237,10 +239,15 @@ class _Builder:
             elif node.op == "get_attr":
                 if entry[0] == "tensor":
                     self.attrs[node] = str(node.target)      # tokens.py maps the uses it knows
-            elif node.op == "call_module":
-                self.module_call(node, entry)
             else:
-                self.function_call(node, entry)
+                module = self.model.get_submodule(str(node.target)) if node.op == "call_module" else None
+                problem = in_place_problem(node, module, self.order)
+                if problem:
+                    raise _NeedsOpaque(_parent(str(node.target)) if module is not None else _innermost(node), problem)
+                if module is not None:
+                    self.module_call(node, entry)
+                else:
+                    self.function_call(node, entry)
 
     def module_call(self, node, entry):
         path = str(node.target)

@@ -74,6 +74,30 @@ MODELS = textwrap.dedent('''
             return torch.flatten(self.mix(self.fc(x)), -3)
 
 
+    class InPlaceRead(nn.Module):
+        """An in-place ReLU changes the convolution's output, which a view made before it reads after."""
+
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.act = nn.ReLU(inplace=True)
+
+        def forward(self, x):
+            y = self.conv(x)
+            flat = y.flatten(1)
+            return self.act(y).flatten(1) + flat
+
+
+    class WithInPlaceRead(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = InPlaceRead()
+            self.fc = nn.Linear(48, 2)
+
+        def forward(self, x):
+            return self.fc(F.relu(self.inner(x), inplace=True))
+
+
     class Scaled(nn.Module):
         """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
 
@@ -161,6 +185,18 @@ def test_dims_counted_from_the_end_that_reach_the_batch_are_not_blocks(models_py
     torch.export.save(program, tmp_path / "across.pt2")
     with pytest.raises(ImportFailure, match="softmax with dim=-3 works across the batch dimension"):
         import_source(str(tmp_path / "across.pt2"))
+
+
+def test_an_in_place_change_that_is_read_again_keeps_its_module_whole(models_py):
+    with pytest.raises(ImportFailure, match="in-place module act changes a tensor that is read again"):
+        import_source(f"{models_py}:InPlaceRead", (3, 4, 4))
+    result = import_source(f"{models_py}:WithInPlaceRead", (3, 4, 4))
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", "Opaque", "ReLU", "Linear", "Output"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
 
 
 def test_an_imported_graph_that_would_not_run_is_refused_with_its_problem(models_py):
