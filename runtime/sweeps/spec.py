@@ -295,6 +295,9 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     spec = SweepSpec(name=name, params=params, strategy=strategy, trials=_whole(section, "trials", 0, 100_000, 0),
                      objective=objective, pruning=pruning, workers=_whole(section, "workers", 1, 256, 1),
                      seed=_whole(section, "seed", 0, 2**31 - 1, 0), epochs=_whole(section, "epochs", 1, 100_000, None))
+    if spec.epochs is not None and "training.epochs" in params:
+        raise SweepError("the sweep varies training.epochs and also sets sweep.epochs (every trial's epochs, which "
+                         "would win): remove one of them")
     if strategy == "grid":
         size = 1
         for path, dist in params.items():

@@ -149,3 +149,19 @@ def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
     assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]     # Optuna's grid, each point once
     assert parse_section(doc, None, {"trials": 3}).budget() == 3
     assert parse_section(doc, None, {"strategy": "random"}).budget() == 10
+
+
+def test_swept_epochs_and_the_sweeps_own_epochs_are_not_both_taken(tmp_path):
+    from layerloom.runtime.cli import run
+    from layerloom.runtime.runs import read_json
+
+    from .sweep_helpers import write_graph
+    # a trial runs `layerloom train TRIAL --epochs N` for sweep.epochs: the flag wins over the graph's epochs
+    path = write_graph(tmp_path / "g.loom.json", training={"epochs": 3})
+    assert run(["train", path, "--epochs", "1", "--max-steps", "1", "--out", str(tmp_path / "runs"), "--quiet"]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert read_json(run_dir / "config.json")["epochs"] == 1
+    doc = doc_with({"params": {"training.epochs": "int:2:4"}})
+    assert parse_section(doc).budget() == 20
+    with pytest.raises(SweepError, match=r"varies training\.epochs and also sets sweep\.epochs .*: remove one"):
+        parse_section(doc, None, {"epochs": 2})
