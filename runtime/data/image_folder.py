@@ -82,7 +82,30 @@ def read_image(path) -> "Image.Image":
     if image.mode in SIXTEEN_BIT:
         levels = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
+    elif image.mode in ("F", "I"):
+        image = _from_32_bits(path, image)
     return image
+
+
+def _from_32_bits(path, image) -> "Image.Image":
+    """A 32-bit grey image as 8-bit grey: floating-point levels are read from 0 (black) to 1 (white),
+    as image libraries write them, and whole-number levels must lie in 0..255, because nothing in the
+    file says what their white is. Pillow's own conversion clips both: a float image in 0..1 became
+    black. Levels outside those ranges are a DataError that says what to do, not a silent guess."""
+    from PIL import Image
+
+    levels = np.asarray(image, dtype=np.float64)
+    low, high = (float(levels.min()), float(levels.max())) if levels.size else (0.0, 0.0)
+    if image.mode == "F":
+        if not (np.isfinite(levels).all() and 0.0 <= low and high <= 1.0):
+            raise DataError(f"The image {_q(path)} holds floating-point levels from {low:.4g} to {high:.4g}; "
+                            "Layerloom reads them from 0 (black) to 1 (white): rescale it to that range, or save "
+                            "it as an 8- or 16-bit image.")
+        levels = levels * 255.0
+    elif not (0 <= low and high <= 255):
+        raise DataError(f"The image {_q(path)} holds 32-bit levels from {low:,.0f} to {high:,.0f}, and its white "
+                        "is not written in it: save it as an 8- or 16-bit image.")
+    return Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
 
 
 def _q(value) -> str:

@@ -276,3 +276,30 @@ def test_a_csv_column_read_twice_or_named_twice_is_refused(tmp_path, header, opt
     with pytest.raises(DataError, match=words):
         load_dataset("text-csv", path=str(path), **options)
 
+
+def _sample_of(tmp_path, name):
+    bundle = load_dataset("image-folder", path=str(tmp_path), input_shape=(1, 4, 6), size=[4, 6], val_fraction=0.5)
+    folder = bundle.train.dataset
+    return folder[[str(p) for p, _ in folder.samples].index(str(tmp_path / "dogs" / name))][0]
+
+
+def test_thirty_two_bit_grey_images_keep_their_levels_or_say_why_not(tmp_path):
+    """Pillow's conversion clips 32-bit levels to 0..255: a float TIFF in 0..1 read as black."""
+    from PIL import Image
+    write_images(tmp_path, per_class=2)
+    floats = np.linspace(0.0, 1.0, 24, dtype=np.float32).reshape(4, 6)
+    Image.fromarray(floats).save(tmp_path / "dogs" / "float.tiff")
+    assert Image.open(tmp_path / "dogs" / "float.tiff").mode == "F"
+    np.testing.assert_allclose(_sample_of(tmp_path, "float.tiff")[0].numpy(), floats, atol=0.5 / 255)
+    whole = np.arange(0, 240, 10, dtype=np.int32).reshape(4, 6)
+    Image.fromarray(whole).save(tmp_path / "dogs" / "whole.tiff")
+    assert Image.open(tmp_path / "dogs" / "whole.tiff").mode == "I"
+    np.testing.assert_allclose(_sample_of(tmp_path, "whole.tiff")[0].numpy() * 255, whole, atol=1e-3)
+    for name, levels, words in [("bright.tiff", floats * 2, "floating-point levels from 0 to 2; .* rescale it"),
+                                ("nan.tiff", np.where(floats > 0.5, np.nan, floats).astype(np.float32),
+                                 "floating-point levels"),
+                                ("deep.tiff", whole * 100, "32-bit levels from 0 to 23,000, .* save it as an 8- or")]:
+        Image.fromarray(levels).save(tmp_path / "dogs" / name)
+        with pytest.raises(DataError, match=words):
+            _sample_of(tmp_path, name)
+        (tmp_path / "dogs" / name).unlink()
