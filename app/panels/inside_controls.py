@@ -16,22 +16,13 @@ SUPPORTED = {"Conv2d": "pixel", "MaxPool2d": "pixel", "AvgPool2d": "pixel", "Lin
 
 
 def _probe(run_path, index: int):
-    """(model, one validation sample with its batch dimension) of a run."""
-    from layerloom.runtime.data import load_dataset
-    from layerloom.runtime.export.source import load_source
-    src = load_source(run_path)
-    cfg = src.config or {}
-    data = load_dataset(cfg.get("dataset", "mnist-sample"), input_shape=src.input_shape,
-                        seed=int(cfg.get("seed", 0)), **(cfg.get("dataset_options") or {}))
-    import torch
-
-    from layerloom.runtime.data.transforms import build_transforms
-    index = max(0, min(index, len(data.val) - 1))
-    x, _ = data.val.batch(torch.tensor([index]))
-    transform = build_transforms(data.info, augment=None, normalize=cfg.get("normalize", True), train=False)
-    if transform is not None:
-        x = transform(x)
-    return src.model, x
+    """(model, one validation sample with its batch dimension) of a run, read as Explain reads it (every
+    kind of data set: in-memory splits and image folders alike)."""
+    from layerloom.runtime.explain_subject import load_subject
+    subject = load_subject(run_path)
+    index = max(0, min(index, len(subject.val) - 1))
+    _, x, _ = subject.sample(index)
+    return subject.model, x
 
 
 def take_apart(model, x, block: str, kind: str, a: int, b: int, c: int) -> dict:

@@ -54,3 +54,37 @@ def test_every_other_kind_renders(qtbot, lenet, tmp_path):
     assert view.lines[-1].startswith("largest difference from the network's own values")
     qtbot.wait(10)
     view.grab().save(str(tmp_path / "gates.png"))
+
+
+def test_a_run_on_an_image_folder_can_be_looked_inside(qtbot, tmp_path):
+    from PySide6.QtCore import QObject, Qt
+
+    from layerloom.app.learning import Learning
+    from layerloom.app.panels.inside_controls import InsideControls
+    from layerloom.runtime.export.source import load_source
+    from layerloom.runtime.runs import list_runs
+    from layerloom.runtime.trainer import Trainer
+    from tests.runtime.test_image_folder_project import write_digits
+
+    class Jobs(QObject):                      # the part of the window's Learning that runs the work
+        jobs, _closed, run_job = [], False, Learning.run_job
+
+    folder = write_digits(tmp_path / "digits", {"": 6})
+    doc = load_graph(preset_path("lenet5"))
+    Trainer(doc, {"epochs": 1, "max_steps": 2, "dataset": "image-folder", "dataset_options": {"path": str(folder)}},
+            None, runs_base=tmp_path / "runs").run()
+    view = _view(qtbot)
+    controls = InsideControls(view, Jobs())
+    qtbot.addWidget(controls)
+    controls.refresh(doc, list_runs(tmp_path / "runs"))
+    controls.follow("conv1")
+    controls.set_position("conv1", 2, 13, 11)
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: controls.show_button.isEnabled(), timeout=60_000)
+    assert controls.status.text() == "" and view.result is not None
+    r = view.result
+    conv1 = load_source(list_runs(tmp_path / "runs")[0].path).model.conv1
+    image = torch.from_numpy(r["input_image"])[None]
+    with torch.no_grad():
+        expected = float(torch.nn.functional.conv2d(image, conv1.weight, conv1.bias, padding=2)[0, 2, 13, 11])
+    assert r["actual"] == pytest.approx(expected, abs=1e-5) and r["computed"] == pytest.approx(expected, abs=1e-5)
