@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
+from layerloom.graph.analysis import analyze
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.weights import WeightsError, match_weights
 from layerloom.runtime.initial_weights import TORCHVISION_PREFIX, read_init_source
@@ -26,9 +27,10 @@ from .exporting import has_checkpoint, run_label
 WEIGHT_FILES = "Weights (*.safetensors *.pt *.pth);;All files (*)"
 
 
-def match_report(doc, spec: str) -> tuple[str, bool]:
-    """What `spec` would give the graph `doc`: (the report as text, whether anything fits)."""
-    target = compile_graph(doc).state_dict()
+def match_report(doc, spec: str, data: dict | None = None) -> tuple[str, bool]:
+    """What `spec` would give the graph `doc` trained on the data set whose facts are `data` (the data
+    context its "auto" parameters follow, as in a run): (the report as text, whether anything fits)."""
+    target = compile_graph(doc, analyze(doc, data)).state_dict()
     source = read_init_source(spec)
     _, report = match_weights(target, source, spec)
     lines = [report.summary(), ""]
@@ -161,8 +163,9 @@ class InitFromDialog(QDialog):
         except WeightsError as exc:
             self._say(str(exc), error=True)
             return
-        doc = self.session.document.copy()
-        self.job = background.Job(lambda: match_report(doc, spec), "layerloom-init-from", expected=(WeightsError,))
+        doc, data = self.session.document.copy(), dict(self.session.data or {}) or None
+        self.job = background.Job(lambda: match_report(doc, spec, data), "layerloom-init-from",
+                                  expected=(WeightsError,))
         self.job.spec = spec
         self.job.finished.connect(self._checked)
         self.check_button.setEnabled(False)

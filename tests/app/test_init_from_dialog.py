@@ -61,3 +61,39 @@ def test_a_file_that_holds_no_weights_is_one_line(win, qtbot, monkeypatch, tmp_p
     dialog.kind.setCurrentIndex(dialog.kind.findData("run"))
     qtbot.mouseClick(dialog.check_button, LEFT)
     assert dialog.status.text() == "there is no trained run to start from: train first, or choose a weights file"
+
+
+def test_the_check_counts_what_a_run_on_the_chosen_data_set_loads(win, qtbot, tmp_path):
+    """A head whose class count follows the data set ("auto"): the check matches it as a run on that data
+    set does (figures: 12 classes), not as the fallback of 10."""
+    from layerloom.graph import GraphDocument, analyze
+    from layerloom.runtime.data import dataset_info
+    from layerloom.runtime.trainer import Trainer
+
+    doc = GraphDocument("auto head")
+    last = doc.add_block("Input", {"shape": [3, 32, 32]})
+    for kind, params in (("Flatten", {}), ("Linear", {"out_features": 16}), ("ReLU", {}),
+                         ("Linear", {"out_features": "auto"}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    context = dataset_info("figures", input_shape=(3, 32, 32)).data_context()
+    path = tmp_path / "figures.safetensors"
+    save_file(compile_graph(doc, analyze(doc, context), seed=1).state_dict(), str(path))
+    loaded = []
+    trainer = Trainer(doc, {"dataset": "figures", "epochs": 1, "max_steps": 1, "batch_size": 8, "threads": 1,
+                            "init_from": str(path)}, lambda e: loaded.append(e) if e.get("what") == "init_from" else None,
+                      runs_base=tmp_path / "runs")
+    assert trainer.run()["status"] == "finished"
+    (event,) = loaded
+    assert len(event["loaded"]) == 4 and not event["new"]                # the run loads the 12-class head too
+    win.session.set_document(doc)
+    win.session.set_data(context)                                      # the data set chosen for training
+    dialog = InitFromDialog(win.session, tmp_path / "runs", win)
+    qtbot.addWidget(dialog)
+    dialog.kind.setCurrentIndex(dialog.kind.findData("file"))
+    dialog.file_edit.setText(str(path))
+    qtbot.mouseClick(dialog.check_button, LEFT)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
+    report = dialog.report.toPlainText()
+    assert report.startswith(f"{len(event['loaded'])} tensors loaded, 0 skipped, 0 left new"), report
