@@ -68,4 +68,7 @@ class EmbeddingTable:
         x = self.vectors[ids]
         x = x - x.mean(dim=0, keepdim=True)
         _, _, v = torch.linalg.svd(x, full_matrices=False)
-        return [self.vocabulary[i] for i in ids], (x @ v[:2].T).numpy()
+        xy = x @ v[:2].T
+        if xy.shape[1] < 2:              # one number per word: the map's second axis is 0
+            xy = torch.cat([xy, torch.zeros(len(ids), 2 - xy.shape[1])], dim=1)
+        return [self.vocabulary[i] for i in ids], xy.numpy()

@@ -1,0 +1,20 @@
+"""The Explore Embeddings panel draws every trained Embedding's map."""
+from layerloom.app.panels.embeddings import EmbeddingView
+from layerloom.graph import load_graph
+from layerloom.presets import preset_path
+from layerloom.runtime.lessons import LESSONS_DIR
+from layerloom.runtime.runs import list_runs
+from layerloom.runtime.trainer import Trainer
+
+
+def test_an_embedding_of_one_number_per_word_is_mapped(qtbot, tmp_path):
+    doc = load_graph(preset_path("word2vec_skipgram"))
+    doc.set_param("emb1", "embedding_dim", 1)
+    text = {"window": 2, "path": str(LESSONS_DIR / "animals.txt")}
+    Trainer(doc, {"epochs": 1, "max_steps": 2, "dataset_options": text}, None, runs_base=tmp_path).run()
+    view = EmbeddingView()
+    qtbot.addWidget(view)
+    assert view.load_run(list_runs(tmp_path)[0].path)
+    words = len(view.scatter.data)
+    assert view.message.text() == "" and words > 3 and len(view.labels) == min(60, words)
+    assert {label.pos().y() for label in view.labels} == {0.0}      # one coordinate: the words lie on a line

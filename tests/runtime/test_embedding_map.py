@@ -1,0 +1,24 @@
+"""The 2-D map of an Embedding's words: numpy's own principal components, two coordinates per word always."""
+import numpy as np
+import pytest
+import torch
+
+from layerloom.runtime.embeddings import EmbeddingTable
+
+
+@pytest.mark.parametrize("dim", [1, 2, 5])
+def test_the_map_is_the_first_two_principal_components(dim):
+    torch.manual_seed(dim)
+    words = ["<pad>", "<unk>"] + [f"w{i}" for i in range(12)]
+    table = EmbeddingTable("emb1", torch.randn(len(words), dim), words)
+    shown, xy = table.pca(200)
+    assert shown == words[2:] and xy.shape == (12, 2)
+    x = table.vectors[2:].double().numpy()
+    x = x - x.mean(axis=0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    reference = np.zeros((12, 2))
+    reference[:, :min(2, dim)] = (u * s)[:, :2]
+    signs = np.sign((xy * reference).sum(axis=0))          # a component's sign is arbitrary
+    signs[signs == 0] = 1
+    np.testing.assert_allclose(xy * signs, reference, atol=1e-5)
+
