@@ -131,6 +131,11 @@ def _simple(kind: str, **read):
 
 
 def _dropout(call: Call):
+    node = call.node
+    training = call.value(node.args[2]) if len(node.args) > 2 else \
+        call.value(node.kwargs.get("training", node.kwargs.get("train", True)))
+    if training is True:       # F.dropout(x, p): its default drops in evaluation too, where the block does not
+        raise Unmapped("dropout with training=True drops values in evaluation too; pass training=self.training")
     return "Dropout", {"p": float(call.arg(1, "p", 0.5))}, [call.arg(0, "input", tensor=True)]
 
 

@@ -98,6 +98,27 @@ MODELS = textwrap.dedent('''
             return self.fc(F.relu(self.inner(x), inplace=True))
 
 
+    class AlwaysDrops(nn.Module):
+        """F.dropout's default is training=True: this drops values in evaluation too."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(8, 8)
+
+        def forward(self, x):
+            return F.dropout(self.fc(x), 0.5)
+
+
+    class WithAlwaysDrops(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = AlwaysDrops()
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.body(x))
+
+
     class Scaled(nn.Module):
         """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
 
@@ -197,6 +218,21 @@ def test_an_in_place_change_that_is_read_again_keeps_its_module_whole(models_py)
     x = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
+
+
+def test_a_dropout_that_stays_on_in_evaluation_is_not_a_dropout_block(models_py):
+    with pytest.raises(ImportFailure, match="dropout with training=True drops values in evaluation too"):
+        import_source(f"{models_py}:AlwaysDrops", (8,))
+    result = import_source(f"{models_py}:WithAlwaysDrops", (8,), fidelity=False)
+    assert [b.id for b in result.doc.blocks.values() if b.kind == "Opaque"] == ["body"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = torch.randn(4, 8, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        torch.manual_seed(6)
+        expected = result.model.eval()(x)
+        torch.manual_seed(6)
+        torch.testing.assert_close(graph(x), expected, rtol=0, atol=0)
 
 
 def test_an_imported_graph_that_would_not_run_is_refused_with_its_problem(models_py):
