@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+from .runs import read_metrics
+
 SMOOTHING = 0.6     # weight of the exponential moving average of the step loss (TensorBoard-style)
 HEALTH_SAMPLES = 2000  # health samples kept for the live blocks × steps strip (every 50 steps: 100,000 steps)
 
@@ -103,11 +105,21 @@ class LiveRun:
             for row in self.health_grad.values():
                 del row[0]
 
+    def _epochs_before(self, run_dir) -> None:
+        """A resumed run: the epochs it ended before it stopped (its metrics.csv), so that its curves and
+        its last validation go on from there rather than from nothing."""
+        for row in read_metrics(run_dir):
+            if row["step"] <= self.step:
+                self.epochs.append(*(math.nan if row.get(k) is None else row[k] for k in self.epochs.columns))
+                self.epoch = max(self.epoch, row["epoch"])
+
     # -- events -------------------------------------------------------------------------------
     def apply(self, e: dict) -> set[str]:
         t = e.get("type")
         if t == "started":
             self.reset(e)
+            if e.get("resumed_from") and e.get("run_dir"):
+                self._epochs_before(e["run_dir"])
             return {"curves", "progress", "state", "maps", "prediction", "epoch", "started"}
         if t == "step":
             loss = float(e["loss"])

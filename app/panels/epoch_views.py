@@ -13,6 +13,9 @@ from .sample_grid import SampleGrid
 
 MAX_CELL_TEXT = 12     # classes up to which each cell shows its count
 MAX_TICKS = 20         # classes up to which every class is named on the axes
+WAITING = "No epoch has finished yet."
+WAITING_RESUMED = ("No epoch has finished since the run resumed: the confusion matrix and the predictions "
+                   "appear after the next one.")
 
 
 class EpochViews(ps.NarrowTitles, QWidget):
@@ -60,7 +63,7 @@ class EpochViews(ps.NarrowTitles, QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         # Before the first epoch the Confusion tab says what will appear instead of showing empty axes.
-        self.waiting = QLabel("No epoch has finished yet.", self)
+        self.waiting = QLabel(WAITING, self)
         self.waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.waiting.setWordWrap(True)
         self.confusion = QStackedWidget(self)
@@ -106,10 +109,13 @@ class EpochViews(ps.NarrowTitles, QWidget):
         self._classes = -1
         self.confusion.setCurrentWidget(self.waiting)
         self.grid.clear("Validation samples appear after the first epoch.")
+        self.tabs.setTabText(1, "Samples")            # not the last run's count of wrong ones
 
-    def start(self, class_names, samples=None, texts=None) -> None:
-        """A new run: class names, and the validation samples the trainer reports on (images or texts)."""
+    def start(self, class_names, samples=None, texts=None, resumed: bool = False) -> None:
+        """A new run: class names, and the validation samples the trainer reports on (images or texts);
+        `resumed`: a stopped run goes on (its earlier epochs' matrices were not kept)."""
         self.clear()
+        self.waiting.setText(WAITING_RESUMED if resumed else WAITING)
         self.class_names = list(class_names or [])
         if samples is not None or texts is not None:
             n = len(samples) if samples is not None else len(texts)

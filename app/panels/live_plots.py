@@ -186,11 +186,11 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.graphics.show()
         self.health.show()
         self.placeholder.hide()
-        total = max(1, live.total_steps)
-        self.loss_plot.setXRange(live.step, total, padding=0.02)
+        total = max(1, live.total_steps)         # from step 0: a resumed run's earlier epochs show too
+        self.loss_plot.setXRange(0, total, padding=0.02)
         for p in self.plots:
             p.disableAutoRange()
-        self.loss_plot.setXRange(live.step, total, padding=0.02)
+        self.loss_plot.setXRange(0, total, padding=0.02)
         self.refresh()
 
     def refresh(self) -> None:

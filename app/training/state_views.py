@@ -4,6 +4,7 @@ state (controller.py) when it changes; nothing keeps a running/paused flag of it
 TrainingUI (app/training/ui.py), which it is mixed into."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from layerloom.runtime.config import ConfigError, TrainConfig
@@ -78,7 +79,9 @@ class StateViews:
             return
         s = live.summary or {}
         acc = s.get("val_accuracy")
-        acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) else ""
+        if not isinstance(acc, float) and len(live.epochs):      # stopped before its first epoch since resuming
+            acc = live.epochs.last("val_accuracy")
+        acc_text = f", validation accuracy {acc * 100:.2f}%" if isinstance(acc, float) and math.isfinite(acc) else ""
         health = self._health_text()
         self.panel.show_message(f"Run {state.value}{acc_text}. Checkpoint and metrics are in "
                                 f"{Path(self.run.last_run_dir or '').name}." + (f" {health}" if health else ""),

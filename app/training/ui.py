@@ -307,7 +307,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.run_bundle = bundle
         self._forget_frames()
         self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
-        self._prepare_views()
+        self._prepare_views(resumed=resume is not None)
         self._update_taps()
 
     def resume_run(self, run) -> bool:
@@ -339,14 +339,14 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self._begin(doc, {}, None, resume=str(run))
         return True
 
-    def _prepare_views(self) -> None:
+    def _prepare_views(self, resumed: bool = False) -> None:
         """Everything a run's views need that is known before it starts (the layout settles now, after
         the click, rather than while the first steps stream in)."""
         bundle = self.run_bundle
         names = list(bundle.info.class_names) if bundle is not None else []
         self.plots.preparing()
         images, texts = samples.validation_samples(bundle) if bundle is not None else (None, None)
-        self.epochs.start(names, images, texts)
+        self.epochs.start(names, images, texts, resumed)
         for dock in (self.maps_dock, self.epochs_dock):
             if dock.isHidden():
                 dock.show()

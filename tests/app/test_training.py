@@ -289,3 +289,25 @@ def test_the_runs_tab_resumes_a_stopped_run_of_the_open_graph(win, ui, qtbot):
     wait_run_end(ui, qtbot)
     assert load_checkpoint(latest_checkpoint(run_dir)).meta["step"] > stopped_at + 2
     assert runs.tree.topLevelItem(0).text(STATUS) == "stopped" and runs.resume_button.isEnabled()
+
+
+def test_a_resumed_run_shows_the_epochs_it_trained_before_it_stopped(win, ui, qtbot):
+    settings(ui, epochs=3, batch_size=16)                # 250 steps an epoch: time to stop inside the second
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: len(ui.live.epochs) >= 1, timeout=60_000)
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    run_dir = ui.training.last_run_dir
+    before = read_metrics(run_dir)                       # the trainer's own record of the epochs it ended
+    assert [r["epoch"] for r in before] == [1]
+    assert "wrong of" in ui.epochs.tabs.tabText(1)
+    qtbot.mouseClick(ui.runs.resume_button, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= before[0]["step"] + 5, timeout=30_000)
+    ui.stop()                                            # stopped again before another epoch has ended
+    wait_run_end(ui, qtbot)
+    x, y = ui.plots.accuracy.getData()
+    assert list(x) == [before[0]["step"]] and np.allclose(y, [before[0]["val_accuracy"] * 100], atol=1e-4)
+    assert ui.plots.loss_plot.viewRange()[0][0] < before[0]["step"]           # the axis shows that epoch
+    assert f"validation accuracy {before[0]['val_accuracy'] * 100:.2f}%" in ui.panel.message.text()
+    assert ui.epochs.waiting.text().startswith("No epoch has finished since the run resumed")
+    assert ui.epochs.tabs.tabText(1) == "Samples"           # no count left from before the stop
