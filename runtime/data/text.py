@@ -35,7 +35,7 @@ def tokenize(text: str, mode: str) -> list[str]:
 
 
 def build_vocabulary(token_lists, min_count: int = 1, max_size: int = 20_000, specials=(PAD, UNK)) -> list[str]:
-    counts = Counter(t for tokens in token_lists for t in tokens)
+    counts = Counter(t for tokens in token_lists for t in tokens if t not in specials)   # an empty text is [UNK]
     ranked = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))
     return list(specials) + ranked[:max(0, max_size - len(specials))]
 
@@ -60,8 +60,8 @@ def _read_rows(path, text_column: str, label_column: str):
     if not text.strip():
         raise DataError(f"{shown(Path(path).name)} is empty: it needs a header line and at least one row per class.")
     first = text.splitlines()[0]
-    delimiter = "\t" if str(path).lower().endswith(".tsv") or first.count("\t") > first.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    delimiter = "\t" if str(path).lower().endswith(".tsv") else max((",", "\t", ";"), key=first.count)
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True)   # "text, label"
     try:
         columns = reader.fieldnames or []
     except csv.Error as exc:

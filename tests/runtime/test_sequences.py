@@ -100,6 +100,27 @@ def test_text_csv_vocabulary_padding_and_bad_files(tmp_path):
         load_dataset("text-csv")
 
 
+@pytest.mark.parametrize("name, text", [
+    ("spaces.csv", "text, label\ngood film, pos\nbad film, neg\n, pos\nawful, neg\n"),
+    ("semicolons.csv", "text;label\ngood film;pos\nbad film;neg\n;pos\nawful;neg\n"),
+    ("tabs.txt", "text\tlabel\ngood film\tpos\nbad film\tneg\n\tpos\nawful\tneg\n"),
+])
+def test_text_csv_dialects_and_an_empty_text(tmp_path, name, text):
+    """Spaces after the commas, semicolons (as spreadsheets write CSV in many languages) and tabs read
+    alike. An empty text is one unknown token, and <unk> is in the vocabulary once: it was counted as a
+    word of the text and listed twice."""
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    b = load_dataset("text-csv", path=str(tmp_path / name), val_fraction=0.25, seed=0)   # row 2 trains
+    assert b.info.class_names == ("neg", "pos")
+    vocabulary = b.info.vocabulary
+    assert sorted(vocabulary) == sorted({"<pad>", "<unk>", "good", "bad", "film", "awful"} & set(vocabulary))
+    assert len(set(vocabulary)) == len(vocabulary) and vocabulary[:2] == ("<pad>", "<unk>")
+    x, _ = b.train.batch(torch.arange(len(b.train)))
+    x_val, _ = b.val.batch(torch.arange(len(b.val)))
+    rows = [[vocabulary[i] for i in row if i] for row in x.tolist() + x_val.tolist()]
+    assert ["<unk>"] in rows and len(rows) == 4
+
+
 def test_text_corpus_skipgram_pairs(tmp_path):
     (tmp_path / "c.txt").write_text("the cat sat on the mat", encoding="utf-8")
     b = load_dataset("text-corpus", path=str(tmp_path / "c.txt"), window=1, subsample=0, min_count=1,
