@@ -15,7 +15,10 @@ def code_or_problem(doc, data: dict | None = None) -> tuple[str, str | None]:
     try:
         return generated_code(doc, data), None
     except CompileError as exc:
-        return "", f"The graph has problems to fix before it can become code:\n\n{exc}"
+        problems = exc.diagnostics
+        what = "a problem" if len(problems) == 1 else f"{len(problems)} problems"
+        return "", f"The graph has {what} to fix before it can become code:\n\n" + \
+            "\n".join(f"• {d.text}" for d in problems)
     except Exception as exc:  # never a traceback in front of the user
         return "", f"The code could not be generated: {exc}"
 
@@ -29,7 +32,9 @@ class CodeDialog(QDialog):
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setFont(theme.mono_font(10))
-        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        # code keeps its lines (scroll sideways); the words of a problem wrap to the window
+        self.text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap if code else
+                                  QPlainTextEdit.LineWrapMode.WidgetWidth)
         self.text.setPlainText(code or problem)
         note = QLabel("The PyTorch module Layerloom builds from this graph (torch.fx generated code)."
                       if code else "No code yet.", self)
