@@ -141,5 +141,15 @@ class TrialProcess:
         return rc
 
     def failure_text(self) -> str:
-        lines = [ln for ln in self.stderr_tail if ln.strip()]
-        return "\n".join(lines[-STDERR_LINES:]) or f"the training process exited with code {self.proc.returncode}"
+        """The last lines the trial wrote to stderr; the last line says how it ended when a signal ended it."""
+        lines = [ln for ln in self.stderr_tail if ln.strip()][-STDERR_LINES:]
+        rc = self.proc.returncode
+        if rc is not None and rc < 0:
+            try:
+                name = signal.Signals(-rc).name
+            except ValueError:
+                name = f"signal {-rc}"
+            why = (": the system may have run out of memory; run fewer workers or use a smaller batch size"
+                   if name == "SIGKILL" else "")
+            lines.append(f"the training process was ended by {name}{why}")
+        return "\n".join(lines) or f"the training process exited with code {rc} without saying why"

@@ -174,3 +174,19 @@ def test_a_trial_with_every_core_measures_its_threads_and_shared_cores_are_fixed
     finally:
         proc.proc.kill()
         proc.proc.wait(timeout=60)
+
+
+def test_a_trial_process_killed_by_a_signal_says_so(tmp_path):
+    import queue
+
+    from layerloom.runtime.sweeps.trial import TrialProcess
+    graph = write_graph(tmp_path / "g.loom.json", training={"epochs": 5})
+    events = queue.Queue()
+    trial = TrialProcess(0, Path(graph), tmp_path / "runs", events, epochs=None, threads=1, seed=0)
+    while events.get(timeout=120)[1]["type"] != "started":
+        pass
+    os.kill(trial.proc.pid, signal.SIGKILL)            # as the system's out-of-memory killer ends a process
+    assert trial.wait(60) == -signal.SIGKILL
+    last = trial.failure_text().splitlines()[-1]      # what `layerloom sweep` prints for a failed trial
+    assert last == ("the training process was ended by SIGKILL: the system may have run out of memory; "
+                    "run fewer workers or use a smaller batch size")
