@@ -1,12 +1,16 @@
 """Copy and paste of blocks: a fragment is a small graph file (JSON) of the copied blocks and the
-wires between them. It goes on the system clipboard both under a Layerloom MIME type and as text,
-so pasting into another window (or another Layerloom) works and the loader validates it.
+wires between them. It goes on the system clipboard as text, so pasting into another window (or
+another Layerloom) works and the loader validates it; a fragment under the Layerloom MIME type (as
+earlier versions put it there) pastes too.
+
+The clipboard's data is made by Qt (`setText`), never a QMimeData made in Python: the clipboard keeps
+its data past the end of the program, and one made in Python then calls into an interpreter that is
+gone (the process crashed on its way out after any copy).
 """
 from __future__ import annotations
 
 import json
 
-from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication
 
 from layerloom.graph.fileformat import FORMAT, graph_to_dict
@@ -24,11 +28,7 @@ def fragment(doc, block_ids) -> dict:
 
 
 def put(frag: dict) -> None:
-    text = json.dumps(frag, indent=1)
-    mime = QMimeData()
-    mime.setData(MIME, text.encode("utf-8"))
-    mime.setText(text)
-    QGuiApplication.clipboard().setMimeData(mime)
+    QGuiApplication.clipboard().setText(json.dumps(frag, indent=1))
 
 
 def get() -> dict | None:

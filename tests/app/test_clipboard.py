@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QGuiApplication
@@ -133,3 +136,14 @@ def test_a_copy_keeps_its_blocks_frozen_and_in_their_group(win):
     assert blocks[pasted[0]].trainable is False
     win.undo_stack.undo()
     assert win.document.collapsed == ["merge"] and not set(pasted) & set(win.document.blocks)
+
+
+def test_the_program_ends_cleanly_after_a_copy(tmp_path):
+    """Copied blocks stay on the clipboard after the program ends, and ending does not crash."""
+    script = ("import sys\nfrom PySide6.QtWidgets import QApplication\napp = QApplication(sys.argv)\n"
+              "from layerloom.app import clipboard\n"
+              "clipboard.put({'format': 'layerloom.graph', 'version': 3, 'blocks': []})\n"
+              "assert clipboard.get()['format'] == 'layerloom.graph'\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
