@@ -28,6 +28,7 @@ from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recur
 
 _DTYPES = {1: "float32", 7: "int64"}
 FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is checked on
+_STEP_NAME = re.compile(r"(.+)_(outputs|sequence|\d+)")    # how the compiler names a block's inner steps
 
 
 def _attrs(node) -> dict:
@@ -110,6 +111,9 @@ class _OnnxBuilder:
         base = module_path_to_id(base or "block")[:58]
         if id_problem(base):
             base += "_"
+        step = _STEP_NAME.fullmatch(base)
+        if step and step.group(1) in self.doc.blocks:   # `/Transpose_1` beside `/Transpose`: X_1 would read as
+            base = step.group(1) + step.group(2)        # a step inside X in the generated code
         bid, n = base, 1
         while bid in self.doc.blocks:
             n += 1
@@ -136,6 +140,49 @@ class _OnnxBuilder:
         if weight and weight.endswith(".weight"):
             return weight[: -len(".weight")]
         return _scope(node) or re.sub(r"^node_", "", node.name)
+
+    def reshape_target(self, node) -> list[int]:
+        """A Reshape's target with 0 (keep) for the batch: a constant, where a file exported for a fixed
+        batch may name it (`[2, -1]` for inputs of batch 2), or a Concat of constants and the batch size
+        read from a tensor's shape (`x.view(x.size(0), -1)` exported with a dynamic batch)."""
+        value = self.fold_value(node.input[1])
+        batch = (self.shapes.get(node.input[0]) or [None])[0]
+        if value is not None:
+            target = [int(v) for v in np.ravel(value)]
+            return [0] + target[1:] if target and batch and target[0] == batch else target
+        concat = self.producer.get(node.input[1])
+        target = []
+        for part in concat.input if concat is not None and concat.op_type == "Concat" else [None]:
+            if part is not None and self.batch_size_of(part):
+                target.append(0 if not target else None)
+                continue
+            value = self.fold_value(part) if part is not None else None
+            if value is None:
+                target = None
+                break
+            target += [int(v) for v in np.ravel(value)]
+        if not target or None in target:
+            raise ImportFailure(f"{node.name}: a Reshape to a shape computed from the input, other than the batch "
+                                "size, has no block; export the model with a fixed input shape")
+        return target
+
+    def batch_size_of(self, name: str) -> bool:
+        """Whether `name` is a tensor's batch size read from its shape (Shape → Gather 0 → Unsqueeze)."""
+        node = self.producer.get(name)
+        while node is not None and node.op_type in ("Unsqueeze", "Cast", "Identity"):
+            node = self.producer.get(node.input[0])
+        shape = self.producer.get(node.input[0]) if node is not None and node.input else None
+        if shape is None or shape.op_type != "Shape" or int(_attrs(shape).get("start", 0)) != 0:
+            return False
+        if node.op_type == "Gather" and int(_attrs(node).get("axis", 0)) == 0:
+            index = self.fold_value(node.input[1])
+            return index is not None and np.ravel(index).tolist() == [0]
+        if node.op_type == "Slice" and len(node.input) >= 3:
+            starts, ends = self.fold_value(node.input[1]), self.fold_value(node.input[2])
+            axes = self.fold_value(node.input[3]) if len(node.input) > 3 and node.input[3] else [0]
+            return starts is not None and ends is not None and np.ravel(starts).tolist() == [0] and \
+                np.ravel(ends).tolist() == [1] and np.ravel(axes).tolist() == [0]
+        return False
 
     def build(self):
         for inp in self.graph.input:
@@ -264,7 +311,7 @@ class _OnnxBuilder:
                 raise ImportFailure(f"{node.name}: Flatten at axis {a.get('axis')} has no block")
             self.add(node, "Flatten", {}, [x], self.base(node), node.output[0])
         elif op == "Reshape":
-            target = [int(v) for v in self.const(node.input[1])]
+            target = self.reshape_target(node)
             in_shape = self.shapes.get(x)
             if target[0] not in (0, -1) or (target[0] == -1 and -1 in target[1:]):
                 raise ImportFailure(f"{node.name}: a Reshape to {target} moves the batch dimension")

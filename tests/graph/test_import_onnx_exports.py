@@ -1,0 +1,85 @@
+"""ONNX files as PyTorch's exporters write them (fixed or dynamic batch, the older TorchScript exporter)
+import as graphs that compute what onnxruntime computes from the same file."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import import_source
+
+
+class Flattening(nn.Module):
+    """The classic classifier head: `x.view(x.size(0), -1)` between the convolutions and the Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4 * 6 * 6, 5)
+
+    def forward(self, x):
+        return F.softmax(self.fc(F.relu(self.conv(x)).view(x.size(0), -1)), dim=1)
+
+
+class Twice(nn.Module):
+    """The same operator twice at one level: the TorchScript exporter names them /Transpose and /Transpose_1."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return F.relu(self.fc(x).transpose(1, 2)).transpose(1, 2) + F.relu(x)
+
+
+def _export(model, x, path, **options):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), (x,), str(path), **options)
+    return path
+
+
+def _compare(path, batch: int):
+    """The imported graph and onnxruntime on one input of `batch` samples."""
+    result = import_source(str(path))
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = torch.randn(batch, *session.get_inputs()[0].shape[1:], generator=torch.Generator().manual_seed(0))
+    expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    with torch.no_grad():
+        got = graph(x).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    return result, graph
+
+
+@pytest.mark.parametrize("options", [{}, {"dynamo": False}, {"dynamo": False, "opset_version": 11}],
+                         ids=["dynamo", "torchscript", "torchscript-opset11"])
+def test_a_flatten_for_a_fixed_batch_imports_for_any_batch(options, tmp_path):
+    model = Flattening().eval()
+    path = _export(model, torch.randn(2, 3, 8, 8), tmp_path / "flat.onnx", **options)   # Reshape to [2, -1]
+    result, graph = _compare(path, 2)
+    assert [b.kind for b in result.doc.blocks.values() if b.kind == "Reshape"] == ["Reshape"]
+    x = torch.randn(5, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), model(x))        # the graph takes any batch, as the model does
+
+
+def test_a_flatten_of_a_dynamic_batch_imports(tmp_path):
+    path = _export(Flattening(), torch.randn(2, 3, 8, 8), tmp_path / "dyn.onnx", dynamo=False,
+                   input_names=["x"], dynamic_axes={"x": {0: "batch"}})   # Reshape to Concat(Shape(x)[0], -1)
+    result, _ = _compare(path, 3)
+    assert not result.report.opaque
+
+
+@pytest.mark.parametrize("dynamo", [True, False])
+def test_an_operator_used_twice_at_one_level_imports(dynamo, tmp_path):
+    path = _export(Twice(), torch.randn(2, 4, 4), tmp_path / "twice.onnx", dynamo=dynamo)
+    result, _ = _compare(path, 2)
+    assert sum(b.kind == "Permute" for b in result.doc.blocks.values()) == 2
