@@ -132,6 +132,11 @@ class ExportDialog(QDialog):
             self.about.setText(f"“{self.doc.name}” as it is now, untrained: the export carries freshly initialised "
                                "weights. Train it (▶ Train) to export what it learns.")
             self.about.setStyleSheet("color: #b45309;")
+        elif self.chosen.training:
+            self.about.setText(f"{run.name} is still training: the export holds the weights of its newest checkpoint "
+                               "(saved at each epoch's end), with the graph it trains. Export again once it has "
+                               "ended for what it learns after that.")
+            self.about.setStyleSheet("color: #b45309;")
         else:
             self.about.setText(f"The weights of the last checkpoint in {run.name}, with the graph that run trained.")
             self.about.setStyleSheet("")

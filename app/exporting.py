@@ -12,7 +12,7 @@ from pathlib import Path
 
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.graph.quoting import shown
-from layerloom.runtime.runs import RunInfo, list_runs, read_json, slug
+from layerloom.runtime.runs import RunInfo, list_runs, read_json, read_metrics, slug
 
 from .export_dialog import ExportDialog
 
@@ -21,6 +21,7 @@ from .export_dialog import ExportDialog
 class ExportChoice:
     label: str
     run: Path | None          # a run folder, or None: the open graph, untrained
+    training: bool = False    # the run trains in this window now: its newest checkpoint is what it has so far
 
 
 def network_of(graph: dict) -> tuple:
@@ -42,15 +43,20 @@ def run_gone(run: Path) -> str:
     return f"{shown(Path(run).name)} is no longer on disk (moved or deleted); the Runs tab now lists what is there."
 
 
-def run_label(run: RunInfo) -> str:
+def run_label(run: RunInfo, training: bool = False) -> str:
+    """"Run 2026-12-01 03:17 · val acc 93.0% · stopped · mnist-sample"; `training`: the run trains now."""
     try:
         when = datetime.strptime(run.name[:15], "%Y%m%d-%H%M%S").strftime("%Y-%m-%d %H:%M")
     except ValueError:
         when = run.name
     s = run.summary or {}
     acc = s.get("val_accuracy")
+    if not isinstance(acc, (int, float)):        # no summary yet (it trains) or none written: its last epoch's
+        rows = read_metrics(run.path)
+        acc = rows[-1]["val_accuracy"] if rows else None
     acc_text = f"val acc {acc:.1%}" if isinstance(acc, (int, float)) else "no validation yet"
-    return f"Run {when} · {acc_text} · {s.get('status', 'incomplete')} · {run.config.get('dataset', '?')}"
+    status = "training now" if training else s.get("status", "incomplete")
+    return f"Run {when} · {acc_text} · {status} · {run.config.get('dataset', '?')}"
 
 
 def runs_of(doc, base: Path) -> list[RunInfo]:
@@ -68,8 +74,11 @@ def runs_of(doc, base: Path) -> list[RunInfo]:
     return out
 
 
-def choices_for(doc, base: Path) -> list[ExportChoice]:
-    runs = [ExportChoice(run_label(r), r.path) for r in runs_of(doc, base)]
+def choices_for(doc, base: Path, training: Path | None = None) -> list[ExportChoice]:
+    """The runs of `doc` under `base` to export, and the untrained graph; `training`: the folder of the run
+    that trains now."""
+    runs = [ExportChoice(run_label(r, r.path == training), r.path, r.path == training)
+            for r in runs_of(doc, base)]
     return runs + [ExportChoice(f"{doc.name}, untrained (freshly initialised weights)", None)]
 
 
@@ -89,11 +98,15 @@ class Exporting:
     def dialog(self, run: Path | None = None) -> ExportDialog:
         """The Export dialog for the open graph, with `run` (a run folder) chosen if given."""
         doc = self.win.document
-        choices = choices_for(doc, self.win.training.runs_base)
+        run_now = self.win.training.run
+        started = run_now.live.started if run_now.active else None       # the run that trains now, once it has begun
+        training = Path(started["run_dir"]) if started and started.get("run_dir") else None
+        choices = choices_for(doc, self.win.training.runs_base, training)
         if run is not None and all(c.run != Path(run) for c in choices):
             info = next((r for r in list_runs(Path(run).parent) if r.path == Path(run)), None)
-            label = run_label(info) if info is not None else Path(run).name
-            choices.insert(0, ExportChoice(label, Path(run)))
+            now = Path(run) == training
+            label = run_label(info, now) if info is not None else Path(run).name
+            choices.insert(0, ExportChoice(label, Path(run), now))
         selected = next((i for i, c in enumerate(choices) if run is not None and c.run == Path(run)), 0)
         destination = str(Path.cwd() / "exports" / slug(doc.name))
         return ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win)

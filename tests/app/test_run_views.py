@@ -95,3 +95,39 @@ def test_export_or_resume_of_a_run_deleted_on_disk_says_so_and_reads_the_list_ag
         assert f"{folder.name} is no longer on disk (moved or deleted)" in message and "Errno" not in message
         assert folder.name not in [runs.tree.topLevelItem(i).text(0) for i in range(runs.tree.topLevelItemCount())]
         assert not ui.run.active and not button.isEnabled()
+
+
+def test_export_while_a_run_trains_names_it_and_exports_its_newest_checkpoint(win, ui, qtbot, tmp_path):
+    from safetensors.torch import load_file
+
+    from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
+    from layerloom.runtime.runs import read_metrics
+    settings(ui, epochs=4, batch_size=16)               # 250 steps an epoch
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 260, timeout=60_000)       # past the first epoch's checkpoint
+    qtbot.mouseClick(ui.panel.pause, LEFT)               # the checkpoint stays the one of epoch 1 meanwhile
+    qtbot.waitUntil(lambda: ui.run.state.value == "paused", timeout=30_000)
+    run = Path(ui.training.last_run_dir)
+    dialog = win.exporting.dialog()
+    try:
+        first = dialog.choices[0]
+        accuracy = read_metrics(run)[-1]["val_accuracy"]          # epoch 1's, as the trainer wrote it
+        assert first.run == run and dialog.choice.currentIndex() == 0
+        assert f"val acc {accuracy:.1%} · training now" in first.label and "still training" in dialog.about.text()
+        for fmt, check in dialog.checks.items():
+            check.setChecked(fmt == "safetensors")
+        dialog.folder.setText(str(tmp_path / "exported"))
+        dialog.show()
+        qtbot.mouseClick(dialog.export_button, LEFT)
+        qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+        weights = load_file(next((tmp_path / "exported").glob("*.safetensors")))
+        saved = load_checkpoint(latest_checkpoint(run)).weights
+        assert weights.keys() == saved.keys() and all((weights[k] == saved[k]).all() for k in saved)
+    finally:
+        dialog.close()
+        dialog.deleteLater()
+        ui.stop()
+        wait_run_end(ui, qtbot)
+    after = win.exporting.dialog()
+    assert after.choices[0].run == run and "· stopped ·" in after.choices[0].label       # it has ended
+    after.deleteLater()
