@@ -86,24 +86,35 @@ def _quantize(pre: Path, tmp: Path, mode: str, input_name: str, data) -> None:
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
+def _pre_process(fp32: Path, pre: Path) -> None:
+    """onnxruntime's pre-processing; its symbolic shape inference does not know every operator (a global
+    max pool's ReduceMax with axes as an input fails inside it), and ONNX's own shape inference then does."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    try:
+        quant_pre_process(str(fp32), str(pre))
+    except Exception:
+        quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+
+
 def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) -> list[str]:
     """Quantize the fp32 ONNX file `fp32` into `path` (atomically) with onnxruntime's pre-processing and
     quantizer; `data` (EvaluationData) gives the calibration samples of the static mode. Returns the
     recurrent op types the file keeps in fp32."""
     import onnx
-    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
         pre = Path(work) / "model.pre.onnx"
         with atomic_target(path) as tmp:
             try:
                 with _quiet():
-                    quant_pre_process(str(fp32), str(pre))
+                    _pre_process(fp32, pre)
                     _quantize(pre, tmp, mode, "input", data)
             except ExportError:
                 raise
             except Exception as exc:
-                raise ExportError(f"onnxruntime could not quantize this model: {first_line(exc)}") from None
+                raise ExportError(f"onnxruntime could not quantize this model ({first_line(exc)}): export the fp32 "
+                                  "onnx format instead") from None
             model = onnx.load(str(tmp))
             recurrent = sorted({n.op_type for n in model.graph.node} & {"LSTM", "GRU", "RNN"})
             del model.metadata_props[:]
@@ -145,7 +156,8 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
         notes.append("checked on random inputs only: " + report["unverified_reason"])
     lat = report["latency_ms"]
     notes.append("onnxruntime latency (median, {} thread{}) batch 1: {:.2f} -> {:.2f} ms, batch 32: {:.2f} -> "
-                 "{:.2f} ms".format(lat["threads"], "" if lat["threads"] == 1 else "s", lat["fp32"]["1"]["median_ms"], lat["int8"]["1"]["median_ms"],
+                 "{:.2f} ms".format(lat["threads"], "" if lat["threads"] == 1 else "s",
+                                    lat["fp32"]["1"]["median_ms"], lat["int8"]["1"]["median_ms"],
                                     lat["fp32"]["32"]["median_ms"], lat["int8"]["32"]["median_ms"]))
     if recurrent and mode == "static":
         notes.append(f"the static (QDQ) flow leaves {', '.join(recurrent)} in fp32: onnx-int8-dynamic suits this graph")

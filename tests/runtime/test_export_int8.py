@@ -181,3 +181,26 @@ def test_resnet18_static_int8_on_shapes(tmp_path):
     assert static.verified, static.line()
     assert static.size <= 0.30 * fp32.size
     assert static.report["samples"] >= 1000 and static.report["top1_agreement"] >= 0.98
+
+
+def test_a_global_max_pool_quantizes(tmp_path):
+    """torch exports AdaptiveMaxPool2d(1) as ReduceMax with its axes as an input, which onnxruntime's
+    symbolic shape inference cannot follow: the pre-processing falls back to ONNX's own."""
+    from layerloom.graph import GraphDocument
+    doc = GraphDocument("global max")
+    last = doc.add_block("Input", {"shape": [1, 28, 28]})
+    for kind, params in (("Conv2d", {"out_channels": 8, "kernel_size": 3}), ("ReLU", {}), ("AdaptiveMaxPool2d", {}),
+                         ("Flatten", {}), ("Linear", {"out_features": 10}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    doc.training["dataset"] = "no-such-set"
+    path = tmp_path / "g.loom.json"
+    save_graph(doc, path)
+    _, (fp32, int8) = export_model(path, ["onnx", "onnx-int8-dynamic"], tmp_path / "out")
+    assert int8.verified, int8.line()
+    ops = {n.op_type for n in onnx.load(str(int8.path)).graph.node}
+    assert {"ReduceMax", "ConvInteger", "MatMulInteger"} <= ops
+    x = np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32)
+    want, got = _predict(fp32.path, x), _predict(int8.path, x)
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
