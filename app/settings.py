@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QByteArray, QCoreApplication, QSettings
 
 ORGANISATION = "Layerloom"
 APPLICATION = "Layerloom"
@@ -41,10 +41,16 @@ def set_theme(mode: str) -> None:
     QSettings().setValue(THEME, mode)
 
 
+def _bytes_or_none(value):
+    """A saved layout as Qt wrote it, or None: a settings file edited by hand or spoilt may hold text or
+    a number there, which Qt's restore functions refuse with a TypeError (the window did not open)."""
+    return value if isinstance(value, (QByteArray, bytes, bytearray)) else None
+
+
 def window_layout():
-    """(geometry, state) saved by the last close, each None when there is none."""
+    """(geometry, state) saved by the last close, each None when there is none or it is not a layout."""
     s = QSettings()
-    return s.value(WINDOW_GEOMETRY), s.value(WINDOW_STATE)
+    return _bytes_or_none(s.value(WINDOW_GEOMETRY)), _bytes_or_none(s.value(WINDOW_STATE))
 
 
 def set_window_layout(geometry, state) -> None:
@@ -55,18 +61,17 @@ def set_window_layout(geometry, state) -> None:
 
 def saved_state_has(object_name: str) -> bool:
     """Does the saved window layout know the dock or toolbar with this object name?"""
-    state = QSettings().value(WINDOW_STATE)
-    try:
-        return state is not None and object_name.encode("utf-16-be") in bytes(state)
-    except TypeError:
-        return False
+    state = _bytes_or_none(QSettings().value(WINDOW_STATE))
+    return state is not None and object_name.encode("utf-16-be") in bytes(state)
 
 
 def recent_files() -> list[str]:
     value = QSettings().value(RECENT_FILES, [])
     if isinstance(value, str):
         value = [value]
-    return [str(v) for v in (value or [])]
+    if not isinstance(value, (list, tuple)):      # a spoilt settings file: a number, a byte array...
+        return []
+    return [v for v in value if isinstance(v, str) and v.strip()][:MAX_RECENT]
 
 
 def add_recent_file(path) -> None:
@@ -80,7 +85,8 @@ def clear_recent_files() -> None:
 
 
 def runs_dir() -> Path:
-    return Path(str(QSettings().value(RUNS_DIR, str(Path.cwd() / "runs"))))
+    value = QSettings().value(RUNS_DIR)
+    return Path(value) if isinstance(value, str) and value.strip() else Path.cwd() / "runs"
 
 
 def set_runs_dir(path) -> None:
