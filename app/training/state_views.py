@@ -68,7 +68,10 @@ class StateViews:
                                              15000)
         else:
             self.session.message.emit(f"{ENDED_WORDS.get(state, 'Training ended')}: the graph can be edited again.")
-        self._restore_settings_lr()
+        if dict(self.session.document.training) != getattr(self, "_loaded_section", None):
+            self.load_from_document()     # the section changed during the run (an undo): the panel shows it now
+        else:
+            self._restore_settings_lr()
         self.recheck()      # last: it may move the state on (e.g. to idle), which renders itself
 
     def _show_result(self, state: RunState) -> None:

@@ -311,3 +311,26 @@ def test_a_resumed_run_shows_the_epochs_it_trained_before_it_stopped(win, ui, qt
     assert f"validation accuracy {before[0]['val_accuracy'] * 100:.2f}%" in ui.panel.message.text()
     assert ui.epochs.waiting.text().startswith("No epoch has finished since the run resumed")
     assert ui.epochs.tabs.tabText(1) == "Samples"           # no count left from before the stop
+
+
+def test_undo_of_the_training_settings_during_a_run_shows_in_the_panel_once_it_ends(win, ui, qtbot):
+    from layerloom.runtime.config import TrainConfig
+    settings(ui, epochs=4, batch_size=16, lr=0.01)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)               # the settings become the graph's ("Use the training settings")
+    qtbot.waitUntil(lambda: ui.live.step >= 5, timeout=30_000)
+    win.view.setFocus()
+    QTest.keyClick(win.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # settings, not the network: allowed
+    assert win.document.training.get("batch_size") != 16 and ui.training.running
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    run = ui.training.last_run_dir
+    assert read_json(f"{run}/config.json")["batch_size"] == 16               # what the run trained with
+    graph = TrainConfig.from_sources(win.document.training)                   # what the graph now says
+    shown = ui.panel.settings.values()
+    assert (shown["batch_size"], shown["epochs"], shown["lr"]) == (graph.batch_size, graph.epochs, graph.lr)
+    settings(ui, max_steps=3)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    assert read_json(f"{ui.training.last_run_dir}/config.json")["batch_size"] == graph.batch_size
