@@ -35,7 +35,7 @@ def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(t
     # the command line says in one line what cannot be pruned, and writes nothing
     assert run(["prune", str(t.run_dir), "--ratio", "0.5", "--block", "fc3", "--out", str(tmp_path / "no")]) == 2
     assert capsys.readouterr().err.strip() == ("layerloom prune: fc3 cannot be pruned: its outputs are the "
-                                               "network's outputs")
+                                               "network's outputs; choose one of conv1, conv2, fc1, fc2 instead")
     assert not (tmp_path / "no").exists()
 
 
