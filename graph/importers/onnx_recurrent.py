@@ -203,7 +203,8 @@ def transpose(builder, node, a) -> bool:
         return True
     if perm == [1, 0, 2] and x in builder.produced:
         users = builder.consumers.get(out, [])
-        if users and all(u.op_type in RECURRENT for u in users):
+        # the TorchScript exporter also reads its shape, for the zero initial states
+        if any(u.op_type in RECURRENT for u in users) and all(u.op_type in (*RECURRENT, "Shape") for u in users):
             builder.time_major[out] = x
             builder.nodes.append({"node": node.name, "op": node.op_type, "block": None, "kind": None})
             return True

@@ -83,3 +83,23 @@ def test_an_operator_used_twice_at_one_level_imports(dynamo, tmp_path):
     path = _export(Twice(), torch.randn(2, 4, 4), tmp_path / "twice.onnx", dynamo=dynamo)
     result, _ = _compare(path, 2)
     assert sum(b.kind == "Permute" for b in result.doc.blocks.values()) == 2
+
+
+class Reader(nn.Module):
+    def __init__(self, layer: type, **options):
+        super().__init__()
+        self.rnn = layer(4, 6, batch_first=True, **options)
+        self.fc = nn.Linear(12 if options.get("bidirectional") else 6, 3)
+
+    def forward(self, x):
+        return self.fc(self.rnn(x)[0][:, -1])
+
+
+@pytest.mark.parametrize("layer,options", [(nn.LSTM, {}), (nn.GRU, {"bidirectional": True}),
+                                           (nn.RNN, {"num_layers": 2})], ids=["lstm", "gru-both-ways", "rnn-stacked"])
+def test_a_batch_first_recurrent_layer_from_the_torchscript_exporter_imports(layer, options, tmp_path):
+    """That exporter reads the time-major input's shape to make the zero initial states."""
+    path = _export(Reader(layer, **options), torch.randn(2, 5, 4), tmp_path / "rnn.onnx", dynamo=False)
+    result, _ = _compare(path, 2)
+    assert not result.report.opaque
+    assert sum(b.kind == layer.__name__ for b in result.doc.blocks.values()) == options.get("num_layers", 1)
