@@ -5,6 +5,8 @@ Saves are atomic (the graph core writes a temp file and renames it).
 """
 from __future__ import annotations
 
+import errno
+import os
 import time
 from pathlib import Path
 
@@ -24,6 +26,7 @@ class Files:
     def __init__(self, win):
         self.win = win
         self.session = win.session
+        self._on_disk: tuple[int, int] | None = None    # the open file's (mtime, size) when opened or saved
 
     # -- asking -----------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
@@ -98,13 +101,26 @@ class Files:
     def _replace(self, doc: GraphDocument, path: Path | None, modified: bool = False) -> None:
         recovery.discard()
         self.session.set_document(doc, path, modified=modified)
+        self._on_disk = stamp(path)
         self.win.view.fit()
 
     # -- saving -----------------------------------------------------------------------------------
     def save(self) -> bool:
         if self.session.path is None:
             return self.save_as()
-        return self._write(self.session.path)
+        path = self.session.path
+        now = stamp(path)
+        if now is not None and self._on_disk is not None and now != self._on_disk:
+            answer = QMessageBox.question(
+                self.win, "File changed on disk",
+                f"{shown(path.name, 80)} has changed on disk since Layerloom opened or saved it (another program "
+                "or window wrote it). Save replaces that version with yours; Cancel keeps it, and File ▸ Save "
+                "As… saves yours under another name.",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Cancel,
+                QMessageBox.StandardButton.Cancel)
+            if answer != QMessageBox.StandardButton.Save:
+                return False
+        return self._write(path)
 
     def save_as(self) -> bool:
         start = str(self.session.path) if self.session.path else \
@@ -121,10 +137,14 @@ class Files:
 
     def _write(self, path: Path) -> bool:
         try:
+            if read_only(path):
+                raise PermissionError(errno.EROFS, "read-only file")
             save_graph(self.session.document, path)
         except OSError as exc:
-            self._error("Cannot save", f"The graph could not be saved to {path}.\n\n{exc.strerror or exc}")
+            self._error("Cannot save", f"The graph could not be saved to {shown(str(path), 200)}: "
+                                       f"{save_problem(exc, path)}")
             return False
+        self._on_disk = stamp(path)
         self.session.mark_saved()
         recovery.discard()
         self.add_recent(str(path))
@@ -188,3 +208,35 @@ class Files:
         more = f" {left} more unsaved graph(s) will be offered at the next start." if left else ""
         self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}")
         return True
+
+
+def stamp(path: Path | None) -> tuple[int, int] | None:
+    """The file's modification time and size, to notice another program writing it; None if it is not there."""
+    try:
+        st = os.stat(path) if path is not None else None
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size) if st is not None else None
+
+
+def read_only(path: Path) -> bool:
+    """Is `path` a file nobody may write (its write permissions all off)? Saving would replace it all the same."""
+    try:
+        return Path(path).is_file() and not os.stat(path).st_mode & 0o222
+    except OSError:
+        return False
+
+
+def save_problem(exc: OSError, path: Path) -> str:
+    """What went wrong in a save, and what to do, in a sentence."""
+    other = "choose another place with File ▸ Save As…"
+    if exc.errno == errno.EROFS or isinstance(exc, PermissionError):
+        what = "the file is read-only" if read_only(path) else "Layerloom may not write there"
+        return f"{what}. Make it writable, or {other}"
+    if exc.errno == errno.ENOENT:
+        return f"the folder {shown(str(Path(path).parent), 120)} does not exist. Create it, or {other}"
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return f"the disk is full. Free some space, or {other}"
+    if exc.errno == errno.EISDIR:
+        return f"that is a folder. {other[0].upper()}{other[1:]}"
+    return f"{exc.strerror or exc}. Try again, or {other}"

@@ -276,3 +276,47 @@ def test_a_recovery_file_with_an_impossible_time_is_still_offered(win, dialogs, 
     assert win.files.offer_recovery()                                   # offered, dated by the file
     assert win.document.blocks and not target.exists()
     win.session.undo_stack.setClean()
+
+
+def _opened_and_edited(win, tmp_path):
+    path = tmp_path / "mine.loom.json"
+    path.write_text(preset_path("mlp").read_text())
+    assert win.files.open(str(path))
+    bid = next(b for b, blk in win.document.blocks.items() if blk.kind == "Linear")
+    edits.set_param(win.session, bid, "out_features", 77)
+    return path, bid
+
+
+def test_saving_over_a_file_changed_on_disk_asks_first(win, dialogs, tmp_path):
+    path, bid = _opened_and_edited(win, tmp_path)
+    theirs = path.read_text().replace('"name": "', '"name": "Theirs ', 1)
+    path.write_text(theirs)                                   # another program saves the same file
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 5_000_000_000))
+    dialogs.answers = [SB.Cancel]
+    assert not win.files.save()
+    assert path.read_text() == theirs and win.isWindowModified()
+    assert "changed on disk" in dialogs.texts("question")[-1] and "Save As" in dialogs.texts("question")[-1]
+    dialogs.answers = [SB.Save]
+    assert win.files.save()
+    assert load_graph(path).blocks[bid].params["out_features"] == 77
+    edits.set_param(win.session, bid, "out_features", 78)     # our own saves do not ask again
+    asked = len(dialogs.texts("question"))
+    assert win.files.save() and len(dialogs.texts("question")) == asked
+
+
+def test_a_read_only_file_is_not_replaced_and_the_message_says_what_to_do(win, dialogs, tmp_path):
+    path, bid = _opened_and_edited(win, tmp_path)
+    before = path.read_text()
+    path.chmod(0o444)
+    assert not win.files.save()
+    assert path.read_text() == before and win.isWindowModified()
+    text = dialogs.texts("warning")[-1]
+    assert "read-only" in text and "Save As" in text
+
+
+def test_saving_into_a_folder_that_is_not_there_says_so(win, dialogs, tmp_path):
+    edits.add_block(win.session, "ReLU", (0, 0))
+    dialogs.save_path = str(tmp_path / "gone" / "mine.loom.json")
+    assert not win.files.save_as()
+    text = dialogs.texts("warning")[-1]
+    assert "does not exist" in text and "Save As" in text and win.isWindowModified()
