@@ -154,8 +154,10 @@ class LiveViews:
     def _runs_folder_changed(self, path: str) -> None:
         self.runs_base = Path(path)
         settings.set_runs_dir(path)
+        self.recheck()                  # a folder that cannot be written to blocks Start
 
     def set_runs_folder(self, path) -> None:
         """Where new runs go and which runs the list shows (not remembered; the list's Folder… is)."""
         self.runs_base = Path(path)
         self.runs.set_base(self.runs_base)
+        self.recheck()

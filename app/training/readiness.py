@@ -4,8 +4,10 @@ every problem as (severity, message, fix), shown above Start, and what it means 
 it is mixed into."""
 from __future__ import annotations
 
+from layerloom.graph.quoting import shown
 from layerloom.graph.summary import human
 from layerloom.runtime.config import ConfigError, TrainConfig
+from layerloom.runtime.path_problems import in_the_way
 from layerloom.runtime.preflight import check_training
 
 from ..panels.training import PATH_KINDS
@@ -41,6 +43,10 @@ class Readiness:
             out.append(("error", f"Settings: {exc}", None))
         if self.info_error:
             out.append(("error", self.info_error, None))
+        blocked = in_the_way(self.runs_base)          # the run's folder is made in it, at its first step
+        if blocked:
+            out.append(("error", f"Runs cannot be saved: {shown(blocked, 200)}. Choose another runs folder with "
+                                 "Folder… in the Runs tab.", None))
         if PATH_KINDS.get(self.dataset_name) and not self.dataset_options.get("path"):
             kind = PATH_KINDS[self.dataset_name]
             out.append(("error", f"Choose the {kind} that holds the data ({kind.title()}… above).", None))

@@ -131,3 +131,29 @@ def test_export_while_a_run_trains_names_it_and_exports_its_newest_checkpoint(wi
     after = win.exporting.dialog()
     assert after.choices[0].run == run and "· stopped ·" in after.choices[0].label       # it has ended
     after.deleteLater()
+
+
+def test_a_runs_folder_that_cannot_be_written_to_blocks_start_and_says_what_to_do(win, ui, qtbot, tmp_path,
+                                                                                  monkeypatch):
+    import os
+
+    from PySide6.QtWidgets import QFileDialog
+
+    import layerloom.runtime.path_problems as path_problems
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(path_problems.os, "access",           # as a folder on a read-only disk answers
+                        lambda p, mode, **kw: Path(p) != read_only and real_access(p, mode, **kw))
+    chosen = [str(read_only)]
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: chosen[0]))
+    ui.runs_dock.show()
+    ui.runs_dock.raise_()
+    qtbot.mouseClick(ui.runs.change, LEFT)                     # the Runs tab's Folder…
+    assert not ui.panel.start.isEnabled() and not ui.ready
+    text = " ".join(ui.panel.check_texts())
+    assert f"Runs cannot be saved: {read_only} cannot be written to" in text and "Folder… in the Runs tab" in text
+    chosen[0] = str(tmp_path / "writable")
+    qtbot.mouseClick(ui.runs.change, LEFT)
+    qtbot.waitUntil(lambda: ui.panel.start.isEnabled(), timeout=10_000)
+    assert not any("Runs cannot be saved" in t for t in ui.panel.check_texts())
