@@ -68,3 +68,40 @@ def test_chosen_formats_carry_their_size_and_accuracy_and_a_cancel_stops(tmp_pat
     assert "MB" in report_table(report) or "kB" in report_table(report)
     with pytest.raises(BenchCancelled):
         benchmark(path, batches=(1,), threads=1, repeats=2, budget_s=0.1, cancelled=lambda: True)
+
+
+def test_top1_agreement_is_counted_on_the_samples_the_accuracy_is(tmp_path, monkeypatch):
+    """Counted on one timing batch, "top-1 same 100 %" sat beside an int8 accuracy that differed from
+    torch's. Reference: onnxruntime's own session run on the whole validation split, against torch."""
+    from layerloom.runtime import latency
+    from layerloom.runtime.evaluation import evaluation_data
+    from layerloom.graph import load_graph
+    from layerloom.runtime.export import load_source
+
+    sessions = {}
+    real = latency.onnx_session
+
+    def keeping(path, threads):
+        sessions[path.name] = real(path, threads)
+        return sessions[path.name]
+
+    monkeypatch.setattr(latency, "onnx_session", keeping)
+    path = tmp_path / "lenet.loom.json"
+    save_graph(lenet(), path)
+    report = benchmark(path, batches=(1, 4), threads=1, repeats=2, budget_s=0.05,
+                       formats={"torch", "onnx-int8-dynamic"})
+    torch_row, int8_row = report["backends"]
+    model = load_source(path).model                     # an untrained graph: weights from its seed, as timed
+    data = evaluation_data(load_graph(path).training, input_shape=(1, 28, 28))
+    with torch.no_grad():
+        reference = data.predictions(model)
+    session = sessions["dynamic.onnx"]
+    name = session.get_inputs()[0].name
+    step = latency.ACCURACY_BATCH      # dynamic int8 scales each batch by its own range: batch as the bench does
+    int8 = torch.cat([torch.as_tensor(session.run(None, {name: data.val_x[i:i + step].numpy()})[0]).argmax(1)
+                      for i in range(0, len(data.val_y), step)])
+    assert len(int8) == len(data.val_y) == 1000
+    assert int8_row["top1_agreement"] == float((int8 == reference).double().mean()) < 1.0
+    assert int8_row["accuracy"] == float((int8 == data.val_y).double().mean())
+    assert torch_row["top1_agreement"] == 1.0
+    assert abs(int8_row["accuracy"] - torch_row["accuracy"]) <= 1 - int8_row["top1_agreement"] + 1e-12
