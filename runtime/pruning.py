@@ -22,6 +22,7 @@ from layerloom.graph.pruning import PruneError, PruneResult, prune_channels
 from layerloom.graph.weights import save_graph_weights
 
 from .checkpoints import load_checkpoint
+from .data import DataError
 from .evaluation import evaluation_data
 from .runs import slug
 
@@ -40,6 +41,7 @@ class PruneReport:
     rows: dict = field(default_factory=dict)      # "original" / "pruned" / "fine-tuned" -> figures
     graph_path: Path | None = None                # the pruned graph file (its weights beside it)
     run_dir: Path | None = None                   # the fine-tuning run
+    note: str = ""                                # why the accuracy is not measured, when it is not
 
     def table(self) -> str:
         head = f"{'':12}{'parameters':>12}{'MACs':>15}{'file size':>12}{'val accuracy':>14}"
@@ -51,6 +53,8 @@ class PruneReport:
         after = self.rows["pruned"]
         lines.append(f"kept {after['params'] / base['params'] * 100:.0f} % of the parameters and "
                      f"{after['macs'] / base['macs'] * 100:.0f} % of the MACs")
+        if self.note:
+            lines.append(self.note)
         return "\n".join(lines)
 
 
@@ -108,8 +112,14 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     config = dict(ckpt.meta.get("config") or {})
     result = prune_channels(doc, ckpt.weights, ratio, blocks, data=context)
     result.doc.name = f"{doc.name} pruned"
-    evaluation = run_evaluation(ckpt.meta, bundle=data)
     report = PruneReport(result)
+    try:
+        evaluation = run_evaluation(ckpt.meta, bundle=data)
+    except DataError as exc:
+        if finetune_epochs > 0:        # fine-tuning trains on it
+            raise
+        evaluation = None              # pruning itself needs only the weights
+        report.note = f"Validation accuracy not measured. {exc}"
     report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
     report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)
     report.graph_path = save_pruned(result, out)

@@ -59,3 +59,28 @@ def test_a_pruned_graph_interrupted_while_it_is_saved_leaves_no_weights_without_
     monkeypatch.undo()
     path = pruning.save_pruned(result, tmp_path / "pruned")              # and saved whole, both are there
     assert sorted(p.name for p in (tmp_path / "pruned").iterdir()) == [path.name, "lenet-5.safetensors"]
+
+
+def test_a_run_whose_data_set_is_not_here_is_pruned_without_fine_tuning(tmp_path, capsys):
+    from PIL import Image
+    folder = tmp_path / "letters"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (32, 32), 40 * i + (100 if label == "b" else 0)).save(folder / label / f"{i}.png")
+    t = Trainer(lenet(), {"epochs": 1, "batch_size": 4, "dataset": "image-folder",
+                          "dataset_options": {"path": str(folder)}}, None, runs_base=tmp_path)
+    assert t.run() is not None
+    folder.rename(tmp_path / "moved")                                 # the run's images are not here any more
+    out = tmp_path / "pruned"
+    assert run(["prune", str(t.run_dir), "--ratio", "0.5", "--finetune-epochs", "0", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Validation accuracy not measured. The image folder " in printed and "letters" in printed and "n/a" in printed, printed
+    (graph,) = out.glob("*.loom.json")
+    model = compile_graph(load_graph(graph))
+    assert model.meta["layerloom"]["weights"]["new"] == []
+    params = sum(p.numel() for p in model.parameters())
+    assert f"pruned      {params:>12,}" in printed                      # the table's count is the module's
+    # fine-tuning trains on the data set, so it still needs it
+    assert run(["prune", str(t.run_dir), "--ratio", "0.5", "--out", str(tmp_path / "tuned")]) == 2
+    assert "letters" in capsys.readouterr().err
