@@ -141,6 +141,27 @@ class _OnnxBuilder:
             return weight[: -len(".weight")]
         return _scope(node) or re.sub(r"^node_", "", node.name)
 
+    def activation(self, node, a) -> str | None:
+        """The block of an activation torch exports as Clip, HardSigmoid or HardSwish, or None."""
+        op = node.op_type
+        if op == "HardSwish":
+            return "Hardswish"
+        if op == "HardSigmoid":     # torch's Hardsigmoid is relu6(x + 3) / 6
+            alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+            return "Hardsigmoid" if abs(alpha - 1 / 6) < 1e-6 and beta == 0.5 else None
+        if op != "Clip":
+            return None
+        bounds = []
+        for i, name in ((1, "min"), (2, "max")):
+            if self.opset < 11:
+                bounds.append(a.get(name))
+                continue
+            value = self.fold_value(node.input[i]) if len(node.input) > i and node.input[i] else None
+            if value is None and len(node.input) > i and node.input[i]:
+                return None                                  # a bound computed from the data
+            bounds.append(None if value is None else float(np.ravel(value)[0]))
+        return {(0.0, 6.0): "ReLU6", (0.0, None): "ReLU"}.get(tuple(bounds))
+
     def reshape_target(self, node) -> list[int]:
         """A Reshape's target with 0 (keep) for the batch: a constant, where a file exported for a fixed
         batch may name it (`[2, -1]` for inputs of batch 2), or a Concat of constants and the batch size
@@ -222,8 +243,8 @@ class _OnnxBuilder:
         elif ((op == "Transpose" and transpose(self, node, a)) or (op == "Reshape" and reshape(self, node))
               or (op == "Squeeze" and squeeze(self, node, a))):
             pass
-        elif op in simple:
-            self.add(node, simple[op], {}, [x], self.base(node), node.output[0])
+        elif op in simple or self.activation(node, a):
+            self.add(node, simple.get(op) or self.activation(node, a), {}, [x], self.base(node), node.output[0])
         elif op == "LeakyRelu":
             self.add(node, "LeakyReLU", {"negative_slope": float(a.get("alpha", 0.01))}, [x], self.base(node),
                      node.output[0])

@@ -103,3 +103,28 @@ def test_a_batch_first_recurrent_layer_from_the_torchscript_exporter_imports(lay
     result, _ = _compare(path, 2)
     assert not result.report.opaque
     assert sum(b.kind == layer.__name__ for b in result.doc.blocks.values()) == options.get("num_layers", 1)
+
+
+def _activations():
+    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU6(), nn.Conv2d(4, 4, 1), nn.Hardswish(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 4), nn.Hardsigmoid())
+
+
+@pytest.mark.parametrize("options", [{}, {"dynamo": False}, {"dynamo": False, "opset_version": 10}],
+                         ids=["dynamo", "torchscript", "torchscript-opset10"])
+def test_relu6_and_the_hard_activations_import_as_blocks_that_pass_gradients(options, tmp_path):
+    """MobileNets export them as Clip(0, 6), HardSwish and HardSigmoid; run by onnxruntime inside an Opaque
+    block they would stop every gradient, and training would reach the last layers only."""
+    model = _activations().eval()
+    path = _export(model, torch.randn(2, 3, 8, 8), tmp_path / "act.onnx", **options)
+    result, graph = _compare(path, 2)
+    assert not result.report.opaque
+    kinds = [b.kind for b in result.doc.blocks.values()]
+    assert kinds.count("ReLU6") == 1 and kinds.count("Hardsigmoid") == (2 if options.get("opset_version") else 1)
+    assert kinds.count("Hardswish") == (0 if options.get("opset_version") else 1)   # before opset 14: x·HardSigmoid
+    grads = []
+    for net in (model, graph):
+        x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(1), requires_grad=True)
+        (net(x) * torch.arange(4.0)).sum().backward()
+        grads.append(x.grad)
+    torch.testing.assert_close(grads[1], grads[0])
