@@ -279,7 +279,7 @@ class MainWindow(LaterParts, QMainWindow):
         settings.set_window_layout(self.saveGeometry(), self.saveState())
 
     def closeEvent(self, event) -> None:
-        if not self.files.may_replace("close Layerloom"):
+        if not (self._may_stop_sweep() and self.files.may_replace("close Layerloom")):
             event.ignore()
             return
         self._waiting.clear()            # nothing asked for earlier opens after the window has closed
@@ -292,6 +292,21 @@ class MainWindow(LaterParts, QMainWindow):
         self.autosave_timer.stop()
         recovery.discard()
         event.accept()
+
+
+    def _may_stop_sweep(self) -> bool:
+        """Closing while a sweep runs asks first, as closing during a run does (the sweep stops when the
+        window has closed; its trials keep their checkpoints and Start resumes it)."""
+        sweep = self.built("experiments")
+        if sweep is None or not sweep.running:
+            return True
+        done = sum(r.get("state") == "complete" for r in sweep.rows)
+        answer = QMessageBox.question(
+            self, "A sweep is running",
+            f"Stop the sweep and close Layerloom?\n\nIts finished trials ({done} so far) are kept in "
+            f"{shown(str(sweep.folder), 200)}; Start in the Experiment panel resumes the sweep.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Cancel)
+        return answer == QMessageBox.StandardButton.Yes
 
 
 class OnFirstPaint(QObject):

@@ -153,3 +153,22 @@ def test_sweep_this_parameter_from_the_training_panel_takes_the_same_path(win, m
     assert settings.findChild(QLabel, "setting-device") is None        # not a setting a sweep varies
 
 
+
+
+def test_closing_the_window_while_a_sweep_runs_asks_first(win, qtbot, tmp_path, dialogs):
+    from PySide6.QtWidgets import QMessageBox
+    doc = load_graph(preset_path("lenet5"))
+    doc.training.update({"epochs": 3, "batch_size": 16, "dataset_options": {"train_count": 2000}})
+    win.session.set_document(doc)
+    win.training.set_runs_folder(tmp_path / "runs")
+    panel = win.experiments
+    panel.load_section({"params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid", "workers": 1})
+    assert panel.start(folder_base=tmp_path)
+    win.session.undo_stack.setClean()                     # nothing unsaved: only the sweep is asked about
+    assert not win.close()                                # Cancel (the default answer): the window stays
+    question = dialogs.texts("question")[-1]
+    assert question.startswith("Stop the sweep and close Layerloom?") and str(tmp_path / "LeNet-5-sweep") in question
+    assert panel.running and win.isVisible()
+    dialogs.answers.append(QMessageBox.StandardButton.Yes)
+    assert win.close()
+    assert not panel.running                               # stopped, and waited for
