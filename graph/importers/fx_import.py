@@ -292,6 +292,9 @@ class _Builder:
         if kind is None:
             if node.kwargs:
                 raise _NeedsOpaque(_parent(path), f"{path} is called with keyword arguments")
+            if entry[0] == "tuple":     # an LSTM that is not batch-first: its parent, which picks the result
+                raise _NeedsOpaque(_parent(path), f"{path}: {self.opaque_reasons[path]}, and an Opaque block "
+                                                  "gives one result, not several")
             params = _opaque_params(module, path, self.opaque_reasons[path], self.source, len(tensors))
             bid = self.add(node, "Opaque", params, tensors, path, _parent(path), module)
             self.opaque_blocks.append({"block": bid, "target": params["target"], "reason": self.opaque_reasons[path]})

@@ -75,7 +75,8 @@ def _batchnorm(m):
 
 def _recurrent(m):
     if not m.batch_first:
-        raise NoBlock(f"{type(m).__name__} with batch_first=False (its batch is not the first dimension)")
+        raise NoBlock(f"{type(m).__name__} with batch_first=False has no block (blocks take the batch first: "
+                      "build it with batch_first=True)")
     params = {"input_size": m.input_size, "hidden_size": m.hidden_size, "num_layers": m.num_layers,
               "bias": m.bias, "dropout": float(m.dropout), "bidirectional": m.bidirectional}
     if isinstance(m, nn.RNN):

@@ -119,6 +119,29 @@ MODELS = textwrap.dedent('''
             return self.head(self.body(x))
 
 
+    class TimeFirst(nn.Module):
+        """A batch-first interface around an LSTM built time-first (batch_first=False, torch's default)."""
+
+        def __init__(self, features=4, hidden=6):
+            super().__init__()
+            self.features, self.hidden = features, hidden
+            self.rnn = nn.LSTM(features, hidden)
+
+        def forward(self, x):
+            out, _ = self.rnn(x.transpose(0, 1))
+            return out.transpose(0, 1)
+
+
+    class WithTimeFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.enc = TimeFirst()
+            self.fc = nn.Linear(6, 2)
+
+        def forward(self, x):
+            return self.fc(self.enc(x))
+
+
     class Scaled(nn.Module):
         """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
 
@@ -233,6 +256,20 @@ def test_a_dropout_that_stays_on_in_evaluation_is_not_a_dropout_block(models_py)
         expected = result.model.eval()(x)
         torch.manual_seed(6)
         torch.testing.assert_close(graph(x), expected, rtol=0, atol=0)
+
+
+def test_a_time_first_lstm_keeps_the_module_that_uses_it_whole(models_py):
+    from layerloom.graph.importers.fx_import import import_module
+    bare = torch.nn.Sequential(torch.nn.LSTM(4, 6))
+    with pytest.raises(ImportFailure, match="0: LSTM with batch_first=False has no block .*batch_first=True"):
+        import_module(bare, (5, 4))
+    result = import_source(f"{models_py}:WithTimeFirst", (5, 4))
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", "Opaque", "Linear", "Output"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
 
 
 def test_an_imported_graph_that_would_not_run_is_refused_with_its_problem(models_py):
