@@ -206,25 +206,27 @@ class SweepRunner:
         trial = r.trial
         trial.set_user_attr("seconds", round(time.monotonic() - r.started, 2))
         metric = r.history[-1][1] if r.history else None
+        value = (r.summary or {}).get(self.spec.objective)
+        ok = (rc == 0 and r.summary is not None and r.summary.get("status") == "finished"
+              and isinstance(value, (int, float)) and math.isfinite(value))
         if r.proc.pruned_at is not None and r.history:
             trial.set_user_attr("exit_epoch", (r.summary or {}).get("epochs"))
             self.study.tell(trial, state=TrialState.PRUNED)
             state = "pruned"
-        elif r.proc.stopping:
-            trial.set_user_attr("message", "stopped before it finished; its checkpoint is kept")
+        elif ok:                 # finished, even when a stop came after its last epoch
+            self.study.tell(trial, value)
+            metric, state = value, "complete"
+        elif r.proc.stopping:    # the sweep was stopped: like a cut-off trial, its values run again on resume
+            trial.set_user_attr("interrupted", True)
+            trial.set_user_attr("message", "stopped: the sweep was stopped while this trial ran (its checkpoint is "
+                                           "kept); its values are tried again when the sweep resumes")
             self.study.tell(trial, state=TrialState.FAIL)
+            self.study.enqueue_trial(dict(trial.params), skip_if_exists=False)
             state = "failed"
         else:
-            value = (r.summary or {}).get(self.spec.objective)
-            ok = rc == 0 and r.summary is not None and r.summary.get("status") == "finished"
-            if ok and isinstance(value, (int, float)) and math.isfinite(value):
-                self.study.tell(trial, value)
-                metric, state = value, "complete"
-            else:
-                message = r.message or r.proc.failure_text()
-                trial.set_user_attr("message", message)
-                self.study.tell(trial, state=TrialState.FAIL)
-                state = "failed"
+            trial.set_user_attr("message", r.message or r.proc.failure_text())
+            self.study.tell(trial, state=TrialState.FAIL)
+            state = "failed"
         run = trial.user_attrs.get("run")
         if state != "failed" and run and Path(run).is_dir():
             write_hparams(run, trial.params, {f"hparams/{self.spec.objective}": metric})

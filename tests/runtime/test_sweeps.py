@@ -190,3 +190,22 @@ def test_a_trial_process_killed_by_a_signal_says_so(tmp_path):
     last = trial.failure_text().splitlines()[-1]      # what `layerloom sweep` prints for a failed trial
     assert last == ("the training process was ended by SIGKILL: the system may have run out of memory; "
                     "run fewer workers or use a smaller batch size")
+
+
+def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path):
+    import threading
+    sweep = {"name": "stop", "params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid", "epochs": 3}
+    runner, study, folder = _runner(tmp_path, sweep)
+    thread = threading.Thread(target=runner.run)
+    thread.start()
+    try:
+        row = _wait_for(lambda: _running_trial(folder))
+    finally:
+        runner.stop()                                   # the Stop button, or Ctrl-C in `layerloom sweep`
+        thread.join(120)
+    (stopped,) = [r for r in json.loads((folder / "results.json").read_text()) if r["number"] == row["number"]]
+    assert stopped["state"] == "failed" and "tried again when the sweep resumes" in stopped["message"]
+    again, study, _ = _runner(tmp_path, sweep)          # the same sweep started again
+    again.run()
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(t.params["training.lr"] for t in done) == [0.003, 0.01]   # Optuna's record: the whole grid
