@@ -227,10 +227,10 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
     dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at is not None else offset
 
     def build(r):
-        ids: dict[str, str] = {}
+        ids = dict(zip(part.blocks, r.doc.new_ids(b.kind for b in part.blocks.values())))
         for old_id, b in part.blocks.items():
-            ids[old_id] = r.add_block(b.kind, b.params, (b.pos[0] + dx, b.pos[1] + dy),
-                                      block_id=r.doc.new_id(b.kind), trainable=b.trainable, group=b.group)
+            r.add_block(b.kind, b.params, (b.pos[0] + dx, b.pos[1] + dy), block_id=ids[old_id],
+                        trainable=b.trainable, group=b.group)
         for e in part.edges:
             r.connect(ids[e.src], ids[e.dst], e.src_port, e.dst_port)
         hiding = {n for b in part.blocks.values() for n in parents(b.group)} & set(r.doc.collapsed)

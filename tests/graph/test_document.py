@@ -100,3 +100,19 @@ def test_add_block_and_connect_can_restore_a_position():
     doc.connect("relu1", "tanh1", index=1)
     assert list(doc.blocks) == ["input", "relu1", "tanh1", "output"]
     assert [(e.src, e.dst) for e in doc.edges] == [("input", "relu1"), ("relu1", "tanh1"), ("tanh1", "output")]
+
+
+def test_new_ids_for_many_blocks_are_the_ids_given_one_after_another():
+    """A paste of thousands of blocks picks all their ids at once: the same ids as picking them one by one."""
+    doc = GraphDocument()
+    for bid, kind in (("conv1", "Conv2d"), ("conv7", "Conv2d"), ("fc2", "Linear"), ("input", "Input"),
+                      ("relu", "ReLU"), ("relu3x", "ReLU")):
+        doc.add_block(kind, {"in_channels": 1, "out_channels": 1, "kernel_size": 1} if kind == "Conv2d" else
+                      {"shape": [2]} if kind == "Input" else {}, block_id=bid)
+    kinds = ["Conv2d", "Input", "Input", "ReLU", "Linear", "Conv2d", "Output", "Output", "ReLU"] * 3
+    one_by_one: list[str] = []
+    for kind in kinds:
+        one_by_one.append(doc.new_id(kind, taken=one_by_one))
+    assert doc.new_ids(kinds) == one_by_one
+    assert one_by_one[:9] == ["conv8", "input1", "input2", "relu1", "fc3", "conv9", "output", "output1", "relu2"]
+    assert len(set(one_by_one)) == len(kinds) and not set(one_by_one) & set(doc.blocks)
