@@ -113,7 +113,7 @@ class Inspector(QScrollArea):
                     self._rename()
                 for editor in self.editors.values():
                     if editor.isAncestorOf(focus):
-                        editor.commit_current()
+                        editor.finish()
         if self.block_id is None:
             self.description_edit.removeEventFilter(self)
         for widget in body.findChildren(QWidget):

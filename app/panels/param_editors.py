@@ -103,14 +103,22 @@ class ParamEditor(QWidget):
     def commit_current(self) -> None:
         raise NotImplementedError
 
+    def field(self) -> QLineEdit | None:
+        """The line a person types the value in, if the editor has one."""
+        return self.main if isinstance(self.main, QLineEdit) else None
+
     def typing(self) -> bool:
         """Has a person changed the text in this editor's field without finishing yet?"""
-        field = self.main if isinstance(self.main, QLineEdit) else None
-        return field is not None and field.hasFocus() and field.isModified()
+        field = self.field()
+        return field is not None and self.main.hasFocus() and field.isModified()
+
+    def finish(self) -> None:
+        """Commit what is typed now, as Enter would."""
+        self.commit_current()
 
     def _finish(self, value: Any) -> None:
         """The field's text is committed: the value shows as the block has it from now on."""
-        self.main.setModified(False)
+        self.field().setModified(False)
         self._emit(value)
 
     def _emit(self, value: Any) -> None:
@@ -138,9 +146,16 @@ class IntEditor(ParamEditor):
         elif isinstance(value, int):
             self.main.setValue(value)
 
+    def field(self) -> QLineEdit | None:
+        return self.main.lineEdit()
+
+    def finish(self) -> None:
+        self.main.interpretText()       # the typed number becomes the box's value (a commit, if it changed)
+        self.commit_current()
+
     def commit_current(self) -> None:
         v = self.main.value()
-        self._emit(None if self.param.optional and v == self.main.minimum() else v)
+        self._finish(None if self.param.optional and v == self.main.minimum() else v)
 
 
 class FloatEditor(ParamEditor):

@@ -82,3 +82,20 @@ def test_a_result_arriving_while_a_parameter_is_typed_leaves_the_text_alone(win)
     assert field.text() == "0.25"
     QTest.keyClick(field, Qt.Key.Key_Return)
     assert win.document.blocks[bid].params == {"p": 0.25}
+
+
+def test_a_number_typed_in_a_spin_box_survives_a_new_result_and_goes_to_its_block(win):
+    bid = edits.add_block(win.session, "Linear", (0, 0), {"in_features": 4, "out_features": 3}).value
+    win.view.fit()
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(win, bid))
+    box = win.inspector.editor("out_features").main
+    start_typing(box, "12")
+    edits.move_blocks(win.session, {bid: (300, 300)})      # a new result while typing
+    assert box.text() == "12"
+    QTest.keyClick(QApplication.focusWidget(), Qt.Key.Key_D, Qt.KeyboardModifier.ControlModifier)
+    QApplication.processEvents()
+    copy = win.inspector.block_id
+    assert copy != bid
+    assert win.document.blocks[bid].params["out_features"] == 12
+    assert win.document.blocks[copy].params["out_features"] == 3
