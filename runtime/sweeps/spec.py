@@ -99,7 +99,7 @@ def _choice_value(text: str):
     t = text.strip()
     if t.lower() in ("true", "false"):
         return t.lower() == "true"
-    if t.lower() in ("null", "none"):
+    if t.lower() == "null":      # what _format_value writes for None; "none" is a word some choices use
         return None
     if re.fullmatch(r"[+-]?\d+", t):
         return int(t)
@@ -138,7 +138,8 @@ def parse_spec(text) -> Distribution:
     parts = rest.split(":")
     if kind in ("log", "uniform"):
         if len(parts) != 2:
-            raise SweepError(f"{text!r}: write {kind}:LOW:HIGH, e.g. {kind}:{'1e-4:1e-1' if kind == 'log' else '0:0.5'}")
+            example = "1e-4:1e-1" if kind == "log" else "0:0.5"
+            raise SweepError(f"{text!r}: write {kind}:LOW:HIGH, e.g. {kind}:{example}")
         low, high = (_number(p, f"{kind}'s {w}") for p, w in zip(parts, ("low end", "high end")))
         if not low < high:
             raise SweepError(f"{text!r}: the low end must be smaller than the high end")
@@ -192,6 +193,9 @@ def check_values(doc, path: str, dist: Distribution) -> None:
                 raise SweepError(f"{path}={dist.spec()}: {exc}") from None
         else:
             param = get_kind(doc.blocks[parts[1]].kind).param(parts[3])
+            if param.type in ("shape", "json", "text"):
+                raise SweepError(f"{path}: {parts[3]} is a {'list' if param.type == 'shape' else param.type}, which "
+                                 "a sweep cannot vary; sweep a number, a choice or a switch instead")
             try:
                 param.check(value)
             except ParamError as exc:
@@ -325,10 +329,12 @@ def default_spec(param, value) -> str:
         return f"int:{low}:{high}:{step}" if high > low else f"choice:{value}"
     if param.type == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         high = float(param.max) if param.max is not None else None
-        if 0 <= value <= 1 and high is not None and high <= 1:
+        low = float(param.min) if param.min is not None else None
+        if 0 <= value <= 1 and high is not None and high <= 1 and (low is None or low <= 0):
             return f"uniform:0:{high:g}"
-        if value > 0:
-            return f"log:{value / 10:g}:{value * 10 if high is None else min(value * 10, high):g}"
+        if value > 0:     # a log range around the value, inside the parameter's bounds
+            return f"log:{value / 10 if low is None else max(value / 10, low):g}:" \
+                   f"{value * 10 if high is None else min(value * 10, high):g}"
     return f"choice:{_format_value(value)}"
 
 

@@ -54,7 +54,8 @@ def test_section_settings_are_checked():
     assert parse_section(doc).strategy == "tpe"
     for bad, words in [({"strategy": "bayes"}, "strategy must be one of"), ({"objective": "acc"}, "val_accuracy or"),
                        ({"trials": -1}, "trials must be a whole number"), ({"workers": 0}, "workers must be"),
-                       ({"pruning": {"warmup": 1}}, "pruning must be false or"), ({"budget": 3}, 'no setting "budget"')]:
+                       ({"pruning": {"warmup": 1}}, "pruning must be false or"),
+                       ({"budget": 3}, 'no setting "budget"')]:
         with pytest.raises(SweepError, match=words):
             parse_section(doc, None, bad)
     with pytest.raises(SweepError, match="varies nothing"):
@@ -165,3 +166,31 @@ def test_swept_epochs_and_the_sweeps_own_epochs_are_not_both_taken(tmp_path):
     assert parse_section(doc).budget() == 20
     with pytest.raises(SweepError, match=r"varies training\.epochs and also sets sweep\.epochs .*: remove one"):
         parse_section(doc, None, {"epochs": 2})
+
+
+def test_sweep_this_parameter_gives_every_block_parameter_a_range_the_sweep_accepts():
+    """Every parameter of every block kind, at its default: the starting range passes the sweep's checks
+    (each end, each choice taken by the block registry's own parameter check), or is refused in words."""
+    from layerloom.graph.blocks import REGISTRY
+    from layerloom.graph.document import GraphDocument
+    from layerloom.runtime.sweeps.spec import starting_spec
+    for name, kind in REGISTRY.items():
+        if name in ("Input", "Output", "Opaque"):
+            continue
+        doc = GraphDocument("all")
+        doc.add_block("Input", {"shape": [3, 8, 8]})
+        doc.add_block(name, {}, block_id="b")
+        for p in kind.params:
+            if p.hidden:
+                continue
+            path = f"blocks.b.params.{p.name}"
+            spec = starting_spec(doc, path)
+            if p.type == "shape":
+                with pytest.raises(SweepError, match=f"{p.name} is a list, which a sweep cannot vary"):
+                    parse_section(doc, {"params": {path: spec}})
+                continue
+            parsed = parse_section(doc, {"params": {path: spec}}).params[path]
+            for value in parsed.edge_values():
+                assert kind.param(p.name).check(value) == value or value is None, (name, p.name, spec)
+    assert parse_spec("choice:none,tanh").choices == ("none", "tanh")        # GELU's approximate, a word
+    assert parse_spec("choice:null,3").choices == (None, 3)
