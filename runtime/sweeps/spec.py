@@ -361,7 +361,7 @@ class SettingRange:
 def _training_ranges() -> dict[str, SettingRange]:
     return {"optimizer": SettingRange("choice", tuple(OPTIMIZERS)), "loss": SettingRange("choice", tuple(LOSSES)),
             "schedule": SettingRange("choice", tuple(SCHEDULES)), "lr": SettingRange("float", min=0.0, max=10.0),
-            "momentum": SettingRange("float", min=0.0, max=0.999), "gamma": SettingRange("float", min=0.0, max=1.0),
+            "momentum": SettingRange("float", min=0.0, max=0.999), "gamma": SettingRange("float", min=1e-4, max=1.0),
             "weight_decay": SettingRange("float", min=0.0, max=1.0), "alpha": SettingRange("float", min=0.0, max=1.0),
             "temperature": SettingRange("float", min=0.05, max=100.0), "grad_clip": SettingRange("float", min=0.0),
             "epochs": SettingRange("int", min=1), "step_size": SettingRange("int", min=0),

@@ -194,3 +194,18 @@ def test_sweep_this_parameter_gives_every_block_parameter_a_range_the_sweep_acce
                 assert kind.param(p.name).check(value) == value or value is None, (name, p.name, spec)
     assert parse_spec("choice:none,tanh").choices == ("none", "tanh")        # GELU's approximate, a word
     assert parse_spec("choice:null,3").choices == (None, 3)
+
+
+def test_sweep_this_setting_gives_every_training_panel_setting_a_range_the_sweep_accepts():
+    """Each setting the Training panel offers to sweep, at its default: each end of the starting range is a
+    value TrainConfig itself accepts."""
+    from layerloom.runtime.config import TrainConfig
+    from layerloom.runtime.sweeps.spec import starting_spec
+    doc = doc_with()
+    for name in ("optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size", "gamma", "batch_size",
+                 "epochs", "max_steps", "loss", "grad_clip", "temperature", "alpha"):   # the panel's SWEEPABLE
+        path = f"training.{name}"
+        parsed = parse_section(doc, {"params": {path: starting_spec(doc, path)}}).params[path]
+        for value in parsed.edge_values():
+            TrainConfig.from_sources(doc.training, {name: value})
+    assert starting_spec(doc, "training.gamma") == "log:0.01:1"
