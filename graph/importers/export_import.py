@@ -161,6 +161,10 @@ def _conv(node, w, info):
 
 def _batch_norm(node, w, info):
     legit = aten_name(node) != "batch_norm"     # _native_batch_norm_legit_no_training: no `training` argument
+    if not legit and _arg(node, 5, "training", False) and w["running_mean"] is None:
+        raise ImportFailure(f"{node.name}: a batch norm without running statistics (track_running_stats=False) "
+                            "normalises each batch by itself, also in evaluation, so a prediction depends on the "
+                            "rest of its batch; build the layer with track_running_stats=True, or use a LayerNorm")
     if not legit and _arg(node, 5, "training", False):
         raise ImportFailure(f"{node.name}: batch norm in training mode; switch the model to evaluation mode "
                             "(model.train(False)) before exporting it")
@@ -192,7 +196,8 @@ def _linear(node, w, info):
 def _embedding(node, w, info):
     weight = w["weight"]
     pad = _arg(node, 2, "padding_idx", -1)
-    return nn.Embedding(weight.shape[0], weight.shape[1], padding_idx=None if pad == -1 else pad)
+    return nn.Embedding(weight.shape[0], weight.shape[1], padding_idx=None if pad == -1 else pad,
+                        scale_grad_by_freq=bool(_arg(node, 3, "scale_grad_by_freq", False)))
 
 
 # aten name -> (rebuild the layer, index of the tensor input, {weight name: argument index})

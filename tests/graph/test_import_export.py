@@ -126,3 +126,26 @@ def test_a_file_that_is_not_a_program_is_one_line(tmp_path):
     with pytest.raises(ImportFailure, match=r"bad.pt2 is not a torch.export program file") as caught:
         import_source(str(bad))
     assert "\n" not in str(caught.value)
+
+
+def test_an_embedding_that_scales_gradients_by_frequency_keeps_doing_so(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Embedding(10, 4, padding_idx=2, scale_grad_by_freq=True),
+                                torch.nn.Flatten(), torch.nn.Linear(20, 3)).eval()
+    ids = torch.tensor([[1, 1, 1, 5, 2], [3, 1, 5, 5, 0]])
+    torch.export.save(torch.export.export(model, (ids,), strict=False), str(tmp_path / "emb.pt2"))
+    result = import_source(str(tmp_path / "emb.pt2"))
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    grads = []
+    for net in (model, graph):
+        net.zero_grad()
+        net(ids).sum().backward()
+        grads.append(next(m for m in net.modules() if isinstance(m, torch.nn.Embedding)).weight.grad)
+    torch.testing.assert_close(grads[1], grads[0])      # a word seen three times: a third of the gradient
+
+
+def test_a_batch_norm_without_running_statistics_is_refused_for_what_it_is(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3, track_running_stats=False)).eval()
+    torch.export.save(torch.export.export(model, (torch.randn(2, 4),), strict=False), str(tmp_path / "bn.pt2"))
+    with pytest.raises(ImportFailure, match="without running statistics .*track_running_stats=True"):
+        import_source(str(tmp_path / "bn.pt2"))
