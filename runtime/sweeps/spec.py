@@ -69,10 +69,17 @@ class Distribution:
         return d.FloatDistribution(float(self.low), float(self.high), log=self.is_log)
 
     def grid_values(self) -> list:
+        return list(self._grid())
+
+    def grid_count(self) -> int:
+        """How many values grid_values has, without listing them (a range can be huge)."""
+        return len(self._grid())
+
+    def _grid(self):
         if self.kind == "choice":
-            return list(self.choices)
+            return self.choices
         if self.kind == "int":
-            return list(range(int(self.low), int(self.high) + 1, int(self.step)))
+            return range(int(self.low), int(self.high) + 1, int(self.step))
         raise SweepError(f"a grid needs a list of values, but {self.spec()} is a continuous range: use "
                          "choice:A,B,C or int:LOW:HIGH:STEP, or the random or tpe strategy")
 
@@ -228,7 +235,7 @@ class SweepSpec:
     def grid_size(self) -> int:
         n = 1
         for dist in self.params.values():
-            n *= len(dist.grid_values())
+            n *= dist.grid_count()
         return n
 
     def search_space(self) -> dict:
@@ -306,7 +313,7 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
         size = 1
         for path, dist in params.items():
             try:
-                size *= len(dist.grid_values())
+                size *= dist.grid_count()
             except SweepError as exc:
                 raise SweepError(f"{path}: {exc}") from None
             if size > MAX_GRID:

@@ -209,3 +209,26 @@ def test_sweep_this_setting_gives_every_training_panel_setting_a_range_the_sweep
         for value in parsed.edge_values():
             TrainConfig.from_sources(doc.training, {name: value})
     assert starting_spec(doc, "training.gamma") == "log:0.01:1"
+
+
+def test_a_huge_grid_is_refused_without_listing_its_points():
+    """int:0:1000000000 is a billion grid points: counted, not listed (a list would need gigabytes). Run
+    with its address space capped, so a listing fails fast instead of filling the machine's memory."""
+    import subprocess
+    import sys
+    code = ("import resource, sys\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "from sweep_helpers import small_graph\n"
+            "from layerloom.graph import load_graph\n"
+            "from layerloom.runtime.sweeps.spec import SweepError, parse_section\n"
+            "try:\n"
+            "    parse_section(load_graph(small_graph()), {'params': {'training.max_steps': 'int:0:1000000000'},"
+            " 'strategy': 'grid'})\n"
+            "except SweepError as exc:\n"
+            "    print(exc)\n")
+    from pathlib import Path
+    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.strip() == "the grid has more than 10,000 points: use fewer values, or random/tpe", done.stderr
+    assert parse_spec("int:0:1000000000").grid_count() == 1_000_000_001
