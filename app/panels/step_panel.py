@@ -51,11 +51,22 @@ def prepare(doc, runs, seed: int = 0):
     return StepView(model, cfg, x, y), order, origin
 
 
+def _made_of(doc) -> tuple:
+    """What a step depends on: the network (blocks, parameters, wires) and the training settings."""
+    import json
+
+    from layerloom.graph.fileformat import graph_to_dict
+
+    from ..exporting import network_of
+    return network_of(graph_to_dict(doc)), json.dumps(doc.training, sort_keys=True, default=str)
+
+
 class StepPanel(QWidget):
     def __init__(self, learning, parent=None):
         super().__init__(parent)
         self.learning = learning
         self.view = None
+        self._built_for = None      # what the graph computed and how it trained when `view` was made
         self.order: list[str] = []
         self.last = None
         self.intro = QLabel("Run exactly one training step and see every number it changes.")
@@ -113,10 +124,12 @@ class StepPanel(QWidget):
         self.surface_button.clicked.connect(self.surface)
         self.weight_block.currentIndexChanged.connect(self._fill_params)
         self.surface_button.setEnabled(False)
+        learning.win.session.analysed.connect(lambda _result: self.graph_changed())
 
     def reset(self) -> None:
         self.learning.win.scene.show_gradients(None)
         self.view = None
+        self._built_for = None
         self.last = None
         self.loss.setText("")
         self.rule.setText("")
@@ -138,14 +151,24 @@ class StepPanel(QWidget):
         self.status.setText(text if on else "")
         self.status.setVisible(on)
 
+    def graph_changed(self) -> None:
+        """The graph was edited: steps taken on what it was no longer stand for it (its gradients leave
+        the canvas), and the next Step starts over with the graph as it is."""
+        if self.view is not None and _made_of(self.learning.win.document) != self._built_for:
+            self.reset()
+            self.loss.setText("The graph has changed since the last step: Step starts over with it as it is now.")
+
     def step(self) -> None:
         win = self.learning.win
         doc = win.document.copy()
         from ..learning import runs_of
         from .. import settings
+        if self.view is not None and _made_of(doc) != self._built_for:
+            self.reset()                        # edited while a step was being taken
         runs = runs_of(doc, settings.runs_dir())
         watch = self._watch()
         state = {"view": self.view}
+        made_of = _made_of(doc)
 
         def work(_cancelled):
             origin = None
@@ -154,8 +177,8 @@ class StepPanel(QWidget):
             return state["view"], origin, state["view"].step(watch)
 
         self._busy(True, "Stepping…")
-        self.learning.run_job(work, self._stepped, lambda m: (self._busy(False), self.loss.setText(
-            f"This graph cannot take a training step yet: {m}")))
+        self.learning.run_job(work, lambda result: self._stepped(result, made_of), lambda m: (
+            self._busy(False), self.loss.setText(f"This graph cannot take a training step yet: {m}")))
 
     def _watch(self):
         block, param = self.weight_block.currentData(), self.weight_param.currentText()
@@ -165,10 +188,10 @@ class StepPanel(QWidget):
         flat = min(self.weight_index.value(), p.numel() - 1)
         return [(block, param, tuple(int(i) for i in np.unravel_index(flat, tuple(p.shape))))]
 
-    def _stepped(self, result) -> None:
+    def _stepped(self, result, made_of) -> None:
         view, origin, report = result
         first = self.view is None
-        self.view, self.last = view, report
+        self.view, self.last, self._built_for = view, report, made_of
         self._busy(False)
         start = f"Starting from {origin}. " if origin else ""
         self.loss.setText(f"{start}Step {view.steps_taken}: loss {report.loss_before:.5f} → {report.loss_after:.5f} "
