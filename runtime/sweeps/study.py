@@ -10,6 +10,7 @@ The study keeps the graph and the validated sweep section in its user attributes
 """
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -18,7 +19,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
-from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
+from layerloom.graph.fileformat import graph_from_dict, graph_to_dict, network_part
 
 from .spec import SweepError, SweepSpec, parse_section
 from ..processes import alive
@@ -80,19 +81,35 @@ def create_study(doc, spec: SweepSpec, storage) -> optuna.Study:
     if not isinstance(saved, dict):
         study.set_user_attr(ATTR, {"graph": graph_to_dict(doc), "sweep": spec.to_section()})
     else:
-        _check_resumable(study, saved.get("sweep") or {}, spec)
+        _check_resumable(study, saved, spec, doc)
     return study
 
 
-def _check_resumable(study: optuna.Study, saved: dict, spec: SweepSpec) -> None:
-    """A sweep resumes only with the objective and parameter ranges its trials were scored with: any
-    other would rank old and new values together (and spend the old trials' budget)."""
-    new = spec.to_section()
+def _network(graph: dict, swept) -> tuple:
+    """What a graph's trials compute and learn from: its network (fileformat.network_part) without the
+    block parameters the sweep sets, and its data set."""
+    part = network_part(graph)
+    blocks = []
+    for b in part["blocks"]:
+        params = {k: v for k, v in (b.get("params") or {}).items() if f"blocks.{b.get('id')}.params.{k}" not in swept}
+        blocks.append(json.dumps({**b, "params": params}, sort_keys=True, default=str))
+    training = graph.get("training") or {}
+    return (sorted(blocks), sorted(json.dumps(e, sort_keys=True) for e in part["edges"]),
+            json.dumps([training.get("dataset"), training.get("dataset_options")], sort_keys=True, default=str))
+
+
+def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc) -> None:
+    """A sweep resumes only with the network, data set, objective and parameter ranges its trials were
+    scored with: any other would rank old and new values together (and spend the old trials' budget)."""
+    saved, new = attrs.get("sweep") or {}, spec.to_section()
     if study.direction.name.lower() != spec.direction or saved.get("objective", new["objective"]) != spec.objective:
         differs = f"its objective is {saved.get('objective', study.direction.name.lower())}, not {spec.objective}"
     elif saved.get("params", new["params"]) != new["params"]:
         old = ", ".join(f"{p}={s}" for p, s in saved["params"].items())
         differs = f"it varies {old}"
+    elif isinstance(attrs.get("graph"), dict) and \
+            _network(attrs["graph"], spec.params) != _network(graph_to_dict(doc), spec.params):
+        differs = "its trials trained another network or data set (the graph has changed since)"
     else:
         return
     raise SweepError(f'a sweep called "{spec.name}" already exists and {differs}: give this one another name '

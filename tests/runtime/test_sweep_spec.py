@@ -232,3 +232,27 @@ def test_a_huge_grid_is_refused_without_listing_its_points():
                           timeout=120)
     assert done.stdout.strip() == "the grid has more than 10,000 points: use fewer values, or random/tpe", done.stderr
     assert parse_spec("int:0:1000000000").grid_count() == 1_000_000_001
+
+
+def test_a_sweep_resumes_only_on_the_network_and_data_its_trials_trained(tmp_path):
+    from layerloom.runtime.sweeps.study import create_study, open_storage
+    section = {"name": "s", "params": {"training.lr": "log:1e-4:1e-1", "blocks.fc1.params.out_features":
+                                       "choice:10,20"}}
+    doc = doc_with(section)
+    storage = open_storage(None, tmp_path)
+    study = create_study(doc, parse_section(doc), storage)
+    study.tell(study.ask(), 0.9)
+    wider = doc_with(section)
+    wider.set_param("conv1", "out_channels", 16)                      # another network
+    with pytest.raises(SweepError, match="its trials trained another network or data set"):
+        create_study(wider, parse_section(wider), storage)
+    other_data = doc_with(section)
+    other_data.training["dataset"] = "shapes"
+    with pytest.raises(SweepError, match="another network or data set"):
+        create_study(other_data, parse_section(other_data), storage)
+    best = doc_with(section)                                          # "Apply best to graph", then more trials
+    best.set_param("fc1", "out_features", 20)
+    best.training["lr"] = 0.01
+    best.blocks["conv1"].pos = (120, 40)
+    best.blocks["conv1"].group = "stem"
+    assert [t.value for t in create_study(best, parse_section(best), storage).trials] == [0.9]
