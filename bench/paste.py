@@ -1,7 +1,9 @@
-"""Paste speed: blocks pasted into the window in one undoable edit, and how their ids are picked.
+"""Big edits: blocks selected, copied and pasted into the window in one undoable edit, and how their ids are
+picked.
 
 Prints, from one run, for fragments of 1,000 and 4,000 chained blocks:
 - paste: Edit ▸ Paste's edit (ids, blocks, wires, canvas items, analysis), into an empty window;
+- select all + copy: Edit ▸ Select All then Edit ▸ Copy on the pasted blocks;
 - ids at once / one by one: picking the fragment's fresh ids with GraphDocument.new_ids against calling
   new_id once per block (each id taken by the next), in a graph already holding the fragment's blocks.
 The last column divides the 4,000-block figure by the 1,000-block one: about 4 is linear, 16 quadratic.
@@ -49,13 +51,14 @@ def seconds(fn) -> float:
 
 def main() -> None:
     app = QApplication.instance() or QApplication([])
-    rows = {"paste": [], "ids at once": [], "ids one by one": []}
+    rows = {"paste": [], "select all + copy": [], "ids at once": [], "ids one by one": []}
     win = MainWindow(restore_settings=False)
     for n in SIZES:
         win.session.set_document(GraphDocument())
         fragment = graph_to_dict(chain(n))
         rows["paste"].append(seconds(lambda: edits.paste(win.session, fragment, at=(0, 0))))
         app.processEvents()
+        rows["select all + copy"].append(seconds(lambda: (win.editing.select_all(), win.editing.copy())))
         doc = chain(n)
         kinds = [b.kind for b in doc.blocks.values()]
         rows["ids at once"].append(seconds(lambda: doc.new_ids(kinds)))

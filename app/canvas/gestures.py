@@ -71,8 +71,9 @@ class RubberBandGesture(Gesture):
         self.band.setRect(rect)
         inside = {i for i in self.scene.items(rect, Qt.ItemSelectionMode.IntersectsItemShape)
                   if isinstance(i, BlockItem)}
-        for item in self.scene.blocks.values():
-            item.setSelected(item in inside or item in self.before)
+        with self.scene.one_selection_change():
+            for item in self.scene.blocks.values():
+                item.setSelected(item in inside or item in self.before)
 
     def release(self, event) -> None:
         self.cancel()

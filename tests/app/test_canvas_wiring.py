@@ -155,3 +155,27 @@ def test_refused_wire_says_why_in_the_status_bar(win):
     edits.connect(win.session, b, 0, b, 0)
     assert "itself" in win.statusBar().currentMessage()
     assert win.document.edges == []
+
+
+def test_select_all_and_a_rubber_band_work_out_the_selection_once_per_gesture(win, monkeypatch):
+    """Select All on 300 blocks looks at the selection a few times, not once per block (each look costs
+    the whole selection: a select-all of 3,000 blocks froze the window for minutes; bench/paste.py)."""
+    from layerloom.graph.document import GraphDocument
+    doc = GraphDocument("wide")
+    for i in range(300):
+        doc.add_block("ReLU", {}, ((i % 20) * 160.0, (i // 20) * 100.0))
+    win.session.set_document(doc)
+    win.view.fit()
+    looks = []
+    original = win.scene.selectedItems
+    monkeypatch.setattr(win.scene, "selectedItems", lambda *a: looks.append(1) or original(*a))
+    win.view.setFocus()
+    QTest.keyClick(win.view, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    assert len(win.scene.selected_block_ids()) == 300 and win.inspector.block_id is None
+    assert len(looks) <= 5
+    looks.clear()
+    vp = win.view.viewport()
+    drag(vp, QPoint(2, 2), QPoint(vp.width() // 2, vp.height() // 2), steps=3)   # a rubber band, in 3 moves
+    chosen = win.scene.selected_block_ids()
+    assert 0 < len(chosen) < 300 and chosen == [b for b in doc.blocks if b in chosen]
+    assert len(looks) <= 3 * 2 + 5
