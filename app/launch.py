@@ -32,9 +32,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("file", nargs="?", help="a .loom.json graph to open (default: the LeNet-5 preset)")
     p.add_argument("--screenshot", metavar="OUT.png", help="render the window to a PNG and exit")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme")
-    p.add_argument("--size", default="1600x1000", help="window size for --screenshot (WxH)")
+    p.add_argument("--size", default=(1600, 1000), type=_size, metavar="WxH",
+                   help="window size for --screenshot (default 1600x1000)")
     p.add_argument("--select", metavar="BLOCK", help="select a block (the inspector shows it)")
     return p.parse_args(argv)
+
+
+def _size(text: str) -> tuple[int, int]:
+    """'1280x800' -> (1280, 800); anything else is a usage error that shows the form."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give WIDTHxHEIGHT in pixels, such as "
+                                         "1280x800") from None
+    if not (MIN_SIDE <= w <= MAX_SIDE and MIN_SIDE <= h <= MAX_SIDE):
+        raise argparse.ArgumentTypeError(f"{w}x{h} is out of range: each side from {MIN_SIDE} to {MAX_SIDE:,} "
+                                         "pixels")
+    return w, h
+
+
+MIN_SIDE, MAX_SIDE = 100, 16_384        # Qt raises a window to its least size; 16k x 16k is 1 GiB of image
+
+
+def _screenshot_problem(args) -> str | None:
+    """Why `--screenshot` cannot do its work, found before any window is made, or None: no window
+    could ask about it (a dialog offscreen waits for ever)."""
+    from layerloom.graph import GraphFileError, load_graph
+    from layerloom.runtime.path_problems import in_the_way
+    out = Path(args.screenshot)
+    problem = in_the_way(out, folder=False)
+    if problem:
+        return f"cannot write --screenshot {out}: {problem}; choose another path"
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp"):
+        return f"cannot write --screenshot {out}: give a file name ending in .png (or .jpg, .bmp)"
+    if args.file is not None:
+        try:
+            load_graph(args.file)
+        except GraphFileError as exc:
+            return " ".join(str(exc).split())
+    return None
 
 
 def _cores_for_training() -> None:
@@ -81,8 +117,13 @@ def display_problem(env=os.environ, platform: str = sys.platform, plugin: str | 
 def launch(argv: list[str] | None = None) -> int:
     args = parse_args(list(argv or []))
     _cores_for_training()
-    if args.screenshot and "QT_QPA_PLATFORM" not in os.environ:
-        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if args.screenshot:
+        problem = _screenshot_problem(args)
+        if problem:
+            print(f"layerloom: {problem}", file=sys.stderr)
+            return 2
+        if "QT_QPA_PLATFORM" not in os.environ:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"
     problem = None if QApplication.instance() else display_problem()     # (an app made: Qt has its display)
     if problem:
         print(f"layerloom: {problem}", file=sys.stderr)
@@ -116,12 +157,8 @@ def launch(argv: list[str] | None = None) -> int:
     return code
 
 
-def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
-    try:
-        w, h = (int(v) for v in size.lower().split("x"))
-    except ValueError:
-        w, h = 1600, 1000
-    win.resize(w, h)
+def _screenshot(app, win: MainWindow, out: str, size: tuple[int, int]) -> int:
+    win.resize(*size)
     win.show()
     for _ in range(3):
         app.processEvents()
@@ -135,14 +172,30 @@ def _screenshot(app, win: MainWindow, out: str, size: str) -> int:
     unavailable = win.unavailable
     app.processEvents()
     pixmap = win.grab()
-    ok = pixmap.save(str(Path(out)))
+    written = _save_image(pixmap, Path(out))
     win.session.undo_stack.setClean()
     win.close()
-    if not ok:
-        print(f"layerloom: could not write {out}", file=sys.stderr)
+    if written is not True:
+        print(f"layerloom: {written}", file=sys.stderr)
         return 1
     print(f"wrote {out} ({pixmap.width()}×{pixmap.height()})")
     if unavailable:
         print(f"layerloom: {unavailable}", file=sys.stderr)
         return 1
     return 0
+
+
+def _save_image(pixmap, out: Path):
+    """Write the image beside its place, then put it there (no half-written file); True, or why not."""
+    from layerloom.runtime.path_problems import os_error_text
+    fmt = {".jpg": "JPG", ".jpeg": "JPG", ".bmp": "BMP"}.get(out.suffix.lower(), "PNG")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not pixmap.save(str(tmp), fmt):
+            raise OSError(f"{out} could not be written as an image (the disk may be full)")
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        return f"cannot write --screenshot: {os_error_text(exc) if exc.errno else exc}"
+    return True
