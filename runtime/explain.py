@@ -309,11 +309,27 @@ def _node_shapes(model, x: torch.Tensor) -> dict[str, tuple]:
     return shapes
 
 
+def _image_shapes(model, x: torch.Tensor) -> dict[str, tuple]:
+    placeholders = {n.name for n in model.graph.nodes if n.op == "placeholder"}
+    return {name: shape for name, shape in _node_shapes(model, x).items()
+            if len(shape) == 3 and name not in placeholders}
+
+
 def image_blocks(model, x: torch.Tensor) -> list[str]:
     """Blocks whose output is C×H×W, in graph order (Grad-CAM candidates)."""
-    placeholders = {n.name for n in model.graph.nodes if n.op == "placeholder"}
-    return [name for name, shape in _node_shapes(model, x).items()
-            if len(shape) == 3 and name not in placeholders]
+    return list(_image_shapes(model, x))
+
+
+def default_gradcam_block(model, x: torch.Tensor) -> str | None:
+    """The last block whose C×H×W output is larger than 1×1 (the last convolution stage, as Grad-CAM is
+    meant to be used): a global pooling's 1×1 map has one value per channel, so its Grad-CAM is one flat
+    colour. The last C×H×W block when every map is 1×1; None when there is none."""
+    return _last_spatial(_image_shapes(model, x))
+
+
+def _last_spatial(shapes: dict[str, tuple]) -> str | None:
+    spatial = [b for b, (_, h, w) in shapes.items() if h * w > 1]
+    return (spatial or list(shapes) or [None])[-1]
 
 
 def embedding_block(model) -> str | None:
@@ -387,10 +403,11 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
     elif method == "gradcam":
         if not image:
             raise ExplainError("Grad-CAM needs an image input (C×H×W)")
-        candidates = image_blocks(model, x)
+        shapes = _image_shapes(model, x)
+        candidates = list(shapes)
         if not candidates:
             raise ExplainError("Grad-CAM needs a block with a channels × height × width output; this graph has none")
-        block = block or candidates[-1]
+        block = block or _last_spatial(shapes)
         if block not in candidates:
             raise ExplainError(f"{block} has no channels × height × width output: pick one of {', '.join(candidates)}")
         attr = grad_cam(model, x, target, block)

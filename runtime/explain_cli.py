@@ -27,7 +27,7 @@ def add_parser(sub) -> None:
     which.add_argument("--image", metavar="FILE", help="an image file (resized to the model's input)")
     p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--block", metavar="ID", help="Grad-CAM: the block to explain through (default: the last "
-                                                 "one with a channels × height × width output)")
+                                                 "one whose channels × height × width output is larger than 1×1)")
     p.add_argument("--target", type=int, metavar="CLASS", help="the class to explain (default: the prediction)")
     p.add_argument("--baseline", choices=BASELINES, default="zeros", help="integrated gradients: path start")
     p.add_argument("--steps", type=int, default=50,

@@ -15,7 +15,8 @@ from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from layerloom.runtime.explain import METHODS, Cancelled, ExplainError, explain, image_blocks
+from layerloom.runtime.explain import (METHODS, Cancelled, ExplainError, default_gradcam_block, explain,
+                                      image_blocks)
 from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to_display
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
@@ -161,10 +162,8 @@ class ExplainPanel(QWidget):
         self.block.clear()
         _, x0, _ = self.subject.sample(0)
         if x0.dim() == 4:
-            blocks = image_blocks(self.subject.model, x0)
-            self.block.addItems(blocks)
-            if blocks:
-                self.block.setCurrentIndex(len(blocks) - 1)
+            self.block.addItems(image_blocks(self.subject.model, x0))
+            self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")
         self.current_index = wrong[0]["index"] if wrong else 0
         self._show_filters()
         self._show_health(run_dir)

@@ -36,3 +36,26 @@ def test_a_graph_with_two_inputs_is_refused_in_words(tmp_path, capsys):
     assert main(["explain", str(graph), "--sample", "0", "--method", "saliency", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "explain a graph with a single Input" in err and "Traceback" not in err and not out.exists()
+
+
+def test_gradcam_on_a_resnet_explains_through_its_last_spatial_stage_not_the_1x1_pool():
+    import torch
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    captum_attr = pytest.importorskip("captum.attr")
+    doc = load_graph(preset_path("resnet18"))
+    doc.set_param("input", "shape", [3, 64, 64])                   # a 2×2 last stage: quick, and still spatial
+    model = compile_graph(doc, seed=0).eval()
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    ShapeProp(model).propagate(x)
+    shapes = {n.name: tuple(n.meta["tensor_meta"].shape) for n in model.graph.nodes if "tensor_meta" in n.meta}
+    e = E.explain(model, x, "gradcam")
+    assert shapes["gap1"][-2:] == (1, 1) and shapes[e.block][-2:] == (2, 2)
+    last_spatial = [n for n, s in shapes.items() if len(s) == 4 and s[-2:] != (1, 1) and n != "x"][-1]
+    assert e.block == last_spatial
+    ref = captum_attr.LayerGradCam(model, model.get_submodule(e.block)).attribute(x, target=e.target,
+                                                                                  relu_attributions=True)
+    ref = captum_attr.LayerAttribution.interpolate(ref, (64, 64), interpolate_mode="bilinear")
+    torch.testing.assert_close(torch.from_numpy(e.attribution), ref[0, 0], atol=1e-5, rtol=1e-4)
