@@ -130,22 +130,55 @@ class RunInfo:
     summary: dict | None       # None while running or when it ended abruptly
 
 
-def list_runs(base) -> list[RunInfo]:
-    """Runs under `base`, newest first; folders that are not runs are skipped."""
+RUN_FILES = ("config.json", "graph.loom.json", "summary.json")
+
+
+def list_runs(base, cache: dict | None = None) -> list[RunInfo]:
+    """Runs under `base`, newest first; folders that are not runs are skipped. `cache`, a dict the caller
+    keeps between calls, spares reading again the runs whose files have not changed (see read_run)."""
     base = Path(base)
     out = []
-    if not base.is_dir():
-        return out
-    for path in sorted(base.iterdir(), reverse=True):
-        run = read_run(path)
+    try:
+        paths = sorted(base.iterdir(), reverse=True) if base.is_dir() else []
+    except OSError:                      # the folder cannot be listed (permission, a disk gone)
+        paths = []
+    for path in paths:
+        run = read_run(path, cache)
         if run is not None:
             out.append(run)
+    if cache is not None:                # folders gone since: forgotten
+        for gone in set(cache) - set(paths):
+            if gone.parent == base:
+                del cache[gone]
     return out
 
 
-def read_run(path) -> RunInfo | None:
-    """One run folder (anywhere: a sweep keeps its trials' runs in its own folder); None if it is not one."""
+def read_run(path, cache: dict | None = None) -> RunInfo | None:
+    """One run folder (anywhere: a sweep keeps its trials' runs in its own folder); None if it is not one.
+    With `cache` ({folder: (stamp, RunInfo or None)}), a folder whose run files have the stamp (size, time and
+    inode of each: a file replaced atomically is a new inode) they had when last read is not read again."""
     path = Path(path)
+    stamp = _stamp(path) if cache is not None else None
+    if cache is not None and path in cache and cache[path][0] == stamp:
+        return cache[path][1]
+    run = _read_run(path)
+    if cache is not None:
+        cache[path] = (stamp, run)
+    return run
+
+
+def _stamp(path: Path) -> tuple:
+    out = []
+    for name in RUN_FILES:
+        try:
+            st = (path / name).stat()
+            out.append((st.st_size, st.st_mtime_ns, st.st_ino))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
+def _read_run(path: Path) -> RunInfo | None:
     if not (path / "config.json").is_file() or not (path / "graph.loom.json").is_file():
         return None
     try:

@@ -101,6 +101,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.extra: list[Path] = []       # run folders shown beside the base folder's (a sweep's trials)
         self.labels: dict[str, str] = {}  # run folder -> its legend label, where the caller named it
         self.runs: list[RunInfo] = []
+        self._read: dict = {}             # run folders as last read: unchanged ones are not read again
         self.training = False             # a run trains in this window: Resume waits until it has ended
         self.training_path: Path | None = None   # that run's folder, once the trainer has made it
         self._overlay_stale = False       # the selection changed while nothing of the panel could be seen
@@ -228,9 +229,9 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         keep = {str(p) for p in self.selected_paths()}
         if select:
             keep = {str(Path(p)) for p in ([select] if isinstance(select, str) else select)}
-        self.runs = list_runs(self.base)
+        self.runs = list_runs(self.base, self._read)          # the Runs tab re-reads each time it is shown
         known = {str(r.path) for r in self.runs}
-        extra = [r for r in map(read_run, self.extra) if r is not None and str(r.path) not in known]
+        extra = [r for r in (read_run(p, self._read) for p in self.extra) if r is not None and str(r.path) not in known]
         self.runs += extra
         note = f" · and {len(extra)} sweep trial run{'s' if len(extra) != 1 else ''}" if extra else ""
         self.folder.setText(f"Runs in <b>{self.base}</b>{note}")

@@ -37,7 +37,7 @@ def test_a_finished_run_is_read_alone_and_listed_as_a_full_reread_would(qtbot, t
     panel.compare([trial])
     reads = []
     real_read = runs_module.read_run
-    monkeypatch.setattr(runs_module, "read_run", lambda p: reads.append(Path(p).name) or real_read(p))
+    monkeypatch.setattr(runs_module, "read_run", lambda p, *cache: reads.append(Path(p).name) or real_read(p, *cache))
 
     # a new run, newer than all: read alone, first in the list (before the sweep trial), selected
     new = write_run(base, "2026-11-30_12-00-00_new", status="finished", acc=0.75)
@@ -74,3 +74,25 @@ def test_a_run_outside_the_runs_folder_reads_the_whole_list(qtbot, tmp_path):
     write_run(base, "2026-11-30_11-00-00_b")              # written meanwhile: a full re-read finds it
     panel.show_run(elsewhere)
     assert [r[0] for r in rows(panel)] == ["2026-11-30_11-00-00_b", "2026-11-30_10-00-00_a"]
+
+
+
+def test_showing_the_runs_tab_again_reads_only_the_runs_that_changed(qtbot, tmp_path, monkeypatch):
+    import layerloom.runtime.runs as runtime_runs
+    for name in ("20250101-000001-g", "20250101-000002-g", "20250101-000003-g"):
+        write_run(tmp_path, name)
+    panel = RunsPanel(tmp_path)
+    qtbot.addWidget(panel)
+    read = []
+    real = runtime_runs.read_json
+    monkeypatch.setattr(runtime_runs, "read_json", lambda path: read.append(Path(path)) or real(path))
+    panel.refresh()                                        # the Runs tab shown again, nothing changed on disk
+    assert read == [] and panel.tree.topLevelItemCount() == 3
+    changed = tmp_path / "20250101-000002-g"
+    runtime_runs.write_json(changed / "summary.json", {"status": "stopped", "epochs": 1})   # `layerloom train` ended
+    (tmp_path / "0-not-a-run").mkdir()
+    panel.refresh()
+    assert {p.parent for p in read} == {changed}           # that run only (the new folder holds no run)
+    assert [r[runs_module.STATUS] for r in rows(panel)] == ["finished", "stopped", "finished"]
+    fresh = runtime_runs.list_runs(tmp_path)               # without the panel's memory: every run read
+    assert [(r.name, r.config, r.summary) for r in panel.runs] == [(r.name, r.config, r.summary) for r in fresh]
