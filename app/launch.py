@@ -142,6 +142,16 @@ def launch(argv: list[str] | None = None) -> int:
         win.files.open_preset(preset_path("lenet5"))
         win.statusBar().clearMessage()
     if args.select:
+        blocks = win.session.document.blocks
+        if args.select not in blocks:
+            from layerloom.graph.quoting import shown
+            names = ", ".join(shown(b, 40) for b in list(blocks)[:12]) + (", …" if len(blocks) > 12 else "")
+            print(f"layerloom: --select {shown(args.select, 40)}: the graph has no block of that id; its blocks are "
+                  f"{names or 'none'}", file=sys.stderr)
+            if args.screenshot:
+                win.close()
+                background.wait_for_all()
+                return 2
         win.scene.select_blocks([args.select])
     if args.screenshot:
         code = _screenshot(app, win, args.screenshot, args.size)

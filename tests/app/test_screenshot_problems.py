@@ -61,3 +61,12 @@ def test_a_missing_graph_does_not_leave_the_process_waiting(tmp_path):
                            "--screenshot", str(tmp_path / "shot.png")], capture_output=True, text=True, env=env,
                           timeout=120)
     assert proc.returncode == 2 and "typo.loom.json: the file does not exist" in proc.stderr
+
+
+def test_a_block_to_select_that_is_not_there_is_named(tmp_path, capsys):
+    """`--select` of a mistyped id drew the window with nothing selected, without a word."""
+    out = tmp_path / "shot.png"
+    assert launch(["--screenshot", str(out), "--select", "conv9", str(preset_path("lenet5"))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("layerloom: --select conv9: the graph has no block of that id; its blocks are input, conv1")
+    assert not out.exists()
