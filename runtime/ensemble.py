@@ -19,6 +19,7 @@ from torch import nn
 from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.quoting import py_literal
 
+from .batches import gather
 from .data import load_dataset
 from .data.transforms import build_transforms
 from .export import ExportError, ExportSource, load_source
@@ -57,6 +58,10 @@ def load_members(paths) -> list[ExportSource]:
                           ("class_names", "classes"), ("dataset", "data set"),
                           ("normalization", "input normalisation")):
             if m.metadata.get(key) != first.metadata.get(key):
+                if key == "normalization" and m.metadata.get(key) and first.metadata.get(key) \
+                        and m.config.get("seed", 0) != first.config.get("seed", 0):    # statistics of another split
+                    raise EnsembleError(f"{path}: " + split_message(m.metadata.get("dataset"), (
+                        first.config.get("seed", 0), m.config.get("seed", 0))) + " (their normalisation differs too)")
                 raise EnsembleError(f"{path} has a different {what} ({_shown(m.metadata.get(key))}) from {paths[0]} "
                                     f"({_shown(first.metadata.get(key))}): an ensemble's members share input and "
                                     "outputs; combine runs trained with the same data settings")
@@ -88,6 +93,7 @@ def evaluate(members: list[ExportSource], batch_size: int = 500) -> dict:
     cfg = first.config
     data = load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=int(cfg.get("seed", 0)),
                         **(cfg.get("dataset_options") or {}))
+    _check_same_split(members, data)
     val_tf = build_transforms(data.info, augment=None, normalize=bool(cfg.get("normalize", True)), train=False)
     val = data.val
     n = len(val)
@@ -95,7 +101,7 @@ def evaluate(members: list[ExportSource], batch_size: int = 500) -> dict:
     labels = []
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
-        x, y = val.batch(idx)
+        x, y = gather(val, idx)
         if val_tf is not None:
             x = val_tf(x)
         labels.append(y)
@@ -108,6 +114,28 @@ def evaluate(members: list[ExportSource], batch_size: int = 500) -> dict:
     return {"members": [{"source": m.metadata.get("source"), "val_accuracy": a} for m, a in zip(members, accs)],
             "ensemble_val_accuracy": int((mean.argmax(1) == y).sum()) / n,
             "best_member_val_accuracy": max(accs), "num_val": n, "dataset": first.metadata["dataset"]}
+
+
+def split_message(dataset, seeds) -> str:
+    return (f"the members were trained on different training / validation splits of {dataset} (seeds "
+            f"{' and '.join(map(str, seeds))}; this data set splits by the seed), so an ensemble score would count "
+            "samples some members trained on: give the data set fixed train/ and val/ parts, or train the members "
+            "with one seed")
+
+
+def _check_same_split(members: list[ExportSource], data) -> None:
+    """Members with another seed must have held out the very samples `data` (the first member's) holds out."""
+    first_seed = int(members[0].config.get("seed", 0))
+    n = len(data.val)
+    x, y = gather(data.val, torch.arange(n))
+    for seed in dict.fromkeys(int(m.config.get("seed", 0)) for m in members[1:]):
+        if seed == first_seed:
+            continue
+        other = load_dataset(members[0].metadata["dataset"], input_shape=members[0].input_shape, seed=seed,
+                             **(members[0].config.get("dataset_options") or {})).val
+        same = len(other) == n and all(torch.equal(a, b) for a, b in zip(gather(other, torch.arange(n)), (x, y)))
+        if not same:
+            raise EnsembleError(split_message(members[0].metadata["dataset"], (first_seed, seed)))
 
 
 def _member_class(doc) -> str:

@@ -120,3 +120,43 @@ def test_members_trained_without_normalisation_are_evaluated_as_they_were_traine
         load_members([runs[0], plain[0]])
     assert main(["ensemble", str(runs[0]), str(plain[0])]) == 2
     assert "combine runs trained with the same data settings" in capsys.readouterr().err
+
+
+def test_members_that_held_out_different_samples_are_not_scored_together(tmp_path):
+    """An image folder without train/ and val/ is split by the run's seed: members of seeds 1 and 2 held out
+    different images, so one split would score images the other member trained on."""
+    from PIL import Image
+
+    from layerloom.runtime.data import load_dataset
+    folder = tmp_path / "pictures"
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), "L").save(folder / label / f"{i}.png")
+    options = {"dataset": "image-folder", "dataset_options": {"path": str(folder)}}
+    splits = [load_dataset("image-folder", input_shape=(1, 28, 28), seed=s, path=str(folder)).val for s in (1, 2)]
+    assert sorted(splits[0].indices) != sorted(splits[1].indices)          # the loader's own splits
+    runs = {}
+    for normalize in (False, True):
+        for seed in (1, 2):
+            doc = small_net(dropout=False)
+            doc.set_param("fc1", "out_features", 2)
+            trainer = Trainer(doc, {**options, "epochs": 1, "batch_size": 8, "seed": seed, "threads": 1,
+                                    "normalize": normalize}, runs_base=tmp_path / f"runs-{normalize}")
+            assert trainer.run()["status"] == "finished"
+            runs.setdefault(normalize, []).append(trainer.run_dir)
+    # members of one seed held out the same images: scored on them, each as its own run scored itself
+    doc = small_net(dropout=False)
+    doc.set_param("fc1", "out_features", 2)
+    other = Trainer(doc, {**options, "epochs": 1, "batch_size": 8, "seed": 1, "threads": 1, "normalize": False,
+                          "lr": 0.003, "optimizer": "adam"}, runs_base=tmp_path / "runs-other")
+    assert other.run()["status"] == "finished"
+    report = evaluate(load_members([runs[False][0], other.run_dir]))
+    for run, member in zip([runs[False][0], other.run_dir], report["members"]):
+        assert member["val_accuracy"] == pytest.approx(read_json(run / "summary.json")["val_accuracy"], abs=1e-9)
+    with pytest.raises(EnsembleError, match=r"different training / validation splits of image-folder \(seeds 1 "
+                                            r"and 2; this data set splits by the seed\)"):
+        evaluate(load_members(runs[False]))
+    with pytest.raises(EnsembleError, match=r"splits of image-folder .* \(their normalisation differs too\)"):
+        load_members(runs[True])
