@@ -334,9 +334,12 @@ class _OnnxBuilder:
         elif op == "Reshape":
             target = self.reshape_target(node)
             in_shape = self.shapes.get(x)
-            if target[0] not in (0, -1) or (target[0] == -1 and -1 in target[1:]):
-                raise ImportFailure(f"{node.name}: a Reshape to {target} moves the batch dimension")
             rest = [in_shape[i + 1] if v == 0 and in_shape else v for i, v in enumerate(target[1:])]
+            sample = in_shape[1:] if in_shape and None not in in_shape[1:] else None
+            if target[0] not in (0, -1) or target[0] == -1 and (-1 in rest or not rest or (   # [-1]: batch and all
+                    sample is not None and math.prod(rest) != math.prod(sample))):
+                raise ImportFailure(f"{node.name}: a Reshape to {target} moves the batch dimension, which no block "
+                                    "does; reshape each sample instead (x.view(x.size(0), -1))")
             self.add(node, "Reshape", {"shape": rest}, [x], self.base(node), node.output[0])
         elif op == "Transpose":
             perm = list(a["perm"])

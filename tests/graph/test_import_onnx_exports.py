@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from layerloom.graph.compiler import compile_graph
-from layerloom.graph.importers import import_source
+from layerloom.graph.importers import ImportFailure, import_source
 
 
 class Flattening(nn.Module):
@@ -128,3 +128,19 @@ def test_relu6_and_the_hard_activations_import_as_blocks_that_pass_gradients(opt
         (net(x) * torch.arange(4.0)).sum().backward()
         grads.append(x.grad)
     torch.testing.assert_close(grads[1], grads[0])
+
+
+@pytest.mark.parametrize("target", [[-1], [-1, 6]])
+def test_a_reshape_that_folds_the_batch_into_the_first_dimension_is_refused_for_that(target, tmp_path):
+    """`x.reshape(-1)` or `x.reshape(-1, 6)` of a 3×4 sample: the first dimension is no longer the batch."""
+    import onnx
+    from onnx import TensorProto, helper
+    shape = helper.make_tensor("shape", TensorProto.INT64, [len(target)], target)
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"], name="flat")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "flat.onnx")
+    session = ort.InferenceSession(str(tmp_path / "flat.onnx"), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"x": np.zeros((2, 3, 4), np.float32)})[0].shape[0] != 2    # what onnxruntime does
+    with pytest.raises(ImportFailure, match=r"flat: a Reshape to \[-1.* moves the batch dimension, which no block"):
+        import_source(str(tmp_path / "flat.onnx"))
