@@ -105,9 +105,10 @@ class MoveGesture(Gesture):
             if delta.manhattanLength() * self.view.zoom < QApplication.startDragDistance() or not self.start:
                 return
             self.moving = True
-        for bid, start in self.start.items():
-            p = start + delta
-            self.scene.blocks[bid].setPos(round(p.x() / SNAP) * SNAP, round(p.y() / SNAP) * SNAP)
+        with self.scene.holding_moves():        # the wires follow once per step, not once per block
+            for bid, start in self.start.items():
+                p = start + delta
+                self.scene.blocks[bid].setPos(round(p.x() / SNAP) * SNAP, round(p.y() / SNAP) * SNAP)
 
     def release(self, event) -> None:
         if self.moving:
@@ -119,9 +120,10 @@ class MoveGesture(Gesture):
             self.item.setSelected(True)
 
     def cancel(self) -> None:
-        for bid, start in self.start.items():
-            if bid in self.scene.blocks:
-                self.scene.blocks[bid].setPos(start)
+        with self.scene.holding_moves():
+            for bid, start in self.start.items():
+                if bid in self.scene.blocks:
+                    self.scene.blocks[bid].setPos(start)
 
 
 class GroupGesture(Gesture):

@@ -179,3 +179,28 @@ def test_select_all_and_a_rubber_band_work_out_the_selection_once_per_gesture(wi
     chosen = win.scene.selected_block_ids()
     assert 0 < len(chosen) < 300 and chosen == [b for b in doc.blocks if b in chosen]
     assert len(looks) <= 3 * 2 + 5
+
+
+def test_dragging_many_blocks_places_each_wire_once_per_step(win, monkeypatch):
+    """A drag of a whole selection moves every block, then places each wire once (it placed a wire for each
+    block it touches, after a look at every wire per block: a drag of 1,000 blocks stuttered)."""
+    from layerloom.graph.document import GraphDocument
+    doc = GraphDocument("chain")
+    last = doc.add_block("Input", {"shape": [8]}, (0.0, 0.0))
+    for i in range(1, 40):
+        block = doc.add_block("ReLU", {}, ((i % 8) * 160.0, (i // 8) * 100.0))
+        doc.connect(last, block)
+        last = block
+    win.session.set_document(doc)
+    win.view.fit()
+    win.scene.select_blocks(doc.blocks)
+    placed = []
+    original = win.scene._place_wire
+    monkeypatch.setattr(win.scene, "_place_wire", lambda item: placed.append(item.edge) or original(item))
+    start = block_point(win, "relu1")
+    drag(win.view.viewport(), start, start + QPoint(80, 60), steps=4)
+    assert win.undo_stack.undoText() == "Move 40 blocks"
+    assert len(placed) <= 4 * len(doc.edges)
+    for e, w in win.scene.wires.items():       # and every wire still ends on its ports
+        assert w._a == win.scene.blocks[e.src].port_pos(True, e.src_port)
+        assert w._b == win.scene.blocks[e.dst].port_pos(False, e.dst_port)
