@@ -20,7 +20,7 @@ from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.quoting import py_literal
 
 from .batches import gather
-from .data import load_dataset
+from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .export import ExportError, ExportSource, load_source
 from .export.formats import export_onnx, staged_folder, write_model_json
@@ -91,8 +91,7 @@ def evaluate(members: list[ExportSource], batch_size: int = 500) -> dict:
     with their normalisation."""
     first = members[0]
     cfg = first.config
-    data = load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=int(cfg.get("seed", 0)),
-                        **(cfg.get("dataset_options") or {}))
+    data = _members_data(members, int(cfg.get("seed", 0)))
     _check_same_split(members, data)
     val_tf = build_transforms(data.info, augment=None, normalize=bool(cfg.get("normalize", True)), train=False)
     val = data.val
@@ -123,6 +122,16 @@ def split_message(dataset, seeds) -> str:
             "with one seed")
 
 
+def _members_data(members: list[ExportSource], seed: int):
+    """The members' data set as the first member's run loaded it (with `seed`); EnsembleError when it cannot."""
+    first = members[0]
+    try:
+        return load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=seed,
+                            **(first.config.get("dataset_options") or {}))
+    except DataError as exc:
+        raise EnsembleError(f"the members cannot be scored, their data set does not load: {exc}") from None
+
+
 def _check_same_split(members: list[ExportSource], data) -> None:
     """Members with another seed must have held out the very samples `data` (the first member's) holds out."""
     first_seed = int(members[0].config.get("seed", 0))
@@ -131,8 +140,7 @@ def _check_same_split(members: list[ExportSource], data) -> None:
     for seed in dict.fromkeys(int(m.config.get("seed", 0)) for m in members[1:]):
         if seed == first_seed:
             continue
-        other = load_dataset(members[0].metadata["dataset"], input_shape=members[0].input_shape, seed=seed,
-                             **(members[0].config.get("dataset_options") or {})).val
+        other = _members_data(members, seed).val
         same = len(other) == n and all(torch.equal(a, b) for a, b in zip(gather(other, torch.arange(n)), (x, y)))
         if not same:
             raise EnsembleError(split_message(members[0].metadata["dataset"], (first_seed, seed)))

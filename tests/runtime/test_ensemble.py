@@ -122,7 +122,7 @@ def test_members_trained_without_normalisation_are_evaluated_as_they_were_traine
     assert "combine runs trained with the same data settings" in capsys.readouterr().err
 
 
-def test_members_that_held_out_different_samples_are_not_scored_together(tmp_path):
+def test_members_that_held_out_different_samples_are_not_scored_together(tmp_path, capsys):
     """An image folder without train/ and val/ is split by the run's seed: members of seeds 1 and 2 held out
     different images, so one split would score images the other member trained on."""
     from PIL import Image
@@ -160,3 +160,7 @@ def test_members_that_held_out_different_samples_are_not_scored_together(tmp_pat
         evaluate(load_members(runs[False]))
     with pytest.raises(EnsembleError, match=r"splits of image-folder .* \(their normalisation differs too\)"):
         load_members(runs[True])
+    folder.rename(tmp_path / "moved")                  # the images are gone: a sentence, not a traceback
+    assert main(["ensemble", str(runs[False][0]), str(other.run_dir)]) == 2
+    assert "layerloom ensemble: the members cannot be scored, their data set does not load: The image folder " \
+        in capsys.readouterr().err
