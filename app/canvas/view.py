@@ -12,8 +12,9 @@ from PySide6.QtCore import QLineF, QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QPainter, QPen
 from PySide6.QtWidgets import QApplication, QFrame, QGraphicsView, QMenu
 
-from layerloom.graph.blocks import get_kind
+from layerloom.graph.blocks import REGISTRY, get_kind
 from layerloom.graph.groups import parents
+from layerloom.graph.quoting import shown
 
 from .. import edits, theme
 from ..panels.palette import KIND_MIME
@@ -335,7 +336,12 @@ class GraphView(QGraphicsView):
         if not data.hasFormat(KIND_MIME):
             event.ignore()
             return
-        kind = bytes(data.data(KIND_MIME)).decode("utf-8")
+        kind = bytes(data.data(KIND_MIME)).decode("utf-8", "replace")
+        if kind not in REGISTRY:        # dragged from another (newer) Layerloom, or another program
+            event.ignore()
+            self.session.message.emit(f"Cannot add “{shown(kind, 60)}”: this Layerloom has no such block. "
+                                      "Drag a block from this window's palette.")
+            return
         event.acceptProposedAction()
         self.add_block_at(kind, self.mapToScene(event.position().toPoint()))
         self.setFocus()

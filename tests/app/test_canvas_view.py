@@ -102,3 +102,21 @@ def test_double_click_in_the_palette_adds_a_block(win):
     QTest.mouseClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
     QTest.mouseDClick(tree.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rect.center())
     assert [b.kind for b in win.document.blocks.values()] == ["Dropout"]
+
+
+def test_a_block_kind_this_layerloom_does_not_know_is_refused_when_dropped(win):
+    """A block dragged from another (newer) Layerloom's palette, or bytes from another program under the
+    palette's type: nothing is added, nothing raises, and the status bar says why."""
+    from PySide6.QtCore import QMimeData
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+
+    from layerloom.app.panels.palette import KIND_MIME
+    for raw in (b"Quantum2d", b"\xff\xfe\x00Conv"):
+        mime = QMimeData()
+        mime.setData(KIND_MIME, raw)
+        args = (QPointF(300, 300), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                Qt.KeyboardModifier.NoModifier)
+        QApplication.sendEvent(win.view.viewport(), QDragEnterEvent(*args))
+        QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))
+        assert not win.document.blocks and win.undo_stack.count() == 0
+        assert "no such block" in win.statusBar().currentMessage()
