@@ -100,6 +100,10 @@ def gradient_context(model: nn.Module):
             yield
 
 
+def _sample_text(x: torch.Tensor) -> str:
+    return "×".join(map(str, x.shape[1:])) or "a single number"
+
+
 def _check_cancel(cancel) -> None:
     if cancel is None:
         return
@@ -268,7 +272,8 @@ def occlusion(model, x: torch.Tensor, target: int, window=(4, 4), stride=(2, 2),
     once); returns a tensor shaped like `x`.
     """
     if x.dim() != 4:
-        raise ExplainError("occlusion needs an image input (C×H×W)")
+        raise ExplainError(f"occlusion needs an image input (C×H×W), and this model reads {_sample_text(x)}: "
+                           "use saliency or integrated-gradients")
     wh, ww = (window, window) if isinstance(window, int) else window
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     _, c, h, w = x.shape
@@ -402,7 +407,8 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
                    "baseline": "padding tokens" if tokens else (baseline if isinstance(baseline, str) else "given")}
     elif method == "gradcam":
         if not image:
-            raise ExplainError("Grad-CAM needs an image input (C×H×W)")
+            raise ExplainError(f"Grad-CAM needs an image input (C×H×W), and this model reads {_sample_text(x)}: "
+                               "use saliency or integrated-gradients")
         shapes = _image_shapes(model, x)
         candidates = list(shapes)
         if not candidates:

@@ -161,6 +161,9 @@ class ExplainPanel(QWidget):
                                  f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)")
         self.block.clear()
         _, x0, _ = self.subject.sample(0)
+        image = x0.dim() == 4 and x0.is_floating_point()
+        if not image and self.method.currentText() in ("gradcam", "occlusion"):
+            self.method.setCurrentText("saliency")      # the image methods cannot explain tokens or sequences
         if x0.dim() == 4:
             self.block.addItems(image_blocks(self.subject.model, x0))
             self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")

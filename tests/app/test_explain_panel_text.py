@@ -55,3 +55,16 @@ def test_a_graph_with_two_inputs_loads_as_a_message(qtbot, tmp_path):
     qtbot.addWidget(panel)
     assert not panel.load_run(graph)
     assert panel.subject is None and "one Input block, and this one has 2" in panel.message.text()
+
+
+def test_a_sequence_model_starts_on_a_method_that_explains_it(qtbot):
+    from layerloom.presets import preset_path
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.method.currentText() == "gradcam"                 # the panel's choice for images
+    assert panel.load_run(preset_path("rnn_classifier"))          # rows of a digit, 28 steps of 28 pixels
+    assert panel.method.currentText() == "saliency" and panel.block.count() == 0
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    assert got.args[0].kind == "sequence" and len(got.args[0].attribution) == 28

@@ -59,3 +59,16 @@ def test_gradcam_on_a_resnet_explains_through_its_last_spatial_stage_not_the_1x1
                                                                                   relu_attributions=True)
     ref = captum_attr.LayerAttribution.interpolate(ref, (64, 64), interpolate_mode="bilinear")
     torch.testing.assert_close(torch.from_numpy(e.attribution), ref[0, 0], atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "occlusion"])
+def test_an_image_method_on_a_sequence_says_which_methods_fit(method):
+    import torch
+
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    model = compile_graph(load_graph(preset_path("rnn_classifier")), seed=0).eval()
+    with pytest.raises(E.ExplainError) as refused:
+        E.explain(model, torch.rand(1, 28, 28), method)
+    assert "needs an image input (C×H×W), and this model reads 28×28: use saliency or integrated-gradients" \
+        in str(refused.value)
