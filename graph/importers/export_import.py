@@ -55,6 +55,9 @@ class _ProgramBuilder(_Builder):
     name_of = staticmethod(aten_name)
     mapper = staticmethod(map_aten)
 
+    advice = "an exported program keeps no module that could become an Opaque block; import the model.py it came " \
+             "from instead"
+
     def __init__(self, program, info, batch, name, source):
         super().__init__(None, info, batch, name, source, {})
         sig = program.graph_signature
@@ -103,9 +106,7 @@ class _ProgramBuilder(_Builder):
                     else:
                         self.function_call(node, entry)
                 except _NeedsOpaque as need:
-                    where = need.path or "the model"
-                    raise ImportFailure(f"{where}: {need.reason} (an exported program keeps no module that could "
-                                        "become an Opaque block; import the model.py it came from instead)") from None
+                    raise ImportFailure(f"{need.path or 'the model'}: {need.reason} ({self.advice})") from None
             else:
                 raise ImportFailure(f"the program has a {node.op} node ({node.name}) Layerloom cannot read")
 
@@ -213,8 +214,10 @@ LAYERS = {
 }
 
 
-def import_program(program, name: str = "Imported", source: str = "program", method: str = "torch.export"):
-    """Import an ExportedProgram. Returns (GraphDocument, state_dict for the blocks, ImportReport, batch)."""
+def import_program(program, name: str = "Imported", source: str = "program", method: str = "torch.export",
+                   advice: str | None = None):
+    """Import an ExportedProgram. Returns (GraphDocument, state_dict for the blocks, ImportReport, batch);
+    `advice` replaces what a refusal tells the person to do."""
     from ..layout import apply_layout, auto_layout
     started = time.monotonic()
     info = {node: describe(node.meta.get("val")) for node in program.graph.nodes}
@@ -223,6 +226,7 @@ def import_program(program, name: str = "Imported", source: str = "program", met
         raise ImportFailure(f"the program takes {len(user)} inputs; Layerloom graphs take one tensor")
     batch = info[user[0]][1][0] if info[user[0]][1] else 1
     builder = _ProgramBuilder(program, info, batch, name, source)
+    builder.advice = advice or builder.advice
     builder.build(program.graph)
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
@@ -270,6 +274,9 @@ def export_fallback(model: nn.Module, example: torch.Tensor, name: str, source: 
         raise ImportFailure(f"neither torch.fx ({why}) nor torch.export ({type(exc).__name__}: {first}) can trace "
                             "the model; move the part that looks at values into a submodule (it then imports as "
                             "one Opaque block)") from None
-    doc, state, report, _ = import_program(program, name, source, method="torch.export")
+    advice = (f"torch.fx could not trace the model ({why}), and torch.export keeps no module that could become "
+              "an Opaque block; move the part torch.fx cannot trace into a submodule (it then imports as one Opaque "
+              "block)")
+    doc, state, report, _ = import_program(program, name, source, method="torch.export", advice=advice)
     report.notes.append(f"torch.fx could not trace the model ({why}); it was imported through torch.export")
     return doc, state, report

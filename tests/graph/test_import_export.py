@@ -149,3 +149,25 @@ def test_a_batch_norm_without_running_statistics_is_refused_for_what_it_is(tmp_p
     torch.export.save(torch.export.export(model, (torch.randn(2, 4),), strict=False), str(tmp_path / "bn.pt2"))
     with pytest.raises(ImportFailure, match="without running statistics .*track_running_stats=True"):
         import_source(str(tmp_path / "bn.pt2"))
+
+
+def test_a_refusal_after_the_fallback_says_what_to_change_in_the_model_py(tmp_path):
+    path = tmp_path / "branchy.py"
+    path.write_text(textwrap.dedent('''
+        from torch import nn
+
+
+        class Branchy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                if x.shape[1] > 3:          # torch.fx cannot follow this; torch.export can
+                    x = x * 2               # but a number times a tensor has no block
+                return self.fc(x)
+    '''))
+    with pytest.raises(ImportFailure, match="mul of a tensor and a number has no block") as caught:
+        import_source(f"{path}:Branchy", (5, 4))
+    assert "torch.fx could not trace the model" in str(caught.value)
+    assert "into a submodule" in str(caught.value) and "import the model.py it came from" not in str(caught.value)
