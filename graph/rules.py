@@ -4,6 +4,8 @@ hooks: each is called with the sample shapes of the inputs and the resolved para
 """
 from __future__ import annotations
 
+import math
+
 from .problems import fix_auto as _fix_auto
 
 
@@ -34,10 +36,13 @@ def layernorm_check(shapes, p) -> None:
 
 def batchnorm_check(shapes, p) -> None:
     if p["track_running_stats"] is False:
+        # torch needs more than one value per channel in a batch: one sample has only one when it is C or C×1×1
+        single = bool(shapes) and math.prod(shapes[0][1:]) == 1
         raise RuleError("without running statistics (track_running_stats false) BatchNorm normalises with the "
                         "batch's own statistics even in evaluation, so a prediction depends on the other samples "
-                        "of its batch, and a batch of one fails. Set track_running_stats to true, or use "
-                        "LayerNorm or GroupNorm.", "bad_param", {"action": "reset_param", "param": "track_running_stats"})
+                        f"of its batch{', and a batch of one fails' if single else ''}. Set track_running_stats "
+                        "to true, or use LayerNorm or GroupNorm.", "bad_param",
+                        {"action": "reset_param", "param": "track_running_stats"})
 
 
 def _pair(v):

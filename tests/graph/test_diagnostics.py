@@ -165,3 +165,19 @@ def test_a_rule_torch_states_with_parameter_names_says_which_to_change():
         rule = str(torch_says.value).rstrip(".")
         assert d.message.startswith(f"{sig} cannot take an input of shape {'×'.join(map(str, shape))}: {rule}. ")
         assert change in d.message and d.message.endswith(".")
+
+
+def test_batchnorm_without_running_statistics_says_a_batch_of_one_fails_only_where_torch_fails():
+    import torch
+    for kind, module, shape in [("BatchNorm2d", torch.nn.BatchNorm2d, (3, 4, 4)),
+                                ("BatchNorm2d", torch.nn.BatchNorm2d, (3, 1, 1)),
+                                ("BatchNorm1d", torch.nn.BatchNorm1d, (3,)),
+                                ("BatchNorm1d", torch.nn.BatchNorm1d, (3, 5))]:
+        [d] = analyze(chain((kind, {"track_running_stats": False}), shape=shape)).errors
+        try:
+            module(3, track_running_stats=False).eval()(torch.randn(1, *shape))
+            torch_fails = False
+        except ValueError:
+            torch_fails = True
+        assert ("a batch of one fails" in d.message) == torch_fails, (kind, shape)
+        assert "depends on the other samples of its batch" in d.message and d.fix["param"] == "track_running_stats"
