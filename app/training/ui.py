@@ -337,7 +337,19 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.dock.raise_()
         self.panel.show_message(f"Resuming {run.name} from its last checkpoint.")
         self._begin(doc, {}, None, resume=str(run))
+        self._show_run_settings(run)
         return True
+
+    def _show_run_settings(self, run: Path) -> None:
+        """While a resumed run trains, the panel shows the settings it trains with (its own, which may not
+        be the graph's any more); the graph's come back when it ends (StateViews._run_ended)."""
+        try:
+            cfg = TrainConfig.from_sources(read_json(run / "config.json"))
+        except (OSError, ValueError):
+            return
+        self.panel.settings.load(cfg, getattr(self.session.document, "weights", None))
+        self.panel.set_dataset(cfg.dataset, cfg.dataset_options.get("path"))
+        self._loaded_section = None          # not the graph's section on show: it is loaded again at the end
 
     def _prepare_views(self, resumed: bool = False) -> None:
         """Everything a run's views need that is known before it starts (the layout settles now, after

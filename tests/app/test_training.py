@@ -334,3 +334,29 @@ def test_undo_of_the_training_settings_during_a_run_shows_in_the_panel_once_it_e
     qtbot.mouseClick(ui.panel.start, LEFT)
     wait_run_end(ui, qtbot)
     assert read_json(f"{ui.training.last_run_dir}/config.json")["batch_size"] == graph.batch_size
+
+
+def test_a_resumed_run_shows_its_own_settings_while_it_trains(win, ui, qtbot):
+    settings(ui, epochs=3, batch_size=16, lr=0.002)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    first = ui.training.last_run_dir
+    settings(ui, max_steps=2, batch_size=32, lr=0.01)             # another run with other settings
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    runs = ui.runs
+    runs.tree.clearSelection()
+    next(runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())
+         if runs.tree.topLevelItem(i).text(0) == Path(first).name).setSelected(True)
+    qtbot.mouseClick(runs.resume_button, LEFT)
+    trains_with = read_json(f"{first}/config.json")                # what the trainer resumes with
+    shown = ui.panel.settings.values()
+    assert ui.training.running and (shown["batch_size"], shown["lr"]) == (trains_with["batch_size"], trains_with["lr"])
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    shown = ui.panel.settings.values()                             # the graph's own settings again
+    assert (shown["batch_size"], shown["lr"], shown["max_steps"]) == (32, 0.01, 2)
