@@ -180,7 +180,14 @@ def set_trainable(session: Session, block_ids: Iterable[str], trainable: bool) -
     return Outcome(ids) if done else done
 
 
+NAME_LIMIT = 200     # characters in a graph's name: what a graph file may hold (graph/fileformat.py)
+
+
 def set_meta(session: Session, key: str, value: Any) -> Outcome:
+    if key == "name" and not (isinstance(value, str) and value.strip() and len(value) <= NAME_LIMIT):
+        why = f"a graph's name is 1 to {NAME_LIMIT} characters: choose a shorter name"
+        session.message.emit(f"Cannot rename the graph: {why}.")
+        return refused(why)
     if getattr(session.document, key) == value:
         return Outcome(value)
     return session.edit(f"Change graph {key}", lambda r: r.set_meta(key, value))

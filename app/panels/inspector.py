@@ -191,6 +191,7 @@ class Inspector(QScrollArea):
         layout.addWidget(_label("<b style='font-size:15px'>Graph</b>"))
         form = QFormLayout()
         self.name_edit = QLineEdit()
+        self.name_edit.setMaxLength(edits.NAME_LIMIT)
         self.name_edit.editingFinished.connect(self._set_name)
         self.description_edit = QPlainTextEdit()
         self.description_edit.setFixedHeight(90)

@@ -99,3 +99,16 @@ def test_a_number_typed_in_a_spin_box_survives_a_new_result_and_goes_to_its_bloc
     assert copy != bid
     assert win.document.blocks[bid].params["out_features"] == 12
     assert win.document.blocks[copy].params["out_features"] == 3
+
+
+def test_a_graph_name_too_long_for_a_file_is_not_taken(win, tmp_path):
+    """The Inspector's name field stops where a graph file's name does: what is saved opens again."""
+    from layerloom.graph.fileformat import load_graph, save_graph
+    field = win.inspector.name_edit
+    start_typing(field, "n" * 260)
+    QTest.keyClick(field, Qt.Key.Key_Return)
+    assert 0 < len(win.document.name) <= 200
+    save_graph(win.document, tmp_path / "named.loom.json")
+    assert load_graph(tmp_path / "named.loom.json").name == win.document.name
+    assert not edits.set_meta(win.session, "name", "m" * 201)
+    assert "shorter name" in win.statusBar().currentMessage()
