@@ -150,7 +150,8 @@ def constructor_arguments(module: nn.Module) -> dict:
         if hasattr(module, name) and not isinstance(getattr(module, name), (torch.Tensor, nn.Module)):
             kwargs[name] = encode_argument(getattr(module, name))
         elif p.default is p.empty:
-            raise TypeError(f"its constructor argument {name!r} is not kept as an attribute")
+            raise TypeError(f"its constructor argument {name!r} is not kept as an attribute; add "
+                            f"self.{name} = {name} to its __init__")
     return kwargs
 
 

@@ -142,6 +142,27 @@ MODELS = textwrap.dedent('''
             return self.fc(self.enc(x))
 
 
+    class Doubler(nn.Module):
+        """Must stay whole (a number times a tensor has no block) but forgets its constructor argument."""
+
+        def __init__(self, width):
+            super().__init__()
+            self.fc = nn.Linear(width, width)
+
+        def forward(self, x):
+            return self.fc(x) * 2
+
+
+    class WithDoubler(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.twice = Doubler(4)
+            self.out = nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.out(self.twice(x))
+
+
     class Scaled(nn.Module):
         """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
 
@@ -302,3 +323,9 @@ def test_the_fidelity_figure_compares_every_output_on_an_input_of_its_own():
     single = torch.nn.Sequential(torch.nn.LeakyReLU(0.1, inplace=True), torch.nn.Linear(4, 3)).eval()
     doc, state, _ = import_module(single, (4,))
     assert check_fidelity(doc, state, single, (4,))["max_abs_diff"] == 0.0
+
+
+def test_a_module_that_cannot_be_rebuilt_says_which_attribute_to_keep(models_py):
+    with pytest.raises(ImportFailure, match=r"twice \(Doubler\) must stay whole .*'width' is not kept") as caught:
+        import_source(f"{models_py}:WithDoubler", (4,))
+    assert "add self.width = width to its __init__" in str(caught.value)
