@@ -154,8 +154,9 @@ def embedding_saliency(model, x: torch.Tensor, target: int, block: str) -> torch
 def blurred(x: torch.Tensor, sigma: float = 5.0) -> torch.Tensor:
     """A Gaussian-blurred copy of an image batch, the usual 'blurred' IG baseline."""
     from torchvision.transforms.v2 import functional as F
-    size = int(2 * round(3 * sigma) + 1)
-    return F.gaussian_blur(x, [size, size], [sigma, sigma])
+    # the kernel spans ±3σ, cut to what the image's reflected border can pad (under 16 pixels at σ = 5)
+    sizes = [min(int(2 * round(3 * sigma) + 1), 2 * n - 1) for n in x.shape[-2:]]
+    return F.gaussian_blur(x, sizes[::-1], [sigma, sigma])
 
 
 def make_baseline(x: torch.Tensor, baseline) -> torch.Tensor:

@@ -72,3 +72,34 @@ def test_an_image_method_on_a_sequence_says_which_methods_fit(method):
         E.explain(model, torch.rand(1, 28, 28), method)
     assert "needs an image input (C×H×W), and this model reads 28×28: use saliency or integrated-gradients" \
         in str(refused.value)
+
+
+def test_a_blurred_baseline_fits_an_image_smaller_than_its_kernel(tmp_path, capsys):
+    import torch
+    doc = GraphDocument("small pictures")
+    last = doc.add_block("Input", {"shape": [1, 8, 8]})
+    for kind, params in [("Conv2d", {"out_channels": 4, "kernel_size": 3}), ("ReLU", {}), ("Flatten", {}),
+                         ("Linear", {"out_features": 10}), ("Output", {})]:
+        made = doc.add_block(kind, params)
+        doc.connect(last, made)
+        last = made
+    model = compile_graph(doc, seed=0).eval()
+    x = torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    base = E.blurred(x)
+    assert base.shape == x.shape and base.std() < 0.5 * x.std()            # smoothed, not refused
+    torch.testing.assert_close(E.blurred(torch.full_like(x, 0.3)), torch.full_like(x, 0.3))
+    e = E.explain(model, x, "integrated-gradients", baseline="blurred", steps=32)
+    captum_attr = pytest.importorskip("captum.attr")
+    ref = captum_attr.IntegratedGradients(model).attribute(x, baselines=base, target=e.target, n_steps=32,
+                                                           method="gausslegendre")
+    torch.testing.assert_close(torch.from_numpy(e.attribution), ref[0].sum(dim=0), atol=1e-6, rtol=1e-4)
+    graph = tmp_path / "small.loom.json"
+    doc.training = {"dataset": "mnist-sample"}
+    save_graph(doc, graph)
+    image = tmp_path / "digit.png"
+    from PIL import Image
+    Image.new("L", (8, 8), 200).save(image)
+    out = tmp_path / "ig.png"
+    assert main(["explain", str(graph), "--image", str(image), "--method", "integrated-gradients",
+                 "--baseline", "blurred", "--out", str(out)]) == 0
+    assert out.is_file() and "Traceback" not in capsys.readouterr().err
