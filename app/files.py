@@ -72,8 +72,11 @@ class Files:
             path, _ = QFileDialog.getOpenFileName(self.win, "Open graph", start, FILTER)
             if not path:
                 return False
-        doc = self._load(path, "Cannot open this file")
+        gone = not Path(path).exists() and str(Path(path).resolve()) in self.recent_files()
+        doc = self._load(path, "Cannot open this file", gone)
         if doc is None:
+            if gone:
+                self.forget_recent(path)
             return False
         self._replace(doc, Path(path))
         self.add_recent(path)
@@ -91,11 +94,13 @@ class Files:
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")
         return True
 
-    def _load(self, path, title: str) -> GraphDocument | None:
+    def _load(self, path, title: str, recent: bool = False) -> GraphDocument | None:
         try:
             return load_graph(path)
         except Exception as exc:  # GraphFileError says where and why; anything else still gets a dialog
-            self._error(title, f"{Path(path).name} could not be opened.\n\n{exc}")
+            more = ("\n\nIt was moved or deleted since it was last opened; it is taken off File ▸ Open Recent."
+                    if recent else "")
+            self._error(title, f"{shown(Path(path).name, 120)} could not be opened.\n\n{exc}{more}")
             return None
 
     def _replace(self, doc: GraphDocument, path: Path | None, modified: bool = False) -> None:
@@ -160,6 +165,14 @@ class Files:
 
     def clear_recent(self) -> None:
         settings.clear_recent_files()
+
+    def forget_recent(self, path) -> None:
+        """Take one file off the recent files (the others keep their order)."""
+        gone = str(Path(path).resolve())
+        keep = [p for p in self.recent_files() if p != gone]
+        settings.clear_recent_files()
+        for p in reversed(keep):
+            settings.add_recent_file(p)
 
     # -- recovery ---------------------------------------------------------------------------------
     def autosave(self) -> None:

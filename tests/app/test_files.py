@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -320,3 +321,17 @@ def test_saving_into_a_folder_that_is_not_there_says_so(win, dialogs, tmp_path):
     assert not win.files.save_as()
     text = dialogs.texts("warning")[-1]
     assert "does not exist" in text and "Save As" in text and win.isWindowModified()
+
+
+def test_a_recent_file_that_is_gone_says_so_and_leaves_the_list(win, dialogs, tmp_path):
+    paths = [tmp_path / f"{name}.loom.json" for name in ("a", "b", "c")]
+    for path in paths:
+        path.write_text(preset_path("mlp").read_text())
+        assert win.files.open(path)
+    paths[1].unlink()                                       # b is moved away
+    win.menus["recent"].aboutToShow.emit()
+    next(a for a in win.menus["recent"].actions() if a.text() == "b.loom.json").trigger()
+    assert win.session.path.name == "c.loom.json"
+    text = dialogs.texts("warning")[-1]
+    assert "does not exist" in text and "Open Recent" in text
+    assert [Path(p).name for p in win.files.recent_files()][:2] == ["c.loom.json", "a.loom.json"]
