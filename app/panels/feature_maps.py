@@ -14,6 +14,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal, QEvent, QRectF, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from layerloom.graph.blocks import REGISTRY
+
 from .. import plot_style as ps
 from .live_label import LiveLabel
 
@@ -224,7 +226,7 @@ class FeatureMapsPanel(QWidget):
         if kind == "image":
             what = f"{event.get('channels', len(event['maps']))} channels of {event['maps'].shape[1]}×{event['maps'].shape[2]}"
         elif kind == "sequence":
-            what = "hidden state over time (x: time step, y: unit)"
+            what = self._sequence_axes(event["maps"].shape)[0]
         else:
             what = f"{len(event['values'])} features"
         if kind == "image" and event.get("channels", 0) > event["maps"].shape[0]:
@@ -234,11 +236,25 @@ class FeatureMapsPanel(QWidget):
             self._show_image(event["maps"])
             self.maps_shown.emit(self.block)
         elif kind == "sequence":
-            self._show_heat(np.ascontiguousarray(event["maps"].T), axes=("time step", "unit"))
+            _, axes, transpose = self._sequence_axes(event["maps"].shape)
+            self._show_heat(np.ascontiguousarray(event["maps"].T if transpose else event["maps"]), axes=axes)
         elif len(event["values"]) > MAX_BARS:
             self._show_heat(square_grid(event["maps"]), axes=None)
         else:
             self._show_bars(event["values"])
+
+    def _sequence_axes(self, shape) -> tuple[str, tuple[str, str], bool]:
+        """(words for the title, (x label, y label), whether to transpose) for a 2-D activation: a recurrent
+        block's T×H hidden state runs along x; a C×L block (Conv1d, MaxPool1d) has its channels as rows;
+        anything else is drawn as it is, rows being its first dimension."""
+        kind = REGISTRY.get(self.block_kind)
+        if kind is not None and kind.category == "Recurrent":
+            return "hidden state over time (x: time step, y: unit)", ("time step", "unit"), True
+        if kind is not None and kind.expected_rank and kind.expected_rank[1].startswith("C×L"):
+            return "channels along the sequence (x: position, y: channel)", ("position", "channel"), False
+        rows, cols = shape
+        return (f"{rows} rows of {cols} values (x: dimension 2, y: dimension 1)",
+                ("dimension 2", "dimension 1"), False)
 
     def _use(self, mode: str) -> None:
         if mode == self.mode:
