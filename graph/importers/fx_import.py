@@ -24,6 +24,7 @@ from ..blocks import get_kind
 from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
+from ..params import ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
@@ -342,7 +343,10 @@ class _Builder:
             return
         kind, params, inputs = mapped
         kind_obj = get_kind(kind)
-        clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
+        try:
+            clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
+        except ParamError as exc:        # F.interpolate(mode="area"): a setting the block does not have
+            raise _NeedsOpaque(_innermost(node), f"{_op_text(node)} has no {kind} block ({exc})") from None
         base, group = self.call_base(node, kind)
         self.out_of[node] = self.add(node, kind, clean, inputs, base, group)
 

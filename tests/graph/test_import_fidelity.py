@@ -163,6 +163,21 @@ MODELS = textwrap.dedent('''
             return self.out(self.twice(x))
 
 
+    class Shrink(nn.Module):
+        def forward(self, x):
+            return F.interpolate(x, size=(2, 3), mode="area")
+
+
+    class WithShrink(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+            self.shrink = Shrink()
+
+        def forward(self, x):
+            return self.shrink(self.conv(x))
+
+
     class Scaled(nn.Module):
         """Token ids into a submodule that uses its own tensor: it stays whole and gets the ids."""
 
@@ -329,3 +344,15 @@ def test_a_module_that_cannot_be_rebuilt_says_which_attribute_to_keep(models_py)
     with pytest.raises(ImportFailure, match=r"twice \(Doubler\) must stay whole .*'width' is not kept") as caught:
         import_source(f"{models_py}:WithDoubler", (4,))
     assert "add self.width = width to its __init__" in str(caught.value)
+
+
+def test_a_call_with_a_setting_its_block_does_not_have_keeps_its_module_whole(models_py):
+    with pytest.raises(ImportFailure, match='interpolate has no Upsample block .*got "area"'):
+        import_source(f"{models_py}:Shrink", (3, 5, 5))
+    result = import_source(f"{models_py}:WithShrink", (3, 5, 5))
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", "Conv2d", "Opaque", "Output"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
