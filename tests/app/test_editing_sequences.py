@@ -143,7 +143,12 @@ def assert_canvas_mirrors(win) -> None:
 @settings(derandomize=True, max_examples=EXAMPLES, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 def test_any_editing_undoes_redoes_saves_and_keeps_the_canvas_in_step(win, tmp_path, steps):
-    win.session.set_document(merge_graph())
+    doc = merge_graph()                     # and nested groups around it, one of them collapsed
+    for i, bid in enumerate(("left", "right", "other")):
+        doc.set_block_attr(bid, "group", f"enc.{i % 2}")
+    doc.set_block_attr("fc", "group", "enc.1.x")
+    doc.collapsed = ["enc.0"]
+    win.session.set_document(doc)
     start = graph_to_dict(win.document)
     for step in steps:
         do(win, step)
