@@ -278,8 +278,11 @@ def occlusion(model, x: torch.Tensor, target: int, window=(4, 4), stride=(2, 2),
     wh, ww = (window, window) if isinstance(window, int) else window
     sh, sw = (stride, stride) if isinstance(stride, int) else stride
     _, c, h, w = x.shape
-    if not (1 <= wh <= h and 1 <= ww <= w and sh >= 1 and sw >= 1):
-        raise ExplainError(f"the occlusion window must fit the {h}×{w} input and the stride be at least 1")
+    if not (1 <= wh <= h and 1 <= ww <= w):
+        raise ExplainError(f"the occlusion window ({wh}×{ww}) must fit the {h}×{w} input: give a window of 1 to "
+                           f"{min(h, w)} pixels" + ("" if h == w else f" ({h} high, {w} wide at most)"))
+    if sh < 1 or sw < 1:
+        raise ExplainError(f"the occlusion stride ({sh}×{sw}) must be at least 1 pixel: give a stride of 1 or more")
     tops = list(range(0, h - wh + 1, sh))
     lefts = list(range(0, w - ww + 1, sw))
     positions = [(t, left) for t in tops for left in lefts]

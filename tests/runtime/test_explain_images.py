@@ -48,3 +48,17 @@ def test_every_picture_mode_explains(lenet, tmp_path, mode):
     Image.new(mode, (1, 1)).save(path)
     raw, x = lenet.image_file(path)
     assert raw.shape == (1, *lenet.input_shape) and x.shape == raw.shape and torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("option, value, words", [
+    ("--window", "40", "the occlusion window (40×40) must fit the 28×28 input: give a window of 1 to 28 pixels"),
+    ("--window", "0", "the occlusion window (0×0) must fit the 28×28 input: give a window of 1 to 28 pixels"),
+    ("--stride", "0", "the occlusion stride (0×0) must be at least 1 pixel: give a stride of 1 or more")])
+def test_an_occlusion_window_or_stride_that_cannot_work_says_which_and_what_fits(lenet, tmp_path, capsys, option,
+                                                                                 value, words):
+    assert lenet.input_shape[1:] == (28, 28)
+    out = tmp_path / "x.png"
+    assert main(["explain", str(preset_path("lenet5")), "--sample", "0", "--method", "occlusion", option, value,
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"layerloom explain: {words}\n" in err and not out.exists()
