@@ -28,6 +28,7 @@ from ..params import ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
+from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .sharing import common_parent, ties_of
@@ -357,6 +358,8 @@ class _Builder:
 
     def getitem(self, node, entry):
         src, index = node.args
+        if pick_hidden(self, node, src, index):         # `h[-1]` of `out, h = self.gru(x)`
+            return
         if src in self.tuple_of:
             if index != 0:
                 raise _NeedsOpaque(_innermost(node), "it uses a recurrent layer's hidden state or attention weights")
