@@ -31,6 +31,16 @@ class InsideError(ValueError):
     """The requested look inside does not fit the block (wrong kind, index out of range, ...)."""
 
 
+def _not_in_run(block: str) -> InsideError:
+    return InsideError(f"{block} is not in this run's network (it was added or renamed after the run): train the "
+                       "graph again, or pick another block.")
+
+
+def _changed(block: str, what: str) -> InsideError:
+    return InsideError(f"{block} is not {what} in this run's network (the graph changed after the run): train "
+                       "the graph again, or pick another block.")
+
+
 @dataclass
 class Trace:
     model: fx.GraphModule
@@ -42,18 +52,19 @@ class Trace:
         try:
             return self.model.get_submodule(block)
         except AttributeError:
-            raise InsideError(f"{block} has no module of its own (it is a function such as Add)") from None
+            raise InsideError(f"{block} has no module of its own (it is a function such as Add): pick a block with "
+                              "weights or an activation.") from None
 
     def module_input(self, block: str) -> torch.Tensor:
         """What the block's module was called with (one sample, batch dimension removed)."""
         for node in self.nodes.values():
             if node.op == "call_module" and node.target == block and self.inputs.get(node.name):
                 return self.inputs[node.name][0][0]
-        raise InsideError(f"no block {block!r} with a module in this network")
+        raise _not_in_run(block)
 
     def output(self, block: str) -> torch.Tensor:
         if block not in self.values:
-            raise InsideError(f"no block {block!r} in this network")
+            raise _not_in_run(block)
         return self.values[block]
 
 
@@ -120,7 +131,7 @@ def _pad(x: torch.Tensor, pads, mode: str, value: float = 0.0) -> torch.Tensor:
 def conv_pixel(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
     m = t.module(block)
     if not isinstance(m, nn.Conv2d):
-        raise InsideError(f"{block} is not a Conv2d")
+        raise _changed(block, "a Conv2d")
     out = t.output(block)[0]
     _check_index(tuple(out.shape), (channel, i, j), "the pixel")
     x = t.module_input(block).float()
@@ -149,7 +160,7 @@ def conv_pixel(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
 def pool_window(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
     m = t.module(block)
     if not isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-        raise InsideError(f"{block} is not a MaxPool2d or AvgPool2d")
+        raise _changed(block, "a MaxPool2d or AvgPool2d")
     out = t.output(block)[0]
     _check_index(tuple(out.shape), (channel, i, j), "the position")
     x = t.module_input(block)[channel].float()
@@ -184,7 +195,7 @@ def pool_window(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
 def linear_terms(t: Trace, block: str, feature: int, position: tuple[int, ...] = (), top: int = 8) -> dict:
     m = t.module(block)
     if not isinstance(m, nn.Linear):
-        raise InsideError(f"{block} is not a Linear")
+        raise _changed(block, "a Linear")
     out = t.output(block)[0]
     _check_index(tuple(out.shape), (*position, feature), "the output")
     x = t.module_input(block)[tuple(position)].float()
@@ -205,7 +216,7 @@ ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.GELU, nn.ReLU6, nn
 def activation_curve(t: Trace, block: str, index: tuple[int, ...], points: int = 101) -> dict:
     m = t.module(block)
     if not isinstance(m, ELEMENTWISE):
-        raise InsideError(f"{block} is not an element-wise activation")
+        raise _changed(block, "an element-wise activation")
     out = t.output(block)[0]
     _check_index(tuple(out.shape), tuple(index), "the value")
     x_in = float(t.module_input(block)[tuple(index)])
@@ -222,11 +233,12 @@ def recurrent_gates(t: Trace, block: str, unit: int) -> dict:
     """The gates of one unit of the first layer (forward direction) at every time step."""
     m = t.module(block)
     if not isinstance(m, (nn.LSTM, nn.GRU)):
-        raise InsideError(f"{block} is not an LSTM or GRU")
+        raise _changed(block, "an LSTM or GRU")
     if not 0 <= unit < m.hidden_size:
-        raise InsideError(f"unit {unit} is outside the {m.hidden_size} hidden units")
+        raise InsideError(f"unit {unit} is outside the {m.hidden_size} hidden units: pick a unit from 0 to "
+                          f"{m.hidden_size - 1}.")
     if isinstance(m, nn.LSTM) and m.proj_size:
-        raise InsideError("gates of an LSTM with proj_size are not shown")
+        raise InsideError("the gates of an LSTM with proj_size are not shown: pick another block.")
     x = t.module_input(block).float()              # T×F
     w_ih, w_hh = m.weight_ih_l0.detach().float(), m.weight_hh_l0.detach().float()
     b_ih = m.bias_ih_l0.detach().float() if m.bias else torch.zeros(w_ih.shape[0])
@@ -271,10 +283,11 @@ def recurrent_gates(t: Trace, block: str, unit: int) -> dict:
 def embedding_row(t: Trace, block: str, position: int) -> dict:
     m = t.module(block)
     if not isinstance(m, nn.Embedding):
-        raise InsideError(f"{block} is not an Embedding")
+        raise _changed(block, "an Embedding")
     ids = t.module_input(block).reshape(-1)
     if not 0 <= position < ids.numel():
-        raise InsideError(f"position {position} is outside the {ids.numel()} tokens")
+        raise InsideError(f"position {position} is outside the {ids.numel()} tokens: pick a position from 0 to "
+                          f"{ids.numel() - 1}.")
     token = int(ids[position])
     out = t.output(block)[0].reshape(ids.numel(), -1)
     return {"kind": "Embedding", "block": block, "position": position, "token": token,

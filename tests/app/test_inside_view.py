@@ -56,25 +56,32 @@ def test_every_other_kind_renders(qtbot, lenet, tmp_path):
     view.grab().save(str(tmp_path / "gates.png"))
 
 
-def test_a_run_on_an_image_folder_can_be_looked_inside(qtbot, tmp_path):
-    from PySide6.QtCore import QObject, Qt
+def _jobs():
+    """The part of the window's Learning that runs the work off the GUI thread."""
+    from PySide6.QtCore import QObject
 
     from layerloom.app.learning import Learning
+
+    class Jobs(QObject):
+        jobs, _closed, run_job = [], False, Learning.run_job
+    return Jobs()
+
+
+def test_a_run_on_an_image_folder_can_be_looked_inside(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
     from layerloom.app.panels.inside_controls import InsideControls
     from layerloom.runtime.export.source import load_source
     from layerloom.runtime.runs import list_runs
     from layerloom.runtime.trainer import Trainer
     from tests.runtime.test_image_folder_project import write_digits
 
-    class Jobs(QObject):                      # the part of the window's Learning that runs the work
-        jobs, _closed, run_job = [], False, Learning.run_job
-
     folder = write_digits(tmp_path / "digits", {"": 6})
     doc = load_graph(preset_path("lenet5"))
     Trainer(doc, {"epochs": 1, "max_steps": 2, "dataset": "image-folder", "dataset_options": {"path": str(folder)}},
             None, runs_base=tmp_path / "runs").run()
     view = _view(qtbot)
-    controls = InsideControls(view, Jobs())
+    controls = InsideControls(view, _jobs())
     qtbot.addWidget(controls)
     controls.refresh(doc, list_runs(tmp_path / "runs"))
     controls.follow("conv1")
@@ -88,3 +95,29 @@ def test_a_run_on_an_image_folder_can_be_looked_inside(qtbot, tmp_path):
     with torch.no_grad():
         expected = float(torch.nn.functional.conv2d(image, conv1.weight, conv1.bias, padding=2)[0, 2, 13, 11])
     assert r["actual"] == pytest.approx(expected, abs=1e-5) and r["computed"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_a_block_renamed_after_the_run_says_to_train_again(qtbot, tmp_path):
+    import json
+
+    from PySide6.QtCore import Qt
+
+    from layerloom.app.panels.inside_controls import InsideControls
+    from layerloom.runtime.runs import list_runs
+    from layerloom.runtime.trainer import Trainer
+
+    doc = load_graph(preset_path("lenet5"))
+    Trainer(doc, {"epochs": 1, "max_steps": 2}, None, runs_base=tmp_path / "runs").run()
+    [run] = list_runs(tmp_path / "runs")
+    trained = {b["id"] for b in json.loads((run.path / "graph.loom.json").read_text())["blocks"]}
+    doc.rename_block("conv2", "features2")
+    assert "features2" not in trained
+    controls = InsideControls(_view(qtbot), _jobs())
+    qtbot.addWidget(controls)
+    controls.refresh(doc, [run])
+    controls.follow("features2")
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: controls.show_button.isEnabled(), timeout=60_000)
+    assert controls.status.text() == ("Cannot take this value apart: features2 is not in this run's network (it was "
+                                      "added or renamed after the run): train the graph again, or pick another "
+                                      "block.")
