@@ -186,7 +186,8 @@ class NewWireGesture(Gesture):
     """
 
     def press(self, event) -> None:
-        self.port: PortItem = self.scene.port_at(self.scene_pos(event))
+        # the port the view found under the pixel (the scene's exact point may fall just outside it)
+        self.port: PortItem = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, PortItem))
         self.live = WireItem()
         self.scene.addItem(self.live)
         self.targets = self._compatible_ports()

@@ -204,3 +204,22 @@ def test_dragging_many_blocks_places_each_wire_once_per_step(win, monkeypatch):
     for e, w in win.scene.wires.items():       # and every wire still ends on its ports
         assert w._a == win.scene.blocks[e.src].port_pos(True, e.src_port)
         assert w._b == win.scene.blocks[e.dst].port_pos(False, e.dst_port)
+
+
+def test_a_wire_starts_from_the_rim_of_a_port_at_any_zoom(win):
+    """A press the view counts as on a port (its pixel touches the port) starts a wire, even where the
+    pixel's centre falls just outside it: it raised in the canvas's press handler."""
+    from layerloom.app.canvas.port_item import PortItem
+    a, b = chain(win, "Input", "ReLU")
+    for zoom in (0.3, 1.0):
+        win.view.set_zoom(zoom)
+        port = win.scene.blocks[a].port(True, 0).scenePos()
+        win.view.centerOn(port)
+        centre = win.view.mapFromScene(port)
+        rim = [centre + QPoint(dx, dy) for dx in range(-8, 9) for dy in range(-8, 9)
+               if any(isinstance(i, PortItem) for i in win.view.items(centre + QPoint(dx, dy)))
+               and win.scene.port_at(win.view.mapToScene(centre + QPoint(dx, dy))) is None]
+        assert rim, zoom
+        drag(win.view.viewport(), rim[0], win.view.mapFromScene(win.scene.blocks[b].port(False, 0).scenePos()))
+        assert win.document.edges == [Edge(a, b)], zoom
+        win.undo_stack.undo()
