@@ -71,6 +71,8 @@ class SummaryModel(QAbstractTableModel):
             return QColor(theme.current().error)
         if role == Qt.ItemDataRole.ForegroundRole and status in ("blocked", "analysing", "unavailable"):
             return QColor(theme.current().text_muted)
+        if role == Qt.ItemDataRole.ToolTipRole and col in (0, 2):
+            return (bid, None, shape)[col]          # a long id or shape is cut short in its column
         if role == Qt.ItemDataRole.ToolTipRole and col >= 4 and status == "ok":
             return f"{macs:,} MACs · {2 * macs:,} FLOPs per sample\n{COST_TOOLTIP}"
         if role == Qt.ItemDataRole.UserRole:
