@@ -15,7 +15,6 @@ import stops with the reason (`ImportFailure`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 import torch
 from torch import fx, nn
@@ -31,6 +30,7 @@ from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, 
 from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
+from .report import ImportFailure, ImportReport
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
@@ -38,44 +38,10 @@ from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 MAX_ATTEMPTS = 60
 
 
-class ImportFailure(ValueError):
-    """The model cannot be imported; the message says why and what to do."""
-
-
 class _NeedsOpaque(Exception):
     def __init__(self, path: str, reason: str):
         super().__init__(reason)
         self.path, self.reason = path, reason
-
-
-@dataclass
-class ImportReport:
-    source: str
-    method: str
-    nodes: list[dict] = field(default_factory=list)     # {"node", "op", "block", "kind"}
-    opaque: list[dict] = field(default_factory=list)    # {"block", "target", "reason"}
-    notes: list[str] = field(default_factory=list)
-    fidelity: dict = field(default_factory=dict)
-
-    def to_dict(self) -> dict:
-        return {"source": self.source, "method": self.method, "nodes": self.nodes, "opaque": self.opaque,
-                "notes": self.notes, "fidelity": self.fidelity}
-
-    def text(self) -> str:
-        lines = [f"Imported {self.source} with {self.method}: {len(self.nodes)} source nodes, "
-                 f"{len(self.opaque)} Opaque block(s)"]
-        for n in self.nodes:
-            lines.append(f"  {n['node']:<32} {n['op']:<28} → {n['block'] or '(folded)'}"
-                         + (f" ({n['kind']})" if n["kind"] else ""))
-        for o in self.opaque:
-            lines.append(f"Opaque {o['block']}: {o['target']}: {o['reason']}")
-        lines += [f"note: {t}" for t in self.notes]
-        if self.fidelity:
-            f = self.fidelity
-            lines.append(f"fidelity: max output difference {f.get('max_abs_diff')}, strict load "
-                         f"{f.get('strict_load')}, every tensor equal {f.get('tensors_equal')}, "
-                         f"{f.get('seconds')} s")
-        return "\n".join(lines)
 
 
 class _Tracer(fx.Tracer):
