@@ -196,10 +196,13 @@ def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path
     import threading
     sweep = {"name": "stop", "params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid", "epochs": 3}
     runner, study, folder = _runner(tmp_path, sweep)
+    first_epoch = threading.Event()
+    runner.callback = lambda e: first_epoch.set() if e["type"] == "epoch_end" else None
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
         row = _wait_for(lambda: _running_trial(folder))
+        assert first_epoch.wait(120)                    # in its training loop, with two epochs to go
     finally:
         runner.stop()                                   # the Stop button, or Ctrl-C in `layerloom sweep`
         thread.join(120)
