@@ -240,8 +240,13 @@ def evaluate(check: dict, ctx: LessonContext) -> tuple[bool, str]:
         kinds = {b.kind for b in ctx.doc.blocks.values()}
         if not {"Input", "Output"} <= kinds:
             return False, "the graph needs an Input and an Output"
-        return (result.ok, "done" if result.ok else f"{len(result.errors)} problem(s) left: "
-                + result.errors[0].message)
+        if result.ok:
+            return True, "done"
+        first = result.errors[0]
+        at = f" at {first.block}" if first.block else ""
+        left = f"1 problem left{at}" if len(result.errors) == 1 else \
+            f"{len(result.errors)} problems left, the first{at}"
+        return False, f"{left}: {first.message}"
     if name == "error_at_kind":
         bad = [d for d in result.errors if d.block and ctx.doc.blocks.get(d.block) and
                ctx.doc.blocks[d.block].kind == arg]

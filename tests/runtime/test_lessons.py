@@ -199,3 +199,15 @@ def test_the_lenet_lesson_names_the_training_defaults_the_app_starts_with():
     defaults = TrainConfig.from_sources(LESSONS["lenet5"].start_graph().training)
     assert (said[1].lower(), float(said[2]), int(said[3]), int(said[4])) == (
         defaults.optimizer, defaults.lr, defaults.batch_size, defaults.epochs)
+
+
+def test_a_step_waiting_for_a_valid_graph_names_the_block_with_the_problem():
+    lesson = LESSONS["alexnet-fix"]
+    doc = lesson.start_graph()
+    [error] = analyze(doc).errors
+    ok, detail = evaluate({"no_errors": True}, LessonContext.build(doc))
+    assert not ok and detail == f"1 problem left at {error.block}: {error.message}"
+    doc.add_block("ReLU", {})                                    # a second problem: its input not connected
+    errors = analyze(doc).errors
+    ok, detail = evaluate({"no_errors": True}, LessonContext.build(doc))
+    assert detail == f"{len(errors)} problems left, the first at {errors[0].block}: {errors[0].message}"
