@@ -88,7 +88,7 @@ class MoveGesture(Gesture):
     """Press on a block: select it (Ctrl toggles); drag: move the selection; release: one move edit."""
 
     def press(self, event) -> None:
-        self.item: BlockItem = self.scene.block_at(self.scene_pos(event))
+        self.item: BlockItem = self.view.item_under(event, BlockItem)
         self.origin = self.scene_pos(event)
         self.toggle = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
         self.moving = False
@@ -132,7 +132,7 @@ class GroupGesture(Gesture):
 
     def press(self, event) -> None:
         from .groups import GroupItem
-        self.item = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, GroupItem))
+        self.item = self.view.item_under(event, GroupItem)
         self.origin = self.scene_pos(event)
         self.moving = False
         self.start = {b: self.scene.blocks[b].pos() for b in self.item.members if b in self.scene.blocks}
@@ -167,7 +167,7 @@ class WireClickGesture(Gesture):
     """Click a wire to select it (Ctrl toggles)."""
 
     def press(self, event) -> None:
-        item = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, WireItem))
+        item = self.view.item_under(event, WireItem)
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
             item.setSelected(not item.isSelected())
         else:
@@ -186,8 +186,7 @@ class NewWireGesture(Gesture):
     """
 
     def press(self, event) -> None:
-        # the port the view found under the pixel (the scene's exact point may fall just outside it)
-        self.port: PortItem = next(i for i in self.view.items(event.position().toPoint()) if isinstance(i, PortItem))
+        self.port: PortItem = self.view.item_under(event, PortItem)
         self.live = WireItem()
         self.scene.addItem(self.live)
         self.targets = self._compatible_ports()

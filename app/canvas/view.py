@@ -162,6 +162,11 @@ class GraphView(QGraphicsView):
                 return GroupGesture(self)   # its header (or card): a click folds it, a drag moves it
         return RubberBandGesture(self)
 
+    def item_under(self, event, kind):
+        """The item of `kind` the view finds under the pressed pixel, as _pick_gesture did (the scene's point
+        at the pixel's centre may fall just outside it, on its rim)."""
+        return next(i for i in self.items(event.position().toPoint()) if isinstance(i, kind))
+
     def _toggle_group(self, name: str, collapsed: bool) -> None:
         self._toggled = (time.monotonic(), self._press_at)
         edits.set_collapsed(self.session, [name], collapsed)

@@ -223,3 +223,24 @@ def test_a_wire_starts_from_the_rim_of_a_port_at_any_zoom(win):
         drag(win.view.viewport(), rim[0], win.view.mapFromScene(win.scene.blocks[b].port(False, 0).scenePos()))
         assert win.document.edges == [Edge(a, b)], zoom
         win.undo_stack.undo()
+
+
+def test_a_click_on_the_rim_of_a_block_selects_it(win):
+    """A press the view counts as on a block (its pixel touches the block's edge) selects and drags the
+    block, even where the pixel's centre falls just outside its rounded outline: it raised."""
+    from layerloom.app.canvas.block_item import BlockItem
+    (a,) = chain(win, "ReLU")
+    win.view.set_zoom(1.0)
+    item = win.scene.blocks[a]
+    win.view.centerOn(item.sceneBoundingRect().center())
+    box = win.view.mapFromScene(item.sceneBoundingRect()).boundingRect()
+    rim = [QPoint(x, y) for x in range(box.left(), box.right()) for y in range(box.top(), box.bottom())
+           if isinstance(next(iter(win.view.items(QPoint(x, y))), None), BlockItem)
+           and win.scene.block_at(win.view.mapToScene(QPoint(x, y))) is None]
+    assert rim
+    win.scene.clearSelection()
+    QTest.mouseClick(win.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, rim[0])
+    assert win.scene.selected_block_ids() == [a]
+    before = win.document.blocks[a].pos
+    drag(win.view.viewport(), rim[-1], rim[-1] + QPoint(60, 40))
+    assert win.document.blocks[a].pos != before
