@@ -70,3 +70,25 @@ def test_a_block_to_select_that_is_not_there_is_named(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("layerloom: --select conv9: the graph has no block of that id; its blocks are input, conv1")
     assert not out.exists()
+
+
+def test_a_graph_that_cannot_be_opened_is_said_over_the_window(tmp_path, monkeypatch):
+    """The box stood alone on the screen, before the window it belongs to had appeared."""
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from .helpers import close_without_questions
+    seen = []
+
+    def warning(parent, title, text, *args, **kwargs):
+        seen.append((parent is not None and parent.isVisible(), text))
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(warning))
+    monkeypatch.setattr(QApplication, "exec", lambda *args: 0)       # the window as it starts, then back
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    assert launch([str(tmp_path / "typo.loom.json")]) == 0
+    [window] = [w for w in QApplication.topLevelWidgets() if type(w).__name__ == "MainWindow" and w.isVisible()]
+    close_without_questions(window)
+    window.close()
+    assert seen == [(True, "typo.loom.json could not be opened.\n\n"
+                           f"{tmp_path / 'typo.loom.json'}: the file does not exist")]
