@@ -38,6 +38,8 @@ action = st.one_of(
     st.tuples(st.just("wire"), index, index, st.integers(0, 2)),
     st.tuples(st.just("move"), index, st.integers(-200, 200), st.integers(-200, 200)),
     st.tuples(st.just("group"), index, st.integers(-200, 200), st.integers(-200, 200)),
+    st.tuples(st.just("press"), index, st.floats(0, 1), st.floats(0, 1), st.integers(-150, 150),
+              st.integers(-150, 150)),
     st.tuples(st.just("key"), index, st.sampled_from(("Delete", "C", "X", "V", "D", "A+Delete"))),
     st.tuples(st.just("rename"), index, st.sampled_from(NAMES)),
     st.tuples(st.just("param"), index, index, st.sampled_from(TEXTS)),
@@ -90,6 +92,10 @@ def do(win, step) -> None:
     elif name == "move":
         start = block_point(win, ids[args[0] % len(ids)])
         drag(view.viewport(), start, start + QPoint(args[1], args[2]))
+    elif name == "press":                  # anywhere around a block: its rim, a port, a wire, the canvas
+        box = view.mapFromScene(win.scene.blocks[ids[args[0] % len(ids)]].sceneBoundingRect()).boundingRect()
+        start = QPoint(box.left() + round(args[1] * box.width()), box.top() + round(args[2] * box.height()))
+        drag(view.viewport(), start, start + QPoint(args[3], args[4]))
     elif name == "key":
         click_block(win, ids, args[0])
         view.setFocus()
