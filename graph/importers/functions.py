@@ -104,6 +104,20 @@ def _dims(call: Call) -> list[int]:
     return [d % rank for d in dims]
 
 
+def _squeeze(call: Call):
+    dim = call.arg(1, "dim", None)
+    if dim is None or batch_dim_problem("squeeze", {"dim": dim}, len(call.shape(call.arg(0, "input", tensor=True)))):
+        raise Unmapped("squeeze without a dim, or of dim 0, drops a batch of one; name a dimension after the batch")
+    return _reshape(call)
+
+
+def _select(call: Call):
+    x, dim, index = call.arg(0, "input", tensor=True), call.arg(1, "dim"), call.arg(2, "index")
+    if batch_dim_problem("select", {"dim": dim}, len(call.shape(x))):
+        raise Unmapped(f"select with dim={dim} picks one sample of the batch")
+    return "Select", {"dim": dim, "index": index}, [x]
+
+
 def _permute(call: Call):
     dims = _dims(call)
     if dims[0] != 0:
@@ -215,7 +229,8 @@ HANDLERS = {
     "add": lambda c: _two(c, "Add"), "iadd": lambda c: _two(c, "Add"),
     "mul": lambda c: _two(c, "Mul"), "imul": lambda c: _two(c, "Mul"),
     "cat": _cat, "concat": _cat, "concatenate": _cat,
-    "flatten": _flatten, "reshape": _reshape, "view": _reshape,
+    "flatten": _flatten, "reshape": _reshape, "view": _reshape, "unsqueeze": _reshape, "squeeze": _squeeze,
+    "select": _select,
     "permute": _permute, "transpose": _transpose,
     "relu": _simple("ReLU"), "relu6": _simple("ReLU6"), "hardtanh": _hardtanh, "silu": _simple("SiLU"),
     "hardswish": _simple("Hardswish"), "hardsigmoid": _simple("Hardsigmoid"), "sigmoid": _simple("Sigmoid"),
