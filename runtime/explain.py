@@ -61,10 +61,13 @@ class Recorder(fx.Interpreter):
         return out
 
 
-def _logits(out) -> torch.Tensor:
+def class_scores(out) -> torch.Tensor:
+    """The model output as [N, classes] scores; an ExplainError when the graph is not a classifier."""
     out = out[0] if isinstance(out, (tuple, list)) else out
     if not isinstance(out, torch.Tensor) or out.dim() != 2:
-        raise ExplainError("explanations need a classifier: the graph's Output must give one score per class")
+        gives = f" (this one gives {_sample_text(out)} per sample)" if isinstance(out, torch.Tensor) else ""
+        raise ExplainError(f"explanations need a classifier: the graph's Output must give one score per class"
+                           f"{gives}; end the graph with a Linear of one output per class")
     return out
 
 
@@ -79,7 +82,7 @@ def check_one_input(model: fx.GraphModule) -> None:
 def forward(model: fx.GraphModule, x: torch.Tensor, keep=(), replace=None):
     """(logits, {node name: recorded leaf}) for a batch `x`."""
     rec = Recorder(model, keep, replace)
-    logits = _logits(rec.run(x))
+    logits = class_scores(rec.run(x))
     missing = set(keep) - set(rec.kept)
     if missing:
         raise ExplainError(f"{', '.join(sorted(missing))} gives no floating-point tensor to explain through: "
@@ -126,7 +129,7 @@ def _chunks(n: int, size: int):
 @torch.no_grad()
 def top_k(model, x: torch.Tensor, class_names=None, k: int = 5) -> list[dict]:
     """The k most probable classes for one sample: [{"index", "name", "probability"}]."""
-    probs = torch.softmax(_logits(model(x)).float(), dim=1)[0]
+    probs = torch.softmax(class_scores(model(x)).float(), dim=1)[0]
     values, indices = probs.topk(min(k, probs.numel()))
     names = list(class_names or [])
     return [{"index": int(i), "name": names[i] if i < len(names) else str(int(i)), "probability": float(p)}
@@ -383,7 +386,7 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
     prediction = top_k(model, x, class_names)
     target = prediction[0]["index"] if target is None else int(target)
     with torch.no_grad():
-        n_out = _logits(model(x)).shape[1]
+        n_out = class_scores(model(x)).shape[1]
     if not 0 <= target < n_out:
         raise ExplainError(f"target class {target} does not exist: the model has {n_out} outputs (0 to {n_out - 1})")
     tokens = not x.is_floating_point()

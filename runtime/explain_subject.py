@@ -18,7 +18,7 @@ from layerloom.graph.quoting import shown
 from .data import DataError, load_dataset
 from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
-from .explain import ExplainError, check_one_input
+from .explain import ExplainError, check_one_input, class_scores
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
 
@@ -109,7 +109,7 @@ class Subject:
         """Validation samples the model gets wrong: [{"index", "label", "predicted", "probability"}]."""
         found = []
         for idx, _, x, y in self.batches():
-            probs = torch.softmax(self.model(x).float(), dim=1)
+            probs = torch.softmax(class_scores(self.model(x)).float(), dim=1)
             p, pred = probs.max(dim=1)
             for i in torch.nonzero(pred != y).flatten().tolist():
                 found.append({"index": int(idx[i]), "label": int(y[i]), "predicted": int(pred[i]),

@@ -68,3 +68,23 @@ def test_a_sequence_model_starts_on_a_method_that_explains_it(qtbot):
     with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
     assert got.args[0].kind == "sequence" and len(got.args[0].attribution) == 28
+
+
+def test_a_graph_that_is_not_a_classifier_loads_as_a_message(qtbot, tmp_path):
+    import torch
+
+    from layerloom.graph import compile_graph, load_graph
+    from layerloom.graph.fileformat import save_graph
+    from layerloom.presets import preset_path
+    doc = load_graph(preset_path("seq_mnist_lstm"))
+    doc.set_param("lstm1", "output", "sequence")                  # a score per class at every time step
+    graph = tmp_path / "per-step.loom.json"
+    save_graph(doc, graph)
+    with torch.no_grad():
+        assert compile_graph(doc)(torch.rand(2, 28, 28)).shape == (2, 28, 10)
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    assert not panel.load_run(graph) and panel.subject is None
+    assert panel.message.text() == ("explanations need a classifier: the graph's Output must give one score per "
+                                    "class (this one gives 28×10 per sample); end the graph with a Linear of one "
+                                    "output per class")
