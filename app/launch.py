@@ -184,6 +184,7 @@ def _screenshot(app, win: MainWindow, out: str, size: tuple[int, int]) -> int:
     pixmap = win.grab()
     written = _save_image(pixmap, Path(out))
     win.session.undo_stack.setClean()
+    win.keeps_layout = False          # the offscreen size is not the one a person left the window at
     win.close()
     if written is not True:
         print(f"layerloom: {written}", file=sys.stderr)

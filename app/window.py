@@ -77,6 +77,7 @@ class MainWindow(LaterParts, QMainWindow):
         self.autosave_timer.timeout.connect(self.files.autosave)
         self.autosave_timer.start()
 
+        self.keeps_layout = True         # closing saves the size and docks (not a --screenshot's offscreen window)
         self.resize(1440, 900)
         if not (restore_settings and self.restore_settings()):
             docks.arrange_now_or_on_show(self)
@@ -287,7 +288,8 @@ class MainWindow(LaterParts, QMainWindow):
         if self.later_built:
             self._memory_timer.stop()
         self._shut_down_parts()
-        self.save_settings()
+        if self.keeps_layout:
+            self.save_settings()
         self.session.remember_result()
         self.autosave_timer.stop()
         recovery.discard()

@@ -92,3 +92,18 @@ def test_a_graph_that_cannot_be_opened_is_said_over_the_window(tmp_path, monkeyp
     window.close()
     assert seen == [(True, "typo.loom.json could not be opened.\n\n"
                            f"{tmp_path / 'typo.loom.json'}: the file does not exist")]
+
+
+def test_a_screenshot_leaves_the_saved_window_layout_alone(tmp_path, qtbot, capsys):
+    """Closing the offscreen window saved its size: the next start opened at the screenshot's 640x400."""
+    from layerloom.app import settings
+    from layerloom.app.window import MainWindow
+
+    from .helpers import close_without_questions
+    first = MainWindow(restore_settings=False)
+    qtbot.addWidget(first, before_close_func=close_without_questions)
+    first.resize(900, 600)
+    first.close()
+    saved = [bytes(v) for v in settings.window_layout()]
+    assert launch(["--screenshot", str(tmp_path / "shot.png"), "--size", "640x400"]) == 0
+    assert [bytes(v) for v in settings.window_layout()] == saved
