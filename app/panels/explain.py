@@ -170,8 +170,10 @@ class ExplainPanel(QWidget):
         self.current_index = wrong[0]["index"] if wrong else 0
         self._show_filters()
         self._show_health(run_dir)
+        blocks = self.subject.doc.blocks          # the graph's blocks, not the steps inside them (rnn1_outputs)
         self.block_view.set_subject(self.subject, [n.name for n in self.subject.model.graph.nodes
-                                                   if n.op not in ("placeholder", "output")])
+                                                   if n.name in blocks and blocks[n.name].kind not in
+                                                   ("Input", "Output")])
         return True
 
     def _thumbnail(self, raw: np.ndarray) -> QIcon:

@@ -88,3 +88,19 @@ def test_a_graph_that_is_not_a_classifier_loads_as_a_message(qtbot, tmp_path):
     assert panel.message.text() == ("explanations need a classifier: the graph's Output must give one score per "
                                     "class (this one gives 28×10 per sample); end the graph with a Linear of one "
                                     "output per class")
+
+
+def test_the_block_tab_lists_the_graph_s_blocks_not_the_steps_inside_them(qtbot):
+    import json
+
+    from layerloom.presets import preset_path
+    saved = json.loads(preset_path("rnn_classifier").read_text(encoding="utf-8"))
+    layers = [b["id"] for b in saved["blocks"] if b["kind"] not in ("Input", "Output")]
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(preset_path("rnn_classifier"))
+    listed = [panel.block_view.block.itemText(i) for i in range(panel.block_view.block.count())]
+    assert listed == layers                                       # no rnn1_outputs, rnn1_sequence
+    for i in range(len(listed)):
+        panel.block_view.block.setCurrentIndex(i)
+        assert panel.block_view.message.text() == ""
