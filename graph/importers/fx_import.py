@@ -268,7 +268,8 @@ class _Builder:
             bid = self.add(node, "Opaque", params, tensors, path, _parent(path), module)
             self.opaque_blocks.append({"block": bid, "target": params["target"], "reason": self.opaque_reasons[path]})
         elif kind == "MultiheadAttention":
-            q, k, v = (list(node.args) + [node.kwargs.get(n) for n in ("query", "key", "value")])[:3]
+            q, k, v = (node.args[i] if i < len(node.args) else node.kwargs.get(n)       # attn(x, key=k, value=k)
+                       for i, n in enumerate(("query", "key", "value")))
             extra = {n: node.kwargs.get(n) for n in ("key_padding_mask", "attn_mask")}
             if any(x is not None for x in extra.values()) or node.kwargs.get("is_causal"):
                 raise _NeedsOpaque(_parent(path), f"{path} is called with a mask")

@@ -356,3 +356,27 @@ def test_a_call_with_a_setting_its_block_does_not_have_keeps_its_module_whole(mo
     x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(8))
     with torch.no_grad():
         torch.testing.assert_close(graph(x), result.model.eval()(x), rtol=0, atol=0)
+
+
+class _KeywordAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.keys = torch.nn.Linear(4, 4)
+        self.attn = torch.nn.MultiheadAttention(4, 2, batch_first=True)
+
+    def forward(self, x):
+        k = self.keys(x)
+        return self.attn(x, key=k, value=k, need_weights=False)[0]
+
+
+def test_attention_given_its_key_and_value_by_keyword_imports_as_a_block():
+    from layerloom.graph.importers.fx_import import import_module
+    model = _KeywordAttention().eval()
+    doc, state, report = import_module(model, (5, 4))
+    assert [b.kind for b in doc.blocks.values()] == ["Input", "Linear", "MultiheadAttention", "Output"]
+    assert doc.blocks["attn"].params["num_inputs"] == 2            # the query, and the key that is the value
+    graph = compile_graph(doc, weights=False).eval()
+    graph.load_state_dict(state, strict=True)
+    x = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        torch.testing.assert_close(graph(x), model(x), rtol=0, atol=0)
