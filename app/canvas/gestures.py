@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QApplication, QGraphicsRectItem
+from shiboken6 import Shiboken
 
 from .. import edits, theme
 from .block_item import BlockItem
@@ -17,6 +18,17 @@ from .port_item import PortItem
 from .wire_item import WireItem
 
 SNAP = 10.0
+
+
+def put_back(scene) -> None:
+    """A drag ends without an edit: every block item goes back where the document has it (the graph may
+    have changed meanwhile: a block renamed, moved by undo)."""
+    doc = scene.document
+    with scene.holding_moves():
+        for bid, item in scene.blocks.items():
+            pos = QPointF(*doc.blocks[bid].pos)
+            if item.pos() != pos:
+                item.setPos(pos)
 
 
 class Gesture:
@@ -120,10 +132,7 @@ class MoveGesture(Gesture):
             self.item.setSelected(True)
 
     def cancel(self) -> None:
-        with self.scene.holding_moves():
-            for bid, start in self.start.items():
-                if bid in self.scene.blocks:
-                    self.scene.blocks[bid].setPos(start)
+        put_back(self.scene)
 
 
 class GroupGesture(Gesture):
@@ -157,10 +166,7 @@ class GroupGesture(Gesture):
             self.item.layer.toggle(self.item.name, not self.item.collapsed)
 
     def cancel(self) -> None:
-        with self.scene.holding_moves():
-            for bid, start in self.start.items():
-                if bid in self.scene.blocks:
-                    self.scene.blocks[bid].setPos(start)
+        put_back(self.scene)
 
 
 class WireClickGesture(Gesture):
@@ -271,6 +277,7 @@ class NewWireGesture(Gesture):
 
     def cancel(self) -> None:
         for p in self.targets:
-            p.set_highlight(0)
+            if Shiboken.isValid(p):          # the port of a block removed meanwhile is gone
+                p.set_highlight(0)
         if self.live.scene() is not None:
             self.scene.removeItem(self.live)

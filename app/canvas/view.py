@@ -55,7 +55,9 @@ class GraphView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self._quick_add: QuickAdd | None = None    # built when first opened: not before the first paint
         self._quick_add_at = QPointF()
-        scene.session.document_replaced.connect(lambda _doc: self.cancel_gesture())
+        self._unwatch = lambda: None
+        scene.session.document_replaced.connect(self._watch)
+        self._watch(scene.session.document)
         scene.groups.on_toggle = self._toggle_group
         self._press_at = QPoint()
         self._toggled = (-1.0, QPoint())   # when and where a click last collapsed or expanded a group
@@ -225,6 +227,13 @@ class GraphView(QGraphicsView):
             self.open_quick_add(event.position().toPoint())
             return
         super().mouseDoubleClickEvent(event)
+
+    def _watch(self, doc) -> None:
+        """A gesture in progress ends when the graph changes under it (a shortcut, a menu, undo while the mouse
+        is held): its blocks or ports may be gone. A gesture edits the graph only once it has ended."""
+        self._unwatch()
+        self.cancel_gesture()
+        self._unwatch = doc.subscribe(lambda _event: self.cancel_gesture())
 
     def cancel_gesture(self) -> None:
         if self.gesture is not None:

@@ -244,3 +244,41 @@ def test_a_click_on_the_rim_of_a_block_selects_it(win):
     before = win.document.blocks[a].pos
     drag(win.view.viewport(), rim[-1], rim[-1] + QPoint(60, 40))
     assert win.document.blocks[a].pos != before
+
+
+def _hold_and_move(vp, start, by):
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    move(vp, start + by, Qt.MouseButton.LeftButton)
+
+
+def _release(vp, at):
+    move(vp, at, Qt.MouseButton.LeftButton)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at)
+
+
+def test_the_graph_changing_under_a_drag_ends_the_drag_and_the_canvas_follows_the_graph(win):
+    """Delete, undo or Auto Layout pressed while the mouse still drags blocks or a wire: the drag ends
+    without an edit, nothing raises, and every block sits where the graph has it."""
+    a, b, c = chain(win, "ReLU", "Tanh", "Sigmoid")
+    vp = win.view.viewport()
+    win.scene.select_blocks([a, b])
+    start = block_point(win, a)
+    _hold_and_move(vp, start, QPoint(40, 30))
+    win.view.setFocus()
+    QTest.keyClick(win.view, Qt.Key.Key_Delete)                 # both dragged blocks deleted mid-drag
+    _release(vp, start + QPoint(80, 60))
+    assert list(win.document.blocks) == [c] and win.undo_stack.undoText() == "Delete 2 blocks"
+    win.undo_stack.undo()
+    start = block_point(win, b)
+    _hold_and_move(vp, start, QPoint(40, 30))
+    win.actions_by_name["auto_layout"].trigger()                # the graph moves the blocks mid-drag
+    _release(vp, start + QPoint(90, 70))
+    assert not win.undo_stack.undoText().startswith("Move")     # the cancelled drag made no edit
+    for bid, item in win.scene.blocks.items():
+        assert item.pos().toTuple() == tuple(win.document.blocks[bid].pos), bid
+    port = port_point(win, c, True)
+    _hold_and_move(vp, port, QPoint(30, 20))
+    win.undo_stack.setIndex(0)                                  # undo everything: c is gone mid-wire
+    _release(vp, port_point(win, a, False) if a in win.scene.blocks else port + QPoint(60, 30))
+    assert not win.document.blocks and not win.document.edges
+    assert not [i for i in win.scene.items() if getattr(i, "live", False)]
