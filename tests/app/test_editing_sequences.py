@@ -31,6 +31,7 @@ TEXTS = ("3", "0", "-1", "1e400", "nan", "", "4, 4", "auto", "same", "٣", "x" *
          "0.25", "[2, 3]", " 7 ")
 NAMES = ("stem", "x", "fc", "head_2", "class", "Ω", "a" * 70, "", "1abc", "act")
 
+MENU = ("undo", "redo", "undo", "collapse_groups", "expand_groups", "auto_layout")
 index = st.integers(0, 1000)
 action = st.one_of(
     st.tuples(st.just("drop"), st.sampled_from(KINDS), st.integers(80, 700), st.integers(80, 500)),
@@ -43,8 +44,8 @@ action = st.one_of(
     st.tuples(st.just("key"), index, st.sampled_from(("Delete", "C", "X", "V", "D", "A+Delete"))),
     st.tuples(st.just("rename"), index, st.sampled_from(NAMES)),
     st.tuples(st.just("param"), index, index, st.sampled_from(TEXTS)),
-    st.tuples(st.just("menu"), st.sampled_from(("undo", "redo", "undo", "collapse_groups", "expand_groups",
-                                                "auto_layout"))),
+    st.tuples(st.just("menu"), st.sampled_from(MENU)),
+    st.tuples(st.just("held"), index, st.floats(0, 1), st.floats(0, 1), st.sampled_from(MENU + ("delete", "cut"))),
 )
 
 
@@ -92,10 +93,17 @@ def do(win, step) -> None:
     elif name == "move":
         start = block_point(win, ids[args[0] % len(ids)])
         drag(view.viewport(), start, start + QPoint(args[1], args[2]))
-    elif name == "press":                  # anywhere around a block: its rim, a port, a wire, the canvas
+    elif name in ("press", "held"):         # anywhere around a block: its rim, a port, a wire, the canvas
         box = view.mapFromScene(win.scene.blocks[ids[args[0] % len(ids)]].sceneBoundingRect()).boundingRect()
         start = QPoint(box.left() + round(args[1] * box.width()), box.top() + round(args[2] * box.height()))
-        drag(view.viewport(), start, start + QPoint(args[3], args[4]))
+        if name == "press":
+            drag(view.viewport(), start, start + QPoint(args[3], args[4]))
+        else:                               # the mouse held down while a shortcut or a menu changes the graph
+            QTest.mousePress(view.viewport(), LEFT, NO_MOD, start)
+            move(view.viewport(), start + QPoint(30, 20), LEFT)
+            win.actions_by_name[args[3]].trigger()
+            move(view.viewport(), start + QPoint(60, 40), LEFT)
+            QTest.mouseRelease(view.viewport(), LEFT, NO_MOD, start + QPoint(60, 40))
     elif name == "key":
         click_block(win, ids, args[0])
         view.setFocus()
