@@ -95,13 +95,19 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+def _cut(text, room: int) -> str:
+    """`text` in at most `room` characters, a cut one ending in … (so a shortened name does not pass for another)."""
+    text = str(text)
+    return text if len(text) <= room else text[:room - 1] + "…"
+
+
 def _top5(draw, prediction, x0, y0, width, label_name, font):
     draw.text((x0, y0), "Top-5 prediction" + ("  (green: the true class)" if label_name is not None else ""),
               fill=(20, 20, 20), font=font)
     y = y0 + 26
     for p in prediction[:5]:
         true = label_name is not None and p["name"] == label_name
-        draw.text((x0, y), str(p["name"])[:12], fill=(0, 110, 40) if true else (20, 20, 20), font=font)
+        draw.text((x0, y), _cut(p["name"], 12), fill=(0, 110, 40) if true else (20, 20, 20), font=font)
         bar = int((width - 170) * p["probability"])
         draw.rectangle([x0 + 100, y + 3, x0 + 100 + max(bar, 1), y + 15],
                        fill=(60, 160, 90) if true else (70, 130, 180))
@@ -158,7 +164,7 @@ def explanation_image(raw, explanation, class_names=None, label: int | None = No
     colors = colorize(values.reshape(1, -1), signed=True)[0]
     for i, (v, w) in enumerate(zip(values, words)):
         y = top + i * row
-        draw.text((16, y), str(w)[:14], fill=(20, 20, 20), font=font)
+        draw.text((16, y), _cut(w, 14), fill=(20, 20, 20), font=font)
         length = int(v / scale * (chart_w // 2 - 4))
         x0, x1 = sorted((mid, mid + length))
         draw.rectangle([x0, y + 3, max(x1, x0 + 1), y + row - 5], fill=tuple(int(c) for c in colors[i]))
@@ -188,7 +194,7 @@ def health_strip_image(table: dict, stat: str, cell: tuple[int, int] = (10, 18))
     lo, hi = (float(np.nanmin(logs)), float(np.nanmax(logs))) if known.any() else (0.0, 0.0)
     draw.text((4, 4), f"{stat}, log10: dark 10^{lo:.1f} … bright 10^{hi:.1f}", fill=(40, 40, 40), font=font)
     for i, b in enumerate(blocks):
-        draw.text((4, top + i * ch + 2), str(b)[:12], fill=(20, 20, 20), font=font)
+        draw.text((4, top + i * ch + 2), _cut(b, 12), fill=(20, 20, 20), font=font)
     y = top + ch * len(blocks) + 4
     draw.text((left, y), f"step {steps[0]}" if steps else "", fill=(70, 70, 70), font=font)
     if len(steps) > 1:

@@ -62,3 +62,21 @@ def test_an_occlusion_window_or_stride_that_cannot_work_says_which_and_what_fits
                  "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert f"layerloom explain: {words}\n" in err and not out.exists()
+
+
+def test_a_class_name_cut_short_in_the_picture_ends_with_an_ellipsis(lenet, monkeypatch):
+    from PIL import ImageDraw
+
+    from layerloom.runtime import explain as E
+    from layerloom.runtime.heatmaps import explanation_image
+    names = [f"handwritten digit {i}" for i in range(10)]
+    raw, x, label = lenet.sample(0)
+    e = E.explain(lenet.model, x, "saliency", class_names=names)
+    written = []
+    real = ImageDraw.ImageDraw.text
+    monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: written.append(text) or
+                        real(self, xy, text, *a, **k))
+    explanation_image(raw[0].numpy(), e, names, label=label)
+    shown = [t for t in written if t.startswith("handwritten")]
+    assert len(shown) == 5                                         # the top-5, each cut to 12 characters
+    assert all(len(t) == 12 and t.endswith("…") and any(n.startswith(t[:-1]) for n in names) for t in shown)
