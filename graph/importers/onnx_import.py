@@ -162,6 +162,14 @@ class _OnnxBuilder:
             bounds.append(None if value is None else float(np.ravel(value)[0]))
         return {(0.0, 6.0): "ReLU6", (0.0, None): "ReLU"}.get(tuple(bounds))
 
+    def softmax_axis(self, node, a) -> int | None:
+        """The dim of a Softmax block for this operator, or None: before opset 13 Softmax normalises over
+        every dimension from `axis` (default 1) on together, which a block does only for the last."""
+        if self.opset >= 13:
+            return int(a.get("axis", -1))
+        axis, rank = int(a.get("axis", 1)), len(self.shapes.get(node.input[0]) or [])
+        return axis if rank and axis % rank == rank - 1 else None
+
     def reshape_target(self, node) -> list[int]:
         """A Reshape's target with 0 (keep) for the batch: a constant, where a file exported for a fixed
         batch may name it (`[2, -1]` for inputs of batch 2), or a Concat of constants and the batch size
@@ -352,8 +360,8 @@ class _OnnxBuilder:
                      [node.input[1]], self.base(node, node.input[0]), node.output[0], {"weight": table})
         elif op == "Gather" and gather_step(self, node, a):
             pass
-        elif op in ("Softmax", "LogSoftmax"):
-            self.add(node, op, {"dim": int(a.get("axis", -1))}, [x], self.base(node), node.output[0])
+        elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
+            self.add(node, op, {"dim": self.softmax_axis(node, a)}, [x], self.base(node), node.output[0])
         else:
             opaque_operator(self, node, a)
 

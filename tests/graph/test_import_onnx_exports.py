@@ -144,3 +144,17 @@ def test_a_reshape_that_folds_the_batch_into_the_first_dimension_is_refused_for_
     assert session.run(None, {"x": np.zeros((2, 3, 4), np.float32)})[0].shape[0] != 2    # what onnxruntime does
     with pytest.raises(ImportFailure, match=r"flat: a Reshape to \[-1.* moves the batch dimension, which no block"):
         import_source(str(tmp_path / "flat.onnx"))
+
+
+@pytest.mark.parametrize("opset,axis", [(11, 1), (11, None), (11, 2), (13, 1)])
+def test_a_softmax_before_opset_13_normalises_over_every_dimension_from_its_axis(opset, axis, tmp_path):
+    """Opset 11's Softmax(axis=1) of a 3×4 sample normalises all 12 values together; opset 13's, each column."""
+    import onnx
+    from onnx import TensorProto, helper
+    node = helper.make_node("Softmax", ["x"], ["y"], name="soft", **({} if axis is None else {"axis": axis}))
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), tmp_path / "soft.onnx")
+    result, _ = _compare(tmp_path / "soft.onnx", 2)
+    softmax_blocks = [b for b in result.doc.blocks.values() if b.kind == "Softmax"]
+    assert len(softmax_blocks) == (1 if opset >= 13 or axis == 2 else 0)     # else onnxruntime computes it
