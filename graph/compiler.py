@@ -18,6 +18,7 @@ from torch import fx, nn
 from torch.fx.experimental import _config as fx_experimental_config
 from torch.fx.proxy import GraphAppendingTracer
 
+from . import rng
 from .analysis import AnalysisResult, analyze
 from .blocks import forward_of, get_kind
 from .diagnostics import Diagnostic
@@ -152,12 +153,13 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
     analysis = analysis or analyze(doc, data)
     if analysis.errors:
         raise CompileError(analysis.errors)
-    if seed is not None:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
+    with rng.LOCK:                        # a run in another thread takes no step meanwhile (see rng.py)
+        if seed is not None:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                modules = build_modules(doc, analysis, device)
+        else:
             modules = build_modules(doc, analysis, device)
-    else:
-        modules = build_modules(doc, analysis, device)
     root = nn.Module()
     for bid, module in modules.items():
         root.add_module(bid, module)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from layerloom.graph import CompileError, analyze, compile_graph
+from layerloom.graph import CompileError, analyze, compile_graph, rng
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
 
@@ -280,7 +280,8 @@ class Trainer:
         use_amp = cfg.amp and self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         gen = torch.Generator().manual_seed(cfg.seed)
-        torch.manual_seed(cfg.seed)
+        torch.manual_seed(cfg.seed)                     # (the CUDA generators)
+        self._stream = rng.Stream(cfg.seed)             # dropout and augmentation draw from it (graph/rng.py)
         self.step, epoch, skip = 0, 0, 0
         if resume is not None:
             self.model.load_state_dict({k: v.to(self.device) for k, v in resume.weights.items()})
@@ -291,7 +292,7 @@ class Trainer:
             if st.get("scaler"):
                 scaler.load_state_dict(st["scaler"])
             gen.set_state(st["epoch_generator"])
-            torch.set_rng_state(st["rng"])
+            self._stream = rng.Stream(state=st["rng"])
             if self.device.type == "cuda" and st.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(st["cuda_rng"])
             self.step, epoch, skip = resume.meta["step"], resume.meta["epoch"], resume.meta["step_in_epoch"]
@@ -335,7 +336,8 @@ class Trainer:
                 self._apply_pending_lr(optimizer, scheduler)
                 idx = perm[i * bs:(i + 1) * bs]
                 try:
-                    x, y = self._ready(*next(reader), self.train_tf)
+                    with self._stream.drawing():        # augmentation
+                        x, y = self._ready(*next(reader), self.train_tf)
                 except DataReadError as exc:
                     raise TrainingFailed(f"step {self.step + 1}: reading the training data failed "
                                          f"({exc}). Check the data set settings.") from None
@@ -345,7 +347,7 @@ class Trainer:
                         f"{self.num_outputs} outputs (labels 0 to {self.num_outputs - 1}): set the last Linear's "
                         f"out_features to at least {int(y.max()) + 1}")
                 try:
-                    with torch.autocast(self.device.type, enabled=use_amp):
+                    with self._stream.drawing(), torch.autocast(self.device.type, enabled=use_amp):
                         logits = self.model(x)
                         loss = self._loss(logits, y)
                         if self.extensions.has("loss"):
@@ -438,7 +440,7 @@ class Trainer:
         state = {"optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else {},
                  "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-                 "epoch_generator": epoch_generator_state, "rng": torch.get_rng_state(),
+                 "epoch_generator": epoch_generator_state, "rng": self._stream.state,
                  "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
         meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "graph_name": self.doc.name,
                 "graph": graph_to_dict(self.doc), "config": self.config.to_dict(), "dataset": self.info.name,
