@@ -158,3 +158,34 @@ def test_a_softmax_before_opset_13_normalises_over_every_dimension_from_its_axis
     result, _ = _compare(tmp_path / "soft.onnx", 2)
     softmax_blocks = [b for b in result.doc.blocks.values() if b.kind == "Softmax"]
     assert len(softmax_blocks) == (1 if opset >= 13 or axis == 2 else 0)     # else onnxruntime computes it
+
+
+@pytest.mark.parametrize("op,attributes", [("MaxPool", {"auto_pad": "SAME_UPPER", "strides": [2, 2]}),
+                                           ("AveragePool", {"auto_pad": "SAME_LOWER"}),
+                                           ("AveragePool", {"dilations": [2, 2], "pads": [1, 1, 1, 1]}),
+                                           ("MaxPool", {"auto_pad": "VALID", "strides": [2, 2]})],
+                         ids=["max-same-upper", "average-same-lower", "average-dilated", "max-valid"])
+def test_a_pool_padded_by_auto_pad_or_dilated_imports_with_what_it_computes(op, attributes, tmp_path):
+    """Files converted from other frameworks pad with auto_pad rather than pads."""
+    import onnx
+    from onnx import TensorProto, helper
+    node = helper.make_node(op, ["x"], ["y"], name="pool", kernel_shape=[3, 3], **attributes)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 7, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)]), tmp_path / "pool.onnx")
+    _compare(tmp_path / "pool.onnx", 2)
+
+
+def test_a_graph_whose_results_have_another_shape_than_the_files_is_refused(tmp_path, monkeypatch):
+    """Should a mapping go wrong in shape (here: the pads are dropped), the check says so, not a traceback."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    import layerloom.graph.importers.onnx_import as onnx_import
+    node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 7, 7])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "pool.onnx")
+    monkeypatch.setattr(onnx_import, "_symmetric", lambda pads, n: [0] * n)
+    with pytest.raises(ImportFailure, match=r"gives results of shape \[3, 5, 5\] where the file gives \[3, 7, 7\]"):
+        import_source(str(tmp_path / "pool.onnx"))
