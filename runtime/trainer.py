@@ -316,7 +316,7 @@ class Trainer:
 
         self.model.train()
         last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
-        val = {}
+        val, validated_at = {}, None
         stopped = False
         while epoch < cfg.epochs and self.step < total_steps:
             epoch_state = gen.get_state()
@@ -402,7 +402,7 @@ class Trainer:
             skip = 0
             epoch += 1
             train_seconds = time.monotonic() - epoch_started
-            val = self._validate(steps_per_epoch)
+            val, validated_at = self._validate(steps_per_epoch), self.step
             row = {"epoch": epoch, "step": self.step, "train_loss": epoch_loss / max(epoch_batches, 1),
                    "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"],
                    "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - epoch_started}
@@ -414,8 +414,8 @@ class Trainer:
             last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
 
         seconds = time.monotonic() - started_at
-        if not val and not stopped:
-            val = self._validate(steps_per_epoch)
+        if not stopped and validated_at != self.step:     # max_steps ended an epoch part-way: the weights
+            val = self._validate(steps_per_epoch)         # moved on since the last epoch's validation
         self.summary = {"val_accuracy": val.get("val_accuracy"), "val_loss": val.get("val_loss"),
                         "epochs": epoch, "steps": self.step, "seconds": round(seconds, 2),
                         "status": "stopped" if stopped else "finished", "dataset": self.info.name,
