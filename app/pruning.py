@@ -261,5 +261,5 @@ class Pruning:
         s.epochs.setValue(FINETUNE_EPOCHS)
         s.max_steps.setValue(0)
         s.lr.setValue(s.lr.value() * FINETUNE_LR_FACTOR)
-        training.train()
+        training.train(this_run_only=True)        # the graph keeps its own epochs and learning rate
         return True

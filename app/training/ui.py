@@ -264,8 +264,11 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         return section
 
     # -- running --------------------------------------------------------------------------------------
-    def train(self) -> None:
-        """▶ Train: start now if everything is ready, or as soon as the data set has loaded."""
+    def train(self, this_run_only: bool = False) -> None:
+        """▶ Train: start now if everything is ready, or as soon as the data set has loaded. With
+        `this_run_only`, the panel's settings are the run's and are not written into the graph (Prune's
+        fine-tuning run, set up on the panel); the graph's own come back to the panel when it ends."""
+        self._this_run_only = this_run_only
         self.dock.show()
         self.dock.raise_()
         if self.run.active:
@@ -293,7 +296,10 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             return False
         doc = self.session.document
         section = self._training_section(values)
-        if section != doc.training:
+        if getattr(self, "_this_run_only", False):
+            self._this_run_only = False
+            self._loaded_section = None           # the graph's settings are loaded again when the run ends
+        elif section != doc.training:
             self._loaded_section = dict(section)
             self.session.edit("Use the training settings", lambda r: r.set_meta("training", section))
         self.panel.show_message("")

@@ -115,6 +115,9 @@ def test_yes_to_the_fine_tune_offer_trains_one_epoch_from_the_kept_weights(win, 
     dialogs.save_path = str(tmp_path / "lenet.loom.json")
     dialogs.answers = [Button.Save, Button.Yes]
     lr = win.training.panel.settings.lr.value()
+    epochs = win.training.panel.settings.epochs.value()
+    before = dict(win.document.training)
+    assert epochs != 1
     dialog = win.pruning.open_dialog()
     dialog.accept()
     try:
@@ -127,6 +130,11 @@ def test_yes_to_the_fine_tune_offer_trains_one_epoch_from_the_kept_weights(win, 
     assert config["epochs"] == 1 and config["lr"] == pytest.approx(lr / 3, rel=1e-3)
     graph = read_json(runs[-1] / "graph.loom.json")
     assert graph["weights"] == "lenet.pruned-1.safetensors"
+    # the fine-tuning settings were the run's only: the graph and the panel keep the person's own (they
+    # were written into the graph, and each prune cut the learning rate by a third again)
+    assert win.document.training == before
+    assert win.training.panel.settings.lr.value() == pytest.approx(lr)
+    assert win.training.panel.settings.epochs.value() == epochs
 
 
 def test_a_folder_that_cannot_be_written_refuses_the_prune_and_changes_nothing(win, dialogs, tmp_path):
