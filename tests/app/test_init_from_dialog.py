@@ -81,8 +81,8 @@ def test_the_check_counts_what_a_run_on_the_chosen_data_set_loads(win, qtbot, tm
     path = tmp_path / "figures.safetensors"
     save_file(compile_graph(doc, analyze(doc, context), seed=1).state_dict(), str(path))
     loaded = []
-    trainer = Trainer(doc, {"dataset": "figures", "epochs": 1, "max_steps": 1, "batch_size": 8, "threads": 1,
-                            "init_from": str(path)}, lambda e: loaded.append(e) if e.get("what") == "init_from" else None,
+    config = {"dataset": "figures", "epochs": 1, "max_steps": 1, "batch_size": 8, "threads": 1, "init_from": str(path)}
+    trainer = Trainer(doc, config, lambda e: loaded.append(e) if e.get("what") == "init_from" else None,
                       runs_base=tmp_path / "runs")
     assert trainer.run()["status"] == "finished"
     (event,) = loaded
