@@ -49,7 +49,11 @@ class Files:
     def may_replace(self, doing: str) -> bool:
         """May the open graph give way to another? Asks to stop a run, then to save changes."""
         training = self.win.built("training")      # not built yet: no run to stop
-        return (training is None or training.stop_before(doing)) and self.maybe_save()
+        if training is not None and not training.asks_to_stop(doing):
+            return False
+        if not self.maybe_save():                   # Cancel here leaves the run training, too
+            return False
+        return training is None or training.stop_and_wait()
 
     def open_document(self, doc: GraphDocument, doing: str) -> bool:
         """Open a graph made in the app (a lesson's start) as a new, untitled document."""
@@ -65,13 +69,13 @@ class Files:
         return True
 
     def open(self, path: str | Path | None = None, ask: bool = True) -> bool:
-        if ask and not self.may_replace("open another graph"):
-            return False
-        if path is None:
+        if path is None:                            # the file first: cancelling it stops no run, asks nothing
             start = str(self.session.path.parent) if self.session.path else ""
             path, _ = QFileDialog.getOpenFileName(self.win, "Open graph", start, FILTER)
             if not path:
                 return False
+        if ask and not self.may_replace("open another graph"):
+            return False
         gone = not Path(path).exists() and str(Path(path).resolve()) in self.recent_files()
         doc = self._load(path, "Cannot open this file", gone)
         if doc is None:

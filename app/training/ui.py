@@ -185,21 +185,18 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.panel.show_message("")
         self.follow(None)
 
-    def stop_before(self, doing: str) -> bool:
-        """During a run, ask "Stop training and <doing>?". Yes stops the run (it keeps a checkpoint) and
-        waits until it has ended; True when nothing is running any more."""
-        if not self.run.active:
+    def asks_to_stop(self, doing: str) -> bool:
+        """During a run, ask "Stop training and <doing>?": True when nothing runs, the run is stopping
+        already, or the answer is Yes. The caller then stops it (`stop_and_wait`, which keeps a checkpoint)
+        once nothing else it asks can still be cancelled (Files.may_replace)."""
+        if not self.run.active or self.run.state == RunState.STOPPING:
             return True
-        if self.run.state == RunState.STOPPING:       # already asked to stop: only wait for the end
-            return self.stop_and_wait()
         answer = QMessageBox.question(
             self.win, "Training is running",
             f"Stop training and {doing}?\n\nThe run keeps a checkpoint of where it stopped; the Runs tab can "
             "resume it.", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
             QMessageBox.StandardButton.Cancel)
-        if answer != QMessageBox.StandardButton.Yes:
-            return False
-        return self.stop_and_wait()
+        return answer == QMessageBox.StandardButton.Yes
 
     def stop_and_wait(self, timeout_ms: int = SHUTDOWN_MS) -> bool:
         """Stop the run and let its last events arrive (the views end in their final state)."""

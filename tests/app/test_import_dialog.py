@@ -93,7 +93,7 @@ def test_mistakes_are_one_line_in_the_dialog(win, qtbot, monkeypatch, tmp_path):
 
 def test_import_asks_to_stop_a_run_first(win, monkeypatch):
     asked = []
-    monkeypatch.setattr(win.training, "stop_before", lambda doing: asked.append(doing) or False)   # Cancel
+    monkeypatch.setattr(win.training, "asks_to_stop", lambda doing: asked.append(doing) or False)   # Cancel
     opened = []
     monkeypatch.setattr(ImportDialog, "exec", lambda self: opened.append(self))
     win.actions_by_name["import_model"].trigger()

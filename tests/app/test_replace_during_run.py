@@ -1,0 +1,40 @@
+"""Opening, starting or importing another graph during a run stops the run only once nothing asked
+afterwards can be cancelled: Cancel at "save changes?" or in the Open dialog leaves it training."""
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from layerloom.presets import preset_path
+
+LEFT = Qt.MouseButton.LeftButton
+SB = QMessageBox.StandardButton
+
+
+def _running(win, ui, qtbot):
+    s = ui.panel.settings
+    s.epochs.setValue(50)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 2, timeout=30_000)
+    win.session.edit("Rename the graph", lambda r: r.set_meta("name", "LeNet-5 (mine)"))
+    assert win.isWindowModified() and ui.training.running
+
+
+def test_cancel_at_save_changes_leaves_the_run_training(win, ui, qtbot, dialogs):
+    """Yes to "Stop training?" stopped the run at once; Cancel at the next question then kept the graph
+    open, with its run stopped all the same."""
+    _running(win, ui, qtbot)
+    dialogs.answers += [SB.Yes, SB.Cancel]                   # stop: yes; unsaved changes: cancel
+    assert not win.files.new()
+    assert [t.split("\n")[0] for t in dialogs.texts("question")][-2:] == [
+        "Stop training and start a new graph?", "“LeNet-5 (mine)” has changes that are not saved. Save them first?"]
+    assert ui.training.running and win.document.name == "LeNet-5 (mine)"
+    dialogs.answers += [SB.Yes, SB.Discard]
+    assert win.files.open_preset(preset_path("mlp"))
+    assert not ui.training.running and win.document.name != "LeNet-5 (mine)"
+
+
+def test_cancelling_the_open_dialog_asks_nothing_and_stops_nothing(win, ui, qtbot, dialogs):
+    _running(win, ui, qtbot)
+    asked = len(dialogs.texts("question"))
+    dialogs.open_path = ""                                   # the Open dialog cancelled
+    assert not win.files.open()
+    assert len(dialogs.texts("question")) == asked and ui.training.running
