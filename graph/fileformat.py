@@ -348,11 +348,19 @@ def atomic_write_text(path, text: str) -> None:
 
 
 def atomic_write_bytes(path, data: bytes) -> None:
-    """Write bytes to `path` via a temp file in the same folder and a rename: never half-written."""
+    """Write bytes to `path` via a temp file in the same folder and a rename: never half-written. A file
+    written again keeps its permissions, and a link keeps being a link: the file it points to is written
+    (a rename would have put a plain file with the default permissions in their place)."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    try:
+        mode = path.stat().st_mode & 0o7777 if path.is_file() else default_mode()
+    except OSError:
+        mode = default_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
-        os.chmod(tmp, default_mode())
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -150,3 +150,27 @@ def test_any_value_anywhere_loads_or_is_refused_in_one_short_line(spot, value):
         load_graph(data)
     except GraphFileError as exc:
         assert "\n" not in str(exc) and len(str(exc)) < 700, str(exc)[:1000]
+
+
+def test_saving_again_keeps_a_files_permissions_and_a_link(tmp_path):
+    """The rename put a new file in place: a private (0600) graph came back readable by everyone, and a
+    graph opened through a link was cut off from the file the link points to."""
+    import os
+    import stat
+    doc = load_graph(preset_path("lenet5"))
+    private = tmp_path / "private.loom.json"
+    save_graph(doc, private)
+    os.chmod(private, 0o600)
+    doc.name = "LeNet-5, again"
+    save_graph(doc, private)
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and load_graph(private).name == "LeNet-5, again"
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "net.loom.json"
+    save_graph(doc, target)
+    link = tmp_path / "net.loom.json"
+    link.symlink_to(target)
+    doc.name = "through the link"
+    save_graph(doc, link)
+    assert link.is_symlink() and os.path.samefile(link, target)
+    assert load_graph(target).name == "through the link"
+    assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["net.loom.json"]     # no temporary left
