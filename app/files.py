@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import time
 from pathlib import Path
 
@@ -20,6 +21,13 @@ from . import recovery, settings
 
 FILTER = "Layerloom graphs (*.loom.json);;JSON files (*.json);;All files (*)"
 SUFFIX = ".loom.json"
+
+
+def file_name_for(graph_name: str) -> str:
+    """The file name Save As offers for a graph: its name in lower case, with anything a file name cannot
+    hold safely ("/", ":", a leading dot...) as "_" ("ResNet/18: v2" -> "resnet_18_v2.loom.json")."""
+    stem = re.sub(r"[^\w.-]+", "_", graph_name.strip().lower()).strip("._")[:100]
+    return (stem or "graph") + SUFFIX
 
 
 class Files:
@@ -132,12 +140,11 @@ class Files:
         return self._write(path)
 
     def save_as(self) -> bool:
-        start = str(self.session.path) if self.session.path else \
-            self.session.document.name.replace(" ", "_").lower() + SUFFIX
+        start = str(self.session.path) if self.session.path else file_name_for(self.session.document.name)
         path, _ = QFileDialog.getSaveFileName(self.win, "Save graph", start, FILTER)
         if not path:
             return False
-        if not path.endswith(".json"):
+        if not path.lower().endswith(".json"):       # "net.JSON" is a JSON file already
             path += SUFFIX
         if not self._write(Path(path)):
             return False

@@ -335,3 +335,23 @@ def test_a_recent_file_that_is_gone_says_so_and_leaves_the_list(win, dialogs, tm
     text = dialogs.texts("warning")[-1]
     assert "does not exist" in text and "Open Recent" in text
     assert [Path(p).name for p in win.files.recent_files()][:2] == ["c.loom.json", "a.loom.json"]
+
+
+def test_save_as_offers_a_file_name_and_keeps_an_upper_case_json(win, dialogs, tmp_path, monkeypatch):
+    """The offer was the graph's name as it is ("resnet/18:_v2.loom.json" named a folder), and
+    "Net.JSON" was saved as "Net.JSON.loom.json"."""
+    from PySide6.QtWidgets import QFileDialog
+    offered = []
+
+    def save_dialog(parent, caption, start, *args, **kwargs):
+        offered.append(start)
+        return str(tmp_path / "saved" / "Net.JSON"), ""
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(save_dialog))
+    (tmp_path / "saved").mkdir()
+    win.files.open_preset(preset_path("lenet5"))
+    win.session.edit("Rename the graph", lambda r: r.set_meta("name", "ResNet/18: v2"))
+    assert win.files.save_as()
+    assert offered == ["resnet_18_v2.loom.json"]
+    assert load_graph(tmp_path / "saved" / "Net.JSON").name == "ResNet/18: v2"
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["Net.JSON"]
