@@ -114,9 +114,17 @@ def _input_shape_problem(info: DatasetInfo, input_id: str, wanted: tuple) -> Dia
                       fix=fix if len(wanted) == len(sample) else None)
 
 
+ALL_FROZEN = ("every block with weights is frozen, so there is nothing to train: switch trainable on for at least "
+              "one block (the head, for fine-tuning)")
+
+
 def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
     """Mismatches between a graph (and its AnalysisResult) and a data set, as Diagnostics."""
     out: list[Diagnostic] = []
+    if result is not None:
+        weighted = [b for b in result.order if b in doc.blocks and result.blocks[b].param_count]
+        if weighted and not any(doc.blocks[b].trainable for b in weighted):
+            out.append(Diagnostic(None, ALL_FROZEN, "train_frozen"))
     inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
     if len(inputs) != 1:
         out.append(Diagnostic(None, f"training needs exactly one Input block; this graph has {len(inputs)}",

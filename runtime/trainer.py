@@ -34,7 +34,7 @@ from .distillation import Distillation
 from .freezing import Freezing
 from .initial_weights import InitialWeights
 from .path_problems import os_error_text
-from .preflight import preflight
+from .preflight import ALL_FROZEN, preflight
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
 
@@ -273,8 +273,7 @@ class Trainer:
             total_steps = min(total_steps, cfg.max_steps)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not trainable:
-            raise TrainingFailed("every block with weights is frozen, so there is nothing to train: switch "
-                                 "trainable on for at least one block (the head, for fine-tuning)")
+            raise TrainingFailed(ALL_FROZEN)
         optimizer = self._optimizer(trainable)
         scheduler = self._scheduler(optimizer, total_steps, steps_per_epoch)
         use_amp = cfg.amp and self.device.type == "cuda"

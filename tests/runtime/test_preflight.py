@@ -121,3 +121,19 @@ def test_preflight_reports_graph_errors_data_errors_and_input_count_without_load
     assert d.code == "train_data" and "no-such-set" in d.message and "\n" not in d.message
     [d] = preflight(load_graph(preset_path("lenet5")), "mnist-sample", {"colour": 1}).errors
     assert d.code == "train_data" and "colour" in d.message
+
+
+def test_a_graph_with_every_weighted_block_frozen_cannot_start(tmp_path):
+    """The check said "Ready" and the run failed at once."""
+    from layerloom.runtime.preflight import ALL_FROZEN
+    from layerloom.runtime.trainer import Trainer
+    doc = load_graph(preset_path("lenet5"))
+    weighted = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    for bid in weighted[:-1]:
+        doc.blocks[bid].trainable = False
+    assert check(doc) == []                                   # the head still trains
+    doc.blocks["fc3"].trainable = False
+    assert [d.message for d in check(doc)] == [ALL_FROZEN]
+    events = []
+    assert Trainer(doc, {"epochs": 1, "max_steps": 1}, events.append, runs_base=tmp_path).run() is None
+    assert [e["message"] for e in events if e["type"] == "failed"] == [ALL_FROZEN + "."]
