@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from .problems import FLATTEN_FIX, Diagnostic, Failure, RankError, fix_auto, rank_problem, shape_text
+from .problems import FLATTEN_FIX, Diagnostic, Failure, RankError, count, fix_auto, rank_problem, shape_text
 
 
 def _per_dim(v, n):
@@ -43,14 +43,14 @@ def _first_dim(f: Failure, param: str, noun: str) -> Diagnostic | None:
     """A count param (in_channels, num_features) that disagrees with the sample's first dimension."""
     x = f.x
     if not isinstance(f.exc, RankError) and x and f.params[param] != x[0]:
-        return Diagnostic("", f"{f.kind.name} expects {f.params[param]} {noun} but receives {x[0]} "
+        return Diagnostic("", f"{f.kind.name} expects {count(f.params[param], noun)} but receives {x[0]} "
                               f"(input {f.xt}). Set {param} to {x[0]} or to \"auto\".", "channels",
                           fix=fix_auto(param))
     return None
 
 
 def _channels(f: Failure) -> Diagnostic | None:
-    return _first_dim(f, "in_channels", "input channels")
+    return _first_dim(f, "in_channels", "input channel")
 
 
 def convolution(dims: int):
@@ -72,7 +72,7 @@ def transposed_convolution(f: Failure) -> Diagnostic | None:
 
 
 def batch_norm(f: Failure) -> Diagnostic | None:
-    return _first_dim(f, "num_features", "features")
+    return _first_dim(f, "num_features", "feature")
 
 
 def linear(f: Failure) -> Diagnostic | None:
@@ -81,10 +81,10 @@ def linear(f: Failure) -> Diagnostic | None:
         return None
     total = math.prod(x)
     if len(x) > 1 and want == total:
-        return Diagnostic("", f"Linear expects {total} features but receives a {f.xt} tensor; it acts on the "
+        return Diagnostic("", f"Linear expects {count(total, 'feature')} but receives a {f.xt} tensor; it acts on the "
                               f"last dimension only. Insert a Flatten before it.", "needs_flatten",
                           fix=dict(FLATTEN_FIX))
-    return Diagnostic("", f"Linear(in_features={want}) receives {x[-1]} features (input {f.xt}). "
+    return Diagnostic("", f"Linear(in_features={want}) receives {count(x[-1], 'feature')} (input {f.xt}). "
                           f"Set in_features to {x[-1]} or to \"auto\".", "features", fix=fix_auto("in_features"))
 
 
@@ -95,8 +95,8 @@ def recurrent(f: Failure) -> Diagnostic | None:
             return rank_problem(f, "Insert a Reshape (e.g. to [T, 1]) or an Embedding before it")
         return None
     if x and f.params["input_size"] != x[-1]:
-        return Diagnostic("", f"{f.kind.name}(input_size={f.params['input_size']}) receives {x[-1]} features per "
-                              f"step (input {f.xt}). Set input_size to {x[-1]} or to \"auto\".",
+        return Diagnostic("", f"{f.kind.name}(input_size={f.params['input_size']}) receives "
+                              f"{count(x[-1], 'feature')} per step (input {f.xt}). Set input_size to {x[-1]} or to \"auto\".",
                           "features", fix=fix_auto("input_size"))
     return None
 
@@ -138,5 +138,7 @@ def reshape(f: Failure) -> Diagnostic:
 
 def permute(f: Failure) -> Diagnostic:
     n = len(f.x)
-    return Diagnostic("", f"Permute dims {f.params['dims']} must list each of the input's {n} "
-                          f"dimensions (0 to {n - 1}) exactly once (input {f.xt}).", "bad_param")
+    what = (f"set dims to an order of {', '.join(map(str, range(n)))}" if n > 1
+            else "remove the Permute: a sample with fewer than 2 dimensions has nothing to reorder")
+    return Diagnostic("", f"Permute dims {f.params['dims']} must list each of the input's {count(n, 'dimension')} "
+                          f"exactly once (input {f.xt}): {what}.", "bad_param")

@@ -63,6 +63,11 @@ def fix_auto(param: str) -> dict:
     return {"action": "set_param", "param": param, "value": "auto", "label": f'Set {param} to "auto"'}
 
 
+def count(n, noun: str, plural: str | None = None) -> str:
+    """`1 input channel`, `3 input channels`: a number with its noun in the right number."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def shape_text(shape) -> str:
     if shape is None:
         return "?"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+from .problems import count
 from .problems import fix_auto as _fix_auto
 
 
@@ -51,7 +52,7 @@ def _pair(v):
 
 def conv_transpose_check(shapes, p) -> None:
     if shapes and isinstance(p["in_channels"], int) and shapes[0] and p["in_channels"] != shapes[0][0]:
-        raise RuleError(f"ConvTranspose2d expects {p['in_channels']} input channels but receives "
+        raise RuleError(f"ConvTranspose2d expects {count(p['in_channels'], 'input channel')} but receives "
                         f"{shapes[0][0]}. Set in_channels to {shapes[0][0]} or to \"auto\".", "channels",
                         _fix_auto("in_channels"))
     for op, s, d in zip(_pair(p["output_padding"]), _pair(p["stride"]), _pair(p["dilation"])):

@@ -121,8 +121,8 @@ BEFORE = {
     "reshape": (("Reshape", {"shape": [5, 5]}), (3, 7), "float32",
                 "reshape1: cannot reshape 3×7 (21 values) into 5×5: the new shape must hold the same 21 values."),
     "permute": (("Permute", {"dims": [0, 0]}), (3, 7), "float32",
-                "permute1: Permute dims [0, 0] must list each of the input's 2 dimensions (0 to 1) exactly once "
-                "(input 3×7)."),
+                "permute1: Permute dims [0, 0] must list each of the input's 2 dimensions exactly once "
+                "(input 3×7): set dims to an order of 0, 1."),
     "mha": (("MultiheadAttention", {"embed_dim": 6, "num_heads": 4}), (3, 8), "float32",
             "multiheadattention1: MultiheadAttention(num_heads=4) cannot take an input of shape 3×8: embed_dim "
             "must be divisible by num_heads. Change num_heads or embed_dim so that this holds (embed_dim follows "
