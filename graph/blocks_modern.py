@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .lazy_torch import nn
 from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
+from . import failures
 from .rules import RuleError, same_rank
 from .params import AUTO, Param
 
@@ -64,7 +65,7 @@ register(BlockKind(
               optional=True),
     ),
     formula="out[c, i, j] = x[c, ⌊i / scale⌋, ⌊j / scale⌋]  (nearest)",
-    module=_upsample, code=_upsample_code, check=_upsample_check, channelwise=True,
+    module=_upsample, code=_upsample_code, check=_upsample_check, channelwise=True, explain=failures.upsample,
     label=lambda p: (f"→{_size_text(p['size'])}" if p["size"] is not None else f"×{p['scale_factor']:g}")
     + ("" if p["mode"] == "nearest" else f" {p['mode']}"),
 ))

@@ -71,8 +71,53 @@ def transposed_convolution(f: Failure) -> Diagnostic | None:
     return _channels(f)
 
 
+def _either(words: list) -> str:
+    """`a`, `a or b`, `a, b or c`."""
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _rank_among(f: Failure, forms: dict, hint: str) -> Diagnostic | None:
+    """A sample whose rank is none of `forms` ({rank: form}): said in Layerloom's shape words, not torch's
+    batch-counted ones ("expected 2D or 3D input (got 4D input)")."""
+    n = len(f.x)
+    if n in forms:
+        return None
+    ranks = sorted(forms)
+    names = [forms[r] for r in ranks]
+    listed = _either(names)
+    per = _either([f"{r}-D" for r in ranks]) if len(ranks) < 3 else f"{ranks[0]}-D to {ranks[-1]}-D"
+    if n < ranks[0]:
+        hint = "Insert a Reshape before it to give each sample one of those shapes"
+    return Diagnostic("", f"{f.kind.name} needs a {listed} input ({per} per sample) but receives {f.xt} "
+                          f"({n}-D). {hint}.", "rank")
+
+
 def batch_norm(f: Failure) -> Diagnostic | None:
+    if f.kind.expected_rank is None:    # BatchNorm1d: C or C×L
+        found = _rank_among(f, {1: "C", 2: "C×L"}, "Use BatchNorm2d for a C×H×W image, or insert a Flatten "
+                                                   "before it")
+        if found is not None:
+            return found
     return _first_dim(f, "num_features", "feature")
+
+
+UPSAMPLE_FORMS = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
+_UPSAMPLE_MODE_RANK = {"linear": 2, "bilinear": 3, "bicubic": 3, "trilinear": 4}
+
+
+def upsample(f: Failure) -> Diagnostic | None:
+    """A sample Upsample cannot enlarge, or a mode made for another rank ("linear" is for C×L, "bilinear" and
+    "bicubic" for C×H×W, "trilinear" for C×D×H×W)."""
+    found = _rank_among(f, UPSAMPLE_FORMS, "Insert a Flatten or Reshape before it to drop the extra dimensions")
+    if found is not None:
+        return found
+    n, mode = len(f.x), f.params["mode"]
+    need = _UPSAMPLE_MODE_RANK.get(mode)
+    if need is not None and need != n:
+        fits = ['"nearest"'] + [f'"{m}"' for m, r in _UPSAMPLE_MODE_RANK.items() if r == n]
+        return Diagnostic("", f'Upsample(mode="{mode}") needs a {UPSAMPLE_FORMS[need]} input ({need}-D per '
+                              f"sample) but receives {f.xt} ({n}-D). Set mode to {_either(fits)}.", "bad_param")
+    return None
 
 
 def linear(f: Failure) -> Diagnostic | None:

@@ -31,3 +31,30 @@ def test_a_count_of_one_takes_the_singular(kind, params, shape, words):
 def test_a_permute_says_what_to_set_its_dims_to():
     message = _message("Permute", {"dims": [1, 0]}, [3, 8, 8])
     assert message.endswith("set dims to an order of 0, 1, 2."), message
+
+
+TORCH_RANK_WORDS = re.compile(r"\b\d+D input|Input Error|Got \d+D|expected \d+D")
+
+
+@pytest.mark.parametrize("kind, params, shape, words", [
+    ("BatchNorm1d", {}, [3, 8, 8], "BatchNorm1d needs a C or C×L input (1-D or 2-D per sample) but receives "
+                                   "3×8×8 (3-D). Use BatchNorm2d for a C×H×W image, or insert a Flatten before it."),
+    ("Upsample", {}, [5], "Upsample needs a C×L, C×H×W or C×D×H×W input (2-D to 4-D per sample) but receives 5 "
+                          "(1-D). Insert a Reshape before it to give each sample one of those shapes."),
+    ("Upsample", {"mode": "bilinear"}, [3, 8], 'Upsample(mode="bilinear") needs a C×H×W input (3-D per sample) '
+                                               'but receives 3×8 (2-D). Set mode to "nearest" or "linear".'),
+    ("Upsample", {"mode": "trilinear"}, [3, 8, 8], 'Set mode to "nearest", "bilinear" or "bicubic".'),
+    ("Upsample", {"mode": "linear"}, [2, 3, 8, 8], 'Set mode to "nearest" or "trilinear".'),
+])
+def test_a_wrong_rank_is_said_in_sample_shapes_not_torchs_batch_counted_words(kind, params, shape, words):
+    message = _message(kind, params, shape)
+    assert words in message, message
+    assert not TORCH_RANK_WORDS.search(message), message
+
+
+@pytest.mark.parametrize("kind, mode, shape", [("Upsample", "bilinear", [3, 8, 8]), ("Upsample", "linear", [3, 8]),
+                                               ("Upsample", "trilinear", [2, 3, 4, 4]), ("BatchNorm1d", None, [3]),
+                                               ("BatchNorm1d", None, [3, 8])])
+def test_the_ranks_those_words_name_are_accepted(kind, mode, shape):
+    c = compute_block(kind, {"mode": mode} if mode else {}, [(tuple(shape), "float32")])
+    assert c.problem is None, c.problem
