@@ -233,10 +233,13 @@ def _check_dims(kind_name: str, params: dict, sample: Shape) -> None:
         d = params.get(name)
         if isinstance(d, int) and not isinstance(d, bool) and not (1 <= d <= n or -n <= d <= -1):
             where = "is the batch dimension" if d in (0, -(n + 1)) else "is out of range"
-            use = f"use 1 to {n} or −1 to −{n}" if n else "this input has no dimension to use"
+            shape = "×".join(map(str, sample))
+            use = (f"a sample of shape {shape} has {n} dimensions: set {name} between 1 and {n}, or between −1 and "
+                   f"−{n}" if n > 1 else
+                   f"a sample of shape {shape} has 1 dimension: set {name} to 1 or −1" if n else
+                   "a scalar sample has no dimension: give this block an input with at least one")
             raise RuleError(f"{kind_name}: {name}={d} {where}. Dims count within one sample (1 is its first "
-                            f"dimension, −1 its last); for a {'×'.join(map(str, sample)) or 'scalar'} sample "
-                            f"{use}.", "bad_param", {"action": "reset_param", "param": name})
+                            f"dimension, −1 its last); {use}.", "bad_param", {"action": "reset_param", "param": name})
 
 
 def _check_dtypes(kind, dtypes: list[str]) -> None:

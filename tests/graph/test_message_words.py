@@ -58,3 +58,21 @@ def test_a_wrong_rank_is_said_in_sample_shapes_not_torchs_batch_counted_words(ki
 def test_the_ranks_those_words_name_are_accepted(kind, mode, shape):
     c = compute_block(kind, {"mode": mode} if mode else {}, [(tuple(shape), "float32")])
     assert c.problem is None, c.problem
+
+
+@pytest.mark.parametrize("kind, params, shape, words", [
+    ("Select", {"dim": 1, "index": 4}, [4, 5], "Select's index 4 is outside dim 1 of a sample of shape 4×5, which "
+                                              "has 4 positions: set index to a value between 0 and 3 (or between "
+                                              "−1 and −4 from the end)."),
+    ("Select", {"dim": 1, "index": 1}, [1, 5], "which has 1 position: set index to 0 (or −1)."),
+    ("Softmax", {"dim": 3}, [4], "a sample of shape 4 has 1 dimension: set dim to 1 or −1."),
+    ("LogSoftmax", {"dim": 2}, [4], "a sample of shape 4 has 1 dimension: set dim to 1 or −1."),
+    ("Flatten", {"start_dim": 5}, [4, 5, 6], "a sample of shape 4×5×6 has 3 dimensions: set start_dim between 1 "
+                                             "and 3, or between −1 and −3."),
+    ("PositionEmbedding", {"length": 3, "embed_dim": 4}, [5, 6], 'set length and embed_dim to "auto" (or to 5 '
+                                                                 'and 6).'),
+])
+def test_an_index_or_dim_out_of_range_says_which_values_to_use(kind, params, shape, words):
+    message = _message(kind, params, shape)
+    assert message.endswith(words), message
+    assert "a 4 sample" not in message
