@@ -26,6 +26,7 @@ from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
 from ..params import ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
+from .batch_check import check_batch_follows
 from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
 from .hidden import pick_hidden
 from .inplace import in_place_problem
@@ -417,6 +418,7 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
             opaque[need.path] = need.reason
             continue
         opaque.update(builder.opaque_reasons)
+        check_batch_follows(gm, builder, input_shape, dtype, _Recorder)
         break
     else:
         raise ImportFailure("the model needs too many Opaque blocks to import")
