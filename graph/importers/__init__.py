@@ -27,6 +27,8 @@ from ..quoting import shown
 from ..weights import save_graph_weights
 from .fx_import import ImportFailure, ImportReport, check_fidelity, import_module
 
+MAX_WEIGHT_BYTES = 8 * 2**30     # the largest torchvision model (regnet_y_128gf) holds 2.4 GiB
+
 __all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "parse_input_shape",
            "save_import"]
 
@@ -72,6 +74,7 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
             kw.setdefault("aux_logits", False)    # the auxiliary heads only run while training
             kw.setdefault("init_weights", True)
         try:
+            _check_weight_size(builder, pos, kw, name)
             return builder(*pos, **kw), name
         except TypeError as exc:
             raise ImportFailure(f"torchvision's {name} does not take these arguments: {exc}") from None
@@ -96,6 +99,28 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"{attr} gave {type(model).__name__}, not a torch.nn.Module")
     return model, attr
+
+
+def _check_weight_size(builder, pos, kw, name: str) -> None:
+    """Refuse, before allocating them, weights over MAX_WEIGHT_BYTES (`num_classes: 100000000` asks for 205 GB):
+    the model is built on the meta device first, which holds shapes and no values."""
+    import torch
+    try:
+        with torch.device("meta"):
+            model = builder(*pos, **kw)
+    except TypeError:
+        raise
+    except Exception:      # a model that cannot be built without values: its own construction says why
+        return
+    size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    if size > MAX_WEIGHT_BYTES:
+        raise ImportFailure(f"torchvision's {name} with these arguments holds {_bytes(size)} of weights, more "
+                            f"than the {_bytes(MAX_WEIGHT_BYTES)} Layerloom imports; give smaller arguments (such as "
+                            "num_classes) in --args")
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
 
 
 def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype: str = "float32",
