@@ -62,6 +62,26 @@ def augment(x):
     return BatchAugment(**aug)(x)
 
 
+class EpochBatches:
+    """The batches of one process, in Layerloom's order: each epoch one torch.randperm from a generator
+    seeded with the run's seed, cut into batches; a last batch of one sample is left out (batch
+    normalisation cannot train on it)."""
+
+    def __init__(self, x, y, batch_size, seed):
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self):
+        n, bs = len(self.x), self.batch_size
+        return n // bs if n % bs == 1 else math.ceil(n / bs)
+
+    def __iter__(self):
+        order = torch.randperm(len(self.x), generator=self.generator)
+        for i in range(len(self)):
+            idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield self.x[idx], self.y[idx]
+
+
 def loss_fn(logits, y):
     if CONFIG["loss"] == "mse":
         return F.mse_loss(logits, F.one_hot(y, logits.shape[1]).to(logits.dtype))
@@ -146,10 +166,13 @@ def main():
     if tuple(x_train.shape[1:]) != tuple(INPUT_SHAPE) and x_train[0].numel() == math.prod(INPUT_SHAPE):
         x_train, x_val = x_train.reshape(-1, *INPUT_SHAPE), x_val.reshape(-1, *INPUT_SHAPE)   # e.g. rows as steps
     train_set = TensorDataset(x_train, y_train)
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=CONFIG["seed"]) if distributed else None
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler,
-                        generator=torch.Generator().manual_seed(CONFIG["seed"]))
+    sampler = None
+    if distributed:
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=CONFIG["seed"])
+        loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
+                            drop_last=len(sampler) % args.batch_size == 1)     # never a batch of one
+    else:
+        loader = EpochBatches(x_train, y_train, args.batch_size, CONFIG["seed"])
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:

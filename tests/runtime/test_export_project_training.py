@@ -1,0 +1,42 @@
+"""An exported project's train.py trains as Layerloom trained: same batches, same weights after the steps."""
+import subprocess
+import sys
+
+import torch
+
+from layerloom.graph import GraphDocument
+from layerloom.runtime.checkpoints import load_checkpoint
+from layerloom.runtime.export import export_model
+from layerloom.runtime.trainer import Trainer
+
+from .project_helpers import clean_env
+
+
+def _net_with_batchnorm():
+    doc = GraphDocument("bn net")
+    last = doc.add_block("Input", {"shape": [1, 28, 28]})
+    for kind, params in (("Conv2d", {"out_channels": 4, "kernel_size": 3, "stride": 2}), ("ReLU", {}),
+                         ("Flatten", {}), ("Linear", {"out_features": 16}), ("BatchNorm1d", {}), ("ReLU", {}),
+                         ("Linear", {"out_features": 10}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    return doc
+
+
+def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
+    # 4000 mnist-sample images in batches of 1333: three batches, and one image Layerloom leaves out
+    # (a batch of one cannot train batch normalisation)
+    cfg = {"epochs": 1, "batch_size": 1333, "optimizer": "sgd", "lr": 0.1, "seed": 3}
+    trainer = Trainer(_net_with_batchnorm(), cfg, None, runs_base=tmp_path / "runs")
+    assert trainer.run() is not None
+    _, results = export_model(trainer.run_dir, ["project"], tmp_path / "export")
+    project = results[0].path
+    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "3 steps/epoch" in proc.stdout
+    theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
+    ours = load_checkpoint(trainer.run_dir)
+    assert theirs["step"] == ours.meta["step"] == 3
+    torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
