@@ -164,29 +164,37 @@ class BlockItem(QGraphicsItem):
         if look.frozen and lod >= 0.3:
             self._paint_lock(painter, t)
 
+    def header_texts(self) -> tuple[str, float, str, float]:
+        """(kind, its width, id, its width) as the header shows them: the kind first, the id in the room left,
+        elided in the middle (its number stays) but never dropped; the tooltip holds both in full."""
+        look = self.look
+        id_fm, kind_fm = QFontMetricsF(theme.ui_font(10)), QFontMetricsF(theme.ui_font(14, bold=True))
+        badge_room = (12 if look.status in ("error", "warning") else 0) + (LOCK_ROOM if look.frozen else 0)
+        # a kind that fits whole beside the shortest elided id stays whole; one elided anyway leaves the id more
+        avail = WIDTH - 18 - badge_room - 8
+        kind_full = kind_fm.horizontalAdvance(look.kind)
+        least, readable = (min(id_fm.horizontalAdvance(self.block_id), id_fm.horizontalAdvance(t))
+                           for t in ("m…2", "mm…m2"))
+        kind_w = kind_full if kind_full <= avail - least else min(kind_full, avail - readable)
+        room = WIDTH - 10 - 8 - badge_room - kind_w - 8
+        id_text = id_fm.elidedText(self.block_id, Qt.TextElideMode.ElideMiddle, room)
+        kind = kind_fm.elidedText(look.kind, Qt.TextElideMode.ElideRight, kind_w + 1)
+        return kind, kind_w, id_text, id_fm.horizontalAdvance(id_text)
+
     def _paint_text(self, painter, t) -> None:
         look = self.look
         on_accent = self.ink(t)
-        kind_font = theme.ui_font(14, bold=True)
-        id_font = theme.ui_font(10)
-        painter.setFont(id_font)
+        badge_room = (12 if look.status in ("error", "warning") else 0) + (LOCK_ROOM if look.frozen else 0)
+        kind, kind_w, id_text, id_w = self.header_texts()
+        painter.setFont(theme.ui_font(10))
         id_color = QColor(on_accent)
         id_color.setAlpha(200)
         painter.setPen(id_color)
-        id_fm = QFontMetricsF(id_font)
-        badge_room = (12 if look.status in ("error", "warning") else 0) + (LOCK_ROOM if look.frozen else 0)
-        kind_fm = QFontMetricsF(kind_font)
-        kind_w = min(kind_fm.horizontalAdvance(look.kind), WIDTH - 18 - badge_room)
-        # the id goes in whatever room the kind leaves (the inspector always shows it in full)
-        room = WIDTH - 10 - 8 - badge_room - kind_w - 8
-        id_text = self.block_id if id_fm.horizontalAdvance(self.block_id) <= room else ""
         if id_text:
-            id_w = id_fm.horizontalAdvance(id_text)
             painter.drawText(QRectF(WIDTH - 8 - badge_room - id_w, 0, id_w + 2, HEADER),
                              Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, id_text)
-        painter.setFont(kind_font)
+        painter.setFont(theme.ui_font(14, bold=True))
         painter.setPen(on_accent)
-        kind = kind_fm.elidedText(look.kind, Qt.TextElideMode.ElideRight, kind_w + 1)
         painter.drawText(QRectF(9, 0, kind_w + 2, HEADER), Qt.AlignmentFlag.AlignVCenter, kind)
 
         body_top = HEADER + 4
