@@ -221,6 +221,19 @@ def _softmax(kind: str):
     return handler
 
 
+def _mean(call: Call):
+    """x.mean([2, 3]) of an N×C×H×W tensor is a global average pool (then a Reshape to C without keepdim)."""
+    x = call.arg(0, "input", tensor=True)
+    dims, keep = call.arg(1, "dim", None), call.arg(2, "keepdim", False)
+    dims = [dims] if isinstance(dims, int) else list(dims or [])
+    rank = len(call.shape(x))
+    if rank != 4 or sorted(d % rank for d in dims) != [2, 3] or call.node.kwargs.get("dtype") is not None:
+        raise Unmapped(f"mean over dims {dims} of a {rank}-d tensor has no block (only the last two of "
+                       "N×C×H×W, a global average pool); use nn.AdaptiveAvgPool2d(1) there")
+    pool = ("AdaptiveAvgPool2d", {"output_size": 1}, [x])
+    return pool if keep else (*pool, [("Reshape", {"shape": [call.shape(x)[1]]})])
+
+
 def _alias(call: Call):
     return ALIAS, call.arg(0, "input", tensor=True)
 
@@ -240,7 +253,7 @@ HANDLERS = {
     "dropout": _dropout, "adaptive_avg_pool2d": _adaptive("AdaptiveAvgPool2d"),
     "adaptive_max_pool2d": _adaptive("AdaptiveMaxPool2d"), "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
     "interpolate": _interpolate, "upsample": _interpolate,
-    "contiguous": _alias, "clone": _alias, "detach": _alias,
+    "mean": _mean, "contiguous": _alias, "clone": _alias, "detach": _alias,
 }
 
 

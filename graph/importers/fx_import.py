@@ -310,14 +310,15 @@ class _Builder:
             self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": self.out_of[node],
                                       "kind": None})
             return
-        kind, params, inputs = mapped
-        kind_obj = get_kind(kind)
-        try:
-            clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
-        except ParamError as exc:        # F.interpolate(mode="area"): a setting the block does not have
-            raise _NeedsOpaque(_innermost(node), f"{_op_text(node)} has no {kind} block ({exc})") from None
-        base, group = self.call_base(node, kind)
-        self.out_of[node] = self.add(node, kind, clean, inputs, base, group)
+        kind, params, inputs, *then = mapped       # `then`: blocks that follow the first (x.mean([2, 3]))
+        for step, (kind, params) in enumerate([(kind, params), *(then[0] if then else [])]):
+            kind_obj = get_kind(kind)
+            try:
+                clean = {k: kind_obj.param(k).check(v) for k, v in params.items()}
+            except ParamError as exc:        # F.interpolate(mode="area"): a setting the block does not have
+                raise _NeedsOpaque(_innermost(node), f"{_op_text(node)} has no {kind} block ({exc})") from None
+            base, group = self.call_base(node, kind)
+            self.out_of[node] = self.add(node, kind, clean, inputs if step == 0 else [node], base, group)
 
     def call_base(self, node, kind: str) -> tuple[str, str]:
         """(id base, group) of a block made from a call: named after the module that makes the call."""
