@@ -31,6 +31,7 @@ from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
 from .quoting import shown
+from .problems import scalar_text
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
           "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -231,13 +232,13 @@ def _check_dims(kind_name: str, params: dict, sample: Shape) -> None:
     n = len(sample)
     for name in ("dim", "start_dim", "end_dim"):
         d = params.get(name)
+        if isinstance(d, int) and not isinstance(d, bool) and not n:
+            raise RuleError(scalar_text(kind_name), "rank")
         if isinstance(d, int) and not isinstance(d, bool) and not (1 <= d <= n or -n <= d <= -1):
             where = "is the batch dimension" if d in (0, -(n + 1)) else "is out of range"
             shape = "×".join(map(str, sample))
             use = (f"a sample of shape {shape} has {n} dimensions: set {name} between 1 and {n}, or between −1 and "
-                   f"−{n}" if n > 1 else
-                   f"a sample of shape {shape} has 1 dimension: set {name} to 1 or −1" if n else
-                   "a scalar sample has no dimension: give this block an input with at least one")
+                   f"−{n}" if n > 1 else f"a sample of shape {shape} has 1 dimension: set {name} to 1 or −1")
             raise RuleError(f"{kind_name}: {name}={d} {where}. Dims count within one sample (1 is its first "
                             f"dimension, −1 its last); {use}.", "bad_param", {"action": "reset_param", "param": name})
 

@@ -10,8 +10,8 @@ import math
 import re
 
 from .blocks import RuleError, get_kind
-from .problems import (FLATTEN_FIX, BlockProblem, Diagnostic, Failure, RankError, rank_problem, shape_text,
-                       signature)
+from .problems import (FLATTEN_FIX, BlockProblem, Diagnostic, Failure, RankError, rank_problem, scalar_text,
+                       shape_text, signature)
 
 __all__ = ["Diagnostic", "BlockProblem", "RankError", "FLATTEN_FIX", "shape_text", "signature", "check_rank",
            "explain_failure", "wiring_diagnostics", "graph_diagnostics"]
@@ -43,6 +43,8 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
     if isinstance(exc, RankError):
         return rank_problem(failure)
     x = failure.x
+    if inputs and x == ():     # torch's words for a scalar sample speak of its own arguments
+        return Diagnostic("", scalar_text(kind.name), "rank")
     if "Dimension out of range" in failure.raw or isinstance(exc, IndexError):
         return Diagnostic("", f"{failure.sig}: a dimension is out of range for a {failure.xt} input. With the batch "
                               f"there are {len(x) + 1} dimensions: use 1 to {len(x)}, or −1 for the last.",

@@ -184,6 +184,6 @@ def reshape(f: Failure) -> Diagnostic:
 def permute(f: Failure) -> Diagnostic:
     n = len(f.x)
     what = (f"set dims to an order of {', '.join(map(str, range(n)))}" if n > 1
-            else "remove the Permute: a sample with fewer than 2 dimensions has nothing to reorder")
+            else "remove the Permute (a sample with fewer than 2 dimensions has nothing to reorder)")
     return Diagnostic("", f"Permute dims {f.params['dims']} must list each of the input's {count(n, 'dimension')} "
                           f"exactly once (input {f.xt}): {what}.", "bad_param")

@@ -68,6 +68,12 @@ def count(n, noun: str, plural: str | None = None) -> str:
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
+def scalar_text(kind_name: str) -> str:
+    """What a block that needs a dimension says of a scalar sample."""
+    return (f"{kind_name} needs at least one dimension per sample but receives a scalar: insert a Reshape to [1] "
+            "before it, or, if a Select upstream took away the last dimension, remove that Select.")
+
+
 def shape_text(shape) -> str:
     if shape is None:
         return "?"

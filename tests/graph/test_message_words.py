@@ -76,3 +76,15 @@ def test_an_index_or_dim_out_of_range_says_which_values_to_use(kind, params, sha
     message = _message(kind, params, shape)
     assert message.endswith(words), message
     assert "a 4 sample" not in message
+
+
+@pytest.mark.parametrize("kind", ["Linear", "LayerNorm", "GroupNorm", "Softmax", "Flatten"])
+def test_a_scalar_sample_from_a_select_is_said_plainly(kind):
+    from layerloom.graph import analyze
+
+    from .helpers import chain
+    doc = chain(("Select", {"dim": 1, "index": 0}), (kind, {}), shape=[5])
+    (err,) = analyze(doc).errors
+    assert err.message == (f"{kind} needs at least one dimension per sample but receives a scalar: insert a Reshape "
+                           "to [1] before it, or, if a Select upstream took away the last dimension, remove that "
+                           "Select."), err.message
