@@ -162,7 +162,9 @@ def launch(argv: list[str] | None = None) -> int:
     app.processEvents()
     win.view.fit()
     QTimer.singleShot(0, win.files.offer_recovery)
-    code = app.exec()
+    # closed already (in the events just processed): Qt quits when the last window closes *in* the loop,
+    # so the loop would wait for ever with no window to close
+    code = app.exec() if win.isVisible() else 0
     background.wait_for_all()
     return code
 

@@ -107,3 +107,23 @@ def test_a_screenshot_leaves_the_saved_window_layout_alone(tmp_path, qtbot, caps
     saved = [bytes(v) for v in settings.window_layout()]
     assert launch(["--screenshot", str(tmp_path / "shot.png"), "--size", "640x400"]) == 0
     assert [bytes(v) for v in settings.window_layout()] == saved
+
+
+def test_a_window_closed_before_the_event_loop_starts_ends_the_process(tmp_path):
+    """Closed in the events handled before the loop (at once, as a script or a quick click may), the
+    window was gone and the process waited for ever."""
+    script = tmp_path / "close_at_once.py"
+    script.write_text(
+        "import sys\n"
+        "from PySide6.QtCore import QTimer\n"
+        "from layerloom.app import window\n"
+        "shown = window.MainWindow.showEvent\n"
+        "def show(self, event):\n"
+        "    shown(self, event)\n"
+        "    QTimer.singleShot(0, self.close)\n"
+        "window.MainWindow.showEvent = show\n"
+        "from layerloom.app.launch import launch\n"
+        "sys.exit(launch([]))\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path)}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
