@@ -130,9 +130,9 @@ def _check_model_code(src: ExportSource, code: str, class_name: str, weights: Pa
 
 def _plain_config(cfg: dict) -> dict:
     keys = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "step_size", "gamma", "batch_size",
-            "epochs", "loss", "grad_clip", "seed", "augment", "dataset_options")
+            "epochs", "max_steps", "loss", "grad_clip", "seed", "augment", "dataset_options")
     defaults = {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "schedule": "none",
-                "step_size": 0, "gamma": 0.1, "batch_size": 64, "epochs": 5, "loss": "cross_entropy",
+                "step_size": 0, "gamma": 0.1, "batch_size": 64, "epochs": 5, "max_steps": 0, "loss": "cross_entropy",
                 "grad_clip": 0.0, "seed": 0, "augment": {}, "dataset_options": {}}
     plain = {k: cfg.get(k, defaults[k]) for k in keys}
     # where the data lay on the exporting machine stays there: the project has data/ or --data PATH

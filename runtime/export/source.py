@@ -12,6 +12,7 @@ from layerloom.graph.fileformat import graph_from_dict
 from layerloom.graph.weights import WeightsError
 
 from ..checkpoints import CheckpointError, load_checkpoint
+from ..config import TrainConfig
 from ..data import DataError, dataset_info
 from ..data_choice import graph_data_context
 
@@ -66,7 +67,8 @@ def load_source(path) -> ExportSource:
         data = graph_data_context(doc)[0]      # the data set it names, as training on it would build it
         model = _compile(doc, data)
         name, shape, dtype = model.meta["layerloom"]["inputs"][0]
-        meta = _metadata(doc, shape, dtype, doc.training.get("dataset"), None, source=path.name, trained=False,
+        dataset = doc.training.get("dataset") or TrainConfig.dataset     # the set training it would use
+        meta = _metadata(doc, shape, dtype, dataset, None, source=path.name, trained=False,
                          data=data)
         return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
                             warnings=[UNTRAINED_EXPORT], data=data)
@@ -100,6 +102,7 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool,
         mean, std = ckpt_meta.get("mean"), ckpt_meta.get("std")
         normalize = ckpt_meta.get("normalize", True)
     elif dataset:
+        normalize = doc.training.get("normalize", True) is not False   # as training the graph would
         try:
             info = dataset_info(dataset, input_shape=tuple(shape))
             class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)

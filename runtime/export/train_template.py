@@ -124,7 +124,8 @@ def evaluate(model, x, y, device, batch_size=512):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
-    parser.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (0: no limit)")
+    parser.add_argument("--max-steps", type=int, default=CONFIG["max_steps"],
+                        help="stop after this many steps (0: no limit)")
     parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"], help="per process")
     parser.add_argument("--lr", type=float, default=CONFIG["lr"])
     parser.add_argument("--device", default="auto")
@@ -245,7 +246,8 @@ return x[:n], y[:n], x[n:], y[n:]
 ''')
     if dataset in GENERATED:
         c, h, w = input_shape
-        n_train, n_val, seed = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000)), int(cfg.get("seed", 0))
+        n_train, n_val = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000))
+        seed = int(cfg.get("seed", 0))
         module, draw = GENERATED[dataset]
         return _indent(f'''
 import {module}

@@ -2,9 +2,10 @@
 import subprocess
 import sys
 
+import pytest
 import torch
 
-from layerloom.graph import GraphDocument
+from layerloom.graph import GraphDocument, save_graph
 from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.runtime.export import export_model
 from layerloom.runtime.trainer import Trainer
@@ -39,4 +40,24 @@ def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
     theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 3
+    torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("data", [{"dataset": "mnist-sample", "normalize": False}, {}],
+                         ids=["not normalised", "default data set"])
+def test_train_py_of_an_untrained_graph_follows_its_settings(tmp_path, data):
+    # the graph's own settings: stop after two steps; no normalisation, or the default data set's
+    doc = _net_with_batchnorm()
+    doc.training.update({"epochs": 3, "max_steps": 2, "batch_size": 200, "schedule": "cosine", **data})
+    save_graph(doc, tmp_path / "bn.loom.json")
+    trainer = Trainer(doc, dict(doc.training), None, runs_base=tmp_path / "runs")
+    assert trainer.run() is not None
+    _, results = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
+    project = results[0].path
+    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
+    ours = load_checkpoint(trainer.run_dir)
+    assert theirs["step"] == ours.meta["step"] == 2
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
