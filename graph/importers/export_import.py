@@ -6,7 +6,8 @@ conv1d, linear, batch_norm, layer_norm, group_norm, embedding) becomes the block
 layer is rebuilt from the call's settings and its weights' shapes (layers.py reads it, exactly as for
 a traced module), and the block takes the id of the module that owns the weights
 (`layer1.0.conv1.weight` → `layer1_0_conv1`) and that module's parent as its group. Every other call
-maps like a traced one (aten.relu → ReLU, aten.add → Add, aten.view → Reshape, ...).
+maps like a traced one (aten.relu → ReLU, aten.add → Add, aten.view → Reshape, ...). Recurrent
+calls (aten.lstm, gru, rnn_tanh, rnn_relu) take their weights as a list: export_recurrent.py.
 
 A call with no block stops the import with its reason: an Opaque block rebuilds a module from its
 class and arguments, which an exported program does not keep. Weights used by two calls are refused
@@ -25,6 +26,8 @@ from torch import nn
 from .functions import HANDLERS, Call, Unmapped, describe
 from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost, _NeedsOpaque, _parent, check_fidelity
 from ..weights import module_path_to_id
+from .export_recurrent import CALLS as RECURRENT_CALLS
+from .export_recurrent import is_default_state, recurrent_call
 from .layers import NoBlock, layer_block
 from .pt2_check import check_pt2, plain_tensors_only, refusal
 
@@ -65,6 +68,7 @@ class _ProgramBuilder(_Builder):
         self.tensors = {**program.state_dict, **getattr(program, "constants", {})}
         self.user_inputs = set(sig.user_inputs)
         self.used: dict[str, str] = {}        # weight FQN -> the node that used it first
+        self.skipped: set = set()              # nodes nothing reads that need no block (an LSTM's final state)
 
     def weight(self, node, index: int, name: str) -> tuple[str | None, torch.Tensor | None]:
         """(FQN, tensor) of a weight argument, or (None, None) when the call has none."""
@@ -98,10 +102,14 @@ class _ProgramBuilder(_Builder):
                     if o not in self.out_of:
                         raise ImportFailure("the program's result is not one tensor (or a tuple of tensors)")
                     self.add(node, "Output", {}, [o], "output", "")
+            elif node in self.skipped or is_default_state(node, aten_name):
+                self.report_nodes.append({"node": node.name, "op": str(node.target), "block": None, "kind": None})
             elif node.op == "call_function":
                 layer = LAYERS.get(aten_name(node))
                 try:
-                    if layer is not None:
+                    if aten_name(node) in RECURRENT_CALLS:
+                        recurrent_call(self, node, entry, aten_name(node))
+                    elif layer is not None:
                         self.layer_call(node, entry, layer)
                     else:
                         self.function_call(node, entry)
