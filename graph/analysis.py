@@ -165,7 +165,7 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             full[p.name] = p.check(full[p.name])
         except ParamError as exc:
             return _Computed(full, None, None, 0, 0, Diagnostic(
-                "", _one_line(f"{kind_name}: {exc}."), "bad_param", fix={"action": "reset_param", "param": p.name}))
+                "", _one_line(_param_text(kind_name, p, exc)), "bad_param", fix={"action": "reset_param", "param": p.name}))
     if kind_name == "Input":
         return _Computed(full, tuple(full["shape"]), full["dtype"], 0, 0, None)
     in_shapes = [s for s, _ in inputs]
@@ -203,6 +203,12 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
 
 
 MESSAGE_LIMIT = 1000
+
+
+def _param_text(kind_name: str, param, exc) -> str:
+    """A parameter's bad value, and what to set it to where the words do not say so already."""
+    text, takes = str(exc), param.takes()
+    return f"{kind_name}: {text}." + ("" if takes in text else f" Set {param.name} to {takes}.")
 
 
 def _one_line(text: str) -> str:

@@ -102,7 +102,8 @@ class Param:
             if isinstance(value, (list, tuple)):
                 if self.length is not None and len(value) != self.length:
                     raise ParamError(
-                        f"{self.name} must be one number or a list of {self.length}; got {len(value)} numbers")
+                        f"{self.name} must be one number or a list of {self.length} number{'s' if self.length != 1 else ''}; "
+                        f"got {len(value)} number{'s' if len(value) != 1 else ''}")
                 return [self._check_int(v, self.name) for v in value]
             return self._check_int(value, self.name)
         if t == "shape":
@@ -149,7 +150,11 @@ class Param:
             raise ParamError(f"{label} must be at most {_num(self.max)}; got {_num(value)}")
 
     def expects(self) -> str:
-        """Plain words for what this parameter takes."""
+        """Plain words for what this parameter takes: `expects a whole number from 1 to 1024, ...`."""
+        return "expects " + self.takes()
+
+    def takes(self) -> str:
+        """The values this parameter takes, as a sentence ends with them (`set it to ...`)."""
         t = self.type
         parts = []
         if t == "int":
@@ -157,12 +162,14 @@ class Param:
         elif t == "float":
             parts.append("a number" + self._range())
         elif t == "bool":
-            parts.append("true or false")
+            parts.extend(["true", "false"] if self.optional else ["true or false"])
         elif t == "choice":
             parts.append("one of " + ", ".join(self.choices))
         elif t == "size":
-            n = f"a list of {self.length}" if self.length else "a list"
-            parts.append(f"a whole number{self._range()} or {n}")
+            n = ("a list of whole numbers" if not self.length else "a list of 1 whole number" if self.length == 1
+                 else f"a list of {self.length} whole numbers")
+            parts.append(f"a whole number{self._range()}")
+            parts.append(n)
             parts.extend(f'"{s}"' for s in self.strings)
         elif t == "shape":
             parts.append("a list of whole numbers")
@@ -174,7 +181,7 @@ class Param:
             parts.append('"auto"')
         if self.optional:
             parts.append("empty")
-        return "expects " + " or ".join(parts)
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
     def _range(self) -> str:
         if self.min is not None and self.max is not None:
