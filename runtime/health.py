@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from layerloom.graph import rng
 from layerloom.graph.diagnostics import Diagnostic
 
 from .explain import Recorder
@@ -144,7 +145,7 @@ class HealthCollector:
         buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
         devices = [x.device.index or 0] if x.device.type == "cuda" else []
         stats = {}
-        with torch.random.fork_rng(devices=devices), torch.enable_grad():
+        with rng.LOCK, torch.random.fork_rng(devices=devices), torch.enable_grad():   # see graph/rng.py
             rec = Recorder(model, self.nodes)
             out = rec.run(x)
             logits = out[0] if isinstance(out, (tuple, list)) else out

@@ -25,6 +25,8 @@ import numpy as np
 import torch
 from torch import fx
 
+from layerloom.graph import rng
+
 from .config import TrainConfig
 from .trainer import make_optimizer, training_loss
 
@@ -80,7 +82,7 @@ class StepView:
         self._seed = 1234
 
     def _loss(self, interpreter=None) -> torch.Tensor:
-        with torch.random.fork_rng(devices=[]):
+        with rng.LOCK, torch.random.fork_rng(devices=[]):     # no run's step draws meanwhile (graph/rng.py)
             torch.manual_seed(self._seed)     # the same dropout masks before and after the step
             logits = (interpreter.run(self.x) if interpreter is not None else self.model(self.x))
         return training_loss(self.config.loss, logits, self.y)

@@ -19,31 +19,37 @@ def _mlp_with_dropout():
     return doc
 
 
-def _train(doc, tmp_path, builds_meanwhile: bool):
+def _train(doc, tmp_path, meanwhile=None):
+    """The run's last weights, and how often `meanwhile()` was called in this thread while it trained."""
     config = {"epochs": 1, "max_steps": 25, "seed": 3, "threads": 1,
               "dataset_options": {"train_count": 800}}
     trainer = Trainer(doc, config, None, runs_base=tmp_path / "runs")
     thread = threading.Thread(target=trainer.run)
     thread.start()
-    builds = 0
-    while thread.is_alive() and builds_meanwhile:
-        compile_graph(doc, seed=0, weights=False)        # forks the default generator, and puts it back
-        compile_graph(doc, weights=False)                # draws from it
-        builds += 1
+    calls = 0
+    while thread.is_alive() and meanwhile is not None:
+        meanwhile()
+        calls += 1
     thread.join()
     assert trainer.state == "finished"
-    return load_checkpoint(latest_checkpoint(trainer.run_dir)).weights, builds
+    return load_checkpoint(latest_checkpoint(trainer.run_dir)).weights, calls
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_networks_built_in_another_thread_leave_a_runs_numbers_alone(tmp_path):
     """Before, the run's weights after 25 steps differed by up to 0.04 from the same run trained alone."""
     doc = _mlp_with_dropout()
-    alone, _ = _train(doc, tmp_path / "a", builds_meanwhile=False)
-    beside, builds = _train(doc, tmp_path / "b", builds_meanwhile=True)
-    assert builds > 0
-    assert alone.keys() == beside.keys()
-    for name in alone:
-        assert torch.equal(alone[name], beside[name]), name
+
+    def build():
+        compile_graph(doc, seed=0, weights=False)        # forks the default generator, and puts it back
+        compile_graph(doc, weights=False)                # draws from it
+
+    alone, _ = _train(doc, tmp_path / "a")
+    beside, builds = _train(doc, tmp_path / "b", build)
+    assert builds > 0 and _same(alone, beside)
 
 
 def test_a_stream_is_the_default_generator_seeded_and_leaves_it_as_it_was():
@@ -62,3 +68,15 @@ def test_a_stream_is_the_default_generator_seeded_and_leaves_it_as_it_was():
     torch.set_rng_state(before)
     assert torch.equal(torch.rand(1), outside)
     assert torch.equal(Stream(state=stream.state).state, stream.state)
+
+
+def test_a_step_of_step_mode_beside_a_run_leaves_the_runs_numbers_alone(tmp_path):
+    """Step mode seeds the default generator for its dropout masks and puts it back: beside a run, the
+    run could draw from the seeded generator in between."""
+    from layerloom.runtime.step_mode import StepView
+    doc = _mlp_with_dropout()
+    view = StepView(compile_graph(doc, seed=0, weights=False), {"lr": 0.01}, torch.rand(8, 1, 28, 28),
+                    torch.randint(0, 10, (8,)))
+    alone, _ = _train(doc, tmp_path / "a")
+    beside, steps = _train(doc, tmp_path / "b", view.step)
+    assert steps > 0 and _same(alone, beside)
