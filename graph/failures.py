@@ -171,14 +171,24 @@ def add(f: Failure) -> Diagnostic | None:
 
 
 def concat(f: Failure) -> Diagnostic:
-    return Diagnostic("", f"Concat joins along dim {f.params['dim']}; all other dimensions must match, but it "
-                          f"receives {' and '.join(shape_text(s) for s in f.shapes)}.", "merge_shapes")
+    shapes, dim = f.shapes, f.params["dim"]
+    differ = [i + 1 for i in range(len(shapes[0])) if len({s[i] for s in shapes}) > 1]
+    what = ("change the blocks feeding it so that only the dimension it joins along differs"
+            + (f", or set dim to {differ[0]} (where they differ)" if len(differ) == 1 else ""))
+    return Diagnostic("", f"Concat joins along dim {dim}; all other dimensions must match, but it receives "
+                          f"{' and '.join(shape_text(s) for s in shapes)}: {what}.", "merge_shapes")
 
 
 def reshape(f: Failure) -> Diagnostic:
-    total = math.prod(f.x)
-    return Diagnostic("", f"cannot reshape {f.xt} ({total} values) into {shape_text(f.params['shape'])}: the new "
-                          f"shape must hold the same {total} values.", "reshape")
+    total, shape = math.prod(f.x), f.params["shape"]
+    known = math.prod(v for v in shape if v != -1)
+    if -1 in shape:
+        held, what = f"a multiple of {known} values", f"set the other sizes to ones whose product divides {total}"
+    else:
+        held = f"{known} values"
+        what = f"set shape to sizes whose product is {total}, or put -1 in place of one size to have it computed"
+    return Diagnostic("", f"Reshape cannot turn {f.xt} ({total} values) into {list(shape)} ({held}): {what}.",
+                      "reshape")
 
 
 def permute(f: Failure) -> Diagnostic:

@@ -119,7 +119,8 @@ BEFORE = {
     "emb": (("Embedding", {}), (7,), "float32",
             "emb1: Embedding needs integer token ids but receives float32 values: set the Input's dtype to int64."),
     "reshape": (("Reshape", {"shape": [5, 5]}), (3, 7), "float32",
-                "reshape1: cannot reshape 3×7 (21 values) into 5×5: the new shape must hold the same 21 values."),
+                "reshape1: Reshape cannot turn 3×7 (21 values) into [5, 5] (25 values): set shape to sizes whose "
+                "product is 21, or put -1 in place of one size to have it computed."),
     "permute": (("Permute", {"dims": [0, 0]}), (3, 7), "float32",
                 "permute1: Permute dims [0, 0] must list each of the input's 2 dimensions exactly once "
                 "(input 3×7): set dims to an order of 0, 1."),

@@ -88,3 +88,22 @@ def test_a_scalar_sample_from_a_select_is_said_plainly(kind):
     assert err.message == (f"{kind} needs at least one dimension per sample but receives a scalar: insert a Reshape "
                            "to [1] before it, or, if a Select upstream took away the last dimension, remove that "
                            "Select."), err.message
+
+
+def _merged(kind, params, shapes):
+    c = compute_block(kind, params, [(tuple(s), "float32") for s in shapes])
+    return c.problem.message
+
+
+def test_concat_of_shapes_that_differ_elsewhere_says_what_to_change():
+    assert _merged("Concat", {"dim": 1}, [[3, 8], [3, 9]]).endswith(
+        "change the blocks feeding it so that only the dimension it joins along differs, or set dim to 2 (where "
+        "they differ).")
+    assert _merged("Concat", {"dim": 1}, [[3, 8], [4, 9]]).endswith(
+        "change the blocks feeding it so that only the dimension it joins along differs.")
+
+
+def test_a_reshape_that_cannot_hold_the_values_says_what_to_set():
+    assert _merged("Reshape", {"shape": [-1, 5]}, [[3, 7]]) == (
+        "Reshape cannot turn 3×7 (21 values) into [-1, 5] (a multiple of 5 values): set the other sizes to ones "
+        "whose product divides 21.")
