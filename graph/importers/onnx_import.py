@@ -31,6 +31,10 @@ FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is ch
 _STEP_NAME = re.compile(r"(.+)_(outputs|sequence|\d+)")    # how the compiler names a block's inner steps
 
 
+_TIME_FIRST = ("a time-first sequence: a recurrent layer that the dynamo exporter unrolled into single steps "
+               "imports when exported with torch.onnx.export(..., dynamo=False), which keeps it as one ONNX "
+               "RNN, LSTM or GRU operator; otherwise keep the batch first")
+
 def _attrs(node) -> dict:
     from onnx import helper
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -353,7 +357,8 @@ class _OnnxBuilder:
         elif op == "Transpose":
             perm = list(a["perm"])
             if perm[0] != 0:
-                raise ImportFailure(f"{node.name}: a Transpose that moves the batch dimension has no block")
+                raise ImportFailure(f"{node.name}: a Transpose to {perm} moves the batch dimension, which no block "
+                                    f"does; {_TIME_FIRST if perm[:2] == [1, 0] else 'keep the batch first'}")
             self.add(node, "Permute", {"dims": [p - 1 for p in perm[1:]]}, [x], self.base(node), node.output[0])
         elif op == "Gather" and node.input[0] in self.inits and int(a.get("axis", 0)) == 0:
             table = self.const(node.input[0])
