@@ -134,9 +134,9 @@ def launch(argv: list[str] | None = None) -> int:
     theme.apply(mode)
     win = MainWindow(restore_settings=not args.screenshot)
     win.theme_mode = mode
-    if not args.screenshot:
-        sys.excepthook = _excepthook
-        win.show()        # before FILE opens: a box that says why it cannot is then over the window, not alone
+    shown_first = bool(args.file) and not args.screenshot
+    if shown_first:       # before FILE opens: a box that says why it cannot is then over the window, not alone
+        win.show()
     if args.file:
         win.files.open(args.file, ask=False)        # (--screenshot has checked that it opens)
     else:
@@ -159,6 +159,9 @@ def launch(argv: list[str] | None = None) -> int:
         code = _screenshot(app, win, args.screenshot, args.size)
         background.wait_for_all()     # a data set still loading: the process must not end under it
         return code
+    sys.excepthook = _excepthook
+    if not shown_first:
+        win.show()
     app.processEvents()
     win.view.fit()
     QTimer.singleShot(0, win.files.offer_recovery)
