@@ -165,7 +165,8 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
             full[p.name] = p.check(full[p.name])
         except ParamError as exc:
             return _Computed(full, None, None, 0, 0, Diagnostic(
-                "", _one_line(_param_text(kind_name, p, exc)), "bad_param", fix={"action": "reset_param", "param": p.name}))
+                "", _one_line(_param_text(kind_name, p, exc)), "bad_param",
+                fix={"action": "reset_param", "param": p.name}))
     if kind_name == "Input":
         return _Computed(full, tuple(full["shape"]), full["dtype"], 0, 0, None)
     in_shapes = [s for s, _ in inputs]

@@ -29,7 +29,8 @@ def _position_check(shapes, p) -> None:
     _sequence("PositionEmbedding", shapes)
     if tuple(shapes[0]) != (p["length"], p["embed_dim"]):
         raise RuleError(f"PositionEmbedding holds {p['length']}×{p['embed_dim']} positions but receives "
-                        f"{shapes[0][0]}×{shapes[0][1]}: set length and embed_dim to \"auto\" (or to {shapes[0][0]} and "
+                        f"{shapes[0][0]}×{shapes[0][1]}: set length and embed_dim to \"auto\" (or to "
+                        f"{shapes[0][0]} and "
                         f"{shapes[0][1]}).", "shape")
 
 
@@ -45,8 +46,10 @@ def _select_check(shapes, p) -> None:
                         + DIMS_RULE, "dim")
     size = shape[dim - 1 if dim > 0 else dim]
     if not -size <= index < size:
-        where = "0 (or −1)" if size == 1 else f"a value between 0 and {size - 1} (or between −1 and −{size} from the end)"
-        raise RuleError(f"Select's index {index} is outside dim {dim} of a sample of shape {'×'.join(map(str, shape))}, "
+        where = ("0 (or −1)" if size == 1
+                 else f"a value between 0 and {size - 1} (or between −1 and −{size} from the end)")
+        raise RuleError(f"Select's index {index} is outside dim {dim} of a sample of shape "
+                        f"{'×'.join(map(str, shape))}, "
                         f"which has {size} position{'' if size == 1 else 's'}: set index to {where}.", "index")
 
 

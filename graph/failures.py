@@ -141,7 +141,8 @@ def recurrent(f: Failure) -> Diagnostic | None:
         return None
     if x and f.params["input_size"] != x[-1]:
         return Diagnostic("", f"{f.kind.name}(input_size={f.params['input_size']}) receives "
-                              f"{count(x[-1], 'feature')} per step (input {f.xt}). Set input_size to {x[-1]} or to \"auto\".",
+                              f"{count(x[-1], 'feature')} per step (input {f.xt}). Set input_size to {x[-1]} or to "
+                              "\"auto\".",
                           "features", fix=fix_auto("input_size"))
     return None
 

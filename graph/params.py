@@ -102,7 +102,8 @@ class Param:
             if isinstance(value, (list, tuple)):
                 if self.length is not None and len(value) != self.length:
                     raise ParamError(
-                        f"{self.name} must be one number or a list of {self.length} number{'s' if self.length != 1 else ''}; "
+                        f"{self.name} must be one number or a list of {self.length} "
+                        f"number{'s' if self.length != 1 else ''}; "
                         f"got {len(value)} number{'s' if len(value) != 1 else ''}")
                 return [self._check_int(v, self.name) for v in value]
             return self._check_int(value, self.name)
