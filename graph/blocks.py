@@ -264,7 +264,8 @@ register(BlockKind(
     "Conv2d", "Convolution",
     "Slides learned filters over an image (C×H×W); each filter makes one output channel.",
     params=_conv_params(2),
-    formula="out[c_out, i, j] = bias[c_out] + Σ_c_in Σ_m Σ_n w[c_out, c_in, m, n] · x[c_in, s·i + m − p, s·j + n − p]",
+    formula="out[c_out, i, j] = bias[c_out] + Σ_c_in Σ_m Σ_n w[c_out, c_in, m, n] · "
+            "x[c_in, s·i + d·m − p, s·j + d·n − p]   (s stride, d dilation, p padding)",
     module=nn.Conv2d, auto_from=_channels_from, label=_conv_label, id_prefix="conv",
     expected_rank=(3, "C×H×W"), key_params=("out_channels", "kernel_size"), explain=failures.convolution(2),
     prunes="out_channels", reads_channels="in_channels",

@@ -88,7 +88,7 @@ register(BlockKind(
     "AdaptiveMaxPool2d", "Pooling",
     "Keeps the largest value of each region, for a fixed output size whatever the input size.",
     params=(Param("output_size", "size", 1, "height/width of the result", min=1, max=4096, length=2),),
-    formula="out[c, i, j] = max over the region (⌊i·H/h⌋ … ⌈(i+1)·H/h⌉) × (⌊j·W/w⌋ … ⌈(j+1)·W/w⌉)",
+    formula="out[c, i, j] = max over rows ⌊i·H/h⌋ … ⌈(i+1)·H/h⌉ − 1 and columns ⌊j·W/w⌋ … ⌈(j+1)·W/w⌉ − 1",
     module=nn.AdaptiveMaxPool2d, label=lambda p: f"→{_size_text(p['output_size'])}",
     expected_rank=(3, "C×H×W"), channelwise=True,
 ))
