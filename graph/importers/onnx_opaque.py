@@ -18,6 +18,7 @@ from .fx_import import ImportFailure
 
 TARGET = "layerloom.graph.importers.onnx_opaque:OnnxOperator"
 _ONNX_TYPES = {"float32": 1, "int64": 7, "bool": 9, "float64": 11, "int32": 6}
+SMALL_CONSTANT = 256      # values of a constant input kept in the block's settings as well as its weights
 OUTPUT_BYTES = 4 * 2**30   # one result of an operator (8 bytes a value at most)
 
 
@@ -27,8 +28,9 @@ class OnnxOperator(nn.Module):
         super().__init__()
         self.op_type, self.attributes, self.layout = op_type, dict(attributes), list(layout)
         self.out_dtype, self.domain, self.opset = out_dtype, domain, int(opset)
-        for name, (shape, dtype) in (constants or {}).items():
-            self.register_buffer(name, torch.zeros(shape, dtype=getattr(torch, dtype)))
+        for name, (shape, dtype, *values) in (constants or {}).items():     # values: a small constant's own
+            self.register_buffer(name, torch.tensor(values[0], dtype=getattr(torch, dtype)).reshape(shape) if values
+                                 else torch.zeros(shape, dtype=getattr(torch, dtype)))
         self._sessions: dict = {}
         self._checked: set = set()
 
@@ -114,6 +116,8 @@ def opaque_operator(builder, node, attrs: dict) -> None:
             key = f"const{i}"
             layout.append(key)
             constants[key] = [list(value.shape), dtype]
+            if value.size <= SMALL_CONSTANT:      # Slice's ends, Pad's pads: the result's shape depends on them,
+                constants[key].append(value.ravel().tolist())    # so analysis, which loads no weights, needs them
             tensors[key] = value
     if not wired or len(node.output) != 1:
         raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block")

@@ -1,0 +1,43 @@
+"""An ONNX operator without a block whose constant inputs set its result's shape (Slice's starts and ends)
+is analysed at that shape: the Opaque block keeps a small constant's values in its settings, since
+analysis loads no weights."""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from layerloom.graph.analysis import analyze
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import import_source
+
+
+def _sliced(path):
+    rng = np.random.RandomState(0)
+    inits = [numpy_helper.from_array(np.array([1], np.int64), "starts"),
+             numpy_helper.from_array(np.array([4], np.int64), "ends"),
+             numpy_helper.from_array(np.array([1], np.int64), "axes"),
+             numpy_helper.from_array(rng.randn(2, 3).astype(np.float32), "fc.weight"),
+             numpy_helper.from_array(rng.randn(2).astype(np.float32), "fc.bias")]
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["s"], name="slice"),
+             helper.make_node("Gemm", ["s", "fc.weight", "fc.bias"], ["y"], transB=1, name="fc")]
+    graph = helper.make_graph(nodes, "sliced", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+def test_an_opaque_slice_is_analysed_at_its_own_shape_and_matches_onnxruntime(tmp_path):
+    path = _sliced(tmp_path / "sliced.onnx")
+    result = import_source(path)
+    analysis = analyze(result.doc)
+    opaque = next(b for b in result.doc.blocks.values() if b.kind == "Opaque")
+    assert analysis.blocks[opaque.id].output_shape == (3,)
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = np.random.RandomState(1).randn(3, 6).astype(np.float32)
+    expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
