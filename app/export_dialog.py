@@ -40,6 +40,8 @@ class ExportDialog(QDialog):
         self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
         self.job: Job | None = None          # the export running in the background
         self._tmp: tempfile.TemporaryDirectory | None = None
+        self.exported_to: Path | None = None     # the folder the last export wrote (what Open folder opens)
+        self._out: Path | None = None            # the folder the running export writes
         layout = QVBoxLayout(self)
         pick = QHBoxLayout()
         pick.addWidget(QLabel("<b>Export</b>"))
@@ -73,9 +75,9 @@ class ExportDialog(QDialog):
         self.folder.textChanged.connect(self._update_buttons)
         self.choice.currentIndexChanged.connect(self._update_buttons)
         row.addWidget(self.folder, 1)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse)
-        row.addWidget(browse)
+        self.browse = QPushButton("Browse…")
+        self.browse.clicked.connect(self._browse)
+        row.addWidget(self.browse)
         layout.addLayout(row)
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
@@ -91,7 +93,7 @@ class ExportDialog(QDialog):
         self.open_button = self.buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
         self.close_button = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.export_button.clicked.connect(self.start)
-        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text())))
+        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.exported_to))))
         self.close_button.clicked.connect(self.reject)
         self.open_button.setEnabled(False)
         layout.addWidget(self.buttons)
@@ -140,7 +142,8 @@ class ExportDialog(QDialog):
         else:
             self.about.setText(f"The weights of the last checkpoint in {run.name}, with the graph that run trained.")
             self.about.setStyleSheet("")
-        self.choice.setEnabled(not busy)
+        for widget in (self.choice, self.folder, self.browse, *self.checks.values()):
+            widget.setEnabled(not busy)      # what is exporting stays what the dialog shows
         self.export_button.setEnabled(not busy and not self.problem() and bool(self.selected_formats())
                                       and bool(self.folder.text().strip()))
 
@@ -150,6 +153,9 @@ class ExportDialog(QDialog):
         self.results.clear()
         self.progress.setRange(0, len(formats))
         self.progress.setValue(0)
+        self.progress.setFormat("Exporting…")
+        self.exported_to = None
+        self.open_button.setEnabled(False)
         source = self.chosen.run
         if source is None:             # the open graph: a file in a folder removed when the export ends
             self._tmp = tempfile.TemporaryDirectory(prefix="layerloom-export-")
@@ -163,6 +169,7 @@ class ExportDialog(QDialog):
                              parent=self)
         order = list(dict.fromkeys(formats))                  # as export_model goes through them
         job.progress.connect(lambda i, n: self._on_progress(order[i], i, n))
+        self._out = out
         job.finished.connect(self._on_finished)
         job.start()
         self._update_buttons()
@@ -191,10 +198,12 @@ class ExportDialog(QDialog):
         ok = 0
         for r in results:
             flagged = bool(getattr(r, "report", None) and r.report.get("flagged"))   # int8 lost > 1 point
-            self._add(("⚠ " if flagged else "✓ " if r.verified else "✗ ") + r.line(), ok=None if flagged else r.verified)
+            mark = "⚠ " if flagged else "✓ " if r.verified else "✗ "
+            self._add(mark + r.line(), ok=None if flagged else r.verified)
             ok += r.verified
         self.progress.setValue(self.progress.maximum())
         self.progress.setFormat(f"{ok} of {len(results)} formats exported and verified")
+        self.exported_to = self._out if ok else None
         self.open_button.setEnabled(ok > 0)
 
     def _add(self, text: str, ok):

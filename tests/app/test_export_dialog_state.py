@@ -1,0 +1,33 @@
+"""The Export dialog while an export runs and after: what it shows is what it exported."""
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
+from safetensors.torch import load_file
+
+from layerloom.app import export_dialog
+from layerloom.app.export_dialog import ExportDialog
+from layerloom.app.exporting import ExportChoice
+from layerloom.graph import load_graph
+from layerloom.presets import preset_path
+
+
+def test_choices_hold_still_while_exporting_and_open_folder_opens_the_export(qtbot, tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr(export_dialog.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("untrained", None)], 0, str(tmp_path / "a"))
+    qtbot.addWidget(dialog)
+    for fmt, check in dialog.checks.items():
+        check.setChecked(fmt == "safetensors")
+    QTest.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    running = dialog.job is not None
+    browse = next(b for b in dialog.findChildren(QPushButton) if b.text() == "Browse…")
+    editable = [w.text() for w in (dialog.folder, browse, *dialog.checks.values()) if w.isEnabled()]
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert running and editable == []
+    assert dialog.folder.isEnabled() and dialog.checks["onnx"].isEnabled()
+    dialog.folder.clear()
+    QTest.keyClicks(dialog.folder, str(tmp_path / "b"))        # the next export's folder, not yet written
+    QTest.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    assert opened == [str(tmp_path / "a")]
+    weights = load_file(str(next((tmp_path / "a").glob("*.safetensors"))))     # the folder holds the export
+    assert weights and not (tmp_path / "b").exists()
