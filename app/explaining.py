@@ -27,4 +27,4 @@ class Explaining:
         return self.panel.load_run(run)
 
     def shutdown(self) -> None:
-        self.panel.cancel()
+        self.panel.stop_all()

@@ -18,7 +18,7 @@ from layerloom.graph.quoting import shown
 from .data import DataError, load_dataset
 from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
-from .explain import ExplainError, check_one_input, class_scores
+from .explain import Cancelled, ExplainError, check_one_input, class_scores
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
 
@@ -105,10 +105,13 @@ class Subject:
             yield idx, raw, self.prepare(raw), y
 
     @torch.no_grad()
-    def wrong_predictions(self, limit: int = 64) -> list[dict]:
-        """Validation samples the model gets wrong: [{"index", "label", "predicted", "probability"}]."""
+    def wrong_predictions(self, limit: int = 64, cancel=None) -> list[dict]:
+        """Validation samples the model gets wrong: [{"index", "label", "predicted", "probability"}].
+        `cancel` (a threading.Event) stops it between batches with Cancelled."""
         found = []
         for idx, _, x, y in self.batches():
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
             probs = torch.softmax(class_scores(self.model(x)).float(), dim=1)
             p, pred = probs.max(dim=1)
             for i in torch.nonzero(pred != y).flatten().tolist():

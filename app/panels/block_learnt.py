@@ -8,11 +8,12 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from layerloom.runtime.explain import ExplainError, Recorder
+from layerloom.runtime.explain import Cancelled, ExplainError, Recorder
 from layerloom.runtime.heatmaps import to_display
 from layerloom.runtime.learnt import activation_histogram, tile_grid, top_activating, weight_histograms
 
 from .. import plot_style as ps
+from ..background import Latest
 
 WEIGHTS = "#4682b4"
 ACTIVATIONS = "#c86e3c"
@@ -56,6 +57,10 @@ class BlockLearnt(QWidget):
         body.addLayout(right)
         col.addLayout(body, 1)
         self.top9: list[dict] = []
+        self.histogram_for: str | None = None   # the block whose activation histogram is still to come
+        self.asked = 0                       # the newest request: an older job's answer is dropped
+        self.jobs = Latest("layerloom-block-learnt", expected=(ExplainError, Cancelled), parent=self)
+        self.jobs.done.connect(self._arrived)
 
     def restyle(self) -> None:
         """The plots in the editor's theme (light or dark), like the training curves."""
@@ -84,10 +89,8 @@ class BlockLearnt(QWidget):
         self.block.blockSignals(False)
         self.refresh()
 
-    def _batches(self):
-        return [(idx, x) for idx, _, x, _ in self.subject.batches(500)]
-
     def refresh(self) -> None:
+        """The weights of the chosen block at once; its activations and top-9 from a background job."""
         block = self.block.currentText()
         if self.subject is None or not block:
             return
@@ -102,40 +105,75 @@ class BlockLearnt(QWidget):
         except ExplainError:
             self._title(self.weights, f"{block} has no weights")
         self.activations.clear()
-        try:
-            counts, edges = activation_histogram(self.subject.model, self._batches(), block)
-        except ExplainError as exc:
-            self.message.setText(str(exc))
-            return
-        self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts,
-                                                 brush=ps.brush(ACTIVATIONS), pen=ps.pen(ACTIVATIONS, 1)))
         self._title(self.activations, f"Outputs of {block} on validation samples")
-        _, x0, _ = self.subject.sample(0)
-        rec = Recorder(self.subject.model, [block])
-        rec.run(x0)
-        a = rec.kept.get(block)
-        if a is None:
-            self.message.setText(f"{block} gives no tensor of numbers to rank samples by: pick another block")
-            return
-        channels = a.shape[1] if a.dim() == 4 else a.shape[-1]
-        self.channel.blockSignals(True)
-        self.channel.setRange(0, channels - 1)
-        self.channel.blockSignals(False)
-        self._show_top()
+        self.histogram_for = block
+        self._submit(block, self.channel.value())
 
     def _show_top(self) -> None:
         block = self.block.currentText()
-        if self.subject is None or not block:
+        if self.subject is not None and block:
+            self._submit(block, self.channel.value())
+
+    def _submit(self, block: str, channel: int) -> None:
+        """Look through the validation set in a Job; a newer request cancels this one and wins."""
+        self.asked += 1
+        self.jobs.cancel_running()
+        self.message.setText(f"Working… looking at {block} on the validation samples")
+        histogram = self.histogram_for == block          # still owed when a channel is picked before it came
+        self.jobs.submit(self.asked, lambda job, subject=self.subject: _look(subject, block, channel, histogram,
+                                                                               job.cancel))
+
+    def _arrived(self, job) -> None:
+        if job.key != self.asked or job.cancelled:
+            return                                          # a newer block, channel or run was asked for since
+        self.message.setText(job.error)
+        if job.error:
             return
-        try:
-            self.top9 = top_activating(self.subject.model, self._batches(), block, self.channel.value())
-        except ExplainError as exc:
-            self.message.setText(str(exc))
+        got = job.result
+        if got.get("histogram") is not None:
+            counts, edges = got["histogram"]
+            self.histogram_for = None
+            self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts,
+                                                     brush=ps.brush(ACTIVATIONS), pen=ps.pen(ACTIVATIONS, 1)))
+        if got.get("channels") is None:
+            self.message.setText(f"{got['block']} gives no tensor of numbers to rank samples by: pick another block")
             return
-        raws = [self.subject.sample(t["index"])[0][0].numpy() for t in self.top9]
+        self.channel.blockSignals(True)
+        self.channel.setRange(0, got["channels"] - 1)
+        self.channel.setValue(got["channel"])
+        self.channel.blockSignals(False)
+        self.top9 = got["top9"]
+        raws = got["raws"]
         if raws and raws[0].ndim == 3:
             tiles = np.stack([to_display(r) for r in raws])
             self.top.setPixmap(QPixmap.fromImage(self._qimage(tile_grid(tiles, scale=3, columns=3))))
         else:
             self.top.setText("\n".join(f"sample {t['index']}: {t['activation']:.3f}" for t in self.top9))
-        self.top_title.setText(f"Top-9 validation samples for channel {self.channel.value()} of {block}")
+        self.top_title.setText(f"Top-9 validation samples for channel {got['channel']} of {got['block']}")
+
+
+def _batches(subject, cancel, size: int = 500):
+    """(indices, model input) over the validation split, stopping with Cancelled once `cancel` is set."""
+    for idx, _, x, _ in subject.batches(size):
+        if cancel.is_set():
+            raise Cancelled("cancelled")
+        yield idx, x
+
+
+def _look(subject, block: str, channel: int, histogram: bool, cancel) -> dict:
+    """In a Job: the block's activation histogram (when asked), its channel count and the top-9 samples of
+    `channel` (the last channel when there are fewer) with their pictures."""
+    got = {"block": block, "histogram": None, "channels": None}
+    if histogram:
+        got["histogram"] = activation_histogram(subject.model, _batches(subject, cancel), block)
+    _, x0, _ = subject.sample(0)
+    rec = Recorder(subject.model, [block])
+    rec.run(x0)
+    a = rec.kept.get(block)
+    if a is None:
+        return got
+    got["channels"] = a.shape[1] if a.dim() == 4 else a.shape[-1]
+    got["channel"] = min(channel, got["channels"] - 1)
+    got["top9"] = top_activating(subject.model, _batches(subject, cancel), block, got["channel"])
+    got["raws"] = [subject.sample(t["index"])[0][0].numpy() for t in got["top9"]]
+    return got

@@ -10,18 +10,19 @@ All numbers come from layerloom.runtime (explain, learnt, health); this file onl
 from __future__ import annotations
 
 import numpy as np
+import torch
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from layerloom.runtime.explain import (METHODS, Cancelled, ExplainError, default_gradcam_block, explain,
+from layerloom.runtime.explain import (METHODS, Cancelled, ExplainError, class_scores, default_gradcam_block, explain,
                                       image_blocks)
 from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to_display
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
-from ..background import Job
+from ..background import Job, Latest
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -53,6 +54,9 @@ class ExplainPanel(QWidget):
         self.subject = None
         self.job: Job | None = None
         self.current_index: int | None = None
+        self._picked = False                 # a sample explained since the run loaded: keep it current
+        self.lists = Latest("layerloom-explain-wrong", expected=(ExplainError, Cancelled), parent=self)
+        self.lists.done.connect(self._wrong_found)
         layout = QVBoxLayout(self)
         self.title = QLabel("Train a graph, then open Train ▸ Explain Predictions to see why it predicts "
                             "what it does.")
@@ -141,40 +145,56 @@ class ExplainPanel(QWidget):
         self.cancel()
         try:
             self.subject = load_subject(run_dir)
-            wrong = self.subject.wrong_predictions(WRONG_SHOWN)
+            _, x0, _ = self.subject.sample(0)           # loads the data set, in this thread, once
+            with torch.no_grad():
+                class_scores(self.subject.model(x0))    # a model that is no classifier says so now
         except ExplainError as exc:
             self.subject = None
             self.message.setText(str(exc))
             return False
-        names = self.subject.class_names
         self.title.setText(f"<b>{self.subject.doc.name}</b> — {run_dir}")
         self.message.setText("")
         self.wrong.clear()
-        for w in wrong:
-            raw, _, _ = self.subject.sample(w["index"])
-            item = QListWidgetItem(self._thumbnail(raw[0].numpy()), f"{_name(names, w['predicted'])}")
-            item.setToolTip(f"validation sample {w['index']}: a {_name(names, w['label'])}, predicted "
-                            f"{_name(names, w['predicted'])} ({w['probability'] * 100:.0f}%)")
-            item.setData(Qt.ItemDataRole.UserRole, w["index"])
-            self.wrong.addItem(item)
-        self.wrong_title.setText(f"Validation samples it gets wrong ({len(wrong)}"
-                                 f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)")
+        self.wrong_title.setText("Validation samples it gets wrong: looking through the validation set…")
+        self._picked = False
         self.block.clear()
-        _, x0, _ = self.subject.sample(0)
         image = x0.dim() == 4 and x0.is_floating_point()
         if not image and self.method.currentText() in ("gradcam", "occlusion"):
             self.method.setCurrentText("saliency")      # the image methods cannot explain tokens or sequences
         if x0.dim() == 4:
             self.block.addItems(image_blocks(self.subject.model, x0))
             self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")
-        self.current_index = wrong[0]["index"] if wrong else 0
+        self.current_index = 0                    # the first wrong sample once they are found
         self._show_filters()
         self._show_health(run_dir)
         blocks = self.subject.doc.blocks          # the graph's blocks, not the steps inside them (rnn1_outputs)
         self.block_view.set_subject(self.subject, [n.name for n in self.subject.model.graph.nodes
                                                    if n.name in blocks and blocks[n.name].kind not in
                                                    ("Input", "Output")])
+        self.lists.cancel_running()
+        self.lists.submit(self.subject, lambda job, subject=self.subject: _wrong_samples(subject, job.cancel))
         return True
+
+    def _wrong_found(self, job) -> None:
+        """The wrong samples found in the background, shown when they are for the run loaded now."""
+        if job.key is not self.subject or job.cancelled:
+            return                                  # a run loaded since, or a panel closed, wants none
+        if job.error:
+            self.wrong_title.setText(f"Validation samples it gets wrong: {job.error}")
+            return
+        wrong, raws = job.result
+        names = self.subject.class_names
+        self.wrong.clear()
+        for w, raw in zip(wrong, raws):
+            item = QListWidgetItem(self._thumbnail(raw), f"{_name(names, w['predicted'])}")
+            item.setToolTip(f"validation sample {w['index']}: a {_name(names, w['label'])}, predicted "
+                            f"{_name(names, w['predicted'])} ({w['probability'] * 100:.0f}%)")
+            item.setData(Qt.ItemDataRole.UserRole, w["index"])
+            self.wrong.addItem(item)
+        self.wrong_title.setText(f"Validation samples it gets wrong ({len(wrong)}"
+                                 f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)")
+        if wrong and not self._picked:
+            self.current_index = wrong[0]["index"]
 
     def _thumbnail(self, raw: np.ndarray) -> QIcon:
         if raw.ndim == 3:
@@ -206,6 +226,7 @@ class ExplainPanel(QWidget):
             self.message.setText("Load a trained run first (Train ▸ Explain Predictions).")
             return
         self.cancel()
+        self._picked = True
         self.current_index = int(index)
         subject, method = self.subject, self.method.currentText()
         block = self.block.currentText() or None if method == "gradcam" else None
@@ -278,9 +299,25 @@ class ExplainPanel(QWidget):
             self.job.wait()
         self.job = None
 
-    def closeEvent(self, event):
+    def stop_all(self) -> None:
+        """Stop every background job of the panel (the explanation, the wrong samples, the Block tab) and
+        wait for their threads: before the panel goes away."""
         self.cancel()
+        for jobs in (self.lists, self.block_view.jobs):
+            jobs.drop_queued()
+            jobs.cancel_running()
+            if jobs.running is not None:
+                jobs.running.wait()
+
+    def closeEvent(self, event):
+        self.stop_all()
         super().closeEvent(event)
+
+
+def _wrong_samples(subject, cancel) -> tuple[list[dict], list[np.ndarray]]:
+    """The first WRONG_SHOWN validation samples the model gets wrong and their pictures (in a Job)."""
+    wrong = subject.wrong_predictions(WRONG_SHOWN, cancel=cancel)
+    return wrong, [subject.sample(w["index"])[0][0].numpy() for w in wrong]
 
 
 def _name(names, index: int) -> str:

@@ -12,6 +12,7 @@ def shown_panel(qtbot, run, height=560):
     panel.resize(1200, height)
     panel.show()
     assert panel.load_run(run)
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
     return panel
 
 
@@ -76,6 +77,7 @@ def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, t
     assert "No trained run yet" in win.explaining.panel.message.text()
     assert win.explaining.open(trained_lenet)
     panel = win.explaining.panel
+    assert panel.lists.wait()
     with qtbot.waitSignal(panel.explained, timeout=60_000):
         panel.explain_sample(panel.wrong.item(0).data(Qt.ItemDataRole.UserRole))
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
@@ -89,6 +91,7 @@ def test_block_tab_shows_histograms_and_the_top9_of_a_channel(qtbot, trained_len
     panel.tabs.setCurrentWidget(view)
     view.block.setCurrentText("conv2")
     view.channel.setValue(3)
+    assert view.jobs.wait()
     assert view.channel.maximum() == 15                           # conv2 has 16 channels
     batches = [(idx, x) for idx, _, x, _ in panel.subject.batches(500)]
     assert view.top9 == top_activating(panel.subject.model, batches, "conv2", 3)

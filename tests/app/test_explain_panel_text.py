@@ -103,4 +103,5 @@ def test_the_block_tab_lists_the_graph_s_blocks_not_the_steps_inside_them(qtbot)
     assert listed == layers                                       # no rnn1_outputs, rnn1_sequence
     for i in range(len(listed)):
         panel.block_view.block.setCurrentIndex(i)
+        assert panel.block_view.jobs.wait()
         assert panel.block_view.message.text() == ""

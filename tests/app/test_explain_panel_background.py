@@ -1,0 +1,103 @@
+"""The Explain panel looks through the validation set off the GUI thread: the window answers while it works,
+the answer arrives, an older answer is dropped, and Cancel (a newer run, a closed panel) stops the work."""
+import threading
+
+from PySide6.QtCore import Qt, QTimer
+
+from layerloom.app.panels.explain import ExplainPanel
+from layerloom.runtime import explain_subject
+from layerloom.runtime.explain import Cancelled
+from layerloom.runtime.learnt import top_activating
+
+
+def held_wrong_predictions(monkeypatch, release: threading.Event, started: list):
+    """Subject.wrong_predictions that waits for `release` (or its cancel) before answering as it would; it
+    lets itself go after 5 s (in the GUI thread, the panel would otherwise wait for ever)."""
+    real = explain_subject.Subject.wrong_predictions
+
+    def held(self, limit=64, cancel=None):
+        started.append(self)
+        for _ in range(500):
+            if release.wait(0.01):
+                break
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled")
+        return real(self, limit, **({} if cancel is None else {"cancel": cancel}))
+    monkeypatch.setattr(explain_subject.Subject, "wrong_predictions", held)
+
+
+def test_the_wrong_samples_arrive_while_the_window_keeps_answering(qtbot, trained_lenet, monkeypatch, tmp_path):
+    release, started = threading.Event(), []
+    held_wrong_predictions(monkeypatch, release, started)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 480)
+    panel.show()
+    assert panel.load_run(trained_lenet)
+    assert panel.wrong.count() == 0                   # load_run returned while the work goes on in a Job
+    assert "looking through the validation set" in panel.wrong_title.text()
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=3000)        # events are handled while it works
+    panel.grab().save(str(tmp_path / "explain-working.png"))
+    release.set()
+    assert panel.lists.wait()
+    expected = panel.subject.wrong_predictions(48)
+    shown = [panel.wrong.item(i).data(Qt.ItemDataRole.UserRole) for i in range(panel.wrong.count())]
+    assert shown == [w["index"] for w in expected] and shown
+    assert panel.current_index == shown[0]
+    assert "label under each" in panel.wrong_title.text()
+    panel.grab().save(str(tmp_path / "explain-done.png"))
+
+
+def test_a_newer_run_drops_the_older_answer_and_cancels_its_work(qtbot, trained_lenet, monkeypatch):
+    release, started = threading.Event(), []
+    held_wrong_predictions(monkeypatch, release, started)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(trained_lenet)
+    qtbot.waitUntil(lambda: len(started) == 1)
+    first_job, first = panel.lists.running, panel.subject
+    assert panel.load_run(trained_lenet)                  # loaded again: a new subject
+    assert panel.subject is not first and first_job.cancelled     # the older work was told to stop
+    qtbot.waitUntil(lambda: len(started) == 2, timeout=10_000)
+    assert started[1] is panel.subject and panel.wrong.count() == 0    # the cancelled answer never showed
+    release.set()
+    assert panel.lists.wait()
+    assert panel.wrong.count() == len(panel.subject.wrong_predictions(48)) > 0
+
+
+def test_closing_the_panel_stops_its_background_work(qtbot, trained_lenet, monkeypatch):
+    release, started = threading.Event(), []
+    held_wrong_predictions(monkeypatch, release, started)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(trained_lenet)
+    qtbot.waitUntil(lambda: len(started) == 1)
+    job = panel.lists.running
+    panel.stop_all()                                       # what closing the panel or the window does
+    assert job.isFinished() and job.error == "cancelled" and job.result is None
+    assert panel.lists.wait() and panel.wrong.count() == 0
+
+
+def test_the_block_tab_shows_the_newest_block_asked_for(qtbot, trained_lenet):
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 480)
+    panel.show()
+    assert panel.load_run(trained_lenet)
+    view = panel.block_view
+    panel.tabs.setCurrentWidget(view)
+    for block in ("conv1", "pool1", "conv2"):              # each replaces the one before, unfinished
+        view.block.setCurrentText(block)
+    assert "Working" in view.message.text()
+    assert view.jobs.wait() and view.channel.maximum() == 15      # conv2's channels, known once it came
+    view.channel.setValue(2)
+    view.channel.setValue(3)
+    assert view.jobs.wait() and panel.lists.wait()
+    batches = [(idx, x) for idx, _, x, _ in panel.subject.batches(500)]
+    assert view.top9 == top_activating(panel.subject.model, batches, "conv2", 3)
+    assert view.top_title.text() == "Top-9 validation samples for channel 3 of conv2"
+    assert view.message.text() == "" and len(view.activations.getPlotItem().items) == 1   # its histogram came
