@@ -80,7 +80,7 @@ register(BlockKind(
         Param("affine", "bool", True, "learn a scale and shift per channel"),
     ),
     formula="y = (x − E_group[x]) / √(Var_group[x] + eps) · γ + β",
-    module=nn.GroupNorm, auto_from=_channels_from,
+    module=nn.GroupNorm, auto_from=_channels_from, explain=failures.group_norm,
     label=lambda p: f"{p['num_groups']} groups",
 ))
 
@@ -107,7 +107,7 @@ register(BlockKind(
     "broadcast (C×1×1 against C×H×W).",
     params=(Param("num_inputs", "int", 2, "number of inputs", min=2, max=8),),
     formula="y = x₀ ⊙ x₁ ⊙ …", forward=_mul_forward, inputs="num_inputs",
-    input_dtype="any", check=lambda shapes, p: same_rank("Mul", shapes),
+    input_dtype="any", check=lambda shapes, p: same_rank("Mul", shapes), explain=failures.mul,
 ))
 
 

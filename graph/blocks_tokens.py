@@ -9,6 +9,7 @@ from __future__ import annotations
 from .lazy_torch import ModuleRef
 from .blocks import DIMS_RULE, BlockKind, _auto_text, _features_from, register
 from .params import AUTO, Param
+from .problems import count, fix_auto
 from .rules import RuleError
 
 
@@ -17,6 +18,14 @@ def _sequence(name: str, shapes) -> None:
         raise RuleError(f"{name} needs a sequence of vectors (T×E per sample), but receives "
                         + ("×".join(map(str, shapes[0])) or "a scalar")
                         + ". Reshape and Permute an image's patches into T×E first.", "rank")
+
+
+def _class_check(shapes, p) -> None:
+    _sequence("ClassToken", shapes)
+    if p["embed_dim"] != shapes[0][1]:
+        raise RuleError(f"ClassToken holds a vector of length {p['embed_dim']} but the input's steps have "
+                        f"{count(shapes[0][1], 'feature')} (input {shapes[0][0]}×{shapes[0][1]}): set embed_dim to "
+                        f"{shapes[0][1]} or to \"auto\".", "features", fix_auto("embed_dim"))
 
 
 def _position_from(name: str, shape):
@@ -62,7 +71,7 @@ register(BlockKind(
     formula="y = [c; x₀; x₁; …]   (T×E → (T+1)×E, c learned)",
     module=ModuleRef("layerloom.graph.token_modules", "ClassToken"), auto_from=_features_from,
     label=lambda p: f"+1 × {_auto_text(p['embed_dim'])}",
-    check=lambda shapes, p: _sequence("ClassToken", shapes), id_prefix="cls",
+    check=_class_check, id_prefix="cls",
     code=lambda p: ("from layerloom.graph.token_modules import ClassToken", f"ClassToken({p['embed_dim']!r})"),
 ))
 

@@ -120,6 +120,16 @@ def upsample(f: Failure) -> Diagnostic | None:
     return None
 
 
+def group_norm(f: Failure) -> Diagnostic | None:
+    """Groups of a single value: nothing to normalise."""
+    g, x = f.params["num_groups"], f.x
+    if x and x[0] % g == 0 and x[0] // g * math.prod(x[1:]) == 1:
+        what = "lower num_groups, or" if g > 1 else "remove the GroupNorm, or"
+        return Diagnostic("", f"GroupNorm(num_groups={g}) would normalise groups of one value each (input {f.xt}), "
+                              f"and one value has no spread to normalise: {what} give it a larger input.", "too_small")
+    return None
+
+
 def linear(f: Failure) -> Diagnostic | None:
     x, want = f.x, f.params["in_features"]
     if not x or want == x[-1]:
@@ -171,6 +181,15 @@ def add(f: Failure) -> Diagnostic | None:
     return None
 
 
+def mul(f: Failure) -> Diagnostic | None:
+    shapes = f.shapes
+    if len({len(s) for s in shapes}) == 1 and any(len({d for d in dims if d != 1}) > 1 for dims in zip(*shapes)):
+        return Diagnostic("", f"Mul needs inputs whose dimensions match or are 1 (C×1×1 against C×H×W), but receives "
+                              f"{' and '.join(shape_text(s) for s in shapes)}: change the blocks feeding it so that "
+                              "each dimension matches or is 1.", "merge_shapes")
+    return None
+
+
 def concat(f: Failure) -> Diagnostic:
     shapes, dim = f.shapes, f.params["dim"]
     differ = [i + 1 for i in range(len(shapes[0])) if len({s[i] for s in shapes}) > 1]
@@ -186,9 +205,9 @@ def reshape(f: Failure) -> Diagnostic:
     if -1 in shape:
         held, what = f"a multiple of {known} values", f"set the other sizes to ones whose product divides {total}"
     else:
-        held = f"{known} values"
+        held = count(known, "value")
         what = f"set shape to sizes whose product is {total}, or put -1 in place of one size to have it computed"
-    return Diagnostic("", f"Reshape cannot turn {f.xt} ({total} values) into {list(shape)} ({held}): {what}.",
+    return Diagnostic("", f"Reshape cannot turn {f.xt} ({count(total, 'value')}) into {list(shape)} ({held}): {what}.",
                       "reshape")
 
 

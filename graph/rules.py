@@ -30,7 +30,7 @@ def same_rank(name: str, shapes) -> None:
 def layernorm_check(shapes, p) -> None:
     ns = p["normalized_shape"]
     if shapes and isinstance(ns, list) and len(ns) > len(shapes[0]):
-        raise RuleError(f"LayerNorm normalises over {len(ns)} dimensions, but one sample has only "
+        raise RuleError(f"LayerNorm normalises over {count(len(ns), 'dimension')}, but one sample has only "
                         f"{len(shapes[0])}: normalized_shape would reach the batch. Set it to the sample's "
                         "trailing dimensions or to \"auto\".", "features", _fix_auto("normalized_shape"))
 

@@ -107,3 +107,21 @@ def test_a_reshape_that_cannot_hold_the_values_says_what_to_set():
     assert _merged("Reshape", {"shape": [-1, 5]}, [[3, 7]]) == (
         "Reshape cannot turn 3×7 (21 values) into [-1, 5] (a multiple of 5 values): set the other sizes to ones "
         "whose product divides 21.")
+
+
+@pytest.mark.parametrize("kind, params, inputs, words", [
+    ("ClassToken", {"embed_dim": 1}, [(1, 2)], 'ClassToken holds a vector of length 1 but the input\'s steps have 2 '
+                                               'features (input 1×2): set embed_dim to 2 or to "auto".'),
+    ("Mul", {}, [(1, 2, 1), (1, 3, 1)], "Mul needs inputs whose dimensions match or are 1 (C×1×1 against C×H×W), "
+                                        "but receives 1×2×1 and 1×3×1: change the blocks feeding it so that each "
+                                        "dimension matches or is 1."),
+    ("GroupNorm", {"num_groups": 1}, [(1,)], "GroupNorm(num_groups=1) would normalise groups of one value each "
+                                             "(input 1), and one value has no spread to normalise: remove the "
+                                             "GroupNorm, or give it a larger input."),
+    ("GroupNorm", {"num_groups": 4}, [(4, 1, 1)], "lower num_groups, or give it a larger input."),
+    ("Reshape", {"shape": [2]}, [(1,)], "Reshape cannot turn 1 (1 value) into [2] (2 values): set shape to sizes "
+                                        "whose product is 1, or put -1 in place of one size to have it computed."),
+])
+def test_torch_words_found_by_the_every_message_test_are_layerlooms_now(kind, params, inputs, words):
+    c = compute_block(kind, params, [(tuple(s), "float32") for s in inputs])
+    assert c.problem is not None and c.problem.message.endswith(words), c.problem
