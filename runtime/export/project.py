@@ -62,8 +62,9 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
     cfg = dict(src.config)
     dataset = src.metadata.get("dataset") or cfg.get("dataset") or "mnist-sample"
     if dataset not in SUPPORTED:
+        learnt = "was trained on" if src.trained else "trains on"
         raise ExportError(f"the standalone project can reproduce the data sets {', '.join(SUPPORTED)}; this model "
-                          f"was trained on {dataset}, so export the weights, ONNX or pt2 instead")
+                          f"{learnt} {shown(dataset, 80)}, so export the weights, ONNX or pt2 instead")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")

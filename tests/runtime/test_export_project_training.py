@@ -7,7 +7,8 @@ import torch
 
 from layerloom.graph import GraphDocument, save_graph
 from layerloom.runtime.checkpoints import load_checkpoint
-from layerloom.runtime.export import export_model
+from layerloom.presets import preset_path
+from layerloom.runtime.export import FormatFailure, export_model
 from layerloom.runtime.trainer import Trainer
 
 from .project_helpers import clean_env
@@ -61,3 +62,10 @@ def test_train_py_of_an_untrained_graph_follows_its_settings(tmp_path, data):
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 2
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
+
+
+def test_an_untrained_graph_on_a_set_the_project_cannot_hold_is_not_said_to_be_trained(tmp_path):
+    _, (failure,) = export_model(preset_path("rnn_classifier"), ["project"], tmp_path)
+    assert isinstance(failure, FormatFailure)
+    assert "this model trains on seq-mnist, so export the weights, ONNX or pt2 instead" in failure.message
+    assert "was trained" not in failure.message
