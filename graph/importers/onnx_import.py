@@ -179,7 +179,7 @@ class _OnnxBuilder:
         batch may name it (`[2, -1]` for inputs of batch 2), or a Concat of constants and the batch size
         read from a tensor's shape (`x.view(x.size(0), -1)` exported with a dynamic batch)."""
         value = self.fold_value(node.input[1])
-        batch = (self.shapes.get(node.input[0]) or [None])[0]
+        batch = (self.shapes.get(node.input[0]) or [None])[0] or self.file_batch()
         if value is not None:
             target = [int(v) for v in np.ravel(value)]
             return [0] + target[1:] if target and batch and target[0] == batch else target
@@ -198,6 +198,12 @@ class _OnnxBuilder:
             raise ImportFailure(f"{node.name}: a Reshape to a shape computed from the input, other than the batch "
                                 "size, has no block; export the model with a fixed input shape")
         return target
+
+    def file_batch(self):
+        """The batch the file's inputs are fixed to (1 for a model exported on one sample), else None: where
+        shape inference lost a tensor's shape, its batch is still that one."""
+        sizes = {(self.shapes.get(i.name) or [None])[0] for i in self.graph.input if i.name not in self.inits}
+        return sizes.pop() if len(sizes) == 1 else None
 
     def batch_size_of(self, name: str) -> bool:
         """Whether `name` is a tensor's batch size read from its shape (Shape → Gather 0 → Unsqueeze)."""

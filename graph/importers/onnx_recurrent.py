@@ -57,6 +57,11 @@ def fold(builder, name: str):
     node = builder.producer.get(name)
     if node is None:
         return None
+    if node.op_type == "Gather" and getattr(builder.producer.get(node.input[0]), "op_type", "") == "Shape":
+        value = _sample_sizes(builder, node)
+        if value is not None:
+            builder.inits[name] = value
+        return value
     args = [fold(builder, i) if i else None for i in node.input]
     if any(a is None for a, i in zip(args, node.input) if i):
         return None
@@ -87,10 +92,30 @@ def fold(builder, name: str):
         value = x
     elif op == "Gather":
         value = np.take(x, args[1], axis=int(a.get("axis", 0)))
+    elif op in ("Add", "Sub", "Mul") and x.dtype.kind == "i":
+        value = {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](x, args[1])
+    elif op == "Div" and x.dtype.kind == "i" and np.all(args[1] != 0):
+        value = (np.trunc(x / args[1])).astype(x.dtype)              # ONNX divides whole numbers toward zero
     else:
         return None
     builder.inits[name] = value
     return value
+
+
+def _sample_sizes(builder, node):
+    """Gather(Shape(x), i) of sizes after the batch that shape inference knows (chunk's channel count),
+    else None: the batch size is never a constant."""
+    shape_node = builder.producer[node.input[0]]
+    sa = _attrs(shape_node)
+    shape = builder.shapes.get(shape_node.input[0])
+    index = fold(builder, node.input[1])
+    if shape is None or index is None or int(sa.get("start", 0)) != 0 or sa.get("end") is not None or \
+            int(_attrs(node).get("axis", 0)) != 0:
+        return None
+    picked = np.asarray(index).astype(np.int64) % len(shape)
+    if np.any(picked == 0) or any(shape[int(i)] is None for i in np.ravel(picked)):
+        return None
+    return np.array([shape[int(i)] for i in np.ravel(picked)], np.int64).reshape(np.shape(index))
 
 
 def _zero(builder, name: str) -> bool:

@@ -1,0 +1,36 @@
+"""ShuffleNet V2 from PyTorch's TorchScript ONNX exporter imports: its chunk exports as Slices whose ends
+come from the input's shape (Shape → Gather → Div → Mul), which fold to constants where shape
+inference knows that size after the batch, and its channel shuffle reshapes to a batch of 1 fixed in
+the file where shape inference lost the tensor's shape."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+import torchvision
+from torch import nn
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import import_source
+
+
+def test_shufflenet_from_the_torchscript_exporter_imports_and_computes_what_it_computes(tmp_path):
+    torch.manual_seed(0)
+    model = torchvision.models.shufflenet_v2_x0_5(num_classes=10)
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    model.eval()
+    path = tmp_path / "shufflenet.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False)
+    result = import_source(str(path))
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    for batch in (1, 3):
+        x = torch.randn(batch, 3, 32, 32, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            torch.testing.assert_close(graph(x), model(x), rtol=1e-4, atol=1e-5)
