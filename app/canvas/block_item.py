@@ -5,6 +5,7 @@ and the analysis. It never reads or changes the document itself.
 """
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -79,9 +80,16 @@ class BlockItem(QGraphicsItem):
         self.look = look
         if ports_changed:
             self._build_ports()
-        self.setToolTip(look.tooltip)
+        self.setToolTip(self._tooltip(look))
         self.setOpacity(0.45 if look.status == "blocked" else 1.0)
         self.update()
+
+    @staticmethod
+    def _tooltip(look: Look) -> str:
+        """The scene's tooltip, and the card's settings line in full where the card has to elide it."""
+        if not look.label or QFontMetricsF(theme.ui_font(13)).horizontalAdvance(look.label) <= WIDTH - 20:
+            return look.tooltip
+        return f"{look.tooltip}<br>Settings: {html.escape(look.label)}"
 
     def _build_ports(self) -> None:
         for p in self.in_ports + self.out_ports:

@@ -34,3 +34,20 @@ def test_a_short_id_is_shown_whole(win):
     win.session.set_document(doc)
     _, _, shown_id, id_w = win.scene.blocks[bid].header_texts()
     assert shown_id == bid and id_w == QFontMetricsF(theme.ui_font(10)).horizontalAdvance(bid)
+
+
+def test_settings_the_card_has_to_elide_are_in_its_tooltip(win):
+    doc = GraphDocument("labels")
+    src = doc.add_block("Input", {"shape": [128, 16, 16]}, pos=(0.0, 0.0))
+    wide = doc.add_block("Conv2d", {"out_channels": 256, "kernel_size": [3, 5], "stride": 2, "padding": 1},
+                         pos=(200.0, 0.0))
+    short = doc.add_block("Conv2d", {}, pos=(200.0, 200.0))
+    doc.connect(src, wide)
+    doc.connect(src, short)
+    win.session.set_document(doc)
+    item = win.scene.blocks[wide]
+    label = item.look.label
+    fm = QFontMetricsF(theme.ui_font(13))
+    assert fm.horizontalAdvance(label) > WIDTH - 20, label            # the card shows it cut short
+    assert f"Settings: {label}" in item.toolTip()
+    assert "Settings:" not in win.scene.blocks[short].toolTip()        # a label shown whole is not repeated
