@@ -119,7 +119,12 @@ def opaque_operator(builder, node, attrs: dict) -> None:
             if value.size <= SMALL_CONSTANT:      # Slice's ends, Pad's pads: the result's shape depends on them,
                 constants[key].append(value.ravel().tolist())    # so analysis, which loads no weights, needs them
             tensors[key] = value
-    if not wired or len(node.output) != 1:
+    if len(node.output) != 1:
+        advice = ("; PyTorch's TorchScript exporter writes torch.chunk and split as Slices, which import: export "
+                  "with torch.onnx.export(..., dynamo=False)") if node.op_type == "Split" else ""
+        raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block, and it gives "
+                            f"{len(node.output)} results where an Opaque block gives one{advice}")
+    if not wired:
         raise ImportFailure(f"the ONNX operator {node.op_type} ({node.name}) has no block")
     out_type = builder.elem_types.get(node.output[0], 1)
     out_dtype = next((k for k, v in _ONNX_TYPES.items() if v == out_type), "float32")

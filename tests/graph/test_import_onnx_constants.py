@@ -1,9 +1,10 @@
 """An ONNX operator without a block whose constant inputs set its result's shape (Slice's starts and ends)
 is analysed at that shape: the Opaque block keeps a small constant's values in its settings, since
-analysis loads no weights."""
+analysis loads no weights. An operator with several results (Split) is refused saying so."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import onnx
 import onnxruntime as ort
 import torch
@@ -11,7 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from layerloom.graph.analysis import analyze
 from layerloom.graph.compiler import compile_graph
-from layerloom.graph.importers import import_source
+from layerloom.graph.importers import ImportFailure, import_source
 
 
 def _sliced(path):
@@ -41,3 +42,15 @@ def test_an_opaque_slice_is_analysed_at_its_own_shape_and_matches_onnxruntime(tm
     expected = ort.InferenceSession(path, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     with torch.no_grad():
         np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_split_says_it_gives_several_results_and_how_to_export_instead(tmp_path):
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="halves"),
+             helper.make_node("Add", ["a", "b"], ["y"], name="add")]
+    graph = helper.make_graph(nodes, "split", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    path = tmp_path / "split.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
+    with pytest.raises(ImportFailure, match=r"Split \(halves\) has no block, and it gives 2 results where an Opaque "
+                                            r"block gives one.*dynamo=False"):
+        import_source(str(path))
