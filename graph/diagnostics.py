@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-from .blocks import RuleError, get_kind
+from .blocks import REGISTRY, RuleError, get_kind
 from .problems import (FLATTEN_FIX, BlockProblem, Diagnostic, Failure, RankError, rank_problem, scalar_text,
                        shape_text, signature)
 
@@ -41,7 +41,7 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
         if found is not None:
             return found
     if isinstance(exc, RankError):
-        return rank_problem(failure)
+        return rank_problem(failure, _sibling_hint(kind, len(failure.x)))
     x = failure.x
     if inputs and x == ():     # torch's words for a scalar sample speak of its own arguments
         return Diagnostic("", scalar_text(kind.name), "rank")
@@ -50,6 +50,20 @@ def explain_failure(kind, params: dict, inputs, exc: Exception) -> Diagnostic:
                               f"there are {len(x) + 1} dimensions: use 1 to {len(x)}, or −1 for the last.",
                           "bad_param")
     return Diagnostic("", _generic(failure), "shape")
+
+
+_SIBLING_RANKS = {"1d": (1, 2), "2d": (3,)}     # per-sample ranks a "…1d" / "…2d" kind takes (BatchNorm1d: C or C×L)
+_FORMS = {1: "C", 2: "C×L", 3: "C×H×W"}
+
+
+def _sibling_hint(kind, rank: int) -> str | None:
+    """`Use MaxPool1d for a C×L input, or ...` where the kind has a sibling made for the rank received."""
+    for own, other in (("2d", "1d"), ("1d", "2d")):
+        sibling = REGISTRY.get(kind.name[:-2] + other) if kind.name.endswith(own) else None
+        if sibling is not None and rank in _SIBLING_RANKS[other] and (
+                sibling.expected_rank is None or sibling.expected_rank[0] == rank):
+            return f"Use {sibling.name} for a {_FORMS[rank]} input, or insert a Reshape before it"
+    return None
 
 
 def _generic(failure) -> str:

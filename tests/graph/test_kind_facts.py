@@ -96,8 +96,8 @@ def test_a_kinds_explain_hook_speaks_for_it_and_may_defer(widget_kinds):
 # Messages as the kind-name branches worded them before the facts moved into the registry.
 BEFORE = {
     "conv_rank": (("Conv2d", {}), (3, 9), "float32",
-                  "conv1: Conv2d needs a C×H×W input (3-D per sample) but receives 3×9 (2-D). Insert a Reshape "
-                  "before it to give each sample that shape."),
+                  "conv1: Conv2d needs a C×H×W input (3-D per sample) but receives 3×9 (2-D). Use Conv1d for a C×L "
+                  "input, or insert a Reshape before it."),
     "gru_rank1": (("GRU", {}), (7,), "float32",
                   "gru1: GRU needs a T×F (time steps × features) input (2-D per sample) but receives 7 (1-D). "
                   "Insert a Reshape (e.g. to [T, 1]) or an Embedding before it."),

@@ -125,3 +125,14 @@ def test_a_reshape_that_cannot_hold_the_values_says_what_to_set():
 def test_torch_words_found_by_the_every_message_test_are_layerlooms_now(kind, params, inputs, words):
     c = compute_block(kind, params, [(tuple(s), "float32") for s in inputs])
     assert c.problem is not None and c.problem.message.endswith(words), c.problem
+
+
+@pytest.mark.parametrize("kind, shape, words", [
+    ("MaxPool2d", [3, 8], "Use MaxPool1d for a C×L input, or insert a Reshape before it."),
+    ("Conv2d", [3, 8], "Use Conv1d for a C×L input, or insert a Reshape before it."),
+    ("Conv1d", [3, 8, 8], "Use Conv2d for a C×H×W input, or insert a Reshape before it."),
+    ("BatchNorm2d", [8], "Use BatchNorm1d for a C input, or insert a Reshape before it."),
+    ("AvgPool2d", [3, 8], "Insert a Reshape before it to give each sample that shape."),   # no AvgPool1d block
+])
+def test_a_wrong_rank_names_the_sibling_block_made_for_it(kind, shape, words):
+    assert _message(kind, {}, shape).endswith(words)
