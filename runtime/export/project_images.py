@@ -86,6 +86,7 @@ if root is None:
     raise SystemExit("the images were not copied into this project (over 200 MB): give their folder with --data PATH")
 x_tr, y_tr, x_va, y_va, classes = image_folder_data.load(root, INPUT_SHAPE, {val_fraction!r}, CONFIG["seed"])
 if classes != CLASS_NAMES[:len(classes)]:
-    raise SystemExit(f"{{root}} has the classes {{classes}}, but the model was trained on {{CLASS_NAMES}}")
+    raise SystemExit(f"{{root}} has the class folders {{classes}}, but the model's classes are {{CLASS_NAMES}}: "
+                     "give --data a folder with one subfolder for each of the model's classes")
 return x_tr, y_tr, x_va, y_va
 '''

@@ -103,10 +103,11 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool,
         normalize = ckpt_meta.get("normalize", True)
     elif dataset:
         normalize = doc.training.get("normalize", True) is not False   # as training the graph would
+        options = doc.training.get("dataset_options") or {}     # an image folder's path: its classes
         try:
-            info = dataset_info(dataset, input_shape=tuple(shape))
+            info = dataset_info(dataset, input_shape=tuple(shape), **(options if isinstance(options, dict) else {}))
             class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)
-        except DataError:
+        except (DataError, OSError, ValueError, TypeError):
             pass
     data = (ckpt_meta or {}).get("data_context") or data
     class_names = complete_class_names(class_names, _output_count(doc, data))
