@@ -133,7 +133,7 @@ def main():
     parser.add_argument("--out", default=str(HERE / "checkpoints"))
     parser.add_argument("--data", metavar="PATH", help="the image folder (default: the copy in data/, if any)")
     args = parser.parse_args()
-    CONFIG["lr"] = args.lr
+    CONFIG["lr"], CONFIG["epochs"] = args.lr, args.epochs     # a step schedule decays a third of the way
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     if distributed:

@@ -69,3 +69,20 @@ def test_an_untrained_graph_on_a_set_the_project_cannot_hold_is_not_said_to_be_t
     assert isinstance(failure, FormatFailure)
     assert "this model trains on seq-mnist, so export the weights, ONNX or pt2 instead" in failure.message
     assert "was trained" not in failure.message
+
+
+def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(tmp_path):
+    doc = _net_with_batchnorm()
+    doc.training.update({"dataset": "mnist-sample", "epochs": 9, "batch_size": 2000, "schedule": "step",
+                         "optimizer": "sgd", "lr": 0.1})
+    save_graph(doc, tmp_path / "bn.loom.json")
+    trainer = Trainer(doc, {**doc.training, "epochs": 3}, None, runs_base=tmp_path / "runs")   # decays after epoch 1
+    assert trainer.run() is not None
+    _, (project,) = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
+    proc = subprocess.run([sys.executable, "train.py", "--epochs", "3", "--device", "cpu"], capture_output=True,
+                          text=True, timeout=180, env=clean_env(tmp_path), cwd=project.path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    theirs = torch.load(project.path / "checkpoints" / "epoch-3.pt", weights_only=True)
+    ours = load_checkpoint(trainer.run_dir)
+    assert theirs["step"] == ours.meta["step"] == 6
+    torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
