@@ -197,12 +197,31 @@ def _conv_params(dims: int, transpose: bool = False) -> tuple[Param, ...]:
     return tuple(ps)
 
 
-def _conv_label(p: dict) -> str:
-    text = f"{_auto_text(p['in_channels'])}→{p['out_channels']} k{_size_text(p['kernel_size'])}"
-    if p["stride"] not in (1, [1, 1], [1]):
-        text += f" s{_size_text(p['stride'])}"
-    if p["padding"] not in (0, [0, 0], [0]):
+def _unset(v, default) -> bool:
+    return v == default or (isinstance(v, list) and all(x == default for x in v))
+
+
+def _window_text(p: dict, pool: bool = False) -> str:
+    """` s2 p1 d2`: the window settings that differ from their defaults (a pool's stride defaults to its
+    kernel_size); padding "same" or "valid" reads as that word."""
+    text = ""
+    stride = p["stride"]
+    same = _size_text(stride) == _size_text(p["kernel_size"]) if pool else _unset(stride, 1)
+    if stride is not None and not same:
+        text += f" s{_size_text(stride)}"
+    if isinstance(p.get("padding"), str):
+        text += f" {p['padding']}"
+    elif not _unset(p.get("padding", 0), 0):
         text += f" p{_size_text(p['padding'])}"
+    if not _unset(p.get("dilation", 1), 1):
+        text += f" d{_size_text(p['dilation'])}"
+    return text
+
+
+def _conv_label(p: dict) -> str:
+    text = f"{_auto_text(p['in_channels'])}→{p['out_channels']} k{_size_text(p['kernel_size'])}" + _window_text(p)
+    if p.get("groups", 1) != 1:
+        text += f" g{p['groups']}"
     return text
 
 
@@ -223,10 +242,7 @@ def _pool_params(dims: int, avg: bool = False) -> tuple[Param, ...]:
 
 
 def _pool_label(p: dict) -> str:
-    text = f"k{_size_text(p['kernel_size'])}"
-    if p["stride"] is not None and p["stride"] != p["kernel_size"]:
-        text += f" s{_size_text(p['stride'])}"
-    return text
+    return f"k{_size_text(p['kernel_size'])}" + _window_text(p, pool=True)
 
 
 def _identity_module() -> nn.Module:
