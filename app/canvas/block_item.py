@@ -178,14 +178,14 @@ class BlockItem(QGraphicsItem):
         look = self.look
         id_fm, kind_fm = QFontMetricsF(theme.ui_font(10)), QFontMetricsF(theme.ui_font(14, bold=True))
         badge_room = (12 if look.status in ("error", "warning") else 0) + (LOCK_ROOM if look.frozen else 0)
-        # a kind that fits whole beside the shortest elided id stays whole; one elided anyway leaves the id more
-        avail = WIDTH - 18 - badge_room - 8
+        # the kind stays whole where it fits; one elided anyway leaves the id a readable room
+        avail = WIDTH - 18 - badge_room
         kind_full = kind_fm.horizontalAdvance(look.kind)
         least, readable = (min(id_fm.horizontalAdvance(self.block_id), id_fm.horizontalAdvance(t))
                            for t in ("m…2", "mm…m2"))
-        kind_w = kind_full if kind_full <= avail - least else min(kind_full, avail - readable)
+        kind_w = kind_full if kind_full <= avail else avail - 8 - readable
         room = WIDTH - 10 - 8 - badge_room - kind_w - 8
-        id_text = id_fm.elidedText(self.block_id, Qt.TextElideMode.ElideMiddle, room)
+        id_text = id_fm.elidedText(self.block_id, Qt.TextElideMode.ElideMiddle, room) if room >= least else ""
         kind = kind_fm.elidedText(look.kind, Qt.TextElideMode.ElideRight, kind_w + 1)
         return kind, kind_w, id_text, id_fm.horizontalAdvance(id_text)
 

@@ -51,3 +51,14 @@ def test_settings_the_card_has_to_elide_are_in_its_tooltip(win):
     assert fm.horizontalAdvance(label) > WIDTH - 20, label            # the card shows it cut short
     assert f"Settings: {label}" in item.toolTip()
     assert "Settings:" not in win.scene.blocks[short].toolTip()        # a label shown whole is not repeated
+
+
+def test_a_kind_that_fits_stays_whole_beside_a_badge(win):
+    doc = GraphDocument("kinds")
+    src = doc.add_block("Input", {"shape": [3, 8, 8]}, pos=(0.0, 0.0))
+    pool = doc.add_block("MaxPool2d", {}, pos=(200.0, 0.0))          # unused result: a warning badge
+    doc.connect(src, pool)
+    win.session.set_document(doc)
+    item = win.scene.blocks[pool]
+    assert item.look.status == "warning"
+    assert item.header_texts()[0] == "MaxPool2d"
