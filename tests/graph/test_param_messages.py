@@ -30,4 +30,5 @@ def test_a_size_given_as_text_says_what_it_takes():
     param = REGISTRY["Conv2d"].param("kernel_size")
     with pytest.raises(ParamError) as caught:
         param.check("5")
-    assert str(caught.value) == 'kernel_size expects a whole number from 1 to 1024 or a list of 2 whole numbers; got "5"'
+    assert str(caught.value) == ('kernel_size expects a whole number from 1 to 1024 or a list of 2 whole numbers; '
+                                 'got "5"')
