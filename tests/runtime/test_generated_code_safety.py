@@ -49,9 +49,9 @@ def test_generated_code_holds_the_name_only_as_a_string_literal(tmp_path):
 
 
 def test_exported_project_runs_without_running_the_name(tmp_path):
-    # No data set named (so no normalisation: null) and a JSON true in the settings: both must
-    # become Python literals (None, True), not JSON text.
-    doc = _mlp(HOSTILE, training={"augment": {"hflip": True}, "batch_size": 32})
+    # Normalisation off (so the mean is null) and a JSON true in the settings: both must become Python
+    # literals (None, True), not JSON text.
+    doc = _mlp(HOSTILE, training={"augment": {"hflip": True}, "batch_size": 32, "normalize": False})
     path = tmp_path / "g.loom.json"
     save_graph(doc, path)
     src, results = export_model(path, ["project"], tmp_path / "out")
@@ -63,9 +63,8 @@ def test_exported_project_runs_without_running_the_name(tmp_path):
               for t in node.targets if isinstance(t, ast.Name)}
     assert ast.literal_eval(consts["GRAPH_NAME"]) == HOSTILE
     assert ast.literal_eval(consts["CONFIG"])["augment"] == {"hflip": True}
-    assert ast.literal_eval(consts["DATASET"]) == "mnist-sample"
-    names = ast.literal_eval(consts["CLASS_NAMES"])      # no classes known: one name per output
-    assert names == [f"output {i}" for i in range(src.model(src.probe(1)).shape[1])]
+    assert ast.literal_eval(consts["DATASET"]) == "mnist-sample"     # what Layerloom trains an unnamed set on
+    assert ast.literal_eval(consts["CLASS_NAMES"]) == [str(d) for d in range(10)]
     assert ast.literal_eval(consts["MEAN"]) is None
     proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "2"], cwd=project,
                           capture_output=True, text=True, timeout=300, env=_env(tmp_path))
