@@ -1,6 +1,8 @@
-"""`layerloom --screenshot OUT.png [FILE]` draws the window without a display, so nobody can answer a
-dialog: every problem it can meet is said on stderr before a window is made, with the exit status of a
-usage error, and nothing half-written is left."""
+"""Starting the app from the command line (app/launch.py). `layerloom --screenshot OUT.png [FILE]` draws
+the window without a display, so nobody can answer a dialog: every problem it can meet is said on stderr
+before a window is made, with the exit status of a usage error, and nothing half-written is left. A graph
+named on the command line that cannot be opened is said over the window, and a window closed before the
+event loop starts ends the process."""
 import os
 import subprocess
 import sys
