@@ -207,6 +207,8 @@ def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path
         runner.stop()                                   # the Stop button, or Ctrl-C in `layerloom sweep`
         thread.join(120)
     (stopped,) = [r for r in json.loads((folder / "results.json").read_text()) if r["number"] == row["number"]]
+    if stopped["state"] == "complete":      # its last epochs ran before the relayed event reached the test
+        pytest.skip("the trial finished before the stop reached it: nothing was stopped to resume")
     assert stopped["state"] == "failed" and "tried again when the sweep resumes" in stopped["message"]
     again, study, _ = _runner(tmp_path, sweep)          # the same sweep started again
     again.run()
