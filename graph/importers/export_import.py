@@ -73,12 +73,15 @@ class _ProgramBuilder(_Builder):
     def weight(self, node, index: int, name: str) -> tuple[str | None, torch.Tensor | None]:
         """(FQN, tensor) of a weight argument, or (None, None) when the call has none."""
         arg = _arg(node, index, name)
-        if arg is None:
-            return None, None
+        return (None, None) if arg is None else self.owned_weight(node, arg, name)
+
+    def owned_weight(self, node, arg, name: str) -> tuple[str, torch.Tensor]:
+        """(FQN, tensor) of the weight `arg` that `node` takes, which becomes its block's own; raises
+        ImportFailure when it is computed from the input or another call already took it."""
         fqn = self.fqn.get(getattr(arg, "name", None))
         if fqn is None or fqn not in self.tensors:
             raise ImportFailure(f"{node.name} ({node.target}) computes its {name} from the input; Layerloom blocks "
-                                "own their weights")
+                                "own their weights, so give the layer its weight as a parameter")
         if fqn in self.used and self.used[fqn] != node.name:
             raise ImportFailure(f"{fqn} is used by two calls ({self.used[fqn]} and {node.name}); Layerloom blocks own "
                                 "their weights, so it would become two separate copies. Give each call its own layer")

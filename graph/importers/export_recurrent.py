@@ -37,17 +37,10 @@ def recurrent_call(builder, node, entry, name: str) -> None:
         raise ImportFailure(f"{node.name} ({node.target}) is given an initial hidden state; a {cls.__name__} block "
                             "starts from zeros: leave the state out of the call")
     fqns, tensors = [], []
-    for index, arg in enumerate(flat):
-        fqn = builder.fqn.get(getattr(arg, "name", None))
-        if fqn is None or fqn not in builder.tensors:
-            raise ImportFailure(f"{node.name} ({node.target}) computes a weight from the input; Layerloom blocks "
-                                "own their weights")
-        if fqn in builder.used and builder.used[fqn] != node.name:
-            raise ImportFailure(f"{fqn} is used by two calls ({builder.used[fqn]} and {node.name}); give each "
-                                "call its own layer")
-        builder.used[fqn] = node.name
+    for arg in flat:
+        fqn, tensor = builder.owned_weight(node, arg, "weight")
         fqns.append(fqn)
-        tensors.append(builder.tensors[fqn])
+        tensors.append(tensor)
     dirs = 2 if bidirectional else 1
     per = len(tensors) // (layers * dirs)
     w_ih = tensors[0]

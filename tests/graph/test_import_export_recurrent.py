@@ -8,7 +8,7 @@ from torch import nn
 
 from layerloom.graph.analysis import analyze
 from layerloom.graph.compiler import compile_graph
-from layerloom.graph.importers import import_source
+from layerloom.graph.importers import ImportFailure, import_source
 from layerloom.graph.importers.export_import import import_program
 
 
@@ -55,3 +55,20 @@ def test_a_pt2_file_with_an_lstm_imports(tmp_path):
     result = import_source(str(tmp_path / "m.pt2"))
     assert result.report.fidelity["max_abs_diff"] < 1e-5
 
+
+
+class Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(4, 4, batch_first=True)
+
+    def forward(self, x):
+        return self.rnn(self.rnn(x)[0])[0]
+
+
+def test_a_recurrent_layer_called_twice_is_refused_as_plainly_as_any_shared_weight():
+    program = torch.export.export(Twice().eval(), (torch.randn(2, 6, 4),))
+    with pytest.raises(ImportFailure, match=r"rnn\.weight_ih_l0 is used by two calls \(gru and gru_1\); Layerloom "
+                                            "blocks own their weights, so it would become two separate copies. "
+                                            "Give each call its own layer"):
+        import_program(program)
