@@ -17,9 +17,10 @@ import torch
 from torch import nn
 
 from layerloom.graph.compiler import class_name_for, generated_code
-from layerloom.graph.quoting import py_literal
+from layerloom.graph.quoting import py_literal, shown
 
 from .batches import gather
+from .checkpoints import CheckpointError, latest_checkpoint
 from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .export import ExportError, ExportSource, load_source
@@ -46,6 +47,7 @@ def load_members(paths) -> list[ExportSource]:
     paths = list(paths)
     if len(paths) < 2:
         raise EnsembleError("an ensemble needs at least two runs")
+    _refuse_repeats(paths)
     try:
         members = [load_source(p) for p in paths]
     except ExportError as exc:
@@ -66,6 +68,23 @@ def load_members(paths) -> list[ExportSource]:
                                     f"({_shown(first.metadata.get(key))}): an ensemble's members share input and "
                                     "outputs; combine runs trained with the same data settings")
     return members
+
+
+def _refuse_repeats(paths) -> None:
+    """Two arguments that load the same checkpoint (the same run twice, `runs/a` and `./runs/a/`, a link,
+    a run and its newest checkpoint folder) would count one model twice: refused, naming both."""
+    seen = {}
+    for i, path in enumerate(paths, 1):
+        try:
+            key = latest_checkpoint(path).resolve()
+        except (CheckpointError, OSError):
+            continue       # load_source says what is wrong with it
+        if key in seen:
+            j, first = seen[key]
+            same = "is the same run as" if str(path) == str(first) else "loads the same checkpoint as"
+            raise EnsembleError(f"argument {i} ({shown(str(path), 120)}) {same} argument {j} "
+                                f"({shown(str(first), 120)}): give each run once; an ensemble needs different models")
+        seen[key] = (i, path)
 
 
 def _shown(value) -> str:

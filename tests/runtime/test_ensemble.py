@@ -164,3 +164,18 @@ def test_members_that_held_out_different_samples_are_not_scored_together(tmp_pat
     assert main(["ensemble", str(runs[False][0]), str(other.run_dir)]) == 2
     assert "layerloom ensemble: the members cannot be scored, their data set does not load: The image folder " \
         in capsys.readouterr().err
+
+
+def test_the_same_run_given_twice_is_refused_naming_both_arguments(runs, capsys, monkeypatch):
+    run = runs[0]
+    monkeypatch.chdir(run.parent)
+    newest = sorted(p for p in (run / "checkpoints").iterdir() if p.is_dir())[-1]
+    for args, repeat in (([str(run), str(run)], "is the same run as argument 1"),
+                         ([str(runs[1]), str(run), f"./{run.name}/"], "loads the same checkpoint as argument 2"),
+                         ([str(run), str(newest)], "loads the same checkpoint as argument 1")):
+        assert main(["ensemble", *args]) == 2
+        err = capsys.readouterr().err
+        assert f"argument {len(args)} ({args[-1]}) {repeat}" in err and "give each run once" in err, err
+        with pytest.raises(EnsembleError, match="give each run once"):
+            load_members(args)
+    assert len(load_members([run, runs[1]])) == 2        # two different runs are an ensemble
