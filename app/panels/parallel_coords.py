@@ -29,6 +29,18 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def _range_ticks(ax: dict) -> list[tuple[float, str]]:
+    """A numeric axis' labels: its two ends; one label in the middle when every trial has one value
+    (a range from v to v would be a fake scale); none while no trial has a value on it."""
+    if ax.get("empty"):
+        return []
+    lo, hi = ax["range"]
+    shown = (lambda v: 10 ** v) if ax["log"] else (lambda v: v)
+    if hi <= lo:
+        return [(0.5, f"all = {_fmt(shown(lo))}")]
+    return [(0.0, _fmt(shown(lo))), (1.0, _fmt(shown(hi)))]
+
+
 class _BrushBox(pg.ViewBox):
     def __init__(self, plot):
         super().__init__(enableMenu=False)
@@ -110,6 +122,7 @@ class ParallelCoordinates(pg.PlotWidget):
                 finite = col[np.isfinite(col)]
                 lo, hi = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
             ax["range"] = (lo, hi)
+            ax["empty"] = ax["choices"] is None and not np.isfinite(col).any()
             norm[:, j] = (col - lo) / (hi - lo) if hi > lo else 0.5
         self.values = norm
         self.numbers = np.array([r["number"] for r in rows], dtype=int)
@@ -145,8 +158,7 @@ class ParallelCoordinates(pg.PlotWidget):
             if ax["choices"] is not None:
                 ticks = [(i / max(len(ax["choices"]) - 1, 1), _fmt(c)) for i, c in enumerate(ax["choices"])]
             else:
-                shown = (lambda v: 10 ** v) if ax["log"] else (lambda v: v)
-                ticks = [(0.0, _fmt(shown(lo))), (1.0, _fmt(shown(hi)))]
+                ticks = _range_ticks(ax)
             texts += [(j, y, text, False) for y, text in ticks]
             texts.append((j, -0.03 - 0.07 * (j % 2), ax["label"] + (" (log)" if ax["log"] else ""), True))  # staggered
         if self._axis_lines is None:

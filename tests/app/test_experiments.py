@@ -172,3 +172,26 @@ def test_closing_the_window_while_a_sweep_runs_asks_first(win, qtbot, tmp_path, 
     dialogs.answers.append(QMessageBox.StandardButton.Yes)
     assert win.close()
     assert not panel.running                               # stopped, and waited for
+
+
+def _axis_texts(plot, axis):
+    return sorted((round(item.pos().y(), 3), item.toPlainText()) for item in plot._decor
+                  if item.isVisible() and item.pos().x() == axis and item.pos().y() >= 0)
+
+
+def test_an_axis_where_every_trial_has_one_value_shows_that_value_once(qtbot, tmp_path):
+    from layerloom.app.panels.parallel_coords import ParallelCoordinates
+    from layerloom.runtime.sweeps.spec import parse_spec
+    plot = ParallelCoordinates()
+    qtbot.addWidget(plot)
+    plot.resize(600, 300)
+    rows = [{"number": i, "state": "complete", "value": 0.9, "params": {"training.lr": 0.003, "fc1": 32 * (i + 1)}}
+            for i in range(3)]
+    plot.set_trials(rows, [("training.lr", parse_spec("log:1e-4:1e-1")), ("fc1", parse_spec("int:32:128:32"))])
+    assert _axis_texts(plot, 0) == [(0.5, "all = 0.003")]         # not 0.003 at the bottom and 0.003 at the top
+    assert _axis_texts(plot, 1) == [(0.0, "32"), (1.0, "96")]
+    assert _axis_texts(plot, 2) == [(0.5, "all = 0.9")]
+    assert np.allclose(plot.values[:, 0], 0.5)
+    plot.grab().save(str(tmp_path / "one-value.png"))
+    plot.set_trials([], [("training.lr", parse_spec("log:1e-4:1e-1"))])
+    assert _axis_texts(plot, 0) == [] and _axis_texts(plot, 1) == []   # no trial yet: no made-up 0 to 1 scale
