@@ -14,6 +14,7 @@ import io
 import json
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +23,29 @@ from layerloom.graph.fileformat import atomic_write_text, dumps_graph
 METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
 
+# Names Windows keeps for devices, whatever the extension ("con.onnx" cannot be created there either).
+_RESERVED = {"con", "prn", "aux", "nul", *(f"{p}{d}" for p in ("com", "lpt") for d in "0123456789¹²³")}
+
+
+def _kept(ch: str) -> bool:
+    """A letter, mark or digit of any script: safe in a file name on Windows, macOS and Linux (separators,
+    punctuation that Windows refuses, control and format characters are none of these)."""
+    return unicodedata.category(ch)[0] in "LMN"
+
+
 def slug(name: str) -> str:
-    text = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()
-    return text[:40] or "graph"
+    """The part of a file or folder name that stands for a graph: its letters and digits in any script,
+    lower case, with one "-" for every run of anything else; at most 40 characters; never a name Windows
+    reserves for a device; "graph" when nothing is left."""
+    text = unicodedata.normalize("NFC", str(name)).lower()     # macOS keeps names decomposed: one spelling
+    text = "".join(ch if _kept(ch) else "-" for ch in text)
+    text = re.sub(r"-+", "-", text).strip("-")
+    while text and unicodedata.category(text[0])[0] == "M":     # an accent with no letter under it
+        text = text[1:].lstrip("-")
+    text = text[:40].rstrip("-")
+    if text.lower() in _RESERVED:
+        text += "-graph"
+    return text or "graph"
 
 
 def create_run_dir(base, graph_name: str, now: float | None = None) -> Path:
