@@ -17,8 +17,8 @@ fresh initialisation and the report says so; nothing is ever loaded into the wro
 for "Initialise from…" (runs, checkpoints, safetensors/state_dict files, torchvision's published
 weights): a source key is used when it names the same block (`conv1.weight`), else when its module
 path names it (`layer1.0.conv1.weight` → `layer1_0_conv1.weight`, an optional `module.` prefix
-dropped), and only when the shapes agree. The `WeightReport` lists what was loaded, what was
-skipped (and why) and which target keys were left new.
+dropped), and only when the shapes agree; a block takes all its tensors or none. The `WeightReport`
+lists what was loaded, what was skipped (and why) and which target keys were left new.
 """
 from __future__ import annotations
 
@@ -85,6 +85,7 @@ def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[di
     ({target key: tensor}, report). `target` maps keys to tensors (or anything with .shape)."""
     report = WeightReport(source=source_name)
     chosen: dict[str, torch.Tensor] = {}
+    origin: dict[str, str] = {}        # target key -> the source key it was given
     for key, value in source.items():
         if not isinstance(value, torch.Tensor):
             report.skipped.append((key, "not a tensor"))
@@ -94,14 +95,35 @@ def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[di
             if cand in target and cand not in chosen:
                 if tuple(target[cand].shape) == tuple(value.shape):
                     chosen[cand] = value
+                    origin[cand] = key
                     break
                 why = (f"shape {list(value.shape)} does not fit {cand} "
                        f"{list(target[cand].shape)}")
         else:
             report.skipped.append((key, why))
+    _whole_blocks(target, chosen, report, origin)
     report.loaded = [k for k in target if k in chosen]
     report.new = [k for k in target if k not in chosen]
     return chosen, report
+
+
+def _whole_blocks(target: dict, chosen: dict, report: WeightReport, origin: dict) -> None:
+    """A block loads all its tensors or none: a Linear given its bias but not its weight would compute
+    something neither the source nor a fresh layer computes. A source without a BatchNorm's
+    `num_batches_tracked` (older checkpoints) still loads the block."""
+    keys: dict[str, list[str]] = {}
+    for key in target:
+        keys.setdefault(key.split(".", 1)[0], []).append(key)
+    for block, names in keys.items():
+        given = [k for k in names if k in chosen]
+        lacking = [k for k in names if k not in chosen and not k.endswith(".num_batches_tracked")]
+        if not given or not lacking:
+            continue
+        short = ", ".join(k.split(".", 1)[1] for k in lacking[:3]) + (", …" if len(lacking) > 3 else "")
+        for k in given:
+            del chosen[k]
+            report.skipped.append((origin[k], f"block {block} loads all its tensors or none, and the source has no "
+                                              f"{short} of its shape; the block keeps fresh weights"))
 
 
 def load_matching(model: torch.nn.Module, source: dict, source_name: str = "") -> WeightReport:

@@ -7,7 +7,7 @@ import torch
 
 from layerloom.graph import analyze, compile_graph, load_graph, save_graph
 from layerloom.graph.fileformat import GraphFileError, graph_from_dict, graph_to_dict
-from layerloom.graph.weights import WeightsError, match_weights, save_graph_weights
+from layerloom.graph.weights import WeightsError, load_matching, match_weights, save_graph_weights
 
 from .helpers import chain
 
@@ -95,6 +95,24 @@ def test_matching_by_module_path_and_shape():
     assert report.new == ["fc.weight", "fc.bias"]
     reasons = dict(report.skipped)
     assert "does not fit" in reasons["fc.weight"] and reasons["extra.weight"] == "no block of this graph has it"
+
+
+def test_a_block_loads_all_its_tensors_or_none():
+    """A Linear whose bias fits but whose weight does not keeps both fresh: loading the bias alone
+    would give a layer that neither the source nor a fresh Linear is."""
+    doc = _net()
+    graph = compile_graph(doc, seed=1)
+    fresh = {k: v.clone() for k, v in graph.state_dict().items()}
+    source = {k: torch.full_like(v, 0.5) for k, v in fresh.items() if not k.endswith("num_batches_tracked")}
+    source["fc1.weight"] = torch.ones(5, 99)                 # the source's Linear read 99 features
+    report = load_matching(graph, source, "other.safetensors")
+    assert torch.equal(graph.fc1.bias, fresh["fc1.bias"]) and torch.equal(graph.fc1.weight, fresh["fc1.weight"])
+    assert report.new == ["bn1.num_batches_tracked", "fc1.weight", "fc1.bias"]
+    reasons = dict(report.skipped)
+    assert reasons["fc1.bias"].startswith("block fc1 loads all its tensors or none, and the source has no weight")
+    assert "does not fit fc1.weight" in reasons["fc1.weight"]
+    # a BatchNorm from a source without num_batches_tracked still loads whole
+    assert torch.equal(graph.bn1.running_var, torch.full((4,), 0.5)) and "conv1.bias" in report.loaded
 
 
 def test_version_1_files_still_load_and_version_2_keeps_trainable_and_group():
