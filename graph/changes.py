@@ -49,7 +49,7 @@ class RemoveBlock(Change):
     block_id: str
 
     def apply(self, doc):
-        index = list(doc.blocks).index(self.block_id)
+        index = doc.block_index(self.block_id)
         block, _ = doc.remove_block(self.block_id)
         return AddBlock(block.kind, copy.deepcopy(block.params), tuple(block.pos), self.block_id, index,
                         {"trainable": block.trainable, "group": block.group})
@@ -147,7 +147,8 @@ def refused(reason: str) -> Outcome:
 
 def apply_all(doc: GraphDocument, changes) -> list[Change]:
     """Apply `changes` in order; returns their inverses in the order that undoes them."""
-    return [c.apply(doc) for c in changes][::-1]
+    with doc.settle_order():
+        return [c.apply(doc) for c in changes][::-1]
 
 
 class Transaction:

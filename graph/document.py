@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import keyword
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
@@ -87,6 +88,8 @@ class GraphDocument:
         self.weights: str | None = None
         self.path: str | None = None     # the file this document was loaded from or saved to, if any
         self._observers: list[Callable[[Event], None]] = []
+        self._order: list[str] | None = None       # the block order while settle_order() defers it
+        self._wire_set: tuple[tuple, set] | None = None   # (what it was taken from, the wires as a set)
 
     # -- observers --------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -101,6 +104,33 @@ class GraphDocument:
         self.revision += 1
         for cb in list(self._observers):
             cb(event)
+
+    @contextmanager
+    def settle_order(self):
+        """Many blocks put back at their places (undoing the delete of thousands): each joins the end of the
+        dict at once and the block order is rebuilt once at the end, not once per block (blocks x blocks)."""
+        if self._order is not None:
+            yield
+            return
+        self._order = list(self.blocks)
+        try:
+            yield
+        finally:
+            order, self._order = self._order, None
+            if order != list(self.blocks):
+                self.blocks = {k: self.blocks[k] for k in order if k in self.blocks}
+
+    def block_index(self, block_id: str) -> int:
+        """Where the block is in the block order."""
+        return (self._order if self._order is not None else list(self.blocks)).index(block_id)
+
+    def has_wire(self, edge: Edge) -> bool:
+        """Is this exact wire in the graph? (A set kept beside the list: a paste or undo of thousands of wires
+        would otherwise scan every wire for each.)"""
+        key = (id(self.edges), len(self.edges))
+        if self._wire_set is None or self._wire_set[0] != key:
+            self._wire_set = (key, set(self.edges))
+        return edge in self._wire_set[1]
 
     # -- queries ------------------------------------------------------------------------------
     def block(self, block_id: str) -> Block:
@@ -208,7 +238,10 @@ class GraphDocument:
             raise GraphEditError(why)
         block = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])), bool(trainable),
                       str(group))
-        if index is None or index >= len(self.blocks):
+        if self._order is not None:
+            self._order.insert(len(self._order) if index is None else max(0, index), block_id)
+            self.blocks[block_id] = block
+        elif index is None or index >= len(self.blocks):
             self.blocks[block_id] = block
         else:
             items = list(self.blocks.items())
@@ -225,6 +258,8 @@ class GraphDocument:
         for e in removed:
             self.disconnect(e)
         del self.blocks[block_id]
+        if self._order is not None:
+            self._order.remove(block_id)
         self._emit(Event("block_removed", block=block_id, old=block))
         return block, removed
 
@@ -240,21 +275,27 @@ class GraphDocument:
         if not 0 <= dst_port < self.input_count(dst):
             raise GraphEditError(f"{dst} has no input port {dst_port}")
         edge = Edge(src, dst, src_port, dst_port)
-        if edge in self.edges_into(dst):          # not `in self.edges`: a paste of thousands of wires stays quick
+        if self.has_wire(edge):
             raise GraphEditError(f"{src} is already wired to {dst}")
         if index is None:
             self.edges.append(edge)
         else:
             self.edges.insert(max(0, index), edge)
+        self._wire_set[1].add(edge)
+        self._wire_set = ((id(self.edges), len(self.edges)), self._wire_set[1])
         self._emit(Event("edge_added", edge=edge, block=dst))
         return edge
 
     def disconnect(self, edge: Edge) -> Edge:
         self._check_unlocked()
+        in_step = self._wire_set is not None and self._wire_set[0] == (id(self.edges), len(self.edges))
         try:
             self.edges.remove(edge)
         except ValueError:
             raise GraphEditError(f"there is no wire from {edge.src} to {edge.dst}") from None
+        if in_step:
+            self._wire_set[1].discard(edge)
+            self._wire_set = ((id(self.edges), len(self.edges)), self._wire_set[1])
         self._emit(Event("edge_removed", edge=edge, block=edge.dst))
         return edge
 
@@ -290,6 +331,9 @@ class GraphDocument:
         if (why := id_problem(new_id)):
             raise GraphEditError(why)
         self.blocks = {(new_id if k == block_id else k): v for k, v in self.blocks.items()}
+        self._wire_set = None
+        if self._order is not None:
+            self._order[self._order.index(block_id)] = new_id
         block.id = new_id
         self.edges = [Edge(new_id if e.src == block_id else e.src, new_id if e.dst == block_id else e.dst,
                            e.src_port, e.dst_port) for e in self.edges]
