@@ -9,6 +9,7 @@ unpickling); the samples come from the run's data set with its validation transf
 """
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import torch
@@ -46,11 +47,15 @@ class Subject:
         self.config = dict(self.source.config or {})
         self._data = None
         self._val_tf = None
+        self._loading = threading.Lock()     # two jobs may ask for the data set at once: it loads once
 
     # -- data --------------------------------------------------------------------------------------
     def _load(self):
-        if self._data is not None:
-            return
+        with self._loading:
+            if self._data is None:
+                self._load_data()
+
+    def _load_data(self):
         name = self.config.get("dataset") or self.doc.training.get("dataset")
         if not name:
             raise ExplainError("this run names no data set, so it has no validation samples: use --image FILE")
@@ -95,6 +100,10 @@ class Subject:
         idx = torch.tensor([index])
         raw, y = self.val.batch(idx) if hasattr(self.val, "batch") else _stack(self.val, idx)
         return raw, self.prepare(raw), int(y[0])
+
+    def probe(self) -> torch.Tensor:
+        """One made-up model input [1, ...] of the right shape and type, without loading the data set."""
+        return self.source.probe(batch=1)
 
     def batches(self, size: int = 256):
         """(indices, raw, model input, labels) over the validation split."""

@@ -145,7 +145,7 @@ class ExplainPanel(QWidget):
         self.cancel()
         try:
             self.subject = load_subject(run_dir)
-            _, x0, _ = self.subject.sample(0)           # loads the data set, in this thread, once
+            x0 = self.subject.probe()                   # the data set loads in the background, not here
             with torch.no_grad():
                 class_scores(self.subject.model(x0))    # a model that is no classifier says so now
         except ExplainError as exc:
@@ -155,7 +155,8 @@ class ExplainPanel(QWidget):
         self.title.setText(f"<b>{self.subject.doc.name}</b> — {run_dir}")
         self.message.setText("")
         self.wrong.clear()
-        self.wrong_title.setText("Validation samples it gets wrong: looking through the validation set…")
+        self.wrong_title.setText("Validation samples it gets wrong: loading the data set and looking through "
+                                 "the validation set…")
         self._picked = False
         self.block.clear()
         image = x0.dim() == 4 and x0.is_floating_point()
@@ -227,13 +228,13 @@ class ExplainPanel(QWidget):
             return
         self.cancel()
         self._picked = True
-        self.current_index = int(index)
+        self.current_index = index = int(index)
         subject, method = self.subject, self.method.currentText()
         block = self.block.currentText() or None if method == "gradcam" else None
-        raw, x, label = subject.sample(self.current_index)
-        words = subject.words(x)            # a token-id sample shows its words beside their bars
 
         def work(progress, cancel):
+            raw, x, label = subject.sample(index)      # the first one may load the data set: not in the GUI thread
+            words = subject.words(x)            # a token-id sample shows its words beside their bars
             e = explain(subject.model, x, method, block=block, class_names=subject.class_names,
                         progress=progress, cancel=cancel)
             image = explanation_image(raw[0].numpy() if raw.is_floating_point() else x[0].numpy(), e,

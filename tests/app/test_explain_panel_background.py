@@ -101,3 +101,35 @@ def test_the_block_tab_shows_the_newest_block_asked_for(qtbot, trained_lenet):
     assert view.top9 == top_activating(panel.subject.model, batches, "conv2", 3)
     assert view.top_title.text() == "Top-9 validation samples for channel 3 of conv2"
     assert view.message.text() == "" and len(view.activations.getPlotItem().items) == 1   # its histogram came
+
+
+def test_the_data_set_loads_off_the_gui_thread_while_the_panel_says_it_is_loading(qtbot, trained_lenet,
+                                                                                    monkeypatch):
+    release, loaded_in = threading.Event(), []
+    real = explain_subject.Subject._load_data
+
+    def held(self):
+        loaded_in.append(threading.current_thread())
+        release.wait(5)                                 # lets itself go: in the GUI thread it would stall 5 s
+        return real(self)
+    monkeypatch.setattr(explain_subject.Subject, "_load_data", held)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 480)
+    panel.show()
+    assert panel.load_run(trained_lenet)
+    assert "loading the data set" in panel.wrong_title.text() and panel.wrong.count() == 0
+    qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)     # before the data came: no wait here
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(10)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=3000)        # events are handled while it loads
+    assert loaded_in and threading.main_thread() not in loaded_in
+    assert "loading the data set" in panel.wrong_title.text()
+    with qtbot.waitSignal(panel.explained, timeout=60_000):
+        release.set()
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
+    assert len(loaded_in) == 1                                     # three jobs wanted it: loaded once
+    assert panel.wrong.count() > 0 and "label under each" in panel.wrong_title.text()
+
