@@ -4,6 +4,7 @@
     w = weight_histograms(model, "conv2")              # {"weight": (counts, edges), "bias": ...}
     a = activation_histogram(model, batches, "conv2")  # (counts, edges) over validation samples
     top = top_activating(model, batches, "conv2", channel=3)   # the 9 samples it likes most
+    hist, top = block_summary(model, batches, "conv2", 3)    # both in one pass over the samples
 
 `batches` yields (indices, model inputs) — `Subject.batches()` (explain_subject.py) fits after
 dropping its raw and label parts. Activations come from the fx Interpreter of explain.py.
@@ -81,12 +82,16 @@ def filter_grid(model, block: str | None = None, scale: int = 8) -> np.ndarray:
     return tile_grid(filter_tiles(module.weight), scale=scale)
 
 
-def _histogram(values: torch.Tensor, bins: int):
-    v = values.detach().float().cpu().reshape(-1)
+def _binned(v: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts, edges) of the float32 values `v`, the edges spanning them (a unit around one value)."""
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
-    counts, edges = torch.histogram(v, bins=bins, range=(lo, hi))
+    return torch.histogram(v, bins=bins, range=(lo, hi))
+
+
+def _histogram(values: torch.Tensor, bins: int):
+    counts, edges = _binned(values.detach().float().cpu().reshape(-1), bins)
     return counts.numpy(), edges.numpy()
 
 
@@ -113,10 +118,60 @@ def _activations(model, batches, block: str):
         model.train(was)
 
 
-def activation_histogram(model, batches, block: str, bins: int = 50):
-    """(counts, bin edges) of every value the block outputs over the given samples."""
-    values = torch.cat([a.reshape(-1) for _, a in _activations(model, batches, block)])
-    return _histogram(values, bins)
+HELD_VALUES = 1 << 23        # activation values held at once while binning (32 MB of float32)
+
+
+class StreamingHistogram:
+    """The histogram of every value fed to it, a batch at a time, in bounded memory.
+
+    Values are held until more than `held` have come; the bin edges then span the values seen so far and
+    every later batch is counted into those same edges (`torch.histogram` with explicit edges: the counts
+    are `numpy.histogram` of all the values with these edges). Later values beyond the edges are not
+    binned: `below` and `above` count them. A stream that fits in `held` values is binned whole, its
+    edges spanning every value."""
+
+    def __init__(self, bins: int = 50, held: int = HELD_VALUES):
+        self.bins, self.held = bins, held
+        self._waiting: list[torch.Tensor] = []
+        self._waiting_n = 0
+        self.counts: torch.Tensor | None = None
+        self.edges: torch.Tensor | None = None
+        self.below = self.above = 0
+
+    def add(self, values: torch.Tensor) -> None:
+        v = values.detach().float().cpu().reshape(-1)
+        if self.edges is None:
+            self._waiting.append(v)
+            self._waiting_n += v.numel()
+            if self._waiting_n > self.held:
+                self._fix_edges()
+            return
+        counts, _ = torch.histogram(v, bins=self.edges)
+        self.counts += counts
+        self.below += int((v < self.edges[0]).sum())
+        self.above += int((v > self.edges[-1]).sum())
+
+    def _fix_edges(self) -> None:
+        seen = torch.cat(self._waiting) if self._waiting else torch.zeros(0)
+        self._waiting, self._waiting_n = [], 0
+        if seen.numel() == 0:
+            raise ExplainError("there are no values to make a histogram of: pick a block that gives some")
+        self.counts, self.edges = _binned(seen, self.bins)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """(counts, bin edges) as numpy arrays."""
+        if self.edges is None:
+            self._fix_edges()
+        return self.counts.numpy(), self.edges.numpy()
+
+
+def activation_histogram(model, batches, block: str, bins: int = 50, held: int = HELD_VALUES):
+    """(counts, bin edges) of every value the block outputs over the given samples, binned batch by batch
+    (StreamingHistogram: the edges span the first `held` values, or all of them when they fit)."""
+    hist = StreamingHistogram(bins, held)
+    for _, a in _activations(model, batches, block):
+        hist.add(a)
+    return hist.result()
 
 
 def channel_activation(a: torch.Tensor, channel: int) -> torch.Tensor:
@@ -128,18 +183,44 @@ def channel_activation(a: torch.Tensor, channel: int) -> torch.Tensor:
     return a.reshape(a.shape[0], -1)[:, channel]
 
 
+class TopSamples:
+    """The k samples whose `channel` of a block is largest, fed the block's output a batch at a time."""
+
+    def __init__(self, block: str, channel: int, k: int = 9):
+        self.block, self.channel, self.k = block, channel, k
+        self.values, self.indices = torch.empty(0), torch.empty(0, dtype=torch.int64)
+
+    def add(self, idx: torch.Tensor, a: torch.Tensor) -> None:
+        channels = a.shape[1] if a.dim() == 4 else a.shape[-1]
+        if not 0 <= self.channel < channels:
+            raise ExplainError(f"{self.block} has {channels} channels (0 to {channels - 1}); there is no channel "
+                               f"{self.channel}")
+        v = channel_activation(a, self.channel).float().cpu()
+        self.values = torch.cat([self.values, v])
+        self.indices = torch.cat([self.indices, idx.cpu()])
+        if len(self.values) > self.k:
+            keep = self.values.topk(self.k).indices
+            self.values, self.indices = self.values[keep], self.indices[keep]
+
+    def result(self) -> list[dict]:
+        """[{"index", "activation"}], largest first."""
+        order = self.values.argsort(descending=True)
+        return [{"index": int(self.indices[i]), "activation": float(self.values[i])} for i in order]
+
+
 def top_activating(model, batches, block: str, channel: int, k: int = 9) -> list[dict]:
     """The k samples whose `channel` of `block` is largest: [{"index", "activation"}], largest first."""
-    best_v, best_i = torch.empty(0), torch.empty(0, dtype=torch.int64)
+    return block_summary(model, batches, block, channel, k, bins=None)[1]
+
+
+def block_summary(model, batches, block: str, channel: int, k: int = 9, bins: int | None = 50,
+                  held: int = HELD_VALUES):
+    """In one pass over `batches`: the block's activation histogram (None when `bins` is None; as
+    StreamingHistogram) and its top-k samples for `channel` (as top_activating)."""
+    hist = StreamingHistogram(bins, held) if bins is not None else None
+    top = TopSamples(block, channel, k)
     for idx, a in _activations(model, batches, block):
-        channels = a.shape[1] if a.dim() == 4 else a.shape[-1]
-        if not 0 <= channel < channels:
-            raise ExplainError(f"{block} has {channels} channels (0 to {channels - 1}); there is no channel {channel}")
-        v = channel_activation(a, channel).float().cpu()
-        best_v = torch.cat([best_v, v])
-        best_i = torch.cat([best_i, idx.cpu()])
-        if len(best_v) > k:
-            keep = best_v.topk(k).indices
-            best_v, best_i = best_v[keep], best_i[keep]
-    order = best_v.argsort(descending=True)
-    return [{"index": int(best_i[i]), "activation": float(best_v[i])} for i in order]
+        top.add(idx, a)
+        if hist is not None:
+            hist.add(a)
+    return hist, top.result()

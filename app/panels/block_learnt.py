@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QSp
 
 from layerloom.runtime.explain import Cancelled, ExplainError, Recorder
 from layerloom.runtime.heatmaps import to_display
-from layerloom.runtime.learnt import activation_histogram, tile_grid, top_activating, weight_histograms
+from layerloom.runtime.learnt import activation_histogram, block_summary, tile_grid, weight_histograms
 
 from .. import plot_style as ps
 from ..background import Latest
@@ -135,6 +135,10 @@ class BlockLearnt(QWidget):
             self.histogram_for = None
             self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts,
                                                      brush=ps.brush(ACTIVATIONS), pen=ps.pen(ACTIVATIONS, 1)))
+            below, above = got.get("outside", (0, 0))
+            if below or above:        # the edges span the first values seen; a few later ones fell outside
+                self._title(self.activations, f"Outputs of {got['block']} on validation samples "
+                                              f"({below + above:,} beyond the bars' range)")
         if got.get("channels") is None:
             self.message.setText(f"{got['block']} gives no tensor of numbers to rank samples by: pick another block")
             return
@@ -161,19 +165,24 @@ def _batches(subject, cancel, size: int = 500):
 
 
 def _look(subject, block: str, channel: int, histogram: bool, cancel) -> dict:
-    """In a Job: the block's activation histogram (when asked), its channel count and the top-9 samples of
-    `channel` (the last channel when there are fewer) with their pictures."""
+    """In a Job, in one pass over the validation set: the block's activation histogram (when asked), its
+    channel count and the top-9 samples of `channel` (the last channel when there are fewer) with their
+    pictures."""
     got = {"block": block, "histogram": None, "channels": None}
-    if histogram:
-        got["histogram"] = activation_histogram(subject.model, _batches(subject, cancel), block)
     _, x0, _ = subject.sample(0)
     rec = Recorder(subject.model, [block])
     rec.run(x0)
     a = rec.kept.get(block)
     if a is None:
+        if histogram:           # says why there is nothing to show
+            activation_histogram(subject.model, _batches(subject, cancel), block)
         return got
     got["channels"] = a.shape[1] if a.dim() == 4 else a.shape[-1]
     got["channel"] = min(channel, got["channels"] - 1)
-    got["top9"] = top_activating(subject.model, _batches(subject, cancel), block, got["channel"])
+    hist, got["top9"] = block_summary(subject.model, _batches(subject, cancel), block, got["channel"],
+                                      bins=50 if histogram else None)
+    if hist is not None:
+        got["histogram"] = hist.result()
+        got["outside"] = (hist.below, hist.above)
     got["raws"] = [subject.sample(t["index"])[0][0].numpy() for t in got["top9"]]
     return got

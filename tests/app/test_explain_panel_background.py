@@ -133,3 +133,28 @@ def test_the_data_set_loads_off_the_gui_thread_while_the_panel_says_it_is_loadin
     assert len(loaded_in) == 1                                     # three jobs wanted it: loaded once
     assert panel.wrong.count() > 0 and "label under each" in panel.wrong_title.text()
 
+
+def test_the_block_tab_goes_over_the_validation_set_once_for_its_histogram_and_top9(qtbot, trained_lenet,
+                                                                                   monkeypatch):
+    from layerloom.runtime.learnt import activation_histogram
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(trained_lenet)
+    view = panel.block_view
+    assert view.jobs.wait() and panel.lists.wait()
+    passes = []
+    real = explain_subject.Subject.batches
+
+    def counted(self, size=256):
+        passes.append(size)
+        return real(self, size)
+    monkeypatch.setattr(explain_subject.Subject, "batches", counted)
+    view.block.setCurrentText("conv2")
+    assert view.jobs.wait()
+    assert len(passes) == 1
+    monkeypatch.setattr(explain_subject.Subject, "batches", real)
+    batches = [(idx, x) for idx, _, x, _ in panel.subject.batches(500)]
+    assert view.top9 == top_activating(panel.subject.model, batches, view.block.currentText(), view.channel.value())
+    bars = view.activations.getPlotItem().items[0].opts
+    counts, edges = activation_histogram(panel.subject.model, batches, "conv2")
+    assert list(bars["height"]) == list(counts) and list(bars["x0"]) == list(edges[:-1])

@@ -6,8 +6,9 @@ import torch
 from layerloom.graph import GraphDocument, analyze, compile_graph
 from layerloom.runtime.explain import ExplainError
 from layerloom.runtime.explain_subject import load_subject
-from layerloom.runtime.learnt import (activation_histogram, filter_grid, filter_tiles, first_conv, top_activating,
-                                      weight_histograms)
+from layerloom.runtime import learnt
+from layerloom.runtime.learnt import (StreamingHistogram, activation_histogram, block_summary, filter_grid, filter_tiles,
+                                      first_conv, top_activating, weight_histograms)
 
 
 def _rgb_conv():
@@ -69,6 +70,30 @@ def test_histograms_match_numpy(trained_lenet):
         torch.cat([x for _, x in batches])))))).detach().numpy().ravel()
     assert counts.sum() == ref.size
     np.testing.assert_allclose(edges[[0, -1]], [ref.min(), ref.max()], rtol=1e-5, atol=1e-6)
+
+
+def test_activation_histogram_bins_batch_by_batch_as_numpy_bins_all_the_values(trained_lenet):
+    subject = load_subject(trained_lenet)
+    batches = [(idx, x) for idx, _, x, _ in subject.batches(100)][:4]
+    every = torch.cat([a.reshape(-1) for _, a in learnt._activations(subject.model, batches, "conv2")]).numpy()
+    counts, edges = activation_histogram(subject.model, batches, "conv2", bins=20)     # all of them fit
+    assert edges[0] == every.min() and edges[-1] == every.max()
+    np.testing.assert_array_equal(counts, np.histogram(every, bins=edges.astype(np.float64))[0])
+    first = 100 * 16 * 10 * 10                      # conv2's values for the first batch: the edges span those
+    hist = StreamingHistogram(bins=20, held=first - 1)
+    held = []
+    for _, a in learnt._activations(subject.model, batches, "conv2"):
+        hist.add(a)
+        held.append(hist._waiting_n)
+    assert held == [0, 0, 0, 0]                     # binned as they came: never more than one batch held
+    counts, edges = hist.result()
+    assert edges[0] == every[:first].min() and edges[-1] == every[:first].max()
+    np.testing.assert_array_equal(counts, np.histogram(every, bins=edges.astype(np.float64))[0])
+    assert hist.below == (every < edges[0]).sum() and hist.above == (every > edges[-1]).sum() > 0
+    assert counts.sum() + hist.below + hist.above == every.size
+    both, top = block_summary(subject.model, batches, "conv2", 3, bins=20, held=first - 1)
+    np.testing.assert_array_equal(both.result()[0], counts)
+    assert top == top_activating(subject.model, batches, "conv2", 3)
 
 
 def test_top9_are_the_samples_a_channel_responds_to_most(trained_lenet):
