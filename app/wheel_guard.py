@@ -4,8 +4,14 @@ field passes under the pointer, with no undo entry for settings.)
 
 One `WheelGuard` filters the whole application. It also gives those widgets StrongFocus (a click or
 Tab focuses them, a wheel does not), so a wheel turned over them does not focus them first.
+
+A Python handler that raised while Qt delivered an event (a scene's mousePressEvent, say) leaves its error
+pending, and the next Python code Qt calls (this filter, for the very next event) raises it: the filter
+hands that error to sys.excepthook as it was, once, instead of raising it again wrapped in its own name.
 """
 from __future__ import annotations
+
+import sys
 
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
 from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QWidget
@@ -38,6 +44,13 @@ def _scroll_area_of(widget: QWidget) -> QAbstractScrollArea | None:
 
 class WheelGuard(QObject):
     def eventFilter(self, obj, event) -> bool:
+        try:
+            return self._filter(obj, event)
+        except BaseException as exc:            # most often an earlier handler's error, pending until now
+            sys.excepthook(type(exc), exc, _outside_this_filter(exc.__traceback__))
+            return False
+
+    def _filter(self, obj, event) -> bool:
         kind = event.type()
         if kind == QEvent.Type.Polish and isinstance(obj, GUARDED):
             if obj.focusPolicy() == Qt.FocusPolicy.WheelFocus:
@@ -53,6 +66,14 @@ class WheelGuard(QObject):
             QCoreApplication.sendEvent(area.verticalScrollBar() if not event.angleDelta().x() else
                                        area.horizontalScrollBar(), event)
         return True        # the value stays as it was either way
+
+
+def _outside_this_filter(tb):
+    """The traceback from the first frame that is not this module's (all of it when the error is the filter's)."""
+    first = tb
+    while first is not None and first.tb_frame.f_code.co_filename == __file__:
+        first = first.tb_next
+    return first or tb
 
 
 _guard: WheelGuard | None = None
