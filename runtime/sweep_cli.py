@@ -6,7 +6,8 @@
 
 The sweep's folder is DIR/<name>/ (DIR defaults to `sweeps`): the Optuna journal, results.json,
 trials/ (each trial's graph) and runs/ (each trial's ordinary run folder). Running the same
-command again resumes the sweep. Ctrl-C stops every trial cleanly (each keeps a checkpoint).
+command again resumes the sweep. Ctrl-C stops every trial cleanly (each keeps a checkpoint); a second
+Ctrl-C ends them at once (their values run again when the sweep resumes).
 """
 from __future__ import annotations
 
@@ -96,17 +97,22 @@ def _run(runner, spec, study, folder) -> int:
 
     def on_sigint(signum, frame):
         interrupted.append(signum)
-        print("\nStopping the sweep: every running trial stops cleanly and keeps a checkpoint...",
-              file=sys.stderr, flush=True)
-        runner.stop()
+        if len(interrupted) == 1:
+            print("\nStopping the sweep: every running trial stops cleanly and keeps a checkpoint "
+                  "(Ctrl-C again to abort now)...", file=sys.stderr, flush=True)
+            runner.stop()
+        elif len(interrupted) == 2:
+            print("\nAborting: the running trials are ended now; their values are tried again when the sweep "
+                  "resumes...", file=sys.stderr, flush=True)
+            runner.abort()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         rows = runner.run()
+        _report(rows, spec, study)       # a Ctrl-C while the table prints is one more press, not a traceback
+        print(f"Sweep folder: {folder} (results.json)")
     finally:
         signal.signal(signal.SIGINT, previous)
-    _report(rows, spec, study)
-    print(f"Sweep folder: {folder} (results.json)")
     if interrupted:
         return 130
     return 0 if any(r["state"] == "complete" for r in rows) else 1

@@ -70,11 +70,18 @@ class SweepRunner:
         self.events: queue.Queue = queue.Queue()
         self.running: dict[int, _Running] = {}
         self._stop = threading.Event()
+        self._abort = threading.Event()
         self._paused = threading.Event()
         self.recovered: list[int] = []
 
     # -- control (any thread) --------------------------------------------------------------------
     def stop(self) -> None:
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Stop now (a second Ctrl-C): running trials are ended at once, recorded as interrupted and queued
+        again, so the study stays consistent and the sweep resumes with their values."""
+        self._abort.set()
         self._stop.set()
 
     def pause(self) -> None:
@@ -99,7 +106,10 @@ class SweepRunner:
             while True:
                 if self._stop.is_set():
                     for r in self.running.values():
-                        r.proc.stop()
+                        if self._abort.is_set():
+                            r.proc.abort()
+                        else:
+                            r.proc.stop()
                 paused = self._paused.is_set() and not self._stop.is_set()
                 if paused != paused_procs:
                     for r in self.running.values():
@@ -217,9 +227,10 @@ class SweepRunner:
             self.study.tell(trial, value)
             metric, state = value, "complete"
         elif r.proc.stopping:    # the sweep was stopped: like a cut-off trial, its values run again on resume
+            how = ("aborted: the sweep was ended at once while this trial ran (its last complete checkpoint is kept)"
+                   if r.proc.aborted else "stopped: the sweep was stopped while this trial ran (its checkpoint is kept)")
             trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("message", "stopped: the sweep was stopped while this trial ran (its checkpoint is "
-                                           "kept); its values are tried again when the sweep resumes")
+            trial.set_user_attr("message", f"{how}; its values are tried again when the sweep resumes")
             self.study.tell(trial, state=TrialState.FAIL)
             self.study.enqueue_trial(dict(trial.params), skip_if_exists=False)
             state = "failed"

@@ -25,6 +25,7 @@ from ..data.registry import dataset_info
 from .spec import SweepError
 
 STDERR_LINES = 12
+TRAIN = ["-m", "layerloom.app.main", "train"]     # what a trial runs, after the Python interpreter
 
 
 def apply_values(doc, values: dict, name: str | None = None):
@@ -91,7 +92,8 @@ class TrialProcess:
         self.stderr_tail = collections.deque(maxlen=STDERR_LINES)
         self.pruned_at: int | None = None
         self.stopping = False
-        cmd = [sys.executable, "-m", "layerloom.app.main", "train", str(graph_path), "--events-json",
+        self.aborted = False
+        cmd = [sys.executable, *TRAIN, str(graph_path), "--events-json",
                "--out", str(runs_dir), "--threads", "0" if measure_threads else str(threads), "--seed", str(seed)]
         if epochs:
             cmd += ["--epochs", str(epochs)]
@@ -129,6 +131,16 @@ class TrialProcess:
             self.stopping = True
             self.pause(False)
             self.proc.send_signal(signal.SIGINT)
+
+    def abort(self) -> None:
+        """End the trial now, whatever it is doing (a second Ctrl-C): its process group gets SIGKILL, so
+        its data-loading workers go too. Its checkpoints are written atomically: the last complete one stays."""
+        if self.proc.poll() is None and not self.aborted:
+            self.aborted = self.stopping = True
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)    # its own session: the group is its pid
+            except (OSError, AttributeError):
+                self.proc.kill()
 
     def pause(self, paused: bool) -> None:
         if self.proc.poll() is None and hasattr(signal, "SIGSTOP"):

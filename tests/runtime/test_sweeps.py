@@ -214,3 +214,54 @@ def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path
     again.run()
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     assert sorted(t.params["training.lr"] for t in done) == [0.003, 0.01]   # Optuna's record: the whole grid
+
+
+STUCK_TRIAL = """import json, signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)     # stuck where a request to stop cannot reach it (a hung read)
+print(json.dumps({"type": "started", "run_dir": None, "epochs": 1}), flush=True)
+time.sleep(300)
+"""
+
+
+def test_a_second_ctrl_c_ends_the_sweep_at_once_and_it_resumes(tmp_path):
+    """The first Ctrl-C asks every trial to stop cleanly; a trial that does not (stuck in a read) would keep
+    the sweep waiting for ever. The second Ctrl-C ends it now; the study stays consistent and resumes."""
+    import optuna
+    stuck = tmp_path / "stuck_trial.py"
+    stuck.write_text(STUCK_TRIAL)
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "abort", "params": {"training.lr": "choice:0.003"},
+                                                   "strategy": "grid"},
+                        {"max_steps": 2, "dataset_options": {"train_count": 512}})
+    out = tmp_path / "sweeps"
+    cmd = ["sweep", graph, "--workers", "1", "--out", str(out)]
+    script = ("import sys\nfrom layerloom.runtime.sweeps import trial\n"
+              f"trial.TRAIN = [{str(stuck)!r}]\n"
+              f"from layerloom.app.main import main\nsys.exit(main({cmd!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any(r["state"] == "running" for r in _rows(out / "abort")), 120)
+        os.kill(proc.pid, signal.SIGINT)
+        time.sleep(1.0)                              # two key presses, not one signal the system merges
+        os.kill(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    assert proc.returncode == 130, stderr
+    assert "Ctrl-C again to abort now" in stderr and "Aborting" in stderr, stderr
+    row, queued = _rows(out / "abort")              # the aborted trial, and its values queued again
+    assert queued["state"] == "waiting"
+    assert row["state"] == "failed" and row["message"].startswith("aborted: ") and "tried again" in row["message"]
+    assert "aborted" in stdout                        # the table's failure line
+    assert main(cmd) == 0                             # resumes with a real trial: the aborted values run again
+    study = optuna.load_study(study_name="abort", storage=open_storage(None, out / "abort"))
+    states = [(t.state.name, t.params["training.lr"], bool(t.user_attrs.get("interrupted"))) for t in study.trials]
+    assert states == [("FAIL", 0.003, True), ("COMPLETE", 0.003, False)]
+
+
+def _rows(folder):
+    try:
+        return json.loads((folder / "results.json").read_text())
+    except (OSError, ValueError):
+        return []
