@@ -184,10 +184,12 @@ def export_project(members: list[ExportSource], folder) -> Path:
             (staging / f"member_{i}.py").write_text(generated_code(m.doc, m.data), encoding="utf-8")   # as trained
             imports.append(f"from member_{i} import {_member_class(m.doc)} as Member{i}")
         lines = ['"""An ensemble of Layerloom models: the mean of the members\' softmax outputs."""', "import torch",
-                 "from torch import nn", "", *imports, "", f"CLASS_NAMES = {py_literal(members[0].metadata.get('class_names'))}",
+                 "from torch import nn", "", *imports, "",
+                 f"CLASS_NAMES = {py_literal(members[0].metadata.get('class_names'))}",
                  f"INPUT_SHAPE = {py_literal(list(members[0].input_shape))}", "", "",
                  "class Ensemble(nn.Module):", "    def __init__(self):", "        super().__init__()",
-                 "        self.members = nn.ModuleList([" + ", ".join(f"Member{i}()" for i in range(len(members))) + "])",
+                 "        self.members = nn.ModuleList(["
+                 + ", ".join(f"Member{i}()" for i in range(len(members))) + "])",
                  "", "    def forward(self, x):",
                  "        return torch.stack([torch.softmax(m(x), dim=1) for m in self.members]).mean(dim=0)", "", "",
                  "def load(path=\"ensemble_state.pt\"):",

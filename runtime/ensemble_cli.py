@@ -31,7 +31,8 @@ def cmd_ensemble(args) -> int:
         report = evaluate(members)
         for path, m in zip(args.runs, report["members"]):
             print(f"{path}: val accuracy {m['val_accuracy'] * 100:.2f}%")
-        print(f"ensemble of {len(members)} (mean of softmax): val accuracy {report['ensemble_val_accuracy'] * 100:.2f}% "
+        print(f"ensemble of {len(members)} (mean of softmax): "
+              f"val accuracy {report['ensemble_val_accuracy'] * 100:.2f}% "
               f"on {report['num_val']:,} {report['dataset']} validation samples "
               f"(best member {report['best_member_val_accuracy'] * 100:.2f}%)")
         if args.out:

@@ -100,7 +100,8 @@ class ParallelCoordinates(pg.PlotWidget):
                    maximize: bool = True, top_fraction: float = 0.1) -> None:
         """rows: results.json rows; params: (path, Distribution) of the swept parameters."""
         rows = [r for r in rows if r.get("state") in ("complete", "pruned")]
-        self.axes = [{"label": path.replace("training.", "").replace("blocks.", "").replace(".params.", "."), "key": path,
+        self.axes = [{"label": path.replace("training.", "").replace("blocks.", "").replace(".params.", "."),
+                      "key": path,
                       "log": dist.is_log, "choices": list(dist.choices) if dist.kind == "choice" else None}
                      for path, dist in params]
         self.axes.append({"label": objective, "key": None, "log": False, "choices": None})

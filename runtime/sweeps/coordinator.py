@@ -192,7 +192,8 @@ class SweepRunner:
             epoch = int(event.get("epoch", 0))
             if isinstance(value, (int, float)) and math.isfinite(value):
                 r.history.append((epoch, value))
-                better = r.best is None or (value > r.best[0] if self.spec.direction == "maximize" else value < r.best[0])
+                maximize = self.spec.direction == "maximize"
+                better = r.best is None or (value > r.best[0] if maximize else value < r.best[0])
                 if better:
                     r.best = (value, epoch)
                     r.trial.set_user_attr("best", {"value": value, "epoch": epoch})
@@ -228,7 +229,8 @@ class SweepRunner:
             metric, state = value, "complete"
         elif r.proc.stopping:    # the sweep was stopped: like a cut-off trial, its values run again on resume
             how = ("aborted: the sweep was ended at once while this trial ran (its last complete checkpoint is kept)"
-                   if r.proc.aborted else "stopped: the sweep was stopped while this trial ran (its checkpoint is kept)")
+                   if r.proc.aborted else
+                   "stopped: the sweep was stopped while this trial ran (its checkpoint is kept)")
             trial.set_user_attr("interrupted", True)
             trial.set_user_attr("message", f"{how}; its values are tried again when the sweep resumes")
             self.study.tell(trial, state=TrialState.FAIL)

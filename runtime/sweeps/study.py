@@ -125,7 +125,8 @@ def load_study(storage, name: str | None = None):
                                                      if names else "no sweep yet: start one with layerloom sweep"))
         name = names[0]
     elif name not in names:
-        raise SweepError(f"the storage has no sweep called {name!r}" + (f" (it has {', '.join(names)})" if names else ""))
+        raise SweepError(f"the storage has no sweep called {name!r}"
+                         + (f" (it has {', '.join(names)})" if names else ""))
     bare = optuna.load_study(study_name=name, storage=storage)
     saved = bare.user_attrs.get(ATTR)
     if not isinstance(saved, dict) or "graph" not in saved:

@@ -39,7 +39,8 @@ def test_table_sorts_filters_and_follows_the_brush(win):
     spec = _spec(win.document)
     panel.show_results(ROWS, spec)
     assert panel.model.rowCount() == 4
-    best_col = [panel.model.headerData(c, Qt.Orientation.Horizontal) for c in range(panel.model.columnCount())].index("best")
+    headers = [panel.model.headerData(c, Qt.Orientation.Horizontal) for c in range(panel.model.columnCount())]
+    best_col = headers.index("best")
     panel.view.sortByColumn(best_col, Qt.SortOrder.DescendingOrder)
     assert _visible_numbers(panel) == ["1", "0", "2", "3"]
     panel.filter.setText("pruned")

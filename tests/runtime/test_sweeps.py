@@ -114,7 +114,8 @@ def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
         if proc.poll() is None:
             proc.kill()
     # the orphaned trial gets SIGINT when its coordinator dies and stops cleanly
-    summary = _wait_for(lambda: (Path(row["run"]) / "summary.json").exists() and read_json(Path(row["run"]) / "summary.json"), 120)
+    summary_path = Path(row["run"]) / "summary.json"
+    summary = _wait_for(lambda: summary_path.exists() and read_json(summary_path), 120)
     assert summary["status"] in ("stopped", "finished")
     assert main(cmd) == 0
     rows = json.loads((out / "kill" / "results.json").read_text())
