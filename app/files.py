@@ -82,13 +82,13 @@ class Files:
             path, _ = QFileDialog.getOpenFileName(self.win, "Open graph", start, FILTER)
             if not path:
                 return False
+        if not Path(path).exists() and str(Path(path).resolve()) in self.recent_files():
+            self._missing_recent(Path(path))      # before asking to save: nothing would replace the graph
+            return False
         if ask and not self.may_replace("open another graph"):
             return False
-        gone = not Path(path).exists() and str(Path(path).resolve()) in self.recent_files()
-        doc = self._load(path, "Cannot open this file", gone)
+        doc = self._load(path, "Cannot open this file")
         if doc is None:
-            if gone:
-                self.forget_recent(path)
             return False
         self._replace(doc, Path(path))
         self.add_recent(path)
@@ -106,13 +106,20 @@ class Files:
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")
         return True
 
-    def _load(self, path, title: str, recent: bool = False) -> GraphDocument | None:
+    def _missing_recent(self, path: Path) -> None:
+        """A recent file that is no longer there: say what to do, and offer to take it off the list."""
+        answer = QMessageBox.question(self.win, "File not found", missing_text(path),
+                                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.Yes)
+        if answer == QMessageBox.StandardButton.Yes:
+            self.forget_recent(path)
+            self.session.message.emit(f"Removed {shown(path.name, 80)} from Open Recent.")
+
+    def _load(self, path, title: str) -> GraphDocument | None:
         try:
             return load_graph(path)
         except Exception as exc:  # GraphFileError says where and why; anything else still gets a dialog
-            more = ("\n\nIt was moved or deleted since it was last opened; it is taken off File ▸ Open Recent."
-                    if recent else "")
-            self._error(title, f"{shown(Path(path).name, 120)} could not be opened.\n\n{exc}{more}")
+            self._error(title, f"{shown(Path(path).name, 120)} could not be opened.\n\n{exc}")
             return None
 
     def _replace(self, doc: GraphDocument, path: Path | None, modified: bool = False) -> None:
@@ -232,6 +239,16 @@ class Files:
         more = f" {left} more unsaved graph(s) will be offered at the next start." if left else ""
         self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}")
         return True
+
+
+def missing_text(path: Path) -> str:
+    """What a recent file that is gone means and what to do about it."""
+    folder = shown(str(path.parent), 120)
+    where = (f"it is not in {folder} any more (moved, renamed or deleted)" if path.parent.is_dir() else
+             f"its folder {folder} is not there (moved, deleted, or on a drive not connected now)")
+    return (f"{shown(path.name, 120)} could not be opened: {where}.\n\n"
+            "If you moved it, open it from its new place with File ▸ Open.\n\n"
+            "Remove it from File ▸ Open Recent? (No keeps it there, e.g. until its drive is connected.)")
 
 
 def stamp(path: Path | None) -> tuple[int, int] | None:

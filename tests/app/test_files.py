@@ -329,12 +329,19 @@ def test_a_recent_file_that_is_gone_says_so_and_leaves_the_list(win, dialogs, tm
         path.write_text(preset_path("mlp").read_text())
         assert win.files.open(path)
     paths[1].unlink()                                       # b is moved away
-    win.menus["recent"].aboutToShow.emit()
-    next(a for a in win.menus["recent"].actions() if a.text() == "b.loom.json").trigger()
-    assert win.session.path.name == "c.loom.json"
-    text = dialogs.texts("warning")[-1]
-    assert "does not exist" in text and "Open Recent" in text
-    assert [Path(p).name for p in win.files.recent_files()][:2] == ["c.loom.json", "a.loom.json"]
+    edits.add_block(win.session, "ReLU", (0, 0))             # a change: nothing asks to save it for a file that is gone
+    for answer, kept in ((SB.No, ["c", "b", "a"]), (SB.Yes, ["c", "a"])):
+        dialogs.answers = [answer]
+        win.menus["recent"].aboutToShow.emit()
+        next(a for a in win.menus["recent"].actions() if a.text() == "b.loom.json").trigger()
+        assert win.session.path.name == "c.loom.json" and win.isWindowModified()
+        (kind, title, text) = dialogs.shown[-1]
+        assert kind == "question" and title == "File not found"
+        assert "b.loom.json could not be opened" in text and f"not in {tmp_path}" in text   # what happened
+        assert "open it from its new place with File ▸ Open" in text                       # what to do
+        assert "Remove it from File ▸ Open Recent?" in text
+        assert [Path(p).name.removesuffix(".loom.json") for p in win.files.recent_files()][:len(kept)] == kept
+    assert len(dialogs.shown) == 2                           # no "save your changes?" before it
 
 
 def test_save_as_offers_a_file_name_and_keeps_an_upper_case_json(win, dialogs, tmp_path, monkeypatch):
