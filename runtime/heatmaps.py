@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -101,13 +102,33 @@ def _cut(text, room: int) -> str:
     return text if len(text) <= room else text[:room - 1] + "…"
 
 
+def distinct_cuts(names, room: int) -> list[str]:
+    """Each name in at most `room` characters, shortened names still told apart: a long name keeps its
+    start and its end around a "…" ("golden r…puppy"), and names that would still read alike show the
+    part where they differ ("…ver (young)…")."""
+    names = [str(n) for n in names]
+    head = (room - 1) // 2
+    middle = [n if len(n) <= room else n[:head] + "…" + n[len(n) - (room - 1 - head):] for n in names]
+    shown = list(middle)
+    for i, n in enumerate(names):
+        alike = [m for j, m in enumerate(names) if m != n and middle[j] == middle[i]]
+        if not alike:
+            continue
+        differs = max(len(os.path.commonprefix([n, m])) for m in alike)    # where n parts from all of them
+        start = max(0, min(differs - (room - 2) // 2, len(n) - (room - 1)))
+        end = min(len(n), start + room - (1 if start == 0 else 2))
+        shown[i] = ("…" if start else "") + n[start:end] + ("…" if end < len(n) else "")
+    return shown
+
+
 def _top5(draw, prediction, x0, y0, width, label_name, font):
     draw.text((x0, y0), "Top-5 prediction" + ("  (green: the true class)" if label_name is not None else ""),
               fill=(20, 20, 20), font=font)
     y = y0 + 26
-    for p in prediction[:5]:
+    cuts = distinct_cuts([p["name"] for p in prediction[:5]], 12)
+    for p, cut in zip(prediction[:5], cuts):
         true = label_name is not None and p["name"] == label_name
-        draw.text((x0, y), _cut(p["name"], 12), fill=(0, 110, 40) if true else (20, 20, 20), font=font)
+        draw.text((x0, y), cut, fill=(0, 110, 40) if true else (20, 20, 20), font=font)
         bar = int((width - 170) * p["probability"])
         draw.rectangle([x0 + 100, y + 3, x0 + 100 + max(bar, 1), y + 15],
                        fill=(60, 160, 90) if true else (70, 130, 180))

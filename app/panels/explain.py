@@ -9,6 +9,8 @@ All numbers come from layerloom.runtime (explain, learnt, health); this file onl
 """
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import torch
 from PySide6.QtCore import QSize, Qt, Signal
@@ -122,6 +124,7 @@ class ExplainPanel(QWidget):
         self.wrong.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.wrong.setMovement(QListWidget.Movement.Static)
         self.wrong.setSpacing(2)
+        self.wrong.setTextElideMode(Qt.TextElideMode.ElideMiddle)    # long names that start alike still differ
         self.wrong.itemClicked.connect(lambda item: self.explain_sample(item.data(Qt.ItemDataRole.UserRole)))
         lcol.addWidget(self.wrong, 1)
         split.addWidget(left)
@@ -278,6 +281,8 @@ class ExplainPanel(QWidget):
         if 200 < room < pix.width():          # fit the width of the panel; never blow it up
             pix = pix.scaledToWidth(room, Qt.TransformationMode.SmoothTransformation)
         self.picture.setPixmap(pix)
+        self.picture.setToolTip("Top-5 prediction:<br>" + "<br>".join(   # the full names the picture shortens
+            f"{p['probability'] * 100:.1f}% {html.escape(str(p['name']))}" for p in e.prediction[:5]))
         top = e.prediction[0]
         self.message.setText(f"Predicted {top['name']} ({top['probability'] * 100:.1f}%)"
                              + (f"; completeness gap {e.completeness_gap * 100:.2f}%"

@@ -31,6 +31,7 @@ def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet
     e = got.args[0]
     assert e.method == "gradcam" and e.block == "pool2" and len(e.prediction) == 5
     assert e.prediction[0]["name"] in panel.message.text()
+    assert all(p["name"] in panel.picture.toolTip() for p in e.prediction)     # the full names the picture cuts
     assert not panel.picture.pixmap().isNull() and panel.picture.pixmap().width() > 400
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
     assert not panel.filters.pixmap().isNull()                    # conv1's six filters

@@ -1,4 +1,6 @@
 """`layerloom explain --image`: pictures of every kind reach the model as the data set would read them."""
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -64,7 +66,7 @@ def test_an_occlusion_window_or_stride_that_cannot_work_says_which_and_what_fits
     assert f"layerloom explain: {words}\n" in err and not out.exists()
 
 
-def test_a_class_name_cut_short_in_the_picture_ends_with_an_ellipsis(lenet, monkeypatch):
+def test_class_names_cut_short_in_the_picture_still_read_apart(lenet, monkeypatch):
     from PIL import ImageDraw
 
     from layerloom.runtime import explain as E
@@ -77,6 +79,16 @@ def test_a_class_name_cut_short_in_the_picture_ends_with_an_ellipsis(lenet, monk
     monkeypatch.setattr(ImageDraw.ImageDraw, "text", lambda self, xy, text, *a, **k: written.append(text) or
                         real(self, xy, text, *a, **k))
     explanation_image(raw[0].numpy(), e, names, label=label)
-    shown = [t for t in written if t.startswith("handwritten")]
-    assert len(shown) == 5                                         # the top-5, each cut to 12 characters
-    assert all(len(t) == 12 and t.endswith("…") and any(n.startswith(t[:-1]) for n in names) for t in shown)
+    top5 = [p["name"] for p in e.prediction]
+    shown = [t for t in written if "…" in t and t != "…"]
+    assert len(shown) == 5 and len(set(shown)) == 5              # the top-5: names alike for 17 characters differ
+    for name, t in zip(top5, shown):
+        assert len(t) <= 12 and re.fullmatch(".*".join(re.escape(part) for part in t.split("…")), name), (t, name)
+
+
+def test_names_alike_at_both_ends_show_where_they_differ():
+    from layerloom.runtime.heatmaps import distinct_cuts
+    names = ["class number 1 of the set", "class number 2 of the set", "cat", "class number 1 of the set"]
+    shown = distinct_cuts(names, 12)
+    assert shown[2] == "cat" and shown[0] == shown[3] and len(set(shown)) == 3
+    assert all(len(t) <= 12 for t in shown) and "1" in shown[0] and "2" in shown[1]
