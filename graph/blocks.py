@@ -62,6 +62,9 @@ class BlockKind:
     prunes: str = ""
     reads_channels: str = ""
     channelwise: bool = False
+    # Named inputs: number of inputs -> one (name, what it takes) per input port, e.g. attention's query, key,
+    # value (None: the inputs are alike and unnamed)
+    input_ports: Callable[[int], tuple[tuple[str, str], ...]] | None = None
 
     @property
     def prefix(self) -> str:
@@ -104,6 +107,12 @@ class BlockKind:
                 kwargs[k] = tuple(v)
         kwargs.update(self.fixed_kwargs)
         return kwargs
+
+    def input_port_names(self, params: dict) -> tuple[tuple[str, str], ...]:
+        """(name, what it takes) for each input port, or () where the inputs are alike."""
+        count = self.input_count(params)
+        ports = tuple(self.input_ports(count)) if self.input_ports else ()
+        return ports if len(ports) == count else ()
 
     def short_label(self, params: dict) -> str:
         return self.label(params) if self.label else self.name

@@ -111,6 +111,16 @@ register(BlockKind(
 ))
 
 
+_ATTENTION_PORTS = {
+    1: (("query, key, value", "T×E: attends within itself (self-attention)"),),
+    2: (("query", "T×E: the sequence that asks; the output has its T steps"),
+        ("key/value", "S×E: the sequence attended to, any S steps of the query's E features")),
+    3: (("query", "T×E: the sequence that asks; the output has its T steps"),
+        ("key", "S×E: any S steps of the query's E features"),
+        ("value", "S×E: as many steps S as the key, E features")),
+}
+
+
 def _attention_forward(call, inputs, params):
     query = inputs[0]
     key = inputs[1] if len(inputs) > 1 else query
@@ -136,6 +146,7 @@ register(BlockKind(
     module_params=("embed_dim", "num_heads", "dropout", "bias"), fixed_kwargs={"batch_first": True},
     label=lambda p: f"{_auto_text(p['embed_dim'])}, {p['num_heads']} heads",
     expected_rank=(2, "T×E (steps × features)"),   # a 1-d sample would be read as an unbatched sequence
+    input_ports=lambda count: _ATTENTION_PORTS.get(count, ()),
 ))
 
 

@@ -21,6 +21,7 @@ MIN_HEIGHT = 78.0
 PORT_STEP = 20.0
 RADIUS = 8.0
 LOCK_ROOM = 16.0
+NAME_ROOM = 46.0           # at most this much of the card's width for the names of named inputs
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Look:
     inputs: int = 1
     outputs: int = 1
     frozen: bool = False     # trainable switch off: a padlock in the header, which is drawn faded
+    input_names: tuple[str, ...] = ()   # named inputs (attention's query, key, value) written by their ports
 
 
 def block_height(inputs: int, outputs: int) -> float:
@@ -209,14 +211,15 @@ class BlockItem(QGraphicsItem):
         lines = (self.height - body_top - 4)
         label_font = theme.ui_font(13)
         small = theme.ui_font(12)
+        left = 10 + self._paint_input_names(painter, t)
         if look.label:
             painter.setFont(label_font)
             painter.setPen(t.text)
-            text = QFontMetricsF(label_font).elidedText(look.label, Qt.TextElideMode.ElideRight, WIDTH - 20)
-            painter.drawText(QRectF(10, body_top, WIDTH - 20, lines / 2), Qt.AlignmentFlag.AlignVCenter, text)
-            shape_rect = QRectF(10, body_top + lines / 2, WIDTH - 20, lines / 2)
+            text = QFontMetricsF(label_font).elidedText(look.label, Qt.TextElideMode.ElideRight, WIDTH - 10 - left)
+            painter.drawText(QRectF(left, body_top, WIDTH - 10 - left, lines / 2), Qt.AlignmentFlag.AlignVCenter, text)
+            shape_rect = QRectF(left, body_top + lines / 2, WIDTH - 10 - left, lines / 2)
         else:
-            shape_rect = QRectF(10, body_top, WIDTH - 20, lines)
+            shape_rect = QRectF(left, body_top, WIDTH - 10 - left, lines)
         painter.setFont(small)
         if look.status == "error":
             painter.setPen(t.error)
@@ -224,6 +227,22 @@ class BlockItem(QGraphicsItem):
             painter.setPen(t.text_muted)
         shape = QFontMetricsF(small).elidedText(look.shape, Qt.TextElideMode.ElideRight, shape_rect.width())
         painter.drawText(shape_rect, Qt.AlignmentFlag.AlignVCenter | Qt.AlignmentFlag.AlignLeft, shape)
+
+    def _paint_input_names(self, painter, t) -> float:
+        """The names of named inputs beside their ports (query, key, value); returns the room they take."""
+        names = self.look.input_names if len(self.look.input_names) > 1 else ()
+        if not names:
+            return 0.0
+        font = theme.ui_font(10)
+        fm = QFontMetricsF(font)
+        room = min(NAME_ROOM, max(fm.horizontalAdvance(n) for n in names))
+        painter.setFont(font)
+        painter.setPen(t.text_muted)
+        for i, name in enumerate(names):
+            y = self.port_y(i, len(names))
+            text = fm.elidedText(name, Qt.TextElideMode.ElideRight, room + 1)
+            painter.drawText(QRectF(9, y - 8, room + 2, 16), Qt.AlignmentFlag.AlignVCenter, text)
+        return room + 6
 
     def _paint_badge(self, painter, t) -> None:
         colour = t.error if self.look.status == "error" else t.warning

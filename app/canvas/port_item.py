@@ -70,6 +70,9 @@ class PortItem(QGraphicsItem):
 
     def hoverEnterEvent(self, event) -> None:
         self.hovered = True
+        describe = getattr(self.scene(), "port_tooltip", None)
+        if describe is not None and type(self) is PortItem:     # a group card's ports say their own words
+            self.setToolTip(describe(self))              # now: shapes and wires change between hovers
         self.update()
 
     def hoverLeaveEvent(self, event) -> None:

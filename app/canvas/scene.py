@@ -24,6 +24,7 @@ from ..session import Session
 from .block_item import BlockItem, Look
 from .groups import GroupItem, GroupLayer
 from .port_item import PortItem
+from .port_tips import port_tooltip
 from .wire_item import WireItem
 
 if TYPE_CHECKING:
@@ -310,7 +311,8 @@ class GraphScene(QGraphicsScene):
             label = ""   # nothing to add to the header (or the shape line already says it)
         return Look(kind=kind.name, category=kind.category, label=label,
                     shape=shape, status=status, tooltip="<br>".join(tip),
-                    inputs=kind.input_count(full), outputs=kind.outputs, frozen=not block.trainable)
+                    inputs=kind.input_count(full), outputs=kind.outputs, frozen=not block.trainable,
+                    input_names=tuple(name for name, _ in kind.input_port_names(full)))
 
     # -- selection and queries ----------------------------------------------------------------
     def _on_selection_changed(self) -> None:
@@ -350,6 +352,9 @@ class GraphScene(QGraphicsScene):
             for bid in ids:
                 if bid in self.blocks:
                     self.blocks[bid].setSelected(True)
+
+    def port_tooltip(self, port: PortItem) -> str:
+        return port_tooltip(self.document, self.result, port.block_id, port.is_output, port.index)
 
     def port_at(self, scene_pos: QPointF, tolerance: float = 0.0) -> PortItem | None:
         area = QRectF(scene_pos.x() - tolerance, scene_pos.y() - tolerance, 2 * tolerance, 2 * tolerance)
