@@ -13,10 +13,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit,
-                               QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+                               QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
+from layerloom.graph.quoting import shown
 from layerloom.runtime.sweeps.results import best_changes, best_row, table
+from layerloom.runtime.sweeps.spec import SweepError, free_name, sweep_name
 
 from .parallel_coords import ParallelCoordinates
 
@@ -73,7 +75,9 @@ class ExperimentPanel(QWidget):
         self.thread = None
         self.spec = None
         self.folder: Path | None = None
+        self.sweeps_base: Path | None = None     # where sweep folders go; None: beside the graph file
         self.rows: list[dict] = []
+        self._name_chosen = False                # typed by the person, or a stopped sweep's: Start uses it as it is
         self.relay = _Relay()
         self.relay.event.connect(self._on_event)
 
@@ -91,7 +95,18 @@ class ExperimentPanel(QWidget):
         self.epochs.setSpecialValueText("graph's")
         self.objective = QComboBox()
         self.objective.addItems(["val_accuracy", "val_loss"])
+        self.name = QLineEdit()
+        self.name.setToolTip("The sweep's name: its folder and its Optuna study. A new name starts a new sweep beside "
+                             "the old ones; an existing sweep's name resumes it (with the same settings).")
+        self.name.textEdited.connect(self._name_edited)
+        self.name.textChanged.connect(self._show_name_note)
+        self.name_note = QLabel("")
+        self.name_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        name_row = QHBoxLayout()
+        name_row.addWidget(self.name, 1)
+        name_row.addWidget(self.name_note, 2)
         form = QFormLayout()
+        form.addRow("Name", name_row)
         form.addRow("Parameters", self.params)
         row = QHBoxLayout()
         for label, w in (("Strategy", self.strategy), ("Trials", self.trials), ("Workers", self.workers),
@@ -143,7 +158,45 @@ class ExperimentPanel(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.message)
         layout.addWidget(split, 1)
+        if session is not None:
+            session.document_replaced.connect(lambda _doc: self.suggest_name(reset=True))
+            session.meta_changed.connect(self.suggest_name)
+        self.suggest_name()
         self._update_buttons()
+
+    # -- the sweep's name --------------------------------------------------------------------------
+    def _base(self) -> Path:
+        return self.sweeps_base if self.sweeps_base is not None else self._sweeps_base()
+
+    def _document(self):
+        return self.session.document if self.session is not None else None
+
+    def suggest_name(self, reset: bool = False, doc=None) -> None:
+        """Fill the name with one no sweep has taken yet, unless the person chose one (`reset`: forget that)."""
+        if reset:
+            self._name_chosen = False
+        doc = doc or self._document()
+        if self._name_chosen or self.running or doc is None:
+            return
+        self.name.setText(free_name(doc, self._base()))
+
+    def _name_edited(self, text: str) -> None:
+        self._name_chosen = bool(text.strip())
+
+    def _show_name_note(self, text: str) -> None:
+        if not text.strip():
+            self.name_note.setText("empty: Start names the sweep after the graph")
+            return
+        try:
+            name = sweep_name(text.strip())
+        except SweepError:
+            self.name_note.setText("<span style='color:#c0392b'>use letters or digits, at most 80 characters</span>")
+            return
+        folder = self._base() / name
+        where = shown(str(folder), 90)
+        self.name_note.setText(f"resumes the sweep in {where} (same settings needed)" if folder.exists()
+                               else f"a new sweep in {where}")
+        self.name_note.setToolTip(str(folder))
 
     # -- the sweep section -------------------------------------------------------------------------
     def load_section(self, section: dict) -> None:
@@ -153,10 +206,13 @@ class ExperimentPanel(QWidget):
         self.workers.setValue(int(section.get("workers", 1) or 1))
         self.epochs.setValue(int(section.get("epochs", 0) or 0))
         self.objective.setCurrentText(section.get("objective", "val_accuracy"))
+        self.suggest_name()
 
     def section(self, base: dict | None = None) -> dict:
         from layerloom.runtime.sweeps.spec import parse_param_flags
         out = dict(base or {})
+        if self.name.text().strip():
+            out["name"] = self.name.text().strip()
         out["params"] = parse_param_flags([ln for ln in self.params.toPlainText().splitlines() if ln.strip()])
         out.update({"strategy": self.strategy.currentText(), "trials": self.trials.value(),
                     "workers": self.workers.value(), "objective": self.objective.currentText()})
@@ -178,18 +234,21 @@ class ExperimentPanel(QWidget):
         from layerloom.runtime.sweeps.study import create_study, open_storage
         if self.running:
             return False
-        doc = doc or (self.session.document if self.session is not None else None)
+        doc = doc or self._document()
         if doc is None:
             return False
+        if folder_base:
+            self.sweeps_base = Path(folder_base)
+        self.suggest_name(doc=doc)        # a name no sweep has taken, unless the person chose one
         try:
             spec = parse_section(doc, self.section(doc.sweep))
-            base = Path(folder_base) if folder_base else self._sweeps_base()
-            folder = base / spec.name
-            study = create_study(doc, spec, open_storage(None, folder))
+            folder = self._base() / spec.name
+            study = create_study(doc, spec, open_storage(None, folder), rename="type another name in Name")
         except SweepError as exc:
             self.message.setText(str(exc))
             return False
         self.spec, self.folder = spec, folder
+        self.name.setText(spec.name)      # as its folder is named
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
         self.thread = threading.Thread(target=self.runner.run, name="sweep", daemon=True)
         self.thread.start()
@@ -240,9 +299,13 @@ class ExperimentPanel(QWidget):
             done = (f"best: trial {best['number']}, final {self.spec.objective} {best['value']:.4f}" if best
                     else "no trial completed")
             self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
+            # a stopped sweep resumes under its name; after a finished one, Start begins a new sweep
+            self._name_chosen = bool(event.get("stopped"))
             self.pause_button.setChecked(False)
             if self.thread is not None:      # its last act was to send this event: let it return, so that
                 self.thread.join(5.0)        # Start is offered again (it stayed greyed out otherwise)
+            self.suggest_name()
+            self._show_name_note(self.name.text())
             self._update_buttons()
 
     # -- results -----------------------------------------------------------------------------------

@@ -259,6 +259,28 @@ def _whole(section: dict, key: str, low: int, high: int, default):
     return int(v)
 
 
+def sweep_name(name) -> str:
+    """A sweep's name as its folder is named: runs of other characters become "-". SweepError when it has no
+    letter or digit, or is longer than 80 characters."""
+    if not isinstance(name, str) or not re.search(r"[A-Za-z0-9]", name) or len(name) > 80:
+        raise SweepError("sweep.name must be a short name with letters or digits (it names the sweep's folder)")
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+
+
+def free_name(doc, base) -> str:
+    """The graph's sweep name (its sweep section's, else "<graph>-sweep"), or with -2, -3, ... added when a
+    sweep of that name already has a folder in `base`: a name that starts a new sweep beside the old ones."""
+    try:
+        name = sweep_name((doc.sweep or {}).get("name") or f"{doc.name}-sweep")
+    except SweepError:
+        name = "sweep"
+    stem, n = name[:75], 1
+    while (base / name).exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return name
+
+
 def parse_section(doc, section: dict | None = None, overrides: dict | None = None) -> SweepSpec:
     """Validate `section` (default: the graph's own `sweep` section) plus overrides (CLI flags)."""
     section = dict(doc.sweep if section is None else section)
@@ -268,10 +290,7 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     unknown = sorted(set(section) - set(SECTION_KEYS))
     if unknown:
         raise SweepError(f'sweep has no setting "{unknown[0]}"; its settings are {", ".join(SECTION_KEYS)}')
-    name = section.get("name") or f"{doc.name}-sweep"
-    if not isinstance(name, str) or not re.search(r"[A-Za-z0-9]", name) or len(name) > 80:
-        raise SweepError("sweep.name must be a short name with letters or digits (it names the sweep's folder)")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
+    name = sweep_name(section.get("name") or f"{doc.name}-sweep")
     raw = section.get("params", {})
     if not isinstance(raw, dict):
         raise SweepError("sweep.params must be an object of PATH: SPEC, e.g. {\"training.lr\": \"log:1e-4:1e-1\"}")

@@ -73,15 +73,16 @@ def pruner_for(spec: SweepSpec):
                                        n_warmup_steps=spec.pruning["warmup_epochs"])
 
 
-def create_study(doc, spec: SweepSpec, storage) -> optuna.Study:
-    """Create the study, or open it again (resume) when one of that name exists in the storage."""
+def create_study(doc, spec: SweepSpec, storage, rename: str = "sweep.name or --name") -> optuna.Study:
+    """Create the study, or open it again (resume) when one of that name exists in the storage. `rename`:
+    how a person gives the sweep another name where they started it (the CLI's words by default)."""
     study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler_for(spec),
                                 pruner=pruner_for(spec), direction=spec.direction, load_if_exists=True)
     saved = study.user_attrs.get(ATTR)
     if not isinstance(saved, dict):
         study.set_user_attr(ATTR, {"graph": graph_to_dict(doc), "sweep": spec.to_section()})
     else:
-        _check_resumable(study, saved, spec, doc)
+        _check_resumable(study, saved, spec, doc, rename)
     return study
 
 
@@ -98,7 +99,7 @@ def _network(graph: dict, swept) -> tuple:
             json.dumps([training.get("dataset"), training.get("dataset_options")], sort_keys=True, default=str))
 
 
-def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc) -> None:
+def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc, rename: str) -> None:
     """A sweep resumes only with the network, data set, objective and parameter ranges its trials were
     scored with: any other would rank old and new values together (and spend the old trials' budget)."""
     saved, new = attrs.get("sweep") or {}, spec.to_section()
@@ -113,7 +114,7 @@ def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc) -> 
     else:
         return
     raise SweepError(f'a sweep called "{spec.name}" already exists and {differs}: give this one another name '
-                     "(sweep.name or --name), or delete the old sweep's folder, or use its settings to resume it")
+                     f"({rename}), or delete the old sweep's folder, or use its settings to resume it")
 
 
 def load_study(storage, name: str | None = None):

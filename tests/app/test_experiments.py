@@ -196,3 +196,55 @@ def test_an_axis_where_every_trial_has_one_value_shows_that_value_once(qtbot, tm
     plot.grab().save(str(tmp_path / "one-value.png"))
     plot.set_trials([], [("training.lr", parse_spec("log:1e-4:1e-1"))])
     assert _axis_texts(plot, 0) == [] and _axis_texts(plot, 1) == []   # no trial yet: no made-up 0 to 1 scale
+
+
+def test_the_name_field_starts_a_new_sweep_beside_an_old_one_or_resumes_it(win, qtbot, tmp_path):
+    """A sweep of the graph's name exists with other settings: Start used to be refused with no way out but
+    deleting its folder. The Name field offers a free name, and takes an existing one to resume it."""
+    from PySide6.QtTest import QTest
+
+    from layerloom.runtime.sweeps.study import create_study, open_storage
+    from tests.runtime.sweep_helpers import write_graph
+    doc = load_graph(write_graph(tmp_path / "g.loom.json"))
+    base = tmp_path / "sweeps"
+    old = parse_section(doc, {"params": {"training.lr": "choice:0.003,0.01"}})
+    create_study(doc, old, open_storage(None, base / old.name))
+    assert old.name == "small-sweep"
+    win.session.set_document(doc)
+    win.docks["experiments"].show()
+    win.docks["experiments"].raise_()
+    panel = win.experiments
+    panel.sweeps_base = base
+    panel.suggest_name(reset=True)
+    # every trial fails by analysis (a 40x40 kernel on a 28x28 image): a sweep without a training process
+    panel.load_section({"params": {"blocks.conv1.params.kernel_size": "choice:40"}, "trials": 1})
+    assert panel.name.text() == "small-sweep-2" and panel.name_note.text().startswith("a new sweep in")
+
+    def start_and_wait(name):
+        panel.name.selectAll()
+        QTest.keyClicks(panel.name, name)
+        QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+        qtbot.waitUntil(lambda: panel.start_button.isEnabled(), timeout=10_000)
+
+    start_and_wait("small-sweep-2")
+    assert panel.message.text().startswith("Sweep finished") and (base / "small-sweep-2" / "results.json").exists()
+    assert panel.runner.study.study_name == "small-sweep-2" and len(panel.rows) == 1
+    assert panel.name.text() == "small-sweep-3"          # the next Start begins another sweep
+    panel.grab().save(str(tmp_path / "experiments-name.png"))
+
+    panel.name.selectAll()
+    QTest.keyClicks(panel.name, "small-sweep")           # the old sweep, with other settings: refused, and why
+    assert panel.name_note.text().startswith("resumes the sweep in")
+    QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not panel.running and "type another name in Name" in panel.message.text()
+
+    start_and_wait("small-sweep-2")                      # resumed on purpose: its one trial was the budget
+    assert panel.runner.study.study_name == "small-sweep-2" and len(panel.runner.study.trials) == 1
+
+    panel.name.selectAll()
+    QTest.keyClicks(panel.name, "///")
+    assert "letters or digits" in panel.name_note.text()
+    QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert not panel.running and "sweep.name must be a short name" in panel.message.text()
+    assert sorted(p.name for p in base.iterdir()) == ["small-sweep", "small-sweep-2"]
