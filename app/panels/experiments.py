@@ -356,7 +356,8 @@ class ExperimentPanel(QWidget):
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.stop_button.setEnabled(running)
-        self.apply_button.setEnabled(not running and bool(self.spec) and best_row(self.rows, self.spec.direction) is not None)
+        best = best_row(self.rows, self.spec.direction) if self.spec else None
+        self.apply_button.setEnabled(not running and best is not None)
 
 
 def trial_label(row: dict) -> str:
