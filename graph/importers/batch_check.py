@@ -5,6 +5,11 @@ the batch: `x.reshape(x.size(1), x.size(0), -1)` on 2×3 samples reads as a Resh
 while on a batch of 4 the model mixes samples and the block would not. Running the traced graph
 again on a batch of 3 shows each tensor's shape there; every one a block gives must be the same
 shape with 3 in front, or the import is refused at the first call that differs.
+
+An import through torch.export (a .pt2 file, or a model torch.fx cannot trace) is checked on outputs:
+the imported graph and the source (the program, or the model) run on a batch of 3, and differing
+results refuse the import. A program exported for one batch size does not run on another; its report
+says it was checked on its own batch alone.
 """
 from __future__ import annotations
 
@@ -37,11 +42,7 @@ def check_batch_follows(gm, builder, input_shape, dtype, recorder_class) -> None
             with torch.no_grad():
                 recorder.run(example)
         except Exception as exc:
-            first = next((line for line in str(exc).splitlines() if line.strip()), "")
-            raise ImportFailure(
-                f"the model runs on a batch of 2 but not on a batch of {OTHER_BATCH} ({type(exc).__name__}: "
-                f"{shown(first, 200)}); a graph runs on any batch size, so write the batch size as x.size(0) "
-                "or -1 where the model fixes it (view(2, -1))") from None
+            raise _not_on_other_batch(exc, 2, OTHER_BATCH) from None
     finally:
         quiet.setLevel(level)
     for node in gm.graph.nodes:
@@ -59,3 +60,63 @@ def check_batch_follows(gm, builder, input_shape, dtype, recorder_class) -> None
                 f"on a batch of 2 but {got} on a batch of {OTHER_BATCH}, not {list(want)}: it reads a size "
                 "that is not the batch as the batch (a fixed 2, or x.size(1)), so as a block it would compute "
                 "something else; write the batch dimension as x.size(0) or -1")
+
+
+def _not_on_other_batch(exc: Exception, batch: int, other: int) -> ImportFailure:
+    first = next((line for line in str(exc).splitlines() if line.strip()), "")
+    return ImportFailure(f"the model runs on a batch of {batch} but not on a batch of {other} ({type(exc).__name__}: "
+                         f"{shown(first, 200)}); a graph runs on any batch size, so write the batch size as x.size(0) "
+                         f"or -1 where the model fixes it (view({batch}, -1))")
+
+
+def other_batch(batch: int) -> int:
+    """The batch an import is checked on besides the one the source was traced or exported with."""
+    return OTHER_BATCH if batch != OTHER_BATCH else OTHER_BATCH + 2
+
+
+def check_outputs_follow(doc, state: dict, run_source, input_shape, dtype: str, batch: int,
+                         fixed_batch_ok: bool = True) -> float | None:
+    """Run the imported graph and the source (`run_source(x)`) on one input of another batch size and
+    raise ImportFailure where they differ. Returns the largest difference, or None when the source itself
+    does not run on that batch and `fixed_batch_ok` (a program exported for one batch size fixes it)."""
+    from ..compiler import CompileError, compile_graph
+    from .fx_import import _max_difference
+    other = other_batch(batch)
+    g = torch.Generator().manual_seed(OTHER_BATCH)
+    torch_dtype = getattr(torch, dtype)
+    x = (torch.randn((other, *input_shape), generator=g) if torch_dtype.is_floating_point
+         else torch.zeros((other, *input_shape), dtype=torch_dtype))
+    try:
+        with torch.no_grad():
+            expected = run_source(x.clone())
+    except Exception as exc:
+        if fixed_batch_ok:
+            return None
+        raise _not_on_other_batch(exc, batch, other) from None
+    try:
+        graph = compile_graph(doc, weights=False).eval()
+    except CompileError:
+        return None                  # the fidelity check names what does not compile
+    graph.load_state_dict(state, strict=False)
+    with torch.no_grad():
+        got = graph(x.clone())
+    diff = _max_difference(expected, got)
+    scale = max((float(t.abs().max()) for t in _tensors(expected) if t.numel()), default=0.0)
+    if diff is not None and diff <= 1e-4 * max(1.0, scale):
+        return diff
+    what = (f"results that differ from the source's by up to {diff:.3g}" if diff is not None else
+            f"results of shape {_shapes(got)} where the source gives {_shapes(expected)}")
+    raise ImportFailure(
+        f"on a batch of {other} (the import saw a batch of {batch}) the imported graph gives {what}: the source treats "
+        f"its batch size of {batch} as a fixed size (such as view({batch}, -1, 4) or unsqueeze(0)) or mixes samples"
+        ", which a graph's blocks never do; write the batch dimension as x.size(0) or -1 (and export with a "
+        "dynamic batch, torch.export.Dim) and import again")
+
+
+def _shapes(value) -> str:
+    return ", ".join(str(list(t.shape)) for t in _tensors(value)) or "no tensor"
+
+
+def _tensors(value) -> list:
+    return [value] if torch.is_tensor(value) else [v for v in value if torch.is_tensor(v)] \
+        if isinstance(value, (tuple, list)) else []

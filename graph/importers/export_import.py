@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .batch_check import check_outputs_follow, other_batch
 from .functions import HANDLERS, Call, Unmapped, describe
 from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost, _NeedsOpaque, _parent, check_fidelity
 from ..weights import module_path_to_id
@@ -265,9 +266,16 @@ def load_program(path):
 def import_pt2(path, fidelity: bool = True):
     program = load_program(path)
     doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path))
+    shape, dtype = _input_of(doc)
     if fidelity:
-        shape, dtype = _input_of(doc)
         check_fidelity(doc, state, program.module(), shape, report, dtype, batch=batch)
+    diff = check_outputs_follow(doc, state, program.module(), shape, dtype, batch)
+    if diff is None:
+        report.notes.append(f"the program does not run on a batch of {other_batch(batch)} (it was exported for a "
+                            f"batch of {batch}), so the import was checked on that batch alone; export it with a "
+                            "dynamic batch (torch.export.Dim) to check other sizes too")
+    else:
+        report.fidelity[f"max_abs_diff_batch_{other_batch(batch)}"] = diff
     return doc, state, report
 
 
@@ -288,6 +296,8 @@ def export_fallback(model: nn.Module, example: torch.Tensor, name: str, source: 
     advice = (f"torch.fx could not trace the model ({why}), and torch.export keeps no module that could become "
               "an Opaque block; move the part torch.fx cannot trace into a submodule (it then imports as one Opaque "
               "block)")
-    doc, state, report, _ = import_program(program, name, source, method="torch.export", advice=advice)
+    doc, state, report, batch = import_program(program, name, source, method="torch.export", advice=advice)
+    check_outputs_follow(doc, state, model, tuple(example.shape[1:]), str(example.dtype).removeprefix("torch."), batch,
+                         fixed_batch_ok=False)
     report.notes.append(f"torch.fx could not trace the model ({why}); it was imported through torch.export")
     return doc, state, report

@@ -1,0 +1,68 @@
+"""torch.export programs are checked on a second batch size, as traced models are: an import either computes
+what the program (or the model torch.fx could not trace) computes on a batch of 3, or is refused."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import ImportFailure, import_source
+
+
+class Flat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 3, 3)
+        self.fc = nn.Linear(24, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).view(x.size(0), -1))
+
+
+def _graph(result):
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    return graph
+
+
+def test_a_program_with_a_dynamic_batch_is_checked_against_itself_on_a_batch_of_three(tmp_path):
+    torch.manual_seed(0)
+    model = Flat().eval()
+    batch = torch.export.Dim("batch", min=2, max=64)
+    program = torch.export.export(model, (torch.randn(4, 2, 4, 6),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "flat.pt2")
+    result = import_source(str(tmp_path / "flat.pt2"))
+    assert result.report.fidelity["max_abs_diff_batch_3"] <= 1e-6
+    x = torch.randn(3, 2, 4, 6, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(_graph(result)(x), program.module()(x))
+
+
+def test_a_program_exported_for_one_batch_size_imports_and_says_it_was_checked_on_that_one(tmp_path):
+    torch.manual_seed(0)
+    torch.export.save(torch.export.export(Flat().eval(), (torch.randn(1, 2, 4, 6),)), tmp_path / "one.pt2")
+    result = import_source(str(tmp_path / "one.pt2"))
+    said = "does not run on a batch of 3 (it was exported for a batch of 1)"
+    assert any(said in n and "torch.export.Dim" in n for n in result.report.notes)
+    assert "max_abs_diff_batch_3" not in result.report.fidelity
+
+
+def test_a_model_torch_fx_cannot_trace_that_mixes_samples_away_from_two_is_refused(tmp_path):
+    path = tmp_path / "swaps.py"
+    path.write_text(textwrap.dedent('''
+        import torch
+        from torch import nn
+
+
+        class Swaps(nn.Module):
+            def forward(self, x):
+                if x.shape[-1] > 1:          # torch.fx cannot follow this; torch.export can
+                    x = x.reshape(x.size(1), x.size(0), -1)      # the identity on a batch of 2 only
+                return torch.softmax(x, dim=1).reshape(-1, 6)
+    '''))
+    with pytest.raises(ImportFailure, match=r"on a batch of 3 \(the import saw a batch of 2\) the imported graph "
+                                            "gives results that differ"):
+        import_source(f"{path}:Swaps", (2, 3))
