@@ -214,5 +214,7 @@ python train.py --init model_state.pt            # continue from the exported we
 python train.py --max-steps 100                  # a quick check
 ```
 
-Rank 0 writes `checkpoints/epoch-N.pt` (model, optimizer, epoch) after every epoch.
+Rank 0 writes `checkpoints/epoch-N.pt` (model, optimizer, epoch and the epoch's step losses) after every
+epoch. Batches, dropout and augmentation draw from the run's seed as in Layerloom, so one process on
+the CPU gives Layerloom's losses step for step.
 {images}"""

@@ -13,6 +13,7 @@ _TRAIN = Template('''"""Train the network exported by Layerloom (GRAPH_NAME belo
     torchrun --nproc_per_node=2 train.py --epochs 1     # DistributedDataParallel (gloo on CPU, nccl on CUDA)
 """
 import argparse
+import contextlib
 import math
 import os
 import time
@@ -60,6 +61,26 @@ def augment(x):
         return x
     from augment_data import BatchAugment
     return BatchAugment(**aug)(x)
+
+
+class RandomStream:
+    """Dropout and augmentation draw from a sequence of their own, as in Layerloom: torch's default
+    generator started from the run's seed, swapped in for each step and back out after it. Building the
+    network (or anything else) drawing from the default generator then never changes which units drop
+    or how images are flipped, so the losses match Layerloom's step for step."""
+
+    def __init__(self, seed):
+        self.state = torch.Generator().manual_seed(seed).get_state()
+
+    @contextlib.contextmanager
+    def drawing(self):
+        outside = torch.get_rng_state()
+        torch.set_rng_state(self.state)
+        try:
+            yield
+        finally:
+            self.state = torch.get_rng_state()
+            torch.set_rng_state(outside)
 
 
 class EpochBatches:
@@ -186,13 +207,17 @@ def main():
         print(f"training on {len(train_set)} samples ({world} process(es), {device}), {steps_per_epoch} steps/epoch")
 
     step, started = 0, time.time()
+    stream = RandomStream(CONFIG["seed"])
     for epoch in range(args.epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
         net.train()
+        losses = []
         for xb, yb in loader:
-            xb, yb = normalize(augment(xb.to(device))), yb.to(device)
-            loss = loss_fn(net(xb), yb)
+            with stream.drawing():
+                xb, yb = normalize(augment(xb.to(device))), yb.to(device)
+                loss = loss_fn(net(xb), yb)
+            losses.append(loss.item())
             if not math.isfinite(loss.item()):
                 raise SystemExit(f"step {step + 1}: the loss became {loss.item()}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
@@ -212,7 +237,7 @@ def main():
             print(f"epoch {epoch + 1}: val loss {val_loss:.4f}, val accuracy {val_acc:.2%} "
                   f"({time.time() - started:.1f} s)")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch + 1,
-                        "step": step}, out / f"epoch-{epoch + 1}.pt")
+                        "step": step, "losses": losses}, out / f"epoch-{epoch + 1}.pt")
         if distributed:
             dist.barrier()
         if step >= total_steps:

@@ -86,3 +86,39 @@ def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(tmp_pat
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 6
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
+
+
+class _Losses:
+    def __init__(self):
+        self.values = []
+
+    def after_step(self, trainer, loss_value):
+        self.values.append(loss_value)
+
+
+def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_step(tmp_path):
+    # dropout and augmentation draw from the run's own random stream in both; building the network in
+    # train.py draws from the default generator first, which must not change which units drop or images flip
+    doc = GraphDocument("dropout net")
+    last = doc.add_block("Input", {"shape": [1, 28, 28]})
+    for kind, params in (("Flatten", {}), ("Linear", {"out_features": 32}), ("ReLU", {}), ("Dropout", {"p": 0.5}),
+                         ("Linear", {"out_features": 10}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    cfg = {"dataset": "mnist-sample", "epochs": 1, "max_steps": 4, "batch_size": 32, "optimizer": "sgd", "lr": 0.5,
+           "seed": 5, "threads": 1, "augment": {"hflip": True, "random_crop": 2}}
+    doc.training.update(cfg)
+    save_graph(doc, tmp_path / "drop.loom.json")
+    losses = _Losses()
+    trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
+    assert trainer.run() is not None
+    _, (project,) = export_model(tmp_path / "drop.loom.json", ["project"], tmp_path / "export")
+    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
+    assert len(losses.values) == 4
+    # the same operations on the same numbers in one thread: the same losses, bit for bit
+    assert theirs["losses"] == losses.values
+    torch.testing.assert_close(theirs["model"], load_checkpoint(trainer.run_dir).weights, rtol=0, atol=0)
