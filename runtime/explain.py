@@ -71,6 +71,14 @@ def class_scores(out) -> torch.Tensor:
     return out
 
 
+def check_finite(scores: torch.Tensor, what: str = "this sample") -> torch.Tensor:
+    """`scores` when every one is a number; an ExplainError (NaN or infinite scores explain nothing) when not."""
+    if not bool(torch.isfinite(scores).all()):
+        raise ExplainError(f"the model's scores for {what} are NaN or infinite, so there is nothing to explain: "
+                           "its training diverged; train again with a lower learning rate")
+    return scores
+
+
 def check_one_input(model: fx.GraphModule) -> None:
     """Refuse a graph with several Inputs: an explanation attributes one sample of one input."""
     n = sum(1 for node in model.graph.nodes if node.op == "placeholder")
@@ -383,10 +391,10 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
     if x.dim() < 2 or x.shape[0] != 1:
         raise ExplainError("explain one sample at a time (a batch of one)")
     check_one_input(model)
+    with torch.no_grad():
+        n_out = check_finite(class_scores(model(x))).shape[1]
     prediction = top_k(model, x, class_names)
     target = prediction[0]["index"] if target is None else int(target)
-    with torch.no_grad():
-        n_out = class_scores(model(x)).shape[1]
     if not 0 <= target < n_out:
         raise ExplainError(f"target class {target} does not exist: the model has {n_out} outputs (0 to {n_out - 1})")
     tokens = not x.is_floating_point()

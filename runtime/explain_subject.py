@@ -19,7 +19,7 @@ from layerloom.graph.quoting import shown
 from .data import DataError, load_dataset
 from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
-from .explain import Cancelled, ExplainError, check_one_input, class_scores
+from .explain import Cancelled, ExplainError, check_finite, check_one_input, class_scores
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
 
@@ -121,7 +121,9 @@ class Subject:
         for idx, _, x, y in self.batches():
             if cancel is not None and cancel.is_set():
                 raise Cancelled("cancelled")
-            probs = torch.softmax(class_scores(self.model(x)).float(), dim=1)
+            scores = class_scores(self.model(x)).float()
+            check_finite(scores, f"validation samples {int(idx[0])} to {int(idx[-1])}")
+            probs = torch.softmax(scores, dim=1)
             p, pred = probs.max(dim=1)
             for i in torch.nonzero(pred != y).flatten().tolist():
                 found.append({"index": int(idx[i]), "label": int(y[i]), "predicted": int(pred[i]),

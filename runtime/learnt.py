@@ -21,6 +21,10 @@ from .explain import ExplainError, Recorder
 from .heatmaps import colorize
 
 
+class NotFinite(ExplainError):
+    """Every value to show is NaN or infinite (a training run that diverged)."""
+
+
 def first_conv(model) -> str | None:
     """The first Conv2d block in graph order."""
     for n in model.graph.nodes:
@@ -79,19 +83,26 @@ def filter_grid(model, block: str | None = None, scale: int = 8) -> np.ndarray:
     module = _module(model, block)
     if not isinstance(module, nn.Conv2d):
         raise ExplainError(f"{block} is not a Conv2d block: filters are shown for convolutions")
+    if not bool(torch.isfinite(module.weight).all()):
+        raise NotFinite(f"{block}'s filters hold NaN or infinite weights, so they cannot be drawn: its training "
+                        "diverged; train again with a lower learning rate")
     return tile_grid(filter_tiles(module.weight), scale=scale)
 
 
-def _binned(v: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(counts, edges) of the float32 values `v`, the edges spanning them (a unit around one value)."""
+def _binned(v: torch.Tensor, bins: int, what: str = "the values") -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts, edges) of the finite float32 values `v`, the edges spanning them (a unit around one value)."""
+    v = v[torch.isfinite(v)]
+    if v.numel() == 0:
+        raise NotFinite(f"all of {what} are NaN or infinite, so there is nothing to plot: its training "
+                        "diverged; train again with a lower learning rate")
     lo, hi = float(v.min()), float(v.max())
     if hi <= lo:
         lo, hi = lo - 0.5, hi + 0.5
     return torch.histogram(v, bins=bins, range=(lo, hi))
 
 
-def _histogram(values: torch.Tensor, bins: int):
-    counts, edges = _binned(values.detach().float().cpu().reshape(-1), bins)
+def _histogram(values: torch.Tensor, bins: int, what: str = "the values"):
+    counts, edges = _binned(values.detach().float().cpu().reshape(-1), bins, what)
     return counts.numpy(), edges.numpy()
 
 
@@ -100,7 +111,7 @@ def weight_histograms(model, block: str, bins: int = 50) -> dict:
     params = dict(_module(model, block).named_parameters())
     if not params:
         raise ExplainError(f"{block} has no weights")
-    return {name: _histogram(p, bins) for name, p in params.items()}
+    return {name: _histogram(p, bins, f"{block}'s {name} values") for name, p in params.items()}
 
 
 @torch.no_grad()
@@ -124,22 +135,27 @@ HELD_VALUES = 1 << 23        # activation values held at once while binning (32 
 class StreamingHistogram:
     """The histogram of every value fed to it, a batch at a time, in bounded memory.
 
-    Values are held until more than `held` have come; the bin edges then span the values seen so far and
+    NaN and infinite values are left out and counted in `not_finite`. Values are held until more than
+    `held` have come; the bin edges then span the values seen so far and
     every later batch is counted into those same edges (`torch.histogram` with explicit edges: the counts
     are `numpy.histogram` of all the values with these edges). Later values beyond the edges are not
     binned: `below` and `above` count them. A stream that fits in `held` values is binned whole, its
     edges spanning every value."""
 
-    def __init__(self, bins: int = 50, held: int = HELD_VALUES):
-        self.bins, self.held = bins, held
+    def __init__(self, bins: int = 50, held: int = HELD_VALUES, what: str = "the values"):
+        self.bins, self.held, self.what = bins, held, what
         self._waiting: list[torch.Tensor] = []
         self._waiting_n = 0
         self.counts: torch.Tensor | None = None
         self.edges: torch.Tensor | None = None
-        self.below = self.above = 0
+        self.below = self.above = self.not_finite = 0
 
     def add(self, values: torch.Tensor) -> None:
         v = values.detach().float().cpu().reshape(-1)
+        finite = torch.isfinite(v)
+        if not bool(finite.all()):
+            self.not_finite += int((~finite).sum())
+            v = v[finite]
         if self.edges is None:
             self._waiting.append(v)
             self._waiting_n += v.numel()
@@ -154,9 +170,9 @@ class StreamingHistogram:
     def _fix_edges(self) -> None:
         seen = torch.cat(self._waiting) if self._waiting else torch.zeros(0)
         self._waiting, self._waiting_n = [], 0
-        if seen.numel() == 0:
+        if seen.numel() == 0 and not self.not_finite:
             raise ExplainError("there are no values to make a histogram of: pick a block that gives some")
-        self.counts, self.edges = _binned(seen, self.bins)
+        self.counts, self.edges = _binned(seen, self.bins, self.what)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
         """(counts, bin edges) as numpy arrays."""
@@ -168,7 +184,7 @@ class StreamingHistogram:
 def activation_histogram(model, batches, block: str, bins: int = 50, held: int = HELD_VALUES):
     """(counts, bin edges) of every value the block outputs over the given samples, binned batch by batch
     (StreamingHistogram: the edges span the first `held` values, or all of them when they fit)."""
-    hist = StreamingHistogram(bins, held)
+    hist = StreamingHistogram(bins, held, f"{block}'s outputs")
     for _, a in _activations(model, batches, block):
         hist.add(a)
     return hist.result()
@@ -217,7 +233,7 @@ def block_summary(model, batches, block: str, channel: int, k: int = 9, bins: in
                   held: int = HELD_VALUES):
     """In one pass over `batches`: the block's activation histogram (None when `bins` is None; as
     StreamingHistogram) and its top-k samples for `channel` (as top_activating)."""
-    hist = StreamingHistogram(bins, held) if bins is not None else None
+    hist = StreamingHistogram(bins, held, f"{block}'s outputs") if bins is not None else None
     top = TopSamples(block, channel, k)
     for idx, a in _activations(model, batches, block):
         top.add(idx, a)

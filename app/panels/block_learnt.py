@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QSp
 
 from layerloom.runtime.explain import Cancelled, ExplainError, Recorder
 from layerloom.runtime.heatmaps import to_display
-from layerloom.runtime.learnt import activation_histogram, block_summary, tile_grid, weight_histograms
+from layerloom.runtime.learnt import NotFinite, activation_histogram, block_summary, tile_grid, weight_histograms
 
 from .. import plot_style as ps
 from ..background import Latest
@@ -102,6 +102,9 @@ class BlockLearnt(QWidget):
             self.weights.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=ps.brush(WEIGHTS),
                                                  pen=ps.pen(WEIGHTS, 1)))
             self._title(self.weights, f"Weights of {block}")
+        except NotFinite as exc:
+            self._title(self.weights, f"Weights of {block}: not numbers")
+            self.message.setText(str(exc))
         except ExplainError:
             self._title(self.weights, f"{block} has no weights")
         self.activations.clear()
@@ -135,10 +138,12 @@ class BlockLearnt(QWidget):
             self.histogram_for = None
             self.activations.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts,
                                                      brush=ps.brush(ACTIVATIONS), pen=ps.pen(ACTIVATIONS, 1)))
-            below, above = got.get("outside", (0, 0))
-            if below or above:        # the edges span the first values seen; a few later ones fell outside
+            below, above, not_finite = got.get("outside", (0, 0, 0))
+            left_out = ([f"{below + above:,} beyond the bars' range"] if below or above else []) + \
+                       ([f"{not_finite:,} NaN or infinite"] if not_finite else [])
+            if left_out:              # the edges span the first values seen; a few later ones fell outside
                 self._title(self.activations, f"Outputs of {got['block']} on validation samples "
-                                              f"({below + above:,} beyond the bars' range)")
+                                              f"({', '.join(left_out)} left out)")
         if got.get("channels") is None:
             self.message.setText(f"{got['block']} gives no tensor of numbers to rank samples by: pick another block")
             return
@@ -183,6 +188,6 @@ def _look(subject, block: str, channel: int, histogram: bool, cancel) -> dict:
                                       bins=50 if histogram else None)
     if hist is not None:
         got["histogram"] = hist.result()
-        got["outside"] = (hist.below, hist.above)
+        got["outside"] = (hist.below, hist.above, hist.not_finite)
     got["raws"] = [subject.sample(t["index"])[0][0].numpy() for t in got["top9"]]
     return got

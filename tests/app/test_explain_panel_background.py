@@ -158,3 +158,22 @@ def test_the_block_tab_goes_over_the_validation_set_once_for_its_histogram_and_t
     bars = view.activations.getPlotItem().items[0].opts
     counts, edges = activation_histogram(panel.subject.model, batches, "conv2")
     assert list(bars["height"]) == list(counts) and list(bars["x0"]) == list(edges[:-1])
+
+
+def test_a_run_whose_weights_are_nan_loads_with_words_not_a_traceback(qtbot, monkeypatch):
+    import torch
+
+    from layerloom.presets import preset_path
+    subject = explain_subject.load_subject(preset_path("lenet5"))
+    with torch.no_grad():
+        subject.model.conv1.weight[:] = float("nan")           # as after a run that diverged
+    monkeypatch.setattr(explain_subject, "load_subject", lambda _run: subject)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run("diverged-run")
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
+    assert "NaN or infinite" in panel.wrong_title.text() and panel.wrong.count() == 0
+    assert panel.filters.text().startswith("conv1's filters hold NaN")
+    view = panel.block_view
+    assert view.block.currentText() == "conv1" and view.titles[view.weights] == "Weights of conv1: not numbers"
+    assert view.message.text().startswith("all of conv1's outputs are NaN or infinite")

@@ -7,8 +7,8 @@ from layerloom.graph import GraphDocument, analyze, compile_graph
 from layerloom.runtime.explain import ExplainError
 from layerloom.runtime.explain_subject import load_subject
 from layerloom.runtime import learnt
-from layerloom.runtime.learnt import (StreamingHistogram, activation_histogram, block_summary, filter_grid, filter_tiles,
-                                      first_conv, top_activating, weight_histograms)
+from layerloom.runtime.learnt import (StreamingHistogram, activation_histogram, block_summary, filter_grid,
+                                      filter_tiles, first_conv, top_activating, weight_histograms)
 
 
 def _rgb_conv():
@@ -109,3 +109,34 @@ def test_top9_are_the_samples_a_channel_responds_to_most(trained_lenet):
     np.testing.assert_allclose([t["activation"] for t in top], values.numpy(), rtol=1e-5)
     with pytest.raises(ExplainError, match="no channel 99"):
         top_activating(model, batches[:1], "conv2", channel=99)
+
+
+def test_nan_weights_are_named_as_such_and_nan_outputs_are_left_out_of_the_bars():
+    from layerloom.presets import preset_path
+    from layerloom.runtime.explain import explain
+    from layerloom.runtime.learnt import NotFinite
+    subject = load_subject(preset_path("lenet5"))
+    model = subject.model
+    with torch.no_grad():
+        model.conv1.weight[0] = float("nan")                     # one filter diverged
+    batches = [(idx, x) for idx, _, x, _ in subject.batches(50)][:2]
+    with pytest.raises(NotFinite, match="conv1's filters hold NaN"):
+        filter_grid(model)
+    hist = StreamingHistogram(bins=10)
+    values = torch.cat([a.reshape(-1) for _, a in learnt._activations(model, batches, "conv1")])
+    hist.add(values)
+    counts, edges = hist.result()
+    finite = values[torch.isfinite(values)].numpy()
+    assert hist.not_finite == values.numel() - finite.size == 100 * 28 * 28     # filter 0 of 6, 28×28 each
+    np.testing.assert_array_equal(counts, np.histogram(finite, bins=edges.astype(np.float64))[0])
+    with torch.no_grad():
+        model.conv1.weight[:] = float("nan")                     # all of them
+    with pytest.raises(NotFinite, match="all of conv1's weight values are NaN or infinite"):
+        weight_histograms(model, "conv1")
+    with pytest.raises(NotFinite, match="all of fc3's outputs are NaN"):
+        activation_histogram(model, batches, "fc3")
+    _, x, _ = subject.sample(0)
+    with pytest.raises(ExplainError, match="scores for this sample are NaN or infinite"):
+        explain(model, x, "saliency")
+    with pytest.raises(ExplainError, match="validation samples 0 to 255 are NaN"):
+        subject.wrong_predictions()
