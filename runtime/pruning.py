@@ -59,10 +59,15 @@ class PruneReport:
 
 
 def save_pruned(result: PruneResult, out) -> Path:
-    """Write the pruned graph and its kept weights (named by the graph) into the folder `out`."""
+    """Write the pruned graph and its kept weights (named by the graph) into the folder `out`; a name an
+    earlier pruning took there gets -2, -3, ... (pruning again never replaces a pruned graph, or edits to it)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = slug(result.doc.name)
+    base = stem = slug(result.doc.name)
+    n = 1
+    while (out / f"{stem}.loom.json").exists() or (out / f"{stem}.safetensors").exists():
+        n += 1
+        stem = f"{base}-{n}"
     path = out / f"{stem}.loom.json"
     result.doc.path = str(path.resolve())        # the weights file is named relative to the graph's folder
     weights = (out / f"{stem}.safetensors").resolve()

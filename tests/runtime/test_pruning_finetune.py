@@ -85,3 +85,19 @@ def test_a_run_whose_data_set_is_not_here_is_pruned_without_fine_tuning(tmp_path
     # fine-tuning trains on the data set, so it still needs it
     assert run(["prune", str(t.run_dir), "--ratio", "0.5", "--out", str(tmp_path / "tuned")]) == 2
     assert "letters" in capsys.readouterr().err
+
+
+def test_pruning_again_into_one_folder_keeps_the_earlier_pruned_graph(tmp_path):
+    from layerloom.graph.pruning import prune_channels
+    from layerloom.presets import preset_path
+    from layerloom.runtime.pruning import save_pruned
+
+    doc = load_graph(preset_path("lenet5"))
+    half, most = prune_channels(doc, ratio=0.5), prune_channels(doc, ratio=0.75)
+    first, second = save_pruned(half, tmp_path), save_pruned(most, tmp_path)
+    assert (first.name, second.name) == ("lenet-5.loom.json", "lenet-5-2.loom.json")
+    for path, result in ((first, half), (second, most)):     # each graph still carries its own kept weights
+        state = compile_graph(load_graph(path)).state_dict()
+        assert all(torch.equal(state[k], v) for k, v in result.weights.items())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet-5-2.loom.json", "lenet-5-2.safetensors",
+                                                          "lenet-5.loom.json", "lenet-5.safetensors"]
