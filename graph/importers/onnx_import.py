@@ -35,6 +35,11 @@ _TIME_FIRST = ("a time-first sequence: a recurrent layer that the dynamo exporte
                "imports when exported with torch.onnx.export(..., dynamo=False), which keeps it as one ONNX "
                "RNN, LSTM or GRU operator; otherwise keep the batch first")
 
+def _where(node) -> str:
+    """The node as a message names it: its name from the file, escaped, or its operator and result."""
+    return shown(node.name, 80) if node.name else f"the {node.op_type} that gives {shown(node.output[0], 80)}"
+
+
 def _attrs(node) -> dict:
     from onnx import helper
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
@@ -170,9 +175,21 @@ class _OnnxBuilder:
         """The dim of a Softmax block for this operator, or None: before opset 13 Softmax normalises over
         every dimension from `axis` (default 1) on together, which a block does only for the last."""
         if self.opset >= 13:
-            return int(a.get("axis", -1))
+            return self.sample_axis(node, int(a.get("axis", -1)), "normalises")
         axis, rank = int(a.get("axis", 1)), len(self.shapes.get(node.input[0]) or [])
-        return axis if rank and axis % rank == rank - 1 else None
+        return self.sample_axis(node, axis, "normalises") if rank and axis % rank == rank - 1 else None
+
+    def sample_axis(self, node, axis: int, does: str) -> int:
+        """`axis` as the file counts it (the batch is axis 0, as in torch and in a block's dim), refused where
+        it is the batch itself, as the file's own number says it: axis=-3 of a 3-d tensor is axis 0."""
+        rank = len(self.shapes.get(node.input[0]) or [])
+        if axis == 0 or rank and axis % rank == 0:
+            also = f" (axis {axis} of a {rank}-d tensor is its axis 0)" if axis != 0 else ""
+            fits = f"axis 1 to {rank - 1}, or -1 to -{rank - 1}" if rank > 1 else "axis 1 or later"
+            raise ImportFailure(f"{_where(node)}: {node.op_type} with axis={axis} {does} across the batch{also}, which "
+                                f"no block does; change the model so that it {does} within each sample ({fits}) "
+                                "and export it again")
+        return axis
 
     def reshape_target(self, node) -> list[int]:
         """A Reshape's target with 0 (keep) for the batch: a constant, where a file exported for a fixed
@@ -341,14 +358,15 @@ class _OnnxBuilder:
         elif op in ("Add", "Mul") and all(i in self.produced for i in node.input):
             self.add(node, op, {"num_inputs": 2}, list(node.input), self.base(node), node.output[0])
         elif op == "Concat":
-            axis = int(a["axis"])
-            if axis == 0:
-                raise ImportFailure(f"{node.name}: Concat along the batch has no block")
+            axis = self.sample_axis(node, int(a["axis"]), "joins its inputs")
             self.add(node, "Concat", {"num_inputs": len(node.input), "dim": axis}, list(node.input), self.base(node),
                      node.output[0])
         elif op == "Flatten":
-            if int(a.get("axis", 1)) != 1:
-                raise ImportFailure(f"{node.name}: Flatten at axis {a.get('axis')} has no block")
+            axis, rank = int(a.get("axis", 1)), len(self.shapes.get(x) or [])
+            if axis != 1 and not (rank and axis % rank == 1):
+                raise ImportFailure(f"{_where(node)}: Flatten at axis {axis} merges the batch with other dimensions "
+                                    "(only axis 1 keeps each sample apart), which no block does; flatten each sample "
+                                    "instead (torch.flatten(x, 1)) and export the model again")
             self.add(node, "Flatten", {}, [x], self.base(node), node.output[0])
         elif op == "Reshape":
             target = self.reshape_target(node)

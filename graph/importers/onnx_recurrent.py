@@ -272,6 +272,8 @@ def squeeze(builder, node, a) -> bool:
 def gather_step(builder, node, a) -> bool:
     """`y[:, k]` of a batch-first sequence: the last step of a recurrent block, or a Select."""
     x, axis = node.input[0], int(a.get("axis", 0))
+    rank = len(builder.shapes.get(x) or [])
+    axis = axis % rank if rank and axis < 0 else axis     # the batch is -3 of a 3-d tensor too
     index = fold(builder, node.input[1])
     if x not in builder.produced or axis == 0 or index is None or np.ndim(index) != 0:
         return False

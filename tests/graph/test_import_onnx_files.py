@@ -138,3 +138,39 @@ def test_an_operator_of_another_domain_runs_with_that_domains_version(tmp_path):
     np.testing.assert_allclose(gm(torch.from_numpy(x_value)).numpy(), expected, rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(gm(torch.from_numpy(x_value)), torch.nn.functional.gelu(torch.from_numpy(x_value)),
                                rtol=1e-5, atol=1e-5)
+
+
+def _one_node(path, op, in_shape, out_shape, **attrs):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)
+    inputs = ["x", "x"] if op == "Concat" else ["x"]
+    graph = helper.make_graph([helper.make_node(op, inputs, ["y"], **attrs)], "g", [x], [y])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("op, attrs, in_shape, out_shape", [
+    ("Flatten", {"axis": -3}, ["N", 2, 3, 4], ["N", 24]), ("Softmax", {"axis": -2}, ["N", 3, 4], ["N", 3, 4]),
+    ("Gather", {"axis": -2}, ["N", 3, 4], ["N", 4])])
+def test_an_axis_counted_from_the_end_imports_as_the_same_dim(tmp_path, op, attrs, in_shape, out_shape):
+    path = _one_node(tmp_path / "m.onnx", op, in_shape, out_shape, **attrs)
+    if op == "Gather":                  # y = x[:, 1]
+        model = onnx.load(path)
+        model.graph.node[0].input.append("k")
+        model.graph.initializer.append(numpy_helper.from_array(np.array(1, dtype=np.int64), "k"))
+        onnx.save(model, path)
+    result = import_source(str(path))
+    assert "Opaque" not in {b.kind for b in result.doc.blocks.values()}
+    graph = compile_graph(result.doc, weights=False).eval()
+    x = np.random.default_rng(2).random((3, *in_shape[1:]), dtype=np.float32)
+    expected = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("op, axis, does", [("Concat", -3, "joins its inputs"), ("Softmax", 0, "normalises"),
+                                            ("Softmax", -3, "normalises")])
+def test_an_axis_that_is_the_batch_is_refused_as_the_file_counts_it(tmp_path, op, axis, does):
+    path = _one_node(tmp_path / "m.onnx", op, ["N", 3, 4], ["M", 3, 4], axis=axis)
+    _refused(path, f"the {op} that gives y: {op} with axis={axis} {does} across the batch",
+             f"within each sample (axis 1 to 2, or -1 to -2)")
