@@ -196,7 +196,9 @@ class ExplainPanel(QWidget):
             item.setData(Qt.ItemDataRole.UserRole, w["index"])
             self.wrong.addItem(item)
         self.wrong_title.setText(f"Validation samples it gets wrong ({len(wrong)}"
-                                 f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)")
+                                 f"{'+' if len(wrong) >= WRONG_SHOWN else ''}; label under each: its prediction)"
+                                 if wrong else f"It gets all {len(self.subject.val):,} validation samples right: "
+                                               "Explain shows why it predicts validation sample 0")
         if wrong and not self._picked:
             self.current_index = wrong[0]["index"]
 

@@ -177,3 +177,18 @@ def test_a_run_whose_weights_are_nan_loads_with_words_not_a_traceback(qtbot, mon
     view = panel.block_view
     assert view.block.currentText() == "conv1" and view.titles[view.weights] == "Weights of conv1: not numbers"
     assert view.message.text().startswith("all of conv1's outputs are NaN or infinite")
+
+
+def test_a_model_that_gets_every_sample_right_says_so_instead_of_an_empty_list(qtbot, monkeypatch):
+    from layerloom.presets import preset_path
+    monkeypatch.setattr(explain_subject.Subject, "wrong_predictions", lambda self, limit=64, cancel=None: [])
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(preset_path("lenet5"))
+    assert panel.lists.wait() and panel.wrong.count() == 0
+    assert panel.wrong_title.text() == (f"It gets all {len(panel.subject.val):,} validation samples right: Explain "
+                                        "shows why it predicts validation sample 0")
+    with qtbot.waitSignal(panel.explained, timeout=60_000):
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    assert panel.current_index == 0
+    panel.block_view.jobs.wait()
