@@ -64,8 +64,9 @@ class Subject:
                                       **dict(self.config.get("dataset_options") or {}))
             self._val_tf = build_transforms(self._data.info, augment=None,
                                             normalize=bool(self.config.get("normalize", True)), train=False)
-        except DataError as exc:
-            raise ExplainError(str(exc)) from None
+        except DataError as exc:          # its own advice is about the data settings; a run's are fixed
+            raise ExplainError(f"the validation samples of this run cannot be loaded: {str(exc).rstrip('.')} "
+                               "(put its data set back where the run read it; the weights still show)") from None
         if not self.class_names:
             self.class_names = list(self._data.info.class_names)
 

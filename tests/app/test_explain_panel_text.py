@@ -105,3 +105,17 @@ def test_the_block_tab_lists_the_graph_s_blocks_not_the_steps_inside_them(qtbot)
         panel.block_view.block.setCurrentIndex(i)
         assert panel.block_view.jobs.wait()
         assert panel.block_view.message.text() == ""
+
+
+def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qtbot, tmp_path):
+    graph, _ = text_graph(tmp_path)
+    (tmp_path / "reviews.csv").unlink()                         # the data set moved away since
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(graph)
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
+    said = panel.wrong_title.text()
+    assert "validation samples of this run cannot be loaded" in said and "reviews.csv" in said
+    assert "put its data set back where the run read it" in said and panel.wrong.count() == 0
+    view = panel.block_view
+    assert view.titles[view.weights] == f"Weights of {view.block.currentText()}"      # drawn from the weights
