@@ -39,6 +39,7 @@ class BlockLearnt(QWidget):
         row.addStretch(1)
         col.addLayout(row)
         self.message = QLabel("")
+        self.message.setWordWrap(True)         # a long reason wraps instead of widening the whole panel
         col.addWidget(self.message)
         body = QHBoxLayout()
         self.weights = pg.PlotWidget()

@@ -112,6 +112,8 @@ def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qt
     (tmp_path / "reviews.csv").unlink()                         # the data set moved away since
     panel = explain_panel.ExplainPanel()
     qtbot.addWidget(panel)
+    panel.resize(900, 480)
+    panel.show()
     assert panel.load_run(graph)
     assert panel.lists.wait() and panel.block_view.jobs.wait()
     said = panel.wrong_title.text()
@@ -119,3 +121,5 @@ def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qt
     assert "put its data set back where the run read it" in said and panel.wrong.count() == 0
     view = panel.block_view
     assert view.titles[view.weights] == f"Weights of {view.block.currentText()}"      # drawn from the weights
+    assert "cannot be loaded" in view.message.text()
+    assert panel.minimumSizeHint().width() < 800            # the reason wraps: the dock does not have to widen
