@@ -77,7 +77,8 @@ def batch_dim_problem(kind: str, params: dict, rank: int) -> str | None:
     for name in ("dim", "start_dim"):
         d = params.get(name)
         if isinstance(d, int) and not isinstance(d, bool) and rank and d % rank == 0:
-            return f"{kind.lower()} with {name}={d} works across the batch dimension"
+            also = f" (dim {d} of a {rank}-d tensor is dim 0)" if d else ""
+            return f"{kind.lower()} with {name}={d} works across the batch dimension{also}"
     return None
 
 
@@ -106,8 +107,13 @@ def _dims(call: Call) -> list[int]:
 
 def _squeeze(call: Call):
     dim = call.arg(1, "dim", None)
-    if dim is None or batch_dim_problem("squeeze", {"dim": dim}, len(call.shape(call.arg(0, "input", tensor=True)))):
-        raise Unmapped("squeeze without a dim, or of dim 0, drops a batch of one; name a dimension after the batch")
+    if dim is None:
+        raise Unmapped("squeeze without a dim also drops a batch of one; name the dimension to squeeze (x.squeeze(1))")
+    rank = len(call.shape(call.arg(0, "input", tensor=True)))
+    for d in dim if isinstance(dim, (list, tuple)) else [dim]:        # aten.squeeze.dims takes a list
+        problem = batch_dim_problem("squeeze", {"dim": d}, rank)
+        if problem:
+            raise Unmapped(f"{problem}: it would drop a batch of one; name a dimension after the batch")
     return _reshape(call)
 
 

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from layerloom.graph.compiler import compile_graph
-from layerloom.graph.importers import ImportFailure
+from layerloom.graph.importers import ImportFailure, import_source
 from layerloom.graph.importers.fx_import import import_module
 
 
@@ -29,7 +29,7 @@ class Touches(nn.Module):
     def forward(self, x):
         if self.call == "select":
             return x.select(0, 1)
-        return x.squeeze() if self.call == "squeeze" else x.squeeze(0)
+        return x.squeeze() if self.call == "squeeze" else x.squeeze(0) if self.call == "squeeze0" else x.squeeze(-3)
 
 
 def test_select_unsqueeze_and_squeeze_compute_what_torch_computes():
@@ -50,3 +50,12 @@ def test_select_unsqueeze_and_squeeze_compute_what_torch_computes():
 def test_a_call_that_would_touch_the_batch_is_refused(call):
     with pytest.raises(ImportFailure, match="batch"):
         import_module(Touches(call), (4, 1))
+
+
+def test_a_dim_counted_from_the_end_that_is_the_batch_is_named_as_the_model_writes_it(tmp_path):
+    with pytest.raises(ImportFailure, match=r"squeeze with dim=-3 works across the batch dimension \(dim -3 of a "
+                                            r"3-d tensor is dim 0\): it would drop a batch of one"):
+        import_module(Touches("squeeze-3"), (4, 1))
+    torch.export.save(torch.export.export(Touches("squeeze-3"), (torch.randn(2, 4, 1),)), tmp_path / "t.pt2")
+    with pytest.raises(ImportFailure, match=r"squeeze with dim=-3 works across the batch dimension"):
+        import_source(str(tmp_path / "t.pt2"))
