@@ -137,8 +137,7 @@ def cmd_sweep(args) -> int:
     except SweepError as exc:
         print(f"layerloom sweep: {exc}", file=sys.stderr)
         return 2
-    print(f"Sweep {spec.name}: {spec.strategy}, {spec.budget()} trials, {spec.workers} at once, "
-          f"objective {spec.objective}", flush=True)
+    print(f"Sweep {spec.name}: {spec.describe()}, objective {spec.objective}", flush=True)
     runner = SweepRunner(study, doc, spec, folder, callback=_print_event)
     return _run(runner, spec, study, folder)
 

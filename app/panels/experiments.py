@@ -252,7 +252,7 @@ class ExperimentPanel(QWidget):
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
         self.thread = threading.Thread(target=self.runner.run, name="sweep", daemon=True)
         self.thread.start()
-        self.message.setText(f"Sweep {spec.name}: {spec.strategy}, {spec.budget()} trials, {spec.workers} at once "
+        self.message.setText(f"Sweep {spec.name}: {spec.describe()} "
                              f"— {folder}")
         self._update_buttons()
         return True

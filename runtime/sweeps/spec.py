@@ -226,11 +226,33 @@ class SweepSpec:
         return OBJECTIVES[self.objective]
 
     def budget(self) -> int:
-        """The trials to run: `trials` (0: 20), but never more than a grid's points (the same point again
-        with the same seed would only train the same network again)."""
+        """The trials to run: `trials` (0: 20, or the grid's size with grid), but never more than the points a
+        space of choices and whole numbers has: every trial trains with the same seed, so the same point
+        again would only train the same network again."""
+        size = self.finite_size()
         if self.strategy == "grid":
-            return min(self.trials, self.grid_size()) if self.trials else self.grid_size()
-        return self.trials or 20
+            return min(self.trials, size) if self.trials else size
+        wanted = self.trials or 20
+        return wanted if size is None else min(wanted, size)
+
+    def finite_size(self) -> int | None:
+        """How many points the space has, or None when a parameter is a continuous range."""
+        if any(d.kind not in ("choice", "int") for d in self.params.values()):
+            return None
+        return self.grid_size()
+
+    @property
+    def sampling(self) -> str:
+        """Where the trials' values come from: the strategy, but the grid when the budget covers every point
+        of the space (random or TPE would draw some points twice and miss others)."""
+        size = self.finite_size()
+        return "grid" if size is not None and self.budget() == size else self.strategy
+
+    def describe(self) -> str:
+        """"tpe, 20 trials, 2 at once" for the start of a sweep."""
+        how = self.strategy if self.sampling == self.strategy else \
+            f"every one of the {self.budget()} value combinations once (a grid; {self.strategy} would repeat some)"
+        return f"{how}, {self.budget()} trials, {self.workers} at once"
 
     def grid_size(self) -> int:
         n = 1

@@ -58,9 +58,9 @@ class _GridSampler(optuna.samplers.GridSampler):
 
 
 def sampler_for(spec: SweepSpec):
-    if spec.strategy == "grid":
+    if spec.sampling == "grid":
         return _GridSampler(spec.search_space(), seed=spec.seed)
-    if spec.strategy == "random":
+    if spec.sampling == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
     return optuna.samplers.TPESampler(seed=spec.seed)
 

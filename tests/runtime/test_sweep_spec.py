@@ -149,7 +149,30 @@ def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
         study.tell(trial, 0.5)
     assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]     # Optuna's grid, each point once
     assert parse_section(doc, None, {"trials": 3}).budget() == 3
-    assert parse_section(doc, None, {"strategy": "random"}).budget() == 10
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_budget_that_covers_a_space_of_choices_runs_each_point_once(strategy):
+    """Every trial trains with the sweep's seed: random or TPE drawing a point twice would train the same
+    network twice (and miss another point). A budget that covers the space runs Optuna's grid instead."""
+    from layerloom.runtime.sweeps.study import sampler_for
+    doc = doc_with({"params": {"training.lr": "choice:0.001,0.01", "blocks.fc1.params.out_features": "int:10:20:10"},
+                    "strategy": strategy})
+    spec = parse_section(doc)
+    assert (spec.budget(), spec.sampling) == (4, "grid") and "every one of the 4 value combinations" in spec.describe()
+    study = optuna.create_study(sampler=sampler_for(spec))
+    distributions = {path: dist.to_optuna() for path, dist in spec.params.items()}
+    seen = []
+    for _ in range(spec.budget()):
+        trial = study.ask(distributions)
+        seen.append(tuple(trial.params[p] for p in spec.params))
+        study.tell(trial, 0.5)
+    assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]
+    fewer = parse_section(doc, None, {"trials": 3})                 # fewer trials than points: the strategy samples
+    assert (fewer.budget(), fewer.sampling, fewer.describe()) == (3, strategy, f"{strategy}, 3 trials, 1 at once")
+    wide = doc_with({"params": {"training.lr": "log:1e-4:1e-1", "blocks.fc1.params.out_features": "choice:10,20"},
+                     "strategy": strategy})
+    assert (parse_section(wide).budget(), parse_section(wide).sampling) == (20, strategy)   # a continuous range
 
 
 def test_swept_epochs_and_the_sweeps_own_epochs_are_not_both_taken(tmp_path):
@@ -163,7 +186,7 @@ def test_swept_epochs_and_the_sweeps_own_epochs_are_not_both_taken(tmp_path):
     (run_dir,) = (tmp_path / "runs").iterdir()
     assert read_json(run_dir / "config.json")["epochs"] == 1
     doc = doc_with({"params": {"training.epochs": "int:2:4"}})
-    assert parse_section(doc).budget() == 20
+    assert parse_section(doc).budget() == 3
     with pytest.raises(SweepError, match=r"varies training\.epochs and also sets sweep\.epochs .*: remove one"):
         parse_section(doc, None, {"epochs": 2})
 

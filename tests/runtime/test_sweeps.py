@@ -127,8 +127,8 @@ def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
 
 
 def test_two_sweep_workers_share_a_journal(tmp_path):
-    # every trial has the same values and seed: equal accuracy whichever process ran it
-    graph = write_graph(tmp_path / "g.loom.json", {"name": "shared", "params": {"training.lr": "choice:0.003"},
+    # Adam leaves momentum alone: every trial trains alike, equal accuracy whichever process ran it
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "shared", "params": {"training.momentum": "uniform:0.5:0.9"},
                                                    "strategy": "random", "trials": 3})
     journal = tmp_path / "shared.journal"
     coordinator = CLI + ["sweep", graph, "--storage", f"journal:{journal}", "--workers", "1",
