@@ -36,7 +36,10 @@ def trial_rows(study) -> list[dict]:
         seconds = a.get("seconds")
         if seconds is None and t.datetime_start and t.datetime_complete:
             seconds = round((t.datetime_complete - t.datetime_start).total_seconds(), 2)
-        rows.append({"number": t.number, "state": STATES.get(t.state, t.state.name.lower()), "params": dict(t.params),
+        params = dict(t.params)
+        if t.state == TrialState.WAITING:      # queued again (interrupted): Optuna keeps its values aside until asked
+            params = dict(t.system_attrs.get("fixed_params") or {})
+        rows.append({"number": t.number, "state": STATES.get(t.state, t.state.name.lower()), "params": params,
                      "value": _finite(value), "run": a.get("run"), "message": a.get("message"),
                      "best_value": _finite(best.get("value")), "best_epoch": best.get("epoch"),
                      "pruned_at_epoch": a.get("pruned_at_epoch"), "seconds": seconds,

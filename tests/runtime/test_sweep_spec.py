@@ -279,3 +279,12 @@ def test_a_sweep_resumes_only_on_the_network_and_data_its_trials_trained(tmp_pat
     best.blocks["conv1"].pos = (120, 40)
     best.blocks["conv1"].group = "stem"
     assert [t.value for t in create_study(best, parse_section(best), storage).trials] == [0.9]
+
+
+def test_a_trial_queued_again_shows_its_values_while_it_waits():
+    from layerloom.runtime.sweeps.results import table, trial_rows
+    study = optuna.create_study()
+    study.enqueue_trial({"training.lr": 0.003})         # what a stopped or aborted trial leaves for the resume
+    (row,) = trial_rows(study)
+    assert row["state"] == "waiting" and row["params"] == {"training.lr": 0.003}
+    assert table([row], ["training.lr"])[1] == [[0, "waiting", 0.003, None, None, None, None, None, None]]
