@@ -21,6 +21,11 @@ class EmbeddingTable:
     vectors: torch.Tensor          # [V, D]
     vocabulary: list[str]          # token of each row (frequency order for Layerloom's text sets)
 
+    def __post_init__(self):
+        if not bool(torch.isfinite(self.vectors).all()):       # no neighbours and no map can come of them
+            raise EmbeddingError(f"{self.block}'s vectors hold NaN or infinite values: its training diverged; "
+                                 "train again with a lower learning rate")
+
     @classmethod
     def from_run(cls, run_dir, block: str | None = None) -> "EmbeddingTable":
         ckpt = load_checkpoint(run_dir)

@@ -22,3 +22,13 @@ def test_the_map_is_the_first_two_principal_components(dim):
     signs[signs == 0] = 1
     np.testing.assert_allclose(xy * signs, reference, atol=1e-5)
 
+
+
+def test_vectors_that_went_nan_are_refused_with_words_not_a_linear_algebra_error():
+    from layerloom.runtime.embeddings import EmbeddingError
+    vectors = torch.randn(6, 3)
+    vectors[4] = float("nan")                                 # as a diverged run leaves them
+    with pytest.raises(torch.linalg.LinAlgError):             # what the map would have run into
+        torch.linalg.svd(vectors - vectors.mean(dim=0), full_matrices=False)
+    with pytest.raises(EmbeddingError, match="emb1's vectors hold NaN or infinite values: its training diverged"):
+        EmbeddingTable("emb1", vectors, [f"w{i}" for i in range(6)])
