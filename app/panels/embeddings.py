@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from layerloom.runtime.checkpoints import CheckpointError
 from layerloom.runtime.embeddings import EmbeddingError, EmbeddingTable
+
+from .. import plot_style as ps
 
 MAP_WORDS = 150
 
@@ -43,8 +45,7 @@ class EmbeddingView(QWidget):
         self.neighbours.cellDoubleClicked.connect(lambda r, _c: self._look_again(r))
         split.addWidget(self.neighbours)
         self.plot = pg.PlotWidget()
-        self.plot.setTitle("2-D PCA map of the most frequent words")
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self._title = "2-D PCA map of the most frequent words"
         self.scatter = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(59, 130, 246, 200), hoverable=True,
                                           tip=lambda x, y, data: str(data))
         self.plot.addItem(self.scatter)
@@ -52,6 +53,19 @@ class EmbeddingView(QWidget):
         split.addWidget(self.plot)
         split.setSizes([260, 600])
         layout.addWidget(split, 1)
+        self.restyle()
+
+    def restyle(self) -> None:
+        """The map in the editor's theme (light or dark), like the training curves."""
+        ps.style_widget(self.plot)
+        ps.style_plot(self.plot.getPlotItem(), title=self._title)
+        for label in self.labels:
+            label.setColor(ps.colors().muted)
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            self.restyle()
+        super().changeEvent(event)
 
     def load_run(self, run_dir, block: str | None = None) -> bool:
         try:
@@ -76,9 +90,10 @@ class EmbeddingView(QWidget):
             self.message.setText(str(exc))
             return
         self.scatter.setData(x=xy[:, 0], y=xy[:, 1], data=words)
-        self.plot.setTitle(f"PCA of the {len(words)} most frequent words (hover a dot for its word)")
+        self._title = f"PCA of the {len(words)} most frequent words (hover a dot for its word)"
+        ps.style_plot(self.plot.getPlotItem(), title=self._title)
         for w, (x, y) in list(zip(words, xy))[:60]:       # label the most frequent; hover tells the rest
-            label = pg.TextItem(w, color=(90, 90, 90), anchor=(0, 1))
+            label = pg.TextItem(w, color=ps.colors().muted, anchor=(0, 1))
             label.setPos(float(x), float(y))
             self.plot.addItem(label)
             self.labels.append(label)

@@ -18,3 +18,26 @@ def test_an_embedding_of_one_number_per_word_is_mapped(qtbot, tmp_path):
     words = len(view.scatter.data)
     assert view.message.text() == "" and words > 3 and len(view.labels) == min(60, words)
     assert {label.pos().y() for label in view.labels} == {0.0}      # one coordinate: the words lie on a line
+
+
+def test_the_map_follows_the_theme(qtbot, tmp_path):
+    from layerloom.app import theme
+    doc = load_graph(preset_path("word2vec_skipgram"))
+    text = {"window": 2, "path": str(LESSONS_DIR / "animals.txt")}
+    Trainer(doc, {"epochs": 1, "max_steps": 2, "dataset_options": text}, None, runs_base=tmp_path).run()
+    view = EmbeddingView()
+    qtbot.addWidget(view)
+    view.resize(900, 420)
+    view.show()
+    assert view.load_run(list_runs(tmp_path)[0].path)
+    try:
+        for mode, light in (("light", True), ("dark", False)):     # it had pyqtgraph's black background in both
+            theme.apply(mode)
+            qtbot.wait(50)
+            corner = view.plot.grab().toImage().pixelColor(3, 3)
+            assert (corner.lightness() > 200) if light else (corner.lightness() < 80), (mode, corner.name())
+            label = view.labels[0].color
+            assert abs(label.lightness() - corner.lightness()) > 60, (mode, label.name())   # words readable on it
+            view.grab().save(str(tmp_path / f"embeddings-{mode}.png"))
+    finally:
+        theme.apply("system")
