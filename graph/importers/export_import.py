@@ -99,6 +99,12 @@ class _ProgramBuilder(_Builder):
                     continue                                   # a weight: its layer's call takes it
                 if entry[0] != "tensor":
                     raise ImportFailure(f"the program's input {node.name} is not a tensor")
+                dynamic = [f"dim {i}" for i, size in enumerate(entry[1]) if i and not isinstance(size, int)]
+                if dynamic:
+                    raise ImportFailure(f"the program's input has a dynamic size after the batch "
+                                        f"({', '.join(dynamic)}); a graph takes one fixed shape per sample: export the "
+                                        "program with only the batch dynamic (dynamic_shapes={0: "
+                                        "torch.export.Dim('batch')}) and import again")
                 self.out_of[node] = self.add(node, "Input", {"shape": list(entry[1][1:]), "dtype": _dtype(entry[2])},
                                              [], "input", "")
             elif node.op == "output":

@@ -29,6 +29,9 @@ class Call:
         """The concrete value of a non-tensor argument (sizes and shapes computed while tracing)."""
         if isinstance(v, fx.Node):
             kind, *rest = self.info.get(v, ("missing",))
+            if kind == "value" and isinstance(rest[0], (torch.SymInt, torch.SymFloat, torch.SymBool)):
+                raise Unmapped("a setting computed from the batch size has no block: a block's settings are fixed "
+                               "numbers, so compute it from the sample's own sizes")
             if kind == "value":
                 return rest[0]
             raise Unmapped("a tensor is used where a setting was expected")

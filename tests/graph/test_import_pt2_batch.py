@@ -66,3 +66,23 @@ def test_a_model_torch_fx_cannot_trace_that_mixes_samples_away_from_two_is_refus
     with pytest.raises(ImportFailure, match=r"on a batch of 3 \(the import saw a batch of 2\) the imported graph "
                                             "gives results that differ"):
         import_source(f"{path}:Swaps", (2, 3))
+
+
+class PoolsByBatch(nn.Module):
+    def forward(self, x):
+        return torch.nn.functional.adaptive_avg_pool2d(x, (x.size(0), 1))
+
+
+def test_a_dynamic_size_after_the_batch_or_a_setting_read_from_the_batch_is_one_line(tmp_path):
+    """Sizes torch.export keeps symbolic would become block settings: refused in words, not a TypeError."""
+    batch, steps = torch.export.Dim("batch", min=2, max=64), torch.export.Dim("steps", min=2, max=64)
+    model = nn.Sequential(nn.Linear(4, 2), nn.Flatten()).eval()
+    program = torch.export.export(model, (torch.randn(2, 6, 4),), dynamic_shapes=({0: batch, 1: steps},))
+    torch.export.save(program, tmp_path / "steps.pt2")
+    with pytest.raises(ImportFailure, match=r"the program's input has a dynamic size after the batch \(dim 1\); .*"
+                                            r"export the program with only the batch dynamic"):
+        import_source(str(tmp_path / "steps.pt2"))
+    program = torch.export.export(PoolsByBatch(), (torch.randn(4, 2, 6, 6),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "pools.pt2")
+    with pytest.raises(ImportFailure, match="a setting computed from the batch size has no block"):
+        import_source(str(tmp_path / "pools.pt2"))
