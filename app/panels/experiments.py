@@ -342,7 +342,11 @@ class ExperimentPanel(QWidget):
         best = best_row(self.rows, self.spec.direction) if self.spec else None
         if best is None or self.session is None:
             return
-        changes = best_changes(self.session.document, best)
+        try:
+            changes = best_changes(self.session.document, best)
+        except SweepError as exc:
+            self.message.setText(f"Not applied: {exc}")
+            return
         if not changes:
             self.message.setText(f"The graph already has trial {best['number']}'s values.")
             return

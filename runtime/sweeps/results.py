@@ -14,6 +14,7 @@ from pathlib import Path
 from optuna.trial import TrialState
 
 from ..runs import write_json
+from .spec import SweepError, check_path
 
 STATES = {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -76,16 +77,20 @@ def importance(study) -> dict[str, float]:
 
 def best_changes(doc, row: dict) -> list[dict]:
     """'Apply best to graph' as a list of changes, each {path, kind (training|param), block, name,
-    old, new}; only values that differ from the graph's."""
+    old, new}; only values that differ from the graph's. SweepError when a value names a block (or a
+    parameter) this graph does not have: the graph changed since the sweep, or it is another graph."""
     changes = []
     for path, new in row["params"].items():
+        try:
+            check_path(doc, path)
+        except SweepError as exc:
+            raise SweepError(f"trial {row['number']}'s values do not fit this graph ({exc}): open the graph the "
+                             "sweep ran on, or set the values by hand") from None
         parts = path.split(".")
         if parts[0] == "training":
             old = doc.training.get(parts[1])
             change = {"path": path, "kind": "training", "block": None, "name": parts[1], "old": old, "new": new}
         else:
-            if parts[1] not in doc.blocks:
-                continue
             old = doc.blocks[parts[1]].params.get(parts[3])
             change = {"path": path, "kind": "param", "block": parts[1], "name": parts[3], "old": old, "new": new}
         if old != new:

@@ -74,6 +74,20 @@ def test_apply_best_is_one_undoable_edit(win):
     assert win.document.training["lr"] == before_lr and win.document.blocks["fc1"].params["out_features"] == before_fc1
 
 
+def test_apply_best_to_a_graph_without_the_swept_block_changes_nothing_and_says_why(win):
+    doc = load_graph(preset_path("lenet5"))
+    panel = win.experiments
+    panel.show_results(ROWS, _spec(doc))
+    doc.rename_block("fc1", "dense1")          # the graph on the canvas now is another one (or was edited)
+    win.session.set_document(doc)
+    lr = doc.training["lr"]
+    panel.apply_button.click()
+    assert doc.training["lr"] == lr and not win.undo_stack.canUndo()      # not half applied
+    assert panel.message.text() == ('Not applied: trial 1\'s values do not fit this graph (blocks.fc1.params.'
+                                    'out_features: the graph has no block "fc1"): open the graph the sweep ran on, '
+                                    'or set the values by hand')
+
+
 def test_a_sweep_started_from_the_panel_fills_the_table_and_its_trials_overlay_in_the_runs_tab(win, qtbot, tmp_path):
     doc = load_graph(preset_path("lenet5"))
     doc.training.update({"epochs": 1, "batch_size": 100, "dataset_options": {"train_count": 500}})
