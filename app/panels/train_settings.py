@@ -170,7 +170,7 @@ class TrainSettings(QWidget):
         self.start_from = ElidedLabel()
         self.start_from.setObjectName("starts_from")
         train = QGroupBox("Training")
-        f = QFormLayout(train)
+        f = self._train_form = QFormLayout(train)
         self._form(f, [("Starts from", self.start_from), ("Optimizer", self.optimizer), ("Learning rate", self.lr),
                        ("Momentum", self.momentum), ("Weight decay", self.weight_decay), ("Schedule", self.schedule), ("Decay every", self.step_size),
                        ("Decay factor", self.gamma), ("Batch size", self.batch_size),
@@ -311,9 +311,13 @@ class TrainSettings(QWidget):
             self._enable_dependents()
 
     def _enable_dependents(self) -> None:
+        """Momentum shows for SGD and the decay rows for a step schedule only: greyed out, they took three rows
+        (a small screen then scrolled for the batch size or the device)."""
+        sgd, stepped = self.optimizer.currentData() == "sgd", self.schedule.currentData() == "step"
+        for widget, applies in ((self.momentum, sgd), (self.step_size, stepped), (self.gamma, stepped)):
+            self._train_form.setRowVisible(widget, applies)
         if self._mode == "idle":
-            self.momentum.setEnabled(self.optimizer.currentData() == "sgd")
-            stepped = self.schedule.currentData() == "step"
+            self.momentum.setEnabled(sgd)
             self.step_size.setEnabled(stepped)
             self.gamma.setEnabled(stepped)
             taught = bool(self.teacher.text().strip())

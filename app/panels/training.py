@@ -149,6 +149,8 @@ class TrainingPanel(QWidget):
         foot.addLayout(buttons)
         foot.addWidget(self.progress)
         foot.addWidget(self.progress_text)
+        self.progress.hide()
+        self.progress_text.hide()
         line = QFrame()
         line.setFrameShape(QFrame.Shape.HLine)
         line.setFrameShadow(QFrame.Shadow.Sunken)
@@ -276,5 +278,9 @@ class TrainingPanel(QWidget):
         self.message.show()
 
     def set_progress(self, fraction: float, text: str) -> None:
+        """The run's progress; with nothing to say (no run yet) the bar and its three lines give their room
+        to the settings."""
         self.progress.set_fraction(fraction)
         self.progress_text.setText(text)
+        self.progress.setVisible(bool(text) or fraction > 0)
+        self.progress_text.setVisible(bool(text))

@@ -1,0 +1,43 @@
+"""On a small laptop's 1280x800 window the Training dock shows its common settings without scrolling:
+rows that do not apply (momentum without SGD, the decay rows without a step schedule) are hidden, not
+greyed out, and the run's progress lines take room only once there is a run to report."""
+from __future__ import annotations
+
+from PySide6.QtCore import QPoint, QRect
+
+from layerloom.presets import preset_path
+
+from .helpers import settle_layouts
+
+COMMON = ("optimizer", "lr", "batch_size", "epochs", "loss", "device")
+
+
+def in_view(scroll, widget) -> bool:
+    viewport = scroll.viewport()
+    top_left = widget.mapTo(viewport, QPoint(0, 0))
+    return widget.isVisible() and viewport.rect().contains(QRect(top_left, widget.size()))
+
+
+def test_the_common_settings_show_without_scrolling_at_1280x800(win, qtbot, tmp_path):
+    t = win.training
+    t.set_runs_folder(tmp_path / "runs")
+    win.resize(1280, 800)
+    win.files.open_preset(preset_path("lenet5"))
+    t.dock.show()
+    t.dock.raise_()
+    qtbot.waitUntil(lambda: t.ready, timeout=20_000)
+    settle_layouts()
+    panel = t.panel
+    form = panel.settings
+    scroll = next(a for a in panel.findChildren(type(panel.check_scroll)) if a.widget().isAncestorOf(form))
+    assert scroll.verticalScrollBar().value() == 0
+    hidden = [name for name in COMMON if not in_view(scroll, getattr(form, name))]
+    assert not hidden, f"scrolled out of sight at 1280x800: {hidden}"
+    assert not form.momentum.isVisible() and not form.step_size.isVisible()      # Adam, no schedule
+    assert not panel.progress_text.isVisible()                                     # no run yet
+    form.optimizer.setCurrentIndex(form.optimizer.findData("sgd"))
+    form.schedule.setCurrentIndex(form.schedule.findData("step"))
+    assert form.momentum.isVisible() and form.momentum.isEnabled()
+    assert form.step_size.isVisible() and form.gamma.isVisible() and form.gamma.isEnabled()
+    panel.set_progress(0.5, "Epoch 1/5 · step 10/100")
+    assert panel.progress_text.isVisible() and panel.progress.isVisible()
