@@ -8,6 +8,8 @@ from PySide6.QtCore import QEvent, QRectF, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QScrollArea, QSizePolicy, QStackedWidget, QTabWidget, QVBoxLayout, QWidget
 
+from layerloom.runtime.heatmaps import distinct_cuts
+
 from .. import plot_style as ps
 from .sample_grid import SampleGrid
 
@@ -87,6 +89,7 @@ class EpochViews(ps.NarrowTitles, QWidget):
                       title="Confusion" if narrow else "Confusion (row %)")
         ps.style_plot(self.acc_plot, bottom="accuracy %", title="Per class" if narrow else "Accuracy per class")
         self.conf_plot.showGrid(x=False, y=False)
+        self.conf_plot.getAxis("left").setWidth(None)     # as wide as the class names: shown, not left out
         self.acc_plot.showGrid(x=True, y=False, alpha=0.15)
         self.header.setStyleSheet(f"color: {c.muted.name()};")
         self.conf_image.setLookupTable(ps.lut("blues-dark" if c.dark else "blues-light", with_background=False))
@@ -143,7 +146,8 @@ class EpochViews(ps.NarrowTitles, QWidget):
             self._classes = n
             self.conf_plot.getViewBox().setRange(QRectF(0, 0, n, n), padding=0.0)
             step = 1 if n <= MAX_TICKS else max(1, n // 10)
-            ticks = [(i + 0.5, self._name(i)[:8]) for i in range(0, n, step)]
+            shown = distinct_cuts([self._name(i) for i in range(n)], 8)      # cut names still differ
+            ticks = [(i + 0.5, shown[i]) for i in range(0, n, step)]
             self.conf_plot.getAxis("left").setTicks([ticks])
             self.conf_plot.getAxis("bottom").setTicks([ticks])
             self.acc_plot.getAxis("left").setTicks([[]])

@@ -15,6 +15,7 @@ from PySide6.QtCore import Signal, QEvent, QRectF, Qt
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from layerloom.graph.blocks import REGISTRY
+from layerloom.runtime.heatmaps import distinct_cuts
 
 from .. import plot_style as ps
 from .live_label import LiveLabel
@@ -307,7 +308,7 @@ class FeatureMapsPanel(QWidget):
         self.bars.setOpts(x=x, height=values, width=0.8, brushes=brushes, pen=pg.mkPen(None))
         names = self.class_names if len(self.class_names) == len(values) else None
         axis = self.plot.getAxis("bottom")
-        axis.setTicks([[(i, names[i][:6]) for i in range(len(values))]] if names and len(values) <= 12 else None)
+        axis.setTicks([list(enumerate(distinct_cuts(names, 6)))] if names and len(values) <= 12 else None)
         lo, hi = float(min(0.0, values.min())), float(max(0.0, values.max()))
         if self._grid != ("bars", len(values)):
             self._grid = ("bars", len(values))
@@ -355,5 +356,6 @@ class FeatureMapsPanel(QWidget):
         brushes = [pg.mkBrush(c.ok) if i == self.probe_label else ps.brush(ps.LOSS, 110) for i in order]
         self.prob_bars.setOpts(x0=np.zeros(len(order)), y=np.arange(len(order)), width=probs[order],
                                height=0.72, brushes=brushes, pen=pg.mkPen(None))
-        self.prob_labels.set_labels([(0.02, k, f"{n[:12]}  {probs[i] * 100:.0f}%", c.text)
-                                     for k, (i, n) in enumerate(zip(order, names))], QRectF(0, -0.5, 1, TOP_K))
+        self.prob_labels.set_labels([(0.02, k, f"{n}  {probs[i] * 100:.0f}%", c.text)      # cut names still differ
+                                     for k, (i, n) in enumerate(zip(order, distinct_cuts(names, 12)))],
+                                    QRectF(0, -0.5, 1, TOP_K))

@@ -241,3 +241,33 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     plots.start(live)
     assert plots.heat_image.image is None and live.health_steps == []
     assert "no health sample yet" in plots.heat_plot.titleLabel.text
+
+
+def test_class_names_that_start_alike_read_apart_in_the_live_views(qtbot, tmp_path):
+    from layerloom.app.panels.epoch_views import EpochViews
+    from layerloom.app.panels.feature_maps import FeatureMapsPanel
+    names = [f"handwritten digit {i}" for i in range(4)]
+    maps = FeatureMapsPanel()
+    qtbot.addWidget(maps)
+    maps.resize(700, 360)
+    maps.show()
+    maps.set_run_info(names, (), np.zeros((1, 28, 28), np.uint8), 3, 0)
+    maps.set_prediction(np.array([0.1, 0.2, 0.3, 0.4]))
+    shown = [text.rsplit("  ", 1)[0] for _, _, text, _ in maps.prob_labels.labels]
+    assert len(set(shown)) == 4 and all(len(t) <= 12 and "…" in t for t in shown), shown   # not 4 × "handwritten "
+    maps.grab().save(str(tmp_path / "maps-names.png"))
+    views = EpochViews()
+    qtbot.addWidget(views)
+    views.resize(600, 300)
+    views.show()
+    views.start(names)
+    conf = np.eye(4, dtype=int) * 3
+    views.show_epoch({"epoch": 1, "val_accuracy": 1.0, "val_loss": 0.1, "confusion": conf,
+                      "per_class_accuracy": np.ones(4), "val_predictions": np.array([0]), "val_labels": np.array([0])})
+    ticks = [t for _, t in views.conf_plot.getAxis("left")._tickLevels[0]]
+    assert len(set(ticks)) == 4 and all(len(t) <= 8 for t in ticks), ticks
+    from PySide6.QtGui import QFontMetrics
+    left = views.conf_plot.getAxis("left")
+    widest = max(QFontMetrics(left.style["tickFont"] or views.font()).horizontalAdvance(t) for t in ticks)
+    assert left.width() > widest                      # the true classes' names fit beside the matrix, so they show
+    views.grab().save(str(tmp_path / "confusion-names.png"))
