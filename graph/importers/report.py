@@ -8,9 +8,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..quoting import shown
+
+
+MESSAGE_LIMIT = 2000
+
 
 class ImportFailure(ValueError):
-    """The model cannot be imported; the message says why and what to do."""
+    """The model cannot be imported; the message says why and what to do. It is one printable line: names
+    that came from a file (an ONNX node called "fc\\x1b[2J\\n...") are escaped, however the message was built."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(shown(str(message), MESSAGE_LIMIT))
 
 
 @dataclass
@@ -27,14 +36,14 @@ class ImportReport:
                 "notes": self.notes, "fidelity": self.fidelity}
 
     def text(self) -> str:
-        lines = [f"Imported {self.source} with {self.method}: {len(self.nodes)} source nodes, "
+        lines = [f"Imported {shown(self.source, 200)} with {self.method}: {len(self.nodes)} source nodes, "
                  f"{len(self.opaque)} Opaque block(s)"]
-        for n in self.nodes:
-            lines.append(f"  {n['node']:<32} {n['op']:<28} → {n['block'] or '(folded)'}"
+        for n in self.nodes:      # node and operator names come from the file
+            lines.append(f"  {shown(n['node'], 80):<32} {shown(n['op'], 80):<28} → {n['block'] or '(folded)'}"
                          + (f" ({n['kind']})" if n["kind"] else ""))
         for o in self.opaque:
-            lines.append(f"Opaque {o['block']}: {o['target']}: {o['reason']}")
-        lines += [f"note: {t}" for t in self.notes]
+            lines.append(f"Opaque {o['block']}: {shown(o['target'], 200)}: {shown(o['reason'], MESSAGE_LIMIT)}")
+        lines += [f"note: {shown(t, MESSAGE_LIMIT)}" for t in self.notes]
         if self.fidelity:
             f = self.fidelity
             lines.append(f"fidelity: max output difference {f.get('max_abs_diff')}, strict load "

@@ -174,3 +174,19 @@ def test_an_axis_that_is_the_batch_is_refused_as_the_file_counts_it(tmp_path, op
     path = _one_node(tmp_path / "m.onnx", op, ["N", 3, 4], ["M", 3, 4], axis=axis)
     _refused(path, f"the {op} that gives y: {op} with axis={axis} {does} across the batch",
              f"within each sample (axis 1 to 2, or -1 to -2)")
+
+
+def test_node_names_from_the_file_reach_a_message_or_the_report_escaped(tmp_path):
+    evil = "fc\x1b[2J\nrm -rf ~"
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    for trans_a, path in ((1, tmp_path / "refused.onnx"), (0, tmp_path / "imported.onnx")):
+        node = helper.make_node("Gemm", ["x", "w"], ["h"], name=evil, transA=trans_a)
+        graph = helper.make_graph([node, helper.make_node("Relu", ["h"], ["y"], name=evil + "2")], "g", [x], [y],
+                                  initializer=[w])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    _refused(tmp_path / "refused.onnx", "fc\\x1b[2J\\nrm -rf ~: Gemm with alpha, beta or transA")
+    text = import_source(str(tmp_path / "imported.onnx")).report.text()
+    assert "\x1b" not in text and "fc\\x1b[2J\\nrm -rf ~" in text
+    assert all(line.isprintable() for line in text.splitlines())
