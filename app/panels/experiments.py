@@ -118,6 +118,7 @@ class ExperimentPanel(QWidget):
 
         self.start_button, self.pause_button = QPushButton("▶ Start"), QPushButton("Pause")
         self.stop_button, self.apply_button = QPushButton("■ Stop"), QPushButton("Apply best to graph")
+        self._stopping = False
         self.pause_button.setCheckable(True)
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self._pause)
@@ -272,8 +273,21 @@ class ExperimentPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
 
     def stop(self) -> None:
-        if self.runner is not None:
-            self.runner.stop()
+        """Stop: each running trial stops cleanly and keeps a checkpoint. Pressed again while they still run
+        (a trial stuck in a read, a long validation): Abort, they are ended at once and run again on resume."""
+        if self.runner is None or not self.running:
+            return
+        if self._stopping:
+            self.runner.abort()
+            self.message.setText("Aborting: the running trials are ended now; their values run again when the "
+                                 "sweep resumes…")
+            return
+        self._stopping = True
+        self.runner.stop()
+        self.stop_button.setText("■ Abort now")
+        self.stop_button.setToolTip("End the running trials at once instead of waiting for them to stop cleanly")
+        self.message.setText("Stopping: each running trial stops cleanly and keeps a checkpoint (Abort now ends "
+                             "them at once)…")
 
     def wait(self, timeout: float | None = None) -> None:
         if self.thread is not None:
@@ -282,6 +296,9 @@ class ExperimentPanel(QWidget):
     def shutdown(self) -> None:
         self.stop()
         self.wait(60)
+        if self.running:         # a trial that does not stop: end it rather than leave it behind the window
+            self.stop()
+            self.wait(30)
 
     def _on_event(self, event: dict) -> None:
         if event["type"] in ("trial_started", "trial_finished", "trial_failed", "trial_pruned", "started",
@@ -299,6 +316,9 @@ class ExperimentPanel(QWidget):
             done = (f"best: trial {best['number']}, final {self.spec.objective} {best['value']:.4f}" if best
                     else "no trial completed")
             self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
+            self._stopping = False
+            self.stop_button.setText("■ Stop")
+            self.stop_button.setToolTip("")
             # a stopped sweep resumes under its name; after a finished one, Start begins a new sweep
             self._name_chosen = bool(event.get("stopped"))
             self.pause_button.setChecked(False)

@@ -262,3 +262,24 @@ def test_the_name_field_starts_a_new_sweep_beside_an_old_one_or_resumes_it(win, 
     QTest.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
     assert not panel.running and "sweep.name must be a short name" in panel.message.text()
     assert sorted(p.name for p in base.iterdir()) == ["small-sweep", "small-sweep-2"]
+
+
+def test_stop_pressed_again_aborts_trials_that_do_not_stop(qtbot, tmp_path, monkeypatch):
+    from layerloom.app.panels.experiments import ExperimentPanel
+    from layerloom.runtime.sweeps import trial
+    from tests.runtime.sweep_helpers import write_graph, write_stuck_trial
+    monkeypatch.setattr(trial, "TRAIN", [str(write_stuck_trial(tmp_path / "stuck.py"))])
+    doc = load_graph(write_graph(tmp_path / "g.loom.json"))
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.load_section({"params": {"training.lr": "choice:0.003"}})
+    assert panel.start(doc, folder_base=tmp_path / "sweeps")
+    qtbot.waitUntil(lambda: any(r["state"] == "running" for r in panel.rows), timeout=30_000)
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)
+    assert panel.stop_button.text() == "■ Abort now" and "Abort now ends them at once" in panel.message.text()
+    qtbot.mouseClick(panel.stop_button, Qt.MouseButton.LeftButton)   # the trial ignored the stop: end it now
+    qtbot.waitUntil(lambda: not panel.running, timeout=30_000)
+    qtbot.waitUntil(lambda: panel.message.text().startswith("Sweep stopped"), timeout=10_000)
+    assert panel.stop_button.text() == "■ Stop"
+    assert [r["state"] for r in panel.rows] == ["failed", "waiting"] and panel.rows[0]["message"].startswith("aborted")

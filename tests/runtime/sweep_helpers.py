@@ -1,4 +1,5 @@
-"""A tiny graph file for sweep tests: one strided conv and a Linear on mnist-sample, quick to train."""
+"""A tiny graph file for sweep tests: one strided conv and a Linear on mnist-sample, quick to train; and a
+trial that does not stop when asked."""
 import json
 
 
@@ -26,3 +27,17 @@ def small_graph(sweep=None, training=None) -> dict:
 def write_graph(path, sweep=None, training=None) -> str:
     path.write_text(json.dumps(small_graph(sweep, training)), encoding="utf-8")
     return str(path)
+
+
+STUCK_TRIAL = """import json, signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)     # stuck where a request to stop cannot reach it (a hung read)
+print(json.dumps({"type": "started", "run_dir": None, "epochs": 1}), flush=True)
+time.sleep(300)
+"""
+
+
+def write_stuck_trial(path):
+    """A script that stands in for `layerloom train` (runtime.sweeps.trial.TRAIN = [path]): it says it
+    started, then ignores Ctrl-C (SIGINT) until it is killed."""
+    path.write_text(STUCK_TRIAL, encoding="utf-8")
+    return path

@@ -20,7 +20,7 @@ from layerloom.runtime.sweeps.coordinator import SweepRunner
 from layerloom.runtime.sweeps.spec import parse_section
 from layerloom.runtime.sweeps.study import create_study, open_storage
 
-from .sweep_helpers import write_graph
+from .sweep_helpers import write_graph, write_stuck_trial
 
 CLI = [sys.executable, "-m", "layerloom.app.main"]
 
@@ -217,19 +217,11 @@ def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path
     assert sorted(t.params["training.lr"] for t in done) == [0.003, 0.01]   # Optuna's record: the whole grid
 
 
-STUCK_TRIAL = """import json, signal, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)     # stuck where a request to stop cannot reach it (a hung read)
-print(json.dumps({"type": "started", "run_dir": None, "epochs": 1}), flush=True)
-time.sleep(300)
-"""
-
-
 def test_a_second_ctrl_c_ends_the_sweep_at_once_and_it_resumes(tmp_path):
     """The first Ctrl-C asks every trial to stop cleanly; a trial that does not (stuck in a read) would keep
     the sweep waiting for ever. The second Ctrl-C ends it now; the study stays consistent and resumes."""
     import optuna
-    stuck = tmp_path / "stuck_trial.py"
-    stuck.write_text(STUCK_TRIAL)
+    stuck = write_stuck_trial(tmp_path / "stuck_trial.py")
     graph = write_graph(tmp_path / "g.loom.json", {"name": "abort", "params": {"training.lr": "choice:0.003"},
                                                    "strategy": "grid"},
                         {"max_steps": 2, "dataset_options": {"train_count": 512}})
