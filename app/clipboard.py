@@ -46,7 +46,7 @@ def get() -> dict | None:
         return None
     try:
         data = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):      # not JSON, or nested deeper than Python's parser goes
         return None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         return None

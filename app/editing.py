@@ -26,7 +26,8 @@ class Editing:
     def paste(self) -> None:
         frag = clipboard.get()
         if frag is None:
-            self.session.message.emit("The clipboard holds no Layerloom blocks.")
+            self.session.message.emit("The clipboard holds no Layerloom blocks: select blocks and copy them "
+                                      "(Ctrl+C) first.")
             return
         p = self.view.cursor_scene_pos()
         new = edits.paste(self.session, frag, at=(round(p.x() / 10) * 10, round(p.y() / 10) * 10))

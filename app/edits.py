@@ -225,8 +225,9 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
     try:
         part = graph_from_dict(fragment)
     except Exception as exc:  # the clipboard holds something else: say so, change nothing
-        session.message.emit(f"The clipboard does not hold Layerloom blocks ({exc}).")
-        return refused(f"the clipboard does not hold Layerloom blocks ({exc})")
+        why = f"the clipboard does not hold usable Layerloom blocks ({str(exc).rstrip('.')})"
+        session.message.emit(f"Cannot paste: {why}. Copy the blocks again.")
+        return refused(why)
     if not part.blocks:
         return refused("the clipboard holds no blocks")
     xs = [b.pos[0] for b in part.blocks.values()]

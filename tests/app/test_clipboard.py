@@ -101,11 +101,15 @@ def test_pasting_text_that_is_not_blocks_changes_nothing(win):
     QGuiApplication.clipboard().setText("hello, not a graph")
     win.editing.paste()
     assert not win.document.blocks
-    assert "no Layerloom blocks" in win.statusBar().currentMessage()
+    assert "no Layerloom blocks: select blocks and copy them" in win.statusBar().currentMessage()
     QGuiApplication.clipboard().setText('{"format": "layerloom.graph", "version": 1, "blocks": [{"id": "x"}]}')
     win.editing.paste()
     assert not win.document.blocks and win.undo_stack.count() == 0
-    assert "does not hold Layerloom blocks" in win.statusBar().currentMessage()
+    message = win.statusBar().currentMessage()
+    assert "does not hold usable Layerloom blocks" in message and message.endswith("Copy the blocks again.")
+    QGuiApplication.clipboard().setText("[" * 100_000 + "]" * 100_000)     # deeper than Python's JSON parser goes
+    win.editing.paste()
+    assert not win.document.blocks and "no Layerloom blocks" in win.statusBar().currentMessage()
 
 
 def test_context_menu_offers_the_edit_actions(win):
