@@ -66,7 +66,7 @@ class Subject:
                                             normalize=bool(self.config.get("normalize", True)), train=False)
         except DataError as exc:          # its own advice is about the data settings; a run's are fixed
             raise ExplainError(f"the validation samples of this run cannot be loaded: {str(exc).rstrip('.')} "
-                               "(put its data set back where the run read it; the weights still show)") from None
+                               "(put its data set back where the run read it)") from None
         if not self.class_names:
             self.class_names = list(self._data.info.class_names)
 

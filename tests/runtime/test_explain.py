@@ -196,3 +196,21 @@ def test_an_untrained_graph_s_explanation_warns_about_the_explanation_not_an_exp
 
 def test_a_trained_run_s_explanation_has_no_such_warning(subject):
     assert subject.trained and subject.warnings == []
+
+
+def test_explaining_a_sample_of_a_run_whose_data_set_is_gone_says_to_put_it_back(tmp_path, capsys):
+    import json
+
+    from layerloom.app.main import main
+    from layerloom.presets import preset_path
+    data = tmp_path / "reviews.csv"
+    doc = json.loads(preset_path("text_gru").read_text(encoding="utf-8"))
+    doc["training"]["dataset_options"]["path"] = str(data)          # never written: as if deleted since
+    graph = tmp_path / "text.loom.json"
+    graph.write_text(json.dumps(doc), encoding="utf-8")
+    out = tmp_path / "x.png"
+    assert main(["explain", str(graph), "--sample", "0", "--method", "saliency", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("layerloom explain: the validation samples of this run cannot be loaded: ")
+    assert "reviews.csv" in err and err.endswith("(put its data set back where the run read it)")
+    assert "\n" not in err and not out.exists()
