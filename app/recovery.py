@@ -83,8 +83,8 @@ def orphans() -> list[Recovered]:
                 saved = f.stat().st_mtime
             found.append(Recovered(f, Path(data["path"]) if data.get("path") else None,
                                    saved, str(graph.get("name", "Untitled"))))
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            continue
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            continue                    # RecursionError: JSON nested deeper than Python's parser goes
     return sorted(found, key=lambda r: -r.saved)
 
 
@@ -92,7 +92,7 @@ def load(rec: Recovered) -> GraphDocument:
     """The recovered document; raises TooNew if a newer Layerloom wrote it, GraphFileError if it is damaged."""
     try:
         data = json.loads(rec.file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise GraphFileError(f"the recovery file cannot be read ({exc})", str(rec.file)) from None
     graph = data.get("graph") if isinstance(data, dict) else None
     version = graph.get("version") if isinstance(graph, dict) else None

@@ -147,6 +147,18 @@ def test_recovery_is_removed_when_the_user_declines(win, dialogs):
     assert not target.exists() and not win.document.blocks
 
 
+def test_a_recovery_file_nested_too_deep_to_read_is_passed_over(win, dialogs):
+    """JSON nested deeper than Python's parser goes raised RecursionError at start, out of the offer."""
+    deep = recovery.recovery_dir() / "session-999997.json"
+    deep.parent.mkdir(parents=True, exist_ok=True)
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    good = _crashed(999996, "mlp", 1000.0)
+    dialogs.answers = [SB.Yes]
+    assert win.files.offer_recovery()
+    assert win.document.blocks and not good.exists() and deep.exists()
+    win.session.undo_stack.setClean()
+
+
 def test_settings_remember_geometry(win, qtbot):
     win.resize(770, 500)     # above the minimum size; the offscreen screen is small: restoring clamps to it
     win.docks["summary"].hide()
