@@ -32,13 +32,18 @@ def diverging(value: float, scale: float) -> QColor:
     return QColor(int(255 * (1 + 0.8 * t)), int(255 * (1 + 0.55 * t)), 255)
 
 
+NOT_A_NUMBER = QColor(250, 204, 21)          # amber: a NaN or infinite value, never mistaken for padding
+
+
 class MatrixView(QWidget):
     """A small 2-D array as coloured cells with their values; an optional cell outlined."""
 
     def __init__(self, values: np.ndarray, title: str = "", highlight: tuple[int, int] | None = None,
-                 cell: int = 30, parent=None):
+                 cell: int = 30, padding: np.ndarray | None = None, parent=None):
         super().__init__(parent)
         self.values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        # the cells that are padding (a max-pool window's -inf), not a NaN or infinite value of the network
+        self.padding = np.zeros(self.values.shape, bool) if padding is None else np.atleast_2d(padding)
         self.title = title
         self.highlight = highlight
         self.cell = cell
@@ -50,6 +55,15 @@ class MatrixView(QWidget):
     def sizeHint(self) -> QSize:
         rows, cols = self.values.shape
         return QSize(cols * self.cell + 2, rows * self.cell + 18)
+
+    def text_at(self, r: int, c: int) -> str:
+        """What cell (r, c) says: its value, "pad" for padding, "NaN" or "±inf" for a value that is no number."""
+        v = self.values[r, c]
+        if self.padding[r, c]:
+            return "pad"
+        if not np.isfinite(v):
+            return "NaN" if np.isnan(v) else "inf" if v > 0 else "-inf"
+        return f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
 
     def paintEvent(self, _event) -> None:
         p = QPainter(self)
@@ -64,9 +78,10 @@ class MatrixView(QWidget):
             for c in range(cols):
                 v = self.values[r, c]
                 rect = QRectF(1 + c * self.cell, 17 + r * self.cell, self.cell - 1, self.cell - 1)
-                p.fillRect(rect, diverging(v, self.scale) if np.isfinite(v) else QColor(200, 200, 200))
+                p.fillRect(rect, diverging(v, self.scale) if np.isfinite(v) else
+                           QColor(200, 200, 200) if self.padding[r, c] else NOT_A_NUMBER)
                 p.setPen(QColor(30, 30, 30))
-                text = "pad" if not np.isfinite(v) else f"{v:.2f}" if abs(v) < 100 else f"{v:.0f}"
+                text = self.text_at(r, c)
                 p.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
         if self.highlight is not None:
             r, c = self.highlight
@@ -149,6 +164,9 @@ class InsideView(QWidget):
         agreement = _agreement(result)
         if agreement:
             self._say(grid, agreement)
+        if not np.all(np.isfinite(np.asarray(result.get("computed", 0.0), dtype=np.float64))):
+            self._say(grid, "A value here is not a number (NaN or infinite), so neither is the result: the run's "
+                            "training diverged; train again with a lower learning rate.")
         grid.addStretch(1)
         self.scroll.setWidget(body)
 
@@ -192,7 +210,8 @@ class InsideView(QWidget):
         if r["kind"] == "MaxPool2d":
             wr, wc = r["winner"]
             local = (r["rows"].index(wr), r["cols"].index(wc))
-            layout.addWidget(MatrixView(r["window"], "the window", highlight=local))
+            layout.addWidget(MatrixView(r["window"], "the window", highlight=local,
+                                        padding=np.isneginf(np.asarray(r["window"], dtype=np.float64))))
             self._say(layout, f"the largest value, {r['computed']:.6g}, is at row {wr}, column {wc}: it wins")
         else:
             layout.addWidget(MatrixView(r["window"], "the window"))

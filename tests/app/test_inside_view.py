@@ -121,3 +121,22 @@ def test_a_block_renamed_after_the_run_says_to_train_again(qtbot, tmp_path):
     assert controls.status.text() == ("Cannot take this value apart: features2 is not in this run's network (it was "
                                       "added or renamed after the run): train the graph again, or pick another "
                                       "block.")
+
+
+def test_nan_weights_read_as_nan_not_as_padding(qtbot, tmp_path):
+    model = compile_graph(load_graph(preset_path("lenet5")), seed=0)
+    with torch.no_grad():
+        model.conv1.weight[0, 0, 1, 1] = float("nan")         # one weight of a run that diverged
+    x, _ = load_dataset("mnist-sample").val.batch(torch.tensor([7]))
+    t = trace(model, x.float())
+    view = _view(qtbot)
+    view.show_result(conv_pixel(t, "conv1", 0, 5, 5))
+    patch, kernel, products = view.findChildren(MatrixView)[:3]
+    assert kernel.text_at(1, 1) == "NaN" and products.text_at(1, 1) == "NaN"      # not "pad"
+    assert kernel.text_at(0, 0) != "NaN"
+    assert view.lines[-1].startswith("A value here is not a number (NaN or infinite), so neither is the result")
+    view.grab().save(str(tmp_path / "conv-nan.png"))
+    inf = float("inf")
+    window = MatrixView([[-inf, 0.5], [float("nan"), inf]], padding=[[True, False], [False, False]])
+    assert [window.text_at(0, c) for c in (0, 1)] + [window.text_at(1, c) for c in (0, 1)] == \
+        ["pad", "0.50", "NaN", "inf"]                          # a max-pool window's padding still reads "pad"
