@@ -115,9 +115,11 @@ def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge
         return refused("nothing is selected")
 
     def build(r):
-        for e in edges:
-            if e in r.doc.edges:
-                r.disconnect(e)
+        gone = set(block_ids)
+        # every wire first, found in one pass (one search per block was blocks x wires: seconds for thousands)
+        wires = [e for e in r.doc.edges if e.src in gone or e.dst in gone] + [e for e in edges if r.doc.has_wire(e)]
+        for e in dict.fromkeys(wires):
+            r.disconnect(e)
         for b in block_ids:
             r.remove_block(b)
     what = (block_ids[0] if len(block_ids) == 1 else _plural(len(block_ids), "block")) if block_ids else \
