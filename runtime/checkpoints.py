@@ -153,6 +153,9 @@ def latest_checkpoint(run_or_ckpt) -> Path:
     path = Path(run_or_ckpt)
     if (path / "model.safetensors").is_file():
         return path
+    if path.is_file():     # e.g. the graph file itself: a run's weights are in its folder
+        raise CheckpointError(f"{path} is a file, not a run: give a run folder (runs/...) or one of its "
+                              "checkpoint folders")
     ckpt_dir = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     pointer = ckpt_dir / "latest.json"
     if pointer.is_file():

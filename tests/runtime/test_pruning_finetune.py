@@ -101,3 +101,15 @@ def test_pruning_again_into_one_folder_keeps_the_earlier_pruned_graph(tmp_path):
         assert all(torch.equal(state[k], v) for k, v in result.weights.items())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lenet-5-2.loom.json", "lenet-5-2.safetensors",
                                                           "lenet-5.loom.json", "lenet-5.safetensors"]
+
+
+def test_a_graph_file_given_for_a_run_is_named_as_a_file(tmp_path, capsys):
+    """A new user's slip: the graph file where a trained run is asked for (prune, a teacher)."""
+    from layerloom.presets import preset_path
+    from layerloom.runtime.checkpoints import CheckpointError, load_checkpoint
+    graph = str(preset_path("lenet5"))
+    with pytest.raises(CheckpointError, match=r"lenet5\.loom\.json is a file, not a run: give a run folder"):
+        load_checkpoint(graph)
+    assert run(["prune", graph, "--ratio", "0.5", "--out", str(tmp_path / "p"), "--finetune-epochs", "0"]) == 2
+    assert "is a file, not a run: give a run folder (runs/...) or one of its checkpoint folders" in \
+        capsys.readouterr().err
