@@ -427,7 +427,8 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
         shapes = _image_shapes(model, x)
         candidates = list(shapes)
         if not candidates:
-            raise ExplainError("Grad-CAM needs a block with a channels × height × width output; this graph has none")
+            raise ExplainError("Grad-CAM needs a block with a channels × height × width output and this graph has "
+                               "none: use saliency, integrated-gradients or occlusion")
         block = block or _last_spatial(shapes)
         if block not in candidates:
             raise ExplainError(f"{block} has no channels × height × width output: pick one of {', '.join(candidates)}")

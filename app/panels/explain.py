@@ -168,6 +168,8 @@ class ExplainPanel(QWidget):
         if x0.dim() == 4:
             self.block.addItems(image_blocks(self.subject.model, x0))
             self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")
+        if image and not self.block.count() and self.method.currentText() == "gradcam":
+            self.method.setCurrentText("saliency")      # no channels × height × width block to explain through
         self.current_index = 0                    # the first wrong sample once they are found
         self._show_filters()
         self._show_health(run_dir)

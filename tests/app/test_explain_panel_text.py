@@ -1,6 +1,7 @@
 """The Explain panel beyond image classifiers: a text sample shows its words; a graph with two Inputs is a message."""
 import json
 
+import pytest
 from PySide6.QtCore import Qt
 
 from layerloom.app.panels import explain as explain_panel
@@ -123,3 +124,19 @@ def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qt
     assert view.titles[view.weights] == f"Weights of {view.block.currentText()}"      # drawn from the weights
     assert "cannot be loaded" in view.message.text()
     assert panel.minimumSizeHint().width() < 800            # the reason wraps: the dock does not have to widen
+
+
+def test_an_image_model_without_feature_maps_starts_on_saliency_not_grad_cam(qtbot):
+    from layerloom.runtime.explain import ExplainError, explain
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.load_run(preset_path("mlp"))                       # Flatten, Linear, ReLU: no C×H×W block
+    assert panel.method.currentText() == "saliency" and panel.block.count() == 0
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    assert got.args[0].method == "saliency" and got.args[0].kind == "image"
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
+    _, x, _ = panel.subject.sample(0)
+    with pytest.raises(ExplainError, match="this graph has none: use saliency, integrated-gradients or occlusion"):
+        explain(panel.subject.model, x, "gradcam")
