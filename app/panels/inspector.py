@@ -162,6 +162,7 @@ class Inspector(QScrollArea):
         params_box.setLayout(form)
         layout.addWidget(params_box)
         self.edit_error = _label()
+        self.edit_error.setTextFormat(Qt.TextFormat.PlainText)   # it quotes what was typed, tags and all
         self.edit_error.setStyleSheet(f"color: {theme.current().error.name()};")
         self.edit_error.hide()
         layout.addWidget(self.edit_error)

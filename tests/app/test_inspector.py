@@ -83,6 +83,16 @@ def test_a_value_the_schema_refuses_is_explained_and_not_set(win):
     assert field.text() == "2"
 
 
+def test_a_refused_value_is_shown_as_typed_not_read_as_markup(win):
+    """The refusal quotes what was typed: its tags are characters, not bold text or an image to load."""
+    open_lenet(win)
+    click_block(win, "pool1")
+    type_into(win.inspector.editor("kernel_size").main, "<b>2</b><img src='x.png'>")
+    error = win.inspector.edit_error
+    assert error.isVisible() and "<b>2</b><img src='x.png'>" in error.text()
+    assert error.textFormat() == Qt.TextFormat.PlainText
+
+
 def test_invalid_graph_is_shown_at_once_and_fixed_from_the_inspector(win):
     open_lenet(win)
     click_block(win, "fc1")
