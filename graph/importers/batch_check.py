@@ -82,10 +82,7 @@ def check_outputs_follow(doc, state: dict, run_source, input_shape, dtype: str, 
     from ..compiler import CompileError, compile_graph
     from .fx_import import _max_difference
     other = other_batch(batch)
-    g = torch.Generator().manual_seed(OTHER_BATCH)
-    torch_dtype = getattr(torch, dtype)
-    x = (torch.randn((other, *input_shape), generator=g) if torch_dtype.is_floating_point
-         else torch.zeros((other, *input_shape), dtype=torch_dtype))
+    x = _example(other, input_shape, dtype, seed=OTHER_BATCH)
     try:
         with torch.no_grad():
             expected = run_source(x.clone())
@@ -113,6 +110,14 @@ def check_outputs_follow(doc, state: dict, run_source, input_shape, dtype: str, 
         "dynamic batch, torch.export.Dim) and import again")
 
 
+def _example(batch: int, input_shape, dtype: str, seed: int) -> torch.Tensor:
+    """A random input of `batch` samples (zeros for token ids: every vocabulary has id 0)."""
+    torch_dtype = getattr(torch, dtype)
+    if not torch_dtype.is_floating_point:
+        return torch.zeros((batch, *input_shape), dtype=torch_dtype)
+    return torch.randn((batch, *input_shape), generator=torch.Generator().manual_seed(seed))
+
+
 def _shapes(value) -> str:
     return ", ".join(str(list(t.shape)) for t in _tensors(value)) or "no tensor"
 
@@ -120,3 +125,39 @@ def _shapes(value) -> str:
 def _tensors(value) -> list:
     return [value] if torch.is_tensor(value) else [v for v in value if torch.is_tensor(v)] \
         if isinstance(value, (tuple, list)) else []
+
+
+def samples_apart_note(graph, doc, input_shape, dtype: str) -> str | None:
+    """A note when the compiled `graph` gives a sample a result that depends on the rest of its batch, else
+    None. Mapped blocks never do; an Opaque block (a submodule kept whole, an ONNX operator run by
+    onnxruntime) runs the source as it is and may work across the batch (`x - x.mean(0)`, CumSum over
+    axis 0): the graph then does what the source does, which the person should know before training it."""
+    opaque = [b for b in doc.blocks.values() if b.kind == "Opaque"]
+    if not opaque:
+        return None
+    x = _example(OTHER_BATCH, input_shape, dtype, seed=OTHER_BATCH + 1)
+    try:
+        with torch.no_grad():
+            whole = _tensors(graph(x.clone()))
+            alone = [_tensors(graph(x[i:i + 1].clone())) for i in range(OTHER_BATCH)]
+    except Exception:
+        return None          # a graph that does not run on these batches: the other checks say why
+    for k, result in enumerate(whole):
+        parts = [a[k] for a in alone]
+        if result.dim() and all(p.shape[1:] == result.shape[1:] for p in parts):
+            joined = torch.cat(parts)
+            if joined.shape == result.shape and torch.allclose(joined, result, rtol=1e-4, atol=1e-5):
+                continue
+        names = ", ".join(shown(_opaque_name(b), 60) for b in opaque[:4]) + (", …" if len(opaque) > 4 else "")
+        return (f"a sample's result depends on the other samples of its batch, as in the source: an Opaque block "
+                f"({names}) works across the batch, where blocks handle each sample on its own; predictions then "
+                "change with the batch they are made in: change that part of the model to work within each sample "
+                "(dims after the batch) if that is not meant")
+    return None
+
+
+def _opaque_name(block) -> str:
+    kwargs = block.params.get("kwargs") or {}
+    op = kwargs.get("op_type") if isinstance(kwargs, dict) else None
+    target = str(block.params.get("target", ""))
+    return f"{block.id}: ONNX {op}" if op else f"{block.id}: {target.rpartition(':')[2].rpartition('.')[2]}"

@@ -26,7 +26,7 @@ from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
 from ..params import ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
-from .batch_check import check_batch_follows
+from .batch_check import check_batch_follows, samples_apart_note
 from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
 from .hidden import pick_hidden
 from .inplace import in_place_problem
@@ -452,6 +452,9 @@ def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: Impo
     with torch.no_grad():       # each gets its own copy: a model may change its input in place
         expected, got = model(x.clone()), gm(x.clone())
     diff = _max_difference(expected, got)
+    note = samples_apart_note(gm, doc, input_shape, input_dtype)
+    if note and report is not None:
+        report.notes.append(note)
     figures = {"max_abs_diff": diff, "strict_load": strict, "tensors_equal": equal}
     if report is not None:
         report.fidelity.update(figures)

@@ -22,6 +22,7 @@ from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..quoting import shown
 from ..weights import module_path_to_id
+from .batch_check import samples_apart_note
 from .fx_import import ImportFailure, ImportReport
 from .onnx_opaque import opaque_operator
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -458,10 +459,17 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
         raise ImportFailure(f"onnxruntime cannot run {path} to check the import ({_first_line(exc)})") from None
     with torch.no_grad():
         got = gm(x).numpy()
+    if not expected.shape or expected.shape[0] != batch:
+        raise ImportFailure(f"the file's result has the shape {list(expected.shape)} for a batch of {batch}: an "
+                            "operator drops or changes the batch dimension, which no block does; keep the batch first "
+                            "in the model's result and export it again")
     if got.shape != expected.shape:          # a mapping gap: say so, never a traceback
         raise ImportFailure(f"the imported graph gives results of shape {list(got.shape[1:])} where the file gives "
                             f"{list(expected.shape[1:])}; Layerloom cannot import this file as it is")
     diff = float(np.abs(expected - got).max())
+    note = samples_apart_note(gm, doc, shape, dtype)
+    if note and report is not None:
+        report.notes.append(note)
     if report is not None:
         report.fidelity.update({"max_abs_diff": diff, "strict_load": True, "reference": "onnxruntime"})
     return diff

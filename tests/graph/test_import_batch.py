@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from layerloom.graph.compiler import compile_graph
-from layerloom.graph.importers import ImportFailure
+from layerloom.graph.importers import ImportFailure, import_source, load_source_module
 from layerloom.graph.importers.fx_import import import_module
 
 
@@ -63,3 +63,44 @@ def test_a_two_after_the_batch_imports_and_matches_at_other_batches():
         x = torch.randn(batch, 6, generator=torch.Generator().manual_seed(batch))
         with torch.no_grad():
             torch.testing.assert_close(graph(x), model(x), rtol=0, atol=0)
+
+
+CENTRED = """
+import torch
+from torch import nn
+
+
+class Centre(nn.Module):
+    def __init__(self, dim=0):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        if x.sum() > 0:         # torch.fx cannot trace this: the submodule stays whole as an Opaque block
+            return x - x.mean(self.dim, keepdim=True)
+        return x - x.mean(self.dim, keepdim=True)
+
+
+class Centred(nn.Module):
+    def __init__(self, dim=0):
+        super().__init__()
+        self.centre = Centre(dim)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.centre(x))
+"""
+
+
+def test_a_submodule_kept_whole_that_works_across_the_batch_is_named_in_the_report(tmp_path):
+    (tmp_path / "centred.py").write_text(CENTRED)
+    model, _ = load_source_module(f"{tmp_path / 'centred.py'}:Centred")
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert not torch.allclose(model.eval()(x)[-1:], model(x[-1:]))     # a sample's result depends on the others
+    report = import_source(f"{tmp_path / 'centred.py'}:Centred", (4,)).report
+    assert [o["block"] for o in report.opaque] == ["centre"] and report.fidelity["max_abs_diff"] == 0.0
+    assert any("a sample's result depends on the other samples of its batch, as in the source: an Opaque block "
+               "(centre: Centre) works across the batch" in n for n in report.notes), report.notes
+    alone = import_source(f"{tmp_path / 'centred.py'}:Centred", (4,), {"dim": 1}).report     # per sample
+    assert alone.opaque and not any("depends on the other samples" in n for n in alone.notes)

@@ -190,3 +190,25 @@ def test_node_names_from_the_file_reach_a_message_or_the_report_escaped(tmp_path
     text = import_source(str(tmp_path / "imported.onnx")).report.text()
     assert "\x1b" not in text and "fc\\x1b[2J\\nrm -rf ~" in text
     assert all(line.isprintable() for line in text.splitlines())
+
+
+@pytest.mark.parametrize("op, out_shape", [("CumSum", ["N", 4]), ("ReduceSum", [1, 4])])
+def test_an_operator_with_no_block_that_works_across_the_batch_is_named(tmp_path, op, out_shape):
+    """onnxruntime runs such an operator exactly, so the outputs agree; but a sample's result depends on the
+    rest of its batch: the report says so, and a result without its batch is refused."""
+    path = _one_node(tmp_path / "m.onnx", op, ["N", 4], out_shape, **({"keepdims": 1} if op == "ReduceSum" else {}))
+    model = onnx.load(path)
+    model.graph.node[0].input.append("axis")
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0] if op == "ReduceSum" else 0, np.int64),
+                                                           "axis"))
+    onnx.save(model, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(3).random((3, 4), dtype=np.float32)
+    assert not np.allclose(session.run(None, {"x": x})[0][-1:], session.run(None, {"x": x[-1:]})[0])  # samples mix
+    if op == "ReduceSum":
+        _refused(path, "the file's result has the shape [1, 4] for a batch of 3: an operator drops or changes the "
+                       "batch dimension, which no block does; keep the batch first")
+        return
+    notes = import_source(str(path)).report.notes
+    assert any("a sample's result depends on the other samples of its batch, as in the source: an Opaque block "
+               "(block: ONNX CumSum) works across the batch" in n for n in notes), notes
