@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from PySide6.QtCore import QMimeData, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QDrag, QGuiApplication, QIcon, QPainter, QPixmap
-from PySide6.QtWidgets import QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from layerloom.graph.blocks import REGISTRY, kinds_by_category
 
@@ -87,7 +87,13 @@ class Palette(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
+        self.no_match = QLabel(self)             # what to try when the search finds no block
+        self.no_match.setWordWrap(True)
+        self.no_match.setTextFormat(Qt.TextFormat.PlainText)
+        self.no_match.setStyleSheet("color: palette(placeholder-text);")
+        self.no_match.hide()
         layout.addWidget(self.search)
+        layout.addWidget(self.no_match)
         layout.addWidget(self.tree)
         self.items: dict[str, QTreeWidgetItem] = {}
         self._fill()
@@ -130,6 +136,9 @@ class Palette(QWidget):
                 shown += hit
             top.setHidden(shown == 0)
             top.setExpanded(True)
+        self.no_match.setText(f"No block matches “{text.strip()[:60]}”. Blocks are named as in torch.nn "
+                              "(Linear, Conv2d, MaxPool2d, LSTM…); clear the search to see them all.")
+        self.no_match.setVisible(bool(q) and not self.visible_kinds())
 
     def visible_kinds(self) -> list[str]:
         return [name for name, item in self.items.items() if not item.isHidden() and not item.parent().isHidden()]
