@@ -19,7 +19,10 @@ from layerloom.graph.fileformat import atomic_write_text, default_mode
 
 from .onnx_limits import explain_export_failure, first_line, unsupported_layers
 from .onnx_recurrent import translations
+from .recurrent_scan import has_recurrence, scanned
 from .source import ExportError, ExportSource, metadata_strings
+from .steps import (dynamic_note, export_steps, fixed_note, fixed_reason, free_onnx_steps, length_difference,
+                    sequence_steps, steps_dim)
 
 TOLERANCE = 1e-4
 
@@ -132,32 +135,50 @@ def _batch_dim():
     return torch.export.Dim("batch", min=1, max=65536)
 
 
-def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> ExportResult:
+def _onnx_export(src: ExportSource, path: Path, x, shapes: dict, rnn_operator: bool) -> None:
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(src.model, (x,), str(path), dynamo=True, external_data=False, verbose=False,
+                          input_names=["input"], output_names=["output"], dynamic_shapes=(shapes,), optimize=True,
+                          custom_translation_table=translations() if rnn_operator else None)
+
+
+def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_length: bool = True) -> ExportResult:
     """`rnn_operator`: write each plain RNN layer as one ONNX RNN operator (readable, smaller, imports back
     as an RNN block); False leaves torch's own export, which unrolls it into MatMuls per time step (what
-    onnxruntime's quantizer can make int8)."""
+    onnxruntime's quantizer can make int8). `any_length`: a graph that reads a sequence takes any number of
+    steps where it can (steps.py); False keeps the Input's length."""
     import onnx
     import onnxruntime as ort
 
     why_not = unsupported_layers(src.model)
     if why_not is not None:
         raise ExportError(why_not)
-    x = src.probe(2)
+    length = sequence_steps(src) if any_length else None
+    fixed = fixed_reason(src, length) if length is not None else None
+    # without recurrent layers, torch.export follows the steps itself; ONNX's recurrent operators take any
+    # length, but torch.export unrolls the layers it traces, so the length is freed in the ONNX file after
+    native = length is not None and fixed is None and not has_recurrence(src.model)
     with atomic_target(path) as tmp:
         try:
-            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                warnings.simplefilter("ignore")
-                torch.onnx.export(src.model, (x,), str(tmp), dynamo=True, external_data=False, verbose=False,
-                                  input_names=["input"], output_names=["output"],
-                                  dynamic_shapes=({0: _batch_dim()},), optimize=True,
-                                  custom_translation_table=translations() if rnn_operator else None)
+            if native:
+                try:
+                    _onnx_export(src, tmp, src.probe(2, steps=export_steps(length)),
+                                 {0: _batch_dim(), 1: steps_dim()}, rnn_operator)
+                except Exception as exc:
+                    native, fixed = False, f"torch.export cannot follow it ({first_line(exc)})"
+            if not native:
+                _onnx_export(src, tmp, src.probe(2), {0: _batch_dim()}, rnn_operator)
         except Exception as exc:
-            program = lambda: torch.export.export(src.model, (x,))     # noqa: E731  (only to name the blocks)
+            program = lambda: torch.export.export(src.model, (src.probe(2),))     # noqa: E731  (only to name blocks)
             raise ExportError(f"ONNX export failed: {explain_export_failure(exc, program)}") from None
         model = onnx.load(str(tmp))
         for key, value in metadata_strings(src.metadata).items():
             entry = model.metadata_props.add()
             entry.key, entry.value = key, value
+        if length is not None and fixed is None and not native:
+            free, fixed = free_onnx_steps(model, src, length)
+            model = free if free is not None else model
         onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp))
         if any(p != tmp for p in tmp.parent.iterdir()):
@@ -166,29 +187,59 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True) -> Exp
         probe = src.probe(3, seed=1)          # a different batch size checks the dynamic batch dimension
         try:
             session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-            got = session.run(None, {session.get_inputs()[0].name: probe.numpy()})
+            run = lambda x: session.run(None, {session.get_inputs()[0].name: x.numpy()})     # noqa: E731
+            diff = max_difference(run(probe), _reference(src, probe))
+            if length is not None and fixed is None:
+                diff = max(diff, length_difference(run, src, length))
         except Exception as exc:
             raise ExportError(f"onnxruntime cannot run the exported model: {first_line(exc)}") from None
-    diff = max_difference(got, _reference(src, probe))
-    return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE,
-                        ["checked with onnx.checker and onnxruntime (batch 3)"])
+    notes = ["checked with onnx.checker and onnxruntime (batch 3)"]
+    if length is not None:
+        notes.append(dynamic_note(length) if fixed is None else fixed_note(length, fixed))
+    return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE, notes)
+
+
+def _pt2_program(src: ExportSource, length: int | None):
+    """(program, why the steps stay fixed or None). Recurrent layers are exported as scans (recurrent_scan.py):
+    torch.export would unroll them over the example's steps."""
+    fixed = fixed_reason(src, length) if length is not None else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # e.g. RNN flat-weight notes that do not affect the program
+        if length is not None and fixed is None:
+            model = scanned(src.model) if has_recurrence(src.model) else src.model
+            try:
+                program = torch.export.export(model, (src.probe(2, steps=export_steps(length)),),
+                                              dynamic_shapes=({0: _batch_dim(), 1: steps_dim()},))
+                diff = length_difference(program.module(), src, length)
+                if diff <= TOLERANCE:
+                    return program, None
+                fixed = f"the exported program gives other outputs on other lengths (max |Δ| {diff:.2e})"
+            except Exception as exc:
+                fixed = f"torch.export cannot follow it ({first_line(exc)})"
+        try:
+            return torch.export.export(src.model, (src.probe(2),), dynamic_shapes=({0: _batch_dim()},)), fixed
+        except Exception as exc:
+            raise ExportError(f"torch.export failed: {first_line(exc)}") from None
 
 
 def export_pt2(src: ExportSource, path: Path) -> ExportResult:
-    x = src.probe(2)
+    length = sequence_steps(src)
     with atomic_target(path) as tmp:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")   # e.g. RNN flat-weight notes that do not affect the program
-                program = torch.export.export(src.model, (x,), dynamic_shapes=({0: _batch_dim()},))
-        except Exception as exc:
-            raise ExportError(f"torch.export failed: {first_line(exc)}") from None
+        program, fixed = _pt2_program(src, length)
         torch.export.save(program, str(tmp), extra_files={"layerloom.json": json.dumps(src.metadata)})
     loaded = torch.export.load(str(path)).module()
     probe = src.probe(3, seed=1)
     with torch.no_grad():
         diff = max_difference(loaded(probe), _reference(src, probe))
-    return ExportResult("pt2", path, size_of(path), diff, diff <= TOLERANCE, ["dynamic batch dimension"])
+    notes = ["dynamic batch dimension"]
+    if length is not None:
+        if fixed is None:
+            diff = max(diff, length_difference(loaded, src, length))
+        notes.append(dynamic_note(length) if fixed is None else fixed_note(length, fixed))
+        if fixed is None and has_recurrence(src.model):
+            notes.append("its recurrent layers are torch scans, which Layerloom's .pt2 import does not read: "
+                         "import the .onnx or the .loom.json instead")
+    return ExportResult("pt2", path, size_of(path), diff, diff <= TOLERANCE, notes)
 
 
 def export_torchscript(src: ExportSource, path: Path) -> ExportResult:

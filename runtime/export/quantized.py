@@ -142,7 +142,7 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
     data = load_data(src, mode)
     with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
         fp32 = Path(work) / "model.onnx"
-        base = export_onnx(src, fp32, rnn_operator=False)    # unrolled RNN steps are MatMuls: those quantize
+        base = export_onnx(src, fp32, rnn_operator=False, any_length=False)   # unrolled RNN steps quantize
         if not base.verified:
             raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
         recurrent = quantize_onnx(src, fp32, path, mode, data)

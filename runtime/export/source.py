@@ -35,12 +35,14 @@ class ExportSource:
     # generated for `doc` must follow them too, or its layers would not fit the weights
     data: dict | None = None
 
-    def probe(self, batch: int = 2, seed: int = 0) -> torch.Tensor:
+    def probe(self, batch: int = 2, seed: int = 0, steps: int | None = None) -> torch.Tensor:
+        """A batch of inputs; `steps`: another length of the sample's first (sequence) axis."""
         g = torch.Generator().manual_seed(seed)
+        shape = (batch, *self.input_shape) if steps is None else (batch, steps, *self.input_shape[1:])
         if self.input_dtype.startswith("int"):
             high = int(self.metadata.get("vocab_size") or 2)
-            return torch.randint(0, max(high, 2), (batch, *self.input_shape), generator=g)
-        return torch.rand((batch, *self.input_shape), generator=g)
+            return torch.randint(0, max(high, 2), shape, generator=g)
+        return torch.rand(shape, generator=g)
 
 
 UNTRAINED_EXPORT = ("this graph has not been trained: the export carries freshly initialised weights (export a run "

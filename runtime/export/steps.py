@@ -1,0 +1,110 @@
+"""The sequence (time) axis of an export: any length where the graph takes any length, else fixed, saying why.
+
+A graph reads a sequence when it holds a recurrent, embedding or attention block; the steps are then the
+first axis of its Input's sample (T of T×F, or of T token ids). The exported model takes any number of
+steps when the PyTorch model itself runs on other lengths (a Flatten then a Linear after the sequence
+does not) and the exported file gives the PyTorch model's outputs at two other lengths, one shorter and
+one longer; otherwise it keeps the Input's length and its note says why.
+"""
+from __future__ import annotations
+
+import torch
+
+from .onnx_limits import first_line
+
+SEQUENCE_KINDS = frozenset({"RNN", "LSTM", "GRU", "Embedding", "MultiheadAttention"})
+MAX_STEPS = 65536
+
+
+def sequence_steps(src) -> int | None:
+    """The Input's number of steps when the graph reads a sequence, else None."""
+    if not src.input_shape or not any(b.kind in SEQUENCE_KINDS for b in src.doc.blocks.values()):
+        return None
+    return int(src.input_shape[0])
+
+
+def other_lengths(steps: int) -> tuple[int, int]:
+    """A shorter and a longer length to check an export at (two longer ones for a single step)."""
+    return (steps // 2, 2 * steps + 1) if steps > 1 else (2, 3)
+
+
+def export_steps(steps: int) -> int:
+    """The length of the example an exporter traces: torch treats a size of 1 as fixed."""
+    return max(steps, 2)
+
+
+def steps_dim():
+    return torch.export.Dim("steps", min=1, max=MAX_STEPS)
+
+
+def fixed_reason(src, steps: int) -> str | None:
+    """Why the PyTorch model takes only `steps` steps (it fails on another length), or None."""
+    for n in (*other_lengths(steps), export_steps(steps)):
+        if n == steps:
+            continue
+        try:
+            with torch.no_grad():
+                src.model(src.probe(2, steps=n))
+        except Exception as exc:
+            return f"the graph does not run on {n} steps ({first_line(exc)})"
+    return None
+
+
+def fixed_note(steps: int, reason: str) -> str:
+    return f"sequence length fixed at {steps} steps: {reason}"
+
+
+def dynamic_note(steps: int) -> str:
+    short, long = other_lengths(steps)
+    return f"any sequence length (checked at {short}, {steps} and {long} steps)"
+
+
+def length_difference(run, src, steps: int) -> float:
+    """The largest difference between `run(x)` and the PyTorch model at the two other lengths."""
+    from .formats import max_difference     # (formats imports this module)
+
+    worst = 0.0
+    for n in other_lengths(steps):
+        x = src.probe(3, seed=1, steps=n)
+        with torch.no_grad():
+            worst = max(worst, max_difference(run(x), src.model(x)))
+    return worst
+
+
+def free_onnx_steps(model, src, steps: int):
+    """(the ONNX model with its steps axis named "steps", None) when onnxruntime runs it on other lengths
+    with the PyTorch model's outputs, else (None, why not).
+
+    The exporter traces one length; recurrent layers become ONNX RNN, LSTM and GRU operators, which take
+    any length, but the tensors' recorded shapes (and any constant the graph folded) hold the traced one.
+    The input's axis and every output axis that follows it get a name, the recorded intermediate shapes
+    are inferred again, and onnxruntime checks the result."""
+    import onnx
+    import onnxruntime as ort
+
+    free = onnx.ModelProto()
+    free.CopyFrom(model)
+    free.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "steps"
+    short, long = other_lengths(steps)
+    with torch.no_grad():
+        a, b = (_as_list(src.model(src.probe(1, steps=n))) for n in (short, long))
+    for i, (out, ya, yb) in enumerate(zip(free.graph.output, a, b)):
+        for axis, dim in enumerate(out.type.tensor_type.shape.dim):
+            if axis > 0 and ya.shape[axis] != yb.shape[axis]:
+                dim.dim_param = "steps" if (ya.shape[axis], yb.shape[axis]) == (short, long) else f"output{i}_{axis}"
+    del free.graph.value_info[:]
+    try:
+        free = onnx.shape_inference.infer_shapes(free, strict_mode=True)
+        session = ort.InferenceSession(free.SerializeToString(), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        diff = length_difference(lambda x: session.run(None, {name: x.numpy()}), src, steps)
+    except Exception as exc:
+        return None, f"the ONNX graph does not run on other lengths ({first_line(exc)})"
+    from .formats import TOLERANCE
+    if not diff <= TOLERANCE:
+        return None, f"the ONNX graph gives other outputs on other lengths (max |Δ| {diff:.2e})"
+    return free, None
+
+
+def _as_list(y) -> list:
+    return list(y) if isinstance(y, (tuple, list)) else [y]

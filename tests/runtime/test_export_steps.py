@@ -1,0 +1,70 @@
+"""Exported sequence models take any number of steps where the graph does; otherwise the length stays fixed
+and the export says why. Checked with onnxruntime and torch.export.load against the PyTorch model."""
+import onnxruntime as ort
+import pytest
+import torch
+
+from layerloom.graph import GraphDocument, save_graph
+from layerloom.runtime.export import export_model, load_source
+from layerloom.runtime.export.recurrent_scan import ScannedRecurrence
+
+
+def _chain(tmp_path, shape, blocks, dtype=None):
+    doc = GraphDocument("sequence net")
+    last = doc.add_block("Input", {"shape": shape, **({"dtype": dtype} if dtype else {})})
+    for kind, params in blocks:
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    save_graph(doc, tmp_path / "seq.loom.json")
+    return tmp_path / "seq.loom.json"
+
+
+def test_a_token_model_with_a_recurrent_layer_takes_other_lengths(tmp_path):
+    path = _chain(tmp_path, [6], [("Embedding", {"num_embeddings": 20, "embedding_dim": 4}),
+                                  ("GRU", {"hidden_size": 5}),
+                                  ("Linear", {"out_features": 3}), ("Output", {})], dtype="int64")
+    src, results = export_model(path, ["onnx", "pt2"], tmp_path / "out")
+    assert all(r.verified for r in results), [r.line() for r in results]
+    assert all("any sequence length" in r.line() for r in results), [r.line() for r in results]
+    onnx_file, pt2_file = (r.path for r in results)
+    session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
+    program = torch.export.load(str(pt2_file)).module()
+    for steps in (2, 11):
+        x = torch.randint(0, 20, (3, steps), generator=torch.Generator().manual_seed(steps))
+        with torch.no_grad():
+            want = src.model(x)
+            got_pt2 = program(x)
+        got_onnx = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+        assert want.shape == (3, steps, 3)
+        torch.testing.assert_close(got_onnx, want, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got_pt2, want, rtol=1e-4, atol=1e-5)
+
+
+def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_path):
+    path = _chain(tmp_path, [4, 3], [("LSTM", {"hidden_size": 5}), ("Flatten", {}),
+                                     ("Linear", {"out_features": 2}), ("Output", {})])
+    with pytest.raises(RuntimeError):              # PyTorch itself: the Linear needs 4 steps of 5 features
+        load_source(path).model(torch.rand(1, 5, 3))
+    _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
+    assert result.verified
+    assert "sequence length fixed at 4 steps: the graph does not run on 2 steps" in result.line()
+    program = torch.export.load(str(result.path)).module()
+    assert program(torch.rand(3, 4, 3)).shape == (3, 2)
+
+
+@pytest.mark.parametrize("kind, params", [
+    ("RNN", {"nonlinearity": "relu", "num_layers": 2, "bidirectional": True, "bias": False}),
+    ("LSTM", {"num_layers": 2, "bidirectional": True}), ("LSTM", {"proj_size": 3}),
+    ("GRU", {"num_layers": 2, "bidirectional": True}), ("GRU", {"bias": False}),
+])
+def test_scanned_recurrent_layers_compute_what_torchs_layers_compute(kind, params):
+    torch.manual_seed(0)
+    layer = getattr(torch.nn, kind)(4, 6, batch_first=True, **params).eval()
+    scanned = ScannedRecurrence(layer)
+    assert scanned.state_dict().keys() == layer.state_dict().keys()
+    for steps in (1, 7):
+        x = torch.rand(3, steps, 4)
+        with torch.no_grad():
+            want, got = layer(x), scanned(x)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)      # outputs and final states alike
