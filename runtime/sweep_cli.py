@@ -122,6 +122,7 @@ def cmd_sweep(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError, parse_param_flags, parse_section
     from .sweeps.study import create_study, open_storage
+    from .sweeps.trial import check_graph
     if not can_write("sweep", "--out", args.out):
         return 2
     doc = load_or_say(args.file)
@@ -132,6 +133,7 @@ def cmd_sweep(args) -> int:
                      "workers": args.workers, "epochs": args.epochs, "objective": args.objective,
                      "seed": args.seed, "name": args.name}
         spec = parse_section(doc, None, overrides)
+        check_graph(doc, spec.params)
         folder = Path(args.out) / spec.name
         study = create_study(doc, spec, open_storage(args.storage, folder))
     except SweepError as exc:

@@ -233,6 +233,7 @@ class ExperimentPanel(QWidget):
         from layerloom.runtime.sweeps.coordinator import SweepRunner
         from layerloom.runtime.sweeps.spec import SweepError, parse_section
         from layerloom.runtime.sweeps.study import create_study, open_storage
+        from layerloom.runtime.sweeps.trial import check_graph
         if self.running:
             return False
         doc = doc or self._document()
@@ -243,6 +244,7 @@ class ExperimentPanel(QWidget):
         self.suggest_name(doc=doc)        # a name no sweep has taken, unless the person chose one
         try:
             spec = parse_section(doc, self.section(doc.sweep))
+            check_graph(doc, spec.params)
             folder = self._base() / spec.name
             study = create_study(doc, spec, open_storage(None, folder), rename="type another name in Name")
         except SweepError as exc:

@@ -250,9 +250,11 @@ class SweepSpec:
 
     def describe(self) -> str:
         """"tpe, 20 trials, 2 at once" for the start of a sweep."""
+        n = self.budget()
         how = self.strategy if self.sampling == self.strategy else \
-            f"every one of the {self.budget()} value combinations once (a grid; {self.strategy} would repeat some)"
-        return f"{how}, {self.budget()} trials, {self.workers} at once"
+            f"every one of the {n} value combinations once (a grid; {self.strategy} would repeat some)" if n > 1 \
+            else "the one value combination there is"
+        return f"{how}, {n} trial{'s' if n != 1 else ''}, {self.workers} at once"
 
     def grid_size(self) -> int:
         n = 1

@@ -50,11 +50,38 @@ def apply_values(doc, values: dict, name: str | None = None):
 def check_trial(doc, values: dict) -> tuple[str | None, dict]:
     """Why the graph with these values cannot train (analysis' diagnostics) or None, and its
     costs: parameters and MACs per sample (FLOPs = 2 x MACs)."""
-    problems = []
     try:
-        cfg = TrainConfig.from_sources(doc.training)
+        errors, costs = _errors(doc)
     except ConfigError as exc:
         return f"training settings: {exc}", {}
+    if not errors:
+        return None, costs
+    swept = ", ".join(f"{p}={v!r}" for p, v in values.items())
+    return f"with {swept} the graph does not work: " + "; ".join(_said(d) for d in errors), {}
+
+
+def check_graph(doc, params) -> None:
+    """Refuse, before anything is stored, a graph whose errors no swept value can mend (an unwired block, a
+    block the sweep does not vary): every trial would fail. SweepError says what to fix."""
+    varied = {p.split(".")[1] for p in params if p.startswith("blocks.")}
+    try:
+        errors, _costs = _errors(apply_values(doc, {}))
+    except ConfigError:
+        return                       # a swept training setting may be what mends it; trials say so if not
+    fixed = [d for d in errors if d.block not in varied]
+    if fixed:
+        more = f" (and {len(fixed) - 1} more)" if len(fixed) > 1 else ""
+        raise SweepError(f"the graph does not work whatever the sweep tries: {_said(fixed[0]).rstrip('.')}{more}; "
+                         "fix the graph first (its Problems panel, or layerloom check FILE)")
+
+
+def _said(d) -> str:
+    return f"{d.block}: {d.message}" if d.block else d.message
+
+
+def _errors(doc) -> tuple[list, dict]:
+    """Analysis' errors for `doc` with its data set, and its costs; ConfigError for bad training settings."""
+    cfg = TrainConfig.from_sources(doc.training)
     inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
     context = None
     if len(inputs) == 1:
@@ -65,13 +92,7 @@ def check_trial(doc, values: dict) -> tuple[str | None, dict]:
         except DataError:
             context = None     # the trial itself will say what is wrong with the data set
     result = analyze(doc, context)
-    costs = {"params": result.total_params, "macs": result.total_flops // 2}
-    for d in result.errors:
-        problems.append(f"{d.block}: {d.message}" if d.block else d.message)
-    if not problems:
-        return None, costs
-    swept = ", ".join(f"{p}={v!r}" for p, v in values.items())
-    return f"with {swept} the graph does not work: " + "; ".join(problems), {}
+    return list(result.errors), {"params": result.total_params, "macs": result.total_flops // 2}
 
 
 def _exit_with_parent():

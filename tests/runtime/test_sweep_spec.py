@@ -1,9 +1,10 @@
 """The sweep section and PATH=SPEC: parsing, validation messages, the graph file round trip."""
+import json
 import optuna
 import pytest
 
 from layerloom.graph import load_graph
-from layerloom.graph.fileformat import GraphFileError, dumps_graph, parse_graph_text
+from layerloom.graph.fileformat import GraphFileError, dumps_graph, graph_from_dict, parse_graph_text
 from layerloom.runtime.sweeps.results import best_changes
 from layerloom.runtime.sweeps.spec import SweepError, parse_param_flags, parse_section, parse_spec
 from layerloom.runtime.sweeps.trial import apply_values, check_trial
@@ -170,6 +171,8 @@ def test_a_budget_that_covers_a_space_of_choices_runs_each_point_once(strategy):
     assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]
     fewer = parse_section(doc, None, {"trials": 3})                 # fewer trials than points: the strategy samples
     assert (fewer.budget(), fewer.sampling, fewer.describe()) == (3, strategy, f"{strategy}, 3 trials, 1 at once")
+    one = doc_with({"params": {"training.lr": "choice:0.01"}, "strategy": strategy})
+    assert parse_section(one).describe() == "the one value combination there is, 1 trial, 1 at once"
     wide = doc_with({"params": {"training.lr": "log:1e-4:1e-1", "blocks.fc1.params.out_features": "choice:10,20"},
                      "strategy": strategy})
     assert (parse_section(wide).budget(), parse_section(wide).sampling) == (20, strategy)   # a continuous range
@@ -288,3 +291,24 @@ def test_a_trial_queued_again_shows_its_values_while_it_waits():
     (row,) = trial_rows(study)
     assert row["state"] == "waiting" and row["params"] == {"training.lr": 0.003}
     assert table([row], ["training.lr"])[1] == [[0, "waiting", 0.003, None, None, None, None, None, None]]
+
+
+def test_a_graph_that_fails_whatever_the_sweep_tries_is_refused_before_anything_is_stored(tmp_path, capsys):
+    from layerloom.runtime.cli import run
+    from layerloom.runtime.sweeps.trial import check_graph
+    data = small_graph({"params": {"training.lr": "log:1e-3:1e-1"}, "trials": 3})
+    data["edges"] = [e for e in data["edges"] if e["to"] != "output"]      # the Output is not wired
+    path = tmp_path / "g.loom.json"
+    path.write_text(json.dumps(data))
+    assert run(["sweep", str(path), "--out", str(tmp_path / "sweeps")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "layerloom sweep: the graph does not work whatever the sweep tries: output: its input is not connected: "
+        "wire a block's output into it; fix the graph first (its Problems panel, or layerloom check FILE)")
+    assert not (tmp_path / "sweeps").exists()          # no study of failed trials to be refused on resume
+    # a broken value of a block the sweep varies is what the sweep may mend: its trials say which values fail
+    data = small_graph()
+    data["blocks"][1]["params"]["kernel_size"] = 40
+    doc = graph_from_dict(data)
+    check_graph(doc, {"blocks.conv1.params.kernel_size": None})
+    with pytest.raises(SweepError, match="conv1: "):
+        check_graph(doc, {"training.lr": None})
