@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
+from layerloom.graph.quoting import shown
 
 from . import background, theme
 
@@ -46,25 +47,36 @@ def free_path(folder: Path, stem: str) -> Path:
 
 def report_text(result) -> str:
     """The import report as the dialog shows it: the summary, the Opaque blocks and why, the notes, then
-    what each source node became."""
+    what each source node became. Long lines wrap; names from the file are escaped."""
     r = result.report
     f = r.fidelity or {}
-    lines = [f"{len(result.doc.blocks)} blocks from {r.source} ({r.method}); {len(r.opaque)} Opaque"]
-    if f:
-        lines.append(f"Output difference from the source: {f.get('max_abs_diff')}  ·  strict load: "
-                     f"{f.get('strict_load')}  ·  every tensor equal: {f.get('tensors_equal')}")
+    lines = [f"{len(result.doc.blocks)} blocks from {shown(r.source, 120)} ({r.method}); {len(r.opaque)} Opaque"]
+    figures = [f"{label}: {f[key]}" for key, label in (
+        ("max_abs_diff", "Output difference from the source"), ("strict_load", "strict load"),
+        ("tensors_equal", "every tensor equal")) if f.get(key) is not None]
+    figures += [f"on a batch of {key.rsplit('_', 1)[1]}: {value}" for key, value in f.items()
+                if key.startswith("max_abs_diff_batch_")]
+    if figures:
+        lines.append("  ·  ".join(figures))
     if r.opaque:
         lines += ["", "Opaque blocks (run as the source's own module):"]
         for o in r.opaque:
-            lines.append(f"  {o['block']}: {o['target']}")
-            lines += textwrap.wrap(f"why: {o['reason']}", 84, initial_indent="      ", subsequent_indent="           ")
+            lines.append(f"  {o['block']}: {shown(o['target'], 120)}")
+            lines += _wrapped(f"why: {o['reason']}", "      ", "           ")
     if r.notes:
-        lines += ["", "Notes:"] + [f"  {t}" for t in r.notes]
+        lines += ["", "Notes:"]
+        for t in r.notes:
+            lines += _wrapped(t, "  ", "    ")
     lines += ["", "What each source node became:"]
-    wide = [min(max((len(n[key]) for n in r.nodes), default=0), 40) for key in ("node", "op")]
-    lines += [f"  {n['node']:<{wide[0]}}  {n['op']:<{wide[1]}}  → {n['block'] or '(folded)'}"
-              + (f" ({n['kind']})" if n["kind"] else "") for n in r.nodes]
+    nodes = [(shown(n["node"], 40), shown(n["op"], 40), n) for n in r.nodes]
+    wide = [max((len(n[i]) for n in nodes), default=0) for i in (0, 1)]
+    lines += [f"  {node:<{wide[0]}}  {op:<{wide[1]}}  → {n['block'] or '(folded)'}"
+              + (f" ({n['kind']})" if n["kind"] else "") for node, op, n in nodes]
     return "\n".join(lines)
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    return textwrap.wrap(shown(text, 2000), 84, initial_indent=first, subsequent_indent=rest)
 
 
 class ImportDialog(QDialog):
@@ -170,11 +182,11 @@ class ImportDialog(QDialog):
 
     def _kind_changed(self) -> None:
         k = self.source_kind
-        for widget, shown in ((self.model_name, k == "torchvision"), (self.file_row, k != "torchvision"),
+        for widget, visible in ((self.model_name, k == "torchvision"), (self.file_row, k != "torchvision"),
                               (self.class_edit, k == "python"), (self.args_edit, k in ("torchvision", "python")),
                               (self.shape_edit, k in ("torchvision", "python")), (self.trust_note, k == "python")):
-            widget.setVisible(shown)
-            self.form.labelForField(widget).setVisible(shown) if self.form.labelForField(widget) else None
+            widget.setVisible(visible)
+            self.form.labelForField(widget).setVisible(visible) if self.form.labelForField(widget) else None
         self._suggest_out()
 
     def _stem(self) -> str:

@@ -99,3 +99,25 @@ def test_import_asks_to_stop_a_run_first(win, monkeypatch):
     win.actions_by_name["import_model"].trigger()
     assert asked == ["import a model"] and not opened
     QApplication.processEvents()
+
+
+def test_the_report_wraps_its_notes_escapes_names_from_the_file_and_shows_only_figures_it_has(tmp_path):
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from layerloom.app.import_dialog import report_text
+    from layerloom.graph.importers import import_source
+    evil = "fc\x1b[2J\nrm -rf ~" + "x" * 80
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    axis = numpy_helper.from_array(np.array(0, np.int64), "axis")
+    graph = helper.make_graph([helper.make_node("CumSum", ["x", "axis"], ["y"], name=evil)], "g", [x], [y],
+                              initializer=[axis])                    # sums over the batch: a note says so
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "m.onnx")
+    text = report_text(import_source(str(tmp_path / "m.onnx")))
+    lines = text.splitlines()
+    assert "Notes:" in lines and "depends on the other samples of its batch" in text
+    notes = lines[lines.index("Notes:") + 1:lines.index("What each source node became:")]
+    assert all(line.isprintable() for line in lines) and all(len(line) <= 90 for line in notes), text
+    assert "fc\\x1b[2J\\nrm -rf ~" in text and "None" not in text     # onnxruntime's check compares no tensors
