@@ -46,17 +46,21 @@ def fixed_reason(src, steps: int) -> str | None:
             with torch.no_grad():
                 src.model(src.probe(2, steps=n))
         except Exception as exc:
-            return f"the graph does not run on {n} steps ({first_line(exc)})"
+            return f"the graph does not run on {_steps(n)} ({first_line(exc)})"
     return None
 
 
+def _steps(n: int) -> str:
+    return f"{n} step" if n == 1 else f"{n} steps"
+
+
 def fixed_note(steps: int, reason: str) -> str:
-    return f"sequence length fixed at {steps} steps: {reason}"
+    return f"sequence length fixed at {_steps(steps)}: {reason}"
 
 
 def dynamic_note(steps: int) -> str:
     short, long = other_lengths(steps)
-    return f"any sequence length (checked at {short}, {steps} and {long} steps)"
+    return f"any sequence length (checked at {short}, {steps} and {_steps(long)})"
 
 
 def length_difference(run, src, steps: int) -> float:

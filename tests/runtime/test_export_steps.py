@@ -68,3 +68,11 @@ def test_scanned_recurrent_layers_compute_what_torchs_layers_compute(kind, param
         with torch.no_grad():
             want, got = layer(x), scanned(x)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)      # outputs and final states alike
+
+
+def test_a_single_token_flattened_into_a_linear_keeps_its_one_step(tmp_path):
+    path = _chain(tmp_path, [1], [("Embedding", {"num_embeddings": 9, "embedding_dim": 3}), ("Flatten", {}),
+                                  ("Linear", {"out_features": 2}), ("Output", {})], dtype="int64")
+    _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
+    assert result.verified
+    assert "sequence length fixed at 1 step: the graph does not run on 2 steps" in result.line()
