@@ -13,7 +13,7 @@ from shiboken6 import Shiboken
 
 from .. import edits, theme
 from .block_item import BlockItem
-from .groups import CardPort
+from .groups import CardPort, GroupItem
 from .port_item import PortItem
 from .wire_item import WireItem
 
@@ -82,9 +82,9 @@ class RubberBandGesture(Gesture):
             self.scene.addItem(self.band)
         self.band.setRect(rect)
         inside = {i for i in self.scene.items(rect, Qt.ItemSelectionMode.IntersectsItemShape)
-                  if isinstance(i, BlockItem)}
+                  if isinstance(i, BlockItem) or (isinstance(i, GroupItem) and i.collapsed)}
         with self.scene.one_selection_change():
-            for item in self.scene.blocks.values():
+            for item in [*self.scene.blocks.values(), *self.scene.groups.items.values()]:
                 item.setSelected(item in inside or item in self.before)
 
     def release(self, event) -> None:

@@ -157,7 +157,8 @@ class GroupItem(QGraphicsItem):
         errors, warnings = self.problems
         flag = t.error if errors else t.warning
         if self.collapsed:
-            painter.setPen(QPen(flag if errors or warnings else accent.darker(120), 1.5))
+            painter.setPen(QPen(t.selection, 2.5) if self.isSelected() else
+                           QPen(flag if errors or warnings else accent.darker(120), 1.5))
             painter.setBrush(t.block)
             painter.drawRoundedRect(self.card(), 8, 8)
         else:
@@ -288,6 +289,8 @@ class GroupLayer:
             if item.collapsed != (name in closed):
                 item.prepareGeometryChange()
                 item.collapsed = name in closed
+            # a card is selected as its blocks are (Select All, a rubber band): Copy and Delete take them all
+            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, item.collapsed)
         self.place_all()
         self.apply_visibility()
 

@@ -337,9 +337,15 @@ class GraphScene(QGraphicsScene):
                 self._on_selection_changed()
 
     def selected_block_ids(self) -> list[str]:
-        """The selected blocks, in the document's block order."""
+        """The selected blocks, in the document's block order; a selected collapsed group's card stands for
+        every block inside it."""
         order = {b: i for i, b in enumerate(self.document.blocks)}
-        ids = [i.block_id for i in self.selectedItems() if isinstance(i, BlockItem)]
+        ids = set()
+        for item in self.selectedItems():
+            if isinstance(item, BlockItem):
+                ids.add(item.block_id)
+            elif isinstance(item, GroupItem) and item.collapsed:
+                ids.update(b for b in item.members if b in order)
         return sorted(ids, key=lambda b: order.get(b, 0))
 
     def selected_edges(self) -> list[Edge]:
@@ -351,7 +357,8 @@ class GraphScene(QGraphicsScene):
                 self.clearSelection()
             for bid in ids:
                 if bid in self.blocks:
-                    self.blocks[bid].setSelected(True)
+                    card = self.groups.card_of(bid) if self.groups.items else None
+                    (card or self.blocks[bid]).setSelected(True)      # a hidden block: the card showing it
 
     def port_tooltip(self, port: PortItem) -> str:
         return port_tooltip(self.document, self.result, port.block_id, port.is_output, port.index)
