@@ -214,7 +214,8 @@ class ExperimentPanel(QWidget):
         out = dict(base or {})
         if self.name.text().strip():
             out["name"] = self.name.text().strip()
-        out["params"] = parse_param_flags([ln for ln in self.params.toPlainText().splitlines() if ln.strip()])
+        out["params"] = parse_param_flags([ln for ln in self.params.toPlainText().splitlines() if ln.strip()],
+                                          flag=None)
         out.update({"strategy": self.strategy.currentText(), "trials": self.trials.value(),
                     "workers": self.workers.value(), "objective": self.objective.currentText()})
         if self.epochs.value():

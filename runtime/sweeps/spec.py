@@ -388,14 +388,19 @@ def default_spec(param, value) -> str:
     return f"choice:{_format_value(value)}"
 
 
-def parse_param_flags(items) -> dict:
-    """`--param PATH=SPEC` items -> {path: spec}."""
+def parse_param_flags(items, flag: str = "--param") -> dict:
+    """`--param PATH=SPEC` items -> {path: spec}; a path given twice is refused (which one was meant?).
+    `flag`: how the messages name an item (None: the Experiment panel's Parameters lines)."""
     out = {}
+    where, lead = (f"{flag} ", f"{flag} ") if flag else ("Parameters: ", "")
     for item in items or ():
         path, sep, spec = item.partition("=")
-        if not sep or not path.strip() or not spec.strip():
-            raise SweepError(f"--param {item!r}: write PATH=SPEC, e.g. --param training.lr=log:1e-4:1e-1")
-        out[path.strip()] = spec.strip()
+        path, spec = path.strip(), spec.strip()
+        if not sep or not path or not spec:
+            raise SweepError(f"{where}{item.strip()!r}: write PATH=SPEC, e.g. {lead}training.lr=log:1e-4:1e-1")
+        if path in out:
+            raise SweepError(f"{where}{path} is given twice ({out[path]} and {spec}): keep one of them")
+        out[path] = spec
     return out
 
 

@@ -283,3 +283,20 @@ def test_stop_pressed_again_aborts_trials_that_do_not_stop(qtbot, tmp_path, monk
     qtbot.waitUntil(lambda: panel.message.text().startswith("Sweep stopped"), timeout=10_000)
     assert panel.stop_button.text() == "■ Stop"
     assert [r["state"] for r in panel.rows] == ["failed", "waiting"] and panel.rows[0]["message"].startswith("aborted")
+
+
+def test_a_bad_parameters_line_is_named_as_the_panel_shows_it(qtbot, tmp_path):
+    from layerloom.app.panels.experiments import ExperimentPanel
+    from tests.runtime.sweep_helpers import write_graph
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    doc = load_graph(write_graph(tmp_path / "g.loom.json"))
+    qtbot.keyClicks(panel.params, "training.lr")
+    assert not panel.start(doc, folder_base=tmp_path)
+    assert panel.message.text() == "Parameters: 'training.lr': write PATH=SPEC, e.g. training.lr=log:1e-4:1e-1"
+    panel.params.setPlainText("training.lr=log:1e-4:1e-1\ntraining.lr=choice:0.01")
+    assert not panel.start(doc, folder_base=tmp_path)
+    assert panel.message.text() == ("Parameters: training.lr is given twice (log:1e-4:1e-1 and choice:0.01): keep "
+                                    "one of them")
+    assert not panel.running and not any(tmp_path.glob("*-sweep"))

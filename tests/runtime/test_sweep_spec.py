@@ -73,6 +73,10 @@ def test_param_flags_add_to_and_override_the_section():
     assert spec.budget() == 4 and spec.workers == 2 and spec.direction == "maximize"
     with pytest.raises(SweepError, match="write PATH=SPEC"):
         parse_param_flags(["training.lr"])
+    with pytest.raises(SweepError) as given_twice:          # which of the two was meant? not the last silently
+        parse_param_flags(["training.lr=log:1e-4:1e-1", "training.lr = choice:0.01"])
+    assert str(given_twice.value) == ("--param training.lr is given twice (log:1e-4:1e-1 and choice:0.01): "
+                                      "keep one of them")
 
 
 def test_sweep_section_round_trips_through_the_file_and_refuses_non_objects():
