@@ -15,7 +15,7 @@ import torch
 from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.quoting import LiteralError, py_literal, shown
 
-from ..data import batch_augment, figures, mnist_sample, shapes
+from ..data import DataError, batch_augment, figures, mnist_sample, shapes
 from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
@@ -103,6 +103,8 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS, copied),
             )
         except LiteralError as exc:
+            raise ExportError(f"train.py cannot be written: {exc}") from None
+        except DataError as exc:            # settings of the data set that Layerloom would refuse too
             raise ExportError(f"train.py cannot be written: {exc}") from None
         (staging / "train.py").write_text(train_py, encoding="utf-8")
         (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")

@@ -1,8 +1,10 @@
 """The text of a standalone project's train.py (plain PyTorch, DDP-ready)."""
 from __future__ import annotations
 
+import inspect
 from string import Template
 
+from ..data import mnist_sample
 from . import project_images
 
 # Every $field is a Python literal made by layerloom.graph.quoting (never pasted text), except
@@ -262,12 +264,16 @@ def _indent(code: str) -> str:
 def data_loader_code(dataset: str, cfg: dict, input_shape, torchvision_sets: dict, copied: bool = False) -> str:
     opts = cfg.get("dataset_options") or {}
     if dataset == "mnist-sample":
+        count = mnist_sample.checked_train_count(opts.get("train_count"))    # as Layerloom reads it
+        keep = ("keep = torch.arange(n)" if count is None else
+                inspect.getsource(mnist_sample._balanced_first) + f"\n\nkeep = _balanced_first(y[:n], {count!r})")
         return _indent('''
 with np.load(HERE / "data" / "mnist_sample.npz", allow_pickle=False) as npz:
     images, labels, n = npz["images"], npz["labels"], int(npz["num_train"])
 x = torch.from_numpy(images).unsqueeze(1).float() / 255
 y = torch.from_numpy(labels.astype(np.int64))
-return x[:n], y[:n], x[n:], y[n:]
+''' + keep + '''
+return x[keep], y[keep], x[n:], y[n:]
 ''')
     if dataset in GENERATED:
         c, h, w = input_shape

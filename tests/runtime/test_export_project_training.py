@@ -122,3 +122,32 @@ def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_
     # the same operations on the same numbers in one thread: the same losses, bit for bit
     assert theirs["losses"] == losses.values
     torch.testing.assert_close(theirs["model"], load_checkpoint(trainer.run_dir).weights, rtol=0, atol=0)
+
+
+def test_train_py_trains_on_the_digits_a_train_count_kept(tmp_path):
+    # Layerloom keeps the first 50 training digits class by class in turn; train.py keeps the same ones
+    doc = _net_with_batchnorm()
+    cfg = {"dataset": "mnist-sample", "dataset_options": {"train_count": 50}, "epochs": 1, "batch_size": 16,
+           "optimizer": "sgd", "lr": 0.1, "seed": 2, "threads": 1}
+    doc.training.update(cfg)
+    save_graph(doc, tmp_path / "few.loom.json")
+    losses = _Losses()
+    trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
+    assert trainer.run() is not None
+    _, (project,) = export_model(tmp_path / "few.loom.json", ["project"], tmp_path / "export")
+    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "training on 50 samples" in proc.stdout
+    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
+    assert theirs["losses"] == losses.values and len(losses.values) == 4
+
+
+def test_a_train_count_layerloom_would_refuse_is_refused_in_words(tmp_path):
+    doc = _net_with_batchnorm()
+    doc.training.update({"dataset": "mnist-sample", "dataset_options": {"train_count": "many"}})
+    save_graph(doc, tmp_path / "bad.loom.json")
+    _, (failure,) = export_model(tmp_path / "bad.loom.json", ["project"], tmp_path / "export")
+    assert isinstance(failure, FormatFailure)
+    assert "train_count='many' does not fit: give a whole number from 10 to 4,000" in failure.message
+    assert not (tmp_path / "export" / "project").exists()
