@@ -204,8 +204,14 @@ def export_project(members: list[ExportSource], folder) -> Path:
 
 
 def export_ensemble(members: list[ExportSource], out, formats=("onnx", "project")) -> dict:
-    """Write the ensemble in each format into `out`; returns {format: path}."""
+    """Write the ensemble in each format into `out`; returns {format: path}. An earlier export there is
+    refused before anything is written (not its ONNX file replaced, then its project refused)."""
     out = Path(out)
+    taken = [name for fmt, name in (("onnx", "ensemble.onnx"), ("project", "project")) if fmt in formats
+             and (out / name).exists() and not ((out / name).is_dir() and not any((out / name).iterdir()))]
+    if taken:
+        raise EnsembleError(f"{out} already holds an ensemble ({', '.join(taken)}): choose a new folder, or delete "
+                            "what is there first")
     out.mkdir(parents=True, exist_ok=True)
     done = {}
     if "onnx" in formats:

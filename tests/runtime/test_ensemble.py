@@ -179,3 +179,16 @@ def test_the_same_run_given_twice_is_refused_naming_both_arguments(runs, capsys,
         with pytest.raises(EnsembleError, match="give each run once"):
             load_members(args)
     assert len(load_members([run, runs[1]])) == 2        # two different runs are an ensemble
+
+
+def test_exporting_again_into_the_same_folder_is_refused_before_anything_is_replaced(runs, tmp_path, capsys):
+    out = tmp_path / "ens"
+    args = ["ensemble", str(runs[0]), str(runs[1]), "--out", str(out)]
+    assert main([*args, "--format", "onnx"]) == 0
+    onnx = out / "ensemble.onnx"
+    before = (onnx.read_bytes(), onnx.stat().st_mtime_ns)
+    capsys.readouterr()
+    assert main(args) == 2                    # the ONNX file is there: neither it nor a project is written
+    assert capsys.readouterr().err.strip() == (f"layerloom ensemble: {out} already holds an ensemble "
+                                               "(ensemble.onnx): choose a new folder, or delete what is there first")
+    assert (onnx.read_bytes(), onnx.stat().st_mtime_ns) == before and not (out / "project").exists()
