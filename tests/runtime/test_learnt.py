@@ -140,3 +140,20 @@ def test_nan_weights_are_named_as_such_and_nan_outputs_are_left_out_of_the_bars(
         explain(model, x, "saliency")
     with pytest.raises(ExplainError, match="validation samples 0 to 255 are NaN"):
         subject.wrong_predictions()
+
+
+def test_a_block_s_outputs_are_looked_at_without_running_the_layers_after_it():
+    from layerloom.presets import preset_path
+    subject = load_subject(preset_path("lenet5"))
+    model = subject.model
+    batches = [(idx, x) for idx, _, x, _ in subject.batches(50)][:2]
+    later = []
+    hook = model.fc3.register_forward_hook(lambda *_: later.append(1))
+    try:
+        got = list(learnt._activations(model, batches, "conv2"))
+        assert later == []                                   # conv2's outputs need nothing after conv2
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        for (_, a), (_, x) in zip(got, batches):
+            torch.testing.assert_close(a, model.conv2(model.pool1(torch.relu(model.conv1(x)))), rtol=0, atol=0)
