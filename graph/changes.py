@@ -70,7 +70,7 @@ class Disconnect(Change):
     edge: Edge
 
     def apply(self, doc):
-        index = doc.edges.index(self.edge)
+        index = doc.edge_index(self.edge)
         doc.disconnect(self.edge)
         return Connect(self.edge, index)
 
