@@ -25,6 +25,7 @@ from ..fileformat import save_graph
 from ..opaque import OpaqueError, load_file_module
 from ..quoting import shown
 from ..weights import save_graph_weights
+from .batch_check import OTHER_BATCH, byte_text, check_affordable
 from .fx_import import ImportFailure, ImportReport, check_fidelity, import_module
 
 MAX_WEIGHT_BYTES = 8 * 2**30     # the largest torchvision model (regnet_y_128gf) holds 2.4 GiB
@@ -114,13 +115,9 @@ def _check_weight_size(builder, pos, kw, name: str) -> None:
         return
     size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     if size > MAX_WEIGHT_BYTES:
-        raise ImportFailure(f"torchvision's {name} with these arguments holds {_bytes(size)} of weights, more "
-                            f"than the {_bytes(MAX_WEIGHT_BYTES)} Layerloom imports; give smaller arguments (such as "
+        raise ImportFailure(f"torchvision's {name} with these arguments holds {byte_text(size)} of weights, more "
+                            f"than the {byte_text(MAX_WEIGHT_BYTES)} Layerloom imports; give smaller arguments (such as "
                             "num_classes) in --args")
-
-
-def _bytes(n: int) -> str:
-    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
 
 
 def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype: str = "float32",
@@ -139,9 +136,11 @@ def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype
         if fidelity:
             onnx_fidelity(doc, state, source, report)
         return ImportResult(doc, state, report, None)
+    check_affordable(tuple(input_shape), OTHER_BATCH, input_dtype)
     model, name = load_source_module(source, args)
     doc, state, report = import_module(model, tuple(input_shape), name, source, input_dtype)
     if fidelity:
+        check_affordable(doc, OTHER_BATCH)
         check_fidelity(doc, state, model, tuple(input_shape), report, input_dtype)
     return ImportResult(doc, state, report, model)
 

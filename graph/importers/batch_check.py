@@ -21,6 +21,7 @@ from ..quoting import shown
 from .report import ImportFailure
 
 OTHER_BATCH = 3
+CHECK_BYTES = 2 * 2**30     # the largest tensor of a batch an import is traced or checked on
 
 
 def check_batch_follows(gm, builder, input_shape, dtype, recorder_class) -> None:
@@ -161,3 +162,30 @@ def _opaque_name(block) -> str:
     op = kwargs.get("op_type") if isinstance(kwargs, dict) else None
     target = str(block.params.get("target", ""))
     return f"{block.id}: ONNX {op}" if op else f"{block.id}: {target.rpartition(':')[2].rpartition('.')[2]}"
+
+
+def byte_text(n: int) -> str:
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
+def check_affordable(doc_or_shape, batch: int, dtype: str = "float32") -> None:
+    """Refuse, before anything is allocated, an import whose input (a shape) or whose graph's largest tensor (a
+    document) on a batch of `batch` would take more than CHECK_BYTES: a 3×20000×20000 input gives ResNet a
+    first activation of 100 GB, which the check on real tensors would try to hold."""
+    import math
+    if isinstance(doc_or_shape, (tuple, list)):
+        what, size = "the input", math.prod(doc_or_shape) * torch.empty((), dtype=getattr(torch, dtype)).element_size()
+        shape = doc_or_shape
+    else:
+        from ..analysis import analyze
+        shapes = [(math.prod(b.output_shape), bid, b.output_shape) for bid, b in analyze(doc_or_shape).blocks.items()
+                  if b.output_shape is not None and b.kind != "Output"]
+        elements, bid, shape = max(shapes, key=lambda s: s[0], default=(0, "", ()))    # the first of the largest
+        what, size = f"the result of {bid}", elements * 4
+    need = size * batch
+    if need > CHECK_BYTES:
+        raise ImportFailure(f"checking the import runs the model on a batch of {batch}, where {what} "
+                            f"({'×'.join(map(str, shape))} a sample) would take {byte_text(need)}, more than "
+                            f"the {byte_text(CHECK_BYTES)} Layerloom allows; import with a smaller input shape (a "
+                            "convolutional model's weights do not depend on it) and set the Input block's shape "
+                            "afterwards")

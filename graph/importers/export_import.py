@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .batch_check import check_outputs_follow, other_batch
+from .batch_check import OTHER_BATCH, check_affordable, check_outputs_follow, other_batch
 from .functions import HANDLERS, Call, Unmapped, describe
 from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost, _NeedsOpaque, _parent, check_fidelity
 from ..weights import module_path_to_id
@@ -273,6 +273,7 @@ def import_pt2(path, fidelity: bool = True):
     program = load_program(path)
     doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path))
     shape, dtype = _input_of(doc)
+    check_affordable(doc, max(batch, OTHER_BATCH))
     if fidelity:
         check_fidelity(doc, state, program.module(), shape, report, dtype, batch=batch)
     diff = check_outputs_follow(doc, state, program.module(), shape, dtype, batch)
