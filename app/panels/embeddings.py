@@ -1,6 +1,8 @@
 """What an Embedding learned: type a word to see its nearest neighbours; a labelled 2-D PCA map."""
 from __future__ import annotations
 
+import html
+
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QTableWidget,
@@ -76,7 +78,7 @@ class EmbeddingView(QWidget):
             return False
         self.message.setText("")
         self.title.setText(f"<b>{self.table.block}</b>: {self.table.vectors.shape[0]:,} vectors of "
-                           f"{self.table.vectors.shape[1]} numbers, from {run_dir}")
+                           f"{self.table.vectors.shape[1]} numbers, from {html.escape(str(run_dir))}")
         self._draw_map()
         return True
 

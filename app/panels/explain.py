@@ -155,7 +155,7 @@ class ExplainPanel(QWidget):
             self.subject = None
             self.message.setText(str(exc))
             return False
-        self.title.setText(f"<b>{self.subject.doc.name}</b> — {run_dir}")
+        self.title.setText(f"<b>{html.escape(self.subject.doc.name)}</b> — {html.escape(str(run_dir))}")
         self.message.setText("")
         self.wrong.clear()
         self.wrong_title.setText("Validation samples it gets wrong: loading the data set and looking through "
@@ -193,8 +193,9 @@ class ExplainPanel(QWidget):
         self.wrong.clear()
         for w, raw in zip(wrong, raws):
             item = QListWidgetItem(self._thumbnail(raw), f"{_name(names, w['predicted'])}")
-            item.setToolTip(f"validation sample {w['index']}: a {_name(names, w['label'])}, predicted "
-                            f"{_name(names, w['predicted'])} ({w['probability'] * 100:.0f}%)")
+            item.setToolTip("<qt>" + html.escape(        # class names from files, shown as written
+                f"validation sample {w['index']}: a {_name(names, w['label'])}, predicted "
+                f"{_name(names, w['predicted'])} ({w['probability'] * 100:.0f}%)"))
             item.setData(Qt.ItemDataRole.UserRole, w["index"])
             self.wrong.addItem(item)
         self.wrong_title.setText(f"Validation samples it gets wrong ({len(wrong)}"

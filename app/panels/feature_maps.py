@@ -7,6 +7,7 @@ a T×H heatmap. Beside it: the probe sample itself and the network's current top
 """
 from __future__ import annotations
 
+import html
 import math
 
 import numpy as np
@@ -178,13 +179,14 @@ class FeatureMapsPanel(QWidget):
         img = probe_image(probe_input) if probe_input is not None else None
         label = self.class_names[probe_label] if probe_label is not None and probe_label < len(self.class_names) \
             else probe_label
+        label = html.escape(str(label))          # a name from the data set's files, shown in rich text as written
         self.probe_plot.setVisible(img is not None)
         if img is not None:
             self.probe_item.setImage(img, levels=(0, 255), autoLevels=False)
             self.probe_plot.getViewBox().setRange(QRectF(0, 0, img.shape[1], img.shape[0]), padding=0.02)
             self.probe_text.setText(f"Probe: validation sample #{probe_index}, label <b>{label}</b> · prediction:")
         elif probe_input is not None and self.vocabulary:
-            text = decode_tokens(probe_input, self.vocabulary)
+            text = html.escape(decode_tokens(probe_input, self.vocabulary))
             self.probe_text.setText(f"Probe: “{text}” · label <b>{label}</b>")
         else:
             self.probe_text.setText("" if probe_input is None else f"Probe sample #{probe_index} · label <b>{label}</b>")

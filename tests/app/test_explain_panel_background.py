@@ -192,3 +192,33 @@ def test_a_model_that_gets_every_sample_right_says_so_instead_of_an_empty_list(q
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
     assert panel.current_index == 0
     panel.block_view.jobs.wait()
+
+
+def test_names_from_files_show_as_written_not_as_markup(qtbot, tmp_path):
+    import json
+
+    import numpy as np
+    from PySide6.QtGui import QTextDocument
+
+    from layerloom.app.panels.feature_maps import FeatureMapsPanel
+    from layerloom.presets import preset_path
+
+    def seen(rich: str) -> str:                   # what a person reads on the label or tooltip
+        doc = QTextDocument()
+        doc.setHtml(rich)
+        return doc.toPlainText()
+    graph = json.loads(preset_path("lenet5").read_text(encoding="utf-8"))
+    graph["name"] = "<i>My</i> net & <u>co</u>"
+    path = tmp_path / "odd.loom.json"
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(path)
+    assert seen(panel.title.text()).startswith("<i>My</i> net & <u>co</u> — ")
+    panel.subject.class_names = [f"<b>digit</b> {i}" for i in range(10)]     # as an image folder's subfolders
+    assert panel.lists.wait() and panel.block_view.jobs.wait() and panel.wrong.count()
+    assert "a <b>digit</b> " in seen(panel.wrong.item(0).toolTip())
+    maps = FeatureMapsPanel()
+    qtbot.addWidget(maps)
+    maps.set_run_info(panel.subject.class_names, (), np.zeros((1, 28, 28), np.uint8), 3, 0)
+    assert "label <b>digit</b> 3" in seen(maps.probe_text.text())
