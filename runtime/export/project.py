@@ -6,6 +6,7 @@ file is copied in; the procedural shapes and figures sets are written out as cod
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import shutil
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from layerloom.graph.compiler import class_name_for, generated_code
 from layerloom.graph.quoting import LiteralError, py_literal, shown
 
+from ..config import ConfigError, TrainConfig
 from ..data import DataError, batch_augment, figures, mnist_sample, shapes
 from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
@@ -59,7 +61,12 @@ def _with_sources(parts: list[str], functions) -> str:
 
 
 def export_project(src: ExportSource, folder: Path) -> ExportResult:
-    cfg = dict(src.config)
+    try:           # the settings as Layerloom trains with them: checked, and spelt one way ("SGD" is "sgd")
+        known = {f.name for f in dataclasses.fields(TrainConfig)}       # (a setting of another version: left)
+        cfg = TrainConfig.from_sources({k: v for k, v in src.config.items() if k in known}).to_dict()
+    except ConfigError as exc:
+        raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
+                          f"{exc}") from None
     dataset = src.metadata.get("dataset") or cfg.get("dataset") or "mnist-sample"
     if dataset not in SUPPORTED:
         learnt = "was trained on" if src.trained else "trains on"

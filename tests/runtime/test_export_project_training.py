@@ -151,3 +151,33 @@ def test_a_train_count_layerloom_would_refuse_is_refused_in_words(tmp_path):
     assert isinstance(failure, FormatFailure)
     assert "train_count='many' does not fit: give a whole number from 10 to 4,000" in failure.message
     assert not (tmp_path / "export" / "project").exists()
+
+
+def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
+    # "SGD" and "Cross-Entropy" are Layerloom's sgd and cross_entropy: train.py must not fall back to Adam
+    doc = _net_with_batchnorm()
+    doc.training.update({"dataset": "mnist-sample", "dataset_options": {"train_count": 40}, "optimizer": "SGD",
+                         "loss": "Cross-Entropy", "lr": 0.2, "batch_size": 20, "epochs": 1, "threads": 1})
+    save_graph(doc, tmp_path / "sgd.loom.json")
+    losses = _Losses()
+    trainer = Trainer(doc, None, None, runs_base=tmp_path / "runs", extensions=[losses])
+    assert trainer.run() is not None
+    _, (project,) = export_model(tmp_path / "sgd.loom.json", ["project"], tmp_path / "export")
+    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
+    assert theirs["losses"] == losses.values and len(losses.values) == 2
+    assert "momentum_buffer" in str(theirs["optimizer"])
+
+
+@pytest.mark.parametrize("settings, words", [({"optimizer": "lbfgs"}, "optimizer must be one of sgd, adam, adamw"),
+                                             ({"lr": "fast"}, "lr must be a number, not 'fast'"),
+                                             ({"batch_size": 0}, "batch_size must be between 1 and 65,536")])
+def test_settings_layerloom_would_refuse_stop_the_project_in_words(tmp_path, settings, words):
+    doc = _net_with_batchnorm()
+    doc.training.update({"dataset": "mnist-sample", **settings})
+    save_graph(doc, tmp_path / "bad.loom.json")
+    _, (failure,) = export_model(tmp_path / "bad.loom.json", ["project"], tmp_path / "export")
+    assert isinstance(failure, FormatFailure) and words in failure.message, failure.line()
+    assert not (tmp_path / "export" / "project").exists()
