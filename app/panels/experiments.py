@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxL
                                QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
 
 from layerloom.graph.quoting import shown
+from layerloom.runtime.path_problems import os_error_text
 from layerloom.runtime.sweeps.results import best_changes, best_row, table
 from layerloom.runtime.sweeps.spec import SweepError, free_name, sweep_name
 
@@ -251,15 +252,27 @@ class ExperimentPanel(QWidget):
         except SweepError as exc:
             self.message.setText(str(exc))
             return False
+        except OSError as exc:            # the sweeps folder cannot be made: a read-only folder, a file in the way
+            self.message.setText(f"The sweep was not started: {os_error_text(exc)}. Sweeps go in a sweeps folder "
+                                 "beside the graph: save the graph where you can write.")
+            return False
         self.spec, self.folder = spec, folder
         self.name.setText(spec.name)      # as its folder is named
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
-        self.thread = threading.Thread(target=self.runner.run, name="sweep", daemon=True)
+        self.thread = threading.Thread(target=self._run, args=(self.runner,), name="sweep", daemon=True)
         self.thread.start()
         self.message.setText(f"Sweep {spec.name}: {spec.describe()} "
                              f"— {folder}")
         self._update_buttons()
         return True
+
+    def _run(self, runner) -> None:
+        """The sweep's thread: an error that ends it (a full disk) is said in the panel, not lost with the thread."""
+        try:
+            runner.run()
+        except Exception as exc:
+            text = os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            self.relay.event.emit({"type": "sweep_failed", "message": text})
 
     def _sweeps_base(self) -> Path:
         path = getattr(self.session, "path", None) if self.session is not None else None
@@ -314,22 +327,30 @@ class ExperimentPanel(QWidget):
                     rows = None
             if rows is not None:
                 self.show_results(rows, self.spec)
+        if event["type"] == "sweep_failed":
+            self.message.setText(f"The sweep ended early: {event['message']}. Its finished trials are kept; Start "
+                                 "resumes it.")
+            self._ended(resumable=True)
         if event["type"] == "sweep_finished":
             best = best_row(self.rows, self.spec.direction) if self.spec else None
             done = (f"best: trial {best['number']}, final {self.spec.objective} {best['value']:.4f}" if best
                     else "no trial completed")
             self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
-            self._stopping = False
-            self.stop_button.setText("■ Stop")
-            self.stop_button.setToolTip("")
-            # a stopped sweep resumes under its name; after a finished one, Start begins a new sweep
-            self._name_chosen = bool(event.get("stopped"))
-            self.pause_button.setChecked(False)
-            if self.thread is not None:      # its last act was to send this event: let it return, so that
-                self.thread.join(5.0)        # Start is offered again (it stayed greyed out otherwise)
-            self.suggest_name()
-            self._show_name_note(self.name.text())
-            self._update_buttons()
+            self._ended(resumable=bool(event.get("stopped")))
+
+    def _ended(self, resumable: bool) -> None:
+        """The sweep's thread is done: the buttons as before it; a sweep that can go on keeps its name, so
+        that Start resumes it; after a finished one, Start begins a new sweep."""
+        self._stopping = False
+        self.stop_button.setText("■ Stop")
+        self.stop_button.setToolTip("")
+        self._name_chosen = resumable
+        self.pause_button.setChecked(False)
+        if self.thread is not None:      # its last act was to send this event: let it return, so that
+            self.thread.join(5.0)        # Start is offered again (it stayed greyed out otherwise)
+        self.suggest_name()
+        self._show_name_note(self.name.text())
+        self._update_buttons()
 
     # -- results -----------------------------------------------------------------------------------
     def selected_trials(self) -> list[dict]:

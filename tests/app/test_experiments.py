@@ -300,3 +300,25 @@ def test_a_bad_parameters_line_is_named_as_the_panel_shows_it(qtbot, tmp_path):
     assert panel.message.text() == ("Parameters: training.lr is given twice (log:1e-4:1e-1 and choice:0.01): keep "
                                     "one of them")
     assert not panel.running and not any(tmp_path.glob("*-sweep"))
+
+
+def test_a_sweep_folder_that_cannot_be_written_or_a_sweep_that_dies_is_said_in_the_panel(qtbot, tmp_path,
+                                                                                        monkeypatch):
+    from layerloom.app.panels.experiments import ExperimentPanel
+    from layerloom.runtime.sweeps.coordinator import SweepRunner
+    from tests.runtime.sweep_helpers import write_graph
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    doc = load_graph(write_graph(tmp_path / "g.loom.json"))
+    panel.load_section({"params": {"training.lr": "choice:0.003"}})
+    (tmp_path / "file").write_text("")                 # a file where the sweeps folder would go
+    assert not panel.start(doc, folder_base=tmp_path / "file" / "sweeps")      # not an exception out of a click
+    assert panel.message.text().startswith("The sweep was not started: cannot use ") and not panel.running
+    assert panel.message.text().endswith("save the graph where you can write.")
+
+    def full_disk(runner):
+        raise OSError(28, "No space left on device", str(runner.folder / "results.json"))
+    monkeypatch.setattr(SweepRunner, "run", full_disk)
+    assert panel.start(doc, folder_base=tmp_path / "sweeps")
+    qtbot.waitUntil(lambda: panel.message.text().startswith("The sweep ended early"), timeout=10_000)
+    assert "results.json" in panel.message.text() and panel.start_button.isEnabled() and not panel.running
