@@ -12,7 +12,8 @@ from .cli import can_write
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("import", help="import a PyTorch model, an ONNX file or a .pt2 program as a graph with its weights",
+    p = sub.add_parser("import",
+                       help="import a PyTorch model, an ONNX file or a .pt2 program as a graph with its weights",
                        description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME, an ONNX file or a "
                                    "torch.export .pt2 file) as a "
                                    "graph file with a safetensors file of its weights beside it. Importing a "

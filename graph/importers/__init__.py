@@ -6,7 +6,8 @@
     print(result.report.text())
 
 SOURCE is an ONNX file (`model.onnx`, mapped by onnx_import.py), a torch.export program (`model.pt2`,
-export_import.py; also the fallback for a model torch.fx cannot trace), `path/to/model.py:Net` (a class) or `path/to/model.py:build` (a factory function),
+export_import.py; also the fallback for a model torch.fx cannot trace), `path/to/model.py:Net` (a class)
+or `path/to/model.py:build` (a factory function),
 constructed with `args` (a JSON object of keyword arguments, or a list of positional ones), or
 `torchvision:NAME` (torchvision's architecture with fresh weights; start from published weights
 with the training option `init_from: torchvision:NAME`). Importing a Python file runs it: only
@@ -69,7 +70,8 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
         try:
             builder = torchvision.models.get_model_builder(name)
         except ValueError:
-            raise ImportFailure(f'torchvision has no model called "{name}" (see torchvision.models.list_models())') from None
+            raise ImportFailure(f'torchvision has no model called "{name}" (see torchvision.models.list_models())'
+                                ) from None
         kw.setdefault("weights", None)
         if name == "googlenet" or name.startswith("inception"):
             kw.setdefault("aux_logits", False)    # the auxiliary heads only run while training
@@ -116,8 +118,8 @@ def _check_weight_size(builder, pos, kw, name: str) -> None:
     size = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     if size > MAX_WEIGHT_BYTES:
         raise ImportFailure(f"torchvision's {name} with these arguments holds {byte_text(size)} of weights, more "
-                            f"than the {byte_text(MAX_WEIGHT_BYTES)} Layerloom imports; give smaller arguments (such as "
-                            "num_classes) in --args")
+                            f"than the {byte_text(MAX_WEIGHT_BYTES)} Layerloom imports; give smaller arguments "
+                            "(such as num_classes) in --args")
 
 
 def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype: str = "float32",

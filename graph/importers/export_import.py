@@ -142,7 +142,8 @@ class _ProgramBuilder(_Builder):
         found = {key: self.weight(node, index, key) for key, index in weight_names.items()}
         module = read(node, {k: t for k, (_, t) in found.items()}, self.info)
         named = {k: t for k, (_, t) in found.items() if t is not None}
-        owner = _parent(next(f for f, _ in found.values() if f)) if any(f for f, _ in found.values()) else _innermost(node)
+        fqns = [f for f, _ in found.values() if f]
+        owner = _parent(fqns[0]) if fqns else _innermost(node)
         for key in ("running_mean", "running_var"):
             if key in named:
                 extra = self.tensors.get(f"{owner}.num_batches_tracked")
@@ -239,7 +240,8 @@ def import_program(program, name: str = "Imported", source: str = "program", met
     from ..layout import apply_layout, auto_layout
     started = time.monotonic()
     info = {node: describe(node.meta.get("val")) for node in program.graph.nodes}
-    user = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in set(program.graph_signature.user_inputs)]
+    inputs = set(program.graph_signature.user_inputs)
+    user = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in inputs]
     if len(user) != 1 or info[user[0]][0] != "tensor":
         raise ImportFailure(f"the program takes {len(user)} inputs; Layerloom graphs take one tensor")
     batch = info[user[0]][1][0] if info[user[0]][1] else 1

@@ -193,7 +193,8 @@ def _avg_pool(call: Call):
     k = call.arg(1, "kernel_size")
     stride = call.arg(2, "stride", None)
     return "AvgPool2d", {"kernel_size": _size(k), "stride": _size(stride) if stride not in (None, [], ()) else None,
-                         "padding": _size(call.arg(3, "padding", 0)), "ceil_mode": bool(call.arg(4, "ceil_mode", False)),
+                         "padding": _size(call.arg(3, "padding", 0)),
+                         "ceil_mode": bool(call.arg(4, "ceil_mode", False)),
                          "count_include_pad": bool(call.arg(5, "count_include_pad", True))}, \
         [call.arg(0, "input", tensor=True)]
 

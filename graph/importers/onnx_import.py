@@ -139,7 +139,8 @@ class _OnnxBuilder:
                                     "mapped operator produces")
             self.doc.connect(self.produced[name], bid, dst_port=port)
         for k, v in (tensors or {}).items():
-            self.state[f"{bid}.{k}"] = torch.from_numpy(np.array(v, dtype=np.float32 if v.dtype != np.int64 else v.dtype))
+            dtype = np.float32 if v.dtype != np.int64 else v.dtype
+            self.state[f"{bid}.{k}"] = torch.from_numpy(np.array(v, dtype=dtype))
         if output is not None:
             self.produced[output] = bid
         if node is not None:
@@ -248,7 +249,8 @@ class _OnnxBuilder:
             shape = _shape(inp)
             dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
             if not shape or dtype is None or None in shape[1:]:
-                raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 values")
+                raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 "
+                                    "values: export the model with only the batch dynamic")
             if any(d < 1 for d in shape[1:]):
                 raise ImportFailure(f"the input {inp.name} has the shape {shape}: every size after the batch must be "
                                     "at least 1")

@@ -12,8 +12,8 @@ gates itself): `fold` evaluates such constant expressions with numpy. The initia
 zeros (they usually are an Expand of a zero constant to the batch's size); sequence lengths must be
 absent. Around the operator an exporter writes Transpose(1, 0, 2) into time-major, and after it
 Transpose(0, 2, 1, 3), a Reshape to T×B×(directions·H) (or, one direction, a Squeeze of axis 1)
-and Transpose(1, 0, 2) back: those become the block's input and output wires (a recurrent layer stacked on another may read the time-major
-output directly). A Gather of the last step (`y[:, -1]`) sets the block's `output`
+and Transpose(1, 0, 2) back: those become the block's input and output wires (a recurrent layer stacked on
+another may read the time-major output directly). A Gather of the last step (`y[:, -1]`) sets the block's `output`
 to "last"; a Gather of another step becomes a Select. A forward layer's final hidden state Y_h,
 squeezed to B×H and read instead of Y, is that last step too.
 

@@ -30,7 +30,8 @@ def fill(qtbot, widget, text):
     qtbot.keyClicks(widget, text)
 
 
-def test_importing_a_model_file_opens_it_with_its_weights_and_reports_the_opaque_block(win, qtbot, monkeypatch, tmp_path):
+def test_importing_a_model_file_opens_it_with_its_weights_and_reports_the_opaque_block(win, qtbot, monkeypatch,
+                                                                                       tmp_path):
     model_py = tmp_path / "model.py"
     model_py.write_text(MODEL)
     monkeypatch.chdir(tmp_path)
@@ -75,7 +76,8 @@ def test_mistakes_are_one_line_in_the_dialog(win, qtbot, monkeypatch, tmp_path):
     qtbot.mouseClick(dialog.import_button, LEFT)
     assert dialog.status.text().startswith("Cannot import: the input shape must be whole numbers")
     broken = tmp_path / "broken.py"
-    broken.write_text("import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n        raise ValueError('no')\n")
+    broken.write_text("import torch\nclass Net(torch.nn.Module):\n    def __init__(self):\n"
+                      "        raise ValueError('no')\n")
     dialog.kind.setCurrentIndex(dialog.kind.findData("python"))
     fill(qtbot, dialog.file_edit, str(broken))
     fill(qtbot, dialog.class_edit, "Net")

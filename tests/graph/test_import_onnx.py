@@ -68,7 +68,8 @@ def test_an_operator_without_a_block_becomes_an_opaque_block_run_by_onnxruntime(
     from onnx import TensorProto, helper, numpy_helper
     weight = numpy_helper.from_array(np.random.RandomState(0).randn(4, 3).astype(np.float32), "fc.weight")
     two = numpy_helper.from_array(np.array([2.0], np.float32), "two")
-    nodes = [helper.make_node("Erf", ["x"], ["e"], name="erf1"), helper.make_node("Pow", ["e", "two"], ["p"], name="pow1"),
+    nodes = [helper.make_node("Erf", ["x"], ["e"], name="erf1"),
+             helper.make_node("Pow", ["e", "two"], ["p"], name="pow1"),
              helper.make_node("Gemm", ["p", "fc.weight"], ["y"], name="fc")]
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])], [weight, two])
