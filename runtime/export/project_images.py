@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 from ..data import image_folder
+from ..data.options import fraction_option
 
 COPY_LIMIT = 200 * 1024 * 1024
 DATA_DIR = "data/images"      # inside the project
@@ -78,7 +79,7 @@ def module_source() -> str:
 def loader_code(copied: bool, options: dict) -> str:
     """The body of train.py's load_data(data) for an image folder."""
     default = f"HERE / {DATA_DIR!r}" if copied else "None"
-    val_fraction = float(options.get("val_fraction", 0.2))
+    val_fraction = fraction_option(options, "val_fraction", 0.2)      # as Layerloom reads it
     return f'''
 import image_folder_data
 root = Path(data) if data else {default}

@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 from string import Template
 
-from ..data import mnist_sample
+from ..data import mnist_sample, shapes
 from . import project_images
 
 # Every $field is a Python literal made by layerloom.graph.quoting (never pasted text), except
@@ -277,7 +277,8 @@ return x[keep], y[keep], x[n:], y[n:]
 ''')
     if dataset in GENERATED:
         c, h, w = input_shape
-        n_train, n_val = int(opts.get("train_count", 4000)), int(opts.get("val_count", 1000))
+        n_train, n_val = shapes.counts(opts.get("train_count", shapes.DEFAULT_TRAIN),   # as Layerloom reads them
+                                       opts.get("val_count", shapes.DEFAULT_VAL))
         seed = int(cfg.get("seed", 0))
         module, draw = GENERATED[dataset]
         return _indent(f'''

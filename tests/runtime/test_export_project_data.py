@@ -3,11 +3,13 @@ classes with --data, it says what is wrong and what to do."""
 import subprocess
 import sys
 
+import pytest
+
 from PIL import Image
 
-from layerloom.graph import load_graph, save_graph
+from layerloom.graph import GraphDocument, load_graph, save_graph
 from layerloom.presets import preset_path
-from layerloom.runtime.export import export_model
+from layerloom.runtime.export import FormatFailure, export_model
 
 from .project_helpers import clean_env
 
@@ -38,3 +40,23 @@ def test_an_untrained_image_folder_project_trains_and_refuses_other_classes_in_w
     last = proc.stderr.strip().splitlines()[-1]
     assert "has the class folders ['crow', 'owl'], but the model's classes are ['cat', 'dog'" in last
     assert last.endswith("give --data a folder with one subfolder for each of the model's classes")
+
+
+@pytest.mark.parametrize("options, words", [({"train_count": "lots"}, "train_count='lots' does not fit"),
+                                            ({"dataset": "image-folder", "val_fraction": "half"},
+                                             "val_fraction='half' does not fit: give a fraction between 0 and 1"),
+                                            ({"val_count": 0}, "val_count=0 does not fit")])
+def test_a_data_setting_layerloom_would_refuse_stops_the_project_in_words(tmp_path, options, words):
+    doc = GraphDocument("counts")
+    last = doc.add_block("Input", {"shape": [3, 16, 16]})
+    for kind, params in (("Flatten", {}), ("Linear", {"out_features": 4}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    options = dict(options)
+    doc.training.update({"dataset": options.pop("dataset", "shapes"),
+                         "dataset_options": {**options, "path": str(tmp_path / "images")}})
+    save_graph(doc, tmp_path / "c.loom.json")
+    _, (failure,) = export_model(tmp_path / "c.loom.json", ["project"], tmp_path / "export")
+    assert isinstance(failure, FormatFailure) and words in failure.message, failure.line()
+    assert not (tmp_path / "export" / "project").exists()
