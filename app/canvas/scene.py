@@ -240,14 +240,17 @@ class GraphScene(QGraphicsScene):
             by_block.setdefault(d.block, []).append(d)
         for bid, item in self.blocks.items():
             item.set_look(self.look_for(bid, by_block.get(bid, []) + self.run_diagnostics.get(bid, [])))
-        for edge, wire in self.wires.items():
+        twins = set()         # one output into several ports of one block: the wires run side by side,
+        for edge, wire in self.wires.items():     # so one label says it (two would overlap)
             r = result.blocks.get(edge.src) if result is not None else None
+            twin = (edge.src, edge.src_port, edge.dst) in twins
+            twins.add((edge.src, edge.src_port, edge.dst))
             if result is None:
                 wire.set_label("")
             elif r is not None and r.ok and r.output_shape is not None:
-                wire.set_label(shape_text(r.output_shape))
+                wire.set_label("" if twin else shape_text(r.output_shape))
             else:
-                wire.set_label("?", broken=True)
+                wire.set_label("" if twin else "?", broken=True)
         self.groups.refresh()
 
     def set_run_diagnostics(self, diagnostics) -> None:

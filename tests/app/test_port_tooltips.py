@@ -57,3 +57,11 @@ def test_an_unwired_port_of_a_block_with_alike_inputs_says_which_it_is(win, qtbo
     tip = hover_tip(win, port_point(win, "cat", False, 1))
     assert "cat</b>: input 2 of 3" in tip and "Nothing wired in yet" in tip and "other dimensions must match" in tip
     assert win.scene.blocks["cat"].look.input_names == ()
+
+
+def test_one_output_into_two_ports_of_a_block_is_labelled_once(win, qtbot):
+    """kv feeds the key and the value: the two wires run side by side and their labels overlapped."""
+    win.session.set_document(attention_graph())
+    qtbot.waitUntil(lambda: win.session.result is not None, timeout=20_000)
+    labels = {(e.src, e.dst_port): w.label for e, w in win.scene.wires.items()}
+    assert labels == {("q", 0): "5×16", ("kv", 1): "7×16", ("kv", 2): ""}
