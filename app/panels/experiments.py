@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxL
 from layerloom.graph.quoting import shown
 from layerloom.runtime.path_problems import os_error_text
 from layerloom.runtime.sweeps.results import best_changes, best_row, table
-from layerloom.runtime.sweeps.spec import SweepError, free_name, sweep_name
+from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name, sweep_name
 
 from .parallel_coords import ParallelCoordinates
 
@@ -102,6 +102,9 @@ class ExperimentPanel(QWidget):
         self.name.textEdited.connect(self._name_edited)
         self.name.textChanged.connect(self._show_name_note)
         self.name_note = QLabel("")
+        self.name_note.setTextFormat(Qt.TextFormat.PlainText)      # a folder's name is never markup
+        self.name_note.setWordWrap(True)
+        self.name.setMinimumWidth(220)
         self.name_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         name_row = QHBoxLayout()
         name_row.addWidget(self.name, 1)
@@ -192,12 +195,21 @@ class ExperimentPanel(QWidget):
         try:
             name = sweep_name(text.strip())
         except SweepError:
-            self.name_note.setText("<span style='color:#c0392b'>use letters or digits, at most 80 characters</span>")
+            self.name_note.setStyleSheet("color: #c0392b")
+            self.name_note.setText("use letters or digits, at most 80 characters")
             return
+        self.name_note.setStyleSheet("")
         folder = self._base() / name
         where = shown(str(folder), 90)
-        self.name_note.setText(f"resumes the sweep in {where} (same settings needed)" if folder.exists()
-                               else f"a new sweep in {where}")
+        if folder.exists():
+            note = f"resumes the sweep in {where} (same settings needed)"
+        else:
+            note = f"a new sweep in {where}"
+            doc = self._document()
+            earlier = preferred_name(doc) if doc is not None else None
+            if earlier and earlier != name and (self._base() / earlier).exists():
+                note += f" ({earlier} exists: type its name to resume it)"
+        self.name_note.setText(note)
         self.name_note.setToolTip(str(folder))
 
     # -- the sweep section -------------------------------------------------------------------------

@@ -291,13 +291,18 @@ def sweep_name(name) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
 
 
+def preferred_name(doc) -> str:
+    """The name a sweep of `doc` takes unless told otherwise: its sweep section's, else "<graph>-sweep"."""
+    try:
+        return sweep_name((doc.sweep or {}).get("name") or f"{doc.name}-sweep")
+    except SweepError:
+        return "sweep"
+
+
 def free_name(doc, base) -> str:
     """The graph's sweep name (its sweep section's, else "<graph>-sweep"), or with -2, -3, ... added when a
     sweep of that name already has a folder in `base`: a name that starts a new sweep beside the old ones."""
-    try:
-        name = sweep_name((doc.sweep or {}).get("name") or f"{doc.name}-sweep")
-    except SweepError:
-        name = "sweep"
+    name = preferred_name(doc)
     stem, n = name[:75], 1
     while (base / name).exists():
         n += 1

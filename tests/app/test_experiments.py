@@ -233,6 +233,8 @@ def test_the_name_field_starts_a_new_sweep_beside_an_old_one_or_resumes_it(win, 
     # every trial fails by analysis (a 40x40 kernel on a 28x28 image): a sweep without a training process
     panel.load_section({"params": {"blocks.conv1.params.kernel_size": "choice:40"}, "trials": 1})
     assert panel.name.text() == "small-sweep-2" and panel.name_note.text().startswith("a new sweep in")
+    assert panel.name_note.text().endswith("(small-sweep exists: type its name to resume it)")
+    assert panel.name_note.textFormat() == Qt.TextFormat.PlainText      # a folder named <b>.. shows as it is
 
     def start_and_wait(name):
         panel.name.selectAll()
