@@ -20,10 +20,10 @@ from .background import Job
 FORMAT_TEXT = {
     "safetensors": ("Weights (.safetensors)", "safe, fast to load; with the model's metadata"),
     "state-dict": ("PyTorch state_dict (.pt)", "keys match the generated model code"),
-    "onnx": ("ONNX (.onnx)", "one file, dynamic batch; checked with onnxruntime"),
+    "onnx": ("ONNX (.onnx)", "one file, dynamic batch and steps; checked with onnxruntime"),
     "onnx-int8-dynamic": ("ONNX int8, dynamic", "Linear/LSTM/GRU graphs; accuracy and latency vs fp32 measured"),
     "onnx-int8-static": ("ONNX int8, static (QDQ)", "CNNs; calibrated on 256 training samples; measured vs fp32"),
-    "pt2": ("torch.export program (.pt2)", "dynamic batch; loads with torch.export.load"),
+    "pt2": ("torch.export program (.pt2)", "dynamic batch and steps; loads with torch.export.load"),
     "torchscript": ("TorchScript (.pt) — legacy", "deprecated by PyTorch: prefer pt2 or ONNX"),
     "project": ("Standalone PyTorch project", "model.py, train.py (python or torchrun), weights, data"),
 }

@@ -31,3 +31,12 @@ def test_choices_hold_still_while_exporting_and_open_folder_opens_the_export(qtb
     assert opened == [str(tmp_path / "a")]
     weights = load_file(str(next((tmp_path / "a").glob("*.safetensors"))))     # the folder holds the export
     assert weights and not (tmp_path / "b").exists()
+
+
+def test_onnx_and_pt2_say_they_take_any_number_of_steps(qtbot):
+    from PySide6.QtWidgets import QLabel
+    dialog = ExportDialog(load_graph(preset_path("rnn_classifier")), [ExportChoice("untrained", None)], 0, "out")
+    qtbot.addWidget(dialog)
+    hints = [label.text() for label in dialog.findChildren(QLabel)]
+    assert "one file, dynamic batch and steps; checked with onnxruntime" in hints
+    assert "dynamic batch and steps; loads with torch.export.load" in hints
