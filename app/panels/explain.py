@@ -24,7 +24,7 @@ from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
-from ..background import Job, Latest
+from ..background import Job, Latest, keep_until_finished
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -270,7 +270,9 @@ class ExplainPanel(QWidget):
         if self.job is not None and job is not self.job:
             return            # replaced by a newer explanation: its progress and its picture show
         self._finished()
-        if job.error:
+        if job.cancelled:     # asked to stop: whatever it finished with is no longer wanted
+            self._failed("Cancelled.")
+        elif job.error:
             self._failed(job.error)
         elif job.result is not None:
             self._done(job.result)
@@ -303,17 +305,25 @@ class ExplainPanel(QWidget):
         self.progress.hide()
         self.cancel_button.setEnabled(False)
 
-    def cancel(self) -> None:
-        """Stop the running explanation (if any) and wait for its thread."""
-        if self.job is not None and self.job.isRunning():
-            self.job.cancelled = True
-            self.job.wait()
-        self.job = None
+    def cancel(self, wait: bool = False) -> None:
+        """Stop the running explanation (if any). Its thread ends on its own, away from the GUI thread (it may
+        be loading the data set, or in a Grad-CAM that cannot stop halfway); `wait`: wait for it here."""
+        job, self.job = self.job, None
+        if job is None or not job.isRunning():
+            return
+        job.cancelled = True
+        if wait:
+            job.wait()
+            return
+        job.setParent(None)                   # the panel may go before it ends: never destroyed while running
+        keep_until_finished(job)
+        self._finished()
+        self.message.setText("Cancelled.")
 
     def stop_all(self) -> None:
         """Stop every background job of the panel (the explanation, the wrong samples, the Block tab) and
         wait for their threads: before the panel goes away."""
-        self.cancel()
+        self.cancel(wait=True)
         for jobs in (self.lists, self.block_view.jobs):
             jobs.drop_queued()
             jobs.cancel_running()

@@ -60,15 +60,18 @@ def test_cancel_stops_integrated_gradients_in_the_worker(qtbot, trained_lenet):
     job.wait()
     assert job.error == "Cancelled." and job.result is None and seen == [(5, 50)]
     qtbot.waitUntil(lambda: panel.message.text() == "Cancelled.")      # what the panel says
-    # the panel's own Cancel: the worker is stopped and waited for, whatever point it reached
+    # the panel's own Cancel: the worker is told to stop, the panel says so at once, and the thread ends
     panel.method.setCurrentText("integrated-gradients")
     assert panel.progress.isHidden()                 # no bar, not an empty one, while nothing is explained
     panel.explain_sample(0)
     running = panel.job
     assert not panel.progress.isHidden() and panel.cancel_button.isEnabled()
-    panel.cancel()
-    assert panel.job is None and not running.isRunning()
-    qtbot.waitUntil(lambda: panel.progress.isHidden() and not panel.cancel_button.isEnabled())
+    qtbot.mouseClick(panel.cancel_button, Qt.MouseButton.LeftButton)
+    assert panel.job is None and running.cancelled and panel.message.text() == "Cancelled."
+    assert panel.progress.isHidden() and not panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not running.isRunning(), timeout=30_000)
+    qtbot.wait(20)
+    assert panel.message.text() == "Cancelled." and panel.picture.pixmap().isNull()   # its answer never showed
 
 
 def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, tmp_path):

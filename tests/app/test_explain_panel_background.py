@@ -222,3 +222,31 @@ def test_names_from_files_show_as_written_not_as_markup(qtbot, tmp_path):
     qtbot.addWidget(maps)
     maps.set_run_info(panel.subject.class_names, (), np.zeros((1, 28, 28), np.uint8), 3, 0)
     assert "label <b>digit</b> 3" in seen(maps.probe_text.text())
+
+
+def test_a_second_click_while_the_first_sample_loads_does_not_wait_for_it(qtbot, trained_lenet, monkeypatch):
+    release, asked = threading.Event(), []
+    real = explain_subject.Subject.sample
+
+    def held(self, index):
+        asked.append(index)
+        if len(asked) == 1:
+            release.wait(5)                         # the first click's sample is slow to come (the data set loads)
+        return real(self, index)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    assert panel.load_run(trained_lenet)
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
+    monkeypatch.setattr(explain_subject.Subject, "sample", held)
+    panel.explain_sample(3)
+    first = panel.job
+    qtbot.waitUntil(lambda: asked == [3])
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        panel.explain_sample(5)                     # returns at once: the first is told to stop, not waited for
+        assert first.isRunning() and first.cancelled and panel.job is not first
+    assert panel.message.text().startswith("Predicted") and panel.current_index == 5
+    release.set()
+    qtbot.waitUntil(lambda: not first.isRunning(), timeout=10_000)
+    qtbot.wait(20)
+    assert panel.message.text().startswith("Predicted") and got.args[0] is not None   # the older answer never showed
