@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
 from layerloom.graph.blocks import CATEGORIES, REGISTRY
 
@@ -43,7 +43,13 @@ class QuickAdd(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(4)
+        self.no_match = QLabel(self)
+        self.no_match.setWordWrap(True)
+        self.no_match.setTextFormat(Qt.TextFormat.PlainText)
+        self.no_match.setStyleSheet("color: palette(placeholder-text);")
+        self.no_match.hide()
         layout.addWidget(self.search)
+        layout.addWidget(self.no_match)
         layout.addWidget(self.list)
         self.resize(300, 340)
         self.search.textChanged.connect(self._refill)
@@ -61,6 +67,10 @@ class QuickAdd(QFrame):
             self.list.addItem(item)
         if self.list.count():
             self.list.setCurrentRow(0)
+        # nothing to add: say what to try (Enter keeps the popup and the text)
+        self.no_match.setText(f"No block matches “{text.strip()[:40]}”. Blocks are named as in torch.nn "
+                              "(Linear, Conv2d, MaxPool2d, LSTM…).")
+        self.no_match.setVisible(not self.list.count())
 
     def popup_at(self, global_pos) -> None:
         self.search.clear()
@@ -84,7 +94,8 @@ class QuickAdd(QFrame):
                 return True
             if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
                 item = self.list.currentItem()
-                self._choose(item.data(Qt.ItemDataRole.UserRole) if item else None)
+                if item is not None:
+                    self._choose(item.data(Qt.ItemDataRole.UserRole))
                 return True
             if key == Qt.Key.Key_Escape:
                 self.hide()

@@ -73,6 +73,24 @@ def test_tab_opens_quick_add_and_enter_adds_at_the_cursor(win, qtbot):
     assert win.scene.selected_block_ids() == [bid]
 
 
+def test_quick_add_with_no_match_says_what_to_try_and_keeps_what_was_typed(win):
+    view = win.view
+    move(view.viewport(), QPoint(420, 300))
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Tab)
+    popup = view.quick_add
+    QTest.keyClicks(popup.search, "dense")
+    assert popup.list.count() == 0 and popup.no_match.isVisible()
+    assert "No block matches “dense”" in popup.no_match.text() and "torch.nn" in popup.no_match.text()
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert popup.isVisible() and popup.search.text() == "dense" and not win.document.blocks
+    popup.search.clear()
+    assert not popup.no_match.isVisible()
+    QTest.keyClicks(popup.search, "linear")
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert not popup.isVisible() and [b.kind for b in win.document.blocks.values()] == ["Linear"]
+
+
 def test_double_click_on_empty_canvas_opens_quick_add(win):
     view = win.view
     QTest.mouseDClick(view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(300, 300))
