@@ -1,7 +1,7 @@
 """The sequence (time) axis of an export: any length where the graph takes any length, else fixed, saying why.
 
-A graph reads a sequence when it holds a recurrent, embedding or attention block; the steps are then the
-first axis of its Input's sample (T of T×F, or of T token ids). The exported model takes any number of
+A graph reads a sequence when it holds a recurrent, embedding or attention block and its Input's sample is
+T token ids or T×F; the steps are then the sample's first axis. The exported model takes any number of
 steps when the PyTorch model itself runs on other lengths (a Flatten then a Linear after the sequence
 does not) and the exported file gives the PyTorch model's outputs at two other lengths, one shorter and
 one longer; otherwise it keeps the Input's length and its note says why.
@@ -17,8 +17,9 @@ MAX_STEPS = 65536
 
 
 def sequence_steps(src) -> int | None:
-    """The Input's number of steps when the graph reads a sequence, else None."""
-    if not src.input_shape or not any(b.kind in SEQUENCE_KINDS for b in src.doc.blocks.values()):
+    """The Input's number of steps when the graph reads a sequence (its Input is T token ids or T×F), else
+    None: an image (C×H×W) that becomes a sequence of patches inside the graph keeps its size."""
+    if not 1 <= len(src.input_shape) <= 2 or not any(b.kind in SEQUENCE_KINDS for b in src.doc.blocks.values()):
         return None
     return int(src.input_shape[0])
 

@@ -76,3 +76,12 @@ def test_a_single_token_flattened_into_a_linear_keeps_its_one_step(tmp_path):
     _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
     assert result.verified
     assert "sequence length fixed at 1 step: the graph does not run on 2 steps" in result.line()
+
+
+def test_an_image_read_as_patches_keeps_its_size_and_says_nothing_of_steps(tmp_path):
+    path = _chain(tmp_path, [3, 8, 8], [("Conv2d", {"out_channels": 4, "kernel_size": 4, "stride": 4}),
+                                        ("Flatten", {"start_dim": 2}), ("Permute", {"dims": [1, 0]}),
+                                        ("MultiheadAttention", {"num_heads": 2}), ("Select", {"dim": 1, "index": 0}),
+                                        ("Linear", {"out_features": 3}), ("Output", {})])
+    _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
+    assert result.verified and result.notes == ["dynamic batch dimension"], result.line()
