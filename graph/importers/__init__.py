@@ -87,7 +87,8 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
                             "model.py:factory_function or torchvision:NAME")
     path = Path(path_text)
     if not path.is_file():
-        raise ImportFailure(f"{path} does not exist")
+        raise ImportFailure(f"{path} does not exist: check the file's path (relative paths start from the folder "
+                            f"Layerloom runs in, {Path.cwd()})")
     try:
         module = load_file_module(path)
     except OpaqueError as exc:
@@ -98,7 +99,11 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
     try:
         model = obj(*pos, **kw)
     except Exception as exc:
-        raise ImportFailure(f"{attr}(**{json.dumps(kw)}) failed: {type(exc).__name__}: {exc}") from None
+        call = ", ".join([*(json.dumps(v) for v in pos), *(f"{k}={json.dumps(v)}" for k, v in kw.items())])
+        advice = (": give the arguments it takes as JSON (--args, or Arguments in the import dialog), such as "
+                  '{"width": 64} or [64]' if isinstance(exc, TypeError) else
+                  ": the error is in the file's own code; fix it there, or give other arguments")
+        raise ImportFailure(f"{attr}({shown(call, 200)}) failed ({type(exc).__name__}: {exc}){advice}") from None
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"{attr} gave {type(model).__name__}, not a torch.nn.Module")
     return model, attr

@@ -190,3 +190,16 @@ def test_cli_imports_a_factory_with_arguments(model_py, tmp_path, capsys):
     assert doc.weights == "built.safetensors" and doc.blocks["m_1"].params["out_features"] == 9
     assert run(["import", f"{model_py}:nothing", "--out", str(out)]) == 1
     assert "has no class or function called nothing" in capsys.readouterr().err
+
+
+def test_a_constructor_that_refuses_its_arguments_is_shown_as_called_and_says_how_to_give_them(tmp_path):
+    path = tmp_path / "wide.py"
+    path.write_text("from torch import nn\n\n\nclass Net(nn.Sequential):\n    def __init__(self, width):\n"
+                    "        super().__init__(nn.Linear(4, width))\n")
+    with pytest.raises(ImportFailure, match=r"^Net\(1, 2\) failed \(TypeError: .*\): give the arguments it takes as "
+                                            r"JSON \(--args, or Arguments in the import dialog\)"):
+        import_source(f"{path}:Net", (4,), [1, 2])
+    with pytest.raises(ImportFailure, match=r"^Net\(\) failed \(TypeError: .*missing 1 required positional argument"):
+        import_source(f"{path}:Net", (4,))
+    with pytest.raises(ImportFailure, match=r"missing\.py does not exist: check the file's path"):
+        import_source(f"{tmp_path / 'missing.py'}:Net", (4,))
