@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from layerloom.graph.blocks import get_kind
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import MISSING, Edge, GraphDocument, GraphEditError
-from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.fileformat import MAX_BLOCKS, MAX_EDGES, graph_from_dict
 from layerloom.graph.groups import group_names, members, parents, with_collapsed
 from layerloom.graph.layout import auto_layout as plan_layout
 from layerloom.graph.params import ParamError
@@ -232,6 +232,13 @@ def paste(session: Session, fragment: dict, at: tuple[float, float] | None = Non
         return refused(why)
     if not part.blocks:
         return refused("the clipboard holds no blocks")
+    doc = session.document
+    blocks, wires = len(doc.blocks) + len(part.blocks), len(doc.edges) + len(part.edges)
+    if blocks > MAX_BLOCKS or wires > MAX_EDGES:     # a file of it could not be opened again
+        why = (f"the graph would hold {blocks:,} blocks and {wires:,} wires, more than a graph file may hold "
+               f"({MAX_BLOCKS:,} and {MAX_EDGES:,}); paste fewer blocks, or build the rest in another graph")
+        session.message.emit(f"Cannot {text.lower()}: {why}.")
+        return refused(why)
     xs = [b.pos[0] for b in part.blocks.values()]
     ys = [b.pos[1] for b in part.blocks.values()]
     dx, dy = (at[0] - min(xs), at[1] - min(ys)) if at is not None else offset

@@ -1,5 +1,5 @@
 """Deleting thousands of blocks walks the wires once, not once per block, and undo and redo restore the
-graph exactly."""
+graph exactly; a paste that would make a graph too big for its file is refused."""
 from __future__ import annotations
 
 from layerloom.app import edits
@@ -48,3 +48,19 @@ def test_deleting_blocks_and_a_selected_wire_twice_over_is_one_step(qapp):
     assert session.undo_stack.count() == 1
     session.undo()
     assert graph_to_dict(session.document) == before
+
+
+def test_a_paste_past_what_a_graph_file_holds_is_refused_and_says_why(qapp, monkeypatch):
+    """Pasting again and again made graphs that saved but could not be opened again."""
+    from layerloom.app import clipboard
+    monkeypatch.setattr(edits, "MAX_BLOCKS", 12)
+    session = Session()
+    session.set_document(chain(5))
+    said = []
+    session.message.connect(said.append)
+    frag = clipboard.fragment(session.document, list(session.document.blocks))
+    assert edits.paste(session, frag)                        # 10 blocks
+    refused = edits.paste(session, frag, text="Duplicate")   # 15: too many
+    assert not refused and len(session.document.blocks) == 10 and session.undo_stack.count() == 1
+    assert "15 blocks" in refused.reason and "paste fewer blocks" in refused.reason
+    assert said[-1].startswith("Cannot duplicate: the graph would hold 15 blocks")
