@@ -110,7 +110,7 @@ class Loading(QObject):
     def _start(self) -> None:
         doc, data = self._request
         revision, copy = doc.revision, doc.copy()       # as it is when the thread starts
-        self.job = Job(lambda: _load_and_analyse(copy, data), name="layerloom-analysis-loading")
+        self.job = Job(lambda: _load_and_analyse(copy, data), name="layerloom-analysis-loading", torch_work=False)
         self.job.finished.connect(lambda: self._finished(doc, revision, data))
         keep_until_finished(self.job)
         self.job.start()
@@ -132,7 +132,7 @@ def preload(modules: tuple[str, ...]) -> Job:
     """Import `modules` in a background thread (module code only: classes and functions are defined,
     no widget is made, so it is safe off the GUI thread); the job's `finished` arrives in the GUI
     thread. A module that fails to import is imported again, and fails visibly, where it is used."""
-    job = Job(lambda: _import_all(modules), name="layerloom-preload")
+    job = Job(lambda: _import_all(modules), name="layerloom-preload", torch_work=False)
     keep_until_finished(job)
     job.start()
     return job

@@ -43,6 +43,15 @@ def job_threads() -> None:
         use_threads(default_threads())
 
 
+def import_dynamo_first() -> None:
+    """A job that works with torch may be the first to use a part of it that imports torch._dynamo (an
+    optimizer's step, the memory tracker, torch.export): it imports that package first, one thread at a
+    time (graph/lazy_torch.py says why). Nothing to do before torch has loaded."""
+    if "torch" in sys.modules:
+        from layerloom.graph.lazy_torch import import_dynamo
+        import_dynamo()
+
+
 class Job(QThread):
     """One piece of work off the GUI thread (an import, reading weights, an explanation): `fn()` runs in
     the thread; once `finished` arrives in the GUI thread, `result` holds what it returned, or `error`
@@ -52,14 +61,18 @@ class Job(QThread):
     and should stop early once `job.cancel` (a threading.Event) is set: `cancelled = True` sets it from
     the GUI thread when the answer is no longer wanted. How an exception reads: its message alone for
     the `expected` types (already a sentence for people), `describe(exc)` for any other when given,
-    else "Type: message"."""
+    else "Type: message". A job whose work never touches torch (reading files, importing Layerloom's own
+    modules) is made with `torch_work=False`; any other imports torch._dynamo first, safely, when torch has
+    loaded (`import_dynamo_first`)."""
 
     progress = Signal(int, int)
 
-    def __init__(self, fn, name: str = "layerloom-job", expected: tuple = (), describe=None, parent=None):
+    def __init__(self, fn, name: str = "layerloom-job", expected: tuple = (), describe=None, parent=None,
+                 torch_work: bool = True):
         super().__init__(parent)
         self.setObjectName(name)
         self.fn = fn
+        self.torch_work = torch_work
         self.expected = expected
         self.describe = describe
         self.cancel = threading.Event()
@@ -77,6 +90,8 @@ class Job(QThread):
     def run(self) -> None:
         job_threads()
         try:
+            if self.torch_work:
+                import_dynamo_first()
             self.result = self.fn()
         except self.expected as exc:
             self.error = one_line(str(exc))
@@ -98,9 +113,9 @@ class Latest(QObject):
 
     done = Signal(object)
 
-    def __init__(self, name: str, expected: tuple = (), parent: QObject | None = None):
+    def __init__(self, name: str, expected: tuple = (), parent: QObject | None = None, torch_work: bool = True):
         super().__init__(parent)
-        self.name, self.expected = name, expected
+        self.name, self.expected, self.torch_work = name, expected, torch_work
         self.running: Job | None = None
         self.queued: tuple | None = None       # (key, fn)
 
@@ -121,7 +136,7 @@ class Latest(QObject):
             return
         key, fn = self.queued
         self.queued = None
-        job = Job(lambda: fn(job), name=self.name, expected=self.expected)
+        job = Job(lambda: fn(job), name=self.name, expected=self.expected, torch_work=self.torch_work)
         job.key = key                            # job.cancelled: set from the GUI thread, read in `fn`
         self.running = job
         job.finished.connect(self._finished)

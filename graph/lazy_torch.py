@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import threading
 
 
 class ModuleRef:
@@ -79,6 +80,28 @@ torch = _Torch()
 def torch_loaded() -> bool:
     """Whether torch has been imported in this process (by anything)."""
     return "torch" in sys.modules
+
+
+_DYNAMO_LOCK = threading.Lock()
+
+
+def import_dynamo() -> None:
+    """Import torch._dynamo (with the parts of torch._inductor it brings) in this thread, one thread at a
+    time. torch imports it lazily on first use: at an optimizer's first step, at the import of its
+    memory tracker, in torch.export. Those first uses happen in several of Layerloom's threads (a run,
+    the memory estimate, Step mode, an export), and two threads importing that package's circular
+    modules at once can each hold half of the cycle: one then fails with "cannot import name … from
+    partially initialized module". Each of those paths calls this first; once the package is whole it
+    costs a dictionary look-up."""
+    if _imported("torch._dynamo"):
+        return
+    with _DYNAMO_LOCK:
+        importlib.import_module("torch._dynamo")
+
+
+def _imported(name: str) -> bool:
+    module = sys.modules.get(name)
+    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
 
 
 class LibraryUnavailable(RuntimeError):

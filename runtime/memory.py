@@ -29,6 +29,8 @@ import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+from layerloom.graph.lazy_torch import import_dynamo
+
 CATEGORY_KEYS = ("parameters", "buffers", "gradients", "optimizer_state", "activations", "temporaries",
                  "inputs")
 MIB = 1 << 20
@@ -104,6 +106,7 @@ def _input_spec(doc, analysis):
 
 def _make_optimizer(name: str, params):
     import torch
+    import_dynamo()           # its first step imports torch._dynamo: one thread at a time
     if name == "sgd":
         return torch.optim.SGD(params, lr=1e-3, momentum=0.9)
     if name == "sgd-nomomentum":
@@ -177,6 +180,7 @@ def _categories(snapshot: dict) -> dict:
 
 
 def _tracked_estimate(doc, analysis, batch_size, optimizer, loss, fake_device: str):
+    import_dynamo()           # the memory tracker's import brings torch._dynamo: one thread at a time
     from torch._subclasses.fake_tensor import FakeTensorMode
     from torch.distributed._tools.mem_tracker import MemTracker
 
@@ -304,6 +308,7 @@ def analytic_estimate(doc, analysis, batch_size: int, optimizer: str = "adam"):
 
 def _memtracker_available() -> bool:
     try:
+        import_dynamo()
         from torch.distributed._tools.mem_tracker import MemTracker  # noqa: F401
         from torch._subclasses.fake_tensor import FakeTensorMode  # noqa: F401
     except Exception:

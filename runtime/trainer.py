@@ -20,6 +20,7 @@ from torch import nn
 from layerloom.graph import CompileError, analyze, compile_graph, rng
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
+from layerloom.graph.lazy_torch import import_dynamo
 
 from . import threads
 from .batches import DataReadError, epoch_batches as read_epoch, gather, loader_workers, reads_from_disk
@@ -59,6 +60,7 @@ def pick_device(name: str) -> torch.device:
 
 def make_optimizer(cfg: TrainConfig, params):
     """The optimizer a run's settings ask for (also used by the single-step view)."""
+    import_dynamo()           # its first step imports torch._dynamo: one thread at a time
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     if cfg.optimizer == "adam":

@@ -11,6 +11,11 @@ os.environ.setdefault("LAYERLOOM_THREADS", "1")
 # does once its background loading has finished (tests/app/test_startup.py checks that loading, the
 # window before torch and the "analysing…" state, in fresh processes).
 import layerloom.graph.analysis  # noqa: E402,F401
+# torch._dynamo too: the window imports it in a background job right after the first shapes (its memory
+# estimate needs it), and every job imports it first, one thread at a time (graph/lazy_torch.py,
+# tests/runtime/test_dynamo_import_lock.py), so without it the first job of each test process would wait
+# for it.
+import torch._dynamo  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

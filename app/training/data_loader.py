@@ -43,7 +43,7 @@ class DatasetLoader(QObject):
         super().__init__(parent)
         self.cache: OrderedDict[str, object] = OrderedDict()
         self.errors: dict[str, str] = {}
-        self.jobs = background.Latest("layerloom-data", expected=(DataError,), parent=self)
+        self.jobs = background.Latest("layerloom-data", expected=(DataError,), parent=self, torch_work=False)
         self.jobs.done.connect(self._finished)
 
     @property

@@ -17,6 +17,7 @@ HEAVY = ("torch", "torchvision", "pyqtgraph", "numpy", "sympy", "networkx", "onn
 
 CHILD = r"""
 import json, sys, time
+T0 = time.monotonic()
 from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
@@ -41,6 +42,7 @@ def at_paint():
     seen["later_at_paint"] = win.built("training") is not None
     import gc
     seen["frozen_at_paint"] = gc.get_freeze_count()
+    seen["paint_after_s"] = time.monotonic() - T0
 
 class Spy(QObject):
     def eventFilter(self, obj, event):
@@ -111,7 +113,9 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_
     assert seen["later_at_paint"] is False and seen["result_at_paint"] is False
     # the GUI thread's garbage collector makes its first full collection and freeze after the first
     # paint, not in its way (app/pyside_workarounds.py); it has made them by the time the numbers show
-    assert seen["frozen_at_paint"] == 0 and seen["frozen_after"] > 0, seen
+    # (or after its first second, when a machine busy with other work takes longer than that to paint)
+    assert seen["frozen_at_paint"] == 0 or seen["paint_after_s"] > 1.0, seen
+    assert seen["frozen_after"] > 0, seen
     doc = load_graph(preset_path("lenet5"))
     # "analysing…" where the numbers will be: no empty or wrong numbers
     assert [r[0] for r in seen["summary_at_paint"]] == list(doc.blocks)
