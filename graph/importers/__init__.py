@@ -136,7 +136,8 @@ def import_source(source: str, input_shape=(3, 224, 224), args=None, input_dtype
         doc, state, report = import_pt2(source, fidelity)
         return ImportResult(doc, state, report, None)
     if suffix == "onnx":
-        from .onnx_import import import_onnx, onnx_fidelity
+        from .onnx_check import onnx_fidelity
+        from .onnx_import import import_onnx
         if not Path(source).is_file():
             raise ImportFailure(f"{source} does not exist")
         doc, state, report = import_onnx(source)

@@ -22,13 +22,11 @@ from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..quoting import shown
 from ..weights import module_path_to_id
-from .batch_check import samples_apart_note
 from .fx_import import ImportFailure, ImportReport
 from .onnx_opaque import opaque_operator
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
-FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is checked on
 _STEP_NAME = re.compile(r"(.+)_(outputs|sequence|\d+)")    # how the compiler names a block's inner steps
 
 
@@ -424,57 +422,6 @@ def import_onnx(path, name: str | None = None):
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
-
-
-def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
-    """Max |difference| between the imported graph and onnxruntime on the same random input."""
-    import onnxruntime as ort
-    from ..compiler import CompileError, compile_graph
-    try:
-        gm = compile_graph(doc, weights=False).eval()
-    except CompileError as exc:
-        raise ImportFailure(f"the imported graph does not compile: {'; '.join(d.text for d in exc.diagnostics)}"
-                            ) from None
-    gm.load_state_dict(state, strict=True)
-    name, shape, dtype = gm.meta["layerloom"]["inputs"][0]
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        fixed = session.get_inputs()[0].shape[0]
-    except Exception as exc:
-        raise ImportFailure(f"onnxruntime cannot load {path} to check the import ({_first_line(exc)})") from None
-    batch = fixed if isinstance(fixed, int) and fixed > 0 else 3     # a file exported for batch 1 runs batch 1
-    need = batch * math.prod(shape) * 4 * 2
-    if need > FIDELITY_BYTES:
-        raise ImportFailure(f"the graph's input is {'×'.join(map(str, shape))}: checking the import on a batch of "
-                            f"{batch} would take {need / 2**30:,.1f} GB; Layerloom imports inputs of at most "
-                            f"{FIDELITY_BYTES // 2**30} GB a batch")
-    g = torch.Generator().manual_seed(seed)
-    x = (torch.rand((batch, *shape), generator=g) if dtype == "float32"
-         else torch.randint(0, 2, (batch, *shape), generator=g))
-    if dtype != "float32":
-        emb = [m for m in gm.modules() if isinstance(m, torch.nn.Embedding)]
-        high = min(m.num_embeddings for m in emb) if emb else 2
-        x = torch.randint(0, high, (batch, *shape), generator=g)
-    try:
-        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
-    except Exception as exc:
-        raise ImportFailure(f"onnxruntime cannot run {path} to check the import ({_first_line(exc)})") from None
-    with torch.no_grad():
-        got = gm(x).numpy()
-    if not expected.shape or expected.shape[0] != batch:
-        raise ImportFailure(f"the file's result has the shape {list(expected.shape)} for a batch of {batch}: an "
-                            "operator drops or changes the batch dimension, which no block does; keep the batch first "
-                            "in the model's result and export it again")
-    if got.shape != expected.shape:          # a mapping gap: say so, never a traceback
-        raise ImportFailure(f"the imported graph gives results of shape {list(got.shape[1:])} where the file gives "
-                            f"{list(expected.shape[1:])}; Layerloom cannot import this file as it is")
-    diff = float(np.abs(expected - got).max())
-    note = samples_apart_note(gm, doc, shape, dtype)
-    if note and report is not None:
-        report.notes.append(note)
-    if report is not None:
-        report.fidelity.update({"max_abs_diff": diff, "strict_load": True, "reference": "onnxruntime"})
-    return diff
 
 
 def _first_line(exc: Exception) -> str:
