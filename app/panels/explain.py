@@ -9,6 +9,7 @@ All numbers come from layerloom.runtime (explain, learnt, health); this file onl
 """
 from __future__ import annotations
 
+import csv
 import html
 
 import numpy as np
@@ -24,7 +25,7 @@ from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to
 from layerloom.runtime.health import STATS, read_health
 from layerloom.runtime.learnt import filter_grid
 
-from ..background import Job, Latest, keep_until_finished
+from ..background import Job, Latest, keep_until_finished, one_line
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -75,6 +76,7 @@ class ExplainPanel(QWidget):
         self.tabs.addTab(scroll, "Filters")
         self.health = QLabel("No training health recorded for this run.")
         self.health.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        self.health.setWordWrap(True)          # a sentence wraps instead of widening the panel
         self.tabs.addTab(self.health, "Health")
         self.block_view = BlockLearnt(qimage)
         self.tabs.addTab(self.block_view, "Block")
@@ -219,7 +221,13 @@ class ExplainPanel(QWidget):
         self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
 
     def _show_health(self, run_dir):
-        table = read_health(run_dir)
+        self.health.setToolTip("")
+        try:
+            table = read_health(run_dir)
+        except (OSError, ValueError, KeyError, csv.Error) as exc:      # cut short by a crash, or edited by hand
+            self.health.setText(f"This run's health.csv cannot be read ({one_line(f'{type(exc).__name__}: {exc}', 160)}"
+                                "): the other tabs do not need it; train the graph again to record it anew.")
+            return
         if not table["steps"]:
             self.health.setText("No training health recorded for this run (layerloom train and the app record it "
                                 "every 50 steps into health.csv).")

@@ -1,4 +1,5 @@
 """The Explain panel: a click on a wrong validation sample explains it in a worker; Cancel stops it."""
+import pytest
 from PySide6.QtCore import Qt
 
 from layerloom.app.panels.explain import ExplainPanel
@@ -113,3 +114,22 @@ def test_block_tab_shows_histograms_and_the_top9_of_a_channel(qtbot, trained_len
             panel.grab().save(str(tmp_path / f"block-tab-{mode}.png"))
     finally:
         theme.apply("system")
+
+
+@pytest.mark.parametrize("damage", ["cut", "bytes", "columns"])
+def test_a_health_csv_cut_short_or_damaged_is_a_line_not_a_traceback(qtbot, trained_lenet, tmp_path, damage):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(trained_lenet, run)
+    text = (run / "health.csv").read_bytes()
+    (run / "health.csv").write_bytes({"cut": text[:text.index(b"e-", len(text) // 2) + 1],   # a crash mid-number
+                                      "bytes": b"\xff\xfe\x00garbage", "columns": b"when,where\n1,2\n"}[damage])
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(run)
+    said = panel.health.text()
+    assert said.startswith("This run's health.csv cannot be read (") and "\n" not in said
+    assert said.endswith("the other tabs do not need it; train the graph again to record it anew.")
+    assert not panel.filters.pixmap().isNull()                     # the rest of the run still shows
+    assert panel.minimumSizeHint().width() < 800                   # the sentence wraps in a narrow dock
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
