@@ -22,8 +22,12 @@ compiled: $(STAMP)
 run: compiled
 	$(BIN)/layerloom
 
+# One test process per core (at most four): the suite's runs train with one thread each (tests/conftest.py),
+# so two processes use a 2-core machine's second core; each test file stays in one process, so a
+# module's fixtures are made once. TEST_WORKERS=0 runs them all in this process.
+TEST_WORKERS ?= auto
 test: compiled
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --maxprocesses=4 --dist loadfile
 
 bench: $(STAMP)
 	for f in bench/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
