@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from layerloom.graph.analysis import AnalysisResult
 
 
+SCENE_HALF = 50_000.0       # the canvas reaches this far each way from the origin, or from its farthest block
+REACH_MARGIN = 5_000.0      # a block closer than this to the edge makes the canvas reach further
+
 # document events after which a run's findings about the blocks no longer describe the graph
 GRAPH_CHANGES = {"block_added", "block_removed", "edge_added", "edge_removed", "block_renamed", "param_changed"}
 
@@ -49,7 +52,7 @@ class GraphScene(QGraphicsScene):
         self.run_diagnostics: dict[str, list] = {}     # block id -> a run's Diagnostics (training health)
         self._unsubscribe = lambda: None
         self._selected_block: str | None = None
-        self.setSceneRect(QRectF(-50_000, -50_000, 100_000, 100_000))
+        self.setSceneRect(QRectF(-SCENE_HALF, -SCENE_HALF, 2 * SCENE_HALF, 2 * SCENE_HALF))
         self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.groups = GroupLayer(self)          # imported modules framed together, collapsible
         self._held: set[str] | None = None      # blocks moved while holding_moves() runs
@@ -89,7 +92,16 @@ class GraphScene(QGraphicsScene):
         item.setPos(*block.pos)
         self.addItem(item)
         self.blocks[bid] = item
+        self._keep_in_reach(item)
         return item
+
+    def _keep_in_reach(self, item: BlockItem) -> None:
+        """The canvas reaches as far as its blocks: a file may put one at x = 200,000 (and a drag may take
+        one past the edge), and the view neither scrolls nor fits to what is outside the scene's rect."""
+        rect = self.sceneRect()
+        if not rect.adjusted(REACH_MARGIN, REACH_MARGIN, -REACH_MARGIN, -REACH_MARGIN).contains(item.pos()):
+            self.setSceneRect(rect.united(QRectF(item.pos(), item.pos()).adjusted(-SCENE_HALF, -SCENE_HALF,
+                                                                                   SCENE_HALF, SCENE_HALF)))
 
     def _add_wire_item(self, edge: Edge) -> WireItem:
         item = WireItem(edge)
@@ -198,6 +210,7 @@ class GraphScene(QGraphicsScene):
     def block_item_moved(self, item: BlockItem) -> None:
         """A block item moved (a drag in progress, or a move from the document): follow with its wires."""
         bid = item.block_id
+        self._keep_in_reach(item)
         if self._held is not None:
             self._held.add(bid)
             return

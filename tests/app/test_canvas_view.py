@@ -138,3 +138,27 @@ def test_a_block_kind_this_layerloom_does_not_know_is_refused_when_dropped(win):
         QApplication.sendEvent(win.view.viewport(), QDropEvent(*args))
         assert not win.document.blocks and win.undo_stack.count() == 0
         assert "no such block" in win.statusBar().currentMessage()
+
+
+def test_a_block_far_from_the_origin_can_be_shown(win):
+    """A file may put a block at x = 200,000: the canvas stopped at 50,000, so Fit and a Summary click
+    showed empty canvas at its edge."""
+    from layerloom.app import edits
+    from layerloom.graph import GraphDocument
+    doc = GraphDocument("far")
+    near = doc.add_block("Input", {"shape": [4]}, (0, 0))
+    far = doc.add_block("ReLU", None, (200_000, 3_000))
+    doc.connect(near, far)
+    win.session.set_document(doc)
+    view = win.view
+
+    def shown(bid):
+        return view.mapToScene(view.viewport().rect()).boundingRect().contains(
+            win.scene.blocks[bid].sceneBoundingRect())
+    view.center_on_block(far)
+    assert shown(far)
+    view.center_on_block(near)
+    assert shown(near)
+    assert edits.move_blocks(win.session, {far: (-300_000, -90_000)})
+    view.center_on_block(far)
+    assert shown(far)
