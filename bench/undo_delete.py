@@ -1,8 +1,9 @@
-"""Undoing the delete of a whole graph: 300 blocks against 3,000, in the main window (canvas and panels).
+"""Deleting and pasting a whole graph, and undoing both: 300 blocks against 3,000, in the main window.
 
-Prints, from one run, the best of 3 times to delete every block of a chain and to undo that delete, at
-300 and 3,000 blocks, and the 3,000 / 300 ratio. Work that grows with the graph once per block gives
-about 10x; work done once per block per block (what undo used to do) gives 100x.
+Prints, from one run, the best of 3 times to delete every block of a chain, to undo that delete, and to
+undo a paste of the whole chain into an empty graph, at 300 and 3,000 blocks, and the 3,000 / 300
+ratios. Work that grows with the graph once per block gives about 10x; work done once per block per
+block (what undo used to do) gives 100x.
 Run: .venv/bin/python bench/undo_delete.py
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from layerloom.app import edits  # noqa: E402
+from layerloom.app import clipboard, edits  # noqa: E402
 from layerloom.app.window import MainWindow  # noqa: E402
 from layerloom.graph import GraphDocument  # noqa: E402
 
@@ -31,7 +32,23 @@ def chain(n: int) -> GraphDocument:
     return doc
 
 
-def measure(app: QApplication, window: MainWindow, n: int) -> tuple[float, float]:
+def paste_undo(app: QApplication, window: MainWindow, n: int) -> float:
+    window.session.set_document(chain(n))
+    frag = clipboard.fragment(window.session.document, list(window.session.document.blocks))
+    times = []
+    for _ in range(3):
+        window.session.set_document(GraphDocument("empty"))
+        edits.paste(window.session, frag)
+        app.processEvents()
+        t = time.perf_counter()
+        window.session.undo()
+        app.processEvents()
+        times.append(time.perf_counter() - t)
+        assert not window.session.document.blocks
+    return min(times)
+
+
+def measure(app: QApplication, window: MainWindow, n: int) -> tuple[float, float, float]:
     window.session.set_document(chain(n))
     app.processEvents()
     deletes, undos = [], []
@@ -46,7 +63,7 @@ def measure(app: QApplication, window: MainWindow, n: int) -> tuple[float, float
         app.processEvents()
         undos.append(time.perf_counter() - t)
         assert len(window.session.document.blocks) == n
-    return min(deletes), min(undos)
+    return min(deletes), min(undos), paste_undo(app, window, n)
 
 
 def main() -> None:
@@ -54,11 +71,12 @@ def main() -> None:
     window = MainWindow()
     times = {n: measure(app, window, n) for n in SIZES}
     small, large = SIZES
-    print(f"{'blocks':>8} {'delete s':>9} {'undo s':>8}")
-    for n, (d, u) in times.items():
-        print(f"{n:>8} {d:>9.3f} {u:>8.3f}")
+    print(f"{'blocks':>8} {'delete s':>9} {'undo s':>8} {'undo paste s':>13}")
+    for n, (d, u, p) in times.items():
+        print(f"{n:>8} {d:>9.3f} {u:>8.3f} {p:>13.3f}")
     print(f"ratio {large}/{small}: delete {times[large][0] / times[small][0]:.1f}x, "
-          f"undo {times[large][1] / times[small][1]:.1f}x (blocks: {large / small:.0f}x)")
+          f"undo {times[large][1] / times[small][1]:.1f}x, undo paste {times[large][2] / times[small][2]:.1f}x "
+          f"(blocks: {large / small:.0f}x)")
     window.session.undo_stack.clear()
     window.close()
 
