@@ -6,6 +6,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Runs in tests must repeat bit for bit: a fixed thread count instead of the measured choice
 # (tests/runtime/test_threads.py exercises the measuring).
 os.environ.setdefault("LAYERLOOM_THREADS", "1")
+# With one test process per core (make test), each process and the commands it starts compute with one
+# thread: two OpenMP threads per process on a core another process keeps busy wait on each other, and a
+# step then takes many times as long.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # Analysis loaded up front: windows built by the tests analyse every change as it happens, as the app
 # does once its background loading has finished (tests/app/test_startup.py checks that loading, the
