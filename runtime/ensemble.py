@@ -31,6 +31,10 @@ class EnsembleError(ValueError):
     """Runs that cannot be combined; the message says why."""
 
 
+class EnsembleDataMissing(EnsembleError):
+    """The members' data set does not load here: they cannot be scored, but they can still be exported."""
+
+
 class Ensemble(nn.Module):
     """The mean of the members' softmax outputs."""
 
@@ -148,7 +152,7 @@ def _members_data(members: list[ExportSource], seed: int):
         return load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=seed,
                             **(first.config.get("dataset_options") or {}))
     except DataError as exc:
-        raise EnsembleError(f"the members cannot be scored, their data set does not load: {exc}") from None
+        raise EnsembleDataMissing(f"the members cannot be scored, their data set does not load: {exc}") from None
 
 
 def _check_same_split(members: list[ExportSource], data) -> None:

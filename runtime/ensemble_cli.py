@@ -17,8 +17,17 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_ensemble)
 
 
+def _print_scores(paths, members, report) -> None:
+    for path, m in zip(paths, report["members"]):
+        print(f"{path}: val accuracy {m['val_accuracy'] * 100:.2f}%")
+    print(f"ensemble of {len(members)} (mean of softmax): "
+          f"val accuracy {report['ensemble_val_accuracy'] * 100:.2f}% "
+          f"on {report['num_val']:,} {report['dataset']} validation samples "
+          f"(best member {report['best_member_val_accuracy'] * 100:.2f}%)")
+
+
 def cmd_ensemble(args) -> int:
-    from .ensemble import EnsembleError, evaluate, export_ensemble, load_members
+    from .ensemble import EnsembleDataMissing, EnsembleError, evaluate, export_ensemble, load_members
     from .export import ExportError
     if args.formats and args.out is None:
         print("layerloom ensemble: --format says how to export, and --out where: give --out DIR as well",
@@ -28,13 +37,12 @@ def cmd_ensemble(args) -> int:
         return 2
     try:
         members = load_members(args.runs)
-        report = evaluate(members)
-        for path, m in zip(args.runs, report["members"]):
-            print(f"{path}: val accuracy {m['val_accuracy'] * 100:.2f}%")
-        print(f"ensemble of {len(members)} (mean of softmax): "
-              f"val accuracy {report['ensemble_val_accuracy'] * 100:.2f}% "
-              f"on {report['num_val']:,} {report['dataset']} validation samples "
-              f"(best member {report['best_member_val_accuracy'] * 100:.2f}%)")
+        try:
+            _print_scores(args.runs, members, evaluate(members))
+        except EnsembleDataMissing as exc:     # exporting needs only the weights, as `layerloom prune` does
+            if not args.out:
+                raise EnsembleError(f"{exc} (with --out DIR the ensemble is exported all the same)") from None
+            print(f"Validation accuracy not measured: {exc}")
         if args.out:
             for fmt, path in export_ensemble(members, args.out, args.formats or ("onnx", "project")).items():
                 print(f"{fmt}: {path}")

@@ -192,3 +192,31 @@ def test_exporting_again_into_the_same_folder_is_refused_before_anything_is_repl
     assert capsys.readouterr().err.strip() == (f"layerloom ensemble: {out} already holds an ensemble "
                                                "(ensemble.onnx): choose a new folder, or delete what is there first")
     assert (onnx.read_bytes(), onnx.stat().st_mtime_ns) == before and not (out / "project").exists()
+
+
+def test_runs_whose_data_set_is_not_here_are_exported_without_a_score(tmp_path, capsys):
+    from PIL import Image
+    folder = tmp_path / "letters"
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(6):
+            Image.new("L", (28, 28), 40 * i + (100 if label == "b" else 0)).save(folder / label / f"{i}.png")
+    runs = []
+    for lr in (0.01, 0.003):                       # one seed: this folder is split by the seed
+        doc = small_net(dropout=False)
+        doc.set_param("fc1", "out_features", 2)
+        trainer = Trainer(doc, {"dataset": "image-folder", "dataset_options": {"path": str(folder)}, "epochs": 1,
+                                "batch_size": 4, "seed": 1, "lr": lr, "threads": 1}, runs_base=tmp_path / "runs")
+        assert trainer.run()["status"] == "finished"
+        runs.append(str(trainer.run_dir))
+    folder.rename(tmp_path / "moved")                 # the images are not here any more
+    assert main(["ensemble", *runs]) == 2              # nothing to do without them: it says how to export anyway
+    assert "with --out DIR the ensemble is exported all the same" in capsys.readouterr().err
+    assert main(["ensemble", *runs, "--out", str(tmp_path / "ens"), "--format", "onnx"]) == 0
+    printed = capsys.readouterr().out
+    assert "Validation accuracy not measured: the members cannot be scored" in printed and "letters" in printed
+    session = ort.InferenceSession(str(tmp_path / "ens" / "ensemble.onnx"), providers=["CPUExecutionProvider"])
+    x = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = torch.stack([torch.softmax(load_source(r).model(x), dim=1) for r in runs]).mean(0).numpy()
+    np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], expected, atol=1e-5)
