@@ -1,7 +1,11 @@
 """Train ▸ Explain Predictions: the Explain panel (app/panels/explain.py) on the latest trained run."""
 from __future__ import annotations
 
+import json
+
 from PySide6.QtCore import Qt
+
+from layerloom.graph.fileformat import graph_to_dict
 
 from .extras_ui import latest_run
 from .panels.explain import ExplainPanel
@@ -24,7 +28,20 @@ class Explaining:
         if run is None:
             self.panel.message.setText("No trained run yet: train the graph (F5), then explain its predictions.")
             return False
-        return self.panel.load_run(run)
+        if not self.panel.load_run(run):
+            return False
+        trained, now = self.panel.subject.doc, self.win.document
+        if trained.name == now.name and _network(trained) != _network(now):
+            self.panel.message.setText("The graph has changed since this run: Explain shows the network as it was "
+                                       "trained; train again to explain your edits.")
+        return True
 
     def shutdown(self) -> None:
         self.panel.stop_all()
+
+
+def _network(doc) -> tuple:
+    """What decides the trained network: its blocks' kinds and parameters and its wiring (not where they sit)."""
+    d = graph_to_dict(doc)
+    return (sorted((b["id"], b["kind"], json.dumps(b["params"], sort_keys=True, default=str)) for b in d["blocks"]),
+            sorted(json.dumps(e, sort_keys=True) for e in d["edges"]))

@@ -133,3 +133,17 @@ def test_a_health_csv_cut_short_or_damaged_is_a_line_not_a_traceback(qtbot, trai
     assert not panel.filters.pixmap().isNull()                     # the rest of the run still shows
     assert panel.minimumSizeHint().width() < 800                   # the sentence wraps in a narrow dock
     assert panel.lists.wait() and panel.block_view.jobs.wait()
+
+
+def test_explaining_a_run_of_a_graph_edited_since_says_it_shows_the_network_as_trained(win, qtbot, trained_lenet):
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))               # the graph the run was trained from
+    panel = win.explaining.panel
+    win.document.move_block("conv1", (40.0, 80.0))              # moving a block changes no network
+    assert win.explaining.open(trained_lenet) and panel.message.text() == ""
+    win.document.set_param("fc1", "out_features", 100)        # an edit after the run
+    assert win.explaining.open(trained_lenet)
+    assert panel.message.text() == ("The graph has changed since this run: Explain shows the network as it was "
+                                    "trained; train again to explain your edits.")
+    assert panel.subject.model.fc1.out_features == 120          # what it explains: the run's own network
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
