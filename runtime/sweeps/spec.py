@@ -274,20 +274,20 @@ class SweepSpec:
         return out
 
 
-def _whole(section: dict, key: str, low: int, high: int, default):
+def _whole(section: dict, key: str, low: int, high: int, default, label: str | None = None):
     v = section.get(key, default)
     if v is None and default is None:
         return None
     if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or not low <= v <= high:
-        raise SweepError(f"sweep.{key} must be a whole number from {low} to {high}, not {v!r}")
+        raise SweepError(f"{label or 'sweep.' + key} must be a whole number from {low:,} to {high:,}, not {v!r}")
     return int(v)
 
 
-def sweep_name(name) -> str:
+def sweep_name(name, label: str = "sweep.name") -> str:
     """A sweep's name as its folder is named: runs of other characters become "-". SweepError when it has no
     letter or digit, or is longer than 80 characters."""
     if not isinstance(name, str) or not re.search(r"[A-Za-z0-9]", name) or len(name) > 80:
-        raise SweepError("sweep.name must be a short name with letters or digits (it names the sweep's folder)")
+        raise SweepError(f"{label} must be a short name with letters or digits (it names the sweep's folder)")
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")
 
 
@@ -319,7 +319,9 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     unknown = sorted(set(section) - set(SECTION_KEYS))
     if unknown:
         raise SweepError(f'sweep has no setting "{unknown[0]}"; its settings are {", ".join(SECTION_KEYS)}')
-    name = sweep_name(section.get("name") or f"{doc.name}-sweep")
+    def said(key: str) -> str:          # a command-line flag is named as the person typed it
+        return f"--{key}" if key in overrides else f"sweep.{key}"
+    name = sweep_name(section.get("name") or f"{doc.name}-sweep", said("name"))
     raw = section.get("params", {})
     if not isinstance(raw, dict):
         raise SweepError("sweep.params must be an object of PATH: SPEC, e.g. {\"training.lr\": \"log:1e-4:1e-1\"}")
@@ -351,9 +353,11 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
                    "startup_trials": _whole(pruning, "startup_trials", 0, 10_000, 2)}
     else:
         pruning = None
-    spec = SweepSpec(name=name, params=params, strategy=strategy, trials=_whole(section, "trials", 0, 100_000, 0),
-                     objective=objective, pruning=pruning, workers=_whole(section, "workers", 1, 256, 1),
-                     seed=_whole(section, "seed", 0, 2**31 - 1, 0), epochs=_whole(section, "epochs", 1, 100_000, None))
+    spec = SweepSpec(name=name, params=params, strategy=strategy, objective=objective, pruning=pruning,
+                     trials=_whole(section, "trials", 0, 100_000, 0, said("trials")),
+                     workers=_whole(section, "workers", 1, 256, 1, said("workers")),
+                     seed=_whole(section, "seed", 0, 2**31 - 1, 0, said("seed")),
+                     epochs=_whole(section, "epochs", 1, 100_000, None, said("epochs")))
     if spec.epochs is not None and "training.epochs" in params:
         raise SweepError("the sweep varies training.epochs and also sets sweep.epochs (every trial's epochs, which "
                          "would win): remove one of them")

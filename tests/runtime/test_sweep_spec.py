@@ -316,3 +316,16 @@ def test_a_graph_that_fails_whatever_the_sweep_tries_is_refused_before_anything_
     check_graph(doc, {"blocks.conv1.params.kernel_size": None})
     with pytest.raises(SweepError, match="conv1: "):
         check_graph(doc, {"training.lr": None})
+
+
+def test_a_bad_command_line_value_is_named_by_its_flag(tmp_path, capsys):
+    from layerloom.runtime.cli import run
+    path = tmp_path / "g.loom.json"
+    path.write_text(json.dumps(small_graph({"params": {"training.lr": "log:1e-3:1e-1"}, "workers": 300})))
+    out = str(tmp_path / "sweeps")
+    for flags, said in ((["--workers", "0"], "--workers must be a whole number from 1 to 256, not 0"),
+                        (["--trials", "200000"], "--trials must be a whole number from 0 to 100,000, not 200000"),
+                        (["--name", "///"], "--name must be a short name with letters or digits"),
+                        ([], "sweep.workers must be a whole number from 1 to 256, not 300")):   # the file's own
+        assert run(["sweep", str(path), *flags, "--out", out]) == 2
+        assert capsys.readouterr().err.startswith(f"layerloom sweep: {said}")
