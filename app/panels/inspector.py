@@ -210,6 +210,8 @@ class Inspector(QScrollArea):
 
     def _set_name(self) -> None:
         edits.set_meta(self.session, "name", self.name_edit.text().strip() or "Untitled")
+        if self.name_edit.text() != self.session.document.name:   # blank or spaced: the name it now has
+            self.name_edit.setText(self.session.document.name)
 
     def _set_description(self) -> None:
         edits.set_meta(self.session, "description", self.description_edit.toPlainText())

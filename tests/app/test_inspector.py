@@ -173,6 +173,10 @@ def test_graph_properties_when_nothing_is_selected(win):
     assert win.isWindowModified()
     win.undo_stack.undo()
     assert win.document.name == "LeNet-5" and not win.isWindowModified()
+    type_into(win.inspector.name_edit, "   ")             # blank: the field shows the name the graph takes
+    assert win.document.name == "Untitled" and win.inspector.name_edit.text() == "Untitled"
+    type_into(win.inspector.name_edit, "  Digits  ")
+    assert win.document.name == "Digits" and win.inspector.name_edit.text() == "Digits"
 
 
 def test_summary_row_click_selects_and_centres(win):
