@@ -271,7 +271,8 @@ class InsideView(QWidget):
         self._say(layout, "Gates near 1 let information through, near 0 block it.")
 
     def _embedding(self, r: dict, layout) -> None:
-        self._say(layout, f"{r['block']}: position {r['position']} holds token id {r['token']}", bold=True)
+        word = f" (“{r['word']}”)" if r.get("word") else ""          # labels are plain text: shown as written
+        self._say(layout, f"{r['block']}: position {r['position']} holds token id {r['token']}{word}", bold=True)
         row = np.asarray(r["row"]).reshape(1, -1)
         layout.addWidget(MatrixView(row[:, :16], f"row {r['token']} of the table (first {min(16, row.shape[1])} "
                                                  f"of {row.shape[1]} values)", cell=40))

@@ -16,19 +16,21 @@ SUPPORTED = {"Conv2d": "pixel", "MaxPool2d": "pixel", "AvgPool2d": "pixel", "Lin
 
 
 def _probe(run_path, index: int):
-    """(model, one validation sample with its batch dimension) of a run, read as Explain reads it (every
-    kind of data set: in-memory splits and image folders alike)."""
+    """(model, one validation sample with its batch dimension, its words when it is token ids) of a run,
+    read as Explain reads it (every kind of data set: in-memory splits and image folders alike)."""
     from layerloom.runtime.explain_subject import load_subject
     subject = load_subject(run_path)
     index = max(0, min(index, len(subject.val) - 1))
     _, x, _ = subject.sample(index)
-    return subject.model, x
+    return subject.model, x, subject.words(x)
 
 
-def take_apart(model, x, block: str, kind: str, a: int, b: int, c: int) -> dict:
+def take_apart(model, x, block: str, kind: str, a: int, b: int, c: int, words=None) -> dict:
     result = _take_apart(model, x, block, kind, a, b, c)
     if x.dim() == 4 and x.is_floating_point():
         result["input_image"] = x[0].float().numpy()      # the sample, for drawing the receptive field
+    if result["kind"] == "Embedding" and words and 0 <= result["position"] < len(words):
+        result["word"] = words[result["position"]]       # the token id's word in the run's vocabulary
     return result
 
 
@@ -140,8 +142,8 @@ class InsideControls(QWidget):
             if key not in self._cache:
                 self._cache.clear()
                 self._cache[key] = _probe(run, index)
-            model, x = self._cache[key]
-            return take_apart(model, x, block, kind, a, b, c)
+            model, x, words = self._cache[key]
+            return take_apart(model, x, block, kind, a, b, c, words)
 
         self.status.setText("Working…")
         self.show_button.setEnabled(False)

@@ -140,3 +140,30 @@ def test_nan_weights_read_as_nan_not_as_padding(qtbot, tmp_path):
     window = MatrixView([[-inf, 0.5], [float("nan"), inf]], padding=[[True, False], [False, False]])
     assert [window.text_at(0, c) for c in (0, 1)] + [window.text_at(1, c) for c in (0, 1)] == \
         ["pad", "0.50", "NaN", "inf"]                          # a max-pool window's padding still reads "pad"
+
+
+def test_an_embedding_row_names_its_word(qtbot, tmp_path):
+    from PySide6.QtCore import Qt
+
+    from layerloom.app.panels.inside_controls import InsideControls
+    from layerloom.runtime.explain_subject import load_subject
+    from layerloom.runtime.runs import list_runs
+    from layerloom.runtime.trainer import Trainer
+    from tests.app.test_explain_panel_text import text_graph
+    graph, texts = text_graph(tmp_path)
+    doc = load_graph(graph)
+    Trainer(doc, {"epochs": 1, "max_steps": 2}, None, runs_base=tmp_path / "runs").run()
+    run = list_runs(tmp_path / "runs")[0].path
+    view = _view(qtbot)
+    controls = InsideControls(view, _jobs())
+    qtbot.addWidget(controls)
+    controls.refresh(doc, list_runs(tmp_path / "runs"))
+    controls.sample.setValue(2)
+    controls.set_position("emb1", 1, 0, 0)
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: controls.show_button.isEnabled(), timeout=60_000)
+    subject = load_subject(run)
+    word = subject.words(subject.sample(2)[1])[1]               # the run's own vocabulary, not ours
+    assert any(word in t.split() for t in texts)
+    assert view.lines[0] == f"emb1: position 1 holds token id {view.result['token']} (“{word}”)"
+    view.grab().save(str(tmp_path / "embedding-word.png"))
