@@ -25,6 +25,7 @@ from .steps import (dynamic_note, export_steps, fixed_note, fixed_reason, free_o
                     sequence_steps, steps_dim)
 
 TOLERANCE = 1e-4
+SHORT_TRACE = 4          # the steps a recurrent graph is traced at for ONNX before its length is freed
 
 
 @dataclass
@@ -143,6 +144,13 @@ def _onnx_export(src: ExportSource, path: Path, x, shapes: dict, rnn_operator: b
                           custom_translation_table=translations() if rnn_operator else None)
 
 
+def _with_metadata(model, src: ExportSource):
+    for key, value in metadata_strings(src.metadata).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    return model
+
+
 def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_length: bool = True) -> ExportResult:
     """`rnn_operator`: write each plain RNN layer as one ONNX RNN operator (readable, smaller, imports back
     as an RNN block); False leaves torch's own export, which unrolls it into MatMuls per time step (what
@@ -157,8 +165,11 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
     length = sequence_steps(src) if any_length else None
     fixed = fixed_reason(src, length) if length is not None else None
     # without recurrent layers, torch.export follows the steps itself; ONNX's recurrent operators take any
-    # length, but torch.export unrolls the layers it traces, so the length is freed in the ONNX file after
+    # length, but torch.export unrolls the layers it traces, so the length is freed in the ONNX file after,
+    # from a short trace (a 200-step one takes minutes), and checked at the Input's length and two others
     native = length is not None and fixed is None and not has_recurrence(src.model)
+    freeing = length is not None and fixed is None and not native
+    traced = min(length, SHORT_TRACE) if freeing else None
     with atomic_target(path) as tmp:
         try:
             if native:
@@ -168,17 +179,18 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
                 except Exception as exc:
                     native, fixed = False, f"torch.export cannot follow it ({first_line(exc)})"
             if not native:
-                _onnx_export(src, tmp, src.probe(2), {0: _batch_dim()}, rnn_operator)
+                _onnx_export(src, tmp, src.probe(2, steps=traced), {0: _batch_dim()}, rnn_operator)
+            model = _with_metadata(onnx.load(str(tmp)), src)
+            if freeing:
+                free, fixed = free_onnx_steps(model, src, length)
+                if free is not None:
+                    model = free
+                elif traced != length:      # the short trace cannot stand for the Input's length: trace that
+                    _onnx_export(src, tmp, src.probe(2), {0: _batch_dim()}, rnn_operator)
+                    model = _with_metadata(onnx.load(str(tmp)), src)
         except Exception as exc:
             program = lambda: torch.export.export(src.model, (src.probe(2),))     # noqa: E731  (only to name blocks)
             raise ExportError(f"ONNX export failed: {explain_export_failure(exc, program)}") from None
-        model = onnx.load(str(tmp))
-        for key, value in metadata_strings(src.metadata).items():
-            entry = model.metadata_props.add()
-            entry.key, entry.value = key, value
-        if length is not None and fixed is None and not native:
-            free, fixed = free_onnx_steps(model, src, length)
-            model = free if free is not None else model
         onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp))
         if any(p != tmp for p in tmp.parent.iterdir()):

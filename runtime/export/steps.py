@@ -64,12 +64,12 @@ def dynamic_note(steps: int) -> str:
     return f"any sequence length (checked at {short}, {steps} and {_steps(long)})"
 
 
-def length_difference(run, src, steps: int) -> float:
-    """The largest difference between `run(x)` and the PyTorch model at the two other lengths."""
+def length_difference(run, src, steps: int, lengths=None) -> float:
+    """The largest difference between `run(x)` and the PyTorch model at `lengths` (the two other lengths)."""
     from .formats import max_difference     # (formats imports this module)
 
     worst = 0.0
-    for n in other_lengths(steps):
+    for n in lengths or other_lengths(steps):
         x = src.probe(3, seed=1, steps=n)
         with torch.no_grad():
             worst = max(worst, max_difference(run(x), src.model(x)))
@@ -102,7 +102,8 @@ def free_onnx_steps(model, src, steps: int):
         free = onnx.shape_inference.infer_shapes(free, strict_mode=True)
         session = ort.InferenceSession(free.SerializeToString(), providers=["CPUExecutionProvider"])
         name = session.get_inputs()[0].name
-        diff = length_difference(lambda x: session.run(None, {name: x.numpy()}), src, steps)
+        diff = length_difference(lambda x: session.run(None, {name: x.numpy()}), src, steps,
+                                 (short, steps, long))     # the traced length may be none of them
     except Exception as exc:
         return None, f"the ONNX graph does not run on other lengths ({first_line(exc)})"
     from .formats import TOLERANCE

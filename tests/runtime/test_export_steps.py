@@ -85,3 +85,17 @@ def test_an_image_read_as_patches_keeps_its_size_and_says_nothing_of_steps(tmp_p
                                         ("Linear", {"out_features": 3}), ("Output", {})])
     _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
     assert result.verified and result.notes == ["dynamic batch dimension"], result.line()
+
+
+def test_a_short_trace_that_cannot_be_freed_is_traced_again_at_the_inputs_length(tmp_path, monkeypatch):
+    from layerloom.runtime.export import formats
+    monkeypatch.setattr(formats, "free_onnx_steps", lambda model, src, steps: (None, "it cannot, here"))
+    path = _chain(tmp_path, [7, 3], [("LSTM", {"hidden_size": 4, "output": "last"}),
+                                     ("Linear", {"out_features": 2}), ("Output", {})])
+    src, (result,) = export_model(path, ["onnx"], tmp_path / "out")
+    assert result.verified and "sequence length fixed at 7 steps: it cannot, here" in result.line()
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape[1:] == [7, 3]
+    x = torch.rand(3, 7, 3)
+    torch.testing.assert_close(torch.from_numpy(session.run(None, {"input": x.numpy()})[0]),
+                               src.model(x).detach(), rtol=1e-4, atol=1e-5)
