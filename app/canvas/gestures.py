@@ -269,11 +269,28 @@ class NewWireGesture(Gesture):
         src, dst = (self.port, target) if self.port.is_output else (target, self.port)
         self.cancel()
         if target is None:
+            self._say_why_not(self.scene_pos(event))
             return
         if isinstance(dst, CardPort):       # into a collapsed group: it takes this output instead
             edits.feed_group(self.scene.session, dst.card.name, dst.source, (src.block_id, src.index))
         else:
             edits.connect(self.scene.session, src.block_id, src.index, dst.block_id, dst.index)
+
+    def _say_why_not(self, pos: QPointF) -> None:
+        """Dropped on a port (or a block) the wire cannot end on: say why, not nothing at all."""
+        other = self.scene.port_at(pos, tolerance=12.0 / max(self.view.zoom, 0.1))
+        if other is None and self.port.is_output and (block := self.scene.block_at(pos)) is not None:
+            other = block.in_ports[0] if block.in_ports else None
+        if other is None or other is self.port or isinstance(other, CardPort) or isinstance(self.port, CardPort):
+            return
+        if other.is_output == self.port.is_output:
+            side = "outputs" if other.is_output else "inputs"
+            why = f"two {side} cannot be wired together: drag from an output (right side) to an input (left side)"
+        else:
+            src, dst = (self.port, other) if self.port.is_output else (other, self.port)
+            why = edits.wire_problem(self.scene.document, src.block_id, src.index, dst.block_id, dst.index)
+        if why:
+            self.scene.session.message.emit(f"Cannot connect: {why}.")
 
     def cancel(self) -> None:
         for p in self.targets:

@@ -157,6 +157,23 @@ def test_refused_wire_says_why_in_the_status_bar(win):
     assert win.document.edges == []
 
 
+def test_a_wire_dropped_where_it_cannot_go_says_why(win):
+    """A wire dragged back into a block upstream (a cycle), or onto another output, was dropped without a
+    word: the person could not tell why nothing happened."""
+    a, b, c = chain(win, "Input", "ReLU", "Tanh")
+    wire(win, a, b)
+    wire(win, b, c)
+    steps = win.undo_stack.count()
+    vp = win.view.viewport()
+    drag(vp, port_point(win, c, True), port_point(win, b, False))
+    assert "would make a cycle" in win.statusBar().currentMessage()
+    drag(vp, port_point(win, c, True), port_point(win, a, True))
+    assert "two outputs cannot be wired together" in win.statusBar().currentMessage()
+    drag(vp, port_point(win, b, True), port_point(win, b, False))
+    assert "cannot be wired into itself" in win.statusBar().currentMessage()
+    assert set(win.scene.wires) == {Edge(a, b), Edge(b, c)} and win.undo_stack.count() == steps
+
+
 def test_select_all_and_a_rubber_band_work_out_the_selection_once_per_gesture(win, monkeypatch):
     """Select All on 300 blocks looks at the selection a few times, not once per block (each look costs
     the whole selection: a select-all of 3,000 blocks froze the window for minutes; bench/paste.py)."""
