@@ -34,8 +34,10 @@ def first_conv(model) -> str | None:
 
 
 def _module(model, block: str) -> nn.Module:
+    """The block's module: the model's attribute named after the block (a recurrent block's module is called by
+    a node of another name, its output picked out after it)."""
     for n in model.graph.nodes:
-        if n.name == block and n.op == "call_module":
+        if n.op == "call_module" and (n.name == block or n.target == block):
             return model.get_submodule(n.target)
     raise ExplainError(f"{block} is not a block with weights in this model")
 

@@ -99,10 +99,11 @@ class BlockLearnt(QWidget):
         self.weights.clear()
         try:
             hist = weight_histograms(self.subject.model, block)
-            counts, edges = hist.get("weight", next(iter(hist.values())))
+            name = "weight" if "weight" in hist else next(iter(hist))       # an LSTM's first: weight_ih_l0
+            counts, edges = hist[name]
             self.weights.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=ps.brush(WEIGHTS),
                                                  pen=ps.pen(WEIGHTS, 1)))
-            self._title(self.weights, f"Weights of {block}")
+            self._title(self.weights, f"Weights of {block}" + ("" if name == "weight" else f" ({name})"))
         except NotFinite as exc:
             self._title(self.weights, f"Weights of {block}: not numbers")
             self.message.setText(str(exc))

@@ -106,6 +106,11 @@ def test_the_block_tab_lists_the_graph_s_blocks_not_the_steps_inside_them(qtbot)
         panel.block_view.block.setCurrentIndex(i)
         assert panel.block_view.jobs.wait()
         assert panel.block_view.message.text() == ""
+    view = panel.block_view
+    recurrent = next(b["id"] for b in saved["blocks"] if b["kind"] in ("RNN", "LSTM", "GRU"))
+    view.block.setCurrentText(recurrent)
+    assert view.jobs.wait() and view.titles[view.weights] == f"Weights of {recurrent} (weight_ih_l0)"
+    assert len(view.weights.getPlotItem().items) == 1                  # its weights, not "has no weights"
 
 
 def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qtbot, tmp_path):

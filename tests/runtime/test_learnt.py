@@ -157,3 +157,14 @@ def test_a_block_s_outputs_are_looked_at_without_running_the_layers_after_it():
     with torch.no_grad():
         for (_, a), (_, x) in zip(got, batches):
             torch.testing.assert_close(a, model.conv2(model.pool1(torch.relu(model.conv1(x)))), rtol=0, atol=0)
+
+
+def test_a_recurrent_block_s_weights_are_found_under_its_own_name():
+    from layerloom.presets import preset_path
+    model = load_subject(preset_path("text_gru")).model
+    assert "gru1" not in [n.name for n in model.graph.nodes if n.op == "call_module"]   # its call is gru1_outputs
+    h = weight_histograms(model, "gru1", bins=10)
+    assert set(h) == {name for name, _ in model.gru1.named_parameters()}
+    w = model.gru1.weight_ih_l0.detach().numpy().ravel()
+    counts, edges = h["weight_ih_l0"]
+    np.testing.assert_array_equal(counts, np.histogram(w, bins=edges.astype(np.float64))[0])
