@@ -20,6 +20,7 @@ from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import TrialState
 
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict, network_part
+from layerloom.graph.quoting import shown
 
 from .spec import SweepError, SweepSpec, parse_section
 from ..processes import alive
@@ -33,13 +34,13 @@ def open_storage(url: str | None, folder: Path):
     """The storage for `url` (None: the sweep folder's own journal file)."""
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+        return _journal(folder / JOURNAL)
     if url.startswith("journal:") or "://" not in url:
         path = Path(url[len("journal:"):] if url.startswith("journal:") else url).expanduser()
         if path.is_dir():
             raise SweepError(f"--storage {url}: this is a folder; give a journal file path such as {path / JOURNAL}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return _journal(path)
     try:
         return optuna.storages.RDBStorage(url)
     except ImportError as exc:
@@ -47,6 +48,23 @@ def open_storage(url: str | None, folder: Path):
     except Exception as exc:   # sqlalchemy's errors: bad URL, server unreachable
         raise SweepError(f"--storage {url}: cannot open the database ({type(exc).__name__}: "
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+
+
+def _journal(path: Path) -> JournalStorage:
+    """Optuna's journal file at `path`; SweepError when its records cannot be read back (edited, damaged)."""
+    try:
+        if path.is_file():                 # Optuna passes over a bad last line, then fails once one follows it
+            with open(path, "rb") as f:
+                for line in f:
+                    if line.endswith(b"\n"):
+                        json.loads(line)
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        storage.get_all_studies()          # replays every record now, not at the first question mid-sweep
+        return storage
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as exc:   # JSON, text, no shape
+        raise SweepError(f"the sweep's journal {shown(str(path), 200)} is damaged and cannot be read "
+                         f"({type(exc).__name__}): move it away to start the sweep afresh (its trials are lost), "
+                         "or put back a copy") from None
 
 
 class _GridSampler(optuna.samplers.GridSampler):

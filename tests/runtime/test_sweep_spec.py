@@ -329,3 +329,17 @@ def test_a_bad_command_line_value_is_named_by_its_flag(tmp_path, capsys):
                         ([], "sweep.workers must be a whole number from 1 to 256, not 300")):   # the file's own
         assert run(["sweep", str(path), *flags, "--out", out]) == 2
         assert capsys.readouterr().err.startswith(f"layerloom sweep: {said}")
+
+
+@pytest.mark.parametrize("damage", ["garbage{{\n", '{"op_code": 0}\n', "\x00\x01\xff\n"])
+def test_a_damaged_journal_is_refused_with_a_sentence_and_left_as_it_is(tmp_path, capsys, damage):
+    from layerloom.runtime.cli import run
+    path = tmp_path / "g.loom.json"
+    path.write_text(json.dumps(small_graph({"name": "jj", "params": {"training.lr": "log:1e-3:1e-1"}})))
+    journal = tmp_path / "sweeps" / "jj" / "journal.log"
+    journal.parent.mkdir(parents=True)
+    journal.write_bytes(damage.encode("latin-1"))
+    assert run(["sweep", str(path), "--out", str(tmp_path / "sweeps")]) == 2      # not a traceback
+    assert capsys.readouterr().err.startswith(f"layerloom sweep: the sweep's journal {journal} is damaged and "
+                                              "cannot be read (")
+    assert journal.read_bytes() == damage.encode("latin-1")                      # nothing appended to it
