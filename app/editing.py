@@ -13,7 +13,7 @@ class Editing:
     def copy(self) -> bool:
         ids = self.scene.selected_block_ids()
         if not ids:
-            self.session.message.emit("Select blocks to copy.")
+            self.session.message.emit("Select blocks to copy (click one, or drag a band around several).")
             return False
         clipboard.put(clipboard.fragment(self.session.document, ids))
         self.session.message.emit(f"Copied {len(ids)} block{'s' if len(ids) != 1 else ''}.")
@@ -37,6 +37,7 @@ class Editing:
     def duplicate(self) -> None:
         ids = self.scene.selected_block_ids()
         if not ids:
+            self.session.message.emit("Select blocks to duplicate (click one, or drag a band around several).")
             return
         doc = self.session.document
         ys = [doc.blocks[b].pos[1] for b in ids]

@@ -112,6 +112,16 @@ def test_pasting_text_that_is_not_blocks_changes_nothing(win):
     assert not win.document.blocks and "no Layerloom blocks" in win.statusBar().currentMessage()
 
 
+def test_copy_or_duplicate_with_nothing_selected_says_what_to_do(win):
+    open_lenet(win)
+    win.scene.clearSelection()
+    key(win, Qt.Key.Key_D)
+    assert win.statusBar().currentMessage().startswith("Select blocks to duplicate (click one")
+    key(win, Qt.Key.Key_C)
+    assert win.statusBar().currentMessage().startswith("Select blocks to copy (click one")
+    assert len(win.document.blocks) == 14
+
+
 def test_context_menu_offers_the_edit_actions(win):
     open_lenet(win)
     names = [a.objectName() for a in win.view.context_actions]
