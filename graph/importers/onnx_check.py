@@ -46,19 +46,25 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
         high = min(m.num_embeddings for m in emb) if emb else 2
         x = torch.randint(0, high, (batch, *shape), generator=g)
     try:
-        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+        expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     except Exception as exc:
         raise ImportFailure(f"onnxruntime cannot run {path} to check the import ({_first_line(exc)})") from None
     with torch.no_grad():
-        got = gm(x).numpy()
-    if not expected.shape or expected.shape[0] != batch:
-        raise ImportFailure(f"the file's result has the shape {list(expected.shape)} for a batch of {batch}: an "
-                            "operator drops or changes the batch dimension, which no block does; keep the batch first "
-                            "in the model's result and export it again")
-    if got.shape != expected.shape:          # a mapping gap: say so, never a traceback
-        raise ImportFailure(f"the imported graph gives results of shape {list(got.shape[1:])} where the file gives "
-                            f"{list(expected.shape[1:])}; Layerloom cannot import this file as it is")
-    diff = float(np.abs(expected - got).max())
+        got = gm(x)
+    got = [t.numpy() for t in (got if isinstance(got, (tuple, list)) else [got])]     # one per Output block
+    if len(got) != len(expected):
+        raise ImportFailure(f"the imported graph gives {len(got)} results where the file gives {len(expected)}; "
+                            "Layerloom cannot import this file as it is")
+    diff = 0.0
+    for want, have in zip(expected, got):
+        if not want.shape or want.shape[0] != batch:
+            raise ImportFailure(f"the file's result has the shape {list(want.shape)} for a batch of {batch}: an "
+                                "operator drops or changes the batch dimension, which no block does; keep the batch "
+                                "first in the model's result and export it again")
+        if have.shape != want.shape:          # a mapping gap: say so, never a traceback
+            raise ImportFailure(f"the imported graph gives results of shape {list(have.shape[1:])} where the file "
+                                f"gives {list(want.shape[1:])}; Layerloom cannot import this file as it is")
+        diff = max(diff, float(np.abs(want - have).max()) if want.size else 0.0)
     note = samples_apart_note(gm, doc, shape, dtype)
     if note and report is not None:
         report.notes.append(note)

@@ -241,14 +241,29 @@ class _OnnxBuilder:
         return False
 
     def build(self):
-        for inp in self.graph.input:
-            if inp.name in self.inits:
-                continue
+        self.check_order()
+        inputs = [i for i in self.graph.input if i.name not in self.inits]
+        if len(inputs) > 1:
+            raise ImportFailure(f"the file's graph takes {len(inputs)} inputs "
+                                f"({', '.join(shown(i.name, 40) for i in inputs[:4])}); a Layerloom graph takes one "
+                                "tensor: export a model whose forward takes one input")
+        for inp in inputs:
             shape = _shape(inp)
             dtype = _DTYPES.get(inp.type.tensor_type.elem_type)
-            if not shape or dtype is None or None in shape[1:]:
-                raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch and float32/int64 "
-                                    "values: export the model with only the batch dynamic")
+            if dtype is None:
+                from onnx import TensorProto
+                kind = inp.type.tensor_type.elem_type
+                kind = TensorProto.DataType.Name(kind) if kind in TensorProto.DataType.values() else kind
+                raise ImportFailure(f"the input {inp.name} holds {kind} values; Layerloom graphs take float32 (or "
+                                    "int64 token ids): export the model with a float32 input")
+            if shape is not None and len(shape) < 2:
+                text = ", ".join("N" if d is None else str(d) for d in shape)
+                raise ImportFailure(f"the input {inp.name} has the shape [{text}], so a sample (what follows the "
+                                    "batch) would have no dimension; give the model inputs of shape N×1 and export "
+                                    "it again")
+            if not shape or None in shape[1:]:
+                raise ImportFailure(f"the input {inp.name} needs a fixed shape after the batch: export the model "
+                                    "with only the batch dynamic")
             if any(d < 1 for d in shape[1:]):
                 raise ImportFailure(f"the input {inp.name} has the shape {shape}: every size after the batch must be "
                                     "at least 1")
@@ -270,6 +285,18 @@ class _OnnxBuilder:
             self.map(node, _attrs(node))
         for out in self.graph.output:
             self.add(None, "Output", {}, [out.name], "output")
+
+    def check_order(self) -> None:
+        """Every operator reads only values given before it (ONNX keeps its nodes in order): a node that reads
+        a value given later or never (a cycle, a damaged file) stops the import here, in words."""
+        known = {i.name for i in self.graph.input} | set(self.inits) | {""}
+        for node in self.graph.node:
+            missing = next((i for i in node.input if i not in known), None)
+            if missing is not None:
+                raise ImportFailure(f"{_where(node)} reads {shown(missing, 60)} before any operator gives it (the "
+                                    "file's nodes are out of order or form a cycle), so it is not a valid ONNX graph: "
+                                    "export the model again")
+            known.update(node.output)
 
     def map(self, node, a):
         op, x = node.op_type, node.input[0] if node.input else None
@@ -403,6 +430,7 @@ def import_onnx(path, name: str | None = None):
     started = time.monotonic()
     try:
         model = onnx.load(str(path))
+        steps = _fix_free_sizes(model)
         model = onnx.shape_inference.infer_shapes(model)
     except Exception as exc:
         raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
@@ -419,9 +447,40 @@ def import_onnx(path, name: str | None = None):
             builder.state.setdefault(f"{bid}.num_batches_tracked", torch.tensor(0))
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
+    if steps:
+        builder.notes.append(f"the file's input takes any size in dim {steps[0]}; the graph takes {steps[1]}, the "
+                             "sample shape Layerloom's export wrote in the file's metadata")
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
+
+
+def _fix_free_sizes(model) -> tuple | None:
+    """A file Layerloom exported with a sequence length left free (the "steps" axis) names its sample shape
+    in its metadata (`input_shape`): the input takes that shape, and shapes are inferred again from it, so the
+    mapping sees every size. Returns (the free dims, the shape) where it did, else None; other files keep
+    their shapes (a free size after the batch is refused with what to do)."""
+    import json
+    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
+    meta = {p.key: p.value for p in model.metadata_props}
+    if len(inputs) != 1 or "input_shape" not in meta:
+        return None
+    dims = inputs[0].type.tensor_type.shape.dim
+    try:
+        sample = json.loads(meta["input_shape"])
+    except ValueError:
+        return None
+    free = [i for i, d in enumerate(dims) if i and not d.HasField("dim_value")]
+    if not free or not isinstance(sample, list) or len(sample) != len(dims) - 1 or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 2**31 for v in sample) or any(
+            d.HasField("dim_value") and d.dim_value != sample[i - 1] for i, d in enumerate(dims) if i):
+        return None
+    for i in free:
+        dims[i].dim_value = sample[i - 1]
+    del model.graph.value_info[:]
+    for out in model.graph.output:             # their free sizes follow from the input's, inferred again
+        out.type.tensor_type.ClearField("shape")
+    return ", ".join(map(str, free)), "×".join(map(str, sample))
 
 
 def _first_line(exc: Exception) -> str:

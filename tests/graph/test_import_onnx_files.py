@@ -212,3 +212,47 @@ def test_an_operator_with_no_block_that_works_across_the_batch_is_named(tmp_path
     notes = import_source(str(path)).report.notes
     assert any("a sample's result depends on the other samples of its batch, as in the source: an Opaque block "
                "(block: ONNX CumSum) works across the batch" in n for n in notes), notes
+
+
+def _value(name, shape, kind=TensorProto.FLOAT):
+    return helper.make_tensor_value_info(name, kind, list(shape))
+
+
+MALFORMED = {      # name: (nodes, inputs, outputs, words of the refusal)
+    "cycle": ([helper.make_node("Add", ["x", "b"], ["a"]), helper.make_node("Relu", ["a"], ["b"]),
+               helper.make_node("Relu", ["b"], ["y"])], [_value("x", ["N", 4])], [_value("y", ["N", 4])],
+              "the Add that gives a reads b before any operator gives it (the file's nodes are out of order or form "
+              "a cycle)"),
+    "two_inputs": ([helper.make_node("Add", ["x", "z"], ["y"])], [_value("x", ["N", 4]), _value("z", ["N", 4])],
+                   [_value("y", ["N", 4])], "the file's graph takes 2 inputs (x, z); a Layerloom graph takes one"),
+    "batch_only": ([helper.make_node("Relu", ["x"], ["y"])], [_value("x", ["N"])], [_value("y", ["N"])],
+                   "the input x has the shape [N], so a sample (what follows the batch) would have no dimension; "
+                   "give the model inputs of shape N×1"),
+    "int32": ([helper.make_node("Relu", ["x"], ["y"])], [_value("x", ["N", 4], TensorProto.INT32)],
+              [_value("y", ["N", 4], TensorProto.INT32)], "the input x holds INT32 values; Layerloom graphs take "
+                                                         "float32 (or int64 token ids)"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED))
+def test_a_graph_layerloom_cannot_take_is_refused_for_what_it_is(tmp_path, name):
+    nodes, inputs, outputs, words = MALFORMED[name]
+    graph = helper.make_graph(nodes, "g", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())        # no checker: the file is as given
+    _refused(tmp_path / "m.onnx", words)
+
+
+def test_a_file_with_two_results_imports_both_and_checks_both(tmp_path):
+    nodes = [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Sigmoid", ["x"], ["z"])]
+    graph = helper.make_graph(nodes, "g", [_value("x", ["N", 4])], [_value("y", ["N", 4]), _value("z", ["N", 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "two.onnx")
+    result = import_source(str(tmp_path / "two.onnx"))
+    graph = compile_graph(result.doc, weights=False).eval()
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    expected = ort.InferenceSession(str(tmp_path / "two.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    with torch.no_grad():
+        got = graph(torch.from_numpy(x))
+    for want, have in zip(expected, got, strict=True):
+        np.testing.assert_allclose(have.numpy(), want, rtol=1e-6, atol=1e-6)
+    assert result.report.fidelity["max_abs_diff"] <= 1e-6
