@@ -53,6 +53,7 @@ class BlockLearnt(QWidget):
         self.top_title = QLabel("Top-9 validation samples")
         right.addWidget(self.top_title)
         self.top = QLabel()
+        self.top.setTextFormat(Qt.TextFormat.PlainText)
         self.top.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         right.addWidget(self.top, 1)
         body.addLayout(right)
@@ -158,8 +159,10 @@ class BlockLearnt(QWidget):
         if raws and raws[0].ndim == 3:
             tiles = np.stack([to_display(r) for r in raws])
             self.top.setPixmap(QPixmap.fromImage(self._qimage(tile_grid(tiles, scale=3, columns=3))))
-        else:
-            self.top.setText("\n".join(f"sample {t['index']}: {t['activation']:.3f}" for t in self.top9))
+        else:                 # numbers, or a text's words ("<unk>" included: plain text, never markup)
+            words = got.get("words") or [None] * len(self.top9)
+            self.top.setText("\n".join(f"sample {t['index']}: {t['activation']:.3f}" + (f"  {_text(w)}" if w else "")
+                                       for t, w in zip(self.top9, words)))
         self.top_title.setText(f"Top-9 validation samples for channel {got['channel']} of {got['block']}")
 
 
@@ -191,5 +194,13 @@ def _look(subject, block: str, channel: int, histogram: bool, cancel) -> dict:
     if hist is not None:
         got["histogram"] = hist.result()
         got["outside"] = (hist.below, hist.above, hist.not_finite)
-    got["raws"] = [subject.sample(t["index"])[0][0].numpy() for t in got["top9"]]
+    samples = [subject.sample(t["index"]) for t in got["top9"]]
+    got["raws"] = [raw[0].numpy() for raw, _, _ in samples]
+    got["words"] = [subject.words(x) for _, x, _ in samples]      # None for samples that are not token ids
     return got
+
+
+def _text(words: list[str], room: int = 40) -> str:
+    """A token sample's words without its padding, cut to `room` characters."""
+    text = " ".join(w for w in words if w != "<pad>")
+    return text if len(text) <= room else text[:room - 1] + "…"

@@ -145,3 +145,24 @@ def test_an_image_model_without_feature_maps_starts_on_saliency_not_grad_cam(qtb
     _, x, _ = panel.subject.sample(0)
     with pytest.raises(ExplainError, match="this graph has none: use saliency, integrated-gradients or occlusion"):
         explain(panel.subject.model, x, "gradcam")
+
+
+def test_the_block_tab_shows_the_words_of_a_text_model_s_top_samples(qtbot, tmp_path):
+    graph, texts = text_graph(tmp_path)
+    panel = explain_panel.ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.resize(1100, 480)
+    panel.show()
+    assert panel.load_run(graph)
+    view = panel.block_view
+    view.block.setCurrentText("gru1")
+    assert view.jobs.wait() and panel.lists.wait()
+    lines = view.top.text().splitlines()
+    assert len(lines) == len(view.top9) > 0
+    for line, t in zip(lines, view.top9):
+        head, words = line.split("  ", 1)
+        assert head == f"sample {t['index']}: {t['activation']:.3f}"
+        own = panel.subject.words(panel.subject.sample(t["index"])[1])
+        assert words == " ".join(w for w in own if w != "<pad>")                  # its own words
+        assert words in texts or "<unk>" in words
+    panel.grab().save(str(tmp_path / "block-text.png"))
