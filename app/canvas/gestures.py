@@ -109,7 +109,8 @@ class MoveGesture(Gesture):
         elif not self.item.isSelected():
             self.scene.clearSelection()
             self.item.setSelected(True)
-        self.start = {i.block_id: i.pos() for i in self.scene.blocks.values() if i.isSelected()}
+        # a selected collapsed card's hidden blocks move with the rest (the card follows them)
+        self.start = {bid: self.scene.blocks[bid].pos() for bid in self.scene.selected_block_ids()}
 
     def move(self, event) -> None:
         delta = self.scene_pos(event) - self.origin

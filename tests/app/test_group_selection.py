@@ -53,3 +53,16 @@ def test_a_rubber_band_around_a_card_selects_the_blocks_inside(win):
     assert not win.scene.groups.items["merge"].isSelected() and win.scene.selected_block_ids() == []
     drag(win.view.viewport(), QPoint(2, 2), QPoint(4, 4))          # a band on empty canvas selects nothing
     assert win.scene.selected_block_ids() == []
+
+
+def test_a_drag_moves_a_selected_card_with_the_blocks(win):
+    doc = collapsed_merge(win)
+    key(win, Qt.Key.Key_A)
+    before = {b: doc.blocks[b].pos for b in doc.blocks}
+    card = win.scene.groups.items["merge"].card()
+    start = view_point(win.view, win.scene.blocks["input"].sceneBoundingRect().center())
+    drag(win.view.viewport(), start, start + QPoint(round(100 * win.view.zoom), 0))
+    moved = {b: (doc.blocks[b].pos[0] - before[b][0], doc.blocks[b].pos[1] - before[b][1]) for b in doc.blocks}
+    assert len(set(moved.values())) == 1 and next(iter(moved.values()))[0] > 50     # add and act too
+    assert win.scene.groups.items["merge"].card().left() - card.left() == next(iter(moved.values()))[0]
+    assert win.undo_stack.command(win.undo_stack.count() - 1).text() == f"Move {len(doc.blocks)} blocks"
