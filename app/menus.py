@@ -252,7 +252,7 @@ def fill_recent(win, menu: QMenu) -> None:
     menu.clear()
     paths = settings.recent_files()
     for path in paths:
-        act = menu.addAction(Path(path).name)
+        act = menu.addAction(Path(path).name.replace("&", "&&"))     # "R&D" is a name, not a shortcut
         act.setToolTip(path)
         act.setStatusTip(path)
         act.triggered.connect(lambda _=False, p=path: win.files.open(p))

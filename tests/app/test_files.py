@@ -335,6 +335,16 @@ def test_saving_into_a_folder_that_is_not_there_says_so(win, dialogs, tmp_path):
     assert "does not exist" in text and "Save As" in text and win.isWindowModified()
 
 
+def test_a_recent_file_named_with_an_ampersand_shows_it(win, tmp_path):
+    """"R&D.loom.json" showed as "RD.loom.json" with the D underlined (a keyboard shortcut)."""
+    path = tmp_path / "R&D.loom.json"
+    path.write_text(preset_path("mlp").read_text())
+    assert win.files.open(path)
+    win.menus["recent"].aboutToShow.emit()
+    action = win.menus["recent"].actions()[0]
+    assert action.text() == "R&&D.loom.json" and action.iconText() == "R&D.loom.json"
+
+
 def test_a_recent_file_that_is_gone_says_so_and_leaves_the_list(win, dialogs, tmp_path):
     paths = [tmp_path / f"{name}.loom.json" for name in ("a", "b", "c")]
     for path in paths:
