@@ -4,11 +4,14 @@ from __future__ import annotations
 from . import clipboard, edits
 
 DUPLICATE_GAP = 120.0     # a block is about 60 px tall: the copy sits a clear row below
+PASTE_STEP = 30.0         # a paste where the last one went lands this far down and right of it
 
 
 class Editing:
     def __init__(self, session, scene, view):
         self.session, self.scene, self.view = session, scene, view
+        self._pasted_at: tuple[float, float] | None = None     # where the last paste went (at the cursor)
+        self._pastes = 0                                        # pastes there in a row, less one
 
     def copy(self) -> bool:
         ids = self.scene.selected_block_ids()
@@ -30,7 +33,11 @@ class Editing:
                                       "(Ctrl+C) first.")
             return
         p = self.view.cursor_scene_pos()
-        new = edits.paste(self.session, frag, at=(round(p.x() / 10) * 10, round(p.y() / 10) * 10))
+        at = (round(p.x() / 10) * 10, round(p.y() / 10) * 10)
+        # pasted again without moving the mouse: each copy a step down and right, not on top of the last
+        self._pastes = self._pastes + 1 if self._pasted_at == at else 0
+        self._pasted_at = at
+        new = edits.paste(self.session, frag, at=(at[0] + PASTE_STEP * self._pastes, at[1] + PASTE_STEP * self._pastes))
         if new:
             self.scene.select_blocks(new.value)
 

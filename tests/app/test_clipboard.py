@@ -58,6 +58,10 @@ def test_copy_paste_keeps_inner_wires_with_fresh_ids_at_the_cursor(win):
     assert abs(first[0] - corner.x()) <= 10 and abs(first[1] - corner.y()) <= 10
     assert win.scene.selected_block_ids() == new
     assert win.undo_stack.undoText().startswith("Paste 3 blocks")
+    key(win, Qt.Key.Key_V)                  # again, the mouse where it was: not on top of the first copy
+    again = [b for b in win.document.blocks if b not in before and b not in new]
+    assert win.document.blocks[again[0]].pos == (first[0] + 30, first[1] + 30)
+    win.undo_stack.undo()
     win.undo_stack.undo()
     assert set(win.document.blocks) == before
 
