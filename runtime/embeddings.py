@@ -34,7 +34,8 @@ class EmbeddingTable:
         graph = ckpt.meta.get("graph", {})
         embeddings = [b["id"] for b in graph.get("blocks", []) if b.get("kind") == "Embedding"]
         if not embeddings:
-            raise EmbeddingError("this run's graph has no Embedding block")
+            raise EmbeddingError("this run's graph has no Embedding block, so it has no word vectors: train a graph "
+                                 "with one (the word2vec preset, or a text classifier) to explore its words")
         block = block or embeddings[0]
         key = f"{block}.weight"
         if key not in keys:
@@ -69,7 +70,8 @@ class EmbeddingTable:
         """The `count` most frequent words (special tokens left out) and their 2-D PCA coordinates."""
         ids = [i for i, w in enumerate(self.vocabulary) if w not in SPECIAL][:count]
         if len(ids) < 3:
-            raise EmbeddingError("fewer than 3 words to map")
+            raise EmbeddingError(f"{self.block} has {len(ids)} words besides <pad> and <unk>, and a map needs at "
+                                 "least 3: train it on a text with more words")
         x = self.vectors[ids]
         x = x - x.mean(dim=0, keepdim=True)
         _, _, v = torch.linalg.svd(x, full_matrices=False)

@@ -37,6 +37,7 @@ class EmbeddingView(QWidget):
         layout.addLayout(row)
         self.message = QLabel("")
         self.message.setStyleSheet("color: #b91c1c;")
+        self.message.setWordWrap(True)         # a long reason wraps instead of widening the dock
         layout.addWidget(self.message)
         split = QSplitter(Qt.Orientation.Horizontal)
         self.neighbours = QTableWidget(0, 2)

@@ -41,3 +41,13 @@ def test_the_map_follows_the_theme(qtbot, tmp_path):
             view.grab().save(str(tmp_path / f"embeddings-{mode}.png"))
     finally:
         theme.apply("system")
+
+
+def test_a_run_without_an_embedding_is_a_wrapped_line_in_the_view(qtbot, trained_lenet):
+    view = EmbeddingView()
+    qtbot.addWidget(view)
+    view.resize(600, 300)
+    view.show()
+    assert not view.load_run(trained_lenet)
+    assert view.message.text().startswith("this run's graph has no Embedding block, so it has no word vectors")
+    assert view.minimumSizeHint().width() < 600                    # the sentence wraps in a narrow dock

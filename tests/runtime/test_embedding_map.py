@@ -32,3 +32,18 @@ def test_vectors_that_went_nan_are_refused_with_words_not_a_linear_algebra_error
         torch.linalg.svd(vectors - vectors.mean(dim=0), full_matrices=False)
     with pytest.raises(EmbeddingError, match="emb1's vectors hold NaN or infinite values: its training diverged"):
         EmbeddingTable("emb1", vectors, [f"w{i}" for i in range(6)])
+
+
+def test_what_cannot_be_mapped_says_what_to_do():
+    from layerloom.runtime.embeddings import EmbeddingError
+    table = EmbeddingTable("emb1", torch.randn(4, 3), ["<pad>", "<unk>", "cat", "dog"])
+    with pytest.raises(EmbeddingError, match="^emb1 has 2 words besides <pad> and <unk>, and a map needs at least 3: "
+                                             "train it on a text with more words$"):
+        table.pca()
+
+
+def test_a_run_without_an_embedding_says_which_graphs_have_one(trained_lenet):
+    from layerloom.runtime.embeddings import EmbeddingError
+    with pytest.raises(EmbeddingError, match="no Embedding block, so it has no word vectors: train a graph with one "
+                                             r"\(the word2vec preset, or a text classifier\)"):
+        EmbeddingTable.from_run(trained_lenet)
