@@ -56,7 +56,7 @@ def check_trial(doc, values: dict) -> tuple[str | None, dict]:
         return f"training settings: {exc}", {}
     if not errors:
         return None, costs
-    swept = ", ".join(f"{p}={v!r}" for p, v in values.items())
+    swept = ", ".join(f"{p}={v:.4g}" if isinstance(v, float) else f"{p}={v!r}" for p, v in values.items())
     return f"with {swept} the graph does not work: " + "; ".join(_said(d) for d in errors), {}
 
 

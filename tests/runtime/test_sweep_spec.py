@@ -92,8 +92,10 @@ def test_sweep_section_round_trips_through_the_file_and_refuses_non_objects():
 def test_architecture_values_are_checked_by_analysis():
     doc = doc_with()
     bad = apply_values(doc, {"blocks.conv1.params.kernel_size": 40})
-    problem, _ = check_trial(bad, {"blocks.conv1.params.kernel_size": 40})
+    problem, _ = check_trial(bad, {"blocks.conv1.params.kernel_size": 40, "training.lr": 0.012520653814999465})
     assert "conv1:" in problem and "kernel_size" in problem and "40" in problem
+    # the values as the results table shows them, not a float's 17 digits
+    assert problem.startswith("with blocks.conv1.params.kernel_size=40, training.lr=0.01252 the graph does not work")
     good = apply_values(doc, {"blocks.conv1.params.kernel_size": 5, "training.lr": 0.01})
     problem, costs = check_trial(good, {})
     assert problem is None and good.training["lr"] == 0.01 and doc.training["lr"] == 0.003
