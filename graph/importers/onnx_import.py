@@ -24,6 +24,7 @@ from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .onnx_opaque import opaque_operator
+from .onnx_shapes import conv_pads, fix_free_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
@@ -317,8 +318,12 @@ class _OnnxBuilder:
         elif op == "Conv":
             w = self.const(node.input[1])
             n = w.ndim - 2
-            if n not in (1, 2) or a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
-                raise ImportFailure(f"{node.name}: Conv with {n} spatial dimensions or auto_pad has no block")
+            pads = conv_pads(a, w.shape[2:]) if n in (1, 2) else None
+            if pads is None:       # Conv3d, or padding more on one side (TensorFlow's SAME with an even kernel)
+                why = (f"a Conv with {n} spatial dimensions" if n not in (1, 2) else
+                       "a Conv padded more on one side than the other (auto_pad SAME, or asymmetric pads)")
+                return opaque_operator(self, node, a, why=f"no block computes {why}")
+            a = {**a, "pads": pads + pads}
             group = int(a.get("group", 1))
             bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
             params = {"in_channels": w.shape[1] * group, "out_channels": w.shape[0], "kernel_size": _one(w.shape[2:]),
@@ -430,7 +435,7 @@ def import_onnx(path, name: str | None = None):
     started = time.monotonic()
     try:
         model = onnx.load(str(path))
-        steps = _fix_free_sizes(model)
+        steps = fix_free_sizes(model)
         model = onnx.shape_inference.infer_shapes(model)
     except Exception as exc:
         raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
@@ -453,34 +458,6 @@ def import_onnx(path, name: str | None = None):
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
-
-
-def _fix_free_sizes(model) -> tuple | None:
-    """A file Layerloom exported with a sequence length left free (the "steps" axis) names its sample shape
-    in its metadata (`input_shape`): the input takes that shape, and shapes are inferred again from it, so the
-    mapping sees every size. Returns (the free dims, the shape) where it did, else None; other files keep
-    their shapes (a free size after the batch is refused with what to do)."""
-    import json
-    inputs = [i for i in model.graph.input if i.name not in {t.name for t in model.graph.initializer}]
-    meta = {p.key: p.value for p in model.metadata_props}
-    if len(inputs) != 1 or "input_shape" not in meta:
-        return None
-    dims = inputs[0].type.tensor_type.shape.dim
-    try:
-        sample = json.loads(meta["input_shape"])
-    except ValueError:
-        return None
-    free = [i for i, d in enumerate(dims) if i and not d.HasField("dim_value")]
-    if not free or not isinstance(sample, list) or len(sample) != len(dims) - 1 or not all(
-            isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 2**31 for v in sample) or any(
-            d.HasField("dim_value") and d.dim_value != sample[i - 1] for i, d in enumerate(dims) if i):
-        return None
-    for i in free:
-        dims[i].dim_value = sample[i - 1]
-    del model.graph.value_info[:]
-    for out in model.graph.output:             # their free sizes follow from the input's, inferred again
-        out.type.tensor_type.ClearField("shape")
-    return ", ".join(map(str, free)), "×".join(map(str, sample))
 
 
 def _first_line(exc: Exception) -> str:

@@ -93,8 +93,9 @@ def _plain(value):
     raise TypeError(type(value).__name__)
 
 
-def opaque_operator(builder, node, attrs: dict) -> None:
-    """Add `node` as an Opaque block that runs it through onnxruntime (or raise ImportFailure)."""
+def opaque_operator(builder, node, attrs: dict, why: str | None = None) -> None:
+    """Add `node` as an Opaque block that runs it through onnxruntime (or raise ImportFailure); `why` says
+    why no block computes it where the operator's name alone does not."""
     try:
         attributes = {k: _plain(v) for k, v in attrs.items()}
     except TypeError as exc:
@@ -135,5 +136,5 @@ def opaque_operator(builder, node, attrs: dict) -> None:
               "origin": f"ONNX operator {node.op_type} ({node.name}), run by onnxruntime"}
     bid = builder.add(node, "Opaque", params, wired, builder.base(node), node.output[0], tensors)
     builder.opaque.append({"block": bid, "target": f"ONNX {node.op_type}",
-                           "reason": f"no block computes {node.op_type}: it runs through onnxruntime, and no "
-                                     "gradient flows through it"})
+                           "reason": f"{why or f'no block computes {node.op_type}'}: it runs through onnxruntime, "
+                                     "and no gradient flows through it"})

@@ -256,3 +256,24 @@ def test_a_file_with_two_results_imports_both_and_checks_both(tmp_path):
     for want, have in zip(expected, got, strict=True):
         np.testing.assert_allclose(have.numpy(), want, rtol=1e-6, atol=1e-6)
     assert result.report.fidelity["max_abs_diff"] <= 1e-6
+
+
+@pytest.mark.parametrize("kernel, kind", [(3, "Conv2d"), (2, "Opaque")])
+def test_a_conv_padded_same_imports_as_a_conv_or_runs_through_onnxruntime(tmp_path, kernel, kind):
+    """auto_pad SAME (TensorFlow's exports): an odd kernel pads both sides alike, as a Conv2d block does; an
+    even one pads one side more, which only onnxruntime does."""
+    w = numpy_helper.from_array(np.random.default_rng(5).standard_normal((4, 2, kernel, kernel)).astype(np.float32),
+                                "conv.weight")
+    node = helper.make_node("Conv", ["x", "conv.weight"], ["y"], auto_pad="SAME_UPPER")
+    graph = helper.make_graph([node], "g", [_value("x", ["N", 2, 6, 6])], [_value("y", ["N", 4, 6, 6])],
+                              initializer=[w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "same.onnx")
+    result = import_source(str(tmp_path / "same.onnx"))
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", kind, "Output"]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = np.random.default_rng(6).standard_normal((3, 2, 6, 6)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "same.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), session.run(None, {"x": x})[0],
+                                   rtol=1e-5, atol=1e-5)
