@@ -32,7 +32,8 @@ from layerloom.graph.diagnostics import Diagnostic
 from .explain import Recorder
 
 from .health_indicators import (ACTIVATIONS, DEAD_FRACTION, EXPLODING_UPDATE, FIELDS, LARGE_UPDATE, STATS,
-                                VANISHING, indicators, read_summary, worse, write_summary)
+                                VANISHING, HealthProblem, health_problem, indicators, read_summary, worse,
+                                write_summary)
 
 DEFAULT_EVERY = 50
 SIDE_BATCH = 32            # samples of the step's batch that the statistics pass looks at
@@ -172,31 +173,32 @@ class HealthCollector:
             if self.kinds.get(block) in ACTIVATIONS and s.get("dead_frac", 0) > DEAD_FRACTION:
                 owner = self.feeds.get(block, block)
                 owner = owner if owner in self.params else block
-                found.append(Diagnostic(owner, f"{s['dead_frac'] * 100:.0f} % of channels are dead (never positive "
-                                        f"after {block}): lower the learning rate, check the bias "
-                                        "initialisation, or use LeakyReLU", "health.dead", "warning"))
+                found.append(health_problem(owner, f"{s['dead_frac'] * 100:.0f} % of channels are dead after {block}",
+                                            "a dead channel is never positive, so it learns nothing; lower the "
+                                            "learning rate, check the bias initialisation, or use LeakyReLU",
+                                            "health.dead"))
         for block, params in self.params.items():
             s = blocks.get(block, {})
             ratio = s.get("update_ratio")
             norm = s.get("param_grad_norm")
             if (norm is not None and not math.isfinite(norm)) or (ratio is not None and ratio > EXPLODING_UPDATE):
-                found.append(Diagnostic(block, f"update ratio {_fmt_ratio(ratio or float('inf'))}: the weights "
-                                        "are exploding; lower the learning rate (by 10× or more) or turn on "
-                                        "gradient clipping", "health.exploding", "warning"))
+                found.append(health_problem(block, f"update ratio {_fmt_ratio(ratio or float('inf'))}",
+                                            "the weights are exploding; lower the learning rate (by 10× or more) "
+                                            "or turn on gradient clipping", "health.exploding"))
             elif ratio is not None and ratio > LARGE_UPDATE:
-                found.append(Diagnostic(block, f"update ratio {_fmt_ratio(ratio)}: the learning rate is too high "
-                                        "(healthy runs move about 0.001 of the weights a step); lower it",
-                                        "health.large-updates", "warning"))
+                found.append(health_problem(block, f"update ratio {_fmt_ratio(ratio)}", "the learning rate is too high "
+                                            "(healthy runs move about 0.001 of the weights a step); lower it",
+                                            "health.large-updates"))
         if len(trained) >= 2:
             last = trained[-1]
             top = blocks[last]["grad_rms"]
             for block in trained[:-1]:
                 g = blocks[block]["grad_rms"]
                 if top > 0 and 0 < g / top < VANISHING:      # exactly 0 is dead units, said above
-                    found.append(Diagnostic(block, f"the gradient here is {_fmt_ratio(g / top)} of {last}'s "
-                                            "(vanishing): add normalisation (BatchNorm) or skip connections, or "
-                                            "use ReLU instead of saturating activations", "health.vanishing",
-                                            "warning"))
+                    found.append(health_problem(block, f"its gradient is {_fmt_ratio(g / top)} of {last}'s",
+                                                "the gradient vanishes on its way back; add normalisation "
+                                                "(BatchNorm) or skip connections, or use ReLU instead of "
+                                                "saturating activations", "health.vanishing"))
         return found
 
     # -- storage -----------------------------------------------------------------------------------
@@ -214,7 +216,8 @@ class HealthCollector:
 
 
 def _as_dict(d: Diagnostic) -> dict:
-    return {"block": d.block, "code": d.code, "message": d.message, "text": d.text}
+    parts = {"detail": d.detail, "advice": d.advice} if isinstance(d, HealthProblem) else {}
+    return {"block": d.block, "code": d.code, "message": d.message, "text": d.text, **parts}
 
 
 def read_health(run_dir, csv_name: str = "health.csv") -> dict:

@@ -5,14 +5,19 @@ green, amber or red, with the block that is worst and a sentence that explains i
 red means the collector also diagnosed a problem on that block (the thresholds below), amber that
 the value is on its way there. A run keeps the worst of each over its whole life in `health.json`
 beside `health.csv`, so the Runs tab can compare runs without re-reading every sample.
+
+The collector's problems are `HealthProblem`s, each "detail: advice" on its block; `grouped_texts` says
+the same problem on several blocks once, with each block's figure (the CLI's warnings, the panel's note).
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from layerloom.graph.fileformat import atomic_write_text
+from layerloom.graph.problems import Diagnostic
 
 FIELDS = ("step", "block", "act_mean", "act_std", "frac_nonpos", "dead_frac", "grad_rms", "param_grad_norm",
           "update_ratio")
@@ -156,3 +161,35 @@ def level_of(summary: dict | None) -> str | None:
         return None
     levels = [i.get("level") for i in summary["worst"] if i.get("level") in LEVELS]
     return max(levels, key=LEVELS.index) if levels else None
+
+
+@dataclass(frozen=True)
+class HealthProblem(Diagnostic):
+    """A health Diagnostic whose message is "detail: advice": what this block shows, and what to do, which
+    is the same for every block with the same problem."""
+    detail: str = ""
+    advice: str = ""
+
+
+def health_problem(block: str, detail: str, advice: str, code: str) -> HealthProblem:
+    return HealthProblem(block, f"{detail}: {advice}", code, "warning", detail=detail, advice=advice)
+
+
+def grouped_texts(problems: list[dict]) -> list[str]:
+    """One sentence per kind of problem (as in a `health` event's lists): a diverging run has the same
+    problem, with the same advice, on every block, which then reads once, with each block's figure
+    ("conv1 (update ratio 0.42), fc1 (update ratio 0.24) and fc3 (update ratio 0.95): the learning rate
+    is too high …"). A problem alone, or one from an older run's events without its parts, reads as
+    its own text."""
+    groups: dict = {}
+    for p in problems:
+        key = (p["code"], p["advice"]) if p.get("advice") and p.get("block") else id(p)
+        groups.setdefault(key, []).append(p)
+    texts = []
+    for group in groups.values():
+        if len(group) == 1:
+            texts.append(group[0]["text"])
+        else:
+            named = [f"{p['block']} ({p['detail']})" for p in group]
+            texts.append(f"{', '.join(named[:-1])} and {named[-1]}: {group[0]['advice']}")
+    return texts

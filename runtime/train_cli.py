@@ -11,6 +11,7 @@ import sys
 
 from .cli import RUN, can_write, exists, load_or_say
 from .config import ConfigError, TrainConfig
+from .health_indicators import grouped_texts
 from .live import LiveRun, format_duration
 from .tensorboard_log import TensorBoardLog
 
@@ -128,9 +129,9 @@ class Progress:
             self._clear()
             print(self.final_line(e["run_dir"]), file=self.stream)
         elif t == "health":
-            for problem in e["new_problems"]:
+            for text in grouped_texts(e["new_problems"]):
                 self._clear()
-                print(f"warning at step {e['step']}: {problem['text']}", file=self.stream)
+                print(f"warning at step {e['step']}: {text}", file=self.stream)
         elif t == "failed":
             self._clear()
             print(f"Training failed: {live.message}", file=sys.stderr)

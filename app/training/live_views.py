@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from layerloom.graph.diagnostics import Diagnostic
+from layerloom.runtime.health_indicators import grouped_texts
 
 from .. import settings
 from ..docks import in_sight
@@ -62,11 +63,11 @@ class LiveViews:
             self._health_notes = []
             self.runs.set_training(True, event.get("run_dir"))
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
-            self._health_notes += [p["text"] for p in event["new_problems"]]
+            self._health_notes += event["new_problems"]
             self.panel.show_message(self._health_text(), "warning")
 
     def _health_text(self) -> str:
-        notes = self._health_notes
+        notes = grouped_texts(self._health_notes)
         return ("Training health: " + " ".join(f"{n}." for n in notes)) if notes else ""
 
     def _redraw(self, everything: bool = False) -> None:

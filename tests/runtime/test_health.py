@@ -7,8 +7,9 @@ import torch
 from layerloom.app.main import main
 from layerloom.graph import GraphDocument, analyze, compile_graph
 from layerloom.presets import preset_path
-from layerloom.runtime.health import HealthCollector, read_health
-from layerloom.runtime.health_indicators import level_of, read_summary, worse
+from layerloom.runtime.health import HealthCollector, _fmt_ratio, read_health
+from layerloom.runtime.health_indicators import (EXPLODING_UPDATE, grouped_texts, level_of, read_summary,
+                                                 worse)
 from layerloom.runtime.trainer import Trainer
 
 from .trainer_helpers import Recorder, lenet, mnist_small, small_net, weights_equal
@@ -127,9 +128,17 @@ def test_train_cli_prints_health_warnings_and_writes_health_csv(tmp_path, capsys
     assert main(["train", lenet_file, "--max-steps", "2", "--lr", "10", "--out", str(tmp_path / "on"),
                  "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "warning at step 1: fc1: update ratio" in out and "exploding" in out
     run = next((tmp_path / "on").iterdir())
     table = read_health(run)
+    # every block's weights explode at once: one warning names each with its own figure from health.csv,
+    # and gives the advice once, not once per block
+    warnings = [line for line in out.splitlines() if line.startswith("warning at step 1: ")]
+    exploding = {b: v[0] for b, v in table["update_ratio"].items() if v[0] > EXPLODING_UPDATE}
+    assert set(exploding) == {"conv1", "conv2", "fc1", "fc2", "fc3"}
+    assert len(warnings) == 1 and warnings[0].count("lower the learning rate") == 1, warnings
+    assert "the weights are exploding" in warnings[0]
+    for block, ratio in exploding.items():
+        assert f"{block} (update ratio {_fmt_ratio(ratio)})" in warnings[0]
     assert table["steps"] == [1] and "conv2" in table["blocks"]
     assert all(math.isfinite(v[0]) for v in table["update_ratio"].values() if not math.isnan(v[0]))
     assert main(["train", lenet_file, "--max-steps", "2", "--health-every", "0", "--out", str(tmp_path / "off"),
@@ -155,3 +164,15 @@ def test_the_worst_indicator_of_a_run_is_kept_and_a_broken_summary_reads_as_none
     (tmp_path / "health.json").write_text("{not json", encoding="utf-8")
     assert read_summary(tmp_path) is None and level_of(None) is None
     assert read_summary(tmp_path / "missing") is None
+
+
+def test_one_problem_reads_as_its_block_text_and_older_events_read_as_they_were():
+    def problem(block, detail, advice="lower it", code="health.large-updates"):
+        return {"block": block, "code": code, "detail": detail, "advice": advice,
+                "text": f"{block}: {detail}: {advice}", "message": f"{detail}: {advice}"}
+    assert grouped_texts([problem("fc1", "update ratio 0.3")]) == ["fc1: update ratio 0.3: lower it"]
+    assert grouped_texts([problem("fc1", "update ratio 0.3"), problem("fc2", "update ratio 0.2"),
+                          problem("fc2", "its gradient is 1e-05 of fc3's", "add BatchNorm", "health.vanishing")]) == [
+        "fc1 (update ratio 0.3) and fc2 (update ratio 0.2): lower it", "fc2: its gradient is 1e-05 of fc3's: add BatchNorm"]
+    older = [{"block": b, "code": "health.dead", "message": "dead", "text": f"{b}: dead"} for b in ("fc1", "fc2")]
+    assert grouped_texts(older) == ["fc1: dead", "fc2: dead"]
