@@ -30,7 +30,8 @@ from ..weights import module_path_to_id
 from .export_recurrent import CALLS as RECURRENT_CALLS
 from .export_recurrent import is_default_state, recurrent_call
 from .layers import NoBlock, layer_block
-from .pt2_check import check_pt2, plain_tensors_only, refusal
+from ..quoting import shown
+from .pt2_check import check_pt2, layerloom_steps_free, plain_tensors_only, refusal
 
 
 def aten_name(node) -> str:
@@ -273,6 +274,10 @@ def load_program(path):
 
 def import_pt2(path, fidelity: bool = True):
     program = load_program(path)
+    if layerloom_steps_free(path) and _dynamic_after_batch(program):
+        raise ImportFailure(f"{shown(Path(path).name)} is Layerloom's export of a sequence model that takes any number "
+                            "of steps; a .pt2 import needs one fixed shape per sample: import the .onnx or the "
+                            ".loom.json that Layerloom exported beside it")
     doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path))
     shape, dtype = _input_of(doc)
     check_affordable(doc, max(batch, OTHER_BATCH))
@@ -286,6 +291,16 @@ def import_pt2(path, fidelity: bool = True):
     else:
         report.fidelity[f"max_abs_diff_batch_{other_batch(batch)}"] = diff
     return doc, state, report
+
+
+def _dynamic_after_batch(program) -> bool:
+    inputs = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in inputs:
+            entry = describe(node.meta.get("val"))
+            if entry[0] == "tensor" and any(not isinstance(size, int) for size in entry[1][1:]):
+                return True
+    return False
 
 
 def _input_of(doc) -> tuple[tuple, str]:

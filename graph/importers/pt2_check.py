@@ -88,7 +88,10 @@ def check_pt2(path) -> None:
         if unpacked > size + 2**20:     # torch.export.save stores its members; torch would inflate them all
             raise ImportFailure(f"{path} unpacks to {unpacked / 2**20:,.0f} MB from a file of {size / 2**20:,.1f} MB; "
                                 "torch.export.save never writes that: export the program again")
-        members = [i for i in archive.infolist() if i.filename.endswith(".json")]
+        # files saved with extra_files= (Layerloom's own layerloom.json) are text that torch.export.load reads only
+        # when asked for them by name: not program, so not held to its rules
+        members = [i for i in archive.infolist() if i.filename.endswith(".json")
+                   and i.filename.split("/")[1:2] != ["extra"]]
         if sum(i.file_size for i in members) > JSON_BYTES:
             raise ImportFailure(f"{path} holds more than {JSON_BYTES // 2**20} MB of program text; it is not a "
                                 "program Layerloom can import")
@@ -112,6 +115,22 @@ def check_pt2(path) -> None:
                     refuse(f"a shape expression that is not arithmetic ({shown(json.dumps(value))})")
                 if (key in NAME_KEYS or key.endswith("_name")) and not NAME.fullmatch(value):
                     refuse(f"a name that is not a Python name ({shown(json.dumps(value))})")
+
+
+def layerloom_steps_free(path) -> bool:
+    """Whether the .pt2 file at `path` (already checked) is Layerloom's own export of a sequence model
+    with its steps left free: its extra file layerloom.json describes a Layerloom model with a T or T×F
+    input, and the program's input has a dynamic size after the batch."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            member = next((i for i in archive.infolist() if i.filename.endswith("/extra/layerloom.json")), None)
+            if member is None or member.file_size > JSON_BYTES:
+                return False
+            meta = json.loads(archive.read(member))
+    except (ValueError, RecursionError, zipfile.BadZipFile, OSError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == "layerloom.model" \
+        and isinstance(meta.get("input_shape"), list) and len(meta["input_shape"]) in (1, 2)
 
 
 def _strings(data, key: str = ""):

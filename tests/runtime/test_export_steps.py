@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from layerloom.graph import GraphDocument, save_graph
+from layerloom.graph.importers import ImportFailure
+from layerloom.graph.importers.export_import import import_pt2
 from layerloom.runtime.export import export_model, load_source
 from layerloom.runtime.export.recurrent_scan import ScannedRecurrence
 
@@ -39,6 +41,9 @@ def test_a_token_model_with_a_recurrent_layer_takes_other_lengths(tmp_path):
         assert want.shape == (3, steps, 3)
         torch.testing.assert_close(got_onnx, want, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(got_pt2, want, rtol=1e-4, atol=1e-5)
+    # its scans are not for the .pt2 import: refused in words that name the files that do import
+    with pytest.raises(ImportFailure, match=r"Layerloom's export of a sequence model .* import the \.onnx or "):
+        import_pt2(pt2_file)
 
 
 def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_path):
@@ -51,6 +56,8 @@ def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_pa
     assert "sequence length fixed at 4 steps: the graph does not run on 2 steps" in result.line()
     program = torch.export.load(str(result.path)).module()
     assert program(torch.rand(3, 4, 3)).shape == (3, 2)
+    doc, _, report = import_pt2(result.path)           # a fixed length imports, checked on a batch of 3
+    assert [b.kind for b in doc.blocks.values()].count("LSTM") == 1 and report.fidelity["max_abs_diff"] < 1e-5
 
 
 @pytest.mark.parametrize("kind, params", [
