@@ -221,6 +221,13 @@ def cmd_train(args) -> int:
         doc = load_or_say(args.file)
         if doc is None:
             return 2
+    distilling = [flag for flag, value in (("--temperature", args.temperature), ("--alpha", args.alpha))
+                  if value is not None]
+    if distilling and args.teacher is None and doc is not None and not doc.training.get("teacher"):
+        print(f"layerloom train: {' and '.join(distilling)} {'set' if len(distilling) > 1 else 'sets'} how to distil "
+              "from a teacher, and this run has none: give --teacher RUN (a trained run folder) as well, or leave "
+              f"{'them' if len(distilling) > 1 else 'it'} out", file=sys.stderr)
+        return 2
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
                                                "device", "seed", "max_steps", "init_from", "threads", "teacher",
                                                "temperature", "alpha")}

@@ -116,3 +116,13 @@ def test_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
     ckpt = load_checkpoint(run)
     assert ckpt.meta["step"] > 0
     assert read_json(run / "summary.json")["status"] == "stopped"
+
+
+def test_distillation_settings_without_a_teacher_are_refused_before_any_run(tmp_path, capsys):
+    mlp = str(preset_path("mlp"))
+    assert main(["train", mlp, "--alpha", "0.5", "--temperature", "2", "--max-steps", "1",
+                 "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("layerloom train: --temperature and --alpha set how to distil from a teacher, and this run has "
+                   "none: give --teacher RUN (a trained run folder) as well, or leave them out")
+    assert not (tmp_path / "runs").exists()
