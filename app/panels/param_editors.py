@@ -24,6 +24,8 @@ def parse_ints(text: str) -> int | list[int] | str | None:
     t = text.strip().strip("[]()").strip()
     if not t:
         return None
+    if re.search(r"(^|,)\s*,", t):          # "1,,28": a number left out, not [1, 28]
+        return text.strip()
     parts = [p for p in re.split(r"[,×x*\s]+", t) if p]
     try:
         nums = [int(p) for p in parts]
@@ -232,6 +234,8 @@ class IntsEditor(ParamEditor):
         value = parse_ints(self.main.text())
         if self.param.type == "shape" and isinstance(value, int):
             value = [value]
+        if isinstance(value, str):       # a named value, offered whatever its case ("SAME" is "same")
+            value = next((w for w in self.param.strings or () if w.lower() == value.lower()), value)
         self._finish(value)
 
 

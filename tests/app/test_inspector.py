@@ -212,3 +212,17 @@ def test_a_refused_rename_says_the_real_reason(win):
     type_into(win.inspector.id_edit, "9lives")
     assert "must start with a letter" in win.inspector.edit_error.text()
     assert "conv1" in win.document.blocks
+
+
+def test_a_number_left_out_of_a_list_is_refused_and_a_named_value_is_taken_in_any_case(win):
+    """"1,,28" is a number left out, not [1, 28]; "SAME" is the padding the field offers as "same"."""
+    open_lenet(win)
+    click_block(win, "input")
+    shape = win.inspector.editor("shape").main
+    type_into(shape, "1,,28")
+    assert win.document.blocks["input"].params["shape"] == [1, 28, 28]
+    assert win.inspector.edit_error.isVisible() and "1,,28" in win.inspector.edit_error.text()
+    click_block(win, "conv1")
+    type_into(win.inspector.editor("padding").main, "SAME")
+    assert win.document.blocks["conv1"].params["padding"] == "same"
+    assert not win.inspector.edit_error.isVisible()
