@@ -248,11 +248,27 @@ def _recent(win, menu: QMenu) -> None:
     fill_recent(win, menu)
 
 
+def recent_labels(paths: list[str]) -> list[str]:
+    """Each recent file's name; files of the same name add their folder's name, or its whole path where
+    those are alike too ("net.loom.json — a/models" beside "net.loom.json — b/models")."""
+    names = [Path(p).name for p in paths]
+    folders = [Path(p).parent for p in paths]
+    labels = []
+    for name, folder in zip(names, folders):
+        if names.count(name) == 1:
+            labels.append(name)
+            continue
+        alike = [f for n, f in zip(names, folders) if n == name]
+        shown_folder = folder.name if [f.name for f in alike].count(folder.name) == 1 else str(folder)
+        labels.append(f"{name} — {shown_folder}")
+    return labels
+
+
 def fill_recent(win, menu: QMenu) -> None:
     menu.clear()
     paths = settings.recent_files()
-    for path in paths:
-        act = menu.addAction(Path(path).name.replace("&", "&&"))     # "R&D" is a name, not a shortcut
+    for path, text in zip(paths, recent_labels(paths)):
+        act = menu.addAction(text.replace("&", "&&"))     # "R&D" is a name, not a shortcut
         act.setToolTip(path)
         act.setStatusTip(path)
         act.triggered.connect(lambda _=False, p=path: win.files.open(p))

@@ -345,6 +345,22 @@ def test_a_recent_file_named_with_an_ampersand_shows_it(win, tmp_path):
     assert action.text() == "R&&D.loom.json" and action.iconText() == "R&D.loom.json"
 
 
+def test_recent_files_of_one_name_show_their_folders(win, tmp_path):
+    """Two "net.loom.json" read alike in Open Recent: each adds its folder, or its whole folder path when
+    the folders' names are alike too."""
+    paths = [tmp_path / "a" / "models" / "net.loom.json", tmp_path / "b" / "models" / "net.loom.json",
+             tmp_path / "c" / "net.loom.json", tmp_path / "solo.loom.json"]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(preset_path("mlp").read_text())
+        assert win.files.open(path)
+    win.menus["recent"].aboutToShow.emit()
+    shown = {a.iconText(): a.toolTip() for a in win.menus["recent"].actions() if a.statusTip()}
+    assert shown == {"solo.loom.json": str(paths[3]), "net.loom.json — c": str(paths[2]),
+                     f"net.loom.json — {paths[1].parent}": str(paths[1]),
+                     f"net.loom.json — {paths[0].parent}": str(paths[0])}
+
+
 def test_a_recent_file_that_is_gone_says_so_and_leaves_the_list(win, dialogs, tmp_path):
     paths = [tmp_path / f"{name}.loom.json" for name in ("a", "b", "c")]
     for path in paths:
