@@ -25,6 +25,7 @@ VERSION = 3        # 2 added "weights", and per block "trainable" and "group"; 3
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
+POSITION_LIMIT = 10_000_000     # a block further from the origin on the canvas than this is refused
 TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep",
             "collapsed"}
 BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
@@ -228,9 +229,11 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
                 fail(f"{loc}.params.{pname}", str(exc))
         pos = b.get("pos", [0, 0])
         if (not isinstance(pos, list) or len(pos) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) < 1e7
-                           and math.isfinite(v) for v in pos)):
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pos)):
             fail(f"{loc}.pos", "pos must be a list of two numbers [x, y]")
+        if not all(abs(v) < POSITION_LIMIT and math.isfinite(v) for v in pos):      # (NaN is not within)
+            fail(f"{loc}.pos", f"pos must lie within {POSITION_LIMIT:,.0f} of the origin on the canvas, not "
+                               f"{shown(json.dumps(pos))}: set it to [0, 0] (Auto Layout places the block)")
         trainable = b.get("trainable", True)
         if not isinstance(trainable, bool):
             fail(f"{loc}.trainable", f"trainable must be true or false, not {_type_name(trainable)}")

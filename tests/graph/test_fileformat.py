@@ -74,6 +74,8 @@ def mutate(fn):
     (lambda d: d["blocks"][1]["params"].update(filters=3), "$.blocks[1].params.filters", "no parameter"),
     (lambda d: d["blocks"][0]["params"].update(shape=[1, -28]), "$.blocks[0].params.shape", "at least 1"),
     (lambda d: d["blocks"][0].update(pos=[0]), "$.blocks[0].pos", "two numbers"),
+    (lambda d: d["blocks"][0].update(pos=[2e7, 0]), "$.blocks[0].pos",
+     "within 10,000,000 of the origin on the canvas, not [20000000.0, 0]: set it to [0, 0]"),
     (lambda d: d["edges"].append({"from": "input", "to": "ghost"}), "$.edges[2].to", "does not exist"),
     (lambda d: d["edges"].append({"from": "input", "to": "conv1", "to_port": 1}), "$.edges[2].to_port",
      "no input port 1"),
