@@ -173,6 +173,7 @@ def test_one_problem_reads_as_its_block_text_and_older_events_read_as_they_were(
     assert grouped_texts([problem("fc1", "update ratio 0.3")]) == ["fc1: update ratio 0.3: lower it"]
     assert grouped_texts([problem("fc1", "update ratio 0.3"), problem("fc2", "update ratio 0.2"),
                           problem("fc2", "its gradient is 1e-05 of fc3's", "add BatchNorm", "health.vanishing")]) == [
-        "fc1 (update ratio 0.3) and fc2 (update ratio 0.2): lower it", "fc2: its gradient is 1e-05 of fc3's: add BatchNorm"]
+        "fc1 (update ratio 0.3) and fc2 (update ratio 0.2): lower it",
+        "fc2: its gradient is 1e-05 of fc3's: add BatchNorm"]
     older = [{"block": b, "code": "health.dead", "message": "dead", "text": f"{b}: dead"} for b in ("fc1", "fc2")]
     assert grouped_texts(older) == ["fc1: dead", "fc2: dead"]
