@@ -24,6 +24,9 @@ from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name,
 from .parallel_coords import ParallelCoordinates
 
 STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
+# the panel's fields, as a message about a setting names them
+FIELD_LABELS = {"name": "Name", "strategy": "Strategy", "trials": "Trials", "workers": "Workers", "epochs": "Epochs",
+                "objective": "Objective"}
 
 
 class _Relay(QObject):
@@ -110,11 +113,12 @@ class ExperimentPanel(QWidget):
         name_row.addWidget(self.name, 1)
         name_row.addWidget(self.name_note, 2)
         form = QFormLayout()
-        form.addRow("Name", name_row)
+        form.addRow(FIELD_LABELS["name"], name_row)
         form.addRow("Parameters", self.params)
         row = QHBoxLayout()
-        for label, w in (("Strategy", self.strategy), ("Trials", self.trials), ("Workers", self.workers),
-                         ("Epochs", self.epochs), ("Objective", self.objective)):
+        for label, w in ((FIELD_LABELS["strategy"], self.strategy), (FIELD_LABELS["trials"], self.trials),
+                         (FIELD_LABELS["workers"], self.workers), (FIELD_LABELS["epochs"], self.epochs),
+                         (FIELD_LABELS["objective"], self.objective)):
             row.addWidget(QLabel(label))
             row.addWidget(w)
         row.addStretch(1)
@@ -257,7 +261,7 @@ class ExperimentPanel(QWidget):
             self.sweeps_base = Path(folder_base)
         self.suggest_name(doc=doc)        # a name no sweep has taken, unless the person chose one
         try:
-            spec = parse_section(doc, self.section(doc.sweep))
+            spec = parse_section(doc, self.section(doc.sweep), labels=FIELD_LABELS)
             check_graph(doc, spec.params)
             folder = self._base() / spec.name
             study = create_study(doc, spec, open_storage(None, folder), rename="type another name in Name")

@@ -310,8 +310,10 @@ def free_name(doc, base) -> str:
     return name
 
 
-def parse_section(doc, section: dict | None = None, overrides: dict | None = None) -> SweepSpec:
-    """Validate `section` (default: the graph's own `sweep` section) plus overrides (CLI flags)."""
+def parse_section(doc, section: dict | None = None, overrides: dict | None = None,
+                  labels: dict | None = None) -> SweepSpec:
+    """Validate `section` (default: the graph's own `sweep` section) plus overrides (CLI flags); a message names
+    a setting by its label in `labels` where given (the Experiments panel's fields), else as typed."""
     section = dict(doc.sweep if section is None else section)
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     extra_params = overrides.pop("params", {}) or {}
@@ -319,8 +321,8 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     unknown = sorted(set(section) - set(SECTION_KEYS))
     if unknown:
         raise SweepError(f'sweep has no setting "{unknown[0]}"; its settings are {", ".join(SECTION_KEYS)}')
-    def said(key: str) -> str:          # a command-line flag is named as the person typed it
-        return f"--{key}" if key in overrides else f"sweep.{key}"
+    def said(key: str) -> str:          # a command-line flag or a panel's field is named as the person sees it
+        return (labels or {}).get(key) or (f"--{key}" if key in overrides else f"sweep.{key}")
     name = sweep_name(section.get("name") or f"{doc.name}-sweep", said("name"))
     raw = section.get("params", {})
     if not isinstance(raw, dict):
