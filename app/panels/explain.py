@@ -17,7 +17,7 @@ import torch
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QPushButton, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from layerloom.runtime.explain import (METHODS, Cancelled, ExplainError, class_scores, default_gradcam_block, explain,
                                       image_blocks)
@@ -94,6 +94,13 @@ class ExplainPanel(QWidget):
         self.block = QComboBox()
         self.block.setMinimumWidth(90)
         row.addWidget(self.block)
+        self.sample = QSpinBox()                  # any validation sample, not only the wrong ones below
+        self.sample.setPrefix("sample ")
+        self.sample.setRange(0, 0)
+        self.sample.setEnabled(False)             # until the data set has loaded (its size is the range)
+        self.sample.setToolTip("Which validation sample Explain explains; a click on a sample below picks it too")
+        self.sample.valueChanged.connect(self._sample_typed)
+        row.addWidget(self.sample)
         self.explain_button = QPushButton("Explain")
         self.explain_button.clicked.connect(lambda: self.explain_sample(self.current_index))
         row.addWidget(self.explain_button)
@@ -172,7 +179,8 @@ class ExplainPanel(QWidget):
             self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")
         if image and not self.block.count() and self.method.currentText() == "gradcam":
             self.method.setCurrentText("saliency")      # no channels × height × width block to explain through
-        self.current_index = 0                    # the first wrong sample once they are found
+        self.sample.setEnabled(False)
+        self._show_current(0)                     # the first wrong sample once they are found
         self._show_filters()
         self._show_health(run_dir)
         blocks = self.subject.doc.blocks          # the graph's blocks, not the steps inside them (rnn1_outputs)
@@ -191,6 +199,8 @@ class ExplainPanel(QWidget):
             self.wrong_title.setText(f"Validation samples it gets wrong: {job.error}")
             return
         wrong, raws = job.result
+        self.sample.setMaximum(len(self.subject.val) - 1)     # loaded by the job: its size is known now
+        self.sample.setEnabled(True)
         names = self.subject.class_names
         self.wrong.clear()
         for w, raw in zip(wrong, raws):
@@ -205,7 +215,18 @@ class ExplainPanel(QWidget):
                                  if wrong else f"It gets all {len(self.subject.val):,} validation samples right: "
                                                "Explain shows why it predicts validation sample 0")
         if wrong and not self._picked:
-            self.current_index = wrong[0]["index"]
+            self._show_current(wrong[0]["index"])
+
+    def _show_current(self, index: int) -> None:
+        """`index` is the sample Explain explains now; the sample box shows it (as far as its range goes)."""
+        self.current_index = index
+        self.sample.blockSignals(True)
+        self.sample.setMaximum(max(self.sample.maximum(), index))
+        self.sample.setValue(index)
+        self.sample.blockSignals(False)
+
+    def _sample_typed(self, value: int) -> None:
+        self.current_index, self._picked = value, True
 
     def _thumbnail(self, raw: np.ndarray) -> QIcon:
         if raw.ndim == 3:
@@ -244,7 +265,8 @@ class ExplainPanel(QWidget):
             return
         self.cancel()
         self._picked = True
-        self.current_index = index = int(index)
+        self._show_current(int(index))
+        index = self.current_index
         subject, method = self.subject, self.method.currentText()
         block = self.block.currentText() or None if method == "gradcam" else None
 

@@ -147,3 +147,27 @@ def test_explaining_a_run_of_a_graph_edited_since_says_it_shows_the_network_as_t
                                     "trained; train again to explain your edits.")
     assert panel.subject.model.fc1.out_features == 120          # what it explains: the run's own network
     assert panel.lists.wait() and panel.block_view.jobs.wait()
+
+
+def test_any_validation_sample_is_explained_when_typed_in_the_sample_box(qtbot, trained_lenet):
+    """Not only the wrong samples: the box beside Explain takes any index of the validation set."""
+    from PySide6.QtTest import QTest
+    panel = shown_panel(qtbot, trained_lenet)
+    box = panel.sample
+    assert box.isEnabled() and box.maximum() == len(panel.subject.val) - 1
+    wrong = {panel.wrong.item(i).data(Qt.ItemDataRole.UserRole) for i in range(panel.wrong.count())}
+    index = next(i for i in range(len(panel.subject.val)) if i not in wrong)        # one it gets right
+    box.setFocus()
+    QTest.keyClick(box, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+    QTest.keyClicks(box, str(index))
+    with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
+        qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
+    _, x, label = panel.subject.sample(index)
+    top = panel.subject.class_names[int(panel.subject.model(x).argmax())]
+    assert got.args[0].prediction[0]["name"] == top == panel.subject.class_names[label]
+    assert f"sample {index}" in panel.message.text() or top in panel.message.text()
+    rect = panel.wrong.visualItemRect(panel.wrong.item(0))        # a click below picks its sample in the box
+    with qtbot.waitSignal(panel.explained, timeout=60_000):
+        qtbot.mouseClick(panel.wrong.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert box.value() == panel.wrong.item(0).data(Qt.ItemDataRole.UserRole)
+    qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
