@@ -21,6 +21,7 @@ from layerloom.runtime.path_problems import os_error_text
 from layerloom.runtime.sweeps.results import best_changes, best_row, table
 from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name, sweep_name
 
+from .. import background
 from .parallel_coords import ParallelCoordinates
 
 STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
@@ -84,6 +85,9 @@ class ExperimentPanel(QWidget):
         self._name_chosen = False                # typed by the person, or a stopped sweep's: Start uses it as it is
         self.relay = _Relay()
         self.relay.event.connect(self._on_event)
+        self.earlier = background.Latest("layerloom-sweep-results", expected=(SweepError, OSError, ValueError),
+                                         parent=self, torch_work=False)
+        self.earlier.done.connect(self._earlier_read)
 
         self.params = QPlainTextEdit()
         self.params.setPlaceholderText("one PATH=SPEC a line, e.g.\ntraining.lr=log:1e-4:1e-1\n"
@@ -207,6 +211,8 @@ class ExperimentPanel(QWidget):
         where = shown(str(folder), 90)
         if folder.exists():
             note = f"resumes the sweep in {where} (same settings needed)"
+            if not self.running and folder != self.folder:      # its trials so far, unless the table has them
+                self.earlier.submit(folder, lambda job, folder=folder: _read_sweep(folder))
         else:
             note = f"a new sweep in {where}"
             doc = self._document()
@@ -215,6 +221,19 @@ class ExperimentPanel(QWidget):
                 note += f" ({earlier} exists: type its name to resume it)"
         self.name_note.setText(note)
         self.name_note.setToolTip(str(folder))
+
+    def _earlier_read(self, job) -> None:
+        """An earlier sweep's results, read in the background: shown while its name is the one typed."""
+        if self.running or job.cancelled or job.result is None or job.key != self._base() / self.name.text().strip():
+            return
+        spec, rows = job.result
+        self.folder = job.key
+        self._name_chosen = True          # the fields take its settings: Start resumes it as it was
+        self.load_section(spec.to_section())
+        self.show_results(rows, spec)
+        done = sum(r.get("state") == "complete" for r in rows)
+        self.message.setText(f"Sweep {spec.name}: {len(rows)} trial{'s' if len(rows) != 1 else ''} so far, {done} "
+                             "complete. Start resumes it; Apply best works on these.")
 
     # -- the sweep section -------------------------------------------------------------------------
     def load_section(self, section: dict) -> None:
@@ -254,6 +273,8 @@ class ExperimentPanel(QWidget):
         from layerloom.runtime.sweeps.trial import check_graph
         if self.running:
             return False
+        self.earlier.drop_queued()        # what Start says next is the news, not an earlier sweep's table
+        self.earlier.cancel_running()
         doc = doc or self._document()
         if doc is None:
             return False
@@ -326,6 +347,7 @@ class ExperimentPanel(QWidget):
             self.thread.join(timeout)
 
     def shutdown(self) -> None:
+        self.earlier.shutdown(5000)
         self.stop()
         self.wait(60)
         if self.running:         # a trial that does not stop: end it rather than leave it behind the window
@@ -422,6 +444,17 @@ class ExperimentPanel(QWidget):
         self.stop_button.setEnabled(running)
         best = best_row(self.rows, self.spec.direction) if self.spec else None
         self.apply_button.setEnabled(not running and best is not None)
+
+
+def _read_sweep(folder: Path):
+    """In a job's thread: the sweep in `folder` (its settings from its study) and its results.json rows."""
+    from layerloom.runtime.sweeps.study import JOURNAL, load_study, open_storage
+    if not (folder / JOURNAL).is_file():
+        return None
+    _study, _doc, spec = load_study(open_storage(None, folder), folder.name)
+    path = folder / "results.json"
+    rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
+    return (spec, rows) if isinstance(rows, list) else None
 
 
 def trial_label(row: dict) -> str:

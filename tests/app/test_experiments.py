@@ -3,9 +3,12 @@ parallel-coordinates plot (log axes, pruned trials, brushing that filters the ta
 "Apply best to graph" as one undoable edit."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 from PySide6.QtCore import Qt
 
+from layerloom.app.panels.experiments import ExperimentPanel
 from layerloom.graph.fileformat import load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.sweeps.spec import parse_section
@@ -324,3 +327,33 @@ def test_a_sweep_folder_that_cannot_be_written_or_a_sweep_that_dies_is_said_in_t
     assert panel.start(doc, folder_base=tmp_path / "sweeps")
     qtbot.waitUntil(lambda: panel.message.text().startswith("The sweep ended early"), timeout=10_000)
     assert "results.json" in panel.message.text() and panel.start_button.isEnabled() and not panel.running
+
+
+def test_an_earlier_sweep_named_in_the_panel_shows_its_results_after_a_restart(win, qtbot, tmp_path):
+    """A new window (a restart) showed nothing of a sweep already run until Start resumed it: typing its name
+    now shows its trials, read in the background from its folder."""
+    from PySide6.QtTest import QTest
+
+    from tests.runtime.sweep_helpers import write_graph
+    doc = load_graph(write_graph(tmp_path / "g.loom.json"))
+    base = tmp_path / "sweeps"
+    win.session.set_document(doc)
+    panel = win.experiments
+    panel.sweeps_base = base
+    panel.load_section({"params": {"blocks.conv1.params.kernel_size": "choice:40"}, "trials": 1})
+    assert panel.start(doc)
+    qtbot.waitUntil(lambda: not panel.running, timeout=60_000)
+    rows = json.loads((base / panel.spec.name / "results.json").read_text())
+    assert len(rows) == 1
+
+    fresh = ExperimentPanel()                      # as the window after a restart has it
+    qtbot.addWidget(fresh)
+    fresh.sweeps_base = base
+    assert fresh.model.rowCount() == 0
+    fresh.name.setFocus()
+    QTest.keyClicks(fresh.name, panel.spec.name)
+    assert fresh.earlier.wait()
+    assert fresh.model.rowCount() == 1 and fresh.rows == rows and fresh.spec.params == panel.spec.params
+    assert fresh.message.text().startswith(f"Sweep {panel.spec.name}: 1 trial so far, 0 complete.")
+    assert parse_section(doc, fresh.section()).to_section() == panel.spec.to_section()   # its settings, to resume
+    fresh.shutdown()
