@@ -26,6 +26,17 @@ def held_wrong_predictions(monkeypatch, release: threading.Event, started: list)
     monkeypatch.setattr(explain_subject.Subject, "wrong_predictions", held)
 
 
+def panel_held_at_its_list(qtbot, monkeypatch, run):
+    """An Explain panel with `run` loaded, its wrong-sample search started and held until `release` is set."""
+    release, started = threading.Event(), []
+    held_wrong_predictions(monkeypatch, release, started)
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    assert panel.load_run(run)
+    qtbot.waitUntil(lambda: len(started) == 1)
+    return panel, release, started
+
+
 def test_the_wrong_samples_arrive_while_the_window_keeps_answering(qtbot, trained_lenet, monkeypatch, tmp_path):
     release, started = threading.Event(), []
     held_wrong_predictions(monkeypatch, release, started)
@@ -53,12 +64,7 @@ def test_the_wrong_samples_arrive_while_the_window_keeps_answering(qtbot, traine
 
 
 def test_a_newer_run_drops_the_older_answer_and_cancels_its_work(qtbot, trained_lenet, monkeypatch):
-    release, started = threading.Event(), []
-    held_wrong_predictions(monkeypatch, release, started)
-    panel = ExplainPanel()
-    qtbot.addWidget(panel)
-    assert panel.load_run(trained_lenet)
-    qtbot.waitUntil(lambda: len(started) == 1)
+    panel, release, started = panel_held_at_its_list(qtbot, monkeypatch, trained_lenet)
     first_job, first = panel.lists.running, panel.subject
     assert panel.load_run(trained_lenet)                  # loaded again: a new subject
     assert panel.subject is not first and first_job.cancelled     # the older work was told to stop
@@ -70,12 +76,7 @@ def test_a_newer_run_drops_the_older_answer_and_cancels_its_work(qtbot, trained_
 
 
 def test_closing_the_panel_stops_its_background_work(qtbot, trained_lenet, monkeypatch):
-    release, started = threading.Event(), []
-    held_wrong_predictions(monkeypatch, release, started)
-    panel = ExplainPanel()
-    qtbot.addWidget(panel)
-    assert panel.load_run(trained_lenet)
-    qtbot.waitUntil(lambda: len(started) == 1)
+    panel, release, started = panel_held_at_its_list(qtbot, monkeypatch, trained_lenet)
     job = panel.lists.running
     panel.stop_all()                                       # what closing the panel or the window does
     assert job.isFinished() and job.error == "cancelled" and job.result is None

@@ -26,6 +26,14 @@ def _net_with_batchnorm():
     return doc
 
 
+def _train_py(project, tmp_path, *args, epoch: int = 1):
+    """Run the project's train.py on the CPU (it must succeed); its process and its checkpoint after `epoch`."""
+    proc = subprocess.run([sys.executable, "train.py", *args, "--device", "cpu"], capture_output=True, text=True,
+                          timeout=180, env=clean_env(tmp_path), cwd=project)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    return proc, torch.load(project / "checkpoints" / f"epoch-{epoch}.pt", weights_only=True)
+
+
 def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
     # 4000 mnist-sample images in batches of 1333: three batches, and one image Layerloom leaves out
     # (a batch of one cannot train batch normalisation)
@@ -34,11 +42,8 @@ def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
     assert trainer.run() is not None
     _, results = export_model(trainer.run_dir, ["project"], tmp_path / "export")
     project = results[0].path
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc, theirs = _train_py(project, tmp_path)
     assert "3 steps/epoch" in proc.stdout
-    theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 3
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
@@ -55,10 +60,7 @@ def test_train_py_of_an_untrained_graph_follows_its_settings(tmp_path, data):
     assert trainer.run() is not None
     _, results = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
     project = results[0].path
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
+    _, theirs = _train_py(project, tmp_path)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 2
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
@@ -79,10 +81,7 @@ def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(tmp_pat
     trainer = Trainer(doc, {**doc.training, "epochs": 3}, None, runs_base=tmp_path / "runs")   # decays after epoch 1
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "3", "--device", "cpu"], capture_output=True,
-                          text=True, timeout=180, env=clean_env(tmp_path), cwd=project.path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    theirs = torch.load(project.path / "checkpoints" / "epoch-3.pt", weights_only=True)
+    _, theirs = _train_py(project.path, tmp_path, "--epochs", "3", epoch=3)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 6
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
@@ -114,10 +113,7 @@ def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_
     trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "drop.loom.json", ["project"], tmp_path / "export")
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
+    _, theirs = _train_py(project.path, tmp_path)
     assert len(losses.values) == 4
     # the same operations on the same numbers in one thread: the same losses, bit for bit
     assert theirs["losses"] == losses.values
@@ -135,11 +131,8 @@ def test_train_py_trains_on_the_digits_a_train_count_kept(tmp_path):
     trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "few.loom.json", ["project"], tmp_path / "export")
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    proc, theirs = _train_py(project.path, tmp_path)
     assert "training on 50 samples" in proc.stdout
-    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
     assert theirs["losses"] == losses.values and len(losses.values) == 4
 
 
@@ -163,10 +156,7 @@ def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
     trainer = Trainer(doc, None, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "sgd.loom.json", ["project"], tmp_path / "export")
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project.path)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    theirs = torch.load(project.path / "checkpoints" / "epoch-1.pt", weights_only=True)
+    _, theirs = _train_py(project.path, tmp_path)
     assert theirs["losses"] == losses.values and len(losses.values) == 2
     assert "momentum_buffer" in str(theirs["optimizer"])
 

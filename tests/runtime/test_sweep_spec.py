@@ -142,11 +142,9 @@ def test_a_sweep_resumes_only_with_the_objective_and_ranges_its_trials_were_scor
                         storage).direction == StudyDirection.MINIMIZE
 
 
-def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
+def points_drawn(spec) -> list[tuple]:
+    """The values the sweep's own sampler gives over its whole budget, one tuple per trial (in Optuna)."""
     from layerloom.runtime.sweeps.study import sampler_for
-    doc = doc_with({"params": {"training.lr": "choice:0.001,0.01", "blocks.fc1.params.out_features": "choice:10,20"},
-                    "strategy": "grid", "trials": 10})
-    spec = parse_section(doc)
     study = optuna.create_study(sampler=sampler_for(spec))
     distributions = {path: dist.to_optuna() for path, dist in spec.params.items()}
     seen = []
@@ -154,6 +152,14 @@ def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
         trial = study.ask(distributions)
         seen.append(tuple(trial.params[p] for p in spec.params))
         study.tell(trial, 0.5)
+    return seen
+
+
+def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
+    doc = doc_with({"params": {"training.lr": "choice:0.001,0.01", "blocks.fc1.params.out_features": "choice:10,20"},
+                    "strategy": "grid", "trials": 10})
+    spec = parse_section(doc)
+    seen = points_drawn(spec)
     assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]     # Optuna's grid, each point once
     assert parse_section(doc, None, {"trials": 3}).budget() == 3
 
@@ -162,18 +168,11 @@ def test_a_grid_budget_larger_than_the_grid_runs_each_point_once():
 def test_a_budget_that_covers_a_space_of_choices_runs_each_point_once(strategy):
     """Every trial trains with the sweep's seed: random or TPE drawing a point twice would train the same
     network twice (and miss another point). A budget that covers the space runs Optuna's grid instead."""
-    from layerloom.runtime.sweeps.study import sampler_for
     doc = doc_with({"params": {"training.lr": "choice:0.001,0.01", "blocks.fc1.params.out_features": "int:10:20:10"},
                     "strategy": strategy})
     spec = parse_section(doc)
     assert (spec.budget(), spec.sampling) == (4, "grid") and "every one of the 4 value combinations" in spec.describe()
-    study = optuna.create_study(sampler=sampler_for(spec))
-    distributions = {path: dist.to_optuna() for path, dist in spec.params.items()}
-    seen = []
-    for _ in range(spec.budget()):
-        trial = study.ask(distributions)
-        seen.append(tuple(trial.params[p] for p in spec.params))
-        study.tell(trial, 0.5)
+    seen = points_drawn(spec)
     assert sorted(seen) == [(0.001, 10), (0.001, 20), (0.01, 10), (0.01, 20)]
     fewer = parse_section(doc, None, {"trials": 3})                 # fewer trials than points: the strategy samples
     assert (fewer.budget(), fewer.sampling, fewer.describe()) == (3, strategy, f"{strategy}, 3 trials, 1 at once")
