@@ -13,7 +13,7 @@ import sys
 
 from PySide6.QtCore import QObject, Signal
 
-from layerloom.graph.lazy_torch import LibraryUnavailable, import_or_explain
+from layerloom.graph.lazy_torch import LibraryUnavailable, import_or_explain, imported
 
 from .background import Job, keep_until_finished
 
@@ -22,9 +22,7 @@ MODULE = "layerloom.graph.analysis"
 
 def ready() -> bool:
     """Whether analysis has been imported completely (by anything: the loading thread, a CLI, a test)."""
-    module = sys.modules.get(MODULE)
-    spec = getattr(module, "__spec__", None)
-    return module is not None and not getattr(spec, "_initializing", False)
+    return imported(MODULE)
 
 
 # PyTorch's largest shared libraries, which `import torch` loads (as dependencies of torch._C) with the GIL

@@ -93,13 +93,14 @@ def import_dynamo() -> None:
     modules at once can each hold half of the cycle: one then fails with "cannot import name … from
     partially initialized module". Each of those paths calls this first; once the package is whole it
     costs a dictionary look-up."""
-    if _imported("torch._dynamo"):
+    if imported("torch._dynamo"):
         return
     with _DYNAMO_LOCK:
         importlib.import_module("torch._dynamo")
 
 
-def _imported(name: str) -> bool:
+def imported(name: str) -> bool:
+    """Whether module `name` has been imported completely (not merely begun, in this or another thread)."""
     module = sys.modules.get(name)
     return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)
 
