@@ -1,8 +1,8 @@
 """The Experiment panel: edit the graph's sweep, start / pause / stop it, compare its trials.
 
 The sweep runs through layerloom.runtime.sweeps (each trial its own `layerloom train` process) in
-a background thread; the panel follows it through the runner's events and reads results.json. The
-table sorts by any column and filters by text and by the parallel-coordinates brush; "Apply best to
+a background thread; the panel follows it through the runner's events and reads results.json into
+its trial table (trial_table.py: sortable, filterable, beside parallel coordinates). "Apply best to
 graph" writes the best trial's values into the graph as one undoable edit.
 """
 from __future__ import annotations
@@ -11,20 +11,18 @@ import json
 import threading
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QPlainTextEdit, QPushButton, QSpinBox, QSplitter, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from layerloom.graph.quoting import shown
 from layerloom.runtime.path_problems import os_error_text
-from layerloom.runtime.sweeps.results import best_changes, best_row, table
+from layerloom.runtime.sweeps.results import best_changes, best_row
 from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name, sweep_name
 
 from .. import background
-from .parallel_coords import ParallelCoordinates
+from .trial_table import TrialTable, trial_label
 
-STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
 # the panel's fields, as a message about a setting names them
 FIELD_LABELS = {"name": "Name", "strategy": "Strategy", "trials": "Trials", "workers": "Workers", "epochs": "Epochs",
                 "objective": "Objective"}
@@ -32,41 +30,6 @@ FIELD_LABELS = {"name": "Name", "strategy": "Strategy", "trials": "Trials", "wor
 
 class _Relay(QObject):
     event = Signal(dict)      # emitted from the sweep's thread; Qt queues it to the GUI thread
-
-
-class _TrialFilter(QSortFilterProxyModel):
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.numbers = None
-        self.text = ""
-
-    def set_numbers(self, numbers) -> None:
-        self.beginFilterChange()
-        self.numbers = numbers
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def set_text(self, text: str) -> None:
-        self.beginFilterChange()
-        self.text = text.strip().lower()
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-
-    def filterAcceptsRow(self, row, parent) -> bool:
-        model = self.sourceModel()
-        if self.numbers is not None and model.item(row, 0).data(Qt.ItemDataRole.UserRole) not in self.numbers:
-            return False
-        if self.text:
-            cells = (model.item(row, c).text().lower() for c in range(model.columnCount()))
-            return any(self.text in c for c in cells)
-        return True
-
-
-def _item(value, sort_value=None) -> QStandardItem:
-    text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
-    item = QStandardItem(text)
-    item.setEditable(False)
-    item.setData(sort_value if sort_value is not None else (value if value is not None else float("-inf")),
-                 Qt.ItemDataRole.UserRole + 1)
-    return item
 
 
 class ExperimentPanel(QWidget):
@@ -146,31 +109,17 @@ class ExperimentPanel(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
 
-        self.model = QStandardItemModel(self)
-        self.proxy = _TrialFilter(self)
-        self.proxy.setSourceModel(self.model)
-        self.proxy.setSortRole(Qt.ItemDataRole.UserRole + 1)
-        self.filter.textChanged.connect(self.proxy.set_text)
-        self.view = QTableView()
-        self.view.setModel(self.proxy)
-        self.view.setSortingEnabled(True)
-        self.view.verticalHeader().hide()
-        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table = TrialTable()
+        self.model, self.proxy, self.view, self.plot = (self.table.model, self.table.proxy, self.table.view,
+                                                        self.table.plot)
+        self.filter.textChanged.connect(self.table.filter_text)
         self.view.selectionModel().selectionChanged.connect(self._trials_selected)
-        self.plot = ParallelCoordinates()
-        self.plot.brushed.connect(self.proxy.set_numbers)
-        split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.view)
-        split.addWidget(self.plot)
-        split.setSizes([520, 480])
 
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addLayout(buttons)
         layout.addWidget(self.message)
-        layout.addWidget(split, 1)
+        layout.addWidget(self.table, 1)
         if session is not None:
             session.document_replaced.connect(lambda _doc: self.suggest_name(reset=True))
             session.meta_changed.connect(self.suggest_name)
@@ -392,8 +341,7 @@ class ExperimentPanel(QWidget):
 
     # -- results -----------------------------------------------------------------------------------
     def selected_trials(self) -> list[dict]:
-        numbers = [self.model.item(self.proxy.mapToSource(i).row(), 0).data(Qt.ItemDataRole.UserRole)
-                   for i in self.view.selectionModel().selectedRows()]
+        numbers = self.table.selected_numbers()
         by_number = {r["number"]: r for r in self.rows}
         return [by_number[n] for n in numbers if n in by_number]
 
@@ -404,20 +352,7 @@ class ExperimentPanel(QWidget):
 
     def show_results(self, rows: list[dict], spec) -> None:
         self.rows, self.spec = rows, spec
-        paths = list(spec.params)
-        headers, body = table(rows, paths)
-        headers = [h.replace("blocks.", "").replace(".params.", ".") for h in headers]
-        self.model.clear()
-        self.model.setHorizontalHeaderLabels(headers)
-        for r, values in zip(rows, body):
-            items = [_item(v) for v in values]
-            items[1] = _item(values[1], STATE_ORDER.get(values[1], 9))
-            items[0].setData(r["number"], Qt.ItemDataRole.UserRole)
-            if r.get("message"):
-                for it in items:
-                    it.setToolTip(r["message"])
-            self.model.appendRow(items)
-        self.plot.set_trials(rows, list(spec.params.items()), spec.objective, spec.direction == "maximize")
+        self.table.show_rows(rows, spec)
         self._update_buttons()
 
     def _apply_best(self) -> None:
@@ -455,15 +390,6 @@ def _read_sweep(folder: Path):
     path = folder / "results.json"
     rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     return (spec, rows) if isinstance(rows, list) else None
-
-
-def trial_label(row: dict) -> str:
-    """A trial as the Runs tab's legend names it: "trial 2: lr=0.003, fc1.out_features=60"."""
-    def short(path: str) -> str:
-        return path.replace("blocks.", "").replace(".params.", ".").replace("training.", "")
-    values = ", ".join(f"{short(p)}={v:.4g}" if isinstance(v, float) else f"{short(p)}={v}"
-                       for p, v in row["params"].items())
-    return f"trial {row['number']}: {values}"
 
 
 def apply_changes(session, changes: list[dict], text: str) -> None:

@@ -1,0 +1,108 @@
+"""The Experiment panel's trials: a sortable, filterable table beside parallel coordinates.
+
+`TrialTable.show(rows, spec)` fills both from results.json rows; the table sorts by any column and
+filters by text (`filter_text`) and by the parallel-coordinates brush; `selected_numbers()` gives the
+trials picked in the table.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtGui import QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView
+
+from layerloom.runtime.sweeps.results import table
+
+from .parallel_coords import ParallelCoordinates
+
+STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
+
+
+class _TrialFilter(QSortFilterProxyModel):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.numbers = None
+        self.text = ""
+
+    def set_numbers(self, numbers) -> None:
+        self.beginFilterChange()
+        self.numbers = numbers
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def set_text(self, text: str) -> None:
+        self.beginFilterChange()
+        self.text = text.strip().lower()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row, parent) -> bool:
+        model = self.sourceModel()
+        if self.numbers is not None and model.item(row, 0).data(Qt.ItemDataRole.UserRole) not in self.numbers:
+            return False
+        if self.text:
+            cells = (model.item(row, c).text().lower() for c in range(model.columnCount()))
+            return any(self.text in c for c in cells)
+        return True
+
+
+def _item(value, sort_value=None) -> QStandardItem:
+    text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
+    item = QStandardItem(text)
+    item.setEditable(False)
+    item.setData(sort_value if sort_value is not None else (value if value is not None else float("-inf")),
+                 Qt.ItemDataRole.UserRole + 1)
+    return item
+
+
+def short_path(path: str) -> str:
+    """A parameter path as the table and the legends name it: "fc1.out_features", "training.lr"."""
+    return path.replace("blocks.", "").replace(".params.", ".")
+
+
+class TrialTable(QSplitter):
+    """The trials' table (left) and their parallel coordinates (right)."""
+
+    def __init__(self, parent=None):
+        super().__init__(Qt.Orientation.Horizontal, parent)
+        self.model = QStandardItemModel(self)
+        self.proxy = _TrialFilter(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(Qt.ItemDataRole.UserRole + 1)
+        self.view = QTableView()
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.plot = ParallelCoordinates()
+        self.plot.brushed.connect(self.proxy.set_numbers)
+        self.addWidget(self.view)
+        self.addWidget(self.plot)
+        self.setSizes([520, 480])
+
+    def filter_text(self, text: str) -> None:
+        self.proxy.set_text(text)
+
+    def show_rows(self, rows: list[dict], spec) -> None:
+        headers, body = table(rows, list(spec.params))
+        self.model.clear()
+        self.model.setHorizontalHeaderLabels([short_path(h) for h in headers])
+        for r, values in zip(rows, body):
+            items = [_item(v) for v in values]
+            items[1] = _item(values[1], STATE_ORDER.get(values[1], 9))
+            items[0].setData(r["number"], Qt.ItemDataRole.UserRole)
+            if r.get("message"):
+                for it in items:
+                    it.setToolTip(r["message"])
+            self.model.appendRow(items)
+        self.plot.set_trials(rows, list(spec.params.items()), spec.objective, spec.direction == "maximize")
+
+    def selected_numbers(self) -> list[int]:
+        return [self.model.item(self.proxy.mapToSource(i).row(), 0).data(Qt.ItemDataRole.UserRole)
+                for i in self.view.selectionModel().selectedRows()]
+
+
+def trial_label(row: dict) -> str:
+    """A trial as the Runs tab's legend names it: "trial 2: lr=0.003, fc1.out_features=60"."""
+    values = ", ".join(f"{short_path(p).replace('training.', '')}={v:.4g}" if isinstance(v, float)
+                       else f"{short_path(p).replace('training.', '')}={v}" for p, v in row["params"].items())
+    return f"trial {row['number']}: {values}"
