@@ -17,6 +17,7 @@ from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors,
 from .project import export_project
 from .quantized import export_onnx_int8_dynamic, export_onnx_int8_static
 from .source import ExportError, ExportSource, load_source
+from .staging import check_places, publish, staged_export
 
 FORMATS = {
     "safetensors": (export_safetensors, "{stem}.safetensors"),
@@ -45,38 +46,49 @@ class FormatFailure:
 
 def export_model(source, formats, out, progress=None) -> tuple[ExportSource, list]:
     """Export `source` (run folder, checkpoint folder, .loom.json or ExportSource) to every format in
-    `formats` inside the folder `out`. A format that fails is reported, the others still go ahead."""
+    `formats` inside the folder `out`. A format that fails is reported, the others still go ahead. The export
+    is all or nothing on disk (staging.py): ExportError, with `out` as it was, when it cannot be completed."""
     src = source if isinstance(source, ExportSource) else load_source(source)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ExportError(f"unknown export format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     stem = slug(src.doc.name)
+    order = list(dict.fromkeys(formats))
+    names = {fmt: FORMATS[fmt][1].format(stem=stem) for fmt in order}
+    check_places(out, {**names, "model.json": "model.json"}, src.metadata)
     results: list = []
     inputs = [name for name, _, _ in src.model.meta["layerloom"]["inputs"]]
-    for i, fmt in enumerate(dict.fromkeys(formats)):
-        fn, pattern = FORMATS[fmt]
-        if progress:
-            progress(fmt, i, len(formats))
-        if len(inputs) > 1 and fmt not in WEIGHTS_ONLY:
-            results.append(FormatFailure(fmt, f"this graph has {len(inputs)} Input blocks ({', '.join(inputs)}) and "
-                                              f"{fmt} takes one input: export {' or '.join(WEIGHTS_ONLY)} instead"))
-            continue
-        try:
-            results.append(fn(src, out / pattern.format(stem=stem)))
-        except ExportError as exc:
-            results.append(FormatFailure(fmt, str(exc)))
-        except OSError as exc:     # a path the system refused (a folder in the way, a full disk): in words
-            results.append(FormatFailure(fmt, os_error_text(exc)))
-        except Exception as exc:   # an exporter bug must not lose the other formats
-            results.append(FormatFailure(fmt, f"{type(exc).__name__}: {exc}"))
-    files = {r.format: r.path.name for r in results if isinstance(r, ExportResult) and r.format != "project"}
-    if files:
-        reports = {r.format: r.report for r in results if isinstance(r, ExportResult) and r.report}
-        write_model_json(src, out, files, reports)
+    with staged_export(out) as staging:
+        for i, fmt in enumerate(order):
+            if progress:
+                progress(fmt, i, len(order))
+            results.append(_export_one(src, fmt, staging / names[fmt], inputs))
+        done = [r for r in results if isinstance(r, ExportResult)]
+        files = {r.format: r.path.name for r in done if r.format != "project"}
+        if files:
+            reports = {r.format: r.report for r in done if r.report}
+            write_model_json(src, staging, files, reports)
+        publish(staging, out, [names[r.format] for r in done] + (["model.json"] if files else []))
+    for r in results:
+        if isinstance(r, ExportResult):
+            r.path = out / r.path.name
     return src, results
 
+
+def _export_one(src: ExportSource, fmt: str, path: Path, inputs: list):
+    """One format's ExportResult, or a FormatFailure that says why it was not exported."""
+    if len(inputs) > 1 and fmt not in WEIGHTS_ONLY:
+        return FormatFailure(fmt, f"this graph has {len(inputs)} Input blocks ({', '.join(inputs)}) and "
+                                  f"{fmt} takes one input: export {' or '.join(WEIGHTS_ONLY)} instead")
+    try:
+        return FORMATS[fmt][0](src, path)
+    except ExportError as exc:
+        return FormatFailure(fmt, str(exc))
+    except OSError as exc:     # a path the system refused (a full disk): in words
+        return FormatFailure(fmt, os_error_text(exc))
+    except Exception as exc:   # an exporter bug must not lose the other formats
+        return FormatFailure(fmt, f"{type(exc).__name__}: {exc}")
 
 __all__ = ["ExportError", "ExportResult", "ExportSource", "FORMATS", "FormatFailure", "LEGACY", "export_model",
            "load_source"]

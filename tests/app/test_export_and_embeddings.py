@@ -150,9 +150,10 @@ def test_export_dialog_refuses_a_folder_a_file_stands_in_and_names_a_path_the_sy
     assert dialog.export_button.isEnabled() and "untrained" in dialog.about.text()
     (tmp_path / "later" / "mlp-784-128-10.safetensors").mkdir(parents=True)     # where the weights file goes
     lines = export_with_a_click(qtbot, dialog, ("safetensors",), tmp_path / "later")
-    assert len(lines) == 2 and lines[0].startswith("⚠ this graph has not been trained")
-    assert lines[1].startswith("✗ ") and "a folder is in the way of a file" in lines[1], lines
-    assert str(tmp_path / "later" / "mlp-784-128-10.safetensors") in lines[1]
+    assert len(lines) == 1 and lines[0].startswith("✗ "), lines          # found before anything was written
+    assert "is a folder, in the way of the safetensors file" in lines[0] and "nothing was exported" in lines[0]
+    assert str(tmp_path / "later" / "mlp-784-128-10.safetensors") in lines[0]
+    assert dialog.progress.format() == "Export failed" and not dialog.open_button.isEnabled()
     assert [p.name for p in (tmp_path / "later").iterdir()] == ["mlp-784-128-10.safetensors"]   # nothing half-written
 
 
