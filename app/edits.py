@@ -109,7 +109,7 @@ def feed_group(session: Session, name: str, old: tuple[str, int], new: tuple[str
 
 def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge] = (), text: str = "Delete") -> Outcome:
     """Remove blocks (with their wires) and wires in one step."""
-    block_ids = [b for b in block_ids if b in session.document.blocks]
+    block_ids = [b for b in dict.fromkeys(block_ids) if b in session.document.blocks]
     edges = [e for e in edges if e.src not in block_ids and e.dst not in block_ids]
     if not block_ids and not edges:
         return refused("nothing is selected")
@@ -118,10 +118,13 @@ def delete(session: Session, block_ids: Iterable[str] = (), edges: Iterable[Edge
         gone = set(block_ids)
         # every wire first, found in one pass (one search per block was blocks x wires: seconds for thousands)
         wires = [e for e in r.doc.edges if e.src in gone or e.dst in gone] + [e for e in edges if r.doc.has_wire(e)]
-        for e in dict.fromkeys(wires):
-            r.disconnect(e)
-        for b in block_ids:
-            r.remove_block(b)
+        at = {e: i for i, e in enumerate(r.doc.edges)}
+        order = {b: i for i, b in enumerate(r.doc.blocks)}
+        for e in sorted(dict.fromkeys(wires), key=at.__getitem__, reverse=True):
+            r.disconnect(e)               # from the back of the wire list: each is found where it was
+        with r.doc.settle_order():        # and the blocks from the back of the block order, the order once
+            for b in sorted(block_ids, key=order.__getitem__, reverse=True):
+                r.remove_block(b)
     what = (block_ids[0] if len(block_ids) == 1 else _plural(len(block_ids), "block")) if block_ids else \
         _plural(len(edges), "wire")
     return session.edit(f"{text} {what}", build)

@@ -90,6 +90,9 @@ class GraphDocument:
         self._observers: list[Callable[[Event], None]] = []
         self._order: list[str] | None = None       # the block order while settle_order() defers it
         self._wire_set: tuple[tuple, set] | None = None   # (what it was taken from, the wires as a set)
+        self._wires_at: tuple | None = None      # (the wire list, its length, {block: its wires}): edges_of
+        self._positions: tuple | None = None     # (the wire list, {id(wire): where it was}): edge_index
+        self._block_at: tuple | None = None      # (the deferred block order, {block: where it was})
 
     # -- observers --------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]:
@@ -122,7 +125,17 @@ class GraphDocument:
 
     def block_index(self, block_id: str) -> int:
         """Where the block is in the block order."""
-        return (self._order if self._order is not None else list(self.blocks)).index(block_id)
+        order = self._order
+        if order is None:
+            return list(self.blocks).index(block_id)
+        # while the order is deferred, where each block was is kept: blocks removed from the back (a delete
+        # of hundreds) are each found at once; a stale place fails its check and is looked up anew
+        at = self._block_at
+        i = at[1].get(block_id) if at is not None and at[0] is order else None
+        if i is None or i >= len(order) or order[i] != block_id:
+            self._block_at = (order, {b: i for i, b in enumerate(order)})
+            i = self._block_at[1].get(block_id)
+        return i if i is not None else order.index(block_id)
 
     def has_wire(self, edge: Edge) -> bool:
         """Is this exact wire in the graph? (A set kept beside the list: a paste or undo of thousands of wires
@@ -142,10 +155,16 @@ class GraphDocument:
             return len(edges) - 1
         if edges and edges[0] is edge:
             return 0
-        try:
-            return list(map(id, edges)).index(id(edge))
-        except ValueError:
-            return edges.index(edge)
+        # where each wire was, kept while wires are taken out from the back: deleting many wires does one
+        # pass over the list, not one per wire (a stale place is seen by its identity check and rebuilt)
+        if self._positions is None or self._positions[0] is not edges:
+            self._positions = (edges, {id(e): i for i, e in enumerate(edges)})
+        i = self._positions[1].get(id(edge))
+        if i is not None and i < len(edges) and edges[i] is edge:
+            return i
+        self._positions = (edges, {id(e): i for i, e in enumerate(edges)})
+        i = self._positions[1].get(id(edge))
+        return i if i is not None else edges.index(edge)
 
     # -- queries ------------------------------------------------------------------------------
     def block(self, block_id: str) -> Block:
@@ -161,7 +180,33 @@ class GraphDocument:
         return [e for e in self.edges if e.src == block_id]
 
     def edges_of(self, block_id: str) -> list[Edge]:
-        return [e for e in self.edges if e.src == block_id or e.dst == block_id]
+        """The wires into and out of a block, in wire order. An index by block is kept beside the wire list
+        while wires are added at its end or taken out: removing hundreds of blocks from a large graph
+        would otherwise scan every wire for each block (blocks x wires)."""
+        at = self._wires_at
+        if at is None or at[0] is not self.edges or at[1] != len(self.edges):
+            index: dict[str, list[Edge]] = {}
+            for e in self.edges:
+                index.setdefault(e.src, []).append(e)
+                if e.dst != e.src:
+                    index.setdefault(e.dst, []).append(e)
+            self._wires_at = at = (self.edges, len(self.edges), index)
+        return list(at[2].get(block_id, ()))
+
+    def _wires_at_follow(self, edge: Edge, added: bool, before: int) -> None:
+        """Keep the index by block in step with one wire added at the end or taken out (`before`: the wire
+        list's length before); any other change (a wire put back in the middle) drops it."""
+        at = self._wires_at
+        if at is None or at[0] is not self.edges or at[1] != before:
+            self._wires_at = None
+            return
+        for b in dict.fromkeys((edge.src, edge.dst)):
+            wires = at[2].setdefault(b, [])
+            if added:
+                wires.append(edge)
+            else:
+                del wires[next(i for i, e in enumerate(wires) if e is edge or e == edge)]
+        self._wires_at = (self.edges, len(self.edges), at[2])
 
     def input_count(self, block_id: str) -> int:
         b = self.block(block_id)
@@ -274,7 +319,7 @@ class GraphDocument:
             self.disconnect(e)
         del self.blocks[block_id]
         if self._order is not None:
-            self._order.remove(block_id)
+            del self._order[self.block_index(block_id)]
         self._emit(Event("block_removed", block=block_id, old=block))
         return block, removed
 
@@ -292,10 +337,13 @@ class GraphDocument:
         edge = Edge(src, dst, src_port, dst_port)
         if self.has_wire(edge):
             raise GraphEditError(f"{src} is already wired to {dst}")
-        if index is None:
+        before = len(self.edges)
+        if index is None or index >= before:
             self.edges.append(edge)
+            self._wires_at_follow(edge, True, before)
         else:
             self.edges.insert(max(0, index), edge)
+            self._wires_at = None
         self._wire_set[1].add(edge)
         self._wire_set = ((id(self.edges), len(self.edges)), self._wire_set[1])
         self._emit(Event("edge_added", edge=edge, block=dst))
@@ -304,10 +352,14 @@ class GraphDocument:
     def disconnect(self, edge: Edge) -> Edge:
         self._check_unlocked()
         in_step = self._wire_set is not None and self._wire_set[0] == (id(self.edges), len(self.edges))
+        before = len(self.edges)
         try:
-            del self.edges[self.edge_index(edge)]
+            index = self.edge_index(edge)
         except ValueError:
             raise GraphEditError(f"there is no wire from {edge.src} to {edge.dst}") from None
+        edge = self.edges[index]
+        del self.edges[index]
+        self._wires_at_follow(edge, False, before)
         if in_step:
             self._wire_set[1].discard(edge)
             self._wire_set = ((id(self.edges), len(self.edges)), self._wire_set[1])

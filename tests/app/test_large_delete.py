@@ -64,3 +64,35 @@ def test_a_paste_past_what_a_graph_file_holds_is_refused_and_says_why(qapp, monk
     assert not refused and len(session.document.blocks) == 10 and session.undo_stack.count() == 1
     assert "15 blocks" in refused.reason and "paste fewer blocks" in refused.reason
     assert said[-1].startswith("Cannot duplicate: the graph would hold 15 blocks")
+
+
+class ScanCountingBlocks(dict):
+    """A block dict that counts the blocks walked over."""
+    visited = 0
+
+    def __iter__(self):
+        ScanCountingBlocks.visited += len(self)
+        return super().__iter__()
+
+
+def test_deleting_the_middle_of_a_large_graph_walks_its_wires_and_blocks_a_few_times_not_once_per_block(qapp):
+    """Deleting part of a graph searched every wire left for each deleted block's wires (blocks x wires)."""
+    session = Session()
+    doc = chain(400)
+    session.set_document(doc)
+    before = graph_to_dict(doc)
+    ids = list(doc.blocks)
+    middle = ids[100:300]
+    doc.edges = VisitCountingList(doc.edges)
+    doc.blocks = ScanCountingBlocks(doc.blocks)
+    VisitCountingList.visited = ScanCountingBlocks.visited = 0
+    assert edits.delete(session, middle[::-1] + middle[:5])        # in any order, a block named twice
+    assert list(doc.blocks) == ids[:100] + ids[300:] and len(doc.edges) == 398 - 200
+    assert VisitCountingList.visited <= 8 * 399                     # was about 200 x 200 = 40,000
+    assert ScanCountingBlocks.visited <= 8 * 400                    # was about 200 x 300 = 60,000
+    session.undo()
+    assert graph_to_dict(session.document) == before
+    session.redo()
+    assert list(session.document.blocks) == ids[:100] + ids[300:]
+    session.undo()
+    assert graph_to_dict(session.document) == before
