@@ -21,7 +21,7 @@ window still edits and saves the graph, and says which library failed, why, and 
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
 
 from layerloom import __version__
@@ -45,6 +45,15 @@ from .status_room import ElidedLabel, StatusRoom
 
 
 MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate training memory
+
+
+FIRST_SIZE = QSize(1440, 900)
+
+
+def first_size(room: QSize) -> QSize:
+    """The size of a first window (no layout saved yet): 1440×900, or what the screen has room for with
+    its frame, on a laptop's 1366×768 or 1280×800, so that no panel starts beyond the screen's edge."""
+    return FIRST_SIZE.boundedTo(QSize(room.width() - 16, room.height() - 40)).expandedTo(QSize(640, 480))
 
 
 class MainWindow(LaterParts, QMainWindow):
@@ -78,7 +87,7 @@ class MainWindow(LaterParts, QMainWindow):
         self.autosave_timer.start()
 
         self.keeps_layout = True         # closing saves the size and docks (not a --screenshot's offscreen window)
-        self.resize(1440, 900)
+        self.resize(first_size(self.screen().availableGeometry().size()))
         if not (restore_settings and self.restore_settings()):
             docks.arrange_now_or_on_show(self)
         self._update_title()
