@@ -4,11 +4,15 @@ A graph reads a sequence when it holds a recurrent, embedding or attention block
 T token ids or T×F; the steps are then the sample's first axis. The exported model takes any number of
 steps when the PyTorch model itself runs on other lengths (a Flatten then a Linear after the sequence
 does not) and the exported file gives the PyTorch model's outputs at two other lengths, one shorter and
-one longer; otherwise it keeps the Input's length and its note says why.
+one longer; otherwise it keeps the Input's length and its note says why: the block that fails on another
+length (its id and kind) and what to change in it.
 """
 from __future__ import annotations
 
+import re
+
 import torch
+from torch import fx
 
 from .onnx_limits import first_line
 
@@ -39,16 +43,81 @@ def steps_dim():
 
 
 def fixed_reason(src, steps: int) -> str | None:
-    """Why the PyTorch model takes only `steps` steps (it fails on another length), or None."""
+    """Why the PyTorch model takes only `steps` steps (it fails on another length), or None. The reason names
+    the block that fails, with what to change there for any length to run."""
     for n in (*other_lengths(steps), export_steps(steps)):
         if n == steps:
             continue
+        where = _Where(src.model)
         try:
             with torch.no_grad():
-                src.model(src.probe(2, steps=n))
+                where.run(src.probe(2, steps=n))
         except Exception as exc:
-            return f"the graph does not run on {_steps(n)} ({first_line(exc)})"
+            block = where.block(src.doc)
+            advice = f": {_advice(src, block, steps)}" if block is not None else ""
+            return f"the graph does not run on {_steps(n)} ({first_line(exc)}){advice}"
     return None
+
+
+class _Where(fx.Interpreter):
+    """Runs the model and remembers the node it is at: where it fails."""
+    node = None
+
+    def run_node(self, n):
+        self.node = n
+        return super().run_node(n)
+
+    def block(self, doc) -> str | None:
+        """The block the node computes for (node names are block ids, or `<id>_outputs`, `<id>_1`...)."""
+        if self.node is None:
+            return None
+        name = str(self.node.target) if self.node.op == "call_module" else self.node.name
+        match = _STEP_NAME.fullmatch(name)
+        name = match.group(1) if name not in doc.blocks and match else name
+        return name if name in doc.blocks else None
+
+
+_STEP_NAME = re.compile(r"(.+)_(outputs|sequence|\d+)")
+
+
+def _upstream(doc, bid: str, kinds) -> str | None:
+    """The nearest block of one of `kinds` that feeds `bid`, directly or through others."""
+    into: dict[str, list[str]] = {}
+    for e in doc.edges:
+        into.setdefault(e.dst, []).append(e.src)
+    seen, todo = set(), list(into.get(bid, ()))
+    while todo:
+        b = todo.pop(0)
+        if b in seen:
+            continue
+        seen.add(b)
+        if doc.blocks[b].kind in kinds:
+            return b
+        todo += into.get(b, ())
+    return None
+
+
+def _advice(src, bid: str, steps: int) -> str:
+    """The block `bid` (id and kind) and what to change in it so that the graph runs on any length."""
+    kind = src.doc.blocks[bid].kind
+    named = f"block {bid} ({kind})"
+    module = src.model.get_submodule(bid) if bid in dict(src.model.named_children()) else None
+    held = f"which holds the Input's {_steps(steps)}"
+    if kind == "Linear":
+        flatten = _upstream(src.doc, bid, {"Flatten", "Reshape"})
+        through = f" (through the {src.doc.blocks[flatten].kind} {flatten})" if flatten else ""
+        recurrent = _upstream(src.doc, bid, {"RNN", "LSTM", "GRU"})
+        one = (f"set {recurrent}'s output to \"last\" (or pool over the steps)" if recurrent else
+               "bring the steps down to one before it (a Select of one step, or pooling over the steps)")
+        return (f"{named} takes the features of all the Input's {_steps(steps)} as its own{through}: to take any "
+                f"number of steps, {one} instead of flattening them")
+    if kind == "Reshape":
+        return f"{named} has the shape {list(src.doc.blocks[bid].params.get('shape'))}, {held}: write -1 for that axis"
+    if kind == "LayerNorm" and module is not None and len(module.normalized_shape) > 1:
+        shape = list(module.normalized_shape)
+        return (f"{named} normalises over {shape}, {held}: normalise over the last axis only ({shape[-1:]})")
+    return (f"{named} runs only on the Input's {_steps(steps)}: change the parameters of it (or of the blocks "
+            "before it) that hold the number of steps, or keep the length fixed")
 
 
 def _steps(n: int) -> str:

@@ -54,6 +54,10 @@ def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_pa
     _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
     assert result.verified
     assert "sequence length fixed at 4 steps: the graph does not run on 2 steps" in result.line()
+    # the block that forces it, and what to change there
+    assert ("fc1 (Linear) takes the features of all the Input's 4 steps as its own (through the Flatten flatten1)"
+            in result.line())
+    assert 'set lstm1\'s output to "last"' in result.line(), result.line()
     program = torch.export.load(str(result.path)).module()
     assert program(torch.rand(3, 4, 3)).shape == (3, 2)
     doc, _, report = import_pt2(result.path)           # a fixed length imports, checked on a batch of 3
@@ -83,6 +87,24 @@ def test_a_single_token_flattened_into_a_linear_keeps_its_one_step(tmp_path):
     _, (result,) = export_model(path, ["pt2"], tmp_path / "out")
     assert result.verified
     assert "sequence length fixed at 1 step: the graph does not run on 2 steps" in result.line()
+    assert "fc1 (Linear)" in result.line() and "flatten1" in result.line(), result.line()
+
+
+@pytest.mark.parametrize("blocks, words", [
+    ([("Reshape", {"shape": [12]}), ("Linear", {"out_features": 2})],
+     "reshape1 (Reshape) has the shape [12], which holds the Input's 4 steps: write -1 for that axis"),
+    ([("LayerNorm", {"normalized_shape": [4, 3]})],
+     "ln1 (LayerNorm) normalises over [4, 3], which holds the Input's 4 steps: normalise over the last "
+     "axis only ([3])"),
+])
+def test_the_block_that_keeps_the_length_fixed_is_named_with_what_to_change(tmp_path, blocks, words):
+    from layerloom.runtime.export.steps import fixed_reason
+    path = _chain(tmp_path, [4, 3], [("LSTM", {"hidden_size": 3}), *blocks, ("Output", {})])
+    src = load_source(path)
+    with pytest.raises(RuntimeError):                                # PyTorch itself refuses 2 steps
+        src.model(src.probe(2, steps=2))
+    reason = fixed_reason(src, 4)
+    assert words in reason, reason
 
 
 def test_an_image_read_as_patches_keeps_its_size_and_says_nothing_of_steps(tmp_path):
