@@ -122,7 +122,7 @@ def cmd_sweep(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError, parse_param_flags, parse_section
     from .sweeps.study import create_study, open_storage
-    from .sweeps.trial import check_graph
+    from .sweeps.trial import check_graph, data_problem, refused_for_data
     if not can_write("sweep", "--out", args.out):
         return 2
     doc = load_or_say(args.file)
@@ -134,13 +134,16 @@ def cmd_sweep(args) -> int:
                      "seed": args.seed, "name": args.name}
         spec = parse_section(doc, None, overrides)
         check_graph(doc, spec.params)
+        problem = data_problem(doc)          # once, before the sweep's folder or any trial exists
+        if problem:
+            raise SweepError(refused_for_data(problem))
         folder = Path(args.out) / spec.name
         study = create_study(doc, spec, open_storage(args.storage, folder))
     except SweepError as exc:
         print(f"layerloom sweep: {exc}", file=sys.stderr)
         return 2
     print(f"Sweep {spec.name}: {spec.describe()}, objective {spec.objective}", flush=True)
-    runner = SweepRunner(study, doc, spec, folder, callback=_print_event)
+    runner = SweepRunner(study, doc, spec, folder, callback=_print_event, data_checked=True)
     return _run(runner, spec, study, folder)
 
 
@@ -155,6 +158,7 @@ def cmd_sweep_worker(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError
     from .sweeps.study import load_study, open_storage
+    from .sweeps.trial import data_problem, refused_for_data
     if not can_write("sweep-worker", "--out", args.out):
         return 2
     journal = _journal_path(args.storage)
@@ -165,6 +169,9 @@ def cmd_sweep_worker(args) -> int:
     try:
         storage = open_storage(args.storage, Path(args.out))
         study, doc, spec = load_study(storage, args.study)
+        problem = data_problem(doc)          # this machine's copy of the data set, before any trial
+        if problem:
+            raise SweepError(refused_for_data(problem))
     except SweepError as exc:
         print(f"layerloom sweep-worker: {exc}", file=sys.stderr)
         return 2
@@ -173,5 +180,5 @@ def cmd_sweep_worker(args) -> int:
         return 2
     folder = Path(args.out) / spec.name
     print(f"Worker for sweep {spec.name}: {spec.budget()} trials in all", flush=True)
-    runner = SweepRunner(study, doc, spec, folder, workers=args.workers, callback=_print_event)
+    runner = SweepRunner(study, doc, spec, folder, workers=args.workers, callback=_print_event, data_checked=True)
     return _run(runner, spec, study, folder)

@@ -94,6 +94,7 @@ class ExperimentPanel(QWidget):
         self.start_button, self.pause_button = QPushButton("▶ Start"), QPushButton("Pause")
         self.stop_button, self.apply_button = QPushButton("■ Stop"), QPushButton("Apply best to graph")
         self._stopping = False
+        self._fresh = False                      # the running sweep's folder was made by its Start
         self.pause_button.setCheckable(True)
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self._pause)
@@ -234,6 +235,7 @@ class ExperimentPanel(QWidget):
             spec = parse_section(doc, self.section(doc.sweep), labels=FIELD_LABELS)
             check_graph(doc, spec.params)
             folder = self._base() / spec.name
+            self._fresh = not folder.exists()     # a refused sweep takes away the folder Start made, nothing else
             study = create_study(doc, spec, open_storage(None, folder), rename="type another name in Name")
         except SweepError as exc:
             self.message.setText(str(exc))
@@ -314,6 +316,11 @@ class ExperimentPanel(QWidget):
                     rows = None
             if rows is not None:
                 self.show_results(rows, self.spec)
+        if event["type"] == "sweep_refused":       # its data set cannot be read: no trial ran
+            if self._fresh and self.folder is not None:
+                _remove_new_sweep(self.folder)
+            self.message.setText(event["message"][:1].upper() + event["message"][1:])
+            self._ended(resumable=not self._fresh)
         if event["type"] == "sweep_failed":
             self.message.setText(f"The sweep ended early: {event['message']}. Its finished trials are kept; Start "
                                  "resumes it.")
@@ -390,6 +397,20 @@ def _read_sweep(folder: Path):
     path = folder / "results.json"
     rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
     return (spec, rows) if isinstance(rows, list) else None
+
+
+def _remove_new_sweep(folder: Path) -> None:
+    """Take away a sweep folder that Start made for a sweep refused before its first trial: it holds only the
+    study's journal. Anything else in it stays (it is not Start's to remove)."""
+    from layerloom.runtime.sweeps.study import JOURNAL
+    try:
+        entries = list(folder.iterdir())
+        if all(e.is_file() and e.name.startswith(JOURNAL) for e in entries):
+            for e in entries:
+                e.unlink()
+            folder.rmdir()
+    except OSError:
+        pass
 
 
 def apply_changes(session, changes: list[dict], text: str) -> None:

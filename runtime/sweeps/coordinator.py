@@ -3,7 +3,8 @@
     runner = SweepRunner(study, doc, spec, folder, workers=2)
     results = runner.run()        # blocks; pause() / resume() / stop() are safe from another thread
 
-It keeps up to `workers` trial processes going. For each it asks the study for values, checks the
+It first loads the data set once (trial.data_problem): one that cannot be read refuses the sweep before any
+trial. It keeps up to `workers` trial processes going. For each it asks the study for values, checks the
 graph with them by analysis (a graph that would break is recorded as a failed trial with the
 diagnostic), starts `layerloom train --events-json`, reports each epoch's objective to the study,
 and stops a trial the pruner gives up on with SIGINT (the trial saves a clean checkpoint and exits
@@ -28,7 +29,7 @@ from ..threads import available_cores
 from .results import write_results
 from .spec import SweepSpec
 from .study import owner_tag, recover_interrupted, trials_counted
-from .trial import TrialProcess, apply_values, check_trial
+from .trial import TrialProcess, apply_values, check_trial, data_problem, refused_for_data
 
 
 def threads_per_trial(workers: int) -> int:
@@ -60,7 +61,7 @@ class _Running:
 
 class SweepRunner:
     def __init__(self, study, doc, spec: SweepSpec, folder, *, workers: int | None = None, runs_dir=None,
-                 callback=None, threads: int | None = None):
+                 callback=None, threads: int | None = None, data_checked: bool = False):
         self.study, self.doc, self.spec = study, doc, spec
         self.folder = Path(folder)
         self.runs_dir = Path(runs_dir) if runs_dir else self.folder / "runs"
@@ -73,6 +74,7 @@ class SweepRunner:
         self._abort = threading.Event()
         self._paused = threading.Event()
         self.recovered: list[int] = []
+        self.data_checked = data_checked        # the caller has run data_problem already
 
     # -- control (any thread) --------------------------------------------------------------------
     def stop(self) -> None:
@@ -96,6 +98,12 @@ class SweepRunner:
         return self.spec.budget() - (trials_counted(self.study) - waiting)
 
     def run(self) -> list[dict]:
+        """Run trials until the budget is spent or stop(); the results' rows. A data set that cannot be read
+        refuses the sweep before any trial: one `sweep_refused` event, no trial, no run folder, and []."""
+        problem = None if self.data_checked else data_problem(self.doc)
+        if problem:
+            self._emit({"type": "sweep_refused", "message": refused_for_data(problem)})
+            return []
         (self.folder / "trials").mkdir(parents=True, exist_ok=True)
         self.recovered = recover_interrupted(self.study)
         if self.recovered:

@@ -21,7 +21,8 @@ from layerloom.graph import analyze
 
 from ..config import ConfigError, TrainConfig
 from ..data import DataError
-from ..data.registry import dataset_info
+from ..data.registry import dataset_info, load_dataset
+from ..path_problems import os_error_text
 from .spec import SweepError
 
 STDERR_LINES = 12
@@ -73,6 +74,34 @@ def check_graph(doc, params) -> None:
         more = f" (and {len(fixed) - 1} more)" if len(fixed) > 1 else ""
         raise SweepError(f"the graph does not work whatever the sweep tries: {_said(fixed[0]).rstrip('.')}{more}; "
                          "fix the graph first (its Problems panel, or layerloom check FILE)")
+
+
+def data_problem(doc) -> str | None:
+    """Why the sweep's data set cannot be read here (a deleted or unreadable image folder, an online set not
+    downloaded while offline), or None. Every trial trains on the same data set, so it is loaded once before
+    the first trial (an online set that can be downloaded is downloaded now, once, not by every trial)."""
+    try:
+        cfg = TrainConfig.from_sources(doc.training)
+    except ConfigError:
+        return None                  # a swept training setting may be what mends it; trials say so if not
+    inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
+    shape = tuple(inputs[0].full_params()["shape"]) if len(inputs) == 1 else None
+    try:
+        data = load_dataset(cfg.dataset, input_shape=shape, seed=cfg.seed, **cfg.dataset_options)
+        if len(data.train) == 0 or len(data.val) == 0:
+            return f"{data.info.name} has an empty training or validation split: add samples to it"
+    except DataError as exc:
+        return str(exc)
+    except OSError as exc:
+        return f"the data set {cfg.dataset} cannot be read: {os_error_text(exc)}"
+    return None
+
+
+def refused_for_data(problem: str) -> str:
+    """The sentence that refuses a sweep whose data set `data_problem` found wanting."""
+    said = problem[:1].lower() + problem[1:] if problem[1:2].islower() else problem     # "The image folder"
+    return (f"the sweep was not started: {said.rstrip('.')}. No trial ran: start the sweep again once its "
+            "data set can be read.")
 
 
 def _said(d) -> str:

@@ -357,3 +357,22 @@ def test_an_earlier_sweep_named_in_the_panel_shows_its_results_after_a_restart(w
     assert fresh.message.text().startswith(f"Sweep {panel.spec.name}: 1 trial so far, 0 complete.")
     assert parse_section(doc, fresh.section()).to_section() == panel.spec.to_section()   # its settings, to resume
     fresh.shutdown()
+
+
+def test_a_sweep_without_its_data_set_is_refused_in_the_panel_and_leaves_nothing(qtbot, tmp_path):
+    doc = load_graph(preset_path("lenet5"))
+    doc.training.update({"dataset": "image-folder", "dataset_options": {"path": str(tmp_path / "photos")},
+                         "epochs": 1})
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.sweeps_base = tmp_path / "sweeps"
+    panel.session = type("S", (), {"document": doc, "path": None})()
+    panel.load_section({"params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid"})
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not panel.running and "not started" in panel.message.text(), timeout=60_000)
+    text = panel.message.text()
+    assert text.startswith("The sweep was not started: ") and str(tmp_path / "photos") in text, text
+    assert panel.start_button.isEnabled() and not panel.stop_button.isEnabled() and panel.rows == []
+    assert not (tmp_path / "sweeps").exists() or list((tmp_path / "sweeps").iterdir()) == []
+    panel.resize(900, 300)
+    panel.grab().save(str(tmp_path / "refused.png"))

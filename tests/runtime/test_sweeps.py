@@ -25,12 +25,12 @@ from .sweep_helpers import write_graph, write_stuck_trial
 CLI = [sys.executable, "-m", "layerloom.app.main"]
 
 
-def _runner(tmp_path, sweep, training=None):
+def _runner(tmp_path, sweep, training=None, data_checked=False):
     doc = load_graph(write_graph(tmp_path / "g.loom.json", sweep, training))
     spec = parse_section(doc)
     folder = tmp_path / "sweeps" / spec.name
     study = create_study(doc, spec, open_storage(None, folder))
-    return SweepRunner(study, doc, spec, folder, threads=1), study, folder
+    return SweepRunner(study, doc, spec, folder, threads=1, data_checked=data_checked), study, folder
 
 
 def test_a_bad_learning_rate_is_pruned_and_stops_cleanly_with_a_checkpoint(tmp_path):
@@ -72,7 +72,7 @@ def test_a_bad_learning_rate_is_pruned_and_stops_cleanly_with_a_checkpoint(tmp_p
 def test_failed_trials_keep_the_reason(tmp_path):
     runner, study, folder = _runner(tmp_path, {
         "name": "fail", "params": {"blocks.conv1.params.kernel_size": "choice:40,3"}, "strategy": "grid"},
-        training={"dataset": "no-such-set"})
+        training={"dataset": "no-such-set"}, data_checked=True)   # past the data check: the trial's process fails
     rows = runner.run()
     by_kernel = {r["params"]["blocks.conv1.params.kernel_size"]: r for r in rows}
     assert {r["state"] for r in rows} == {"failed"}
