@@ -212,7 +212,7 @@ class FeatureMapsPanel(QWidget):
 
     def _set_hint(self, text: str) -> None:
         self.mode = "none"
-        self.title.setText(f"<b>{self.block}</b> · {self.block_kind}" if self.block else "<b>Feature maps</b>")
+        self.title.setText(f"<b>{self.block}</b> · {self.block_kind}" if self.block else "<b>No block selected</b>")
         self.hint.setText(text)
         self.hint.show()
         self.main.hide()

@@ -46,3 +46,12 @@ def test_a_recurrent_hidden_state_runs_along_x(qtbot):
     panel.show_block("gru1", "GRU", event)
     assert panel.image.image.shape == (5, 7)                             # units × time steps
     assert "hidden state over time" in panel.title.text()
+
+
+def test_with_no_block_the_title_says_so_instead_of_repeating_the_docks(qtbot):
+    """Its dock is titled "Feature maps": the panel's own bold title said "Feature maps" again under it."""
+    panel = FeatureMapsPanel()
+    qtbot.addWidget(panel)
+    panel.show_block(None, None, None)
+    assert panel.title.text() == "<b>No block selected</b>" and panel.hint.isVisibleTo(panel)
+    assert "Click a block on the canvas" in panel.hint.text()
