@@ -267,7 +267,21 @@ def _select(params, shapes) -> tuple[list[Line], Shape | None]:
                  -size <= params["index"] < size)], out
 
 
+def _narrow(params, shapes):
+    rank = len(shapes[0]) + 1
+    dim = params["dim"] % rank
+    if dim == 0:
+        return [Line("dim 0 would cut the batch", None, False)], None
+    size, start, length = shapes[0][dim - 1], params["start"], params["length"]
+    first = start + size if start < 0 else start
+    out = shapes[0][:dim - 1] + (length,) + shapes[0][dim:]
+    return [Line(f"dimension {dim} (size {size}): positions {first} to {first + length - 1} are kept: "
+                 f"{'×'.join(map(str, shapes[0]))} → {'×'.join(map(str, out))}", None,
+                 0 <= first < size and first + length <= size)], out
+
+
 SHAPE_RULES = {
+    "Narrow": _narrow,
     "ClassToken": _class_token,
     "Select": _select,
     "Conv1d": lambda p, s: _conv(p, s, 1),
@@ -388,7 +402,17 @@ def _position_params(p, shapes) -> Line:
     return Line(f"params = {p['length']}·{p['embed_dim']} = {total:,}   (one learned vector per position)", total)
 
 
+def _layernorm2d_params(p, shapes) -> Line:
+    return _layernorm_params({**p, "normalized_shape": [p["normalized_shape"]]}, shapes)
+
+
+def _layer_scale_params(p, shapes) -> Line:
+    return Line(f"params = num_channels = {p['num_channels']:,}   (one learned factor per channel)",
+                p["num_channels"])
+
+
 PARAM_RULES = {
+    "LayerNorm2d": _layernorm2d_params, "LayerScale": _layer_scale_params,
     "ClassToken": _class_token_params, "PositionEmbedding": _position_params,
     "Conv1d": _conv_params, "Conv2d": _conv_params, "ConvTranspose2d": _conv_transpose_params,
     "Linear": _linear_params, "RNN": _recurrent_params("RNN"), "LSTM": _recurrent_params("LSTM"),
@@ -431,4 +455,4 @@ def explain(kind_name: str, params: dict, input_shapes: list[Shape]) -> Arithmet
 NO_PARAMS = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
               "Flatten", "Reshape", "Permute", "Add", "Concat", "MaxPool1d", "MaxPool2d", "AvgPool2d",
               "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Identity", "ReLU6", "SiLU", "Hardswish",
-              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth", "Select"}
+              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth", "Select", "Narrow"}

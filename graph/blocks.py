@@ -182,4 +182,4 @@ def forward_of(kind: BlockKind):
 
 # The kinds live in modules of their own and register themselves on import; the core kinds come first, so
 # the palette lists them first.
-from . import blocks_core, blocks_modern, blocks_recurrent, blocks_tokens, opaque  # noqa: E402,F401
+from . import blocks_core, blocks_modern, blocks_recurrent, blocks_tokens, blocks_convnets, opaque  # noqa: E402,F401

@@ -47,13 +47,19 @@ def _select(call, inputs, p):
     return inputs[0].select(p["dim"], p["index"])
 
 
-def _select_check(shapes, p) -> None:
-    shape, dim, index = shapes[0], p["dim"], p["index"]
+def sample_dim_size(name: str, shape, dim: int) -> int:
+    """The size of dimension `dim` (torch's numbering on the batched tensor) of a sample of `shape`; raises
+    RuleError where dim is the batch or outside the sample."""
     rank = len(shape)
     if dim == 0 or not -rank <= (dim - 1 if dim > 0 else dim) < rank:
-        raise RuleError(f"Select's dim {dim} is not a dimension of a {'×'.join(map(str, shape))} sample "
+        raise RuleError(f"{name}'s dim {dim} is not a dimension of a {'×'.join(map(str, shape))} sample "
                         + DIMS_RULE, "dim")
-    size = shape[dim - 1 if dim > 0 else dim]
+    return shape[dim - 1 if dim > 0 else dim]
+
+
+def _select_check(shapes, p) -> None:
+    shape, dim, index = shapes[0], p["dim"], p["index"]
+    size = sample_dim_size("Select", shape, dim)
     if not -size <= index < size:
         where = ("0 (or −1)" if size == 1
                  else f"a value between 0 and {size - 1} (or between −1 and −{size} from the end)")

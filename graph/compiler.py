@@ -101,11 +101,21 @@ def _nodes_after(graph: fx.Graph, mark) -> list:
     return new[::-1]
 
 
+class _StepTracer(GraphAppendingTracer):
+    """Names each node a block's forward makes `_<op>` until _name_nodes renames it after the block: fx keeps
+    every name it ever gave reserved, and one beginning with "_" is never a block id, so a block called
+    `reshape` still gets its name after another block's reshape step."""
+
+    def create_node(self, kind, target, args, kwargs, name=None, type_expr=None):
+        name = name if name is not None else "_" + self.graph._target_to_str(target)
+        return super().create_node(kind, target, args, kwargs, name, type_expr)
+
+
 def trace_graph(doc, analysis: AnalysisResult) -> fx.Graph:
     """The network as a `torch.fx.Graph`: one node per block (more for blocks that compute in steps), named
     by the block ids. Needs no modules: a layer is a `call_module` node naming its block id."""
     graph = fx.Graph()
-    tracer = GraphAppendingTracer(graph)
+    tracer = _StepTracer(graph)
     values: dict[str, fx.Proxy] = {}
     outputs = []
     clashes = []

@@ -74,10 +74,11 @@ def _candidates(key: str):
     parts = stripped.split(".")
     for cut in range(len(parts) - 1, 0, -1):     # `a.b.out_proj.bias` → `a_b_out_proj.bias`, then `a_b.out_proj.bias`
         yield f"{module_path_to_id('.'.join(parts[:cut]))}.{'.'.join(parts[cut:])}"
-    # a module's own tensor (a ViT's class_token, encoder.pos_embedding) is the weight of the ClassToken or
-    # PositionEmbedding block imported from it
+    # a module's own tensor (a ViT's class_token, encoder.pos_embedding, a ConvNeXt block's layer_scale) is the
+    # weight of the ClassToken, PositionEmbedding or LayerScale block imported from it
     yield f"{module_path_to_id(stripped)}.token"
     yield f"{module_path_to_id(stripped)}.embedding"
+    yield f"{module_path_to_id(stripped)}.weight"
 
 
 def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[dict, WeightReport]:

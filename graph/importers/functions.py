@@ -267,6 +267,37 @@ HANDLERS = {
 }
 
 
+SPLITS = ("chunk", "split", "tensor_split", "split_with_sizes", "unbind")
+
+
+def is_split(node, info: dict) -> bool:
+    """A call that cuts a tensor into pieces (`x.chunk(2, dim=1)`): each piece taken from it is a block."""
+    return isinstance(node, fx.Node) and node.op in ("call_function", "call_method") and \
+        call_name(node) in SPLITS and info.get(node, ("",))[0] == "tuple"
+
+
+def piece_of(node: fx.Node, index, info: dict, batch: int):
+    """(kind, params, [input]) for piece `index` of a split: a Narrow over the positions that piece holds
+    (read from the pieces' traced shapes), or a Select for unbind's; raises Unmapped."""
+    call = Call(node, info, batch)
+    x = call.arg(0, "input", tensor=True)
+    unbind = call_name(node) == "unbind"
+    dim = call.arg(1 if unbind else 2, "dim", 0)
+    pieces = info[node][1]
+    if not isinstance(index, int) or isinstance(index, bool) or not -len(pieces) <= index < len(pieces):
+        raise Unmapped(f"taking piece {index!r} of {call_name(node)} has no block")
+    problem = batch_dim_problem(call_name(node), {"dim": dim}, len(call.shape(x)))
+    if problem:
+        raise Unmapped(problem)
+    index %= len(pieces)
+    if unbind:
+        return "Select", {"dim": dim, "index": index}, [x]
+    start = sum(piece[1][dim] for piece in pieces[:index])
+    if pieces[index][1][dim] == 0:
+        raise Unmapped(f"piece {index} of {call_name(node)} is empty")
+    return "Narrow", {"dim": dim, "start": start, "length": pieces[index][1][dim]}, [x]
+
+
 def call_name(node: fx.Node) -> str:
     """`add` for operator.add, torch.add and x.add_; `max_pool2d` for F.max_pool2d's dispatcher."""
     if node.op == "call_method":

@@ -27,7 +27,7 @@ from ..params import ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .batch_check import check_batch_follows, samples_apart_note
-from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, map_call
+from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, is_split, map_call, piece_of
 from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
@@ -297,6 +297,9 @@ class _Builder:
         if name == "getitem":
             return self.getitem(node, entry)
         if entry[0] != "tensor":
+            if is_split(node, self.info):    # folded: each piece taken from it becomes a block (getitem)
+                self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})
+                return
             if entry[0] == "tuple":
                 raise _NeedsOpaque(_innermost(node), f"{_op_text(node)} returns several tensors")
             self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})
@@ -334,6 +337,13 @@ class _Builder:
                 raise _NeedsOpaque(_innermost(node), "it uses a recurrent layer's hidden state or attention weights")
             self.out_of[node] = self.tuple_of[src]
             self.report_nodes.append({"node": node.name, "op": "getitem 0", "block": self.tuple_of[src], "kind": None})
+            return
+        if is_split(src, self.info):          # x1, x2 = x.chunk(2, dim=1): a Narrow per piece
+            try:
+                kind, params, inputs = piece_of(src, index, self.info, self.batch)
+            except Unmapped as exc:
+                raise _NeedsOpaque(_innermost(node), str(exc)) from None
+            self.out_of[node] = self.add(node, kind, params, inputs, *self.call_base(node, kind))
             return
         if entry[0] != "tensor":
             self.report_nodes.append({"node": node.name, "op": _op_text(node), "block": None, "kind": None})

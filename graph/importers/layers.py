@@ -121,6 +121,13 @@ def _softmax(m):
     return {"dim": m.dim}
 
 
+def _layernorm2d(m):
+    if len(m.normalized_shape) != 1:
+        raise NoBlock("LayerNorm2d over more than the channels")
+    return {"normalized_shape": m.normalized_shape[0], "eps": m.eps, "elementwise_affine": m.elementwise_affine,
+            "bias": m.bias is not None or not m.elementwise_affine}
+
+
 def _stochastic_depth_type():
     try:
         from torchvision.ops import StochasticDepth
@@ -158,6 +165,8 @@ MAPPERS = {
 _SD = _stochastic_depth_type()
 if _SD is not None:
     MAPPERS[_SD] = ("StochasticDepth", lambda m: {"p": float(m.p), "mode": m.mode})
+    from torchvision.models.convnext import LayerNorm2d as _TorchvisionLayerNorm2d
+    MAPPERS[_TorchvisionLayerNorm2d] = ("LayerNorm2d", _layernorm2d)
 
 RECURRENT = ("RNN", "LSTM", "GRU")
 TUPLE_RESULT = ("RNN", "LSTM", "GRU", "MultiheadAttention")   # the block keeps element 0

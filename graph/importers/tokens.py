@@ -1,10 +1,11 @@
 """Tensors a module uses directly, and picking one step: the vision-transformer patterns as blocks.
 
-A module's own tensor (a `get_attr` in the traced graph) has no block of its own; two uses of one are
+A module's own tensor (a `get_attr` in the traced graph) has no block of its own; three uses of one are
 blocks of graph/blocks_tokens.py:
 
     torch.cat([self.class_token.expand(n, -1, -1), x], dim=1)   → ClassToken   (its `token`)
     x + self.pos_embedding                                      → PositionEmbedding (its `embedding`)
+    self.layer_scale * x   (C×1×1 times N×C×H×W)                → LayerScale (its `weight`; ConvNeXt's)
 
 and `x[:, 0]` (one position of one dimension) is a Select. Any other use of a module's tensor makes
 that module one Opaque block, as before.
@@ -85,6 +86,13 @@ def token_call(builder, node, name: str) -> None:
             shape, seq = builder.info[attr][1], builder.info[other][1]
             if len(shape) == 3 and shape[0] == 1 and len(seq) == 3 and tuple(shape[1:]) == tuple(seq[1:]):
                 return _learned(builder, node, "PositionEmbedding", "embedding", attr, builder.attrs[attr], other)
+    if name == "mul" and len(args) == 2 and not node.kwargs:      # ConvNeXt's `self.layer_scale * x`
+        attr = next((a for a in args if a in builder.attrs), None)
+        other = next((a for a in args if a is not attr), None)
+        if attr is not None and other in builder.out_of:
+            shape, image = builder.info[attr][1], builder.info[other][1]
+            if len(shape) == 3 and shape[1:] == (1, 1) and len(image) == 4 and image[1] == shape[0]:
+                return _learned(builder, node, "LayerScale", "weight", attr, builder.attrs[attr], other)
     bare_tensor(builder, next(a for a in _flat([node.args, node.kwargs])
                               if isinstance(a, fx.Node) and (a in builder.attrs or a in builder.expanded)))
 

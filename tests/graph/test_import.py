@@ -72,7 +72,7 @@ def test_torchvision_imports_match_exactly(name, tmp_path):
 
 @pytest.mark.skipif(not LONG, reason="heavy torchvision models: LAYERLOOM_LONG=1")
 @pytest.mark.parametrize("name", ["vgg11", "googlenet", "alexnet", "resnet50", "densenet121", "squeezenet1_0",
-                                  "efficientnet_b0"])
+                                  "efficientnet_b0", "shufflenet_v2_x0_5", "mobilenet_v3_small", "regnet_y_400mf"])
 def test_more_torchvision_models_import_without_opaque_blocks(name, tmp_path):
     _check_torchvision(name, tmp_path)
 

@@ -150,7 +150,7 @@ def test_pruning_facts_are_the_registrys():
     reads = {n: k.reads_channels for n, k in REGISTRY.items() if k.reads_channels}
     assert prunes == {"Conv1d": "out_channels", "Conv2d": "out_channels", "Linear": "out_features"}
     assert reads == {"Conv1d": "in_channels", "Conv2d": "in_channels", "Linear": "in_features",
-                     "BatchNorm1d": "num_features", "BatchNorm2d": "num_features"}
+                     "BatchNorm1d": "num_features", "BatchNorm2d": "num_features", "LayerScale": "num_channels"}
     for name, kind in REGISTRY.items():
         assert not kind.prunes or kind.prunes in kind.param_names
         assert not kind.reads_channels or kind.reads_channels in kind.param_names
@@ -162,7 +162,8 @@ def test_pruning_facts_are_the_registrys():
             assert torch.allclose(module(x), one_by_one, atol=1e-6), name
 
 
-NORMS = ("BatchNorm1d", "BatchNorm2d")     # per-channel by construction: one channel alone does not fit them
+# per-channel by construction: one channel alone does not fit them
+NORMS = ("BatchNorm1d", "BatchNorm2d", "LayerScale")
 
 
 def resolve(kind, shape):

@@ -1,0 +1,85 @@
+"""ShuffleNet V2 and ConvNeXt import without Opaque blocks: ShuffleNet's `x.chunk(2, dim=1)` becomes two Narrow
+blocks, ConvNeXt's LayerNorm2d and layer scale become LayerNorm2d and LayerScale blocks, and the compiled
+graph computes exactly what torchvision's model computes (same weights, torch.equal)."""
+from __future__ import annotations
+
+import torch
+import torchvision
+from torch import nn
+from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+
+from layerloom.graph import GraphDocument, analyze, compile_graph, generated_code
+from layerloom.graph.fileformat import load_graph
+from layerloom.graph.importers import ImportResult, save_import
+from layerloom.graph.importers.fx_import import check_fidelity, import_module
+from layerloom.graph.weights import match_weights
+
+
+def _randomised(model: nn.Module) -> nn.Module:
+    """Weights, BatchNorm statistics and layer scales drawn from one seed, so every part counts."""
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, t in [*model.named_parameters(), *model.named_buffers()]:
+            if t.is_floating_point():
+                t.copy_(torch.rand(t.shape, generator=g) + 0.5 if name.endswith("running_var")
+                        else torch.randn(t.shape, generator=g) * 0.2)
+    return model.eval()
+
+
+def _imports_exactly(model: nn.Module, shape, tmp_path, name: str):
+    doc, state, report = import_module(model, shape, name, name)
+    assert report.opaque == []
+    save_import(ImportResult(doc, state, report, model), tmp_path / f"{name}.loom.json")
+    loaded = load_graph(tmp_path / f"{name}.loom.json")
+    graph = compile_graph(loaded).eval()
+    for batch in (1, 3):
+        x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
+        with torch.no_grad():
+            assert torch.equal(graph(x), model(x))
+    check_fidelity(doc, state, model, shape, report)
+    assert report.fidelity["tensors_equal"] and report.fidelity["strict_load"], report.fidelity
+    return loaded
+
+
+def test_shufflenet_v2_splits_its_channels_with_narrow_blocks_and_computes_exactly_what_torchvision_does(tmp_path):
+    torch.manual_seed(0)
+    model = _randomised(torchvision.models.ShuffleNetV2([2, 1, 1], [8, 16, 32, 64, 128], num_classes=7))
+    doc = _imports_exactly(model, (3, 32, 32), tmp_path, "shufflenet2")
+    narrows = sorted((p["start"], p["length"]) for b in doc.blocks.values() if b.kind == "Narrow"
+                     for p in [b.params])
+    assert narrows == [(0, 8), (8, 8)]      # stage2's second unit: x.chunk(2, dim=1) of 16 channels
+    assert ".narrow(1, 8, 8)" in generated_code(doc)
+
+
+def test_convnext_imports_layer_norm_over_channels_and_layer_scale_as_blocks_exactly(tmp_path):
+    torch.manual_seed(0)
+    model = _randomised(ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1,
+                                 num_classes=5))
+    doc = _imports_exactly(model, (3, 32, 32), tmp_path, "convnext")
+    kinds = [b.kind for b in doc.blocks.values()]
+    assert kinds.count("LayerScale") == 3 and kinds.count("LayerNorm2d") == 3     # stem, downsample, head
+    scale = next(b for b in doc.blocks.values() if b.kind == "LayerScale")
+    result = analyze(doc)
+    assert result.blocks[scale.id].param_count == 16
+    assert "class LayerScale(nn.Module)" in generated_code(doc)
+    # torchvision's own tensors (as `init_from: torchvision:convnext_tiny` reads them) fill every block
+    chosen, weights = match_weights(compile_graph(doc, weights=False).state_dict(), model.state_dict())
+    assert weights.new == [] and weights.skipped == []
+    assert torch.equal(chosen[f"{scale.id}.weight"], model.features[1][0].layer_scale)
+
+
+def test_a_block_named_like_a_step_of_an_earlier_block_keeps_its_name_in_the_compiled_code():
+    """ShuffleNet's channel shuffles reshape inside its units and `x.mean([2, 3])` makes a top-level block
+    called `reshape`: fx keeps the names it gave the earlier steps, which used to refuse the graph."""
+    doc = GraphDocument("names")
+    x = doc.add_block("Input", {"shape": [4, 3]})
+    first = doc.add_block("Reshape", {"shape": [12]}, block_id="shuffle")
+    second = doc.add_block("Reshape", {"shape": [3, 4]}, block_id="reshape")
+    out = doc.add_block("Output")
+    for a, b in ((x, first), (first, second), (second, out)):
+        doc.connect(a, b)
+    graph = compile_graph(doc)
+    assert [n.name for n in graph.graph.nodes if n.op == "call_method" and n.target == "reshape"] == \
+        ["shuffle", "reshape"]
+    x = torch.randn(2, 4, 3)
+    assert torch.equal(graph(x), x.reshape(2, 3, 4))
