@@ -11,6 +11,8 @@ run keeps its teacher.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch.nn import functional as F
 
@@ -22,6 +24,9 @@ from .checkpoints import CheckpointError, load_checkpoint
 
 def load_teacher(source, device) -> tuple[torch.nn.Module, dict]:
     """The teacher's model (eval mode, no gradients, on `device`) and its checkpoint's meta."""
+    if not Path(source).exists():
+        raise CheckpointError(f"{source} is not there any more (moved or deleted): give --teacher another trained "
+                              "run folder, or set the training section's teacher to one")
     ckpt = load_checkpoint(source)
     doc = graph_from_dict(ckpt.meta["graph"])
     try:
@@ -53,6 +58,11 @@ def _data_mismatch(meta: dict, trainer) -> str | None:
     if theirs != normalize:
         return (f"was trained with normalize {_on_off(theirs)}, but this run has it {_on_off(normalize)}: the "
                 f"teacher would read inputs unlike its own; set normalize {_on_off(theirs)} as in the teacher's run")
+    theirs, ours = (meta.get("data_context") or {}).get("vocab_size"), trainer.info.vocab_size
+    if theirs and ours and theirs != ours:
+        return (f"was trained on a vocabulary of {theirs} tokens, but this run's data set has {ours}: its token "
+                "ids would mean other words; distil from a run trained on the same text with the same vocabulary "
+                "settings (path, tokenize, min_count, max_size)")
     classes = meta.get("class_names")
     if classes is not None and list(classes) != list(info.class_names):
         return (f"was trained on {meta.get('dataset')}'s classes, which differ from {info.name}'s: its outputs "
@@ -91,7 +101,26 @@ class Distillation:
         problem = _data_mismatch(meta, trainer)
         if problem:
             raise TrainingFailed(f"teacher: {cfg.teacher} {problem}")
+        self._read_check(teacher, trainer)
         self.teacher = teacher
+
+    @staticmethod
+    def _read_check(teacher, trainer) -> None:
+        """The teacher reads a few of this run's own validation samples now, before the run's folder is made:
+        a teacher that cannot read them fails here, in words, and not at the first step."""
+        from .trainer import TrainingFailed
+
+        n = min(8, len(trainer.val_set))
+        if n == 0:
+            return
+        x, _y = trainer._batch(trainer.val_set, torch.arange(n), trainer.val_tf)
+        try:
+            with torch.no_grad():
+                teacher(x)
+        except (RuntimeError, IndexError, ValueError, TypeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise TrainingFailed(f"teacher: {trainer.config.teacher} cannot read this run's samples ({first}): "
+                                 "distil from a run trained on the same data") from None
 
     def loss(self, trainer, x, logits, y, loss):
         if self.teacher is None:

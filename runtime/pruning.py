@@ -127,19 +127,56 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
         report.note = f"Validation accuracy not measured. {exc}"
     report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
     report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)
+    made_out = not Path(out).exists()
     report.graph_path = save_pruned(result, out)
     if finetune_epochs > 0:
         lr = float(config.get("lr") or doc.training.get("lr") or 1e-3) * FINETUNE_LR_FACTOR
         settings = {**config, "epochs": finetune_epochs, "max_steps": 0, "lr": lr, **(overrides or {})}
         settings.pop("init_from", None)           # the pruned graph's own weights are the start
-        trainer = Trainer(load_graph(report.graph_path), settings, callback, runs_base=runs_base, data=data)
+        heard = _FineTuneEvents(callback)
+        trainer = Trainer(load_graph(report.graph_path), settings, heard, runs_base=runs_base, data=data)
         summary = trainer.run()
+        if summary is None and not heard.started:     # refused before its run began: the prune takes back its files
+            _take_back(report.graph_path, Path(out) if made_out else None)
+            raise PruneError(f"the fine-tuning cannot start: {heard.failure}; nothing was saved (fix that, or "
+                             "prune with --finetune-epochs 0)")
         if summary is None:
-            raise PruneError("the fine-tuning run failed; the pruned graph is unchanged (see the run's message)")
+            raise PruneError(f"the fine-tuning run {trainer.run_dir} failed: {heard.failure}; the pruned graph "
+                             f"{report.graph_path} is kept as pruned, without fine-tuning")
         report.run_dir = trainer.run_dir
         weights = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
         report.rows["fine-tuned"] = _row(result.doc, weights, context, evaluation)
     return report
+
+
+class _FineTuneEvents:
+    """Forwards the fine-tuning run's events, keeping whether it began (its `started` event) and why it failed.
+    A failure before it began is the prune's own refusal, said once by PruneError, so it is not forwarded."""
+
+    def __init__(self, callback):
+        self.callback, self.started, self.failure = callback, False, "no reason given"
+
+    def __call__(self, event: dict) -> None:
+        if event.get("type") == "started":
+            self.started = True
+        if event.get("type") == "failed":
+            self.failure = str(event.get("message") or self.failure).rstrip(".")
+            if not self.started:
+                return
+        if self.callback is not None:
+            self.callback(event)
+
+
+def _take_back(graph_path: Path, made_folder: Path | None) -> None:
+    """Remove a pruned graph and its weights file (both new: save_pruned never reuses a name), and the folder
+    they went in when this prune made it and it is empty again."""
+    for path in (graph_path, graph_path.with_name(graph_path.name.removesuffix(".loom.json") + ".safetensors")):
+        path.unlink(missing_ok=True)
+    if made_folder is not None:
+        try:
+            made_folder.rmdir()
+        except OSError:
+            pass
 
 
 def tensor_bytes(state: dict, block_id: str) -> int:
