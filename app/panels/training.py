@@ -235,6 +235,13 @@ class TrainingPanel(QWidget):
         width = max(100, self.check_scroll.viewport().width() or self.width() - 16)
         needed = self.check_layout.totalHeightForWidth(width) if self.check_layout.count() else 0
         self.check_scroll.setFixedHeight(min(230, needed + 2))
+        self._fit_message()
+
+    def _fit_message(self) -> None:
+        """The run's note keeps every line it wraps to: a dock has no height-for-width, so in a short one the
+        note was squeezed and the run folder's name cut off; the settings above scroll instead."""
+        width = self.message.width() if self.message.isVisible() else self.width() - 16
+        self.message.setMinimumHeight(self.message.heightForWidth(max(100, width)) if self.message.text() else 0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -276,6 +283,7 @@ class TrainingPanel(QWidget):
                                    f"{colour.name()}; border-radius: 4px; padding: 6px; }}")
         self.message.setText(text)
         self.message.show()
+        self._fit_message()
 
     def set_progress(self, fraction: float, text: str) -> None:
         """The run's progress; with nothing to say (no run yet) the bar and its three lines give their room
