@@ -18,6 +18,7 @@ from layerloom.graph.quoting import LiteralError, py_literal, shown
 
 from ..config import ConfigError, TrainConfig
 from ..data import DataError, batch_augment, figures, mnist_sample, shapes
+from ..data.registry import dataset_options
 from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
@@ -72,6 +73,12 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         learnt = "was trained on" if src.trained else "trains on"
         raise ExportError(f"the standalone project can reproduce the data sets {', '.join(SUPPORTED)}; this model "
                           f"{learnt} {shown(dataset, 80)}, so export the weights, ONNX or pt2 instead")
+    options = cfg.get("dataset_options") or {}
+    unknown = sorted(set(options) - set(dataset_options(dataset)) - {"path"})     # (a path never reaches train.py)
+    if unknown:                 # what Layerloom would refuse to train with (a misspelt option is not ignored)
+        takes = ", ".join(dataset_options(dataset)) or "no options"
+        raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
+                          f"{dataset} has no option {', '.join(shown(k) for k in unknown)}: it takes {takes}")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")

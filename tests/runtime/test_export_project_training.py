@@ -163,7 +163,9 @@ def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
 
 @pytest.mark.parametrize("settings, words", [({"optimizer": "lbfgs"}, "optimizer must be one of sgd, adam, adamw"),
                                              ({"lr": "fast"}, "lr must be a number, not 'fast'"),
-                                             ({"batch_size": 0}, "batch_size must be between 1 and 65,536")])
+                                             ({"batch_size": 0}, "batch_size must be between 1 and 65,536"),
+                                             ({"dataset_options": {"trian_count": 100, "a\nb": 1}},
+                                              "mnist-sample has no option a\\nb, trian_count: it takes train_count")])
 def test_settings_layerloom_would_refuse_stop_the_project_in_words(tmp_path, settings, words):
     doc = _net_with_batchnorm()
     doc.training.update({"dataset": "mnist-sample", **settings})
