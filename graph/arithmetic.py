@@ -455,4 +455,5 @@ def explain(kind_name: str, params: dict, input_shapes: list[Shape]) -> Arithmet
 NO_PARAMS = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
               "Flatten", "Reshape", "Permute", "Add", "Concat", "MaxPool1d", "MaxPool2d", "AvgPool2d",
               "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "Identity", "ReLU6", "SiLU", "Hardswish",
-              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth", "Select", "Narrow"}
+              "Hardsigmoid", "Mul", "Upsample", "StochasticDepth", "Select", "Narrow",
+              "ChannelShuffle"}

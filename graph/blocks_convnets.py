@@ -1,6 +1,7 @@
 """Block kinds of compact and modern convolutional networks: a slice of one dimension (ShuffleNet V2 splits
-its channels in two with `x.chunk(2, dim=1)`), LayerNorm over the channels of each pixel and a learned scale
-per channel (ConvNeXt's block: depthwise Conv2d, LayerNorm, Linear, GELU, Linear, layer scale, residual Add).
+its channels in two with `x.chunk(2, dim=1)`), a channel shuffle (ShuffleNet's, torch.nn.ChannelShuffle),
+LayerNorm over the channels of each pixel and a learned scale per channel (ConvNeXt's block: depthwise
+Conv2d, LayerNorm2d, Linear, GELU, Linear, layer scale, residual Add).
 
 They register into the same registry as `blocks.py`; the two learned kinds are torch modules of Layerloom's
 own (graph/convnet_modules.py, imported when first built), computing exactly what torchvision's do.
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from .blocks import DIMS_RULE, BlockKind, _auto_text, _channels_from, register
 from .blocks_tokens import sample_dim_size
-from .lazy_torch import ModuleRef
+from .lazy_torch import ModuleRef, nn
 from .params import AUTO, Param
 from .problems import count, fix_auto
 from .rules import RuleError
@@ -63,6 +64,31 @@ register(BlockKind(
     formula="y = x[:, …, start : start + length, …]   (the dimension dim shrinks to length)",
     forward=_narrow, check=_narrow_check, input_dtype="any", key_params=("dim", "start", "length"),
     label=_narrow_label,
+))
+
+def _shuffle_check(shapes, p) -> None:
+    shape, groups = shapes[0], p["groups"]
+    if len(shape) < 2:
+        raise RuleError(f"ChannelShuffle needs channels and at least one more dimension per sample (C×L or C×H×W) "
+                        f"but receives {'×'.join(map(str, shape)) or 'a scalar'}: place it after a convolution.",
+                        "rank")
+    if shape[0] % groups:
+        fit = max(k for k in range(1, min(groups, shape[0]) + 1) if shape[0] % k == 0)
+        fix = {"action": "set_param", "param": "groups", "value": fit, "label": f"Set groups to {fit}"}
+        raise RuleError(f"ChannelShuffle deals {count(shape[0], 'channel')} into {groups} groups, but {shape[0]} is "
+                        f"not a multiple of {groups} (input {'×'.join(map(str, shape))}): set groups to a number "
+                        f"that divides {shape[0]}.", "bad_param", fix)
+
+
+register(BlockKind(
+    "ChannelShuffle", "Shape",
+    "Interleaves the channels of its groups: with 2 groups, channels 0 1 2 | 3 4 5 become 0 3 1 4 2 5, so the "
+    "next grouped convolution sees channels of every group (ShuffleNet's channel shuffle).",
+    params=(Param("groups", "int", 2, "how many groups the channels are dealt from (must divide the channels)",
+                  min=1, max=65536),),
+    formula="y[k·g + i] = x[i·(C/g) + k]   (g groups, i < g, k < C/g)",
+    module=nn.ChannelShuffle, check=_shuffle_check, id_prefix="shuffle", key_params=("groups",),
+    label=lambda p: f"{p['groups']} groups",
 ))
 
 register(BlockKind(

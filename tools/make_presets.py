@@ -147,6 +147,52 @@ def resnet18(classes=10):
     return b.finish()
 
 
+def shufflenet_v2_x0_5(classes=10):
+    b = Builder("ShuffleNet V2 ×0.5", "Ma et al.'s ShuffleNet V2 (2018) at half width, as in torchvision: each unit "
+                "splits its channels in two (Narrow), convolves one half with cheap 1×1 and depthwise 3×3 layers, "
+                "joins the halves (Concat) and shuffles the channels so the next unit mixes them; units that halve "
+                "the image convolve both copies instead. 10 outputs here (at 1000 classes and 224×224: 1.37 M "
+                "parameters and 40 M MACs: the 0.04 G torchvision publishes).",
+                {"dataset": "shapes", "optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 0.00004,
+                 "batch_size": 32, "epochs": 3, "dataset_options": {"train_count": 1200, "val_count": 300}},
+                [3, 224, 224])
+
+    def conv(src, width, kernel=1, stride=1, depthwise=False, relu=True):
+        b.add("Conv2d", src=src, out_channels=width, kernel_size=kernel, stride=stride, padding=kernel // 2,
+              groups=width if depthwise else 1, bias=False)
+        b.add("BatchNorm2d")
+        return b.add("ReLU") if relu else b.last
+
+    def branch(src, width, stride):      # 1×1, depthwise 3×3, 1×1: torchvision's branch2
+        conv(src, width)
+        conv(b.last, width, 3, stride, depthwise=True, relu=False)
+        return conv(b.last, width)
+
+    conv(b.last, 24, 3, 2)
+    b.add("MaxPool2d", kernel_size=3, stride=2, padding=1)
+    channels = 24
+    for width, repeats in ((48, 4), (96, 8), (192, 4)):
+        half = width // 2
+        for i in range(repeats):
+            entry = b.last
+            if i == 0:                   # halves the image: both branches read the whole input
+                conv(entry, channels, 3, 2, depthwise=True, relu=False)
+                left = conv(b.last, half)
+                right = branch(entry, half, 2)
+            else:                        # x.chunk(2, dim=1): the first half passes, the second is convolved
+                left = b.add("Narrow", src=entry, dim=1, start=0, length=half)
+                b.add("Narrow", src=entry, dim=1, start=half, length=half)
+                right = branch(b.last, half, 1)
+            b.merge("Concat", [left, right], dim=1)
+            b.add("ChannelShuffle", groups=2)
+        channels = width
+    conv(b.last, 1024)
+    b.add("AdaptiveAvgPool2d", output_size=1)
+    b.add("Flatten")
+    b.add("Linear", out_features=classes)
+    return b.finish()
+
+
 def seq_mnist_lstm():
     b = Builder("Sequential MNIST LSTM", "Reads each digit row by row (28 steps of 28 pixels) with an LSTM and "
                 "classifies it from the last hidden state.",
@@ -193,6 +239,7 @@ def word2vec_skipgram():
 
 
 ALL = {"lenet5": lenet5, "mlp": mlp, "alexnet": alexnet, "vgg11": vgg11, "resnet18": resnet18,
+       "shufflenet_v2_x0_5": shufflenet_v2_x0_5,
        "seq_mnist_lstm": seq_mnist_lstm, "rnn_classifier": rnn_classifier, "text_gru": text_gru,
        "word2vec_skipgram": word2vec_skipgram}
 

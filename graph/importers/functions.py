@@ -263,6 +263,7 @@ HANDLERS = {
     "dropout": _dropout, "adaptive_avg_pool2d": _adaptive("AdaptiveAvgPool2d"),
     "adaptive_max_pool2d": _adaptive("AdaptiveMaxPool2d"), "max_pool2d": _max_pool, "avg_pool2d": _avg_pool,
     "interpolate": _interpolate, "upsample": _interpolate,
+    "channel_shuffle": _simple("ChannelShuffle", groups=(1, "groups", None)),
     "mean": _mean, "contiguous": _alias, "clone": _alias, "detach": _alias,
 }
 

@@ -159,7 +159,7 @@ MAPPERS = {
     nn.Embedding: ("Embedding", _embedding),
     nn.RNN: ("RNN", _recurrent), nn.LSTM: ("LSTM", _recurrent), nn.GRU: ("GRU", _recurrent),
     nn.MultiheadAttention: ("MultiheadAttention", _attention),
-    nn.Upsample: ("Upsample", _upsample),
+    nn.Upsample: ("Upsample", _upsample), nn.ChannelShuffle: ("ChannelShuffle", lambda m: {"groups": m.groups}),
     **{getattr(nn, name): (name, lambda m: {}) for name in _NO_PARAMS},
 }
 _SD = _stochastic_depth_type()

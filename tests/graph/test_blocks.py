@@ -49,6 +49,7 @@ CASES = {
     "PositionEmbedding": ((7, 16), None, {}),
     "Select": ((7, 16), None, {"dim": 1, "index": -1}),
     "Narrow": ((6, 5), None, {"dim": 1, "start": 2, "length": 3}),
+    "ChannelShuffle": ((6, 4, 4), None, {"groups": 3}),
     "LayerNorm2d": ((6, 4, 4), None, {"eps": 1e-6}),
     "LayerScale": ((6, 4, 4), None, {"init_value": 0.1}),
     "Opaque": ((3, 8, 8), None, {"target": "torchvision.ops.misc:Permute", "args": [[0, 2, 3, 1]]}),

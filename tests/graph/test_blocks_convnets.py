@@ -7,6 +7,7 @@ import torch
 from torchvision.models.convnext import LayerNorm2d as TorchvisionLayerNorm2d
 
 from layerloom.graph import REGISTRY, analyze, compile_graph
+from layerloom.graph.importers.fx_import import import_module
 from layerloom.graph.pruning import prune_channels
 
 from .helpers import chain
@@ -52,7 +53,8 @@ def test_layer_scale_starts_at_init_value_and_multiplies_each_channel():
     ("Narrow", {"dim": 1, "start": 4, "length": 3}, (6, 4), "Narrow keeps 3 positions from start 4 of dim 1, but "
      "that dimension of a 6×4 sample has 6 positions (0 to 5): lower start or length so that start + length is "
      "at most 6."),
-    ("Narrow", {"dim": 3, "start": 0, "length": 1}, (6, 4), "Narrow: dim=3 is out of range. Dims count within one sample"),
+    ("Narrow", {"dim": 3, "start": 0, "length": 1}, (6, 4),
+     "Narrow: dim=3 is out of range. Dims count within one sample"),
     ("LayerNorm2d", {"normalized_shape": 16}, (8, 3, 3), "LayerNorm2d holds 16 channels but receives 8 channels "
      "(input 8×3×3): set normalized_shape to 8 or to \"auto\"."),
     ("LayerScale", {"num_channels": 1}, (8, 3, 3), "LayerScale holds 1 channel but receives 8 channels"),
@@ -89,3 +91,29 @@ def test_pruning_the_conv_before_a_layer_scale_keeps_the_scales_of_the_kept_chan
         hand = model.conv1(x)[:, kept] * model.scale1.weight[kept]
         expected = torch.nn.functional.conv2d(hand, model.conv2.weight[:, kept], model.conv2.bias)
         assert torch.allclose(pruned.eval()(x), expected, atol=1e-6)
+
+
+def test_channel_shuffle_equals_shufflenets_and_says_which_groups_fit():
+    from torchvision.models.shufflenetv2 import channel_shuffle
+    model, result, _ = _compiled("ChannelShuffle", {"groups": 3}, (6, 2, 2))
+    x = torch.randn(2, 6, 2, 2)
+    assert torch.equal(model(x), channel_shuffle(x, 3))
+    errors = analyze(chain(("ChannelShuffle", {"groups": 4}), shape=(6, 2, 2))).errors
+    assert [d.message for d in errors] == ["ChannelShuffle deals 6 channels into 4 groups, but 6 is not a multiple "
+                                           "of 4 (input 6×2×2): set groups to a number that divides 6."]
+    assert errors[0].fix["value"] == 3
+
+
+def test_torch_channel_shuffle_layers_and_calls_import_as_channel_shuffle_blocks():
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 1)
+            self.shuffle = torch.nn.ChannelShuffle(4)
+
+        def forward(self, x):
+            return torch.nn.functional.channel_shuffle(self.shuffle(self.conv(x)), 2)
+
+    doc, _, report = import_module(Net().eval(), (3, 4, 4), "net", "Net")
+    assert report.opaque == []
+    assert sorted(b.params["groups"] for b in doc.blocks.values() if b.kind == "ChannelShuffle") == [2, 4]

@@ -9,12 +9,13 @@ from layerloom.presets import preset_path, preset_paths
 from layerloom.runtime.export import export_model
 
 LONG = os.environ.get("LAYERLOOM_LONG") == "1"
-HEAVY = ["alexnet", "vgg11", "resnet18", "text_gru"]   # text_gru: its ONNX export alone takes minutes here
+# text_gru: its ONNX export alone takes minutes here
+HEAVY = ["alexnet", "vgg11", "resnet18", "shufflenet_v2_x0_5", "text_gru"]
 PRESETS = [p.name.removesuffix(".loom.json") for p in preset_paths()]
 
 
 def test_the_round_trip_covers_every_preset():
-    assert len(PRESETS) == 9 and set(HEAVY) < set(PRESETS)
+    assert len(PRESETS) == 10 and set(HEAVY) < set(PRESETS)
 
 
 @pytest.mark.parametrize("preset", PRESETS)

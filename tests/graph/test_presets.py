@@ -100,3 +100,25 @@ def test_layout_is_left_to_right_and_wraps():
     for e in doc.edges:
         if doc.blocks[e.dst].kind == "Add":
             assert band[e.src] == band[e.dst], e
+
+
+def test_shufflenet_v2_preset_is_torchvisions_to_the_last_bit_at_any_image_size():
+    doc = load_graph(preset_path("shufflenet_v2_x0_5"))
+    last = [b for b in doc.blocks if doc.blocks[b].kind == "Linear"][-1]
+    doc.set_param(last, "out_features", 1000)
+    result = analyze(doc)
+    assert result.total_params == 1_366_792 and round(result.total_macs / 1e9, 2) == 0.04   # torchvision publishes
+    doc.set_param("input", "shape", [3, 64, 64])      # Narrow and ChannelShuffle hold no image size
+    torch.manual_seed(0)
+    ref = torchvision.models.shufflenet_v2_x0_5(num_classes=1000).eval()
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for m in ref.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+                m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    gm = compile_graph(doc).eval()
+    copy_state(ref, gm)
+    x = torch.randn(2, 3, 64, 64, generator=g)
+    with torch.no_grad():
+        assert torch.equal(gm(x), ref(x))
