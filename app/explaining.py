@@ -17,8 +17,11 @@ class Explaining:
     def __init__(self, win):
         self.win = win
         self.panel = ExplainPanel()
+        self.panel.loaded.connect(self._loaded)
 
     def open(self, run_dir=None) -> bool:
+        """Show the Explain dock on `run_dir` (else the latest trained run); the run loads in the background
+        (`panel.loaded` says when). False when there is no run to show."""
         dock = self.win.docks["explain"]
         dock.show()
         dock.raise_()
@@ -28,13 +31,16 @@ class Explaining:
         if run is None:
             self.panel.message.setText("No trained run yet: train the graph (F5), then explain its predictions.")
             return False
-        if not self.panel.load_run(run):
-            return False
+        self.panel.load_run(run)
+        return True
+
+    def _loaded(self, shown: bool) -> None:
+        if not shown:
+            return
         trained, now = self.panel.subject.doc, self.win.document
         if trained.name == now.name and _network(trained) != _network(now):
             self.panel.message.setText("The graph has changed since this run: Explain shows the network as it was "
                                        "trained; train again to explain your edits.")
-        return True
 
     def shutdown(self) -> None:
         self.panel.stop_all()

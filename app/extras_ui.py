@@ -36,3 +36,7 @@ class Extras:
             self.embeddings.message.setText("No trained run yet: train a graph with an Embedding first.")
             return
         self.embeddings.load_run(run)
+
+    def shutdown(self, timeout_ms: int = 5000) -> None:
+        """The window closes: a run's Embedding still loading is given up (its thread kept until it ends)."""
+        self.embeddings.loader.shutdown(timeout_ms)

@@ -223,11 +223,11 @@ class LaterParts:
             QTimer.singleShot(0, self, self._run_waiting)
 
     def _shut_down_parts(self) -> None:
-        """training: stops a run (it keeps a checkpoint) and waits for its thread; explaining, benchmarking:
-        cancel and wait; experiments: stops a sweep (every trial keeps a checkpoint); memory: gives up an
+        """training: stops a run (it keeps a checkpoint) and waits for its thread; explaining, benchmarking,
+        extras (a run's Embedding loading): cancel and wait; experiments: stops a sweep (every trial keeps a checkpoint); memory: gives up an
         estimate at its next phase and waits for it. Those built, where not all are (closed, or a library
         missing, while they were being built)."""
-        for name in ("training", "learning", "explaining", "experiments", "benchmarking", "memory"):
+        for name in ("training", "learning", "explaining", "extras", "experiments", "benchmarking", "memory"):
             part = self.built(name)
             if part is not None:
                 part.shutdown()

@@ -5,9 +5,13 @@ or a key would have waited (as bench/startup.py's "longest stall"). Two cases on
   - in the GUI thread: what the panel used to do there, listing the wrong validation samples and building
     the Block tab (activation histogram and top-9 of a channel over the whole validation set);
   - the panel now: load_run, then waiting, events handled, until the wrong samples and the Block tab are in.
+And opening the run itself (Train ▸ Explain Predictions, or a run from the Runs list): building its network,
+reading its weights, trying it on one input and drawing its filters and health strip, in the GUI thread (what
+load_run used to do) and in the panel's background job (load_run, then waiting until the run is shown).
 The model is an untrained graph preset (default LeNet-5) on `shapes` with --val samples (default 10,000);
 the data set is loaded and torch warmed up before either case is timed. The machine is shared: noisy.
 Run: .venv/bin/python bench/explain_stall.py [--preset lenet5] [--val 10000]
+     (--preset resnet18 --val 200: a large network)
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import argparse
 import json
 import os
 import tempfile
+import threading
 import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -58,7 +63,7 @@ def main() -> None:
     parser.add_argument("--val", type=int, default=10_000)
     args = parser.parse_args()
     app = QApplication.instance() or QApplication(["explain-stall"])
-    from layerloom.app.panels.explain import WRONG_SHOWN, ExplainPanel
+    from layerloom.app.panels.explain import WRONG_SHOWN, ExplainPanel, _open_run
     from layerloom.runtime.explain_subject import load_subject
     from layerloom.runtime.learnt import activation_histogram, top_activating
     with tempfile.TemporaryDirectory() as folder:
@@ -83,22 +88,39 @@ def main() -> None:
             QTimer.singleShot(0, lambda: wait_then(done))
 
         def wait_then(done):
-            if panel.lists.running or panel.lists.queued or panel.block_view.jobs.running:
+            if panel.loading or panel.lists.running or panel.lists.queued or panel.block_view.jobs.running:
                 QTimer.singleShot(5, lambda: wait_then(done))
             else:
                 done()
 
         panel.load_run(path)                                     # the panel's own subject, warm
+        panel.wait_loaded()
         panel.lists.wait()
         panel.block_view.jobs.wait()
         blocks = [panel.block_view.block.currentText()]
         after, after_s = longest_stall(in_jobs)
         before, before_s = longest_stall(in_gui_thread)
+
+        def open_in_gui_thread(done):
+            _open_run(path, threading.Event())
+            done()
+
+        def open_in_job(done):
+            panel.load_run(path)
+            panel.loaded.connect(lambda _shown: done())
+
+        open_after, open_after_s = longest_stall(open_in_job)
+        panel.loaded.disconnect()
+        open_before, open_before_s = longest_stall(open_in_gui_thread)
         panel.stop_all()
     print(f"{args.preset} on shapes, {args.val:,} validation samples, block {blocks[0]}")
     print(f"  in the GUI thread : longest stall {before:8.0f} ms  (done in {before_s:.1f} s)")
     print(f"  background jobs   : longest stall {after:8.0f} ms  (done in {after_s:.1f} s)")
     print(f"  stall ratio (GUI thread / jobs): {before / max(after, 1):.0f}x")
+    print("opening the run (network built, weights read, one input tried, filters and health drawn)")
+    print(f"  in the GUI thread : longest stall {open_before:8.0f} ms  (done in {open_before_s:.1f} s)")
+    print(f"  background job    : longest stall {open_after:8.0f} ms  (done in {open_after_s:.1f} s)")
+    print(f"  stall ratio (GUI thread / job): {open_before / max(open_after, 1):.0f}x")
     app.quit()
 
 

@@ -84,7 +84,14 @@ class BlockLearnt(QWidget):
         super().changeEvent(event)
 
     def set_subject(self, subject, blocks: list[str]) -> None:
+        """Show `subject`'s blocks; None: no run (one is loading), and nothing of the one before stays."""
         self.subject = subject
+        self.asked += 1                          # an answer about the run before is no longer wanted
+        if subject is None:
+            self.weights.clear()
+            self.activations.clear()
+            self.top.clear()
+            self.message.setText("")
         self.block.blockSignals(True)
         self.block.clear()
         self.block.addItems(blocks)

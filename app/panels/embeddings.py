@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QLineEdit, QPushButton, QSplitter, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -12,16 +12,21 @@ from layerloom.runtime.checkpoints import CheckpointError
 from layerloom.runtime.embeddings import EmbeddingError, EmbeddingTable
 
 from .. import plot_style as ps
+from ..background import Latest
 
 MAP_WORDS = 150
 
 
 class EmbeddingView(QWidget):
     """Shows one trained Embedding block of a run folder."""
+    loaded = Signal(bool)          # a run asked for with load_run: shown (True), or why not in `message`
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table: EmbeddingTable | None = None
+        self._asked = None
+        self.loader = Latest("layerloom-embeddings", expected=(EmbeddingError, CheckpointError), parent=self)
+        self.loader.done.connect(self._read_done)
         layout = QVBoxLayout(self)
         self.title = QLabel("Train a graph with an Embedding (e.g. the word2vec preset) to explore what it learned.")
         self.title.setWordWrap(True)
@@ -70,28 +75,50 @@ class EmbeddingView(QWidget):
             self.restyle()
         super().changeEvent(event)
 
-    def load_run(self, run_dir, block: str | None = None) -> bool:
-        try:
-            self.table = EmbeddingTable.from_run(run_dir, block)
-        except (EmbeddingError, CheckpointError) as exc:
-            self.table = None
-            self.message.setText(str(exc))
-            return False
+    def load_run(self, run_dir, block: str | None = None) -> None:
+        """Show a run's Embedding: its weights are read and mapped in a background Job (a large vocabulary
+        takes a while); the view says it is loading meanwhile, and `loaded(bool)` tells when it is shown or
+        why not (`message`). A newer run asked for before it ends wins."""
+        self.table = None
+        self.title.setText(f"Loading the Embedding of {html.escape(str(run_dir))}…")
         self.message.setText("")
-        self.title.setText(f"<b>{self.table.block}</b>: {self.table.vectors.shape[0]:,} vectors of "
-                           f"{self.table.vectors.shape[1]} numbers, from {html.escape(str(run_dir))}")
-        self._draw_map()
-        return True
+        self._clear_map()
+        self.neighbours.setRowCount(0)
+        self._asked = asked = (run_dir, object())
+        self.loader.cancel_running()
+        self.loader.submit(asked, lambda _job: _read(run_dir, block))
 
-    def _draw_map(self):
+    def wait_loaded(self, timeout_ms: int = 60_000) -> bool:
+        """Wait (handling events) until the run asked for last has loaded; True when its Embedding is shown."""
+        return self.loader.wait(timeout_ms) and self.table is not None
+
+    def _read_done(self, job) -> None:
+        if job.key is not self._asked or job.cancelled:
+            return                                   # another run was asked for since
+        run_dir = job.key[0]
+        if job.error:
+            self.title.setText(f"No Embedding to explore in {html.escape(str(run_dir))}")
+            self.message.setText(job.error)
+            self.loaded.emit(False)
+            return
+        self.table, mapped = job.result
+        self.title.setText(f"<b>{html.escape(self.table.block)}</b>: {self.table.vectors.shape[0]:,} vectors of "
+                           f"{self.table.vectors.shape[1]} numbers, from {html.escape(str(run_dir))}")
+        self._draw_map(mapped)
+        self.loaded.emit(True)
+
+    def _clear_map(self) -> None:
         for item in self.labels:
             self.plot.removeItem(item)
         self.labels = []
-        try:
-            words, xy = self.table.pca(MAP_WORDS)
-        except EmbeddingError as exc:
-            self.message.setText(str(exc))
+        self.scatter.clear()
+
+    def _draw_map(self, mapped):
+        self._clear_map()
+        if isinstance(mapped, str):
+            self.message.setText(mapped)
             return
+        words, xy = mapped
         self.scatter.setData(x=xy[:, 0], y=xy[:, 1], data=words)
         self._title = f"PCA of the {len(words)} most frequent words (hover a dot for its word)"
         ps.style_plot(self.plot.getPlotItem(), title=self._title)
@@ -124,3 +151,12 @@ class EmbeddingView(QWidget):
     def _look_again(self, row: int):
         self.word.setText(self.neighbours.item(row, 0).text())
         self.lookup()
+
+
+def _read(run_dir, block):
+    """In a Job: the run's Embedding table and its 2-D map (or why there is no map)."""
+    table = EmbeddingTable.from_run(run_dir, block)
+    try:
+        return table, table.pca(MAP_WORDS)
+    except EmbeddingError as exc:
+        return table, str(exc)

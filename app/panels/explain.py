@@ -51,6 +51,7 @@ def _why(exc: Exception) -> str:
 
 class ExplainPanel(QWidget):
     explained = Signal(object)          # the Explanation, once shown
+    loaded = Signal(bool)               # a run asked for with load_run: shown (True), or why not in `message`
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -58,6 +59,11 @@ class ExplainPanel(QWidget):
         self.job: Job | None = None
         self.current_index: int | None = None
         self._picked = False                 # a sample explained since the run loaded: keep it current
+        self.run_dir = None
+        self._asked = None
+        self._explain_when_loaded = False
+        self.loader = Latest("layerloom-explain-run", expected=(ExplainError, Cancelled), parent=self)
+        self.loader.done.connect(self._run_opened)
         self.lists = Latest("layerloom-explain-wrong", expected=(ExplainError, Cancelled), parent=self)
         self.lists.done.connect(self._wrong_found)
         layout = QVBoxLayout(self)
@@ -152,44 +158,77 @@ class ExplainPanel(QWidget):
         return tab
 
     # -- a run ---------------------------------------------------------------------------------------
-    def load_run(self, run_dir) -> bool:
-        from layerloom.runtime.explain_subject import load_subject
+    def load_run(self, run_dir) -> None:
+        """Show a trained run (a run folder, a checkpoint or a graph file). Reading its weights, building its
+        network and trying it on one input run in a background Job (seconds for a large network): the panel
+        says it is loading meanwhile, and `loaded(bool)` tells when it is shown, or why not (`message`). A
+        newer run asked for before it ends wins; the older answer is dropped."""
         self.cancel()
-        try:
-            self.subject = load_subject(run_dir)
-            x0 = self.subject.probe()                   # the data set loads in the background, not here
-            with torch.no_grad():
-                class_scores(self.subject.model(x0))    # a model that is no classifier says so now
-        except ExplainError as exc:
-            self.subject = None
-            self.message.setText(str(exc))
-            return False
-        self.title.setText(f"<b>{html.escape(self.subject.doc.name)}</b> — {html.escape(str(run_dir))}")
+        for jobs in (self.lists, self.block_view.jobs):
+            jobs.drop_queued()
+            jobs.cancel_running()
+        self.subject = None
+        self.block_view.set_subject(None, [])
+        self._explain_when_loaded = False
+        self.run_dir = run_dir
+        self.title.setText(f"Loading {html.escape(str(run_dir))}…")
         self.message.setText("")
         self.wrong.clear()
+        self.wrong_title.setText("Validation samples it gets wrong: loading the trained model, then the data set, "
+                                 "and looking through the validation set…")
+        self.block.clear()
+        self.sample.setEnabled(False)
+        self.picture.clear()                      # nothing of the run before stays on any tab
+        self.picture.setText("Click a sample on the left to explain it.")
+        self.picture.setToolTip("")
+        self.filters.clear()
+        self.filters.setText("No convolution filters to show.")
+        self.health.clear()
+        self._show_health("No training health recorded for this run.")
+        self._asked = asked = object()            # this request: an older one's answer is dropped
+        self.loader.cancel_running()
+        self.loader.submit(asked, lambda job: _open_run(run_dir, job.cancel))
+
+    @property
+    def loading(self) -> bool:
+        return self.loader.running is not None or self.loader.queued is not None
+
+    def wait_loaded(self, timeout_ms: int = 60_000) -> bool:
+        """Wait (handling events) until the run asked for last has loaded; True when one is shown."""
+        return self.loader.wait(timeout_ms) and self.subject is not None
+
+    def _run_opened(self, job) -> None:
+        if job.key is not self._asked or job.cancelled:
+            return                                   # another run was asked for since: it shows instead
+        if job.error:
+            self.title.setText(f"Cannot explain {html.escape(str(self.run_dir))}")
+            self.wrong_title.setText("Validation samples it gets wrong")
+            self.message.setText(job.error)
+            self._explain_when_loaded = False
+            self.loaded.emit(False)
+            return
+        got = job.result
+        self.subject = subject = got["subject"]
+        self.title.setText(f"<b>{html.escape(subject.doc.name)}</b> — {html.escape(str(self.run_dir))}")
         self.wrong_title.setText("Validation samples it gets wrong: loading the data set and looking through "
                                  "the validation set…")
         self._picked = False
-        self.block.clear()
-        image = x0.dim() == 4 and x0.is_floating_point()
-        if not image and self.method.currentText() in ("gradcam", "occlusion"):
+        if not got["image"] and self.method.currentText() in ("gradcam", "occlusion"):
             self.method.setCurrentText("saliency")      # the image methods cannot explain tokens or sequences
-        if x0.dim() == 4:
-            self.block.addItems(image_blocks(self.subject.model, x0))
-            self.block.setCurrentText(default_gradcam_block(self.subject.model, x0) or "")
-        if image and not self.block.count() and self.method.currentText() == "gradcam":
+        self.block.addItems(got["blocks"])
+        if got["blocks"]:
+            self.block.setCurrentText(got["default"] or "")
+        if got["image"] and not self.block.count() and self.method.currentText() == "gradcam":
             self.method.setCurrentText("saliency")      # no channels × height × width block to explain through
-        self.sample.setEnabled(False)
         self._show_current(0)                     # the first wrong sample once they are found
-        self._show_filters()
-        self._show_health(run_dir)
-        blocks = self.subject.doc.blocks          # the graph's blocks, not the steps inside them (rnn1_outputs)
-        self.block_view.set_subject(self.subject, [n.name for n in self.subject.model.graph.nodes
-                                                   if n.name in blocks and blocks[n.name].kind not in
-                                                   ("Input", "Output")])
-        self.lists.cancel_running()
-        self.lists.submit(self.subject, lambda job, subject=self.subject: _wrong_samples(subject, job.cancel))
-        return True
+        self._show_filters(got["filters"])
+        self._show_health(got["health"])
+        self.block_view.set_subject(subject, got["graph_blocks"])
+        self.lists.submit(subject, lambda job, subject=subject: _wrong_samples(subject, job.cancel))
+        self.loaded.emit(True)
+        if self._explain_when_loaded:             # Explain pressed while the run loaded
+            self._explain_when_loaded = False
+            self.explain_sample(self.current_index)
 
     def _wrong_found(self, job) -> None:
         """The wrong samples found in the background, shown when they are for the run loaded now."""
@@ -233,33 +272,29 @@ class ExplainPanel(QWidget):
             return QIcon(QPixmap.fromImage(qimage(to_display(raw))))
         return QIcon()
 
-    def _show_filters(self):
-        try:
-            grid = filter_grid(self.subject.model, scale=10)
-        except ExplainError as exc:
-            self.filters.setText(str(exc))
-            return
-        self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
+    def _show_filters(self, grid) -> None:
+        """conv1's filters as a picture, or (text) why there are none."""
+        if isinstance(grid, str):
+            self.filters.setText(grid)
+        else:
+            self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
 
-    def _show_health(self, run_dir):
+    def _show_health(self, health) -> None:
+        """The run's health strip as a picture, or (text) why there is none."""
         self.health.setToolTip("")
-        try:
-            table = read_health(run_dir)
-        except (OSError, ValueError, KeyError, csv.Error) as exc:      # cut short by a crash, or edited by hand
-            self.health.setText(f"This run's health.csv cannot be read ({one_line(f'{type(exc).__name__}: {exc}', 160)}"
-                                "): the other tabs do not need it; train the graph again to record it anew.")
+        if isinstance(health, str):
+            self.health.setText(health)
             return
-        if not table["steps"]:
-            self.health.setText("No training health recorded for this run (layerloom train and the app record it "
-                                "every 50 steps into health.csv).")
-            return
-        rgb = np.asarray(health_strip_image(table, HEALTH_STAT).convert("RGB"))
-        self.health.setPixmap(QPixmap.fromImage(qimage(rgb)))
+        self.health.setPixmap(QPixmap.fromImage(qimage(health)))
         self.health.setToolTip(f"The gradient RMS at each block's output over the run, from health.csv "
                                f"(also recorded: {', '.join(STATS)})")
 
     # -- explaining ----------------------------------------------------------------------------------
     def explain_sample(self, index: int | None) -> None:
+        if self.subject is None and self.loading:
+            self._explain_when_loaded = True
+            self.message.setText("Explains as soon as the run has loaded…")
+            return
         if self.subject is None or index is None:
             self.message.setText("Load a trained run first (Train ▸ Explain Predictions).")
             return
@@ -351,18 +386,58 @@ class ExplainPanel(QWidget):
         self.message.setText("Cancelled.")
 
     def stop_all(self) -> None:
-        """Stop every background job of the panel (the explanation, the wrong samples, the Block tab) and
-        wait for their threads: before the panel goes away."""
+        """Stop every background job of the panel (the run loading, the explanation, the wrong samples, the
+        Block tab) and wait for their threads: before the panel goes away. An answer still to come is dropped."""
         self.cancel(wait=True)
-        for jobs in (self.lists, self.block_view.jobs):
-            jobs.drop_queued()
-            jobs.cancel_running()
-            if jobs.running is not None:
-                jobs.running.wait()
+        self._explain_when_loaded = False
+        for jobs in (self.loader, self.lists, self.block_view.jobs):
+            jobs.shutdown(60_000)
 
     def closeEvent(self, event):
         self.stop_all()
         super().closeEvent(event)
+
+
+def _open_run(run_dir, cancel) -> dict:
+    """In a Job: a run's model (built, its weights read, tried on one made-up input: a model that is no
+    classifier says so now) and what the panel shows of it before any validation sample is looked at."""
+    from layerloom.runtime.explain_subject import load_subject
+    try:
+        subject = load_subject(run_dir)
+    except OSError as exc:            # moved, deleted or rewritten while it was being read
+        raise ExplainError(f"{run_dir} could not be read ({one_line(f'{type(exc).__name__}: {exc}', 160)}): was it "
+                           "moved or deleted while it loaded? Train the graph again, or pick another run") from None
+    x0 = subject.probe()                                # the data set loads later, in the wrong-sample job
+    with torch.no_grad():
+        class_scores(subject.model(x0))
+    if cancel.is_set():
+        raise Cancelled("cancelled")
+    got = {"subject": subject, "image": x0.dim() == 4 and x0.is_floating_point(), "blocks": [], "default": None}
+    if x0.dim() == 4:
+        got["blocks"] = image_blocks(subject.model, x0)
+        got["default"] = default_gradcam_block(subject.model, x0)
+    try:
+        got["filters"] = filter_grid(subject.model, scale=10)
+    except ExplainError as exc:
+        got["filters"] = str(exc)
+    got["health"] = _health(run_dir)
+    blocks = subject.doc.blocks          # the graph's blocks, not the steps inside them (rnn1_outputs)
+    got["graph_blocks"] = [n.name for n in subject.model.graph.nodes
+                           if n.name in blocks and blocks[n.name].kind not in ("Input", "Output")]
+    return got
+
+
+def _health(run_dir):
+    """The run's health strip (an RGB array), or a sentence saying why there is none."""
+    try:
+        table = read_health(run_dir)
+    except (OSError, ValueError, KeyError, csv.Error) as exc:      # cut short by a crash, or edited by hand
+        return (f"This run's health.csv cannot be read ({one_line(f'{type(exc).__name__}: {exc}', 160)}): the "
+                "other tabs do not need it; train the graph again to record it anew.")
+    if not table["steps"]:
+        return ("No training health recorded for this run (layerloom train and the app record it every 50 steps "
+                "into health.csv).")
+    return np.asarray(health_strip_image(table, HEALTH_STAT).convert("RGB"))
 
 
 def _wrong_samples(subject, cancel) -> tuple[list[dict], list[np.ndarray]]:

@@ -14,7 +14,8 @@ def test_an_embedding_of_one_number_per_word_is_mapped(qtbot, tmp_path):
     Trainer(doc, {"epochs": 1, "max_steps": 2, "dataset_options": text}, None, runs_base=tmp_path).run()
     view = EmbeddingView()
     qtbot.addWidget(view)
-    assert view.load_run(list_runs(tmp_path)[0].path)
+    view.load_run(list_runs(tmp_path)[0].path)
+    assert view.wait_loaded()
     words = len(view.scatter.data)
     assert view.message.text() == "" and words > 3 and len(view.labels) == min(60, words)
     assert {label.pos().y() for label in view.labels} == {0.0}      # one coordinate: the words lie on a line
@@ -29,7 +30,8 @@ def test_the_map_follows_the_theme(qtbot, tmp_path):
     qtbot.addWidget(view)
     view.resize(900, 420)
     view.show()
-    assert view.load_run(list_runs(tmp_path)[0].path)
+    view.load_run(list_runs(tmp_path)[0].path)
+    assert view.wait_loaded()
     try:
         for mode, light in (("light", True), ("dark", False)):     # it had pyqtgraph's black background in both
             theme.apply(mode)
@@ -48,6 +50,7 @@ def test_a_run_without_an_embedding_is_a_wrapped_line_in_the_view(qtbot, trained
     qtbot.addWidget(view)
     view.resize(600, 300)
     view.show()
-    assert not view.load_run(trained_lenet)
+    view.load_run(trained_lenet)
+    assert not view.wait_loaded()
     assert view.message.text().startswith("this run's graph has no Embedding block, so it has no word vectors")
     assert view.minimumSizeHint().width() < 600                    # the sentence wraps in a narrow dock

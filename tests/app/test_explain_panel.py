@@ -12,7 +12,8 @@ def shown_panel(qtbot, run, height=560):
     qtbot.addWidget(panel)
     panel.resize(1200, height)
     panel.show()
-    assert panel.load_run(run)
+    panel.load_run(run)
+    assert panel.wait_loaded()
     assert panel.lists.wait() and panel.block_view.jobs.wait()
     return panel
 
@@ -44,7 +45,8 @@ def test_clicking_a_wrong_sample_shows_its_overlay_and_top5(qtbot, trained_lenet
 def test_cancel_stops_integrated_gradients_in_the_worker(qtbot, trained_lenet):
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     _, x, y = panel.subject.sample(0)
     seen = []
 
@@ -82,7 +84,7 @@ def test_train_menu_opens_the_explain_dock_on_a_run(win, qtbot, trained_lenet, t
     assert "No trained run yet" in win.explaining.panel.message.text()
     assert win.explaining.open(trained_lenet)
     panel = win.explaining.panel
-    assert panel.lists.wait()
+    assert panel.wait_loaded() and panel.lists.wait()
     with qtbot.waitSignal(panel.explained, timeout=60_000):
         panel.explain_sample(panel.wrong.item(0).data(Qt.ItemDataRole.UserRole))
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
@@ -126,7 +128,8 @@ def test_a_health_csv_cut_short_or_damaged_is_a_line_not_a_traceback(qtbot, trai
                                       "bytes": b"\xff\xfe\x00garbage", "columns": b"when,where\n1,2\n"}[damage])
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(run)
+    panel.load_run(run)
+    assert panel.wait_loaded()
     said = panel.health.text()
     assert said.startswith("This run's health.csv cannot be read (") and "\n" not in said
     assert said.endswith("the other tabs do not need it; train the graph again to record it anew.")
@@ -140,9 +143,9 @@ def test_explaining_a_run_of_a_graph_edited_since_says_it_shows_the_network_as_t
     win.files.open_preset(preset_path("lenet5"))               # the graph the run was trained from
     panel = win.explaining.panel
     win.document.move_block("conv1", (40.0, 80.0))              # moving a block changes no network
-    assert win.explaining.open(trained_lenet) and panel.message.text() == ""
+    assert win.explaining.open(trained_lenet) and panel.wait_loaded() and panel.message.text() == ""
     win.document.set_param("fc1", "out_features", 100)        # an edit after the run
-    assert win.explaining.open(trained_lenet)
+    assert win.explaining.open(trained_lenet) and panel.wait_loaded()
     assert panel.message.text() == ("The graph has changed since this run: Explain shows the network as it was "
                                     "trained; train again to explain your edits.")
     assert panel.subject.model.fc1.out_features == 120          # what it explains: the run's own network

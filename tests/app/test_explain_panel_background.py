@@ -32,7 +32,8 @@ def panel_held_at_its_list(qtbot, monkeypatch, run):
     held_wrong_predictions(monkeypatch, release, started)
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(run)
+    panel.load_run(run)
+    assert panel.wait_loaded()
     qtbot.waitUntil(lambda: len(started) == 1)
     return panel, release, started
 
@@ -44,7 +45,8 @@ def test_the_wrong_samples_arrive_while_the_window_keeps_answering(qtbot, traine
     qtbot.addWidget(panel)
     panel.resize(1100, 480)
     panel.show()
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     assert panel.wrong.count() == 0                   # load_run returned while the work goes on in a Job
     assert "looking through the validation set" in panel.wrong_title.text()
     ticks = []
@@ -66,7 +68,8 @@ def test_the_wrong_samples_arrive_while_the_window_keeps_answering(qtbot, traine
 def test_a_newer_run_drops_the_older_answer_and_cancels_its_work(qtbot, trained_lenet, monkeypatch):
     panel, release, started = panel_held_at_its_list(qtbot, monkeypatch, trained_lenet)
     first_job, first = panel.lists.running, panel.subject
-    assert panel.load_run(trained_lenet)                  # loaded again: a new subject
+    panel.load_run(trained_lenet)                  # loaded again: a new subject
+    assert panel.wait_loaded()
     assert panel.subject is not first and first_job.cancelled     # the older work was told to stop
     qtbot.waitUntil(lambda: len(started) == 2, timeout=10_000)
     assert started[1] is panel.subject and panel.wrong.count() == 0    # the cancelled answer never showed
@@ -88,7 +91,8 @@ def test_the_block_tab_shows_the_newest_block_asked_for(qtbot, trained_lenet):
     qtbot.addWidget(panel)
     panel.resize(1100, 480)
     panel.show()
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     view = panel.block_view
     panel.tabs.setCurrentWidget(view)
     for block in ("conv1", "pool1", "conv2"):              # each replaces the one before, unfinished
@@ -118,7 +122,8 @@ def test_the_data_set_loads_off_the_gui_thread_while_the_panel_says_it_is_loadin
     qtbot.addWidget(panel)
     panel.resize(1100, 480)
     panel.show()
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     assert "loading the data set" in panel.wrong_title.text() and panel.wrong.count() == 0
     qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)     # before the data came: no wait here
     ticks = []
@@ -140,7 +145,8 @@ def test_the_block_tab_goes_over_the_validation_set_once_for_its_histogram_and_t
     from layerloom.runtime.learnt import activation_histogram
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     view = panel.block_view
     assert view.jobs.wait() and panel.lists.wait()
     passes = []
@@ -171,7 +177,8 @@ def test_a_run_whose_weights_are_nan_loads_with_words_not_a_traceback(qtbot, mon
     monkeypatch.setattr(explain_subject, "load_subject", lambda _run: subject)
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run("diverged-run")
+    panel.load_run("diverged-run")
+    assert panel.wait_loaded()
     assert panel.lists.wait() and panel.block_view.jobs.wait()
     assert "NaN or infinite" in panel.wrong_title.text() and panel.wrong.count() == 0
     assert panel.filters.text().startswith("conv1's filters hold NaN")
@@ -185,7 +192,8 @@ def test_a_model_that_gets_every_sample_right_says_so_instead_of_an_empty_list(q
     monkeypatch.setattr(explain_subject.Subject, "wrong_predictions", lambda self, limit=64, cancel=None: [])
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(preset_path("lenet5"))
+    panel.load_run(preset_path("lenet5"))
+    assert panel.wait_loaded()
     assert panel.lists.wait() and panel.wrong.count() == 0
     assert panel.wrong_title.text() == (f"It gets all {len(panel.subject.val):,} validation samples right: Explain "
                                         "shows why it predicts validation sample 0")
@@ -214,7 +222,8 @@ def test_names_from_files_show_as_written_not_as_markup(qtbot, tmp_path):
     path.write_text(json.dumps(graph), encoding="utf-8")
     panel = ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(path)
+    panel.load_run(path)
+    assert panel.wait_loaded()
     assert seen(panel.title.text()).startswith("<i>My</i> net & <u>co</u> — ")
     panel.subject.class_names = [f"<b>digit</b> {i}" for i in range(10)]     # as an image folder's subfolders
     assert panel.lists.wait() and panel.block_view.jobs.wait() and panel.wrong.count()
@@ -237,7 +246,8 @@ def test_a_second_click_while_the_first_sample_loads_does_not_wait_for_it(qtbot,
     panel = ExplainPanel()
     qtbot.addWidget(panel)
     panel.show()
-    assert panel.load_run(trained_lenet)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
     assert panel.lists.wait() and panel.block_view.jobs.wait()
     monkeypatch.setattr(explain_subject.Subject, "sample", held)
     panel.explain_sample(3)

@@ -35,7 +35,8 @@ def test_a_token_explanation_shows_the_sample_s_words(qtbot, tmp_path, monkeypat
     qtbot.addWidget(panel)
     panel.resize(1100, 520)
     panel.show()
-    assert panel.load_run(graph)
+    panel.load_run(graph)
+    assert panel.wait_loaded()
     panel.method.setCurrentText("integrated-gradients")
     with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
@@ -54,7 +55,8 @@ def test_a_graph_with_two_inputs_loads_as_a_message(qtbot, tmp_path):
     two_input_graph(graph)
     panel = explain_panel.ExplainPanel()
     qtbot.addWidget(panel)
-    assert not panel.load_run(graph)
+    panel.load_run(graph)
+    assert not panel.wait_loaded()
     assert panel.subject is None and "one Input block, and this one has 2" in panel.message.text()
 
 
@@ -64,7 +66,8 @@ def test_a_sequence_model_starts_on_a_method_that_explains_it(qtbot):
     qtbot.addWidget(panel)
     panel.show()
     assert panel.method.currentText() == "gradcam"                 # the panel's choice for images
-    assert panel.load_run(preset_path("rnn_classifier"))          # rows of a digit, 28 steps of 28 pixels
+    panel.load_run(preset_path("rnn_classifier"))          # rows of a digit, 28 steps of 28 pixels
+    assert panel.wait_loaded()
     assert panel.method.currentText() == "saliency" and panel.block.count() == 0
     with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
@@ -85,7 +88,8 @@ def test_a_graph_that_is_not_a_classifier_loads_as_a_message(qtbot, tmp_path):
         assert compile_graph(doc)(torch.rand(2, 28, 28)).shape == (2, 28, 10)
     panel = explain_panel.ExplainPanel()
     qtbot.addWidget(panel)
-    assert not panel.load_run(graph) and panel.subject is None
+    panel.load_run(graph)
+    assert not panel.wait_loaded() and panel.subject is None
     assert panel.message.text() == ("explanations need a classifier: the graph's Output must give one score per "
                                     "class (this one gives 28×10 per sample); end the graph with a Linear of one "
                                     "output per class")
@@ -99,7 +103,8 @@ def test_the_block_tab_lists_the_graph_s_blocks_not_the_steps_inside_them(qtbot)
     layers = [b["id"] for b in saved["blocks"] if b["kind"] not in ("Input", "Output")]
     panel = explain_panel.ExplainPanel()
     qtbot.addWidget(panel)
-    assert panel.load_run(preset_path("rnn_classifier"))
+    panel.load_run(preset_path("rnn_classifier"))
+    assert panel.wait_loaded()
     listed = [panel.block_view.block.itemText(i) for i in range(panel.block_view.block.count())]
     assert listed == layers                                       # no rnn1_outputs, rnn1_sequence
     for i in range(len(listed)):
@@ -120,7 +125,8 @@ def test_a_run_whose_data_set_was_deleted_says_so_and_still_shows_its_weights(qt
     qtbot.addWidget(panel)
     panel.resize(900, 480)
     panel.show()
-    assert panel.load_run(graph)
+    panel.load_run(graph)
+    assert panel.wait_loaded()
     assert panel.lists.wait() and panel.block_view.jobs.wait()
     said = panel.wrong_title.text()
     assert "validation samples of this run cannot be loaded" in said and "reviews.csv" in said
@@ -136,7 +142,8 @@ def test_an_image_model_without_feature_maps_starts_on_saliency_not_grad_cam(qtb
     panel = explain_panel.ExplainPanel()
     qtbot.addWidget(panel)
     panel.show()
-    assert panel.load_run(preset_path("mlp"))                       # Flatten, Linear, ReLU: no C×H×W block
+    panel.load_run(preset_path("mlp"))                       # Flatten, Linear, ReLU: no C×H×W block
+    assert panel.wait_loaded()
     assert panel.method.currentText() == "saliency" and panel.block.count() == 0
     with qtbot.waitSignal(panel.explained, timeout=60_000) as got:
         qtbot.mouseClick(panel.explain_button, Qt.MouseButton.LeftButton)
@@ -153,7 +160,8 @@ def test_the_block_tab_shows_the_words_of_a_text_model_s_top_samples(qtbot, tmp_
     qtbot.addWidget(panel)
     panel.resize(1100, 480)
     panel.show()
-    assert panel.load_run(graph)
+    panel.load_run(graph)
+    assert panel.wait_loaded()
     view = panel.block_view
     view.block.setCurrentText("gru1")
     assert view.jobs.wait() and panel.lists.wait()

@@ -168,7 +168,8 @@ def test_embedding_view_shows_neighbours_and_map(qtbot, tmp_path):
     assert t.run() is not None
     view = EmbeddingView()
     qtbot.addWidget(view)
-    assert view.load_run(t.run_dir)
+    view.load_run(t.run_dir)
+    assert view.wait_loaded()
     assert "emb1" in view.title.text()
     qtbot.keyClicks(view.word, groups[1][0])
     qtbot.keyClick(view.word, Qt.Key.Key_Return)

@@ -130,7 +130,7 @@ def test_looking_at_the_filters_counts_for_the_lesson(win, qtbot):
     t = Trainer(win.document, {"epochs": 1, "max_steps": 10}, None, runs_base=settings.runs_dir())
     t.run()
     panel = win.explaining.panel
-    assert win.explaining.open(t.run_dir)
+    assert win.explaining.open(t.run_dir) and panel.wait_loaded()
     assert "viewed_filters" not in win.learning.lessons.facts
     tabs = panel.tabs
     tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Filters"))
