@@ -28,8 +28,10 @@ import torch
 
 from layerloom.graph import rng
 from layerloom.graph.diagnostics import Diagnostic
+from layerloom.graph.quoting import shown as shown_text
 
 from .explain import Recorder
+from .path_problems import os_error_text
 
 from .health_indicators import (ACTIVATIONS, DEAD_FRACTION, EXPLODING_UPDATE, FIELDS, LARGE_UPDATE, STATS,
                                 VANISHING, HealthProblem, health_problem, indicators, read_summary, worse,
@@ -221,20 +223,78 @@ def _as_dict(d: Diagnostic) -> dict:
 
 
 def read_health(run_dir, csv_name: str = "health.csv") -> dict:
-    """A run's health.csv as {"steps": [...], "blocks": [...], stat: {block: [value per step]}}."""
+    """A run's health.csv as {"steps": [...], "blocks": [...], stat: {block: [value per step]}, "skipped": [why,
+    per line left out], "blanked": n}. A damaged file (cut short by a crash, edited, binary junk) reads as the
+    lines that are whole: a line with the wrong number of fields, a step that is not a whole number or a cell
+    that is not a number is skipped and said in "skipped"; a value that is not finite (NaN, inf) reads as no
+    value (NaN) and is counted in "blanked". skipped_note() words both. Never raises."""
+    out = {"steps": [], "blocks": [], **{k: {} for k in STATS}, "skipped": [], "blanked": 0}
     path = Path(run_dir) / csv_name
     if not path.is_file():
-        return {"steps": [], "blocks": [], **{k: {} for k in STATS}}
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    steps = sorted({int(r["step"]) for r in rows})
-    blocks = list(dict.fromkeys(r["block"] for r in rows))
+        return out
+    try:
+        text = path.read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        out["skipped"].append(f"the file cannot be read: {os_error_text(exc)}")
+        return out
+    rows: dict[tuple[int, str], list[float]] = {}      # the last line for a step and block wins, as appended
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or (n == 1 and line.strip() == ",".join(FIELDS)):
+            continue
+        parsed, why = _health_row(line)
+        if why:
+            out["skipped"].append(f"line {n}: {why}")
+            continue
+        step, block, values = parsed
+        out["blanked"] += sum(1 for v in values if v is not None and not math.isfinite(v))
+        rows[(step, block)] = [v if v is not None and math.isfinite(v) else math.nan for v in values]
+    steps = sorted({step for step, _ in rows})
+    blocks = list(dict.fromkeys(block for _, block in rows))
     at = {s: i for i, s in enumerate(steps)}
-    out = {"steps": steps, "blocks": blocks}
-    for k in STATS:
+    out.update(steps=steps, blocks=blocks)
+    for i, k in enumerate(STATS):
         table = {b: [math.nan] * len(steps) for b in blocks}
-        for r in rows:
-            if r.get(k) not in (None, ""):
-                table[r["block"]][at[int(r["step"])]] = float(r[k])
+        for (step, block), values in rows.items():
+            table[block][at[step]] = values[i]
         out[k] = table
     return out
+
+
+def _health_row(line: str):
+    """((step, block, [value or None per stat]), None) for a whole line of health.csv, else (None, why)."""
+    try:
+        cells = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None, "not a line of comma-separated values"
+    if len(cells) != len(FIELDS):
+        return None, f"{len(cells)} fields, not {len(FIELDS)}"
+    step, block = cells[0].strip(), cells[1].strip()
+    if not step.isascii() or not step.isdigit():
+        return None, f"the step {shown_text(step, 20)!r} is not a whole number"
+    if not block or not block.isprintable():
+        return None, f"the block {shown_text(block, 20)!r} is not a block's name"
+    values = []
+    for name, cell in zip(STATS, cells[2:]):
+        if not cell.strip():
+            values.append(None)
+            continue
+        try:
+            values.append(float(cell))
+        except ValueError:
+            return None, f"{name} is {shown_text(cell, 20)!r}, not a number"
+    return (int(step), block, values), None
+
+
+def skipped_note(table: dict, csv_name: str = "health.csv") -> str | None:
+    """What read_health left out, in words (None when it read everything)."""
+    skipped, blanked = table.get("skipped") or [], int(table.get("blanked") or 0)
+    parts = []
+    if skipped:
+        more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        parts.append(f"{len(skipped)} damaged line{'s' if len(skipped) != 1 else ''} of {csv_name} "
+                     f"{'were' if len(skipped) != 1 else 'was'} skipped ({'; '.join(skipped[:3])}{more})")
+    if blanked:
+        were, are = ("were", "are") if blanked != 1 else ("was", "is")
+        parts.append(f"{blanked} value{'s' if blanked != 1 else ''} of {csv_name} that {were} not a finite number "
+                     f"{are} shown blank")
+    return "; ".join(parts) or None

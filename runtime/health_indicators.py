@@ -152,6 +152,15 @@ def read_summary(run_dir) -> dict | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("worst"), list):
         return None
+    # an edited or damaged file keeps only its well-formed parts: the Runs tab and a resumed run read them as such
+    data["worst"] = [i for i in data["worst"] if isinstance(i, dict) and i.get("level") in LEVELS
+                     and all(isinstance(i.get(k), str) for k in ("key", "title", "value"))]
+    problems = data.get("problems")
+    data["problems"] = [p for p in problems if isinstance(p, dict) and isinstance(p.get("text"), str)] \
+        if isinstance(problems, list) else []
+    for key in ("samples", "every", "last_step"):
+        if key in data and (isinstance(data[key], bool) or not isinstance(data[key], int)):
+            del data[key]
     return data
 
 

@@ -9,7 +9,6 @@ All numbers come from layerloom.runtime (explain, learnt, health); this file onl
 """
 from __future__ import annotations
 
-import csv
 import html
 
 import numpy as np
@@ -22,10 +21,10 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QLis
 from layerloom.runtime.explain import (METHODS, Cancelled, ExplainError, class_scores, default_gradcam_block, explain,
                                       image_blocks)
 from layerloom.runtime.heatmaps import explanation_image, health_strip_image, to_display
-from layerloom.runtime.health import STATS, read_health
+from layerloom.runtime.health import STATS, read_health, skipped_note
 from layerloom.runtime.learnt import filter_grid
 
-from ..background import Job, Latest, keep_until_finished, one_line
+from ..background import Job, Latest, keep_until_finished
 from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
@@ -83,7 +82,16 @@ class ExplainPanel(QWidget):
         self.health = QLabel("No training health recorded for this run.")
         self.health.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.health.setWordWrap(True)          # a sentence wraps instead of widening the panel
-        self.tabs.addTab(self.health, "Health")
+        self.health_note = QLabel("")          # what a damaged health.csv left out, above the strip
+        self.health_note.setWordWrap(True)
+        self.health_note.setTextFormat(Qt.TextFormat.PlainText)
+        self.health_note.hide()
+        health_tab = QWidget()
+        health_col = QVBoxLayout(health_tab)
+        health_col.setContentsMargins(0, 0, 0, 0)
+        health_col.addWidget(self.health_note)
+        health_col.addWidget(self.health, 1)
+        self.tabs.addTab(health_tab, "Health")
         self.block_view = BlockLearnt(qimage)
         self.tabs.addTab(self.block_view, "Block")
 
@@ -222,7 +230,7 @@ class ExplainPanel(QWidget):
             self.method.setCurrentText("saliency")      # no channels × height × width block to explain through
         self._show_current(0)                     # the first wrong sample once they are found
         self._show_filters(got["filters"])
-        self._show_health(got["health"])
+        self._show_health(*got["health"])
         self.block_view.set_subject(subject, got["graph_blocks"])
         self.lists.submit(subject, lambda job, subject=subject: _wrong_samples(subject, job.cancel))
         self.loaded.emit(True)
@@ -279,9 +287,12 @@ class ExplainPanel(QWidget):
         else:
             self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
 
-    def _show_health(self, health) -> None:
-        """The run's health strip as a picture, or (text) why there is none."""
+    def _show_health(self, health, note: str | None = None) -> None:
+        """The run's health strip as a picture, or (text) why there is none; `note`: what a damaged health.csv
+        left out of the strip."""
         self.health.setToolTip("")
+        self.health_note.setVisible(bool(note))
+        self.health_note.setText(f"Drawn from what could be read: {note}." if note else "")
         if isinstance(health, str):
             self.health.setText(health)
             return
@@ -427,17 +438,17 @@ def _open_run(run_dir, cancel) -> dict:
     return got
 
 
-def _health(run_dir):
-    """The run's health strip (an RGB array), or a sentence saying why there is none."""
-    try:
-        table = read_health(run_dir)
-    except (OSError, ValueError, KeyError, csv.Error) as exc:      # cut short by a crash, or edited by hand
-        return (f"This run's health.csv cannot be read ({one_line(f'{type(exc).__name__}: {exc}', 160)}): the "
-                "other tabs do not need it; train the graph again to record it anew.")
+def _health(run_dir) -> tuple:
+    """(the run's health strip as an RGB array, or a sentence saying why there is none; what a damaged health.csv
+    left out, or None). A damaged file reads as its whole lines (runtime.health.read_health)."""
+    table = read_health(run_dir)
+    note = skipped_note(table)
     if not table["steps"]:
-        return ("No training health recorded for this run (layerloom train and the app record it every 50 steps "
-                "into health.csv).")
-    return np.asarray(health_strip_image(table, HEALTH_STAT).convert("RGB"))
+        return (f"This run's health.csv holds no line that can be read: {note}. The other tabs do not need it; train "
+                "the graph again to record it anew." if note else
+                "No training health recorded for this run (layerloom train and the app record it every 50 steps "
+                "into health.csv)."), None
+    return np.asarray(health_strip_image(table, HEALTH_STAT).convert("RGB")), note
 
 
 def _wrong_samples(subject, cancel) -> tuple[list[dict], list[np.ndarray]]:

@@ -118,23 +118,40 @@ def test_block_tab_shows_histograms_and_the_top9_of_a_channel(qtbot, trained_len
         theme.apply("system")
 
 
-@pytest.mark.parametrize("damage", ["cut", "bytes", "columns"])
-def test_a_health_csv_cut_short_or_damaged_is_a_line_not_a_traceback(qtbot, trained_lenet, tmp_path, damage):
+@pytest.mark.parametrize("damage", ["cut", "bytes", "columns", "text"])
+def test_a_health_csv_cut_short_or_damaged_shows_what_is_readable_and_says_what_was_skipped(qtbot, trained_lenet,
+                                                                                           tmp_path, damage):
     import shutil
     run = tmp_path / "run"
     shutil.copytree(trained_lenet, run)
     text = (run / "health.csv").read_bytes()
+    lines = text.splitlines(keepends=True)
     (run / "health.csv").write_bytes({"cut": text[:text.index(b"e-", len(text) // 2) + 1],   # a crash mid-number
-                                      "bytes": b"\xff\xfe\x00garbage", "columns": b"when,where\n1,2\n"}[damage])
+                                      "bytes": b"\xff\xfe\x00garbage", "columns": b"when,where\n1,2\n",
+                                      "text": b"".join(lines[:3] + [b",".join(lines[3].split(b",")[:3] + [b"oops"]
+                                                                              + lines[3].split(b",")[4:])] + lines[4:])
+                                      }[damage])
     panel = ExplainPanel()
     qtbot.addWidget(panel)
+    panel.resize(700, 500)
+    panel.show()
     panel.load_run(run)
     assert panel.wait_loaded()
-    said = panel.health.text()
-    assert said.startswith("This run's health.csv cannot be read (") and "\n" not in said
-    assert said.endswith("the other tabs do not need it; train the graph again to record it anew.")
+    panel.tabs.setCurrentIndex(2)
+    if damage in ("bytes", "columns"):              # no whole line: said in words, no strip
+        said = panel.health.text()
+        assert said.startswith("This run's health.csv holds no line that can be read: ") and "\n" not in said
+        assert "damaged line" in said and said.endswith("train the graph again to record it anew.")
+        assert not panel.health_note.isVisible()
+    else:                                           # the whole lines are drawn; the note says what was left out
+        assert not panel.health.pixmap().isNull()
+        note = panel.health_note.text()
+        assert panel.health_note.isVisible() and note.startswith("Drawn from what could be read: 1 damaged line of "
+                                                                 "health.csv was skipped (line ")
+        assert ("line 4: act_std is 'oops', not a number" if damage == "text" else "fields, not 9") in note
     assert not panel.filters.pixmap().isNull()                     # the rest of the run still shows
     assert panel.minimumSizeHint().width() < 800                   # the sentence wraps in a narrow dock
+    panel.grab().save(str(tmp_path / f"health-{damage}.png"))
     assert panel.lists.wait() and panel.block_view.jobs.wait()
 
 
