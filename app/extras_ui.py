@@ -5,19 +5,18 @@ from pathlib import Path
 
 from layerloom.runtime.runs import list_runs
 
-from . import settings
 from .panels.embeddings import EmbeddingView
 
 
 def latest_run(win) -> Path | None:
-    """The run the user most likely means: the app's last run, else the newest in the runs folder."""
+    """The run the user most likely means: the app's last run, else the newest run of the open graph in the
+    window's runs folder (the one its Runs list shows), else the newest run there of any graph."""
     last = win.training.run.last_run_dir
     if last and (Path(last) / "checkpoints" / "latest.json").exists():
         return Path(last)
-    for run in list_runs(settings.runs_dir()):
-        if (run.path / "checkpoints" / "latest.json").exists():
-            return run.path
-    return None
+    runs = [r for r in list_runs(win.training.runs_base) if (r.path / "checkpoints" / "latest.json").exists()]
+    same = [r for r in runs if r.graph_name == win.document.name]
+    return (same or runs)[0].path if runs else None
 
 
 class Extras:

@@ -191,3 +191,24 @@ def test_any_validation_sample_is_explained_when_typed_in_the_sample_box(qtbot, 
         qtbot.mouseClick(panel.wrong.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert box.value() == panel.wrong.item(0).data(Qt.ItemDataRole.UserRole)
     qtbot.waitUntil(lambda: not panel.cancel_button.isEnabled())
+
+
+def test_explain_opens_on_the_open_graphs_latest_run_in_the_windows_runs_folder(win, qtbot, trained_lenet,
+                                                                                   tmp_path):
+    """Explain looked for "the latest run" in the folder saved in the settings, not the one the window's
+    runs go to and its Runs list shows, and took the newest run of any graph there."""
+    import shutil
+
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    from layerloom.runtime.trainer import Trainer
+    runs = tmp_path / "runs"
+    shutil.copytree(trained_lenet, runs / trained_lenet.name)
+    Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 2}, None, runs_base=runs).run()  # newer
+    win.files.open_preset(preset_path("lenet5"))
+    win.training.set_runs_folder(runs)
+    win.actions_by_name["explain"].trigger()
+    panel = win.explaining.panel
+    assert panel.subject is not None and panel.subject.doc.name == "LeNet-5"
+    assert str(runs / trained_lenet.name) in panel.title.text()
+    assert panel.lists.wait() and panel.block_view.jobs.wait()
