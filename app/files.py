@@ -85,10 +85,10 @@ class Files:
         if not Path(path).exists() and str(Path(path).resolve()) in self.recent_files():
             self._missing_recent(Path(path))      # before asking to save: nothing would replace the graph
             return False
-        if ask and not self.may_replace("open another graph"):
+        doc = self._load(path, "Cannot open this file")     # first: a file that cannot be opened stops no run
+        if doc is None:                                       # and asks about nothing
             return False
-        doc = self._load(path, "Cannot open this file")
-        if doc is None:
+        if ask and not self.may_replace("open another graph"):
             return False
         self._replace(doc, Path(path))
         self.add_recent(path)
@@ -97,10 +97,8 @@ class Files:
 
     def open_preset(self, path: str | Path) -> bool:
         """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
-        if not self.may_replace("open the preset"):
-            return False
         doc = self._load(path, "Cannot open this preset")
-        if doc is None:
+        if doc is None or not self.may_replace("open the preset"):
             return False
         self._replace(doc, None)
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")

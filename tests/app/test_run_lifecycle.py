@@ -126,3 +126,25 @@ def test_opening_another_graph_cancels_a_start_that_waits_for_data(win, qtbot, t
         gate.opened.set()
     qtbot.waitUntil(lambda: t.run.state == RunState.READY, timeout=20_000)     # the MLP's data has loaded
     assert t.training.thread is None and not win.document.locked
+
+
+def test_a_file_that_cannot_be_opened_mid_run_stops_nothing_and_asks_nothing(win, ui, qtbot, dialogs, tmp_path):
+    """Opening a broken graph file during a run asked to stop it, stopped it, asked about unsaved changes,
+    and only then said the file could not be opened: the run was lost for nothing."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from .helpers import settings as set_values
+    bad = tmp_path / "bad.loom.json"
+    bad.write_text("{not json", encoding="utf-8")
+    set_values(ui, epochs=50, batch_size=16)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
+    dialogs.answers += [QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.Discard]   # were it to ask
+    dialogs.open_path = str(bad)
+    win.actions_by_name["open"].trigger()
+    assert [kind for kind, *_ in dialogs.shown] == ["warning"]              # only: it cannot be opened
+    assert "bad.loom.json could not be opened" in dialogs.shown[0][2]
+    assert ui.run.state in (RunState.RUNNING, RunState.FINISHED) and win.document.name == "LeNet-5"
+    assert ui.run.state != RunState.STOPPED
+    qtbot.mouseClick(ui.panel.stop, LEFT)
+    wait_run_end(ui, qtbot)
