@@ -232,5 +232,8 @@ python train.py --max-steps 100                  # a quick check
 
 Rank 0 writes `checkpoints/epoch-N.pt` (model, optimizer, epoch and the epoch's step losses) after every
 epoch. Batches, dropout and augmentation draw from the run's seed as in Layerloom, so one process on
-the CPU gives Layerloom's losses step for step.
+the CPU gives Layerloom's losses step for step. Under torchrun every process walks the same batches and
+takes its share of each (`--batch-size` is the batch of a step, over all processes), and the gradients are
+averaged: the steps are one process's steps, so a model without dropout, batch normalisation or
+augmentation (which draw or count per process) ends with one process's weights, up to rounding.
 {images}"""

@@ -13,6 +13,10 @@ _TRAIN = Template('''"""Train the network exported by Layerloom (GRAPH_NAME belo
 
     python train.py [--epochs N] [--max-steps N] [--batch-size N] [--lr X] [--device auto|cpu|cuda] [--data PATH]
     torchrun --nproc_per_node=2 train.py --epochs 1     # DistributedDataParallel (gloo on CPU, nccl on CUDA)
+
+Under torchrun every process walks the same batches, each takes its share of every batch, and their gradients
+are averaged: the steps are one process's steps, so without dropout, batch normalisation or augmentation
+(which draw or count per process) the weights match one process's up to rounding.
 """
 import argparse
 import contextlib
@@ -26,7 +30,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from torch.utils.data import TensorDataset
 
 from model import $class_name as Network   # under a name of its own: the graph's name could be F or Path
 
@@ -111,6 +115,17 @@ def loss_fn(logits, y):
     return F.cross_entropy(logits, y)
 
 
+def share_loss(logits, y, batch, world):
+    """This process's part of the loss of a batch of `batch` samples split over `world` processes: scaled so
+    that the gradients DistributedDataParallel averages are the whole batch's (shares may differ by one)."""
+    if CONFIG["loss"] == "mse":
+        target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
+        summed = F.mse_loss(logits, target, reduction="sum") / logits.shape[1]
+    else:
+        summed = F.cross_entropy(logits, y, reduction="sum")
+    return summed * world / batch
+
+
 def make_optimizer(params):
     if CONFIG["optimizer"] == "sgd":
         return torch.optim.SGD(params, lr=CONFIG["lr"], momentum=CONFIG["momentum"],
@@ -149,7 +164,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=CONFIG["epochs"])
     parser.add_argument("--max-steps", type=int, default=CONFIG["max_steps"],
                         help="stop after this many steps (0: no limit)")
-    parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"], help="per process")
+    parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"],
+                        help="samples per step (under torchrun: over all processes)")
     parser.add_argument("--lr", type=float, default=CONFIG["lr"])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--init", help="start from these weights (a state_dict .pt file)")
@@ -190,13 +206,7 @@ def main():
     if tuple(x_train.shape[1:]) != tuple(INPUT_SHAPE) and x_train[0].numel() == math.prod(INPUT_SHAPE):
         x_train, x_val = x_train.reshape(-1, *INPUT_SHAPE), x_val.reshape(-1, *INPUT_SHAPE)   # e.g. rows as steps
     train_set = TensorDataset(x_train, y_train)
-    sampler = None
-    if distributed:
-        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=CONFIG["seed"])
-        loader = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler,
-                            drop_last=len(sampler) % args.batch_size == 1)     # never a batch of one
-    else:
-        loader = EpochBatches(x_train, y_train, args.batch_size, CONFIG["seed"])
+    loader = EpochBatches(x_train, y_train, args.batch_size, CONFIG["seed"])    # the same batches in every process
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:
@@ -211,17 +221,26 @@ def main():
     step, started = 0, time.time()
     stream = RandomStream(CONFIG["seed"])
     for epoch in range(args.epochs):
-        if sampler is not None:
-            sampler.set_epoch(epoch)
         net.train()
         losses = []
         for xb, yb in loader:
+            batch = len(yb)
+            if distributed:               # this process's share of the batch
+                xb, yb = xb.tensor_split(world)[rank], yb.tensor_split(world)[rank]
             with stream.drawing():
                 xb, yb = normalize(augment(xb.to(device))), yb.to(device)
-                loss = loss_fn(net(xb), yb)
-            losses.append(loss.item())
-            if not math.isfinite(loss.item()):
-                raise SystemExit(f"step {step + 1}: the loss became {loss.item()}; lower the learning rate")
+                if distributed:
+                    loss = share_loss(net(xb), yb, batch, world)
+                else:
+                    loss = loss_fn(net(xb), yb)
+            if distributed:                # the whole batch's loss, as one process reports it
+                whole = loss.detach() / world
+                dist.all_reduce(whole)
+                losses.append(whole.item())
+            else:
+                losses.append(loss.item())
+            if not math.isfinite(losses[-1]):
+                raise SystemExit(f"step {step + 1}: the loss became {losses[-1]}; lower the learning rate")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if CONFIG["grad_clip"]:
@@ -231,7 +250,7 @@ def main():
                 scheduler.step()
             step += 1
             if rank == 0 and step % 50 == 0:
-                print(f"epoch {epoch + 1} step {step}: loss {loss.item():.4f}")
+                print(f"epoch {epoch + 1} step {step}: loss {losses[-1]:.4f}")
             if step >= total_steps:
                 break
         if rank == 0:

@@ -110,18 +110,6 @@ def test_project_model_loads_without_layerloom(exported, tmp_path):
     assert "MODEL OK" in proc.stdout
 
 
-def test_project_trains_under_torchrun_with_two_processes(exported, tmp_path):
-    src, results, out = exported
-    project = results["project"].path
-    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "train.py", "--epochs", "1", "--max-steps", "3", "--init", "model_state.pt"],
-                          capture_output=True, text=True, timeout=180, env=clean_env(tmp_path), cwd=project)
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-    assert "2 process(es)" in proc.stdout and "val accuracy" in proc.stdout
-    ckpt = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
-    assert ckpt["step"] == 3 and set(ckpt["model"]) == set(src.model.state_dict())
-
-
 def _graph(tmp_path, name, blocks, edges, shape):
     doc = GraphDocument(name, training={"dataset": "mnist-sample"})
     doc.add_block("Input", {"shape": shape})

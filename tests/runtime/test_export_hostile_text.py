@@ -91,10 +91,11 @@ def test_any_text_in_a_graph_gives_a_project_that_compiles_and_computes_the_mode
     assert not list(tmp.rglob("PWNED*"))
 
 
-def test_the_nastiest_text_travels_in_every_format_and_train_py_trains_as_layerloom(tmp_path):
+def test_the_nastiest_text_travels_in_every_format_and_torchrun_trains_as_layerloom(tmp_path):
     name = "".join(NASTY[:9])
     doc = _doc(name, ["input", "F", "nn", "Network", "out"], {"train_count": 1000})
-    doc.training.update({"max_steps": 2, "epochs": 1, "optimizer": "sgd", "lr": 0.1})
+    # 51 a batch: shares of 26 and 25 under two processes
+    doc.training.update({"max_steps": 2, "epochs": 1, "optimizer": "sgd", "lr": 0.1, "batch_size": 51})
     trainer = Trainer(doc, dict(doc.training), None, runs_base=tmp_path / "runs")
     assert trainer.run() is not None
     src, results = export_model(trainer.run_dir, ["safetensors", "onnx", "pt2", "project"], tmp_path / "out")
@@ -109,11 +110,14 @@ def test_the_nastiest_text_travels_in_every_format_and_train_py_trains_as_layerl
         assert json.loads(z.read(extra))["graph_name"] == name
     project = by["project"].path
     _check_project(src, project, name, {"train_count": 1000})
-    proc = subprocess.run([sys.executable, "train.py", "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project)
+    # as the README says: two processes (gloo on the CPU) take the steps one process takes, so Layerloom's
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "train.py", "--device", "cpu"], capture_output=True, text=True, timeout=180,
+                          env=clean_env(tmp_path), cwd=project)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert "2 process(es)" in proc.stdout and "20 steps/epoch" in proc.stdout, proc.stdout
     theirs = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 2
-    torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-6)
     assert not list(tmp_path.rglob("PWNED*"))
