@@ -19,9 +19,9 @@ def _per_dim(v, n):
 
 def _too_small(f: Failure, dims: int, conv: bool) -> Diagnostic | None:
     """A window (kernel) that does not fit the sample, or pool padding over half the window."""
-    if len(f.x) != dims + 1:
-        return None
     p = f.params
+    if len(f.x) != dims + 1 or p.get("padding") == "same":     # "same" pads so that every kernel fits
+        return None
     ks = _per_dim(p["kernel_size"], dims)
     dil = _per_dim(p.get("dilation", 1), dims)
     pad = p.get("padding", 0)
@@ -53,10 +53,38 @@ def _channels(f: Failure) -> Diagnostic | None:
     return _first_dim(f, "in_channels", "input channel")
 
 
+_PADDING_MODES = {"reflect": ("mirrors", 1), "circular": ("wraps around", 0)}   # (what it does, values beyond)
+
+
+def _padding_mode(f: Failure, dims: int) -> Diagnostic | None:
+    """padding_mode "reflect" mirrors the input's edge values, so it needs more values on each side than it
+    pads; "circular" wraps the other end around, so it needs at least as many."""
+    mode = f.params.get("padding_mode", "zeros")
+    if mode not in _PADDING_MODES or len(f.x) != dims + 1:
+        return None
+    pad = f.params.get("padding", 0)
+    if pad == "same":
+        ks, dil = _per_dim(f.params["kernel_size"], dims), _per_dim(f.params.get("dilation", 1), dims)
+        pads = [d * (k - 1) - d * (k - 1) // 2 for k, d in zip(ks, dil)]    # the larger side, as torch pads
+    else:
+        pads = [0] * dims if isinstance(pad, str) else _per_dim(pad, dims)
+    does, beyond = _PADDING_MODES[mode]
+    axes = ("length",) if dims == 1 else ("height", "width")
+    for q, size, axis in zip(pads, f.x[1:], axes):
+        if q + beyond > size:
+            most = size - beyond
+            return Diagnostic("", f'{f.sig} pads {q} values on each side with padding_mode="{mode}", which {does} '
+                                  f"the input's own values, but its input {f.xt} has {size} along its {axis}: set "
+                                  + (f"padding to at most {most}, " if most >= 0 and pad != "same" else "")
+                                  + 'padding_mode to "zeros" or "replicate", or give it a larger input.', "too_small")
+    return None
+
+
 def convolution(dims: int):
-    """Conv1d / Conv2d: a kernel larger than the sample, then the channel count."""
+    """Conv1d / Conv2d: a kernel larger than the sample, padding that mirrors or wraps past the sample, then
+    the channel count."""
     def explain(f: Failure) -> Diagnostic | None:
-        return _too_small(f, dims, conv=True) or _channels(f)
+        return _too_small(f, dims, conv=True) or _padding_mode(f, dims) or _channels(f)
     return explain
 
 
