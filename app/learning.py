@@ -76,7 +76,7 @@ class Learning(QObject):
     def show_inside(self) -> None:
         self._show_dock("inside")
         doc = self.win.document
-        self.inside.refresh(doc, runs_of(doc, settings.runs_dir()))
+        self.inside.refresh(doc, runs_of(doc, self.win.training.runs_base))
         block = self.win.selected_block()
         if block:
             self.inside.follow(block)
@@ -95,13 +95,14 @@ class Learning(QObject):
     def start_lesson(self, lesson) -> None:
         if not self.win.files.open_document(lesson.start_graph(), "start the lesson"):
             return
+        self.lessons.mark_started(lesson.id)
         self.win.session.message.emit(f"Lesson: {lesson.title}. The steps are in the Lessons panel.")
         self.check_lesson()
 
     def check_lesson(self) -> None:
         if not self.win.docks["lessons"].isVisible():
             return
-        self.lessons.evaluate(LessonContext.build(self.win.document, settings.runs_dir()))
+        self.lessons.evaluate(LessonContext.build(self.win.document, self.win.training.runs_base))
 
     def note_fact(self, fact: str) -> None:
         self.lessons.note_fact(fact)

@@ -25,6 +25,10 @@ class LessonsPanel(QWidget):
         self.progress = {l.id: LessonProgress(l, (done or {}).get(l.id, 0)) for l in lessons}
         self.facts: set[str] = set()
         self._context: LessonContext | None = None
+        # Lessons checked against the open graph: those started here (the window calls mark_started once the
+        # start graph is open) or in an earlier session. An unstarted lesson ticks nothing: LeNet-5's lesson,
+        # which builds the network from an empty canvas, was "complete" on opening with the preset open.
+        self.started = {lesson_id for lesson_id, done in (done or {}).items() if done > 0}
 
         self.choice = QComboBox(self)
         for i, lesson in enumerate(lessons, 1):
@@ -85,6 +89,10 @@ class LessonsPanel(QWidget):
         if index >= 0:
             self.choice.setCurrentIndex(index)
 
+    def mark_started(self, lesson_id: str) -> None:
+        """The lesson's start graph is open: from now on its steps are checked."""
+        self.started.add(lesson_id)
+
     def note_fact(self, fact: str) -> None:
         """Something the person did that a lesson may ask for ("viewed_filters", "selected:fc1", ...)."""
         if fact not in self.facts:
@@ -97,6 +105,9 @@ class LessonsPanel(QWidget):
         """Re-check the current lesson against the graph and runs; returns the steps newly done."""
         context.facts = set(self.facts) | set(context.facts)
         self._context = context
+        if self.lesson.id not in self.started:
+            self._show()
+            return []
         progress = self.progress[self.lesson.id]
         newly = progress.update(context)
         if newly:
@@ -140,5 +151,9 @@ class LessonsPanel(QWidget):
         self.hint.setText(step.hint)
         self.hint_button.setVisible(True)
         self.hint.setVisible(self.hint_button.isChecked())
-        self.status.setText(f"Not yet: {progress.detail}" if progress.detail and self._context is not None else "")
+        if lesson.id not in self.started:
+            self.status.setText("Press Start lesson to begin: it opens the graph this lesson starts from, and the "
+                                "steps tick as you do them.")
+        else:
+            self.status.setText(f"Not yet: {progress.detail}" if progress.detail and self._context is not None else "")
         self.layout().activate()

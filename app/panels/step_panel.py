@@ -162,10 +162,9 @@ class StepPanel(QWidget):
         win = self.learning.win
         doc = win.document.copy()
         from ..learning import runs_of
-        from .. import settings
         if self.view is not None and _made_of(doc) != self._built_for:
             self.reset()                        # edited while a step was being taken
-        runs = runs_of(doc, settings.runs_dir())
+        runs = runs_of(doc, win.training.runs_base)
         watch = self._watch()
         state = {"view": self.view}
         made_of = _made_of(doc)

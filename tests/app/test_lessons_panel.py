@@ -27,6 +27,7 @@ def test_start_hint_and_ticks(qtbot, tmp_path):
     qtbot.mouseClick(panel.start, Qt.MouseButton.LeftButton)
     assert started == [panel.lesson]
     doc = started[0].start_graph()
+    panel.mark_started(panel.lesson.id)      # the window, once the start graph is open
     assert _rows(panel)[0].startswith(CURRENT) and _rows(panel)[1].startswith(TODO)
     assert not panel.hint.isVisible()
     qtbot.mouseClick(panel.hint_button, Qt.MouseButton.LeftButton)
@@ -51,5 +52,22 @@ def test_progress_is_restored_and_a_finished_lesson_says_so(qtbot, tmp_path):
     assert all(row.startswith(TICK) for row in _rows(panel))
     assert panel.title.text() == "Lesson complete"
     panel.select_lesson("what-convolutions-learn")
+    panel.mark_started("what-convolutions-learn")
     panel.evaluate(LessonContext.build(load_graph(preset_path("lenet5")), tmp_path))
     assert panel.status.text().startswith("Not yet: train a run")
+
+
+def test_a_lesson_not_started_ticks_nothing_on_the_graph_that_is_open(qtbot, tmp_path):
+    """With the LeNet-5 preset open (as `make run` starts), Help ▸ Lessons showed lesson 1, "build LeNet-5
+    from an empty canvas", four steps done before it was started, and saved that progress."""
+    panel = LessonsPanel(builtin_lessons())
+    qtbot.addWidget(panel)
+    saved = []
+    panel.progress_changed.connect(lambda lesson_id, done: saved.append((lesson_id, done)))
+    assert panel.lesson.id == "lenet5"
+    assert panel.evaluate(LessonContext.build(load_graph(preset_path("lenet5")), tmp_path)) == []
+    assert not any(row.startswith(TICK) for row in _rows(panel)) and saved == []
+    assert panel.status.text().startswith("Press Start lesson to begin")
+    panel.mark_started("lenet5")             # the window opened the lesson's start: an empty canvas
+    panel.evaluate(LessonContext.build(load_graph(preset_path("lenet5")), tmp_path))
+    assert saved == [("lenet5", 4)]          # from here on the steps follow the graph
