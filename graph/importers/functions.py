@@ -92,8 +92,63 @@ def _flatten(call: Call):
     return "Flatten", {"start_dim": start, "end_dim": end}, [x]
 
 
+def _base_name(node) -> str:
+    return call_name(node).split(".")[0] if isinstance(node, fx.Node) and node.op in ("call_function",
+                                                                                      "call_method") else ""
+
+
+def _only_user(node):
+    users = list(node.users)
+    return users[0] if len(users) == 1 else None
+
+
+def shuffle_chain(first, info: dict):
+    """(groups, the steps after `first`) where `first` starts a channel shuffle written out, as ShuffleNet's
+    channel_shuffle writes it: x.view(n, g, C // g, H, W) → transpose(1, 2) → contiguous() → view(n, C, H, W);
+    else None. The whole chain becomes one ChannelShuffle block."""
+    if _base_name(first) not in ("view", "reshape") or not first.args or not isinstance(first.args[0], fx.Node):
+        return None
+    entries = info.get(first.args[0], ("",)), info.get(first, ("",))
+    if any(e[0] != "tensor" for e in entries):
+        return None
+    src, mid = entries[0][1], entries[1][1]
+    if len(src) < 3 or len(mid) != len(src) + 1 or mid[0] != src[0] or mid[1] * mid[2] != src[1] or \
+            tuple(mid[3:]) != tuple(src[2:]):
+        return None
+    step = _only_user(first)
+    dims = step.args[1:3] if step is not None and _base_name(step) == "transpose" else ()
+    if len(dims) != 2 or step.args[0] is not first or not all(isinstance(d, int) for d in dims) or \
+            sorted(d % len(mid) for d in dims) != [1, 2]:
+        return None
+    chain = [step]
+    while (after := _only_user(chain[-1])) is not None and _base_name(after) in ("contiguous", "clone") and \
+            after.args[0] is chain[-1]:
+        chain.append(after)
+    last = _only_user(chain[-1])
+    if last is None or _base_name(last) not in ("view", "reshape") or last.args[0] is not chain[-1] or \
+            info.get(last, ("",))[0] != "tensor" or tuple(info[last][1]) != tuple(src):
+        return None
+    return mid[1], chain + [last]
+
+
+def _in_shuffle(node, info: dict) -> bool:
+    """Whether `node` is a step after the first of a channel shuffle (it passes the shuffled tensor on)."""
+    first = node
+    while _base_name(first) in ("view", "reshape", "contiguous", "clone", "transpose") and first.args:
+        first = first.args[0]
+        found = shuffle_chain(first, info)
+        if found is not None:
+            return node in found[1]
+    return False
+
+
 def _reshape(call: Call):
     x = call.arg(0, "input", tensor=True)
+    if _in_shuffle(call.node, call.info):
+        return ALIAS, x
+    shuffle = shuffle_chain(call.node, call.info)
+    if shuffle is not None:
+        return "ChannelShuffle", {"groups": shuffle[0]}, [x]
     if call.shape(x)[0] != call.batch or call.out_shape[0] != call.batch:
         raise Unmapped("a reshape that moves the batch dimension has no block")
     return "Reshape", {"shape": list(call.out_shape[1:])}, [x]
@@ -135,6 +190,8 @@ def _permute(call: Call):
 
 
 def _transpose(call: Call):
+    if _in_shuffle(call.node, call.info):
+        return ALIAS, call.arg(0, "input", tensor=True)
     rank = len(call.out_shape)
     d0, d1 = call.arg(1, "dim0") % rank, call.arg(2, "dim1") % rank
     if 0 in (d0, d1):

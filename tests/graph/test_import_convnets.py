@@ -49,6 +49,15 @@ def test_shufflenet_v2_splits_its_channels_with_narrow_blocks_and_computes_exact
                      for p in [b.params])
     assert narrows == [(0, 8), (8, 8)]      # stage2's second unit: x.chunk(2, dim=1) of 16 channels
     assert ".narrow(1, 8, 8)" in generated_code(doc)
+    # channel_shuffle's view → transpose → contiguous → view is one ChannelShuffle block per unit: no block holds
+    # the image size, so the imported network runs on other sizes too
+    kinds = [b.kind for b in doc.blocks.values()]
+    assert kinds.count("ChannelShuffle") == 4 and "Permute" not in kinds
+    doc.set_param("input", "shape", [3, 48, 40])
+    graph = compile_graph(doc).eval()
+    x = torch.randn(2, 3, 48, 40, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        assert torch.equal(graph(x), model(x))
 
 
 def test_convnext_imports_layer_norm_over_channels_and_layer_scale_as_blocks_exactly(tmp_path):
@@ -83,3 +92,22 @@ def test_a_block_named_like_a_step_of_an_earlier_block_keeps_its_name_in_the_com
         ["shuffle", "reshape"]
     x = torch.randn(2, 4, 3)
     assert torch.equal(graph(x), x.reshape(2, 3, 4))
+
+
+class _LookAlike(nn.Module):
+    """A view → transpose → view whose first view is used again: not only a shuffle, so it keeps its steps."""
+
+    def forward(self, x):
+        n, c, h, w = x.size()
+        y = x.view(n, 2, c // 2, h, w)
+        shuffled = y.transpose(1, 2).contiguous().view(n, c, h, w)
+        return shuffled + y.reshape(n, c, h, w)
+
+
+def test_a_view_transpose_view_that_is_used_elsewhere_keeps_its_reshape_and_permute_blocks():
+    model = _LookAlike().eval()
+    doc, state, report = import_module(model, (6, 3, 3), "look", "look")
+    kinds = [b.kind for b in doc.blocks.values()]
+    assert "ChannelShuffle" not in kinds and "Permute" in kinds
+    check_fidelity(doc, state, model, (6, 3, 3), report)
+    assert report.fidelity["max_abs_diff"] == 0.0
