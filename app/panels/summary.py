@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QEvent, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout, QWidget
 
@@ -20,6 +20,10 @@ from ..session import Session
 from .palette import kind_icon
 
 COLUMNS = ("Block", "Kind", "Output shape", "Params", "MACs", "FLOPs")
+SHAPE = 2                                   # the column that stretches
+WIDTHS = (140, 170, None, 110, 90, 90)      # the usual widths
+LEAST = (80, 100, None, 64, 56, 56)         # what each gives up to in a narrow panel, in this order:
+SHRINK_ORDER = (1, 0, 3, 4, 5)
 
 
 class SummaryModel(QAbstractTableModel):
@@ -100,8 +104,13 @@ class SummaryPanel(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         header.setStretchLastSection(False)
-        for col, width in enumerate((140, 170, 160, 110, 90, 90)):
-            self.table.setColumnWidth(col, width)
+        self._shape_room = 0            # what the longest output shape needs (refresh measures it)
+        self._fitting = False
+        self._user_sized = False        # a column resized by hand: the panel stops fitting them
+        for col, width in enumerate(WIDTHS):
+            self.table.setColumnWidth(col, width or 160)
+        header.sectionResized.connect(self._section_resized)
+        self.table.viewport().installEventFilter(self)
         self.totals = QLabel(self)
         self.totals.setContentsMargins(6, 2, 6, 0)
         self.totals.setWordWrap(True)   # a long line must not hold the bottom docks, and so the side docks, at its width
@@ -144,10 +153,46 @@ class SummaryPanel(QWidget):
                 shape = {"blocked": "not computed", "cycle": "cycle"}.get(r.status, "error")
             rows.append((bid, r.kind, get_kind(r.kind).category, shape, r.param_count, r.macs, r.status))
         self.model.set_rows(rows)
+        self._measure_shapes(rows)
         self.totals.setText(f"<b>{len(rows)}</b> blocks · <b>{result.total_params:,}</b> parameters · "
                             f"<b>{human(result.total_macs)}</b> MACs · <b>{human(result.total_flops)}</b> FLOPs per "
                             f"sample{' (' + partial_text(result) + ')' if result.not_computed else ''}")
         self.totals.setToolTip(COST_TOOLTIP)
+
+    # -- columns --------------------------------------------------------------------------------------
+    def _measure_shapes(self, rows) -> None:
+        metrics = self.table.fontMetrics()
+        texts = [COLUMNS[SHAPE]] + [str(r[SHAPE]) for r in rows[:2000]]
+        self._shape_room = min(320, max(metrics.horizontalAdvance(t) for t in texts) + 24)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """In a narrow panel the output shapes keep the room they need: the Kind, Block and number columns
+        give theirs first (down to a least width each); wide enough, every column has its usual width."""
+        if self._user_sized:
+            return
+        widths = list(WIDTHS)
+        excess = sum(w for w in widths if w) + self._shape_room - self.table.viewport().width()
+        for col in SHRINK_ORDER:
+            if excess <= 0:
+                break
+            cut = min(excess, widths[col] - LEAST[col])
+            widths[col] -= cut
+            excess -= cut
+        self._fitting = True
+        for col, width in enumerate(widths):
+            if width and self.table.columnWidth(col) != width:
+                self.table.setColumnWidth(col, width)
+        self._fitting = False
+
+    def _section_resized(self, col: int, _old: int, _new: int) -> None:
+        if not self._fitting and col != SHAPE and self.table.isVisible():
+            self._user_sized = True
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.table.viewport():
+            self._fit_columns()
+        return super().eventFilter(watched, event)
 
     def show_memory(self, estimator) -> None:
         """The estimator's state as one line (two when the estimate does not fit the device now)."""
