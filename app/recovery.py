@@ -37,8 +37,39 @@ def recovery_dir() -> Path:
     return Path(base or Path.home() / ".layerloom") / "recovery"
 
 
+STARTED = int(time.time())   # this process's start, near enough: before any of its windows writes a file
+
+
 def own_file() -> Path:
-    return recovery_dir() / f"session-{os.getpid()}.json"
+    """This process's recovery file, named by its process id and start time: a process that got the id of
+    one that crashed (in a container every start may get the same one) neither takes its file for its own
+    nor writes over it."""
+    return recovery_dir() / f"session-{os.getpid()}-{STARTED}.json"
+
+
+def process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since 1970), where the system says (Linux's /proc); else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+        ticks = int(stat[stat.rindex(")") + 2:].split()[19])        # field 22: start time, in ticks since boot
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
+        return None
+
+
+def _writer_gone(name: str, saved: float) -> bool:
+    """Has the process that wrote recovery file `name` (session-PID[-START].json) ended? Its id may belong to a
+    later process by now: this one, or another that started after the file was written."""
+    parts = name.split("-")
+    pid, start = int(parts[1]), (int(parts[2]) if len(parts) > 2 else None)
+    if pid == os.getpid():
+        return start != STARTED
+    if not alive(pid):
+        return True
+    began = process_started(pid)
+    return began is not None and began > (start if start is not None else saved) + 2
 
 
 def write(doc: GraphDocument, path: Path | None, target: Path | None = None) -> Path:
@@ -69,11 +100,8 @@ def orphans() -> list[Recovered]:
     folder = recovery_dir()
     found = []
     for f in sorted(folder.glob("session-*.json")) if folder.is_dir() else []:
-        try:
-            pid = int(f.stem.split("-", 1)[1])
-        except ValueError:
-            continue
-        if alive(pid):
+        parts = f.stem.split("-")
+        if not (2 <= len(parts) <= 3 and all(p.isdigit() for p in parts[1:])):
             continue
         try:
             data = json.loads(f.read_text(encoding="utf-8"))
@@ -81,6 +109,8 @@ def orphans() -> list[Recovered]:
             saved = float(data.get("saved", 0))
             if not (math.isfinite(saved) and 0 <= saved < LATEST):     # not a time: when the file was written
                 saved = f.stat().st_mtime
+            if not _writer_gone(f.stem, saved):
+                continue
             found.append(Recovered(f, Path(data["path"]) if data.get("path") else None,
                                    saved, str(graph.get("name", "Untitled"))))
         except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):

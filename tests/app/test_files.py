@@ -400,3 +400,39 @@ def test_save_as_offers_a_file_name_and_keeps_an_upper_case_json(win, dialogs, t
     assert offered == ["resnet_18_v2.loom.json"]
     assert load_graph(tmp_path / "saved" / "Net.JSON").name == "ResNet/18: v2"
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["Net.JSON"]
+
+
+def test_unsaved_work_of_a_crashed_process_with_this_process_s_id_is_offered_and_never_overwritten(win, dialogs):
+    """In a container every start may get the same process id: the file a crashed window left under that id
+    looked like this process's own, so it was never offered, and this window's autosave wrote over it."""
+    left = _crashed(os.getpid(), "lenet5", 1000.0)               # by an earlier process with this id
+    dialogs.answers = [SB.Cancel]                               # keep it for the next start
+    assert not win.files.offer_recovery() and [k for k, *_ in dialogs.shown] == ["question"]
+    win.files.open_preset(preset_path("mlp"))
+    edits.set_param(win.session, "fc1", "out_features", 33)
+    win.files.autosave()                                        # this window's own unsaved work
+    assert recovery.own_file().exists() and recovery.own_file() != left
+    assert json.loads(left.read_text())["graph"]["name"] == "LeNet-5"        # still the crashed window's
+    assert [r.file for r in recovery.orphans()] == [left]       # its own file is not a crashed one
+    win.session.undo_stack.setClean()
+    recovery.discard()
+    recovery.discard(left)
+
+
+def test_a_crashed_window_s_id_taken_by_a_later_process_is_still_offered(win, dialogs):
+    import subprocess
+    import sys
+    import time
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        started = recovery.process_started(later.pid)
+        if started is None:
+            pytest.skip("this system does not say when a process started")
+        left = _crashed(later.pid, "lenet5", time.time() - 3600)        # written an hour before it started
+        assert [r.file for r in recovery.orphans()] == [left]
+        dialogs.answers = [SB.Yes]
+        assert win.files.offer_recovery() and "conv1" in win.document.blocks and not left.exists()
+        win.session.undo_stack.setClean()
+    finally:
+        later.kill()
+        later.wait()
