@@ -29,9 +29,10 @@ from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost
 from ..weights import module_path_to_id
 from .export_recurrent import CALLS as RECURRENT_CALLS
 from .export_recurrent import is_default_state, recurrent_call
+from .export_scan import check_steps, fix_steps, scan_block, scan_layers
 from .layers import NoBlock, layer_block
 from ..quoting import shown
-from .pt2_check import check_pt2, layerloom_steps_free, plain_tensors_only, refusal
+from .pt2_check import check_pt2, layerloom_steps, plain_tensors_only, refusal
 
 
 def aten_name(node) -> str:
@@ -69,6 +70,7 @@ class _ProgramBuilder(_Builder):
         self.fqn = {**sig.inputs_to_parameters, **sig.inputs_to_buffers}
         self.tensors = {**program.state_dict, **getattr(program, "constants", {})}
         self.user_inputs = set(sig.user_inputs)
+        self.graph_module = program.graph_module
         self.used: dict[str, str] = {}        # weight FQN -> the node that used it first
         self.skipped: set = set()              # nodes nothing reads that need no block (an LSTM's final state)
 
@@ -93,9 +95,15 @@ class _ProgramBuilder(_Builder):
     def build(self, graph) -> None:
         for node in graph.nodes:
             self.users[node] = list(node.users)
+        scans = scan_layers(self, graph)         # {node: the recurrent layer whose scan it is part of}
         for node in graph.nodes:
             entry = self.info.get(node, ("value", None))
-            if node.op == "placeholder":
+            if node in scans:
+                if node is scans[node].output:
+                    scan_block(self, node, scans[node])
+                else:
+                    self.report_nodes.append({"node": node.name, "op": str(node.target), "block": None, "kind": None})
+            elif node.op == "placeholder":
                 if node.name not in self.user_inputs:
                     continue                                   # a weight: its layer's call takes it
                 if entry[0] != "tensor":
@@ -235,12 +243,15 @@ LAYERS = {
 
 
 def import_program(program, name: str = "Imported", source: str = "program", method: str = "torch.export",
-                   advice: str | None = None):
+                   advice: str | None = None, steps: int | None = None):
     """Import an ExportedProgram. Returns (GraphDocument, state_dict for the blocks, ImportReport, batch);
-    `advice` replaces what a refusal tells the person to do."""
+    `advice` replaces what a refusal tells the person to do; `steps`: the length a program whose steps are
+    free is imported for."""
     from ..layout import apply_layout, auto_layout
     started = time.monotonic()
     info = {node: describe(node.meta.get("val")) for node in program.graph.nodes}
+    if steps is not None:
+        info = fix_steps(info, program, steps)
     inputs = set(program.graph_signature.user_inputs)
     user = [n for n in program.graph.nodes if n.op == "placeholder" and n.name in inputs]
     if len(user) != 1 or info[user[0]][0] != "tensor":
@@ -274,15 +285,14 @@ def load_program(path):
 
 def import_pt2(path, fidelity: bool = True):
     program = load_program(path)
-    if layerloom_steps_free(path) and _dynamic_after_batch(program):
-        raise ImportFailure(f"{shown(Path(path).name)} is Layerloom's export of a sequence model that takes any number "
-                            "of steps; a .pt2 import needs one fixed shape per sample: import the .onnx or the "
-                            ".loom.json that Layerloom exported beside it")
-    doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path))
+    steps = layerloom_steps(path) if _dynamic_after_batch(program) else None
+    doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path), steps=steps)
     shape, dtype = _input_of(doc)
     check_affordable(doc, max(batch, OTHER_BATCH))
     if fidelity:
         check_fidelity(doc, state, program.module(), shape, report, dtype, batch=batch)
+    if steps is not None:
+        check_steps(doc, state, program.module(), shape, dtype, report)
     diff = check_outputs_follow(doc, state, program.module(), shape, dtype, batch)
     if diff is None:
         report.notes.append(f"the program does not run on a batch of {other_batch(batch)} (it was exported for a "

@@ -117,20 +117,23 @@ def check_pt2(path) -> None:
                     refuse(f"a name that is not a Python name ({shown(json.dumps(value))})")
 
 
-def layerloom_steps_free(path) -> bool:
-    """Whether the .pt2 file at `path` (already checked) is Layerloom's own export of a sequence model
-    with its steps left free: its extra file layerloom.json describes a Layerloom model with a T or T×F
-    input, and the program's input has a dynamic size after the batch."""
+def layerloom_steps(path) -> int | None:
+    """The number of steps its graph was drawn for when the .pt2 file at `path` (already checked) is Layerloom's
+    own export of a sequence model (its extra file layerloom.json describes a Layerloom model with a T or T×F
+    input), else None."""
     try:
         with zipfile.ZipFile(path) as archive:
             member = next((i for i in archive.infolist() if i.filename.endswith("/extra/layerloom.json")), None)
             if member is None or member.file_size > JSON_BYTES:
-                return False
+                return None
             meta = json.loads(archive.read(member))
     except (ValueError, RecursionError, zipfile.BadZipFile, OSError):
-        return False
-    return isinstance(meta, dict) and meta.get("format") == "layerloom.model" \
-        and isinstance(meta.get("input_shape"), list) and len(meta["input_shape"]) in (1, 2)
+        return None
+    shape = meta.get("input_shape") if isinstance(meta, dict) and meta.get("format") == "layerloom.model" else None
+    if isinstance(shape, list) and len(shape) in (1, 2) and isinstance(shape[0], int) \
+            and not isinstance(shape[0], bool) and 1 <= shape[0] <= 65536:
+        return shape[0]
+    return None
 
 
 def _strings(data, key: str = ""):

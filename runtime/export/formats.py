@@ -248,9 +248,6 @@ def export_pt2(src: ExportSource, path: Path) -> ExportResult:
         if fixed is None:
             diff = max(diff, length_difference(loaded, src, length))
         notes.append(dynamic_note(length) if fixed is None else fixed_note(length, fixed))
-        if fixed is None and has_recurrence(src.model):
-            notes.append("its recurrent layers are torch scans, which Layerloom's .pt2 import does not read: "
-                         "import the .onnx or the .loom.json instead")
     return ExportResult("pt2", path, size_of(path), diff, diff <= TOLERANCE, notes)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from layerloom.graph import GraphDocument, save_graph
-from layerloom.graph.importers import ImportFailure
+from layerloom.graph.compiler import compile_graph
 from layerloom.graph.importers.export_import import import_pt2
 from layerloom.runtime.export import export_model, load_source
 from layerloom.runtime.export.recurrent_scan import ScannedRecurrence
@@ -41,9 +41,15 @@ def test_a_token_model_with_a_recurrent_layer_takes_other_lengths(tmp_path):
         assert want.shape == (3, steps, 3)
         torch.testing.assert_close(got_onnx, want, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(got_pt2, want, rtol=1e-4, atol=1e-5)
-    # its scans are not for the .pt2 import: refused in words that name the files that do import
-    with pytest.raises(ImportFailure, match=r"Layerloom's export of a sequence model .* import the \.onnx or "):
-        import_pt2(pt2_file)
+    # its scans import back as the GRU block, giving the program's outputs at other lengths too
+    doc, state, report = import_pt2(pt2_file)
+    assert [b.kind for b in doc.blocks.values()] == ["Input", "Embedding", "GRU", "Linear", "Output"]
+    graph = compile_graph(doc, weights=False).eval()
+    graph.load_state_dict(state, strict=True)
+    for steps in (1, 9):
+        x = torch.randint(0, 20, (2, steps), generator=torch.Generator().manual_seed(steps))
+        with torch.no_grad():
+            torch.testing.assert_close(graph(x), program(x), rtol=1e-5, atol=1e-6)
 
 
 def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_path):
