@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QPushButton, QVBoxLayout)
 
 from layerloom.graph.fileformat import save_graph
-from layerloom.runtime.export import FORMATS, ExportError, export_model
+from layerloom.runtime.export import FORMATS, ExportError, export_model, file_names, places_problem
 from layerloom.runtime.path_problems import in_the_way, os_error_text
+from layerloom.runtime.runs import read_json
 
 from .background import Job
 
@@ -42,6 +43,7 @@ class ExportDialog(QDialog):
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.exported_to: Path | None = None     # the folder the last export wrote (what Open folder opens)
         self._out: Path | None = None            # the folder the running export writes
+        self._names: dict = {}                   # run folder -> its graph's name (its files' names)
         layout = QVBoxLayout(self)
         pick = QHBoxLayout()
         pick.addWidget(QLabel("<b>Export</b>"))
@@ -122,7 +124,23 @@ class ExportDialog(QDialog):
             return self.graph_problem
         folder = self.folder.text().strip()
         blocked = in_the_way(folder) if folder else None
-        return f"Cannot export into {folder}: {blocked}. Choose another folder." if blocked else ""
+        if blocked:
+            return f"Cannot export into {folder}: {blocked}. Choose another folder."
+        taken = places_problem(Path(folder), file_names(self._graph_name(), self.selected_formats())) \
+            if folder else None
+        return f"Cannot export: {taken}." if taken else ""
+
+    def _graph_name(self) -> str:
+        """The name the chosen export's files take: its run's graph's, or the open graph's."""
+        run = self.chosen.run
+        if run is None:
+            return self.doc.name
+        if run not in self._names:
+            try:
+                self._names[run] = str(read_json(Path(run) / "graph.loom.json").get("name") or self.doc.name)
+            except (OSError, ValueError, AttributeError):
+                self._names[run] = self.doc.name
+        return self._names[run]
 
     def _update_buttons(self, *_):
         busy = self.job is not None

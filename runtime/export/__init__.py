@@ -17,7 +17,7 @@ from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors,
 from .project import export_project
 from .quantized import export_onnx_int8_dynamic, export_onnx_int8_static
 from .source import ExportError, ExportSource, load_source
-from .staging import check_places, publish, staged_export
+from .staging import check_places, places_problem, publish, staged_export
 
 FORMATS = {
     "safetensors": (export_safetensors, "{stem}.safetensors"),
@@ -44,6 +44,12 @@ class FormatFailure:
         return f"{self.format}: not exported: {self.message}"
 
 
+def file_names(graph_name: str, formats) -> dict[str, str]:
+    """The name each format's file (or folder) gets in the export folder, and model.json's."""
+    stem = slug(graph_name)
+    return {**{fmt: FORMATS[fmt][1].format(stem=stem) for fmt in dict.fromkeys(formats)}, "model.json": "model.json"}
+
+
 def export_model(source, formats, out, progress=None) -> tuple[ExportSource, list]:
     """Export `source` (run folder, checkpoint folder, .loom.json or ExportSource) to every format in
     `formats` inside the folder `out`. A format that fails is reported, the others still go ahead. The export
@@ -53,10 +59,9 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
     if unknown:
         raise ExportError(f"unknown export format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
     out = Path(out)
-    stem = slug(src.doc.name)
     order = list(dict.fromkeys(formats))
-    names = {fmt: FORMATS[fmt][1].format(stem=stem) for fmt in order}
-    check_places(out, {**names, "model.json": "model.json"}, src.metadata)
+    names = file_names(src.doc.name, order)
+    check_places(out, names, src.metadata)
     results: list = []
     inputs = [name for name, _, _ in src.model.meta["layerloom"]["inputs"]]
     with staged_export(out) as staging:
@@ -91,4 +96,4 @@ def _export_one(src: ExportSource, fmt: str, path: Path, inputs: list):
         return FormatFailure(fmt, f"{type(exc).__name__}: {exc}")
 
 __all__ = ["ExportError", "ExportResult", "ExportSource", "FORMATS", "FormatFailure", "LEGACY", "export_model",
-           "load_source"]
+           "file_names", "load_source", "places_problem"]

@@ -20,21 +20,28 @@ NOTHING = "nothing was exported"
 FOLDERS = ("project",)          # formats that write a folder (which must be absent or empty)
 
 
-def check_places(out: Path, names: dict[str, str], metadata: dict) -> None:
-    """Raise ExportError when the export could not be completed in `out` (`names`: format -> file or
-    folder name, model.json included): found before anything is written."""
+def places_problem(out: Path, names: dict[str, str]) -> str | None:
+    """Why the export could not put its files in `out` (`names`: format -> file or folder name, model.json
+    included), or None: known before anything is written."""
     blocked = in_the_way(out)
     if blocked:
-        raise ExportError(f"cannot export into {out}: {blocked}; choose another folder ({NOTHING})")
+        return f"cannot export into {out}: {blocked}; choose another folder"
     for fmt, name in names.items():
         place = out / name
         if fmt in FOLDERS:
             if place.is_symlink() or (place.exists() and (not place.is_dir() or any(place.iterdir()))):
-                raise ExportError(f"{place} exists and is not empty: move it, or choose a new folder for the "
-                                  f"project ({NOTHING})")
+                return f"{place} exists and is not empty: move it, or choose a new folder for the project"
         elif place.is_dir():
-            raise ExportError(f"{place} is a folder, in the way of the {fmt} file: move it or choose another "
-                              f"folder ({NOTHING})")
+            what = f"file {name}" if fmt == name else f"{fmt} file"
+            return f"{place} is a folder, in the way of the {what}: move it or choose another folder"
+    return None
+
+
+def check_places(out: Path, names: dict[str, str], metadata: dict) -> None:
+    """Raise ExportError when the export could not be completed in `out`: found before anything is written."""
+    problem = places_problem(out, names)
+    if problem:
+        raise ExportError(f"{problem} ({NOTHING})")
     try:
         json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:

@@ -149,12 +149,22 @@ def test_export_dialog_refuses_a_folder_a_file_stands_in_and_names_a_path_the_sy
     qtbot.keyClicks(dialog.folder, str(tmp_path / "later"))
     assert dialog.export_button.isEnabled() and "untrained" in dialog.about.text()
     (tmp_path / "later" / "mlp-784-128-10.safetensors").mkdir(parents=True)     # where the weights file goes
-    lines = export_with_a_click(qtbot, dialog, ("safetensors",), tmp_path / "later")
-    assert len(lines) == 1 and lines[0].startswith("✗ "), lines          # found before anything was written
-    assert "is a folder, in the way of the safetensors file" in lines[0] and "nothing was exported" in lines[0]
-    assert str(tmp_path / "later" / "mlp-784-128-10.safetensors") in lines[0]
-    assert dialog.progress.format() == "Export failed" and not dialog.open_button.isEnabled()
-    assert [p.name for p in (tmp_path / "later").iterdir()] == ["mlp-784-128-10.safetensors"]   # nothing half-written
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    for fmt, check in dialog.checks.items():
+        if check.isChecked() != (fmt == "safetensors"):
+            qtbot.mouseClick(check, Qt.MouseButton.LeftButton)
+    assert not dialog.export_button.isEnabled()                          # said before anything is written
+    assert dialog.about.text() == (f"Cannot export: {tmp_path / 'later' / 'mlp-784-128-10.safetensors'} is a "
+                                   "folder, in the way of the safetensors file: move it or choose another folder.")
+    qtbot.mouseClick(dialog.checks["safetensors"], Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dialog.checks["state-dict"], Qt.MouseButton.LeftButton)     # another format: nothing in its way
+    assert dialog.export_button.isEnabled() and "untrained" in dialog.about.text()
+    (tmp_path / "later" / "model.json").mkdir()                 # a folder that appears while the dialog is open
+    qtbot.mouseClick(dialog.checks["pt2"], Qt.MouseButton.LeftButton)
+    assert not dialog.export_button.isEnabled()
+    assert "later/model.json is a folder, in the way of the file model.json: move it" in dialog.about.text()
+    assert sorted(p.name for p in (tmp_path / "later").iterdir()) == ["mlp-784-128-10.safetensors", "model.json"]
 
 
 def test_embedding_view_shows_neighbours_and_map(qtbot, tmp_path):
