@@ -26,12 +26,16 @@ def _narrow_check(shapes, p) -> None:
     shape, dim, start, length = shapes[0], p["dim"], p["start"], p["length"]
     size = sample_dim_size("Narrow", shape, dim)
     first = start + size if start < 0 else start
-    if not 0 <= first < size or first + length > size:
-        shown = "×".join(map(str, shape))
-        where = f"start {start}" + (f" (position {first})" if start < 0 else "")
-        raise RuleError(f"Narrow keeps {count(length, 'position')} from {where} of dim {dim}, but that dimension "
-                        f"of a {shown} sample has {count(size, 'position')} (0 to {size - 1}): lower start or "
-                        f"length so that start + length is at most {size}.", "index")
+    shown = "×".join(map(str, shape))
+    where = f"of dim {dim}, but that dimension of a {shown} sample has {count(size, 'position')} (0 to {size - 1})"
+    if not 0 <= first < size:
+        raise RuleError(f"Narrow starts at {start}, outside the positions {where}: set start between 0 and "
+                        f"{size - 1} (or between −1 and −{size} from the end).", "index")
+    if first + length > size:
+        advice = (f"lower start or length so that start + length is at most {size}" if start >= 0 else
+                  f"lower length to at most {size - first}, or start further from the end")
+        raise RuleError(f"Narrow keeps {count(length, 'position')} from position {first} {where}: {advice}.",
+                        "index")
 
 
 def _narrow_label(p: dict) -> str:

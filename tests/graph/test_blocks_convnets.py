@@ -50,9 +50,13 @@ def test_layer_scale_starts_at_init_value_and_multiplies_each_channel():
 
 
 @pytest.mark.parametrize("kind, params, shape, words", [
-    ("Narrow", {"dim": 1, "start": 4, "length": 3}, (6, 4), "Narrow keeps 3 positions from start 4 of dim 1, but "
-     "that dimension of a 6×4 sample has 6 positions (0 to 5): lower start or length so that start + length is "
-     "at most 6."),
+    ("Narrow", {"dim": 1, "start": 4, "length": 3}, (6, 4), "Narrow keeps 3 positions from position 4 of dim 1, "
+     "but that dimension of a 6×4 sample has 6 positions (0 to 5): lower start or length so that start + length "
+     "is at most 6."),
+    ("Narrow", {"dim": -1, "start": -2, "length": 3}, (6, 4), "Narrow keeps 3 positions from position 2 of dim -1, "
+     "but that dimension of a 6×4 sample has 4 positions (0 to 3): lower length to at most 2, or start further "
+     "from the end."),
+    ("Narrow", {"dim": 1, "start": -7, "length": 1}, (6, 4), "Narrow starts at -7, outside the positions of dim 1"),
     ("Narrow", {"dim": 3, "start": 0, "length": 1}, (6, 4),
      "Narrow: dim=3 is out of range. Dims count within one sample"),
     ("LayerNorm2d", {"normalized_shape": 16}, (8, 3, 3), "LayerNorm2d holds 16 channels but receives 8 channels "

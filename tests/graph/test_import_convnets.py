@@ -11,7 +11,7 @@ from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 from layerloom.graph import GraphDocument, analyze, compile_graph, generated_code
 from layerloom.graph.fileformat import load_graph
 from layerloom.graph.importers import ImportResult, save_import
-from layerloom.graph.importers.fx_import import check_fidelity, import_module
+from layerloom.graph.importers.fx_import import import_module
 from layerloom.graph.weights import match_weights
 
 
@@ -32,12 +32,9 @@ def _imports_exactly(model: nn.Module, shape, tmp_path, name: str):
     save_import(ImportResult(doc, state, report, model), tmp_path / f"{name}.loom.json")
     loaded = load_graph(tmp_path / f"{name}.loom.json")
     graph = compile_graph(loaded).eval()
-    for batch in (1, 3):
-        x = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(batch))
-        with torch.no_grad():
-            assert torch.equal(graph(x), model(x))
-    check_fidelity(doc, state, model, shape, report)
-    assert report.fidelity["tensors_equal"] and report.fidelity["strict_load"], report.fidelity
+    x = torch.randn(2, *shape, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(graph(x), model(x))
     return loaded
 
 
@@ -109,5 +106,7 @@ def test_a_view_transpose_view_that_is_used_elsewhere_keeps_its_reshape_and_perm
     doc, state, report = import_module(model, (6, 3, 3), "look", "look")
     kinds = [b.kind for b in doc.blocks.values()]
     assert "ChannelShuffle" not in kinds and "Permute" in kinds
-    check_fidelity(doc, state, model, (6, 3, 3), report)
-    assert report.fidelity["max_abs_diff"] == 0.0
+    graph = compile_graph(doc).eval()
+    graph.load_state_dict(state, strict=True)
+    x = torch.randn(2, 6, 3, 3)
+    assert torch.equal(graph(x), model(x))
