@@ -68,10 +68,32 @@ def load_members(paths) -> list[ExportSource]:
                         and m.config.get("seed", 0) != first.config.get("seed", 0):    # statistics of another split
                     raise EnsembleError(f"{path}: " + split_message(m.metadata.get("dataset"), (
                         first.config.get("seed", 0), m.config.get("seed", 0))) + " (their normalisation differs too)")
-                raise EnsembleError(f"{path} has a different {what} ({_shown(m.metadata.get(key))}) from {paths[0]} "
+                said = "different classes" if key == "class_names" else f"a different {what}"
+                raise EnsembleError(f"{path} has {said} ({_shown(m.metadata.get(key))}) from {paths[0]} "
                                     f"({_shown(first.metadata.get(key))}): an ensemble's members share input and "
                                     "outputs; combine runs trained with the same data settings")
+        _check_vocabulary(path, m, paths[0], first)
     return members
+
+
+VOCABULARY_OPTIONS = ("path", "tokenize", "min_count", "max_size")     # what a token set's vocabulary is built from
+
+
+def _check_vocabulary(path, m: ExportSource, first_path, first: ExportSource) -> None:
+    """Members that read token ids must have been trained with one vocabulary: otherwise an id means another
+    word to each (and a smaller vocabulary's Embedding cannot read the larger one's ids at all)."""
+    size, first_size = m.metadata.get("vocab_size"), first.metadata.get("vocab_size")
+    if not size and not first_size:
+        return
+    options = [k for k in VOCABULARY_OPTIONS if (m.config.get("dataset_options") or {}).get(k)
+               != (first.config.get("dataset_options") or {}).get(k)]
+    if size == first_size and not options:
+        return
+    differs = (f"{size} tokens, against {first_size}" if size != first_size else
+               f"built with other {', '.join(options)}")
+    raise EnsembleError(f"{path} has a different vocabulary ({differs} in {first_path}): token ids would mean "
+                        "other words to each member; combine runs trained on the same text with the same vocabulary "
+                        f"settings ({', '.join(VOCABULARY_OPTIONS)})")
 
 
 def _refuse_repeats(paths) -> None:

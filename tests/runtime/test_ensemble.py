@@ -220,3 +220,16 @@ def test_runs_whose_data_set_is_not_here_are_exported_without_a_score(tmp_path, 
     with torch.no_grad():
         expected = torch.stack([torch.softmax(load_source(r).model(x), dim=1) for r in runs]).mean(0).numpy()
     np.testing.assert_allclose(session.run(None, {session.get_inputs()[0].name: x.numpy()})[0], expected, atol=1e-5)
+
+
+def test_text_runs_with_different_vocabularies_are_refused_in_either_order(tmp_path, capsys):
+    from .text_helpers import text_net, texts_csv
+    csv = texts_csv(tmp_path / "texts.csv")
+    small, large = (Trainer(text_net(csv, size), {"max_steps": 2}, None, runs_base=tmp_path / f"v{size}")
+                    for size in (12, 60))
+    assert small.run() is not None and large.run() is not None
+    for pair in ((small.run_dir, large.run_dir), (large.run_dir, small.run_dir)):
+        assert main(["ensemble", *map(str, pair)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"layerloom ensemble: {pair[1]} has a different vocabulary (") and "Traceback" not in err
+        assert "token ids would mean other words" in err, err

@@ -1,37 +1,14 @@
 """A run with a teacher, or a prune, refused for a problem the run's start finds leaves nothing behind: no failed,
 empty run folder in the runs list, no pruned graph without the fine-tuning it was asked for."""
-import random
 import shutil
 
 from layerloom.app.main import main
-from layerloom.graph import GraphDocument, save_graph
+from layerloom.graph import save_graph
 from layerloom.runtime.runs import list_runs
 from layerloom.runtime.trainer import Trainer
 
+from .text_helpers import text_net as _text_net, texts_csv as _texts
 from .trainer_helpers import Recorder, small_net
-
-
-def _texts(path, n=120, words=60):
-    rng = random.Random(0)
-    lines = ["text,label"]
-    for i in range(n):
-        half = (i % 2) * words // 2
-        lines.append(" ".join(f"w{rng.randrange(half, half + words // 2)}" for _ in range(8)) + f",{'ab'[i % 2]}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return str(path)
-
-
-def _text_net(csv, max_size):
-    doc = GraphDocument("text")
-    ids = [doc.add_block("Input", {"shape": [8], "dtype": "int64"}),
-           doc.add_block("Embedding", {"num_embeddings": "auto", "embedding_dim": 4, "padding_idx": 0}),
-           doc.add_block("GRU", {"hidden_size": 4, "output": "last"}), doc.add_block("Linear", {"out_features": "auto"}),
-           doc.add_block("Output")]
-    for a, b in zip(ids, ids[1:]):
-        doc.connect(a, b)
-    doc.training.update({"dataset": "text-csv", "epochs": 1, "batch_size": 16,
-                         "dataset_options": {"path": csv, "max_size": max_size, "max_length": 8}})
-    return doc
 
 
 def test_a_teacher_of_a_smaller_vocabulary_is_refused_before_the_run_folder(tmp_path, capsys):
