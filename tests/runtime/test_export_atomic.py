@@ -68,3 +68,14 @@ def test_a_failed_export_into_a_new_folder_leaves_no_folder(tmp_path, monkeypatc
     with pytest.raises(ExportError, match="the disk is full"):
         export_model(_tiny(tmp_path), ["safetensors"], tmp_path / "new" / "out")
     assert not (tmp_path / "new").exists()
+
+
+def test_the_command_line_says_why_nothing_was_exported_in_one_line(tmp_path, capsys):
+    from layerloom.app.main import main
+    out = tmp_path / "out"
+    (out / "model.json").mkdir(parents=True)
+    assert main(["export", str(_tiny(tmp_path)), "-f", "safetensors", "-f", "pt2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"layerloom export: {out / 'model.json'} is a folder, in the way of the file model.json: move it "
+                   "or choose another folder (nothing was exported)")
+    assert _tree(out) == ["model.json"]

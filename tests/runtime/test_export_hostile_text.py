@@ -121,3 +121,28 @@ def test_the_nastiest_text_travels_in_every_format_and_torchrun_trains_as_layerl
     assert theirs["step"] == ours.meta["step"] == 2
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-6)
     assert not list(tmp_path.rglob("PWNED*"))
+
+
+def test_class_folders_named_with_any_text_reach_train_py_and_model_json_as_data(tmp_path):
+    import numpy as np
+    from PIL import Image
+    root = tmp_path / "images"
+    names = ['a"b\nc', "'''x", "__import__('os').system('touch PWNED')", "ℌé\u2028", "\\"]
+    for i, folder in enumerate(names):
+        (root / folder).mkdir(parents=True)
+        for j in range(3):
+            Image.fromarray(np.full((4, 4, 3), 40 * i + j, dtype=np.uint8)).save(root / folder / f"{j}\n'.png")
+    doc = GraphDocument("folders", training={"dataset": "image-folder", "dataset_options": {"path": str(root)}})
+    last = doc.add_block("Input", {"shape": [3, 4, 4]})
+    for kind, params in (("Flatten", {}), ("Linear", {"out_features": 5}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    src, (result,) = export_model(_write(doc, tmp_path / "g.loom.json"), ["project"], tmp_path / "out")
+    assert result.verified, result.line()
+    train_py = (result.path / "train.py").read_text(encoding="utf-8")
+    compile(train_py, "train.py", "exec")
+    assert _constants(train_py)["CLASS_NAMES"] == sorted(names) == src.metadata["class_names"]
+    assert json.loads((result.path / "model.json").read_text(encoding="utf-8"))["class_names"] == sorted(names)
+    assert sorted(p.name for p in (result.path / "data" / "images").iterdir()) == sorted(names)
+    assert not list(tmp_path.rglob("PWNED*"))
