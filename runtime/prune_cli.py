@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
                        description="Rank the channels of Conv and Linear blocks by the L1 norm of their weights, "
                                    "drop the weakest, and save the smaller graph with its kept weights.")
     p.add_argument("run", help="a run folder or checkpoint folder")
-    p.add_argument("--ratio", type=float, required=True, help="share of channels to remove, e.g. 0.5")
+    p.add_argument("--ratio", type=_ratio, required=True, help="share of channels to remove, e.g. 0.5")
     p.add_argument("--block", action="append", dest="blocks", metavar="ID",
                    help="prune only this block (repeatable; default: every block that can be pruned)")
     p.add_argument("--finetune-epochs", type=int, default=1, dest="finetune_epochs",
@@ -20,6 +20,23 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="folder for the pruned graph and its weights")
     p.add_argument("--runs", default="runs", help="folder that holds the fine-tuning run (default: runs)")
     p.set_defaults(func=cmd_prune)
+
+
+class _Ratio(float):
+    """--ratio as a number that keeps its text as typed, for the message that refuses it."""
+
+    text: str
+
+
+def _ratio(text: str) -> float:
+    import argparse
+    try:
+        value = _Ratio(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number; give the share of channels to remove, "
+                                         "e.g. 0.5 for half") from None
+    value.text = text
+    return value
 
 
 def cmd_prune(args) -> int:
@@ -31,6 +48,12 @@ def cmd_prune(args) -> int:
     from .train_cli import Progress
 
     from .config import ConfigError, TrainConfig
+    if not 0 < args.ratio < 1:        # NaN too: checked before anything is read or written
+        what = "removes nothing" if args.ratio == 0 else "would remove every channel" if args.ratio == 1 else \
+            "is not a share of the channels"
+        print(f"layerloom prune: --ratio {getattr(args.ratio, 'text', args.ratio)}: {what}; give the share of channels to remove, between 0 "
+              "and 1, e.g. --ratio 0.5 for half", file=sys.stderr)
+        return 2
     problem = "must be 0 or more" if args.finetune_epochs < 0 else None
     if args.finetune_epochs > 0:     # what a training run takes, checked before any channel is cut
         try:

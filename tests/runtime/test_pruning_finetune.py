@@ -113,3 +113,12 @@ def test_a_graph_file_given_for_a_run_is_named_as_a_file(tmp_path, capsys):
     assert run(["prune", graph, "--ratio", "0.5", "--out", str(tmp_path / "p"), "--finetune-epochs", "0"]) == 2
     assert "is a file, not a run: give a run folder (runs/...) or one of its checkpoint folders" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("ratio", ["0", "1", "0.0", "100", "-0.5", "nan", "inf"])
+def test_a_ratio_that_prunes_nothing_or_everything_is_refused_first_saying_what_fits(tmp_path, capsys, ratio):
+    from layerloom.app.main import main
+    assert main(["prune", str(tmp_path / "no-run"), "--ratio", ratio, "--out", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"layerloom prune: --ratio {ratio}: ") and "between 0 and 1" in err and "0.5" in err, err
+    assert "\n" not in err and not (tmp_path / "p").exists()
