@@ -23,6 +23,7 @@ from ..layout import apply_layout, auto_layout
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
+from .onnx_gather import gather_rows
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads, fix_free_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -417,10 +418,8 @@ class _OnnxBuilder:
                 raise ImportFailure(f"{node.name}: a Transpose to {perm} moves the batch dimension, which no block "
                                     f"does; {_TIME_FIRST if perm[:2] == [1, 0] else 'keep the batch first'}")
             self.add(node, "Permute", {"dims": [p - 1 for p in perm[1:]]}, [x], self.base(node), node.output[0])
-        elif op == "Gather" and node.input[0] in self.inits and int(a.get("axis", 0)) == 0:
-            table = self.const(node.input[0])
-            self.add(node, "Embedding", {"num_embeddings": table.shape[0], "embedding_dim": table.shape[1]},
-                     [node.input[1]], self.base(node, node.input[0]), node.output[0], {"weight": table})
+        elif op == "Gather" and _gather_axis(self, node, a) == 0:
+            gather_rows(self, node, a)          # a table lookup (Embedding), or samples picked from the batch
         elif op == "Gather" and gather_step(self, node, a):
             pass
         elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
@@ -458,6 +457,13 @@ def import_onnx(path, name: str | None = None):
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
+
+
+def _gather_axis(builder, node, a) -> int:
+    axis, rank = int(a.get("axis", 0)), len(builder.shapes.get(node.input[0]) or [])
+    if axis < 0 and builder.fold_value(node.input[0]) is not None and node.input[0] not in builder.produced:
+        rank = np.ndim(builder.fold_value(node.input[0]))
+    return axis % rank if axis < 0 and rank else axis
 
 
 def _first_line(exc: Exception) -> str:
