@@ -19,6 +19,7 @@ from layerloom.graph.quoting import LiteralError, py_literal, shown
 from ..config import ConfigError, TrainConfig
 from ..data import DataError, batch_augment, figures, mnist_sample, shapes
 from ..data.registry import dataset_options
+from ..data.transforms import _parse_augment as parse_augment     # (Layerloom's own reading)
 from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
@@ -79,6 +80,11 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         takes = ", ".join(dataset_options(dataset)) or "no options"
         raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
                           f"{dataset} has no option {', '.join(shown(k) for k in unknown)}: it takes {takes}")
+    try:                        # the augmentation as Layerloom reads it (train.py would take "yes" for true)
+        cfg["augment"] = parse_augment(cfg.get("augment"))
+    except DataError as exc:
+        raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
+                          f"{shown(str(exc), 300)}") from None
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")

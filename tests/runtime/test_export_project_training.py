@@ -164,6 +164,10 @@ def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
 @pytest.mark.parametrize("settings, words", [({"optimizer": "lbfgs"}, "optimizer must be one of sgd, adam, adamw"),
                                              ({"lr": "fast"}, "lr must be a number, not 'fast'"),
                                              ({"batch_size": 0}, "batch_size must be between 1 and 65,536"),
+                                             ({"augment": {"crop": 4}}, "Unknown augmentation crop: use random_crop"),
+                                             ({"augment": {"hflip": "yes", "a\nb": 1}},
+                                              "Unknown augmentation a\\nb: use random_crop"),
+                                             ({"augment": {"hflip": "yes"}}, "hflip='yes' must be true or false"),
                                              ({"dataset_options": {"trian_count": 100, "a\nb": 1}},
                                               "mnist-sample has no option a\\nb, trian_count: it takes train_count")])
 def test_settings_layerloom_would_refuse_stop_the_project_in_words(tmp_path, settings, words):
