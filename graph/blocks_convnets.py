@@ -70,6 +70,7 @@ register(BlockKind(
     label=_narrow_label,
 ))
 
+
 def _shuffle_check(shapes, p) -> None:
     shape, groups = shapes[0], p["groups"]
     if len(shape) < 2:

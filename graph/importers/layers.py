@@ -163,9 +163,9 @@ MAPPERS = {
     **{getattr(nn, name): (name, lambda m: {}) for name in _NO_PARAMS},
 }
 _SD = _stochastic_depth_type()
-if _SD is not None:
-    MAPPERS[_SD] = ("StochasticDepth", lambda m: {"p": float(m.p), "mode": m.mode})
+if _SD is not None:        # torchvision is there: its layers that have a block kind
     from torchvision.models.convnext import LayerNorm2d as _TorchvisionLayerNorm2d
+    MAPPERS[_SD] = ("StochasticDepth", lambda m: {"p": float(m.p), "mode": m.mode})
     MAPPERS[_TorchvisionLayerNorm2d] = ("LayerNorm2d", _layernorm2d)
 
 RECURRENT = ("RNN", "LSTM", "GRU")

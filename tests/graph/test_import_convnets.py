@@ -3,6 +3,9 @@ blocks, ConvNeXt's LayerNorm2d and layer scale become LayerNorm2d and LayerScale
 graph computes exactly what torchvision's model computes (same weights, torch.equal)."""
 from __future__ import annotations
 
+import os
+
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -10,7 +13,7 @@ from torchvision.models.convnext import CNBlockConfig, ConvNeXt
 
 from layerloom.graph import GraphDocument, analyze, compile_graph, generated_code
 from layerloom.graph.fileformat import load_graph
-from layerloom.graph.importers import ImportResult, save_import
+from layerloom.graph.importers import ImportResult, import_source, save_import
 from layerloom.graph.importers.fx_import import import_module
 from layerloom.graph.weights import match_weights
 
@@ -110,3 +113,11 @@ def test_a_view_transpose_view_that_is_used_elsewhere_keeps_its_reshape_and_perm
     graph.load_state_dict(state, strict=True)
     x = torch.randn(2, 6, 3, 3)
     assert torch.equal(graph(x), model(x))
+
+
+@pytest.mark.skipif(os.environ.get("LAYERLOOM_LONG") != "1", reason="full-size torchvision models: LAYERLOOM_LONG=1")
+@pytest.mark.parametrize("name", ["shufflenet_v2_x1_0", "convnext_tiny"])
+def test_torchvisions_own_shufflenet_and_convnext_import_as_blocks_bit_for_bit(name):
+    result = import_source(f"torchvision:{name}", (3, 64, 64))
+    assert result.report.opaque == []
+    assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
