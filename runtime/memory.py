@@ -277,8 +277,7 @@ def analytic_estimate(doc, analysis, batch_size: int, optimizer: str = "adam"):
     from layerloom.graph.compiler import build_modules
 
     shape, dtype, _ = _input_spec(doc, analysis)
-    with torch.device("meta"):
-        modules = build_modules(doc, analysis)
+    modules = build_modules(doc, analysis, "meta")
     params = [p for m in modules.values() for p in m.parameters()]
     param_bytes = sum(p.numel() * p.element_size() for p in params)
     trainable = [p for p in params if p.requires_grad]

@@ -153,3 +153,27 @@ def test_memory_check_reports_the_estimate_against_the_first_step(tmp_path):
     assert len(memory_events) == 1 and memory_events[0]["step"] == 1
     expected = estimate_training_memory(doc, 32, "adam", "cpu").peak_bytes
     assert memory_events[0]["estimate_bytes"] == expected and memory_events[0]["actual_bytes"] == 1_000_000
+
+
+def test_the_analytic_estimate_of_a_huge_network_allocates_nothing(monkeypatch):
+    """The fallback built the real modules on the CPU (build_modules chose the CPU inside the caller's meta
+    device): estimating a 2.6 TB Embedding tried to allocate it. Under an 8 GB address-space limit, so that no
+    machine tries for real."""
+    import resource
+    from layerloom.graph import GraphDocument
+    doc = GraphDocument("huge")
+    x = doc.add_block("Input", {"shape": [4], "dtype": "int64"})
+    emb = doc.add_block("Embedding", {"num_embeddings": 10 ** 7, "embedding_dim": 65536})
+    first, fc = doc.add_block("Select", {"dim": 1, "index": 0}), doc.add_block("Linear", {"out_features": 10})
+    doc.connect(x, emb), doc.connect(emb, first), doc.connect(first, fc), doc.connect(fc, doc.add_block("Output"))
+    monkeypatch.setattr(memory, "_memtracker_available", lambda: False)
+    with torch.device("meta"):
+        net = torch.nn.Sequential(torch.nn.Embedding(10 ** 7, 65536), torch.nn.Linear(65536, 10))
+    weights = sum(p.numel() * p.element_size() for p in net.parameters())
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (min(hard, 8 * 2 ** 30) if hard > 0 else 8 * 2 ** 30, hard))
+    try:
+        est = estimate_training_memory(doc, 2, "sgd", "cpu")
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+    assert est.method == "analytic" and est.categories["parameters"] == weights == 2_621_442_621_480
