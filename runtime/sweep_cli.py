@@ -6,8 +6,8 @@
 
 The sweep's folder is DIR/<name>/ (DIR defaults to `sweeps`): the Optuna journal, results.json,
 trials/ (each trial's graph) and runs/ (each trial's ordinary run folder). Running the same
-command again resumes the sweep. Ctrl-C stops every trial cleanly (each keeps a checkpoint); a second
-Ctrl-C ends them at once (their values run again when the sweep resumes).
+command again resumes the sweep. Ctrl-C (or SIGTERM) stops every trial cleanly (each keeps a checkpoint);
+a second one ends them at once (their values run again when the sweep resumes).
 """
 from __future__ import annotations
 
@@ -91,11 +91,11 @@ def _report(rows, spec, study) -> None:
 
 
 def _run(runner, spec, study, folder) -> int:
-    """Run the trials and print the table; 130 when Ctrl-C stopped the sweep (as `train` does), even
-    if some trials completed, so a script does not take a stopped sweep for a finished one."""
+    """Run the trials and print the table; 130 when Ctrl-C stopped the sweep (as `train` does), 143 when SIGTERM
+    did, even if some trials completed, so a script does not take a stopped sweep for a finished one."""
     interrupted = []
 
-    def on_sigint(signum, frame):
+    def on_sigint(signum, frame):     # SIGTERM (kill, a service manager, a logout) stops the sweep as Ctrl-C does
         interrupted.append(signum)
         if len(interrupted) == 1:
             print("\nStopping the sweep: every running trial stops cleanly and keeps a checkpoint "
@@ -107,14 +107,16 @@ def _run(runner, spec, study, folder) -> int:
             runner.abort()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
+    previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
         rows = runner.run()
         _report(rows, spec, study)       # a Ctrl-C while the table prints is one more press, not a traceback
         print(f"Sweep folder: {folder} (results.json)")
     finally:
         signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
     if interrupted:
-        return 130
+        return 128 + int(interrupted[0])     # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports them
     return 0 if any(r["state"] == "complete" for r in rows) else 1
 
 

@@ -258,3 +258,25 @@ def _rows(folder):
         return json.loads((folder / "results.json").read_text())
     except (OSError, ValueError):
         return []
+
+
+def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_values_again(tmp_path):
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "term", "params": {"training.lr": "choice:0.003,0.01"},
+                                                   "strategy": "grid", "epochs": 3})
+    out = tmp_path / "sweeps"
+    cmd = ["sweep", graph, "--workers", "1", "--out", str(out)]
+    proc = subprocess.Popen(CLI + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        row = _wait_for(lambda: _running_trial(out / "term"))
+        proc.send_signal(signal.SIGTERM)          # what `kill`, a service manager or a logout sends
+        _stdout, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert "Stopping the sweep" in err
+    rows = json.loads((out / "term" / "results.json").read_text())
+    assert [r["state"] for r in rows] == ["failed", "waiting"] and "stopped" in rows[0]["message"], rows  # none running
+    assert rows[1]["params"] == rows[0]["params"]               # its values run again when the sweep resumes
+    summary = read_json(Path(row["run"]) / "summary.json")
+    assert summary["status"] in ("stopped", "finished")       # the trial kept its checkpoint
