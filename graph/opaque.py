@@ -26,7 +26,7 @@ from pathlib import Path
 from .blocks import BlockKind, register
 from .lazy_torch import torch
 from .problems import BlockProblem
-from .params import Param
+from .params import MAX_TEXT, Param
 from .quoting import py_literal, shown
 
 TRUSTED_PACKAGES = ("torch", "torchvision", "layerloom")
@@ -37,9 +37,13 @@ REAL_RUN_BYTES = 2 * 2**30   # weights and inputs of the one run on real zeros t
 
 
 class OpaqueError(BlockProblem):
-    """An Opaque block whose module cannot be found, trusted or constructed; the message says why."""
+    """An Opaque block whose module cannot be found, trusted or constructed; the message says why. It is one
+    printable line: a target, path or error text from a file (a class called "Net\\x1b[2J\\n...") is escaped."""
 
     code = "opaque"
+
+    def __init__(self, message: str = ""):
+        super().__init__(shown(str(message), MAX_TEXT))
 
 
 def allow_code(where: str) -> None:

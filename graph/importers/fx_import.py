@@ -23,7 +23,7 @@ from ..blocks import get_kind
 from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
 from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
-from ..params import ParamError
+from ..params import MAX_TEXT, ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .batch_check import check_batch_follows, samples_apart_note
@@ -139,7 +139,7 @@ def _opaque_params(module: nn.Module, path: str, reason: str, source: str, n_inp
                             "its attributes gives different tensors; give its class attributes named like its "
                             "constructor arguments")
     return {"target": target, "args": [], "kwargs": kwargs, "num_inputs": n_inputs,
-            "origin": f"{source}, module {path}: {reason}"[:2000]}
+            "origin": shown(f"{source}, module {path}: {reason}", MAX_TEXT)}
 
 
 class _Builder:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..params import MAX_TEXT
+from ..quoting import shown
 from .fx_import import ImportFailure
 
 TARGET = "layerloom.graph.importers.onnx_opaque:OnnxOperator"
@@ -133,7 +135,7 @@ def opaque_operator(builder, node, attrs: dict, why: str | None = None) -> None:
               "constants": constants, "domain": node.domain or "",
               "opset": builder.opsets.get(node.domain, builder.opset) if node.domain else builder.opset}
     params = {"target": TARGET, "args": [], "kwargs": kwargs, "num_inputs": len(wired),
-              "origin": f"ONNX operator {node.op_type} ({node.name}), run by onnxruntime"}
+              "origin": shown(f"ONNX operator {node.op_type} ({node.name}), run by onnxruntime", MAX_TEXT)}
     bid = builder.add(node, "Opaque", params, wired, builder.base(node), node.output[0], tensors)
     builder.opaque.append({"block": bid, "target": f"ONNX {node.op_type}",
                            "reason": f"{why or f'no block computes {node.op_type}'}: it runs through onnxruntime, "
