@@ -120,6 +120,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 input_shape=py_literal(list(src.input_shape)),
                 class_names=py_literal(meta.get("class_names"), "the class names"),
                 frozen=py_literal(frozen_blocks(src.doc), "the frozen blocks"),
+                unused=py_literal(_unused_blocks(src), "the unused blocks"),
                 load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS, copied),
             )
         except LiteralError as exc:
@@ -149,6 +150,22 @@ def _check_model_code(src: ExportSource, code: str, class_name: str, weights: Pa
     probe = src.probe(3, seed=1)
     with torch.no_grad():
         return max_difference(model.eval()(probe), src.model(probe))
+
+
+def _unused_blocks(src: ExportSource) -> list[str]:
+    """The ids of the model's layers whose results reach no Output block (dead ends Layerloom warns of)."""
+    used = {b for b, block in src.doc.blocks.items() if block.kind == "Output"}
+    todo = list(used)
+    into: dict[str, list[str]] = {}
+    for e in src.doc.edges:
+        into.setdefault(e.dst, []).append(e.src)
+    while todo:
+        for b in into.get(todo.pop(), ()):
+            if b not in used:
+                used.add(b)
+                todo.append(b)
+    layers = dict(src.model.named_children())
+    return sorted(b for b in layers if b not in used)
 
 
 def _plain_config(cfg: dict) -> dict:

@@ -43,6 +43,7 @@ CLASS_NAMES = $class_names
 MEAN = $mean      # per channel, of pixels scaled to [0, 1]; None: no normalisation
 STD = $std
 FROZEN = $frozen   # blocks whose weights (and normalisation statistics) training leaves as they are
+UNUSED = $unused   # blocks whose results reach no output: no gradient reaches their weights
 
 
 def load_data(data=None):
@@ -198,6 +199,9 @@ def main():
         for sub in frozen.modules():
             if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
                 sub.register_forward_pre_hook(lambda module, args: module.eval())
+    if distributed:                 # DistributedDataParallel would wait for their gradients forever
+        for block_id in UNUSED:
+            getattr(model, block_id).requires_grad_(False)
     model.to(device)
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \\
         if distributed else model

@@ -94,6 +94,8 @@ def test_any_text_in_a_graph_gives_a_project_that_compiles_and_computes_the_mode
 def test_the_nastiest_text_travels_in_every_format_and_torchrun_trains_as_layerloom(tmp_path):
     name = "".join(NASTY[:9])
     doc = _doc(name, ["input", "F", "nn", "Network", "out"], {"train_count": 1000})
+    doc.add_block("Linear", {"out_features": 3}, block_id="side")      # a dead end: no gradient reaches it
+    doc.connect("nn", "side")
     # 51 a batch: shares of 26 and 25 under two processes
     doc.training.update({"max_steps": 2, "epochs": 1, "optimizer": "sgd", "lr": 0.1, "batch_size": 51})
     trainer = Trainer(doc, dict(doc.training), None, runs_base=tmp_path / "runs")
