@@ -330,8 +330,7 @@ SPLITS = ("chunk", "split", "tensor_split", "split_with_sizes", "unbind")
 
 def is_split(node, info: dict) -> bool:
     """A call that cuts a tensor into pieces (`x.chunk(2, dim=1)`): each piece taken from it is a block."""
-    return isinstance(node, fx.Node) and node.op in ("call_function", "call_method") and \
-        call_name(node) in SPLITS and info.get(node, ("",))[0] == "tuple"
+    return _base_name(node) in SPLITS and info.get(node, ("",))[0] == "tuple"
 
 
 def piece_of(node: fx.Node, index, info: dict, batch: int):
@@ -339,7 +338,7 @@ def piece_of(node: fx.Node, index, info: dict, batch: int):
     (read from the pieces' traced shapes), or a Select for unbind's; raises Unmapped."""
     call = Call(node, info, batch)
     x = call.arg(0, "input", tensor=True)
-    unbind = call_name(node) == "unbind"
+    unbind = _base_name(node) == "unbind"
     dim = call.arg(1 if unbind else 2, "dim", 0)
     pieces = info[node][1]
     if not isinstance(index, int) or isinstance(index, bool) or not -len(pieces) <= index < len(pieces):

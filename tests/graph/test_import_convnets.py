@@ -10,6 +10,7 @@ import torch
 import torchvision
 from torch import nn
 from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+from torchvision.models.shufflenetv2 import channel_shuffle
 
 from layerloom.graph import GraphDocument, analyze, compile_graph, generated_code
 from layerloom.graph.fileformat import load_graph
@@ -120,4 +121,29 @@ def test_a_view_transpose_view_that_is_used_elsewhere_keeps_its_reshape_and_perm
 def test_torchvisions_own_shufflenet_and_convnext_import_as_blocks_bit_for_bit(name):
     result = import_source(f"torchvision:{name}", (3, 64, 64))
     assert result.report.opaque == []
+    assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
+
+
+
+class _ShuffleUnit(nn.Module):
+    """ShuffleNet V2's stride-1 unit in small: split the channels, convolve one half, join, shuffle."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 1)
+
+    def forward(self, x):
+        left, right = x.chunk(2, dim=1)
+        return channel_shuffle(torch.cat((left, self.conv(right).relu()), dim=1), 2)
+
+
+def test_an_exported_program_imports_chunk_and_channel_shuffle_as_blocks(tmp_path):
+    """The torch.export path (a .pt2 file, or a model torch.fx cannot trace) maps aten's chunk and the shuffle's
+    view → transpose → view the same way."""
+    torch.manual_seed(0)
+    model = _ShuffleUnit().eval()
+    torch.export.save(torch.export.export(model, (torch.randn(2, 8, 5, 5),)), tmp_path / "unit.pt2")
+    result = import_source(str(tmp_path / "unit.pt2"))
+    kinds = sorted(b.kind for b in result.doc.blocks.values())
+    assert kinds == ["ChannelShuffle", "Concat", "Conv2d", "Input", "Narrow", "Narrow", "Output", "ReLU"]
     assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
