@@ -351,8 +351,8 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
     if pruning is not False and pruning is not None:
         if not isinstance(pruning, dict) or set(pruning) - set(PRUNING_KEYS):
             raise SweepError("sweep.pruning must be false or an object with warmup_epochs and startup_trials")
-        pruning = {"warmup_epochs": _whole(pruning, "warmup_epochs", 0, 10_000, 1),
-                   "startup_trials": _whole(pruning, "startup_trials", 0, 10_000, 2)}
+        pruning = {key: _whole(pruning, key, 0, 10_000, default, f"sweep.pruning.{key}")
+                   for key, default in (("warmup_epochs", 1), ("startup_trials", 2))}
     else:
         pruning = None
     spec = SweepSpec(name=name, params=params, strategy=strategy, objective=objective, pruning=pruning,

@@ -56,6 +56,8 @@ def test_section_settings_are_checked():
     for bad, words in [({"strategy": "bayes"}, "strategy must be one of"), ({"objective": "acc"}, "val_accuracy or"),
                        ({"trials": -1}, "trials must be a whole number"), ({"workers": 0}, "workers must be"),
                        ({"pruning": {"warmup": 1}}, "pruning must be false or"),
+                       ({"pruning": {"warmup_epochs": -1}}, r"^sweep\.pruning\.warmup_epochs must be a whole number"),
+                       ({"pruning": {"startup_trials": 0.5}}, r"^sweep\.pruning\.startup_trials must be a whole"),
                        ({"budget": 3}, 'no setting "budget"')]:
         with pytest.raises(SweepError, match=words):
             parse_section(doc, None, bad)
