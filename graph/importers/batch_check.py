@@ -8,8 +8,8 @@ shape with 3 in front, or the import is refused at the first call that differs.
 
 An import through torch.export (a .pt2 file, or a model torch.fx cannot trace) is checked on outputs:
 the imported graph and the source (the program, or the model) run on a batch of 3, and differing
-results refuse the import. A program exported for one batch size does not run on another; its report
-says it was checked on its own batch alone.
+results refuse the import. A program exported for one batch size B does not run on another: the graph
+runs on 2B samples (3 for B = 1) and the program on them B at a time, and the results must agree.
 """
 from __future__ import annotations
 
@@ -109,6 +109,41 @@ def check_outputs_follow(doc, state: dict, run_source, input_shape, dtype: str, 
         f"its batch size of {batch} as a fixed size (such as view({batch}, -1, 4) or unsqueeze(0)) or mixes samples"
         ", which a graph's blocks never do; write the batch dimension as x.size(0) or -1 (and export with a "
         "dynamic batch, torch.export.Dim) and import again")
+
+
+def check_in_batches(doc, state: dict, run_source, input_shape, dtype: str, batch: int) -> tuple[int, float | None]:
+    """For a source that runs on a batch of `batch` only (a program exported for one batch size): run the graph
+    on twice as many samples (3 for a batch of 1) and the source on them `batch` at a time, and raise
+    ImportFailure where the results differ. Returns (that batch, the largest difference), or (it, None) when
+    the source's results cannot be joined sample by sample or that batch would take too much memory."""
+    from ..compiler import CompileError, compile_graph
+    from .fx_import import _max_difference
+    other = 3 if batch == 1 else 2 * batch
+    try:
+        check_affordable(doc, other)
+        graph = compile_graph(doc, weights=False).eval()
+    except (ImportFailure, CompileError):
+        return other, None
+    graph.load_state_dict(state, strict=False)
+    x = _example(other, input_shape, dtype, seed=other)
+    with torch.no_grad():
+        try:
+            parts = [_tensors(run_source(x[i:i + batch].clone())) for i in range(0, other, batch)]
+            expected = [torch.cat([p[k] for p in parts]) for k in range(len(parts[0]))]
+        except Exception:
+            return other, None
+        got = graph(x.clone())
+    diff = _max_difference(expected, got if torch.is_tensor(got) else list(got))
+    scale = max((float(t.abs().max()) for t in expected if t.numel()), default=0.0)
+    if diff is not None and diff <= 1e-4 * max(1.0, scale):
+        return other, diff
+    what = (f"results that differ by up to {diff:.3g} from" if diff is not None else
+            f"results of shape {_shapes(got)} where joining")
+    raise ImportFailure(
+        f"the program runs on a batch of {batch} only; on {other} samples the imported graph gives {what} the "
+        f"program's results for them, {batch} at a time: the program mixes the samples of its batch or reads its "
+        f"batch size of {batch} as a fixed size (such as view({batch}, -1)), which a graph's blocks never do; write "
+        "the batch dimension as x.size(0) or -1, export with a dynamic batch (torch.export.Dim) and import again")
 
 
 def _example(batch: int, input_shape, dtype: str, seed: int) -> torch.Tensor:
