@@ -258,5 +258,6 @@ epoch. Batches, dropout and augmentation draw from the run's seed as in Layerloo
 the CPU gives Layerloom's losses step for step. Under torchrun every process walks the same batches and
 takes its share of each (`--batch-size` is the batch of a step, over all processes), and the gradients are
 averaged: the steps are one process's steps, so a model without dropout, batch normalisation or
-augmentation (which draw or count per process) ends with one process's weights, up to rounding.
+augmentation (which draw or count per process) ends with one process's weights, up to rounding. A last
+batch too small to give each process two samples is left out.
 {images}"""

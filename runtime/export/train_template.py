@@ -16,7 +16,8 @@ _TRAIN = Template('''"""Train the network exported by Layerloom (GRAPH_NAME belo
 
 Under torchrun every process walks the same batches, each takes its share of every batch, and their gradients
 are averaged: the steps are one process's steps, so without dropout, batch normalisation or augmentation
-(which draw or count per process) the weights match one process's up to rounding.
+(which draw or count per process) the weights match one process's up to rounding. (A last batch too small
+to give each process two samples is left out.)
 """
 import argparse
 import contextlib
@@ -92,16 +93,16 @@ class RandomStream:
 
 class EpochBatches:
     """The batches of one process, in Layerloom's order: each epoch one torch.randperm from a generator
-    seeded with the run's seed, cut into batches; a last batch of one sample is left out (batch
-    normalisation cannot train on it)."""
+    seeded with the run's seed, cut into batches; a last batch smaller than `least` is left out: one sample
+    in one process (batch normalisation cannot train on it), or too few to give each process two."""
 
-    def __init__(self, x, y, batch_size, seed):
-        self.x, self.y, self.batch_size = x, y, batch_size
+    def __init__(self, x, y, batch_size, seed, least=2):
+        self.x, self.y, self.batch_size, self.least = x, y, batch_size, min(least, batch_size)
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self):
         n, bs = len(self.x), self.batch_size
-        return n // bs if n % bs == 1 else math.ceil(n / bs)
+        return n // bs if n % bs and n % bs < self.least else math.ceil(n / bs)
 
     def __iter__(self):
         order = torch.randperm(len(self.x), generator=self.generator)
@@ -210,7 +211,8 @@ def main():
     if tuple(x_train.shape[1:]) != tuple(INPUT_SHAPE) and x_train[0].numel() == math.prod(INPUT_SHAPE):
         x_train, x_val = x_train.reshape(-1, *INPUT_SHAPE), x_val.reshape(-1, *INPUT_SHAPE)   # e.g. rows as steps
     train_set = TensorDataset(x_train, y_train)
-    loader = EpochBatches(x_train, y_train, args.batch_size, CONFIG["seed"])    # the same batches in every process
+    # the same batches in every process, never a share of one sample
+    loader = EpochBatches(x_train, y_train, args.batch_size, CONFIG["seed"], least=2 * world)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * args.epochs
     if args.max_steps:

@@ -177,3 +177,23 @@ def test_settings_layerloom_would_refuse_stop_the_project_in_words(tmp_path, set
     _, (failure,) = export_model(tmp_path / "bad.loom.json", ["project"], tmp_path / "export")
     assert isinstance(failure, FormatFailure) and words in failure.message, failure.line()
     assert not (tmp_path / "export" / "project").exists()
+
+
+def test_train_py_never_gives_a_process_a_share_of_one_sample(tmp_path):
+    # under torchrun each process takes a share of every batch: batch normalisation cannot train on one sample
+    import ast
+    _, (project,) = export_model(preset_path("mlp"), ["project"], tmp_path / "export")
+    tree = ast.parse((project.path / "train.py").read_text(encoding="utf-8"))
+    namespace = {"torch": torch, "math": __import__("math")}
+    exec(compile(ast.Module([n for n in tree.body if getattr(n, "name", "") == "EpochBatches"], []), "train.py",
+                 "exec"), namespace)
+
+    def sizes(n, batch, world):
+        x = torch.zeros(n, 1)
+        least = 2 * world
+        return [min(len(share) for share in xb.tensor_split(world))
+                for xb, _ in namespace["EpochBatches"](x, x, batch, 0, least=least)]
+    assert sizes(4003, 1000, 2) == [500] * 4                   # the last 3 would give a process 1
+    assert sizes(4004, 1000, 2) == [500] * 4 + [2]
+    assert sizes(4001, 1000, 1) == [1000] * 4 and sizes(4002, 1000, 1) == [1000] * 4 + [2]    # one process
+    assert sizes(10, 3, 2) == [1, 1, 1]             # a batch of 3 in two processes (shares of 1 and 2), the 1 left
