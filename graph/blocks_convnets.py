@@ -124,6 +124,6 @@ register(BlockKind(
     formula="y[c, i, j] = γ[c] · x[c, i, j]   (γ learned, starting at init_value)",
     module=ModuleRef(_MODULES, "LayerScale"), auto_from=_channels_from, id_prefix="scale",
     check=_channels_check("LayerScale", "num_channels"), expected_rank=(3, "C×H×W"),
-    label=lambda p: f"×{p['init_value']:g} per channel", reads_channels="num_channels", channelwise=True,
+    label=lambda p: f"{_auto_text(p['num_channels'])} channels", reads_channels="num_channels", channelwise=True,
     code=_code("LayerScale", "num_channels", "init_value"),
 ))

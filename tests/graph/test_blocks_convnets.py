@@ -121,3 +121,10 @@ def test_torch_channel_shuffle_layers_and_calls_import_as_channel_shuffle_blocks
     doc, _, report = import_module(Net().eval(), (3, 4, 4), "net", "Net")
     assert report.opaque == []
     assert sorted(b.params["groups"] for b in doc.blocks.values() if b.kind == "ChannelShuffle") == [2, 4]
+
+
+def test_layer_scale_and_layer_norm_2d_labels_name_their_channels():
+    """A LayerScale's factors are learned, so its label names its channels, not the value it started from."""
+    scale, norm = REGISTRY["LayerScale"], REGISTRY["LayerNorm2d"]
+    assert scale.short_label(scale.full_params({"num_channels": 96, "init_value": 0.5})) == "96 channels"
+    assert norm.short_label(norm.full_params({"normalized_shape": 96})) == "96"
