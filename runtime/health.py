@@ -209,12 +209,23 @@ class HealthCollector:
             return
         path = Path(run_dir) / self.csv_name
         new = not path.exists()
+        cut = not new and _ends_mid_line(path)     # a run killed mid-line, resumed: new rows start on their own line
         with open(path, "a", newline="", encoding="utf-8") as f:
+            if cut:
+                f.write("\n")
             w = csv.DictWriter(f, fieldnames=FIELDS)
             if new:
                 w.writeheader()
             for r in rows:
                 w.writerow({k: ("" if r.get(k) is None else r[k]) for k in FIELDS})
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as f:
+        if f.seek(0, 2) == 0:
+            return False
+        f.seek(-1, 2)
+        return f.read(1) != b"\n"
 
 
 def _as_dict(d: Diagnostic) -> dict:

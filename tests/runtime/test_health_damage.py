@@ -113,3 +113,18 @@ def test_a_damaged_health_json_reads_as_its_well_formed_parts(tmp_path, text):
         assert all(isinstance(i, dict) and {"key", "title", "level", "value"} <= set(i) for i in summary["worst"])
         assert all(isinstance(p, dict) and isinstance(p.get("text"), str) for p in summary["problems"])
         assert isinstance(summary.get("samples", 0), int)
+
+
+def test_a_resumed_run_appends_whole_lines_after_a_line_cut_short_by_a_kill(real_run, tmp_path):
+    import shutil
+    run = tmp_path / "run"
+    shutil.copytree(real_run, run)
+    text = (run / "health.csv").read_text(encoding="utf-8")
+    last = text.rstrip("\n").rfind("\n") + 1
+    (run / "health.csv").write_text(text[:last + 12], encoding="utf-8")          # killed mid-line
+    collector = HealthCollector(every=1)
+    rows = [{"step": 99, "block": "conv1", **dict.fromkeys(STATS, 0.5)}]
+    collector._write(run, rows)
+    table = read_health(run)
+    assert 99 in table["steps"] and table["grad_rms"]["conv1"][table["steps"].index(99)] == 0.5
+    assert len(table["skipped"]) == 1                                             # only the cut line
