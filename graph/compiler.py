@@ -11,10 +11,17 @@ import ast
 import functools
 import inspect
 import keyword
+import os
 import re
+
+try:
+    import resource
+except ImportError:        # Windows has no address-space limits
+    resource = None
 
 import torch
 from torch import fx, nn
+from torch._guards import detect_fake_mode
 from torch.fx.experimental import _config as fx_experimental_config
 from torch.fx.proxy import GraphAppendingTracer
 
@@ -78,6 +85,40 @@ def _name_nodes(new_nodes, bid: str) -> bool:
     if last.name != bid:
         last._rename(bid)
     return last.name == bid
+
+
+def memory_bytes(device: str | None = None) -> int | None:
+    """The memory weights built on `device` can use at most: the machine's (within the process's address-space
+    limit) for the CPU, the GPU's own for CUDA; None where it cannot be told."""
+    kind = str(device or "cpu").split(":")[0]
+    if kind == "cpu":
+        try:
+            have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0] if resource is not None else -1
+        return min(have, limit) if limit > 0 else have
+    if kind == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_properties(torch.device(device)).total_memory
+    return None
+
+
+def _refuse_weights_beyond_memory(analysis: AnalysisResult, device: str | None) -> None:
+    """A graph whose float32 weights alone outgrow the memory they would be built in is refused before any is
+    allocated: a small file can name Embedding(10000000, 65536), 2.6 TB. Shape-only builds (the meta device,
+    the fake tensors of memory estimates) need no memory for weights."""
+    if device == "meta" or detect_fake_mode() is not None:
+        return
+    need, have = 4 * analysis.total_params, memory_bytes(device)
+    if have is None or need <= have:
+        return
+    biggest = max(analysis.order, key=lambda b: analysis.blocks[b].param_count)
+    own = analysis.blocks[biggest].param_count
+    where = "the GPU" if str(device or "cpu").startswith("cuda") else "this machine"
+    raise CompileError([Diagnostic(
+        biggest, f"the network holds {analysis.total_params:,} parameters, {need / 1e9:,.1f} GB of float32 weights, "
+                 f"more than the {have / 1e9:,.1f} GB of memory {where} has ({biggest} alone holds {own:,}): make "
+                 "its largest blocks smaller.", "too_large")])
 
 
 def build_modules(doc, analysis: AnalysisResult, device: str | None = None) -> dict[str, nn.Module]:
@@ -163,6 +204,7 @@ def compile_graph(doc, analysis: AnalysisResult | None = None, seed: int | None 
     analysis = analysis or analyze(doc, data)
     if analysis.errors:
         raise CompileError(analysis.errors)
+    _refuse_weights_beyond_memory(analysis, device)
     with rng.LOCK:                        # a run in another thread takes no step meanwhile (see rng.py)
         if seed is not None:
             with torch.random.fork_rng(devices=[]):
