@@ -135,3 +135,35 @@ def test_looking_at_the_filters_counts_for_the_lesson(win, qtbot):
     tabs = panel.tabs
     tabs.setCurrentIndex(next(i for i in range(tabs.count()) if tabs.tabText(i) == "Filters"))
     assert "viewed_filters" in win.learning.lessons.facts
+
+
+def test_the_lessons_read_the_runs_again_only_when_a_run_changed(win, qtbot, monkeypatch, tmp_path):
+    """With the Lessons panel open, every edit read every run's graph and metrics again (0.15 s of the GUI
+    thread with 150 runs in the folder)."""
+    from layerloom.app import edits, learning
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    from layerloom.runtime.trainer import Trainer
+    win.training.set_runs_folder(tmp_path / "runs")
+    from layerloom.runtime import lessons as lesson_files
+    reads = []
+    real = lesson_files.load_run_records
+    counted = lambda base: reads.append(base) or real(base)      # noqa: E731
+    monkeypatch.setattr(lesson_files, "load_run_records", counted)
+    monkeypatch.setattr(learning, "load_run_records", counted, raising=False)
+    win.files.open_preset(preset_path("mlp"))
+    win.actions_by_name["lessons"].trigger()
+    checked = []
+    monkeypatch.setattr(win.learning.lessons, "evaluate", lambda context: checked.append(context))
+    for width in (40, 41, 42):
+        edits.set_param(win.session, "fc1", "out_features", width)
+        qtbot.waitUntil(lambda: len(checked) >= 1, timeout=5000)
+        win.learning.check_lesson()
+    assert len(reads) == 1 and len(checked) >= 4
+    assert checked[-1].analysis.blocks["fc1"].output_shape == (42,) and checked[-1].runs == []
+    Trainer(load_graph(preset_path("mlp")), {"epochs": 1, "max_steps": 2, "dataset": "shapes",
+                                            "dataset_options": {"train_count": 16, "val_count": 8}},
+            None, runs_base=tmp_path / "runs").run()            # a run ends: it is read, and counts
+    win.learning.check_lesson()
+    assert len(reads) == 2 and len(checked[-1].runs) == 1 and checked[-1].runs[0].last is not None
+    win.session.undo_stack.setClean()
