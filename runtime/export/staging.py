@@ -85,8 +85,8 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def publish(staging: Path, out: Path, names: list[str]) -> None:
-    """Move `names` from `staging` into `out`, replacing what is there; if a move fails, every earlier one
-    is undone (the replaced files come back) before the error goes on."""
+    """Move `names` from `staging` into `out`, replacing what is there; if a move fails (or the export is
+    interrupted), every earlier one is undone (the replaced files come back) before the error goes on."""
     kept = staging / ".replaced"
     kept.mkdir()
     undo: list = []
@@ -101,7 +101,7 @@ def publish(staging: Path, out: Path, names: list[str]) -> None:
                 undo.append(lambda t=target, k=kept / name: os.replace(k, t))
             os.replace(staging / name, target)
             undo.append(lambda t=target: shutil.rmtree(t) if t.is_dir() and not t.is_symlink() else t.unlink())
-    except OSError:
+    except BaseException:            # a failed move, or an interrupt between two moves
         for step in reversed(undo):
             with contextlib.suppress(OSError):
                 step()

@@ -79,3 +79,29 @@ def test_the_command_line_says_why_nothing_was_exported_in_one_line(tmp_path, ca
     assert err == (f"layerloom export: {out / 'model.json'} is a folder, in the way of the file model.json: move it "
                    "or choose another folder (nothing was exported)")
     assert _tree(out) == ["model.json"]
+
+
+def test_an_export_interrupted_while_its_files_move_into_place_puts_the_earlier_ones_back(tmp_path, monkeypatch):
+    import os
+    from layerloom.runtime.export import staging
+    out = tmp_path / "out"
+    path = _tiny(tmp_path)
+    export_model(path, ["safetensors"], out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    class Interrupting:                  # Ctrl+C after the new weights file took the old one's place
+        moves = 0
+
+        def replace(self, a, b):
+            Interrupting.moves += 1
+            if Interrupting.moves == 3:
+                raise KeyboardInterrupt
+            os.replace(a, b)
+
+        def __getattr__(self, name):
+            return getattr(os, name)
+    monkeypatch.setattr(staging, "os", Interrupting())
+    with pytest.raises(KeyboardInterrupt):
+        export_model(path, ["safetensors", "state-dict"], out)
+    assert Interrupting.moves == 4                      # three moves, then the old weights file put back
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
