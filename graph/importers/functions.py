@@ -63,6 +63,9 @@ def _two(call: Call, kind: str):
 
 def _cat(call: Call):
     tensors = call.arg(0, "tensors", tensor=True)
+    if not isinstance(tensors, (list, tuple)):      # torch.cat(x.chunk(2, dim=1)): the pieces, not taken one by one
+        raise Unmapped("cat of a split's pieces as they come has no block: name them (a, b = x.chunk(2, dim=1)) "
+                       "and join them with torch.cat((a, b), dim=1)")
     dim = call.arg(1, "dim", 0)
     if not all(call.is_tensor(t) for t in tensors):
         raise Unmapped("cat of values that are not all tensors")

@@ -14,7 +14,7 @@ from torchvision.models.shufflenetv2 import channel_shuffle
 
 from layerloom.graph import GraphDocument, analyze, compile_graph, generated_code
 from layerloom.graph.fileformat import load_graph
-from layerloom.graph.importers import ImportResult, import_source, save_import
+from layerloom.graph.importers import ImportFailure, ImportResult, import_source, save_import
 from layerloom.graph.importers.fx_import import import_module
 from layerloom.graph.weights import match_weights
 
@@ -147,3 +147,13 @@ def test_an_exported_program_imports_chunk_and_channel_shuffle_as_blocks(tmp_pat
     kinds = sorted(b.kind for b in result.doc.blocks.values())
     assert kinds == ["ChannelShuffle", "Concat", "Conv2d", "Input", "Narrow", "Narrow", "Output", "ReLU"]
     assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
+
+
+class _Rejoined(nn.Module):
+    def forward(self, x):
+        return torch.cat(x.chunk(2, dim=1), dim=1)
+
+
+def test_joining_a_splits_pieces_without_naming_them_is_refused_in_words():
+    with pytest.raises(ImportFailure, match=r"cat of a split's pieces as they come has no block: name them"):
+        import_module(_Rejoined(), (4, 3, 3), "rejoined", "rejoined")
