@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -155,6 +156,9 @@ class EmbeddingView(QWidget):
 
 def _read(run_dir, block):
     """In a Job: the run's Embedding table and its 2-D map (or why there is no map)."""
+    if not Path(run_dir).exists():           # deleted or moved since it was listed: not "holds no checkpoint"
+        raise EmbeddingError(f"{run_dir} does not exist any more (moved or deleted?): train the graph again, or "
+                             "pick another run")
     table = EmbeddingTable.from_run(run_dir, block)
     try:
         return table, table.pca(MAP_WORDS)

@@ -149,3 +149,12 @@ def test_nothing_of_the_run_before_stays_while_the_next_one_loads(qtbot, trained
     assert panel.wrong.count() == 0 and panel.block.count() == 0 and panel.block_view.block.count() == 0
     release.set()
     assert panel.wait_loaded() and panel.lists.wait() and panel.block_view.jobs.wait()
+
+
+def test_a_run_gone_from_its_folder_says_so_in_the_embeddings_view(qtbot, tmp_path):
+    view = EmbeddingView()
+    qtbot.addWidget(view)
+    view.load_run(tmp_path / "gone")
+    assert not view.wait_loaded() and view.table is None
+    assert view.message.text().startswith(f"{tmp_path / 'gone'} does not exist any more")
+    assert view.title.text().startswith("No Embedding to explore in")
