@@ -2,6 +2,7 @@
 exit status, and nothing written when the output cannot be."""
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -373,3 +374,42 @@ def test_a_link_to_nothing_in_an_output_path_is_named_as_such(tmp_path):
     assert problem == f"{tmp_path / 'link'} is a link to something that is not there, so nothing can be made inside it"
     with pytest.raises(OSError):                              # what the file system says of it
         (tmp_path / "link" / "out").mkdir(parents=True)
+
+
+def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_values_again(tmp_path, monkeypatch,
+                                                                                         capsys):
+    from layerloom.runtime import sweep_cli
+    from layerloom.runtime.sweeps import trial
+
+    from .sweep_helpers import write_graph
+    script = tmp_path / "trial.py"       # stands in for `layerloom train`: stops when asked, as it does
+    script.write_text("import json, signal, sys, time\n"
+                      "def stop(*_):\n"
+                      "    print(json.dumps({'type': 'finished', 'summary': {'status': 'stopped'}}), flush=True)\n"
+                      "    sys.exit(130)\n"
+                      "signal.signal(signal.SIGINT, stop)\n"
+                      "print(json.dumps({'type': 'started', 'run_dir': None, 'epochs': 3}), flush=True)\n"
+                      "time.sleep(60)\n", encoding="utf-8")
+    monkeypatch.setattr(trial, "TRAIN", [str(script)])
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "term", "strategy": "grid", "workers": 1,
+                                                   "params": {"training.lr": "choice:0.003,0.01"}})
+    shown = sweep_cli._print_event
+
+    def sigterm_once_the_trial_runs(e):
+        shown(e)
+        if e["type"] == "started":
+            os.kill(os.getpid(), signal.SIGTERM)      # what `kill`, a service manager or a logout sends
+    monkeypatch.setattr(sweep_cli, "_print_event", sigterm_once_the_trial_runs)
+
+    def unhandled(signum, frame):                     # the sweep did not take SIGTERM: fail, not end pytest
+        raise AssertionError("SIGTERM reached the process, not the sweep")
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        assert main(["sweep", graph, "--out", str(tmp_path / "sweeps")]) == 143
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    err = capsys.readouterr().err
+    assert "Stopping the sweep" in err and "Traceback" not in err
+    rows = json.loads((tmp_path / "sweeps" / "term" / "results.json").read_text(encoding="utf-8"))
+    assert [r["state"] for r in rows] == ["failed", "waiting"] and "stopped" in rows[0]["message"], rows
+    assert rows[1]["params"] == rows[0]["params"]          # its values run again when the sweep resumes

@@ -100,26 +100,19 @@ def _running_trial(folder):
     return next((r for r in rows if r["state"] == "running" and r["run"]), None)
 
 
-def _signalled_mid_trial(tmp_path, name: str, epochs: int, signum, timeout: int):
-    """A two-trial grid sweep run by the CLI, sent `signum` once its first trial runs: (cmd, out, the trial's
-    results row, the process's stderr, its exit code)."""
-    graph = write_graph(tmp_path / "g.loom.json", {"name": name, "params": {"training.lr": "choice:0.003,0.01"},
-                                                   "strategy": "grid", "epochs": epochs})
+def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
+    graph = write_graph(tmp_path / "g.loom.json", {"name": "kill", "params": {"training.lr": "choice:0.003,0.01"},
+                                                   "strategy": "grid", "epochs": 2})
     out = tmp_path / "sweeps"
     cmd = ["sweep", graph, "--workers", "1", "--out", str(out)]
     proc = subprocess.Popen(CLI + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        row = _wait_for(lambda: _running_trial(out / name))
-        proc.send_signal(signum)
-        _stdout, err = proc.communicate(timeout=timeout)
+        row = _wait_for(lambda: _running_trial(out / "kill"))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    return cmd, out, row, err, proc.returncode
-
-
-def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
-    cmd, out, row, _err, _rc = _signalled_mid_trial(tmp_path, "kill", 2, signal.SIGKILL, 30)
     # the orphaned trial gets SIGINT when its coordinator dies and stops cleanly
     summary_path = Path(row["run"]) / "summary.json"
     summary = _wait_for(lambda: summary_path.exists() and read_json(summary_path), 120)
@@ -265,15 +258,3 @@ def _rows(folder):
         return json.loads((folder / "results.json").read_text())
     except (OSError, ValueError):
         return []
-
-
-def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_values_again(tmp_path):
-    # SIGTERM: what `kill`, a service manager or a logout sends
-    _cmd, out, row, err, rc = _signalled_mid_trial(tmp_path, "term", 3, signal.SIGTERM, 120)
-    assert rc == 143 and "Traceback" not in err, err
-    assert "Stopping the sweep" in err
-    rows = json.loads((out / "term" / "results.json").read_text())
-    assert [r["state"] for r in rows] == ["failed", "waiting"] and "stopped" in rows[0]["message"], rows  # none running
-    assert rows[1]["params"] == rows[0]["params"]               # its values run again when the sweep resumes
-    summary = read_json(Path(row["run"]) / "summary.json")
-    assert summary["status"] in ("stopped", "finished")       # the trial kept its checkpoint
