@@ -189,19 +189,27 @@ def test_bench_refuses_more_threads_than_training_allows(capsys):
     _one_line_error(capsys.readouterr(), "layerloom bench: --threads must be 0", "to 256")
 
 
-def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_path, monkeypatch, capsys):
-    from layerloom.runtime import sweep_cli
-
+def _two_trial_sweep(tmp_path, name: str) -> str:
     from .sweep_helpers import write_graph
-    graph = write_graph(tmp_path / "g.loom.json", {"name": "stopped", "strategy": "grid", "workers": 1,
-                                                   "params": {"training.lr": "choice:0.003,0.01"}})
+    return write_graph(tmp_path / "g.loom.json", {"name": name, "strategy": "grid", "workers": 1,
+                                                  "params": {"training.lr": "choice:0.003,0.01"}})
+
+
+def _signal_at(monkeypatch, event_type: str, signum) -> None:
+    """The sweep command sends itself `signum` each time it prints an event of `event_type`."""
+    from layerloom.runtime import sweep_cli
     shown = sweep_cli._print_event
 
-    def ctrl_c_after_the_first_trial(e):
+    def print_and_signal(e):
         shown(e)
-        if e["type"] == "trial_finished":
-            os.kill(os.getpid(), signal.SIGINT)      # what Ctrl-C in the terminal sends
-    monkeypatch.setattr(sweep_cli, "_print_event", ctrl_c_after_the_first_trial)
+        if e["type"] == event_type:
+            os.kill(os.getpid(), signum)
+    monkeypatch.setattr(sweep_cli, "_print_event", print_and_signal)
+
+
+def test_a_sweep_stopped_with_ctrl_c_exits_130_even_after_a_trial_completed(tmp_path, monkeypatch, capsys):
+    graph = _two_trial_sweep(tmp_path, "stopped")
+    _signal_at(monkeypatch, "trial_finished", signal.SIGINT)      # what Ctrl-C in the terminal sends
     assert main(["sweep", graph, "--out", str(tmp_path / "sweeps")]) == 130
     out = capsys.readouterr().out
     assert "trial 0: complete" in out and "best: trial 0" in out
@@ -378,10 +386,8 @@ def test_a_link_to_nothing_in_an_output_path_is_named_as_such(tmp_path):
 
 def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_values_again(tmp_path, monkeypatch,
                                                                                          capsys):
-    from layerloom.runtime import sweep_cli
     from layerloom.runtime.sweeps import trial
 
-    from .sweep_helpers import write_graph
     script = tmp_path / "trial.py"       # stands in for `layerloom train`: stops when asked, as it does
     script.write_text("import json, signal, sys, time\n"
                       "def stop(*_):\n"
@@ -391,15 +397,8 @@ def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_value
                       "print(json.dumps({'type': 'started', 'run_dir': None, 'epochs': 3}), flush=True)\n"
                       "time.sleep(60)\n", encoding="utf-8")
     monkeypatch.setattr(trial, "TRAIN", [str(script)])
-    graph = write_graph(tmp_path / "g.loom.json", {"name": "term", "strategy": "grid", "workers": 1,
-                                                   "params": {"training.lr": "choice:0.003,0.01"}})
-    shown = sweep_cli._print_event
-
-    def sigterm_once_the_trial_runs(e):
-        shown(e)
-        if e["type"] == "started":
-            os.kill(os.getpid(), signal.SIGTERM)      # what `kill`, a service manager or a logout sends
-    monkeypatch.setattr(sweep_cli, "_print_event", sigterm_once_the_trial_runs)
+    graph = _two_trial_sweep(tmp_path, "term")
+    _signal_at(monkeypatch, "started", signal.SIGTERM)        # what `kill`, a service manager or a logout sends
 
     def unhandled(signum, frame):                     # the sweep did not take SIGTERM: fail, not end pytest
         raise AssertionError("SIGTERM reached the process, not the sweep")
