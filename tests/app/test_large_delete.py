@@ -2,6 +2,9 @@
 graph exactly; a paste that would make a graph too big for its file is refused."""
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from layerloom.app import edits
 from layerloom.app.session import Session
 from layerloom.graph.fileformat import graph_to_dict
@@ -96,3 +99,36 @@ def test_deleting_the_middle_of_a_large_graph_walks_its_wires_and_blocks_a_few_t
     assert list(session.document.blocks) == ids[:100] + ids[300:]
     session.undo()
     assert graph_to_dict(session.document) == before
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=20)
+@given(st.lists(st.tuples(st.sampled_from(["delete", "undo", "redo", "wire", "rename"]), st.integers(0, 10 ** 6)),
+                max_size=12))
+def test_the_wire_index_agrees_with_the_wires_through_deletes_undo_redo_and_renames(qapp, steps):
+    """The index of each block's wires kept beside the wire list gives what a search of the list gives."""
+    session = Session()
+    doc = chain(12)
+    session.set_document(doc)
+    for op, n in steps:
+        doc = session.document
+        ids = list(doc.blocks)
+        if op == "delete" and ids:
+            picked = [ids[(n >> k) % len(ids)] for k in range(0, 3 * (n % 4), 3)]
+            edits.delete(session, picked)
+        elif op == "undo":
+            session.undo()
+        elif op == "redo":
+            session.redo()
+        elif op == "wire" and len(ids) > 2:
+            src, dst = ids[n % len(ids)], ids[(n // 7) % len(ids)]
+            if src != dst and not doc.locked:
+                session.edit("Wire", lambda r: r.connect(src, dst)) if not any(
+                    e.dst == dst for e in doc.edges) else None
+        elif op == "rename" and ids:
+            b = ids[n % len(ids)]
+            session.edit("Rename", lambda r: r.rename_block(b, f"{b}x")) if f"{b}x" not in doc.blocks else None
+        doc = session.document
+        for b in doc.blocks:
+            assert doc.edges_of(b) == [e for e in doc.edges if b in (e.src, e.dst)]
+        for i, e in enumerate(doc.edges):
+            assert doc.edge_index(e) == i

@@ -108,7 +108,7 @@ def test_the_window_closes_while_a_run_loads_in_the_explain_dock(win, qtbot, tra
     release, threads = held_loading(monkeypatch, explain_subject, "load_subject")
     assert win.explaining.open(trained_lenet)
     qtbot.waitUntil(lambda: len(threads) == 1)
-    QTimer.singleShot(200, release.set)
+    threading.Timer(0.2, release.set).start()            # from another thread: the GUI thread waits in close()
     win.close()                                          # waits for the load, never destroys its thread
     assert not win.isVisible() and not win.explaining.panel.loading
 
