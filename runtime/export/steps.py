@@ -105,12 +105,18 @@ def _advice(src, bid: str, steps: int) -> str:
     held = f"which holds the Input's {_steps(steps)}"
     if kind == "Linear":
         flatten = _upstream(src.doc, bid, {"Flatten", "Reshape"})
-        through = f" (through the {src.doc.blocks[flatten].kind} {flatten})" if flatten else ""
+        if flatten is None:          # e.g. a Permute that puts the steps on the axis a Linear acts on
+            return (f"{named} acts on an axis that holds the Input's {_steps(steps)}: to take any number of "
+                    "steps, keep the steps off its input's last axis")
         recurrent = _upstream(src.doc, bid, {"RNN", "LSTM", "GRU"})
         one = (f"set {recurrent}'s output to \"last\" (or pool over the steps)" if recurrent else
                "bring the steps down to one before it (a Select of one step, or pooling over the steps)")
-        return (f"{named} takes the features of all the Input's {_steps(steps)} as its own{through}: to take any "
-                f"number of steps, {one} instead of flattening them")
+        return (f"{named} takes the features of all the Input's {_steps(steps)} as its own (through the "
+                f"{src.doc.blocks[flatten].kind} {flatten}): to take any number of steps, {one} instead of "
+                "flattening them")
+    if kind == "PositionEmbedding":
+        return (f"{named} learns one vector for each of {_steps(steps)}, so the length stays fixed: a model that "
+                "takes any length needs no learnt positions")
     if kind == "Reshape":
         return f"{named} has the shape {list(src.doc.blocks[bid].params.get('shape'))}, {held}: write -1 for that axis"
     if kind == "LayerNorm" and module is not None and len(module.normalized_shape) > 1:

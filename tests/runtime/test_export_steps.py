@@ -102,6 +102,11 @@ def test_a_single_token_flattened_into_a_linear_keeps_its_one_step(tmp_path):
     ([("LayerNorm", {"normalized_shape": [4, 3]})],
      "ln1 (LayerNorm) normalises over [4, 3], which holds the Input's 4 steps: normalise over the last "
      "axis only ([3])"),
+    ([("Permute", {"dims": [1, 0]}), ("Linear", {"out_features": 2})],
+     "fc1 (Linear) acts on an axis that holds the Input's 4 steps: to take any number of steps, keep the steps "
+     "off its input's last axis"),
+    ([("PositionEmbedding", {})], "pos1 (PositionEmbedding) learns one vector for each of 4 steps, so the length "
+                                  "stays fixed: a model that takes any length needs no learnt positions"),
 ])
 def test_the_block_that_keeps_the_length_fixed_is_named_with_what_to_change(tmp_path, blocks, words):
     from layerloom.runtime.export.steps import fixed_reason
