@@ -1,13 +1,12 @@
 """The Experiment panel: edit the graph's sweep, start / pause / stop it, compare its trials.
 
 The sweep runs through layerloom.runtime.sweeps (each trial its own `layerloom train` process) in
-a background thread; the panel follows it through the runner's events and reads results.json into
+a background thread; the panel follows it through the runner's events and reads its study's trials into
 its trial table (trial_table.py: sortable, filterable, beside parallel coordinates). "Apply best to
 graph" writes the best trial's values into the graph as one undoable edit.
 """
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
 
 from layerloom.graph.quoting import shown
 from layerloom.runtime.path_problems import os_error_text
-from layerloom.runtime.sweeps.results import best_changes, best_row
+from layerloom.runtime.sweeps.results import best_changes, best_row, trial_rows
 from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name, sweep_name
 
 from .. import background
@@ -309,11 +308,8 @@ class ExperimentPanel(QWidget):
         if event["type"] in ("trial_started", "trial_finished", "trial_failed", "trial_pruned", "started",
                              "sweep_finished", "recovered"):
             rows = event.get("results")
-            if rows is None and self.folder is not None and (self.folder / "results.json").exists():
-                try:
-                    rows = json.loads((self.folder / "results.json").read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    rows = None
+            if rows is None and self.runner is not None:
+                rows = trial_rows(self.runner.study)      # what the runner has just written to results.json
             if rows is not None:
                 self.show_results(rows, self.spec)
         if event["type"] == "sweep_refused":       # its data set cannot be read: no trial ran
@@ -389,14 +385,14 @@ class ExperimentPanel(QWidget):
 
 
 def _read_sweep(folder: Path):
-    """In a job's thread: the sweep in `folder` (its settings from its study) and its results.json rows."""
+    """In a job's thread: the sweep in `folder` (its settings) and its trials' rows, both from its study's journal
+    (results.json is a copy for people and scripts: edited or damaged, it changes nothing here)."""
+    from layerloom.runtime.sweeps.results import trial_rows
     from layerloom.runtime.sweeps.study import JOURNAL, load_study, open_storage
     if not (folder / JOURNAL).is_file():
         return None
-    _study, _doc, spec = load_study(open_storage(None, folder), folder.name)
-    path = folder / "results.json"
-    rows = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else []
-    return (spec, rows) if isinstance(rows, list) else None
+    study, _doc, spec = load_study(open_storage(None, folder), folder.name)
+    return spec, trial_rows(study)
 
 
 def _remove_new_sweep(folder: Path) -> None:

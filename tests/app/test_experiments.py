@@ -357,6 +357,16 @@ def test_an_earlier_sweep_named_in_the_panel_shows_its_results_after_a_restart(w
     assert fresh.message.text().startswith(f"Sweep {panel.spec.name}: 1 trial so far, 0 complete.")
     assert parse_section(doc, fresh.section()).to_section() == panel.spec.to_section()   # its settings, to resume
     fresh.shutdown()
+    # results.json edited or damaged: the trials come from the sweep's journal all the same
+    (base / panel.spec.name / "results.json").write_text('[1, {"number": "x"}, null]', encoding="utf-8")
+    again = ExperimentPanel()
+    qtbot.addWidget(again)
+    again.sweeps_base = base
+    again.name.setFocus()
+    QTest.keyClicks(again.name, panel.spec.name)
+    assert again.earlier.wait()
+    assert again.rows == rows and again.model.rowCount() == 1
+    again.shutdown()
 
 
 def test_a_sweep_without_its_data_set_is_refused_in_the_panel_and_leaves_nothing(qtbot, tmp_path):
