@@ -173,7 +173,7 @@ def cmd_sweep_worker(args) -> int:
         study, doc, spec = load_study(storage, args.study)
         problem = data_problem(doc)          # this machine's copy of the data set, before any trial
         if problem:
-            raise SweepError(refused_for_data(problem))
+            raise SweepError(refused_for_data(problem, worker=True))
     except SweepError as exc:
         print(f"layerloom sweep-worker: {exc}", file=sys.stderr)
         return 2

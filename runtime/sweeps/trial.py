@@ -97,9 +97,13 @@ def data_problem(doc) -> str | None:
     return None
 
 
-def refused_for_data(problem: str) -> str:
-    """The sentence that refuses a sweep whose data set `data_problem` found wanting."""
+def refused_for_data(problem: str, worker: bool = False) -> str:
+    """The sentence that refuses a sweep (`worker`: a sweep-worker's share of one) whose data set `data_problem`
+    found wanting."""
     said = problem[:1].lower() + problem[1:] if problem[1:2].islower() else problem     # "The image folder"
+    if worker:
+        return (f"this worker ran no trial: {said.rstrip('.')}. Start it again once the data set can be read on "
+                "this machine.")
     return (f"the sweep was not started: {said.rstrip('.')}. No trial ran: start the sweep again once its "
             "data set can be read.")
 
