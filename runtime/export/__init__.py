@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from layerloom.graph.quoting import shown
+
 from ..path_problems import os_error_text
 from ..runs import slug
 from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors, export_state_dict,
@@ -17,7 +19,7 @@ from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors,
 from .project import export_project
 from .quantized import export_onnx_int8_dynamic, export_onnx_int8_static
 from .source import ExportError, ExportSource, load_source
-from .staging import check_places, places_problem, publish, staged_export
+from .staging import check_places, earlier_files, places_problem, publish, staged_export
 
 FORMATS = {
     "safetensors": (export_safetensors, "{stem}.safetensors"),
@@ -74,7 +76,13 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
         if files:
             reports = {r.format: r.report for r in done if r.report}
             write_model_json(src, staging, files, reports)
-        publish(staging, out, [names[r.format] for r in done] + (["model.json"] if files else []))
+        moved = [names[r.format] for r in done] + (["model.json"] if files else [])
+        left = earlier_files(out, moved) if files else []
+        publish(staging, out, moved)
+    if left:
+        src.warnings.append(f"{shown(str(out), 120)} still holds {', '.join(shown(f) for f in left)} from an earlier "
+                            "export, which model.json no longer lists: it may be another model's; remove it, or "
+                            "export into a new folder")
     for r in results:
         if isinstance(r, ExportResult):
             r.path = out / r.path.name

@@ -106,3 +106,14 @@ def publish(staging: Path, out: Path, names: list[str]) -> None:
             with contextlib.suppress(OSError):
                 step()
         raise
+
+
+def earlier_files(out: Path, names: list[str]) -> list[str]:
+    """The files an earlier export's model.json in `out` lists that are still there and are not in `names`:
+    the new model.json will not list them, and they may hold another model."""
+    try:
+        files = json.loads((out / "model.json").read_text(encoding="utf-8")).get("files") or {}
+    except (OSError, ValueError, AttributeError):
+        return []
+    listed = [f for f in files.values() if isinstance(f, str)] if isinstance(files, dict) else []
+    return sorted(f for f in listed if f not in names and Path(f).name == f and (out / f).is_file())

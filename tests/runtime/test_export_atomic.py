@@ -105,3 +105,14 @@ def test_an_export_interrupted_while_its_files_move_into_place_puts_the_earlier_
         export_model(path, ["safetensors", "state-dict"], out)
     assert Interrupting.moves == 4                      # three moves, then the old weights file put back
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_files_of_an_earlier_export_that_model_json_no_longer_lists_are_named(tmp_path):
+    out = tmp_path / "out"
+    path = _tiny(tmp_path)
+    export_model(path, ["safetensors", "state-dict"], out)
+    src, _ = export_model(path, ["safetensors"], out)
+    assert json.loads((out / "model.json").read_text())["files"] == {"safetensors": "tiny.safetensors"}
+    assert any("tiny.state_dict.pt" in w and "earlier export" in w for w in src.warnings), src.warnings
+    src, _ = export_model(path, ["safetensors"], tmp_path / "new")
+    assert not any("earlier export" in w for w in src.warnings)
