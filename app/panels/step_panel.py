@@ -67,6 +67,7 @@ class StepPanel(QWidget):
         self.learning = learning
         self.view = None
         self._built_for = None      # what the graph computed and how it trained when `view` was made
+        self._stepping = None       # the document open when the last Step was pressed
         self.order: list[str] = []
         self.last = None
         self.intro = QLabel("Run exactly one training step and see every number it changes.")
@@ -170,12 +171,13 @@ class StepPanel(QWidget):
         made_of = _made_of(doc)
 
         def work(_cancelled):
-            origin = None
+            origin, order = None, self.order
             if state["view"] is None:
-                state["view"], self.order, origin = prepare(doc, runs)
-            return state["view"], origin, state["view"].step(watch)
+                state["view"], order, origin = prepare(doc, runs)
+            return state["view"], origin, state["view"].step(watch), order
 
         self._busy(True, "Stepping…")
+        self._stepping = win.document
         self.learning.run_job(work, lambda result: self._stepped(result, made_of), lambda m: (
             self._busy(False), self.loss.setText(f"This graph cannot take a training step yet: {m}")))
 
@@ -188,9 +190,17 @@ class StepPanel(QWidget):
         return [(block, param, tuple(int(i) for i in np.unravel_index(flat, tuple(p.shape))))]
 
     def _stepped(self, result, made_of) -> None:
-        view, origin, report = result
+        view, origin, report, order = result
+        doc = self.learning.win.document
+        if _made_of(doc) != made_of or (self.view is not None and view is not self.view):
+            self._busy(False)          # another graph opened, or this one edited, while it stepped: its step
+            self.reset()               # is of a network that is no longer on the canvas
+            self.loss.setText("The step was of the graph as it was before "
+                              + ("another graph opened" if doc is not self._stepping else "your edit")
+                              + ": press Step to take one on the graph as it is now.")
+            return
         first = self.view is None
-        self.view, self.last, self._built_for = view, report, made_of
+        self.view, self.last, self._built_for, self.order = view, report, made_of, order
         self._busy(False)
         start = f"Starting from {origin}. " if origin else ""
         self.loss.setText(f"{start}Step {view.steps_taken}: loss {report.loss_before:.5f} → {report.loss_after:.5f} "
@@ -231,11 +241,11 @@ class StepPanel(QWidget):
         self.learning.run_job(lambda cancelled: loss_surface(view.model, view.x, view.y, view.config.loss,
                                                              steps=SURFACE_STEPS, span=1.0, step_delta=delta,
                                                              cancel=cancelled),
-                              self._surface_ready, lambda m: (self._busy(False), self.loss.setText(m)))
+                              lambda s: self._surface_ready(s, view), lambda m: (self._busy(False), self.loss.setText(m)))
 
-    def _surface_ready(self, s: dict) -> None:
+    def _surface_ready(self, s: dict, view=None) -> None:
         self._busy(False)
-        if not s:          # cancelled
+        if not s or (view is not None and view is not self.view):    # cancelled, or of a step since undone
             return
         plot = self.plot.getPlotItem()
         plot.clear()

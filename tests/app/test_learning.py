@@ -167,3 +167,31 @@ def test_the_lessons_read_the_runs_again_only_when_a_run_changed(win, qtbot, mon
     win.learning.check_lesson()
     assert len(reads) == 2 and len(checked[-1].runs) == 1 and checked[-1].runs[0].last is not None
     win.session.undo_stack.setClean()
+
+
+def test_a_step_that_ends_after_another_graph_opened_leaves_the_new_graph_alone(win, qtbot, monkeypatch):
+    """Step, then open another graph before the step is done: the old graph's step arrived in the panel and
+    its gradients were written on the new graph's wires (blocks of the same names)."""
+    import threading
+
+    from layerloom.app.panels import step_panel
+    from layerloom.presets import preset_path
+    release = threading.Event()
+    real = step_panel.prepare
+
+    def held(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(step_panel, "prepare", held)
+    win.files.open_preset(preset_path("lenet5"))
+    win.actions_by_name["step_mode"].trigger()
+    step = win.learning.step
+    qtbot.mouseClick(step.step_button, Qt.MouseButton.LeftButton)
+    assert win.learning.jobs
+    win.files.open_preset(preset_path("alexnet"))          # conv1 ... fc3 as LeNet-5 has them
+    release.set()
+    qtbot.waitUntil(lambda: not win.learning.jobs, timeout=60_000)
+    qtbot.wait(20)
+    assert all(w.note == "" for w in win.scene.wires.values())
+    assert "Step 1" not in step.loss.text() and step.view is None and step.step_button.isEnabled()
+    assert "another graph" in step.loss.text() and step.table.rowCount() == 0
