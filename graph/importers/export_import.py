@@ -289,15 +289,16 @@ def import_pt2(path, fidelity: bool = True):
     doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path), steps=steps)
     shape, dtype = _input_of(doc)
     check_affordable(doc, max(batch, OTHER_BATCH))
+    module = _runnable(program, path)
     if fidelity:
-        check_fidelity(doc, state, program.module(), shape, report, dtype, batch=batch)
+        check_fidelity(doc, state, module, shape, report, dtype, batch=batch)
     if steps is not None:
-        check_steps(doc, state, program.module(), shape, dtype, report)
-    diff = check_outputs_follow(doc, state, program.module(), shape, dtype, batch)
+        check_steps(doc, state, module, shape, dtype, report)
+    diff = check_outputs_follow(doc, state, module, shape, dtype, batch)
     if diff is not None:
         report.fidelity[f"max_abs_diff_batch_{other_batch(batch)}"] = diff
         return doc, state, report
-    other, diff = check_in_batches(doc, state, program.module(), shape, dtype, batch)
+    other, diff = check_in_batches(doc, state, module, shape, dtype, batch)
     fixed = f"the program runs on a batch of {batch} only (it does not run on {other_batch(batch)}); "
     if diff is None:
         report.notes.append(fixed + f"the graph was checked against it on a batch of {batch} alone (its results "
@@ -308,6 +309,18 @@ def import_pt2(path, fidelity: bool = True):
         report.notes.append(fixed + f"the graph was checked against it on a batch of {batch}, and on {other} "
                             f"samples against the program run on them {batch} at a time (max |Δ| {diff:.2g})")
     return doc, state, report
+
+
+def _runnable(program, path):
+    """The program as a module to check the import against; raises ImportFailure when torch cannot make one of
+    it (a file whose parts contradict each other)."""
+    try:
+        with plain_tensors_only():
+            return program.module()
+    except Exception as exc:
+        raise ImportFailure(f"{path} is not a torch.export program Layerloom can run ({type(exc).__name__}: "
+                            f"{shown(str(exc).strip().splitlines()[0] if str(exc).strip() else '', 160)}); export "
+                            "it again with torch.export.save") from None
 
 
 def _dynamic_after_batch(program) -> bool:

@@ -10,6 +10,8 @@ generates. Layerloom reads a .pt2 only when the file holds none of them:
   - every shape expression is arithmetic on shape symbols (s0, u1) with sympy's and torch's
     shape functions, numbers and operators, nothing else;
   - no constant is an object and no payload is pickled;
+  - every guard (Python that torch runs as the program becomes a module) is arithmetic on the input's
+    sizes, and every call is of an operator of torch, operator or math (pt2_guards.py);
 
 and while torch loads it, torch.load reads plain tensors only (TORCH_FORCE_WEIGHTS_ONLY_LOAD).
 """
@@ -25,6 +27,7 @@ import zipfile
 
 from ..quoting import shown
 from .fx_import import ImportFailure
+from .pt2_guards import plain_guard, plain_target
 
 JSON_BYTES = 256 * 2**20    # the program and its configs together (ResNet-50's program is about 2 MB)
 NAME = re.compile(r"[A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
@@ -110,7 +113,14 @@ def check_pt2(path) -> None:
                         refuse(f"a pickled payload ({shown(key)})")
                     if not str(entry.get("path_name", "")).startswith(("weight_", "tensor_")):
                         refuse(f"an object among its constants ({shown(key)})")
+            guards = data.get("guards_code", []) if isinstance(data, dict) else []
+            if not isinstance(guards, list) or not all(isinstance(g, str) for g in guards):
+                refuse(f"guards that are not a list of text ({shown(json.dumps(guards), 120)})")
             for key, value in _strings(data):
+                if key == "guards_code" and not plain_guard(value):
+                    refuse(f"a guard that is not arithmetic on the input's sizes ({shown(json.dumps(value))})")
+                if key == "target" and not plain_target(value):
+                    refuse(f"a call of {shown(json.dumps(value))}, which is not an operator of torch, operator or math")
                 if key == "expr_str" and not _plain_expression(value, allowed):
                     refuse(f"a shape expression that is not arithmetic ({shown(json.dumps(value))})")
                 if (key in NAME_KEYS or key.endswith("_name")) and not NAME.fullmatch(value):

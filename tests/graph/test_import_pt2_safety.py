@@ -14,6 +14,7 @@ import torch
 
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.importers import ImportFailure, import_source
+from layerloom.graph.importers.pt2_guards import plain_guard
 
 
 class _RunsCode:
@@ -111,3 +112,48 @@ def test_a_pt2_file_that_unpacks_to_far_more_than_it_holds_is_refused(saved, tmp
     assert packed.stat().st_size < 2**20
     with pytest.raises(ImportFailure, match="unpacks to 4 MB"):
         import_source(str(packed))
+
+
+def _rewritten(source, path, change):
+    """A copy of the .pt2 at `source` with its program (models/model.json) changed by `change(program)`."""
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename.endswith("models/model.json"):
+                program = json.loads(body)
+                change(program)
+                body = json.dumps(program).encode()
+            zout.writestr(info, body)
+    return path
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda p: p.update(guards_code=["__import__('os').system('touch {mark}') == 0"]),
+     "a guard that is not arithmetic on the input's sizes"),
+    (lambda p: p.update(guards_code=5), "guards that are not a list of text"),
+])
+def test_a_guard_that_is_code_is_refused_before_torch_runs_it(tmp_path, change, says):
+    """torch pastes a program's guards into Python it runs with exec when the program becomes a module."""
+    source = tmp_path / "plain.pt2"
+    torch.export.save(torch.export.export(torch.nn.Linear(3, 2).eval(), (torch.randn(2, 3),)), source)
+    mark = tmp_path / "ran"
+    hostile = _rewritten(source, tmp_path / "hostile.pt2",
+                         lambda p: (change(p), p.update(guards_code=[g.format(mark=mark) for g in p["guards_code"]])
+                                    if isinstance(p["guards_code"], list) else None))
+    with pytest.raises(ImportFailure, match=f"holds {says} .*which could run code as the file loads"):
+        import_source(str(hostile))
+    assert not mark.exists()
+    legit = ["((L['x'].size()[1]*L['x'].size()[0]) % (2*L['x'].size()[0])) == 0", "Max(2, L['x'].size()[0]) <= 64"]
+    assert all(plain_guard(g) for g in legit)     # guards torch itself writes still load
+
+
+def test_a_call_of_a_function_outside_torchs_operators_is_refused(tmp_path):
+    source = tmp_path / "plain.pt2"
+    torch.export.save(torch.export.export(torch.nn.ReLU(), (torch.randn(2, 3),)), source)
+
+    def change(program):
+        for node in program["graph_module"]["graph"]["nodes"]:
+            node["target"] = "torch.serialization.os.system"
+    with pytest.raises(ImportFailure, match=r'holds a call of "torch.serialization.os.system", which is not an '
+                                            "operator of torch, operator or math"):
+        import_source(str(_rewritten(source, tmp_path / "hostile.pt2", change)))
