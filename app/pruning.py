@@ -16,6 +16,7 @@ from layerloom.graph import compile_graph
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.pruning import PruneError, plan_channels, prune_channels
 from layerloom.graph.weights import WeightsError, save_graph_weights
+from layerloom.runtime.checkpoints import CheckpointError
 from layerloom.runtime.data import DataError
 from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows, model_accuracy, run_evaluation
 
@@ -160,7 +161,7 @@ class Pruning:
         self._again = False
         caches = (self._weights_cache, self._eval_cache)    # this dialog's: a closed one's job keeps its own
         self.job = Job(lambda: (choice, *self.compute(doc, *choice, caches=caches)), "layerloom-pruning",
-                       expected=(PruneError, WeightsError))
+                       expected=(PruneError, WeightsError, CheckpointError))   # each already a sentence
         self.job.finished.connect(lambda job=self.job: self._previewed(job))
         self.job.start()
 

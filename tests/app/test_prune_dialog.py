@@ -178,3 +178,14 @@ def test_the_preview_judges_a_run_before_and_after_pruning_as_layerloom_prune_do
                     timeout=30_000)
     assert cell(dialog, 0, 7) == "–"
     dialog.reject()
+
+
+def test_a_damaged_checkpoint_is_said_in_the_dialog_as_a_sentence(win, trained, qtbot, tmp_path):
+    for weights in trained.glob("checkpoints/*/*.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:100])       # cut short, as by a full disk
+    dialog = win.pruning.open_dialog()
+    qtbot.waitUntil(lambda: win.pruning.job is None and bool(dialog.summary.text()), timeout=30_000)
+    said = dialog.summary.text()
+    assert "Error:" not in said and said[:1].isupper() and not dialog.prune_button.isEnabled(), said
+    dialog.grab().save(str(tmp_path / "prune-damaged.png"))
+    dialog.reject()
