@@ -60,6 +60,7 @@ class BlockLearnt(QWidget):
         col.addLayout(body, 1)
         self.top9: list[dict] = []
         self.histogram_for: str | None = None   # the block whose activation histogram is still to come
+        self.weights_for: str | None = None     # the block whose weight histogram is still to come
         self.asked = 0                       # the newest request: an older job's answer is dropped
         self.jobs = Latest("layerloom-block-learnt", expected=(ExplainError, Cancelled), parent=self)
         self.jobs.done.connect(self._arrived)
@@ -99,28 +100,31 @@ class BlockLearnt(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """The weights of the chosen block at once; its activations and top-9 from a background job."""
+        """The chosen block's weights, activations and top-9, from a background job (the weights of a large
+        Linear take seconds to count: AlexNet's fc1 stood the window still for 3 s)."""
         block = self.block.currentText()
         if self.subject is None or not block:
             return
         self.message.setText("")
         self.weights.clear()
-        try:
-            hist = weight_histograms(self.subject.model, block)
-            name = "weight" if "weight" in hist else next(iter(hist))       # an LSTM's first: weight_ih_l0
-            counts, edges = hist[name]
+        self._title(self.weights, f"Weights of {block}")
+        self.activations.clear()
+        self._title(self.activations, f"Outputs of {block} on validation samples")
+        self.histogram_for = self.weights_for = block
+        self._submit(block, self.channel.value())
+
+    def _show_weights(self, block: str, weights: tuple) -> None:
+        """('bars', name, counts, edges), ('not numbers', why) or ('none',): what _weights found."""
+        self.weights_for = None
+        if weights[0] == "bars":
+            _, name, counts, edges = weights
             self.weights.addItem(pg.BarGraphItem(x0=edges[:-1], x1=edges[1:], height=counts, brush=ps.brush(WEIGHTS),
                                                  pen=ps.pen(WEIGHTS, 1)))
             self._title(self.weights, f"Weights of {block}" + ("" if name == "weight" else f" ({name})"))
-        except NotFinite as exc:
+        elif weights[0] == "not numbers":
             self._title(self.weights, f"Weights of {block}: not numbers")
-            self.message.setText(str(exc))
-        except ExplainError:
+        else:
             self._title(self.weights, f"{block} has no weights")
-        self.activations.clear()
-        self._title(self.activations, f"Outputs of {block} on validation samples")
-        self.histogram_for = block
-        self._submit(block, self.channel.value())
 
     def _show_top(self) -> None:
         block = self.block.currentText()
@@ -133,8 +137,9 @@ class BlockLearnt(QWidget):
         self.jobs.cancel_running()
         self.message.setText(f"Working… looking at {block} on the validation samples")
         histogram = self.histogram_for == block          # still owed when a channel is picked before it came
+        weights = self.weights_for == block
         self.jobs.submit(self.asked, lambda job, subject=self.subject: _look(subject, block, channel, histogram,
-                                                                               job.cancel))
+                                                                               job.cancel, weights))
 
     def _arrived(self, job) -> None:
         if job.key != self.asked or job.cancelled:
@@ -143,6 +148,13 @@ class BlockLearnt(QWidget):
         if job.error:
             return
         got = job.result
+        if got.get("weights") is not None:
+            self._show_weights(got["block"], got["weights"])
+            if got["weights"][0] == "not numbers":
+                self.message.setText(got["weights"][1])
+        if got.get("error"):                  # the weights show; the activations say why they do not
+            self.message.setText(got["error"])
+            return
         if got.get("histogram") is not None:
             counts, edges = got["histogram"]
             self.histogram_for = None
@@ -181,11 +193,34 @@ def _batches(subject, cancel, size: int = 500):
         yield idx, x
 
 
-def _look(subject, block: str, channel: int, histogram: bool, cancel) -> dict:
-    """In a Job, in one pass over the validation set: the block's activation histogram (when asked), its
-    channel count and the top-9 samples of `channel` (the last channel when there are fewer) with their
-    pictures."""
-    got = {"block": block, "histogram": None, "channels": None}
+def _weights(model, block: str) -> tuple:
+    """The block's first weight's histogram (an LSTM's first: weight_ih_l0) for _show_weights."""
+    try:
+        hist = weight_histograms(model, block)
+    except NotFinite as exc:
+        return "not numbers", str(exc)
+    except ExplainError:
+        return ("none",)
+    name = "weight" if "weight" in hist else next(iter(hist))
+    return ("bars", name, *hist[name])
+
+
+def _look(subject, block: str, channel: int, histogram: bool, cancel, weights: bool = False) -> dict:
+    """In a Job: the block's weight histogram (when asked), then, in one pass over the validation set, its
+    activation histogram (when asked), its channel count and the top-9 samples of `channel` (the last
+    channel when there are fewer) with their pictures; `error`: why there are no activations to show."""
+    got = {"block": block, "histogram": None, "channels": None,
+           "weights": _weights(subject.model, block) if weights else None}
+    try:
+        return _activations(subject, block, channel, histogram, cancel, got)
+    except Cancelled:
+        raise
+    except ExplainError as exc:
+        got["error"] = str(exc)
+        return got
+
+
+def _activations(subject, block: str, channel: int, histogram: bool, cancel, got: dict) -> dict:
     _, x0, _ = subject.sample(0)
     rec = Recorder(subject.model, [block])
     rec.run(x0)

@@ -209,6 +209,6 @@ def test_explain_opens_on_the_open_graphs_latest_run_in_the_windows_runs_folder(
     win.training.set_runs_folder(runs)
     win.actions_by_name["explain"].trigger()
     panel = win.explaining.panel
-    assert panel.subject is not None and panel.subject.doc.name == "LeNet-5"
+    assert panel.wait_loaded() and panel.subject.doc.name == "LeNet-5"
     assert str(runs / trained_lenet.name) in panel.title.text()
     assert panel.lists.wait() and panel.block_view.jobs.wait()

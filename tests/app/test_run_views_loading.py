@@ -158,3 +158,23 @@ def test_a_run_gone_from_its_folder_says_so_in_the_embeddings_view(qtbot, tmp_pa
     assert not view.wait_loaded() and view.table is None
     assert view.message.text().startswith(f"{tmp_path / 'gone'} does not exist any more")
     assert view.title.text().startswith("No Embedding to explore in")
+
+
+def test_the_block_tab_counts_a_block_s_weights_off_the_gui_thread(qtbot, trained_lenet, monkeypatch):
+    """The weight histogram of a block was counted in the GUI thread: 3 s for AlexNet's fc1."""
+    from layerloom.app.panels import block_learnt
+    threads = []
+    real = block_learnt.weight_histograms
+    monkeypatch.setattr(block_learnt, "weight_histograms",
+                        lambda model, block: threads.append(threading.current_thread()) or real(model, block))
+    panel = ExplainPanel()
+    qtbot.addWidget(panel)
+    panel.load_run(trained_lenet)
+    assert panel.wait_loaded()
+    view = panel.block_view
+    panel.tabs.setCurrentWidget(view)
+    view.block.setCurrentText("fc1")
+    assert view.jobs.wait() and panel.lists.wait()
+    assert threads and threading.main_thread() not in threads
+    assert view.titles[view.weights] == "Weights of fc1" and len(view.weights.getPlotItem().items) == 1
+    assert view.top_title.text().endswith("of fc1") and view.message.text() == ""
