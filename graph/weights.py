@@ -30,9 +30,15 @@ from pathlib import Path
 
 import torch
 
+from .quoting import shown
+
 
 class WeightsError(ValueError):
-    """Weights that cannot be read or used; the message says which file and what to do."""
+    """Weights that cannot be read or used; the message says which file and what to do. It is one printable
+    line: a path, a tensor's name or a reader's error from the file (safetensors quotes its header) is escaped."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(shown(str(message), 2000))
 
 
 @dataclass

@@ -1,0 +1,135 @@
+"""Real exported files, mutated (hypothesis): an import either succeeds or is refused in one printable line that
+names the problem, never another exception. A longer random run: LAYERLOOM_FUZZ=N (examples per format)."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import zipfile
+
+import onnx
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from safetensors.torch import save_file
+
+from layerloom.graph.importers import ImportFailure, import_source
+from layerloom.graph.weights import WeightsError, read_safetensors
+
+LONG = int(os.environ.get("LAYERLOOM_FUZZ", "0"))
+SETTINGS = settings(derandomize=not LONG, deadline=None, database=None, max_examples=LONG or 12,
+                    suppress_health_check=list(HealthCheck))
+LEAVES = st.sampled_from([0, -1, 2**40, "a\x1b[2J\n", None, [], {}, "s0*s0", "x" * 300, 1.5, True])
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(1, 2, 3), torch.nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("real")
+    torch.manual_seed(0)
+    model, x = Net().eval(), torch.randn(2, 1, 6, 6)
+    batch = torch.export.Dim("batch", min=1, max=64)
+    torch.export.save(torch.export.export(model, (x,), dynamic_shapes=({0: batch},)), folder / "net.pt2")
+    torch.onnx.export(model, (x,), folder / "net.onnx", dynamo=False, input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "net.safetensors")
+    return {p.suffix: p.read_bytes() for p in folder.iterdir()}
+
+
+def _change_leaf(data, tree):
+    """Replace one leaf (or a whole branch) of parsed JSON with a hostile value."""
+    cur, path = tree, []
+    while isinstance(cur, (dict, list)) and cur and (not path or data.draw(st.integers(0, 4))):
+        key = data.draw(st.sampled_from(sorted(cur))) if isinstance(cur, dict) else data.draw(
+            st.integers(0, len(cur) - 1))
+        path.append((cur, key))
+        cur = cur[key]
+    if path:
+        parent, key = path[-1]
+        parent[key] = data.draw(LEAVES)
+
+
+def _refused_plainly(run):
+    try:
+        run()
+    except (ImportFailure, WeightsError) as exc:
+        assert str(exc).isprintable() and "Traceback" not in str(exc), str(exc)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_a_mutated_pt2_program_imports_or_is_refused_in_one_line(files, tmp_path_factory, data):
+    raw = files[".pt2"]
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(raw)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            body = zin.read(info)
+            if info.filename.endswith("models/model.json"):
+                tree = json.loads(body)
+                for _ in range(data.draw(st.integers(1, 3))):
+                    _change_leaf(data, tree)
+                body = json.dumps(tree).encode()
+            zout.writestr(info, body)
+    path = tmp_path_factory.mktemp("pt2") / "m.pt2"
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(out.getvalue()) - 1)))
+    path.write_bytes(out.getvalue()[:cut])
+    _refused_plainly(lambda: import_source(str(path)))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_a_mutated_onnx_file_imports_or_is_refused_in_one_line(files, tmp_path_factory, data):
+    model = onnx.load_from_string(files[".onnx"])
+    graph = model.graph
+    for _ in range(data.draw(st.integers(1, 3))):
+        what = data.draw(st.sampled_from(["dims", "dtype", "cycle", "name", "op", "input"]))
+        node = data.draw(st.sampled_from(list(graph.node)))
+        if what == "dims" and graph.initializer:
+            tensor = data.draw(st.sampled_from(list(graph.initializer)))
+            tensor.dims[0] = data.draw(st.sampled_from([0, 2**31, 2**40, 7]))
+        elif what == "dtype" and graph.initializer:
+            data.draw(st.sampled_from(list(graph.initializer))).data_type = data.draw(st.integers(0, 25))
+        elif what == "cycle" and node.input:
+            node.input[0] = data.draw(st.sampled_from(list(graph.node))).output[0]
+        elif what == "name":
+            node.name = data.draw(st.sampled_from(["a\x1b[2J\nb", "", "x" * 3000, "\u202e"]))
+        elif what == "op":
+            node.op_type = data.draw(st.sampled_from(["Gather", "Reshape", "Loop", "Scan", "Expand", "Unknown", "Pad"]))
+        elif what == "input":
+            graph.input[0].type.tensor_type.shape.dim[1].dim_value = data.draw(st.sampled_from([0, 2**20, 2**40]))
+    path = tmp_path_factory.mktemp("onnx") / "m.onnx"
+    path.write_bytes(model.SerializeToString())
+    _refused_plainly(lambda: import_source(str(path)))
+
+
+@SETTINGS
+@given(data=st.data())
+def test_a_mutated_weights_file_reads_or_is_refused_in_one_line(files, tmp_path_factory, data):
+    raw = files[".safetensors"]
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    _change_leaf(data, header)
+    text = json.dumps(header).encode()
+    path = tmp_path_factory.mktemp("weights") / "m.safetensors"
+    path.write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    _refused_plainly(lambda: read_safetensors(path))
+
+
+def test_a_weights_file_whose_header_names_an_unknown_type_is_refused_in_one_line(files, tmp_path):
+    raw = files[".safetensors"]
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    header[next(k for k in header if k != "__metadata__")]["dtype"] = "a\x1b[2J\nrm -rf ~"
+    text = json.dumps(header).encode()
+    (tmp_path / "m.safetensors").write_bytes(len(text).to_bytes(8, "little") + text + raw[8 + n:])
+    with pytest.raises(WeightsError) as caught:
+        read_safetensors(tmp_path / "m.safetensors")
+    assert str(caught.value).isprintable() and "unknown variant `a\\x1b[2J\\nrm -rf ~`" in str(caught.value)
