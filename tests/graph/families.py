@@ -3,8 +3,8 @@ shape analysis gives the block before it (convolutions with stride, padding, dil
 groups on images and signals, pools with ceil_mode, recurrent layers bidirectional and stacked, Embedding on
 token ids, attention with one to three inputs, ClassToken, PositionEmbedding and Select on sequences,
 Upsample, GroupNorm, LayerNorm, Reshape and Permute with -1, Flatten at any axis), and merge blocks (Add,
-Mul, Concat) that join a branch of a broadcastable shape or of another rank. One parameter in `wild_one_in`
-is drawn far outside what fits, so analysis also meets graphs it must refuse.
+Mul, Concat) that join a branch of a broadcastable shape or of another rank. In one block of `wild_one_in`,
+one whole-number parameter is drawn far outside what fits, so analysis also meets graphs it must refuse.
 
 `check_runs_as_analysed` is the promise of DESIGN.md rule 14, checked against PyTorch itself: what analysis
 accepts compiles and runs, in evaluation and in training, at batch sizes 1, 2 and 5, with every block's
@@ -26,6 +26,7 @@ from layerloom.graph import GraphDocument, analyze, compile_graph
 
 BATCHES = (1, 2, 5)
 SIZES = (1, 2, 3, 4, 5, 7, 8)
+LONG = (17, 20)          # longer than analysis steps through a recurrent block (analysis.LONG_SEQUENCE)
 # CPU kernels FlopCounterMode cannot see into (fused recurrent layers, CPU attention): counted on meta
 FUSED = (torch.nn.RNNBase, torch.nn.MultiheadAttention)
 
@@ -37,12 +38,15 @@ def _divisors(n: int) -> list[int]:
 class _Builder:
     def __init__(self, draw, wild_one_in: int):
         self.draw, self.wild_one_in = draw, wild_one_in
+        self.wild = False           # may this block get one value far outside what fits
         self.doc = GraphDocument(draw(st.sampled_from(["families", "net", "torch"])))
+        self.made: list[str] = []         # the blocks analysis accepted so far
 
     def small(self, lo: int, hi: int, wild_hi: int = 40) -> int:
         """A whole number in lo..hi, or now and then one far outside it."""
         hi = max(lo, hi)
-        if self.wild_one_in and self.draw(st.integers(0, self.wild_one_in - 1)) == 0:
+        if self.wild and self.draw(st.integers(0, 2)) == 0:
+            self.wild = False
             return self.draw(st.sampled_from([0, -1, hi + 1, wild_hi, lo - 1]))
         return self.draw(st.integers(lo, hi))
 
@@ -71,7 +75,7 @@ def _conv(b: _Builder, shape, dims: int, transpose=False):
          "groups": groups, "bias": b.draw(st.booleans())}
     if transpose:
         stride = p["stride"] if isinstance(p["stride"], int) else max(p["stride"])
-        p["output_padding"] = b.small(0, max(0, min(stride, p["dilation"]) - 1))
+        p["output_padding"] = b.small(0, max(stride, p["dilation"]) - 1)     # torch: below either of them
         p["padding"] = b.small(0, 2)
         return "ConvTranspose2d", p
     p["padding"] = b.draw(st.sampled_from(["same", "valid", 0, 1, 2])) if p["stride"] == 1 else b.small(0, 2)
@@ -101,7 +105,7 @@ def _upsample(b: _Builder, shape):
         p["size"] = b.small(1, 9) if len(shape) == 2 or b.draw(st.booleans()) else [b.small(1, 9), b.small(1, 9)]
         p["scale_factor"] = None
     else:
-        p["scale_factor"] = b.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0]))
+        p["scale_factor"] = b.draw(st.sampled_from([0.5, 1.0, 1.5, 2.0, 3.0, 0.3, 0.7, 1.3, 2.5, 1 / 3]))
     if mode != "nearest" and b.draw(st.booleans()):
         p["align_corners"] = b.draw(st.booleans())
     return "Upsample", p
@@ -146,7 +150,7 @@ def _reshape(b: _Builder, shape):
     dims = b.draw(st.permutations(dims))
     if b.draw(st.booleans()):
         dims[b.draw(st.integers(0, len(dims) - 1))] = -1
-    if b.wild_one_in and b.draw(st.integers(0, b.wild_one_in - 1)) == 0:
+    if b.wild and b.draw(st.booleans()):
         dims = dims + [b.small(2, 3)]
     return "Reshape", {"shape": list(dims)}
 
@@ -163,9 +167,12 @@ def _one_block(b: _Builder, shape, dtype):
         return "Embedding", {"num_embeddings": b.small(4, 12), "embedding_dim": b.small(1, 6),
                              "padding_idx": b.draw(st.sampled_from([None, 0, 3]))}
     options = ["Linear", "activation", "norm", "Dropout", "reshape", "Flatten"]
-    options += {1: [], 2: ["conv", "pool", "recurrent", "recurrent", "attention", "token", "Select", "Permute",
-                           "Upsample"],
-                3: ["conv", "conv", "transpose", "pool", "pool", "Upsample", "Permute", "Select"]}.get(rank, [])
+    options += {1: [], 2: ["conv", "pool", "recurrent", "recurrent", "recurrent", "attention", "attention", "token",
+                           "token", "Select", "Permute", "Upsample", "norm"],
+                3: ["conv", "conv", "conv", "transpose", "transpose", "pool", "pool", "pool", "Upsample", "Upsample",
+                    "Permute", "Select", "norm"]}.get(rank, [])
+    if not b.long_sequences and rank == 2 and shape[0] > 8:
+        options = [o for o in options if o != "recurrent"]
     pick = b.draw(st.sampled_from(options))
     if pick == "Linear":
         return "Linear", {"out_features": b.small(1, 6), "bias": b.draw(st.booleans())}
@@ -219,17 +226,16 @@ def _merge(b: _Builder, src: str, shape) -> str:
     the same shape, of another length along one dim, or (one time in four) of another rank."""
     kind = b.draw(st.sampled_from(["Add", "Mul", "Concat"]))
     rank = len(shape)
-    how = b.draw(st.sampled_from(["ones", "same", "other rank", "ones"]))
-    if how == "other rank" or (kind == "Concat" and how == "ones"):
+    how = b.draw(st.sampled_from(["ones", "same", "other rank", "ones", "earlier"]))
+    if how == "earlier":           # any block before it: of the same shape, or not
+        branch = b.draw(st.sampled_from(b.made))
+    elif how == "other rank" or (kind == "Concat" and how == "ones"):
         branch = b.add("Flatten", {}, src) if rank > 1 else b.add("Reshape", {"shape": [1, shape[0]]}, src)
         if kind == "Concat" and how == "ones":
             branch = b.add("Linear", {"out_features": b.small(1, 3)}, src)
-    elif how == "ones":
-        keep = [b.draw(st.booleans()) for _ in shape]
-        branch = b.add("Reshape", {"shape": [s if k else 1 for s, k in zip(shape, keep)]},
-                       b.add("AdaptiveAvgPool2d", {"output_size": 1}, src) if rank == 3 and not any(keep[1:])
-                       else b.add("Linear", {"out_features": 1}, src)) if rank > 1 else \
-            b.add("Linear", {"out_features": 1}, src)
+    elif how == "ones":            # 1 in the last dimension, or C×1×1 against C×H×W
+        branch = b.add("AdaptiveAvgPool2d", {"output_size": 1}, src) if rank == 3 and b.draw(st.booleans()) \
+            else b.add("Linear", {"out_features": 1}, src)
     else:
         branch = b.add("ReLU", {}, src)
     params = {"dim": -1 if how == "ones" else _sample_dim(b, rank)} if kind == "Concat" else {}
@@ -238,19 +244,27 @@ def _merge(b: _Builder, src: str, shape) -> str:
 
 
 @st.composite
-def family_graphs(draw, wild_one_in: int = 12, max_blocks: int = 5):
+def family_graphs(draw, wild_one_in: int = 6, max_blocks: int = 6, long_sequences: bool = True):
     """A GraphDocument: Input, up to `max_blocks` blocks each fitting the shape analysis gives the one
-    before it, Output. Building stops at the first block analysis refuses."""
+    before it, Output. Building stops at the first block analysis refuses. `long_sequences` draws sequences
+    of more than 16 steps too (slow: counting a recurrent block's MACs on meta tensors steps through time)."""
     b = _Builder(draw, wild_one_in)
+    b.long_sequences = long_sequences
+    steps = draw(st.sampled_from(SIZES + LONG if long_sequences else SIZES))       # a sequence's length, or an image's channels
+    rank = draw(st.integers(1, 3))
     if draw(st.integers(0, 5)) == 0:
-        shape, dtype = [draw(st.sampled_from(SIZES))], "int64"
-    else:
-        shape, dtype = [draw(st.sampled_from(SIZES)) for _ in range(draw(st.integers(1, 3)))], "float32"
+        shape, dtype = [steps], "int64"
+    else:        # images of 4 to 12 pixels a side, so that most windows fit
+        shape = [steps, *[draw(st.integers(4, 12)) for _ in range(rank - 1)]] if rank == 3 else \
+            [steps, draw(st.sampled_from(SIZES))][:rank]
+        dtype = "float32"
     last = b.add("Input", {"shape": shape, "dtype": dtype})
     for _ in range(draw(st.integers(1, max_blocks))):
         r = analyze(b.doc).blocks[last]
         if not r.ok:
             break
+        b.made.append(last)
+        b.wild = bool(wild_one_in) and draw(st.integers(0, wild_one_in - 1)) == 0
         shape, dtype = list(r.output_shape), r.output_dtype
         if draw(st.integers(0, 4)) == 0 and dtype != "int64":
             last = _merge(b, last, shape)
@@ -301,8 +315,9 @@ def check_runs_as_analysed(doc) -> bool:
         x = _input(result, doc, batch)
         with torch.no_grad():
             _shapes_as_analysed(model.eval(), result, x, "eval")
-            counted = _macs(meta, x.to("meta")) if meta is not None else _macs(model, x)
-            assert counted == batch * result.total_macs, (batch, counted, result.total_macs)
+            if meta is None or batch == 1:       # on meta tensors, a recurrent block's steps are slow to count
+                counted = _macs(meta, x.to("meta")) if meta is not None else _macs(model, x)
+                assert counted == batch * result.total_macs, (batch, counted, result.total_macs)
         if batch > 1:          # training never makes a batch of one (runtime/trainer.py)
             _shapes_as_analysed(model.train(), result, x, "train")
     return True

@@ -15,13 +15,14 @@ from layerloom.graph.fileformat import dumps_graph
 from .families import JARGON, check_refusal, check_runs_as_analysed, family_graphs
 from .helpers import chain
 
-EXAMPLES = 4000 if os.environ.get("LAYERLOOM_LONG") else 60
-SETTINGS = settings(derandomize=not os.environ.get("LAYERLOOM_LONG"), max_examples=EXAMPLES, deadline=None,
+LONG = bool(os.environ.get("LAYERLOOM_LONG"))
+EXAMPLES = 4000 if LONG else 40
+SETTINGS = settings(derandomize=not LONG, max_examples=EXAMPLES, deadline=None,
                     database=None, suppress_health_check=list(HealthCheck))
 
 
 @SETTINGS
-@given(family_graphs())
+@given(family_graphs(long_sequences=LONG))
 def test_graphs_of_fitting_families_run_as_analysed_or_are_refused_in_words(doc):
     try:
         if check_runs_as_analysed(doc):
