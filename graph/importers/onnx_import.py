@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -428,14 +429,20 @@ class _OnnxBuilder:
             opaque_operator(self, node, a)
 
 
+EXTERNAL_BYTES = 8 * 2**30     # weights read from an ONNX file's side files (as MAX_WEIGHT_BYTES for torchvision)
+
+
 def import_onnx(path, name: str | None = None):
     """(GraphDocument, state_dict, ImportReport) for an ONNX file; raises ImportFailure."""
     import onnx
     started = time.monotonic()
     try:
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
+        _load_side_data(model, path)
         steps = fix_free_sizes(model)
         model = onnx.shape_inference.infer_shapes(model)
+    except ImportFailure:
+        raise
     except Exception as exc:
         raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
     try:
@@ -457,6 +464,26 @@ def import_onnx(path, name: str | None = None):
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
+
+
+def _load_side_data(model, path) -> None:
+    """Read the weights an ONNX file keeps in side files (external data) once their declared sizes fit in
+    EXTERNAL_BYTES: onnx would read whatever the file names (an 8 GB file beside it) into memory."""
+    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, load_external_data_for_model
+    from onnx.external_data_helper import uses_external_data
+    folder, total = Path(path).resolve().parent, 0
+    for tensor in _get_all_tensors(model):
+        if uses_external_data(tensor):
+            info = ExternalDataInfo(tensor)
+            side = folder / str(info.location)
+            size = side.stat().st_size if side.is_file() else 0
+            total += int(info.length) if info.length is not None else max(0, size - int(info.offset or 0))
+    if total > EXTERNAL_BYTES:
+        from .batch_check import byte_text
+        raise ImportFailure(f"{shown(str(path), 200)} keeps {byte_text(total)} of weights in side files, more than "
+                            f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
+    if total:
+        load_external_data_for_model(model, str(folder))
 
 
 def _gather_axis(builder, node, a) -> int:

@@ -133,3 +133,24 @@ def test_a_weights_file_whose_header_names_an_unknown_type_is_refused_in_one_lin
     with pytest.raises(WeightsError) as caught:
         read_safetensors(tmp_path / "m.safetensors")
     assert str(caught.value).isprintable() and "unknown variant `a\\x1b[2J\\nrm -rf ~`" in str(caught.value)
+
+
+def test_an_onnx_file_that_keeps_more_weights_beside_it_than_layerloom_imports_is_refused_before_reading(
+        files, tmp_path, monkeypatch):
+    from onnx import TensorProto
+
+    from layerloom.graph.importers import onnx_import
+    model = onnx.load_from_string(files[".onnx"])
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", "side.bin"), ("length", str(2**22))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    with open(tmp_path / "side.bin", "wb") as side:      # sparse: 4 MiB declared, nothing written
+        side.truncate(2**22)
+    (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
+    monkeypatch.setattr(onnx_import, "EXTERNAL_BYTES", 2**20)      # the real limit is 8 GiB
+    with pytest.raises(ImportFailure, match=r"keeps 4\.0 MiB of weights in side files, more than the 1\.0 MiB "
+                                            "Layerloom imports"):
+        import_source(str(tmp_path / "m.onnx"))
