@@ -29,7 +29,7 @@ def _too_small(f: Failure, dims: int, conv: bool) -> Diagnostic | None:
     if not conv and any(q > k // 2 for q, k in zip(pads, ks)):
         return Diagnostic("", f"{f.sig} has padding larger than half its kernel_size: use padding at most "
                               f"{min(k // 2 for k in ks)}.", "bad_param")
-    need = [d * (k - 1) + 1 - 2 * q for k, d, q in zip(ks, dil, pads)]
+    need = [max(1, d * (k - 1) + 1 - 2 * q) for k, d, q in zip(ks, dil, pads)]
     if any(s < m for s, m in zip(f.x[1:], need)):
         what = "Remove a pooling block upstream or use a larger input."
         if conv:
@@ -96,7 +96,19 @@ def pooling(dims: int):
 
 
 def transposed_convolution(f: Failure) -> Diagnostic | None:
-    return _channels(f)
+    """Padding that takes away more than the kernel adds (an empty or negative result), then the channels."""
+    if len(f.x) != 3:
+        return _channels(f)
+    p = f.params
+    ks, st, pad, outpad, dil = (_per_dim(p[name], 2) for name in
+                                ("kernel_size", "stride", "padding", "output_padding", "dilation"))
+    size = [(x - 1) * s - 2 * q + d * (k - 1) + o + 1 for x, s, q, d, k, o in zip(f.x[1:], st, pad, dil, ks, outpad)]
+    if all(n >= 1 for n in size):
+        return _channels(f)
+    most = [(n + 2 * q - 1) // 2 for n, q in zip(size, pad)]          # the padding that leaves one value
+    return Diagnostic("", f"{f.sig} would give a result of {shape_text(size).replace('-', '−')} from its input "
+                          f"{f.xt}: its padding takes away more than the kernel and stride add. Set padding to at "
+                          f"most {most[0] if most[0] == most[1] else most}, or give it a larger input.", "too_small")
 
 
 def _either(words: list) -> str:

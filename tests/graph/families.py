@@ -325,7 +325,7 @@ def check_runs_as_analysed(doc) -> bool:
 
 # What a person must never read in a refusal: a traceback's words, torch's internals, Python's reprs.
 JARGON = re.compile(r"Traceback|Error\b|aten::|c10|torch\.Size|tensor\(|0x[0-9a-f]{6}|<[a-z_.]+ object|"
-                    r"NoneType|\bargs?\[|File \"")
+                    r"NoneType|\bargs?\[|File \"|negative dimension|Given input size|×-|-\d+×")
 
 
 def check_refusal(doc, result) -> None:

@@ -47,3 +47,31 @@ def test_padding_that_mirrors_or_wraps_past_the_input_is_refused_in_words(kind, 
     module = getattr(torch.nn, kind)(shape[0], 2, **params)
     with pytest.raises(Exception):         # torch itself refuses it on a real batch
         module(torch.rand(2, *shape))
+
+
+@pytest.mark.parametrize("params, shape, need", [
+    ({"kernel_size": [4, 1], "stride": [1, 2], "padding": 1, "dilation": 3}, [2, 4, 6], "8×1"),
+    ({"kernel_size": [1, 40], "stride": 3, "padding": 1, "dilation": 3}, [4, 4, 6], "1×116"),
+])
+def test_a_kernel_too_large_names_the_input_it_needs_without_negative_sizes(params, shape, need):
+    (err,) = analyze(chain(("Conv2d", params), shape=shape)).errors
+    assert f"at least {need}," in err.message and "-" not in err.message.split("needs")[1], err.message
+    with pytest.raises(RuntimeError):       # torch itself refuses it
+        torch.nn.Conv2d(shape[0], 2, **params)(torch.rand(2, *shape))
+
+
+@pytest.mark.parametrize("params, shape, out", [
+    ({"kernel_size": 1, "stride": 3, "padding": 2, "output_padding": 2}, [3, 1, 3], "−1×5"),
+    ({"kernel_size": 1, "padding": 1}, [3, 2, 2], "0×0"),
+    ({"kernel_size": [3, 1], "padding": [1, 3]}, [3, 4, 5], "4×−1"),
+])
+def test_transposed_convolution_padding_past_its_result_is_refused_in_words(params, shape, out):
+    (err,) = analyze(chain(("ConvTranspose2d", params), shape=shape)).errors
+    assert not JARGON.search(err.message) and "negative dimension" not in err.message, err.message
+    assert f"result of {out} " in err.message and "Set padding to at most" in err.message, err.message
+    module = torch.nn.ConvTranspose2d(shape[0], 2, **params)
+    try:
+        y = module(torch.rand(2, *shape))
+    except RuntimeError:
+        return                               # torch itself refuses it...
+    assert 0 in y.shape                      # ...or gives an empty result
