@@ -8,7 +8,6 @@ the imported graph reproduces the source's output. A failure is one line in the 
 """
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
                                QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
-from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
+from layerloom.graph.importers import ImportFailure, import_source, parse_args_json, parse_input_shape, save_import
 from layerloom.graph.quoting import shown
 
 from . import background, theme
@@ -236,10 +235,7 @@ class ImportDialog(QDialog):
         args = None
         text = self.args_edit.text().strip()
         if text and k in ("torchvision", "python"):
-            try:
-                args = json.loads(text)
-            except ValueError as exc:
-                raise ImportFailure(f"the arguments are not valid JSON ({exc})") from None
+            args = parse_args_json(text)
         out = Path(self.out_edit.text().strip() or free_path(self.folder, self._stem()))
         return source, shape, args, out
 

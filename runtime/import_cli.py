@@ -5,7 +5,6 @@
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from .cli import can_write
@@ -29,16 +28,13 @@ def add_parser(sub) -> None:
 
 
 def cmd_import(args) -> int:
-    from layerloom.graph.importers import ImportFailure, import_source, parse_input_shape, save_import
+    from layerloom.graph.importers import ImportFailure, import_source, parse_args_json, parse_input_shape, save_import
 
     if not can_write("import", "--out", args.out, folder=False):
         return 2
     try:
         shape = parse_input_shape(args.input_shape, "--input-shape")
-        try:
-            ctor = json.loads(args.args) if args.args else None
-        except ValueError as exc:
-            raise ImportFailure(f"--args is not valid JSON ({exc})") from None
+        ctor = parse_args_json(args.args, "--args") if args.args else None
     except ImportFailure as exc:     # an option written wrong: a usage error (2), as argparse's own
         print(f"layerloom import: {exc}", file=sys.stderr)
         return 2

@@ -31,8 +31,8 @@ from .fx_import import ImportFailure, ImportReport, check_fidelity, import_modul
 
 MAX_WEIGHT_BYTES = 8 * 2**30     # the largest torchvision model (regnet_y_128gf) holds 2.4 GiB
 
-__all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "parse_input_shape",
-           "save_import"]
+__all__ = ["ImportFailure", "ImportReport", "ImportResult", "import_source", "load_source_module", "parse_args_json",
+           "parse_input_shape", "save_import"]
 
 
 @dataclass
@@ -55,6 +55,17 @@ def parse_input_shape(text: str, what: str = "the input shape") -> tuple[int, ..
         raise ImportFailure(f"each size in {what} must be at least 1, such as 3,224,224; "
                             f"got {shown(json.dumps(str(text)), 80)}")
     return shape
+
+
+def parse_args_json(text: str, what: str = "the Arguments field"):
+    """Constructor arguments typed as JSON (an object or a list); raises ImportFailure for text that is not JSON,
+    or JSON nested too deep for Python to read (a thousand "[")."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        why = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ImportFailure(f"{what} is not valid JSON ({why}); give an object such as {{\"width\": 64}} or a "
+                            "list such as [64]") from None
 
 
 def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:

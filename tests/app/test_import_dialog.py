@@ -88,6 +88,11 @@ def test_mistakes_are_one_line_in_the_dialog(win, qtbot, monkeypatch, tmp_path):
     assert text.startswith("Cannot import: Net() failed (ValueError: no): the error is in the file's own code") \
         and "\n" not in text
     assert "Traceback" not in text and win.document.name == "Untitled"
+    dialog.args_edit.setText("[" * 5000 + "]" * 4999)        # pasted: JSON nested too deeply for Python
+    qtbot.keyClicks(dialog.args_edit, "]")
+    qtbot.mouseClick(dialog.import_button, LEFT)
+    assert dialog.status.text().startswith("Cannot import: the Arguments field is not valid JSON (nested too deeply)")
+    dialog.args_edit.clear()
     dialog.kind.setCurrentIndex(dialog.kind.findData("onnx"))
     fill(qtbot, dialog.file_edit, str(tmp_path / "missing.onnx"))
     qtbot.mouseClick(dialog.import_button, LEFT)

@@ -335,7 +335,9 @@ def test_a_disk_that_fills_up_is_one_line_not_a_traceback(tmp_path, tmp_path_fac
 
 @pytest.mark.parametrize("option,value,words", [("--input-shape", "abc", "--input-shape must be whole numbers"),
                                                 ("--input-shape", "3,a,32", "--input-shape must be whole numbers"),
-                                                ("--args", "[1,", "--args is not valid JSON")])
+                                                ("--args", "[1,", "--args is not valid JSON"),
+                                                ("--args", "[" * 5000 + "]" * 5000,
+                                                 "--args is not valid JSON (nested too deeply)")])
 def test_import_options_written_wrong_are_usage_errors(tmp_path, monkeypatch, capsys, option, value, words):
     # exit 2, as argparse gives for a malformed option; 1 stays for a source that cannot be imported
     monkeypatch.chdir(tmp_path)
