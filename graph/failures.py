@@ -106,7 +106,7 @@ def transposed_convolution(f: Failure) -> Diagnostic | None:
     if all(n >= 1 for n in size):
         return _channels(f)
     most = [(n + 2 * q - 1) // 2 for n, q in zip(size, pad)]          # the padding that leaves one value
-    return Diagnostic("", f"{f.sig} would give a result of {shape_text(size).replace('-', '−')} from its input "
+    return Diagnostic("", f"{f.sig} would give an empty result ({shape_text(size).replace('-', '−')}) from its input "
                           f"{f.xt}: its padding takes away more than the kernel and stride add. Set padding to at "
                           f"most {most[0] if most[0] == most[1] else most}, or give it a larger input.", "too_small")
 
