@@ -248,6 +248,15 @@ def _check_dims(kind_name: str, params: dict, sample: Shape) -> None:
                    f"−{n}" if n > 1 else f"a sample of shape {shape} has 1 dimension: set {name} to 1 or −1")
             raise RuleError(f"{kind_name}: {name}={d} {where}. Dims count within one sample (1 is its first "
                             f"dimension, −1 its last); {use}.", "bad_param", {"action": "reset_param", "param": name})
+    start, end = params.get("start_dim"), params.get("end_dim")
+    first, last = (d if d > 0 else n + 1 + d for d in (start, end)) if isinstance(start, int) and \
+        isinstance(end, int) else (0, 0)        # each counted from 1, the sample's first dimension
+    if first > last:
+        shape = "×".join(map(str, sample))
+        raise RuleError(f"{kind_name}: start_dim={start} comes after end_dim={end} in a sample of shape {shape} "
+                        f"(dimension {first} after {last}): set end_dim to −1 (the last "
+                        "dimension), or start_dim to a dimension at or before end_dim.", "bad_param",
+                        {"action": "reset_param", "param": "end_dim"})
 
 
 def _check_dtypes(kind, dtypes: list[str]) -> None:

@@ -68,10 +68,20 @@ def test_a_kernel_too_large_names_the_input_it_needs_without_negative_sizes(para
 def test_transposed_convolution_padding_past_its_result_is_refused_in_words(params, shape, out):
     (err,) = analyze(chain(("ConvTranspose2d", params), shape=shape)).errors
     assert not JARGON.search(err.message) and "negative dimension" not in err.message, err.message
-    assert f"result of {out} " in err.message and "Set padding to at most" in err.message, err.message
+    assert f"an empty result ({out}) " in err.message and "Set padding to at most" in err.message, err.message
     module = torch.nn.ConvTranspose2d(shape[0], 2, **params)
     try:
         y = module(torch.rand(2, *shape))
     except RuntimeError:
         return                               # torch itself refuses it...
     assert 0 in y.shape                      # ...or gives an empty result
+
+
+@pytest.mark.parametrize("start, end, shape", [(-1, -2, [20, 3]), (2, 1, [20, 12, 5]), (3, -3, [1, 4, 3])])
+def test_flatten_that_starts_after_it_ends_is_refused_in_words(start, end, shape):
+    (err,) = analyze(chain(("Flatten", {"start_dim": start, "end_dim": end}), shape=shape)).errors
+    assert "flatten()" not in err.message and "invalid args" not in err.message, err.message
+    assert f"start_dim={start}" in err.message and f"end_dim={end}" in err.message and "after" in err.message
+    assert (err.fix["action"], err.fix["param"]) == ("reset_param", "end_dim")
+    with pytest.raises(RuntimeError):        # torch itself refuses it
+        torch.nn.Flatten(start, end)(torch.rand(2, *shape))
