@@ -188,7 +188,9 @@ def check_steps(doc, state: dict, program_module, shape, dtype: str, report) -> 
     they differ, else note what was checked (a program whose steps are free, imported for `shape[0]` steps)."""
     from ..compiler import CompileError, compile_graph
     from .fx_import import _max_difference
+    from .batch_check import check_affordable
     steps = int(shape[0])
+    check_affordable(doc, 6)     # each check below holds at most 6 samples of `steps` steps (2 of 2·steps + 1)
     try:
         graph = compile_graph(doc, weights=False).eval()
     except CompileError:

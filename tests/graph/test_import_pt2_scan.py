@@ -71,3 +71,17 @@ def test_a_scan_that_is_no_recurrent_layer_is_refused_in_words(tmp_path):
                                             r"recurrent layer's \(none\); Layerloom imports a torch scan only where it "
                                             r"computes an RNN"):
         import_pt2(tmp_path / "sums.pt2")
+
+
+def test_the_checks_at_other_lengths_are_held_to_the_memory_an_import_may_use(tmp_path, monkeypatch):
+    """They run 2 samples of 2T+1 steps and 5 of T: up to 6 samples' worth of the graph's largest tensor."""
+    import math
+
+    from layerloom.graph import analyze
+    from layerloom.graph.importers import batch_check
+    path = _export(tmp_path, [6, 3], [("RNN", {"hidden_size": 4}), ("Linear", {"out_features": 2})])
+    doc, _, _ = import_pt2(path)
+    sample = max(math.prod(b.output_shape) for b in analyze(doc).blocks.values() if b.output_shape) * 4
+    monkeypatch.setattr(batch_check, "CHECK_BYTES", 4 * sample)      # a batch of 3 fits, 6 does not
+    with pytest.raises(ImportFailure, match=r"checking the import runs the model on a batch of 6"):
+        import_pt2(path)
