@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from .batch_check import samples_apart_note
+from .batch_check import check_affordable, samples_apart_note
 from .onnx_import import _first_line
 from .report import ImportFailure
 
@@ -38,6 +38,7 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
         raise ImportFailure(f"the graph's input is {'×'.join(map(str, shape))}: checking the import on a batch of "
                             f"{batch} would take {need / 2**30:,.1f} GB; Layerloom imports inputs of at most "
                             f"{FIDELITY_BYTES // 2**30} GB a batch")
+    check_affordable(doc, batch)       # onnxruntime and the graph hold every tensor of that batch
     g = torch.Generator().manual_seed(seed)
     x = (torch.rand((batch, *shape), generator=g) if dtype == "float32"
          else torch.randint(0, 2, (batch, *shape), generator=g))
@@ -49,8 +50,12 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
         expected = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     except Exception as exc:
         raise ImportFailure(f"onnxruntime cannot run {path} to check the import ({_first_line(exc)})") from None
-    with torch.no_grad():
-        got = gm(x)
+    try:
+        with torch.no_grad():
+            got = gm(x)
+    except Exception as exc:           # shapes that analysis accepts on meta tensors, values torch refuses
+        raise ImportFailure(f"the imported graph does not run on a batch of {batch} ({_first_line(exc)}); Layerloom "
+                            "cannot import this file as it is") from None
     got = [t.numpy() for t in (got if isinstance(got, (tuple, list)) else [got])]     # one per Output block
     if len(got) != len(expected):
         raise ImportFailure(f"the imported graph gives {len(got)} results where the file gives {len(expected)}; "

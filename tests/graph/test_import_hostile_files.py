@@ -154,3 +154,12 @@ def test_an_onnx_file_that_keeps_more_weights_beside_it_than_layerloom_imports_i
     with pytest.raises(ImportFailure, match=r"keeps 4\.0 MiB of weights in side files, more than the 1\.0 MiB "
                                             "Layerloom imports"):
         import_source(str(tmp_path / "m.onnx"))
+
+
+def test_an_onnx_file_is_run_by_onnxruntime_only_when_its_largest_tensor_fits(files, tmp_path, monkeypatch):
+    from layerloom.graph.importers import batch_check
+    (tmp_path / "net.onnx").write_bytes(files[".onnx"])
+    monkeypatch.setattr(batch_check, "CHECK_BYTES", 3 * 36 * 4 - 4)     # the input, 1×6×6 a sample, is the largest
+    with pytest.raises(ImportFailure, match=r"checking the import runs the model on a batch of 3, where the result "
+                                            r"of input \(1×6×6 a sample\) would take"):
+        import_source(str(tmp_path / "net.onnx"))
