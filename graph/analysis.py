@@ -31,7 +31,7 @@ from .blocks import RuleError, forward_of, get_kind
 from .diagnostics import Diagnostic, check_rank, explain_failure, graph_diagnostics, wiring_diagnostics
 from .params import AUTO, ParamError
 from .quoting import shown
-from .problems import scalar_text
+from .problems import scalar_text, shape_text, signature
 
 DTYPES = {"float32": torch.float32, "int64": torch.int64, "float64": torch.float64, "int32": torch.int32,
           "bool": torch.bool, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -192,8 +192,9 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
         if y.dim() == 0:
             raise ValueError("the result has no batch dimension")
         if 0 in y.shape[1:]:
-            raise RuleError(f"the result would be empty ({'×'.join(map(str, y.shape[1:]))}): change the "
-                            "parameters or give it a larger input.", "too_small")
+            raise RuleError(f"{signature(kind, resolved)} would give an empty result ({shape_text(y.shape[1:])}) "
+                            f"from its input {shape_text(in_shapes[0]) if in_shapes else ''}: change its parameters "
+                            "or give it a larger input.", "too_small")
         params_n = sum(p.numel() for p in module.parameters()) if module is not None else 0
         dtype = str(y.dtype).removeprefix("torch.")
         return _Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()) // 2,

@@ -85,3 +85,15 @@ def test_flatten_that_starts_after_it_ends_is_refused_in_words(start, end, shape
     assert (err.fix["action"], err.fix["param"]) == ("reset_param", "end_dim")
     with pytest.raises(RuntimeError):        # torch itself refuses it
         torch.nn.Flatten(start, end)(torch.rand(2, *shape))
+
+
+@pytest.mark.parametrize("kind, params, shape", [
+    ("Upsample", {"scale_factor": 0.3}, [2, 3, 1]),
+    ("Upsample", {"scale_factor": 0.3, "mode": "linear"}, [2, 3]),
+])
+def test_an_empty_result_names_the_block_and_its_input(kind, params, shape):
+    (err,) = analyze(chain((kind, params), shape=shape)).errors
+    assert err.message.startswith(f"{kind}(") and "empty result" in err.message, err.message
+    assert f"input {'×'.join(map(str, shape))}" in err.message, err.message
+    with pytest.raises(RuntimeError, match="greater than 0"):       # torch itself refuses it on a real batch
+        getattr(torch.nn, kind)(**params)(torch.rand(2, *shape))
