@@ -73,7 +73,7 @@ def _padding_mode(f: Failure, dims: int) -> Diagnostic | None:
     for q, size, axis in zip(pads, f.x[1:], axes):
         if q + beyond > size:
             most = size - beyond
-            return Diagnostic("", f'{f.sig} pads {q} values on each side with padding_mode="{mode}", which {does} '
+            return Diagnostic("", f'{f.sig} pads {count(q, "value")} on each side with padding_mode="{mode}", which {does} '
                                   f"the input's own values, but its input {f.xt} has {size} along its {axis}: set "
                                   + (f"padding to at most {most}, " if most >= 0 and pad != "same" else "")
                                   + 'padding_mode to "zeros" or "replicate", or give it a larger input.', "too_small")
@@ -210,6 +210,11 @@ def embedding(f: Failure) -> Diagnostic | None:
     if f.dtypes and f.dtypes[0].startswith("float"):
         return Diagnostic("", f"Embedding needs integer token ids but receives {f.dtypes[0]} values: "
                               "set the Input's dtype to int64.", "dtype")
+    n, pad = f.params["num_embeddings"], f.params.get("padding_idx")
+    if pad is not None and not -n <= pad < n:
+        return Diagnostic("", f"Embedding(padding_idx={pad}) names a token outside its table of {count(n, 'token')} "
+                              f"(ids 0 to {n - 1}): set padding_idx to one of those ids, or leave it empty.",
+                          "bad_param", fix={"action": "reset_param", "param": "padding_idx"})
     return None
 
 

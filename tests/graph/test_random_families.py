@@ -97,3 +97,19 @@ def test_an_empty_result_names_the_block_and_its_input(kind, params, shape):
     assert f"input {'×'.join(map(str, shape))}" in err.message, err.message
     with pytest.raises(RuntimeError, match="greater than 0"):       # torch itself refuses it on a real batch
         getattr(torch.nn, kind)(**params)(torch.rand(2, *shape))
+
+
+def test_a_padding_idx_outside_the_table_is_refused_in_words():
+    doc = chain(("Embedding", {"num_embeddings": 3, "embedding_dim": 2, "padding_idx": 3}), shape=[7], dtype="int64")
+    (err,) = analyze(doc).errors
+    assert "Padding_idx" not in err.message and "so that this holds" not in err.message, err.message
+    assert "padding_idx=3" in err.message and "0 to 2" in err.message, err.message
+    assert (err.fix["action"], err.fix["param"]) == ("reset_param", "padding_idx")
+    with pytest.raises(AssertionError):        # torch itself refuses it
+        torch.nn.Embedding(3, 2, padding_idx=3)
+
+
+def test_a_mirrored_padding_of_one_value_says_one_value():
+    (err,) = analyze(chain(("Conv1d", {"kernel_size": 2, "padding": 1, "padding_mode": "reflect"}),
+                           shape=[2, 1])).errors
+    assert "pads 1 value on each side" in err.message, err.message
