@@ -286,7 +286,15 @@ def load_program(path):
 def import_pt2(path, fidelity: bool = True):
     program = load_program(path)
     steps = layerloom_steps(path) if _dynamic_after_batch(program) else None
-    doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path), steps=steps)
+    try:
+        doc, state, report, batch = import_program(program, Path(path).name.removesuffix(".pt2"), str(path),
+                                                   steps=steps)
+    except ImportFailure:
+        raise
+    except Exception as exc:         # parts of the file that contradict each other (a size with no range)
+        raise ImportFailure(f"{path} holds a program whose parts do not fit together ({type(exc).__name__}: "
+                            f"{shown(str(exc).strip().splitlines()[0] if str(exc).strip() else '', 160)}); export "
+                            "it again with torch.export.save") from None
     shape, dtype = _input_of(doc)
     check_affordable(doc, max(batch, OTHER_BATCH))
     module = _runnable(program, path)

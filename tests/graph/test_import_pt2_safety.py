@@ -157,3 +157,14 @@ def test_a_call_of_a_function_outside_torchs_operators_is_refused(tmp_path):
     with pytest.raises(ImportFailure, match=r'holds a call of "torch.serialization.os.system", which is not an '
                                             "operator of torch, operator or math"):
         import_source(str(_rewritten(source, tmp_path / "hostile.pt2", change)))
+
+
+def test_a_program_whose_batch_size_has_no_range_is_refused_in_words(tmp_path):
+    source = tmp_path / "plain.pt2"
+    batch = torch.export.Dim("batch", min=1, max=64)
+    torch.export.save(torch.export.export(torch.nn.Linear(3, 2).eval(), (torch.randn(2, 3),),
+                                          dynamic_shapes=({0: batch},)), source)
+    hostile = _rewritten(source, tmp_path / "hostile.pt2", lambda p: p.update(range_constraints={}))
+    with pytest.raises(ImportFailure, match=r"hostile.pt2 holds a program whose parts do not fit together "
+                                            r"\(AssertionError: vr must not be None"):
+        import_source(str(hostile))
