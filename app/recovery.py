@@ -21,7 +21,7 @@ from PySide6.QtCore import QStandardPaths
 from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import VERSION, GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
 from layerloom.graph.quoting import shown
-from layerloom.runtime.processes import alive
+from layerloom.runtime.processes import alive, process_started
 
 INTERVAL_MS = 20_000
 KEY = "layerloom_recovery"
@@ -45,18 +45,6 @@ def own_file() -> Path:
     one that crashed (in a container every start may get the same one) neither takes its file for its own
     nor writes over it."""
     return recovery_dir() / f"session-{os.getpid()}-{STARTED}.json"
-
-
-def process_started(pid: int) -> float | None:
-    """When process `pid` started (seconds since 1970), where the system says (Linux's /proc); else None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
-        ticks = int(stat[stat.rindex(")") + 2:].split()[19])        # field 22: start time, in ticks since boot
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError, StopIteration, AttributeError):
-        return None
 
 
 def _writer_gone(name: str, saved: float) -> bool:

@@ -5,6 +5,7 @@
     metrics.csv       one row per epoch
     summary.json      {"val_accuracy", "val_loss", "epochs", "steps", "seconds", ...}
     checkpoints/      see checkpoints.py
+    training.json     {"pid", "started"} while a process trains it (processes.py); a killed one leaves it
 The CLI and the app write the same folders, so a run trained in one shows up in the other.
 """
 from __future__ import annotations

@@ -36,8 +36,13 @@ from .freezing import Freezing
 from .initial_weights import InitialWeights
 from .path_problems import os_error_text
 from .preflight import ALL_FROZEN, preflight
+from .processes import claim_run, release_run, trained_elsewhere
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, to_uint8
+
+
+class RunInUse(Exception):
+    """The run to resume is being trained by another live process."""
 
 
 class TrainingFailed(Exception):
@@ -137,8 +142,13 @@ class Trainer:
     def run(self) -> dict | None:
         self.state = "running"
         step = 0
+        self._claimed = False
         try:
             return self._run()
+        except RunInUse as exc:          # another process trains the folder: its files are not ours to mark
+            self.state = "failed"
+            self._emit({"type": "failed", "message": str(exc), "step": 0})
+            return None
         except TrainingFailed as exc:
             return self._fail(str(exc))
         except (ConfigError, DataError, CheckpointError) as exc:
@@ -150,6 +160,9 @@ class Trainer:
         except Exception as exc:   # last resort: still a message, never an escaping exception
             return self._fail(f"training stopped unexpectedly at step {getattr(self, 'step', step)}: "
                               f"{type(exc).__name__}: {exc}")
+        finally:
+            if self._claimed:
+                release_run(self.run_dir)
 
     def _fail(self, message: str) -> None:
         self.state = "failed"
@@ -172,6 +185,10 @@ class Trainer:
                                                    if isinstance(self._config_source, dict) else None)
             if self.run_dir is None:
                 self.run_dir = resume.path.parent.parent
+            other = trained_elsewhere(self.run_dir)
+            if other is not None:
+                raise RunInUse(f"{self.run_dir.name} is being trained by process {other} now: stop it (or let it "
+                               "end) before resuming it")
         elif isinstance(self._config_source, TrainConfig):
             self.config = self._config_source
         else:
@@ -299,6 +316,8 @@ class Trainer:
             self.step, epoch, skip = resume.meta["step"], resume.meta["epoch"], resume.meta["step_in_epoch"]
         if self.run_dir is None:
             self.run_dir = create_run_dir(self.runs_base, self.doc.name)
+        claim_run(self.run_dir)          # (a kill leaves it: the Runs list then offers to resume the run)
+        self._claimed = True
         write_run_start(self.run_dir, self.doc, cfg)
 
         probe_index = min(self.probe_index, len(self.val_set) - 1)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QFileDialog, QFram
                                QWidget)
 
 from layerloom.runtime.health_indicators import level_of, read_summary
+from layerloom.runtime.processes import trained_elsewhere
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics, read_run
 
 from .. import plot_style as ps
@@ -23,7 +24,8 @@ from ..docks import in_sight
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
 HEALTH, STATUS = COLUMNS.index("Health"), COLUMNS.index("Status")
 MARKS = {"ok": "✓", "warn": "!", "bad": "✕"}
-RESUME_TIP = "Continue the selected stopped run of the open graph where it stopped"
+RESUME_TIP = "Continue the selected stopped or interrupted run of the open graph from its latest checkpoint"
+RESUMABLE = ("stopped", "interrupted")
 RESUME_WAITS = "A run is training: stop it (or let it end) to resume another"
 COMPACT_HIDDEN = (1, 2, 6)  # graph, data set and val loss: in the tooltip and the details when the list is narrow
 
@@ -282,9 +284,18 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self._update_buttons()
 
     def _status(self, run: RunInfo) -> str:
+        """"training" (here), "training elsewhere" (another process), what its summary says, or for a run with
+        no summary: "interrupted" (its process was killed after a checkpoint: Resume goes on from it) or
+        "incomplete" (killed before its first checkpoint, or a summary that cannot be read)."""
         if self.training_path is not None and run.path == self.training_path:
             return "training"
-        return str((run.summary or {}).get("status") or "incomplete")
+        if trained_elsewhere(run.path) is not None:
+            return "training elsewhere"
+        status = (run.summary or {}).get("status")
+        if status:
+            return str(status)
+        killed = not (run.path / "summary.json").exists() and (run.path / "checkpoints" / "latest.json").exists()
+        return "interrupted" if killed else "incomplete"        # (incomplete: killed early, or a spoilt summary)
 
     def _item(self, run: RunInfo) -> QTreeWidgetItem:
         """The row of one run: its settings, final metrics, health and status."""
@@ -332,7 +343,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         paths = self.selected_paths()
         one = next((r for r in self.runs if r.path == paths[0]), None) if len(paths) == 1 else None
         self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
-        self.resume_button.setEnabled(one is not None and not self.training and self._status(one) == "stopped")
+        self.resume_button.setEnabled(one is not None and not self.training and self._status(one) in RESUMABLE)
         self.resume_button.setToolTip(RESUME_WAITS if self.training else RESUME_TIP)
 
     def _selection_changed(self) -> None:

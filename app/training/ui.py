@@ -18,6 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSizePolicy, QWidget
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.runtime.config import ConfigError, TrainConfig
 from layerloom.runtime.data import list_datasets
+from layerloom.runtime.processes import trained_elsewhere
 from layerloom.runtime.runs import read_json
 
 from .. import samples, settings
@@ -326,15 +327,24 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             return False
         try:
             theirs = network_of(read_json(run / "graph.loom.json"))
-            status = (read_json(run / "summary.json") if (run / "summary.json").exists() else {}).get("status")
+            status = None                                    # no summary: its process was killed
+            if (run / "summary.json").exists():
+                summary = read_json(run / "summary.json")
+                status = summary.get("status") if isinstance(summary, dict) else "unreadable"
         except (OSError, ValueError) as exc:
             self.session.message.emit(f"Cannot resume {run.name}: {exc}")
             return False
         if theirs != network_of(graph_to_dict(doc)):
             self.session.message.emit(f"Cannot resume {run.name}: it trained another graph; open that graph first.")
             return False
-        if status != "stopped" or not has_checkpoint(run):
-            self.session.message.emit(f"Cannot resume {run.name}: only a stopped run with a checkpoint can go on.")
+        if status not in (None, "stopped") or not has_checkpoint(run):
+            self.session.message.emit(f"Cannot resume {run.name}: only a stopped or interrupted run with a checkpoint "
+                                      "can go on.")
+            return False
+        other = trained_elsewhere(run)
+        if other is not None:
+            self.session.message.emit(f"Cannot resume {run.name}: process {other} is training it now; stop it (or "
+                                      "let it end) first.")
             return False
         self.dock.show()
         self.dock.raise_()

@@ -157,3 +157,43 @@ def test_a_runs_folder_that_cannot_be_written_to_blocks_start_and_says_what_to_d
     qtbot.mouseClick(ui.runs.change, LEFT)
     qtbot.waitUntil(lambda: ui.panel.start.isEnabled(), timeout=10_000)
     assert not any("Runs cannot be saved" in t for t in ui.panel.check_texts())
+
+
+def test_a_killed_run_is_listed_as_interrupted_and_resumes_while_a_live_ones_waits(win, trained, qtbot):
+    """A run whose process was killed after a checkpoint showed "incomplete" with Resume disabled, although
+    `layerloom train --resume` goes on from it; a run another process trains now must not be resumed here."""
+    import json
+    import os
+    import shutil
+
+    from layerloom.runtime.processes import OWNER, process_started
+    killed = Path(trained).parent / "20990101-000000-killed"
+    other = Path(trained).parent / "20990101-000001-elsewhere"
+    for folder in (killed, other):
+        shutil.copytree(trained, folder)
+        (folder / "summary.json").unlink()               # a kill leaves no summary
+    import subprocess
+    import sys
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    (killed / OWNER).write_text(json.dumps({"pid": ended.pid, "started": 1.0}))     # its trainer, killed
+    parent = os.getppid()
+    (other / OWNER).write_text(json.dumps({"pid": parent, "started": process_started(parent)}))
+    ui = win.training
+    ui.runs_dock.show()
+    ui.runs_dock.raise_()
+    runs = ui.runs
+    qtbot.mouseClick(runs.refresh_button, LEFT)
+
+    def pick(folder):
+        row = next(runs.tree.topLevelItem(i) for i in range(runs.tree.topLevelItemCount())
+                   if runs.tree.topLevelItem(i).text(0) == folder.name)
+        runs.tree.clearSelection()
+        row.setSelected(True)
+        return row.text(STATUS)
+
+    assert pick(other) == "training elsewhere" and not runs.resume_button.isEnabled()
+    assert pick(killed) == "interrupted" and runs.resume_button.isEnabled()
+    qtbot.mouseClick(runs.resume_button, LEFT)
+    wait_run_end(ui, qtbot)
+    assert read_json(killed / "summary.json")["status"] == "finished" and not (killed / OWNER).exists()
