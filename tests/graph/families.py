@@ -10,7 +10,7 @@ one whole-number parameter is drawn far outside what fits, so analysis also meet
 accepts compiles and runs, in evaluation and in training, at batch sizes 1, 2 and 5, with every block's
 output shape and dtype as analysed (torch.fx's ShapeProp on real tensors), every block's parameter count
 equal to its module's, and the MACs FlopCounterMode counts equal to analysis's, per sample at every batch
-size. `check_refusal` is the reverse: a graph analysis refuses gets sentences on the block that causes it.
+size; in evaluation, a sample's result does not depend on the other samples of its batch. `check_refusal` is the reverse: a graph analysis refuses gets sentences on the block that causes it.
 """
 from __future__ import annotations
 
@@ -320,6 +320,13 @@ def check_runs_as_analysed(doc) -> bool:
                 assert counted == batch * result.total_macs, (batch, counted, result.total_macs)
         if batch > 1:          # training never makes a batch of one (runtime/trainer.py)
             _shapes_as_analysed(model.train(), result, x, "train")
+    # In evaluation a sample's result does not depend on the others in its batch (float64: no rounding by
+    # kernels chosen for the batch size).
+    double = copy.deepcopy(model).eval().double()
+    x = _input(result, doc, 5)
+    x = x.double() if x.is_floating_point() else x
+    with torch.no_grad():
+        torch.testing.assert_close(double(x)[:1], double(x[:1]), rtol=1e-7, atol=1e-9, equal_nan=True)
     return True
 
 
