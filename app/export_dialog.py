@@ -34,11 +34,13 @@ DEFAULT_FORMATS = ("safetensors", "onnx", "pt2", "project")
 class ExportDialog(QDialog):
     """Export one of `choices` (ExportChoice: a run folder, or None for the open graph `doc` untrained)."""
 
-    def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None):
+    def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None,
+                 training: bool = False):
         super().__init__(parent)
         self.setWindowTitle("Export model")
         self.setMinimumWidth(680)
         self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
+        self.training = training                 # a run of this graph trains now (it may have no checkpoint yet)
         self.job: Job | None = None          # the export running in the background
         self._tmp: tempfile.TemporaryDirectory | None = None
         self.exported_to: Path | None = None     # the folder the last export wrote (what Open folder opens)
@@ -149,8 +151,12 @@ class ExportDialog(QDialog):
             self.about.setText(self.problem())
             self.about.setStyleSheet("color: #b91c1c;")
         elif run is None:
+            later = ("A run is training it now and has no checkpoint yet (one is saved at each epoch's end): "
+                     "export again after its first epoch for what it learns."
+                     if self.training and not any(c.training for c in self.choices)
+                     else "Train it (▶ Train) to export what it learns.")
             self.about.setText(f"“{self.doc.name}” as it is now, untrained: the export carries freshly initialised "
-                               "weights. Train it (▶ Train) to export what it learns.")
+                               f"weights. {later}")
             self.about.setStyleSheet("color: #b45309;")
         elif self.chosen.training:
             self.about.setText(f"{run.name} is still training: the export holds the weights of its newest checkpoint "

@@ -109,7 +109,8 @@ class Exporting:
             choices.insert(0, ExportChoice(label, Path(run), now))
         selected = next((i for i, c in enumerate(choices) if run is not None and c.run == Path(run)), 0)
         destination = str(Path.cwd() / "exports" / slug(doc.name))
-        return ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win)
+        return ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win,
+                            training=run_now.active)
 
     def open_dialog(self, run: Path | None = None) -> None:
         self.dialog(run).exec()

@@ -197,3 +197,27 @@ def test_a_killed_run_is_listed_as_interrupted_and_resumes_while_a_live_ones_wai
     qtbot.mouseClick(runs.resume_button, LEFT)
     wait_run_end(ui, qtbot)
     assert read_json(killed / "summary.json")["status"] == "finished" and not (killed / OWNER).exists()
+
+
+def test_export_before_a_runs_first_checkpoint_says_when_one_comes(win, ui, qtbot):
+    """Export opened while a run was in its first epoch offered the untrained graph and said "Train it
+    (▶ Train) to export what it learns", to a person watching it train."""
+    settings(ui, epochs=4, batch_size=16)               # 250 steps an epoch: no checkpoint for a while
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 2, timeout=60_000)
+    qtbot.mouseClick(ui.panel.pause, LEFT)
+    qtbot.waitUntil(lambda: ui.run.state.value == "paused", timeout=30_000)
+    dialog = win.exporting.dialog()
+    try:
+        assert [c.run for c in dialog.choices] == [None]            # nothing trained to export yet
+        text = dialog.about.text()
+        assert "A run is training it now and has no checkpoint yet" in text and "Train it (▶ Train)" not in text
+    finally:
+        dialog.deleteLater()
+        ui.stop()
+        wait_run_end(ui, qtbot)
+    dialog = win.exporting.dialog()                     # the run has ended: its checkpoint is a choice
+    assert dialog.choices[0].run == Path(ui.training.last_run_dir)
+    dialog.choice.setCurrentIndex(len(dialog.choices) - 1)
+    assert "Train it (▶ Train)" in dialog.about.text()
+    dialog.deleteLater()
