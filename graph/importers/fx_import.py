@@ -31,7 +31,7 @@ from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, 
 from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
-from .report import ImportFailure, ImportReport
+from .report import ImportFailure, ImportReport, group_name
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
@@ -175,7 +175,7 @@ class _Builder:
 
     def add(self, node, kind, params, inputs, base, group, module=None):
         bid = self.new_id(base, "_" if node.op in ("call_module", "placeholder") else "")
-        self.doc.add_block(kind, params, block_id=bid, group=group)
+        self.doc.add_block(kind, params, block_id=bid, group=group_name(group))
         for port, src in enumerate(inputs):
             if src in self.attrs or src in self.expanded:
                 bare_tensor(self, src)

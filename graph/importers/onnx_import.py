@@ -24,6 +24,7 @@ from ..layout import apply_layout, auto_layout
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
+from .report import group_name
 from .onnx_gather import gather_rows
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads, fix_free_sizes
@@ -133,7 +134,7 @@ class _OnnxBuilder:
 
     def add(self, node, kind, params, inputs, base, output=None, tensors=None):
         bid = self.new_id(base)
-        self.doc.add_block(kind, params, block_id=bid, group=_scope(node) if node is not None else "")
+        self.doc.add_block(kind, params, block_id=bid, group=group_name(_scope(node)) if node is not None else "")
         for port, name in enumerate(inputs):
             if name not in self.produced:
                 raise ImportFailure(f"{node.op_type if node is not None else 'output'} reads {name}, which no "

@@ -6,12 +6,20 @@ says why and what to do. Every importer (torch.fx, torch.export, ONNX) gives the
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ..quoting import shown
 
 
 MESSAGE_LIMIT = 2000
+_NOT_GROUP = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def group_name(path: str) -> str:
+    """A module path from the source as a block's group: each part letters, digits, _ and - only (a name from a
+    file with control characters or bidi overrides gets _ for them), at most 300 characters in all."""
+    return ".".join(_NOT_GROUP.sub("_", part) for part in str(path or "").split("."))[:300] if path else ""
 
 
 class ImportFailure(ValueError):

@@ -77,3 +77,17 @@ def test_an_opaque_target_from_a_file_reaches_its_message_as_one_printable_line(
     with pytest.raises(OpaqueError) as caught:
         opaque_module("evil\n\x1b[2J\u202e:Net", [], {})
     assert _printable(str(caught.value)) and "evil\\n\\x1b[2J\\u202e" in str(caught.value)
+
+
+def test_module_names_from_an_onnx_file_become_groups_of_plain_characters(tmp_path):
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])
+    node = helper.make_node("Relu", ["x"], ["y"], name="act")
+    scope = node.metadata_props.add()          # the module path torch's exporter writes, made hostile
+    scope.key, scope.value = "pkg.torch.onnx.name_scopes", "['', 'enc\x1b[2J\u202e\n', '0', 'act']"
+    onnx.save(helper.make_model(helper.make_graph([node], "g", [x], [y]),
+                                opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "relu.onnx")
+    result = import_source(str(tmp_path / "relu.onnx"))
+    assert [b.group for b in result.doc.blocks.values() if b.kind == "ReLU"] == ["enc__2J__.0"]
+    save_import(result, tmp_path / "net.loom.json")
+    assert _printable((tmp_path / "net.loom.json").read_text(encoding="utf-8"))
