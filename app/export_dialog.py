@@ -5,13 +5,14 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QVBoxLayout)
 
 from layerloom.graph.fileformat import save_graph
+from layerloom.graph.quoting import shown
 from layerloom.runtime.export import FORMATS, ExportError, export_model, file_names, places_problem
 from layerloom.runtime.path_problems import in_the_way, os_error_text
 from layerloom.runtime.runs import read_json
@@ -56,6 +57,7 @@ class ExportDialog(QDialog):
         pick.addWidget(self.choice, 1)
         layout.addLayout(pick)
         self.about = QLabel()
+        self.about.setTextFormat(Qt.TextFormat.PlainText)     # names from files are never markup
         self.about.setWordWrap(True)
         layout.addWidget(self.about)
         box = QGroupBox("Formats")
@@ -155,8 +157,10 @@ class ExportDialog(QDialog):
                      "export again after its first epoch for what it learns."
                      if self.training and not any(c.training for c in self.choices)
                      else "Train it (▶ Train) to export what it learns.")
-            self.about.setText(f"“{self.doc.name}” as it is now, untrained: the export carries freshly initialised "
-                               f"weights. {later}")
+            carries = (f"not trained in Layerloom: the export carries the weights of {shown(self.doc.weights, 80)}, "
+                       "the weights file it names" if self.doc.weights
+                       else "untrained: the export carries freshly initialised weights")
+            self.about.setText(f"“{self.doc.name}” as it is now, {carries}. {later}")
             self.about.setStyleSheet("color: #b45309;")
         elif self.chosen.training:
             self.about.setText(f"{run.name} is still training: the export holds the weights of its newest checkpoint "

@@ -79,7 +79,9 @@ def choices_for(doc, base: Path, training: Path | None = None) -> list[ExportCho
     that trains now."""
     runs = [ExportChoice(run_label(r, r.path == training), r.path, r.path == training)
             for r in runs_of(doc, base)]
-    return runs + [ExportChoice(f"{doc.name}, untrained (freshly initialised weights)", None)]
+    graph = (f"{doc.name}, as it is (the weights of {shown(doc.weights, 40)})" if doc.weights
+             else f"{doc.name}, untrained (freshly initialised weights)")
+    return runs + [ExportChoice(graph, None)]
 
 
 class Exporting:

@@ -9,6 +9,7 @@ import torch
 
 from layerloom.graph import CompileError, GraphFileError, analyze, compile_graph, load_graph
 from layerloom.graph.fileformat import graph_from_dict
+from layerloom.graph.quoting import shown
 from layerloom.graph.weights import WeightsError
 
 from ..checkpoints import CheckpointError, load_checkpoint
@@ -49,6 +50,18 @@ UNTRAINED_EXPORT = ("this graph has not been trained: the export carries freshly
                     "folder to get trained ones)")
 
 
+def weights_note(doc, report: dict | None) -> str:
+    """What weights an export of the graph file `doc` carries: freshly initialised ones, or (an imported
+    model, a graph given weights) those of the weights file it names, with the tensors it left new."""
+    if not report or not report.get("loaded"):
+        return UNTRAINED_EXPORT
+    new = report.get("new") or []
+    rest = (f"; {len(new)} of its tensors are freshly initialised ({', '.join(new[:4])}{', …' if len(new) > 4 else ''})"
+            if new else "")
+    return (f"this graph has not been trained by Layerloom: the export carries the weights of {shown(doc.weights, 80)}, "
+            f"the weights file the graph names ({len(report['loaded'])} tensors){rest}")
+
+
 def _compile(doc, data: dict | None = None, weights: bool = True) -> torch.fx.GraphModule:
     result = analyze(doc, data)
     try:
@@ -73,7 +86,7 @@ def load_source(path) -> ExportSource:
         meta = _metadata(doc, shape, dtype, dataset, None, source=path.name, trained=False,
                          data=data)
         return ExportSource(doc, model, tuple(shape), dtype, meta, trained=False, config=dict(doc.training),
-                            warnings=[UNTRAINED_EXPORT], data=data)
+                            warnings=[weights_note(doc, model.meta["layerloom"].get("weights"))], data=data)
     if not path.exists():
         raise ExportError(f"{path} does not exist: give a run folder, a checkpoint folder or a .loom.json file")
     try:

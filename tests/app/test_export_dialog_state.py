@@ -40,3 +40,18 @@ def test_onnx_and_pt2_say_they_take_any_number_of_steps(qtbot):
     hints = [label.text() for label in dialog.findChildren(QLabel)]
     assert "one file, dynamic batch and steps; checked with onnxruntime" in hints
     assert "dynamic batch and steps; loads with torch.export.load" in hints
+
+
+def test_a_graph_with_a_weights_file_is_offered_with_those_weights_not_as_freshly_initialised(qtbot, tmp_path):
+    """An imported model's graph names its weights file, and its export carries them: the dialog called it
+    "untrained (freshly initialised weights)"."""
+    from layerloom.app.exporting import choices_for
+    from layerloom.graph.importers import import_source, save_import
+    (tmp_path / "m.py").write_text("from torch import nn\n\n\ndef build():\n    return nn.Sequential(nn.Linear(6, 3))\n")
+    save_import(import_source(f"{tmp_path / 'm.py'}:build", (6,)), tmp_path / "tiny.loom.json")
+    doc = load_graph(tmp_path / "tiny.loom.json")
+    dialog = ExportDialog(doc, choices_for(doc, tmp_path / "runs"), 0, str(tmp_path / "out"))
+    qtbot.addWidget(dialog)
+    assert dialog.choice.currentText() == "build, as it is (the weights of tiny.safetensors)"
+    assert "carries the weights of tiny.safetensors" in dialog.about.text()
+    assert "freshly initialised" not in dialog.about.text()

@@ -26,3 +26,27 @@ def test_files_modes_archive_roots_and_class_names(tmp_path):
             roots = {n.split("/")[0] for n in zipfile.ZipFile(r.path).namelist()}
             assert roots == {r.path.stem}, (r.format, roots)      # not a temporary file's name
     assert sorted(p.name for p in out.iterdir()) == sorted([*(r.path.name for r in results), "model.json"])
+
+
+def test_an_imported_graph_exports_with_its_weights_and_says_so(tmp_path):
+    """Exporting an imported .loom.json warned "the export carries freshly initialised weights", while it
+    carried the imported model's weights (the file the graph names)."""
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from layerloom.graph.importers import import_source, save_import
+
+    (tmp_path / "tiny_model.py").write_text("from torch import nn\n\n\ndef build():\n"
+                                           "    return nn.Sequential(nn.Linear(6, 5), nn.ReLU(), nn.Linear(5, 3))\n")
+    torch.manual_seed(0)
+    result = import_source(f"{tmp_path / 'tiny_model.py'}:build", (6,))
+    model = result.model.eval()
+    save_import(result, tmp_path / "tiny.loom.json")
+    src, [onnx] = export_model(tmp_path / "tiny.loom.json", ["onnx"], tmp_path / "out")
+    assert src.warnings == ["this graph has not been trained by Layerloom: the export carries the weights of "
+                            "tiny.safetensors, the weights file the graph names (4 tensors)"]
+    x = torch.rand(2, 6, generator=torch.Generator().manual_seed(1))
+    session = onnxruntime.InferenceSession(str(onnx.path))
+    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    assert np.allclose(got, model(x).detach().numpy(), atol=1e-6)       # the imported model's own outputs
