@@ -57,6 +57,8 @@ def report_text(result) -> str:
                 if key.startswith("max_abs_diff_batch_")]
     if figures:
         lines.append("  ·  ".join(figures))
+    if r.fidelity_warning():
+        lines += _wrapped(f"Warning: {r.fidelity_warning()}", "", "  ")
     if r.opaque:
         lines += ["", "Opaque blocks (run as the source's own module):"]
         for o in r.opaque:

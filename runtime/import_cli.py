@@ -51,4 +51,6 @@ def cmd_import(args) -> int:
     held = f"weights in {weights}" if result.state else "no weights (the model has none to keep)"
     print(f"{args.out}: {len(result.doc.blocks)} blocks ({len(report.opaque)} Opaque), {held}; "
           f"max output difference {f.get('max_abs_diff')}, strict load {f.get('strict_load')}")
+    if report.fidelity_warning():
+        print(f"layerloom import: warning: {report.fidelity_warning()}", file=sys.stderr)
     return 0

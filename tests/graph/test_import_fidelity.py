@@ -380,3 +380,28 @@ def test_attention_given_its_key_and_value_by_keyword_imports_as_a_block():
     x = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(9))
     with torch.no_grad():
         torch.testing.assert_close(graph(x), model(x), rtol=0, atol=0)
+
+
+def test_outputs_that_differ_from_the_source_are_a_warning_in_words_not_only_a_figure():
+    """The fidelity check recorded a large output difference as a number and said nothing: an import that did
+    not compute what its source does read as an import that did."""
+    from layerloom.app.import_dialog import report_text
+    from layerloom.graph.importers import ImportResult
+    from layerloom.graph.importers.fx_import import check_fidelity, import_module
+    from layerloom.graph.importers.report import ImportReport
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.ReLU(), torch.nn.Linear(3, 2)).eval()
+    doc, state, _ = import_module(model, (4,))
+    good = ImportReport("m.py:Net", "torch.fx")
+    check_fidelity(doc, state, model, (4,), good)
+    assert good.fidelity["max_abs_diff"] == 0.0 and good.fidelity_warning() == ""
+    spoilt = {k: (v + 0.5 if k.endswith("bias") else v) for k, v in state.items()}    # not the source's weights
+    bad = ImportReport("m.py:Net", "torch.fx")
+    check_fidelity(doc, spoilt, model, (4,), bad)
+    warning = bad.fidelity_warning()
+    assert bad.fidelity["max_abs_diff"] > 0.1 and warning.startswith(
+        f"the imported graph's outputs differ from the source's by up to {bad.fidelity['max_abs_diff']:.3g}, more "
+        "than float rounding (0.001): it does not compute what the source does")
+    assert f"warning: {warning}" in bad.text()
+    shown = report_text(ImportResult(doc, spoilt, bad, model))
+    assert "Warning: the imported graph's outputs differ from the source's" in shown
