@@ -11,6 +11,7 @@ import math
 import os
 import stat
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +315,20 @@ def _clean_num(v: float):
     return int(v) if float(v).is_integer() else round(v, 2)
 
 
+def _invisible(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")
+
+
+def _json(value) -> str:
+    """JSON text with letters of every script as they are, but characters that do not show (controls, bidi
+    overrides, line and paragraph separators, lone surrogates) as \\u escapes: the file reads as it parses in
+    any editor, and a lone surrogate cannot stop it being written."""
+    text = json.dumps(value, ensure_ascii=False)
+    if not any(_invisible(ch) for ch in text):
+        return text
+    return "".join(json.dumps(ch)[1:-1] if _invisible(ch) else ch for ch in text)
+
+
 def dumps_graph(doc: GraphDocument) -> str:
     """JSON text with one block or edge per line: readable, and small diffs."""
     data = graph_to_dict(doc)
@@ -323,10 +338,10 @@ def dumps_graph(doc: GraphDocument) -> str:
         comma = "," if i < len(keys) - 1 else ""
         value = data[key]
         if key in ("blocks", "edges") and value:
-            items = ",\n".join("    " + json.dumps(item, ensure_ascii=False) for item in value)
+            items = ",\n".join("    " + _json(item) for item in value)
             lines.append(f'  "{key}": [\n{items}\n  ]{comma}')
         else:
-            lines.append(f'  "{key}": {json.dumps(value, ensure_ascii=False)}{comma}')
+            lines.append(f'  "{key}": {_json(value)}{comma}')
     lines.append("}")
     return "\n".join(lines) + "\n"
 

@@ -176,3 +176,29 @@ def test_saving_again_keeps_a_files_permissions_and_a_link(tmp_path):
     assert link.is_symlink() and os.path.samefile(link, target)
     assert load_graph(target).name == "through the link"
     assert sorted(p.name for p in (tmp_path / "real").iterdir()) == ["net.loom.json"]     # no temporary left
+
+
+@settings(derandomize=True, deadline=None, database=None, max_examples=60)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20).filter(str.strip))
+def test_a_saved_file_shows_no_invisible_characters_and_reads_back_the_same(tmp_path_factory, name):
+    """Names with bidi overrides (U+202E), line separators (U+2028) or C1 controls went raw into the file, so
+    it read otherwise in an editor than it parsed; a lone surrogate stopped the save with UnicodeEncodeError."""
+    import unicodedata
+    path = tmp_path_factory.mktemp("names") / "g.loom.json"
+    doc = load_graph(GOOD)
+    doc.name = name
+    doc.description = "before\u202eafter\u2028\x85 模型"
+    save_graph(doc, path)
+    text = path.read_text(encoding="utf-8")
+    assert not [ch for ch in text if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+    assert "模型" in text                                  # letters of every script stay as they are
+    again = load_graph(path)
+    assert again.name == name and again.description == doc.description
+    assert graph_to_dict(again) == graph_to_dict(doc)
+
+
+def test_a_lone_surrogate_no_longer_stops_the_save(tmp_path):
+    doc = load_graph(GOOD)
+    doc.description = "cut \udc80 here"
+    save_graph(doc, tmp_path / "g.loom.json")
+    assert "\\udc80" in (tmp_path / "g.loom.json").read_text(encoding="utf-8")
