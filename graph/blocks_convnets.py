@@ -75,7 +75,7 @@ def _shuffle_check(shapes, p) -> None:
     shape, groups = shapes[0], p["groups"]
     if len(shape) < 2:
         raise RuleError(f"ChannelShuffle needs channels and at least one more dimension per sample (C×L or C×H×W) "
-                        f"but receives {'×'.join(map(str, shape)) or 'a scalar'}: place it after a convolution.",
+                        f"but receives {'×'.join(map(str, shape)) or 'a scalar'}: put it after a convolution.",
                         "rank")
     if shape[0] % groups:
         fit = max(k for k in range(1, min(groups, shape[0]) + 1) if shape[0] % k == 0)

@@ -128,8 +128,10 @@ def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
 
 def test_two_sweep_workers_share_a_journal(tmp_path):
     # Adam leaves momentum alone: every trial trains alike, equal accuracy whichever process ran it
+    # Four trials of two epochs: the coordinator's own trials outlast the workers' start (torch's import, the
+    # study, the data set) however loaded the machine, so each worker takes some.
     graph = write_graph(tmp_path / "g.loom.json", {"name": "shared", "params": {"training.momentum": "uniform:0.5:0.9"},
-                                                   "strategy": "random", "trials": 3})
+                                                   "strategy": "random", "trials": 4}, {"epochs": 2})
     journal = tmp_path / "shared.journal"
     coordinator = CLI + ["sweep", graph, "--storage", f"journal:{journal}", "--workers", "1",
                          "--out", str(tmp_path / "a")]
@@ -150,7 +152,7 @@ def test_two_sweep_workers_share_a_journal(tmp_path):
     from layerloom.runtime.sweeps.study import load_study
     study, doc, spec = load_study(open_storage(f"journal:{journal}", tmp_path))
     trials = [t for t in study.get_trials() if not t.user_attrs.get("surplus")]
-    assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert len(trials) == 4 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     assert len({t.user_attrs["owner"] for t in trials}) >= 2, [t.user_attrs["owner"] for t in trials]
     assert len({t.value for t in trials}) == 1
     assert doc.name == "small" and spec.name == "shared"
