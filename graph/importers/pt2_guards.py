@@ -63,9 +63,10 @@ def _plain(node) -> bool:
             isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "math"
             and func.attr in {"floor", "ceil", "trunc"})
         return named and all(_plain(a) for a in node.args)
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
-        return _plain(node.left) and isinstance(node.right, ast.Constant) and type(node.right.value) is int \
-            and 0 <= node.right.value <= 64
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):     # a power of a power grows without bound:
+        nested = any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Pow) for n in ast.walk(node.left))
+        return not nested and _plain(node.left) and isinstance(node.right, ast.Constant) \
+            and type(node.right.value) is int and 0 <= node.right.value <= 64     # (((9**64)**64)**64)**64 hangs
     if not isinstance(node, _OPS):
         return False
     return all(_plain(child) for child in ast.iter_child_nodes(node))

@@ -168,3 +168,11 @@ def test_a_program_whose_batch_size_has_no_range_is_refused_in_words(tmp_path):
     with pytest.raises(ImportFailure, match=r"hostile.pt2 holds a program whose parts do not fit together "
                                             r"\(AssertionError: vr must not be None"):
         import_source(str(hostile))
+
+
+def test_a_guard_whose_numbers_grow_without_bound_is_refused():
+    """A guard is evaluated at every call of the module: a power of a power of a power computes a number of
+    billions of digits, and the import (or any later call) would never end."""
+    assert not plain_guard("(((9**64)**64)**64)**64 > L['x'].size()[0]")
+    assert not plain_guard("L['x'].size()[0] ** (2**64) > 4")
+    assert plain_guard("L['x'].size()[0]**2 > 4") and plain_guard("2**10 >= L['x'].size()[1]")
