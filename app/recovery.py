@@ -21,7 +21,7 @@ from PySide6.QtCore import QStandardPaths
 from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import VERSION, GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
 from layerloom.graph.quoting import shown
-from layerloom.runtime.processes import alive, process_started
+from layerloom.runtime.processes import STARTED as PROCESS_STARTED, process_started, same_process  # noqa: F401
 
 INTERVAL_MS = 20_000
 KEY = "layerloom_recovery"
@@ -37,7 +37,7 @@ def recovery_dir() -> Path:
     return Path(base or Path.home() / ".layerloom") / "recovery"
 
 
-STARTED = int(time.time())   # this process's start, near enough: before any of its windows writes a file
+STARTED = int(PROCESS_STARTED)   # this process's start, in a recovery file's name
 
 
 def own_file() -> Path:
@@ -52,12 +52,7 @@ def _writer_gone(name: str, saved: float) -> bool:
     later process by now: this one, or another that started after the file was written."""
     parts = name.split("-")
     pid, start = int(parts[1]), (int(parts[2]) if len(parts) > 2 else None)
-    if pid == os.getpid():
-        return start != STARTED
-    if not alive(pid):
-        return True
-    began = process_started(pid)
-    return began is not None and began > (start if start is not None else saved) + 2
+    return not same_process(pid, start if start is not None else saved)
 
 
 def write(doc: GraphDocument, path: Path | None, target: Path | None = None) -> Path:

@@ -44,14 +44,14 @@ STARTED = process_started(os.getpid()) or time.time()    # this process's start
 
 
 def same_process(pid: int, started: float | None) -> bool:
-    """Is process `pid`, which started at `started` (None: unknown), still running? Its id may belong to a
-    later process by now."""
+    """Is process `pid`, which started by `started` (None: unknown), still running? Its id may belong to a
+    later process by now (one that started after it), this one included."""
     if pid == os.getpid():
         return started is None or abs(started - STARTED) <= 2
     if not alive(pid):
         return False
     began = process_started(pid)
-    return began is None or started is None or abs(began - started) <= 2
+    return began is None or started is None or began <= started + 2
 
 
 def trained_elsewhere(run_dir) -> int | None:
