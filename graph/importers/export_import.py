@@ -30,6 +30,7 @@ from ..weights import module_path_to_id
 from .export_recurrent import CALLS as RECURRENT_CALLS
 from .export_recurrent import is_default_state, recurrent_call
 from .export_scan import check_steps, fix_steps, scan_block, scan_layers
+from .export_tensors import norm_over_channels, norm_step, program_tensors, tensor_call
 from .layers import NoBlock, layer_block
 from ..quoting import shown
 from .pt2_check import check_pt2, layerloom_steps, plain_tensors_only, refusal
@@ -96,6 +97,7 @@ class _ProgramBuilder(_Builder):
         for node in graph.nodes:
             self.users[node] = list(node.users)
         scans = scan_layers(self, graph)         # {node: the recurrent layer whose scan it is part of}
+        norms = norm_over_channels(self, graph)  # {node: its step of a LayerNorm over channels written out}
         for node in graph.nodes:
             entry = self.info.get(node, ("value", None))
             if node in scans:
@@ -128,8 +130,12 @@ class _ProgramBuilder(_Builder):
                 try:
                     if aten_name(node) in RECURRENT_CALLS:
                         recurrent_call(self, node, entry, aten_name(node))
+                    elif node in norms:
+                        norm_step(self, node, entry, norms[node], _layer_norm_2d)
                     elif layer is not None:
                         self.layer_call(node, entry, layer)
+                    elif program_tensors(self, node):
+                        tensor_call(self, node)
                     else:
                         self.function_call(node, entry)
                 except _NeedsOpaque as need:
@@ -209,6 +215,12 @@ def _batch_norm(node, w, info):
 def _layer_norm(node, w, info):
     return nn.LayerNorm(list(_arg(node, 1, "normalized_shape")), eps=_arg(node, 4, "eps", 1e-5),
                         elementwise_affine=w["weight"] is not None, bias=w["bias"] is not None)
+
+
+def _layer_norm_2d(node, w, info):
+    from ..convnet_modules import LayerNorm2d
+    return LayerNorm2d(list(_arg(node, 1, "normalized_shape")), eps=_arg(node, 4, "eps", 1e-5),
+                       elementwise_affine=w["weight"] is not None, bias=w["bias"] is not None)
 
 
 def _group_norm(node, w, info):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..convnet_modules import LayerNorm2d as _LayerloomLayerNorm2d
+
 
 class NoBlock(Exception):
     """This layer has no block kind, or uses a setting its block kind cannot express."""
@@ -167,6 +169,8 @@ if _SD is not None:        # torchvision is there: its layers that have a block 
     from torchvision.models.convnext import LayerNorm2d as _TorchvisionLayerNorm2d
     MAPPERS[_SD] = ("StochasticDepth", lambda m: {"p": float(m.p), "mode": m.mode})
     MAPPERS[_TorchvisionLayerNorm2d] = ("LayerNorm2d", _layernorm2d)
+
+MAPPERS[_LayerloomLayerNorm2d] = ("LayerNorm2d", _layernorm2d)     # a LayerNorm over channels read from a program
 
 RECURRENT = ("RNN", "LSTM", "GRU")
 TUPLE_RESULT = ("RNN", "LSTM", "GRU", "MultiheadAttention")   # the block keeps element 0

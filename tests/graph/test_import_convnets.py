@@ -157,3 +157,41 @@ class _Rejoined(nn.Module):
 def test_joining_a_splits_pieces_without_naming_them_is_refused_in_words():
     with pytest.raises(ImportFailure, match=r"cat of a split's pieces as they come has no block: name them"):
         import_module(_Rejoined(), (4, 3, 3), "rejoined", "rejoined")
+
+
+def test_a_convnext_exported_to_pt2_imports_its_layer_scales_and_channel_norms_as_blocks_exactly(tmp_path):
+    """torch.export records `self.layer_scale * x` as a multiply that takes the weight as an input, and
+    LayerNorm2d as permute → layer_norm → permute: they become the blocks the torch.fx route gives."""
+    torch.manual_seed(0)
+    model = _randomised(ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], stochastic_depth_prob=0.1,
+                                 num_classes=5))
+    program = torch.export.export(model, (torch.randn(2, 3, 32, 32),))
+    torch.export.save(program, tmp_path / "convnext.pt2")
+    result = import_source(str(tmp_path / "convnext.pt2"))
+    assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
+    blocks = {b.id: (b.kind, b.group) for b in result.doc.blocks.values()}
+    assert blocks["features_1_0_layer_scale"] == ("LayerScale", "features.1.0")
+    assert blocks["features_0_1"] == ("LayerNorm2d", "features.0")
+    assert blocks["features_1_0_block_1_permute"][0] == "Permute"      # a CNBlock's own permutes stay themselves
+    assert [kind for kind, _ in blocks.values()].count("LayerNorm2d") == 3
+    save_import(result, tmp_path / "convnext.loom.json")
+    graph = compile_graph(load_graph(tmp_path / "convnext.loom.json")).eval()
+    assert torch.equal(graph.state_dict()["features_1_0_layer_scale.weight"], model.features[1][0].layer_scale)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        assert torch.equal(graph(x), program.module()(x))
+
+
+class _BareScale(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.full((4,), 2.0))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_a_program_that_uses_its_own_tensor_in_a_way_no_block_holds_is_refused_naming_the_tensor(tmp_path):
+    torch.export.save(torch.export.export(_BareScale(), (torch.randn(2, 3, 4),)), tmp_path / "bare.pt2")
+    with pytest.raises(ImportFailure, match=r"uses its own tensor 'scale' directly .*no block holds a bare parameter"):
+        import_source(str(tmp_path / "bare.pt2"))
