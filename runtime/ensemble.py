@@ -25,6 +25,7 @@ from .data import DataError, load_dataset
 from .data.transforms import build_transforms
 from .export import ExportError, ExportSource, load_source
 from .export.formats import export_onnx, staged_folder, write_model_json
+from .export.staging import NOTHING, places_problem, publish, staged_export
 
 
 class EnsembleError(ValueError):
@@ -229,22 +230,34 @@ def export_project(members: list[ExportSource], folder) -> Path:
     return folder
 
 
+NAMES = {"onnx": "ensemble.onnx", "project": "project"}     # what each format is called in the export folder
+
+
 def export_ensemble(members: list[ExportSource], out, formats=("onnx", "project")) -> dict:
-    """Write the ensemble in each format into `out`; returns {format: path}. An earlier export there is
-    refused before anything is written (not its ONNX file replaced, then its project refused)."""
+    """Write the ensemble in each format into `out`; returns {format: path}. All or nothing, as an export is
+    (export/staging.py): every format is written into a hidden folder inside `out` and moved into place only
+    when all are there, so a failure or an interrupt on the way leaves `out` as it was. An earlier export
+    there is refused before anything is written (not its ONNX file replaced, then its project refused)."""
     out = Path(out)
-    taken = [name for fmt, name in (("onnx", "ensemble.onnx"), ("project", "project")) if fmt in formats
-             and (out / name).exists() and not ((out / name).is_dir() and not any((out / name).iterdir()))]
+    unknown = [fmt for fmt in formats if fmt not in NAMES]
+    if unknown:
+        raise EnsembleError(f"unknown ensemble format {', '.join(map(str, unknown))}: choose from {', '.join(NAMES)}")
+    names = {fmt: NAMES[fmt] for fmt in dict.fromkeys(formats)}
+    taken = [name for name in names.values()
+             if (out / name).exists() and not ((out / name).is_dir() and not any((out / name).iterdir()))]
     if taken:
         raise EnsembleError(f"{out} already holds an ensemble ({', '.join(taken)}): choose a new folder, or delete "
                             "what is there first")
-    out.mkdir(parents=True, exist_ok=True)
-    done = {}
-    if "onnx" in formats:
-        result = export_onnx(ensemble_source(members), out / "ensemble.onnx")
-        if not result.verified:
-            raise EnsembleError(f"the ONNX ensemble does not match PyTorch (max difference {result.max_abs_diff})")
-        done["onnx"] = result.path
-    if "project" in formats:
-        done["project"] = export_project(members, out / "project")
-    return done
+    problem = places_problem(out, names)
+    if problem:
+        raise EnsembleError(f"{problem} ({NOTHING})")
+    with staged_export(out) as staging:
+        if "onnx" in names:
+            result = export_onnx(ensemble_source(members), staging / names["onnx"])
+            if not result.verified:
+                raise EnsembleError(f"the ONNX ensemble does not match PyTorch (max difference "
+                                    f"{result.max_abs_diff}) ({NOTHING})")
+        if "project" in names:
+            export_project(members, staging / names["project"])
+        publish(staging, out, list(names.values()))
+    return {fmt: out / name for fmt, name in names.items()}

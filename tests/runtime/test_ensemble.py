@@ -233,3 +233,59 @@ def test_text_runs_with_different_vocabularies_are_refused_in_either_order(tmp_p
         err = capsys.readouterr().err
         assert err.startswith(f"layerloom ensemble: {pair[1]} has a different vocabulary (") and "Traceback" not in err
         assert "token ids would mean other words" in err, err
+
+
+def _listing(folder):
+    return sorted((str(p.relative_to(folder)), p.is_dir()) for p in folder.rglob("*")) if folder.exists() else None
+
+
+def test_an_ensemble_export_that_fails_midway_leaves_no_half_folder(runs, tmp_path, monkeypatch, capsys):
+    """The project fails after the ONNX file was written: neither is left, nor the folder the export made."""
+    import layerloom.runtime.ensemble as ensemble
+    members = load_members(runs[:2])
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ensemble, "write_model_json", full_disk)
+    out = tmp_path / "new" / "ens"
+    assert main(["ensemble", str(runs[0]), str(runs[1]), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert not (tmp_path / "new").exists()                 # (it held ensemble.onnx)
+    assert "the disk is full" in err and "nothing was exported" in err and "Traceback" not in err, err
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(ensemble, "write_model_json", interrupted)
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    (out / "project").mkdir()                             # an empty folder the project may go in
+    before = _listing(out)
+    with pytest.raises(KeyboardInterrupt):
+        export_ensemble(members, out, ["project"])
+    assert _listing(out) == before
+
+
+def test_an_ensemble_interrupted_while_it_moves_into_place_puts_back_what_was_there(runs, tmp_path, monkeypatch):
+    """Ctrl-C between moving the ONNX file and the project into place: the ONNX file is taken back and the empty
+    project folder it replaced is there again; a later export then succeeds."""
+    import layerloom.runtime.export.staging as staging
+    members = load_members(runs[:2])
+    out = tmp_path / "ens"
+    (out / "project").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    before = _listing(out)
+    real = staging.os.replace
+
+    def replace(src, dst):
+        if str(src).endswith("project") and ".export-" in str(src):
+            raise KeyboardInterrupt
+        return real(src, dst)
+    monkeypatch.setattr(staging.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        export_ensemble(members, out)
+    assert _listing(out) == before
+    monkeypatch.setattr(staging.os, "replace", real)
+    done = export_ensemble(members, out)
+    assert done == {"onnx": out / "ensemble.onnx", "project": out / "project"}
+    assert (out / "project" / "model.json").is_file() and (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["ensemble.onnx", "notes.txt", "project"]
