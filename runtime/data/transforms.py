@@ -65,7 +65,11 @@ def _number(augment: dict, key: str, kind: type, low: float, high: float, hint: 
     return kind(value)
 
 
-def _parse_augment(augment: dict | None) -> dict:
+def parse_augment(augment: dict | None) -> dict:
+    """The augmentation settings as Layerloom reads them, checked: {key: value} with each key one of AUGMENT_KEYS
+    and each value of its type and in its range (a whole number of pixels, true or false, degrees, a strength).
+    Raises DataError naming the setting and what to give instead. Training and an exported project's config
+    read them through this one function, so both take exactly the same settings."""
     augment = dict(augment or {})
     unknown = sorted(set(augment) - set(AUGMENT_KEYS))
     if unknown:
@@ -98,7 +102,7 @@ def build_transforms(info: DatasetInfo, *, augment: dict | None = None, normaliz
     """
     from torchvision.transforms import v2
 
-    steps = _parse_augment(augment)
+    steps = parse_augment(augment)
     is_image = info.input_dtype.startswith("float") and len(info.sample_shape) == 3
     if not is_image:
         if any(steps.values()) or resize:

@@ -19,7 +19,7 @@ from layerloom.graph.quoting import LiteralError, py_literal, shown
 from ..config import ConfigError, TrainConfig
 from ..data import DataError, batch_augment, figures, mnist_sample, shapes
 from ..data.registry import dataset_options
-from ..data.transforms import _parse_augment as parse_augment     # (Layerloom's own reading)
+from ..data.transforms import parse_augment
 from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource

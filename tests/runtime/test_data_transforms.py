@@ -144,3 +144,27 @@ def test_colour_jitter_keeps_grey_grey_and_stays_in_range():
     assert 0.0 <= float(jittered.min()) and float(jittered.max()) <= 1.0
     assert not torch.allclose(jittered, colour)
     assert torch.equal(color_jitter(colour, 0.0), colour)
+
+
+def test_augmentation_settings_are_read_by_one_public_function():
+    from layerloom.runtime.data.transforms import parse_augment
+    assert parse_augment({"hflip": True, "rotation": 10, "random_crop": 4.0}) == \
+        {"hflip": True, "rotation": 10.0, "random_crop": 4}
+    assert parse_augment(None) == {}
+    with pytest.raises(DataError, match="Unknown augmentation flip"):
+        parse_augment({"flip": True})
+
+
+def test_no_runtime_module_imports_another_modules_private_names():
+    """A leading underscore says "only this module uses it": a name another module needs is made public."""
+    import ast
+    from pathlib import Path
+
+    import layerloom.runtime as runtime
+    found = []
+    for path in Path(runtime.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("layerloom")):
+                found += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")
+                          and not a.name.startswith("__")]
+    assert found == []
