@@ -65,6 +65,7 @@ class Learning(QObject):
         self.jobs: list[background.Job] = []
         self._runs_read: tuple | None = None     # (runs_stamp, the run records read then)
         self._closed = False
+        self._inside_of_old_graph = False    # the Inside panel, out of sight, still lists the graph open before
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(400)
@@ -80,7 +81,9 @@ class Learning(QObject):
         win.training.runs.tree.itemSelectionChanged.connect(self._runs_selected)
         win.extras.embeddings.neighbours.model().rowsInserted.connect(
             lambda *_: self.lessons.note_fact("queried_neighbours"))
-        win.session.document_replaced.connect(lambda _doc: self.step.reset())
+        win.session.document_replaced.connect(self._document_replaced)
+        win.docks["inside"].visibilityChanged.connect(lambda shown: shown and self._inside_of_old_graph and
+                                                      self._refresh_inside())
         win.training.maps.pixel_clicked.connect(self.look_at_pixel)
         explain = win.explaining.panel
         explain.tabs.currentChanged.connect(lambda i: self._tab_seen(explain, i))
@@ -96,10 +99,23 @@ class Learning(QObject):
         self._show_dock("lessons")
         self.check_lesson()
 
-    def show_inside(self) -> None:
-        self._show_dock("inside")
+    def _document_replaced(self, doc) -> None:
+        self.step.reset()
+        if self.win.docks["inside"].isVisible():       # its blocks and run become the new graph's at once
+            self.inside.graph_replaced(doc, runs_of(doc, self.win.training.runs_base))
+        else:                                          # when it is next shown (reading the runs costs)
+            self.inside.graph_replaced(doc, [])
+            self._inside_of_old_graph = True
+
+    def _refresh_inside(self) -> None:
         doc = self.win.document
+        self._inside_of_old_graph = False
         self.inside.refresh(doc, runs_of(doc, self.win.training.runs_base))
+
+    def show_inside(self) -> None:
+        self._inside_of_old_graph = False              # refreshed just below
+        self._show_dock("inside")
+        self._refresh_inside()
         block = self.win.selected_block()
         if block:
             self.inside.follow(block)

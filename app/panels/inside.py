@@ -143,14 +143,18 @@ class InsideView(QWidget):
         super().__init__(parent)
         self.scroll = QScrollArea(self)
         self.scroll.setWidgetResizable(True)
-        self.placeholder = _label("Click a value in a feature map, or choose a block and a position, to see the "
-                                  "arithmetic that produced it.")
-        self.scroll.setWidget(self.placeholder)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.scroll)
+        self.clear()
+
+    def clear(self) -> None:
+        """Back to the sentence that says what the panel is for, with no arithmetic on it."""
         self.result: dict | None = None
         self.lines: list[str] = []     # the sentences shown, also for tests and screen readers
+        self.placeholder = _label("Click a value in a feature map, or choose a block and a position, to see the "
+                                  "arithmetic that produced it.")
+        self.scroll.setWidget(self.placeholder)
 
     def show_result(self, result: dict) -> None:
         self.result = result

@@ -88,6 +88,9 @@ class InsideControls(QWidget):
         self.block.currentIndexChanged.connect(self._kind_changed)
         self.show_button.clicked.connect(self.show_value)
         self._cache: dict = {}
+        self.runs: list = []
+        self._asked = 0           # counts the values asked for; a graph opened since an answer was asked drops it
+        self._working = False     # a value is being worked out
 
     def refresh(self, doc, runs) -> None:
         """The blocks of the open graph that can be taken apart, and the run that will be used."""
@@ -128,9 +131,19 @@ class InsideControls(QWidget):
         for spin, v in zip((self.first, self.second, self.third), coords):
             spin.setValue(int(v))
 
+    def graph_replaced(self, doc, runs) -> None:
+        """Another graph opened: the arithmetic shown, and any still being worked out, is of the graph open
+        before and its run, so it leaves the panel; the blocks and the run become the new graph's."""
+        self._asked += 1
+        self.view.clear()
+        self.refresh(doc, runs)
+        self.status.setText("The value being worked out was of the graph open before, so it is not shown: press "
+                            "Show the arithmetic to take apart one of this graph's run." if self._working else "")
+        self._working = False
+
     def show_value(self) -> None:
         data = self.block.currentData()
-        if not data or not getattr(self, "runs", None):
+        if not data or not self.runs:
             return
         block, kind = data
         run = self.runs[0].path
@@ -139,21 +152,29 @@ class InsideControls(QWidget):
         key = (str(run), index)
 
         def work(_cancelled):
-            if key not in self._cache:
+            probe = self._cache.get(key)
+            if probe is None:
+                probe = _probe(run, index)
                 self._cache.clear()
-                self._cache[key] = _probe(run, index)
-            model, x, words = self._cache[key]
+                self._cache[key] = probe
+            model, x, words = probe
             return take_apart(model, x, block, kind, a, b, c, words)
 
+        self._asked += 1
+        asked = self._asked
+        self._working = True
         self.status.setText("Working…")
         self.show_button.setEnabled(False)
-        self.learning.run_job(work, self._shown, self._failed)
+        self.learning.run_job(work, lambda result: asked == self._asked and self._shown(result),
+                              lambda message: asked == self._asked and self._failed(message))
 
     def _shown(self, result: dict) -> None:
+        self._working = False
         self.show_button.setEnabled(True)
         self.status.setText("")
         self.view.show_result(result)
 
     def _failed(self, message: str) -> None:
+        self._working = False
         self.show_button.setEnabled(True)
         self.status.setText(f"Cannot take this value apart: {message}")

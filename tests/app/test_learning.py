@@ -20,6 +20,30 @@ def win(qtbot, tmp_path):
     w.learning.shutdown(timeout_ms=60000)
 
 
+def held_back(monkeypatch, module, name: str):
+    """`module.name` made to wait, in the background job that calls it, until the event returned is set."""
+    import threading
+    release = threading.Event()
+    real = getattr(module, name)
+
+    def held(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(module, name, held)
+    return release
+
+
+def click_then_open_another(win, qtbot, button, release) -> None:
+    """Click `button`, open AlexNet (conv1 ... fc3 as LeNet-5 has them) while its job is held, then let it end."""
+    from layerloom.presets import preset_path
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert win.learning.jobs
+    win.files.open_preset(preset_path("alexnet"))
+    release.set()
+    qtbot.waitUntil(lambda: not win.learning.jobs, timeout=60_000)
+    qtbot.wait(20)
+
+
 def test_help_lessons_starts_a_lesson_and_ticks_from_the_canvas(win, qtbot, tmp_path):
     win.actions_by_name["lessons"].trigger()
     assert win.docks["lessons"].isVisible()
@@ -172,26 +196,51 @@ def test_the_lessons_read_the_runs_again_only_when_a_run_changed(win, qtbot, mon
 def test_a_step_that_ends_after_another_graph_opened_leaves_the_new_graph_alone(win, qtbot, monkeypatch):
     """Step, then open another graph before the step is done: the old graph's step arrived in the panel and
     its gradients were written on the new graph's wires (blocks of the same names)."""
-    import threading
-
     from layerloom.app.panels import step_panel
     from layerloom.presets import preset_path
-    release = threading.Event()
-    real = step_panel.prepare
-
-    def held(*args, **kwargs):
-        release.wait(10)
-        return real(*args, **kwargs)
-    monkeypatch.setattr(step_panel, "prepare", held)
+    release = held_back(monkeypatch, step_panel, "prepare")
     win.files.open_preset(preset_path("lenet5"))
     win.actions_by_name["step_mode"].trigger()
     step = win.learning.step
-    qtbot.mouseClick(step.step_button, Qt.MouseButton.LeftButton)
-    assert win.learning.jobs
-    win.files.open_preset(preset_path("alexnet"))          # conv1 ... fc3 as LeNet-5 has them
-    release.set()
-    qtbot.waitUntil(lambda: not win.learning.jobs, timeout=60_000)
-    qtbot.wait(20)
+    click_then_open_another(win, qtbot, step.step_button, release)
     assert all(w.note == "" for w in win.scene.wires.values())
     assert "Step 1" not in step.loss.text() and step.view is None and step.step_button.isEnabled()
     assert "another graph" in step.loss.text() and step.table.rowCount() == 0
+
+
+def test_an_inside_value_that_ends_after_another_graph_opened_is_dropped(win, qtbot, monkeypatch):
+    """Show the arithmetic, then open another graph before it is worked out: the old run's arithmetic arrived in
+    the panel under the new graph, and the panel still named the old graph's run and listed its blocks."""
+    from layerloom.app.panels import inside_controls
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    Trainer(win.document, {"epochs": 1, "max_steps": 2}, None, runs_base=settings.runs_dir()).run()
+    release = held_back(monkeypatch, inside_controls, "_probe")
+    win.focus_block("conv1")
+    win.actions_by_name["inside"].trigger()
+    controls, view = win.learning.inside, win.learning.inside_view
+    assert controls.run_label.text().startswith("Run: ")
+    click_then_open_another(win, qtbot, controls.show_button, release)
+    assert view.result is None and view.lines == []
+    assert controls.run_label.text() == "No trained run of this graph yet: train it, then look inside."
+    assert "graph open before" in controls.status.text() and not controls.show_button.isEnabled()
+    assert [controls.block.itemData(i)[0] for i in range(controls.block.count())] == [
+        b for b, blk in win.document.blocks.items() if blk.kind in inside_controls.SUPPORTED]
+
+
+def test_an_inside_value_shown_leaves_when_another_graph_opens(win, qtbot):
+    """A value already taken apart stayed on the panel, with its run named, after another graph opened."""
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    Trainer(win.document, {"epochs": 1, "max_steps": 2}, None, runs_base=settings.runs_dir()).run()
+    win.focus_block("conv1")
+    win.actions_by_name["inside"].trigger()
+    controls, view = win.learning.inside, win.learning.inside_view
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    win.files.open_preset(preset_path("alexnet"))
+    assert view.result is None and view.lines == [] and controls.status.text() == ""
+    assert not controls.run_label.text().startswith("Run: ")
+    win.files.open_preset(preset_path("lenet5"))          # its run is named again, ready to be looked inside
+    assert controls.run_label.text().startswith("Run: ") and controls.show_button.isEnabled()
+
