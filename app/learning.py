@@ -13,9 +13,10 @@ from PySide6.QtCore import QObject, QTimer
 
 from layerloom.graph.analysis import analyze
 from layerloom.runtime.lessons import LessonContext, builtin_lessons, load_run_records
-from layerloom.runtime.runs import RUN_FILES, list_runs
+from layerloom.runtime.runs import RUN_FILES
 
 from . import background, settings
+from .exporting import runs_of
 from .panels.inside import InsideView
 from .panels.inside_controls import InsideControls
 from .panels.lessons import LessonsPanel
@@ -47,11 +48,6 @@ def runs_stamp(base: Path) -> tuple:
                 continue
             stamp.append((folder.name, name, s.st_size, s.st_mtime_ns, s.st_ino))
     return (str(base), tuple(stamp))
-
-
-def runs_of(doc, base: Path) -> list:
-    """Trained runs of the open graph (same name), newest first."""
-    return [r for r in list_runs(base) if r.graph_name == doc.name and (r.path / "checkpoints").is_dir()]
 
 
 class Learning(QObject):

@@ -162,7 +162,7 @@ class StepPanel(QWidget):
     def step(self) -> None:
         win = self.learning.win
         doc = win.document.copy()
-        from ..learning import runs_of
+        from ..exporting import runs_of
         if self.view is not None and _made_of(doc) != self._built_for:
             self.reset()                        # edited while a step was being taken
         runs = runs_of(doc, win.training.runs_base)

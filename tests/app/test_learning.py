@@ -244,3 +244,16 @@ def test_an_inside_value_shown_leaves_when_another_graph_opens(win, qtbot):
     win.files.open_preset(preset_path("lenet5"))          # its run is named again, ready to be looked inside
     assert controls.run_label.text().startswith("Run: ") and controls.show_button.isEnabled()
 
+
+def test_inside_uses_only_runs_of_the_same_network(win, qtbot):
+    """A run of another network under the same graph name was taken for this graph's run: Inside offered it and
+    Step mode started from it."""
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    Trainer(win.document, {"epochs": 1, "max_steps": 2}, None, runs_base=settings.runs_dir()).run()
+    name = win.document.name
+    win.files.open_preset(preset_path("alexnet"))
+    win.document.name = name
+    win.actions_by_name["inside"].trigger()
+    assert win.learning.inside.run_label.text() == "No trained run of this graph yet: train it, then look inside."
+    assert not win.learning.inside.show_button.isEnabled()
