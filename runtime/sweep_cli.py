@@ -29,7 +29,8 @@ def add_parser(sub) -> None:
                    help="how trials are chosen (default: the sweep section's, else tpe)")
     p.add_argument("--trials", type=int, metavar="N",
                    help="the trial budget, up to 100,000 (0: the grid's size with grid, else 20)")
-    p.add_argument("--workers", type=int, metavar="N", help="trials run at once on this machine, 1 to 256")
+    p.add_argument("--workers", type=int, metavar="N", help="trials run at once on this machine, 1 to 256 (more than "
+                                                           "its cores take turns on them)")
     p.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the graph's)")
     p.add_argument("--objective", choices=("val_accuracy", "val_loss"),
                    help="what the sweep optimises (default val_accuracy)")
@@ -46,7 +47,8 @@ def add_parser(sub) -> None:
                                    "study for trials and run them here until the budget is spent.")
     w.add_argument("--storage", required=True, metavar="URL", help="the same URL the sweep was started with")
     w.add_argument("--study", metavar="NAME", help="the sweep's name, when the storage holds several")
-    w.add_argument("--workers", type=int, metavar="N", help="trials run at once on this machine (default: the sweep's)")
+    w.add_argument("--workers", type=int, metavar="N", help="trials run at once on this machine, 1 to 256 (default: "
+                                                           "the sweep's)")
     w.add_argument("--out", default="sweeps", metavar="DIR", help="folder for this machine's copy of the sweep folder")
     w.set_defaults(func=cmd_sweep_worker)
 
@@ -145,8 +147,16 @@ def cmd_sweep(args) -> int:
         print(f"layerloom sweep: {exc}", file=sys.stderr)
         return 2
     print(f"Sweep {spec.name}: {spec.describe()}, objective {spec.objective}", flush=True)
+    _warn_workers("sweep", min(spec.workers, spec.budget()))
     runner = SweepRunner(study, doc, spec, folder, callback=_print_event, data_checked=True)
     return _run(runner, spec, study, folder)
+
+
+def _warn_workers(command: str, workers: int) -> None:
+    from .sweeps.coordinator import workers_warning
+    warning = workers_warning(workers)
+    if warning:
+        print(f"layerloom {command}: warning: {warning}", file=sys.stderr, flush=True)
 
 
 def _journal_path(url: str) -> Path | None:
@@ -158,7 +168,7 @@ def _journal_path(url: str) -> Path | None:
 
 def cmd_sweep_worker(args) -> int:
     from .sweeps.coordinator import SweepRunner
-    from .sweeps.spec import SweepError
+    from .sweeps.spec import MAX_WORKERS, SweepError
     from .sweeps.study import load_study, open_storage
     from .sweeps.trial import data_problem, refused_for_data
     if not can_write("sweep-worker", "--out", args.out):
@@ -177,10 +187,12 @@ def cmd_sweep_worker(args) -> int:
     except SweepError as exc:
         print(f"layerloom sweep-worker: {exc}", file=sys.stderr)
         return 2
-    if args.workers is not None and args.workers < 1:
-        print("layerloom sweep-worker: --workers must be at least 1", file=sys.stderr)
+    if args.workers is not None and not 1 <= args.workers <= MAX_WORKERS:
+        print(f"layerloom sweep-worker: --workers must be a whole number from 1 to {MAX_WORKERS}, not "
+              f"{args.workers}", file=sys.stderr)
         return 2
     folder = Path(args.out) / spec.name
     print(f"Worker for sweep {spec.name}: {spec.budget()} trials in all", flush=True)
+    _warn_workers("sweep-worker", min(args.workers or spec.workers, spec.budget()))
     runner = SweepRunner(study, doc, spec, folder, workers=args.workers, callback=_print_event, data_checked=True)
     return _run(runner, spec, study, folder)

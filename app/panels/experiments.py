@@ -17,7 +17,8 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLin
 from layerloom.graph.quoting import shown
 from layerloom.runtime.path_problems import os_error_text
 from layerloom.runtime.sweeps.results import best_changes, best_row, trial_rows
-from layerloom.runtime.sweeps.spec import SweepError, free_name, preferred_name, sweep_name
+from layerloom.runtime.sweeps.spec import MAX_WORKERS, SweepError, free_name, preferred_name, sweep_name
+from layerloom.runtime.threads import available_cores
 
 from .. import background
 from .trial_table import TrialTable, trial_label
@@ -60,7 +61,10 @@ class ExperimentPanel(QWidget):
         self.trials, self.workers, self.epochs = QSpinBox(), QSpinBox(), QSpinBox()
         self.trials.setRange(0, 100_000)
         self.trials.setSpecialValueText("auto")
-        self.workers.setRange(1, 64)
+        self.workers.setRange(1, MAX_WORKERS)
+        cores = available_cores()
+        self.workers.setToolTip(f"Trials run at once. This machine has {cores} core{'s' if cores != 1 else ''}: "
+                                "more trials than that take turns on them, so the sweep is no faster.")
         self.epochs.setRange(0, 10_000)
         self.epochs.setSpecialValueText("graph's")
         self.objective = QComboBox()
@@ -94,6 +98,7 @@ class ExperimentPanel(QWidget):
         self.stop_button, self.apply_button = QPushButton("■ Stop"), QPushButton("Apply best to graph")
         self._stopping = False
         self._fresh = False                      # the running sweep's folder was made by its Start
+        self._checking = False                   # started, its data set not yet checked: not running trials yet
         self.pause_button.setCheckable(True)
         self.start_button.clicked.connect(self.start)
         self.pause_button.toggled.connect(self._pause)
@@ -246,12 +251,21 @@ class ExperimentPanel(QWidget):
         self.spec, self.folder = spec, folder
         self.name.setText(spec.name)      # as its folder is named
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
+        self._checking = True             # until its `sweep_started`: a refused sweep never looks like a running one
         self.thread = threading.Thread(target=self._run, args=(self.runner,), name="sweep", daemon=True)
         self.thread.start()
-        self.message.setText(f"Sweep {spec.name}: {spec.describe()} "
-                             f"— {folder}")
+        self.message.setText(f"Sweep {spec.name}: checking its data set before the first trial…")
         self._update_buttons()
         return True
+
+    def _started(self) -> None:
+        """The data set loads: the sweep runs its trials from now on."""
+        from layerloom.runtime.sweeps.coordinator import workers_warning
+        self._checking = False
+        warning = workers_warning(min(self.spec.workers, self.spec.budget()), FIELD_LABELS["workers"])
+        self.message.setText(f"Sweep {self.spec.name}: {self.spec.describe()} — {self.folder}"
+                             + (f". Note: {warning}." if warning else ""))
+        self._update_buttons()
 
     def _run(self, runner) -> None:
         """The sweep's thread: an error that ends it (a full disk) is said in the panel, not lost with the thread."""
@@ -287,6 +301,10 @@ class ExperimentPanel(QWidget):
             return
         self._stopping = True
         self.runner.stop()
+        if self._checking:
+            self.stop_button.setEnabled(False)
+            self.message.setText("Stopping: the sweep ends as soon as its data set is checked, before any trial…")
+            return
         self.stop_button.setText("■ Abort now")
         self.stop_button.setToolTip("End the running trials at once instead of waiting for them to stop cleanly")
         self.message.setText("Stopping: each running trial stops cleanly and keeps a checkpoint (Abort now ends "
@@ -312,6 +330,8 @@ class ExperimentPanel(QWidget):
                 rows = trial_rows(self.runner.study)      # what the runner has just written to results.json
             if rows is not None:
                 self.show_results(rows, self.spec)
+        if event["type"] == "sweep_started":
+            self._started()
         if event["type"] == "sweep_refused":       # its data set cannot be read: no trial ran
             if self._fresh and self.folder is not None:
                 _remove_new_sweep(self.folder)
@@ -331,7 +351,7 @@ class ExperimentPanel(QWidget):
     def _ended(self, resumable: bool) -> None:
         """The sweep's thread is done: the buttons as before it; a sweep that can go on keeps its name, so
         that Start resumes it; after a finished one, Start begins a new sweep."""
-        self._stopping = False
+        self._stopping = self._checking = False
         self.stop_button.setText("■ Stop")
         self.stop_button.setToolTip("")
         self._name_chosen = resumable
@@ -378,8 +398,8 @@ class ExperimentPanel(QWidget):
     def _update_buttons(self) -> None:
         running = self.running
         self.start_button.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.stop_button.setEnabled(running)
+        self.pause_button.setEnabled(running and not self._checking)
+        self.stop_button.setEnabled(running and not (self._checking and self._stopping))
         best = best_row(self.rows, self.spec.direction) if self.spec else None
         self.apply_button.setEnabled(not running and best is not None)
 

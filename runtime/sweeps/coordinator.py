@@ -37,6 +37,19 @@ def threads_per_trial(workers: int) -> int:
     return max(1, available_cores() // max(1, workers))
 
 
+def workers_warning(workers: int, setting: str = "--workers") -> str | None:
+    """A sentence when more trials would run at once than this machine has cores (None otherwise): they take
+    turns on the cores, so the sweep is no faster, and each trial process holds its own PyTorch and data set in
+    memory. `setting` is what the person sets the count with. (A sweep of fewer trials than its workers runs no
+    more than its trials at once: give the smaller of the two.)"""
+    cores = available_cores()
+    if workers <= cores:
+        return None
+    return (f"{workers} trials at once on {cores} core{'s' if cores != 1 else ''}: they take turns on the cores, "
+            f"so the sweep is no faster than with {cores} at once, and each trial process holds its own PyTorch and "
+            f"data set in memory; set {setting} to {cores} or fewer")
+
+
 def trial_threads(workers: int, fixed: int | None = None) -> tuple[int, bool]:
     """(threads, measure) for each trial. A trial that has every core to itself (one worker) chooses
     its count by measuring, as any run does: a fixed count of all the cores collapses as soon as
@@ -99,11 +112,13 @@ class SweepRunner:
 
     def run(self) -> list[dict]:
         """Run trials until the budget is spent or stop(); the results' rows. A data set that cannot be read
-        refuses the sweep before any trial: one `sweep_refused` event, no trial, no run folder, and []."""
+        refuses the sweep before any trial: one `sweep_refused` event, no trial, no run folder, and []. Otherwise
+        `sweep_started` comes first: from then on the sweep runs."""
         problem = None if self.data_checked else data_problem(self.doc)
         if problem:
             self._emit({"type": "sweep_refused", "message": refused_for_data(problem)})
             return []
+        self._emit({"type": "sweep_started"})
         (self.folder / "trials").mkdir(parents=True, exist_ok=True)
         self.recovered = recover_interrupted(self.study)
         if self.recovered:

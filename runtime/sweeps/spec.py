@@ -35,6 +35,7 @@ PRUNING_KEYS = ("warmup_epochs", "startup_trials")
 TRAINING_PATHS = tuple(f.name for f in fields(TrainConfig)
                        if f.name not in ("dataset", "dataset_options", "augment", "device", "seed", "threads"))
 MAX_GRID = 10_000
+MAX_WORKERS = 256                  # trials at once on one machine: the sweep section, both commands, the panel
 
 
 class SweepError(ValueError):
@@ -357,7 +358,7 @@ def parse_section(doc, section: dict | None = None, overrides: dict | None = Non
         pruning = None
     spec = SweepSpec(name=name, params=params, strategy=strategy, objective=objective, pruning=pruning,
                      trials=_whole(section, "trials", 0, 100_000, 0, said("trials")),
-                     workers=_whole(section, "workers", 1, 256, 1, said("workers")),
+                     workers=_whole(section, "workers", 1, MAX_WORKERS, 1, said("workers")),
                      seed=_whole(section, "seed", 0, 2**31 - 1, 0, said("seed")),
                      epochs=_whole(section, "epochs", 1, 100_000, None, said("epochs")))
     if spec.epochs is not None and "training.epochs" in params:

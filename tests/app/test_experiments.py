@@ -386,3 +386,55 @@ def test_a_sweep_without_its_data_set_is_refused_in_the_panel_and_leaves_nothing
     assert not (tmp_path / "sweeps").exists() or list((tmp_path / "sweeps").iterdir()) == []
     panel.resize(900, 300)
     panel.grab().save(str(tmp_path / "refused.png"))
+
+
+def _recorded(widget, method, log):
+    real = getattr(widget, method)
+    setattr(widget, method, lambda value: (log.append(value), real(value))[1])
+
+
+def test_a_refused_sweep_never_shows_as_running(qtbot, tmp_path):
+    """Its data set is checked in the sweep's thread: until that passes the panel says it is checking, offers no
+    Pause, and never shows the sweep's plan (the words of a running sweep)."""
+    doc = load_graph(preset_path("lenet5"))
+    doc.training.update({"dataset": "image-folder", "dataset_options": {"path": str(tmp_path / "photos")}})
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.sweeps_base = tmp_path / "sweeps"
+    panel.session = type("S", (), {"document": doc, "path": None})()
+    panel.load_section({"params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid"})
+    messages, pause = [], []
+    _recorded(panel.message, "setText", messages)
+    _recorded(panel.pause_button, "setEnabled", pause)
+    qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
+    assert panel.message.text() == f"Sweep {panel.spec.name}: checking its data set before the first trial…"
+    qtbot.waitUntil(lambda: not panel.running and "not started" in panel.message.text(), timeout=60_000)
+    assert not any("at once" in m for m in messages), messages
+    assert True not in pause and not panel.pause_button.isEnabled()
+
+
+def test_more_workers_than_cores_are_noted_when_the_sweep_starts(qtbot, tmp_path, monkeypatch):
+    from layerloom.runtime.sweeps import coordinator
+    monkeypatch.setattr(coordinator, "available_cores", lambda: 2)
+
+    def run(self):             # no trial: the panel's part is what it says once the data set loads
+        self._emit({"type": "sweep_started"})
+        self._emit({"type": "sweep_finished", "stopped": True, "results": []})
+        return []
+    monkeypatch.setattr(coordinator.SweepRunner, "run", run)
+    doc = load_graph(preset_path("lenet5"))
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.sweeps_base = tmp_path / "sweeps"
+    panel.session = type("S", (), {"document": doc, "path": None})()
+    panel.load_section({"params": {"training.lr": "log:1e-3:1e-1"}, "trials": 200, "workers": 100})
+    assert panel.workers.value() == 100             # what the CLI accepts (a section's 100 was cut to 64)
+    messages = []
+    _recorded(panel.message, "setText", messages)
+    assert panel.start()
+    qtbot.waitUntil(lambda: not panel.running and panel.message.text().startswith("Sweep stopped"), timeout=10_000)
+    started = [m for m in messages if "at once" in m]
+    assert len(started) == 1 and started[0].endswith(
+        ". Note: 100 trials at once on 2 cores: they take turns on the cores, so the sweep is no faster than with 2 "
+        "at once, and each trial process holds its own PyTorch and data set in memory; set Workers to 2 or fewer."), \
+        started

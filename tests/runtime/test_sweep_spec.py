@@ -346,3 +346,30 @@ def test_a_damaged_journal_is_refused_with_a_sentence_and_left_as_it_is(tmp_path
     assert capsys.readouterr().err.startswith(f"layerloom sweep: the sweep's journal {journal} is damaged and "
                                               "cannot be read (")
     assert journal.read_bytes() == damage.encode("latin-1")                      # nothing appended to it
+
+
+def test_more_workers_than_cores_are_warned_about_by_both_sweep_commands(tmp_path, monkeypatch, capsys):
+    """256 trial processes on a 2-core machine take turns on the cores: both commands say so before any trial,
+    and the sweep still runs as asked; as many as the cores is not warned about."""
+    from layerloom.app.main import main
+    from layerloom.runtime.sweeps import coordinator
+    from .sweep_helpers import write_graph
+    monkeypatch.setattr(coordinator, "available_cores", lambda: 2)
+    started = []
+    monkeypatch.setattr(coordinator.SweepRunner, "run", lambda self: started.append(self.workers) or [])
+    graph = write_graph(tmp_path / "g.loom.json", {"params": {"training.lr": "log:1e-3:1e-1"}, "trials": 300})
+    out = str(tmp_path / "sweeps")
+    main(["sweep", graph, "--workers", "256", "--out", out, "--storage", f"journal:{tmp_path / 'j.log'}"])
+    err = capsys.readouterr().err
+    assert err.strip() == ("layerloom sweep: warning: 256 trials at once on 2 cores: they take turns on the cores, so "
+                           "the sweep is no faster than with 2 at once, and each trial process holds its own PyTorch "
+                           "and data set in memory; set --workers to 2 or fewer"), err
+    main(["sweep-worker", "--storage", f"journal:{tmp_path / 'j.log'}", "--workers", "3", "--out", out])
+    assert "layerloom sweep-worker: warning: 3 trials at once on 2 cores" in capsys.readouterr().err
+    assert main(["sweep-worker", "--storage", f"journal:{tmp_path / 'j.log'}", "--workers", "100000",
+                 "--out", out]) == 2
+    assert "--workers must be a whole number from 1 to 256, not 100000" in capsys.readouterr().err
+    main(["sweep", graph, "--workers", "2", "--out", out, "--name", "other"])
+    main(["sweep", graph, "--workers", "8", "--trials", "2", "--out", out, "--name", "two"])   # 2 at once at most
+    assert "warning" not in capsys.readouterr().err
+    assert started == [256, 3, 2, 8]
