@@ -61,6 +61,7 @@ def _arg(node, index: int, name: str, default=None):
 class _ProgramBuilder(_Builder):
     name_of = staticmethod(aten_name)
     mapper = staticmethod(map_aten)
+    what = "program"
 
     advice = "an exported program keeps no module that could become an Opaque block; import the model.py it came " \
              "from instead"

@@ -34,6 +34,7 @@ from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .report import ImportFailure, ImportReport, group_name
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
+from .whole import MULTIHEAD_ALONE, Whole, whole_result_problem
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 
 MAX_ATTEMPTS = 60
@@ -144,6 +145,7 @@ def _opaque_params(module: nn.Module, path: str, reason: str, source: str, n_inp
 
 class _Builder:
     name_of = staticmethod(call_name)      # how a call is named and mapped; the torch.export path has its own
+    what = "model"
     mapper = staticmethod(map_call)
 
     def __init__(self, model, info, batch, name, source, opaque_reasons):
@@ -203,6 +205,8 @@ class _Builder:
             elif node.op == "output":
                 outs = node.args[0] if isinstance(node.args[0], (tuple, list)) else [node.args[0]]
                 for o in outs:
+                    if o in self.tuple_of:
+                        raise ImportFailure(whole_result_problem(self.doc.blocks[self.tuple_of[o]].kind, self.what))
                     if o not in self.out_of:
                         raise ImportFailure("the model's result is not one tensor (or a tuple of tensors)")
                     self.add(node, "Output", {}, [o], "output", "")
@@ -333,6 +337,8 @@ class _Builder:
         if pick_hidden(self, node, src, index):         # `h[-1]` of `out, h = self.gru(x)`
             return
         if src in self.tuple_of:
+            if index != 0 and self.users.get(node) and all(u.op == "output" for u in self.users[node]):
+                raise ImportFailure(whole_result_problem(self.doc.blocks[self.tuple_of[src]].kind, self.what))
             if index != 0:
                 raise _NeedsOpaque(_innermost(node), "it uses a recurrent layer's hidden state or attention weights")
             self.out_of[node] = self.tuple_of[src]
@@ -394,6 +400,11 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
     Returns (GraphDocument, state_dict for the graph's blocks, ImportReport); raises ImportFailure."""
     started = time.monotonic()
     model = model.eval()
+    whole = has_block(model) or type(model).__module__.startswith("torch.nn") and not any(model.children())
+    if isinstance(model, nn.MultiheadAttention):
+        raise ImportFailure(MULTIHEAD_ALONE)
+    if whole:                           # nn.Linear(4, 3) itself: Input → Linear → Output
+        model = Whole(model)
     batch = 2
     dtype = getattr(torch, input_dtype)
     example = (torch.randn(batch, *input_shape) if dtype.is_floating_point
@@ -421,6 +432,8 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
         try:
             builder.build(graph)
         except _NeedsOpaque as need:
+            if not need.path and whole:
+                raise ImportFailure(need.reason) from None
             if not need.path:
                 raise ImportFailure(f"the model itself must stay whole: {need.reason}; move that part into a "
                                     "submodule (it then imports as one Opaque block)") from None
