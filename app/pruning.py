@@ -25,6 +25,7 @@ from .exporting import run_label, runs_of
 from .panels.prune_dialog import PruneDialog
 
 FRESH, ATTACHED = "fresh", "attached"      # weights keys besides a run's folder
+CHOOSE_OTHER = "Choose other weights above: another run, or freshly initialised ones."
 FINETUNE_EPOCHS = 1
 PREVIEW_VAL_SAMPLES = 2000      # the preview judges accuracy on at most this many validation samples
 NO_ACCURACY = {FRESH: "Validation accuracy is shown for a trained run's weights only: freshly initialised "
@@ -87,7 +88,10 @@ class Pruning:
         if key == FRESH:
             return compile_graph(doc, seed=0).state_dict(), None, None
         from layerloom.runtime.checkpoints import load_checkpoint
-        ckpt = load_checkpoint(key)
+        try:
+            ckpt = load_checkpoint(key)
+        except CheckpointError as exc:     # the commands' advice (resume, export) is not what this dialog offers
+            raise CheckpointError(exc.reason, CHOOSE_OTHER if exc.advice else "") from None
         return ckpt.weights, ckpt.meta.get("data_context"), ckpt.meta
 
     # -- the dialog ---------------------------------------------------------------------------------------

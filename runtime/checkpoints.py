@@ -32,8 +32,17 @@ from layerloom.graph.quoting import shown
 META_BYTES = 64 * 2**20     # meta.json: the graph (at most 16 MB), settings, class names, vocabulary
 
 
+EARLIER = "Resume or export an earlier checkpoint."      # what the commands can do about a damaged checkpoint
+
+
 class CheckpointError(ValueError):
-    """A checkpoint that cannot be used; the message says why."""
+    """A checkpoint that cannot be used; the message says why (`reason`) and, where there is one, what to do about
+    it with Layerloom's commands (`advice`). A caller that offers other ways out (a dialog's list of weights, a
+    teacher named in a run's settings) says `reason` with its own advice."""
+
+    def __init__(self, reason: str, advice: str = ""):
+        super().__init__(f"{reason}. {advice}" if advice else reason)
+        self.reason, self.advice = reason, advice
 
 
 @dataclass
@@ -182,7 +191,7 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
         weights = load_file(str(path / "model.safetensors"), device=str(map_location))
     except SafetensorError as exc:
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its model.safetensors cannot be "
-                              f"read ({shown(str(exc), 120)}). Resume or export an earlier checkpoint.") from None
+                              f"read ({shown(str(exc), 120)})", EARLIER) from None
     except OSError as exc:
         raise CheckpointError(f"the checkpoint {path} cannot be read: {exc}") from None
     _check_unpacked_size(path, path / "state.pt")
@@ -217,7 +226,7 @@ def _check_unpacked_size(path: Path, file: Path) -> None:
 
 
 def _corrupt(path: Path, what: str) -> CheckpointError:
-    return CheckpointError(f"the checkpoint {path} is corrupt: {what}. Resume or export an earlier checkpoint.")
+    return CheckpointError(f"the checkpoint {path} is corrupt: {what}", EARLIER)
 
 
 def _refuse_constant(name):

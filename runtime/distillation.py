@@ -22,11 +22,14 @@ from layerloom.graph.fileformat import graph_from_dict
 from .checkpoints import CheckpointError, load_checkpoint
 
 
+CHOOSE_ANOTHER = "give --teacher another trained run folder, or set the training section's teacher to one"
+
+
 def load_teacher(source, device) -> tuple[torch.nn.Module, dict]:
-    """The teacher's model (eval mode, no gradients, on `device`) and its checkpoint's meta."""
+    """The teacher's model (eval mode, no gradients, on `device`) and its checkpoint's meta; CheckpointError
+    whose `reason` says what is wrong with it (the caller knows where the teacher was named)."""
     if not Path(source).exists():
-        raise CheckpointError(f"{source} is not there any more (moved or deleted): give --teacher another trained "
-                              "run folder, or set the training section's teacher to one")
+        raise CheckpointError(f"{source} is not there any more (moved or deleted)")
     ckpt = load_checkpoint(source)
     doc = graph_from_dict(ckpt.meta["graph"])
     try:
@@ -86,7 +89,7 @@ class Distillation:
         try:
             teacher, meta = load_teacher(cfg.teacher, trainer.device)
         except CheckpointError as exc:
-            raise TrainingFailed(f"teacher: {exc}") from None
+            raise TrainingFailed(f"teacher: {exc.reason}: {CHOOSE_ANOTHER}") from None
         inputs = teacher.meta["layerloom"]["inputs"][0]
         student_shape = tuple(trainer.model.meta["layerloom"]["inputs"][0][1])
         if tuple(inputs[1]) != student_shape:

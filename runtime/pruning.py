@@ -21,7 +21,7 @@ from layerloom.graph.fileformat import graph_from_dict
 from layerloom.graph.pruning import PruneError, PruneResult, prune_channels
 from layerloom.graph.weights import save_graph_weights
 
-from .checkpoints import load_checkpoint
+from .checkpoints import CheckpointError, load_checkpoint
 from .data import DataError
 from .evaluation import evaluation_data
 from .runs import slug
@@ -115,6 +115,8 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     doc = graph_from_dict(ckpt.meta["graph"])
     context = ckpt.meta.get("data_context")
     config = dict(ckpt.meta.get("config") or {})
+    if finetune_epochs > 0:
+        _check_teacher(source, {**config, **(overrides or {})}.get("teacher"))
     result = prune_channels(doc, ckpt.weights, ratio, blocks, data=context)
     result.doc.name = f"{doc.name} pruned"
     report = PruneReport(result)
@@ -147,6 +149,21 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
         weights = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
         report.rows["fine-tuned"] = _row(result.doc, weights, context, evaluation)
     return report
+
+
+def _check_teacher(source, teacher) -> None:
+    """A run trained by distillation is fine-tuned the same way, from the teacher its settings name: one that
+    cannot be loaded refuses the prune before anything is written, saying where it was named."""
+    if not teacher:
+        return
+    from .distillation import load_teacher
+    try:
+        load_teacher(teacher, "cpu")
+    except CheckpointError as exc:
+        raise PruneError(f"the fine-tuning distils from the teacher {teacher}, as the run {source} was trained (its "
+                         f"settings name that teacher), but {exc.reason}: put the teacher's run back there, or prune "
+                         "with --finetune-epochs 0 and fine-tune the pruned graph yourself (layerloom train GRAPH "
+                         "--teacher RUN); nothing was saved") from None
 
 
 class _FineTuneEvents:

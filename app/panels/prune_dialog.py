@@ -165,6 +165,7 @@ class PruneDialog(QDialog):
                              f"{_percent(*total['bytes'][::-1])} of the weights file.")
         self.accuracy_note.setText(accuracy_note(total.get("accuracy")))
         self.prune_button.setEnabled(True)
+        self._fit_text()
 
     def show_busy(self) -> None:
         self.summary.setStyleSheet("")
@@ -176,3 +177,13 @@ class PruneDialog(QDialog):
         self.summary.setStyleSheet("color: #c0392b;")
         self.summary.setText(text)
         self.prune_button.setEnabled(False)
+        self._fit_text()
+
+    def _fit_text(self) -> None:
+        """Grow the dialog when its sentences wrap onto more lines than it has room for: a window does not grow on
+        its own for a longer text (the table would squeeze a long problem into one clipped line)."""
+        layout = self.layout()
+        layout.activate()
+        need = layout.totalHeightForWidth(self.width()) if layout.hasHeightForWidth() else -1
+        if need > self.height():
+            self.resize(self.width(), need)

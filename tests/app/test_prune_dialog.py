@@ -187,5 +187,10 @@ def test_a_damaged_checkpoint_is_said_in_the_dialog_as_a_sentence(win, trained, 
     qtbot.waitUntil(lambda: win.pruning.job is None and bool(dialog.summary.text()), timeout=30_000)
     said = dialog.summary.text()
     assert "Error:" not in said and said[:1].isupper() and not dialog.prune_button.isEnabled(), said
+    assert said.startswith("The checkpoint ") and "is corrupt or truncated" in said, said
+    assert said.endswith(". Choose other weights above: another run, or freshly initialised ones.") and \
+        "Resume or export" not in said, said          # the commands' advice, which this dialog does not offer
+    label = dialog.summary                           # every line of it in sight, not squeezed under the table
+    assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.heightForWidth(label.width()))
     dialog.grab().save(str(tmp_path / "prune-damaged.png"))
     dialog.reject()

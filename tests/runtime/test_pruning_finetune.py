@@ -122,3 +122,34 @@ def test_a_ratio_that_prunes_nothing_or_everything_is_refused_first_saying_what_
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"layerloom prune: --ratio {ratio}: ") and "between 0 and 1" in err and "0.5" in err, err
     assert "\n" not in err and not (tmp_path / "p").exists()
+
+
+def test_a_distilled_runs_missing_or_damaged_teacher_is_named_as_the_runs_own(tmp_path, capsys):
+    """The fine-tuning distils from the teacher the run's settings name (no --teacher was given to prune): the
+    refusal says so and what to do, before anything is pruned or saved."""
+    import shutil
+    teacher = Trainer(lenet(), {"epochs": 1, "max_steps": 3}, None, runs_base=tmp_path / "teachers")
+    assert teacher.run() is not None
+    student = Trainer(lenet(), {"epochs": 1, "max_steps": 3, "teacher": str(teacher.run_dir)}, None,
+                      runs_base=tmp_path / "students")
+    assert student.run()["status"] == "finished"
+    kept = shutil.copytree(teacher.run_dir, tmp_path / "kept")
+    shutil.rmtree(teacher.run_dir)
+    args = ["prune", str(student.run_dir), "--ratio", "0.5", "--out", str(tmp_path / "pruned"),
+            "--runs", str(tmp_path / "runs")]
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (f"layerloom prune: the fine-tuning distils from the teacher {teacher.run_dir}, as the run "
+                           f"{student.run_dir} was trained (its settings name that teacher), but {teacher.run_dir} is "
+                           "not there any more (moved or deleted): put the teacher's run back there, or prune with "
+                           "--finetune-epochs 0 and fine-tune the pruned graph yourself (layerloom train GRAPH "
+                           "--teacher RUN); nothing was saved"), err
+    shutil.copytree(kept, teacher.run_dir)
+    for weights in teacher.run_dir.glob("checkpoints/*/model.safetensors"):
+        weights.write_bytes(weights.read_bytes()[:100])        # cut short, as by a full disk
+    assert run(args) == 2
+    err = capsys.readouterr().err
+    assert "its settings name that teacher), but the checkpoint " in err and "is corrupt or truncated" in err, err
+    assert "earlier checkpoint" not in err and "--finetune-epochs 0" in err
+    assert not (tmp_path / "pruned").exists() and not (tmp_path / "runs").exists()
+    assert run([*args, "--finetune-epochs", "0"]) == 0         # pruning itself needs no teacher
