@@ -13,7 +13,6 @@ runs on 2B samples (3 for B = 1) and the program on them B at a time, and the re
 """
 from __future__ import annotations
 
-import logging
 
 import torch
 
@@ -26,26 +25,18 @@ CHECK_BYTES = 2 * 2**30     # the largest tensor of a batch an import is traced 
 
 def check_batch_follows(gm, builder, input_shape, dtype, recorder_class) -> None:
     """Raise ImportFailure where a block's result would not follow the batch size (see above)."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
     from .fx_import import _innermost, _op_text
+    from .shape_run import record_shapes
     example = (torch.randn(OTHER_BATCH, *input_shape) if dtype.is_floating_point
                else torch.zeros(OTHER_BATCH, *input_shape, dtype=dtype))
-    recorder = recorder_class(gm)
-    quiet = logging.getLogger("torch._subclasses.fake_tensor")     # it logs each failed op's traceback
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    try:
-        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
-            recorder.run(example)
-    except Exception:
+    recorder = record_shapes(gm, example, recorder_class)
+    if recorder is None:
         recorder = recorder_class(gm)
         try:
             with torch.no_grad():
                 recorder.run(example)
         except Exception as exc:
             raise _not_on_other_batch(exc, 2, OTHER_BATCH) from None
-    finally:
-        quiet.setLevel(level)
     for node in gm.graph.nodes:
         if node not in builder.out_of or node.op in ("placeholder", "output"):
             continue

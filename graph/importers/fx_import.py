@@ -32,6 +32,7 @@ from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .report import ImportFailure, ImportReport, group_name
+from .shape_run import record_shapes
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
 from .whole import MULTIHEAD_ALONE, Whole, whole_result_problem
@@ -83,16 +84,12 @@ class _Recorder(fx.Interpreter):
 
 
 def _record(gm, example, input_shape) -> "_Recorder":
-    """Shapes and size values of every node: on fake tensors (no compute), or once for real when a
-    submodule kept whole looks at values."""
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    recorder = _Recorder(gm)
-    try:
-        with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True):
-            recorder.run(example)
+    """Shapes and size values of every node: on meta or fake tensors (no compute, shape_run.py), or once for
+    real when a submodule kept whole looks at values."""
+    recorder = record_shapes(gm, example, _Recorder)
+    if recorder is not None:
         return recorder
-    except Exception:
-        recorder = _Recorder(gm)
+    recorder = _Recorder(gm)
     with torch.no_grad():
         try:
             recorder.run(example)
