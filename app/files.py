@@ -124,7 +124,7 @@ class Files:
         recovery.discard()
         self.session.set_document(doc, path, modified=modified)
         self._on_disk = stamp(path)
-        self.win.view.fit()
+        self.win.view.fit(legible=True)
 
     # -- saving -----------------------------------------------------------------------------------
     def save(self) -> bool:

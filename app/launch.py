@@ -163,7 +163,7 @@ def launch(argv: list[str] | None = None) -> int:
     if not shown_first:
         win.show()
     app.processEvents()
-    win.view.fit()
+    win.view.fit(legible=True)
     QTimer.singleShot(0, win.files.offer_recovery)
     # closed already (in the events just processed): Qt quits when the last window closes *in* the loop,
     # so the loop would wait for ever with no window to close
@@ -177,7 +177,7 @@ def _screenshot(app, win: MainWindow, out: str, size: tuple[int, int]) -> int:
     win.show()
     for _ in range(3):
         app.processEvents()
-    win.view.fit()
+    win.view.fit(legible=True)
     win.session.flush()               # the settled window: analysed (waits for analysis to load),
     if not win.session.unavailable:
         win.build_later()             # every panel built,

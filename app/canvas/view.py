@@ -27,6 +27,9 @@ from .scene import GraphScene
 from .wire_item import WireItem
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 3.0
+# The least zoom at which a card's words can be read: its kind (14 px) over 8 px on screen, its shape (12 px)
+# over 7 px. Below it the cards are coloured tiles with tiny or no text (block_item.py).
+LEGIBLE_ZOOM = 0.6
 
 
 class GraphView(QGraphicsView):
@@ -90,17 +93,28 @@ class GraphView(QGraphicsView):
         h.setValue(h.value() - round(dx))
         v.setValue(v.value() - round(dy))
 
-    def fit(self) -> None:
+    def fit(self, legible: bool = False) -> bool:
+        """Show the whole graph. `legible` (a graph just opened): never smaller than its words can be read; a
+        graph too large for that shows its beginning (top left) instead. Whether the whole graph is in view."""
         rect = self.scene().graph_rect()
         if rect.isNull():
             self.set_zoom(1.0)
             self.centerOn(0, 0)
-            return
+            return True
         rect = rect.adjusted(-40, -40, 40, 40)
         view = self.viewport().rect()
         zoom = min(view.width() / rect.width(), view.height() / rect.height(), 1.25)
-        self.set_zoom(max(MIN_ZOOM, zoom))
-        self.centerOn(rect.center())
+        if not legible or zoom >= LEGIBLE_ZOOM:
+            self.set_zoom(max(MIN_ZOOM, zoom))
+            self.centerOn(rect.center())
+            return True
+        self.set_zoom(LEGIBLE_ZOOM)
+        seen_w, seen_h = view.width() / LEGIBLE_ZOOM, view.height() / LEGIBLE_ZOOM
+        self.centerOn(rect.center().x() if rect.width() <= seen_w else rect.left() + seen_w / 2,
+                      rect.center().y() if rect.height() <= seen_h else rect.top() + seen_h / 2)
+        self.session.message.emit("Zoomed so that the blocks can be read: drag the canvas to see the rest, or "
+                                  "press F (View ▸ Fit View) to see the whole graph.")
+        return False
 
     def center_on_block(self, block_id: str) -> None:
         """Centre a block; one hidden in collapsed groups is shown first (they expand, one undoable

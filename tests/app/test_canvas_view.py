@@ -162,3 +162,39 @@ def test_a_block_far_from_the_origin_can_be_shown(win):
     assert edits.move_blocks(win.session, {far: (-300_000, -90_000)})
     view.center_on_block(far)
     assert shown(far)
+
+
+def test_a_graph_opened_on_a_small_window_shows_readable_cards(win, qtbot, monkeypatch):
+    """At 1024×768 LeNet-5 opened fitted whole at about a quarter of its size: its cards were coloured tiles
+    with no names or shapes on them until zoomed. A graph just opened is now never shown smaller than its words
+    can be read: it shows its beginning, and Fit View (F) still shows it all."""
+    from layerloom.app.canvas import block_item
+    from layerloom.app.canvas.view import LEGIBLE_ZOOM
+    win.resize(1024, 768)
+    qtbot.waitUntil(lambda: win.width() == 1024)
+    said = []
+    win.session.message.connect(said.append)
+    win.files.open_preset(preset_path("lenet5"))
+    view = win.view
+    assert view.zoom >= LEGIBLE_ZOOM and 14 * view.zoom >= 8          # the kind's 14 px font, on screen
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    first = win.scene.blocks["input"].sceneBoundingRect()
+    assert shown.contains(first) and not shown.contains(win.scene.graph_rect())
+    assert any("press F (View ▸ Fit View) to see the whole graph" in s for s in said)
+    painted = []
+    real = block_item.BlockItem._paint_text
+    monkeypatch.setattr(block_item.BlockItem, "_paint_text", lambda item, *a: (painted.append(item.block_id),
+                                                                              real(item, *a)))
+    view.viewport().grab()
+    assert {"input", "conv1"} <= set(painted)
+    QTest.keyClick(view, Qt.Key.Key_F)
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(win.scene.graph_rect()) and view.zoom < LEGIBLE_ZOOM
+
+
+def test_a_graph_that_fits_readably_is_shown_whole_and_centred(win):
+    win.files.open_preset(preset_path("seq_mnist_lstm"))
+    view, graph = win.view, win.scene.graph_rect()
+    shown = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert shown.contains(graph) and view.zoom >= 0.6
+    assert abs(shown.center().x() - graph.center().x()) < 2 and abs(shown.center().y() - graph.center().y()) < 2
