@@ -1,4 +1,5 @@
-"""Rule 1: the graph core and the runtime never load Qt."""
+"""Rule 1: the graph core and the runtime never load Qt, on import or in use (compiling a graph, loading a data
+set and building its transforms)."""
 import subprocess
 import sys
 
@@ -9,6 +10,9 @@ import layerloom.graph.layout, layerloom.graph.summary
 from layerloom.graph import analyze, compile_graph, load_graph
 from layerloom.presets import preset_path
 compile_graph(load_graph(preset_path("lenet5")))
+import layerloom.runtime.data as data
+data.load_dataset("mnist-sample")
+data.build_transforms(data.dataset_info("shapes"), augment={"hflip": True}, normalize=True, train=True)
 import pkgutil, importlib
 for pkg in ("layerloom.graph", "layerloom.runtime"):
     mod = importlib.import_module(pkg)

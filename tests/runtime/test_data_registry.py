@@ -1,7 +1,5 @@
-"""The registry, the data folder and the package's promises (no Qt, clear errors)."""
+"""The registry, the data folder and the package's promises (clear errors; no Qt: tests/test_no_qt.py)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -160,13 +158,3 @@ def test_every_exported_name_works_with_the_others_on_a_real_graph(tmp_path, mon
         api["dataset_info"]("api-digits")
     tokens = api["SequenceSplit"](torch.tensor([[0, 5, 6], [7, 8, 9]]), torch.tensor([2, 3]), torch.tensor([0, 1]))
     assert tokens[0][0].tolist() == [5, 6] and tokens.batch(torch.tensor([0]))[0].tolist() == [[5, 6]]
-
-
-def test_importing_the_data_layer_loads_no_qt():
-    code = ("import sys, layerloom.runtime.data as d; d.load_dataset('mnist-sample'); "
-            "d.build_transforms(d.dataset_info('shapes'), augment={'hflip': True}, "
-            "normalize=True, train=True); "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('PySide6', 'pyqtgraph', 'shiboken6', 'PyQt5', 'PyQt6')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
