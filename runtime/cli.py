@@ -162,7 +162,8 @@ def _training_memory(args, doc, result) -> dict | None:
     """`training_memory` for `summary --batch-size N`: the estimate's JSON (+ `largest_batch`)."""
     if args.batch_size is None or result.errors:
         return None
-    from .memory import MemoryEstimateError, estimate_training_memory, largest_batch
+    from .memory import MemoryEstimateError, estimate_training_memory
+    from .memory_fit import largest_batch
     from .memory_report import memory_lines
     optimizer, device = args.optimizer or "adam", args.device or "cpu"
     try:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -340,7 +339,7 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
     result = None
     if use_tracker and _memtracker_available():
         fake_device = "cpu"
-        if device_type == "cuda" and _cuda_available():
+        if device_type == "cuda" and cuda_available():
             fake_device = str(device)
         try:
             result = _tracked_estimate(doc, analysis, batch_size, optimizer, loss, fake_device)
@@ -375,114 +374,10 @@ def estimate_training_memory(doc, batch_size: int, optimizer: str = "adam", devi
                           device_bytes=int(peak + sum(overheads.values())), overheads=overheads, notes=notes)
 
 
-def _cuda_available() -> bool:
+def cuda_available() -> bool:
+    """Whether a CUDA GPU can be used here (False when torch cannot say)."""
     try:
         import torch
         return torch.cuda.is_available()
     except Exception:
         return False
-
-
-def available_bytes(device: str = "cpu") -> int | None:
-    """Memory free for training on `device` now: CUDA's free memory, or the system's available RAM."""
-    device_type = str(device).split(":")[0]
-    if device_type == "cuda":
-        if not _cuda_available():
-            return None
-        import torch
-        free, _total = torch.cuda.mem_get_info(torch.device(device))
-        return int(free)
-    if device_type != "cpu":
-        return None
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def largest_batch(doc, optimizer: str = "adam", device: str = "cpu", budget: int | None = None,
-                  analysis=None, data: dict | None = None, limit: int = 1 << 16) -> int | None:
-    """The largest batch size (up to `limit`) whose estimated device memory fits in `budget` bytes
-    (default: what is available on `device` now), to within 1 %; None when not even a batch of
-    one fits or nothing is known.
-
-    Memory grows about linearly with the batch, so two estimates give a first guess; a few more
-    (doubling steps, then bisection) pin the answer down."""
-    from layerloom.graph import analyze
-
-    analysis = analysis or analyze(doc, data)
-    budget = available_bytes(device) if budget is None else budget
-    if budget is None:
-        return None
-
-    def need(b):
-        return estimate_training_memory(doc, b, optimizer, device, analysis=analysis).device_bytes
-
-    a, b = 4, 8
-    need_a, need_b = need(a), need(b)
-    if need(1) > budget:
-        return None
-    slope = max((need_b - need_a) / (b - a), 1.0)
-    guess = int(min(limit, max(1, (budget - (need_a - slope * a)) // slope)))
-    lo, hi = 1, None                       # lo fits; hi (when known) does not
-    if need(guess) <= budget:
-        lo = guess
-        step = max(1, guess // 16)
-        while hi is None and lo < limit:
-            probe = min(limit, lo + step)
-            if need(probe) <= budget:
-                lo, step = probe, step * 2
-            else:
-                hi = probe
-        if hi is None:
-            return lo
-    else:
-        hi = guess
-    while hi - lo > max(1, lo // 100):     # bisect to within 1 %
-        mid = (lo + hi) // 2
-        if need(mid) <= budget:
-            lo = mid
-        else:
-            hi = mid
-    return lo
-
-
-class MemoryCheck:
-    """A trainer extension: after the first training step, the estimate against what the device
-    actually used, as a `memory` event (estimate_bytes, actual_bytes, ratio). The trainer adds it on
-    CUDA, where `torch.cuda.max_memory_allocated` measures; `measure` can be given elsewhere."""
-
-    def __init__(self, measure=None):
-        self.measure = measure
-        self.estimate: MemoryEstimate | None = None
-        self._done = False
-
-    def setup(self, trainer) -> None:
-        cfg = trainer.config
-        try:
-            self.estimate = estimate_training_memory(
-                trainer.doc, min(cfg.batch_size, len(trainer.train_set)), cfg.optimizer
-                if cfg.optimizer in ("sgd", "adam", "adamw") else "adam", str(trainer.device),
-                data=trainer.data_context, loss=cfg.loss)
-        except Exception as exc:     # an estimate that cannot be made never stops training
-            trainer.emit({"type": "memory", "error": f"{type(exc).__name__}: {exc}"})
-        if self.measure is None and trainer.device.type == "cuda":
-            import torch
-            torch.cuda.reset_peak_memory_stats(trainer.device)
-            self.measure = lambda: torch.cuda.max_memory_allocated(trainer.device)
-
-    def after_step(self, trainer, loss_value=None) -> None:
-        if self._done or self.estimate is None or self.measure is None:
-            return
-        self._done = True
-        actual = int(self.measure())
-        trainer.emit({"type": "memory", "step": trainer.step, "estimate_bytes": self.estimate.peak_bytes,
-                      "actual_bytes": actual, "ratio": self.estimate.peak_bytes / actual if actual else None,
-                      "categories": dict(self.estimate.categories), "method": self.estimate.method})

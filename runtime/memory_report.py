@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, available_bytes, estimate_training_memory, largest_batch
+from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, estimate_training_memory
+from .memory_fit import available_bytes, largest_batch
 
 GIB = 1024 * MIB
 OPTIMIZER_NAMES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum", "sgd-nomomentum": "SGD"}

@@ -199,7 +199,7 @@ class Trainer:
         if threads.measuring(cfg.threads) and self.device.type == "cpu":
             self.extensions.add(threads.ThreadTuner())   # measures the thread count in the first steps
         if self.device.type == "cuda":
-            from .memory import MemoryCheck
+            from .memory_check import MemoryCheck
             self.extensions.add(MemoryCheck())            # the memory estimate against the first step
         checked = preflight(self.doc, cfg.dataset, cfg.dataset_options, self.data.info if self.data else None)
         if checked.errors:

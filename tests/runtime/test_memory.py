@@ -10,7 +10,8 @@ from layerloom.graph import analyze, compile_graph, load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime import memory
 from layerloom.runtime.cli import run as cli_run
-from layerloom.runtime.memory import MemoryEstimateError, estimate_training_memory, largest_batch
+from layerloom.runtime.memory import MemoryEstimateError, estimate_training_memory
+from layerloom.runtime.memory_fit import largest_batch
 
 KEYS = {"Parameter": "parameters", "Gradient": "gradients", "Optstate": "optimizer_state"}
 
@@ -139,7 +140,7 @@ def test_summary_json_has_training_memory(capsys):
 
 
 def test_memory_check_reports_the_estimate_against_the_first_step(tmp_path):
-    from layerloom.runtime.memory import MemoryCheck
+    from layerloom.runtime.memory_check import MemoryCheck
     from layerloom.runtime.trainer import Trainer
 
     from .trainer_helpers import mnist_small
