@@ -28,7 +28,7 @@ from torch import fx
 from layerloom.graph import rng
 
 from .config import TrainConfig
-from .trainer import make_optimizer, training_loss
+from .optimization import make_optimizer, training_loss
 
 
 @dataclass

@@ -115,3 +115,12 @@ class FeatureTaps:
             probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
             events.append({"type": "prediction", "probe_index": probe_index, "probabilities": probs})
         return events
+
+
+def probe_image(x: torch.Tensor):
+    """The raw probe sample as uint8 for display (images), or its values otherwise."""
+    if x.is_floating_point() and x.dim() == 3:
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    if x.is_floating_point():
+        return to_uint8(x, per_channel=False)
+    return x.cpu().numpy()

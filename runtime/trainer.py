@@ -15,12 +15,10 @@ import time
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from layerloom.graph import CompileError, analyze, compile_graph, rng
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
-from layerloom.graph.lazy_torch import import_dynamo
 
 from . import threads
 from .batches import DataReadError, epoch_batches as read_epoch, gather, loader_workers, reads_from_disk
@@ -34,11 +32,12 @@ from .extensions import Extensions
 from .distillation import Distillation
 from .freezing import Freezing
 from .initial_weights import InitialWeights
+from .optimization import change_lr, make_optimizer, make_scheduler, training_loss
 from .path_problems import os_error_text
 from .preflight import ALL_FROZEN, preflight
 from .processes import claim_run, release_run, trained_elsewhere
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
-from .taps import FeatureTaps, to_uint8
+from .taps import FeatureTaps, probe_image
 
 
 class RunInUse(Exception):
@@ -61,24 +60,6 @@ def pick_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise TrainingFailed("device is set to mps but Apple's Metal backend is not available: use auto or cpu")
     return torch.device(name)
-
-
-def make_optimizer(cfg: TrainConfig, params):
-    """The optimizer a run's settings ask for (also used by the single-step view)."""
-    import_dynamo()           # its first step imports torch._dynamo: one thread at a time
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def training_loss(kind: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy on class scores, or MSE against one-hot targets."""
-    if kind == "mse":
-        target = nn.functional.one_hot(y, logits.shape[1]).to(logits.dtype)
-        return nn.functional.mse_loss(logits, target)
-    return nn.functional.cross_entropy(logits, y)
 
 
 class Trainer:
@@ -229,17 +210,6 @@ class Trainer:
     def _optimizer(self, params):
         return make_optimizer(self.config, params)
 
-    def _scheduler(self, optimizer, total_steps: int, steps_per_epoch: int):
-        cfg = self.config
-        if cfg.schedule == "step":
-            every = (cfg.step_size or max(1, cfg.epochs // 3)) * steps_per_epoch
-            return torch.optim.lr_scheduler.StepLR(optimizer, step_size=every, gamma=cfg.gamma)
-        if cfg.schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
-        if cfg.schedule == "onecycle":
-            return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=max(2, total_steps))
-        return None
-
     def _batch(self, split, idx: torch.Tensor, transform):
         return self._ready(*gather(split, idx), transform)
 
@@ -258,16 +228,7 @@ class Trainer:
             new, self._pending_lr = self._pending_lr, None
         if new is None:
             return
-        current = optimizer.param_groups[0]["lr"]
-        factor = new / current if current > 0 else 1.0
-        for group in optimizer.param_groups:
-            group["lr"] = group["lr"] * factor
-            for key in ("initial_lr", "max_lr", "min_lr"):
-                if key in group:
-                    group[key] = group[key] * factor
-        if scheduler is not None and hasattr(scheduler, "base_lrs"):
-            scheduler.base_lrs = [b * factor for b in scheduler.base_lrs]
-        self._emit({"type": "lr_changed", "lr": optimizer.param_groups[0]["lr"], "step": self.step})
+        self._emit({"type": "lr_changed", "lr": change_lr(optimizer, scheduler, new), "step": self.step})
 
     def _wait_if_paused(self) -> None:
         if self._running.is_set():
@@ -294,7 +255,7 @@ class Trainer:
         if not trainable:
             raise TrainingFailed(ALL_FROZEN)
         optimizer = self._optimizer(trainable)
-        scheduler = self._scheduler(optimizer, total_steps, steps_per_epoch)
+        scheduler = make_scheduler(cfg, optimizer, total_steps, steps_per_epoch)
         use_amp = cfg.amp and self.device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -332,7 +293,7 @@ class Trainer:
                     "class_names": list(self.info.class_names), "config": cfg.to_dict(),
                     "params": sum(p.numel() for p in self.model.parameters()), "warnings": self.warnings,
                     "resumed_from": str(resume.path) if resume else None, "probe_index": probe_index,
-                    "probe_label": int(probe_y[0]), "probe_input": _probe_image(raw_probe[0])})
+                    "probe_label": int(probe_y[0]), "probe_input": probe_image(raw_probe[0])})
 
         self.model.train()
         last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
@@ -471,11 +432,3 @@ class Trainer:
         path = save_checkpoint(self.run_dir / "checkpoints", name, self.model.state_dict(), state, meta)
         self._emit({"type": "checkpoint", "path": str(path), "epoch": epoch, "step": self.step})
 
-
-def _probe_image(x: torch.Tensor):
-    """The raw probe sample as uint8 for display (images), or its values otherwise."""
-    if x.is_floating_point() and x.dim() == 3:
-        return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    if x.is_floating_point():
-        return to_uint8(x, per_channel=False)
-    return x.cpu().numpy()

@@ -27,7 +27,7 @@ WATCH = textwrap.dedent("""
 PATHS = {
     "optimizer step": """
         from layerloom.runtime.config import TrainConfig
-        from layerloom.runtime.trainer import make_optimizer
+        from layerloom.runtime.optimization import make_optimizer
         m = torch.nn.Linear(3, 2)
         opt = make_optimizer(TrainConfig.from_sources({}, {"optimizer": "adam"}), m.parameters())
         m(torch.randn(4, 3)).sum().backward()

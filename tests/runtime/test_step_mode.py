@@ -8,7 +8,7 @@ from layerloom.graph import compile_graph, load_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.data import load_dataset
 from layerloom.runtime.step_mode import StepView, filter_normalised_direction, loss_surface
-from layerloom.runtime.trainer import training_loss
+from layerloom.runtime.optimization import training_loss
 
 from ..graph.helpers import chain
 
