@@ -278,8 +278,11 @@ class ImportDialog(QDialog):
         self._out_edited = False
         self._suggest_out()        # a second import does not overwrite the first
         opaque = len(self.result.report.opaque)
+        warning = self.result.report.fidelity_warning()
+        self.status.setStyleSheet(f"color: {theme.current().warning.name()};" if warning else "")
+        but = " But see the warning below: it may not compute what the source does." if warning else ""
         self.status.setText(f"Imported into {self.written.name}: {len(self.result.doc.blocks)} blocks, "
-                            f"{opaque} Opaque. It is open in the editor.")
+                            f"{opaque} Opaque. It is open in the editor.{but}")
         self.report.setPlainText(report_text(self.result))
         self.imported.emit(str(self.written))
 

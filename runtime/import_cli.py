@@ -9,6 +9,8 @@ import sys
 
 from .cli import can_write
 
+DIFFERS = 3      # the exit status of an import written whose graph does not compute what its source does
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("import",
@@ -16,7 +18,11 @@ def add_parser(sub) -> None:
                        description="Import SOURCE (model.py:Net, model.py:build, torchvision:NAME, an ONNX file or a "
                                    "torch.export .pt2 file) as a "
                                    "graph file with a safetensors file of its weights beside it. Importing a "
-                                   "Python file runs it: only import code you trust.", allow_abbrev=False)
+                                   "Python file runs it: only import code you trust.",
+                       epilog="exit status: 0 imported, and the graph computes what the source does; 1 refused (the "
+                              "reason on stderr, nothing written); 2 an option written wrong; 3 written, but the "
+                              "graph's outputs differ from the source's (the warning on stderr)",
+                       allow_abbrev=False)
     p.add_argument("source", help="model.py:ClassName, model.py:factory, torchvision:NAME, FILE.onnx or FILE.pt2")
     p.add_argument("--out", required=True, help="the graph file to write (FILE.loom.json)")
     p.add_argument("--input-shape", default="3,224,224",
@@ -51,6 +57,7 @@ def cmd_import(args) -> int:
     held = f"weights in {weights}" if result.state else "no weights (the model has none to keep)"
     print(f"{args.out}: {len(result.doc.blocks)} blocks ({len(report.opaque)} Opaque), {held}; "
           f"max output difference {f.get('max_abs_diff')}, strict load {f.get('strict_load')}")
-    if report.fidelity_warning():
-        print(f"layerloom import: warning: {report.fidelity_warning()}", file=sys.stderr)
+    if report.fidelity_warning():     # written, for a look at it, but no script may take it for a faithful import
+        print(f"layerloom import: warning: {report.fidelity_warning()} (exit status {DIFFERS})", file=sys.stderr)
+        return DIFFERS
     return 0

@@ -165,22 +165,32 @@ def samples_apart_note(graph, doc, input_shape, dtype: str) -> str | None:
     x = _example(OTHER_BATCH, input_shape, dtype, seed=OTHER_BATCH + 1)
     try:
         with torch.no_grad():
-            whole = _tensors(graph(x.clone()))
+            whole, again = _tensors(graph(x.clone())), _tensors(graph(x.clone()))
             alone = [_tensors(graph(x[i:i + 1].clone())) for i in range(OTHER_BATCH)]
     except Exception:
         return None          # a graph that does not run on these batches: the other checks say why
+    names = ", ".join(shown(_opaque_name(b), 60) for b in opaque[:4]) + (", …" if len(opaque) > 4 else "")
+    if len(again) != len(whole) or not all(_same(a, b) for a, b in zip(whole, again)):
+        return (f"the graph gives another result each time it runs on the same input, as the source does: an Opaque "
+                f"block ({names}) draws random numbers also in evaluation, so its outputs cannot match the source's "
+                "run for run; make that part random only while training (if self.training) if that is not meant")
     for k, result in enumerate(whole):
         parts = [a[k] for a in alone]
         if result.dim() and all(p.shape[1:] == result.shape[1:] for p in parts):
             joined = torch.cat(parts)
             if joined.shape == result.shape and torch.allclose(joined, result, rtol=1e-4, atol=1e-5):
                 continue
-        names = ", ".join(shown(_opaque_name(b), 60) for b in opaque[:4]) + (", …" if len(opaque) > 4 else "")
         return (f"a sample's result depends on the other samples of its batch, as in the source: an Opaque block "
                 f"({names}) works across the batch, where blocks handle each sample on its own; predictions then "
                 "change with the batch they are made in: change that part of the model to work within each sample "
                 "(dims after the batch) if that is not meant")
     return None
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal, NaN for NaN."""
+    return a.shape == b.shape and (torch.equal(a, b) or a.is_floating_point() and
+                                   torch.allclose(a, b, rtol=0, atol=0, equal_nan=True))
 
 
 def _opaque_name(block) -> str:

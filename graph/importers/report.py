@@ -44,11 +44,14 @@ class ImportReport:
 
     def to_dict(self) -> dict:
         return {"source": self.source, "method": self.method, "nodes": self.nodes, "opaque": self.opaque,
-                "notes": self.notes, "fidelity": self.fidelity}
+                "notes": self.notes, "fidelity": self.fidelity, "warning": self.fidelity_warning()}
 
     def fidelity_warning(self) -> str:
         """"" when every output compared agreed with the source's; else what disagreed, in words."""
         figures = {k: v for k, v in self.fidelity.items() if k.startswith("max_abs_diff")}
+        if self.fidelity.get("strict_load") is False:
+            return ("the imported weights do not fit the graph's blocks one for one (tensors missing or left over): "
+                    "some blocks would start from fresh weights; check the import report before relying on it")
         if not figures:
             return ""
         if any(v is None for v in figures.values()):

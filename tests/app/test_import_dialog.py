@@ -129,3 +129,27 @@ def test_the_report_wraps_its_notes_escapes_names_from_the_file_and_shows_only_f
     notes = lines[lines.index("Notes:") + 1:lines.index("What each source node became:")]
     assert all(line.isprintable() for line in lines) and all(len(line) <= 90 for line in notes), text
     assert "fc\\x1b[2J\\nrm -rf ~" in text and "None" not in text     # onnxruntime's check compares no tensors
+
+
+def test_an_import_that_does_not_compute_what_its_source_does_says_so_in_the_status_line(win, qtbot, monkeypatch,
+                                                                                        tmp_path):
+    from layerloom.app import theme
+
+    from ..graph.test_import_differs import NOISY
+    (tmp_path / "noisy.py").write_text(NOISY)
+    monkeypatch.chdir(tmp_path)
+    dialog = open_import_dialog(win, qtbot, monkeypatch)
+    dialog.kind.setCurrentIndex(dialog.kind.findData("python"))
+    fill(qtbot, dialog.file_edit, str(tmp_path / "noisy.py"))
+    fill(qtbot, dialog.class_edit, "Net")
+    fill(qtbot, dialog.shape_edit, "4")
+    qtbot.mouseClick(dialog.import_button, LEFT)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert dialog.status.text().endswith("But see the warning below: it may not compute what the source does.")
+    assert theme.current().warning.name() in dialog.status.styleSheet()
+    assert "Warning: the imported graph's outputs differ from the source's" in dialog.report.toPlainText()
+    dialog.kind.setCurrentIndex(dialog.kind.findData("python"))
+    fill(qtbot, dialog.class_edit, "Calm")
+    qtbot.mouseClick(dialog.import_button, LEFT)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert dialog.status.text().endswith("It is open in the editor.") and dialog.status.styleSheet() == ""
