@@ -2,6 +2,7 @@
 
     Gather(W, ids)   W a constant V×D table, ids token ids       → Embedding(V, D)
     Gather(W, ids)   W a constant of V rows of any other shape    → Embedding(V, prod(row)), then Reshape
+                     (to the ids' sample shape and the row's: from the file, else from the blocks before it)
     Gather(x, k)     x a tensor of the network: picks samples of the batch → refused, saying so
 
 Picking samples by position is what no block does (each handles one sample, and a graph runs on any batch
@@ -27,6 +28,25 @@ INT_TABLE = ("the Gather {name}: Gather on axis 0 looks rows up in a table of {d
              "model), then export again")
 
 
+UNKNOWN_IDS = ("the Gather {name}: Gather on axis 0 looks rows of {row} up in a table, which becomes an Embedding "
+               "then a Reshape that puts each row back in shape; the Reshape needs the shape of the ids ({ids}) after "
+               "the batch, which neither the file nor the blocks before it give (sizes the file leaves open, or an "
+               "operator before it that Layerloom cannot run): export the model with fixed sizes after the batch "
+               "(only the batch dynamic), then import again")
+
+
+def _sample_shape(builder, name: str) -> list | None:
+    """The shape after the batch of the network's tensor `name`: from the file's shapes, else from analysing the
+    blocks built so far (a Reshape to a size computed in the file has no shape there); None when neither knows."""
+    sample = (builder.shapes.get(name) or [None])[1:]
+    if sample and None not in sample:
+        return list(sample)
+    from ..analysis import analyze
+    block = analyze(builder.doc).blocks.get(builder.produced.get(name))
+    shape = getattr(block, "output_shape", None)
+    return list(shape) if shape is not None and all(isinstance(d, int) for d in shape) else None
+
+
 def gather_rows(builder, node, attrs: dict) -> None:
     """Map a Gather on axis 0 (see the module docstring); raises ImportFailure as opaque_operator does."""
     table_name, ids = node.input[0], node.input[1]
@@ -45,8 +65,10 @@ def gather_rows(builder, node, attrs: dict) -> None:
     if table.ndim == 2:
         builder.add(node, "Embedding", params, [ids], builder.base(node, table_name), node.output[0], weights)
         return
-    sample = (builder.shapes.get(ids) or [None])[1:]
-    if None in sample or not [*sample, *row]:     # the ids' sample shape puts the rows back in shape
+    sample = _sample_shape(builder, ids)          # the ids' sample shape puts the rows back in shape
+    if sample is None:
+        raise ImportFailure(UNKNOWN_IDS.format(name=node.name, row="×".join(map(str, row)), ids=ids))
+    if not [*sample, *row]:
         return opaque_operator(builder, node, attrs)
     mid = node.output[0] + "#rows"
     builder.add(node, "Embedding", params, [ids], builder.base(node, table_name), mid, weights)
