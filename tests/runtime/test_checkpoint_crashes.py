@@ -21,31 +21,56 @@ from .trainer_helpers import mnist_small, small_net, weights_equal
 ROOT = Path(__file__).resolve().parents[2]
 CFG = {"epochs": 3, "batch_size": 128}
 
-# A training run in a child process that dies (os._exit, like kill -9: nothing is flushed or
-# cleaned) at one step of the second epoch's commit.
-CHILD = textwrap.dedent("""
-    import os, sys
+# Training runs that each die (os._exit, like kill -9: nothing is flushed or cleaned) at one step of the
+# second epoch's commit. One child process imports torch and Layerloom once, then forks a process for each
+# run: every run starts in a process where nothing has trained yet, and dies there.
+CHILDREN = textwrap.dedent("""
+    import json, os, sys
     sys.path.insert(0, {root!r})
+    import torch._dynamo                 # imported at an optimizer's first step: once here, not in every run
     import layerloom.runtime.checkpoints as checkpoints
     import layerloom.runtime.trainer as trainer
     from tests.runtime.trainer_helpers import mnist_small, small_net
-    where, out = sys.argv[1], sys.argv[2]
-    if where == "metrics":
-        original = trainer.append_metrics
-        def append_then_die(run_dir, row):
-            original(run_dir, row)
-            if row["epoch"] == 2:
-                os._exit(9)
-        trainer.append_metrics = append_then_die
-    else:
-        seen = []
-        def step(name):
-            seen.append(name)
-            if name == where and seen.count(name) == 2:
-                os._exit(9)
-        checkpoints._commit_step = step
-    trainer.Trainer(small_net(), {cfg!r}, None, runs_base=out, data=mnist_small(512, 128)).run()
+
+    def die_at(where):
+        if where == "metrics":
+            original = trainer.append_metrics
+            def append_then_die(run_dir, row):
+                original(run_dir, row)
+                if row["epoch"] == 2:
+                    os._exit(9)
+            trainer.append_metrics = append_then_die
+        else:
+            seen = []
+            def step(name):
+                seen.append(name)
+                if name == where and seen.count(name) == 2:
+                    os._exit(9)
+            checkpoints._commit_step = step
+
+    codes = {{}}
+    for where, out in zip(sys.argv[1::2], sys.argv[2::2]):
+        pid = os.fork()
+        if pid == 0:
+            die_at(where)
+            trainer.Trainer(small_net(), {cfg!r}, None, runs_base=out, data=mnist_small(512, 128)).run()
+            os._exit(0)
+        codes[where] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    print(json.dumps(codes))
 """).format(root=str(ROOT), cfg=CFG)
+KILL_POINTS = ["metrics", "written", "replacing", "renamed", "pointed", "pruned"]
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """For each kill point: the exit code of the run that died there, its runs folder, and the child's stderr."""
+    base = tmp_path_factory.mktemp("killed")
+    args = [a for where in KILL_POINTS for a in (where, str(base / where))]
+    proc = subprocess.run([sys.executable, "-c", CHILDREN, *args], capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    codes = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {where: (codes[where], base / where, proc.stderr) for where in KILL_POINTS}
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +80,11 @@ def straight(tmp_path_factory):
     return t
 
 
-@pytest.mark.parametrize("where", ["metrics", "written", "replacing", "renamed", "pointed", "pruned"])
-def test_a_run_killed_while_committing_resumes_with_one_row_per_epoch(tmp_path, where, straight):
-    proc = subprocess.run([sys.executable, "-c", CHILD, where, str(tmp_path)], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
-    assert proc.returncode == 9, proc.stderr[-2000:]
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+@pytest.mark.parametrize("where", KILL_POINTS)
+def test_a_run_killed_while_committing_resumes_with_one_row_per_epoch(killed, where, straight):
+    code, runs, stderr = killed[where]
+    assert code == 9, stderr[-2000:]
+    (run_dir,) = [p for p in runs.iterdir() if p.is_dir()]
     resumed = Trainer(None, None, None, resume=run_dir, data=mnist_small(512, 128))
     resumed.run()
     assert resumed.summary["status"] == "finished"
