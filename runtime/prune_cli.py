@@ -45,7 +45,7 @@ def cmd_prune(args) -> int:
     from .checkpoints import CheckpointError
     from .data import DataError
     from .pruning import prune_run
-    from .train_cli import Progress
+    from .train_cli import Progress, stops_cleanly
 
     from .config import ConfigError, TrainConfig
     if not 0 < args.ratio < 1:        # NaN too: checked before anything is read or written
@@ -68,14 +68,19 @@ def cmd_prune(args) -> int:
         return 2
     if not exists("prune", "", args.run, RUN):
         return 2
+    holder: dict = {}             # the fine-tuning's trainer, once there is one: Ctrl-C then stops it cleanly
     try:
-        report = prune_run(args.run, args.ratio, args.out, blocks=args.blocks, finetune_epochs=args.finetune_epochs,
-                           runs_base=args.runs, callback=Progress(sys.stdout, quiet=True))
+        with stops_cleanly(holder, "Stopping the fine-tuning after this step; the pruned graph is kept (Ctrl-C "
+                                   "again to abort)...") as interrupted:
+            report = prune_run(args.run, args.ratio, args.out, blocks=args.blocks,
+                               finetune_epochs=args.finetune_epochs, runs_base=args.runs,
+                               callback=Progress(sys.stdout, quiet=True),
+                               on_trainer=lambda trainer: holder.update(trainer=trainer))
     except (PruneError, CheckpointError, DataError) as exc:
         print(f"layerloom prune: {exc}", file=sys.stderr)
         return 2
     print(report.table())
     print(f"Pruned graph: {report.graph_path} (its kept weights beside it)")
     if report.run_dir:
-        print(f"Fine-tuning run: {report.run_dir}")
-    return 0
+        print(f"Fine-tuning run: {report.run_dir}{' (stopped)' if report.stopped else ''}")
+    return 130 if report.stopped and interrupted["n"] else 0

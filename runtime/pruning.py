@@ -42,6 +42,7 @@ class PruneReport:
     graph_path: Path | None = None                # the pruned graph file (its weights beside it)
     run_dir: Path | None = None                   # the fine-tuning run
     note: str = ""                                # why the accuracy is not measured, when it is not
+    stopped: bool = False                         # the fine-tuning was stopped before its end
 
     def table(self) -> str:
         head = f"{'':12}{'parameters':>12}{'MACs':>15}{'file size':>12}{'val accuracy':>14}"
@@ -105,10 +106,11 @@ def _row(doc, weights, data_context, data) -> dict:
 
 
 def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, runs_base="runs", data=None,
-              callback=None, overrides: dict | None = None) -> PruneReport:
+              callback=None, overrides: dict | None = None, on_trainer=None) -> PruneReport:
     """Prune the run (or checkpoint) at `source`; fine-tune for `finetune_epochs` (0: no fine-tuning) at a
     third of the run's learning rate. `data` is a DataBundle to use instead of loading the run's data set;
-    `overrides` change the fine-tuning settings."""
+    `overrides` change the fine-tuning settings; `on_trainer` is given the fine-tuning's Trainer before it
+    runs (to stop it: a stopped fine-tuning is reported as far as it went, and can be resumed)."""
     from .trainer import Trainer
 
     ckpt = load_checkpoint(source)
@@ -137,6 +139,8 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
         settings.pop("init_from", None)           # the pruned graph's own weights are the start
         heard = _FineTuneEvents(callback)
         trainer = Trainer(load_graph(report.graph_path), settings, heard, runs_base=runs_base, data=data)
+        if on_trainer is not None:
+            on_trainer(trainer)
         summary = trainer.run()
         if summary is None and not heard.started:     # refused before its run began: the prune takes back its files
             _take_back(report.graph_path, Path(out) if made_out else None)
@@ -146,6 +150,11 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
             raise PruneError(f"the fine-tuning run {trainer.run_dir} failed: {heard.failure}; the pruned graph "
                              f"{report.graph_path} is kept as pruned, without fine-tuning")
         report.run_dir = trainer.run_dir
+        if summary.get("status") == "stopped":
+            report.stopped = True
+            report.note = " ".join(filter(None, [report.note, (
+                f"The fine-tuning was stopped after {summary['steps']:,} steps: its row is the weights at that "
+                f"point; resume it with: layerloom train --resume {trainer.run_dir}")]))
         weights = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
         report.rows["fine-tuned"] = _row(result.doc, weights, context, evaluation)
     return report

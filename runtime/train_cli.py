@@ -4,6 +4,7 @@
 its trials)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -251,29 +252,43 @@ def cmd_train(args) -> int:
         extensions.append(TensorBoardLog())
     trainer = sys.modules[__name__].Trainer(doc, overrides, progress, runs_base=out, resume=args.resume,
                                             extensions=extensions)
+    holder = {"trainer": trainer}
+    with stops_cleanly(holder) as interrupted:
+        summary = trainer.run()
+    if summary is None:
+        return 1
+    return 130 if summary["status"] == "stopped" and interrupted["n"] else 0
+
+
+@contextlib.contextmanager
+def stops_cleanly(holder: dict, message: str = "Stopping after this step (Ctrl-C again to abort)..."):
+    """While the block runs, Ctrl-C (or SIGTERM) stops `holder["trainer"]` after its step, with a checkpoint;
+    a second Ctrl-C aborts (KeyboardInterrupt), as does one while there is no trainer yet. Yields {"n": how
+    many stop requests came}."""
     interrupted = {"n": 0}
 
     def on_sigint(signum, frame):
         interrupted["n"] += 1
-        if interrupted["n"] > 1:
+        trainer = holder.get("trainer")
+        if interrupted["n"] > 1 or trainer is None:
             raise KeyboardInterrupt
         try:
-            print("\nStopping after this step (Ctrl-C again to abort)...", file=sys.stderr, flush=True)
+            print(f"\n{message}", file=sys.stderr, flush=True)
         except OSError:   # stderr is gone (the process that read it died): stop all the same
             pass
         trainer.stop()
 
     def on_sigterm(signum, frame):   # e.g. a sweep's coordinator died: stop cleanly; repeats change nothing
         interrupted["n"] = max(1, interrupted["n"])
+        trainer = holder.get("trainer")
+        if trainer is None:
+            raise KeyboardInterrupt
         trainer.stop()
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     previous_term = signal.signal(signal.SIGTERM, on_sigterm)
     try:
-        summary = trainer.run()
+        yield interrupted
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
-    if summary is None:
-        return 1
-    return 130 if summary["status"] == "stopped" and interrupted["n"] else 0

@@ -7,7 +7,7 @@ from layerloom.runtime.cli import run
 from layerloom.runtime.pruning import prune_run
 from layerloom.runtime.trainer import Trainer
 
-from .trainer_helpers import lenet
+from .trainer_helpers import ctrl_c_after, lenet
 
 
 def test_lenet_with_half_its_channels_pruned_and_fine_tuned_keeps_its_accuracy(tmp_path, capsys):
@@ -153,3 +153,21 @@ def test_a_distilled_runs_missing_or_damaged_teacher_is_named_as_the_runs_own(tm
     assert "earlier checkpoint" not in err and "--finetune-epochs 0" in err
     assert not (tmp_path / "pruned").exists() and not (tmp_path / "runs").exists()
     assert run([*args, "--finetune-epochs", "0"]) == 0         # pruning itself needs no teacher
+
+
+def test_ctrl_c_during_the_fine_tuning_stops_it_cleanly_and_reports_the_prune(tmp_path):
+    """As `layerloom train` does: the first Ctrl-C stops the fine-tuning after its step with a checkpoint; the
+    prune still prints its table and where the pruned graph and the (resumable) run are, and exits 130."""
+    from layerloom.runtime.checkpoints import load_checkpoint
+    from layerloom.runtime.runs import read_json
+    trainer = Trainer(lenet(), {"epochs": 1, "max_steps": 3}, None, runs_base=tmp_path / "runs")
+    assert trainer.run() is not None
+    code, out, err = ctrl_c_after(["prune", str(trainer.run_dir), "--ratio", "0.5", "--out", str(tmp_path / "pruned"),
+                                   "--runs", str(tmp_path / "tuning"), "--finetune-epochs", "200"],
+                                  lambda line: line.startswith("epoch 1/200"))
+    assert code == 130, err
+    assert "Stopping the fine-tuning after this step; the pruned graph is kept" in err and "Traceback" not in err
+    run = next((tmp_path / "tuning").iterdir())
+    assert f"Fine-tuning run: {run} (stopped)" in out and f"resume it with: layerloom train --resume {run}" in out
+    assert "Pruned graph: " in out and "fine-tuned " in out, out
+    assert read_json(run / "summary.json")["status"] == "stopped" and load_checkpoint(run).meta["step"] > 0

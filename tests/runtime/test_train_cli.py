@@ -1,15 +1,12 @@
 """`layerloom train` in a real subprocess: progress, epochs, resume, Ctrl-C."""
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 
 from layerloom.app.main import main
 from layerloom.presets import preset_path
 from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.runtime.runs import read_json
+
+from .trainer_helpers import ctrl_c_after
 
 LENET = str(preset_path("lenet5"))
 
@@ -94,23 +91,9 @@ def test_train_prints_the_figures_a_live_run_folds_from_the_same_events(tmp_path
 
 
 def test_ctrl_c_stops_cleanly_with_a_resumable_checkpoint(tmp_path):
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "layerloom.app.main", "train", LENET, "--epochs", "200",
-                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env)
-    try:
-        line = ""
-        deadline = time.monotonic() + 120
-        while "Run folder" not in line and time.monotonic() < deadline:
-            line = proc.stdout.readline()
-        assert "Run folder" in line
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, out, err = ctrl_c_after(["train", LENET, "--epochs", "200", "--out", str(tmp_path)],
+                                  lambda line: "Run folder" in line, pause=1.0)
+    assert code == 130, err
     assert "Stopped at step" in out and "--resume" in out
     run = next(tmp_path.iterdir())
     ckpt = load_checkpoint(run)

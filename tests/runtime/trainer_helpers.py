@@ -59,3 +59,27 @@ class Recorder:
 
 def weights_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def ctrl_c_after(args: list[str], ready, pause: float = 0.0) -> tuple[int, str, str]:
+    """Run `layerloom ARGS` in its own process, press Ctrl-C (SIGINT) once a line of its output satisfies
+    `ready` (and `pause` seconds later); (exit code, stdout, stderr)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "layerloom.app.main", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    try:
+        line, deadline = "", time.monotonic() + 120
+        while not ready(line) and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline()
+        assert ready(line), line
+        time.sleep(pause)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, out, err
