@@ -18,6 +18,7 @@ from layerloom.runtime.path_problems import in_the_way, os_error_text
 from layerloom.runtime.runs import read_json
 
 from .background import Job
+from .training.controller import ACTIVE
 
 FORMAT_TEXT = {
     "safetensors": ("Weights (.safetensors)", "safe, fast to load; with the model's metadata"),
@@ -36,8 +37,10 @@ class ExportDialog(QDialog):
     """Export one of `choices` (ExportChoice: a run folder, or None for the open graph `doc` untrained)."""
 
     def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None,
-                 training: bool = False):
+                 training: bool = False, choices_now=None):
         super().__init__(parent)
+        self.choices_now = choices_now           # () -> the choices as they are now (after a run has ended)
+        self._run_ended = False                  # the run that trained ended during an export: relabel after it
         self.setWindowTitle("Export model")
         self.setMinimumWidth(680)
         self.doc, self.choices, self.graph_problem = doc, list(choices), graph_problem
@@ -146,10 +149,39 @@ class ExportDialog(QDialog):
                 self._names[run] = self.doc.name
         return self._names[run]
 
+    def run_state_changed(self, new, old) -> None:
+        if old in ACTIVE and new not in ACTIVE:
+            self.training_ended()
+
+    def training_ended(self) -> None:
+        """The run that trained the graph ended while the dialog was open: its choice no longer says it trains
+        (after the export on the way, if one is: what is exporting stays what the dialog shows)."""
+        if self.job is not None:
+            self._run_ended = True
+            return
+        self._run_ended = False
+        self.training = False
+        if self.choices_now is None:
+            return
+        chosen = self.chosen.run
+        self.choices = list(self.choices_now())
+        self.choice.blockSignals(True)
+        self.choice.clear()
+        for c in self.choices:
+            self.choice.addItem(c.label)
+        self.choice.setCurrentIndex(next((i for i, c in enumerate(self.choices) if c.run == chosen), 0))
+        self.choice.blockSignals(False)
+        self._update_buttons()
+
     def _update_buttons(self, *_):
         busy = self.job is not None
         run = self.chosen.run
-        if self.problem():
+        folder = self.folder.text().strip()
+        if self.problem() and self.exported_to is not None and folder and Path(folder) == self.exported_to:
+            self.about.setText(f"Exported into {folder}. To export again, choose another folder: this one now holds "
+                               "the files of that export.")
+            self.about.setStyleSheet("")
+        elif self.problem():
             self.about.setText(self.problem())
             self.about.setStyleSheet("color: #b91c1c;")
         elif run is None:
@@ -216,6 +248,8 @@ class ExportDialog(QDialog):
             self._tmp.cleanup()
             self._tmp = None
         self.close_button.setEnabled(True)
+        if self._run_ended:
+            self.training_ended()
         self._update_buttons()
         if warnings is None:
             self.progress.setFormat("Export failed")
@@ -233,6 +267,7 @@ class ExportDialog(QDialog):
         self.progress.setFormat(f"{ok} of {len(results)} formats exported and verified")
         self.exported_to = self._out if ok else None
         self.open_button.setEnabled(ok > 0)
+        self._update_buttons()
 
     def _add(self, text: str, ok):
         item = QListWidgetItem(text)

@@ -111,8 +111,12 @@ class Exporting:
             choices.insert(0, ExportChoice(label, Path(run), now))
         selected = next((i for i, c in enumerate(choices) if run is not None and c.run == Path(run)), 0)
         destination = str(Path.cwd() / "exports" / slug(doc.name))
-        return ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win,
-                            training=run_now.active)
+        base = self.win.training.runs_base
+        dialog = ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win,
+                              training=run_now.active, choices_now=lambda: choices_for(doc, base))
+        if run_now.active:                # the run ends while the dialog is open: its choice says so
+            run_now.state_changed.connect(dialog.run_state_changed)
+        return dialog
 
     def open_dialog(self, run: Path | None = None) -> None:
         self.dialog(run).exec()

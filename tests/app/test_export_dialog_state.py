@@ -55,3 +55,46 @@ def test_a_graph_with_a_weights_file_is_offered_with_those_weights_not_as_freshl
     assert dialog.choice.currentText() == "build, as it is (the weights of tiny.safetensors)"
     assert "carries the weights of tiny.safetensors" in dialog.about.text()
     assert "freshly initialised" not in dialog.about.text()
+
+
+def test_after_an_export_the_dialog_says_it_exported_not_that_it_cannot(qtbot, tmp_path):
+    """Right after a good export the line above the formats turned red: "Cannot export: … exists", as if the
+    export had failed; it now says where it exported and that another export needs another folder."""
+    dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("untrained", None)], 0, str(tmp_path / "a"))
+    qtbot.addWidget(dialog)
+    for fmt, check in dialog.checks.items():
+        check.setChecked(fmt == "project")                      # a folder that must be empty to export into
+    QTest.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert dialog.progress.text() == "1 of 1 formats exported and verified"
+    assert dialog.about.text().startswith(f"Exported into {tmp_path / 'a'}. To export again, choose another folder")
+    assert "Cannot" not in dialog.about.text() and not dialog.export_button.isEnabled()
+    dialog.folder.clear()
+    QTest.keyClicks(dialog.folder, str(tmp_path / "b"))
+    assert dialog.export_button.isEnabled() and not dialog.about.text().startswith("Exported")
+    dialog.folder.clear()
+    QTest.keyClicks(dialog.folder, str(tmp_path / "a"))          # back to the folder exported: taken, said plainly
+    assert dialog.about.text().startswith("Exported into") and not dialog.export_button.isEnabled()
+
+
+def test_a_run_that_ends_during_an_export_is_relabelled_once_the_export_is_done(qtbot, tmp_path, monkeypatch):
+    import threading
+    release = threading.Event()
+    real = export_dialog.export_model
+
+    def held(*args, **kwargs):
+        release.wait(10)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(export_dialog, "export_model", held)
+    now = [ExportChoice("Run A · training now", None, training=True)]
+    dialog = ExportDialog(load_graph(preset_path("mlp")), now, 0, str(tmp_path / "a"), training=True,
+                          choices_now=lambda: [ExportChoice("Run A · finished", None)])
+    qtbot.addWidget(dialog)
+    for fmt, check in dialog.checks.items():
+        check.setChecked(fmt == "safetensors")
+    QTest.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    dialog.training_ended()                         # while exporting: what is exporting stays what it shows
+    assert dialog.choice.currentText() == "Run A · training now"
+    release.set()
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert dialog.choice.currentText() == "Run A · finished" and not dialog.training

@@ -221,3 +221,21 @@ def test_export_before_a_runs_first_checkpoint_says_when_one_comes(win, ui, qtbo
     dialog.choice.setCurrentIndex(len(dialog.choices) - 1)
     assert "Train it (▶ Train)" in dialog.about.text()
     dialog.deleteLater()
+
+
+def test_a_run_that_ends_while_the_export_dialog_is_open_is_no_longer_offered_as_training(win, ui, qtbot):
+    """Export opened while a run trained, then the run stopped: the dialog still offered it as "training now" with
+    the note that it is still training (the new user exporting after the run had to close and open it again)."""
+    settings(ui, epochs=4, batch_size=16)               # 250 steps an epoch
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 260, timeout=60_000)       # past the first epoch's checkpoint
+    run = Path(ui.training.last_run_dir)
+    dialog = win.exporting.dialog()
+    qtbot.addWidget(dialog)
+    assert "training now" in dialog.choices[0].label and "still training" in dialog.about.text()
+    qtbot.mouseClick(ui.panel.stop, LEFT)
+    wait_run_end(ui, qtbot)
+    assert dialog.choices[0].run == run and dialog.choice.currentIndex() == 0
+    assert "· stopped ·" in dialog.choices[0].label and dialog.choice.currentText() == dialog.choices[0].label
+    assert "still training" not in dialog.about.text() and "training now" not in dialog.choice.currentText()
+    assert dialog.about.text() == f"The weights of the last checkpoint in {run.name}, with the graph that run trained."
