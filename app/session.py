@@ -6,9 +6,11 @@ after each change the analysis re-runs once and `analysed` tells the scene and t
 Analysis needs torch, and the window paints its graph before torch has loaded: the session loads
 graph analysis in a background thread (app/analysis_loading.py), analysing the open document there
 the first time; the window starts that once it has painted. Until then `result` is the result kept
-from an earlier analysis of the same network (app/analysis_cache.py), else None (the views show
-"analysing…"); `analysis_ready` fires once, and after it every change is analysed in the GUI thread
-as before. `flush()` returns torch's result: it waits for the loading when it has to.
+from an earlier analysis of the same network (app/analysis_cache.py), else the analysis worked out
+from the documented rules without torch (graph/quick_analysis.py: equal to torch's, for the graphs
+whose every block it can vouch for), else None (the views show "analysing…"); `analysis_ready` fires
+once, and after it every change is analysed in the GUI thread as before. `flush()` returns torch's
+result: it waits for the loading when it has to.
 
 Where PyTorch cannot be imported (a broken install), `unavailable` says why and what to do,
 `analysis_unavailable` fires once, and the views say "not analysed" where the numbers would be: the
@@ -25,6 +27,7 @@ from PySide6.QtGui import QUndoStack
 from layerloom.graph.changes import Outcome, refused
 from layerloom.graph.document import GraphDocument, GraphEditError
 from layerloom.graph.lazy_torch import LibraryUnavailable, import_or_explain
+from layerloom.graph.quick_analysis import quick_analyze
 
 from . import analysis_cache, analysis_loading
 from .commands import Recorder, record
@@ -137,14 +140,15 @@ class Session(QObject):
     def refresh(self) -> AnalysisResult | None:
         """Analyse now if analysis has loaded; otherwise start loading it (the first document is analysed
         in the background) and return the result kept from an earlier analysis of the same network, or
-        None: torch's result follows with `analysed` either way."""
+        the quick analysis's, or None: torch's result follows with `analysed` either way."""
         if self.ready:
             return self.flush()
         self._pending = True
         if not self.unavailable:
             self._loading.request(self.document, self._data)
-        # the result kept from an earlier analysis of this very network, else None: "analysing…"
-        self.result = analysis_cache.lookup(self.document, self._data)
+        # the result kept from an earlier analysis of this very network, else the rules' (when they vouch
+        # for every block), else None: "analysing…"
+        self.result = analysis_cache.lookup(self.document, self._data) or quick_analyze(self.document, self._data)
         self.analysed.emit(self.result)
         return self.result
 

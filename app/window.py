@@ -7,7 +7,8 @@ torchvision and pyqtgraph take about two seconds to import):
      (document, undo stack), the canvas, files, editing, the palette, inspector, summary and problems,
      the actions of app/menus.py, the docks of app/docks.py (the later parts' docks hold a placeholder)
      and the menus and toolbar. Meanwhile the session loads analysis in a background thread; shapes,
-     parameters and MACs show "analysing…" until it is ready.
+     parameters and MACs show the rules' analysis where it vouches for every block
+     (graph/quick_analysis.py), else "analysing…" until it is ready.
   2. Once analysis is ready, `build_later()` builds the parts in LATER (training, export, import,
      explaining...): they import torch and pyqtgraph at module level. A person who asks for one of
      them earlier (a menu action or key, a block's context menu) gets it once they are built, with a

@@ -12,8 +12,10 @@ import os
 import subprocess
 import sys
 
-from layerloom.graph.fileformat import load_graph
+from layerloom.graph.fileformat import load_graph, save_graph
 from layerloom.presets import preset_path
+
+from ..graph.helpers import chain
 
 REASON = "libtorch_cpu.so: cannot open shared object file: No such file or directory"
 
@@ -48,7 +50,8 @@ def boxes():
 """                                 # the window on LeNet-5, and what the children below use
 
 CHILD = WINDOW + r"""
-seen = {}
+seen = {"lenet_rows": [list(r[:6]) for r in win.summary.model.rows]}   # worked out by the rules, without torch
+win.files.open_preset(sys.argv[2])                      # a graph with attention: the rules cannot vouch for it
 QTest.keyClick(win.view, Qt.Key.Key_F5)                 # Train, pressed before PyTorch has (not) loaded
 seen["status_after_f5"] = win.statusBar().currentMessage()
 wait(lambda: win.session.unavailable is not None and boxes())
@@ -72,7 +75,7 @@ wait(lambda: boxes(), 5)
 seen["export_box"] = [b.text() for b in boxes()]
 for b in boxes():
     b.button(QMessageBox.StandardButton.Ok).click()
-win.scene.select_blocks(["relu1"])                      # editing works without PyTorch
+win.scene.select_blocks(["fc1"])                        # editing works without PyTorch
 win.view.setFocus()
 QTest.keyClick(win.view, Qt.Key.Key_Delete)
 seen["blocks_after_delete"] = len(win.document.blocks)
@@ -99,7 +102,11 @@ def _broken_torch(tmp_path, name: str = "torch", reason: str = REASON) -> dict:
 
 
 def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_path):
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "edited.loom.json")], capture_output=True,
+    attention = chain(("MultiheadAttention", {"num_heads": 2, "num_inputs": 1}), ("Flatten", {}),
+                      ("Linear", {"out_features": 10}), shape=(6, 8), name="Attention")
+    save_graph(attention, tmp_path / "attention.loom.json")
+    out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "edited.loom.json"),
+                          str(tmp_path / "attention.loom.json")], capture_output=True,
                          text=True, env=_broken_torch(tmp_path), timeout=240)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, out.stdout[-2000:] + out.stderr[-3000:]
@@ -121,9 +128,21 @@ def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_p
     assert seen["inspector"].endswith("not analysed") and "not analysed" in seen["status"]
     assert seen["canvas"] == ["not analysed"] and seen["canvas_after_delete"] == ["not analysed"]
     assert seen["training_dock"] == reason
-    lenet, saved = load_graph(preset_path("lenet5")), load_graph(tmp_path / "edited.loom.json")
-    assert seen["blocks_after_delete"] == len(lenet.blocks) - 1 and seen["saved"]
-    assert set(saved.blocks) == set(lenet.blocks) - {"relu1"}
+    saved = load_graph(tmp_path / "edited.loom.json")
+    assert seen["blocks_after_delete"] == len(attention.blocks) - 1 and seen["saved"]
+    assert set(saved.blocks) == set(attention.blocks) - {"fc1"}
+    # a graph the rules cover still shows its numbers without PyTorch: those torch's analysis gives
+    reference = _lenet_rows()
+    assert [r[:2] + r[3:] for r in seen["lenet_rows"]] == reference, (seen["lenet_rows"], reference)
+
+
+def _lenet_rows() -> list:
+    """LeNet-5's rows in the Summary (block, kind, shape, parameters, MACs) from torch's analysis."""
+    from layerloom.graph import analyze
+    from layerloom.graph.diagnostics import shape_text
+    doc = load_graph(preset_path("lenet5"))
+    result = analyze(doc)
+    return [[b, doc.blocks[b].kind, shape_text(r.output_shape), r.param_count, r.macs] for b, r in result.blocks.items()]
 
 
 def test_without_pytorch_the_command_line_says_why_in_one_line(tmp_path):
