@@ -4,8 +4,8 @@
 the graphs people open most (the presets, the ones they build from convolutions, pools, linear layers
 and activations) the numbers can be known without it: PyTorch documents each output-shape formula
 (graph/arithmetic.py writes them with a block's own values) and FlopCounterMode counts the multiply-adds
-of a convolution or a matrix product (a recurrent layer makes a few per step) by a formula of the same
-shapes.
+of a convolution or a matrix product (a recurrent layer makes a few per step, attention a few per head)
+by a formula of the same shapes.
 
 `quick_analyze(doc, data)` walks the graph as analysis does (graph/analysis_walk.py) and returns the
 same AnalysisResult the full analysis would, or None. It answers only when it can vouch for every
@@ -27,16 +27,17 @@ from .analysis_walk import Computed, Unknown, check_dims, check_dtypes, checked_
 from .blocks import get_kind
 from .diagnostics import check_rank
 
-# Kinds whose result keeps its input's shape and dtype, learns what arithmetic.PARAM_RULES counts (or
-# nothing) and costs no multiply-add that FlopCounterMode counts (it counts matrix products and
-# convolutions only).
+# Kinds whose result keeps its (first) input's shape and dtype and learns what arithmetic.PARAM_RULES counts
+# (or nothing); none but attention costs a multiply-add that FlopCounterMode counts (it counts matrix products
+# and convolutions only).
 SAME_SHAPE = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax", "LogSoftmax", "Dropout",
               "ReLU6", "SiLU", "Hardswish", "Hardsigmoid", "Identity", "StochasticDepth", "BatchNorm1d",
-              "BatchNorm2d", "LayerNorm", "GroupNorm", "LayerNorm2d", "LayerScale", "ChannelShuffle"}
+              "BatchNorm2d", "LayerNorm", "GroupNorm", "LayerNorm2d", "LayerScale", "ChannelShuffle",
+              "PositionEmbedding", "MultiheadAttention"}
 # Kinds with a shape rule of their own in arithmetic.SHAPE_RULES (Add broadcasts as Mul does).
 RULED = {"Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
          "AdaptiveMaxPool2d", "Flatten", "Reshape", "Permute", "Linear", "Embedding", "Concat", "Select", "Narrow",
-         "Add", "Mul", "RNN", "LSTM", "GRU"}
+         "Add", "Mul", "RNN", "LSTM", "GRU", "ClassToken"}
 KINDS = SAME_SHAPE | RULED
 # Sample ranks torch takes where the registry's expected_rank (checked first) does not say: others take 1 to 8
 RANKS = {"BatchNorm1d": (1, 2)}
@@ -69,6 +70,13 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
         return sorted(p["dims"]) == list(range(len(x)))
     if kind_name == "Embedding":
         return p["padding_idx"] is None or -p["num_embeddings"] <= p["padding_idx"] < p["num_embeddings"]
+    if kind_name == "MultiheadAttention":      # query T×E; keys and values S×E, one S
+        return p["embed_dim"] % p["num_heads"] == 0 and all(len(s) == 2 and s[1] == p["embed_dim"] for s in shapes) \
+            and len({s[0] for s in shapes[1:]}) <= 1
+    if kind_name == "PositionEmbedding":
+        return tuple(x) == (p["length"], p["embed_dim"])
+    if kind_name == "ClassToken":
+        return len(x) == 2 and x[1] == p["embed_dim"]
     if kind_name in arithmetic.GATES:      # torch warns of dropout between the layers of a single layer
         return p["input_size"] == x[-1] and (p["num_layers"] > 1 or not p["dropout"])
     if kind_name in ("Add", "Mul", "Concat"):
@@ -112,6 +120,9 @@ def _macs(kind_name: str, p: dict, shapes: list[Shape], out: Shape) -> int:
         return math.prod(shapes[0][:-1]) * p["in_features"] * p["out_features"]
     if kind_name in arithmetic.GATES:
         return _recurrent_macs(kind_name, p, shapes[0][0])
+    if kind_name == "MultiheadAttention":      # the query, key, value and output projections, then the scores
+        queries, keys, e = shapes[0][0], shapes[-1][0], p["embed_dim"]     # and the weighted sum of values
+        return 2 * queries * e * e + 2 * keys * e * e + 2 * queries * keys * e
     return 0
 
 
