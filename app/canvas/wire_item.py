@@ -41,6 +41,15 @@ def bezier(a: QPointF, b: QPointF) -> QPainterPath:
     return path
 
 
+CARD_REACH = 78.0      # a card's least height: ports closer in height than this have their cards side by side
+
+
+def crowded(a: QPointF, b: QPointF, width: float) -> bool:
+    """Whether a pill `width` wide at the middle of a forward wire from `a` to `b` would lie under the cards at
+    its ends (two blocks placed close side by side): it is then left out, the cards show the shape already."""
+    return 0 <= b.x() - a.x() < width + 4 and abs(b.y() - a.y()) < CARD_REACH
+
+
 class WireItem(QGraphicsItem):
     """A wire of the document (`edge` set) or the live wire of a drag (`edge` None)."""
 
@@ -98,12 +107,12 @@ class WireItem(QGraphicsItem):
         return QRectF(r.center().x() - w / 2, r.bottom() + 2, w, h)
 
     def _layout_label(self) -> None:
+        self._label_rect = QRectF()
         if self.label:
             w, h = label_size(self.label)
             mid = self._path.pointAtPercent(0.5)
-            self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
-        else:
-            self._label_rect = QRectF()
+            if not crowded(self._a, self._b, w):
+                self._label_rect = QRectF(mid.x() - w / 2, mid.y() - h / 2, w, h)
         self._hit = QPainterPath(self._stroke)
         if not self._label_rect.isNull():
             self._hit.addRoundedRect(self._label_rect, 6, 6)

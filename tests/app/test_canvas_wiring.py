@@ -299,3 +299,18 @@ def test_the_graph_changing_under_a_drag_ends_the_drag_and_the_canvas_follows_th
     _release(vp, port_point(win, a, False) if a in win.scene.blocks else port + QPoint(60, 30))
     assert not win.document.blocks and not win.document.edges
     assert not [i for i in win.scene.items() if getattr(i, "live", False)]
+
+
+def test_a_wire_between_blocks_placed_close_draws_no_pill_under_their_cards(win):
+    """Two blocks dropped side by side a little apart: the wire's shape pill sat under both cards, showing
+    "×28×2" between them. The pill is left out where it cannot be seen whole (the source card shows the shape),
+    and comes back once the blocks are apart."""
+    a, b = chain(win, "Input", "ReLU", step=round(190 * win.view.zoom))       # cards 132 wide: 58 apart
+    wire(win, a, b)
+    w = win.scene.wires[Edge(a, b)]
+    cards = [win.scene.blocks[x].sceneBoundingRect() for x in (a, b)]
+    assert w.label == "1×28×28" and w.label_rect().isNull()
+    assert not any(w.label_rect().intersects(c) for c in cards)
+    drag(win.view.viewport(), block_point(win, b), block_point(win, b) + QPoint(round(150 * win.view.zoom), 0))
+    cards = [win.scene.blocks[x].sceneBoundingRect() for x in (a, b)]
+    assert not w.label_rect().isNull() and not any(w.label_rect().intersects(c) for c in cards)
