@@ -6,7 +6,8 @@ fallback to it), pickled and TorchScript objects among the constants, shape expr
 sympy parses with eval, and names of weights that torch.fx pastes into the Python code it
 generates. Layerloom reads a .pt2 only when the file holds none of them:
 
-  - every name (of a weight, constant, node, input or module) is a dotted Python name;
+  - every name (of a weight, constant, node, input or module) is a dotted Python name (a weight's path may
+    also hold "-", which torch writes inside quotes);
   - every shape expression is arithmetic on shape symbols (s0, u1) with sympy's and torch's
     shape functions, numbers and operators, nothing else;
   - no constant is an object and no payload is pickled;
@@ -32,6 +33,10 @@ from .pt2_guards import plain_guard, plain_target
 JSON_BYTES = 256 * 2**20    # the program and its configs together (ResNet-50's program is about 2 MB)
 NAME = re.compile(r"[A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*")
 NAME_KEYS = {"name", "fqn", "target"}
+# a weight's path may also hold "-" (torchvision's RegNet names its blocks block1-0): where torch pastes such a path
+# into code it writes a part that is not a Python name as getattr(self, "block1-0"), inside quotes
+PATH = re.compile(r"[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
+PATH_KEYS = {"fqn", "parameter_name", "buffer_name", "tensor_constant_name"}
 TOKEN = re.compile(r"\s+|\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|'[A-Za-z_][A-Za-z0-9_]*'|[A-Za-z_][A-Za-z0-9_]*|\*\*|//|"
                    r"[-+*/%(),<>=!&|~]")
 SYMBOL = re.compile(r"[a-z]{1,4}\d+")
@@ -107,7 +112,7 @@ def check_pt2(path) -> None:
             configured = isinstance(data, dict) and isinstance(data.get("config"), dict)
             if info.filename.endswith("_config.json") and configured:
                 for key, entry in data["config"].items():
-                    if not NAME.fullmatch(key):
+                    if not PATH.fullmatch(key):
                         refuse(f"a weight named {shown(json.dumps(key))}")
                     if not isinstance(entry, dict) or entry.get("use_pickle") is not False:
                         refuse(f"a pickled payload ({shown(key)})")
@@ -123,7 +128,8 @@ def check_pt2(path) -> None:
                     refuse(f"a call of {shown(json.dumps(value))}, which is not an operator of torch, operator or math")
                 if key == "expr_str" and not _plain_expression(value, allowed):
                     refuse(f"a shape expression that is not arithmetic ({shown(json.dumps(value))})")
-                if (key in NAME_KEYS or key.endswith("_name")) and not NAME.fullmatch(value):
+                named = PATH if key in PATH_KEYS else NAME
+                if (key in NAME_KEYS or key.endswith("_name")) and not named.fullmatch(value):
                     refuse(f"a name that is not a Python name ({shown(json.dumps(value))})")
 
 

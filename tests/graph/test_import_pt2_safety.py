@@ -176,3 +176,17 @@ def test_a_guard_whose_numbers_grow_without_bound_is_refused():
     assert not plain_guard("(((9**64)**64)**64)**64 > L['x'].size()[0]")
     assert not plain_guard("L['x'].size()[0] ** (2**64) > 4")
     assert plain_guard("L['x'].size()[0]**2 > 4") and plain_guard("2**10 >= L['x'].size()[1]")
+
+
+def test_a_program_whose_modules_are_named_with_a_hyphen_imports_exactly(tmp_path):
+    """torchvision's RegNet names its blocks `block1-0`: its weights' paths hold a "-", which torch writes inside
+    quotes where it pastes a path into code. Such a .pt2 was refused as one that could run code."""
+    torch.manual_seed(0)
+    stage = torch.nn.Sequential()
+    stage.add_module("block1-0", torch.nn.Linear(4, 3))
+    stage.add_module("block1-1", torch.nn.ReLU())
+    net = torch.nn.Sequential(stage).eval()
+    torch.export.save(torch.export.export(net, (torch.randn(2, 4),)), tmp_path / "hyphen.pt2")
+    result = import_source(str(tmp_path / "hyphen.pt2"))
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", "Linear", "ReLU", "Output"]
+    assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
