@@ -17,6 +17,7 @@ from layerloom.graph.analysis_result import to_dict
 from layerloom.graph.document import Edge
 from layerloom.graph.fileformat import dumps_graph, load_graph
 from layerloom.graph.analysis_walk import walk
+from layerloom.graph.blocks import REGISTRY
 from layerloom.graph.quick_analysis import compute, quick_analyze
 from layerloom.presets import preset_path
 
@@ -129,3 +130,23 @@ def test_blocks_are_ordered_as_networkx_orders_them(case):
     order, found_on_cycle, found_cycles = topological_order(doc)
     assert order == list(nx.lexicographical_topological_sort(g, key=index.__getitem__))
     assert found_on_cycle == on_cycle and sorted(map(sorted, found_cycles)) == sorted(map(sorted, cycles))
+
+
+@pytest.mark.parametrize("dtype", REGISTRY["Input"].param("dtype").choices)
+def test_every_input_dtype_is_the_full_analysis_or_nothing(dtype):
+    """Blocks that take any dtype keep it (or merge it, for two inputs); float and int blocks refuse the other."""
+    answered = []
+    for spec in [("Flatten", {}), ("Reshape", {"shape": [-1]}), ("Permute", {"dims": [1, 0]}),
+                 ("Select", {"dim": 1, "index": 0}), ("Narrow", {"dim": 1, "start": 0, "length": 1}),
+                 ("Conv1d", {"out_channels": 2, "kernel_size": 1}), ("Linear", {"out_features": 3}),
+                 ("Softmax", {"dim": -1}), ("LayerNorm", {}), ("BatchNorm1d", {}), ("MaxPool1d", {"kernel_size": 1}),
+                 ("Embedding", {"num_embeddings": 5, "embedding_dim": 2}), ("LSTM", {"hidden_size": 2})]:
+        answered.append(_same_as_full(chain(spec, shape=(3, 4), dtype=dtype)))
+    for kind in ("Add", "Mul", "Concat"):
+        doc = GraphDocument("merge")
+        source, merge = doc.add_block("Input", {"shape": [3, 4], "dtype": dtype}), doc.add_block(kind, {})
+        doc.connect(source, merge, dst_port=0)
+        doc.connect(source, merge, dst_port=1)
+        doc.connect(merge, doc.add_block("Output"))
+        answered.append(_same_as_full(doc))
+    assert sum(answered) >= 9         # the shape blocks and merges take every dtype
