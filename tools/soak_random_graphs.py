@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/graph/test_random_families.py", "tests/graph/test_fileformat_fuzz.py",
-         "tests/graph/test_analysis_runs_as_analysed.py", "tests/graph/test_random_blocks_against_torch.py"]
+         "tests/graph/test_analysis_runs_as_analysed.py", "tests/graph/test_random_blocks_against_torch.py",
+         "tests/graph/test_quick_analysis.py"]
 
 
 def main(argv: list[str]) -> int:

@@ -4,6 +4,7 @@ build and on random blocks with odd settings, each result it returns equals the 
 shapes, dtype, parameters and MACs, the order and every diagnostic). Where it cannot vouch for a block it
 returns None, and these tests check it does not do so for the graphs `make run` and the presets open."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -28,7 +29,8 @@ from .test_random_blocks_against_torch import graphs as odd_block_graphs
 PRESETS = Path(preset_path("lenet5")).parent
 ANSWERED = ["lenet5", "alexnet", "mlp", "resnet18", "vgg11", "shufflenet_v2_x0_5", "word2vec_skipgram",
             "rnn_classifier", "seq_mnist_lstm", "text_gru"]
-SETTINGS = settings(derandomize=True, max_examples=120, deadline=None, database=None,
+LONG = bool(os.environ.get("LAYERLOOM_LONG"))        # tools/soak_random_graphs.py: many more, drawn afresh
+SETTINGS = settings(derandomize=not LONG, max_examples=3000 if LONG else 120, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
 
 
@@ -83,7 +85,7 @@ def _answers_some(strategy, least: int):
 
 
 def test_random_graphs_of_the_families_people_build_are_the_full_analysis_or_nothing():
-    _answers_some(family_graphs(long_sequences=False), least=30)
+    _answers_some(family_graphs(long_sequences=LONG), least=30)
 
 
 def test_random_blocks_with_odd_settings_are_the_full_analysis_or_nothing():
