@@ -7,8 +7,8 @@ the person does something a lesson asks for (`note_fact`), and opens a lesson's 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+                               QScrollArea, QSizePolicy, QVBoxLayout, QWidget)
 
 from layerloom.runtime.lessons import Lesson, LessonContext, LessonProgress
 
@@ -31,6 +31,9 @@ class LessonsPanel(QWidget):
         self.started = {lesson_id for lesson_id, done in (done or {}).items() if done > 0}
 
         self.choice = QComboBox(self)
+        # a long lesson title is elided in a narrow dock rather than widening the panel past the dock
+        self.choice.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.choice.setMinimumContentsLength(16)
         for i, lesson in enumerate(lessons, 1):
             self.choice.addItem(f"{i}. {lesson.title}", lesson.id)
         self.summary = QLabel(self)
@@ -62,7 +65,17 @@ class LessonsPanel(QWidget):
         buttons.addWidget(self.start)
         buttons.addWidget(self.restart)
         buttons.addStretch(1)
-        layout = QVBoxLayout(self)
+        # in a scroll area: a dock shorter than the lesson scrolls it, where its parts were drawn over each other
+        # (the step's title over the last steps of the list)
+        self.body = QWidget()
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
+        layout = QVBoxLayout(self.body)
         layout.addWidget(self.choice)
         layout.addWidget(self.summary)
         layout.addLayout(buttons)
@@ -73,6 +86,9 @@ class LessonsPanel(QWidget):
         layout.addWidget(self.hint)
         layout.addWidget(self.status)
         layout.addStretch(1)
+        self.scroll.setWidget(self.body)
+        self.scroll.setMinimumWidth(self.body.minimumSizeHint().width()
+                                    + self.scroll.verticalScrollBar().sizeHint().width())
 
         self.choice.currentIndexChanged.connect(self._lesson_changed)
         self.start.clicked.connect(lambda: self.start_requested.emit(self.lesson))
@@ -156,4 +172,4 @@ class LessonsPanel(QWidget):
                                 "steps tick as you do them.")
         else:
             self.status.setText(f"Not yet: {progress.detail}" if progress.detail and self._context is not None else "")
-        self.layout().activate()
+        self.body.layout().activate()

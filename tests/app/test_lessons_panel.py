@@ -1,5 +1,5 @@
 """The Lessons panel: real clicks pick and start lessons; ticks follow the graph and what was done."""
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 
 from layerloom.graph import load_graph
 from layerloom.presets import preset_path
@@ -71,3 +71,27 @@ def test_a_lesson_not_started_ticks_nothing_on_the_graph_that_is_open(qtbot, tmp
     panel.mark_started("lenet5")             # the window opened the lesson's start: an empty canvas
     panel.evaluate(LessonContext.build(load_graph(preset_path("lenet5")), tmp_path))
     assert saved == [("lenet5", 4)]          # from here on the steps follow the graph
+
+
+def test_a_short_dock_scrolls_the_lesson_instead_of_drawing_its_parts_over_each_other(qtbot, tmp_path):
+    """At 1280×800 the Lessons dock (under the Training dock's tabs, over Feature maps) was shorter than the
+    lesson: the step's title was drawn over the last steps of the list ("5. Train it")."""
+    panel = LessonsPanel(builtin_lessons())
+    qtbot.addWidget(panel)
+    panel.resize(380, 300)
+    panel.show()
+    qtbot.waitExposed(panel)
+    qtbot.wait(20)
+    parts = [w for w in (panel.choice, panel.summary, panel.start, panel.steps, panel.title, panel.text,
+                         panel.hint_button, panel.status) if w.isVisible()]
+    boxes = [QRect(w.mapTo(panel, QPoint(0, 0)), w.size()) for w in parts]
+    for i, (a, box) in enumerate(zip(parts, boxes)):
+        for b, other in zip(parts[i + 1:], boxes[i + 1:]):
+            assert not box.intersects(other), (a, b)
+    bar = panel.scroll.verticalScrollBar()
+    assert bar.maximum() > 0                                     # the rest is a scroll away
+    bar.setValue(bar.maximum())
+    qtbot.wait(20)
+    bottom = panel.status.mapTo(panel, panel.status.rect().bottomLeft()).y()
+    assert bottom <= panel.height()
+    panel.grab().save(str(tmp_path / "short-lessons.png"))
