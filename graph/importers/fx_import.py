@@ -35,7 +35,7 @@ from .report import ImportFailure, ImportReport, group_name
 from .shape_run import record_shapes
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
-from .whole import MULTIHEAD_ALONE, Whole, whole_result_problem
+from .whole import MULTIHEAD_ALONE, Whole, drop_defaults, forward_defaults, no_forward_problem, whole_result_problem
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 
 MAX_ATTEMPTS = 60
@@ -400,8 +400,11 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
     whole = has_block(model) or type(model).__module__.startswith("torch.nn") and not any(model.children())
     if isinstance(model, nn.MultiheadAttention):
         raise ImportFailure(MULTIHEAD_ALONE)
+    if no_forward_problem(model):
+        raise ImportFailure(no_forward_problem(model))
     if whole:                           # nn.Linear(4, 3) itself: Input → Linear → Output
         model = Whole(model)
+    defaults = forward_defaults(model)   # forward(self, x, mask=None): traced as given x alone
     batch = 2
     dtype = getattr(torch, input_dtype)
     example = (torch.randn(batch, *input_shape) if dtype.is_floating_point
@@ -410,7 +413,9 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
     for _ in range(MAX_ATTEMPTS):
         tracer = _Tracer(set(opaque))
         try:
-            graph = tracer.trace(model)
+            graph = tracer.trace(model, concrete_args=defaults or None)
+            if defaults:
+                drop_defaults(graph)
         except Exception as exc:
             path = tracer.failed_at
             if not path or path in opaque:

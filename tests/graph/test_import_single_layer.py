@@ -76,3 +76,37 @@ def test_a_recurrent_layer_or_attention_as_the_whole_model_is_refused_naming_wha
     with pytest.raises(ImportFailure, match=r"the program returns the final hidden state of its GRU beside the output; "
                                             r".* export a module whose forward returns only that"):
         import_source(str(tmp_path / "gru.pt2"))
+
+
+class _WithOptions(nn.Module):
+    """A forward with arguments after the input that have defaults, as many models write it."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc, self.head = nn.Linear(4, 6), nn.Linear(6, 3)
+
+    def forward(self, x, mask=None, return_features=False, *, activation="relu"):
+        if mask is not None:
+            x = x * mask
+        features = self.fc(x)
+        features = features.relu() if activation == "relu" else features.tanh()
+        return features if return_features else self.head(features)
+
+
+def test_a_forward_with_defaulted_arguments_is_imported_as_it_runs_given_its_input_alone():
+    torch.manual_seed(0)
+    model = _WithOptions().eval()
+    doc, state, report = import_module(model, (4,), "options", "options")
+    assert report.method == "torch.fx"        # not the fallback for a model torch.fx cannot trace
+    assert _chain(doc) == ["Input", "Linear", "ReLU", "Linear", "Output"]
+    assert check_fidelity(doc, state, model, (4,), report)["max_abs_diff"] == 0.0
+    graph = compile_graph(doc, weights=False).eval()
+    graph.load_state_dict(state, strict=True)
+    x = torch.randn(3, 4)
+    with torch.no_grad():
+        assert torch.equal(graph(x), model(x))
+
+
+def test_a_container_without_a_forward_is_refused_saying_to_import_what_calls_its_layers():
+    with pytest.raises(ImportFailure, match=r"^ModuleList has no forward of its own .*: import the module that calls"):
+        import_module(nn.ModuleList([nn.Linear(4, 3)]), (4,), "list", "list")
