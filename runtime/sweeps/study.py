@@ -10,13 +10,14 @@ The study keeps the graph and the validated sweep section in its user attributes
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
 from pathlib import Path
 
 import optuna
-from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import TrialState
 
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict, network_part
@@ -27,6 +28,7 @@ from ..processes import alive
 
 ATTR = "layerloom"
 JOURNAL = "journal.log"
+RECORD_START = b'{"op_code":'          # how Optuna begins each line of a journal
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
@@ -50,6 +52,42 @@ def open_storage(url: str | None, folder: Path):
                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
 
 
+def _drop_cut_record(path: Path) -> None:
+    """A process killed while it appended to the journal (a power cut, kill -9) leaves a last record without its
+    line end. Optuna passes over it, so it never counted; but the next record would be written onto the same line
+    and the journal could not be read again. It is cut off, under the journal's own lock (a writer holds that
+    lock while it writes, so no live process is half-way through a record then)."""
+    if not path.is_file():
+        return
+    lock = JournalFileSymlinkLock(str(path))
+    lock.acquire()
+    try:
+        with open(path, "r+b") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            f.seek(size - 1)
+            if f.read(1) == b"\n":
+                return
+            keep, step = 0, 1 << 16
+            for end in range(size, 0, -step):          # the last line end, read backwards in chunks
+                start = max(0, end - step)
+                f.seek(start)
+                cut = f.read(end - start).rfind(b"\n")
+                if cut >= 0:
+                    keep = start + cut + 1
+                    break
+            f.seek(keep)
+            tail = f.read(len(RECORD_START))
+            if keep == 0 or not (tail.startswith(RECORD_START) or RECORD_START.startswith(tail)):
+                raise ValueError("its last line is not the start of a record")     # not one Layerloom cut short
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+    finally:
+        lock.release()
+
+
 def _journal(path: Path) -> JournalStorage:
     """Optuna's journal file at `path`; SweepError when its records cannot be read back (edited, damaged)."""
     try:
@@ -58,6 +96,7 @@ def _journal(path: Path) -> JournalStorage:
                 for line in f:
                     if line.endswith(b"\n"):
                         json.loads(line)
+        _drop_cut_record(path)
         storage = JournalStorage(JournalFileBackend(str(path)))
         storage.get_all_studies()          # replays every record now, not at the first question mid-sweep
         return storage
@@ -75,12 +114,20 @@ class _GridSampler(optuna.samplers.GridSampler):
         pass
 
 
-def sampler_for(spec: SweepSpec):
+def sampler_for(spec: SweepSpec, done: int = 0, who: str = ""):
+    """The sampler, seeded with the sweep's seed. A process that joins a study holding `done` trials already (a
+    resumed sweep; `who`: a sweep-worker beside others) seeds it from (seed, done, who): with the sweep's own seed
+    it would draw again, one by one, the values the first trials drew (random values, TPE's first ones). The grid
+    keeps the sweep's seed in every process: its points are numbered in the order that seed shuffles them into,
+    and the study records trials by those numbers."""
     if spec.sampling == "grid":
         return _GridSampler(spec.search_space(), seed=spec.seed)
+    seed = spec.seed
+    if done or who:
+        seed = int.from_bytes(hashlib.sha256(f"{spec.seed}:{done}:{who}".encode()).digest()[:4], "big")
     if spec.sampling == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    return optuna.samplers.TPESampler(seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
 
 
 def pruner_for(spec: SweepSpec):
@@ -101,6 +148,7 @@ def create_study(doc, spec: SweepSpec, storage, rename: str = "sweep.name or --n
         study.set_user_attr(ATTR, {"graph": graph_to_dict(doc), "sweep": spec.to_section()})
     else:
         _check_resumable(study, saved, spec, doc, rename)
+        study.sampler = sampler_for(spec, done=len(study.get_trials(deepcopy=False)))
     return study
 
 
@@ -152,7 +200,9 @@ def load_study(storage, name: str | None = None):
         raise SweepError(f"the study {name!r} was not made by layerloom sweep (it holds no graph)")
     doc = graph_from_dict(saved["graph"])
     spec = parse_section(doc, saved["sweep"])
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler_for(spec), pruner=pruner_for(spec))
+    done = len(bare.get_trials(deepcopy=False))
+    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler_for(spec, done, owner_tag()),
+                              pruner=pruner_for(spec))
     return study, doc, spec
 
 

@@ -334,7 +334,7 @@ def test_a_bad_command_line_value_is_named_by_its_flag(tmp_path, capsys):
         assert capsys.readouterr().err.startswith(f"layerloom sweep: {said}")
 
 
-@pytest.mark.parametrize("damage", ["garbage{{\n", '{"op_code": 0}\n', "\x00\x01\xff\n"])
+@pytest.mark.parametrize("damage", ["garbage{{\n", '{"op_code": 0}\n', "\x00\x01\xff\n", "garbage", "{}\ngarbage"])
 def test_a_damaged_journal_is_refused_with_a_sentence_and_left_as_it_is(tmp_path, capsys, damage):
     from layerloom.runtime.cli import run
     path = tmp_path / "g.loom.json"
@@ -373,3 +373,47 @@ def test_more_workers_than_cores_are_warned_about_by_both_sweep_commands(tmp_pat
     main(["sweep", graph, "--workers", "8", "--trials", "2", "--out", out, "--name", "two"])   # 2 at once at most
     assert "warning" not in capsys.readouterr().err
     assert started == [256, 3, 2, 8]
+
+
+def test_a_journal_record_cut_short_by_a_crash_is_dropped_and_the_sweep_resumes(tmp_path):
+    """A process killed while it appended leaves a last record without its line end: Optuna passes over it, but
+    the next record went onto the same line and the journal could never be read again."""
+    from layerloom.runtime.sweeps.study import JOURNAL, create_study, open_storage
+    doc = doc_with({"name": "cut", "params": {"training.lr": "log:1e-3:1e-1"}})
+    spec = parse_section(doc, None)
+    folder = tmp_path / "cut"
+    study = create_study(doc, spec, open_storage(None, folder))
+    study.set_user_attr("before", 1)
+    journal = folder / JOURNAL
+    whole = journal.read_bytes()
+    last = whole.rstrip(b"\n").rsplit(b"\n", 1)[1]
+    journal.write_bytes(whole + last[:len(last) // 2])             # the next record, cut half-way
+    again = create_study(doc, spec, open_storage(None, folder))   # resumed
+    again.set_user_attr("after", 2)
+    assert journal.read_bytes().startswith(whole) and journal.read_bytes().endswith(b"\n")
+    reread = create_study(doc, spec, open_storage(None, folder))
+    assert (reread.user_attrs["before"], reread.user_attrs["after"]) == (1, 2)
+    assert not (folder / f"{JOURNAL}.lock").exists()
+
+
+@pytest.mark.parametrize("strategy", ["random", "tpe"])
+def test_a_resumed_sweep_or_a_worker_does_not_draw_the_first_trials_values_again(tmp_path, strategy):
+    """Every process used to seed its sampler with the sweep's seed: each resume (and each sweep-worker) drew the
+    values of the sweep's first trials again and trained the same networks once more."""
+    from layerloom.runtime.sweeps.study import create_study, load_study, open_storage
+    doc = doc_with({"name": "again", "params": {"training.lr": "log:1e-4:1e-1"}, "strategy": strategy, "trials": 9})
+    spec = parse_section(doc, None)
+    folder = tmp_path / "again"
+    dists = {p: d.to_optuna() for p, d in spec.params.items()}
+    drawn = []
+    for session in range(3):                  # a sweep started, then resumed twice: one trial each time
+        study = create_study(doc, spec, open_storage(None, folder))
+        trial = study.ask(dists)
+        drawn.append(trial.params["training.lr"])
+        study.tell(trial, 0.5)
+    worker, _doc, _spec = load_study(open_storage(None, folder))
+    drawn.append(worker.ask(dists).params["training.lr"])
+    assert len(set(drawn)) == 4, drawn
+    fresh = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.seed) if strategy == "random"
+                                else optuna.samplers.TPESampler(seed=spec.seed))
+    assert drawn[0] == fresh.ask(dists).params["training.lr"]      # a new sweep draws as it always did
