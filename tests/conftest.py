@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,20 +24,32 @@ import layerloom.graph.analysis  # noqa: E402,F401
 import torch._dynamo  # noqa: E402,F401
 
 
-@pytest.fixture(scope="session")
-def trained_lenet(tmp_path_factory):
-    """A LeNet-5 run trained for 250 steps on mnist-sample (about 96 % accurate, health.csv every 50
-    steps); one per session.
-
-    Treat it as read-only: several test modules explain and inspect it.
-    """
+def _train_lenet(base):
     from layerloom.graph import load_graph
     from layerloom.presets import preset_path
-    from layerloom.runtime.trainer import Trainer
-    base = tmp_path_factory.mktemp("trained-lenet")
     from layerloom.runtime.health import HealthCollector
+    from layerloom.runtime.trainer import Trainer
     trainer = Trainer(load_graph(preset_path("lenet5")), {"epochs": 4, "max_steps": 250, "batch_size": 64,
                                                           "seed": 0}, runs_base=base, extensions=[HealthCollector()])
     summary = trainer.run()
     assert summary is not None and summary["status"] == "finished", summary
     return trainer.run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_lenet(tmp_path_factory):
+    """A LeNet-5 run trained for 250 steps on mnist-sample (about 96 % accurate, health.csv every 50
+    steps); one per test session, shared by its test processes (make test runs several).
+
+    Treat it as read-only: several test modules, in several processes, explain and inspect it.
+    """
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return _train_lenet(tmp_path_factory.mktemp("trained-lenet"))
+    from filelock import FileLock      # torch's own dependency
+    shared = tmp_path_factory.getbasetemp().parent / "trained-lenet"      # the folder every process of the run shares
+    with FileLock(f"{shared}.lock"):
+        made = shared / "run-dir.txt"
+        if not made.exists():          # the first process that needs it trains it; the others wait, then read it
+            run_dir = _train_lenet(shared)
+            made.write_text(str(run_dir), encoding="utf-8")
+        return Path(made.read_text(encoding="utf-8"))
