@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from layerloom.graph import GraphDocument, save_graph
+from layerloom.graph import save_graph
 from layerloom.runtime.export import FORMATS, FormatFailure, export_model
 from layerloom.runtime.export.project import shapes_module_source
 from layerloom.runtime.export_cli import cmd_export  # noqa: F401  (imported for the CLI wiring)
@@ -108,39 +108,6 @@ def test_project_model_loads_without_layerloom(exported, tmp_path):
                           env=clean_env(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "MODEL OK" in proc.stdout
-
-
-def _graph(tmp_path, name, blocks, edges, shape):
-    doc = GraphDocument(name, training={"dataset": "mnist-sample"})
-    doc.add_block("Input", {"shape": shape})
-    for bid, kind, params in blocks:
-        doc.add_block(kind, params, block_id=bid)
-    for e in edges:
-        doc.connect(*e)
-    path = tmp_path / f"{name}.loom.json"
-    save_graph(doc, path)
-    return path
-
-
-@pytest.mark.parametrize("case", ["lstm", "merge"])
-def test_recurrent_and_merge_graphs_export_everywhere(tmp_path, case):
-    if case == "lstm":
-        path = _graph(tmp_path, "seq", [("lstm1", "LSTM", {"hidden_size": 16, "output": "last"}),
-                                        ("fc1", "Linear", {"out_features": 10}), ("output", "Output", {})],
-                      [("input", "lstm1"), ("lstm1", "fc1"), ("fc1", "output")], [28, 28])
-    else:
-        path = _graph(tmp_path, "merge", [("conv1", "Conv2d", {"out_channels": 1, "kernel_size": 3, "padding": 1}),
-                                          ("add1", "Add", {}), ("cat1", "Concat", {}), ("flat1", "Flatten", {}),
-                                          ("fc1", "Linear", {"out_features": 10}), ("output", "Output", {})],
-                      [("input", "conv1"), ("conv1", "add1", 0, 0), ("input", "add1", 0, 1), ("add1", "cat1", 0, 0),
-                       ("input", "cat1", 0, 1), ("cat1", "flat1"), ("flat1", "fc1"), ("fc1", "output")], [1, 28, 28])
-    src, results = export_model(path, list(FORMATS), tmp_path / "out")
-    assert src.warnings and "not been trained" in src.warnings[0]
-    for r in results:
-        if case == "lstm" and r.format == "onnx-int8-static":   # mnist-sample's images do not fit [28, 28]
-            assert isinstance(r, FormatFailure) and "calibrates on 256 training samples" in r.message
-            continue
-        assert r.verified, r.line()
 
 
 def test_a_format_that_cannot_export_says_why(tmp_path, monkeypatch):
