@@ -1,8 +1,9 @@
 """torch imports torch._dynamo lazily, at its first use, and two threads doing that at once can fail with
 "partially initialized module". Every path by which Layerloom's threads first use it (an optimizer's
 first step, the memory tracker, a background job) imports it through `lazy_torch.import_dynamo`, one
-thread at a time: each test checks, in a fresh interpreter, that the package's import happens while
-that lock is held."""
+thread at a time: each test checks, in a process that has not imported it yet, that the import happens while
+that lock is held. One interpreter imports torch, then forks a process for each path: torch._dynamo is
+imported in none of them until that path's first use."""
 import subprocess
 import sys
 import textwrap
@@ -58,10 +59,37 @@ PATHS = {
 }
 
 
-@pytest.mark.parametrize("path", sorted(PATHS))
-def test_first_use_imports_dynamo_under_the_lock(path):
-    code = WATCH + textwrap.dedent(PATHS[path]) + 'print("held:", held)\n'
+FORK_EACH = textwrap.dedent("""
+    import os, traceback
+    for name, code in PATHS:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                exec(code)
+                print(name + " held:", held, flush=True)
+            except BaseException:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+            os._exit(0)
+        print(name + " exit:", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
+""")
+
+
+@pytest.fixture(scope="module")
+def first_uses():
+    """The output and errors of the forked processes, one for each path."""
+    paths = [(name, textwrap.dedent(code)) for name, code in sorted(PATHS.items())]
+    code = WATCH + f"PATHS = {paths!r}\n" + FORK_EACH
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240,
                          env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"})
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "held: [True]" in out.stdout, out.stdout      # imported once, and with the lock held
+    return out.stdout, out.stderr
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_first_use_imports_dynamo_under_the_lock(first_uses, path):
+    stdout, stderr = first_uses
+    assert f"{path} exit: 0" in stdout, stderr[-2000:]
+    assert f"{path} held: [True]" in stdout, stdout      # imported once, and with the lock held
