@@ -9,6 +9,7 @@ Everything is rebuilt from the Optuna study, so it survives a killed coordinator
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 from optuna.trial import TrialState
@@ -63,16 +64,21 @@ def best_row(rows: list[dict], direction: str = "maximize") -> dict | None:
 
 
 def importance(study) -> dict[str, float]:
-    """How much each swept parameter explains the objective (Optuna's fANOVA), largest first;
-    empty until at least two trials completed with different values."""
+    """How much each swept parameter explains the objective (Optuna's default evaluator), largest first;
+    empty until at least two trials completed with different results. When the completed trials cannot be told
+    apart (Optuna then warns that the importances will be equal), the figures say nothing: empty too, and the
+    warning is not printed under the sweep's table."""
     import optuna
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(done) < 2:
+    if len(done) < 2 or len({t.value for t in done}) < 2:
         return {}
-    try:
-        return dict(optuna.importance.get_param_importances(study))
-    except (ValueError, RuntimeError):     # e.g. every completed trial has the same values
-        return {}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        try:
+            found = dict(optuna.importance.get_param_importances(study))
+        except (ValueError, RuntimeError):     # e.g. every completed trial has the same values
+            return {}
+    return {} if any("importances will be equal" in str(w.message) for w in said) else found
 
 
 def best_changes(doc, row: dict) -> list[dict]:

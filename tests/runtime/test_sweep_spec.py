@@ -417,3 +417,21 @@ def test_a_resumed_sweep_or_a_worker_does_not_draw_the_first_trials_values_again
     fresh = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=spec.seed) if strategy == "random"
                                 else optuna.samplers.TPESampler(seed=spec.seed))
     assert drawn[0] == fresh.ask(dists).params["training.lr"]      # a new sweep draws as it always did
+
+
+def test_importance_is_left_out_when_the_trials_cannot_tell_the_parameters_apart(recwarn):
+    """Two trials that ended alike made Optuna print a warning under the sweep's table and give every parameter
+    the same share: figures that mean nothing are not shown, and nothing is printed."""
+    from layerloom.runtime.sweeps.results import importance
+    space = {"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1, log=True),
+             "width": optuna.distributions.IntDistribution(8, 64)}
+
+    def study_of(values):
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+        for value in values:
+            study.tell(study.ask(space), value)
+        return study
+    assert importance(study_of([0.853, 0.853])) == {} and importance(study_of([0.8, 0.8, 0.8])) == {}
+    assert not [w for w in recwarn if "importances" in str(w.message)]
+    found = importance(study_of([0.5, 0.6, 0.7, 0.8, 0.9, 0.55, 0.65, 0.75]))
+    assert sorted(found) == ["lr", "width"] and sum(found.values()) == pytest.approx(1.0)
