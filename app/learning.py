@@ -21,6 +21,7 @@ from .panels.inside import InsideView
 from .panels.inside_controls import InsideControls
 from .panels.lessons import LessonsPanel
 from .panels.step_panel import StepPanel
+from .training.controller import ACTIVE
 
 
 def _sentence_or_named(exc: Exception) -> str:
@@ -61,7 +62,7 @@ class Learning(QObject):
         self.jobs: list[background.Job] = []
         self._runs_read: tuple | None = None     # (runs_stamp, the run records read then)
         self._closed = False
-        self._inside_of_old_graph = False    # the Inside panel, out of sight, still lists the graph open before
+        self._inside_stale = False    # the Inside panel, out of sight, lists the graph or runs as they were
         self._check_timer = QTimer(self)
         self._check_timer.setSingleShot(True)
         self._check_timer.setInterval(400)
@@ -78,8 +79,9 @@ class Learning(QObject):
         win.extras.embeddings.neighbours.model().rowsInserted.connect(
             lambda *_: self.lessons.note_fact("queried_neighbours"))
         win.session.document_replaced.connect(self._document_replaced)
-        win.docks["inside"].visibilityChanged.connect(lambda shown: shown and self._inside_of_old_graph and
+        win.docks["inside"].visibilityChanged.connect(lambda shown: shown and self._inside_stale and
                                                       self._refresh_inside())
+        win.training.run.state_changed.connect(self._run_state_changed)
         win.training.maps.pixel_clicked.connect(self.look_at_pixel)
         explain = win.explaining.panel
         explain.tabs.currentChanged.connect(lambda i: self._tab_seen(explain, i))
@@ -101,15 +103,23 @@ class Learning(QObject):
             self.inside.graph_replaced(doc, runs_of(doc, self.win.training.runs_base))
         else:                                          # when it is next shown (reading the runs costs)
             self.inside.graph_replaced(doc, [])
-            self._inside_of_old_graph = True
+            self._inside_stale = True
+
+    def _run_state_changed(self, new, old) -> None:
+        """A run ended: it may be the graph's newest trained run, the one Inside takes values apart in."""
+        if old in ACTIVE and new not in ACTIVE:
+            if self.win.docks["inside"].isVisible():
+                self._refresh_inside()
+            else:
+                self._inside_stale = True
 
     def _refresh_inside(self) -> None:
         doc = self.win.document
-        self._inside_of_old_graph = False
+        self._inside_stale = False
         self.inside.refresh(doc, runs_of(doc, self.win.training.runs_base))
 
     def show_inside(self) -> None:
-        self._inside_of_old_graph = False              # refreshed just below
+        self._inside_stale = False              # refreshed just below
         self._show_dock("inside")
         self._refresh_inside()
         block = self.win.selected_block()

@@ -165,13 +165,14 @@ class InsideControls(QWidget):
         self._working = True
         self.status.setText("Working…")
         self.show_button.setEnabled(False)
-        self.learning.run_job(work, lambda result: asked == self._asked and self._shown(result),
+        whose = f"Worked out with run {self.runs[0].name}, on validation sample {index}."
+        self.learning.run_job(work, lambda result: asked == self._asked and self._shown(result, whose),
                               lambda message: asked == self._asked and self._failed(message))
 
-    def _shown(self, result: dict) -> None:
+    def _shown(self, result: dict, whose: str = "") -> None:
         self._working = False
         self.show_button.setEnabled(True)
-        self.status.setText("")
+        self.status.setText(whose)          # the run it came from stays named when a newer run is chosen
         self.view.show_result(result)
 
     def _failed(self, message: str) -> None:

@@ -88,7 +88,8 @@ def test_a_run_on_an_image_folder_can_be_looked_inside(qtbot, tmp_path):
     controls.set_position("conv1", 2, 13, 11)
     qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: controls.show_button.isEnabled(), timeout=60_000)
-    assert controls.status.text() == "" and view.result is not None
+    assert controls.status.text() == f"Worked out with run {list_runs(tmp_path / 'runs')[0].name}, on validation " \
+                                     "sample 0." and view.result is not None
     r = view.result
     conv1 = load_source(list_runs(tmp_path / "runs")[0].path).model.conv1
     image = torch.from_numpy(r["input_image"])[None]

@@ -1,4 +1,6 @@
 """Lessons, Look Inside and Step Mode in the window, driven through its menus and real clicks."""
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -257,3 +259,21 @@ def test_inside_uses_only_runs_of_the_same_network(win, qtbot):
     win.actions_by_name["inside"].trigger()
     assert win.learning.inside.run_label.text() == "No trained run of this graph yet: train it, then look inside."
     assert not win.learning.inside.show_button.isEnabled()
+
+
+def test_a_run_that_ends_is_offered_by_inside_at_once_and_shown_values_name_their_run(win, ui, qtbot):
+    """Inside open on a graph with no trained run, then a run trained and ended: the panel still said "No trained
+    run of this graph yet" with Show disabled, until opened again from the menu."""
+    from .helpers import settings as choose, wait_run_end
+    win.focus_block("conv1")
+    win.actions_by_name["inside"].trigger()
+    controls, view = win.learning.inside, win.learning.inside_view
+    assert controls.run_label.text().startswith("No trained run") and not controls.show_button.isEnabled()
+    choose(ui, epochs=1)
+    qtbot.mouseClick(ui.panel.start, Qt.MouseButton.LeftButton)
+    wait_run_end(ui, qtbot)
+    run = Path(ui.training.last_run_dir)
+    assert controls.run_label.text().startswith(f"Run: {run.name}") and controls.show_button.isEnabled()
+    qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
+    assert controls.status.text() == f"Worked out with run {run.name}, on validation sample 0."
