@@ -1,8 +1,5 @@
 """An exported image-folder project of an untrained graph trains on its images; given a folder of other
 classes with --data, it says what is wrong and what to do."""
-import subprocess
-import sys
-
 import pytest
 
 from PIL import Image
@@ -10,8 +7,6 @@ from PIL import Image
 from layerloom.graph import GraphDocument, load_graph, save_graph
 from layerloom.presets import preset_path
 from layerloom.runtime.export import FormatFailure, export_model
-
-from .project_helpers import clean_env
 
 
 def _folder(root, classes):
@@ -22,20 +17,18 @@ def _folder(root, classes):
     return root
 
 
-def test_an_untrained_image_folder_project_trains_and_refuses_other_classes_in_words(tmp_path):
+def test_an_untrained_image_folder_project_trains_and_refuses_other_classes_in_words(project_runner, tmp_path):
     doc = load_graph(preset_path("mlp"))
     doc.training.update({"dataset": "image-folder",
                          "dataset_options": {"path": str(_folder(tmp_path / "cats", ["cat", "dog"]))}})
     save_graph(doc, tmp_path / "g.loom.json")
     _, (project,) = export_model(tmp_path / "g.loom.json", ["project"], tmp_path / "out")
     assert project.verified, project.line()
-    own = subprocess.run([sys.executable, "train.py", "--max-steps", "1", "--device", "cpu"],     # its copied images
-                         capture_output=True, text=True, timeout=120, env=clean_env(tmp_path), cwd=project.path)
+    own = project_runner.run(project.path, "--max-steps", "1", "--device", "cpu")     # its copied images
     assert own.returncode == 0, own.stderr[-2000:]
     assert "training on 4 samples" in own.stdout
     other = _folder(tmp_path / "birds", ["crow", "owl"])
-    proc = subprocess.run([sys.executable, "train.py", "--data", str(other), "--max-steps", "1", "--device", "cpu"],
-                          capture_output=True, text=True, timeout=120, env=clean_env(tmp_path), cwd=project.path)
+    proc = project_runner.run(project.path, "--data", other, "--max-steps", "1", "--device", "cpu")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert "has the class folders ['crow', 'owl'], but the model's classes are ['cat', 'dog'" in last

@@ -1,7 +1,5 @@
-"""An exported project's train.py trains as Layerloom trained: same batches, same weights after the steps."""
-import subprocess
-import sys
-
+"""An exported project's train.py trains as Layerloom trained: same batches, same weights after the steps. Each
+train.py runs where Layerloom cannot be imported (the project_runner fixture, tests/runtime/conftest.py)."""
 import pytest
 import torch
 
@@ -10,8 +8,6 @@ from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.presets import preset_path
 from layerloom.runtime.export import FormatFailure, export_model
 from layerloom.runtime.trainer import Trainer
-
-from .project_helpers import clean_env
 
 
 def _net_with_batchnorm():
@@ -26,15 +22,14 @@ def _net_with_batchnorm():
     return doc
 
 
-def _train_py(project, tmp_path, *args, epoch: int = 1):
+def _train_py(runner, project, *args, epoch: int = 1):
     """Run the project's train.py on the CPU (it must succeed); its process and its checkpoint after `epoch`."""
-    proc = subprocess.run([sys.executable, "train.py", *args, "--device", "cpu"], capture_output=True, text=True,
-                          timeout=180, env=clean_env(tmp_path), cwd=project)
+    proc = runner.run(project, *args, "--device", "cpu")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return proc, torch.load(project / "checkpoints" / f"epoch-{epoch}.pt", weights_only=True)
 
 
-def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
+def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(project_runner, tmp_path):
     # 4000 mnist-sample images in batches of 1333: three batches, and one image Layerloom leaves out
     # (a batch of one cannot train batch normalisation)
     cfg = {"epochs": 1, "batch_size": 1333, "optimizer": "sgd", "lr": 0.1, "seed": 3}
@@ -42,7 +37,7 @@ def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
     assert trainer.run() is not None
     _, results = export_model(trainer.run_dir, ["project"], tmp_path / "export")
     project = results[0].path
-    proc, theirs = _train_py(project, tmp_path)
+    proc, theirs = _train_py(project_runner, project)
     assert "3 steps/epoch" in proc.stdout
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 3
@@ -51,7 +46,7 @@ def test_train_py_takes_layerloom_batches_and_gives_the_same_weights(tmp_path):
 
 @pytest.mark.parametrize("data", [{"dataset": "mnist-sample", "normalize": False}, {}],
                          ids=["not normalised", "default data set"])
-def test_train_py_of_an_untrained_graph_follows_its_settings(tmp_path, data):
+def test_train_py_of_an_untrained_graph_follows_its_settings(project_runner, tmp_path, data):
     # the graph's own settings: stop after two steps; no normalisation, or the default data set's
     doc = _net_with_batchnorm()
     doc.training.update({"epochs": 3, "max_steps": 2, "batch_size": 200, "schedule": "cosine", **data})
@@ -60,7 +55,7 @@ def test_train_py_of_an_untrained_graph_follows_its_settings(tmp_path, data):
     assert trainer.run() is not None
     _, results = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
     project = results[0].path
-    _, theirs = _train_py(project, tmp_path)
+    _, theirs = _train_py(project_runner, project)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 2
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
@@ -73,7 +68,7 @@ def test_an_untrained_graph_on_a_set_the_project_cannot_hold_is_not_said_to_be_t
     assert "was trained" not in failure.message
 
 
-def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(tmp_path):
+def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(project_runner, tmp_path):
     doc = _net_with_batchnorm()
     doc.training.update({"dataset": "mnist-sample", "epochs": 9, "batch_size": 2000, "schedule": "step",
                          "optimizer": "sgd", "lr": 0.1})
@@ -81,7 +76,7 @@ def test_train_py_epochs_option_sets_the_step_schedule_as_layerloom_does(tmp_pat
     trainer = Trainer(doc, {**doc.training, "epochs": 3}, None, runs_base=tmp_path / "runs")   # decays after epoch 1
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "bn.loom.json", ["project"], tmp_path / "export")
-    _, theirs = _train_py(project.path, tmp_path, "--epochs", "3", epoch=3)
+    _, theirs = _train_py(project_runner, project.path, "--epochs", "3", epoch=3)
     ours = load_checkpoint(trainer.run_dir)
     assert theirs["step"] == ours.meta["step"] == 6
     torch.testing.assert_close(theirs["model"], ours.weights, rtol=1e-4, atol=1e-5)
@@ -95,7 +90,7 @@ class _Losses:
         self.values.append(loss_value)
 
 
-def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_step(tmp_path):
+def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_step(project_runner, tmp_path):
     # dropout and augmentation draw from the run's own random stream in both; building the network in
     # train.py draws from the default generator first, which must not change which units drop or images flip
     doc = GraphDocument("dropout net")
@@ -113,14 +108,14 @@ def test_train_py_with_dropout_and_augmentation_gives_layerloom_losses_step_for_
     trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "drop.loom.json", ["project"], tmp_path / "export")
-    _, theirs = _train_py(project.path, tmp_path)
+    _, theirs = _train_py(project_runner, project.path)
     assert len(losses.values) == 4
     # the same operations on the same numbers in one thread: the same losses, bit for bit
     assert theirs["losses"] == losses.values
     torch.testing.assert_close(theirs["model"], load_checkpoint(trainer.run_dir).weights, rtol=0, atol=0)
 
 
-def test_train_py_trains_on_the_digits_a_train_count_kept(tmp_path):
+def test_train_py_trains_on_the_digits_a_train_count_kept(project_runner, tmp_path):
     # Layerloom keeps the first 50 training digits class by class in turn; train.py keeps the same ones
     doc = _net_with_batchnorm()
     cfg = {"dataset": "mnist-sample", "dataset_options": {"train_count": 50}, "epochs": 1, "batch_size": 16,
@@ -131,7 +126,7 @@ def test_train_py_trains_on_the_digits_a_train_count_kept(tmp_path):
     trainer = Trainer(doc, cfg, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "few.loom.json", ["project"], tmp_path / "export")
-    proc, theirs = _train_py(project.path, tmp_path)
+    proc, theirs = _train_py(project_runner, project.path)
     assert "training on 50 samples" in proc.stdout
     assert theirs["losses"] == losses.values and len(losses.values) == 4
 
@@ -146,7 +141,7 @@ def test_a_train_count_layerloom_would_refuse_is_refused_in_words(tmp_path):
     assert not (tmp_path / "export" / "project").exists()
 
 
-def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
+def test_train_py_reads_the_settings_as_layerloom_does(project_runner, tmp_path):
     # "SGD" and "Cross-Entropy" are Layerloom's sgd and cross_entropy: train.py must not fall back to Adam
     doc = _net_with_batchnorm()
     doc.training.update({"dataset": "mnist-sample", "dataset_options": {"train_count": 40}, "optimizer": "SGD",
@@ -156,7 +151,7 @@ def test_train_py_reads_the_settings_as_layerloom_does(tmp_path):
     trainer = Trainer(doc, None, None, runs_base=tmp_path / "runs", extensions=[losses])
     assert trainer.run() is not None
     _, (project,) = export_model(tmp_path / "sgd.loom.json", ["project"], tmp_path / "export")
-    _, theirs = _train_py(project.path, tmp_path)
+    _, theirs = _train_py(project_runner, project.path)
     assert theirs["losses"] == losses.values and len(losses.values) == 2
     assert "momentum_buffer" in str(theirs["optimizer"])
 
