@@ -6,7 +6,7 @@ trials picked in the table.
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QSortFilterProxyModel, Qt
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView
 
@@ -83,6 +83,9 @@ class TrialTable(QSplitter):
         self.proxy.set_text(text)
 
     def show_rows(self, rows: list[dict], spec) -> None:
+        """Fill the table and the plot; the trials selected stay selected (a running sweep refreshes the table at
+        every trial's start and end, and would otherwise drop what the person picked)."""
+        kept = set(self.selected_numbers())
         headers, body = table(rows, list(spec.params))
         self.model.clear()
         self.model.setHorizontalHeaderLabels([short_path(h) for h in headers])
@@ -95,6 +98,16 @@ class TrialTable(QSplitter):
                     it.setToolTip(r["message"])
             self.model.appendRow(items)
         self.plot.set_trials(rows, list(spec.params.items()), spec.objective, spec.direction == "maximize")
+        if kept:
+            self._select(kept)
+
+    def _select(self, numbers: set) -> None:
+        selection = QItemSelection()
+        for r in range(self.proxy.rowCount()):
+            index = self.proxy.index(r, 0)
+            if self.proxy.data(index, Qt.ItemDataRole.UserRole) in numbers:
+                selection.select(index, self.proxy.index(r, self.proxy.columnCount() - 1))
+        self.view.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
     def selected_numbers(self) -> list[int]:
         return [self.model.item(self.proxy.mapToSource(i).row(), 0).data(Qt.ItemDataRole.UserRole)

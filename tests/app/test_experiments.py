@@ -438,3 +438,18 @@ def test_more_workers_than_cores_are_noted_when_the_sweep_starts(qtbot, tmp_path
         ". Note: 100 trials at once on 2 cores: they take turns on the cores, so the sweep is no faster than with 2 "
         "at once, and each trial process holds its own PyTorch and data set in memory; set Workers to 2 or fewer."), \
         started
+
+
+def test_the_trials_picked_in_the_table_stay_picked_when_a_running_sweep_refreshes_it(qtbot):
+    doc = load_graph(preset_path("lenet5"))
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    spec = _spec(doc)
+    panel.show_results(ROWS[:3], spec)
+    panel.view.selectRow(1)
+    picked = panel.table.selected_numbers()
+    running = {**ROWS[3], "number": 4, "state": "running", "value": None}
+    panel.show_results(ROWS[:3] + [running], spec)          # a trial started: the table is filled again
+    assert panel.table.selected_numbers() == picked and len(picked) == 1
+    panel.show_results(ROWS, spec)
+    assert panel.table.selected_numbers() == picked
