@@ -30,6 +30,7 @@ from ..weights import module_path_to_id
 from .export_recurrent import CALLS as RECURRENT_CALLS
 from .export_recurrent import is_default_state, recurrent_call
 from .export_scan import check_steps, fix_steps, scan_block, scan_layers
+from .export_attention import attention_calls, attention_step
 from .export_tensors import norm_over_channels, norm_step, program_tensors, tensor_call
 from .layers import NoBlock, layer_block
 from ..quoting import shown
@@ -99,6 +100,7 @@ class _ProgramBuilder(_Builder):
             self.users[node] = list(node.users)
         scans = scan_layers(self, graph)         # {node: the recurrent layer whose scan it is part of}
         norms = norm_over_channels(self, graph)  # {node: its step of a LayerNorm over channels written out}
+        attention = attention_calls(self, graph)  # {node: the MultiheadAttention call it is a step of}
         for node in graph.nodes:
             entry = self.info.get(node, ("value", None))
             if node in scans:
@@ -106,6 +108,8 @@ class _ProgramBuilder(_Builder):
                     scan_block(self, node, scans[node])
                 else:
                     self.report_nodes.append({"node": node.name, "op": str(node.target), "block": None, "kind": None})
+            elif node in attention:
+                attention_step(self, node, attention[node])
             elif node.op == "placeholder":
                 if node.name not in self.user_inputs:
                     continue                                   # a weight: its layer's call takes it
@@ -276,6 +280,8 @@ def import_program(program, name: str = "Imported", source: str = "program", met
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
     report = ImportReport(source, method, builder.report_nodes, [])
+    if getattr(builder, "attention_note", None):
+        report.notes.append(builder.attention_note)
     report.fidelity = {"seconds": round(time.monotonic() - started, 3)}
     return doc, builder.state, report, int(batch)
 

@@ -5,6 +5,8 @@ and ConvNeXt's LayerNorm2d as the three calls it makes. Two patterns become the 
 gives the same model:
 
     aten.mul(layer_scale, x)   (C×1×1 times N×C×H×W)                      → LayerScale (its `weight`)
+    aten.cat([class_token.expand(N, -1, -1), x], 1)                        → ClassToken (its `token`)
+    aten.add(x, pos_embedding)  (N×S×D plus 1×S×D)                           → PositionEmbedding (its `embedding`)
     permute(x, [0, 2, 3, 1]) → layer_norm(·, [C]) → permute(·, [0, 3, 1, 2]) → LayerNorm2d
 
 Any other use of a tensor of the program stops the import in words: no block holds a bare parameter.
@@ -17,28 +19,50 @@ TO_CHANNELS_LAST, TO_CHANNELS_FIRST = [0, 2, 3, 1], [0, 3, 1, 2]
 
 
 def program_tensors(builder, node) -> list:
-    """The arguments of `node` that are tensors of the program (weights, buffers, constants)."""
-    return [a for a in node.args if getattr(a, "op", "") == "placeholder" and a.name in builder.fqn]
+    """The arguments of `node` (also within a list, as cat's) that are tensors of the program (weights, buffers,
+    constants), or a class token expanded over the batch."""
+    args = [a for arg in node.args for a in (arg if isinstance(arg, (list, tuple)) else [arg])]
+    tokens = getattr(builder, "expanded_tokens", {})
+    return [a for a in args if (getattr(a, "op", "") == "placeholder" and a.name in builder.fqn) or a in tokens]
+
+
+def _learned(builder, node, kind: str, key: str, weight, source) -> None:
+    """A block of `kind` on `source` whose tensor `key` is the program's tensor `weight` (a placeholder)."""
+    fqn, tensor = builder.owned_weight(node, weight, key)
+    bid = builder.add(node, kind, {}, [source], fqn, _parent(fqn))
+    builder.state[f"{bid}.{key}"] = tensor.detach().clone()
+    builder.out_of[node] = bid
 
 
 def tensor_call(builder, node) -> None:
     """Map a call that takes a tensor of the program directly (see the module docstring), or raise."""
     found = program_tensors(builder, node)
-    args = list(node.args)
-    if builder.name_of(node) == "mul" and len(args) == 2 and len(found) == 1 and not node.kwargs:
-        weight = found[0]
-        other = args[1] if args[0] is weight else args[0]
-        shape, image = builder.info[weight][1], builder.info.get(other, ("", ()))[1]
-        if other in builder.out_of and len(shape) == 3 and tuple(shape[1:]) == (1, 1) and len(image) == 4 and \
-                image[1] == shape[0]:
-            fqn, tensor = builder.owned_weight(node, weight, "layer scale")
-            bid = builder.add(node, "LayerScale", {}, [other], fqn, _parent(fqn))
-            builder.state[f"{bid}.weight"] = tensor.detach().clone()
-            builder.out_of[node] = bid
-            return
-    fqn = builder.fqn[found[0].name]
-    owner, _, name = fqn.rpartition(".")
-    raise _NeedsOpaque(owner, f"it uses its own tensor {name!r} directly in {node.target} (no block holds a bare "
+    args, name = list(node.args), builder.name_of(node)
+    tokens = builder.__dict__.setdefault("expanded_tokens", {})
+    weight = found[0]
+    other = next((a for a in args if a is not weight), None) if len(args) == 2 else None
+    shape = builder.info.get(weight, ("", ()))[1]
+    seen = builder.info.get(other, ("", ()))[1] if other is not None else ()
+    if len(found) == 1 and not node.kwargs and other in builder.out_of:
+        if name == "mul" and len(shape) == 3 and tuple(shape[1:]) == (1, 1) and len(seen) == 4 and \
+                seen[1] == shape[0]:
+            return _learned(builder, node, "LayerScale", "weight", weight, other)
+        if name == "add" and len(shape) == 3 and shape[0] == 1 and len(seen) == 3 and \
+                tuple(shape[1:]) == tuple(seen[1:]):
+            return _learned(builder, node, "PositionEmbedding", "embedding", weight, other)
+    if name == "expand" and weight not in tokens and len(shape) == 3 and tuple(shape[:2]) == (1, 1) and \
+            len(args) == 2 and list(args[1])[1:] == [-1, -1]:
+        tokens[node] = weight                     # the token over the batch: the cat that uses it is the block
+        builder.report_nodes.append({"node": node.name, "op": str(node.target), "block": None, "kind": None})
+        return
+    pieces = args[0] if args and isinstance(args[0], (list, tuple)) else ()
+    if name == "cat" and len(pieces) == 2 and pieces[0] in tokens and pieces[1] in builder.out_of and \
+            (args[1] if len(args) > 1 else 0) == 1 and len(builder.info[pieces[1]][1]) == 3:
+        return _learned(builder, node, "ClassToken", "token", tokens[pieces[0]], pieces[1])
+    weight = tokens.get(weight, weight)
+    fqn = builder.fqn[weight.name]
+    owner, _, attr = fqn.rpartition(".")
+    raise _NeedsOpaque(owner, f"it uses its own tensor {attr!r} directly in {node.target} (no block holds a bare "
                               "parameter)")
 
 

@@ -10,7 +10,7 @@ import torchvision
 
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.fileformat import load_graph
-from layerloom.graph.importers import ImportResult, import_source, save_import
+from layerloom.graph.importers import ImportFailure, ImportResult, import_source, save_import
 from layerloom.graph.importers.fx_import import import_module
 from layerloom.graph.weights import match_weights
 
@@ -85,3 +85,56 @@ def test_vit_b_16_imports_with_at_most_one_opaque_block():
     assert len(result.report.opaque) <= 1
     assert result.report.fidelity["strict_load"] and result.report.fidelity["tensors_equal"]
     assert result.report.fidelity["max_abs_diff"] == 0.0
+
+
+def test_a_small_vision_transformer_exported_to_pt2_imports_as_the_same_blocks_exactly(tmp_path):
+    """torch.export records the class token as expand → cat, the position embedding as an add of a weight, and
+    each attention as the ~25 calls it makes: they become the blocks the torch.fx route gives."""
+    model = tiny_vit()
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    program = torch.export.export(model, (x,))
+    torch.export.save(program, tmp_path / "vit.pt2")
+    result = import_source(str(tmp_path / "vit.pt2"))
+    doc, _, _ = import_module(model, (3, 32, 32), "vit", "VisionTransformer")
+    assert sorted((b.id, b.kind, b.group, repr(b.params)) for b in result.doc.blocks.values()) == \
+        sorted((b.id, b.kind, b.group, repr(b.params)) for b in doc.blocks.values())
+    assert result.report.fidelity["max_abs_diff"] == 0.0 and result.report.fidelity["tensors_equal"]
+    assert any("attention layers' dropout" in n for n in result.report.notes)
+    save_import(result, tmp_path / "vit.loom.json")
+    gm = compile_graph(load_graph(tmp_path / "vit.loom.json")).eval()
+    with torch.no_grad():
+        assert torch.equal(gm(x), program.module()(x))
+
+
+class _Attending(torch.nn.Module):
+    def __init__(self, how):
+        super().__init__()
+        self.how = how
+        self.attn = torch.nn.MultiheadAttention(8, 2, batch_first=how != "time_first")
+        self.key = torch.nn.Linear(8, 8)
+        self.register_buffer("mask", torch.eye(5, dtype=torch.bool))
+
+    def forward(self, x):
+        if self.how == "mask":
+            return self.attn(x, x, x, attn_mask=self.mask, need_weights=False)[0]
+        if self.how == "cross":
+            keys = self.key(x)
+            return self.attn(x, keys, keys, need_weights=False)[0]
+        if self.how == "weights":
+            out, weights = self.attn(x, x, x)
+            return out + weights.sum()
+        return self.attn(x, x, x, need_weights=False)[0]
+
+
+@pytest.mark.parametrize("how, says", [
+    ("time_first", r"takes the sequence first \(batch_first=False\); .* build it with batch_first=True"),
+    ("mask", r"is given a key, a value or a mask of its own"),
+    ("cross", r"is given a key, a value or a mask of its own"),
+    ("weights", r"its attention weights are used beside its output")])
+def test_an_exported_attention_no_block_can_stand_for_is_refused_naming_it(tmp_path, how, says):
+    torch.manual_seed(0)
+    program = torch.export.export(_Attending(how).eval(), (torch.randn(2, 5, 8),))
+    torch.export.save(program, tmp_path / f"{how}.pt2")
+    with pytest.raises(ImportFailure, match=r"^attn \(MultiheadAttention\)" if how != "weights" else says) as info:
+        import_source(str(tmp_path / f"{how}.pt2"))
+    assert __import__("re").search(says, str(info.value)), str(info.value)
