@@ -175,7 +175,7 @@ def _training_memory(args, doc, result) -> dict | None:
     data = est.to_json()
     if args.largest_batch:
         data["largest_batch"] = fits
-    data["text"] = memory_lines(est, fits)
+    data["text"] = memory_lines(est, fits, asked=args.largest_batch)
     return data
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, estimate_training_memory
+from .config import MAX_BATCH
 from .memory_fit import available_bytes, largest_batch
 
 GIB = 1024 * MIB
@@ -102,8 +103,9 @@ def fit_check(est: MemoryEstimate, doc=None, analysis=None, free: int | None = N
     return FitCheck(free, False, best, warning)
 
 
-def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
-    """The estimate in words, for the summary table and the readiness check."""
+def memory_lines(est: MemoryEstimate, fits: int | None = None, asked: bool = False) -> list[str]:
+    """The estimate in words, for the summary table and the readiness check. `fits`: the largest batch that fits
+    (largest_batch); `asked`: it was asked for, so a None says why there is none."""
     parts = ", ".join(f"{k.replace('_', ' ')} {size_text(est.categories.get(k, 0))}" for k in CATEGORY_KEYS
                       if est.categories.get(k, 0))
     lines = [f"Training memory (batch {est.batch_size}, {est.optimizer}, {est.device}): "
@@ -111,7 +113,13 @@ def memory_lines(est: MemoryEstimate, fits: int | None = None) -> list[str]:
     if est.overheads:
         lines.append(f"  on the device with CUDA context and reserve: {size_text(est.device_bytes)}")
     if fits is not None:
-        lines.append(f"  largest batch that fits in the memory available now: {fits:,}")
+        cap = " (the largest a run takes: more would fit)" if fits >= MAX_BATCH else ""
+        lines.append(f"  largest batch that fits in the memory available now: {fits:,}{cap}")
+    elif asked:
+        free = available_bytes(est.device)
+        lines.append("  largest batch that fits: none known, " + (
+            f"this machine has no {device_name(est.device)} device to ask how much memory is free" if free is None else
+            f"not even a batch of 1 fits in the {size_text(free)} free on the {device_name(est.device)} now"))
     if est.method != "memtracker":
         lines.append("  (estimated analytically: activations are approximate)")
     return lines

@@ -135,3 +135,29 @@ def test_sizes_of_a_gib_and_more_read_in_gib():
     text = headline(est)
     figures = mib_figures(text)
     assert " GiB (" in text and figures["total"] == pytest.approx(est.peak_bytes / MIB, abs=0.01 * 1024)
+
+
+def test_summary_says_why_it_names_no_largest_batch_when_asked_for_one(monkeypatch, capsys):
+    """--largest-batch used to print nothing at all when no batch fits or the free memory is not known (no GPU);
+    and the search's upper bound read as if it were the memory's limit."""
+    import json
+
+    from layerloom.app.main import main
+    from layerloom.runtime import memory_fit, memory_report
+    mlp = str(preset_path("mlp"))
+    for module in (memory_fit, memory_report):
+        monkeypatch.setattr(module, "available_bytes", lambda device: None)          # no CUDA device here
+    assert main(["summary", mlp, "--batch-size", "8", "--largest-batch", "--device", "cuda", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)["training_memory"]
+    assert data["largest_batch"] is None and data["text"][-1] == (
+        "  largest batch that fits: none known, this machine has no CUDA device to ask how much memory is free")
+    est = estimate_training_memory(load_graph(preset_path("mlp")), 8, "adam", "cuda")
+    assert memory_report.memory_lines(est, None, asked=True)[-1] == ("  largest batch that fits: none known, this "
+                                                                     "machine has no CUDA device to ask how much "
+                                                                     "memory is free")
+    monkeypatch.setattr(memory_report, "available_bytes", lambda device: 3 * MIB)
+    assert memory_report.memory_lines(est, None, asked=True)[-1] == ("  largest batch that fits: none known, not even "
+                                                                     "a batch of 1 fits in the 3.0 MiB free on the "
+                                                                     "CUDA now")
+    assert memory_report.memory_lines(est, 65_536)[-1].endswith(": 65,536 (the largest a run takes: more would fit)")
+    assert memory_report.memory_lines(est, None)[-1].startswith("  on the device")          # not asked: no line
