@@ -62,15 +62,15 @@ def device_name(device: str) -> str:
     return DEVICE_NAMES.get(kind, kind) + (f" {index}" if index else "")
 
 
-def headline(est: MemoryEstimate) -> str:
-    """One line: the peak and what it is made of (the parts add up to the peak)."""
+def headline(est: MemoryEstimate, breakdown: bool = True) -> str:
+    """One line: the peak and what it is made of (the parts add up to the peak; `breakdown=False`: the peak only)."""
     c = est.categories
     parts = [("weights", c.get("parameters", 0) + c.get("buffers", 0)), ("gradients", c.get("gradients", 0)),
              ("optimizer state", c.get("optimizer_state", 0)), ("activations", c.get("activations", 0)),
              ("temporaries", c.get("temporaries", 0)), ("inputs", c.get("inputs", 0))]
     words = ", ".join(f"{name} {size_text(n)}" for name, n in parts if n)
     line = (f"Training memory at batch {est.batch_size} with {OPTIMIZER_NAMES.get(est.optimizer, est.optimizer)} "
-            f"on {device_name(est.device)}: {size_text(est.peak_bytes)} ({words})")
+            f"on {device_name(est.device)}: {size_text(est.peak_bytes)}" + (f" ({words})" if breakdown else ""))
     if est.overheads:
         line += f"; {size_text(est.device_bytes)} with the CUDA context and a reserve"
     if est.method != "memtracker":

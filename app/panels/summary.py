@@ -24,6 +24,8 @@ SHAPE = 2                                   # the column that stretches
 WIDTHS = (140, 170, None, 110, 90, 90)      # the usual widths
 LEAST = (80, 100, None, 64, 56, 56)         # what each gives up to in a narrow panel, in this order:
 SHRINK_ORDER = (1, 0, 3, 4, 5)
+MEMORY_TIP = ("Peak memory of one training step with the Training panel's batch size, optimizer and device: tensors "
+              "alive at the peak, measured by running the step on fake tensors (no data, no compute).")
 
 
 class SummaryModel(QAbstractTableModel):
@@ -118,9 +120,7 @@ class SummaryPanel(QWidget):
         self.memory.setContentsMargins(6, 0, 6, 4)
         self.memory.setWordWrap(True)
         self.memory.setTextFormat(Qt.TextFormat.PlainText)
-        self.memory.setToolTip("Peak memory of one training step with the Training panel's batch size, optimizer "
-                               "and device: tensors alive at the peak, measured by running the step on fake "
-                               "tensors (no data, no compute).")
+        self.memory.setToolTip(MEMORY_TIP)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -198,8 +198,10 @@ class SummaryPanel(QWidget):
         """The estimator's state as one line (two when the estimate does not fit the device now)."""
         from layerloom.runtime.memory_report import headline
 
-        if estimator.state == "done":
-            text = headline(estimator.estimate)
+        tip = MEMORY_TIP
+        if estimator.state == "done":      # the peak on the line, what it is made of in the tooltip: the parts
+            text = headline(estimator.estimate, breakdown=False)       # took two more lines, and the table their room
+            tip = f"{headline(estimator.estimate)}\n\n{MEMORY_TIP}"
             if estimator.check is not None and not estimator.check.fits:
                 text += "\n" + estimator.check.warning
         elif estimator.state == "estimating":
@@ -211,6 +213,7 @@ class SummaryPanel(QWidget):
         warn = estimator.state == "done" and estimator.check is not None and not estimator.check.fits
         self.memory.setStyleSheet(f"color: {theme.current().warning.name()};" if warn else "")
         self.memory.setText(text)
+        self.memory.setToolTip(tip)
 
     def row_of(self, block_id: str) -> int:
         return next((i for i, r in enumerate(self.model.rows) if r[0] == block_id), -1)

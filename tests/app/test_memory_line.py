@@ -21,7 +21,8 @@ def test_summary_shows_the_runtime_estimate_for_the_panels_settings(win, qtbot):
     expected = estimate_training_memory(doc, 64, "adam", "cpu", analysis=analyze(doc))
     assert win.memory.estimate.peak_bytes == expected.peak_bytes
     assert win.memory.estimate.categories == expected.categories
-    assert win.summary.memory.text() == memory_report.headline(expected)
+    assert win.summary.memory.text() == memory_report.headline(expected, breakdown=False)
+    assert win.summary.memory.toolTip().startswith(memory_report.headline(expected) + "\n")    # the parts
     assert win.summary.memory.text().startswith("Training memory at batch 64 with Adam on CPU: ")
 
     win.training.panel.settings.batch_size.setValue(16)      # the Training panel's batch size
@@ -29,7 +30,7 @@ def test_summary_shows_the_runtime_estimate_for_the_panels_settings(win, qtbot):
                     timeout=10_000)
     settle(win, qtbot)
     expected16 = estimate_training_memory(doc, 16, "adam", "cpu", analysis=analyze(doc))
-    assert win.summary.memory.text() == memory_report.headline(expected16)
+    assert win.summary.memory.text() == memory_report.headline(expected16, breakdown=False)
     assert expected16.peak_bytes < expected.peak_bytes
 
     before = win.memory.estimate
@@ -84,3 +85,15 @@ def test_closing_waits_for_the_estimate_and_asks_for_no_more(win, qtbot):
     win.training.panel.settings.batch_size.setValue(8)
     win.request_memory_estimate()
     assert win.memory.jobs.running is None and win.memory.jobs.queued is None
+
+
+def test_the_memory_line_leaves_the_summary_table_room_in_a_small_window(win, qtbot):
+    """At 1024×768 the memory line with its parts took three lines under the totals: the Summary's table had a
+    row and a half left. The line says the peak; its parts are in its tooltip."""
+    win.resize(1024, 768)
+    win.files.open_preset(preset_path("lenet5"))
+    settle(win, qtbot)
+    qtbot.wait(50)
+    label = win.summary.memory
+    assert label.text().endswith("MiB") and "weights" in label.toolTip() and "activations" in label.toolTip()
+    assert label.height() <= label.fontMetrics().lineSpacing() * 2 + 8       # one line (two at most), not three
