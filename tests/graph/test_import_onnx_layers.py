@@ -1,0 +1,80 @@
+"""ONNX's Gelu (opset 20) and LayerNormalization (opset 17) become GELU and LayerNorm blocks with the file's
+weights, computing what onnxruntime computes on the same file; a LayerNormalization no LayerNorm can stand for
+stays an Opaque block that says why."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from layerloom.graph.compiler import compile_graph
+from layerloom.graph.importers import import_source
+
+
+def _runs_as_onnxruntime(path, result, x: np.ndarray) -> None:
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    expected = session.run(None, {session.get_inputs()[0].name: x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_a_torch_export_at_opset_20_imports_gelu_and_layer_norm_as_blocks(tmp_path, approximate):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.GELU(approximate=approximate), nn.LayerNorm(6, eps=1e-3)).eval()
+    with torch.no_grad():
+        model[2].weight.normal_()
+        model[2].bias.normal_()
+    path = tmp_path / "net.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(2, 5, 4),), str(path), dynamo=False, opset_version=20,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    result = import_source(str(path))
+    blocks = list(result.doc.blocks.values())
+    assert [b.kind for b in blocks] == ["Input", "Linear", "GELU", "LayerNorm", "Output"]
+    assert blocks[2].params["approximate"] == approximate
+    assert blocks[3].params["normalized_shape"] == [6] and blocks[3].params["eps"] == pytest.approx(1e-3)
+    assert result.report.opaque == []
+    _runs_as_onnxruntime(path, result, np.random.default_rng(1).standard_normal((3, 5, 4)).astype(np.float32))
+
+
+def _norm_file(path, axis: int, scale_shape, bias: bool = True):
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal(scale_shape).astype(np.float32), "scale")]
+    inputs = ["x", "scale"]
+    if bias:
+        inits.append(numpy_helper.from_array(rng.standard_normal(scale_shape).astype(np.float32), "bias"))
+        inputs.append("bias")
+    node = helper.make_node("LayerNormalization", inputs, ["y"], axis=axis, epsilon=1e-4, name="norm")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+@pytest.mark.parametrize("axis, bias", [(1, False), (-2, True), (-1, True)])
+def test_a_layer_normalization_over_the_last_dimensions_is_a_layer_norm(tmp_path, axis, bias):
+    shape = [3, 4] if axis in (1, -2) else [4]
+    path = _norm_file(tmp_path / "norm.onnx", axis, shape, bias)
+    result = import_source(str(path))
+    norm = result.doc.blocks[next(b for b in result.doc.blocks if result.doc.blocks[b].kind == "LayerNorm")]
+    assert norm.params["normalized_shape"] == shape and norm.params["bias"] is bias
+    _runs_as_onnxruntime(path, result, np.random.default_rng(2).standard_normal((2, 3, 4)).astype(np.float32))
+
+
+def test_a_layer_normalization_that_reaches_the_batch_stays_opaque_saying_why(tmp_path):
+    path = _norm_file(tmp_path / "batch.onnx", 0, [2, 3, 4])
+    result = import_source(str(path), fidelity=False)
+    assert [o["reason"] for o in result.report.opaque] == [
+        "no block computes a LayerNormalization over axis 0 with a scale of shape [2, 3, 4] (a LayerNorm normalises "
+        "each sample over its last dimensions, which its weight covers): it runs through onnxruntime, and no "
+        "gradient flows through it"]
