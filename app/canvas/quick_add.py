@@ -1,7 +1,8 @@
 """The quick-add popup: type a few letters of a block kind, press Enter, the block lands at the cursor."""
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QSize, Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QFrame, QLabel, QLineEdit, QListWidget, QListWidgetItem, QVBoxLayout
 
 from layerloom.graph.blocks import CATEGORIES, REGISTRY
@@ -73,10 +74,17 @@ class QuickAdd(QFrame):
         self.no_match.setVisible(not self.list.count())
 
     def popup_at(self, global_pos) -> None:
+        """Open with its top left at `global_pos`, moved up or left as far as it takes to lie whole on the screen
+        (opened low on the canvas, its list ran off the bottom of the screen)."""
         self.search.clear()
         self._refill("")
+        screen = QGuiApplication.screenAt(global_pos) or self.screen()
+        room = screen.availableGeometry()
         self.move(global_pos)
         self.show()
+        frame = self.frameGeometry()          # with what the window system adds around it
+        self.move(self.pos() + QPoint(max(room.left() - frame.left(), min(0, room.right() - frame.right())),
+                                      max(room.top() - frame.top(), min(0, room.bottom() - frame.bottom()))))
         self.search.setFocus()
 
     def _choose(self, name: str | None) -> None:

@@ -198,3 +198,23 @@ def test_a_graph_that_fits_readably_is_shown_whole_and_centred(win):
     shown = view.mapToScene(view.viewport().rect()).boundingRect()
     assert shown.contains(graph) and view.zoom >= 0.6
     assert abs(shown.center().x() - graph.center().x()) < 2 and abs(shown.center().y() - graph.center().y()) < 2
+
+
+def test_quick_add_opened_low_on_the_canvas_lies_whole_on_the_screen(win, qtbot):
+    """Tab near the bottom of the canvas opened the quick-add box at the cursor with its list running off the
+    bottom of the screen; it now moves up as far as it takes to lie whole on the screen."""
+    view = win.view
+    room = view.screen().availableGeometry()
+    vp = view.viewport()
+    low = QPoint(vp.width() // 2, vp.height() - 5)
+    bottom = vp.mapToGlobal(low).y()
+    assert bottom + view.quick_add.height() > room.bottom()          # where it opened, it ran off the screen
+    move(vp, low)
+    view.setFocus()
+    QTest.keyClick(view, Qt.Key.Key_Tab)
+    popup = view.quick_add
+    qtbot.waitUntil(popup.isVisible)
+    assert room.contains(popup.frameGeometry())
+    QTest.keyClicks(popup.search, "dropout")
+    QTest.keyClick(popup.search, Qt.Key.Key_Return)
+    assert [b.kind for b in win.document.blocks.values()] == ["Dropout"]
