@@ -9,6 +9,7 @@ The desktop app's own options (no command, FILE, --screenshot) are handled in la
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -269,6 +270,8 @@ def _run(argv: list[str]) -> int:
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
+        with contextlib.suppress(OSError):     # stderr may be gone with the terminal
+            print(f"\nlayerloom {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
         return 130
     except OSError as exc:     # a path the system refused (a file in the way, permissions, a full disk)
         from layerloom.graph.lazy_torch import explained     # or a shared library a command imports

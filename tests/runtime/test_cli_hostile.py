@@ -414,3 +414,13 @@ def test_a_sweep_ended_with_sigterm_stops_its_trial_cleanly_and_queues_its_value
     rows = json.loads((tmp_path / "sweeps" / "term" / "results.json").read_text(encoding="utf-8"))
     assert [r["state"] for r in rows] == ["failed", "waiting"] and "stopped" in rows[0]["message"], rows
     assert rows[1]["params"] == rows[0]["params"]          # its values run again when the sweep resumes
+
+
+def test_a_command_ended_by_ctrl_c_says_so_in_a_line_not_in_silence(monkeypatch, capsys):
+    from layerloom.runtime import cli
+
+    def pressed(*_args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "load_or_say", pressed)
+    assert main(["check", "any.loom.json"]) == 130
+    assert capsys.readouterr().err == "\nlayerloom check: interrupted (Ctrl-C)\n"
