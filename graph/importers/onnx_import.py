@@ -138,8 +138,9 @@ class _OnnxBuilder:
         self.doc.add_block(kind, params, block_id=bid, group=group_name(_scope(node)) if node is not None else "")
         for port, name in enumerate(inputs):
             if name not in self.produced:
-                raise ImportFailure(f"{node.op_type if node is not None else 'output'} reads {name}, which no "
-                                    "mapped operator produces")
+                who = "the output" if node is None else \
+                    f"the {node.op_type} {_where(node)}" if node.name else _where(node)
+                raise ImportFailure(f"{who} reads {name}, which comes from no tensor of the network: {NO_TENSOR}")
             self.doc.connect(self.produced[name], bid, dst_port=port)
         for k, v in (tensors or {}).items():
             dtype = np.float32 if v.dtype != np.int64 else v.dtype
@@ -394,7 +395,7 @@ class _OnnxBuilder:
                                       "num_batches_tracked": np.array(0, dtype=np.int64)})
         elif op in ("Add", "Mul") and all(i in self.produced for i in node.input):
             self.add(node, op, {"num_inputs": 2}, list(node.input), self.base(node), node.output[0])
-        elif op == "Concat":
+        elif op == "Concat" and all(i in self.produced for i in node.input):     # with a constant: Opaque
             axis = self.sample_axis(node, int(a["axis"]), "joins its inputs")
             self.add(node, "Concat", {"num_inputs": len(node.input), "dim": axis}, list(node.input), self.base(node),
                      node.output[0])
@@ -433,6 +434,8 @@ class _OnnxBuilder:
             opaque_operator(self, node, a)
 
 
+NO_TENSOR = ("it is made from the file's constants and the input's sizes alone (as a token expanded over the batch "
+             "is), which no block gives; import the model's .pt2 or model.py instead, which keep it as a weight")
 EXTERNAL_BYTES = 8 * 2**30     # weights read from an ONNX file's side files (as MAX_WEIGHT_BYTES for torchvision)
 
 

@@ -78,3 +78,26 @@ def test_a_layer_normalization_that_reaches_the_batch_stays_opaque_saying_why(tm
         "no block computes a LayerNormalization over axis 0 with a scale of shape [2, 3, 4] (a LayerNorm normalises "
         "each sample over its last dimensions, which its weight covers): it runs through onnxruntime, and no "
         "gradient flows through it"]
+
+
+def _token_file(path):
+    """y = Concat(a token Expanded to x's batch size, x) on axis 1: the token comes from no tensor of the network."""
+    nodes = [helper.make_node("Shape", ["x"], ["shape"], start=0, end=1),
+             helper.make_node("Concat", ["shape", "ones"], ["size"], axis=0),
+             helper.make_node("Expand", ["token", "size"], ["tokens"]),
+             helper.make_node("Concat", ["tokens", "x"], ["y"], axis=1, name="join")]
+    inits = [numpy_helper.from_array(np.arange(4, dtype=np.float32).reshape(1, 1, 4), "token"),
+             numpy_helper.from_array(np.array([1, 4], dtype=np.int64), "ones")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_concat_of_a_token_made_from_constants_and_the_batch_size_is_refused_saying_where_to_import_from(tmp_path):
+    """It said "Concat reads tokens, which no mapped operator produces"."""
+    from layerloom.graph.importers import ImportFailure
+    with pytest.raises(ImportFailure, match=r"^the Concat join reads tokens, which comes from no tensor of the network: "
+                                            r"it is made from the file's constants and the input's sizes alone .* "
+                                            r"import the model's \.pt2 or model\.py instead"):
+        import_source(str(_token_file(tmp_path / "token.onnx")))
