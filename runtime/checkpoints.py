@@ -191,7 +191,7 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
         weights = load_file(str(path / "model.safetensors"), device=str(map_location))
     except SafetensorError as exc:
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its model.safetensors cannot be "
-                              f"read ({shown(str(exc), 120)})", EARLIER) from None
+                              f"read ({shown(str(exc), 120)})", earlier_advice(path)) from None
     except OSError as exc:
         raise CheckpointError(f"the checkpoint {path} cannot be read: {exc}") from None
     _check_unpacked_size(path, path / "state.pt")
@@ -226,7 +226,21 @@ def _check_unpacked_size(path: Path, file: Path) -> None:
 
 
 def _corrupt(path: Path, what: str) -> CheckpointError:
-    return CheckpointError(f"the checkpoint {path} is corrupt: {what}", EARLIER)
+    return CheckpointError(f"the checkpoint {path} is corrupt: {what}", earlier_advice(path))
+
+
+def earlier_advice(path: Path) -> str:
+    """What to do about the damaged checkpoint `path` with the commands: the newest complete one before it in
+    its run, by name, or that there is none."""
+    try:
+        older = sorted((p for p in path.parent.iterdir() if p != path and CHECKPOINT_NAME.fullmatch(p.name)
+                        and p.is_dir() and not p.is_symlink() and _complete(p)), key=lambda p: p.name)
+    except OSError:
+        older = []
+    if older:
+        return f"{EARLIER[:-1]}, such as {older[-1]}."
+    graph = path.parent.parent / "graph.loom.json"
+    return f"The run keeps no other checkpoint: train {'its graph ' + str(graph) if graph.is_file() else 'it'} again."
 
 
 def _refuse_constant(name):

@@ -193,3 +193,19 @@ def test_a_state_pt_that_unpacks_to_far_more_than_it_holds_is_refused(run):
     assert (ckpt / "state.pt").stat().st_size < 2**20
     assert torch.load(ckpt / "state.pt", weights_only=True)["x"].numel() == 4 * 2**20   # torch reads it whole
     _refused(run_dir, "state.pt unpacks to 16 MB")
+
+
+def test_a_damaged_checkpoint_names_the_earlier_one_to_use_or_says_there_is_none(tmp_path):
+    """"Resume or export an earlier checkpoint" left the person to find one: the advice names it, or says the run
+    keeps none and which graph to train again."""
+    t = Trainer(small_net(), {"epochs": 2, "batch_size": 128}, None, runs_base=tmp_path, data=mnist_small(256, 64))
+    assert t.run()["status"] == "finished"
+    first, newest = sorted(p for p in (t.run_dir / "checkpoints").iterdir() if p.is_dir())
+    weights = newest / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])             # cut short, as by a full disk
+    message = _refused(t.run_dir, "is corrupt or truncated")
+    assert message.endswith(f". Resume or export an earlier checkpoint, such as {first}."), message
+    shutil.rmtree(first)
+    message = _refused(t.run_dir, "is corrupt or truncated")
+    assert message.endswith(f". The run keeps no other checkpoint: train its graph {t.run_dir / 'graph.loom.json'} "
+                            "again."), message
