@@ -413,6 +413,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         if doc.blocks[block_id].kind == "Output":
             into = doc.edges_into(block_id)
             return into[0].src if into else None
+        if doc.blocks[block_id].kind == "Input":       # the data itself: no block computes it
+            return None
         return block_id
 
     def follow(self, block_id) -> None:
@@ -423,6 +425,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         doc = self.trained_doc if self.run.active and self.trained_doc is not None else self.session.document
         if block_id is not None and target is None:
             note = (f"{block_id} is not part of the graph being trained." if block_id not in doc.blocks
+                    else f"{block_id} is the data itself: no layer computes it. Click a layer to see what it "
+                         "computes for the probe sample." if doc.blocks[block_id].kind == "Input"
                     else f"{block_id} has no input wired.")
             self.maps.show_block(block_id, note=note)
             return

@@ -271,3 +271,29 @@ def test_class_names_that_start_alike_read_apart_in_the_live_views(qtbot, tmp_pa
     widest = max(QFontMetrics(left.style["tickFont"] or views.font()).horizontalAdvance(t) for t in ticks)
     assert left.width() > widest                      # the true classes' names fit beside the matrix, so they show
     views.grab().save(str(tmp_path / "confusion-names.png"))
+
+
+def test_the_input_block_in_feature_maps_says_it_is_the_data_not_that_it_waits(qtbot):
+    """Clicking the Input block showed "Start training to see what input computes", then during a run "Waiting for
+    input's activations…" for ever: the input is the data, which no block computes and no tap captures."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from layerloom.app.window import MainWindow
+
+    from .helpers import block_point
+    w = MainWindow(restore_settings=False)
+    qtbot.addWidget(w, before_close_func=close_without_questions)
+    w.resize(1400, 900)
+    w.show()
+    w.files.open_preset(preset_path("lenet5"))
+    QTest.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(w, "input"))
+    maps = w.training.maps
+    assert w.scene.selected_block_ids() == ["input"]
+    assert maps.hint.text() == ("input is the data itself: no layer computes it. Click a layer to see what it "
+                                "computes for the probe sample.")
+    assert "input" not in w.training.training.taps.blocks
+    QTest.mouseClick(w.view.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                     block_point(w, "conv1"))
+    assert maps.block == "conv1" and "Start training" in maps.hint.text()
