@@ -262,6 +262,9 @@ class ExperimentPanel(QWidget):
         """The data set loads: the sweep runs its trials from now on."""
         from layerloom.runtime.sweeps.coordinator import workers_warning
         self._checking = False
+        if self._stopping:                # stopped while its data set was checked: it ends before any trial
+            self._update_buttons()
+            return
         warning = workers_warning(min(self.spec.workers, self.spec.budget()), FIELD_LABELS["workers"])
         self.message.setText(f"Sweep {self.spec.name}: {self.spec.describe()} — {self.folder}"
                              + (f". Note: {warning}." if warning else ""))

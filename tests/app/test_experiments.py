@@ -453,3 +453,30 @@ def test_the_trials_picked_in_the_table_stay_picked_when_a_running_sweep_refresh
     assert panel.table.selected_numbers() == picked and len(picked) == 1
     panel.show_results(ROWS, spec)
     assert panel.table.selected_numbers() == picked
+
+
+def test_a_sweep_stopped_while_its_data_set_is_checked_never_shows_its_plan(qtbot, tmp_path, monkeypatch):
+    import threading
+    from layerloom.runtime.sweeps import coordinator
+    checked = threading.Event()
+
+    def run(self):             # the data set loads only after Stop was pressed; then the loop sees the stop
+        checked.wait(10)
+        self._emit({"type": "sweep_started"})
+        self._emit({"type": "sweep_finished", "stopped": self._stop.is_set(), "results": []})
+        return []
+    monkeypatch.setattr(coordinator.SweepRunner, "run", run)
+    panel = ExperimentPanel()
+    qtbot.addWidget(panel)
+    panel.sweeps_base = tmp_path / "sweeps"
+    panel.session = type("S", (), {"document": load_graph(preset_path("lenet5")), "path": None})()
+    panel.load_section({"params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid"})
+    messages = []
+    _recorded(panel.message, "setText", messages)
+    assert panel.start()
+    panel.stop()
+    assert panel.message.text().startswith("Stopping: the sweep ends as soon as its data set is checked")
+    checked.set()
+    qtbot.waitUntil(lambda: not panel.running and panel.message.text().startswith("Sweep stopped"), timeout=10_000)
+    assert not any("at once" in m for m in messages), messages
+    assert panel.start_button.isEnabled() and not panel.pause_button.isEnabled()
