@@ -7,7 +7,10 @@ layer is rebuilt from the call's settings and its weights' shapes (layers.py rea
 a traced module), and the block takes the id of the module that owns the weights
 (`layer1.0.conv1.weight` → `layer1_0_conv1`) and that module's parent as its group. Every other call
 maps like a traced one (aten.relu → ReLU, aten.add → Add, aten.view → Reshape, ...). Recurrent
-calls (aten.lstm, gru, rnn_tanh, rnn_relu) take their weights as a list: export_recurrent.py.
+calls (aten.lstm, gru, rnn_tanh, rnn_relu) take their weights as a list: export_recurrent.py. A weight
+used directly (a layer scale, a class token, a position embedding) and a LayerNorm over channels written
+out are read by export_tensors.py; the calls an nn.MultiheadAttention makes become its block again in
+export_attention.py.
 
 A call with no block stops the import with its reason: an Opaque block rebuilds a module from its
 class and arguments, which an exported program does not keep. Weights used by two calls are refused

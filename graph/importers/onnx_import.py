@@ -2,8 +2,8 @@
 
 Shape inference runs first; then Conv, Gemm, MatMul (+ Add of a bias), Relu, Tanh, Sigmoid,
 LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
-Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax and
-LogSoftmax map to blocks, with their weights taken from the initializers (Gemm's and MatMul's
+Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax,
+LogSoftmax, Gelu and LayerNormalization (onnx_layers.py) map to blocks, with their weights taken from the initializers (Gemm's and MatMul's
 weights transposed as needed). Block ids come from the weights' names (`conv1.weight` → `conv1`)
 or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported.
 RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator becomes an Opaque
