@@ -26,10 +26,12 @@ class AttentionCall:
         self.path, self.nodes, self.output = path, [], None
 
 
-def _attention_path(node) -> str | None:
-    for entry in (node.meta.get("nn_module_stack") or {}).values():
+def _attention_call(node) -> tuple[str, str] | None:
+    """(the call's key, the module's path) of the attention module `node` is a step of (a module called twice
+    has a key per call: `attn`, `attn@1`), or None."""
+    for key, entry in (node.meta.get("nn_module_stack") or {}).items():
         if isinstance(entry, tuple) and len(entry) == 2 and str(entry[1]) == ATTENTION:
-            return str(entry[0])
+            return str(key), str(entry[0])
     return None
 
 
@@ -37,9 +39,9 @@ def attention_calls(builder, graph) -> dict:
     """{node: the AttentionCall it is a step of} for every call made inside an nn.MultiheadAttention."""
     calls: dict[str, AttentionCall] = {}
     for node in graph.nodes:
-        path = _attention_path(node) if node.op == "call_function" else None
-        if path is not None:
-            calls.setdefault(path, AttentionCall(path)).nodes.append(node)
+        found = _attention_call(node) if node.op == "call_function" else None
+        if found is not None:
+            calls.setdefault(found[0], AttentionCall(found[1])).nodes.append(node)
     found = {}
     for call in calls.values():
         inside = set(call.nodes)
