@@ -79,6 +79,8 @@ class _ProgramBuilder(_Builder):
         self.graph_module = program.graph_module
         self.used: dict[str, str] = {}        # weight FQN -> the node that used it first
         self.skipped: set = set()              # nodes nothing reads that need no block (an LSTM's final state)
+        self.expanded_tokens: dict = {}        # class_token.expand(N, -1, -1) -> the token (export_tensors.py)
+        self.attention_note: str | None = None  # said when an attention's dropout was left behind
 
     def weight(self, node, index: int, name: str) -> tuple[str | None, torch.Tensor | None]:
         """(FQN, tensor) of a weight argument, or (None, None) when the call has none."""
@@ -283,7 +285,7 @@ def import_program(program, name: str = "Imported", source: str = "program", met
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
     report = ImportReport(source, method, builder.report_nodes, [])
-    if getattr(builder, "attention_note", None):
+    if builder.attention_note:
         report.notes.append(builder.attention_note)
     report.fidelity = {"seconds": round(time.monotonic() - started, 3)}
     return doc, builder.state, report, int(batch)

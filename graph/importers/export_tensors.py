@@ -22,7 +22,7 @@ def program_tensors(builder, node) -> list:
     """The arguments of `node` (also within a list, as cat's) that are tensors of the program (weights, buffers,
     constants), or a class token expanded over the batch."""
     args = [a for arg in node.args for a in (arg if isinstance(arg, (list, tuple)) else [arg])]
-    tokens = getattr(builder, "expanded_tokens", {})
+    tokens = builder.expanded_tokens
     return [a for a in args if (getattr(a, "op", "") == "placeholder" and a.name in builder.fqn) or a in tokens]
 
 
@@ -38,7 +38,7 @@ def tensor_call(builder, node) -> None:
     """Map a call that takes a tensor of the program directly (see the module docstring), or raise."""
     found = program_tensors(builder, node)
     args, name = list(node.args), builder.name_of(node)
-    tokens = builder.__dict__.setdefault("expanded_tokens", {})
+    tokens = builder.expanded_tokens
     weight = found[0]
     other = next((a for a in args if a is not weight), None) if len(args) == 2 else None
     shape = builder.info.get(weight, ("", ()))[1]
