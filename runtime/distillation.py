@@ -22,7 +22,9 @@ from layerloom.graph.fileformat import graph_from_dict
 from .checkpoints import CheckpointError, load_checkpoint
 
 
-CHOOSE_ANOTHER = "give --teacher another trained run folder, or set the training section's teacher to one"
+# said by the trainer, which does not know whether a terminal or the window started it: both ways are named
+CHOOSE_ANOTHER = ("give another trained run folder as the teacher (--teacher RUN, or Distillation ▸ Teacher in the "
+                  "training settings), or train without one")
 
 
 def load_teacher(source, device) -> tuple[torch.nn.Module, dict]:

@@ -84,7 +84,9 @@ def test_bad_distillation_settings_say_what_to_change(teacher_run, tmp_path):
     Trainer(half_lenet(), {"epochs": 1, "teacher": str(tmp_path / "nowhere")}, rec, runs_base=tmp_path,
             data=mnist_small(64, 32)).run()
     (failed,) = rec.of("failed")
-    assert failed["message"].startswith("teacher: ") and "nowhere" in failed["message"]
+    assert failed["message"] == (f"teacher: {tmp_path / 'nowhere'} is not there any more (moved or deleted): give "
+                                 "another trained run folder as the teacher (--teacher RUN, or Distillation ▸ Teacher "
+                                 "in the training settings), or train without one")      # the terminal's or the window's
 
 
 def test_train_command_takes_the_teacher_flags(teacher_run, tmp_path):
