@@ -45,7 +45,8 @@ def attention_calls(builder, graph) -> dict:
     found = {}
     for call in calls.values():
         inside = set(call.nodes)
-        used = [n for n in call.nodes if any(u not in inside for u in n.users)]
+        used = [n for n in call.nodes if any(u not in inside for u in n.users)
+                and builder.info.get(n, ("",))[0] != "value"]      # sizes worked out for a dynamic batch
         if len(used) != 1:
             raise ImportFailure(f"{call.path} (MultiheadAttention): its attention weights are used beside its output; "
                                 "a MultiheadAttention block gives its output alone: use only the output "
@@ -69,7 +70,7 @@ def attention_step(builder, node, call: AttentionCall) -> None:
                 continue
             if arg.op == "placeholder" and builder.fqn.get(arg.name, "").startswith(call.path + "."):
                 weights.setdefault(builder.fqn[arg.name], (step, arg))
-            elif arg not in inputs:
+            elif arg not in inputs and builder.info.get(arg, ("",))[0] != "value":    # not a size
                 inputs.append(arg)
     if len(inputs) != 1 or inputs[0] not in builder.out_of:
         raise ImportFailure(f"{refuse} is given a key, a value or a mask of its own; a MultiheadAttention block "

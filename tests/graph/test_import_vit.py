@@ -142,3 +142,20 @@ def test_an_exported_attention_no_block_can_stand_for_is_refused_naming_it(tmp_p
     with pytest.raises(ImportFailure, match=says if how in ("weights", "twice") else r"^attn \(MultiheadAttention\) "
                        + says):
         import_source(str(tmp_path / f"{how}.pt2"))
+
+
+def test_a_vision_transformer_exported_with_a_dynamic_batch_imports_and_runs_on_other_batches(tmp_path):
+    """Its attention works out sizes from the batch (symbolic multiplies) that reach steps outside it: they are
+    sizes, not a second result or a mask."""
+    model = tiny_vit()
+    batch = torch.export.Dim("batch", min=1, max=64)
+    program = torch.export.export(model, (torch.randn(2, 3, 32, 32),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, tmp_path / "vit.pt2")
+    result = import_source(str(tmp_path / "vit.pt2"))
+    assert [b.kind for b in result.doc.blocks.values()].count("MultiheadAttention") == 2
+    assert result.report.fidelity["max_abs_diff_batch_3"] == 0.0
+    gm = compile_graph(result.doc, weights=False).eval()
+    gm.load_state_dict(result.state, strict=True)
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.equal(gm(x), program.module()(x))
