@@ -37,6 +37,7 @@ from .readiness import Readiness
 from .state_views import StateViews
 
 SHUTDOWN_MS = 8000
+CURVES_BESIDE_VALIDATION = 1200     # a narrower window shows Validation as a tab beside Curves
 
 
 class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
@@ -372,9 +373,12 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.plots.preparing()
         images, texts = samples.validation_samples(bundle) if bundle is not None else (None, None)
         self.epochs.start(names, images, texts, resumed)
+        tabbed = self.epochs_dock.isHidden() and self.win.width() < CURVES_BESIDE_VALIDATION
         for dock in (self.maps_dock, self.epochs_dock):
             if dock.isHidden():
                 dock.show()
+        if tabbed:          # a small window: side by side, both were cut (plots, readout, tab names elided)
+            self.win.tabifyDockWidget(self.curves_dock, self.epochs_dock)
         self.curves_dock.raise_()
         self.dock.raise_()
         if self.win.isVisible():
@@ -382,7 +386,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             w.resizeDocks([self.curves_dock], [max(self.curves_dock.height(), 330)], Qt.Orientation.Vertical)
             w.resizeDocks([self.dock, self.maps_dock], [max(1, w.height() - 470), 400], Qt.Orientation.Vertical)
             w.resizeDocks([self.dock], [max(self.dock.width(), 350)], Qt.Orientation.Horizontal)
-            w.resizeDocks([self.curves_dock, self.epochs_dock], [3, 2], Qt.Orientation.Horizontal)
+            if self.epochs_dock not in w.tabifiedDockWidgets(self.curves_dock):
+                w.resizeDocks([self.curves_dock, self.epochs_dock], [3, 2], Qt.Orientation.Horizontal)
         self.follow(self.followed)
 
     def toggle_pause(self) -> None:

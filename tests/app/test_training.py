@@ -360,3 +360,18 @@ def test_a_resumed_run_shows_its_own_settings_while_it_trains(win, ui, qtbot):
     wait_run_end(ui, qtbot)
     shown = ui.panel.settings.values()                             # the graph's own settings again
     assert (shown["batch_size"], shown["lr"], shown["max_steps"]) == (32, 0.01, 2)
+
+
+def test_in_a_small_window_validation_opens_as_a_tab_beside_the_curves(win, ui, qtbot):
+    """At 1024×768 a run opened Validation beside Curves: both were cut (the plots, the readout, the tab names
+    elided to "Summ…", "Curv…"). In a window under 1200 wide Validation opens as a tab of the Curves' group."""
+    win.resize(1024, 768)
+    qtbot.waitUntil(lambda: win.width() == 1024)
+    assert not ui.epochs_dock.isVisible()
+    settings(ui, epochs=1, batch_size=64)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    assert ui.epochs_dock in win.tabifiedDockWidgets(ui.curves_dock)
+    ui.stop()
+    wait_run_end(ui, qtbot)
+    qtbot.wait(20)
+    assert ui.plots.width() >= 400      # the width between the side docks (it had three fifths of it: 280)
