@@ -47,6 +47,14 @@ def _sample_shape(builder, name: str) -> list | None:
     return list(shape) if shape is not None and all(isinstance(d, int) for d in shape) else None
 
 
+def gather_axis(builder, node, a) -> int:
+    """The axis a Gather takes along, counted from the front (its table's rank read from the file or the constant)."""
+    axis, rank = int(a.get("axis", 0)), len(builder.shapes.get(node.input[0]) or [])
+    if axis < 0 and builder.fold_value(node.input[0]) is not None and node.input[0] not in builder.produced:
+        rank = np.ndim(builder.fold_value(node.input[0]))
+    return axis % rank if axis < 0 and rank else axis
+
+
 def gather_rows(builder, node, attrs: dict) -> None:
     """Map a Gather on axis 0 (see the module docstring); raises ImportFailure as opaque_operator does."""
     table_name, ids = node.input[0], node.input[1]

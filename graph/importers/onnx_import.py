@@ -2,12 +2,12 @@
 
 Shape inference runs first; then Conv, Gemm, MatMul (+ Add of a bias), Relu, Tanh, Sigmoid,
 LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
-Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax,
-LogSoftmax, Gelu and LayerNormalization (onnx_layers.py) map to blocks, with their weights taken from the initializers (Gemm's and MatMul's
-weights transposed as needed). Block ids come from the weights' names (`conv1.weight` → `conv1`)
-or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported.
-RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator becomes an Opaque
-block run by onnxruntime (onnx_opaque.py).
+Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax,
+and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to blocks, with their weights taken
+from the constants (Gemm's and MatMul's transposed as needed). Block ids come from the weights' names
+(`conv1.weight` → `conv1`) or the exporter's module scopes. A Conv into which the exporter folded a
+BatchNorm is reported. RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator
+becomes an Opaque block run by onnxruntime (onnx_opaque.py).
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .report import group_name
-from .onnx_gather import gather_rows
-from .onnx_layers import OPERATORS as LAYER_OPERATORS, map_layer
+from .onnx_gather import gather_axis, gather_rows
+from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads, fix_free_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -351,11 +351,11 @@ class _OnnxBuilder:
         elif op == "MatMul" and node.input[1] in self.inits and self.const(node.input[1]).ndim == 2:
             w = self.const(node.input[1]).T
             users = self.consumers.get(node.output[0], [])
-            bias_node = users[0] if (len(users) == 1 and users[0].op_type == "Add"
-                                     and any(i in self.inits for i in users[0].input)) else None
+            bias_node = users[0] if (len(users) == 1 and users[0].op_type == "Add"     # a constant: an initializer,
+                                     and any(self.fold_value(i) is not None for i in users[0].input)) else None
             tensors, out = {"weight": w}, node.output[0]
             if bias_node is not None:
-                tensors["bias"] = self.const(next(i for i in bias_node.input if i in self.inits))
+                tensors["bias"] = self.const(next(i for i in bias_node.input if self.fold_value(i) is not None))
                 self.skip.add(bias_node.name)
                 out = bias_node.output[0]
             self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
@@ -422,12 +422,12 @@ class _OnnxBuilder:
                 raise ImportFailure(f"{node.name}: a Transpose to {perm} moves the batch dimension, which no block "
                                     f"does; {_TIME_FIRST if perm[:2] == [1, 0] else 'keep the batch first'}")
             self.add(node, "Permute", {"dims": [p - 1 for p in perm[1:]]}, [x], self.base(node), node.output[0])
-        elif op == "Gather" and _gather_axis(self, node, a) == 0:
+        elif op == "Gather" and gather_axis(self, node, a) == 0:
             gather_rows(self, node, a)          # a table lookup (Embedding), or samples picked from the batch
         elif op == "Gather" and gather_step(self, node, a):
             pass
-        elif op in LAYER_OPERATORS:
-            map_layer(self, node, a)            # Gelu, LayerNormalization: onnx_layers.py
+        elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)):
+            map_layer(self, node, a)            # Gelu, LayerNormalization, a layer scale: onnx_layers.py
         elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
             self.add(node, op, {"dim": self.softmax_axis(node, a)}, [x], self.base(node), node.output[0])
         else:
@@ -491,13 +491,6 @@ def _load_side_data(model, path) -> None:
                             f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
     if total:
         load_external_data_for_model(model, str(folder))
-
-
-def _gather_axis(builder, node, a) -> int:
-    axis, rank = int(a.get("axis", 0)), len(builder.shapes.get(node.input[0]) or [])
-    if axis < 0 and builder.fold_value(node.input[0]) is not None and node.input[0] not in builder.produced:
-        rank = np.ndim(builder.fold_value(node.input[0]))
-    return axis % rank if axis < 0 and rank else axis
 
 
 def _first_line(exc: Exception) -> str:

@@ -1,7 +1,8 @@
-"""ONNX operators of newer opsets that are torch layers: Gelu (opset 20) and LayerNormalization (opset 17).
+"""ONNX operators that are torch layers: Gelu (opset 20), LayerNormalization (opset 17) and a layer scale.
 
     Gelu(x, approximate)                       → GELU(approximate)
     LayerNormalization(x, scale, bias, axis)   → LayerNorm(scale's shape, epsilon), its weight and bias
+    Mul(constant C×1×1, x N×C×H×W)             → LayerScale, the constant its weight (ConvNeXt's layer scale)
 
 A LayerNormalization whose axis reaches the batch, or whose scale does not cover every dimension from the
 axis on, has no block and runs as an Opaque block through onnxruntime, saying why.
@@ -19,9 +20,27 @@ def _text(value, default: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value) if value is not None else default
 
 
+def layer_scale(builder, node) -> tuple[str, str] | None:
+    """(the constant, the network's tensor) of a Mul that scales each channel of an image by a constant C×1×1."""
+    if len(node.input) != 2:
+        return None
+    for weight, x in (node.input, node.input[::-1]):
+        value, shape = builder.fold_value(weight), builder.shapes.get(x) or []
+        if value is not None and x in builder.produced and np.ndim(value) == 3 and \
+                tuple(np.shape(value)[1:]) == (1, 1) and len(shape) == 4 and shape[1] == np.shape(value)[0]:
+            return weight, x
+    return None
+
+
 def map_layer(builder, node, a) -> None:
-    """Map one of OPERATORS to its block (see the module docstring)."""
+    """Map one of OPERATORS, or a layer scale, to its block (see the module docstring)."""
     x = node.input[0]
+    if node.op_type == "Mul":
+        weight, x = layer_scale(builder, node)
+        base = weight if weight in builder.inits and "." in weight else builder.base(node)   # features.1.0.layer_scale
+        builder.add(node, "LayerScale", {}, [x], base, node.output[0],
+                    {"weight": np.asarray(builder.fold_value(weight), dtype=np.float32)})
+        return
     if node.op_type == "Gelu":
         approximate = _text(a.get("approximate"), "none")
         if approximate not in ("none", "tanh"):

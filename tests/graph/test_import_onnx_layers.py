@@ -101,3 +101,26 @@ def test_a_concat_of_a_token_made_from_constants_and_the_batch_size_is_refused_s
                                             r"it is made from the file's constants and the input's sizes alone .* "
                                             r"import the model's \.pt2 or model\.py instead"):
         import_source(str(_token_file(tmp_path / "token.onnx")))
+
+
+def test_a_convnext_exported_at_opset_20_imports_without_opaque_blocks(tmp_path):
+    """Its layer scales (Mul by a C×1×1 constant) become LayerScale blocks; its fresh Linear biases, all zeros, are
+    one initializer the exporter hands out through Identity nodes, which the Linear still takes as its bias."""
+    from torchvision.models.convnext import CNBlockConfig, ConvNeXt
+    torch.manual_seed(0)
+    model = ConvNeXt([CNBlockConfig(16, 32, 2), CNBlockConfig(32, None, 1)], num_classes=5).eval()
+    with torch.no_grad():
+        for block in (model.features[1][0], model.features[1][1], model.features[3][0]):
+            block.layer_scale.normal_()
+    path = tmp_path / "convnext.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.randn(2, 3, 32, 32),), str(path), dynamo=False, opset_version=20,
+                          input_names=["x"], dynamic_axes={"x": {0: "N"}})
+    assert any(n.op_type == "Identity" for n in onnx.load(str(path)).graph.node)
+    result = import_source(str(path))
+    assert result.report.opaque == []
+    scales = [b for b in result.doc.blocks.values() if b.kind == "LayerScale"]
+    assert [b.id for b in scales] == ["features_1_0_layer_scale", "features_1_1_layer_scale", "features_3_0_layer_scale"]
+    assert torch.equal(result.state["features_1_0_layer_scale.weight"], model.features[1][0].layer_scale)
+    _runs_as_onnxruntime(path, result, np.random.default_rng(3).standard_normal((3, 3, 32, 32)).astype(np.float32))
