@@ -106,7 +106,7 @@ class TrainingPanel(QWidget):
         b.addWidget(data)
         b.addWidget(self.settings)
         b.addStretch(1)
-        scroll = QScrollArea()
+        scroll = self.settings_scroll = QScrollArea()
         scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)

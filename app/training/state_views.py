@@ -7,6 +7,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
+
 from layerloom.runtime.config import ConfigError, TrainConfig
 
 from .controller import ACTIVE, ENDED, RunState
@@ -42,6 +44,8 @@ class StateViews:
         message = self.panel.message.text()
         if state == RunState.PAUSED:
             self.panel.show_message("Paused. You can change the learning rate, then resume.")
+            if not message.startswith("Paused"):     # just paused: the field it speaks of comes into sight, once
+                QTimer.singleShot(0, self._learning_rate_in_sight)     # the message has taken its room
         elif state == RunState.RUNNING and message.startswith("Paused"):
             self.panel.show_message("")
         if run.start_pending:
@@ -50,6 +54,9 @@ class StateViews:
             self.panel.set_progress(0.0, "")
         if state in ACTIVE or state in ENDED:
             self._show_progress()
+
+    def _learning_rate_in_sight(self) -> None:
+        self.panel.settings_scroll.ensureWidgetVisible(self.panel.settings.lr, 0, 8)
 
     def _run_ended(self, state: RunState) -> None:
         """The run thread has ended: every text becomes final now, and the graph editable again."""

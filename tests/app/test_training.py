@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import shiboken6
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QRect, Qt
 from PySide6.QtTest import QTest
 from tensorboard.backend.event_processing import event_accumulator
 from PySide6.QtWidgets import QApplication, QMessageBox
@@ -375,3 +375,23 @@ def test_in_a_small_window_validation_opens_as_a_tab_beside_the_curves(win, ui, 
     wait_run_end(ui, qtbot)
     qtbot.wait(20)
     assert ui.plots.width() >= 400      # the width between the side docks (it had three fifths of it: 280)
+
+
+def test_pausing_brings_the_learning_rate_it_speaks_of_into_sight(win, ui, qtbot):
+    """Paused, the panel said "You can change the learning rate, then resume" with the learning-rate field
+    scrolled out of sight above (the Training dock shares its side with Feature maps)."""
+    win.resize(1024, 768)
+    qtbot.waitUntil(lambda: win.width() == 1024)
+    settings(ui, epochs=2, batch_size=16)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=60_000)
+    qtbot.mouseClick(ui.panel.pause, LEFT)
+    qtbot.waitUntil(lambda: ui.run.state.value == "paused", timeout=30_000)
+    qtbot.wait(50)
+    lr = ui.panel.settings.lr
+    assert ui.panel.message.text().startswith("Paused. You can change the learning rate")
+    viewport = ui.panel.settings_scroll.viewport()
+    top_left = lr.mapTo(viewport, lr.rect().topLeft())
+    assert lr.isEnabled() and viewport.rect().contains(QRect(top_left, lr.size()))
+    ui.stop()
+    wait_run_end(ui, qtbot)
