@@ -26,7 +26,7 @@ from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .report import group_name
 from .onnx_gather import gather_axis, gather_rows
-from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
+from .onnx_layers import OPERATORS as LAYER_OPERATORS, erf_gelu, layer_scale, map_layer
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads, fix_free_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -426,7 +426,7 @@ class _OnnxBuilder:
             gather_rows(self, node, a)          # a table lookup (Embedding), or samples picked from the batch
         elif op == "Gather" and gather_step(self, node, a):
             pass
-        elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)):
+        elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)) or erf_gelu(self, node):
             map_layer(self, node, a)            # Gelu, LayerNormalization, a layer scale: onnx_layers.py
         elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
             self.add(node, op, {"dim": self.softmax_axis(node, a)}, [x], self.base(node), node.output[0])
