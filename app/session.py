@@ -199,12 +199,12 @@ class Session(QObject):
 
     # -- undo and redo --------------------------------------------------------------------------
     def undo(self) -> bool:
-        return self._step(self.undo_stack.index() - 1, self.undo_stack.undo)
+        return self._step(self.undo_stack.index() - 1, self.undo_stack.undo, "undo")
 
     def redo(self) -> bool:
-        return self._step(self.undo_stack.index(), self.undo_stack.redo)
+        return self._step(self.undo_stack.index(), self.undo_stack.redo, "redo")
 
-    def _step(self, index: int, go) -> bool:
+    def _step(self, index: int, go, verb: str) -> bool:
         """Undo or redo, unless the document is locked (e.g. during training) and the step would change
         the network: then say why and leave both the document and the stack as they are."""
         if not 0 <= index < self.undo_stack.count():
@@ -212,7 +212,7 @@ class Session(QObject):
         command = self.undo_stack.command(index)
         locked = getattr(self.document, "locked", None)
         if locked and getattr(command, "changes_network", True):
-            self.message.emit(f"Cannot {command.text()[:1].lower()}{command.text()[1:]} now: {locked}")
+            self.message.emit(f"Cannot {verb} “{command.text()}” now: {locked}")
             return False
         go()
         return True

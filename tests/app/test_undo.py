@@ -125,13 +125,20 @@ def test_undo_is_refused_while_the_network_is_locked_but_moves_still_undo(win):
         assert session.document.blocks["conv1"].pos == (210, 0)
         assert not session.undo()                              # the param: refused, nothing changes
         assert session.document.blocks["conv1"].params["out_channels"] == 8
-        assert "training run" in win.statusBar().currentMessage()
+        said = win.statusBar().currentMessage()             # the step pressed, and why not
+        assert said == "Cannot undo “Set conv1.out_channels = 8” now: a training run is using this network", said
         assert session.undo_stack.index() == 1
     finally:
         session.document.locked = None
     win.actions_by_name["undo"].trigger()
     assert session.document.blocks["conv1"].params["out_channels"] == 6
     assert win.actions_by_name["redo"].text() == "&Redo Set conv1.out_channels = 8"
+    session.document.locked = "a training run is using this network"
+    try:
+        assert not session.redo()
+        assert win.statusBar().currentMessage().startswith("Cannot redo “Set conv1.out_channels = 8” now: ")
+    finally:
+        session.document.locked = None
 
 
 def test_trainable_and_group_survive_remove_and_undo():
