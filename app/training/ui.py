@@ -300,7 +300,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             self._loaded_section = None           # the graph's settings are loaded again when the run ends
         elif section != doc.training:
             self._loaded_section = dict(section)
-            self.session.edit("Use the training settings", lambda r: r.set_meta("training", section))
+            self.session.edit("Keep the training settings in the graph", lambda r: r.set_meta("training", section))
         self.panel.show_message("")
         self._begin(doc, values, self.bundle)
         return True

@@ -317,7 +317,8 @@ def test_undo_of_the_training_settings_during_a_run_shows_in_the_panel_once_it_e
     from layerloom.runtime.config import TrainConfig
     settings(ui, epochs=4, batch_size=16, lr=0.01)
     qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
-    qtbot.mouseClick(ui.panel.start, LEFT)               # the settings become the graph's ("Use the training settings")
+    qtbot.mouseClick(ui.panel.start, LEFT)               # the settings become the graph's, as an undoable step
+    assert win.actions_by_name["undo"].text() == "&Undo Keep the training settings in the graph"
     qtbot.waitUntil(lambda: ui.live.step >= 5, timeout=30_000)
     win.view.setFocus()
     QTest.keyClick(win.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)   # settings, not the network: allowed
