@@ -358,6 +358,16 @@ def piece_of(node: fx.Node, index, info: dict, batch: int):
     return "Narrow", {"dim": dim, "start": start, "length": pieces[index][1][dim]}, [x]
 
 
+def function_text(target) -> str:
+    """A called function as a person writes it: `torch.rand_like`, `torch.nn.functional.relu`, `operator.add`
+    (not torch's internal `_VariableFunctionsClass.rand_like`)."""
+    name = getattr(target, "__name__", None)
+    module = getattr(target, "__module__", None)
+    if not isinstance(name, str):
+        return str(target)
+    return f"{module.lstrip('_')}.{name}" if isinstance(module, str) and module != "builtins" else name
+
+
 def call_name(node: fx.Node) -> str:
     """`add` for operator.add, torch.add and x.add_; `max_pool2d` for F.max_pool2d's dispatcher."""
     if node.op == "call_method":
@@ -377,8 +387,7 @@ def map_call(node: fx.Node, info: dict, batch: int):
     name = call_name(node)
     handler = HANDLERS.get(name)
     if handler is None:
-        what = f"{node.target}" if node.op == "call_method" else getattr(node.target, "__qualname__", str(node.target))
-        raise Unmapped(f"{what} has no block")
+        raise Unmapped(f"{function_text(node.target) if node.op != 'call_method' else node.target} has no block")
     return handler(Call(node, info, batch))
 
 

@@ -27,7 +27,8 @@ from ..params import MAX_TEXT, ParamError
 from ..quoting import shown
 from ..weights import module_path_to_id
 from .batch_check import check_batch_follows, samples_apart_note
-from .functions import ALIAS, Unmapped, batch_dim_problem, call_name, describe, is_split, map_call, piece_of
+from .functions import (ALIAS, Unmapped, batch_dim_problem, call_name, describe, function_text, is_split, map_call,
+                        piece_of)
 from .hidden import pick_hidden
 from .inplace import in_place_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
@@ -381,7 +382,7 @@ def _op_text(node: fx.Node) -> str:
     if node.op == "call_method":
         return f".{node.target}()"
     if node.op in ("call_function",):
-        return getattr(node.target, "__qualname__", str(node.target))
+        return function_text(node.target)
     return node.op
 
 

@@ -47,6 +47,8 @@ def test_an_import_whose_outputs_differ_exits_3_with_the_warning_and_its_json_sa
     assert code == 3, err
     assert "warning: the imported graph's outputs differ from the source's by up to" in err and "(exit status 3)" in err
     assert "noise" in load_graph(out).blocks          # written, so the person can look at it
+    # the call named as the source writes it, not as torch's internals name it (_VariableFunctionsClass.rand_like)
+    assert load_graph(out).blocks["noise"].params["origin"].endswith("module noise: torch.rand_like has no block")
     result = import_source(f"{tmp_path / 'noisy.py'}:Net", (4,))
     assert result.report.notes == [
         "the graph gives another result each time it runs on the same input, as the source does: an Opaque block "
