@@ -181,7 +181,7 @@ class Pruning:
         if self._again and self.dialog is not None and self.dialog.isVisible():
             self.update_preview()
         elif self.dialog is not None:
-            self.dialog.show_problem(_sentence(job.error)) if job.error else self.dialog.show_rows(rows)
+            self.dialog.show_problem(_sentence(job.error)) if job.error else self.dialog.show_rows(rows, result.notes)
 
     def _finished(self, code: int) -> None:
         """The dialog closed: Prune applies (while the dialog still holds the choice), Cancel does nothing

@@ -43,6 +43,7 @@ class PruneResult:
     groups: list                                  # lists of producer ids pruned together
     before: dict = field(default_factory=dict)    # {"params", "macs"}
     after: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)     # sentences: where the ratio could not be met
 
 
 class _Groups:
@@ -211,11 +212,16 @@ def prune_channels(doc, weights: dict | None = None, ratio: float = 0.5, blocks=
             targets.append(b)
     roots = list(dict.fromkeys(plan.groups.find(t) for t in targets))
     kept: dict[str, list[int]] = {}
+    notes = []
     for root in roots:
         members = plan.group_of(root)
         score = sum(_l1(weights[f"{m}.weight"]) for m in members)
         n = score.numel()
         keep = max(1, int(round(n * (1 - ratio))))
+        if n > 1 and round(n * (1 - ratio)) < 1:
+            who = root if len(members) == 1 else f"{root} (with {', '.join(m for m in members if m != root)})"
+            notes.append(f"{who} keeps 1 of its {n} channels, the fewest a layer can have: removing {ratio:.0%} "
+                         "would leave none")
         if keep == n:
             continue
         idx = sorted(torch.topk(score, keep).indices.tolist())
@@ -223,7 +229,9 @@ def prune_channels(doc, weights: dict | None = None, ratio: float = 0.5, blocks=
             kept[m] = idx
     if not kept:
         raise PruneError(f"a ratio of {ratio:g} removes no channel from these blocks: raise it")
-    return _apply(doc, weights, plan, kept, data)
+    result = _apply(doc, weights, plan, kept, data)
+    result.notes = notes
+    return result
 
 
 def _positions(layout, kept_sets: dict) -> list[int] | None:

@@ -54,6 +54,7 @@ class PruneReport:
         after = self.rows["pruned"]
         lines.append(f"kept {after['params'] / base['params'] * 100:.0f} % of the parameters and "
                      f"{after['macs'] / base['macs'] * 100:.0f} % of the MACs")
+        lines += [f"{note}." for note in self.result.notes]
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)

@@ -132,8 +132,9 @@ class PruneDialog(QDialog):
         return self.source.currentData(), ([block] if block else None), self.ratio.value() / 100
 
     # -- showing ------------------------------------------------------------------------------------
-    def show_rows(self, rows: list[dict]) -> None:
-        """The "total" row (last in `rows`) goes first, so it stays in sight above a long list of blocks."""
+    def show_rows(self, rows: list[dict], notes: list[str] = ()) -> None:
+        """The "total" row (last in `rows`) goes first, so it stays in sight above a long list of blocks;
+        `notes` say where the ratio could not be met."""
         self.rows = rows
         rows = rows[-1:] + rows[:-1]
         self.table.setRowCount(len(rows))
@@ -162,7 +163,8 @@ class PruneDialog(QDialog):
         self.summary.setStyleSheet("")
         self.summary.setText(f"The pruned graph keeps {_percent(*total['params'][::-1])} of the parameters, "
                              f"{_percent(*total['macs'][::-1])} of the MACs and "
-                             f"{_percent(*total['bytes'][::-1])} of the weights file.")
+                             f"{_percent(*total['bytes'][::-1])} of the weights file."
+                             + "".join(f" {shown(note, 300)}." for note in notes))
         self.accuracy_note.setText(accuracy_note(total.get("accuracy")))
         self.prune_button.setEnabled(True)
         self._fit_text()

@@ -194,3 +194,17 @@ def test_a_damaged_checkpoint_is_said_in_the_dialog_as_a_sentence(win, trained, 
     assert label.height() >= label.heightForWidth(label.width()), (label.height(), label.heightForWidth(label.width()))
     dialog.grab().save(str(tmp_path / "prune-damaged.png"))
     dialog.reject()
+
+
+def test_a_ratio_that_would_leave_no_channel_says_the_layer_keeps_one(win, qtbot, monkeypatch):
+    win.files.open_preset(preset_path("lenet5"))
+    right_click_prune(win, monkeypatch, "conv1")                        # 6 channels
+    dialog = win.pruning.dialog
+    dialog.ratio.lineEdit().selectAll()
+    qtbot.keyClicks(dialog.ratio.lineEdit(), "95")
+    qtbot.waitUntil(lambda: "keeps 1 of its 6 channels" in dialog.summary.text(), timeout=10_000)
+    assert dialog.summary.text().endswith("conv1 keeps 1 of its 6 channels, the fewest a layer can have: removing "
+                                          "95% would leave none.")
+    if __import__("os").environ.get("LAYERLOOM_SHOT"):
+        dialog.grab().save(__import__("os").environ["LAYERLOOM_SHOT"])
+    dialog.reject()

@@ -226,3 +226,15 @@ def test_a_refusal_names_the_block_the_reason_and_what_can_be_pruned_instead():
     with pytest.raises(PruneError, match="no block of this graph can be pruned .*: pruning removes channels of a "
                                          "Conv or Linear block that feeds another Conv or Linear"):
         prune_channels(grouped, None, 0.5)
+
+
+def test_a_ratio_that_would_leave_a_layer_no_channel_keeps_one_and_says_so():
+    from layerloom.runtime.pruning import PruneReport
+    doc = load_graph(preset_path("lenet5"))
+    result = prune_channels(doc, None, 0.95, blocks=["conv1", "fc1"])     # 6 and 120 channels
+    assert len(result.kept["conv1"]) == 1 and len(result.kept["fc1"]) == 6
+    assert result.notes == ["conv1 keeps 1 of its 6 channels, the fewest a layer can have: removing 95% would "
+                            "leave none"]
+    row = {"params": 1, "macs": 1, "bytes": 1, "val_accuracy": None}
+    assert result.notes[0] + "." in PruneReport(result, {"original": row, "pruned": row}).table().splitlines()
+    assert prune_channels(doc, None, 0.5).notes == []
