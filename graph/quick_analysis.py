@@ -51,12 +51,16 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
     """Whether the rules cover this block's settings and inputs exactly (where they might not, or torch
     would refuse or warn, the quick analysis says nothing)."""
     x = shapes[0] if shapes else ()
-    if not all(shapes) or not len(x) in RANKS.get(kind_name, range(1, 9)):
+    if not all(shapes) or len(x) not in RANKS.get(kind_name, range(1, 9)):
         return False
     if kind_name in ("Conv1d", "Conv2d"):
         if p["padding_mode"] != "zeros" or p["in_channels"] % p["groups"] or p["out_channels"] % p["groups"]:
             return False
-        return p["padding"] != "same" or set(_sized(p["stride"], len(x) - 1)) == {1}
+        if p["padding"] != "same":
+            return True
+        dims = len(x) - 1          # torch warns where "same" needs more padding on one side than the other
+        odd = any(d * (k - 1) % 2 for d, k in zip(_sized(p["dilation"], dims), _sized(p["kernel_size"], dims)))
+        return set(_sized(p["stride"], dims)) == {1} and not odd
     if kind_name == "ConvTranspose2d":
         return not (p["in_channels"] % p["groups"] or p["out_channels"] % p["groups"])
     if kind_name in ("MaxPool1d", "MaxPool2d", "AvgPool2d"):
@@ -77,15 +81,20 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
         return tuple(x) == (p["length"], p["embed_dim"])
     if kind_name == "ClassToken":
         return len(x) == 2 and x[1] == p["embed_dim"]
-    if kind_name in arithmetic.GATES:      # torch warns of dropout between the layers of a single layer
-        return p["input_size"] == x[-1] and (p["num_layers"] > 1 or not p["dropout"])
-    if kind_name in ("Add", "Mul", "Concat"):
+    if kind_name in arithmetic.GATES:      # torch warns of dropout between the layers of a single layer, and
+        return p["input_size"] == x[-1] and (p["num_layers"] > 1 or not p["dropout"]) and \
+            (p.get("proj_size") or 0) < p["hidden_size"]       # refuses a projection as wide as the hidden state
+    if kind_name in ("Add", "Mul"):
         return len({len(s) for s in shapes}) == 1
+    if kind_name == "Concat":          # every dimension but the one joined agrees
+        dim = p["dim"] % (len(x) + 1) - 1
+        return len({len(s) for s in shapes}) == 1 and len({s[:dim] + s[dim + 1:] for s in shapes}) == 1
     if kind_name in ("BatchNorm1d", "BatchNorm2d"):
         return p["num_features"] == x[0] and p["track_running_stats"] is True
     if kind_name == "LayerNorm":
-        ns = list(p["normalized_shape"]) if isinstance(p["normalized_shape"], (list, tuple)) else [p["normalized_shape"]]
-        return len(ns) <= len(x) and tuple(ns) == tuple(x[len(x) - len(ns):])
+        ns = p["normalized_shape"]
+        ns = tuple(ns) if isinstance(ns, (list, tuple)) else (ns,)
+        return len(ns) <= len(x) and ns == tuple(x[len(x) - len(ns):])
     if kind_name == "GroupNorm":
         # torch refuses groups of one value each: they have no spread to normalise
         return bool(x) and p["num_channels"] == x[0] and x[0] % p["num_groups"] == 0 and \
@@ -97,13 +106,6 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
     if kind_name == "ChannelShuffle":
         return len(x) >= 2 and x[0] % p["groups"] == 0
     return True
-
-
-def _concat_fits(p: dict, shapes: list[Shape]) -> bool:
-    """Concat joins along `dim`: every other dimension must agree."""
-    dim = p["dim"] % (len(shapes[0]) + 1) - 1
-    rest = {tuple(s[:dim]) + tuple(s[dim + 1:]) for s in shapes}
-    return len(rest) == 1
 
 
 def _macs(kind_name: str, p: dict, shapes: list[Shape], out: Shape) -> int:
@@ -159,7 +161,7 @@ def compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) -> 
             kind.check(shapes, p)
     except Exception as exc:      # torch's analysis words the problem
         raise Unknown(kind_name) from exc
-    if len(dtypes) != 1 or not _sure(kind_name, p, shapes) or (kind_name == "Concat" and not _concat_fits(p, shapes)):
+    if len(dtypes) != 1 or not _sure(kind_name, p, shapes):
         raise Unknown(kind_name)
     rule = arithmetic.explain("Mul" if kind_name == "Add" else kind_name, p, list(shapes))   # both broadcast
     out = shapes[0] if kind_name in SAME_SHAPE else rule.output_shape

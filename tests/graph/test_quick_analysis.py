@@ -55,6 +55,8 @@ def test_every_preset_and_lesson_graph_is_the_full_analysis_or_nothing(path, dat
 def test_uncovered_kinds_and_settings_wait_for_torch():
     for spec, shape in [(("MultiheadAttention", {"num_heads": 2, "embed_dim": 6}), (6, 8)),   # torch refuses it
                         (("LSTM", {"hidden_size": 4, "dropout": 0.5}), (6, 8)),     # torch warns of it
+                        (("LSTM", {"hidden_size": 1, "proj_size": 1}), (1, 1)),     # torch refuses it
+                        (("Conv1d", {"kernel_size": 4, "padding": "same"}), (1, 5)),   # torch warns of it
                         (("Conv2d", {"kernel_size": 3, "padding": 1, "padding_mode": "reflect"}), (3, 8, 8)),
                         (("MaxPool2d", {"kernel_size": 2, "padding": 2}), (3, 8, 8)),
                         (("Upsample", {"scale_factor": 2.0}), (3, 8, 8)),
