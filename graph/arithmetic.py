@@ -51,7 +51,7 @@ def _dot(*factors) -> str:
     return "·".join(str(f) for f in factors)
 
 
-def _sized(value, n: int) -> list[int]:
+def sized(value, n: int) -> list[int]:
     if isinstance(value, (list, tuple)):
         return [int(v) for v in value]
     return [int(value)] * n
@@ -85,9 +85,9 @@ def _conv(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
     mismatch = _channels_match(params, c)
     if mismatch:
         return [mismatch], None
-    k, s, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "dilation"))
+    k, s, d = (sized(params[n], dims) for n in ("kernel_size", "stride", "dilation"))
     pad = params["padding"]
-    pads = ["same"] * dims if pad == "same" else [0] * dims if pad == "valid" else _sized(pad, dims)
+    pads = ["same"] * dims if pad == "same" else [0] * dims if pad == "valid" else sized(pad, dims)
     lines = [_channel_line(params["out_channels"])]
     lines += [_conv_dim(n, spatial[i], k[i], s[i], pads[i], d[i]) for i, n in enumerate(_names(dims))]
     return lines, (params["out_channels"], *[line.value for line in lines[1:]])
@@ -98,7 +98,7 @@ def _conv_transpose(params, shapes, dims: int) -> tuple[list[Line], Shape | None
     mismatch = _channels_match(params, c)
     if mismatch:
         return [mismatch], None
-    k, s, p, op, d = (_sized(params[n], dims) for n in ("kernel_size", "stride", "padding", "output_padding",
+    k, s, p, op, d = (sized(params[n], dims) for n in ("kernel_size", "stride", "padding", "output_padding",
                                                         "dilation"))
     lines = [_channel_line(params["out_channels"])]
     for i, n in enumerate(_names(dims)):
@@ -110,10 +110,10 @@ def _conv_transpose(params, shapes, dims: int) -> tuple[list[Line], Shape | None
 
 def _pool(params, shapes, dims: int, dilated: bool) -> tuple[list[Line], Shape | None]:
     c, *spatial = shapes[0]
-    k = _sized(params["kernel_size"], dims)
-    s = _sized(params["stride"], dims) if params.get("stride") is not None else k
-    p = _sized(params["padding"], dims)
-    d = _sized(params.get("dilation", 1), dims) if dilated else [1] * dims
+    k = sized(params["kernel_size"], dims)
+    s = sized(params["stride"], dims) if params.get("stride") is not None else k
+    p = sized(params["padding"], dims)
+    d = sized(params.get("dilation", 1), dims) if dilated else [1] * dims
     ceil = bool(params.get("ceil_mode"))
     lines = [Line(f"C_out = C_in = {c}", c)]
     for i, n in enumerate(_names(dims)):
@@ -229,7 +229,7 @@ def _upsample(params, shapes) -> tuple[list[Line], Shape | None]:
     size, scale = params.get("size"), params.get("scale_factor")
     for i, n in enumerate(_names(dims)):
         if size is not None:
-            value = _sized(size, dims)[i]
+            value = sized(size, dims)[i]
             lines.append(Line(f"{n}_out = size = {value}", value))
         else:
             value = int(math.floor(spatial[i] * float(scale)))
@@ -308,7 +308,7 @@ SHAPE_RULES = {
 
 # -- parameter counts ---------------------------------------------------------------------------
 def _conv_params(p, shapes) -> Line:
-    k = _sized(p["kernel_size"], len(shapes[0]) - 1)
+    k = sized(p["kernel_size"], len(shapes[0]) - 1)
     per_filter = p["in_channels"] // p["groups"]
     weights = p["out_channels"] * per_filter * math.prod(k)
     inner = _dot(per_filter, *k)
@@ -320,7 +320,7 @@ def _conv_params(p, shapes) -> Line:
 
 
 def _conv_transpose_params(p, shapes) -> Line:
-    k = _sized(p["kernel_size"], len(shapes[0]) - 1)
+    k = sized(p["kernel_size"], len(shapes[0]) - 1)
     per = p["out_channels"] // p["groups"]
     total = p["in_channels"] * per * math.prod(k) + (p["out_channels"] if p["bias"] else 0)
     text = f"params = {p['in_channels']}·({_dot(per, *k)})" + (f" + {p['out_channels']}" if p["bias"] else "")

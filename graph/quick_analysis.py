@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 from . import arithmetic
+from .arithmetic import sized
 from .analysis_result import AnalysisResult, Shape
 from .analysis_walk import Computed, Unknown, check_dims, check_dtypes, checked_params, resolve_params, walk
 from .blocks import get_kind
@@ -43,10 +44,6 @@ KINDS = SAME_SHAPE | RULED
 RANKS = {"BatchNorm1d": (1, 2)}
 
 
-def _sized(value, n: int) -> list[int]:
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)] * n
-
-
 def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
     """Whether the rules cover this block's settings and inputs exactly (where they might not, or torch
     would refuse or warn, the quick analysis says nothing)."""
@@ -59,13 +56,13 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
         if p["padding"] != "same":
             return True
         dims = len(x) - 1          # torch warns where "same" needs more padding on one side than the other
-        odd = any(d * (k - 1) % 2 for d, k in zip(_sized(p["dilation"], dims), _sized(p["kernel_size"], dims)))
-        return set(_sized(p["stride"], dims)) == {1} and not odd
+        odd = any(d * (k - 1) % 2 for d, k in zip(sized(p["dilation"], dims), sized(p["kernel_size"], dims)))
+        return set(sized(p["stride"], dims)) == {1} and not odd
     if kind_name == "ConvTranspose2d":
         return not (p["in_channels"] % p["groups"] or p["out_channels"] % p["groups"])
     if kind_name in ("MaxPool1d", "MaxPool2d", "AvgPool2d"):
         dims = len(x) - 1
-        k, pad = _sized(p["kernel_size"], dims), _sized(p["padding"], dims)
+        k, pad = sized(p["kernel_size"], dims), sized(p["padding"], dims)
         return all(2 * q <= w for q, w in zip(pad, k))
     if kind_name == "Reshape":
         target = list(p["shape"])
@@ -113,10 +110,10 @@ def _macs(kind_name: str, p: dict, shapes: list[Shape], out: Shape) -> int:
     counted): a convolution's every output value takes C_in/groups · k values, a transposed one spreads
     every input value over C_out/groups · k outputs, a linear layer's every output takes in_features."""
     if kind_name in ("Conv1d", "Conv2d"):
-        k = _sized(p["kernel_size"], len(out) - 1)
+        k = sized(p["kernel_size"], len(out) - 1)
         return math.prod(out) * (p["in_channels"] // p["groups"]) * math.prod(k)
     if kind_name == "ConvTranspose2d":
-        k = _sized(p["kernel_size"], len(out) - 1)
+        k = sized(p["kernel_size"], len(out) - 1)
         return math.prod(shapes[0]) * (p["out_channels"] // p["groups"]) * math.prod(k)
     if kind_name == "Linear":
         return math.prod(shapes[0][:-1]) * p["in_features"] * p["out_features"]
