@@ -21,12 +21,14 @@ def clean_env(tmp_path):
     return dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS="1")
 
 
-# `python train.py ARGS` in a project's folder, run by forking one interpreter that imported torch once. The
+# `python train.py ARGS` in a project's folder, run by forking one interpreter that imported torch once (and
+# torch._dynamo, which torch's optimizers import at their first step: a second or more of every run). The
 # forked process breaks out of the loop and runs train.py as the interpreter runs a script: as __main__, with
 # its folder first on sys.path, ending as any run ends (its exit code, or a traceback and 1).
 SERVER = textwrap.dedent("""
     import json, os, sys
     import torch
+    import torch._dynamo
     while True:
         line = sys.stdin.readline()
         if not line:
@@ -49,7 +51,7 @@ SERVER = textwrap.dedent("""
 
 class ProjectRunner:
     """Runs exported projects' train.py where Layerloom cannot be imported, each in a process of its own that
-    starts with torch imported (as its first line would import it)."""
+    starts with torch imported (as its first line would import it, and torch._dynamo as its first step would)."""
 
     def __init__(self, tmp_path):
         import subprocess
