@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QGridLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QListWidget, QListWidgetItem, QProgressBar,
@@ -35,6 +35,7 @@ DEFAULT_FORMATS = ("safetensors", "onnx", "pt2", "project")
 
 class ExportDialog(QDialog):
     """Export one of `choices` (ExportChoice: a run folder, or None for the open graph `doc` untrained)."""
+    exported = Signal(object)        # the folder an export has written (at least one format verified)
 
     def __init__(self, doc, choices, selected: int, destination: str, graph_problem: str = "", parent=None,
                  training: bool = False, choices_now=None):
@@ -268,6 +269,8 @@ class ExportDialog(QDialog):
         self.exported_to = self._out if ok else None
         self.open_button.setEnabled(ok > 0)
         self._update_buttons()
+        if ok:
+            self.exported.emit(self._out)
 
     def _add(self, text: str, ok):
         item = QListWidgetItem(text)

@@ -14,6 +14,7 @@ from layerloom.graph.fileformat import graph_to_dict
 from layerloom.graph.quoting import shown
 from layerloom.runtime.runs import RunInfo, list_runs, read_json, read_metrics, slug
 
+from . import places, settings
 from .export_dialog import ExportDialog
 
 
@@ -84,6 +85,13 @@ def choices_for(doc, base: Path, training: Path | None = None) -> list[ExportCho
     return runs + [ExportChoice(graph, None)]
 
 
+def remember_choice(folder: Path, proposed: Path) -> None:
+    """An export went into `folder`: when the person chose it (not the folder proposed), the next graph
+    without a file of its own is proposed a folder beside it."""
+    if folder != proposed:
+        settings.set_export_base(folder.parent)
+
+
 class Exporting:
     def __init__(self, win):
         self.win = win
@@ -110,10 +118,11 @@ class Exporting:
             label = run_label(info, now) if info is not None else Path(run).name
             choices.insert(0, ExportChoice(label, Path(run), now))
         selected = next((i for i, c in enumerate(choices) if run is not None and c.run == Path(run)), 0)
-        destination = str(Path.cwd() / "exports" / slug(doc.name))
+        proposed = places.export_folder(self.win.session.path, slug(doc.name))
         base = self.win.training.runs_base
-        dialog = ExportDialog(doc, choices, selected, destination, self.graph_problem(), self.win,
+        dialog = ExportDialog(doc, choices, selected, str(proposed), self.graph_problem(), self.win,
                               training=run_now.active, choices_now=lambda: choices_for(doc, base))
+        dialog.exported.connect(lambda folder: remember_choice(Path(folder), proposed))
         if run_now.active:                # the run ends while the dialog is open: its choice says so
             run_now.state_changed.connect(dialog.run_state_changed)
         return dialog

@@ -18,8 +18,9 @@ WINDOW_STATE = "window/state"            # QMainWindow.saveState(): docks and to
 RECENT_FILES = "recent_files"            # newest first
 RUNS_DIR = "training/runs_dir"           # where runs go and which runs the Runs tab lists
 LESSON_PROGRESS = "lessons/progress"     # JSON object: lesson id -> steps done
+EXPORT_BASE = "export/base"              # the folder holding the folder the person last exported into
 
-KEYS = (THEME, WINDOW_GEOMETRY, WINDOW_STATE, RECENT_FILES, RUNS_DIR, LESSON_PROGRESS)
+KEYS = (THEME, WINDOW_GEOMETRY, WINDOW_STATE, RECENT_FILES, RUNS_DIR, LESSON_PROGRESS, EXPORT_BASE)
 MAX_RECENT = 10
 THEMES = ("system", "light", "dark")
 
@@ -91,6 +92,16 @@ def runs_dir() -> Path:
 
 def set_runs_dir(path) -> None:
     QSettings().setValue(RUNS_DIR, str(path))
+
+
+def export_base() -> Path | None:
+    """Where the person last chose to export (the parent of that export's folder), or None."""
+    value = QSettings().value(EXPORT_BASE)
+    return Path(value) if isinstance(value, str) and value.strip() else None
+
+
+def set_export_base(path) -> None:
+    QSettings().setValue(EXPORT_BASE, str(path))
 
 
 def lesson_progress() -> dict[str, int]:

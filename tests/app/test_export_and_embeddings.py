@@ -84,9 +84,12 @@ def test_export_offers_the_open_graphs_runs_newest_first_and_the_runs_tab_export
 
 
 def test_an_untrained_graph_exports_without_leaving_temporary_files_and_one_with_errors_cannot(
-        win, exports, qtbot, tmp_path, monkeypatch):
+        win, exports, qtbot, tmp_path, monkeypatch, dialogs):
+    """Also: the folder proposed. It was ./exports/NAME, "/exports/…" for an app started from a desktop
+    launcher; now it is beside the graph's file, else where the person last chose, else in their documents."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
+    monkeypatch.chdir("/")                                     # as a desktop launcher starts the app
     win.actions_by_name["export"].trigger()                    # the empty Untitled graph
     dialog = exports[-1]
     assert "cannot be exported" in dialog.about.text() and not dialog.export_button.isEnabled()
@@ -94,10 +97,22 @@ def test_an_untrained_graph_exports_without_leaving_temporary_files_and_one_with
     win.actions_by_name["export"].trigger()
     dialog = exports[-1]
     qtbot.addWidget(dialog)
+    assert Path(dialog.folder.text()) == tmp_path / "home" / "Documents" / "Layerloom" / "exports" / "mlp-784-128-10"
     assert dialog.chosen.run is None and "untrained" in dialog.about.text()
     lines = export_with_a_click(qtbot, dialog, ("safetensors",), tmp_path / "out")
     assert lines[-1].startswith("✓") and (tmp_path / "out" / "mlp-784-128-10.safetensors").exists()
     assert list((tmp_path / "tmp").iterdir()) == []
+    win.actions_by_name["export"].trigger()                    # beside the folder chosen, in a free folder
+    assert Path(exports[-1].folder.text()) == tmp_path / "mlp-784-128-10"
+    (tmp_path / "mlp-784-128-10").mkdir()
+    (tmp_path / "mlp-784-128-10" / "notes.txt").write_text("mine")
+    win.actions_by_name["export"].trigger()
+    assert Path(exports[-1].folder.text()) == tmp_path / "mlp-784-128-10-2"
+    dialogs.save_path = str(tmp_path / "project" / "net.loom.json")
+    (tmp_path / "project").mkdir()
+    win.actions_by_name["save"].trigger()                      # a graph with a file: beside it
+    win.actions_by_name["export"].trigger()
+    assert Path(exports[-1].folder.text()) == tmp_path / "project" / "exports" / "mlp-784-128-10"
 
 
 def test_the_default_formats_export_in_order_with_their_progress_and_each_is_verified(win, exports, qtbot, tmp_path,
