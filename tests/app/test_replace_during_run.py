@@ -27,6 +27,10 @@ def test_cancel_at_save_changes_leaves_the_run_training(win, ui, qtbot, dialogs)
     assert [t.split("\n")[0] for t in dialogs.texts("question")][-2:] == [
         "Stop training and start a new graph?", "“LeNet-5 (mine)” has changes that are not saved. Save them first?"]
     assert ui.training.running and win.document.name == "LeNet-5 (mine)"
+    dialogs.answers += [SB.Yes, SB.Cancel]                   # closing the window: the same questions, the same Cancel
+    assert not win.close() and win.isVisible()
+    assert dialogs.texts("question")[-2].startswith("Stop training and close Layerloom?")
+    assert ui.training.running and win.isWindowModified()
     dialogs.answers += [SB.Yes, SB.Discard]
     assert win.files.open_preset(preset_path("mlp"))
     assert not ui.training.running and win.document.name != "LeNet-5 (mine)"
