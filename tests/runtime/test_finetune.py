@@ -1,8 +1,6 @@
 """Starting from trained weights and freezing blocks: the trainer, the CLI option and train.py."""
 import importlib.util
 import os
-import subprocess
-import sys
 import urllib.error
 from pathlib import Path
 
@@ -112,7 +110,7 @@ def test_init_from_files_and_the_offline_torchvision_message(tmp_path, monkeypat
         read_init_source("torchvision:no_such_net")
 
 
-def test_exported_train_py_honours_frozen_blocks(tmp_path):
+def test_exported_train_py_honours_frozen_blocks(tmp_path, project_runner):
     doc = bn_net()
     doc.set_block_attr("conv1", "trainable", False)
     graph = tmp_path / "bn.loom.json"
@@ -121,9 +119,8 @@ def test_exported_train_py_honours_frozen_blocks(tmp_path):
     project = results[0].path
     text = (project / "train.py").read_text()
     assert "FROZEN = ['conv1']" in text
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "3", "--init",
-                           "model_state.pt", "--device", "cpu"], capture_output=True, text=True, timeout=180,
-                          cwd=project)
+    proc = project_runner.run(project, "--epochs", "1", "--max-steps", "3", "--init", "model_state.pt",
+                              "--device", "cpu")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     start = torch.load(project / "model_state.pt", weights_only=True)
     end = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)["model"]

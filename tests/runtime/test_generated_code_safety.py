@@ -48,7 +48,7 @@ def test_generated_code_holds_the_name_only_as_a_string_literal(tmp_path):
     assert not list(tmp_path.glob("PWNED*"))
 
 
-def test_exported_project_runs_without_running_the_name(tmp_path):
+def test_exported_project_runs_without_running_the_name(tmp_path, project_runner):
     # Normalisation off (so the mean is null) and a JSON true in the settings: both must become Python
     # literals (None, True), not JSON text.
     doc = _mlp(HOSTILE, training={"augment": {"hflip": True}, "batch_size": 32, "normalize": False})
@@ -66,8 +66,7 @@ def test_exported_project_runs_without_running_the_name(tmp_path):
     assert ast.literal_eval(consts["DATASET"]) == "mnist-sample"     # what Layerloom trains an unnamed set on
     assert ast.literal_eval(consts["CLASS_NAMES"]) == [str(d) for d in range(10)]
     assert ast.literal_eval(consts["MEAN"]) is None
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "2"], cwd=project,
-                          capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    proc = project_runner.run(project, "--epochs", "1", "--max-steps", "2", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "val accuracy" in proc.stdout
     assert (project / "checkpoints" / "epoch-1.pt").exists()
@@ -117,7 +116,7 @@ def test_shown_escapes_and_cuts():
     assert json.dumps(shown("é")) == '"\\u00e9"'
 
 
-def test_a_project_named_like_a_name_train_py_uses_still_trains(tmp_path):
+def test_a_project_named_like_a_name_train_py_uses_still_trains(tmp_path, project_runner):
     # "F" would be imported over torch.nn.functional, "Path" over pathlib's: train.py takes the network
     # class under a name of its own.
     doc = _mlp("F")
@@ -128,6 +127,5 @@ def test_a_project_named_like_a_name_train_py_uses_still_trains(tmp_path):
     bound = [alias.asname or alias.name for node in ast.parse(train_py).body if isinstance(node, ast.ImportFrom)
              and node.module == "model" for alias in node.names]
     assert len(bound) == 1 and bound[0] not in {"F", "Path", "DataLoader", "TensorDataset", "CONFIG"}
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "1", "--max-steps", "1"], cwd=result.path,
-                          capture_output=True, text=True, timeout=300, env=_env(tmp_path))
+    proc = project_runner.run(result.path, "--epochs", "1", "--max-steps", "1", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

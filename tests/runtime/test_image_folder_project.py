@@ -1,11 +1,9 @@
 """An image folder of real digits, trained from the command line, exported as a project that is
 moved away from its data's source and still trains on the folder's 10 classes."""
 import json
-import os
 import re
 import shutil
 import stat
-import subprocess
 import sys
 
 import numpy as np
@@ -41,7 +39,7 @@ def write_digits(root, per_class: dict, size=28):
     return root
 
 
-def test_exported_project_trains_on_the_folders_classes_after_a_move(tmp_path, capsys):
+def test_exported_project_trains_on_the_folders_classes_after_a_move(tmp_path, capsys, project_runner):
     source = write_digits(tmp_path / "digits", {"train": 40, "val": 10})
     runs = tmp_path / "runs"
     assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--epochs", "2",
@@ -75,8 +73,7 @@ def test_exported_project_trains_on_the_folders_classes_after_a_move(tmp_path, c
             if path.suffix in (".py", ".json", ".md"):
                 assert str(tmp_path) not in path.read_text(), path     # no path of the exporting machine
     assert len(list((moved / "data" / "images" / "train").rglob("*.png"))) == 400
-    proc = subprocess.run([sys.executable, "train.py", "--epochs", "3"], cwd=moved, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHONPATH": ""})
+    proc = project_runner.run(moved, "--epochs", "3", timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "training on 400 samples" in proc.stdout
     accuracy = float(re.findall(r"val accuracy ([\d.]+)%", proc.stdout)[-1])
