@@ -6,6 +6,10 @@ sample (each image gets its own crop, flip, angle and jitter) by the vectorised 
 ``batch_augment`` (v2 would draw one set for the whole batch, and a loop over samples costs far
 more than a small network's step); resizing and normalisation run on the whole batch at once.
 
+Normalisation alone is ``Normalize`` below, the same arithmetic as v2's (subtract, then divide):
+importing torchvision costs about 1.4 s, which every `layerloom train` process (each sweep trial)
+would pay for two lines of arithmetic. torchvision is imported only for resizing and augmentation.
+
 Augment keys (0 / False switches a step off):
     random_crop   int    pad by this many pixels, then crop back to size at a random place
     hflip         bool   mirror left-right half of the time
@@ -24,6 +28,35 @@ from .base import DataError, DatasetInfo
 AUGMENT_KEYS = ("random_crop", "hflip", "rotation", "color_jitter")
 
 
+class Normalize(torch.nn.Module):
+    """(x - mean) / std per channel on [..., C, H, W] floats, computed as torchvision's v2.Normalize
+    computes it (x.sub(mean).div_(std)), so results are bit for bit the same."""
+
+    def __init__(self, mean: list, std: list):
+        super().__init__()
+        self.mean, self.std = list(mean), list(std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not all(self.std):
+            raise ValueError("std evaluated to zero, leading to division by zero.")
+        mean = torch.as_tensor(self.mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        std = torch.as_tensor(self.std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+        return x.sub(mean).div_(std)
+
+
+class Steps(torch.nn.Module):
+    """Transforms applied one after another to a tensor (what v2.Compose does for one input)."""
+
+    def __init__(self, steps: list):
+        super().__init__()
+        self.steps = torch.nn.ModuleList(steps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for step in self.steps:
+            x = step(x)
+        return x
+
+
 class BatchTransform(torch.nn.Module):
     """``before`` and ``after`` run as they are; the random steps run per sample.
 
@@ -34,12 +67,10 @@ class BatchTransform(torch.nn.Module):
     def __init__(self, before: list, random: list, after: list, sample_ndim: int,
                  batch_random: torch.nn.Module | None = None):
         super().__init__()
-        from torchvision.transforms import v2
-
-        self.before = v2.Compose(before) if before else None
-        self.random = v2.Compose(random) if random else None
+        self.before = Steps(before) if before else None
+        self.random = Steps(random) if random else None
         self.batch_random = batch_random
-        self.after = v2.Compose(after) if after else None
+        self.after = Steps(after) if after else None
         self.sample_ndim = sample_ndim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -100,8 +131,6 @@ def build_transforms(info: DatasetInfo, *, augment: dict | None = None, normaliz
     Training applies ``resize``, then the augmentation, then normalisation with ``info.mean``
     and ``info.std``; validation applies only ``resize`` and normalisation.
     """
-    from torchvision.transforms import v2
-
     steps = parse_augment(augment)
     is_image = info.input_dtype.startswith("float") and len(info.sample_shape) == 3
     if not is_image:
@@ -111,6 +140,8 @@ def build_transforms(info: DatasetInfo, *, augment: dict | None = None, normaliz
         return None
     channels, height, width = info.sample_shape
     before = []
+    if resize or (train and any(steps.values())):
+        from torchvision.transforms import v2
     if resize:
         height, width = (int(resize), int(resize)) if isinstance(resize, int) else \
             (int(resize[0]), int(resize[1]))
@@ -133,7 +164,7 @@ def build_transforms(info: DatasetInfo, *, augment: dict | None = None, normaliz
         if len(info.mean) != channels or len(info.std) != channels:
             raise DataError(f"{info.name} gives {channels} channels but its statistics are for "
                             f"{len(info.mean)}: switch normalisation off.")
-        after.append(v2.Normalize(list(info.mean), list(info.std)))
+        after.append(Normalize(info.mean, info.std))
     if not (before or random or after):
         return None
     batch_random = None

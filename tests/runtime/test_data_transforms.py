@@ -168,3 +168,31 @@ def test_no_runtime_module_imports_another_modules_private_names():
                 found += [f"{path.name}: {a.name}" for a in node.names if a.name.startswith("_")
                           and not a.name.startswith("__")]
     assert found == []
+
+
+def test_normalisation_is_torchvisions_bit_for_bit():
+    from torchvision.transforms import v2
+    for info in (CIFAR, MNIST):
+        ours = build_transforms(info, augment=None, normalize=True, train=True)
+        theirs = v2.Normalize(list(info.mean), list(info.std))
+        x = torch.rand(4, *info.sample_shape)
+        assert torch.equal(ours(x), theirs(x)) and torch.equal(ours(x[1]), theirs(x[1]))
+        assert torch.equal(x, x.clone())                        # the input is left as it was
+
+
+NORMALISE_ONLY = """
+import sys, torch
+from layerloom.runtime.data import build_transforms, dataset_info
+t = build_transforms(dataset_info("mnist-sample"), augment=None, normalize=True, train=True)
+t(torch.rand(2, 1, 28, 28))
+print("torchvision" in sys.modules)
+"""
+
+
+def test_normalising_alone_does_not_import_torchvision():
+    # every `layerloom train` process (each sweep trial) would pay torchvision's import for two lines of arithmetic
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", NORMALISE_ONLY], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False"], out.stdout
