@@ -53,6 +53,37 @@ def small_font(delta: int = -1) -> QFont:
     return f
 
 
+class MenuOnDemand(pg.ViewBox):
+    """A ViewBox whose context menu (View All, the axes' ranges, mouse mode, Export…) is made at its first
+    right click instead of with the plot. pyqtgraph makes a ViewBox's menu, with its two axis panels of
+    some thirty hidden widgets, when it makes the ViewBox; a window has a dozen plots whose menus are
+    rarely opened, and making them took a good part of building the window.
+
+    Pass one as `viewBox=` to a PlotWidget, PlotItem or `addPlot`. Disabling the menu
+    (`setMenuEnabled(False)`) works as for any ViewBox."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs["enableMenu"] = False
+        super().__init__(*args, **kwargs)
+        self.state["enableMenu"] = True       # enabled; made by getMenu when first asked for
+
+    def _applyMenuEnabled(self) -> None:
+        if not self.menuEnabled() and self.menu is not None:
+            self.menu.setParent(None)
+            self.menu = None
+
+    def getMenu(self, ev):
+        if self.menu is None and self.menuEnabled():
+            from pyqtgraph.graphicsItems.ViewBox.ViewBoxMenu import ViewBoxMenu
+            self.menu = ViewBoxMenu(self)
+            self.updateViewLists()
+        return self.menu
+
+    def getContextMenus(self, event):
+        menu = self.getMenu(event) if self.menuEnabled() else None
+        return menu.actions() if menu is not None else []
+
+
 def style_plot(plot: pg.PlotItem, left: str = "", bottom: str = "", title: str = "") -> None:
     """Axes, labels and title in the theme's colours; a light grid."""
     c = colors()

@@ -12,6 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from . import wheel_guard
+
 # One hue per palette category: easy to tell apart in both themes.
 CATEGORY_COLORS = {
     "Input/Output": "#7c8796",
@@ -141,7 +143,7 @@ def apply(mode: str = "system") -> Theme:
     app = QApplication.instance()
     ui_font.cache_clear()
     if app is not None:
-        app.setStyle("Fusion")
+        app.setStyle(wheel_guard.style("Fusion"))    # with its wheel guard (app/wheel_guard.py)
         app.setPalette(make_palette(current().dark))
     return current()
 

@@ -42,8 +42,8 @@ class BlockLearnt(QWidget):
         self.message.setWordWrap(True)         # a long reason wraps instead of widening the whole panel
         col.addWidget(self.message)
         body = QHBoxLayout()
-        self.weights = pg.PlotWidget()
-        self.activations = pg.PlotWidget()
+        self.weights = pg.PlotWidget(viewBox=ps.MenuOnDemand())
+        self.activations = pg.PlotWidget(viewBox=ps.MenuOnDemand())
         self.titles = {self.weights: "Weights", self.activations: "Activations on validation samples"}
         for plot in (self.weights, self.activations):
             plot.setMinimumWidth(220)

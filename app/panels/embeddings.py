@@ -53,7 +53,7 @@ class EmbeddingView(QWidget):
         self.neighbours.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.neighbours.cellDoubleClicked.connect(lambda r, _c: self._look_again(r))
         split.addWidget(self.neighbours)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(viewBox=ps.MenuOnDemand())
         self._title = "2-D PCA map of the most frequent words"
         self.scatter = pg.ScatterPlotItem(size=7, pen=None, brush=pg.mkBrush(59, 130, 246, 200), hoverable=True,
                                           tip=lambda x, y, data: str(data))

@@ -243,7 +243,7 @@ class InsideView(QWidget):
                           f"other terms {r['rest']:.6g} + bias {r['bias']:.6g} = {r['computed']:.6g}", bold=True)
 
     def _plot(self, layout, title: str, left: str, bottom: str) -> pg.PlotItem:
-        widget = pg.PlotWidget()
+        widget = pg.PlotWidget(viewBox=ps.MenuOnDemand())
         ps.style_widget(widget)
         plot = widget.getPlotItem()
         ps.style_plot(plot, left=left, bottom=bottom, title=title)

@@ -87,14 +87,14 @@ class LivePlots(ps.NarrowTitles, QWidget):
         layout.addWidget(self.placeholder, 1)
 
         # The loss large on the left; validation accuracy and the learning rate stacked on the right.
-        self.loss_plot = self.graphics.addPlot(row=0, col=0, rowspan=2)
-        self.acc_plot = self.graphics.addPlot(row=0, col=1)
-        self.lr_plot = self.graphics.addPlot(row=1, col=1, rowspan=2)
+        self.loss_plot = self.graphics.addPlot(row=0, col=0, rowspan=2, viewBox=ps.MenuOnDemand())
+        self.acc_plot = self.graphics.addPlot(row=0, col=1, viewBox=ps.MenuOnDemand())
+        self.lr_plot = self.graphics.addPlot(row=1, col=1, rowspan=2, viewBox=ps.MenuOnDemand())
         self.graphics.ci.layout.setColumnStretchFactor(0, 3)
         self.graphics.ci.layout.setColumnStretchFactor(1, 2)
         # Under the curves, on the same step axis: the blocks × steps health strip (output-gradient RMS
         # per block, log10), filled as health samples arrive.
-        self.heat_plot = self.graphics.addPlot(row=2, col=0)
+        self.heat_plot = self.graphics.addPlot(row=2, col=0, viewBox=ps.MenuOnDemand())
         self.heat_image = pg.ImageItem(axisOrder="row-major")
         self.heat_plot.addItem(self.heat_image)
         self.heat_plot.invertY(True)

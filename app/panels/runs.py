@@ -136,8 +136,8 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         header.setStretchLastSection(True)
         # Right: the selected runs' curves (accuracy over loss) and, in a tab, their settings.
         self.graphics = pg.GraphicsLayoutWidget(self)
-        self.acc_plot = self.graphics.addPlot(row=0, col=0)
-        self.loss_plot = self.graphics.addPlot(row=1, col=0)
+        self.acc_plot = self.graphics.addPlot(row=0, col=0, viewBox=ps.MenuOnDemand())
+        self.loss_plot = self.graphics.addPlot(row=1, col=0, viewBox=ps.MenuOnDemand())
         self.loss_plot.setXLink(self.acc_plot)
         # The legend is a list of its own beside the plots: it never covers a curve.
         self.legend = QListWidget(self)

@@ -96,7 +96,7 @@ class StepPanel(QWidget):
         self.rule = QLabel("")
         self.rule.setWordWrap(True)
         self.rule.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.plot = pg.PlotWidget()
+        self.plot = pg.PlotWidget(viewBox=ps.MenuOnDemand())
         ps.style_widget(self.plot)
         ps.style_plot(self.plot.getPlotItem(), left="β", bottom="α", title="loss around the weights")
         self.plot.setMinimumHeight(200)

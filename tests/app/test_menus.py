@@ -90,6 +90,31 @@ def test_wheel_over_an_unfocused_spin_box_scrolls_the_inspector_not_the_value(wi
     assert box.value() == before - 1
 
 
+def test_a_spin_box_made_after_a_theme_change_is_guarded_too(win):
+    """The guard comes with the application's style: View > Theme sets a new one, and a dialog opened
+    afterwards (a field made later) keeps its value under a wheel it has not been clicked into."""
+    from PySide6.QtWidgets import QComboBox, QScrollArea, QSpinBox, QVBoxLayout, QWidget
+    win.set_theme("dark")
+    area = QScrollArea()
+    inner = QWidget()
+    column = QVBoxLayout(inner)
+    box, combo = QSpinBox(), QComboBox()
+    box.setValue(5)
+    combo.addItems(["a", "b", "c"])
+    column.addWidget(box)
+    column.addWidget(combo)
+    area.setWidget(inner)
+    area.show()
+    try:
+        assert box.focusPolicy() == combo.focusPolicy() == Qt.FocusPolicy.StrongFocus
+        wheel(box.lineEdit())
+        wheel(combo)
+        assert box.value() == 5 and combo.currentIndex() == 0
+    finally:
+        area.close()
+        area.deleteLater()
+
+
 def test_wheel_over_the_learning_rate_and_the_data_set_changes_nothing(win):
     settings = win.training.panel.settings
     lr, optimizer = settings.lr.value(), settings.optimizer.currentIndex()

@@ -1,5 +1,6 @@
-"""The wheel guard filters every event of the application; an error raised by another handler reaches
-sys.excepthook once, as it was raised, not wrapped in the guard's name."""
+"""The wheel guard's filter (on every spin box and combo box, app/wheel_guard.py) sees an error another
+handler left pending: it reaches sys.excepthook once, as it was raised, not wrapped in the guard's name.
+Installed on the whole application here, the filter meets the error at the very next event."""
 from __future__ import annotations
 
 import sys
