@@ -106,7 +106,10 @@ class Learning(QObject):
             self._inside_stale = True
 
     def _run_state_changed(self, new, old) -> None:
-        """A run ended: it may be the graph's newest trained run, the one Inside takes values apart in."""
+        """A run started or ended: Step mode's steps were of the weights before it; and an ended run may be
+        the graph's newest trained run, the one Inside takes values apart in."""
+        if (old in ACTIVE) != (new in ACTIVE):
+            self.step.weights_changed()
         if old in ACTIVE and new not in ACTIVE:
             if self.win.docks["inside"].isVisible():
                 self._refresh_inside()

@@ -17,6 +17,8 @@ from .. import plot_style as ps
 
 BATCH = 64
 SURFACE_STEPS = 15      # grid points along each direction
+RUN_CHANGED = ("A training run has changed the weights since the last step: Step starts over from the newest run's "
+               "weights.")
 
 
 def prepare(doc, runs, seed: int = 0):
@@ -68,6 +70,7 @@ class StepPanel(QWidget):
         self.view = None
         self._built_for = None      # what the graph computed and how it trained when `view` was made
         self._stepping = None       # the document open when the last Step was pressed
+        self._runs_seen = 0         # training runs started or ended: a step taken before one is of old weights
         self.order: list[str] = []
         self.last = None
         self.intro = QLabel("Run exactly one training step and see every number it changes.")
@@ -159,6 +162,14 @@ class StepPanel(QWidget):
             self.reset()
             self.loss.setText("The graph has changed since the last step: Step starts over with it as it is now.")
 
+    def weights_changed(self) -> None:
+        """A training run started or ended: the weights steps were taken on are no longer the graph's
+        newest, so their gradients leave the wires and the next Step starts from the run's weights."""
+        self._runs_seen += 1
+        if self.view is not None:
+            self.reset()
+            self.loss.setText(RUN_CHANGED)
+
     def step(self) -> None:
         win = self.learning.win
         doc = win.document.copy()
@@ -168,7 +179,7 @@ class StepPanel(QWidget):
         runs = runs_of(doc, win.training.runs_base)
         watch = self._watch()
         state = {"view": self.view}
-        made_of = _made_of(doc)
+        made_of, runs_seen = _made_of(doc), self._runs_seen
 
         def work(_cancelled):
             origin, order = None, self.order
@@ -178,7 +189,7 @@ class StepPanel(QWidget):
 
         self._busy(True, "Stepping…")
         self._stepping = win.document
-        self.learning.run_job(work, lambda result: self._stepped(result, made_of), lambda m: (
+        self.learning.run_job(work, lambda result: self._stepped(result, made_of, runs_seen), lambda m: (
             self._busy(False), self.loss.setText(f"This graph cannot take a training step yet: {m}")))
 
     def _watch(self):
@@ -189,9 +200,14 @@ class StepPanel(QWidget):
         flat = min(self.weight_index.value(), p.numel() - 1)
         return [(block, param, tuple(int(i) for i in np.unravel_index(flat, tuple(p.shape))))]
 
-    def _stepped(self, result, made_of) -> None:
+    def _stepped(self, result, made_of, runs_seen: int) -> None:
         view, origin, report, order = result
         doc = self.learning.win.document
+        if runs_seen != self._runs_seen:         # a run started or ended while it stepped: a step of old weights
+            self._busy(False)
+            self.reset()
+            self.loss.setText(RUN_CHANGED)
+            return
         if _made_of(doc) != made_of or (self.view is not None and view is not self.view):
             self._busy(False)          # another graph opened, or this one edited, while it stepped: its step
             self.reset()               # is of a network that is no longer on the canvas

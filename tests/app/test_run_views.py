@@ -31,6 +31,18 @@ def test_a_run_of_one_step_shows_its_loss_and_its_validation_on_the_curves(win, 
     assert np.allclose(plots.val_loss.getData()[1], [summary["val_loss"]])
     lo, hi = plots.acc_plot.viewRange()[1]
     assert lo < y[0] < hi and hi - lo >= 1.0           # a readable axis around a single value
+    # Step mode's gradients on the wires leave them once a run has changed the weights (they stayed, of
+    # weights the graph no longer had, until Start over); the same settings: the graph itself is unchanged
+    win.actions_by_name["step_mode"].trigger()
+    step = win.learning.step
+    qtbot.mouseClick(step.step_button, LEFT)
+    qtbot.waitUntil(lambda: step.view is not None and step.step_button.isEnabled(), timeout=60_000)
+    notes = {e.src: w.note for e, w in win.scene.wires.items()}
+    assert notes["fc3"].startswith("← ∇ ") and notes["conv1"].startswith("← ∇ ")
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    assert [w.note for w in win.scene.wires.values() if w.note] == [] and step.view is None
+    assert step.loss.text().startswith("A training run has changed the weights since the last step")
     settings(ui, epochs=2, max_steps=0)       # a longer run (a step event at each epoch end at least): lines again
     qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
     qtbot.mouseClick(ui.panel.start, LEFT)
