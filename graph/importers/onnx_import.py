@@ -85,6 +85,8 @@ def _one(v):
 
 
 class _OnnxBuilder:
+    data: frozenset | set = frozenset()      # the values computed from the input, once build() knows them
+
     def __init__(self, model, name):
         from onnx import numpy_helper
         self.graph = model.graph
@@ -277,7 +279,7 @@ class _OnnxBuilder:
         if not any(b.kind == "Input" for b in self.doc.blocks.values()) or not self.graph.output:
             raise ImportFailure("the file holds no graph with an input and an output (is it an empty or unfinished "
                                 "ONNX file?)")
-        data = data_values(self.graph, [i.name for i in self.graph.input if i.name not in self.inits])
+        data = self.data = data_values(self.graph, [i.name for i in self.graph.input if i.name not in self.inits])
         for node in self.graph.node:
             if node.name in self.skip:
                 continue

@@ -51,9 +51,13 @@ def _attrs(node) -> dict:
 
 
 def fold(builder, name: str):
-    """The value of a constant expression (Slice, Concat, Unsqueeze, ... of constants), or None."""
+    """The value of a constant expression (Slice, Concat, Unsqueeze, ... of constants), or None. A value
+    computed from the model's input (`builder.data`) is never one: it is not walked back, which would
+    retrace the whole network above it each time an operator asks."""
     if name in builder.inits:
         return builder.inits[name]
+    if name in builder.data:
+        return None
     node = builder.producer.get(name)
     if node is None:
         return None
