@@ -45,7 +45,8 @@ def test_preset_exported_to_onnx_imports_back(preset, tmp_path):
 def test_stacked_and_bidirectional_recurrent_layers_come_back(tmp_path):
     from layerloom.graph import GraphDocument, save_graph
     doc = GraphDocument("recurrent")
-    doc.add_block("Input", {"shape": [9, 6]}, block_id="input")
+    # 5 steps: the Select of step 3 fixes the length (it fails on 2), so the exporter traces once, at 5 steps
+    doc.add_block("Input", {"shape": [5, 6]}, block_id="input")
     doc.add_block("LSTM", {"hidden_size": 5, "bidirectional": True}, block_id="lstm")
     doc.add_block("GRU", {"hidden_size": 4}, block_id="gru")
     doc.add_block("Select", {"dim": 1, "index": 3}, block_id="step")
