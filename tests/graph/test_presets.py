@@ -28,14 +28,15 @@ class HandLeNet5(nn.Module):
 
 
 def copy_state(src: nn.Module, dst: nn.Module):
-    """Copy src's state into dst entry by entry, in order (names differ, shapes must not)."""
+    """Give dst src's state entry by entry, in order (names differ, shapes must not). dst takes src's tensors
+    themselves, so it may be built on the meta device (no memory, no initialisation of its own)."""
     a, b = src.state_dict(), dst.state_dict()
     assert len(a) == len(b)
     new = {}
     for (ka, va), (kb, vb) in zip(a.items(), b.items()):
         assert va.shape == vb.shape, (ka, kb)
-        new[kb] = va.clone()
-    dst.load_state_dict(new)
+        new[kb] = va
+    dst.load_state_dict(new, assign=True)
 
 
 def test_every_preset_is_clean_named_and_has_training_defaults():
@@ -76,7 +77,7 @@ def test_torchvision_architectures(name, factory, params_1000):
     assert result.total_params == params_1000
     torch.manual_seed(0)
     ref = factory(num_classes=1000).eval()
-    gm = compile_graph(doc).eval()
+    gm = compile_graph(doc, device="meta").eval()      # every weight comes from torchvision's model
     copy_state(ref, gm)
     x = torch.randn(1, 3, 224 if name != "vgg11" else 64, 224 if name != "vgg11" else 64)
     with torch.no_grad():
