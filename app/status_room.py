@@ -1,7 +1,9 @@
 """Room in the status bar: its permanent labels (the analysis summary, the training status) give way to a
 temporary message, so "Training stopped: the graph can be edited again." is shown in full even at 1280 px.
 
-`ElidedLabel` shows as much of its text as fits, ending in "…", with the full text in its tooltip.
+`ElidedLabel` shows its text, or the longest of its shorter forms that fits (the part that matters kept:
+"Training: 38% · ETA 0:12" rather than "Training: epoch 2/5 · 38% · ET…"), else as much of the shortest as
+fits, ending in "…"; the full text is in its tooltip whenever it is not shown.
 `StatusRoom` watches the bar: while a message is shown, it caps the labels' widths so the message fits
 (each label gives up room in proportion to what it can spare); when the message goes, the caps go too.
 """
@@ -17,12 +19,14 @@ UNCAPPED = 16_777_215   # QWIDGETSIZE_MAX
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that elides its text to its width; `text()` is always the full text."""
+    """A one-line label that fits its text to its width (a shorter form, else "…"); `text()` is always the
+    full text."""
     text_changed = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self._full = ""
+        self._shorter: tuple[str, ...] = ()      # shorter forms of the text, longest first
         self._tip = ""
         self.setTextFormat(Qt.TextFormat.PlainText)
 
@@ -36,9 +40,13 @@ class ElidedLabel(QLabel):
         return super().text() != self._full
 
     def setText(self, text: str) -> None:
-        if text == self._full:
+        self.set_texts(text)
+
+    def set_texts(self, text: str, *shorter: str) -> None:
+        """Show `text`, or where it does not fit the first of the `shorter` forms (longest first) that does."""
+        if (text, shorter) == (self._full, self._shorter):
             return
-        self._full = text
+        self._full, self._shorter = text, shorter
         self._elide()
         self.updateGeometry()
         self.text_changed.emit()
@@ -48,14 +56,17 @@ class ElidedLabel(QLabel):
         self._elide()
 
     def full_width(self) -> int:
-        m = self.contentsMargins()
-        return self.fontMetrics().horizontalAdvance(self._full) + m.left() + m.right() + 2
+        return self._width_of(self._full)
 
     def sizeHint(self) -> QSize:
         return QSize(self.full_width(), super().sizeHint().height())
 
     def minimumSizeHint(self) -> QSize:
         return QSize(min(MIN_WIDTH, self.full_width()), super().minimumSizeHint().height())
+
+    def _width_of(self, text: str) -> int:
+        m = self.contentsMargins()
+        return self.fontMetrics().horizontalAdvance(text) + m.left() + m.right() + 2
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -64,8 +75,10 @@ class ElidedLabel(QLabel):
     def _elide(self) -> None:
         m = self.contentsMargins()
         room = self.width() - m.left() - m.right() - 2
-        shown = self._full if self.full_width() <= self.width() else \
-            self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, room))
+        forms = (self._full, *self._shorter)
+        shown = next((t for t in forms if self._width_of(t) <= self.width()), None)
+        if shown is None:
+            shown = self.fontMetrics().elidedText(forms[-1], Qt.TextElideMode.ElideRight, max(0, room))
         super().setText(shown)
         tip = self._full if shown != self._full else ""
         super().setToolTip("\n\n".join(t for t in (tip, self._tip) if t))
@@ -85,7 +98,8 @@ class StatusRoom(QObject):
         """`label` (inside `container`, the widget added to the bar, if it is not the label itself) may
         shrink for a message; `cap` is its widest when no message is shown."""
         self.entries.append((container or label, label, cap))
-        label.setMaximumWidth(cap)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)   # a shorter form's spare
+        label.setMaximumWidth(cap)                                                          # room goes to the message
         label.text_changed.connect(self.refresh)
         (container or label).installEventFilter(self)
 

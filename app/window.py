@@ -213,8 +213,10 @@ class MainWindow(LaterParts, QMainWindow):
             return
         errors = len(result.errors)
         state = "✓ no errors" if not errors else f"✕ {errors} error{'s' if errors != 1 else ''}"
-        self._status.setText(f"{len(self.document.blocks)} blocks · {result.total_params:,} params · "
-                             f"{cost_text(result.total_macs)}{_partial(result)} · {state}  ")
+        blocks, params = f"{len(self.document.blocks)} blocks", f"{result.total_params:,} params"
+        self._status.set_texts(f"{blocks} · {params} · {cost_text(result.total_macs)}{_partial(result)} · {state}  ",
+                               f"{blocks} · {params} · {state}  ", f"{params} · {state}  ", f"{state}  ",
+                               "✓ " if not errors else f"✕ {errors} ")
         self._update_title()
 
     def _run_state_changed(self, new, old) -> None:

@@ -146,11 +146,12 @@ class LiveViews:
         if self.run.active:
             short = "stopping, saving a checkpoint…" if stopping else (live.progress_text(short=True)
                                                                        or "preparing the run…")
-            self.status_text.setText(f"Training: {short} · graph read-only")
+            self.status_text.set_texts(f"Training: {short} · graph read-only", f"Training: {short}",
+                                       f"Training: {short.split(' · ', 1)[-1]}")
         elif state == RunState.FAILED:
-            self.status_text.setText(f"{name}: training failed")
-        elif live.started:
-            self.status_text.setText(f"{name}: {text}")
+            self.status_text.set_texts(f"{name}: training failed", "training failed")
+        elif live.started:               # "LeNet-5: Epoch 2/2 · step 750/750 · stopped in 0:41"
+            self.status_text.set_texts(f"{name}: {text}", text, text.split(" · ")[-1])
 
     def _runs_folder_changed(self, path: str) -> None:
         self.runs_base = Path(path)

@@ -22,7 +22,7 @@ from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
 from layerloom.runtime.runs import read_json, read_metrics
 
 from ..pause_probe import CountedPause
-from .helpers import block_point, points, settings, wait_run_end
+from .helpers import block_point, points, settings, settle_layouts, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -197,6 +197,15 @@ def test_closing_the_window_mid_run_asks_then_stops_the_thread_and_keeps_a_check
     settings(ui, epochs=50, batch_size=16)
     qtbot.mouseClick(ui.panel.start, LEFT)
     qtbot.waitUntil(lambda: ui.live.step >= 3, timeout=30_000)
+    # at 1280×800, beside the message of the start, the status bar keeps what matters readable: the run's
+    # progress and "no errors" (it showed "… ✓ no err…" and "Training: epoch 1/50 · 1% · ETA 1:15 · graph read-…")
+    win.resize(1280, 800)
+    win.statusBar().showMessage("Training started: the graph is read-only until the run ends.", 60_000)
+    settle_layouts()
+    summary, status = win._status.shown_text().strip(), ui.status_text.shown_text()
+    assert summary.endswith("· ✓ no errors") and "61,706 params" in summary, summary
+    assert status.startswith("Training: epoch 1/50 · ") and " · ETA " in status and "…" not in status, status
+    assert ui.status_text.text() in ui.status_text.toolTip() and ui.status_text.text().endswith("graph read-only")
     thread = ui.training.thread
     win.session.undo_stack.setClean()
     assert not win.close() and ui.training.running          # Cancel: the run goes on
