@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -163,6 +163,14 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
     if why_not is not None:
         raise ExportError(why_not)
     length = sequence_steps(src) if any_length else None
+    # the file depends on rnn_operator only where there are recurrent layers, and on any_length only where the
+    # Input is a sequence: where neither, `onnx` and the int8 formats' fp32 file are one file, exported once
+    key = ("onnx", rnn_operator and has_recurrence(src.model), length)
+    if key in src.made:
+        data, result = src.made[key]
+        with atomic_target(path) as tmp:
+            tmp.write_bytes(data)
+        return replace(result, path=path, notes=list(result.notes))
     fixed = fixed_reason(src, length) if length is not None else None
     # without recurrent layers, torch.export follows the steps itself; ONNX's recurrent operators take any
     # length, but torch.export unrolls the layers it traces, so the length is freed in the ONNX file after,
@@ -208,7 +216,9 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
     notes = ["checked with onnx.checker and onnxruntime (batch 3)"]
     if length is not None:
         notes.append(dynamic_note(length) if fixed is None else fixed_note(length, fixed))
-    return ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE, notes)
+    result = ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE, notes)
+    src.made[key] = (path.read_bytes(), replace(result, notes=list(notes)))
+    return result
 
 
 def _pt2_program(src: ExportSource, length: int | None):
