@@ -93,6 +93,8 @@ class ParallelCoordinates(pg.PlotWidget):
             self.box.addItem(self.curves[name])
         self.curves["top"].setZValue(5)
         self._decor: list = []
+        self._titles: list = []      # (axis, TextItem): the axes' titles
+        self._ticks: list = []       # (axis, TextItem): their tick texts
         self._axis_lines = None
 
     # -- data ----------------------------------------------------------------------------------
@@ -143,7 +145,6 @@ class ParallelCoordinates(pg.PlotWidget):
             ys = np.hstack([norm[idx], np.full((len(idx), 1), np.nan)]).ravel()
             self.curves[name].setData(np.tile(xs, len(idx)), ys)
         self._draw_axes()
-        self.box.setRange(xRange=(-0.35, a - 0.65), yRange=(-0.19, 1.08), padding=0)
         for j in list(self.brushes):
             if j >= a:
                 self.clear_brush(j, emit=False)
@@ -155,29 +156,56 @@ class ParallelCoordinates(pg.PlotWidget):
         for j, ax in enumerate(self.axes):
             xs += [j, j, np.nan]
             ys += [0, 1, np.nan]
-            lo, hi = ax["range"]
             if ax["choices"] is not None:
                 ticks = [(i / max(len(ax["choices"]) - 1, 1), _fmt(c)) for i, c in enumerate(ax["choices"])]
             else:
                 ticks = _range_ticks(ax)
             texts += [(j, y, text, False) for y, text in ticks]
-            texts.append((j, -0.03 - 0.07 * (j % 2), ax["label"] + (" (log)" if ax["log"] else ""), True))  # staggered
+            texts.append((j, 0.0, ax["label"] + (" (log)" if ax["log"] else ""), True))    # placed by _place
         if self._axis_lines is None:
             self._axis_lines = pg.PlotCurveItem(pen=pg.mkPen("#444", width=1), connect="finite")
             self.box.addItem(self._axis_lines)
+            self.box.sigResized.connect(self._place)
         self._axis_lines.setData(np.array(xs, dtype=float), np.array(ys, dtype=float))
         while len(self._decor) < len(texts):
             item = pg.TextItem("", color="#333")
             self.box.addItem(item)
             self._decor.append(item)
+        self._titles, self._ticks = [], []
         for item, (x, y, text, title) in zip(self._decor, texts):
             if item.toPlainText() != text:
                 item.setText(text, color="#111" if title else "#333")
             item.setAnchor((0.5, 0) if title else (-0.1, 0.5))
             item.setPos(x, y)
             item.setVisible(True)
+            (self._titles if title else self._ticks).append((x, item))
         for item in self._decor[len(texts):]:
             item.setVisible(False)
+        self._place()
+
+    def _place(self, *_args) -> None:
+        """Fit the view to the texts in pixels: the titles below the axes (on two staggered rows only where
+        neighbours would overlap), the ends' tick texts above and below, the first and last axes' titles and
+        texts inside the sides; whatever the height of the dock, no text is cut off."""
+        a = len(self.axes)
+        if not a:
+            return
+        def size(item):                     # in pixels: a TextItem is not scaled with the view
+            return item.textItem.boundingRect()
+        line = max((size(item).height() for _x, item in self._titles + self._ticks), default=18.0)
+        halves = [size(item).width() / 2 for _x, item in self._titles]
+        width, height = max(self.box.width(), 1.0), max(self.box.height(), 1.0)
+        left = max(halves[0], 6.0) + 2
+        last = [1.1 * size(item).width() for x, item in self._ticks if x == a - 1]      # anchored at -0.1
+        right = max([halves[-1], *last, 6.0]) + 2
+        per_axis = max(width - left - right, 1.0) / max(a - 1, 1)            # pixels from one axis to the next
+        stagger = any(h1 + h2 + 8 > per_axis for h1, h2 in zip(halves, halves[1:]))
+        top, bottom = line / 2, line / 2 + line * (2 if stagger else 1)
+        unit = max(height - top - bottom, 10.0)                               # pixels from 0 to 1
+        for x, item in self._titles:
+            item.setPos(x, -(line / 2 + (line * 0.85 if stagger and int(x) % 2 else 0.0)) / unit)
+        self.box.setRange(xRange=(-left / per_axis, a - 1 + right / per_axis), yRange=(-bottom / unit, 1 + top / unit),
+                          padding=0)
 
     # -- brushing ---------------------------------------------------------------------------------
     def set_brush(self, axis: int, y0: float, y1: float, final: bool = True) -> None:

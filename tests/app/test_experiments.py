@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
 
 from layerloom.app.panels.experiments import ExperimentPanel
 from layerloom.graph.fileformat import load_graph
@@ -211,6 +212,15 @@ def test_an_axis_where_every_trial_has_one_value_shows_that_value_once(qtbot, tm
     assert _axis_texts(plot, 2) == [(0.5, "all = 0.9")]
     assert np.allclose(plot.values[:, 0], 0.5)
     plot.grab().save(str(tmp_path / "one-value.png"))
+    for size in ((600, 300), (420, 130)):          # in a short dock too, no title or value is cut off
+        plot.resize(*size)
+        plot.show()
+        qtbot.waitExposed(plot)
+        QApplication.processEvents()
+        inside = plot.viewport().rect()
+        cut = [item.toPlainText() for item in plot._decor if item.isVisible() and not inside.contains(
+            plot.mapFromScene(item.mapRectToScene(item.boundingRect())).boundingRect())]
+        assert cut == [], (size, cut)
     plot.set_trials([], [("training.lr", parse_spec("log:1e-4:1e-1"))])
     assert _axis_texts(plot, 0) == [] and _axis_texts(plot, 1) == []   # no trial yet: no made-up 0 to 1 scale
 
