@@ -161,29 +161,46 @@ def test_pruning_old_checkpoints_leaves_other_folders_alone(tmp_path):
     assert (ckpts / "notes" / "todo.txt").read_text() == "keep me" and (elsewhere / "data.bin").exists()
 
 
-FILE_LIMIT = textwrap.dedent("""
-    import json, resource, signal, sys
+# A run for each limit on file sizes, in a process of its own forked (as CHILDREN's) from one that imported
+# torch and Layerloom once; each prints "LIMIT [summary, failure messages, run folder]".
+FILE_LIMITS = textwrap.dedent("""
+    import json, os, resource, signal, sys
     sys.path.insert(0, {root!r})
+    import torch._dynamo                 # imported at an optimizer's first step: once here, not in every run
     from layerloom.runtime.trainer import Trainer
     from tests.runtime.trainer_helpers import mnist_small, small_net
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a write past the limit fails (EFBIG), as on a full disk
-    resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-    events = []
-    t = Trainer(small_net(), {{"epochs": 1, "batch_size": 128, "threads": 1}}, events.append,
-                runs_base={base!r}, data=mnist_small(256, 128))
-    print(json.dumps([t.run(), [e.get("message") for e in events if e["type"] == "failed"], str(t.run_dir)]))
-""")
+    for limit, base in zip(sys.argv[1::2], sys.argv[2::2]):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a write past the limit fails (EFBIG), as on a full disk
+            resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+            events = []
+            t = Trainer(small_net(), {{"epochs": 1, "batch_size": 128, "threads": 1}}, events.append,
+                        runs_base=base, data=mnist_small(256, 128))
+            result = [t.run(), [e.get("message") for e in events if e["type"] == "failed"], str(t.run_dir)]
+            print(limit, json.dumps(result), flush=True)
+            os._exit(0)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, limit
+""").format(root=str(ROOT))
+LIMITS = {8_000: "the file is larger than this file system or a limit allows: choose another place",  # safetensors
+          40_000: "it could not be written (is the disk full, or a limit on file sizes reached?)"}   # torch.save
 
 
-@pytest.mark.parametrize("limit, words", [
-    (8_000, "the file is larger than this file system or a limit allows: choose another place"),  # safetensors
-    (40_000, "it could not be written (is the disk full, or a limit on file sizes reached?)")])  # torch.save
-def test_a_checkpoint_the_disk_refuses_fails_the_run_in_words_and_leaves_no_half_written_folder(tmp_path, limit,
-                                                                                               words):
-    code = FILE_LIMIT.format(root=str(ROOT), limit=limit, base=str(tmp_path / "runs"))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+@pytest.fixture(scope="module")
+def refused(tmp_path_factory):
+    """For each limit: the line its run printed."""
+    base = tmp_path_factory.mktemp("refused")
+    args = [a for limit in LIMITS for a in (str(limit), str(base / str(limit) / "runs"))]
+    out = subprocess.run([sys.executable, "-c", FILE_LIMITS, *args], capture_output=True, text=True, timeout=300,
+                         cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    summary, [message], run_dir = json.loads(out.stdout.strip().splitlines()[-1])
+    return dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+
+
+@pytest.mark.parametrize("limit", LIMITS)
+def test_a_checkpoint_the_disk_refuses_fails_the_run_in_words_and_leaves_no_half_written_folder(refused, limit):
+    words = LIMITS[limit]
+    summary, [message], run_dir = json.loads(refused[str(limit)])
     checkpoints = Path(run_dir) / "checkpoints"
     assert summary is None
     assert message.startswith("training stopped at step ") and f"cannot use {checkpoints / 'epoch-'}" in message
