@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import places
+
 if TYPE_CHECKING:         # the dialogs load the importers (torchvision, and with it TorchDynamo): on first use
     from .import_dialog import ImportDialog
 
@@ -19,9 +21,12 @@ class Importing:
         self.dialog: ImportDialog | None = None
 
     def folder(self) -> Path:
-        """Where imported graphs go unless the person says otherwise: beside the open graph, else ./imports."""
+        """Where imported graphs go unless the person says otherwise: beside the open graph, else
+        Documents/Layerloom/imports."""
         path = self.win.session.path
-        return Path(path).parent if path else Path.cwd() / "imports"
+        if path and places.writable(Path(path).parent):
+            return Path(path).parent
+        return places.documents_folder() / "imports"
 
     def open_dialog(self) -> None:
         if not self.win.files.may_replace("import a model"):

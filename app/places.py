@@ -45,6 +45,16 @@ def free_folder(base: Path, name: str) -> Path:
     return base / name
 
 
+def runs_folder() -> Path:
+    """Where runs go until the person chooses (the Runs tab's folder): ./runs when the app was started in a
+    folder to work in (from a terminal, as `layerloom train` is), else Documents/Layerloom/runs: a desktop
+    launcher starts it in "/" or the home folder."""
+    cwd = Path.cwd()
+    if cwd not in (Path(cwd.anchor), Path.home()) and writable(cwd / "runs"):
+        return cwd / "runs"
+    return documents_folder() / "runs"
+
+
 def export_folder(graph_path, name: str) -> Path:
     """The folder the Export dialog proposes for the graph called `name`: an empty folder beside its file
     (exports/NAME); for a graph with no file, in the folder the person last exported into's parent, else

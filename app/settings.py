@@ -87,7 +87,10 @@ def clear_recent_files() -> None:
 
 def runs_dir() -> Path:
     value = QSettings().value(RUNS_DIR)
-    return Path(value) if isinstance(value, str) and value.strip() else Path.cwd() / "runs"
+    if isinstance(value, str) and value.strip():
+        return Path(value)
+    from .places import runs_folder           # (places reads this module's settings)
+    return runs_folder()
 
 
 def set_runs_dir(path) -> None:

@@ -20,7 +20,7 @@ from layerloom.runtime.sweeps.results import best_changes, best_row, trial_rows
 from layerloom.runtime.sweeps.spec import MAX_WORKERS, SweepError, free_name, preferred_name, sweep_name
 from layerloom.runtime.threads import available_cores
 
-from .. import background
+from .. import background, places
 from .trial_table import TrialTable, trial_label
 
 # the panel's fields, as a message about a setting names them
@@ -280,7 +280,7 @@ class ExperimentPanel(QWidget):
 
     def _sweeps_base(self) -> Path:
         path = getattr(self.session, "path", None) if self.session is not None else None
-        return (Path(path).parent if path else Path.cwd()) / "sweeps"
+        return places.work_folder(path, "sweeps")
 
     @property
     def running(self) -> bool:
