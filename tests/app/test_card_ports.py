@@ -20,7 +20,7 @@ from .helpers import drag, merge_graph, move, port_point, view_point
 
 
 @pytest.fixture
-def merged(win):
+def merged(win, quick_double_click):
     doc = merge_graph()
     win.session.set_document(doc)
     win.view.set_zoom(1.0)

@@ -61,7 +61,7 @@ def wire_from(win, src: str, dst: str):
     return next(w for e, w in win.scene.wires.items() if e.src == src and e.dst == dst)
 
 
-def test_a_group_collapses_and_expands_with_clicks(win, resnet):
+def test_a_group_collapses_and_expands_with_clicks(win, resnet, quick_double_click):
     doc = resnet
     groups = win.scene.groups.items
     assert {"layer1", "layer1.0", "layer1.1", "layer2.0.downsample", "layer4.1"} <= set(groups)
@@ -85,7 +85,7 @@ def test_a_group_collapses_and_expands_with_clicks(win, resnet):
     assert wire_in._b == win.scene.blocks[wire_in.edge.dst].port_pos(False, 0)
 
 
-def test_nested_groups_keep_their_state_inside_a_collapsed_group(win, resnet):
+def test_nested_groups_keep_their_state_inside_a_collapsed_group(win, resnet, quick_double_click):
     doc, groups = resnet, win.scene.groups.items
     l10, l11 = inside(doc, "layer1.0"), inside(doc, "layer1.1")
     click_header(win, "layer1.0")
@@ -123,7 +123,7 @@ def test_nested_groups_keep_their_state_inside_a_collapsed_group(win, resnet):
     assert wire_from(win, "layer2_0_downsample_1", "layer2_0_add")._a == groups["layer2.0.downsample"].anchor(True)
 
 
-def test_collapsed_groups_go_through_undo_redo_save_and_load(win, resnet, tmp_path, qtbot):
+def test_collapsed_groups_go_through_undo_redo_save_and_load(win, resnet, tmp_path, qtbot, quick_double_click):
     doc = resnet
     for name in ("layer1.0", "layer1", "layer1", "layer3"):
         click_header(win, name)
@@ -229,7 +229,7 @@ def test_the_context_menu_and_the_view_menu_collapse_groups(win, resnet, monkeyp
     assert len(doc.collapsed) == 15
 
 
-def test_a_card_shows_the_problems_it_hides_and_going_to_one_opens_it(win, resnet):
+def test_a_card_shows_the_problems_it_hides_and_going_to_one_opens_it(win, resnet, quick_double_click):
     from layerloom.app import edits
     doc = resnet
     assert edits.set_param(win.session, "layer1_1_conv2", "in_channels", 32)      # 64 channels come in
@@ -245,7 +245,7 @@ def test_a_card_shows_the_problems_it_hides_and_going_to_one_opens_it(win, resne
     assert win.session.undo_stack.undoText() == "Show layer1_1_conv2"
 
 
-def test_a_small_group_gets_a_card_no_wider_than_the_column(win):
+def test_a_small_group_gets_a_card_no_wider_than_the_column(win, quick_double_click):
     from layerloom.graph.document import GraphDocument
     from layerloom.graph.layout import apply_layout, auto_layout
     doc = GraphDocument("small")
@@ -264,7 +264,7 @@ def test_a_small_group_gets_a_card_no_wider_than_the_column(win):
     assert win.scene.blocks["act"].isVisible() and not win.scene.blocks["fc1"].isVisible()
 
 
-def test_a_card_has_one_port_for_each_output_wired_across_it(win):
+def test_a_card_has_one_port_for_each_output_wired_across_it(win, quick_double_click):
     """Two outside blocks feed a collapsed group: two input ports down the card's left side, each wire on
     its own; the output that leaves it is one port on the right."""
     from .helpers import merge_graph
@@ -280,7 +280,7 @@ def test_a_card_has_one_port_for_each_output_wired_across_it(win):
     assert wire_from(win, "act", "fc")._a == card.anchor(True, 0) and card.anchor(True, 0).x() == card.card().right()
 
 
-def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet):
+def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet, quick_double_click):
     from .helpers import drag
     doc = resnet
     click_header(win, "layer1.0")
@@ -310,7 +310,7 @@ def test_dragging_a_card_or_a_header_moves_the_whole_group(win, resnet):
     assert win.scene.blocks["layer2_0_conv1"].pos().x() == before["layer2_0_conv1"][0]
 
 
-def test_groups_fold_while_the_network_is_locked_for_training(win, resnet):
+def test_groups_fold_while_the_network_is_locked_for_training(win, resnet, quick_double_click):
     """Folding changes only the view of the network: it works (and undoes) while a run holds the graph."""
     win.session.set_locked(resnet, "a training run is using this graph")
     click_header(win, "layer3")
@@ -319,7 +319,7 @@ def test_groups_fold_while_the_network_is_locked_for_training(win, resnet):
     win.session.set_locked(resnet, None)
 
 
-def test_a_deleted_group_comes_back_with_undo_as_it_was(win, resnet, qtbot):
+def test_a_deleted_group_comes_back_with_undo_as_it_was(win, resnet, qtbot, quick_double_click):
     from layerloom.app import edits
     doc = resnet
     click_header(win, "layer1.0")
