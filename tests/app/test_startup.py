@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from layerloom.graph import analyze, compile_graph, load_graph
 from layerloom.graph.fileformat import save_graph
 from layerloom.graph.diagnostics import shape_text
@@ -121,8 +123,15 @@ def _run(edit: bool, home, graph: str | None = None) -> dict:
     return json.loads(line[len("RESULT "):])
 
 
-def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_path):
-    seen = _run(edit=False, home=tmp_path)
+@pytest.fixture(scope="module")
+def first_start(tmp_path_factory):
+    """The app's first start on the Upsample graph, in a fresh home: (home, what it saw)."""
+    home = tmp_path_factory.mktemp("home")
+    return home, _run(edit=False, home=home)
+
+
+def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(first_start):
+    tmp_path, seen = first_start
     assert seen["after_import"] == [] and seen["after_construction"] == []
     assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
     assert seen["later_at_paint"] is False and seen["result_at_paint"] is False
@@ -163,8 +172,8 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(tmp_
     assert all(a[0] < b[0] for a, b in zip(steps, steps[1:])), steps
 
 
-def test_opened_again_the_graph_shows_its_shapes_before_torch(tmp_path):
-    _run(edit=False, home=tmp_path)                   # analysed once: the result is kept
+def test_opened_again_the_graph_shows_its_shapes_before_torch(first_start):
+    tmp_path, _ = first_start                         # analysed once there: the result is kept
     seen = _run(edit=False, home=tmp_path)
     assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
     assert seen["result_at_paint"] is True
