@@ -41,7 +41,9 @@ def test_importing_a_model_file_opens_it_with_its_weights_and_reports_the_opaque
     fill(qtbot, dialog.file_edit, str(model_py))
     fill(qtbot, dialog.class_edit, "Net")
     fill(qtbot, dialog.shape_edit, "3,8,8")
-    assert dialog.out_edit.text() == str(tmp_path / "imports" / "model.loom.json")
+    # an untitled graph open: the import goes to the documents' Layerloom folder, not the working folder
+    out = tmp_path / "home" / "Documents" / "Layerloom" / "imports" / "model.loom.json"
+    assert dialog.out_edit.text() == str(out)
     qtbot.mouseClick(dialog.import_button, LEFT)
     assert not dialog.import_button.isEnabled()            # the import runs in its own thread
     qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
@@ -50,7 +52,7 @@ def test_importing_a_model_file_opens_it_with_its_weights_and_reports_the_opaque
     assert "1 Opaque" in report and "gate:" in report and "torch.fx cannot trace it" in report
     assert "What each source node became" in report
     # the window opened the file, with its weights attached
-    assert win.session.path == tmp_path / "imports" / "model.loom.json"
+    assert win.session.path == out
     assert win.document.weights == "model.safetensors" and "gate" in win.document.blocks
     gm = compile_graph(win.document).eval()
     source, _ = load_source_module(f"{model_py}:Net")
