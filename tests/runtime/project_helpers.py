@@ -24,7 +24,8 @@ def clean_env(tmp_path):
 # `python train.py ARGS` in a project's folder, run by forking one interpreter that imported torch once (and
 # torch._dynamo, which torch's optimizers import at their first step: a second or more of every run). The
 # forked process breaks out of the loop and runs train.py as the interpreter runs a script: as __main__, with
-# its folder first on sys.path, ending as any run ends (its exit code, or a traceback and 1).
+# its folder first on sys.path, ending as any run ends (its exit code, or a traceback and 1); or, given code,
+# runs it as `python -c CODE` would in that folder.
 SERVER = textwrap.dedent("""
     import json, os, sys
     import torch
@@ -42,8 +43,12 @@ SERVER = textwrap.dedent("""
     for fd, name in ((1, "stdout"), (2, "stderr")):
         os.dup2(os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
     os.chdir(request["cwd"])
-    sys.argv = ["train.py", *request["args"]]
     sys.path[0] = request["cwd"]
+    if request.get("code") is not None:
+        sys.argv = ["-c"]
+        exec(compile(request["code"], "<string>", "exec"), {"__name__": "__main__"})
+        sys.exit(0)
+    sys.argv = ["train.py", *request["args"]]
     import runpy
     runpy.run_path("train.py", run_name="__main__")
 """)
@@ -60,16 +65,17 @@ class ProjectRunner:
         self.proc = subprocess.Popen([sys.executable, "-c", SERVER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, env=clean_env(tmp_path), start_new_session=True)
 
-    def run(self, project, *args, timeout=180):
-        """`python train.py *args` in `project`: a CompletedProcess with its exit code and output."""
+    def run(self, project, *args, timeout=180, code=None):
+        """`python train.py *args` in `project` (or, given `code`, `python -c code` there): a CompletedProcess
+        with its exit code and output."""
         import json
         import select
         import signal
         import subprocess
         self.runs += 1
         out, err = self.tmp_path / f"run{self.runs}.out", self.tmp_path / f"run{self.runs}.err"
-        self.proc.stdin.write(json.dumps({"cwd": str(project), "args": [str(a) for a in args], "stdout": str(out),
-                                          "stderr": str(err)}) + "\n")
+        self.proc.stdin.write(json.dumps({"cwd": str(project), "args": [str(a) for a in args], "code": code,
+                                          "stdout": str(out), "stderr": str(err)}) + "\n")
         self.proc.stdin.flush()
         if not select.select([self.proc.stdout], [], [], timeout)[0]:
             os.killpg(self.proc.pid, signal.SIGKILL)

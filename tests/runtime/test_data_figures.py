@@ -112,19 +112,15 @@ def test_pretrained_on_figures_a_shapes_run_starts_from_it_with_a_new_head(tmp_p
     assert set(report["new"]) == {"fc1.weight", "fc1.bias"} and {"conv1.weight", "conv1.bias"} <= set(report["loaded"])
 
 
-def test_a_figures_run_s_project_draws_the_same_images_without_layerloom(tmp_path):
+def test_a_figures_run_s_project_draws_the_same_images_without_layerloom(tmp_path, project_runner):
     """The standalone project of a run trained on figures writes the generators out as code: its train.py's
     data code, run where only torch is, gives Layerloom's images and labels for the same settings."""
-    import os
-    import subprocess
-    import sys
     import textwrap
 
     from layerloom.runtime.data import load_dataset
     from layerloom.runtime.export.project import figures_module_source, shapes_module_source
     from layerloom.runtime.export.train_template import data_loader_code
 
-    from .project_helpers import clean_env
     (tmp_path / "shapes_data.py").write_text(shapes_module_source())
     (tmp_path / "figures_data.py").write_text(figures_module_source())
     cfg = {"seed": 4, "dataset_options": {"train_count": 30, "val_count": 18}}
@@ -134,11 +130,9 @@ def test_a_figures_run_s_project_draws_the_same_images_without_layerloom(tmp_pat
         x_tr, y_tr, x_va, y_va = load()
         torch.save({"x_tr": x_tr, "y_tr": y_tr, "x_va": x_va, "y_va": y_va}, "drawn.pt")
     """)
-    env = clean_env(tmp_path)
-    env["PYTHONPATH"] += os.pathsep + str(tmp_path)          # the project's modules, and no Layerloom
-    proc = subprocess.run([sys.executable, "-c", "import importlib.util\n"
-                           "assert importlib.util.find_spec('figures_data') is not None\n" + code],
-                          capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120)
+    # run in tmp_path, where the project's modules are, and where Layerloom cannot be imported
+    proc = project_runner.run(tmp_path, code="import importlib.util\n"
+                              "assert importlib.util.find_spec('figures_data') is not None\n" + code, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     drawn = torch.load(tmp_path / "drawn.pt", weights_only=True)
     bundle = load_dataset("figures", input_shape=(1, 20, 20), seed=4, train_count=30, val_count=18)

@@ -1,6 +1,5 @@
 """Export to every format, reload each, and compare with torch; the standalone project runs alone."""
 import json
-import subprocess
 import sys
 import textwrap
 
@@ -18,7 +17,6 @@ from layerloom.runtime.export_cli import cmd_export  # noqa: F401  (imported for
 from layerloom.runtime.data import shapes
 from layerloom.runtime.trainer import Trainer
 
-from .project_helpers import clean_env
 from .trainer_helpers import lenet, mnist_small
 
 
@@ -81,7 +79,7 @@ def test_metadata_travels_with_the_model(exported):
     assert not list(out.glob("*.data")) and not list(out.glob(".*tmp*"))
 
 
-def test_project_model_loads_without_layerloom(exported, tmp_path):
+def test_project_model_loads_without_layerloom(exported, tmp_path, project_runner):
     src, results, out = exported
     project = results["project"].path
     x = torch.rand(3, 1, 28, 28)
@@ -104,8 +102,7 @@ def test_project_model_loads_without_layerloom(exported, tmp_path):
         torch.testing.assert_close(m(probe["x"]), probe["y"])
         print("MODEL OK")
     """)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env=clean_env(tmp_path), cwd=tmp_path)
+    proc = project_runner.run(tmp_path, code=code, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "MODEL OK" in proc.stdout
 

@@ -206,18 +206,14 @@ def test_the_exporters_own_cause_is_the_line_shown():
     assert _escape_free_line(line) and "Next steps" not in line and "missing a required argument" in line, line
 
 
-def test_the_project_readme_example_runs_for_a_model_of_token_ids(tmp_path):
+def test_the_project_readme_example_runs_for_a_model_of_token_ids(tmp_path, project_runner):
     import re
-    import subprocess
-    import sys
-    from .project_helpers import clean_env
     doc = chain(("Embedding", {"num_embeddings": 30, "embedding_dim": 4}), ("Flatten", {}),
                 ("Linear", {"out_features": 3}), shape=[5], dtype="int64", name="tokens")
     _, results = _export(tmp_path, doc, ["project"])
     project = results["project"].path
     (example,) = re.findall(r"```python\n(.*?)```", (project / "README.md").read_text(encoding="utf-8"), re.S)
-    proc = subprocess.run([sys.executable, "-c", example], cwd=project, capture_output=True, text=True,
-                          timeout=120, env=clean_env(tmp_path))
+    proc = project_runner.run(project, code=example, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
 
