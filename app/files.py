@@ -17,7 +17,7 @@ from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import load_graph, save_graph
 from layerloom.graph.quoting import shown
 
-from . import recovery, settings
+from . import places, recovery, settings
 
 FILTER = "Layerloom graphs (*.loom.json);;JSON files (*.json);;All files (*)"
 SUFFIX = ".loom.json"
@@ -78,7 +78,7 @@ class Files:
 
     def open(self, path: str | Path | None = None, ask: bool = True) -> bool:
         if path is None:                            # the file first: cancelling it stops no run, asks nothing
-            start = str(self.session.path.parent) if self.session.path else ""
+            start = str(self.session.path.parent if self.session.path else places.graphs_folder())
             path, _ = QFileDialog.getOpenFileName(self.win, "Open graph", start, FILTER)
             if not path:
                 return False
@@ -145,7 +145,7 @@ class Files:
         return self._write(path)
 
     def save_as(self) -> bool:
-        start = str(self.session.path) if self.session.path else file_name_for(self.session.document.name)
+        start = str(self.session.path or places.graphs_folder() / file_name_for(self.session.document.name))
         path, _ = QFileDialog.getSaveFileName(self.win, "Save graph", start, FILTER)
         if not path:
             return False

@@ -45,6 +45,15 @@ def free_folder(base: Path, name: str) -> Path:
     return base / name
 
 
+def graphs_folder() -> Path:
+    """Where Open and Save As start for a graph without a file: the folder of the newest recent file, else
+    Documents/Layerloom, the documents folder or the home folder, whichever is there first."""
+    for path in settings.recent_files():
+        if Path(path).parent.is_dir():
+            return Path(path).parent
+    return next((f for f in (documents_folder(), documents_folder().parent) if f.is_dir()), Path.home())
+
+
 def runs_folder() -> Path:
     """Where runs go until the person chooses (the Runs tab's folder): ./runs when the app was started in a
     folder to work in (from a terminal, as `layerloom train` is), else Documents/Layerloom/runs: a desktop

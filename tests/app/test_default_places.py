@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 from PySide6.QtCore import QSettings
 
-from layerloom.app import settings
+from layerloom.app import places, settings
 from layerloom.app.importing import Importing
 from layerloom.app.panels.experiments import ExperimentPanel
 
@@ -27,6 +27,9 @@ def test_a_desktop_launch_keeps_runs_sweeps_and_imports_in_the_documents(start, 
     graph = isolated_settings / "work" / "net.loom.json"
     graph.parent.mkdir()
     assert Importing(SimpleNamespace(session=SimpleNamespace(path=graph))).folder() == graph.parent
+    assert places.graphs_folder() == home                      # Open and Save As: not in "/" either
+    settings.add_recent_file(graph)
+    assert places.graphs_folder() == graph.parent              # where the person last opened or saved a graph
 
 
 def test_started_in_a_folder_to_work_in_runs_stay_there(isolated_settings, monkeypatch):
