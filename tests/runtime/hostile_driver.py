@@ -1,5 +1,9 @@
 """Runs `layerloom check|summary|code` in-process on each file given, under a memory limit, and
-prints one JSON line per run: exit code, the last stderr line, and any traceback (run by tests)."""
+prints one JSON line per run: exit code, the last stderr line, and any traceback (run by tests).
+
+    hostile_driver.py LIMIT COMMANDS PATH... [--commands=COMMANDS PATH...]...
+
+COMMANDS is a comma-separated list; `--commands=` sets it for the paths after it."""
 import contextlib
 import io
 import json
@@ -18,6 +22,9 @@ def main(limit_bytes: int, commands: list[str], paths: list[str]) -> None:
 
     signal.signal(signal.SIGALRM, hang)
     for path in paths:
+        if path.startswith("--commands="):
+            commands = path.split("=", 1)[1].split(",")
+            continue
         for command in commands:
             out, err = io.StringIO(), io.StringIO()
             crash = None

@@ -18,7 +18,10 @@ MUTANTS = 2000 if os.environ.get("LAYERLOOM_LONG") else 150
 
 
 def run_cli(paths, commands=("check", "summary", "code"), timeout=600):
-    proc = subprocess.run([sys.executable, str(DRIVER), str(MEMORY_LIMIT), ",".join(commands), *map(str, paths)],
+    """The driver's records for each of `paths`; a path may be (path, commands) to run other commands on it."""
+    args = [a for p in paths for a in ([f"--commands={','.join(p[1])}", p[0], f"--commands={','.join(commands)}"]
+                                       if isinstance(p, tuple) else [p])]
+    proc = subprocess.run([sys.executable, str(DRIVER), str(MEMORY_LIMIT), ",".join(commands), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout,
                           env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -106,8 +109,8 @@ def test_large_graphs_that_are_allowed_load_analyse_and_print_code(tmp_path):
         {"id": "input", "kind": "Input", "params": {"shape": [1000000]}},
         {"id": "fc", "kind": "Linear", "params": {"out_features": 10000000}},
         {"id": "output", "kind": "Output"}], "edges": [{"from": "input", "to": "fc"}, {"from": "fc", "to": "output"}]}
-    records = run_cli([_write(tmp_path, "big", big)], commands=("check",))
-    records += run_cli([_write(tmp_path, "lstm", lstm), _write(tmp_path, "linear", linear)], commands=("check", "code"))
+    records = run_cli([(_write(tmp_path, "big", big), ("check",)), _write(tmp_path, "lstm", lstm),
+                       _write(tmp_path, "linear", linear)], commands=("check", "code"))
     assert_clean(records, allowed=(0,))
     assert len(records) == 5
 
