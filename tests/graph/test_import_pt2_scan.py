@@ -27,13 +27,31 @@ def _export(tmp_path, shape, blocks, dtype=None):
     return tmp_path / "seq.pt2"
 
 
+RELU_RNN = ("RNN", {"hidden_size": 4, "nonlinearity": "relu", "bias": False})
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """`exported(kind, params)`: the .pt2 file of Input 6×3 → that layer → Linear(2), exported once for the
+    module (an export of a scan takes seconds)."""
+    made = {}
+
+    def get(kind, params):
+        key = json.dumps([kind, params], sort_keys=True)
+        if key not in made:
+            torch.manual_seed(0)
+            made[key] = _export(tmp_path_factory.mktemp("seq"), [6, 3],
+                                [(kind, params), ("Linear", {"out_features": 2})])
+        return made[key]
+    return get
+
+
 @pytest.mark.parametrize("kind, params", [
     ("LSTM", {"hidden_size": 5, "num_layers": 2, "bidirectional": True, "output": "last"}),
-    ("RNN", {"hidden_size": 4, "nonlinearity": "relu", "bias": False}),
+    RELU_RNN,
 ])
-def test_a_scanned_recurrent_layer_imports_as_its_block_and_gives_the_programs_outputs(tmp_path, kind, params):
-    torch.manual_seed(0)
-    path = _export(tmp_path, [6, 3], [(kind, params), ("Linear", {"out_features": 2})])
+def test_a_scanned_recurrent_layer_imports_as_its_block_and_gives_the_programs_outputs(exported, kind, params):
+    path = exported(kind, params)
     doc, state, report = import_pt2(path)
     layer = [b for b in doc.blocks.values() if b.kind == kind]
     mine = {k: v for k, v in params.items() if k != "output"}
@@ -73,13 +91,13 @@ def test_a_scan_that_is_no_recurrent_layer_is_refused_in_words(tmp_path):
         import_pt2(tmp_path / "sums.pt2")
 
 
-def test_the_checks_at_other_lengths_are_held_to_the_memory_an_import_may_use(tmp_path, monkeypatch):
+def test_the_checks_at_other_lengths_are_held_to_the_memory_an_import_may_use(exported, monkeypatch):
     """They run 2 samples of 2T+1 steps and 5 of T: up to 6 samples' worth of the graph's largest tensor."""
     import math
 
     from layerloom.graph import analyze
     from layerloom.graph.importers import batch_check
-    path = _export(tmp_path, [6, 3], [("RNN", {"hidden_size": 4}), ("Linear", {"out_features": 2})])
+    path = exported(*RELU_RNN)          # the file the test above imports
     doc, _, _ = import_pt2(path)
     sample = max(math.prod(b.output_shape) for b in analyze(doc).blocks.values() if b.output_shape) * 4
     monkeypatch.setattr(batch_check, "CHECK_BYTES", 4 * sample)      # a batch of 3 fits, 6 does not
