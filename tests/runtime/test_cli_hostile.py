@@ -306,31 +306,56 @@ def test_a_preset_s_bare_name_is_answered_with_where_its_file_is(tmp_path, monke
     assert list(tmp_path.iterdir()) == []
 
 
+# `layerloom ARGV` in a process of its own for each request (a JSON line: the folder to run in and ARGV), with
+# its output in files there, forked from one interpreter that imported torch and Layerloom once
 FULL_DISK = """
-import resource, signal, sys
+import json, os, resource, signal, sys
+import torch._dynamo                 # imported by both commands' torch.export / torchvision: once here
 from layerloom.app.main import main
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a write past the limit fails with EFBIG, as on a full disk
-resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
-sys.exit(main(sys.argv[1:]))
+for line in sys.stdin:
+    folder, argv = json.loads(line)
+    pid = os.fork()
+    if pid == 0:
+        os.chdir(folder)
+        for fd, name in ((1, "../stdout"), (2, "../stderr")):
+            os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)     # a write past the limit fails with EFBIG, as on a full disk
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+        sys.exit(main(argv))
+    print(json.dumps(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])), flush=True)
 """
+FULL_DISK_ARGV = {"import": ["import", "torchvision:resnet18", "--input-shape", "3,32,32", "--out", "i/net.loom.json"],
+                  "ensemble": ["ensemble", "RUN", "COPY", "--format", "onnx", "--out", "e"]}
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="POSIX file size limits")
-@pytest.mark.parametrize("argv", [
-    ["import", "torchvision:resnet18", "--input-shape", "3,32,32", "--out", "i/net.loom.json"],
-    ["ensemble", "RUN", "COPY", "--format", "onnx", "--out", "e"]], ids=["import", "ensemble"])
-def test_a_disk_that_fills_up_is_one_line_not_a_traceback(tmp_path, tmp_path_factory, trained_lenet, argv):
-    import shutil
+@pytest.fixture(scope="module")
+def full_disk(tmp_path_factory, trained_lenet):
+    """For each command of FULL_DISK_ARGV: its exit code, stderr and the (empty at first) folder it ran in."""
     import subprocess
     copy = tmp_path_factory.mktemp("second-run") / trained_lenet.name     # a second run: the same run twice is refused
     shutil.copytree(trained_lenet, copy)
-    argv = [{"RUN": str(trained_lenet), "COPY": str(copy)}.get(a, a) for a in argv]
-    out = subprocess.run([sys.executable, "-c", FULL_DISK, *argv], capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path)
-    assert out.returncode == 1, out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert "Traceback" not in out.stderr and len(lines) == 1 and lines[0].startswith(f"layerloom {argv[0]}: "), lines
-    assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []      # nothing half-written
+    base = tmp_path_factory.mktemp("full-disk")
+    requests = []
+    for name, argv in FULL_DISK_ARGV.items():
+        (base / name / "cwd").mkdir(parents=True)
+        requests.append(json.dumps([str(base / name / "cwd"),
+                                    [{"RUN": str(trained_lenet), "COPY": str(copy)}.get(a, a) for a in argv]]))
+    out = subprocess.run([sys.executable, "-c", FULL_DISK], input="\n".join(requests) + "\n", capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    codes = [json.loads(line) for line in out.stdout.splitlines()]
+    return {name: (code, (base / name / "stderr").read_text(), base / name / "cwd")
+            for name, code in zip(FULL_DISK_ARGV, codes)}
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="POSIX file size limits")
+@pytest.mark.parametrize("command", FULL_DISK_ARGV)
+def test_a_disk_that_fills_up_is_one_line_not_a_traceback(full_disk, command):
+    code, stderr, folder = full_disk[command]
+    assert code == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr and len(lines) == 1 and lines[0].startswith(f"layerloom {command}: "), lines
+    assert [p for p in folder.rglob("*") if not p.is_dir()] == []      # nothing half-written
 
 
 @pytest.mark.parametrize("option,value,words", [("--input-shape", "abc", "--input-shape must be whole numbers"),
