@@ -186,18 +186,19 @@ def import_profile(module: str = "layerloom.app.window") -> tuple[int, list[tupl
     return count, heavy
 
 
-def _upsampling_graph(folder: str) -> str:
-    """A graph the rules do not cover (graph/quick_analysis.py): Input -> Upsample -> Flatten -> Linear -> Output."""
+def _uncovered_graph(folder: str) -> str:
+    """A graph the rules do not cover (graph/quick_analysis.py): Input -> Conv2d with reflect padding -> Flatten ->
+    Linear -> Output."""
     from layerloom.graph import GraphDocument
     from layerloom.graph.fileformat import save_graph
-    doc = GraphDocument("Upsampling")
+    doc = GraphDocument("Reflect padding")
     last = doc.add_block("Input", {"shape": [1, 28, 28]})
-    for kind, params in (("Upsample", {"scale_factor": 2.0}), ("Flatten", {}), ("Linear", {"out_features": 10}),
-                         ("Output", {})):
+    for kind, params in (("Conv2d", {"out_channels": 2, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}),
+                         ("Flatten", {}), ("Linear", {"out_features": 10}), ("Output", {})):
         block = doc.add_block(kind, params)
         doc.connect(last, block)
         last = block
-    path = os.path.join(folder, "upsampling.loom.json")
+    path = os.path.join(folder, "reflect.loom.json")
     save_graph(doc, path)
     return path
 
@@ -208,11 +209,11 @@ def main() -> None:
     args = p.parse_args()
     print("machine may be loaded (shared); each round starts fresh processes")
     print("cold: LeNet-5 with a data folder with no analysis kept (its shapes are worked out by the rules, without "
-          "torch); again: the graph was analysed in an earlier session; other: cold, a graph with Upsample, which "
-          "the rules leave to torch (its shapes wait for torch's analysis)")
+          "torch); again: the graph was analysed in an earlier session; other: cold, a graph with reflect padding, "
+          "which the rules leave to torch (its shapes wait for torch's analysis)")
     bare, canvas, torch_s, cold, again, other = [], [], [], [], [], []
     warm_home = tempfile.mkdtemp(prefix="startup-warm-")
-    uncovered = _upsampling_graph(warm_home)
+    uncovered = _uncovered_graph(warm_home)
     child(LAYERLOOM % (HEAVY, []), warm_home)            # analyses LeNet-5 once: its result is kept
     for r in range(args.rounds):
         b = child(BARE % (HEAVY,))

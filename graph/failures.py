@@ -142,7 +142,7 @@ def batch_norm(f: Failure) -> Diagnostic | None:
 
 
 UPSAMPLE_FORMS = {2: "C×L", 3: "C×H×W", 4: "C×D×H×W"}
-_UPSAMPLE_MODE_RANK = {"linear": 2, "bilinear": 3, "bicubic": 3, "trilinear": 4}
+UPSAMPLE_MODE_RANK = {"linear": 2, "bilinear": 3, "bicubic": 3, "trilinear": 4}
 
 
 def upsample(f: Failure) -> Diagnostic | None:
@@ -152,9 +152,9 @@ def upsample(f: Failure) -> Diagnostic | None:
     if found is not None:
         return found
     n, mode = len(f.x), f.params["mode"]
-    need = _UPSAMPLE_MODE_RANK.get(mode)
+    need = UPSAMPLE_MODE_RANK.get(mode)
     if need is not None and need != n:
-        fits = ['"nearest"'] + [f'"{m}"' for m, r in _UPSAMPLE_MODE_RANK.items() if r == n]
+        fits = ['"nearest"'] + [f'"{m}"' for m, r in UPSAMPLE_MODE_RANK.items() if r == n]
         return Diagnostic("", f'Upsample(mode="{mode}") needs a {UPSAMPLE_FORMS[need]} input ({need}-D per '
                               f"sample) but receives {f.xt} ({n}-D). Set mode to {_either(fits)}.", "bad_param")
     return None

@@ -27,6 +27,7 @@ from .analysis_result import AnalysisResult, Shape
 from .analysis_walk import Computed, Unknown, check_dims, check_dtypes, checked_params, resolve_params, walk
 from .blocks import get_kind
 from .diagnostics import check_rank
+from .failures import UPSAMPLE_FORMS, UPSAMPLE_MODE_RANK
 
 # Kinds whose result keeps its (first) input's shape and dtype and learns what arithmetic.PARAM_RULES counts
 # (or nothing); none but attention costs a multiply-add that FlopCounterMode counts (it counts matrix products
@@ -38,7 +39,7 @@ SAME_SHAPE = {"Output", "ReLU", "Tanh", "Sigmoid", "LeakyReLU", "GELU", "Softmax
 # Kinds with a shape rule of their own in arithmetic.SHAPE_RULES (Add broadcasts as Mul does).
 RULED = {"Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
          "AdaptiveMaxPool2d", "Flatten", "Reshape", "Permute", "Linear", "Embedding", "Concat", "Select", "Narrow",
-         "Add", "Mul", "RNN", "LSTM", "GRU", "ClassToken"}
+         "Add", "Mul", "RNN", "LSTM", "GRU", "ClassToken", "Upsample"}
 KINDS = SAME_SHAPE | RULED
 # Sample ranks torch takes where the registry's expected_rank (checked first) does not say: others take 1 to 8
 RANKS = {"BatchNorm1d": (1, 2)}
@@ -83,6 +84,14 @@ def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
             (p.get("proj_size") or 0) < p["hidden_size"]       # refuses a projection as wide as the hidden state
     if kind_name in ("Add", "Mul"):
         return len({len(s) for s in shapes}) == 1
+    if kind_name == "Upsample":      # torch refuses a mode made for another rank, corners aligned by "nearest"
+        dims, size = len(x) - 1, p["size"]       # and a size with another number of dimensions
+        if len(x) not in UPSAMPLE_FORMS or UPSAMPLE_MODE_RANK.get(p["mode"], len(x)) != len(x) or \
+                (p["mode"] == "nearest" and p["align_corners"] is not None):
+            return False
+        if size is not None:
+            return (not isinstance(size, (list, tuple)) or len(size) == dims) and min(sized(size, dims)) > 0
+        return isinstance(p["scale_factor"], (int, float)) and p["scale_factor"] > 0
     if kind_name == "Concat":          # every dimension but the one joined agrees
         dim = p["dim"] % (len(x) + 1) - 1
         return len({len(s) for s in shapes}) == 1 and len({s[:dim] + s[dim + 1:] for s in shapes}) == 1

@@ -1,7 +1,7 @@
 """Start-up order: the window paints its graph before torch is imported, shows "analysing…" where the
 numbers will be, then fills them in from the analysis loaded in the background. A graph the rules cover
 (LeNet-5, which `make run` opens) shows its numbers at the first paint, still without torch
-(graph/quick_analysis.py); a graph with upsampling, which they do not cover, shows "analysing…".
+(graph/quick_analysis.py); a graph with reflect padding, which they do not cover, shows "analysing…".
 
 The first two tests run a fresh Python process (the test process has torch loaded long ago)."""
 from __future__ import annotations
@@ -103,17 +103,17 @@ background.wait_for_all()
 """
 
 
-def _upsampling_graph(folder) -> str:
-    """A graph the rules do not cover (Upsample): its numbers wait for torch's analysis."""
-    path = folder / "upsampling.loom.json"
+def _uncovered_graph(folder) -> str:
+    """A graph the rules do not cover (a convolution with reflect padding): its numbers wait for torch's analysis."""
+    path = folder / "reflect.loom.json"
     if not path.exists():
-        save_graph(chain(("Upsample", {"scale_factor": 2.0}), ("Flatten", {}), ("Linear", {"out_features": 10}),
-                         shape=(2, 4, 4), name="Upsampling"), path)
+        save_graph(chain(("Conv2d", {"out_channels": 2, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}), ("Flatten", {}), ("Linear", {"out_features": 10}),
+                         shape=(2, 4, 4), name="Reflect padding"), path)
     return str(path)
 
 
 def _run(edit: bool, home, graph: str | None = None) -> dict:
-    graph = graph or _upsampling_graph(home)
+    graph = graph or _uncovered_graph(home)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", LAYERLOOM_NO_ERROR_DIALOG="1", HOME=str(home),
                XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
     out = subprocess.run([sys.executable, "-c", CHILD % (HEAVY, graph, edit)], capture_output=True, text=True, env=env,
@@ -125,7 +125,7 @@ def _run(edit: bool, home, graph: str | None = None) -> dict:
 
 @pytest.fixture(scope="module")
 def first_start(tmp_path_factory):
-    """The app's first start on the Upsample graph, in a fresh home: (home, what it saw)."""
+    """The app's first start on the graph the rules leave to torch, in a fresh home: (home, what it saw)."""
     home = tmp_path_factory.mktemp("home")
     return home, _run(edit=False, home=home)
 
@@ -140,7 +140,7 @@ def test_the_window_paints_its_graph_before_torch_then_fills_in_the_numbers(firs
     # (or after its first second, when a machine busy with other work takes longer than that to paint)
     assert seen["frozen_at_paint"] == 0 or seen["paint_after_s"] > 1.0, seen
     assert seen["frozen_after"] > 0, seen
-    doc = load_graph(_upsampling_graph(tmp_path))
+    doc = load_graph(_uncovered_graph(tmp_path))
     # "analysing…" where the numbers will be: no empty or wrong numbers
     assert [r[0] for r in seen["summary_at_paint"]] == list(doc.blocks)
     assert all(r[3] == "analysing…" for r in seen["summary_at_paint"])
@@ -177,7 +177,7 @@ def test_opened_again_the_graph_shows_its_shapes_before_torch(first_start):
     seen = _run(edit=False, home=tmp_path)
     assert seen["at_paint"] == [], f"imported before the first paint: {seen['at_paint']}"
     assert seen["result_at_paint"] is True
-    reference = analyze(load_graph(_upsampling_graph(tmp_path)))
+    reference = analyze(load_graph(_uncovered_graph(tmp_path)))
     assert {r[0]: r[3] for r in seen["summary_at_paint"]} == \
         {b: shape_text(r.output_shape) for b, r in reference.blocks.items()}
     assert f"{reference.total_params:,} params" in seen["status_at_paint"]

@@ -51,7 +51,7 @@ def boxes():
 
 CHILD = WINDOW + r"""
 seen = {"lenet_rows": [list(r[:6]) for r in win.summary.model.rows]}   # worked out by the rules, without torch
-win.files.open_preset(sys.argv[2])                      # with Upsample: the rules cannot vouch for it
+win.files.open_preset(sys.argv[2])                      # reflect padding: the rules cannot vouch for it
 QTest.keyClick(win.view, Qt.Key.Key_F5)                 # Train, pressed before PyTorch has (not) loaded
 seen["status_after_f5"] = win.statusBar().currentMessage()
 wait(lambda: win.session.unavailable is not None and boxes())
@@ -102,11 +102,11 @@ def _broken_torch(tmp_path, name: str = "torch", reason: str = REASON) -> dict:
 
 
 def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_path):
-    upsampling = chain(("Upsample", {"scale_factor": 2.0}), ("Flatten", {}), ("Linear", {"out_features": 10}),
-                      shape=(2, 4, 4), name="Upsampling")
-    save_graph(upsampling, tmp_path / "upsampling.loom.json")
+    uncovered = chain(("Conv2d", {"out_channels": 2, "kernel_size": 3, "padding": 1, "padding_mode": "reflect"}), ("Flatten", {}), ("Linear", {"out_features": 10}),
+                      shape=(2, 4, 4), name="Reflect padding")
+    save_graph(uncovered, tmp_path / "reflect.loom.json")
     out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path / "edited.loom.json"),
-                          str(tmp_path / "upsampling.loom.json")], capture_output=True,
+                          str(tmp_path / "reflect.loom.json")], capture_output=True,
                          text=True, env=_broken_torch(tmp_path), timeout=240)
     lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, out.stdout[-2000:] + out.stderr[-3000:]
@@ -129,8 +129,8 @@ def test_without_pytorch_the_window_edits_and_says_why_nothing_is_analysed(tmp_p
     assert seen["canvas"] == ["not analysed"] and seen["canvas_after_delete"] == ["not analysed"]
     assert seen["training_dock"] == reason
     saved = load_graph(tmp_path / "edited.loom.json")
-    assert seen["blocks_after_delete"] == len(upsampling.blocks) - 1 and seen["saved"]
-    assert set(saved.blocks) == set(upsampling.blocks) - {"fc1"}
+    assert seen["blocks_after_delete"] == len(uncovered.blocks) - 1 and seen["saved"]
+    assert set(saved.blocks) == set(uncovered.blocks) - {"fc1"}
     # a graph the rules cover still shows its numbers without PyTorch: those torch's analysis gives
     reference = _lenet_rows()
     assert [r[:2] + r[3:] for r in seen["lenet_rows"]] == reference, (seen["lenet_rows"], reference)

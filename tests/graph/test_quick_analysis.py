@@ -59,11 +59,21 @@ def test_uncovered_kinds_and_settings_wait_for_torch():
                         (("Conv1d", {"kernel_size": 4, "padding": "same"}), (1, 5)),   # torch warns of it
                         (("Conv2d", {"kernel_size": 3, "padding": 1, "padding_mode": "reflect"}), (3, 8, 8)),
                         (("MaxPool2d", {"kernel_size": 2, "padding": 2}), (3, 8, 8)),
-                        (("Upsample", {"scale_factor": 2.0}), (3, 8, 8)),
+                        (("Upsample", {"scale_factor": 2.0, "align_corners": False}), (3, 8, 8)),  # refused
+                        (("Upsample", {"mode": "bilinear", "scale_factor": 2.0}), (3, 8)),   # torch refuses it
                         (("Conv2d", {"in_channels": 4, "kernel_size": 3}), (3, 8, 8)),   # torch refuses it
                         (("Linear", {"in_features": 5, "out_features": 2}), (4,))]:
         doc = chain(spec, shape=shape)
         assert quick_analyze(doc) is None, spec
+
+
+@pytest.mark.parametrize("params, shape", [({"scale_factor": 2.0}, (3, 8, 8)), ({"scale_factor": 1 / 3}, (2, 9)),
+                                           ({"size": [5, 7], "scale_factor": None, "mode": "bilinear"}, (3, 4, 4)),
+                                           ({"scale_factor": 0.7, "mode": "bicubic", "align_corners": True}, (1, 6, 6)),
+                                           ({"size": 12, "scale_factor": None, "mode": "trilinear"}, (2, 3, 4, 5))])
+def test_upsampling_is_answered_as_torch_computes_it(params, shape):
+    doc = chain(("Upsample", params), ("Flatten", {}), ("Linear", {"out_features": 3}), shape=shape)
+    assert _same_as_full(doc), params
 
 
 def test_a_wiring_mistake_reads_as_in_the_full_analysis():
