@@ -116,10 +116,11 @@ def compute_block(kind_name: str, params: dict, inputs: list[tuple[Shape, str]])
     return hit
 
 
-LONG_SEQUENCE = 16
+LONG_SEQUENCE = 2      # recurrent blocks on more steps are analysed on 1 and 2 (see _long_sequence)
 
 
-def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) -> Computed:
+def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]], shown=None) -> Computed:
+    """`shown`: the inputs a problem's message names, when `inputs` stand in for them (_long_sequence)."""
     kind = get_kind(kind_name)
     if kind.category == "Recurrent" and inputs and len(inputs[0][0]) == 2 and inputs[0][0][0] > LONG_SEQUENCE:
         return _long_sequence(kind_name, explicit, inputs)
@@ -157,18 +158,20 @@ def _compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) ->
         return Computed(resolved, tuple(y.shape[1:]), dtype, params_n, int(counter.get_total_flops()) // 2,
                          None, tuple(notes))
     except Exception as exc:  # torch's error becomes a sentence about this block
-        problem = explain_failure(kind, resolved, inputs, exc)
+        problem = explain_failure(kind, resolved, shown or inputs, exc)
         return Computed(resolved, None, None, 0, 0, replace(problem, message=one_line(problem.message)))
 
 
 def _long_sequence(kind_name: str, explicit: dict, inputs) -> Computed:
-    """A recurrent block on T steps: meta kernels still step through time (100,000 steps took
+    """A recurrent block on T steps: meta kernels step through time (a few ms a step; 100,000 steps took
     minutes), but every step is the same, so analyse 1 and 2 steps and extend: the shape keeps T,
-    and the cost grows by the same amount per step."""
+    and the cost grows by the same amount per step. A problem is worded for the block's real input."""
     (steps, features), dtype = inputs[0]
     one = compute_block(kind_name, explicit, [((1, features), dtype)])
     two = compute_block(kind_name, explicit, [((2, features), dtype)])
-    if one.problem is not None or one.output_shape is None or two.output_shape is None:
+    if one.problem is not None:
+        return _compute(kind_name, explicit, [((1, features), dtype)], shown=inputs)
+    if one.output_shape is None or two.output_shape is None:
         return one
     shape = (steps, *one.output_shape[1:]) if len(one.output_shape) == 2 else one.output_shape
     macs = one.macs + (steps - 1) * (two.macs - one.macs)

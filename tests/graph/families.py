@@ -26,7 +26,7 @@ from layerloom.graph import GraphDocument, analyze, compile_graph
 
 BATCHES = (1, 2, 5)
 SIZES = (1, 2, 3, 4, 5, 7, 8)
-LONG = (17, 20)          # longer than analysis steps through a recurrent block (analysis.LONG_SEQUENCE)
+LONG = (17, 20)          # long sequences: analysis extends its 1- and 2-step results (analysis.LONG_SEQUENCE)
 # CPU kernels FlopCounterMode cannot see into (fused recurrent layers, CPU attention): counted on meta
 FUSED = (torch.nn.RNNBase, torch.nn.MultiheadAttention)
 

@@ -101,6 +101,25 @@ def test_recurrent_output_modes_match_torch():
     assert analyze(doc).blocks["lstm1"].output_shape == (7, 5)
 
 
+@pytest.mark.parametrize("steps", [3, 20, 100_000])
+def test_a_recurrent_blocks_problem_names_its_real_input_however_long(steps):
+    """Analysis runs a long sequence's recurrent block on 1 and 2 steps: its message still names the
+    block's own input, and a working block gets torch's own count for every step."""
+    doc = chain(("LSTM", {"input_size": 7, "hidden_size": 5}), shape=(steps, 4))
+    texts = [d.message for d in analyze(doc).diagnostics if d.block == "lstm1"]
+    assert any(f"(input {steps}×4)" in t for t in texts), texts
+    doc.set_param("lstm1", "input_size", "auto")
+    r = analyze(doc).blocks["lstm1"]
+    assert r.output_shape == (steps, 5)
+    if steps < 100:
+        with torch.device("meta"):
+            lstm = torch.nn.LSTM(4, 5, batch_first=True)
+        from torch.utils.flop_counter import FlopCounterMode
+        with FlopCounterMode(display=False) as counter:
+            lstm(torch.empty(1, steps, 4, device="meta"))
+        assert r.flops == counter.get_total_flops()
+
+
 def test_merge_blocks_with_skip_connection_compile_and_run():
     from layerloom.graph import GraphDocument
     doc = GraphDocument("skip")
