@@ -10,6 +10,9 @@ exported to ONNX again through torch. Operators whose attributes are tensors or 
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import torch
 from torch import nn
@@ -22,6 +25,26 @@ TARGET = "layerloom.graph.importers.onnx_opaque:OnnxOperator"
 _ONNX_TYPES = {"float32": 1, "int64": 7, "bool": 9, "float64": 11, "int32": 6}
 SMALL_CONSTANT = 256      # values of a constant input kept in the block's settings as well as its weights
 OUTPUT_BYTES = 4 * 2**30   # one result of an operator (8 bytes a value at most)
+SESSIONS = 256             # onnxruntime sessions kept for one-operator models (each takes ~30 ms to make)
+_sessions: OrderedDict = OrderedDict()      # the one-operator model's bytes -> its session, shared by blocks
+_sessions_lock = threading.Lock()
+
+
+def _shared_session(model_bytes: bytes):
+    """The onnxruntime session of a one-operator model, made once for every block (and every compile of a
+    graph) with the same operator, attributes and input types: the 26 Slices of a ShuffleNet share one."""
+    with _sessions_lock:
+        session = _sessions.get(model_bytes)
+        if session is not None:
+            _sessions.move_to_end(model_bytes)
+            return session
+    import onnxruntime as ort
+    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])   # run() is thread-safe
+    with _sessions_lock:
+        _sessions[model_bytes] = session
+        while len(_sessions) > SESSIONS:
+            _sessions.popitem(last=False)
+    return session
 
 
 class OnnxOperator(nn.Module):
@@ -37,7 +60,6 @@ class OnnxOperator(nn.Module):
         self._checked: set = set()
 
     def _session(self, feeds: dict):
-        import onnxruntime as ort
         from onnx import helper
         key = tuple((k, v.dtype.str, v.ndim) for k, v in feeds.items())
         if key not in self._sessions:
@@ -47,7 +69,7 @@ class OnnxOperator(nn.Module):
             graph = helper.make_graph([node], "operator", inputs,
                                       [helper.make_tensor_value_info("out", _ONNX_TYPES[self.out_dtype], None)])
             model = helper.make_model(graph, opset_imports=[helper.make_opsetid(self.domain, self.opset)])
-            self._sessions[key] = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+            self._sessions[key] = _shared_session(model.SerializeToString())
         return self._sessions[key]
 
     def _check_output_size(self, feeds: dict) -> None:
