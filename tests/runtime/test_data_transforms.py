@@ -176,8 +176,9 @@ def test_normalisation_is_torchvisions_bit_for_bit():
         ours = build_transforms(info, augment=None, normalize=True, train=True)
         theirs = v2.Normalize(list(info.mean), list(info.std))
         x = torch.rand(4, *info.sample_shape)
+        before = x.clone()
         assert torch.equal(ours(x), theirs(x)) and torch.equal(ours(x[1]), theirs(x[1]))
-        assert torch.equal(x, x.clone())                        # the input is left as it was
+        assert torch.equal(x, before)                           # the input is left as it was
 
 
 NORMALISE_ONLY = """
