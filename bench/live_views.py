@@ -6,7 +6,7 @@ Trainer (feature taps on conv1 every 0.5 s, as the window asks), then replayed i
 window at the times they were recorded, with no training thread: the run controller, the curves,
 the feature maps, the epoch results, the health strip and the status bar all do what they do during
 a run. The bench prints the GUI thread's CPU time as a share of one core over the replayed run, for
-the window as it is and without its one application-wide event filter (the wheel guard,
+the window as it is and with the plain Fusion style (without the wheel guard its style adds,
 app/wheel_guard.py), in alternating runs, and, for the window as it is, how many frames redrew
 views, how often the epoch results were redrawn and how often the main window laid itself out.
 The counts hardly move from one machine to the next; the CPU shares move with the machine.
@@ -85,20 +85,18 @@ def main() -> None:
         return show_epoch(*args)
     gui.ui.epochs.show_epoch = counted_show_epoch
     from layerloom.app import wheel_guard
-    guard = wheel_guard.install(app)
     shares = {"as it is": [], "without the wheel guard": []}
     counts, frame_counts, epoch_counts = [], [], []
     for i in range(2 if quick else 5):
         for variant, share in shares.items():
-            if variant != "as it is":
-                app.removeEventFilter(guard)
+            app.setStyle(wheel_guard.style("Fusion") if variant == "as it is" else "Fusion")
             before, f0, e0 = relayouts.count, frames[0], epoch_draws[0]
             share.append(gui.run(len(bundle.train), probe_ms=None)[3])     # the GUI thread's CPU share
             if variant == "as it is":
                 counts.append(relayouts.count - before)
                 frame_counts.append(frames[0] - f0)
                 epoch_counts.append(epoch_draws[0] - e0)
-            app.installEventFilter(guard)
+    app.setStyle(wheel_guard.style("Fusion"))
     gui.close()
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"A LeNet-5 run on mnist-sample ({len(events)} events over {seconds:.1f} s, feature maps of conv1) "
