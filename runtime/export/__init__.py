@@ -46,6 +46,9 @@ class FormatFailure:
         return f"{self.format}: not exported: {self.message}"
 
 
+ONNX_BASED = ("onnx", "onnx-int8-dynamic", "onnx-int8-static")      # formats made from an fp32 ONNX file
+
+
 def file_names(graph_name: str, formats) -> dict[str, str]:
     """The name each format's file (or folder) gets in the export folder, and model.json's."""
     stem = slug(graph_name)
@@ -66,11 +69,17 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
     check_places(out, names, src.metadata)
     results: list = []
     inputs = [name for name, _, _ in src.model.meta["layerloom"]["inputs"]]
+    # the ONNX formats may share one fp32 file: kept in memory only while more than one of them is made
+    src.share_onnx = sum(f in ONNX_BASED for f in order) > 1
     with staged_export(out) as staging:
-        for i, fmt in enumerate(order):
-            if progress:
-                progress(fmt, i, len(order))
-            results.append(_export_one(src, fmt, staging / names[fmt], inputs))
+        try:
+            for i, fmt in enumerate(order):
+                if progress:
+                    progress(fmt, i, len(order))
+                results.append(_export_one(src, fmt, staging / names[fmt], inputs))
+        finally:
+            src.share_onnx = False
+            src.made.clear()
         done = [r for r in results if isinstance(r, ExportResult)]
         files = {r.format: r.path.name for r in done if r.format != "project"}
         if files:

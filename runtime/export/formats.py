@@ -217,7 +217,8 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
     if length is not None:
         notes.append(dynamic_note(length) if fixed is None else fixed_note(length, fixed))
     result = ExportResult("onnx", path, size_of(path), diff, diff <= TOLERANCE, notes)
-    src.made[key] = (path.read_bytes(), replace(result, notes=list(notes)))
+    if src.share_onnx:            # another format of this export starts from the same file
+        src.made[key] = (path.read_bytes(), replace(result, notes=list(notes)))
     return result
 
 

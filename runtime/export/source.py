@@ -36,8 +36,10 @@ class ExportSource:
     # generated for `doc` must follow them too, or its layers would not fit the weights
     data: dict | None = None
     # files one export of this source already made, for another format that starts from the same file (the
-    # int8 formats start from an fp32 ONNX file, often the `onnx` format's own): {key: (bytes, result)}
+    # int8 formats start from an fp32 ONNX file, often the `onnx` format's own): {key: (bytes, result)}.
+    # Kept only while an export has more than one such format to make (`share_onnx`, set by export_model).
     made: dict = field(default_factory=dict, repr=False, compare=False)
+    share_onnx: bool = field(default=False, repr=False, compare=False)
 
     def probe(self, batch: int = 2, seed: int = 0, steps: int | None = None) -> torch.Tensor:
         """A batch of inputs; `steps`: another length of the sample's first (sequence) axis."""

@@ -167,9 +167,10 @@ def test_a_global_max_pool_quantizes(tmp_path, monkeypatch):
     doc.training["dataset"] = "no-such-set"
     path = tmp_path / "g.loom.json"
     save_graph(doc, path)
-    _, (fp32, int8) = export_model(path, ["onnx", "onnx-int8-dynamic"], tmp_path / "out")
+    src, (fp32, int8) = export_model(path, ["onnx", "onnx-int8-dynamic"], tmp_path / "out")
     assert int8.verified, int8.line()
     assert len(traced) == 1, traced
+    assert src.made == {} and not src.share_onnx          # the shared file's bytes are let go with the export
     ops = {n.op_type for n in onnx.load(str(int8.path)).graph.node}
     assert {"ReduceMax", "ConvInteger", "MatMulInteger"} <= ops
     x = np.random.default_rng(0).random((16, 1, 28, 28), dtype=np.float32)
