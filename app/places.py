@@ -40,9 +40,17 @@ def free_folder(base: Path, name: str) -> Path:
     """base/name, or base/name-2, -3… when it holds files already: a proposal nothing else is in."""
     for n in range(1, 1000):
         folder = base / (name if n == 1 else f"{name}-{n}")
-        if not folder.exists() or (folder.is_dir() and not any(folder.iterdir())):
+        if not folder.exists() or (folder.is_dir() and _empty(folder)):
             return folder
     return base / name
+
+
+def _empty(folder: Path) -> bool:
+    """Whether `folder` holds nothing; one that cannot be read is not offered."""
+    try:
+        return not any(folder.iterdir())
+    except OSError:
+        return False
 
 
 def graphs_folder() -> Path:
@@ -58,8 +66,8 @@ def runs_folder() -> Path:
     """Where runs go until the person chooses (the Runs tab's folder): ./runs when the app was started in a
     folder to work in (from a terminal, as `layerloom train` is), else Documents/Layerloom/runs: a desktop
     launcher starts it in "/" or the home folder."""
-    cwd = Path.cwd()
-    if cwd not in (Path(cwd.anchor), Path.home()) and writable(cwd / "runs"):
+    cwd = Path.cwd()            # (resolved: so is home here, where it is a link)
+    if cwd not in (Path(cwd.anchor), Path.home(), Path.home().resolve()) and writable(cwd / "runs"):
         return cwd / "runs"
     return documents_folder() / "runs"
 

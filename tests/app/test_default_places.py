@@ -37,3 +37,27 @@ def test_started_in_a_folder_to_work_in_runs_stay_there(isolated_settings, monke
     monkeypatch.chdir(isolated_settings)
     QSettings().remove(settings.RUNS_DIR)
     assert settings.runs_dir() == isolated_settings / "runs"
+
+
+def test_a_launch_in_a_home_reached_through_a_link_keeps_runs_in_the_documents(isolated_settings, monkeypatch):
+    """The working folder reads as the resolved path, the home folder as its link: both are home."""
+    link = isolated_settings / "home-link"
+    link.symlink_to(isolated_settings / "home", target_is_directory=True)
+    monkeypatch.setenv("HOME", str(link))
+    monkeypatch.chdir(link)
+    QSettings().remove(settings.RUNS_DIR)
+    assert Path.cwd() != Path.home()
+    assert settings.runs_dir() == places.documents_folder() / "runs"
+
+
+def test_a_folder_that_cannot_be_read_is_not_proposed(isolated_settings, monkeypatch):
+    taken = isolated_settings / "exports" / "net"
+    taken.mkdir(parents=True)
+    real = Path.iterdir
+
+    def refused(self):
+        if self == taken:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self)
+    monkeypatch.setattr(Path, "iterdir", refused)
+    assert places.free_folder(taken.parent, "net") == taken.parent / "net-2"
