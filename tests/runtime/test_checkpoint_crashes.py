@@ -162,25 +162,28 @@ def test_pruning_old_checkpoints_leaves_other_folders_alone(tmp_path):
 
 
 # A run for each limit on file sizes, in a process of its own forked (as CHILDREN's) from one that imported
-# torch and Layerloom once; each prints "LIMIT [summary, failure messages, run folder]".
+# torch and Layerloom once; each prints "LIMIT <limit> [summary, failure messages, run folder]".
 FILE_LIMITS = textwrap.dedent("""
     import json, os, resource, signal, sys
     sys.path.insert(0, {root!r})
     import torch._dynamo                 # imported at an optimizer's first step: once here, not in every run
     from layerloom.runtime.trainer import Trainer
     from tests.runtime.trainer_helpers import mnist_small, small_net
+    codes = {{}}
     for limit, base in zip(sys.argv[1::2], sys.argv[2::2]):
         pid = os.fork()
         if pid == 0:
+            signal.alarm(240)            # a run that hangs ends itself (the test's timeout ends only the parent)
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)    # a write past the limit fails (EFBIG), as on a full disk
             resource.setrlimit(resource.RLIMIT_FSIZE, (int(limit), resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
             events = []
             t = Trainer(small_net(), {{"epochs": 1, "batch_size": 128, "threads": 1}}, events.append,
                         runs_base=base, data=mnist_small(256, 128))
             result = [t.run(), [e.get("message") for e in events if e["type"] == "failed"], str(t.run_dir)]
-            print(limit, json.dumps(result), flush=True)
+            print("LIMIT", limit, json.dumps(result), flush=True)
             os._exit(0)
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0, limit
+        codes[limit] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    assert set(codes.values()) == {{0}}, codes         # every run's exit code, not only the first that failed
 """).format(root=str(ROOT))
 LIMITS = {8_000: "the file is larger than this file system or a limit allows: choose another place",  # safetensors
           40_000: "it could not be written (is the disk full, or a limit on file sizes reached?)"}   # torch.save
@@ -194,7 +197,7 @@ def refused(tmp_path_factory):
     out = subprocess.run([sys.executable, "-c", FILE_LIMITS, *args], capture_output=True, text=True, timeout=300,
                          cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
-    return dict(line.split(" ", 1) for line in out.stdout.strip().splitlines())
+    return dict(line.split(" ", 2)[1:] for line in out.stdout.splitlines() if line.startswith("LIMIT "))
 
 
 @pytest.mark.parametrize("limit", LIMITS)

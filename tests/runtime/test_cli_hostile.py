@@ -316,6 +316,7 @@ for line in sys.stdin:
     folder, argv = json.loads(line)
     pid = os.fork()
     if pid == 0:
+        signal.alarm(300)                # a child that hangs ends itself (the test's timeout ends only the parent)
         os.chdir(folder)
         for fd, name in ((1, "../stdout"), (2, "../stderr")):
             os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
