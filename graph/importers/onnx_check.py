@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .batch_check import check_affordable, samples_apart_note
-from .onnx_import import _first_line
+from .onnx_file import first_line as _first_line
 from .report import ImportFailure
 
 FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is checked on

@@ -1,7 +1,7 @@
 """An ONNX file becomes an editable graph, through Layerloom's own mapper.
 
-Shape inference runs first; then Conv, Gemm, MatMul (+ Add of a bias), Relu, Tanh, Sigmoid,
-LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
+The file is read and its shapes inferred first (onnx_file.py); then Conv, Gemm, MatMul (+ Add of a bias),
+Relu, Tanh, Sigmoid, LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
 Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax,
 and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to blocks, with their weights taken
 from the constants (Gemm's and MatMul's transposed as needed). Block ids come from the weights' names
@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 import re
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,10 +24,11 @@ from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .report import group_name
+from .onnx_file import first_line, read_model
 from .onnx_gather import gather_axis, gather_rows
 from .onnx_layers import OPERATORS as LAYER_OPERATORS, erf_gelu, layer_scale, map_layer
 from .onnx_opaque import opaque_operator
-from .onnx_shapes import conv_pads, fix_free_sizes
+from .onnx_shapes import conv_pads
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
@@ -438,29 +438,19 @@ class _OnnxBuilder:
 
 NO_TENSOR = ("it is made from the file's constants and the input's sizes alone (as a token expanded over the batch "
              "is), which no block gives; import the model's .pt2 or model.py instead, which keep it as a weight")
-EXTERNAL_BYTES = 8 * 2**30     # weights read from an ONNX file's side files (as MAX_WEIGHT_BYTES for torchvision)
 
 
 def import_onnx(path, name: str | None = None):
     """(GraphDocument, state_dict, ImportReport) for an ONNX file; raises ImportFailure."""
-    import onnx
     started = time.monotonic()
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-        _load_side_data(model, path)
-        steps = fix_free_sizes(model)
-        model = onnx.shape_inference.infer_shapes(model)
-    except ImportFailure:
-        raise
-    except Exception as exc:
-        raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+    model, steps = read_model(path)
     try:
         builder = _OnnxBuilder(model, name or str(path).rsplit("/", 1)[-1].removesuffix(".onnx"))
         builder.build()
     except ImportFailure:
         raise
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:   # contents that contradict
-        raise ImportFailure(f"{path} holds a model whose parts do not fit together ({_first_line(exc)}); "
+        raise ImportFailure(f"{path} holds a model whose parts do not fit together ({first_line(exc)}); "
                             "export it again") from None
     for bid, kind in ((b, builder.doc.blocks[b].kind) for b in builder.doc.blocks):
         if kind == "BatchNorm2d" or kind == "BatchNorm1d":
@@ -473,28 +463,3 @@ def import_onnx(path, name: str | None = None):
     report = ImportReport(str(path), "onnx", builder.nodes, builder.opaque, builder.notes,
                           {"seconds": round(time.monotonic() - started, 3)})
     return doc, builder.state, report
-
-
-def _load_side_data(model, path) -> None:
-    """Read the weights an ONNX file keeps in side files (external data) once their declared sizes fit in
-    EXTERNAL_BYTES: onnx would read whatever the file names (an 8 GB file beside it) into memory."""
-    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, load_external_data_for_model
-    from onnx.external_data_helper import uses_external_data
-    folder, total = Path(path).resolve().parent, 0
-    for tensor in _get_all_tensors(model):
-        if uses_external_data(tensor):
-            info = ExternalDataInfo(tensor)
-            side = folder / str(info.location)
-            size = side.stat().st_size if side.is_file() else 0
-            total += int(info.length) if info.length is not None else max(0, size - int(info.offset or 0))
-    if total > EXTERNAL_BYTES:
-        from .batch_check import byte_text
-        raise ImportFailure(f"{shown(str(path), 200)} keeps {byte_text(total)} of weights in side files, more than "
-                            f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
-    if total:
-        load_external_data_for_model(model, str(folder))
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return shown(f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}", 200)

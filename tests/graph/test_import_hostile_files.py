@@ -139,7 +139,7 @@ def test_an_onnx_file_that_keeps_more_weights_beside_it_than_layerloom_imports_i
         files, tmp_path, monkeypatch):
     from onnx import TensorProto
 
-    from layerloom.graph.importers import onnx_import
+    from layerloom.graph.importers import onnx_file
     model = onnx.load_from_string(files[".onnx"])
     tensor = model.graph.initializer[0]
     tensor.ClearField("raw_data")
@@ -150,7 +150,7 @@ def test_an_onnx_file_that_keeps_more_weights_beside_it_than_layerloom_imports_i
     with open(tmp_path / "side.bin", "wb") as side:      # sparse: 4 MiB declared, nothing written
         side.truncate(2**22)
     (tmp_path / "m.onnx").write_bytes(model.SerializeToString())
-    monkeypatch.setattr(onnx_import, "EXTERNAL_BYTES", 2**20)      # the real limit is 8 GiB
+    monkeypatch.setattr(onnx_file, "EXTERNAL_BYTES", 2**20)      # the real limit is 8 GiB
     with pytest.raises(ImportFailure, match=r"keeps 4\.0 MiB of weights in side files, more than the 1\.0 MiB "
                                             "Layerloom imports"):
         import_source(str(tmp_path / "m.onnx"))
