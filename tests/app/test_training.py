@@ -205,7 +205,8 @@ def test_closing_the_window_mid_run_asks_then_stops_the_thread_and_keeps_a_check
     settle_layouts()
     summary, status = win._status.shown_text().strip(), ui.status_text.shown_text()
     assert summary.endswith("· ✓ no errors") and "61,706 params" in summary, summary
-    assert re.match(r"Training: epoch \d+/50 · \d+% · ETA \d", status) and "…" not in status, status
+    # any epoch, share and ETA ("–" while not known yet): a busy machine may be further on, or not as far
+    assert re.match(r"Training: epoch \d+/50 · \d+% · ETA \S", status) and "…" not in status, status
     assert ui.status_text.text() in ui.status_text.toolTip() and ui.status_text.text().endswith("graph read-only")
     thread = ui.training.thread
     win.session.undo_stack.setClean()
