@@ -143,7 +143,7 @@ def apply(mode: str = "system") -> Theme:
     app = QApplication.instance()
     ui_font.cache_clear()
     if app is not None:
-        app.setStyle(wheel_guard.style("Fusion"))    # with its wheel guard (app/wheel_guard.py)
+        app.setStyle(wheel_guard.GuardStyle("Fusion"))    # with its wheel guard (app/wheel_guard.py)
         app.setPalette(make_palette(current().dark))
     return current()
 

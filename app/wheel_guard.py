@@ -112,13 +112,8 @@ def _the_guard() -> WheelGuard:
     return _guard
 
 
-def style(base: str = "Fusion") -> GuardStyle:
-    """The application's style: `base` with its spin boxes and combo boxes guarded."""
-    return GuardStyle(base)
-
-
 def install(app: QApplication) -> None:
     """Guard every spin box and combo box of the application: its style becomes a GuardStyle over the
     style it has (no change when it is one already). Widgets that exist are polished again by Qt."""
     if not isinstance(app.style(), GuardStyle):
-        app.setStyle(style(app.style().name() or "Fusion"))
+        app.setStyle(GuardStyle(app.style().name() or "Fusion"))

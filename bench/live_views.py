@@ -89,14 +89,14 @@ def main() -> None:
     counts, frame_counts, epoch_counts = [], [], []
     for i in range(2 if quick else 5):
         for variant, share in shares.items():
-            app.setStyle(wheel_guard.style("Fusion") if variant == "as it is" else "Fusion")
+            app.setStyle(wheel_guard.GuardStyle("Fusion") if variant == "as it is" else "Fusion")
             before, f0, e0 = relayouts.count, frames[0], epoch_draws[0]
             share.append(gui.run(len(bundle.train), probe_ms=None)[3])     # the GUI thread's CPU share
             if variant == "as it is":
                 counts.append(relayouts.count - before)
                 frame_counts.append(frames[0] - f0)
                 epoch_counts.append(epoch_draws[0] - e0)
-    app.setStyle(wheel_guard.style("Fusion"))
+    app.setStyle(wheel_guard.GuardStyle("Fusion"))
     gui.close()
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"A LeNet-5 run on mnist-sample ({len(events)} events over {seconds:.1f} s, feature maps of conv1) "
