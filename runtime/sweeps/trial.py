@@ -1,19 +1,17 @@
 """One trial: the graph with the trial's values, its check by analysis, and its `layerloom train` process.
 
 A trial runs as its own process (`layerloom train TRIAL.loom.json --events-json ...`), so a crash,
-a hang or a leak in one trial never touches the coordinator or the other trials. The process
-writes one JSON event a line on stdout; two reader threads turn stdout into events on a queue and
-keep the last lines of stderr for the failure message.
+a hang or a leak in one trial never touches the coordinator or the other trials. The process is forked
+from an interpreter that imported PyTorch once (forked.py). It writes one JSON event a line on stdout;
+two reader threads turn stdout into events on a queue and keep the last lines of stderr for the
+failure message.
 """
 from __future__ import annotations
 
 import collections
-import ctypes
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from ..config import ConfigError, TrainConfig
 from ..data import DataError
 from ..data.registry import dataset_info, load_dataset
 from ..path_problems import os_error_text
+from . import forked
 from .spec import SweepError
 
 STDERR_LINES = 12
@@ -128,15 +127,6 @@ def _errors(doc) -> tuple[list, dict]:
     return list(result.errors), {"params": result.total_params, "macs": result.total_flops // 2}
 
 
-def _exit_with_parent():
-    """In the child: get SIGTERM (a clean stop in `layerloom train`) when the coordinator dies, even by
-    SIGKILL (Linux). Not SIGINT: it can arrive more than once, and a second Ctrl-C means abort."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 class TrialProcess:
     """`layerloom train` for one trial; events go to `queue` as (number, event) pairs."""
 
@@ -147,15 +137,12 @@ class TrialProcess:
         self.pruned_at: int | None = None
         self.stopping = False
         self.aborted = False
-        cmd = [sys.executable, *TRAIN, str(graph_path), "--events-json",
+        cmd = [*TRAIN, str(graph_path), "--events-json",
                "--out", str(runs_dir), "--threads", "0" if measure_threads else str(threads), "--seed", str(seed)]
         if epochs:
             cmd += ["--epochs", str(epochs)]
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS=str(threads))
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, encoding="utf-8", errors="replace", env=env,
-                                     start_new_session=True,   # a terminal's Ctrl-C reaches the coordinator only
-                                     preexec_fn=_exit_with_parent if sys.platform.startswith("linux") else None)
+        self.proc = forked.start(cmd, env)       # its own session: a terminal's Ctrl-C reaches the coordinator only
         self._threads = [threading.Thread(target=self._read_events, args=(queue,), daemon=True),
                          threading.Thread(target=self._read_stderr, daemon=True)]
         for t in self._threads:
