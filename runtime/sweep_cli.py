@@ -126,6 +126,7 @@ def cmd_sweep(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import SweepError, parse_param_flags, parse_section
     from .sweeps.study import create_study, open_storage
+    from .sweeps import forked
     from .sweeps.trial import check_graph, data_problem, refused_for_data
     if not can_write("sweep", "--out", args.out):
         return 2
@@ -138,6 +139,7 @@ def cmd_sweep(args) -> int:
                      "seed": args.seed, "name": args.name}
         spec = parse_section(doc, None, overrides)
         check_graph(doc, spec.params)
+        forked.prepare()                     # the trials' fork server imports PyTorch while the data set loads
         problem = data_problem(doc)          # once, before the sweep's folder or any trial exists
         if problem:
             raise SweepError(refused_for_data(problem))
@@ -169,6 +171,7 @@ def _journal_path(url: str) -> Path | None:
 def cmd_sweep_worker(args) -> int:
     from .sweeps.coordinator import SweepRunner
     from .sweeps.spec import MAX_WORKERS, SweepError
+    from .sweeps import forked
     from .sweeps.study import load_study, open_storage
     from .sweeps.trial import data_problem, refused_for_data
     if not can_write("sweep-worker", "--out", args.out):
@@ -181,6 +184,7 @@ def cmd_sweep_worker(args) -> int:
     try:
         storage = open_storage(args.storage, Path(args.out))
         study, doc, spec = load_study(storage, args.study)
+        forked.prepare()
         problem = data_problem(doc)          # this machine's copy of the data set, before any trial
         if problem:
             raise SweepError(refused_for_data(problem, worker=True))

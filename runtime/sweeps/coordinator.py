@@ -26,6 +26,7 @@ from layerloom.graph.fileformat import save_graph
 
 from ..tensorboard_log import write_hparams
 from ..threads import available_cores
+from . import forked
 from .results import write_results
 from .spec import SweepSpec
 from .study import owner_tag, recover_interrupted, trials_counted
@@ -114,6 +115,7 @@ class SweepRunner:
         """Run trials until the budget is spent or stop(); the results' rows. A data set that cannot be read
         refuses the sweep before any trial: one `sweep_refused` event, no trial, no run folder, and []. Otherwise
         `sweep_started` comes first: from then on the sweep runs."""
+        forked.prepare()                 # the trials' fork server imports PyTorch meanwhile
         problem = None if self.data_checked else data_problem(self.doc)
         if problem:
             self._emit({"type": "sweep_refused", "message": refused_for_data(problem)})

@@ -3,8 +3,8 @@
 A trial is `layerloom train …` in a process of its own (trial.py). Started as a new interpreter, every trial
 spent about 4 s importing PyTorch and TorchDynamo before its first step: longer than a small model's whole
 training, and again for each trial of the sweep. Here trials come from multiprocessing's fork server
-instead: one interpreter, started at a sweep's first trial, imports what a trial needs (trial_imports.py)
-and forks a process for each trial. The fork server is a new interpreter, never a fork of the coordinator,
+instead: one interpreter, started as a sweep starts (`prepare`, while the coordinator checks its data set),
+imports what a trial needs (trial_imports.py) and forks a process for each trial. The fork server is a new interpreter, never a fork of the coordinator,
 so forking is safe from the app's threads, and it stays for the next sweep of the same coordinator.
 
 To the coordinator a forked trial is what the new interpreter was (`start` returns either, with Popen's
@@ -51,6 +51,20 @@ def start(command: list[str], env: dict):
                             stderr=subprocess.PIPE, text=True, encoding="utf-8", errors="replace", env=env,
                             start_new_session=True,
                             preexec_fn=exit_with_parent if sys.platform.startswith("linux") else None)
+
+
+def prepare() -> None:
+    """Start the fork server now where trials are forked: it imports what a trial needs (seconds) while the
+    coordinator makes its own checks (its data set, the study), so the first trial waits less. Starting it
+    takes milliseconds; a server that cannot start is left to `start`, which falls back."""
+    if not FORK:
+        return
+    try:
+        _fork_context()
+        from multiprocessing import forkserver
+        forkserver.ensure_running()
+    except (OSError, ValueError):
+        pass
 
 
 def exit_with_parent():

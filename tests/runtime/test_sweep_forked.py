@@ -138,3 +138,53 @@ def test_without_a_fork_server_a_trial_is_a_new_interpreter(tmp_path, monkeypatc
     said = json.loads(proc.stdout.read())
     assert proc.wait(60) == 3
     assert not said["torch"] and said["own_session"] and said["env"] == "yes" and said["worker"] == 0
+
+
+PREPARED = """import json, os, sys
+from layerloom.runtime.sweeps import forked
+forked.prepare()
+children = []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            if int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                children.append(cmdline.read().replace(b"\\0", b" ").decode())
+    except (OSError, ValueError, IndexError):
+        pass
+print(json.dumps(children))
+print("torch" in sys.modules)
+"""
+
+
+def test_the_fork_server_starts_before_the_first_trial_and_leaves_the_coordinators_output_alone(tmp_path):
+    """prepare() starts the server (which imports what a trial needs) and returns at once, without importing
+    PyTorch in the coordinator: a sweep calls it before it loads its data set. The server lets go of the
+    coordinator's stdout and stderr: a coordinator that stops there (a sweep refused for its data set) leaves its
+    output's reader waiting for nothing, although the server is still importing."""
+    coordinator = subprocess.Popen([sys.executable, "-c", PREPARED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+    out, err = coordinator.communicate(timeout=120)
+    assert coordinator.returncode == 0, err
+    children, torch_loaded = out.strip().splitlines()
+    (server,) = [c for c in json.loads(children) if "multiprocessing.forkserver" in c]
+    assert "layerloom.runtime.sweeps.trial_imports" in server
+    assert torch_loaded == "False"
+    server_pid = next(int(pid) for pid in filter(str.isdigit, os.listdir("/proc"))
+                      if _cmdline(pid) == server)
+    assert _alive(server_pid)      # still importing when the output's reader saw the end of it
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
