@@ -8,9 +8,10 @@ from .sweep_running import CLI, wait_for
 
 def test_two_sweep_workers_share_a_journal(tmp_path):
     # Adam leaves momentum alone: every trial trains alike, equal accuracy whichever process ran it
-    # Four trials of two epochs. Each process asks for its first trial before its first trial's process can start
-    # (its fork server imports torch first, seconds), so the workers, started once the study exists, ask while
-    # the coordinator's first trial is still starting, and each takes some.
+    # Four trials of two epochs, about a second each. The workers, started once the study exists, ask for their
+    # first trials within seconds (importing torch to check the data set), while the coordinator's first trial
+    # still waits for its fork server's imports or runs (seen here: the coordinator ran trials 0 and 3, the
+    # workers 1 and 2).
     graph = write_graph(tmp_path / "g.loom.json", {"name": "shared", "params": {"training.momentum": "uniform:0.5:0.9"},
                                                    "strategy": "random", "trials": 4}, {"epochs": 2})
     journal = tmp_path / "shared.journal"
