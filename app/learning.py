@@ -82,6 +82,7 @@ class Learning(QObject):
         win.docks["inside"].visibilityChanged.connect(lambda shown: shown and self._inside_stale and
                                                       self._refresh_inside())
         win.training.run.state_changed.connect(self._run_state_changed)
+        win.training.run.event.connect(self._run_event)
         win.training.maps.pixel_clicked.connect(self.look_at_pixel)
         explain = win.explaining.panel
         explain.tabs.currentChanged.connect(lambda i: self._tab_seen(explain, i))
@@ -105,10 +106,16 @@ class Learning(QObject):
             self.inside.graph_replaced(doc, [])
             self._inside_stale = True
 
+    def _run_event(self, event: dict) -> None:
+        """The trainer's `started`: the run got past its checks and trains, so Step mode's steps were of the
+        weights before it. A run refused at its start (its setup failed) never sends it."""
+        if event.get("type") == "started":
+            self.step.weights_changed()
+
     def _run_state_changed(self, new, old) -> None:
-        """A run started or ended: Step mode's steps were of the weights before it; and an ended run may be
-        the graph's newest trained run, the one Inside takes values apart in."""
-        if (old in ACTIVE) != (new in ACTIVE):
+        """A run ended: if it had started training, Step mode's steps were of the weights before it; and an
+        ended run may be the graph's newest trained run, the one Inside takes values apart in."""
+        if old in ACTIVE and new not in ACTIVE and self.win.training.run.live.started is not None:
             self.step.weights_changed()
         if old in ACTIVE and new not in ACTIVE:
             if self.win.docks["inside"].isVisible():
