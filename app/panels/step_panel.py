@@ -53,14 +53,41 @@ def prepare(doc, runs, seed: int = 0):
     return StepView(model, cfg, x, y), order, origin
 
 
-def _made_of(doc) -> tuple:
-    """What a step depends on: the network (blocks, parameters, wires) and the training settings."""
-    import json
-
+def _network(doc):
+    """The network of a graph (blocks, parameters, wires), without places or settings."""
     from layerloom.graph.fileformat import graph_to_dict
 
     from ..exporting import network_of
-    return network_of(graph_to_dict(doc)), json.dumps(doc.training, sort_keys=True, default=str)
+    return network_of(graph_to_dict(doc))
+
+
+def _made_of(doc) -> tuple:
+    """What a step depends on: the network and the training settings."""
+    import json
+    return _network(doc), json.dumps(doc.training, sort_keys=True, default=str)
+
+
+def weights_by_block(model, order) -> dict[str, list[tuple[str, int]]]:
+    """Every parameter of `model` (its named_parameters(), nested ones too, as `out_proj.weight`) as
+    {block: [(name within the block, element count)]}, the blocks in `order` first."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    for name, p in model.named_parameters():
+        block, _, param = name.partition(".")
+        found.setdefault(block, []).append((param, p.numel()))
+    return {b: found[b] for b in [*order, *found] if b in found}
+
+
+def watch_in(model, wish) -> list:
+    """The (block, parameter, element index) to follow in `model` for `wish` = (block, parameter, flat
+    element number), the number clamped to the parameter's size; [] when it has no such parameter."""
+    if wish is None:
+        return []
+    block, param, flat = wish
+    p = dict(model.named_parameters()).get(f"{block}.{param}")
+    if p is None:
+        return []
+    index = np.unravel_index(min(flat, p.numel() - 1), tuple(p.shape))
+    return [(block, param, tuple(int(i) for i in index))]
 
 
 class StepPanel(QWidget):
@@ -73,6 +100,9 @@ class StepPanel(QWidget):
         self._runs_seen = 0         # training runs started or ended: a step taken before one is of old weights
         self.order: list[str] = []
         self.last = None
+        self._weights: dict[str, list[tuple[str, int]]] = {}   # what the Follow lists offer
+        self._listed_for = None     # the network whose model the Follow lists were filled from
+        self._kept = None           # the weight followed before the lists emptied: chosen again if still there
         self.intro = QLabel("Run exactly one training step and see every number it changes.")
         self.intro.setWordWrap(True)
         self.step_button = QPushButton("Step")
@@ -92,6 +122,7 @@ class StepPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.weight_block = QComboBox()
+        self.weight_block.setToolTip("The blocks with weights in the model Step mode trains")
         self.weight_param = QComboBox()
         self.weight_index = QSpinBox()
         self.weight_index.setRange(0, 10 ** 9)
@@ -128,6 +159,7 @@ class StepPanel(QWidget):
         self.surface_button.clicked.connect(self.surface)
         self.weight_block.currentIndexChanged.connect(self._fill_params)
         self.surface_button.setEnabled(False)
+        self._enable_lists()
         learning.win.session.analysed.connect(lambda _result: self.graph_changed())
 
     def reset(self) -> None:
@@ -140,14 +172,56 @@ class StepPanel(QWidget):
         self.table.setRowCount(0)
         self.plot.hide()
         self.surface_button.setEnabled(False)
+        self._lists_follow(self.learning.win.document)
+
+    # -- the Follow weight lists ------------------------------------------------------------------
+    def _followed(self):
+        """The weight chosen in the Follow lists, as (block, parameter, flat element number), or None."""
+        block, param = self.weight_block.currentData(), self.weight_param.currentText()
+        return (block, param, self.weight_index.value()) if block and param else None
+
+    def _enable_lists(self) -> None:
+        """The lists can be chosen from only while they hold the weights of a model (a step lists them)."""
+        for w in (self.weight_block, self.weight_param, self.weight_index):
+            w.setEnabled(bool(self._weights))
+        self.weight_block.setPlaceholderText("choose…" if self._weights else "press Step")
+
+    def _lists_follow(self, doc) -> None:
+        """The graph's network is no longer the one the Follow lists were filled for: they empty (the next
+        step fills them from its model), keeping the chosen weight to choose again if it is still there;
+        one whose block left the graph (removed or renamed) is dropped, and the panel says so."""
+        if self._listed_for is None or _network(doc) == self._listed_for:
+            return
+        self._kept = self._followed() or self._kept
+        self._list_weights({})
+        self._listed_for = None
+        if self._kept is not None and self._kept[0] not in doc.blocks:
+            self._drop_kept(f"{self._kept[0]} is no longer in the graph")
+
+    def _drop_kept(self, why: str) -> None:
+        block, param, _ = self._kept
+        self._kept = None
+        self.rule.setText(f"No longer following {block}.{param}: {why}. Choose another weight to follow.")
+
+    def _list_weights(self, weights: dict, choose=None) -> None:
+        """Fill the Follow lists with `weights` (see weights_by_block) and select `choose`'s weight."""
+        self._weights = weights
+        self.weight_block.blockSignals(True)
+        self.weight_block.clear()
+        for block in weights:
+            self.weight_block.addItem(block, block)
+        if choose is not None:
+            self.weight_block.setCurrentIndex(self.weight_block.findData(choose[0]))
+        self.weight_block.blockSignals(False)
+        self._fill_params()
+        if choose is not None:
+            self.weight_param.setCurrentIndex(self.weight_param.findText(choose[1]))
+        self._enable_lists()
 
     def _fill_params(self, _i: int = 0) -> None:
         self.weight_param.clear()
-        if self.view is None or self.weight_block.currentData() is None:
-            return
-        block = self.weight_block.currentData()
-        for name, p in self.view.model.get_submodule(block).named_parameters(recurse=False):
-            self.weight_param.addItem(name, p.numel())
+        for name, count in self._weights.get(self.weight_block.currentData(), ()):
+            self.weight_param.addItem(name, count)
 
     def _busy(self, on: bool, text: str = "") -> None:
         for b in (self.step_button, self.reset_button, self.surface_button):
@@ -158,7 +232,10 @@ class StepPanel(QWidget):
     def graph_changed(self) -> None:
         """The graph was edited: steps taken on what it was no longer stand for it (its gradients leave
         the canvas), and the next Step starts over with the graph as it is."""
-        if self.view is not None and _made_of(self.learning.win.document) != self._built_for:
+        doc = self.learning.win.document
+        if self.view is None:                  # (with a view, the lists are of the network it was built for)
+            self._lists_follow(doc)
+        elif _made_of(doc) != self._built_for:
             self.reset()
             self.loss.setText("The graph has changed since the last step: Step starts over with it as it is now.")
 
@@ -177,7 +254,7 @@ class StepPanel(QWidget):
         if self.view is not None and _made_of(doc) != self._built_for:
             self.reset()                        # edited while a step was being taken
         runs = runs_of(doc, win.training.runs_base)
-        watch = self._watch()
+        wish = self._followed() or self._kept
         state = {"view": self.view}
         made_of, runs_seen = _made_of(doc), self._runs_seen
 
@@ -185,20 +262,12 @@ class StepPanel(QWidget):
             origin, order = None, self.order
             if state["view"] is None:
                 state["view"], order, origin = prepare(doc, runs)
-            return state["view"], origin, state["view"].step(watch), order
+            return state["view"], origin, state["view"].step(watch_in(state["view"].model, wish)), order
 
         self._busy(True, "Stepping…")
         self._stepping = win.document
         self.learning.run_job(work, lambda result: self._stepped(result, made_of, runs_seen), lambda m: (
             self._busy(False), self.loss.setText(f"This graph cannot take a training step yet: {m}")))
-
-    def _watch(self):
-        block, param = self.weight_block.currentData(), self.weight_param.currentText()
-        if self.view is None or not block or not param:
-            return []
-        p = dict(self.view.model.named_parameters())[f"{block}.{param}"]
-        flat = min(self.weight_index.value(), p.numel() - 1)
-        return [(block, param, tuple(int(i) for i in np.unravel_index(flat, tuple(p.shape))))]
 
     def _stepped(self, result, made_of, runs_seen: int) -> None:
         view, origin, report, order = result
@@ -231,18 +300,21 @@ class StepPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, col, item)
         self.table.resizeColumnsToContents()
+        dropped = None
         if first:
-            self.weight_block.blockSignals(True)
-            self.weight_block.clear()
-            for block in self.order:
-                if any(True for _ in view.model.get_submodule(block).parameters(recurse=False)) \
-                        if block in dict(view.model.named_children()) else False:
-                    self.weight_block.addItem(block, block)
-            self.weight_block.blockSignals(False)
-            self._fill_params()
+            weights = weights_by_block(view.model, self.order)
+            wish = self._followed() or self._kept
+            there = wish is not None and any(p == wish[1] for p, _ in weights.get(wish[0], ()))
+            if wish is not None and not there:
+                dropped = wish
+            self._list_weights(weights, wish if there else None)
+            self._listed_for, self._kept = made_of[0], None
         self.rule.setText("\n".join(f"{w.block}.{w.param}{list(w.index)}: {w.rule}   (the optimizer wrote "
                                     f"{w.after:.6g})" for w in report.weights) or
                           "Choose a weight to follow, then press Step again to see its update.")
+        if dropped is not None:
+            self._kept = dropped
+            self._drop_kept("the model has no such weight any more")
         self.surface_button.setEnabled(True)
         self.learning.win.scene.show_gradients(report.output_grad_norms)
         self.learning.win.session.message.emit(f"One training step: loss {report.loss_before:.4f} → "
