@@ -3,8 +3,9 @@
 The file is read and its shapes inferred first (onnx_file.py); then Conv, Gemm, MatMul (+ Add of a bias),
 Relu, Tanh, Sigmoid, LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
 Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax,
-and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to blocks, with their weights taken
-from the constants (Gemm's and MatMul's transposed as needed). Block ids come from the weights' names
+and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to blocks, as does GELU written out in
+elementary operators (onnx_gelu.py), with their weights taken from the constants (Gemm's and MatMul's
+transposed as needed). Block ids come from the weights' names
 (`conv1.weight` → `conv1`) or the exporter's module scopes. A Conv into which the exporter folded a
 BatchNorm is reported. RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator
 becomes an Opaque block run by onnxruntime (onnx_opaque.py).
@@ -26,7 +27,8 @@ from .fx_import import ImportFailure, ImportReport
 from .report import group_name
 from .onnx_file import first_line, read_model
 from .onnx_gather import gather_axis, gather_rows
-from .onnx_layers import OPERATORS as LAYER_OPERATORS, erf_gelu, layer_scale, map_layer
+from .onnx_gelu import gelu_steps, map_gelu
+from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -98,7 +100,7 @@ class _OnnxBuilder:
         self.nodes: list[dict] = []
         self.notes: list[str] = []
         self.consumers: dict[str, list] = {}
-        self.skip: set[str] = set()
+        self.skip: set[str] = set()      # first results of operators mapped with an earlier one
         self.producer = {out: node for node in self.graph.node for out in node.output}
         self.opaque: list[dict] = []
         self.elem_types = {v.name: v.type.tensor_type.elem_type
@@ -281,7 +283,7 @@ class _OnnxBuilder:
                                 "ONNX file?)")
         data = self.data = data_values(self.graph, [i.name for i in self.graph.input if i.name not in self.inits])
         for node in self.graph.node:
-            if node.name in self.skip:
+            if node.output and node.output[0] in self.skip:    # a later step of a block mapped already
                 continue
             if node.op_type == "Constant":
                 from onnx import numpy_helper
@@ -311,6 +313,8 @@ class _OnnxBuilder:
         simple = {"Relu": "ReLU", "Tanh": "Tanh", "Sigmoid": "Sigmoid"}
         if op in RECURRENT:
             map_recurrent(self, node, a)
+        elif (gelu := gelu_steps(self, node)) is not None:      # GELU written out before opset 20: onnx_gelu.py
+            map_gelu(self, *gelu)
         elif ((op == "Transpose" and transpose(self, node, a)) or (op == "Reshape" and reshape(self, node))
               or (op == "Squeeze" and squeeze(self, node, a))):
             pass
@@ -358,7 +362,7 @@ class _OnnxBuilder:
             tensors, out = {"weight": w}, node.output[0]
             if bias_node is not None:
                 tensors["bias"] = self.const(next(i for i in bias_node.input if self.fold_value(i) is not None))
-                self.skip.add(bias_node.name)
+                self.skip.add(bias_node.output[0])
                 out = bias_node.output[0]
             self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
                                       "bias": bias_node is not None}, [x], self.base(node, node.input[1]), out, tensors)
@@ -428,7 +432,7 @@ class _OnnxBuilder:
             gather_rows(self, node, a)          # a table lookup (Embedding), or samples picked from the batch
         elif op == "Gather" and gather_step(self, node, a):
             pass
-        elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)) or erf_gelu(self, node):
+        elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)):
             map_layer(self, node, a)            # Gelu, LayerNormalization, a layer scale: onnx_layers.py
         elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
             self.add(node, op, {"dim": self.softmax_axis(node, a)}, [x], self.base(node), node.output[0])

@@ -3,8 +3,8 @@
     Gelu(x, approximate)                       → GELU(approximate)
     LayerNormalization(x, scale, bias, axis)   → LayerNorm(scale's shape, epsilon), its weight and bias
     Mul(constant C×1×1, x N×C×H×W)             → LayerScale, the constant its weight (ConvNeXt's layer scale)
-    Div(x, √2) → Erf → Add(·, 1) → Mul(x, ·) → Mul(·, 0.5)
-                                               → GELU (torch writes GELU so before opset 20)
+
+(GELU written out in elementary operators, as torch exports it before opset 20, is onnx_gelu.py's.)
 
 A LayerNormalization whose axis reaches the batch, or whose scale does not cover every dimension from the
 axis on, has no block and runs as an Opaque block through onnxruntime, saying why.
@@ -22,39 +22,6 @@ def _text(value, default: str) -> str:
     return value.decode() if isinstance(value, bytes) else str(value) if value is not None else default
 
 
-def _constant(builder, name: str):
-    """The value of a constant, also one a Constant node later in the file gives; None for anything else."""
-    value = builder.fold_value(name)
-    producer = builder.producer.get(name)
-    if value is None and producer is not None and producer.op_type == "Constant" and "value" in \
-            {a.name for a in producer.attribute}:
-        from onnx import numpy_helper
-        value = numpy_helper.to_array(next(a.t for a in producer.attribute if a.name == "value"))
-    return value
-
-
-def _is(builder, name: str, number: float) -> bool:
-    value = _constant(builder, name)
-    return value is not None and np.size(value) == 1 and abs(float(np.ravel(value)[0]) - number) <= 1e-6 * number
-
-
-def erf_gelu(builder, node) -> list | None:
-    """The steps after `node` (a Div) of GELU written out with Erf, as torch exports it before opset 20, or None."""
-    steps, x = [node], node.input[0]
-    if node.op_type != "Div" or len(node.input) != 2 or not _is(builder, node.input[1], 2 ** 0.5):
-        return None
-    for op, test in (("Erf", lambda n: True),
-                     ("Add", lambda n: any(_is(builder, i, 1.0) for i in n.input)),
-                     ("Mul", lambda n: x in n.input),
-                     ("Mul", lambda n: any(_is(builder, i, 0.5) for i in n.input))):
-        users = builder.consumers.get(steps[-1].output[0], [])
-        if len(users) != 1 or users[0].op_type != op or not test(users[0]) or \
-                steps[-1].output[0] in builder.graph_outputs:
-            return None
-        steps.append(users[0])
-    return steps[1:]
-
-
 def layer_scale(builder, node) -> tuple[str, str] | None:
     """(the constant, the network's tensor) of a Mul that scales each channel of an image by a constant C×1×1."""
     if len(node.input) != 2:
@@ -70,14 +37,6 @@ def layer_scale(builder, node) -> tuple[str, str] | None:
 def map_layer(builder, node, a) -> None:
     """Map one of OPERATORS, or a layer scale, to its block (see the module docstring)."""
     x = node.input[0]
-    if node.op_type == "Div":
-        then = erf_gelu(builder, node)
-        builder.add(node, "GELU", {"approximate": "none"}, [x], builder.base(node), then[-1].output[0])
-        for step in then:
-            builder.skip.add(step.name)
-            builder.nodes.append({"node": step.name, "op": step.op_type, "block": builder.produced[then[-1].output[0]],
-                                  "kind": None})
-        return
     if node.op_type == "Mul":
         weight, x = layer_scale(builder, node)
         base = weight if weight in builder.inits and "." in weight else builder.base(node)   # features.1.0.layer_scale
