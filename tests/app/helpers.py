@@ -149,6 +149,25 @@ def wait_run_end(t, qtbot, timeout=60_000) -> None:
     qtbot.waitUntil(lambda: not t.run.active, timeout=timeout)
 
 
+def missing_device() -> str:
+    """A device this machine does not have (a run set to it is refused by the trainer's setup)."""
+    import pytest
+    import torch
+    if not torch.cuda.is_available():
+        return "cuda"
+    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return "mps"
+    pytest.skip("every device is available here")
+
+
+def refused_run(win, t, qtbot) -> None:
+    """The toolbar's ▶ Train with the device set to one this machine lacks, as a graph saved on another
+    machine asks: the trainer's setup refuses the run before its first step."""
+    settings(t, device=missing_device())
+    qtbot.mouseClick(win.toolbar.widgetForAction(win.actions_by_name["train_start"]), LEFT)
+    wait_run_end(t, qtbot)
+
+
 class Gate:
     """Wraps a function so that it waits, in whatever thread calls it, until the test opens the gate."""
 

@@ -2,7 +2,9 @@
 the training status) elide, with their full text in a tooltip, and take their room back afterwards."""
 from __future__ import annotations
 
-from .helpers import settle_layouts
+from PySide6.QtGui import QFontMetrics
+
+from .helpers import refused_run, settle_layouts
 from .test_inspector import open_lenet
 
 STOPPED = "Training stopped: the graph can be edited again."
@@ -48,3 +50,23 @@ def test_a_long_message_fits_and_the_labels_elide_with_a_tooltip(win, qtbot):
     bar.clearMessage()
     qtbot.waitUntil(lambda: not summary.elided() and not status.elided(), timeout=2000)
     assert summary.shown_text() == summary.text() and status.shown_text() == AFTER_RUN
+
+
+def test_in_a_narrow_window_even_the_shortest_form_is_cut_with_an_ellipsis(win, ui, qtbot):
+    """The last resort: a run refused at its start leaves "LeNet-5: training failed" (shortest form "training
+    failed") beside its long reason; in the narrowest window neither form fits, so as much of the shortest as
+    fits is shown, ending in "…", and the whole text is in the tooltip."""
+    refused_run(win, ui, qtbot)
+    bar, label = win.statusBar(), win.training.status_text
+    assert bar.currentMessage().startswith("Training failed: device is set to")
+    win.resize(300, 600)                     # narrower than the window can be: it keeps its minimum width
+    settle_layouts()
+    assert label.text() == "LeNet-5: training failed" and label.isVisible()
+    shown, shortest = label.shown_text(), "training failed"
+    room = label.contentsRect().width() - 2        # what ElidedLabel lets text take of its width
+    width = QFontMetrics(label.font()).horizontalAdvance
+    assert width(shortest) > room                  # so neither form fits ...
+    assert shown.endswith("…") and len(shown) > 1 and shortest.startswith(shown[:-1])   # ... the shortest is cut
+    assert width(shown) <= room                    # it fits, and it is nearly all that fits (the font
+    assert width(shortest[:len(shown) + 1] + "…") > room       # measure may round a character either way)
+    assert label.text() in label.toolTip()

@@ -2,24 +2,13 @@
 changed the weights) makes Step start over. Driven with the toolbar's ▶ Train, as a person would."""
 from __future__ import annotations
 
-import pytest
-import torch
 from PySide6.QtCore import Qt
 
 from layerloom.app.training.controller import RunState
 
-from .helpers import settings, wait_run_end
+from .helpers import refused_run, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
-
-
-def _missing_device() -> str:
-    """A device this machine does not have: a run set to it is refused by the trainer's setup."""
-    if not torch.cuda.is_available():
-        return "cuda"
-    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        return "mps"
-    pytest.skip("every device is available here")
 
 
 def _shown(win) -> dict:
@@ -40,9 +29,7 @@ def _step(panel, qtbot) -> None:
 
 def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, tmp_path):
     train = win.toolbar.widgetForAction(win.actions_by_name["train_start"])
-    settings(ui, device=_missing_device())     # as a graph saved on a machine with that device asks
-    qtbot.mouseClick(train, LEFT)              # (the first start keeps the settings in the graph)
-    wait_run_end(ui, qtbot)
+    refused_run(win, ui, qtbot)                # (the first start keeps the settings in the graph)
     assert ui.run.state == RunState.FAILED and "no" in ui.run.message and "available" in ui.run.message
     win.learning.show_step()
     qtbot.waitUntil(lambda: win.memory.state == "done", timeout=60_000)
