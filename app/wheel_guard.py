@@ -12,7 +12,8 @@ widgets' events: an application-wide Python filter was called for every event of
 A Python handler that raised while Qt delivered an event synchronously (a scene's mousePressEvent under a
 `sendEvent` from Python, say) leaves its error pending, and the next Python code Qt calls (the filter or
 the style) raises it: they hand that error to sys.excepthook as it was, once, instead of raising it
-again wrapped in their own name.
+again wrapped in their own name. In the style it surfaces at the call of the base style's polish, which it
+stopped before it ran: that call is made again, so the widget is polished and guarded all the same.
 """
 from __future__ import annotations
 
@@ -74,7 +75,11 @@ class GuardStyle(QProxyStyle):
     """A style (`base`, a QStyleFactory key) that guards each spin box and combo box as it polishes it."""
 
     def polish(self, target):
-        result = super().polish(target)       # (a palette is polished in place)
+        try:
+            result = super().polish(target)   # (a palette is polished in place)
+        except BaseException as exc:          # an error pending from an earlier handler stopped the call before
+            _report(exc)                      # the base style's polish ran: reported, and the call made again
+            result = super().polish(target)
         try:
             if isinstance(target, GUARDED):
                 guard(target)
