@@ -1,6 +1,6 @@
 """Reading an ONNX file before it is mapped: the model, its weights kept in side files (within a limit), its
-free sizes fixed where Layerloom's export named them, and its shapes inferred. Any failure reads as what
-is wrong with the file.
+free sizes fixed where Layerloom's export named them, and its shapes inferred; and the value of a Constant
+node. Any failure reads as what is wrong with the file.
 """
 from __future__ import annotations
 
@@ -45,6 +45,26 @@ def _load_side_data(model, path) -> None:
                             f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
     if total:
         load_external_data_for_model(model, str(folder))
+
+
+_PLAIN_CONSTANTS = {"value_float": "float32", "value_floats": "float32", "value_int": "int64", "value_ints": "int64"}
+
+
+def constant_value(node):
+    """The value of a Constant node, whichever attribute holds it: a tensor (`value`), or a number or list of
+    numbers (`value_float`, `value_ints`, ...); raises ImportFailure for a sparse tensor or text."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+    attrs = {a.name: a for a in node.attribute}
+    if "value" in attrs:
+        return numpy_helper.to_array(attrs["value"].t)
+    for name, dtype in _PLAIN_CONSTANTS.items():
+        if name in attrs:
+            return np.array(helper.get_attribute_value(attrs[name]), dtype=dtype)
+    held = {"sparse_value": "a sparse tensor", "value_string": "text", "value_strings": "text"}
+    what = next((held[k] for k in attrs if k in held), "no value")
+    raise ImportFailure(f"the Constant that gives {shown(node.output[0] if node.output else '?', 80)} holds {what}, "
+                        "which a Layerloom graph cannot use: export the model with dense numeric constants")
 
 
 def first_line(exc: Exception) -> str:

@@ -18,6 +18,9 @@ import math
 
 import numpy as np
 
+from .fx_import import ImportFailure
+from .onnx_file import constant_value
+
 _TOLERANCE = 1e-6
 _CUBIC = 0.044715
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
@@ -27,10 +30,11 @@ def _constant(builder, name: str):
     """The value of a constant, also one a Constant node later in the file gives; None for anything else."""
     value = builder.fold_value(name)
     producer = builder.producer.get(name)
-    if value is None and producer is not None and producer.op_type == "Constant" and "value" in \
-            {a.name for a in producer.attribute}:
-        from onnx import numpy_helper
-        value = numpy_helper.to_array(next(a.t for a in producer.attribute if a.name == "value"))
+    if value is None and producer is not None and producer.op_type == "Constant":
+        try:
+            value = constant_value(producer)
+        except ImportFailure:            # the Constant itself says what is wrong with it when it is reached
+            return None
     return value
 
 

@@ -25,7 +25,7 @@ from ..quoting import shown
 from ..weights import module_path_to_id
 from .fx_import import ImportFailure, ImportReport
 from .report import group_name
-from .onnx_file import first_line, read_model
+from .onnx_file import constant_value, first_line, read_model
 from .onnx_gather import gather_axis, gather_rows
 from .onnx_gelu import gelu_steps, map_gelu
 from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
@@ -286,8 +286,7 @@ class _OnnxBuilder:
             if node.output and node.output[0] in self.skip:    # a later step of a block mapped already
                 continue
             if node.op_type == "Constant":
-                from onnx import numpy_helper
-                self.inits[node.output[0]] = numpy_helper.to_array(_attrs(node)["value"])
+                self.inits[node.output[0]] = constant_value(node)
                 continue
             if not any(o in data for o in node.output):     # shape or weight arithmetic: folded where used
                 self.nodes.append({"node": node.name, "op": node.op_type, "block": None, "kind": None})

@@ -54,3 +54,42 @@ def test_a_split_says_it_gives_several_results_and_how_to_export_instead(tmp_pat
     with pytest.raises(ImportFailure, match=r"Split \(halves\) has no block, and it gives 2 results where an Opaque "
                                             r"block gives one.*dynamo=False"):
         import_source(str(path))
+
+
+def _constant_nodes_file(path, **constants):
+    """x (N×2×3) · c → Reshape to the shape s → Relu, where Constant nodes give c and s through the attributes
+    named (value_float, value_floats, value_int, value_ints, sparse_value, value_string...)."""
+    (c_attr, c), (s_attr, s) = constants.items()
+    nodes = [helper.make_node("Constant", [], ["c"], **{c_attr: c}),
+             helper.make_node("Constant", [], ["s"], **{s_attr: s}),
+             helper.make_node("Mul", ["x", "c"], ["m"], name="scale"),
+             helper.make_node("Reshape", ["m", "s"], ["r"], name="reshape"),
+             helper.make_node("Relu", ["r"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 2, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return str(path)
+
+
+@pytest.mark.parametrize("scale", [{"value_float": 1.5}, {"value_floats": [1.5, -2.0, 0.5]},
+                                   {"value": numpy_helper.from_array(np.array(1.5, np.float32))}])
+def test_constants_given_as_plain_numbers_import_and_compute_as_onnxruntime(tmp_path, scale):
+    """ONNX lets a Constant hold a number or a list (value_float, value_ints, ...) as well as a tensor; those
+    stopped the import with "parts do not fit together (KeyError: 'value')"."""
+    path = _constant_nodes_file(tmp_path / "plain.onnx", **scale, value_ints=[0, 6])
+    result = import_source(path)
+    assert [b.kind for b in result.doc.blocks.values()] == ["Input", "Opaque", "Reshape", "ReLU", "Output"]
+    assert result.doc.blocks["reshape"].params["shape"] == [6]
+    graph = compile_graph(result.doc, weights=False).eval()
+    graph.load_state_dict(result.state, strict=True)
+    x = np.random.default_rng(0).standard_normal((4, 2, 3)).astype(np.float32)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), session.run(None, {"x": x})[0], atol=1e-6)
+
+
+def test_a_constant_holding_text_is_refused_saying_so(tmp_path):
+    path = _constant_nodes_file(tmp_path / "text.onnx", value_string="1.5", value_ints=[0, 6])
+    with pytest.raises(ImportFailure, match=r"^the Constant that gives c holds text, which a Layerloom graph cannot "
+                                            r"use: export the model with dense numeric constants$"):
+        import_source(path)

@@ -128,7 +128,8 @@ TANH = {"power": 3.0, "cubic": 0.044715, "sqrt_2_over_pi": math.sqrt(2 / math.pi
 
 
 def _tanh_gelu_file(path, dynamo: bool, constants: dict, also: str | None = None, other_x: str | None = None,
-                    shape: tuple = ()):
+                    shape: tuple = (), plain: bool = False):
+    """`plain`: the constants are Constant nodes holding value_float, not initializers."""
     inits = {k: numpy_helper.from_array(np.full(shape, v, dtype=np.float32), k) for k, v in constants.items()}
     x = "x"
     nodes = [helper.make_node("Relu", ["x"], ["r"])]
@@ -155,6 +156,11 @@ def _tanh_gelu_file(path, dynamo: bool, constants: dict, also: str | None = None
         nodes.append(helper.make_node("Add", ["y", also], ["out"]))
         out = "out"
     nodes.append(helper.make_node("Sigmoid", [out], ["final"]))
+    if plain:       # each just before the operator that reads it, so after the first operator of the GELU
+        for k in inits:
+            reader = next(i for i, n in enumerate(nodes) if k in n.input)
+            nodes.insert(reader, helper.make_node("Constant", [], [k], value_float=float(constants[k])))
+        inits = {}
     graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5])],
                               [helper.make_tensor_value_info("final", TensorProto.FLOAT, None)],
                               initializer=list(inits.values()))
@@ -169,10 +175,11 @@ def _imported(path):
     return [b.kind for b in result.doc.blocks.values()], result
 
 
-@pytest.mark.parametrize("dynamo", [False, True])
-def test_a_hand_written_tanh_gelu_with_nameless_nodes_is_one_gelu_block(tmp_path, dynamo):
-    """The control for the near misses below, and nameless nodes: those after a matched GELU were all skipped."""
-    kinds, result = _imported(_tanh_gelu_file(tmp_path / "gelu.onnx", dynamo, TANH))
+@pytest.mark.parametrize("dynamo, plain", [(False, False), (True, False), (True, True)])
+def test_a_hand_written_tanh_gelu_with_nameless_nodes_is_one_gelu_block(tmp_path, dynamo, plain):
+    """The control for the near misses below, and nameless nodes: those after a matched GELU were all skipped.
+    Its constants may also be Constant nodes holding plain numbers (value_float)."""
+    kinds, result = _imported(_tanh_gelu_file(tmp_path / "gelu.onnx", dynamo, TANH, plain=plain))
     assert kinds == ["Input", "ReLU", "GELU", "Sigmoid", "Output"]
     assert result.doc.blocks[next(b for b in result.doc.blocks if result.doc.blocks[b].kind == "GELU")] \
         .params["approximate"] == "tanh"
