@@ -23,6 +23,7 @@ NO_RUN = ("No run yet: press ▶ Train (F5) and the loss, validation accuracy an
           "as it trains.")
 ACC_SPAN = 1.0       # percentage points: the least the accuracy axis spans
 PREPARING = "Preparing the run: its loss, validation accuracy and learning rate are drawn here once it starts."
+REFUSED = "The run did not start, so nothing was trained: {reason} Press ▶ Train (F5) again once that is fixed."
 
 
 def _curve(plot: pg.PlotItem, color: str, width: float = 1.5, alpha: int = 255, symbol: str | None = None,
@@ -178,6 +179,14 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.clear()
         if self.live is None:
             self.placeholder.setText(PREPARING)
+
+    def refused(self, reason: str) -> None:
+        """The run started last was refused before its first step: a sentence says so, where its curves
+        were being prepared (or where the run before it was drawn, cleared when it was started)."""
+        self.live = None
+        self.clear()
+        reason = reason.strip() or "it ended without saying why"
+        self.placeholder.setText(REFUSED.format(reason=reason if reason.endswith((".", "!", "?")) else f"{reason}."))
 
     def start(self, live: LiveRun) -> None:
         """A new run: empty curves, the step axis spanning the whole planned run."""

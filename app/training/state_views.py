@@ -63,6 +63,8 @@ class StateViews:
         self._unlock_all()
         self.runs.set_training(False)
         self._redraw(everything=True)
+        if state == RunState.FAILED and self.live.started is None:      # refused by its setup: never began
+            self.plots.refused(self.run.message)
         self._show_result(state)
         if self.run.last_run_dir:
             self.runs.show_run(self.run.last_run_dir)     # that one folder, not every run's again

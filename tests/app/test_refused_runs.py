@@ -1,12 +1,13 @@
-"""Step mode keeps its steps through a training run that never started: only a run that trained (and so
-changed the weights) makes Step start over. Driven with the toolbar's ▶ Train, as a person would."""
+"""A training run refused at its start (by the readiness check, or by the trainer's setup) trained nothing,
+and the window says so: Step mode keeps its steps (only a run that trained, and so changed the weights,
+makes Step start over), and the Curves say the run did not start. Driven with the toolbar's ▶ Train."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
 from layerloom.app.training.controller import RunState
 
-from .helpers import refused_run, wait_run_end
+from .helpers import refused_run, settings, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -57,3 +58,19 @@ def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, t
     assert panel.view is view and _shown(win) == before
     _step(panel, qtbot)                        # Step goes on from its own weights
     assert panel.view is view and view.steps_taken == 3 and panel.loss.text().startswith("Step 3: loss")
+
+
+def test_the_curves_say_a_refused_run_did_not_start(win, ui, qtbot):
+    plots = ui.plots
+    refused_run(win, ui, qtbot)               # the first run: it was being prepared, and never began
+    assert plots.placeholder.isVisible() and not plots.graphics.isVisible()
+    assert plots.placeholder.text().startswith("The run did not start, so nothing was trained: device is set to")
+    settings(ui, device="cpu", max_steps=2)
+    qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    assert ui.run.state == RunState.FINISHED and plots.raw.getData()[0][-1] == 2     # (step events are throttled)
+    assert plots.graphics.isVisible() and not plots.placeholder.isVisible()
+    refused_run(win, ui, qtbot)               # after a run that trained: its curves were cleared at the start,
+    assert plots.placeholder.isVisible() and not plots.graphics.isVisible()     # no empty axes waiting on
+    assert "did not start" in plots.placeholder.text() and not plots.health.isVisible()   # a run that is over
