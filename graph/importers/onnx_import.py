@@ -34,6 +34,7 @@ from .onnx_shapes import conv_pads
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
+RECURRENT_KINDS = ("RNN", "LSTM", "GRU")      # blocks whose result is not always the value mapped to them
 _STEP_NAME = re.compile(r"(.+)_(outputs|sequence|\d+)")    # how the compiler names a block's inner steps
 
 
@@ -117,6 +118,21 @@ class _OnnxBuilder:
 
     def fold_value(self, name):
         return fold(self, name)
+
+    def shape_of(self, name: str) -> list | None:
+        """A value's shape as shape inference gave it, or, where inference lost a size after the batch (past a
+        Slice or Reshape whose sizes the file computes from a shape), as analysis of the blocks mapped so far
+        gives it: a ShuffleNet exported with a dynamic batch reads its channel count so, block after block."""
+        shape = self.shapes.get(name)
+        bid = self.produced.get(name)
+        if (shape and None not in shape[1:]) or bid is None or self.doc.blocks[bid].kind in RECURRENT_KINDS:
+            return shape
+        from ..analysis import analyze
+        sample = analyze(self.doc).output_shape(bid)
+        if sample is None:
+            return shape
+        self.shapes[name] = [(shape or [None])[0], *sample]
+        return self.shapes[name]
 
     def const(self, name):
         value = fold(self, name)

@@ -107,11 +107,11 @@ def fold(builder, name: str):
 
 
 def _sample_sizes(builder, node):
-    """Gather(Shape(x), i) of sizes after the batch that shape inference knows (chunk's channel count),
-    else None: the batch size is never a constant."""
+    """Gather(Shape(x), i) of sizes after the batch that shape inference or analysis knows (chunk's channel
+    count), else None: the batch size is never a constant."""
     shape_node = builder.producer[node.input[0]]
     sa = _attrs(shape_node)
-    shape = builder.shapes.get(shape_node.input[0])
+    shape = builder.shape_of(shape_node.input[0])
     index = fold(builder, node.input[1])
     if shape is None or index is None or int(sa.get("start", 0)) != 0 or sa.get("end") is not None or \
             int(_attrs(node).get("axis", 0)) != 0:

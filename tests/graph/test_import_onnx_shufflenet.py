@@ -1,11 +1,12 @@
 """ShuffleNet V2 from PyTorch's TorchScript ONNX exporter imports: its chunk exports as Slices whose ends
 come from the input's shape (Shape → Gather → Div → Mul), which fold to constants where shape
-inference knows that size after the batch, and its channel shuffle reshapes to a batch of 1 fixed in
-the file where shape inference lost the tensor's shape."""
+inference (or analysis of the blocks mapped so far) knows that size after the batch, and its channel
+shuffle reshapes to a batch of 1 fixed in the file where shape inference lost the tensor's shape."""
 from __future__ import annotations
 
 import warnings
 
+import pytest
 import torch
 import torchvision
 from torch import nn
@@ -14,7 +15,11 @@ from layerloom.graph.compiler import compile_graph
 from layerloom.graph.importers import import_source
 
 
-def test_shufflenet_from_the_torchscript_exporter_imports_and_computes_what_it_computes(tmp_path):
+@pytest.mark.parametrize("dynamic", [False, True], ids=["fixed-batch", "dynamic-batch"])
+def test_shufflenet_from_the_torchscript_exporter_imports_and_computes_what_it_computes(tmp_path, dynamic):
+    """With a dynamic batch every channel shuffle's Reshape, and so every Slice after it, reads its sizes from
+    the tensor's shape, which shape inference loses past the first one: analysis of the blocks mapped so far
+    gives them (the import stopped with "the Slice ... reads ..., which comes from no tensor of the network")."""
     torch.manual_seed(0)
     model = torchvision.models.shufflenet_v2_x0_5(num_classes=10)
     g = torch.Generator().manual_seed(0)
@@ -26,7 +31,8 @@ def test_shufflenet_from_the_torchscript_exporter_imports_and_computes_what_it_c
     path = tmp_path / "shufflenet.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False)
+        torch.onnx.export(model, (torch.randn(1, 3, 32, 32),), str(path), dynamo=False, input_names=["x"],
+                          dynamic_axes={"x": {0: "N"}} if dynamic else None)
     result = import_source(str(path))
     graph = compile_graph(result.doc, weights=False).eval()
     graph.load_state_dict(result.state, strict=True)
