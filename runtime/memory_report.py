@@ -28,14 +28,8 @@ def size_text(n: int) -> str:
 
 def resolve_device(name: str) -> str:
     """The device a run with `device: name` trains on ("auto": CUDA, then MPS, then the CPU)."""
-    if name != "auto":
-        return name
-    import torch
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
+    from .devices import resolve
+    return resolve(name)
 
 
 def estimate_arguments(config: dict) -> tuple[int, str, str]:

@@ -20,7 +20,7 @@ from layerloom.graph import CompileError, analyze, compile_graph, rng
 from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
 
-from . import threads
+from . import devices, threads
 from .batches import DataReadError, epoch_batches as read_epoch, gather, loader_workers, reads_from_disk
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
@@ -49,17 +49,10 @@ class TrainingFailed(Exception):
 
 
 def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise TrainingFailed("device is set to cuda but no CUDA GPU is available here: use device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise TrainingFailed("device is set to mps but Apple's Metal backend is not available: use auto or cpu")
-    return torch.device(name)
+    lacking = devices.missing(name)
+    if lacking:
+        raise TrainingFailed(f"device is set to {name} but {lacking}: use device auto or cpu")
+    return torch.device(devices.resolve(name))
 
 
 class Trainer:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QStandardItemModel
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
+from layerloom.runtime import devices
 from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
 
 from ..status_room import ElidedLabel
@@ -94,11 +94,9 @@ def _combo(options, labels: dict | None = None) -> QComboBox:
 
 
 def device_labels() -> dict[str, str]:
-    cuda = torch.cuda.is_available()
-    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
-    auto = "cuda" if cuda else "mps" if mps else "cpu"
-    return {"auto": f"auto ({auto})", "cpu": "cpu", "cuda": "cuda" if cuda else "cuda (not available)",
-            "mps": "mps" if mps else "mps (not available)"}
+    """The device list's entries: "auto (cpu)", and a device this machine lacks marked "(not available)"."""
+    return {"auto": f"auto ({devices.resolve('auto')})", "cpu": "cpu",
+            **{d: d if devices.has(d) else f"{d} (not available)" for d in ("cuda", "mps")}}
 
 
 class TrainSettings(QWidget):

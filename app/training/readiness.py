@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import human
-from layerloom.runtime.config import ConfigError, TrainConfig
+from layerloom.runtime import devices
+from layerloom.runtime.config import DEVICES, ConfigError, TrainConfig
 from layerloom.runtime.path_problems import in_the_way
 from layerloom.runtime.preflight import check_training
 
@@ -37,10 +38,15 @@ class Readiness:
         out: list[tuple[str, str, dict | None]] = []
         if self.config_error:
             out.append(("error", self.config_error, None))
+        values = self.config()
         try:
-            TrainConfig.from_dict(self.config())
+            TrainConfig.from_dict(values)
         except ConfigError as exc:
             out.append(("error", f"Settings: {exc}", None))
+        lacking = devices.missing(values.get("device")) if values.get("device") in DEVICES else None
+        if lacking:             # a graph saved on a machine with a GPU: the trainer would refuse it at its start
+            out.append(("error", f"The training device is {values['device']}, but {lacking}. Choose auto or cpu "
+                                 "in the Device list.", None))
         if self.info_error:
             out.append(("error", self.info_error, None))
         blocked = in_the_way(self.runs_base)          # the run's folder is made in it, at its first step

@@ -149,23 +149,24 @@ def wait_run_end(t, qtbot, timeout=60_000) -> None:
     qtbot.waitUntil(lambda: not t.run.active, timeout=timeout)
 
 
-def missing_device() -> str:
-    """A device this machine does not have (a run set to it is refused by the trainer's setup)."""
-    import pytest
-    import torch
-    if not torch.cuda.is_available():
-        return "cuda"
-    if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        return "mps"
-    pytest.skip("every device is available here")
-
-
 def refused_run(win, t, qtbot) -> None:
-    """The toolbar's ▶ Train with the device set to one this machine lacks, as a graph saved on another
-    machine asks: the trainer's setup refuses the run before its first step."""
-    settings(t, device=missing_device())
+    """The toolbar's ▶ Train for a graph whose runs start from a weights file (its training section's
+    `init_from`) that was damaged after it was chosen: the readiness check does not read the file, the
+    trainer's setup does, and refuses the run before its first step."""
+    damaged = t.runs_base.parent / "damaged.safetensors"
+    damaged.write_bytes(b"\0" * 16)
+    section = {**win.session.document.training, "init_from": str(damaged)}
+    win.session.edit("Start from damaged weights", lambda r: r.set_meta("training", section))
+    qtbot.waitUntil(lambda: t.ready, timeout=20_000)
     qtbot.mouseClick(win.toolbar.widgetForAction(win.actions_by_name["train_start"]), LEFT)
     wait_run_end(t, qtbot)
+
+
+def fresh_weights(win, t, qtbot) -> None:
+    """Runs start from fresh weights again (no `init_from` in the graph's training section)."""
+    section = {k: v for k, v in win.session.document.training.items() if k != "init_from"}
+    win.session.edit("Start from fresh weights", lambda r: r.set_meta("training", section))
+    qtbot.waitUntil(lambda: t.ready, timeout=20_000)
 
 
 class Gate:

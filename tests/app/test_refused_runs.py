@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 
 from layerloom.app.training.controller import RunState
 
-from .helpers import refused_run, settings, wait_run_end
+from .helpers import fresh_weights, refused_run, settings, wait_run_end
 
 LEFT = Qt.MouseButton.LeftButton
 
@@ -31,7 +31,7 @@ def _step(panel, qtbot) -> None:
 def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, tmp_path):
     train = win.toolbar.widgetForAction(win.actions_by_name["train_start"])
     refused_run(win, ui, qtbot)                # (the first start keeps the settings in the graph)
-    assert ui.run.state == RunState.FAILED and "no" in ui.run.message and "available" in ui.run.message
+    assert ui.run.state == RunState.FAILED and ui.run.message.startswith("init_from: ") and "damaged" in ui.run.message
     win.learning.show_step()
     qtbot.waitUntil(lambda: win.memory.state == "done", timeout=60_000)
     panel = win.learning.step
@@ -51,7 +51,7 @@ def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, t
     assert ui.run.state == RunState.IDLE and not ui.run.active
     assert panel.view is view and _shown(win) == before
 
-    runs.unlink()                              # the trainer's setup refuses: the device is not here
+    runs.unlink()                              # the trainer's setup refuses: the weights file is damaged
     qtbot.mouseClick(train, LEFT)
     wait_run_end(ui, qtbot)
     assert ui.run.state == RunState.FAILED and ui.run.live.started is None
@@ -64,8 +64,9 @@ def test_the_curves_say_a_refused_run_did_not_start(win, ui, qtbot):
     plots = ui.plots
     refused_run(win, ui, qtbot)               # the first run: it was being prepared, and never began
     assert plots.placeholder.isVisible() and not plots.graphics.isVisible()
-    assert plots.placeholder.text().startswith("The run did not start, so nothing was trained: device is set to")
-    settings(ui, device="cpu", max_steps=2)
+    assert plots.placeholder.text().startswith("The run did not start, so nothing was trained: init_from: ")
+    fresh_weights(win, ui, qtbot)
+    settings(ui, max_steps=2)
     qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
     qtbot.mouseClick(ui.panel.start, LEFT)
     wait_run_end(ui, qtbot)

@@ -58,7 +58,7 @@ def test_in_a_narrow_window_even_the_shortest_form_is_cut_with_an_ellipsis(win, 
     fits is shown, ending in "…", and the whole text is in the tooltip."""
     refused_run(win, ui, qtbot)
     bar, label = win.statusBar(), win.training.status_text
-    assert bar.currentMessage().startswith("Training failed: device is set to")
+    assert bar.currentMessage().startswith("Training failed: init_from: ")
     win.resize(300, 600)                     # narrower than the window can be: it keeps its minimum width
     settle_layouts()
     assert label.text() == "LeNet-5: training failed" and label.isVisible()
