@@ -22,7 +22,7 @@ from .onnx_recurrent import translations
 from .recurrent_scan import has_recurrence, scanned
 from .source import ExportError, ExportSource, metadata_strings
 from .steps import (dynamic_note, export_steps, fixed_note, fixed_reason, free_onnx_steps, length_difference,
-                    sequence_steps, steps_dim)
+                    optimize_with_free_steps, sequence_steps, steps_dim)
 
 TOLERANCE = 1e-4
 SHORT_TRACE = 4          # the steps a recurrent graph is traced at for ONNX before its length is freed
@@ -136,12 +136,18 @@ def _batch_dim():
     return torch.export.Dim("batch", min=1, max=65536)
 
 
-def _onnx_export(src: ExportSource, path: Path, x, shapes: dict, rnn_operator: bool) -> None:
+def _onnx_export(src: ExportSource, path: Path, x, shapes: dict, rnn_operator: bool, free_steps: bool = False) -> None:
+    """`free_steps`: `x` holds a few of the steps of a recurrent graph, whose file is to take any number: the
+    graph is optimized once the steps axis is free (steps.py)."""
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(src.model, (x,), str(path), dynamo=True, external_data=False, verbose=False,
-                          input_names=["input"], output_names=["output"], dynamic_shapes=(shapes,), optimize=True,
-                          custom_translation_table=translations() if rnn_operator else None)
+        program = torch.onnx.export(src.model, (x,), None if free_steps else str(path), dynamo=True,
+                                    external_data=False, verbose=False, input_names=["input"],
+                                    output_names=["output"], dynamic_shapes=(shapes,), optimize=not free_steps,
+                                    custom_translation_table=translations() if rnn_operator else None)
+        if free_steps:
+            optimize_with_free_steps(program)
+            program.save(str(path), external_data=False)
 
 
 def _with_metadata(model, src: ExportSource):
@@ -187,7 +193,7 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
                 except Exception as exc:
                     native, fixed = False, f"torch.export cannot follow it ({first_line(exc)})"
             if not native:
-                _onnx_export(src, tmp, src.probe(2, steps=traced), {0: _batch_dim()}, rnn_operator)
+                _onnx_export(src, tmp, src.probe(2, steps=traced), {0: _batch_dim()}, rnn_operator, freeing)
             model = _with_metadata(onnx.load(str(tmp)), src)
             if freeing:
                 free, fixed = free_onnx_steps(model, src, length)

@@ -151,6 +151,31 @@ def length_difference(run, src, steps: int, lengths=None) -> float:
     return worst
 
 
+def optimize_with_free_steps(program) -> None:
+    """Optimize the exporter's unoptimized `program` (an ONNXProgram traced at a few steps) with its steps
+    axis already free.
+
+    torch's exporter optimizes a graph with the traced length known: where one recurrent layer feeds another,
+    its optimizer writes the Reshape between them with that length as a constant ([4, -1, 6]) and the file runs
+    on the traced length only. Named "steps" on the input, with the shapes the trace recorded dropped and
+    inferred again (following the shape arithmetic, so the other sizes stay known), the optimizer keeps every
+    size that follows the steps symbolic. Where the shapes cannot be inferred, the traced ones stay and
+    free_onnx_steps says whether the file still runs on other lengths."""
+    import onnx
+    from onnxscript import ir
+
+    proto = program.model_proto
+    proto.graph.input[0].type.tensor_type.shape.dim[1].dim_param = "steps"
+    del proto.graph.value_info[:]
+    for out in proto.graph.output:
+        out.type.tensor_type.ClearField("shape")
+    try:
+        program.model = ir.from_proto(onnx.shape_inference.infer_shapes(proto, data_prop=True))
+    except Exception:       # (the traced shapes stay: the result is checked at other lengths all the same)
+        pass
+    program.optimize()
+
+
 def free_onnx_steps(model, src, steps: int):
     """(the ONNX model with its steps axis named "steps", None) when onnxruntime runs it on other lengths
     with the PyTorch model's outputs, else (None, why not).

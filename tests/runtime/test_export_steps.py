@@ -52,6 +52,30 @@ def test_a_token_model_with_a_recurrent_layer_takes_other_lengths(tmp_path):
             torch.testing.assert_close(graph(x), program(x), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("first, second", [
+    (("LSTM", {"hidden_size": 3, "num_layers": 2, "bidirectional": True}), ("LSTM", {"hidden_size": 2})),
+    (("GRU", {"hidden_size": 3, "bidirectional": True}), ("RNN", {"hidden_size": 2, "output": "last"})),
+], ids=["lstm-2-layers-bidirectional-into-lstm", "gru-bidirectional-into-rnn"])
+def test_a_recurrent_layer_feeding_another_exports_to_onnx_for_any_length_from_one_trace(tmp_path, monkeypatch,
+                                                                                          first, second):
+    # the exporter's optimizer would write the traced length into the Reshape between the two layers
+    from layerloom.runtime.export import formats
+    traced = []
+    real = formats._onnx_export
+    monkeypatch.setattr(formats, "_onnx_export", lambda *args: traced.append(tuple(args[2].shape)) or real(*args))
+    path = _chain(tmp_path, [6, 3], [first, second, ("Linear", {"out_features": 2}), ("Output", {})])
+    src, (result,) = export_model(path, ["onnx"], tmp_path / "out")
+    assert result.verified and "any sequence length (checked at 3, 6 and 13 steps)" in result.line(), result.line()
+    assert traced == [(2, formats.SHORT_TRACE, 3)]
+    session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+    for steps in (2, 9):
+        x = torch.rand(3, steps, 3, generator=torch.Generator().manual_seed(steps))
+        with torch.no_grad():
+            want = src.model(x)
+        torch.testing.assert_close(torch.from_numpy(session.run(None, {"input": x.numpy()})[0]), want,
+                                   rtol=1e-4, atol=1e-5)
+
+
 def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_path):
     path = _chain(tmp_path, [4, 3], [("LSTM", {"hidden_size": 5}), ("Flatten", {}),
                                      ("Linear", {"out_features": 2}), ("Output", {})])
