@@ -228,6 +228,17 @@ def export_onnx(src: ExportSource, path: Path, rnn_operator: bool = True, any_le
     return result
 
 
+def _scan_grad_mode(src: ExportSource):
+    """torch.no_grad() to export a graph whose recurrent layers become scans, else nothing: with autograd on,
+    torch.export takes about twice as long over a scan, and gives the same program (graphs, state_dict and
+    outputs: bench/pt2_scan_grad_mode.py): no block's module takes another path without autograd while it is
+    traced (MultiheadAttention keeps off its fast path). An Opaque block runs code Layerloom does not know,
+    which might: its graph is exported as it is."""
+    if has_recurrence(src.model) and not any(b.kind == "Opaque" for b in src.doc.blocks.values()):
+        return torch.no_grad()
+    return contextlib.nullcontext()
+
+
 def _pt2_program(src: ExportSource, length: int | None):
     """(program, why the steps stay fixed or None). Recurrent layers are exported as scans (recurrent_scan.py):
     torch.export would unroll them over the example's steps."""
@@ -237,8 +248,9 @@ def _pt2_program(src: ExportSource, length: int | None):
         if length is not None and fixed is None:
             model = scanned(src.model) if has_recurrence(src.model) else src.model
             try:
-                program = torch.export.export(model, (src.probe(2, steps=export_steps(length)),),
-                                              dynamic_shapes=({0: _batch_dim(), 1: steps_dim()},))
+                with _scan_grad_mode(src):
+                    program = torch.export.export(model, (src.probe(2, steps=export_steps(length)),),
+                                                  dynamic_shapes=({0: _batch_dim(), 1: steps_dim()},))
                 diff = length_difference(program.module(), src, length)
                 if diff <= TOLERANCE:
                     return program, None

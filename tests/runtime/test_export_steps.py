@@ -76,6 +76,31 @@ def test_a_recurrent_layer_feeding_another_exports_to_onnx_for_any_length_from_o
                                    rtol=1e-4, atol=1e-5)
 
 
+def test_a_recurrent_graphs_pt2_is_exported_without_autograd_and_computes_torchs_outputs_and_gradients(
+        tmp_path, monkeypatch):
+    # tracing its scans with autograd on takes about twice as long for the same program (bench/pt2_scan_grad_mode.py)
+    grad_modes = []
+    real = torch.export.export
+    monkeypatch.setattr(torch.export, "export",
+                        lambda *args, **kwargs: grad_modes.append(torch.is_grad_enabled()) or real(*args, **kwargs))
+    path = _chain(tmp_path, [5, 3], [("LSTM", {"hidden_size": 3, "num_layers": 2, "bidirectional": True}),
+                                     ("Linear", {"out_features": 2}), ("Output", {})])
+    src, (result,) = export_model(path, ["pt2"], tmp_path / "out")
+    assert result.verified and "any sequence length" in result.line(), result.line()
+    assert grad_modes == [False]
+    program = torch.export.load(str(result.path)).module()
+    for steps in (2, 8):
+        x = torch.rand(3, steps, 3, generator=torch.Generator().manual_seed(steps))
+        want, got = src.model(x), program(x)          # autograd on: the file can be fine-tuned
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        names, params = zip(*src.model.named_parameters())
+        assert [name for name, _ in program.named_parameters()] == list(names)
+        want_grads = torch.autograd.grad(want.square().sum(), params)
+        got_grads = torch.autograd.grad(got.square().sum(), list(program.parameters()))
+        for name, a, b in zip(names, got_grads, want_grads):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=name)
+
+
 def test_a_sequence_flattened_into_a_linear_keeps_its_length_and_says_why(tmp_path):
     path = _chain(tmp_path, [4, 3], [("LSTM", {"hidden_size": 5}), ("Flatten", {}),
                                      ("Linear", {"out_features": 2}), ("Output", {})])
