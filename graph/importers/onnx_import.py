@@ -2,13 +2,13 @@
 
 The file is read and its shapes inferred first (onnx_file.py); then Conv, Gemm, MatMul (+ Add of a bias),
 Relu, Tanh, Sigmoid, LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
-Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax,
-and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to blocks, as does GELU written out in
-elementary operators (onnx_gelu.py), with their weights taken from the constants (Gemm's and MatMul's
-transposed as needed). Block ids come from the weights' names
-(`conv1.weight` → `conv1`) or the exporter's module scopes. A Conv into which the exporter folded a
-BatchNorm is reported. RNN, LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator
-becomes an Opaque block run by onnxruntime (onnx_opaque.py).
+Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax, Slice and
+Split of one dimension (onnx_split.py), and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to
+blocks, as does GELU written out in elementary operators (onnx_gelu.py), with their weights taken from the
+constants (Gemm's and MatMul's transposed as needed). Block ids come from the weights' names (`conv1.weight` →
+`conv1`) or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported. RNN,
+LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator becomes an Opaque block run by
+onnxruntime (onnx_opaque.py).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from .onnx_gelu import gelu_steps, map_gelu
 from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
 from .onnx_opaque import opaque_operator
 from .onnx_shapes import conv_pads
+from .onnx_split import map_split, narrow_of_slice, split_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
 
 _DTYPES = {1: "float32", 7: "int64"}
@@ -449,6 +450,10 @@ class _OnnxBuilder:
             pass
         elif op in LAYER_OPERATORS or (op == "Mul" and layer_scale(self, node)):
             map_layer(self, node, a)            # Gelu, LayerNormalization, a layer scale: onnx_layers.py
+        elif op == "Slice" and (narrow := narrow_of_slice(self, node, a)) is not None:     # onnx_split.py
+            self.add(node, "Narrow", narrow, [x], self.base(node), node.output[0])
+        elif op == "Split" and split_sizes(self, node, a) is not None:
+            map_split(self, node, a)
         elif op in ("Softmax", "LogSoftmax") and self.softmax_axis(node, a) is not None:
             self.add(node, op, {"dim": self.softmax_axis(node, a)}, [x], self.base(node), node.output[0])
         else:

@@ -18,11 +18,12 @@ from layerloom.graph.importers import ImportFailure, import_source
 def _sliced(path):
     rng = np.random.RandomState(0)
     inits = [numpy_helper.from_array(np.array([1], np.int64), "starts"),
-             numpy_helper.from_array(np.array([4], np.int64), "ends"),
+             numpy_helper.from_array(np.array([6], np.int64), "ends"),
              numpy_helper.from_array(np.array([1], np.int64), "axes"),
+             numpy_helper.from_array(np.array([2], np.int64), "steps"),       # every other one: no Narrow
              numpy_helper.from_array(rng.randn(2, 3).astype(np.float32), "fc.weight"),
              numpy_helper.from_array(rng.randn(2).astype(np.float32), "fc.bias")]
-    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["s"], name="slice"),
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes", "steps"], ["s"], name="slice"),
              helper.make_node("Gemm", ["s", "fc.weight", "fc.bias"], ["y"], transB=1, name="fc")]
     graph = helper.make_graph(nodes, "sliced", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 2])], inits)
@@ -44,11 +45,12 @@ def test_an_opaque_slice_is_analysed_at_its_own_shape_and_matches_onnxruntime(tm
         np.testing.assert_allclose(graph(torch.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
-def test_a_split_says_it_gives_several_results_and_how_to_export_instead(tmp_path):
-    nodes = [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2, name="halves"),
+def test_a_split_across_the_batch_says_it_gives_several_results_and_how_to_export_instead(tmp_path):
+    """(A Split of one dimension after the batch is Narrow blocks: test_import_onnx_split.py.)"""
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], axis=0, num_outputs=2, name="halves"),
              helper.make_node("Add", ["a", "b"], ["y"], name="add")]
-    graph = helper.make_graph(nodes, "split", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 6])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])])
+    graph = helper.make_graph(nodes, "split", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 6])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 6])])
     path = tmp_path / "split.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(path))
     with pytest.raises(ImportFailure, match=r"Split \(halves\) has no block, and it gives 2 results where an Opaque "
