@@ -39,7 +39,10 @@ def _shared_session(model_bytes: bytes):
             _sessions.move_to_end(model_bytes)
             return session
     import onnxruntime as ort
-    session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])   # run() is thread-safe
+    options = ort.SessionOptions()       # one operator: a pool of (cores - 1) idle threads per kept session would
+    options.intra_op_num_threads = 1     # come to thousands on a large machine (256 sessions on 16 cores: 3,840)
+    options.inter_op_num_threads = 1
+    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])   # run() is thread-safe
     with _sessions_lock:
         _sessions[model_bytes] = session
         while len(_sessions) > SESSIONS:

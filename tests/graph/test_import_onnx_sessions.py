@@ -3,6 +3,7 @@ same operator, attributes and input types share one session, and at most 256 suc
 recently used going first, while every block still computes what onnxruntime or torch computes."""
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -84,3 +85,17 @@ def test_at_most_256_sessions_are_kept_and_each_operator_still_computes_its_own_
     assert len(made) == CAP + 3
     run(alphas[3])
     assert len(made) == CAP + 4
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts the process's threads (Linux); one core has no thread pool to leave idle")
+def test_kept_sessions_keep_no_idle_threads(made):
+    """A session's own thread pool (a thread for each further core) would stay, idle, as long as the session is
+    kept: on a 16-core machine 256 kept sessions would hold 3,840 threads. One operator runs in the caller's."""
+    x = torch.linspace(-3, 3, 12).reshape(3, 4)
+    OnnxOperator("Elu", {"alpha": 0.25}, ["x"])(x)           # onnxruntime's own start, whatever threads it makes once
+    before = len(os.listdir("/proc/self/task"))
+    for i in range(8):
+        got = OnnxOperator("Elu", {"alpha": 0.3 + i / 8}, ["x"])(x)
+        torch.testing.assert_close(got, F.elu(x, 0.3 + i / 8), rtol=0, atol=1e-6)
+    assert len(made) == 9 and len(os.listdir("/proc/self/task")) == before
