@@ -4,14 +4,17 @@ temporary message, so "Training stopped: the graph can be edited again." is show
 `ElidedLabel` shows its text, or the longest of its shorter forms that fits (the part that matters kept:
 "Training: 38% · ETA 0:12" rather than "Training: epoch 2/5 · 38% · ET…"), else as much of the shortest as
 fits, ending in "…"; the full text is in its tooltip whenever it is not shown.
+`MessageBar` is the window's status bar: where even then its message does not fit (the narrowest window), it
+is cut with "…" like the labels beside it, and the whole message is its tooltip.
 `StatusRoom` watches the bar: while a message is shown, it caps the labels' widths so the message fits
 (each label gives up room in proportion to what it can spare); when the message goes, the caps go too.
 """
 from __future__ import annotations
 
 import shiboken6
-from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
-from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
+from PySide6.QtCore import QEvent, QObject, QRect, QSize, Qt, Signal
+from PySide6.QtGui import QPainter
+from PySide6.QtWidgets import QLabel, QSizeGrip, QStatusBar, QStyle, QStyleOption, QToolTip, QWidget
 
 MIN_WIDTH = 60          # a label never shrinks below this (a few words and "…")
 MESSAGE_MARGIN = 28     # the bar's left margin and the gap before the first permanent widget
@@ -82,6 +85,76 @@ class ElidedLabel(QLabel):
         super().setText(shown)
         tip = self._full if shown != self._full else ""
         super().setToolTip("\n\n".join(t for t in (tip, self._tip) if t))
+
+
+class MessageBar(QStatusBar):
+    """A status bar whose temporary message ends in "…" where it is cut, with the whole message in its tooltip
+    (QStatusBar itself clips it mid-letter). It paints as QStatusBar does: the panel, a frame per permanent
+    widget shown, then the message left of them."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._permanent: list[QWidget] = []
+
+    def addPermanentWidget(self, widget: QWidget, stretch: int = 0) -> None:
+        self._permanent.append(widget)
+        super().addPermanentWidget(widget, stretch)
+
+    def insertPermanentWidget(self, index: int, widget: QWidget, stretch: int = 0) -> int:
+        self._permanent.append(widget)
+        return super().insertPermanentWidget(index, widget, stretch)
+
+    def removeWidget(self, widget: QWidget) -> None:
+        if widget in self._permanent:
+            self._permanent.remove(widget)
+        super().removeWidget(widget)
+
+    def message_rect(self) -> QRect:
+        """Where the message is drawn: from the bar's left edge to the first permanent widget shown (mirrored
+        right to left)."""
+        rtl = self.layoutDirection() == Qt.LayoutDirection.RightToLeft
+        left, right = 6, self.width() - 12
+        edges = [w.geometry() for w in self._permanent if w.isVisible() and w.parentWidget() is self]
+        edges += [g.geometry() for g in self.findChildren(QSizeGrip, options=Qt.FindChildOption.FindDirectChildrenOnly)
+                  if g.isVisible()]
+        for g in edges:
+            if rtl:
+                left = max(left, g.right() + 3)
+            else:
+                right = min(right, g.left() - 2)
+        return QRect(left, 0, max(0, right - left), self.height())
+
+    def shown_message(self) -> str:
+        """The message as drawn: whole, or cut with "…" to its room."""
+        return self.fontMetrics().elidedText(self.currentMessage(), Qt.TextElideMode.ElideRight,
+                                             self.message_rect().width())
+
+    def paintEvent(self, event) -> None:
+        if not self.currentMessage():
+            super().paintEvent(event)
+            return
+        p = QPainter(self)
+        opt = QStyleOption()
+        opt.initFrom(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, opt, p, self)
+        for w in self._permanent:
+            if w.isVisible() and w.parentWidget() is self:
+                frame = QStyleOption()
+                frame.rect = w.geometry().adjusted(-2, -1, 2, 1)
+                frame.palette = self.palette()
+                frame.state = QStyle.StateFlag.State_None
+                self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameStatusBarItem, frame, p, w)
+        p.setPen(self.palette().windowText().color())
+        p.drawText(self.message_rect(), Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter |
+                   Qt.TextFlag.TextSingleLine, self.shown_message())
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            message = self.currentMessage()
+            if message and self.shown_message() != message and self.message_rect().contains(event.pos()):
+                QToolTip.showText(event.globalPos(), message, self, self.message_rect())
+                return True
+        return super().event(event)
 
 
 class StatusRoom(QObject):

@@ -42,7 +42,7 @@ from .panels.shortcuts import ShortcutsDialog
 from .panels.summary import SummaryPanel
 from .pyside_workarounds import collect_garbage_in_gui_thread
 from .session import Session
-from .status_room import ElidedLabel, StatusRoom
+from .status_room import ElidedLabel, MessageBar, StatusRoom
 
 
 MEMORY_DELAY_MS = 400       # after the last edit or settings change, estimate training memory
@@ -71,6 +71,7 @@ class MainWindow(LaterParts, QMainWindow):
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self.setCorner(Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.setStatusBar(MessageBar(self))       # a message cut at the narrowest width ends in "…"
         self._status = ElidedLabel(self)
         self._status.setToolTip(COST_TOOLTIP)
         self.statusBar().addPermanentWidget(self._status)

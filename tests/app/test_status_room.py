@@ -2,7 +2,9 @@
 the training status) elide, with their full text in a tooltip, and take their room back afterwards."""
 from __future__ import annotations
 
-from PySide6.QtGui import QFontMetrics
+from PySide6.QtCore import QEvent, QPoint
+from PySide6.QtGui import QFontMetrics, QFontMetricsF, QHelpEvent
+from PySide6.QtWidgets import QApplication, QToolTip
 
 from .helpers import refused_run, settle_layouts
 from .test_inspector import open_lenet
@@ -70,3 +72,23 @@ def test_in_a_narrow_window_even_the_shortest_form_is_cut_with_an_ellipsis(win, 
     assert width(shown) <= room                    # it fits, and it is nearly all that fits (the font
     assert width(shortest[:len(shown) + 1] + "…") > room       # measure may round a character either way)
     assert label.text() in label.toolTip()
+
+
+def test_in_the_narrowest_window_the_message_itself_is_cut_with_an_ellipsis_and_whole_in_its_tooltip(win, qtbot):
+    """Where even the labels' shortest forms leave the message too little room, it is cut as they are: as much
+    as fits, ending in "…" (not clipped mid-letter), and pointing at it shows the whole message."""
+    show_run_result(win, qtbot, FAILED)
+    win.resize(300, 600)                     # narrower than the window can be: it keeps its minimum width
+    settle_layouts()
+    bar = win.statusBar()
+    room = message_room(win) - 6 - 2         # the message starts 6 px in, and stops 2 px before the labels
+    width = QFontMetricsF(bar.font()).horizontalAdvance      # as Qt measures what fits: in fractions of pixels
+    assert width(FAILED) > room and bar.currentMessage() == FAILED
+    at = QPoint(20, bar.height() // 2)       # the pointer rests on the message
+    QApplication.sendEvent(bar, QHelpEvent(QEvent.Type.ToolTip, at, bar.mapToGlobal(at)))
+    assert QToolTip.isVisible() and QToolTip.text() == FAILED
+    QToolTip.hideText()
+    shown = bar.shown_message()
+    assert shown.endswith("…") and len(shown) > 1 and FAILED.startswith(shown[:-1])
+    assert width(shown) <= room < width(FAILED[:len(shown)] + "…")     # it fits, and it is nearly all that fits
+    bar.clearMessage()
