@@ -69,3 +69,30 @@ def _summary(text: str) -> str | None:
     several paragraphs ("Failed to export the model with torch.export. This is step 1/3 ...") has one."""
     found = _SUMMARY.search(text)
     return f"{found.group(1)}: {found.group(2).strip()}"[:300] if found else None
+
+
+_RUN_FAILURE = re.compile(r"while running (\w+) node\. Name:'([^']*)' Status Message: (.*)", re.S)
+_SOURCE = re.compile(r"^\S+\.(?:h|cc|cpp):\d+ ")     # onnxruntime's source file and line
+
+
+def run_failure(exc: BaseException, model) -> str:
+    """One line for onnxruntime failing to run the ONNX `model` (a ModelProto): the operator, its node, the block
+    the node computes for (the exporter's name scopes), and onnxruntime's own words, without its source file, C++
+    function and failed condition; `first_line` where the failure names no node."""
+    found = _RUN_FAILURE.search(plain(str(exc)))
+    if found is None:
+        return first_line(exc)
+    op, name, said = found.groups()
+    said = " ".join(said.split())
+    if " was false. " in said:                     # "<file>:<line> <C++ function>(...) <condition> was false. <words>"
+        said = said.split(" was false. ", 1)[1]
+    said = _SOURCE.sub("", said)
+    block = next((_block_of(n) for n in model.graph.node if n.name == name), None)
+    return f"onnxruntime's {op} node {name}{f' (block {block})' if block else ''} fails: {said}"[:300]
+
+
+def _block_of(node) -> str | None:
+    """The block (the top-level module's attribute: Layerloom's block id) an exported node belongs to."""
+    scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
+    names = re.findall(r"'([^']*)'", scopes or "")
+    return names[1] if len(names) > 1 and names[1] else None

@@ -14,7 +14,7 @@ import re
 import torch
 from torch import fx
 
-from .onnx_limits import first_line
+from .onnx_limits import first_line, run_failure
 
 SEQUENCE_KINDS = frozenset({"RNN", "LSTM", "GRU", "Embedding", "MultiheadAttention"})
 MAX_STEPS = 65536
@@ -205,7 +205,7 @@ def free_onnx_steps(model, src, steps: int):
         diff = length_difference(lambda x: session.run(None, {name: x.numpy()}), src, steps,
                                  (short, steps, long))     # the traced length may be none of them
     except Exception as exc:
-        return None, f"the ONNX graph does not run on other lengths ({first_line(exc)})"
+        return None, f"the ONNX graph does not run on other lengths: {run_failure(exc, free)}"
     from .formats import TOLERANCE
     if not diff <= TOLERANCE:
         return None, f"the ONNX graph gives other outputs on other lengths (max |Δ| {diff:.2e})"

@@ -76,6 +76,25 @@ def test_a_recurrent_layer_feeding_another_exports_to_onnx_for_any_length_from_o
                                    rtol=1e-4, atol=1e-5)
 
 
+def test_an_onnx_graph_that_holds_its_traced_length_is_refused_naming_its_node_and_block(tmp_path):
+    # torch's exporter, optimizing a 4-step trace, writes 4 steps into the Reshape after lstm1
+    import re
+
+    import onnx
+
+    from layerloom.runtime.export import formats
+    from layerloom.runtime.export.steps import free_onnx_steps
+    path = _chain(tmp_path, [6, 3], [("LSTM", {"hidden_size": 3, "bidirectional": True}), ("LSTM", {"hidden_size": 2}),
+                                     ("Output", {})])
+    src = load_source(path)
+    formats._onnx_export(src, tmp_path / "traced.onnx", src.probe(2, steps=4), {0: formats._batch_dim()}, True)
+    free, why = free_onnx_steps(onnx.load(str(tmp_path / "traced.onnx")), src, 6)
+    assert free is None
+    assert re.fullmatch(r"the ONNX graph does not run on other lengths: onnxruntime's Reshape node \S+ \(block lstm1\) "
+                        r"fails: The input tensor cannot be reshaped to the requested shape\. "
+                        r"Input shape:\{3,3,2,3\}, requested shape:\{4,-1,6\}", why), why
+
+
 def test_a_recurrent_graphs_pt2_is_exported_without_autograd_and_computes_torchs_outputs_and_gradients(
         tmp_path, monkeypatch):
     # tracing its scans with autograd on takes about twice as long for the same program (bench/pt2_scan_grad_mode.py)
