@@ -27,6 +27,7 @@ class EpochViews(ps.NarrowTitles, QWidget):
         super().__init__(parent)
         self.class_names: list[str] = []
         self.epoch: dict | None = None
+        self._before: tuple | None = None      # what was shown before the run started last (see refused)
         self.header = QLabel(self)
         self.header.setTextFormat(Qt.TextFormat.RichText)
         self.header.setContentsMargins(8, 2, 8, 2)
@@ -116,7 +117,11 @@ class EpochViews(ps.NarrowTitles, QWidget):
 
     def start(self, class_names, samples=None, texts=None, resumed: bool = False) -> None:
         """A new run: class names, and the validation samples the trainer reports on (images or texts);
-        `resumed`: a stopped run goes on (its earlier epochs' matrices were not kept)."""
+        `resumed`: a stopped run goes on (its earlier epochs' matrices were not kept). What was shown is kept
+        in case the run is refused at its start (`refused`)."""
+        g = self.grid
+        self._before = (self.epoch, self.class_names, self.waiting.text(), g.empty_text,
+                        (g.images, g.texts, g.captions, g.marks, g.tips))
         self.clear()
         self.waiting.setText(WAITING_RESUMED if resumed else WAITING)
         self.class_names = list(class_names or [])
@@ -124,6 +129,21 @@ class EpochViews(ps.NarrowTitles, QWidget):
             n = len(samples) if samples is not None else len(texts)
             self.grid.set_samples(images=samples, texts=texts, captions=[""] * n)
             self.grid.empty_text = ""
+
+    def refused(self) -> None:
+        """The run started last was refused before its first step: it trained nothing, so the view it
+        replaced (the last epoch of the run before, or the note that none has ended) comes back."""
+        if self._before is None:
+            return
+        epoch, names, waiting, empty, samples = self._before
+        self._before = None
+        self.clear()
+        self.class_names = names
+        self.waiting.setText(waiting)
+        self.grid.set_samples(*samples)
+        self.grid.empty_text = empty
+        if epoch is not None:
+            self.show_epoch(epoch)
 
     def _name(self, i: int) -> str:
         return self.class_names[i] if 0 <= i < len(self.class_names) else str(i)

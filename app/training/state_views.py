@@ -65,6 +65,7 @@ class StateViews:
         self._redraw(everything=True)
         if state == RunState.FAILED and self.live.started is None:      # refused by its setup: never began
             self.plots.refused(self.run.message)
+            self.epochs.refused()                      # the run before's validation stays on show
         self._show_result(state)
         if self.run.last_run_dir:
             self.runs.show_run(self.run.last_run_dir)     # that one folder, not every run's again

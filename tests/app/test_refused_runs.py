@@ -1,6 +1,7 @@
 """A training run refused at its start (by the readiness check, or by the trainer's setup) trained nothing,
 and the window says so: Step mode keeps its steps (only a run that trained, and so changed the weights,
-makes Step start over), and the Curves say the run did not start. Driven with the toolbar's ▶ Train."""
+makes Step start over), the Curves say the run did not start, and the Validation dock keeps the last epoch
+of the run before. Driven with the toolbar's ▶ Train."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -75,3 +76,27 @@ def test_the_curves_say_a_refused_run_did_not_start(win, ui, qtbot):
     refused_run(win, ui, qtbot)               # after a run that trained: its curves were cleared at the start,
     assert plots.placeholder.isVisible() and not plots.graphics.isVisible()     # no empty axes waiting on
     assert "did not start" in plots.placeholder.text() and not plots.health.isVisible()   # a run that is over
+
+
+def _validation(epochs) -> dict:
+    """What the Validation dock shows: its header, the confusion matrix (or the note in its place) and the
+    samples with the network's predictions."""
+    g = epochs.grid
+    return {"header": epochs.header.text(), "matrix": epochs.confusion.currentWidget() is epochs.graphics,
+            "note": epochs.waiting.text(), "cells": None if epochs.conf_image.image is None
+            else epochs.conf_image.image.tolist(), "tab": epochs.tabs.tabText(1),
+            "samples": (len(g.images), g.captions, g.marks, g.tips)}
+
+
+def test_a_run_refused_at_its_start_leaves_the_validation_dock_on_the_run_before(win, ui, qtbot):
+    epochs = ui.epochs
+    settings(ui, epochs=1, batch_size=64)
+    qtbot.mouseClick(ui.panel.start, LEFT)
+    wait_run_end(ui, qtbot)
+    assert ui.run.state == RunState.FINISHED
+    before = _validation(epochs)
+    assert before["header"].startswith("<b>Epoch 1</b> · validation accuracy") and before["matrix"]
+    assert "wrong of 32" in before["tab"] and before["samples"][0] == 32
+    refused_run(win, ui, qtbot)               # trained nothing: the finished run's epoch is still the last one
+    assert ui.run.state == RunState.FAILED and ui.run.live.started is None
+    assert _validation(epochs) == before
