@@ -2,41 +2,42 @@
 
 A trial is `layerloom train …` in a process of its own (trial.py). Started as a new interpreter, every trial
 spent about 4 s importing PyTorch and TorchDynamo before its first step: longer than a small model's whole
-training, and again for each trial of the sweep. Here trials come from multiprocessing's fork server
-instead: one interpreter, started as a sweep starts (`prepare`, while the coordinator checks its data set),
-imports what a trial needs (trial_imports.py) and forks a process for each trial. The fork server is a new interpreter, never a fork of the coordinator,
-so forking is safe from the app's threads, and it stays for the next sweep of the same coordinator.
+training, and again for each trial of the sweep. Here a trial is forked from a fork server instead
+(fork_server.py): one interpreter per coordinator, started as a sweep starts (`prepare`, while the coordinator
+checks its data set), that imports what a trial needs and forks a process for each trial. The server is a new
+interpreter, never a fork of the coordinator, so forking is safe from the app's threads; it stays for the next
+sweep of the same coordinator and exits with it.
 
-To the coordinator a forked trial is what the new interpreter was (`start` returns either, with Popen's
-face: pid, args, stdout, stderr, poll, wait, send_signal, kill, returncode):
-- it runs the same command line, `python -m layerloom.app.main train …` (or what trial.TRAIN says), as
-  `python` runs it: `__main__`, sys.argv, SystemExit's code as its exit status;
-- in the environment and working folder it is given, with stdout and stderr on pipes (UTF-8, a line at
-  a time), its stdin empty;
-- in its own session and process group (a terminal's Ctrl-C reaches the coordinator only; killpg(pid)
-  ends the trial with its data-loading workers), which may start processes of its own;
-- its exit status is negative for the signal that ended it;
-- it gets SIGTERM (a clean stop) when the coordinator dies, even by SIGKILL: the fork server exits when
-  its coordinator does (no trial keeps it alive), and each trial asks for SIGTERM when the server goes.
+`start` returns either a ForkedTrial or, where trials are not forked, a subprocess.Popen, with the same face:
+pid, args, stdout, stderr, poll, wait, send_signal, kill, returncode. A forked trial runs the same command line
+as the new interpreter did (`python -m layerloom.app.main train …`, or what trial.TRAIN says) and is the same to
+the coordinator (fork_server.py lists how): its own session and group, its pipes, environment and folder, its
+exit status (negative for a signal), and SIGTERM when the coordinator dies. What differs: `ps` shows the fork
+server's command line for it, and settings read when PyTorch loads (other than the thread count) are the
+server's.
 
-Where multiprocessing has no fork server, or the server cannot start (no Unix sockets in a sandbox), a
-trial is a new interpreter as before: slower to start, the same otherwise.
+Where trials cannot be forked (not Linux) or the server cannot start or answer, a trial is a new interpreter as
+before: slower to start, the same otherwise.
 """
 from __future__ import annotations
 
-import ctypes
-import multiprocessing
+import json
 import os
-import runpy
+import select
 import signal
+import socket
 import subprocess
 import sys
-from multiprocessing import reduction
+import threading
 
-PRELOAD = ["layerloom.runtime.sweeps.trial_imports"]
-FORK = sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods()
+from .fork_server import STATUS, exit_with_parent
 
-_context = None
+FORK = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
+SERVER = [sys.executable, "-m", "layerloom.runtime.sweeps.fork_server"]
+ANSWER_S = 300          # the longest a trial waits for the server to fork it (its first import takes seconds)
+
+_server = None
+_server_lock = threading.Lock()
 
 
 def start(command: list[str], env: dict):
@@ -57,47 +58,59 @@ def prepare() -> None:
     """Start the fork server now where trials are forked: it imports what a trial needs (seconds) while the
     coordinator makes its own checks (its data set, the study), so the first trial waits less. Starting it
     takes milliseconds; a server that cannot start is left to `start`, which falls back."""
-    if not FORK:
-        return
-    try:
-        _fork_context()
-        from multiprocessing import forkserver
-        forkserver.ensure_running()
-    except (OSError, ValueError):
-        pass
+    if FORK:
+        try:
+            _running_server()
+        except OSError:
+            pass
 
 
-def exit_with_parent():
-    """In a trial: get SIGTERM (a clean stop in `layerloom train`) when its parent dies, even by SIGKILL
-    (Linux). Not SIGINT: it can arrive more than once, and a second Ctrl-C means abort."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+class _Server:
+    """The fork server's process and the coordinator's end of its socket."""
+
+    def __init__(self):
+        mine, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.proc = subprocess.Popen([*SERVER, str(its.fileno())], pass_fds=(its.fileno(),),
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
+        except BaseException:
+            mine.close()
+            raise
+        finally:
+            its.close()
+        self.sock = mine
+        self.lock = threading.Lock()
+
+    def ask(self, command: list[str], env: dict, fds: list[int]) -> None:
+        message = json.dumps({"command": list(command), "env": dict(env), "cwd": os.getcwd()}).encode()
+        with self.lock:
+            socket.send_fds(self.sock, [message], fds)
+
+    def end(self) -> None:
+        self.sock.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
 
 
-def _fork_context():
-    global _context
-    if _context is None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(PRELOAD)
-        _context = context
-    return _context
+def _running_server() -> _Server:
+    global _server
+    with _server_lock:
+        if _server is None or _server.proc.poll() is not None:
+            if _server is not None:
+                _server.end()
+            _server = _Server()
+        return _server
 
 
-class _ChildFd:
-    """A file descriptor handed to the forked trial: pickled as multiprocessing's DupFd, which the fork
-    server passes along; in the trial it is the descriptor's number."""
-
-    def __init__(self, fd: int):
-        self.fd = fd
-
-    def __reduce__(self):
-        return _fd_in_child, (reduction.DupFd(self.fd),)
-
-
-def _fd_in_child(dup) -> int:
-    return dup.detach()
+def _forget(server: _Server) -> None:
+    """A server that did not answer: ended, so that it forks nothing it was asked before; the next trial
+    starts another."""
+    global _server
+    with _server_lock:
+        server.end()
+        if _server is server:
+            _server = None
 
 
 class ForkedTrial:
@@ -106,37 +119,60 @@ class ForkedTrial:
     def __init__(self, command: list[str], env: dict):
         self.args = [sys.executable, *command]        # the command line it runs, as a new interpreter would
         self.returncode = None
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        pipes = [os.pipe() for _ in range(3)]           # stdout, stderr, status: (read end, write end)
         try:
-            self._process = _fork_context().Process(
-                target=_run, args=(list(command), dict(env), os.getcwd(), _ChildFd(out_w), _ChildFd(err_w)),
-                name="layerloom-trial", daemon=True)   # daemon: ended, not waited for, if the coordinator exits
-            self._process.start()
+            server = _running_server()
+            server.ask(command, env, [w for _r, w in pipes])
+            self._status = pipes[2][0]
+            try:
+                self.pid = self._read(ANSWER_S)
+            except (TimeoutError, EOFError):
+                _forget(server)
+                raise
         except BaseException:
-            os.close(out_r)
-            os.close(err_r)
+            for r, _w in pipes:
+                os.close(r)
             raise
         finally:
-            os.close(out_w)
-            os.close(err_w)
-        self.pid = self._process.pid
-        self.stdout = open(out_r, encoding="utf-8", errors="replace")
-        self.stderr = open(err_r, encoding="utf-8", errors="replace")
+            for _r, w in pipes:
+                os.close(w)
+        self.stdout = open(pipes[0][0], encoding="utf-8", errors="replace")
+        self.stderr = open(pipes[1][0], encoding="utf-8", errors="replace")
+
+    def _read(self, timeout) -> int:
+        """The next number on the status pipe; TimeoutError when none came in `timeout` seconds, EOFError when
+        the server went without writing it."""
+        data = b""
+        while len(data) < STATUS.size:
+            if not select.select([self._status], [], [], timeout)[0]:
+                raise TimeoutError("the fork server did not answer")
+            chunk = os.read(self._status, STATUS.size - len(data))
+            if not chunk:
+                raise EOFError("the fork server ended")
+            data += chunk
+        return STATUS.unpack(data)[0]
+
+    def _ended(self, timeout) -> None:
+        try:
+            self.returncode = self._read(timeout)
+        except EOFError:
+            self.returncode = 255          # the server went before the trial (it got SIGTERM then)
+        os.close(self._status)
 
     def poll(self):
         if self.returncode is None:
-            code = self._process.exitcode
-            if code is not None:
-                self.returncode = code
-                self._process.close()
+            try:
+                self._ended(0)
+            except TimeoutError:
+                pass
         return self.returncode
 
     def wait(self, timeout=None) -> int:
         if self.returncode is None:
-            self._process.join(timeout)
-            if self.poll() is None:
-                raise subprocess.TimeoutExpired(self.args, timeout)
+            try:
+                self._ended(timeout)
+            except TimeoutError:
+                raise subprocess.TimeoutExpired(self.args, timeout) from None
         return self.returncode
 
     def send_signal(self, sig) -> None:
@@ -148,31 +184,3 @@ class ForkedTrial:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
-
-
-def _run(command: list[str], env: dict, cwd: str, out: int, err: int) -> None:
-    """In the forked trial: become what `python *command` would have been, then run it."""
-    os.setsid()
-    exit_with_parent()
-    from multiprocessing import forkserver
-    server = getattr(forkserver, "_forkserver", None)
-    alive = getattr(server, "_forkserver_alive_fd", None)
-    if isinstance(alive, int):      # the server exits when its coordinator does only if no trial holds this
-        os.close(alive)
-        server._forkserver_alive_fd = None
-    os.dup2(out, 1)
-    os.dup2(err, 2)
-    os.close(out)
-    os.close(err)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
-    os.environ.clear()
-    os.environ.update(env)
-    os.chdir(cwd)
-    multiprocessing.current_process().daemon = False      # its data-loading workers are its own children
-    if command[:1] == ["-m"]:
-        sys.argv = list(command[1:])                      # runpy puts the module's path in sys.argv[0]
-        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
-    else:
-        sys.argv = list(command)
-        runpy.run_path(command[0], run_name="__main__")

@@ -15,17 +15,23 @@ from layerloom.runtime.sweeps import forked
 
 pytestmark = pytest.mark.skipif(not forked.FORK, reason="trials are forked on Linux only")
 
-PROBE = """import json, multiprocessing, os, sys
-worker = multiprocessing.get_context("fork").Process(target=os._exit, args=(0,), daemon=True)
-worker.start()                      # as a DataLoader starts its workers: a trial may have children
+PROBE = """import atexit, json, multiprocessing, os, sys
+preloaded = "torch" in sys.modules
+worker = multiprocessing.Process(target=os._exit, args=(0,), daemon=True)
+worker.start()                      # as a DataLoader starts its workers: with the default start method
 worker.join()
-print(json.dumps({"torch": "torch" in sys.modules, "own_session": os.getsid(0) == os.getpid(),
+import torch
+atexit.register(lambda: print("atexit ran", file=sys.stderr))
+print(json.dumps({"torch": preloaded, "own_session": os.getsid(0) == os.getpid(),
                   "group_leader": os.getpgrp() == os.getpid(), "argv": sys.argv, "cwd": os.getcwd(),
-                  "env": os.environ.get("LAYERLOOM_PROBE"), "name": __name__, "worker": worker.exitcode,
-                  "stdin": sys.stdin.read(), "stdout": sys.stdout.encoding.lower().replace("-", "")}))
+                  "path0": sys.path[0], "env": os.environ.get("LAYERLOOM_PROBE"), "name": __name__,
+                  "worker": worker.exitcode, "start_method": multiprocessing.get_start_method(),
+                  "threads": torch.get_num_threads(), "stdin": sys.stdin.read(),
+                  "stdout": sys.stdout.encoding.lower().replace("-", "")}))
 print("é ✓ on stderr", file=sys.stderr)
 sys.exit(3)
 """
+BROKEN = "raise ValueError('é: broken')\n"
 
 
 def _reference(args, env, cwd):
@@ -45,18 +51,30 @@ def _forked(args, env, cwd, monkeypatch):
 def test_a_forked_trial_runs_its_command_as_a_new_interpreter_does(tmp_path, monkeypatch):
     script = tmp_path / "probe.py"
     script.write_text(PROBE, encoding="utf-8")
-    env = dict(os.environ, LAYERLOOM_PROBE="é from the coordinator")
+    # a thread count the server (started with this process's environment) did not get: the trial's own is applied
+    threads = "2" if os.environ.get("OMP_NUM_THREADS") == "1" else "1"
+    env = dict(os.environ, LAYERLOOM_PROBE="é from the coordinator", OMP_NUM_THREADS=threads)
     args = [str(script), "two words", "ü"]
     reference = _reference(args, env, tmp_path)
     proc, out, err, code = _forked(args, env, tmp_path, monkeypatch)
     assert code == reference.returncode == 3 and proc.returncode == 3
-    assert err == reference.stderr == "é ✓ on stderr\n"
+    assert err == reference.stderr == "é ✓ on stderr\natexit ran\n"
     mine, theirs = json.loads(out), json.loads(reference.stdout)
     assert theirs["torch"] is False and mine.pop("torch") is True      # what forking saves: PyTorch is imported
     theirs.pop("torch")
     assert mine == theirs
     assert mine["own_session"] and mine["group_leader"] and mine["worker"] == 0 and mine["stdout"] == "utf8"
+    assert mine["threads"] == min(int(threads), os.cpu_count()) and mine["start_method"] == "fork"
+    assert mine["path0"] == str(tmp_path)
     assert proc.args == [sys.executable, *args]
+
+    # an uncaught exception: printed, exit status 1
+    (tmp_path / "broken.py").write_text(BROKEN, encoding="utf-8")
+    reference = _reference([str(tmp_path / "broken.py")], env, tmp_path)
+    _proc, out, err, code = _forked([str(tmp_path / "broken.py")], env, tmp_path, monkeypatch)
+    assert code == reference.returncode == 1 and out == reference.stdout == ""
+    assert err.splitlines()[0] == "Traceback (most recent call last):"
+    assert err.splitlines()[-1] == reference.stderr.splitlines()[-1] == "ValueError: é: broken"
 
     # `-m module`, as trial.TRAIN runs `layerloom train`: its output and exit status
     module = ["-m", "layerloom.app.main", "train", str(tmp_path / "missing.loom.json")]
@@ -80,11 +98,24 @@ def test_a_forked_trial_reports_the_signal_that_ended_it(tmp_path, monkeypatch):
     proc.send_signal(signal.SIGINT)            # a signal for a trial that has ended reaches nobody
 
 
-COORDINATOR = """import os, sys, time
+# A coordinator: starts a forked trial (TRIAL), says its pid once the trial is ready, then does what its mode
+# says: waits (to be killed), pauses the trial and exits, or sends SIGTERM to its own process group.
+COORDINATOR = """import os, signal, sys, time
 from layerloom.runtime.sweeps import forked
 proc = forked.start([sys.argv[1]], dict(os.environ))
 assert isinstance(proc, forked.ForkedTrial)
 print(proc.stdout.readline().strip(), proc.pid, flush=True)
+if sys.argv[2] == "pause":
+    os.kill(proc.pid, signal.SIGSTOP)
+    sys.exit(0)
+if sys.argv[2] == "group":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.killpg(0, signal.SIGTERM)           # as `timeout`, or `kill -TERM -PGID`, signals the coordinator's group
+    time.sleep(1)
+    print(proc.poll(), flush=True)          # the trial (and its server) did not get it: still running
+    proc.kill()
+    print(proc.wait(30), flush=True)
+    sys.exit(0)
 time.sleep(300)
 """
 
@@ -99,19 +130,34 @@ time.sleep(120)
 """
 
 
-def test_a_forked_trial_gets_sigterm_when_its_coordinator_is_killed(tmp_path):
-    """The coordinator dies by SIGKILL: its fork server exits, and the trial, whose parent the server is, gets
-    SIGTERM (a clean stop in `layerloom train`) instead of training on with no one to follow it."""
+def _coordinator(tmp_path, mode):
     trial = tmp_path / "trial.py"
     trial.write_text(TRIAL, encoding="utf-8")
-    coordinator = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(trial)], stdout=subprocess.PIPE,
-                                   text=True, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(trial), mode], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    ready, pid = proc.stdout.readline().split()
+    assert ready == "ready"
+    return proc, int(pid), trial.with_suffix(".stopped")
+
+
+def _kill(pid):
     try:
-        ready, pid = coordinator.stdout.readline().split()
-        assert ready == "ready"
-        os.kill(coordinator.pid, signal.SIGKILL)
-        coordinator.wait(30)
-        stopped = trial.with_suffix(".stopped")
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.mark.parametrize("mode", ["killed", "pause"])
+def test_a_forked_trial_gets_sigterm_when_its_coordinator_ends(tmp_path, mode):
+    """The coordinator dies by SIGKILL, or exits while its trial is paused (SIGSTOP): its fork server exits and
+    the trial, whose parent the server is, gets SIGTERM (a clean stop in `layerloom train`), continued first if
+    paused, instead of training on (or staying stopped) with no one to follow it. The coordinator's exit waits
+    for nothing."""
+    coordinator, pid, stopped = _coordinator(tmp_path, mode)
+    try:
+        if mode == "killed":
+            os.kill(coordinator.pid, signal.SIGKILL)
+        assert coordinator.wait(60) == (-signal.SIGKILL if mode == "killed" else 0)
         deadline = time.monotonic() + 60
         while not stopped.exists() and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -119,10 +165,19 @@ def test_a_forked_trial_gets_sigterm_when_its_coordinator_is_killed(tmp_path):
     finally:
         if coordinator.poll() is None:
             coordinator.kill()
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except (NameError, ProcessLookupError):
-            pass
+        _kill(pid)
+
+
+def test_signals_to_the_coordinators_group_do_not_reach_its_trials(tmp_path):
+    coordinator, pid, stopped = _coordinator(tmp_path, "group")
+    try:
+        out, _ = coordinator.communicate(timeout=60)
+        assert out.split() == ["None", str(-signal.SIGKILL)]        # running until killed, then its own status
+        assert not stopped.exists()
+    finally:
+        if coordinator.poll() is None:
+            coordinator.kill()
+        _kill(pid)
 
 
 def test_without_a_fork_server_a_trial_is_a_new_interpreter(tmp_path, monkeypatch):
@@ -131,7 +186,7 @@ def test_without_a_fork_server_a_trial_is_a_new_interpreter(tmp_path, monkeypatc
 
     def unavailable():
         raise OSError("no Unix sockets here")
-    monkeypatch.setattr(forked, "_fork_context", unavailable)
+    monkeypatch.setattr(forked, "_running_server", unavailable)
     monkeypatch.chdir(tmp_path)
     proc = forked.start([str(script)], dict(os.environ, LAYERLOOM_PROBE="yes"))
     assert isinstance(proc, subprocess.Popen)
@@ -140,51 +195,46 @@ def test_without_a_fork_server_a_trial_is_a_new_interpreter(tmp_path, monkeypatc
     assert not said["torch"] and said["own_session"] and said["env"] == "yes" and said["worker"] == 0
 
 
+def test_a_fork_server_that_does_not_answer_is_ended_and_the_trial_is_a_new_interpreter(tmp_path, monkeypatch):
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n", encoding="utf-8")
+    monkeypatch.setattr(forked, "_server", None)          # this test's own server, whatever this process has
+    monkeypatch.setattr(forked, "SERVER", [sys.executable, "-c", "import time; time.sleep(120)"])
+    monkeypatch.setattr(forked, "ANSWER_S", 1)
+    monkeypatch.chdir(tmp_path)
+    proc = forked.start([str(script)], dict(os.environ))
+    assert isinstance(proc, subprocess.Popen)
+    assert proc.stdout.read() == "hello\n" and proc.wait(60) == 0
+    assert forked._server is None                          # forgotten: the next trial starts a real one
+
+
 PREPARED = """import json, os, sys
 from layerloom.runtime.sweeps import forked
 forked.prepare()
-children = []
-for pid in filter(str.isdigit, os.listdir("/proc")):
-    try:
-        with open(f"/proc/{pid}/stat") as stat, open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            if int(stat.read().rsplit(")", 1)[1].split()[1]) == os.getpid():
-                children.append(cmdline.read().replace(b"\\0", b" ").decode())
-    except (OSError, ValueError, IndexError):
-        pass
-print(json.dumps(children))
-print("torch" in sys.modules)
+print(json.dumps({"server": forked._server.proc.pid, "torch": "torch" in sys.modules}))
 """
 
 
 def test_the_fork_server_starts_before_the_first_trial_and_leaves_the_coordinators_output_alone(tmp_path):
     """prepare() starts the server (which imports what a trial needs) and returns at once, without importing
-    PyTorch in the coordinator: a sweep calls it before it loads its data set. The server lets go of the
-    coordinator's stdout and stderr: a coordinator that stops there (a sweep refused for its data set) leaves its
-    output's reader waiting for nothing, although the server is still importing."""
+    PyTorch in the coordinator: a sweep calls it before it loads its data set. The server holds none of the
+    coordinator's output: a coordinator that stops there (a sweep refused for its data set) leaves its output's
+    reader waiting for nothing, although the server is still importing (for seconds: long enough to look)."""
     coordinator = subprocess.Popen([sys.executable, "-c", PREPARED], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True)
     out, err = coordinator.communicate(timeout=120)
-    assert coordinator.returncode == 0, err
-    children, torch_loaded = out.strip().splitlines()
-    (server,) = [c for c in json.loads(children) if "multiprocessing.forkserver" in c]
-    assert "layerloom.runtime.sweeps.trial_imports" in server
-    assert torch_loaded == "False"
-    server_pid = next(int(pid) for pid in filter(str.isdigit, os.listdir("/proc"))
-                      if _cmdline(pid) == server)
-    assert _alive(server_pid)      # still importing when the output's reader saw the end of it
+    said = json.loads(out)
+    try:
+        assert coordinator.returncode == 0, err
+        assert not said["torch"]
+        assert "layerloom.runtime.sweeps.fork_server" in _cmdline(said["server"])
+    finally:
+        _kill(said["server"])
 
 
-def _cmdline(pid: str) -> str:
+def _cmdline(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False

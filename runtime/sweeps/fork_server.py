@@ -1,0 +1,167 @@
+"""The interpreter that forks a sweep's trials (forked.py): `python -m layerloom.runtime.sweeps.fork_server FD`.
+
+It imports what a trial (`layerloom train`) imports before its first step, once: PyTorch, TorchDynamo (an
+optimizer's first step imports it), the data sets, the preflight check with analysis, the trainer and the
+command line. Then it waits on the Unix socket FD for requests, one message each: JSON {"command", "env",
+"cwd"} with three file descriptors, the trial's stdout, its stderr and its status pipe. On the status pipe the
+server writes the trial's pid at once and its exit status once it has ended (negative for the signal that
+ended it), each a signed 8-byte number.
+
+A trial is a fork of this interpreter that leaves the server's loop and runs its command at the top level, as
+`python COMMAND` runs it: as `__main__`, with its sys.argv and sys.path[0], SystemExit's code as its exit
+status, an uncaught exception printed and exit status 1, atexit handlers and non-daemon threads waited for at
+its end. Before that it becomes what a new interpreter started for it would have been: its own session and
+process group (a terminal's Ctrl-C and signals to the coordinator's group do not reach it), stdout and stderr
+on the pipes it was given (UTF-8, a line at a time), stdin empty, the environment and working folder it was
+given, and the thread count its OMP_NUM_THREADS asks for (PyTorch read that variable when the server imported
+it; other settings read at that import follow the server's start). It gets SIGTERM, a clean stop in
+`layerloom train`, when the server exits.
+
+The server runs in a session of its own, with no terminal and its output discarded (it holds no reader of
+the coordinator's output waiting). It exits when the socket closes, which is when its coordinator ends, even
+by SIGKILL; it continues any paused trial first, so that the trial can take that SIGTERM.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import sys
+
+STATUS = struct.Struct("q")
+REQUEST_BYTES = 1 << 20       # one request: the command line and the environment
+
+
+def exit_with_parent() -> None:
+    """In a trial: get SIGTERM (a clean stop in `layerloom train`) when its parent dies, even by SIGKILL
+    (Linux). Not SIGINT: it can arrive more than once, and a second Ctrl-C means abort."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _preload() -> None:
+    from layerloom.graph.lazy_torch import import_dynamo
+    from layerloom.runtime import cli, data_choice, health, preflight, train_cli, trainer  # noqa: F401
+    import_dynamo()
+
+
+def _reap(children: dict) -> None:
+    """Write the exit status of each ended trial to its status pipe."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        fd = children.pop(pid, None)
+        if fd is not None:
+            try:
+                os.write(fd, STATUS.pack(os.waitstatus_to_exitcode(status)))
+            except OSError:
+                pass                  # its coordinator has gone
+            os.close(fd)
+
+
+def serve(sock: socket.socket) -> dict | None:
+    """Fork a trial for each request until the socket closes (then None). In a trial this returns its request,
+    with the trial already set up (`_become`): the caller runs its command."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)     # wakes the select below through wake_w
+    children: dict[int, int] = {}                     # a running trial's pid -> its status pipe
+    while True:
+        try:
+            ready = select.select([sock, wake_r], [], [])[0]
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+            _reap(children)
+        if sock not in ready:
+            continue
+        try:
+            data, fds, _flags, _address = socket.recv_fds(sock, REQUEST_BYTES, 3)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            break                                     # the coordinator has gone
+        if len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            continue
+        out, err, status = fds
+        pid = os.fork()
+        if pid == 0:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for fd in (wake_r, wake_w, status, *children.values()):
+                os.close(fd)
+            sock.close()
+            request = json.loads(data)
+            _become(request, out, err)
+            return request
+        os.close(out)
+        os.close(err)
+        try:
+            os.write(status, STATUS.pack(pid))
+        except OSError:
+            pass
+        children[pid] = status
+    for pid in children:                              # a paused trial takes its SIGTERM too
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    return None
+
+
+def _become(request: dict, out: int, err: int) -> None:
+    """In a new trial: what a new interpreter started for `request` would have been (see the module's text)."""
+    os.setsid()
+    exit_with_parent()
+    os.dup2(out, 1)
+    os.dup2(err, 2)
+    os.close(out)
+    os.close(err)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", buffering=1, closefd=False)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    threads = request["env"].get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:      # PyTorch read it (at most a thread a core) in the server
+        import torch
+        torch.set_num_threads(min(int(threads), os.cpu_count() or 1))
+
+
+def run(command: list[str]) -> None:
+    """Run `command` (what follows `python` on a command line: `-m MODULE ARGS` or `SCRIPT ARGS`) as `__main__`."""
+    if command[:1] == ["-m"]:
+        sys.argv = list(command[1:])                  # runpy puts the module's path in sys.argv[0]
+        sys.path[0] = os.getcwd()
+        runpy.run_module(command[1], run_name="__main__", alter_sys=True)
+    else:
+        sys.argv = list(command)
+        sys.path[0] = os.path.dirname(os.path.realpath(command[0]))
+        runpy.run_path(command[0], run_name="__main__")
+
+
+if __name__ == "__main__":
+    _preload()
+    trial = serve(socket.socket(fileno=int(sys.argv[1])))
+    if trial is not None:
+        run(trial["command"])
