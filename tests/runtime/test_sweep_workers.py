@@ -1,29 +1,50 @@
 """Two sweep-workers on one journal: processes that share a study take trials from it, none twice."""
+import os
 import subprocess
+import sys
 
 from layerloom.runtime.sweeps.study import open_storage
 
 from .sweep_helpers import write_graph
-from .sweep_running import CLI, wait_for
+from .sweep_running import wait_for
+
+# Each process's trials are `layerloom train` behind a barrier: a trial starts once trials of two processes have
+# asked to, so no process can run the whole study before another has taken a trial, however the machine is loaded.
+AFTER_ANOTHER = """import os, runpy, sys, time
+from pathlib import Path
+barrier = Path(os.environ["SWEEP_TEST_BARRIER"])
+(barrier / os.environ["SWEEP_TEST_OWNER"]).touch()
+deadline = time.monotonic() + 120
+while len(list(barrier.iterdir())) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+sys.argv = ["layerloom", "train", *sys.argv[1:]]
+runpy.run_module("layerloom.app.main", run_name="__main__")
+"""
+RUN = ("import sys\nfrom layerloom.runtime.sweeps import trial\ntrial.TRAIN = [sys.argv[1]]\n"
+       "from layerloom.app.main import main\nsys.exit(main(sys.argv[2:]))\n")
+
 
 def test_two_sweep_workers_share_a_journal(tmp_path):
     # Adam leaves momentum alone: every trial trains alike, equal accuracy whichever process ran it
-    # Four trials of two epochs, about a second each. The workers, started once the study exists, ask for their
-    # first trials within seconds (importing torch to check the data set), while the coordinator's first trial
-    # still waits for its fork server's imports or runs (seen here: the coordinator ran trials 0 and 3, the
-    # workers 1 and 2).
     graph = write_graph(tmp_path / "g.loom.json", {"name": "shared", "params": {"training.momentum": "uniform:0.5:0.9"},
                                                    "strategy": "random", "trials": 4}, {"epochs": 2})
     journal = tmp_path / "shared.journal"
-    coordinator = CLI + ["sweep", graph, "--storage", f"journal:{journal}", "--workers", "1",
-                         "--out", str(tmp_path / "a")]
-    procs = [subprocess.Popen(coordinator, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)]
+    wrapper = tmp_path / "after_another.py"
+    wrapper.write_text(AFTER_ANOTHER, encoding="utf-8")
+    (tmp_path / "barrier").mkdir()
+
+    def start(owner, argv):
+        env = dict(os.environ, SWEEP_TEST_BARRIER=str(tmp_path / "barrier"), SWEEP_TEST_OWNER=owner)
+        return subprocess.Popen([sys.executable, "-c", RUN, str(wrapper), *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=env)
+
+    procs = [start("a", ["sweep", graph, "--storage", f"journal:{journal}", "--workers", "1",
+                         "--out", str(tmp_path / "a")])]
     try:
         wait_for(lambda: journal.exists() and journal.stat().st_size > 0)
         for name in ("b", "c"):
-            procs.append(subprocess.Popen(CLI + ["sweep-worker", "--storage", f"journal:{journal}", "--workers", "1",
-                                                 "--out", str(tmp_path / name)],
-                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            procs.append(start(name, ["sweep-worker", "--storage", f"journal:{journal}", "--workers", "1",
+                                      "--out", str(tmp_path / name)]))
         outputs = [p.communicate(timeout=300) for p in procs]
     finally:
         for p in procs:
