@@ -252,12 +252,17 @@ class SweepRunner:
         elif ok:                 # finished, even when a stop came after its last epoch
             self.study.tell(trial, value)
             metric, state = value, "complete"
-        elif r.proc.stopping:    # the sweep was stopped: like a cut-off trial, its values run again on resume
-            how = ("aborted: the sweep was ended at once while this trial ran (its last complete checkpoint is kept)"
-                   if r.proc.aborted else
-                   "stopped: the sweep was stopped while this trial ran (its checkpoint is kept)")
+        elif r.proc.stopping or r.proc.server_lost:   # like a cut-off trial, its values run again
+            if r.proc.stopping:
+                how = ("aborted: the sweep was ended at once while this trial ran (its last complete checkpoint is "
+                       "kept)" if r.proc.aborted else
+                       "stopped: the sweep was stopped while this trial ran (its checkpoint is kept)")
+                how += "; its values are tried again when the sweep resumes"
+            else:
+                how = ("stopped: the process that starts the trials ended while this trial ran (the system may have "
+                       "run out of memory); its values are tried again")
             trial.set_user_attr("interrupted", True)
-            trial.set_user_attr("message", f"{how}; its values are tried again when the sweep resumes")
+            trial.set_user_attr("message", how)
             self.study.tell(trial, state=TrialState.FAIL)
             self.study.enqueue_trial(dict(trial.params), skip_if_exists=False)
             state = "failed"

@@ -15,7 +15,9 @@ process group (a terminal's Ctrl-C and signals to the coordinator's group do not
 on the pipes it was given (UTF-8, a line at a time), stdin empty, the environment and working folder it was
 given, and the thread count its OMP_NUM_THREADS asks for (PyTorch read that variable when the server imported
 it; other settings read at that import follow the server's start). It gets SIGTERM, a clean stop in
-`layerloom train`, when the server exits.
+`layerloom train`, when the server exits. A signal sent to it before it is set up waits until then (none is
+lost in the fork), and its pid stays held until its exit status is written (none reaches a later process).
+A request whose coordinator stopped waiting for it starts nothing.
 
 The server runs in a session of its own, with no terminal and its output discarded (it holds no reader of
 the coordinator's output waiting). It exits when the socket closes, which is when its coordinator ends, even
@@ -52,22 +54,37 @@ def _preload() -> None:
     import_dynamo()
 
 
+def _exit_status(info) -> int:
+    """A waitid() result as an exit status: the code, or minus the signal that ended the process."""
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+
+
 def _reap(children: dict) -> None:
-    """Write the exit status of each ended trial to its status pipe."""
+    """Write the exit status of each ended trial to its status pipe, then let the trial's pid go: until its
+    status is written its pid stays held, so the coordinator never signals a pid reused by another process."""
     while True:
         try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
-        if pid == 0:
+        if info is None:
             return
-        fd = children.pop(pid, None)
+        fd = children.pop(info.si_pid, None)
         if fd is not None:
             try:
-                os.write(fd, STATUS.pack(os.waitstatus_to_exitcode(status)))
+                os.write(fd, STATUS.pack(_exit_status(info)))
             except OSError:
                 pass                  # its coordinator has gone
             os.close(fd)
+        os.waitpid(info.si_pid, 0)
+
+
+def _asker_gone(status: int) -> bool:
+    """Whether the coordinator stopped waiting for this trial (it closed the status pipe's reading end after
+    waiting too long): the trial is then not started at all."""
+    poller = select.poll()
+    poller.register(status, select.POLLOUT)
+    return any(events & select.POLLERR for _fd, events in poller.poll(0))
 
 
 def serve(sock: socket.socket) -> dict | None:
@@ -94,16 +111,20 @@ def serve(sock: socket.socket) -> dict | None:
         if sock not in ready:
             continue
         try:
-            data, fds, _flags, _address = socket.recv_fds(sock, REQUEST_BYTES, 3)
+            data, fds, flags, _address = socket.recv_fds(sock, REQUEST_BYTES, 3)
         except OSError:
-            data, fds = b"", []
+            data, fds, flags = b"", [], 0
         if not data:
             break                                     # the coordinator has gone
-        if len(fds) != 3:
+        if len(fds) != 3 or flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or _asker_gone(fds[2]):
             for fd in fds:
                 os.close(fd)
             continue
         out, err, status = fds
+        server = os.getpid()
+        # Signals wait (blocked) until the new trial is set up: a Ctrl-C or a stop sent as soon as the pid is known
+        # would otherwise be lost in the fork (Python clears its pending signals in a new child).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         pid = os.fork()
         if pid == 0:
             signal.set_wakeup_fd(-1)
@@ -112,8 +133,10 @@ def serve(sock: socket.socket) -> dict | None:
                 os.close(fd)
             sock.close()
             request = json.loads(data)
-            _become(request, out, err)
+            _become(request, out, err, server)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             return request
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(out)
         os.close(err)
         try:
@@ -129,10 +152,12 @@ def serve(sock: socket.socket) -> dict | None:
     return None
 
 
-def _become(request: dict, out: int, err: int) -> None:
+def _become(request: dict, out: int, err: int, server: int) -> None:
     """In a new trial: what a new interpreter started for `request` would have been (see the module's text)."""
     os.setsid()
     exit_with_parent()
+    if os.getppid() != server:         # the server went before the trial asked to follow it: it is ended as if after
+        os.kill(os.getpid(), signal.SIGTERM)       # (delivered once its signals are let through)
     os.dup2(out, 1)
     os.dup2(err, 2)
     os.close(out)
@@ -162,6 +187,7 @@ def run(command: list[str]) -> None:
 
 if __name__ == "__main__":
     _preload()
+    os.chdir("/")                      # holds no folder of the coordinator's (a drive could not be unmounted)
     trial = serve(socket.socket(fileno=int(sys.argv[1])))
     if trial is not None:
         run(trial["command"])

@@ -17,7 +17,9 @@ server's command line for it, and settings read when PyTorch loads (other than t
 server's.
 
 Where trials cannot be forked (not Linux) or the server cannot start or answer, a trial is a new interpreter as
-before: slower to start, the same otherwise.
+before: slower to start, the same otherwise. A server that does not answer in ANSWER_S is asked nothing more.
+A server that ends before its trials (killed when the system ran out of memory) stops them (SIGTERM, paused
+ones continued first); each says so (`server_lost`), and the sweep tries their values again.
 """
 from __future__ import annotations
 
@@ -29,8 +31,9 @@ import socket
 import subprocess
 import sys
 import threading
+import weakref
 
-from .fork_server import STATUS, exit_with_parent
+from .fork_server import REQUEST_BYTES, STATUS, exit_with_parent
 
 FORK = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
 SERVER = [sys.executable, "-m", "layerloom.runtime.sweeps.fork_server"]
@@ -38,6 +41,7 @@ ANSWER_S = 300          # the longest a trial waits for the server to fork it (i
 
 _server = None
 _server_lock = threading.Lock()
+_retired: list = []         # servers that did not answer in time, kept for the trials they may run
 
 
 def start(command: list[str], env: dict):
@@ -66,7 +70,9 @@ def prepare() -> None:
 
 
 class _Server:
-    """The fork server's process and the coordinator's end of its socket."""
+    """The fork server's process, the coordinator's end of its socket, and the trials it forked. A thread waits
+    for the server's end: if it goes before them (killed when the system ran out of memory), each of its trials
+    is continued, paused or not, so that it takes the SIGTERM the server's end sent it."""
 
     def __init__(self):
         mine, its = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -81,44 +87,53 @@ class _Server:
             its.close()
         self.sock = mine
         self.lock = threading.Lock()
+        self.trials = weakref.WeakSet()
+        threading.Thread(target=self._watch, name="fork-server-watch", daemon=True).start()
 
     def ask(self, command: list[str], env: dict, fds: list[int]) -> None:
         message = json.dumps({"command": list(command), "env": dict(env), "cwd": os.getcwd()}).encode()
+        if len(message) > REQUEST_BYTES:
+            raise ValueError("the trial's command line and environment are too large to send")
         with self.lock:
             socket.send_fds(self.sock, [message], fds)
 
-    def end(self) -> None:
-        self.sock.close()
-        if self.proc.poll() is None:
-            self.proc.kill()
+    def _watch(self) -> None:
+        self.proc.wait()
+        for trial in list(self.trials):
+            trial.server_gone()
 
 
 def _running_server() -> _Server:
     global _server
     with _server_lock:
         if _server is None or _server.proc.poll() is not None:
-            if _server is not None:
-                _server.end()
             _server = _Server()
         return _server
 
 
-def _forget(server: _Server) -> None:
-    """A server that did not answer: ended, so that it forks nothing it was asked before; the next trial
-    starts another."""
+def _retire(server: _Server) -> None:
+    """A server that did not answer in time is asked nothing more (the next trial starts another); it stays, with
+    the trials it runs, until the coordinator ends. It does not start the trial it was waited for (the
+    coordinator has closed that trial's status pipe)."""
     global _server
     with _server_lock:
-        server.end()
         if _server is server:
+            _retired.append(server)
             _server = None
 
 
 class ForkedTrial:
-    """A trial forked from the fork server, with subprocess.Popen's face (see the module's text)."""
+    """A trial forked from the fork server, with subprocess.Popen's face (see the module's text).
+
+    `server_lost` becomes True when the server ended before the trial did: the trial got SIGTERM then (a clean
+    stop), its exit status is unknown (255 once it has ended), and it is still signalled safely (a pidfd)."""
 
     def __init__(self, command: list[str], env: dict):
         self.args = [sys.executable, *command]        # the command line it runs, as a new interpreter would
         self.returncode = None
+        self.server_lost = False
+        self._pidfd = None
+        self._lock = threading.Lock()
         pipes = [os.pipe() for _ in range(3)]           # stdout, stderr, status: (read end, write end)
         try:
             server = _running_server()
@@ -126,9 +141,11 @@ class ForkedTrial:
             self._status = pipes[2][0]
             try:
                 self.pid = self._read(ANSWER_S)
-            except (TimeoutError, EOFError):
-                _forget(server)
+            except BaseException:
+                _retire(server)
                 raise
+            self._pidfd = _pidfd(self.pid)
+            server.trials.add(self)
         except BaseException:
             for r, _w in pipes:
                 os.close(r)
@@ -144,7 +161,7 @@ class ForkedTrial:
         the server went without writing it."""
         data = b""
         while len(data) < STATUS.size:
-            if not select.select([self._status], [], [], timeout)[0]:
+            if not _ready(self._status, timeout):
                 raise TimeoutError("the fork server did not answer")
             chunk = os.read(self._status, STATUS.size - len(data))
             if not chunk:
@@ -152,12 +169,32 @@ class ForkedTrial:
             data += chunk
         return STATUS.unpack(data)[0]
 
+    def server_gone(self) -> None:
+        """The server ended: continue the trial (if paused) so that it takes the server's SIGTERM."""
+        if self._pidfd is not None:
+            self._signal(signal.SIGCONT)
+
     def _ended(self, timeout) -> None:
-        try:
-            self.returncode = self._read(timeout)
-        except EOFError:
-            self.returncode = 255          # the server went before the trial (it got SIGTERM then)
+        if not self.server_lost:
+            try:
+                self.returncode = self._read(timeout)
+                self._close()
+                return
+            except EOFError:
+                self.server_lost = True
+                self.server_gone()
+        if self._pidfd is None or _ready(self._pidfd, timeout):
+            self.returncode = 255           # ended; its status went with the server
+            self._close()
+        elif timeout != 0:
+            raise TimeoutError("the trial is still running")
+
+    def _close(self) -> None:
         os.close(self._status)
+        with self._lock:                    # the server's watch may be signalling through it
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
 
     def poll(self):
         if self.returncode is None:
@@ -175,12 +212,35 @@ class ForkedTrial:
                 raise subprocess.TimeoutExpired(self.args, timeout) from None
         return self.returncode
 
-    def send_signal(self, sig) -> None:
-        if self.poll() is None:
+    def _signal(self, sig) -> None:
+        with self._lock:
             try:
-                os.kill(self.pid, sig)
+                if self._pidfd is not None:
+                    signal.pidfd_send_signal(self._pidfd, sig)
+                elif self.returncode is None:
+                    os.kill(self.pid, sig)
             except ProcessLookupError:
                 pass
 
+    def send_signal(self, sig) -> None:
+        if self.poll() is None:
+            self._signal(sig)
+
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def _pidfd(pid: int):
+    """A pidfd for the trial (Linux 5.3+): signals reach it, not a later process given its pid, even once the
+    server that started it is gone. None where there is none (the trial's status then says when it ended)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def _ready(fd: int, timeout) -> bool:
+    """Whether `fd` can be read within `timeout` seconds (None: wait as long as it takes)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    return bool(poller.poll(None if timeout is None else max(0, int(timeout * 1000))))

@@ -187,6 +187,11 @@ class TrialProcess:
         if self.proc.poll() is None and hasattr(signal, "SIGSTOP"):
             self.proc.send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
 
+    @property
+    def server_lost(self) -> bool:
+        """The fork server ended before this trial did (forked.py): it was stopped, not failed."""
+        return bool(getattr(self.proc, "server_lost", False))
+
     def wait(self, timeout=None) -> int:
         rc = self.proc.wait(timeout)
         for t in self._threads:

@@ -195,17 +195,75 @@ def test_without_a_fork_server_a_trial_is_a_new_interpreter(tmp_path, monkeypatc
     assert not said["torch"] and said["own_session"] and said["env"] == "yes" and said["worker"] == 0
 
 
-def test_a_fork_server_that_does_not_answer_is_ended_and_the_trial_is_a_new_interpreter(tmp_path, monkeypatch):
+def test_a_fork_server_that_does_not_answer_is_set_aside_and_the_trial_is_a_new_interpreter(tmp_path, monkeypatch):
     script = tmp_path / "hello.py"
     script.write_text("print('hello')\n", encoding="utf-8")
     monkeypatch.setattr(forked, "_server", None)          # this test's own server, whatever this process has
+    monkeypatch.setattr(forked, "_retired", [])
     monkeypatch.setattr(forked, "SERVER", [sys.executable, "-c", "import time; time.sleep(120)"])
     monkeypatch.setattr(forked, "ANSWER_S", 1)
     monkeypatch.chdir(tmp_path)
-    proc = forked.start([str(script)], dict(os.environ))
-    assert isinstance(proc, subprocess.Popen)
-    assert proc.stdout.read() == "hello\n" and proc.wait(60) == 0
-    assert forked._server is None                          # forgotten: the next trial starts a real one
+    try:
+        proc = forked.start([str(script)], dict(os.environ))
+        assert isinstance(proc, subprocess.Popen)
+        assert proc.stdout.read() == "hello\n" and proc.wait(60) == 0
+        assert forked._server is None and len(forked._retired) == 1     # the next trial starts another server
+    finally:
+        for server in forked._retired:
+            server.proc.kill()
+
+
+def test_a_stop_sent_the_moment_a_trial_starts_is_not_lost(tmp_path, monkeypatch):
+    """Python clears a new child's pending signals: the server holds them back until the trial is set up, so a
+    Ctrl-C sent as soon as the pid is known ends the trial as it ends a new interpreter (SIGINT: -2)."""
+    script = tmp_path / "wait.py"
+    script.write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    for _ in range(5):
+        proc = forked.start([str(script)], dict(os.environ))
+        assert isinstance(proc, forked.ForkedTrial)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == -signal.SIGINT
+
+
+@pytest.mark.parametrize("paused", [False, True])
+def test_a_trial_whose_server_is_killed_stops_cleanly_and_says_so(tmp_path, monkeypatch, paused):
+    """The server killed (the system out of memory): each trial gets SIGTERM and is continued first if paused,
+    it can still be signalled, and its end shows as the server's loss, not as a failure of its own."""
+    monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
+    (tmp_path / "trial.py").write_text(TRIAL, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    proc = forked.start([str(tmp_path / "trial.py")], dict(os.environ))
+    try:
+        assert proc.stdout.readline() == "ready\n"
+        if paused:
+            proc.send_signal(signal.SIGSTOP)
+        forked._server.proc.kill()
+        assert proc.wait(60) == 255 and proc.server_lost
+        assert (tmp_path / "trial.stopped").read_text() == "SIGTERM"
+    finally:
+        _kill(proc.pid)
+
+
+def test_a_request_too_large_for_the_socket_or_a_crowded_coordinator_still_starts_its_trial(tmp_path, monkeypatch):
+    script = tmp_path / "hello.py"
+    script.write_text("import os\nprint(sum(len(v) for k, v in os.environ.items() if k.startswith('BIG')))\n",
+                      encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    big = {f"BIG{i}": "x" * 100_000 for i in range(3)}                      # 300 kB: past the socket's buffer
+    big = forked.start([str(script)], dict(os.environ, **big))
+    assert isinstance(big, subprocess.Popen) and big.stdout.read() == "300000\n" and big.wait(60) == 0
+    import resource
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("cannot open 1,100 files here")
+    crowd = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]    # the trial's pipes get numbers past 1023
+    try:
+        proc = forked.start([str(script)], dict(os.environ, BIG="small"))
+        assert isinstance(proc, forked.ForkedTrial)
+        assert proc.stdout.read() == "5\n" and proc.wait(60) == 0
+    finally:
+        for fd in crowd:
+            os.close(fd)
 
 
 PREPARED = """import json, os, sys
@@ -238,3 +296,46 @@ def _cmdline(pid: int) -> str:
             return f.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+LOSES_ITS_SERVER = """import json, signal, sys, time
+from pathlib import Path
+said = lambda **event: print(json.dumps(event), flush=True)
+ran = Path(sys.argv[0]).with_suffix(".ran")
+if ran.exists():                      # its values tried again: a trial that finishes
+    said(type="started", run_dir=None, epochs=1)
+    said(type="epoch_end", epoch=1, val_accuracy=0.5)
+    said(type="finished", summary={"status": "finished", "val_accuracy": 0.5, "epochs": 1})
+    sys.exit(0)
+ran.touch()
+def stop(*_):                         # `layerloom train` stops cleanly on SIGTERM
+    said(type="finished", summary={"status": "stopped", "epochs": 0})
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+said(type="started", run_dir=None, epochs=1)
+time.sleep(60)
+"""
+
+
+def test_a_sweep_whose_fork_server_is_killed_tries_the_stopped_trials_values_again(tmp_path, monkeypatch):
+    from layerloom.runtime.sweeps import trial
+
+    from .sweep_running import sweep_runner
+    script = tmp_path / "trial.py"
+    script.write_text(LOSES_ITS_SERVER, encoding="utf-8")
+    monkeypatch.setattr(trial, "TRAIN", [str(script)])
+    monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
+    runner, _study, _folder = sweep_runner(tmp_path, {"name": "lost", "params": {"training.lr": "choice:0.003"},
+                                                      "strategy": "grid"}, data_checked=True)
+    killed = []
+
+    def on_event(event):
+        if event["type"] == "started" and not killed:    # the first trial runs: its server is killed
+            killed.append(forked._server.proc.pid)
+            forked._server.proc.kill()
+    runner.callback = on_event
+    rows = runner.run()
+    assert [r["state"] for r in rows] == ["failed", "complete"], rows
+    assert rows[0]["message"].startswith("stopped: the process that starts the trials ended while this trial ran")
+    assert rows[1]["params"] == rows[0]["params"] and rows[1]["value"] == 0.5
+    assert forked._server.proc.pid != killed[0]            # the values ran again from a new server
