@@ -109,12 +109,17 @@ class MessageBar(QStatusBar):
             self._permanent.remove(widget)
         super().removeWidget(widget)
 
+    def _shown(self) -> list[QWidget]:
+        """The permanent widgets shown; one deleted without removeWidget is forgotten."""
+        self._permanent = [w for w in self._permanent if shiboken6.isValid(w)]
+        return [w for w in self._permanent if w.isVisible() and w.parentWidget() is self]
+
     def message_rect(self) -> QRect:
         """Where the message is drawn: from the bar's left edge to the first permanent widget shown (mirrored
         right to left)."""
         rtl = self.layoutDirection() == Qt.LayoutDirection.RightToLeft
         left, right = 6, self.width() - 12
-        edges = [w.geometry() for w in self._permanent if w.isVisible() and w.parentWidget() is self]
+        edges = [w.geometry() for w in self._shown()]
         edges += [g.geometry() for g in self.findChildren(QSizeGrip, options=Qt.FindChildOption.FindDirectChildrenOnly)
                   if g.isVisible()]
         for g in edges:
@@ -137,13 +142,12 @@ class MessageBar(QStatusBar):
         opt = QStyleOption()
         opt.initFrom(self)
         self.style().drawPrimitive(QStyle.PrimitiveElement.PE_PanelStatusBar, opt, p, self)
-        for w in self._permanent:
-            if w.isVisible() and w.parentWidget() is self:
-                frame = QStyleOption()
-                frame.rect = w.geometry().adjusted(-2, -1, 2, 1)
-                frame.palette = self.palette()
-                frame.state = QStyle.StateFlag.State_None
-                self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameStatusBarItem, frame, p, w)
+        for w in self._shown():
+            frame = QStyleOption()
+            frame.rect = w.geometry().adjusted(-2, -1, 2, 1)
+            frame.palette = self.palette()
+            frame.state = QStyle.StateFlag.State_None
+            self.style().drawPrimitive(QStyle.PrimitiveElement.PE_FrameStatusBarItem, frame, p, w)
         p.setPen(self.palette().windowText().color())
         p.drawText(self.message_rect(), Qt.AlignmentFlag.AlignLeading | Qt.AlignmentFlag.AlignVCenter |
                    Qt.TextFlag.TextSingleLine, self.shown_message())

@@ -130,6 +130,11 @@ class EpochViews(ps.NarrowTitles, QWidget):
             self.grid.set_samples(images=samples, texts=texts, captions=[""] * n)
             self.grid.empty_text = ""
 
+    def began(self) -> None:
+        """The run started last got past its setup and trains: the view it replaced is not coming back, and is
+        not kept (the run before's validation images) while it runs."""
+        self._before = None
+
     def refused(self) -> None:
         """The run started last was refused before its first step: it trained nothing, so the view it
         replaced (the last epoch of the run before, or the note that none has ended) comes back."""

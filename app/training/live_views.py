@@ -60,6 +60,7 @@ class LiveViews:
 
     def _on_event(self, event: dict) -> None:
         if event.get("type") == "started":
+            self.epochs.began()
             self._health_notes = []
             self.runs.set_training(True, event.get("run_dir"))
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings

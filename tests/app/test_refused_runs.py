@@ -94,6 +94,7 @@ def test_a_run_refused_at_its_start_leaves_the_validation_dock_on_the_run_before
     qtbot.mouseClick(ui.panel.start, LEFT)
     wait_run_end(ui, qtbot)
     assert ui.run.state == RunState.FINISHED
+    assert epochs._before is None             # a run that trained keeps nothing of the view it replaced
     before = _validation(epochs)
     assert before["header"].startswith("<b>Epoch 1</b> · validation accuracy") and before["matrix"]
     assert "wrong of 32" in before["tab"] and before["samples"][0] == 32

@@ -92,3 +92,24 @@ def test_in_the_narrowest_window_the_message_itself_is_cut_with_an_ellipsis_and_
     assert shown.endswith("…") and len(shown) > 1 and FAILED.startswith(shown[:-1])
     assert width(shown) <= room < width(FAILED[:len(shown)] + "…")     # it fits, and it is nearly all that fits
     bar.clearMessage()
+
+
+def test_a_permanent_widget_deleted_without_being_removed_leaves_the_bar_working(qtbot):
+    import shiboken6
+    from PySide6.QtWidgets import QLabel
+
+    from layerloom.app.status_room import MessageBar
+    bar = MessageBar()
+    qtbot.addWidget(bar)
+    bar.resize(400, 24)
+    gone, kept = QLabel("gone"), QLabel("kept")
+    bar.addPermanentWidget(gone)
+    bar.addPermanentWidget(kept)
+    bar.show()
+    qtbot.waitExposed(bar)
+    shiboken6.delete(gone)                       # as a panel deletes its label without removeWidget
+    bar.showMessage("a message " * 20)
+    settle_layouts()
+    assert bar.message_rect().right() < kept.geometry().left()        # room up to the label still there
+    assert bar.shown_message().endswith("…")
+    assert not bar.grab().isNull()               # paints
