@@ -243,7 +243,8 @@ class SweepRunner:
         trial.set_user_attr("seconds", round(time.monotonic() - r.started, 2))
         metric = r.history[-1][1] if r.history else None
         value = (r.summary or {}).get(self.spec.objective)
-        ok = (rc == 0 and r.summary is not None and r.summary.get("status") == "finished"
+        # a trial that finished before its fork server ended has no exit status of its own (forked.py)
+        ok = ((rc == 0 or r.proc.server_lost) and r.summary is not None and r.summary.get("status") == "finished"
               and isinstance(value, (int, float)) and math.isfinite(value))
         if r.proc.pruned_at is not None and r.history:
             trial.set_user_attr("exit_epoch", (r.summary or {}).get("epochs"))

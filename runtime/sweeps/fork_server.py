@@ -125,7 +125,13 @@ def serve(sock: socket.socket) -> dict | None:
         # Signals wait (blocked) until the new trial is set up: a Ctrl-C or a stop sent as soon as the pid is known
         # would otherwise be lost in the fork (Python clears its pending signals in a new child).
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:                               # no memory or process left for it: the coordinator sees
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)    # the status pipe close and starts it otherwise
+            for fd in fds:
+                os.close(fd)
+            continue
         if pid == 0:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -141,8 +147,8 @@ def serve(sock: socket.socket) -> dict | None:
         os.close(err)
         try:
             os.write(status, STATUS.pack(pid))
-        except OSError:
-            pass
+        except OSError:                               # its coordinator gave up waiting meanwhile: it would run
+            os.kill(pid, signal.SIGKILL)              # twice (its pid is still held: no other process gets it)
         children[pid] = status
     for pid in children:                              # a paused trial takes its SIGTERM too
         try:

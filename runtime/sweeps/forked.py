@@ -31,6 +31,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import weakref
 
 from .fork_server import REQUEST_BYTES, STATUS, exit_with_parent
@@ -88,7 +89,9 @@ class _Server:
         self.sock = mine
         self.lock = threading.Lock()
         self.trials = weakref.WeakSet()
-        threading.Thread(target=self._watch, name="fork-server-watch", daemon=True).start()
+        self.ended = threading.Event()
+        threading.Thread(target=_watch, args=(self.proc, self.trials, self.ended), name="fork-server-watch",
+                         daemon=True).start()              # not a method: a server no one uses can go
 
     def ask(self, command: list[str], env: dict, fds: list[int]) -> None:
         message = json.dumps({"command": list(command), "env": dict(env), "cwd": os.getcwd()}).encode()
@@ -97,62 +100,93 @@ class _Server:
         with self.lock:
             socket.send_fds(self.sock, [message], fds)
 
-    def _watch(self) -> None:
-        self.proc.wait()
-        for trial in list(self.trials):
-            trial.server_gone()
+    def close(self) -> None:
+        """The coordinator's end of the socket closed: the server exits (and stops the trials it still runs)."""
+        self.sock.close()
+
+
+def _watch(proc, trials, ended) -> None:
+    proc.wait()
+    ended.set()
+    for trial in list(trials):
+        trial.server_gone()
 
 
 def _running_server() -> _Server:
     global _server
     with _server_lock:
-        if _server is None or _server.proc.poll() is not None:
+        if _server is None or _server.ended.is_set() or _server.proc.poll() is not None:
             _server = _Server()
         return _server
 
 
-def _retire(server: _Server) -> None:
-    """A server that did not answer in time is asked nothing more (the next trial starts another); it stays, with
-    the trials it runs, until the coordinator ends. It does not start the trial it was waited for (the
-    coordinator has closed that trial's status pipe)."""
+def _set_aside(server: _Server, retire: bool) -> None:
+    """The next trial asks another server. One that has ended is let go; one that did not answer in time
+    (`retire`) is asked nothing more and kept while it runs trials of this coordinator's, and it does not
+    start the trial it was waited for (that trial's status pipe is closed)."""
     global _server
     with _server_lock:
         if _server is server:
-            _retired.append(server)
             _server = None
+        _retired[:] = [s for s in _retired if len(s.trials) and not s.ended.is_set()]
+        if retire and len(server.trials) and not server.ended.is_set():
+            _retired.append(server)
+        elif server not in _retired:
+            server.close()
 
 
 class ForkedTrial:
     """A trial forked from the fork server, with subprocess.Popen's face (see the module's text).
 
     `server_lost` becomes True when the server ended before the trial did: the trial got SIGTERM then (a clean
-    stop), its exit status is unknown (255 once it has ended), and it is still signalled safely (a pidfd)."""
+    stop), its exit status is unknown (255 once it has ended), and it is still signalled safely (a pidfd, or
+    its pid with the start time the system gave it)."""
 
     def __init__(self, command: list[str], env: dict):
         self.args = [sys.executable, *command]        # the command line it runs, as a new interpreter would
         self.returncode = None
         self.server_lost = False
-        self._pidfd = None
         self._lock = threading.Lock()
+        self._open: dict[str, int] = {}               # the status pipe and the pidfd, closed at the end or by GC
+        weakref.finalize(self, _close_all, self._open)
         pipes = [os.pipe() for _ in range(3)]           # stdout, stderr, status: (read end, write end)
         try:
-            server = _running_server()
-            server.ask(command, env, [w for _r, w in pipes])
-            self._status = pipes[2][0]
+            for attempt in (1, 2):
+                server = _running_server()
+                try:
+                    server.ask(command, env, [w for _r, w in pipes])
+                    break
+                except OSError:                       # it has just ended: once more, with a new one
+                    _set_aside(server, retire=False)
+                    if attempt == 2:
+                        raise
+            for _r, w in pipes:                       # the server has its own copies: its end shows as EOF
+                os.close(w)
+            pipes = [(r, None) for r, _w in pipes]
+            self._open["status"] = pipes[2][0]
             try:
                 self.pid = self._read(ANSWER_S)
-            except BaseException:
-                _retire(server)
+            except TimeoutError:
+                _set_aside(server, retire=True)
                 raise
-            self._pidfd = _pidfd(self.pid)
+            except EOFError:                          # it could not fork the trial, or it has ended
+                if server.ended.wait(1):
+                    _set_aside(server, retire=False)
+                raise
+            self._started = _start_time(self.pid)
+            pidfd = _pidfd(self.pid)
+            if pidfd is not None:
+                self._open["pidfd"] = pidfd
             server.trials.add(self)
         except BaseException:
-            for r, _w in pipes:
+            if "pidfd" in self._open:
+                os.close(self._open.pop("pidfd"))
+            self._open.clear()                        # the status pipe is closed with the others
+            for r, w in pipes:
                 os.close(r)
+                if w is not None:
+                    os.close(w)
             raise
-        finally:
-            for _r, w in pipes:
-                os.close(w)
         self.stdout = open(pipes[0][0], encoding="utf-8", errors="replace")
         self.stderr = open(pipes[1][0], encoding="utf-8", errors="replace")
 
@@ -160,10 +194,11 @@ class ForkedTrial:
         """The next number on the status pipe; TimeoutError when none came in `timeout` seconds, EOFError when
         the server went without writing it."""
         data = b""
+        status = self._open["status"]
         while len(data) < STATUS.size:
-            if not _ready(self._status, timeout):
+            if not _ready(status, timeout):
                 raise TimeoutError("the fork server did not answer")
-            chunk = os.read(self._status, STATUS.size - len(data))
+            chunk = os.read(status, STATUS.size - len(data))
             if not chunk:
                 raise EOFError("the fork server ended")
             data += chunk
@@ -171,8 +206,19 @@ class ForkedTrial:
 
     def server_gone(self) -> None:
         """The server ended: continue the trial (if paused) so that it takes the server's SIGTERM."""
-        if self._pidfd is not None:
-            self._signal(signal.SIGCONT)
+        self._signal(signal.SIGCONT)
+
+    def _alive(self, timeout) -> bool:
+        """Once the server has gone: whether the trial still runs after up to `timeout` seconds."""
+        pidfd = self._open.get("pidfd")
+        if pidfd is not None:
+            return not _ready(pidfd, timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._started is not None and _start_time(self.pid) == self._started:
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
+            time.sleep(0.05)
+        return False
 
     def _ended(self, timeout) -> None:
         if not self.server_lost:
@@ -183,18 +229,14 @@ class ForkedTrial:
             except EOFError:
                 self.server_lost = True
                 self.server_gone()
-        if self._pidfd is None or _ready(self._pidfd, timeout):
-            self.returncode = 255           # ended; its status went with the server
-            self._close()
-        elif timeout != 0:
+        if self._alive(timeout):
             raise TimeoutError("the trial is still running")
+        self.returncode = 255               # ended; its status went with the server
+        self._close()
 
     def _close(self) -> None:
-        os.close(self._status)
-        with self._lock:                    # the server's watch may be signalling through it
-            if self._pidfd is not None:
-                os.close(self._pidfd)
-                self._pidfd = None
+        with self._lock:                    # the server's watch may be signalling through the pidfd
+            _close_all(self._open)
 
     def poll(self):
         if self.returncode is None:
@@ -214,11 +256,14 @@ class ForkedTrial:
 
     def _signal(self, sig) -> None:
         with self._lock:
+            if self.returncode is not None:
+                return
             try:
-                if self._pidfd is not None:
-                    signal.pidfd_send_signal(self._pidfd, sig)
-                elif self.returncode is None:
-                    os.kill(self.pid, sig)
+                pidfd = self._open.get("pidfd")
+                if pidfd is not None:
+                    signal.pidfd_send_signal(pidfd, sig)
+                elif not self.server_lost or _start_time(self.pid) == self._started:
+                    os.kill(self.pid, sig)      # held by the server until its status is written, or still its own
             except ProcessLookupError:
                 pass
 
@@ -228,6 +273,22 @@ class ForkedTrial:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
+
+
+def _close_all(fds: dict) -> None:
+    while fds:
+        os.close(fds.popitem()[1])
+
+
+def _start_time(pid: int):
+    """When the system started process `pid` (its clock ticks since boot), None where it has ended: with the
+    pid, it names one process (a later one given the same pid starts later)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])
 
 
 def _pidfd(pid: int):

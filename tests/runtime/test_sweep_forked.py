@@ -32,6 +32,12 @@ print("é ✓ on stderr", file=sys.stderr)
 sys.exit(3)
 """
 BROKEN = "raise ValueError('é: broken')\n"
+# The fork server without its preload (seconds of importing PyTorch), for the tests of processes and signals that
+# preloading changes nothing in: the same serve() and run() as `python -m layerloom.runtime.sweeps.fork_server`.
+LIGHT_SERVER = ("import socket, sys\nfrom layerloom.runtime.sweeps import fork_server as server\n"
+                "trial = server.serve(socket.socket(fileno=int(sys.argv[1])))\n"
+                "if trial is not None:\n    server.run(trial['command'])\n")
+LIGHT = [sys.executable, "-c", LIGHT_SERVER]
 
 
 def _reference(args, env, cwd):
@@ -100,8 +106,9 @@ def test_a_forked_trial_reports_the_signal_that_ended_it(tmp_path, monkeypatch):
 
 # A coordinator: starts a forked trial (TRIAL), says its pid once the trial is ready, then does what its mode
 # says: waits (to be killed), pauses the trial and exits, or sends SIGTERM to its own process group.
-COORDINATOR = """import os, signal, sys, time
+COORDINATOR = """import json, os, signal, sys, time
 from layerloom.runtime.sweeps import forked
+forked.SERVER = json.loads(sys.argv[3])
 proc = forked.start([sys.argv[1]], dict(os.environ))
 assert isinstance(proc, forked.ForkedTrial)
 print(proc.stdout.readline().strip(), proc.pid, flush=True)
@@ -133,8 +140,8 @@ time.sleep(120)
 def _coordinator(tmp_path, mode):
     trial = tmp_path / "trial.py"
     trial.write_text(TRIAL, encoding="utf-8")
-    proc = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(trial), mode], stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", COORDINATOR, str(trial), mode, json.dumps(LIGHT)],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
     ready, pid = proc.stdout.readline().split()
     assert ready == "ready"
     return proc, int(pid), trial.with_suffix(".stopped")
@@ -202,14 +209,17 @@ def test_a_fork_server_that_does_not_answer_is_set_aside_and_the_trial_is_a_new_
     monkeypatch.setattr(forked, "_retired", [])
     monkeypatch.setattr(forked, "SERVER", [sys.executable, "-c", "import time; time.sleep(120)"])
     monkeypatch.setattr(forked, "ANSWER_S", 1)
+    servers, running = [], forked._running_server
+    monkeypatch.setattr(forked, "_running_server", lambda: servers.append(running()) or servers[-1])
     monkeypatch.chdir(tmp_path)
     try:
         proc = forked.start([str(script)], dict(os.environ))
         assert isinstance(proc, subprocess.Popen)
         assert proc.stdout.read() == "hello\n" and proc.wait(60) == 0
-        assert forked._server is None and len(forked._retired) == 1     # the next trial starts another server
+        assert forked._server is None            # the next trial starts another server
+        assert forked._retired == [] and servers[0].sock.fileno() == -1     # running no trial: let go
     finally:
-        for server in forked._retired:
+        for server in servers:
             server.proc.kill()
 
 
@@ -226,11 +236,15 @@ def test_a_stop_sent_the_moment_a_trial_starts_is_not_lost(tmp_path, monkeypatch
         assert proc.wait(60) == -signal.SIGINT
 
 
-@pytest.mark.parametrize("paused", [False, True])
-def test_a_trial_whose_server_is_killed_stops_cleanly_and_says_so(tmp_path, monkeypatch, paused):
-    """The server killed (the system out of memory): each trial gets SIGTERM and is continued first if paused,
-    it can still be signalled, and its end shows as the server's loss, not as a failure of its own."""
+@pytest.mark.parametrize("paused,pidfd", [(False, True), (True, True), (True, False)])
+def test_a_trial_whose_server_is_killed_stops_cleanly_and_says_so(tmp_path, monkeypatch, paused, pidfd):
+    """The server killed (the system out of memory): each trial gets SIGTERM and is continued first if paused
+    (by the coordinator's watch on its server: nobody needs to ask for the trial's status), and its end shows as
+    the server's loss, not as a failure of its own; also where the system gives no pidfd (Linux before 5.3)."""
     monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
+    monkeypatch.setattr(forked, "SERVER", LIGHT)
+    if not pidfd:
+        monkeypatch.setattr(forked, "_pidfd", lambda pid: None)
     (tmp_path / "trial.py").write_text(TRIAL, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     proc = forked.start([str(tmp_path / "trial.py")], dict(os.environ))
@@ -239,10 +253,53 @@ def test_a_trial_whose_server_is_killed_stops_cleanly_and_says_so(tmp_path, monk
         if paused:
             proc.send_signal(signal.SIGSTOP)
         forked._server.proc.kill()
+        stopped = tmp_path / "trial.stopped"
+        deadline = time.monotonic() + 60
+        while not stopped.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stopped.read_text() == "SIGTERM"
         assert proc.wait(60) == 255 and proc.server_lost
-        assert (tmp_path / "trial.stopped").read_text() == "SIGTERM"
     finally:
         _kill(proc.pid)
+
+
+ONE_REQUEST = ("import socket, sys\n"
+               "socket.recv_fds(socket.socket(fileno=int(sys.argv[1])), 1 << 20, 3)\n")   # then ends
+FORK_FAILS_ONCE = ("import os\n"
+                   "real, failed = os.fork, []\n"
+                   "def fork():\n"
+                   "    if not failed:\n"
+                   "        failed.append(1)\n"
+                   "        raise BlockingIOError(11, 'Resource temporarily unavailable')\n"
+                   "    return real()\n"
+                   "os.fork = fork\n" + LIGHT_SERVER)
+
+
+@pytest.mark.parametrize("server", ["ends", "cannot fork"])
+def test_a_server_that_ends_or_cannot_fork_leaves_that_trial_to_a_new_interpreter_at_once(tmp_path, monkeypatch,
+                                                                                           server):
+    """The trial does not wait out the server's time to answer: the status pipe closes. A server that could not
+    fork (no memory or process left for a moment) goes on, and forks the next trial."""
+    script = tmp_path / "hello.py"
+    script.write_text("print('hello')\n", encoding="utf-8")
+    monkeypatch.setattr(forked, "_server", None)
+    monkeypatch.setattr(forked, "SERVER", [sys.executable, "-c", ONE_REQUEST if server == "ends" else FORK_FAILS_ONCE])
+
+    def not_retired(server, retire):
+        assert not retire, "the trial waited for the server's time to answer"
+        real(server, retire)
+    real = forked._set_aside
+    monkeypatch.setattr(forked, "_set_aside", not_retired)
+    monkeypatch.chdir(tmp_path)
+    try:
+        first = forked.start([str(script)], dict(os.environ))
+        assert isinstance(first, subprocess.Popen) and first.stdout.read() == "hello\n" and first.wait(60) == 0
+        if server == "cannot fork":
+            again = forked.start([str(script)], dict(os.environ))
+            assert isinstance(again, forked.ForkedTrial) and again.stdout.read() == "hello\n" and again.wait(60) == 0
+    finally:
+        if forked._server is not None:
+            forked._server.proc.kill()
 
 
 def test_a_request_too_large_for_the_socket_or_a_crowded_coordinator_still_starts_its_trial(tmp_path, monkeypatch):
@@ -250,9 +307,9 @@ def test_a_request_too_large_for_the_socket_or_a_crowded_coordinator_still_start
     script.write_text("import os\nprint(sum(len(v) for k, v in os.environ.items() if k.startswith('BIG')))\n",
                       encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    big = {f"BIG{i}": "x" * 100_000 for i in range(3)}                      # 300 kB: past the socket's buffer
+    big = {f"BIG{i}": "x" * 100_000 for i in range(11)}                     # 1.1 MB: more than a request holds
     big = forked.start([str(script)], dict(os.environ, **big))
-    assert isinstance(big, subprocess.Popen) and big.stdout.read() == "300000\n" and big.wait(60) == 0
+    assert isinstance(big, subprocess.Popen) and big.stdout.read() == "1100000\n" and big.wait(60) == 0
     import resource
     if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
         pytest.skip("cannot open 1,100 files here")
@@ -325,6 +382,7 @@ def test_a_sweep_whose_fork_server_is_killed_tries_the_stopped_trials_values_aga
     script.write_text(LOSES_ITS_SERVER, encoding="utf-8")
     monkeypatch.setattr(trial, "TRAIN", [str(script)])
     monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
+    monkeypatch.setattr(forked, "SERVER", LIGHT)
     runner, _study, _folder = sweep_runner(tmp_path, {"name": "lost", "params": {"training.lr": "choice:0.003"},
                                                       "strategy": "grid"}, data_checked=True)
     killed = []
@@ -334,8 +392,13 @@ def test_a_sweep_whose_fork_server_is_killed_tries_the_stopped_trials_values_aga
             killed.append(forked._server.proc.pid)
             forked._server.proc.kill()
     runner.callback = on_event
-    rows = runner.run()
+    try:
+        rows = runner.run()
+    finally:
+        if forked._server is not None:
+            forked._server.proc.kill()                      # this test's second server
     assert [r["state"] for r in rows] == ["failed", "complete"], rows
     assert rows[0]["message"].startswith("stopped: the process that starts the trials ended while this trial ran")
     assert rows[1]["params"] == rows[0]["params"] and rows[1]["value"] == 0.5
     assert forked._server.proc.pid != killed[0]            # the values ran again from a new server
+    assert forked._server.proc.wait(30) is not None
