@@ -20,8 +20,10 @@ preloaded = "torch" in sys.modules
 worker = multiprocessing.Process(target=os._exit, args=(0,), daemon=True)
 worker.start()                      # as a DataLoader starts its workers: with the default start method
 worker.join()
-import torch
+import threading, time, torch
 atexit.register(lambda: print("atexit ran", file=sys.stderr))
+late = threading.Thread(target=lambda: (time.sleep(0.3), print("thread ended", file=sys.stderr)))
+late.start()                        # not a daemon: the process waits for it, then runs the atexit handlers
 print(json.dumps({"torch": preloaded, "own_session": os.getsid(0) == os.getpid(),
                   "group_leader": os.getpgrp() == os.getpid(), "argv": sys.argv, "cwd": os.getcwd(),
                   "path0": sys.path[0], "env": os.environ.get("LAYERLOOM_PROBE"), "name": __name__,
@@ -36,7 +38,7 @@ BROKEN = "raise ValueError('é: broken')\n"
 # preloading changes nothing in: the same serve() and run() as `python -m layerloom.runtime.sweeps.fork_server`.
 LIGHT_SERVER = ("import socket, sys\nfrom layerloom.runtime.sweeps import fork_server as server\n"
                 "trial = server.serve(socket.socket(fileno=int(sys.argv[1])))\n"
-                "if trial is not None:\n    server.run(trial['command'])\n")
+                "if trial is not None:\n    server.run_to_end(trial['command'])\n")
 LIGHT = [sys.executable, "-c", LIGHT_SERVER]
 
 
@@ -64,7 +66,7 @@ def test_a_forked_trial_runs_its_command_as_a_new_interpreter_does(tmp_path, mon
     reference = _reference(args, env, tmp_path)
     proc, out, err, code = _forked(args, env, tmp_path, monkeypatch)
     assert code == reference.returncode == 3 and proc.returncode == 3
-    assert err == reference.stderr == "é ✓ on stderr\natexit ran\n"
+    assert err == reference.stderr == "é ✓ on stderr\nthread ended\natexit ran\n"
     mine, theirs = json.loads(out), json.loads(reference.stdout)
     assert theirs["torch"] is False and mine.pop("torch") is True      # what forking saves: PyTorch is imported
     theirs.pop("torch")
