@@ -6,8 +6,8 @@ process is most of its time). The forked sweep pays for its fork server's start 
 shows in the sweep's time, not in that trial's). The two kinds alternate, REPEATS times each; the medians
 are compared: the whole sweep's wall time and a trial's seconds (from its process's start to its end,
 results.json's `seconds`).
-Seen here (2 cores, quiet): 6 trials of 20 steps, sweep 11.3 s forked against 35.2 s (ratio 0.32), a trial
-0.47 s against 5.18 s.
+Seen here (2 cores, quiet): 6 trials of 20 steps, sweep 10.4 s forked against 34.8 s (ratio 0.30), a trial
+0.49 s against 5.17 s.
 Run: .venv/bin/python bench/sweep_trials.py   (LAYERLOOM_BENCH_TRIALS, _STEPS, _REPEATS to change)
 """
 from __future__ import annotations
