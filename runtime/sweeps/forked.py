@@ -34,6 +34,7 @@ import threading
 import time
 import weakref
 
+from ..processes import process_started
 from .fork_server import REQUEST_BYTES, STATUS, exit_with_parent
 
 FORK = sys.platform.startswith("linux") and hasattr(socket, "send_fds")
@@ -173,7 +174,7 @@ class ForkedTrial:
                 if server.ended.wait(1):
                     _set_aside(server, retire=False)
                 raise
-            self._started = _start_time(self.pid)
+            self._started = process_started(self.pid)
             pidfd = _pidfd(self.pid)
             if pidfd is not None:
                 self._open["pidfd"] = pidfd
@@ -214,7 +215,7 @@ class ForkedTrial:
         if pidfd is not None:
             return not _ready(pidfd, timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._started is not None and _start_time(self.pid) == self._started:
+        while self._started is not None and process_started(self.pid) == self._started:
             if deadline is not None and time.monotonic() >= deadline:
                 return True
             time.sleep(0.05)
@@ -262,7 +263,7 @@ class ForkedTrial:
                 pidfd = self._open.get("pidfd")
                 if pidfd is not None:
                     signal.pidfd_send_signal(pidfd, sig)
-                elif not self.server_lost or _start_time(self.pid) == self._started:
+                elif not self.server_lost or process_started(self.pid) == self._started:
                     os.kill(self.pid, sig)      # held by the server until its status is written, or still its own
             except ProcessLookupError:
                 pass
@@ -278,17 +279,6 @@ class ForkedTrial:
 def _close_all(fds: dict) -> None:
     while fds:
         os.close(fds.popitem()[1])
-
-
-def _start_time(pid: int):
-    """When the system started process `pid` (its clock ticks since boot), None where it has ended: with the
-    pid, it names one process (a later one given the same pid starts later)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] == b"Z" else int(fields[19])
 
 
 def _pidfd(pid: int):
