@@ -214,7 +214,8 @@ class LiveRun:
         if not self.started:
             return ""
         from .threads import choice_text
-        return choice_text(self.started.get("threads"), self.started.get("threads_source", ""), self.thread_choice)
+        return choice_text(self.started.get("threads"), self.started.get("threads_source", ""), self.thread_choice,
+                           ended=self.state in ("finished", "stopped", "failed"))
 
     def progress_text(self, short: bool = False) -> str:
         """"Epoch 2/5 · step 120/315 · 9,120 samples/s · ETA 0:12"; short: "epoch 2/5 · 38% · ETA 0:12"."""

@@ -27,6 +27,7 @@ another number of threads differ in the last bits; the test suite sets it).
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import threading
@@ -81,11 +82,14 @@ def source(requested: int = 0, device_type: str = "cpu") -> str:
     return "measuring" if device_type == "cpu" else "default"
 
 
-def choice_text(threads: int | None, source_name: str, choice: dict | None = None) -> str:
+def choice_text(threads: int | None, source_name: str, choice: dict | None = None, ended: bool = False) -> str:
     """The thread count in words: "Threads: 2 (chosen by measuring: 1 thread 5.2 ms, 2 threads 3.1 ms a
-    step)"; `choice` is the latest `threads` event of a measuring run (None until the first trial ends)."""
+    step)"; `choice` is the latest `threads` event of a measuring run (None until the first trial ends);
+    `ended`: the run is over (one that ended before its first choice trained at its first count)."""
     if threads is None:
         return ""
+    if choice is None and ended and source_name == "measuring":
+        return f"Threads: {threads} (the run ended before measuring had chosen a count)"
     if choice is not None:
         timings = ", ".join(f"{n} thread{'s' if n != '1' else ''} {ms:.1f} ms" for n, ms in
                             sorted(choice.get("timings_ms", {}).items(), key=lambda kv: int(kv[0])))
@@ -127,14 +131,30 @@ class ThreadTuner:
     """A trainer extension that picks the intra-op thread count by timing training steps.
 
     `clock` and `set_threads` are injectable so the choice can be tested under a simulated load.
-    A trial visits every count twice, in the order A B … B A (the first step after a change is a
-    warm-up and is not counted), timing `steps` steps per visit; a count's time is the faster of its two
-    visits' medians. So a transient (the first steps of a run, while the window draws its first curves)
-    or a drift in load weighs on every count alike instead of deciding for the count timed last.
+    A trial runs rounds; a round visits every count twice, in the order A B … B A (the first step after
+    a change is a warm-up and is not counted), timing `steps` steps per visit; a count's time is the
+    median of its visits' medians. The A B … B A order gives every count the same mean position in time,
+    so a drift in load weighs on every count alike instead of deciding for the count timed last.
+    Steps of a few milliseconds vary by a quarter from one to the next on a shared machine, and in the
+    app the window's redraws slow a few steps now and then: a single round of two steps a visit chose
+    one thread over two for LeNet-5 in several first runs measured here (runs a third slower), and a
+    burst that covers a round's middle visits (B B) blames the count timed there. So:
+      - the first trial waits for `warmup_s` of training at the first count: a run's first steps are its
+        slowest and least steady (memory, first calls, the window drawing the run's start);
+      - a trial runs at least `min_rounds` rounds and goes on, up to `rounds`, while the two best counts
+        are closer than the visits' spread can tell apart (`z` standard errors of the difference of
+        their mean logs); the median over visits leaves out a visit a burst fell on;
+      - but it stays within `share` of the run's steps (a short run gets one round);
+      - and "slower" means slower for `window` steps and `span_s` seconds, not a burst.
+    tests/runtime/test_threads.py simulates these cases.
     """
 
-    def __init__(self, counts=None, steps: int = 2, slowdown: float = 1.5, window: int = 8,
-                 recheck_s: float = 30.0, clock=time.perf_counter, set_threads=use_threads):
+    WARMUP_S = 0.25      # seconds of training before the first trial (see observe)
+
+    def __init__(self, counts=None, steps: int = 3, slowdown: float = 1.5, window: int = 8,
+                 recheck_s: float = 30.0, clock=time.perf_counter, set_threads=use_threads,
+                 rounds: int = 4, min_rounds: int = 2, z: float = 2.0, share: float = 0.15,
+                 warmup_s: float | None = None, span_s: float = 0.5):
         self.counts = list(counts or candidate_counts())
         self.steps = steps
         self.slowdown = slowdown
@@ -142,25 +162,32 @@ class ThreadTuner:
         self.recheck_s = recheck_s
         self.clock = clock
         self.set_threads = set_threads
+        self.rounds, self.min_rounds, self.z, self.share = rounds, min_rounds, z, share
+        self.warmup_s = self.WARMUP_S if warmup_s is None else warmup_s
+        self.span_s = span_s
         self.chosen: int | None = None
         self.baseline: float | None = None     # step seconds measured for the choice
         self.history: list[dict] = []          # every choice: threads, reason, step, timings_ms
-        self._trial: list[int] = []            # counts still to time in the current trial
+        self._order: list[int] = []            # a round's first half (A B …)
+        self._trial: list[int] = []            # counts still to time in the current round
         self._times: dict[int, list[float]] = {}   # count -> the median step time of each visit
         self._visit: list[float] = []
-        self._recent: list[float] = []
+        self._recent: list[float] = []         # the latest steps at the chosen count: `window` and `span_s`
+        self._warming: float | None = None     # seconds trained before the first trial, while it waits
         self._current = self.counts[0]
         self._skip = 1
         self._last = None
         self._chosen_at = 0.0
         self._trial_started = 0.0
+        self._trial_steps = 0
         self._interval = recheck_s
         self._reason = "start"
 
     # -- trainer hooks --------------------------------------------------------------------------
     def setup(self, trainer) -> None:
         if len(self.counts) > 1:
-            self._start_trial("start")
+            self._apply(self._current)
+            self._warming = 0.0      # the first trial waits for `warmup_s` of training (see observe)
         else:
             self._apply(self.counts[0])
             self.chosen = self.counts[0]
@@ -184,6 +211,17 @@ class ThreadTuner:
     # -- the measuring ---------------------------------------------------------------------------
     def observe(self, seconds: float, trainer=None) -> None:
         """One training step took `seconds` at the current thread count."""
+        self._trial_steps += 1
+        if self._warming is not None:
+            # A run's first steps are its slowest and least steady (memory, first calls, the window drawing
+            # the run's start: in the app, LeNet-5's first 30 steps): they train at the first count untimed,
+            # for `warmup_s` or a tenth of a short run, so that it still gets its trial.
+            self._warming += seconds
+            total = getattr(trainer, "run_steps", None)
+            if self._warming >= self.warmup_s or (total and self._trial_steps >= 0.1 * total):
+                self._warming, self._skip = None, 0
+                self._start_trial("start")
+            return
         if self._skip:
             self._skip -= 1
             return
@@ -193,13 +231,19 @@ class ThreadTuner:
                 self._times.setdefault(self._current, []).append(statistics.median(self._visit))
                 self._visit = []
                 self._trial.pop(0)
+                if not self._trial and not self._settled(trainer):
+                    self._trial = self._order + self._order[::-1]     # another round
                 if self._trial:
                     self._switch(self._trial[0])
                 else:
                     self._decide(trainer)
             return
-        self._recent = (self._recent + [seconds])[-self.window:]
-        slow = (len(self._recent) >= self.window and self.baseline
+        # Slower means slower for `window` steps and `span_s` seconds: a competing process lasts, while the
+        # window's redraws (a second apart) and an epoch's first steps slow a few steps only.
+        self._recent.append(seconds)
+        while len(self._recent) > self.window and sum(self._recent[1:]) >= self.span_s:
+            self._recent.pop(0)
+        slow = (len(self._recent) >= self.window and sum(self._recent) >= self.span_s and self.baseline
                 and statistics.median(self._recent) > self.slowdown * self.baseline)
         if slow:
             self._start_trial("slower")
@@ -215,7 +259,9 @@ class ThreadTuner:
         # the current choice first (no switch, no warm-up lost), then the others, then back (A B … B A)
         first = self.chosen if self.chosen in self.counts else self.counts[0]
         order = [first] + [c for c in self.counts if c != first]
+        self._order = order
         self._trial = order + order[::-1]
+        self._trial_steps = 0
         self._switch(first)
 
     def _switch(self, n: int) -> None:
@@ -227,8 +273,21 @@ class ThreadTuner:
     def _apply(self, n: int) -> None:
         self.set_threads(n)
 
+    def _settled(self, trainer) -> bool:
+        """Whether the rounds so far tell the best count apart (or the trial may not go on)."""
+        rounds = min(len(v) for v in self._times.values()) // 2
+        total = getattr(trainer, "run_steps", None)
+        if rounds >= self.rounds or (total and self._trial_steps * (rounds + 1) / rounds > self.share * total):
+            return True
+        if rounds < self.min_rounds:
+            return False
+        logs = {n: [math.log(max(t, 1e-9)) for t in v] for n, v in self._times.items()}
+        means = sorted(statistics.fmean(v) for v in logs.values())
+        spread = statistics.fmean(statistics.variance(v) for v in logs.values()) ** 0.5
+        return means[1] - means[0] > self.z * spread / rounds ** 0.5
+
     def _decide(self, trainer) -> None:
-        medians = {n: min(v) for n, v in self._times.items()}    # each count's faster visit
+        medians = {n: statistics.median(v) for n, v in self._times.items()}    # each count's middle visit
         best = min(medians, key=lambda n: (medians[n], n))
         previous = self.chosen
         self.chosen, self.baseline = best, medians[best]

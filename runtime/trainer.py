@@ -268,6 +268,7 @@ class Trainer:
             if self.device.type == "cuda" and st.get("cuda_rng") is not None:
                 torch.cuda.set_rng_state(st["cuda_rng"])
             self.step, epoch, skip = resume.meta["step"], resume.meta["epoch"], resume.meta["step_in_epoch"]
+        self.run_steps = total_steps - self.step      # what this run trains (a resumed run: what is left)
         if self.run_dir is None:
             self.run_dir = create_run_dir(self.runs_base, self.doc.name)
         claim_run(self.run_dir)          # (a kill leaves it: the Runs list then offers to resume the run)
