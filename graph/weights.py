@@ -176,6 +176,23 @@ def read_safetensors(path, what: str = "the weights file") -> dict:
         raise WeightsError(f"{what} {path} is not a readable safetensors file ({exc})") from None
 
 
+def safetensors_problem(path, what: str = "the weights file") -> str | None:
+    """Why `path` cannot be read as a safetensors file, seen from its header alone (no tensor is read, so
+    the readiness check before a run can ask on every change): it is missing, not a file, or its header
+    does not describe the file (cut short, or not safetensors). None when nothing is seen."""
+    from safetensors import SafetensorError, safe_open
+    path = Path(path)
+    if not path.exists():
+        return f"{what} {path} does not exist"
+    if not path.is_file():
+        return f"{what} {path} is not a file but a {_file_kind(path)}"
+    try:
+        with safe_open(str(path), framework="numpy"):     # checks the header against the file's length
+            return None
+    except (SafetensorError, OSError, ValueError) as exc:
+        return f"{what} {path} is not a readable safetensors file ({exc})"
+
+
 def _file_kind(path: Path) -> str:
     import stat
     mode = path.stat().st_mode

@@ -14,13 +14,14 @@ and left new. The graph's own weights file is loaded by compile_graph before thi
 """
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import torch
 
-from layerloom.graph.weights import WeightsError, load_matching, read_safetensors
+from layerloom.graph.weights import WeightsError, load_matching, read_safetensors, safetensors_problem
 
-from .checkpoints import CheckpointError, load_checkpoint
+from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint
 from .data.paths import data_root
 
 TORCHVISION_PREFIX = "torchvision:"
@@ -87,6 +88,41 @@ def read_init_source(spec: str) -> dict:
         raise WeightsError(f"{path} does not exist: give a run folder, a checkpoint folder, a .safetensors or "
                            ".pt file, or torchvision:NAME")
     return read_state_dict_file(path)
+
+
+def init_source_problem(spec) -> str | None:
+    """Why `init_from` cannot be read, as far as can be seen without reading its tensors (the readiness
+    check before ▶ Train): a path that is missing, a folder with no checkpoint, a safetensors file whose
+    header does not cover it, a .pt zip cut short. None when nothing is seen; torchvision's weights are
+    found (or downloaded) when the run starts."""
+    spec = str(spec or "")
+    if not spec or spec.startswith(TORCHVISION_PREFIX):
+        return None
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        try:
+            found = latest_checkpoint(path)
+        except CheckpointError as exc:
+            return exc.reason
+        return (safetensors_problem(found / "model.safetensors", "the checkpoint's weights file")
+                or _zip_problem(found / "state.pt", "the checkpoint's state file"))
+    if path.suffix == ".safetensors" or not path.is_file():
+        return safetensors_problem(path, "the file")
+    return _zip_problem(path, "the file")
+
+
+def _zip_problem(path: Path, what: str) -> str | None:
+    """A file torch.save wrote (a zip, with its directory at the end) that is cut short or damaged."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if len(head) < 4:           # no format Layerloom reads fits in fewer bytes
+            return f"{what} {path} is cut short: it holds {len(head)} byte{'s' if len(head) != 1 else ''}"
+        if head == b"PK\x03\x04" and not zipfile.is_zipfile(path):
+            return f"{what} {path} is cut short or damaged: its zip directory is missing"
+    except OSError as exc:
+        return f"{what} {path} cannot be read ({exc.strerror or exc})"
+    return None
 
 
 class InitialWeights:

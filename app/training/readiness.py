@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from layerloom.graph.quoting import shown
 from layerloom.graph.summary import human
+from layerloom.graph.weights import safetensors_problem, weights_path
 from layerloom.runtime import devices
 from layerloom.runtime.config import DEVICES, ConfigError, TrainConfig
+from layerloom.runtime.initial_weights import init_source_problem
 from layerloom.runtime.path_problems import in_the_way
 from layerloom.runtime.preflight import check_training
 
@@ -47,6 +49,7 @@ class Readiness:
         if lacking:             # a graph saved on a machine with a GPU: the trainer would refuse it at its start
             out.append(("error", f"The training device is {values['device']}, but {lacking}. Choose auto or cpu "
                                  "in the Device list.", None))
+        out += self._weights_problems(self._training_section(values).get("init_from"))
         if self.info_error:
             out.append(("error", self.info_error, None))
         blocked = in_the_way(self.runs_base)          # the run's folder is made in it, at its first step
@@ -74,6 +77,22 @@ class Readiness:
         memory = getattr(self.win, "memory", None)       # the training-memory estimate (app/memory_estimate.py)
         if memory is not None and memory.state == "done" and memory.check is not None and not memory.check.fits:
             out.append(("warning", memory.check.warning, None))
+        return out
+
+    def _weights_problems(self, init_from) -> list[tuple[str, str, None]]:
+        """The weights a run would start from, when their files are gone or damaged (seen from their headers:
+        a graph opened on another machine, a file cut short): the trainer would refuse them at its start."""
+        out = []
+        own = weights_path(self.session.document)
+        problem = safetensors_problem(own, "the graph's weights file") if own is not None else None
+        if problem:
+            text = shown(problem, 300)
+            out.append(("error", f"{text[0].upper()}{text[1:]}: put it back next to the graph file, or import the "
+                                 "network again.", None))
+        problem = init_source_problem(init_from)
+        if problem:
+            out.append(("error", f"The weights to start from cannot be read: {shown(problem, 300)}. Choose others "
+                                 "with Edit ▸ Initialise Weights From…, or Start Fresh there.", None))
         return out
 
     def recheck(self) -> None:

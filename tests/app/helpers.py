@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 
+import numpy as np
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtCore import QEvent
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QMouseEvent
@@ -151,11 +152,13 @@ def wait_run_end(t, qtbot, timeout=60_000) -> None:
 
 def refused_run(win, t, qtbot) -> None:
     """The toolbar's ▶ Train for a graph whose runs start from a weights file (its training section's
-    `init_from`) that was damaged after it was chosen: the readiness check does not read the file, the
-    trainer's setup does, and refuses the run before its first step."""
-    damaged = t.runs_base.parent / "damaged.safetensors"
-    damaged.write_bytes(b"\0" * 16)
-    section = {**win.session.document.training, "init_from": str(damaged)}
+    `init_from`) that holds another network's weights: the readiness check reads only the file's header,
+    the trainer's setup matches its tensors onto the graph, finds none that fits, and refuses the run
+    before its first step."""
+    from safetensors.numpy import save_file
+    unrelated = t.runs_base.parent / "unrelated.safetensors"
+    save_file({"encoder.layers.0.weight": np.zeros((7, 3), np.float32)}, str(unrelated))
+    section = {**win.session.document.training, "init_from": str(unrelated)}
     win.session.edit("Start from damaged weights", lambda r: r.set_meta("training", section))
     qtbot.waitUntil(lambda: t.ready, timeout=20_000)
     qtbot.mouseClick(win.toolbar.widgetForAction(win.actions_by_name["train_start"]), LEFT)

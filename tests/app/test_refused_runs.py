@@ -32,7 +32,8 @@ def _step(panel, qtbot) -> None:
 def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, tmp_path):
     train = win.toolbar.widgetForAction(win.actions_by_name["train_start"])
     refused_run(win, ui, qtbot)                # (the first start keeps the settings in the graph)
-    assert ui.run.state == RunState.FAILED and ui.run.message.startswith("init_from: ") and "damaged" in ui.run.message
+    assert ui.run.state == RunState.FAILED and ui.run.message.startswith("init_from: nothing in ") \
+        and "fits this graph" in ui.run.message
     win.learning.show_step()
     qtbot.waitUntil(lambda: win.memory.state == "done", timeout=60_000)
     panel = win.learning.step
@@ -52,7 +53,7 @@ def test_a_run_refused_at_its_start_leaves_step_mode_as_it_was(win, ui, qtbot, t
     assert ui.run.state == RunState.IDLE and not ui.run.active
     assert panel.view is view and _shown(win) == before
 
-    runs.unlink()                              # the trainer's setup refuses: the weights file is damaged
+    runs.unlink()                              # the trainer's setup refuses: no weight in the file fits
     qtbot.mouseClick(train, LEFT)
     wait_run_end(ui, qtbot)
     assert ui.run.state == RunState.FAILED and ui.run.live.started is None
