@@ -11,6 +11,7 @@ TensorBoard logs and sweep reporting attach to a run:
     after_backward(trainer)           gradients exist; the optimizer has not stepped yet
     after_step(trainer, loss_value)   the optimizer stepped; trainer.step counts it
     epoch_end(trainer, row)           the metrics row of an epoch that was just validated and saved
+    resumed(trainer)                  the run goes on after a pause (the time paused was no training)
     finish(trainer, summary)          the run ended (finished or stopped), summary.json is written
 
 An extension may raise `TrainingFailed` (from layerloom.runtime.trainer) to end the run with its
@@ -19,7 +20,7 @@ message; any other exception also ends the run with a `failed` event, never an e
 """
 from __future__ import annotations
 
-HOOKS = ("setup", "loss", "after_backward", "after_step", "epoch_end", "finish")
+HOOKS = ("setup", "loss", "after_backward", "after_step", "epoch_end", "resumed", "finish")
 
 
 class Extensions:

@@ -55,6 +55,9 @@ def torchvision_weights(name: str) -> dict:
 
 def read_state_dict_file(path) -> dict:
     path = Path(path)
+    if path.exists() and not path.is_file():      # a pipe or a device would be read for ever
+        raise WeightsError(f"{path} is not a file: give a run folder, a checkpoint folder, a .safetensors or .pt "
+                           "file, or torchvision:NAME")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -82,7 +85,7 @@ def read_init_source(spec: str) -> dict:
             return load_checkpoint(path).weights
         except CheckpointError as exc:
             raise WeightsError(str(exc)) from None
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or is_safetensors(path):       # whatever its name ends in
         return read_safetensors(path, "the file to initialise from")
     if not path.exists():
         raise WeightsError(f"{path} does not exist: give a run folder, a checkpoint folder, a .safetensors or "
@@ -106,9 +109,21 @@ def init_source_problem(spec) -> str | None:
             return exc.reason
         return (safetensors_problem(found / "model.safetensors", "the checkpoint's weights file")
                 or _zip_problem(found / "state.pt", "the checkpoint's state file"))
-    if path.suffix == ".safetensors" or not path.is_file():
+    if path.suffix == ".safetensors" or not path.is_file() or is_safetensors(path):
         return safetensors_problem(path, "the file")
     return _zip_problem(path, "the file")
+
+
+def is_safetensors(path: Path) -> bool:
+    """Whether a regular file starts as a safetensors file does: the length of a JSON header, then "{"."""
+    try:
+        if not path.is_file():
+            return False
+        with open(path, "rb") as f:
+            head = f.read(9)
+        return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+    except OSError:
+        return False
 
 
 def _zip_problem(path: Path, what: str) -> str | None:

@@ -32,6 +32,7 @@ import os
 import statistics
 import threading
 import time
+from collections import deque
 
 import torch
 
@@ -101,6 +102,7 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
     return f"Threads: {threads} ({how})"
 
 
+KEEP = 1.3            # a count more than this much slower than the best after a round is not timed again
 OTHER_THREADS = 1     # intra-op threads of every thread that sets no count of its own (the window's)
 
 
@@ -133,19 +135,23 @@ class ThreadTuner:
     `clock` and `set_threads` are injectable so the choice can be tested under a simulated load.
     A trial runs rounds; a round visits every count twice, in the order A B … B A (the first step after
     a change is a warm-up and is not counted), timing `steps` steps per visit; a count's time is the
-    median of its visits' medians. The A B … B A order gives every count the same mean position in time,
+    median of its visits' medians (after one round, the faster of its two visits: a burst over one visit
+    must not decide). The A B … B A order gives every count the same mean position in time,
     so a drift in load weighs on every count alike instead of deciding for the count timed last.
     Steps of a few milliseconds vary by a quarter from one to the next on a shared machine, and in the
     app the window's redraws slow a few steps now and then: a single round of two steps a visit chose
     one thread over two for LeNet-5 in several first runs measured here (runs a third slower), and a
     burst that covers a round's middle visits (B B) blames the count timed there. So:
-      - the first trial waits for `warmup_s` of training at the first count: a run's first steps are its
-        slowest and least steady (memory, first calls, the window drawing the run's start);
+      - the first trial waits for `warmup_s` of training at the run's own count (the one it would take
+        without measuring): a run's first steps are its slowest and least steady (memory, first calls,
+        the window drawing the run's start);
       - a trial runs at least `min_rounds` rounds and goes on, up to `rounds`, while the two best counts
         are closer than the visits' spread can tell apart (`z` standard errors of the difference of
-        their mean logs); the median over visits leaves out a visit a burst fell on;
+        their mean logs); the median over visits leaves out a visit a burst fell on; counts far behind
+        after a round (`KEEP`) are not timed again;
       - but it stays within `share` of the run's steps (a short run gets one round);
-      - and "slower" means slower for `window` steps and `span_s` seconds, not a burst.
+      - "slower" means slower for most of `window` steps and of `span_s` seconds, not a burst;
+      - a pause is no step and no trial time (`resumed`).
     tests/runtime/test_threads.py simulates these cases.
     """
 
@@ -172,7 +178,7 @@ class ThreadTuner:
         self._trial: list[int] = []            # counts still to time in the current round
         self._times: dict[int, list[float]] = {}   # count -> the median step time of each visit
         self._visit: list[float] = []
-        self._recent: list[float] = []         # the latest steps at the chosen count: `window` and `span_s`
+        self._forget_recent()
         self._warming: float | None = None     # seconds trained before the first trial, while it waits
         self._current = self.counts[0]
         self._skip = 1
@@ -186,14 +192,28 @@ class ThreadTuner:
     # -- trainer hooks --------------------------------------------------------------------------
     def setup(self, trainer) -> None:
         if len(self.counts) > 1:
+            # The warm-up trains at the count the run would take without measuring (the largest candidate
+            # up to it), and the run's `started` event says so.
+            default = getattr(trainer, "threads", None) or default_threads()
+            self._current = max([c for c in self.counts if c <= default] or self.counts[:1])
             self._apply(self._current)
             self._warming = 0.0      # the first trial waits for `warmup_s` of training (see observe)
         else:
-            self._apply(self.counts[0])
-            self.chosen = self.counts[0]
+            self._current = self.chosen = self.counts[0]
+            self._apply(self._current)
+        if trainer is not None:
+            trainer.threads = self._current
 
     def epoch_end(self, trainer, row) -> None:
         self._last = None            # validation and checkpoints are not a training step
+
+    def resumed(self, trainer) -> None:
+        """A pause is no training step, and no time of a trial or before a re-check."""
+        if self._last is not None:
+            paused = self.clock() - self._last
+            self._trial_started += paused
+            self._chosen_at += paused
+        self._last = None
 
     def after_step(self, trainer, loss_value=None) -> None:
         now = self.clock()
@@ -232,19 +252,25 @@ class ThreadTuner:
                 self._visit = []
                 self._trial.pop(0)
                 if not self._trial and not self._settled(trainer):
-                    self._trial = self._order + self._order[::-1]     # another round
+                    self._next_round()
                 if self._trial:
                     self._switch(self._trial[0])
                 else:
                     self._decide(trainer)
             return
-        # Slower means slower for `window` steps and `span_s` seconds: a competing process lasts, while the
-        # window's redraws (a second apart) and an epoch's first steps slow a few steps only.
+        # Slower means most of the last `window` steps, and of the last `span_s` seconds of steps, took
+        # `slowdown` times the chosen count's time: a competing process lasts, while the window's redraws (a
+        # second apart) and an epoch's first steps slow a few steps only. Kept as counts, not re-sorted.
+        limit = self.slowdown * (self.baseline or math.inf)
         self._recent.append(seconds)
-        while len(self._recent) > self.window and sum(self._recent[1:]) >= self.span_s:
-            self._recent.pop(0)
-        slow = (len(self._recent) >= self.window and sum(self._recent) >= self.span_s and self.baseline
-                and statistics.median(self._recent) > self.slowdown * self.baseline)
+        self._recent_sum += seconds
+        self._recent_slow += seconds > limit
+        while len(self._recent) > self.window and self._recent_sum - self._recent[0] >= self.span_s:
+            gone = self._recent.popleft()
+            self._recent_sum -= gone
+            self._recent_slow -= gone > limit
+        slow = (len(self._recent) >= self.window and self._recent_sum >= self.span_s
+                and 2 * self._recent_slow > len(self._recent))
         if slow:
             self._start_trial("slower")
         elif self.recheck_s and self.clock() - self._chosen_at >= self._interval:
@@ -255,14 +281,19 @@ class ThreadTuner:
         self._trial_started = self.clock()
         self._times = {}
         self._visit = []
-        self._recent = []
-        # the current choice first (no switch, no warm-up lost), then the others, then back (A B … B A)
-        first = self.chosen if self.chosen in self.counts else self.counts[0]
+        self._forget_recent()
+        # the current count first (no switch, no warm-up lost), then the others, then back (A B … B A)
+        first = self._current if self._current in self.counts else self.counts[0]
         order = [first] + [c for c in self.counts if c != first]
         self._order = order
         self._trial = order + order[::-1]
         self._trial_steps = 0
         self._switch(first)
+
+    def _forget_recent(self) -> None:
+        self._recent: deque[float] = deque()   # the latest steps at the chosen count: `window` and `span_s`
+        self._recent_sum = 0.0
+        self._recent_slow = 0                    # how many of them took `slowdown` times the chosen count's
 
     def _switch(self, n: int) -> None:
         if n != self._current:
@@ -275,19 +306,32 @@ class ThreadTuner:
 
     def _settled(self, trainer) -> bool:
         """Whether the rounds so far tell the best count apart (or the trial may not go on)."""
-        rounds = min(len(v) for v in self._times.values()) // 2
+        rounds = min(len(self._times[n]) for n in self._order) // 2
         total = getattr(trainer, "run_steps", None)
         if rounds >= self.rounds or (total and self._trial_steps * (rounds + 1) / rounds > self.share * total):
             return True
         if rounds < self.min_rounds:
             return False
-        logs = {n: [math.log(max(t, 1e-9)) for t in v] for n, v in self._times.items()}
+        logs = {n: [math.log(max(t, 1e-9)) for t in self._times[n]] for n in self._order}
         means = sorted(statistics.fmean(v) for v in logs.values())
         spread = statistics.fmean(statistics.variance(v) for v in logs.values()) ** 0.5
         return means[1] - means[0] > self.z * spread / rounds ** 0.5
 
+    def _next_round(self) -> None:
+        """Another round, of the counts still in the running: within `KEEP` of the best so far (always two)."""
+        times = self._estimates()
+        ranked = sorted(self._order, key=lambda n: times[n])
+        kept = set(ranked[:2]) | {n for n in ranked if times[n] <= KEEP * times[ranked[0]]}
+        self._order = [n for n in self._order if n in kept]
+        self._trial = self._order + self._order[::-1]
+
+    def _estimates(self) -> dict[int, float]:
+        """Each count's step time: the middle of its visits, or the faster of two (one round: a burst over
+        one visit must not decide)."""
+        return {n: statistics.median(v) if len(v) > 2 else min(v) for n, v in self._times.items()}
+
     def _decide(self, trainer) -> None:
-        medians = {n: statistics.median(v) for n, v in self._times.items()}    # each count's middle visit
+        medians = self._estimates()
         best = min(medians, key=lambda n: (medians[n], n))
         previous = self.chosen
         self.chosen, self.baseline = best, medians[best]

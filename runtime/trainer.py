@@ -233,6 +233,7 @@ class Trainer:
         if not self._stop.is_set():
             self.state = "running"
             self._emit({"type": "resumed", "step": self.step})
+            self.extensions.call("resumed", self)
 
     def _run(self) -> dict | None:
         started_at = time.monotonic()

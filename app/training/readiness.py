@@ -86,12 +86,12 @@ class Readiness:
         own = weights_path(self.session.document)
         problem = safetensors_problem(own, "the graph's weights file") if own is not None else None
         if problem:
-            text = shown(problem, 300)
-            out.append(("error", f"{text[0].upper()}{text[1:]}: put it back next to the graph file, or import the "
-                                 "network again.", None))
+            text = shown(problem, 600)
+            todo = "put it back next to the graph file" if not own.exists() else "replace it with a whole copy"
+            out.append(("error", f"{text[0].upper()}{text[1:]}: {todo}, or import the network again.", None))
         problem = init_source_problem(init_from)
         if problem:
-            out.append(("error", f"The weights to start from cannot be read: {shown(problem, 300)}. Choose others "
+            out.append(("error", f"The weights to start from cannot be read: {shown(problem, 600)}. Choose others "
                                  "with Edit ▸ Initialise Weights From…, or Start Fresh there.", None))
         return out
 

@@ -62,8 +62,16 @@ def test_the_graphs_own_weights_file_gone_is_refused_before_train(win, ui, qtbot
                      "to the graph file, or import the network again.")
     _refused(win, ui, tmp_path)
 
-    weights = compile_graph(load_graph(preset_path("lenet5"))).state_dict()   # the file is put back
-    save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / "lenet5.safetensors"))
+    weights = compile_graph(load_graph(preset_path("lenet5"))).state_dict()
+    own = tmp_path / "lenet5.safetensors"
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(own))
+    whole = own.read_bytes()
+    own.write_bytes(whole[:-100])                          # put back, but cut short
+    ui.recheck()
+    [error] = ui.panel.check_texts("error")
+    assert error.startswith(f"The graph's weights file {own} is not a readable safetensors file (")
+    assert error.endswith("): replace it with a whole copy, or import the network again.")
+    own.write_bytes(whole)                                 # the whole file
     ui.recheck()
     qtbot.waitUntil(lambda: ui.ready, timeout=20_000)
     assert not ui.panel.check_texts("error")

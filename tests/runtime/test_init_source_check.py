@@ -1,6 +1,7 @@
 """The readiness check of the weights a run starts from (`init_source_problem`) against the reader the
-trainer uses (`read_init_source`): on files cut short anywhere, it finds a problem exactly when reading
-would fail, reading headers only."""
+trainer uses (`read_init_source`): on safetensors files and torch.save zips cut short anywhere, alone or
+in a run folder, it finds a problem exactly when reading would fail, reading headers only. (An older,
+non-zip torch.save file cut short is seen only by reading it.)"""
 import shutil
 
 import pytest
@@ -71,3 +72,21 @@ def test_missing_and_odd_sources_are_named(tmp_path):
     assert not readable(tmp_path / "gone.pt") and not readable(tmp_path)
     (tmp_path / "garbage.safetensors").write_bytes(b"\xff" * 64)
     assert "is not a readable safetensors file" in init_source_problem(str(tmp_path / "garbage.safetensors"))
+
+
+def test_a_safetensors_file_by_another_name_is_read_and_checked_as_one(sources, tmp_path):
+    renamed = tmp_path / "w.pth"
+    renamed.write_bytes(sources["safetensors"].read_bytes())
+    assert init_source_problem(str(renamed)) is None
+    assert torch.equal(read_init_source(str(renamed))["fc.weight"], TENSORS["fc.weight"])
+    renamed.write_bytes(sources["safetensors"].read_bytes()[:-8])
+    assert "is not a readable safetensors file" in init_source_problem(str(renamed)) and not readable(renamed)
+
+
+def test_a_pipe_is_refused_by_the_check_and_the_reader_without_waiting(tmp_path):
+    import os
+    pipe = tmp_path / "weights.pt"
+    os.mkfifo(pipe)
+    assert init_source_problem(str(pipe)) == f"the file {pipe} is not a file but a pipe"
+    with pytest.raises(WeightsError, match="is not a file"):
+        read_init_source(str(pipe))

@@ -157,14 +157,14 @@ def choose(seed, run_steps=None, burst=None, **settings) -> tuple[int, int]:
 
 
 def test_noisy_steps_and_a_burst_in_the_trial_still_choose_the_faster_count():
-    """A single round of visits is misled by a burst of slow steps over its middle visits (two threads'
-    both visits, 50 ms into the trial); two rounds or more, and the median over visits, are not."""
+    """A single round of visits chooses one thread in 1 run in 8 here, and in 1 in 3 when a burst of slow
+    steps falls on its middle visits (two threads' both visits, 50 ms into the trial); rounds until the
+    counts stand apart, and the median over visits, choose two threads in all but a few."""
     for burst in (None, 0.30):
         one_round = [choose(seed, burst=burst, rounds=1, min_rounds=1)[0] for seed in range(200)]
         rounds = [choose(seed, burst=burst)[0] for seed in range(200)]
         assert rounds.count(2) >= 0.96 * 200, burst
-        if burst:
-            assert one_round.count(2) < 0.5 * 200
+        assert one_round.count(2) < 0.9 * 200, burst
 
 
 def test_a_trial_stays_within_its_share_of_a_short_run():
@@ -274,3 +274,66 @@ def test_a_run_that_ends_before_the_choice_says_so(tmp_path, monkeypatch):
     count = events[0]["threads"]
     assert replay(events[:1]).threads_text() == f"Threads: {count} (measuring which count trains fastest…)"
     assert replay(events).threads_text() == f"Threads: {count} (the run ended before measuring had chosen a count)"
+
+
+def test_the_warm_up_trains_at_the_runs_own_count_and_says_so():
+    """On 8 cores a run without measuring takes 7 threads: the warm-up trains at 4 (the largest count tried
+    up to 7), and the run's `started` event, which follows setup, names that count."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    trainer.threads = 7
+    tuner = ThreadTuner(counts=[1, 2, 4, 8], clock=machine.clock, set_threads=machine.set_threads)
+    tuner.setup(trainer)
+    assert machine.set_calls == [4] and trainer.threads == 4
+
+
+def test_a_pause_is_neither_a_slow_step_nor_trial_time():
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=30.0)
+    tuner.setup(trainer)
+    train(tuner, machine, trainer, 40)
+    machine.now += 120.0                        # paused for two minutes in the middle of the first trial
+    tuner.resumed(trainer)
+    train(tuner, machine, trainer, 30)
+    assert tuner.chosen == 2 and tuner._interval == 30.0      # re-checked after 30 s of training, not hours
+    calls = len(machine.set_calls)
+    machine.now += 120.0                        # paused again, then a burst of 7 slow steps
+    tuner.resumed(trainer)
+    machine.loaded = True
+    train(tuner, machine, trainer, 7)
+    machine.loaded = False
+    train(tuner, machine, trainer, 20)
+    assert len(machine.set_calls) == calls and len(trainer.events) == 1
+
+
+def test_counts_far_behind_after_a_round_are_not_timed_again():
+    """Eight cores: one and two threads are far slower than four and eight, which are close: the rounds
+    after the first time only those two."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    speeds = {1: 40.0, 2: 21.0, 4: 11.0, 8: 10.6}
+    tuner = ThreadTuner(counts=[1, 2, 4, 8], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0,
+                        warmup_s=0.0, z=100.0)        # z: the rounds go on to the last
+    tuner.setup(trainer)
+    rng = random.Random(0)
+    while tuner.chosen is None:
+        machine.now += speeds[machine.threads] * math.exp(rng.gauss(0, 0.02)) / 1000
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    first_round = machine.set_calls.index(8) + machine.set_calls[machine.set_calls.index(8):].index(1)
+    assert set(machine.set_calls[first_round + 1:]) == {4, 8} and tuner.chosen == 8
+
+
+def test_one_round_is_not_decided_by_a_burst_over_one_visit():
+    """A short run gets one round: a burst over one of two threads' two visits must not make it choose one."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    trainer.run_steps = 150
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0,
+                        warmup_s=0.0)
+    tuner.setup(trainer)
+    visits_at_two = 0
+    while tuner.chosen is None:
+        first_visit = machine.threads == 2 and visits_at_two < 4
+        visits_at_two += machine.threads == 2
+        machine.now += (QUIET[machine.threads] + (20.0 if first_visit else 0.0)) / 1000
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    assert tuner.chosen == 2
