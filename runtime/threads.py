@@ -102,6 +102,9 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
     return f"Threads: {threads} ({how})"
 
 
+# A choice is timed again when most steps of a while (`window`, `span_s`) take longer than the next best
+# count did in the trial (by this much): a trial a transient misled (a short run's one round) corrects itself.
+RUNNER_UP = 1.1
 KEEP = 1.3            # a count more than this much slower than the best after a round is not timed again
 OTHER_THREADS = 1     # intra-op threads of every thread that sets no count of its own (the window's)
 
@@ -150,7 +153,8 @@ class ThreadTuner:
         their mean logs); the median over visits leaves out a visit a burst fell on; counts far behind
         after a round (`KEEP`) are not timed again;
       - but it stays within `share` of the run's steps (a short run gets one round);
-      - "slower" means slower for most of `window` steps and of `span_s` seconds, not a burst;
+      - "slower" means slower for most of `window` steps and of `span_s` seconds, not a burst: slower
+        than `slowdown` times the choice's time, or than the next best count's (`RUNNER_UP`);
       - a pause is no step and no trial time (`resumed`).
     tests/runtime/test_threads.py simulates these cases.
     """
@@ -173,6 +177,7 @@ class ThreadTuner:
         self.span_s = span_s
         self.chosen: int | None = None
         self.baseline: float | None = None     # step seconds measured for the choice
+        self.runner_up: float | None = None    # ... and for the next best count
         self.history: list[dict] = []          # every choice: threads, reason, step, timings_ms
         self._order: list[int] = []            # a round's first half (A B …)
         self._trial: list[int] = []            # counts still to time in the current round
@@ -261,7 +266,7 @@ class ThreadTuner:
         # Slower means most of the last `window` steps, and of the last `span_s` seconds of steps, took
         # `slowdown` times the chosen count's time: a competing process lasts, while the window's redraws (a
         # second apart) and an epoch's first steps slow a few steps only. Kept as counts, not re-sorted.
-        limit = self.slowdown * (self.baseline or math.inf)
+        limit = min(self.slowdown * (self.baseline or math.inf), RUNNER_UP * (self.runner_up or math.inf))
         self._recent.append(seconds)
         self._recent_sum += seconds
         self._recent_slow += seconds > limit
@@ -335,6 +340,7 @@ class ThreadTuner:
         best = min(medians, key=lambda n: (medians[n], n))
         previous = self.chosen
         self.chosen, self.baseline = best, medians[best]
+        self.runner_up = min((t for n, t in medians.items() if n != best), default=None)
         self._switch(best)
         self._chosen_at = self.clock()
         # a trial runs some steps at worse counts: re-check rarely enough that this costs under ~2 %

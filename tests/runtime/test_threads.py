@@ -3,6 +3,7 @@ import json
 import math
 import random
 
+import pytest
 import torch
 
 from layerloom.runtime.live import LiveRun
@@ -337,3 +338,22 @@ def test_one_round_is_not_decided_by_a_burst_over_one_visit():
         trainer.step += 1
         tuner.after_step(trainer, 0.0)
     assert tuner.chosen == 2
+
+
+def test_a_choice_a_transient_misled_is_timed_again_and_corrected():
+    """A short run gets one round; here the steps ran at other speeds while it was timed (one thread 8 ms,
+    two 8.5 ms: as in a first run measured here, whose one-thread steps then took 9.6 ms), so it chose one
+    thread. Its steps then take longer than two threads' did in the trial, and half a second of them starts
+    a trial that finds two."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    trainer.run_steps = 150
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0,
+                        warmup_s=0.0)
+    tuner.setup(trainer)
+    while tuner.chosen is None:
+        machine.now += {1: 8.0, 2: 8.5}[machine.threads] / 1000
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    assert tuner.chosen == 1 and tuner.runner_up == pytest.approx(0.0085)
+    train(tuner, machine, trainer, 100)         # now one thread takes 10 ms, two 6.85 ms
+    assert tuner.chosen == 2 and trainer.events[-1]["reason"] == "slower"
