@@ -25,6 +25,7 @@ from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint
 from .data.paths import data_root
 
 TORCHVISION_PREFIX = "torchvision:"
+SAFETENSORS_HEADER_LIMIT = 100_000_000     # the largest header safetensors reads
 
 
 def weights_folder() -> Path:
@@ -115,13 +116,14 @@ def init_source_problem(spec) -> str | None:
 
 
 def is_safetensors(path: Path) -> bool:
-    """Whether a regular file starts as a safetensors file does: the length of a JSON header, then "{"."""
+    """Whether a regular file starts as a safetensors file does: the length of a JSON header, then "{" (a file
+    cut short inside its header included: it is then a damaged safetensors file)."""
     try:
         if not path.is_file():
             return False
         with open(path, "rb") as f:
             head = f.read(9)
-        return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") < path.stat().st_size
+        return len(head) == 9 and head[8:] == b"{" and int.from_bytes(head[:8], "little") <= SAFETENSORS_HEADER_LIMIT
     except OSError:
         return False
 

@@ -154,8 +154,12 @@ class ThreadTuner:
         after a round (`KEEP`) are not timed again;
       - but it stays within `share` of the run's steps (a short run gets one round);
       - "slower" means slower for most of `window` steps and of `span_s` seconds, not a burst: slower
-        than `slowdown` times the choice's time, or than the next best count's (`RUNNER_UP`);
-      - a pause is no step and no trial time (`resumed`).
+        than `slowdown` times the choice's time (every count is timed again), or than `RUNNER_UP` times
+        the next best count's (the last round's counts are; when the choice stands, that reason waits
+        twice as long before it is heeded again);
+      - trials and re-checks are timed in training time: a pause (`resumed`), validation and checkpoints
+        are not in it;
+      - with one core there is nothing to choose and nothing is timed.
     tests/runtime/test_threads.py simulates these cases.
     """
 
@@ -185,11 +189,16 @@ class ThreadTuner:
         self._visit: list[float] = []
         self._forget_recent()
         self._warming: float | None = None     # seconds trained before the first trial, while it waits
+        self._trained = 0.0                    # seconds of timed training steps so far
+        self._behind_wait = span_s             # after a trial that steps lagging the runner-up started in vain,
+        self._behind_after = 0.0               # ... that reason is not heeded for this long (doubling) of training
+        self._kept: list[int] = list(self.counts)   # the counts of the last trial's last round
         self._current = self.counts[0]
         self._skip = 1
         self._last = None
         self._chosen_at = 0.0
         self._trial_started = 0.0
+        self._behind_trial = False
         self._trial_steps = 0
         self._interval = recheck_s
         self._reason = "start"
@@ -213,12 +222,7 @@ class ThreadTuner:
         self._last = None            # validation and checkpoints are not a training step
 
     def resumed(self, trainer) -> None:
-        """A pause is no training step, and no time of a trial or before a re-check."""
-        if self._last is not None:
-            paused = self.clock() - self._last
-            self._trial_started += paused
-            self._chosen_at += paused
-        self._last = None
+        self._last = None            # a pause is no training step
 
     def after_step(self, trainer, loss_value=None) -> None:
         now = self.clock()
@@ -236,6 +240,9 @@ class ThreadTuner:
     # -- the measuring ---------------------------------------------------------------------------
     def observe(self, seconds: float, trainer=None) -> None:
         """One training step took `seconds` at the current thread count."""
+        if len(self.counts) < 2:
+            return                   # one core: nothing to choose
+        self._trained += seconds     # trials and re-checks are timed in training time: no pause, no validation
         self._trial_steps += 1
         if self._warming is not None:
             # A run's first steps are its slowest and least steady (memory, first calls, the window drawing
@@ -266,30 +273,37 @@ class ThreadTuner:
         # Slower means most of the last `window` steps, and of the last `span_s` seconds of steps, took
         # `slowdown` times the chosen count's time: a competing process lasts, while the window's redraws (a
         # second apart) and an epoch's first steps slow a few steps only. Kept as counts, not re-sorted.
-        limit = min(self.slowdown * (self.baseline or math.inf), RUNNER_UP * (self.runner_up or math.inf))
+        slower = self.slowdown * (self.baseline or math.inf)
+        behind = RUNNER_UP * (self.runner_up or math.inf)
         self._recent.append(seconds)
         self._recent_sum += seconds
-        self._recent_slow += seconds > limit
+        self._recent_slow += seconds > slower
+        self._recent_behind += seconds > behind
         while len(self._recent) > self.window and self._recent_sum - self._recent[0] >= self.span_s:
             gone = self._recent.popleft()
             self._recent_sum -= gone
-            self._recent_slow -= gone > limit
-        slow = (len(self._recent) >= self.window and self._recent_sum >= self.span_s
-                and 2 * self._recent_slow > len(self._recent))
-        if slow:
+            self._recent_slow -= gone > slower
+            self._recent_behind -= gone > behind
+        enough = len(self._recent) >= self.window
+        if enough and self._recent_sum >= self.span_s and 2 * self._recent_slow > len(self._recent):
             self._start_trial("slower")
-        elif self.recheck_s and self.clock() - self._chosen_at >= self._interval:
+        elif enough and self._recent_sum >= self.span_s and 2 * self._recent_behind > len(self._recent) \
+                and self._trained >= self._behind_after:
+            self._start_trial("slower", self._kept)       # the close counts only: the others were far behind
+        elif self.recheck_s and self._trained - self._chosen_at >= self._interval:
             self._start_trial("recheck")
 
-    def _start_trial(self, reason: str) -> None:
+    def _start_trial(self, reason: str, counts=None) -> None:
         self._reason = reason
-        self._trial_started = self.clock()
+        self._behind_trial = counts is not None
+        self._trial_started = self._trained
         self._times = {}
         self._visit = []
         self._forget_recent()
         # the current count first (no switch, no warm-up lost), then the others, then back (A B … B A)
-        first = self._current if self._current in self.counts else self.counts[0]
-        order = [first] + [c for c in self.counts if c != first]
+        counts = [c for c in (counts or self.counts) if c in self.counts]
+        first = self._current if self._current in counts else counts[0]
+        order = [first] + [c for c in counts if c != first]
         self._order = order
         self._trial = order + order[::-1]
         self._trial_steps = 0
@@ -299,6 +313,7 @@ class ThreadTuner:
         self._recent: deque[float] = deque()   # the latest steps at the chosen count: `window` and `span_s`
         self._recent_sum = 0.0
         self._recent_slow = 0                    # how many of them took `slowdown` times the chosen count's
+        self._recent_behind = 0                  # ... and RUNNER_UP times the next best count's
 
     def _switch(self, n: int) -> None:
         if n != self._current:
@@ -313,7 +328,7 @@ class ThreadTuner:
         """Whether the rounds so far tell the best count apart (or the trial may not go on)."""
         rounds = min(len(self._times[n]) for n in self._order) // 2
         total = getattr(trainer, "run_steps", None)
-        if rounds >= self.rounds or (total and self._trial_steps * (rounds + 1) / rounds > self.share * total):
+        if len(self._order) < 2 or rounds >= self.rounds or (total and self._trial_steps * (rounds + 1) / rounds > self.share * total):
             return True
         if rounds < self.min_rounds:
             return False
@@ -339,10 +354,14 @@ class ThreadTuner:
         medians = self._estimates()
         best = min(medians, key=lambda n: (medians[n], n))
         previous = self.chosen
+        if self._behind_trial:      # timed again because steps lagged the runner-up: a false alarm waits longer
+            self._behind_wait = self.span_s if best != previous else min(64 * self.span_s, 2 * self._behind_wait)
+            self._behind_after = self._trained + (self._behind_wait if best == previous else 0.0)
         self.chosen, self.baseline = best, medians[best]
         self.runner_up = min((t for n, t in medians.items() if n != best), default=None)
+        self._kept = list(self._order)
         self._switch(best)
-        self._chosen_at = self.clock()
+        self._chosen_at = self._trained
         # a trial runs some steps at worse counts: re-check rarely enough that this costs under ~2 %
         self._interval = max(self.recheck_s, 50 * (self._chosen_at - self._trial_started))
         self._last = None

@@ -79,8 +79,9 @@ def test_a_safetensors_file_by_another_name_is_read_and_checked_as_one(sources, 
     renamed.write_bytes(sources["safetensors"].read_bytes())
     assert init_source_problem(str(renamed)) is None
     assert torch.equal(read_init_source(str(renamed))["fc.weight"], TENSORS["fc.weight"])
-    renamed.write_bytes(sources["safetensors"].read_bytes()[:-8])
-    assert "is not a readable safetensors file" in init_source_problem(str(renamed)) and not readable(renamed)
+    for cut in (-8, 20):                         # cut in its tensors, and inside its header
+        renamed.write_bytes(sources["safetensors"].read_bytes()[:cut])
+        assert "is not a readable safetensors file" in init_source_problem(str(renamed)) and not readable(renamed)
 
 
 def test_a_pipe_is_refused_by_the_check_and_the_reader_without_waiting(tmp_path):

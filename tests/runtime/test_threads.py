@@ -38,7 +38,8 @@ class SimulatedMachine:
 
 class FakeTrainer:
     def __init__(self, run_dir=None):
-        self.step, self.events, self.run_dir, self.threads = 0, [], run_dir, None
+        self.step, self.events, self.run_dir = 0, [], run_dir
+        self.threads = 1           # the count a run takes without measuring on 2 cores (on any machine here)
 
     def emit(self, event):
         self.events.append(event)
@@ -210,8 +211,9 @@ def test_trainer_measures_by_default_and_a_setting_fixes_the_count(tmp_path, mon
     events = []
     before = torch.get_num_threads()
     try:
-        t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 16}, events.append,
-                    runs_base=tmp_path / "a", data=mnist_small(n_train=512, n_val=64))
+        rounds_steps = 8 * len(candidate_counts()) + 10        # one round of visits, on any machine
+        t = Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": rounds_steps}, events.append,
+                    runs_base=tmp_path / "a", data=mnist_small(n_train=2048, n_val=64))
         assert t.run()["status"] == "finished"
         chosen = [e for e in events if e["type"] == "threads"]
         assert chosen and chosen[0]["threads"] in candidate_counts()
@@ -296,6 +298,11 @@ def test_a_pause_is_neither_a_slow_step_nor_trial_time():
     tuner.resumed(trainer)
     train(tuner, machine, trainer, 30)
     assert tuner.chosen == 2 and tuner._interval == 30.0      # re-checked after 30 s of training, not hours
+    tuner.epoch_end(trainer, {})                # paused for an hour as an epoch ends (during its validation)
+    machine.now += 3600.0
+    tuner.resumed(trainer)
+    train(tuner, machine, trainer, 20)
+    assert len(trainer.events) == 1 and tuner._interval == 30.0 and not tuner._trial
     calls = len(machine.set_calls)
     machine.now += 120.0                        # paused again, then a burst of 7 slow steps
     tuner.resumed(trainer)
@@ -357,3 +364,55 @@ def test_a_choice_a_transient_misled_is_timed_again_and_corrected():
     assert tuner.chosen == 1 and tuner.runner_up == pytest.approx(0.0085)
     train(tuner, machine, trainer, 100)         # now one thread takes 10 ms, two 6.85 ms
     assert tuner.chosen == 2 and trainer.events[-1]["reason"] == "slower"
+
+
+def test_one_core_has_nothing_to_measure():
+    """One usable core: one count, no trial ever (a re-check of one count once ended the run in an error)."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    machine.now = 1e6                           # perf_counter counts from boot
+    tuner = ThreadTuner(counts=[1], clock=machine.clock, set_threads=machine.set_threads, recheck_s=5.0)
+    tuner.setup(trainer)
+    train(tuner, machine, trainer, 3000)
+    assert machine.set_calls == [1] and tuner.chosen == 1 and trainer.events == []
+
+
+def _eight_cores(speeds):
+    """A tuner on 8 cores and a function that trains steps on it: `lag` ms more at eight threads, `load` times
+    as long at every count."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    trainer.threads = 7
+    tuner = ThreadTuner(counts=[1, 2, 4, 8], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0,
+                        warmup_s=0.0)
+    tuner.setup(trainer)
+
+    def run(steps, lag=0.0, load=1.0):
+        for _ in range(steps):
+            machine.now += (speeds[machine.threads] + (lag if machine.threads == 8 else 0.0)) * load / 1000
+            trainer.step += 1
+            tuner.after_step(trainer, 0.0)
+    return machine, trainer, tuner, run
+
+
+def test_steps_lagging_the_runner_up_time_the_close_counts_only():
+    """Four and eight threads close, one and two far behind: steps at eight threads that lag four threads'
+    trial time start a trial of those two only, which finds four."""
+    machine, trainer, tuner, run = _eight_cores({1: 40.0, 2: 21.0, 4: 11.0, 8: 10.0})
+    run(200)
+    assert tuner.chosen == 8 and sorted(tuner._kept) == [4, 8]
+    calls = len(machine.set_calls)
+    run(100, lag=3.0)                           # eight threads now take 13 ms: more than 1.1 x 11 ms
+    assert set(machine.set_calls[calls:]) == {4, 8} and tuner.chosen == 4
+    assert trainer.events[-1]["reason"] == "slower"
+
+
+def test_a_false_alarm_of_the_runner_up_makes_that_reason_wait_longer():
+    """A load makes every count 30 % slower (not the 1.5x of a competing process): eight threads' steps lag
+    four threads' trial time, and the trial (of those two only) finds eight threads again. Steps lagging
+    the runner-up are then not heeded for twice as long, and the load measured in the trial raised the bar."""
+    machine, trainer, tuner, run = _eight_cores({1: 40.0, 2: 21.0, 4: 11.0, 8: 10.0})
+    run(200)
+    calls = len(machine.set_calls)
+    run(2000, load=1.3)
+    assert tuner.chosen == 8 and set(machine.set_calls[calls:]) == {4, 8} and len(trainer.events) == 1
+    assert tuner._behind_wait == 2 * tuner.span_s and tuner._behind_after == tuner._chosen_at + 2 * tuner.span_s
+    assert tuner.runner_up == pytest.approx(11.0 * 1.3 / 1000)

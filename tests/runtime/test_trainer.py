@@ -80,10 +80,19 @@ def test_no_taps_means_no_probe_work(tmp_path, monkeypatch):
     assert calls == []
 
 
+class Resumes:
+    """An extension that counts the `resumed` hook's calls (extensions that time steps leave a pause out)."""
+    def __init__(self):
+        self.calls = 0
+
+    def resumed(self, trainer):
+        self.calls += 1
+
+
 def test_pause_resume_set_lr_and_stop_from_another_thread(tmp_path):
-    rec = Recorder()
+    rec, resumes = Recorder(), Resumes()
     t = Trainer(lenet(), {"epochs": 50, "batch_size": 16, "optimizer": "sgd", "lr": 0.01}, rec,
-                runs_base=tmp_path, data=mnist_small(1024))
+                runs_base=tmp_path, data=mnist_small(1024), extensions=[resumes])
     t._running = flag = CountedPause()        # the trainer's run/pause flag, counting paused wake-ups
     worker = threading.Thread(target=t.run)
     worker.start()
@@ -94,13 +103,13 @@ def test_pause_resume_set_lr_and_stop_from_another_thread(tmp_path):
         n = len(rec.of("step"))
         paused_at = t.step
         assert flag.wait_for_wakeups(3)            # the trainer looked three times and stayed paused
-        assert len(rec.of("step")) == n and t.step == paused_at and t.state == "paused"
+        assert len(rec.of("step")) == n and t.step == paused_at and t.state == "paused" and resumes.calls == 0
         t.set_lr(0.002)
         t.resume()
         rec.wait_for(lambda e: e["type"] == "lr_changed")
         assert rec.of("lr_changed")[0]["lr"] == pytest.approx(0.002)
         rec.wait_for(lambda e: e["type"] == "step" and e["step"] > paused_at + 2)
-        assert rec.of("step")[-1]["lr"] == pytest.approx(0.002)
+        assert rec.of("step")[-1]["lr"] == pytest.approx(0.002) and resumes.calls == 1
         t.stop()
         worker.join(timeout=30)
         assert not worker.is_alive()
