@@ -328,8 +328,10 @@ class ThreadTuner:
         """Whether the rounds so far tell the best count apart (or the trial may not go on)."""
         rounds = min(len(self._times[n]) for n in self._order) // 2
         total = getattr(trainer, "run_steps", None)
-        if len(self._order) < 2 or rounds >= self.rounds or (total and self._trial_steps * (rounds + 1) / rounds > self.share * total):
+        if len(self._order) < 2 or rounds >= self.rounds:
             return True
+        if total and self._trial_steps * (rounds + 1) / rounds > self.share * total:
+            return True           # one more round would take the trial past its share of the run
         if rounds < self.min_rounds:
             return False
         logs = {n: [math.log(max(t, 1e-9)) for t in self._times[n]] for n in self._order}
