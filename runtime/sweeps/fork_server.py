@@ -39,6 +39,7 @@ import threading
 
 STATUS = struct.Struct("q")
 REQUEST_BYTES = 1 << 20       # one request: the command line and the environment
+_held: list = []              # in a trial: the signal mask to restore as its command starts (run_to_end)
 
 
 def exit_with_parent() -> None:
@@ -91,7 +92,8 @@ def _asker_gone(status: int) -> bool:
 
 def serve(sock: socket.socket) -> dict | None:
     """Fork a trial for each request until the socket closes (then None). In a trial this returns its request,
-    with the trial already set up (`_become`): the caller runs its command."""
+    with the trial already set up (`_become`) and its signals still held: the caller runs its command with
+    `run_to_end`, which lets them through."""
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_r, False)
     os.set_blocking(wake_w, False)
@@ -142,7 +144,7 @@ def serve(sock: socket.socket) -> dict | None:
             sock.close()
             request = json.loads(data)
             _become(request, out, err, server)
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            _held.append(mask)            # let through by run_to_end, inside the trial's own run
             return request
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.close(out)
@@ -201,6 +203,10 @@ def run_to_end(command: list[str]) -> None:
     Layerloom closes what it writes."""
     interrupted = False
     try:
+        # A signal held while the trial was set up comes now, as in the trial's run: a Ctrl-C raised here and not
+        # in the server's loop ends the trial as below, not through the teardown of all the server had loaded.
+        while _held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, _held.pop())
         run(command)
         code = 0
     except SystemExit as exc:

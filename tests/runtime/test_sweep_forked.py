@@ -238,6 +238,33 @@ def test_a_stop_sent_the_moment_a_trial_starts_is_not_lost(tmp_path, monkeypatch
         assert proc.wait(60) == -signal.SIGINT
 
 
+# The light server, with 0.3 s of setting up in each trial: a signal sent at once arrives while it is held.
+SLOW_SETUP = [sys.executable, "-c", LIGHT_SERVER.replace(
+    "as server\n", "as server\nimport time\nbecome = server._become\n"
+                    "server._become = lambda *args: (time.sleep(0.3), become(*args))\n", 1)]
+
+
+def test_a_stop_held_while_the_trial_is_set_up_ends_it_in_its_own_run(tmp_path, monkeypatch):
+    """The held Ctrl-C is let through as the trial's command starts, so it ends the trial as a Ctrl-C in its run
+    does (SIGINT: -2, "KeyboardInterrupt"), not in the server's loop, whose whole interpreter, with all the
+    server had loaded, would then be torn down (its traceback named the loop)."""
+    monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
+    monkeypatch.setattr(forked, "SERVER", SLOW_SETUP)
+    script = tmp_path / "wait.py"
+    script.write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    try:
+        proc = forked.start([str(script)], dict(os.environ))
+        assert isinstance(proc, forked.ForkedTrial)
+        proc.send_signal(signal.SIGINT)
+        err = proc.stderr.read()
+        assert proc.wait(60) == -signal.SIGINT
+        assert err.rstrip().endswith("KeyboardInterrupt") and "in serve" not in err, err
+    finally:
+        if forked._server is not None:
+            forked._server.proc.kill()
+
+
 @pytest.mark.parametrize("paused,pidfd", [(False, True), (True, True), (True, False)])
 def test_a_trial_whose_server_is_killed_stops_cleanly_and_says_so(tmp_path, monkeypatch, paused, pidfd):
     """The server killed (the system out of memory): each trial gets SIGTERM and is continued first if paused
