@@ -42,6 +42,23 @@ LIGHT_SERVER = ("import socket, sys\nfrom layerloom.runtime.sweeps import fork_s
 LIGHT = [sys.executable, "-c", LIGHT_SERVER]
 
 
+@pytest.fixture
+def own_server_with_ctrl_c(monkeypatch):
+    """A fork server of the test's own, in which Ctrl-C is Python's KeyboardInterrupt however the suite was
+    started: a shell starts a background job with SIGINT ignored, and an ignored SIGINT stays ignored in every
+    process started from it, a new interpreter and a fork server with its trials alike (a handler does not)."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(forked, "_server", None)
+    try:
+        yield
+    finally:
+        if forked._server is not None:
+            forked._server.proc.kill()
+        if before is not None:
+            signal.signal(signal.SIGINT, before)
+
+
 def _reference(args, env, cwd):
     """`python ARGS` in a new interpreter of its own session, as trials were started before."""
     return subprocess.run([sys.executable, *args], env=env, cwd=cwd, capture_output=True, text=True,
@@ -225,7 +242,7 @@ def test_a_fork_server_that_does_not_answer_is_set_aside_and_the_trial_is_a_new_
             server.proc.kill()
 
 
-def test_a_stop_sent_the_moment_a_trial_starts_is_not_lost(tmp_path, monkeypatch):
+def test_a_stop_sent_the_moment_a_trial_starts_is_not_lost(tmp_path, monkeypatch, own_server_with_ctrl_c):
     """Python clears a new child's pending signals: the server holds them back until the trial is set up, so a
     Ctrl-C sent as soon as the pid is known ends the trial as it ends a new interpreter (SIGINT: -2)."""
     script = tmp_path / "wait.py"
@@ -244,25 +261,20 @@ SLOW_SETUP = [sys.executable, "-c", LIGHT_SERVER.replace(
                     "server._become = lambda *args: (time.sleep(0.3), become(*args))\n", 1)]
 
 
-def test_a_stop_held_while_the_trial_is_set_up_ends_it_in_its_own_run(tmp_path, monkeypatch):
+def test_a_stop_held_while_the_trial_is_set_up_ends_it_in_its_own_run(tmp_path, monkeypatch, own_server_with_ctrl_c):
     """The held Ctrl-C is let through as the trial's command starts, so it ends the trial as a Ctrl-C in its run
     does (SIGINT: -2, "KeyboardInterrupt"), not in the server's loop, whose whole interpreter, with all the
     server had loaded, would then be torn down (its traceback named the loop)."""
-    monkeypatch.setattr(forked, "_server", None)          # a server of this test's own
     monkeypatch.setattr(forked, "SERVER", SLOW_SETUP)
     script = tmp_path / "wait.py"
     script.write_text("import time\ntime.sleep(60)\n", encoding="utf-8")
     monkeypatch.chdir(tmp_path)
-    try:
-        proc = forked.start([str(script)], dict(os.environ))
-        assert isinstance(proc, forked.ForkedTrial)
-        proc.send_signal(signal.SIGINT)
-        err = proc.stderr.read()
-        assert proc.wait(60) == -signal.SIGINT
-        assert err.rstrip().endswith("KeyboardInterrupt") and "in serve" not in err, err
-    finally:
-        if forked._server is not None:
-            forked._server.proc.kill()
+    proc = forked.start([str(script)], dict(os.environ))
+    assert isinstance(proc, forked.ForkedTrial)
+    proc.send_signal(signal.SIGINT)
+    err = proc.stderr.read()
+    assert proc.wait(60) == -signal.SIGINT
+    assert err.rstrip().endswith("KeyboardInterrupt") and "in serve" not in err, err
 
 
 @pytest.mark.parametrize("paused,pidfd", [(False, True), (True, True), (True, False)])
