@@ -17,6 +17,7 @@ from layerloom.runtime.health_indicators import EXPLAIN, KEYS
 from .. import plot_style as ps
 from .. import theme
 
+WAITING = "waiting for the first sample"
 LEVEL_WORDS = {"ok": "healthy", "warn": "worth watching", "bad": "a problem"}
 
 
@@ -98,8 +99,10 @@ class HealthStrip(QWidget):
 
     def _one_row_width(self) -> int:
         m = self.grid.contentsMargins()
-        widgets = [self.title, *self.chips.values(), self.when]
-        return (sum(w.sizeHint().width() for w in widgets) + self.grid.horizontalSpacing() * (len(widgets) - 1)
+        widgets = [self.title, *self.chips.values()]
+        # the longest "when" it could show: samples coming and going do not change the decision
+        when = max(self.when.fontMetrics().horizontalAdvance(t) for t in (WAITING, self._when_text(two_rows=False)))
+        return (sum(w.sizeHint().width() for w in widgets) + when + self.grid.horizontalSpacing() * len(widgets)
                 + m.left() + m.right())
 
     def _arrange(self, two_rows: bool) -> None:
@@ -122,7 +125,15 @@ class HealthStrip(QWidget):
                 self.grid.addWidget(chip, 0, 1 + i)
             self.grid.addWidget(self.when, 0, 1 + len(chips))
             self.grid.setColumnStretch(2 + len(chips), 1)
+        self.when.setText(self._when_text())
         self.updateGeometry()
+
+    def _when_text(self, two_rows: bool | None = None) -> str:
+        """When the sample shown was taken; short in two rows, where it sits in the title's column."""
+        two_rows = self.two_rows if two_rows is None else two_rows
+        if self.step is None:
+            return "no sample yet" if two_rows else WAITING
+        return f"step {self.step:,}" if two_rows else f"at step {self.step:,}"
 
     def resizeEvent(self, event) -> None:
         self._arrange(event.size().width() < self._one_row_width())
@@ -151,9 +162,12 @@ class HealthStrip(QWidget):
         by_key = {i["key"]: i for i in self.indicators or ()}
         for key, chip in self.chips.items():
             chip.show_indicator(by_key.get(key), self.step)
-        self.when.setText(f"at step {self.step:,}" if self.step is not None else "waiting for the first sample")
-        if self.width() > 0 and self.isVisible():
-            self._arrange(self.width() < self._one_row_width())
+        self.when.setText(self._when_text())
+        # New values only ever add a row: a run's first sample, shorter than "waiting for the first sample",
+        # would otherwise take it away, and the curves under the strip would be laid out and redrawn twice at
+        # every run's start. A new width decides afresh (resizeEvent).
+        if not self.two_rows and self.width() > 0 and self.isVisible() and self.width() < self._one_row_width():
+            self._arrange(True)
 
     def level(self, key: str) -> str | None:
         i = self.chips[key].indicator

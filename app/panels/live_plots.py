@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
 from layerloom.runtime.live import LiveRun
@@ -23,6 +23,7 @@ NO_RUN = ("No run yet: press ▶ Train (F5) and the loss, validation accuracy an
           "as it trains.")
 ACC_SPAN = 1.0       # percentage points: the least the accuracy axis spans
 PREPARING = "Preparing the run: its loss, validation accuracy and learning rate are drawn here once it starts."
+HEAT_NOTE = "No health sample yet: one comes every 50 steps, from the first"
 REFUSED = "The run did not start, so nothing was trained: {reason} Press ▶ Train (F5) again once that is fixed."
 
 
@@ -101,6 +102,11 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.heat_plot.invertY(True)
         self.heat_plot.setMouseEnabled(False, False)
         self.heat_plot.setXLink(self.loss_plot)
+        # Until the run's first health sample, a note in the empty strip says so. Its title stays the same:
+        # a title that changed length would change the plot's least width, and so lay out and redraw every
+        # plot of the panel twice at each run's start, while the training thread waits for the GIL.
+        self.heat_note = QGraphicsSimpleTextItem(self.heat_plot.getViewBox())
+        self.heat_plot.getViewBox().sigResized.connect(self._place_heat_note)
         self.graphics.ci.layout.setRowStretchFactor(0, 3)
         self.graphics.ci.layout.setRowStretchFactor(1, 3)
         self.graphics.ci.layout.setRowStretchFactor(2, 2)
@@ -145,6 +151,9 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.heat_image.setLookupTable(ps.lut("blues-dark" if ps.colors().dark else "blues-light",
                                               with_background=False))
         c = ps.colors()
+        self.heat_note.setBrush(c.muted)
+        self.heat_note.setFont(ps.small_font(-1))
+        self._place_heat_note()
         for line in self.cursors:
             line.setPen(pg.mkPen(c.muted, width=1, style=Qt.PenStyle.DashLine))
         if self.live is not None:
@@ -163,9 +172,8 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.heat_image.clear()
         self.heat_plot.getAxis("left").setTicks([[]])
         self._heat_samples = -1
-        if self._heat_blocks:
-            self._heat_blocks = 0
-            ps.style_plot(self.heat_plot, title=self._heat_title())
+        self._heat_blocks = 0
+        self._place_heat_note()
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
         self.health.clear()
         self.health.setVisible(self.live is not None)
@@ -240,9 +248,17 @@ class LivePlots(ps.NarrowTitles, QWidget):
             self._show_readout(None)
 
     def _heat_title(self) -> str:
-        if not self._heat_blocks:
-            return "Gradients: no sample yet" if self._narrow else "Gradient per layer: no health sample yet"
         return "Gradient RMS (log10)" if self._narrow else "Gradient RMS per layer (log10)"
+
+    def _place_heat_note(self) -> None:
+        """The empty strip's note, centred in it; hidden once the strip has a sample."""
+        note, box = self.heat_note, self.heat_plot.getViewBox().boundingRect()
+        note.setText(HEAT_NOTE)
+        if note.boundingRect().width() > box.width() - 8:
+            note.setText(HEAT_NOTE.split(":")[0])
+        note.setVisible(not self._heat_blocks)
+        size = note.boundingRect()
+        note.setPos(box.center().x() - size.width() / 2, box.center().y() - size.height() / 2)
 
     def _show_heat(self, live: LiveRun) -> None:
         """The blocks × steps strip: one row per block, one column per health sample, log10 of the
@@ -253,7 +269,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
             return
         if not self._heat_blocks:
             self._heat_blocks = len(blocks)
-            ps.style_plot(self.heat_plot, title=self._heat_title())
+            self._place_heat_note()
         self._heat_blocks = len(blocks)
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log10(np.array([live.health_grad[b] for b in blocks], dtype=np.float64))

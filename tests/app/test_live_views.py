@@ -228,7 +228,7 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     plots.resize(800, 500)
     plots.show()
     plots.start(live)
-    assert "Gradient RMS per layer" in plots.heat_plot.titleLabel.text
+    assert "Gradient RMS per layer" in plots.heat_plot.titleLabel.text and not plots.heat_note.isVisible()
     image = plots.heat_image.image
     assert image.shape == (3, 3)                                   # blocks × samples
     logs = np.log10([[1e-3] * 3, [1e-5] * 3, [1e-1] * 3])            # conv1, fc1, fc2 rows
@@ -240,7 +240,8 @@ def test_health_samples_build_a_blocks_by_steps_table_and_a_strip_under_the_curv
     live.apply(started())                                           # a new run starts with an empty strip
     plots.start(live)
     assert plots.heat_image.image is None and live.health_steps == []
-    assert "no health sample yet" in plots.heat_plot.titleLabel.text
+    assert plots.heat_note.isVisible() and plots.heat_note.text().startswith("No health sample yet")
+    assert "Gradient RMS per layer" in plots.heat_plot.titleLabel.text       # the same title: no new layout
 
 
 def test_class_names_that_start_alike_read_apart_in_the_live_views(qtbot, tmp_path):

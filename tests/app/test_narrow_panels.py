@@ -67,7 +67,11 @@ def test_the_curves_keep_every_plot_in_sight_in_a_narrow_dock(qtbot):
     assert all(_in_sight(plots.graphics, p) for p in (*plots.plots, plots.heat_plot))
     _settle(qtbot, plots, 420, 320)
     assert "val." in plots.loss_plot.titleLabel.text and plots.acc_plot.titleLabel.text == "Val. accuracy %"
-    assert plots.heat_plot.titleLabel.text == "Gradients: no sample yet"
+    assert plots.heat_plot.titleLabel.text == "Gradient RMS (log10)"
+    note = plots.heat_note       # the empty strip says why, inside it
+    assert note.isVisible() and note.text() == "No health sample yet"
+    box = plots.heat_plot.getViewBox().boundingRect()
+    assert box.contains(note.mapRectToParent(note.boundingRect()))
     assert all(_in_sight(plots.graphics, p) for p in (*plots.plots, plots.heat_plot))
     _settle(qtbot, plots, 900, 320)                  # wide again: the full titles come back
     assert plots.acc_plot.titleLabel.text == "Validation accuracy %"
@@ -165,3 +169,58 @@ def test_the_curves_readout_and_the_epoch_header_wrap_in_a_narrow_dock_instead_o
     width = header.contentsRect().width()
     assert header.fontMetrics().horizontalAdvance("Epoch 3 · validation accuracy 92.80% · loss 0.2437") > width
     assert header.height() >= header.heightForWidth(header.width()) > header.fontMetrics().lineSpacing() * 1.5
+
+
+def test_a_new_run_and_its_first_health_sample_leave_the_curves_laid_out_as_they_were(qtbot):
+    """Each relayout of the Curves panel regenerates and repaints every axis, holding the GIL the training
+    thread waits for: a run's start and its first health sample change what the plots show, not where."""
+    plots = _fed_plots(qtbot)
+    _settle(qtbot, plots, 640, 420)
+    live = plots.live
+    live.apply({"type": "health", "step": 1, "blocks": {"conv1": {"grad_rms": 0.01, "param_grad_norm": 1.0},
+                                                   "fc1": {"grad_rms": 0.001, "param_grad_norm": 1.0}},
+                "problems": [], "new_problems": [], "indicators": []})
+    plots.refresh()
+    qtbot.wait(50)
+    assert not plots.heat_note.isVisible()
+
+    def geometry():
+        return [p.getViewBox().sceneBoundingRect() for p in (*plots.plots, plots.heat_plot)]
+
+    drawn = geometry()
+    plots.preparing()                                  # ▶ Train again: cleared, the same axes kept
+    qtbot.wait(50)
+    assert geometry() == drawn and plots.heat_note.isVisible()
+    plots.start(_run())                                 # the new run's started event
+    qtbot.wait(50)
+    assert geometry() == drawn
+    plots.live.apply({"type": "health", "step": 1, "blocks": {"conv1": {"grad_rms": 0.02, "param_grad_norm": 1.0},
+                                                               "fc1": {"grad_rms": 0.002, "param_grad_norm": 1.0}},
+                      "problems": [], "new_problems": [], "indicators": []})
+    plots.refresh()                                     # its first sample fills the strip
+    qtbot.wait(50)
+    assert geometry() == drawn and not plots.heat_note.isVisible()
+
+
+def test_the_health_strip_keeps_its_rows_when_its_first_sample_is_shorter_than_its_waiting_text(qtbot):
+    """At a width where "waiting for the first sample" needs a second row and "at step 1" would not, the
+    strip keeps two rows as samples come and go: a row less would lay out every plot under it again."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from layerloom.app.panels.health_strip import HealthStrip
+    panel = QWidget()                     # the strip gives way to its panel's width, as beside the curves
+    qtbot.addWidget(panel)
+    strip = HealthStrip(panel)
+    QVBoxLayout(panel).addWidget(strip)
+    panel.show()
+    waiting = strip._one_row_width()                 # what one row needs with "waiting for the first sample"
+    _settle(qtbot, panel, waiting - 20 + 18, 80)     # (the panel's layout margins: 9 px a side)
+    assert strip.width() < waiting and strip.two_rows and strip.when.text() == "no sample yet"
+    height = strip.sizeHint().height()
+    for step in (1, 51, None, 1):
+        strip.set_indicators([] if step else None, step)
+        qtbot.wait(10)
+        assert strip.two_rows and strip.sizeHint().height() == height
+    assert strip.when.text() == "step 1"
+    _settle(qtbot, panel, waiting + 20 + 18, 80)     # wide enough for the longest: one row, the long words
+    assert not strip.two_rows and strip.when.text() == "at step 1"
