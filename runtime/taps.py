@@ -77,8 +77,16 @@ class FeatureTaps:
         self._force = True
 
     def set_blocks(self, blocks) -> None:
+        """Tap these blocks; a change is captured at the next step (the same set again changes nothing: the
+        window names its taps again as a run starts, and a second capture would redraw its maps for nothing)."""
         with self._lock:
-            self._blocks = set(blocks)
+            if set(blocks) != self._blocks:
+                self._blocks = set(blocks)
+                self._force = True
+
+    def new_run(self) -> None:
+        """A run starts with these taps: its first step captures, whenever the last capture was."""
+        with self._lock:
             self._force = True
 
     @property

@@ -61,6 +61,7 @@ class RunThread(QObject):
     def start(self, doc, config: dict, runs_base, data=None, resume=None) -> None:
         if self.running:
             raise RuntimeError("a training run is already going")
+        self.taps.new_run()
         self.trainer = Trainer(doc, config, None, runs_base=runs_base, taps=self.taps, data=data, resume=resume,
                                extensions=[HealthCollector(), TensorBoardLog()])   # health.csv, TensorBoard files
         self.thread = _TrainingThread(self.trainer)

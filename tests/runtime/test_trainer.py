@@ -6,6 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from layerloom.graph.compiler import compile_graph
 from layerloom.runtime.checkpoints import latest_checkpoint, load_checkpoint
 from layerloom.runtime.data import DataBundle, InMemorySplit
 from layerloom.runtime.runs import read_json, read_metrics
@@ -71,6 +72,23 @@ def test_each_epoch_ends_with_a_capture_however_short(tmp_path):
     maps = rec.of("feature_maps")
     assert [m["step"] for m in maps] == [1, 8, 16]      # the first step, then each epoch's last
     assert not np.array_equal(maps[0]["maps"], maps[-1]["maps"])
+
+
+def test_naming_the_same_taps_again_captures_nothing_and_a_new_run_captures_at_once(tmp_path):
+    """The window names its taps as a run starts and again when its started event comes: the second
+    naming changes nothing, so it must not capture (and redraw the maps) a second time."""
+    taps = FeatureTaps(["conv1"], interval=3600.0)
+    rec = Recorder()
+    Trainer(lenet(), {"epochs": 1, "max_steps": 3}, rec, runs_base=tmp_path, taps=taps, data=mnist_small()).run()
+    assert [m["step"] for m in rec.of("feature_maps")] == [1, 3]     # the first step and the run's last
+    taps.set_blocks(["conv1"])
+    assert not taps.due()                       # the same blocks: nothing new to show
+    taps.new_run()
+    assert taps.due()                           # a new run's first step shows its maps at once
+    taps.capture(compile_graph(lenet()), torch.zeros(1, 1, 28, 28), 0)
+    assert not taps.due()
+    taps.set_blocks(["conv1", "fc3"])
+    assert taps.due() and taps.blocks == {"conv1", "fc3"}      # a block followed: captured at the next step
 
 
 def test_no_taps_means_no_probe_work(tmp_path, monkeypatch):
