@@ -106,6 +106,11 @@ def choice_text(threads: int | None, source_name: str, choice: dict | None = Non
 # count did in the trial (by this much): a trial a transient misled (a short run's one round) corrects itself.
 RUNNER_UP = 1.1
 KEEP = 1.3            # a count more than this much slower than the best after a round is not timed again
+# A step this long is timed alone: a visit is one step and a switch loses none to warm-up. Three steps a
+# visit and a step lost at each switch filter the noise of steps of a few milliseconds, but AlexNet at
+# 3×64×64 takes 0.5-1 s a step on 2 cores: a 16-step run then spent 14 steps in its one round, half of
+# them at the slower count, and chose at its end.
+LONG_STEP_S = 0.05
 OTHER_THREADS = 1     # intra-op threads of every thread that sets no count of its own (the window's)
 
 
@@ -137,7 +142,8 @@ class ThreadTuner:
 
     `clock` and `set_threads` are injectable so the choice can be tested under a simulated load.
     A trial runs rounds; a round visits every count twice, in the order A B … B A (the first step after
-    a change is a warm-up and is not counted), timing `steps` steps per visit; a count's time is the
+    a change is a warm-up and is not counted), timing `steps` steps per visit (steps of LONG_STEP_S or
+    more are timed alone: one a visit, none lost to warm-up); a count's time is the
     median of its visits' medians (after one round, the faster of its two visits: a burst over one visit
     must not decide). The A B … B A order gives every count the same mean position in time,
     so a drift in load weighs on every count alike instead of deciding for the count timed last.
@@ -187,6 +193,8 @@ class ThreadTuner:
         self._trial: list[int] = []            # counts still to time in the current round
         self._times: dict[int, list[float]] = {}   # count -> the median step time of each visit
         self._visit: list[float] = []
+        self._alone = False                    # this trial's steps are long: timed one a visit, no warm-up
+        self._step_s = 0.0                     # the latest step's time
         self._forget_recent()
         self._warming: float | None = None     # seconds trained before the first trial, while it waits
         self._trained = 0.0                    # seconds of timed training steps so far
@@ -244,6 +252,7 @@ class ThreadTuner:
             return                   # one core: nothing to choose
         self._trained += seconds     # trials and re-checks are timed in training time: no pause, no validation
         self._trial_steps += 1
+        self._step_s = seconds
         if self._warming is not None:
             # A run's first steps are its slowest and least steady (memory, first calls, the window drawing
             # the run's start: in the app, LeNet-5's first 30 steps): they train at the first count untimed,
@@ -259,7 +268,7 @@ class ThreadTuner:
             return
         if self._trial:
             self._visit.append(seconds)
-            if len(self._visit) >= self.steps:
+            if len(self._visit) >= (1 if self._alone else self.steps):
                 self._times.setdefault(self._current, []).append(statistics.median(self._visit))
                 self._visit = []
                 self._trial.pop(0)
@@ -299,6 +308,7 @@ class ThreadTuner:
         self._trial_started = self._trained
         self._times = {}
         self._visit = []
+        self._alone = self._step_s >= LONG_STEP_S
         self._forget_recent()
         # the current count first (no switch, no warm-up lost), then the others, then back (A B … B A)
         counts = [c for c in (counts or self.counts) if c in self.counts]
@@ -316,7 +326,7 @@ class ThreadTuner:
         self._recent_behind = 0                  # ... and RUNNER_UP times the next best count's
 
     def _switch(self, n: int) -> None:
-        if n != self._current:
+        if n != self._current and not self._alone:
             self._skip = 1          # the first step at a new count warms it up (the run's first: __init__)
         self._current = n
         self._apply(n)

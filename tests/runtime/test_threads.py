@@ -416,3 +416,23 @@ def test_a_false_alarm_of_the_runner_up_makes_that_reason_wait_longer():
     assert tuner.chosen == 8 and set(machine.set_calls[calls:]) == {4, 8} and len(trainer.events) == 1
     assert tuner._behind_wait == 2 * tuner.span_s and tuner._behind_after == tuner._chosen_at + 2 * tuner.span_s
     assert tuner.runner_up == pytest.approx(11.0 * 1.3 / 1000)
+
+
+def test_long_steps_are_timed_one_a_visit_so_a_short_run_chooses_early():
+    """AlexNet at 3×64×64 on 2 cores: about 1 s a step at one thread, 0.52 s at two. Three steps a visit and
+    a warm-up step at each switch took a 16-step run's every step after the first two, half of them at one
+    thread: it chose at its last step. Timed one step a visit, it chooses after its sixth."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    trainer.run_steps = 16
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0)
+    tuner.setup(trainer)
+    at = []
+    for _ in range(16):
+        at.append(machine.threads)
+        machine.now += {1: 1.0, 2: 0.52}[machine.threads]
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    assert tuner.chosen == 2 and trainer.events[0]["step"] == 6
+    # the first step (untimed: nothing marks its start), the warm-up, one round (1 2 2 1), then the choice
+    assert at == [1, 1] + [1, 2, 2, 1] + [2] * 10
+    assert trainer.events[0]["timings_ms"] == {"1": 1000.0, "2": 520.0}
