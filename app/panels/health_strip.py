@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QGridLayout, QLabel, QSizePolicy, QWidget
 
 from layerloom.runtime.health_indicators import EXPLAIN, KEYS
@@ -18,6 +19,10 @@ from .. import plot_style as ps
 from .. import theme
 
 WAITING = "waiting for the first sample"
+# Each chip's widest usual value (runtime/health_indicators.py): the row decision allows for it before any
+# sample has come, so a run's first sample does not add a row. A run that breaks may still add one then:
+# "not finite" for the gradient, or the name of the block that broke.
+WIDEST = {"gradient": "0.0012", "dead": "100 %", "update": "0.0012", "nonfinite": "none"}
 LEVEL_WORDS = {"ok": "healthy", "warn": "worth watching", "bad": "a problem"}
 
 
@@ -98,11 +103,26 @@ class HealthStrip(QWidget):
         self.restyle()
 
     def _one_row_width(self) -> int:
+        """What one row needs with the longest texts its labels usually show: samples coming and going do not
+        change the decision."""
         m = self.grid.contentsMargins()
-        widgets = [self.title, *self.chips.values()]
-        # the longest "when" it could show: samples coming and going do not change the decision
         when = max(self.when.fontMetrics().horizontalAdvance(t) for t in (WAITING, self._when_text(two_rows=False)))
-        return (sum(w.sizeHint().width() for w in widgets) + when + self.grid.horizontalSpacing() * len(widgets)
+        bold = QFont(self.font())
+        bold.setBold(True)
+        values = QFontMetrics(bold)
+        chips = 0
+        for key, chip in self.chips.items():
+            shown = str(chip.indicator.get("value", "–")) if chip.indicator else "–"
+            chips += chip.sizeHint().width() + max(0, values.horizontalAdvance(WIDEST.get(key, shown))
+                                                   - values.horizontalAdvance(shown))
+        return (self.title.sizeHint().width() + chips + when + self.grid.horizontalSpacing() * (1 + len(self.chips))
+                + m.left() + m.right())
+
+    def _one_row_needs(self) -> int:
+        """What one row needs with the texts shown now."""
+        m = self.grid.contentsMargins()
+        widgets = [self.title, *self.chips.values(), self.when]
+        return (sum(w.sizeHint().width() for w in widgets) + self.grid.horizontalSpacing() * (len(widgets) - 1)
                 + m.left() + m.right())
 
     def _arrange(self, two_rows: bool) -> None:
@@ -163,10 +183,11 @@ class HealthStrip(QWidget):
         for key, chip in self.chips.items():
             chip.show_indicator(by_key.get(key), self.step)
         self.when.setText(self._when_text())
-        # New values only ever add a row: a run's first sample, shorter than "waiting for the first sample",
-        # would otherwise take it away, and the curves under the strip would be laid out and redrawn twice at
-        # every run's start. A new width decides afresh (resizeEvent).
-        if not self.two_rows and self.width() > 0 and self.isVisible() and self.width() < self._one_row_width():
+        # A width decides by the longest usual texts (resizeEvent); new values only ever add a row, and only
+        # when they do not fit: otherwise a run's first sample, or its "waiting for the first sample", would
+        # add or take away a row, and the curves under the strip would be laid out and redrawn at every run's
+        # start.
+        if not self.two_rows and self.width() > 0 and self.isVisible() and self.width() < self._one_row_needs():
             self._arrange(True)
 
     def level(self, key: str) -> str | None:

@@ -37,6 +37,7 @@ class LiveLabel(QWidget):
         self.doc.setDefaultFont(self.font())
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.shown_lines = lines
+        self.keep_lines = False      # True: a new text may add lines but not take them away (see hold_lines)
         self.setFixedHeight(self._height(lines))
         self._restyle()
 
@@ -55,6 +56,8 @@ class LiveLabel(QWidget):
                 needed += block.layout().lineCount()
                 block = block.next()
             lines = min(self.max_lines, max(self.lines, needed))
+            if self.keep_lines:
+                lines = max(lines, self.shown_lines)
         if lines != self.shown_lines or self.height() != self._height(lines):
             self.shown_lines = lines
             self.setFixedHeight(self._height(lines))
@@ -72,6 +75,13 @@ class LiveLabel(QWidget):
 
     def text(self) -> str:
         return self._text
+
+    def hold_lines(self, hold: bool) -> None:
+        """While held, texts keep the lines the label has (a short sentence between two readouts of two lines
+        would take one away and give it back: two relayouts of everything under the label)."""
+        self.keep_lines = hold
+        if not hold:
+            self._fit()
 
     def plain_text(self) -> str:
         return self.doc.toPlainText()

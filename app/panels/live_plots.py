@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFontMetricsF
 from PySide6.QtWidgets import QGraphicsSimpleTextItem, QLabel, QVBoxLayout, QWidget
 
 from .. import plot_style as ps
@@ -23,7 +24,8 @@ NO_RUN = ("No run yet: press ▶ Train (F5) and the loss, validation accuracy an
           "as it trains.")
 ACC_SPAN = 1.0       # percentage points: the least the accuracy axis spans
 PREPARING = "Preparing the run: its loss, validation accuracy and learning rate are drawn here once it starts."
-HEAT_NOTE = "No health sample yet: one comes every 50 steps, from the first"
+HEAT_NOTE = "No health sample yet: samples come every 50 steps."
+HEAT_NOTE_ENDED = "No health sample: the run ended before its first."
 REFUSED = "The run did not start, so nothing was trained: {reason} Press ▶ Train (F5) again once that is fixed."
 
 
@@ -174,6 +176,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self._heat_samples = -1
         self._heat_blocks = 0
         self._place_heat_note()
+        self.readout.hold_lines(self.live is not None)    # a run is starting: its readout comes soon
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
         self.health.clear()
         self.health.setVisible(self.live is not None)
@@ -246,6 +249,10 @@ class LivePlots(ps.NarrowTitles, QWidget):
             self._show_heat(live)
         if self._hover_step is None:
             self._show_readout(None)
+        if len(s):
+            self.readout.hold_lines(False)      # the run's own readout is shown: its lines decide again
+        if not self._heat_blocks and live.state != "running":
+            self._place_heat_note()             # a run that ended before its first sample says so
 
     def _heat_title(self) -> str:
         return "Gradient RMS (log10)" if self._narrow else "Gradient RMS per layer (log10)"
@@ -253,9 +260,12 @@ class LivePlots(ps.NarrowTitles, QWidget):
     def _place_heat_note(self) -> None:
         """The empty strip's note, centred in it; hidden once the strip has a sample."""
         note, box = self.heat_note, self.heat_plot.getViewBox().boundingRect()
-        note.setText(HEAT_NOTE)
-        if note.boundingRect().width() > box.width() - 8:
-            note.setText(HEAT_NOTE.split(":")[0])
+        ended = self.live is not None and self.live.state in ("finished", "stopped", "failed")
+        text = HEAT_NOTE_ENDED if ended else HEAT_NOTE
+        if QFontMetricsF(note.font()).horizontalAdvance(text) > box.width() - 8:
+            text = text.split(":")[0]           # a narrow strip: the first words
+        if note.text() != text:
+            note.setText(text)
         note.setVisible(not self._heat_blocks)
         size = note.boundingRect()
         note.setPos(box.center().x() - size.width() / 2, box.center().y() - size.height() / 2)

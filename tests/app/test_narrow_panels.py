@@ -4,6 +4,7 @@ fit their cells."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from layerloom.app.panels.epoch_views import EpochViews
 from layerloom.app.panels.live_plots import LivePlots
@@ -171,11 +172,12 @@ def test_the_curves_readout_and_the_epoch_header_wrap_in_a_narrow_dock_instead_o
     assert header.height() >= header.heightForWidth(header.width()) > header.fontMetrics().lineSpacing() * 1.5
 
 
-def test_a_new_run_and_its_first_health_sample_leave_the_curves_laid_out_as_they_were(qtbot):
+@pytest.mark.parametrize("width", [640, 420])        # 420: the readout takes two lines
+def test_a_new_run_and_its_first_health_sample_leave_the_curves_laid_out_as_they_were(qtbot, width):
     """Each relayout of the Curves panel regenerates and repaints every axis, holding the GIL the training
     thread waits for: a run's start and its first health sample change what the plots show, not where."""
     plots = _fed_plots(qtbot)
-    _settle(qtbot, plots, 640, 420)
+    _settle(qtbot, plots, width, 420)
     live = plots.live
     live.apply({"type": "health", "step": 1, "blocks": {"conv1": {"grad_rms": 0.01, "param_grad_norm": 1.0},
                                                    "fc1": {"grad_rms": 0.001, "param_grad_norm": 1.0}},
@@ -200,6 +202,20 @@ def test_a_new_run_and_its_first_health_sample_leave_the_curves_laid_out_as_they
     plots.refresh()                                     # its first sample fills the strip
     qtbot.wait(50)
     assert geometry() == drawn and not plots.heat_note.isVisible()
+    if width == 420:
+        assert plots.readout.shown_lines == 2
+
+
+def test_a_run_that_ends_before_its_first_health_sample_says_so_in_the_strip(qtbot):
+    plots = LivePlots()
+    qtbot.addWidget(plots)
+    _settle(qtbot, plots, 800, 420)
+    live = _run()
+    plots.start(live)
+    assert plots.heat_note.text() == "No health sample yet: samples come every 50 steps."
+    live.apply({"type": "failed", "message": "the loss is not a number", "step": 0})
+    plots.refresh()
+    assert plots.heat_note.isVisible() and plots.heat_note.text() == "No health sample: the run ended before its first."
 
 
 def test_the_health_strip_keeps_its_rows_when_its_first_sample_is_shorter_than_its_waiting_text(qtbot):
@@ -214,13 +230,28 @@ def test_the_health_strip_keeps_its_rows_when_its_first_sample_is_shorter_than_i
     QVBoxLayout(panel).addWidget(strip)
     panel.show()
     waiting = strip._one_row_width()                 # what one row needs with "waiting for the first sample"
-    _settle(qtbot, panel, waiting - 20 + 18, 80)     # (the panel's layout margins: 9 px a side)
+    m = panel.layout().contentsMargins()
+    sides = m.left() + m.right()
+    _settle(qtbot, panel, waiting - 20 + sides, 80)
     assert strip.width() < waiting and strip.two_rows and strip.when.text() == "no sample yet"
     height = strip.sizeHint().height()
     for step in (1, 51, None, 1):
-        strip.set_indicators([] if step else None, step)
+        strip.set_indicators(SAMPLE if step else None, step)
         qtbot.wait(10)
         assert strip.two_rows and strip.sizeHint().height() == height
     assert strip.when.text() == "step 1"
-    _settle(qtbot, panel, waiting + 20 + 18, 80)     # wide enough for the longest: one row, the long words
+    _settle(qtbot, panel, waiting + 20 + sides, 80)  # wide enough for the longest: one row, the long words
     assert not strip.two_rows and strip.when.text() == "at step 1"
+    strip.set_indicators(None)
+    _settle(qtbot, panel, waiting + 4 + sides, 80)   # one row, just, with "–" for every value
+    assert not strip.two_rows
+    height = strip.sizeHint().height()
+    for step in (1, None, 51):                       # the values a sample brings are wider than "–"
+        strip.set_indicators(SAMPLE if step else None, step)
+        qtbot.wait(10)
+        assert not strip.two_rows and strip.sizeHint().height() == height
+
+
+SAMPLE = [{"key": "gradient", "level": "ok", "value": "0.0031"}, {"key": "dead", "level": "warn", "value": "38 %",
+                                                                  "block": "conv2"},
+          {"key": "update", "level": "ok", "value": "0.0012"}, {"key": "nonfinite", "level": "ok", "value": "none"}]
