@@ -194,7 +194,7 @@ class ThreadTuner:
         self._times: dict[int, list[float]] = {}   # count -> the median step time of each visit
         self._visit: list[float] = []
         self._alone = False                    # this trial's steps are long: timed one a visit, no warm-up
-        self._step_s = 0.0                     # the latest step's time
+        self._latest: deque[float] = deque(maxlen=5)   # the latest steps' times, whatever their count
         self._forget_recent()
         self._warming: float | None = None     # seconds trained before the first trial, while it waits
         self._trained = 0.0                    # seconds of timed training steps so far
@@ -252,7 +252,7 @@ class ThreadTuner:
             return                   # one core: nothing to choose
         self._trained += seconds     # trials and re-checks are timed in training time: no pause, no validation
         self._trial_steps += 1
-        self._step_s = seconds
+        self._latest.append(seconds)
         if self._warming is not None:
             # A run's first steps are its slowest and least steady (memory, first calls, the window drawing
             # the run's start: in the app, LeNet-5's first 30 steps): they train at the first count untimed,
@@ -308,7 +308,9 @@ class ThreadTuner:
         self._trial_started = self._trained
         self._times = {}
         self._visit = []
-        self._alone = self._step_s >= LONG_STEP_S
+        # by the middle of the latest steps: one slow step (the window drawing a run's start, a health sample)
+        # must not make a trial of short steps time them one a visit
+        self._alone = bool(self._latest) and statistics.median(self._latest) >= LONG_STEP_S
         self._forget_recent()
         # the current count first (no switch, no warm-up lost), then the others, then back (A B … B A)
         counts = [c for c in (counts or self.counts) if c in self.counts]

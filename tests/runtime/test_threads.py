@@ -436,3 +436,20 @@ def test_long_steps_are_timed_one_a_visit_so_a_short_run_chooses_early():
     # the first step (untimed: nothing marks its start), the warm-up, one round (1 2 2 1), then the choice
     assert at == [1, 1] + [1, 2, 2, 1] + [2] * 10
     assert trainer.events[0]["timings_ms"] == {"1": 1000.0, "2": 520.0}
+
+
+def test_one_slow_step_at_the_end_of_the_warm_up_does_not_make_short_steps_timed_alone():
+    """The warm-up's last step can be slow for reasons of its own (the window drawing the run's start, a
+    health sample): steps of 10 ms are still timed three a visit."""
+    machine, trainer = SimulatedMachine(), FakeTrainer()
+    tuner = ThreadTuner(counts=[1, 2], clock=machine.clock, set_threads=machine.set_threads, recheck_s=0)
+    tuner.setup(trainer)
+    steps = 0
+    while tuner._warming is not None:
+        machine.now += 0.06 if tuner._warming + 0.06 >= tuner.warmup_s else 0.010
+        steps += 1
+        trainer.step += 1
+        tuner.after_step(trainer, 0.0)
+    assert steps > 5 and not tuner._alone
+    train(tuner, machine, trainer, 40)
+    assert tuner.chosen == 2 and trainer.events[0]["timings_ms"] == {"1": 10.0, "2": 6.85}
