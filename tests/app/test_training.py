@@ -28,6 +28,20 @@ from .helpers import block_point, points, settings, settle_layouts, wait_run_end
 LEFT = Qt.MouseButton.LeftButton
 
 
+def test_each_run_shows_its_feature_maps_from_its_first_step(win, ui, qtbot):
+    """Captures come once a second (an hour here), and naming the same taps again captures nothing: a new run
+    still captures at its first step, however recent the last run's last capture was."""
+    settings(ui, epochs=1, batch_size=64)
+    ui.training.taps.interval = 3600.0
+    steps = []
+    ui.training.event.connect(lambda e: e.get("type") == "feature_maps" and steps.append(e["step"]))
+    for _ in range(2):
+        steps.clear()
+        qtbot.mouseClick(ui.panel.start, LEFT)
+        wait_run_end(ui, qtbot)
+        assert ui.live.state == "finished" and steps and steps[0] == 1
+
+
 def test_training_streams_curves_feature_maps_and_epoch_results(win, ui, qtbot, tmp_path):
     QTest.mouseClick(win.view.viewport(), LEFT, Qt.KeyboardModifier.NoModifier, block_point(win, "conv1"))
     assert ui.maps.block == "conv1" and "Start training" in ui.maps.hint.text()
