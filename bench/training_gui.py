@@ -6,7 +6,8 @@ For each case the same graph, data set and settings train
     TensorBoard files), as the app's runs have (after a warm-up run in that process), and
   * in the app: the real main window (offscreen), training started from the training panel, with
     the live curves, the epoch views and the feature-map view of a selected block open and
-    updating; a 10 ms QTimer probe in the GUI thread records how late each tick fires.
+    updating (after a warm-up run in that window, as the headless process has one); a 10 ms QTimer
+    probe in the GUI thread records how late each tick fires.
 Throughput counts training steps only (each epoch_end reports train_seconds, so validation and
 checkpoints are excluded on both sides). The lag probe's 100 callbacks a second take the GIL as
 well, so throughput comes from app runs without it and lag from app runs with it. Runs
@@ -45,7 +46,7 @@ from layerloom.runtime.data import load_dataset  # noqa: E402
 
 CASES = {
     "LeNet-5 on mnist-sample": dict(preset="lenet5", follow="conv1", input_shape=None,
-                                    config={"dataset": "mnist-sample", "epochs": 4, "batch_size": 64}, repeats=5),
+                                    config={"dataset": "mnist-sample", "epochs": 4, "batch_size": 64}, repeats=9),
     "AlexNet (3×64×64) on shapes": dict(preset="alexnet", follow="conv2", input_shape=[3, 64, 64],
                                         config={"dataset": "shapes", "epochs": 2, "batch_size": 32,
                                                 "dataset_options": {"train_count": 256, "val_count": 64}},
@@ -82,12 +83,18 @@ for run in ("warm-up", "measured"):
     events = []
     Trainer(graph_from_dict(graph), cfg, events.append, runs_base=runs, data=bundle,
             extensions=[HealthCollector(), TensorBoardLog()]).run()
-print("RESULT " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds") if k in e}
-                              for e in events]))
+print("RESULT " + json.dumps([{k: e[k] for k in ("type", "message", "train_seconds", "seconds", "threads")
+                               if k in e} for e in events]))
 """
 
 
-def headless(case, runs) -> float:
+def threads_chosen(events) -> int | None:
+    """The thread count a run chose by measuring (its last choice), or None when it ended before choosing."""
+    chosen = [e["threads"] for e in events if e["type"] == "threads"]
+    return chosen[-1] if chosen else None
+
+
+def headless(case, runs) -> tuple[float, int | None]:
     """`layerloom train` as it runs by default, in a process of its own: health samples every 50 steps
     and TensorBoard files, the same extensions the app's runs have (app/training/run_thread.py). Its
     own process, as the command's, so its OpenMP threads share nothing with the window's process."""
@@ -97,7 +104,7 @@ def headless(case, runs) -> float:
     failed = [e for e in events if e["type"] == "failed"]
     if failed:
         raise SystemExit(failed[0]["message"])
-    return epoch_throughput(events, case["train_count"])
+    return epoch_throughput(events, case["train_count"]), threads_chosen(events)
 
 
 class AppRun:
@@ -164,7 +171,7 @@ class AppRun:
             raise SystemExit(failed[0]["message"])
         maps = sum(e["type"] == "feature_maps" for e in events)
         lag = (np.diff(ticks) * 1000 - 10) if len(ticks) > 2 else np.zeros(1)
-        return epoch_throughput(events, n_train), lag, maps, gui_share
+        return epoch_throughput(events, n_train), lag, maps, gui_share, threads_chosen(events)
 
     def close(self):
         self.ui.shutdown()
@@ -197,15 +204,19 @@ def main() -> None:
         case = dict(case, train_count=len(bundle.train))
         runs = os.path.join(tmp, "runs")
         gui = AppRun(app, case, bundle, runs)
+        gui.run(len(bundle.train), probe_ms=None)     # the warm-up run: first calls, as in the headless process
         repeats = 1 if quick else case["repeats"]
-        head, inapp, probed, lags, maps, shares = [], [], [], [], 0, []
+        head, inapp, probed, lags, maps, shares, chosen = [], [], [], [], 0, [], ([], [])
         for _ in range(repeats):
             shutil.rmtree(runs, ignore_errors=True)   # AlexNet checkpoints are ~0.7 GB each: keep the disk free
-            head.append(headless(case, runs))
-            t, _, m, share = gui.run(len(bundle.train), probe_ms=None)   # throughput: nothing else on the GUI thread
+            h, n = headless(case, runs)
+            head.append(h)
+            chosen[0].append(n)
+            t, _, m, share, n = gui.run(len(bundle.train), probe_ms=None)   # throughput: nothing else on the GUI thread
             inapp.append(t)
             shares.append(share)
-            t, lag, m2, _ = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
+            chosen[1].append(n)
+            t, lag, m2, _, _ = gui.run(len(bundle.train), probe_ms=10)      # lag: a 10 ms probe timer as well
             probed.append(t)
             lags.append(lag)
             maps += m + m2
@@ -223,6 +234,8 @@ def main() -> None:
               f"  ({maps} feature-map updates in all runs)")
         print(f"  throughput ratio app/headless : {paired:.3f}   (median of paired runs; ratio of medians "
               f"{a / h:.3f}; target >= 0.9, ideal 0.95)")
+        print(f"  threads chosen by measuring   : headless {chosen[0]}, in the app {chosen[1]} (None: the run "
+              "ended before choosing)")
         print(f"  GUI thread's CPU time         : {statistics.median(shares):.0%} of a core over a run "
               f"(median; {os.cpu_count()} cores): what the window takes from training")
         print(f"  GUI event-loop lag            : p50 {np.percentile(lag, 50):.1f} ms, p99 "
