@@ -8,8 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from layerloom.app.main import main
 from layerloom.runtime.runs import read_json
 from layerloom.runtime.sweeps.study import open_storage
@@ -47,19 +45,26 @@ def test_a_stopped_sweep_runs_the_stopped_trials_values_when_it_resumes(tmp_path
     import threading
     sweep = {"name": "stop", "params": {"training.lr": "choice:0.003,0.01"}, "strategy": "grid", "epochs": 3}
     runner, study, folder = sweep_runner(tmp_path, sweep)
-    first_epoch = threading.Event()
-    runner.callback = lambda e: first_epoch.set() if e["type"] == "epoch_end" else None
+    frozen = threading.Event()
+
+    def freeze_at_start(event):
+        """The trial's three epochs take a fraction of a second: it is held (SIGSTOP) where its started event
+        finds it, from the coordinator's own thread, so that the stop below reaches it with its epochs to go
+        (Stop lets it go on, SIGCONT, and asks it to stop, SIGINT)."""
+        if event["type"] == "started" and not frozen.is_set():
+            runner.running[event["trial"]].proc.pause(True)
+            frozen.set()
+
+    runner.callback = freeze_at_start
     thread = threading.Thread(target=runner.run)
     thread.start()
     try:
+        assert frozen.wait(120)
         row = wait_for(lambda: running_trial(folder))
-        assert first_epoch.wait(120)                    # in its training loop, with two epochs to go
     finally:
         runner.stop()                                   # the Stop button, or Ctrl-C in `layerloom sweep`
         thread.join(120)
     (stopped,) = [r for r in json.loads((folder / "results.json").read_text()) if r["number"] == row["number"]]
-    if stopped["state"] == "complete":      # its last epochs ran before the relayed event reached the test
-        pytest.skip("the trial finished before the stop reached it: nothing was stopped to resume")
     assert stopped["state"] == "failed" and "tried again when the sweep resumes" in stopped["message"]
     again, study, _ = sweep_runner(tmp_path, sweep)          # the same sweep started again
     again.run()
