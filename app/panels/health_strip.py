@@ -102,27 +102,21 @@ class HealthStrip(QWidget):
         self._arrange(False)
         self.restyle()
 
-    def _one_row_width(self) -> int:
-        """What one row needs with the longest texts its labels usually show: samples coming and going do not
-        change the decision."""
+    def _one_row_width(self, widest: bool = True) -> int:
+        """What one row needs: with the longest texts its labels usually show (`widest`: samples coming and
+        going do not change the decision), or with the texts shown now."""
         m = self.grid.contentsMargins()
-        when = max(self.when.fontMetrics().horizontalAdvance(t) for t in (WAITING, self._when_text(two_rows=False)))
+        texts = (WAITING, self._when_text(two_rows=False)) if widest else (self._when_text(two_rows=False),)
+        width = max(self.when.fontMetrics().horizontalAdvance(t) for t in texts)
         bold = QFont(self.font())
         bold.setBold(True)
         values = QFontMetrics(bold)
-        chips = 0
         for key, chip in self.chips.items():
             shown = str(chip.indicator.get("value", "–")) if chip.indicator else "–"
-            chips += chip.sizeHint().width() + max(0, values.horizontalAdvance(WIDEST.get(key, shown))
-                                                   - values.horizontalAdvance(shown))
-        return (self.title.sizeHint().width() + chips + when + self.grid.horizontalSpacing() * (1 + len(self.chips))
-                + m.left() + m.right())
-
-    def _one_row_needs(self) -> int:
-        """What one row needs with the texts shown now."""
-        m = self.grid.contentsMargins()
-        widgets = [self.title, *self.chips.values(), self.when]
-        return (sum(w.sizeHint().width() for w in widgets) + self.grid.horizontalSpacing() * (len(widgets) - 1)
+            width += chip.sizeHint().width()
+            if widest:
+                width += max(0, values.horizontalAdvance(WIDEST.get(key, shown)) - values.horizontalAdvance(shown))
+        return (self.title.sizeHint().width() + width + self.grid.horizontalSpacing() * (1 + len(self.chips))
                 + m.left() + m.right())
 
     def _arrange(self, two_rows: bool) -> None:
@@ -187,7 +181,7 @@ class HealthStrip(QWidget):
         # when they do not fit: otherwise a run's first sample, or its "waiting for the first sample", would
         # add or take away a row, and the curves under the strip would be laid out and redrawn at every run's
         # start.
-        if not self.two_rows and self.width() > 0 and self.isVisible() and self.width() < self._one_row_needs():
+        if not self.two_rows and 0 < self.width() < self._one_row_width(widest=False) and self.isVisible():
             self._arrange(True)
 
     def level(self, key: str) -> str | None:

@@ -79,6 +79,8 @@ class LiveLabel(QWidget):
     def hold_lines(self, hold: bool) -> None:
         """While held, texts keep the lines the label has (a short sentence between two readouts of two lines
         would take one away and give it back: two relayouts of everything under the label)."""
+        if hold == self.keep_lines:
+            return
         self.keep_lines = hold
         if not hold:
             self._fit()
