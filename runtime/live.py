@@ -176,7 +176,7 @@ class LiveRun:
             self._pause_clock()
             self.step = max(self.step, int(e.get("step") or 0))
             self.state, self.message = "failed", str(e.get("message", ""))
-            return {"state", "progress"}
+            return {"state", "progress", "curves"}       # the curves say the run ended (and how far it got)
         return set()
 
     def _pause_clock(self) -> None:

@@ -22,7 +22,7 @@ WAITING = "waiting for the first sample"
 # Each chip's widest usual value (runtime/health_indicators.py): the row decision allows for it before any
 # sample has come, so a run's first sample does not add a row. A run that breaks may still add one then:
 # "not finite" for the gradient, or the name of the block that broke.
-WIDEST = {"gradient": "0.0012", "dead": "100 %", "update": "0.0012", "nonfinite": "none"}
+WIDEST = {"gradient": "1.2e+02", "dead": "100 %", "update": "0.0012", "nonfinite": "none"}
 LEVEL_WORDS = {"ok": "healthy", "warn": "worth watching", "bad": "a problem"}
 
 
@@ -59,7 +59,8 @@ class _Chip(QLabel):
                      f"<b style='color:{c.text.name()}'>{html.escape(str(value))}</b>")
         tip = [f"<b>{html.escape(title)}</b>: {html.escape(explain)}"]
         if indicator is None:
-            tip.append("<i>No sample yet: training health is sampled every 50 steps from the first.</i>")
+            tip.append("<i>No sample yet: training health is sampled every 50 steps (a new run's first step "
+                       "included).</i>")
         else:
             now = f"At step {step}: " if step is not None else ""
             tip.append(f"<span style='color:{dot}'>{now}{LEVEL_WORDS.get(level, '')}"
@@ -90,7 +91,8 @@ class HealthStrip(QWidget):
         self.grid.setVerticalSpacing(0)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title = QLabel("Health")
-        self.title.setToolTip("Training health, sampled from the run every 50 steps (the first step included): "
+        self.title.setToolTip("Training health, sampled from the run every 50 steps (a new run's first step "
+                              "included): "
                               "hover over an indicator for what it means, click a red or amber one to select "
                               "its block.")
         self.chips = {k: _Chip(k, self) for k in KEYS}

@@ -114,6 +114,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.graphics.ci.layout.setRowStretchFactor(2, 2)
         self._heat_samples = -1
         self._heat_blocks = 0
+        self._heat_ended = False
         self.plots = (self.loss_plot, self.acc_plot, self.lr_plot)
         self.raw = _curve(self.loss_plot, ps.LOSS, 1.0, 110)
         self.smooth = _curve(self.loss_plot, ps.LOSS, 2.2)
@@ -175,6 +176,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
         self.heat_plot.getAxis("left").setTicks([[]])
         self._heat_samples = -1
         self._heat_blocks = 0
+        self._heat_ended = False           # the run ended without a health sample (refresh says so)
         self._place_heat_note()
         self.readout.hold_lines(self.live is not None)    # a run is starting: its readout comes soon
         self.readout.setText("Loss, validation and learning rate appear here while a run trains.")
@@ -247,11 +249,12 @@ class LivePlots(ps.NarrowTitles, QWidget):
             self._set_y(self.loss_plot, "loss", 0.0, loss_hi)
         if len(live.health_steps) != self._heat_samples:
             self._show_heat(live)
-        if self._hover_step is None:
-            self._show_readout(None)
-        if len(s):
-            self.readout.hold_lines(False)      # the run's own readout is shown: its lines decide again
-        if not self._heat_blocks and live.state != "running":
+        self._show_readout(self._hover_step)   # the values at the step under the mouse, or the latest ones
+        ended = live.state in ("finished", "stopped", "failed")
+        if len(s) or ended:
+            self.readout.hold_lines(False)      # the run's own readout is shown (or none will be): lines decide
+        if not self._heat_blocks and ended != self._heat_ended:
+            self._heat_ended = ended
             self._place_heat_note()             # a run that ended before its first sample says so
 
     def _heat_title(self) -> str:
@@ -260,8 +263,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
     def _place_heat_note(self) -> None:
         """The empty strip's note, centred in it; hidden once the strip has a sample."""
         note, box = self.heat_note, self.heat_plot.getViewBox().boundingRect()
-        ended = self.live is not None and self.live.state in ("finished", "stopped", "failed")
-        text = HEAT_NOTE_ENDED if ended else HEAT_NOTE
+        text = HEAT_NOTE_ENDED if self._heat_ended else HEAT_NOTE
         if QFontMetricsF(note.font()).horizontalAdvance(text) > box.width() - 8:
             text = text.split(":")[0]           # a narrow strip: the first words
         if note.text() != text:

@@ -213,9 +213,13 @@ def test_a_run_that_ends_before_its_first_health_sample_says_so_in_the_strip(qtb
     live = _run()
     plots.start(live)
     assert plots.heat_note.text() == "No health sample yet: samples come every 50 steps."
-    live.apply({"type": "failed", "message": "the loss is not a number", "step": 0})
-    plots.refresh()
+    assert plots.readout.keep_lines                      # held for the run's readout, which never comes
+    assert "curves" in live.apply({"type": "failed", "message": "the loss is not a number", "step": 0})
+    plots.refresh()                                       # (the window redraws the curves for that)
     assert plots.heat_note.isVisible() and plots.heat_note.text() == "No health sample: the run ended before its first."
+    assert not plots.readout.keep_lines
+    plots.preparing()                                     # ▶ Train again: the new run has not ended
+    assert plots.heat_note.text() == "No health sample yet: samples come every 50 steps."
 
 
 def test_the_health_strip_keeps_its_rows_when_its_first_sample_is_shorter_than_its_waiting_text(qtbot):
