@@ -209,13 +209,18 @@ class LiveRun:
             return None
         return self.active_seconds / done * left
 
+    @property
+    def ended(self) -> bool:
+        """The run is over: finished, stopped or failed."""
+        return self.state in ("finished", "stopped", "failed")
+
     def threads_text(self) -> str:
         """"Threads: 2 (chosen by measuring: ...)" or "(set by LAYERLOOM_THREADS)"; "" before a run."""
         if not self.started:
             return ""
         from .threads import choice_text
         return choice_text(self.started.get("threads"), self.started.get("threads_source", ""), self.thread_choice,
-                           ended=self.state in ("finished", "stopped", "failed"))
+                           ended=self.ended)
 
     def progress_text(self, short: bool = False) -> str:
         """"Epoch 2/5 · step 120/315 · 9,120 samples/s · ETA 0:12"; short: "epoch 2/5 · 38% · ETA 0:12"."""

@@ -250,7 +250,7 @@ class LivePlots(ps.NarrowTitles, QWidget):
         if len(live.health_steps) != self._heat_samples:
             self._show_heat(live)
         self._show_readout(self._hover_step)   # the values at the step under the mouse, or the latest ones
-        ended = live.state in ("finished", "stopped", "failed")
+        ended = live.ended
         if len(s) or ended:
             self.readout.hold_lines(False)      # the run's own readout is shown (or none will be): lines decide
         if not self._heat_blocks and ended != self._heat_ended:
@@ -279,10 +279,10 @@ class LivePlots(ps.NarrowTitles, QWidget):
         blocks = list(live.health_grad)
         if not blocks or not live.health_steps:
             return
-        if not self._heat_blocks:
-            self._heat_blocks = len(blocks)
-            self._place_heat_note()
+        first = not self._heat_blocks
         self._heat_blocks = len(blocks)
+        if first:
+            self._place_heat_note()             # the strip has a sample: its note goes
         with np.errstate(divide="ignore", invalid="ignore"):
             logs = np.log10(np.array([live.health_grad[b] for b in blocks], dtype=np.float64))
         known = np.isfinite(logs)
