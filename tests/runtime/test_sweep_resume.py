@@ -17,9 +17,12 @@ from layerloom.runtime.sweeps.study import open_storage
 from .sweep_helpers import write_graph, write_stuck_trial
 from .sweep_running import CLI, result_rows, running_trial, sweep_runner, wait_for
 
+
 def test_sweep_resumes_after_the_coordinator_is_killed(tmp_path):
+    # batches of 8: 500 steps an epoch, so the trial is still training when the kill below reaches it (with
+    # batches of 256 its two epochs took a fraction of a second, and it had sometimes completed by then)
     graph = write_graph(tmp_path / "g.loom.json", {"name": "kill", "params": {"training.lr": "choice:0.003,0.01"},
-                                                   "strategy": "grid", "epochs": 2})
+                                                   "strategy": "grid", "epochs": 2}, {"batch_size": 8})
     out = tmp_path / "sweeps"
     cmd = ["sweep", graph, "--workers", "1", "--out", str(out)]
     proc = subprocess.Popen(CLI + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
