@@ -9,6 +9,7 @@ next to it); a kind without one gets the generic explanation.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from .problems import FLATTEN_FIX, Diagnostic, Failure, RankError, count, fix_auto, rank_problem, shape_text
 
@@ -161,8 +162,15 @@ def upsample(f: Failure) -> Diagnostic | None:
 
 
 def group_norm(f: Failure) -> Diagnostic | None:
-    """Groups of a single value: nothing to normalise."""
+    """num_channels that disagrees with the sample's first dimension (its channels; with num_groups that does
+    not divide them, both to change), or groups of a single value: nothing to normalise."""
     g, x = f.params["num_groups"], f.x
+    found = _first_dim(f, "num_channels", "channel")
+    if found is not None and x[0] % g:
+        found = replace(found, message=found.message[:-1] + f", and num_groups to a number that divides {x[0]} "
+                                                            f"(it is {g}).")
+    if found is not None:
+        return found
     if x and x[0] % g == 0 and x[0] // g * math.prod(x[1:]) == 1:
         what = "lower num_groups, or" if g > 1 else "remove the GroupNorm, or"
         return Diagnostic("", f"GroupNorm(num_groups={g}) would normalise groups of one value each (input {f.xt}), "

@@ -119,12 +119,29 @@ def test_a_reshape_that_cannot_hold_the_values_says_what_to_set():
                                              "(input 1), and one value has no spread to normalise: remove the "
                                              "GroupNorm, or give it a larger input."),
     ("GroupNorm", {"num_groups": 4}, [(4, 1, 1)], "lower num_groups, or give it a larger input."),
+    ("GroupNorm", {"num_groups": 1, "num_channels": 1}, [(2,)], 'GroupNorm expects 1 channel but receives 2 (input 2). '
+                                                                'Set num_channels to 2 or to "auto".'),
+    ("GroupNorm", {"num_groups": 4, "num_channels": 4}, [(6, 5, 5)], 'Set num_channels to 6 or to "auto", and '
+                                                                     'num_groups to a number that divides 6 (it is 4).'),
     ("Reshape", {"shape": [2]}, [(1,)], "Reshape cannot turn 1 (1 value) into [2] (2 values): set shape to sizes "
                                         "whose product is 1, or put -1 in place of one size to have it computed."),
 ])
 def test_torch_words_found_by_the_every_message_test_are_layerlooms_now(kind, params, inputs, words):
     c = compute_block(kind, params, [(tuple(s), "float32") for s in inputs])
     assert c.problem is not None and c.problem.message.endswith(words), c.problem
+
+
+def test_groupnorm_of_other_channels_is_fixed_as_its_message_says():
+    """The channels GroupNorm is told and the ones it gets differ: with num_channels "auto" (its one-click fix) and
+    a num_groups that divides them, torch's own GroupNorm takes the input."""
+    import torch
+    c = compute_block("GroupNorm", {"num_groups": 4, "num_channels": 4}, [((6, 5, 5), "float32")])
+    assert c.problem.fix["param"] == "num_channels" and c.problem.fix["value"] == "auto"
+    fixed = compute_block("GroupNorm", {"num_groups": 3, "num_channels": 6}, [((6, 5, 5), "float32")])
+    assert fixed.problem is None
+    norm = torch.nn.GroupNorm(3, 6)
+    assert tuple(fixed.output_shape) == tuple(norm(torch.zeros(2, 6, 5, 5)).shape[1:])
+    assert fixed.param_count == sum(p.numel() for p in norm.parameters())
 
 
 @pytest.mark.parametrize("kind, shape, words", [
