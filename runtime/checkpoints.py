@@ -212,17 +212,25 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
 
 
 def _check_unpacked_size(path: Path, file: Path) -> None:
-    """torch.save stores a zip without compression; torch.load unpacks compressed members too, so a
-    1 MB file can ask for gigabytes. A state.pt that unpacks to more than it holds is refused."""
+    """A state.pt that unpacks to more than it holds is refused (see `unpacks_beyond`)."""
+    sizes = unpacks_beyond(file)
+    if sizes:
+        raise _corrupt(path, f"its state.pt unpacks to {sizes[0] / 2**20:,.0f} MB from a file of "
+                             f"{sizes[1] / 2**20:,.1f} MB, which Layerloom never writes")
+
+
+def unpacks_beyond(file: Path) -> tuple[int, int] | None:
+    """(unpacked bytes, file bytes) of a zip that unpacks to more than it holds, else None. torch.save stores
+    its zip without compression, but torch.load unpacks compressed members too: a 1 MB file could ask for a
+    gigabyte (a 260 KB file made 256 MB here), so such a file is refused before torch reads it. Reads the
+    zip's directory only; a file that is no zip (torch's older format, bounded by the file) gives None."""
     try:
         with zipfile.ZipFile(file) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
-        size = file.stat().st_size
+        size = Path(file).stat().st_size
     except (zipfile.BadZipFile, OSError, ValueError):
-        return    # not a zip: torch.load reads the older format (bounded by the file) or refuses it
-    if unpacked > size + 2**20:
-        raise _corrupt(path, f"its state.pt unpacks to {unpacked / 2**20:,.0f} MB from a file of "
-                             f"{size / 2**20:,.1f} MB, which Layerloom never writes")
+        return None
+    return (unpacked, size) if unpacked > size + 2**20 else None
 
 
 def _corrupt(path: Path, what: str) -> CheckpointError:

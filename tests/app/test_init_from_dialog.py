@@ -56,7 +56,7 @@ def test_a_file_that_holds_no_weights_is_one_line(win, qtbot, monkeypatch, tmp_p
     dialog.file_edit.setText(str(bad))
     qtbot.mouseClick(dialog.check_button, LEFT)
     qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
-    assert dialog.status.text().startswith(f"{bad} is not a plain state_dict file")
+    assert dialog.status.text().startswith(f"{bad} is not a file torch.save wrote: give a .pt or .pth file")
     assert "\n" not in dialog.status.text() and not dialog.use_button.isEnabled()
     dialog.kind.setCurrentIndex(dialog.kind.findData("run"))
     qtbot.mouseClick(dialog.check_button, LEFT)

@@ -86,7 +86,7 @@ def test_init_from_files_and_the_offline_torchvision_message(tmp_path, monkeypat
         got = read_init_source(str(tmp_path / name))
         assert all(torch.equal(got[k], v) for k, v in state.items())
     torch.save({"evil": object()}, tmp_path / "bad.pt")
-    with pytest.raises(WeightsError, match="not a plain state_dict"):
+    with pytest.raises(WeightsError, match="holds Python objects besides tensors and plain values"):
         read_init_source(str(tmp_path / "bad.pt"))
 
     monkeypatch.setenv("LAYERLOOM_DATA", str(tmp_path / "data"))

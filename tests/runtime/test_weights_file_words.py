@@ -1,0 +1,78 @@
+"""A state_dict file that `init_from` names and torch cannot read gets one sentence that says what is wrong with
+it and what to do, whatever torch raised (EOFError, IndexError, struct.error, KeyError, RuntimeError,
+UnpicklingError); and a zip that unpacks to far more than it holds is refused before torch reads it."""
+import re
+import zipfile
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+
+from layerloom.graph.weights import WeightsError
+from layerloom.runtime import initial_weights
+from layerloom.runtime.initial_weights import init_source_problem, read_init_source
+
+TENSORS = {"conv.weight": torch.arange(150.0).reshape(6, 1, 5, 5), "fc.bias": torch.ones(10)}
+PYTHON_WORDS = re.compile(r"Error\b|Traceback|struct\.|pickle|\bpkl\b|index out of range")
+
+
+def failure(path) -> str:
+    with pytest.raises(WeightsError) as caught:
+        read_init_source(str(path))
+    text = str(caught.value)
+    assert "\n" not in text and not PYTHON_WORDS.search(text), text
+    return text
+
+
+@pytest.fixture(scope="module")
+def older_format(tmp_path_factory):
+    path = tmp_path_factory.mktemp("older") / "w.pt"
+    torch.save(TENSORS, path, _use_new_zipfile_serialization=False)
+    return path.read_bytes()
+
+
+def test_the_older_format_whole_is_read_as_torch_reads_it(tmp_path, older_format):
+    (tmp_path / "w.pt").write_bytes(older_format)
+    got = read_init_source(str(tmp_path / "w.pt"))
+    assert all(torch.equal(got[k], v) for k, v in TENSORS.items())
+
+
+@settings(max_examples=60, deadline=None)
+@given(keep=st.floats(0.0, 0.9999))
+def test_an_older_format_file_cut_anywhere_says_so(tmp_path_factory, older_format, keep):
+    path = tmp_path_factory.mktemp("cut") / "w.pt"
+    path.write_bytes(older_format[:int(len(older_format) * keep)])
+    text = failure(path)
+    # torch's weights-only reader meets a cut inside the pickle now and then as an object it will not build
+    assert re.search(r"is empty|is cut short or damaged|or is damaged: save model\.state_dict\(\)", text), text
+    assert "torch.save" in text
+
+
+def test_files_torch_did_not_write_and_objects_it_would_have_to_build(tmp_path):
+    (tmp_path / "notes.pt").write_text("layer sizes: 6, 16, 120\n" * 5)
+    assert "is not a file torch.save wrote: give a .pt or .pth file" in failure(tmp_path / "notes.pt")
+    (tmp_path / "noise.pt").write_bytes(bytes(range(256)) * 4)
+    assert "is not a file torch.save wrote" in failure(tmp_path / "noise.pt")
+    torch.save({"w": torch.zeros(2), "optimizer": torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)},
+               tmp_path / "objects.pt")
+    assert "holds Python objects besides tensors" in failure(tmp_path / "objects.pt")
+    whole = tmp_path / "whole.pt"
+    torch.save(TENSORS, whole)
+    (tmp_path / "cut.pt").write_bytes(whole.read_bytes()[:400])
+    assert "is cut short or damaged: its zip directory is missing" in failure(tmp_path / "cut.pt")
+
+
+def test_a_zip_that_unpacks_to_far_more_than_it_holds_is_refused_unread(tmp_path, monkeypatch):
+    plain = tmp_path / "plain.pt"
+    torch.save({"w": torch.zeros(4 * 2**20)}, plain)             # 16 MB of zeros, stored as torch.save stores
+    packed = tmp_path / "packed.pt"
+    with zipfile.ZipFile(plain) as src, zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+    assert packed.stat().st_size < 2**20 / 8
+    assert torch.load(packed, weights_only=True)["w"].numel() == 4 * 2**20     # torch itself would unpack it
+    monkeypatch.setattr(initial_weights.torch, "load", lambda *a, **k: pytest.fail("torch.load read the file"))
+    text = failure(packed)
+    assert text.startswith(f"{packed} unpacks to 16 MB from a file of 0.0 MB, which torch.save never writes"), text
+    assert init_source_problem(str(packed)) == f"the file {text}"
+    assert init_source_problem(str(plain)) is None
