@@ -37,10 +37,10 @@ def _position_from(name: str, shape):
 def _position_check(shapes, p) -> None:
     _sequence("PositionEmbedding", shapes)
     if tuple(shapes[0]) != (p["length"], p["embed_dim"]):
-        raise RuleError(f"PositionEmbedding holds {p['length']}×{p['embed_dim']} positions but receives "
-                        f"{shapes[0][0]}×{shapes[0][1]}: set length and embed_dim to \"auto\" (or to "
-                        f"{shapes[0][0]} and "
-                        f"{shapes[0][1]}).", "shape")
+        held = f"{count(p['length'], 'position')} of {count(p['embed_dim'], 'value')} each"
+        raise RuleError(f"PositionEmbedding holds {held} (length×embed_dim {p['length']}×{p['embed_dim']}) but "
+                        f"receives {shapes[0][0]}×{shapes[0][1]}: set length and embed_dim to \"auto\" (or to "
+                        f"{shapes[0][0]} and {shapes[0][1]}).", "shape")
 
 
 def _select(call, inputs, p):

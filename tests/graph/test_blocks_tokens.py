@@ -51,7 +51,8 @@ def test_inputs_that_do_not_fit_are_refused_with_a_reason():
     flat = analyze(chain((3, 8, 8), ("cls", "ClassToken", {})))
     assert "needs a sequence of vectors (T×E per sample), but receives 3×8×8" in flat.diagnostics_for("cls")[0].message
     fixed = analyze(chain((5, 8), ("pos", "PositionEmbedding", {"length": 4, "embed_dim": 8})))
-    assert "holds 4×8 positions but receives 5×8" in fixed.diagnostics_for("pos")[0].message
+    assert "holds 4 positions of 8 values each (length×embed_dim 4×8) but receives 5×8" in \
+        fixed.diagnostics_for("pos")[0].message
     far = analyze(chain((5, 8), ("sel", "Select", {"dim": 1, "index": 5})))
     assert ("index 5 is outside dim 1 of a sample of shape 5×8, which has 5 positions"
             in far.diagnostics_for("sel")[0].message)

@@ -119,6 +119,9 @@ def test_a_reshape_that_cannot_hold_the_values_says_what_to_set():
                                              "(input 1), and one value has no spread to normalise: remove the "
                                              "GroupNorm, or give it a larger input."),
     ("GroupNorm", {"num_groups": 4}, [(4, 1, 1)], "lower num_groups, or give it a larger input."),
+    ("PositionEmbedding", {"length": 1}, [(2, 1)], 'PositionEmbedding holds 1 position of 1 value each '
+                                                   '(length×embed_dim 1×1) but receives 2×1: set length and embed_dim '
+                                                   'to "auto" (or to 2 and 1).'),
     ("GroupNorm", {"num_groups": 1, "num_channels": 1}, [(2,)], 'GroupNorm expects 1 channel but receives 2 (input 2). '
                                                                 'Set num_channels to 2 or to "auto".'),
     ("GroupNorm", {"num_groups": 4, "num_channels": 4}, [(6, 5, 5)], 'Set num_channels to 6 or to "auto", and '
