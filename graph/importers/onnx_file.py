@@ -28,23 +28,59 @@ def read_model(path):
 
 
 def _load_side_data(model, path) -> None:
-    """Read the weights an ONNX file keeps in side files (external data) once their declared sizes fit in
-    EXTERNAL_BYTES: onnx would read whatever the file names (an 8 GB file beside it) into memory."""
+    """Read the weights an ONNX file keeps in side files (external data) once each side file is a plain file
+    beside it that holds what it declares, and their sizes fit in EXTERNAL_BYTES: onnx would read whatever
+    the file names (an 8 GB file beside it) into memory. (onnx itself refuses a side file outside the model's
+    folder, named by an absolute path, or reached through a link; this says so in words first.)"""
     from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, load_external_data_for_model
     from onnx.external_data_helper import uses_external_data
     folder, total = Path(path).resolve().parent, 0
     for tensor in _get_all_tensors(model):
         if uses_external_data(tensor):
-            info = ExternalDataInfo(tensor)
-            side = folder / str(info.location)
-            size = side.stat().st_size if side.is_file() else 0
-            total += int(info.length) if info.length is not None else max(0, size - int(info.offset or 0))
+            try:
+                info = ExternalDataInfo(tensor)
+                offset = int(info.offset or 0)
+                length = None if info.length is None else int(info.length)
+            except ValueError:        # not a whole number, or below zero
+                location = next((e.value for e in tensor.external_data if e.key == "location"), "")
+                raise ImportFailure(f"{_whose(path, tensor.name, location)}, at an offset or length that is not a "
+                                    "whole number of zero or more: the file is damaged; export the model "
+                                    "again") from None
+            side = _side_file(path, folder, tensor.name, str(info.location))
+            size = side.stat().st_size
+            length = max(0, size - offset) if length is None else length
+            if offset + length > size:
+                raise ImportFailure(f"{_whose(path, tensor.name, str(info.location))}, which holds "
+                                    f"{size:,} bytes, fewer than the {offset + length:,} it should: the side "
+                                    "file is cut short or from another export; export the model again")
+            total += length
     if total > EXTERNAL_BYTES:
         from .batch_check import byte_text
         raise ImportFailure(f"{shown(str(path), 200)} keeps {byte_text(total)} of weights in side files, more than "
                             f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
     if total:
         load_external_data_for_model(model, str(folder))
+
+
+def _whose(path, tensor: str, location: str) -> str:
+    return (f"{shown(str(path), 200)} keeps the weights of {shown(tensor, 80)} in a side file named "
+            f"{shown(location, 120)}")
+
+
+def _side_file(path, folder: Path, tensor: str, location: str) -> Path:
+    """The side file that holds a tensor's weights: a plain file in the model's folder (or below it)."""
+    side = folder / location
+    if not Path(location).is_absolute() and side.is_symlink():
+        raise ImportFailure(f"{_whose(path, tensor, location)}, which is a link; Layerloom reads side files only "
+                            "as plain files beside the .onnx file: copy the file there in its place")
+    if Path(location).is_absolute() or not side.resolve().is_relative_to(folder):
+        where = "by a path from the root" if Path(location).is_absolute() else "outside the model's folder"
+        raise ImportFailure(f"{_whose(path, tensor, location)}, {where}; Layerloom reads side files only beside "
+                            "the .onnx file: put them there and name them by their file name")
+    if not side.is_file():
+        raise ImportFailure(f"{_whose(path, tensor, location)}, which is not beside it in {shown(str(folder), 200)}: "
+                            "copy the side files that came with the model into that folder")
+    return side
 
 
 _PLAIN_CONSTANTS = {"value_float": "float32", "value_floats": "float32", "value_int": "int64", "value_ints": "int64"}

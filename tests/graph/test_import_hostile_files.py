@@ -163,3 +163,60 @@ def test_an_onnx_file_is_run_by_onnxruntime_only_when_its_largest_tensor_fits(fi
     with pytest.raises(ImportFailure, match=r"checking the import runs the model on a batch of 3, where the result "
                                             r"of input \(1×6×6 a sample\) would take"):
         import_source(str(tmp_path / "net.onnx"))
+
+
+def _with_side_file(files, folder, location: str, length: int | None = None, offset: int = 0):
+    """The exported ONNX model with its first weight moved to a side file named `location`; returns (the model's
+    path, the weight's bytes)."""
+    from onnx import TensorProto
+    model = onnx.load_from_string(files[".onnx"])
+    tensor = model.graph.initializer[0]
+    raw = onnx.numpy_helper.to_array(tensor).tobytes()
+    tensor.ClearField("raw_data")
+    tensor.ClearField("float_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)),
+                       ("length", str(len(raw) if length is None else length))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    (folder / "m.onnx").write_bytes(model.SerializeToString())
+    return folder / "m.onnx", raw
+
+
+def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_one(files, tmp_path):
+    (tmp_path / "inline.onnx").write_bytes(files[".onnx"])
+    inline = import_source(str(tmp_path / "inline.onnx"))
+    path, raw = _with_side_file(files, tmp_path, "weights.bin")
+    (tmp_path / "weights.bin").write_bytes(raw)
+    beside = import_source(str(path))
+    assert inline.state.keys() == beside.state.keys()
+    assert all(torch.equal(inline.state[k], beside.state[k]) for k in inline.state)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("outside", "in a side file named ../w.bin, outside the model's folder; Layerloom reads side files only beside"),
+    ("absolute", ", by a path from the root; Layerloom reads side files only beside the .onnx file"),
+    ("link", "in a side file named link.bin, which is a link; Layerloom reads side files only as plain files"),
+    ("missing", "in a side file named gone.bin, which is not beside it in "),
+    ("short", "in a side file named w.bin, which holds 8 bytes, fewer than the "),
+    ("negative", "in a side file named w.bin, at an offset or length that is not a whole number of zero or more"),
+])
+def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weights_is_refused_in_words(
+        files, tmp_path, case, words):
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    raw = _with_side_file(files, model_dir, "x")[1]
+    (tmp_path / "w.bin").write_bytes(raw)          # a file the model should not reach
+    location, length, offset = {"outside": ("../w.bin", None, 0), "absolute": (str(tmp_path / "w.bin"), None, 0),
+                                "link": ("link.bin", None, 0), "missing": ("gone.bin", None, 0),
+                                "short": ("w.bin", None, 0), "negative": ("w.bin", None, -4)}[case]
+    if case == "link":
+        (model_dir / "link.bin").symlink_to(tmp_path / "w.bin")
+    if case in ("short", "negative"):
+        (model_dir / "w.bin").write_bytes(raw[:8] if case == "short" else raw)
+    path, _ = _with_side_file(files, model_dir, location, length, offset)
+    with pytest.raises(ImportFailure) as caught:
+        import_source(str(path))
+    text = str(caught.value)
+    assert text.startswith(f"{path} keeps the weights of ") and words in text, text
+    assert text.isprintable() and "Error" not in text
