@@ -14,7 +14,6 @@ and left new. The graph's own weights file is loaded by compile_graph before thi
 """
 from __future__ import annotations
 
-import pickle
 import zipfile
 from pathlib import Path
 
@@ -22,8 +21,9 @@ import torch
 
 from layerloom.graph.weights import WeightsError, load_matching, read_safetensors, safetensors_problem
 
-from .checkpoints import CheckpointError, latest_checkpoint, load_checkpoint, unpacks_beyond
+from .checkpoints import CheckpointError, check_unpacked_size, latest_checkpoint, load_checkpoint
 from .data.paths import data_root
+from .torch_files import SAVE_AGAIN, ZIP_HEAD, packed_problem, read_state_dict_file
 
 TORCHVISION_PREFIX = "torchvision:"
 SAFETENSORS_HEADER_LIMIT = 100_000_000     # the largest header safetensors reads
@@ -53,29 +53,6 @@ def torchvision_weights(name: str) -> dict:
                 f"torchvision's {name} weights are not on this machine and cannot be downloaded "
                 f"({type(exc).__name__}). Download {url} and put it in {folder} (as {path.name})") from None
     return read_state_dict_file(path)
-
-
-def read_state_dict_file(path) -> dict:
-    path = Path(path)
-    if path.exists() and not path.is_file():      # a pipe or a device would be read for ever
-        raise WeightsError(f"{path} is not a file: give a run folder, a checkpoint folder, a .safetensors or .pt "
-                           "file, or torchvision:NAME")
-    packed = _packed_problem(path)
-    if packed:
-        raise WeightsError(packed)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise WeightsError(f"{path} does not exist") from None
-    except Exception as exc:   # noqa: BLE001 - torch says a damaged file in many ways: each becomes a sentence
-        raise WeightsError(load_failure(path, exc)) from None
-    for key in ("state_dict", "model", "model_state_dict", "module"):
-        if isinstance(data, dict) and isinstance(data.get(key), dict):
-            data = data[key]
-            break
-    if not isinstance(data, dict) or not any(isinstance(v, torch.Tensor) for v in data.values()):
-        raise WeightsError(f"{path} holds no tensors by name (a state_dict)")
-    return data
 
 
 def read_init_source(spec: str) -> dict:
@@ -111,6 +88,10 @@ def init_source_problem(spec) -> str | None:
             found = latest_checkpoint(path)
         except CheckpointError as exc:
             return exc.reason
+        try:
+            check_unpacked_size(found, found / "state.pt")     # in the words loading it would use
+        except CheckpointError as exc:
+            return exc.reason
         return (safetensors_problem(found / "model.safetensors", "the checkpoint's weights file")
                 or _zip_problem(found / "state.pt", "the checkpoint's state file"))
     if path.suffix == ".safetensors" or not path.is_file() or is_safetensors(path):
@@ -138,57 +119,13 @@ def _zip_problem(path: Path, what: str) -> str | None:
         with open(path, "rb") as f:
             head = f.read(4)
         if len(head) < 4:           # no format Layerloom reads fits in fewer bytes
-            return f"{what} {path} is cut short: it holds {len(head)} byte{'s' if len(head) != 1 else ''}"
+            return f"{what} {path} is cut short: it holds {len(head)} byte{'s' if len(head) != 1 else ''}; {SAVE_AGAIN}"
         if head == ZIP_HEAD and not zipfile.is_zipfile(path):
-            return f"{what} {path} is cut short or damaged: its zip directory is missing"
+            return f"{what} {path} is cut short or damaged: its zip directory is missing; {SAVE_AGAIN}"
     except OSError as exc:
         return f"{what} {path} cannot be read ({exc.strerror or exc})"
-    packed = _packed_problem(path)
+    packed = packed_problem(path)
     return f"{what} {packed}" if packed else None
-
-
-def _packed_problem(path: Path) -> str | None:
-    """A zip that unpacks to far more than it holds (checkpoints.unpacks_beyond), in words, or None."""
-    sizes = unpacks_beyond(path)
-    if not sizes:
-        return None
-    return (f"{path} unpacks to {sizes[0] / 2**20:,.0f} MB from a file of {sizes[1] / 2**20:,.1f} MB, which "
-            "torch.save never writes (it does not compress), so Layerloom does not read it: save the weights again "
-            "with torch.save, or as .safetensors")
-
-
-ZIP_HEAD = b"PK\x03\x04"
-# torch.save's older format (before its zip files, still written with _use_new_zipfile_serialization=False)
-# starts with its magic number pickled with protocol 2
-LEGACY_HEAD = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]
-SAVE_AGAIN = "save the weights again with torch.save"
-
-
-def load_failure(path: Path, exc: BaseException) -> str:
-    """Why torch.load(weights_only=True) could not read a file, in words: torch says it with EOFError,
-    IndexError, struct.error, KeyError or RuntimeError for a file cut short, and with UnpicklingError for
-    objects it will not build."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(LEGACY_HEAD))
-    except OSError as err:
-        return f"{path} cannot be read ({err.strerror or err})"
-    refused = isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in str(exc)
-    if not head:
-        return f"{path} is empty; {SAVE_AGAIN}"
-    if head.startswith(ZIP_HEAD):
-        if not zipfile.is_zipfile(path):
-            return f"{path} is cut short or damaged: its zip directory is missing; {SAVE_AGAIN}"
-        if not refused:
-            return f"{path} is damaged: its zip does not hold what torch.save writes; {SAVE_AGAIN}"
-    elif not LEGACY_HEAD.startswith(head):      # (a file cut short inside the head is in the older format too)
-        return (f"{path} is not a file torch.save wrote: give a .pt or .pth file from torch.save, a .safetensors "
-                "file, a run or checkpoint folder, or torchvision:NAME")
-    elif not refused:
-        return f"{path} is cut short or damaged (torch's older, non-zip format, ending before its data); {SAVE_AGAIN}"
-    return (f"{path} holds Python objects besides tensors and plain values (building them would run code from the "
-            "file, which Layerloom never does), or is damaged: save model.state_dict() with torch.save and give "
-            "that file")
 
 
 class InitialWeights:

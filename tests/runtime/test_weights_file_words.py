@@ -9,11 +9,11 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 from layerloom.graph.weights import WeightsError
-from layerloom.runtime import initial_weights
+from layerloom.runtime import torch_files
 from layerloom.runtime.initial_weights import init_source_problem, read_init_source
 
 TENSORS = {"conv.weight": torch.arange(150.0).reshape(6, 1, 5, 5), "fc.bias": torch.ones(10)}
-PYTHON_WORDS = re.compile(r"Error\b|Traceback|struct\.|pickle|\bpkl\b|index out of range")
+PYTHON_WORDS = re.compile(r"Error\b|Traceback|struct\.|pickle\.|\bpkl\b|index out of range")
 
 
 def failure(path) -> str:
@@ -71,8 +71,55 @@ def test_a_zip_that_unpacks_to_far_more_than_it_holds_is_refused_unread(tmp_path
             dst.writestr(info.filename, src.read(info.filename))
     assert packed.stat().st_size < 2**20 / 8
     assert torch.load(packed, weights_only=True)["w"].numel() == 4 * 2**20     # torch itself would unpack it
-    monkeypatch.setattr(initial_weights.torch, "load", lambda *a, **k: pytest.fail("torch.load read the file"))
+    monkeypatch.setattr(torch_files.torch, "load", lambda *a, **k: pytest.fail("torch.load read the file"))
     text = failure(packed)
-    assert text.startswith(f"{packed} unpacks to 16 MB from a file of 0.0 MB, which torch.save never writes"), text
+    assert re.match(rf"{re.escape(str(packed))} unpacks to 16\.0 MB from a file of \d+\.\d KB, which torch\.save never "
+                    "writes", text), text
     assert init_source_problem(str(packed)) == f"the file {text}"
     assert init_source_problem(str(plain)) is None
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 3, 4, 5])
+def test_the_older_format_with_any_pickle_protocol_is_known_as_torchs(tmp_path, protocol):
+    """torch.save writes its older format with the pickle protocol it is given; torch's safe reader reads 0, 2 and
+    3 and refuses 1, 4 and 5 (and the newer zip format with protocol 4 or 5) for an opcode it does not know."""
+    path = tmp_path / "w.pt"
+    torch.save(TENSORS, path, _use_new_zipfile_serialization=False, pickle_protocol=protocol)
+    whole = path.read_bytes()
+    try:
+        torch.load(path, weights_only=True)
+    except Exception:       # noqa: BLE001 - torch refuses it: the words must say why, not "not a torch.save file"
+        assert "was saved with a pickle protocol torch's safe reader cannot read" in failure(path)
+    else:
+        assert torch.equal(read_init_source(str(path))["fc.bias"], TENSORS["fc.bias"])
+        path.write_bytes(whole[:len(whole) // 2])
+        assert "is cut short or damaged (torch's older, non-zip format" in failure(path)
+    path.write_bytes(whole[:9])
+    assert "is not a file torch.save wrote" not in failure(path)
+
+
+def test_a_zip_of_another_kind_is_named(tmp_path):
+    script = torch.jit.script(torch.nn.Linear(2, 2))
+    script.save(str(tmp_path / "script.pt"))
+    assert "is a TorchScript program (torch.jit.save), not a file of weights torch.save wrote" in \
+        failure(tmp_path / "script.pt")
+    with zipfile.ZipFile(tmp_path / "other.pt", "w") as archive:
+        archive.writestr("readme.txt", "weights are elsewhere")
+    assert "is a zip of other files, not a file of weights torch.save wrote" in failure(tmp_path / "other.pt")
+    torch.save(TENSORS, tmp_path / "p4.pt", pickle_protocol=4)
+    assert "was saved with a pickle protocol torch's safe reader cannot read" in failure(tmp_path / "p4.pt")
+
+
+def test_a_zip_with_a_version_python_cannot_open_is_left_to_torch(tmp_path):
+    """A zip entry may ask for a newer zip version than Python's zipfile knows (it raises NotImplementedError);
+    torch reads it all the same, and so does Layerloom."""
+    path = tmp_path / "w.pt"
+    torch.save(TENSORS, path)
+    data = bytearray(path.read_bytes())
+    directory = data.index(b"PK\x01\x02")
+    data[directory + 6] = 123                          # "version needed to extract" of its first entry: 12.3
+    path.write_bytes(bytes(data))
+    with pytest.raises(NotImplementedError):
+        zipfile.ZipFile(path)
+    assert init_source_problem(str(path)) is None
+    assert torch.equal(read_init_source(str(path))["fc.bias"], TENSORS["fc.bias"])
