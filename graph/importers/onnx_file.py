@@ -4,6 +4,8 @@ node. Any failure reads as what is wrong with the file.
 """
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from ..quoting import shown
@@ -24,41 +26,52 @@ def read_model(path):
     except ImportFailure:
         raise
     except Exception as exc:
-        raise ImportFailure(f"{path} is not a readable ONNX model ({type(exc).__name__}: {exc})") from None
+        raise ImportFailure(f"{path} is not a readable ONNX model ({first_line(exc)})") from None
 
 
 def _load_side_data(model, path) -> None:
     """Read the weights an ONNX file keeps in side files (external data) once each side file is a plain file
-    beside it that holds what it declares, and their sizes fit in EXTERNAL_BYTES: onnx would read whatever
-    the file names (an 8 GB file beside it) into memory. (onnx itself refuses a side file outside the model's
-    folder, named by an absolute path, or reached through a link; this says so in words first.)"""
-    from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, load_external_data_for_model
-    from onnx.external_data_helper import uses_external_data
-    folder, total = Path(path).resolve().parent, 0
+    beside it that holds what its tensor needs, and their sizes fit in EXTERNAL_BYTES: onnx would read
+    whatever the file names (an 8 GB file beside it) into memory. (onnx itself refuses a side file outside
+    the model's folder, named by a path from the root, or reached through a link; this says so in words
+    first.) The folder is the one the model file is named in, as onnx and onnxruntime take it."""
+    import numpy as np
+    from onnx import helper
+    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model, uses_external_data
+    folder, total, external, misfit = Path(os.path.abspath(path)).parent, 0, False, None
     for tensor in _get_all_tensors(model):
-        if uses_external_data(tensor):
-            try:
-                info = ExternalDataInfo(tensor)
-                offset = int(info.offset or 0)
-                length = None if info.length is None else int(info.length)
-            except ValueError:        # not a whole number, or below zero
-                location = next((e.value for e in tensor.external_data if e.key == "location"), "")
-                raise ImportFailure(f"{_whose(path, tensor.name, location)}, at an offset or length that is not a "
-                                    "whole number of zero or more: the file is damaged; export the model "
-                                    "again") from None
-            side = _side_file(path, folder, tensor.name, str(info.location))
-            size = side.stat().st_size
-            length = max(0, size - offset) if length is None else length
-            if offset + length > size:
-                raise ImportFailure(f"{_whose(path, tensor.name, str(info.location))}, which holds "
-                                    f"{size:,} bytes, fewer than the {offset + length:,} it should: the side "
-                                    "file is cut short or from another export; export the model again")
-            total += length
+        if not uses_external_data(tensor):
+            continue
+        external = True
+        entries = {e.key: e.value for e in tensor.external_data}
+        location = entries.get("location", "")
+        try:
+            offset = int(entries.get("offset") or 0)
+            length = int(entries["length"]) if entries.get("length") else None
+        except ValueError:
+            offset = -1
+        if offset < 0 or (length is not None and length < 0):
+            raise ImportFailure(f"{_whose(path, tensor.name, location)}, at an offset or length that is not a "
+                                "whole number of zero or more: the file is damaged; export the model again")
+        size = _side_file(path, folder, tensor.name, location).stat().st_size
+        length = max(0, size - offset) if length is None else length
+        if offset + length > size:
+            raise ImportFailure(f"{_whose(path, tensor.name, location)}, which holds {size:,} bytes, fewer than the "
+                                f"{offset + length:,} it should: the side file is cut short or from another export; "
+                                "export the model again")
+        item = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
+        needed = item * math.prod(tensor.dims)
+        if item and length != needed and misfit is None:       # (text tensors have no fixed size)
+            misfit = (f"{_whose(path, tensor.name, location)}, as {length:,} bytes where its shape "
+                      f"{list(tensor.dims)} needs {needed:,}: the file is damaged; export the model again")
+        total += length
     if total > EXTERNAL_BYTES:
         from .batch_check import byte_text
         raise ImportFailure(f"{shown(str(path), 200)} keeps {byte_text(total)} of weights in side files, more than "
                             f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
-    if total:
+    if misfit:
+        raise ImportFailure(misfit)
+    if external:            # (every tensor read now: none is left to be looked for later, from elsewhere)
         load_external_data_for_model(model, str(folder))
 
 
@@ -68,18 +81,34 @@ def _whose(path, tensor: str, location: str) -> str:
 
 
 def _side_file(path, folder: Path, tensor: str, location: str) -> Path:
-    """The side file that holds a tensor's weights: a plain file in the model's folder (or below it)."""
-    side = folder / location
-    if not Path(location).is_absolute() and side.is_symlink():
-        raise ImportFailure(f"{_whose(path, tensor, location)}, which is a link; Layerloom reads side files only "
-                            "as plain files beside the .onnx file: copy the file there in its place")
-    if Path(location).is_absolute() or not side.resolve().is_relative_to(folder):
-        where = "by a path from the root" if Path(location).is_absolute() else "outside the model's folder"
-        raise ImportFailure(f"{_whose(path, tensor, location)}, {where}; Layerloom reads side files only beside "
-                            "the .onnx file: put them there and name them by their file name")
-    if not side.is_file():
-        raise ImportFailure(f"{_whose(path, tensor, location)}, which is not beside it in {shown(str(folder), 200)}: "
-                            "copy the side files that came with the model into that folder")
+    """The side file that holds a tensor's weights: a plain file in the model's folder (or below it), reached
+    through no link."""
+    whose = _whose(path, tensor, location)
+    if location in ("", ".") or location.endswith(("/", "\\")):
+        raise ImportFailure(f"{shown(str(path), 200)} names no side file for the weights of {shown(tensor, 80)}: "
+                            "the file is damaged; export the model again")
+    where = "by a path from the root" if Path(location).is_absolute() else "outside the model's folder"
+    side, plain = folder / location, Path(os.path.normpath(location))
+    if Path(location).is_absolute() or plain.parts[:1] == ("..",):
+        raise ImportFailure(f"{whose}, {where}; Layerloom reads side files only beside the .onnx file: put them "
+                            "there and name them by their file name")
+    try:
+        if "\x00" in location:
+            raise ValueError("embedded NUL")
+        linked = side.is_symlink() or (side.exists() and side.resolve() != folder.resolve() / plain)
+        exists, plain_file = side.exists(), side.is_file()
+    except (OSError, ValueError):          # a name with a NUL, or longer than the system allows
+        raise ImportFailure(f"{whose}, which this system cannot open as a file name: the file is damaged; export the "
+                            "model again") from None
+    if linked:
+        raise ImportFailure(f"{whose}, which is reached through a link; Layerloom reads side files only as plain "
+                            "files beside the .onnx file: copy the file there in its place")
+    if not exists:
+        raise ImportFailure(f"{whose}, which is not beside it in {shown(str(folder), 200)}: copy the side files "
+                            "that came with the model into that folder")
+    if not plain_file:
+        raise ImportFailure(f"{whose}, which is not a plain file (a folder, a pipe or a device): the file is "
+                            "damaged; export the model again")
     return side
 
 

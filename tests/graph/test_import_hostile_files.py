@@ -183,11 +183,27 @@ def _with_side_file(files, folder, location: str, length: int | None = None, off
     return folder / "m.onnx", raw
 
 
-def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_one(files, tmp_path):
+@pytest.mark.parametrize("layout", ["beside", "in a subfolder", "folder through a link", "model through a link"])
+def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_one(files, tmp_path, monkeypatch,
+                                                                                   layout):
     (tmp_path / "inline.onnx").write_bytes(files[".onnx"])
     inline = import_source(str(tmp_path / "inline.onnx"))
-    path, raw = _with_side_file(files, tmp_path, "weights.bin")
-    (tmp_path / "weights.bin").write_bytes(raw)
+    real = tmp_path / "real"
+    real.mkdir()
+    path, raw = _with_side_file(files, real, "weights/w.bin" if layout == "in a subfolder" else "w.bin")
+    (real / "weights").mkdir()
+    (real / ("weights/w.bin" if layout == "in a subfolder" else "w.bin")).write_bytes(raw)
+    if layout == "folder through a link":         # the model's folder reached through a link: it imports
+        (tmp_path / "alias").symlink_to(real)
+        path = tmp_path / "alias" / "m.onnx"
+    if layout == "model through a link":          # a link to the model file, its side file beside the link
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / "m.onnx").symlink_to(path)
+        (tmp_path / "elsewhere" / "w.bin").write_bytes(raw)
+        path = tmp_path / "elsewhere" / "m.onnx"
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "w.bin").write_bytes(bytes(len(raw)))     # never read: side files are the model's own
+    monkeypatch.chdir(tmp_path / "cwd")
     beside = import_source(str(path))
     assert inline.state.keys() == beside.state.keys()
     assert all(torch.equal(inline.state[k], beside.state[k]) for k in inline.state)
@@ -196,10 +212,17 @@ def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_on
 @pytest.mark.parametrize("case, words", [
     ("outside", "in a side file named ../w.bin, outside the model's folder; Layerloom reads side files only beside"),
     ("absolute", ", by a path from the root; Layerloom reads side files only beside the .onnx file"),
-    ("link", "in a side file named link.bin, which is a link; Layerloom reads side files only as plain files"),
+    ("link", "in a side file named link.bin, which is reached through a link; Layerloom reads side files only as "
+             "plain files"),
     ("missing", "in a side file named gone.bin, which is not beside it in "),
     ("short", "in a side file named w.bin, which holds 8 bytes, fewer than the "),
     ("negative", "in a side file named w.bin, at an offset or length that is not a whole number of zero or more"),
+    ("empty", "in a side file named w.bin, as 0 bytes where its shape [2, 1, 3, 3] needs 72: the file is damaged"),
+    ("linked folder", "in a side file named alias/w.bin, which is reached through a link"),
+    ("nameless", "names no side file for the weights of conv.weight: the file is damaged"),
+    ("folder", "in a side file named sub, which is not a plain file (a folder, a pipe or a device)"),
+    ("nul", "which this system cannot open as a file name: the file is damaged"),
+    ("too long", "which this system cannot open as a file name: the file is damaged"),
 ])
 def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weights_is_refused_in_words(
         files, tmp_path, case, words):
@@ -209,14 +232,23 @@ def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weight
     (tmp_path / "w.bin").write_bytes(raw)          # a file the model should not reach
     location, length, offset = {"outside": ("../w.bin", None, 0), "absolute": (str(tmp_path / "w.bin"), None, 0),
                                 "link": ("link.bin", None, 0), "missing": ("gone.bin", None, 0),
-                                "short": ("w.bin", None, 0), "negative": ("w.bin", None, -4)}[case]
+                                "short": ("w.bin", None, 0), "negative": ("w.bin", None, -4),
+                                "empty": ("w.bin", 0, 0), "linked folder": ("alias/w.bin", None, 0),
+                                "nameless": ("", None, 0), "folder": ("sub", None, 0), "nul": ("w\x00.bin", None, 0),
+                                "too long": ("w" * 300 + ".bin", None, 0)}[case]
     if case == "link":
         (model_dir / "link.bin").symlink_to(tmp_path / "w.bin")
-    if case in ("short", "negative"):
+    if case in ("short", "negative", "empty"):
         (model_dir / "w.bin").write_bytes(raw[:8] if case == "short" else raw)
+    if case == "linked folder":                  # a link to a folder inside the model's own folder
+        (model_dir / "sub").mkdir()
+        (model_dir / "sub" / "w.bin").write_bytes(raw)
+        (model_dir / "alias").symlink_to(model_dir / "sub")
+    if case == "folder":
+        (model_dir / "sub").mkdir()
     path, _ = _with_side_file(files, model_dir, location, length, offset)
     with pytest.raises(ImportFailure) as caught:
         import_source(str(path))
     text = str(caught.value)
-    assert text.startswith(f"{path} keeps the weights of ") and words in text, text
-    assert text.isprintable() and "Error" not in text
+    assert text.startswith(f"{path} keeps the weights of " if case != "nameless" else f"{path} names no side file")
+    assert words in text and text.isprintable() and "Error" not in text and len(text) < 600, text
