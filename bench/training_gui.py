@@ -202,6 +202,14 @@ def median_interval(values, rounds: int = 2000, seed: int = 0) -> tuple[float, f
     return float(low), float(high)
 
 
+def interval_text(ratios) -> str:
+    """The bootstrap interval in words; with fewer than 5 pairs it would be little more than their range."""
+    if len(ratios) < 5:
+        return f"{len(ratios)} pair{'s' if len(ratios) != 1 else ''}: too few for an interval"
+    low, high = median_interval(ratios)
+    return f"95 % bootstrap interval {low:.3f}-{high:.3f} over {len(ratios)} pairs"
+
+
 def main() -> None:
     quick = "--quick" in sys.argv
     app, tmp = bench_app()
@@ -241,9 +249,9 @@ def main() -> None:
         p = statistics.median(probed)
         print(f"  in the app, GUI live          : {a:9.0f} samples/s   {[round(x) for x in inapp]}"
               f"  ({maps} feature-map updates in all runs)")
-        low, high = median_interval([x / y for x, y in zip(inapp, head)])
-        print(f"  throughput ratio app/headless : {paired:.3f}   (median of paired runs, 95 % bootstrap interval "
-              f"{low:.3f}-{high:.3f}; ratio of medians {a / h:.3f}; target >= 0.9, ideal 0.95)")
+        print(f"  throughput ratio app/headless : {paired:.3f}   (median of paired runs, "
+              f"{interval_text([x / y for x, y in zip(inapp, head)])}; ratio of medians {a / h:.3f}; "
+              "target >= 0.9, ideal 0.95)")
         print(f"  threads chosen by measuring   : headless {chosen[0]}, in the app {chosen[1]} (None: the run "
               "ended before choosing)")
         print(f"  GUI thread's CPU time         : {statistics.median(shares):.0%} of a core over a run "
