@@ -9,6 +9,7 @@ UnpicklingError; `load_failure` turns that into what is wrong with the file and 
 from __future__ import annotations
 
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -32,11 +33,13 @@ def read_state_dict_file(path) -> dict:
     if path.exists() and not path.is_file():      # a pipe or a device would be read for ever
         raise WeightsError(f"{path} is not a file: give a run folder, a checkpoint folder, a .safetensors or .pt "
                            "file, or torchvision:NAME")
-    packed = packed_problem(path)
-    if packed:
-        raise WeightsError(packed)
+    problem = packed_problem(path) or _other_zip(path)
+    if problem:
+        raise WeightsError(problem)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():     # torch warns about archives and protocols it then refuses anyway
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"{path} does not exist") from None
     except Exception as exc:   # noqa: BLE001 - torch says a damaged file in many ways: each becomes a sentence
@@ -84,10 +87,9 @@ def load_failure(path: Path, exc: BaseException) -> str:
     if head.startswith(ZIP_HEAD):
         if not zipfile.is_zipfile(path):
             return f"{path} is cut short or damaged: its zip directory is missing; {SAVE_AGAIN}"
-        kind = _zip_kind(path)
-        if kind:
-            return (f"{path} is {kind}, not a file of weights torch.save wrote: load it in PyTorch and save "
-                    "model.state_dict() with torch.save, then give that file")
+        other = _other_zip(path)
+        if other:
+            return other
         if not refused:
             return f"{path} is damaged: its zip does not hold what torch.save writes; {SAVE_AGAIN}"
     elif not older_format(head):
@@ -101,6 +103,20 @@ def load_failure(path: Path, exc: BaseException) -> str:
     return (f"{path} holds Python objects besides tensors and plain values (building them would run code from the "
             "file, which Layerloom never does), or is damaged: save model.state_dict() with torch.save and give "
             "that file")
+
+
+def _other_zip(path: Path) -> str | None:
+    """A zip that is not torch.save's (a TorchScript program, an exported program), in words, or None: refused
+    before torch reads it (torch.load would hand a TorchScript program to torch.jit.load)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(ZIP_HEAD)) != ZIP_HEAD:
+                return None
+    except OSError:
+        return None
+    kind = _zip_kind(path)
+    return (f"{path} is {kind}, not a file of weights torch.save wrote: load it in PyTorch and save "
+            "model.state_dict() with torch.save, then give that file") if kind else None
 
 
 def _zip_kind(path: Path) -> str | None:

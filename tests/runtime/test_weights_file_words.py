@@ -98,14 +98,18 @@ def test_the_older_format_with_any_pickle_protocol_is_known_as_torchs(tmp_path, 
     assert "is not a file torch.save wrote" not in failure(path)
 
 
-def test_a_zip_of_another_kind_is_named(tmp_path):
-    script = torch.jit.script(torch.nn.Linear(2, 2))
-    script.save(str(tmp_path / "script.pt"))
-    assert "is a TorchScript program (torch.jit.save), not a file of weights torch.save wrote" in \
-        failure(tmp_path / "script.pt")
+def test_a_zip_of_another_kind_is_named_and_not_given_to_torch(tmp_path, monkeypatch):
+    torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)).save(str(tmp_path / "script.pt"))
+    torch.export.save(torch.export.export(torch.nn.Linear(2, 2), (torch.zeros(1, 2),)), tmp_path / "program.pt2")
     with zipfile.ZipFile(tmp_path / "other.pt", "w") as archive:
         archive.writestr("readme.txt", "weights are elsewhere")
+    load = torch.load
+    monkeypatch.setattr(torch_files.torch, "load", lambda *a, **k: pytest.fail("torch.load read the file"))
+    assert "is a TorchScript program (torch.jit.save), not a file of weights torch.save wrote" in \
+        failure(tmp_path / "script.pt")
+    assert "is an exported program (torch.export), not a file of weights" in failure(tmp_path / "program.pt2")
     assert "is a zip of other files, not a file of weights torch.save wrote" in failure(tmp_path / "other.pt")
+    monkeypatch.setattr(torch_files.torch, "load", load)
     torch.save(TENSORS, tmp_path / "p4.pt", pickle_protocol=4)
     assert "was saved with a pickle protocol torch's safe reader cannot read" in failure(tmp_path / "p4.pt")
 
