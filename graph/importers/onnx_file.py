@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from ..quoting import shown
@@ -35,8 +36,6 @@ def _load_side_data(model, path) -> None:
     whatever the file names (an 8 GB file beside it) into memory. (onnx itself refuses a side file outside
     the model's folder, named by a path from the root, or reached through a link; this says so in words
     first.) The folder is the one the model file is named in, as onnx and onnxruntime take it."""
-    import numpy as np
-    from onnx import helper
     from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model, uses_external_data
     folder, total, external, misfit = Path(os.path.abspath(path)).parent, 0, False, None
     for tensor in _get_all_tensors(model):
@@ -59,9 +58,9 @@ def _load_side_data(model, path) -> None:
             raise ImportFailure(f"{_whose(path, tensor.name, location)}, which holds {size:,} bytes, fewer than the "
                                 f"{offset + length:,} it should: the side file is cut short or from another export; "
                                 "export the model again")
-        item = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).itemsize
-        needed = item * math.prod(tensor.dims)
-        if item and length != needed and misfit is None:       # (text tensors have no fixed size)
+        item = _whole_bytes().get(tensor.data_type)
+        needed = (item or 0) * math.prod(tensor.dims)
+        if item and length != needed and misfit is None:
             misfit = (f"{_whose(path, tensor.name, location)}, as {length:,} bytes where its shape "
                       f"{list(tensor.dims)} needs {needed:,}: the file is damaged; export the model again")
         total += length
@@ -73,6 +72,19 @@ def _load_side_data(model, path) -> None:
         raise ImportFailure(misfit)
     if external:            # (every tensor read now: none is left to be looked for later, from elsewhere)
         load_external_data_for_model(model, str(folder))
+
+
+@lru_cache(maxsize=1)
+def _whole_bytes() -> dict[int, int]:
+    """Bytes per element of the ONNX tensor types stored a whole number of bytes each: a side file's weights
+    must fill their shape exactly. (Text has no fixed size, and 2-, 4- and 6-bit types pack several to a byte:
+    those are left to onnx.)"""
+    from onnx import TensorProto
+    sizes = {"FLOAT": 4, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "INT32": 4, "INT64": 8, "BOOL": 1,
+             "FLOAT16": 2, "DOUBLE": 8, "UINT32": 4, "UINT64": 8, "COMPLEX64": 8, "COMPLEX128": 16, "BFLOAT16": 2,
+             "FLOAT8E4M3FN": 1, "FLOAT8E4M3FNUZ": 1, "FLOAT8E5M2": 1, "FLOAT8E5M2FNUZ": 1, "FLOAT8E8M0": 1}
+    return {TensorProto.DataType.Value(name): n for name, n in sizes.items()
+            if name in TensorProto.DataType.keys()}
 
 
 def _whose(path, tensor: str, location: str) -> str:
