@@ -252,3 +252,21 @@ def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weight
     text = str(caught.value)
     assert text.startswith(f"{path} keeps the weights of " if case != "nameless" else f"{path} names no side file")
     assert words in text and text.isprintable() and "Error" not in text and len(text) < 600, text
+
+
+def test_side_files_of_packed_types_are_read_as_onnx_reads_them(tmp_path):
+    """A 4-bit tensor packs two values to a byte: its side file is read, not held against a byte a value."""
+    from onnx import TensorProto, helper
+    from onnx.external_data_helper import uses_external_data
+
+    from layerloom.graph.importers.onnx_file import _load_side_data
+    packed = helper.make_tensor("q", TensorProto.UINT4, [5], bytes([0x21, 0x43, 0x05]), raw=True)   # 1 2 3 4 5
+    model = helper.make_model(helper.make_graph([], "g", [], [], [packed]))
+    onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.data", size_threshold=0)
+    got = onnx.load(str(tmp_path / "m.onnx"), load_external_data=False)
+    assert uses_external_data(got.graph.initializer[0])
+    _load_side_data(got, tmp_path / "m.onnx")
+    want = onnx.load(str(tmp_path / "m.onnx"))               # onnx's own reading, side file included
+    assert onnx.numpy_helper.to_array(got.graph.initializer[0]).tolist() == \
+        onnx.numpy_helper.to_array(want.graph.initializer[0]).tolist() == [1, 2, 3, 4, 5]
