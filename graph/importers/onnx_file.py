@@ -31,60 +31,70 @@ def read_model(path):
 
 
 def _load_side_data(model, path) -> None:
-    """Read the weights an ONNX file keeps in side files (external data) once each side file is a plain file
-    beside it that holds what its tensor needs, and their sizes fit in EXTERNAL_BYTES: onnx would read
-    whatever the file names (an 8 GB file beside it) into memory. (onnx itself refuses a side file outside
-    the model's folder, named by a path from the root, or reached through a link; this says so in words
-    first.) The folder is the one the model file is named in, as onnx and onnxruntime take it."""
-    from onnx.external_data_helper import _get_all_tensors, load_external_data_for_model, uses_external_data
-    folder, total, external, misfit = Path(os.path.abspath(path)).parent, 0, False, None
+    """Read the weights an ONNX file keeps in side files (external data), each from a plain file beside it
+    that holds what its tensor needs, once their sizes fit in EXTERNAL_BYTES (onnx would read whatever the
+    file names, an 8 GB file beside it, into memory). Layerloom reads the bytes itself, as the offsets and
+    lengths it checked say: onnx's own reader differs between versions (1.16 reads a length of 0 as "to the
+    end of the file"), and it refuses a side file outside the model's folder, named by a path from the root,
+    or reached through a link in words of its own. The folder is the one the model file is named in, as onnx
+    and onnxruntime take it. Every external tensor is read here: none is left to be looked for later."""
+    from onnx import TensorProto
+    from onnx.external_data_helper import _get_all_tensors, uses_external_data
+    folder, total, misfit, reads = Path(os.path.abspath(path)).parent, 0, None, []
     for tensor in _get_all_tensors(model):
         if not uses_external_data(tensor):
             continue
-        external = True
         entries = {e.key: e.value for e in tensor.external_data}
         location = entries.get("location", "")
+        whose = _whose(path, tensor.name, location)
         try:
             offset = int(entries.get("offset") or 0)
             length = int(entries["length"]) if entries.get("length") else None
         except ValueError:
             offset = -1
         if offset < 0 or (length is not None and length < 0):
-            raise ImportFailure(f"{_whose(path, tensor.name, location)}, at an offset or length that is not a "
-                                "whole number of zero or more: the file is damaged; export the model again")
-        size = _side_file(path, folder, tensor.name, location).stat().st_size
+            raise ImportFailure(f"{whose}, at an offset or length that is not a whole number of zero or more: the "
+                                "file is damaged; export the model again")
+        if any(d < 0 for d in tensor.dims):
+            raise ImportFailure(f"{whose}, for a shape {list(tensor.dims)} with a size below zero: the file is "
+                                "damaged; export the model again")
+        side = _side_file(path, folder, tensor.name, location)
+        size = side.stat().st_size
         length = max(0, size - offset) if length is None else length
         if offset + length > size:
-            raise ImportFailure(f"{_whose(path, tensor.name, location)}, which holds {size:,} bytes, fewer than the "
-                                f"{offset + length:,} it should: the side file is cut short or from another export; "
-                                "export the model again")
-        item = _whole_bytes().get(tensor.data_type)
-        needed = (item or 0) * math.prod(tensor.dims)
-        if item and length != needed and misfit is None:
-            misfit = (f"{_whose(path, tensor.name, location)}, as {length:,} bytes where its shape "
-                      f"{list(tensor.dims)} needs {needed:,}: the file is damaged; export the model again")
+            raise ImportFailure(f"{whose}, which holds {size:,} bytes, fewer than the {offset + length:,} it should: "
+                                "the side file is cut short or from another export; export the model again")
+        bits = _element_bits().get(tensor.data_type)
+        needed = -(-bits * math.prod(tensor.dims) // 8) if bits else None
+        if needed is not None and length != needed and misfit is None:
+            misfit = (f"{whose}, as {length:,} bytes where its shape {list(tensor.dims)} needs {needed:,}: the file "
+                      "is damaged; export the model again")
         total += length
+        reads.append((tensor, side, offset, length))
     if total > EXTERNAL_BYTES:
         from .batch_check import byte_text
         raise ImportFailure(f"{shown(str(path), 200)} keeps {byte_text(total)} of weights in side files, more than "
                             f"the {byte_text(EXTERNAL_BYTES)} Layerloom imports; import a smaller model")
     if misfit:
         raise ImportFailure(misfit)
-    if external:            # (every tensor read now: none is left to be looked for later, from elsewhere)
-        load_external_data_for_model(model, str(folder))
+    for tensor, side, offset, length in reads:
+        with open(side, "rb") as f:
+            f.seek(offset)
+            tensor.raw_data = f.read(length)
+        del tensor.external_data[:]
+        tensor.data_location = TensorProto.DEFAULT
 
 
 @lru_cache(maxsize=1)
-def _whole_bytes() -> dict[int, int]:
-    """Bytes per element of the ONNX tensor types stored a whole number of bytes each: a side file's weights
-    must fill their shape exactly. (Text has no fixed size, and 2-, 4- and 6-bit types pack several to a byte:
-    those are left to onnx.)"""
+def _element_bits() -> dict[int, int]:
+    """Bits per element of the ONNX tensor types of a fixed size (2- and 4-bit ones pack several to a byte): a
+    side file's weights must fill their shape exactly. Text has no fixed size, and is left out."""
     from onnx import TensorProto
-    sizes = {"FLOAT": 4, "UINT8": 1, "INT8": 1, "UINT16": 2, "INT16": 2, "INT32": 4, "INT64": 8, "BOOL": 1,
-             "FLOAT16": 2, "DOUBLE": 8, "UINT32": 4, "UINT64": 8, "COMPLEX64": 8, "COMPLEX128": 16, "BFLOAT16": 2,
-             "FLOAT8E4M3FN": 1, "FLOAT8E4M3FNUZ": 1, "FLOAT8E5M2": 1, "FLOAT8E5M2FNUZ": 1, "FLOAT8E8M0": 1}
-    return {TensorProto.DataType.Value(name): n for name, n in sizes.items()
-            if name in TensorProto.DataType.keys()}
+    sizes = {"FLOAT": 32, "UINT8": 8, "INT8": 8, "UINT16": 16, "INT16": 16, "INT32": 32, "INT64": 64, "BOOL": 8,
+             "FLOAT16": 16, "DOUBLE": 64, "UINT32": 32, "UINT64": 64, "COMPLEX64": 64, "COMPLEX128": 128,
+             "BFLOAT16": 16, "FLOAT8E4M3FN": 8, "FLOAT8E4M3FNUZ": 8, "FLOAT8E5M2": 8, "FLOAT8E5M2FNUZ": 8,
+             "FLOAT8E8M0": 8, "UINT4": 4, "INT4": 4, "FLOAT4E2M1": 4, "UINT2": 2, "INT2": 2}
+    return {TensorProto.DataType.Value(name): n for name, n in sizes.items() if name in TensorProto.DataType.keys()}
 
 
 def _whose(path, tensor: str, location: str) -> str:
@@ -96,7 +106,7 @@ def _side_file(path, folder: Path, tensor: str, location: str) -> Path:
     """The side file that holds a tensor's weights: a plain file in the model's folder (or below it), reached
     through no link."""
     whose = _whose(path, tensor, location)
-    if location in ("", ".") or location.endswith(("/", "\\")):
+    if location.replace("\\", "/").rsplit("/", 1)[-1] in ("", ".", ".."):    # no file at the end of the name
         raise ImportFailure(f"{shown(str(path), 200)} names no side file for the weights of {shown(tensor, 80)}: "
                             "the file is damaged; export the model again")
     where = "by a path from the root" if Path(location).is_absolute() else "outside the model's folder"

@@ -196,10 +196,11 @@ def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_on
     if layout == "folder through a link":         # the model's folder reached through a link: it imports
         (tmp_path / "alias").symlink_to(real)
         path = tmp_path / "alias" / "m.onnx"
-    if layout == "model through a link":          # a link to the model file, its side file beside the link
+    if layout == "model through a link":          # a link to the model file, its side file beside the link only
         (tmp_path / "elsewhere").mkdir()
         (tmp_path / "elsewhere" / "m.onnx").symlink_to(path)
         (tmp_path / "elsewhere" / "w.bin").write_bytes(raw)
+        (real / "w.bin").write_bytes(bytes(len(raw)))        # beside the link's target: not the model's
         path = tmp_path / "elsewhere" / "m.onnx"
     (tmp_path / "cwd").mkdir()
     (tmp_path / "cwd" / "w.bin").write_bytes(bytes(len(raw)))     # never read: side files are the model's own
@@ -223,6 +224,7 @@ def test_an_onnx_side_file_beside_the_model_is_read_and_imports_as_the_inline_on
     ("folder", "in a side file named sub, which is not a plain file (a folder, a pipe or a device)"),
     ("nul", "which this system cannot open as a file name: the file is damaged"),
     ("too long", "which this system cannot open as a file name: the file is damaged"),
+    ("dot", "names no side file for the weights of conv.weight: the file is damaged"),
 ])
 def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weights_is_refused_in_words(
         files, tmp_path, case, words):
@@ -235,7 +237,7 @@ def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weight
                                 "short": ("w.bin", None, 0), "negative": ("w.bin", None, -4),
                                 "empty": ("w.bin", 0, 0), "linked folder": ("alias/w.bin", None, 0),
                                 "nameless": ("", None, 0), "folder": ("sub", None, 0), "nul": ("w\x00.bin", None, 0),
-                                "too long": ("w" * 300 + ".bin", None, 0)}[case]
+                                "too long": ("w" * 300 + ".bin", None, 0), "dot": ("w.bin/.", None, 0)}[case]
     if case == "link":
         (model_dir / "link.bin").symlink_to(tmp_path / "w.bin")
     if case in ("short", "negative", "empty"):
@@ -250,7 +252,8 @@ def test_an_onnx_side_file_that_is_not_a_plain_file_beside_it_holding_its_weight
     with pytest.raises(ImportFailure) as caught:
         import_source(str(path))
     text = str(caught.value)
-    assert text.startswith(f"{path} keeps the weights of " if case != "nameless" else f"{path} names no side file")
+    assert text.startswith(f"{path} names no side file" if case in ("nameless", "dot") else
+                           f"{path} keeps the weights of ")
     assert words in text and text.isprintable() and "Error" not in text and len(text) < 600, text
 
 
@@ -270,3 +273,22 @@ def test_side_files_of_packed_types_are_read_as_onnx_reads_them(tmp_path):
     want = onnx.load(str(tmp_path / "m.onnx"))               # onnx's own reading, side file included
     assert onnx.numpy_helper.to_array(got.graph.initializer[0]).tolist() == \
         onnx.numpy_helper.to_array(want.graph.initializer[0]).tolist() == [1, 2, 3, 4, 5]
+
+
+def test_an_empty_tensor_in_a_side_file_takes_no_bytes_from_the_next(tmp_path):
+    """onnx.save puts every tensor in one side file; an empty one declares a length of 0, which onnx 1.16's own
+    reader took for "to the end of the file". Layerloom reads each tensor's own bytes."""
+    from onnx import TensorProto, helper
+
+    from layerloom.graph.importers.onnx_file import _load_side_data
+    empty = helper.make_tensor("e", TensorProto.FLOAT, [0, 3], b"", raw=True)
+    full = helper.make_tensor("f", TensorProto.FLOAT, [3], torch.arange(3.0).numpy().tobytes(), raw=True)
+    model = helper.make_model(helper.make_graph([], "g", [], [], [empty, full]))
+    onnx.save_model(model, str(tmp_path / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.data", size_threshold=0)
+    got = onnx.load(str(tmp_path / "m.onnx"), load_external_data=False)
+    entries = {e.key: e.value for e in got.graph.initializer[0].external_data}
+    assert entries.get("length", "0") == "0" or "length" not in entries
+    _load_side_data(got, tmp_path / "m.onnx")
+    arrays = [onnx.numpy_helper.to_array(t) for t in got.graph.initializer]
+    assert arrays[0].shape == (0, 3) and arrays[1].tolist() == [0.0, 1.0, 2.0]
