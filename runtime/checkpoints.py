@@ -200,8 +200,8 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
             warnings.simplefilter("ignore")
             state = torch.load(path / "state.pt", map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:   # weights_only=True refused an object
-        raise CheckpointError(f"the checkpoint {path} holds data that is not allowed: only tensors and plain "
-                              "values are loaded", earlier_advice(path)) from None
+        raise CheckpointError(f"the checkpoint {path} holds data that is not allowed (only tensors and plain "
+                              "values are loaded), or is damaged", earlier_advice(path)) from None
     except Exception as exc:
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its state.pt cannot be read "
                               f"({shown(str(exc), 120)}).") from None

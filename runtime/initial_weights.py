@@ -23,7 +23,7 @@ from layerloom.graph.weights import WeightsError, load_matching, read_safetensor
 
 from .checkpoints import CheckpointError, check_unpacked_size, latest_checkpoint, load_checkpoint
 from .data.paths import data_root
-from .torch_files import SAVE_AGAIN, ZIP_HEAD, packed_problem, read_state_dict_file
+from .torch_files import SAVE_AGAIN, ZIP_HEAD, other_zip, packed_problem, read_state_dict_file
 
 TORCHVISION_PREFIX = "torchvision:"
 SAFETENSORS_HEADER_LIMIT = 100_000_000     # the largest header safetensors reads
@@ -124,7 +124,7 @@ def _zip_problem(path: Path, what: str) -> str | None:
             return f"{what} {path} is cut short or damaged: its zip directory is missing; {SAVE_AGAIN}"
     except OSError as exc:
         return f"{what} {path} cannot be read ({exc.strerror or exc})"
-    packed = packed_problem(path)
+    packed = packed_problem(path) or other_zip(path)
     return f"{what} {packed}" if packed else None
 
 

@@ -33,7 +33,7 @@ def read_state_dict_file(path) -> dict:
     if path.exists() and not path.is_file():      # a pipe or a device would be read for ever
         raise WeightsError(f"{path} is not a file: give a run folder, a checkpoint folder, a .safetensors or .pt "
                            "file, or torchvision:NAME")
-    problem = packed_problem(path) or _other_zip(path)
+    problem = packed_problem(path) or other_zip(path)
     if problem:
         raise WeightsError(problem)
     try:
@@ -87,7 +87,7 @@ def load_failure(path: Path, exc: BaseException) -> str:
     if head.startswith(ZIP_HEAD):
         if not zipfile.is_zipfile(path):
             return f"{path} is cut short or damaged: its zip directory is missing; {SAVE_AGAIN}"
-        other = _other_zip(path)
+        other = other_zip(path)
         if other:
             return other
         if not refused:
@@ -95,9 +95,9 @@ def load_failure(path: Path, exc: BaseException) -> str:
     elif not older_format(head):
         return (f"{path} is not a file torch.save wrote: give a .pt or .pth file from torch.save, a .safetensors "
                 "file, a run or checkpoint folder, or torchvision:NAME")
-    elif not refused:
+    elif not refused or any(h.startswith(head) and len(head) < len(h) for h in OLDER_HEADS):
         return f"{path} is cut short or damaged (torch's older, non-zip format, ending before its data); {SAVE_AGAIN}"
-    if "Unsupported operand" in text:      # a pickle protocol torch's safe reader does not read (1, 4 or 5)
+    if "Unsupported operand" in text:      # a pickle protocol torch's safe reader does not read (0, 1, 4 or 5)
         return (f"{path} was saved with a pickle protocol torch's safe reader cannot read, or is damaged: "
                 f"{SAVE_AGAIN}, leaving pickle_protocol at its default")
     return (f"{path} holds Python objects besides tensors and plain values (building them would run code from the "
@@ -105,7 +105,7 @@ def load_failure(path: Path, exc: BaseException) -> str:
             "that file")
 
 
-def _other_zip(path: Path) -> str | None:
+def other_zip(path: Path) -> str | None:
     """A zip that is not torch.save's (a TorchScript program, an exported program), in words, or None: refused
     before torch reads it (torch.load would hand a TorchScript program to torch.jit.load)."""
     try:

@@ -4,6 +4,7 @@ load_checkpoint with a one-line reason, never a traceback from deep inside resum
 import json
 import os
 import pickle
+import re
 import shutil
 import warnings
 
@@ -41,6 +42,7 @@ def _refused(run_dir, *words):
         load_checkpoint(run_dir)
     message = str(info.value)
     assert "\n" not in message and all(w in message for w in words), message
+    assert not re.search(r"\w+Error\b", message), message      # what is wrong in words, not an exception's name
     return message
 
 

@@ -127,3 +127,33 @@ def test_a_zip_with_a_version_python_cannot_open_is_left_to_torch(tmp_path):
         zipfile.ZipFile(path)
     assert init_source_problem(str(path)) is None
     assert torch.equal(read_init_source(str(path))["fc.bias"], TENSORS["fc.bias"])
+
+
+def test_the_readiness_check_names_other_zips_and_a_packed_checkpoint_as_loading_would(tmp_path):
+    torch.jit.trace(torch.nn.Linear(2, 2), torch.zeros(1, 2)).save(str(tmp_path / "script.pt"))
+    assert init_source_problem(str(tmp_path / "script.pt")) == f"the file {failure(tmp_path / 'script.pt')}"
+    from layerloom.runtime.checkpoints import CheckpointError, load_checkpoint
+    from layerloom.runtime.trainer import Trainer
+
+    from .trainer_helpers import mnist_small, small_net
+    Trainer(small_net(), {"epochs": 1, "batch_size": 32, "max_steps": 2, "threads": 1}, lambda e: None,
+            runs_base=tmp_path / "runs", data=mnist_small(n_train=64, n_val=32)).run()
+    run = next((tmp_path / "runs").iterdir())
+    state = next(p for p in (run / "checkpoints").iterdir() if p.is_dir()) / "state.pt"
+    plain = zipfile.ZipFile(state)
+    members = [(info.filename, plain.read(info.filename)) for info in plain.infolist()]
+    plain.close()
+    with zipfile.ZipFile(state, "w", zipfile.ZIP_DEFLATED) as packed:
+        for name, body in members:
+            packed.writestr(name, body)
+        packed.writestr(members[0][0].split("/")[0] + "/data/padding", bytes(4 * 2**20))   # packs to a few KB
+    with pytest.raises(CheckpointError) as caught:
+        load_checkpoint(run)
+    assert init_source_problem(str(run)) == caught.value.reason
+    assert "unpacks to" in caught.value.reason
+
+
+def test_a_file_cut_inside_its_first_bytes_is_cut_short_whatever_its_protocol(tmp_path):
+    for head in (b"L", b"L1", b"\x80", b"\x80\x04\x95"):
+        (tmp_path / "w.pt").write_bytes(head)
+        assert "is cut short or damaged (torch's older, non-zip format" in failure(tmp_path / "w.pt")
