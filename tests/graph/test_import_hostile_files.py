@@ -292,3 +292,16 @@ def test_an_empty_tensor_in_a_side_file_takes_no_bytes_from_the_next(tmp_path):
     _load_side_data(got, tmp_path / "m.onnx")
     arrays = [onnx.numpy_helper.to_array(t) for t in got.graph.initializer]
     assert arrays[0].shape == (0, 3) and arrays[1].tolist() == [0.0, 1.0, 2.0]
+
+
+def test_a_side_file_tensor_with_a_size_below_zero_is_refused_in_words(files, tmp_path):
+    """A shape of [-2, 3] would ask for -24 bytes, and [-2, -3] for as many as [2, 3]: neither is a shape."""
+    path, raw = _with_side_file(files, tmp_path, "w.bin")
+    (tmp_path / "w.bin").write_bytes(raw)
+    model = onnx.load(str(path), load_external_data=False)
+    model.graph.initializer[0].dims[:] = [-2, -1, 3, 3]
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(ImportFailure) as caught:
+        import_source(str(path))
+    assert "in a side file named w.bin, for a shape [-2, -1, 3, 3] with a size below zero: the file is damaged" in \
+        str(caught.value)
