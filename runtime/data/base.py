@@ -33,6 +33,7 @@ class DatasetInfo:
     variable_length: bool = False    # sequences of any length (sample_shape gives a nominal one)
     vocabulary: tuple[str, ...] = () # token-id sets: the token of each id
     drawn: bool = False              # generated at whatever size the Input asks (shapes, figures), never resized
+    placeholder_statistics: bool = False  # mean/std stand in until loading measures them on the training split
 
     def data_context(self) -> dict:
         """The facts a graph's data-driven "auto" parameters follow."""

@@ -277,7 +277,7 @@ def info(*, path=None, input_shape=None, size=None, channels=None, **_ignored) -
         name=NAME, title=title, description=description, sample_shape=shape,
         input_dtype="float32", num_classes=len(classes), class_names=classes,
         mean=GRAY_MEAN if gray else RGB_MEAN, std=GRAY_STD if gray else RGB_STD,
-        needs_download=False,
+        needs_download=False, placeholder_statistics=True,
     )
 
 
@@ -362,4 +362,4 @@ def channel_statistics(split: Dataset, limit: int = STATS_SAMPLES) -> tuple[tupl
 
 def _with_statistics(info: DatasetInfo, train: Dataset) -> DatasetInfo:
     mean, std = channel_statistics(train)
-    return replace(info, mean=mean, std=std)
+    return replace(info, mean=mean, std=std, placeholder_statistics=False)

@@ -26,11 +26,20 @@ def copy_images(root, project: Path) -> bool:
     root = Path(root) if root else None
     if root is None or not root.is_dir() or folder_size(root) > COPY_LIMIT:
         return False
-    extensions = image_folder._image_extensions()
-    shutil.copytree(root, project / DATA_DIR, copy_function=shutil.copyfile,
-                    ignore=lambda folder, names: [n for n in names if not (Path(folder, n).is_dir()
-                                                                            or Path(n).suffix.lower() in extensions)])
+    shutil.copytree(root, project / DATA_DIR, copy_function=shutil.copyfile, ignore=_not_read)
     return True
+
+
+def _not_read(folder: str, names: list[str]) -> list[str]:
+    """What Layerloom's reader skips (image_folder.image_files): linked folders, which it does not
+    enter, and anything but a regular file with an image's extension."""
+    extensions = image_folder._image_extensions()
+
+    def read(path: Path) -> bool:
+        if path.is_dir():
+            return not path.is_symlink()
+        return path.name.lower().endswith(extensions) and path.is_file()
+    return [n for n in names if not read(Path(folder, n))]
 
 
 _LOADER = '''
@@ -51,6 +60,10 @@ def load(root, shape, val_fraction, seed):
         def find_classes(self, directory):
             return classes, {c: i for i, c in enumerate(classes)}
 
+        @staticmethod
+        def make_dataset(directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+            return image_files(directory, class_to_idx, tuple(extensions or IMG_EXTENSIONS), allow_empty)
+
     to_sample = ToSample(shape[0], tuple(shape[1:]))
     train = Folder(str(train_dir), transform=to_sample)
 
@@ -67,11 +80,11 @@ def load(root, shape, val_fraction, seed):
 
 def module_source() -> str:
     """image_folder_data.py: Layerloom's conversion and split, plus a loader into tensors."""
-    parts = ['"""Your image folder, read as Layerloom read it: same classes, conversion, resize and split."""',
-             "from pathlib import Path", "", "import numpy as np", "import torch",
-             "from torchvision.datasets import ImageFolder", "", "",
-             "class DataError(Exception):", "    pass", ""]
-    for obj in (image_folder.ToSample, image_folder._stratified_split):
+    parts = ['"""Your image folder, read as Layerloom read it: same classes, files, conversion, resize and split."""',
+             "import os", "from pathlib import Path", "", "import numpy as np", "import torch",
+             "from torchvision.datasets import ImageFolder", "from torchvision.datasets.folder import IMG_EXTENSIONS",
+             "", "", "class DataError(Exception):", "    pass", ""]
+    for obj in (image_folder.ToSample, image_folder.image_files, image_folder._stratified_split):
         parts += ["", inspect.getsource(obj).rstrip(), ""]
     return "\n".join(parts) + _LOADER
 

@@ -14,7 +14,7 @@ from layerloom.graph.weights import WeightsError
 
 from ..checkpoints import CheckpointError, load_checkpoint
 from ..config import TrainConfig
-from ..data import DataError, dataset_info
+from ..data import DataError, dataset_info, load_dataset
 from ..data_choice import graph_data_context
 
 
@@ -124,9 +124,13 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool,
     elif dataset:
         normalize = doc.training.get("normalize", True) is not False   # as training the graph would
         options = doc.training.get("dataset_options") or {}     # an image folder's path: its classes
+        options = options if isinstance(options, dict) else {}
         try:
-            info = dataset_info(dataset, input_shape=tuple(shape), **(options if isinstance(options, dict) else {}))
+            info = dataset_info(dataset, input_shape=tuple(shape), **options)
             class_names, mean, std = list(info.class_names), list(info.mean), list(info.std)
+            if info.placeholder_statistics:     # an image folder: training normalises with the statistics it measures
+                measured = load_dataset(dataset, input_shape=tuple(shape), seed=_seed(doc), **options).info
+                mean, std = list(measured.mean), list(measured.std)
         except (DataError, OSError, ValueError, TypeError):
             pass
     data = (ckpt_meta or {}).get("data_context") or data
@@ -139,6 +143,14 @@ def _metadata(doc, shape, dtype, dataset, ckpt_meta, source: str, trained: bool,
         "epochs": ckpt_meta.get("epoch") if ckpt_meta else 0, "steps": ckpt_meta.get("step") if ckpt_meta else 0,
         "vocab_size": (data or {}).get("vocab_size"),
     }
+
+
+def _seed(doc) -> int:
+    """The seed training the graph would use (it picks an image folder's training split)."""
+    try:
+        return TrainConfig.from_sources(doc.training).seed
+    except (ValueError, TypeError):
+        return TrainConfig.seed
 
 
 def _output_count(doc, data: dict | None) -> int:

@@ -13,7 +13,7 @@ from PIL import Image
 from layerloom.app.main import main
 from layerloom.presets import preset_path
 from layerloom.runtime.data import load_dataset
-from layerloom.runtime.data.image_folder import channel_statistics
+from layerloom.runtime.data.image_folder import GRAY_MEAN, channel_statistics
 from layerloom.runtime.data.mnist_sample import read_npz
 from layerloom.runtime.checkpoints import load_checkpoint
 from layerloom.runtime.export import project_images
@@ -111,3 +111,55 @@ def test_images_smaller_than_the_input_are_never_enlarged_silently(tmp_path, cap
     assert main(["train", LENET, "--dataset", "image-folder", "--data", str(source), "--data-option", "size=28",
                  "--epochs", "1", "--max-steps", "1", "--quiet", "--out", runs]) == 0
     assert "Training on image-folder (60 train / 20 val)" in capsys.readouterr().out
+
+
+def _untrained_export(tmp_path, source, capsys, seed=0):
+    """LeNet-5 set to train on the image folder `source`, exported untrained as a project."""
+    graph = json.loads(open(LENET).read())
+    graph["training"] = {"dataset": "image-folder", "dataset_options": {"path": str(source)}, "seed": seed}
+    path = tmp_path / "digits.loom.json"
+    path.write_text(json.dumps(graph))
+    assert main(["export", str(path), "--format", "project", "--out", str(tmp_path / "export")]) == 0
+    capsys.readouterr()
+    return tmp_path / "export" / "project"
+
+
+def _project_load(project, root, shape):
+    sys.path.insert(0, str(project))
+    try:
+        import image_folder_data
+        return image_folder_data.load(root, shape, 0.2, 0)
+    finally:
+        sys.path.remove(str(project))
+        sys.modules.pop("image_folder_data", None)
+
+
+def test_project_reads_the_files_layerloom_reads(tmp_path, capsys):
+    source = write_digits(tmp_path / "digits", {"": 5})
+    elsewhere = write_digits(tmp_path / "more", {"": 3})
+    (source / "0" / "linked").symlink_to(elsewhere / "0", target_is_directory=True)   # Layerloom does not enter it
+    (source / "1" / "notes.txt").write_text("not an image")
+    (source / "2" / "also.png").symlink_to(elsewhere / "2" / "0.png")                # a linked file is read
+    bundle = load_dataset("image-folder", path=str(source), input_shape=(1, 28, 28))
+    assert len(bundle.train) + len(bundle.val) == 51
+    project = _untrained_export(tmp_path, source, capsys)
+    copied = project / "data" / "images"
+    assert not (copied / "0" / "linked").exists() and not (copied / "1" / "notes.txt").exists()
+    assert (copied / "2" / "also.png").is_file() and not (copied / "2" / "also.png").is_symlink()
+    for root in (copied, source):       # the copy, and the original given with --data
+        x_tr, y_tr, x_va, y_va, _ = _project_load(project, root, [1, 28, 28])
+        assert (len(x_tr), len(x_va)) == (len(bundle.train), len(bundle.val))
+        assert torch.equal(x_va, torch.stack([bundle.val[i][0] for i in range(len(bundle.val))]))
+
+
+def test_untrained_export_normalises_as_training_would(tmp_path, capsys):
+    source = write_digits(tmp_path / "digits", {"": 8})
+    project = _untrained_export(tmp_path, source, capsys, seed=5)
+    bundle = load_dataset("image-folder", path=str(source), input_shape=(1, 28, 28), seed=5)
+    pixels = torch.stack([bundle.train[i][0] for i in range(len(bundle.train))]).double()
+    meta = json.loads((project / "model.json").read_text())
+    assert meta["normalization"] == {"mean": list(bundle.info.mean), "std": list(bundle.info.std)}
+    torch.testing.assert_close(torch.tensor(meta["normalization"]["mean"], dtype=torch.float64), pixels.mean((0, 2, 3)),
+                               atol=1e-5, rtol=0)
+    assert meta["normalization"]["mean"] != list(GRAY_MEAN)          # not the stand-in before the folder is read
+    assert f"MEAN = {list(bundle.info.mean)!r}" in (project / "train.py").read_text()
