@@ -24,6 +24,7 @@ from . import project_images
 from .formats import TOLERANCE, ExportResult, max_difference, size_of, staged_folder, write_model_json
 from .source import ExportError, ExportSource
 from ..freezing import frozen_blocks
+from ..preflight import preflight
 from .train_template import GENERATED, TRAIN_TEMPLATE, data_loader_code
 
 TORCHVISION_SETS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST",
@@ -85,6 +86,11 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
     except DataError as exc:
         raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
                           f"{shown(str(exc), 300)}") from None
+    if dataset in GENERATED and not src.trained:    # drawn at the Input's size, which must be one they are drawn at
+        refused = [d for d in preflight(src.doc, dataset, options).errors if d.code == "train_input_shape"]
+        if refused:
+            raise ExportError(f"Layerloom could not train this graph on {dataset}, so neither could train.py: "
+                              f"{shown(refused[0].message, 300)}")
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")

@@ -53,3 +53,21 @@ def test_a_data_setting_layerloom_would_refuse_stops_the_project_in_words(tmp_pa
     _, (failure,) = export_model(tmp_path / "c.loom.json", ["project"], tmp_path / "export")
     assert isinstance(failure, FormatFailure) and words in failure.message, failure.line()
     assert not (tmp_path / "export" / "project").exists()
+
+
+@pytest.mark.parametrize("shape, words", [([3 * 16 * 16], "Input expects 768 but shapes gives 3×16×16"),
+                                          ([48, 16], "Input expects 48×16 but shapes gives 3×16×16")])
+def test_a_graph_layerloom_could_not_train_on_its_set_is_refused_with_training_s_words(tmp_path, shape, words):
+    doc = GraphDocument("flat")
+    last = doc.add_block("Input", {"shape": shape})
+    for kind, params in (("Flatten", {}), ("Linear", {"out_features": 10}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    doc.training.update({"dataset": "shapes", "dataset_options": {"size": 16}})
+    save_graph(doc, tmp_path / "f.loom.json")
+    _, (failure,) = export_model(tmp_path / "f.loom.json", ["project"], tmp_path / "export")
+    assert isinstance(failure, FormatFailure), failure
+    assert failure.message.startswith("Layerloom could not train this graph on shapes, so neither could train.py: ")
+    assert words in failure.message and "Error" not in failure.message
+    assert not (tmp_path / "export" / "project").exists()
