@@ -417,6 +417,7 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
             graph = tracer.trace(model, concrete_args=defaults or None)
             if defaults:
                 drop_defaults(graph)
+            gm = fx.GraphModule(model, graph)     # (torch.fx writes its code with the submodules' names as they are)
         except Exception as exc:
             path = tracer.failed_at
             if not path or path in opaque:
@@ -427,7 +428,6 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
                 return doc, state, report
             opaque[path] = f"torch.fx cannot trace it ({type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
             continue
-        gm = fx.GraphModule(model, graph)
         graph = gm.graph
         graph.eliminate_dead_code()
         recorder = _record(gm, example, input_shape)

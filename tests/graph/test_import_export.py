@@ -51,6 +51,17 @@ MODEL = textwrap.dedent('''
             return x
 
 
+    class Keyword(nn.Module):
+        """A submodule named after a Python keyword: legal for nn.Module, but torch.fx writes `self.class`."""
+
+        def __init__(self):
+            super().__init__()
+            self.add_module("class", nn.Linear(4, 3))
+
+        def forward(self, x):
+            return torch.tanh(getattr(self, "class")(x))
+
+
     class Shared(nn.Module):
         def __init__(self):
             super().__init__()
@@ -106,6 +117,15 @@ def test_a_model_torch_fx_cannot_trace_falls_back_to_torch_export(model_py):
     gm.load_state_dict(result.state, strict=True)
     assert _same(gm, result.model.eval(), (3, 8, 8)) <= 1e-6
     assert result.report.fidelity["max_abs_diff"] <= 1e-6
+
+
+def test_a_submodule_named_after_a_keyword_falls_back_to_torch_export(model_py):
+    result = import_source(f"{model_py}:Keyword", (4,))
+    assert result.report.method == "torch.export" and not result.report.opaque
+    assert any("SyntaxError" in n for n in result.report.notes)      # why torch.fx's own code did not compile
+    gm = compile_graph(result.doc, weights=False).eval()
+    gm.load_state_dict(result.state, strict=True)
+    assert _same(gm, result.model.eval(), (4,)) <= 1e-6
 
 
 def test_a_value_dependent_branch_at_the_top_is_refused_with_both_reasons(model_py):
