@@ -248,6 +248,9 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
 
 
 def run(argv: list[str]) -> int:
+    for stream in (sys.stdout, sys.stderr):     # a terminal that cannot show a graph's name gets \u escapes, not a crash
+        if callable(getattr(stream, "reconfigure", None)):
+            stream.reconfigure(errors="backslashreplace")
     try:
         return _run(argv)
     except (ImportError, OSError) as exc:     # PyTorch or another library a command needs is broken or missing

@@ -450,3 +450,20 @@ def test_a_command_ended_by_ctrl_c_says_so_in_a_line_not_in_silence(monkeypatch,
     monkeypatch.setattr(cli, "load_or_say", pressed)
     assert main(["check", "any.loom.json"]) == 130
     assert capsys.readouterr().err == "\nlayerloom check: interrupted (Ctrl-C)\n"
+
+
+def test_a_terminal_that_cannot_show_the_graph_s_name_gets_escapes_not_a_crash(tmp_path):
+    import ast
+    import subprocess
+    graph = json.loads(Path(preset_path("mlp")).read_text())
+    graph["name"] = "Réseau ☃ «MLP»"
+    path = tmp_path / "g.loom.json"
+    path.write_text(json.dumps(graph), encoding="utf-8")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    runs = [subprocess.run([sys.executable, "-c", "import sys; from layerloom.app.main import main; sys.exit(main())",
+                            command, str(path)], capture_output=True, env=env, timeout=120)
+            for command in ("code", "summary")]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    code = runs[0].stdout.decode("ascii")
+    assert ast.get_docstring(ast.parse(code)).startswith("Réseau ☃ «MLP»")    # the escapes read back as the name
+    assert "R\\xe9seau" in runs[1].stdout.decode("ascii")
