@@ -128,6 +128,7 @@ class Exporting:
         return dialog
 
     def open_dialog(self, run: Path | None = None) -> None:
+        self.win.commit_typing()           # the graph exported is the one the fields show
         self.dialog(run).exec()
 
     def export_run(self, run: Path) -> None:

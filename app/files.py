@@ -128,6 +128,7 @@ class Files:
 
     # -- saving -----------------------------------------------------------------------------------
     def save(self) -> bool:
+        self.win.commit_typing()           # what is typed in a field is part of what is saved
         if self.session.path is None:
             return self.save_as()
         path = self.session.path
@@ -145,6 +146,7 @@ class Files:
         return self._write(path)
 
     def save_as(self) -> bool:
+        self.win.commit_typing()
         start = str(self.session.path or places.graphs_folder() / file_name_for(self.session.document.name))
         path, _ = QFileDialog.getSaveFileName(self.win, "Save graph", start, FILTER)
         if not path:

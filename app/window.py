@@ -23,7 +23,8 @@ window still edits and saves the graph, and says which library failed, why, and 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QWidget
+from PySide6.QtWidgets import (QAbstractSpinBox, QApplication, QDockWidget, QLineEdit, QMainWindow, QMessageBox,
+                               QPlainTextEdit, QWidget)
 
 from layerloom import __version__
 from layerloom.graph.quoting import shown
@@ -277,6 +278,15 @@ class MainWindow(LaterParts, QMainWindow):
         self.scene.update()
         self.view.resetCachedContent()
         self.view.viewport().update()
+
+    def commit_typing(self) -> None:
+        """A value typed in a field that still has the focus (not yet confirmed with Enter or Tab) counts
+        before an action reads the graph or the settings (▶ Train, Save, Export): the field gives up the
+        focus and takes it back, which confirms it as leaving it would."""
+        focus = QApplication.focusWidget()
+        if isinstance(focus, (QLineEdit, QAbstractSpinBox, QPlainTextEdit)) and focus.window() is not None:
+            focus.clearFocus()
+            focus.setFocus(Qt.FocusReason.OtherFocusReason)
 
     # -- settings and closing -------------------------------------------------------------------
     def restore_settings(self) -> bool:

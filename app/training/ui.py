@@ -268,6 +268,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         `this_run_only`, the panel's settings are the run's and are not written into the graph (Prune's
         fine-tuning run, set up on the panel); the graph's own come back to the panel when it ends."""
         self._this_run_only = this_run_only
+        self.win.commit_typing()          # a batch size typed but not confirmed is the run's
         self.dock.show()
         self.dock.raise_()
         if self.run.active:
@@ -283,6 +284,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         """Start training with the panel's settings; False (with the reason shown) when it cannot."""
         if self.run.active:
             return False
+        self.win.commit_typing()
         self.recheck()
         if not self.ready:
             self.panel.show_message("Training cannot start yet: see the check above.", "warning")
