@@ -16,6 +16,7 @@ from layerloom.runtime.runs import RunInfo, list_runs, read_json, read_metrics, 
 
 from . import places, settings
 from .export_dialog import ExportDialog
+from .modal import run_modal
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class Exporting:
 
     def open_dialog(self, run: Path | None = None) -> None:
         self.win.commit_typing()           # the graph exported is the one the fields show
-        self.dialog(run).exec()
+        run_modal(self.dialog(run))
 
     def export_run(self, run: Path) -> None:
         """The Runs tab's Export: the selected run."""

@@ -271,10 +271,11 @@ class ImportDialog(QDialog):
         if job is None:
             return
         job.wait()
-        if job.error:
+        found, job.result = job.result, None       # the binding keeps a reference to a started thread: only
+        if job.error:                              # the dialog holds the imported model, and lets it go
             self._fail(job.error)
             return
-        self.result, self.written = job.result
+        self.result, self.written = found
         self._out_edited = False
         self._suggest_out()        # a second import does not overwrite the first
         opaque = len(self.result.report.opaque)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import places
+from .modal import run_modal
 
 if TYPE_CHECKING:         # the dialogs load the importers (torchvision, and with it TorchDynamo): on first use
     from .import_dialog import ImportDialog
@@ -35,8 +36,10 @@ class Importing:
 
         self.dialog = ImportDialog(self.folder(), self.win)
         self.dialog.imported.connect(self._open)
-        self.dialog.exec()
-        self.dialog = None
+        try:
+            run_modal(self.dialog)
+        finally:
+            self.dialog = None
 
     def _open(self, path: str) -> None:
         self.win.files.open(path, ask=False)
@@ -48,4 +51,4 @@ class Importing:
             return
         from .init_from_dialog import InitFromDialog
 
-        InitFromDialog(win.session, win.training.runs_base, win).exec()
+        run_modal(InitFromDialog(win.session, win.training.runs_base, win))

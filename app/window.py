@@ -36,6 +36,7 @@ from .canvas.view import GraphView
 from .editing import Editing
 from .files import Files
 from .later_parts import LATER, LaterParts
+from .modal import run_modal
 from .panels.diagnostics import DiagnosticsPanel
 from .panels.inspector import Inspector
 from .panels.palette import Palette
@@ -255,7 +256,7 @@ class MainWindow(LaterParts, QMainWindow):
 
     def show_code(self) -> None:
         from .panels.code_view import CodeDialog       # the compiler: torch
-        CodeDialog(self.document, self, self.session.data).exec()
+        run_modal(CodeDialog(self.document, self, self.session.data))
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Layerloom", about_text())

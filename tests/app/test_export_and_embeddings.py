@@ -8,6 +8,7 @@ import pytest
 import torch
 from PySide6.QtCore import Qt
 
+from layerloom.app import exporting
 from layerloom.app.export_dialog import ExportDialog
 from layerloom.app.panels.embeddings import EmbeddingView
 from layerloom.graph import compile_graph, load_graph
@@ -27,7 +28,7 @@ def exports(win, tmp_path, monkeypatch):
     """The window with its runs in tmp_path/runs; Export dialogs are recorded instead of shown modally."""
     win.training.set_runs_folder(tmp_path / "runs")
     shown = []
-    monkeypatch.setattr(ExportDialog, "exec", lambda self: shown.append(self) or 0)
+    monkeypatch.setattr(exporting, "run_modal", lambda dialog: shown.append(dialog) or 0)
     return shown
 
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from layerloom.app import edits, recovery
+from layerloom.app import edits, recovery, window
 from layerloom.app.canvas.view import LEGIBLE_ZOOM
 from layerloom.app.launch import launch
 from layerloom.app.window import MainWindow
@@ -208,7 +208,7 @@ def test_view_code_builds_auto_parameters_for_the_chosen_data_set(win, qtbot, mo
     qtbot.waitUntil(lambda: (win.session.data or {}).get("num_classes") == 12, timeout=30_000)
     assert win.session.flush().blocks["fc3"].output_shape == (12,)
     shown = []
-    monkeypatch.setattr(CodeDialog, "exec", lambda self: shown.append(self) or 0)
+    monkeypatch.setattr(window, "run_modal", lambda dialog: shown.append(dialog) or 0)
     win.actions_by_name["view_code"].trigger()
     [dialog] = shown
     qtbot.addWidget(dialog)

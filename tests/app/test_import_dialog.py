@@ -6,7 +6,7 @@ import torch
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from layerloom.app.import_dialog import ImportDialog
+from layerloom.app import importing
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.importers import load_source_module
 
@@ -18,7 +18,7 @@ LEFT = Qt.MouseButton.LeftButton
 def open_import_dialog(win, qtbot, monkeypatch):
     """Trigger File ▸ Import Model… and hand back the dialog it shows (exec is replaced by show)."""
     shown = []
-    monkeypatch.setattr(ImportDialog, "exec", lambda self: shown.append(self) or self.show())
+    monkeypatch.setattr(importing, "run_modal", lambda dialog: shown.append(dialog) or dialog.show())
     win.actions_by_name["import_model"].trigger()
     assert len(shown) == 1
     qtbot.addWidget(shown[0])
@@ -105,7 +105,7 @@ def test_import_asks_to_stop_a_run_first(win, monkeypatch):
     asked = []
     monkeypatch.setattr(win.training, "asks_to_stop", lambda doing: asked.append(doing) or False)   # Cancel
     opened = []
-    monkeypatch.setattr(ImportDialog, "exec", lambda self: opened.append(self))
+    monkeypatch.setattr(importing, "run_modal", lambda dialog: opened.append(dialog))
     win.actions_by_name["import_model"].trigger()
     assert asked == ["import a model"] and not opened
     QApplication.processEvents()

@@ -5,6 +5,7 @@ import torch
 from PySide6.QtCore import Qt
 from safetensors.torch import save_file
 
+from layerloom.app import importing
 from layerloom.app.init_from_dialog import InitFromDialog
 from layerloom.graph.compiler import compile_graph
 
@@ -21,7 +22,7 @@ def test_a_weights_file_is_checked_then_used_and_undo_forgets_it(win, qtbot, mon
     path = tmp_path / "pretrained.safetensors"
     save_file(source, str(path))
     shown = []
-    monkeypatch.setattr(InitFromDialog, "exec", lambda self: shown.append(self) or self.show())
+    monkeypatch.setattr(importing, "run_modal", lambda dialog: shown.append(dialog) or dialog.show())
     win.actions_by_name["init_from"].trigger()
     dialog = shown[0]
     qtbot.addWidget(dialog)
