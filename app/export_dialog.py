@@ -2,6 +2,7 @@
 the formats and a folder; export in the background and see each verification."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -126,11 +127,20 @@ class ExportDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
+    def out_folder(self) -> Path | None:
+        """The folder typed or chosen, with ~ as the home folder; None when the field is empty."""
+        text = self.folder.text().strip()
+        return Path(os.path.expanduser(text)) if text else None
+
     def problem(self) -> str:
         """Why Export cannot start: the untrained graph has errors, or the folder cannot be written."""
         if self.chosen.run is None and self.graph_problem:
             return self.graph_problem
-        folder = self.folder.text().strip()
+        out = self.out_folder()
+        if out is not None and not out.is_absolute():      # relative to what? Layerloom never writes where it started
+            return (f"Cannot export into {shown(str(out), 80)}: give the whole path of a folder (such as "
+                    f"{shown(str(Path.home() / str(out)), 80)}), or choose one with Browse….")
+        folder = str(out) if out is not None else ""
         blocked = in_the_way(folder) if folder else None
         if blocked:
             return f"Cannot export into {folder}: {blocked}. Choose another folder."
@@ -177,8 +187,9 @@ class ExportDialog(QDialog):
     def _update_buttons(self, *_):
         busy = self.job is not None
         run = self.chosen.run
-        folder = self.folder.text().strip()
-        if self.problem() and self.exported_to is not None and folder and Path(folder) == self.exported_to:
+        out = self.out_folder()
+        folder = str(out) if out is not None else ""
+        if self.problem() and self.exported_to is not None and out is not None and out == self.exported_to:
             self.about.setText(f"Exported into {folder}. To export again, choose another folder: this one now holds "
                                "the files of that export.")
             self.about.setStyleSheet("")
@@ -210,7 +221,7 @@ class ExportDialog(QDialog):
 
     def start(self):
         formats = self.selected_formats()
-        out = Path(self.folder.text().strip())
+        out = self.out_folder()
         self.results.clear()
         self.progress.setRange(0, len(formats))
         self.progress.setValue(0)

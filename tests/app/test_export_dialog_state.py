@@ -98,3 +98,27 @@ def test_a_run_that_ends_during_an_export_is_relabelled_once_the_export_is_done(
     release.set()
     qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
     assert dialog.choice.currentText() == "Run A · finished" and not dialog.training
+
+
+def test_a_folder_typed_with_a_tilde_goes_home_and_a_relative_one_is_refused(qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("untrained", None)], 0, str(tmp_path / "a"))
+    qtbot.addWidget(dialog)
+    for fmt, check in dialog.checks.items():
+        check.setChecked(fmt == "safetensors")
+    dialog.folder.clear()
+    QTest.keyClicks(dialog.folder, "relative-exp")
+    assert not dialog.export_button.isEnabled()
+    assert dialog.about.text() == (f"Cannot export into relative-exp: give the whole path of a folder (such as "
+                                   f"{tmp_path / 'home' / 'relative-exp'}), or choose one with Browse….")
+    dialog.folder.clear()
+    QTest.keyClicks(dialog.folder, "~/exp-tilde")
+    assert dialog.export_button.isEnabled(), dialog.about.text()
+    exported = []
+    dialog.exported.connect(exported.append)
+    QTest.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
+    assert load_file(str(next((tmp_path / "home" / "exp-tilde").glob("*.safetensors"))))
+    assert not (tmp_path / "~").exists() and not (tmp_path / "relative-exp").exists()
+    assert [str(f) for f in exported] == [str(tmp_path / "home" / "exp-tilde")]
