@@ -42,6 +42,7 @@ class ExperimentPanel(QWidget):
         self.runner = None
         self.thread = None
         self.spec = None
+        self.swept = None                        # the graph the table's sweep ran on
         self.folder: Path | None = None
         self.sweeps_base: Path | None = None     # where sweep folders go; None: beside the graph file
         self.rows: list[dict] = []
@@ -180,7 +181,7 @@ class ExperimentPanel(QWidget):
         """An earlier sweep's results, read in the background: shown while its name is the one typed."""
         if self.running or job.cancelled or job.result is None or job.key != self._base() / self.name.text().strip():
             return
-        spec, rows = job.result
+        spec, rows, self.swept = job.result
         self.folder = job.key
         self._name_chosen = True          # the fields take its settings: Start resumes it as it was
         self.load_section(spec.to_section())
@@ -248,7 +249,7 @@ class ExperimentPanel(QWidget):
             self.message.setText(f"The sweep was not started: {os_error_text(exc)}. Sweeps go in a sweeps folder "
                                  "beside the graph: save the graph where you can write.")
             return False
-        self.spec, self.folder = spec, folder
+        self.spec, self.folder, self.swept = spec, folder, doc.copy()
         self.name.setText(spec.name)      # as its folder is named
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
         self._checking = True             # until its `sweep_started`: a refused sweep never looks like a running one
@@ -386,7 +387,7 @@ class ExperimentPanel(QWidget):
         if best is None or self.session is None:
             return
         try:
-            changes = best_changes(self.session.document, best)
+            changes = best_changes(self.session.document, best, self.swept)
         except SweepError as exc:
             self.message.setText(f"Not applied: {exc}")
             return
@@ -414,8 +415,8 @@ def _read_sweep(folder: Path):
     from layerloom.runtime.sweeps.study import JOURNAL, load_study, open_storage
     if not (folder / JOURNAL).is_file():
         return None
-    study, _doc, spec = load_study(open_storage(None, folder), folder.name)
-    return spec, trial_rows(study)
+    study, doc, spec = load_study(open_storage(None, folder), folder.name)
+    return spec, trial_rows(study), doc
 
 
 def _remove_new_sweep(folder: Path) -> None:

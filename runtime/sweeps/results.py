@@ -14,6 +14,8 @@ from pathlib import Path
 
 from optuna.trial import TrialState
 
+from layerloom.graph.quoting import shown
+
 from ..runs import write_json
 from .spec import SweepError, check_path
 
@@ -81,10 +83,15 @@ def importance(study) -> dict[str, float]:
     return {} if any("importances will be equal" in str(w.message) for w in said) else found
 
 
-def best_changes(doc, row: dict) -> list[dict]:
+def best_changes(doc, row: dict, swept=None) -> list[dict]:
     """'Apply best to graph' as a list of changes, each {path, kind (training|param), block, name,
     old, new}; only values that differ from the graph's. SweepError when a value names a block (or a
-    parameter) this graph does not have: the graph changed since the sweep, or it is another graph."""
+    parameter) this graph does not have: the graph changed since the sweep, or it is another graph; and,
+    given `swept` (the graph the sweep ran on), when `doc` is not that graph: other blocks or wires."""
+    if swept is not None and _structure(swept) != _structure(doc):
+        raise SweepError(f"the sweep ran on “{shown(swept.name, 60)}”, and the graph open now has other blocks or "
+                         f"wires: open the graph the sweep ran on to apply trial {row['number']}, or set its values "
+                         "by hand")
     changes = []
     for path, new in row["params"].items():
         try:
@@ -102,6 +109,12 @@ def best_changes(doc, row: dict) -> list[dict]:
         if old != new:
             changes.append(change)
     return changes
+
+
+def _structure(doc) -> tuple:
+    """What makes two graphs the same one for a sweep's values: its blocks (id and kind) and wires."""
+    return (sorted((b.id, b.kind) for b in doc.blocks.values()),
+            sorted((e.src, e.src_port, e.dst, e.dst_port) for e in doc.edges))
 
 
 def table(rows: list[dict], paths: list[str]) -> tuple[list[str], list[list]]:
