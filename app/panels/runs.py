@@ -27,6 +27,8 @@ MARKS = {"ok": "✓", "warn": "!", "bad": "✕"}
 RESUME_TIP = "Continue the selected stopped or interrupted run of the open graph from its latest checkpoint"
 RESUMABLE = ("stopped", "interrupted")
 RESUME_WAITS = "A run is training: stop it (or let it end) to resume another"
+FOLDER_TIP = "Choose the folder that holds the run folders"
+FOLDER_WAITS = "A run is training into this folder: stop it (or let it end) to choose another"
 COMPACT_HIDDEN = (1, 2, 6)  # graph, data set and val loss: in the tooltip and the details when the list is narrow
 
 
@@ -112,7 +114,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.folder.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.folder.setMinimumWidth(60)
         self.change = _button("Folder…", self)
-        self.change.setToolTip("Choose the folder that holds the run folders")
+        self.change.setToolTip(FOLDER_TIP)
         self.refresh_button = _button("Refresh", self)
         self.refresh_button.setToolTip("Look for new runs (for example ones trained with `layerloom train`)")
         top = QHBoxLayout()
@@ -345,6 +347,8 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
         self.resume_button.setEnabled(one is not None and not self.training and self._status(one) in RESUMABLE)
         self.resume_button.setToolTip(RESUME_WAITS if self.training else RESUME_TIP)
+        self.change.setEnabled(not self.training)      # the run that trains stays in the list it is in
+        self.change.setToolTip(FOLDER_WAITS if self.training else FOLDER_TIP)
 
     def _selection_changed(self) -> None:
         paths = self.selected_paths()

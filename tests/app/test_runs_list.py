@@ -96,3 +96,18 @@ def test_showing_the_runs_tab_again_reads_only_the_runs_that_changed(qtbot, tmp_
     assert [r[runs_module.STATUS] for r in rows(panel)] == ["finished", "stopped", "finished"]
     fresh = runtime_runs.list_runs(tmp_path)               # without the panel's memory: every run read
     assert [(r.name, r.config, r.summary) for r in panel.runs] == [(r.name, r.config, r.summary) for r in fresh]
+
+
+def test_the_runs_folder_cannot_change_while_a_run_trains_into_it(qtbot, tmp_path):
+    """Choosing another folder during a run hid the run that trains (it was listed in neither folder)."""
+    base = tmp_path / "runs"
+    running = write_run(base, "2026-11-30_10-00-00_a", status=None)
+    panel = RunsPanel(base)
+    qtbot.addWidget(panel)
+    assert panel.change.isEnabled()
+    panel.set_training(True, running)
+    assert not panel.change.isEnabled()
+    assert panel.change.toolTip() == runs_module.FOLDER_WAITS
+    assert rows(panel)[0][-2] == str(running)
+    panel.set_training(False)
+    assert panel.change.isEnabled() and panel.change.toolTip() == runs_module.FOLDER_TIP
