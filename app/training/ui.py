@@ -37,6 +37,7 @@ from .readiness import Readiness
 from .state_views import StateViews
 
 SHUTDOWN_MS = 8000
+CANNOT_START = "Training cannot start yet: see the check above."
 CURVES_BESIDE_VALIDATION = 1200     # a narrower window shows Validation as a tab beside Curves
 
 
@@ -279,6 +280,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         elif self.run.state == RunState.LOADING_DATA:
             self.run.request_start()
             self._request_data()
+        else:                             # F5 from anywhere: say why nothing starts (not an earlier run's news)
+            self.panel.show_message(CANNOT_START, "warning")
 
     def start(self) -> bool:
         """Start training with the panel's settings; False (with the reason shown) when it cannot."""
@@ -287,7 +290,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.win.commit_typing()
         self.recheck()
         if not self.ready:
-            self.panel.show_message("Training cannot start yet: see the check above.", "warning")
+            self.panel.show_message(CANNOT_START, "warning")
             return False
         values = self.config()
         try:

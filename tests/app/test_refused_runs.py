@@ -102,3 +102,15 @@ def test_a_run_refused_at_its_start_leaves_the_validation_dock_on_the_run_before
     refused_run(win, ui, qtbot)               # trained nothing: the finished run's epoch is still the last one
     assert ui.run.state == RunState.FAILED and ui.run.live.started is None
     assert _validation(epochs) == before
+
+
+def test_f5_on_a_graph_that_cannot_train_says_why_nothing_starts(win, ui, qtbot):
+    from layerloom.app import edits
+    from layerloom.app.training.ui import CANNOT_START
+    edits.set_param(win.session, "input", "shape", [3, 28, 28])     # the MNIST digits have one channel
+    win.session.flush()
+    ui.recheck()
+    assert not ui.ready
+    ui.panel.show_message("Run stopped.", "")                       # an earlier run's news
+    win.actions_by_name["train_start"].trigger()
+    assert ui.panel.message.text() == CANNOT_START and not ui.run.active
