@@ -22,6 +22,7 @@ from layerloom.graph.document import GraphDocument
 from layerloom.graph.fileformat import VERSION, GraphFileError, atomic_write_text, graph_from_dict, graph_to_dict
 from layerloom.graph.quoting import shown
 from layerloom.runtime.processes import STARTED as PROCESS_STARTED, process_started, same_process  # noqa: F401
+from layerloom.runtime.processes import usable_pid
 
 INTERVAL_MS = 20_000
 KEY = "layerloom_recovery"
@@ -84,7 +85,9 @@ def orphans() -> list[Recovered]:
     found = []
     for f in sorted(folder.glob("session-*.json")) if folder.is_dir() else []:
         parts = f.stem.split("-")
-        if not (2 <= len(parts) <= 3 and all(p.isdigit() for p in parts[1:])):
+        if not (2 <= len(parts) <= 3 and all(p.isascii() and p.isdigit() for p in parts[1:])):
+            continue
+        if usable_pid(int(parts[1])) is None:    # no process id (session-4294967296-…): not a file Layerloom wrote
             continue
         try:
             data = json.loads(f.read_text(encoding="utf-8"))

@@ -111,7 +111,7 @@ def lesson_progress() -> dict[str, int]:
     import json
     try:
         data = json.loads(str(QSettings().value(LESSON_PROGRESS, "{}")))
-    except ValueError:
+    except (ValueError, RecursionError):              # RecursionError: nested deeper than Python's parser goes
         return {}
     return {str(k): int(v) for k, v in data.items() if isinstance(v, int)} if isinstance(data, dict) else {}
 

@@ -28,6 +28,7 @@ import torch
 
 from layerloom.graph import rng
 from layerloom.graph.diagnostics import Diagnostic
+from layerloom.graph.fileformat import MAX_BLOCKS
 from layerloom.graph.quoting import shown as shown_text
 
 from .explain import Recorder
@@ -39,6 +40,12 @@ from .health_indicators import (ACTIVATIONS, DEAD_FRACTION, EXPLODING_UPDATE, FI
 
 DEFAULT_EVERY = 50
 SIDE_BATCH = 32            # samples of the step's batch that the statistics pass looks at
+# read_health makes a blocks × steps table: a file naming many blocks and many steps (edited or crafted; a
+# real run writes every block at every sampled step) would make one far larger than the file. A graph holds
+# at most MAX_BLOCKS blocks; a million training steps sampled every 50 are 20,000 steps.
+MAX_HEALTH_BLOCKS = MAX_BLOCKS
+MAX_HEALTH_STEPS = 20_000
+MAX_HEALTH_CELLS = 1_000_000   # blocks × steps: beyond it, evenly spaced steps are kept
 
 
 def activation_stats(a: torch.Tensor) -> dict:
@@ -238,8 +245,10 @@ def read_health(run_dir, csv_name: str = "health.csv") -> dict:
     per line left out], "blanked": n}. A damaged file (cut short by a crash, edited, binary junk) reads as the
     lines that are whole: a line with the wrong number of fields, a step that is not a whole number or a cell
     that is not a number is skipped and said in "skipped"; a value that is not finite (NaN, inf) reads as no
-    value (NaN) and is counted in "blanked". skipped_note() words both. Never raises."""
-    out = {"steps": [], "blocks": [], **{k: {} for k in STATS}, "skipped": [], "blanked": 0}
+    value (NaN) and is counted in "blanked". A file with more blocks than a graph holds, or more steps than
+    MAX_HEALTH_STEPS and MAX_HEALTH_CELLS allow, reads as its first blocks and evenly spaced steps, and "cut"
+    says so. skipped_note() words all three. Never raises."""
+    out = {"steps": [], "blocks": [], **{k: {} for k in STATS}, "skipped": [], "blanked": 0, "cut": []}
     path = Path(run_dir) / csv_name
     if not path.is_file():
         return out
@@ -249,6 +258,8 @@ def read_health(run_dir, csv_name: str = "health.csv") -> dict:
         out["skipped"].append(f"the file cannot be read: {os_error_text(exc)}")
         return out
     rows: dict[tuple[int, str], list[float]] = {}      # the last line for a step and block wins, as appended
+    known: dict[str, None] = {}                         # the blocks read, in the order they first come
+    extra: set[str] = set()                             # blocks beyond MAX_HEALTH_BLOCKS, left out
     for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or (n == 1 and line.strip() == ",".join(FIELDS)):
             continue
@@ -257,18 +268,41 @@ def read_health(run_dir, csv_name: str = "health.csv") -> dict:
             out["skipped"].append(f"line {n}: {why}")
             continue
         step, block, values = parsed
+        if block not in known:
+            if len(known) >= MAX_HEALTH_BLOCKS:
+                extra.add(block)
+                continue
+            known[block] = None
         out["blanked"] += sum(1 for v in values if v is not None and not math.isfinite(v))
         rows[(step, block)] = [v if v is not None and math.isfinite(v) else math.nan for v in values]
+    blocks = list(known)
     steps = sorted({step for step, _ in rows})
-    blocks = list(dict.fromkeys(block for _, block in rows))
+    if extra:
+        out["cut"].append(f"it names {len(blocks) + len(extra):,} blocks, more than the {MAX_HEALTH_BLOCKS:,} a "
+                          f"graph holds: the lines of the {len(extra):,} after the first {MAX_HEALTH_BLOCKS:,} "
+                          "were left out")
+    room = max(1, min(MAX_HEALTH_STEPS, MAX_HEALTH_CELLS // max(1, len(blocks))))
+    if len(steps) > room:
+        out["cut"].append(f"it holds {len(steps):,} sampled steps of {len(blocks):,} blocks: {room:,} evenly "
+                          "spaced steps, the first and the last among them, are shown")
+        steps = _spaced(steps, room)
     at = {s: i for i, s in enumerate(steps)}
     out.update(steps=steps, blocks=blocks)
     for i, k in enumerate(STATS):
         table = {b: [math.nan] * len(steps) for b in blocks}
         for (step, block), values in rows.items():
-            table[block][at[step]] = values[i]
+            if step in at:
+                table[block][at[step]] = values[i]
         out[k] = table
     return out
+
+
+def _spaced(steps: list[int], room: int) -> list[int]:
+    """`room` of the sorted `steps`, evenly spaced, the last among them (and the first, when room > 1)."""
+    if room == 1:
+        return steps[-1:]
+    last = len(steps) - 1
+    return [steps[round(i * last / (room - 1))] for i in range(room)]
 
 
 def _health_row(line: str):
@@ -299,7 +333,7 @@ def _health_row(line: str):
 def skipped_note(table: dict, csv_name: str = "health.csv") -> str | None:
     """What read_health left out, in words (None when it read everything)."""
     skipped, blanked = table.get("skipped") or [], int(table.get("blanked") or 0)
-    parts = []
+    parts = [f"{csv_name} holds more than is shown ({'; '.join(table['cut'])})"] if table.get("cut") else []
     if skipped:
         more = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
         parts.append(f"{len(skipped)} damaged line{'s' if len(skipped) != 1 else ''} of {csv_name} "

@@ -148,7 +148,7 @@ def read_summary(run_dir) -> dict | None:
     path = Path(run_dir) / SUMMARY_NAME
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):     # RecursionError: nested deeper than Python's parser goes
         return None
     if not isinstance(data, dict) or not isinstance(data.get("worst"), list):
         return None

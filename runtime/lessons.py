@@ -30,6 +30,7 @@ undo what it built, as in a lesson that asks for two different fixes of the same
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,17 +114,35 @@ class LessonContext:
 
 
 def load_run_records(base) -> list[RunRecord]:
+    """The runs under `base` that the run checks can read. A run whose files are not well-formed (edited by
+    hand, damaged: blocks that are no list, a data option list, an accuracy in words) is left out: the checks
+    run after every edit while a lesson is open, and one such run must not stop them."""
     records = []
     for info in list_runs(base):
         try:
             graph = read_json(info.path / "graph.loom.json")
-            kinds = {b.get("kind") for b in graph.get("blocks", []) if isinstance(b, dict)}
             rows = read_metrics(info.path)
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):
             continue
-        records.append(RunRecord(info.path, {k for k in kinds if isinstance(k, str)}, info.config, info.summary,
+        blocks = graph.get("blocks", []) if isinstance(graph, dict) else None
+        if not isinstance(blocks, list) or not all(isinstance(b, dict) and isinstance(b.get("kind"), str)
+                                                   for b in blocks) or not _well_formed(info.config, info.summary):
+            continue
+        records.append(RunRecord(info.path, {b["kind"] for b in blocks}, info.config, info.summary,
                                  rows[-1] if rows else None))
     return records
+
+
+def _well_formed(config: dict, summary: dict | None) -> bool:
+    """Are the settings and the summary that _matches reads of the types a trainer writes?"""
+    options = config.get("dataset_options")
+    if options is not None and not isinstance(options, dict):
+        return False
+    acc = (summary or {}).get("val_accuracy")
+    if acc is not None and (isinstance(acc, bool) or not isinstance(acc, (int, float))
+                            or isinstance(acc, float) and not math.isfinite(acc)):
+        return False
+    return True
 
 
 # -- loading ------------------------------------------------------------------------------------

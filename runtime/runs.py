@@ -5,7 +5,7 @@
     metrics.csv       one row per epoch
     summary.json      {"val_accuracy", "val_loss", "epochs", "steps", "seconds", ...}
     checkpoints/      see checkpoints.py
-    training.json     {"pid", "started"} while a process trains it (processes.py); a killed one leaves it
+    training.json     {"pid", "started", "host"} while a process trains it (processes.py); a killed one leaves it
 The CLI and the app write the same folders, so a run trained in one shows up in the other.
 """
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerloom.graph.fileformat import atomic_write_text, dumps_graph
+from layerloom.graph.quoting import shown
 
 METRIC_FIELDS = ("epoch", "step", "train_loss", "val_loss", "val_accuracy", "lr", "seconds")
 
@@ -71,8 +72,18 @@ def write_json(path, data) -> None:
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+class NestedTooDeep(ValueError):
+    """A JSON file nested deeper than Python's parser goes (a damaged or crafted file: thousands of "[")."""
+
+
 def read_json(path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """The JSON in `path`: ValueError for a file that is no JSON, NestedTooDeep (a ValueError, its message
+    naming the file) for one nested too deeply to read, OSError as open raises it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise NestedTooDeep(f"{path.name} is damaged: its JSON is nested too deeply to read") from None
 
 
 def write_run_start(run_dir: Path, doc, config) -> None:
@@ -155,9 +166,11 @@ class RunInfo:
 RUN_FILES = ("config.json", "graph.loom.json", "summary.json")
 
 
-def list_runs(base, cache: dict | None = None) -> list[RunInfo]:
-    """Runs under `base`, newest first; folders that are not runs are skipped. `cache`, a dict the caller
-    keeps between calls, spares reading again the runs whose files have not changed (see read_run)."""
+def list_runs(base, cache: dict | None = None, damaged: list | None = None) -> list[RunInfo]:
+    """Runs under `base`, newest first; folders that are not runs are skipped, and so are run folders whose
+    files are damaged: for each of these a line saying which file and what to do goes to `damaged` when it
+    is a list. `cache`, a dict the caller keeps between calls, spares reading again the runs whose files
+    have not changed (see read_run)."""
     base = Path(base)
     out = []
     try:
@@ -165,9 +178,11 @@ def list_runs(base, cache: dict | None = None) -> list[RunInfo]:
     except OSError:                      # the folder cannot be listed (permission, a disk gone)
         paths = []
     for path in paths:
-        run = read_run(path, cache)
-        if run is not None:
+        run = _cached_read(path, cache)
+        if isinstance(run, RunInfo):
             out.append(run)
+        elif run is not None and damaged is not None:
+            damaged.append(run)
     if cache is not None:                # folders gone since: forgotten
         for gone in set(cache) - set(paths):
             if gone.parent == base:
@@ -177,9 +192,13 @@ def list_runs(base, cache: dict | None = None) -> list[RunInfo]:
 
 def read_run(path, cache: dict | None = None) -> RunInfo | None:
     """One run folder (anywhere: a sweep keeps its trials' runs in its own folder); None if it is not one.
-    With `cache` ({folder: (stamp, RunInfo or None)}), a folder whose run files have the stamp (size, time and
+    With `cache` ({folder: (stamp, RunInfo, None or why it is damaged)}), a folder whose run files have the stamp (size, time and
     inode of each: a file replaced atomically is a new inode) they had when last read is not read again."""
-    path = Path(path)
+    run = _cached_read(Path(path), cache)
+    return run if isinstance(run, RunInfo) else None
+
+
+def _cached_read(path: Path, cache: dict | None) -> RunInfo | str | None:
     stamp = _stamp(path) if cache is not None else None
     if cache is not None and path in cache and cache[path][0] == stamp:
         return cache[path][1]
@@ -200,16 +219,32 @@ def _stamp(path: Path) -> tuple:
     return tuple(out)
 
 
-def _read_run(path: Path) -> RunInfo | None:
+def _read_run(path: Path) -> RunInfo | str | None:
+    """The run in folder `path`; None for a folder that is no run; a line saying which file is damaged and
+    what to do for a run folder whose files cannot be read (never an exception: one damaged folder must not
+    stop the others from being listed)."""
     if not (path / "config.json").is_file() or not (path / "graph.loom.json").is_file():
         return None
-    try:
-        config = read_json(path / "config.json")
-        graph = read_json(path / "graph.loom.json")
-        summary = read_json(path / "summary.json") if (path / "summary.json").exists() else None
-    except (OSError, ValueError):
-        return None
-    if not (isinstance(config, dict) and isinstance(graph, dict)):     # JSON, but not a run's
-        return None
+    data = {}
+    for name in RUN_FILES:
+        try:
+            data[name] = read_json(path / name) if name != "summary.json" or (path / name).exists() else None
+        except (OSError, ValueError) as exc:
+            if name == "summary.json":       # the run's own files are whole: it reads as a run without an end
+                data[name] = None
+                continue
+            why = (f"it cannot be read: {(exc.strerror or 'the system refused').lower()}" if isinstance(exc, OSError) else
+                   "its JSON is nested too deeply to read" if isinstance(exc, NestedTooDeep) else
+                   "it is not readable JSON")
+            return _damaged(path, name, why)
+    config, graph, summary = data["config.json"], data["graph.loom.json"], data["summary.json"]
+    for name, value in (("config.json", config), ("graph.loom.json", graph)):
+        if not isinstance(value, dict):      # JSON, but not a run's
+            return _damaged(path, name, "it is JSON but not a run's")
     summary = summary if isinstance(summary, dict) else None
     return RunInfo(path, path.name, str(graph.get("name", "")), config, summary)
+
+
+def _damaged(path: Path, name: str, why: str) -> str:
+    return (f"{shown(path.name, 80)}/{name} is damaged ({why}), so the run is left out of the list: put back a "
+            "good copy of the file, or delete the run's folder if the run is not needed")

@@ -35,7 +35,7 @@ from .initial_weights import InitialWeights
 from .optimization import change_lr, make_optimizer, make_scheduler, training_loss
 from .path_problems import os_error_text
 from .preflight import ALL_FROZEN, preflight
-from .processes import claim_run, release_run, trained_elsewhere
+from .processes import claim_run, release_run, resume_refusal
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, probe_image
 
@@ -159,10 +159,9 @@ class Trainer:
                                                    if isinstance(self._config_source, dict) else None)
             if self.run_dir is None:
                 self.run_dir = resume.path.parent.parent
-            other = trained_elsewhere(self.run_dir)
-            if other is not None:
-                raise RunInUse(f"{self.run_dir.name} is being trained by process {other} now: stop it (or let it "
-                               "end) before resuming it")
+            refused = resume_refusal(self.run_dir)      # a live trainer, one on another machine, a damaged file
+            if refused is not None:
+                raise RunInUse(refused)
         elif isinstance(self._config_source, TrainConfig):
             self.config = self._config_source
         else:
