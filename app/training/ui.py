@@ -38,6 +38,9 @@ from .state_views import StateViews
 
 SHUTDOWN_MS = 8000
 CANNOT_START = "Training cannot start yet: see the check above."
+STOPPING = "Stopping the run: it ends once the step or validation it is in has ended…"
+LEFT_TO_END = ("The run is still in a long step or validation: it ends on its own once that is done, and keeps "
+               "its last checkpoint")
 CURVES_BESIDE_VALIDATION = 1200     # a narrower window shows Validation as a tab beside Curves
 
 
@@ -214,10 +217,12 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         QTimer.singleShot(timeout_ms, loop.quit)
         self.stop()
         if self.run.active:
+            self.win.statusBar().showMessage(STOPPING)
             loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.run.state_changed.disconnect(ended)
-        if self.run.active:            # the step did not end in time: stop waiting for events
-            self.run.shutdown(timeout_ms)
+        if self.run.active:            # the step did not end in time: stop waiting for it (not a second wait)
+            self.run.shutdown(0)
+            self.win.statusBar().showMessage(LEFT_TO_END)
         return not self.run.active
 
     def load_from_document(self) -> None:

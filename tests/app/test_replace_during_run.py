@@ -42,3 +42,32 @@ def test_cancelling_the_open_dialog_asks_nothing_and_stops_nothing(win, ui, qtbo
     dialogs.open_path = ""                                   # the Open dialog cancelled
     assert not win.files.open()
     assert len(dialogs.texts("question")) == asked and ui.training.running
+
+
+def test_a_run_stuck_in_a_long_validation_is_left_to_end_without_holding_the_window(ui, qtbot, monkeypatch):
+    """New or Close during a long validation waited twice (8 s with the window painting, then 8 s frozen)."""
+    import threading
+    from layerloom.app.training import ui as ui_module
+    from layerloom.runtime import trainer as trainer_module
+    inside, release = threading.Event(), threading.Event()
+    validate = trainer_module.Trainer._validate
+
+    def slow(self, steps):
+        inside.set()
+        release.wait(60)
+        return validate(self, steps)
+    monkeypatch.setattr(trainer_module.Trainer, "_validate", slow)
+    ui.panel.settings.epochs.setValue(1)
+    ui.train()
+    qtbot.waitUntil(inside.is_set, timeout=60_000)
+    thread = ui.training.thread
+    waits = []
+    shutdown = ui.run.shutdown
+    monkeypatch.setattr(ui.run, "shutdown", lambda ms: waits.append(ms) or shutdown(ms))
+    try:
+        assert ui.stop_and_wait(timeout_ms=200)                # the window is free: New or Close goes on
+        assert waits == [0] and thread.isRunning() and not ui.run.active      # and the run ends by itself
+        assert ui.win.statusBar().currentMessage() == ui_module.LEFT_TO_END
+    finally:
+        release.set()
+    assert thread.wait(60_000)

@@ -50,3 +50,4 @@ def test_a_parameter_typed_before_ctrl_s_is_saved(win, tmp_path):
     saved = json.loads((tmp_path / "lenet.loom.json").read_text())
     assert next(b for b in saved["blocks"] if b["id"] == "fc1")["params"]["out_features"] == 90
     assert win.session.undo_stack.isClean()
+
