@@ -3,6 +3,7 @@ with its settings, final metrics and training health (the worst of its health.js
 to overlay their curves from metrics.csv, with their legend in a column beside the plots."""
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from layerloom.runtime.health_indicators import level_of, read_summary
 from layerloom.runtime.processes import trained_elsewhere
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics, read_run
 
-from .. import plot_style as ps
+from .. import plot_style as ps, theme
 from ..docks import in_sight
 
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
@@ -233,12 +234,17 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         keep = {str(p) for p in self.selected_paths()}
         if select:
             keep = {str(Path(p)) for p in ([select] if isinstance(select, str) else select)}
-        self.runs = list_runs(self.base, self._read)          # the Runs tab re-reads each time it is shown
+        damaged: list[str] = []
+        self.runs = list_runs(self.base, self._read, damaged)  # the Runs tab re-reads each time it is shown
         known = {str(r.path) for r in self.runs}
         extra = [r for r in (read_run(p, self._read) for p in self.extra) if r is not None and str(r.path) not in known]
         self.runs += extra
         note = f" · and {len(extra)} sweep trial run{'s' if len(extra) != 1 else ''}" if extra else ""
-        self.folder.setText(f"Runs in <b>{self.base}</b>{note}")
+        if damaged:
+            note += (f" · <span style='color:{theme.current().warning.name()}'>{len(damaged)} damaged run "
+                     f"folder{'s' if len(damaged) != 1 else ''} left out (hover for which)</span>")
+        self.folder.setText(f"Runs in <b>{html.escape(str(self.base), quote=False)}</b>{note}")
+        self.folder.setToolTip("\n".join(damaged))
         self.tree.blockSignals(True)
         self.tree.clear()
         for run in self.runs:
@@ -320,7 +326,6 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         return item
 
     def _level_colour(self, level: str) -> QColor:
-        from .. import theme
         t = theme.current()
         return {"ok": ps.colors().ok, "warn": t.warning, "bad": t.error}[level]
 

@@ -111,3 +111,20 @@ def test_the_runs_folder_cannot_change_while_a_run_trains_into_it(qtbot, tmp_pat
     assert rows(panel)[0][-2] == str(running)
     panel.set_training(False)
     assert panel.change.isEnabled() and panel.change.toolTip() == runs_module.FOLDER_TIP
+
+
+def test_a_damaged_run_folder_is_left_out_and_said_beside_the_folder(qtbot, tmp_path):
+    base = tmp_path / "runs"
+    good = write_run(base, "2026-11-30_10-00-00_a")
+    bad = write_run(base, "2026-11-30_11-00-00_b")
+    (bad / "config.json").write_text("[" * 100_000)             # nested beyond what the JSON reader takes
+    panel = RunsPanel(base)
+    qtbot.addWidget(panel)
+    assert [r[-2] for r in rows(panel)] == [str(good)]
+    assert "1 damaged run folder left out (hover for which)" in panel.folder.text()
+    assert panel.folder.toolTip() == ("2026-11-30_11-00-00_b/config.json is damaged (its JSON is nested too deeply "
+                                      "to read), so the run is left out of the list: put back a good copy of the "
+                                      "file, or delete the run's folder if the run is not needed")
+    (bad / "config.json").write_text("{}")
+    panel.refresh()
+    assert len(rows(panel)) == 2 and "damaged run" not in panel.folder.text() and panel.folder.toolTip() == ""
