@@ -17,8 +17,10 @@ fresh initialisation and the report says so; nothing is ever loaded into the wro
 for "Initialise from…" (runs, checkpoints, safetensors/state_dict files, torchvision's published
 weights): a source key is used when it names the same block (`conv1.weight`), else when its module
 path names it (`layer1.0.conv1.weight` → `layer1_0_conv1.weight`, an optional `module.` prefix
-dropped), and only when the shapes agree; a block takes all its tensors or none. The `WeightReport`
-lists what was loaded, what was skipped (and why) and which target keys were left new.
+dropped), and only when the shapes agree; a block takes all its tensors or none. A complex, whole-number
+or true/false tensor for a floating-point one is skipped (the reason names its dtype), and NaN or
+infinite values are refused with a WeightsError. The `WeightReport` lists what was loaded, what was
+skipped (and why) and which target keys were left new.
 """
 from __future__ import annotations
 
@@ -93,6 +95,7 @@ def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[di
     report = WeightReport(source=source_name)
     chosen: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}        # target key -> the source key it was given
+    refused: dict[str, tuple] = {}     # target key -> (source key, why) of a tensor of its shape it cannot take
     for key, value in source.items():
         if not isinstance(value, torch.Tensor):
             report.skipped.append((key, "not a tensor"))
@@ -101,23 +104,74 @@ def match_weights(target: dict, source: dict, source_name: str = "") -> tuple[di
         for cand in _candidates(key):
             if cand in target and cand not in chosen:
                 if tuple(target[cand].shape) == tuple(value.shape):
-                    chosen[cand] = value
-                    origin[cand] = key
+                    why = _unusable(value, target[cand], cand)
+                    if why is None:
+                        _refuse_non_finite(value, key, source_name)
+                        chosen[cand] = value
+                        origin[cand] = key
+                    else:
+                        refused[cand] = (key, why)
                     break
                 why = (f"shape {list(value.shape)} does not fit {cand} "
                        f"{list(target[cand].shape)}")
-        else:
+        if why is not None:
             report.skipped.append((key, why))
-    _whole_blocks(target, chosen, report, origin)
+    _whole_blocks(target, chosen, report, origin, refused)
+    if refused and not chosen:       # else it would read as "nothing fits this graph"
+        key, why = next(iter(refused.values()))
+        raise WeightsError(f"nothing in {source_name or 'these weights'} can be loaded: {key}: {why}")
     report.loaded = [k for k in target if k in chosen]
     report.new = [k for k in target if k not in chosen]
     return chosen, report
 
 
-def _whole_blocks(target: dict, chosen: dict, report: WeightReport, origin: dict) -> None:
+def _dtype_name(dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _unusable(value: torch.Tensor, target, cand: str) -> str | None:
+    """Why a source tensor of the right shape cannot go into `target`: complex values into a real tensor (the
+    imaginary part would be dropped), whole numbers or truth values into a floating-point one (they are not
+    weights). None when it can. A target without a dtype (only a shape) is taken to be floating point. An
+    integer buffer (a BatchNorm's num_batches_tracked) takes whole numbers as before."""
+    dtype = getattr(target, "dtype", torch.float32)
+    if value.is_complex() and not dtype.is_complex:
+        return (f"holds complex values ({_dtype_name(value.dtype)}), but {cand} is real "
+                f"({_dtype_name(dtype)}): save the weights as real floating-point numbers")
+    if (dtype.is_floating_point or dtype.is_complex) and not (value.is_floating_point() or value.is_complex()):
+        kind = "true/false values" if value.dtype == torch.bool else "whole numbers"
+        return (f"holds {kind} ({_dtype_name(value.dtype)}), not the floating-point weights {cand} needs "
+                f"({_dtype_name(dtype)}): save the weights as floating-point numbers")
+    return None
+
+
+def _refuse_non_finite(value: torch.Tensor, key: str, source_name: str) -> None:
+    """NaN or infinite weights are refused outright: training would fail at its first steps, and its message
+    would point at the learning rate, not at the weights."""
+    if (value.is_floating_point() or value.is_complex()) and not _finite(value):
+        raise WeightsError(f"{key} holds NaN or infinite values{' in ' + source_name if source_name else ''}: "
+                           "weights saved from a training that diverged cannot be a starting point; use an "
+                           "earlier checkpoint's weights, or start from fresh weights")
+
+
+def _finite(value: torch.Tensor) -> bool:
+    """Whether every value is finite, read in slices so that a large tensor needs little extra memory."""
+    flat = value.detach().reshape(-1)
+    step = 1 << 22
+    for start in range(0, flat.numel(), step):
+        part = flat[start:start + step]
+        if part.dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64) and not part.is_complex():
+            part = part.to(torch.float32)          # float8 has no finiteness test of its own
+        if not bool(torch.isfinite(part).all()):
+            return False
+    return True
+
+
+def _whole_blocks(target: dict, chosen: dict, report: WeightReport, origin: dict, refused: dict | None = None) -> None:
     """A block loads all its tensors or none: a Linear given its bias but not its weight would compute
     something neither the source nor a fresh layer computes. A source without a BatchNorm's
     `num_batches_tracked` (older checkpoints) still loads the block."""
+    refused = refused or {}
     keys: dict[str, list[str]] = {}
     for key in target:
         keys.setdefault(key.split(".", 1)[0], []).append(key)
@@ -127,10 +181,13 @@ def _whole_blocks(target: dict, chosen: dict, report: WeightReport, origin: dict
         if not given or not lacking:
             continue
         short = ", ".join(k.split(".", 1)[1] for k in lacking[:3]) + (", …" if len(lacking) > 3 else "")
+        unusable = [k for k in lacking if k in refused]
+        reason = (f"the source's {unusable[0].split('.', 1)[1]} cannot be used (see that tensor)" if unusable
+                  else f"the source has no {short} of its shape")
         for k in given:
             del chosen[k]
-            report.skipped.append((origin[k], f"block {block} loads all its tensors or none, and the source has no "
-                                              f"{short} of its shape; the block keeps fresh weights"))
+            report.skipped.append((origin[k], f"block {block} loads all its tensors or none, and {reason}; the "
+                                              "block keeps fresh weights"))
 
 
 def load_matching(model: torch.nn.Module, source: dict, source_name: str = "") -> WeightReport:
