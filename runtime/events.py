@@ -8,7 +8,8 @@ Every event is a dict with a "type":
                   samples_per_s; at most about 1 / STEP_EVENT_INTERVAL per second
     epoch_end     epoch, step, train_loss, val_loss, val_accuracy, lr, seconds (the epoch with validation),
                   train_seconds (its training steps only), per_class_accuracy,
-                  confusion (numpy, [true, predicted]), val_predictions, val_labels, val_indices
+                  confusion (numpy, [true, predicted]; only the first confusion_classes classes when there are
+                  more than CONFUSION_CLASSES), confusion_classes, val_predictions, val_labels, val_indices
     feature_maps  block, step, probe_index, shape, kind ("image": maps uint8 [C,H,W] per channel;
                   "sequence": maps uint8 [T,H]; "vector": values float32 [F])
     prediction    step, probe_index, probabilities (numpy)
@@ -28,13 +29,22 @@ import torch
 
 STEP_EVENT_INTERVAL = 0.05   # seconds: at most ~20 step events a second
 GRID_SAMPLES = 32            # validation samples whose predictions go with each epoch_end
+# The confusion matrix grows with the square of the class count: 40,000 classes would need 12.8 GB for
+# the matrix alone. Above CONFUSION_CLASSES it covers the first CONFUSION_CLASSES classes only (their
+# rows and columns; 8 MB at most), which is also more than a matrix view can draw one cell per pixel.
+# Accuracy and per-class accuracy still count every class.
+CONFUSION_CLASSES = 1000
 
 
 def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_size: int) -> dict:
-    """Validation loss, accuracy, per-class accuracy and confusion matrix over the whole split."""
+    """Validation loss, accuracy, per-class accuracy and confusion matrix over the whole split.
+    Memory: the matrix (at most CONFUSION_CLASSES squared) and a few vectors of the class count."""
     n = len(val_set)
     classes = max(info.num_classes, 1)
-    confusion = torch.zeros(classes, max(classes, num_outputs), dtype=torch.int64)
+    kept = min(classes, CONFUSION_CLASSES)
+    confusion = torch.zeros(kept, kept, dtype=torch.int64)
+    correct = torch.zeros(classes, dtype=torch.int64)
+    totals = torch.zeros(classes, dtype=torch.int64)
     total_loss = 0.0
     first_preds = None
     for start in range(0, n, batch_size):
@@ -45,15 +55,20 @@ def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_
         pred = logits.argmax(dim=1)
         if first_preds is None:
             first_preds = (pred[:GRID_SAMPLES].cpu().numpy(), y[:GRID_SAMPLES].cpu().numpy())
-        flat = (y.cpu() * confusion.shape[1] + pred.cpu()).bincount(minlength=confusion.numel())
-        confusion += flat[:confusion.numel()].view_as(confusion)
-    correct = confusion.diagonal()[:classes]
-    per_class = (correct.double() / confusion.sum(dim=1).clamp_min(1).double()).numpy()
+        y, pred = y.cpu().long(), pred.cpu().long()
+        valid = (y >= 0) & (y < classes)
+        y, pred = y[valid], pred[valid]
+        totals += y.bincount(minlength=classes)[:classes]
+        correct += y[pred == y].bincount(minlength=classes)[:classes]
+        shown = (y < kept) & (pred >= 0) & (pred < kept)        # one count per sample: no class-squared buffer
+        confusion.index_put_((y[shown], pred[shown]), torch.ones(int(shown.sum()), dtype=torch.int64),
+                             accumulate=True)
+    per_class = (correct.double() / totals.clamp_min(1).double()).numpy()
     return {
         "val_loss": total_loss / n,
         "val_accuracy": float(correct.sum()) / n,
         "per_class_accuracy": per_class.astype(np.float32),
-        "confusion": confusion[:, :classes].numpy(),
+        "confusion": confusion.numpy(), "confusion_classes": kept,
         "val_predictions": first_preds[0], "val_labels": first_preds[1],
         "val_indices": np.arange(min(GRID_SAMPLES, n)),
     }
