@@ -50,7 +50,10 @@ class ToSample:
     def __call__(self, image) -> torch.Tensor:
         from PIL import Image
 
-        image = image.convert(self.mode)
+        try:
+            image = image.convert(self.mode)
+        except ValueError:          # a mode read_image does not know, that Pillow cannot convert
+            raise _not_convertible(getattr(image, "filename", None), f"{image.mode} mode") from None
         height, width = self.size
         if image.size != (width, height):
             image = image.resize((width, height), Image.Resampling.BILINEAR)
@@ -61,6 +64,9 @@ class ToSample:
 
 
 SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+# Pillow converts L*a*b* colours to RGB (as its colour-management module does, to sRGB) but not straight
+# to grayscale, so a LAB image goes to RGB first. Modes it converts to neither are named in the message.
+UNCONVERTIBLE = {"La": "grey levels with premultiplied transparency (La mode)"}
 
 
 def read_image(path) -> "Image.Image":
@@ -79,12 +85,22 @@ def read_image(path) -> "Image.Image":
                         "of file): remove or replace it.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"The image {_q(path)} cannot be read ({_q(exc)}): remove or replace it.") from None
-    if image.mode in SIXTEEN_BIT:
+    if image.mode in UNCONVERTIBLE:
+        raise _not_convertible(path, UNCONVERTIBLE[image.mode])
+    if image.mode == "LAB":
+        image = image.convert("RGB")
+    elif image.mode in SIXTEEN_BIT:
         levels = np.asarray(image, dtype=np.float64) / 257.0
         image = Image.fromarray(np.rint(levels).astype(np.uint8), mode="L")
     elif image.mode in ("F", "I"):
         image = _from_32_bits(path, image)
     return image
+
+
+def _not_convertible(path, what: str) -> DataError:
+    which = f"The image {_q(path)}" if path else "An image"
+    return DataError(f"{which} holds {what}, which Layerloom cannot turn into RGB or grayscale: save it as an RGB "
+                     "image and choose it again.")
 
 
 def _from_32_bits(path, image) -> "Image.Image":
@@ -213,12 +229,22 @@ def _first_image(folder: Path, classes: list[str]) -> Path:
 
 
 def _channels(input_shape, channels) -> int:
+    ch = 3 if channels is None else _channel_count(channels)
+    if ch is None:
+        raise DataError(f"channels={channels!r:.40} is not supported: use 1 (grayscale) or 3 (RGB).")
     if input_shape is not None and len(input_shape) == 3 and input_shape[0] in (1, 3):
         return int(input_shape[0])
-    ch = 3 if channels is None else int(channels)
-    if ch not in (1, 3):
-        raise DataError(f"channels={channels} is not supported: use 1 (grayscale) or 3 (RGB).")
     return ch
+
+
+def _channel_count(value) -> int | None:
+    """1 or 3 from the ``channels`` option (a number, or text such as "3" from --data-option), else None."""
+    if isinstance(value, str):
+        value = value.strip()
+        value = int(value) if value in ("1", "3") else None
+    if isinstance(value, float) and value in (1.0, 3.0):
+        value = int(value)
+    return value if type(value) is int and value in (1, 3) else None
 
 
 def _requested_size(input_shape, size) -> tuple[int, int] | None:
