@@ -20,7 +20,7 @@ import optuna
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock, JournalStorage
 from optuna.trial import TrialState
 
-from layerloom.graph.fileformat import graph_from_dict, graph_to_dict, network_part
+from layerloom.graph.fileformat import GraphFileError, graph_from_dict, graph_to_dict, network_part
 from layerloom.graph.quoting import shown
 
 from .spec import SweepError, SweepSpec, parse_section
@@ -90,20 +90,23 @@ def _drop_cut_record(path: Path) -> None:
 
 def _journal(path: Path) -> JournalStorage:
     """Optuna's journal file at `path`; SweepError when its records cannot be read back (edited, damaged)."""
+    where = "its records are not ones Optuna wrote"
     try:
         if path.is_file():                 # Optuna passes over a bad last line, then fails once one follows it
             with open(path, "rb") as f:
-                for line in f:
+                for number, line in enumerate(f, 1):
                     if line.endswith(b"\n"):
+                        where = f"line {number:,} is not a record Optuna wrote"
                         json.loads(line)
+            where = "its records are not ones Optuna wrote"
         _drop_cut_record(path)
         storage = JournalStorage(JournalFileBackend(str(path)))
         storage.get_all_studies()          # replays every record now, not at the first question mid-sweep
         return storage
-    except (ValueError, KeyError, TypeError, AttributeError, AssertionError) as exc:   # JSON, text, no shape
-        raise SweepError(f"the sweep's journal {shown(str(path), 200)} is damaged and cannot be read "
-                         f"({type(exc).__name__}): move it away to start the sweep afresh (its trials are lost), "
-                         "or put back a copy") from None
+    # JSON, text, no shape, or nested past what Python reads (a line of 100,000 "[")
+    except (ValueError, KeyError, TypeError, AttributeError, AssertionError, RecursionError):
+        raise SweepError(f"the sweep's journal {shown(str(path), 200)} is damaged and cannot be read ({where}): "
+                         "move it away to start the sweep afresh (its trials are lost), or put back a copy") from None
 
 
 class _GridSampler(optuna.samplers.GridSampler):
@@ -169,18 +172,30 @@ def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc, ren
     """A sweep resumes only with the network, data set, objective and parameter ranges its trials were
     scored with: any other would rank old and new values together (and spend the old trials' budget)."""
     saved, new = attrs.get("sweep") or {}, spec.to_section()
+    if not isinstance(saved, dict) or not isinstance(saved.get("params", {}), dict):
+        raise SweepError(f"{_not_ours(spec.name)}: give this sweep another name ({rename}), or delete the old "
+                         "sweep's folder")
     if study.direction.name.lower() != spec.direction or saved.get("objective", new["objective"]) != spec.objective:
         differs = f"its objective is {saved.get('objective', study.direction.name.lower())}, not {spec.objective}"
     elif saved.get("params", new["params"]) != new["params"]:
         old = ", ".join(f"{p}={s}" for p, s in saved["params"].items())
         differs = f"it varies {old}"
     elif isinstance(attrs.get("graph"), dict) and \
-            _network(attrs["graph"], spec.params) != _network(graph_to_dict(doc), spec.params):
+            _saved_network(attrs["graph"], spec, rename) != _network(graph_to_dict(doc), spec.params):
         differs = "its trials trained another network or data set (the graph has changed since)"
     else:
         return
     raise SweepError(f'a sweep called "{spec.name}" already exists and {differs}: give this one another name '
                      f"({rename}), or delete the old sweep's folder, or use its settings to resume it")
+
+
+def _saved_network(graph: dict, spec: SweepSpec, rename: str) -> tuple:
+    """_network of the graph a study keeps; SweepError when it is not a graph's shape (damaged)."""
+    try:
+        return _network(graph, spec.params)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise SweepError(f"{_not_ours(spec.name)}: its graph cannot be read; give this sweep another name "
+                         f"({rename}), or delete the old sweep's folder") from None
 
 
 def load_study(storage, name: str | None = None):
@@ -195,15 +210,36 @@ def load_study(storage, name: str | None = None):
         raise SweepError(f"the storage has no sweep called {name!r}"
                          + (f" (it has {', '.join(names)})" if names else ""))
     bare = optuna.load_study(study_name=name, storage=storage)
-    saved = bare.user_attrs.get(ATTR)
-    if not isinstance(saved, dict) or "graph" not in saved:
-        raise SweepError(f"the study {name!r} was not made by layerloom sweep (it holds no graph)")
-    doc = graph_from_dict(saved["graph"])
-    spec = parse_section(doc, saved["sweep"])
+    doc, spec = _saved_sweep(name, bare.user_attrs.get(ATTR))
     done = len(bare.get_trials(deepcopy=False))
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler_for(spec, done, owner_tag()),
                               pruner=pruner_for(spec))
     return study, doc, spec
+
+
+def _not_ours(name) -> str:
+    return f"the study {str(name)!r} in this storage was not written by layerloom sweep, or is damaged"
+
+
+def _saved_sweep(name, saved) -> tuple:
+    """The graph and sweep settings a study keeps (create_study writes them), checked: a storage may hold
+    studies of other programs, or damaged ones."""
+    todo = (": start the sweep again with layerloom sweep FILE --storage URL under a new name (--name), or "
+            "choose another study with --study NAME")
+    if not isinstance(saved, dict) or not isinstance(saved.get("graph"), dict) or \
+            not isinstance(saved.get("sweep"), dict):
+        missing = "holds no graph" if not isinstance(saved, dict) or not isinstance(saved.get("graph"), dict) \
+            else "holds no sweep settings"
+        raise SweepError(f"{_not_ours(name)} (it {missing}){todo}")
+    try:
+        doc = graph_from_dict(saved["graph"])
+        return doc, parse_section(doc, saved["sweep"])
+    except GraphFileError as exc:
+        raise SweepError(f"{_not_ours(name)} (its graph cannot be read: {exc.reason}){todo}") from None
+    except SweepError as exc:
+        raise SweepError(f"{_not_ours(name)} (its sweep settings cannot be used: {exc}){todo}") from None
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        raise SweepError(f"{_not_ours(name)} (its graph or sweep settings cannot be read){todo}") from None
 
 
 def owner_tag() -> str:
