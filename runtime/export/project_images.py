@@ -26,18 +26,22 @@ def copy_images(root, project: Path) -> bool:
     root = Path(root) if root else None
     if root is None or not root.is_dir() or folder_size(root) > COPY_LIMIT:
         return False
-    shutil.copytree(root, project / DATA_DIR, copy_function=shutil.copyfile, ignore=_not_read)
+    shutil.copytree(root, project / DATA_DIR, copy_function=shutil.copyfile, ignore=lambda f, n: _not_read(root, f, n))
     return True
 
 
-def _not_read(folder: str, names: list[str]) -> list[str]:
-    """What Layerloom's reader skips (image_folder.image_files): linked folders, which it does not
-    enter, and anything but a regular file with an image's extension."""
+def _not_read(root: Path, folder: str, names: list[str]) -> list[str]:
+    """What Layerloom's reader skips: anything but a regular file with an image's extension, and a linked
+    folder inside a class folder (image_files does not enter it). A linked class folder, or a linked train/
+    or val/, is read (copied as a folder)."""
     extensions = image_folder._image_extensions()
+    depth = len(Path(folder).relative_to(root).parts)        # 0: the root; 1: a class folder, or train/ or val/
+    splits = depth == 1 and Path(folder).name in ("train", "val") and (root / "train").is_dir() \
+        and (root / "val").is_dir()
 
     def read(path: Path) -> bool:
         if path.is_dir():
-            return not path.is_symlink()
+            return not path.is_symlink() or depth == 0 or splits
         return path.name.lower().endswith(extensions) and path.is_file()
     return [n for n in names if not read(Path(folder, n))]
 

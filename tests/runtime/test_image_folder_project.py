@@ -140,12 +140,15 @@ def test_project_reads_the_files_layerloom_reads(tmp_path, capsys):
     (source / "0" / "linked").symlink_to(elsewhere / "0", target_is_directory=True)   # Layerloom does not enter it
     (source / "1" / "notes.txt").write_text("not an image")
     (source / "2" / "also.png").symlink_to(elsewhere / "2" / "0.png")                # a linked file is read
+    shutil.rmtree(source / "9")
+    (source / "9").symlink_to(elsewhere / "9", target_is_directory=True)            # and a linked class folder
     bundle = load_dataset("image-folder", path=str(source), input_shape=(1, 28, 28))
-    assert len(bundle.train) + len(bundle.val) == 51
+    assert len(bundle.train) + len(bundle.val) == 45 + 1 + 3
     project = _untrained_export(tmp_path, source, capsys)
     copied = project / "data" / "images"
     assert not (copied / "0" / "linked").exists() and not (copied / "1" / "notes.txt").exists()
     assert (copied / "2" / "also.png").is_file() and not (copied / "2" / "also.png").is_symlink()
+    assert len(list((copied / "9").glob("*.png"))) == 3 and not (copied / "9").is_symlink()
     for root in (copied, source):       # the copy, and the original given with --data
         x_tr, y_tr, x_va, y_va, _ = _project_load(project, root, [1, 28, 28])
         assert (len(x_tr), len(x_va)) == (len(bundle.train), len(bundle.val))
