@@ -39,6 +39,7 @@ class Files:
     # -- asking -----------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
         """True when it is fine to drop the current document (saved, discarded, or nothing to lose)."""
+        self.win.commit_typing()           # a value typed but not confirmed is a change to ask about
         if not self.session.modified:
             return True
         answer = QMessageBox.question(

@@ -285,7 +285,7 @@ class MainWindow(LaterParts, QMainWindow):
         before an action reads the graph or the settings (▶ Train, Save, Export): the field gives up the
         focus and takes it back, which confirms it as leaving it would."""
         focus = QApplication.focusWidget()
-        if isinstance(focus, (QLineEdit, QAbstractSpinBox, QPlainTextEdit)) and focus.window() is not None:
+        if isinstance(focus, (QLineEdit, QAbstractSpinBox, QPlainTextEdit)):
             focus.clearFocus()
             focus.setFocus(Qt.FocusReason.OtherFocusReason)
 

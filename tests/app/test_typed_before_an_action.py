@@ -51,3 +51,17 @@ def test_a_parameter_typed_before_ctrl_s_is_saved(win, tmp_path):
     assert next(b for b in saved["blocks"] if b["id"] == "fc1")["params"]["out_features"] == 90
     assert win.session.undo_stack.isClean()
 
+
+
+def test_a_parameter_typed_before_close_is_a_change_to_ask_about(win, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+    from layerloom.presets import preset_path
+    win.files.open_preset(preset_path("lenet5"))
+    win.session.undo_stack.setClean()
+    win.focus_block("fc1")
+    start_typing(win.inspector.editor("out_features").main, "90")
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or QMessageBox.StandardButton.Cancel)
+    assert win.files.maybe_save() is False          # Cancel: the typed value is kept, nothing closes
+    assert len(asked) == 1 and win.document.blocks["fc1"].params["out_features"] == 90
