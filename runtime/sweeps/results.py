@@ -88,10 +88,6 @@ def best_changes(doc, row: dict, swept=None) -> list[dict]:
     old, new}; only values that differ from the graph's. SweepError when a value names a block (or a
     parameter) this graph does not have: the graph changed since the sweep, or it is another graph; and,
     given `swept` (the graph the sweep ran on), when `doc` is not that graph: other blocks or wires."""
-    if swept is not None and _structure(swept) != _structure(doc):
-        raise SweepError(f"the sweep ran on “{shown(swept.name, 60)}”, and the graph open now has other blocks or "
-                         f"wires: open the graph the sweep ran on to apply trial {row['number']}, or set its values "
-                         "by hand")
     changes = []
     for path, new in row["params"].items():
         try:
@@ -108,6 +104,10 @@ def best_changes(doc, row: dict, swept=None) -> list[dict]:
             change = {"path": path, "kind": "param", "block": parts[1], "name": parts[3], "old": old, "new": new}
         if old != new:
             changes.append(change)
+    if swept is not None and _structure(swept) != _structure(doc):      # (after the paths: that says more)
+        raise SweepError(f"the sweep ran on “{shown(swept.name, 60)}”, and the graph open now has other blocks or "
+                         f"wires: open the graph the sweep ran on to apply trial {row['number']}, or set its values "
+                         "by hand")
     return changes
 
 

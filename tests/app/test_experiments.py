@@ -92,24 +92,6 @@ def test_apply_best_to_a_graph_without_the_swept_block_changes_nothing_and_says_
                                     'or set the values by hand')
 
 
-def test_apply_best_of_a_sweep_on_another_graph_with_the_same_paths_changes_nothing_and_says_why(win):
-    """An MLP's sweep over fc1.out_features, then LeNet-5 opened: LeNet-5 has an fc1 too, and took the value."""
-    mlp = load_graph(preset_path("mlp"))
-    panel = win.experiments
-    panel.show_results(ROWS, _spec(mlp))
-    panel.swept = mlp.copy()                     # as Start, or an earlier sweep read from its folder, sets it
-    win.files.open_preset(preset_path("lenet5"))
-    before = win.document.blocks["fc1"].params["out_features"], win.document.training.get("lr")
-    panel.apply_button.click()
-    assert (win.document.blocks["fc1"].params["out_features"], win.document.training.get("lr")) == before
-    assert not win.undo_stack.canUndo()
-    assert panel.message.text() == ("Not applied: the sweep ran on “MLP 784-128-10”, and the graph open now has other blocks or "
-                                    "wires: open the graph the sweep ran on to apply trial 1, or set its values by hand")
-    win.files.open_preset(preset_path("mlp"))    # the graph it ran on, opened again: applied
-    panel.apply_button.click()
-    assert win.document.blocks["fc1"].params["out_features"] == 128 and win.document.training["lr"] == 0.01
-
-
 def test_a_sweep_started_from_the_panel_fills_the_table_and_its_trials_overlay_in_the_runs_tab(win, qtbot, tmp_path):
     doc = load_graph(preset_path("lenet5"))
     doc.training.update({"epochs": 1, "batch_size": 100, "dataset_options": {"train_count": 500}})
