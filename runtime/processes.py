@@ -76,12 +76,19 @@ def process_started(pid: int) -> float | None:
 STARTED = process_started(os.getpid()) or time.time()    # this process's start
 
 
-def this_host() -> str | None:
-    """This machine's name, as training.json records it; None where the system does not say."""
+def _host() -> str | None:
     try:
         return socket.gethostname() or None
     except (OSError, UnicodeError):
         return None
+
+
+HOST = _host()      # this machine's name as this process started (a container's or a laptop's may change later)
+
+
+def this_host() -> str | None:
+    """This machine's name, as training.json records it; None where the system does not say."""
+    return HOST
 
 
 def same_process(pid: int, started: float | None) -> bool:
@@ -147,12 +154,25 @@ def trained_elsewhere(run_dir) -> int | None:
     if not isinstance(found, tuple):
         return None                  # none, or damaged: no process to wait for that it could name
     pid, started, host = found
+    if pid == os.getpid() and started is not None and abs(started - STARTED) <= 2:
+        return None                  # this process's own claim, whatever the machine is called now
     here = this_host()
-    if host is not None and here is not None and host != here:
+    if host is not None and here is not None and host != here and not _ended_after_claim(run_dir):
         return OnAnotherMachine(pid, host)
+    if host is not None and here is not None and host != here:
+        return None                  # its summary was written after the claim: that training has ended
     if pid == os.getpid():
         return None                  # this process: its window knows its own run
     return pid if same_process(pid, started) else None
+
+
+def _ended_after_claim(run_dir) -> bool:
+    """Was the run's summary.json written after its training.json? (A trainer writes the summary as it ends; a
+    resumed run keeps the summary of its earlier end, older than the new claim.)"""
+    try:
+        return (Path(run_dir) / "summary.json").stat().st_mtime >= (Path(run_dir) / OWNER).stat().st_mtime
+    except OSError:
+        return False
 
 
 def resume_refusal(run_dir) -> str | None:
@@ -187,7 +207,7 @@ def release_run(run_dir) -> None:
     path = Path(run_dir) / OWNER
     try:
         owner = json.loads(path.read_text(encoding="utf-8"))
-        if owner.get("pid") == os.getpid() and owner.get("host", this_host()) == this_host():
+        if owner.get("pid") == os.getpid() and owner.get("started") == STARTED:     # this process's own claim
             path.unlink()
     except (OSError, ValueError, AttributeError, RecursionError):
         pass

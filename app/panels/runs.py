@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QBoxLayout, QFileDialog, QFram
                                QWidget)
 
 from layerloom.runtime.health_indicators import level_of, read_summary
-from layerloom.runtime.processes import trained_elsewhere
+from layerloom.runtime.processes import resume_refusal, trained_elsewhere
 from layerloom.runtime.runs import RunInfo, list_runs, read_metrics, read_run
 
 from .. import plot_style as ps, theme
@@ -321,6 +321,8 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         item.setToolTip(0, f"{run.graph_name} · {cfg.get('dataset', '')} · {run.path}")
         if status == "failed":
             item.setToolTip(STATUS, str(s.get("message", "")))
+        elif status == "training elsewhere":          # which process, or which machine, and what to do
+            item.setToolTip(STATUS, resume_refusal(run.path) or "")
         for col in (3, 4, 6):
             item.setTextAlignment(col, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return item

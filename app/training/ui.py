@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSizePolicy, QWidget
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.runtime.config import ConfigError, TrainConfig
 from layerloom.runtime.data import list_datasets
-from layerloom.runtime.processes import trained_elsewhere
+from layerloom.runtime.processes import resume_refusal
 from layerloom.runtime.runs import read_json
 
 from .. import samples, settings
@@ -352,10 +352,9 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             self.session.message.emit(f"Cannot resume {run.name}: only a stopped or interrupted run with a checkpoint "
                                       "can go on.")
             return False
-        other = trained_elsewhere(run)
-        if other is not None:
-            self.session.message.emit(f"Cannot resume {run.name}: process {other} is training it now; stop it (or "
-                                      "let it end) first.")
+        refused = resume_refusal(run)        # another process trains it, one on another machine did, a damaged file
+        if refused is not None:
+            self.session.message.emit(f"Cannot resume {run.name}: {refused}.")
             return False
         self.dock.show()
         self.dock.raise_()

@@ -230,3 +230,29 @@ def test_a_health_csv_naming_more_blocks_than_a_graph_holds_keeps_the_first(tmp_
 def test_a_real_runs_health_csv_is_read_whole(finished_run):
     table = read_health(finished_run)
     assert table["steps"] and table["cut"] == [] and skipped_note(table) is None
+
+
+def test_a_run_claimed_on_another_machine_that_has_since_ended_there_is_not_training(tmp_path):
+    import os
+    import time
+    from layerloom.runtime import processes
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "training.json").write_text(json.dumps({"pid": 1, "started": 1.0, "host": "another-box"}))
+    assert isinstance(processes.trained_elsewhere(run), processes.OnAnotherMachine)
+    assert processes.resume_refusal(run) == "r was being trained on another-box; delete r/training.json if that run has ended"
+    (run / "summary.json").write_text(json.dumps({"status": "finished"}))          # it ended there, after the claim
+    later = time.time() + 5
+    os.utime(run / "summary.json", (later, later))
+    assert processes.trained_elsewhere(run) is None and processes.resume_refusal(run) is None
+
+
+def test_this_process_releases_its_claim_even_if_the_machine_is_renamed_meanwhile(tmp_path, monkeypatch):
+    from layerloom.runtime import processes
+    run = tmp_path / "r"
+    run.mkdir()
+    processes.claim_run(run)
+    monkeypatch.setattr(processes, "HOST", "renamed-box")      # a container or laptop renamed while it trains
+    assert processes.trained_elsewhere(run) is None             # its own run
+    processes.release_run(run)
+    assert not (run / "training.json").exists()
