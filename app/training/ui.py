@@ -221,9 +221,23 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
             loop.exec(QEventLoop.ProcessEventsFlag.ExcludeUserInputEvents)
         self.run.state_changed.disconnect(ended)
         if self.run.active:            # the step did not end in time: stop waiting for it (not a second wait)
+            thread, folder = self.training.thread, (self.live.started or {}).get("run_dir")
             self.run.shutdown(0)
             self.win.statusBar().showMessage(LEFT_TO_END)
+            if thread is not None and thread.isRunning() and folder:    # it still writes its folder: the list
+                self._left_to_end = folder                              # says "training" there until it ends
+                self.runs.set_training(True, folder)
+                thread.finished.connect(self._left_run_ended, Qt.ConnectionType.QueuedConnection)
         return not self.run.active
+
+    def _left_run_ended(self) -> None:
+        """A run left to end on its own (stop_and_wait) has ended: its row shows how it ended."""
+        folder, self._left_to_end = getattr(self, "_left_to_end", None), None
+        if folder is None:
+            return
+        if not self.run.active:
+            self.runs.set_training(False)
+        self.runs.show_run(folder)
 
     def load_from_document(self) -> None:
         """Fill the panel from the graph's training section (the defaults where it says nothing)."""

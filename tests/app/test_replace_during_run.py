@@ -1,5 +1,7 @@
 """Opening, starting or importing another graph during a run stops the run only once nothing asked
 afterwards can be cancelled: Cancel at "save changes?" or in the Open dialog leaves it training."""
+from pathlib import Path
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
@@ -68,6 +70,11 @@ def test_a_run_stuck_in_a_long_validation_is_left_to_end_without_holding_the_win
         assert ui.stop_and_wait(timeout_ms=200)                # the window is free: New or Close goes on
         assert waits == [0] and thread.isRunning() and not ui.run.active      # and the run ends by itself
         assert ui.win.statusBar().currentMessage() == ui_module.LEFT_TO_END
+        folder = ui.live.started["run_dir"]
+        assert ui.runs.training_path == Path(folder) and not ui.runs.change.isEnabled()   # it still writes there
     finally:
         release.set()
     assert thread.wait(60_000)
+    qtbot.waitUntil(lambda: not ui.runs.training, timeout=10_000)
+    row = next(r for r in ui.runs.runs if r.path == Path(folder))
+    assert ui.runs._status(row) == row.summary["status"] == "finished"    # its last epoch was done: it ended so
