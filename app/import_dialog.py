@@ -294,6 +294,7 @@ class ImportDialog(QDialog):
     def done(self, code: int) -> None:
         if self.job is not None:           # closing while importing: the thread finishes on its own
             self.job.finished.disconnect(self._finished)
+            self.job.finished.connect(lambda job=self.job: setattr(job, "result", None))   # nobody wants the model
             background.keep_until_finished(self.job)
             self.job = None
         super().done(code)
