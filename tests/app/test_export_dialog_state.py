@@ -111,12 +111,12 @@ def test_a_folder_typed_with_a_tilde_goes_home_and_a_relative_one_is_refused(qtb
     QTest.keyClicks(dialog.folder, "relative-exp")
     assert not dialog.export_button.isEnabled()
     assert dialog.about.text() == (f"Cannot export into relative-exp: give the whole path of a folder (such as "
-                                   f"{tmp_path / 'home' / 'relative-exp'}), or choose one with Browse….")
+                                   f"{tmp_path / 'home' / 'relative-exp'}), or choose one with Browse…")
     dialog.folder.clear()
     QTest.keyClicks(dialog.folder, "~nosuchuser-layerloom/x")
     assert not dialog.export_button.isEnabled()
     assert dialog.about.text() == ("Cannot export into ~nosuchuser-layerloom/x: this machine has no user "
-                                   "nosuchuser-layerloom; give the whole path of a folder, or choose one with Browse….")
+                                   "nosuchuser-layerloom; give the whole path of a folder, or choose one with Browse…")
     dialog.folder.clear()
     QTest.keyClicks(dialog.folder, "~/exp-tilde")
     assert dialog.export_button.isEnabled(), dialog.about.text()
