@@ -142,7 +142,7 @@ class ExportDialog(QDialog):
                     f"{shown(out.parts[0][1:], 40)}; give the whole path of a folder, or choose one with Browse…")
         if out is not None and not out.is_absolute():      # relative to what? Layerloom never writes where it started
             return (f"Cannot export into {shown(str(out), 80)}: give the whole path of a folder (such as "
-                    f"{shown(str(Path.home() / str(out)), 80)}), or choose one with Browse…")
+                    f"{shown(str(Path.home() / str(out)), 240)}), or choose one with Browse…")
         folder = str(out) if out is not None else ""
         blocked = in_the_way(folder) if folder else None
         if blocked:

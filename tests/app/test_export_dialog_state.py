@@ -101,7 +101,8 @@ def test_a_run_that_ends_during_an_export_is_relabelled_once_the_export_is_done(
 
 
 def test_a_folder_typed_with_a_tilde_goes_home_and_a_relative_one_is_refused(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    home = tmp_path / ("home-" + "x" * 120)           # a long home folder is proposed whole, not cut
+    monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(tmp_path)
     dialog = ExportDialog(load_graph(preset_path("mlp")), [ExportChoice("untrained", None)], 0, str(tmp_path / "a"))
     qtbot.addWidget(dialog)
@@ -111,7 +112,7 @@ def test_a_folder_typed_with_a_tilde_goes_home_and_a_relative_one_is_refused(qtb
     QTest.keyClicks(dialog.folder, "relative-exp")
     assert not dialog.export_button.isEnabled()
     assert dialog.about.text() == (f"Cannot export into relative-exp: give the whole path of a folder (such as "
-                                   f"{tmp_path / 'home' / 'relative-exp'}), or choose one with Browse…")
+                                   f"{home / 'relative-exp'}), or choose one with Browse…")
     dialog.folder.clear()
     QTest.keyClicks(dialog.folder, "~nosuchuser-layerloom/x")
     assert not dialog.export_button.isEnabled()
@@ -124,6 +125,6 @@ def test_a_folder_typed_with_a_tilde_goes_home_and_a_relative_one_is_refused(qtb
     dialog.exported.connect(exported.append)
     QTest.mouseClick(dialog.export_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.job is None, timeout=60_000)
-    assert load_file(str(next((tmp_path / "home" / "exp-tilde").glob("*.safetensors"))))
+    assert load_file(str(next((home / "exp-tilde").glob("*.safetensors"))))
     assert not (tmp_path / "~").exists() and not (tmp_path / "relative-exp").exists()
-    assert [str(f) for f in exported] == [str(tmp_path / "home" / "exp-tilde")]
+    assert [str(f) for f in exported] == [str(home / "exp-tilde")]
