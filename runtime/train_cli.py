@@ -16,6 +16,8 @@ from .health_indicators import grouped_texts
 from .live import LiveRun, format_duration
 from .tensorboard_log import TensorBoardLog
 
+SKIPPED_SHOWN = 5         # skipped initial-weight tensors listed with their reason (the rest counted)
+
 # The data sets, the health checks, the preflight and the trainer load torch: they are imported when a
 # run starts, so `layerloom train --help` answers at once. `Trainer` is this module's attribute all the
 # same (tests replace it to watch a run's events).
@@ -122,6 +124,11 @@ class Progress:
             what = "graph weights" if e["what"] == "graph" else "initial weights"
             print(f"{what}: {len(e['loaded'])} tensors loaded, {len(e['skipped'])} skipped, {len(e['new'])} left new"
                   f" from {e['source']}", file=self.stream)
+            for skipped in e["skipped"][:SKIPPED_SHOWN]:          # why, as the Initialise-from dialog says it
+                key, why = (skipped["key"], skipped["why"]) if isinstance(skipped, dict) else skipped
+                print(f"  skipped {key}: {why}", file=self.stream)
+            if len(e["skipped"]) > SKIPPED_SHOWN:
+                print(f"  and {len(e['skipped']) - SKIPPED_SHOWN} more skipped", file=self.stream)
         elif t == "frozen":
             print(f"frozen: {len(e['blocks'])} blocks ({e['params']:,} parameters)", file=self.stream)
         elif t == "paused":

@@ -467,3 +467,20 @@ def test_a_terminal_that_cannot_show_the_graph_s_name_gets_escapes_not_a_crash(t
     code = runs[0].stdout.decode("ascii")
     assert ast.get_docstring(ast.parse(code)).startswith("Réseau ☃ «MLP»")    # the escapes read back as the name
     assert "R\\xe9seau" in runs[1].stdout.decode("ascii")
+
+
+def test_initial_weights_skipped_for_their_kind_are_listed_with_the_reason(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+    from layerloom.graph import compile_graph, load_graph
+    state = {k: v.clone() for k, v in compile_graph(load_graph(preset_path("lenet5"))).state_dict().items()}
+    state["conv1.weight"] = torch.ones_like(state["conv1.weight"], dtype=torch.int64)      # whole numbers
+    save_file(state, str(tmp_path / "w.safetensors"))
+    assert main(["train", str(preset_path("lenet5")), "--init-from", str(tmp_path / "w.safetensors"),
+                 "--max-steps", "1", "--out", str(tmp_path / "runs")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("initial weights: "))
+    assert lines[at].startswith("initial weights: 8 tensors loaded, 2 skipped, 2 left new")
+    assert lines[at + 1] == ("  skipped conv1.weight: holds whole numbers (int64), not the floating-point weights "
+                             "conv1.weight needs (float32): save the weights as floating-point numbers")
+    assert lines[at + 2].startswith("  skipped conv1.bias: block conv1 loads all its tensors or none")
