@@ -74,6 +74,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.training = self.run.runner      # the run thread's bridge (last_run_dir, taps)
         self.loader = DatasetLoader(self)
         self.runs_base = settings.runs_dir()
+        self._left_to_end: str | None = None    # a run left to end on its own (stop_and_wait)
         self.dataset_name = "mnist-sample"
         self.dataset_options: dict = {}
         self.info = None
@@ -232,7 +233,7 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
 
     def _left_run_ended(self) -> None:
         """A run left to end on its own (stop_and_wait) has ended: its row shows how it ended."""
-        folder, self._left_to_end = getattr(self, "_left_to_end", None), None
+        folder, self._left_to_end = self._left_to_end, None
         if folder is None:
             return
         if not self.run.active:
