@@ -92,9 +92,10 @@ def _report(rows, spec, study) -> None:
         print("importance: " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
 
 
-def _run(runner, spec, study, folder) -> int:
+def _run(runner, spec, study, folder, command: str = "sweep") -> int:
     """Run the trials and print the table; 130 when Ctrl-C stopped the sweep (as `train` does), 143 when SIGTERM
     did, even if some trials completed, so a script does not take a stopped sweep for a finished one."""
+    from .sweeps.spec import SweepError
     interrupted = []
 
     def on_sigint(signum, frame):     # SIGTERM (kill, a service manager, a logout) stops the sweep as Ctrl-C does
@@ -114,6 +115,9 @@ def _run(runner, spec, study, folder) -> int:
         rows = runner.run()
         _report(rows, spec, study)       # a Ctrl-C while the table prints is one more press, not a traceback
         print(f"Sweep folder: {folder} (results.json)")
+    except SweepError as exc:            # the storage refused the trials' values (another program's ranges)
+        print(f"layerloom {command}: {exc}", file=sys.stderr)
+        return 2
     finally:
         signal.signal(signal.SIGINT, previous)
         signal.signal(signal.SIGTERM, previous_term)
@@ -199,4 +203,4 @@ def cmd_sweep_worker(args) -> int:
     print(f"Worker for sweep {spec.name}: {spec.budget()} trials in all", flush=True)
     _warn_workers("sweep-worker", min(args.workers or spec.workers, spec.budget()))
     runner = SweepRunner(study, doc, spec, folder, workers=args.workers, callback=_print_event, data_checked=True)
-    return _run(runner, spec, study, folder)
+    return _run(runner, spec, study, folder, "sweep-worker")

@@ -276,7 +276,9 @@ class ExperimentPanel(QWidget):
         try:
             runner.run()
         except Exception as exc:
-            text = os_error_text(exc) if isinstance(exc, OSError) else f"{type(exc).__name__}: {exc}"
+            from layerloom.runtime.sweeps.spec import SweepError
+            text = os_error_text(exc) if isinstance(exc, OSError) else str(exc) if isinstance(exc, SweepError) \
+                else f"{type(exc).__name__}: {exc}"
             self.relay.event.emit({"type": "sweep_failed", "message": text})
 
     def _sweeps_base(self) -> Path:

@@ -28,7 +28,7 @@ from ..tensorboard_log import write_hparams
 from ..threads import available_cores
 from . import forked
 from .results import write_results
-from .spec import SweepSpec
+from .spec import SweepError, SweepSpec
 from .study import owner_tag, recover_interrupted, trials_counted
 from .trial import TrialProcess, apply_values, check_trial, data_problem, refused_for_data
 
@@ -171,10 +171,17 @@ class SweepRunner:
         return write_results(self.study, self.folder / "results.json", self.spec)
 
     def _launch(self) -> None:
-        distributions = {path: dist.to_optuna() for path, dist in self.spec.params.items()}
-        trial = self.study.ask(distributions)
-        values = {path: trial.params[path] for path in self.spec.params}
-        trial.set_user_attr("owner", owner_tag())
+        trial = self.study.ask()
+        trial.set_user_attr("owner", owner_tag())      # from now on an interrupted trial is recovered as this one's
+        try:
+            values = {path: dist.suggest(trial, path) for path, dist in self.spec.params.items()}
+        except ValueError as exc:      # Optuna: the storage's trials drew this parameter from another range
+            message = (f"the sweep's storage holds trials that drew a parameter from other values than this sweep "
+                       f"({exc}): start this sweep under another name, or with the ranges it was started with")
+            trial.set_user_attr("interrupted", True)     # it used no budget: its values were never trained
+            trial.set_user_attr("message", message)
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise SweepError(message) from None
         earlier = sum(1 for t in self.study.get_trials(deepcopy=False)
                       if t.number < trial.number and not t.user_attrs.get("interrupted")
                       and t.state != TrialState.WAITING)

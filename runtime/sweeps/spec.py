@@ -59,7 +59,7 @@ class Distribution:
             return "choice:" + ",".join(_format_value(c) for c in self.choices)
         if self.kind == "int":
             return f"int:{self.low}:{self.high}:{self.step}"
-        return f"{self.kind}:{self.low:g}:{self.high:g}"
+        return f"{self.kind}:{_end_text(self.low)}:{_end_text(self.high)}"
 
     def to_optuna(self):
         import optuna.distributions as d
@@ -68,6 +68,14 @@ class Distribution:
         if self.kind == "int":
             return d.IntDistribution(int(self.low), int(self.high), step=int(self.step))
         return d.FloatDistribution(float(self.low), float(self.high), log=self.is_log)
+
+    def suggest(self, trial, name: str):
+        """This parameter's value for an Optuna trial (a queued trial gets its queued value)."""
+        if self.kind == "choice":
+            return trial.suggest_categorical(name, list(self.choices))
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step))
+        return trial.suggest_float(name, float(self.low), float(self.high), log=self.is_log)
 
     def grid_values(self) -> list:
         return list(self._grid())
@@ -120,12 +128,17 @@ def _choice_value(text: str):
     return t
 
 
+def _end_text(x: float) -> str:
+    """A range's end as text that parses back to the same number: 16, 0.0012345678, 1e-05."""
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+
+
 def _format_value(v) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if v is None:
         return "null"
-    return f"{v:g}" if isinstance(v, float) else str(v)
+    return repr(v) if isinstance(v, float) else str(v)      # repr: parses back to the same float, and a float
 
 
 def parse_spec(text) -> Distribution:
@@ -193,6 +206,10 @@ def check_path(doc, path: str) -> None:
 def check_values(doc, path: str, dist: Distribution) -> None:
     """The ends of a range (every choice) must be values the setting or block parameter accepts."""
     parts = path.split(".")
+    if dist.kind in ("log", "uniform") and _whole_numbers(doc, parts):
+        raise SweepError(f"{path}={dist.spec()}: {parts[-1]} takes whole numbers, which a {dist.kind} range does not "
+                         f"give: use int:{_int_text(math.ceil(dist.low))}:{_int_text(math.floor(dist.high))}[:STEP], or choice:A,B,C for "
+                         "values such as powers of two")
     for value in dist.edge_values():
         if parts[0] == "training":
             try:
@@ -208,6 +225,17 @@ def check_values(doc, path: str, dist: Distribution) -> None:
                 param.check(value)
             except ParamError as exc:
                 raise SweepError(f"{path}={dist.spec()}: {_format_value(value)} is refused: {exc}") from None
+
+
+def _whole_numbers(doc, parts: list) -> bool:
+    """Whether the setting or block parameter at a (checked) path takes only whole numbers."""
+    if parts[0] == "training":
+        return TrainConfig.__dataclass_fields__[parts[1]].type in (int, "int")
+    return get_kind(doc.blocks[parts[1]].kind).param(parts[3]).type == "int"
+
+
+def _int_text(x: int) -> str:
+    return str(x) if abs(x) < 10**15 else "N"
 
 
 @dataclass

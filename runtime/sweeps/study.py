@@ -24,6 +24,7 @@ from layerloom.graph.fileformat import GraphFileError, graph_from_dict, graph_to
 from layerloom.graph.quoting import shown
 
 from .spec import SweepError, SweepSpec, parse_section
+from ..config import ConfigError, TrainConfig
 from ..processes import alive
 
 ATTR = "layerloom"
@@ -155,6 +156,10 @@ def create_study(doc, spec: SweepSpec, storage, rename: str = "sweep.name or --n
     return study
 
 
+# settings that change how fast a trial trains, not what it learns: a resume may change them
+UNSCORED_SETTINGS = ("device", "threads")
+
+
 def _network(graph: dict, swept) -> tuple:
     """What a graph's trials compute and learn from: its network (fileformat.network_part) without the
     block parameters the sweep sets, and its data set."""
@@ -168,21 +173,52 @@ def _network(graph: dict, swept) -> tuple:
             json.dumps([training.get("dataset"), training.get("dataset_options")], sort_keys=True, default=str))
 
 
+def _training(graph: dict, spec: SweepSpec) -> dict:
+    """The training settings a graph's trials train with that the sweep does not set, defaults filled in (a file
+    that names a default and one that leaves it out train alike)."""
+    raw = graph.get("training") or {}
+    try:
+        settings = TrainConfig.from_dict(dict(raw)).to_dict()
+    except (ConfigError, TypeError, ValueError):
+        settings = dict(raw) if isinstance(raw, dict) else {}
+    skip = {"dataset", "dataset_options", *UNSCORED_SETTINGS} | {p.split(".", 1)[1] for p in spec.params
+                                                                  if p.startswith("training.")}
+    if spec.epochs is not None:            # sweep.epochs sets every trial's epochs (compared as the sweep's own)
+        skip.add("epochs")
+    return {k: v for k, v in settings.items() if k not in skip}
+
+
+def _training_differs(old: dict, new: dict) -> str | None:
+    """"its trials trained with optimizer sgd, not adam" for the first setting that differs, else None."""
+    for key in sorted(set(old) | set(new)):
+        if old.get(key) != new.get(key):
+            return f"its trials trained with training.{key} {old.get(key)!r}, not {new.get(key)!r}"
+    return None
+
+
 def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc, rename: str) -> None:
-    """A sweep resumes only with the network, data set, objective and parameter ranges its trials were
-    scored with: any other would rank old and new values together (and spend the old trials' budget)."""
+    """A sweep resumes only with the network, data set, objective, parameter ranges and the other training
+    settings its trials were scored with: any other would rank old and new values together (and spend the old
+    trials' budget). What may change: the budget, the strategy, the workers, how fast trials train (device,
+    threads), and the swept values in the graph (Apply best)."""
     saved, new = attrs.get("sweep") or {}, spec.to_section()
     if not isinstance(saved, dict) or not isinstance(saved.get("params", {}), dict):
         raise SweepError(f"{_not_ours(spec.name)}: give this sweep another name ({rename}), or delete the old "
                          "sweep's folder")
+    graph = attrs.get("graph") if isinstance(attrs.get("graph"), dict) else None
     if study.direction.name.lower() != spec.direction or saved.get("objective", new["objective"]) != spec.objective:
         differs = f"its objective is {saved.get('objective', study.direction.name.lower())}, not {spec.objective}"
     elif saved.get("params", new["params"]) != new["params"]:
         old = ", ".join(f"{p}={s}" for p, s in saved["params"].items())
         differs = f"it varies {old}"
-    elif isinstance(attrs.get("graph"), dict) and \
-            _saved_network(attrs["graph"], spec, rename) != _network(graph_to_dict(doc), spec.params):
+    elif saved.get("epochs") != new.get("epochs"):
+        differs = f"its trials trained for sweep.epochs {saved.get('epochs')!r}, not {new.get('epochs')!r}"
+    elif saved.get("seed", 0) != new["seed"]:
+        differs = f"its trials trained with sweep.seed {saved.get('seed', 0)!r}, not {new['seed']!r}"
+    elif graph is not None and _saved_network(graph, spec, rename) != _network(graph_to_dict(doc), spec.params):
         differs = "its trials trained another network or data set (the graph has changed since)"
+    elif graph is not None and _training_differs(_training(graph, spec), _training(graph_to_dict(doc), spec)):
+        differs = _training_differs(_training(graph, spec), _training(graph_to_dict(doc), spec))
     else:
         return
     raise SweepError(f'a sweep called "{spec.name}" already exists and {differs}: give this one another name '
@@ -192,6 +228,7 @@ def _check_resumable(study: optuna.Study, attrs: dict, spec: SweepSpec, doc, ren
 def _saved_network(graph: dict, spec: SweepSpec, rename: str) -> tuple:
     """_network of the graph a study keeps; SweepError when it is not a graph's shape (damaged)."""
     try:
+        _training(graph, spec)
         return _network(graph, spec.params)
     except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         raise SweepError(f"{_not_ours(spec.name)}: its graph cannot be read; give this sweep another name "
