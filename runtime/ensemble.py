@@ -11,6 +11,7 @@ the weights are one state dict. Generated code is made of literals and Layerloom
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -62,18 +63,23 @@ def load_members(paths) -> list[ExportSource]:
         if not m.trained:
             raise EnsembleError(f"{path} is an untrained graph: give run folders")
         for key, what in (("input_shape", "input shape"), ("input_dtype", "input type"),
-                          ("class_names", "classes"), ("dataset", "data set"),
+                          ("class_names", "classes"), ("dataset", "data set"), ("vocabulary", ""),
                           ("normalization", "input normalisation")):
-            if m.metadata.get(key) != first.metadata.get(key):
+            if key == "vocabulary":      # before the normalisation: a reason more telling than its statistics
+                _check_vocabulary(path, m, paths[0], first)
+            elif m.metadata.get(key) != first.metadata.get(key):
                 if key == "normalization" and m.metadata.get(key) and first.metadata.get(key) \
                         and m.config.get("seed", 0) != first.config.get("seed", 0):    # statistics of another split
                     raise EnsembleError(f"{path}: " + split_message(m.metadata.get("dataset"), (
                         first.config.get("seed", 0), m.config.get("seed", 0))) + " (their normalisation differs too)")
+                options = _options_differ(m, first)
+                if key == "normalization" and options:            # statistics of another split or other images
+                    raise EnsembleError(f"{path}: {_options_message(m, first, options)} (their normalisation "
+                                        "differs too)")
                 said = "different classes" if key == "class_names" else f"a different {what}"
                 raise EnsembleError(f"{path} has {said} ({_shown(m.metadata.get(key))}) from {paths[0]} "
                                     f"({_shown(first.metadata.get(key))}): an ensemble's members share input and "
                                     "outputs; combine runs trained with the same data settings")
-        _check_vocabulary(path, m, paths[0], first)
     return members
 
 
@@ -168,28 +174,58 @@ def split_message(dataset, seeds) -> str:
             "with one seed")
 
 
-def _members_data(members: list[ExportSource], seed: int):
-    """The members' data set as the first member's run loaded it (with `seed`); EnsembleError when it cannot."""
+def _members_data(members: list[ExportSource], seed: int, options: dict | None = None):
+    """The members' data set as the first member's run loaded it (with `seed`, and `options` when given: another
+    member's); EnsembleError when it cannot."""
     first = members[0]
     try:
         return load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=seed,
-                            **(first.config.get("dataset_options") or {}))
+                            **(first.config.get("dataset_options") if options is None else options or {}))
     except DataError as exc:
         raise EnsembleDataMissing(f"the members cannot be scored, their data set does not load: {exc}") from None
 
 
 def _check_same_split(members: list[ExportSource], data) -> None:
-    """Members with another seed must have held out the very samples `data` (the first member's) holds out."""
+    """Members trained with another seed or other data-set options must have held out the very samples `data`
+    (the first member's split) holds out: otherwise the score counts samples some members trained on."""
     first_seed = int(members[0].config.get("seed", 0))
+    first_options = members[0].config.get("dataset_options") or {}
     n = len(data.val)
     x, y = gather(data.val, torch.arange(n))
-    for seed in dict.fromkeys(int(m.config.get("seed", 0)) for m in members[1:]):
-        if seed == first_seed:
+    checked = {(first_seed, _key(first_options))}
+    for m in members[1:]:
+        seed, options = int(m.config.get("seed", 0)), m.config.get("dataset_options") or {}
+        if (seed, _key(options)) in checked:
             continue
-        other = _members_data(members, seed).val
+        checked.add((seed, _key(options)))
+        other = _members_data(members, seed, options).val
         same = len(other) == n and all(torch.equal(a, b) for a, b in zip(gather(other, torch.arange(n)), (x, y)))
-        if not same:
+        if same:
+            continue
+        if seed != first_seed:
             raise EnsembleError(split_message(members[0].metadata["dataset"], (first_seed, seed)))
+        raise EnsembleError(_options_message(m, members[0], _options_differ(m, members[0])))
+
+
+def _key(options: dict) -> str:
+    return json.dumps(options, sort_keys=True, default=str)
+
+
+def _options_differ(m: ExportSource, first: ExportSource) -> list:
+    mine, theirs = m.config.get("dataset_options") or {}, first.config.get("dataset_options") or {}
+    return [k for k in sorted(set(mine) | set(theirs), key=str) if mine.get(k) != theirs.get(k)]
+
+
+def _option(options: dict, key) -> str:
+    return shown(repr(options[key]), 60) if key in options else "the default"
+
+
+def _options_message(m: ExportSource, first: ExportSource, keys: list) -> str:
+    mine, theirs = m.config.get("dataset_options") or {}, first.config.get("dataset_options") or {}
+    said = ", ".join(f"{k} {_option(theirs, k)} against {_option(mine, k)}" for k in keys[:3])
+    return (f"the members read {first.metadata.get('dataset')} with other options ({said}), so they held out other "
+            "validation samples and an ensemble score would count samples some members trained on: combine runs "
+            "trained with the same data settings")
 
 
 def _member_class(doc) -> str:

@@ -122,18 +122,22 @@ def test_members_trained_without_normalisation_are_evaluated_as_they_were_traine
     assert "combine runs trained with the same data settings" in capsys.readouterr().err
 
 
+def _pictures(folder, per_class: int, seed: int):
+    """An image folder of two classes of random 28x28 grey pictures, without train/ and val/."""
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for label in ("a", "b"):
+        (folder / label).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), "L").save(folder / label / f"{i}.png")
+    return folder
+
+
 def test_members_that_held_out_different_samples_are_not_scored_together(tmp_path, capsys):
     """An image folder without train/ and val/ is split by the run's seed: members of seeds 1 and 2 held out
     different images, so one split would score images the other member trained on."""
-    from PIL import Image
-
     from layerloom.runtime.data import load_dataset
-    folder = tmp_path / "pictures"
-    rng = np.random.default_rng(0)
-    for label in ("a", "b"):
-        (folder / label).mkdir(parents=True)
-        for i in range(10):
-            Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8), "L").save(folder / label / f"{i}.png")
+    folder = _pictures(tmp_path / "pictures", 10, seed=0)
     options = {"dataset": "image-folder", "dataset_options": {"path": str(folder)}}
     splits = [load_dataset("image-folder", input_shape=(1, 28, 28), seed=s, path=str(folder)).val for s in (1, 2)]
     assert sorted(splits[0].indices) != sorted(splits[1].indices)          # the loader's own splits
@@ -164,6 +168,41 @@ def test_members_that_held_out_different_samples_are_not_scored_together(tmp_pat
     assert main(["ensemble", str(runs[False][0]), str(other.run_dir)]) == 2
     assert "layerloom ensemble: the members cannot be scored, their data set does not load: The image folder " \
         in capsys.readouterr().err
+
+
+def test_members_that_read_their_image_folder_with_other_options_are_not_scored_together(tmp_path, capsys):
+    """One seed, but another validation fraction: another split. The ensemble used to be scored on the first
+    member's split, which holds images the other member trained on (the score depended on the order)."""
+    from layerloom.runtime.data import load_dataset
+    folder = _pictures(tmp_path / "pictures", 15, seed=1)
+    settings = {"path": str(folder)}, {"path": str(folder), "val_fraction": 0.2}, \
+        {"path": str(folder), "val_fraction": 0.5}
+    splits = [sorted(load_dataset("image-folder", input_shape=(1, 28, 28), seed=1, **o).val.indices) for o in settings]
+    assert splits[0] == splits[1] != splits[2]                 # the loader's own splits: 0.2 is its default
+    runs = {}
+    for normalize in (False, True):
+        for i, options in enumerate(settings):
+            doc = small_net(dropout=False)
+            doc.set_param("fc1", "out_features", 2)
+            trainer = Trainer(doc, {"dataset": "image-folder", "dataset_options": options, "epochs": 1,
+                                    "batch_size": 8, "seed": 1, "threads": 1, "normalize": normalize},
+                              runs_base=tmp_path / f"runs-{normalize}-{i}")
+            assert trainer.run()["status"] == "finished"
+            runs.setdefault(normalize, []).append(trainer.run_dir)
+    plain = runs[False]
+    report = evaluate(load_members(plain[:2]))               # the default written out or left out: one split
+    for run, member in zip(plain[:2], report["members"]):
+        assert member["val_accuracy"] == pytest.approx(read_json(run / "summary.json")["val_accuracy"], abs=1e-9)
+    for pair in ([plain[1], plain[2]], [plain[2], plain[1]]):
+        with pytest.raises(EnsembleError, match=r"the members read image-folder with other options \(val_fraction "
+                                                r"0\.[25] against 0\.[25]\), so they held out other validation samples"):
+            evaluate(load_members(pair))
+    with pytest.raises(EnsembleError, match=r"other options \(val_fraction 0\.2 against 0\.5\).*\(their normalisation "
+                                            r"differs too\)"):
+        load_members([runs[True][1], runs[True][2]])
+    assert main(["ensemble", str(plain[2]), str(plain[0])]) == 2
+    err = capsys.readouterr().err
+    assert "(val_fraction 0.5 against the default)" in err and "Traceback" not in err
 
 
 def test_the_same_run_given_twice_is_refused_naming_both_arguments(runs, capsys, monkeypatch):
