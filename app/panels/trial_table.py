@@ -33,6 +33,17 @@ class _TrialFilter(QSortFilterProxyModel):
         self.text = text.strip().lower()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
 
+    def lessThan(self, left, right) -> bool:
+        """Numbers by value; an empty cell (a failed trial's value) comes last in either order, as in a
+        spreadsheet: an ascending sort of val_loss must not put the failed trials first."""
+        a, b = left.data(self.sortRole()), right.data(self.sortRole())
+        if a is None or b is None:
+            return (a is None) != (b is None) and (b is None) == (self.sortOrder() == Qt.SortOrder.AscendingOrder)
+        try:
+            return a < b
+        except TypeError:            # a choice of words and numbers: by their text
+            return str(a) < str(b)
+
     def filterAcceptsRow(self, row, parent) -> bool:
         model = self.sourceModel()
         if self.numbers is not None and model.item(row, 0).data(Qt.ItemDataRole.UserRole) not in self.numbers:
@@ -47,8 +58,7 @@ def _item(value, sort_value=None) -> QStandardItem:
     text = "" if value is None else (f"{value:.4g}" if isinstance(value, float) else str(value))
     item = QStandardItem(text)
     item.setEditable(False)
-    item.setData(sort_value if sort_value is not None else (value if value is not None else float("-inf")),
-                 Qt.ItemDataRole.UserRole + 1)
+    item.setData(sort_value if sort_value is not None else value, Qt.ItemDataRole.UserRole + 1)
     return item
 
 

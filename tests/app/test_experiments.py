@@ -47,6 +47,11 @@ def test_table_sorts_filters_and_follows_the_brush(win):
     best_col = headers.index("best")
     panel.view.sortByColumn(best_col, Qt.SortOrder.DescendingOrder)
     assert _visible_numbers(panel) == ["1", "0", "2", "3"]
+    panel.view.sortByColumn(best_col, Qt.SortOrder.AscendingOrder)      # val_loss-like: the failed trial stays last
+    assert _visible_numbers(panel) == ["2", "0", "1", "3"]
+    lr_col = headers.index("training.lr")
+    panel.view.sortByColumn(lr_col, Qt.SortOrder.AscendingOrder)
+    assert _visible_numbers(panel) == ["0", "3", "1", "2"]
     panel.filter.setText("pruned")
     assert _visible_numbers(panel) == ["2"]
     panel.filter.setText("")
