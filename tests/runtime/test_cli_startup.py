@@ -24,6 +24,20 @@ def test_help_and_version_do_not_import_torch(args, expected):
     assert "loaded: []" in out.stdout, out.stdout
 
 
+def test_python_dash_m_layerloom_is_the_layerloom_command():
+    probe = ("import runpy, sys\nsys.argv = ['layerloom', '--version']\ntry:\n    runpy.run_module('layerloom', "
+             "run_name='__main__')\nexcept SystemExit as exc:\n    print('exit', exc.code)\n"
+             "print('loaded:', sorted(m for m in ('torch', 'PySide6') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    from layerloom import __version__
+    assert f"layerloom {__version__}" in out.stdout and "exit 0" in out.stdout
+    assert "loaded: []" in out.stdout, out.stdout
+    bad = subprocess.run([sys.executable, "-m", "layerloom", "no-such-command"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "no-such-command" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_a_command_still_gets_its_own_options(capsys):
     from layerloom.runtime.cli import run
     with pytest.raises(SystemExit):
