@@ -18,7 +18,8 @@ from layerloom.graph.pruning import PruneError, plan_channels, prune_channels
 from layerloom.graph.weights import WeightsError, save_graph_weights
 from layerloom.runtime.checkpoints import CheckpointError
 from layerloom.runtime.data import DataError
-from layerloom.runtime.pruning import FINETUNE_LR_FACTOR, block_rows, model_accuracy, run_evaluation
+from layerloom.runtime.pruning import (FINETUNE_LR_FACTOR, block_rows, model_accuracy, run_evaluation,
+                                       starting_from_kept)
 
 from .background import Job, keep_until_finished
 from .exporting import run_label, runs_of
@@ -229,10 +230,14 @@ class Pruning:
         what = blocks[0] if blocks else "every prunable block"
         n = sum(1 for _b, p, _o, _n in result.changes if p in ("out_channels", "out_features"))
 
+        training = self.session.document.training
+
         def build(r):
             for bid, param, _old, new in result.changes:
                 r.set_param(bid, param, new)
             r.set_meta("weights", carrier.weights)
+            if "init_from" in (training or {}):     # runs start from the kept weights, not the unpruned source
+                r.set_meta("training", starting_from_kept(training))
         done = self.session.edit(f"Prune {ratio:.0%} of the channels of {what}", build)
         if not done:
             target.unlink(missing_ok=True)

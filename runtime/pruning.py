@@ -118,8 +118,9 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     doc = graph_from_dict(ckpt.meta["graph"])
     context = ckpt.meta.get("data_context")
     config = dict(ckpt.meta.get("config") or {})
+    teacher = None
     if finetune_epochs > 0:
-        _check_teacher(source, {**config, **(overrides or {})}.get("teacher"))
+        teacher = _check_teacher(source, {**config, **(overrides or {})}.get("teacher"), ckpt.path.parent.parent)
     result = prune_channels(doc, ckpt.weights, ratio, blocks, data=context)
     result.doc.name = f"{doc.name} pruned"
     report = PruneReport(result)
@@ -133,11 +134,14 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     report.rows["original"] = _row(doc, ckpt.weights, context, evaluation)
     report.rows["pruned"] = _row(result.doc, result.weights, context, evaluation)
     made_out = not Path(out).exists()
+    result.doc.training = starting_from_kept(result.doc.training)
     report.graph_path = save_pruned(result, out)
     if finetune_epochs > 0:
         lr = float(config.get("lr") or doc.training.get("lr") or 1e-3) * FINETUNE_LR_FACTOR
         settings = {**config, "epochs": finetune_epochs, "max_steps": 0, "lr": lr, **(overrides or {})}
-        settings.pop("init_from", None)           # the pruned graph's own weights are the start
+        settings["init_from"] = ""     # the pruned graph's own weights are the start (an override beats its training)
+        if teacher:
+            settings["teacher"] = teacher             # found beside the run when it named it relative to elsewhere
         heard = _FineTuneEvents(callback)
         trainer = Trainer(load_graph(report.graph_path), settings, heard, runs_base=runs_base, data=data)
         if on_trainer is not None:
@@ -161,19 +165,27 @@ def prune_run(source, ratio: float, out, blocks=None, finetune_epochs: int = 1, 
     return report
 
 
-def _check_teacher(source, teacher) -> None:
+def starting_from_kept(training: dict) -> dict:
+    """A graph's training section without `init_from`: a pruned graph carries its kept weights, and a run that
+    started from the source the unpruned graph named would overwrite the layers pruning left whole."""
+    return {k: v for k, v in (training or {}).items() if k != "init_from"}
+
+
+def _check_teacher(source, teacher, run_dir) -> str | None:
     """A run trained by distillation is fine-tuned the same way, from the teacher its settings name: one that
-    cannot be loaded refuses the prune before anything is written, saying where it was named."""
+    cannot be loaded refuses the prune before anything is written, saying where it was named. Returns the
+    teacher's absolute path (a relative one is looked for beside the run `run_dir` too)."""
     if not teacher:
-        return
-    from .distillation import load_teacher
+        return None
+    from .distillation import load_teacher, teacher_path
     try:
-        load_teacher(teacher, "cpu")
+        load_teacher(teacher, "cpu", run_dir)
     except CheckpointError as exc:
         raise PruneError(f"the fine-tuning distils from the teacher {teacher}, as the run {source} was trained (its "
                          f"settings name that teacher), but {exc.reason}: put the teacher's run back there, or prune "
                          "with --finetune-epochs 0 and fine-tune the pruned graph yourself (layerloom train GRAPH "
                          "--teacher RUN); nothing was saved") from None
+    return teacher_path(teacher, run_dir)
 
 
 class _FineTuneEvents:

@@ -208,3 +208,21 @@ def test_a_ratio_that_would_leave_no_channel_says_the_layer_keeps_one(win, qtbot
     if __import__("os").environ.get("LAYERLOOM_SHOT"):
         dialog.grab().save(__import__("os").environ["LAYERLOOM_SHOT"])
     dialog.reject()
+
+
+def test_pruning_a_graph_that_starts_from_other_weights_drops_init_from_in_the_same_edit(win, trained, dialogs,
+                                                                                          tmp_path):
+    """The pruned graph carries its kept weights: runs of it (the offered fine-tune first) must start from them,
+    not from the source `init_from` named, which would overwrite every layer pruning left whole."""
+    section = {**win.document.training, "init_from": str(trained)}
+    assert edits.set_meta(win.session, "training", section)
+    before = graph_to_dict(win.document)
+    dialogs.save_path = str(tmp_path / "lenet.loom.json")
+    dialogs.answers = [Button.Save, Button.No]
+    dialog = win.pruning.open_dialog("conv2")
+    dialog.accept()
+    assert win.document.weights == "lenet.pruned-1.safetensors"
+    assert "init_from" not in win.document.training
+    assert win.document.training == {k: v for k, v in section.items() if k != "init_from"}
+    win.actions_by_name["undo"].trigger()                   # one step: the parameters, weights and init_from
+    assert graph_to_dict(win.document) == before and win.document.training["init_from"] == str(trained)
