@@ -50,7 +50,8 @@ class TrainConfig:
     normalize: bool = True
     threads: int = 0               # torch intra-op threads (0: Layerloom's measured choice)
     init_from: str = ""            # start from these weights: a run, checkpoint, .safetensors/.pt, torchvision:NAME
-    teacher: str = ""              # distil from this trained run (see distillation.py); "" for none
+    teacher: str = ""              # distil from this trained run (see distillation.py); "" for none. A run
+    #                                stores it absolute (distillation.teacher_path), so it is found from any folder
     temperature: float = 4.0       # distillation: softens teacher and student outputs
     alpha: float = 0.9             # distillation: weight of the teacher's term (1 - alpha: the ordinary loss)
 

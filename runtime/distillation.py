@@ -27,12 +27,32 @@ CHOOSE_ANOTHER = ("give another trained run folder as the teacher (--teacher RUN
                   "training settings), or train without one")
 
 
-def load_teacher(source, device) -> tuple[torch.nn.Module, dict]:
+def teacher_path(source, run_dir=None) -> str:
+    """Where the teacher `source` is, as an absolute path. New runs store it so (see Distillation.setup); a run
+    made before that may name it relative to the folder its command ran in: then it is looked for beside the
+    run's folder `run_dir` (the run itself, its runs folder, and the folder that holds that). `source`
+    unchanged when it is nowhere."""
+    path = Path(str(source)).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if not path.is_absolute() and run_dir is not None:
+        run_dir = Path(run_dir).resolve()
+        for base in (run_dir, run_dir.parent, run_dir.parent.parent):
+            if (base / path).exists():
+                return str((base / path).resolve())
+    return str(source)
+
+
+def load_teacher(source, device, run_dir=None) -> tuple[torch.nn.Module, dict]:
     """The teacher's model (eval mode, no gradients, on `device`) and its checkpoint's meta; CheckpointError
-    whose `reason` says what is wrong with it (the caller knows where the teacher was named)."""
-    if not Path(source).exists():
-        raise CheckpointError(f"{source} is not there any more (moved or deleted)")
-    ckpt = load_checkpoint(source)
+    whose `reason` says what is wrong with it (the caller knows where the teacher was named). `run_dir`: the
+    run whose settings name it, for a relative path (see teacher_path)."""
+    found = teacher_path(source, run_dir)
+    if not Path(found).exists():
+        where = "" if Path(str(source)).is_absolute() or run_dir is None else \
+            f"; looked for it from {Path.cwd()} and beside the run {run_dir}"
+        raise CheckpointError(f"{source} is not there any more (moved or deleted{where})")
+    ckpt = load_checkpoint(found)
     doc = graph_from_dict(ckpt.meta["graph"])
     try:
         model = compile_graph(doc, analyze(doc, ckpt.meta.get("data_context")), weights=False)
@@ -88,10 +108,12 @@ class Distillation:
         self.teacher = None
         if not cfg.teacher:
             return
+        run_dir = trainer.run_dir if trainer.resume_from is not None else None     # a resumed run's own folder
         try:
-            teacher, meta = load_teacher(cfg.teacher, trainer.device)
+            teacher, meta = load_teacher(cfg.teacher, trainer.device, run_dir)
         except CheckpointError as exc:
             raise TrainingFailed(f"teacher: {exc.reason}: {CHOOSE_ANOTHER}") from None
+        cfg.teacher = teacher_path(cfg.teacher, run_dir)    # the run's settings name it wherever they are read
         inputs = teacher.meta["layerloom"]["inputs"][0]
         student_shape = tuple(trainer.model.meta["layerloom"]["inputs"][0][1])
         if tuple(inputs[1]) != student_shape:

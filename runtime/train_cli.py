@@ -9,6 +9,7 @@ import json
 import math
 import signal
 import sys
+from pathlib import Path
 
 from .cli import RUN, can_write, exists, load_or_say
 from .config import ConfigError, TrainConfig
@@ -239,6 +240,8 @@ def cmd_train(args) -> int:
     overrides = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "optimizer", "schedule",
                                                "device", "seed", "max_steps", "init_from", "threads", "teacher",
                                                "temperature", "alpha")}
+    if args.teacher:      # stored absolute: pruning or resuming the run from another folder finds the same teacher
+        overrides["teacher"] = str(Path(args.teacher).expanduser().resolve())
     try:
         overrides.update(data_choice.resolve(doc.training if doc is not None else None, args.dataset,
                                              args.data, args.data_options))
