@@ -180,6 +180,15 @@ def plan_channels(doc, data: dict | None = None) -> ChannelPlan:
     return ChannelPlan(layouts, inputs, groups, pinned, result)
 
 
+def _share(ratio: float) -> str:
+    """'95%'; a ratio that whole percents would show as 0% or 100% keeps the decimals it needs ('99.99999%')."""
+    for digits in range(7):
+        text = f"{ratio * 100:.{digits}f}"
+        if float(text) not in (0.0, 100.0):
+            return f"{text}%"
+    return f"{ratio * 100:g}%"
+
+
 def _l1(weight: torch.Tensor) -> torch.Tensor:
     return weight.detach().abs().reshape(weight.shape[0], -1).sum(dim=1).double()
 
@@ -187,7 +196,9 @@ def _l1(weight: torch.Tensor) -> torch.Tensor:
 def prune_channels(doc, weights: dict | None = None, ratio: float = 0.5, blocks=None,
                    data: dict | None = None) -> PruneResult:
     """Remove `ratio` of the channels of `blocks` (None: every prunable block) and return the smaller
-    graph with its weights. `weights` is the model's state_dict (None: freshly initialised)."""
+    graph with its weights. A layer of n channels loses round(ratio * n) of them, counted as
+    torch.nn.utils.prune counts `amount` (Python's round: halves go to the even count), and keeps at least
+    one. `weights` is the model's state_dict (None: freshly initialised)."""
     if not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
         raise PruneError(f"the pruning ratio must be between 0 and 1 (exclusive), not {ratio!r}")
     plan = plan_channels(doc, data)
@@ -217,11 +228,12 @@ def prune_channels(doc, weights: dict | None = None, ratio: float = 0.5, blocks=
         members = plan.group_of(root)
         score = sum(_l1(weights[f"{m}.weight"]) for m in members)
         n = score.numel()
-        keep = max(1, int(round(n * (1 - ratio))))
-        if n > 1 and round(n * (1 - ratio)) < 1:
+        removed = round(ratio * n)      # torch.nn.utils.prune's count (_compute_nparams_toprune): Python's round
+        keep = max(1, n - removed)
+        if n > 1 and removed >= n:
             who = root if len(members) == 1 else f"{root} (with {', '.join(m for m in members if m != root)})"
-            notes.append(f"{who} keeps 1 of its {n} channels, the fewest a layer can have: removing {ratio:.0%} "
-                         "would leave none")
+            notes.append(f"{who} keeps 1 of its {n} channels, the fewest a layer can have: removing "
+                         f"{_share(ratio)} would leave none")
         if keep == n:
             continue
         idx = sorted(torch.topk(score, keep).indices.tolist())

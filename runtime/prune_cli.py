@@ -12,7 +12,9 @@ def add_parser(sub) -> None:
                        description="Rank the channels of Conv and Linear blocks by the L1 norm of their weights, "
                                    "drop the weakest, and save the smaller graph with its kept weights.")
     p.add_argument("run", help="a run folder or checkpoint folder")
-    p.add_argument("--ratio", type=_ratio, required=True, help="share of channels to remove, e.g. 0.5")
+    p.add_argument("--ratio", type=_ratio, required=True,
+                   help="share of each block's channels to remove, e.g. 0.5: a block of n channels loses "
+                        "round(ratio × n), as torch.nn.utils.prune counts, and keeps at least one")
     p.add_argument("--block", action="append", dest="blocks", metavar="ID",
                    help="prune only this block (repeatable; default: every block that can be pruned)")
     p.add_argument("--finetune-epochs", type=int, default=1, dest="finetune_epochs",

@@ -74,6 +74,9 @@ class PruneDialog(QDialog):
         self.ratio.setSingleStep(5)
         self.ratio.setValue(50)
         self.ratio.setSuffix(" % of the channels")
+        self.ratio.setToolTip("The share of each block's channels to remove: a block of n channels loses the "
+                              "nearest whole number, round(share × n), as torch.nn.utils.prune counts (a half "
+                              "goes to the even count), and always keeps at least one. The table shows the result.")
         criterion = QLabel(CRITERION)
         form = QFormLayout()
         form.addRow("Weights:", self.source)
