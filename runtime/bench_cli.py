@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import sys
 
+from .latency import KEYS       # the formats' names, as the Benchmark tab's and `layerloom export -f`'s
+
 MAX_THREADS = 256      # as for training (runtime/config.py): more than any machine's cores
 MAX_BATCH = 65_536     # training's largest batch (runtime/config.py)
 
@@ -18,6 +20,8 @@ def add_parser(sub) -> None:
                    help="batch size to time (repeatable; default 1 and 32)")
     p.add_argument("--repeats", type=int, default=30, help="timed calls per measurement (default 30, fewer for "
                                                            "a slow model: each stops after about 1.5 s)")
+    p.add_argument("--format", "-f", action="append", dest="formats", metavar="FORMAT", choices=KEYS,
+                   help=f"a format to time (repeatable; default all, and CUDA when present): {', '.join(KEYS)}")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=cmd_bench)
 
@@ -35,7 +39,7 @@ def cmd_bench(args) -> int:
     progress = None if args.json else (lambda name: print(f"timing {name}...", file=sys.stderr, flush=True))
     try:
         report = benchmark(args.run, tuple(args.batches or (1, 32)), args.threads or None, args.repeats,
-                           progress=progress)
+                           progress=progress, formats=set(args.formats) if args.formats else None)
     except (ExportError, CheckpointError) as exc:
         print(f"layerloom bench: {exc}", file=sys.stderr)
         return 2

@@ -93,6 +93,9 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
     each row also has the model's size in that format ("size_bytes": the state_dict as safetensors for
     torch, else the file) and, when the validation split loads, its "accuracy" on all of it.
 
+    A format that cannot be made (an ONNX export torch refuses, int8 static without its data set) goes into
+    "skipped" with the reason, and the others are still measured.
+
     `formats`: the KEYS to measure (None: all, and CUDA when present). `cancelled()`: checked between
     measurements; when it turns true, BenchCancelled is raised."""
     import tempfile
@@ -162,19 +165,28 @@ def benchmark(source, batches=BATCHES, threads: int | None = None, repeats: int 
                 export_pt2(src, work / "model.pt2")
                 program = torch.export.load(str(work / "model.pt2")).module()
                 time_all("torch.export program (.pt2)", "pt2", program, size=(work / "model.pt2").stat().st_size)
-            variants = []
+            variants, onnx_failed = [], None
             if any(wanted(k) for k in KEYS[2:]):
                 stop_if_cancelled()
-                export_onnx(src, work / "model.onnx")
-                if wanted("onnx"):
+                try:
+                    export_onnx(src, work / "model.onnx")
+                except ExportError as exc:      # the torch rows stand; the ONNX ones are said skipped, and why
+                    onnx_failed = str(exc)
+                    if wanted("onnx"):
+                        report["skipped"].append({"backend": "onnxruntime fp32", "why": onnx_failed})
+                if wanted("onnx") and onnx_failed is None:
                     variants.append(("onnxruntime fp32", "onnx", work / "model.onnx"))
             for mode in ("dynamic", "static"):
                 if not wanted(f"onnx-int8-{mode}"):
                     continue
                 stop_if_cancelled()
                 try:
-                    quantize_onnx(src, work / "model.onnx", work / f"{mode}.onnx", mode,
-                                  data if mode == "static" else None)
+                    if onnx_failed is not None:
+                        raise ExportError(f"it is quantized from the fp32 ONNX model, which cannot be made: "
+                                          f"{onnx_failed}")
+                    calibration = (data if data is not None else load_data(src, "static")) if mode == "static" \
+                        else None       # (no data set: load_data says why, as `layerloom export` does)
+                    quantize_onnx(src, work / "model.onnx", work / f"{mode}.onnx", mode, calibration)
                     variants.append((f"onnxruntime int8 {mode}", f"onnx-int8-{mode}", work / f"{mode}.onnx"))
                 except ExportError as exc:
                     report["skipped"].append({"backend": f"onnxruntime int8 {mode}", "why": str(exc)})

@@ -97,11 +97,26 @@ def _pre_process(fp32: Path, pre: Path) -> None:
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
 
 
+def _through_onnx(exc: BaseException) -> bool:
+    """Whether `exc` was raised in, or passed through, onnxruntime's or onnx's code (their refusal of a model),
+    rather than only through Layerloom's."""
+    tb = exc.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0] in ("onnxruntime", "onnx"):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) -> list[str]:
     """Quantize the fp32 ONNX file `fp32` into `path` (atomically) with onnxruntime's pre-processing and
-    quantizer; `data` (EvaluationData) gives the calibration samples of the static mode. Returns the
-    recurrent op types the file keeps in fp32."""
+    quantizer; `data` (EvaluationData) gives the calibration samples of the static mode (load_data(src,
+    "static") loads it, or says why it cannot). Returns the recurrent op types the file keeps in fp32."""
     import onnx
+
+    if mode == "static" and data is None:
+        raise ExportError(f"onnx-int8-static calibrates on {CALIBRATION_SAMPLES} training samples, and none were "
+                          "given: load the run's data set first (load_data says why it cannot be loaded)")
 
     with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
         pre = Path(work) / "model.pre.onnx"
@@ -113,6 +128,8 @@ def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) ->
             except ExportError:
                 raise
             except Exception as exc:
+                if not _through_onnx(exc):      # our own mistake, not the model's: not relabelled as onnxruntime's
+                    raise
                 raise ExportError(f"onnxruntime could not quantize this model ({first_line(exc)}): export the fp32 "
                                   "onnx format instead") from None
             model = onnx.load(str(tmp))
