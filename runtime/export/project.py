@@ -127,6 +127,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 class_names=py_literal(meta.get("class_names"), "the class names"),
                 frozen=py_literal(frozen_blocks(src.doc), "the frozen blocks"),
                 unused=py_literal(_unused_blocks(src), "the unused blocks"),
+                distilled=py_literal(_teacher(cfg), "the teacher's path"),
                 load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS, copied),
             )
         except LiteralError as exc:
@@ -134,12 +135,33 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         except DataError as exc:            # settings of the data set that Layerloom would refuse too
             raise ExportError(f"train.py cannot be written: {exc}") from None
         (staging / "train.py").write_text(train_py, encoding="utf-8")
-        (staging / "README.md").write_text(_readme(src, class_name, dataset, copied), encoding="utf-8")
+        (staging / "README.md").write_text(_readme(src, class_name, dataset, copied, cfg), encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
-    return ExportResult("project", folder, size_of(folder), diff, diff <= TOLERANCE,
-                        ["model.py + train.py + weights; runs with python or torchrun, "
-                         + ("with Layerloom for its Opaque blocks" if _opaque_blocks(src) else "without Layerloom"),
-                         "model.py with model_state.pt checked against the model (batch 3)"])
+    notes = ["model.py + train.py + weights; runs with python or torchrun, "
+             + ("with Layerloom for its Opaque blocks" if _opaque_blocks(src) else "without Layerloom"),
+             "model.py with model_state.pt checked against the model (batch 3)"]
+    if _teacher(cfg):
+        notes.append(f"this run distilled from the teacher {shown(_teacher(cfg), 200)}: train.py trains without "
+                     "a teacher, on the ordinary loss alone (see README.md)")
+    return ExportResult("project", folder, size_of(folder), diff, diff <= TOLERANCE, notes)
+
+
+def _teacher(cfg: dict) -> str | None:
+    """The teacher the run distilled from (its settings' `teacher`), or None."""
+    return cfg.get("teacher") or None
+
+
+def _distillation_note(cfg: dict) -> str:
+    """The README's paragraph on a distilled run: train.py leaves the teacher's term out."""
+    if not _teacher(cfg):
+        return ""
+    return ("\n## Distillation is not carried\n\n"
+            f"This model was trained by distillation from the teacher `{shown(_teacher(cfg), 200)}` (temperature "
+            f"{cfg.get('temperature')!r}, alpha {cfg.get('alpha')!r}: the loss mixed the teacher's softened outputs "
+            "with the ordinary loss). `train.py` trains without a teacher, on the ordinary loss alone "
+            f"({cfg.get('loss', 'cross_entropy')}), so its runs are not this run and its losses are not "
+            "Layerloom's. To distil again, train the graph in Layerloom with `layerloom train GRAPH --teacher "
+            "RUN`.\n")
 
 
 def _check_model_code(src: ExportSource, code: str, class_name: str, weights: Path) -> float:
@@ -215,8 +237,9 @@ def _needs(src: ExportSource) -> str:
             "(`pip install layerloom` where you run it).")
 
 
-def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False) -> str:
+def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False, cfg: dict | None = None) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
+    without_teacher = " (without the run's teacher: see below)" if _teacher(cfg or {}) else ""
     images = ""
     if dataset == "image-folder":
         images = ("\n## Your images\n\n" + (
@@ -233,7 +256,7 @@ def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = Fal
 
 - `model.py`: the network as an `nn.Module` (`{class_name}`)
 - `model_state.pt`: its weights ({trained}), a `state_dict` whose keys match `model.py`
-- `train.py`: the training run ({dataset}), single process or distributed
+- `train.py`: the training run ({dataset}), single process or distributed{without_teacher}
 - `model.json`: input shape, class names, normalisation and where the model came from
 - `augment_data.py`: the run's augmentation, the same per-image steps as in Layerloom
 
@@ -266,4 +289,4 @@ takes its share of each (`--batch-size` is the batch of a step, over all process
 averaged: the steps are one process's steps, so a model without dropout, batch normalisation or
 augmentation (which draw or count per process) ends with one process's weights, up to rounding. A last
 batch too small to give each process two samples is left out.
-{images}"""
+{_distillation_note(cfg or {})}{images}"""

@@ -45,6 +45,8 @@ MEAN = $mean      # per channel, of pixels scaled to [0, 1]; None: no normalisat
 STD = $std
 FROZEN = $frozen   # blocks whose weights (and normalisation statistics) training leaves as they are
 UNUSED = $unused   # blocks whose results reach no output: no gradient reaches their weights
+DISTILLED_FROM = $distilled   # the teacher the exported run distilled from (None: none); this script trains
+#                               without a teacher, on the ordinary loss alone (see README.md)
 
 
 def load_data(data=None):
@@ -223,6 +225,9 @@ def main():
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         print(f"training on {len(train_set)} samples ({world} process(es), {device}), {steps_per_epoch} steps/epoch")
+        if DISTILLED_FROM:
+            print(f"note: the exported run distilled from the teacher {DISTILLED_FROM}; this script trains without "
+                  "it, on the ordinary loss alone, so its losses are not that run's")
 
     step, started = 0, time.time()
     stream = RandomStream(CONFIG["seed"])
