@@ -6,7 +6,8 @@ The functions below then take one output value apart with the block's real weigh
 
     conv_pixel        Conv2d: the receptive-field patch of every input channel, the kernel, their
                       element-wise products, the sum plus the bias, and the result; the receptive
-                      field on the input image too
+                      field on the input image too (None, with the block that mixes positions, when
+                      the value depends on the whole image)
     pool_window       MaxPool2d: the window and which element won; AvgPool2d: the window and its mean
     linear_terms      Linear: the inputs that contribute most (weight × activation), and the sum
     activation_curve  ReLU, Tanh, GELU, ...: the function's curve with this input and output marked
@@ -19,12 +20,15 @@ Arrays are small numpy arrays, ready for a view.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import fx, nn
 from torch.nn import functional as F
+
+from layerloom.graph.convnet_modules import LayerNorm2d, LayerScale
 
 
 class InsideError(ValueError):
@@ -149,12 +153,13 @@ def conv_pixel(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
     bias = float(m.bias[channel].detach()) if m.bias is not None else 0.0
     computed = float(products.sum()) + bias
     top, _, left, _ = pads
+    field, mixer = field_and_mixer(t, block, (i, i), (j, j))
     return {"kind": "Conv2d", "block": block, "channel": channel, "position": (i, j),
             "input_channels": channels, "rows": [r - top for r in rows], "cols": [c - left for c in cols],
             "patch": patch.numpy(), "kernel": kernel.numpy(), "products": products.numpy(),
             "sum": float(products.sum()), "bias": bias, "computed": computed,
             "actual": float(out[channel, i, j]),
-            "receptive_field": receptive_field(t, block, (i, i), (j, j))}
+            "receptive_field": field, "field_mixed_by": mixer}
 
 
 def pool_window(t: Trace, block: str, channel: int, i: int, j: int) -> dict:
@@ -311,20 +316,70 @@ def _window_back(m: nn.Module, rows, cols, size):
     return r, c
 
 
+def _transpose_back(m: nn.ConvTranspose2d, rows, cols, size):
+    """The input rows/cols that an output range [a, b] of a transposed convolution reads: input i
+    writes outputs i·s − p + k·d for k = 0 … K−1, so it reaches [a, b] when
+    ⌈(a + p − d·(K−1)) / s⌉ ≤ i ≤ ⌊(b + p) / s⌋ (clipped to the input; a range only bias reaches,
+    such as output_padding's, keeps the nearest input row)."""
+    spans = []
+    for (a, b), k, s, p, d, n in zip((rows, cols), m.kernel_size, m.stride, _pair(m.padding), m.dilation, size):
+        lo = max(0, -((d * (k - 1) - a - p) // s))
+        hi = min(n - 1, (b + p) // s)
+        spans.append((lo, hi) if lo <= hi else (min(lo, n - 1),) * 2)
+    return tuple(spans)
+
+
 def receptive_field(t: Trace, block: str, rows, cols) -> dict | None:
     """The rows and columns of the network's input image that can affect the given output range of
-    `block` (walking back through convolutions and pooling; element-wise blocks keep positions).
-    None when the path passes through something that mixes all positions (Linear, adaptive pooling)."""
-    spans = _back(t, t.nodes[block], tuple(rows), tuple(cols), {})
+    `block` (walking back through convolutions, transposed convolutions and pooling; element-wise
+    blocks keep positions). None when the path passes through anything that mixes positions or
+    reshapes (Linear, adaptive pooling, GroupNorm, LayerNorm, Softmax over H or W, Upsample, ...)."""
+    return field_and_mixer(t, block, rows, cols)[0]
+
+
+def field_and_mixer(t: Trace, block: str, rows, cols) -> tuple[dict | None, str | None]:
+    """`receptive_field`, and when it is None the block on the way that mixes positions (or None)."""
+    memo: dict = {}
+    spans = _back(t, t.nodes[block], tuple(rows), tuple(cols), memo)
     if spans is None:
-        return None
-    return {"rows": spans[0], "cols": spans[1]}
+        return None, memo.get("mixed_by")
+    return {"rows": spans[0], "cols": spans[1]}, None
 
 
 def _union(a, b):
     if a is None or b is None:
         return None
     return (min(a[0][0], b[0][0]), max(a[0][1], b[0][1])), (min(a[1][0], b[1][0]), max(a[1][1], b[1][1]))
+
+
+# Modules whose output at a position depends on the same position of the input alone (per-channel
+# norms count: BatchNorm in eval, LayerNorm2d over the channels of each pixel, a scale per channel).
+_KEEP_POSITIONS = ELEMENTWISE + (nn.Dropout, nn.Identity, nn.BatchNorm1d, nn.BatchNorm2d, nn.ChannelShuffle,
+                                 LayerNorm2d, LayerScale)
+_KEEP_BY_NAME = ("StochasticDepth",)      # torchvision's: a per-sample factor (identity in eval)
+
+
+def _keeps_positions(t: Trace, node: fx.Node) -> bool:
+    """Whether `node` computes each output position from the same position of its inputs."""
+    if node.op == "call_module":
+        m = t.model.get_submodule(node.target)
+        if isinstance(m, (nn.Softmax, nn.LogSoftmax)):       # over the channels of each pixel only
+            rank = t.values[node.name].dim() if node.name in t.values else 0
+            return rank == 4 and m.dim is not None and m.dim % rank == 1
+        return isinstance(m, _KEEP_POSITIONS) or type(m).__name__ in _KEEP_BY_NAME
+    if node.op == "call_function":
+        if node.target in (operator.add, operator.mul):
+            return True
+        if node.target is torch.cat:                           # joined along the channels, not H or W
+            rank = t.values[node.name].dim() if node.name in t.values else 0
+            dim = node.kwargs.get("dim", node.args[1] if len(node.args) > 1 else 0)
+            return rank >= 3 and isinstance(dim, int) and dim % rank < rank - 2
+    return False
+
+
+def _mixed(memo, node: fx.Node):
+    memo.setdefault("mixed_by", node.name)
+    return None
 
 
 def _back(t: Trace, node: fx.Node, rows, cols, memo):
@@ -336,22 +391,25 @@ def _back(t: Trace, node: fx.Node, rows, cols, memo):
     ups = [a for a in node.all_input_nodes if isinstance(t.values.get(a.name), torch.Tensor)
            or a.op == "placeholder"]
     if not ups:
-        return None
+        return _mixed(memo, node)
     out_shape = tuple(t.values[node.name].shape) if node.name in t.values else None
     m = t.model.get_submodule(node.target) if node.op == "call_module" else None
-    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.ConvTranspose2d)):
         size = tuple(t.inputs[node.name][0].shape[-2:])
-        r, c = _window_back(m, rows, cols, size)
+        back = _transpose_back if isinstance(m, nn.ConvTranspose2d) else _window_back
+        r, c = back(m, rows, cols, size)
         result = _back(t, ups[0], r, c, memo)
+    elif not _keeps_positions(t, node):
+        return _mixed(memo, node)
     else:
         result = None
         for up in ups:
             up_shape = tuple(t.values[up.name].shape) if up.name in t.values else None
             if up.op != "placeholder" and (up_shape is None or up_shape[-2:] != (out_shape or ())[-2:]):
-                return None                     # positions were mixed or reshaped on the way
+                return _mixed(memo, node)       # broadcast (C×1×1) or reshaped: positions were mixed
             if up.op == "placeholder" and out_shape is not None and \
                     tuple(t.inputs[node.name][0].shape[-2:]) != out_shape[-2:]:
-                return None
+                return _mixed(memo, node)
             part = _back(t, up, rows, cols, memo)
             result = part if result is None else _union(result, part)
             if result is None:

@@ -205,6 +205,12 @@ class InsideView(QWidget):
                               f"({r1 - r0 + 1}×{c1 - c0 + 1} pixels).")
             if r.get("input_image") is not None:
                 layout.addWidget(FieldView(r["input_image"], field))
+        elif "receptive_field" in r:
+            mixer = r.get("field_mixed_by")
+            where = f"{mixer} mixes positions" if mixer else "a block on the way mixes positions"
+            self._say(layout, f"On the input image this pixel may depend on any position: {where} (as "
+                              "GroupNorm, LayerNorm, Softmax over rows or columns or a Linear do), so no window "
+                              "is outlined.")
 
     def _pool(self, r: dict, layout) -> None:
         i, j = r["position"]

@@ -168,3 +168,20 @@ def test_an_embedding_row_names_its_word(qtbot, tmp_path):
     assert any(word in t.split() for t in texts)
     assert view.lines[0] == f"emb1: position 1 holds token id {view.result['token']} (“{word}”)"
     view.grab().save(str(tmp_path / "embedding-word.png"))
+
+
+def test_a_field_mixed_by_a_group_norm_says_so_instead_of_outlining_a_pixel(qtbot):
+    from ..graph.helpers import chain
+    doc = chain(("Conv2d", {"out_channels": 4, "kernel_size": 1}), ("GroupNorm", {"num_groups": 2}),
+                ("Conv2d", {"out_channels": 3, "kernel_size": 3, "padding": 1}), shape=(2, 9, 9))
+    x = torch.rand(1, 2, 9, 9)
+    t = trace(compile_graph(doc, seed=0), x)
+    norm = next(b for b, blk in doc.blocks.items() if blk.kind == "GroupNorm")
+    last = [b for b, blk in doc.blocks.items() if blk.kind == "Conv2d"][-1]
+    r = conv_pixel(t, last, 0, 4, 4)
+    r["input_image"] = x[0].numpy()
+    view = _view(qtbot)
+    view.show_result(r)
+    assert view.lines[-2].startswith(f"On the input image this pixel may depend on any position: {norm} mixes")
+    from layerloom.app.panels.inside import FieldView
+    assert not view.findChildren(FieldView)
