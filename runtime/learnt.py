@@ -12,10 +12,14 @@ dropping its raw and label parts. Activations come from the fx Interpreter of ex
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import torch
 from torch import nn
+
+from layerloom.graph.convnet_modules import LayerNorm2d, LayerScale
+from layerloom.graph.token_modules import ClassToken, PositionEmbedding
 
 from .explain import ExplainError, Recorder
 from .heatmaps import colorize
@@ -211,28 +215,80 @@ def activation_histogram(model, batches, block: str, bins: int = 50, held: int =
     return hist.result()
 
 
-def channel_activation(a: torch.Tensor, channel: int) -> torch.Tensor:
-    """One value per sample for a channel: the mean over positions (images) or time (sequences)."""
-    if a.dim() == 4:
-        return a[:, channel].mean(dim=(1, 2))
-    if a.dim() == 3:          # N×T×H: a recurrent block's units over time
-        return a[..., channel].mean(dim=1)
-    return a.reshape(a.shape[0], -1)[:, channel]
+# Where a block's channels lie in its output (batch first): dim 1 for convolutions, pooling and the norms
+# that count channels (N×C×L, N×C×H×W); the last dim for blocks that give features per step or token.
+_CHANNELS_FIRST = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool2d,
+                   nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm,
+                   nn.Upsample, nn.ChannelShuffle, LayerNorm2d, LayerScale)
+_CHANNELS_LAST = (nn.RNNBase, nn.Embedding, nn.MultiheadAttention, nn.Linear, nn.LayerNorm, ClassToken,
+                  PositionEmbedding)
+_FOLLOWS_INPUT = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.LeakyReLU, nn.GELU, nn.ReLU6, nn.SiLU, nn.Hardswish,
+                  nn.Hardsigmoid, nn.ELU, nn.Softmax, nn.LogSoftmax, nn.Dropout, nn.Identity)
+
+
+def channel_axis(model, block: str) -> int | None:
+    """The dim of `block`'s (batched) output that holds its channels: 1 (channels first: Conv1d, pooling,
+    BatchNorm1d over C×L, ...), -1 (last: recurrent blocks, Embedding, attention, Linear) or None (unknown:
+    decided by the output's rank). Activations, dropout and merges keep the layout of their first input."""
+    nodes = {n.name: n for n in model.graph.nodes}
+    node = nodes.get(block)
+    for _ in range(len(nodes)):
+        if node is None or node.op not in ("call_module", "call_function"):
+            return None
+        if node.op == "call_function":
+            if node.target not in (operator.getitem, operator.add, operator.mul, torch.cat):
+                return None
+        else:
+            m = model.get_submodule(node.target)
+            if isinstance(m, _CHANNELS_FIRST):
+                return 1
+            if isinstance(m, _CHANNELS_LAST):
+                return -1
+            if not isinstance(m, _FOLLOWS_INPUT) and type(m).__name__ != "StochasticDepth":
+                return None
+        ups = node.all_input_nodes
+        node = ups[0] if ups else None
+    return None
+
+
+def _axis(a: torch.Tensor, axis: int | None) -> int:
+    """The channel dim of the batched activation `a` (0 for N×F, where every value is a channel)."""
+    if a.dim() <= 2:
+        return 1 if a.dim() == 2 else 0
+    if axis is None:                  # unknown block: N×C×H×W is channels first, N×T×H a sequence
+        axis = 1 if a.dim() == 4 else -1
+    return axis % a.dim()
+
+
+def channel_count(a: torch.Tensor, axis: int | None = None) -> int:
+    """How many channels the batched activation `a` has (`axis` as `channel_axis` gives it)."""
+    return a.shape[_axis(a, axis)] if a.dim() >= 2 else 1
+
+
+def channel_activation(a: torch.Tensor, channel: int, axis: int | None = None) -> torch.Tensor:
+    """One value per sample for a channel: the mean over positions (images, sequences) or time (recurrent
+    units); `axis` is the channel dim as `channel_axis` gives it (None: channels first for N×C×H×W, last
+    for N×T×H)."""
+    if a.dim() <= 2:
+        return a.reshape(a.shape[0], -1)[:, channel]
+    picked = a.select(_axis(a, axis), channel)
+    return picked.reshape(a.shape[0], -1).mean(dim=1)
 
 
 class TopSamples:
-    """The k samples whose `channel` of a block is largest, fed the block's output a batch at a time."""
+    """The k samples whose `channel` of a block is largest, fed the block's output a batch at a time
+    (`axis`: the output's channel dim, as `channel_axis` gives it)."""
 
-    def __init__(self, block: str, channel: int, k: int = 9):
-        self.block, self.channel, self.k = block, channel, k
+    def __init__(self, block: str, channel: int, k: int = 9, axis: int | None = None):
+        self.block, self.channel, self.k, self.axis = block, channel, k, axis
         self.values, self.indices = torch.empty(0), torch.empty(0, dtype=torch.int64)
 
     def add(self, idx: torch.Tensor, a: torch.Tensor) -> None:
-        channels = a.shape[1] if a.dim() == 4 else a.shape[-1]
+        channels = channel_count(a, self.axis)
         if not 0 <= self.channel < channels:
             raise ExplainError(f"{self.block} has {channels} channels (0 to {channels - 1}); there is no channel "
-                               f"{self.channel}")
-        v = channel_activation(a, self.channel).float().cpu()
+                               f"{self.channel}: pick one from 0 to {channels - 1}")
+        v = channel_activation(a, self.channel, self.axis).float().cpu()
         self.values = torch.cat([self.values, v])
         self.indices = torch.cat([self.indices, idx.cpu()])
         if len(self.values) > self.k:
@@ -255,7 +311,7 @@ def block_summary(model, batches, block: str, channel: int, k: int = 9, bins: in
     """In one pass over `batches`: the block's activation histogram (None when `bins` is None; as
     StreamingHistogram) and its top-k samples for `channel` (as top_activating)."""
     hist = StreamingHistogram(bins, held, f"{block}'s outputs") if bins is not None else None
-    top = TopSamples(block, channel, k)
+    top = TopSamples(block, channel, k, channel_axis(model, block))
     for idx, a in _activations(model, batches, block):
         top.add(idx, a)
         if hist is not None:

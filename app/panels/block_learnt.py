@@ -10,7 +10,8 @@ from PySide6.QtWidgets import QComboBox, QGraphicsItem, QHBoxLayout, QLabel, QSp
 
 from layerloom.runtime.explain import Cancelled, ExplainError, Recorder
 from layerloom.runtime.heatmaps import to_display
-from layerloom.runtime.learnt import NotFinite, activation_histogram, block_summary, tile_grid, weight_histograms
+from layerloom.runtime.learnt import (NotFinite, activation_histogram, block_summary, channel_axis, channel_count,
+                                     tile_grid, weight_histograms)
 
 from .. import plot_style as ps
 from ..background import Latest
@@ -229,7 +230,7 @@ def _activations(subject, block: str, channel: int, histogram: bool, cancel, got
         if histogram:           # says why there is nothing to show
             activation_histogram(subject.model, _batches(subject, cancel), block)
         return got
-    got["channels"] = a.shape[1] if a.dim() == 4 else a.shape[-1]
+    got["channels"] = channel_count(a, channel_axis(subject.model, block))
     got["channel"] = min(channel, got["channels"] - 1)
     hist, got["top9"] = block_summary(subject.model, _batches(subject, cancel), block, got["channel"],
                                       bins=50 if histogram else None)
