@@ -85,7 +85,7 @@ class Learning(QObject):
         win.training.run.event.connect(self._run_event)
         win.training.maps.pixel_clicked.connect(self.look_at_pixel)
         explain = win.explaining.panel
-        explain.tabs.currentChanged.connect(lambda i: self._tab_seen(explain, i))
+        explain.filters_seen.connect(lambda: self.lessons.note_fact("viewed_filters"))
         win.training.maps.maps_shown.connect(lambda _block: self.lessons.note_fact("viewed_feature_maps"))
 
     # -- panels ---------------------------------------------------------------------------------
@@ -173,13 +173,6 @@ class Learning(QObject):
         if block_id:
             self.lessons.note_fact(f"selected:{block_id}")
             self.inside.follow(block_id)
-
-    def _tab_seen(self, panel, index: int) -> None:
-        """The Explain panel's Filters tab with a trained run's filters on it."""
-        pixmap = panel.filters.pixmap()
-        if panel.tabs.widget(index) is not None and panel.tabs.tabText(index) == "Filters" and \
-                pixmap is not None and not pixmap.isNull():
-            self.lessons.note_fact("viewed_filters")
 
     def _runs_selected(self) -> None:
         if len(self.win.training.runs.tree.selectedItems()) >= 2:

@@ -51,6 +51,7 @@ def _why(exc: Exception) -> str:
 class ExplainPanel(QWidget):
     explained = Signal(object)          # the Explanation, once shown
     loaded = Signal(bool)               # a run asked for with load_run: shown (True), or why not in `message`
+    filters_seen = Signal()             # a run's filters are on the screen (filters_in_view turned True)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -78,7 +79,9 @@ class ExplainPanel(QWidget):
         scroll = QScrollArea()
         scroll.setWidget(self.filters)
         scroll.setWidgetResizable(True)
+        self.filters_tab = scroll
         self.tabs.addTab(scroll, "Filters")
+        self.tabs.currentChanged.connect(lambda _i: self._tell_filters_seen())
         self.health = QLabel("No training health recorded for this run.")
         self.health.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         self.health.setWordWrap(True)          # a sentence wraps instead of widening the panel
@@ -286,6 +289,21 @@ class ExplainPanel(QWidget):
             self.filters.setText(grid)
         else:
             self.filters.setPixmap(QPixmap.fromImage(qimage(grid)))
+            self._tell_filters_seen()         # the Filters tab may be current already: no tab change to tell
+
+    def filters_in_view(self) -> bool:
+        """Whether a run's filters are on the screen: the panel shown, its Filters tab current, a picture on it."""
+        pixmap = self.filters.pixmap()
+        return self.isVisible() and self.tabs.currentWidget() is self.filters_tab and \
+            pixmap is not None and not pixmap.isNull()
+
+    def _tell_filters_seen(self) -> None:
+        if self.filters_in_view():
+            self.filters_seen.emit()
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self._tell_filters_seen()             # the dock opened again on the Filters tab
 
     def _show_health(self, health, note: str | None = None) -> None:
         """The run's health strip as a picture, or (text) why there is none; `note`: what a damaged health.csv

@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt
 
 from layerloom.app import settings
 from layerloom.app.window import MainWindow
+from layerloom.presets import preset_path
 from layerloom.runtime.trainer import Trainer
 from .helpers import close_without_questions
 
@@ -277,3 +278,42 @@ def test_a_run_that_ends_is_offered_by_inside_at_once_and_shown_values_name_thei
     qtbot.mouseClick(controls.show_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: view.result is not None, timeout=60_000)
     assert controls.status.text() == f"Worked out with run {run.name}, on validation sample 0."
+
+
+# Lesson 6 ticks "the first-layer filters" when the filters are on the screen, however they got there: the
+# Filters tab already current when a run's filters arrive, or the Explain dock shown again on that tab.
+def _trained_lenet_run(win):
+    win.files.open_preset(preset_path("lenet5"))
+    t = Trainer(win.document, {"epochs": 1, "max_steps": 10}, None, runs_base=settings.runs_dir())
+    t.run()
+    return t.run_dir
+
+
+def _filters_tab(panel) -> int:
+    return next(i for i in range(panel.tabs.count()) if panel.tabs.tabText(i) == "Filters")
+
+
+def test_filters_arriving_on_the_current_filters_tab_count_for_the_lesson(win):
+    run = _trained_lenet_run(win)
+    panel = win.explaining.panel
+    assert win.explaining.open(run)
+    panel.tabs.setCurrentIndex(_filters_tab(panel))         # clicked while the run loads: no filters yet
+    assert "viewed_filters" not in win.learning.lessons.facts
+    assert panel.wait_loaded()
+    assert not panel.filters.pixmap().isNull()
+    assert "viewed_filters" in win.learning.lessons.facts
+
+
+def test_filters_on_a_hidden_panel_count_once_it_is_shown_on_that_tab(win, qtbot):
+    run = _trained_lenet_run(win)
+    panel = win.explaining.panel
+    dock = win.docks["explain"]
+    dock.hide()
+    panel.tabs.setCurrentIndex(_filters_tab(panel))
+    panel.load_run(run)
+    assert panel.wait_loaded() and not panel.filters.pixmap().isNull()
+    assert not panel.isVisible()
+    assert "viewed_filters" not in win.learning.lessons.facts   # loaded, but nobody sees it
+    dock.show()
+    qtbot.waitUntil(panel.isVisible, timeout=5000)
+    assert "viewed_filters" in win.learning.lessons.facts
