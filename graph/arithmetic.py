@@ -6,8 +6,9 @@ module writes the same rule with the block's real values, one line per dimension
     H_out = ⌊(28 + 2·2 − 1·(5 − 1) − 1) / 1⌋ + 1 = 28
     params = 6·(1·5·5) + 6 = 156
 
-When a shape cannot be computed, the line that fails says so (`W_out = ⌊(2 − 3) / 2⌋ + 1 = 0`), so
-the person sees where the arithmetic breaks. The rules mirror PyTorch's documented output-shape
+When a shape cannot be computed, or the settings break a rule torch enforces (output_padding ≥
+stride, padding "same" with a stride, ...), the line that fails says so (`W_out = ⌊(2 − 3) / 2⌋ + 1
+= 0`, ok=False), so the person sees where the arithmetic breaks. The rules mirror PyTorch's documented output-shape
 formulas; tests check every kind against torch's real output shape and parameter count.
 
 `explain(kind_name, params, input_shapes)` takes the resolved parameters (analysis's
@@ -88,6 +89,14 @@ def _conv(params, shapes, dims: int) -> tuple[list[Line], Shape | None]:
     k, s, d = (sized(params[n], dims) for n in ("kernel_size", "stride", "dilation"))
     pad = params["padding"]
     pads = ["same"] * dims if pad == "same" else [0] * dims if pad == "valid" else sized(pad, dims)
+    if pad == "same" and any(v != 1 for v in s):
+        return [Line(f"padding \"same\" needs stride 1, not {params['stride']}", None, False)], None
+    mode = params.get("padding_mode", "zeros")
+    for i, n in enumerate(_names(dims)):      # reflect mirrors the input's own values; circular wraps once
+        widest = (d[i] * (k[i] - 1) + 1) // 2 if pads[i] == "same" else pads[i]
+        if (mode == "reflect" and widest >= spatial[i]) or (mode == "circular" and widest > spatial[i]):
+            return [Line(f"{n}: padding {widest} with padding_mode \"{mode}\" needs {n}_in of at least "
+                         f"{widest + (mode == 'reflect')}, not {spatial[i]}", None, False)], None
     lines = [_channel_line(params["out_channels"])]
     lines += [_conv_dim(n, spatial[i], k[i], s[i], pads[i], d[i]) for i, n in enumerate(_names(dims))]
     return lines, (params["out_channels"], *[line.value for line in lines[1:]])
@@ -102,6 +111,9 @@ def _conv_transpose(params, shapes, dims: int) -> tuple[list[Line], Shape | None
                                                         "dilation"))
     lines = [_channel_line(params["out_channels"])]
     for i, n in enumerate(_names(dims)):
+        if op[i] >= max(s[i], d[i]):      # torch: smaller than the stride or the dilation
+            lines.append(Line(f"{n}: output_padding {op[i]} ≥ stride {s[i]} and dilation {d[i]}", None, False))
+            continue
         value = (spatial[i] - 1) * s[i] - 2 * p[i] + d[i] * (k[i] - 1) + op[i] + 1
         lines.append(Line(f"{n}_out = ({spatial[i]} − 1)·{s[i]} − 2·{p[i]} + {d[i]}·({k[i]} − 1) + {op[i]} + 1 "
                           f"= {value}", value, value > 0))
@@ -117,6 +129,9 @@ def _pool(params, shapes, dims: int, dilated: bool) -> tuple[list[Line], Shape |
     ceil = bool(params.get("ceil_mode"))
     lines = [Line(f"C_out = C_in = {c}", c)]
     for i, n in enumerate(_names(dims)):
+        if p[i] > k[i] // 2:
+            lines.append(Line(f"{n}: padding {p[i]} > half of kernel_size {k[i]} (at most {k[i] // 2})", None, False))
+            continue
         span = spatial[i] + 2 * p[i] - d[i] * (k[i] - 1) - 1
         value = (-(-span // s[i]) if ceil else span // s[i]) + 1
         bracket = ("⌈", "⌉") if ceil else ("⌊", "⌋")
@@ -149,6 +164,9 @@ def _flatten(params, shapes) -> tuple[list[Line], Shape | None]:
     start, end = params["start_dim"] % rank, params["end_dim"] % rank
     if start == 0:
         return [Line("start_dim 0 would mix samples of the batch", None, False)], None
+    if start > end:
+        return [Line(f"start_dim {params['start_dim']} comes after end_dim {params['end_dim']} (dimension {start} "
+                     f"after {end})", None, False)], None
     kept = list(full[1:start]) + [math.prod(full[start:end + 1])] + list(full[end + 1:])
     merged = full[start:end + 1]
     text = f"{'·'.join(map(str, merged))} = {math.prod(merged)} values per sample" if len(merged) > 1 else \
@@ -160,6 +178,9 @@ def _reshape(params, shapes) -> tuple[list[Line], Shape | None]:
     total = math.prod(shapes[0])
     target = list(params["shape"])
     lines = [Line(f"values per sample = {_dot(*shapes[0])} = {total:,}", total)]
+    if target.count(-1) > 1:
+        return lines + [Line(f"shape {target} has {target.count(-1)} entries −1: only one may be −1", None,
+                             False)], None
     if -1 in target:
         known = math.prod(v for v in target if v != -1)
         value = total // known if known and total % known == 0 else None
@@ -176,6 +197,9 @@ def _reshape(params, shapes) -> tuple[list[Line], Shape | None]:
 
 def _permute(params, shapes) -> tuple[list[Line], Shape | None]:
     dims = list(params["dims"])
+    if sorted(dims) != list(range(len(shapes[0]))):
+        return [Line(f"dims {dims} must name each of the sample's dimensions 0 to {len(shapes[0]) - 1} once",
+                     None, False)], None
     out = tuple(shapes[0][d] for d in dims)
     return [Line(f"dims {dims}: {'×'.join(map(str, shapes[0]))} → {'×'.join(map(str, out))}")], out
 
@@ -194,6 +218,8 @@ def _recurrent(params, shapes) -> tuple[list[Line], Shape | None]:
     t, f = shapes[0]
     dirs = 2 if params["bidirectional"] else 1
     h = params.get("proj_size") or params["hidden_size"]
+    if h > params["hidden_size"] or (params.get("proj_size") and h == params["hidden_size"]):
+        return [Line(f"proj_size {h} must be smaller than hidden_size {params['hidden_size']}", None, False)], None
     width = h * dirs
     what = "proj_size" if params.get("proj_size") else "hidden_size"
     lines = [Line(f"features = {what}·directions = {h}·{dirs} = {width}", width)]
@@ -225,6 +251,11 @@ def _concat(params, shapes) -> tuple[list[Line], Shape | None]:
 def _upsample(params, shapes) -> tuple[list[Line], Shape | None]:
     c, *spatial = shapes[0]
     dims = len(spatial)
+    mode = params.get("mode", "nearest")
+    need = {"linear": (1,), "bilinear": (2,), "bicubic": (2,), "trilinear": (3,)}.get(mode, (1, 2, 3))
+    if dims not in need:
+        return [Line(f"mode \"{mode}\" resizes {' or '.join(f'{n + 1}-D' for n in need)} samples (C first), not "
+                     f"{'×'.join(map(str, shapes[0]))}", None, False)], None
     lines = [Line(f"C_out = C_in = {c}", c)]
     size, scale = params.get("size"), params.get("scale_factor")
     for i, n in enumerate(_names(dims)):
@@ -280,7 +311,17 @@ def _narrow(params, shapes):
                  0 <= first < size and first + length <= size)], out
 
 
+def _along(params, shapes) -> tuple[list[Line], Shape | None]:
+    rank, dim = len(shapes[0]) + 1, params["dim"]
+    if not -rank <= dim < rank or dim % rank == 0:
+        return [Line(f"dim {dim} is not a dimension of one sample: use 1 to {rank - 1} or −1 to −{rank - 1}",
+                     None, False)], None
+    return [Line(f"same shape as the input: {'×'.join(map(str, shapes[0]))}")], shapes[0]
+
+
 SHAPE_RULES = {
+    "Softmax": _along,
+    "LogSoftmax": _along,
     "Narrow": _narrow,
     "ClassToken": _class_token,
     "Select": _select,
