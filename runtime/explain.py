@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch import fx, nn
 
+from layerloom.graph.quoting import shown
+
 METHODS = ("saliency", "integrated-gradients", "gradcam", "occlusion")
 BASELINES = ("zeros", "blurred")
 
@@ -352,6 +354,28 @@ def _last_spatial(shapes: dict[str, tuple]) -> str | None:
     return (spatial or list(shapes) or [None])[-1]
 
 
+def graph_blocks(model) -> list[str]:
+    """The model's block ids in graph order (a recurrent block's module node, named apart from the block
+    whose output is picked out after it, is left out)."""
+    return [n.name for n in model.graph.nodes if n.op in ("call_module", "call_function", "call_method")
+            and not (n.op == "call_module" and n.name != n.target)]
+
+
+def check_block(model, block: str) -> None:
+    """An ExplainError naming the graph's blocks when `block` is not one of them."""
+    if block in {n.name for n in model.graph.nodes if n.op not in ("placeholder", "output")}:
+        return
+    names = graph_blocks(model)
+    listed = ", ".join(names[:12]) + (f", … ({len(names)} in all)" if len(names) > 12 else "")
+    raise ExplainError(f"the graph has no block {shown(block)}: give one of its blocks ({listed})")
+
+
+def uses_block(method: str, x: torch.Tensor) -> bool:
+    """Whether `method` explains through a block for this sample: Grad-CAM always; saliency and integrated
+    gradients on token ids (through their Embedding). The others ignore a block."""
+    return method == "gradcam" or (not x.is_floating_point() and method in ("saliency", "integrated-gradients"))
+
+
 def embedding_block(model) -> str | None:
     """The first block that is an Embedding (token attribution goes through its output)."""
     for n in model.graph.nodes:
@@ -391,6 +415,8 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
     if x.dim() < 2 or x.shape[0] != 1:
         raise ExplainError("explain one sample at a time (a batch of one)")
     check_one_input(model)
+    if block is not None:
+        check_block(model, block)
     with torch.no_grad():
         n_out = check_finite(class_scores(model(x))).shape[1]
     prediction = top_k(model, x, class_names)
@@ -437,6 +463,10 @@ def explain(model, x: torch.Tensor, method: str, target: int | None = None, bloc
         attr = occlusion(model, x, target, window, stride, progress=progress, cancel=cancel)
         details = {"window": list(window) if not isinstance(window, int) else [window, window],
                    "stride": list(stride) if not isinstance(stride, int) else [stride, stride]}
+    if block is not None and not uses_block(method, x):
+        details["warning"] = (f"{method} does not explain through a block for a {_sample_text(x)} sample, so "
+                              f"block {shown(block)} was ignored: a block is for gradcam (and for saliency or "
+                              "integrated-gradients on token ids)")
     attr = attr.detach().float().cpu()[0]
     if tokens:
         values = attr.sum(dim=-1).numpy()                  # a bar per token: sum over the embedding

@@ -27,7 +27,9 @@ def add_parser(sub) -> None:
     which.add_argument("--image", metavar="FILE", help="an image file (resized to the model's input)")
     p.add_argument("--method", required=True, choices=METHODS)
     p.add_argument("--block", metavar="ID", help="Grad-CAM: the block to explain through (default: the last "
-                                                 "one whose channels × height × width output is larger than 1×1)")
+                                                 "one whose channels × height × width output is larger than 1×1); "
+                                                 "token ids: the Embedding to attribute through. Other methods "
+                                                 "ignore it, with a warning")
     p.add_argument("--target", type=int, metavar="CLASS", help="the class to explain (default: the prediction)")
     p.add_argument("--baseline", choices=BASELINES, default="zeros", help="integrated gradients: path start")
     p.add_argument("--steps", type=int, default=50,
@@ -92,6 +94,8 @@ def cmd_explain(args) -> int:
         return 2
     for w in subject.warnings:
         print(f"warning: {w}", file=sys.stderr)
+    if e.details.get("warning"):            # --block given to a method that does not use it
+        print(f"warning: --block: {e.details['warning']}", file=sys.stderr)
     if args.json:
         out = e.to_json()
         out.update(out=str(args.out), sample=args.sample, image=args.image, label=label)
