@@ -229,9 +229,10 @@ class Files:
             self._error("Cannot restore here", f"“{shown(rec.name, 80)}” cannot be restored by this version of "
                                                f"Layerloom: {exc.reason}")
             return False
-        except Exception as exc:
-            self._error("Cannot restore", f"The recovery file is damaged.\n\n{exc}")
-            recovery.discard(rec.file)
+        except Exception as exc:            # kept, never deleted: the unsaved work may still be read out of it
+            kept = recovery.set_aside(rec.file)
+            again = "" if kept != rec.file else " Layerloom will offer it again at the next start."
+            self._error("Cannot restore", damaged_text(rec, exc, kept) + again)
             return False
         self._replace(doc, rec.path, modified=True)
         recovery.discard(rec.file)
@@ -240,6 +241,17 @@ class Files:
         more = f" {left} more unsaved graph(s) will be offered at the next start." if left else ""
         self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}")
         return True
+
+
+def damaged_text(rec, exc: Exception, kept: Path) -> str:
+    """What a recovery file that cannot be restored means, where it is kept and what to do with it."""
+    reason = getattr(exc, "reason", None) or str(exc)
+    where = getattr(exc, "location", None)
+    return (f"The unsaved changes to “{shown(rec.name, 80)}” cannot be restored: the recovery file does not load "
+            f"({f'at {where}: ' if where else ''}{shown(reason, 400)}).\n\n"
+            f"It is kept, not deleted, as:\n{shown(str(kept), 300)}\n\n"
+            "It is JSON text: its \"graph\" part is a graph file. To get the work back, copy that part into a new "
+            ".loom.json file in a text editor, correct what is named above, and open it with File ▸ Open.")
 
 
 def missing_text(path: Path) -> str:

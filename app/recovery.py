@@ -71,6 +71,25 @@ def discard(target: Path | None = None) -> None:
         pass
 
 
+DAMAGED = ".damaged"      # a recovery file that cannot be restored is kept under its name with this added
+
+
+def set_aside(file: Path) -> Path:
+    """Keep a recovery file that cannot be restored, renamed so it is not offered again at every start
+    (session-….json.damaged, or …damaged-2, … when that name is taken); where it is now. Never deletes it:
+    where it cannot be renamed it stays where it is (and is offered again)."""
+    for n in range(1, 100):
+        target = file.with_name(file.name + DAMAGED + ("" if n == 1 else f"-{n}"))
+        if target.exists():
+            continue
+        try:
+            os.rename(file, target)
+        except OSError:
+            return file
+        return target
+    return file
+
+
 @dataclass
 class Recovered:
     file: Path

@@ -14,7 +14,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from .document import MISSING, Edge, GraphDocument
+from .document import MISSING, Edge, GraphDocument, on_canvas
 
 
 def _copy(value):
@@ -212,7 +212,7 @@ class Transaction:
         self.apply(SetParam(block_id, name, _copy(value)))
 
     def move_block(self, block_id: str, pos) -> None:
-        pos = (float(pos[0]), float(pos[1]))
+        pos = on_canvas(pos)             # where the document will put it: a drag past the edge is no change
         if tuple(self.doc.block(block_id).pos) != pos:
             self.apply(MoveBlock(block_id, pos))
 

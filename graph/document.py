@@ -16,6 +16,9 @@ from typing import Any, Callable, Iterable
 
 from . import reserved_names
 from .blocks import REGISTRY, get_kind
+from .groups import clean_path
+
+POSITION_LIMIT = 10_000_000     # a block further from the origin on the canvas than this: the loader refuses it
 
 MISSING = object()  # "no explicit value": the parameter takes its default
 
@@ -57,6 +60,14 @@ class Event:
     edge: Edge | None = None
     old: Any = None        # previous value / previous id
     name: str | None = None  # parameter or metadata key
+
+
+def on_canvas(pos) -> tuple[float, float]:
+    """`pos` as a place the file format keeps: each coordinate within POSITION_LIMIT of the origin (less one,
+    so that a saved value rounded to 2 decimals stays within), NaN at 0. add_block and move_block put every
+    block there, so no edit (a paste or duplicate far out, a drag) makes a file that cannot be opened again."""
+    edge = float(POSITION_LIMIT - 1)
+    return tuple(0.0 if v != v else min(edge, max(-edge, v)) for v in (float(pos[0]), float(pos[1])))
 
 
 def id_problem(block_id: Any) -> str | None:
@@ -296,8 +307,7 @@ class GraphDocument:
             raise GraphEditError(f'the id "{block_id}" is already taken')
         elif (why := id_problem(block_id)):
             raise GraphEditError(why)
-        block = Block(block_id, kind, copy.deepcopy(params), (float(pos[0]), float(pos[1])), bool(trainable),
-                      str(group))
+        block = Block(block_id, kind, copy.deepcopy(params), on_canvas(pos), bool(trainable), clean_path(str(group)))
         if self._order is not None:
             self._order.insert(len(self._order) if index is None else max(0, index), block_id)
             self.blocks[block_id] = block
@@ -384,7 +394,7 @@ class GraphDocument:
     def move_block(self, block_id: str, pos) -> tuple[float, float]:
         block = self.block(block_id)
         old = block.pos
-        block.pos = (float(pos[0]), float(pos[1]))
+        block.pos = on_canvas(pos)
         self._emit(Event("block_moved", block=block_id, old=old))
         return old
 
@@ -419,7 +429,7 @@ class GraphDocument:
             raise GraphEditError(f"a block's {name} cannot be set to {value!r}: trainable takes true/false, "
                                  "group takes text")
         old = getattr(block, name)
-        setattr(block, name, value)
+        setattr(block, name, clean_path(value) if name == "group" else value)
         self._emit(Event("block_changed", block=block_id, name=name, old=old))
         return old
 

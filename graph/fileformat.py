@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .blocks import REGISTRY, get_kind
-from .document import Edge, GraphDocument, id_problem
-from .groups import parents
+from .document import POSITION_LIMIT, Edge, GraphDocument, id_problem
+from .groups import parents, path_problem
 from .params import ParamError
 from .quoting import shown
 
@@ -26,7 +26,8 @@ VERSION = 3        # 2 added "weights", and per block "trainable" and "group"; 3
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
-POSITION_LIMIT = 10_000_000     # a block further from the origin on the canvas than this is refused
+# POSITION_LIMIT (from document.py, whose add and move keep every block within it): a block further from the
+# origin on the canvas than this is refused
 TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep",
             "collapsed"}
 BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
@@ -241,6 +242,8 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
         group = b.get("group", "")
         if not isinstance(group, str) or len(group) > 300:
             fail(f"{loc}.group", "group must be a module path such as \"layer1.0\" (text, at most 300 characters)")
+        if (why := path_problem(group)):
+            fail(f"{loc}.group", f"{_echo(group)} is not a usable group: {why}")
         doc.add_block(kind_name, clean, pos, block_id=bid, trainable=trainable, group=group)
 
     seen = set()

@@ -11,11 +11,26 @@ from typing import Iterable
 
 
 def parents(path: str) -> list[str]:
-    """Every group holding a block whose group is `path`, outermost first: "a.b.c" -> ["a", "a.b", "a.b.c"]."""
-    if not path:
-        return []
-    parts = path.split(".")
+    """Every group holding a block whose group is `path`, outermost first: "a.b.c" -> ["a", "a.b", "a.b.c"].
+    Empty parts are passed over (".a..b." holds "a" and "a.b"): never a group named ""."""
+    parts = [part for part in path.split(".") if part] if path else []
     return [".".join(parts[:n]) for n in range(1, len(parts) + 1)]
+
+
+def clean_path(path: str) -> str:
+    """`path` without empty parts: ".a..b." -> "a.b" (what the document holds, so that a saved file reloads)."""
+    return ".".join(part for part in path.split(".") if part) if "." in path else path
+
+
+def path_problem(path: str) -> str | None:
+    """Why `path` is not a group path a file may hold (None when it is): a part left empty by a dot at its
+    start or end, or by two dots in a row."""
+    if not path or "" not in path.split("."):
+        return None
+    where = ("it starts with a dot" if path.startswith(".") else "it ends with a dot" if path.endswith(".")
+             else "it has two dots in a row")
+    return (f'a group is a module path of names joined by dots, such as "layer1.0", but {where}: '
+            "remove the extra dot")
 
 
 def depth(name: str) -> int:

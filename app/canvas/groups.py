@@ -15,6 +15,7 @@ asks the layer's `toggle` callback (the view's), which makes the edit.
 """
 from __future__ import annotations
 
+import html
 from typing import Callable
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -37,6 +38,20 @@ MIN_W = 190.0                              # less than a column step: a one-bloc
 HUES = (215, 150, 35, 280, 0, 190)         # neighbouring top-level groups get different tints
 
 
+def rich_tip(*lines: str) -> str:
+    """A tooltip of plain lines, each escaped: group names and block ids come from files and the clipboard
+    (`<img src=…>` shows as typed, never read as markup). Marked as rich text (<qt>) so Qt never guesses."""
+    return "<qt>" + "<br>".join(html.escape(line) for line in lines) + "</qt>"
+
+
+def group_tip(name: str, bad: list[str] = ()) -> str:
+    """A group's header and card tooltip; `bad`: the blocks inside with problems."""
+    lines = [f"Module {name}: click the header to collapse or expand it; right-click for more"]
+    if bad:
+        lines.append(f"Problems in {', '.join(bad[:6])}{' …' if len(bad) > 6 else ''}")
+    return rich_tip(*lines)
+
+
 def top_group(group: str) -> str:
     return group.split(".", 1)[0] if group else ""
 
@@ -53,10 +68,11 @@ class CardPort(PortItem):
         self.card, self.slot, self.source = card, slot, source
         self.connected = True                    # placed on the card by GroupItem.place_ports
         if is_output:
-            self.setToolTip(f"{card.name}'s output from {source[0]}: drag from here to wire it into a block")
+            self.setToolTip(rich_tip(f"{card.name}'s output from {source[0]}: drag from here to wire it into a "
+                                     "block"))
         else:
-            self.setToolTip(f"{card.name}'s input, from {source[0]}: drop a wire here to feed {card.name} "
-                            f"from another output instead")
+            self.setToolTip(rich_tip(f"{card.name}'s input, from {source[0]}: drop a wire here to feed {card.name} "
+                                     "from another output instead"))
 
     @property
     def block_id(self) -> str:
@@ -88,7 +104,7 @@ class GroupItem(QGraphicsItem):
         self.out_ports: list[tuple[str, int]] = []    # each inside output wired out: (block, port)
         self.ports: list[CardPort] = []               # the card's port items, for those two (inputs first)
         self.setZValue(-1)
-        self.setToolTip(f"Module {name}: click the header to collapse or expand it; right-click for more")
+        self.setToolTip(group_tip(name))
 
     # -- geometry ---------------------------------------------------------------------------------
     def card(self) -> QRectF:
@@ -362,10 +378,7 @@ class GroupLayer:
             status = {b: self.scene.blocks[b].look.status for b in item.members if b in self.scene.blocks}
             bad = [b for b, s in status.items() if s in ("error", "warning")]
             item.problems = (sum(s == "error" for s in status.values()), sum(s == "warning" for s in status.values()))
-            tip = f"Module {item.name}: click the header to collapse or expand it; right-click for more"
-            if bad:
-                tip += f"\nProblems in {', '.join(bad[:6])}{' …' if len(bad) > 6 else ''}"
-            item.setToolTip(tip)
+            item.setToolTip(group_tip(item.name, bad))
             item.update()
 
     def apply_visibility(self) -> None:
