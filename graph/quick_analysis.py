@@ -43,6 +43,9 @@ RULED = {"Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool1d", "MaxPool2d", "AvgPo
 KINDS = SAME_SHAPE | RULED
 # Sample ranks torch takes where the registry's expected_rank (checked first) does not say: others take 1 to 8
 RANKS = {"BatchNorm1d": (1, 2)}
+# Tensors of this many values or more are left to torch: it refuses one whose bytes (values x 1 to 8 bytes each)
+# reach 2**63 ("Storage size calculation overflowed"); below 2**60 no dtype reaches it.
+HUGE = 2**60
 
 
 def _sure(kind_name: str, p: dict, shapes: list[Shape]) -> bool:
@@ -173,6 +176,8 @@ def compute(kind_name: str, explicit: dict, inputs: list[tuple[Shape, str]]) -> 
     out = shapes[0] if kind_name in SAME_SHAPE else rule.output_shape
     count = rule.param_count
     if out is None or count is None or rule.failing is not None or not all(v > 0 for v in out):
+        raise Unknown(kind_name)
+    if max(math.prod(out), count, *(math.prod(s) for s in shapes)) >= HUGE:   # torch may refuse a tensor so large
         raise Unknown(kind_name)
     dtype = "float32" if kind_name == "Embedding" else dtypes.pop()
     return Computed(p, tuple(out), dtype, count, _macs(kind_name, p, shapes, tuple(out)), None)

@@ -164,3 +164,20 @@ def test_every_input_dtype_is_the_full_analysis_or_nothing(dtype):
         doc.connect(merge, doc.add_block("Output"))
         answered.append(_same_as_full(doc))
     assert sum(answered) >= 9         # the shape blocks and merges take every dtype
+
+
+@pytest.mark.parametrize("specs, shape", [
+    ([("ReLU", {})], (1_000_000,) * 8),                                     # torch: storage size overflowed
+    ([("Flatten", {}), ("Linear", {"out_features": 10})], (1_000_000,) * 4),
+    ([("Upsample", {"scale_factor": 1024.0}), ("Upsample", {"scale_factor": 1024.0})], (3, 1000, 1000)),
+    ([("Upsample", {"scale_factor": 1024.0})], (3, 1000, 1000)),           # large, but torch takes it
+    ([("Linear", {"out_features": 10_000_000})], (1_000_000,)),
+    ([("Conv2d", {"out_channels": 65536, "kernel_size": 1024})], (65536, 1024, 1024)),
+    ([("Reshape", {"shape": [2**31, 2**31]}), ("ReLU", {})], (2**62,)),
+    ([("Reshape", {"shape": [2**31, 2**30]}), ("ReLU", {})], (2**61,)),
+])
+def test_tensors_too_large_for_torch_are_never_vouched_for(specs, shape):
+    """Shapes whose tensors torch refuses (their bytes reach 2**63) were shown as OK until torch loaded."""
+    doc = chain(*specs, shape=shape)
+    if _same_as_full(doc):                        # answered: then exactly as torch's analysis, errors and all
+        assert not analyze(doc).errors
