@@ -46,6 +46,16 @@ def batchnorm_check(shapes, p) -> None:
                         {"action": "reset_param", "param": "track_running_stats"})
 
 
+BATCH_NORMS = ("BatchNorm1d", "BatchNorm2d")
+
+
+def one_value_per_channel(kind_name: str, in_shape) -> bool:
+    """A BatchNorm whose sample gives it one value per channel (C, C×1 or C×1×1: after a Linear, a global
+    pool). In training it normalises each channel over the batch, and torch refuses a batch of one sample
+    ("Expected more than 1 value per channel when training"): the run needs batches of two or more."""
+    return kind_name in BATCH_NORMS and bool(in_shape) and math.prod(in_shape[1:]) == 1
+
+
 def _pair(v):
     return list(v) if isinstance(v, (list, tuple)) else [v, v]
 

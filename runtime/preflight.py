@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from layerloom.graph import analyze
 from layerloom.graph.diagnostics import Diagnostic
 from layerloom.graph.problems import Findings
+from layerloom.graph.rules import one_value_per_channel
 
 from .data.base import DataError, DatasetInfo, format_shape
 from .data.registry import dataset_info, dataset_options
@@ -118,9 +119,37 @@ ALL_FROZEN = ("every block with weights is frozen, so there is nothing to train:
               "one block (the head, for fine-tuning)")
 
 
-def check_training(doc, result, info: DatasetInfo) -> list[Diagnostic]:
-    """Mismatches between a graph (and its AnalysisResult) and a data set, as Diagnostics."""
-    out: list[Diagnostic] = []
+def batch_size_of(doc, batch_size: int | None = None) -> int | None:
+    """The run's batch size: the one given, else the graph's training section's (None where neither says)."""
+    if batch_size is None:
+        batch_size = (doc.training or {}).get("batch_size") if isinstance(doc.training, dict) else None
+    return batch_size if isinstance(batch_size, int) and not isinstance(batch_size, bool) else None
+
+
+def batches_of_one(doc, result, batch_size: int | None) -> list[Diagnostic]:
+    """A batch of one sample against the BatchNorms that cannot train on one: each trainable BatchNorm
+    whose sample gives one value per channel fails at the first step (torch: "Expected more than 1 value
+    per channel when training"). A last, partial batch of one never comes: the trainer leaves it out."""
+    if batch_size != 1 or result is None:
+        return []
+    out = []
+    for bid in result.order:
+        r, block = result.blocks[bid], doc.blocks.get(bid)
+        if block is None or not block.trainable or not r.ok or not r.input_shapes:
+            continue
+        if one_value_per_channel(r.kind, tuple(r.input_shapes[0])):
+            shape = "×".join(map(str, r.input_shapes[0]))
+            out.append(Diagnostic(bid, f"{r.kind} normalises each channel over the batch, and each sample gives it "
+                                       f"one value per channel (its input is {shape}): with batch_size 1 training "
+                                       "fails at its first step. Set batch_size to 2 or more, or use LayerNorm "
+                                       "(or GroupNorm) instead of this BatchNorm", "train_batch_of_one"))
+    return out
+
+
+def check_training(doc, result, info: DatasetInfo, batch_size: int | None = None) -> list[Diagnostic]:
+    """Mismatches between a graph (and its AnalysisResult) and a data set, as Diagnostics. `batch_size`: the
+    run's (default: the graph's training section's)."""
+    out: list[Diagnostic] = batches_of_one(doc, result, batch_size_of(doc, batch_size))
     if result is not None:
         weighted = [b for b in result.order if b in doc.blocks and result.blocks[b].param_count]
         if weighted and not any(doc.blocks[b].trainable for b in weighted):
@@ -195,9 +224,11 @@ class Preflight(Findings):
     result: object = None                # the graph's AnalysisResult with the set's context
 
 
-def preflight(doc, dataset: str, options: dict | None = None, info: DatasetInfo | None = None) -> Preflight:
-    """Every reason this graph cannot train on `dataset` (with `options`), found without loading the
-    data or building the model. `info` skips describing the set (a caller that has loaded it)."""
+def preflight(doc, dataset: str, options: dict | None = None, info: DatasetInfo | None = None,
+              batch_size: int | None = None) -> Preflight:
+    """Every reason this graph cannot train on `dataset` (with `options`, and `batch_size`: default the graph's
+    training section's), found without loading the data or building the model. `info` skips describing the set
+    (a caller that has loaded it)."""
     inputs = [b for b in doc.blocks.values() if b.kind == "Input"]
     if len(inputs) != 1:
         return Preflight([Diagnostic(None, f"training needs exactly one Input block; this graph has {len(inputs)}",
@@ -211,5 +242,5 @@ def preflight(doc, dataset: str, options: dict | None = None, info: DatasetInfo 
             return Preflight([Diagnostic(None, f"{dataset} cannot be described with these options: "
                                                f"{' '.join(str(exc).split())}", "train_data")])
     result = analyze(doc, info.data_context())
-    found = list(result.errors) + check_training(doc, result, info)
+    found = list(result.errors) + check_training(doc, result, info, batch_size)
     return Preflight(found, info, result)
