@@ -12,6 +12,7 @@ are exactly what reading the samples one by one in the training thread gives.
 from __future__ import annotations
 
 import os
+import re
 
 import torch
 
@@ -55,10 +56,15 @@ class DataReadError(Exception):
 
 
 def _sentence(exc: BaseException) -> str:
-    text = str(exc).strip()
-    if "Original Traceback" in text:          # re-raised from a worker: keep the worker's last line
+    """The error as one sentence: a worker's last line without its module path ("OSError: ..."), and
+    Layerloom's own DataError (already a sentence for a person) without a class name at all."""
+    name, text = type(exc).__name__, str(exc).strip()
+    if "Original Traceback" in text:          # re-raised from a worker: its last line names the error it raised
         text = text.splitlines()[-1].strip()
-    return f"{type(exc).__name__}: {text}"
+        named = re.match(r"([A-Za-z_][\w.]*): (.*)", text)
+        if named:
+            name, text = named.group(1).rsplit(".", 1)[-1], named.group(2)
+    return text if name == "DataError" else f"{name}: {text}"
 
 
 def epoch_batches(split, batches: list[torch.Tensor], workers: int | None = None):

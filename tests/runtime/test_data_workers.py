@@ -90,3 +90,8 @@ def test_a_broken_image_in_a_worker_is_a_one_line_failure(tmp_path):
     assert summary is None or summary.get("status") != "finished"
     assert failed and "reading the training data failed" in failed[0]["message"]
     assert "Traceback" not in failed[0]["message"] and "\n" not in failed[0]["message"]
+    # the sentence a worker's error gives is the one reading in the training thread gives: no module path, and
+    # Layerloom's own DataError (a sentence already) without its class name, once or twice
+    _, inline, _ = train(tmp_path, folder, 0, "broken-inline", data=bundle)
+    assert inline.of("failed")[0]["message"] == failed[0]["message"]
+    assert "layerloom." not in failed[0]["message"] and "DataError" not in failed[0]["message"]
