@@ -14,6 +14,7 @@ import json
 from PySide6.QtCore import QObject, Signal
 
 from layerloom.graph.fileformat import network_part
+from layerloom.runtime.epoch_plan import run_batch
 from layerloom.runtime.memory import EstimateCancelled, cancellable
 
 from . import background
@@ -21,19 +22,24 @@ from . import background
 CONFIG_KEYS = ("batch_size", "optimizer", "momentum", "device", "loss")
 
 
-def _request_key(graph: dict, data, config: dict) -> str:
+def _request_key(graph: dict, data, config: dict, train_size: int | None = None) -> str:
+    """What an estimate depends on: the network, the data's facts and the settings, with the batch the run would
+    really use (a set's size known only now changes nothing while the batch is smaller than the set)."""
     network = {**network_part(graph), "weights": graph.get("weights")}
-    return json.dumps([network, data, {k: config.get(k) for k in CONFIG_KEYS}], sort_keys=True, default=str)
+    chosen = {k: config.get(k) for k in CONFIG_KEYS}
+    if isinstance(chosen["batch_size"], int):
+        chosen["batch_size"] = run_batch(chosen["batch_size"], train_size)
+    return json.dumps([network, data, chosen], sort_keys=True, default=str)
 
 
-def _estimate(graph: dict, analysis, data, config: dict, cancelled):
+def _estimate(graph: dict, analysis, data, config: dict, cancelled, train_size: int | None = None):
     """In the worker thread: the estimate and whether it fits (raises ValueError with a sentence)."""
     from layerloom.graph.fileformat import graph_from_dict
     from layerloom.runtime.memory_report import fit_check, settings_estimate
 
     doc = graph_from_dict(graph)
     with cancellable(cancelled):
-        est = settings_estimate(doc, config, analysis=analysis, data=data)
+        est = settings_estimate(doc, config, analysis=analysis, data=data, train_size=train_size)
         return est, fit_check(est, doc, analysis)
 
 
@@ -50,6 +56,9 @@ class MemoryEstimator(QObject):
         self.jobs = background.Latest("layerloom-memory", expected=(ValueError, EstimateCancelled), parent=self)
         self.jobs.done.connect(self._finished)
         self._closed = False
+        # the size of the training set the settings choose, when it has loaded (None: not known); a run
+        # trains with a batch no larger than that, and so is estimated (set by the Training panel)
+        self.train_size = lambda: None
 
     def request(self, doc, analysis, data, config: dict) -> None:
         """Estimate training `doc` (analysed as `analysis` with the data set's facts `data`) with the
@@ -59,7 +68,8 @@ class MemoryEstimator(QObject):
         if self._closed:
             return
         graph = graph_to_dict(doc)
-        key = _request_key(graph, data, config)
+        train_size = self.train_size()
+        key = _request_key(graph, data, config, train_size)
         if key == self.key:
             return
         self.key = key
@@ -72,7 +82,8 @@ class MemoryEstimator(QObject):
         self.state, self.estimate, self.check, self.message = "estimating", None, None, ""
         self.jobs.cancel_running()            # its answer is no longer wanted
         config = dict(config)
-        self.jobs.submit(key, lambda job: _estimate(graph, analysis, data, config, lambda: job.cancelled))
+        self.jobs.submit(key, lambda job: _estimate(graph, analysis, data, config, lambda: job.cancelled,
+                                                    train_size))
         self.changed.emit()
 
     def _finished(self, job) -> None:

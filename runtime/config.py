@@ -21,6 +21,13 @@ class ConfigError(ValueError):
 
 MAX_BATCH = 65_536        # the largest batch a run takes (and so the largest one worth estimating)
 
+# what validate() accepts for each number: (lowest, highest, whole numbers only); editors take their bounds from here
+NUMBERS = {"lr": (1e-8, 10.0, False), "momentum": (0.0, 0.999, False), "weight_decay": (0.0, 1.0, False),
+           "step_size": (0, 10_000, True), "gamma": (1e-4, 1.0, False), "batch_size": (1, MAX_BATCH, True),
+           "epochs": (1, 100_000, True), "max_steps": (0, 10**9, True), "grad_clip": (0.0, 1e6, False),
+           "seed": (0, 2**31 - 1, True), "threads": (0, 256, True), "temperature": (0.05, 100.0, False),
+           "alpha": (0.0, 1.0, False)}
+
 
 def _figure(x: float) -> str:
     """A bound or a value as people read it: whole numbers in full (2,147,483,647, not 2.14748e+09)."""
@@ -88,7 +95,8 @@ class TrainConfig:
         return asdict(self)
 
     def validate(self) -> None:
-        def number(name, low, high, integer=False):
+        def number(name):
+            low, high, integer = NUMBERS[name]
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
                 raise ConfigError(f"{name} must be a number, not {v!r}")
@@ -115,24 +123,16 @@ class TrainConfig:
         choice("schedule", SCHEDULES)
         choice("loss", LOSSES)
         choice("device", DEVICES)
-        number("lr", 1e-8, 10.0)
-        number("momentum", 0.0, 0.999)
-        number("weight_decay", 0.0, 1.0)
-        number("step_size", 0, 10_000, integer=True)
-        number("gamma", 1e-4, 1.0)
-        number("batch_size", 1, MAX_BATCH, integer=True)
-        number("epochs", 1, 100_000, integer=True)
-        number("max_steps", 0, 10**9, integer=True)
-        number("grad_clip", 0.0, 1e6)
-        number("seed", 0, 2**31 - 1, integer=True)
-        number("threads", 0, 256, integer=True)
+        for name in ("lr", "momentum", "weight_decay", "step_size", "gamma", "batch_size", "epochs", "max_steps",
+                     "grad_clip", "seed", "threads"):
+            number(name)
         if not isinstance(self.init_from, str) or len(self.init_from) > 1000:
             raise ConfigError("init_from must name a run folder, a checkpoint, a .safetensors or .pt file, or "
                               "torchvision:NAME")
         if not isinstance(self.teacher, str) or len(self.teacher) > 1000:
             raise ConfigError("teacher must name a trained run folder or checkpoint folder")
-        number("temperature", 0.05, 100.0)
-        number("alpha", 0.0, 1.0)
+        number("temperature")
+        number("alpha")
         for name in ("amp", "normalize"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false")

@@ -170,6 +170,22 @@ def confine_to_this_thread(tracker) -> None:
         hooks[handle.id] = only_here
 
 
+class _NoHook:
+    def remove(self) -> None:
+        pass
+
+
+def skip_frozen(tracker, model) -> None:
+    """MemTracker hooks every parameter's gradient, and a frozen parameter (requires_grad off) refuses a hook:
+    mark those as hooked already (they never get a gradient, so there is nothing to track)."""
+    handles = getattr(tracker, "_param_to_grad_hook_handles", None)
+    if handles is None:
+        return
+    for p in model.parameters():
+        if not p.requires_grad:
+            handles[p] = (_NoHook(), _NoHook())
+
+
 def _categories(snapshot: dict) -> dict:
     by_name = {getattr(k, "value", k): int(v) for k, v in snapshot.items()}
     return {"parameters": by_name.get("Parameter", 0), "buffers": by_name.get("Buffer", 0),
@@ -185,14 +201,18 @@ def _tracked_estimate(doc, analysis, batch_size, optimizer, loss, fake_device: s
 
     from layerloom.graph import compile_graph
 
+    from .freezing import freeze, frozen_blocks
+
     shape, dtype, _ = _input_spec(doc, analysis)
     with FakeTensorMode(allow_non_fake_inputs=False):
         model = compile_graph(doc, analysis)
         if fake_device != "cpu":
             model = model.to(fake_device)
-        opt = _make_optimizer(optimizer, model.parameters())
+        freeze(model, frozen_blocks(doc))         # as the trainer does: no gradients, no optimizer state for them
+        opt = _make_optimizer(optimizer, [p for p in model.parameters() if p.requires_grad])
         x, y = make_batch(shape, dtype, batch_size, fake_device)
         tracker = MemTracker()
+        skip_frozen(tracker, model)
         tracker.track_external(model, opt, x, y)
         training_steps(model, opt, x, y, tracker, loss)
     peak = tracker.get_tracker_snapshot("peak")
@@ -279,7 +299,9 @@ def analytic_estimate(doc, analysis, batch_size: int, optimizer: str = "adam"):
     modules = build_modules(doc, analysis, "meta")
     params = [p for m in modules.values() for p in m.parameters()]
     param_bytes = sum(p.numel() * p.element_size() for p in params)
-    trainable = [p for p in params if p.requires_grad]
+    frozen = {id(p) for bid, m in modules.items() if bid in doc.blocks and not doc.blocks[bid].trainable
+              for p in m.parameters()}
+    trainable = [p for p in params if p.requires_grad and id(p) not in frozen]
     grad_bytes = sum(p.numel() * p.element_size() for p in trainable)
     buffer_bytes = sum(b.numel() * b.element_size() for m in modules.values() for b in m.buffers())
     if optimizer in ("adam", "adamw"):   # exp_avg, exp_avg_sq and a float32 step counter per tensor

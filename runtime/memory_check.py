@@ -2,6 +2,7 @@
 what the device used in the first training step."""
 from __future__ import annotations
 
+from .epoch_plan import run_batch
 from .memory import MemoryEstimate, estimate_training_memory
 
 
@@ -19,7 +20,7 @@ class MemoryCheck:
         cfg = trainer.config
         try:
             self.estimate = estimate_training_memory(
-                trainer.doc, min(cfg.batch_size, len(trainer.train_set)), cfg.optimizer
+                trainer.doc, run_batch(cfg.batch_size, len(trainer.train_set)), cfg.optimizer
                 if cfg.optimizer in ("sgd", "adam", "adamw") else "adam", str(trainer.device),
                 data=trainer.data_context, loss=cfg.loss)
         except Exception as exc:     # an estimate that cannot be made never stops training

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .memory import CATEGORY_KEYS, MIB, MemoryEstimate, estimate_training_memory
 from .config import MAX_BATCH
+from .epoch_plan import run_batch
 from .memory_fit import available_bytes, largest_batch
 
 GIB = 1024 * MIB
@@ -32,21 +33,24 @@ def resolve_device(name: str) -> str:
     return resolve(name)
 
 
-def estimate_arguments(config: dict) -> tuple[int, str, str]:
+def estimate_arguments(config: dict, train_size: int | None = None) -> tuple[int, str, str]:
     """(batch size, optimizer, device) of the estimate for training settings `config` (a TrainConfig
-    dict; missing keys take TrainConfig's defaults)."""
+    dict; missing keys take TrainConfig's defaults). `train_size`: the training set's size when known; the
+    batch is then the one the run trains with (a batch size above it is capped, as the trainer does)."""
     from .config import TrainConfig
 
     cfg = TrainConfig.from_dict({k: v for k, v in config.items() if k in TrainConfig().to_dict()})
     optimizer = cfg.optimizer
     if optimizer == "sgd" and not cfg.momentum:
         optimizer = "sgd-nomomentum"
-    return cfg.batch_size, optimizer, resolve_device(cfg.device)
+    return run_batch(cfg.batch_size, train_size), optimizer, resolve_device(cfg.device)
 
 
-def settings_estimate(doc, config: dict, analysis=None, data: dict | None = None) -> MemoryEstimate:
-    """The estimate for training `doc` with settings `config` (raises MemoryEstimateError or ConfigError)."""
-    batch, optimizer, device = estimate_arguments(config)
+def settings_estimate(doc, config: dict, analysis=None, data: dict | None = None,
+                      train_size: int | None = None) -> MemoryEstimate:
+    """The estimate for training `doc` with settings `config` on a training set of `train_size` samples (None:
+    not known; the configured batch is used) (raises MemoryEstimateError or ConfigError)."""
+    batch, optimizer, device = estimate_arguments(config, train_size)
     return estimate_training_memory(doc, batch, optimizer, device, analysis=analysis, data=data,
                                     loss=config.get("loss", "cross_entropy"))
 

@@ -30,12 +30,14 @@ from .events import STEP_EVENT_INTERVAL, epoch_metrics, explain_step_failure
 from .device_path import prepare_model, to_device
 from .extensions import Extensions
 from .distillation import Distillation
+from .epoch_plan import epoch_steps, run_batch
 from .freezing import Freezing
 from .initial_weights import InitialWeights
 from .optimization import change_lr, make_optimizer, make_scheduler, training_loss
 from .path_problems import os_error_text
 from .preflight import ALL_FROZEN, preflight
 from .processes import claim_run, release_run, resume_refusal
+from .resuming import ResumeRefused, configured_lr, position_problem, restore
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, probe_image
 
@@ -119,7 +121,8 @@ class Trainer:
         self._claimed = False
         try:
             return self._run()
-        except RunInUse as exc:          # another process trains the folder: its files are not ours to mark
+        except (RunInUse, ResumeRefused) as exc:   # another process trains the folder, or the run cannot go on
+            #                                        from its checkpoint: its files are left as they are
             self.state = "failed"
             self._emit({"type": "failed", "message": str(exc), "step": 0})
             return None
@@ -220,7 +223,10 @@ class Trainer:
             new, self._pending_lr = self._pending_lr, None
         if new is None:
             return
-        self._emit({"type": "lr_changed", "lr": change_lr(optimizer, scheduler, new), "step": self.step})
+        applied = change_lr(optimizer, scheduler, new)
+        self.config.lr = configured_lr(optimizer, self.config.schedule)   # the run's files say what it trains with:
+        write_json(self.run_dir / "config.json", self.config.to_dict())   # its config, and its next checkpoint
+        self._emit({"type": "lr_changed", "lr": applied, "step": self.step})
 
     def _wait_if_paused(self) -> None:
         if self._running.is_set():
@@ -239,8 +245,11 @@ class Trainer:
         resume = self._setup()
         cfg = self.config
         n = len(self.train_set)
-        bs = min(cfg.batch_size, n)
-        steps_per_epoch = n // bs if n % bs == 1 else math.ceil(n / bs)   # never a batch of one
+        bs = run_batch(cfg.batch_size, n)
+        steps_per_epoch = epoch_steps(n, bs)                          # never a batch of one
+        refused = position_problem(resume.meta, n, bs, steps_per_epoch) if resume is not None else None
+        if refused is not None:
+            raise ResumeRefused(f"Cannot resume {self.run_dir.name}: {refused}.")
         total_steps = steps_per_epoch * cfg.epochs
         if cfg.max_steps:
             total_steps = min(total_steps, cfg.max_steps)
@@ -255,19 +264,12 @@ class Trainer:
         torch.manual_seed(cfg.seed)                     # (the CUDA generators)
         self._stream = rng.Stream(cfg.seed)             # dropout and augmentation draw from it (graph/rng.py)
         self.step, epoch, skip = 0, 0, 0
+        self.last_checkpoint = resume.path if resume is not None else None
         if resume is not None:
-            self.model.load_state_dict({k: v.to(self.device) for k, v in resume.weights.items()})
-            st = resume.state
-            optimizer.load_state_dict(st["optimizer"])
-            if scheduler is not None and st.get("scheduler"):
-                scheduler.load_state_dict(st["scheduler"])
-            if st.get("scaler"):
-                scaler.load_state_dict(st["scaler"])
-            gen.set_state(st["epoch_generator"])
-            self._stream = rng.Stream(state=st["rng"])
-            if self.device.type == "cuda" and st.get("cuda_rng") is not None:
-                torch.cuda.set_rng_state(st["cuda_rng"])
-            self.step, epoch, skip = resume.meta["step"], resume.meta["epoch"], resume.meta["step_in_epoch"]
+            self.step, epoch, skip = restore(self, resume, optimizer, scheduler, scaler, gen)
+            asked = self._config_source.get("lr") if isinstance(self._config_source, dict) else None
+            if asked is not None and asked != cfg.lr:
+                self.set_lr(asked)                      # applies at the first step, as a rate changed while paused
         self.run_steps = total_steps - self.step      # what this run trains (a resumed run: what is left)
         if self.run_dir is None:
             self.run_dir = create_run_dir(self.runs_base, self.doc.name)
@@ -300,6 +302,7 @@ class Trainer:
             epoch_started = time.monotonic()
             reader = read_epoch(self.train_set, [perm[i * bs:(i + 1) * bs] for i in range(skip, steps_per_epoch)],
                                    self.loader_workers)
+            i = skip                           # (an epoch with no steps left)
             for i in range(skip, steps_per_epoch):
                 if self._stop.is_set():
                     stopped = True
@@ -331,7 +334,7 @@ class Trainer:
                     if not math.isfinite(loss_value):
                         raise TrainingFailed(
                             f"step {self.step + 1}: the loss became {loss_value} (not a finite number), so training "
-                            f"stopped; the last checkpoint is kept. Lower the learning rate (now "
+                            f"stopped; {self._kept_text()}. Lower the learning rate (now "
                             f"{optimizer.param_groups[0]['lr']:g}), turn on gradient clipping, or check the data "
                             "for invalid values.")
                     optimizer.zero_grad(set_to_none=True)
@@ -402,6 +405,12 @@ class Trainer:
                     "run_dir": str(self.run_dir)})
         return self.summary
 
+    def _kept_text(self) -> str:
+        """What is left to go back to after a failure: the last checkpoint, or none."""
+        if self.last_checkpoint is None:
+            return "no checkpoint was saved before it (the first is saved at the end of the first epoch)"
+        return f"the last checkpoint ({Path(self.last_checkpoint).name}) is kept"
+
     @torch.no_grad()
     def _validate(self, steps_per_epoch: int) -> dict:
         self.model.eval()
@@ -418,11 +427,13 @@ class Trainer:
                  "epoch_generator": epoch_generator_state, "rng": self._stream.state,
                  "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
         meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "graph_name": self.doc.name,
+                "num_train": len(self.train_set), "batch": run_batch(self.config.batch_size, len(self.train_set)),
                 "graph": graph_to_dict(self.doc), "config": self.config.to_dict(), "dataset": self.info.name,
                 "class_names": list(self.info.class_names), "input_shape": list(self.info.sample_shape),
                 "mean": list(self.info.mean), "std": list(self.info.std), "normalize": self.config.normalize,
                 "data_context": self.data_context, "vocabulary": list(self.info.vocabulary)}
         name = f"epoch-{epoch:04d}-step-{self.step:07d}"
         path = save_checkpoint(self.run_dir / "checkpoints", name, self.model.state_dict(), state, meta)
+        self.last_checkpoint = path
         self._emit({"type": "checkpoint", "path": str(path), "epoch": epoch, "step": self.step})
 

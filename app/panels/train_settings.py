@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from layerloom.runtime import devices
-from layerloom.runtime.config import DEVICES, LOSSES, OPTIMIZERS, SCHEDULES, TrainConfig
+from layerloom.runtime.config import DEVICES, LOSSES, NUMBERS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 from ..status_room import ElidedLabel
 from .sweep_menu import offer_sweep
@@ -27,30 +27,46 @@ SWEEPABLE = {"Optimizer": "optimizer", "Learning rate": "lr", "Momentum": "momen
              "Temperature": "temperature", "Alpha (α)": "alpha"}
 
 
-class LogSpin(QDoubleSpinBox):
-    """A positive float shown as typed (0.003, 1e-05); arrows multiply or divide by about 2.15."""
+# augmentation limits: what runtime/data/transforms.parse_augment accepts (a test holds them to it)
+AUGMENT_LIMITS = {"random_crop": 256, "rotation": 180.0, "color_jitter": 1.0}
 
-    def __init__(self, low: float, high: float, zero_text: str = "", parent=None):
+
+class ExactSpin(QDoubleSpinBox):
+    """A float kept and shown exactly as given (0.9375, 0.00015, 7.5): the shortest text that reads back as the
+    value, never rounded to a number of decimals, so a value from the graph file reaches the run unchanged."""
+
+    def __init__(self, low: float, high: float, step: float = 0.1, zero_text: str = "", suffix: str = "",
+                 parent=None):
         super().__init__(parent)
-        self.setDecimals(12)
+        self.setDecimals(323)           # Qt rounds a value to this many decimals (its most): every double from 1e-306
         self.setRange(0.0 if zero_text else low, high)
         self.low = low
+        self.setSingleStep(step)
         if zero_text:
             self.setSpecialValueText(zero_text)
+        if suffix:
+            self.setSuffix(suffix)
         self.setKeyboardTracking(False)
 
     def textFromValue(self, value: float) -> str:
-        return f"{value:.4g}"
+        text = repr(float(value))          # the shortest text that reads back as exactly this value
+        return text[:-2] if text.endswith(".0") else text
+
+    def _bare(self, text: str) -> str:
+        t = text.strip()
+        if self.suffix() and t.endswith(self.suffix().strip()):
+            t = t[:-len(self.suffix().strip())].strip()
+        return t
 
     def valueFromText(self, text: str) -> float:
         try:
-            return float(text.strip())
+            return float(self._bare(text))
         except ValueError:
             return self.value()
 
     def validate(self, text, pos):
         from PySide6.QtGui import QValidator
-        t = text.strip()
+        t = self._bare(text)
         if t == self.specialValueText() and t:
             return QValidator.State.Acceptable, text, pos
         try:
@@ -58,8 +74,17 @@ class LogSpin(QDoubleSpinBox):
         except ValueError:
             ok = t in ("", "-", ".") or t.lower().endswith(("e", "e-", "e+"))
             return (QValidator.State.Intermediate if ok else QValidator.State.Invalid), text, pos
+        if not math.isfinite(v):
+            return QValidator.State.Invalid, text, pos
         return (QValidator.State.Acceptable if self.minimum() <= v <= self.maximum()
                 else QValidator.State.Intermediate), text, pos
+
+
+class LogSpin(ExactSpin):
+    """A positive float shown as typed (0.003, 1e-05); arrows multiply or divide by about 2.15."""
+
+    def __init__(self, low: float, high: float, zero_text: str = "", parent=None):
+        super().__init__(low, high, zero_text=zero_text, parent=parent)
 
     def stepBy(self, steps: int) -> None:
         v = self.value()
@@ -71,6 +96,11 @@ class LogSpin(QDoubleSpinBox):
             if v < self.low:
                 v = 0.0 if self.specialValueText() else self.low
         self.setValue(min(v, self.maximum()))
+
+
+def _bounds(name: str) -> tuple:
+    """The lowest and highest value TrainConfig accepts for the setting `name`."""
+    return NUMBERS[name][:2]
 
 
 def _spin(low: int, high: int, zero_text: str = "", suffix: str = "") -> QSpinBox:
@@ -107,26 +137,20 @@ class TrainSettings(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.optimizer = _combo(OPTIMIZERS, {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"})
-        self.lr = LogSpin(1e-8, 10.0)
-        self.momentum = QDoubleSpinBox()
-        self.momentum.setRange(0.0, 0.999)
-        self.momentum.setSingleStep(0.05)
-        self.momentum.setDecimals(3)
-        self.weight_decay = LogSpin(1e-8, 1.0, zero_text="off")
+        self.lr = LogSpin(*_bounds("lr"))
+        self.momentum = ExactSpin(*_bounds("momentum"), step=0.05)
+        self.weight_decay = LogSpin(1e-8, _bounds("weight_decay")[1], zero_text="off")
         self.schedule = _combo(SCHEDULES, {"onecycle": "one-cycle"})
-        self.step_size = _spin(0, 10_000, zero_text="a third of the run", suffix=" epochs")
+        self.step_size = _spin(*_bounds("step_size"), zero_text="a third of the run", suffix=" epochs")
         self.step_size.setToolTip('"step" schedule: epochs between decays')
-        self.gamma = QDoubleSpinBox()
-        self.gamma.setRange(0.0001, 1.0)
-        self.gamma.setDecimals(4)
-        self.gamma.setSingleStep(0.05)
+        self.gamma = ExactSpin(*_bounds("gamma"), step=0.05)
         self.gamma.setToolTip('"step" schedule: the factor the learning rate is multiplied by at each decay')
-        self.batch_size = _spin(1, 65536)
-        self.epochs = _spin(1, 100_000)
-        self.max_steps = _spin(0, 10**9, zero_text="no limit")
+        self.batch_size = _spin(*_bounds("batch_size"))
+        self.epochs = _spin(*_bounds("epochs"))
+        self.max_steps = _spin(*_bounds("max_steps"), zero_text="no limit")
         self.loss = _combo(LOSSES, {"cross_entropy": "cross-entropy", "mse": "MSE"})
-        self.grad_clip = LogSpin(1e-4, 1e6, zero_text="off")
-        self.seed = _spin(0, 2**31 - 1)
+        self.grad_clip = LogSpin(1e-4, _bounds("grad_clip")[1], zero_text="off")
+        self.seed = _spin(*_bounds("seed"))
         labels = device_labels()
         self.device = _combo(DEVICES, labels)
         model: QStandardItemModel = self.device.model()
@@ -137,15 +161,12 @@ class TrainSettings(QWidget):
         self.amp.setToolTip("float16 autocast; used on CUDA only")
         self.normalize = QCheckBox("normalize")
         self.normalize.setToolTip("subtract the data set's mean and divide by its std, per channel")
-        self.random_crop = _spin(0, 64, zero_text="off", suffix=" px")
+        self.random_crop = _spin(0, AUGMENT_LIMITS["random_crop"], zero_text="off", suffix=" px")
         self.random_crop.setToolTip("pad by this many pixels, then crop back at a random place")
         self.hflip = QCheckBox("flip left-right")
-        self.rotation = _spin(0, 180, zero_text="off", suffix="°")
+        self.rotation = ExactSpin(0.0, AUGMENT_LIMITS["rotation"], step=1.0, zero_text="off", suffix="°")
         self.rotation.setToolTip("rotate by a random angle up to this many degrees")
-        self.color_jitter = QDoubleSpinBox()
-        self.color_jitter.setRange(0.0, 1.0)
-        self.color_jitter.setSingleStep(0.1)
-        self.color_jitter.setSpecialValueText("off")
+        self.color_jitter = ExactSpin(0.0, AUGMENT_LIMITS["color_jitter"], step=0.1, zero_text="off")
         self.color_jitter.setToolTip("strength of random brightness and contrast (and colour for RGB)")
         self.lr.setToolTip("learning rate; while paused it can be changed and applies when you resume")
         self.teacher = QLineEdit()
@@ -156,13 +177,9 @@ class TrainSettings(QWidget):
         self.teacher_browse.setToolTip("choose the teacher's run folder")
         self.teacher_browse.setFixedWidth(28)
         self.teacher_browse.clicked.connect(self._browse_teacher)
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.05, 100.0)
-        self.temperature.setSingleStep(0.5)
+        self.temperature = ExactSpin(*_bounds("temperature"), step=0.5)
         self.temperature.setToolTip("T: both outputs are divided by T before the softmax (higher: softer)")
-        self.alpha = QDoubleSpinBox()
-        self.alpha.setRange(0.0, 1.0)
-        self.alpha.setSingleStep(0.05)
+        self.alpha = ExactSpin(*_bounds("alpha"), step=0.05)
         self.alpha.setToolTip("α: weight of the teacher's term; 1 − α weighs the ordinary loss")
 
         self.start_from = ElidedLabel()
@@ -256,7 +273,7 @@ class TrainSettings(QWidget):
             aug = cfg.augment or {}
             self.random_crop.setValue(int(aug.get("random_crop", 0) or 0))
             self.hflip.setChecked(bool(aug.get("hflip", False)))
-            self.rotation.setValue(int(round(float(aug.get("rotation", 0) or 0))))
+            self.rotation.setValue(float(aug.get("rotation", 0) or 0))
             self.color_jitter.setValue(float(aug.get("color_jitter", 0) or 0))
             self.teacher.setText(cfg.teacher)
             self._show_start(cfg.init_from, graph_weights)
@@ -275,16 +292,16 @@ class TrainSettings(QWidget):
         if self.rotation.value():
             augment["rotation"] = float(self.rotation.value())
         if self.color_jitter.value():
-            augment["color_jitter"] = round(self.color_jitter.value(), 3)
+            augment["color_jitter"] = self.color_jitter.value()
         return {"optimizer": self.optimizer.currentData(), "lr": self.lr.value(),
-                "momentum": round(self.momentum.value(), 4), "weight_decay": self.weight_decay.value(),
+                "momentum": self.momentum.value(), "weight_decay": self.weight_decay.value(),
                 "schedule": self.schedule.currentData(), "step_size": self.step_size.value(),
-                "gamma": round(self.gamma.value(), 6), "batch_size": self.batch_size.value(),
+                "gamma": self.gamma.value(), "batch_size": self.batch_size.value(),
                 "epochs": self.epochs.value(), "max_steps": self.max_steps.value(), "loss": self.loss.currentData(),
                 "grad_clip": self.grad_clip.value(), "seed": self.seed.value(), "device": self.device.currentData(),
                 "amp": self.amp.isChecked(), "normalize": self.normalize.isChecked(), "augment": augment,
-                "teacher": self.teacher.text().strip(), "temperature": round(self.temperature.value(), 4),
-                "alpha": round(self.alpha.value(), 4)}
+                "teacher": self.teacher.text().strip(), "temperature": self.temperature.value(),
+                "alpha": self.alpha.value()}
 
     def _show_start(self, init_from: str, graph_weights: str | None) -> None:
         """The weights a run starts from (`init_from`, set by Edit ▸ Initialise Weights From…); read-only

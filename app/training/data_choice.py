@@ -133,9 +133,20 @@ class DataChoice:
         images, texts, captions = samples.examples(bundle)
         self.panel.examples.set_samples(images=images, texts=texts, captions=captions)
         self._show_data_info()
+        memory = getattr(self.win, "memory", None)        # the estimate at the batch a run trains with
+        if memory is not None:
+            memory.train_size = self.train_size
+            if hasattr(self.win, "request_memory_estimate"):
+                self.win.request_memory_estimate()
         self.recheck()
         if self.run.start_pending and self.ready:
             self.start()
+
+    def train_size(self) -> int | None:
+        """The chosen training set's size once it has loaded (None before): a run's batch is at most that."""
+        if self.bundle is None or self.data_key != self._load_key():
+            return None
+        return len(self.bundle.train)
 
     def _data_failed(self, key: str, message: str) -> None:
         if key == self.data_key:

@@ -63,6 +63,8 @@ class LiveViews:
             self.epochs.began()
             self._health_notes = []
             self.runs.set_training(True, event.get("run_dir"))
+            if event.get("resumed_from"):
+                self.show_resumed_settings(event.get("config"))
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
             self._health_notes += event["new_problems"]
             self.panel.show_message(self._health_text(), "warning")

@@ -78,7 +78,9 @@ class StateViews:
                                              15000)
         else:
             self.session.message.emit(f"{ENDED_WORDS.get(state, 'Training ended')}: the graph can be edited again.")
-        if dict(self.session.document.training) != getattr(self, "_loaded_section", None):
+        if self.restore_typed():
+            pass                          # a resumed run: the panel holds again what it held before Resume
+        elif dict(self.session.document.training) != getattr(self, "_loaded_section", None):
             self.load_from_document()     # the section changed during the run (an undo): the panel shows it now
         else:
             self._restore_settings_lr()

@@ -9,21 +9,15 @@ or stopped) -> the graph unlocks and the runs list shows the new run folder.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QHBoxLayout, QMessageBox, QSizePolicy, QWidget
 
-from layerloom.graph.fileformat import graph_to_dict
 from layerloom.runtime.config import ConfigError, TrainConfig
 from layerloom.runtime.data import list_datasets
-from layerloom.runtime.processes import resume_refusal
-from layerloom.runtime.runs import read_json
 
 from .. import samples, settings
 from .data_loader import DatasetLoader
-from ..exporting import has_checkpoint, network_of, run_gone
 from ..panels.epoch_views import EpochViews
 from ..panels.feature_maps import FeatureMapsPanel
 from ..panels.live_plots import LivePlots
@@ -34,6 +28,7 @@ from .controller import ACTIVE, RunController, RunState
 from .data_choice import DataChoice
 from .live_views import FRAME_MS, LiveViews
 from .readiness import Readiness
+from .resumed_runs import ResumedRuns
 from .state_views import StateViews
 
 SHUTDOWN_MS = 8000
@@ -44,7 +39,12 @@ LEFT_TO_END = ("The run is still in a long step or validation: it ends on its ow
 CURVES_BESIDE_VALIDATION = 1200     # a narrower window shows Validation as a tab beside Curves
 
 
-class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
+def _switched_on(augment) -> dict | None:
+    """An augment setting without the steps it switches off (0 or false)."""
+    return {k: v for k, v in augment.items() if v} if isinstance(augment, dict) else augment
+
+
+class TrainingUI(DataChoice, Readiness, ResumedRuns, LiveViews, StateViews, QObject):
     """The training side of the window: its panels, the data choice, the check and the run controller
     (`run`, the one owner of the run state), put together."""
 
@@ -275,6 +275,8 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         defaults = TrainConfig().to_dict()
         section = dict(self.session.document.training)
         for key, value in values.items():
+            if key == "augment" and _switched_on(section.get(key)) == _switched_on(value):
+                continue                  # the same augmentation ({"hflip": false} is one left off)
             if key in section or value != defaults.get(key) or key == "dataset":
                 section[key] = value
         if not section.get("dataset_options"):
@@ -339,55 +341,6 @@ class TrainingUI(DataChoice, Readiness, LiveViews, StateViews, QObject):
         self.run.start(doc, values, self.runs_base, bundle=bundle, resume=resume)
         self._prepare_views(resumed=resume is not None)
         self._update_taps()
-
-    def resume_run(self, run) -> bool:
-        """The Runs tab's Resume: continue a stopped run of the open graph from its latest checkpoint."""
-        run = Path(run)
-        doc = self.session.document
-        if self.run.active:
-            return False
-        gone = run_gone(run)
-        if gone:
-            self.runs.refresh()
-            self.session.message.emit(f"Cannot resume: {gone}")
-            return False
-        try:
-            theirs = network_of(read_json(run / "graph.loom.json"))
-            status = None                                    # no summary: its process was killed
-            if (run / "summary.json").exists():
-                summary = read_json(run / "summary.json")
-                status = summary.get("status") if isinstance(summary, dict) else "unreadable"
-        except (OSError, ValueError) as exc:
-            self.session.message.emit(f"Cannot resume {run.name}: {exc}")
-            return False
-        if theirs != network_of(graph_to_dict(doc)):
-            self.session.message.emit(f"Cannot resume {run.name}: it trained another graph; open that graph first.")
-            return False
-        if status not in (None, "stopped") or not has_checkpoint(run):
-            self.session.message.emit(f"Cannot resume {run.name}: only a stopped or interrupted run with a checkpoint "
-                                      "can go on.")
-            return False
-        refused = resume_refusal(run)        # another process trains it, one on another machine did, a damaged file
-        if refused is not None:
-            self.session.message.emit(f"Cannot resume {run.name}: {refused}.")
-            return False
-        self.dock.show()
-        self.dock.raise_()
-        self.panel.show_message(f"Resuming {run.name} from its last checkpoint.")
-        self._begin(doc, {}, None, resume=str(run))
-        self._show_run_settings(run)
-        return True
-
-    def _show_run_settings(self, run: Path) -> None:
-        """While a resumed run trains, the panel shows the settings it trains with (its own, which may not
-        be the graph's any more); the graph's come back when it ends (StateViews._run_ended)."""
-        try:
-            cfg = TrainConfig.from_sources(read_json(run / "config.json"))
-        except (OSError, ValueError):
-            return
-        self.panel.settings.load(cfg, getattr(self.session.document, "weights", None))
-        self.panel.set_dataset(cfg.dataset, cfg.dataset_options.get("path"))
-        self._loaded_section = None          # not the graph's section on show: it is loaded again at the end
 
     def _prepare_views(self, resumed: bool = False) -> None:
         """Everything a run's views need that is known before it starts (the layout settles now, after

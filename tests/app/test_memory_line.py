@@ -97,3 +97,28 @@ def test_the_memory_line_leaves_the_summary_table_room_in_a_small_window(win, qt
     label = win.summary.memory
     assert label.text().endswith("MiB") and "weights" in label.toolTip() and "activations" in label.toolTip()
     assert label.height() <= label.fontMetrics().lineSpacing() * 2 + 8       # one line (two at most), not three
+
+
+def test_a_batch_larger_than_the_training_set_is_estimated_at_the_set_it_trains_with(win, qtbot, tmp_path):
+    """The run trains with batches of at most the training set's size: once the set has loaded, the line is the
+    estimate at the batch the run really uses (that of its `started` event), not the one typed."""
+    from layerloom.tests.app.helpers import settings, wait_run_end
+    win.files.open_preset(preset_path("lenet5"))
+    t = win.training
+    t.set_runs_folder(tmp_path / "runs")
+    settings(t, batch_size=65_536, epochs=1, max_steps=1)
+    t.dock.show()
+    t.dock.raise_()
+    qtbot.waitUntil(lambda: t.bundle is not None and t.ready, timeout=60_000)
+    settle(win, qtbot)
+    started = []
+    t.training.event.connect(lambda e: e.get("type") == "started" and started.append(e))
+    t.start()
+    wait_run_end(t, qtbot)
+    batch = started[0]["num_train"] // started[0]["steps_per_epoch"]          # one step: the whole set
+    doc = win.document
+    expected = estimate_training_memory(doc, batch, "adam", "cpu", analysis=analyze(doc))
+    settle(win, qtbot)
+    assert win.memory.estimate.batch_size == batch < 65_536
+    assert win.summary.memory.text() == memory_report.headline(expected, breakdown=False)
+    t.shutdown(5000)

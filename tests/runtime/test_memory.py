@@ -16,16 +16,29 @@ from layerloom.runtime.memory_fit import largest_batch
 KEYS = {"Parameter": "parameters", "Gradient": "gradients", "Optstate": "optimizer_state"}
 
 
-def real_peak(doc, batch_size, optimizer="adam"):
-    """A real two-step training loop (real tensors, real kernels) tracked by MemTracker."""
+class _NoHook:
+    def remove(self):
+        pass
+
+
+def real_peak(doc, batch_size, optimizer="adam", frozen=()):
+    """A real two-step training loop (real tensors, real kernels) tracked by MemTracker. `frozen`: block ids
+    whose parameters get requires_grad off and stay out of the optimizer, as the trainer's Freezing does."""
     torch.manual_seed(0)
     model = compile_graph(doc)
+    for bid in frozen:
+        for p in model.get_submodule(bid).parameters():
+            p.requires_grad_(False)
     params = doc.blocks["input"].full_params()
     x = torch.rand(batch_size, *params["shape"])
     y = torch.randint(0, 10, (batch_size,))
-    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(model.parameters(), lr=1e-3,
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(trainable, lr=1e-3,
                                                                          **({"momentum": 0.9} if optimizer == "sgd" else {}))
     tracker = MemTracker()
+    for p in model.parameters():           # MemTracker cannot hook a parameter that takes no gradient
+        if not p.requires_grad:
+            tracker._param_to_grad_hook_handles[p] = (_NoHook(), _NoHook())
     tracker.track_external(model, opt, x, y)
     with tracker:
         for step in range(2):
@@ -53,6 +66,23 @@ def test_estimate_matches_a_real_run_within_one_percent(preset, batch, optimizer
     conv = compile_graph(doc).get_submodule("fc1")
     assert est.blocks["fc1"]["parameters"] == sum(p.numel() * 4 for p in conv.parameters())
     assert 0 < est.blocks["fc1"]["peak"] <= est.peak_bytes
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_a_frozen_block_has_no_gradients_or_optimizer_state_in_the_estimate(optimizer):
+    """fc1 frozen (trainable off): the estimate against a real run measured by MemTracker, per category."""
+    doc = load_graph(preset_path("mlp"))
+    doc.blocks["fc1"].trainable = False
+    peak, real = real_peak(doc, 64, optimizer, frozen=["fc1"])
+    est = estimate_training_memory(doc, 64, optimizer, "cpu")
+    assert est.method == "memtracker"
+    assert abs(est.peak_bytes - peak) <= 0.01 * peak, (est.peak_bytes, peak)
+    for key in ("gradients", "optimizer_state", "parameters"):
+        assert est.categories[key] == real.get(key, 0), (key, est.categories[key], real)
+    analytic = estimate_training_memory(doc, 64, optimizer, "cpu", use_tracker=False)
+    assert analytic.method == "analytic"
+    assert analytic.categories["gradients"] == real.get("gradients", 0)
+    assert abs(analytic.categories["optimizer_state"] - real.get("optimizer_state", 0)) <= 64, real
 
 
 def test_lstm_estimate_counts_the_recurrent_workspace():

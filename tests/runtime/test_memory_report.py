@@ -161,3 +161,35 @@ def test_summary_says_why_it_names_no_largest_batch_when_asked_for_one(monkeypat
                                                                      "CUDA now")
     assert memory_report.memory_lines(est, 65_536)[-1].endswith(": 65,536 (the largest a run takes: more would fit)")
     assert memory_report.memory_lines(est, None)[-1].startswith("  on the device")          # not asked: no line
+
+
+class BatchSeen:
+    """A trainer extension: the batch sizes the model really received in training."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def setup(self, trainer):
+        def seen(module, args):
+            if module.training:
+                self.sizes.append(args[0].shape[0])
+        trainer.model.register_forward_pre_hook(seen)
+
+
+@pytest.mark.parametrize("batch_size", [64, 65_536])
+def test_the_estimate_is_made_at_the_batch_the_run_trains_with(tmp_path, batch_size):
+    """A batch size larger than the training set: the run trains with the whole set as one batch, and the
+    estimate (and so its line and its fit check) is for that batch, and equals the estimate at that batch."""
+    from layerloom.runtime.trainer import Trainer
+
+    from .trainer_helpers import mnist_small
+    doc = load_graph(preset_path("lenet5"))
+    data = mnist_small(300, 64)
+    config = {"batch_size": batch_size, "optimizer": "adam", "device": "cpu", "epochs": 1, "max_steps": 1}
+    seen = BatchSeen()
+    assert Trainer(doc, config, None, runs_base=tmp_path, data=data, extensions=[seen]).run()["status"] == "finished"
+    est = settings_estimate(doc, config, train_size=len(data.train))
+    assert est.batch_size == seen.sizes[0] == min(batch_size, 300)
+    assert est.peak_bytes == estimate_training_memory(doc, seen.sizes[0], "adam", "cpu").peak_bytes
+    assert headline(est).startswith(f"Training memory at batch {seen.sizes[0]} with Adam")
+    assert settings_estimate(doc, config).batch_size == batch_size          # the set's size not known yet
