@@ -208,7 +208,7 @@ def check_training(doc, result, info: DatasetInfo, batch_size: int | None = None
         for bid in result.order:
             r = result.blocks[bid]
             if r.kind == "Embedding" and r.ok and r.params["num_embeddings"] < info.vocab_size:
-                out.append(Diagnostic(bid, f"{bid}: Embedding has num_embeddings={r.params['num_embeddings']} but "
+                out.append(Diagnostic(bid, f"Embedding has num_embeddings={r.params['num_embeddings']} but "
                                       f"{info.name} has {info.vocab_size} different token ids: set "
                                       f'num_embeddings to "auto" or at least {info.vocab_size}', "train_vocab",
                                       fix=_fix(bid, "num_embeddings", "auto",

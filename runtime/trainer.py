@@ -177,7 +177,8 @@ class Trainer:
         if self.device.type == "cuda":
             from .memory_check import MemoryCheck
             self.extensions.add(MemoryCheck())            # the memory estimate against the first step
-        checked = preflight(self.doc, cfg.dataset, cfg.dataset_options, self.data.info if self.data else None)
+        checked = preflight(self.doc, cfg.dataset, cfg.dataset_options, self.data.info if self.data else None,
+                            batch_size=cfg.batch_size)
         if checked.errors:
             raise TrainingFailed("; ".join(d.text.rstrip(".") for d in checked.errors) + ".")
         input_shape = tuple(next(b for b in self.doc.blocks.values() if b.kind == "Input").full_params()["shape"])

@@ -67,8 +67,8 @@ class Readiness:
             more = f" (and {len(errors) - 1} more, see Problems)" if len(errors) > 1 else " (see Problems)"
             out.append(("error", f"The graph has an error{more}: {first.text}", first.fix))
         elif self.info is not None:
-            for d in check_training(self.session.document, result, self.info):
-                out.append((d.severity, d.message, d.fix))
+            for d in check_training(self.session.document, result, self.info, values.get("batch_size")):
+                out.append((d.severity, d.text, d.fix))     # the block's name first, where it is about one
         key = self._load_key()
         if key is not None and key in self.loader.errors:
             out.append(("error", self.loader.errors[key], None))

@@ -63,11 +63,14 @@ def test_a_batch_of_one_is_refused_exactly_where_torch_cannot_train(name):
             assert "LayerNorm" in d.message
 
 
-def test_a_run_with_batch_size_one_is_refused_before_its_first_step(tmp_path):
+@pytest.mark.parametrize("where", ["graph", "run"])
+def test_a_run_with_batch_size_one_is_refused_before_its_first_step(tmp_path, where):
+    """Set in the graph file, or only for the run (the Training panel, --batch-size): both are the run's."""
     doc = _graph("after a Linear")
-    doc.training = {"batch_size": 1}
+    doc.training = {"batch_size": 1} if where == "graph" else {"batch_size": 64}
     rec = Recorder()
-    Trainer(doc, {"max_steps": 3}, rec, runs_base=tmp_path, data=mnist_small(32, 16)).run()
+    Trainer(doc, {"max_steps": 3, **({"batch_size": 1} if where == "run" else {})}, rec, runs_base=tmp_path,
+            data=mnist_small(32, 16)).run()
     [failed] = rec.of("failed")
     bn = next(b for b, blk in doc.blocks.items() if blk.kind == "BatchNorm1d")
     assert bn in failed["message"] and "batch_size to 2 or more" in failed["message"]
