@@ -197,7 +197,7 @@ def _preflight_passes(doc, overrides: dict) -> bool:
     except ConfigError as exc:
         print(f"layerloom train: {' '.join(str(exc).split())}", file=sys.stderr)
         return False
-    errors = preflight(doc, cfg.dataset, cfg.dataset_options).errors
+    errors = preflight(doc, cfg.dataset, cfg.dataset_options, batch_size=cfg.batch_size).errors
     for d in errors:
         print(f"layerloom train: {' '.join(d.text.split())}", file=sys.stderr)
     return not errors

@@ -85,3 +85,17 @@ def test_a_last_batch_of_one_is_left_out_and_training_finishes(tmp_path, n_train
     result = Trainer(doc, {"batch_size": batch_size, "epochs": 2}, rec, runs_base=tmp_path,
                      data=mnist_small(n_train, 8)).run()
     assert not rec.of("failed") and result is not None, rec.of("failed")
+
+
+def test_layerloom_train_refuses_batch_size_one_before_it_makes_a_run_folder(tmp_path, capsys):
+    from layerloom.app.main import main
+    from layerloom.graph.fileformat import save_graph
+    doc = _graph("after a Linear")
+    doc.training = {"dataset": "mnist-sample"}
+    save_graph(doc, tmp_path / "g.loom.json")
+    assert main(["train", str(tmp_path / "g.loom.json"), "--batch-size", "1", "--max-steps", "2",
+                 "--out", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    bn = next(b for b, blk in doc.blocks.items() if blk.kind == "BatchNorm1d")
+    assert f"layerloom train: {bn}: BatchNorm1d normalises each channel" in err and "Traceback" not in err
+    assert not (tmp_path / "runs").exists()
