@@ -8,7 +8,8 @@
 torchvision's published weights, downloaded once into the user data folder
 (`<data folder>/torchvision-weights/`, see runtime/data/paths.py) when online; offline the message
 says which file to put where. Tensors are matched onto blocks by layerloom.graph.weights'
-one rule (block id, else module path, and always the shape); a head whose class count differs
+one rule (block id, else module path, and always the shape; a module path too long for a block id is
+shortened as the importer shortened it, see graph/importers/block_ids.py); a head whose class count differs
 keeps its fresh weights, and the report (a `weights_loaded` event) lists what was loaded, skipped
 and left new. The graph's own weights file is loaded by compile_graph before this runs.
 """
@@ -72,6 +73,14 @@ def read_init_source(spec: str) -> dict:
         raise WeightsError(f"{path} does not exist: give a run folder, a checkpoint folder, a .safetensors or "
                            ".pt file, or torchvision:NAME")
     return read_state_dict_file(path)
+
+
+def with_long_ids(source: dict, target: dict) -> dict:
+    """`source` with the names of modules whose block ids an import shortened (ids hold at most 64 characters:
+    `encoder.stage_number_one.0.squeeze_excitation.first_projection.weight` becomes a block id of 58) renamed
+    to those blocks' keys in `target`, so that matching (block id, else module path) finds them too."""
+    from layerloom.graph.importers.block_ids import source_aliases
+    return source_aliases(source, target)
 
 
 def init_source_problem(spec) -> str | None:
@@ -144,7 +153,7 @@ class InitialWeights:
             source = read_init_source(spec)
         except WeightsError as exc:
             raise TrainingFailed(f"init_from: {exc}") from None
-        report = load_matching(trainer.model, source, spec)
+        report = load_matching(trainer.model, with_long_ids(source, trainer.model.state_dict()), spec)
         if not report.loaded:
             raise TrainingFailed(f"init_from: nothing in {spec} fits this graph (no block id, module path and "
                                  "shape agree); check that it holds weights of this network")

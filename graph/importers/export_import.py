@@ -29,7 +29,7 @@ from torch import nn
 from .batch_check import OTHER_BATCH, check_affordable, check_in_batches, check_outputs_follow, other_batch
 from .functions import HANDLERS, Call, Unmapped, describe
 from .fx_import import ImportFailure, ImportReport, _Builder, _dtype, _innermost, _NeedsOpaque, _parent, check_fidelity
-from ..weights import module_path_to_id
+from .block_ids import block_id_of
 from .export_recurrent import CALLS as RECURRENT_CALLS
 from .export_recurrent import is_default_state, recurrent_call
 from .export_scan import check_steps, fix_steps, scan_block, scan_layers
@@ -37,6 +37,7 @@ from .export_attention import attention_calls, attention_step
 from .export_tensors import norm_over_channels, norm_step, program_tensors, tensor_call
 from .layers import NoBlock, layer_block
 from ..quoting import shown
+from .training_check import check_training
 from .pt2_check import check_pt2, layerloom_steps, plain_tensors_only, refusal
 
 
@@ -158,7 +159,7 @@ class _ProgramBuilder(_Builder):
         stack = list((node.meta.get("nn_module_stack") or {}).values())
         where = _innermost(node)
         layer_type = str(stack[-1][1]) if stack and isinstance(stack[-1], tuple) else ""
-        if where and layer_type.startswith("torch.nn.modules.") and module_path_to_id(where) not in self.doc.blocks:
+        if where and layer_type.startswith("torch.nn.modules.") and block_id_of(where) not in self.doc.blocks:
             return where, _parent(where)
         return super().call_base(node, kind)
 
@@ -322,6 +323,7 @@ def import_pt2(path, fidelity: bool = True):
     shape, dtype = _input_of(doc)
     check_affordable(doc, max(batch, OTHER_BATCH))
     module = _runnable(program, path)
+    _check_program_training(doc, state, module, shape, dtype, batch, report)
     if fidelity:
         check_fidelity(doc, state, module, shape, report, dtype, batch=batch)
     if steps is not None:
@@ -341,6 +343,14 @@ def import_pt2(path, fidelity: bool = True):
         report.notes.append(fixed + f"the graph was checked against it on a batch of {batch}, and on {other} "
                             f"samples against the program run on them {batch} at a time (max |Δ| {diff:.2g})")
     return doc, state, report
+
+
+def _check_program_training(doc, state, module, shape, dtype, batch, report) -> None:
+    """training_check.py's checks against the program: its frozen parameters (a saved program keeps
+    requires_grad) and where its gradient stops."""
+    kind = getattr(torch, dtype)
+    example = torch.randn(batch, *shape) if kind.is_floating_point else torch.zeros(batch, *shape, dtype=kind)
+    check_training(doc, state, module, example, report)
 
 
 def _runnable(program, path):
@@ -385,5 +395,6 @@ def export_fallback(model: nn.Module, example: torch.Tensor, name: str, source: 
     doc, state, report, batch = import_program(program, name, source, method="torch.export", advice=advice)
     check_outputs_follow(doc, state, model, tuple(example.shape[1:]), str(example.dtype).removeprefix("torch."), batch,
                          fixed_batch_ok=False)
+    check_training(doc, state, model, example, report)
     report.notes.append(f"torch.fx could not trace the model ({why}); it was imported through torch.export")
     return doc, state, report

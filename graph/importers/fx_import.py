@@ -4,8 +4,9 @@ The tracer's leaves are the torch.nn layers that have a block kind (layers.py) a
 that must stay whole; every other module is traced through. Calls map to blocks (functions.py),
 shape bookkeeping (`x.size(0)`, arithmetic on sizes) folds into the block that uses it, and a
 `[:, -1]` after a recurrent layer becomes its `output: last`. Block ids come from module paths
-(`layer1.0.conv1` → `layer1_0_conv1`, `_2`, `_3` for a module called again); each block remembers
-its module path as its group.
+(`layer1.0.conv1` → `layer1_0_conv1`, `_2`, `_3` for a module called again; a long path shortened with a
+hash, block_ids.py); each block remembers its module path as its group. training_check.py compares how
+the graph trains with the source (frozen parameters, gradient stops, training-only branches).
 
 A submodule becomes one Opaque block when tracing it fails (data-dependent control flow), when
 it uses a call or a tensor attribute that has no block, or when a submodule inside it with weights
@@ -22,21 +23,23 @@ from torch import fx, nn
 from ..blocks import get_kind
 from ..document import GraphDocument, id_problem
 from ..layout import apply_layout, auto_layout
-from ..opaque import OpaqueError, encode_argument, opaque_module, target_of
-from ..params import MAX_TEXT, ParamError
+from ..params import ParamError
 from ..quoting import shown
-from ..weights import module_path_to_id
+from .block_ids import block_id_of
 from .batch_check import check_batch_follows, samples_apart_note
 from .functions import (ALIAS, Unmapped, batch_dim_problem, call_name, describe, function_text, is_split, map_call,
                         piece_of)
 from .hidden import pick_hidden
 from .inplace import in_place_problem
+from .opaque_block import opaque_params as _opaque_params
+from .opaque_block import parametrization_of, parametrization_problem
 from .layers import RECURRENT, TUPLE_RESULT, NoBlock, has_block, layer_block
 from .report import ImportFailure, ImportReport, group_name
 from .shape_run import record_shapes
 from .sharing import common_parent, ties_of
 from .sharing import parent as _parent
 from .whole import MULTIHEAD_ALONE, Whole, drop_defaults, forward_defaults, no_forward_problem, whole_result_problem
+from .training_check import check_training, train_mode_note
 from .tokens import bare_tensor, select_of, token_call, uses_tensor_attribute
 
 MAX_ATTEMPTS = 60
@@ -107,40 +110,6 @@ def _innermost(node: fx.Node) -> str:
     return paths[-1] if paths else ""
 
 
-def constructor_arguments(module: nn.Module) -> dict:
-    """Keyword arguments that rebuild `module` from its attributes of the same names (raises TypeError)."""
-    import inspect
-    sig = inspect.signature(type(module).__init__)
-    kwargs = {}
-    for name, p in list(sig.parameters.items())[1:]:
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        if hasattr(module, name) and not isinstance(getattr(module, name), (torch.Tensor, nn.Module)):
-            kwargs[name] = encode_argument(getattr(module, name))
-        elif p.default is p.empty:
-            raise TypeError(f"its constructor argument {name!r} is not kept as an attribute; add "
-                            f"self.{name} = {name} to its __init__")
-    return kwargs
-
-
-def _opaque_params(module: nn.Module, path: str, reason: str, source: str, n_inputs: int) -> dict:
-    target = target_of(type(module))
-    try:
-        kwargs = constructor_arguments(module)
-        rebuilt = opaque_module(target, [], kwargs)
-    except (TypeError, OpaqueError) as exc:
-        raise ImportFailure(f"{path or 'the model'} ({type(module).__name__}) must stay whole ({reason}), but it "
-                            f"cannot be rebuilt from data: {exc}") from None
-    mine = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
-    theirs = {k: tuple(v.shape) for k, v in module.state_dict().items()}
-    if mine != theirs:
-        raise ImportFailure(f"{path} ({type(module).__name__}) must stay whole ({reason}), but rebuilding it from "
-                            "its attributes gives different tensors; give its class attributes named like its "
-                            "constructor arguments")
-    return {"target": target, "args": [], "kwargs": kwargs, "num_inputs": n_inputs,
-            "origin": shown(f"{source}, module {path}: {reason}", MAX_TEXT)}
-
-
 class _Builder:
     name_of = staticmethod(call_name)      # how a call is named and mapped; the torch.export path has its own
     what = "model"
@@ -164,7 +133,7 @@ class _Builder:
     def new_id(self, base: str, sep: str = "_") -> str:
         """`layer1_0_relu`, then `layer1_0_relu_2` for a module called again; blocks made from calls
         number without the underscore (`add`, `add2`), which never reads as a compiled step's name."""
-        base = module_path_to_id(base)[:58] or "block"
+        base = block_id_of(base) or "block"
         if id_problem(base):
             base = base + "_"
         bid, n = base, 1
@@ -394,7 +363,8 @@ def _dtype(text: str) -> str:
 
 def import_module(model: nn.Module, input_shape, name: str = "Imported", source: str = "module",
                   input_dtype: str = "float32"):
-    """Import `model` (its eval-mode behaviour) for inputs of `input_shape` (one sample, no batch).
+    """Import `model` (its eval-mode behaviour; training_check.py notes where training differs) for inputs of
+    `input_shape` (one sample, no batch).
     Returns (GraphDocument, state_dict for the graph's blocks, ImportReport); raises ImportFailure."""
     started = time.monotonic()
     model = model.eval()
@@ -403,6 +373,8 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
         raise ImportFailure(MULTIHEAD_ALONE)
     if no_forward_problem(model):
         raise ImportFailure(no_forward_problem(model))
+    if parametrization_of(model) is not None:     # nn.Linear under weight_norm itself: a Linear block, once removed
+        raise ImportFailure(parametrization_problem(model, ""))
     if whole:                           # nn.Linear(4, 3) itself: Input → Linear → Output
         model = Whole(model)
     defaults = forward_defaults(model)   # forward(self, x, mask=None): traced as given x alone
@@ -452,7 +424,12 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
     doc = builder.doc
     apply_layout(doc, auto_layout(doc))
     report = ImportReport(source, "torch.fx", builder.report_nodes, builder.opaque_blocks)
-    report.fidelity = {"seconds": round(time.monotonic() - started, 3)}
+    report.fidelity = {}
+    check_training(doc, builder.state, model, example, report)
+    changed = train_mode_note(model, lambda: _Tracer(set(opaque)).trace(model, concrete_args=defaults or None), graph)
+    if changed:
+        report.notes.append(changed)
+    report.fidelity["seconds"] = round(time.monotonic() - started, 3)
     return doc, builder.state, report
 
 
