@@ -11,6 +11,7 @@ import torch
 
 from .batch_check import check_affordable, samples_apart_note
 from .onnx_file import first_line as _first_line
+from ..quoting import shown
 from .report import ImportFailure
 
 FIDELITY_BYTES = 2 * 2**30   # the input and output of the batch an import is checked on
@@ -25,7 +26,10 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
     except CompileError as exc:
         raise ImportFailure(f"the imported graph does not compile: {'; '.join(d.text for d in exc.diagnostics)}"
                             ) from None
-    gm.load_state_dict(state, strict=True)
+    try:
+        gm.load_state_dict(state, strict=True)
+    except RuntimeError as exc:        # a mapping that gave a block tensors of other shapes: say which, no traceback
+        raise ImportFailure(_misfit(exc, state, report)) from None
     name, shape, dtype = gm.meta["layerloom"]["inputs"][0]
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -76,3 +80,16 @@ def onnx_fidelity(doc, state, path, report=None, seed: int = 0) -> float:
     if report is not None:
         report.fidelity.update({"max_abs_diff": diff, "strict_load": True, "reference": "onnxruntime"})
     return diff
+
+
+def _misfit(exc, state, report) -> str:
+    """The sentence for weights that do not fit the imported blocks: the first block and the ONNX operator
+    it came from, as the report names them."""
+    text = str(exc)
+    bid = next((k.split(".", 1)[0] for k in state if f"for {k}:" in text or f'"{k}"' in text), None)
+    node = next((n for n in (report.nodes if report is not None else []) if bid and n.get("block") == bid), None)
+    where = (f"the block {bid} (from the ONNX {node['op']} {shown(node['node'] or '', 80)})" if node else
+             f"the block {bid}" if bid else "a block")
+    detail = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), type(exc).__name__)
+    return (f"the file's weights do not fit {where} ({shown(detail, 200)}): Layerloom cannot import this part of "
+            "the file as it is; import the model's model.py or .pt2 instead")

@@ -3,10 +3,11 @@
 The file is read and its shapes inferred first (onnx_file.py); then Conv, Gemm, MatMul (+ Add of a bias),
 Relu, Tanh, Sigmoid, LeakyRelu, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over the image, BatchNormalization,
 Add, Mul, Concat, Flatten, Reshape, Transpose, Gather from a table (Embedding), Softmax, LogSoftmax, Slice and
-Split of one dimension (onnx_split.py), and (onnx_layers.py) Gelu, LayerNormalization and a layer scale map to
+Split of one dimension (onnx_split.py), (onnx_layers.py) Gelu, LayerNormalization, Dropout and a layer scale,
+(onnx_pooling.py) pools and BatchNormalization of any rank, and (onnx_linear.py) an Add of a position table map to
 blocks, as does GELU written out in elementary operators (onnx_gelu.py), with their weights taken from the
-constants (Gemm's and MatMul's transposed as needed). Block ids come from the weights' names (`conv1.weight` →
-`conv1`) or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported. RNN,
+constants (Gemm's and MatMul's transposed as needed; one tensor is never given to two blocks). Block ids come
+from the weights' names (`conv1.weight` → `conv1`) or the exporter's module scopes. A Conv into which the exporter folded a BatchNorm is reported. RNN,
 LSTM and GRU become recurrent blocks (onnx_recurrent.py); any other operator becomes an Opaque block run by
 onnxruntime (onnx_opaque.py).
 """
@@ -29,7 +30,9 @@ from .onnx_file import constant_value, first_line, read_model
 from .onnx_gather import gather_axis, gather_rows
 from .onnx_gelu import gelu_steps, map_gelu
 from .onnx_layers import OPERATORS as LAYER_OPERATORS, layer_scale, map_layer
+from .onnx_linear import claim, map_gemm, map_matmul, map_position, position_table
 from .onnx_opaque import opaque_operator
+from .onnx_pooling import map_batch_norm, map_pool, one_value as _one, pool_fits, symmetric_pads as _symmetric
 from .onnx_shapes import conv_pads
 from .onnx_split import map_split, narrow_of_slice, split_sizes
 from .onnx_recurrent import RECURRENT, data_values, fold, gather_step, map_recurrent, reshape, squeeze, transpose
@@ -76,18 +79,6 @@ def _folded_bn(node) -> bool:
                for p in node.metadata_props)
 
 
-def _symmetric(pads, n) -> list:
-    pads = list(pads or [0] * (2 * n))
-    if pads[:n] != pads[n:]:
-        raise ImportFailure(f"asymmetric padding {pads} has no block")
-    return pads[:n]
-
-
-def _one(v):
-    v = list(v)
-    return v[0] if len(set(v)) == 1 else v
-
-
 class _OnnxBuilder:
     data: frozenset | set = frozenset()      # the values computed from the input, once build() knows them
 
@@ -113,6 +104,8 @@ class _OnnxBuilder:
         self.time_major: dict[str, str] = {}    # a time-major copy of a batch-first value -> that value
         self.final_state: dict[str, str] = {}   # a forward recurrent layer's Y_h -> its block
         self.graph_outputs = {o.name for o in self.graph.output}
+        self.file_tensors = set(self.inits) | {n.output[0] for n in self.graph.node if n.op_type == "Constant"}
+        self.owners: dict[tuple, tuple] = {}     # a weight (shape, bytes) -> the block holding it: onnx_linear.claim
         for node in self.graph.node:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
@@ -166,6 +159,8 @@ class _OnnxBuilder:
         for k, v in (tensors or {}).items():
             dtype = np.float32 if v.dtype != np.int64 else v.dtype
             self.state[f"{bid}.{k}"] = torch.from_numpy(np.array(v, dtype=dtype))
+        if tensors and node is not None and kind != "Opaque":     # an Opaque block's constants are not trained
+            claim(self, bid, node, tensors, node.input)
         if output is not None:
             self.produced[output] = bid
         if node is not None:
@@ -339,7 +334,7 @@ class _OnnxBuilder:
         elif op == "LeakyRelu":
             self.add(node, "LeakyReLU", {"negative_slope": float(a.get("alpha", 0.01))}, [x], self.base(node),
                      node.output[0])
-        elif op in ("Identity", "Dropout"):
+        elif op == "Identity":
             self.produced[node.output[0]] = self.produced[x]
             self.nodes.append({"node": node.name, "op": op, "block": self.produced[x], "kind": None})
         elif op == "Conv":
@@ -361,42 +356,12 @@ class _OnnxBuilder:
             if _folded_bn(node):
                 self.notes.append(f"{bid}: the exporter folded a BatchNorm into this Conv (its weights include "
                                   "the normalisation); add a BatchNorm2d after it to train one separately")
-        elif op == "Gemm":
-            if float(a.get("alpha", 1.0)) != 1.0 or float(a.get("beta", 1.0)) != 1.0 or a.get("transA", 0):
-                raise ImportFailure(f"{node.name}: Gemm with alpha, beta or transA has no block")
-            w = self.const(node.input[1])
-            w = w if a.get("transB", 0) else w.T
-            bias = node.input[2] if len(node.input) > 2 and node.input[2] else None
-            tensors = {"weight": w, **({"bias": np.broadcast_to(self.const(bias), (w.shape[0],))} if bias else {})}
-            self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0], "bias": bias is not None},
-                     [x], self.base(node, node.input[1]), node.output[0], tensors)
+        elif op == "Gemm":                      # Gemm, MatMul (+ Add of a bias), a position table: onnx_linear.py
+            map_gemm(self, node, a)
         elif op == "MatMul" and node.input[1] in self.inits and self.const(node.input[1]).ndim == 2:
-            w = self.const(node.input[1]).T
-            users = self.consumers.get(node.output[0], [])
-            bias_node = users[0] if (len(users) == 1 and users[0].op_type == "Add"     # a constant: an initializer,
-                                     and any(self.fold_value(i) is not None for i in users[0].input)) else None
-            tensors, out = {"weight": w}, node.output[0]
-            if bias_node is not None:
-                tensors["bias"] = self.const(next(i for i in bias_node.input if self.fold_value(i) is not None))
-                self.skip.add(bias_node.output[0])
-                out = bias_node.output[0]
-            self.add(node, "Linear", {"in_features": w.shape[1], "out_features": w.shape[0],
-                                      "bias": bias_node is not None}, [x], self.base(node, node.input[1]), out, tensors)
-        elif op in ("MaxPool", "AveragePool") and a.get("auto_pad", b"NOTSET") in (b"NOTSET", b"VALID") and \
-                (op == "MaxPool" or set(a.get("dilations", [1])) == {1}) and len(node.output) == 1:
-            k = a["kernel_shape"]                    # SAME padding, a dilated average: onnxruntime runs it
-            n = len(k)
-            params = {"kernel_size": _one(k), "stride": _one(a.get("strides", [1] * n)),
-                      "padding": _one(_symmetric(a.get("pads"), n)), "ceil_mode": bool(a.get("ceil_mode", 0))}
-            if op == "MaxPool":
-                params["dilation"] = _one(a.get("dilations", [1] * n))
-                kind = f"MaxPool{n}d"
-            else:
-                params["count_include_pad"] = bool(a.get("count_include_pad", 0))
-                kind = "AvgPool2d"
-            self.add(node, kind, params, [x], self.base(node), node.output[0])
-        elif op == "GlobalAveragePool":
-            self.add(node, "AdaptiveAvgPool2d", {"output_size": 1}, [x], self.base(node), node.output[0])
+            map_matmul(self, node, a)
+        elif (op in ("MaxPool", "AveragePool") and pool_fits(node, a)) or op in ("GlobalAveragePool", "GlobalMaxPool"):
+            map_pool(self, node, a)             # SAME padding, a dilated average: onnxruntime runs it; onnx_pooling.py
         elif op == "ReduceMean":
             axes = a.get("axes") or (list(self.const(node.input[1])) if len(node.input) > 1 else None)
             rank = len(self.shapes.get(x) or [0, 0, 0, 0])
@@ -408,15 +373,11 @@ class _OnnxBuilder:
                 self.add(node, "Flatten", {"start_dim": 1, "end_dim": -1}, [mid], self.base(node) + "_flatten",
                          node.output[0])
         elif op == "BatchNormalization":
-            scale, bias, mean, var = (self.const(i) for i in node.input[1:5])
-            rank = len(self.shapes.get(x) or [0, 0, 0, 0])
-            self.add(node, "BatchNorm2d" if rank == 4 else "BatchNorm1d",
-                     {"num_features": scale.shape[0], "eps": float(a.get("epsilon", 1e-5)),
-                      "momentum": round(1.0 - float(a.get("momentum", 0.9)), 6)}, [x], self.base(node, node.input[1]),
-                     node.output[0], {"weight": scale, "bias": bias, "running_mean": mean, "running_var": var,
-                                      "num_batches_tracked": np.array(0, dtype=np.int64)})
+            map_batch_norm(self, node, a)
         elif op in ("Add", "Mul") and all(i in self.produced for i in node.input):
             self.add(node, op, {"num_inputs": 2}, list(node.input), self.base(node), node.output[0])
+        elif op == "Add" and position_table(self, node) is not None:
+            map_position(self, node)
         elif op == "Concat" and all(i in self.produced for i in node.input):     # with a constant: Opaque
             axis = self.sample_axis(node, int(a["axis"]), "joins its inputs")
             self.add(node, "Concat", {"num_inputs": len(node.input), "dim": axis}, list(node.input), self.base(node),

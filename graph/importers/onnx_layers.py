@@ -1,6 +1,7 @@
-"""ONNX operators that are torch layers: Gelu (opset 20), LayerNormalization (opset 17) and a layer scale.
+"""ONNX operators that are torch layers: Gelu (opset 20), LayerNormalization (opset 17), Dropout and a layer scale.
 
     Gelu(x, approximate)                       → GELU(approximate)
+    Dropout(x, ratio)                          → Dropout(p=ratio): nothing at evaluation, as in the file
     LayerNormalization(x, scale, bias, axis)   → LayerNorm(scale's shape, epsilon), its weight and bias
     Mul(constant C×1×1, x N×C×H×W)             → LayerScale, the constant its weight (ConvNeXt's layer scale)
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from .onnx_opaque import opaque_operator
 
-OPERATORS = ("Gelu", "LayerNormalization")
+OPERATORS = ("Gelu", "LayerNormalization", "Dropout")
 
 
 def _text(value, default: str) -> str:
@@ -43,6 +44,8 @@ def map_layer(builder, node, a) -> None:
         builder.add(node, "LayerScale", {}, [x], base, node.output[0],
                     {"weight": np.asarray(builder.fold_value(weight), dtype=np.float32)})
         return
+    if node.op_type == "Dropout":
+        return _dropout(builder, node, a)
     if node.op_type == "Gelu":
         approximate = _text(a.get("approximate"), "none")
         if approximate not in ("none", "tanh"):
@@ -61,3 +64,25 @@ def map_layer(builder, node, a) -> None:
               "elementwise_affine": True, "bias": bias is not None}
     tensors = {"weight": scale, **({"bias": np.asarray(builder.const(bias))} if bias else {})}
     builder.add(node, "LayerNorm", params, [x], builder.base(node, node.input[1]), node.output[0], tensors)
+
+
+def _dropout(builder, node, a) -> None:
+    """A Dropout block with the file's ratio: the `ratio` attribute before opset 12, the `ratio` input (when
+    a constant) from 12 on, 0.5 where neither is given. A Dropout whose mask the network reads, or whose
+    ratio it computes, has no block."""
+    x = node.input[0]
+    ratio = a.get("ratio", 0.5) if builder.opset < 12 else 0.5
+    if builder.opset >= 12 and len(node.input) > 1 and node.input[1]:
+        value = builder.fold_value(node.input[1])
+        if value is None or np.size(value) != 1:
+            return opaque_operator(builder, node, a, why="no block computes a Dropout whose ratio the network "
+                                                         "computes from its input")
+        ratio = np.ravel(value)[0]
+    mask = node.output[1] if len(node.output) > 1 else ""
+    if mask and (builder.consumers.get(mask) or mask in builder.graph_outputs):
+        return opaque_operator(builder, node, a, why="no block gives a Dropout's mask")
+    ratio = float(ratio)
+    if not 0.0 <= ratio <= 1.0:
+        return opaque_operator(builder, node, a, why=f"no block computes a Dropout of ratio {ratio:g} (a Dropout "
+                                                     "block drops with a probability from 0 to 1)")
+    builder.add(node, "Dropout", {"p": ratio}, [x], builder.base(node), node.output[0])

@@ -181,11 +181,11 @@ def test_a_graph_whose_results_have_another_shape_than_the_files_is_refused(tmp_
     import onnx
     from onnx import TensorProto, helper
 
-    import layerloom.graph.importers.onnx_import as onnx_import
+    import layerloom.graph.importers.onnx_pooling as onnx_pooling      # where pools are mapped
     node = helper.make_node("MaxPool", ["x"], ["y"], name="pool", kernel_shape=[3, 3], pads=[1, 1, 1, 1])
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 7, 7])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "pool.onnx")
-    monkeypatch.setattr(onnx_import, "_symmetric", lambda pads, n: [0] * n)
+    monkeypatch.setattr(onnx_pooling, "symmetric_pads", lambda pads, n: [0] * n)
     with pytest.raises(ImportFailure, match=r"gives results of shape \[3, 5, 5\] where the file gives \[3, 7, 7\]"):
         import_source(str(tmp_path / "pool.onnx"))
