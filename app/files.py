@@ -18,6 +18,7 @@ from layerloom.graph.fileformat import load_graph, save_graph
 from layerloom.graph.quoting import shown
 
 from . import places, recovery, settings
+from .modal import run_modal
 
 FILTER = "Layerloom graphs (*.loom.json);;JSON files (*.json);;All files (*)"
 SUFFIX = ".loom.json"
@@ -35,6 +36,7 @@ class Files:
         self.win = win
         self.session = win.session
         self._on_disk: tuple[int, int] | None = None    # the open file's (mtime, size) when opened or saved
+        self.ask_about_code = True     # False where no one can answer (--screenshot): the code does not run
 
     # -- asking -----------------------------------------------------------------------------------
     def maybe_save(self) -> bool:
@@ -89,6 +91,9 @@ class Files:
         doc = self._load(path, "Cannot open this file")     # first: a file that cannot be opened stops no run
         if doc is None:                                       # and asks about nothing
             return False
+        if not self.may_run_code(doc, Path(path).name):
+            self.session.message.emit(f"Did not open {shown(Path(path).name, 80)}: its code was not allowed to run.")
+            return False
         if ask and not self.may_replace("open another graph"):
             return False
         self._replace(doc, Path(path))
@@ -99,10 +104,29 @@ class Files:
     def open_preset(self, path: str | Path) -> bool:
         """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
         doc = self._load(path, "Cannot open this preset")
-        if doc is None or not self.may_replace("open the preset"):
+        if doc is None or not self.may_run_code(doc, Path(path).name) or not self.may_replace("open the preset"):
             return False
         self._replace(doc, None)
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")
+        return True
+
+    def may_run_code(self, doc: GraphDocument, name: str) -> bool:
+        """Before anything runs: a graph whose Opaque blocks run a Python file or package not allowed yet
+        (graph/opaque.py) asks whether to run it. Yes allows it and remembers that it may (graph/trust.py).
+        True when nothing needs asking or the person said yes."""
+        from layerloom.graph.opaque import allow_code, code_to_allow, remember_code
+        need = code_to_allow(doc)
+        if not need or not self.ask_about_code:       # (unasked, the code is refused when analysis needs it)
+            return True
+        box = code_question(self.win, name, need)
+        if run_modal(box) != QMessageBox.StandardButton.Ok:
+            return False
+        for where, _why in need:
+            try:
+                remember_code(where)
+            except OSError as exc:     # allowed for this session all the same
+                allow_code(where)
+                self.session.message.emit(f"{exc}; Layerloom will ask again next time.")
         return True
 
     def _missing_recent(self, path: Path) -> None:
@@ -234,13 +258,40 @@ class Files:
             again = "" if kept != rec.file else " Layerloom will offer it again at the next start."
             self._error("Cannot restore", damaged_text(rec, exc, kept) + again)
             return False
+        held = "" if self.may_run_code(doc, rec.name) else (
+            " Its Opaque blocks' code was not allowed to run: they show why until it is (reopen the graph).")
         self._replace(doc, rec.path, modified=True)
         recovery.discard(rec.file)
         self.autosave()
         left = len(recovery.orphans())
         more = f" {left} more unsaved graph(s) will be offered at the next start." if left else ""
-        self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}")
+        self.session.message.emit(f"Restored unsaved changes. Save to keep them.{more}{held}")
         return True
+
+
+def code_question(parent, name: str, need: list[tuple[str, str]]) -> QMessageBox:
+    """"Run its code?" for a graph whose Opaque blocks need the files or packages `need` [(where, why)]."""
+    lines = []
+    for where, why in need[:8]:
+        if not where.endswith(".py"):
+            state = "a package, allowed by its name: any version installed now or later runs"
+        elif "changed since it was allowed" in why:
+            state = "changed since you allowed it"
+        else:
+            state = "not allowed before"
+        lines.append(f"• {shown(where, 200)} ({state})")
+    if len(need) > 8:
+        lines.append(f"• … and {len(need) - 8} more")
+    box = QMessageBox(QMessageBox.Icon.Warning, "Run code from this graph?",
+                      f"{shown(name, 80)} has Opaque blocks that run Python code from:\n\n" + "\n".join(lines)
+                      + "\n\nOpening it runs that code, with your permissions. Run it only if you trust it.",
+                      QMessageBox.StandardButton.Ok | QMessageBox.StandardButton.Cancel, parent)
+    box.button(QMessageBox.StandardButton.Ok).setText("Run its code")
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+    box.setInformativeText("Cancel leaves the graph closed; nothing of it runs. Layerloom remembers the answer "
+                           "for this content of each file.")
+    return box
 
 
 def damaged_text(rec, exc: Exception, kept: Path) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
                                QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget)
 
 from layerloom.graph.importers import ImportFailure, import_source, parse_args_json, parse_input_shape, save_import
+from layerloom.graph.opaque import remember_import
 from layerloom.graph.quoting import shown
 
 from . import background, theme
@@ -254,6 +255,7 @@ class ImportDialog(QDialog):
         def work():
             result = import_source(source, shape, args)
             save_import(result, out)
+            remember_import(source)     # its Opaque blocks may run after a restart (a failure: asked when opened)
             return result, out
         self.job = background.Job(work, "layerloom-import", expected=(ImportFailure,))
         self.job.finished.connect(self._finished)

@@ -134,6 +134,7 @@ def launch(argv: list[str] | None = None) -> int:
     theme.apply(mode)
     win = MainWindow(restore_settings=not args.screenshot)
     win.theme_mode = mode
+    win.files.ask_about_code = not args.screenshot     # no one could answer: its code is refused, not run
     shown_first = bool(args.file) and not args.screenshot
     if shown_first:       # before FILE opens: a box that says why it cannot is then over the window, not alone
         win.show()

@@ -12,8 +12,11 @@ weights under `<block id>.<name>`, and analysis shows its shapes (on meta tensor
 zeros when the module's code looks at values).
 
 Code runs only where the person asked for it: classes from torch, torchvision and Layerloom are
-always allowed; another package or a Python file only after `allow_code(...)` (the import command
-allows the source it was asked to import; `--trust-code` allows the rest).
+always allowed; another package or a Python file only once allowed, in this process (`allow_code`) or
+in the record of allowed code kept between runs (graph/trust.py: a file for the content that was
+allowed, a package by its name). `layerloom import` and the app's import record the file they were
+asked to import; `--trust-code` on a command, or "Run its code" when the app opens the graph, allows and
+records the rest. A file changed since it was allowed is refused, in words, until allowed again.
 """
 from __future__ import annotations
 
@@ -28,11 +31,15 @@ from .lazy_torch import torch
 from .problems import BlockProblem
 from .params import MAX_TEXT, Param
 from .quoting import py_literal, shown
+from . import trust
 
 TRUSTED_PACKAGES = ("torch", "torchvision", "layerloom")
-_ALLOWED: set[str] = set()      # module names and resolved file paths the person allowed
+_ALLOWED: dict[str, str | None] = {}   # allowed in this process: resolved file path -> sha-256 of its content
+                                       # that was allowed; package name -> None
 _FILE_MODULES: dict[str, object] = {}
 _FILE_OF_MODULE: dict[str, str] = {}   # synthetic module name -> the Python file it was loaded from
+_RAN: dict[str, str] = {}              # resolved file path -> sha-256 of the content that ran
+_TRUST_RUN = False                     # `--trust-code`: code a graph of this run names is allowed (and recorded)
 REAL_RUN_BYTES = 2 * 2**30   # weights and inputs of the one run on real zeros that finds a shape
 
 
@@ -47,12 +54,77 @@ class OpaqueError(BlockProblem):
 
 
 def allow_code(where: str) -> None:
-    """Allow Opaque blocks to run code from a package (by name) or a Python file (by path)."""
-    _ALLOWED.add(_key(where))
+    """Allow Opaque blocks to run code from a package (by name) or a Python file (by path: its content now)
+    in this process."""
+    key = _key(where)
+    _ALLOWED[key] = _digest_of(key) if key.endswith(".py") else None
+
+
+def remember_code(where: str) -> None:
+    """Allow `where` (as `allow_code`) and record it for later runs (graph/trust.py): a file with the hash of
+    the content that ran in this process, else of its content now. Raises trust.TrustRecordError."""
+    key = _key(where)
+    if not key.endswith(".py"):
+        _ALLOWED[key] = None
+        trust.remember_package(key)
+        return
+    digest = _RAN.get(key) or _digest_of(key)
+    if digest is not None:
+        _ALLOWED[key] = digest
+        trust.remember_file(key, digest)
+
+
+def remember_import(source: str) -> str | None:
+    """After `layerloom import SOURCE` (or the app's import): record the Python file it ran, so that later
+    runs may run its Opaque blocks. None, or why the record could not be written."""
+    where = str(source).rpartition(":")[0]
+    if not where.endswith(".py"):
+        return None
+    try:
+        remember_code(where)
+    except OSError as exc:
+        return f"{exc}; later commands need --trust-code to run its Opaque blocks"
+    return None
+
+
+def trust_code_for_run() -> None:
+    """`--trust-code`: the Opaque blocks of what this run loads may run code from any file or package; each
+    one that runs is recorded as allowed."""
+    global _TRUST_RUN
+    _TRUST_RUN = True
+
+
+def _record(remember, *args) -> None:
+    """Record an allowance made by `--trust-code`; one that cannot be written still holds for this run."""
+    try:
+        remember(*args)
+    except OSError:
+        pass
+
+
+def allow_for_run(doc) -> None:
+    """Under `--trust-code`: allow and record now what `doc`'s Opaque blocks would run (so that the
+    processes a command starts, which read the record, may run it too). Nothing otherwise."""
+    if not _TRUST_RUN:
+        return
+    for where, _why in code_to_allow(doc):
+        _ALLOWED[where] = _digest_of(where) if where.endswith(".py") else None
+        if where.endswith(".py"):
+            if _ALLOWED[where] is not None:
+                _record(trust.remember_file, where, _ALLOWED[where])
+        else:
+            _record(trust.remember_package, where)
 
 
 def _key(where: str) -> str:
     return str(Path(where).resolve()) if where.endswith(".py") else where
+
+
+def _digest_of(path: str) -> str | None:
+    try:
+        return trust.sha256(Path(path).read_bytes())
+    except OSError:
+        return None
 
 
 def split_target(target: str) -> tuple[str, str]:
@@ -62,49 +134,114 @@ def split_target(target: str) -> tuple[str, str]:
     return where, qualname
 
 
-def is_trusted(where: str) -> bool:
+def is_trusted(where: str, digest: str | None = None) -> bool:
+    return _refusal(where, digest) is None
+
+
+def _refusal(where: str, digest: str | None = None) -> str | None:
+    """Why code from `where` may not run, or None when it may. `digest`: the hash of the file's content
+    that would run (else its content now)."""
     key = _key(where)
-    if key in _ALLOWED:
-        return True
-    if where.endswith(".py"):
-        return False
-    return where.split(".")[0] in TRUSTED_PACKAGES or any(where.startswith(a + ".") for a in _ALLOWED)
+    if not key.endswith(".py"):
+        parts = key.split(".")
+        if parts[0] in TRUSTED_PACKAGES or any(".".join(parts[:n]) in _ALLOWED for n in range(1, len(parts) + 1)) \
+                or trust.package_recorded(key):
+            return None
+        return (f"this Opaque block runs code from the package {where}; Layerloom runs a person's own code only "
+                "when asked: allow the package with --trust-code (a package is allowed by its name, whatever "
+                "version is installed; it has no one content to check)")
+    digest = digest or _digest_of(key)
+    allowed = [h for h in (_ALLOWED.get(key), trust.recorded_hash(key)) if h]
+    if digest is not None and digest in allowed:
+        return None
+    if allowed and digest is not None:
+        return (f"{Path(key).name} changed since it was allowed: {key}; import it again or allow it with "
+                "--trust-code (Layerloom runs only the content that was allowed)")
+    return (f"this Opaque block runs code from the file {key}; Layerloom runs a person's own code only when asked: "
+            "import the model again, or allow it with --trust-code")
+
+
+def code_to_allow(doc) -> list[tuple[str, str]]:
+    """What the Opaque blocks of `doc` would run that is not allowed: [(file path or package, why)], each
+    once. A file that is not there is left out (nothing would run; analysis says it is missing)."""
+    found: dict[str, str] = {}
+    for block in doc.blocks.values():
+        if block.kind != "Opaque":
+            continue
+        targets = [block.params.get("target", "")]
+        _class_targets(block.params.get("args"), targets)
+        _class_targets(block.params.get("kwargs"), targets)
+        for target in targets:
+            where = str(target).rpartition(":")[0]
+            if not where or _key(where) in found or (where.endswith(".py") and not Path(where).is_file()):
+                continue
+            why = _refusal(where)
+            if why is not None:
+                found[_key(where)] = why
+    return list(found.items())
+
+
+def _class_targets(value, out: list) -> None:
+    if isinstance(value, dict):
+        if set(value) == {"$class"}:
+            out.append(value["$class"])
+        for v in value.values():
+            _class_targets(v, out)
+    elif isinstance(value, list):
+        for v in value:
+            _class_targets(v, out)
 
 
 def _import(where: str, trusted: bool = False):
-    if not trusted and not is_trusted(where):
-        what = f"the file {where}" if where.endswith(".py") else f"the package {where}"
-        raise OpaqueError(f"this Opaque block runs code from {what}; Layerloom runs a person's own code only when "
-                          "asked: import the model again, or allow it (layerloom ... --trust-code)")
     if not where.endswith(".py"):
+        why = None if trusted else _refusal(where)
+        if why is not None and _TRUST_RUN:
+            _ALLOWED[where] = None
+            _record(trust.remember_package, where)
+        elif why is not None:
+            raise OpaqueError(why)
         try:
             return importlib.import_module(where)
         except Exception as exc:
             raise OpaqueError(f"the module {where} of this Opaque block cannot be imported "
                               f"({type(exc).__name__}: {exc})") from None
     path = Path(where).resolve()
-    if str(path) in _FILE_MODULES:
+    if str(path) in _FILE_MODULES:      # it ran, allowed, in this process: nothing new runs
         return _FILE_MODULES[str(path)]
     if not path.is_file():
         raise OpaqueError(f"this Opaque block's code is in {path}, which does not exist any more")
+    try:
+        data = path.read_bytes()        # what is checked is what runs
+    except OSError as exc:
+        raise OpaqueError(f"this Opaque block's code in {path} cannot be read ({exc.strerror or exc})") from None
+    digest = trust.sha256(data)
+    why = None if trusted else _refusal(str(path), digest)
+    if why is not None and _TRUST_RUN:
+        _ALLOWED[str(path)] = digest
+        _record(trust.remember_file, str(path), digest)
+    elif why is not None:
+        raise OpaqueError(why)
     name = "layerloom_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(data, str(path), "exec"), module.__dict__)    # the person's own file, allowed above
     except Exception as exc:
         sys.modules.pop(name, None)
         raise OpaqueError(f"running {path} failed ({type(exc).__name__}: {exc})") from None
     _FILE_MODULES[str(path)] = module
     _FILE_OF_MODULE[name] = str(path)
+    _RAN[str(path)] = digest
     return module
 
 
 def load_file_module(path) -> object:
     """Run a Python file the person asked to import (allowing it for Opaque blocks) and return it."""
-    allow_code(str(path))
-    return _import(str(Path(path).resolve()))
+    path = str(Path(path).resolve())
+    module = _import(path, trusted=True)
+    _ALLOWED[path] = _RAN.get(path) or _ALLOWED.get(path)
+    return module
 
 
 def target_of(cls: type) -> str:

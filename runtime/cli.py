@@ -53,8 +53,11 @@ def load_or_say(path):
     """The graph in the file PATH, or None after one line on stderr that says why it cannot be read;
     a preset's bare name (`layerloom train lenet5`) is answered with where that preset's file is."""
     from layerloom.graph import GraphFileError, load_graph
+    from layerloom.graph.opaque import allow_for_run
     try:
-        return load_graph(path)
+        doc = load_graph(path)
+        allow_for_run(doc)        # --trust-code: its Opaque blocks' code, recorded for the processes it starts
+        return doc
     except GraphFileError as exc:
         hint = ""
         if not Path(path).exists():
@@ -103,6 +106,15 @@ def out_of_memory(exc: BaseException) -> str | None:
     size = re.search(r"allocate (\d+) bytes", str(exc))
     asked = f" ({int(size.group(1)) / 2**30:,.1f} GiB asked for)" if size else ""
     return f"not enough memory{asked}: try a smaller batch or input size"
+
+
+TRUST_CODE_HELP = ("let the graph's Opaque blocks run the Python file or package they name, and remember that "
+                   "they may (a file for its content now; `layerloom import` remembers the file it imported)")
+
+
+def add_trust_code(parser) -> None:
+    """The one `--trust-code` option every command that loads a graph takes (graph/opaque.py, graph/trust.py)."""
+    parser.add_argument("--trust-code", action="store_true", help=TRUST_CODE_HELP)
 
 
 class Parser(argparse.ArgumentParser):
@@ -244,6 +256,9 @@ def build_parser(command: str | None = "*") -> argparse.ArgumentParser:
         else:
             for name in (n for n, m in COMMAND_MODULES.items() if m == module):
                 sub.add_parser(name, help=COMMAND_HELP.get(name, ""))
+    for name, command_parser in sub.choices.items():
+        if name != "import":          # every other command loads a graph (a file, or a run's copy of one)
+            add_trust_code(command_parser)
     return parser
 
 
@@ -268,6 +283,9 @@ def _run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.error("give a command (layerloom --help lists them)")
+    if getattr(args, "trust_code", False):
+        from layerloom.graph.opaque import trust_code_for_run
+        trust_code_for_run()
     try:
         return args.func(args)
     except BrokenPipeError:

@@ -50,6 +50,10 @@ def cmd_import(args) -> int:
     except ImportFailure as exc:
         print(f"layerloom import: {exc}", file=sys.stderr)
         return 1
+    from layerloom.graph.opaque import remember_import
+    problem = remember_import(args.source)     # later commands may run the file's Opaque blocks (graph/trust.py)
+    if problem:
+        print(f"layerloom import: warning: {problem}", file=sys.stderr)
     report = result.report
     if args.report:
         print(report.text())

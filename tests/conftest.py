@@ -1,4 +1,5 @@
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +8,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Runs in tests must repeat bit for bit: a fixed thread count instead of the measured choice
 # (tests/runtime/test_threads.py exercises the measuring).
 os.environ.setdefault("LAYERLOOM_THREADS", "1")
+# The code a test allows Opaque blocks to run is remembered in a record of the test session's own, not in the
+# person's (graph/trust.py); commands the tests start inherit it.
+os.environ.setdefault("LAYERLOOM_TRUST_RECORD", os.path.join(tempfile.mkdtemp(prefix="layerloom-trust-"),
+                                                             "trusted-code.json"))
 # With one test process per core (make test), each process and the commands it starts compute with one
 # thread: two OpenMP threads per process on a core another process keeps busy wait on each other, and a
 # step then takes many times as long.

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
+
+from layerloom.graph.user_folder import platform_data_home as _platform_data_home
 
 ENV_VAR = "LAYERLOOM_DATA"
 APP_NAME = "layerloom"
-
-
-def _platform_data_home() -> Path:
-    """The per-user application-data folder of this platform (what platformdirs would say)."""
-    home = Path.home()
-    if sys.platform.startswith("win"):
-        base = os.environ.get("LOCALAPPDATA")
-        return Path(base) if base else home / "AppData" / "Local"
-    if sys.platform == "darwin":
-        return home / "Library" / "Application Support"
-    base = os.environ.get("XDG_DATA_HOME", "").strip()
-    # The XDG spec says a relative path is invalid and must be ignored.
-    if base and Path(base).is_absolute():
-        return Path(base)
-    return home / ".local" / "share"
 
 
 def data_root(override: str | os.PathLike | None = None) -> Path:

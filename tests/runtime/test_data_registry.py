@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from layerloom.graph import user_folder
 from layerloom.runtime import data
 from layerloom.runtime.data import (DataBundle, DataError, DatasetInfo, InMemorySplit,
                                     data_root, dataset_info, list_datasets, load_dataset,
                                     register, unregister)
-from layerloom.runtime.data import paths
 
 BUILTIN = ["mnist-sample", "seq-mnist", "mnist", "fashion-mnist", "kmnist", "cifar10", "cifar100",
            "shapes", "figures", "image-folder", "text-csv", "text-corpus"]
@@ -87,7 +87,7 @@ def test_data_root_precedence(monkeypatch, tmp_path):
     assert data_root(tmp_path / "explicit") == tmp_path / "explicit"
     assert data_root() == tmp_path / "from-env"
     monkeypatch.delenv("LAYERLOOM_DATA")
-    monkeypatch.setattr(paths.sys, "platform", "linux")
+    monkeypatch.setattr(user_folder.sys, "platform", "linux")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert data_root() == tmp_path / "xdg" / "layerloom" / "datasets"
     monkeypatch.delenv("XDG_DATA_HOME")
@@ -96,9 +96,9 @@ def test_data_root_precedence(monkeypatch, tmp_path):
 
 def test_data_root_on_macos_and_windows(monkeypatch, tmp_path):
     monkeypatch.delenv("LAYERLOOM_DATA", raising=False)
-    monkeypatch.setattr(paths.sys, "platform", "darwin")
+    monkeypatch.setattr(user_folder.sys, "platform", "darwin")
     assert data_root() == Path.home() / "Library" / "Application Support" / "layerloom" / "datasets"
-    monkeypatch.setattr(paths.sys, "platform", "win32")
+    monkeypatch.setattr(user_folder.sys, "platform", "win32")
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "Local"))
     assert data_root() == tmp_path / "Local" / "layerloom" / "datasets"
 
