@@ -110,10 +110,12 @@ class MoveBlock(Change):
 class RenameBlock(Change):
     block_id: str
     new_id: str
+    entries: tuple = ()           # (id, weights id or None) pairs of doc.weights_ids to set (undo, redo)
 
     def apply(self, doc):
-        doc.rename_block(self.block_id, self.new_id)
-        return RenameBlock(self.new_id, self.block_id)
+        before = tuple((k, doc.weights_ids.get(k)) for k in (self.block_id, self.new_id))
+        doc.rename_block(self.block_id, self.new_id, dict(self.entries) if self.entries else None)
+        return RenameBlock(self.new_id, self.block_id, before)
 
 
 @dataclass(frozen=True)

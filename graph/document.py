@@ -97,6 +97,9 @@ class GraphDocument:
         self.locked: str | None = None   # why the network cannot change now (e.g. a training run), or None
         # Initial weights: a safetensors file named relative to the graph file's folder (see weights.py)
         self.weights: str | None = None
+        # A renamed block's id in that weights file: {block id: its id when the weights were written}, so
+        # that a rename keeps the block's weights (graph/weights.py: read_graph_weights)
+        self.weights_ids: dict[str, str] = {}
         self.path: str | None = None     # the file this document was loaded from or saved to, if any
         self._observers: list[Callable[[Event], None]] = []
         self._order: list[str] | None = None       # the block order while settle_order() defers it
@@ -270,6 +273,7 @@ class GraphDocument:
                         for k, b in self.blocks.items()}
         other.edges = list(self.edges)
         other.weights, other.path = self.weights, self.path
+        other.weights_ids = dict(self.weights_ids)
         return other
 
     # -- read-only while something depends on the network ----------------------------------------
@@ -398,7 +402,10 @@ class GraphDocument:
         self._emit(Event("block_moved", block=block_id, old=old))
         return old
 
-    def rename_block(self, block_id: str, new_id: str) -> str:
+    def rename_block(self, block_id: str, new_id: str, entries: dict | None = None) -> str:
+        """Give a block a new id. Its tensors in the graph's weights file keep their keys: `weights_ids` says
+        which id they are under. `entries`: what `weights_ids` holds for the two ids afterwards ({id: weights
+        id or None}), given by an undo to restore exactly what was; by default the block's entry moves."""
         self._check_unlocked()
         block = self.block(block_id)
         if new_id == block_id:
@@ -412,6 +419,15 @@ class GraphDocument:
         if self._order is not None:
             self._order[self._order.index(block_id)] = new_id
         block.id = new_id
+        if entries is None:
+            in_weights = self.weights_ids.get(block_id, block_id)
+            claimed = in_weights == block_id and block_id in self.weights_ids.values()   # another's tensors
+            entries = {block_id: None, new_id: None if claimed or in_weights == new_id else in_weights}
+        for key, value in entries.items():
+            if value is None:
+                self.weights_ids.pop(key, None)
+            else:
+                self.weights_ids[key] = value
         self.edges = [Edge(new_id if e.src == block_id else e.src, new_id if e.dst == block_id else e.dst,
                            e.src_port, e.dst_port) for e in self.edges]
         self._emit(Event("block_renamed", block=new_id, old=block_id))

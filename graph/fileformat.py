@@ -22,14 +22,15 @@ from .params import ParamError
 from .quoting import shown
 
 FORMAT = "layerloom.graph"
-VERSION = 3        # 2 added "weights", and per block "trainable" and "group"; 3 added "collapsed". Older files load
+VERSION = 4        # 2 added "weights", and per block "trainable" and "group"; 3 added "collapsed"; 4 added
+# "weights_ids" (written only by a graph that has renamed blocks: others still say 3). Older files load
 MAX_BYTES = 16 * 1024 * 1024
 MAX_BLOCKS = 10_000
 MAX_EDGES = 50_000
 # POSITION_LIMIT (from document.py, whose add and move keep every block within it): a block further from the
 # origin on the canvas than this is refused
 TOP_KEYS = {"format", "version", "name", "description", "blocks", "edges", "training", "weights", "sweep",
-            "collapsed"}
+            "collapsed", "weights_ids"}
 BLOCK_KEYS = {"id", "kind", "params", "pos", "trainable", "group"}
 EDGE_KEYS = {"from", "to", "from_port", "to_port"}
 
@@ -278,8 +279,27 @@ def graph_from_dict(data: Any, path: str | None = None) -> GraphDocument:
         # Every check connect() makes is done above, in constant time: connect() looks for the wire
         # in the list of wires, which made loading quadratic in the number of wires.
         doc.edges.append(Edge(src, dst, ports[0], ports[1]))
+    doc.weights_ids = _weights_ids(data.get("weights_ids", {}), doc, fail)
     doc.revision = 0
     return doc
+
+
+def _weights_ids(value, doc: GraphDocument, fail) -> dict:
+    """`weights_ids`: {block id: the id its tensors have in the weights file} for blocks renamed since the
+    file was written (graph/weights.py). Each names a block of the graph, and no two share a weights id."""
+    usage = ('weights_ids must map the ids of renamed blocks to their ids in the weights file, such as '
+             '{"stem_conv": "conv1"}')
+    if not isinstance(value, dict) or len(value) > MAX_BLOCKS:
+        fail("$.weights_ids", usage)
+    for block_id, old in value.items():
+        if block_id not in doc.blocks:
+            fail(f"$.weights_ids.{shown(block_id)}", f"{_echo(block_id)} is not a block of this graph; {usage}")
+        why = id_problem(old) or ("it is the block's own id" if old == block_id else None)
+        if why:
+            fail(f"$.weights_ids.{shown(block_id)}", f"{_echo(old)} is not a usable id: {why}")
+    if len(set(value.values())) != len(value):
+        fail("$.weights_ids", "two blocks name the same id in the weights file; each block's tensors belong to it")
+    return dict(value)
 
 
 def graph_to_dict(doc: GraphDocument) -> dict:
@@ -300,11 +320,15 @@ def graph_to_dict(doc: GraphDocument) -> dict:
         if e.dst_port:
             d["to_port"] = e.dst_port
         edges.append(d)
-    out = {"format": FORMAT, "version": VERSION, "name": doc.name}
+    out = {"format": FORMAT, "version": 3, "name": doc.name}
     if doc.description:
         out["description"] = doc.description
     if doc.weights:
         out["weights"] = doc.weights
+        renamed = {k: v for k, v in doc.weights_ids.items() if k in doc.blocks and v != k}
+        if renamed and len(set(renamed.values())) == len(renamed):
+            out["weights_ids"] = renamed     # an older Layerloom says to update, rather than dropping them
+            out["version"] = 4
     out.update({"blocks": blocks, "edges": edges, "training": dict(doc.training)})
     if doc.sweep:
         out["sweep"] = dict(doc.sweep)

@@ -211,10 +211,31 @@ def weights_path(doc) -> Path | None:
 
 
 def read_graph_weights(doc) -> dict | None:
+    """The graph's weights, keyed by its blocks' ids now: a block renamed since the file was written
+    (`doc.weights_ids`) gets the tensors of the id it had then."""
     path = weights_path(doc)
     if path is None:
         return None
-    return read_safetensors(path, what="the graph's weights file")
+    return renamed_keys(read_safetensors(path, what="the graph's weights file"), getattr(doc, "weights_ids", {}))
+
+
+def renamed_keys(source: dict, weights_ids: dict) -> dict:
+    """`source` (a graph's weights) with the keys of renamed blocks under their ids now. `weights_ids` maps a
+    block id to the id its tensors have in `source`. A block whose own id has tensors in `source` (a file
+    written after the rename, such as pruning's) keeps those, and the tensors under its old id then stay
+    with whichever block has that id; else the old id's tensors are its own, and no other block takes them."""
+    prefixes = {k.split(".", 1)[0] for k in source}
+    moved = {old: new for new, old in weights_ids.items() if new not in prefixes and old in prefixes}
+    if not moved:
+        return source
+    out = {}
+    for key, value in source.items():
+        block, dot, rest = key.partition(".")
+        if block in moved:
+            out[f"{moved[block]}{dot}{rest}"] = value
+        elif block not in moved.values():
+            out[key] = value
+    return out
 
 
 def read_safetensors(path, what: str = "the weights file") -> dict:
@@ -283,4 +304,6 @@ def save_graph_weights(doc, state_dict: dict, path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     doc.weights = os.path.relpath(target.resolve(), base.resolve()).replace(os.sep, "/")
+    if getattr(doc, "weights_ids", None):
+        doc.weights_ids = {}          # the new file's keys are the blocks' ids now
     return target
