@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QFileDialog
 from layerloom.graph.analysis import analyze
 from layerloom.graph.compiler import compile_graph
 from layerloom.graph.weights import WeightsError, match_weights
-from layerloom.runtime.initial_weights import TORCHVISION_PREFIX, read_init_source
+from layerloom.runtime.initial_weights import TORCHVISION_PREFIX, read_init_source, with_long_ids
 from layerloom.runtime.runs import list_runs
 
 from . import background, edits, theme
@@ -32,7 +32,7 @@ def match_report(doc, spec: str, data: dict | None = None) -> tuple[str, bool]:
     context its "auto" parameters follow, as in a run): (the report as text, whether anything fits)."""
     target = compile_graph(doc, analyze(doc, data)).state_dict()
     source = read_init_source(spec)
-    _, report = match_weights(target, source, spec)
+    _, report = match_weights(target, with_long_ids(source, target), spec)   # as a run matches them
     lines = [report.summary(), ""]
     if report.loaded:
         lines += ["Loaded into:", "  " + ", ".join(report.blocks(report.loaded))]

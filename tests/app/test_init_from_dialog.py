@@ -98,3 +98,21 @@ def test_the_check_counts_what_a_run_on_the_chosen_data_set_loads(win, qtbot, tm
     qtbot.waitUntil(lambda: dialog.job is None, timeout=30_000)
     report = dialog.report.toPlainText()
     assert report.startswith(f"{len(event['loaded'])} tensors loaded, 0 skipped, 0 left new"), report
+
+
+def test_the_initialise_from_dialog_previews_the_match_a_run_makes(tmp_path):
+    """The dialog's preview (app/init_from_dialog.match_report) used to list the long-path layers as skipped,
+    while the run itself loaded them."""
+    import torch
+    from safetensors.torch import save_file
+
+    from layerloom.app.init_from_dialog import match_report
+    from layerloom.graph.importers.fx_import import import_module
+
+    from ..runtime.test_init_long_ids import LongNet
+    torch.manual_seed(0)
+    source = LongNet()
+    doc, _, _ = import_module(source, (4,))
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(tmp_path / "source.safetensors"))
+    text, fits = match_report(doc, str(tmp_path / "source.safetensors"))
+    assert fits and "Skipped:" not in text and "Left as freshly initialised" not in text, text

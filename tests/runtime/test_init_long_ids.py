@@ -89,3 +89,4 @@ def test_a_block_named_with_the_whole_long_id_keeps_its_key():
     assert len(full) > ID_ROOM
     renamed = source_aliases({f"{path}.weight": torch.ones(1)}, [f"{full}.weight", f"{block_id_of(path)}.weight"])
     assert list(renamed) == [f"{path}.weight"]
+
