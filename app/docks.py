@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow
+from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QTabBar
 
 from .layout_fence import LayoutFence
 
@@ -156,6 +156,18 @@ def arrange(win: QMainWindow) -> None:
         win.resizeDocks([docks[n] for n in names], list(sizes), orientation)
     if win.size() != size:            # re-docking grows the window from the docks' size hints: keep its size
         win.resize(size.expandedTo(win.minimumSizeHint()))
+    _drop_stale_tab_bars(win)
+
+
+def _drop_stale_tab_bars(win: QMainWindow) -> None:
+    """Tabifying docks that were already tabbed (Reset Layout after Explain and Benchmark opened) leaves Qt 6.12's
+    earlier tab bars shown, painted over the palette and the panels' titles. Every dock tab bar is hidden, and the
+    window's layout, laid out again, shows the ones its tab groups use."""
+    for bar in win.findChildren(QTabBar):
+        if bar.parent() is win:
+            bar.hide()
+    win.layout().invalidate()
+    win.layout().activate()
 
 
 class ArrangeOnShow(QObject):

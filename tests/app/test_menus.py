@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence, QWheelEvent
 from PySide6.QtTest import QTest
@@ -167,3 +169,43 @@ def test_reset_layout_puts_closed_and_floating_panels_back(win, qtbot):
     assert "dock:training" in tabbed
     assert not win.docks["inspector"].visibleRegion().isEmpty()   # in front of its tab group
     assert win.docks["runs"].toggleViewAction() in win.menus["panels"].actions()
+
+
+@pytest.mark.parametrize("size", [(1440, 900), (1400, 900)])
+def test_reset_layout_leaves_one_tab_bar_per_tab_group(qtbot, size):
+    """Reset Layout after Explain and Benchmark were opened used to leave earlier tab bars shown, painted over
+    the palette ("Benchmark | Explain" on its last rows) and over panel titles."""
+    from PySide6.QtWidgets import QTabBar
+
+    from layerloom.app.window import MainWindow
+    from layerloom.presets import preset_path
+
+    from .helpers import close_without_questions
+    win = MainWindow(restore_settings=False)
+    qtbot.addWidget(win, before_close_func=close_without_questions)
+    win.resize(*size)                           # a wide window: the palette gets its wide width
+    win.show()
+    qtbot.waitUntil(lambda: win.later_built, timeout=60_000)
+    win.files.open_preset(preset_path("lenet5"))
+
+    def settle():                               # every posted event delivered, as a busy event loop does
+        for _ in range(20):
+            QApplication.sendPostedEvents()
+            QApplication.processEvents()
+        qtbot.wait(300)
+
+    for name in ("benchmark", "explain"):
+        win.actions_by_name[name].trigger()
+        settle()
+    for _ in range(2):
+        win.actions_by_name["reset_layout"].trigger()
+        settle()
+        groups = set()
+        for dock in win.docks.values():
+            group = [dock, *win.tabifiedDockWidgets(dock)]
+            if len(group) > 1 and any(d.isVisible() for d in group):
+                groups.add(frozenset(d.windowTitle() for d in group))
+        bars = [frozenset(b.tabText(i) for i in range(b.count())) for b in win.findChildren(QTabBar)
+                if b.parent() is win and b.isVisible()]
+        assert sorted(map(sorted, bars)) == sorted(map(sorted, groups)), (bars, groups)
+    win.session.undo_stack.setClean()
