@@ -130,6 +130,19 @@ class EpochViews(ps.NarrowTitles, QWidget):
             self.grid.set_samples(images=samples, texts=texts, captions=[""] * n)
             self.grid.empty_text = ""
 
+    def ended_before_an_epoch(self, steps, val_accuracy, stopped: bool) -> None:
+        """The run ended before its first epoch finished (Max steps, or Stop): say so, with its last validation,
+        instead of still waiting for an epoch that will not come."""
+        if self.epoch is not None:
+            return
+        ended = "was stopped" if stopped else "ended (Max steps)"
+        steps_text = f" after {steps:,} steps" if isinstance(steps, int) else ""
+        score = (f" Its validation at the end: {val_accuracy:.2%} accuracy." if isinstance(val_accuracy, float)
+                 else "")
+        self.waiting.setText(f"The run {ended}{steps_text}, before its first epoch finished: the confusion matrix "
+                             f"and the predictions come with a finished epoch.{score} Train a whole epoch (Max "
+                             "steps: no limit, or more steps) to see them.")
+
     def began(self) -> None:
         """The run started last got past its setup and trains: the view it replaced is not coming back, and is
         not kept (the run before's validation images) while it runs."""

@@ -33,6 +33,12 @@ FOLDER_WAITS = "A run is training into this folder: stop it (or let it end) to c
 COMPACT_HIDDEN = (1, 2, 6)  # graph, data set and val loss: in the tooltip and the details when the list is narrow
 
 
+def _epochs_text(summary: dict) -> str:
+    """The Epochs column: the epochs a run finished, and its steps when it ended before the first (Max steps)."""
+    epochs, steps = summary.get("epochs", "–"), summary.get("steps")
+    return f"0 ({steps:,} steps)" if epochs == 0 and isinstance(steps, int) and steps > 0 else str(epochs)
+
+
 def _fmt(v, pattern: str) -> str:
     return pattern.format(v) if isinstance(v, (int, float)) else "–"
 
@@ -312,7 +318,7 @@ class RunsPanel(ps.NarrowTitles, QWidget):
         status = self._status(run)
         health, health_tip, level = health_cell(read_summary(run.path))
         item = QTreeWidgetItem([run.name, run.graph_name, str(cfg.get("dataset", "")),
-                                str(s.get("epochs", "–")), _fmt(s.get("val_accuracy"), "{:.2%}"), health,
+                                _epochs_text(s), _fmt(s.get("val_accuracy"), "{:.2%}"), health,
                                 _fmt(s.get("val_loss"), "{:.4f}"), status])
         item.setToolTip(HEALTH, health_tip)
         if level is not None:

@@ -65,6 +65,10 @@ class LiveViews:
             self.runs.set_training(True, event.get("run_dir"))
             if event.get("resumed_from"):
                 self.show_resumed_settings(event.get("config"))
+        elif event.get("type") == "finished" and not (event.get("summary") or {}).get("epochs"):
+            summary = event.get("summary") or {}
+            self.epochs.ended_before_an_epoch(summary.get("steps"), summary.get("val_accuracy"),
+                                              bool(event.get("stopped")))
         elif event.get("type") == "health" and event.get("new_problems"):     # runtime/health.py's findings
             self._health_notes += event["new_problems"]
             self.panel.show_message(self._health_text(), "warning")
