@@ -94,6 +94,8 @@ ACTIONS: tuple[Act, ...] = (
         waits=False),
     Act("train_stop", "&Stop Training", "training.stop", ("Shift+F5",), "Stop the run (a checkpoint is kept)",
         waits=False),
+    Act("new_sweep", "New &Sweep…", "show_sweeps", (),
+        "Try many settings of the graph: open the Experiment panel, give the parameters to sweep, then ▶ Start"),
     Act("refresh_runs", "&Refresh Runs", "training.runs.refresh", (), "Look for new run folders"),
     # Learning
     Act("lessons", "&Lessons", "learning.show_lessons", (), "Step-by-step lessons the app checks as you go"),
@@ -120,7 +122,7 @@ MENUS: dict[str, tuple[str, tuple[str, ...]]] = {
                        "expand_groups", "-", "view_code",
                        "embeddings", "inside", "-", "@theme", "@panels", "reset_layout")),
     "train": ("&Train", ("train_start", "train_pause", "train_stop", "-", "step_mode", "-", "@dock:training",
-                         "refresh_runs", "-", "explain", "benchmark")),
+                         "refresh_runs", "-", "new_sweep", "explain", "benchmark")),
     "help": ("&Help", ("lessons", "shortcuts", "-", "about")),
 }
 

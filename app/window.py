@@ -248,6 +248,12 @@ class MainWindow(LaterParts, QMainWindow):
         self.docks["experiments"].show()
         self.docks["experiments"].raise_()
 
+    def show_sweeps(self) -> None:
+        """Train ▸ New Sweep…: the Experiment panel in front, its parameters ready to type into."""
+        self.docks["experiments"].show()
+        self.docks["experiments"].raise_()
+        self.when_built("New Sweep", "experiments", lambda: self.experiments.params.setFocus())
+
     def _compare_trials(self, runs: list, labels: dict) -> None:
         """Trials selected in the Experiment panel: the Runs tab overlays their curves."""
         self.training.runs.compare(runs, labels)

@@ -6,13 +6,14 @@ It only asks and shows; app/benchmarking.py runs runtime/latency.py's `benchmark
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from layerloom.runtime.latency import percent_text, size_text
 
 FORMATS = (("torch", "torch eager (fp32)"), ("pt2", ".pt2 program"), ("onnx", "ONNX fp32"),
            ("onnx-int8-dynamic", "ONNX int8 dynamic"), ("onnx-int8-static", "ONNX int8 static"))
+FORMAT_COLUMNS = 3        # the format boxes in a grid: the panel fits the bottom of a 1024-pixel window
 COLUMNS = ("Format", "Size", "Batch 1 median", "p90", "Batch 32 median", "p90", "Samples/s @32",
            "Accuracy", "Agreement", "Max |Δ|")
 
@@ -30,17 +31,19 @@ class BenchPanel(QWidget):
         self.setObjectName("bench-panel")
         self.run = QComboBox()
         self.run.setObjectName("bench-run")
-        self.run.setMinimumWidth(360)
+        self.run.setMinimumWidth(200)
+        self.run.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run.setMinimumContentsLength(20)        # a long run name is cut in the box, not the window widened
         self.formats: dict[str, QCheckBox] = {}
-        boxes = QHBoxLayout()
-        boxes.addWidget(QLabel("Formats:"))
-        for key, label in FORMATS:
+        boxes = QGridLayout()
+        boxes.addWidget(QLabel("Formats:"), 0, 0)
+        for i, (key, label) in enumerate(FORMATS):
             box = QCheckBox(label)
             box.setChecked(True)
             box.setObjectName(f"bench-format:{key}")
             self.formats[key] = box
-            boxes.addWidget(box)
-        boxes.addStretch(1)
+            boxes.addWidget(box, i // FORMAT_COLUMNS, 1 + i % FORMAT_COLUMNS)
+        boxes.setColumnStretch(FORMAT_COLUMNS + 1, 1)
         self.threads = QSpinBox()
         self.threads.setRange(0, 64)
         self.threads.setSpecialValueText("automatic")
@@ -51,13 +54,15 @@ class BenchPanel(QWidget):
         self.cancel.setEnabled(False)
         self.start.clicked.connect(self.start_requested)
         self.cancel.clicked.connect(self.cancel_requested)
-        top = QHBoxLayout()
+        top = QHBoxLayout()                 # the run on its own row, what to do with it on the next
         top.addWidget(QLabel("Run:"))
         top.addWidget(self.run, 1)
-        top.addWidget(QLabel("CPU threads:"))
-        top.addWidget(self.threads)
-        top.addWidget(self.start)
-        top.addWidget(self.cancel)
+        actions = QHBoxLayout()
+        actions.addWidget(QLabel("CPU threads:"))
+        actions.addWidget(self.threads)
+        actions.addWidget(self.start)
+        actions.addWidget(self.cancel)
+        actions.addStretch(1)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("bench-table")
@@ -79,6 +84,7 @@ class BenchPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addLayout(boxes)
+        layout.addLayout(actions)
         layout.addWidget(self.table, 1)
         layout.addWidget(self.status)
 

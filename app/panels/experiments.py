@@ -11,8 +11,8 @@ import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from layerloom.graph.quoting import shown
 from layerloom.runtime.path_problems import os_error_text
@@ -80,19 +80,21 @@ class ExperimentPanel(QWidget):
         self.name_note.setWordWrap(True)
         self.name.setMinimumWidth(220)
         self.name_note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        name_row = QHBoxLayout()
-        name_row.addWidget(self.name, 1)
-        name_row.addWidget(self.name_note, 2)
+        name_row = QVBoxLayout()                 # the note under the name: a folder's path wraps in two lines, not four
+        name_row.addWidget(self.name)
+        name_row.addWidget(self.name_note)
         form = QFormLayout()
         form.addRow(FIELD_LABELS["name"], name_row)
         form.addRow("Parameters", self.params)
-        row = QHBoxLayout()
-        for label, w in ((FIELD_LABELS["strategy"], self.strategy), (FIELD_LABELS["trials"], self.trials),
-                         (FIELD_LABELS["workers"], self.workers), (FIELD_LABELS["epochs"], self.epochs),
-                         (FIELD_LABELS["objective"], self.objective)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        row.addStretch(1)
+        self.epochs.setMinimumWidth(self.epochs.sizeHint().width())     # "graph's" whole, never cut
+        row = QGridLayout()              # two rows of settings: the panel fits the bottom of a 1024-pixel window
+        fields = ((FIELD_LABELS["strategy"], self.strategy), (FIELD_LABELS["trials"], self.trials),
+                  (FIELD_LABELS["workers"], self.workers), (FIELD_LABELS["epochs"], self.epochs),
+                  (FIELD_LABELS["objective"], self.objective))
+        for i, (label, w) in enumerate(fields):
+            row.addWidget(QLabel(label), i // 3, 2 * (i % 3))
+            row.addWidget(w, i // 3, 2 * (i % 3) + 1)
+        row.setColumnStretch(6, 1)
         form.addRow(row)
 
         self.start_button, self.pause_button = QPushButton("▶ Start"), QPushButton("Pause")
@@ -107,6 +109,7 @@ class ExperimentPanel(QWidget):
         self.apply_button.clicked.connect(self._apply_best)
         self.filter = QLineEdit()
         self.filter.setPlaceholderText("Filter trials…")
+        self.filter.setMinimumWidth(self.filter.fontMetrics().horizontalAdvance("Filter trials…") + 24)
         buttons = QHBoxLayout()
         for b in (self.start_button, self.pause_button, self.stop_button, self.apply_button):
             buttons.addWidget(b)

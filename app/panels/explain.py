@@ -29,6 +29,8 @@ from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
 HEALTH_STAT = "grad_rms"
+BLOCK_PLOT_WIDTH = 150               # the least width of the Block tab's two histograms
+NO_RUN = "No trained run yet: train the graph (F5), then come back."
 PICTURE = 150                        # pixels per side of the sample and of its overlay
 
 
@@ -67,8 +69,7 @@ class ExplainPanel(QWidget):
         self.lists = Latest("layerloom-explain-wrong", expected=(ExplainError, Cancelled), parent=self)
         self.lists.done.connect(self._wrong_found)
         layout = QVBoxLayout(self)
-        self.title = QLabel("Train a graph, then open Train ▸ Explain Predictions to see why it predicts "
-                            "what it does.")
+        self.title = QLabel(NO_RUN)
         self.title.setWordWrap(True)
         layout.addWidget(self.title)
         self.tabs = QTabWidget()
@@ -96,7 +97,20 @@ class ExplainPanel(QWidget):
         health_col.addWidget(self.health, 1)
         self.tabs.addTab(health_tab, "Health")
         self.block_view = BlockLearnt(qimage)
+        for plot in (self.block_view.weights, self.block_view.activations):
+            plot.setMinimumWidth(BLOCK_PLOT_WIDTH)    # the panel fits the bottom of a 1024-pixel window
         self.tabs.addTab(self.block_view, "Block")
+        self.controls = (self.method, self.block, self.sample, self.explain_button, self.wrong)
+        self._no_run()
+
+    def _no_run(self) -> None:
+        """No run asked for yet: one sentence says what to do, and nothing looks as if it could be used."""
+        self.title.setText(NO_RUN)
+        self.message.hide()                  # what app/explaining.py says of a missing run: the title says it
+        self.wrong_title.setText("")
+        self.picture.setText("")
+        for w in self.controls:
+            w.setEnabled(False)
 
     def _explain_tab(self) -> QWidget:
         tab = QWidget()
@@ -111,6 +125,9 @@ class ExplainPanel(QWidget):
         self.block = QComboBox()
         self.block.setMinimumWidth(90)
         row.addWidget(self.block)
+        row.addStretch(1)
+        col.addLayout(row)
+        row = QHBoxLayout()                       # a second row: the panel fits the bottom of a 1024-pixel window
         self.sample = QSpinBox()                  # any validation sample, not only the wrong ones below
         self.sample.setPrefix("sample ")
         self.sample.setRange(0, 0)
@@ -184,11 +201,13 @@ class ExplainPanel(QWidget):
         self.run_dir = run_dir
         self.title.setText(f"Loading {html.escape(str(run_dir))}…")
         self.message.setText("")
+        self.message.show()
+        for w in self.controls:
+            w.setEnabled(w is not self.sample)     # the sample box: once the data set has loaded
         self.wrong.clear()
         self.wrong_title.setText("Validation samples it gets wrong: loading the trained model, then the data set, "
                                  "and looking through the validation set…")
         self.block.clear()
-        self.sample.setEnabled(False)
         self.picture.clear()                      # nothing of the run before stays on any tab
         self.picture.setText("Click a sample on the left to explain it.")
         self.picture.setToolTip("")

@@ -67,6 +67,9 @@ class PaletteTree(QTreeWidget):
         run_drag(drag)
 
 
+MIN_WIDTH = 140                 # pixels: the palette's least width, whatever the panels below it ask for
+
+
 class Palette(QWidget):
     add_requested = Signal(str)    # a kind to add at the centre of the canvas
 
@@ -95,6 +98,8 @@ class Palette(QWidget):
         layout.addWidget(self.search)
         layout.addWidget(self.no_match)
         layout.addWidget(self.tree)
+        # never squeezed to "Inp" / "Co" by a wide panel below: the search box's hint and a block's name stay whole
+        self.setMinimumWidth(max(MIN_WIDTH, self.fontMetrics().horizontalAdvance("Search blocks…") + 64))
         self.items: dict[str, QTreeWidgetItem] = {}
         self._fill()
         self.search.textChanged.connect(self.filter)

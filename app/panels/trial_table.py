@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QSortFilterProxyModel, Qt
 from PySide6.QtGui import QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QSplitter, QTableView
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QSplitter, QTableView, QVBoxLayout, QWidget
 
 from layerloom.runtime.sweeps.results import table
 
 from .parallel_coords import ParallelCoordinates
 
+TABLE_EMPTY = ("No trials yet. Add parameters above (PATH=SPEC, one a line), or right-click one in the Inspector "
+               "▸ Sweep this parameter; then press ▶ Start.")
+PLOT_EMPTY = "Each trial draws a line here once the sweep runs."
 STATE_ORDER = {"complete": 0, "running": 1, "waiting": 2, "pruned": 3, "failed": 4}
 
 
@@ -88,6 +91,9 @@ class TrialTable(QSplitter):
         self.addWidget(self.view)
         self.addWidget(self.plot)
         self.setSizes([520, 480])
+        self.table_note = _placeholder(self.view.viewport(), TABLE_EMPTY)    # until the first trial
+        self.plot_note = _placeholder(self.plot.viewport(), PLOT_EMPTY)
+        self.setMinimumHeight(6 * self.fontMetrics().lineSpacing() + 16)      # the empty table's words, whole
 
     def filter_text(self, text: str) -> None:
         self.proxy.set_text(text)
@@ -108,6 +114,8 @@ class TrialTable(QSplitter):
                     it.setToolTip(r["message"])
             self.model.appendRow(items)
         self.plot.set_trials(rows, list(spec.params.items()), spec.objective, spec.direction == "maximize")
+        self.table_note.setVisible(not rows)
+        self.plot_note.setVisible(not rows)
         if kept:
             self._select(kept)
 
@@ -129,3 +137,19 @@ def trial_label(row: dict) -> str:
     values = ", ".join(f"{short_path(p).replace('training.', '')}={v:.4g}" if isinstance(v, float)
                        else f"{short_path(p).replace('training.', '')}={v}" for p, v in row["params"].items())
     return f"trial {row['number']}: {values}"
+
+
+def _placeholder(viewport: QWidget, text: str) -> QLabel:
+    """Grey words in the middle of an empty view, saying what fills it; clicks go through to the view."""
+    note = QLabel(text)
+    note.setObjectName("empty-note")
+    note.setWordWrap(True)
+    note.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)   # a short view cuts its end
+    note.setToolTip(text)
+    note.setTextFormat(Qt.TextFormat.PlainText)
+    note.setStyleSheet("color: palette(placeholder-text); background: transparent;")
+    note.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+    layout = QVBoxLayout(viewport)
+    layout.setContentsMargins(6, 6, 6, 6)
+    layout.addWidget(note)
+    return note
