@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer
+from PySide6.QtCore import QObject, Qt, QTimer
 
 from layerloom.graph.analysis import analyze
 from layerloom.runtime.lessons import LessonContext, builtin_lessons, load_run_records
@@ -30,6 +30,7 @@ def _sentence_or_named(exc: Exception) -> str:
     return text if text.endswith(".") else f"{type(exc).__name__}: {exc}"
 
 
+INSIDE_HEIGHT = 420          # the Inside panel shown shorter than this opens this tall (as Explain does)
 LESSON_RUN_FILES = RUN_FILES + ("metrics.csv",)      # what runtime/lessons.py reads of a run
 
 
@@ -68,6 +69,7 @@ class Learning(QObject):
         self._check_timer.setInterval(400)
         self._check_timer.timeout.connect(self.check_lesson)
         self.lessons.start_requested.connect(self.start_lesson)
+        self.lessons.restart_requested.connect(lambda lesson: self.start_lesson(lesson, fresh=False))
         self.lessons.progress_changed.connect(settings.set_lesson_progress)
 
     def connect(self) -> None:
@@ -131,6 +133,9 @@ class Learning(QObject):
     def show_inside(self) -> None:
         self._inside_stale = False              # refreshed just below
         self._show_dock("inside")
+        dock = self.win.docks["inside"]
+        if not dock.isFloating() and dock.height() < INSIDE_HEIGHT:    # room for the arithmetic's lines
+            self.win.resizeDocks([dock], [INSIDE_HEIGHT], Qt.Orientation.Vertical)
         self._refresh_inside()
         block = self.win.selected_block()
         if block:
@@ -147,10 +152,12 @@ class Learning(QObject):
     def show_step(self) -> None:
         self._show_dock("step")
 
-    def start_lesson(self, lesson) -> None:
+    def start_lesson(self, lesson, fresh: bool = True) -> None:
+        """Open the lesson's start graph; `fresh` (Start lesson, Start again) begins the lesson anew, otherwise
+        (Restart graph) its steps done stay."""
         if not self.win.files.open_document(lesson.start_graph(), "start the lesson"):
             return
-        self.lessons.mark_started(lesson.id)
+        self.lessons.mark_started(lesson.id, fresh)
         self.win.session.message.emit(f"Lesson: {lesson.title}. The steps are in the Lessons panel.")
         self.check_lesson()
 

@@ -24,6 +24,8 @@ RUN: {"kinds": [...], "without": [...], "dataset": D, "options": {...}, "augment
       "min_val_accuracy": 0.9, "min_gap": 0.2}
 
 `evaluate(check, context)` returns (passed, detail): the detail says what is still missing, in words.
+A context's `since` (seconds since the epoch: when the lesson started) leaves out the runs started before it:
+a run trained for another lesson, or in an earlier session, ticks no step of a lesson started later.
 `LessonProgress` keeps which steps are done: a step, once passed, stays done (the next step may
 undo what it built, as in a lesson that asks for two different fixes of the same graph).
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +95,7 @@ class RunRecord:
     config: dict
     summary: dict | None
     last: dict | None            # the last metrics row
+    started: float | None = None  # when the run started (seconds since the epoch), from its files
 
     @property
     def gap(self) -> float | None:
@@ -106,11 +110,33 @@ class LessonContext:
     analysis: object = None
     runs: list[RunRecord] = field(default_factory=list)
     facts: set[str] = field(default_factory=set)
+    since: float | None = None   # only runs started at or after this time count (None: every run)
 
     @classmethod
-    def build(cls, doc=None, runs_base=None, facts=()) -> "LessonContext":
+    def build(cls, doc=None, runs_base=None, facts=(), since=None) -> "LessonContext":
         return cls(doc, analyze(doc) if doc is not None else None,
-                   load_run_records(runs_base) if runs_base is not None else [], set(facts))
+                   load_run_records(runs_base) if runs_base is not None else [], set(facts), since)
+
+    def runs_since(self) -> list[RunRecord]:
+        """The runs the run checks may count: those started since the lesson started. The run folder's name
+        holds its start to the second, so the lesson's start is taken to the second too."""
+        if self.since is None:
+            return list(self.runs)
+        since = math.floor(self.since)
+        return [r for r in self.runs if r.started is not None and r.started >= since]
+
+
+def run_started(path: Path) -> float | None:
+    """When the run in folder `path` started: the time in its name (`YYYYmmdd-HHMMSS-<graph>`, local time, as
+    runs.create_run_dir names it), else the time its config.json was written; None if neither can be read."""
+    try:
+        return time.mktime(time.strptime(path.name[:15], "%Y%m%d-%H%M%S"))
+    except (ValueError, OverflowError):
+        pass
+    try:
+        return (path / "config.json").stat().st_mtime
+    except OSError:
+        return None
 
 
 def load_run_records(base) -> list[RunRecord]:
@@ -129,7 +155,7 @@ def load_run_records(base) -> list[RunRecord]:
                                                    for b in blocks) or not _well_formed(info.config, info.summary):
             continue
         records.append(RunRecord(info.path, {b["kind"] for b in blocks}, info.config, info.summary,
-                                 rows[-1] if rows else None))
+                                 rows[-1] if rows else None, run_started(info.path)))
     return records
 
 
@@ -313,14 +339,16 @@ def evaluate(check: dict, ctx: LessonContext) -> tuple[bool, str]:
 
 def _evaluate_runs(name, arg, ctx) -> tuple[bool, str]:
     spec = arg if name == "run" else arg["run"]
-    matching = [r for r in ctx.runs if _matches(r, spec) is None]
+    runs = ctx.runs_since()
+    matching = [r for r in runs if _matches(r, spec) is None]
     if not matching:
-        reasons = [_matches(r, spec) for r in ctx.runs]
-        return False, ("train a run: " + (reasons[0] if reasons else "no runs yet"))
+        reasons = [_matches(r, spec) for r in runs]
+        none = "no run since this lesson started" if ctx.runs and ctx.since is not None else "no runs yet"
+        return False, ("train a run: " + (reasons[0] if reasons else none))
     if name == "run":
         return True, "done"
     gaps = [r.gap for r in matching if r.gap is not None]
-    others = [r.gap for r in ctx.runs if _matches(r, arg["than"]) is None and r.gap is not None]
+    others = [r.gap for r in runs if _matches(r, arg["than"]) is None and r.gap is not None]
     if not gaps or not others:
         return False, "train both runs to the end to compare them"
     ok = min(gaps) < min(others)
@@ -334,6 +362,11 @@ class LessonProgress:
     def __init__(self, lesson: Lesson, done: int = 0):
         self.lesson = lesson
         self.done = max(0, min(done, len(lesson.steps)))
+        self.detail = ""
+
+    def reset(self) -> None:
+        """Back to the first step, to do the lesson again."""
+        self.done = 0
         self.detail = ""
 
     @property

@@ -3,8 +3,14 @@ every step whose check passes on the open graph and the runs (Qt-free checks in 
 
 The window owns the context: it calls `evaluate(context)` when the graph changes, a run ends, or
 the person does something a lesson asks for (`note_fact`), and opens a lesson's start graph when
-`start_requested` fires."""
+`start_requested` (from the beginning) or `restart_requested` (the graph only, the steps done stay) fires.
+
+A lesson counts only what happened since it started: the facts are forgotten when a lesson starts or another
+lesson is picked, and the runs checked are those started since (`started_at`, given to the context as `since`).
+A lesson started in an earlier session counts the runs started since this panel was made."""
 from __future__ import annotations
+
+import time
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFrame, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
@@ -16,7 +22,8 @@ TICK, CURRENT, TODO = "✔", "▶", "○"
 
 
 class LessonsPanel(QWidget):
-    start_requested = Signal(object)     # the Lesson whose start graph should open
+    start_requested = Signal(object)     # the Lesson to start from its first step (its start graph opens)
+    restart_requested = Signal(object)   # the Lesson whose start graph should open again, the steps done kept
     progress_changed = Signal(str, int)  # lesson id, steps done (for the window to remember)
 
     def __init__(self, lessons: list[Lesson], done: dict[str, int] | None = None, parent=None):
@@ -29,6 +36,9 @@ class LessonsPanel(QWidget):
         # start graph is open) or in an earlier session. An unstarted lesson ticks nothing: LeNet-5's lesson,
         # which builds the network from an empty canvas, was "complete" on opening with the preset open.
         self.started = {lesson_id for lesson_id, done in (done or {}).items() if done > 0}
+        # when each lesson started (time.time()): the run checks count only runs started since
+        opened = time.time()
+        self.started_at: dict[str, float] = {lesson_id: opened for lesson_id in self.started}
 
         self.choice = QComboBox(self)
         # a long lesson title is elided in a narrow dock rather than widening the panel past the dock
@@ -92,7 +102,7 @@ class LessonsPanel(QWidget):
 
         self.choice.currentIndexChanged.connect(self._lesson_changed)
         self.start.clicked.connect(lambda: self.start_requested.emit(self.lesson))
-        self.restart.clicked.connect(lambda: self.start_requested.emit(self.lesson))
+        self.restart.clicked.connect(lambda: self.restart_requested.emit(self.lesson))
         self.hint_button.toggled.connect(self._toggle_hint)
         self._show()
 
@@ -105,12 +115,26 @@ class LessonsPanel(QWidget):
         if index >= 0:
             self.choice.setCurrentIndex(index)
 
-    def mark_started(self, lesson_id: str) -> None:
-        """The lesson's start graph is open: from now on its steps are checked."""
+    def mark_started(self, lesson_id: str, fresh: bool = True) -> None:
+        """The lesson's start graph is open: from now on its steps are checked. `fresh` (Start lesson, Start again)
+        begins it anew: back to its first step, with only what is done and trained from now on counting.
+        Otherwise (Restart graph) the steps done, the facts and the runs since the lesson started stay."""
         self.started.add(lesson_id)
+        if fresh or lesson_id not in self.started_at:
+            self.started_at[lesson_id] = time.time()
+        if fresh:
+            self.facts.clear()
+            if self._context is not None:
+                self._context.facts = set()
+            progress = self.progress[lesson_id]
+            if progress.done:
+                progress.reset()
+                self.progress_changed.emit(lesson_id, 0)
+        self._show()
 
     def note_fact(self, fact: str) -> None:
-        """Something the person did that a lesson may ask for ("viewed_filters", "selected:fc1", ...)."""
+        """Something the person did that a lesson may ask for ("viewed_filters", "selected:fc1", ...). It counts
+        for the lesson showing, until a lesson starts or another is picked."""
         if fact not in self.facts:
             self.facts.add(fact)
             if self._context is not None:
@@ -120,6 +144,7 @@ class LessonsPanel(QWidget):
     def evaluate(self, context: LessonContext) -> list[int]:
         """Re-check the current lesson against the graph and runs; returns the steps newly done."""
         context.facts = set(self.facts) | set(context.facts)
+        context.since = self.started_at.get(self.lesson.id)
         self._context = context
         if self.lesson.id not in self.started:
             self._show()
@@ -132,7 +157,9 @@ class LessonsPanel(QWidget):
         return newly
 
     def _lesson_changed(self, _index: int) -> None:
+        self.facts.clear()                   # what was done for another lesson does not count for this one
         if self._context is not None:
+            self._context.facts = set()
             self.evaluate(self._context)
         else:
             self._show()
@@ -146,6 +173,11 @@ class LessonsPanel(QWidget):
         progress = self.progress[lesson.id]
         self.summary.setText(f"{lesson.summary}  (about {lesson.minutes} minutes)")
         self.restart.setVisible(bool(lesson.start.get("graph") or lesson.start.get("preset")))
+        again = lesson.id in self.started and progress.done > 0
+        self.start.setText("Start again" if again else "Start lesson")
+        self.start.setToolTip("Begin the lesson anew from its first step: its starting graph opens (your current graph "
+                              "stays in its file), and only what you do and train from now on counts" if again else
+                              "Open the graph this lesson starts from (your current graph stays in its file)")
         self.steps.clear()
         for i, step in enumerate(lesson.steps):
             mark = TICK if i < progress.done else CURRENT if i == progress.done else TODO
@@ -157,7 +189,8 @@ class LessonsPanel(QWidget):
         step = progress.current
         if step is None:
             self.title.setText("Lesson complete")
-            self.text.setText("Every step is done. Pick another lesson above, or keep experimenting.")
+            self.text.setText("Every step is done. Pick another lesson above, press Start again to do this one "
+                              "anew, or keep experimenting.")
             self.hint_button.setVisible(False)
             self.hint.setVisible(False)
             self.status.setText("")

@@ -95,3 +95,53 @@ def test_a_short_dock_scrolls_the_lesson_instead_of_drawing_its_parts_over_each_
     bottom = panel.status.mapTo(panel, panel.status.rect().bottomLeft()).y()
     assert bottom <= panel.height()
     panel.grab().save(str(tmp_path / "short-lessons.png"))
+
+
+def test_a_fact_from_before_the_lesson_started_does_not_tick_it(qtbot, tmp_path):
+    """fc1 clicked in another graph, then the AlexNet lesson started: its step 1 ("select fc1") was ticked."""
+    panel = LessonsPanel(builtin_lessons())
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.select_lesson("alexnet-fix")
+    panel.note_fact("selected:fc1")                         # before the lesson started
+    qtbot.mouseClick(panel.start, Qt.MouseButton.LeftButton)
+    panel.mark_started("alexnet-fix")                        # the window, once the start graph is open
+    doc = panel.lesson.start_graph()
+    assert panel.evaluate(LessonContext.build(doc, tmp_path)) == []
+    assert panel.progress["alexnet-fix"].done == 0
+    panel.note_fact("selected:fc1")                          # now, in the lesson
+    assert panel.progress["alexnet-fix"].done == 1
+    # picking another lesson forgets what was done for this one
+    panel.select_lesson("what-convolutions-learn")
+    panel.note_fact("viewed_filters")
+    panel.select_lesson("alexnet-fix")
+    panel.select_lesson("what-convolutions-learn")
+    assert "viewed_filters" not in panel.facts
+
+
+def test_a_finished_lesson_can_be_started_again(qtbot, tmp_path):
+    panel = LessonsPanel(builtin_lessons(), done={"alexnet-fix": 3})
+    qtbot.addWidget(panel)
+    panel.resize(380, 600)
+    panel.show()
+    panel.select_lesson("alexnet-fix")
+    assert panel.title.text() == "Lesson complete" and "Start again" in panel.text.text()
+    assert panel.start.text() == "Start again"
+    saved, started, restarted = [], [], []
+    panel.progress_changed.connect(lambda lesson_id, done: saved.append((lesson_id, done)))
+    panel.start_requested.connect(started.append)
+    panel.restart_requested.connect(restarted.append)
+    qtbot.mouseClick(panel.start, Qt.MouseButton.LeftButton)
+    assert started == [panel.lesson] and restarted == []
+    panel.mark_started("alexnet-fix")                        # the window, once the start graph is open
+    assert saved == [("alexnet-fix", 0)] and panel.progress["alexnet-fix"].done == 0
+    assert _rows(panel)[0].startswith(CURRENT) and panel.title.text().startswith("Step 1 of 3")
+    assert panel.start.text() == "Start lesson"
+    panel.evaluate(LessonContext.build(panel.lesson.start_graph(), tmp_path))
+    panel.note_fact("selected:fc1")
+    assert panel.progress["alexnet-fix"].done == 1 and panel.start.text() == "Start again"
+    # Restart graph opens the graph again and keeps the steps done
+    qtbot.mouseClick(panel.restart, Qt.MouseButton.LeftButton)
+    assert restarted == [panel.lesson] and len(started) == 1
+    panel.mark_started("alexnet-fix", fresh=False)
+    assert panel.progress["alexnet-fix"].done == 1

@@ -211,3 +211,58 @@ def test_a_step_waiting_for_a_valid_graph_names_the_block_with_the_problem():
     errors = analyze(doc).errors
     ok, detail = evaluate({"no_errors": True}, LessonContext.build(doc))
     assert detail == f"{len(errors)} problems left, the first at {errors[0].block}: {errors[0].message}"
+
+
+# -- a lesson counts only the runs started since it started ----------------------------------------
+def test_runs_started_before_the_lesson_do_not_tick_its_steps(lenet_runs, tmp_path):
+    import shutil
+    import time
+
+    from layerloom.runtime.lessons import load_run_records, run_started
+    lesson = LESSONS["what-convolutions-learn"]
+    doc = lesson.start_graph()
+    (run,) = load_run_records(lenet_runs)
+    assert run.started == run_started(run.path) == time.mktime(time.strptime(run.path.name[:15], "%Y%m%d-%H%M%S"))
+    later = LessonContext.build(doc, lenet_runs, since=run.started + 3600)      # the lesson started an hour later
+    progress = LessonProgress(lesson)
+    assert progress.update(later) == []
+    assert progress.detail == "train a run: no run since this lesson started"
+    assert progress.update(LessonContext.build(doc, lenet_runs, since=run.started)) == [0]   # started before it
+    # a run folder without the time in its name: when its config.json was written
+    renamed = tmp_path / "runs" / "my-run"
+    shutil.copytree(run.path, renamed)
+    assert run_started(renamed) == (renamed / "config.json").stat().st_mtime
+
+
+def test_the_overfitting_lesson_graph_trains_on_500_digits_as_its_first_step_says(tmp_path):
+    """Step 1 asked to set the data option train_count in the Training panel, which has no such field: the
+    lesson's graph now comes with it, and training it as it is (▶ Start) ticks the step."""
+    lesson = LESSONS["overfitting"]
+    doc = lesson.start_graph()
+    assert doc.training["dataset"] == "mnist-sample" and doc.training["epochs"] == 30
+    assert doc.training["dataset_options"] == {"train_count": 500}
+    assert "has set the MLP to train on only 500 digits" in lesson.steps[0].text
+    runs = tmp_path / "runs"
+    train(doc, runs, **doc.training)
+    progress = LessonProgress(lesson)
+    assert progress.update(ctx(doc, runs)) == [0], progress.detail
+
+
+def test_the_lstm_step_says_what_to_set_and_what_the_preset_route_changes():
+    from layerloom.graph import load_graph
+    from layerloom.presets import preset_path
+    step = LESSONS["rnn-vs-lstm"].steps[1]
+    rnn = load_graph(preset_path("rnn_classifier"))
+    assert [b.params.get("output") for b in rnn.blocks.values() if b.kind == "RNN"] == ["last"]
+    assert "output to last" in step.text
+    assert f"lr {rnn.training['lr']}" in step.text and f"grad clip {rnn.training['grad_clip']:g}" in step.text
+    lstm = load_graph(preset_path("seq_mnist_lstm")).training
+    assert f"lr {lstm['lr']}" in step.hint and f"{lstm['epochs']} epochs" in step.hint
+    assert ("no grad clip" in step.hint) == ("grad_clip" not in lstm)
+
+
+def test_progress_starts_again():
+    progress = LessonProgress(LESSONS["alexnet-fix"], done=3)
+    assert progress.finished
+    progress.reset()
+    assert progress.done == 0 and progress.current is LESSONS["alexnet-fix"].steps[0]
