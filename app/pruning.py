@@ -236,6 +236,7 @@ class Pruning:
             for bid, param, _old, new in result.changes:
                 r.set_param(bid, param, new)
             r.set_meta("weights", carrier.weights)
+            r.set_meta("weights_ids", {})       # the new file's keys are the blocks' ids now (undone with it)
             if "init_from" in (training or {}):     # runs start from the kept weights, not the unpruned source
                 r.set_meta("training", starting_from_kept(training))
         done = self.session.edit(f"Prune {ratio:.0%} of the channels of {what}", build)

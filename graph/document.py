@@ -450,9 +450,9 @@ class GraphDocument:
         return old
 
     def set_meta(self, key: str, value: Any) -> Any:
-        """Change the graph's name, description, training or sweep section, its weights file or its
-        collapsed groups; returns the old value."""
-        if key not in ("name", "description", "training", "weights", "sweep", "collapsed"):
+        """Change the graph's name, description, training or sweep section, its weights file (and
+        `weights_ids`, which describes it) or its collapsed groups; returns the old value."""
+        if key not in ("name", "description", "training", "weights", "weights_ids", "sweep", "collapsed"):
             raise GraphEditError(f"unknown graph property {key}")
         old = getattr(self, key)
         setattr(self, key, copy.deepcopy(value))

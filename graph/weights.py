@@ -221,11 +221,12 @@ def read_graph_weights(doc) -> dict | None:
 
 def renamed_keys(source: dict, weights_ids: dict) -> dict:
     """`source` (a graph's weights) with the keys of renamed blocks under their ids now. `weights_ids` maps a
-    block id to the id its tensors have in `source`. A block whose own id has tensors in `source` (a file
-    written after the rename, such as pruning's) keeps those, and the tensors under its old id then stay
-    with whichever block has that id; else the old id's tensors are its own, and no other block takes them."""
+    block id to the id its tensors have in `source`, and always describes the file the graph names (a new
+    weights file comes with an empty map: save_graph_weights, and the prune edit). A renamed block takes the
+    tensors of the id it had, whatever other tensors its new id has in the file (a deleted block's, or the
+    other half of a swap), and no other block takes them."""
     prefixes = {k.split(".", 1)[0] for k in source}
-    moved = {old: new for new, old in weights_ids.items() if new not in prefixes and old in prefixes}
+    moved = {old: new for new, old in weights_ids.items() if old in prefixes}
     if not moved:
         return source
     out = {}

@@ -11,7 +11,7 @@ from layerloom.graph import compile_graph
 from layerloom.graph.changes import Transaction, apply_all
 from layerloom.graph.fileformat import GraphFileError, graph_to_dict, load_graph, save_graph
 from layerloom.graph.importers import import_source, save_import
-from layerloom.graph.weights import save_graph_weights
+from layerloom.graph.weights import read_graph_weights, save_graph_weights
 
 MODEL = '''
 import torch
@@ -81,6 +81,37 @@ def test_renamed_blocks_keep_their_weights_through_save_reopen_undo_and_redo(imp
     _same_as_source(graph, model)
 
 
+def test_two_blocks_that_swap_ids_each_keep_their_own_weights(imported):
+    """conv1 -> tmp, conv2 -> conv1, tmp -> conv2: each new id has the other block's tensors in the file; every
+    block still takes those of the id it had."""
+    model, graph = imported
+    doc = load_graph(graph)
+    with Transaction(doc) as t:
+        t.rename_block("conv1", "tmp")
+        t.rename_block("conv2", "conv1")
+        t.rename_block("tmp", "conv2")
+    assert doc.weights_ids == {"conv1": "conv2", "conv2": "conv1"}
+    save_graph(doc, graph)
+    report = _same_as_source(graph, model)
+    assert report["new"] == [] and report["skipped"] == []
+
+
+def test_a_block_renamed_to_a_deleted_blocks_id_keeps_its_own_weights(imported):
+    """conv2 deleted (its tensors stay in the file under conv2), then head renamed to conv2: the renamed block
+    takes head's tensors, not the deleted block's."""
+    model, graph = imported
+    doc = load_graph(graph)
+    with Transaction(doc) as t:
+        t.remove_block("conv2")
+        t.rename_block("head", "conv2")
+    save_graph(doc, graph)
+    got = read_graph_weights(load_graph(graph))            # what compiling the reopened graph loads
+    source = model.state_dict()
+    torch.testing.assert_close(got["conv2.weight"], source["head.weight"], rtol=0, atol=0)
+    torch.testing.assert_close(got["conv2.bias"], source["head.bias"], rtol=0, atol=0)
+    assert not any(k.startswith("head.") for k in got)
+
+
 def test_a_chain_of_renames_and_a_new_block_with_the_old_id(imported):
     """conv1 -> a -> b, then a new block takes the id conv1: the renamed block keeps conv1's tensors, and
     the newcomer does not take them."""
@@ -132,3 +163,23 @@ def test_a_file_without_weights_ids_still_loads(imported):
     assert "weights_ids" not in data and data["version"] == 3
     assert graph_to_dict(load_graph(graph)) == data
     _same_as_source(graph, model)
+
+
+def test_a_new_weights_file_set_in_an_edit_comes_with_an_empty_map_and_undo_brings_both_back(imported, tmp_path):
+    """The prune edit sets a new weights file keyed by the blocks' ids now: the rename map goes with the old
+    file, in the same undoable edit."""
+    model, graph = imported
+    doc = load_graph(graph)
+    with Transaction(doc) as t:
+        t.rename_block("conv1", "stem")
+    state = compile_graph(doc, seed=1).state_dict()            # keyed by the blocks' ids now ("stem.weight")
+    carrier = doc.copy()
+    save_graph_weights(carrier, state, tmp_path / "new.safetensors")
+    assert carrier.weights_ids == {}
+    old_file = doc.weights
+    with Transaction(doc) as t:
+        t.set_meta("weights", carrier.weights)
+        t.set_meta("weights_ids", {})
+    assert doc.weights_ids == {} and read_graph_weights(doc)["stem.weight"].shape == state["stem.weight"].shape
+    apply_all(doc, t.undo_list())
+    assert doc.weights == old_file and doc.weights_ids == {"stem": "conv1"}
