@@ -91,10 +91,10 @@ class Files:
         doc = self._load(path, "Cannot open this file")     # first: a file that cannot be opened stops no run
         if doc is None:                                       # and asks about nothing
             return False
-        if not self.may_run_code(doc, Path(path).name):
-            self.session.message.emit(f"Did not open {shown(Path(path).name, 80)}: its code was not allowed to run.")
-            return False
         if ask and not self.may_replace("open another graph"):
+            return False
+        if not self.may_run_code(doc, Path(path).name):      # asked last: a "yes" is remembered, so it must open
+            self.session.message.emit(f"Did not open {shown(Path(path).name, 80)}: its code was not allowed to run.")
             return False
         self._replace(doc, Path(path))
         self.add_recent(path)
@@ -104,7 +104,7 @@ class Files:
     def open_preset(self, path: str | Path) -> bool:
         """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
         doc = self._load(path, "Cannot open this preset")
-        if doc is None or not self.may_run_code(doc, Path(path).name) or not self.may_replace("open the preset"):
+        if doc is None or not self.may_replace("open the preset") or not self.may_run_code(doc, Path(path).name):
             return False
         self._replace(doc, None)
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")
