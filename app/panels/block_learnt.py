@@ -47,7 +47,7 @@ class BlockLearnt(QWidget):
         self.activations = pg.PlotWidget(viewBox=ps.MenuOnDemand())
         self.titles = {self.weights: "Weights", self.activations: "Activations on validation samples"}
         for plot in (self.weights, self.activations):
-            plot.setMinimumWidth(220)
+            plot.setMinimumWidth(150)      # the Explain panel holding this tab fits the bottom of a 1024-px window
             body.addWidget(plot, 1)
         self.restyle()
         right = QVBoxLayout()

@@ -29,7 +29,6 @@ from .block_learnt import BlockLearnt
 
 WRONG_SHOWN = 48
 HEALTH_STAT = "grad_rms"
-BLOCK_PLOT_WIDTH = 150               # the least width of the Block tab's two histograms
 NO_RUN = "No trained run yet: train the graph (F5), then come back."
 PICTURE = 150                        # pixels per side of the sample and of its overlay
 
@@ -97,8 +96,6 @@ class ExplainPanel(QWidget):
         health_col.addWidget(self.health, 1)
         self.tabs.addTab(health_tab, "Health")
         self.block_view = BlockLearnt(qimage)
-        for plot in (self.block_view.weights, self.block_view.activations):
-            plot.setMinimumWidth(BLOCK_PLOT_WIDTH)    # the panel fits the bottom of a 1024-pixel window
         self.tabs.addTab(self.block_view, "Block")
         self.controls = (self.method, self.block, self.sample, self.explain_button, self.wrong)
         self._no_run()

@@ -57,12 +57,16 @@ def test_train_new_sweep_shows_the_experiment_panel(win, qtbot):
     assert panel.table.table_note.isVisible() and panel.table.plot_note.isVisible()
 
 
+def _shown(qtbot, widget, width: int, height: int) -> None:
+    qtbot.addWidget(widget)
+    widget.resize(width, height)
+    widget.show()
+    qtbot.waitExposed(widget)
+
+
 def test_the_empty_trial_views_say_how_to_start_and_go_once_there_are_trials(qtbot):
     table = TrialTable()
-    qtbot.addWidget(table)
-    table.resize(600, 200)
-    table.show()
-    qtbot.waitExposed(table)
+    _shown(qtbot, table, 600, 200)
     assert table.table_note.isVisible() and table.table_note.text() == TABLE_EMPTY
     assert "PATH=SPEC" in TABLE_EMPTY and "Sweep this parameter" in TABLE_EMPTY and "▶ Start" in TABLE_EMPTY
     assert table.plot_note.isVisible() and table.plot_note.text() == PLOT_EMPTY
@@ -83,10 +87,7 @@ def test_the_empty_trial_views_say_how_to_start_and_go_once_there_are_trials(qtb
 def test_the_epochs_box_shows_its_special_text_whole(qtbot):
     from layerloom.app.panels.experiments import ExperimentPanel
     panel = ExperimentPanel()
-    qtbot.addWidget(panel)
-    panel.resize(500, 400)
-    panel.show()
-    qtbot.waitExposed(panel)
+    _shown(qtbot, panel, 500, 400)
     box = panel.epochs
     assert box.value() == 0 and box.text() == "graph's"
     edit = box.lineEdit()
@@ -96,10 +97,7 @@ def test_the_epochs_box_shows_its_special_text_whole(qtbot):
 def test_explain_without_a_run_says_one_thing_and_offers_nothing_to_press(qtbot):
     from layerloom.presets import preset_path
     panel = ExplainPanel()
-    qtbot.addWidget(panel)
-    panel.resize(900, 420)
-    panel.show()
-    qtbot.waitExposed(panel)
+    _shown(qtbot, panel, 900, 420)
     said = [w.text() for w in (panel.title, panel.message, panel.wrong_title, panel.picture) if w.isVisible()
             and w.text()]
     assert said == [NO_RUN] and NO_RUN == "No trained run yet: train the graph (F5), then come back."
