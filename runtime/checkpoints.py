@@ -270,6 +270,12 @@ def _read_meta(path: Path) -> dict:
         value = meta.get(key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise _corrupt(path, f'its meta.json has "{key}": {shown(json.dumps(value))}, not a whole number ≥ 0')
+    loss = meta.get("epoch_loss", [0.0, 0])      # the loss summed over the epoch's steps so far, and their count
+    if not (isinstance(loss, list) and len(loss) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                               and math.isfinite(v) and v >= 0 for v in loss)
+            and isinstance(loss[1], int)):
+        raise _corrupt(path, f'its meta.json has "epoch_loss": {shown(json.dumps(loss), 60)}, not [a loss sum, a '
+                       'count of steps]')
     kinds = {"config": dict, "data_context": (dict, type(None)), "normalize": bool, "dataset": (str, type(None)),
              "graph_name": str, "class_names": list, "vocabulary": list, "input_shape": list, "mean": list,
              "std": list}

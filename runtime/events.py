@@ -36,8 +36,10 @@ GRID_SAMPLES = 32            # validation samples whose predictions go with each
 CONFUSION_CLASSES = 1000
 
 
-def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_size: int) -> dict:
-    """Validation loss, accuracy, per-class accuracy and confusion matrix over the whole split.
+def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_size: int,
+                  stopped=lambda: False) -> dict | None:
+    """Validation loss, accuracy, per-class accuracy and confusion matrix over the whole split; None when
+    `stopped()` held before a batch (a Stop pressed during a long validation ends it within a batch).
     Memory: the matrix (at most CONFUSION_CLASSES squared) and a few vectors of the class count."""
     n = len(val_set)
     classes = max(info.num_classes, 1)
@@ -48,6 +50,8 @@ def epoch_metrics(model, val_set, fetch, loss_fn, num_outputs: int, info, batch_
     total_loss = 0.0
     first_preds = None
     for start in range(0, n, batch_size):
+        if stopped():
+            return None
         idx = torch.arange(start, min(n, start + batch_size))
         x, y = fetch(idx)
         logits = model(x)

@@ -33,7 +33,7 @@ def position_problem(meta: dict, num_train: int, batch: int, steps_per_epoch: in
     if isinstance(saved_batch, int) and saved_batch != batch:
         return (f"the run trained with batches of {saved_batch:,} and would go on with batches of {batch:,}, so its "
                 f"epochs would not go on where they stopped: resume it with its own batch size, or {what}")
-    if meta.get("step_in_epoch", 0) >= steps_per_epoch:
+    if meta.get("step_in_epoch", 0) > steps_per_epoch:       # (== : stopped during the epoch's validation)
         return (f"the run stopped at step {meta['step_in_epoch'] + 1:,} of an epoch, and an epoch of the training set "
                 f"now has {steps_per_epoch:,} steps (its data set changed since): put the data set back as it was to "
                 f"resume, or {what}")

@@ -296,10 +296,14 @@ class Trainer:
         last_emit, window_loss, window_n, window_samples = time.monotonic(), 0.0, 0, 0
         val, validated_at = {}, None
         stopped = False
-        while epoch < cfg.epochs and self.step < total_steps:
+        # The loss summed over the epoch's steps so far (a resumed run: from before it stopped), so that the
+        # epoch's train_loss is the same as a run that never stopped had.
+        carried = tuple(resume.meta.get("epoch_loss", (0.0, 0))) if resume is not None and skip else (0.0, 0)
+        # (skip == steps_per_epoch: the run stopped during an epoch's validation, which it does again now)
+        while epoch < cfg.epochs and (self.step < total_steps or skip >= steps_per_epoch):
             epoch_state = gen.get_state()
             perm = torch.randperm(n, generator=gen)
-            epoch_loss, epoch_batches = 0.0, 0
+            (epoch_loss, epoch_batches), carried = carried, (0.0, 0)
             epoch_started = time.monotonic()
             reader = read_epoch(self.train_set, [perm[i * bs:(i + 1) * bs] for i in range(skip, steps_per_epoch)],
                                    self.loader_workers)
@@ -376,12 +380,19 @@ class Trainer:
             reader.close()                    # ends the epoch's data-loading workers, if any
             position = i + 1 if not stopped else i
             if stopped or (self.step >= total_steps and position < steps_per_epoch):
-                self._checkpoint(optimizer, scheduler, scaler, epoch_state, epoch, position)
+                self._checkpoint(optimizer, scheduler, scaler, epoch_state, epoch, position,
+                                 (epoch_loss, epoch_batches))
                 break
             skip = 0
-            epoch += 1
             train_seconds = time.monotonic() - epoch_started
-            val, validated_at = self._validate(steps_per_epoch), self.step
+            done = self._validate(steps_per_epoch)
+            if done is None:                  # stopped during validation: a resume validates this epoch again
+                stopped = True
+                self._checkpoint(optimizer, scheduler, scaler, epoch_state, epoch, steps_per_epoch,
+                                 (epoch_loss, epoch_batches))
+                break
+            epoch += 1
+            val, validated_at = done, self.step
             row = {"epoch": epoch, "step": self.step, "train_loss": epoch_loss / max(epoch_batches, 1),
                    "val_loss": val["val_loss"], "val_accuracy": val["val_accuracy"],
                    "lr": optimizer.param_groups[0]["lr"], "seconds": time.monotonic() - epoch_started}
@@ -394,7 +405,9 @@ class Trainer:
 
         seconds = time.monotonic() - started_at
         if not stopped and validated_at != self.step:     # max_steps ended an epoch part-way: the weights
-            val = self._validate(steps_per_epoch)         # moved on since the last epoch's validation
+            last = self._validate(steps_per_epoch)        # moved on since the last epoch's validation
+            stopped = last is None                        # (its checkpoint is saved: a resume validates)
+            val = last or {}
         self.summary = {"val_accuracy": val.get("val_accuracy"), "val_loss": val.get("val_loss"),
                         "epochs": epoch, "steps": self.step, "seconds": round(seconds, 2),
                         "status": "stopped" if stopped else "finished", "dataset": self.info.name,
@@ -413,21 +426,25 @@ class Trainer:
         return f"the last checkpoint ({Path(self.last_checkpoint).name}) is kept"
 
     @torch.no_grad()
-    def _validate(self, steps_per_epoch: int) -> dict:
+    def _validate(self, steps_per_epoch: int) -> dict | None:
+        """The validation metrics, or None when Stop came during the validation (a long one ends within a batch)."""
         self.model.eval()
         try:
             return epoch_metrics(self.model, self.val_set, lambda idx: self._batch(self.val_set, idx, self.val_tf),
-                                 self._loss, self.num_outputs, self.info, max(self.config.batch_size, 256))
+                                 self._loss, self.num_outputs, self.info, max(self.config.batch_size, 256),
+                                 stopped=self._stop.is_set)
         finally:
             self.model.train()
 
-    def _checkpoint(self, optimizer, scheduler, scaler, epoch_generator_state, epoch, step_in_epoch) -> None:
+    def _checkpoint(self, optimizer, scheduler, scaler, epoch_generator_state, epoch, step_in_epoch,
+                    epoch_loss: tuple[float, int] = (0.0, 0)) -> None:
         state = {"optimizer": optimizer.state_dict(),
                  "scheduler": scheduler.state_dict() if scheduler is not None else {},
                  "scaler": scaler.state_dict() if scaler.is_enabled() else {},
                  "epoch_generator": epoch_generator_state, "rng": self._stream.state,
                  "cuda_rng": torch.cuda.get_rng_state() if self.device.type == "cuda" else None}
-        meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "graph_name": self.doc.name,
+        meta = {"epoch": epoch, "step": self.step, "step_in_epoch": step_in_epoch, "epoch_loss": list(epoch_loss),
+                "graph_name": self.doc.name,
                 "num_train": len(self.train_set), "batch": run_batch(self.config.batch_size, len(self.train_set)),
                 "graph": graph_to_dict(self.doc), "config": self.config.to_dict(), "dataset": self.info.name,
                 "class_names": list(self.info.class_names), "input_shape": list(self.info.sample_shape),

@@ -87,6 +87,9 @@ def test_a_checkpoint_from_another_graph_is_refused(run):
     (lambda m: m.pop("step"), ('"step": null',)),
     (lambda m: m.update(step=-5), ('"step": -5',)),
     (lambda m: m.update(step_in_epoch=True), ('"step_in_epoch": true',)),
+    (lambda m: m.update(epoch_loss=[1.5]), ('"epoch_loss": [1.5]', "a count of steps")),
+    (lambda m: m.update(epoch_loss=[-1.0, 3]), ('"epoch_loss": [-1.0, 3]',)),
+    (lambda m: m.update(epoch_loss=[2.0, 1.5]), ('"epoch_loss": [2.0, 1.5]',)),
     (lambda m: m.update(config=[1]), ('"config" of the wrong type',)),
     (lambda m: m.update(class_names=[1, 2]), ('"class_names" that are not all text',)),
     (lambda m: m["graph"]["blocks"][1]["params"].update(kernel_size=1e308), ("its graph cannot be read",)),
@@ -157,7 +160,7 @@ def test_resuming_an_edited_checkpoint_fails_with_the_reason(run):
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
                     | st.text(max_size=5), lambda inner: st.lists(inner, max_size=3)
                     | st.dictionaries(st.text(max_size=3), inner, max_size=3), max_leaves=6)
-META_KEYS = ["epoch", "step", "step_in_epoch", "config", "dataset", "class_names", "input_shape", "mean", "std",
+META_KEYS = ["epoch", "step", "step_in_epoch", "epoch_loss", "config", "dataset", "class_names", "input_shape", "mean", "std",
              "normalize", "data_context", "vocabulary", "graph_name", "graph"]
 
 
