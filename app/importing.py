@@ -1,7 +1,8 @@
 """Bringing networks and weights in.
 
 File ▸ Import Model…: asks before the open graph gives way (stop a run, save changes), then the Import
-dialog (app/import_dialog.py) imports off the GUI thread and the window opens what it wrote.
+dialog (app/import_dialog.py) imports off the GUI thread and the window opens what it wrote. A run is
+stopped only then, when an import replaces the graph: cancelling the dialog leaves it training.
 Edit ▸ Initialise Weights From…: the weights training starts from (app/init_from_dialog.py).
 """
 from __future__ import annotations
@@ -30,7 +31,12 @@ class Importing:
         return places.documents_folder() / "imports"
 
     def open_dialog(self) -> None:
-        if not self.win.files.may_replace("import a model"):
+        """Files.may_replace's questions, in its order (stop the run? save the changes?), but not its stop:
+        the run stops in `_open`, once an import is there to replace the graph."""
+        training = self.win.built("training")      # not built yet: no run to stop
+        if training is not None and not training.asks_to_stop("import a model"):
+            return
+        if not self.win.files.maybe_save():         # Cancel here leaves the run training, too
             return
         from .import_dialog import ImportDialog
 
@@ -42,6 +48,12 @@ class Importing:
             self.dialog = None
 
     def _open(self, path: str) -> None:
+        """An import is written: stop the run (the person said yes before the dialog) and open it."""
+        training = self.win.built("training")
+        if training is not None and not training.stop_and_wait():
+            self.win.session.message.emit(f"The run did not stop: open {Path(path).name} with File ▸ Open "
+                                          "once it has ended.")
+            return
         self.win.files.open(path, ask=False)
 
     def initialise_from(self) -> None:
