@@ -1,7 +1,8 @@
 """The Benchmark tab: which run, which formats, and the latency report as a table.
 
 It only asks and shows; app/benchmarking.py runs runtime/latency.py's `benchmark` (the measurement of
-`layerloom bench`) off the GUI thread and hands the report to `show_report`.
+`layerloom bench`) off the GUI thread and hands the report to `show_report`, which names the graph and the
+run folder measured beside the Measure button (another run may be chosen in the box meanwhile).
 """
 from __future__ import annotations
 
@@ -9,13 +10,18 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QHBoxLayout, QHeaderView,
                                QLabel, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from layerloom.graph.quoting import shown
 from layerloom.runtime.latency import percent_text, size_text
+
+from .. import theme
+from ..status_room import ElidedLabel
 
 FORMATS = (("torch", "torch eager (fp32)"), ("pt2", ".pt2 program"), ("onnx", "ONNX fp32"),
            ("onnx-int8-dynamic", "ONNX int8 dynamic"), ("onnx-int8-static", "ONNX int8 static"))
 FORMAT_COLUMNS = 3        # the format boxes in a grid: the panel fits the bottom of a 1024-pixel window
 COLUMNS = ("Format", "Size", "Batch 1 median", "p90", "Batch 32 median", "p90", "Samples/s @32",
            "Accuracy", "Agreement", "Max |Δ|")
+READY = "Choose a trained run and press Measure. The same measurement as `layerloom bench`."
 
 
 def _ms(x: float) -> str:
@@ -62,7 +68,7 @@ class BenchPanel(QWidget):
         actions.addWidget(self.threads)
         actions.addWidget(self.start)
         actions.addWidget(self.cancel)
-        actions.addStretch(1)
+        actions.addSpacing(12)
 
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setObjectName("bench-table")
@@ -77,7 +83,10 @@ class BenchPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.status = QLabel("Choose a trained run and press Measure. The same measurement as `layerloom bench`.")
+        self.measured = ElidedLabel()      # whose report the table holds: the graph and its run folder; empty
+        self.measured.setObjectName("bench-measured")     # without one
+        actions.addWidget(self.measured, 1)       # beside the buttons: the short dock keeps its table rows
+        self.status = QLabel(READY)
         self.status.setObjectName("bench-status")
         self.status.setWordWrap(True)
 
@@ -113,7 +122,19 @@ class BenchPanel(QWidget):
         self.status.setText(text)
 
     # -- the report -----------------------------------------------------------------------------------------
-    def show_report(self, report: dict) -> None:
+    def clear_report(self, text: str = READY) -> None:
+        """No report on show (another graph is open): an empty table, and `text` under it."""
+        self.table.setRowCount(0)
+        self.measured.setText("")
+        self.say(text)
+
+    def show_report(self, report: dict, run_folder: str = "", warning: str = "") -> None:
+        """The report as a table, under the name of the graph and the run folder it measured; `warning`
+        (timings to distrust) leads the notes under it."""
+        graph = shown(str(report.get("model") or "the graph"), 80)
+        full = f"Measured: {graph} · run folder {shown(run_folder, 80)}" if run_folder else f"Measured: {graph}"
+        self.measured.set_texts(full, f"Measured: {graph}")
+        self.measured.setToolTip(shown(str(report.get("source", "")), 300))
         rows = report["backends"]
         batches = [str(b) for b in report["batches"]]
         self.table.setRowCount(len(rows))
@@ -134,4 +155,8 @@ class BenchPanel(QWidget):
         notes += [f"{s['backend']}: skipped ({s['why']})" for s in report["skipped"]]
         cuda = report.get("cuda") or {}
         notes.append(f"CUDA: {cuda['device']}" if cuda.get("available") else f"CUDA: {cuda.get('note', '')}")
-        self.say(" ".join(notes))
+        if warning:
+            self.say(f"Warning: {warning}. " + " ".join(notes))
+            self.status.setStyleSheet(f"color: {theme.current().warning.name()};")
+        else:
+            self.say(" ".join(notes))
