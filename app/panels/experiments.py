@@ -43,6 +43,7 @@ class ExperimentPanel(QWidget):
         self.thread = None
         self.spec = None
         self.swept = None                        # the graph the table's sweep ran on
+        self._swept_open = None                  # (document, file) open when the sweep started: see _elsewhere
         self.folder: Path | None = None
         self.sweeps_base: Path | None = None     # where sweep folders go; None: beside the graph file
         self.rows: list[dict] = []
@@ -130,8 +131,8 @@ class ExperimentPanel(QWidget):
         layout.addWidget(self.message)
         layout.addWidget(self.table, 1)
         if session is not None:
-            session.document_replaced.connect(lambda _doc: self.suggest_name(reset=True))
-            session.meta_changed.connect(self.suggest_name)
+            session.document_replaced.connect(lambda _doc: self._graph_changed(reset=True))
+            session.meta_changed.connect(self._graph_changed)
         self.suggest_name()
         self._update_buttons()
 
@@ -151,6 +152,21 @@ class ExperimentPanel(QWidget):
             return
         self.name.setText(free_name(doc, self._base()))
 
+    def _graph_changed(self, reset: bool = False) -> None:
+        """Another graph, or the graph saved elsewhere: another name, or the same one in another folder."""
+        self.suggest_name(reset=reset)
+        self._show_name_note(self.name.text())
+
+    def _elsewhere(self) -> str:
+        """The quoted name of the graph the sweep ran on when another graph is open now (File ▸ New or Open
+        since it started), else ""."""
+        if self._swept_open is None or self.swept is None:
+            return ""
+        doc, path = self._swept_open
+        if self._document() is doc or (path is not None and getattr(self.session, "path", None) == path):
+            return ""
+        return f"“{shown(self.swept.name, 60)}”"
+
     def _name_edited(self, text: str) -> None:
         self._name_chosen = bool(text.strip())
 
@@ -165,6 +181,12 @@ class ExperimentPanel(QWidget):
             self.name_note.setText("use letters or digits, at most 80 characters")
             return
         self.name_note.setStyleSheet("")
+        if self.running and self.folder is not None and name == self.folder.name:    # where it writes, whatever is
+            where, other = shown(str(self.folder), 90), self._elsewhere()            # open now
+            self.name_note.setText(f"running on {other} (not the graph open now); its trials go in {where}" if other
+                                   else f"running; its trials go in {where}")
+            self.name_note.setToolTip(str(self.folder))
+            return
         folder = self._base() / name
         where = shown(str(folder), 90)
         if folder.exists():
@@ -185,7 +207,7 @@ class ExperimentPanel(QWidget):
         if self.running or job.cancelled or job.result is None or job.key != self._base() / self.name.text().strip():
             return
         spec, rows, self.swept = job.result
-        self.folder = job.key
+        self.folder, self._swept_open = job.key, None
         self._name_chosen = True          # the fields take its settings: Start resumes it as it was
         self.load_section(spec.to_section())
         self.show_results(rows, spec)
@@ -253,12 +275,14 @@ class ExperimentPanel(QWidget):
                                  "beside the graph: save the graph where you can write.")
             return False
         self.spec, self.folder, self.swept = spec, folder, doc.copy()
+        self._swept_open = (doc, getattr(self.session, "path", None))
         self.name.setText(spec.name)      # as its folder is named
         self.runner = SweepRunner(study, doc.copy(), spec, folder, callback=self.relay.event.emit)
         self._checking = True             # until its `sweep_started`: a refused sweep never looks like a running one
         self.thread = threading.Thread(target=self._run, args=(self.runner,), name="sweep", daemon=True)
         self.thread.start()
         self.message.setText(f"Sweep {spec.name}: checking its data set before the first trial…")
+        self._show_name_note(self.name.text())
         self._update_buttons()
         return True
 
@@ -354,7 +378,9 @@ class ExperimentPanel(QWidget):
             best = best_row(self.rows, self.spec.direction) if self.spec else None
             done = (f"best: trial {best['number']}, final {self.spec.objective} {best['value']:.4f}" if best
                     else "no trial completed")
-            self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}: {done}.")
+            other = self._elsewhere()
+            on = f" on {other} (not the graph open now)" if other else ""
+            self.message.setText(f"Sweep {'stopped' if event.get('stopped') else 'finished'}{on}: {done}.")
             self._ended(resumable=bool(event.get("stopped")))
 
     def _ended(self, resumable: bool) -> None:
