@@ -57,13 +57,19 @@ class Files:
         QMessageBox.warning(self.win, title, text)
 
     # -- opening ----------------------------------------------------------------------------------
-    def may_replace(self, doing: str) -> bool:
-        """May the open graph give way to another? Asks to stop a run, then to save changes."""
+    def may_replace(self, doing: str, stop: bool = True) -> bool:
+        """May the open graph give way to another? Asks to stop a run, then to save changes; then stops the run,
+        unless `stop` is False: a caller with more to ask (whose answer may still cancel) calls `stop_run` last."""
         training = self.win.built("training")      # not built yet: no run to stop
         if training is not None and not training.asks_to_stop(doing):
             return False
         if not self.maybe_save():                   # Cancel here leaves the run training, too
             return False
+        return not stop or self.stop_run()
+
+    def stop_run(self) -> bool:
+        """Stop the run (the person said yes to stopping it); False when it did not stop."""
+        training = self.win.built("training")
         return training is None or training.stop_and_wait()
 
     def open_document(self, doc: GraphDocument, doing: str) -> bool:
@@ -91,10 +97,12 @@ class Files:
         doc = self._load(path, "Cannot open this file")     # first: a file that cannot be opened stops no run
         if doc is None:                                       # and asks about nothing
             return False
-        if ask and not self.may_replace("open another graph"):
+        if ask and not self.may_replace("open another graph", stop=False):
             return False
         if not self.may_run_code(doc, Path(path).name):      # asked last: a "yes" is remembered, so it must open
             self.session.message.emit(f"Did not open {shown(Path(path).name, 80)}: its code was not allowed to run.")
+            return False                                     # (and a run goes on: nothing replaced the graph)
+        if ask and not self.stop_run():
             return False
         self._replace(doc, Path(path))
         self.add_recent(path)
@@ -104,7 +112,8 @@ class Files:
     def open_preset(self, path: str | Path) -> bool:
         """A preset opens as a new, untitled graph: saving asks where, the preset stays as shipped."""
         doc = self._load(path, "Cannot open this preset")
-        if doc is None or not self.may_replace("open the preset") or not self.may_run_code(doc, Path(path).name):
+        if (doc is None or not self.may_replace("open the preset", stop=False)
+                or not self.may_run_code(doc, Path(path).name) or not self.stop_run()):
             return False
         self._replace(doc, None)
         self.session.message.emit(f"Opened the {shown(doc.name, 80)} preset. Save it to keep your changes.")

@@ -31,12 +31,9 @@ class Importing:
         return places.documents_folder() / "imports"
 
     def open_dialog(self) -> None:
-        """Files.may_replace's questions, in its order (stop the run? save the changes?), but not its stop:
-        the run stops in `_open`, once an import is there to replace the graph."""
-        training = self.win.built("training")      # not built yet: no run to stop
-        if training is not None and not training.asks_to_stop("import a model"):
-            return
-        if not self.win.files.maybe_save():         # Cancel here leaves the run training, too
+        """Files.may_replace's questions (stop the run? save the changes?), but not its stop: the run stops in
+        `_open`, once an import is there to replace the graph."""
+        if not self.win.files.may_replace("import a model", stop=False):
             return
         from .import_dialog import ImportDialog
 
@@ -49,8 +46,7 @@ class Importing:
 
     def _open(self, path: str) -> None:
         """An import is written: stop the run (the person said yes before the dialog) and open it."""
-        training = self.win.built("training")
-        if training is not None and not training.stop_and_wait():
+        if not self.win.files.stop_run():
             self.win.session.message.emit(f"The run did not stop: open {Path(path).name} with File ▸ Open "
                                           "once it has ended.")
             return

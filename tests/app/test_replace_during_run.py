@@ -46,6 +46,36 @@ def test_cancelling_the_open_dialog_asks_nothing_and_stops_nothing(win, ui, qtbo
     assert len(dialogs.texts("question")) == asked and ui.training.running
 
 
+def test_declining_a_graphs_code_leaves_the_run_training(win, ui, qtbot, dialogs, tmp_path, monkeypatch):
+    """Yes to "Stop training?", Discard, then Cancel at "Run code from this graph?": nothing opened, so the run
+    goes on (it was stopped before the code question was asked)."""
+    import json
+
+    from layerloom.app import files
+    monkeypatch.setenv("LAYERLOOM_TRUST_RECORD", str(tmp_path / "trusted-code.json"))
+    model = tmp_path / "their_model.py"
+    model.write_text("from torch import nn\n\nclass Twice(nn.Module):\n    def forward(self, x):\n        return 2 * x\n")
+    graph = tmp_path / "theirs.loom.json"
+    graph.write_text(json.dumps({
+        "format": "layerloom.graph", "version": 3, "name": "Theirs",
+        "blocks": [{"id": "input", "kind": "Input", "params": {"shape": [3]}},
+                   {"id": "twice", "kind": "Opaque", "params": {"target": f"{model}:Twice"}},
+                   {"id": "output", "kind": "Output"}],
+        "edges": [{"from": "input", "to": "twice"}, {"from": "twice", "to": "output"}]}))
+    _running(win, ui, qtbot)
+    code_asked = []
+    monkeypatch.setattr(files, "run_modal", lambda box: code_asked.append(box.text()) or SB.Cancel)
+    for opening in (lambda: win.files.open(str(graph)), lambda: win.files.open_preset(graph)):
+        dialogs.answers += [SB.Yes, SB.Discard]          # stop: yes; unsaved changes: discard; its code: cancel
+        assert not opening()
+        assert code_asked and str(model.resolve()) in code_asked[-1]
+        assert ui.training.running and win.document.name == "LeNet-5 (mine)"
+    monkeypatch.setattr(files, "run_modal", lambda box: SB.Ok)      # its code allowed: now the run stops
+    dialogs.answers += [SB.Yes, SB.Discard]
+    assert win.files.open(str(graph))
+    assert not ui.training.running and win.document.name == "Theirs"
+
+
 def test_a_run_stuck_in_a_long_validation_is_left_to_end_without_holding_the_window(ui, qtbot, monkeypatch):
     """New or Close during a long validation waited twice (8 s with the window painting, then 8 s frozen)."""
     import threading
