@@ -34,6 +34,7 @@ class DatasetInfo:
     vocabulary: tuple[str, ...] = () # token-id sets: the token of each id
     drawn: bool = False              # generated at whatever size the Input asks (shapes, figures), never resized
     placeholder_statistics: bool = False  # mean/std stand in until loading measures them on the training split
+    notes: tuple[str, ...] = ()      # what a person should know about how their files are read (also in description)
 
     def data_context(self) -> dict:
         """The facts a graph's data-driven "auto" parameters follow."""

@@ -17,8 +17,8 @@ import torch
 from layerloom.graph.quoting import shown
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
-from .options import fraction_option, number_option, whole_option
-from .text import read_text_file, tokenize
+from .options import fraction_option, number_option, path_option, whole_option
+from .text import is_file, read_text_file, tokenize
 
 NAME = "text-corpus"
 OPTIONS = ("path", "window", "min_count", "max_size", "subsample", "max_pairs", "val_fraction")
@@ -43,18 +43,25 @@ def info(*, input_shape=None, **options) -> DatasetInfo:
         return DatasetInfo(NAME, "Word pairs from a text file (word2vec)", "Skip-gram (centre, context) pairs "
                            "from a UTF-8 text file; pick the file in the data settings.", (1,), "int64", 2,
                            ("?", "?"), (), (), False, vocab_size=0)
+    window = _settings(options)[0]      # every option checked before any work, as `layerloom train` asks it up front
     _, _, vocab = _cached_vocab(options)
     return DatasetInfo(NAME, f"Word pairs from {Path(options['path']).name}",
                        f"Skip-gram pairs over a vocabulary of {len(vocab):,} words (window "
-                       f"{options.get('window', 2)}).", (1,), "int64", len(vocab), tuple(vocab), (), (), False,
+                       f"{window}).", (1,), "int64", len(vocab), tuple(vocab), (), (), False,
                        vocab_size=len(vocab), vocabulary=tuple(vocab))
 
 
+def _settings(options) -> tuple[int, int, float, float]:
+    """(window, max_pairs, subsample, val_fraction), each checked against its range."""
+    return (whole_option(options, "window", 2, 1, 20), whole_option(options, "max_pairs", 400_000, 2, 10**9),
+            number_option(options, "subsample", 1e-3, 0.0, 1.0), fraction_option(options, "val_fraction", 0.05))
+
+
 def _cached_vocab(options):
-    path = options["path"]
+    path = path_option(options)
     min_count = whole_option(options, "min_count", 2, 1, 10**9)
     max_size = whole_option(options, "max_size", 10_000, 2, 10**7)
-    key = (str(path), Path(path).stat().st_mtime_ns if Path(path).is_file() else 0, min_count, max_size)
+    key = (str(path), Path(path).stat().st_mtime_ns if is_file(path) else 0, min_count, max_size)
     vocab = _CACHE.get(key)    # one lookup and a local result: another thread may clear the cache meanwhile
     if vocab is None:
         vocab = _vocabulary(path, min_count, max_size)
@@ -77,10 +84,7 @@ def skipgram_pairs(ids: torch.Tensor, window: int) -> tuple[torch.Tensor, torch.
 def load(info_: DatasetInfo, *, seed: int = 0, **options) -> DataBundle:
     if options.get("path") is None:
         raise DataError("text-corpus needs a text file: choose one in the data settings (option path).")
-    window = whole_option(options, "window", 2, 1, 20)
-    max_pairs = whole_option(options, "max_pairs", 400_000, 2, 10**9)
-    t = number_option(options, "subsample", 1e-3, 0.0, 1.0)
-    val_fraction = fraction_option(options, "val_fraction", 0.05)
+    window, max_pairs, t, val_fraction = _settings(options)
     words, counts, vocab = _cached_vocab(options)
     index = {w: i for i, w in enumerate(vocab)}
     g = torch.Generator().manual_seed(int(seed))

@@ -16,7 +16,7 @@ import math
 import torch
 
 from .base import DataBundle, DataError, DatasetInfo, InMemorySplit
-from .options import whole_option
+from .options import side_count, size_option, whole_option
 
 NAME = "shapes"
 CLASSES = ("circle", "square", "triangle", "cross", "ring", "star", "crescent", "ellipse", "semicircle",
@@ -33,17 +33,18 @@ MEAN, STD = 0.501, 0.334
 
 def resolve_geometry(input_shape=None, size=None, channels=None, what: str = NAME) -> tuple[int, int, int]:
     """(channels, height, width) that will be generated: the Input's shape when it is an image. `what`
-    names the set in errors."""
+    names the set in errors. The options are checked even when the Input decides, so that a value that is
+    no size or channel count is refused the same way with or without a graph."""
+    sides = size_option({"size": size})
+    count = None if channels is None else side_count(channels)
+    if channels is not None and count is None:
+        raise DataError(f"{what} can be drawn with 1 (grayscale) or 3 (RGB) channels, not {channels!r:.40}: "
+                        "set channels to 1 or 3.")
     if input_shape is not None and len(input_shape) == 3 and int(input_shape[0]) in (1, 3):
         c, h, w = (int(s) for s in input_shape)
     else:
-        c = DEFAULT_CHANNELS if channels is None else int(channels)
-        if size is None:
-            h = w = DEFAULT_SIZE
-        elif isinstance(size, int):
-            h = w = int(size)
-        else:
-            h, w = (int(s) for s in size)
+        c = DEFAULT_CHANNELS if count is None else count
+        h, w = sides or (DEFAULT_SIZE, DEFAULT_SIZE)
     if c not in (1, 3):
         raise DataError(f"{what} can be drawn with 1 (grayscale) or 3 (RGB) channels, not {c}: "
                         "set channels to 1 or 3.")

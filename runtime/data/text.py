@@ -20,7 +20,7 @@ import torch
 from layerloom.graph.quoting import shown
 
 from .base import DataBundle, DataError, DatasetInfo, SequenceSplit
-from .options import fraction_option, whole_option
+from .options import fraction_option, path_option, text_option, whole_option
 
 NAME = "text-csv"
 PAD, UNK = "<pad>", "<unk>"
@@ -46,15 +46,27 @@ def read_text_file(path) -> str:
     if path is None:
         raise DataError("This data set needs a file: choose one in the data settings (option path).")
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise DataError(f"{shown(str(path), 300)} does not exist or is not a file: choose an existing text "
                         "file.")
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:          # unreadable (permission denied), or gone since
+        raise DataError(f"{shown(str(path), 300)} cannot be read ({shown(exc.strerror or str(exc))}): make it "
+                        "readable or choose another file.") from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(f"{shown(path.name)} is not UTF-8 text: save it as UTF-8 (most editors offer this "
                         "under Save As → Encoding) and choose it again.") from None
+
+
+def is_file(path) -> bool:
+    """Whether `path` is a file; False for a name the system cannot look up (too long, say)."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 _END_CHECK = "layerloom-end-of-file-check"
@@ -151,9 +163,9 @@ def _check_label_count(classes, rows: int, label_column: str, name: str) -> None
 
 def _prepare(path=None, text_column="text", label_column="label", tokenize_mode="word", min_count=1,
              max_size=20_000, max_length=200, val_fraction=0.2, seed=0):
-    if tokenize_mode not in ("word", "char"):
-        raise DataError(f'tokenize must be "word" or "char", not {tokenize_mode!r}.')
-    key = (str(path), Path(path).stat().st_mtime_ns if path and Path(path).is_file() else 0, text_column,
+    if not isinstance(tokenize_mode, str) or tokenize_mode not in ("word", "char"):
+        raise DataError(f'tokenize={tokenize_mode!r:.40} does not fit: give "word" or "char".')
+    key = (str(path), Path(path).stat().st_mtime_ns if path and is_file(path) else 0, text_column,
            label_column, tokenize_mode, min_count, max_size, max_length, val_fraction, seed)
     hit = _CACHE.get(key)      # one lookup: another thread may clear the cache between two
     if hit is not None:
@@ -190,8 +202,9 @@ def _prepare(path=None, text_column="text", label_column="label", tokenize_mode=
 
 
 def _args(options):
-    return dict(path=options.get("path"), text_column=options.get("text_column", "text"),
-                label_column=options.get("label_column", "label"), tokenize_mode=options.get("tokenize", "word"),
+    return dict(path=path_option(options), text_column=text_option(options, "text_column", "text"),
+                label_column=text_option(options, "label_column", "label"),
+                tokenize_mode=options.get("tokenize", "word"),
                 min_count=whole_option(options, "min_count", 1, 1, 10**9),
                 max_size=whole_option(options, "max_size", 20_000, 3, 10**7),
                 max_length=whole_option(options, "max_length", 200, 1, 10**6),
@@ -208,7 +221,7 @@ def info(*, input_shape=None, **options) -> DatasetInfo:
 
 def _info_from(prepared, options, input_shape) -> DatasetInfo:
     classes, vocab, train, val, longest, unlabelled = prepared
-    length = input_shape[0] if input_shape else min(longest, int(options.get("max_length", 200)))
+    length = input_shape[0] if input_shape else min(longest, whole_option(options, "max_length", 200, 1, 10**6))
     left_out = (f" {unlabelled:,} rows with an empty {options.get('label_column', 'label')!r} were left out."
                 if unlabelled else "")
     return DatasetInfo(NAME, f"Text from {Path(options['path']).name}",
