@@ -28,6 +28,7 @@ def add_parser(sub) -> None:
 
 def cmd_bench(args) -> int:
     from .checkpoints import CheckpointError
+    from .data import DataError
     from .export import ExportError
     from .latency import benchmark, report_table
 
@@ -40,7 +41,7 @@ def cmd_bench(args) -> int:
     try:
         report = benchmark(args.run, tuple(args.batches or (1, 32)), args.threads or None, args.repeats,
                            progress=progress, formats=set(args.formats) if args.formats else None)
-    except (ExportError, CheckpointError) as exc:
+    except (ExportError, CheckpointError, DataError) as exc:   # (DataError: a sample unreadable when it is read)
         print(f"layerloom bench: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(report, indent=2) if args.json else report_table(report))

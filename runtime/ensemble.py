@@ -24,6 +24,7 @@ from .batches import gather
 from .checkpoints import CheckpointError, latest_checkpoint
 from .data import DataError, load_dataset
 from .data.transforms import build_transforms
+from .evaluation import READ_BATCH, classes_problem
 from .export import ExportError, ExportSource, load_source
 from .export.formats import export_onnx, staged_folder, write_model_json
 from .export.staging import NOTHING, places_problem, publish, staged_export
@@ -176,22 +177,28 @@ def split_message(dataset, seeds) -> str:
 
 def _members_data(members: list[ExportSource], seed: int, options: dict | None = None):
     """The members' data set as the first member's run loaded it (with `seed`, and `options` when given: another
-    member's); EnsembleError when it cannot."""
+    member's); EnsembleDataMissing when it cannot, or when its classes are no longer those the members trained on
+    (a class folder added, removed or renamed since: every score would be wrong)."""
     first = members[0]
     try:
-        return load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=seed,
+        data = load_dataset(first.metadata["dataset"], input_shape=first.input_shape, seed=seed,
                             **(first.config.get("dataset_options") if options is None else options or {}))
     except DataError as exc:
         raise EnsembleDataMissing(f"the members cannot be scored, their data set does not load: {exc}") from None
+    changed = classes_problem(first.metadata.get("class_names"), data.info.class_names, data.info.name, "they")
+    if changed:
+        raise EnsembleDataMissing(f"the members cannot be scored: {changed}, so their scores on it would be wrong: "
+                                  "put the data set back as it was, or train new runs on it")
+    return data
 
 
 def _check_same_split(members: list[ExportSource], data) -> None:
     """Members trained with another seed or other data-set options must have held out the very samples `data`
-    (the first member's split) holds out: otherwise the score counts samples some members trained on."""
+    (the first member's split) holds out: otherwise the score counts samples some members trained on. Compared a
+    batch at a time (a split of photos is never read whole)."""
     first_seed = int(members[0].config.get("seed", 0))
     first_options = members[0].config.get("dataset_options") or {}
     n = len(data.val)
-    x, y = gather(data.val, torch.arange(n))
     checked = {(first_seed, _key(first_options))}
     for m in members[1:]:
         seed, options = int(m.config.get("seed", 0)), m.config.get("dataset_options") or {}
@@ -199,12 +206,19 @@ def _check_same_split(members: list[ExportSource], data) -> None:
             continue
         checked.add((seed, _key(options)))
         other = _members_data(members, seed, options).val
-        same = len(other) == n and all(torch.equal(a, b) for a, b in zip(gather(other, torch.arange(n)), (x, y)))
-        if same:
+        if len(other) == n and _same_samples(data.val, other, n):
             continue
         if seed != first_seed:
             raise EnsembleError(split_message(members[0].metadata["dataset"], (first_seed, seed)))
         raise EnsembleError(_options_message(m, members[0], _options_differ(m, members[0])))
+
+
+def _same_samples(a, b, n: int) -> bool:
+    for start in range(0, n, READ_BATCH):
+        idx = torch.arange(start, min(n, start + READ_BATCH))
+        if not all(torch.equal(p, q) for p, q in zip(gather(a, idx), gather(b, idx))):
+            return False
+    return True
 
 
 def _key(options: dict) -> str:

@@ -19,6 +19,7 @@ from layerloom.graph.quoting import shown
 from .data import DataError, load_dataset
 from .data.image_folder import ToSample, read_image
 from .data.transforms import build_transforms
+from .evaluation import classes_problem
 from .explain import Cancelled, ExplainError, check_finite, check_one_input, class_scores
 from .export.source import UNTRAINED_EXPORT, ExportError, load_source
 
@@ -67,6 +68,13 @@ class Subject:
         except DataError as exc:          # its own advice is about the data settings; a run's are fixed
             raise ExplainError(f"the validation samples of this run cannot be loaded: {str(exc).rstrip('.')} "
                                "(put its data set back where the run read it)") from None
+        changed = classes_problem(self.class_names, self._data.info.class_names, self._data.info.name) \
+            if self.trained else None
+        if changed:                       # every sample would be labelled, and judged, as another class
+            self._data = None
+            raise ExplainError(f"the validation samples of this run cannot be used: {changed}, so their labels "
+                               "would name other classes: put the data set back as it was, or explain a new run "
+                               "trained on it")
         if not self.class_names:
             self.class_names = list(self._data.info.class_names)
 

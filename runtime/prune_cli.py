@@ -70,12 +70,17 @@ def cmd_prune(args) -> int:
         return 2
     if not exists("prune", "", args.run, RUN):
         return 2
+    try:
+        data = _run_data(args.run)
+    except (CheckpointError, DataError) as exc:
+        print(f"layerloom prune: {exc}", file=sys.stderr)
+        return 2
     holder: dict = {}             # the fine-tuning's trainer, once there is one: Ctrl-C then stops it cleanly
     try:
         with stops_cleanly(holder, "Stopping the fine-tuning after this step; the pruned graph is kept (Ctrl-C "
                                    "again to abort)...") as interrupted:
             report = prune_run(args.run, args.ratio, args.out, blocks=args.blocks,
-                               finetune_epochs=args.finetune_epochs, runs_base=args.runs,
+                               finetune_epochs=args.finetune_epochs, runs_base=args.runs, data=data,
                                callback=Progress(sys.stdout, quiet=True),
                                on_trainer=lambda trainer: holder.update(trainer=trainer))
     except (PruneError, CheckpointError, DataError) as exc:
@@ -86,3 +91,26 @@ def cmd_prune(args) -> int:
     if report.run_dir:
         print(f"Fine-tuning run: {report.run_dir}{' (stopped)' if report.stopped else ''}")
     return 130 if report.stopped and interrupted["n"] else 0
+
+
+def _run_data(run):
+    """The run's data set, loaded as the run loaded it, for the before/after accuracies and the fine-tuning; None
+    when it does not load (prune_run then says so, or prunes without measuring). A data set whose classes changed
+    since the run trained is refused (ClassesChanged, a DataError): it would be measured, and fine-tuned, against
+    other classes."""
+    from .checkpoints import load_checkpoint
+    from .data import DataError, load_dataset
+    from .evaluation import check_classes
+
+    meta = load_checkpoint(run, training_state=False).meta
+    config = meta.get("config") or {}
+    name = config.get("dataset") or meta.get("dataset")
+    if not name:
+        return None
+    try:
+        bundle = load_dataset(name, input_shape=tuple(meta.get("input_shape") or ()), seed=int(config.get("seed", 0)
+                              or 0), **(config.get("dataset_options") or {}))
+    except (DataError, TypeError, ValueError):
+        return None
+    check_classes(meta.get("class_names"), bundle.info)
+    return bundle

@@ -86,9 +86,10 @@ def save_pruned(result: PruneResult, out) -> Path:
 
 def run_evaluation(meta: dict, max_val: int | None = None, bundle=None):
     """The validation data of the run whose checkpoint metadata is `meta` (runtime.evaluation's
-    EvaluationData); raises DataError with a sentence when its data set cannot be loaded."""
+    EvaluationData); raises DataError with a sentence when its data set cannot be loaded, or when its classes
+    changed since the run trained (the app's prune dialog and the CLI alike)."""
     return evaluation_data(dict(meta.get("config") or {}), tuple(meta.get("input_shape") or ()),
-                           meta.get("dataset"), max_val=max_val, bundle=bundle)
+                           meta.get("dataset"), max_val=max_val, bundle=bundle, class_names=meta.get("class_names"))
 
 
 def model_accuracy(doc, weights: dict, data_context, data) -> float:

@@ -3,7 +3,8 @@
 A checkpoint records the position in the epoch (`step_in_epoch`) along the epoch's order, which is
 drawn from the saved generator over the training set's size and cut into batches of the run's batch.
 So it records that size (`num_train`) and batch (`batch`) too: a set with images added or removed since
-would put the position elsewhere (or past the end), and such a resume is refused before it trains.
+would put the position elsewhere (or past the end), and such a resume is refused before it trains. So is
+one over a data set whose classes changed since (`class_names`: a class folder added, removed or renamed).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from layerloom.graph import rng
 
 from .config import NUMBERS, TrainConfig
+from .evaluation import classes_problem
 
 LR_RANGE = NUMBERS["lr"][:2]       # what TrainConfig accepts for lr
 
@@ -38,6 +40,16 @@ def position_problem(meta: dict, num_train: int, batch: int, steps_per_epoch: in
                 f"now has {steps_per_epoch:,} steps (its data set changed since): put the data set back as it was to "
                 f"resume, or {what}")
     return None
+
+
+def classes_refusal(meta: dict, info) -> str | None:
+    """Why the run cannot go on over the data set `info` describes because its classes changed since the run
+    trained (its checkpoint's `class_names`), or None. Sets without class names pass."""
+    changed = classes_problem(meta.get("class_names"), info.class_names, info.name)
+    if changed is None:
+        return None
+    return (f"{changed}, so the run would go on learning other classes than it started with: put the data set back "
+            "as it was to resume, or train a new run on it")
 
 
 def configured_lr(optimizer, schedule: str) -> float:

@@ -21,7 +21,8 @@ from layerloom.graph.fileformat import graph_from_dict, graph_to_dict
 from layerloom.graph.weights import WeightsError
 
 from . import devices, threads
-from .batches import DataReadError, epoch_batches as read_epoch, gather, loader_workers, reads_from_disk
+from .batches import (DataReadError, epoch_batches as read_epoch, gather, loader_workers, read_error, read_failure,
+                      reads_from_disk, worker_died)
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .config import ConfigError, TrainConfig
 from .data import DataError, load_dataset
@@ -37,7 +38,7 @@ from .optimization import change_lr, make_optimizer, make_scheduler, training_lo
 from .path_problems import os_error_text
 from .preflight import ALL_FROZEN, preflight
 from .processes import claim_run, release_run, resume_refusal
-from .resuming import ResumeRefused, configured_lr, position_problem, restore
+from .resuming import ResumeRefused, classes_refusal, configured_lr, position_problem, restore
 from .runs import append_metrics, create_run_dir, write_json, write_run_start
 from .taps import FeatureTaps, probe_image
 
@@ -135,6 +136,8 @@ class Trainer:
         except OSError as exc:     # the run folder or a checkpoint cannot be written (a file in the way, a full disk)
             return self._fail(f"training stopped at step {getattr(self, 'step', step)}: {os_error_text(exc)}")
         except Exception as exc:   # last resort: still a message, never an escaping exception
+            if worker_died(exc) and hasattr(self, "last_checkpoint"):     # (raised wherever the loop was)
+                return self._fail(self._read_failed(exc))
             return self._fail(f"training stopped unexpectedly at step {getattr(self, 'step', step)}: "
                               f"{type(exc).__name__}: {exc}")
         finally:
@@ -185,6 +188,9 @@ class Trainer:
         data = self.data or load_dataset(cfg.dataset, input_shape=input_shape, seed=cfg.seed,
                                          **cfg.dataset_options)
         self.info = data.info
+        refused = classes_refusal(resume.meta, data.info) if resume is not None else None
+        if refused is not None:            # (a class folder added, removed or renamed since the run stopped)
+            raise ResumeRefused(f"Cannot resume {self.run_dir.name}: {refused}.")
         self.data_context = data.info.data_context()
         result = analyze(self.doc, self.data_context)
         model = compile_graph(self.doc, result, seed=cfg.seed, weights=resume is None)
@@ -321,9 +327,8 @@ class Trainer:
                 try:
                     with self._stream.drawing():        # augmentation
                         x, y = self._ready(*next(reader), self.train_tf)
-                except DataReadError as exc:
-                    raise TrainingFailed(f"step {self.step + 1}: reading the training data failed "
-                                         f"({exc}). Check the data set settings.") from None
+                except DataReadError as exc:     # a worker killed (memory), a file gone: what is kept, how to go on
+                    raise TrainingFailed(self._read_failed(exc)) from None
                 if int(y.max()) >= self.num_outputs or int(y.min()) < 0:
                     raise TrainingFailed(
                         f"step {self.step + 1}: a label is {int(y.max())}, but the network has only "
@@ -353,7 +358,8 @@ class Trainer:
                 except TrainingFailed:
                     raise
                 except Exception as exc:
-                    raise TrainingFailed(explain_step_failure(self.step + 1, exc, self.device)) from None
+                    raise TrainingFailed(self._read_failed(exc) if worker_died(exc) else
+                                         explain_step_failure(self.step + 1, exc, self.device)) from None
                 if scheduler is not None:
                     scheduler.step()
                 self.step += 1
@@ -418,6 +424,12 @@ class Trainer:
         self._emit({"type": "finished", "stopped": stopped, "summary": dict(self.summary),
                     "run_dir": str(self.run_dir)})
         return self.summary
+
+    def _read_failed(self, exc: BaseException) -> str:
+        """The message of a run whose training data could not be read: a DataReadError, or torch's word that a
+        worker process died (its SIGCHLD handler raises that wherever the loop is, a step or a checkpoint)."""
+        error = exc if isinstance(exc, DataReadError) else read_error(exc)
+        return read_failure(error, self.step + 1, self._kept_text(), self.run_dir, self.last_checkpoint is not None)
 
     def _kept_text(self) -> str:
         """What is left to go back to after a failure: the last checkpoint, or none."""

@@ -25,7 +25,7 @@ import torch
 
 from .. import threads as thread_policy
 from ..data import DataError
-from ..evaluation import evaluation_data
+from ..evaluation import TIMING_SAMPLES, ClassesChanged, evaluation_data
 from ..latency import onnx_latency, onnx_session
 from .formats import ExportResult, atomic_target, export_onnx, size_of
 from .onnx_limits import first_line
@@ -144,9 +144,15 @@ def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) ->
 
 
 def load_data(src: ExportSource, mode: str):
-    """The run's data for calibration and checks; None (dynamic only) when it cannot be loaded."""
+    """The run's data for calibration and checks, read a batch at a time (its `val_x` is a pool of
+    TIMING_SAMPLES for latency); None (dynamic only) when it cannot be loaded. A data set whose classes
+    changed since the run trained is refused in either mode: its accuracy would be counted against other
+    classes."""
     try:
-        return evaluation_data(src.config, src.input_shape, src.metadata.get("dataset"))
+        return evaluation_data(src.config, src.input_shape, src.metadata.get("dataset"), pool=TIMING_SAMPLES,
+                               class_names=src.metadata.get("class_names") if src.trained else None)
+    except ClassesChanged as exc:
+        raise ExportError(f"the run's validation accuracy cannot be measured: {exc}") from None
     except DataError as exc:
         if mode == "static":
             raise ExportError(f"onnx-int8-static calibrates on {CALIBRATION_SAMPLES} training samples, but the "
@@ -201,13 +207,16 @@ def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str) -> dict:
     if data is not None:
         def run(session):
             return lambda x: session.run(None, {inp.name: x.numpy()})[0]
-        p32, p8 = data.predictions(run(ref)), data.predictions(run(q))
-        acc32 = float((p32 == data.val_y).double().mean())
+        try:                                             # (read a batch at a time: a file may fail now)
+            p32, p8 = data.predictions(run(ref)), data.predictions(run(q))
+        except DataError as exc:
+            raise ExportError(f"the validation samples that check the int8 model cannot be read: {exc}") from None
+        acc32 = float((p32 == data.val_y).double().mean())      # (labels remembered from the pass above)
         acc8 = float((p8 == data.val_y).double().mean())
-        report.update(dataset=data.dataset, split="validation", samples=len(data.val_y), fp32_accuracy=acc32,
+        report.update(dataset=data.dataset, split="validation", samples=len(data), fp32_accuracy=acc32,
                       int8_accuracy=acc8, accuracy_drop_points=(acc32 - acc8) * 100,
                       top1_agreement=float((p32 == p8).double().mean()))
-        sample_source = data.val_x
+        sample_source = data.samples(TIMING_SAMPLES)       # a pool for timing, not the whole split
     else:
         report.update(fp32_accuracy=None, int8_accuracy=None, accuracy_drop_points=None, top1_agreement=None,
                       unverified_reason="the data set could not be loaded")
