@@ -1,6 +1,9 @@
-"""`layerloom export`: write a run's model in the formats people deploy with."""
+"""`layerloom export`: write a run's model in the formats people deploy with. Ctrl-C (or SIGTERM) stops it
+cleanly after the format it is making, leaving the destination as it was; a second Ctrl-C stops it at once."""
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
 
 from .cli import can_write
@@ -22,15 +25,18 @@ def add_parser(sub) -> None:
 
 
 def cmd_export(args) -> int:
-    from .export import ExportError, export_model
     if not can_write("export", "--out", args.out):
         return 2
-    try:
-        src, results = export_model(args.source, list(dict.fromkeys(args.formats)), args.out,
-                                    progress=lambda fmt, i, n: print(f"[{i + 1}/{n}] {fmt}...", flush=True))
-    except ExportError as exc:
-        print(f"layerloom export: {exc}", file=sys.stderr)
-        return 2
+    with stops_between_formats() as stop:
+        from .export import ExportError, export_model
+        try:
+            src, results = export_model(args.source, list(dict.fromkeys(args.formats)), args.out,
+                                        progress=lambda fmt, i, n: print(f"[{i + 1}/{n}] {fmt}...", flush=True),
+                                        stop=stop)
+        except ExportError as exc:
+            stop.check()           # a failure while a stop was requested: the stop's doing, said as such
+            print(f"layerloom export: {exc}", file=sys.stderr)
+            return 2
     for w in src.warnings:
         print(f"warning: {w}", file=sys.stderr)
     failed = 0
@@ -38,3 +44,31 @@ def cmd_export(args) -> int:
         print(r.line())
         failed += not r.verified
     return 1 if failed else 0
+
+
+@contextlib.contextmanager
+def stops_between_formats():
+    """While the block runs, Ctrl-C or SIGTERM asks the export to stop after the format it is making (an
+    Interruption the export looks at); a second Ctrl-C stops it at once (KeyboardInterrupt), except while the
+    files are moved into place. The handler raises nothing else: an interrupt landing inside an import (torch
+    imports torch._dynamo as a format starts) would leave that module half-loaded and later formats failing
+    for no reason of their own."""
+    from .export.staging import Interruption
+    stop = Interruption()
+
+    def on_signal(signum, frame):
+        stop.requested += 1
+        if stop.requested == 1 and not stop.held:     # (held: the export is complete but for moving its files)
+            with contextlib.suppress(OSError):     # stderr may be gone with the terminal
+                print("\nStopping after this format; nothing is exported (Ctrl-C again to stop at once)...",
+                      file=sys.stderr, flush=True)
+        elif signum == signal.SIGINT and not stop.held:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, on_signal)
+    previous_term = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)

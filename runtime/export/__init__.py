@@ -19,7 +19,8 @@ from .formats import (ExportResult, export_onnx, export_pt2, export_safetensors,
 from .project import export_project
 from .quantized import export_onnx_int8_dynamic, export_onnx_int8_static
 from .source import ExportError, ExportSource, load_source
-from .staging import check_places, earlier_files, places_problem, publish, staged_export
+from .staging import (Interruption, check_places, clear_stale_staging, earlier_files, places_problem, publish,
+                      stale_warning, staged_export)
 
 FORMATS = {
     "safetensors": (export_safetensors, "{stem}.safetensors"),
@@ -55,11 +56,16 @@ def file_names(graph_name: str, formats) -> dict[str, str]:
     return {**{fmt: FORMATS[fmt][1].format(stem=stem) for fmt in dict.fromkeys(formats)}, "model.json": "model.json"}
 
 
-def export_model(source, formats, out, progress=None) -> tuple[ExportSource, list]:
+def export_model(source, formats, out, progress=None, stop: Interruption | None = None) -> tuple[ExportSource, list]:
     """Export `source` (run folder, checkpoint folder, .loom.json or ExportSource) to every format in
     `formats` inside the folder `out`. A format that fails is reported, the others still go ahead. The export
-    is all or nothing on disk (staging.py): ExportError, with `out` as it was, when it cannot be completed."""
+    is all or nothing on disk (staging.py): ExportError, with `out` as it was, when it cannot be completed.
+    `stop` (Ctrl-C, SIGTERM) is looked at between formats: once it was requested, the export ends with
+    KeyboardInterrupt and `out` as it was, and a format that failed meanwhile failed because of it (an
+    interrupted import inside torch leaves it half-loaded, and every later format would fail for that)."""
+    stop = stop or Interruption()
     src = source if isinstance(source, ExportSource) else load_source(source)
+    stop.check()
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ExportError(f"unknown export format {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
@@ -71,12 +77,18 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
     inputs = [name for name, _, _ in src.model.meta["layerloom"]["inputs"]]
     # the ONNX formats may share one fp32 file: kept in memory only while more than one of them is made
     src.share_onnx = sum(f in ONNX_BASED for f in order) > 1
-    with staged_export(out) as staging:
+    stale = clear_stale_staging(out)          # what exports killed on the way left here
+    if stale:
+        src.warnings.append(stale_warning(out, stale))
+    with staged_export(out, stop) as staging:
         try:
             for i, fmt in enumerate(order):
+                stop.check()
                 if progress:
                     progress(fmt, i, len(order))
-                results.append(_export_one(src, fmt, staging / names[fmt], inputs))
+                result = _export_one(src, fmt, staging / names[fmt], inputs)
+                stop.check()                  # (a failure while a stop was requested is the stop's doing)
+                results.append(result)
         finally:
             src.share_onnx = False
             src.made.clear()
@@ -87,7 +99,9 @@ def export_model(source, formats, out, progress=None) -> tuple[ExportSource, lis
             write_model_json(src, staging, files, reports)
         moved = [names[r.format] for r in done] + (["model.json"] if files else [])
         left = earlier_files(out, moved) if files else []
-        publish(staging, out, moved)
+        stop.check()
+        with stop.holding():                  # all the files move into place, or none
+            publish(staging, out, moved)
     if left:
         src.warnings.append(f"{shown(str(out), 120)} still holds {', '.join(shown(f) for f in left)} from an earlier "
                             "export, which model.json no longer lists: it may be another model's; remove it, or "
@@ -112,5 +126,5 @@ def _export_one(src: ExportSource, fmt: str, path: Path, inputs: list):
     except Exception as exc:   # an exporter bug must not lose the other formats
         return FormatFailure(fmt, f"{type(exc).__name__}: {exc}")
 
-__all__ = ["ExportError", "ExportResult", "ExportSource", "FORMATS", "FormatFailure", "LEGACY", "export_model",
-           "file_names", "load_source", "places_problem"]
+__all__ = ["ExportError", "ExportResult", "ExportSource", "FORMATS", "FormatFailure", "Interruption", "LEGACY",
+           "export_model", "file_names", "load_source", "places_problem"]
