@@ -138,15 +138,40 @@ def is_trusted(where: str, digest: str | None = None) -> bool:
     return _refusal(where, digest) is None
 
 
+def _module_refusal(where: str) -> str | None:
+    """Why the module path `where` is never one an Opaque block imports, whatever is allowed: a `__main__`
+    part is a program (importing it runs it: "torch.utils.model_dump.__main__" starts torch's model viewer)."""
+    if "__main__" in where.split("."):
+        return (f"this Opaque block names the module {where}, a program's __main__: importing it would run that "
+                "program; name the module that defines the class")
+    return None
+
+
+def _private_part(where: str) -> str | None:
+    """The first part of the module path `where` after its package that starts with "_" (a private module,
+    "torch._dynamo"), or None."""
+    return next((p for p in where.split(".")[1:] if p.startswith("_")), None)
+
+
 def _refusal(where: str, digest: str | None = None) -> str | None:
     """Why code from `where` may not run, or None when it may. `digest`: the hash of the file's content
-    that would run (else its content now)."""
+    that would run (else its content now). torch, torchvision and Layerloom are trusted for their public
+    modules only: text in a graph file may not pick their private modules or programs to import."""
     key = _key(where)
     if not key.endswith(".py"):
         parts = key.split(".")
-        if parts[0] in TRUSTED_PACKAGES or any(".".join(parts[:n]) in _ALLOWED for n in range(1, len(parts) + 1)) \
-                or trust.package_recorded(key):
+        never = _module_refusal(key)
+        if never:
+            return never
+        if any(".".join(parts[:n]) in _ALLOWED for n in range(1, len(parts) + 1)) or trust.package_recorded(key):
             return None
+        private = _private_part(key)
+        if parts[0] in TRUSTED_PACKAGES and private is None:
+            return None
+        if parts[0] in TRUSTED_PACKAGES:
+            return (f"this Opaque block runs code from {where}, a private module of {parts[0]} ({private}); Layerloom "
+                    f"runs only {parts[0]}'s public modules without being asked: name the class where {parts[0]} "
+                    "makes it public (such as torch.nn:Linear), or allow the module with --trust-code")
         return (f"this Opaque block runs code from the package {where}; Layerloom runs a person's own code only "
                 "when asked: allow the package with --trust-code (a package is allowed by its name, whatever "
                 "version is installed; it has no one content to check)")
@@ -163,7 +188,7 @@ def _refusal(where: str, digest: str | None = None) -> str | None:
 
 def code_to_allow(doc) -> list[tuple[str, str]]:
     """What the Opaque blocks of `doc` would run that is not allowed: [(file path or package, why)], each
-    once. A file that is not there is left out (nothing would run; analysis says it is missing)."""
+    once. A file that is not there, or a program's __main__, is left out (nothing would run; analysis says why)."""
     found: dict[str, str] = {}
     for block in doc.blocks.values():
         if block.kind != "Opaque":
@@ -175,6 +200,8 @@ def code_to_allow(doc) -> list[tuple[str, str]]:
             where = str(target).rpartition(":")[0]
             if not where or _key(where) in found or (where.endswith(".py") and not Path(where).is_file()):
                 continue
+            if not where.endswith(".py") and _module_refusal(where):
+                continue      # never runs, allowed or not: analysis says why
             why = _refusal(where)
             if why is not None:
                 found[_key(where)] = why
@@ -192,8 +219,16 @@ def _class_targets(value, out: list) -> None:
             _class_targets(v, out)
 
 
+def exit_text(exc: SystemExit) -> str:
+    """What a person's code that raised SystemExit did, in words: "it called sys.exit(3)"."""
+    return f"it called sys.exit({shown(repr(exc.code), 80) if exc.code is not None else ''})"
+
+
 def _import(where: str, trusted: bool = False):
     if not where.endswith(".py"):
+        never = _module_refusal(where)
+        if never:                 # (a program, even where the code is trusted: it is no class's home)
+            raise OpaqueError(never)
         why = None if trusted else _refusal(where)
         if why is not None and _TRUST_RUN:
             _ALLOWED[where] = None
@@ -202,6 +237,8 @@ def _import(where: str, trusted: bool = False):
             raise OpaqueError(why)
         try:
             return importlib.import_module(where)
+        except SystemExit as exc:     # a module that ends the program as it loads: in words, and Layerloom goes on
+            raise OpaqueError(f"importing the module {where} of this Opaque block failed: {exit_text(exc)}") from None
         except Exception as exc:
             raise OpaqueError(f"the module {where} of this Opaque block cannot be imported "
                               f"({type(exc).__name__}: {exc})") from None
@@ -227,6 +264,9 @@ def _import(where: str, trusted: bool = False):
     sys.modules[name] = module
     try:
         exec(compile(data, str(path), "exec"), module.__dict__)    # the person's own file, allowed above
+    except SystemExit as exc:     # sys.exit() in the file: it failed to load, said so (Ctrl-C still interrupts)
+        sys.modules.pop(name, None)
+        raise OpaqueError(f"running {path} failed: {exit_text(exc)}") from None
     except Exception as exc:
         sys.modules.pop(name, None)
         raise OpaqueError(f"running {path} failed ({type(exc).__name__}: {exc})") from None
@@ -264,9 +304,14 @@ def _walk(module, where: str, qualname: str) -> type:
     """`module.a.b` for qualname "a.b", refusing anything defined outside the package it was asked from:
     "torch.utils.cpp_extension:subprocess.Popen" names a class of the standard library, not of torch."""
     obj = module
-    for part in qualname.split("."):
+    parts = qualname.split(".")
+    for i, part in enumerate(parts):
         if part.startswith("__"):
             raise OpaqueError(f'"{where}:{qualname}" reaches into Python internals; name a class directly')
+        if part.startswith("_") and i < len(parts) - 1 and where.split(".")[0] in TRUSTED_PACKAGES:
+            # torch's lazy attributes import modules ("torch:_dynamo.X"): as the module path would
+            raise OpaqueError(f'"{where}:{qualname}" reaches into a private part of {where.split(".")[0]} ({part}); '
+                              "name the class where it is public (such as torch.nn:Linear)")
         obj = getattr(obj, part, None)
         if obj is None:
             raise OpaqueError(f"{where} has no {qualname}")
@@ -317,6 +362,8 @@ def opaque_module(target: str, args: list, kwargs: dict, trusted: bool = False) 
         return cls(*_decode(list(args or []), trusted), **_decode(dict(kwargs or {}), trusted))
     except OpaqueError:
         raise
+    except SystemExit as exc:
+        raise OpaqueError(f"constructing {target} failed: {exit_text(exc)}") from None
     except Exception as exc:
         raise OpaqueError(f"constructing {target} failed ({type(exc).__name__}: {exc})") from None
 
@@ -328,6 +375,8 @@ def _opaque_forward(call, inputs, params):
         y = call(*inputs)
     except OpaqueError:
         raise
+    except SystemExit as exc:         # its forward ends the program: the block's problem, in words
+        raise OpaqueError(f"running {params['target']} failed: {exit_text(exc)}") from None
     except Exception as exc:
         # The module's code looks at values (a data-dependent branch): run it once on real zeros,
         # when its weights and inputs fit in memory (a file may name Linear(100000, 100000)).
@@ -338,8 +387,11 @@ def _opaque_forward(call, inputs, params):
                 f"once on real zeros would need {need / 2**30:,.1f} GB of memory (at most "
                 f"{REAL_RUN_BYTES // 2**30} GB is used for that): check its arguments against its input") from None
         module = opaque_module(params["target"], params["args"], params["kwargs"]).eval()
-        with torch.no_grad():
-            y = module(*[torch.zeros(x.shape, dtype=x.dtype) for x in inputs])
+        try:
+            with torch.no_grad():
+                y = module(*[torch.zeros(x.shape, dtype=x.dtype) for x in inputs])
+        except SystemExit as exit_:
+            raise OpaqueError(f"running {params['target']} failed: {exit_text(exit_)}") from None
         y = y.to("meta") if isinstance(y, torch.Tensor) else y
     if not isinstance(y, torch.Tensor):
         raise OpaqueError(f"the module returns {type(y).__name__}; an Opaque block must return one tensor")

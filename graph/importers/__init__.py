@@ -23,7 +23,7 @@ from pathlib import Path
 from torch import nn
 
 from ..fileformat import save_graph
-from ..opaque import OpaqueError, load_file_module
+from ..opaque import OpaqueError, exit_text, load_file_module
 from ..quoting import shown
 from ..weights import save_graph_weights
 from .batch_check import OTHER_BATCH, byte_text, check_affordable
@@ -107,10 +107,13 @@ def load_source_module(source: str, args=None) -> tuple[nn.Module, str]:
     obj = getattr(module, attr, None)
     if obj is None or not callable(obj):
         raise ImportFailure(f"{path} has no class or function called {attr}")
+    call = ", ".join([*(json.dumps(v) for v in pos), *(f"{k}={json.dumps(v)}" for k, v in kw.items())])
     try:
         model = obj(*pos, **kw)
+    except SystemExit as exc:     # the file's code ends the program: the import failed, said so (Ctrl-C still stops)
+        raise ImportFailure(f"{attr}({shown(call, 200)}) in {path} failed: {exit_text(exc)}: the error is in the "
+                            "file's own code; fix it there") from None
     except Exception as exc:
-        call = ", ".join([*(json.dumps(v) for v in pos), *(f"{k}={json.dumps(v)}" for k, v in kw.items())])
         advice = (": give the arguments it takes as JSON (--args, or Arguments in the import dialog), such as "
                   '{"width": 64} or [64]' if isinstance(exc, TypeError) else
                   ": the error is in the file's own code; fix it there, or give other arguments")
