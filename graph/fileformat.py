@@ -10,6 +10,7 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 import unicodedata
 from pathlib import Path
@@ -57,14 +58,54 @@ def _no_duplicate_keys(pairs):
     return out
 
 
-def parse_graph_text(text: str, path: str | None = None) -> dict:
+class _LongNumber:
+    """A whole number in the file with more digits than Python turns into a number (4,300): where it is is
+    found after parsing, for the message."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _parse_int(text: str, found: list):
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys)
+        return int(text)
+    except ValueError:             # too many digits (json's own pattern allows only digits and a minus sign)
+        found.append(_LongNumber(len(text.lstrip("-"))))
+        return found[-1]
+
+
+def _where_long(value, at: str = "$"):
+    """(location, _LongNumber) of the first over-long number in parsed JSON, in the $.blocks[3].params style."""
+    if isinstance(value, _LongNumber):
+        return at, value
+    items = (((f"{at}.{shown(k)}", v) for k, v in value.items()) if isinstance(value, dict) else
+             ((f"{at}[{i}]", v) for i, v in enumerate(value)) if isinstance(value, list) else ())
+    for where, v in items:
+        hit = _where_long(v, where)
+        if hit:
+            return hit
+    return None
+
+
+def parse_graph_text(text: str, path: str | None = None) -> dict:
+    long_numbers: list = []
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicate_keys,
+                          parse_int=lambda t: _parse_int(t, long_numbers))
     except json.JSONDecodeError as exc:
         raise GraphFileError(f"this is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}). "
                              "A Layerloom graph is a .loom.json file.", path) from None
     except (ValueError, RecursionError) as exc:
         raise GraphFileError(f"this is not a usable JSON file: {exc}", path) from None
+    if long_numbers:
+        try:
+            where, number = _where_long(data) or ("$", long_numbers[0])
+        except RecursionError:      # nested deeper than Python's stack: the number is named, not its place
+            where, number = "$", long_numbers[0]
+        raise GraphFileError(f"this number has {number.digits:,} digits, more than the "
+                             f"{sys.get_int_max_str_digits():,} a number in a graph file may have: correct it "
+                             "(no setting needs more than a few digits)", path, shown(where, 200))
+    return data
 
 
 def read_graph_file(path) -> dict:

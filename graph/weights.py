@@ -296,10 +296,16 @@ def save_graph_weights(doc, state_dict: dict, path) -> Path:
     target = path if path.is_absolute() else base / path
     target.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in state_dict.items()}
+    from .fileformat import default_mode
+    try:              # a file written again keeps its permissions; a new one gets the usual ones, as the graph file
+        mode = target.stat().st_mode & 0o7777 if target.is_file() else default_mode()    # (mkstemp's are 0600)
+    except OSError:
+        mode = default_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={"format": "layerloom.weights", "graph": str(doc.name)})
+        os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

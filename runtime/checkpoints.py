@@ -26,7 +26,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from layerloom.graph.fileformat import GraphFileError, atomic_write_text, graph_from_dict, read_bounded
+from layerloom.graph.fileformat import GraphFileError, atomic_write_text, default_mode, graph_from_dict, read_bounded
 from layerloom.graph.quoting import shown
 
 META_BYTES = 64 * 2**20     # meta.json: the graph (at most 16 MB), settings, class names, vocabulary
@@ -86,6 +86,8 @@ def save_checkpoint(ckpt_dir, name: str, model_state: dict, state: dict, meta: d
         save_file(_contiguous(model_state), str(tmp / "model.safetensors"), metadata=metadata)
         torch.save(state, tmp / "state.pt")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        for f in ("model.safetensors", "state.pt", "meta.json"):      # safetensors writes 0600: every file of
+            os.chmod(tmp / f, default_mode())                          # the checkpoint gets the usual permissions
     except BaseException as exc:      # a full disk, a file size limit, Ctrl-C: no half-written folder stays
         shutil.rmtree(tmp, ignore_errors=True)
         failure = _write_failure(exc, final)
@@ -182,10 +184,12 @@ def latest_checkpoint(run_or_ckpt) -> Path:
     raise CheckpointError(f"{path} holds no checkpoint: train at least one epoch (or stop a run) first")
 
 
-def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
+def load_checkpoint(run_or_ckpt, map_location="cpu", training_state: bool = True) -> Checkpoint:
     """The newest complete checkpoint, checked: its files read, its meta.json holds what the trainer
     wrote (with the right types), its state.pt holds plain data only, and its weights fit its graph
-    (names, shapes and dtypes). Raises CheckpointError with a one-line reason."""
+    (names, shapes and dtypes). Raises CheckpointError with a one-line reason. `training_state=False`: the
+    weights and meta.json only (export, which never uses the optimizer's state): state.pt is not read, and
+    the Checkpoint's `state` is {}."""
     path = latest_checkpoint(run_or_ckpt)
     try:
         weights = load_file(str(path / "model.safetensors"), device=str(map_location))
@@ -194,21 +198,27 @@ def load_checkpoint(run_or_ckpt, map_location="cpu") -> Checkpoint:
                               f"read ({shown(str(exc), 120)})", earlier_advice(path)) from None
     except OSError as exc:
         raise CheckpointError(f"the checkpoint {path} cannot be read: {exc}") from None
+    state = _read_state(path, map_location) if training_state else {}
+    meta = _read_meta(path)
+    if training_state:
+        _check_state(path, state)
+    _check_weights(path, weights, meta)
+    return Checkpoint(path, weights, state, meta)
+
+
+def _read_state(path: Path, map_location):
+    """The checkpoint's state.pt (optimizer, scheduler and RNG states), read without unpickling objects."""
     check_unpacked_size(path, path / "state.pt")
     try:
         with warnings.catch_warnings():     # torch warns about a pickle protocol it then refuses anyway
             warnings.simplefilter("ignore")
-            state = torch.load(path / "state.pt", map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:   # weights_only=True refused an object
+            return torch.load(path / "state.pt", map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:          # weights_only=True refused an object
         raise CheckpointError(f"the checkpoint {path} holds data that is not allowed (only tensors and plain "
                               "values are loaded), or is damaged", earlier_advice(path)) from None
     except Exception as exc:
         raise CheckpointError(f"the checkpoint {path} is corrupt or truncated: its state.pt cannot be read "
                               f"({shown(str(exc), 120)}).") from None
-    meta = _read_meta(path)
-    _check_state(path, state)
-    _check_weights(path, weights, meta)
-    return Checkpoint(path, weights, state, meta)
 
 
 def check_unpacked_size(path: Path, file: Path) -> None:

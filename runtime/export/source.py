@@ -94,8 +94,8 @@ def load_source(path) -> ExportSource:
                             warnings=[weights_note(doc, model.meta["layerloom"].get("weights"))], data=data)
     if not path.exists():
         raise ExportError(f"{path} does not exist: give a run folder, a checkpoint folder or a .loom.json file")
-    try:
-        ckpt = load_checkpoint(path)
+    try:     # the weights and their description: no format carries the optimizer's state (state.pt)
+        ckpt = load_checkpoint(path, training_state=False)
     except CheckpointError as exc:
         raise ExportError(str(exc)) from None
     try:

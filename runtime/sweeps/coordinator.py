@@ -29,7 +29,7 @@ from ..threads import available_cores
 from . import forked
 from .results import write_results
 from .spec import SweepError, SweepSpec
-from .study import owner_tag, recover_interrupted, trials_counted
+from .study import check_folder, owner_tag, recover_interrupted, trials_counted
 from .trial import TrialProcess, apply_values, check_trial, data_problem, refused_for_data
 
 
@@ -120,6 +120,8 @@ class SweepRunner:
         if problem:
             self._emit({"type": "sweep_refused", "message": refused_for_data(problem)})
             return []
+        # a folder that holds a sweep of this name from another storage: SweepError before any trial
+        check_folder(self.folder, self.study._storage, self.spec.name, claim=True)
         self._emit({"type": "sweep_started"})
         (self.folder / "trials").mkdir(parents=True, exist_ok=True)
         self.recovered = recover_interrupted(self.study)

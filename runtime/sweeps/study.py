@@ -7,12 +7,18 @@ file (`journal:PATH`, or any path), e.g. on a filesystem that several machines s
 
 The study keeps the graph and the validated sweep section in its user attributes, so a
 `layerloom sweep-worker --storage URL` on another machine needs nothing but the storage.
+
+A sweep folder (`sweeps/<name>/`: runs/, trials/, results.json) belongs to the storage of the sweep that first
+ran in it, as `storage.json` records: a sweep of the same name kept in another storage is refused, in words,
+before it runs a trial (its trial-0000 runs would pile up beside the other's, and results.json would hold only
+the last one's trials).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -29,6 +35,7 @@ from ..processes import alive
 
 ATTR = "layerloom"
 JOURNAL = "journal.log"
+FOLDER_STORAGE = "storage.json"       # in a sweep folder: the storage whose sweep it holds
 RECORD_START = b'{"op_code":'          # how Optuna begins each line of a journal
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -37,7 +44,9 @@ def open_storage(url: str | None, folder: Path):
     """The storage for `url` (None: the sweep folder's own journal file)."""
     if url is None:
         folder.mkdir(parents=True, exist_ok=True)
-        return _journal(folder / JOURNAL)
+        storage = _journal(folder / JOURNAL)
+        storage.layerloom_sweep_folder = folder     # create_study checks the folder is this storage's
+        return storage
     if url.startswith("journal:") or "://" not in url:
         path = Path(url[len("journal:"):] if url.startswith("journal:") else url).expanduser()
         if path.is_dir():
@@ -142,9 +151,45 @@ def pruner_for(spec: SweepSpec):
                                        n_warmup_steps=spec.pruning["warmup_epochs"])
 
 
+def storage_place(storage) -> str:
+    """Where a storage keeps its studies, in words that tell two storages apart: "the journal /abs/path" or
+    "the database URL" (without its password)."""
+    backend = getattr(storage, "_backend", None)          # a journal's file, or the database behind Optuna's cache
+    path = getattr(backend, "_file_path", None)
+    if isinstance(path, str):
+        return f"the journal {os.path.realpath(path)}"
+    url = getattr(backend if backend is not None else storage, "url", None)
+    if isinstance(url, str):
+        return "the database " + re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+    return f"another {type(storage).__name__}"
+
+
+def check_folder(folder, storage, name: str, claim: bool = False, rename: str = "sweep.name or --name") -> None:
+    """SweepError when the sweep folder `folder` holds the runs and results of a sweep called `name` kept in
+    another storage than `storage`; `claim`: record `storage` as the folder's (when none is recorded)."""
+    path = Path(folder) / FOLDER_STORAGE
+    here = storage_place(storage)
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("storage")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        recorded = None            # none yet, or not one Layerloom wrote: the folder is this sweep's from now on
+    if isinstance(recorded, str) and recorded != here:
+        raise SweepError(f"the folder {shown(str(folder), 200)} holds the runs and results of the sweep "
+                         f"{shown(name, 80)} kept in {shown(recorded, 200)}, and this one is kept in "
+                         f"{shown(here, 200)}: their trials would be mixed. Give this sweep another name ({rename}) "
+                         "or another folder, or resume that sweep with its own storage")
+    if claim and recorded != here:
+        from ..runs import write_json
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_json(path, {"format": "layerloom.sweep-folder", "storage": here})
+
+
 def create_study(doc, spec: SweepSpec, storage, rename: str = "sweep.name or --name") -> optuna.Study:
     """Create the study, or open it again (resume) when one of that name exists in the storage. `rename`:
     how a person gives the sweep another name where they started it (the CLI's words by default)."""
+    folder = getattr(storage, "layerloom_sweep_folder", None)      # (open_storage's for the folder's own journal)
+    if folder is not None:
+        check_folder(folder, storage, spec.name, rename=rename)
     study = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler_for(spec),
                                 pruner=pruner_for(spec), direction=spec.direction, load_if_exists=True)
     saved = study.user_attrs.get(ATTR)
