@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from layerloom.graph import GraphDocument, compile_graph, save_graph
+from layerloom.graph import compile_graph, save_graph
 from layerloom.graph.fileformat import graph_to_dict
 from layerloom.runtime import export
 from layerloom.runtime.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
@@ -24,22 +24,14 @@ from layerloom.runtime.cli import run
 from layerloom.runtime.export import export_model
 from layerloom.runtime.processes import STARTED
 
+from .trainer_helpers import tiny_linear
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _tiny_doc():
-    doc = GraphDocument("tiny")
-    last = doc.add_block("Input", {"shape": [4]})
-    for kind, params in (("Linear", {"out_features": 3}), ("Output", {})):
-        block = doc.add_block(kind, params)
-        doc.connect(last, block)
-        last = block
-    return doc
 
 
 def _tiny(tmp_path) -> Path:
     path = tmp_path / "tiny.loom.json"
-    save_graph(_tiny_doc(), path)
+    save_graph(tiny_linear(), path)
     return path
 
 
@@ -142,7 +134,7 @@ def test_the_next_export_removes_staging_folders_of_killed_exports_and_keeps_liv
 def test_a_checkpoint_whose_optimizer_state_is_cut_short_still_exports_its_weights(tmp_path):
     """Export carries the weights; state.pt holds the optimizer's state, which resuming needs (and still
     refuses when damaged), not export."""
-    doc = _tiny_doc()
+    doc = tiny_linear()
     model = compile_graph(doc, seed=0)
     ckpt = save_checkpoint(tmp_path / "run" / "checkpoints", "epoch-0001-step-0000001", model.state_dict(),
                            {"optimizer": {"state": {}, "param_groups": []}}, {

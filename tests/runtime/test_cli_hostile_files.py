@@ -15,23 +15,14 @@ import stat
 
 import pytest
 
-from layerloom.graph import GraphDocument, compile_graph, save_graph
+from layerloom.graph import compile_graph, save_graph
 from layerloom.graph.fileformat import GraphFileError, graph_from_dict, load_graph
 from layerloom.graph.weights import save_graph_weights
 from layerloom.runtime.checkpoints import save_checkpoint
 from layerloom.runtime.cli import run
 
 from .sweep_helpers import small_graph, write_graph
-
-
-def _tiny_doc():
-    doc = GraphDocument("tiny")
-    last = doc.add_block("Input", {"shape": [4]})
-    for kind, params in (("Linear", {"out_features": 3}), ("Output", {})):
-        block = doc.add_block(kind, params)
-        doc.connect(last, block)
-        last = block
-    return doc
+from .trainer_helpers import tiny_linear
 
 
 def _mode(path) -> int:
@@ -51,7 +42,7 @@ def umask(request, tmp_path):
 
 
 def test_every_file_of_a_checkpoint_gets_the_permissions_a_new_file_gets(tmp_path, umask):
-    doc = _tiny_doc()
+    doc = tiny_linear()
     ckpt = save_checkpoint(tmp_path / "checkpoints", "epoch-0001-step-0000001", compile_graph(doc).state_dict(),
                            {"optimizer": {}}, {"graph": {}, "epoch": 1, "step": 1, "step_in_epoch": 0})
     assert {f: oct(_mode(ckpt / f)) for f in ("model.safetensors", "state.pt", "meta.json")} == \
@@ -59,7 +50,7 @@ def test_every_file_of_a_checkpoint_gets_the_permissions_a_new_file_gets(tmp_pat
 
 
 def test_a_graphs_weights_file_gets_the_permissions_a_new_file_gets_and_keeps_its_own(tmp_path, umask):
-    doc = _tiny_doc()
+    doc = tiny_linear()
     save_graph(doc, tmp_path / "tiny.loom.json")
     weights = save_graph_weights(doc, compile_graph(doc).state_dict(), "tiny.safetensors")
     assert oct(_mode(weights)) == oct(umask) == oct(_mode(tmp_path / "tiny.loom.json"))

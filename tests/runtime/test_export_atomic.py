@@ -6,19 +6,15 @@ import json
 import pytest
 from safetensors.torch import load_file
 
-from layerloom.graph import GraphDocument, save_graph
+from layerloom.graph import save_graph
 from layerloom.runtime.export import ExportError, export_model, formats
+
+from .trainer_helpers import tiny_linear
 
 
 def _tiny(tmp_path):
-    doc = GraphDocument("tiny")
-    last = doc.add_block("Input", {"shape": [4]})
-    for kind, params in (("Linear", {"out_features": 3}), ("Output", {})):
-        block = doc.add_block(kind, params)
-        doc.connect(last, block)
-        last = block
     path = tmp_path / "tiny.loom.json"
-    save_graph(doc, path)
+    save_graph(tiny_linear(), path)
     return path
 
 

@@ -7,22 +7,18 @@ import torch
 from hypothesis import given, strategies as st
 from safetensors.torch import load_file
 
-from layerloom.graph import GraphDocument, save_graph
+from layerloom.graph import save_graph
 from layerloom.runtime.export import export_model
 from layerloom.runtime.runs import create_run_dir, slug
+
+from .trainer_helpers import tiny_linear
 
 WINDOWS_REFUSED = set('<>:"/\\|?*')
 WINDOWS_DEVICES = {"con", "prn", "aux", "nul", *(f"{p}{d}" for p in ("com", "lpt") for d in "0123456789¹²³")}
 
 
 def _tiny(name: str, path):
-    doc = GraphDocument(name)
-    last = doc.add_block("Input", {"shape": [4]})
-    for kind, params in (("Linear", {"out_features": 3}), ("Output", {})):
-        block = doc.add_block(kind, params)
-        doc.connect(last, block)
-        last = block
-    save_graph(doc, path)
+    save_graph(tiny_linear(name), path)
     return path
 
 

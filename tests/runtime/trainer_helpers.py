@@ -22,6 +22,17 @@ def lenet():
     return load_graph(preset_path("lenet5"))
 
 
+def tiny_linear(name: str = "tiny") -> GraphDocument:
+    """Input [4] -> Linear(3) -> Output: the smallest graph with weights."""
+    doc = GraphDocument(name)
+    last = doc.add_block("Input", {"shape": [4]})
+    for kind, params in (("Linear", {"out_features": 3}), ("Output", {})):
+        block = doc.add_block(kind, params)
+        doc.connect(last, block)
+        last = block
+    return doc
+
+
 def small_net(dropout=True):
     """A fast MNIST net with dropout (so RNG state matters for exact resume)."""
     doc = GraphDocument("small")
