@@ -9,8 +9,9 @@ fix's "alternatives"), so an editor can offer it as a button.
 
 `preflight(doc, dataset, options)` is the whole check from a graph and a data set's name: it
 describes the set offline (no download, no loading), analyses the graph with its context and
-returns the graph's errors and `check_training`'s findings. The trainer, `layerloom train` and the
-Training panel (through `check_training`) all decide with it.
+returns the graph's errors, `check_training`'s findings and the set's notes (`data_notes`: how its
+files are read, e.g. test/ used for validation). The trainer, `layerloom train` and the Training
+panel (through `check_training`; it shows the notes with the data set) all decide with it.
 """
 from __future__ import annotations
 
@@ -216,6 +217,14 @@ def check_training(doc, result, info: DatasetInfo, batch_size: int | None = None
     return out
 
 
+def data_notes(info: DatasetInfo) -> list[Diagnostic]:
+    """What a person should know about how the set's files are read (test/ used for validation, pictures of
+    different sizes, macOS resource files skipped), one warning each that stops nothing: the trainer reports
+    its warnings when a run starts (`layerloom train` prints each as a `note:` line). Not in `check_training`,
+    whose findings the Training panel lists as problems: it shows the notes with the data set instead."""
+    return [Diagnostic(None, " ".join(str(note).split()), "data_note", severity="warning") for note in info.notes]
+
+
 @dataclass
 class Preflight(Findings):
     """What `preflight` found (errors, warnings), and what it found it with, for the caller to go on from."""
@@ -242,5 +251,5 @@ def preflight(doc, dataset: str, options: dict | None = None, info: DatasetInfo 
             return Preflight([Diagnostic(None, f"{dataset} cannot be described with these options: "
                                                f"{' '.join(str(exc).split())}", "train_data")])
     result = analyze(doc, info.data_context())
-    found = list(result.errors) + check_training(doc, result, info, batch_size)
+    found = list(result.errors) + check_training(doc, result, info, batch_size) + data_notes(info)
     return Preflight(found, info, result)

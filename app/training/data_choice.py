@@ -2,6 +2,8 @@
 fixes that change its settings. A part of TrainingUI (app/training/ui.py), which it is mixed into."""
 from __future__ import annotations
 
+import html
+
 from PySide6.QtWidgets import QFileDialog
 
 from layerloom.runtime.data import DataError, dataset_info
@@ -12,6 +14,7 @@ from .data_loader import request_key
 from ..panels.training import FILE_FILTERS, PATH_KINDS
 
 LOADING_EXAMPLES = "Loading examples…"
+NOTE = "<p style='margin-top:6px; margin-bottom:0px'>{}</p>"       # one of the data set's notes
 
 
 class DataChoice:
@@ -168,8 +171,12 @@ class DataChoice:
                  f"<b>{info.num_classes}</b> classes" if info.num_classes else "classes from the files"]
         if info.vocab_size:
             parts.append(f"{info.vocab_size:,} tokens")
-        if self.bundle is not None and self.data_key == self._load_key():
+        loaded = self.bundle is not None and self.data_key == self._load_key()
+        if loaded:
             parts.append(f"{len(self.bundle.train):,} train / {len(self.bundle.val):,} val")
-        self.panel.set_data_info(" · ".join(parts))
+        # How the files are read (test/ used for validation, sizes that differ; once loaded, files skipped):
+        # each note a paragraph of its own under the line above. Their text holds folder and file names.
+        notes = (self.bundle.info if loaded else info).notes
+        self.panel.set_data_info(" · ".join(parts) + "".join(NOTE.format(html.escape(n)) for n in notes))
         if self.bundle is None:
             self.panel.examples.clear(LOADING_EXAMPLES if self._data_loading() else "")
