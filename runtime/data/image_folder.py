@@ -197,22 +197,28 @@ def load(info: DatasetInfo, *, path=None, seed: int = 0, val_fraction=0.2, **_ig
     train = _make(train_dir, classes, shape, allow_empty=False)
     skipped = list(train.skipped)
     if val_dir is not None:
-        extra = [name for name in subfolders(val_dir) if name not in classes]
-        if extra:
-            raise DataError(
-                f"{_q(val_dir)} has class folders that {_q(train_dir)} lacks ({_q(', '.join(extra))}): "
-                f"give {_q(train_dir.name)}/ and {_q(val_dir.name)}/ the same class subfolders."
-            )
-        val = _make(val_dir, classes, shape, allow_empty=True)
-        if len(val) == 0:
-            raise DataError(f"{_q(val_dir)} holds no images: put validation images in its class "
-                            "subfolders.")
+        val = validation_folder(train_dir, val_dir, classes, shape)
         skipped += val.skipped
         return DataBundle(info=_with_statistics(_with_skipped(info, skipped), train), train=train, val=val)
     train_idx, val_idx = _stratified_split(train.targets, fraction, seed)
     train_split = Subset(train, train_idx)
     return DataBundle(info=_with_statistics(_with_skipped(info, skipped), train_split), train=train_split,
                       val=Subset(train, val_idx))
+
+
+def validation_folder(train_dir: Path, val_dir: Path, classes, shape):
+    """The pictures of the validation folder `val_dir`, read for the classes of `train_dir`; refused when it has
+    class folders train/ lacks, or no pictures at all. (An exported project's reader holds this source.)"""
+    extra = [name for name in subfolders(val_dir) if name not in classes]
+    if extra:
+        raise DataError(
+            f"{_q(val_dir)} has class folders that {_q(train_dir)} lacks ({_q(', '.join(extra))}): "
+            f"give {_q(train_dir.name)}/ and {_q(val_dir.name)}/ the same class subfolders."
+        )
+    val = _make(val_dir, classes, shape, allow_empty=True)
+    if len(val) == 0:
+        raise DataError(f"{_q(val_dir)} holds no images: put validation images in its class subfolders.")
+    return val
 
 
 def _with_skipped(info: DatasetInfo, skipped: list[str]) -> DatasetInfo:

@@ -86,7 +86,7 @@ _SOURCES = (base.DataError, quoting.shown, image_read.quoted,
             folder_layout.Layout, folder_layout.unreadable_folder, folder_layout.subfolders, folder_layout._is_dir,
             folder_layout.split_folders, folder_layout.class_folders, folder_layout.image_files,
             folder_layout.image_extensions,
-            image_folder.label_as_int64, image_folder._image_folder_class, image_folder._make,
+            image_folder.label_as_int64, image_folder._image_folder_class, image_folder._make, image_folder.validation_folder,
             image_folder._stratified_split)
 # Names image_folder.py imports under another name (`_q` for quoted), bound as it binds them.
 _ALIASES = (("_q", image_folder._q), ("_image_extensions", image_folder._image_extensions))
@@ -105,16 +105,7 @@ def load(root, shape, val_fraction, seed):
     classes = tuple(class_folders(train_dir))
     train = _make(train_dir, classes, shape, allow_empty=False)
     if val_dir is not None:
-        extra = [name for name in subfolders(val_dir) if name not in classes]
-        if extra:
-            raise DataError(
-                f"{_q(val_dir)} has class folders that {_q(train_dir)} lacks ({_q(', '.join(extra))}): "
-                f"give {_q(train_dir.name)}/ and {_q(val_dir.name)}/ the same class subfolders."
-            )
-        val = _make(val_dir, classes, shape, allow_empty=True)
-        if len(val) == 0:
-            raise DataError(f"{_q(val_dir)} holds no images: put validation images in its class "
-                            "subfolders.")
+        val = validation_folder(train_dir, val_dir, classes, shape)
         return (*_tensors(train, range(len(train))), *_tensors(val, range(len(val))), list(classes))
     train_idx, val_idx = _stratified_split(train.targets, val_fraction, seed)
     return (*_tensors(train, train_idx), *_tensors(train, val_idx), list(classes))
