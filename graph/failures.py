@@ -64,17 +64,19 @@ def _padding_mode(f: Failure, dims: int) -> Diagnostic | None:
     if mode not in _PADDING_MODES or len(f.x) != dims + 1:
         return None
     pad = f.params.get("padding", 0)
-    if pad == "same":
+    if pad == "same":        # torch pads the total d·(k-1) as its half before and the rest (the larger) after
         ks, dil = _per_dim(f.params["kernel_size"], dims), _per_dim(f.params.get("dilation", 1), dims)
-        pads = [d * (k - 1) - d * (k - 1) // 2 for k, d in zip(ks, dil)]    # the larger side, as torch pads
+        sides = [(d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2) for k, d in zip(ks, dil)]
     else:
-        pads = [0] * dims if isinstance(pad, str) else _per_dim(pad, dims)
+        sides = [(q, q) for q in ([0] * dims if isinstance(pad, str) else _per_dim(pad, dims))]
     does, beyond = _PADDING_MODES[mode]
     axes = ("length",) if dims == 1 else ("height", "width")
-    for q, size, axis in zip(pads, f.x[1:], axes):
+    for (before, q), size, axis in zip(sides, f.x[1:], axes):
         if q + beyond > size:
             most = size - beyond
-            return Diagnostic("", f'{f.sig} pads {count(q, "value")} on each side with padding_mode="{mode}", which {does} '
+            pads = (f"pads {count(q, 'value')} on each side" if before == q else
+                    f"pads {count(before, 'value')} before and {count(q, 'value')} after")
+            return Diagnostic("", f'{f.sig} {pads} with padding_mode="{mode}", which {does} '
                                   f"the input's own values, but its input {f.xt} has {size} along its {axis}: set "
                                   + (f"padding to at most {most}, " if most >= 0 and pad != "same" else "")
                                   + 'padding_mode to "zeros" or "replicate", or give it a larger input.', "too_small")

@@ -113,3 +113,18 @@ def test_a_mirrored_padding_of_one_value_says_one_value():
     (err,) = analyze(chain(("Conv1d", {"kernel_size": 2, "padding": 1, "padding_mode": "reflect"}),
                            shape=[2, 1])).errors
     assert "pads 1 value on each side" in err.message, err.message
+
+
+@pytest.mark.parametrize("kernel, dilation", [(4, 1), (3, 2), (2, 3), (4, 2)])
+def test_a_same_padding_split_unevenly_is_said_as_torch_pads_it(kernel, dilation):
+    """padding="same" with an odd total pads one value fewer before than after (torch's own split)."""
+    params = {"out_channels": 2, "kernel_size": kernel, "dilation": dilation, "padding": "same",
+              "padding_mode": "reflect"}
+    (err,) = analyze(chain(("Conv2d", params), shape=[1, 2, 2])).errors
+    conv = torch.nn.Conv2d(1, 2, kernel, dilation=dilation, padding="same", padding_mode="reflect")
+    before, after = conv._reversed_padding_repeated_twice[:2]       # (left, right) of the width, as torch pads
+    said = ("pads " + (f"{after} value{'s' * (after != 1)} on each side" if before == after else
+                       f"{before} value{'s' * (before != 1)} before and {after} value{'s' * (after != 1)} after"))
+    assert said in err.message, err.message
+    with pytest.raises(RuntimeError):
+        conv(torch.rand(2, 1, 2, 2))
