@@ -286,13 +286,15 @@ def _run(argv: list[str]) -> int:
     if getattr(args, "trust_code", False):
         from layerloom.graph.opaque import trust_code_for_run
         trust_code_for_run()
+    from . import stop_signals
+    stop_signals.forget()
     try:
         return args.func(args)
     except BrokenPipeError:
         return 0
     except KeyboardInterrupt:
         with contextlib.suppress(OSError):     # stderr may be gone with the terminal
-            print(f"\nlayerloom {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+            print(f"\nlayerloom {args.command}: interrupted ({stop_signals.words()})", file=sys.stderr)
         return 130
     except OSError as exc:     # a path the system refused (a file in the way, permissions, a full disk)
         from layerloom.graph.lazy_torch import explained     # or a shared library a command imports

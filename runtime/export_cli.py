@@ -6,6 +6,7 @@ import contextlib
 import signal
 import sys
 
+from . import stop_signals
 from .cli import can_write
 
 # The formats' names, for the parser without importing the exporters (they load torch); a test holds
@@ -65,10 +66,5 @@ def stops_between_formats():
         elif signum == signal.SIGINT and not stop.held:
             raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGINT, on_signal)
-    previous_term = signal.signal(signal.SIGTERM, on_signal)
-    try:
+    with stop_signals.handled(on_signal):
         yield stop
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)

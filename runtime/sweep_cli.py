@@ -11,10 +11,10 @@ a second one ends them at once (their values run again when the sweep resumes).
 """
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 
+from . import stop_signals
 from .cli import can_write, load_or_say
 
 
@@ -109,18 +109,14 @@ def _run(runner, spec, study, folder, command: str = "sweep") -> int:
                   "resumes...", file=sys.stderr, flush=True)
             runner.abort()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    previous_term = signal.signal(signal.SIGTERM, on_sigint)
     try:
-        rows = runner.run()
-        _report(rows, spec, study)       # a Ctrl-C while the table prints is one more press, not a traceback
-        print(f"Sweep folder: {folder} (results.json)")
+        with stop_signals.handled(on_sigint):
+            rows = runner.run()
+            _report(rows, spec, study)   # a Ctrl-C while the table prints is one more press, not a traceback
+            print(f"Sweep folder: {folder} (results.json)")
     except SweepError as exc:            # the storage refused the trials' values (another program's ranges)
         print(f"layerloom {command}: {exc}", file=sys.stderr)
         return 2
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
     if interrupted:
         return 128 + int(interrupted[0])     # 130 after Ctrl-C, 143 after SIGTERM, as a shell reports them
     return 0 if any(r["state"] == "complete" for r in rows) else 1

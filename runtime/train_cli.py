@@ -7,10 +7,10 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import signal
 import sys
 from pathlib import Path
 
+from . import stop_signals
 from .cli import RUN, can_write, exists, load_or_say
 from .config import ConfigError, TrainConfig
 from .health_indicators import grouped_texts
@@ -295,10 +295,5 @@ def stops_cleanly(holder: dict, message: str = "Stopping after this step (Ctrl-C
             raise KeyboardInterrupt
         trainer.stop()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    previous_term = signal.signal(signal.SIGTERM, on_sigterm)
-    try:
+    with stop_signals.handled(on_sigint, on_sigterm):
         yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
