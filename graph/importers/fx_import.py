@@ -26,6 +26,7 @@ from ..layout import apply_layout, auto_layout
 from ..params import ParamError
 from ..quoting import shown
 from .block_ids import block_id_of
+from .exits import exits_fail
 from .batch_check import check_batch_follows, samples_apart_note
 from .functions import (ALIAS, Unmapped, batch_dim_problem, call_name, describe, function_text, is_split, map_call,
                         piece_of)
@@ -361,6 +362,7 @@ def _dtype(text: str) -> str:
     raise ImportFailure(f"the model's input is {text}; Layerloom graphs take float32 or int64 inputs")
 
 
+@exits_fail
 def import_module(model: nn.Module, input_shape, name: str = "Imported", source: str = "module",
                   input_dtype: str = "float32"):
     """Import `model` (its eval-mode behaviour; training_check.py notes where training differs) for inputs of
@@ -433,6 +435,7 @@ def import_module(model: nn.Module, input_shape, name: str = "Imported", source:
     return doc, builder.state, report
 
 
+@exits_fail
 def check_fidelity(doc, state: dict, model: nn.Module, input_shape, report: ImportReport | None = None,
                    input_dtype: str = "float32", batch: int = 2) -> dict:
     """Compile the imported graph, load its weights strictly, and compare outputs with the model."""
