@@ -27,7 +27,7 @@ from .data.transforms import build_transforms
 from .evaluation import READ_BATCH, classes_problem
 from .export import ExportError, ExportSource, load_source
 from .export.formats import export_onnx, staged_folder, write_model_json
-from .export.staging import NOTHING, places_problem, publish, staged_export
+from .export.staging import NOTHING, clear_stale_staging, places_problem, publish, staged_export
 
 
 class EnsembleError(ValueError):
@@ -301,6 +301,7 @@ def export_ensemble(members: list[ExportSource], out, formats=("onnx", "project"
     problem = places_problem(out, names)
     if problem:
         raise EnsembleError(f"{problem} ({NOTHING})")
+    clear_stale_staging(out)      # what exports killed on the way (an ensemble's or another's) left; a live one's stays
     with staged_export(out) as staging:
         if "onnx" in names:
             result = export_onnx(ensemble_source(members), staging / names["onnx"])

@@ -6,7 +6,6 @@ false reason ("partially initialized module 'torch._dynamo'") and the command sa
 the process and left its hidden staging folder in the destination for good. Now a stop is a request the
 export acts on between formats (the destination left as it was), and the next export into a folder removes
 the staging folders of exports that were killed, never those of a live one."""
-import json
 import os
 import signal
 import subprocess
@@ -22,8 +21,8 @@ from layerloom.runtime import export
 from layerloom.runtime.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from layerloom.runtime.cli import run
 from layerloom.runtime.export import export_model
-from layerloom.runtime.processes import STARTED
 
+from .staging_helpers import killed_and_live, staging
 from .trainer_helpers import tiny_linear
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,27 +94,12 @@ def test_ctrl_c_during_a_format_stops_before_the_next_and_keeps_the_earlier_expo
     assert {p.name: p.read_bytes() for p in out.iterdir()} == earlier      # as it was: no new file, no staging
 
 
-def _staging(out: Path, pid, owner=None, name="abcdefgh") -> Path:
-    folder = out / f".export-{pid}-{name}.tmp"
-    folder.mkdir(parents=True)
-    (folder / "tiny.onnx").write_bytes(b"half-written")
-    if owner is not None:
-        (folder / ".owner.json").write_text(json.dumps(owner), encoding="utf-8")
-    return folder
-
-
 def test_the_next_export_removes_staging_folders_of_killed_exports_and_keeps_live_ones(tmp_path):
     out = tmp_path / "out"
-    finished = subprocess.Popen([sys.executable, "-c", ""])
-    finished.wait()                                  # a process that has ended: its id names no process now
-    killed = [
-        # killed after it recorded itself: this process's id, but a process that started in 1970 is not this one
-        _staging(out, os.getpid(), {"pid": os.getpid(), "started": 0.0, "host": None}, "killed00"),
-        _staging(out, finished.pid, None, "killed01"),               # killed before it could record itself
-    ]
+    killed, live = killed_and_live(out, "tiny.onnx")
     kept = [
-        _staging(out, os.getpid(), {"pid": os.getpid(), "started": STARTED, "host": None}, "livethis"),  # another
-        _staging(out, 1, {"pid": 1, "started": 0.0, "host": "another-machine.example"}, "elsewhre"),    # export's
+        live,                                                                                         # another
+        staging(out, 1, {"pid": 1, "started": 0.0, "host": "another-machine.example"}, "elsewhre", "tiny.onnx"),
         out / ".export-abcdefgh.tmp",                # an earlier Layerloom's: whose it is, is not known
         out / ".export-notes",                       # not a name Layerloom gives
     ]
