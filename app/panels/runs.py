@@ -25,8 +25,12 @@ from ..docks import in_sight
 COLUMNS = ("Run", "Graph", "Data set", "Epochs", "Val acc", "Health", "Val loss", "Status")
 HEALTH, STATUS = COLUMNS.index("Health"), COLUMNS.index("Status")
 MARKS = {"ok": "✓", "warn": "!", "bad": "✕"}
-RESUME_TIP = "Continue the selected stopped or interrupted run of the open graph from its latest checkpoint"
+RESUME_TIP = "Continue the selected stopped, interrupted or failed run of the open graph from its latest checkpoint"
 RESUMABLE = ("stopped", "interrupted")
+# A run that failed after a checkpoint (a data worker killed when memory ran out, a file gone) goes on from it too,
+# as `layerloom train --resume` does and its message says; one that failed before its first checkpoint cannot.
+RESUMABLE_FAILED = "failed"
+NOTHING_TO_RESUME = "The selected run failed before its first checkpoint: there is nothing to resume; train it again"
 RESUME_WAITS = "A run is training: stop it (or let it end) to resume another"
 FOLDER_TIP = "Choose the folder that holds the run folders"
 FOLDER_WAITS = "A run is training into this folder: stop it (or let it end) to choose another"
@@ -357,9 +361,13 @@ class RunsPanel(ps.NarrowTitles, QWidget):
     def _update_buttons(self) -> None:
         paths = self.selected_paths()
         one = next((r for r in self.runs if r.path == paths[0]), None) if len(paths) == 1 else None
-        self.export_button.setEnabled(one is not None and (one.path / "checkpoints" / "latest.json").exists())
-        self.resume_button.setEnabled(one is not None and not self.training and self._status(one) in RESUMABLE)
-        self.resume_button.setToolTip(RESUME_WAITS if self.training else RESUME_TIP)
+        status = self._status(one) if one is not None else None
+        kept = one is not None and (one.path / "checkpoints" / "latest.json").exists()
+        resumable = status in RESUMABLE or (status == RESUMABLE_FAILED and kept)
+        self.export_button.setEnabled(kept)
+        self.resume_button.setEnabled(resumable and not self.training)
+        self.resume_button.setToolTip(RESUME_WAITS if self.training else
+                                      NOTHING_TO_RESUME if status == RESUMABLE_FAILED and not kept else RESUME_TIP)
         self.change.setEnabled(not self.training)      # the run that trains stays in the list it is in
         self.change.setToolTip(FOLDER_WAITS if self.training else FOLDER_TIP)
 

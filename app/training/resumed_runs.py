@@ -15,7 +15,8 @@ from ..exporting import has_checkpoint, network_of, run_gone
 
 class ResumedRuns:
     def resume_run(self, run) -> bool:
-        """The Runs tab's Resume: continue a stopped run of the open graph from its latest checkpoint."""
+        """The Runs tab's Resume: continue a stopped, interrupted or failed run of the open graph from its latest
+        checkpoint."""
         run = Path(run)
         doc = self.session.document
         if self.run.active:
@@ -37,9 +38,9 @@ class ResumedRuns:
         if theirs != network_of(graph_to_dict(doc)):
             self.session.message.emit(f"Cannot resume {run.name}: it trained another graph; open that graph first.")
             return False
-        if status not in (None, "stopped") or not has_checkpoint(run):
-            self.session.message.emit(f"Cannot resume {run.name}: only a stopped or interrupted run with a checkpoint "
-                                      "can go on.")
+        if status not in (None, "stopped", "failed") or not has_checkpoint(run):    # (failed: after a checkpoint)
+            self.session.message.emit(f"Cannot resume {run.name}: only a stopped, interrupted or failed run with a "
+                                      "checkpoint can go on.")
             return False
         refused = resume_refusal(run)        # another process trains it, one on another machine did, a damaged file
         if refused is not None:
