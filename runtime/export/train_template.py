@@ -150,6 +150,12 @@ def make_scheduler(optimizer, total_steps, steps_per_epoch):
     return None
 
 
+def keep_eval(module, args):
+    """A frozen block's batch norm keeps its running statistics: it runs in eval mode while the rest trains.
+    (A forward pre-hook returns None: what it returns would replace the layer's input.)"""
+    module.eval()
+
+
 @torch.no_grad()
 def evaluate(model, x, y, device, batch_size=512):
     model.eval()
@@ -201,7 +207,7 @@ def main():
         frozen.requires_grad_(False)
         for sub in frozen.modules():
             if isinstance(sub, torch.nn.modules.batchnorm._BatchNorm):
-                sub.register_forward_pre_hook(lambda module, args: module.eval())
+                sub.register_forward_pre_hook(keep_eval)
     if distributed:                 # DistributedDataParallel would wait for their gradients forever
         for block_id in UNUSED:
             getattr(model, block_id).requires_grad_(False)

@@ -111,20 +111,24 @@ def test_init_from_files_and_the_offline_torchvision_message(tmp_path, monkeypat
 
 
 def test_exported_train_py_honours_frozen_blocks(tmp_path, project_runner):
+    """conv1 and its batch norm frozen: train.py keeps their weights and the norm's running statistics (its
+    hook crashed step 1: it returned the module, which became the layer's input)."""
     doc = bn_net()
     doc.set_block_attr("conv1", "trainable", False)
+    doc.set_block_attr("bn1", "trainable", False)
     graph = tmp_path / "bn.loom.json"
     save_graph(doc, graph)
     _, results = export_model(graph, ["project"], tmp_path / "out")
     project = results[0].path
     text = (project / "train.py").read_text()
-    assert "FROZEN = ['conv1']" in text
+    assert "FROZEN = ['conv1', 'bn1']" in text
     proc = project_runner.run(project, "--epochs", "1", "--max-steps", "3", "--init", "model_state.pt",
                               "--device", "cpu")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     start = torch.load(project / "model_state.pt", weights_only=True)
     end = torch.load(project / "checkpoints" / "epoch-1.pt", weights_only=True)["model"]
-    assert torch.equal(start["conv1.weight"], end["conv1.weight"])
+    for key in ("conv1.weight", "bn1.weight", "bn1.bias", "bn1.running_mean", "bn1.running_var"):
+        assert torch.equal(start[key], end[key]), key
     assert not torch.equal(start["fc1.weight"], end["fc1.weight"])
 
 
