@@ -9,6 +9,7 @@ from __future__ import annotations
 from .lazy_torch import nn
 from .blocks import BlockKind, _auto_text, _channels_from, _features_from, _size_text, register
 from . import failures
+from .problems import count
 from .rules import RuleError, same_rank
 from .params import AUTO, Param
 
@@ -128,6 +129,17 @@ def _attention_forward(call, inputs, params):
     return call(query, key, value, need_weights=False)[0]   # torch returns (output, weights)
 
 
+def _attention_check(shapes, p) -> None:
+    """Three inputs: one value for each key, so the key and the value need as many steps (torch's own message
+    names its internal (steps, batch, features) shapes)."""
+    if len(shapes) == 3 and len(shapes[1]) == 2 and len(shapes[2]) == 2 and shapes[1][0] != shapes[2][0]:
+        key, value = ("×".join(map(str, s)) for s in shapes[1:])
+        raise RuleError(f"MultiheadAttention's key (input 2, {key}) has {count(shapes[1][0], 'step')} and its value "
+                        f"(input 3, {value}) has {count(shapes[2][0], 'step')}: attention takes one value for each "
+                        "key, so give the two inputs the same number of steps (or wire one sequence to both, with "
+                        "num_inputs 2).", "attention_lengths")
+
+
 register(BlockKind(
     "MultiheadAttention", "Attention",
     "Scaled dot-product attention with several heads over a T×E sequence (batch first). With one input it "
@@ -146,7 +158,7 @@ register(BlockKind(
     module_params=("embed_dim", "num_heads", "dropout", "bias"), fixed_kwargs={"batch_first": True},
     label=lambda p: f"{_auto_text(p['embed_dim'])}, {p['num_heads']} heads",
     expected_rank=(2, "T×E (steps × features)"),   # a 1-d sample would be read as an unbatched sequence
-    input_ports=lambda count: _ATTENTION_PORTS.get(count, ()),
+    input_ports=lambda n: _ATTENTION_PORTS.get(n, ()), check=_attention_check,
 ))
 
 

@@ -128,3 +128,21 @@ def test_a_same_padding_split_unevenly_is_said_as_torch_pads_it(kernel, dilation
     assert said in err.message, err.message
     with pytest.raises(RuntimeError):
         conv(torch.rand(2, 1, 2, 2))
+
+
+def test_attention_keys_and_values_of_other_lengths_are_said_in_the_graphs_words():
+    """The message named torch's internal (steps, batch, features) shapes and only the query's shape."""
+    from layerloom.graph import GraphDocument
+    doc = GraphDocument("m")
+    sources = [doc.add_block("Input", {"shape": shape}) for shape in ([3, 4], [5, 4], [6, 4])]
+    attention = doc.add_block("MultiheadAttention", {"num_inputs": 3, "num_heads": 2})
+    for port, source in enumerate(sources):
+        doc.connect(source, attention, dst_port=port)
+    doc.connect(attention, doc.add_block("Output"))
+    (err,) = analyze(doc).errors
+    assert err.block == attention and "torch.Size" not in err.message, err.message
+    assert "key (input 2, 5×4) has 5 steps and its value (input 3, 6×4) has 6 steps" in err.message, err.message
+    with pytest.raises((AssertionError, RuntimeError)):             # torch itself refuses it on a real batch
+        torch.nn.MultiheadAttention(4, 2, batch_first=True)(torch.rand(2, 3, 4), torch.rand(2, 5, 4), torch.rand(2, 6, 4))
+    doc.set_param(sources[2], "shape", [5, 4])                       # one value for each key: fine
+    assert analyze(doc).ok
