@@ -92,7 +92,7 @@ register(BlockKind(
     params=(Param("groups", "int", 2, "how many groups the channels are dealt from (must divide the channels)",
                   min=1, max=65536),),
     formula="y[k·g + i] = x[i·(C/g) + k]   (g groups, i < g, k < C/g)",
-    module=nn.ChannelShuffle, check=_shuffle_check, id_prefix="shuffle", key_params=("groups",),
+    module=nn.ChannelShuffle, check=_shuffle_check, id_prefix="shuffle", key_params=("groups",), input_dtype="any",
     label=lambda p: f"{p['groups']} groups",
 ))
 

@@ -26,7 +26,7 @@ for _name, _doc, _formula in (
 
 register(BlockKind(
     "Identity", "Shape", "Passes its input on unchanged (a placeholder where a layer was removed).",
-    formula="y = x", module=nn.Identity, channelwise=True,
+    formula="y = x", module=nn.Identity, channelwise=True, input_dtype="any",    # token ids pass as they are
 ))
 
 def _upsample_kwargs(p: dict) -> dict:

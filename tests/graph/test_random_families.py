@@ -146,3 +146,18 @@ def test_attention_keys_and_values_of_other_lengths_are_said_in_the_graphs_words
         torch.nn.MultiheadAttention(4, 2, batch_first=True)(torch.rand(2, 3, 4), torch.rand(2, 5, 4), torch.rand(2, 6, 4))
     doc.set_param(sources[2], "shape", [5, 4])                       # one value for each key: fine
     assert analyze(doc).ok
+
+
+@pytest.mark.parametrize("kind, params, shape", [("Identity", {}, [4]), ("ChannelShuffle", {"groups": 2}, [4, 3])])
+def test_blocks_that_only_move_values_pass_token_ids_as_torch_does(kind, params, shape):
+    """Identity and ChannelShuffle were refused on int64 ("needs floating-point values"); torch runs them."""
+    from layerloom.graph import compile_graph
+    doc = chain((kind, params), shape=shape, dtype="int64")
+    result = analyze(doc)
+    assert result.ok, [d.message for d in result.errors]
+    x = torch.randint(0, 9, (2, *shape))
+    reference = getattr(torch.nn, kind)(**params)(x)
+    y = compile_graph(doc, result)(x)
+    assert y.dtype == torch.int64 and torch.equal(y, reference)
+    (block,) = [b for b in doc.blocks if doc.blocks[b].kind == kind]
+    assert result.blocks[block].output_shape == tuple(reference.shape[1:]) and result.blocks[block].output_dtype == "int64"
