@@ -129,7 +129,8 @@ class HealthCollector:
             new = self.params[block]
             delta = math.sqrt(sum(float((p.detach().float() - o.float()).pow(2).sum()) for p, o in zip(new, old)))
             size = math.sqrt(sum(float(o.float().pow(2).sum()) for o in old))
-            self._current.setdefault(block, {})["update_ratio"] = delta / size if size > 0 else float("inf")
+            # weights that start at zero (a class token) have no ratio yet: a first step is no explosion
+            self._current.setdefault(block, {})["update_ratio"] = delta / size if size > 0 else None
         self._before = {}
         step = trainer.step
         rows = [{"step": step, "block": b, **{k: s.get(k) for k in STATS}} for b, s in self._current.items() if s]

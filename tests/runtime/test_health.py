@@ -177,3 +177,27 @@ def test_one_problem_reads_as_its_block_text_and_older_events_read_as_they_were(
         "fc2: its gradient is 1e-05 of fc3's: add BatchNorm"]
     older = [{"block": b, "code": "health.dead", "message": "dead", "text": f"{b}: dead"} for b in ("fc1", "fc2")]
     assert grouped_texts(older) == ["fc1: dead", "fc2: dead"]
+
+
+def test_weights_that_start_at_zero_are_not_flagged_exploding_at_the_first_step(tmp_path):
+    """A block whose weights start at zero (a ViT class token) has no update ratio at its first step: it read as
+    infinite, and every such run warned at step 1 that its weights were exploding."""
+    doc, (_, fc, _, head) = _dead_net()
+
+    class Zero:
+        def setup(self, trainer):
+            with torch.no_grad():
+                for p in trainer.model.get_submodule(head).parameters():
+                    p.zero_()
+    rec = Recorder()
+    t = Trainer(doc, {"epochs": 1, "max_steps": 2, "lr": 0.01}, rec, runs_base=tmp_path, data=mnist_small(256, 64),
+                extensions=[Zero(), HealthCollector()])
+    assert t.run()["status"] == "finished"
+    first = rec.of("health")[0]
+    assert first["step"] == 1 and not [p for p in first["new_problems"] if p["block"] == head], first["new_problems"]
+    table = read_health(t.run_dir)
+    (ratio,) = table["update_ratio"][head]
+    assert ratio is None or math.isnan(ratio)              # written as no value (health.csv reads it back as NaN)
+    (moved,) = table["update_ratio"][fc]      # weights that are not zero: a ratio (0: no gradient past a zero head)
+    assert math.isfinite(moved) and 0 <= moved < EXPLODING_UPDATE
+    assert not torch.equal(t.model.get_submodule(head).weight, torch.zeros_like(t.model.get_submodule(head).weight))
