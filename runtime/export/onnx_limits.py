@@ -87,11 +87,11 @@ def run_failure(exc: BaseException, model) -> str:
     if " was false. " in said:                     # "<file>:<line> <C++ function>(...) <condition> was false. <words>"
         said = said.split(" was false. ", 1)[1]
     said = _SOURCE.sub("", said)
-    block = next((_block_of(n) for n in model.graph.node if n.name == name), None)
+    block = next((block_of(n) for n in model.graph.node if n.name == name), None)
     return f"onnxruntime's {op} node {name}{f' (block {block})' if block else ''} fails: {said}"[:300]
 
 
-def _block_of(node) -> str | None:
+def block_of(node) -> str | None:
     """The block (the top-level module's attribute: Layerloom's block id) an exported node belongs to."""
     scopes = next((p.value for p in node.metadata_props if p.key == "pkg.torch.onnx.name_scopes"), None)
     names = re.findall(r"'([^']*)'", scopes or "")

@@ -10,6 +10,17 @@ is not used.
 Each file is verified on the run's validation split against the fp32 ONNX model: accuracy of both,
 top-1 agreement, file sizes and onnxruntime latency at batch 1 and 32. A drop of more than one
 accuracy point is flagged. The figures travel in the result's `report` (and so into model.json).
+
+Sequences: a graph whose fp32 ONNX file takes any number of steps is quantized from that file, and the
+int8 file takes any number too (checked at two other lengths). Where the length stays fixed (a plain RNN
+is quantized as its unrolled steps; a Flatten then a Linear over the steps), the note and model.json say
+so, and the validation and calibration samples are brought to that length as a text set pads a batch:
+token id 0 (<pad>) on the left (texts longer than it keep their last steps). The fp32 and int8 files are
+compared on the same padded samples. Should the int8 file fail with its steps free, it is made again at the
+Input's length, and says why.
+
+onnxruntime's per-channel static quantization cannot hold a ConvTranspose with groups (it broadcasts one
+scale per group against every output channel): such a graph is quantized per tensor, and its note says so.
 """
 from __future__ import annotations
 
@@ -18,6 +29,7 @@ import io
 import logging
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +40,9 @@ from ..data import DataError
 from ..evaluation import TIMING_SAMPLES, ClassesChanged, evaluation_data
 from ..latency import onnx_latency, onnx_session
 from .formats import ExportResult, atomic_target, export_onnx, size_of
-from .onnx_limits import first_line
+from .onnx_limits import block_of, plain
 from .source import ExportError, ExportSource, metadata_strings
+from .steps import dynamic_note, fixed_note, other_lengths, sequence_steps
 
 CALIBRATION_SAMPLES = 256
 FLAG_DROP_POINTS = 1.0
@@ -42,6 +55,46 @@ def export_onnx_int8_dynamic(src: ExportSource, path: Path) -> ExportResult:
 
 def export_onnx_int8_static(src: ExportSource, path: Path) -> ExportResult:
     return _export(src, path, "static")
+
+
+PLAIN_RNN_FIXED = "onnxruntime quantizes a plain RNN as its unrolled time steps, one copy of the cell per step"
+
+
+def one_line(exc: BaseException) -> str:
+    """onnxruntime's message (often several lines) as one line."""
+    return " ".join(plain(str(exc)).split())[:300] or type(exc).__name__
+
+
+def fixed_steps(model) -> int | None:
+    """The number of steps the ONNX `model`'s input holds fixed on its sequence axis (1), or None (a free axis,
+    or no such axis)."""
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    return int(dims[1].dim_value) if len(dims) >= 2 and dims[1].HasField("dim_value") else None
+
+
+@dataclass
+class Lengths:
+    """Brings samples to the `steps` a fixed-length model takes (None: leaves them as they are), as a text set pads
+    a batch: token id 0 (<pad>) on the left; a longer batch keeps its last steps. Remembers what it did."""
+    steps: int | None = None
+    padded: bool = False
+    cut: bool = False
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.steps is None or x.dim() < 2 or x.shape[1] == self.steps:
+            return x
+        if x.shape[1] > self.steps:
+            self.cut = True
+            return x[:, x.shape[1] - self.steps:]
+        self.padded = True
+        return torch.cat([x.new_zeros((x.shape[0], self.steps - x.shape[1], *x.shape[2:])), x], dim=1)
+
+    def note(self) -> str | None:
+        if not (self.padded or self.cut):
+            return None
+        done = " and ".join(["shorter ones padded on the left with token id 0, as training pads a batch"] * self.padded
+                            + [f"longer ones cut to their last {self.steps}"] * self.cut)
+        return f"the run's samples brought to {self.steps} steps ({done})"
 
 
 class _Calibration:
@@ -75,14 +128,38 @@ def _quiet():
         root.setLevel(level)
 
 
+def grouped_transposes(model) -> list[str]:
+    """The blocks (or nodes) of the ONNX `model` that are ConvTranspose with groups: onnxruntime's per-channel
+    quantization cannot hold their weights (it broadcasts a per-group scale against all the output channels)."""
+    out = []
+    for node in model.graph.node:
+        if node.op_type == "ConvTranspose" and any(a.name == "group" and a.i > 1 for a in node.attribute):
+            name = block_of(node) or node.name
+            if name not in out:
+                out.append(name)
+    return out
+
+
+def per_tensor_reason(model) -> str | None:
+    """Why the static mode quantizes the ONNX `model`'s weights per tensor rather than per channel, or None."""
+    grouped = grouped_transposes(model)
+    if not grouped:
+        return None
+    return (f"weights quantized per tensor, not per channel: onnxruntime's per-channel quantization cannot hold "
+            f"the grouped ConvTranspose {', '.join(grouped)}")
+
+
 def _quantize(pre: Path, tmp: Path, mode: str, input_name: str, data) -> None:
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     if mode == "dynamic":
         quantize_dynamic(pre, tmp, weight_type=QuantType.QInt8)
     else:
-        reader = _Calibration(input_name, data.calibration(CALIBRATION_SAMPLES))
-        quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=True,
+        model = onnx.load(str(pre))
+        fit = Lengths(fixed_steps(model))
+        reader = _Calibration(input_name, fit(data.calibration(CALIBRATION_SAMPLES)))
+        quantize_static(pre, tmp, reader, quant_format=QuantFormat.QDQ, per_channel=per_tensor_reason(model) is None,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
 
 
@@ -130,7 +207,7 @@ def quantize_onnx(src: ExportSource, fp32: Path, path: Path, mode: str, data) ->
             except Exception as exc:
                 if not _through_onnx(exc):      # our own mistake, not the model's: not relabelled as onnxruntime's
                     raise
-                raise ExportError(f"onnxruntime could not quantize this model ({first_line(exc)}): export the fp32 "
+                raise ExportError(f"onnxruntime could not quantize this model ({one_line(exc)}): export the fp32 "
                                   "onnx format instead") from None
             model = onnx.load(str(tmp))
             recurrent = sorted({n.op_type for n in model.graph.node} & {"LSTM", "GRU", "RNN"})
@@ -160,17 +237,70 @@ def load_data(src: ExportSource, mode: str):
         return None
 
 
+def _sequence(src: ExportSource, fp32: Path, base: ExportResult, plain_rnn: bool) -> tuple[int | None, str | None]:
+    """(the steps the fp32 file holds fixed or None, the note on its sequence length or None: not a sequence)."""
+    import onnx
+
+    length = sequence_steps(src)
+    if length is None:
+        return None, None
+    fixed = fixed_steps(onnx.load(str(fp32)))
+    if fixed is None:
+        return None, dynamic_note(length)
+    said = next((n for n in base.notes if n.startswith("sequence length fixed at")), None)
+    return fixed, said or fixed_note(fixed, PLAIN_RNN_FIXED if plain_rnn else "the fp32 ONNX model it starts from "
+                                                                                "takes only that length")
+
+
+def _quantized(src: ExportSource, path: Path, mode: str, data, any_length: bool, plain_rnn: bool, made: dict):
+    """Export the fp32 base, quantize it into `path` and check it: (report, steps note, Lengths, per-tensor reason,
+    recurrent ops kept in fp32). `made["free"]`: whether the base took any number of steps."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
+        fp32 = Path(work) / "model.onnx"
+        base = export_onnx(src, fp32, rnn_operator=not plain_rnn, any_length=any_length)
+        if not base.verified:
+            raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
+        fixed, sequence = _sequence(src, fp32, base, plain_rnn)
+        made["free"] = sequence is not None and fixed is None
+        per_tensor = per_tensor_reason(onnx.load(str(fp32))) if mode == "static" else None
+        recurrent = quantize_onnx(src, fp32, path, mode, data)
+        fit = Lengths(fixed)
+        report = _verify(src, fp32, path, data, mode, fit, free=sequence is not None and fixed is None)
+        if sequence is not None and fixed is None and not report["runs"]:
+            raise ExportError("the int8 model does not run on other sequence lengths")
+    return report, sequence, fit, per_tensor, recurrent
+
+
 def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
     fmt = f"onnx-int8-{mode}"
     data = load_data(src, mode)
-    with tempfile.TemporaryDirectory(prefix="layerloom-int8-") as work:
-        fp32 = Path(work) / "model.onnx"
-        base = export_onnx(src, fp32, rnn_operator=False, any_length=False)   # unrolled RNN steps quantize
-        if not base.verified:
-            raise ExportError(f"the fp32 ONNX model this starts from does not match torch ({base.line()})")
-        recurrent = quantize_onnx(src, fp32, path, mode, data)
-        report = _verify(src, fp32, path, data, mode)
+    # a plain RNN unrolled into its steps quantizes (its one ONNX RNN operator would stay fp32), at the Input's length;
+    # any other graph starts from the `onnx` format's own file, which takes any length where it can
+    plain_rnn = any(isinstance(m, torch.nn.RNN) for m in src.model.modules())
+    made: dict = {}
+    try:
+        report, sequence, fit, per_tensor, recurrent = _quantized(src, path, mode, data, not plain_rnn, plain_rnn,
+                                                                  made)
+    except ExportError as exc:
+        if not made.get("free"):
+            raise
+        # quantized with its steps free, the file failed: at the Input's length it may not
+        path.unlink(missing_ok=True)
+        report, sequence, fit, per_tensor, recurrent = _quantized(src, path, mode, data, False, plain_rnn, made)
+        sequence = fixed_note(int(src.input_shape[0]), f"the int8 file failed with the steps free: {exc}")
+    report["per_channel"] = mode == "static" and per_tensor is None
+    if sequence is not None:
+        report.update(sequence_length=sequence, fixed_steps=fit.steps)
     notes = [f"{report['size_ratio'] * 100:.0f} % of the fp32 ONNX file"]
+    if sequence is not None:
+        notes.append(sequence)
+    if fit.note():
+        notes.append(fit.note())
+        report["samples_fitted"] = fit.note()
+    if per_tensor:
+        notes.append(per_tensor)
     if report.get("int8_accuracy") is not None:
         notes.append(f"validation accuracy {report['fp32_accuracy'] * 100:.2f} % fp32 -> "
                      f"{report['int8_accuracy'] * 100:.2f} % int8, top-1 agreement "
@@ -190,15 +320,34 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
     return ExportResult(fmt, path, size_of(path), None, report["runs"], notes, report)
 
 
-def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str) -> dict:
+def _from_onnxruntime(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "onnxruntime"
+
+
+def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str, fit: Lengths, free: bool = False) -> dict:
+    """`fit` brings samples to a fixed-length model's steps; `free`: the int8 file should take any number of steps
+    (it is run at two other lengths)."""
+    try:
+        return _measure(src, fp32, path, data, mode, fit, free)
+    except Exception as exc:
+        if not _from_onnxruntime(exc):
+            raise
+        raise ExportError(f"onnxruntime could not check the int8 model on the run's samples: {one_line(exc)}") from None
+
+
+def _measure(src: ExportSource, fp32: Path, path: Path, data, mode: str, fit: Lengths, free: bool) -> dict:
     threads = thread_policy.default_threads()
     ref, q = onnx_session(fp32, threads), onnx_session(path, threads)
     inp = q.get_inputs()[0]
     same_input = (inp.name, inp.type, inp.shape) == tuple(
         (i.name, i.type, i.shape) for i in ref.get_inputs()[:1])[0]
-    probe = src.probe(CHECK_BATCH, seed=1).numpy()
-    out = q.run(None, {inp.name: probe})[0]
-    runs = bool(same_input and out.shape == ref.run(None, {inp.name: probe})[0].shape and np.isfinite(out).all())
+    runs = same_input
+    probes = [src.probe(CHECK_BATCH, seed=1)]
+    if free:
+        probes += [src.probe(CHECK_BATCH, seed=1, steps=n) for n in other_lengths(int(src.input_shape[0]))]
+    for probe in probes:
+        out = q.run(None, {inp.name: probe.numpy()})[0]
+        runs = bool(runs and out.shape == ref.run(None, {inp.name: probe.numpy()})[0].shape and np.isfinite(out).all())
     report = {"mode": mode, "per_channel": mode == "static", "fp32_bytes": size_of(fp32), "int8_bytes": size_of(path),
               "runs": runs}
     report["size_ratio"] = report["int8_bytes"] / report["fp32_bytes"]
@@ -206,7 +355,7 @@ def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str) -> dict:
         report["calibration_samples"] = min(CALIBRATION_SAMPLES, len(data.train))
     if data is not None:
         def run(session):
-            return lambda x: session.run(None, {inp.name: x.numpy()})[0]
+            return lambda x: session.run(None, {inp.name: fit(x).numpy()})[0]
         try:                                             # (read a batch at a time: a file may fail now)
             p32, p8 = data.predictions(run(ref)), data.predictions(run(q))
         except DataError as exc:
@@ -216,7 +365,7 @@ def _verify(src: ExportSource, fp32: Path, path: Path, data, mode: str) -> dict:
         report.update(dataset=data.dataset, split="validation", samples=len(data), fp32_accuracy=acc32,
                       int8_accuracy=acc8, accuracy_drop_points=(acc32 - acc8) * 100,
                       top1_agreement=float((p32 == p8).double().mean()))
-        sample_source = data.samples(TIMING_SAMPLES)       # a pool for timing, not the whole split
+        sample_source = fit(data.samples(TIMING_SAMPLES))       # a pool for timing, not the whole split
     else:
         report.update(fp32_accuracy=None, int8_accuracy=None, accuracy_drop_points=None, top1_agreement=None,
                       unverified_reason="the data set could not be loaded")
