@@ -116,6 +116,51 @@ def _input_shape_problem(info: DatasetInfo, input_id: str, wanted: tuple) -> Dia
                       fix=fix if len(wanted) == len(sample) else None)
 
 
+def _flattened_before(doc, bid: str) -> str | None:
+    """The nearest Flatten or Reshape that feeds `bid`, directly or through other blocks."""
+    seen, todo = set(), [e.src for e in doc.edges_into(bid)]
+    while todo:
+        b = todo.pop(0)
+        if b in seen or b not in doc.blocks:
+            continue
+        seen.add(b)
+        if doc.blocks[b].kind in ("Flatten", "Reshape"):
+            return b
+        todo += [e.src for e in doc.edges_into(b)]
+    return None
+
+
+def _length_problem(doc, result, info: DatasetInfo, input_id: str, steps: int) -> Diagnostic | None:
+    """A set of sequences of any length (each batch as long as its longest sequence) against a graph that needs
+    the Input's exact number of steps: the first block whose weights are sized by the steps (a Linear after a
+    Flatten of them) or that fails on one step fewer (a Reshape that holds them). Found by analysing the graph
+    again at that other length."""
+    if result is None or not result.ok:
+        return None
+    other = steps - 1 if steps > 1 else 2
+    shorter = doc.copy()
+    shorter.blocks[input_id].params["shape"] = [other]
+    again = analyze(shorter, info.data_context())
+    for bid in result.order:
+        here, there = result.blocks[bid], again.blocks.get(bid)
+        if there is None or there.status == "blocked" or (there.ok and there.param_count == here.param_count):
+            continue
+        kind = here.kind
+        why = (f"its weights are sized by the Input's {steps} steps ({here.param_count:,} parameters; "
+               f"{there.param_count:,} at {other} steps)" if there.ok else f"it runs only on the Input's {steps} steps")
+        flatten = _flattened_before(doc, bid)
+        if kind == "Linear" and flatten is not None:
+            what = (f"bring the steps down to one before {bid} instead of flattening them in {flatten} (a Select of "
+                    "the last step, index -1 on the steps' axis: sequences are padded on the left, so it is a real "
+                    "one; or a GRU or LSTM whose output is \"last\")")
+        else:
+            what = f"change {bid} (or the blocks before it) so that it takes any number of steps"
+        return Diagnostic(bid, f"block {bid} ({kind}) needs exactly {steps} steps: {why}, but {info.name} gives "
+                               f"sequences of any length (each batch is as long as its longest one), so training "
+                               f"would fail at its first step: {what}", "train_fixed_length")
+    return None
+
+
 ALL_FROZEN = ("every block with weights is frozen, so there is nothing to train: switch trainable on for at least "
               "one block (the head, for fine-tuning)")
 
@@ -172,6 +217,10 @@ def check_training(doc, result, info: DatasetInfo, batch_size: int | None = None
         _input_shape_problem(info, input_block.id, tuple(int(s) for s in input_shape))
     if shape is not None:
         out.append(shape)
+    elif info.variable_length and len(input_shape) == 1:
+        fixed = _length_problem(doc, result, info, input_block.id, int(input_shape[0]))
+        if fixed is not None:
+            out.append(fixed)
     if info.input_dtype != input_dtype:
         out.append(Diagnostic(input_block.id,
                               f"The Input's dtype is {input_dtype} but {info.name} gives {info.input_dtype}: "
