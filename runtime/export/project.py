@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import shutil
 from pathlib import Path
 
@@ -86,11 +87,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
     except DataError as exc:
         raise ExportError(f"Layerloom could not train with these training settings, so neither could train.py: "
                           f"{shown(str(exc), 300)}") from None
-    if dataset in GENERATED and not src.trained:    # drawn at the Input's size, which must be one they are drawn at
-        refused = [d for d in preflight(src.doc, dataset, options).errors if d.code == "train_input_shape"]
-        if refused:
-            raise ExportError(f"Layerloom could not train this graph on {dataset}, so neither could train.py: "
-                              f"{shown(refused[0].message, 300)}")
+    untrainable = _training_problem(src, dataset, options, cfg.get("batch_size"))
     folder = Path(folder)
     if folder.exists() and any(folder.iterdir()):
         raise ExportError(f"{folder} exists and is not empty: choose a new folder for the project")
@@ -135,15 +132,61 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
         except DataError as exc:            # settings of the data set that Layerloom would refuse too
             raise ExportError(f"train.py cannot be written: {exc}") from None
         (staging / "train.py").write_text(train_py, encoding="utf-8")
-        (staging / "README.md").write_text(_readme(src, class_name, dataset, copied, cfg), encoding="utf-8")
+        (staging / "README.md").write_text(_readme(src, class_name, dataset, copied, cfg, untrainable),
+                                           encoding="utf-8")
         write_model_json(src, staging, {"model": "model.py", "weights": "model_state.pt", "train": "train.py"})
     notes = ["model.py + train.py + weights; runs with python or torchrun, "
              + ("with Layerloom for its Opaque blocks" if _opaque_blocks(src) else "without Layerloom"),
              "model.py with model_state.pt checked against the model (batch 3)"]
+    if untrainable:
+        notes.append(f"WARNING: train.py cannot train this graph on {shown(dataset, 80)} (Layerloom refuses to, and "
+                     f"it would fail at its first step): {untrainable}; model.py and the weights are right (see "
+                     "README.md)")
     if _teacher(cfg):
         notes.append(f"this run distilled from the teacher {shown(_teacher(cfg), 200)}: train.py trains without "
                      "a teacher, on the ordinary loss alone (see README.md)")
     return ExportResult("project", folder, size_of(folder), diff, diff <= TOLERANCE, notes)
+
+
+# preflight's findings about the data set's availability, not about the graph on it: train.py reads the data
+# itself (an image folder given with --data, a torchvision set downloaded where it runs)
+DATA_AVAILABILITY = ("train_data", "train_no_data")
+
+
+def _training_problem(src: ExportSource, dataset: str, options: dict, batch_size) -> str | None:
+    """Why Layerloom would refuse to train the graph on its data set (the check `layerloom train` makes), as one
+    sentence, or None. train.py would fail at its first step with a torch error: the project is still made (model.py
+    and the weights are right), and says so. A generated set drawn at an Input size it cannot be drawn at is refused:
+    train.py's data code cannot even be written."""
+    found = preflight(src.doc, dataset, options, batch_size=batch_size)
+    refused = [d for d in found.errors if d.code not in DATA_AVAILABILITY]
+    shape = [d for d in refused if d.code == "train_input_shape"]
+    if dataset in GENERATED and not src.trained and shape:
+        raise ExportError(f"Layerloom could not train this graph on {dataset}, so neither could train.py: "
+                          f"{shown(' '.join(shape[0].message.split()), 300)}")
+    refused = [d for d in refused if not _reshaped_by_train_py(d, found.info, src)]
+    if not refused:
+        return None
+    more = (f" (and {len(refused) - 1} more problem{'s' if len(refused) > 2 else ''}: `layerloom train` lists "
+            "each)" if len(refused) > 1 else "")
+    return f"{shown(' '.join(refused[0].message.split()), 300)}{more}"
+
+
+def _reshaped_by_train_py(diagnostic, info, src: ExportSource) -> bool:
+    """Whether train.py gets past this problem itself: it reshapes samples with as many values as the Input's
+    (an image's rows as steps), where Layerloom asks for the Input shape to be changed."""
+    return (diagnostic.code == "train_input_shape" and info is not None and not info.variable_length
+            and math.prod(info.sample_shape) == math.prod(src.input_shape))
+
+
+def _untrainable_note(dataset: str, problem: str | None) -> str:
+    """The README's paragraph on a graph train.py cannot train on its data set."""
+    if problem is None:
+        return ""
+    return (f"\n## train.py cannot train this graph on {shown(dataset, 80)}\n\n"
+            f"Layerloom refuses to train this graph on {shown(dataset, 80)}, and `train.py` would fail at its first "
+            f"step: {problem}. `model.py` and `model_state.pt` are right as they are; change the graph in Layerloom "
+            "and export again to train it.\n")
 
 
 def _teacher(cfg: dict) -> str | None:
@@ -237,7 +280,8 @@ def _needs(src: ExportSource) -> str:
             "(`pip install layerloom` where you run it).")
 
 
-def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False, cfg: dict | None = None) -> str:
+def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = False, cfg: dict | None = None,
+            untrainable: str | None = None) -> str:
     trained = "trained in Layerloom" if src.trained else "freshly initialised (the graph was not trained)"
     without_teacher = " (without the run's teacher: see below)" if _teacher(cfg or {}) else ""
     images = ""
@@ -289,4 +333,4 @@ takes its share of each (`--batch-size` is the batch of a step, over all process
 averaged: the steps are one process's steps, so a model without dropout, batch normalisation or
 augmentation (which draw or count per process) ends with one process's weights, up to rounding. A last
 batch too small to give each process two samples is left out.
-{_distillation_note(cfg or {})}{images}"""
+{_untrainable_note(dataset, untrainable)}{_distillation_note(cfg or {})}{images}"""
