@@ -265,17 +265,28 @@ def _opaque_blocks(src: ExportSource) -> list[str]:
     return sorted(bid for bid, b in src.doc.blocks.items() if b.kind == "Opaque")
 
 
-def _needs(src: ExportSource) -> str:
-    """What the project needs to run, said truly: only torch, unless Opaque blocks make model.py import
-    Layerloom (and the packages their classes live in)."""
+def _torchvision_use(src: ExportSource, dataset: str) -> str:
+    """What the project uses torchvision for: the model (a block torchvision provides, as StochasticDepth), an
+    image folder's reader, or only downloadable data sets."""
+    if any(type(m).__module__.startswith("torchvision.") for m in src.model.modules()):
+        return "which `model.py` uses for some of its layers"
+    if dataset == "image-folder":
+        return "which reads the image folder"
+    return "for downloadable data sets"
+
+
+def _needs(src: ExportSource, dataset: str = "") -> str:
+    """What the project needs to run, said truly: only torch and torchvision, unless Opaque blocks make model.py
+    import Layerloom (and the packages their classes live in)."""
     opaque = _opaque_blocks(src)
+    vision = _torchvision_use(src, dataset)
     if not opaque:
         return ("A plain PyTorch project exported by Layerloom. Nothing here needs Layerloom: only `torch`\n"
-                "(and `torchvision` for downloadable data sets).")
+                f"(and `torchvision`, {vision}).")
     named = ", ".join(f"`{shown(b, 80)}`" for b in opaque[:8])
     named += f" and {len(opaque) - 8} more" if len(opaque) > 8 else ""
-    return ("A PyTorch project exported by Layerloom. It needs `torch` (and `torchvision` for downloadable data "
-            f"sets), and, for its Opaque block{'s' if len(opaque) > 1 else ''} {named}, Layerloom itself: "
+    return (f"A PyTorch project exported by Layerloom. It needs `torch` (and `torchvision`, {vision}), "
+            f"and, for its Opaque block{'s' if len(opaque) > 1 else ''} {named}, Layerloom itself: "
             "`model.py` builds each through `layerloom.graph.opaque`, from the package its class lives in "
             "(`pip install layerloom` where you run it).")
 
@@ -296,7 +307,7 @@ def _readme(src: ExportSource, class_name: str, dataset: str, copied: bool = Fal
             "stratified validation split when there are no `train/` and `val/` subfolders.\n")
     return f"""# {shown(src.doc.name, 200)}
 
-{_needs(src)}
+{_needs(src, dataset)}
 
 - `model.py`: the network as an `nn.Module` (`{class_name}`)
 - `model_state.pt`: its weights ({trained}), a `state_dict` whose keys match `model.py`

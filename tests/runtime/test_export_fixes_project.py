@@ -9,6 +9,7 @@ from layerloom.runtime.preflight import preflight
 
 
 def _graph(tmp_path, shape, chain, dtype="float32"):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     doc = GraphDocument("digits")
     ids = [doc.add_block("Input", {"shape": shape, "dtype": dtype})] + [doc.add_block(k, p) for k, p in chain]
     for a, b in zip(ids, ids[1:]):
@@ -47,3 +48,21 @@ def test_an_lstm_reading_the_rows_of_digits_gets_its_project_without_a_warning(t
     assert "WARNING" not in result.line()
     proc = project_runner.run(tmp_path / "export" / "project", "--max-steps", "2", "--device", "cpu")
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]  # train.py reshapes the rows into steps
+
+
+def test_the_readme_says_what_torchvision_is_needed_for(tmp_path):
+    """A StochasticDepth block is torchvision's own layer: model.py imports torchvision, and the README said only
+    downloadable data sets needed it."""
+    chains = {"plain": [("Flatten", {}), ("Linear", {"out_features": 10}), ("Output", {})],
+              "depth": [("Flatten", {}), ("Linear", {"out_features": 10}), ("StochasticDepth", {"p": 0.1}),
+                        ("Output", {})]}
+    for name, chain in chains.items():
+        _, path = _graph(tmp_path / name, [1, 28, 28], chain)
+        _, (result,) = export_model(path, ["project"], tmp_path / name / "export")
+        model_py = (result.path / "model.py").read_text()
+        readme = (result.path / "README.md").read_text()
+        imports_vision = any(line.lstrip().startswith(("import torchvision", "from torchvision"))
+                             for line in model_py.splitlines())
+        assert imports_vision == (name == "depth"), model_py
+        assert ("`torchvision`, which `model.py` uses for some of its layers" in readme) == imports_vision, readme
+        assert ("`torchvision`, for downloadable data sets" in readme) != imports_vision, readme
