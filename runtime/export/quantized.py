@@ -314,6 +314,8 @@ def _export(src: ExportSource, path: Path, mode: str) -> ExportResult:
                                     lat["fp32"]["32"]["median_ms"], lat["int8"]["32"]["median_ms"]))
     if recurrent and mode == "static":
         notes.append(f"the static (QDQ) flow leaves {', '.join(recurrent)} in fp32: onnx-int8-dynamic suits this graph")
+    elif recurrent:          # onnxruntime quantizes LSTM (DynamicQuantizeLSTM) only
+        notes.append(f"onnxruntime has no int8 {' or '.join(recurrent)}: that layer stays fp32, the rest is int8")
     if report["flagged"]:
         notes.append(f"WARNING: accuracy drops {report['accuracy_drop_points']:.2f} points (more than "
                      f"{FLAG_DROP_POINTS:g}): keep the fp32 model or try the other int8 format")
