@@ -125,6 +125,7 @@ def export_project(src: ExportSource, folder: Path) -> ExportResult:
                 frozen=py_literal(frozen_blocks(src.doc), "the frozen blocks"),
                 unused=py_literal(_unused_blocks(src), "the unused blocks"),
                 distilled=py_literal(_teacher(cfg), "the teacher's path"),
+                cannot_train=py_literal(untrainable, "the reason it cannot train"),
                 load_data=data_loader_code(dataset, cfg, src.input_shape, TORCHVISION_SETS, copied),
             )
         except LiteralError as exc:

@@ -47,6 +47,7 @@ FROZEN = $frozen   # blocks whose weights (and normalisation statistics) trainin
 UNUSED = $unused   # blocks whose results reach no output: no gradient reaches their weights
 DISTILLED_FROM = $distilled   # the teacher the exported run distilled from (None: none); this script trains
 #                               without a teacher, on the ordinary loss alone (see README.md)
+CANNOT_TRAIN = $cannot_train   # why Layerloom would not train this graph on DATASET (None: it would; README.md)
 
 
 def load_data(data=None):
@@ -182,6 +183,8 @@ def main():
     parser.add_argument("--out", default=str(HERE / "checkpoints"))
     parser.add_argument("--data", metavar="PATH", help="the image folder (default: the copy in data/, if any)")
     args = parser.parse_args()
+    if CANNOT_TRAIN and not args.data:
+        raise SystemExit(f"train.py cannot train this graph on {DATASET}: {CANNOT_TRAIN} (see README.md)")
     CONFIG["lr"], CONFIG["epochs"] = args.lr, args.epochs     # a step schedule decays a third of the way
 
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -36,7 +36,10 @@ def test_a_graph_layerloom_refuses_to_train_on_mnist_sample_gets_a_project_that_
     readme = (project / "README.md").read_text()
     assert "## train.py cannot train this graph on mnist-sample" in readme and said in readme
     proc = project_runner.run(project, "--max-steps", "1", "--device", "cpu")
-    assert proc.returncode != 0                                            # what the warning says, true
+    assert proc.returncode != 0                                            # what the warning says, true, and
+    (line,) = proc.stderr.strip().splitlines()                             # said in one line, before any step
+    assert line.startswith("train.py cannot train this graph on mnist-sample: ") and said in line, proc.stderr
+    assert "see README.md" in line
 
 
 def test_an_lstm_reading_the_rows_of_digits_gets_its_project_without_a_warning(tmp_path, project_runner):
