@@ -18,6 +18,7 @@ Writes are atomic (a temp file and a rename), so a crash never leaves half a rec
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -80,18 +81,41 @@ def package_recorded(name: str) -> bool:
     return any(".".join(parts[:n]) in packages for n in range(1, len(parts) + 1))
 
 
+@contextlib.contextmanager
+def _changing():
+    """While the block reads, changes and writes the record, no other Layerloom process does (two windows
+    allowing code at once each kept only their own). Where no lock can be taken (no flock, a folder that cannot
+    be written), the block runs all the same: writing then says what is wrong."""
+    path = record_path()
+    try:
+        import fcntl
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = open(path.with_name(path.name + ".lock"), "a")
+    except (ImportError, OSError):
+        yield
+        return
+    with lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield                              # (closing the file releases the lock)
+
+
 def remember_file(path: str, digest: str) -> None:
     """Record that the (resolved) file `path` may run while its content hashes to `digest`."""
-    files, packages = read_record()
-    if files.get(path) != digest:
-        files[path] = digest
-        _write(files, packages)
+    with _changing():
+        files, packages = read_record()
+        if files.get(path) != digest:
+            files[path] = digest
+            _write(files, packages)
 
 
 def remember_package(name: str) -> None:
-    files, packages = read_record()
-    if name not in packages:
-        _write(files, packages | {name})
+    with _changing():
+        files, packages = read_record()
+        if name not in packages:
+            _write(files, packages | {name})
 
 
 def _write(files: dict, packages: set) -> None:
