@@ -226,3 +226,19 @@ def merge_graph():
     doc.connect("act", "fc")
     apply_layout(doc, auto_layout(doc))
     return doc
+
+
+def opaque_graph(folder, model_source: str) -> tuple:
+    """A graph file "Theirs" (Input [3] -> an Opaque block running the class Twice of their_model.py -> Output)
+    beside their_model.py holding `model_source`: (the model file, the graph file)."""
+    import json
+    model = folder / "their_model.py"
+    model.write_text(model_source)
+    graph = folder / "theirs.loom.json"
+    graph.write_text(json.dumps({
+        "format": "layerloom.graph", "version": 3, "name": "Theirs",
+        "blocks": [{"id": "input", "kind": "Input", "params": {"shape": [3]}},
+                   {"id": "twice", "kind": "Opaque", "params": {"target": f"{model}:Twice"}},
+                   {"id": "output", "kind": "Output"}],
+        "edges": [{"from": "input", "to": "twice"}, {"from": "twice", "to": "output"}]}))
+    return model, graph

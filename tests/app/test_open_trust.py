@@ -2,7 +2,6 @@
 nothing and runs nothing; "Run its code" runs it and remembers that it may (a later open asks no more)."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from PySide6.QtWidgets import QMessageBox
 from layerloom.app import files
 from layerloom.graph import analyze, trust
 from layerloom.graph.opaque import code_to_allow
+
+from .helpers import opaque_graph
 
 SB = QMessageBox.StandardButton
 MODEL = '''
@@ -35,16 +36,7 @@ def own_record(tmp_path, monkeypatch):
 
 
 def _graph(tmp_path) -> tuple[Path, Path]:
-    model = tmp_path / "their_model.py"
-    model.write_text(MODEL)
-    graph = tmp_path / "theirs.loom.json"
-    graph.write_text(json.dumps({
-        "format": "layerloom.graph", "version": 3, "name": "Theirs",
-        "blocks": [{"id": "input", "kind": "Input", "params": {"shape": [3]}},
-                   {"id": "twice", "kind": "Opaque", "params": {"target": f"{model}:Twice"}},
-                   {"id": "output", "kind": "Output"}],
-        "edges": [{"from": "input", "to": "twice"}, {"from": "twice", "to": "output"}]}))
-    return model, graph
+    return opaque_graph(tmp_path, MODEL)
 
 
 def test_cancel_opens_nothing_and_runs_nothing(win, tmp_path, monkeypatch, qtbot):

@@ -49,19 +49,12 @@ def test_cancelling_the_open_dialog_asks_nothing_and_stops_nothing(win, ui, qtbo
 def test_declining_a_graphs_code_leaves_the_run_training(win, ui, qtbot, dialogs, tmp_path, monkeypatch):
     """Yes to "Stop training?", Discard, then Cancel at "Run code from this graph?": nothing opened, so the run
     goes on (it was stopped before the code question was asked)."""
-    import json
-
     from layerloom.app import files
+
+    from .helpers import opaque_graph
     monkeypatch.setenv("LAYERLOOM_TRUST_RECORD", str(tmp_path / "trusted-code.json"))
-    model = tmp_path / "their_model.py"
-    model.write_text("from torch import nn\n\nclass Twice(nn.Module):\n    def forward(self, x):\n        return 2 * x\n")
-    graph = tmp_path / "theirs.loom.json"
-    graph.write_text(json.dumps({
-        "format": "layerloom.graph", "version": 3, "name": "Theirs",
-        "blocks": [{"id": "input", "kind": "Input", "params": {"shape": [3]}},
-                   {"id": "twice", "kind": "Opaque", "params": {"target": f"{model}:Twice"}},
-                   {"id": "output", "kind": "Output"}],
-        "edges": [{"from": "input", "to": "twice"}, {"from": "twice", "to": "output"}]}))
+    model, graph = opaque_graph(tmp_path, "from torch import nn\n\nclass Twice(nn.Module):\n    def forward(self, x):\n"
+                                          "        return 2 * x\n")
     _running(win, ui, qtbot)
     code_asked = []
     monkeypatch.setattr(files, "run_modal", lambda box: code_asked.append(box.text()) or SB.Cancel)
